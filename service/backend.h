@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdint.h>
+
+#include <glib.h>
+#include <systemd/sd-event.h>
+
+#include "domain-state.h"
+#include "domain-xml.h"
+
+typedef struct Domain Domain;
+
+/* What the manager gives every backend. Borrowed; lives as long as the manager. */
+typedef struct BackendContext {
+        sd_event *event;
+        const char *state_dir;   /* the backend may keep files under <state_dir>/<backend name>/ */
+        const char *runtime_dir; /* likewise under <runtime_dir>/<backend name>/ */
+} BackendContext;
+
+/*
+ * Completion of an asynchronous operation. r >= 0 on success; on failure r
+ * is a negative errno and error (borrowed, VM_ERROR domain) says why.
+ * A backend never calls it before the operation function has returned:
+ * completion always comes from the event loop.
+ */
+typedef void (*BackendDone)(int r, const GError *error, void *userdata);
+
+/*
+ * A backend is a const table of these. The core calls through it and never
+ * asks which backend it holds. Per-domain backend state is the opaque
+ * "domain_data" returned by domain_attach.
+ *
+ * Backends report what happens to a domain (state changes, lifecycle
+ * events) with domain_backend_event() from domain.h, both for changes that
+ * an operation caused (before calling its BackendDone) and for changes the
+ * guest caused on its own (guest shutdown, crash).
+ *
+ * Migration arrives in a later step as further members following the
+ * phases of DESIGN.md (begin, prepare, perform, finish, confirm, cancel,
+ * start_postcopy); they take the same (domain_data, ..., done, userdata,
+ * error) shape so a migration is a state machine driven by completions.
+ */
+typedef struct BackendOps {
+        const char *name;        /* "test", "qemu" */
+        const char *description; /* one line, shown by GetBackends */
+        const char *const *domain_types; /* NULL-terminated <domain type=…> values it runs */
+
+        /* Returns 0, or a negative errno with *error saying why the backend
+         * is unavailable on this host (the others still work). */
+        int (*init)(const BackendContext *ctx, void **ret_backend_data, GError **error);
+        void (*fini)(void *backend_data);
+
+        /* Checks beyond XML syntax that a definition can run here
+         * (machine type known, files exist, ...). Synchronous, cheap. */
+        int (*validate)(void *backend_data, const DomainDef *def, GError **error);
+
+        /* A domain object appears (defined, created, or found at start-up).
+         * The backend may find it already running (re-attach) and report
+         * that with domain_backend_event(). */
+        int (*domain_attach)(void *backend_data, Domain *domain, void **ret_domain_data, GError **error);
+        void (*domain_detach)(void *domain_data);
+
+        /* Lifecycle. Each validates nothing the core already checked
+         * (state); it returns < 0 with *error for immediate failure, else 0
+         * and calls done exactly once later. */
+        int (*start)(void *domain_data, const DomainDef *def, BackendDone done, void *userdata, GError **error);
+        int (*shutdown)(void *domain_data, uint64_t timeout_usec, BackendDone done, void *userdata,
+                        GError **error);
+        int (*destroy)(void *domain_data, BackendDone done, void *userdata, GError **error);
+        int (*suspend)(void *domain_data, BackendDone done, void *userdata, GError **error);
+        int (*resume)(void *domain_data, BackendDone done, void *userdata, GError **error);
+
+        /* Host capabilities: appends elements inside <backend name=…>. May be NULL. */
+        void (*append_capabilities)(void *backend_data, GString *xml);
+        /* a{sv} describing the backend for GetBackends (keys beyond the ones
+         * the manager adds: "domain-types", "description", "available"). May be NULL. */
+        GVariant *(*describe)(void *backend_data);
+} BackendOps;
+
+extern const BackendOps backend_test_ops;

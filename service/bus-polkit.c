@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Asynchronous polkit checks without blocking the event loop.
+ *
+ * A handler that needs authorization calls bus_verify_polkit_async(). The
+ * first time, we send CheckAuthorization and remember the call in the
+ * registry. When polkit replies we store the verdict and hand the original
+ * call back to sd-bus with sd_bus_enqueue_for_read(): it is dispatched
+ * again, the handler re-reads and re-validates its arguments (nothing has
+ * changed yet, because nothing changes before authorization), and this
+ * time bus_verify_polkit_async() finds the verdict and consumes it.
+ *
+ * Keying on the message pointer is safe: the registry holds a reference to
+ * the message until the verdict is consumed, so the pointer cannot be
+ * reused by another call meanwhile.
+ */
+#include <errno.h>
+#include <stdbool.h>
+
+#include "bus-polkit.h"
+#include "bus-util.h"
+#include "log.h"
+
+/* CheckAuthorization flag: the caller is prepared to wait for an agent. */
+#define POLKIT_ALLOW_USER_INTERACTION 1u
+
+typedef struct PolkitQuery {
+        PolkitRegistry *registry;
+        sd_bus_message *call; /* reference */
+        char *action;
+        sd_bus_slot *slot;    /* pending CheckAuthorization */
+        bool answered;
+        bool authorized;
+        bool challenge;
+        char *failure;        /* polkit could not be asked: why */
+} PolkitQuery;
+
+struct PolkitRegistry {
+        GHashTable *queries; /* sd_bus_message* → PolkitQuery* (owned) */
+};
+
+static void polkit_query_free(PolkitQuery *q) {
+        if (!q)
+                return;
+        sd_bus_slot_unref(q->slot);
+        sd_bus_message_unref(q->call);
+        g_free(q->action);
+        g_free(q->failure);
+        g_free(q);
+}
+
+PolkitRegistry *polkit_registry_new(void) {
+        PolkitRegistry *registry = g_new0(PolkitRegistry, 1);
+
+        registry->queries = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+                                                  (GDestroyNotify) polkit_query_free);
+        return registry;
+}
+
+void polkit_registry_free(PolkitRegistry *registry) {
+        if (!registry)
+                return;
+        g_hash_table_unref(registry->queries);
+        g_free(registry);
+}
+
+unsigned polkit_registry_size(PolkitRegistry *registry) {
+        return g_hash_table_size(registry->queries);
+}
+
+static int polkit_on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        PolkitQuery *q = userdata;
+        const sd_bus_error *e;
+        int authorized = 0, challenge = 0;
+        int r;
+
+        q->slot = sd_bus_slot_unref(q->slot);
+        q->answered = true;
+
+        e = sd_bus_message_get_error(reply);
+        if (e) {
+                /* Not running, not activatable, or it failed: deny, and say
+                 * why in the log and in the error. */
+                q->failure = g_strdup_printf("polkit could not be asked (%s: %s)", e->name,
+                                             e->message ? e->message : "no message");
+                log_warning("authorization of %s for %s: %s", q->action,
+                            sd_bus_message_get_sender(q->call) ?: "?", q->failure);
+        } else {
+                r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
+                if (r >= 0)
+                        r = sd_bus_message_read(reply, "bb", &authorized, &challenge);
+                if (r < 0) {
+                        q->failure = g_strdup_printf("polkit sent a malformed reply: %s", g_strerror(-r));
+                        log_warning("authorization of %s: %s", q->action, q->failure);
+                } else {
+                        q->authorized = authorized;
+                        q->challenge = challenge;
+                }
+        }
+
+        /* Dispatch the original call again; its handler now finds the answer. */
+        r = sd_bus_enqueue_for_read(sd_bus_message_get_bus(q->call), q->call);
+        if (r < 0) {
+                log_error("cannot re-dispatch call after polkit reply: %s", g_strerror(-r));
+                g_hash_table_remove(q->registry->queries, q->call);
+        }
+        return 1;
+}
+
+static int polkit_verdict(PolkitQuery *q, const char *action, sd_bus_error *ret_error) {
+        int interactive = sd_bus_message_get_allow_interactive_authorization(q->call);
+
+        /* A re-dispatched call must ask for the same thing it asked before. */
+        if (!g_str_equal(q->action, action))
+                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "authorization mix-up: asked for %s, now %s", q->action, action);
+        if (q->failure)
+                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "not authorized for %s: %s; only root is allowed without polkit",
+                                         action, q->failure);
+        if (q->authorized)
+                return 1;
+        if (q->challenge && interactive > 0)
+                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
+                                         "%s needs administrator authentication, and no polkit agent "
+                                         "could ask for it; run a polkit agent (e.g. pkttyagent) or ask an "
+                                         "administrator for a rule",
+                                         action);
+        if (q->challenge)
+                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "not authorized for %s: administrator authentication is needed; "
+                                         "allow interactive authorization (busctl "
+                                         "--allow-interactive-authorization=yes) or ask an administrator "
+                                         "for a rule",
+                                         action);
+        return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED, "not authorized for %s", action);
+}
+
+static int polkit_check_root(sd_bus_message *call) {
+        /* sd_bus_query_sender_privilege() with capability -1 tests for an
+         * effective uid of 0, from credentials the bus vouches for (not
+         * augmented ones read from /proc, which a caller could race). */
+        return sd_bus_query_sender_privilege(call, -1);
+}
+
+static int polkit_send_query(sd_bus_message *call, const char *action, const char *const *details,
+                             PolkitRegistry *registry) {
+        g_autoptr(sd_bus_message) request = NULL;
+        sd_bus *bus = sd_bus_message_get_bus(call);
+        const char *sender = sd_bus_message_get_sender(call);
+        uint32_t flags = 0;
+        int r;
+
+        if (!sender)
+                return -EBADMSG;
+        if (sd_bus_message_get_allow_interactive_authorization(call) > 0)
+                flags |= POLKIT_ALLOW_USER_INTERACTION;
+
+        r = sd_bus_message_new_method_call(bus, &request, "org.freedesktop.PolicyKit1",
+                                           "/org/freedesktop/PolicyKit1/Authority",
+                                           "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(request, "(sa{sv})s", "system-bus-name", 1, "name", "s", sender, action);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(request, 'a', "{ss}");
+        if (r < 0)
+                return r;
+        for (const char *const *d = details; d && d[0] && d[1]; d += 2) {
+                r = sd_bus_message_append(request, "{ss}", d[0], d[1]);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(request);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(request, "us", flags, "");
+        if (r < 0)
+                return r;
+
+        PolkitQuery *q = g_new0(PolkitQuery, 1);
+        q->registry = registry;
+        q->call = sd_bus_message_ref(call);
+        q->action = g_strdup(action);
+
+        /* No timeout of our own: with interaction allowed, polkit waits for
+         * the user; sd-bus's default method timeout (25 s) would cut that
+         * short, so use a generous one. */
+        r = sd_bus_call_async(bus, &q->slot, request, polkit_on_reply, q, 5 * 60 * G_USEC_PER_SEC);
+        if (r < 0) {
+                polkit_query_free(q);
+                return r;
+        }
+        g_hash_table_insert(registry->queries, call, q);
+        return 0;
+}
+
+int bus_verify_polkit_async(sd_bus_message *call, const char *action, const char *const *details,
+                            PolkitRegistry *registry, sd_bus_error *ret_error) {
+        PolkitQuery *q;
+        int r;
+
+        q = g_hash_table_lookup(registry->queries, call);
+        if (q) {
+                if (!q->answered)
+                        return 0; /* still waiting; should not be dispatched before the answer */
+                r = polkit_verdict(q, action, ret_error);
+                g_hash_table_remove(registry->queries, call);
+                return r;
+        }
+
+        r = polkit_check_root(call);
+        if (r < 0)
+                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "cannot establish the caller's identity for %s: %s", action,
+                                         g_strerror(-r));
+        if (r > 0)
+                return 1;
+
+        r = polkit_send_query(call, action, details, registry);
+        if (r < 0)
+                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "cannot ask polkit about %s: %s", action, g_strerror(-r));
+        return 0;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "bus-polkit.h"
+#include "manager.h"
+
+/* The bus side of the daemon: one per process. */
+typedef struct Daemon {
+        sd_event *event;
+        sd_bus *bus;
+        Manager *manager;
+        PolkitRegistry *polkit;
+
+        uint64_t idle_timeout_usec; /* 0: never exit on idle */
+        uint64_t last_activity_usec;
+        sd_event_source *idle_timer;
+        bool releasing_name;
+
+        /* Method calls whose reply waits for the core (e.g. Start). */
+        unsigned n_deferred_replies;
+} Daemon;
+
+/* Vtables, object finders and the observer that turns core events into
+ * signals. */
+int manager_dbus_register(Daemon *daemon);
+int domain_dbus_register(Daemon *daemon);
+extern const ManagerObserver daemon_manager_observer;
+
+char *domain_dbus_path(const Domain *d);
+
+/* For handlers that reply later: counts the call so that idle exit waits. */
+typedef struct DeferredReply {
+        Daemon *daemon;
+        sd_bus_message *call;
+} DeferredReply;
+
+DeferredReply *deferred_reply_new(Daemon *daemon, sd_bus_message *call);
+void deferred_reply_free(DeferredReply *reply);
+/* Replies with an error (error != NULL) or with the object path of d (as_path) or nothing. */
+void deferred_reply_finish(DeferredReply *reply, Domain *d, int r, const GError *error, bool with_path);
+
+/* Polkit details for a domain: domain, uuid, operation. */
+int daemon_verify_domain_action(Daemon *daemon, sd_bus_message *call, const char *action, const char *domain_name,
+                                const char *uuid, sd_bus_error *ret_error);
+
+#define POLKIT_ACTION_MANAGE_DOMAINS "org.vmigrate.migrate1.manage-domains"

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+/*
+ * The domain definition: a strict subset of libvirt's domain XML.
+ *
+ *   <domain type="test|kvm|qemu">
+ *     <name/> <uuid/> <title/>? <description/>?
+ *     <memory unit="KiB|MiB|GiB|b|bytes|k|M|G|...">N</memory>
+ *     <currentMemory unit=...>N</currentMemory>?   (must equal memory)
+ *     <vcpu>N</vcpu>
+ *     <os> <type arch="x86_64" machine="pc-q35-7.2">hvm</type>
+ *          <loader>/path</loader>? <kernel>/path</kernel>? <initrd>/path</initrd>? <cmdline>..</cmdline>?
+ *     </os>?
+ *     <cpu mode="custom|host-model|host-passthrough|maximum"> <model>name</model>?
+ *          <feature policy="require|disable|optional|force|forbid" name="x"/>* </cpu>?
+ *     <on_poweroff/on_reboot/on_crash>destroy|restart|preserve</...>?
+ *     <devices>
+ *       <disk type="file" device="disk|cdrom"> <driver name="qemu" type="raw|qcow2" cache="..."/>?
+ *             <source file="/path"/> <target dev="vda" bus="virtio|sata|ide|scsi"/> <readonly/>? <shareable/>?
+ *       </disk>*
+ *       <interface type="bridge|network|user"> <source bridge=".."/ network=".."/>? <mac address=".."/>?
+ *             <model type="virtio|e1000|..."/>? </interface>*
+ *       <serial type="pty|file|null|stdio"> <source path="/path"/>? (file only) <target port="0"/>? </serial>*
+ *       <console .../>* (accepted, ignored: virsh dumpxml always writes one beside the serial)
+ *     </devices>?
+ *   </domain>
+ *
+ * Anything else is refused element by element with VM_ERROR_INVALID_XML
+ * and a message that names the element or attribute and says why.
+ */
+
+#define DOMAIN_XML_MAX_BYTES (1024 * 1024)
+#define DOMAIN_NAME_MAX 64
+#define DOMAIN_MEMORY_MIN_BYTES (1024ULL * 1024)            /* 1 MiB */
+#define DOMAIN_MEMORY_MAX_BYTES (16ULL * 1024 * 1024 * 1024 * 1024) /* 16 TiB */
+#define DOMAIN_VCPUS_MAX 1024
+
+typedef struct DomainDiskDef {
+        char *device;      /* "disk" or "cdrom" */
+        char *driver_type; /* "raw" or "qcow2"; NULL = raw */
+        char *cache;       /* "none", "writeback", "writethrough", "directsync", "unsafe", or NULL */
+        char *source_file; /* absolute path */
+        char *target_dev;  /* "vda" */
+        char *target_bus;  /* "virtio", "sata", "ide", "scsi"; NULL = virtio */
+        bool readonly;
+        bool shareable;
+} DomainDiskDef;
+
+typedef struct DomainInterfaceDef {
+        char *type;   /* "bridge", "network" or "user" */
+        char *source; /* bridge or network name; NULL for user */
+        char *mac;    /* "52:54:00:xx:xx:xx" normalised to lower case, or NULL */
+        char *model;  /* "virtio", "e1000", ...; NULL = backend default */
+} DomainInterfaceDef;
+
+typedef struct DomainSerialDef {
+        char *type; /* "pty", "file", "null" or "stdio" */
+        unsigned port; /* 0..3 (isa-serial); assigned in order when the XML gives none */
+        char *source_path; /* absolute path for type "file"; NULL otherwise */
+} DomainSerialDef;
+
+typedef struct DomainCpuFeatureDef {
+        char *name;
+        char *policy; /* "require", "disable", "optional", "force", "forbid" */
+} DomainCpuFeatureDef;
+
+typedef struct DomainDef {
+        char *type; /* "test", "kvm" or "qemu": selects the backend */
+        char *name;
+        char uuid[37]; /* canonical lower-case 8-4-4-4-12 */
+        char *title;
+        char *description;
+        uint64_t memory_bytes;
+        unsigned vcpus;
+
+        char *os_type; /* "hvm" */
+        char *os_arch; /* NULL = host arch */
+        char *os_machine;
+        char *os_loader;
+        char *os_kernel;
+        char *os_initrd;
+        char *os_cmdline;
+
+        char *cpu_mode;  /* NULL when there is no <cpu> */
+        char *cpu_model; /* NULL = backend default */
+        GPtrArray *cpu_features; /* DomainCpuFeatureDef* */
+
+        char *on_poweroff;
+        char *on_reboot;
+        char *on_crash;
+
+        GPtrArray *disks;      /* DomainDiskDef* */
+        GPtrArray *interfaces; /* DomainInterfaceDef* */
+        GPtrArray *serials;    /* DomainSerialDef* */
+} DomainDef;
+
+DomainDef *domain_def_new(void);
+void domain_def_free(DomainDef *def);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DomainDef, domain_def_free)
+
+/*
+ * Parses a domain definition. Refuses documents over DOMAIN_XML_MAX_BYTES,
+ * not well-formed ones, DTDs/entities, and anything outside the subset.
+ * When the document has no <uuid>, one is generated.
+ * Returns 0, or a negative errno with *error set (VM_ERROR_INVALID_XML).
+ */
+int domain_def_parse(const char *xml, size_t len, DomainDef **ret_def, GError **error);
+
+/* Formats the definition back to XML; parse(format(def)) equals def. */
+char *domain_def_format(const DomainDef *def);
+
+DomainDef *domain_def_copy(const DomainDef *def);
+bool domain_def_equal(const DomainDef *a, const DomainDef *b);
+
+/* Name rules shared by the parser and the bus layer: 1..64 bytes of UTF-8,
+ * no '/', no control characters, no leading '.' or '-', not all-whitespace. */
+bool domain_name_is_valid(const char *name, const char **ret_why);
+
+/* Accepts 32 hex digits with or without the four dashes, any case.
+ * Writes the canonical lower-case dashed form (37 bytes incl. NUL). */
+bool domain_uuid_parse(const char *s, char ret_canonical[37]);
+void domain_uuid_generate(char ret_canonical[37]);

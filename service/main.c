@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdbool.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "bus-errors.h"
+#include "bus-util.h"
+#include "config.h"
+#include "daemon.h"
+#include "errors.h"
+#include "log.h"
+
+typedef struct Arguments {
+        char *state_dir;
+        char *runtime_dir;
+        uint64_t idle_timeout_usec;
+} Arguments;
+
+static void arguments_clear(Arguments *args) {
+        g_free(args->state_dir);
+        g_free(args->runtime_dir);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Arguments, arguments_clear)
+
+static void print_help(void) {
+        printf("Usage: vmigrated [OPTIONS]\n"
+               "\n"
+               "The vmigrate daemon: publishes the virtual machines (domains) of this host on the\n"
+               "system bus as org.vmigrate.Migrate1, runs them through a backend, and asks polkit\n"
+               "before any change. It is normally started by D-Bus activation or by systemd\n"
+               "(vmigrated.service), not by hand.\n"
+               "\n"
+               "Options:\n"
+               "  --state-dir=DIR      Persistent state: domain definitions (DIR/domains/<uuid>.xml)\n"
+               "                       and the host UUID (DIR/host-uuid).\n"
+               "                       Default: $STATE_DIRECTORY, else %s\n"
+               "  --runtime-dir=DIR    Runtime state of running domains.\n"
+               "                       Default: $RUNTIME_DIRECTORY, else %s\n"
+               "  --idle-timeout=SECS  Exit after SECS seconds with no domain running and no call\n"
+               "                       in progress; the next call activates the daemon again.\n"
+               "                       0 (the default) never exits on idle.\n"
+               "  --log-level=LEVEL    emerg, alert, crit, err, warning, notice, info (default) or\n"
+               "                       debug. Logs go to stderr (the journal under systemd).\n"
+               "  -h, --help           Show this help and exit.\n"
+               "  --version            Show the version and exit.\n"
+               "\n"
+               "Environment:\n"
+               "  DBUS_SYSTEM_BUS_ADDRESS  The bus to serve (default: the system bus).\n"
+               "\n"
+               "Signals: SIGTERM and SIGINT make the daemon release its bus name and exit.\n"
+               "\n"
+               "Exit status: 0 on a clean exit, 1 on a start-up failure (the reason is logged),\n"
+               "2 on a usage error.\n",
+               VMIGRATE_STATE_DIR, VMIGRATE_RUNTIME_DIR);
+}
+
+static int parse_seconds(const char *s, uint64_t *ret_usec) {
+        guint64 seconds;
+
+        if (!g_ascii_string_to_unsigned(s, 10, 0, UINT32_MAX, &seconds, NULL))
+                return -EINVAL;
+        *ret_usec = seconds * G_USEC_PER_SEC;
+        return 0;
+}
+
+/* Returns 1 to run, 0 to exit successfully (--help), < 0 on usage errors. */
+static int parse_arguments(int argc, char *argv[], Arguments *args) {
+        enum { ARG_STATE_DIR = 0x100, ARG_RUNTIME_DIR, ARG_IDLE_TIMEOUT, ARG_LOG_LEVEL, ARG_VERSION };
+        static const struct option options[] = {
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
+                { "idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        int c, level;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case ARG_STATE_DIR:
+                case ARG_RUNTIME_DIR:
+                        if (!g_path_is_absolute(optarg)) {
+                                fprintf(stderr, "vmigrated: --%s needs an absolute path, not '%s'\n",
+                                        c == ARG_STATE_DIR ? "state-dir" : "runtime-dir", optarg);
+                                return -EINVAL;
+                        }
+                        g_free(c == ARG_STATE_DIR ? args->state_dir : args->runtime_dir);
+                        *(c == ARG_STATE_DIR ? &args->state_dir : &args->runtime_dir) = g_strdup(optarg);
+                        break;
+                case ARG_IDLE_TIMEOUT:
+                        if (parse_seconds(optarg, &args->idle_timeout_usec) < 0) {
+                                fprintf(stderr, "vmigrated: --idle-timeout takes whole seconds, not '%s'\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case ARG_LOG_LEVEL:
+                        level = log_level_from_string(optarg);
+                        if (level < 0) {
+                                fprintf(stderr,
+                                        "vmigrated: unknown log level '%s'; use emerg, alert, crit, err, "
+                                        "warning, notice, info or debug\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        log_set_max_level(level);
+                        break;
+                case 'h':
+                        print_help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("vmigrated %s\n", PACKAGE_VERSION);
+                        return 0;
+                case '?':
+                        fprintf(stderr, "Try 'vmigrated --help'.\n");
+                        return -EINVAL;
+                default:
+                        g_assert_not_reached();
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "vmigrated: unexpected argument '%s'; it takes options only\n", argv[optind]);
+                return -EINVAL;
+        }
+
+        /* systemd's StateDirectory=/RuntimeDirectory= set these. */
+        if (!args->state_dir)
+                args->state_dir = g_strdup(getenv("STATE_DIRECTORY") ?: VMIGRATE_STATE_DIR);
+        if (!args->runtime_dir)
+                args->runtime_dir = g_strdup(getenv("RUNTIME_DIRECTORY") ?: VMIGRATE_RUNTIME_DIR);
+        return 1;
+}
+
+static bool daemon_is_idle(Daemon *daemon) {
+        return daemon->n_deferred_replies == 0 && polkit_registry_size(daemon->polkit) == 0 &&
+               manager_is_idle(daemon->manager);
+}
+
+static int on_name_released(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Daemon *daemon = userdata;
+
+        /* Calls sent before the release were dispatched ahead of this reply
+         * and are answered; new ones go to the next activated instance. */
+        log_info("idle for %" PRIu64 " s: exiting", daemon->idle_timeout_usec / G_USEC_PER_SEC);
+        return sd_event_exit(daemon->event, 0);
+}
+
+static int on_idle_timer(sd_event_source *s, uint64_t now, void *userdata) {
+        Daemon *daemon = userdata;
+        uint64_t due = daemon->last_activity_usec + daemon->idle_timeout_usec;
+        int r;
+
+        if (daemon->releasing_name)
+                return 0;
+        if (now < due || !daemon_is_idle(daemon)) {
+                if (now >= due)
+                        due = now + daemon->idle_timeout_usec;
+                r = sd_event_source_set_time(s, due);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return r;
+        }
+
+        daemon->releasing_name = true;
+        r = sd_bus_release_name_async(daemon->bus, NULL, BUS_NAME, on_name_released, daemon);
+        if (r < 0) {
+                log_error("cannot release bus name: %s", g_strerror(-r));
+                return sd_event_exit(daemon->event, 0);
+        }
+        return 0;
+}
+
+static int on_bus_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Daemon *daemon = userdata;
+
+        /* Any traffic counts as activity for the idle timer. */
+        (void) sd_event_now(daemon->event, CLOCK_MONOTONIC, &daemon->last_activity_usec);
+        return 0;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Daemon *daemon = userdata;
+
+        log_info("received %s: exiting", strsignal(si->ssi_signo));
+        (void) sd_notify(false, "STOPPING=1");
+        return sd_event_exit(daemon->event, 0);
+}
+
+static int daemon_setup_bus(Daemon *daemon) {
+        int r;
+
+        r = sd_bus_open_system(&daemon->bus);
+        if (r < 0)
+                return log_error("cannot connect to the system bus: %s", g_strerror(-r)), r;
+        (void) sd_bus_set_description(daemon->bus, "vmigrated");
+        r = sd_bus_attach_event(daemon->bus, daemon->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_filter(daemon->bus, NULL, on_bus_message, daemon);
+        if (r < 0)
+                return r;
+        r = manager_dbus_register(daemon);
+        if (r < 0)
+                return log_error("cannot register the manager object: %s", g_strerror(-r)), r;
+        r = domain_dbus_register(daemon);
+        if (r < 0)
+                return log_error("cannot register the domain objects: %s", g_strerror(-r)), r;
+
+        /* Only after everything is in place: the name is the promise that
+         * calls will be answered. */
+        r = sd_bus_request_name(daemon->bus, BUS_NAME, 0);
+        if (r < 0)
+                return log_error("cannot own %s: %s (is another vmigrated running, or does the bus "
+                                 "policy not allow this user to own it?)",
+                                 BUS_NAME, g_strerror(-r)),
+                       r;
+        return 0;
+}
+
+static int daemon_setup_idle(Daemon *daemon) {
+        int r;
+
+        if (daemon->idle_timeout_usec == 0)
+                return 0;
+        r = sd_event_now(daemon->event, CLOCK_MONOTONIC, &daemon->last_activity_usec);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time(daemon->event, &daemon->idle_timer, CLOCK_MONOTONIC,
+                              daemon->last_activity_usec + daemon->idle_timeout_usec, 0, on_idle_timer, daemon);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_description(daemon->idle_timer, "idle-timer");
+}
+
+static int run(const Arguments *args) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(Manager) manager = NULL;
+        g_autoptr(PolkitRegistry) polkit = polkit_registry_new();
+        g_autoptr(sd_event) event = NULL;
+        Daemon daemon = { 0 };
+        sigset_t mask;
+        int r;
+
+        r = bus_errors_register();
+        if (r < 0)
+                return r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
+
+        r = sd_event_default(&event);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(event, NULL, SIGTERM, on_signal, &daemon);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGINT, on_signal, &daemon);
+        if (r < 0)
+                return r;
+
+        r = manager_new(event, args->state_dir, args->runtime_dir, &manager, &error);
+        if (r < 0) {
+                log_error("%s", error->message);
+                return r;
+        }
+        (void) manager_load_domains(manager);
+
+        daemon.event = event;
+        daemon.manager = manager;
+        daemon.polkit = polkit;
+        daemon.idle_timeout_usec = args->idle_timeout_usec;
+        manager_set_observer(manager, &daemon_manager_observer, &daemon);
+
+        r = daemon_setup_bus(&daemon);
+        if (r >= 0)
+                r = daemon_setup_idle(&daemon);
+        if (r >= 0) {
+                log_info("vmigrated %s ready on the bus as %s (host %s)", PACKAGE_VERSION, BUS_NAME,
+                         manager->host_uuid);
+                (void) sd_notify(false, "READY=1\nSTATUS=Serving org.vmigrate.Migrate1");
+                r = sd_event_loop(event);
+        }
+
+        (void) sd_notify(false, "STOPPING=1");
+        /* Tear down in dependency order: the bus (and its slots that point
+         * into the registry and the manager) first. */
+        daemon.idle_timer = sd_event_source_disable_unref(daemon.idle_timer);
+        manager_set_observer(manager, NULL, NULL);
+        daemon.bus = sd_bus_flush_close_unref(daemon.bus);
+        return r;
+}
+
+int main(int argc, char *argv[]) {
+        g_auto(Arguments) args = { 0 };
+        int r;
+
+        r = parse_arguments(argc, argv, &args);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+
+        r = run(&args);
+        if (r < 0) {
+                log_error("exiting on error: %s", g_strerror(-r));
+                return 1;
+        }
+        return 0;
+}

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdbool.h>
+
+#include "bus-errors.h"
+#include "bus-gvariant.h"
+#include "bus-util.h"
+#include "config.h"
+#include "daemon.h"
+#include "domain-xml.h"
+#include "errors.h"
+#include "log.h"
+
+DeferredReply *deferred_reply_new(Daemon *daemon, sd_bus_message *call) {
+        DeferredReply *reply = g_new0(DeferredReply, 1);
+
+        reply->daemon = daemon;
+        reply->call = sd_bus_message_ref(call);
+        daemon->n_deferred_replies++;
+        return reply;
+}
+
+void deferred_reply_free(DeferredReply *reply) {
+        if (!reply)
+                return;
+        g_assert(reply->daemon->n_deferred_replies > 0);
+        reply->daemon->n_deferred_replies--;
+        sd_bus_message_unref(reply->call);
+        g_free(reply);
+}
+
+void deferred_reply_finish(DeferredReply *reply, Domain *d, int r, const GError *error, bool with_path) {
+        int k;
+
+        if (r < 0)
+                k = bus_reply_gerror(reply->call, error);
+        else if (with_path) {
+                g_autofree char *path = domain_dbus_path(d);
+                k = sd_bus_reply_method_return(reply->call, "o", path);
+        } else
+                k = sd_bus_reply_method_return(reply->call, NULL);
+        if (k < 0)
+                log_debug("cannot send reply to %s: %s", sd_bus_message_get_sender(reply->call) ?: "?",
+                          g_strerror(-k));
+        deferred_reply_free(reply);
+}
+
+int daemon_verify_domain_action(Daemon *daemon, sd_bus_message *call, const char *action, const char *domain_name,
+                                const char *uuid, sd_bus_error *ret_error) {
+        const char *details[] = {
+                "domain", domain_name, "uuid", uuid, "operation", sd_bus_message_get_member(call), NULL,
+        };
+
+        return bus_verify_polkit_async(call, action, details, daemon->polkit, ret_error);
+}
+
+static int method_list_domains(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *daemon = userdata;
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_autoptr(GPtrArray) domains = manager_list_domains(daemon->manager);
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "o");
+        if (r < 0)
+                return r;
+        for (unsigned i = 0; i < domains->len; i++) {
+                g_autofree char *path = domain_dbus_path(domains->pdata[i]);
+                r = sd_bus_message_append(reply, "o", path);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_domain(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *daemon = userdata;
+        const char *name;
+        Domain *d;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &name);
+        if (r < 0)
+                return r;
+        d = manager_lookup(daemon->manager, name);
+        if (!d)
+                return sd_bus_error_setf(error, vm_error_dbus_name(VM_ERROR_NO_SUCH_DOMAIN),
+                                         "no domain named or with UUID '%s' on this host; ListDomains shows "
+                                         "the defined ones",
+                                         name);
+        g_autofree char *path = domain_dbus_path(d);
+        return sd_bus_reply_method_return(m, "o", path);
+}
+
+/* Reads the XML argument and checks it before asking polkit, so that the
+ * domain's name can be handed to polkit rules. Nothing changes here. */
+static int read_and_check_xml(sd_bus_message *m, const char **ret_xml, DomainDef **ret_def, sd_bus_error *error) {
+        g_autoptr(GError) gerror = NULL;
+        const char *xml;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &xml);
+        if (r < 0)
+                return r;
+        r = domain_def_parse(xml, strlen(xml), ret_def, &gerror);
+        if (r < 0)
+                return bus_set_gerror(error, gerror);
+        *ret_xml = xml;
+        return 0;
+}
+
+static int method_define_xml(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *daemon = userdata;
+        g_autoptr(GError) gerror = NULL;
+        g_autoptr(DomainDef) def = NULL;
+        const char *xml;
+        Domain *d;
+        int r;
+
+        r = read_and_check_xml(m, &xml, &def, error);
+        if (r < 0)
+                return r;
+        r = daemon_verify_domain_action(daemon, m, POLKIT_ACTION_MANAGE_DOMAINS, def->name, def->uuid, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1; /* polkit will call us again */
+
+        r = manager_define_xml(daemon->manager, xml, strlen(xml), &d, &gerror);
+        if (r < 0)
+                return bus_set_gerror(error, gerror);
+        g_autofree char *path = domain_dbus_path(d);
+        return sd_bus_reply_method_return(m, "o", path);
+}
+
+static void create_done(Domain *d, int r, const GError *error, void *userdata) {
+        deferred_reply_finish(userdata, d, r, error, true);
+}
+
+static int method_create_xml(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *daemon = userdata;
+        g_autoptr(GError) gerror = NULL;
+        g_autoptr(DomainDef) def = NULL;
+        const char *xml;
+        Domain *d;
+        int r;
+
+        r = read_and_check_xml(m, &xml, &def, error);
+        if (r < 0)
+                return r;
+        r = daemon_verify_domain_action(daemon, m, POLKIT_ACTION_MANAGE_DOMAINS, def->name, def->uuid, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;
+
+        DeferredReply *reply = deferred_reply_new(daemon, m);
+        r = manager_create_xml(daemon->manager, xml, strlen(xml), create_done, reply, &d, &gerror);
+        if (r < 0) {
+                deferred_reply_free(reply);
+                return bus_set_gerror(error, gerror);
+        }
+        return 1;
+}
+
+static int method_get_capabilities(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *daemon = userdata;
+        g_autofree char *xml = manager_capabilities_xml(daemon->manager);
+
+        return sd_bus_reply_method_return(m, "s", xml);
+}
+
+static int method_get_backends(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *daemon = userdata;
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_autoptr(GVariant) backends = g_variant_ref_sink(manager_describe_backends(daemon->manager));
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = bus_message_append_gvariant(reply, backends);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
+}
+
+static int property_get_hostname(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        g_autofree char *hostname = manager_get_hostname();
+        return sd_bus_message_append(reply, "s", hostname);
+}
+
+static int property_get_host_uuid(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Daemon *daemon = userdata;
+        return sd_bus_message_append(reply, "s", daemon->manager->host_uuid);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Hostname", "s", property_get_hostname, 0, 0),
+        SD_BUS_PROPERTY("HostUUID", "s", property_get_host_uuid, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_ARGS("ListDomains", SD_BUS_NO_ARGS, SD_BUS_RESULT("ao", domains),
+                                method_list_domains, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetDomain", SD_BUS_ARGS("s", name_or_uuid), SD_BUS_RESULT("o", domain),
+                                method_get_domain, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("DefineXML", SD_BUS_ARGS("s", xml), SD_BUS_RESULT("o", domain),
+                                method_define_xml, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CreateXML", SD_BUS_ARGS("s", xml), SD_BUS_RESULT("o", domain),
+                                method_create_xml, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetCapabilities", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", xml),
+                                method_get_capabilities, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetBackends", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sa{sv}}", backends),
+                                method_get_backends, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
+int manager_dbus_register(Daemon *daemon) {
+        int r;
+
+        r = sd_bus_add_object_vtable(daemon->bus, NULL, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, manager_vtable,
+                                     daemon);
+        if (r < 0)
+                return r;
+        return sd_bus_add_object_manager(daemon->bus, NULL, BUS_MANAGER_PATH);
+}

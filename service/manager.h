@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include <glib.h>
+#include <systemd/sd-event.h>
+
+#include "backend.h"
+#include "domain.h"
+
+/* How the bus layer (or a test) hears about what happens in the core. */
+typedef struct ManagerObserver {
+        void (*domain_added)(Manager *m, Domain *d, void *userdata);
+        void (*domain_removed)(Manager *m, Domain *d, void *userdata);
+        void (*domain_changed)(Manager *m, Domain *d, DomainChange what, void *userdata);
+        void (*domain_lifecycle)(Manager *m, Domain *d, const char *event, const char *detail, void *userdata);
+} ManagerObserver;
+
+typedef struct ManagerBackend {
+        const BackendOps *ops;
+        void *data;          /* NULL when unavailable */
+        char *unavailable;   /* why init failed, or NULL */
+} ManagerBackend;
+
+struct Manager {
+        sd_event *event;
+        char *state_dir;
+        char *runtime_dir;
+        char *domains_dir; /* <state_dir>/domains: <uuid>.xml per persistent domain */
+        char host_uuid[37];
+
+        GHashTable *domains; /* canonical uuid string → Domain* (owns a reference) */
+
+        ManagerBackend *backends;
+        size_t n_backends;
+
+        const ManagerObserver *observer;
+        void *observer_data;
+};
+
+/* Creates the state and runtime directories if needed, loads or creates
+ * the host UUID, and initialises every backend (an unavailable one is
+ * recorded, not fatal). */
+int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir, Manager **ret, GError **error);
+Manager *manager_free(Manager *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Manager, manager_free)
+
+void manager_set_observer(Manager *m, const ManagerObserver *observer, void *userdata);
+
+/* Loads every <state_dir>/domains/<uuid>.xml. A file that does not parse is logged
+ * and skipped (and left in place for the admin), never fatal. */
+int manager_load_domains(Manager *m);
+
+Domain *manager_lookup(Manager *m, const char *name_or_uuid);
+/* Domains sorted by name; the array holds borrowed pointers. */
+GPtrArray *manager_list_domains(Manager *m);
+
+int manager_define_xml(Manager *m, const char *xml, size_t len, Domain **ret, GError **error);
+/* Defines a transient domain and starts it; done is called when started. */
+int manager_create_xml(Manager *m, const char *xml, size_t len, DomainOpDone done, void *userdata, Domain **ret,
+                       GError **error);
+
+char *manager_get_hostname(void);
+char *manager_capabilities_xml(Manager *m);
+/* a{sa{sv}}: backend name → description. */
+GVariant *manager_describe_backends(Manager *m);
+
+/* Nothing running and nothing in flight: safe to exit on idle. */
+bool manager_is_idle(Manager *m);
+
+/* For domain.c. */
+void manager_notify_changed(Manager *m, Domain *d, DomainChange what);
+void manager_notify_lifecycle(Manager *m, Domain *d, const char *event, const char *detail);
+void manager_domain_stopped(Manager *m, Domain *d);
+/* Writes <domains_dir>/<uuid>.xml atomically from d->persistent_def. */
+int manager_save_domain(Manager *m, Domain *d, GError **error);
+int manager_remove_domain_file(Manager *m, Domain *d, GError **error);
+/* Removes the file (if persistent) and the object. */
+int manager_remove_domain(Manager *m, Domain *d, GError **error);
