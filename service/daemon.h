@@ -20,11 +20,20 @@ typedef struct Daemon {
         uint64_t idle_timeout_usec; /* 0: never exit on idle */
         uint64_t last_activity_usec;
         sd_event_source *idle_timer;
-        bool releasing_name;
+
+        /* Exit: name released, calls in flight allowed to finish. */
+        bool exiting;
+        bool name_released;
+        sd_event_source *exit_deadline;
 
         /* Method calls whose reply waits for the core (e.g. Start). */
         unsigned n_deferred_replies;
 } Daemon;
+
+#define DAEMON_EXIT_DEADLINE_USEC (10 * 1000 * 1000ULL)
+
+/* Leaves the loop once exit was requested and nothing is in flight. */
+void daemon_check_exit(Daemon *daemon);
 
 /* Vtables, object finders and the observer that turns core events into
  * signals. */

@@ -138,18 +138,58 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
         return 1;
 }
 
+static bool daemon_is_quiet(Daemon *daemon) {
+        return daemon->n_deferred_replies == 0 && polkit_registry_size(daemon->polkit) == 0;
+}
+
 static bool daemon_is_idle(Daemon *daemon) {
-        return daemon->n_deferred_replies == 0 && polkit_registry_size(daemon->polkit) == 0 &&
-               manager_is_idle(daemon->manager);
+        return daemon_is_quiet(daemon) && manager_is_idle(daemon->manager);
+}
+
+void daemon_check_exit(Daemon *daemon) {
+        if (daemon->exiting && daemon->name_released && daemon_is_quiet(daemon))
+                (void) sd_event_exit(daemon->event, 0);
 }
 
 static int on_name_released(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         Daemon *daemon = userdata;
 
-        /* Calls sent before the release were dispatched ahead of this reply
-         * and are answered; new ones go to the next activated instance. */
-        log_info("idle for %" PRIu64 " s: exiting", daemon->idle_timeout_usec / G_USEC_PER_SEC);
+        /* Calls sent before the release were dispatched ahead of this reply;
+         * new ones go to the next activated instance. */
+        daemon->name_released = true;
+        daemon_check_exit(daemon);
+        return 0;
+}
+
+static int on_exit_deadline(sd_event_source *s, uint64_t now, void *userdata) {
+        Daemon *daemon = userdata;
+
+        log_warning("exiting with %u call(s) still unanswered", daemon->n_deferred_replies);
         return sd_event_exit(daemon->event, 0);
+}
+
+/* Stops taking calls, lets the ones in flight finish (a Start in progress
+ * gets its reply), then leaves the loop. */
+static void daemon_request_exit(Daemon *daemon) {
+        int r;
+
+        if (daemon->exiting)
+                return;
+        daemon->exiting = true;
+        (void) sd_notify(false, "STOPPING=1");
+
+        r = sd_event_add_time_relative(daemon->event, &daemon->exit_deadline, CLOCK_MONOTONIC,
+                                       DAEMON_EXIT_DEADLINE_USEC, 0, on_exit_deadline, daemon);
+        if (r < 0) {
+                (void) sd_event_exit(daemon->event, 0);
+                return;
+        }
+        r = sd_bus_release_name_async(daemon->bus, NULL, BUS_NAME, on_name_released, daemon);
+        if (r < 0) {
+                log_error("cannot release bus name: %s", g_strerror(-r));
+                daemon->name_released = true;
+        }
+        daemon_check_exit(daemon);
 }
 
 static int on_idle_timer(sd_event_source *s, uint64_t now, void *userdata) {
@@ -157,7 +197,7 @@ static int on_idle_timer(sd_event_source *s, uint64_t now, void *userdata) {
         uint64_t due = daemon->last_activity_usec + daemon->idle_timeout_usec;
         int r;
 
-        if (daemon->releasing_name)
+        if (daemon->exiting)
                 return 0;
         if (now < due || !daemon_is_idle(daemon)) {
                 if (now >= due)
@@ -168,12 +208,8 @@ static int on_idle_timer(sd_event_source *s, uint64_t now, void *userdata) {
                 return r;
         }
 
-        daemon->releasing_name = true;
-        r = sd_bus_release_name_async(daemon->bus, NULL, BUS_NAME, on_name_released, daemon);
-        if (r < 0) {
-                log_error("cannot release bus name: %s", g_strerror(-r));
-                return sd_event_exit(daemon->event, 0);
-        }
+        log_info("idle for %" PRIu64 " s: exiting", daemon->idle_timeout_usec / G_USEC_PER_SEC);
+        daemon_request_exit(daemon);
         return 0;
 }
 
@@ -189,8 +225,8 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         Daemon *daemon = userdata;
 
         log_info("received %s: exiting", strsignal(si->ssi_signo));
-        (void) sd_notify(false, "STOPPING=1");
-        return sd_event_exit(daemon->event, 0);
+        daemon_request_exit(daemon);
+        return 0;
 }
 
 static int daemon_setup_bus(Daemon *daemon) {
@@ -294,6 +330,7 @@ static int run(const Arguments *args) {
         /* Tear down in dependency order: the bus (and its slots that point
          * into the registry and the manager) first. */
         daemon.idle_timer = sd_event_source_disable_unref(daemon.idle_timer);
+        daemon.exit_deadline = sd_event_source_disable_unref(daemon.exit_deadline);
         manager_set_observer(manager, NULL, NULL);
         daemon.bus = sd_bus_flush_close_unref(daemon.bus);
         return r;

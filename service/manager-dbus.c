@@ -21,12 +21,16 @@ DeferredReply *deferred_reply_new(Daemon *daemon, sd_bus_message *call) {
 }
 
 void deferred_reply_free(DeferredReply *reply) {
+        Daemon *daemon;
+
         if (!reply)
                 return;
-        g_assert(reply->daemon->n_deferred_replies > 0);
-        reply->daemon->n_deferred_replies--;
+        daemon = reply->daemon;
+        g_assert(daemon->n_deferred_replies > 0);
+        daemon->n_deferred_replies--;
         sd_bus_message_unref(reply->call);
         g_free(reply);
+        daemon_check_exit(daemon);
 }
 
 void deferred_reply_finish(DeferredReply *reply, Domain *d, int r, const GError *error, bool with_path) {
