@@ -1,0 +1,980 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vmigratectl: command-line client of vmigrated (org.vmigrate.Migrate1).
+ *
+ * Every command is one or a few D-Bus calls; nothing here knows more about
+ * domains than the bus contract says. Exit codes are listed in ctl.h and in
+ * --help.
+ */
+
+#include "config.h"
+#include "ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define XML_MAX_BYTES (1024 * 1024)
+/* Lifecycle calls reply only when the operation has completed (a guest shutdown can take a while). */
+#define LIFECYCLE_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
+
+typedef struct Context {
+        CtlHost host;
+        bool json;
+        bool quiet;
+        bool all;
+        bool allow_interactive;
+        sd_bus *bus;
+        pid_t agent_pid;
+} Context;
+
+static void context_clear(Context *c) {
+        ctl_polkit_agent_close(c->agent_pid);
+        c->agent_pid = 0;
+        ctl_host_clear(&c->host);
+        g_clear_pointer(&c->bus, sd_bus_flush_close_unref);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Context, context_clear)
+
+typedef struct Command Command;
+
+/* Command handlers return a CTL_EXIT_* code. */
+typedef int (*CommandFunc)(Context *c, const Command *cmd, char **args);
+
+struct Command {
+        const char *name;
+        const char *args; /* synopsis of the arguments */
+        unsigned min_args, max_args;
+        CommandFunc run;
+        const char *method;    /* Domain method for simple actions */
+        const char *done;      /* "started", for "Domain 'x' started." */
+        const char *verb;      /* "start", for "cannot start domain 'x'" */
+        uint64_t timeout_usec; /* 0: sd-bus default (25 s) */
+        const char *summary;
+};
+
+/* Returns a CTL_EXIT_* code; on success *ret_reply holds the reply. */
+static int call_method(Context *c, const char *path, const char *interface, const char *method,
+                       uint64_t timeout_usec, const char *what, sd_bus_message **ret_reply,
+                       const char *types, ...) {
+        g_autoptr(sd_bus_message) m = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(c->bus, &m, CTL_BUS_NAME, path, interface, method);
+        if (r >= 0 && types) {
+                va_list ap;
+                va_start(ap, types);
+                r = sd_bus_message_appendv(m, types, ap);
+                va_end(ap);
+        }
+        if (r < 0) {
+                fprintf(stderr, "vmigratectl: %s: cannot build the D-Bus call: %s\n", what, g_strerror(-r));
+                return CTL_EXIT_FAILED;
+        }
+
+        r = sd_bus_call(c->bus, m, timeout_usec, &error, &reply);
+        if (r < 0)
+                return ctl_report_error(&c->host, &error, r, what);
+
+        if (ret_reply)
+                *ret_reply = g_steal_pointer(&reply);
+        return CTL_EXIT_OK;
+}
+
+/* Reads the remaining single value of a reply; a malformed reply is a failure of the service. */
+static int read_reply_value(sd_bus_message *reply, const char *type, const char *what,
+                            GVariant **ret_value) {
+        g_autoptr(GVariant) value = NULL;
+        int r;
+
+        r = ctl_message_read_gvariant(reply, &value);
+        if (r < 0 || !g_variant_is_of_type(value, G_VARIANT_TYPE(type))) {
+                fprintf(stderr, "vmigratectl: %s: unexpected reply from vmigrated (expected '%s')\n", what,
+                        type);
+                return CTL_EXIT_FAILED;
+        }
+        *ret_value = g_steal_pointer(&value);
+        return CTL_EXIT_OK;
+}
+
+static int resolve_domain(Context *c, const char *domain, char **ret_path) {
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_autofree char *what = g_strdup_printf("cannot find domain '%s'", domain);
+        const char *path;
+        int r;
+
+        r = call_method(c, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, "GetDomain", 0, what, &reply, "s", domain);
+        if (r != CTL_EXIT_OK)
+                return r;
+        if (sd_bus_message_read(reply, "o", &path) <= 0) {
+                fprintf(stderr, "vmigratectl: %s: unexpected reply from vmigrated\n", what);
+                return CTL_EXIT_FAILED;
+        }
+        *ret_path = g_strdup(path);
+        return CTL_EXIT_OK;
+}
+
+static int get_domain_properties(Context *c, const char *path, const char *what, GVariant **ret_properties) {
+        g_autoptr(sd_bus_message) reply = NULL;
+        int r;
+
+        r = call_method(c, path, "org.freedesktop.DBus.Properties", "GetAll", 0, what, &reply, "s",
+                        CTL_DOMAIN_IFACE);
+        if (r != CTL_EXIT_OK)
+                return r;
+        return read_reply_value(reply, "a{sv}", what, ret_properties);
+}
+
+static char *lookup_string(GVariant *properties, const char *name) {
+        const char *s;
+
+        if (properties && g_variant_lookup(properties, name, "&s", &s))
+                return g_strdup(s);
+        return NULL;
+}
+
+static void print_action_result(Context *c, const char *name, const char *uuid, const char *done) {
+        if (c->json) {
+                g_autoptr(JsonBuilder) builder = json_builder_new();
+                g_autoptr(JsonNode) root = NULL;
+
+                json_builder_begin_object(builder);
+                json_builder_set_member_name(builder, "domain");
+                json_builder_add_string_value(builder, name);
+                if (uuid) {
+                        json_builder_set_member_name(builder, "uuid");
+                        json_builder_add_string_value(builder, uuid);
+                }
+                json_builder_set_member_name(builder, "result");
+                json_builder_add_string_value(builder, "ok");
+                json_builder_end_object(builder);
+                root = json_builder_get_root(builder);
+                ctl_print_json(root);
+        } else if (!c->quiet)
+                printf("Domain '%s' %s.\n", name, done);
+}
+
+/* For g_ptr_array_sort(), which passes pointers to the elements. */
+static int compare_strings(gconstpointer a, gconstpointer b) {
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* ---- list ---- */
+
+/* Elements are (o a{sv}): object path and properties. */
+static int compare_by_name(gconstpointer a, gconstpointer b) {
+        g_autoptr(GVariant) pa = g_variant_get_child_value(*(GVariant *const *)a, 1);
+        g_autoptr(GVariant) pb = g_variant_get_child_value(*(GVariant *const *)b, 1);
+        const char *na = "", *nb = "";
+
+        g_variant_lookup(pa, "Name", "&s", &na);
+        g_variant_lookup(pb, "Name", "&s", &nb);
+        return strcmp(na, nb);
+}
+
+static bool domain_is_active(GVariant *properties) {
+        const char *state;
+        gboolean active;
+
+        if (g_variant_lookup(properties, "Active", "b", &active))
+                return active;
+        return g_variant_lookup(properties, "State", "&s", &state) && !g_str_equal(state, "shutoff");
+}
+
+static char *list_cell(GVariant *properties, const char *column) {
+        if (g_str_equal(column, "MemoryBytes")) {
+                guint64 bytes;
+                if (g_variant_lookup(properties, "MemoryBytes", "t", &bytes))
+                        return ctl_format_bytes(bytes);
+        } else {
+                g_autoptr(GVariant) value = g_variant_lookup_value(properties, column, NULL);
+                if (value)
+                        return ctl_format_value(value);
+        }
+        return g_strdup("-");
+}
+
+static int cmd_list(Context *c, const Command *cmd, char **args) {
+        static const struct {
+                const char *title, *property;
+        } columns[] = {
+                { "NAME", "Name" },
+                { "UUID", "UUID" },
+                { "STATE", "State" },
+                { "BACKEND", "Backend" },
+                { "MEMORY", "MemoryBytes" },
+                { "VCPUS", "VCPUs" },
+                { "PERSISTENT", "Persistent" },
+        };
+        const char *what = "cannot list domains";
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_autoptr(GVariant) objects = NULL;
+        g_autoptr(GPtrArray) domains = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
+        GVariantIter iter;
+        const char *path;
+        GVariant *interfaces;
+        int r;
+
+        /* One round-trip for all properties of all domains. */
+        r = call_method(c, CTL_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", 0,
+                        what, &reply, NULL);
+        if (r != CTL_EXIT_OK)
+                return r;
+        r = read_reply_value(reply, "a{oa{sa{sv}}}", what, &objects);
+        if (r != CTL_EXIT_OK)
+                return r;
+
+        g_variant_iter_init(&iter, objects);
+        while (g_variant_iter_next(&iter, "{&o@a{sa{sv}}}", &path, &interfaces)) {
+                GVariant *properties =
+                        g_variant_lookup_value(interfaces, CTL_DOMAIN_IFACE, G_VARIANT_TYPE("a{sv}"));
+
+                g_variant_unref(interfaces);
+                if (!properties)
+                        continue; /* the manager itself, or future job objects */
+                if (c->all || domain_is_active(properties))
+                        g_ptr_array_add(domains,
+                                        g_variant_ref_sink(g_variant_new("(o@a{sv})", path, properties)));
+                g_variant_unref(properties);
+        }
+        g_ptr_array_sort(domains, compare_by_name);
+
+        if (c->json) {
+                g_autoptr(JsonNode) root = json_node_new(JSON_NODE_ARRAY);
+                JsonArray *array = json_array_new();
+
+                for (guint i = 0; i < domains->len; i++) {
+                        g_autoptr(GVariant) properties = g_variant_get_child_value(domains->pdata[i], 1);
+                        g_autoptr(GVariant) object_path = g_variant_get_child_value(domains->pdata[i], 0);
+                        JsonNode *node = ctl_properties_to_json(properties);
+
+                        json_object_set_string_member(json_node_get_object(node), "object-path",
+                                                      g_variant_get_string(object_path, NULL));
+                        json_array_add_element(array, node);
+                }
+
+                json_node_take_array(root, array);
+                ctl_print_json(root);
+                return CTL_EXIT_OK;
+        }
+
+        if (domains->len == 0) {
+                /* a note for humans, on stderr so that scripts reading stdout see nothing */
+                if (!c->quiet)
+                        fprintf(stderr,
+                                c->all ? "No domains defined.\n"
+                                       : "No active domains ('list --all' also shows inactive ones).\n");
+                return CTL_EXIT_OK;
+        }
+
+        {
+                size_t widths[G_N_ELEMENTS(columns)];
+                g_autoptr(GPtrArray) cells = g_ptr_array_new_with_free_func(g_free);
+
+                for (size_t j = 0; j < G_N_ELEMENTS(columns); j++)
+                        widths[j] = strlen(columns[j].title);
+                for (guint i = 0; i < domains->len; i++)
+                        for (size_t j = 0; j < G_N_ELEMENTS(columns); j++) {
+                                g_autoptr(GVariant) properties =
+                                        g_variant_get_child_value(domains->pdata[i], 1);
+                                char *cell = list_cell(properties, columns[j].property);
+                                widths[j] = MAX(widths[j], (size_t)g_utf8_strlen(cell, -1));
+                                g_ptr_array_add(cells, cell);
+                        }
+
+                if (!c->quiet) {
+                        for (size_t j = 0; j < G_N_ELEMENTS(columns); j++)
+                                if (j + 1 < G_N_ELEMENTS(columns))
+                                        printf("%-*s  ", (int)widths[j], columns[j].title);
+                                else
+                                        printf("%s\n", columns[j].title);
+                }
+                for (guint i = 0; i < domains->len; i++)
+                        for (size_t j = 0; j < G_N_ELEMENTS(columns); j++) {
+                                const char *cell = cells->pdata[i * G_N_ELEMENTS(columns) + j];
+                                /* pad by characters, not bytes: names may be UTF-8 */
+                                int pad = (int)(widths[j] - g_utf8_strlen(cell, -1));
+                                if (j + 1 < G_N_ELEMENTS(columns))
+                                        printf("%s%*s  ", cell, pad, "");
+                                else
+                                        printf("%s\n", cell);
+                        }
+        }
+        return CTL_EXIT_OK;
+}
+
+/* ---- status ---- */
+
+static int cmd_status(Context *c, const Command *cmd, char **args) {
+        static const struct {
+                const char *property, *label;
+        } known[] = {
+                { "Name", "Name" },
+                { "UUID", "UUID" },
+                { "State", "State" },
+                { "StateReason", "State reason" },
+                { "Backend", "Backend" },
+                { "Active", "Active" },
+                { "Persistent", "Persistent" },
+                { "MemoryBytes", "Memory" },
+                { "VCPUs", "VCPUs" },
+        };
+        g_autofree char *what = g_strdup_printf("cannot get the status of domain '%s'", args[0]);
+        g_autofree char *path = NULL;
+        g_autoptr(GVariant) properties = NULL;
+        g_autoptr(GPtrArray) others = g_ptr_array_new_with_free_func(g_free);
+        GVariantIter iter;
+        const char *name;
+        int r;
+
+        r = resolve_domain(c, args[0], &path);
+        if (r != CTL_EXIT_OK)
+                return r;
+        r = get_domain_properties(c, path, what, &properties);
+        if (r != CTL_EXIT_OK)
+                return r;
+
+        if (c->json) {
+                g_autoptr(JsonNode) root = ctl_properties_to_json(properties);
+                json_object_set_string_member(json_node_get_object(root), "object-path", path);
+                ctl_print_json(root);
+                return CTL_EXIT_OK;
+        }
+
+        for (size_t i = 0; i < G_N_ELEMENTS(known); i++) {
+                g_autoptr(GVariant) value = g_variant_lookup_value(properties, known[i].property, NULL);
+                g_autofree char *text = NULL;
+
+                if (!value)
+                        continue;
+                if (g_str_equal(known[i].property, "MemoryBytes") &&
+                    g_variant_is_of_type(value, G_VARIANT_TYPE_UINT64)) {
+                        g_autofree char *human = ctl_format_bytes(g_variant_get_uint64(value));
+                        text = g_strdup_printf("%s (%" G_GUINT64_FORMAT " bytes)", human,
+                                               g_variant_get_uint64(value));
+                } else
+                        text = ctl_format_value(value);
+                printf("%s: %s\n", known[i].label, text);
+        }
+
+        /* Properties added to the interface later are shown too, under their D-Bus name. */
+        g_variant_iter_init(&iter, properties);
+        while (g_variant_iter_next(&iter, "{&sv}", &name, NULL)) {
+                bool is_known = false;
+                for (size_t i = 0; i < G_N_ELEMENTS(known); i++)
+                        is_known = is_known || g_str_equal(name, known[i].property);
+                if (!is_known)
+                        g_ptr_array_add(others, g_strdup(name));
+        }
+        g_ptr_array_sort(others, compare_strings);
+        for (guint i = 0; i < others->len; i++) {
+                g_autoptr(GVariant) value = g_variant_lookup_value(properties, others->pdata[i], NULL);
+                g_autofree char *text = ctl_format_value(value);
+                printf("%s: %s\n", (const char *)others->pdata[i], text);
+        }
+        printf("Object path: %s\n", path);
+        return CTL_EXIT_OK;
+}
+
+/* ---- start, shutdown, destroy, suspend, resume, undefine ---- */
+
+static int cmd_action(Context *c, const Command *cmd, char **args) {
+        g_autofree char *what = g_strdup_printf("cannot %s domain '%s'", cmd->verb, args[0]);
+        g_autofree char *path = NULL;
+        g_autofree char *name = NULL;
+        g_autofree char *uuid = NULL;
+        g_autoptr(GVariant) properties = NULL;
+        int r;
+
+        r = resolve_domain(c, args[0], &path);
+        if (r != CTL_EXIT_OK)
+                return r;
+        /* The canonical name for the message (the argument may be a UUID); the object may be gone
+         * afterwards. */
+        r = get_domain_properties(c, path, what, &properties);
+        if (r != CTL_EXIT_OK)
+                return r;
+        name = lookup_string(properties, "Name");
+        uuid = lookup_string(properties, "UUID");
+
+        r = call_method(c, path, CTL_DOMAIN_IFACE, cmd->method, cmd->timeout_usec, what, NULL, NULL);
+        if (r != CTL_EXIT_OK)
+                return r;
+
+        print_action_result(c, name ? name : args[0], uuid, cmd->done);
+        return CTL_EXIT_OK;
+}
+
+/* ---- define, create ---- */
+
+/* Reads domain XML from a file or stdin ("-"); returns a CTL_EXIT_* code. */
+static int read_xml_file(const char *filename, char **ret_xml) {
+        g_autoptr(GByteArray) data = g_byte_array_new();
+        const char *shown = g_str_equal(filename, "-") ? "standard input" : filename;
+        const char *end;
+        int fd;
+
+        if (g_str_equal(filename, "-"))
+                fd = STDIN_FILENO;
+        else {
+                struct stat st;
+
+                fd = open(filename, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0) {
+                        fprintf(stderr, "vmigratectl: cannot open '%s': %s\n", filename, g_strerror(errno));
+                        return CTL_EXIT_FAILED;
+                }
+                if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+                        fprintf(stderr, "vmigratectl: '%s' is a directory, not a domain XML file\n",
+                                filename);
+                        close(fd);
+                        return CTL_EXIT_FAILED;
+                }
+        }
+
+        /* Read one byte past the limit, so "exactly 1 MiB" and "more" can be told apart. */
+        for (;;) {
+                guint8 buf[16384];
+                ssize_t n = read(fd, buf, sizeof(buf));
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        int e = errno;
+                        fprintf(stderr, "vmigratectl: cannot read %s: %s\n", shown, g_strerror(e));
+                        if (fd != STDIN_FILENO)
+                                close(fd);
+                        return CTL_EXIT_FAILED;
+                }
+                if (n == 0)
+                        break;
+                g_byte_array_append(data, buf, (guint)n);
+                if (data->len > XML_MAX_BYTES) {
+                        fprintf(stderr,
+                                "vmigratectl: %s is larger than 1 MiB; that is not a domain XML "
+                                "vmigrated accepts\n",
+                                shown);
+                        if (fd != STDIN_FILENO)
+                                close(fd);
+                        return CTL_EXIT_FAILED;
+                }
+        }
+        if (fd != STDIN_FILENO)
+                close(fd);
+
+        if (data->len == 0) {
+                fprintf(stderr, "vmigratectl: %s is empty; expected a <domain> XML document\n", shown);
+                return CTL_EXIT_FAILED;
+        }
+        if (memchr(data->data, '\0', data->len)) {
+                fprintf(stderr,
+                        "vmigratectl: %s contains a NUL byte at offset %td; expected a text XML document\n",
+                        shown, (const guint8 *)memchr(data->data, '\0', data->len) - data->data);
+                return CTL_EXIT_FAILED;
+        }
+        if (!g_utf8_validate((const char *)data->data, data->len, &end)) {
+                fprintf(stderr, "vmigratectl: %s is not valid UTF-8 (first bad byte at offset %td)\n", shown,
+                        end - (const char *)data->data);
+                return CTL_EXIT_FAILED;
+        }
+
+        g_byte_array_append(data, (const guint8 *)"", 1);
+        *ret_xml = (char *)g_byte_array_free(g_steal_pointer(&data), FALSE);
+        return CTL_EXIT_OK;
+}
+
+static int cmd_define(Context *c, const Command *cmd, char **args) {
+        g_autofree char *what = g_strdup_printf("cannot %s a domain from %s", cmd->verb,
+                                                g_str_equal(args[0], "-") ? "standard input" : args[0]);
+        g_autofree char *xml = NULL;
+        g_autofree char *name = NULL;
+        g_autofree char *uuid = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_autoptr(GVariant) properties = NULL;
+        const char *path;
+        int r;
+
+        r = read_xml_file(args[0], &xml);
+        if (r != CTL_EXIT_OK)
+                return r;
+
+        r = call_method(c, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, cmd->method, cmd->timeout_usec, what, &reply,
+                        "s", xml);
+        if (r != CTL_EXIT_OK)
+                return r;
+        if (sd_bus_message_read(reply, "o", &path) <= 0) {
+                fprintf(stderr, "vmigratectl: %s: unexpected reply from vmigrated\n", what);
+                return CTL_EXIT_FAILED;
+        }
+
+        /*
+         * The operation succeeded; the name is only for the message. A
+         * transient domain may already be gone again, so a failure here is
+         * not an error.
+         */
+        {
+                g_autoptr(sd_bus_message) m = NULL;
+                g_autoptr(sd_bus_message) props_reply = NULL;
+                g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
+
+                if (sd_bus_call_method(c->bus, CTL_BUS_NAME, path, "org.freedesktop.DBus.Properties",
+                                       "GetAll", &error, &props_reply, "s", CTL_DOMAIN_IFACE) >= 0 &&
+                    ctl_message_read_gvariant(props_reply, &properties) >= 0 &&
+                    g_variant_is_of_type(properties, G_VARIANT_TYPE("a{sv}"))) {
+                        name = lookup_string(properties, "Name");
+                        uuid = lookup_string(properties, "UUID");
+                }
+        }
+
+        print_action_result(c, name ? name : path, uuid, cmd->done);
+        return CTL_EXIT_OK;
+}
+
+/* ---- dumpxml, capabilities ---- */
+
+static void print_document(Context *c, const char *text) {
+        if (c->json) {
+                g_autoptr(JsonNode) node = json_node_new(JSON_NODE_VALUE);
+                json_node_set_string(node, text);
+                ctl_print_json(node);
+        } else {
+                fputs(text, stdout);
+                if (*text && !g_str_has_suffix(text, "\n"))
+                        fputc('\n', stdout);
+        }
+}
+
+static int cmd_dumpxml(Context *c, const Command *cmd, char **args) {
+        g_autofree char *what = g_strdup_printf("cannot get the XML of domain '%s'", args[0]);
+        g_autofree char *path = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
+        const char *xml;
+        int r;
+
+        r = resolve_domain(c, args[0], &path);
+        if (r != CTL_EXIT_OK)
+                return r;
+        r = call_method(c, path, CTL_DOMAIN_IFACE, "GetXML", 0, what, &reply, NULL);
+        if (r != CTL_EXIT_OK)
+                return r;
+        if (sd_bus_message_read(reply, "s", &xml) <= 0) {
+                fprintf(stderr, "vmigratectl: %s: unexpected reply from vmigrated\n", what);
+                return CTL_EXIT_FAILED;
+        }
+        print_document(c, xml);
+        return CTL_EXIT_OK;
+}
+
+static int cmd_capabilities(Context *c, const Command *cmd, char **args) {
+        const char *what = "cannot get the host capabilities";
+        g_autoptr(sd_bus_message) reply = NULL;
+        const char *xml;
+        int r;
+
+        r = call_method(c, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, "GetCapabilities", 0, what, &reply, NULL);
+        if (r != CTL_EXIT_OK)
+                return r;
+        if (sd_bus_message_read(reply, "s", &xml) <= 0) {
+                fprintf(stderr, "vmigratectl: %s: unexpected reply from vmigrated\n", what);
+                return CTL_EXIT_FAILED;
+        }
+        print_document(c, xml);
+        return CTL_EXIT_OK;
+}
+
+/* ---- backends ---- */
+
+static void print_dict(GVariant *dict, int indent) {
+        g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
+        GVariantIter iter;
+        const char *key;
+
+        g_variant_iter_init(&iter, dict);
+        while (g_variant_iter_next(&iter, "{&sv}", &key, NULL))
+                g_ptr_array_add(keys, g_strdup(key));
+        /* "description" first (it heads the entry), then the rest sorted, for a stable output. */
+        g_ptr_array_sort(keys, compare_strings);
+
+        for (guint i = 0; i < keys->len; i++) {
+                g_autoptr(GVariant) value = g_variant_lookup_value(dict, keys->pdata[i], NULL);
+
+                if (g_str_equal(keys->pdata[i], "description"))
+                        continue;
+                if (g_variant_is_of_type(value, G_VARIANT_TYPE_VARDICT)) {
+                        printf("%*s%s:\n", indent, "", (const char *)keys->pdata[i]);
+                        print_dict(value, indent + 2);
+                } else {
+                        g_autofree char *text = ctl_format_value(value);
+                        printf("%*s%s: %s\n", indent, "", (const char *)keys->pdata[i], text);
+                }
+        }
+}
+
+static int cmd_backends(Context *c, const Command *cmd, char **args) {
+        const char *what = "cannot list the backends";
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_autoptr(GVariant) backends = NULL;
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        GVariantIter iter;
+        const char *name;
+        int r;
+
+        r = call_method(c, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, "GetBackends", 0, what, &reply, NULL);
+        if (r != CTL_EXIT_OK)
+                return r;
+        r = read_reply_value(reply, "a{sa{sv}}", what, &backends);
+        if (r != CTL_EXIT_OK)
+                return r;
+
+        if (c->json) {
+                g_autoptr(JsonNode) root = json_gvariant_serialize(backends);
+                ctl_print_json(root);
+                return CTL_EXIT_OK;
+        }
+
+        g_variant_iter_init(&iter, backends);
+        while (g_variant_iter_next(&iter, "{&s@a{sv}}", &name, NULL))
+                g_ptr_array_add(names, g_strdup(name));
+        g_ptr_array_sort(names, compare_strings);
+
+        for (guint i = 0; i < names->len; i++) {
+                g_autoptr(GVariant) dict =
+                        g_variant_lookup_value(backends, names->pdata[i], G_VARIANT_TYPE_VARDICT);
+                g_autofree char *description = lookup_string(dict, "description");
+
+                if (i > 0)
+                        fputc('\n', stdout);
+                if (description)
+                        printf("%s: %s\n", (const char *)names->pdata[i], description);
+                else
+                        printf("%s\n", (const char *)names->pdata[i]);
+                print_dict(dict, 2);
+        }
+        return CTL_EXIT_OK;
+}
+
+/* ---- table, help, main ---- */
+
+static const Command commands[] = {
+        { "list", "[--all]", 0, 0, cmd_list, NULL, NULL, NULL, 0,
+          "List active domains; --all: shut-off ones too" },
+        { "status", "DOMAIN", 1, 1, cmd_status, NULL, NULL, NULL, 0, "Show all properties of a domain" },
+        { "define", "FILE", 1, 1, cmd_define, "DefineXML", "defined", "define", 0,
+          "Define or update a persistent domain (FILE - : stdin)" },
+        { "create", "FILE", 1, 1, cmd_define, "CreateXML", "created and started", "create",
+          LIFECYCLE_TIMEOUT_USEC, "Create and start a transient domain (gone once off)" },
+        { "undefine", "DOMAIN", 1, 1, cmd_action, "Undefine", "undefined", "undefine", 0,
+          "Remove a domain's persistent definition" },
+        { "start", "DOMAIN", 1, 1, cmd_action, "Start", "started", "start", LIFECYCLE_TIMEOUT_USEC,
+          "Start a domain; returns once it runs" },
+        { "shutdown", "DOMAIN", 1, 1, cmd_action, "Shutdown", "shut down", "shut down",
+          LIFECYCLE_TIMEOUT_USEC, "Shut a domain down gracefully; returns once off" },
+        { "destroy", "DOMAIN", 1, 1, cmd_action, "Destroy", "destroyed", "destroy", LIFECYCLE_TIMEOUT_USEC,
+          "Stop a domain at once (like pulling the plug)" },
+        { "suspend", "DOMAIN", 1, 1, cmd_action, "Suspend", "suspended", "suspend", LIFECYCLE_TIMEOUT_USEC,
+          "Pause a running domain" },
+        { "resume", "DOMAIN", 1, 1, cmd_action, "Resume", "resumed", "resume", LIFECYCLE_TIMEOUT_USEC,
+          "Resume a paused domain" },
+        { "dumpxml", "DOMAIN", 1, 1, cmd_dumpxml, NULL, NULL, NULL, 0, "Print a domain's XML" },
+        { "capabilities", "", 0, 0, cmd_capabilities, NULL, NULL, NULL, 0,
+          "Print the host capabilities XML" },
+        { "backends", "", 0, 0, cmd_backends, NULL, NULL, NULL, 0,
+          "Show the backends and what they support" },
+};
+
+static void print_help(void) {
+        printf("Usage: vmigratectl [OPTIONS] COMMAND [ARGUMENTS]\n"
+               "\n"
+               "Control virtual machines (domains) managed by vmigrated over D-Bus\n"
+               "(bus name %s on the system bus).\n"
+               "\n"
+               "Commands:\n",
+               CTL_BUS_NAME);
+        for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
+                g_autofree char *synopsis = g_strjoin(" ", commands[i].name, commands[i].args, NULL);
+                printf("  %-20s %s\n", synopsis, commands[i].summary);
+        }
+        printf("  %-20s %s\n", "help", "Show this help");
+        printf("\n"
+               "DOMAIN is a domain's name or its UUID. A DOMAIN starting with '-' must\n"
+               "follow '--' (vmigratectl start -- -odd-name). FILE holds domain XML\n"
+               "(at most 1 MiB); '-' reads standard input.\n"
+               "\n"
+               "Options (before or after the command):\n"
+               "  -H, --host=URI       Talk to vmigrated on another bus:\n"
+               "                         unix:///path/to/socket   a bus socket on this machine\n"
+               "                         ssh://[user@]host[:port] the system bus of a remote\n"
+               "                                                  host, via ssh and\n"
+               "                                                  systemd-stdio-bridge\n"
+               "                         HOST                     same as ssh://root@HOST\n"
+               "                       Without --host: the local system bus\n"
+               "                       ($DBUS_SYSTEM_BUS_ADDRESS if set).\n"
+               "      --all            list: include inactive (shut-off) domains\n"
+               "      --json           Print results as JSON (pretty-printed; keys are\n"
+               "                       lower-case-dash, e.g. \"state-reason\", \"memory-bytes\").\n"
+               "                       Actions print {\"domain\": NAME, \"uuid\": UUID,\n"
+               "                       \"result\": \"ok\"}; dumpxml and capabilities print one\n"
+               "                       JSON string. Errors still go to stderr as text.\n"
+               "  -q, --quiet          No confirmation messages; list prints no header\n"
+               "      --no-ask-password\n"
+               "                       Do not ask for authentication; by default polkit may\n"
+               "                       ask interactively when standard input is a terminal\n"
+               "  -h, --help           Show this help (COMMAND --help: that command's usage)\n"
+               "      --version        Show the version\n"
+               "\n"
+               "Exit status:\n"
+               "  0  success\n"
+               "  1  the operation failed (vmigrated returned an error, or FILE could not\n"
+               "     be read)\n"
+               "  2  usage error: unknown command or option, missing or extra argument,\n"
+               "     malformed --host URI\n"
+               "  3  cannot connect to the bus, vmigrated is not running or not activatable\n"
+               "     there, or the connection broke or timed out\n"
+               "  4  no such domain\n"
+               "  5  permission denied (polkit action org.vmigrate.migrate1.manage-domains)\n"
+               "\n"
+               "Lifecycle commands (create, start, shutdown, destroy, suspend, resume)\n"
+               "wait up to 2 minutes for the operation to complete; others 25 seconds.\n"
+               "Reading (list, status, dumpxml, capabilities, backends) needs no\n"
+               "authorization; changing anything needs root or polkit's consent (e.g.\n"
+               "membership of group 'vmigrate' with the example rules installed).\n"
+               "\n"
+               "Examples:\n"
+               "  vmigratectl list --all\n"
+               "      busctl call %s %s \\\n"
+               "          org.freedesktop.DBus.ObjectManager GetManagedObjects\n"
+               "  vmigratectl define demo.xml && vmigratectl start demo\n"
+               "      busctl call %s %s \\\n"
+               "          %s DefineXML s \"$(cat demo.xml)\"\n"
+               "  vmigratectl status demo\n"
+               "      busctl introspect %s \\\n"
+               "          \"$(busctl call %s %s \\\n"
+               "             %s GetDomain s demo | cut -d'\"' -f2)\"\n"
+               "  vmigratectl --json list --all | jq -r '.[].name'\n"
+               "  vmigratectl --host ssh://admin@hv2.example.org shutdown demo\n"
+               "  vmigratectl --host unix:///run/test-bus/system_bus_socket backends\n",
+               CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_MANAGER_IFACE,
+               CTL_BUS_NAME, CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_MANAGER_IFACE);
+}
+
+static void print_command_help(const Command *cmd) {
+        printf("Usage: vmigratectl [OPTIONS] %s%s%s\n\n%s.\n", cmd->name, *cmd->args ? " " : "", cmd->args,
+               cmd->summary);
+        if (strstr(cmd->args, "DOMAIN"))
+                printf("DOMAIN is the domain's name or UUID.\n");
+        if (strstr(cmd->args, "FILE"))
+                printf("FILE holds the domain XML (at most 1 MiB); '-' reads standard input.\n");
+        printf("\nSee 'vmigratectl --help' for the options, exit status and examples.\n");
+}
+
+static const Command *find_command(const char *name) {
+        for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+                if (g_str_equal(commands[i].name, name))
+                        return &commands[i];
+        return NULL;
+}
+
+/* Returns a CTL_EXIT_* code: output that could not be written means the command did not do its job. */
+static int finish_output(int ret) {
+        if (fflush(stdout) == 0 && !ferror(stdout))
+                return ret;
+        /* The reader went away (vmigratectl list | head -1): not our failure, nothing to say. */
+        if (errno == EPIPE)
+                return ret;
+        fprintf(stderr, "vmigratectl: cannot write output: %s\n", g_strerror(errno));
+        return ret == CTL_EXIT_OK ? CTL_EXIT_FAILED : ret;
+}
+
+/* "--json=3": a known option given an argument it does not take. */
+static bool long_option_has_argument(const struct option *options, const char *arg) {
+        const char *eq = strchr(arg, '=');
+
+        if (!g_str_has_prefix(arg, "--") || !eq)
+                return false;
+        for (size_t i = 0; options[i].name; i++)
+                if (strlen(options[i].name) == (size_t)(eq - arg - 2) &&
+                    strncmp(arg + 2, options[i].name, eq - arg - 2) == 0)
+                        return true;
+        return false;
+}
+
+enum {
+        ARG_VERSION = 0x100,
+        ARG_JSON,
+        ARG_NO_ASK_PASSWORD,
+        ARG_ALL,
+};
+
+static int run(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "host", required_argument, NULL, 'H' },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "quiet", no_argument, NULL, 'q' },
+                { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
+                { "all", no_argument, NULL, ARG_ALL },
+                {},
+        };
+        g_auto(Context) c = { .allow_interactive = true };
+        bool help = false, version = false, no_ask_password = false;
+        const Command *cmd;
+        char **args;
+        int nargs, opt, r;
+
+        /* Own messages (":" in front), so they start with "vmigratectl:" rather than argv[0]. */
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, ":hH:q", options, NULL)) >= 0) {
+                switch (opt) {
+                case 'h':
+                        help = true;
+                        break;
+                case ARG_VERSION:
+                        version = true;
+                        break;
+                case 'H': {
+                        g_autofree char *error = NULL;
+                        ctl_host_clear(&c.host);
+                        if (ctl_host_parse(optarg, &c.host, &error) < 0) {
+                                fprintf(stderr, "vmigratectl: invalid --host %s\n", error);
+                                return CTL_EXIT_USAGE;
+                        }
+                        break;
+                }
+                case ARG_JSON:
+                        c.json = true;
+                        break;
+                case 'q':
+                        c.quiet = true;
+                        break;
+                case ARG_NO_ASK_PASSWORD:
+                        no_ask_password = true;
+                        break;
+                case ARG_ALL:
+                        c.all = true;
+                        break;
+                case ':':
+                        fprintf(stderr,
+                                "vmigratectl: option '%s' needs an argument. See 'vmigratectl --help'.\n",
+                                argv[optind - 1]);
+                        return CTL_EXIT_USAGE;
+                default: {
+                        const char *bad = argv[optind - 1];
+
+                        if (long_option_has_argument(options, bad))
+                                fprintf(stderr,
+                                        "vmigratectl: option '%.*s' takes no argument. See 'vmigratectl "
+                                        "--help'.\n",
+                                        (int)(strchr(bad, '=') - bad), bad);
+                        else if (optopt > 0 && optopt < 0x80 && g_ascii_isgraph(optopt))
+                                fprintf(stderr,
+                                        "vmigratectl: unknown option '-%c'. See 'vmigratectl --help'.\n",
+                                        optopt);
+                        else
+                                fprintf(stderr,
+                                        "vmigratectl: unknown option '%s'. See 'vmigratectl --help'.\n",
+                                        bad);
+                        return CTL_EXIT_USAGE;
+                }
+                }
+        }
+
+        args = argv + optind;
+        nargs = argc - optind;
+
+        if (version && !help) {
+                printf("vmigratectl %s\n", PACKAGE_VERSION);
+                return CTL_EXIT_OK;
+        }
+        if (nargs == 0) {
+                if (help) {
+                        print_help();
+                        return CTL_EXIT_OK;
+                }
+                fprintf(stderr, "vmigratectl: no command given. See 'vmigratectl --help'.\n");
+                return CTL_EXIT_USAGE;
+        }
+        if (g_str_equal(args[0], "help")) {
+                if (nargs == 1) {
+                        print_help();
+                        return CTL_EXIT_OK;
+                }
+                cmd = find_command(args[1]);
+                if (!cmd || nargs > 2) {
+                        fprintf(stderr,
+                                "vmigratectl: 'help' takes at most one known COMMAND. See "
+                                "'vmigratectl --help'.\n");
+                        return CTL_EXIT_USAGE;
+                }
+                print_command_help(cmd);
+                return CTL_EXIT_OK;
+        }
+
+        cmd = find_command(args[0]);
+        if (!cmd) {
+                fprintf(stderr, "vmigratectl: unknown command '%s'. See 'vmigratectl --help'.\n", args[0]);
+                return CTL_EXIT_USAGE;
+        }
+        if (help) {
+                print_command_help(cmd);
+                return CTL_EXIT_OK;
+        }
+        args++;
+        nargs--;
+        if ((unsigned)nargs < cmd->min_args) {
+                fprintf(stderr, "vmigratectl: '%s' needs %s%s. See 'vmigratectl %s --help'.\n", cmd->name,
+                        cmd->args, strstr(cmd->args, "DOMAIN") ? " (a domain name or UUID)" : "", cmd->name);
+                return CTL_EXIT_USAGE;
+        }
+        if ((unsigned)nargs > cmd->max_args) {
+                fprintf(stderr,
+                        "vmigratectl: too many arguments for '%s': unexpected '%s'. Usage: vmigratectl "
+                        "%s%s%s\n",
+                        cmd->name, args[cmd->max_args], cmd->name, *cmd->args ? " " : "", cmd->args);
+                return CTL_EXIT_USAGE;
+        }
+        for (int i = 0; i < nargs; i++)
+                if (args[i][0] == '\0') {
+                        fprintf(stderr, "vmigratectl: '%s': empty %s argument\n", cmd->name, cmd->args);
+                        return CTL_EXIT_USAGE;
+                }
+        if (c.all && cmd->run != cmd_list) {
+                fprintf(stderr, "vmigratectl: --all only applies to 'list', not to '%s'\n", cmd->name);
+                return CTL_EXIT_USAGE;
+        }
+
+        /*
+         * Like systemctl: polkit may ask for a password only when someone is
+         * there to type it. 'define -' reads the XML from stdin, which is then
+         * not a terminal anyway.
+         */
+        c.allow_interactive = !no_ask_password && isatty(STDIN_FILENO);
+
+        r = ctl_connect(&c.host, c.allow_interactive, &c.bus);
+        if (r < 0)
+                return CTL_EXIT_BUS;
+
+        /*
+         * Only commands that change something need authorization; root is
+         * never asked. An agent on this terminal can only answer for this
+         * machine's polkit, so not for --host.
+         */
+        if (c.allow_interactive && cmd->method && geteuid() != 0 && c.host.kind == CTL_HOST_LOCAL)
+                (void)ctl_polkit_agent_open(&c.agent_pid);
+
+        return cmd->run(&c, cmd, args);
+}
+
+int main(int argc, char *argv[]) {
+        /* Output errors are reported by finish_output(), with EPIPE staying quiet. */
+        signal(SIGPIPE, SIG_IGN);
+        return finish_output(run(argc, argv));
+}
