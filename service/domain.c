@@ -63,7 +63,7 @@ const char *domain_name(const Domain *d) {
 }
 
 const char *domain_uuid(const Domain *d) {
-        return d->def->uuid;
+        return d->uuid;
 }
 
 char *domain_get_xml(const Domain *d) {

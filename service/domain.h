@@ -35,6 +35,9 @@ const char *domain_op_to_string(DomainOp op);
 typedef struct Domain {
         unsigned n_ref;
         Manager *manager; /* NULL once removed from the manager */
+        /* The key in the manager's table: never changes, unlike def, which
+         * DefineXML and stopping replace. */
+        char uuid[37];
 
         /* The running definition while active, else the persistent one. */
         DomainDef *def;

@@ -128,6 +128,8 @@ static void finish_start(TestDomain *td) {
 }
 
 static void finish_shutdown(TestDomain *td) {
+        /* As QEMU reports it: the guest finished, then the domain stopped. */
+        domain_backend_event(td->domain, td->domain->state, td->domain->state_reason, "shutdown", "finished");
         domain_backend_event(td->domain, DOMAIN_STATE_SHUTOFF, "shutdown", "stopped", "shutdown");
 }
 
@@ -156,7 +158,7 @@ static int test_shutdown(void *domain_data, uint64_t timeout_usec, BackendDone d
         r = test_schedule(td, TEST_SHUTDOWN_USEC, finish_shutdown, done, userdata, error);
         if (r < 0)
                 return r;
-        domain_backend_event(td->domain, DOMAIN_STATE_SHUTDOWN, "user", "shutdown", "started");
+        domain_backend_event(td->domain, DOMAIN_STATE_SHUTDOWN, "user", NULL, NULL);
         return 0;
 }
 
