@@ -55,6 +55,12 @@ typedef struct BackendOps {
          * (machine type known, files exist, ...). Synchronous, cheap. */
         int (*validate)(void *backend_data, const DomainDef *def, GError **error);
 
+        /* At daemon start-up, before any domain object exists: the running
+         * definitions (DomainDef*, the array owns them) of guests this
+         * backend finds still running from before a restart. Records of
+         * guests that died meanwhile are cleaned up and logged. May be NULL. */
+        GPtrArray *(*recover)(void *backend_data);
+
         /* A domain object appears (defined, created, or found at start-up).
          * The backend may find it already running (re-attach) and report
          * that with domain_backend_event(). */
@@ -79,3 +85,4 @@ typedef struct BackendOps {
 } BackendOps;
 
 extern const BackendOps backend_test_ops;
+extern const BackendOps backend_qemu_ops;

@@ -12,6 +12,7 @@
 
 static const BackendOps *const backend_table[] = {
         &backend_test_ops,
+        &backend_qemu_ops,
 };
 
 static int mkdir_p(const char *path, int mode, GError **error) {
@@ -217,7 +218,12 @@ static ManagerBackend *manager_backend_for_type(Manager *m, const char *type, GE
                 }
                 return b;
         }
-        vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND, "no backend runs domain type '%s'", type);
+        g_autoptr(GString) known = g_string_new(NULL);
+        for (size_t i = 0; i < m->n_backends; i++)
+                for (const char *const *t = m->backends[i].ops->domain_types; *t; t++)
+                        g_string_append_printf(known, "%s'%s'", known->len ? ", " : "", *t);
+        vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND, "no backend runs domain type '%s'; vmigrate runs %s",
+                     type, known->str);
         return NULL;
 }
 
@@ -273,10 +279,11 @@ void manager_domain_stopped(Manager *m, Domain *d) {
         (void) manager_remove_domain(m, d, &error);
 }
 
-/* Makes a domain object for def and attaches the backend. persistent:
- * whether def is also the persistent definition. */
-static int manager_add_domain(Manager *m, ManagerBackend *b, DomainDef *def, bool persistent, Domain **ret,
-                              GError **error) {
+/* Makes a domain object and attaches the backend. def (taken) is the
+ * definition it runs with; persistent_def (taken, may be NULL for a
+ * transient domain) the one it is defined with. */
+static int manager_add_domain(Manager *m, ManagerBackend *b, DomainDef *def, DomainDef *persistent_def,
+                              Domain **ret, GError **error) {
         g_autoptr(Domain) d = g_new0(Domain, 1);
         int r;
 
@@ -285,8 +292,8 @@ static int manager_add_domain(Manager *m, ManagerBackend *b, DomainDef *def, boo
         d->state = DOMAIN_STATE_SHUTOFF;
         d->state_reason = g_strdup("unknown");
         d->def = def;
-        if (persistent)
-                d->persistent_def = domain_def_copy(def);
+        d->persistent_def = persistent_def;
+        memcpy(d->uuid, def->uuid, sizeof(d->uuid));
 
         r = b->ops->domain_attach(b->data, d, &d->backend_data, error);
         if (r < 0) {
@@ -398,7 +405,8 @@ int manager_define_xml(Manager *m, const char *xml, size_t len, Domain **ret, GE
                 return 0;
         }
 
-        r = manager_add_domain(m, b, g_steal_pointer(&def), true, &d, error);
+        DomainDef *persistent = domain_def_copy(def);
+        r = manager_add_domain(m, b, g_steal_pointer(&def), persistent, &d, error);
         if (r < 0)
                 return r;
         r = manager_save_domain(m, d, error);
@@ -447,7 +455,7 @@ int manager_create_xml(Manager *m, const char *xml, size_t len, DomainOpDone don
                                     "before creating a transient one",
                                     domain_name(same));
 
-        r = manager_add_domain(m, b, g_steal_pointer(&def), false, &d, error);
+        r = manager_add_domain(m, b, g_steal_pointer(&def), NULL, &d, error);
         if (r < 0)
                 return r;
 
@@ -465,7 +473,8 @@ int manager_create_xml(Manager *m, const char *xml, size_t len, DomainOpDone don
         return 0;
 }
 
-static int manager_load_one(Manager *m, const char *path, const char *file_uuid) {
+/* live: uuid → running DomainDef* found by the backends; a match is taken. */
+static int manager_load_one(Manager *m, const char *path, const char *file_uuid, GHashTable *live) {
         g_autoptr(GError) error = NULL;
         g_autofree char *xml = NULL;
         g_autoptr(DomainDef) def = NULL;
@@ -491,7 +500,12 @@ static int manager_load_one(Manager *m, const char *path, const char *file_uuid)
                 log_error("skipping %s: it holds domain UUID %s; the file name must match", path, def->uuid);
                 return -EINVAL;
         }
-        r = manager_add_domain(m, b, g_steal_pointer(&def), true, &d, &error);
+        DomainDef *running = NULL;
+        if (g_hash_table_steal_extended(live, def->uuid, NULL, (gpointer *) &running))
+                log_info("domain '%s' is running: keeping its running definition", def->name);
+        else
+                running = domain_def_copy(def);
+        r = manager_add_domain(m, b, running, g_steal_pointer(&def), &d, &error);
         if (r < 0) {
                 log_error("skipping %s: %s", path, error->message);
                 return r;
@@ -500,7 +514,62 @@ static int manager_load_one(Manager *m, const char *path, const char *file_uuid)
         return 0;
 }
 
+/* Running domains the backends found that have no persistent definition:
+ * transient ones, back as they were. */
+static void manager_add_transient_survivors(Manager *m, GHashTable *live) {
+        GHashTableIter iter;
+        gpointer value;
+
+        g_hash_table_iter_init(&iter, live);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                g_autoptr(GError) error = NULL;
+                DomainDef *def = value;
+                ManagerBackend *b;
+                Domain *d, *same = NULL;
+
+                g_hash_table_iter_steal(&iter);
+                b = manager_backend_for_type(m, def->type, &error);
+                if (!b || manager_check_unique(m, def, &same, &error) < 0 || same) {
+                        log_error("running domain '%s' (%s) cannot be published: %s", def->name, def->uuid,
+                                  error ? error->message : "already known");
+                        domain_def_free(def);
+                        continue;
+                }
+                if (manager_add_domain(m, b, def, NULL, &d, &error) < 0) {
+                        log_error("running domain '%s' cannot be re-attached: %s", def->name, error->message);
+                        continue;
+                }
+                log_info("re-attached transient domain '%s'", domain_name(d));
+        }
+}
+
+static GHashTable *manager_recover_running(Manager *m) {
+        GHashTable *live = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify) domain_def_free);
+
+        for (size_t i = 0; i < m->n_backends; i++) {
+                ManagerBackend *b = &m->backends[i];
+                g_autoptr(GPtrArray) defs = NULL;
+
+                if (!b->data || !b->ops->recover)
+                        continue;
+                defs = b->ops->recover(b->data);
+                for (unsigned j = 0; defs && j < defs->len; j++) {
+                        DomainDef *def = g_steal_pointer(&defs->pdata[j]);
+                        if (!g_strv_contains((const char *const *) b->ops->domain_types, def->type) ||
+                            g_hash_table_contains(live, def->uuid)) {
+                                log_error("ignoring running domain %s: reported twice or by the wrong backend",
+                                          def->uuid);
+                                domain_def_free(def);
+                                continue;
+                        }
+                        g_hash_table_insert(live, def->uuid, def);
+                }
+        }
+        return live;
+}
+
 int manager_load_domains(Manager *m) {
+        g_autoptr(GHashTable) live = manager_recover_running(m);
         g_autoptr(GError) error = NULL;
         g_autoptr(GDir) dir = g_dir_open(m->domains_dir, 0, &error);
         const char *name;
@@ -522,10 +591,11 @@ int manager_load_domains(Manager *m) {
                         log_warning("skipping %s: not named <uuid>.xml", path);
                         continue;
                 }
-                if (manager_load_one(m, path, uuid) >= 0)
+                if (manager_load_one(m, path, uuid, live) >= 0)
                         n++;
         }
         log_info("loaded %u persistent domain(s) from %s", n, m->domains_dir);
+        manager_add_transient_survivors(m, live);
         return 0;
 }
 

@@ -1,0 +1,824 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The "qemu" backend: one qemu-system-x86_64 per running domain, driven over
+ * QMP. Domain type "kvm" runs under KVM, "qemu" under TCG.
+ *
+ * Every QEMU starts paused (-S) with a monitor socket the daemon bound before
+ * exec, so there is no window in which QEMU runs unwatched or the daemon
+ * polls for a socket to appear. The process is watched through a pidfd;
+ * QEMU runs in its own session so that it outlives a daemon restart, and
+ * its runtime directory records what a restarted daemon needs to find it
+ * again (pid + start time, the running definition, the state reason).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "domain.h"
+#include "errors.h"
+#include "log.h"
+#include "qemu-caps.h"
+#include "qemu-command.h"
+#include "qemu-process.h"
+#include "qmp.h"
+
+#define QEMU_START_TIMEOUT_USEC (60 * G_USEC_PER_SEC)
+#define QEMU_COMMAND_TIMEOUT_USEC (30 * G_USEC_PER_SEC)
+#define QEMU_TERMINATE_GRACE_USEC (5 * G_USEC_PER_SEC)
+#define QEMU_LOG_TAIL_LINES 5
+/* Our own lines in QEMU's log start with this; the rest is QEMU's. */
+#define QEMU_LOG_HEADER "## vmigrated "
+
+typedef struct QemuBackend {
+        sd_event *event;
+        char *qemu_dir; /* <runtime_dir>/qemu */
+        char *cache_path;
+        QemuCaps *caps;
+} QemuBackend;
+
+typedef enum QemuOp {
+        QEMU_OP_NONE,
+        QEMU_OP_START,
+        QEMU_OP_SHUTDOWN,
+        QEMU_OP_DESTROY,
+        QEMU_OP_SUSPEND,
+        QEMU_OP_RESUME,
+} QemuOp;
+
+typedef struct QemuDomain {
+        QemuBackend *backend;
+        Domain *domain; /* borrowed: the domain owns us */
+        QemuPaths *paths;
+        QemuProcess *process;
+        Qmp *qmp;
+
+        QemuOp op;
+        BackendDone done;
+        void *userdata;
+        /* A shutdown overtaken by destroy completes when QEMU is gone. */
+        BackendDone overtaken_done;
+        void *overtaken_userdata;
+
+        sd_event_source *shutdown_timer;
+        bool guest_shut_down; /* QEMU reported a shutdown the guest asked for */
+        bool terminating;     /* we sent SIGTERM */
+} QemuDomain;
+
+static bool kvm_usable(void) {
+        return access("/dev/kvm", R_OK | W_OK) == 0;
+}
+
+static const char *qemu_binary_path(void) {
+        const char *env = getenv("VMIGRATE_QEMU");
+        return env && *env ? env : "qemu-system-x86_64";
+}
+
+/* ---- backend ---- */
+
+static int qemu_load_caps(QemuBackend *b, GError **error) {
+        g_autofree char *binary = g_find_program_in_path(qemu_binary_path());
+        g_autoptr(QemuCaps) caps = NULL;
+        int r;
+
+        if (!binary)
+                return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
+                                    "%s not found; install QEMU (package qemu-system-x86) or set VMIGRATE_QEMU",
+                                    qemu_binary_path());
+        if (qemu_caps_load_cache(b->cache_path, binary, &caps) >= 0) {
+                log_debug("QEMU capabilities of %s from %s", binary, b->cache_path);
+        } else {
+                r = qemu_caps_probe(binary, &caps, error);
+                if (r < 0)
+                        return r;
+                g_autoptr(GError) local = NULL;
+                if (qemu_caps_save_cache(caps, b->cache_path, &local) < 0)
+                        log_warning("%s", local->message);
+        }
+        qemu_caps_free(b->caps);
+        b->caps = g_steal_pointer(&caps);
+        return 0;
+}
+
+static int qemu_init(const BackendContext *ctx, void **ret_backend_data, GError **error) {
+        g_autofree QemuBackend *b = g_new0(QemuBackend, 1);
+        g_autofree char *state = g_build_filename(ctx->state_dir, "qemu", NULL);
+        g_autofree char *log_dir = NULL;
+        int r;
+
+        b->qemu_dir = g_build_filename(ctx->runtime_dir, "qemu", NULL);
+        b->cache_path = g_build_filename(state, "capabilities.json", NULL);
+        log_dir = g_build_filename(b->qemu_dir, "log", NULL);
+        if (g_mkdir_with_parents(state, 0755) < 0 || g_mkdir_with_parents(log_dir, 0700) < 0) {
+                r = -errno;
+                g_free(b->qemu_dir);
+                g_free(b->cache_path);
+                return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "cannot create %s or %s: %s", state,
+                                    log_dir, g_strerror(-r));
+        }
+        r = qemu_load_caps(b, error);
+        if (r < 0) {
+                g_free(b->qemu_dir);
+                g_free(b->cache_path);
+                return r;
+        }
+        b->event = sd_event_ref(ctx->event);
+        *ret_backend_data = g_steal_pointer(&b);
+        return 0;
+}
+
+static void qemu_fini(void *backend_data) {
+        QemuBackend *b = backend_data;
+
+        sd_event_unref(b->event);
+        qemu_caps_free(b->caps);
+        g_free(b->qemu_dir);
+        g_free(b->cache_path);
+        g_free(b);
+}
+
+/* Checks that need no files: the definition fits this backend and QEMU. */
+static int qemu_validate(void *backend_data, const DomainDef *def, GError **error) {
+        QemuBackend *b = backend_data;
+        g_autoptr(QemuPaths) paths = qemu_paths_new(b->qemu_dir, def->uuid);
+        QemuCommandOptions options = { .binary = b->caps->binary, .kvm = true, .qmp_fd = 3 };
+        g_auto(GStrv) argv = NULL;
+
+        if (def->os_machine && !qemu_caps_has_machine(b->caps, def->os_machine))
+                return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
+                                    "<os><type machine='%s'>: QEMU %u.%u.%u (%s) has no such machine type; "
+                                    "GetCapabilities lists the ones it has",
+                                    def->os_machine, b->caps->major, b->caps->minor, b->caps->micro,
+                                    b->caps->binary);
+        return qemu_build_argv(def, paths, &options, &argv, error);
+}
+
+static int check_file(const char *what, const char *path, int mode, GError **error) {
+        if (access(path, mode) < 0)
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "%s %s is not %s: %s", what, path,
+                                    mode & W_OK ? "readable and writable" : "readable", g_strerror(errno));
+        return 0;
+}
+
+static uint64_t host_memory_bytes(void) {
+        g_autofree char *meminfo = NULL;
+        const char *p;
+
+        if (!g_file_get_contents("/proc/meminfo", &meminfo, NULL, NULL))
+                return 0;
+        p = strstr(meminfo, "MemTotal:");
+        return p ? g_ascii_strtoull(p + strlen("MemTotal:"), NULL, 10) * 1024 : 0;
+}
+
+/* Checks that need the host as it is now: run right before starting. */
+static int qemu_check_startable(QemuBackend *b, const DomainDef *def, GError **error) {
+        uint64_t host_memory = host_memory_bytes();
+        int r;
+
+        if (g_str_equal(def->type, "kvm") && !kvm_usable())
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
+                                    "domain type 'kvm' needs /dev/kvm, which is missing or not accessible "
+                                    "here; use <domain type='qemu'> to run it under TCG");
+        if (host_memory > 0 && def->memory_bytes > host_memory)
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
+                                    "<memory>: %" G_GUINT64_FORMAT " MiB is more than this host's %" G_GUINT64_FORMAT
+                                    " MiB of RAM",
+                                    def->memory_bytes >> 20, host_memory >> 20);
+
+        const struct {
+                const char *what, *path;
+        } files[] = {
+                { "kernel", def->os_kernel },
+                { "initrd", def->os_initrd },
+                { "firmware", def->os_loader },
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(files); i++)
+                if (files[i].path) {
+                        r = check_file(files[i].what, files[i].path, R_OK, error);
+                        if (r < 0)
+                                return r;
+                }
+        for (unsigned i = 0; i < def->disks->len; i++) {
+                const DomainDiskDef *disk = def->disks->pdata[i];
+                g_autofree char *what = g_strdup_printf("disk %s:", disk->target_dev);
+                r = check_file(what, disk->source_file, disk->readonly ? R_OK : R_OK | W_OK, error);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- per-domain state ---- */
+
+static void qemu_domain_report(QemuDomain *qd, DomainState state, const char *reason, const char *event,
+                               const char *detail) {
+        /* Remembered for a daemon restart: the process tells us running or
+         * paused, but not why. */
+        if (qd->process && reason)
+                (void) g_file_set_contents(qd->paths->reason, reason, -1, NULL);
+        domain_backend_event(qd->domain, state, reason, event, detail);
+}
+
+static void qemu_domain_complete(QemuDomain *qd, int r, const GError *error) {
+        BackendDone done = qd->done, overtaken = qd->overtaken_done;
+        void *userdata = qd->userdata, *overtaken_userdata = qd->overtaken_userdata;
+
+        qd->op = QEMU_OP_NONE;
+        qd->done = NULL;
+        qd->userdata = NULL;
+        qd->overtaken_done = NULL;
+        qd->overtaken_userdata = NULL;
+        if (overtaken)
+                overtaken(r, error, overtaken_userdata);
+        if (done)
+                done(r, error, userdata);
+}
+
+static void qemu_domain_complete_error(QemuDomain *qd, VmError code, const char *format, ...) G_GNUC_PRINTF(3, 4);
+static void qemu_domain_complete_error(QemuDomain *qd, VmError code, const char *format, ...) {
+        g_autoptr(GError) error = NULL;
+        va_list ap;
+
+        va_start(ap, format);
+        g_autofree char *message = g_strdup_vprintf(format, ap);
+        va_end(ap);
+        error = g_error_new_literal(VM_ERROR, code, message);
+        qemu_domain_complete(qd, -vm_error_errno(code), error);
+}
+
+static void rm_rf(const char *path) {
+        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+        const char *name;
+
+        if (dir)
+                while ((name = g_dir_read_name(dir))) {
+                        g_autofree char *child = g_build_filename(path, name, NULL);
+                        if (unlink(child) < 0 && errno == EISDIR)
+                                rm_rf(child);
+                }
+        (void) rmdir(path);
+}
+
+/* QEMU is gone: drop everything that pointed at it. */
+static void qemu_domain_release(QemuDomain *qd) {
+        qd->shutdown_timer = sd_event_source_disable_unref(qd->shutdown_timer);
+        qd->qmp = qmp_free(qd->qmp);
+        qd->process = qemu_process_free(qd->process);
+        rm_rf(qd->paths->dir);
+        qd->guest_shut_down = false;
+        qd->terminating = false;
+}
+
+static char *describe_exit(int status) {
+        if (status < 0)
+                return g_strdup("exited (status unknown: it was started before vmigrated last restarted)");
+        if (WIFEXITED(status))
+                return g_strdup_printf("exited with status %d", WEXITSTATUS(status));
+        if (WIFSIGNALED(status))
+                return g_strdup_printf("was killed by signal %d (%s)", WTERMSIG(status),
+                                       strsignal(WTERMSIG(status)));
+        return g_strdup("exited");
+}
+
+/* QEMU's last words since it was last started, without our header lines. */
+static char *qemu_log_tail(const char *path) {
+        g_autofree char *tail = file_tail(path, 4 * QEMU_LOG_TAIL_LINES);
+        g_auto(GStrv) lines = NULL;
+        g_autoptr(GPtrArray) kept = g_ptr_array_new();
+
+        if (!tail)
+                return NULL;
+        lines = g_strsplit(tail, "\n", -1);
+        for (char **l = lines; *l; l++) {
+                if (g_str_has_prefix(*l, QEMU_LOG_HEADER)) {
+                        g_ptr_array_set_size(kept, 0); /* an earlier run's output */
+                        continue;
+                }
+                if (**l)
+                        g_ptr_array_add(kept, *l);
+        }
+        while (kept->len > QEMU_LOG_TAIL_LINES)
+                g_ptr_array_remove_index(kept, 0);
+        if (kept->len == 0)
+                return NULL;
+        g_ptr_array_add(kept, NULL);
+        return g_strjoinv("; ", (char **) kept->pdata);
+}
+
+static void on_process_exit(QemuProcess *p, int status, void *userdata) {
+        QemuDomain *qd = userdata;
+        g_autofree char *tail = qemu_log_tail(qd->paths->log);
+        g_autofree char *how = describe_exit(status);
+        QemuOp op = qd->op;
+        bool terminating = qd->terminating, guest_shut_down = qd->guest_shut_down;
+
+        qemu_domain_release(qd);
+
+        if (op == QEMU_OP_START) {
+                /* Never ran: the state stays shut off, the caller hears why. */
+                log_error("domain '%s': QEMU %s while starting: %s", domain_name(qd->domain), how,
+                          tail ? tail : "(no output)");
+                qemu_domain_complete_error(qd, VM_ERROR_BACKEND_FAILED, "QEMU %s while starting the guest: %s",
+                                           how, tail ? tail : "(no output)");
+                return;
+        }
+
+        if (terminating)
+                qemu_domain_report(qd, DOMAIN_STATE_SHUTOFF, "destroyed", "stopped", "destroyed");
+        else if (guest_shut_down)
+                qemu_domain_report(qd, DOMAIN_STATE_SHUTOFF, "shutdown", "stopped", "shutdown");
+        else {
+                g_autofree char *reason = g_strdup_printf("crashed: QEMU %s%s%s", how,
+                                                          tail ? "; its last output: " : "", tail ? tail : "");
+                log_error("domain '%s': %s", domain_name(qd->domain), reason);
+                qemu_domain_report(qd, DOMAIN_STATE_CRASHED, reason, "stopped", "crashed");
+        }
+
+        if (op == QEMU_OP_SHUTDOWN || op == QEMU_OP_DESTROY)
+                qemu_domain_complete(qd, 0, NULL);
+        else if (op != QEMU_OP_NONE)
+                qemu_domain_complete_error(qd, VM_ERROR_BACKEND_FAILED, "QEMU %s before the operation completed",
+                                           how);
+}
+
+static bool json_get_bool_member(JsonObject *o, const char *name, bool fallback) {
+        JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_BOOLEAN)
+                return fallback;
+        return json_node_get_boolean(n);
+}
+
+static void on_qmp_event(Qmp *qmp, const char *event, JsonObject *data, uint64_t timestamp_usec, void *userdata) {
+        QemuDomain *qd = userdata;
+        DomainState state = qd->domain->state;
+
+        log_debug("domain '%s': QMP event %s", domain_name(qd->domain), event);
+        if (g_str_equal(event, "STOP")) {
+                if (state == DOMAIN_STATE_RUNNING)
+                        qemu_domain_report(qd, DOMAIN_STATE_PAUSED, qd->op == QEMU_OP_SUSPEND ? "user" : "unknown",
+                                           "suspended", "paused");
+        } else if (g_str_equal(event, "RESUME")) {
+                if (qd->op == QEMU_OP_START)
+                        qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "booted", "started", "booted");
+                else if (state == DOMAIN_STATE_PAUSED)
+                        qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "unpaused", "resumed", "unpaused");
+        } else if (g_str_equal(event, "SHUTDOWN")) {
+                /* QEMU exits next (no -no-shutdown); the exit settles the state. */
+                if (json_get_bool_member(data, "guest", false)) {
+                        qd->guest_shut_down = true;
+                        domain_backend_event(qd->domain, state, qd->domain->state_reason, "shutdown", "finished");
+                }
+        } else if (g_str_equal(event, "RESET")) {
+                log_info("domain '%s': the guest was reset", domain_name(qd->domain));
+        }
+}
+
+static void on_qmp_state(Qmp *qmp, QmpState state, const GError *error, void *userdata) {
+        QemuDomain *qd = userdata;
+
+        /* QEMU closing the monitor means it is exiting; the pidfd tells us
+         * when it has, and that settles the state. */
+        if (state == QMP_CLOSED && error)
+                log_debug("domain '%s': monitor closed: %s", domain_name(qd->domain), error->message);
+}
+
+static int qemu_domain_connect(QemuDomain *qd, GError **error) {
+        int r;
+
+        r = qmp_new(qd->backend->event, on_qmp_event, on_qmp_state, qd, &qd->qmp);
+        if (r < 0)
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot create a QMP client: %s",
+                                    g_strerror(-r));
+        r = qmp_connect_path(qd->qmp, qd->paths->qmp_socket, error);
+        if (r < 0)
+                qd->qmp = qmp_free(qd->qmp);
+        return r;
+}
+
+/* ---- re-attach ---- */
+
+static int read_pid_file(const char *path, pid_t *ret_pid, uint64_t *ret_starttime) {
+        g_autofree char *contents = NULL;
+        g_auto(GStrv) fields = NULL;
+        guint64 pid, starttime;
+
+        if (!g_file_get_contents(path, &contents, NULL, NULL))
+                return -ENOENT;
+        fields = g_strsplit(g_strstrip(contents), " ", -1);
+        if (g_strv_length(fields) != 2 || !g_ascii_string_to_unsigned(fields[0], 10, 2, INT32_MAX, &pid, NULL) ||
+            !g_ascii_string_to_unsigned(fields[1], 10, 0, G_MAXUINT64, &starttime, NULL))
+                return -EINVAL;
+        *ret_pid = (pid_t) pid;
+        *ret_starttime = starttime;
+        return 0;
+}
+
+static bool cmdline_has_uuid(pid_t pid, const char *uuid) {
+        g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int) pid);
+        g_autofree char *cmdline = NULL;
+        size_t len;
+
+        if (!g_file_get_contents(path, &cmdline, &len, NULL))
+                return false;
+        for (size_t i = 0; i + 1 < len; i += strlen(cmdline + i) + 1)
+                if (g_str_equal(cmdline + i, "-uuid") && i + 6 < len && g_str_equal(cmdline + i + 6, uuid))
+                        return true;
+        return false;
+}
+
+/* The QEMU recorded in paths, if it still runs and is the one we started. */
+static int adopt_recorded(QemuBackend *b, const QemuPaths *paths, const char *uuid, QemuProcessExitFn on_exit,
+                          void *userdata, QemuProcess **ret) {
+        uint64_t starttime;
+        pid_t pid;
+        int r;
+
+        r = read_pid_file(paths->pid, &pid, &starttime);
+        if (r < 0)
+                return r;
+        r = qemu_process_adopt(b->event, pid, starttime, on_exit, userdata, ret);
+        if (r < 0)
+                return r;
+        if (!cmdline_has_uuid(pid, uuid)) {
+                *ret = qemu_process_free(*ret);
+                return -ESRCH;
+        }
+        return 0;
+}
+
+static void on_reattach_status(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                               void *userdata) {
+        QemuDomain *qd = userdata;
+        JsonObject *o;
+
+        if (error || !JSON_NODE_HOLDS_OBJECT(result)) {
+                log_warning("domain '%s': query-status after re-attach failed: %s", domain_name(qd->domain),
+                            error ? error->message : "malformed reply");
+                return;
+        }
+        o = json_node_get_object(result);
+        if (json_get_bool_member(o, "running", true)) {
+                if (qd->domain->state != DOMAIN_STATE_RUNNING)
+                        qemu_domain_report(qd, DOMAIN_STATE_RUNNING, qd->domain->state_reason, NULL, NULL);
+        } else if (qd->domain->state != DOMAIN_STATE_PAUSED)
+                qemu_domain_report(qd, DOMAIN_STATE_PAUSED, qd->domain->state_reason, NULL, NULL);
+}
+
+static void qemu_domain_reattach(QemuDomain *qd) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *reason = NULL;
+
+        if (adopt_recorded(qd->backend, qd->paths, domain_uuid(qd->domain), on_process_exit, qd, &qd->process) < 0)
+                return;
+        if (!g_file_get_contents(qd->paths->reason, &reason, NULL, NULL))
+                reason = g_strdup("unknown");
+        /* Running until QEMU says otherwise: the process is there. */
+        domain_backend_event(qd->domain, DOMAIN_STATE_RUNNING, reason, NULL, NULL);
+        log_info("domain '%s': re-attached to QEMU pid %d", domain_name(qd->domain),
+                 (int) qemu_process_pid(qd->process));
+        if (qemu_domain_connect(qd, &error) < 0) {
+                log_error("domain '%s': cannot reconnect to QEMU's monitor: %s", domain_name(qd->domain),
+                          error->message);
+                return;
+        }
+        (void) qmp_execute(qd->qmp, "query-status", NULL, QEMU_COMMAND_TIMEOUT_USEC, on_reattach_status, qd, NULL);
+}
+
+static GPtrArray *qemu_recover(void *backend_data) {
+        QemuBackend *b = backend_data;
+        GPtrArray *live = g_ptr_array_new_with_free_func((GDestroyNotify) domain_def_free);
+        g_autoptr(GDir) dir = g_dir_open(b->qemu_dir, 0, NULL);
+        const char *name;
+        char uuid[37];
+
+        while (dir && (name = g_dir_read_name(dir))) {
+                g_autoptr(QemuPaths) paths = NULL;
+                g_autoptr(QemuProcess) process = NULL;
+                g_autoptr(DomainDef) def = NULL;
+                g_autoptr(GError) error = NULL;
+                g_autofree char *xml = NULL;
+                size_t len;
+
+                if (!domain_uuid_parse(name, uuid) || !g_str_equal(uuid, name))
+                        continue;
+                paths = qemu_paths_new(b->qemu_dir, uuid);
+                if (adopt_recorded(b, paths, uuid, NULL, NULL, &process) < 0) {
+                        log_warning("domain %s: its QEMU is gone since vmigrated last ran; removing the stale "
+                                    "record %s (QEMU's log stays in %s)",
+                                    uuid, paths->dir, paths->log);
+                        rm_rf(paths->dir);
+                        continue;
+                }
+                if (!g_file_get_contents(paths->live_xml, &xml, &len, &error) ||
+                    domain_def_parse(xml, len, &def, &error) < 0) {
+                        log_error("domain %s: QEMU pid %d runs, but its definition %s is unusable (%s); leaving "
+                                  "it alone",
+                                  uuid, (int) qemu_process_pid(process), paths->live_xml, error->message);
+                        continue;
+                }
+                g_ptr_array_add(live, g_steal_pointer(&def));
+        }
+        return live;
+}
+
+static int qemu_domain_attach(void *backend_data, Domain *domain, void **ret_domain_data, GError **error) {
+        QemuBackend *b = backend_data;
+        QemuDomain *qd = g_new0(QemuDomain, 1);
+
+        qd->backend = b;
+        qd->domain = domain;
+        qd->paths = qemu_paths_new(b->qemu_dir, domain_uuid(domain));
+        if (g_file_test(qd->paths->pid, G_FILE_TEST_EXISTS))
+                qemu_domain_reattach(qd);
+        *ret_domain_data = qd;
+        return 0;
+}
+
+static void qemu_domain_detach(void *domain_data) {
+        QemuDomain *qd = domain_data;
+
+        /* The daemon is going away, or the domain object is: QEMU (if any)
+         * keeps running and a restarted daemon finds it again. */
+        g_assert(!qd->done && !qd->overtaken_done);
+        qd->shutdown_timer = sd_event_source_disable_unref(qd->shutdown_timer);
+        qmp_free(qd->qmp);
+        qemu_process_free(qd->process);
+        qemu_paths_free(qd->paths);
+        g_free(qd);
+}
+
+/* ---- operations ---- */
+
+static void qemu_domain_begin(QemuDomain *qd, QemuOp op, BackendDone done, void *userdata) {
+        qd->op = op;
+        qd->done = done;
+        qd->userdata = userdata;
+}
+
+static void on_cont_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                          void *userdata) {
+        QemuDomain *qd = userdata;
+
+        if (error) {
+                /* QEMU is there but would not run the guest: stop it; the
+                 * exit completes the operation with QEMU's words. */
+                log_error("domain '%s': %s", domain_name(qd->domain), error->message);
+                if (qd->process) {
+                        qd->terminating = true;
+                        (void) qemu_process_terminate(qd->process, QEMU_TERMINATE_GRACE_USEC);
+                }
+                return;
+        }
+        if (qd->domain->state != DOMAIN_STATE_RUNNING)
+                qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "booted", "started", "booted");
+        qemu_domain_complete(qd, 0, NULL);
+}
+
+static int write_runtime_record(QemuDomain *qd, const DomainDef *def, GError **error) {
+        g_autofree char *pid = g_strdup_printf("%d %" G_GUINT64_FORMAT "\n", (int) qemu_process_pid(qd->process),
+                                               qemu_process_starttime(qd->process));
+        g_autofree char *xml = domain_def_format(def);
+        g_autoptr(GError) local = NULL;
+
+        if (!g_file_set_contents_full(qd->paths->live_xml, xml, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &local) ||
+            !g_file_set_contents_full(qd->paths->pid, pid, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &local))
+                return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "cannot record the running domain: %s",
+                                    local->message);
+        return 0;
+}
+
+static void log_command_line(const char *log_path, char *const *argv) {
+        g_autofree char *quoted = NULL;
+        g_autoptr(GString) line = g_string_new(NULL);
+        g_autoptr(GDateTime) now = g_date_time_new_now_local();
+        g_autofree char *stamp = g_date_time_format(now, "%F %T");
+        int fd;
+
+        for (char *const *a = argv; *a; a++) {
+                g_autofree char *q = g_shell_quote(*a);
+                g_string_append_printf(line, "%s%s", a == argv ? "" : " ", q);
+        }
+        fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return;
+        quoted = g_strdup_printf(QEMU_LOG_HEADER "%s: starting %s\n", stamp, line->str);
+        (void) !write(fd, quoted, strlen(quoted));
+        close(fd);
+}
+
+static int qemu_start(void *domain_data, const DomainDef *def, BackendDone done, void *userdata, GError **error) {
+        QemuDomain *qd = domain_data;
+        QemuBackend *b = qd->backend;
+        g_auto(GStrv) argv = NULL;
+        int fd, r;
+
+        g_assert(!qd->process);
+        if (qemu_caps_binary_changed(b->caps)) {
+                log_info("%s changed since it was probed: probing again", b->caps->binary);
+                r = qemu_load_caps(b, error);
+                if (r < 0)
+                        return r;
+        }
+        r = qemu_validate(b, def, error);
+        if (r < 0)
+                return r;
+        r = qemu_check_startable(b, def, error);
+        if (r < 0)
+                return r;
+
+        rm_rf(qd->paths->dir);
+        if (g_mkdir_with_parents(qd->paths->dir, 0700) < 0)
+                return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "cannot create %s: %s", qd->paths->dir,
+                                    g_strerror(errno));
+
+        QemuCommandOptions options = {
+                .binary = b->caps->binary,
+                .kvm = g_str_equal(def->type, "kvm"),
+                .qmp_fd = 3,
+        };
+        r = qemu_build_argv(def, qd->paths, &options, &argv, error);
+        if (r >= 0)
+                r = unix_listen(qd->paths->qmp_socket, &fd, error);
+        if (r < 0) {
+                rm_rf(qd->paths->dir);
+                return r;
+        }
+
+        log_command_line(qd->paths->log, argv);
+        r = qemu_process_spawn(b->event, argv, qd->paths->log, fd, on_process_exit, qd, &qd->process, error);
+        close(fd);
+        if (r >= 0)
+                r = write_runtime_record(qd, def, error);
+        if (r >= 0)
+                r = qemu_domain_connect(qd, error);
+        if (r >= 0)
+                r = qmp_execute(qd->qmp, "cont", NULL, QEMU_START_TIMEOUT_USEC, on_cont_reply, qd, error);
+        if (r < 0) {
+                if (qd->process) {
+                        /* Started but unusable: it must not run unwatched. */
+                        (void) kill(qemu_process_pid(qd->process), SIGKILL);
+                        (void) waitpid(qemu_process_pid(qd->process), NULL, 0);
+                }
+                qemu_domain_release(qd);
+                return r;
+        }
+
+        log_info("domain '%s': QEMU pid %d starting under %s", def->name, (int) qemu_process_pid(qd->process),
+                 options.kvm ? "KVM" : "TCG");
+        qemu_domain_begin(qd, QEMU_OP_START, done, userdata);
+        return 0;
+}
+
+static void on_powerdown_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                               void *userdata) {
+        QemuDomain *qd = userdata;
+
+        if (error && qd->op == QEMU_OP_SHUTDOWN) {
+                qd->shutdown_timer = sd_event_source_disable_unref(qd->shutdown_timer);
+                qemu_domain_complete(qd, -EIO, error);
+        }
+}
+
+static int on_shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        QemuDomain *qd = userdata;
+
+        log_warning("domain '%s': the guest did not shut down in time: destroying it", domain_name(qd->domain));
+        qd->shutdown_timer = sd_event_source_disable_unref(qd->shutdown_timer);
+        qd->terminating = true;
+        if (qd->process)
+                (void) qemu_process_terminate(qd->process, QEMU_TERMINATE_GRACE_USEC);
+        return 0;
+}
+
+static int qemu_shutdown(void *domain_data, uint64_t timeout_usec, BackendDone done, void *userdata,
+                         GError **error) {
+        QemuDomain *qd = domain_data;
+        int r;
+
+        if (!qd->qmp)
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "no monitor connection to QEMU");
+        r = sd_event_add_time_relative(qd->backend->event, &qd->shutdown_timer, CLOCK_MONOTONIC, timeout_usec, 0,
+                                       on_shutdown_timeout, qd);
+        if (r < 0)
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot arm the shutdown timer: %s",
+                                    g_strerror(-r));
+        r = qmp_execute(qd->qmp, "system_powerdown", NULL, QEMU_COMMAND_TIMEOUT_USEC, on_powerdown_reply, qd,
+                        error);
+        if (r < 0) {
+                qd->shutdown_timer = sd_event_source_disable_unref(qd->shutdown_timer);
+                return r;
+        }
+        qemu_domain_begin(qd, QEMU_OP_SHUTDOWN, done, userdata);
+        qemu_domain_report(qd, DOMAIN_STATE_SHUTDOWN, "user", NULL, NULL);
+        return 0;
+}
+
+static int qemu_destroy(void *domain_data, BackendDone done, void *userdata, GError **error) {
+        QemuDomain *qd = domain_data;
+        int r;
+
+        if (!qd->process)
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "no QEMU process to destroy");
+        r = qemu_process_terminate(qd->process, QEMU_TERMINATE_GRACE_USEC);
+        if (r < 0)
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot signal QEMU: %s", g_strerror(-r));
+        qd->terminating = true;
+        qd->shutdown_timer = sd_event_source_disable_unref(qd->shutdown_timer);
+        if (qd->op == QEMU_OP_SHUTDOWN) {
+                qd->overtaken_done = qd->done;
+                qd->overtaken_userdata = qd->userdata;
+        }
+        qemu_domain_begin(qd, QEMU_OP_DESTROY, done, userdata);
+        return 0;
+}
+
+static void on_stop_cont_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                               void *userdata) {
+        QemuDomain *qd = userdata;
+
+        if (error) {
+                qemu_domain_complete(qd, -EIO, error);
+                return;
+        }
+        /* The STOP/RESUME event normally came first; if not, report here. */
+        if (qd->op == QEMU_OP_SUSPEND && qd->domain->state == DOMAIN_STATE_RUNNING)
+                qemu_domain_report(qd, DOMAIN_STATE_PAUSED, "user", "suspended", "paused");
+        else if (qd->op == QEMU_OP_RESUME && qd->domain->state == DOMAIN_STATE_PAUSED)
+                qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "unpaused", "resumed", "unpaused");
+        qemu_domain_complete(qd, 0, NULL);
+}
+
+static int qemu_stop_or_cont(QemuDomain *qd, QemuOp op, const char *command, BackendDone done, void *userdata,
+                             GError **error) {
+        int r;
+
+        if (!qd->qmp)
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "no monitor connection to QEMU");
+        r = qmp_execute(qd->qmp, command, NULL, QEMU_COMMAND_TIMEOUT_USEC, on_stop_cont_reply, qd, error);
+        if (r < 0)
+                return r;
+        qemu_domain_begin(qd, op, done, userdata);
+        return 0;
+}
+
+static int qemu_suspend(void *domain_data, BackendDone done, void *userdata, GError **error) {
+        return qemu_stop_or_cont(domain_data, QEMU_OP_SUSPEND, "stop", done, userdata, error);
+}
+
+static int qemu_resume(void *domain_data, BackendDone done, void *userdata, GError **error) {
+        return qemu_stop_or_cont(domain_data, QEMU_OP_RESUME, "cont", done, userdata, error);
+}
+
+/* ---- description ---- */
+
+static void qemu_append_capabilities(void *backend_data, GString *xml) {
+        QemuBackend *b = backend_data;
+        qemu_caps_append_xml(b->caps, kvm_usable(), xml);
+}
+
+static GVariant *qemu_describe(void *backend_data) {
+        QemuBackend *b = backend_data;
+        g_autoptr(GStrvBuilder) defects = g_strv_builder_new();
+        g_auto(GStrv) list = NULL;
+        GVariantBuilder v;
+
+        for (const QemuDefect *const *d = qemu_caps_defects(b->caps); *d; d++)
+                g_strv_builder_add(defects, (*d)->id);
+        list = g_strv_builder_end(defects);
+
+        g_variant_builder_init(&v, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&v, "{sv}", "binary", g_variant_new_string(b->caps->binary));
+        g_variant_builder_add(&v, "{sv}", "version",
+                              g_variant_new_take_string(g_strdup_printf("%u.%u.%u", b->caps->major, b->caps->minor,
+                                                                        b->caps->micro)));
+        g_variant_builder_add(&v, "{sv}", "kvm", g_variant_new_boolean(kvm_usable()));
+        g_variant_builder_add(&v, "{sv}", "known-defects", g_variant_new_strv((const char *const *) list, -1));
+        return g_variant_builder_end(&v);
+}
+
+static const char *const qemu_domain_types[] = { "kvm", "qemu", NULL };
+
+const BackendOps backend_qemu_ops = {
+        .name = "qemu",
+        .description = "QEMU/KVM virtual machines driven over QMP",
+        .domain_types = qemu_domain_types,
+        .init = qemu_init,
+        .fini = qemu_fini,
+        .validate = qemu_validate,
+        .recover = qemu_recover,
+        .domain_attach = qemu_domain_attach,
+        .domain_detach = qemu_domain_detach,
+        .start = qemu_start,
+        .shutdown = qemu_shutdown,
+        .destroy = qemu_destroy,
+        .suspend = qemu_suspend,
+        .resume = qemu_resume,
+        .append_capabilities = qemu_append_capabilities,
+        .describe = qemu_describe,
+};

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+
+#include <json-glib/json-glib.h>
+
+#include "errors.h"
+#include "qemu-command.h"
+
+QemuPaths *qemu_paths_new(const char *qemu_dir, const char *uuid) {
+        QemuPaths *paths = g_new0(QemuPaths, 1);
+        g_autofree char *log_name = g_strconcat(uuid, ".log", NULL);
+
+        paths->dir = g_build_filename(qemu_dir, uuid, NULL);
+        paths->qmp_socket = g_build_filename(paths->dir, "qmp.sock", NULL);
+        paths->pid = g_build_filename(paths->dir, "pid", NULL);
+        paths->live_xml = g_build_filename(paths->dir, "domain.xml", NULL);
+        paths->reason = g_build_filename(paths->dir, "reason", NULL);
+        paths->log_dir = g_build_filename(qemu_dir, "log", NULL);
+        paths->log = g_build_filename(paths->log_dir, log_name, NULL);
+        return paths;
+}
+
+void qemu_paths_free(QemuPaths *paths) {
+        if (!paths)
+                return;
+        g_free(paths->dir);
+        g_free(paths->qmp_socket);
+        g_free(paths->pid);
+        g_free(paths->live_xml);
+        g_free(paths->reason);
+        g_free(paths->log_dir);
+        g_free(paths->log);
+        g_free(paths);
+}
+
+char *qemu_paths_serial_socket(const QemuPaths *paths, unsigned port) {
+        g_autofree char *name = g_strdup_printf("serial%u.sock", port);
+        return g_build_filename(paths->dir, name, NULL);
+}
+
+char *qemu_paths_serial_log(const QemuPaths *paths, unsigned port) {
+        g_autofree char *base = g_path_get_basename(paths->dir);
+        g_autofree char *name = g_strdup_printf("%s-serial%u.log", base, port);
+        return g_build_filename(paths->log_dir, name, NULL);
+}
+
+/* QEMU's option syntax uses ',' as separator and ',,' as an escaped comma. */
+static char *escape_commas(const char *s) {
+        GString *out = g_string_new(NULL);
+
+        for (; *s; s++) {
+                g_string_append_c(out, *s);
+                if (*s == ',')
+                        g_string_append_c(out, ',');
+        }
+        return g_string_free(out, false);
+}
+
+/* -blockdev and -device take JSON, which needs no escaping rules of our own. */
+static char *json_object_to_arg(JsonBuilder *builder) {
+        g_autoptr(JsonNode) root = json_builder_get_root(builder);
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+
+        json_generator_set_root(gen, root);
+        return json_generator_to_data(gen, NULL);
+}
+
+static void add(GPtrArray *argv, const char *arg) {
+        g_ptr_array_add(argv, g_strdup(arg));
+}
+
+static void add_pair(GPtrArray *argv, const char *option, char *value /* taken */) {
+        g_ptr_array_add(argv, g_strdup(option));
+        g_ptr_array_add(argv, value);
+}
+
+static const char *disk_device_for_bus(const char *bus) {
+        if (!bus || g_str_equal(bus, "virtio"))
+                return "virtio-blk-pci";
+        if (g_str_equal(bus, "ide") || g_str_equal(bus, "sata"))
+                return "ide-hd";
+        if (g_str_equal(bus, "scsi"))
+                return "scsi-hd";
+        return NULL;
+}
+
+static int add_disks(GPtrArray *argv, const DomainDef *def, GError **error) {
+        bool need_scsi = false;
+
+        for (unsigned i = 0; i < def->disks->len; i++) {
+                const DomainDiskDef *disk = def->disks->pdata[i];
+                const char *device = disk_device_for_bus(disk->target_bus);
+                const char *cache = disk->cache ? disk->cache : "writeback";
+                g_autofree char *file_node = g_strdup_printf("file-%s", disk->target_dev);
+                g_autofree char *fmt_node = g_strdup_printf("disk-%s", disk->target_dev);
+                g_autoptr(JsonBuilder) b = NULL;
+                bool direct, no_flush;
+
+                if (!device)
+                        return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
+                                            "<disk><target dev='%s' bus='%s'>: the qemu backend supports buses "
+                                            "virtio, sata, ide and scsi",
+                                            disk->target_dev, disk->target_bus);
+                if (g_strcmp0(disk->device, "cdrom") == 0)
+                        device = g_str_equal(device, "scsi-hd") ? "scsi-cd" : "ide-cd";
+                need_scsi |= g_str_has_prefix(device, "scsi-");
+
+                /* libvirt's mapping of cache modes onto QEMU's two switches. */
+                direct = g_str_equal(cache, "none") || g_str_equal(cache, "directsync");
+                no_flush = g_str_equal(cache, "unsafe");
+
+                b = json_builder_new();
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "driver");
+                json_builder_add_string_value(b, "file");
+                json_builder_set_member_name(b, "node-name");
+                json_builder_add_string_value(b, file_node);
+                json_builder_set_member_name(b, "filename");
+                json_builder_add_string_value(b, disk->source_file);
+                json_builder_set_member_name(b, "cache");
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "direct");
+                json_builder_add_boolean_value(b, direct);
+                json_builder_set_member_name(b, "no-flush");
+                json_builder_add_boolean_value(b, no_flush);
+                json_builder_end_object(b);
+                json_builder_set_member_name(b, "read-only");
+                json_builder_add_boolean_value(b, disk->readonly);
+                json_builder_set_member_name(b, "auto-read-only");
+                json_builder_add_boolean_value(b, false);
+                json_builder_end_object(b);
+                add_pair(argv, "-blockdev", json_object_to_arg(b));
+
+                g_clear_object(&b);
+                b = json_builder_new();
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "driver");
+                json_builder_add_string_value(b, disk->driver_type ? disk->driver_type : "raw");
+                json_builder_set_member_name(b, "node-name");
+                json_builder_add_string_value(b, fmt_node);
+                json_builder_set_member_name(b, "file");
+                json_builder_add_string_value(b, file_node);
+                json_builder_set_member_name(b, "read-only");
+                json_builder_add_boolean_value(b, disk->readonly);
+                json_builder_end_object(b);
+                add_pair(argv, "-blockdev", json_object_to_arg(b));
+
+                g_clear_object(&b);
+                b = json_builder_new();
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "driver");
+                json_builder_add_string_value(b, device);
+                json_builder_set_member_name(b, "id");
+                json_builder_add_string_value(b, disk->target_dev);
+                json_builder_set_member_name(b, "drive");
+                json_builder_add_string_value(b, fmt_node);
+                if (g_str_has_prefix(device, "scsi-")) {
+                        json_builder_set_member_name(b, "bus");
+                        json_builder_add_string_value(b, "scsi0.0");
+                }
+                json_builder_end_object(b);
+                add_pair(argv, "-device", json_object_to_arg(b));
+        }
+        if (need_scsi) {
+                /* Before the disks that refer to it is not required: QEMU
+                 * creates devices in command-line order, but -device
+                 * virtio-scsi-pci must exist when scsi-hd is realized. */
+                g_ptr_array_insert(argv, 1, g_strdup("-device"));
+                g_ptr_array_insert(argv, 2, g_strdup("{\"driver\":\"virtio-scsi-pci\",\"id\":\"scsi0\"}"));
+        }
+        return 0;
+}
+
+static int add_interfaces(GPtrArray *argv, const DomainDef *def, GError **error) {
+        for (unsigned i = 0; i < def->interfaces->len; i++) {
+                const DomainInterfaceDef *iface = def->interfaces->pdata[i];
+                g_autofree char *model = NULL;
+
+                if (!g_str_equal(iface->type, "user"))
+                        return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
+                                            "<interface type='%s'>: the qemu backend supports only type "
+                                            "'user' so far; remove the interface or use type='user'",
+                                            iface->type);
+                add_pair(argv, "-netdev", g_strdup_printf("user,id=net%u", i));
+                model = g_strdup(iface->model ? iface->model : "virtio");
+                if (g_str_equal(model, "virtio")) {
+                        g_free(model);
+                        model = g_strdup("virtio-net-pci");
+                }
+                add_pair(argv, "-device",
+                         g_strdup_printf("%s,netdev=net%u%s%s", model, i, iface->mac ? ",mac=" : "",
+                                         iface->mac ? iface->mac : ""));
+        }
+        return 0;
+}
+
+static void add_serials(GPtrArray *argv, const DomainDef *def, const QemuPaths *paths) {
+        for (unsigned i = 0; i < def->serials->len; i++) {
+                const DomainSerialDef *serial = def->serials->pdata[i];
+                g_autofree char *socket = qemu_paths_serial_socket(paths, serial->port);
+                g_autofree char *log = serial->source_path ? g_strdup(serial->source_path)
+                                                           : qemu_paths_serial_log(paths, serial->port);
+                g_autofree char *socket_esc = escape_commas(socket);
+                g_autofree char *log_esc = escape_commas(log);
+
+                /* Whatever the XML's type, the backend keeps every serial port
+                 * as a socket (to talk to the guest) plus a log file (to read
+                 * what it said, also after a crash). */
+                add_pair(argv, "-chardev",
+                         g_strdup_printf("socket,id=serial%u,path=%s,server=on,wait=off,logfile=%s,logappend=on",
+                                         serial->port, socket_esc, log_esc));
+                add_pair(argv, "-device",
+                         g_strdup_printf("isa-serial,chardev=serial%u,index=%u", serial->port, serial->port));
+        }
+}
+
+static int add_cpu(GPtrArray *argv, const DomainDef *def, GError **error) {
+        GString *cpu;
+
+        if (!def->cpu_mode)
+                return 0;
+        if (g_str_equal(def->cpu_mode, "host-passthrough"))
+                cpu = g_string_new("host");
+        else if (g_str_equal(def->cpu_mode, "maximum"))
+                cpu = g_string_new("max");
+        else if (g_str_equal(def->cpu_mode, "custom") && def->cpu_model)
+                cpu = g_string_new(def->cpu_model);
+        else if (g_str_equal(def->cpu_mode, "custom"))
+                return 0; /* features only would need a model: QEMU's default then */
+        else
+                return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
+                                    "<cpu mode='%s'>: the qemu backend supports custom, host-passthrough "
+                                    "and maximum",
+                                    def->cpu_mode);
+
+        for (unsigned i = 0; i < def->cpu_features->len; i++) {
+                const DomainCpuFeatureDef *f = def->cpu_features->pdata[i];
+                bool on = g_str_equal(f->policy, "require") || g_str_equal(f->policy, "force") ||
+                          g_str_equal(f->policy, "optional");
+                g_string_append_printf(cpu, ",%s=%s", f->name, on ? "on" : "off");
+        }
+        add_pair(argv, "-cpu", g_string_free(cpu, false));
+        return 0;
+}
+
+int qemu_build_argv(const DomainDef *def, const QemuPaths *paths, const QemuCommandOptions *options,
+                    GStrv *ret_argv, GError **error) {
+        g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+        g_autofree char *qmp = NULL;
+        int r;
+
+        if (def->memory_bytes % (1024 * 1024) != 0)
+                return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
+                                    "<memory>: the qemu backend needs whole MiB, not %" G_GUINT64_FORMAT " bytes",
+                                    def->memory_bytes);
+        if (def->os_arch && !g_str_equal(def->os_arch, "x86_64"))
+                return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
+                                    "<os><type arch='%s'>: the qemu backend runs x86_64 guests only",
+                                    def->os_arch);
+
+        g_autofree char *name = escape_commas(def->name);
+
+        add(argv, options->binary);
+        add_pair(argv, "-name", g_strdup_printf("guest=%s,debug-threads=on", name));
+        add_pair(argv, "-uuid", g_strdup(def->uuid));
+        add(argv, "-nodefaults");
+        add(argv, "-no-user-config");
+        add_pair(argv, "-display", g_strdup("none"));
+        add_pair(argv, "-machine", g_strdup(def->os_machine ? def->os_machine : "pc"));
+        add_pair(argv, "-accel", g_strdup(options->kvm ? "kvm" : "tcg"));
+        add_pair(argv, "-m", g_strdup_printf("%" G_GUINT64_FORMAT "M", def->memory_bytes / (1024 * 1024)));
+        add_pair(argv, "-smp", g_strdup_printf("%u", def->vcpus));
+        r = add_cpu(argv, def, error);
+        if (r < 0)
+                return r;
+        if (def->os_loader)
+                add_pair(argv, "-bios", g_strdup(def->os_loader));
+        if (def->os_kernel)
+                add_pair(argv, "-kernel", g_strdup(def->os_kernel));
+        if (def->os_initrd)
+                add_pair(argv, "-initrd", g_strdup(def->os_initrd));
+        if (def->os_cmdline)
+                add_pair(argv, "-append", g_strdup(def->os_cmdline));
+
+        r = add_disks(argv, def, error);
+        if (r < 0)
+                return r;
+        r = add_interfaces(argv, def, error);
+        if (r < 0)
+                return r;
+        add_serials(argv, def, paths);
+
+        /* The monitor: a listening socket the daemon bound before exec. */
+        add_pair(argv, "-chardev", g_strdup_printf("socket,id=monitor,fd=%d,server=on,wait=off", options->qmp_fd));
+        add_pair(argv, "-mon", g_strdup("chardev=monitor,mode=control"));
+
+        /* QEMU needs no new processes or privileges once started. */
+        add_pair(argv, "-sandbox", g_strdup("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"));
+        add(argv, "-S");
+        if (options->incoming)
+                add_pair(argv, "-incoming", g_strdup("defer"));
+
+        g_ptr_array_add(argv, NULL);
+        *ret_argv = (GStrv) g_ptr_array_free(g_steal_pointer(&argv), false);
+        return 0;
+}

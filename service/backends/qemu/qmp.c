@@ -1,0 +1,913 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "log.h"
+#include "qmp.h"
+
+/* One read() asks for this much; one dispatch reads at most READ_BUDGET so a
+ * peer that floods us cannot starve the rest of the loop. */
+#define QMP_READ_CHUNK (64u * 1024u)
+#define QMP_READ_BUDGET (1024u * 1024u)
+
+typedef struct QmpCommand {
+        Qmp *qmp;
+        char *name;
+        char *id;              /* assigned when serialized: ids follow sending order */
+        JsonObject *arguments; /* until serialized */
+        QmpReplyFn done;
+        void *userdata;
+        sd_event_source *timer;
+        uint64_t timeout_usec;
+        bool internal;  /* our qmp_capabilities: never reported to anyone */
+        bool sent;      /* on ->in_flight rather than ->queued */
+        bool timed_out; /* its caller was told; a late reply is dropped */
+        GError *failure; /* on ->failing: what to tell its caller */
+} QmpCommand;
+
+struct Qmp {
+        /* Held by the owner (dropped by qmp_free()) and by every dispatch
+         * that calls out, so a callback may free the Qmp under our feet and
+         * we only notice ->freed afterwards. */
+        unsigned n_ref;
+        bool freed;
+
+        sd_event *event;
+        QmpEventFn on_event;
+        QmpStateFn on_state;
+        void *userdata;
+
+        QmpState state;
+        int fd;
+        sd_event_source *io;
+        sd_event_source *negotiation_timer;
+        uint64_t negotiation_timeout_usec;
+        /* Created with the Qmp (so arming it cannot fail): runs the
+         * callbacks of ->failing and the QMP_CLOSED report. */
+        sd_event_source *deferred;
+
+        GByteArray *in;
+        size_t in_scanned; /* bytes of ->in known to hold no newline */
+        GByteArray *out;
+        size_t out_sent;
+
+        GQueue queued;    /* QmpCommand: waiting for negotiation to finish */
+        GQueue in_flight; /* QmpCommand: serialized, in sending order */
+        GQueue failing;   /* QmpCommand: connection closed, callback not yet run */
+        GError *close_error;
+        bool report_closed;
+
+        uint64_t next_id;
+        bool have_greeting;
+        unsigned version[3];
+        char *package;
+        char **capabilities;
+};
+
+static Qmp *qmp_ref(Qmp *qmp) {
+        qmp->n_ref++;
+        return qmp;
+}
+
+static void qmp_unref(Qmp *qmp) {
+        assert(qmp->n_ref > 0);
+        if (--qmp->n_ref > 0)
+                return;
+        /* Only qmp_free() drops the owner's reference, and it tore down
+         * every source and command already. */
+        assert(qmp->freed);
+        g_byte_array_unref(qmp->in);
+        g_byte_array_unref(qmp->out);
+        g_clear_error(&qmp->close_error);
+        g_free(qmp->package);
+        g_strfreev(qmp->capabilities);
+        sd_event_unref(qmp->event);
+        g_free(qmp);
+}
+
+static void qmp_command_free(QmpCommand *cmd) {
+        if (!cmd)
+                return;
+        sd_event_source_disable_unref(cmd->timer);
+        if (cmd->arguments)
+                json_object_unref(cmd->arguments);
+        g_clear_error(&cmd->failure);
+        g_free(cmd->name);
+        g_free(cmd->id);
+        g_free(cmd);
+}
+
+/* Peer strings go into our logs: keep them short and on one line. */
+static char *escape_for_log(const char *s) {
+        g_autofree char *cut = g_utf8_substring(s, 0, MIN(g_utf8_strlen(s, 200), 80));
+        return g_strescape(cut, NULL);
+}
+
+static void qmp_update_events(Qmp *qmp) {
+        uint32_t events;
+
+        if (!qmp->io)
+                return;
+        if (qmp->state == QMP_CONNECTING)
+                events = EPOLLOUT;
+        else if (qmp->out_sent < qmp->out->len)
+                events = EPOLLIN | EPOLLOUT;
+        else
+                events = EPOLLIN;
+        (void) sd_event_source_set_io_events(qmp->io, events);
+}
+
+/* Closes the socket and stops every source tied to it. */
+static void qmp_disconnect(Qmp *qmp) {
+        qmp->io = sd_event_source_disable_unref(qmp->io);
+        qmp->negotiation_timer = sd_event_source_disable_unref(qmp->negotiation_timer);
+        if (qmp->fd >= 0)
+                (void) close(qmp->fd);
+        qmp->fd = -1;
+        qmp->state = QMP_CLOSED;
+}
+
+/*
+ * The one way a connection ends. error (taken) is why, or NULL for
+ * qmp_close(). Callbacks run later from ->deferred: this is called from
+ * inside qmp_close() and from the middle of parsing, where calling out
+ * would be re-entrant.
+ */
+static void qmp_shutdown(Qmp *qmp, GError *error) {
+        g_autoptr(GError) owned = error;
+        GQueue *queues[] = { &qmp->queued, &qmp->in_flight };
+        const char *why = error ? error->message : "closed by vmigrated";
+
+        if (qmp->state == QMP_CLOSED)
+                return;
+
+        if (error)
+                log_debug("QMP connection closed: %s", error->message);
+        qmp_disconnect(qmp);
+
+        for (size_t i = 0; i < G_N_ELEMENTS(queues); i++) {
+                QmpCommand *cmd;
+
+                while ((cmd = g_queue_pop_head(queues[i]))) {
+                        if (cmd->internal || cmd->timed_out || !cmd->done) {
+                                qmp_command_free(cmd);
+                                continue;
+                        }
+                        cmd->timer = sd_event_source_disable_unref(cmd->timer);
+                        cmd->failure = g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                                                   "QMP command '%s' failed, connection closed: %s", cmd->name,
+                                                   why);
+                        g_queue_push_tail(&qmp->failing, cmd);
+                }
+        }
+
+        qmp->close_error = g_steal_pointer(&owned);
+        qmp->report_closed = qmp->close_error != NULL;
+        if (qmp->report_closed || !g_queue_is_empty(&qmp->failing))
+                (void) sd_event_source_set_enabled(qmp->deferred, SD_EVENT_ONESHOT);
+}
+
+/* Closes the connection; returns -EPROTO for the handler to pass on. */
+static int qmp_protocol_error(Qmp *qmp, const char *format, ...) G_GNUC_PRINTF(2, 3);
+static int qmp_protocol_error(Qmp *qmp, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        g_autofree char *message = g_strdup_vprintf(format, ap);
+        va_end(ap);
+
+        log_warning("QMP protocol error, closing the connection: %s", message);
+        qmp_shutdown(qmp, g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED, "QMP protocol error: %s", message));
+        return -EPROTO;
+}
+
+/* Runs cmd's callback and frees cmd, which must be on no queue any more.
+ * The caller holds a reference on qmp: the callback may free it. */
+static void qmp_complete(Qmp *qmp, QmpCommand *cmd, JsonNode *result, const char *error_class,
+                         const GError *error) {
+        cmd->timer = sd_event_source_disable_unref(cmd->timer);
+        if (cmd->done)
+                cmd->done(qmp, result, error_class, error, cmd->userdata);
+        else if (error)
+                log_warning("QMP command '%s' (no one waiting) failed: %s", cmd->name, error->message);
+        qmp_command_free(cmd);
+}
+
+static int qmp_on_deferred(sd_event_source *s, void *userdata) {
+        Qmp *qmp = qmp_ref(userdata);
+        QmpCommand *cmd;
+
+        while (!qmp->freed && (cmd = g_queue_pop_head(&qmp->failing)))
+                qmp_complete(qmp, cmd, NULL, NULL, cmd->failure);
+
+        if (!qmp->freed && qmp->report_closed) {
+                qmp->report_closed = false;
+                if (qmp->on_state)
+                        qmp->on_state(qmp, QMP_CLOSED, qmp->close_error, qmp->userdata);
+        }
+        qmp_unref(qmp);
+        return 0;
+}
+
+static int qmp_on_negotiation_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Qmp *qmp = userdata;
+
+        qmp->negotiation_timer = sd_event_source_disable_unref(qmp->negotiation_timer);
+        qmp_shutdown(qmp, g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                                      "QEMU %s within %" PRIu64 " ms",
+                                      qmp->have_greeting ? "did not answer qmp_capabilities"
+                                                         : "sent no QMP greeting",
+                                      qmp->negotiation_timeout_usec / 1000));
+        return 0;
+}
+
+static int qmp_on_command_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        QmpCommand *cmd = userdata;
+        Qmp *qmp = qmp_ref(cmd->qmp);
+        g_autoptr(GError) error = g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                                              "QEMU did not answer QMP command '%s' within %" PRIu64 " ms",
+                                              cmd->name, cmd->timeout_usec / 1000);
+
+        cmd->timer = sd_event_source_disable_unref(cmd->timer);
+        if (!cmd->sent) {
+                g_queue_remove(&qmp->queued, cmd);
+                qmp_complete(qmp, cmd, NULL, NULL, error);
+        } else {
+                /* Stays on ->in_flight: QEMU answers in order, so its reply
+                 * (or an id-less error) is still to come and must be
+                 * recognised as its own, not matched to the next command. */
+                QmpReplyFn done = cmd->done;
+
+                cmd->timed_out = true;
+                if (done)
+                        done(qmp, NULL, NULL, error, cmd->userdata);
+                /* cmd may be gone now (the callback may have freed qmp). */
+        }
+        qmp_unref(qmp);
+        return 0;
+}
+
+static void qmp_send_command(Qmp *qmp, QmpCommand *cmd) {
+        g_autoptr(JsonObject) message = json_object_new();
+        g_autoptr(JsonNode) root = NULL;
+        g_autoptr(JsonGenerator) generator = json_generator_new();
+        g_autofree char *text = NULL;
+        gsize length = 0;
+
+        cmd->id = g_strdup_printf("vm-%" PRIu64, ++qmp->next_id);
+        json_object_set_string_member(message, "execute", cmd->name);
+        if (cmd->arguments)
+                json_object_set_object_member(message, "arguments", g_steal_pointer(&cmd->arguments));
+        json_object_set_string_member(message, "id", cmd->id);
+        root = json_node_init_object(json_node_alloc(), message);
+        json_generator_set_root(generator, root);
+        /* json-glib escapes control characters in strings, so the text is
+         * one line whatever the arguments hold. */
+        text = json_generator_to_data(generator, &length);
+
+        g_byte_array_append(qmp->out, (const guint8 *) text, length);
+        g_byte_array_append(qmp->out, (const guint8 *) "\n", 1);
+        cmd->sent = true;
+        g_queue_push_tail(&qmp->in_flight, cmd);
+        qmp_update_events(qmp);
+}
+
+static void qmp_flush(Qmp *qmp) {
+        while (qmp->out_sent < qmp->out->len) {
+                ssize_t n = send(qmp->fd, qmp->out->data + qmp->out_sent, qmp->out->len - qmp->out_sent,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                break;
+                        qmp_shutdown(qmp, g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                                                      "writing to the QMP socket failed (QEMU gone?): %s",
+                                                      g_strerror(errno)));
+                        return;
+                }
+                qmp->out_sent += n;
+        }
+        if (qmp->out_sent == qmp->out->len) {
+                g_byte_array_set_size(qmp->out, 0);
+                qmp->out_sent = 0;
+        }
+        qmp_update_events(qmp);
+}
+
+static JsonNode *member(JsonObject *object, const char *name) {
+        return object ? json_object_get_member(object, name) : NULL;
+}
+
+static bool node_is_string(JsonNode *node) {
+        return node && JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING;
+}
+
+static bool node_is_int(JsonNode *node) {
+        return node && JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_INT64;
+}
+
+static bool node_is_object(JsonNode *node) {
+        return node && JSON_NODE_HOLDS_OBJECT(node);
+}
+
+static void qmp_on_capabilities(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                                void *userdata) {
+        QmpCommand *cmd;
+
+        if (error) {
+                qmp_shutdown(qmp, g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                                              "QMP capabilities negotiation failed: %s", error->message));
+                return;
+        }
+        qmp->negotiation_timer = sd_event_source_disable_unref(qmp->negotiation_timer);
+        qmp->state = QMP_READY;
+        /* Before telling anyone: commands queued earlier go first. */
+        while ((cmd = g_queue_pop_head(&qmp->queued)))
+                qmp_send_command(qmp, cmd);
+        if (qmp->on_state)
+                qmp->on_state(qmp, QMP_READY, NULL, qmp->userdata);
+}
+
+static int qmp_handle_greeting(Qmp *qmp, JsonObject *message) {
+        JsonNode *qmp_node = member(message, "QMP");
+        JsonObject *qmp_object = node_is_object(qmp_node) ? json_node_get_object(qmp_node) : NULL;
+        JsonNode *version = member(qmp_object, "version");
+        JsonObject *version_object = node_is_object(version) ? json_node_get_object(version) : NULL;
+        JsonNode *qemu = member(version_object, "qemu");
+        JsonObject *qemu_object = node_is_object(qemu) ? json_node_get_object(qemu) : NULL;
+        JsonNode *package = member(version_object, "package");
+        JsonNode *capabilities = member(qmp_object, "capabilities");
+        static const char *const parts[] = { "major", "minor", "micro" };
+        unsigned numbers[3];
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        QmpCommand *cmd;
+
+        if (qmp->have_greeting)
+                return qmp_protocol_error(qmp, "a second greeting arrived");
+        if (!qmp_object)
+                return qmp_protocol_error(qmp, "greeting: \"QMP\" is not an object");
+        if (!version_object)
+                return qmp_protocol_error(qmp, "greeting: \"QMP\".\"version\" is not an object");
+        if (!qemu_object)
+                return qmp_protocol_error(qmp, "greeting: \"version\".\"qemu\" is not an object");
+        for (size_t i = 0; i < G_N_ELEMENTS(parts); i++) {
+                JsonNode *n = member(qemu_object, parts[i]);
+                int64_t v;
+
+                if (!node_is_int(n))
+                        return qmp_protocol_error(qmp, "greeting: QEMU version \"%s\" is not an integer",
+                                                     parts[i]);
+                v = json_node_get_int(n);
+                if (v < 0 || v > 65535)
+                        return qmp_protocol_error(qmp, "greeting: QEMU version \"%s\" is %" PRId64
+                                                          ", out of range", parts[i], v);
+                numbers[i] = (unsigned) v;
+        }
+        if (package && !node_is_string(package))
+                return qmp_protocol_error(qmp, "greeting: \"version\".\"package\" is not a string");
+        if (!capabilities || !JSON_NODE_HOLDS_ARRAY(capabilities))
+                return qmp_protocol_error(qmp, "greeting: \"QMP\".\"capabilities\" is not an array");
+        for (guint i = 0; i < json_array_get_length(json_node_get_array(capabilities)); i++) {
+                JsonNode *n = json_array_get_element(json_node_get_array(capabilities), i);
+
+                if (!node_is_string(n))
+                        return qmp_protocol_error(qmp, "greeting: capability %u is not a string", i);
+                g_ptr_array_add(names, g_strdup(json_node_get_string(n)));
+        }
+        g_ptr_array_add(names, NULL);
+
+        qmp->have_greeting = true;
+        memcpy(qmp->version, numbers, sizeof(numbers));
+        qmp->package = g_strdup(package ? json_node_get_string(package) : "");
+        qmp->capabilities = (char **) g_ptr_array_free(g_steal_pointer(&names), FALSE);
+        log_debug("QMP greeting: QEMU %u.%u.%u", numbers[0], numbers[1], numbers[2]);
+
+        /* No capability is enabled ("oob" would let replies overtake each
+         * other): the empty negotiation keeps replies in command order. */
+        cmd = g_new0(QmpCommand, 1);
+        cmd->qmp = qmp;
+        cmd->name = g_strdup("qmp_capabilities");
+        cmd->internal = true;
+        cmd->done = qmp_on_capabilities;
+        qmp_send_command(qmp, cmd);
+        return 0;
+}
+
+static int qmp_handle_event(Qmp *qmp, JsonObject *message) {
+        JsonNode *event = member(message, "event");
+        JsonNode *data = member(message, "data");
+        JsonNode *timestamp = member(message, "timestamp");
+        uint64_t usec = 0;
+
+        if (!node_is_string(event))
+                return qmp_protocol_error(qmp, "event: \"event\" is not a string");
+        if (data && !node_is_object(data))
+                return qmp_protocol_error(qmp, "event: \"data\" is not an object");
+        if (timestamp) {
+                JsonObject *t = node_is_object(timestamp) ? json_node_get_object(timestamp) : NULL;
+                JsonNode *seconds = member(t, "seconds");
+                JsonNode *microseconds = member(t, "microseconds");
+                int64_t s, us;
+
+                if (!node_is_int(seconds) || !node_is_int(microseconds))
+                        return qmp_protocol_error(qmp, "event: \"timestamp\" is not {seconds, microseconds}");
+                s = json_node_get_int(seconds);
+                us = json_node_get_int(microseconds);
+                /* QEMU sends -1/-1 when it could not read the clock. */
+                if (s >= 0 && us >= 0 && us < G_USEC_PER_SEC && (uint64_t) s <= UINT64_MAX / G_USEC_PER_SEC - 1)
+                        usec = (uint64_t) s * G_USEC_PER_SEC + (uint64_t) us;
+        }
+
+        if (qmp->on_event)
+                qmp->on_event(qmp, json_node_get_string(event), data ? json_node_get_object(data) : NULL, usec,
+                              qmp->userdata);
+        return 0;
+}
+
+static int qmp_handle_reply(Qmp *qmp, JsonObject *message) {
+        JsonNode *id = member(message, "id");
+        JsonNode *result = member(message, "return");
+        JsonNode *error = member(message, "error");
+        g_autoptr(GError) failure = NULL;
+        const char *error_class = NULL;
+        QmpCommand *cmd = NULL;
+
+        if (id) {
+                if (!node_is_string(id))
+                        return qmp_protocol_error(qmp, "a reply carries an \"id\" that is not a string");
+                for (GList *l = qmp->in_flight.head; l; l = l->next) {
+                        /* QEMU answers in order: this is nearly always the head. */
+                        QmpCommand *c = l->data;
+
+                        if (strcmp(c->id, json_node_get_string(id)) == 0) {
+                                cmd = c;
+                                g_queue_delete_link(&qmp->in_flight, l);
+                                break;
+                        }
+                }
+                if (!cmd) {
+                        g_autofree char *e = escape_for_log(json_node_get_string(id));
+                        log_warning("ignoring a QMP reply with unknown id \"%s\"", e);
+                        return 0;
+                }
+        } else {
+                /* QEMU answers a command it could not parse with an error
+                 * without id; ours parse, but take it for the oldest. */
+                cmd = g_queue_pop_head(&qmp->in_flight);
+                if (!cmd) {
+                        log_warning("ignoring a QMP reply without id: no command is pending");
+                        return 0;
+                }
+        }
+
+        if (cmd->timed_out) {
+                log_debug("dropping the late reply to QMP command '%s' %s", cmd->name, cmd->id);
+                qmp_command_free(cmd);
+                return 0;
+        }
+
+        if (result && error)
+                failure = g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                                      "QMP protocol error: the reply to '%s' has both \"return\" and \"error\"",
+                                      cmd->name);
+        else if (error) {
+                JsonObject *e = node_is_object(error) ? json_node_get_object(error) : NULL;
+                JsonNode *klass = member(e, "class");
+                JsonNode *desc = member(e, "desc");
+
+                if (!node_is_string(klass) || !node_is_string(desc))
+                        failure = g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                                              "QMP protocol error: the error reply to '%s' lacks string "
+                                              "\"class\" and \"desc\"",
+                                              cmd->name);
+                else {
+                        error_class = json_node_get_string(klass);
+                        failure = g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED, "QEMU refused '%s': %s (%s)",
+                                              cmd->name, json_node_get_string(desc), error_class);
+                }
+        }
+
+        qmp_complete(qmp, cmd, failure ? NULL : result, error_class, failure);
+        return 0;
+}
+
+/* Outside strings only these bytes may occur in JSON as QEMU writes it.
+ * Refusing anything else ("'", "/", "#") keeps json-glib, which accepts
+ * single-quoted strings and comments, from seeing structure where
+ * json_nesting_ok() saw a string, or the other way round. */
+static bool json_structural_byte(char c) {
+        return strchr(" \t\r\n{}[]:,-+.0123456789eEtrufalsn", c) != NULL;
+}
+
+/* json-glib's parser recurses once per nesting level and has no limit. */
+static bool json_nesting_ok(const char *text, size_t length, const char **ret_why) {
+        unsigned depth = 0;
+        bool in_string = false, escaped = false;
+
+        for (size_t i = 0; i < length; i++) {
+                char c = text[i];
+
+                if (in_string) {
+                        if (escaped)
+                                escaped = false;
+                        else if (c == '\\')
+                                escaped = true;
+                        else if (c == '"')
+                                in_string = false;
+                        continue;
+                }
+                if (c == '"')
+                        in_string = true;
+                else if (c == '{' || c == '[') {
+                        if (++depth > QMP_MAX_NESTING) {
+                                *ret_why = "nested too deeply";
+                                return false;
+                        }
+                } else if (c == '}' || c == ']') {
+                        if (depth > 0)
+                                depth--;
+                } else if (!json_structural_byte(c)) {
+                        *ret_why = "not JSON (stray character outside a string)";
+                        return false;
+                }
+        }
+        return true;
+}
+
+static int qmp_handle_line(Qmp *qmp, const char *line, size_t length) {
+        g_autoptr(JsonParser) parser = NULL;
+        g_autoptr(GError) error = NULL;
+        const char *why = NULL;
+        JsonNode *root;
+        JsonObject *message;
+
+        if (length > 0 && line[length - 1] == '\r')
+                length--;
+        if (length == 0)
+                return 0;
+
+        /* Also refuses NUL bytes, which json-glib would stop at. */
+        if (!g_utf8_validate_len(line, length, NULL))
+                return qmp_protocol_error(qmp, "a message is not valid UTF-8");
+        if (!json_nesting_ok(line, length, &why))
+                return qmp_protocol_error(qmp, "a message is %s", why);
+
+        parser = json_parser_new();
+        if (!json_parser_load_from_data(parser, line, (gssize) length, &error))
+                return qmp_protocol_error(qmp, "a message is not valid JSON: %s", error->message);
+        root = json_parser_get_root(parser);
+        if (!node_is_object(root))
+                return qmp_protocol_error(qmp, "a message is not a JSON object");
+        message = json_node_get_object(root);
+
+        if (json_object_has_member(message, "QMP"))
+                return qmp_handle_greeting(qmp, message);
+        if (!qmp->have_greeting)
+                return qmp_protocol_error(qmp, "the first message is not the QMP greeting");
+        if (json_object_has_member(message, "event"))
+                return qmp_handle_event(qmp, message);
+        if (json_object_has_member(message, "return") || json_object_has_member(message, "error"))
+                return qmp_handle_reply(qmp, message);
+        return qmp_protocol_error(qmp, "a message is neither a reply nor an event");
+}
+
+/* Handles every complete line in ->in. The caller holds a reference. */
+static void qmp_process_input(Qmp *qmp) {
+        size_t consumed = 0;
+
+        while (!qmp->freed && qmp->state != QMP_CLOSED) {
+                const uint8_t *start = qmp->in->data + consumed;
+                const uint8_t *newline = memchr(qmp->in->data + qmp->in_scanned, '\n',
+                                                qmp->in->len - qmp->in_scanned);
+                size_t length;
+
+                if (!newline) {
+                        qmp->in_scanned = qmp->in->len;
+                        if (qmp->in->len - consumed > QMP_MAX_LINE)
+                                qmp_protocol_error(qmp, "a message is longer than %u MiB",
+                                                      QMP_MAX_LINE / 1024 / 1024);
+                        break;
+                }
+                length = (size_t) (newline - start);
+                consumed += length + 1;
+                qmp->in_scanned = consumed;
+                if (length > QMP_MAX_LINE + 1) {
+                        qmp_protocol_error(qmp, "a message is longer than %u MiB", QMP_MAX_LINE / 1024 / 1024);
+                        break;
+                }
+                (void) qmp_handle_line(qmp, (const char *) start, length);
+        }
+
+        if (consumed > 0) {
+                g_byte_array_remove_range(qmp->in, 0, consumed);
+                qmp->in_scanned -= MIN(qmp->in_scanned, consumed);
+        }
+        if (qmp->in->len == 0 && consumed > QMP_READ_BUDGET) {
+                /* Do not keep the capacity a huge reply needed. */
+                g_byte_array_unref(qmp->in);
+                qmp->in = g_byte_array_new();
+        }
+}
+
+static void qmp_read(Qmp *qmp) {
+        for (size_t total = 0; total < QMP_READ_BUDGET;) {
+                size_t old = qmp->in->len;
+                int saved_errno;
+                ssize_t n;
+
+                g_byte_array_set_size(qmp->in, old + QMP_READ_CHUNK);
+                n = recv(qmp->fd, qmp->in->data + old, QMP_READ_CHUNK, MSG_DONTWAIT);
+                saved_errno = errno;
+                g_byte_array_set_size(qmp->in, old + MAX(n, 0));
+                if (n < 0) {
+                        if (saved_errno == EINTR)
+                                continue;
+                        if (saved_errno == EAGAIN)
+                                return;
+                        qmp_shutdown(qmp, g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                                                      "reading from the QMP socket failed (QEMU gone?): %s",
+                                                      g_strerror(saved_errno)));
+                        return;
+                }
+                if (n == 0) {
+                        /* Whatever ended in a newline was handled already. */
+                        if (qmp->in->len > 0)
+                                log_debug("QMP: %u bytes without newline before EOF", qmp->in->len);
+                        qmp_shutdown(qmp,
+                                     g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED, "QEMU closed the QMP connection"));
+                        return;
+                }
+                total += n;
+                qmp_process_input(qmp);
+                if (qmp->freed || qmp->state == QMP_CLOSED)
+                        return;
+        }
+}
+
+static void qmp_finish_connect(Qmp *qmp) {
+        int error = 0;
+        socklen_t length = sizeof(error);
+
+        if (getsockopt(qmp->fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0)
+                error = errno;
+        if (error != 0) {
+                qmp_shutdown(qmp, g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                                              "connecting to the QMP socket failed: %s", g_strerror(error)));
+                return;
+        }
+        qmp->state = QMP_NEGOTIATING;
+        qmp_update_events(qmp);
+}
+
+static int qmp_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Qmp *qmp = qmp_ref(userdata);
+
+        if (qmp->state == QMP_CONNECTING)
+                qmp_finish_connect(qmp);
+        else {
+                /* Reading first: replies and events that arrived before an
+                 * EPIPE are still delivered. */
+                if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                        qmp_read(qmp);
+                if (!qmp->freed && qmp->state != QMP_CLOSED && (revents & EPOLLOUT))
+                        qmp_flush(qmp);
+        }
+        qmp_unref(qmp);
+        return 0;
+}
+
+int qmp_new(sd_event *event, QmpEventFn on_event, QmpStateFn on_state, void *userdata, Qmp **ret) {
+        g_autofree Qmp *qmp = g_new0(Qmp, 1);
+        int r;
+
+        assert(event);
+        assert(ret);
+
+        r = sd_event_add_defer(event, &qmp->deferred, qmp_on_deferred, qmp);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_enabled(qmp->deferred, SD_EVENT_OFF);
+
+        qmp->n_ref = 1;
+        qmp->event = sd_event_ref(event);
+        qmp->on_event = on_event;
+        qmp->on_state = on_state;
+        qmp->userdata = userdata;
+        qmp->state = QMP_NEW;
+        qmp->fd = -1;
+        qmp->negotiation_timeout_usec = QMP_DEFAULT_NEGOTIATION_TIMEOUT_USEC;
+        qmp->in = g_byte_array_new();
+        qmp->out = g_byte_array_new();
+        g_queue_init(&qmp->queued);
+        g_queue_init(&qmp->in_flight);
+        g_queue_init(&qmp->failing);
+        *ret = g_steal_pointer(&qmp);
+        return 0;
+}
+
+Qmp *qmp_free(Qmp *qmp) {
+        if (!qmp)
+                return NULL;
+        assert(!qmp->freed);
+
+        qmp->freed = true;
+        qmp_disconnect(qmp);
+        g_queue_clear_full(&qmp->queued, (GDestroyNotify) qmp_command_free);
+        g_queue_clear_full(&qmp->in_flight, (GDestroyNotify) qmp_command_free);
+        g_queue_clear_full(&qmp->failing, (GDestroyNotify) qmp_command_free);
+        qmp->deferred = sd_event_source_disable_unref(qmp->deferred);
+        qmp_unref(qmp);
+        return NULL;
+}
+
+void qmp_set_negotiation_timeout(Qmp *qmp, uint64_t usec) {
+        assert(qmp);
+        qmp->negotiation_timeout_usec = usec;
+}
+
+/* Takes fd. */
+static int qmp_start(Qmp *qmp, int fd, bool connecting, GError **error) {
+        int r;
+
+        qmp->fd = fd;
+        r = sd_event_add_io(qmp->event, &qmp->io, fd, connecting ? EPOLLOUT : EPOLLIN, qmp_on_io, qmp);
+        if (r < 0) {
+                qmp_disconnect(qmp);
+                vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot watch the QMP socket: %s", g_strerror(-r));
+                return r;
+        }
+        if (qmp->negotiation_timeout_usec > 0) {
+                r = sd_event_add_time_relative(qmp->event, &qmp->negotiation_timer, CLOCK_MONOTONIC,
+                                               qmp->negotiation_timeout_usec, 1000, qmp_on_negotiation_timeout,
+                                               qmp);
+                if (r < 0) {
+                        qmp_disconnect(qmp);
+                        vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot arm the QMP timer: %s",
+                                     g_strerror(-r));
+                        return r;
+                }
+        }
+        qmp->state = connecting ? QMP_CONNECTING : QMP_NEGOTIATING;
+        return 0;
+}
+
+int qmp_attach_fd(Qmp *qmp, int fd, GError **error) {
+        int flags;
+
+        assert(qmp);
+        if (fd < 0) {
+                vm_error_set(error, VM_ERROR_INVALID_ARGUMENT, "invalid QMP file descriptor %d", fd);
+                return -EBADF;
+        }
+        if (qmp->state != QMP_NEW) {
+                (void) close(fd);
+                vm_error_set(error, VM_ERROR_INVALID_STATE, "the QMP connection was started already");
+                return -EBUSY;
+        }
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+                int r = -errno;
+
+                (void) close(fd);
+                vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot make the QMP socket non-blocking: %s",
+                             g_strerror(-r));
+                return r;
+        }
+        return qmp_start(qmp, fd, false, error);
+}
+
+int qmp_connect_path(Qmp *qmp, const char *socket_path, GError **error) {
+        struct sockaddr_un address = { .sun_family = AF_UNIX };
+        int fd;
+
+        assert(qmp);
+        assert(socket_path);
+        if (qmp->state != QMP_NEW) {
+                vm_error_set(error, VM_ERROR_INVALID_STATE, "the QMP connection was started already");
+                return -EBUSY;
+        }
+        if (socket_path[0] == '\0' || strlen(socket_path) >= sizeof(address.sun_path)) {
+                vm_error_set(error, VM_ERROR_INVALID_ARGUMENT,
+                             "QMP socket path '%s' is empty or longer than %zu bytes", socket_path,
+                             sizeof(address.sun_path) - 1);
+                return -ENAMETOOLONG;
+        }
+        strcpy(address.sun_path, socket_path);
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+                int r = -errno;
+
+                vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot create a socket for QMP: %s",
+                             g_strerror(-r));
+                return r;
+        }
+        if (connect(fd, (struct sockaddr *) &address, sizeof(address)) < 0) {
+                int r = -errno;
+
+                if (r != -EINPROGRESS) {
+                        (void) close(fd);
+                        vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot connect to QMP socket %s: %s",
+                                     socket_path, g_strerror(-r));
+                        return r;
+                }
+                return qmp_start(qmp, fd, true, error);
+        }
+        return qmp_start(qmp, fd, false, error);
+}
+
+/* QMP command names: "query-status", "x-exit-preconfig", "__com.redhat_x". */
+static bool command_name_valid(const char *name) {
+        if (!name || name[0] == '\0' || strlen(name) > 128)
+                return false;
+        for (const char *p = name; *p; p++)
+                if (!g_ascii_isalnum(*p) && !strchr("-_.", *p))
+                        return false;
+        return true;
+}
+
+int qmp_execute(Qmp *qmp, const char *command, JsonObject *arguments, uint64_t timeout_usec, QmpReplyFn done,
+                void *userdata, GError **error) {
+        g_autoptr(JsonObject) args = arguments;
+        QmpCommand *cmd;
+        int r;
+
+        assert(qmp);
+        assert(!qmp->freed);
+        if (!command_name_valid(command)) {
+                vm_error_set(error, VM_ERROR_INVALID_ARGUMENT, "invalid QMP command name '%s'",
+                             command ?: "(null)");
+                return -EINVAL;
+        }
+        if (qmp->state == QMP_CLOSED) {
+                vm_error_set(error, VM_ERROR_BACKEND_FAILED,
+                             "cannot send QMP command '%s': the connection is closed", command);
+                return -ENOTCONN;
+        }
+
+        cmd = g_new0(QmpCommand, 1);
+        cmd->qmp = qmp;
+        cmd->name = g_strdup(command);
+        cmd->arguments = g_steal_pointer(&args);
+        cmd->done = done;
+        cmd->userdata = userdata;
+        cmd->timeout_usec = timeout_usec;
+        if (timeout_usec > 0) {
+                r = sd_event_add_time_relative(qmp->event, &cmd->timer, CLOCK_MONOTONIC, timeout_usec, 1000,
+                                               qmp_on_command_timeout, cmd);
+                if (r < 0) {
+                        vm_error_set(error, VM_ERROR_BACKEND_FAILED,
+                                     "cannot arm the timeout of QMP command '%s': %s", command, g_strerror(-r));
+                        qmp_command_free(cmd);
+                        return r;
+                }
+        }
+
+        if (qmp->state == QMP_READY)
+                qmp_send_command(qmp, cmd);
+        else
+                g_queue_push_tail(&qmp->queued, cmd);
+        return 0;
+}
+
+void qmp_close(Qmp *qmp) {
+        assert(qmp);
+        qmp_shutdown(qmp, NULL);
+}
+
+QmpState qmp_get_state(Qmp *qmp) {
+        assert(qmp);
+        return qmp->state;
+}
+
+int qmp_get_version(Qmp *qmp, unsigned *ret_major, unsigned *ret_minor, unsigned *ret_micro,
+                    const char **ret_package) {
+        assert(qmp);
+        if (!qmp->have_greeting)
+                return -ENODATA;
+        if (ret_major)
+                *ret_major = qmp->version[0];
+        if (ret_minor)
+                *ret_minor = qmp->version[1];
+        if (ret_micro)
+                *ret_micro = qmp->version[2];
+        if (ret_package)
+                *ret_package = qmp->package;
+        return 0;
+}
+
+const char *const *qmp_get_capabilities(Qmp *qmp) {
+        assert(qmp);
+        return (const char *const *) qmp->capabilities;
+}
