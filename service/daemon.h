@@ -18,6 +18,7 @@ typedef struct Daemon {
         PolkitRegistry *polkit;
 
         uint64_t idle_timeout_usec; /* 0: never exit on idle */
+        uint64_t shutdown_timeout_usec; /* how long Shutdown() waits before destroying */
         uint64_t last_activity_usec;
         sd_event_source *idle_timer;
 

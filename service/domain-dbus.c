@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 
 #include "bus-errors.h"
@@ -8,9 +9,8 @@
 #include "errors.h"
 #include "log.h"
 
-/* How long Shutdown waits for the guest before the backend gives up
- * (the qemu backend then destroys it). */
-#define DOMAIN_SHUTDOWN_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
+/* ShutdownWithTimeout accepts up to an hour: longer is a hang, not a shutdown. */
+#define DOMAIN_SHUTDOWN_TIMEOUT_MAX_MS (3600 * 1000ULL)
 
 char *domain_dbus_path(const Domain *d) {
         char *path = NULL;
@@ -153,12 +153,43 @@ static int method_resume(sd_bus_message *m, void *userdata, sd_bus_error *error)
         return run_operation(m, userdata, domain_resume, error);
 }
 
-static int shutdown_with_default_timeout(Domain *d, DomainOpDone done, void *userdata, GError **error) {
-        return domain_shutdown(d, DOMAIN_SHUTDOWN_TIMEOUT_USEC, done, userdata, error);
+static int run_shutdown(sd_bus_message *m, Domain *d, uint64_t timeout_usec, sd_bus_error *error) {
+        g_autoptr(GError) gerror = NULL;
+        int r;
+
+        r = verify_manage(m, d, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;
+
+        DeferredReply *reply = deferred_reply_new(daemon_of(d), m);
+        r = domain_shutdown(d, timeout_usec, operation_done, reply, &gerror);
+        if (r < 0) {
+                deferred_reply_free(reply);
+                return bus_set_gerror(error, gerror);
+        }
+        return 1;
 }
 
 static int method_shutdown(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        return run_operation(m, userdata, shutdown_with_default_timeout, error);
+        Domain *d = userdata;
+        return run_shutdown(m, d, daemon_of(d)->shutdown_timeout_usec, error);
+}
+
+static int method_shutdown_with_timeout(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        uint64_t timeout_ms;
+        int r;
+
+        r = sd_bus_message_read(m, "t", &timeout_ms);
+        if (r < 0)
+                return r;
+        if (timeout_ms == 0 || timeout_ms > DOMAIN_SHUTDOWN_TIMEOUT_MAX_MS)
+                return sd_bus_error_setf(error, vm_error_dbus_name(VM_ERROR_INVALID_ARGUMENT),
+                                         "timeout %" PRIu64 " ms is out of range: give 1 to %llu ms (use "
+                                         "Destroy to stop the domain at once)",
+                                         timeout_ms, DOMAIN_SHUTDOWN_TIMEOUT_MAX_MS);
+        return run_shutdown(m, userdata, timeout_ms * 1000, error);
 }
 
 static int method_undefine(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -198,6 +229,8 @@ static const sd_bus_vtable domain_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Shutdown", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_shutdown,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ShutdownWithTimeout", SD_BUS_ARGS("t", timeout_ms), SD_BUS_NO_RESULT,
+                                method_shutdown_with_timeout, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Destroy", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_destroy,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Suspend", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_suspend,

@@ -19,6 +19,7 @@ typedef struct Arguments {
         char *state_dir;
         char *runtime_dir;
         uint64_t idle_timeout_usec;
+        uint64_t shutdown_timeout_usec;
 } Arguments;
 
 static void arguments_clear(Arguments *args) {
@@ -44,6 +45,10 @@ static void print_help(void) {
                "  --idle-timeout=SECS  Exit after SECS seconds with no domain running and no call\n"
                "                       in progress; the next call activates the daemon again.\n"
                "                       0 (the default) never exits on idle.\n"
+               "  --shutdown-timeout=SECS\n"
+               "                       How long Domain.Shutdown() waits for the guest to power\n"
+               "                       off before destroying it (default 120; ShutdownWithTimeout\n"
+               "                       lets a caller choose per call).\n"
                "  --log-level=LEVEL    emerg, alert, crit, err, warning, notice, info (default) or\n"
                "                       debug. Logs go to stderr (the journal under systemd).\n"
                "  -h, --help           Show this help and exit.\n"
@@ -70,11 +75,19 @@ static int parse_seconds(const char *s, uint64_t *ret_usec) {
 
 /* Returns 1 to run, 0 to exit successfully (--help), < 0 on usage errors. */
 static int parse_arguments(int argc, char *argv[], Arguments *args) {
-        enum { ARG_STATE_DIR = 0x100, ARG_RUNTIME_DIR, ARG_IDLE_TIMEOUT, ARG_LOG_LEVEL, ARG_VERSION };
+        enum {
+                ARG_STATE_DIR = 0x100,
+                ARG_RUNTIME_DIR,
+                ARG_IDLE_TIMEOUT,
+                ARG_SHUTDOWN_TIMEOUT,
+                ARG_LOG_LEVEL,
+                ARG_VERSION,
+        };
         static const struct option options[] = {
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
                 { "idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT },
+                { "shutdown-timeout", required_argument, NULL, ARG_SHUTDOWN_TIMEOUT },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -97,6 +110,16 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 case ARG_IDLE_TIMEOUT:
                         if (parse_seconds(optarg, &args->idle_timeout_usec) < 0) {
                                 fprintf(stderr, "vmigrated: --idle-timeout takes whole seconds, not '%s'\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case ARG_SHUTDOWN_TIMEOUT:
+                        if (parse_seconds(optarg, &args->shutdown_timeout_usec) < 0 ||
+                            args->shutdown_timeout_usec == 0) {
+                                fprintf(stderr,
+                                        "vmigrated: --shutdown-timeout takes whole seconds (at least 1), not "
+                                        "'%s'\n",
                                         optarg);
                                 return -EINVAL;
                         }
@@ -314,6 +337,7 @@ static int run(const Arguments *args) {
         daemon.manager = manager;
         daemon.polkit = polkit;
         daemon.idle_timeout_usec = args->idle_timeout_usec;
+        daemon.shutdown_timeout_usec = args->shutdown_timeout_usec;
         manager_set_observer(manager, &daemon_manager_observer, &daemon);
 
         r = daemon_setup_bus(&daemon);
@@ -337,7 +361,7 @@ static int run(const Arguments *args) {
 }
 
 int main(int argc, char *argv[]) {
-        g_auto(Arguments) args = { 0 };
+        g_auto(Arguments) args = { .shutdown_timeout_usec = 120 * G_USEC_PER_SEC };
         int r;
 
         r = parse_arguments(argc, argv, &args);

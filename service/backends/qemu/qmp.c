@@ -505,26 +505,75 @@ static int qmp_handle_reply(Qmp *qmp, JsonObject *message) {
 /* Outside strings only these bytes may occur in JSON as QEMU writes it.
  * Refusing anything else ("'", "/", "#") keeps json-glib, which accepts
  * single-quoted strings and comments, from seeing structure where
- * json_nesting_ok() saw a string, or the other way round. */
+ * json_prescan() saw a string, or the other way round. */
 static bool json_structural_byte(char c) {
         return strchr(" \t\r\n{}[]:,-+.0123456789eEtrufalsn", c) != NULL;
 }
 
-/* json-glib's parser recurses once per nesting level and has no limit. */
-static bool json_nesting_ok(const char *text, size_t length, const char **ret_why) {
+/* The value of the four hex digits at text[i], or -1. */
+static int hex4(const char *text, size_t length, size_t i) {
+        int v = 0;
+
+        if (i + 4 > length)
+                return -1;
+        for (size_t k = i; k < i + 4; k++) {
+                int d = g_ascii_xdigit_value(text[k]);
+                if (d < 0)
+                        return -1;
+                v = v * 16 + d;
+        }
+        return v;
+}
+
+/*
+ * What json-glib gets wrong on hostile input, checked before it sees it:
+ * its parser recurses once per nesting level without a limit (a line of
+ * "[[[[..." overflows the stack); it turns an escaped lone surrogate
+ * ("\udfff") into invalid UTF-8 in the string it returns; and "\u0000"
+ * silently truncates a string. QEMU's JSON writer produces none of these.
+ */
+static bool json_prescan(const char *text, size_t length, const char **ret_why) {
         unsigned depth = 0;
-        bool in_string = false, escaped = false;
+        bool in_string = false;
 
         for (size_t i = 0; i < length; i++) {
                 char c = text[i];
 
                 if (in_string) {
-                        if (escaped)
-                                escaped = false;
-                        else if (c == '\\')
-                                escaped = true;
-                        else if (c == '"')
+                        int v, low;
+
+                        if (c == '"')
                                 in_string = false;
+                        if (c != '\\')
+                                continue;
+                        if (i + 1 >= length || text[i + 1] != 'u') {
+                                i++; /* any other escape is one character */
+                                continue;
+                        }
+                        v = hex4(text, length, i + 2);
+                        if (v < 0) {
+                                i++; /* malformed: json-glib refuses it */
+                                continue;
+                        }
+                        if (v == 0) {
+                                *ret_why = "not acceptable (an escaped NUL in a string)";
+                                return false;
+                        }
+                        if (v >= 0xDC00 && v <= 0xDFFF) {
+                                *ret_why = "not valid UTF-16 (a lone low surrogate escape)";
+                                return false;
+                        }
+                        if (v >= 0xD800 && v <= 0xDBFF) {
+                                low = i + 7 < length && text[i + 6] == '\\' && text[i + 7] == 'u'
+                                              ? hex4(text, length, i + 8)
+                                              : -1;
+                                if (low < 0xDC00 || low > 0xDFFF) {
+                                        *ret_why = "not valid UTF-16 (a lone high surrogate escape)";
+                                        return false;
+                                }
+                                i += 6;
+                        }
+                        i += 5;
                         continue;
                 }
                 if (c == '"')
@@ -560,7 +609,7 @@ static int qmp_handle_line(Qmp *qmp, const char *line, size_t length) {
         /* Also refuses NUL bytes, which json-glib would stop at. */
         if (!g_utf8_validate_len(line, length, NULL))
                 return qmp_protocol_error(qmp, "a message is not valid UTF-8");
-        if (!json_nesting_ok(line, length, &why))
+        if (!json_prescan(line, length, &why))
                 return qmp_protocol_error(qmp, "a message is %s", why);
 
         parser = json_parser_new();
