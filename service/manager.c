@@ -623,7 +623,7 @@ bool manager_is_idle(Manager *m) {
 
 static void append_cpu_info(GString *xml) {
         g_autofree char *cpuinfo = NULL;
-        g_autofree char *vendor = NULL, *model = NULL;
+        g_autofree char *vendor = NULL, *model = NULL, *flags = NULL;
         unsigned cores = 0;
 
         if (g_file_get_contents("/proc/cpuinfo", &cpuinfo, NULL, NULL)) {
@@ -640,17 +640,28 @@ static void append_cpu_info(GString *xml) {
                                 vendor = g_strstrip(g_strdup(value));
                         else if (!model && g_str_equal(key, "model name"))
                                 model = g_strstrip(g_strdup(value));
+                        else if (!flags && g_str_equal(key, "flags"))
+                                flags = g_strstrip(g_strdup(value));
                 }
         }
         g_autofree char *s = g_markup_printf_escaped("    <cpu>\n"
                                                      "      <arch>%s</arch>\n"
                                                      "      <vendor>%s</vendor>\n"
                                                      "      <model>%s</model>\n"
-                                                     "      <cores>%u</cores>\n"
-                                                     "    </cpu>\n",
+                                                     "      <cores>%u</cores>\n",
                                                      "x86_64", vendor ? vendor : "unknown",
                                                      model ? model : "unknown", cores);
         g_string_append(xml, s);
+        /* The host's CPU flags as the kernel names them: what a guest CPU
+         * model may ask for on this host. */
+        g_auto(GStrv) names = g_strsplit(flags ? flags : "", " ", -1);
+        for (char **f = names; *f; f++) {
+                if (!**f)
+                        continue;
+                g_autofree char *line = g_markup_printf_escaped("      <feature name='%s'/>\n", *f);
+                g_string_append(xml, line);
+        }
+        g_string_append(xml, "    </cpu>\n");
 }
 
 static void append_memory_info(GString *xml) {

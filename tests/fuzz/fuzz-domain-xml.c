@@ -7,7 +7,7 @@
  *   build/tests/fuzz/fuzz-domain-xml tests/fuzz/corpus/domain-xml
  *
  * libFuzzer run (clang 14 on Debian 12, from the top of the tree; run this
- * way for 5 minutes on 2024-era hardware: ~1.4 M inputs, no findings):
+ * way: 4.5 minutes, ~3.2 M inputs, no findings; +40 s after the last change):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
  *     -Iservice $(pkg-config --cflags glib-2.0 libxml-2.0) \
  *     tests/fuzz/fuzz-domain-xml.c service/domain-xml.c service/errors.c \

@@ -348,13 +348,14 @@ static void test_ordering(void) {
         g_assert_cmpstr(id_b, !=, id_c);
 
         /* Out of order: each reply still reaches its own caller. */
-        reply_with(f, id_c, "\"C\"");
+        /* Escapes, a surrogate pair and brackets in a string are fine. */
+        reply_with(f, id_c, "\"C\\ud83d\\ude00\\\"[{\\\\\"");
         reply_with(f, id_a, "\"A\"");
         reply_with(f, id_b, "[1, 2]");
         g_assert_true(RUN_UNTIL(f, a.calls + b.calls + c.calls == 3));
         g_assert_cmpstr(a.result, ==, "\"A\"");
         g_assert_cmpstr(b.result, ==, "[1,2]");
-        g_assert_cmpstr(c.result, ==, "\"C\"");
+        g_assert_cmpstr(c.result, ==, "\"C\xf0\x9f\x98\x80\\\"[{\\\\\"");
         g_assert_cmpstr(f->log->str, ==, "ready reply:c reply:a reply:b ");
         g_assert_cmpint(a.calls, ==, 1);
         reply_clear(&a), reply_clear(&b), reply_clear(&c);
@@ -552,6 +553,10 @@ static void test_hostile_closes(void) {
                 { "{'return': {}}\r\n", "not JSON" },
                 { "{/* c */ \"return\": {}}\r\n", "not JSON" },
                 { "{\"return\": \"\xff\xfe\"}\r\n", "not valid UTF-8" },
+                { "{\"return\": \"\\udfff x\"}\r\n", "lone low surrogate" },
+                { "{\"return\": \"\\ud800\"}\r\n", "lone high surrogate" },
+                { "{\"return\": \"\\uD800\\u0041\"}\r\n", "lone high surrogate" },
+                { "{\"return\": \"\\\\\\\"a\\u0000b\", \"id\": \"vm-2\"}\r\n", "escaped NUL" },
                 { "{\"event\": 5}\r\n", "\"event\" is not a string" },
                 { "{\"event\": \"X\", \"data\": [1]}\r\n", "\"data\" is not an object" },
                 { "{\"event\": \"X\", \"timestamp\": {\"seconds\": \"1\", \"microseconds\": 0}}\r\n",
@@ -1096,8 +1101,6 @@ static void test_real_qemu(void) {
 
         {
                 g_autoptr(JsonParser) parser = json_parser_new();
-                g_autofree char *expect = g_strdup_printf("{\"micro\":%u,\"minor\":%u,\"major\":%u}", micro,
-                                                          minor, major);
                 JsonObject *qemu;
 
                 g_assert_nonnull(version.result);
