@@ -1,0 +1,159 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Talk to the vmigrate test guest over its serial port.
+
+QEMU exposes the guest's COM1 as a unix socket:
+
+    -chardev socket,id=s0,path=PATH,server=on,wait=off,logfile=LOG
+    -serial chardev:s0
+
+Usage:
+    guestctl.py --socket PATH status
+    guestctl.py --socket PATH verify
+    guestctl.py --socket PATH rate 5000
+    guestctl.py --socket PATH wait-heartbeat
+    guestctl.py --socket PATH raw 'some line'
+
+Prints the guest's answer line. Exit status: 0 success (VERIFY OK, STATUS,
+RATE, a heartbeat), 1 the guest said no (VERIFY BAD, ERR ...), 2 timeout,
+connection or usage error.
+
+Every command is sent as "COMMAND @TAG" with a fresh tag and the guest echoes
+the tag at the end of its answer: heartbeat lines, and answers meant for an
+earlier client that gave up, are skipped. The tag is removed before printing.
+"""
+
+import argparse
+import secrets
+import select
+import socket
+import sys
+import time
+
+EXIT_OK = 0
+EXIT_NO = 1
+EXIT_ERROR = 2
+
+
+class GuestError(Exception):
+    pass
+
+
+class Guest:
+    def __init__(self, path, deadline):
+        self.deadline = deadline
+        self.buf = b""
+        self.sock = self._connect(path)
+
+    def remaining(self):
+        return self.deadline - time.monotonic()
+
+    def _connect(self, path):
+        # The socket may not exist yet right after QEMU was started, and
+        # QEMU accepts one client at a time: retry until the deadline.
+        last = None
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(path)
+                return s
+            except OSError as e:
+                s.close()
+                last = e
+            if self.remaining() <= 0:
+                raise GuestError(f"cannot connect to {path}: {last.strerror}")
+            time.sleep(0.05)
+
+    def send_line(self, line):
+        # A leading newline ends any partial line a previous client left in
+        # the guest's input buffer; the guest ignores empty lines.
+        self.sock.sendall(b"\n" + line.encode() + b"\n")
+
+    def read_line(self):
+        while b"\n" not in self.buf:
+            left = self.remaining()
+            if left <= 0:
+                raise GuestError("timed out waiting for the guest")
+            ready, _, _ = select.select([self.sock], [], [], left)
+            if not ready:
+                continue
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise GuestError("QEMU closed the serial socket")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode(errors="replace").rstrip("\r")
+
+    def command(self, line):
+        tag = "@" + secrets.token_hex(4)
+        self.send_line(f"{line} {tag}")
+        suffix = " " + tag
+        while True:
+            answer = self.read_line()
+            if answer.endswith(suffix):
+                return answer[: -len(suffix)]
+
+
+def run(args):
+    deadline = time.monotonic() + args.timeout
+    guest = Guest(args.socket, deadline)
+    try:
+        if args.cmd == "wait-heartbeat":
+            while True:
+                line = guest.read_line()
+                if line.startswith("HB "):
+                    print(line)
+                    return EXIT_OK
+        if args.cmd == "rate":
+            line = f"rate {args.pages_per_second}"
+        elif args.cmd == "raw":
+            if "\n" in args.line or "\r" in args.line:
+                raise GuestError("raw: the line must not contain a newline")
+            line = args.line
+        else:
+            line = args.cmd
+        answer = guest.command(line)
+        print(answer)
+        if answer.startswith("ERR") or answer.startswith("VERIFY BAD"):
+            return EXIT_NO
+        expected = {"status": "STATUS ", "verify": "VERIFY OK", "rate": "RATE "}.get(args.cmd)
+        if expected and not answer.startswith(expected):
+            raise GuestError(f"unexpected answer to '{line}': {answer}")
+        return EXIT_OK
+    finally:
+        guest.sock.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Talk to the vmigrate test guest over its serial socket.")
+    ap.add_argument("--socket", required=True, help="QEMU chardev unix socket of the guest's COM1")
+    ap.add_argument("--timeout", type=float, default=30.0,
+                    help="seconds to wait for connection and answer (default 30)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("status", help="print STATUS (pages, written count, rate, uptime, area)")
+    sub.add_parser("verify", help="check every page: exit 0 on VERIFY OK, 1 on VERIFY BAD")
+    r = sub.add_parser("rate", help="set the page-write rate")
+    r.add_argument("pages_per_second", type=int)
+    sub.add_parser("wait-heartbeat", help="wait for the next heartbeat line and print it")
+    raw = sub.add_parser("raw", help="send one line and print the answer")
+    raw.add_argument("line")
+    args = ap.parse_args()
+
+    if args.timeout <= 0:
+        print("guestctl: --timeout must be positive", file=sys.stderr)
+        return EXIT_ERROR
+    if args.cmd == "rate" and args.pages_per_second < 0:
+        print("guestctl: rate must be >= 0", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        return run(args)
+    except GuestError as e:
+        print(f"guestctl: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as e:
+        print(f"guestctl: {args.socket}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
