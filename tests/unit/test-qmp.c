@@ -16,10 +16,10 @@
 #include <unistd.h>
 
 #include "errors.h"
-#include "qmp.h"
+#include "backends/qemu/qmp.h"
 
-#define GREETING                                                                                             \
-        "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 2, \"minor\": 0, \"major\": 10}, \"package\": "    \
+#define GREETING                                                                                            \
+        "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 2, \"minor\": 0, \"major\": 10}, \"package\": "     \
         "\"Debian 1:10.0.2\"}, \"capabilities\": [\"oob\"]}}\r\n"
 
 typedef struct Fixture Fixture;
@@ -28,9 +28,9 @@ typedef struct Reply {
         Fixture *f;
         const char *label;
         int calls;
-        char *result;      /* the "return" member as JSON text */
+        char *result; /* the "return" member as JSON text */
         char *error_class;
-        char *message;     /* error->message */
+        char *message; /* error->message */
         bool error_is_backend_failed;
         bool free_qmp;     /* qmp_free() from inside the callback */
         bool execute_more; /* queue "follow-up" from inside the callback */
@@ -60,7 +60,8 @@ static char *node_to_string(JsonNode *node) {
         return json_generator_to_data(generator, NULL);
 }
 
-static void on_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error, void *userdata) {
+static void on_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                     void *userdata) {
         Reply *r = userdata;
         Fixture *f = r->f;
 
@@ -83,13 +84,15 @@ static void on_reply(Qmp *qmp, JsonNode *result, const char *error_class, const 
         if (r->execute_more) {
                 f->follow_up.f = f;
                 f->follow_up.label = "follow-up";
-                g_assert_cmpint(qmp_execute(qmp, "follow-up", NULL, 0, on_reply, &f->follow_up, NULL), ==, 0);
+                g_assert_cmpint(qmp_execute(qmp, "follow-up", NULL, 0, on_reply, &f->follow_up, NULL), ==,
+                                0);
         }
         if (r->free_qmp)
                 f->qmp = qmp_free(qmp);
 }
 
-static void on_event(Qmp *qmp, const char *event, JsonObject *data, uint64_t timestamp_usec, void *userdata) {
+static void on_event(Qmp *qmp, const char *event, JsonObject *data, uint64_t timestamp_usec,
+                     void *userdata) {
         Fixture *f = userdata;
 
         if (f->in_api_call)
@@ -169,13 +172,13 @@ static void reply_clear(Reply *r) {
 }
 
 /* Polls a condition with a deadline, running the loop meanwhile. */
-#define RUN_UNTIL(f, condition)                                                                              \
-        ({                                                                                                   \
-                int64_t _deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;                            \
-                bool _ok;                                                                                    \
-                while (!(_ok = (condition)) && g_get_monotonic_time() < _deadline)                           \
-                        (void) sd_event_run((f)->event, 10 * 1000);                                          \
-                _ok;                                                                                         \
+#define RUN_UNTIL(f, condition)                                                                             \
+        ({                                                                                                  \
+                int64_t _deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;                           \
+                bool _ok;                                                                                   \
+                while (!(_ok = (condition)) && g_get_monotonic_time() < _deadline)                          \
+                        (void) sd_event_run((f)->event, 10 * 1000);                                         \
+                _ok;                                                                                        \
         })
 
 /* A few iterations: what the client does without new input. */
@@ -341,7 +344,8 @@ static void test_ordering(void) {
         g_assert_cmpint(qmp_execute(f->qmp, "query-status", NULL, 0, on_reply, &c, NULL), ==, 0);
 
         id_a = peer_expect(f, "migrate", &args);
-        g_assert_cmpstr(args, ==, "{\"uri\":\"tcp:10.0.0.2:49152\\n\\\"quoted\\\"\",\"bandwidth\":1234567890123}");
+        g_assert_cmpstr(args, ==,
+                        "{\"uri\":\"tcp:10.0.0.2:49152\\n\\\"quoted\\\"\",\"bandwidth\":1234567890123}");
         id_b = peer_expect(f, "query-migrate", NULL);
         id_c = peer_expect(f, "query-status", NULL);
         g_assert_cmpstr(id_a, !=, id_b);
@@ -372,7 +376,8 @@ static void test_events(void) {
         id_a = peer_expect(f, "stop", NULL);
         id_b = peer_expect(f, "cont", NULL);
         text = g_strdup_printf(
-                "{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 123456}, \"event\": \"STOP\"}\r\n"
+                "{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 123456}, \"event\": "
+                "\"STOP\"}\r\n"
                 "{\"return\": {}, \"id\": \"%s\"}\r\n"
                 "{\"event\": \"MIGRATION\", \"data\": {\"status\": \"active\"}, "
                 "\"timestamp\": {\"seconds\": 1, \"microseconds\": 5}}\r\n"
@@ -389,8 +394,9 @@ static void test_events(void) {
         reply_clear(&a), reply_clear(&b);
 
         /* The data and timestamp of one event, checked alone. */
-        g_assert_true(peer_send(f, "{\"event\": \"MIGRATION_PASS\", \"data\": {\"pass\": 3}, "
-                                   "\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 123456}}\n"));
+        g_assert_true(peer_send(f,
+                                "{\"event\": \"MIGRATION_PASS\", \"data\": {\"pass\": 3}, "
+                                "\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 123456}}\n"));
         g_assert_true(RUN_UNTIL(f, g_str_has_suffix(f->log->str, "event:MIGRATION_PASS ")));
         g_assert_cmpstr(f->last_event_data, ==, "{\"pass\":3}");
         g_assert_cmpuint(f->last_event_timestamp, ==, UINT64_C(1700000000123456));
@@ -464,7 +470,8 @@ static void test_reply_without_id(void) {
 
         greet(f);
         /* Nothing pending: ignored, the connection stays. */
-        g_assert_true(peer_send(f, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n"));
+        g_assert_true(peer_send(
+                f, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n"));
         g_assert_cmpint(qmp_get_state(f->qmp), ==, QMP_READY);
 
         g_assert_cmpint(qmp_execute(f->qmp, "first", NULL, 0, on_reply, &a, NULL), ==, 0);
@@ -472,7 +479,8 @@ static void test_reply_without_id(void) {
         id_a = peer_expect(f, "first", NULL);
         id_b = peer_expect(f, "second", NULL);
         /* An id-less error goes to the oldest command in flight. */
-        g_assert_true(peer_send(f, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n"));
+        g_assert_true(peer_send(
+                f, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n"));
         g_assert_true(RUN_UNTIL(f, a.calls == 1));
         g_assert_cmpint(b.calls, ==, 0);
         g_assert_cmpstr(a.error_class, ==, "GenericError");
@@ -557,6 +565,10 @@ static void test_hostile_closes(void) {
                 { "{\"return\": \"\\ud800\"}\r\n", "lone high surrogate" },
                 { "{\"return\": \"\\uD800\\u0041\"}\r\n", "lone high surrogate" },
                 { "{\"return\": \"\\\\\\\"a\\u0000b\", \"id\": \"vm-2\"}\r\n", "escaped NUL" },
+                { "{\"event\": \"\\ud8u0041\"}\r\n", "invalid escape" },
+                { "{\"event\": \"\\x41\"}\r\n", "invalid escape" },
+                /* json-glib's own error message cuts the decoded U+E85D in two */
+                { "{\"r5e80dx00805dx0u805e05due805dxe8x00\\ue85d\"\r\n", "not valid JSON" },
                 { "{\"event\": 5}\r\n", "\"event\" is not a string" },
                 { "{\"event\": \"X\", \"data\": [1]}\r\n", "\"data\" is not an object" },
                 { "{\"event\": \"X\", \"timestamp\": {\"seconds\": \"1\", \"microseconds\": 0}}\r\n",
@@ -634,6 +646,7 @@ static void test_hostile_closes(void) {
                 if (f->closed_message) {
                         g_assert_nonnull(strstr(f->closed_message, "QMP protocol error"));
                         g_assert_nonnull(strstr(f->closed_message, expect));
+                        g_assert_true(g_utf8_validate(f->closed_message, -1, NULL));
                 }
                 g_assert_cmpint(a.calls, ==, 1);
                 g_assert_cmpint(b.calls, ==, 1);
@@ -714,7 +727,8 @@ static void test_timeout(void) {
         g_assert_nonnull(strstr(slow.message, "within 50 ms"));
         g_assert_null(slow.error_class);
 
-        g_assert_cmpint(qmp_execute(f->qmp, "next", NULL, 10 * G_USEC_PER_SEC, on_reply, &next, NULL), ==, 0);
+        g_assert_cmpint(qmp_execute(f->qmp, "next", NULL, 10 * G_USEC_PER_SEC, on_reply, &next, NULL), ==,
+                        0);
         id_next = peer_expect(f, "next", NULL);
         /* The late reply (even an id-less one, as QEMU answers in order) is
          * the slow command's, and dropped; the next reply is next's. */
@@ -862,7 +876,8 @@ static void test_free_in_callback(void) {
                         g_assert_true(peer_send(f, GREETING));
                         g_free(id_a);
                         id_a = peer_expect(f, "qmp_capabilities", NULL);
-                        text = g_strdup_printf("{\"return\": {}, \"id\": \"%s\"}\r\n{\"event\": \"E\"}\r\n", id_a);
+                        text = g_strdup_printf("{\"return\": {}, \"id\": \"%s\"}\r\n{\"event\": \"E\"}\r\n",
+                                               id_a);
                         g_assert_true(peer_send(f, text));
                         g_assert_true(RUN_UNTIL(f, f->qmp == NULL));
                         run_idle(f);
@@ -872,23 +887,26 @@ static void test_free_in_callback(void) {
                 }
 
                 greet(f);
-                g_assert_cmpint(qmp_execute(f->qmp, "a", NULL, variant == 4 ? 20 * 1000 : 0, on_reply, &a, NULL),
-                                ==, 0);
+                g_assert_cmpint(
+                        qmp_execute(f->qmp, "a", NULL, variant == 4 ? 20 * 1000 : 0, on_reply, &a, NULL), ==,
+                        0);
                 g_assert_cmpint(qmp_execute(f->qmp, "b", NULL, 0, on_reply, &b, NULL), ==, 0);
                 id_a = peer_expect(f, "a", NULL);
                 id_b = peer_expect(f, "b", NULL);
                 switch (variant) {
                 case 1: /* in a reply callback, the next reply in the same read */
                         a.free_qmp = true;
-                        text = g_strdup_printf("{\"return\": 1, \"id\": \"%s\"}\r\n{\"return\": 2, \"id\": \"%s\"}\r\n"
-                                               "{\"event\": \"E\"}\r\n",
-                                               id_a, id_b);
+                        text = g_strdup_printf(
+                                "{\"return\": 1, \"id\": \"%s\"}\r\n{\"return\": 2, \"id\": \"%s\"}\r\n"
+                                "{\"event\": \"E\"}\r\n",
+                                id_a, id_b);
                         g_assert_true(peer_send(f, text));
                         g_assert_cmpstr(f->log->str, ==, "ready reply:a ");
                         break;
                 case 2: /* in an event callback */
                         f->free_on_event = true;
-                        text = g_strdup_printf("{\"event\": \"E\"}\r\n{\"return\": 1, \"id\": \"%s\"}\r\n", id_a);
+                        text = g_strdup_printf("{\"event\": \"E\"}\r\n{\"return\": 1, \"id\": \"%s\"}\r\n",
+                                               id_a);
                         g_assert_true(peer_send(f, text));
                         g_assert_cmpstr(f->log->str, ==, "ready event:E ");
                         break;
@@ -1058,11 +1076,11 @@ static void test_real_qemu(void) {
         g_assert_no_error(error);
         q.socket = g_build_filename(q.dir, "qmp.sock", NULL);
         qmp_arg = g_strdup_printf("unix:%s,server=on,wait=off", q.socket);
-        const char *argv[] = { binary,  "-machine", "none",  "-nodefaults", "-display",
-                               "none",  "-qmp",     qmp_arg, NULL };
+        const char *argv[] = { binary, "-machine", "none",  "-nodefaults", "-display",
+                               "none", "-qmp",     qmp_arg, NULL };
         g_assert_true(g_spawn_async(NULL, (char **) argv, NULL,
-                                    G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, &q.pid,
-                                    &error));
+                                    G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                                    &q.pid, &error));
         g_assert_no_error(error);
 
         /* QEMU creates the socket a little after starting: poll for it. */
@@ -1088,15 +1106,18 @@ static void test_real_qemu(void) {
         g_assert_cmpint(qmp_get_version(f->qmp, &major, &minor, &micro, &package), ==, 0);
         g_test_message("QEMU %u.%u.%u (%s)", major, minor, micro, package);
 
-        g_assert_cmpint(qmp_execute(f->qmp, "query-version", NULL, 5 * G_USEC_PER_SEC, on_reply, &version, NULL),
-                        ==, 0);
+        g_assert_cmpint(
+                qmp_execute(f->qmp, "query-version", NULL, 5 * G_USEC_PER_SEC, on_reply, &version, NULL), ==,
+                0);
         g_assert_cmpint(qmp_execute(f->qmp, "query-migrate-capabilities", NULL, 5 * G_USEC_PER_SEC, on_reply,
                                     &caps, NULL),
                         ==, 0);
-        g_assert_cmpint(qmp_execute(f->qmp, "no-such-command", NULL, 5 * G_USEC_PER_SEC, on_reply, &bad, NULL),
-                        ==, 0);
-        g_assert_cmpint(qmp_execute(f->qmp, "query-qmp-schema", NULL, 5 * G_USEC_PER_SEC, on_reply, &schema, NULL),
-                        ==, 0);
+        g_assert_cmpint(
+                qmp_execute(f->qmp, "no-such-command", NULL, 5 * G_USEC_PER_SEC, on_reply, &bad, NULL), ==,
+                0);
+        g_assert_cmpint(
+                qmp_execute(f->qmp, "query-qmp-schema", NULL, 5 * G_USEC_PER_SEC, on_reply, &schema, NULL),
+                ==, 0);
         g_assert_true(RUN_UNTIL(f, schema.calls == 1));
 
         {
@@ -1106,13 +1127,14 @@ static void test_real_qemu(void) {
                 g_assert_nonnull(version.result);
                 g_assert_true(json_parser_load_from_data(parser, version.result ?: "null", -1, NULL));
                 g_assert_true(JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)));
-                qemu = json_object_get_object_member(json_node_get_object(json_parser_get_root(parser)), "qemu");
+                qemu = json_object_get_object_member(json_node_get_object(json_parser_get_root(parser)),
+                                                     "qemu");
                 g_assert_nonnull(qemu);
                 g_assert_cmpint(json_object_get_int_member(qemu, "major"), ==, major);
                 g_assert_cmpint(json_object_get_int_member(qemu, "minor"), ==, minor);
                 g_assert_cmpint(json_object_get_int_member(qemu, "micro"), ==, micro);
-                g_assert_cmpstr(json_object_get_string_member(json_node_get_object(json_parser_get_root(parser)),
-                                                              "package"),
+                g_assert_cmpstr(json_object_get_string_member(
+                                        json_node_get_object(json_parser_get_root(parser)), "package"),
                                 ==, package);
         }
         g_assert_nonnull(caps.result);
@@ -1129,7 +1151,8 @@ static void test_real_qemu(void) {
         g_assert_cmpint(quit.calls, ==, 1);
         g_test_message("log: %s; quit: %s", f->log->str, quit.result ?: quit.message);
         g_assert_true(qemu_wait_exit(&q));
-        reply_clear(&version), reply_clear(&caps), reply_clear(&bad), reply_clear(&schema), reply_clear(&quit);
+        reply_clear(&version), reply_clear(&caps), reply_clear(&bad), reply_clear(&schema),
+                reply_clear(&quit);
 }
 
 int main(int argc, char *argv[]) {

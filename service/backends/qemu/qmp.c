@@ -29,9 +29,9 @@ typedef struct QmpCommand {
         void *userdata;
         sd_event_source *timer;
         uint64_t timeout_usec;
-        bool internal;  /* our qmp_capabilities: never reported to anyone */
-        bool sent;      /* on ->in_flight rather than ->queued */
-        bool timed_out; /* its caller was told; a late reply is dropped */
+        bool internal;   /* our qmp_capabilities: never reported to anyone */
+        bool sent;       /* on ->in_flight rather than ->queued */
+        bool timed_out;  /* its caller was told; a late reply is dropped */
         GError *failure; /* on ->failing: what to tell its caller */
 } QmpCommand;
 
@@ -165,8 +165,8 @@ static void qmp_shutdown(Qmp *qmp, GError *error) {
                         }
                         cmd->timer = sd_event_source_disable_unref(cmd->timer);
                         cmd->failure = g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
-                                                   "QMP command '%s' failed, connection closed: %s", cmd->name,
-                                                   why);
+                                                   "QMP command '%s' failed, connection closed: %s",
+                                                   cmd->name, why);
                         g_queue_push_tail(&qmp->failing, cmd);
                 }
         }
@@ -223,11 +223,11 @@ static int qmp_on_negotiation_timeout(sd_event_source *s, uint64_t usec, void *u
         Qmp *qmp = userdata;
 
         qmp->negotiation_timer = sd_event_source_disable_unref(qmp->negotiation_timer);
-        qmp_shutdown(qmp, g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
-                                      "QEMU %s within %" PRIu64 " ms",
-                                      qmp->have_greeting ? "did not answer qmp_capabilities"
-                                                         : "sent no QMP greeting",
-                                      qmp->negotiation_timeout_usec / 1000));
+        qmp_shutdown(
+                qmp,
+                g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED, "QEMU %s within %" PRIu64 " ms",
+                            qmp->have_greeting ? "did not answer qmp_capabilities" : "sent no QMP greeting",
+                            qmp->negotiation_timeout_usec / 1000));
         return 0;
 }
 
@@ -291,9 +291,10 @@ static void qmp_flush(Qmp *qmp) {
                                 continue;
                         if (errno == EAGAIN)
                                 break;
-                        qmp_shutdown(qmp, g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
-                                                      "writing to the QMP socket failed (QEMU gone?): %s",
-                                                      g_strerror(errno)));
+                        qmp_shutdown(qmp,
+                                     g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                                                 "writing to the QMP socket failed (QEMU gone?): %s",
+                                                 g_strerror(errno)));
                         return;
                 }
                 qmp->out_sent += n;
@@ -326,8 +327,9 @@ static void qmp_on_capabilities(Qmp *qmp, JsonNode *result, const char *error_cl
         QmpCommand *cmd;
 
         if (error) {
-                qmp_shutdown(qmp, g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
-                                              "QMP capabilities negotiation failed: %s", error->message));
+                qmp_shutdown(qmp,
+                             g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                                         "QMP capabilities negotiation failed: %s", error->message));
                 return;
         }
         qmp->negotiation_timer = sd_event_source_disable_unref(qmp->negotiation_timer);
@@ -367,11 +369,12 @@ static int qmp_handle_greeting(Qmp *qmp, JsonObject *message) {
 
                 if (!node_is_int(n))
                         return qmp_protocol_error(qmp, "greeting: QEMU version \"%s\" is not an integer",
-                                                     parts[i]);
+                                                  parts[i]);
                 v = json_node_get_int(n);
                 if (v < 0 || v > 65535)
-                        return qmp_protocol_error(qmp, "greeting: QEMU version \"%s\" is %" PRId64
-                                                          ", out of range", parts[i], v);
+                        return qmp_protocol_error(
+                                qmp, "greeting: QEMU version \"%s\" is %" PRId64 ", out of range", parts[i],
+                                v);
                 numbers[i] = (unsigned) v;
         }
         if (package && !node_is_string(package))
@@ -421,17 +424,19 @@ static int qmp_handle_event(Qmp *qmp, JsonObject *message) {
                 int64_t s, us;
 
                 if (!node_is_int(seconds) || !node_is_int(microseconds))
-                        return qmp_protocol_error(qmp, "event: \"timestamp\" is not {seconds, microseconds}");
+                        return qmp_protocol_error(qmp,
+                                                  "event: \"timestamp\" is not {seconds, microseconds}");
                 s = json_node_get_int(seconds);
                 us = json_node_get_int(microseconds);
                 /* QEMU sends -1/-1 when it could not read the clock. */
-                if (s >= 0 && us >= 0 && us < G_USEC_PER_SEC && (uint64_t) s <= UINT64_MAX / G_USEC_PER_SEC - 1)
+                if (s >= 0 && us >= 0 && us < G_USEC_PER_SEC &&
+                    (uint64_t) s <= UINT64_MAX / G_USEC_PER_SEC - 1)
                         usec = (uint64_t) s * G_USEC_PER_SEC + (uint64_t) us;
         }
 
         if (qmp->on_event)
-                qmp->on_event(qmp, json_node_get_string(event), data ? json_node_get_object(data) : NULL, usec,
-                              qmp->userdata);
+                qmp->on_event(qmp, json_node_get_string(event), data ? json_node_get_object(data) : NULL,
+                              usec, qmp->userdata);
         return 0;
 }
 
@@ -478,9 +483,10 @@ static int qmp_handle_reply(Qmp *qmp, JsonObject *message) {
         }
 
         if (result && error)
-                failure = g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
-                                      "QMP protocol error: the reply to '%s' has both \"return\" and \"error\"",
-                                      cmd->name);
+                failure = g_error_new(
+                        VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                        "QMP protocol error: the reply to '%s' has both \"return\" and \"error\"",
+                        cmd->name);
         else if (error) {
                 JsonObject *e = node_is_object(error) ? json_node_get_object(error) : NULL;
                 JsonNode *klass = member(e, "class");
@@ -493,8 +499,9 @@ static int qmp_handle_reply(Qmp *qmp, JsonObject *message) {
                                               cmd->name);
                 else {
                         error_class = json_node_get_string(klass);
-                        failure = g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED, "QEMU refused '%s': %s (%s)",
-                                              cmd->name, json_node_get_string(desc), error_class);
+                        failure =
+                                g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED, "QEMU refused '%s': %s (%s)",
+                                            cmd->name, json_node_get_string(desc), error_class);
                 }
         }
 
@@ -546,14 +553,15 @@ static bool json_prescan(const char *text, size_t length, const char **ret_why) 
                                 in_string = false;
                         if (c != '\\')
                                 continue;
-                        if (i + 1 >= length || text[i + 1] != 'u') {
-                                i++; /* any other escape is one character */
+                        if (i + 1 < length && text[i + 1] != '\0' && strchr("\"\\/bfnrt", text[i + 1])) {
+                                i++;
                                 continue;
                         }
-                        v = hex4(text, length, i + 2);
+                        v = i + 1 < length && text[i + 1] == 'u' ? hex4(text, length, i + 2) : -1;
                         if (v < 0) {
-                                i++; /* malformed: json-glib refuses it */
-                                continue;
+                                /* json-glib turns some of these into invalid UTF-8 */
+                                *ret_why = "not JSON (an invalid escape in a string)";
+                                return false;
                         }
                         if (v == 0) {
                                 *ret_why = "not acceptable (an escaped NUL in a string)";
@@ -565,8 +573,8 @@ static bool json_prescan(const char *text, size_t length, const char **ret_why) 
                         }
                         if (v >= 0xD800 && v <= 0xDBFF) {
                                 low = i + 7 < length && text[i + 6] == '\\' && text[i + 7] == 'u'
-                                              ? hex4(text, length, i + 8)
-                                              : -1;
+                                        ? hex4(text, length, i + 8)
+                                        : -1;
                                 if (low < 0xDC00 || low > 0xDFFF) {
                                         *ret_why = "not valid UTF-16 (a lone high surrogate escape)";
                                         return false;
@@ -594,6 +602,39 @@ static bool json_prescan(const char *text, size_t length, const char **ret_why) 
         return true;
 }
 
+/* Belt and braces after json_prescan(): whatever json-glib hands out must
+ * be valid UTF-8, since strings from QEMU end up in D-Bus messages. The
+ * recursion is bounded by QMP_MAX_NESTING. */
+static bool json_strings_valid(JsonNode *node) {
+        switch (json_node_get_node_type(node)) {
+        case JSON_NODE_OBJECT: {
+                JsonObjectIter iter;
+                const char *name;
+                JsonNode *child;
+
+                json_object_iter_init(&iter, json_node_get_object(node));
+                while (json_object_iter_next(&iter, &name, &child))
+                        if (!g_utf8_validate(name, -1, NULL) || !json_strings_valid(child))
+                                return false;
+                return true;
+        }
+        case JSON_NODE_ARRAY: {
+                JsonArray *array = json_node_get_array(node);
+
+                for (guint i = 0; i < json_array_get_length(array); i++)
+                        if (!json_strings_valid(json_array_get_element(array, i)))
+                                return false;
+                return true;
+        }
+        case JSON_NODE_VALUE:
+                return json_node_get_value_type(node) != G_TYPE_STRING ||
+                        g_utf8_validate(json_node_get_string(node), -1, NULL);
+        case JSON_NODE_NULL:
+        default:
+                return true;
+        }
+}
+
 static int qmp_handle_line(Qmp *qmp, const char *line, size_t length) {
         g_autoptr(JsonParser) parser = NULL;
         g_autoptr(GError) error = NULL;
@@ -613,11 +654,16 @@ static int qmp_handle_line(Qmp *qmp, const char *line, size_t length) {
                 return qmp_protocol_error(qmp, "a message is %s", why);
 
         parser = json_parser_new();
-        if (!json_parser_load_from_data(parser, line, (gssize) length, &error))
-                return qmp_protocol_error(qmp, "a message is not valid JSON: %s", error->message);
+        if (!json_parser_load_from_data(parser, line, (gssize) length, &error)) {
+                /* json-glib quotes the input, and may cut a character in two. */
+                g_autofree char *why_json = g_utf8_make_valid(error->message, -1);
+                return qmp_protocol_error(qmp, "a message is not valid JSON: %s", why_json);
+        }
         root = json_parser_get_root(parser);
         if (!node_is_object(root))
                 return qmp_protocol_error(qmp, "a message is not a JSON object");
+        if (!json_strings_valid(root))
+                return qmp_protocol_error(qmp, "a message holds a string that is not valid UTF-8");
         message = json_node_get_object(root);
 
         if (json_object_has_member(message, "QMP"))
@@ -637,22 +683,23 @@ static void qmp_process_input(Qmp *qmp) {
 
         while (!qmp->freed && qmp->state != QMP_CLOSED) {
                 const uint8_t *start = qmp->in->data + consumed;
-                const uint8_t *newline = memchr(qmp->in->data + qmp->in_scanned, '\n',
-                                                qmp->in->len - qmp->in_scanned);
+                const uint8_t *newline =
+                        memchr(qmp->in->data + qmp->in_scanned, '\n', qmp->in->len - qmp->in_scanned);
                 size_t length;
 
                 if (!newline) {
                         qmp->in_scanned = qmp->in->len;
                         if (qmp->in->len - consumed > QMP_MAX_LINE)
                                 qmp_protocol_error(qmp, "a message is longer than %u MiB",
-                                                      QMP_MAX_LINE / 1024 / 1024);
+                                                   QMP_MAX_LINE / 1024 / 1024);
                         break;
                 }
                 length = (size_t) (newline - start);
                 consumed += length + 1;
                 qmp->in_scanned = consumed;
                 if (length > QMP_MAX_LINE + 1) {
-                        qmp_protocol_error(qmp, "a message is longer than %u MiB", QMP_MAX_LINE / 1024 / 1024);
+                        qmp_protocol_error(qmp, "a message is longer than %u MiB",
+                                           QMP_MAX_LINE / 1024 / 1024);
                         break;
                 }
                 (void) qmp_handle_line(qmp, (const char *) start, length);
@@ -684,9 +731,10 @@ static void qmp_read(Qmp *qmp) {
                                 continue;
                         if (saved_errno == EAGAIN)
                                 return;
-                        qmp_shutdown(qmp, g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
-                                                      "reading from the QMP socket failed (QEMU gone?): %s",
-                                                      g_strerror(saved_errno)));
+                        qmp_shutdown(qmp,
+                                     g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                                                 "reading from the QMP socket failed (QEMU gone?): %s",
+                                                 g_strerror(saved_errno)));
                         return;
                 }
                 if (n == 0) {
@@ -694,7 +742,8 @@ static void qmp_read(Qmp *qmp) {
                         if (qmp->in->len > 0)
                                 log_debug("QMP: %u bytes without newline before EOF", qmp->in->len);
                         qmp_shutdown(qmp,
-                                     g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED, "QEMU closed the QMP connection"));
+                                     g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                                                 "QEMU closed the QMP connection"));
                         return;
                 }
                 total += n;
@@ -711,8 +760,9 @@ static void qmp_finish_connect(Qmp *qmp) {
         if (getsockopt(qmp->fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0)
                 error = errno;
         if (error != 0) {
-                qmp_shutdown(qmp, g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
-                                              "connecting to the QMP socket failed: %s", g_strerror(error)));
+                qmp_shutdown(qmp,
+                             g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                                         "connecting to the QMP socket failed: %s", g_strerror(error)));
                 return;
         }
         qmp->state = QMP_NEGOTIATING;
@@ -793,13 +843,14 @@ static int qmp_start(Qmp *qmp, int fd, bool connecting, GError **error) {
         r = sd_event_add_io(qmp->event, &qmp->io, fd, connecting ? EPOLLOUT : EPOLLIN, qmp_on_io, qmp);
         if (r < 0) {
                 qmp_disconnect(qmp);
-                vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot watch the QMP socket: %s", g_strerror(-r));
+                vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot watch the QMP socket: %s",
+                             g_strerror(-r));
                 return r;
         }
         if (qmp->negotiation_timeout_usec > 0) {
                 r = sd_event_add_time_relative(qmp->event, &qmp->negotiation_timer, CLOCK_MONOTONIC,
-                                               qmp->negotiation_timeout_usec, 1000, qmp_on_negotiation_timeout,
-                                               qmp);
+                                               qmp->negotiation_timeout_usec, 1000,
+                                               qmp_on_negotiation_timeout, qmp);
                 if (r < 0) {
                         qmp_disconnect(qmp);
                         vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot arm the QMP timer: %s",
@@ -917,7 +968,8 @@ int qmp_execute(Qmp *qmp, const char *command, JsonObject *arguments, uint64_t t
                                                qmp_on_command_timeout, cmd);
                 if (r < 0) {
                         vm_error_set(error, VM_ERROR_BACKEND_FAILED,
-                                     "cannot arm the timeout of QMP command '%s': %s", command, g_strerror(-r));
+                                     "cannot arm the timeout of QMP command '%s': %s", command,
+                                     g_strerror(-r));
                         qmp_command_free(cmd);
                         return r;
                 }

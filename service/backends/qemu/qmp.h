@@ -19,9 +19,10 @@
  * qmp_*() call, and a callback may call anything here, qmp_free() included.
  *
  * Everything the peer sends is validated. A message that cannot be attributed
- * to one command (not JSON, not an object, invalid UTF-8, nested deeper than
- * QMP_MAX_NESTING, an "id" that is not a string, a malformed event or
- * greeting, a reply before the greeting) closes the connection: past such a
+ * to one command (not strict JSON, not an object, invalid UTF-8 or an escape
+ * that would decode to it, "\u0000", nested deeper than QMP_MAX_NESTING, an
+ * "id" that is not a string, a malformed event or greeting, anything before
+ * the greeting, a line over QMP_MAX_LINE) closes the connection: past such a
  * message the stream cannot be trusted to pair replies with commands, and a
  * misattributed reply to a migration command is worse than a failed one. A
  * reply that matches a command but is malformed ("return" together with
