@@ -8,6 +8,8 @@
 
 #include "domain-state.h"
 #include "domain-xml.h"
+#include "job.h"
+#include "options.h"
 
 typedef struct Domain Domain;
 
@@ -26,6 +28,12 @@ typedef struct BackendContext {
  */
 typedef void (*BackendDone)(int r, const GError *error, void *userdata);
 
+/* Migration: the destination is ready; data_uri is where the source sends
+ * the stream ("tcp://host:port" for QEMU). */
+typedef void (*MigratePrepareDone)(int r, const GError *error, const char *data_uri, void *userdata);
+/* Migration progress, as often as the backend learns something. */
+typedef void (*MigrateProgressFn)(const MigrationStats *stats, void *userdata);
+
 /*
  * A backend is a const table of these. The core calls through it and never
  * asks which backend it holds. Per-domain backend state is the opaque
@@ -36,10 +44,10 @@ typedef void (*BackendDone)(int r, const GError *error, void *userdata);
  * an operation caused (before calling its BackendDone) and for changes the
  * guest caused on its own (guest shutdown, crash).
  *
- * Migration arrives in a later step as further members following the
- * phases of DESIGN.md (begin, prepare, perform, finish, confirm, cancel,
- * start_postcopy); they take the same (domain_data, ..., done, userdata,
- * error) shape so a migration is a state machine driven by completions.
+ * Migration follows the phases of DESIGN.md (see migration.c): the core
+ * drives both hosts; each phase is one backend call of the same
+ * (domain_data, ..., done, userdata, error) shape, so a migration is a
+ * state machine driven by completions.
  */
 typedef struct BackendOps {
         const char *name;        /* "test", "qemu" */
@@ -76,6 +84,38 @@ typedef struct BackendOps {
         int (*destroy)(void *domain_data, BackendDone done, void *userdata, GError **error);
         int (*suspend)(void *domain_data, BackendDone done, void *userdata, GError **error);
         int (*resume)(void *domain_data, BackendDone done, void *userdata, GError **error);
+
+        /* ---- migration; all may be NULL for a backend that cannot migrate ---- */
+
+        /* Which Migrate options this backend honours and their defaults. */
+        const MigrateOptionSupport *(*migrate_options)(void *backend_data, size_t *ret_n);
+        /* Source, Begin: may this domain go with these (checked, defaulted)
+         * options, e.g. no known defect of this hypervisor in the way? Adds
+         * what the destination's backend must know to `cookie`. Sync. */
+        int (*migrate_begin)(void *domain_data, const DomainDef *def, const MigrateOptions *options,
+                             GVariantDict *cookie, GError **error);
+        /* Destination, Prepare: the domain object exists (shut off); check
+         * the source backend's cookie, start the guest waiting for the
+         * stream, and say where to send it. Reports started/migrated. */
+        int (*migrate_prepare)(void *domain_data, const DomainDef *def, const MigrateOptions *options,
+                               GVariant *source_cookie, MigratePrepareDone done, void *userdata, GError **error);
+        /* Source, Perform: stream to data_uri until the guest's state is on
+         * the destination (reported suspended/migrated) or it failed. */
+        int (*migrate_perform)(void *domain_data, const char *data_uri, const MigrateOptions *options,
+                               MigrateProgressFn progress, BackendDone done, void *userdata, GError **error);
+        /* Destination, Finish: success → wait for the stream to end, then
+         * run the guest (resumed/migrated), or leave it paused if
+         * options->paused; failure → stop and discard it. */
+        int (*migrate_finish)(void *domain_data, bool success, const MigrateOptions *options, BackendDone done,
+                              void *userdata, GError **error);
+        /* Source, Confirm: success → stop the source guest (stopped/migrated);
+         * failure → run it again if it ran before (resumed/migrated). */
+        int (*migrate_confirm)(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);
+        /* Stops a Perform in progress: its done then reports the failure. */
+        int (*migrate_cancel)(void *domain_data, GError **error);
+        int (*migrate_set_max_downtime)(void *domain_data, uint64_t milliseconds, GError **error);
+        int (*migrate_set_max_bandwidth)(void *domain_data, uint64_t bytes_per_second, bool postcopy,
+                                         GError **error);
 
         /* Host capabilities: appends elements inside <backend name=…>. May be NULL. */
         void (*append_capabilities)(void *backend_data, GString *xml);

@@ -9,6 +9,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus, sd_bus_flush_close_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_message, sd_bus_message_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_slot, sd_bus_slot_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_creds, sd_bus_creds_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_track, sd_bus_track_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_event, sd_event_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_event_source, sd_event_source_unref)
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(sd_bus_error, sd_bus_error_free)
@@ -18,3 +19,6 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(sd_bus_error, sd_bus_error_free)
 #define BUS_DOMAIN_PREFIX "/org/vmigrate/Migrate1/domain"
 #define BUS_MANAGER_INTERFACE "org.vmigrate.Migrate1.Manager"
 #define BUS_DOMAIN_INTERFACE "org.vmigrate.Migrate1.Domain"
+#define BUS_JOB_PREFIX "/org/vmigrate/Migrate1/job"
+#define BUS_JOB_INTERFACE "org.vmigrate.Migrate1.Job"
+#define BUS_INCOMING_INTERFACE "org.vmigrate.Migrate1.Incoming"

@@ -9,6 +9,7 @@
 
 #include "bus-polkit.h"
 #include "manager.h"
+#include "peer.h"
 
 /* The bus side of the daemon: one per process. */
 typedef struct Daemon {
@@ -29,6 +30,9 @@ typedef struct Daemon {
 
         /* Method calls whose reply waits for the core (e.g. Start). */
         unsigned n_deferred_replies;
+
+        GHashTable *job_emit; /* job id → coalescing state for PropertiesChanged */
+        GHashTable *incoming_tracks; /* unique name → its sd_bus_track: sources migrating here */
 } Daemon;
 
 #define DAEMON_EXIT_DEADLINE_USEC (10 * 1000 * 1000ULL)
@@ -36,13 +40,30 @@ typedef struct Daemon {
 /* Leaves the loop once exit was requested and nothing is in flight. */
 void daemon_check_exit(Daemon *daemon);
 
-/* Vtables, object finders and the observer that turns core events into
- * signals. */
+/* Vtables and object finders. */
 int manager_dbus_register(Daemon *daemon);
 int domain_dbus_register(Daemon *daemon);
-extern const ManagerObserver daemon_manager_observer;
+int job_dbus_register(Daemon *daemon);
+int incoming_dbus_register(Daemon *daemon);
+
+/* What the core tells the bus layer (main.c assembles the observer). */
+void domain_observe_added(Manager *m, Domain *d, void *userdata);
+void domain_observe_removed(Manager *m, Domain *d, void *userdata);
+void domain_observe_changed(Manager *m, Domain *d, DomainChange what, void *userdata);
+void domain_observe_lifecycle(Manager *m, Domain *d, const char *event, const char *detail, void *userdata);
+void job_observe_added(Manager *m, Job *j, void *userdata);
+void job_observe_changed(Manager *m, Job *j, JobChange what, void *userdata);
+void job_observe_ended(Manager *m, Job *j, void *userdata);
+void job_observe_removed(Manager *m, Job *j, void *userdata);
+GHashTable *job_emit_table_new(void);
+GHashTable *incoming_track_table_new(void);
 
 char *domain_dbus_path(const Domain *d);
+char *job_dbus_path(const Job *j);
+int daemon_verify_job_action(Daemon *daemon, sd_bus_message *call, Job *j, sd_bus_error *ret_error);
+
+/* The peer implementation (peer-dbus.c): other hosts' vmigrated over D-Bus. */
+extern const PeerOps peer_dbus_ops;
 
 /* For handlers that reply later: counts the call so that idle exit waits. */
 typedef struct DeferredReply {
@@ -60,3 +81,7 @@ int daemon_verify_domain_action(Daemon *daemon, sd_bus_message *call, const char
                                 const char *uuid, sd_bus_error *ret_error);
 
 #define POLKIT_ACTION_MANAGE_DOMAINS "org.vmigrate.migrate1.manage-domains"
+#define POLKIT_ACTION_MIGRATE "org.vmigrate.migrate1.migrate"
+#define POLKIT_ACTION_MIGRATE_INCOMING "org.vmigrate.migrate1.migrate-incoming"
+#define POLKIT_ACTION_DRY_RUN "org.vmigrate.migrate1.dry-run"
+#define POLKIT_ACTION_CONTROL_JOB "org.vmigrate.migrate1.control-job"

@@ -7,7 +7,9 @@
 #include "bus-util.h"
 #include "daemon.h"
 #include "errors.h"
+#include "bus-gvariant.h"
 #include "log.h"
+#include "migration.h"
 
 /* ShutdownWithTimeout accepts up to an hour: longer is a hang, not a shutdown. */
 #define DOMAIN_SHUTDOWN_TIMEOUT_MAX_MS (3600 * 1000ULL)
@@ -209,6 +211,203 @@ static int method_undefine(sd_bus_message *m, void *userdata, sd_bus_error *erro
         return sd_bus_reply_method_return(m, NULL);
 }
 
+static int property_get_job(sd_bus *bus, const char *path, const char *interface, const char *property,
+                            sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Domain *d = userdata;
+        g_autofree char *job_path = d->job ? job_dbus_path(d->job) : g_strdup("/");
+        return sd_bus_message_append(reply, "o", job_path);
+}
+
+/* A Migrate call: answered when Prepare succeeded (or, with option
+ * "wait", when the job ended). */
+typedef struct MigrateCall {
+        DeferredReply *reply; /* NULL once answered */
+        bool wait;
+} MigrateCall;
+
+static void migrate_call_answer(MigrateCall *call, Job *job, const GError *error) {
+        DeferredReply *reply = g_steal_pointer(&call->reply);
+
+        if (!reply)
+                return;
+        if (error) {
+                deferred_reply_finish(reply, NULL, -EIO, error, false);
+                return;
+        }
+        g_autofree char *path = job_dbus_path(job);
+        int r = sd_bus_reply_method_return(reply->call, "o", path);
+        if (r < 0)
+                log_debug("cannot answer Migrate: %s", g_strerror(-r));
+        deferred_reply_free(reply);
+}
+
+static void on_migration_started(Job *job, const GError *error, void *userdata) {
+        MigrateCall *call = userdata;
+
+        if (error || !call->wait)
+                migrate_call_answer(call, job, error);
+}
+
+static void on_migration_ended(Job *job, void *userdata) {
+        g_autofree MigrateCall *call = userdata;
+        g_autoptr(GError) error = NULL;
+
+        if (call->reply && job->phase != JOB_PHASE_COMPLETED)
+                error = g_error_new(VM_ERROR, VM_ERROR_MIGRATION_FAILED, "migration %s: %s",
+                                    job_phase_to_string(job->phase), job->error ? job->error : "unknown error");
+        migrate_call_answer(call, job, error);
+}
+
+static int method_migrate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        g_autoptr(GVariant) dict = NULL;
+        g_autoptr(MigrateOptions) options = NULL;
+        g_autoptr(Destination) destination = NULL;
+        g_autoptr(GError) gerror = NULL;
+        Domain *d = userdata;
+        Daemon *daemon = daemon_of(d);
+        const char *uri;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &uri);
+        if (r < 0)
+                return r;
+        r = bus_message_read_gvariant(m, "a{sv}", &dict);
+        if (r < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "options must be an a{sv}: %s",
+                                         g_strerror(-r));
+        /* Cheap checks first: a bad option or URI needs no authorization to
+         * be told about. */
+        r = migrate_options_parse(dict, &options, &gerror);
+        if (r >= 0)
+                r = destination_parse(uri, &destination, &gerror);
+        if (r < 0)
+                return bus_set_gerror(error, gerror);
+
+        const char *details[] = {
+                "domain", domain_name(d), "uuid", domain_uuid(d), "operation", "Migrate",
+                "destination", destination->canonical, NULL,
+        };
+        r = bus_verify_polkit_async(m, POLKIT_ACTION_MIGRATE, details, daemon->polkit, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;
+
+        MigrateCall *call = g_new0(MigrateCall, 1);
+        call->wait = options->wait;
+        call->reply = deferred_reply_new(daemon, m);
+        r = migration_start(daemon->manager, d, uri, g_steal_pointer(&options), on_migration_started,
+                            on_migration_ended, call, &gerror);
+        if (r < 0) {
+                deferred_reply_free(call->reply);
+                g_free(call);
+                return bus_set_gerror(error, gerror);
+        }
+        return 1;
+}
+
+static int require_job(Domain *d, sd_bus_error *error) {
+        if (!d->job)
+                return sd_bus_error_setf(error, vm_error_dbus_name(VM_ERROR_NO_JOB),
+                                         "domain '%s' has no job in progress", domain_name(d));
+        return 0;
+}
+
+static int method_abort_job(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        g_autoptr(GError) gerror = NULL;
+        Domain *d = userdata;
+        int r;
+
+        r = require_job(d, error);
+        if (r < 0)
+                return r;
+        r = daemon_verify_job_action(daemon_of(d), m, d->job, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;
+        r = migration_cancel(d->job, &gerror);
+        if (r < 0)
+                return bus_set_gerror(error, gerror);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_get_job_stats(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_autoptr(GVariant) stats = NULL;
+        Domain *d = userdata;
+        int r;
+
+        if (d->job)
+                stats = g_variant_ref_sink(job_stats_to_variant(d->job));
+        else if (d->last_job_stats)
+                stats = g_variant_ref(d->last_job_stats);
+        else
+                return sd_bus_error_setf(error, vm_error_dbus_name(VM_ERROR_NO_JOB),
+                                         "domain '%s' has had no job since vmigrated started", domain_name(d));
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = bus_message_append_gvariant(reply, stats);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_set_max_downtime(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        g_autoptr(GError) gerror = NULL;
+        Domain *d = userdata;
+        uint64_t ms;
+        int r;
+
+        r = sd_bus_message_read(m, "t", &ms);
+        if (r < 0)
+                return r;
+        if (ms == 0 || ms > MIGRATE_MAX_DOWNTIME_MAX_MS)
+                return sd_bus_error_setf(error, vm_error_dbus_name(VM_ERROR_INVALID_ARGUMENT),
+                                         "max downtime %" PRIu64 " ms is out of range: give 1 to %" PRIu64 " ms", ms,
+                                         MIGRATE_MAX_DOWNTIME_MAX_MS);
+        r = require_job(d, error);
+        if (r < 0)
+                return r;
+        r = daemon_verify_job_action(daemon_of(d), m, d->job, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        if (d->job->kind != JOB_MIGRATION_OUT || !d->backend->migrate_set_max_downtime)
+                return sd_bus_error_setf(error, vm_error_dbus_name(VM_ERROR_NO_JOB),
+                                         "domain '%s' is not migrating out of this host", domain_name(d));
+        r = d->backend->migrate_set_max_downtime(d->backend_data, ms, &gerror);
+        if (r < 0)
+                return bus_set_gerror(error, gerror);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_set_max_bandwidth(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        g_autoptr(GError) gerror = NULL;
+        Domain *d = userdata;
+        uint64_t bandwidth;
+        int postcopy, r;
+
+        r = sd_bus_message_read(m, "tb", &bandwidth, &postcopy);
+        if (r < 0)
+                return r;
+        if (bandwidth == 0)
+                return sd_bus_error_setf(error, vm_error_dbus_name(VM_ERROR_INVALID_ARGUMENT),
+                                         "bandwidth must be at least 1 byte per second");
+        r = require_job(d, error);
+        if (r < 0)
+                return r;
+        r = daemon_verify_job_action(daemon_of(d), m, d->job, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        if (d->job->kind != JOB_MIGRATION_OUT || !d->backend->migrate_set_max_bandwidth)
+                return sd_bus_error_setf(error, vm_error_dbus_name(VM_ERROR_NO_JOB),
+                                         "domain '%s' is not migrating out of this host", domain_name(d));
+        r = d->backend->migrate_set_max_bandwidth(d->backend_data, bandwidth, postcopy, &gerror);
+        if (r < 0)
+                return bus_set_gerror(error, gerror);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
 static int method_get_xml(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         g_autofree char *xml = domain_get_xml(userdata);
         return sd_bus_reply_method_return(m, "s", xml);
@@ -225,6 +424,7 @@ static const sd_bus_vtable domain_vtable[] = {
         SD_BUS_PROPERTY("Active", "b", property_get_active, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("MemoryBytes", "t", property_get_memory, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("VCPUs", "u", property_get_vcpus, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Job", "o", property_get_job, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Shutdown", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_shutdown,
@@ -241,7 +441,18 @@ static const sd_bus_vtable domain_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetXML", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", xml), method_get_xml,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Migrate", SD_BUS_ARGS("s", destination, "a{sv}", options), SD_BUS_RESULT("o", job),
+                                method_migrate, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("AbortJob", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_abort_job,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetJobStats", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", stats), method_get_job_stats,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetMaxDowntime", SD_BUS_ARGS("t", milliseconds), SD_BUS_NO_RESULT,
+                                method_set_max_downtime, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetMaxBandwidth", SD_BUS_ARGS("t", bytes_per_second, "b", postcopy),
+                                SD_BUS_NO_RESULT, method_set_max_bandwidth, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("Lifecycle", SD_BUS_ARGS("s", event, "s", detail), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("JobCompleted", SD_BUS_ARGS("a{sv}", stats), 0),
         SD_BUS_VTABLE_END,
 };
 
@@ -258,7 +469,7 @@ int domain_dbus_register(Daemon *daemon) {
 /* The observer: core events become signals. Failures to emit are logged,
  * never fatal: a lost signal must not take the daemon down. */
 
-static void observe_domain_added(Manager *m, Domain *d, void *userdata) {
+void domain_observe_added(Manager *m, Domain *d, void *userdata) {
         Daemon *daemon = userdata;
         g_autofree char *path = domain_dbus_path(d);
         int r;
@@ -268,7 +479,7 @@ static void observe_domain_added(Manager *m, Domain *d, void *userdata) {
                 log_warning("cannot emit InterfacesAdded for %s: %s", path, g_strerror(-r));
 }
 
-static void observe_domain_removed(Manager *m, Domain *d, void *userdata) {
+void domain_observe_removed(Manager *m, Domain *d, void *userdata) {
         Daemon *daemon = userdata;
         g_autofree char *path = domain_dbus_path(d);
         int r;
@@ -278,7 +489,7 @@ static void observe_domain_removed(Manager *m, Domain *d, void *userdata) {
                 log_warning("cannot emit InterfacesRemoved for %s: %s", path, g_strerror(-r));
 }
 
-static void observe_domain_changed(Manager *m, Domain *d, DomainChange what, void *userdata) {
+void domain_observe_changed(Manager *m, Domain *d, DomainChange what, void *userdata) {
         Daemon *daemon = userdata;
         g_autofree char *path = domain_dbus_path(d);
         const char *names[8];
@@ -297,6 +508,8 @@ static void observe_domain_changed(Manager *m, Domain *d, DomainChange what, voi
                 names[n++] = "MemoryBytes";
                 names[n++] = "VCPUs";
         }
+        if (what & DOMAIN_CHANGE_JOB)
+                names[n++] = "Job";
         names[n] = NULL;
         if (n == 0)
                 return;
@@ -306,7 +519,7 @@ static void observe_domain_changed(Manager *m, Domain *d, DomainChange what, voi
                 log_warning("cannot emit PropertiesChanged for %s: %s", path, g_strerror(-r));
 }
 
-static void observe_domain_lifecycle(Manager *m, Domain *d, const char *event, const char *detail,
+void domain_observe_lifecycle(Manager *m, Domain *d, const char *event, const char *detail,
                                      void *userdata) {
         Daemon *daemon = userdata;
         g_autofree char *path = domain_dbus_path(d);
@@ -318,9 +531,3 @@ static void observe_domain_lifecycle(Manager *m, Domain *d, const char *event, c
                 log_warning("cannot emit Lifecycle for %s: %s", path, g_strerror(-r));
 }
 
-const ManagerObserver daemon_manager_observer = {
-        .domain_added = observe_domain_added,
-        .domain_removed = observe_domain_removed,
-        .domain_changed = observe_domain_changed,
-        .domain_lifecycle = observe_domain_lifecycle,
-};

@@ -1964,3 +1964,60 @@ bool domain_def_equal(const DomainDef *a, const DomainDef *b) {
         }
         return true;
 }
+
+static int abi_differs(GError **error, const char *element, const char *detail) {
+        return vm_error_set(error, VM_ERROR_INVALID_OPTION,
+                            "option 'destination-xml': %s differs from the running domain (%s); the guest would "
+                            "see the change, so only host-side settings (names, disk sources, cache modes, "
+                            "interface sources) may differ",
+                            element, detail);
+}
+
+int domain_def_check_abi_stable(const DomainDef *src, const DomainDef *dst, GError **error) {
+        if (!g_str_equal(src->uuid, dst->uuid))
+                return abi_differs(error, "<uuid>", "another UUID is another domain");
+        if (!g_str_equal(src->type, dst->type))
+                return abi_differs(error, "<domain type>", "the hypervisor type");
+        if (src->memory_bytes != dst->memory_bytes)
+                return abi_differs(error, "<memory>", "memory size");
+        if (src->vcpus != dst->vcpus)
+                return abi_differs(error, "<vcpu>", "number of vCPUs");
+        if (g_strcmp0(src->os_arch, dst->os_arch) != 0 || g_strcmp0(src->os_machine, dst->os_machine) != 0)
+                return abi_differs(error, "<os><type>", "architecture or machine type");
+        if (g_strcmp0(src->os_kernel, dst->os_kernel) != 0 || g_strcmp0(src->os_initrd, dst->os_initrd) != 0 ||
+            g_strcmp0(src->os_cmdline, dst->os_cmdline) != 0 || g_strcmp0(src->os_loader, dst->os_loader) != 0)
+                return abi_differs(error, "<os>", "kernel, initrd, command line or firmware");
+        if (g_strcmp0(src->cpu_mode, dst->cpu_mode) != 0 || g_strcmp0(src->cpu_model, dst->cpu_model) != 0 ||
+            src->cpu_features->len != dst->cpu_features->len)
+                return abi_differs(error, "<cpu>", "CPU mode, model or features");
+        for (unsigned i = 0; i < src->cpu_features->len; i++) {
+                const DomainCpuFeatureDef *a = src->cpu_features->pdata[i], *b = dst->cpu_features->pdata[i];
+                if (!g_str_equal(a->name, b->name) || !g_str_equal(a->policy, b->policy))
+                        return abi_differs(error, "<cpu><feature>", a->name);
+        }
+        if (src->disks->len != dst->disks->len)
+                return abi_differs(error, "<devices><disk>", "number of disks");
+        for (unsigned i = 0; i < src->disks->len; i++) {
+                const DomainDiskDef *a = src->disks->pdata[i], *b = dst->disks->pdata[i];
+                if (g_strcmp0(a->device, b->device) != 0 || g_strcmp0(a->target_dev, b->target_dev) != 0 ||
+                    g_strcmp0(a->target_bus, b->target_bus) != 0 ||
+                    g_strcmp0(a->driver_type, b->driver_type) != 0 || a->readonly != b->readonly ||
+                    a->shareable != b->shareable)
+                        return abi_differs(error, "<devices><disk>", a->target_dev);
+        }
+        if (src->interfaces->len != dst->interfaces->len)
+                return abi_differs(error, "<devices><interface>", "number of interfaces");
+        for (unsigned i = 0; i < src->interfaces->len; i++) {
+                const DomainInterfaceDef *a = src->interfaces->pdata[i], *b = dst->interfaces->pdata[i];
+                if (g_strcmp0(a->mac, b->mac) != 0 || g_strcmp0(a->model, b->model) != 0)
+                        return abi_differs(error, "<devices><interface>", a->mac ? a->mac : "model");
+        }
+        if (src->serials->len != dst->serials->len)
+                return abi_differs(error, "<devices><serial>", "number of serial ports");
+        for (unsigned i = 0; i < src->serials->len; i++) {
+                const DomainSerialDef *a = src->serials->pdata[i], *b = dst->serials->pdata[i];
+                if (a->port != b->port)
+                        return abi_differs(error, "<devices><serial>", "port numbers");
+        }
+        return 0;
+}

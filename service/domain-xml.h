@@ -117,6 +117,17 @@ int domain_def_parse(const char *xml, size_t len, DomainDef **ret_def, GError **
 char *domain_def_format(const DomainDef *def);
 
 DomainDef *domain_def_copy(const DomainDef *def);
+
+/*
+ * For migration's destination-xml: dst may change only what the host
+ * provides (names, title and description, disk source paths and cache
+ * modes, interface sources); anything the guest can see (memory, vCPUs,
+ * machine, CPU, kernel and command line, the disks' and interfaces'
+ * number, targets, buses, formats, models and MACs, serial ports) must be
+ * equal. The error (VM_ERROR_INVALID_OPTION) names the first element that
+ * differs.
+ */
+int domain_def_check_abi_stable(const DomainDef *src, const DomainDef *dst, GError **error);
 bool domain_def_equal(const DomainDef *a, const DomainDef *b);
 
 /* Name rules shared by the parser and the bus layer: 1..64 bytes of UTF-8,

@@ -54,6 +54,8 @@ Domain *domain_unref(Domain *d) {
         domain_def_free(d->def);
         domain_def_free(d->persistent_def);
         g_free(d->state_reason);
+        if (d->last_job_stats)
+                g_variant_unref(d->last_job_stats);
         g_free(d);
         return NULL;
 }

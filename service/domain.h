@@ -18,6 +18,7 @@ typedef enum DomainChange {
         DOMAIN_CHANGE_STATE_REASON = 1 << 1, /* StateReason */
         DOMAIN_CHANGE_PERSISTENT = 1 << 2,   /* Persistent */
         DOMAIN_CHANGE_CONFIG = 1 << 3,       /* Name cannot change; MemoryBytes, VCPUs */
+        DOMAIN_CHANGE_JOB = 1 << 4,          /* Job */
 } DomainChange;
 
 typedef enum DomainOp {
@@ -53,6 +54,8 @@ typedef struct Domain {
         char *state_reason;
 
         DomainOp pending_op;
+        struct Job *job; /* the migration in progress, or NULL (borrowed: the manager owns jobs) */
+        GVariant *last_job_stats; /* a{sv} of the last job that ended, for GetJobStats */
 } Domain;
 
 /* Completion of a domain operation: r >= 0, or negative errno with error set. */

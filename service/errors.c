@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <stdarg.h>
+#include <string.h>
 
 #include "errors.h"
 
@@ -49,6 +50,17 @@ const char *vm_error_dbus_name(VmError code) {
                 names[code] = g_intern_string(name);
         }
         return names[code];
+}
+
+VmError vm_error_from_dbus_name(const char *name) {
+        const char *prefix = "org.vmigrate.Migrate1.Error.";
+
+        if (!name || !g_str_has_prefix(name, prefix))
+                return _VM_ERROR_MAX;
+        for (int code = 0; code < _VM_ERROR_MAX; code++)
+                if (g_str_equal(name + strlen(prefix), error_table[code].name))
+                        return code;
+        return _VM_ERROR_MAX;
 }
 
 int vm_error_errno(VmError code) {

@@ -42,6 +42,9 @@ const char *vm_error_short_name(VmError code);
 /* "org.vmigrate.Migrate1.Error.NoSuchDomain"; NULL for codes out of range. */
 const char *vm_error_dbus_name(VmError code);
 
+/* The code for "org.vmigrate.Migrate1.Error.<Name>", or _VM_ERROR_MAX. */
+VmError vm_error_from_dbus_name(const char *name);
+
 /* The errno a code is reported as where an int return carries it. */
 int vm_error_errno(VmError code);
 

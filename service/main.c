@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "errors.h"
 #include "log.h"
+#include "migration.h"
 
 typedef struct Arguments {
         char *state_dir;
@@ -27,6 +28,18 @@ static void arguments_clear(Arguments *args) {
         g_free(args->runtime_dir);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Arguments, arguments_clear)
+
+/* The bus layer hears the core through this and turns it into signals. */
+static const ManagerObserver daemon_manager_observer = {
+        .domain_added = domain_observe_added,
+        .domain_removed = domain_observe_removed,
+        .domain_changed = domain_observe_changed,
+        .domain_lifecycle = domain_observe_lifecycle,
+        .job_added = job_observe_added,
+        .job_changed = job_observe_changed,
+        .job_ended = job_observe_ended,
+        .job_removed = job_observe_removed,
+};
 
 static void print_help(void) {
         printf("Usage: vmigrated [OPTIONS]\n"
@@ -271,6 +284,12 @@ static int daemon_setup_bus(Daemon *daemon) {
         r = domain_dbus_register(daemon);
         if (r < 0)
                 return log_error("cannot register the domain objects: %s", g_strerror(-r)), r;
+        r = job_dbus_register(daemon);
+        if (r < 0)
+                return log_error("cannot register the job objects: %s", g_strerror(-r)), r;
+        r = incoming_dbus_register(daemon);
+        if (r < 0)
+                return log_error("cannot register the Incoming interface: %s", g_strerror(-r)), r;
 
         /* Only after everything is in place: the name is the promise that
          * calls will be answered. */
@@ -336,6 +355,9 @@ static int run(const Arguments *args) {
         daemon.event = event;
         daemon.manager = manager;
         daemon.polkit = polkit;
+        daemon.job_emit = job_emit_table_new();
+        daemon.incoming_tracks = incoming_track_table_new();
+        manager_set_peer_ops(manager, &peer_dbus_ops, &daemon);
         daemon.idle_timeout_usec = args->idle_timeout_usec;
         daemon.shutdown_timeout_usec = args->shutdown_timeout_usec;
         manager_set_observer(manager, &daemon_manager_observer, &daemon);
@@ -356,6 +378,8 @@ static int run(const Arguments *args) {
         daemon.idle_timer = sd_event_source_disable_unref(daemon.idle_timer);
         daemon.exit_deadline = sd_event_source_disable_unref(daemon.exit_deadline);
         manager_set_observer(manager, NULL, NULL);
+        g_clear_pointer(&daemon.incoming_tracks, g_hash_table_unref);
+        g_clear_pointer(&daemon.job_emit, g_hash_table_unref);
         daemon.bus = sd_bus_flush_close_unref(daemon.bus);
         return r;
 }

@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "log.h"
 #include "manager.h"
+#include "migration.h"
 
 static const BackendOps *const backend_table[] = {
         &backend_test_ops,
@@ -87,6 +88,8 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         m->runtime_dir = g_strdup(runtime_dir);
         m->domains_dir = g_build_filename(state_dir, "domains", NULL);
         m->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, NULL);
+        m->jobs = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, NULL);
+        m->incoming = migration_incoming_table_new();
 
         r = mkdir_p(m->state_dir, 0755, error);
         if (r < 0)
@@ -119,6 +122,17 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
 
+        g_clear_pointer(&m->incoming, g_hash_table_unref);
+        if (m->jobs) {
+                g_hash_table_iter_init(&iter, m->jobs);
+                while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                        Job *j = value;
+                        g_hash_table_iter_remove(&iter);
+                        j->manager = NULL;
+                        job_unref(j);
+                }
+                g_hash_table_unref(m->jobs);
+        }
         if (m->domains) {
                 g_hash_table_iter_init(&iter, m->domains);
                 while (g_hash_table_iter_next(&iter, NULL, &value)) {
@@ -156,6 +170,33 @@ void manager_notify_changed(Manager *m, Domain *d, DomainChange what) {
 void manager_notify_lifecycle(Manager *m, Domain *d, const char *event, const char *detail) {
         if (m->observer && m->observer->domain_lifecycle)
                 m->observer->domain_lifecycle(m, d, event, detail, m->observer_data);
+}
+
+void manager_notify_job_added(Manager *m, Job *j) {
+        if (m->observer && m->observer->job_added)
+                m->observer->job_added(m, j, m->observer_data);
+}
+
+void manager_notify_job_changed(Manager *m, Job *j, JobChange what) {
+        if (m->observer && m->observer->job_changed)
+                m->observer->job_changed(m, j, what, m->observer_data);
+}
+
+void manager_notify_job_ended(Manager *m, Job *j) {
+        if (m->observer && m->observer->job_ended)
+                m->observer->job_ended(m, j, m->observer_data);
+}
+
+void manager_remove_job(Manager *m, Job *j) {
+        if (m->observer && m->observer->job_removed)
+                m->observer->job_removed(m, j, m->observer_data);
+        g_hash_table_remove(m->jobs, &j->id);
+        j->manager = NULL;
+        job_unref(j);
+}
+
+Job *manager_lookup_job(Manager *m, uint64_t id) {
+        return g_hash_table_lookup(m->jobs, &id);
 }
 
 static void manager_notify_added(Manager *m, Domain *d) {
@@ -306,6 +347,29 @@ static int manager_add_domain(Manager *m, ManagerBackend *b, DomainDef *def, Dom
         *ret = g_steal_pointer(&d);
         manager_notify_added(m, *ret);
         return 0;
+}
+
+const BackendOps *manager_backend_ops_for_type(Manager *m, const char *type) {
+        for (size_t i = 0; i < m->n_backends; i++)
+                if (g_strv_contains((const char *const *) m->backends[i].ops->domain_types, type))
+                        return m->backends[i].ops;
+        return NULL;
+}
+
+void *manager_backend_data(Manager *m, const BackendOps *ops) {
+        for (size_t i = 0; i < m->n_backends; i++)
+                if (m->backends[i].ops == ops)
+                        return m->backends[i].data;
+        return NULL;
+}
+
+int manager_add_transient(Manager *m, DomainDef *def, Domain **ret, GError **error) {
+        g_autoptr(DomainDef) owned = def;
+        ManagerBackend *b = manager_backend_for_type(m, def->type, error);
+
+        if (!b)
+                return -EOPNOTSUPP;
+        return manager_add_domain(m, b, g_steal_pointer(&owned), NULL, ret, error);
 }
 
 static int manager_check_unique(Manager *m, const DomainDef *def, Domain **ret_same, GError **error) {
@@ -611,6 +675,13 @@ char *manager_get_hostname(void) {
 bool manager_is_idle(Manager *m) {
         GHashTableIter iter;
         gpointer value;
+
+        /* An ended job lingering for late readers keeps nothing busy; a
+         * running one does. */
+        g_hash_table_iter_init(&iter, m->jobs);
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+                if (!job_phase_is_final(((Job *) value)->phase))
+                        return false;
 
         g_hash_table_iter_init(&iter, m->domains);
         while (g_hash_table_iter_next(&iter, NULL, &value)) {

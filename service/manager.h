@@ -8,6 +8,8 @@
 
 #include "backend.h"
 #include "domain.h"
+#include "job.h"
+#include "peer.h"
 
 /* How the bus layer (or a test) hears about what happens in the core. */
 typedef struct ManagerObserver {
@@ -15,6 +17,10 @@ typedef struct ManagerObserver {
         void (*domain_removed)(Manager *m, Domain *d, void *userdata);
         void (*domain_changed)(Manager *m, Domain *d, DomainChange what, void *userdata);
         void (*domain_lifecycle)(Manager *m, Domain *d, const char *event, const char *detail, void *userdata);
+        void (*job_added)(Manager *m, Job *j, void *userdata);
+        void (*job_changed)(Manager *m, Job *j, JobChange what, void *userdata);
+        void (*job_ended)(Manager *m, Job *j, void *userdata);
+        void (*job_removed)(Manager *m, Job *j, void *userdata);
 } ManagerObserver;
 
 typedef struct ManagerBackend {
@@ -31,6 +37,12 @@ struct Manager {
         char host_uuid[37];
 
         GHashTable *domains; /* canonical uuid string → Domain* (owns a reference) */
+        GHashTable *jobs;    /* &job->id → Job* (owns a reference) */
+        uint64_t last_job_id;
+        GHashTable *incoming; /* uuid → incoming migration (migration.c) */
+
+        const PeerOps *peer_ops; /* how to reach other hosts (the bus layer's) */
+        void *peer_ctx;
 
         ManagerBackend *backends;
         size_t n_backends;
@@ -73,6 +85,18 @@ bool manager_is_idle(Manager *m);
 void manager_notify_changed(Manager *m, Domain *d, DomainChange what);
 void manager_notify_lifecycle(Manager *m, Domain *d, const char *event, const char *detail);
 void manager_domain_stopped(Manager *m, Domain *d);
+void manager_notify_job_added(Manager *m, Job *j);
+void manager_notify_job_changed(Manager *m, Job *j, JobChange what);
+void manager_notify_job_ended(Manager *m, Job *j);
+/* Forgets an ended job (observers hear job_removed first). */
+void manager_remove_job(Manager *m, Job *j);
+Job *manager_lookup_job(Manager *m, uint64_t id);
+
+/* For migration.c. */
+const BackendOps *manager_backend_ops_for_type(Manager *m, const char *type);
+void *manager_backend_data(Manager *m, const BackendOps *ops);
+/* A transient domain object for def (taken in all cases), shut off. */
+int manager_add_transient(Manager *m, DomainDef *def, Domain **ret, GError **error);
 /* Writes <domains_dir>/<uuid>.xml atomically from d->persistent_def. */
 int manager_save_domain(Manager *m, Domain *d, GError **error);
 int manager_remove_domain_file(Manager *m, Domain *d, GError **error);

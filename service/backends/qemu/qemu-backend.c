@@ -703,7 +703,7 @@ static int qemu_shutdown(void *domain_data, uint64_t timeout_usec, BackendDone d
 
         if (!qd->qmp)
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "no monitor connection to QEMU");
-        r = sd_event_add_time_relative(qd->backend->event, &qd->shutdown_timer, CLOCK_MONOTONIC, timeout_usec, 0,
+        r = sd_event_add_time_relative(qd->backend->event, &qd->shutdown_timer, CLOCK_MONOTONIC, timeout_usec, 1000,
                                        on_shutdown_timeout, qd);
         if (r < 0)
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot arm the shutdown timer: %s",

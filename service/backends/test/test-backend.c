@@ -9,8 +9,20 @@
  *   shutdown   100 ms  running → shutdown at once, then → shutoff (the
  *                      "guest" acknowledges the ACPI request)
  *   destroy, suspend, resume: next event-loop iteration
+ *
+ * Migration is simulated from the domain's memory size, the bandwidth and
+ * the rate at which the "guest" dirties memory, so that passes, progress,
+ * convergence and downtime behave as with a real hypervisor (pre-copy):
+ * every TEST_MIGRATION_TICK_USEC the stream moves bandwidth × tick bytes
+ * of the current pass while the guest dirties dirty-rate × tick bytes;
+ * when a pass ends and what is dirty fits in max-downtime, the guest is
+ * paused and the rest sent. The dirty rate comes from the domain's
+ * <description>, as "test-dirty-rate=<bytes per second>" (default 0: an
+ * idle guest). No data moves between hosts: the destination only changes
+ * state when told.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "backend.h"
 #include "domain.h"
@@ -18,6 +30,28 @@
 
 #define TEST_START_USEC (20 * 1000)
 #define TEST_SHUTDOWN_USEC (100 * 1000)
+#define TEST_MIGRATION_TICK_USEC (50 * 1000)
+#define TEST_DEFAULT_BANDWIDTH (1024ULL * 1024 * 1024) /* bytes/s */
+#define TEST_DEFAULT_MAX_DOWNTIME_MS 300
+#define TEST_AUTO_CONVERGE_STEP 0.8 /* dirty rate factor per pass once throttling */
+
+typedef struct TestMigration {
+        sd_event_source *timer;
+        MigrateProgressFn progress;
+        BackendDone done;
+        void *userdata;
+
+        MigrationStats stats;
+        uint64_t memory;
+        uint64_t bandwidth;
+        double dirty_rate;
+        uint64_t max_downtime_ms;
+        bool auto_converge;
+        uint64_t pass_left;  /* bytes of this pass still to send */
+        double dirtied;      /* bytes dirtied since this pass began */
+        uint64_t started_usec;
+        bool cancelled;
+} TestMigration;
 
 typedef struct TestBackend {
         sd_event *event;
@@ -35,6 +69,9 @@ typedef struct TestDomain {
         /* A shutdown that a destroy overtook: it completes with the destroy. */
         BackendDone overtaken_done;
         void *overtaken_userdata;
+
+        TestMigration *migration; /* outgoing stream in progress */
+        bool ran_before_migration;
 } TestDomain;
 
 static int test_init(const BackendContext *ctx, void **ret_backend_data, GError **error) {
@@ -81,7 +118,7 @@ static void test_domain_detach(void *domain_data) {
 
         /* The core holds a reference to the domain while an operation is in
          * flight, so none can be pending here. */
-        g_assert(!td->done && !td->overtaken_done);
+        g_assert(!td->done && !td->overtaken_done && !td->migration);
         test_domain_cancel(td);
         g_free(td);
 }
@@ -108,7 +145,7 @@ static int test_schedule(TestDomain *td, uint64_t delay_usec, void (*finish)(Tes
         sd_event_source *timer = NULL;
         int r;
 
-        r = sd_event_add_time_relative(td->backend->event, &timer, CLOCK_MONOTONIC, delay_usec, 0, test_on_timer,
+        r = sd_event_add_time_relative(td->backend->event, &timer, CLOCK_MONOTONIC, delay_usec, 1000, test_on_timer,
                                        td);
         if (r < 0)
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot schedule simulated operation: %s",
@@ -187,6 +224,275 @@ static int test_resume(void *domain_data, BackendDone done, void *userdata, GErr
         return test_schedule(domain_data, 0, finish_resume, done, userdata, error);
 }
 
+/* ---- migration ---- */
+
+static const MigrateOptionSupport test_migrate_options[] = {
+        { .key = "live", .supported = true, .default_value = "true" },
+        { .key = "offline", .why_not = "offline migration is not implemented yet" },
+        { .key = "paused", .supported = true },
+        { .key = "persist", .supported = true },
+        { .key = "undefine-source", .supported = true },
+        { .key = "postcopy", .why_not = "post-copy is not implemented yet" },
+        { .key = "postcopy-resume", .why_not = "post-copy is not implemented yet" },
+        { .key = "auto-converge", .supported = true, .default_value = "false" },
+        { .key = "compression", .why_not = "the simulated stream is not compressed" },
+        { .key = "parallel-connections", .why_not = "the simulated stream has one connection" },
+        { .key = "tunnelled", .why_not = "tunnelled migration is not implemented yet" },
+        { .key = "tls", .why_not = "TLS is not implemented yet" },
+        { .key = "copy-storage", .why_not = "storage copy is not implemented yet" },
+        { .key = "bandwidth", .supported = true, .default_value = "1073741824" },
+        { .key = "postcopy-bandwidth", .why_not = "post-copy is not implemented yet" },
+        { .key = "max-downtime", .supported = true, .default_value = "300" },
+        { .key = "destination-name", .supported = true },
+        { .key = "destination-xml", .supported = true },
+        { .key = "data-uri", .why_not = "the test backend sends no data" },
+        { .key = "listen-address", .why_not = "the test backend sends no data" },
+        { .key = "abort-on-error", .supported = true },
+        { .key = "unsafe", .supported = true },
+        { .key = "timeout", .why_not = "the convergence timeout is not implemented yet" },
+        { .key = "timeout-action", .why_not = "the convergence timeout is not implemented yet" },
+        { .key = "wait", .supported = true },
+};
+
+static const MigrateOptionSupport *test_migrate_option_support(void *backend_data, size_t *ret_n) {
+        *ret_n = G_N_ELEMENTS(test_migrate_options);
+        return test_migrate_options;
+}
+
+static uint64_t description_dirty_rate(const DomainDef *def) {
+        const char *p = def->description ? strstr(def->description, "test-dirty-rate=") : NULL;
+        guint64 rate = 0;
+
+        if (p) {
+                g_autofree char *digits = g_strndup(p + strlen("test-dirty-rate="),
+                                                    strspn(p + strlen("test-dirty-rate="), "0123456789"));
+                (void) g_ascii_string_to_unsigned(digits, 10, 0, G_MAXUINT64, &rate, NULL);
+        }
+        return rate;
+}
+
+static int test_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOptions *options,
+                              GVariantDict *cookie, GError **error) {
+        g_variant_dict_insert(cookie, "simulated", "b", true);
+        return 0;
+}
+
+static void test_migration_free(TestMigration *m) {
+        if (!m)
+                return;
+        sd_event_source_disable_unref(m->timer);
+        g_free(m);
+}
+
+static uint64_t now_usec(TestDomain *td) {
+        uint64_t now = 0;
+        (void) sd_event_now(td->backend->event, CLOCK_MONOTONIC, &now);
+        return now;
+}
+
+static void test_migration_end(TestDomain *td, int r, const char *failure) {
+        TestMigration *m = g_steal_pointer(&td->migration);
+        g_autoptr(GError) error = NULL;
+
+        if (r < 0)
+                error = g_error_new_literal(VM_ERROR, VM_ERROR_MIGRATION_FAILED, failure);
+        m->progress(&m->stats, m->userdata);
+        m->done(r, error, m->userdata);
+        test_migration_free(m);
+}
+
+static int on_migration_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        TestDomain *td = userdata;
+        TestMigration *m = td->migration;
+        double tick = TEST_MIGRATION_TICK_USEC / 1e6;
+        uint64_t sent = MIN(m->pass_left, (uint64_t) (m->bandwidth * tick));
+
+        if (m->cancelled) {
+                test_migration_end(td, -ECANCELED, "migration cancelled");
+                return 0;
+        }
+
+        m->pass_left -= sent;
+        m->dirtied = MIN((double) m->memory, m->dirtied + m->dirty_rate * tick);
+        m->stats.data_processed += sent;
+        m->stats.data_remaining = m->pass_left + (uint64_t) m->dirtied;
+        m->stats.dirty_rate = (uint64_t) m->dirty_rate;
+        m->stats.bandwidth = m->bandwidth;
+        m->stats.expected_downtime_ms = (uint64_t) (m->dirtied * 1000 / m->bandwidth);
+
+        if (m->pass_left == 0) {
+                uint64_t dirty = (uint64_t) m->dirtied;
+                uint64_t downtime_ms = dirty * 1000 / m->bandwidth;
+
+                if (downtime_ms <= m->max_downtime_ms) {
+                        /* Converged: pause the guest and send the rest. */
+                        domain_backend_event(td->domain, DOMAIN_STATE_PAUSED, "migration", "suspended", "migrated");
+                        m->stats.data_processed += dirty;
+                        m->stats.data_total = m->stats.data_processed;
+                        m->stats.data_remaining = 0;
+                        m->stats.downtime_ms = downtime_ms;
+                        test_migration_end(td, 0, NULL);
+                        return 0;
+                }
+                m->stats.iteration++;
+                m->pass_left = dirty;
+                m->dirtied = 0;
+                m->stats.data_total += dirty;
+                if (m->auto_converge && m->stats.iteration >= 3)
+                        m->dirty_rate *= TEST_AUTO_CONVERGE_STEP;
+        }
+        m->progress(&m->stats, m->userdata);
+        return sd_event_source_set_time_relative(s, TEST_MIGRATION_TICK_USEC) < 0
+                       ? 0
+                       : sd_event_source_set_enabled(s, SD_EVENT_ON);
+}
+
+static int test_migrate_perform(void *domain_data, const char *data_uri, const MigrateOptions *options,
+                                MigrateProgressFn progress, BackendDone done, void *userdata, GError **error) {
+        TestDomain *td = domain_data;
+        TestMigration *m;
+        int r;
+
+        if (td->migration)
+                return vm_error_set(error, VM_ERROR_JOB_ACTIVE, "a migration is already in progress");
+        m = g_new0(TestMigration, 1);
+        m->progress = progress;
+        m->done = done;
+        m->userdata = userdata;
+        m->memory = td->domain->def->memory_bytes;
+        m->bandwidth = options->bandwidth ? options->bandwidth : TEST_DEFAULT_BANDWIDTH;
+        m->max_downtime_ms = options->max_downtime ? options->max_downtime : TEST_DEFAULT_MAX_DOWNTIME_MS;
+        m->auto_converge = options->auto_converge;
+        m->dirty_rate = description_dirty_rate(td->domain->def);
+        m->pass_left = m->memory;
+        m->stats.data_total = m->memory;
+        m->stats.data_remaining = m->memory;
+        m->stats.iteration = 1;
+        m->started_usec = now_usec(td);
+
+        r = sd_event_add_time_relative(td->backend->event, &m->timer, CLOCK_MONOTONIC, TEST_MIGRATION_TICK_USEC, 1000,
+                                       on_migration_tick, td);
+        if (r < 0) {
+                test_migration_free(m);
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot schedule the simulated stream: %s",
+                                    g_strerror(-r));
+        }
+        (void) sd_event_source_set_enabled(m->timer, SD_EVENT_ONESHOT);
+        td->ran_before_migration = td->domain->state == DOMAIN_STATE_RUNNING;
+        td->migration = m;
+        return 0;
+}
+
+static int test_migrate_cancel(void *domain_data, GError **error) {
+        TestDomain *td = domain_data;
+
+        if (!td->migration)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "no migration in progress");
+        td->migration->cancelled = true; /* the next tick ends it */
+        return 0;
+}
+
+static int test_migrate_set_max_downtime(void *domain_data, uint64_t milliseconds, GError **error) {
+        TestDomain *td = domain_data;
+
+        if (!td->migration)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "no migration in progress");
+        td->migration->max_downtime_ms = milliseconds;
+        return 0;
+}
+
+static int test_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_second, bool postcopy,
+                                          GError **error) {
+        TestDomain *td = domain_data;
+
+        if (postcopy)
+                return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION, "post-copy is not implemented yet");
+        if (!td->migration)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "no migration in progress");
+        td->migration->bandwidth = bytes_per_second;
+        return 0;
+}
+
+/* The destination: the guest "arrives" when the source says it did. */
+
+typedef struct PrepareCall {
+        MigratePrepareDone done;
+        void *userdata;
+        char *data_uri;
+        sd_event_source *defer;
+} PrepareCall;
+
+static int on_prepare_defer(sd_event_source *s, void *userdata) {
+        PrepareCall *call = userdata;
+
+        call->done(0, NULL, call->data_uri, call->userdata);
+        sd_event_source_disable_unref(call->defer);
+        g_free(call->data_uri);
+        g_free(call);
+        return 0;
+}
+
+static int test_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateOptions *options,
+                                GVariant *source_cookie, MigratePrepareDone done, void *userdata, GError **error) {
+        TestDomain *td = domain_data;
+        gboolean simulated = false;
+        PrepareCall *call;
+        int r;
+
+        if (!g_variant_lookup(source_cookie, "simulated", "b", &simulated) || !simulated)
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "the source's backend is not the simulated one; a test domain can only come "
+                                    "from a test domain");
+        call = g_new0(PrepareCall, 1);
+        call->done = done;
+        call->userdata = userdata;
+        call->data_uri = g_strdup_printf("test:%s", def->uuid);
+        r = sd_event_add_defer(td->backend->event, &call->defer, on_prepare_defer, call);
+        if (r < 0) {
+                g_free(call->data_uri);
+                g_free(call);
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot schedule: %s", g_strerror(-r));
+        }
+        domain_backend_event(td->domain, DOMAIN_STATE_PAUSED, "migration", "started", "migrated");
+        return 0;
+}
+
+static void finish_incoming_run(TestDomain *td) {
+        domain_backend_event(td->domain, DOMAIN_STATE_RUNNING, "migrated", "resumed", "migrated");
+}
+
+static void finish_incoming_paused(TestDomain *td) {
+        domain_backend_event(td->domain, DOMAIN_STATE_PAUSED, "user", NULL, NULL);
+}
+
+static void finish_incoming_discard(TestDomain *td) {
+        domain_backend_event(td->domain, DOMAIN_STATE_SHUTOFF, "failed", "stopped", "failed");
+}
+
+static int test_migrate_finish(void *domain_data, bool success, const MigrateOptions *options, BackendDone done,
+                               void *userdata, GError **error) {
+        void (*finish)(TestDomain *) = !success         ? finish_incoming_discard
+                                       : options->paused ? finish_incoming_paused
+                                                         : finish_incoming_run;
+        return test_schedule(domain_data, 0, finish, done, userdata, error);
+}
+
+static void finish_confirm_success(TestDomain *td) {
+        domain_backend_event(td->domain, DOMAIN_STATE_SHUTOFF, "migrated", "stopped", "migrated");
+}
+
+static void finish_confirm_failure(TestDomain *td) {
+        /* The guest stays where it was, running again if it ran before. */
+        if (td->ran_before_migration && td->domain->state == DOMAIN_STATE_PAUSED)
+                domain_backend_event(td->domain, DOMAIN_STATE_RUNNING, "migration-failed", "resumed", "migrated");
+}
+
+static int test_migrate_confirm(void *domain_data, bool success, BackendDone done, void *userdata,
+                                GError **error) {
+        return test_schedule(domain_data, 0, success ? finish_confirm_success : finish_confirm_failure, done,
+                             userdata, error);
+}
+
 static GVariant *test_describe(void *backend_data) {
         GVariantBuilder b;
 
@@ -211,5 +517,14 @@ const BackendOps backend_test_ops = {
         .destroy = test_destroy,
         .suspend = test_suspend,
         .resume = test_resume,
+        .migrate_options = test_migrate_option_support,
+        .migrate_begin = test_migrate_begin,
+        .migrate_prepare = test_migrate_prepare,
+        .migrate_perform = test_migrate_perform,
+        .migrate_finish = test_migrate_finish,
+        .migrate_confirm = test_migrate_confirm,
+        .migrate_cancel = test_migrate_cancel,
+        .migrate_set_max_downtime = test_migrate_set_max_downtime,
+        .migrate_set_max_bandwidth = test_migrate_set_max_bandwidth,
         .describe = test_describe,
 };

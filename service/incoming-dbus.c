@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * org.vmigrate.Migrate1.Incoming: what a source host's vmigrated calls on
+ * this one (the destination) during a migration. Every method takes and
+ * returns one a{sv} cookie; migration.c validates them.
+ */
+#include <errno.h>
+
+#include "bus-errors.h"
+#include "bus-gvariant.h"
+#include "bus-util.h"
+#include "daemon.h"
+#include "errors.h"
+#include "log.h"
+#include "migration.h"
+
+typedef struct CallerTrack {
+        Daemon *daemon;
+        char *name;
+        sd_bus_track *track;
+} CallerTrack;
+
+static void caller_track_free(gpointer p) {
+        CallerTrack *t = p;
+        sd_bus_track_unref(t->track);
+        g_free(t->name);
+        g_free(t);
+}
+
+static int on_caller_gone(sd_bus_track *track, void *userdata) {
+        CallerTrack *t = userdata;
+        Daemon *daemon = t->daemon;
+        g_autofree char *name = g_strdup(t->name);
+
+        /* The source's connection is gone (crash, network, ssh): what it left
+         * half done here would otherwise wait forever. */
+        g_hash_table_remove(daemon->incoming_tracks, name);
+        migration_incoming_caller_vanished(daemon->manager, name);
+        return 0;
+}
+
+static int track_caller(Daemon *daemon, sd_bus_message *m) {
+        const char *sender = sd_bus_message_get_sender(m);
+        CallerTrack *t;
+        int r;
+
+        if (!sender || g_hash_table_contains(daemon->incoming_tracks, sender))
+                return 0;
+        t = g_new0(CallerTrack, 1);
+        t->daemon = daemon;
+        t->name = g_strdup(sender);
+        r = sd_bus_track_new(daemon->bus, &t->track, on_caller_gone, t);
+        if (r >= 0)
+                r = sd_bus_track_add_sender(t->track, m);
+        if (r < 0) {
+                caller_track_free(t);
+                return r;
+        }
+        g_hash_table_insert(daemon->incoming_tracks, t->name, t);
+        return 0;
+}
+
+GHashTable *incoming_track_table_new(void) {
+        return g_hash_table_new_full(g_str_hash, g_str_equal, NULL, caller_track_free);
+}
+
+static int read_cookie(sd_bus_message *m, GVariant **ret, sd_bus_error *error) {
+        int r = bus_message_read_gvariant(m, "a{sv}", ret);
+        if (r < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "the cookie is not a readable a{sv}: %s",
+                                         g_strerror(-r));
+        return 0;
+}
+
+static void on_incoming_done(GVariant *reply, const GError *error, void *userdata) {
+        DeferredReply *deferred = userdata;
+        g_autoptr(sd_bus_message) message = NULL;
+        int r;
+
+        if (!reply) {
+                deferred_reply_finish(deferred, NULL, -EIO, error, false);
+                return;
+        }
+        g_autoptr(GVariant) owned = g_variant_ref_sink(reply);
+        r = sd_bus_message_new_method_return(deferred->call, &message);
+        if (r >= 0)
+                r = bus_message_append_gvariant(message, owned);
+        if (r >= 0)
+                r = sd_bus_send(NULL, message, NULL);
+        if (r < 0)
+                log_warning("cannot answer the migration source: %s", g_strerror(-r));
+        deferred_reply_free(deferred);
+}
+
+typedef int (*IncomingMethod)(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
+                              GError **error);
+
+static int run_incoming(sd_bus_message *m, Daemon *daemon, IncomingMethod method, sd_bus_error *error) {
+        g_autoptr(GVariant) cookie = NULL;
+        g_autoptr(GError) gerror = NULL;
+        const char *details[] = { "operation", sd_bus_message_get_member(m), NULL };
+        int r;
+
+        r = read_cookie(m, &cookie, error);
+        if (r < 0)
+                return r;
+        r = bus_verify_polkit_async(m, POLKIT_ACTION_MIGRATE_INCOMING, details, daemon->polkit, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;
+
+        r = track_caller(daemon, m);
+        if (r < 0)
+                return r;
+        DeferredReply *deferred = deferred_reply_new(daemon, m);
+        r = method(daemon->manager, cookie, sd_bus_message_get_sender(m), on_incoming_done, deferred, &gerror);
+        if (r < 0) {
+                deferred_reply_free(deferred);
+                return bus_set_gerror(error, gerror);
+        }
+        return 1;
+}
+
+static int method_prepare(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return run_incoming(m, userdata, migration_incoming_prepare, error);
+}
+
+static int method_finish(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return run_incoming(m, userdata, migration_incoming_finish, error);
+}
+
+static const sd_bus_vtable incoming_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_ARGS("Prepare", SD_BUS_ARGS("a{sv}", cookie), SD_BUS_RESULT("a{sv}", cookie),
+                                method_prepare, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Finish", SD_BUS_ARGS("a{sv}", cookie), SD_BUS_RESULT("a{sv}", cookie),
+                                method_finish, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
+int incoming_dbus_register(Daemon *daemon) {
+        return sd_bus_add_object_vtable(daemon->bus, NULL, BUS_MANAGER_PATH, BUS_INCOMING_INTERFACE, incoming_vtable,
+                                        daemon);
+}

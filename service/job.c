@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "domain.h"
+#include "job.h"
+#include "log.h"
+#include "manager.h"
+
+static const char *const job_kind_table[_JOB_KIND_MAX] = {
+        [JOB_MIGRATION_OUT] = "migration-out",
+        [JOB_MIGRATION_IN] = "migration-in",
+};
+
+static const char *const job_phase_table[_JOB_PHASE_MAX] = {
+        [JOB_PHASE_BEGIN] = "begin",         [JOB_PHASE_PREPARE] = "prepare",
+        [JOB_PHASE_PERFORM] = "perform",     [JOB_PHASE_POSTCOPY] = "postcopy",
+        [JOB_PHASE_FINISH] = "finish",       [JOB_PHASE_CONFIRM] = "confirm",
+        [JOB_PHASE_COMPLETED] = "completed", [JOB_PHASE_FAILED] = "failed",
+        [JOB_PHASE_CANCELLED] = "cancelled",
+};
+
+const char *job_kind_to_string(JobKind kind) {
+        return (unsigned) kind < _JOB_KIND_MAX ? job_kind_table[kind] : NULL;
+}
+
+const char *job_phase_to_string(JobPhase phase) {
+        return (unsigned) phase < _JOB_PHASE_MAX ? job_phase_table[phase] : NULL;
+}
+
+static uint64_t now_usec(Manager *m) {
+        uint64_t now = 0;
+
+        if (!m || sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
+                now = g_get_monotonic_time();
+        return now;
+}
+
+Job *job_new(Manager *m, JobKind kind, Domain *d, const char *peer) {
+        Job *j = g_new0(Job, 1);
+
+        j->n_ref = 1; /* the manager's */
+        j->manager = m;
+        j->id = ++m->last_job_id;
+        j->kind = kind;
+        j->domain = domain_ref(d);
+        j->peer = g_strdup(peer);
+        j->phase = JOB_PHASE_BEGIN;
+        j->started_usec = now_usec(m);
+
+        g_hash_table_insert(m->jobs, &j->id, j);
+        d->job = j;
+        manager_notify_job_added(m, j);
+        manager_notify_changed(m, d, DOMAIN_CHANGE_JOB);
+        log_info("job %" G_GUINT64_FORMAT ": %s of domain '%s' %s %s", j->id, job_kind_to_string(kind),
+                 domain_name(d), kind == JOB_MIGRATION_OUT ? "to" : "from", peer ? peer : "?");
+        return j;
+}
+
+Job *job_ref(Job *j) {
+        if (j)
+                j->n_ref++;
+        return j;
+}
+
+Job *job_unref(Job *j) {
+        if (!j)
+                return NULL;
+        g_assert(j->n_ref > 0);
+        if (--j->n_ref > 0)
+                return NULL;
+        g_assert(!j->manager);
+        sd_event_source_disable_unref(j->linger);
+        domain_unref(j->domain);
+        g_free(j->peer);
+        g_free(j->error);
+        g_free(j);
+        return NULL;
+}
+
+uint64_t job_elapsed_ms(const Job *j) {
+        uint64_t end = j->ended_usec ? j->ended_usec : now_usec(j->manager);
+        return end > j->started_usec ? (end - j->started_usec) / 1000 : 0;
+}
+
+void job_set_phase(Job *j, JobPhase phase) {
+        if (j->phase == phase || job_phase_is_final(j->phase))
+                return;
+        log_info("job %" G_GUINT64_FORMAT ": phase %s", j->id, job_phase_to_string(phase));
+        j->phase = phase;
+        if (j->manager)
+                manager_notify_job_changed(j->manager, j, JOB_CHANGE_PHASE);
+}
+
+void job_update_stats(Job *j, const MigrationStats *stats) {
+        uint64_t done = stats->data_processed, left = stats->data_remaining;
+
+        j->stats = *stats;
+        if (done + left > 0) {
+                double p = (double) done / (double) (done + left);
+                /* A new pass adds data to send: the fraction may dip, the
+                 * progress users see must not. */
+                if (p > j->progress)
+                        j->progress = MIN(p, 1.0);
+        }
+        if (j->manager)
+                manager_notify_job_changed(j->manager, j, JOB_CHANGE_STATS);
+}
+
+static int on_linger_end(sd_event_source *s, uint64_t usec, void *userdata) {
+        Job *j = userdata;
+        Manager *m = j->manager;
+
+        if (m)
+                manager_remove_job(m, j);
+        return 0;
+}
+
+void job_end(Job *j, JobPhase final, const char *error) {
+        g_autoptr(Job) ref = job_ref(j);
+        Manager *m = j->manager;
+        int r;
+
+        g_assert(job_phase_is_final(final));
+        if (job_phase_is_final(j->phase))
+                return;
+
+        j->ended_usec = now_usec(m);
+        if (final == JOB_PHASE_COMPLETED)
+                j->progress = 1.0;
+        g_free(j->error);
+        j->error = g_strdup(error);
+        j->phase = final;
+        if (error)
+                log_warning("job %" G_GUINT64_FORMAT " %s: %s", j->id, job_phase_to_string(final), error);
+        else
+                log_info("job %" G_GUINT64_FORMAT " %s after %" G_GUINT64_FORMAT " ms", j->id,
+                         job_phase_to_string(final), job_elapsed_ms(j));
+
+        if (j->domain->last_job_stats)
+                g_variant_unref(j->domain->last_job_stats);
+        j->domain->last_job_stats = g_variant_ref_sink(job_stats_to_variant(j));
+        if (j->domain->job == j) {
+                j->domain->job = NULL;
+                if (m && j->domain->manager)
+                        manager_notify_changed(m, j->domain, DOMAIN_CHANGE_JOB);
+        }
+        if (!m)
+                return;
+        manager_notify_job_changed(m, j, JOB_CHANGE_PHASE | JOB_CHANGE_STATS | JOB_CHANGE_ERROR);
+        manager_notify_job_ended(m, j);
+
+        r = sd_event_add_time_relative(m->event, &j->linger, CLOCK_MONOTONIC, JOB_LINGER_USEC, 0, on_linger_end, j);
+        if (r < 0)
+                manager_remove_job(m, j);
+}
+
+GVariant *job_stats_to_variant(const Job *j) {
+        GVariantBuilder b;
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+#define ADD_T(key, value) g_variant_builder_add(&b, "{sv}", key, g_variant_new_uint64(value))
+        g_variant_builder_add(&b, "{sv}", "kind", g_variant_new_string(job_kind_to_string(j->kind)));
+        g_variant_builder_add(&b, "{sv}", "phase", g_variant_new_string(job_phase_to_string(j->phase)));
+        g_variant_builder_add(&b, "{sv}", "progress", g_variant_new_double(j->progress));
+        ADD_T("elapsed-ms", job_elapsed_ms(j));
+        ADD_T("data-total", j->stats.data_total);
+        ADD_T("data-processed", j->stats.data_processed);
+        ADD_T("data-remaining", j->stats.data_remaining);
+        ADD_T("iteration", j->stats.iteration);
+        ADD_T("dirty-rate", j->stats.dirty_rate);
+        ADD_T("bandwidth", j->stats.bandwidth);
+        ADD_T("expected-downtime-ms", j->stats.expected_downtime_ms);
+        ADD_T("downtime-ms", j->stats.downtime_ms);
+        ADD_T("setup-ms", j->stats.setup_ms);
+        ADD_T("postcopy-requests", j->stats.postcopy_requests);
+#undef ADD_T
+        if (j->peer)
+                g_variant_builder_add(&b, "{sv}", "peer", g_variant_new_string(j->peer));
+        if (j->error)
+                g_variant_builder_add(&b, "{sv}", "error", g_variant_new_string(j->error));
+        return g_variant_builder_end(&b);
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+#include <systemd/sd-event.h>
+
+typedef struct Domain Domain;
+typedef struct Manager Manager;
+
+typedef enum JobKind {
+        JOB_MIGRATION_OUT,
+        JOB_MIGRATION_IN,
+        _JOB_KIND_MAX,
+} JobKind;
+
+typedef enum JobPhase {
+        JOB_PHASE_BEGIN,
+        JOB_PHASE_PREPARE,
+        JOB_PHASE_PERFORM,
+        JOB_PHASE_POSTCOPY,
+        JOB_PHASE_FINISH,
+        JOB_PHASE_CONFIRM,
+        JOB_PHASE_COMPLETED,
+        JOB_PHASE_FAILED,
+        JOB_PHASE_CANCELLED,
+        _JOB_PHASE_MAX,
+} JobPhase;
+
+/* What a backend reports about a migration in progress. Bytes, bytes per
+ * second and milliseconds. */
+typedef struct MigrationStats {
+        uint64_t data_total;
+        uint64_t data_processed;
+        uint64_t data_remaining;
+        uint64_t iteration;      /* memory passes started */
+        uint64_t dirty_rate;     /* bytes/s the guest dirties */
+        uint64_t bandwidth;      /* bytes/s measured on the stream */
+        uint64_t expected_downtime_ms;
+        uint64_t downtime_ms;    /* known at the end */
+        uint64_t setup_ms;
+        uint64_t postcopy_requests;
+} MigrationStats;
+
+/* Which properties changed, for PropertiesChanged. */
+typedef enum JobChange {
+        JOB_CHANGE_PHASE = 1 << 0,
+        JOB_CHANGE_STATS = 1 << 1, /* Progress, Data*, Iteration, DirtyRate, ElapsedMs, ExpectedDowntimeMs */
+        JOB_CHANGE_ERROR = 1 << 2,
+} JobChange;
+
+typedef struct Job {
+        unsigned n_ref;
+        Manager *manager; /* NULL once removed */
+        uint64_t id;
+        JobKind kind;
+        Domain *domain;   /* reference */
+        char *peer;       /* the other host: destination URI (out) or source host name (in) */
+
+        JobPhase phase;
+        double progress;  /* 0..1, never goes down */
+        MigrationStats stats;
+        uint64_t started_usec;  /* CLOCK_MONOTONIC */
+        uint64_t ended_usec;    /* 0 while running */
+        char *error;            /* why it failed or was cancelled */
+
+        sd_event_source *linger; /* removes the ended job after a while */
+        void *migration;         /* migration.c's state while the job runs */
+} Job;
+
+/* How long an ended job stays on the bus so late readers see the result. */
+#define JOB_LINGER_USEC (60 * G_USEC_PER_SEC)
+
+const char *job_kind_to_string(JobKind kind);
+const char *job_phase_to_string(JobPhase phase);
+static inline bool job_phase_is_final(JobPhase phase) {
+        return phase >= JOB_PHASE_COMPLETED;
+}
+
+/* Creates a job for d, registered with the manager (observers hear of it). */
+Job *job_new(Manager *m, JobKind kind, Domain *d, const char *peer);
+Job *job_ref(Job *j);
+Job *job_unref(Job *j);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Job, job_unref)
+
+void job_set_phase(Job *j, JobPhase phase);
+/* Progress follows processed / (processed + remaining) but never goes down. */
+void job_update_stats(Job *j, const MigrationStats *stats);
+uint64_t job_elapsed_ms(const Job *j);
+
+/* Ends the job (COMPLETED, FAILED or CANCELLED): emits Finished and the
+ * domain's JobCompleted through the observer, detaches it from the domain,
+ * and removes it from the bus after JOB_LINGER_USEC. */
+void job_end(Job *j, JobPhase final, const char *error);
+
+/* a{sv} of the statistics, for Finished, JobCompleted and GetJobStats. */
+GVariant *job_stats_to_variant(const Job *j);

@@ -1,0 +1,747 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <string.h>
+
+#include "errors.h"
+#include "log.h"
+#include "manager.h"
+#include "migration.h"
+
+#define PEER_CONNECT_TIMEOUT_USEC (30 * G_USEC_PER_SEC)
+#define PEER_PREPARE_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
+#define PEER_FINISH_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
+
+void manager_set_peer_ops(Manager *m, const PeerOps *ops, void *ctx) {
+        m->peer_ops = ops;
+        m->peer_ctx = ctx;
+}
+
+static const MigrateOptionSupport *backend_option_support(const Domain *d, size_t *ret_n) {
+        *ret_n = 0;
+        if (!d->backend->migrate_options)
+                return NULL;
+        return d->backend->migrate_options(manager_backend_data(d->manager, d->backend), ret_n);
+}
+
+/* ---- cookies ---- */
+
+static int cookie_check_size(GVariant *cookie, const char *what, GError **error) {
+        if (!g_variant_is_of_type(cookie, G_VARIANT_TYPE_VARDICT))
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "%s: the cookie is not an a{sv} dictionary", what);
+        if (g_variant_get_size(cookie) > MIGRATION_COOKIE_MAX_BYTES)
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "%s: the cookie is %zu bytes, more than the %d allowed",
+                                    what, g_variant_get_size(cookie), MIGRATION_COOKIE_MAX_BYTES);
+        uint32_t version = 0;
+        if (!g_variant_lookup(cookie, "version", "u", &version) || version != MIGRATION_COOKIE_VERSION)
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "%s: cookie version %u, this vmigrate speaks version %d; upgrade the older host",
+                                    what, version, MIGRATION_COOKIE_VERSION);
+        return 0;
+}
+
+/* A string member that must be there, of bounded length, valid UTF-8
+ * (GVariant guarantees that) and without control characters. */
+static const char *cookie_string(GVariant *cookie, const char *key, size_t max, const char *what, GError **error) {
+        const char *value = NULL;
+
+        if (!g_variant_lookup(cookie, key, "&s", &value)) {
+                vm_error_set(error, VM_ERROR_INCOMPATIBLE, "%s: the cookie lacks '%s' (or it is not a string)",
+                             what, key);
+                return NULL;
+        }
+        if (strlen(value) > max) {
+                vm_error_set(error, VM_ERROR_INCOMPATIBLE, "%s: cookie member '%s' is longer than %zu bytes", what,
+                             key, max);
+                return NULL;
+        }
+        return value;
+}
+
+static void cookie_add_host(GVariantDict *dict, Manager *m) {
+        g_autofree char *hostname = manager_get_hostname();
+
+        g_variant_dict_insert(dict, "version", "u", (uint32_t) MIGRATION_COOKIE_VERSION);
+        g_variant_dict_insert(dict, "host-uuid", "s", m->host_uuid);
+        g_variant_dict_insert(dict, "hostname", "s", hostname);
+}
+
+/* ---- source side ---- */
+
+typedef struct Outgoing {
+        Manager *manager;
+        Domain *domain; /* reference */
+        Job *job;       /* reference */
+        Destination *destination;
+        MigrateOptions *options;
+        GVariant *cookie;
+        Peer *peer;
+        char *data_uri;
+
+        MigrationStarted started;
+        MigrationEnded ended;
+        void *userdata;
+        bool reported_start;
+
+        /* The first failure decides the job's result and error. */
+        char *failure;
+        VmError failure_code;
+        bool cancelled;
+} Outgoing;
+
+static void outgoing_free(Outgoing *o) {
+        if (!o)
+                return;
+        if (o->peer)
+                o->manager->peer_ops->close(o->peer);
+        if (o->job)
+                o->job->migration = NULL;
+        job_unref(o->job);
+        domain_unref(o->domain);
+        destination_free(o->destination);
+        migrate_options_free(o->options);
+        if (o->cookie)
+                g_variant_unref(o->cookie);
+        g_free(o->data_uri);
+        g_free(o->failure);
+        g_free(o);
+}
+
+static void outgoing_record_failure(Outgoing *o, const GError *error, const char *context) {
+        if (o->failure)
+                return;
+        o->failure = g_strdup_printf("%s: %s", context, error ? error->message : "failed");
+        o->failure_code = error && error->domain == VM_ERROR ? error->code : VM_ERROR_MIGRATION_FAILED;
+}
+
+static void outgoing_end(Outgoing *o) {
+        JobPhase final = o->cancelled ? JOB_PHASE_CANCELLED : o->failure ? JOB_PHASE_FAILED : JOB_PHASE_COMPLETED;
+
+        if (!o->reported_start) {
+                /* Migrate is still waiting for its answer: it gets the error. */
+                g_autoptr(GError) error = g_error_new_literal(VM_ERROR, o->failure_code, o->failure);
+                o->reported_start = true;
+                if (o->started)
+                        o->started(NULL, error, o->userdata);
+        }
+        job_end(o->job, final, o->failure);
+        if (o->ended)
+                o->ended(o->job, o->userdata);
+        outgoing_free(o);
+}
+
+static void on_confirmed(int r, const GError *error, void *userdata) {
+        Outgoing *o = userdata;
+
+        if (r < 0) {
+                /* Confirm(failure) failing means the source guest did not come
+                 * back: the admin must know. */
+                log_error("domain '%s': confirm after %s failed: %s", domain_name(o->domain),
+                          o->failure ? "a failed migration" : "the migration", error ? error->message : "?");
+                outgoing_record_failure(o, error, "confirm on the source");
+        }
+        if (!o->failure && o->options->undefine_source && domain_is_persistent(o->domain) && o->domain->manager) {
+                g_autoptr(GError) local = NULL;
+                if (domain_undefine(o->domain, &local) < 0)
+                        log_warning("domain '%s' migrated, but undefining it here failed: %s",
+                                    domain_name(o->domain), local->message);
+        }
+        outgoing_end(o);
+}
+
+static void outgoing_confirm(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+        bool success = !o->failure;
+
+        job_set_phase(o->job, JOB_PHASE_CONFIRM);
+        if (o->domain->backend->migrate_confirm(o->domain->backend_data, success, on_confirmed, o, &error) < 0)
+                on_confirmed(-EIO, error, o);
+}
+
+static void on_finished(GVariant *reply, const GError *error, void *userdata) {
+        Outgoing *o = userdata;
+        g_autoptr(GError) bad = NULL;
+
+        if (!error && cookie_check_size(reply, "Finish reply", &bad) < 0)
+                error = bad;
+        if (error)
+                outgoing_record_failure(o, error, "finish on the destination");
+        outgoing_confirm(o);
+}
+
+/* Tells the destination how the stream went; it runs or discards the guest. */
+static void outgoing_finish(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+
+        job_set_phase(o->job, JOB_PHASE_FINISH);
+        cookie_add_host(&dict, o->manager);
+        g_variant_dict_insert(&dict, "uuid", "s", domain_uuid(o->domain));
+        g_variant_dict_insert(&dict, "success", "b", !o->failure);
+        if (o->failure)
+                g_variant_dict_insert(&dict, "error", "s", o->failure);
+        g_variant_dict_insert_value(&dict, "stats", job_stats_to_variant(o->job));
+
+        if (o->manager->peer_ops->call(o->peer, "Finish", g_variant_dict_end(&dict), PEER_FINISH_TIMEOUT_USEC,
+                                       on_finished, o, &error) < 0)
+                on_finished(NULL, error, o);
+}
+
+static void on_progress(const MigrationStats *stats, void *userdata) {
+        Outgoing *o = userdata;
+        job_update_stats(o->job, stats);
+}
+
+static void on_performed(int r, const GError *error, void *userdata) {
+        Outgoing *o = userdata;
+
+        if (r < 0)
+                outgoing_record_failure(o, error, o->cancelled ? "cancelled" : "sending the guest");
+        outgoing_finish(o);
+}
+
+static void outgoing_perform(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+
+        job_set_phase(o->job, JOB_PHASE_PERFORM);
+        if (o->domain->backend->migrate_perform(o->domain->backend_data, o->data_uri, o->options, on_progress,
+                                                on_performed, o, &error) < 0)
+                on_performed(-EIO, error, o);
+}
+
+static void on_prepared(GVariant *reply, const GError *error, void *userdata) {
+        Outgoing *o = userdata;
+        g_autoptr(GError) bad = NULL;
+        const char *data_uri;
+
+        if (!error && cookie_check_size(reply, "Prepare reply", &bad) >= 0 &&
+            (data_uri = cookie_string(reply, "data-uri", 1024, "Prepare reply", &bad)))
+                o->data_uri = g_strdup(data_uri);
+        if (!error && bad)
+                error = bad;
+        if (error) {
+                outgoing_record_failure(o, error, "prepare on the destination");
+                outgoing_end(o); /* nothing was started anywhere */
+                return;
+        }
+
+        /* Everything that can be checked before copying was: answer Migrate. */
+        o->reported_start = true;
+        if (o->started)
+                o->started(o->job, NULL, o->userdata);
+        outgoing_perform(o);
+}
+
+static void on_connected(Peer *peer, const char *remote_host_uuid, const GError *error, void *userdata) {
+        Outgoing *o = userdata;
+        g_autoptr(GError) local = NULL;
+
+        if (error) {
+                outgoing_record_failure(o, error, "connecting to the destination");
+                outgoing_end(o);
+                return;
+        }
+        o->peer = peer;
+        if (g_strcmp0(remote_host_uuid, o->manager->host_uuid) == 0) {
+                vm_error_set(&local, VM_ERROR_INVALID_DESTINATION,
+                             "%s is this host (same host UUID %s): migrate to another host",
+                             o->destination->canonical, remote_host_uuid);
+                outgoing_record_failure(o, local, "checking the destination");
+                outgoing_end(o);
+                return;
+        }
+
+        job_set_phase(o->job, JOB_PHASE_PREPARE);
+        if (o->manager->peer_ops->call(o->peer, "Prepare", g_variant_ref(o->cookie), PEER_PREPARE_TIMEOUT_USEC,
+                                       on_prepared, o, &local) < 0)
+                on_prepared(NULL, local, o);
+}
+
+static int outgoing_build_cookie(Outgoing *o, GError **error) {
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+        g_auto(GVariantDict) backend = G_VARIANT_DICT_INIT(NULL);
+        g_autoptr(DomainDef) def = domain_def_copy(o->domain->def);
+        g_autofree char *xml = NULL;
+        int r;
+
+        if (migrate_options_has(o->options, MIGRATE_OPTION_DESTINATION_XML)) {
+                g_autoptr(DomainDef) dest = NULL;
+                r = domain_def_parse(o->options->destination_xml, strlen(o->options->destination_xml), &dest, error);
+                if (r < 0) {
+                        g_prefix_error(error, "option 'destination-xml': ");
+                        return r;
+                }
+                r = domain_def_check_abi_stable(def, dest, error);
+                if (r < 0)
+                        return r;
+                domain_def_free(def);
+                def = g_steal_pointer(&dest);
+        }
+        if (migrate_options_has(o->options, MIGRATE_OPTION_DESTINATION_NAME)) {
+                g_free(def->name);
+                def->name = g_strdup(o->options->destination_name);
+        }
+
+        r = o->domain->backend->migrate_begin(o->domain->backend_data, def, o->options, &backend, error);
+        if (r < 0)
+                return r;
+
+        xml = domain_def_format(def);
+        cookie_add_host(&dict, o->manager);
+        g_variant_dict_insert(&dict, "domain-xml", "s", xml);
+        g_variant_dict_insert(&dict, "persistent", "b", domain_is_persistent(o->domain));
+        g_variant_dict_insert_value(&dict, "options", migrate_options_to_variant(o->options));
+        g_variant_dict_insert_value(&dict, "backend", g_variant_dict_end(&backend));
+        o->cookie = g_variant_ref_sink(g_variant_dict_end(&dict));
+        return cookie_check_size(o->cookie, "the migration cookie", error);
+}
+
+static int migration_begin(Domain *d, MigrateOptions *options, GError **error) {
+        const MigrateOptionSupport *support;
+        size_t n_support;
+        int r;
+
+        if (d->job)
+                return vm_error_set(error, VM_ERROR_JOB_ACTIVE,
+                                    "domain '%s' already has a job (%s, phase %s): wait for it or cancel it",
+                                    domain_name(d), job_kind_to_string(d->job->kind),
+                                    job_phase_to_string(d->job->phase));
+        if (d->pending_op != DOMAIN_OP_NONE)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE, "domain '%s' is busy: '%s' is in progress",
+                                    domain_name(d), domain_op_to_string(d->pending_op));
+        if (!d->backend->migrate_perform)
+                return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND, "the '%s' backend cannot migrate domains",
+                                    d->backend->name);
+
+        support = backend_option_support(d, &n_support);
+        r = migrate_options_check(options, d->backend->name, support, n_support, error);
+        if (r < 0)
+                return r;
+        migrate_options_apply_defaults(options, support, n_support);
+
+        if (options->offline)
+                return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
+                                    "option 'offline' is not implemented yet: migrate the running domain, or "
+                                    "define it on the destination with DefineXML");
+        if (d->state != DOMAIN_STATE_RUNNING && d->state != DOMAIN_STATE_PAUSED)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                    "domain '%s' is %s: only a running or paused domain can be migrated live",
+                                    domain_name(d), domain_state_to_string(d->state));
+        return 0;
+}
+
+int migration_start(Manager *m, Domain *d, const char *destination_uri, MigrateOptions *options,
+                    MigrationStarted started, MigrationEnded ended, void *userdata, GError **error) {
+        g_autoptr(MigrateOptions) opts = options;
+        g_autoptr(Destination) destination = NULL;
+        Outgoing *o;
+        int r;
+
+        if (!m->peer_ops)
+                return vm_error_set(error, VM_ERROR_FAILED, "no way to reach other hosts is configured");
+        r = destination_parse(destination_uri, &destination, error);
+        if (r < 0)
+                return r;
+        r = migration_begin(d, opts, error);
+        if (r < 0)
+                return r;
+
+        o = g_new0(Outgoing, 1);
+        o->manager = m;
+        o->domain = domain_ref(d);
+        o->destination = g_steal_pointer(&destination);
+        o->options = g_steal_pointer(&opts);
+        o->started = started;
+        o->ended = ended;
+        o->userdata = userdata;
+        r = outgoing_build_cookie(o, error);
+        if (r < 0) {
+                outgoing_free(o);
+                return r;
+        }
+
+        o->job = job_ref(job_new(m, JOB_MIGRATION_OUT, d, o->destination->canonical));
+        o->job->migration = o;
+        r = m->peer_ops->connect(m->peer_ctx, o->destination, on_connected, o, error);
+        if (r < 0) {
+                job_end(o->job, JOB_PHASE_FAILED, (*error)->message);
+                outgoing_free(o);
+                return r;
+        }
+        return 0;
+}
+
+int migration_cancel(Job *job, GError **error) {
+        Outgoing *o = job->migration;
+
+        if (job->kind != JOB_MIGRATION_OUT || !o)
+                return vm_error_set(error, VM_ERROR_NO_JOB,
+                                    "job %" G_GUINT64_FORMAT " cannot be cancelled here: cancel a migration on its "
+                                    "source host",
+                                    job->id);
+        if (job->phase != JOB_PHASE_PERFORM)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                    "job %" G_GUINT64_FORMAT " is in phase %s; only a migration that is copying "
+                                    "(phase perform) can be cancelled",
+                                    job->id, job_phase_to_string(job->phase));
+        o->cancelled = true;
+        return o->domain->backend->migrate_cancel(o->domain->backend_data, error);
+}
+
+/* ---- destination side ---- */
+
+typedef struct Incoming {
+        Manager *manager;
+        Domain *domain; /* reference */
+        Job *job;       /* reference */
+        MigrateOptions *options;
+        char *caller;
+        bool persist;
+        bool created; /* the domain object was made for this migration */
+
+        IncomingDone done;
+        void *userdata;
+} Incoming;
+
+static void incoming_free(Incoming *in) {
+        if (!in)
+                return;
+        if (in->job)
+                in->job->migration = NULL;
+        job_unref(in->job);
+        domain_unref(in->domain);
+        migrate_options_free(in->options);
+        g_free(in->caller);
+        g_free(in);
+}
+
+static void incoming_forget(Incoming *in) {
+        g_hash_table_remove(in->manager->incoming, domain_uuid(in->domain));
+}
+
+/* The guest did not arrive: nothing of it stays here. */
+static void incoming_discard(Incoming *in) {
+        g_autoptr(GError) ignored = NULL;
+        Domain *d = in->domain;
+
+        if (!d->manager || domain_is_active(d))
+                return; /* the backend's stop report settles it */
+        if (in->created && !domain_is_persistent(d))
+                (void) manager_remove_domain(in->manager, d, &ignored);
+        else if (domain_is_persistent(d) && !domain_def_equal(d->def, d->persistent_def)) {
+                /* A defined copy lent its object: give it its definition back. */
+                domain_def_free(d->def);
+                d->def = domain_def_copy(d->persistent_def);
+                manager_notify_changed(in->manager, d, DOMAIN_CHANGE_CONFIG);
+        }
+}
+
+static GVariant *incoming_reply(Incoming *in) {
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+
+        cookie_add_host(&dict, in->manager);
+        g_variant_dict_insert(&dict, "job", "t", in->job->id);
+        return g_variant_dict_end(&dict);
+}
+
+static void on_incoming_prepared(int r, const GError *error, const char *data_uri, void *userdata) {
+        Incoming *in = userdata;
+        IncomingDone done = in->done;
+        void *done_userdata = in->userdata;
+
+        in->done = NULL;
+        if (r < 0) {
+                job_end(in->job, JOB_PHASE_FAILED, error ? error->message : "prepare failed");
+                incoming_discard(in);
+                done(NULL, error, done_userdata);
+                incoming_forget(in);
+                return;
+        }
+        job_set_phase(in->job, JOB_PHASE_PERFORM);
+        g_autoptr(GVariant) reply = g_variant_ref_sink(incoming_reply(in));
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(reply);
+        g_variant_dict_insert(&dict, "data-uri", "s", data_uri);
+        done(g_variant_dict_end(&dict), NULL, done_userdata);
+}
+
+/* Finds or makes the domain object that receives the guest; takes def. */
+static int incoming_domain(Manager *m, DomainDef *new_def, Domain **ret, bool *ret_created, GError **error) {
+        g_autoptr(DomainDef) def = new_def;
+        Domain *by_uuid = g_hash_table_lookup(m->domains, def->uuid);
+        Domain *by_name = manager_lookup(m, def->name);
+
+        if (by_name && by_name != by_uuid)
+                return vm_error_set(error, VM_ERROR_DOMAIN_EXISTS,
+                                    "a different domain named '%s' (UUID %s) exists on the destination; migrate "
+                                    "with option 'destination-name'",
+                                    def->name, domain_uuid(by_name));
+        if (by_uuid) {
+                if (!g_str_equal(domain_name(by_uuid), def->name))
+                        return vm_error_set(error, VM_ERROR_DOMAIN_EXISTS,
+                                            "UUID %s is domain '%s' on the destination, not '%s'", def->uuid,
+                                            domain_name(by_uuid), def->name);
+                if (domain_is_active(by_uuid) || by_uuid->job || by_uuid->pending_op != DOMAIN_OP_NONE)
+                        return vm_error_set(error, VM_ERROR_DOMAIN_EXISTS,
+                                            "domain '%s' is already %s on the destination", def->name,
+                                            domain_state_to_string(by_uuid->state));
+                if (by_uuid->backend != manager_backend_ops_for_type(m, def->type))
+                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                            "domain '%s' is defined on the destination for the '%s' backend",
+                                            def->name, by_uuid->backend->name);
+                /* A defined, shut-off copy: the incoming guest runs with the
+                 * source's definition; the stored one is kept unless persist. */
+                domain_def_free(by_uuid->def);
+                by_uuid->def = g_steal_pointer(&def);
+                *ret = by_uuid;
+                *ret_created = false;
+                return 0;
+        }
+        *ret_created = true;
+        return manager_add_transient(m, g_steal_pointer(&def), ret, error);
+}
+
+int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
+                               GError **error) {
+        g_autoptr(MigrateOptions) options = NULL;
+        g_autoptr(DomainDef) def = NULL;
+        g_autoptr(GVariant) option_dict = NULL, backend_cookie = NULL;
+        const char *xml, *source_uuid, *source_name;
+        const MigrateOptionSupport *support;
+        size_t n_support;
+        Domain *d;
+        bool created = false;
+        gboolean persist = false;
+        int r;
+
+        r = cookie_check_size(cookie, "Prepare", error);
+        if (r < 0)
+                return r;
+        if (!(source_uuid = cookie_string(cookie, "host-uuid", 36, "Prepare", error)) ||
+            !(source_name = cookie_string(cookie, "hostname", 255, "Prepare", error)) ||
+            !(xml = cookie_string(cookie, "domain-xml", DOMAIN_XML_MAX_BYTES, "Prepare", error)))
+                return -EPROTO;
+        if (g_str_equal(source_uuid, m->host_uuid))
+                return vm_error_set(error, VM_ERROR_INVALID_DESTINATION,
+                                    "the source is this host (same host UUID %s)", source_uuid);
+        option_dict = g_variant_lookup_value(cookie, "options", G_VARIANT_TYPE_VARDICT);
+        backend_cookie = g_variant_lookup_value(cookie, "backend", G_VARIANT_TYPE_VARDICT);
+        if (!option_dict || !backend_cookie)
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "Prepare: the cookie lacks 'options' or 'backend'");
+        (void) g_variant_lookup(cookie, "persistent", "b", &persist);
+
+        r = migrate_options_parse(option_dict, &options, error);
+        if (r < 0)
+                return r;
+        r = domain_def_parse(xml, strlen(xml), &def, error);
+        if (r < 0) {
+                g_prefix_error(error, "the destination cannot use the domain's definition: ");
+                return r;
+        }
+        const BackendOps *ops = manager_backend_ops_for_type(m, def->type);
+        void *backend_data = ops ? manager_backend_data(m, ops) : NULL;
+        if (!ops || !backend_data || !ops->migrate_prepare)
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "the destination has no backend that can receive a domain of type '%s'",
+                                    def->type);
+        support = ops->migrate_options ? ops->migrate_options(backend_data, &n_support) : NULL;
+        r = migrate_options_check(options, ops->name, support, support ? n_support : 0, error);
+        if (r < 0) {
+                g_prefix_error(error, "the destination refuses the options: ");
+                return r;
+        }
+        if (ops->validate) {
+                r = ops->validate(backend_data, def, error);
+                if (r < 0)
+                        return r;
+        }
+        if (g_hash_table_contains(m->incoming, def->uuid))
+                return vm_error_set(error, VM_ERROR_JOB_ACTIVE, "domain %s is already being migrated here",
+                                    def->uuid);
+
+        r = incoming_domain(m, g_steal_pointer(&def), &d, &created, error);
+        if (r < 0)
+                return r;
+
+        Incoming *in = g_new0(Incoming, 1);
+        in->manager = m;
+        in->domain = domain_ref(d);
+        in->options = g_steal_pointer(&options);
+        in->caller = g_strdup(caller);
+        in->persist = in->options->persist || (persist && !migrate_options_has(in->options, MIGRATE_OPTION_PERSIST));
+        in->created = created;
+        in->done = done;
+        in->userdata = userdata;
+        in->job = job_ref(job_new(m, JOB_MIGRATION_IN, d, source_name));
+        in->job->migration = in;
+        g_hash_table_insert(m->incoming, (gpointer) domain_uuid(d), in);
+
+        job_set_phase(in->job, JOB_PHASE_PREPARE);
+        r = d->backend->migrate_prepare(d->backend_data, d->def, in->options, backend_cookie, on_incoming_prepared,
+                                        in, error);
+        if (r < 0) {
+                job_end(in->job, JOB_PHASE_FAILED, (*error)->message);
+                incoming_discard(in);
+                incoming_forget(in);
+                return r;
+        }
+        return 0;
+}
+
+static void incoming_persist(Incoming *in) {
+        g_autoptr(GError) error = NULL;
+        Domain *d = in->domain;
+
+        if (!in->persist || !d->manager)
+                return;
+        DomainDef *old = d->persistent_def;
+        d->persistent_def = domain_def_copy(d->def);
+        if (manager_save_domain(in->manager, d, &error) < 0) {
+                log_error("domain '%s' arrived but cannot be made persistent: %s", domain_name(d), error->message);
+                domain_def_free(d->persistent_def);
+                d->persistent_def = old;
+                return;
+        }
+        domain_def_free(old);
+        manager_notify_lifecycle(in->manager, d, "defined", old ? "updated" : "added");
+        manager_notify_changed(in->manager, d, DOMAIN_CHANGE_PERSISTENT);
+}
+
+typedef struct FinishCall {
+        Incoming *in;
+        bool success;
+        char *source_error;
+        GVariant *source_stats;
+} FinishCall;
+
+static void on_incoming_finished(int r, const GError *error, void *userdata) {
+        FinishCall *call = userdata;
+        Incoming *in = call->in;
+        IncomingDone done = in->done;
+        void *done_userdata = in->userdata;
+        g_autoptr(GVariant) reply = NULL;
+
+        in->done = NULL;
+        /* Mirror the source's figures: they are what the stream did. */
+        if (call->source_stats) {
+                MigrationStats stats = in->job->stats;
+                (void) g_variant_lookup(call->source_stats, "data-total", "t", &stats.data_total);
+                (void) g_variant_lookup(call->source_stats, "data-processed", "t", &stats.data_processed);
+                (void) g_variant_lookup(call->source_stats, "data-remaining", "t", &stats.data_remaining);
+                (void) g_variant_lookup(call->source_stats, "iteration", "t", &stats.iteration);
+                (void) g_variant_lookup(call->source_stats, "downtime-ms", "t", &stats.downtime_ms);
+                (void) g_variant_lookup(call->source_stats, "bandwidth", "t", &stats.bandwidth);
+                job_update_stats(in->job, &stats);
+        }
+
+        if (call->success && r >= 0) {
+                incoming_persist(in);
+                job_end(in->job, JOB_PHASE_COMPLETED, NULL);
+                reply = g_variant_ref_sink(incoming_reply(in));
+                if (done)
+                        done(reply, NULL, done_userdata);
+        } else {
+                g_autofree char *why = call->success ? g_strdup_printf("the guest could not be run here: %s",
+                                                                       error ? error->message : "failed")
+                                                     : g_strdup_printf("the source reported: %s",
+                                                                       call->source_error ? call->source_error
+                                                                                          : "failure");
+                job_end(in->job, JOB_PHASE_FAILED, why);
+                incoming_discard(in);
+                if (done && call->success)
+                        done(NULL, error, done_userdata);
+                else if (done) {
+                        reply = g_variant_ref_sink(incoming_reply(in));
+                        done(reply, NULL, done_userdata);
+                }
+        }
+        incoming_forget(in);
+        if (call->source_stats)
+                g_variant_unref(call->source_stats);
+        g_free(call->source_error);
+        g_free(call);
+}
+
+static int incoming_finish(Incoming *in, bool success, const char *source_error, GVariant *source_stats,
+                           IncomingDone done, void *userdata, GError **error) {
+        FinishCall *call = g_new0(FinishCall, 1);
+        int r;
+
+        call->in = in;
+        call->success = success;
+        call->source_error = g_strdup(source_error);
+        call->source_stats = source_stats ? g_variant_ref(source_stats) : NULL;
+        in->done = done;
+        in->userdata = userdata;
+        job_set_phase(in->job, JOB_PHASE_FINISH);
+        r = in->domain->backend->migrate_finish(in->domain->backend_data, success, in->options, on_incoming_finished,
+                                                call, error);
+        if (r < 0) {
+                in->done = NULL;
+                if (call->source_stats)
+                        g_variant_unref(call->source_stats);
+                g_free(call->source_error);
+                g_free(call);
+        }
+        return r;
+}
+
+int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
+                              GError **error) {
+        g_autoptr(GVariant) stats = NULL;
+        const char *uuid, *source_error = NULL;
+        gboolean success = false;
+        Incoming *in;
+        int r;
+
+        r = cookie_check_size(cookie, "Finish", error);
+        if (r < 0)
+                return r;
+        if (!(uuid = cookie_string(cookie, "uuid", 36, "Finish", error)))
+                return -EPROTO;
+        if (!g_variant_lookup(cookie, "success", "b", &success))
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "Finish: the cookie lacks 'success'");
+        (void) g_variant_lookup(cookie, "error", "&s", &source_error);
+        stats = g_variant_lookup_value(cookie, "stats", G_VARIANT_TYPE_VARDICT);
+
+        in = g_hash_table_lookup(m->incoming, uuid);
+        if (!in)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "no incoming migration of domain %s here", uuid);
+        if (g_strcmp0(in->caller, caller) != 0)
+                return vm_error_set(error, VM_ERROR_NO_JOB,
+                                    "the incoming migration of domain %s belongs to another connection", uuid);
+        if (in->done)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE, "the incoming migration of %s is busy", uuid);
+        return incoming_finish(in, success, source_error, stats, done, userdata, error);
+}
+
+static void on_abandoned(GVariant *reply, const GError *error, void *userdata) {
+        /* Nobody is waiting for this answer: the source is gone. */
+}
+
+void migration_incoming_caller_vanished(Manager *m, const char *caller) {
+        g_autoptr(GPtrArray) gone = g_ptr_array_new();
+        GHashTableIter iter;
+        gpointer value;
+
+        g_hash_table_iter_init(&iter, m->incoming);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                Incoming *in = value;
+                if (g_strcmp0(in->caller, caller) == 0 && !in->done)
+                        g_ptr_array_add(gone, in);
+        }
+        for (unsigned i = 0; i < gone->len; i++) {
+                g_autoptr(GError) error = NULL;
+                Incoming *in = gone->pdata[i];
+                log_warning("domain '%s': the source of its incoming migration disconnected; discarding it",
+                            domain_name(in->domain));
+                if (incoming_finish(in, false, "the source host disconnected", NULL, on_abandoned, NULL, &error) < 0) {
+                        log_error("domain '%s': cannot discard the incoming guest: %s", domain_name(in->domain),
+                                  error->message);
+                        job_end(in->job, JOB_PHASE_FAILED, "the source host disconnected");
+                        incoming_forget(in);
+                }
+        }
+}
+
+GHashTable *migration_incoming_table_new(void) {
+        return g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify) incoming_free);
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+
+#include "domain.h"
+#include "job.h"
+#include "options.h"
+#include "peer.h"
+
+/*
+ * Live migration, after libvirt's protocol v3, peer to peer: the source
+ * daemon drives all five phases and the client only talks to the source.
+ *
+ *   source                               destination (Incoming.*)
+ *   Begin    check domain + options,
+ *            build the cookie
+ *            ── connect ─────────────────▶ (same host? refused)
+ *            ── Prepare(cookie) ─────────▶ check, start the guest waiting
+ *                                          for the stream ◀── data URI
+ *   (Migrate replies with the job here: the rest runs in the background)
+ *   Perform  stream memory to the data URI
+ *            ── Finish(success) ─────────▶ run the guest (or discard it)
+ *   Confirm  stop the source guest (or run it again)
+ *
+ * Invariant: after a failure in any phase the guest runs on exactly one
+ * host (the source), and the destination keeps nothing.
+ */
+
+#define MIGRATION_COOKIE_VERSION 1
+#define MIGRATION_COOKIE_MAX_BYTES (1024 * 1024)
+
+/* The Migrate call's answer: job set once Prepare succeeded, or error. */
+typedef void (*MigrationStarted)(Job *job, const GError *error, void *userdata);
+/* The job has ended (for callers that wait for the end). */
+typedef void (*MigrationEnded)(Job *job, void *userdata);
+
+/* Source side. options are parsed but not yet checked against the backend. */
+int migration_start(Manager *m, Domain *d, const char *destination_uri, MigrateOptions *options,
+                    MigrationStarted started, MigrationEnded ended, void *userdata, GError **error);
+int migration_cancel(Job *job, GError **error);
+
+/* Destination side: Incoming.Prepare and Incoming.Finish. caller identifies
+ * the source connection (so that its disappearance can abort the incoming
+ * migration). done's reply is a floating a{sv}. */
+typedef void (*IncomingDone)(GVariant *reply, const GError *error, void *userdata);
+int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
+                               GError **error);
+int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
+                              GError **error);
+/* The source connection went away: abandon what it left half done. */
+void migration_incoming_caller_vanished(Manager *m, const char *caller);
+
+/* For the manager: uuid → incoming migration, owning them. */
+GHashTable *migration_incoming_table_new(void);
+
+/* For the bus layer: the peer implementation to use. */
+void manager_set_peer_ops(Manager *m, const PeerOps *ops, void *ctx);

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdint.h>
+
+#include <glib.h>
+
+#include "uri.h"
+
+/*
+ * The other host's vmigrated, as the migration core sees it: a connection
+ * on which it calls the org.vmigrate.Migrate1.Incoming methods. The bus
+ * layer implements it (peer-dbus.c) so that the core never touches sd-bus;
+ * tests can put an in-process peer behind it.
+ *
+ * Every Incoming method takes one a{sv} cookie and answers one: versioned,
+ * size-capped and validated on both sides (migration.c).
+ */
+typedef struct Peer Peer;
+
+/* On success peer is set and remote_host_uuid is the destination's HostUUID. */
+typedef void (*PeerConnectDone)(Peer *peer, const char *remote_host_uuid, const GError *error, void *userdata);
+/* reply: a{sv} (borrowed) or NULL with error set (VM_ERROR domain: the
+ * remote's org.vmigrate.Migrate1.Error.* mapped back; transport failures
+ * as VM_ERROR_DESTINATION_UNREACHABLE). */
+typedef void (*PeerReplyDone)(GVariant *reply, const GError *error, void *userdata);
+
+typedef struct PeerOps {
+        /* Completion always from the event loop. */
+        int (*connect)(void *ctx, const Destination *destination, PeerConnectDone done, void *userdata,
+                       GError **error);
+        /* method: an org.vmigrate.Migrate1.Incoming method; args: a{sv}
+         * (floating refs are sunk). */
+        int (*call)(Peer *peer, const char *method, GVariant *args, uint64_t timeout_usec, PeerReplyDone done,
+                    void *userdata, GError **error);
+        /* Drops the connection; calls in flight are dropped without their
+         * callbacks (their owner is the one closing). */
+        void (*close)(Peer *peer);
+} PeerOps;
