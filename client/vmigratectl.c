@@ -23,6 +23,12 @@
 #define XML_MAX_BYTES (1024 * 1024)
 /* Lifecycle calls reply only when the operation has completed (a guest shutdown can take a while). */
 #define LIFECYCLE_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
+/* The daemon waits for the guest (by default 2 minutes, vmigrated --shutdown-timeout), then destroys
+ * it: a shutdown may take that long plus the destroy, and must not be given up on before. */
+#define SHUTDOWN_EXTRA_USEC (60 * G_USEC_PER_SEC)
+#define SHUTDOWN_TIMEOUT_USEC (LIFECYCLE_TIMEOUT_USEC + SHUTDOWN_EXTRA_USEC)
+/* Domain.ShutdownWithTimeout accepts 1 ms to one hour. */
+#define SHUTDOWN_TIMEOUT_MAX_MS UINT64_C(3600000)
 
 typedef struct Context {
         CtlHost host;
@@ -30,6 +36,7 @@ typedef struct Context {
         bool quiet;
         bool all;
         bool allow_interactive;
+        uint64_t shutdown_timeout_ms; /* --timeout; 0: not given, the daemon's default */
         sd_bus *bus;
         pid_t agent_pid;
 } Context;
@@ -405,7 +412,13 @@ static int cmd_action(Context *c, const Command *cmd, char **args) {
         name = lookup_string(properties, "Name");
         uuid = lookup_string(properties, "UUID");
 
-        r = call_method(c, path, CTL_DOMAIN_IFACE, cmd->method, cmd->timeout_usec, what, NULL, NULL);
+        if (c->shutdown_timeout_ms > 0)
+                /* The guest gets that long, then the daemon destroys it and replies. */
+                r = call_method(c, path, CTL_DOMAIN_IFACE, "ShutdownWithTimeout",
+                                c->shutdown_timeout_ms * 1000 + SHUTDOWN_EXTRA_USEC, what, NULL, "t",
+                                c->shutdown_timeout_ms);
+        else
+                r = call_method(c, path, CTL_DOMAIN_IFACE, cmd->method, cmd->timeout_usec, what, NULL, NULL);
         if (r != CTL_EXIT_OK)
                 return r;
 
@@ -676,7 +689,7 @@ static const Command commands[] = {
         { "start", "DOMAIN", 1, 1, cmd_action, "Start", "started", "start", LIFECYCLE_TIMEOUT_USEC,
           "Start a domain; returns once it runs" },
         { "shutdown", "DOMAIN", 1, 1, cmd_action, "Shutdown", "shut down", "shut down",
-          LIFECYCLE_TIMEOUT_USEC, "Shut a domain down gracefully; returns once off" },
+          SHUTDOWN_TIMEOUT_USEC, "Shut a domain down gracefully; returns once off" },
         { "destroy", "DOMAIN", 1, 1, cmd_action, "Destroy", "destroyed", "destroy", LIFECYCLE_TIMEOUT_USEC,
           "Stop a domain at once (like pulling the plug)" },
         { "suspend", "DOMAIN", 1, 1, cmd_action, "Suspend", "suspended", "suspend", LIFECYCLE_TIMEOUT_USEC,
@@ -718,6 +731,11 @@ static void print_help(void) {
                "                       Without --host: the local system bus\n"
                "                       ($DBUS_SYSTEM_BUS_ADDRESS if set).\n"
                "      --all            list: include inactive (shut-off) domains\n"
+               "      --timeout=SECONDS\n"
+               "                       shutdown: give the guest that long (0.001 to 3600,\n"
+               "                       e.g. 30 or 1.5) to power off, then destroy it; the\n"
+               "                       command still succeeds, the domain being off.\n"
+               "                       Default: vmigrated's (--shutdown-timeout, 2 minutes)\n"
                "      --json           Print results as JSON (pretty-printed; keys are\n"
                "                       lower-case-dash, e.g. \"state-reason\", \"memory-bytes\").\n"
                "                       Actions print {\"domain\": NAME, \"uuid\": UUID,\n"
@@ -741,8 +759,9 @@ static void print_help(void) {
                "  4  no such domain\n"
                "  5  permission denied (polkit action org.vmigrate.migrate1.manage-domains)\n"
                "\n"
-               "Lifecycle commands (create, start, shutdown, destroy, suspend, resume)\n"
-               "wait up to 2 minutes for the operation to complete; others 25 seconds.\n"
+               "Lifecycle commands (create, start, destroy, suspend, resume) wait up to\n"
+               "2 minutes for the operation to complete; shutdown 3 minutes, or with\n"
+               "--timeout that long plus one minute; others 25 seconds.\n"
                "Reading (list, status, dumpxml, capabilities, backends) needs no\n"
                "authorization; changing anything needs root or polkit's consent (e.g.\n"
                "membership of group 'vmigrate' with the example rules installed).\n"
@@ -760,9 +779,15 @@ static void print_help(void) {
                "             %s GetDomain s demo | cut -d'\"' -f2)\"\n"
                "  vmigratectl --json list --all | jq -r '.[].name'\n"
                "  vmigratectl --host ssh://admin@hv2.example.org shutdown demo\n"
+               "  vmigratectl shutdown --timeout=30 demo\n"
+               "      busctl call %s \\\n"
+               "          \"$(busctl call %s %s \\\n"
+               "             %s GetDomain s demo | cut -d'\"' -f2)\" \\\n"
+               "          %s ShutdownWithTimeout t 30000\n"
                "  vmigratectl --host unix:///run/test-bus/system_bus_socket backends\n",
                CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_MANAGER_IFACE,
-               CTL_BUS_NAME, CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_MANAGER_IFACE);
+               CTL_BUS_NAME, CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, CTL_BUS_NAME, CTL_BUS_NAME,
+               CTL_MANAGER_PATH, CTL_MANAGER_IFACE, CTL_DOMAIN_IFACE);
 }
 
 static void print_command_help(const Command *cmd) {
@@ -772,6 +797,10 @@ static void print_command_help(const Command *cmd) {
                 printf("DOMAIN is the domain's name or UUID.\n");
         if (strstr(cmd->args, "FILE"))
                 printf("FILE holds the domain XML (at most 1 MiB); '-' reads standard input.\n");
+        if (g_strcmp0(cmd->method, "Shutdown") == 0)
+                printf("\n--timeout=SECONDS gives the guest that long (0.001 to 3600) to power off;\n"
+                       "then vmigrated destroys it and the command still succeeds. Without it,\n"
+                       "vmigrated's default applies (--shutdown-timeout, 2 minutes).\n");
         printf("\nSee 'vmigratectl --help' for the options, exit status and examples.\n");
 }
 
@@ -793,6 +822,31 @@ static int finish_output(int ret) {
         return ret == CTL_EXIT_OK ? CTL_EXIT_FAILED : ret;
 }
 
+/* --timeout=SECONDS: decimal seconds with at most three decimals (whole milliseconds), "30" or "1.5".
+ * Returns -EINVAL when malformed or out of range. Parsed by hand: strtod takes "inf", hex and blanks. */
+static int parse_shutdown_timeout(const char *arg, uint64_t *ret_ms) {
+        const char *dot = strchr(arg, '.');
+        size_t int_len = dot ? (size_t)(dot - arg) : strlen(arg);
+        size_t frac_len = dot ? strlen(dot + 1) : 0;
+        uint64_t ms = 0;
+
+        if (int_len == 0 && frac_len == 0)
+                return -EINVAL;
+        if (int_len > 4 || frac_len > 3 || (dot && frac_len == 0))
+                return -EINVAL;
+        if (strspn(arg, "0123456789") != int_len || (dot && strspn(dot + 1, "0123456789") != frac_len))
+                return -EINVAL;
+        for (size_t i = 0; i < int_len; i++)
+                ms = ms * 10 + (uint64_t)(arg[i] - '0');
+        ms *= 1000;
+        for (size_t i = 0, scale = 100; i < frac_len; i++, scale /= 10)
+                ms += (uint64_t)(dot[1 + i] - '0') * scale;
+        if (ms < 1 || ms > SHUTDOWN_TIMEOUT_MAX_MS)
+                return -EINVAL;
+        *ret_ms = ms;
+        return 0;
+}
+
 /* "--json=3": a known option given an argument it does not take. */
 static bool long_option_has_argument(const struct option *options, const char *arg) {
         const char *eq = strchr(arg, '=');
@@ -811,6 +865,7 @@ enum {
         ARG_JSON,
         ARG_NO_ASK_PASSWORD,
         ARG_ALL,
+        ARG_TIMEOUT,
 };
 
 static int run(int argc, char *argv[]) {
@@ -822,6 +877,7 @@ static int run(int argc, char *argv[]) {
                 { "quiet", no_argument, NULL, 'q' },
                 { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
                 { "all", no_argument, NULL, ARG_ALL },
+                { "timeout", required_argument, NULL, ARG_TIMEOUT },
                 {},
         };
         g_auto(Context) c = { .allow_interactive = true };
@@ -860,6 +916,15 @@ static int run(int argc, char *argv[]) {
                         break;
                 case ARG_ALL:
                         c.all = true;
+                        break;
+                case ARG_TIMEOUT:
+                        if (parse_shutdown_timeout(optarg, &c.shutdown_timeout_ms) < 0) {
+                                fprintf(stderr,
+                                        "vmigratectl: invalid --timeout '%s': expected seconds from 0.001 to "
+                                        "3600 (at most 3 decimals), e.g. --timeout=30\n",
+                                        optarg);
+                                return CTL_EXIT_USAGE;
+                        }
                         break;
                 case ':':
                         fprintf(stderr,
@@ -948,6 +1013,10 @@ static int run(int argc, char *argv[]) {
                 }
         if (c.all && cmd->run != cmd_list) {
                 fprintf(stderr, "vmigratectl: --all only applies to 'list', not to '%s'\n", cmd->name);
+                return CTL_EXIT_USAGE;
+        }
+        if (c.shutdown_timeout_ms > 0 && g_strcmp0(cmd->method, "Shutdown") != 0) {
+                fprintf(stderr, "vmigratectl: --timeout only applies to 'shutdown', not to '%s'\n", cmd->name);
                 return CTL_EXIT_USAGE;
         }
 

@@ -802,6 +802,12 @@ GVariant *manager_describe_backends(Manager *m) {
                 if (b->unavailable)
                         g_variant_builder_add(&one, "{sv}", "unavailable-reason",
                                               g_variant_new_string(b->unavailable));
+                if (b->data && b->ops->migrate_options) {
+                        size_t n = 0;
+                        const MigrateOptionSupport *support = b->ops->migrate_options(b->data, &n);
+                        g_variant_builder_add(&one, "{sv}", "migration-options",
+                                              migrate_options_describe(support, n));
+                }
                 if (b->data && b->ops->describe) {
                         g_autoptr(GVariant) extra = g_variant_ref_sink(b->ops->describe(b->data));
                         GVariantIter iter;

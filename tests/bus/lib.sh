@@ -273,7 +273,16 @@ _vm_write_wrapper() {
         cat >"$VM_TMP/vmigrated-wrapper" <<EOF
 #!/bin/bash
 set -m
-"$VM_DAEMON" "\$@" &
+# Variables a test asked for (vm_set_daemon_env), read at each activation.
+if [ -r "$VM_TMP/daemon.env" ]; then
+        set -a
+        . "$VM_TMP/daemon.env"
+        set +a
+fi
+# Under meson test --setup valgrind, VMIGRATE_VALGRIND is the valgrind
+# command line. valgrind runs the program in its own process, so the pid
+# recorded below is still the one owning the bus name.
+${VMIGRATE_VALGRIND:-} "$VM_DAEMON" "\$@" &
 pid=\$!
 echo "\$pid" >>"$VM_TMP/daemon-pids"
 trap 'kill -TERM \$pid 2>/dev/null' TERM
@@ -320,6 +329,19 @@ vm_stop_polkit() {
         _vm_polkit_pid=
         wait_until 10 eval '! _vm_name_has_owner org.freedesktop.PolicyKit1' ||
                 bail_out "org.freedesktop.PolicyKit1 still owned after polkitd stopped"
+}
+
+# vm_set_daemon_env [NAME=VALUE...]: the environment of daemons activated
+# from now on gets these variables (on top of dbus-daemon's, which is
+# ours); without arguments, nothing extra. A running daemon keeps its own.
+vm_set_daemon_env() {
+        local kv
+        : >"$VM_TMP/daemon.env.new"
+        for kv in "$@"; do
+                [[ $kv =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || bail_out "vm_set_daemon_env: bad '$kv'"
+                printf '%s=%q\n' "${kv%%=*}" "${kv#*=}" >>"$VM_TMP/daemon.env.new"
+        done
+        mv "$VM_TMP/daemon.env.new" "$VM_TMP/daemon.env"
 }
 
 # vm_setup [IDLE_TIMEOUT]: users, bus, polkit; the daemon is not started
@@ -386,6 +408,24 @@ vm_dump_logs() {
         [ -f "$VM_TMP/polkitd.log" ] && diag "$(tail -n 50 "$VM_TMP/polkitd.log")"
 }
 
+# vm_qemu_pids: the QEMU processes started by this test's daemons, found
+# by their standard error, which vmigrated points at <runtime-dir>/qemu/log/
+# (QEMU runs in a session of its own and outlives the daemon, so it is not
+# necessarily anybody's child we know).
+vm_qemu_pids() {
+        local fd pid target
+        [ -n "$VM_TMP" ] || return 0
+        for fd in /proc/[0-9]*/fd/2; do
+                target=$(readlink "$fd" 2>/dev/null) || continue
+                case $target in
+                "$VM_TMP/run/qemu/log/"*)
+                        pid=${fd#/proc/}
+                        echo "${pid%%/*}"
+                        ;;
+                esac
+        done
+}
+
 vm_teardown() {
         local rc=$? pid
         # Whoever read our output may be gone (a pipe into head): still
@@ -402,6 +442,12 @@ vm_teardown() {
                                 kill -KILL "$pid" 2>/dev/null
                 done <"$VM_TMP/daemon-pids"
         fi
+        # Guests a failed test left behind (a passing one checks there are
+        # none): they would outlive us otherwise.
+        for pid in $(vm_qemu_pids); do
+                echo "# killing QEMU pid $pid left running"
+                kill -KILL "$pid" 2>/dev/null
+        done
         if [ -n "$_vm_polkit_pid" ]; then
                 kill -TERM "$_vm_polkit_pid" 2>/dev/null
                 wait "$_vm_polkit_pid" 2>/dev/null
@@ -421,11 +467,12 @@ vm_teardown() {
         exit "$rc"
 }
 
-# vm_sanitizer_check: one TAP test: no sanitizer report from any daemon
-# that ran (their stderr goes to dbus-daemon's, i.e. daemon.log).
+# vm_sanitizer_check: one TAP test: no sanitizer or valgrind report from
+# any daemon that ran (their stderr goes to dbus-daemon's, i.e.
+# daemon.log; valgrind runs --quiet, so any "==PID== " line is a report).
 vm_sanitizer_check() {
         local reports
-        reports=$(grep -E -A20 'AddressSanitizer|LeakSanitizer|runtime error:' \
+        reports=$(grep -E -A20 'AddressSanitizer|LeakSanitizer|runtime error:|^==[0-9]+== ' \
                 "$VM_TMP/daemon.log")
         is "$reports" "" "no sanitizer reports in the daemon's output"
 }
