@@ -34,6 +34,9 @@ packages=(
         python3-gi
         python3-dbusmock
         iproute2
+        iputils-ping
+        openssh-server
+        openssh-client
         util-linux
         passwd
         valgrind
