@@ -19,58 +19,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "domain.h"
 #include "errors.h"
 #include "log.h"
-#include "qemu-caps.h"
-#include "qemu-command.h"
-#include "qemu-process.h"
-#include "qmp.h"
+#include "qemu-backend.h"
 
-#define QEMU_START_TIMEOUT_USEC (60 * G_USEC_PER_SEC)
-#define QEMU_COMMAND_TIMEOUT_USEC (30 * G_USEC_PER_SEC)
-#define QEMU_TERMINATE_GRACE_USEC (5 * G_USEC_PER_SEC)
-#define QEMU_LOG_TAIL_LINES 5
-/* Our own lines in QEMU's log start with this; the rest is QEMU's. */
-#define QEMU_LOG_HEADER "## vmigrated "
-
-typedef struct QemuBackend {
-        sd_event *event;
-        char *qemu_dir; /* <runtime_dir>/qemu */
-        char *cache_path;
-        QemuCaps *caps;
-} QemuBackend;
-
-typedef enum QemuOp {
-        QEMU_OP_NONE,
-        QEMU_OP_START,
-        QEMU_OP_SHUTDOWN,
-        QEMU_OP_DESTROY,
-        QEMU_OP_SUSPEND,
-        QEMU_OP_RESUME,
-} QemuOp;
-
-typedef struct QemuDomain {
-        QemuBackend *backend;
-        Domain *domain; /* borrowed: the domain owns us */
-        QemuPaths *paths;
-        QemuProcess *process;
-        Qmp *qmp;
-
-        QemuOp op;
-        BackendDone done;
-        void *userdata;
-        /* A shutdown overtaken by destroy completes when QEMU is gone. */
-        BackendDone overtaken_done;
-        void *overtaken_userdata;
-
-        sd_event_source *shutdown_timer;
-        bool guest_shut_down; /* QEMU reported a shutdown the guest asked for */
-        bool terminating;     /* we sent SIGTERM */
-} QemuDomain;
-
-static bool kvm_usable(void) {
+bool kvm_usable(void) {
         return access("/dev/kvm", R_OK | W_OK) == 0;
 }
 
@@ -143,7 +96,7 @@ static void qemu_fini(void *backend_data) {
 }
 
 /* Checks that need no files: the definition fits this backend and QEMU. */
-static int qemu_validate(void *backend_data, const DomainDef *def, GError **error) {
+int qemu_validate(void *backend_data, const DomainDef *def, GError **error) {
         QemuBackend *b = backend_data;
         g_autoptr(QemuPaths) paths = qemu_paths_new(b->qemu_dir, def->uuid);
         QemuCommandOptions options = { .binary = b->caps->binary, .kvm = true, .qmp_fd = 3 };
@@ -215,7 +168,7 @@ static int qemu_check_startable(QemuBackend *b, const DomainDef *def, GError **e
 
 /* ---- per-domain state ---- */
 
-static void qemu_domain_report(QemuDomain *qd, DomainState state, const char *reason, const char *event,
+void qemu_domain_report(QemuDomain *qd, DomainState state, const char *reason, const char *event,
                                const char *detail) {
         /* Remembered for a daemon restart: the process tells us running or
          * paused, but not why. */
@@ -224,7 +177,7 @@ static void qemu_domain_report(QemuDomain *qd, DomainState state, const char *re
         domain_backend_event(qd->domain, state, reason, event, detail);
 }
 
-static void qemu_domain_complete(QemuDomain *qd, int r, const GError *error) {
+void qemu_domain_complete(QemuDomain *qd, int r, const GError *error) {
         BackendDone done = qd->done, overtaken = qd->overtaken_done;
         void *userdata = qd->userdata, *overtaken_userdata = qd->overtaken_userdata;
 
@@ -239,8 +192,7 @@ static void qemu_domain_complete(QemuDomain *qd, int r, const GError *error) {
                 done(r, error, userdata);
 }
 
-static void qemu_domain_complete_error(QemuDomain *qd, VmError code, const char *format, ...) G_GNUC_PRINTF(3, 4);
-static void qemu_domain_complete_error(QemuDomain *qd, VmError code, const char *format, ...) {
+void qemu_domain_complete_error(QemuDomain *qd, VmError code, const char *format, ...) {
         g_autoptr(GError) error = NULL;
         va_list ap;
 
@@ -318,6 +270,12 @@ static void on_process_exit(QemuProcess *p, int status, void *userdata) {
         bool terminating = qd->terminating, guest_shut_down = qd->guest_shut_down;
 
         qemu_domain_release(qd);
+        if (qd->migration) {
+                /* Migration decides what this exit means (migrated away,
+                 * discarded, or died mid-stream). */
+                qemu_migration_process_exited(qd, how);
+                return;
+        }
 
         if (op == QEMU_OP_START) {
                 /* Never ran: the state stays shut off, the caller hears why. */
@@ -346,7 +304,7 @@ static void on_process_exit(QemuProcess *p, int status, void *userdata) {
                                            how);
 }
 
-static bool json_get_bool_member(JsonObject *o, const char *name, bool fallback) {
+bool json_get_bool_member(JsonObject *o, const char *name, bool fallback) {
         JsonNode *n = o ? json_object_get_member(o, name) : NULL;
 
         if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_BOOLEAN)
@@ -359,6 +317,8 @@ static void on_qmp_event(Qmp *qmp, const char *event, JsonObject *data, uint64_t
         DomainState state = qd->domain->state;
 
         log_debug("domain '%s': QMP event %s", domain_name(qd->domain), event);
+        if (qd->migration && qemu_migration_event(qd, event, data))
+                return;
         if (g_str_equal(event, "STOP")) {
                 if (state == DOMAIN_STATE_RUNNING)
                         qemu_domain_report(qd, DOMAIN_STATE_PAUSED, qd->op == QEMU_OP_SUSPEND ? "user" : "unknown",
@@ -546,6 +506,7 @@ static void qemu_domain_detach(void *domain_data) {
         /* The daemon is going away, or the domain object is: QEMU (if any)
          * keeps running and a restarted daemon finds it again. */
         g_assert(!qd->done && !qd->overtaken_done);
+        qemu_migration_free(qd);
         qd->shutdown_timer = sd_event_source_disable_unref(qd->shutdown_timer);
         qmp_free(qd->qmp);
         qemu_process_free(qd->process);
@@ -555,7 +516,7 @@ static void qemu_domain_detach(void *domain_data) {
 
 /* ---- operations ---- */
 
-static void qemu_domain_begin(QemuDomain *qd, QemuOp op, BackendDone done, void *userdata) {
+void qemu_domain_begin(QemuDomain *qd, QemuOp op, BackendDone done, void *userdata) {
         qd->op = op;
         qd->done = done;
         qd->userdata = userdata;
@@ -569,10 +530,7 @@ static void on_cont_reply(Qmp *qmp, JsonNode *result, const char *error_class, c
                 /* QEMU is there but would not run the guest: stop it; the
                  * exit completes the operation with QEMU's words. */
                 log_error("domain '%s': %s", domain_name(qd->domain), error->message);
-                if (qd->process) {
-                        qd->terminating = true;
-                        (void) qemu_process_terminate(qd->process, QEMU_TERMINATE_GRACE_USEC);
-                }
+                qemu_domain_terminate(qd);
                 return;
         }
         if (qd->domain->state != DOMAIN_STATE_RUNNING)
@@ -612,8 +570,14 @@ static void log_command_line(const char *log_path, char *const *argv) {
         close(fd);
 }
 
-static int qemu_start(void *domain_data, const DomainDef *def, BackendDone done, void *userdata, GError **error) {
-        QemuDomain *qd = domain_data;
+void qemu_domain_terminate(QemuDomain *qd) {
+        if (!qd->process)
+                return;
+        qd->terminating = true;
+        (void) qemu_process_terminate(qd->process, QEMU_TERMINATE_GRACE_USEC);
+}
+
+int qemu_domain_launch(QemuDomain *qd, const DomainDef *def, bool incoming, GError **error) {
         QemuBackend *b = qd->backend;
         g_auto(GStrv) argv = NULL;
         int fd, r;
@@ -640,6 +604,7 @@ static int qemu_start(void *domain_data, const DomainDef *def, BackendDone done,
         QemuCommandOptions options = {
                 .binary = b->caps->binary,
                 .kvm = g_str_equal(def->type, "kvm"),
+                .incoming = incoming,
                 .qmp_fd = 3,
         };
         r = qemu_build_argv(def, qd->paths, &options, &argv, error);
@@ -657,8 +622,6 @@ static int qemu_start(void *domain_data, const DomainDef *def, BackendDone done,
                 r = write_runtime_record(qd, def, error);
         if (r >= 0)
                 r = qemu_domain_connect(qd, error);
-        if (r >= 0)
-                r = qmp_execute(qd->qmp, "cont", NULL, QEMU_START_TIMEOUT_USEC, on_cont_reply, qd, error);
         if (r < 0) {
                 if (qd->process) {
                         /* Started but unusable: it must not run unwatched. */
@@ -668,9 +631,25 @@ static int qemu_start(void *domain_data, const DomainDef *def, BackendDone done,
                 qemu_domain_release(qd);
                 return r;
         }
+        log_info("domain '%s': QEMU pid %d %s under %s", def->name, (int) qemu_process_pid(qd->process),
+                 incoming ? "waiting for an incoming migration" : "starting", options.kvm ? "KVM" : "TCG");
+        return 0;
+}
 
-        log_info("domain '%s': QEMU pid %d starting under %s", def->name, (int) qemu_process_pid(qd->process),
-                 options.kvm ? "KVM" : "TCG");
+static int qemu_start(void *domain_data, const DomainDef *def, BackendDone done, void *userdata, GError **error) {
+        QemuDomain *qd = domain_data;
+        int r;
+
+        r = qemu_domain_launch(qd, def, false, error);
+        if (r < 0)
+                return r;
+        r = qmp_execute(qd->qmp, "cont", NULL, QEMU_START_TIMEOUT_USEC, on_cont_reply, qd, error);
+        if (r < 0) {
+                (void) kill(qemu_process_pid(qd->process), SIGKILL);
+                (void) waitpid(qemu_process_pid(qd->process), NULL, 0);
+                qemu_domain_release(qd);
+                return r;
+        }
         qemu_domain_begin(qd, QEMU_OP_START, done, userdata);
         return 0;
 }
@@ -819,6 +798,15 @@ const BackendOps backend_qemu_ops = {
         .destroy = qemu_destroy,
         .suspend = qemu_suspend,
         .resume = qemu_resume,
+        .migrate_options = qemu_migrate_options,
+        .migrate_begin = qemu_migrate_begin,
+        .migrate_prepare = qemu_migrate_prepare,
+        .migrate_perform = qemu_migrate_perform,
+        .migrate_finish = qemu_migrate_finish,
+        .migrate_confirm = qemu_migrate_confirm,
+        .migrate_cancel = qemu_migrate_cancel,
+        .migrate_set_max_downtime = qemu_migrate_set_max_downtime,
+        .migrate_set_max_bandwidth = qemu_migrate_set_max_bandwidth,
         .append_capabilities = qemu_append_capabilities,
         .describe = qemu_describe,
 };

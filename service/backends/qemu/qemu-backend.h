@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The qemu backend's insides, shared by qemu-backend.c (lifecycle) and
+ * qemu-migration.c. Nothing outside backends/qemu/ includes this. */
+
+#include <stdbool.h>
+
+#include "backend.h"
+#include "domain.h"
+#include "qemu-caps.h"
+#include "qemu-command.h"
+#include "qemu-process.h"
+#include "qmp.h"
+
+#define QEMU_START_TIMEOUT_USEC (60 * G_USEC_PER_SEC)
+#define QEMU_COMMAND_TIMEOUT_USEC (30 * G_USEC_PER_SEC)
+#define QEMU_TERMINATE_GRACE_USEC (5 * G_USEC_PER_SEC)
+#define QEMU_LOG_TAIL_LINES 5
+/* Our own lines in QEMU's log start with this; the rest is QEMU's. */
+#define QEMU_LOG_HEADER "## vmigrated "
+
+typedef struct QemuBackend {
+        sd_event *event;
+        char *qemu_dir; /* <runtime_dir>/qemu */
+        char *cache_path;
+        QemuCaps *caps;
+} QemuBackend;
+
+typedef enum QemuOp {
+        QEMU_OP_NONE,
+        QEMU_OP_START,
+        QEMU_OP_SHUTDOWN,
+        QEMU_OP_DESTROY,
+        QEMU_OP_SUSPEND,
+        QEMU_OP_RESUME,
+        QEMU_OP_MIGRATE_PREPARE, /* destination: QEMU starting with -incoming */
+        QEMU_OP_MIGRATE_PERFORM, /* source: streaming */
+        QEMU_OP_MIGRATE_FINISH,  /* destination: waiting for the end, then cont (or kill) */
+        QEMU_OP_MIGRATE_CONFIRM, /* source: quit (or cont) */
+} QemuOp;
+
+typedef struct QemuMigration QemuMigration;
+
+typedef struct QemuDomain {
+        QemuBackend *backend;
+        Domain *domain; /* borrowed: the domain owns us */
+        QemuPaths *paths;
+        QemuProcess *process;
+        Qmp *qmp;
+
+        QemuOp op;
+        BackendDone done;
+        void *userdata;
+        /* A shutdown overtaken by destroy completes when QEMU is gone. */
+        BackendDone overtaken_done;
+        void *overtaken_userdata;
+
+        sd_event_source *shutdown_timer;
+        bool guest_shut_down; /* QEMU reported a shutdown the guest asked for */
+        bool terminating;     /* we sent SIGTERM */
+
+        QemuMigration *migration; /* qemu-migration.c's state, or NULL */
+} QemuDomain;
+
+bool kvm_usable(void);
+int qemu_validate(void *backend_data, const DomainDef *def, GError **error);
+bool json_get_bool_member(JsonObject *o, const char *name, bool fallback);
+
+void qemu_domain_report(QemuDomain *qd, DomainState state, const char *reason, const char *event,
+                        const char *detail);
+void qemu_domain_begin(QemuDomain *qd, QemuOp op, BackendDone done, void *userdata);
+void qemu_domain_complete(QemuDomain *qd, int r, const GError *error);
+void qemu_domain_complete_error(QemuDomain *qd, VmError code, const char *format, ...) G_GNUC_PRINTF(3, 4);
+void qemu_domain_terminate(QemuDomain *qd);
+
+/* Starts QEMU for def, paused, and connects its monitor; incoming adds
+ * -incoming defer. The caller queues its QMP commands and sets the op. */
+int qemu_domain_launch(QemuDomain *qd, const DomainDef *def, bool incoming, GError **error);
+
+/* qemu-migration.c */
+const MigrateOptionSupport *qemu_migrate_options(void *backend_data, size_t *ret_n);
+int qemu_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOptions *options,
+                       GVariantDict *cookie, GError **error);
+int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateOptions *options,
+                         GVariant *source_cookie, MigratePrepareDone done, void *userdata, GError **error);
+int qemu_migrate_perform(void *domain_data, const char *data_uri, const MigrateOptions *options,
+                         MigrateProgressFn progress, BackendDone done, void *userdata, GError **error);
+int qemu_migrate_finish(void *domain_data, bool success, const MigrateOptions *options, BackendDone done,
+                        void *userdata, GError **error);
+int qemu_migrate_confirm(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);
+int qemu_migrate_cancel(void *domain_data, GError **error);
+int qemu_migrate_set_max_downtime(void *domain_data, uint64_t milliseconds, GError **error);
+int qemu_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_second, bool postcopy, GError **error);
+/* QMP events and process exit while a migration is in progress; return
+ * true when they handled it. */
+bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data);
+void qemu_migration_process_exited(QemuDomain *qd, const char *how);
+void qemu_migration_free(QemuDomain *qd);
+
+

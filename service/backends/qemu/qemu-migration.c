@@ -1,0 +1,807 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Live migration for the qemu backend: QEMU to QEMU over TCP.
+ *
+ * Destination (Prepare): QEMU starts with -incoming defer; we set the same
+ * capabilities and parameters as the source (multifd and its compression
+ * must match), then migrate-incoming on a port from the data port range,
+ * and report where to send. Finish waits for QEMU to report the stream
+ * completed, then "cont" (unless paused was asked), or kills it.
+ * Source (Perform): capabilities and parameters, always with max-bandwidth
+ * set explicitly (QEMU's own default caps the stream at 128 MiB/s), then
+ * "migrate"; MIGRATION events say how it ends and query-migrate, polled,
+ * feeds the job. Confirm quits the source QEMU, or runs the guest again.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "log.h"
+#include "qemu-backend.h"
+#include "manager.h"
+#include "uri.h"
+
+#define MIGRATION_PORT_MIN 49152
+#define MIGRATION_PORT_MAX 49215
+#define MIGRATION_POLL_USEC (100 * 1000)
+#define MIGRATION_COMMAND_TIMEOUT_USEC (30 * G_USEC_PER_SEC)
+#define MIGRATION_FINISH_WAIT_USEC (60 * G_USEC_PER_SEC)
+/* "Not limited": QEMU has no such value, so a rate no link reaches. */
+#define MIGRATION_UNLIMITED_BANDWIDTH (1ULL << 40)
+#define MIGRATION_DEFAULT_DOWNTIME_MS 300
+
+struct QemuMigration {
+        QemuDomain *qd;
+        bool outgoing;
+        MigrateOptions *options; /* a copy: the caller's goes away */
+
+        /* source */
+        MigrateProgressFn progress;
+        void *progress_userdata;
+        sd_event_source *poll;
+        MigrationStats stats;
+        bool ran_before;
+        bool stream_done; /* completed, failed or cancelled: reported */
+        bool confirm_success;
+
+        /* destination */
+        MigratePrepareDone prepare_done;
+        void *prepare_userdata;
+        char *data_uri;
+        char *listen_host;
+        uint16_t port;
+        bool incoming_listening;
+        bool incoming_completed;
+        char *incoming_failure;
+        bool discard;
+        sd_event_source *finish_wait;
+};
+
+static const MigrateOptionSupport qemu_option_support[] = {
+        { .key = "live", .supported = true, .default_value = "true" },
+        { .key = "offline", .why_not = "offline migration is not implemented yet" },
+        { .key = "paused", .supported = true },
+        { .key = "persist", .supported = true },
+        { .key = "undefine-source", .supported = true },
+        { .key = "postcopy", .why_not = "post-copy is not implemented yet; it comes with the next vmigrate" },
+        { .key = "postcopy-resume", .why_not = "post-copy is not implemented yet" },
+        { .key = "auto-converge", .supported = true, .default_value = "false" },
+        { .key = "compression", .supported = true, .default_value = "'none'" },
+        { .key = "parallel-connections", .supported = true },
+        { .key = "tunnelled", .why_not = "tunnelled migration is not implemented yet" },
+        { .key = "tls", .why_not = "TLS for the data stream is not implemented yet" },
+        { .key = "copy-storage", .why_not = "storage migration is not implemented yet: use shared storage" },
+        { .key = "bandwidth", .supported = true },
+        { .key = "postcopy-bandwidth", .why_not = "post-copy is not implemented yet" },
+        { .key = "max-downtime", .supported = true, .default_value = "300" },
+        { .key = "destination-name", .supported = true },
+        { .key = "destination-xml", .supported = true },
+        { .key = "data-uri", .supported = true },
+        { .key = "listen-address", .supported = true },
+        { .key = "abort-on-error", .supported = true },
+        { .key = "unsafe", .supported = true },
+        { .key = "timeout", .why_not = "the convergence timeout is not implemented yet" },
+        { .key = "timeout-action", .why_not = "the convergence timeout is not implemented yet" },
+        { .key = "wait", .supported = true },
+};
+
+const MigrateOptionSupport *qemu_migrate_options(void *backend_data, size_t *ret_n) {
+        *ret_n = G_N_ELEMENTS(qemu_option_support);
+        return qemu_option_support;
+}
+
+static MigrateOptions *options_copy(const MigrateOptions *o) {
+        g_autoptr(GVariant) v = g_variant_ref_sink(migrate_options_to_variant(o));
+        MigrateOptions *copy = NULL;
+
+        if (migrate_options_parse(v, &copy, NULL) < 0)
+                g_error("migration options do not survive their own round trip");
+        return copy;
+}
+
+static QemuMigration *migration_new(QemuDomain *qd, bool outgoing, const MigrateOptions *options) {
+        QemuMigration *m = g_new0(QemuMigration, 1);
+
+        m->qd = qd;
+        m->outgoing = outgoing;
+        m->options = options_copy(options);
+        qd->migration = m;
+        return m;
+}
+
+void qemu_migration_free(QemuDomain *qd) {
+        QemuMigration *m = g_steal_pointer(&qd->migration);
+
+        if (!m)
+                return;
+        sd_event_source_disable_unref(m->poll);
+        sd_event_source_disable_unref(m->finish_wait);
+        migrate_options_free(m->options);
+        g_free(m->data_uri);
+        g_free(m->listen_host);
+        g_free(m->incoming_failure);
+        g_free(m);
+}
+
+/* ---- QMP helpers ---- */
+
+static JsonObject *capabilities_args(const MigrateOptions *o) {
+        JsonObject *args = json_object_new();
+        JsonArray *caps = json_array_new();
+        const struct {
+                const char *name;
+                bool on;
+        } list[] = {
+                { "events", true },
+                { "auto-converge", o->auto_converge },
+                { "multifd", o->parallel_connections > 0 },
+                { "xbzrle", o->compression == MIGRATE_COMPRESSION_XBZRLE },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(list); i++) {
+                JsonObject *c = json_object_new();
+                json_object_set_string_member(c, "capability", list[i].name);
+                json_object_set_boolean_member(c, "state", list[i].on);
+                json_array_add_object_element(caps, c);
+        }
+        json_object_set_array_member(args, "capabilities", caps);
+        return args;
+}
+
+static JsonObject *parameters_args(const MigrateOptions *o, bool source) {
+        JsonObject *args = json_object_new();
+
+        if (o->parallel_connections > 0) {
+                json_object_set_int_member(args, "multifd-channels", o->parallel_connections);
+                json_object_set_string_member(args, "multifd-compression",
+                                              o->compression == MIGRATE_COMPRESSION_ZSTD   ? "zstd"
+                                              : o->compression == MIGRATE_COMPRESSION_ZLIB ? "zlib"
+                                                                                           : "none");
+        }
+        if (source) {
+                json_object_set_int_member(args, "max-bandwidth",
+                                           o->bandwidth ? (gint64) o->bandwidth : (gint64) MIGRATION_UNLIMITED_BANDWIDTH);
+                json_object_set_int_member(args, "downtime-limit",
+                                           o->max_downtime ? (gint64) o->max_downtime : MIGRATION_DEFAULT_DOWNTIME_MS);
+        }
+        return args;
+}
+
+static uint64_t json_uint(JsonObject *o, const char *name) {
+        JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
+                return 0;
+        gint64 v = json_node_get_int(n);
+        return v > 0 ? (uint64_t) v : 0;
+}
+
+static const char *json_str(JsonObject *o, const char *name) {
+        JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
+                return NULL;
+        return json_node_get_string(n);
+}
+
+static JsonObject *json_obj(JsonObject *o, const char *name) {
+        JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+        return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+/* ---- source ---- */
+
+int qemu_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOptions *options,
+                       GVariantDict *cookie, GError **error) {
+        QemuDomain *qd = domain_data;
+        QemuCaps *caps = qd->backend->caps;
+        bool tcg = g_str_equal(def->type, "qemu");
+
+        if (!qd->process || !qd->qmp)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE, "domain '%s' has no running QEMU", def->name);
+        if (qd->migration)
+                return vm_error_set(error, VM_ERROR_JOB_ACTIVE, "domain '%s' is already migrating", def->name);
+        if (tcg && !options->postcopy && !options->unsafe && qemu_caps_has_defect(caps, "tcg-precopy-loses-writes"))
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "QEMU %u.%u.%u on this host loses guest writes when it live-migrates a TCG "
+                                    "guest with pre-copy (fixed in QEMU 9.0): install QEMU 9.0 or newer, or use "
+                                    "post-copy or offline migration; option 'unsafe' goes ahead anyway",
+                                    caps->major, caps->minor, caps->micro);
+        if ((options->parallel_connections > 0 || options->compression == MIGRATE_COMPRESSION_ZSTD ||
+             options->compression == MIGRATE_COMPRESSION_ZLIB) &&
+            !qemu_caps_has_migration_capability(caps, "multifd"))
+                return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
+                                    "option 'parallel-connections' needs QEMU's multifd, which %s lacks",
+                                    caps->binary);
+        if (options->auto_converge && !qemu_caps_has_migration_capability(caps, "auto-converge"))
+                return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
+                                    "option 'auto-converge' is not supported by %s", caps->binary);
+
+        g_autofree char *version = g_strdup_printf("%u.%u.%u", caps->major, caps->minor, caps->micro);
+        g_variant_dict_insert(cookie, "qemu-version", "s", version);
+        g_variant_dict_insert(cookie, "accel", "s", tcg ? "tcg" : "kvm");
+        return 0;
+}
+
+static void migration_stats_from(QemuMigration *m, JsonObject *o) {
+        JsonObject *ram = json_obj(o, "ram");
+        uint64_t page_size = json_uint(ram, "page-size");
+
+        m->stats.data_total = json_uint(ram, "total");
+        m->stats.data_processed = json_uint(ram, "transferred");
+        m->stats.data_remaining = json_uint(ram, "remaining");
+        m->stats.iteration = json_uint(ram, "dirty-sync-count");
+        m->stats.dirty_rate = json_uint(ram, "dirty-pages-rate") * (page_size ? page_size : 4096);
+        /* mbps is a JSON double: megabits per second. */
+        JsonNode *mbps = ram ? json_object_get_member(ram, "mbps") : NULL;
+        if (mbps && JSON_NODE_HOLDS_VALUE(mbps) &&
+            (json_node_get_value_type(mbps) == G_TYPE_DOUBLE || json_node_get_value_type(mbps) == G_TYPE_INT64))
+                m->stats.bandwidth = (uint64_t) (json_node_get_double(mbps) * 1e6 / 8);
+        m->stats.expected_downtime_ms = json_uint(o, "expected-downtime");
+        m->stats.setup_ms = json_uint(o, "setup-time");
+        if (json_object_has_member(o, "downtime"))
+                m->stats.downtime_ms = json_uint(o, "downtime");
+        m->stats.postcopy_requests = json_uint(ram, "postcopy-requests");
+}
+
+static void migration_stream_end(QemuMigration *m, int r, const char *failure) {
+        QemuDomain *qd = m->qd;
+        g_autoptr(GError) error = NULL;
+
+        if (m->stream_done)
+                return;
+        m->stream_done = true;
+        m->poll = sd_event_source_disable_unref(m->poll);
+        if (m->progress)
+                m->progress(&m->stats, m->progress_userdata);
+        if (r < 0)
+                error = g_error_new(VM_ERROR, r == -ECANCELED ? VM_ERROR_MIGRATION_FAILED : VM_ERROR_MIGRATION_FAILED,
+                                    "%s", failure);
+        qemu_domain_complete(qd, r, error);
+}
+
+static void on_final_status(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                            void *userdata) {
+        QemuMigration *m = userdata;
+        JsonObject *o = result && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
+        const char *status = json_str(o, "status");
+
+        if (o)
+                migration_stats_from(m, o);
+        if (g_strcmp0(status, "completed") == 0)
+                migration_stream_end(m, 0, NULL);
+        else if (g_strcmp0(status, "cancelled") == 0)
+                migration_stream_end(m, -ECANCELED, "the migration was cancelled");
+        else {
+                g_autofree char *why = g_strdup_printf("QEMU reports the migration %s: %s", status ? status : "ended",
+                                                       json_str(o, "error-desc") ?: (error ? error->message : "no reason given"));
+                migration_stream_end(m, -EIO, why);
+        }
+}
+
+static void on_poll_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                          void *userdata) {
+        QemuMigration *m = userdata;
+        JsonObject *o = result && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
+        const char *status = json_str(o, "status");
+
+        if (!o || m->stream_done)
+                return;
+        migration_stats_from(m, o);
+        /* The MIGRATION event normally says it first; the poll is the
+         * safety net. */
+        if (g_strcmp0(status, "completed") == 0 || g_strcmp0(status, "failed") == 0 ||
+            g_strcmp0(status, "cancelled") == 0) {
+                on_final_status(qmp, result, error_class, error, m);
+                return;
+        }
+        if (m->progress)
+                m->progress(&m->stats, m->progress_userdata);
+}
+
+static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+        QemuMigration *m = userdata;
+
+        if (m->qd->qmp)
+                (void) qmp_execute(m->qd->qmp, "query-migrate", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, on_poll_reply, m,
+                                   NULL);
+        if (sd_event_source_set_time_relative(s, MIGRATION_POLL_USEC) >= 0)
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+static void on_migrate_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                             void *userdata) {
+        QemuMigration *m = userdata;
+        int r;
+
+        if (error) {
+                migration_stream_end(m, -EIO, error->message);
+                return;
+        }
+        r = sd_event_add_time_relative(m->qd->backend->event, &m->poll, CLOCK_MONOTONIC, MIGRATION_POLL_USEC, 1000,
+                                       on_poll, m);
+        if (r < 0)
+                log_warning("domain '%s': cannot poll migration progress: %s", domain_name(m->qd->domain),
+                            g_strerror(-r));
+}
+
+static void on_source_setup_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                                  void *userdata) {
+        QemuMigration *m = userdata;
+
+        /* Capabilities and parameters went first, in order; a refusal of any
+         * of them ends it before a byte is sent. */
+        if (error)
+                migration_stream_end(m, -EIO, error->message);
+}
+
+static char *qemu_uri_from_data_uri(const char *data_uri, GError **error) {
+        g_autofree char *host = NULL;
+        uint16_t port;
+
+        if (data_uri_parse(data_uri, &host, &port, error) < 0)
+                return NULL;
+        return strchr(host, ':') ? g_strdup_printf("tcp:[%s]:%u", host, port) : g_strdup_printf("tcp:%s:%u", host, port);
+}
+
+int qemu_migrate_perform(void *domain_data, const char *data_uri, const MigrateOptions *options,
+                         MigrateProgressFn progress, BackendDone done, void *userdata, GError **error) {
+        QemuDomain *qd = domain_data;
+        g_autofree char *uri = qemu_uri_from_data_uri(data_uri, error);
+        QemuMigration *m;
+        int r;
+
+        if (!uri)
+                return -EINVAL;
+        if (!qd->qmp)
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "no monitor connection to QEMU");
+
+        m = migration_new(qd, true, options);
+        m->progress = progress;
+        m->progress_userdata = userdata;
+        m->ran_before = qd->domain->state == DOMAIN_STATE_RUNNING;
+        m->stats.iteration = 0;
+
+        JsonObject *migrate = json_object_new();
+        json_object_set_string_member(migrate, "uri", uri);
+        r = qmp_execute(qd->qmp, "migrate-set-capabilities", capabilities_args(m->options), MIGRATION_COMMAND_TIMEOUT_USEC,
+                        on_source_setup_reply, m, error);
+        if (r >= 0)
+                r = qmp_execute(qd->qmp, "migrate-set-parameters", parameters_args(m->options, true),
+                                MIGRATION_COMMAND_TIMEOUT_USEC, on_source_setup_reply, m, error);
+        if (r >= 0)
+                r = qmp_execute(qd->qmp, "migrate", g_steal_pointer(&migrate), MIGRATION_COMMAND_TIMEOUT_USEC,
+                                on_migrate_reply, m, error);
+        if (migrate)
+                json_object_unref(migrate);
+        if (r < 0) {
+                qemu_migration_free(qd);
+                return r;
+        }
+        log_info("domain '%s': migrating to %s", domain_name(qd->domain), uri);
+        qemu_domain_begin(qd, QEMU_OP_MIGRATE_PERFORM, done, userdata);
+        return 0;
+}
+
+int qemu_migrate_cancel(void *domain_data, GError **error) {
+        QemuDomain *qd = domain_data;
+
+        if (!qd->migration || !qd->migration->outgoing || qd->migration->stream_done || !qd->qmp)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "no migration is streaming from this host");
+        return qmp_execute(qd->qmp, "migrate_cancel", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, error);
+}
+
+static int set_parameter(QemuDomain *qd, const char *name, uint64_t value, GError **error) {
+        JsonObject *args;
+
+        if (!qd->migration || !qd->migration->outgoing || qd->migration->stream_done || !qd->qmp)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "no migration is streaming from this host");
+        args = json_object_new();
+        json_object_set_int_member(args, name, (gint64) value);
+        return qmp_execute(qd->qmp, "migrate-set-parameters", args, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, error);
+}
+
+int qemu_migrate_set_max_downtime(void *domain_data, uint64_t milliseconds, GError **error) {
+        return set_parameter(domain_data, "downtime-limit", milliseconds, error);
+}
+
+int qemu_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_second, bool postcopy, GError **error) {
+        if (postcopy)
+                return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION, "post-copy is not implemented yet");
+        return set_parameter(domain_data, "max-bandwidth", bytes_per_second, error);
+}
+
+static void on_confirm_status(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                              void *userdata) {
+        QemuMigration *m = userdata;
+        QemuDomain *qd = m->qd;
+        JsonObject *o = result && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
+
+        if (m->confirm_success) {
+                /* The guest runs on the destination: this QEMU must go. The
+                 * exit completes the operation (process_exited). */
+                (void) qmp_execute(qd->qmp, "quit", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
+                return;
+        }
+        if (o && !json_get_bool_member(o, "running", true) && m->ran_before) {
+                (void) qmp_execute(qd->qmp, "cont", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
+                qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "migration-failed", "resumed", "migrated");
+        } else if (qd->domain->state == DOMAIN_STATE_PAUSED && m->ran_before) {
+                qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "migration-failed", "resumed", "migrated");
+        }
+        qemu_migration_free(qd);
+        qemu_domain_complete(qd, 0, NULL);
+}
+
+int qemu_migrate_confirm(void *domain_data, bool success, BackendDone done, void *userdata, GError **error) {
+        QemuDomain *qd = domain_data;
+        QemuMigration *m = qd->migration;
+        int r;
+
+        if (!m || !qd->qmp) {
+                /* QEMU is gone (it died while streaming): nothing to undo. */
+                if (success)
+                        return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "the source QEMU is gone");
+                qemu_migration_free(qd);
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
+                                    "the source QEMU is gone: the guest runs nowhere; start it again");
+        }
+        m->confirm_success = success;
+        r = qmp_execute(qd->qmp, "query-status", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, on_confirm_status, m, error);
+        if (r < 0)
+                return r;
+        qemu_domain_begin(qd, QEMU_OP_MIGRATE_CONFIRM, done, userdata);
+        return 0;
+}
+
+/* ---- destination ---- */
+
+/* Whether we can bind host:port ourselves, right before QEMU does (we
+ * share its network namespace). Racy, hence the retry on QEMU's refusal. */
+static bool port_is_free(const char *host, uint16_t port) {
+        struct sockaddr_in6 sa6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+        struct sockaddr_in sa4 = { .sin_family = AF_INET, .sin_port = htons(port) };
+        bool v6 = strchr(host, ':') != NULL;
+        int fd, one = 1;
+        bool free_port;
+
+        if (v6 ? inet_pton(AF_INET6, host, &sa6.sin6_addr) != 1 : inet_pton(AF_INET, host, &sa4.sin_addr) != 1)
+                return true; /* a name: let QEMU decide */
+        fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return true;
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        free_port = bind(fd, v6 ? (struct sockaddr *) &sa6 : (struct sockaddr *) &sa4,
+                         v6 ? sizeof(sa6) : sizeof(sa4)) == 0;
+        close(fd);
+        return free_port;
+}
+
+static void prepare_complete(QemuMigration *m, int r, const GError *error) {
+        QemuDomain *qd = m->qd;
+        MigratePrepareDone done = m->prepare_done;
+        void *userdata = m->prepare_userdata;
+
+        m->prepare_done = NULL;
+        qd->op = QEMU_OP_NONE;
+        if (r < 0) {
+                m->discard = true;
+                qemu_domain_terminate(qd);
+        }
+        done(r, error, r < 0 ? NULL : m->data_uri, userdata);
+}
+
+static int incoming_listen(QemuMigration *m, GError **error);
+
+static void on_incoming_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                              void *userdata) {
+        QemuMigration *m = userdata;
+        g_autoptr(GError) local = NULL;
+
+        if (!m->prepare_done)
+                return;
+        if (!error) {
+                m->incoming_listening = true;
+                log_info("domain '%s': waiting for the stream on %s:%u", domain_name(m->qd->domain), m->listen_host,
+                         m->port);
+                prepare_complete(m, 0, NULL);
+                return;
+        }
+        /* Someone took the port between our check and QEMU's bind: next. */
+        if (strstr(error->message, "in use") && !migrate_options_has(m->options, MIGRATE_OPTION_DATA_URI) &&
+            m->port < MIGRATION_PORT_MAX) {
+                m->port++;
+                if (incoming_listen(m, &local) >= 0)
+                        return;
+                error = local;
+        }
+        prepare_complete(m, -EIO, error);
+}
+
+static int incoming_listen(QemuMigration *m, GError **error) {
+        QemuDomain *qd = m->qd;
+        g_autofree char *hostname = manager_get_hostname();
+        bool any = g_str_equal(m->listen_host, "0.0.0.0") || g_str_equal(m->listen_host, "::");
+
+        if (!migrate_options_has(m->options, MIGRATE_OPTION_DATA_URI)) {
+                while (m->port <= MIGRATION_PORT_MAX && !port_is_free(m->listen_host, m->port))
+                        m->port++;
+                if (m->port > MIGRATION_PORT_MAX)
+                        return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
+                                            "no free port in the migration range %d-%d on %s",
+                                            MIGRATION_PORT_MIN, MIGRATION_PORT_MAX, m->listen_host);
+                g_free(m->data_uri);
+                const char *reported = any ? hostname : m->listen_host;
+                m->data_uri = strchr(reported, ':') ? g_strdup_printf("tcp://[%s]:%u", reported, m->port)
+                                                    : g_strdup_printf("tcp://%s:%u", reported, m->port);
+        }
+
+        JsonObject *args = json_object_new();
+        g_autofree char *uri = strchr(m->listen_host, ':') ? g_strdup_printf("tcp:[%s]:%u", m->listen_host, m->port)
+                                                           : g_strdup_printf("tcp:%s:%u", m->listen_host, m->port);
+        json_object_set_string_member(args, "uri", uri);
+        return qmp_execute(qd->qmp, "migrate-incoming", args, MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_reply, m,
+                           error);
+}
+
+static void on_incoming_setup_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                                    void *userdata) {
+        QemuMigration *m = userdata;
+
+        if (error && m->prepare_done)
+                prepare_complete(m, -EIO, error);
+}
+
+static void on_incoming_ready(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                              void *userdata) {
+        QemuMigration *m = userdata;
+        g_autoptr(GError) local = NULL;
+
+        if (!m->prepare_done)
+                return; /* an earlier step failed */
+        if (error) {
+                prepare_complete(m, -EIO, error);
+                return;
+        }
+        qemu_domain_report(m->qd, DOMAIN_STATE_PAUSED, "migration", "started", "migrated");
+        if (incoming_listen(m, &local) < 0)
+                prepare_complete(m, -EIO, local);
+}
+
+int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateOptions *options,
+                         GVariant *source_cookie, MigratePrepareDone done, void *userdata, GError **error) {
+        QemuDomain *qd = domain_data;
+        QemuCaps *caps = qd->backend->caps;
+        const char *version = NULL, *accel = NULL;
+        QemuMigration *m;
+        int r;
+
+        if (!g_variant_lookup(source_cookie, "qemu-version", "&s", &version) ||
+            !g_variant_lookup(source_cookie, "accel", "&s", &accel))
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "the source did not say which QEMU it runs; is it the qemu backend?");
+        if (g_str_equal(def->type, "qemu") && !options->postcopy && !options->unsafe &&
+            qemu_caps_has_defect(caps, "tcg-precopy-loses-writes"))
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "the destination's QEMU %u.%u.%u loses guest writes when a TCG guest arrives "
+                                    "by pre-copy (fixed in QEMU 9.0): install QEMU 9.0 or newer there, or use "
+                                    "post-copy; option 'unsafe' goes ahead anyway",
+                                    caps->major, caps->minor, caps->micro);
+        if (options->parallel_connections > 0 && !qemu_caps_has_migration_capability(caps, "multifd"))
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "the destination's QEMU has no multifd");
+
+        r = qemu_domain_launch(qd, def, true, error);
+        if (r < 0)
+                return r;
+        m = migration_new(qd, false, options);
+        m->prepare_done = done;
+        m->prepare_userdata = userdata;
+        if (migrate_options_has(options, MIGRATE_OPTION_DATA_URI)) {
+                g_autofree char *host = NULL;
+                (void) data_uri_parse(options->data_uri, &host, &m->port, NULL);
+                m->data_uri = g_strdup(options->data_uri);
+        } else
+                m->port = MIGRATION_PORT_MIN;
+        m->listen_host = g_strdup(migrate_options_has(options, MIGRATE_OPTION_LISTEN_ADDRESS) ? options->listen_address
+                                                                                               : "0.0.0.0");
+
+        r = qmp_execute(qd->qmp, "migrate-set-capabilities", capabilities_args(m->options),
+                        MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_setup_reply, m, error);
+        if (r >= 0)
+                r = qmp_execute(qd->qmp, "migrate-set-parameters", parameters_args(m->options, false),
+                                MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_setup_reply, m, error);
+        if (r >= 0)
+                r = qmp_execute(qd->qmp, "query-status", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_ready, m,
+                                error);
+        if (r < 0) {
+                m->prepare_done = NULL;
+                m->discard = true;
+                qemu_domain_terminate(qd);
+                return r;
+        }
+        qd->op = QEMU_OP_MIGRATE_PREPARE;
+        log_info("domain '%s': incoming from a QEMU %s (%s) source", def->name, version, accel);
+        return 0;
+}
+
+static void on_incoming_cont(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                             void *userdata) {
+        QemuMigration *m = userdata;
+        QemuDomain *qd = m->qd;
+
+        if (error) {
+                qemu_domain_complete(qd, -EIO, error);
+                return;
+        }
+        qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "migrated", "resumed", "migrated");
+        qemu_migration_free(qd);
+        qemu_domain_complete(qd, 0, NULL);
+}
+
+static void incoming_run(QemuMigration *m) {
+        QemuDomain *qd = m->qd;
+        g_autoptr(GError) error = NULL;
+
+        m->finish_wait = sd_event_source_disable_unref(m->finish_wait);
+        if (m->options->paused) {
+                qemu_domain_report(qd, DOMAIN_STATE_PAUSED, "user", NULL, NULL);
+                qemu_migration_free(qd);
+                qemu_domain_complete(qd, 0, NULL);
+                return;
+        }
+        if (qmp_execute(qd->qmp, "cont", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_cont, m, &error) < 0)
+                qemu_domain_complete(qd, -EIO, error);
+}
+
+static int on_finish_wait_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        QemuMigration *m = userdata;
+
+        m->finish_wait = sd_event_source_disable_unref(m->finish_wait);
+        m->discard = true;
+        qemu_domain_terminate(m->qd);
+        g_free(m->incoming_failure);
+        m->incoming_failure = g_strdup("the stream did not complete on the destination in time");
+        return 0;
+}
+
+int qemu_migrate_finish(void *domain_data, bool success, const MigrateOptions *options, BackendDone done,
+                        void *userdata, GError **error) {
+        QemuDomain *qd = domain_data;
+        QemuMigration *m = qd->migration;
+        int r;
+
+        if (!m || !qd->process) {
+                if (success)
+                        return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "QEMU on the destination is gone: %s",
+                                            m && m->incoming_failure ? m->incoming_failure : "it exited");
+                qemu_migration_free(qd);
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "nothing to discard: QEMU is gone");
+        }
+        qemu_domain_begin(qd, QEMU_OP_MIGRATE_FINISH, done, userdata);
+        if (!success) {
+                m->discard = true;
+                qemu_domain_terminate(qd);
+                return 0;
+        }
+        if (m->incoming_completed) {
+                incoming_run(m);
+                return 0;
+        }
+        r = sd_event_add_time_relative(qd->backend->event, &m->finish_wait, CLOCK_MONOTONIC,
+                                       MIGRATION_FINISH_WAIT_USEC, 1000, on_finish_wait_timeout, m);
+        if (r < 0) {
+                qd->op = QEMU_OP_NONE;
+                qd->done = NULL;
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot arm a timer: %s", g_strerror(-r));
+        }
+        return 0;
+}
+
+/* ---- events ---- */
+
+bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data) {
+        QemuMigration *m = qd->migration;
+
+        if (g_str_equal(event, "MIGRATION")) {
+                const char *status = json_str(data, "status");
+                log_debug("domain '%s': migration %s", domain_name(qd->domain), status ? status : "?");
+                if (m->outgoing) {
+                        if (g_strcmp0(status, "completed") == 0 || g_strcmp0(status, "failed") == 0 ||
+                            g_strcmp0(status, "cancelled") == 0)
+                                (void) qmp_execute(qd->qmp, "query-migrate", NULL, MIGRATION_COMMAND_TIMEOUT_USEC,
+                                                   on_final_status, m, NULL);
+                } else if (g_strcmp0(status, "completed") == 0) {
+                        m->incoming_completed = true;
+                        if (qd->op == QEMU_OP_MIGRATE_FINISH && m->finish_wait)
+                                incoming_run(m);
+                } else if (g_strcmp0(status, "failed") == 0) {
+                        g_free(m->incoming_failure);
+                        m->incoming_failure = g_strdup("QEMU on the destination reports the stream failed");
+                }
+                return true;
+        }
+        if (g_str_equal(event, "MIGRATION_PASS")) {
+                if (m->outgoing)
+                        m->stats.iteration = json_uint(data, "pass");
+                return true;
+        }
+        if (g_str_equal(event, "STOP") && m->outgoing) {
+                /* Switch-over: the last pages go while the guest is stopped. */
+                if (qd->domain->state == DOMAIN_STATE_RUNNING)
+                        qemu_domain_report(qd, DOMAIN_STATE_PAUSED, "migration", "suspended", "migrated");
+                return true;
+        }
+        if (g_str_equal(event, "RESUME") && m->outgoing) {
+                /* QEMU runs the source guest again when a migration fails
+                 * after switch-over. */
+                if (qd->domain->state == DOMAIN_STATE_PAUSED)
+                        qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "migration-failed", "resumed", "migrated");
+                return true;
+        }
+        if (g_str_equal(event, "RESUME") && !m->outgoing)
+                return true; /* on_incoming_cont reports it */
+        if (g_str_equal(event, "BLOCK_IO_ERROR") && m->outgoing && m->options->abort_on_error && !m->stream_done) {
+                log_warning("domain '%s': I/O error during migration: cancelling (abort-on-error)",
+                            domain_name(qd->domain));
+                (void) qmp_execute(qd->qmp, "migrate_cancel", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
+                return false;
+        }
+        return false;
+}
+
+void qemu_migration_process_exited(QemuDomain *qd, const char *how) {
+        QemuMigration *m = qd->migration;
+        QemuOp op = qd->op;
+
+        if (m->outgoing && m->confirm_success) {
+                qemu_domain_report(qd, DOMAIN_STATE_SHUTOFF, "migrated", "stopped", "migrated");
+                qemu_migration_free(qd);
+                qemu_domain_complete(qd, 0, NULL);
+                return;
+        }
+        if (m->outgoing) {
+                g_autofree char *reason = g_strdup_printf("crashed: QEMU %s during migration", how);
+                log_error("domain '%s': %s", domain_name(qd->domain), reason);
+                qemu_domain_report(qd, DOMAIN_STATE_CRASHED, reason, "stopped", "crashed");
+                if (op == QEMU_OP_MIGRATE_PERFORM)
+                        migration_stream_end(m, -EIO, reason);
+                else if (op != QEMU_OP_NONE)
+                        qemu_domain_complete_error(qd, VM_ERROR_BACKEND_FAILED, "QEMU %s", how);
+                qemu_migration_free(qd);
+                return;
+        }
+
+        /* Destination: the incoming guest is gone, asked for or not. */
+        qemu_domain_report(qd, DOMAIN_STATE_SHUTOFF, "failed", "stopped", "failed");
+        if (m->prepare_done) {
+                g_autoptr(GError) error = g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                                                      "QEMU on the destination %s while preparing", how);
+                MigratePrepareDone done = m->prepare_done;
+                void *userdata = m->prepare_userdata;
+                m->prepare_done = NULL;
+                qd->op = QEMU_OP_NONE;
+                qemu_migration_free(qd);
+                done(-EIO, error, NULL, userdata);
+                return;
+        }
+        if (op == QEMU_OP_MIGRATE_FINISH) {
+                bool discard = m->discard && !m->incoming_failure;
+                g_autofree char *failure = g_strdup(m->incoming_failure);
+                qemu_migration_free(qd);
+                if (discard)
+                        qemu_domain_complete(qd, 0, NULL);
+                else
+                        qemu_domain_complete_error(qd, VM_ERROR_BACKEND_FAILED, "QEMU on the destination %s: %s", how,
+                                                   failure ? failure : "the stream did not complete");
+                return;
+        }
+        /* Between Prepare and Finish: Finish will hear it is gone. */
+        g_free(m->incoming_failure);
+        m->incoming_failure = g_strdup_printf("QEMU %s before the source finished", how);
+        m->discard = true;
+}
