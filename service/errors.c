@@ -31,6 +31,7 @@ static const struct {
         [VM_ERROR_MIGRATION_FAILED] = { "MigrationFailed", EIO },
         [VM_ERROR_POSTCOPY_FAILED] = { "PostCopyFailed", EIO },
         [VM_ERROR_STORAGE_FAILED] = { "StorageFailed", EIO },
+        [VM_ERROR_LIMIT_REACHED] = { "LimitReached", EAGAIN },
 };
 
 const char *vm_error_short_name(VmError code) {

@@ -30,6 +30,7 @@ typedef enum VmError {
         VM_ERROR_MIGRATION_FAILED,        /* MigrationFailed */
         VM_ERROR_POSTCOPY_FAILED,         /* PostCopyFailed */
         VM_ERROR_STORAGE_FAILED,          /* StorageFailed: state directory could not be written */
+        VM_ERROR_LIMIT_REACHED,           /* LimitReached: too many migrations at once */
         _VM_ERROR_MAX,
 } VmError;
 

@@ -21,6 +21,8 @@ typedef struct Arguments {
         char *runtime_dir;
         uint64_t idle_timeout_usec;
         uint64_t shutdown_timeout_usec;
+        unsigned max_outgoing;
+        unsigned max_incoming;
 } Arguments;
 
 static void arguments_clear(Arguments *args) {
@@ -62,6 +64,11 @@ static void print_help(void) {
                "                       How long Domain.Shutdown() waits for the guest to power\n"
                "                       off before destroying it (default 120; ShutdownWithTimeout\n"
                "                       lets a caller choose per call).\n"
+               "  --max-outgoing-migrations=N\n"
+               "  --max-incoming-migrations=N\n"
+               "                       How many migrations may leave (arrive at) this host at once;\n"
+               "                       one more is refused with LimitReached. Default 2; 0 means\n"
+               "                       no limit.\n"
                "  --log-level=LEVEL    emerg, alert, crit, err, warning, notice, info (default) or\n"
                "                       debug. Logs go to stderr (the journal under systemd).\n"
                "  -h, --help           Show this help and exit.\n"
@@ -93,6 +100,8 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 ARG_RUNTIME_DIR,
                 ARG_IDLE_TIMEOUT,
                 ARG_SHUTDOWN_TIMEOUT,
+                ARG_MAX_OUTGOING,
+                ARG_MAX_INCOMING,
                 ARG_LOG_LEVEL,
                 ARG_VERSION,
         };
@@ -101,6 +110,8 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
                 { "idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT },
                 { "shutdown-timeout", required_argument, NULL, ARG_SHUTDOWN_TIMEOUT },
+                { "max-outgoing-migrations", required_argument, NULL, ARG_MAX_OUTGOING },
+                { "max-incoming-migrations", required_argument, NULL, ARG_MAX_INCOMING },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -137,6 +148,18 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                                 return -EINVAL;
                         }
                         break;
+                case ARG_MAX_OUTGOING:
+                case ARG_MAX_INCOMING: {
+                        guint64 n;
+                        if (!g_ascii_string_to_unsigned(optarg, 10, 0, 1000, &n, NULL)) {
+                                fprintf(stderr, "vmigrated: --%s takes a number from 0 to 1000, not '%s'\n",
+                                        c == ARG_MAX_OUTGOING ? "max-outgoing-migrations" : "max-incoming-migrations",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        *(c == ARG_MAX_OUTGOING ? &args->max_outgoing : &args->max_incoming) = (unsigned) n;
+                        break;
+                }
                 case ARG_LOG_LEVEL:
                         level = log_level_from_string(optarg);
                         if (level < 0) {
@@ -350,6 +373,8 @@ static int run(const Arguments *args) {
                 log_error("%s", error->message);
                 return r;
         }
+        manager->max_outgoing = args->max_outgoing;
+        manager->max_incoming = args->max_incoming;
         (void) manager_load_domains(manager);
 
         daemon.event = event;
@@ -385,7 +410,11 @@ static int run(const Arguments *args) {
 }
 
 int main(int argc, char *argv[]) {
-        g_auto(Arguments) args = { .shutdown_timeout_usec = 120 * G_USEC_PER_SEC };
+        g_auto(Arguments) args = {
+                .shutdown_timeout_usec = 120 * G_USEC_PER_SEC,
+                .max_outgoing = MANAGER_DEFAULT_MAX_MIGRATIONS,
+                .max_incoming = MANAGER_DEFAULT_MAX_MIGRATIONS,
+        };
         int r;
 
         r = parse_arguments(argc, argv, &args);

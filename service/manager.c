@@ -90,6 +90,8 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         m->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, NULL);
         m->jobs = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, NULL);
         m->incoming = migration_incoming_table_new();
+        m->max_outgoing = MANAGER_DEFAULT_MAX_MIGRATIONS;
+        m->max_incoming = MANAGER_DEFAULT_MAX_MIGRATIONS;
 
         r = mkdir_p(m->state_dir, 0755, error);
         if (r < 0)
@@ -193,6 +195,20 @@ void manager_remove_job(Manager *m, Job *j) {
         g_hash_table_remove(m->jobs, &j->id);
         j->manager = NULL;
         job_unref(j);
+}
+
+unsigned manager_count_running_jobs(Manager *m, JobKind kind) {
+        GHashTableIter iter;
+        gpointer value;
+        unsigned n = 0;
+
+        g_hash_table_iter_init(&iter, m->jobs);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                Job *j = value;
+                if (j->kind == kind && !job_phase_is_final(j->phase))
+                        n++;
+        }
+        return n;
 }
 
 Job *manager_lookup_job(Manager *m, uint64_t id) {

@@ -11,6 +11,10 @@
 #include "job.h"
 #include "peer.h"
 
+/* Two at once each way: enough to drain a host, few enough that each
+ * still gets a useful share of the link. */
+#define MANAGER_DEFAULT_MAX_MIGRATIONS 2
+
 /* How the bus layer (or a test) hears about what happens in the core. */
 typedef struct ManagerObserver {
         void (*domain_added)(Manager *m, Domain *d, void *userdata);
@@ -40,6 +44,9 @@ struct Manager {
         GHashTable *jobs;    /* &job->id → Job* (owns a reference) */
         uint64_t last_job_id;
         GHashTable *incoming; /* uuid → incoming migration (migration.c) */
+
+        unsigned max_outgoing; /* migrations at once; 0 = no limit */
+        unsigned max_incoming;
 
         const PeerOps *peer_ops; /* how to reach other hosts (the bus layer's) */
         void *peer_ctx;
@@ -91,6 +98,8 @@ void manager_notify_job_ended(Manager *m, Job *j);
 /* Forgets an ended job (observers hear job_removed first). */
 void manager_remove_job(Manager *m, Job *j);
 Job *manager_lookup_job(Manager *m, uint64_t id);
+/* Jobs of that kind not yet ended. */
+unsigned manager_count_running_jobs(Manager *m, JobKind kind);
 
 /* For migration.c. */
 const BackendOps *manager_backend_ops_for_type(Manager *m, const char *type);

@@ -153,6 +153,10 @@ static void outgoing_confirm(Outgoing *o) {
         bool success = !o->failure;
 
         job_set_phase(o->job, JOB_PHASE_CONFIRM);
+        if (o->options->offline) {
+                on_confirmed(0, NULL, o); /* nothing ran here */
+                return;
+        }
         if (o->domain->backend->migrate_confirm(o->domain->backend_data, success, on_confirmed, o, &error) < 0)
                 on_confirmed(-EIO, error, o);
 }
@@ -228,7 +232,10 @@ static void on_prepared(GVariant *reply, const GError *error, void *userdata) {
         o->reported_start = true;
         if (o->started)
                 o->started(o->job, NULL, o->userdata);
-        outgoing_perform(o);
+        if (o->options->offline)
+                outgoing_finish(o); /* no stream: the definition went with Prepare */
+        else
+                outgoing_perform(o);
 }
 
 static void on_connected(Peer *peer, const char *remote_host_uuid, const GError *error, void *userdata) {
@@ -281,9 +288,11 @@ static int outgoing_build_cookie(Outgoing *o, GError **error) {
                 def->name = g_strdup(o->options->destination_name);
         }
 
-        r = o->domain->backend->migrate_begin(o->domain->backend_data, def, o->options, &backend, error);
-        if (r < 0)
-                return r;
+        if (!o->options->offline) {
+                r = o->domain->backend->migrate_begin(o->domain->backend_data, def, o->options, &backend, error);
+                if (r < 0)
+                        return r;
+        }
 
         xml = domain_def_format(def);
         cookie_add_host(&dict, o->manager);
@@ -311,6 +320,11 @@ static int migration_begin(Domain *d, MigrateOptions *options, GError **error) {
         if (!d->backend->migrate_perform)
                 return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND, "the '%s' backend cannot migrate domains",
                                     d->backend->name);
+        if (d->manager->max_outgoing && manager_count_running_jobs(d->manager, JOB_MIGRATION_OUT) >= d->manager->max_outgoing)
+                return vm_error_set(error, VM_ERROR_LIMIT_REACHED,
+                                    "%u migrations are already leaving this host, the most allowed "
+                                    "(vmigrated --max-outgoing-migrations); wait for one to end",
+                                    d->manager->max_outgoing);
 
         support = backend_option_support(d, &n_support);
         r = migrate_options_check(options, d->backend->name, support, n_support, error);
@@ -318,10 +332,21 @@ static int migration_begin(Domain *d, MigrateOptions *options, GError **error) {
                 return r;
         migrate_options_apply_defaults(options, support, n_support);
 
-        if (options->offline)
-                return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
-                                    "option 'offline' is not implemented yet: migrate the running domain, or "
-                                    "define it on the destination with DefineXML");
+        if (options->offline) {
+                /* The definition moves, nothing runs: the domain must be
+                 * defined and shut off. */
+                if (!domain_is_persistent(d))
+                        return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                            "domain '%s' is transient: offline migration moves a definition, and "
+                                            "it has none; migrate it live",
+                                            domain_name(d));
+                if (domain_is_active(d))
+                        return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                            "domain '%s' is %s: offline migration moves the definition of a "
+                                            "shut-off domain; shut it down first, or migrate it live",
+                                            domain_name(d), domain_state_to_string(d->state));
+                return 0;
+        }
         if (d->state != DOMAIN_STATE_RUNNING && d->state != DOMAIN_STATE_PAUSED)
                 return vm_error_set(error, VM_ERROR_INVALID_STATE,
                                     "domain '%s' is %s: only a running or paused domain can be migrated live",
@@ -397,6 +422,7 @@ typedef struct Incoming {
         char *caller;
         bool persist;
         bool created; /* the domain object was made for this migration */
+        bool offline; /* only the definition moves */
 
         IncomingDone done;
         void *userdata;
@@ -499,6 +525,42 @@ static int incoming_domain(Manager *m, DomainDef *new_def, Domain **ret, bool *r
         return manager_add_transient(m, g_steal_pointer(&def), ret, error);
 }
 
+/* Offline: the definition is stored at once (so that a clash shows now),
+ * and removed again if the source reports failure. */
+static int incoming_prepare_offline(Manager *m, DomainDef *new_def, MigrateOptions *options, const char *caller,
+                                    const char *source_name, IncomingDone done, void *userdata, GError **error) {
+        g_autoptr(DomainDef) def = new_def;
+        g_autoptr(MigrateOptions) opts = options;
+        g_autofree char *xml = domain_def_format(def);
+        bool existed = g_hash_table_contains(m->domains, def->uuid);
+        Domain *d;
+        int r;
+
+        r = manager_define_xml(m, xml, strlen(xml), &d, error);
+        if (r < 0) {
+                g_prefix_error(error, "the destination cannot define the domain: ");
+                return r;
+        }
+        Incoming *in = g_new0(Incoming, 1);
+        in->manager = m;
+        in->domain = domain_ref(d);
+        in->options = g_steal_pointer(&opts);
+        in->caller = g_strdup(caller);
+        in->created = !existed;
+        in->offline = true;
+        in->job = job_ref(job_new(m, JOB_MIGRATION_IN, d, source_name));
+        in->job->migration = in;
+        g_hash_table_insert(m->incoming, (gpointer) domain_uuid(d), in);
+        job_set_phase(in->job, JOB_PHASE_PREPARE);
+
+        g_autoptr(GVariant) reply = g_variant_ref_sink(incoming_reply(in));
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(reply);
+        g_variant_dict_insert(&dict, "data-uri", "s", "");
+        job_set_phase(in->job, JOB_PHASE_PERFORM);
+        done(g_variant_dict_end(&dict), NULL, userdata);
+        return 0;
+}
+
 int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
                                GError **error) {
         g_autoptr(MigrateOptions) options = NULL;
@@ -538,6 +600,9 @@ int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller,
         }
         const BackendOps *ops = manager_backend_ops_for_type(m, def->type);
         void *backend_data = ops ? manager_backend_data(m, ops) : NULL;
+        if (options->offline)
+                return incoming_prepare_offline(m, g_steal_pointer(&def), g_steal_pointer(&options), caller,
+                                                source_name, done, userdata, error);
         if (!ops || !backend_data || !ops->migrate_prepare)
                 return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
                                     "the destination has no backend that can receive a domain of type '%s'",
@@ -556,6 +621,13 @@ int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller,
         if (g_hash_table_contains(m->incoming, def->uuid))
                 return vm_error_set(error, VM_ERROR_JOB_ACTIVE, "domain %s is already being migrated here",
                                     def->uuid);
+        if (m->max_incoming && manager_count_running_jobs(m, JOB_MIGRATION_IN) >= m->max_incoming) {
+                g_autofree char *hostname = manager_get_hostname();
+                return vm_error_set(error, VM_ERROR_LIMIT_REACHED,
+                                    "%s already receives %u migrations, the most it allows "
+                                    "(vmigrated --max-incoming-migrations); try again when one has ended",
+                                    hostname, m->max_incoming);
+        }
 
         r = incoming_domain(m, g_steal_pointer(&def), &d, &created, error);
         if (r < 0)
@@ -672,6 +744,14 @@ static int incoming_finish(Incoming *in, bool success, const char *source_error,
         in->done = done;
         in->userdata = userdata;
         job_set_phase(in->job, JOB_PHASE_FINISH);
+        if (in->offline) {
+                g_autoptr(GError) ignored = NULL;
+                if (!success && in->created)
+                        (void) domain_undefine(in->domain, &ignored);
+                in->persist = false; /* defined already */
+                on_incoming_finished(0, NULL, call);
+                return 0;
+        }
         r = in->domain->backend->migrate_finish(in->domain->backend_data, success, in->options, on_incoming_finished,
                                                 call, error);
         if (r < 0) {

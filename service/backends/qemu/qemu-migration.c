@@ -63,7 +63,7 @@ struct QemuMigration {
 
 static const MigrateOptionSupport qemu_option_support[] = {
         { .key = "live", .supported = true, .default_value = "true" },
-        { .key = "offline", .why_not = "offline migration is not implemented yet" },
+        { .key = "offline", .supported = true },
         { .key = "paused", .supported = true },
         { .key = "persist", .supported = true },
         { .key = "undefine-source", .supported = true },

@@ -228,7 +228,7 @@ static int test_resume(void *domain_data, BackendDone done, void *userdata, GErr
 
 static const MigrateOptionSupport test_migrate_options[] = {
         { .key = "live", .supported = true, .default_value = "true" },
-        { .key = "offline", .why_not = "offline migration is not implemented yet" },
+        { .key = "offline", .supported = true },
         { .key = "paused", .supported = true },
         { .key = "persist", .supported = true },
         { .key = "undefine-source", .supported = true },
