@@ -131,7 +131,8 @@ static GVariant *read_basic(sd_bus_message *m, char type, int *ret_r) {
         /* sd-bus validates these too; the GVariant constructors would only
          * complain on stderr and return NULL, so refuse them here by name. */
         if ((type == 's' && !g_utf8_validate(v.s, -1, NULL)) ||
-            (type == 'o' && !g_variant_is_object_path(v.s)) || (type == 'g' && !g_variant_is_signature(v.s))) {
+            (type == 'o' && !g_variant_is_object_path(v.s)) ||
+            (type == 'g' && !g_variant_is_signature(v.s))) {
                 *ret_r = -EBADMSG;
                 return NULL;
         }
@@ -174,7 +175,7 @@ static int enter(sd_bus_message *m, char kind, const char *contents) {
 /* Reads the members of a struct or dict entry: the complete types in
  * "contents", one after another, then leaves the container. */
 static GVariant *read_members(sd_bus_message *m, const char *contents, bool dict_entry, int *ret_r) {
-        g_autoptr(GPtrArray) children = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
+        g_autoptr(GPtrArray) children = g_ptr_array_new_with_free_func((GDestroyNotify) g_variant_unref);
         int r;
 
         for (const char *p = contents; *p;) {
@@ -210,7 +211,7 @@ static GVariant *read_members(sd_bus_message *m, const char *contents, bool dict
                 *ret_r = -EINVAL;
                 return NULL;
         }
-        return g_variant_new_tuple((GVariant *const *)children->pdata, children->len);
+        return g_variant_new_tuple((GVariant *const *) children->pdata, children->len);
 }
 
 static GVariant *read_value(sd_bus_message *m, const char *type, int *ret_r) {

@@ -281,6 +281,9 @@ void job_observe_ended(Manager *m, Job *j, void *userdata) {
         if (r < 0)
                 log_warning("cannot emit Finished for %s: %s", path, g_strerror(-r));
 
+        /* A daemon that is stopping waits for its jobs to end. */
+        daemon_check_exit(daemon);
+
         /* The domain may have gone (a transient guest that left). */
         if (!j->domain->manager)
                 return;

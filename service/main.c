@@ -198,7 +198,8 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
 }
 
 static bool daemon_is_quiet(Daemon *daemon) {
-        return daemon->n_deferred_replies == 0 && polkit_registry_size(daemon->polkit) == 0;
+        return daemon->n_deferred_replies == 0 && polkit_registry_size(daemon->polkit) == 0 &&
+               !migration_any_running(daemon->manager);
 }
 
 static bool daemon_is_idle(Daemon *daemon) {
@@ -236,6 +237,7 @@ static void daemon_request_exit(Daemon *daemon) {
                 return;
         daemon->exiting = true;
         (void) sd_notify(false, "STOPPING=1");
+        migration_shutdown(daemon->manager);
 
         r = sd_event_add_time_relative(daemon->event, &daemon->exit_deadline, CLOCK_MONOTONIC,
                                        DAEMON_EXIT_DEADLINE_USEC, 0, on_exit_deadline, daemon);

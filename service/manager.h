@@ -45,6 +45,7 @@ struct Manager {
         uint64_t last_job_id;
         GHashTable *incoming; /* uuid → incoming migration (migration.c) */
 
+        bool shutting_down;
         unsigned max_outgoing; /* migrations at once; 0 = no limit */
         unsigned max_incoming;
 

@@ -222,6 +222,16 @@ static void on_prepared(GVariant *reply, const GError *error, void *userdata) {
                 o->data_uri = g_strdup(data_uri);
         if (!error && bad)
                 error = bad;
+        if (!error && o->manager->shutting_down) {
+                /* Prepared, but we are stopping: undo it on the destination. */
+                vm_error_set(&bad, VM_ERROR_MIGRATION_FAILED, "vmigrated on the source is stopping");
+                outgoing_record_failure(o, bad, "before copying");
+                o->reported_start = true;
+                if (o->started)
+                        o->started(NULL, bad, o->userdata);
+                outgoing_finish(o);
+                return;
+        }
         if (error) {
                 outgoing_record_failure(o, error, "prepare on the destination");
                 outgoing_end(o); /* nothing was started anywhere */
@@ -363,6 +373,8 @@ int migration_start(Manager *m, Domain *d, const char *destination_uri, MigrateO
 
         if (!m->peer_ops)
                 return vm_error_set(error, VM_ERROR_FAILED, "no way to reach other hosts is configured");
+        if (m->shutting_down)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE, "vmigrated is stopping; try again when it is back");
         r = destination_parse(destination_uri, &destination, error);
         if (r < 0)
                 return r;
@@ -797,7 +809,7 @@ static void on_abandoned(GVariant *reply, const GError *error, void *userdata) {
         /* Nobody is waiting for this answer: the source is gone. */
 }
 
-void migration_incoming_caller_vanished(Manager *m, const char *caller) {
+static void incoming_abandon(Manager *m, const char *caller, const char *why) {
         g_autoptr(GPtrArray) gone = g_ptr_array_new();
         GHashTableIter iter;
         gpointer value;
@@ -805,21 +817,57 @@ void migration_incoming_caller_vanished(Manager *m, const char *caller) {
         g_hash_table_iter_init(&iter, m->incoming);
         while (g_hash_table_iter_next(&iter, NULL, &value)) {
                 Incoming *in = value;
-                if (g_strcmp0(in->caller, caller) == 0 && !in->done)
+                if ((!caller || g_strcmp0(in->caller, caller) == 0) && !in->done)
                         g_ptr_array_add(gone, in);
         }
         for (unsigned i = 0; i < gone->len; i++) {
                 g_autoptr(GError) error = NULL;
                 Incoming *in = gone->pdata[i];
-                log_warning("domain '%s': the source of its incoming migration disconnected; discarding it",
-                            domain_name(in->domain));
-                if (incoming_finish(in, false, "the source host disconnected", NULL, on_abandoned, NULL, &error) < 0) {
+                log_warning("domain '%s': %s; discarding its incoming migration", domain_name(in->domain), why);
+                if (incoming_finish(in, false, why, NULL, on_abandoned, NULL, &error) < 0) {
                         log_error("domain '%s': cannot discard the incoming guest: %s", domain_name(in->domain),
                                   error->message);
-                        job_end(in->job, JOB_PHASE_FAILED, "the source host disconnected");
+                        job_end(in->job, JOB_PHASE_FAILED, why);
                         incoming_forget(in);
                 }
         }
+}
+
+void migration_incoming_caller_vanished(Manager *m, const char *caller) {
+        incoming_abandon(m, caller, "the source host disconnected");
+}
+
+void migration_shutdown(Manager *m) {
+        GHashTableIter iter;
+        gpointer value;
+
+        m->shutting_down = true;
+        /* Guests keep running where they are: a pre-copy migration leaving
+         * is cancelled (the source still has the whole guest), one arriving
+         * is discarded. */
+        g_hash_table_iter_init(&iter, m->jobs);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                Job *j = value;
+                g_autoptr(GError) error = NULL;
+
+                if (j->kind != JOB_MIGRATION_OUT || j->phase != JOB_PHASE_PERFORM)
+                        continue;
+                log_info("job %" G_GUINT64_FORMAT ": cancelling: vmigrated is stopping", j->id);
+                if (migration_cancel(j, &error) < 0)
+                        log_warning("job %" G_GUINT64_FORMAT ": %s", j->id, error->message);
+        }
+        incoming_abandon(m, NULL, "vmigrated is stopping on the destination");
+}
+
+bool migration_any_running(Manager *m) {
+        GHashTableIter iter;
+        gpointer value;
+
+        g_hash_table_iter_init(&iter, m->jobs);
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+                if (!job_phase_is_final(((Job *) value)->phase))
+                        return true;
+        return false;
 }
 
 GHashTable *migration_incoming_table_new(void) {

@@ -51,6 +51,11 @@ int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, 
 /* The source connection went away: abandon what it left half done. */
 void migration_incoming_caller_vanished(Manager *m, const char *caller);
 
+/* vmigrated is stopping: cancel pre-copy migrations leaving (the guest
+ * stays on this host), discard the ones arriving, refuse new ones. */
+void migration_shutdown(Manager *m);
+bool migration_any_running(Manager *m);
+
 /* For the manager: uuid → incoming migration, owning them. */
 GHashTable *migration_incoming_table_new(void);
 

@@ -149,8 +149,8 @@ G_STATIC_ASSERT(sizeof(MigrateCopyStorage) == sizeof(int));
 G_STATIC_ASSERT(sizeof(MigrateTimeoutAction) == sizeof(int));
 G_STATIC_ASSERT(_MIGRATE_OPTION_MAX <= 64);
 
-#define FIELD(o, id, type) ((type *)((char *)(o) + field_offset[id]))
-#define CFIELD(o, id, type) ((const type *)((const char *)(o) + field_offset[id]))
+#define FIELD(o, id, type) ((type *) ((char *) (o) + field_offset[id]))
+#define CFIELD(o, id, type) ((const type *) ((const char *) (o) + field_offset[id]))
 
 const MigrateOptionInfo *migrate_option_info_table(size_t *ret_n) {
         if (ret_n)
@@ -191,7 +191,7 @@ static char *quote(const char *s) {
 /* "'a', 'b' or 'c'" */
 static char *join_values(const char *const *values) {
         GString *out = g_string_new(NULL);
-        size_t n = g_strv_length((char **)values);
+        size_t n = g_strv_length((char **) values);
 
         for (size_t i = 0; i < n; i++) {
                 if (i > 0)
@@ -205,10 +205,13 @@ static const char *type_name(const char *type) {
         static const struct {
                 const char *type, *name;
         } names[] = {
-                { "b", "boolean" }, { "y", "byte" },        { "n", "int16" },     { "q", "uint16" },
-                { "i", "int32" },   { "u", "uint32" },      { "x", "int64" },     { "t", "uint64" },
-                { "d", "double" },  { "s", "string" },      { "o", "object path" }, { "g", "signature" },
-                { "v", "variant" }, { "h", "file descriptor" },
+                { "b", "boolean" },     { "y", "byte" },
+                { "n", "int16" },       { "q", "uint16" },
+                { "i", "int32" },       { "u", "uint32" },
+                { "x", "int64" },       { "t", "uint64" },
+                { "d", "double" },      { "s", "string" },
+                { "o", "object path" }, { "g", "signature" },
+                { "v", "variant" },     { "h", "file descriptor" },
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
@@ -231,7 +234,8 @@ static int store_value(MigrateOptions *o, const MigrateOptionInfo *info, GVarian
                 break;
         case 'u':
         case 't': {
-                uint64_t v = info->type[0] == 'u' ? g_variant_get_uint32(value) : g_variant_get_uint64(value);
+                uint64_t v =
+                        info->type[0] == 'u' ? g_variant_get_uint32(value) : g_variant_get_uint64(value);
 
                 if (v < info->min || v > info->max) {
                         if (info->max == UINT64_MAX)
@@ -240,14 +244,13 @@ static int store_value(MigrateOptions *o, const MigrateOptionInfo *info, GVarian
                                                     "least %" PRIu64 "%s%s (leave it out for the default)",
                                                     info->key, v, info->min, info->unit ? " " : "",
                                                     info->unit ?: "");
-                        return vm_error_set(error, VM_ERROR_INVALID_OPTION,
-                                            "option '%s'=%" PRIu64 " is out of range: give %" PRIu64 "..%" PRIu64
-                                            "%s%s",
-                                            info->key, v, info->min, info->max, info->unit ? " " : "",
-                                            info->unit ?: "");
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_OPTION,
+                                "option '%s'=%" PRIu64 " is out of range: give %" PRIu64 "..%" PRIu64 "%s%s",
+                                info->key, v, info->min, info->max, info->unit ? " " : "", info->unit ?: "");
                 }
                 if (info->type[0] == 'u')
-                        *FIELD(o, id, uint32_t) = (uint32_t)v;
+                        *FIELD(o, id, uint32_t) = (uint32_t) v;
                 else
                         *FIELD(o, id, uint64_t) = v;
                 break;
@@ -278,18 +281,20 @@ static int store_value(MigrateOptions *o, const MigrateOptionInfo *info, GVarian
                         const char *why = NULL;
 
                         if (!domain_name_is_valid(s, &why))
-                                return vm_error_set(error, VM_ERROR_INVALID_OPTION,
-                                                    "option 'destination-name'='%s' is not a valid domain name: "
-                                                    "it %s",
-                                                    q, why);
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_OPTION,
+                                        "option 'destination-name'='%s' is not a valid domain name: "
+                                        "it %s",
+                                        q, why);
                         stored = g_strdup(s);
                         break;
                 }
                 case MIGRATE_OPTION_DESTINATION_XML:
                         if (s[0] == '\0')
-                                return vm_error_set(error, VM_ERROR_INVALID_OPTION,
-                                                    "option 'destination-xml' is empty: give a domain XML or "
-                                                    "leave the option out");
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_OPTION,
+                                        "option 'destination-xml' is empty: give a domain XML or "
+                                        "leave the option out");
                         if (strlen(s) > DOMAIN_XML_MAX_BYTES)
                                 return vm_error_set(error, VM_ERROR_INVALID_OPTION,
                                                     "option 'destination-xml' is %zu bytes; at most %d are "
@@ -306,7 +311,8 @@ static int store_value(MigrateOptions *o, const MigrateOptionInfo *info, GVarian
                         if (r < 0)
                                 return r;
                         /* Canonical, so the cookie and the log show what is used. */
-                        stored = g_strdup_printf(strchr(host, ':') ? "tcp://[%s]:%u" : "tcp://%s:%u", host, port);
+                        stored = g_strdup_printf(strchr(host, ':') ? "tcp://[%s]:%u" : "tcp://%s:%u", host,
+                                                 port);
                         break;
                 }
                 case MIGRATE_OPTION_LISTEN_ADDRESS: {
@@ -315,10 +321,11 @@ static int store_value(MigrateOptions *o, const MigrateOptionInfo *info, GVarian
                         int family = strchr(s, ':') ? AF_INET6 : AF_INET;
 
                         if (inet_pton(family, s, addr) != 1)
-                                return vm_error_set(error, VM_ERROR_INVALID_OPTION,
-                                                    "option 'listen-address'='%s' is not an IPv4 or IPv6 address "
-                                                    "(host names are not accepted; no brackets, no port)",
-                                                    q);
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_OPTION,
+                                        "option 'listen-address'='%s' is not an IPv4 or IPv6 address "
+                                        "(host names are not accepted; no brackets, no port)",
+                                        q);
                         stored = g_strdup(inet_ntop(family, addr, buf, sizeof(buf)));
                         break;
                 }
@@ -348,9 +355,10 @@ static int unknown_option(const char *key, GError **error) {
                 g_string_append_printf(known, "%s%s", i ? ", " : "", option_table[i].key);
         g_autofree char *list = g_string_free(known, false);
         if (guess)
-                return vm_error_set(error, VM_ERROR_INVALID_OPTION, "unknown option '%s': did you mean '%s'?", q,
-                                    guess->key);
-        return vm_error_set(error, VM_ERROR_INVALID_OPTION, "unknown option '%s'; known options: %s", q, list);
+                return vm_error_set(error, VM_ERROR_INVALID_OPTION,
+                                    "unknown option '%s': did you mean '%s'?", q, guess->key);
+        return vm_error_set(error, VM_ERROR_INVALID_OPTION, "unknown option '%s'; known options: %s", q,
+                            list);
 }
 
 MigrateOptions *migrate_options_new(void) {
@@ -373,7 +381,8 @@ int migrate_options_parse(GVariant *dict, MigrateOptions **ret, GError **error) 
         int r;
 
         if (!dict || !g_variant_is_of_type(dict, G_VARIANT_TYPE("a{sv}")))
-                return vm_error_set(error, VM_ERROR_INVALID_OPTION, "options must be a dictionary a{sv}, not '%s'",
+                return vm_error_set(error, VM_ERROR_INVALID_OPTION,
+                                    "options must be a dictionary a{sv}, not '%s'",
                                     dict ? g_variant_get_type_string(dict) : "nothing");
 
         n = g_variant_n_children(dict);
@@ -396,8 +405,9 @@ int migrate_options_parse(GVariant *dict, MigrateOptions **ret, GError **error) 
                         const char *given = g_variant_get_type_string(value);
                         g_autofree char *q = quote(given);
                         return vm_error_set(error, VM_ERROR_INVALID_OPTION,
-                                            "option '%s' must be of type '%s' (%s), not '%s' (%s)", info->key,
-                                            info->type, type_name(info->type), q, type_name(given));
+                                            "option '%s' must be of type '%s' (%s), not '%s' (%s)",
+                                            info->key, info->type, type_name(info->type), q,
+                                            type_name(given));
                 }
                 r = store_value(o, info, value, error);
                 if (r < 0)
@@ -408,7 +418,8 @@ int migrate_options_parse(GVariant *dict, MigrateOptions **ret, GError **error) 
         return 0;
 }
 
-static const MigrateOptionSupport *find_support(const MigrateOptionSupport *support, size_t n, const char *key) {
+static const MigrateOptionSupport *find_support(const MigrateOptionSupport *support, size_t n,
+                                                const char *key) {
         for (size_t i = 0; i < n; i++)
                 if (support[i].key && g_str_equal(support[i].key, key))
                         return &support[i];
@@ -416,19 +427,21 @@ static const MigrateOptionSupport *find_support(const MigrateOptionSupport *supp
 }
 
 /* Parses a backend's default into o. Returns < 0 for a broken table entry. */
-static int store_default(MigrateOptions *o, const MigrateOptionInfo *info, const char *text, GError **error) {
+static int store_default(MigrateOptions *o, const MigrateOptionInfo *info, const char *text,
+                         GError **error) {
         g_autoptr(GError) parse_error = NULL;
         g_autoptr(GVariant) value = NULL;
         int r;
 
         value = g_variant_parse(G_VARIANT_TYPE(info->type), text, NULL, NULL, &parse_error);
         if (!value)
-                return vm_error_set(error, VM_ERROR_FAILED, "default of option '%s' ('%s') is not a '%s': %s",
-                                    info->key, text, info->type, parse_error->message);
+                return vm_error_set(error, VM_ERROR_FAILED,
+                                    "default of option '%s' ('%s') is not a '%s': %s", info->key, text,
+                                    info->type, parse_error->message);
         r = store_value(o, info, value, &parse_error);
         if (r < 0)
-                return vm_error_set(error, VM_ERROR_FAILED, "default of option '%s' is invalid: %s", info->key,
-                                    parse_error->message);
+                return vm_error_set(error, VM_ERROR_FAILED, "default of option '%s' is invalid: %s",
+                                    info->key, parse_error->message);
         return 0;
 }
 
@@ -478,19 +491,20 @@ static const Rule rules[] = {
           "the tunnel is a single connection" },
         { MIGRATE_OPTION_TUNNELLED, COND_TRUE, 0, true, MIGRATE_OPTION_POSTCOPY, COND_TRUE, 0,
           "post-copy needs a direct connection between the two hypervisors" },
-        { MIGRATE_OPTION_COMPRESSION, COND_IS, MIGRATE_COMPRESSION_ZSTD, false, MIGRATE_OPTION_PARALLEL_CONNECTIONS,
-          COND_PRESENT, 0, "zstd compression runs on the parallel connections" },
-        { MIGRATE_OPTION_COMPRESSION, COND_IS, MIGRATE_COMPRESSION_ZLIB, false, MIGRATE_OPTION_PARALLEL_CONNECTIONS,
-          COND_PRESENT, 0, "zlib compression runs on the parallel connections" },
-        { MIGRATE_OPTION_COMPRESSION, COND_IS, MIGRATE_COMPRESSION_XBZRLE, true,
+        { MIGRATE_OPTION_COMPRESSION, COND_IS, MIGRATE_COMPRESSION_ZSTD, false,
           MIGRATE_OPTION_PARALLEL_CONNECTIONS, COND_PRESENT, 0,
-          "xbzrle works on a single connection only" },
+          "zstd compression runs on the parallel connections" },
+        { MIGRATE_OPTION_COMPRESSION, COND_IS, MIGRATE_COMPRESSION_ZLIB, false,
+          MIGRATE_OPTION_PARALLEL_CONNECTIONS, COND_PRESENT, 0,
+          "zlib compression runs on the parallel connections" },
+        { MIGRATE_OPTION_COMPRESSION, COND_IS, MIGRATE_COMPRESSION_XBZRLE, true,
+          MIGRATE_OPTION_PARALLEL_CONNECTIONS, COND_PRESENT, 0, "xbzrle works on a single connection only" },
         { MIGRATE_OPTION_POSTCOPY_BANDWIDTH, COND_PRESENT, 0, false, MIGRATE_OPTION_POSTCOPY, COND_TRUE, 0,
           "it limits only the post-copy phase" },
         { MIGRATE_OPTION_TIMEOUT_ACTION, COND_PRESENT, 0, false, MIGRATE_OPTION_TIMEOUT, COND_PRESENT, 0,
           "it says what to do when the timeout expires" },
-        { MIGRATE_OPTION_TIMEOUT_ACTION, COND_IS, MIGRATE_TIMEOUT_ACTION_POSTCOPY, false, MIGRATE_OPTION_POSTCOPY,
-          COND_TRUE, 0, "switching to post-copy must be allowed from the start" },
+        { MIGRATE_OPTION_TIMEOUT_ACTION, COND_IS, MIGRATE_TIMEOUT_ACTION_POSTCOPY, false,
+          MIGRATE_OPTION_POSTCOPY, COND_TRUE, 0, "switching to post-copy must be allowed from the start" },
         { MIGRATE_OPTION_POSTCOPY_RESUME, COND_TRUE, 0, false, MIGRATE_OPTION_POSTCOPY, COND_TRUE, 0,
           "only a post-copy migration can be resumed" },
 };
@@ -513,7 +527,7 @@ static bool condition_holds(const MigrateOptions *o, MigrateOptionId id, Conditi
 
 static bool rule_violated(const Rule *rule, const MigrateOptions *o) {
         return condition_holds(o, rule->a, rule->cond_a, rule->value_a) &&
-               condition_holds(o, rule->b, rule->cond_b, rule->value_b) == rule->excludes;
+                condition_holds(o, rule->b, rule->cond_b, rule->value_b) == rule->excludes;
 }
 
 static void unset_option(MigrateOptions *o, MigrateOptionId id) {
@@ -614,7 +628,8 @@ static void resolve(Resolved *res, const MigrateOptionSupport *support, size_t n
         }
 }
 
-void migrate_options_apply_defaults(MigrateOptions *o, const MigrateOptionSupport *support, size_t n_support) {
+void migrate_options_apply_defaults(MigrateOptions *o, const MigrateOptionSupport *support,
+                                    size_t n_support) {
         Resolved res = { .options = o };
 
         resolve(&res, support, n_support);
@@ -697,7 +712,8 @@ static int check_rules(const Resolved *res, const char *backend_name, GError **e
                  * given or implied by what was given. */
                 if (rule->excludes)
                         return vm_error_set(error, VM_ERROR_CONFLICTING_OPTIONS,
-                                            "option %s excludes %s: %s; leave one of them out", a, b, rule->why);
+                                            "option %s excludes %s: %s; leave one of them out", a, b,
+                                            rule->why);
                 need = describe_need(rule->b, rule->cond_b, rule->value_b);
                 return vm_error_set(error, VM_ERROR_CONFLICTING_OPTIONS,
                                     "option %s needs %s, but %s: %s; give %s or leave out '%s'", a, need, b,
@@ -706,8 +722,8 @@ static int check_rules(const Resolved *res, const char *backend_name, GError **e
         return 0;
 }
 
-int migrate_options_check(const MigrateOptions *o, const char *backend_name, const MigrateOptionSupport *support,
-                          size_t n_support, GError **error) {
+int migrate_options_check(const MigrateOptions *o, const char *backend_name,
+                          const MigrateOptionSupport *support, size_t n_support, GError **error) {
         MigrateOptions effective;
         Resolved res = { .options = &effective };
         int r;
@@ -721,9 +737,10 @@ int migrate_options_check(const MigrateOptions *o, const char *backend_name, con
                 s = find_support(support, n_support, info->key);
                 if (!s || !s->supported)
                         return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
-                                            "option '%s' is not supported by the '%s' backend: %s", info->key,
-                                            backend_name,
-                                            s && s->why_not ? s->why_not : "the backend does not implement it");
+                                            "option '%s' is not supported by the '%s' backend: %s",
+                                            info->key, backend_name,
+                                            s && s->why_not ? s->why_not
+                                                            : "the backend does not implement it");
         }
 
         copy_into(&effective, o);
@@ -742,16 +759,18 @@ char **migrate_options_warnings(const MigrateOptions *o) {
         /* libvirt allows this too: the domain is transient on the destination,
          * so nothing keeps its definition once it stops there. */
         if (migrate_options_has(o, MIGRATE_OPTION_UNDEFINE_SOURCE) && o->undefine_source && !o->persist)
-                g_ptr_array_add(w, g_strdup("'undefine-source'=true without 'persist'=true: the domain will be "
-                                            "transient on the destination and its definition is lost when it "
-                                            "stops there"));
+                g_ptr_array_add(w,
+                                g_strdup("'undefine-source'=true without 'persist'=true: the domain will be "
+                                         "transient on the destination and its definition is lost when it "
+                                         "stops there"));
         if (migrate_options_has(o, MIGRATE_OPTION_UNSAFE) && o->unsafe)
-                g_ptr_array_add(w, g_strdup("'unsafe'=true: safety checks that would refuse this migration are "
-                                            "skipped"));
+                g_ptr_array_add(w,
+                                g_strdup("'unsafe'=true: safety checks that would refuse this migration are "
+                                         "skipped"));
         if (migrate_options_has(o, MIGRATE_OPTION_LIVE) && !o->live && !o->offline)
                 g_ptr_array_add(w, g_strdup("'live'=false: the guest is paused for the whole migration"));
         g_ptr_array_add(w, NULL);
-        return (char **)g_ptr_array_free(g_steal_pointer(&w), false);
+        return (char **) g_ptr_array_free(g_steal_pointer(&w), false);
 }
 
 static GVariant *value_to_variant(const MigrateOptions *o, const MigrateOptionInfo *info) {
@@ -807,7 +826,8 @@ bool migrate_options_equal(const MigrateOptions *a, const MigrateOptions *b) {
                         break;
                 case 's':
                         if (info->values ? *CFIELD(a, info->id, int) != *CFIELD(b, info->id, int)
-                                         : g_strcmp0(*CFIELD(a, info->id, char *), *CFIELD(b, info->id, char *)) != 0)
+                                         : g_strcmp0(*CFIELD(a, info->id, char *),
+                                                     *CFIELD(b, info->id, char *)) != 0)
                                 return false;
                         break;
                 default:
@@ -834,8 +854,8 @@ GVariant *migrate_options_describe(const MigrateOptionSupport *support, size_t n
                 if (!supported)
                         g_variant_builder_add(&one, "{sv}", "why-not",
                                               g_variant_new_string(s && s->why_not ? s->why_not
-                                                                                  : "the backend does not "
-                                                                                    "implement it"));
+                                                                                   : "the backend does not "
+                                                                                     "implement it"));
                 if (supported && s && s->default_value) {
                         g_autoptr(MigrateOptions) d = migrate_options_new();
                         g_autoptr(GError) error = NULL;
@@ -851,7 +871,8 @@ GVariant *migrate_options_describe(const MigrateOptionSupport *support, size_t n
                         g_variant_builder_add(&one, "{sv}", "min", g_variant_new_uint64(info->min));
                         g_variant_builder_add(&one, "{sv}", "max", g_variant_new_uint64(info->max));
                         if (info->unit)
-                                g_variant_builder_add(&one, "{sv}", "unit", g_variant_new_string(info->unit));
+                                g_variant_builder_add(&one, "{sv}", "unit",
+                                                      g_variant_new_string(info->unit));
                 }
                 g_variant_builder_add(&all, "{s@a{sv}}", info->key, g_variant_builder_end(&one));
         }
@@ -872,8 +893,8 @@ int migrate_option_support_validate(const MigrateOptionSupport *support, size_t 
                         return vm_error_set(error, VM_ERROR_FAILED, "option '%s' is listed twice", s->key);
                 seen |= BIT(info->id);
                 if (!s->supported && (!s->why_not || !s->why_not[0]))
-                        return vm_error_set(error, VM_ERROR_FAILED, "unsupported option '%s' does not say why",
-                                            s->key);
+                        return vm_error_set(error, VM_ERROR_FAILED,
+                                            "unsupported option '%s' does not say why", s->key);
                 if (!s->supported && s->default_value)
                         return vm_error_set(error, VM_ERROR_FAILED, "unsupported option '%s' has a default",
                                             s->key);

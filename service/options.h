@@ -111,7 +111,7 @@ static inline bool migrate_options_has(const MigrateOptions *o, MigrateOptionId 
 }
 
 typedef struct MigrateOptionInfo {
-        const char *key;           /* "parallel-connections" */
+        const char *key; /* "parallel-connections" */
         MigrateOptionId id;
         const char *type;          /* GVariant type string: "b", "s", "u", "t" */
         const char *doc;           /* one line, for GetBackends and the docs */
@@ -160,15 +160,16 @@ int migrate_options_parse(GVariant *dict, MigrateOptions **ret, GError **error);
  * VM_ERROR_CONFLICTING_OPTIONS naming both options and where a value that
  * was not given comes from.
  */
-int migrate_options_check(const MigrateOptions *o, const char *backend_name, const MigrateOptionSupport *support,
-                          size_t n_support, GError **error);
+int migrate_options_check(const MigrateOptions *o, const char *backend_name,
+                          const MigrateOptionSupport *support, size_t n_support, GError **error);
 
 /*
  * Fills in what was not given: first what a given option implies
  * (offline → live=false, persist=true), then the backend defaults.
  * Call after migrate_options_check() succeeded.
  */
-void migrate_options_apply_defaults(MigrateOptions *o, const MigrateOptionSupport *support, size_t n_support);
+void migrate_options_apply_defaults(MigrateOptions *o, const MigrateOptionSupport *support,
+                                    size_t n_support);
 
 /* Allowed but probably not what was meant, one sentence each (for DryRun
  * findings and the log). Call after apply_defaults. Never NULL. */

@@ -29,7 +29,7 @@ static char *quote(const char *s, size_t len) {
                         break;
                 }
                 unsigned char c = s[i];
-                g_string_append_c(out, c < 0x20 || c >= 0x7f ? '?' : (char)c);
+                g_string_append_c(out, c < 0x20 || c >= 0x7f ? '?' : (char) c);
         }
         return g_string_free(out, false);
 }
@@ -84,11 +84,11 @@ static int parse_port(const Ctx *ctx, const char *s, size_t len, uint16_t *ret, 
                 if (!g_ascii_isdigit(s[i]))
                         return fail(ctx, error, "port '%s' is not a number", q);
                 if (v <= 65535)
-                        v = v * 10 + (unsigned long)(s[i] - '0');
+                        v = v * 10 + (unsigned long) (s[i] - '0');
         }
         if (v < 1 || v > 65535)
                 return fail(ctx, error, "port %s is out of range (1..65535)", q);
-        *ret = (uint16_t)v;
+        *ret = (uint16_t) v;
         return 0;
 }
 
@@ -105,7 +105,8 @@ static int parse_host(const Ctx *ctx, const char *host, bool bracketed, char **r
                 struct in6_addr a6;
 
                 if (strchr(host, '%'))
-                        return fail(ctx, error, "IPv6 zone identifiers ('%%…' in '[%s]') are not supported", q);
+                        return fail(ctx, error, "IPv6 zone identifiers ('%%…' in '[%s]') are not supported",
+                                    q);
                 if (inet_pton(AF_INET6, host, &a6) != 1)
                         return fail(ctx, error, "'[%s]' is not an IPv6 address", q);
                 *ret = g_strdup(inet_ntop(AF_INET6, &a6, buf, sizeof(buf)));
@@ -129,17 +130,18 @@ static int parse_host(const Ctx *ctx, const char *host, bool bracketed, char **r
                 size_t n = strcspn(label, ".");
 
                 if (n == 0)
-                        return fail(ctx, error, "host '%s' has an empty label (leading, trailing or double '.')",
-                                    q);
+                        return fail(ctx, error,
+                                    "host '%s' has an empty label (leading, trailing or double '.')", q);
                 if (n > HOST_LABEL_MAX_LEN)
                         return fail(ctx, error, "host '%s' has a label longer than %d characters", q,
                                     HOST_LABEL_MAX_LEN);
                 for (size_t i = 0; i < n; i++)
                         if (!g_ascii_isalnum(label[i]) && label[i] != '-' && label[i] != '_')
-                                return fail(ctx, error,
-                                            "host '%s' contains '%c' (allowed: letters, digits, '-', '_', '.'; "
-                                            "IPv6 addresses go in brackets)",
-                                            q, label[i]);
+                                return fail(
+                                        ctx, error,
+                                        "host '%s' contains '%c' (allowed: letters, digits, '-', '_', '.'; "
+                                        "IPv6 addresses go in brackets)",
+                                        q, label[i]);
                 if (label[n] == '\0')
                         break;
                 label += n + 1;
@@ -162,8 +164,8 @@ static int parse_user(const Ctx *ctx, const char *user, size_t len, char **ret, 
         for (size_t i = 0; i < len; i++)
                 if (!g_ascii_isalnum(user[i]) && !strchr("._-", user[i]))
                         return fail(ctx, error,
-                                    "user name '%s' contains '%c' (allowed: letters, digits, '.', '_', '-')", q,
-                                    user[i]);
+                                    "user name '%s' contains '%c' (allowed: letters, digits, '.', '_', '-')",
+                                    q, user[i]);
         *ret = g_strndup(user, len);
         return 0;
 }
@@ -209,14 +211,16 @@ static int parse_authority(const Ctx *ctx, const char *s, bool allow_user, bool 
                         port = close + 2;
                 else if (close[1] != '\0') {
                         g_autofree char *q = quote(close + 1, strlen(close + 1));
-                        return fail(ctx, error, "unexpected '%s' after ']' (expected ':port' or nothing)", q);
+                        return fail(ctx, error, "unexpected '%s' after ']' (expected ':port' or nothing)",
+                                    q);
                 }
                 a.ipv6 = true;
         } else {
                 const char *colon = strchr(hostport, ':');
 
                 if (colon && strchr(colon + 1, ':'))
-                        return fail(ctx, error, "IPv6 addresses must be written in brackets, e.g. '[fe80::1]'");
+                        return fail(ctx, error,
+                                    "IPv6 addresses must be written in brackets, e.g. '[fe80::1]'");
                 if (strchr(hostport, '[') || strchr(hostport, ']'))
                         return fail(ctx, error, "'[' and ']' may only enclose an IPv6 address");
                 host = colon ? g_strndup(hostport, colon - hostport) : g_strdup(hostport);
@@ -252,8 +256,9 @@ static int parse_unix(const Ctx *ctx, const char *rest, Destination *d, GError *
                 return fail(ctx, error,
                             "'%%' in the socket path: paths are taken literally, not percent-decoded");
         if (len > UNIX_SOCKET_PATH_MAX)
-                return fail(ctx, error, "the socket path is %zu bytes long; a unix socket path holds at most %d",
-                            len, UNIX_SOCKET_PATH_MAX);
+                return fail(ctx, error,
+                            "the socket path is %zu bytes long; a unix socket path holds at most %d", len,
+                            UNIX_SOCKET_PATH_MAX);
         if (len > 1 && rest[len - 1] == '/')
                 return fail(ctx, error, "the socket path ends in '/': name the socket, not its directory");
         if (len == 1)
@@ -264,8 +269,8 @@ static int parse_unix(const Ctx *ctx, const char *rest, Destination *d, GError *
         return 0;
 }
 
-static int parse_ssh(const Ctx *ctx, const char *rest, const char *default_user, bool allow_slash, Destination *d,
-                     GError **error) {
+static int parse_ssh(const Ctx *ctx, const char *rest, const char *default_user, bool allow_slash,
+                     Destination *d, GError **error) {
         g_auto(Authority) a = { 0 };
         g_autofree char *authority = NULL;
         const char *slash = strchr(rest, '/');
@@ -327,9 +332,10 @@ int destination_parse(const char *uri, Destination **ret, GError **error) {
         int r;
 
         if (!uri || uri[0] == '\0')
-                return vm_error_set(error, VM_ERROR_INVALID_DESTINATION,
-                                    "the destination is empty: give ssh://[user@]host[:port], unix:///path or a "
-                                    "host name");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_DESTINATION,
+                        "the destination is empty: give ssh://[user@]host[:port], unix:///path or a "
+                        "host name");
         q = quote(uri, strlen(uri));
         if (strlen(uri) > DESTINATION_URI_MAX)
                 return vm_error_set(error, VM_ERROR_INVALID_DESTINATION,
@@ -353,10 +359,11 @@ int destination_parse(const char *uri, Destination **ret, GError **error) {
                 else if (g_str_equal(scheme, "ssh"))
                         r = parse_ssh(&ctx, sep + 3, NULL, true, d, error);
                 else
-                        r = fail(&ctx, error,
-                                 "unknown scheme '%s' (known: ssh://[user@]host[:port], unix:///path; a bare "
-                                 "host name means ssh://root@host)",
-                                 scheme);
+                        r = fail(
+                                &ctx, error,
+                                "unknown scheme '%s' (known: ssh://[user@]host[:port], unix:///path; a bare "
+                                "host name means ssh://root@host)",
+                                scheme);
         } else {
                 size_t n = strcspn(uri, ":");
 
@@ -401,7 +408,7 @@ char *destination_to_sd_bus_address(const Destination *d) {
                 if (g_ascii_isalnum(*p) || strchr("-_/.\\*", *p))
                         g_string_append_c(s, *p);
                 else
-                        g_string_append_printf(s, "%%%02x", (unsigned char)*p);
+                        g_string_append_printf(s, "%%%02x", (unsigned char) *p);
         }
         return g_string_free(s, false);
 }
@@ -417,8 +424,9 @@ int data_uri_parse(const char *uri, char **ret_host, uint16_t *ret_port, GError 
                                     "option 'data-uri' is empty: give tcp://host:port");
         q = quote(uri, strlen(uri));
         if (strlen(uri) > DESTINATION_URI_MAX)
-                return vm_error_set(error, VM_ERROR_INVALID_OPTION, "option 'data-uri'='%s' is longer than %d bytes",
-                                    q, DESTINATION_URI_MAX);
+                return vm_error_set(error, VM_ERROR_INVALID_OPTION,
+                                    "option 'data-uri'='%s' is longer than %d bytes", q,
+                                    DESTINATION_URI_MAX);
         what = g_strdup_printf("option 'data-uri'='%s'", q);
         ctx.what = what;
 
