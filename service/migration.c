@@ -268,7 +268,7 @@ static void on_connected(Peer *peer, const char *remote_host_uuid, const GError 
         }
 
         job_set_phase(o->job, JOB_PHASE_PREPARE);
-        if (o->manager->peer_ops->call(o->peer, "Prepare", g_variant_ref(o->cookie), PEER_PREPARE_TIMEOUT_USEC,
+        if (o->manager->peer_ops->call(o->peer, "Prepare", o->cookie, PEER_PREPARE_TIMEOUT_USEC,
                                        on_prepared, o, &local) < 0)
                 on_prepared(NULL, local, o);
 }

@@ -30,7 +30,8 @@ typedef struct PeerOps {
         int (*connect)(void *ctx, const Destination *destination, PeerConnectDone done, void *userdata,
                        GError **error);
         /* method: an org.vmigrate.Migrate1.Incoming method; args: a{sv}
-         * (floating refs are sunk). */
+         * (a floating reference is taken over; a caller holding a full
+         * reference keeps it). */
         int (*call)(Peer *peer, const char *method, GVariant *args, uint64_t timeout_usec, PeerReplyDone done,
                     void *userdata, GError **error);
         /* Drops the connection; calls in flight are dropped without their
