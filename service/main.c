@@ -358,6 +358,9 @@ static int run(const Arguments *args) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        /* Child exits are watched through pidfds, or SIGCHLD where there
+         * are none: sd-event wants it blocked. */
+        sigaddset(&mask, SIGCHLD);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return -errno;
 

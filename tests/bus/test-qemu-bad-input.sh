@@ -56,12 +56,16 @@ ln -s /nonexistent/target "$VM_TMP/dangling-kernel"
 refused_at_start dangling-kernel "kernel is a dangling symlink" "$VM_ERROR.BackendFailed" \
         "^kernel $VM_TMP/dangling-kernel is not readable: No such file or directory\$" \
         "$(kernel_xml dangling-kernel "$VM_TMP/dangling-kernel")"
-# Root reads any file whatever its mode: a directory is what root cannot
-# load. The daemon lets QEMU find out; QEMU's words must reach the caller.
+# Root reads any file whatever its mode: a directory, or a FIFO (on
+# which QEMU would hang), is what root cannot load; refused before QEMU.
 mkdir "$VM_TMP/kernel-dir"
 refused_at_start dir-kernel "kernel is a directory" "$VM_ERROR.BackendFailed" \
-        "could not load kernel '$VM_TMP/kernel-dir': Is a directory" \
+        "^kernel $VM_TMP/kernel-dir is not a regular file\$" \
         "$(kernel_xml dir-kernel "$VM_TMP/kernel-dir")"
+mkfifo "$VM_TMP/kernel-fifo"
+refused_at_start fifo-kernel "kernel is a FIFO" "$VM_ERROR.BackendFailed" \
+        "^kernel $VM_TMP/kernel-fifo is not a regular file\$" \
+        "$(kernel_xml fifo-kernel "$VM_TMP/kernel-fifo")"
 printf 'not a kernel\n' >"$VM_TMP/not-a-kernel"
 refused_at_start text-kernel "kernel is not a kernel" "$VM_ERROR.BackendFailed" \
         "QEMU exited with status 1 while starting the guest: .*(kernel|header)" \

@@ -81,6 +81,7 @@ static int qemu_init(const BackendContext *ctx, void **ret_backend_data, GError 
                 return r;
         }
         b->event = sd_event_ref(ctx->event);
+        b->stale = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         *ret_backend_data = g_steal_pointer(&b);
         return 0;
 }
@@ -89,6 +90,7 @@ static void qemu_fini(void *backend_data) {
         QemuBackend *b = backend_data;
 
         sd_event_unref(b->event);
+        g_hash_table_unref(b->stale);
         qemu_caps_free(b->caps);
         g_free(b->qemu_dir);
         g_free(b->cache_path);
@@ -111,7 +113,17 @@ int qemu_validate(void *backend_data, const DomainDef *def, GError **error) {
         return qemu_build_argv(def, paths, &options, &argv, error);
 }
 
-static int check_file(const char *what, const char *path, int mode, GError **error) {
+/* Kernels and firmware must be regular files; disks may also be block
+ * devices. Anything else (a FIFO, say) would hang QEMU at start. */
+static int check_file(const char *what, const char *path, int mode, bool block_ok, GError **error) {
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "%s %s is not %s: %s", what, path,
+                                    mode & W_OK ? "readable and writable" : "readable", g_strerror(errno));
+        if (!S_ISREG(st.st_mode) && !(block_ok && S_ISBLK(st.st_mode)))
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "%s %s is not a regular file%s", what, path,
+                                    block_ok ? " or block device" : "");
         if (access(path, mode) < 0)
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "%s %s is not %s: %s", what, path,
                                     mode & W_OK ? "readable and writable" : "readable", g_strerror(errno));
@@ -152,14 +164,14 @@ static int qemu_check_startable(QemuBackend *b, const DomainDef *def, GError **e
         };
         for (size_t i = 0; i < G_N_ELEMENTS(files); i++)
                 if (files[i].path) {
-                        r = check_file(files[i].what, files[i].path, R_OK, error);
+                        r = check_file(files[i].what, files[i].path, R_OK, false, error);
                         if (r < 0)
                                 return r;
                 }
         for (unsigned i = 0; i < def->disks->len; i++) {
                 const DomainDiskDef *disk = def->disks->pdata[i];
                 g_autofree char *what = g_strdup_printf("disk %s:", disk->target_dev);
-                r = check_file(what, disk->source_file, disk->readonly ? R_OK : R_OK | W_OK, error);
+                r = check_file(what, disk->source_file, disk->readonly ? R_OK : R_OK | W_OK, true, error);
                 if (r < 0)
                         return r;
         }
@@ -473,6 +485,10 @@ static GPtrArray *qemu_recover(void *backend_data) {
                                     "record %s (QEMU's log stays in %s)",
                                     uuid, paths->dir, paths->log);
                         rm_rf(paths->dir);
+                        g_hash_table_insert(b->stale, g_strdup(uuid),
+                                            g_strdup_printf("crashed: QEMU exited while vmigrated was not running "
+                                                            "(its log: %s)",
+                                                            paths->log));
                         continue;
                 }
                 if (!g_file_get_contents(paths->live_xml, &xml, &len, &error) ||
@@ -496,6 +512,12 @@ static int qemu_domain_attach(void *backend_data, Domain *domain, void **ret_dom
         qd->paths = qemu_paths_new(b->qemu_dir, domain_uuid(domain));
         if (g_file_test(qd->paths->pid, G_FILE_TEST_EXISTS))
                 qemu_domain_reattach(qd);
+        else if (g_hash_table_contains(b->stale, domain_uuid(domain))) {
+                /* We cannot tell how it ended: crashed is the honest word. */
+                domain_backend_event(domain, DOMAIN_STATE_CRASHED, g_hash_table_lookup(b->stale, domain_uuid(domain)),
+                                     NULL, NULL);
+                g_hash_table_remove(b->stale, domain_uuid(domain));
+        }
         *ret_domain_data = qd;
         return 0;
 }

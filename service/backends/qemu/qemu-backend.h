@@ -25,6 +25,9 @@ typedef struct QemuBackend {
         char *qemu_dir; /* <runtime_dir>/qemu */
         char *cache_path;
         QemuCaps *caps;
+        /* uuid → why: guests whose QEMU died while vmigrated was away,
+         * reported as crashed when their domain object appears. */
+        GHashTable *stale;
 } QemuBackend;
 
 typedef enum QemuOp {

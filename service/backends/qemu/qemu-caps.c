@@ -101,6 +101,7 @@ typedef struct Probe {
         sd_event *event;
         QemuCaps *caps;
         unsigned pending;
+        bool exited;
         GError *error;
 } Probe;
 
@@ -206,8 +207,20 @@ static void on_probe_event(Qmp *qmp, const char *event, JsonObject *data, uint64
 static void on_probe_exit(QemuProcess *p, int status, void *userdata) {
         Probe *probe = userdata;
 
-        if (probe->pending > 0) {
-                probe_fail(probe, "QEMU exited", NULL);
+        probe->exited = true;
+        if (probe->pending > 0 || probe->error) {
+                /* Not a QEMU, or one that refused: say how it ended; its own
+                 * words are added from its log. */
+                g_autofree char *how = status < 0                ? g_strdup("exited")
+                                       : WIFEXITED(status)   ? g_strdup_printf("exited with status %d",
+                                                                               WEXITSTATUS(status))
+                                       : WIFSIGNALED(status) ? g_strdup_printf("was killed by signal %d",
+                                                                               WTERMSIG(status))
+                                                             : g_strdup("exited");
+                g_clear_error(&probe->error);
+                probe->error = g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
+                                           "%s %s before answering on its monitor; is it a QEMU system emulator?",
+                                           probe->caps->binary, how);
                 probe->pending = 0;
         }
 }
@@ -266,9 +279,15 @@ int qemu_caps_probe(const char *binary, QemuCaps **ret, GError **error) {
                                 break;
                 if (probe.pending > 0)
                         probe_fail(&probe, "no answer in time", NULL);
+                /* It failed: give the process a moment to exit, so that the
+                 * error can say how it ended rather than "connection reset". */
+                deadline = g_get_monotonic_time() + G_USEC_PER_SEC;
+                while (probe.error && !probe.exited && g_get_monotonic_time() < deadline)
+                        if (sd_event_run(event, 100 * 1000) < 0)
+                                break;
         }
 
-        if (process) {
+        if (process && !probe.exited) {
                 /* Nothing to lose in a probe: kill and reap it at once, so
                  * that it never outlives the probe. */
                 (void) kill(qemu_process_pid(process), SIGKILL);
@@ -283,8 +302,12 @@ int qemu_caps_probe(const char *binary, QemuCaps **ret, GError **error) {
         if (r < 0) {
                 g_autofree char *tail = file_tail(log_path, 5);
                 if (probe.error) {
-                        if (tail && *tail)
-                                g_prefix_error(&probe.error, "%s; QEMU said: ", tail);
+                        if (tail && *tail) {
+                                g_autofree char *msg = g_strdup_printf("%s; its output: %s", probe.error->message,
+                                                                       tail);
+                                g_free(probe.error->message);
+                                probe.error->message = g_steal_pointer(&msg);
+                        }
                         g_propagate_error(error, probe.error);
                 }
         }

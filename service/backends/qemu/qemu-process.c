@@ -114,10 +114,52 @@ static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata
         return 0;
 }
 
+static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        QemuProcess *p = userdata;
+        int status = si->si_code == CLD_EXITED ? W_EXITCODE(si->si_status, 0) : si->si_status;
+
+        qemu_process_unwatch(p);
+        p->on_exit(p, status, p->userdata);
+        return 0;
+}
+
+static int on_adopted_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+        QemuProcess *p = userdata;
+        uint64_t starttime;
+
+        if (proc_get_starttime(p->pid, &starttime) >= 0 && starttime == p->starttime) {
+                if (sd_event_source_set_time_relative(s, G_USEC_PER_SEC) >= 0)
+                        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return 0;
+        }
+        qemu_process_unwatch(p);
+        p->on_exit(p, -1, p->userdata);
+        return 0;
+}
+
+/* Without pidfds (kernels before 5.3, or valgrind, which does not know the
+ * call): SIGCHLD for our own children, and for adopted processes a check
+ * of /proc once a second (pid and start time, so never a recycled pid). */
+static int qemu_process_watch_fallback(QemuProcess *p) {
+        int r;
+
+        if (p->child)
+                r = sd_event_add_child(p->event, &p->watch, p->pid, WEXITED, on_child, p);
+        else
+                r = sd_event_add_time_relative(p->event, &p->watch, CLOCK_MONOTONIC, G_USEC_PER_SEC, 0,
+                                               on_adopted_poll, p);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(p->watch, "qemu-exit");
+        return 0;
+}
+
 static int qemu_process_watch(QemuProcess *p) {
         int r;
 
         p->pidfd = pidfd_open_compat(p->pid);
+        if (p->pidfd < 0 && errno == ENOSYS)
+                return qemu_process_watch_fallback(p);
         if (p->pidfd < 0)
                 return -errno;
         r = sd_event_add_io(p->event, &p->watch, p->pidfd, EPOLLIN, on_pidfd, p);
@@ -240,23 +282,31 @@ bool qemu_process_is_child(const QemuProcess *p) {
         return p->child;
 }
 
+/* Through the pidfd: never a recycled pid. Without one, only while we
+ * still watch it: a child of ours stays a zombie (its pid reserved) until
+ * we reap it, and an adopted one was checked by start time a moment ago. */
+static int qemu_process_signal(QemuProcess *p, int sig) {
+        if (p->pidfd >= 0)
+                return syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+        if (!p->watch)
+                return -ESRCH; /* already gone */
+        return kill(p->pid, sig) < 0 ? -errno : 0;
+}
+
 static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         QemuProcess *p = userdata;
 
         log_warning("QEMU pid %d did not exit after SIGTERM: sending SIGKILL", (int) p->pid);
-        if (p->pidfd >= 0)
-                (void) syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+        (void) qemu_process_signal(p, SIGKILL);
         return 0;
 }
 
 int qemu_process_terminate(QemuProcess *p, uint64_t grace_usec) {
         int r;
 
-        if (p->pidfd < 0)
-                return -ESRCH; /* already gone */
-        /* Through the pidfd: never a recycled pid. */
-        if (syscall(SYS_pidfd_send_signal, p->pidfd, SIGTERM, NULL, 0) < 0)
-                return -errno;
+        r = qemu_process_signal(p, SIGTERM);
+        if (r < 0)
+                return r;
         if (p->kill_timer)
                 return 0;
         r = sd_event_add_time_relative(p->event, &p->kill_timer, CLOCK_MONOTONIC, grace_usec, 0, on_kill_timer, p);
