@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Drift between interfaces/*.xml (the public contract) and what the running
-# daemon answers to Introspect, on the manager object and on a domain
-# object, compared by tools/check-introspection.py.
+# daemon answers to Introspect, on the manager object (Manager, Incoming), on
+# a domain object and on a job object, compared by
+# tools/check-introspection.py.
 . "$(dirname "$0")/lib.sh"
 
 vm_setup 0
@@ -13,6 +14,8 @@ ifaces=$VMIGRATE_SOURCE_ROOT/interfaces
 ok '[ -r "$check" ]' "tools/check-introspection.py exists"
 ok '[ -r "$ifaces/org.vmigrate.Migrate1.Manager.xml" ]' "interfaces/org.vmigrate.Migrate1.Manager.xml exists"
 ok '[ -r "$ifaces/org.vmigrate.Migrate1.Domain.xml" ]' "interfaces/org.vmigrate.Migrate1.Domain.xml exists"
+ok '[ -r "$ifaces/org.vmigrate.Migrate1.Job.xml" ]' "interfaces/org.vmigrate.Migrate1.Job.xml exists"
+ok '[ -r "$ifaces/org.vmigrate.Migrate1.Incoming.xml" ]' "interfaces/org.vmigrate.Migrate1.Incoming.xml exists"
 
 busctl --no-pager introspect --xml-interface "$VM_BUS_NAME" "$VM_MANAGER_PATH" >"$VM_TMP/live-manager.xml"
 ok $? "introspect the manager object"
@@ -31,6 +34,25 @@ out=$(/usr/bin/python3 "$check" --live "$VM_TMP/live-manager.xml" "$ifaces/org.v
 ok $? "the live manager object matches interfaces/org.vmigrate.Migrate1.Manager.xml" || diag "$out"
 out=$(/usr/bin/python3 "$check" --live "$VM_TMP/live-domain.xml" "$ifaces/org.vmigrate.Migrate1.Domain.xml" 2>&1)
 ok $? "the live domain object matches interfaces/org.vmigrate.Migrate1.Domain.xml" || diag "$out"
+
+out=$(/usr/bin/python3 "$check" --live "$VM_TMP/live-manager.xml" "$ifaces/org.vmigrate.Migrate1.Incoming.xml" 2>&1)
+ok $? "the live manager object matches interfaces/org.vmigrate.Migrate1.Incoming.xml" || diag "$out"
+
+# A job object: a running test domain migrated to this very bus fails
+# (InvalidDestination: the destination is this host) but only once the job
+# exists, and the failed job lingers for 60 s.
+vm_call_as root call "$VM_BUS_NAME" "$dom" "$VM_DOMAIN_IFACE" Start
+ok $? "start the domain" || diag "$VM_ERROR_NAME: $VM_ERROR_MESSAGE"
+vm_call_as root call "$VM_BUS_NAME" "$dom" "$VM_DOMAIN_IFACE" Migrate 'sa{sv}' "unix://$VM_TMP/bus/system_bus_socket" 0
+is "$VM_ERROR_NAME" "$VM_ERROR.InvalidDestination" "Migrate to this very host fails with InvalidDestination"
+job=$(busctl --no-pager call "$VM_BUS_NAME" "$VM_MANAGER_PATH" org.freedesktop.DBus.ObjectManager \
+        GetManagedObjects | grep -o '"/org/vmigrate/Migrate1/job/[0-9]*"' | head -n1 | tr -d '"')
+like "$job" '^/org/vmigrate/Migrate1/job/[0-9]+$' "the failed job lingers on the bus"
+busctl --no-pager introspect --xml-interface "$VM_BUS_NAME" "${job:-/org/vmigrate/Migrate1/job/none}" >"$VM_TMP/live-job.xml"
+ok $? "introspect the job object $job"
+like "$(cat "$VM_TMP/live-job.xml")" 'interface name="org.vmigrate.Migrate1.Job"' "  ... it has the Job interface"
+out=$(/usr/bin/python3 "$check" --live "$VM_TMP/live-job.xml" "$ifaces/org.vmigrate.Migrate1.Job.xml" 2>&1)
+ok $? "the live job object matches interfaces/org.vmigrate.Migrate1.Job.xml" || diag "$out"
 
 # The checker must be able to fail: a contract with an extra method does
 # not match the live object.
