@@ -5,6 +5,8 @@
 
 #include "ctl.h"
 
+#include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,7 +21,7 @@ char *ctl_format_bytes(uint64_t bytes) {
         }
         if (bytes % unit == 0)
                 return g_strdup_printf("%" G_GUINT64_FORMAT " %s", bytes / unit, units[u]);
-        return g_strdup_printf("%.1f %s", (double)bytes / (double)unit, units[u]);
+        return g_strdup_printf("%.1f %s", (double) bytes / (double) unit, units[u]);
 }
 
 /*
@@ -58,7 +60,7 @@ char *ctl_format_value(GVariant *value) {
                 g_autofree const char **strv = g_variant_get_strv(value, NULL);
                 if (!strv[0])
                         return g_strdup("(none)");
-                return g_strjoinv(", ", (char **)strv);
+                return g_strjoinv(", ", (char **) strv);
         }
         /* Numbers without GVariant's type annotations ("uint64 5"). */
         return g_variant_print(value, FALSE);
@@ -93,4 +95,283 @@ JsonNode *ctl_properties_to_json(GVariant *properties) {
         }
         json_builder_end_object(builder);
         return json_builder_get_root(builder);
+}
+
+/* ---- migration ---- */
+
+int ctl_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *ret) {
+        guint64 v;
+
+        if (!text || !g_ascii_isdigit(text[0]))
+                return -EINVAL;
+        if (strspn(text, "0123456789") != strlen(text))
+                return -EINVAL;
+        if (!g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT64, &v, NULL))
+                return -ERANGE;
+        if (v < min || v > max)
+                return -ERANGE;
+        *ret = v;
+        return 0;
+}
+
+int ctl_parse_rate(const char *text, uint64_t *ret_bytes_per_second) {
+        static const struct {
+                const char *suffix;
+                uint64_t multiplier;
+                bool bits;
+        } units[] = {
+                { "", 1, false },
+                { "B", 1, false },
+                { "K", UINT64_C(1) << 10, false },
+                { "k", UINT64_C(1) << 10, false },
+                { "KiB", UINT64_C(1) << 10, false },
+                { "M", UINT64_C(1) << 20, false },
+                { "MiB", UINT64_C(1) << 20, false },
+                { "G", UINT64_C(1) << 30, false },
+                { "GiB", UINT64_C(1) << 30, false },
+                { "T", UINT64_C(1) << 40, false },
+                { "TiB", UINT64_C(1) << 40, false },
+                { "kB", UINT64_C(1000), false },
+                { "KB", UINT64_C(1000), false },
+                { "MB", UINT64_C(1000000), false },
+                { "GB", UINT64_C(1000000000), false },
+                { "TB", UINT64_C(1000000000000), false },
+                { "bit", 1, true },
+                { "kbit", UINT64_C(1000), true },
+                { "Kbit", UINT64_C(1000), true },
+                { "Mbit", UINT64_C(1000000), true },
+                { "Gbit", UINT64_C(1000000000), true },
+                { "Tbit", UINT64_C(1000000000000), true },
+        };
+        g_autofree char *unit = NULL;
+        size_t int_len, frac_len = 0;
+        const char *p = text, *frac = NULL;
+        uint64_t whole = 0, frac_value = 0, frac_scale = 1, value;
+        size_t len;
+
+        if (!text)
+                return -EINVAL;
+        /* strtod would take blanks, signs, hex, "inf" and locales: parse by hand. */
+        int_len = strspn(p, "0123456789");
+        p += int_len;
+        if (*p == '.') {
+                frac = p + 1;
+                frac_len = strspn(frac, "0123456789");
+                p = frac + frac_len;
+                if (frac_len == 0 || frac_len > 9)
+                        return -EINVAL;
+        }
+        if (int_len == 0 && frac_len == 0)
+                return -EINVAL;
+        if (int_len > 20)
+                return -ERANGE;
+        for (size_t i = 0; i < int_len; i++) {
+                unsigned digit = (unsigned) (text[i] - '0');
+                if (whole > (UINT64_MAX - digit) / 10)
+                        return -ERANGE;
+                whole = whole * 10 + digit;
+        }
+        for (size_t i = 0; i < frac_len; i++) {
+                frac_value = frac_value * 10 + (uint64_t) (frac[i] - '0');
+                frac_scale *= 10;
+        }
+
+        len = strlen(p);
+        if (len >= 2 && strcmp(p + len - 2, "/s") == 0)
+                len -= 2;
+        unit = g_strndup(p, len);
+        for (size_t i = 0; i < G_N_ELEMENTS(units); i++) {
+                uint64_t m = units[i].multiplier;
+
+                if (!g_str_equal(unit, units[i].suffix))
+                        continue;
+                if (whole > UINT64_MAX / m)
+                        return -ERANGE;
+                value = whole * m;
+                {
+                        /* frac_value < frac_scale <= 10^9 and m <= 10^12: exact in 128 bits. */
+                        unsigned __int128 extra = (unsigned __int128) frac_value * m / frac_scale;
+                        if ((unsigned __int128) value + extra > UINT64_MAX)
+                                return -ERANGE;
+                        value += (uint64_t) extra;
+                }
+                if (units[i].bits)
+                        value /= 8;
+                if (value == 0)
+                        return -ERANGE;
+                *ret_bytes_per_second = value;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+char *ctl_format_rate(uint64_t bytes_per_second) {
+        g_autofree char *bytes = ctl_format_bytes(bytes_per_second);
+        return g_strconcat(bytes, "/s", NULL);
+}
+
+char *ctl_format_duration_ms(uint64_t ms) {
+        if (ms < 1000)
+                return g_strdup_printf("%" G_GUINT64_FORMAT " ms", ms);
+        if (ms < 60 * 1000)
+                return g_strdup_printf("%.1f s", (double) ms / 1000.0);
+        if (ms < 3600 * 1000)
+                return g_strdup_printf("%" G_GUINT64_FORMAT "m%02" G_GUINT64_FORMAT "s", ms / 60000,
+                                       ms / 1000 % 60);
+        return g_strdup_printf("%" G_GUINT64_FORMAT "h%02" G_GUINT64_FORMAT "m", ms / 3600000,
+                               ms / 60000 % 60);
+}
+
+void ctl_job_state_clear(CtlJobState *s) {
+        g_clear_pointer(&s->phase, g_free);
+        g_clear_pointer(&s->error, g_free);
+        *s = (CtlJobState){ 0 };
+}
+
+void ctl_job_state_update(CtlJobState *s, GVariant *properties) {
+        static const struct {
+                const char *name;
+                size_t offset;
+        } numbers[] = {
+                { "DataTotal", offsetof(CtlJobState, data_total) },
+                { "DataProcessed", offsetof(CtlJobState, data_processed) },
+                { "DataRemaining", offsetof(CtlJobState, data_remaining) },
+                { "Iteration", offsetof(CtlJobState, iteration) },
+                { "DirtyRate", offsetof(CtlJobState, dirty_rate) },
+                { "ElapsedMs", offsetof(CtlJobState, elapsed_ms) },
+                { "ExpectedDowntimeMs", offsetof(CtlJobState, expected_downtime_ms) },
+        };
+        uint64_t old_elapsed = s->elapsed_ms, old_processed = s->data_processed;
+        const char *text;
+        double progress;
+
+        if (g_variant_lookup(properties, "Phase", "&s", &text)) {
+                g_free(s->phase);
+                s->phase = g_strdup(text);
+        }
+        if (g_variant_lookup(properties, "Error", "&s", &text)) {
+                g_free(s->error);
+                s->error = g_strdup(text);
+        }
+        /* The daemon never lowers it; a display must not either, whatever arrives. */
+        if (g_variant_lookup(properties, "Progress", "d", &progress) && progress > s->progress &&
+            progress <= 1.0)
+                s->progress = progress;
+        for (size_t i = 0; i < G_N_ELEMENTS(numbers); i++) {
+                guint64 v;
+                if (g_variant_lookup(properties, numbers[i].name, "t", &v))
+                        *(uint64_t *) ((char *) s + numbers[i].offset) = v;
+        }
+
+        /* The Job has no rate property: measure it, smoothed, from successive samples. */
+        if (s->elapsed_ms > old_elapsed && s->data_processed > old_processed && old_elapsed > 0) {
+                uint64_t rate = (s->data_processed - old_processed) * 1000 / (s->elapsed_ms - old_elapsed);
+                s->rate = s->rate ? (s->rate + rate) / 2 : rate;
+        }
+}
+
+char *ctl_job_progress_text(const CtlJobState *s) {
+        GString *out = g_string_new(NULL);
+        g_autofree char *elapsed = ctl_format_duration_ms(s->elapsed_ms);
+
+        g_string_append_printf(out, "%-9s %3d%%", s->phase ? s->phase : "...", (int) (s->progress * 100.0));
+        if (s->data_total > 0) {
+                g_autofree char *done = ctl_format_bytes(s->data_processed);
+                g_autofree char *total = ctl_format_bytes(s->data_total);
+                g_string_append_printf(out, "  %s/%s", done, total);
+        }
+        if (s->rate > 0) {
+                g_autofree char *rate = ctl_format_rate(s->rate);
+                g_string_append_printf(out, "  %s", rate);
+        }
+        if (s->iteration > 0)
+                g_string_append_printf(out, "  pass %" G_GUINT64_FORMAT, s->iteration);
+        if (s->dirty_rate > 0) {
+                g_autofree char *dirty = ctl_format_rate(s->dirty_rate);
+                g_string_append_printf(out, "  dirty %s", dirty);
+        }
+        if (s->expected_downtime_ms > 0)
+                g_string_append_printf(out, "  downtime ~%" G_GUINT64_FORMAT " ms", s->expected_downtime_ms);
+        g_string_append_printf(out, "  %s", elapsed);
+        return g_string_free(out, FALSE);
+}
+
+char *ctl_job_progress_bar(const CtlJobState *s, unsigned width) {
+        g_autofree char *text = ctl_job_progress_text(s);
+        size_t text_len = strlen(text); /* ASCII only */
+        unsigned bar, filled;
+        GString *out;
+
+        /* "[" bar "] " text: the bar takes what is left, 10 to 40 columns, or disappears. */
+        if (width < text_len + 14) {
+                if (width > 0 && text_len > width)
+                        text[width] = '\0';
+                return g_steal_pointer(&text);
+        }
+        bar = MIN(40u, width - (unsigned) text_len - 3);
+        filled = (unsigned) (s->progress * bar + 0.5);
+        filled = MIN(filled, bar);
+        out = g_string_new("[");
+        for (unsigned i = 0; i < bar; i++)
+                g_string_append_c(out, i < filled ? '#' : '.');
+        g_string_append(out, "] ");
+        g_string_append(out, text);
+        return g_string_free(out, FALSE);
+}
+
+char *ctl_format_job_stats(GVariant *stats) {
+        GString *out = g_string_new(NULL);
+        const char *text;
+        guint64 elapsed = 0, processed = 0, total = 0, v;
+        double progress;
+
+#define LINE(label, fmt, ...) g_string_append_printf(out, "%-20s " fmt "\n", label ":", __VA_ARGS__)
+        if (g_variant_lookup(stats, "kind", "&s", &text))
+                LINE("Kind", "%s", text);
+        if (g_variant_lookup(stats, "phase", "&s", &text))
+                LINE("Phase", "%s", text);
+        if (g_variant_lookup(stats, "peer", "&s", &text))
+                LINE("Peer", "%s", text);
+        if (g_variant_lookup(stats, "progress", "d", &progress))
+                LINE("Progress", "%.1f%%", progress * 100.0);
+        if (g_variant_lookup(stats, "elapsed-ms", "t", &elapsed)) {
+                g_autofree char *d = ctl_format_duration_ms(elapsed);
+                LINE("Total time", "%s", d);
+        }
+        if (g_variant_lookup(stats, "downtime-ms", "t", &v) && v > 0)
+                LINE("Downtime", "%" G_GUINT64_FORMAT " ms", v);
+        else if (g_variant_lookup(stats, "expected-downtime-ms", "t", &v) && v > 0)
+                LINE("Expected downtime", "%" G_GUINT64_FORMAT " ms", v);
+        if (g_variant_lookup(stats, "setup-ms", "t", &v) && v > 0)
+                LINE("Setup time", "%" G_GUINT64_FORMAT " ms", v);
+        (void) g_variant_lookup(stats, "data-total", "t", &total);
+        if (g_variant_lookup(stats, "data-processed", "t", &processed)) {
+                g_autofree char *p = ctl_format_bytes(processed);
+                g_autofree char *t = ctl_format_bytes(total);
+                LINE("Data sent", "%s of %s", p, t);
+        }
+        if (g_variant_lookup(stats, "data-remaining", "t", &v) && v > 0) {
+                g_autofree char *r = ctl_format_bytes(v);
+                LINE("Data remaining", "%s", r);
+        }
+        if (g_variant_lookup(stats, "iteration", "t", &v))
+                LINE("Memory passes", "%" G_GUINT64_FORMAT, v);
+        if (elapsed > 0 && processed > 0) {
+                g_autofree char *r = ctl_format_rate(processed * 1000 / elapsed);
+                LINE("Average rate", "%s", r);
+        }
+        if (g_variant_lookup(stats, "bandwidth", "t", &v) && v > 0) {
+                g_autofree char *r = ctl_format_rate(v);
+                LINE("Stream bandwidth", "%s", r);
+        }
+        if (g_variant_lookup(stats, "dirty-rate", "t", &v) && v > 0) {
+                g_autofree char *r = ctl_format_rate(v);
+                LINE("Dirty rate", "%s", r);
+        }
+        if (g_variant_lookup(stats, "postcopy-requests", "t", &v) && v > 0)
+                LINE("Post-copy requests", "%" G_GUINT64_FORMAT, v);
+        if (g_variant_lookup(stats, "error", "&s", &text) && *text)
+                LINE("Error", "%s", text);
+#undef LINE
+        return g_string_free(out, FALSE);
 }

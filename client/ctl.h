@@ -107,3 +107,73 @@ void ctl_print_json(JsonNode *node);
 
 /* JSON object from a{sv} properties, with keys converted by ctl_property_to_key(). */
 JsonNode *ctl_properties_to_json(GVariant *properties);
+
+/* ---- migration: parsing and formatting (ctl-output.c, no bus) ---- */
+
+#define CTL_JOB_IFACE "org.vmigrate.Migrate1.Job"
+#define CTL_JOB_PREFIX "/org/vmigrate/Migrate1/job"
+
+/*
+ * A transfer rate in bytes per second: a number (decimals allowed, "1.5G")
+ * with an optional unit and an optional "/s":
+ *   B                    bytes
+ *   K M G T, KiB MiB GiB TiB   powers of 1024 (as virsh and QEMU count)
+ *   kB KB MB GB TB       powers of 1000
+ *   kbit Mbit Gbit Tbit  bits, powers of 1000 (divided by 8)
+ * Units are case-sensitive except the first letter of K/k. Zero, negative,
+ * empty, overflowing or unknown units are refused (-EINVAL / -ERANGE).
+ */
+int ctl_parse_rate(const char *text, uint64_t *ret_bytes_per_second);
+
+/* A decimal unsigned integer in [min, max]; no sign, blanks or suffix. */
+int ctl_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *ret);
+
+/* "1.0 GiB/s" */
+char *ctl_format_rate(uint64_t bytes_per_second);
+
+/* "850 ms", "2.1 s", "1m05s", "2h03m" */
+char *ctl_format_duration_ms(uint64_t ms);
+
+/* What the progress display knows about a job (Job properties). */
+typedef struct CtlJobState {
+        char *phase;
+        double progress;
+        uint64_t data_total, data_processed, data_remaining;
+        uint64_t iteration;
+        uint64_t dirty_rate;
+        uint64_t elapsed_ms;
+        uint64_t expected_downtime_ms;
+        uint64_t rate; /* measured by the client from DataProcessed over ElapsedMs; 0: unknown */
+        char *error;
+} CtlJobState;
+
+void ctl_job_state_clear(CtlJobState *s);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CtlJobState, ctl_job_state_clear)
+/* Applies an a{sv} of Job properties (GetAll or PropertiesChanged); unknown ones are ignored. */
+void ctl_job_state_update(CtlJobState *s, GVariant *properties);
+
+/* One line without a bar: "perform 52% 1.1 GiB/2.0 GiB 1.0 GiB/s pass 1 ..." */
+char *ctl_job_progress_text(const CtlJobState *s);
+/* The terminal line: bar plus text, fitting in width columns. */
+char *ctl_job_progress_bar(const CtlJobState *s, unsigned width);
+
+/* The final statistics (a{sv} of GetJobStats/Finished) for humans, several lines. */
+char *ctl_format_job_stats(GVariant *stats);
+
+/* ---- ctl-migrate.c: following a migration job ---- */
+
+typedef struct CtlFollow {
+        const CtlHost *host;
+        const char *domain;      /* the domain's name, for messages */
+        const char *destination; /* for messages */
+        bool json;               /* final statistics as JSON on stdout; progress on stderr */
+        bool quiet;              /* no progress, no summary: only errors */
+} CtlFollow;
+
+/*
+ * Subscribes to the job signals, sends call (a Domain.Migrate call, built
+ * but not sent), shows progress until the job ends, prints the final
+ * statistics. Ctrl-C once cancels the job, twice stops following.
+ * Returns a CTL_EXIT_* code: OK only when the job completed.
+ */
+int ctl_migrate_follow(sd_bus *bus, sd_bus_message *call, const CtlFollow *settings);

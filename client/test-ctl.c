@@ -142,6 +142,203 @@ static void test_properties_to_json(void) {
         g_assert_cmpuint(json_object_get_size(object), ==, 3);
 }
 
+static void test_parse_rate(void) {
+        static const struct {
+                const char *text;
+                guint64 bytes;
+        } good[] = {
+                { "1", 1 },
+                { "100", 100 },
+                { "100B", 100 },
+                { "100B/s", 100 },
+                { "1K", 1024 },
+                { "1k", 1024 },
+                { "1KiB", 1024 },
+                { "100M", 100ULL << 20 },
+                { "100MiB/s", 100ULL << 20 },
+                { "512MiB/s", 512ULL << 20 },
+                { "1G", 1ULL << 30 },
+                { "1.5G", 3ULL << 29 },
+                { "0.5K", 512 },
+                { ".5K", 512 },
+                { "2T", 2ULL << 40 },
+                { "1kB", 1000 },
+                { "1KB", 1000 },
+                { "100MB", 100000000 },
+                { "1GB/s", 1000000000 },
+                { "1.25GB", 1250000000 },
+                { "800Mbit", 100000000 },
+                { "800Mbit/s", 100000000 },
+                { "1Gbit", 125000000 },
+                { "8bit", 1 },
+                { "1.000000001G", (1ULL << 30) + 1 },
+                { "18446744073709551615", G_MAXUINT64 },
+                { "16383.5T", 18013848753668096ULL },
+                { "16777215T", 16777215ULL << 40 },
+                { "16777215.999999999T", 18446744073709550516ULL }, /* just below 2^64 */
+        };
+        static const struct {
+                const char *text;
+                int error;
+        } bad[] = {
+                { "", -EINVAL },
+                { "M", -EINVAL },
+                { ".", -EINVAL },
+                { "1.", -EINVAL },
+                { "-1M", -EINVAL },
+                { "+1M", -EINVAL },
+                { " 1M", -EINVAL },
+                { "1M ", -EINVAL },
+                { "1 M", -EINVAL },
+                { "0x10", -EINVAL },
+                { "inf", -EINVAL },
+                { "1e6", -EINVAL },
+                { "12Q", -EINVAL },
+                { "1mib", -EINVAL },
+                { "1m", -EINVAL },
+                { "1MiBps", -EINVAL },
+                { "1M/", -EINVAL },
+                { "1/s/s", -EINVAL },
+                { "1,5G", -EINVAL },
+                { "1.0000000001G", -EINVAL }, /* more than 9 decimals */
+                { "0", -ERANGE },
+                { "0M", -ERANGE },
+                { "0.0001K", -ERANGE },
+                { "4bit", -ERANGE }, /* half a byte */
+                { "18446744073709551616", -ERANGE },
+                { "16777216T", -ERANGE },
+                { "16777215.9999999999T", -EINVAL },
+                { "99999999999999999999999", -ERANGE },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
+                guint64 v = 0;
+                int r = ctl_parse_rate(good[i].text, &v);
+                if (r != 0 || v != good[i].bytes)
+                        g_test_message("'%s': r=%d v=%" G_GUINT64_FORMAT, good[i].text, r, v);
+                g_assert_cmpint(r, ==, 0);
+                g_assert_cmpuint(v, ==, good[i].bytes);
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+                guint64 v = 4242;
+                int r = ctl_parse_rate(bad[i].text, &v);
+                if (r != bad[i].error)
+                        g_test_message("'%s': r=%d", bad[i].text, r);
+                g_assert_cmpint(r, ==, bad[i].error);
+                g_assert_cmpuint(v, ==, 4242); /* untouched on failure */
+        }
+        g_assert_cmpint(ctl_parse_rate(NULL, &(uint64_t){ 0 }), ==, -EINVAL);
+}
+
+static void test_parse_uint(void) {
+        uint64_t v = 7;
+
+        g_assert_cmpint(ctl_parse_uint("300", 1, 2000000, &v), ==, 0);
+        g_assert_cmpuint(v, ==, 300);
+        g_assert_cmpint(ctl_parse_uint("2000000", 1, 2000000, &v), ==, 0);
+        g_assert_cmpuint(v, ==, 2000000);
+        v = 7;
+        g_assert_cmpint(ctl_parse_uint("0", 1, 10, &v), ==, -ERANGE);
+        g_assert_cmpint(ctl_parse_uint("2000001", 1, 2000000, &v), ==, -ERANGE);
+        g_assert_cmpint(ctl_parse_uint("18446744073709551616", 0, G_MAXUINT64, &v), ==, -ERANGE);
+        g_assert_cmpint(ctl_parse_uint("", 0, 10, &v), ==, -EINVAL);
+        g_assert_cmpint(ctl_parse_uint("-1", 0, 10, &v), ==, -EINVAL);
+        g_assert_cmpint(ctl_parse_uint("+1", 0, 10, &v), ==, -EINVAL);
+        g_assert_cmpint(ctl_parse_uint("1.5", 0, 10, &v), ==, -EINVAL);
+        g_assert_cmpint(ctl_parse_uint("5ms", 0, 10, &v), ==, -EINVAL);
+        g_assert_cmpint(ctl_parse_uint(" 5", 0, 10, &v), ==, -EINVAL);
+        g_assert_cmpuint(v, ==, 7);
+}
+
+static void test_format_rate_duration(void) {
+        static const struct {
+                guint64 ms;
+                const char *text;
+        } durations[] = {
+                { 0, "0 ms" },       { 999, "999 ms" },  { 1000, "1.0 s" },     { 2113, "2.1 s" },
+                { 59999, "60.0 s" }, { 65000, "1m05s" }, { 3599999, "59m59s" }, { 7380000, "2h03m" },
+        };
+        g_autofree char *rate = ctl_format_rate(1ULL << 30);
+        g_autofree char *rate2 = ctl_format_rate(100);
+
+        g_assert_cmpstr(rate, ==, "1 GiB/s");
+        g_assert_cmpstr(rate2, ==, "100 B/s");
+        for (size_t i = 0; i < G_N_ELEMENTS(durations); i++) {
+                g_autofree char *text = ctl_format_duration_ms(durations[i].ms);
+                g_assert_cmpstr(text, ==, durations[i].text);
+        }
+}
+
+static GVariant *job_properties(const char *phase, double progress, guint64 processed, guint64 elapsed) {
+        g_autoptr(GVariantBuilder) b = g_variant_builder_new(G_VARIANT_TYPE_VARDICT);
+
+        if (phase)
+                g_variant_builder_add(b, "{sv}", "Phase", g_variant_new_string(phase));
+        g_variant_builder_add(b, "{sv}", "Progress", g_variant_new_double(progress));
+        g_variant_builder_add(b, "{sv}", "DataProcessed", g_variant_new_uint64(processed));
+        g_variant_builder_add(b, "{sv}", "ElapsedMs", g_variant_new_uint64(elapsed));
+        return g_variant_ref_sink(g_variant_builder_end(b));
+}
+
+static void test_job_state(void) {
+        g_auto(CtlJobState) s = { 0 };
+        g_autoptr(GVariant) p1 = job_properties("perform", 0.25, 512ULL << 20, 500);
+        g_autoptr(GVariant) p2 = job_properties(NULL, 0.5, 1536ULL << 20, 1500);
+        g_autoptr(GVariant) p3 =
+                job_properties(NULL, 0.4, 1536ULL << 20, 1600); /* progress must not go back */
+        g_autoptr(GVariant) wrong = g_variant_ref_sink(
+                g_variant_new_parsed("{'Phase': <uint32 3>, 'DataTotal': <'many'>, 'Unknown': <1>}"));
+        g_autofree char *text = NULL;
+        g_autofree char *bar = NULL;
+        g_autofree char *narrow = NULL;
+
+        ctl_job_state_update(&s, p1);
+        g_assert_cmpstr(s.phase, ==, "perform");
+        g_assert_cmpuint(s.rate, ==, 0); /* one sample: no rate yet */
+        ctl_job_state_update(&s, p2);
+        g_assert_cmpuint(s.rate, ==, 1ULL << 30); /* 1 GiB in one second */
+        g_assert_cmpstr(s.phase, ==, "perform");
+        ctl_job_state_update(&s, p3);
+        g_assert_cmpfloat(s.progress, ==, 0.5);
+        g_assert_cmpuint(s.elapsed_ms, ==, 1600);
+        /* Mistyped values are ignored, not misread. */
+        ctl_job_state_update(&s, wrong);
+        g_assert_cmpstr(s.phase, ==, "perform");
+        g_assert_cmpuint(s.data_total, ==, 0);
+
+        s.data_total = 2ULL << 30;
+        s.iteration = 2;
+        s.expected_downtime_ms = 120;
+        text = ctl_job_progress_text(&s);
+        g_assert_cmpstr(text, ==, "perform    50%  1.5 GiB/2 GiB  1 GiB/s  pass 2  downtime ~120 ms  1.6 s");
+        bar = ctl_job_progress_bar(&s, 94); /* 71 columns of text leave 20 for the bar */
+        g_assert_true(g_str_has_prefix(bar, "[##########..........] perform"));
+        g_assert_cmpuint(strlen(bar), ==, strlen(text) + 23);
+        g_assert_cmpuint(strlen(bar), ==, 94);
+        narrow = ctl_job_progress_bar(&s, 30); /* no room for a bar: the text, cut */
+        g_assert_cmpstr(narrow, ==, "perform    50%  1.5 GiB/2 GiB ");
+}
+
+static void test_format_job_stats(void) {
+        g_autoptr(GVariant) stats = g_variant_ref_sink(g_variant_new_parsed(
+                "{'kind': <'migration-out'>, 'phase': <'failed'>, 'progress': <0.5>, "
+                "'elapsed-ms': <uint64 2000>, 'data-total': <uint64 2147483648>, "
+                "'data-processed': <uint64 1073741824>, 'data-remaining': <uint64 1073741824>, "
+                "'iteration': <uint64 3>, 'downtime-ms': <uint64 0>, 'expected-downtime-ms': <uint64 40>, "
+                "'peer': <'ssh://root@hv2'>, 'error': <'connection lost'>, 'future-key': <true>}"));
+        g_autofree char *text = ctl_format_job_stats(stats);
+
+        g_assert_nonnull(strstr(text, "Phase:               failed\n"));
+        g_assert_nonnull(strstr(text, "Total time:          2.0 s\n"));
+        g_assert_nonnull(strstr(text, "Expected downtime:   40 ms\n"));
+        g_assert_null(strstr(text, "Downtime:"));
+        g_assert_nonnull(strstr(text, "Data sent:           1 GiB of 2 GiB\n"));
+        g_assert_nonnull(strstr(text, "Memory passes:       3\n"));
+        g_assert_nonnull(strstr(text, "Average rate:        512 MiB/s\n"));
+        g_assert_nonnull(strstr(text, "Error:               connection lost\n"));
+        g_assert_null(strstr(text, "future"));
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_set_nonfatal_assertions();
@@ -151,5 +348,10 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/ctl/format/property-key", test_property_to_key);
         g_test_add_func("/ctl/format/value", test_format_value);
         g_test_add_func("/ctl/format/properties-json", test_properties_to_json);
+        g_test_add_func("/ctl/parse/rate", test_parse_rate);
+        g_test_add_func("/ctl/parse/uint", test_parse_uint);
+        g_test_add_func("/ctl/format/rate-duration", test_format_rate_duration);
+        g_test_add_func("/ctl/job/state", test_job_state);
+        g_test_add_func("/ctl/job/stats", test_format_job_stats);
         return g_test_run();
 }

@@ -36,7 +36,13 @@ typedef struct Context {
         bool quiet;
         bool all;
         bool allow_interactive;
-        uint64_t shutdown_timeout_ms; /* --timeout; 0: not given, the daemon's default */
+        uint64_t shutdown_timeout_ms;  /* --timeout; 0: not given, the daemon's default */
+        const char *timeout_arg;       /* --timeout as given: its meaning depends on the command */
+        GVariantDict *migrate_options; /* migrate's options as given, Migrate's a{sv}; NULL: none */
+        const char *migrate_flag;      /* the first migrate-only option given, for usage errors */
+        const char *destination_xml_file;
+        bool postcopy; /* --postcopy: migrate's option, migrate-setspeed's switch */
+        bool detach;
         sd_bus *bus;
         pid_t agent_pid;
 } Context;
@@ -45,6 +51,7 @@ static void context_clear(Context *c) {
         ctl_polkit_agent_close(c->agent_pid);
         c->agent_pid = 0;
         ctl_host_clear(&c->host);
+        g_clear_pointer(&c->migrate_options, g_variant_dict_unref);
         g_clear_pointer(&c->bus, sd_bus_flush_close_unref);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Context, context_clear)
@@ -64,6 +71,7 @@ struct Command {
         const char *verb;      /* "start", for "cannot start domain 'x'" */
         uint64_t timeout_usec; /* 0: sd-bus default (25 s) */
         const char *summary;
+        const char *help; /* more for COMMAND --help, or NULL */
 };
 
 /* Returns a CTL_EXIT_* code; on success *ret_reply holds the reply. */
@@ -171,15 +179,15 @@ static void print_action_result(Context *c, const char *name, const char *uuid, 
 
 /* For g_ptr_array_sort(), which passes pointers to the elements. */
 static int compare_strings(gconstpointer a, gconstpointer b) {
-        return strcmp(*(const char *const *)a, *(const char *const *)b);
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
 /* ---- list ---- */
 
 /* Elements are (o a{sv}): object path and properties. */
 static int compare_by_name(gconstpointer a, gconstpointer b) {
-        g_autoptr(GVariant) pa = g_variant_get_child_value(*(GVariant *const *)a, 1);
-        g_autoptr(GVariant) pb = g_variant_get_child_value(*(GVariant *const *)b, 1);
+        g_autoptr(GVariant) pa = g_variant_get_child_value(*(GVariant *const *) a, 1);
+        g_autoptr(GVariant) pb = g_variant_get_child_value(*(GVariant *const *) b, 1);
         const char *na = "", *nb = "";
 
         g_variant_lookup(pa, "Name", "&s", &na);
@@ -224,7 +232,7 @@ static int cmd_list(Context *c, const Command *cmd, char **args) {
         const char *what = "cannot list domains";
         g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(GVariant) objects = NULL;
-        g_autoptr(GPtrArray) domains = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
+        g_autoptr(GPtrArray) domains = g_ptr_array_new_with_free_func((GDestroyNotify) g_variant_unref);
         GVariantIter iter;
         const char *path;
         GVariant *interfaces;
@@ -293,14 +301,14 @@ static int cmd_list(Context *c, const Command *cmd, char **args) {
                                 g_autoptr(GVariant) properties =
                                         g_variant_get_child_value(domains->pdata[i], 1);
                                 char *cell = list_cell(properties, columns[j].property);
-                                widths[j] = MAX(widths[j], (size_t)g_utf8_strlen(cell, -1));
+                                widths[j] = MAX(widths[j], (size_t) g_utf8_strlen(cell, -1));
                                 g_ptr_array_add(cells, cell);
                         }
 
                 if (!c->quiet) {
                         for (size_t j = 0; j < G_N_ELEMENTS(columns); j++)
                                 if (j + 1 < G_N_ELEMENTS(columns))
-                                        printf("%-*s  ", (int)widths[j], columns[j].title);
+                                        printf("%-*s  ", (int) widths[j], columns[j].title);
                                 else
                                         printf("%s\n", columns[j].title);
                 }
@@ -308,7 +316,7 @@ static int cmd_list(Context *c, const Command *cmd, char **args) {
                         for (size_t j = 0; j < G_N_ELEMENTS(columns); j++) {
                                 const char *cell = cells->pdata[i * G_N_ELEMENTS(columns) + j];
                                 /* pad by characters, not bytes: names may be UTF-8 */
-                                int pad = (int)(widths[j] - g_utf8_strlen(cell, -1));
+                                int pad = (int) (widths[j] - g_utf8_strlen(cell, -1));
                                 if (j + 1 < G_N_ELEMENTS(columns))
                                         printf("%s%*s  ", cell, pad, "");
                                 else
@@ -385,7 +393,7 @@ static int cmd_status(Context *c, const Command *cmd, char **args) {
         for (guint i = 0; i < others->len; i++) {
                 g_autoptr(GVariant) value = g_variant_lookup_value(properties, others->pdata[i], NULL);
                 g_autofree char *text = ctl_format_value(value);
-                printf("%s: %s\n", (const char *)others->pdata[i], text);
+                printf("%s: %s\n", (const char *) others->pdata[i], text);
         }
         printf("Object path: %s\n", path);
         return CTL_EXIT_OK;
@@ -469,7 +477,7 @@ static int read_xml_file(const char *filename, char **ret_xml) {
                 }
                 if (n == 0)
                         break;
-                g_byte_array_append(data, buf, (guint)n);
+                g_byte_array_append(data, buf, (guint) n);
                 if (data->len > XML_MAX_BYTES) {
                         fprintf(stderr,
                                 "vmigratectl: %s is larger than 1 MiB; that is not a domain XML "
@@ -490,17 +498,17 @@ static int read_xml_file(const char *filename, char **ret_xml) {
         if (memchr(data->data, '\0', data->len)) {
                 fprintf(stderr,
                         "vmigratectl: %s contains a NUL byte at offset %td; expected a text XML document\n",
-                        shown, (const guint8 *)memchr(data->data, '\0', data->len) - data->data);
+                        shown, (const guint8 *) memchr(data->data, '\0', data->len) - data->data);
                 return CTL_EXIT_FAILED;
         }
-        if (!g_utf8_validate((const char *)data->data, data->len, &end)) {
+        if (!g_utf8_validate((const char *) data->data, data->len, &end)) {
                 fprintf(stderr, "vmigratectl: %s is not valid UTF-8 (first bad byte at offset %td)\n", shown,
-                        end - (const char *)data->data);
+                        end - (const char *) data->data);
                 return CTL_EXIT_FAILED;
         }
 
-        g_byte_array_append(data, (const guint8 *)"", 1);
-        *ret_xml = (char *)g_byte_array_free(g_steal_pointer(&data), FALSE);
+        g_byte_array_append(data, (const guint8 *) "", 1);
+        *ret_xml = (char *) g_byte_array_free(g_steal_pointer(&data), FALSE);
         return CTL_EXIT_OK;
 }
 
@@ -613,21 +621,94 @@ static void print_dict(GVariant *dict, int indent) {
         g_variant_iter_init(&iter, dict);
         while (g_variant_iter_next(&iter, "{&sv}", &key, NULL))
                 g_ptr_array_add(keys, g_strdup(key));
-        /* "description" first (it heads the entry), then the rest sorted, for a stable output. */
+        /* Sorted, for a stable output. */
         g_ptr_array_sort(keys, compare_strings);
 
         for (guint i = 0; i < keys->len; i++) {
                 g_autoptr(GVariant) value = g_variant_lookup_value(dict, keys->pdata[i], NULL);
 
-                if (g_str_equal(keys->pdata[i], "description"))
+                /* "description" heads the entry; the options get a table of their own. */
+                if (g_str_equal(keys->pdata[i], "description") ||
+                    g_str_equal(keys->pdata[i], "migration-options"))
                         continue;
                 if (g_variant_is_of_type(value, G_VARIANT_TYPE_VARDICT)) {
-                        printf("%*s%s:\n", indent, "", (const char *)keys->pdata[i]);
+                        printf("%*s%s:\n", indent, "", (const char *) keys->pdata[i]);
                         print_dict(value, indent + 2);
                 } else {
                         g_autofree char *text = ctl_format_value(value);
-                        printf("%*s%s: %s\n", indent, "", (const char *)keys->pdata[i], text);
+                        printf("%*s%s: %s\n", indent, "", (const char *) keys->pdata[i], text);
                 }
+        }
+}
+
+/* A backend's "migration-options" (a{sa{sv}}) as a table: what a user needs before choosing flags. */
+static void print_migration_options(GVariant *options) {
+        static const char *const titles[] = { "OPTION", "SUPPORTED", "DEFAULT", "NOTES" };
+        g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) cells = g_ptr_array_new_with_free_func(g_free);
+        size_t widths[G_N_ELEMENTS(titles)];
+        GVariantIter iter;
+        const char *key;
+
+        g_variant_iter_init(&iter, options);
+        while (g_variant_iter_next(&iter, "{&s@a{sv}}", &key, NULL))
+                g_ptr_array_add(keys, g_strdup(key));
+        /* The daemon's order is the documented one (live, offline, ...); keep it. */
+
+        for (size_t j = 0; j < G_N_ELEMENTS(titles); j++)
+                widths[j] = strlen(titles[j]);
+        for (guint i = 0; i < keys->len; i++) {
+                g_autoptr(GVariant) info =
+                        g_variant_lookup_value(options, keys->pdata[i], G_VARIANT_TYPE_VARDICT);
+                g_autoptr(GVariant) def = info ? g_variant_lookup_value(info, "default", NULL) : NULL;
+                g_autoptr(GVariant) values =
+                        info ? g_variant_lookup_value(info, "values", G_VARIANT_TYPE_STRING_ARRAY) : NULL;
+                gboolean supported = FALSE;
+                const char *why = NULL, *unit = NULL;
+                char *row[G_N_ELEMENTS(titles)];
+
+                if (info) {
+                        (void) g_variant_lookup(info, "supported", "b", &supported);
+                        (void) g_variant_lookup(info, "why-not", "&s", &why);
+                        (void) g_variant_lookup(info, "unit", "&s", &unit);
+                }
+                row[0] = g_strdup(keys->pdata[i]);
+                row[1] = g_strdup(supported ? "yes" : "no");
+                if (def && unit && g_str_equal(unit, "bytes/s") &&
+                    g_variant_is_of_type(def, G_VARIANT_TYPE_UINT64))
+                        row[2] = ctl_format_rate(g_variant_get_uint64(def));
+                else if (def) {
+                        g_autofree char *text = ctl_format_value(def);
+                        row[2] = unit ? g_strdup_printf("%s %s", text, unit) : g_steal_pointer(&text);
+                } else
+                        row[2] = g_strdup("-");
+                if (!supported)
+                        row[3] = g_strdup(why ? why : "not supported");
+                else {
+                        const char *doc = "";
+                        if (info)
+                                (void) g_variant_lookup(info, "doc", "&s", &doc);
+                        if (values) {
+                                g_autofree char *list = ctl_format_value(values);
+                                row[3] = g_strdup_printf("%s (%s)", doc, list);
+                        } else if (unit)
+                                row[3] = g_strdup_printf("%s (%s)", doc, unit);
+                        else
+                                row[3] = g_strdup(doc);
+                }
+                for (size_t j = 0; j < G_N_ELEMENTS(titles); j++) {
+                        widths[j] = MAX(widths[j], (size_t) g_utf8_strlen(row[j], -1));
+                        g_ptr_array_add(cells, row[j]);
+                }
+        }
+
+        printf("  migration options:\n");
+        printf("    %-*s  %-*s  %-*s  %s\n", (int) widths[0], titles[0], (int) widths[1], titles[1],
+               (int) widths[2], titles[2], titles[3]);
+        for (guint i = 0; i < keys->len; i++) {
+                char **row = (char **) &cells->pdata[i * G_N_ELEMENTS(titles)];
+                printf("    %-*s  %-*s  %-*s  %s\n", (int) widths[0], row[0], (int) widths[1], row[1],
+                       (int) widths[2], row[2], row[3]);
         }
 }
 
@@ -666,15 +747,400 @@ static int cmd_backends(Context *c, const Command *cmd, char **args) {
                 if (i > 0)
                         fputc('\n', stdout);
                 if (description)
-                        printf("%s: %s\n", (const char *)names->pdata[i], description);
+                        printf("%s: %s\n", (const char *) names->pdata[i], description);
                 else
-                        printf("%s\n", (const char *)names->pdata[i]);
+                        printf("%s\n", (const char *) names->pdata[i]);
                 print_dict(dict, 2);
+                {
+                        g_autoptr(GVariant) options = g_variant_lookup_value(dict, "migration-options",
+                                                                             G_VARIANT_TYPE("a{sa{sv}}"));
+                        if (options)
+                                print_migration_options(options);
+                }
         }
         return CTL_EXIT_OK;
 }
 
+/* ---- migrate, job-status, job-abort, migrate-setmaxdowntime, migrate-setspeed ---- */
+
+/* Resolves DOMAIN and reads its canonical name (the argument may be a UUID). */
+static int resolve_domain_name(Context *c, const char *domain, const char *what, char **ret_path,
+                               char **ret_name) {
+        g_autofree char *path = NULL;
+        g_autoptr(GVariant) properties = NULL;
+        char *name;
+        int r;
+
+        r = resolve_domain(c, domain, &path);
+        if (r != CTL_EXIT_OK)
+                return r;
+        r = get_domain_properties(c, path, what, &properties);
+        if (r != CTL_EXIT_OK)
+                return r;
+        name = lookup_string(properties, "Name");
+        *ret_name = name ? name : g_strdup(domain);
+        *ret_path = g_steal_pointer(&path);
+        return CTL_EXIT_OK;
+}
+
+/* Appends an a{sv} whose values are basic types (what Migrate options are). */
+static int append_vardict(sd_bus_message *m, GVariant *dict) {
+        GVariantIter iter;
+        const char *key;
+        GVariant *value;
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        g_variant_iter_init(&iter, dict);
+        while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
+                g_autoptr(GVariant) owned = value;
+                const char *type = g_variant_get_type_string(value);
+
+                r = sd_bus_message_open_container(m, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "s", key);
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'v', type);
+                if (r >= 0) {
+                        switch (type[0]) {
+                        case 'b':
+                                r = sd_bus_message_append(m, "b", (int) g_variant_get_boolean(value));
+                                break;
+                        case 's':
+                                r = sd_bus_message_append(m, "s", g_variant_get_string(value, NULL));
+                                break;
+                        case 'u':
+                                r = sd_bus_message_append(m, "u", g_variant_get_uint32(value));
+                                break;
+                        case 't':
+                                r = sd_bus_message_append(m, "t", g_variant_get_uint64(value));
+                                break;
+                        default:
+                                r = -EINVAL;
+                        }
+                }
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(m);
+}
+
+static int cmd_migrate(Context *c, const Command *cmd, char **args) {
+        g_autofree char *what = g_strdup_printf("cannot migrate domain '%s' to %s", args[0], args[1]);
+        g_autofree char *path = NULL;
+        g_autofree char *name = NULL;
+        g_autoptr(sd_bus_message) m = NULL;
+        g_autoptr(GVariant) options = NULL;
+        int r;
+
+        if (c->destination_xml_file) {
+                g_autofree char *xml = NULL;
+
+                r = read_xml_file(c->destination_xml_file, &xml);
+                if (r != CTL_EXIT_OK)
+                        return r;
+                if (!c->migrate_options)
+                        c->migrate_options = g_variant_dict_new(NULL);
+                g_variant_dict_insert(c->migrate_options, "destination-xml", "s", xml);
+        }
+        options = g_variant_ref_sink(c->migrate_options
+                                             ? g_variant_dict_end(c->migrate_options)
+                                             : g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0));
+
+        r = resolve_domain_name(c, args[0], what, &path, &name);
+        if (r != CTL_EXIT_OK)
+                return r;
+
+        r = sd_bus_message_new_method_call(c->bus, &m, CTL_BUS_NAME, path, CTL_DOMAIN_IFACE, "Migrate");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", args[1]);
+        if (r >= 0)
+                r = append_vardict(m, options);
+        if (r < 0) {
+                fprintf(stderr, "vmigratectl: %s: cannot build the D-Bus call: %s\n", what, g_strerror(-r));
+                return CTL_EXIT_FAILED;
+        }
+
+        if (c->detach) {
+                g_autoptr(sd_bus_message) reply = NULL;
+                g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
+                const char *job;
+
+                r = sd_bus_call(c->bus, m, 5 * 60 * G_USEC_PER_SEC, &error, &reply);
+                if (r < 0)
+                        return ctl_report_error(&c->host, &error, r, what);
+                if (sd_bus_message_read(reply, "o", &job) <= 0) {
+                        fprintf(stderr, "vmigratectl: %s: unexpected reply from vmigrated\n", what);
+                        return CTL_EXIT_FAILED;
+                }
+                if (c->json) {
+                        g_autoptr(JsonBuilder) builder = json_builder_new();
+                        g_autoptr(JsonNode) root = NULL;
+
+                        json_builder_begin_object(builder);
+                        json_builder_set_member_name(builder, "domain");
+                        json_builder_add_string_value(builder, name);
+                        json_builder_set_member_name(builder, "destination");
+                        json_builder_add_string_value(builder, args[1]);
+                        json_builder_set_member_name(builder, "job");
+                        json_builder_add_string_value(builder, job);
+                        json_builder_end_object(builder);
+                        root = json_builder_get_root(builder);
+                        ctl_print_json(root);
+                } else
+                        printf("%s\n", job);
+                return CTL_EXIT_OK;
+        }
+
+        return ctl_migrate_follow(c->bus, m,
+                                  &(CtlFollow){ .host = &c->host,
+                                                .domain = name,
+                                                .destination = args[1],
+                                                .json = c->json,
+                                                .quiet = c->quiet });
+}
+
+static int cmd_job_status(Context *c, const Command *cmd, char **args) {
+        g_autofree char *what = g_strdup_printf("cannot get the job statistics of domain '%s'", args[0]);
+        g_autofree char *path = NULL;
+        g_autofree char *name = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_autoptr(GVariant) stats = NULL;
+        g_autofree char *job = NULL;
+        int r;
+
+        r = resolve_domain(c, args[0], &path);
+        if (r != CTL_EXIT_OK)
+                return r;
+        {
+                g_autoptr(GVariant) properties = NULL;
+
+                r = get_domain_properties(c, path, what, &properties);
+                if (r != CTL_EXIT_OK)
+                        return r;
+                name = lookup_string(properties, "Name");
+                if (!g_variant_lookup(properties, "Job", "o", &job))
+                        job = NULL;
+        }
+        r = call_method(c, path, CTL_DOMAIN_IFACE, "GetJobStats", 0, what, &reply, NULL);
+        if (r != CTL_EXIT_OK)
+                return r;
+        r = read_reply_value(reply, "a{sv}", what, &stats);
+        if (r != CTL_EXIT_OK)
+                return r;
+
+        if (c->json) {
+                g_autoptr(JsonNode) root = json_gvariant_serialize(stats);
+
+                json_object_set_string_member(json_node_get_object(root), "domain", name ? name : args[0]);
+                if (job && !g_str_equal(job, "/"))
+                        json_object_set_string_member(json_node_get_object(root), "job", job);
+                ctl_print_json(root);
+        } else {
+                g_autofree char *text = ctl_format_job_stats(stats);
+                const char *phase = NULL;
+                bool running = job && !g_str_equal(job, "/");
+
+                (void) g_variant_lookup(stats, "phase", "&s", &phase);
+                printf("%s job of domain '%s'%s%s%s:\n", running ? "Current" : "Last", name ? name : args[0],
+                       running ? " (" : "", running ? job : "", running ? ")" : "");
+                fputs(text, stdout);
+        }
+        return CTL_EXIT_OK;
+}
+
+static int cmd_job_control(Context *c, const Command *cmd, char **args) {
+        g_autofree char *what = g_strdup_printf("cannot %s of domain '%s'", cmd->verb, args[0]);
+        g_autofree char *path = NULL;
+        g_autofree char *name = NULL;
+        g_autofree char *done = NULL;
+        uint64_t value = 0;
+        int r;
+
+        /* Arguments first: a usage error needs no bus round-trip. */
+        if (g_str_equal(cmd->method, "SetMaxDowntime")) {
+                if (ctl_parse_uint(args[1], 1, 2000000, &value) < 0) {
+                        fprintf(stderr,
+                                "vmigratectl: invalid maximum downtime '%s': expected milliseconds from 1 "
+                                "to "
+                                "2000000, e.g. 500\n",
+                                args[1]);
+                        return CTL_EXIT_USAGE;
+                }
+        } else if (g_str_equal(cmd->method, "SetMaxBandwidth")) {
+                if (ctl_parse_rate(args[1], &value) < 0) {
+                        fprintf(stderr,
+                                "vmigratectl: invalid rate '%s': expected bytes per second with an optional "
+                                "unit, e.g. 100M, 1G, 512MiB/s, 800Mbit/s\n",
+                                args[1]);
+                        return CTL_EXIT_USAGE;
+                }
+        }
+
+        r = resolve_domain_name(c, args[0], what, &path, &name);
+        if (r != CTL_EXIT_OK)
+                return r;
+        if (g_str_equal(cmd->method, "SetMaxDowntime")) {
+                r = call_method(c, path, CTL_DOMAIN_IFACE, cmd->method, 0, what, NULL, "t", value);
+                done = g_strdup_printf("may now pause for up to %" G_GUINT64_FORMAT " ms", value);
+        } else if (g_str_equal(cmd->method, "SetMaxBandwidth")) {
+                g_autofree char *rate = ctl_format_rate(value);
+                r = call_method(c, path, CTL_DOMAIN_IFACE, cmd->method, 0, what, NULL, "tb", value,
+                                (int) c->postcopy);
+                done = g_strdup_printf("is limited to %s (%" G_GUINT64_FORMAT " bytes/s)%s", rate, value,
+                                       c->postcopy ? " in post-copy" : "");
+        } else {
+                r = call_method(c, path, CTL_DOMAIN_IFACE, cmd->method, 0, what, NULL, NULL);
+                done = g_strdup("is being cancelled");
+        }
+        if (r != CTL_EXIT_OK)
+                return r;
+        if (c->json)
+                print_action_result(c, name, NULL, done);
+        else if (!c->quiet)
+                printf("The migration of domain '%s' %s.\n", name, done);
+        return CTL_EXIT_OK;
+}
+
 /* ---- table, help, main ---- */
+
+#define MIGRATE_HELP                                                                                        \
+        "Moves DOMAIN to the vmigrated at DESTINATION, live by default, and follows\n"                      \
+        "the job to its end. The source vmigrated drives the whole migration; this\n"                       \
+        "command only talks to it. DESTINATION names the destination's bus:\n"                              \
+        "  ssh://[user@]host[:port]   its system bus over ssh (systemd-stdio-bridge)\n"                     \
+        "  unix:///path/to/socket     a bus socket on this machine\n"                                       \
+        "  HOST                       same as ssh://root@HOST\n"                                            \
+        "\n"                                                                                                \
+        "Progress: on a terminal, a bar redrawn up to 10 times a second (phase,\n"                          \
+        "percent, data sent/total, rate, memory pass, dirty rate, expected downtime,\n"                     \
+        "elapsed time); otherwise one plain line per second and per phase change.\n"                        \
+        "At the end: total time, downtime, data sent, passes, average rate.\n"                              \
+        "Ctrl-C once cancels the migration (possible while it copies: phase\n"                              \
+        "perform) and keeps following until it has ended; Ctrl-C again stops\n"                             \
+        "following, leaving the job to run on (exit status 1).\n"                                           \
+        "\n"                                                                                                \
+        "Options (absent: the backend's default, see 'vmigratectl backends'):\n"                            \
+        "  --live, --no-live      Keep the guest running while memory is copied\n"                          \
+        "  --offline              Move only the definition of a shut-off domain\n"                          \
+        "                         (needs --persist)\n"                                                      \
+        "  --paused               Leave the domain paused on the destination\n"                             \
+        "  --persist, --no-persist\n"                                                                       \
+        "                         Define the domain persistently on the destination\n"                      \
+        "  --undefine-source      Undefine it on this host after success\n"                                 \
+        "  --postcopy             Allow switching to post-copy (needs live)\n"                              \
+        "  --auto-converge        Throttle the guest's CPUs when memory does not\n"                         \
+        "                         converge\n"                                                               \
+        "  --compression=METHOD   none, zstd, zlib (both need\n"                                            \
+        "                         --parallel-connections) or xbzrle\n"                                      \
+        "  --parallel-connections=N\n"                                                                      \
+        "                         Copy memory over N connections (1-255)\n"                                 \
+        "  --tunnelled            Carry the data through the control connection\n"                          \
+        "  --tls                  Encrypt the migration data with TLS\n"                                    \
+        "  --copy-storage=MODE    none, all or incremental: copy disks too\n"                               \
+        "  --bandwidth=RATE       Limit the copy to RATE\n"                                                 \
+        "  --postcopy-bandwidth=RATE\n"                                                                     \
+        "                         Limit the post-copy phase to RATE\n"                                      \
+        "  --max-downtime=MS      Longest pause of the guest at the switch-over,\n"                         \
+        "                         in milliseconds (1-2000000)\n"                                            \
+        "  --destination-name=NAME\n"                                                                       \
+        "                         Name of the domain on the destination\n"                                  \
+        "  --destination-xml=FILE Domain XML to use there (same UUID; '-': stdin)\n"                        \
+        "  --data-uri=URI         Where the destination receives the data,\n"                               \
+        "                         tcp://host:port\n"                                                        \
+        "  --listen-address=ADDR  IP address the destination listens on\n"                                  \
+        "  --abort-on-error       Abort on a disk I/O error during the migration\n"                         \
+        "  --unsafe               Migrate even where safety checks advise against it\n"                     \
+        "  --timeout=SECONDS      After that long (1-604800), take --timeout-action\n"                      \
+        "  --timeout-action=ACTION\n"                                                                       \
+        "                         abort (the default), postcopy or suspend\n"                               \
+        "  --detach               Return once the job exists, printing its object\n"                        \
+        "                         path (with --json: {domain, destination, job})\n"                         \
+        "  --json                 Final statistics as one JSON object on stdout\n"                          \
+        "                         (the keys of GetJobStats, plus domain, destination,\n"                    \
+        "                         job, result); progress then goes to stderr if it\n"                       \
+        "                         is a terminal\n"                                                          \
+        "  -q, --quiet            No progress and no summary; errors only\n"                                \
+        "\n"                                                                                                \
+        "RATE is bytes per second: a number (decimals allowed) with an optional\n"                          \
+        "unit and an optional '/s': K M G T or KiB MiB GiB TiB (powers of 1024, as\n"                       \
+        "virsh and QEMU count), kB MB GB TB (powers of 1000), kbit Mbit Gbit Tbit\n"                        \
+        "(bits, powers of 1000). 100M = 100MiB/s = 104857600; 1GB = 10^9;\n"                                \
+        "800Mbit/s = 10^8.\n"                                                                               \
+        "\n"                                                                                                \
+        "Exit status: 0 when the migration completed, 1 when it failed or was\n"                            \
+        "cancelled (the error is printed), or vmigrated refused it (InvalidOption,\n"                       \
+        "UnsupportedOption, ConflictingOptions, InvalidDestination,\n"                                      \
+        "DestinationUnreachable, Incompatible, JobActive, ...), or following was\n"                         \
+        "interrupted by a second Ctrl-C; 2 usage error; 3 this host's vmigrated is\n"                       \
+        "unreachable or left during the migration; 4 no such domain; 5 permission\n"                        \
+        "denied (polkit action org.vmigrate.migrate1.migrate).\n"                                           \
+        "\n"                                                                                                \
+        "Examples:\n"                                                                                       \
+        "  vmigratectl migrate demo hv2.example.org\n"                                                      \
+        "  vmigratectl migrate demo ssh://admin@hv2:2222 --bandwidth=200M \\\n"                             \
+        "          --max-downtime=300 --persist --undefine-source\n"                                        \
+        "  vmigratectl migrate demo hv2 --postcopy --timeout=60 --timeout-action=postcopy\n"                \
+        "  vmigratectl --json migrate demo hv2 | jq '.\"downtime-ms\"'\n"                                   \
+        "  job=$(vmigratectl migrate --detach demo hv2); vmigratectl job-status demo\n"                     \
+        "The same with busctl alone, waiting for the end (option wait):\n"                                  \
+        "  dom=$(busctl call org.vmigrate.Migrate1 /org/vmigrate/Migrate1 \\\n"                             \
+        "        org.vmigrate.Migrate1.Manager GetDomain s demo | cut -d'\"' -f2)\n"                        \
+        "  busctl --timeout=1h call org.vmigrate.Migrate1 \"$dom\" \\\n"                                    \
+        "        org.vmigrate.Migrate1.Domain Migrate 'sa{sv}' ssh://root@hv2 \\\n"                         \
+        "        2 bandwidth t 209715200 wait b true\n"
+
+#define JOB_STATUS_HELP                                                                                     \
+        "Shows the statistics of DOMAIN's current job, or of its last one since\n"                          \
+        "vmigrated started (Domain.GetJobStats): kind, phase, peer, progress, total\n"                      \
+        "time, downtime, data sent, passes, average and stream rate, dirty rate, and\n"                     \
+        "the error of a failed job. --json prints the a{sv} as a JSON object (keys\n"                       \
+        "as on the bus, e.g. \"elapsed-ms\", plus \"domain\" and, while one runs, \"job\").\n"              \
+        "Needs no authorization. Exit status 1 when the domain has had no job.\n"                           \
+        "\n"                                                                                                \
+        "Example:\n"                                                                                        \
+        "  vmigratectl job-status demo\n"                                                                   \
+        "  vmigratectl --json job-status demo | jq .phase\n"
+
+#define JOB_ABORT_HELP                                                                                      \
+        "Cancels DOMAIN's migration (Domain.AbortJob): possible while it copies\n"                          \
+        "(phase perform), on the source host; the domain keeps running there.\n"                            \
+        "Returns once the cancellation was requested; 'vmigratectl job-status\n"                            \
+        "DOMAIN' then shows phase cancelled. Polkit action\n"                                               \
+        "org.vmigrate.migrate1.control-job. Exit status 1 when there is no job or\n"                        \
+        "it is past copying.\n"                                                                             \
+        "\n"                                                                                                \
+        "Example:\n"                                                                                        \
+        "  vmigratectl job-abort demo\n"
+
+#define SETMAXDOWNTIME_HELP                                                                                 \
+        "Changes how long DOMAIN may be paused at the switch-over of its running\n"                         \
+        "outgoing migration (Domain.SetMaxDowntime), MS milliseconds, 1-2000000.\n"                         \
+        "A larger value lets a busy guest converge sooner. Polkit action\n"                                 \
+        "org.vmigrate.migrate1.control-job. Exit status 1 when DOMAIN is not\n"                             \
+        "migrating out of this host.\n"                                                                     \
+        "\n"                                                                                                \
+        "Example:\n"                                                                                        \
+        "  vmigratectl migrate-setmaxdowntime demo 500\n"
+
+#define SETSPEED_HELP                                                                                       \
+        "Changes the bandwidth limit of DOMAIN's running outgoing migration\n"                              \
+        "(Domain.SetMaxBandwidth); with --postcopy, the limit of its post-copy\n"                           \
+        "phase. RATE is bytes per second with an optional unit: K M G T or\n"                               \
+        "KiB MiB GiB TiB (powers of 1024), kB MB GB TB (powers of 1000), kbit Mbit\n"                       \
+        "Gbit Tbit (bits), and an optional '/s'; e.g. 100M, 1.5G, 512MiB/s,\n"                              \
+        "800Mbit/s. Polkit action org.vmigrate.migrate1.control-job. Exit status 1\n"                       \
+        "when DOMAIN is not migrating out of this host.\n"                                                  \
+        "\n"                                                                                                \
+        "Examples:\n"                                                                                       \
+        "  vmigratectl migrate-setspeed demo 2G\n"                                                          \
+        "  vmigratectl migrate-setspeed demo 500M --postcopy\n"
 
 static const Command commands[] = {
         { "list", "[--all]", 0, 0, cmd_list, NULL, NULL, NULL, 0,
@@ -700,7 +1166,18 @@ static const Command commands[] = {
         { "capabilities", "", 0, 0, cmd_capabilities, NULL, NULL, NULL, 0,
           "Print the host capabilities XML" },
         { "backends", "", 0, 0, cmd_backends, NULL, NULL, NULL, 0,
-          "Show the backends and what they support" },
+          "Show the backends and their migration options" },
+        { "migrate", "DOMAIN DESTINATION", 2, 2, cmd_migrate, "Migrate", NULL, "migrate", 0,
+          "Migrate a domain to another host, showing progress", MIGRATE_HELP },
+        { "job-status", "DOMAIN", 1, 1, cmd_job_status, NULL, NULL, NULL, 0,
+          "Show the current or last job's statistics", JOB_STATUS_HELP },
+        { "job-abort", "DOMAIN", 1, 1, cmd_job_control, "AbortJob", NULL, "cancel the migration", 0,
+          "Cancel a domain's migration", JOB_ABORT_HELP },
+        { "migrate-setmaxdowntime", "DOMAIN MS", 2, 2, cmd_job_control, "SetMaxDowntime", NULL,
+          "set the maximum downtime", 0, "Change a running migration's maximum downtime",
+          SETMAXDOWNTIME_HELP },
+        { "migrate-setspeed", "DOMAIN RATE", 2, 2, cmd_job_control, "SetMaxBandwidth", NULL,
+          "set the bandwidth", 0, "Change a running migration's bandwidth limit", SETSPEED_HELP },
 };
 
 static void print_help(void) {
@@ -713,7 +1190,10 @@ static void print_help(void) {
                CTL_BUS_NAME);
         for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
                 g_autofree char *synopsis = g_strjoin(" ", commands[i].name, commands[i].args, NULL);
-                printf("  %-20s %s\n", synopsis, commands[i].summary);
+                if (strlen(synopsis) > 20)
+                        printf("  %s\n  %-20s %s\n", synopsis, "", commands[i].summary);
+                else
+                        printf("  %-20s %s\n", synopsis, commands[i].summary);
         }
         printf("  %-20s %s\n", "help", "Show this help");
         printf("\n"
@@ -736,6 +1216,21 @@ static void print_help(void) {
                "                       e.g. 30 or 1.5) to power off, then destroy it; the\n"
                "                       command still succeeds, the domain being off.\n"
                "                       Default: vmigrated's (--shutdown-timeout, 2 minutes)\n"
+               "      --timeout=SECONDS\n"
+               "                       migrate: after that long (whole seconds, 1 to\n"
+               "                       604800), take --timeout-action\n"
+               "  migrate options (see 'vmigratectl migrate --help' for each):\n"
+               "      --live --no-live --offline --paused --persist --no-persist\n"
+               "      --undefine-source --postcopy --auto-converge --tunnelled --tls\n"
+               "      --abort-on-error --unsafe --compression=METHOD\n"
+               "      --parallel-connections=N --copy-storage=MODE --bandwidth=RATE\n"
+               "      --postcopy-bandwidth=RATE --max-downtime=MS --destination-name=NAME\n"
+               "      --destination-xml=FILE --data-uri=URI --listen-address=ADDR\n"
+               "      --timeout-action=ACTION\n"
+               "      --detach         migrate: return once the job exists, printing its path\n"
+               "      --postcopy       migrate-setspeed: set the post-copy limit\n"
+               "                       RATE is bytes per second: 100M, 1.5G, 512MiB/s\n"
+               "                       (powers of 1024), 1GB (10^9), 800Mbit/s (bits)\n"
                "      --json           Print results as JSON (pretty-printed; keys are\n"
                "                       lower-case-dash, e.g. \"state-reason\", \"memory-bytes\").\n"
                "                       Actions print {\"domain\": NAME, \"uuid\": UUID,\n"
@@ -757,7 +1252,11 @@ static void print_help(void) {
                "  3  cannot connect to the bus, vmigrated is not running or not activatable\n"
                "     there, or the connection broke or timed out\n"
                "  4  no such domain\n"
-               "  5  permission denied (polkit action org.vmigrate.migrate1.manage-domains)\n"
+               "  5  permission denied (polkit action org.vmigrate.migrate1.manage-domains;\n"
+               "     migrate: org.vmigrate.migrate1.migrate; job-abort, migrate-set*:\n"
+               "     org.vmigrate.migrate1.control-job)\n"
+               "migrate exits 0 only when the migration completed; 1 when it failed, was\n"
+               "cancelled, or was refused (the error is printed).\n"
                "\n"
                "Lifecycle commands (create, start, destroy, suspend, resume) wait up to\n"
                "2 minutes for the operation to complete; shutdown 3 minutes, or with\n"
@@ -784,7 +1283,10 @@ static void print_help(void) {
                "          \"$(busctl call %s %s \\\n"
                "             %s GetDomain s demo | cut -d'\"' -f2)\" \\\n"
                "          %s ShutdownWithTimeout t 30000\n"
-               "  vmigratectl --host unix:///run/test-bus/system_bus_socket backends\n",
+               "  vmigratectl --host unix:///run/test-bus/system_bus_socket backends\n"
+               "  vmigratectl migrate demo ssh://root@hv2.example.org --bandwidth=200M\n"
+               "  vmigratectl migrate --detach demo hv2 && vmigratectl job-status demo\n"
+               "  vmigratectl migrate-setspeed demo 1G\n",
                CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_MANAGER_IFACE,
                CTL_BUS_NAME, CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, CTL_BUS_NAME, CTL_BUS_NAME,
                CTL_MANAGER_PATH, CTL_MANAGER_IFACE, CTL_DOMAIN_IFACE);
@@ -797,6 +1299,8 @@ static void print_command_help(const Command *cmd) {
                 printf("DOMAIN is the domain's name or UUID.\n");
         if (strstr(cmd->args, "FILE"))
                 printf("FILE holds the domain XML (at most 1 MiB); '-' reads standard input.\n");
+        if (cmd->help)
+                printf("\n%s", cmd->help);
         if (g_strcmp0(cmd->method, "Shutdown") == 0)
                 printf("\n--timeout=SECONDS gives the guest that long (0.001 to 3600) to power off;\n"
                        "then vmigrated destroys it and the command still succeeds. Without it,\n"
@@ -826,7 +1330,7 @@ static int finish_output(int ret) {
  * Returns -EINVAL when malformed or out of range. Parsed by hand: strtod takes "inf", hex and blanks. */
 static int parse_shutdown_timeout(const char *arg, uint64_t *ret_ms) {
         const char *dot = strchr(arg, '.');
-        size_t int_len = dot ? (size_t)(dot - arg) : strlen(arg);
+        size_t int_len = dot ? (size_t) (dot - arg) : strlen(arg);
         size_t frac_len = dot ? strlen(dot + 1) : 0;
         uint64_t ms = 0;
 
@@ -837,10 +1341,10 @@ static int parse_shutdown_timeout(const char *arg, uint64_t *ret_ms) {
         if (strspn(arg, "0123456789") != int_len || (dot && strspn(dot + 1, "0123456789") != frac_len))
                 return -EINVAL;
         for (size_t i = 0; i < int_len; i++)
-                ms = ms * 10 + (uint64_t)(arg[i] - '0');
+                ms = ms * 10 + (uint64_t) (arg[i] - '0');
         ms *= 1000;
         for (size_t i = 0, scale = 100; i < frac_len; i++, scale /= 10)
-                ms += (uint64_t)(dot[1 + i] - '0') * scale;
+                ms += (uint64_t) (dot[1 + i] - '0') * scale;
         if (ms < 1 || ms > SHUTDOWN_TIMEOUT_MAX_MS)
                 return -EINVAL;
         *ret_ms = ms;
@@ -854,7 +1358,7 @@ static bool long_option_has_argument(const struct option *options, const char *a
         if (!g_str_has_prefix(arg, "--") || !eq)
                 return false;
         for (size_t i = 0; options[i].name; i++)
-                if (strlen(options[i].name) == (size_t)(eq - arg - 2) &&
+                if (strlen(options[i].name) == (size_t) (eq - arg - 2) &&
                     strncmp(arg + 2, options[i].name, eq - arg - 2) == 0)
                         return true;
         return false;
@@ -866,10 +1370,106 @@ enum {
         ARG_NO_ASK_PASSWORD,
         ARG_ALL,
         ARG_TIMEOUT,
+        ARG_DETACH,
+        ARG_DESTINATION_XML,
+        ARG_POSTCOPY,
+        /* Migrate options: see migrate_flags[] */
+        ARG_MIGRATE_FIRST = 0x200,
 };
 
+/* migrate's options that map straight onto Migrate's a{sv}. --postcopy,
+ * --timeout and --destination-xml are handled on their own (they mean
+ * something to other commands too, or need reading a file). */
+typedef enum FlagKind {
+        FLAG_TRUE,   /* b true */
+        FLAG_FALSE,  /* b false */
+        FLAG_STRING, /* s as given; vmigrated checks values */
+        FLAG_UINT32, /* u */
+        FLAG_RATE,   /* t, bytes per second with units */
+        FLAG_UINT64, /* t */
+} FlagKind;
+
+static const struct {
+        const char *flag, *key;
+        FlagKind kind;
+        uint64_t min, max;
+        const char *expected;
+} migrate_flags[] = {
+        { "live", "live", FLAG_TRUE },
+        { "no-live", "live", FLAG_FALSE },
+        { "offline", "offline", FLAG_TRUE },
+        { "paused", "paused", FLAG_TRUE },
+        { "persist", "persist", FLAG_TRUE },
+        { "no-persist", "persist", FLAG_FALSE },
+        { "undefine-source", "undefine-source", FLAG_TRUE },
+        { "auto-converge", "auto-converge", FLAG_TRUE },
+        { "compression", "compression", FLAG_STRING, 0, 0, "none, zstd, zlib or xbzrle" },
+        { "parallel-connections", "parallel-connections", FLAG_UINT32, 1, 255,
+          "a number of connections from 1 to 255" },
+        { "tunnelled", "tunnelled", FLAG_TRUE },
+        { "tls", "tls", FLAG_TRUE },
+        { "copy-storage", "copy-storage", FLAG_STRING, 0, 0, "none, all or incremental" },
+        { "bandwidth", "bandwidth", FLAG_RATE, 0, 0,
+          "a rate in bytes per second, e.g. 100M, 1G, 512MiB/s, 800Mbit/s" },
+        { "postcopy-bandwidth", "postcopy-bandwidth", FLAG_RATE, 0, 0,
+          "a rate in bytes per second, e.g. 100M, 1G, 512MiB/s, 800Mbit/s" },
+        { "max-downtime", "max-downtime", FLAG_UINT64, 1, 2000000, "milliseconds from 1 to 2000000" },
+        { "destination-name", "destination-name", FLAG_STRING, 0, 0, "a domain name" },
+        { "data-uri", "data-uri", FLAG_STRING, 0, 0, "tcp://host:port" },
+        { "listen-address", "listen-address", FLAG_STRING, 0, 0, "an IP address" },
+        { "abort-on-error", "abort-on-error", FLAG_TRUE },
+        { "unsafe", "unsafe", FLAG_TRUE },
+        { "timeout-action", "timeout-action", FLAG_STRING, 0, 0, "abort, postcopy or suspend" },
+};
+
+/* Returns a CTL_EXIT_* code. */
+static int add_migrate_flag(Context *c, size_t i, const char *arg) {
+        GVariant *value = NULL;
+        uint64_t v;
+
+        switch (migrate_flags[i].kind) {
+        case FLAG_TRUE:
+        case FLAG_FALSE:
+                value = g_variant_new_boolean(migrate_flags[i].kind == FLAG_TRUE);
+                break;
+        case FLAG_STRING:
+                if (!*arg || !g_utf8_validate(arg, -1, NULL)) {
+                        fprintf(stderr, "vmigratectl: invalid --%s '%s': expected %s\n",
+                                migrate_flags[i].flag, arg, migrate_flags[i].expected);
+                        return CTL_EXIT_USAGE;
+                }
+                value = g_variant_new_string(arg);
+                break;
+        case FLAG_UINT32:
+        case FLAG_UINT64:
+                if (ctl_parse_uint(arg, migrate_flags[i].min, migrate_flags[i].max, &v) < 0) {
+                        fprintf(stderr, "vmigratectl: invalid --%s '%s': expected %s\n",
+                                migrate_flags[i].flag, arg, migrate_flags[i].expected);
+                        return CTL_EXIT_USAGE;
+                }
+                value = migrate_flags[i].kind == FLAG_UINT32 ? g_variant_new_uint32((uint32_t) v)
+                                                             : g_variant_new_uint64(v);
+                break;
+        case FLAG_RATE:
+                if (ctl_parse_rate(arg, &v) < 0) {
+                        fprintf(stderr, "vmigratectl: invalid --%s '%s': expected %s\n",
+                                migrate_flags[i].flag, arg, migrate_flags[i].expected);
+                        return CTL_EXIT_USAGE;
+                }
+                value = g_variant_new_uint64(v);
+                break;
+        }
+        if (!c->migrate_options)
+                c->migrate_options = g_variant_dict_new(NULL);
+        /* Given twice (--live --no-live): the last one wins, as usual for options. */
+        g_variant_dict_insert_value(c->migrate_options, migrate_flags[i].key, value);
+        if (!c->migrate_flag)
+                c->migrate_flag = migrate_flags[i].flag;
+        return CTL_EXIT_OK;
+}
+
 static int run(int argc, char *argv[]) {
-        static const struct option options[] = {
+        static const struct option base_options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "host", required_argument, NULL, 'H' },
@@ -878,13 +1478,27 @@ static int run(int argc, char *argv[]) {
                 { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
                 { "all", no_argument, NULL, ARG_ALL },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
-                {},
+                { "detach", no_argument, NULL, ARG_DETACH },
+                { "destination-xml", required_argument, NULL, ARG_DESTINATION_XML },
+                { "postcopy", no_argument, NULL, ARG_POSTCOPY },
         };
+        struct option options[G_N_ELEMENTS(base_options) + G_N_ELEMENTS(migrate_flags) + 1];
         g_auto(Context) c = { .allow_interactive = true };
         bool help = false, version = false, no_ask_password = false;
         const Command *cmd;
         char **args;
         int nargs, opt, r;
+
+        memcpy(options, base_options, sizeof(base_options));
+        for (size_t i = 0; i < G_N_ELEMENTS(migrate_flags); i++)
+                options[G_N_ELEMENTS(base_options) + i] =
+                        (struct option){ migrate_flags[i].flag,
+                                         migrate_flags[i].kind == FLAG_TRUE ||
+                                                         migrate_flags[i].kind == FLAG_FALSE
+                                                 ? no_argument
+                                                 : required_argument,
+                                         NULL, ARG_MIGRATE_FIRST + (int) i };
+        options[G_N_ELEMENTS(options) - 1] = (struct option){ 0 };
 
         /* Own messages (":" in front), so they start with "vmigratectl:" rather than argv[0]. */
         opterr = 0;
@@ -918,13 +1532,24 @@ static int run(int argc, char *argv[]) {
                         c.all = true;
                         break;
                 case ARG_TIMEOUT:
-                        if (parse_shutdown_timeout(optarg, &c.shutdown_timeout_ms) < 0) {
-                                fprintf(stderr,
-                                        "vmigratectl: invalid --timeout '%s': expected seconds from 0.001 to "
-                                        "3600 (at most 3 decimals), e.g. --timeout=30\n",
-                                        optarg);
-                                return CTL_EXIT_USAGE;
-                        }
+                        /* shutdown and migrate read it differently: checked once the command is known. */
+                        c.timeout_arg = optarg;
+                        break;
+                case ARG_DETACH:
+                        c.detach = true;
+                        break;
+                case ARG_DESTINATION_XML:
+                        c.destination_xml_file = optarg;
+                        if (!c.migrate_flag)
+                                c.migrate_flag = "destination-xml";
+                        break;
+                case ARG_POSTCOPY:
+                        c.postcopy = true;
+                        break;
+                case ARG_MIGRATE_FIRST ... ARG_MIGRATE_FIRST + (int) G_N_ELEMENTS(migrate_flags) - 1:
+                        r = add_migrate_flag(&c, (size_t) (opt - ARG_MIGRATE_FIRST), optarg);
+                        if (r != CTL_EXIT_OK)
+                                return r;
                         break;
                 case ':':
                         fprintf(stderr,
@@ -938,7 +1563,7 @@ static int run(int argc, char *argv[]) {
                                 fprintf(stderr,
                                         "vmigratectl: option '%.*s' takes no argument. See 'vmigratectl "
                                         "--help'.\n",
-                                        (int)(strchr(bad, '=') - bad), bad);
+                                        (int) (strchr(bad, '=') - bad), bad);
                         else if (optopt > 0 && optopt < 0x80 && g_ascii_isgraph(optopt))
                                 fprintf(stderr,
                                         "vmigratectl: unknown option '-%c'. See 'vmigratectl --help'.\n",
@@ -994,12 +1619,12 @@ static int run(int argc, char *argv[]) {
         }
         args++;
         nargs--;
-        if ((unsigned)nargs < cmd->min_args) {
+        if ((unsigned) nargs < cmd->min_args) {
                 fprintf(stderr, "vmigratectl: '%s' needs %s%s. See 'vmigratectl %s --help'.\n", cmd->name,
                         cmd->args, strstr(cmd->args, "DOMAIN") ? " (a domain name or UUID)" : "", cmd->name);
                 return CTL_EXIT_USAGE;
         }
-        if ((unsigned)nargs > cmd->max_args) {
+        if ((unsigned) nargs > cmd->max_args) {
                 fprintf(stderr,
                         "vmigratectl: too many arguments for '%s': unexpected '%s'. Usage: vmigratectl "
                         "%s%s%s\n",
@@ -1015,9 +1640,60 @@ static int run(int argc, char *argv[]) {
                 fprintf(stderr, "vmigratectl: --all only applies to 'list', not to '%s'\n", cmd->name);
                 return CTL_EXIT_USAGE;
         }
-        if (c.shutdown_timeout_ms > 0 && g_strcmp0(cmd->method, "Shutdown") != 0) {
-                fprintf(stderr, "vmigratectl: --timeout only applies to 'shutdown', not to '%s'\n", cmd->name);
+        if (c.timeout_arg) {
+                if (g_strcmp0(cmd->method, "Shutdown") == 0) {
+                        if (parse_shutdown_timeout(c.timeout_arg, &c.shutdown_timeout_ms) < 0) {
+                                fprintf(stderr,
+                                        "vmigratectl: invalid --timeout '%s': expected seconds from 0.001 "
+                                        "to "
+                                        "3600 (at most 3 decimals), e.g. --timeout=30\n",
+                                        c.timeout_arg);
+                                return CTL_EXIT_USAGE;
+                        }
+                } else if (cmd->run == cmd_migrate) {
+                        uint64_t seconds;
+
+                        if (ctl_parse_uint(c.timeout_arg, 1, 604800, &seconds) < 0) {
+                                fprintf(stderr,
+                                        "vmigratectl: invalid --timeout '%s': expected whole seconds from 1 "
+                                        "to "
+                                        "604800 (a week), e.g. --timeout=300\n",
+                                        c.timeout_arg);
+                                return CTL_EXIT_USAGE;
+                        }
+                        if (!c.migrate_options)
+                                c.migrate_options = g_variant_dict_new(NULL);
+                        g_variant_dict_insert(c.migrate_options, "timeout", "t", seconds);
+                } else {
+                        fprintf(stderr,
+                                "vmigratectl: --timeout only applies to 'shutdown' and 'migrate', not to "
+                                "'%s'\n",
+                                cmd->name);
+                        return CTL_EXIT_USAGE;
+                }
+        }
+        if (c.migrate_flag && cmd->run != cmd_migrate) {
+                fprintf(stderr, "vmigratectl: --%s only applies to 'migrate', not to '%s'\n", c.migrate_flag,
+                        cmd->name);
                 return CTL_EXIT_USAGE;
+        }
+        if (c.detach && cmd->run != cmd_migrate) {
+                fprintf(stderr, "vmigratectl: --detach only applies to 'migrate', not to '%s'\n", cmd->name);
+                return CTL_EXIT_USAGE;
+        }
+        if (c.postcopy) {
+                if (cmd->run == cmd_migrate) {
+                        if (!c.migrate_options)
+                                c.migrate_options = g_variant_dict_new(NULL);
+                        g_variant_dict_insert(c.migrate_options, "postcopy", "b", TRUE);
+                } else if (g_strcmp0(cmd->method, "SetMaxBandwidth") != 0) {
+                        fprintf(stderr,
+                                "vmigratectl: --postcopy only applies to 'migrate' and 'migrate-setspeed', "
+                                "not "
+                                "to '%s'\n",
+                                cmd->name);
+                        return CTL_EXIT_USAGE;
+                }
         }
 
         /*
@@ -1037,7 +1713,7 @@ static int run(int argc, char *argv[]) {
          * machine's polkit, so not for --host.
          */
         if (c.allow_interactive && cmd->method && geteuid() != 0 && c.host.kind == CTL_HOST_LOCAL)
-                (void)ctl_polkit_agent_open(&c.agent_pid);
+                (void) ctl_polkit_agent_open(&c.agent_pid);
 
         return cmd->run(&c, cmd, args);
 }

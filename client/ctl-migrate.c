@@ -1,0 +1,472 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vmigratectl: following a migration job from the Migrate call to its end,
+ * with a progress display fed by the job's PropertiesChanged signals.
+ *
+ * The job's path is only known from Migrate's reply, but the job publishes
+ * its first phases before that reply. So the matches go in first, on the
+ * whole /org/vmigrate/Migrate1/job namespace; signals that arrive before
+ * the reply are kept and replayed once the path is known, and those of
+ * other jobs (someone else's migrations) are dropped.
+ */
+
+#include "ctl.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <systemd/sd-event.h>
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_event, sd_event_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_slot, sd_bus_slot_unref)
+
+/* Prepare may involve an ssh connection and an interactive polkit prompt. */
+#define MIGRATE_CALL_TIMEOUT_USEC (5 * 60 * G_USEC_PER_SEC)
+/* Terminal redraws at most 10 times per second; plain lines once per second. */
+#define REDRAW_USEC (100 * 1000)
+#define PLAIN_LINE_USEC (1000 * 1000)
+
+typedef struct Follow {
+        const CtlFollow *settings;
+        sd_bus *bus;
+        sd_event *event;
+
+        char *job_path;   /* NULL until Migrate answered */
+        GPtrArray *early; /* signals (sd_bus_message) received before that */
+
+        CtlJobState state;
+        char *shown_phase; /* last phase a plain line was printed for */
+        GVariant *final_stats;
+        char *result; /* completed, failed, cancelled */
+        char *final_error;
+
+        FILE *out; /* where progress goes */
+        bool tty;
+        bool show_progress;
+        bool dirty;
+        bool line_open; /* a progress line is on the terminal without a newline */
+        uint64_t last_plain_usec;
+
+        unsigned interrupts;
+        bool cancel_pending; /* Ctrl-C before the job was known */
+        int exit_code;
+} Follow;
+
+static void message_unref(gpointer m) {
+        sd_bus_message_unref(m);
+}
+
+static uint64_t now_usec(void) {
+        return (uint64_t) g_get_monotonic_time();
+}
+
+static void follow_exit(Follow *f, int code) {
+        f->exit_code = code;
+        (void) sd_event_exit(f->event, code);
+}
+
+static unsigned terminal_width(FILE *out) {
+        struct winsize ws;
+
+        if (ioctl(fileno(out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+                return ws.ws_col;
+        return 80;
+}
+
+/* Ends the progress line so that a message can follow on a line of its own. */
+static void close_line(Follow *f) {
+        if (f->line_open) {
+                fputc('\n', f->out);
+                fflush(f->out);
+                f->line_open = false;
+        }
+}
+
+static void draw(Follow *f, bool force) {
+        uint64_t now = now_usec();
+
+        if (!f->show_progress || !f->job_path)
+                return;
+        if (f->tty) {
+                if (!f->dirty && !force)
+                        return;
+                /* One column less than the width: writing the last column wraps on some terminals. */
+                g_autofree char *line = ctl_job_progress_bar(&f->state, terminal_width(f->out) - 1);
+                fprintf(f->out, "\r%s\033[K", line);
+                fflush(f->out);
+                f->line_open = true;
+        } else {
+                bool phase_changed = g_strcmp0(f->shown_phase, f->state.phase) != 0;
+
+                if (!force && !phase_changed && now - f->last_plain_usec < PLAIN_LINE_USEC)
+                        return;
+                g_autofree char *line = ctl_job_progress_text(&f->state);
+                fprintf(f->out, "%s\n", line);
+                fflush(f->out);
+                g_free(f->shown_phase);
+                f->shown_phase = g_strdup(f->state.phase);
+                f->last_plain_usec = now;
+        }
+        f->dirty = false;
+}
+
+static void apply_properties_changed(Follow *f, sd_bus_message *m) {
+        g_autoptr(GVariant) changed = NULL;
+        const char *interface;
+
+        if (sd_bus_message_read(m, "s", &interface) <= 0 || !g_str_equal(interface, CTL_JOB_IFACE))
+                return;
+        if (ctl_message_read_gvariant(m, &changed) < 0 ||
+            !g_variant_is_of_type(changed, G_VARIANT_TYPE_VARDICT))
+                return;
+        g_autofree char *old_phase = g_strdup(f->state.phase);
+        ctl_job_state_update(&f->state, changed);
+        f->dirty = true;
+        /* Phase changes show at once; statistics wait for the next tick. */
+        if (g_strcmp0(old_phase, f->state.phase) != 0)
+                draw(f, false);
+}
+
+static void apply_finished(Follow *f, sd_bus_message *m) {
+        g_autoptr(GVariant) stats = NULL;
+        const char *result, *error;
+
+        if (sd_bus_message_read(m, "ss", &result, &error) <= 0 || ctl_message_read_gvariant(m, &stats) < 0 ||
+            !g_variant_is_of_type(stats, G_VARIANT_TYPE_VARDICT)) {
+                close_line(f);
+                fprintf(stderr, "vmigratectl: the job %s sent a malformed Finished signal\n", f->job_path);
+                follow_exit(f, CTL_EXIT_FAILED);
+                return;
+        }
+        f->result = g_strdup(result);
+        f->final_error = g_strdup(error);
+        f->final_stats = g_steal_pointer(&stats);
+        /* Show the end state (100% or where it stopped) before the summary. */
+        {
+                g_autoptr(GVariantBuilder) b = g_variant_builder_new(G_VARIANT_TYPE_VARDICT);
+                g_autoptr(GVariant) props = NULL;
+                double progress;
+                guint64 v;
+
+                g_variant_builder_add(b, "{sv}", "Phase", g_variant_new_string(result));
+                if (g_variant_lookup(f->final_stats, "progress", "d", &progress))
+                        g_variant_builder_add(b, "{sv}", "Progress", g_variant_new_double(progress));
+                if (g_variant_lookup(f->final_stats, "data-processed", "t", &v))
+                        g_variant_builder_add(b, "{sv}", "DataProcessed", g_variant_new_uint64(v));
+                if (g_variant_lookup(f->final_stats, "elapsed-ms", "t", &v))
+                        g_variant_builder_add(b, "{sv}", "ElapsedMs", g_variant_new_uint64(v));
+                props = g_variant_ref_sink(g_variant_builder_end(b));
+                ctl_job_state_update(&f->state, props);
+                /* The last samples around the switch-over say little: show the average. */
+                if (f->state.elapsed_ms > 0)
+                        f->state.rate = f->state.data_processed * 1000 / f->state.elapsed_ms;
+        }
+        /* A terminal shows the final figures; plain output only needs the final phase once. */
+        draw(f, f->tty);
+        close_line(f);
+        follow_exit(f, g_str_equal(result, "completed") ? CTL_EXIT_OK : CTL_EXIT_FAILED);
+}
+
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Follow *f = userdata;
+
+        if (!f->job_path)
+                g_ptr_array_add(f->early, sd_bus_message_ref(m));
+        else if (g_str_equal(sd_bus_message_get_path(m), f->job_path))
+                apply_properties_changed(f, m);
+        return 0;
+}
+
+static int on_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Follow *f = userdata;
+
+        if (!f->job_path)
+                g_ptr_array_add(f->early, sd_bus_message_ref(m));
+        else if (g_str_equal(sd_bus_message_get_path(m), f->job_path))
+                apply_finished(f, m);
+        return 0;
+}
+
+static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Follow *f = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) <= 0 ||
+            !g_str_equal(name, CTL_BUS_NAME) || *new_owner)
+                return 0;
+        close_line(f);
+        fprintf(stderr,
+                "vmigratectl: vmigrated left the bus while migrating domain '%s'; the outcome is unknown.\n"
+                "hint: when it is back, 'vmigratectl job-status %s' shows the last job.\n",
+                f->settings->domain, f->settings->domain);
+        follow_exit(f, CTL_EXIT_BUS);
+        return 0;
+}
+
+static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Follow *f = userdata;
+        g_autofree char *where = ctl_host_describe(f->settings->host);
+
+        close_line(f);
+        fprintf(stderr,
+                "vmigratectl: lost the connection to %s while migrating domain '%s'; the outcome is "
+                "unknown.\n",
+                where, f->settings->domain);
+        follow_exit(f, CTL_EXIT_BUS);
+        return 0;
+}
+
+static int on_get_all(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Follow *f = userdata;
+        g_autoptr(GVariant) properties = NULL;
+
+        /* The job may already be gone (it lingers 60 s); Finished tells the rest. */
+        if (sd_bus_message_is_method_error(reply, NULL))
+                return 0;
+        if (ctl_message_read_gvariant(reply, &properties) < 0 ||
+            !g_variant_is_of_type(properties, G_VARIANT_TYPE_VARDICT))
+                return 0;
+        ctl_job_state_update(&f->state, properties);
+        f->dirty = true;
+        draw(f, false);
+        return 0;
+}
+
+static int on_cancel_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Follow *f = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+        if (!e)
+                return 0;
+        close_line(f);
+        fprintf(stderr, "vmigratectl: cannot cancel the migration: %s\n", e->message ? e->message : e->name);
+        if (sd_bus_error_has_name(e, CTL_ERROR_PREFIX "InvalidState"))
+                fprintf(stderr,
+                        "hint: only a migration that is copying (phase perform) can be cancelled; "
+                        "still following it.\n");
+        return 0;
+}
+
+static void send_cancel(Follow *f) {
+        int r = sd_bus_call_method_async(f->bus, NULL, CTL_BUS_NAME, f->job_path, CTL_JOB_IFACE, "Cancel",
+                                         on_cancel_reply, f, NULL);
+        if (r < 0) {
+                close_line(f);
+                fprintf(stderr, "vmigratectl: cannot cancel the migration: %s\n", g_strerror(-r));
+        }
+}
+
+static int on_migrate_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Follow *f = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        const char *path;
+        int r;
+
+        if (e) {
+                g_autofree char *what = g_strdup_printf("cannot migrate domain '%s' to %s",
+                                                        f->settings->domain, f->settings->destination);
+                close_line(f);
+                follow_exit(f, ctl_report_error(f->settings->host, e, -EIO, what));
+                return 0;
+        }
+        if (sd_bus_message_read(reply, "o", &path) <= 0 || !g_str_has_prefix(path, CTL_JOB_PREFIX "/")) {
+                fprintf(stderr, "vmigratectl: cannot migrate domain '%s': unexpected reply from vmigrated\n",
+                        f->settings->domain);
+                follow_exit(f, CTL_EXIT_FAILED);
+                return 0;
+        }
+        f->job_path = g_strdup(path);
+        if (f->show_progress) {
+                fprintf(f->out, "Migrating domain '%s' to %s (job %s).\n", f->settings->domain,
+                        f->settings->destination, path);
+                fflush(f->out);
+        }
+
+        /* Replay, in order, what this job said before we knew its path. */
+        for (guint i = 0; i < f->early->len && f->result == NULL; i++) {
+                sd_bus_message *m = f->early->pdata[i];
+
+                if (!g_str_equal(sd_bus_message_get_path(m), path))
+                        continue;
+                if (sd_bus_message_is_signal(m, CTL_JOB_IFACE, "Finished"))
+                        apply_finished(f, m);
+                else
+                        apply_properties_changed(f, m);
+        }
+        g_ptr_array_set_size(f->early, 0);
+        if (f->result)
+                return 0;
+
+        /* The constant and not-yet-changed properties, to complete the picture. */
+        r = sd_bus_call_method_async(f->bus, NULL, CTL_BUS_NAME, path, "org.freedesktop.DBus.Properties",
+                                     "GetAll", on_get_all, f, "s", CTL_JOB_IFACE);
+        if (r < 0)
+                fprintf(stderr, "vmigratectl: cannot read the job's properties: %s\n", g_strerror(-r));
+        if (f->cancel_pending)
+                send_cancel(f);
+        return 0;
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        Follow *f = userdata;
+
+        draw(f, false);
+        (void) sd_event_source_set_time(s, usec + REDRAW_USEC);
+        return 0;
+}
+
+static int on_sigint(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Follow *f = userdata;
+
+        f->interrupts++;
+        close_line(f);
+        if (f->interrupts == 1) {
+                fprintf(stderr,
+                        "vmigratectl: cancelling the migration; Ctrl-C again stops following it "
+                        "(it then continues without us).\n");
+                if (f->job_path)
+                        send_cancel(f);
+                else
+                        f->cancel_pending = true;
+                return 0;
+        }
+        if (f->job_path)
+                fprintf(stderr,
+                        "vmigratectl: no longer following job %s; 'vmigratectl job-status %s' shows how it "
+                        "ends.\n",
+                        f->job_path, f->settings->domain);
+        else
+                fprintf(stderr,
+                        "vmigratectl: stopped waiting; the migration may still start: 'vmigratectl "
+                        "job-status %s' shows it.\n",
+                        f->settings->domain);
+        follow_exit(f, CTL_EXIT_FAILED);
+        return 0;
+}
+
+static void print_summary(Follow *f) {
+        const CtlFollow *s = f->settings;
+
+        if (s->json) {
+                g_autoptr(JsonNode) root = json_gvariant_serialize(f->final_stats);
+                JsonObject *o = json_node_get_object(root);
+
+                json_object_set_string_member(o, "domain", s->domain);
+                json_object_set_string_member(o, "destination", s->destination);
+                json_object_set_string_member(o, "job", f->job_path);
+                json_object_set_string_member(o, "result", f->result);
+                ctl_print_json(root);
+        } else if (!s->quiet) {
+                g_autofree char *text = ctl_format_job_stats(f->final_stats);
+
+                printf("Migration of domain '%s' to %s %s.\n%s", s->domain, s->destination, f->result, text);
+        }
+        if (!g_str_equal(f->result, "completed"))
+                fprintf(stderr,
+                        "vmigratectl: the migration of domain '%s' to %s did not complete (%s): %s\n",
+                        s->domain, s->destination, f->result,
+                        f->final_error && *f->final_error ? f->final_error : "(no reason given)");
+}
+
+int ctl_migrate_follow(sd_bus *bus, sd_bus_message *call, const CtlFollow *settings) {
+        g_autoptr(sd_event) event = NULL;
+        g_autoptr(sd_bus_slot) slot_props = NULL, slot_finished = NULL, slot_owner = NULL,
+                               slot_disconnected = NULL;
+        g_autoptr(sd_bus_slot) slot_call = NULL;
+        sd_event_source *tick = NULL, *sigint = NULL;
+        Follow f = {
+                .settings = settings,
+                .bus = bus,
+                .early = g_ptr_array_new_with_free_func(message_unref),
+                .exit_code = CTL_EXIT_FAILED,
+        };
+        sigset_t mask, old_mask;
+        int r;
+
+        f.out = settings->json ? stderr : stdout;
+        f.tty = isatty(fileno(f.out));
+        /* With --json, stdout is for the result only: progress goes to a terminal on stderr or nowhere. */
+        f.show_progress = !settings->quiet && (!settings->json || f.tty);
+
+        r = sd_event_new(&event);
+        if (r >= 0)
+                r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0) {
+                fprintf(stderr, "vmigratectl: cannot set up the event loop: %s\n", g_strerror(-r));
+                g_ptr_array_unref(f.early);
+                return CTL_EXIT_FAILED;
+        }
+        f.event = event;
+
+        /* Subscriptions first, so that nothing the job says is missed. */
+        r = sd_bus_add_match(bus, &slot_props,
+                             "type='signal',sender='" CTL_BUS_NAME
+                             "',interface='org.freedesktop.DBus.Properties',"
+                             "member='PropertiesChanged',path_namespace='" CTL_JOB_PREFIX "',"
+                             "arg0='" CTL_JOB_IFACE "'",
+                             on_properties_changed, &f);
+        if (r >= 0)
+                r = sd_bus_add_match(bus, &slot_finished,
+                                     "type='signal',sender='" CTL_BUS_NAME "',interface='" CTL_JOB_IFACE "',"
+                                     "member='Finished',path_namespace='" CTL_JOB_PREFIX "'",
+                                     on_finished, &f);
+        if (r >= 0)
+                r = sd_bus_add_match(
+                        bus, &slot_owner,
+                        "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+                        "member='NameOwnerChanged',arg0='" CTL_BUS_NAME "'",
+                        on_owner_changed, &f);
+        if (r >= 0)
+                r = sd_bus_match_signal(bus, &slot_disconnected, NULL, "/org/freedesktop/DBus/Local",
+                                        "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, &f);
+        if (r < 0) {
+                g_autofree char *what = g_strdup_printf("cannot subscribe to the migration's progress");
+                g_auto(sd_bus_error) e = SD_BUS_ERROR_NULL;
+                g_ptr_array_unref(f.early);
+                (void) sd_bus_detach_event(bus);
+                return ctl_report_error(settings->host, &e, r, what);
+        }
+
+        /* Ctrl-C is an event like the others: the first cancels, the second detaches. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, &old_mask);
+        r = sd_event_add_signal(event, &sigint, SIGINT, on_sigint, &f);
+        if (r >= 0)
+                r = sd_event_add_time_relative(event, &tick, CLOCK_MONOTONIC, REDRAW_USEC, 10 * 1000,
+                                               on_tick, &f);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(tick, SD_EVENT_ON);
+        if (r >= 0)
+                r = sd_bus_call_async(bus, &slot_call, call, on_migrate_reply, &f,
+                                      MIGRATE_CALL_TIMEOUT_USEC);
+        if (r >= 0)
+                r = sd_event_loop(event);
+        if (r < 0) {
+                close_line(&f);
+                fprintf(stderr, "vmigratectl: cannot migrate domain '%s': %s\n", settings->domain,
+                        g_strerror(-r));
+                f.exit_code = CTL_EXIT_FAILED;
+        }
+        close_line(&f);
+        if (f.result)
+                print_summary(&f);
+
+        sd_event_source_disable_unref(tick);
+        sd_event_source_disable_unref(sigint);
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
+        slot_call = sd_bus_slot_unref(slot_call);
+        (void) sd_bus_detach_event(bus);
+        ctl_job_state_clear(&f.state);
+        g_free(f.shown_phase);
+        g_free(f.job_path);
+        g_free(f.result);
+        g_free(f.final_error);
+        g_clear_pointer(&f.final_stats, g_variant_unref);
+        g_ptr_array_unref(f.early);
+        return f.exit_code;
+}
