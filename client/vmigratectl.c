@@ -1072,7 +1072,13 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "unit and an optional '/s': K M G T or KiB MiB GiB TiB (powers of 1024, as\n"                       \
         "virsh and QEMU count), kB MB GB TB (powers of 1000), kbit Mbit Gbit Tbit\n"                        \
         "(bits, powers of 1000). 100M = 100MiB/s = 104857600; 1GB = 10^9;\n"                                \
-        "800Mbit/s = 10^8.\n"                                                                               \
+        "800Mbit/s = 10^8. A bare number is bytes per second, where virsh's\n"                             \
+        "--bandwidth means MiB/s: write --bandwidth=100M for virsh's 100.\n"                               \
+        "\n"                                                                                                \
+        "virsh migrate's names work too: --persistent, --undefinesource, --suspend\n"                      \
+        "(= --paused), --downtime=MS, --dname=NAME, --migrateuri=URI, --xml=FILE,\n"                       \
+        "--compressed (= --compression=xbzrle), --parallel (2 connections unless\n"                        \
+        "--parallel-connections follows).\n"                                                               \
         "\n"                                                                                                \
         "Exit status: 0 when the migration completed, 1 when it failed or was\n"                            \
         "cancelled (the error is printed), or vmigrated refused it (InvalidOption,\n"                       \
@@ -1387,6 +1393,7 @@ typedef enum FlagKind {
         FLAG_UINT32, /* u */
         FLAG_RATE,   /* t, bytes per second with units */
         FLAG_UINT64, /* t */
+        FLAG_FIXED,  /* a virsh switch standing for a value: key = the string in .expected */
 } FlagKind;
 
 static const struct {
@@ -1420,6 +1427,15 @@ static const struct {
         { "abort-on-error", "abort-on-error", FLAG_TRUE },
         { "unsafe", "unsafe", FLAG_TRUE },
         { "timeout-action", "timeout-action", FLAG_STRING, 0, 0, "abort, postcopy or suspend" },
+        /* virsh migrate's names, so that its users' fingers keep working. */
+        { "persistent", "persist", FLAG_TRUE },
+        { "undefinesource", "undefine-source", FLAG_TRUE },
+        { "suspend", "paused", FLAG_TRUE },
+        { "downtime", "max-downtime", FLAG_UINT64, 1, 2000000, "milliseconds from 1 to 2000000" },
+        { "dname", "destination-name", FLAG_STRING, 0, 0, "a domain name" },
+        { "migrateuri", "data-uri", FLAG_STRING, 0, 0, "tcp://host:port" },
+        { "compressed", "compression", FLAG_FIXED, 0, 0, "xbzrle" },
+        { "parallel", "parallel-connections", FLAG_FIXED, 2, 0, NULL },
 };
 
 /* Returns a CTL_EXIT_* code. */
@@ -1449,6 +1465,13 @@ static int add_migrate_flag(Context *c, size_t i, const char *arg) {
                 }
                 value = migrate_flags[i].kind == FLAG_UINT32 ? g_variant_new_uint32((uint32_t) v)
                                                              : g_variant_new_uint64(v);
+                break;
+        case FLAG_FIXED:
+                /* --compressed is virsh's xbzrle; --parallel its two
+                 * connections (an explicit --parallel-connections given
+                 * after it wins). */
+                value = migrate_flags[i].expected ? g_variant_new_string(migrate_flags[i].expected)
+                                                  : g_variant_new_uint32((uint32_t) migrate_flags[i].min);
                 break;
         case FLAG_RATE:
                 if (ctl_parse_rate(arg, &v) < 0) {
@@ -1480,6 +1503,7 @@ static int run(int argc, char *argv[]) {
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
                 { "detach", no_argument, NULL, ARG_DETACH },
                 { "destination-xml", required_argument, NULL, ARG_DESTINATION_XML },
+                { "xml", required_argument, NULL, ARG_DESTINATION_XML }, /* virsh's name */
                 { "postcopy", no_argument, NULL, ARG_POSTCOPY },
         };
         struct option options[G_N_ELEMENTS(base_options) + G_N_ELEMENTS(migrate_flags) + 1];
@@ -1494,7 +1518,8 @@ static int run(int argc, char *argv[]) {
                 options[G_N_ELEMENTS(base_options) + i] =
                         (struct option){ migrate_flags[i].flag,
                                          migrate_flags[i].kind == FLAG_TRUE ||
-                                                         migrate_flags[i].kind == FLAG_FALSE
+                                                                         migrate_flags[i].kind == FLAG_FALSE ||
+                                                                         migrate_flags[i].kind == FLAG_FIXED
                                                  ? no_argument
                                                  : required_argument,
                                          NULL, ARG_MIGRATE_FIRST + (int) i };
