@@ -55,6 +55,7 @@
 
 #include "domain-xml.h"
 #include "errors.h"
+#include "text.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlParserCtxt, xmlFreeParserCtxt)
@@ -245,41 +246,6 @@ void domain_uuid_generate(char ret_canonical[37]) {
 
 /* ---- helpers for messages ---- */
 
-/* A user-supplied string as it may appear in an error message: valid UTF-8,
- * control characters replaced, at most 64 characters. */
-static char *quote(const char *s) {
-        g_autofree char *valid = g_utf8_make_valid(s ? s : "", -1);
-        GString *out = g_string_new(NULL);
-        glong n = 0;
-
-        for (const char *p = valid; *p; p = g_utf8_next_char(p), n++) {
-                gunichar c = g_utf8_get_char(p);
-
-                if (n >= 64) {
-                        g_string_append(out, "…");
-                        break;
-                }
-                if (g_unichar_iscntrl(c))
-                        g_string_append_c(out, '?');
-                else
-                        g_string_append_unichar(out, c);
-        }
-        return g_string_free(out, false);
-}
-
-/* "'a', 'b' or 'c'" */
-static char *join_choices(const char *const *choices) {
-        GString *out = g_string_new(NULL);
-        size_t n = g_strv_length((char **)choices);
-
-        for (size_t i = 0; i < n; i++) {
-                if (i > 0)
-                        g_string_append(out, i + 1 == n ? " or " : ", ");
-                g_string_append_printf(out, "'%s'", choices[i]);
-        }
-        return g_string_free(out, false);
-}
-
 static bool strv_contains(const char *const *strv, const char *s) {
         return s && g_strv_contains(strv, s);
 }
@@ -315,7 +281,7 @@ static char *get_attr(xmlNode *node, const char *name) {
 
 static int check_attributes(xmlNode *node, const char *const *allowed, GError **error) {
         for (xmlAttr *a = node->properties; a; a = a->next) {
-                g_autofree char *n = quote((const char *)a->name);
+                g_autofree char *n = text_quote((const char *)a->name, -1);
 
                 if (a->ns)
                         return vm_error_set(
@@ -341,7 +307,7 @@ static int classify_child(xmlNode *child, const xmlNode *parent, GError **error)
         switch (child->type) {
         case XML_ELEMENT_NODE:
                 if (child->ns) {
-                        g_autofree char *n = quote(node_name(child));
+                        g_autofree char *n = text_quote(node_name(child), -1);
                         return vm_error_set(
                                 error, VM_ERROR_INVALID_XML,
                                 "unknown element <%s%s%s> in <%s>: namespaced (application-specific) "
@@ -355,14 +321,14 @@ static int classify_child(xmlNode *child, const xmlNode *parent, GError **error)
                 if (xmlIsBlankNode(child))
                         return 0;
                 {
-                        g_autofree char *t = quote((const char *)child->content);
+                        g_autofree char *t = text_quote((const char *)child->content, -1);
                         return vm_error_set(error, VM_ERROR_INVALID_XML, "unexpected text '%s' in <%s>",
                                             g_strstrip(t), node_name(parent));
                 }
         case XML_COMMENT_NODE:
                 return 0;
         case XML_PI_NODE: {
-                g_autofree char *n = quote(node_name(child));
+                g_autofree char *n = text_quote(node_name(child), -1);
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                     "processing instruction <?%s?> in <%s> is not allowed; remove it", n,
                                     node_name(parent));
@@ -397,7 +363,7 @@ static int get_text(xmlNode *node, bool strip, char **ret, GError **error) {
                 else {
                         g_string_free(text, true);
                         if (c->type == XML_ELEMENT_NODE) {
-                                g_autofree char *n = quote(node_name(c));
+                                g_autofree char *n = text_quote(node_name(c), -1);
                                 return vm_error_set(
                                         error, VM_ERROR_INVALID_XML,
                                         "<%s> holds text only; unexpected element <%s> inside it",
@@ -448,7 +414,7 @@ static int check_once(bool *seen, const xmlNode *node, const xmlNode *parent, GE
 }
 
 static int unknown_element(const xmlNode *node, const xmlNode *parent, GError **error) {
-        g_autofree char *n = quote(node_name(node));
+        g_autofree char *n = text_quote(node_name(node), -1);
         return vm_error_set(error, VM_ERROR_INVALID_XML, "unknown element <%s> in <%s>", n,
                             node_name(parent));
 }
@@ -464,8 +430,8 @@ static int check_attr_choice(const xmlNode *node, const char *attr, const char *
                              const char *const *choices, GError **error) {
         if (strv_contains(choices, value))
                 return 0;
-        g_autofree char *q = quote(value);
-        g_autofree char *c = join_choices(choices);
+        g_autofree char *q = text_quote(value, -1);
+        g_autofree char *c = text_join_choices(choices);
         return vm_error_set(error, VM_ERROR_INVALID_XML, "<%s %s='%s'>: unknown %s; use %s", node_name(node),
                             attr, q, what, c);
 }
@@ -484,7 +450,7 @@ static int require_attr(xmlNode *node, const char *attr, const char *hint, char 
 /* Strict decimal: digits only, no sign, no spaces, no overflow. */
 static int parse_u64(const char *what, const char *s, uint64_t *ret, GError **error) {
         uint64_t v = 0;
-        g_autofree char *q = quote(s);
+        g_autofree char *q = text_quote(s, -1);
 
         if (s[0] == '-')
                 return vm_error_set(error, VM_ERROR_INVALID_XML, "%s: '%s' is negative", what, q);
@@ -538,7 +504,7 @@ static int parse_memory(xmlNode *node, uint64_t *ret_bytes, GError **error) {
                                 break;
                         }
                 if (!found) {
-                        g_autofree char *q = quote(unit);
+                        g_autofree char *q = text_quote(unit, -1);
                         return vm_error_set(error, VM_ERROR_INVALID_XML,
                                             "<%s unit='%s'>: unknown unit; use KiB, MiB, GiB, TiB or bytes",
                                             node_name(node), q);
@@ -567,7 +533,7 @@ static int parse_memory(xmlNode *node, uint64_t *ret_bytes, GError **error) {
 }
 
 static int check_path(const char *what, const char *path, GError **error) {
-        g_autofree char *q = quote(path);
+        g_autofree char *q = text_quote(path, -1);
 
         if (path[0] == '\0')
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
@@ -620,7 +586,7 @@ static bool mac_has_shape(const char *s) {
 
 /* "52:54:00:AB:cd:ef" → "52:54:00:ab:cd:ef"; unicast and not all-zero. */
 static int parse_mac(const char *s, char **ret, GError **error) {
-        g_autofree char *q = quote(s);
+        g_autofree char *q = text_quote(s, -1);
         g_autofree char *lower = NULL;
         unsigned first;
 
@@ -667,7 +633,7 @@ static int parse_os(xmlNode *node, DomainDef *def, GError **error) {
                             (r = get_text(c, true, &text, error)) < 0)
                                 return r;
                         if (!g_str_equal(text, "hvm")) {
-                                g_autofree char *q = quote(text);
+                                g_autofree char *q = text_quote(text, -1);
                                 return vm_error_set(
                                         error, VM_ERROR_INVALID_XML,
                                         "<os><type>: unknown OS type '%s'; vmigrate runs 'hvm' guests", q);
@@ -681,7 +647,7 @@ static int parse_os(xmlNode *node, DomainDef *def, GError **error) {
                                 return r;
                         machine = get_attr(c, "machine");
                         if (machine && !is_token(machine, 64, "._-")) {
-                                g_autofree char *q = quote(machine);
+                                g_autofree char *q = text_quote(machine, -1);
                                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                                     "<type machine='%s'>: not a machine type name (letters, "
                                                     "digits, '.', '_', '-')",
@@ -745,7 +711,7 @@ static int parse_os(xmlNode *node, DomainDef *def, GError **error) {
                             (r = require_attr(c, "dev", NULL, &dev, error)) < 0)
                                 return r;
                         if (!g_str_equal(dev, "hd")) {
-                                g_autofree char *q = quote(dev);
+                                g_autofree char *q = text_quote(dev, -1);
                                 return vm_error_set(
                                         error, VM_ERROR_INVALID_XML,
                                         "<boot dev='%s'> in <os> is not supported by vmigrate: guests "
@@ -814,7 +780,7 @@ static int parse_cpu(xmlNode *node, DomainDef *def, GError **error) {
                                                    STRV("forbid"), error)) < 0)
                                 return r;
                         if (!is_token(text, 64, "._-")) {
-                                g_autofree char *q = quote(text);
+                                g_autofree char *q = text_quote(text, -1);
                                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                                     "<cpu><model>: '%s' is not a CPU model name", q);
                         }
@@ -833,7 +799,7 @@ static int parse_cpu(xmlNode *node, DomainDef *def, GError **error) {
                                                    error)) < 0)
                                 return r;
                         if (!is_token(f->name, 64, "._-")) {
-                                g_autofree char *q = quote(f->name);
+                                g_autofree char *q = text_quote(f->name, -1);
                                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                                     "<feature name='%s'> in <cpu>: not a CPU feature name",
                                                     q);
@@ -879,7 +845,7 @@ static int check_features(xmlNode *node, GError **error) {
                         if ((r = check_empty(c, NULL, error)) < 0)
                                 return r;
                 } else {
-                        g_autofree char *n = quote(node_name(c));
+                        g_autofree char *n = text_quote(node_name(c), -1);
                         return vm_error_set(error, VM_ERROR_INVALID_XML,
                                             "<%s> in <features> is not supported by vmigrate (only <acpi/>, "
                                             "<apic/> and <pae/>, which it always provides); remove it",
@@ -897,7 +863,7 @@ static int check_clock(xmlNode *node, GError **error) {
                 return r;
         offset = get_attr(node, "offset");
         if (offset && !g_str_equal(offset, "utc")) {
-                g_autofree char *q = quote(offset);
+                g_autofree char *q = text_quote(offset, -1);
                 return vm_error_set(
                         error, VM_ERROR_INVALID_XML,
                         "<clock offset='%s'> is not supported by vmigrate: guests run on UTC; use "
@@ -928,7 +894,7 @@ static int check_pm(xmlNode *node, GError **error) {
                     (r = require_attr(c, "enabled", NULL, &enabled, error)) < 0)
                         return r;
                 if (!g_str_equal(enabled, "no")) {
-                        g_autofree char *q = quote(enabled);
+                        g_autofree char *q = text_quote(enabled, -1);
                         return vm_error_set(
                                 error, VM_ERROR_INVALID_XML,
                                 "<pm><%s enabled='%s'>: guest suspend is not supported by vmigrate; "
@@ -1030,7 +996,7 @@ static int parse_disk(xmlNode *node, DomainDef *def, GError **error) {
                         if (!g_ascii_islower(t[i]))
                                 ok = false;
                 if (!ok) {
-                        g_autofree char *q = quote(t);
+                        g_autofree char *q = text_quote(t, -1);
                         return vm_error_set(
                                 error, VM_ERROR_INVALID_XML,
                                 "<disk><target dev='%s'>: not a disk name; use vd, sd or hd followed "
@@ -1086,7 +1052,7 @@ static int parse_interface(xmlNode *node, DomainDef *def, GError **error) {
                                     (r = require_attr(c, "bridge", NULL, &n->source, error)) < 0)
                                         return r;
                                 if (!bridge_name_is_valid(n->source)) {
-                                        g_autofree char *q = quote(n->source);
+                                        g_autofree char *q = text_quote(n->source, -1);
                                         return vm_error_set(error, VM_ERROR_INVALID_XML,
                                                             "<source bridge='%s'>: not a bridge name (1-15 "
                                                             "bytes, no '/', ':' or whitespace)",
@@ -1098,7 +1064,7 @@ static int parse_interface(xmlNode *node, DomainDef *def, GError **error) {
                                     (r = require_attr(c, "network", NULL, &n->source, error)) < 0)
                                         return r;
                                 if (!is_token(n->source, 64, "_.:+-") || n->source[0] == '.') {
-                                        g_autofree char *q = quote(n->source);
+                                        g_autofree char *q = text_quote(n->source, -1);
                                         return vm_error_set(
                                                 error, VM_ERROR_INVALID_XML,
                                                 "<source network='%s'>: not a network name (1-64 "
@@ -1362,7 +1328,7 @@ static int parse_domain(xmlNode *root, DomainDef *def, GError **error) {
         /* Which types run here is the backends' business (UnsupportedBackend
          * from the manager); the parser only keeps junk out. */
         if (!type_token_is_valid(def->type)) {
-                g_autofree char *q = quote(def->type);
+                g_autofree char *q = text_quote(def->type, -1);
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                     "<domain type='%s'>: not a domain type (lower-case letters and digits)", q);
         }
@@ -1384,7 +1350,7 @@ static int parse_domain(xmlNode *root, DomainDef *def, GError **error) {
                             (r = no_attributes(c, error)) < 0 || (r = get_text(c, true, &text, error)) < 0)
                                 return r;
                         if (!domain_uuid_parse(text, def->uuid)) {
-                                g_autofree char *q = quote(text);
+                                g_autofree char *q = text_quote(text, -1);
                                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                                     "<uuid>: '%s' is not a UUID (32 hex digits, optionally "
                                                     "dashed)",
@@ -1474,7 +1440,7 @@ static int parse_domain(xmlNode *root, DomainDef *def, GError **error) {
                             (r = no_attributes(c, error)) < 0 || (r = get_text(c, true, &text, error)) < 0)
                                 return r;
                         if (!strv_contains(STRV("destroy", "restart", "preserve"), text)) {
-                                g_autofree char *q = quote(text);
+                                g_autofree char *q = text_quote(text, -1);
                                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                                     "<%s>: unknown action '%s'; use 'destroy', 'restart' or "
                                                     "'preserve'",
@@ -1633,12 +1599,12 @@ int domain_def_parse(const char *xml, size_t len, DomainDef **ret_def, GError **
                 return vm_error_set(error, VM_ERROR_INVALID_XML, "the document has no root element");
         for (xmlNode *n = doc->children; n; n = n->next)
                 if (n->type == XML_PI_NODE) {
-                        g_autofree char *q = quote(node_name(n));
+                        g_autofree char *q = text_quote(node_name(n), -1);
                         return vm_error_set(error, VM_ERROR_INVALID_XML,
                                             "processing instruction <?%s?> is not allowed; remove it", q);
                 }
         if (root->ns || !node_is(root, "domain")) {
-                g_autofree char *q = quote(node_name(root));
+                g_autofree char *q = text_quote(node_name(root), -1);
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                     "the root element is <%s%s%s>; expected <domain> without a namespace",
                                     root->ns && root->ns->prefix ? (const char *)root->ns->prefix : "",

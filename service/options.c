@@ -7,6 +7,7 @@
 
 #include "domain-xml.h"
 #include "errors.h"
+#include "text.h"
 #include "log.h"
 #include "options.h"
 #include "uri.h"
@@ -167,40 +168,6 @@ const MigrateOptionInfo *migrate_option_info(const char *key) {
         return NULL;
 }
 
-/* For messages: printable, bounded, never NULL. */
-static char *quote(const char *s) {
-        g_autofree char *valid = g_utf8_make_valid(s ? s : "", -1);
-        GString *out = g_string_new(NULL);
-        glong n = 0;
-
-        for (const char *p = valid; *p; p = g_utf8_next_char(p), n++) {
-                gunichar c = g_utf8_get_char(p);
-
-                if (n >= 64) {
-                        g_string_append(out, "…");
-                        break;
-                }
-                if (g_unichar_iscntrl(c))
-                        g_string_append_c(out, '?');
-                else
-                        g_string_append_unichar(out, c);
-        }
-        return g_string_free(out, false);
-}
-
-/* "'a', 'b' or 'c'" */
-static char *join_values(const char *const *values) {
-        GString *out = g_string_new(NULL);
-        size_t n = g_strv_length((char **) values);
-
-        for (size_t i = 0; i < n; i++) {
-                if (i > 0)
-                        g_string_append(out, i + 1 == n ? " or " : ", ");
-                g_string_append_printf(out, "'%s'", values[i]);
-        }
-        return g_string_free(out, false);
-}
-
 static const char *type_name(const char *type) {
         static const struct {
                 const char *type, *name;
@@ -257,7 +224,7 @@ static int store_value(MigrateOptions *o, const MigrateOptionInfo *info, GVarian
         }
         case 's': {
                 const char *s = g_variant_get_string(value, NULL);
-                g_autofree char *q = quote(s);
+                g_autofree char *q = text_quote(s, -1);
                 char *stored = NULL;
 
                 if (info->values) {
@@ -267,7 +234,7 @@ static int store_value(MigrateOptions *o, const MigrateOptionInfo *info, GVarian
                                 if (g_str_equal(info->values[i], s))
                                         index = i;
                         if (index < 0) {
-                                g_autofree char *allowed = join_values(info->values);
+                                g_autofree char *allowed = text_join_choices(info->values);
                                 return vm_error_set(error, VM_ERROR_INVALID_OPTION,
                                                     "option '%s'='%s' is not allowed: give %s", info->key, q,
                                                     allowed);
@@ -344,7 +311,7 @@ static int store_value(MigrateOptions *o, const MigrateOptionInfo *info, GVarian
 }
 
 static int unknown_option(const char *key, GError **error) {
-        g_autofree char *q = quote(key);
+        g_autofree char *q = text_quote(key, -1);
         g_autofree char *normalized = g_ascii_strdown(key, -1);
         GString *known = g_string_new(NULL);
         const MigrateOptionInfo *guess;
@@ -403,7 +370,7 @@ int migrate_options_parse(GVariant *dict, MigrateOptions **ret, GError **error) 
                                             info->key);
                 if (!g_variant_is_of_type(value, G_VARIANT_TYPE(info->type))) {
                         const char *given = g_variant_get_type_string(value);
-                        g_autofree char *q = quote(given);
+                        g_autofree char *q = text_quote(given, -1);
                         return vm_error_set(error, VM_ERROR_INVALID_OPTION,
                                             "option '%s' must be of type '%s' (%s), not '%s' (%s)",
                                             info->key, info->type, type_name(info->type), q,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "text.h"
 #include "uri.h"
 
 #define HOST_NAME_MAX_LEN 253
@@ -17,22 +18,6 @@ typedef struct Ctx {
         const char *what;
         VmError code;
 } Ctx;
-
-/* For messages: printable, bounded. Input has been checked to be ASCII
- * without controls by the time most messages quote it, but not always. */
-static char *quote(const char *s, size_t len) {
-        GString *out = g_string_new(NULL);
-
-        for (size_t i = 0; i < len && s[i]; i++) {
-                if (i >= 64) {
-                        g_string_append(out, "…");
-                        break;
-                }
-                unsigned char c = s[i];
-                g_string_append_c(out, c < 0x20 || c >= 0x7f ? '?' : (char) c);
-        }
-        return g_string_free(out, false);
-}
 
 static int fail(const Ctx *ctx, GError **error, const char *format, ...) G_GNUC_PRINTF(3, 4);
 static int fail(const Ctx *ctx, GError **error, const char *format, ...) {
@@ -75,7 +60,7 @@ static int check_no_query_fragment(const Ctx *ctx, const char *s, GError **error
 }
 
 static int parse_port(const Ctx *ctx, const char *s, size_t len, uint16_t *ret, GError **error) {
-        g_autofree char *q = quote(s, len);
+        g_autofree char *q = text_quote(s, len);
         unsigned long v = 0;
 
         if (len == 0)
@@ -98,7 +83,7 @@ static bool is_ipv4_like(const char *s) {
 
 /* host is a copy we may modify; on success *ret is its canonical form. */
 static int parse_host(const Ctx *ctx, const char *host, bool bracketed, char **ret, GError **error) {
-        g_autofree char *q = quote(host, strlen(host));
+        g_autofree char *q = text_quote(host, strlen(host));
         char buf[INET6_ADDRSTRLEN];
 
         if (bracketed) {
@@ -151,7 +136,7 @@ static int parse_host(const Ctx *ctx, const char *host, bool bracketed, char **r
 }
 
 static int parse_user(const Ctx *ctx, const char *user, size_t len, char **ret, GError **error) {
-        g_autofree char *q = quote(user, len);
+        g_autofree char *q = text_quote(user, len);
 
         if (len == 0)
                 return fail(ctx, error, "the user name before '@' is empty");
@@ -210,7 +195,7 @@ static int parse_authority(const Ctx *ctx, const char *s, bool allow_user, bool 
                 if (close[1] == ':')
                         port = close + 2;
                 else if (close[1] != '\0') {
-                        g_autofree char *q = quote(close + 1, strlen(close + 1));
+                        g_autofree char *q = text_quote(close + 1, strlen(close + 1));
                         return fail(ctx, error, "unexpected '%s' after ']' (expected ':port' or nothing)",
                                     q);
                 }
@@ -249,7 +234,7 @@ static int parse_unix(const Ctx *ctx, const char *rest, Destination *d, GError *
         if (len == 0)
                 return fail(ctx, error, "the unix socket path is missing (write unix:///absolute/path)");
         if (rest[0] != '/') {
-                g_autofree char *q = quote(rest, strcspn(rest, "/"));
+                g_autofree char *q = text_quote(rest, strcspn(rest, "/"));
                 return fail(ctx, error, "unix URIs take no host ('%s'): write unix:///absolute/path", q);
         }
         if (strchr(rest, '%'))
@@ -279,7 +264,7 @@ static int parse_ssh(const Ctx *ctx, const char *rest, const char *default_user,
 
         if (slash) {
                 if (!allow_slash || slash[1] != '\0') {
-                        g_autofree char *q = quote(slash, strlen(slash));
+                        g_autofree char *q = text_quote(slash, strlen(slash));
                         return fail(ctx, error, "ssh destinations take no path ('%s')", q);
                 }
                 authority = g_strndup(rest, slash - rest);
@@ -336,7 +321,7 @@ int destination_parse(const char *uri, Destination **ret, GError **error) {
                         error, VM_ERROR_INVALID_DESTINATION,
                         "the destination is empty: give ssh://[user@]host[:port], unix:///path or a "
                         "host name");
-        q = quote(uri, strlen(uri));
+        q = text_quote(uri, strlen(uri));
         if (strlen(uri) > DESTINATION_URI_MAX)
                 return vm_error_set(error, VM_ERROR_INVALID_DESTINATION,
                                     "destination '%s' is longer than %d bytes", q, DESTINATION_URI_MAX);
@@ -422,7 +407,7 @@ int data_uri_parse(const char *uri, char **ret_host, uint16_t *ret_port, GError 
         if (!uri || uri[0] == '\0')
                 return vm_error_set(error, VM_ERROR_INVALID_OPTION,
                                     "option 'data-uri' is empty: give tcp://host:port");
-        q = quote(uri, strlen(uri));
+        q = text_quote(uri, strlen(uri));
         if (strlen(uri) > DESTINATION_URI_MAX)
                 return vm_error_set(error, VM_ERROR_INVALID_OPTION,
                                     "option 'data-uri'='%s' is longer than %d bytes", q,

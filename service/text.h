@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+
+#include <glib.h>
+
+/* Hostile text as it may appear in an error message: valid UTF-8, control
+ * characters replaced by '?', at most 64 characters (then "…"). At most
+ * len bytes are read (-1: up to the NUL). Never NULL. */
+char *text_quote(const char *s, gssize len);
+
+/* "'a', 'b' or 'c'" */
+char *text_join_choices(const char *const *choices);
