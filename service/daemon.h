@@ -76,6 +76,9 @@ void deferred_reply_free(DeferredReply *reply);
 /* Replies with an error (error != NULL) or with the object path of d (as_path) or nothing. */
 void deferred_reply_finish(DeferredReply *reply, Domain *d, int r, const GError *error, bool with_path);
 
+/* ObjectManager's InterfacesAdded/Removed for path, failures logged. */
+void daemon_emit_object(Daemon *daemon, const char *path, bool added);
+
 /* Polkit details for a domain: domain, uuid, operation. */
 int daemon_verify_domain_action(Daemon *daemon, sd_bus_message *call, const char *action, const char *domain_name,
                                 const char *uuid, sd_bus_error *ret_error);

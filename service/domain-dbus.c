@@ -470,23 +470,13 @@ int domain_dbus_register(Daemon *daemon) {
  * never fatal: a lost signal must not take the daemon down. */
 
 void domain_observe_added(Manager *m, Domain *d, void *userdata) {
-        Daemon *daemon = userdata;
         g_autofree char *path = domain_dbus_path(d);
-        int r;
-
-        r = sd_bus_emit_object_added(daemon->bus, path);
-        if (r < 0)
-                log_warning("cannot emit InterfacesAdded for %s: %s", path, g_strerror(-r));
+        daemon_emit_object(userdata, path, true);
 }
 
 void domain_observe_removed(Manager *m, Domain *d, void *userdata) {
-        Daemon *daemon = userdata;
         g_autofree char *path = domain_dbus_path(d);
-        int r;
-
-        r = sd_bus_emit_object_removed(daemon->bus, path);
-        if (r < 0)
-                log_warning("cannot emit InterfacesRemoved for %s: %s", path, g_strerror(-r));
+        daemon_emit_object(userdata, path, false);
 }
 
 void domain_observe_changed(Manager *m, Domain *d, DomainChange what, void *userdata) {

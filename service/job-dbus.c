@@ -219,13 +219,8 @@ static JobEmitState *job_emit_state(Daemon *daemon, Job *j) {
 }
 
 void job_observe_added(Manager *m, Job *j, void *userdata) {
-        Daemon *daemon = userdata;
         g_autofree char *path = job_dbus_path(j);
-        int r;
-
-        r = sd_bus_emit_object_added(daemon->bus, path);
-        if (r < 0)
-                log_warning("cannot emit InterfacesAdded for %s: %s", path, g_strerror(-r));
+        daemon_emit_object(userdata, path, true);
 }
 
 void job_observe_changed(Manager *m, Job *j, JobChange what, void *userdata) {
@@ -300,12 +295,9 @@ void job_observe_ended(Manager *m, Job *j, void *userdata) {
 void job_observe_removed(Manager *m, Job *j, void *userdata) {
         Daemon *daemon = userdata;
         g_autofree char *path = job_dbus_path(j);
-        int r;
 
         g_hash_table_remove(daemon->job_emit, &j->id);
-        r = sd_bus_emit_object_removed(daemon->bus, path);
-        if (r < 0)
-                log_warning("cannot emit InterfacesRemoved for %s: %s", path, g_strerror(-r));
+        daemon_emit_object(daemon, path, false);
 }
 
 GHashTable *job_emit_table_new(void) {

@@ -49,6 +49,15 @@ void deferred_reply_finish(DeferredReply *reply, Domain *d, int r, const GError 
         deferred_reply_free(reply);
 }
 
+void daemon_emit_object(Daemon *daemon, const char *path, bool added) {
+        int r = added ? sd_bus_emit_object_added(daemon->bus, path) : sd_bus_emit_object_removed(daemon->bus, path);
+
+        /* A lost signal must not take the daemon down: log it. */
+        if (r < 0)
+                log_warning("cannot emit %s for %s: %s", added ? "InterfacesAdded" : "InterfacesRemoved", path,
+                            g_strerror(-r));
+}
+
 int daemon_verify_domain_action(Daemon *daemon, sd_bus_message *call, const char *action, const char *domain_name,
                                 const char *uuid, sd_bus_error *ret_error) {
         const char *details[] = {
