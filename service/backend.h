@@ -105,12 +105,24 @@ typedef struct BackendOps {
                                MigrateProgressFn progress, BackendDone done, void *userdata, GError **error);
         /* Destination, Finish: success → wait for the stream to end, then
          * run the guest (resumed/migrated), or leave it paused if
-         * options->paused; failure → stop and discard it. */
-        int (*migrate_finish)(void *domain_data, bool success, const MigrateOptions *options, BackendDone done,
-                              void *userdata, GError **error);
+         * options->paused; failure → stop and discard it. In post-copy
+         * (the source switched) the guest runs at once (resumed/postcopy)
+         * while its pages still arrive: done then comes when it runs, and
+         * ended when the stream has completed or failed. Otherwise ended
+         * follows done. Both get userdata. */
+        int (*migrate_finish)(void *domain_data, bool success, bool postcopy, const MigrateOptions *options,
+                              BackendDone done, BackendDone ended, void *userdata, GError **error);
         /* Source, Confirm: success → stop the source guest (stopped/migrated);
          * failure → run it again if it ran before (resumed/migrated). */
         int (*migrate_confirm)(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);
+        /* Source: switch a running pre-copy to post-copy. May be asked
+         * before the hypervisor can (first pass not started): then it is
+         * remembered and done as soon as it can. Perform's progress then
+         * reports postcopy_active, and Perform ends once the guest's state
+         * is on the destination; Confirm(success) waits for the last pages
+         * and fails with VM_ERROR_POSTCOPY_FAILED if the stream breaks
+         * (the guest is then paused on both hosts: nothing is killed). */
+        int (*migrate_start_postcopy)(void *domain_data, GError **error);
         /* Stops a Perform in progress: its done then reports the failure. */
         int (*migrate_cancel)(void *domain_data, GError **error);
         int (*migrate_set_max_downtime)(void *domain_data, uint64_t milliseconds, GError **error);

@@ -332,6 +332,23 @@ static int method_abort_job(sd_bus_message *m, void *userdata, sd_bus_error *err
         return sd_bus_reply_method_return(m, NULL);
 }
 
+static int method_start_postcopy(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        g_autoptr(GError) gerror = NULL;
+        Domain *d = userdata;
+        int r;
+
+        r = require_job(d, error);
+        if (r < 0)
+                return r;
+        r = daemon_verify_job_action(daemon_of(d), m, d->job, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        r = migration_start_postcopy(d->job, &gerror);
+        if (r < 0)
+                return bus_set_gerror(error, gerror);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
 static int method_get_job_stats(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(GVariant) stats = NULL;
@@ -444,6 +461,8 @@ static const sd_bus_vtable domain_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("Migrate", SD_BUS_ARGS("s", destination, "a{sv}", options), SD_BUS_RESULT("o", job),
                                 method_migrate, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("AbortJob", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_abort_job,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("StartPostCopy", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start_postcopy,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetJobStats", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", stats), method_get_job_stats,
                                 SD_BUS_VTABLE_UNPRIVILEGED),

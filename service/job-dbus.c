@@ -124,6 +124,23 @@ static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error)
         return sd_bus_reply_method_return(m, NULL);
 }
 
+static int method_start_postcopy(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        g_autoptr(GError) gerror = NULL;
+        Job *j = userdata;
+        Daemon *daemon = j->manager->observer_data;
+        int r;
+
+        r = daemon_verify_job_action(daemon, m, j, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;
+        r = migration_start_postcopy(j, &gerror);
+        if (r < 0)
+                return bus_set_gerror(error, gerror);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
 static const sd_bus_vtable job_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Domain", "o", property_get_domain, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -140,6 +157,8 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("ExpectedDowntimeMs", "t", property_get_stat, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Error", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_cancel,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("StartPostCopy", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start_postcopy,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("Finished", SD_BUS_ARGS("s", result, "s", error, "a{sv}", stats), 0),
         SD_BUS_VTABLE_END,

@@ -42,6 +42,7 @@ typedef struct MigrationStats {
         uint64_t downtime_ms;    /* known at the end */
         uint64_t setup_ms;
         uint64_t postcopy_requests;
+        bool postcopy_active; /* switched to post-copy */
 } MigrationStats;
 
 /* Which properties changed, for PropertiesChanged. */

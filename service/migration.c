@@ -86,6 +86,7 @@ typedef struct Outgoing {
         char *failure;
         VmError failure_code;
         bool cancelled;
+        bool postcopy_requested; /* StartPostCopy before Perform began */
 } Outgoing;
 
 static void outgoing_free(Outgoing *o) {
@@ -132,7 +133,11 @@ static void outgoing_end(Outgoing *o) {
 static void on_confirmed(int r, const GError *error, void *userdata) {
         Outgoing *o = userdata;
 
-        if (r < 0) {
+        if (r < 0 && o->job->stats.postcopy_active) {
+                /* Post-copy broke: the guest is split between the hosts and
+                 * paused; nothing may be killed. */
+                outgoing_record_failure(o, error, "post-copy");
+        } else if (r < 0) {
                 /* Confirm(failure) failing means the source guest did not come
                  * back: the admin must know. */
                 log_error("domain '%s': confirm after %s failed: %s", domain_name(o->domain),
@@ -152,7 +157,8 @@ static void outgoing_confirm(Outgoing *o) {
         g_autoptr(GError) error = NULL;
         bool success = !o->failure;
 
-        job_set_phase(o->job, JOB_PHASE_CONFIRM);
+        if (o->job->phase != JOB_PHASE_POSTCOPY)
+                job_set_phase(o->job, JOB_PHASE_CONFIRM);
         if (o->options->offline) {
                 on_confirmed(0, NULL, o); /* nothing ran here */
                 return;
@@ -177,10 +183,13 @@ static void outgoing_finish(Outgoing *o) {
         g_autoptr(GError) error = NULL;
         g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
 
-        job_set_phase(o->job, JOB_PHASE_FINISH);
+        /* In post-copy the phase stays postcopy until the last page is in. */
+        if (o->job->phase != JOB_PHASE_POSTCOPY)
+                job_set_phase(o->job, JOB_PHASE_FINISH);
         cookie_add_host(&dict, o->manager);
         g_variant_dict_insert(&dict, "uuid", "s", domain_uuid(o->domain));
         g_variant_dict_insert(&dict, "success", "b", !o->failure);
+        g_variant_dict_insert(&dict, "postcopy", "b", o->job->stats.postcopy_active);
         if (o->failure)
                 g_variant_dict_insert(&dict, "error", "s", o->failure);
         g_variant_dict_insert_value(&dict, "stats", job_stats_to_variant(o->job));
@@ -192,7 +201,12 @@ static void outgoing_finish(Outgoing *o) {
 
 static void on_progress(const MigrationStats *stats, void *userdata) {
         Outgoing *o = userdata;
+
         job_update_stats(o->job, stats);
+        if (stats->postcopy_active && o->job->phase == JOB_PHASE_PERFORM) {
+                log_info("job %" G_GUINT64_FORMAT ": switched to post-copy", o->job->id);
+                job_set_phase(o->job, JOB_PHASE_POSTCOPY);
+        }
 }
 
 static void on_performed(int r, const GError *error, void *userdata) {
@@ -208,8 +222,13 @@ static void outgoing_perform(Outgoing *o) {
 
         job_set_phase(o->job, JOB_PHASE_PERFORM);
         if (o->domain->backend->migrate_perform(o->domain->backend_data, o->data_uri, o->options, on_progress,
-                                                on_performed, o, &error) < 0)
+                                                on_performed, o, &error) < 0) {
                 on_performed(-EIO, error, o);
+                return;
+        }
+        if (o->postcopy_requested &&
+            o->domain->backend->migrate_start_postcopy(o->domain->backend_data, &error) < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": cannot switch to post-copy: %s", o->job->id, error->message);
 }
 
 static void on_prepared(GVariant *reply, const GError *error, void *userdata) {
@@ -407,6 +426,35 @@ int migration_start(Manager *m, Domain *d, const char *destination_uri, MigrateO
         return 0;
 }
 
+int migration_start_postcopy(Job *job, GError **error) {
+        Outgoing *o = job->migration;
+
+        if (job->kind != JOB_MIGRATION_OUT || !o)
+                return vm_error_set(error, VM_ERROR_NO_JOB,
+                                    "job %" G_GUINT64_FORMAT " is not a migration leaving this host: switch to "
+                                    "post-copy on the source",
+                                    job->id);
+        if (job->phase == JOB_PHASE_POSTCOPY)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE, "job %" G_GUINT64_FORMAT " is already in post-copy",
+                                    job->id);
+        if (!o->options->postcopy)
+                return vm_error_set(error, VM_ERROR_POSTCOPY_NOT_ENABLED,
+                                    "job %" G_GUINT64_FORMAT " was started without option 'postcopy'; post-copy "
+                                    "must be enabled on both QEMUs before the stream starts: cancel and migrate "
+                                    "again with 'postcopy'",
+                                    job->id);
+        if (job->phase != JOB_PHASE_PERFORM && job->phase != JOB_PHASE_PREPARE && job->phase != JOB_PHASE_BEGIN)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                    "job %" G_GUINT64_FORMAT " is in phase %s: too late to switch to post-copy",
+                                    job->id, job_phase_to_string(job->phase));
+        if (job->phase != JOB_PHASE_PERFORM) {
+                /* Not streaming yet: remember it; Perform asks as soon as it can. */
+                o->postcopy_requested = true;
+                return 0;
+        }
+        return o->domain->backend->migrate_start_postcopy(o->domain->backend_data, error);
+}
+
 int migration_cancel(Job *job, GError **error) {
         Outgoing *o = job->migration;
 
@@ -435,6 +483,7 @@ typedef struct Incoming {
         bool persist;
         bool created; /* the domain object was made for this migration */
         bool offline; /* only the definition moves */
+        bool postcopy; /* the guest runs here while its last pages arrive */
 
         IncomingDone done;
         void *userdata;
@@ -692,9 +741,18 @@ static void incoming_persist(Incoming *in) {
 typedef struct FinishCall {
         Incoming *in;
         bool success;
+        bool postcopy;
+        bool answered; /* done came: Finish was answered */
         char *source_error;
         GVariant *source_stats;
 } FinishCall;
+
+static void finish_call_free(FinishCall *call) {
+        if (call->source_stats)
+                g_variant_unref(call->source_stats);
+        g_free(call->source_error);
+        g_free(call);
+}
 
 static void on_incoming_finished(int r, const GError *error, void *userdata) {
         FinishCall *call = userdata;
@@ -716,6 +774,17 @@ static void on_incoming_finished(int r, const GError *error, void *userdata) {
                 job_update_stats(in->job, &stats);
         }
 
+        call->answered = true;
+        if (call->success && r >= 0 && call->postcopy) {
+                /* The guest runs here; its last pages are still on the way:
+                 * the job ends when the stream does (on_incoming_ended). */
+                job_set_phase(in->job, JOB_PHASE_POSTCOPY);
+                in->postcopy = true;
+                reply = g_variant_ref_sink(incoming_reply(in));
+                if (done)
+                        done(reply, NULL, done_userdata);
+                return;
+        }
         if (call->success && r >= 0) {
                 incoming_persist(in);
                 job_end(in->job, JOB_PHASE_COMPLETED, NULL);
@@ -737,20 +806,37 @@ static void on_incoming_finished(int r, const GError *error, void *userdata) {
                         done(reply, NULL, done_userdata);
                 }
         }
-        incoming_forget(in);
-        if (call->source_stats)
-                g_variant_unref(call->source_stats);
-        g_free(call->source_error);
-        g_free(call);
+        /* ended follows for this call; it frees it. */
 }
 
-static int incoming_finish(Incoming *in, bool success, const char *source_error, GVariant *source_stats,
-                           IncomingDone done, void *userdata, GError **error) {
+static void on_incoming_ended(int r, const GError *error, void *userdata) {
+        FinishCall *call = userdata;
+        Incoming *in = call->in;
+
+        if (call->postcopy && call->success && call->answered) {
+                if (r >= 0) {
+                        incoming_persist(in);
+                        job_end(in->job, JOB_PHASE_COMPLETED, NULL);
+                } else {
+                        /* Nothing is killed: the guest is split between the
+                         * hosts; the source can resume the post-copy. */
+                        g_autofree char *why = g_strdup_printf("post-copy failed: %s",
+                                                               error ? error->message : "the stream broke");
+                        job_end(in->job, JOB_PHASE_FAILED, why);
+                }
+        }
+        incoming_forget(in);
+        finish_call_free(call);
+}
+
+static int incoming_finish(Incoming *in, bool success, bool postcopy, const char *source_error,
+                           GVariant *source_stats, IncomingDone done, void *userdata, GError **error) {
         FinishCall *call = g_new0(FinishCall, 1);
         int r;
 
         call->in = in;
         call->success = success;
+        call->postcopy = postcopy;
         call->source_error = g_strdup(source_error);
         call->source_stats = source_stats ? g_variant_ref(source_stats) : NULL;
         in->done = done;
@@ -762,16 +848,14 @@ static int incoming_finish(Incoming *in, bool success, const char *source_error,
                         (void) domain_undefine(in->domain, &ignored);
                 in->persist = false; /* defined already */
                 on_incoming_finished(0, NULL, call);
+                on_incoming_ended(0, NULL, call);
                 return 0;
         }
-        r = in->domain->backend->migrate_finish(in->domain->backend_data, success, in->options, on_incoming_finished,
-                                                call, error);
+        r = in->domain->backend->migrate_finish(in->domain->backend_data, success, postcopy, in->options,
+                                                on_incoming_finished, on_incoming_ended, call, error);
         if (r < 0) {
                 in->done = NULL;
-                if (call->source_stats)
-                        g_variant_unref(call->source_stats);
-                g_free(call->source_error);
-                g_free(call);
+                finish_call_free(call);
         }
         return r;
 }
@@ -780,7 +864,7 @@ int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, 
                               GError **error) {
         g_autoptr(GVariant) stats = NULL;
         const char *uuid, *source_error = NULL;
-        gboolean success = false;
+        gboolean success = false, postcopy = false;
         Incoming *in;
         int r;
 
@@ -792,6 +876,7 @@ int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, 
         if (!g_variant_lookup(cookie, "success", "b", &success))
                 return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "Finish: the cookie lacks 'success'");
         (void) g_variant_lookup(cookie, "error", "&s", &source_error);
+        (void) g_variant_lookup(cookie, "postcopy", "b", &postcopy);
         stats = g_variant_lookup_value(cookie, "stats", G_VARIANT_TYPE_VARDICT);
 
         in = g_hash_table_lookup(m->incoming, uuid);
@@ -802,7 +887,7 @@ int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, 
                                     "the incoming migration of domain %s belongs to another connection", uuid);
         if (in->done)
                 return vm_error_set(error, VM_ERROR_INVALID_STATE, "the incoming migration of %s is busy", uuid);
-        return incoming_finish(in, success, source_error, stats, done, userdata, error);
+        return incoming_finish(in, success, postcopy, source_error, stats, done, userdata, error);
 }
 
 static void on_abandoned(GVariant *reply, const GError *error, void *userdata) {
@@ -817,14 +902,16 @@ static void incoming_abandon(Manager *m, const char *caller, const char *why) {
         g_hash_table_iter_init(&iter, m->incoming);
         while (g_hash_table_iter_next(&iter, NULL, &value)) {
                 Incoming *in = value;
-                if ((!caller || g_strcmp0(in->caller, caller) == 0) && !in->done)
+                /* A guest in post-copy runs here and is only partly here:
+                 * never discard it; its stream goes on without us. */
+                if ((!caller || g_strcmp0(in->caller, caller) == 0) && !in->done && !in->postcopy)
                         g_ptr_array_add(gone, in);
         }
         for (unsigned i = 0; i < gone->len; i++) {
                 g_autoptr(GError) error = NULL;
                 Incoming *in = gone->pdata[i];
                 log_warning("domain '%s': %s; discarding its incoming migration", domain_name(in->domain), why);
-                if (incoming_finish(in, false, why, NULL, on_abandoned, NULL, &error) < 0) {
+                if (incoming_finish(in, false, false, why, NULL, on_abandoned, NULL, &error) < 0) {
                         log_error("domain '%s': cannot discard the incoming guest: %s", domain_name(in->domain),
                                   error->message);
                         job_end(in->job, JOB_PHASE_FAILED, why);

@@ -39,6 +39,9 @@ typedef void (*MigrationEnded)(Job *job, void *userdata);
 int migration_start(Manager *m, Domain *d, const char *destination_uri, MigrateOptions *options,
                     MigrationStarted started, MigrationEnded ended, void *userdata, GError **error);
 int migration_cancel(Job *job, GError **error);
+/* StartPostCopy: switch the job's pre-copy to post-copy (now, or as soon
+ * as the stream has started). */
+int migration_start_postcopy(Job *job, GError **error);
 
 /* Destination side: Incoming.Prepare and Incoming.Finish. caller identifies
  * the source connection (so that its disappearance can abort the incoming

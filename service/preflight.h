@@ -187,6 +187,9 @@ void preflight_destination_with_facts(Manager *m, const HostFacts *facts, const 
 void preflight_source(Domain *d, const MigrateOptions *options, Findings *out);
 void preflight_source_with_facts(Domain *d, const HostFacts *facts, const MigrateOptions *options, Findings *out);
 
+/* DryRun adds this info finding (dry-run.best-effort) to its reply. */
+void preflight_dry_run_note(Findings *f);
+
 /* Checks of this host's resources that any backend running real guests
  * wants on the destination: memory, vCPUs, disks and storage space, boot
  * files, bridges. Offline migration turns the file checks into warnings

@@ -192,16 +192,32 @@ void qemu_domain_report(QemuDomain *qd, DomainState state, const char *reason, c
 void qemu_domain_complete(QemuDomain *qd, int r, const GError *error) {
         BackendDone done = qd->done, overtaken = qd->overtaken_done;
         void *userdata = qd->userdata, *overtaken_userdata = qd->overtaken_userdata;
+        BackendDone ended = qd->ended_later && r >= 0 ? NULL : qd->ended;
+        void *ended_userdata = qd->ended_userdata;
 
         qd->op = QEMU_OP_NONE;
         qd->done = NULL;
         qd->userdata = NULL;
         qd->overtaken_done = NULL;
         qd->overtaken_userdata = NULL;
+        if (ended) {
+                qd->ended = NULL;
+                qd->ended_later = false;
+        }
         if (overtaken)
                 overtaken(r, error, overtaken_userdata);
         if (done)
                 done(r, error, userdata);
+        if (ended)
+                ended(r, error, ended_userdata);
+}
+
+void qemu_domain_stream_ended(QemuDomain *qd, int r, const GError *error) {
+        BackendDone ended = g_steal_pointer(&qd->ended);
+
+        qd->ended_later = false;
+        if (ended)
+                ended(r, error, qd->ended_userdata);
 }
 
 void qemu_domain_complete_error(QemuDomain *qd, VmError code, const char *format, ...) {
@@ -527,7 +543,7 @@ static void qemu_domain_detach(void *domain_data) {
 
         /* The daemon is going away, or the domain object is: QEMU (if any)
          * keeps running and a restarted daemon finds it again. */
-        g_assert(!qd->done && !qd->overtaken_done);
+        g_assert(!qd->done && !qd->overtaken_done && !qd->ended);
         qemu_migration_free(qd);
         qd->shutdown_timer = sd_event_source_disable_unref(qd->shutdown_timer);
         qmp_free(qd->qmp);
@@ -826,6 +842,7 @@ const BackendOps backend_qemu_ops = {
         .migrate_perform = qemu_migrate_perform,
         .migrate_finish = qemu_migrate_finish,
         .migrate_confirm = qemu_migrate_confirm,
+        .migrate_start_postcopy = qemu_migrate_start_postcopy,
         .migrate_cancel = qemu_migrate_cancel,
         .migrate_set_max_downtime = qemu_migrate_set_max_downtime,
         .migrate_set_max_bandwidth = qemu_migrate_set_max_bandwidth,

@@ -64,6 +64,11 @@ typedef struct QemuDomain {
         bool terminating;     /* we sent SIGTERM */
 
         QemuMigration *migration; /* qemu-migration.c's state, or NULL */
+        /* Migration Finish on the destination: the stream's end, reported
+         * after done, or later (ended_later) when in post-copy. */
+        BackendDone ended;
+        void *ended_userdata;
+        bool ended_later;
 } QemuDomain;
 
 bool kvm_usable(void);
@@ -74,6 +79,8 @@ void qemu_domain_report(QemuDomain *qd, DomainState state, const char *reason, c
                         const char *detail);
 void qemu_domain_begin(QemuDomain *qd, QemuOp op, BackendDone done, void *userdata);
 void qemu_domain_complete(QemuDomain *qd, int r, const GError *error);
+/* The incoming stream ended after a post-copy Finish. */
+void qemu_domain_stream_ended(QemuDomain *qd, int r, const GError *error);
 void qemu_domain_complete_error(QemuDomain *qd, VmError code, const char *format, ...) G_GNUC_PRINTF(3, 4);
 void qemu_domain_terminate(QemuDomain *qd);
 
@@ -89,8 +96,9 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
                          GVariant *source_cookie, MigratePrepareDone done, void *userdata, GError **error);
 int qemu_migrate_perform(void *domain_data, const char *data_uri, const MigrateOptions *options,
                          MigrateProgressFn progress, BackendDone done, void *userdata, GError **error);
-int qemu_migrate_finish(void *domain_data, bool success, const MigrateOptions *options, BackendDone done,
-                        void *userdata, GError **error);
+int qemu_migrate_finish(void *domain_data, bool success, bool postcopy, const MigrateOptions *options,
+                        BackendDone done, BackendDone ended, void *userdata, GError **error);
+int qemu_migrate_start_postcopy(void *domain_data, GError **error);
 int qemu_migrate_confirm(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);
 int qemu_migrate_cancel(void *domain_data, GError **error);
 int qemu_migrate_set_max_downtime(void *domain_data, uint64_t milliseconds, GError **error);

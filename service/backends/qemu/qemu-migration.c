@@ -45,8 +45,14 @@ struct QemuMigration {
         sd_event_source *poll;
         MigrationStats stats;
         bool ran_before;
-        bool stream_done; /* completed, failed or cancelled: reported */
+        bool stream_done; /* completed, failed, cancelled, or switched to post-copy: reported */
         bool confirm_success;
+        bool postcopy_requested; /* StartPostCopy asked; sent as soon as QEMU takes it */
+        bool postcopy_sent;
+        bool postcopy_active;
+        bool stream_completed; /* QEMU said completed (post-copy: the last page is there) */
+        bool stream_broken;    /* post-copy paused or failed */
+        bool confirm_waiting;  /* Confirm(success) waits for the post-copy stream */
 
         /* destination */
         MigratePrepareDone prepare_done;
@@ -67,8 +73,8 @@ static const MigrateOptionSupport qemu_option_support[] = {
         { .key = "paused", .supported = true },
         { .key = "persist", .supported = true },
         { .key = "undefine-source", .supported = true },
-        { .key = "postcopy", .why_not = "post-copy is not implemented yet; it comes with the next vmigrate" },
-        { .key = "postcopy-resume", .why_not = "post-copy is not implemented yet" },
+        { .key = "postcopy", .supported = true, .default_value = "false" },
+        { .key = "postcopy-resume", .why_not = "resuming a failed post-copy is not implemented yet" },
         { .key = "auto-converge", .supported = true, .default_value = "false" },
         { .key = "compression", .supported = true, .default_value = "'none'" },
         { .key = "parallel-connections", .supported = true },
@@ -76,7 +82,7 @@ static const MigrateOptionSupport qemu_option_support[] = {
         { .key = "tls", .why_not = "TLS for the data stream is not implemented yet" },
         { .key = "copy-storage", .why_not = "storage migration is not implemented yet: use shared storage" },
         { .key = "bandwidth", .supported = true },
-        { .key = "postcopy-bandwidth", .why_not = "post-copy is not implemented yet" },
+        { .key = "postcopy-bandwidth", .supported = true },
         { .key = "max-downtime", .supported = true, .default_value = "300" },
         { .key = "destination-name", .supported = true },
         { .key = "destination-xml", .supported = true },
@@ -140,6 +146,7 @@ static JsonObject *capabilities_args(const MigrateOptions *o) {
                 { "auto-converge", o->auto_converge },
                 { "multifd", o->parallel_connections > 0 },
                 { "xbzrle", o->compression == MIGRATE_COMPRESSION_XBZRLE },
+                { "postcopy-ram", o->postcopy },
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(list); i++) {
@@ -167,6 +174,8 @@ static JsonObject *parameters_args(const MigrateOptions *o, bool source) {
                                            o->bandwidth ? (gint64) o->bandwidth : (gint64) MIGRATION_UNLIMITED_BANDWIDTH);
                 json_object_set_int_member(args, "downtime-limit",
                                            o->max_downtime ? (gint64) o->max_downtime : MIGRATION_DEFAULT_DOWNTIME_MS);
+                if (o->postcopy_bandwidth)
+                        json_object_set_int_member(args, "max-postcopy-bandwidth", (gint64) o->postcopy_bandwidth);
         }
         return args;
 }
@@ -217,6 +226,9 @@ int qemu_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOpt
                 return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
                                     "option 'parallel-connections' needs QEMU's multifd, which %s lacks",
                                     caps->binary);
+        if (options->postcopy && !qemu_caps_has_migration_capability(caps, "postcopy-ram"))
+                return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION, "option 'postcopy' needs QEMU's postcopy-ram, "
+                                    "which %s lacks", caps->binary);
         if (options->auto_converge && !qemu_caps_has_migration_capability(caps, "auto-converge"))
                 return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
                                     "option 'auto-converge' is not supported by %s", caps->binary);
@@ -388,6 +400,44 @@ int qemu_migrate_perform(void *domain_data, const char *data_uri, const MigrateO
         return 0;
 }
 
+static void send_start_postcopy(QemuMigration *m);
+
+static void on_start_postcopy_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                                    void *userdata) {
+        QemuMigration *m = userdata;
+
+        if (!error) {
+                log_info("domain '%s': switching to post-copy", domain_name(m->qd->domain));
+                return;
+        }
+        /* Older QEMUs refuse before the first pass has started: ask again
+         * at the next MIGRATION_PASS, instead of making the caller retry. */
+        m->postcopy_sent = false;
+        log_debug("domain '%s': post-copy not possible yet (%s): asking again at the next pass",
+                  domain_name(m->qd->domain), error->message);
+}
+
+static void send_start_postcopy(QemuMigration *m) {
+        if (m->postcopy_sent || !m->qd->qmp)
+                return;
+        m->postcopy_sent = true;
+        (void) qmp_execute(m->qd->qmp, "migrate-start-postcopy", NULL, MIGRATION_COMMAND_TIMEOUT_USEC,
+                           on_start_postcopy_reply, m, NULL);
+}
+
+int qemu_migrate_start_postcopy(void *domain_data, GError **error) {
+        QemuDomain *qd = domain_data;
+        QemuMigration *m = qd->migration;
+
+        if (!m || !m->outgoing || m->stream_done)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "no migration is streaming from this host");
+        if (!m->options->postcopy)
+                return vm_error_set(error, VM_ERROR_POSTCOPY_NOT_ENABLED, "the migration was started without post-copy");
+        m->postcopy_requested = true;
+        send_start_postcopy(m);
+        return 0;
+}
+
 int qemu_migrate_cancel(void *domain_data, GError **error) {
         QemuDomain *qd = domain_data;
 
@@ -411,9 +461,8 @@ int qemu_migrate_set_max_downtime(void *domain_data, uint64_t milliseconds, GErr
 }
 
 int qemu_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_second, bool postcopy, GError **error) {
-        if (postcopy)
-                return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION, "post-copy is not implemented yet");
-        return set_parameter(domain_data, "max-bandwidth", bytes_per_second, error);
+        return set_parameter(domain_data, postcopy ? "max-postcopy-bandwidth" : "max-bandwidth", bytes_per_second,
+                             error);
 }
 
 static void on_confirm_status(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
@@ -438,6 +487,27 @@ static void on_confirm_status(Qmp *qmp, JsonNode *result, const char *error_clas
         qemu_domain_complete(qd, 0, NULL);
 }
 
+/* Source, post-copy: act on how the stream ended, once Confirm waits. */
+static void postcopy_confirm_check(QemuMigration *m) {
+        QemuDomain *qd = m->qd;
+
+        if (!m->confirm_waiting)
+                return;
+        if (m->stream_completed) {
+                m->confirm_waiting = false;
+                m->confirm_success = true;
+                (void) qmp_execute(qd->qmp, "quit", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
+                return; /* the exit completes Confirm */
+        }
+        if (m->stream_broken) {
+                m->confirm_waiting = false;
+                qemu_domain_report(qd, DOMAIN_STATE_PAUSED, "postcopy-failed", "suspended", "postcopy-failed");
+                qemu_domain_complete_error(qd, VM_ERROR_POSTCOPY_FAILED,
+                                           "the post-copy stream broke: the guest is paused on both hosts and "
+                                           "neither has all of its memory; nothing was stopped");
+        }
+}
+
 int qemu_migrate_confirm(void *domain_data, bool success, BackendDone done, void *userdata, GError **error) {
         QemuDomain *qd = domain_data;
         QemuMigration *m = qd->migration;
@@ -452,6 +522,14 @@ int qemu_migrate_confirm(void *domain_data, bool success, BackendDone done, void
                                     "the source QEMU is gone: the guest runs nowhere; start it again");
         }
         m->confirm_success = success;
+        if (m->postcopy_active) {
+                /* Neither host has the whole guest until the last page is
+                 * across: wait for that, whatever the caller says. */
+                qemu_domain_begin(qd, QEMU_OP_MIGRATE_CONFIRM, done, userdata);
+                m->confirm_waiting = true;
+                postcopy_confirm_check(m);
+                return 0;
+        }
         r = qmp_execute(qd->qmp, "query-status", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, on_confirm_status, m, error);
         if (r < 0)
                 return r;
@@ -460,6 +538,17 @@ int qemu_migrate_confirm(void *domain_data, bool success, BackendDone done, void
 }
 
 /* ---- destination ---- */
+
+/* QEMU as root (as vmigrated runs it) may always use userfaultfd; others
+ * need /dev/userfaultfd or the sysctl. */
+static bool userfaultfd_usable(void) {
+        g_autofree char *sysctl = NULL;
+
+        if (geteuid() == 0 || access("/dev/userfaultfd", R_OK | W_OK) == 0)
+                return true;
+        return g_file_get_contents("/proc/sys/vm/unprivileged_userfaultfd", &sysctl, NULL, NULL) &&
+               g_str_has_prefix(sysctl, "1");
+}
 
 /* Whether we can bind host:port ourselves, right before QEMU does (we
  * share its network namespace). Racy, hence the retry on QEMU's refusal. */
@@ -594,6 +683,10 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
                                     caps->major, caps->minor, caps->micro);
         if (options->parallel_connections > 0 && !qemu_caps_has_migration_capability(caps, "multifd"))
                 return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "the destination's QEMU has no multifd");
+        if (options->postcopy && !userfaultfd_usable())
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "post-copy needs userfaultfd on the destination, which QEMU cannot use here "
+                                    "(no /dev/userfaultfd access, vm.unprivileged_userfaultfd=0, not root)");
 
         r = qemu_domain_launch(qd, def, true, error);
         if (r < 0)
@@ -638,9 +731,36 @@ static void on_incoming_cont(Qmp *qmp, JsonNode *result, const char *error_class
                 qemu_domain_complete(qd, -EIO, error);
                 return;
         }
+        if (m->postcopy_active && !m->stream_completed) {
+                /* Runs here now; pages it lacks come from the source on demand. */
+                qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "postcopy", "resumed", "postcopy");
+                qemu_domain_complete(qd, 0, NULL);
+                return;
+        }
         qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "migrated", "resumed", "migrated");
         qemu_migration_free(qd);
+        qd->ended_later = false; /* all there already: the stream has ended too */
         qemu_domain_complete(qd, 0, NULL);
+}
+
+/* Destination, post-copy: the stream ended after the guest started here. */
+static void incoming_postcopy_end(QemuMigration *m, bool completed) {
+        QemuDomain *qd = m->qd;
+        g_autoptr(GError) error = NULL;
+
+        if (qd->op == QEMU_OP_MIGRATE_FINISH)
+                return; /* cont still on its way; it settles it */
+        if (completed) {
+                qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "migrated", "resumed", "migrated");
+                qemu_migration_free(qd);
+                qemu_domain_stream_ended(qd, 0, NULL);
+                return;
+        }
+        /* Not killed: neither host has the whole guest. */
+        qemu_domain_report(qd, qd->domain->state, "postcopy-failed", "resumed", "postcopy-failed");
+        error = g_error_new(VM_ERROR, VM_ERROR_POSTCOPY_FAILED,
+                            "the post-copy stream broke; the guest waits here for its missing pages");
+        qemu_domain_stream_ended(qd, -EIO, error);
 }
 
 static void incoming_run(QemuMigration *m) {
@@ -669,13 +789,17 @@ static int on_finish_wait_timeout(sd_event_source *s, uint64_t usec, void *userd
         return 0;
 }
 
-int qemu_migrate_finish(void *domain_data, bool success, const MigrateOptions *options, BackendDone done,
-                        void *userdata, GError **error) {
+int qemu_migrate_finish(void *domain_data, bool success, bool postcopy, const MigrateOptions *options,
+                        BackendDone done, BackendDone ended, void *userdata, GError **error) {
         QemuDomain *qd = domain_data;
         QemuMigration *m = qd->migration;
         int r;
 
+        qd->ended = ended;
+        qd->ended_userdata = userdata;
+        qd->ended_later = false;
         if (!m || !qd->process) {
+                qd->ended = NULL;
                 if (success)
                         return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "QEMU on the destination is gone: %s",
                                             m && m->incoming_failure ? m->incoming_failure : "it exited");
@@ -686,6 +810,13 @@ int qemu_migrate_finish(void *domain_data, bool success, const MigrateOptions *o
         if (!success) {
                 m->discard = true;
                 qemu_domain_terminate(qd);
+                return 0;
+        }
+        if (postcopy && !m->incoming_completed) {
+                /* Run it now: that is the point of post-copy. */
+                m->postcopy_active = true;
+                qd->ended_later = true;
+                incoming_run(m);
                 return 0;
         }
         if (m->incoming_completed) {
@@ -710,15 +841,34 @@ bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data) {
         if (g_str_equal(event, "MIGRATION")) {
                 const char *status = json_str(data, "status");
                 log_debug("domain '%s': migration %s", domain_name(qd->domain), status ? status : "?");
-                if (m->outgoing) {
+                bool broken = g_strcmp0(status, "postcopy-paused") == 0 || g_strcmp0(status, "failed") == 0;
+                if (m->outgoing && g_strcmp0(status, "postcopy-active") == 0) {
+                        /* The guest's state is on the destination: Perform is
+                         * over, the remaining pages follow on demand. */
+                        m->postcopy_active = true;
+                        m->stats.postcopy_active = true;
+                        migration_stream_end(m, 0, NULL);
+                } else if (m->outgoing && m->postcopy_active) {
+                        m->stream_completed |= g_strcmp0(status, "completed") == 0;
+                        m->stream_broken |= broken;
+                        if (broken)
+                                log_error("domain '%s': the post-copy stream broke (%s)", domain_name(qd->domain),
+                                          status);
+                        postcopy_confirm_check(m);
+                } else if (m->outgoing) {
                         if (g_strcmp0(status, "completed") == 0 || g_strcmp0(status, "failed") == 0 ||
                             g_strcmp0(status, "cancelled") == 0)
                                 (void) qmp_execute(qd->qmp, "query-migrate", NULL, MIGRATION_COMMAND_TIMEOUT_USEC,
                                                    on_final_status, m, NULL);
                 } else if (g_strcmp0(status, "completed") == 0) {
                         m->incoming_completed = true;
+                        m->stream_completed = true;
                         if (qd->op == QEMU_OP_MIGRATE_FINISH && m->finish_wait)
                                 incoming_run(m);
+                        else if (m->postcopy_active)
+                                incoming_postcopy_end(m, true);
+                } else if (broken && m->postcopy_active) {
+                        incoming_postcopy_end(m, false);
                 } else if (g_strcmp0(status, "failed") == 0) {
                         g_free(m->incoming_failure);
                         m->incoming_failure = g_strdup("QEMU on the destination reports the stream failed");
@@ -728,11 +878,16 @@ bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data) {
         if (g_str_equal(event, "MIGRATION_PASS")) {
                 if (m->outgoing)
                         m->stats.iteration = json_uint(data, "pass");
+                if (m->outgoing && m->postcopy_requested && !m->postcopy_active)
+                        send_start_postcopy(m);
                 return true;
         }
         if (g_str_equal(event, "STOP") && m->outgoing) {
-                /* Switch-over: the last pages go while the guest is stopped. */
-                if (qd->domain->state == DOMAIN_STATE_RUNNING)
+                /* Switch-over: the guest stops here; in post-copy it runs on
+                 * the destination next, otherwise the last pages go first. */
+                if (qd->domain->state == DOMAIN_STATE_RUNNING && m->postcopy_requested)
+                        qemu_domain_report(qd, DOMAIN_STATE_PAUSED, "postcopy", "suspended", "postcopy");
+                else if (qd->domain->state == DOMAIN_STATE_RUNNING)
                         qemu_domain_report(qd, DOMAIN_STATE_PAUSED, "migration", "suspended", "migrated");
                 return true;
         }

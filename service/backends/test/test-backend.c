@@ -51,6 +51,8 @@ typedef struct TestMigration {
         double dirtied;      /* bytes dirtied since this pass began */
         uint64_t started_usec;
         bool cancelled;
+        bool postcopy_allowed;
+        bool postcopy_requested;
 } TestMigration;
 
 typedef struct TestBackend {
@@ -72,6 +74,13 @@ typedef struct TestDomain {
 
         TestMigration *migration; /* outgoing stream in progress */
         bool ran_before_migration;
+        /* Post-copy: what is left to pull after the switch, and how fast. */
+        uint64_t postcopy_left;
+        uint64_t postcopy_bandwidth;
+        bool in_postcopy;
+        sd_event_source *postcopy_timer; /* destination: the last pages arriving */
+        BackendDone postcopy_ended;
+        void *postcopy_userdata;
 } TestDomain;
 
 static int test_init(const BackendContext *ctx, void **ret_backend_data, GError **error) {
@@ -118,7 +127,8 @@ static void test_domain_detach(void *domain_data) {
 
         /* The core holds a reference to the domain while an operation is in
          * flight, so none can be pending here. */
-        g_assert(!td->done && !td->overtaken_done && !td->migration);
+        g_assert(!td->done && !td->overtaken_done && !td->migration && !td->postcopy_ended);
+        sd_event_source_disable_unref(td->postcopy_timer);
         test_domain_cancel(td);
         g_free(td);
 }
@@ -232,8 +242,8 @@ static const MigrateOptionSupport test_migrate_options[] = {
         { .key = "paused", .supported = true },
         { .key = "persist", .supported = true },
         { .key = "undefine-source", .supported = true },
-        { .key = "postcopy", .why_not = "post-copy is not implemented yet" },
-        { .key = "postcopy-resume", .why_not = "post-copy is not implemented yet" },
+        { .key = "postcopy", .supported = true, .default_value = "false" },
+        { .key = "postcopy-resume", .why_not = "the simulated stream never breaks, so there is nothing to resume" },
         { .key = "auto-converge", .supported = true, .default_value = "false" },
         { .key = "compression", .why_not = "the simulated stream is not compressed" },
         { .key = "parallel-connections", .why_not = "the simulated stream has one connection" },
@@ -241,7 +251,7 @@ static const MigrateOptionSupport test_migrate_options[] = {
         { .key = "tls", .why_not = "TLS is not implemented yet" },
         { .key = "copy-storage", .why_not = "storage copy is not implemented yet" },
         { .key = "bandwidth", .supported = true, .default_value = "1073741824" },
-        { .key = "postcopy-bandwidth", .why_not = "post-copy is not implemented yet" },
+        { .key = "postcopy-bandwidth", .supported = true },
         { .key = "max-downtime", .supported = true, .default_value = "300" },
         { .key = "destination-name", .supported = true },
         { .key = "destination-xml", .supported = true },
@@ -311,6 +321,16 @@ static int on_migration_tick(sd_event_source *s, uint64_t usec, void *userdata) 
                 test_migration_end(td, -ECANCELED, "migration cancelled");
                 return 0;
         }
+        if (m->postcopy_requested) {
+                /* Switch: the guest stops here and runs on the destination,
+                 * which pulls what is still dirty. */
+                domain_backend_event(td->domain, DOMAIN_STATE_PAUSED, "postcopy", "suspended", "postcopy");
+                m->stats.postcopy_active = true;
+                td->in_postcopy = true;
+                td->postcopy_left = m->pass_left + (uint64_t) m->dirtied;
+                test_migration_end(td, 0, NULL);
+                return 0;
+        }
 
         m->pass_left -= sent;
         m->dirtied = MIN((double) m->memory, m->dirtied + m->dirty_rate * tick);
@@ -363,6 +383,8 @@ static int test_migrate_perform(void *domain_data, const char *data_uri, const M
         m->bandwidth = options->bandwidth ? options->bandwidth : TEST_DEFAULT_BANDWIDTH;
         m->max_downtime_ms = options->max_downtime ? options->max_downtime : TEST_DEFAULT_MAX_DOWNTIME_MS;
         m->auto_converge = options->auto_converge;
+        m->postcopy_allowed = options->postcopy;
+        td->postcopy_bandwidth = options->postcopy_bandwidth ? options->postcopy_bandwidth : m->bandwidth;
         m->dirty_rate = description_dirty_rate(td->domain->def);
         m->pass_left = m->memory;
         m->stats.data_total = m->memory;
@@ -380,6 +402,17 @@ static int test_migrate_perform(void *domain_data, const char *data_uri, const M
         (void) sd_event_source_set_enabled(m->timer, SD_EVENT_ONESHOT);
         td->ran_before_migration = td->domain->state == DOMAIN_STATE_RUNNING;
         td->migration = m;
+        return 0;
+}
+
+static int test_migrate_start_postcopy(void *domain_data, GError **error) {
+        TestDomain *td = domain_data;
+
+        if (!td->migration)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "no migration in progress");
+        if (!td->migration->postcopy_allowed)
+                return vm_error_set(error, VM_ERROR_POSTCOPY_NOT_ENABLED, "the migration was started without post-copy");
+        td->migration->postcopy_requested = true; /* the next tick switches */
         return 0;
 }
 
@@ -469,12 +502,63 @@ static void finish_incoming_discard(TestDomain *td) {
         domain_backend_event(td->domain, DOMAIN_STATE_SHUTOFF, "failed", "stopped", "failed");
 }
 
-static int test_migrate_finish(void *domain_data, bool success, const MigrateOptions *options, BackendDone done,
-                               void *userdata, GError **error) {
+static int on_postcopy_arrived(sd_event_source *s, uint64_t usec, void *userdata) {
+        TestDomain *td = userdata;
+        BackendDone ended = td->postcopy_ended;
+        void *ended_userdata = td->postcopy_userdata;
+
+        td->postcopy_timer = sd_event_source_disable_unref(td->postcopy_timer);
+        td->postcopy_ended = NULL;
+        domain_backend_event(td->domain, DOMAIN_STATE_RUNNING, "migrated", "resumed", "migrated");
+        ended(0, NULL, ended_userdata);
+        return 0;
+}
+
+typedef struct FinishCall {
+        TestDomain *td;
+        bool postcopy;
+        BackendDone done, ended;
+        void *userdata;
+} FinishCall;
+
+/* done settles the guest; ended comes with it, or in post-copy once the
+ * simulated last pages "arrived". */
+static void on_finish_settled(int r, const GError *error, void *userdata) {
+        g_autofree FinishCall *call = userdata;
+        TestDomain *td = call->td;
+
+        call->done(r, error, call->userdata);
+        if (r < 0 || !call->postcopy) {
+                call->ended(r, error, call->userdata);
+                return;
+        }
+        td->postcopy_ended = call->ended;
+        td->postcopy_userdata = call->userdata;
+        if (sd_event_add_time_relative(td->backend->event, &td->postcopy_timer, CLOCK_MONOTONIC, 100 * 1000, 1000,
+                                       on_postcopy_arrived, td) < 0)
+                on_postcopy_arrived(NULL, 0, td);
+}
+
+static void finish_incoming_postcopy(TestDomain *td) {
+        domain_backend_event(td->domain, DOMAIN_STATE_RUNNING, "postcopy", "resumed", "postcopy");
+}
+
+static int test_migrate_finish(void *domain_data, bool success, bool postcopy, const MigrateOptions *options,
+                               BackendDone done, BackendDone ended, void *userdata, GError **error) {
+        TestDomain *td = domain_data;
         void (*finish)(TestDomain *) = !success         ? finish_incoming_discard
+                                       : postcopy        ? finish_incoming_postcopy
                                        : options->paused ? finish_incoming_paused
                                                          : finish_incoming_run;
-        return test_schedule(domain_data, 0, finish, done, userdata, error);
+        FinishCall *call = g_new0(FinishCall, 1);
+        int r;
+
+        *call = (FinishCall) { .td = td, .postcopy = postcopy && success, .done = done, .ended = ended,
+                               .userdata = userdata };
+        r = test_schedule(td, 0, finish, on_finish_settled, call, error);
+        if (r < 0)
+                g_free(call);
+        return r;
 }
 
 static void finish_confirm_success(TestDomain *td) {
@@ -489,8 +573,16 @@ static void finish_confirm_failure(TestDomain *td) {
 
 static int test_migrate_confirm(void *domain_data, bool success, BackendDone done, void *userdata,
                                 GError **error) {
-        return test_schedule(domain_data, 0, success ? finish_confirm_success : finish_confirm_failure, done,
-                             userdata, error);
+        TestDomain *td = domain_data;
+        /* After a post-copy switch the source still serves what the
+         * destination has not pulled yet: that takes its time. */
+        uint64_t delay = td->in_postcopy && success && td->postcopy_bandwidth
+                                 ? td->postcopy_left * G_USEC_PER_SEC / td->postcopy_bandwidth
+                                 : 0;
+
+        td->in_postcopy = false;
+        return test_schedule(td, delay, success ? finish_confirm_success : finish_confirm_failure, done, userdata,
+                             error);
 }
 
 static GVariant *test_describe(void *backend_data) {
@@ -523,6 +615,7 @@ const BackendOps backend_test_ops = {
         .migrate_perform = test_migrate_perform,
         .migrate_finish = test_migrate_finish,
         .migrate_confirm = test_migrate_confirm,
+        .migrate_start_postcopy = test_migrate_start_postcopy,
         .migrate_cancel = test_migrate_cancel,
         .migrate_set_max_downtime = test_migrate_set_max_downtime,
         .migrate_set_max_bandwidth = test_migrate_set_max_bandwidth,
