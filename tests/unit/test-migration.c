@@ -425,7 +425,7 @@ static void test_refusals(Fixture *f, gconstpointer data) {
                         <, 0);
         g_assert_error(error, VM_ERROR, VM_ERROR_INVALID_DESTINATION);
         g_clear_error(&error);
-        g_assert_cmpint(migration_start(f->src.manager, d, DEST_URI, options_from("{'postcopy': <true>}"), on_started,
+        g_assert_cmpint(migration_start(f->src.manager, d, DEST_URI, options_from("{'tunnelled': <true>}"), on_started,
                                         on_ended, f, &error),
                         <, 0);
         g_assert_error(error, VM_ERROR, VM_ERROR_UNSUPPORTED_OPTION);
@@ -495,6 +495,54 @@ static void test_limit(Fixture *f, gconstpointer data) {
         run_until(f, &f->ended_called);
 }
 
+static void test_postcopy(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+        /* Never converges by pre-copy: only post-copy finishes it. */
+        Domain *d = define_running(f, &f->src, DOMAIN_XML("hot", "512", "<description>test-dirty-rate=400000000</description>"));
+
+        g_assert_cmpint(migration_start(f->src.manager, d, DEST_URI,
+                                        options_from("{'postcopy': <true>, 'bandwidth': <uint64 200000000>}"),
+                                        on_started, on_ended, f, &error),
+                        ==, 0);
+        /* Asked at once, before the stream even started: remembered. */
+        g_assert_nonnull(d->job);
+        g_assert_cmpint(migration_start_postcopy(d->job, &error), ==, 0);
+        g_assert_no_error(error);
+        run_until(f, &f->ended_called);
+
+        const char *phase = NULL;
+        g_assert_true(g_variant_lookup(d->last_job_stats, "phase", "&s", &phase));
+        g_assert_cmpstr(phase, ==, "completed");
+        g_assert_true(has_event(&f->src, "hot suspended/postcopy"));
+        g_assert_true(has_event(&f->src, "hot stopped/migrated"));
+        g_assert_true(has_event(&f->dst, "hot resumed/postcopy"));
+        Domain *there = manager_lookup(f->dst.manager, "hot");
+        g_assert_nonnull(there);
+        /* The destination's job ends with the stream, after Finish. */
+        gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+        while (!has_event(&f->dst, "hot resumed/migrated") && g_get_monotonic_time() < deadline)
+                g_assert_cmpint(sd_event_run(f->event, 50 * 1000), >=, 0);
+        g_assert_true(has_event(&f->dst, "hot resumed/migrated"));
+        g_assert_cmpstr(there->state_reason, ==, "migrated");
+        g_assert_nonnull(there->last_job_stats);
+        g_assert_true(g_variant_lookup(there->last_job_stats, "phase", "&s", &phase));
+        g_assert_cmpstr(phase, ==, "completed");
+}
+
+static void test_postcopy_not_enabled(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+        Domain *d = define_running(f, &f->src, DOMAIN_XML("vm1", "2048", ""));
+
+        g_assert_cmpint(migration_start(f->src.manager, d, DEST_URI, options_from("{'bandwidth': <uint64 100000000>}"),
+                                        on_started, on_ended, f, &error),
+                        ==, 0);
+        g_assert_cmpint(migration_start_postcopy(d->job, &error), <, 0);
+        g_assert_error(error, VM_ERROR, VM_ERROR_POSTCOPY_NOT_ENABLED);
+        g_clear_error(&error);
+        on_cancel_tick(f, d);
+        run_until(f, &f->ended_called);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_set_nonfatal_assertions();
@@ -513,5 +561,7 @@ int main(int argc, char *argv[]) {
         ADD("same-host", test_same_host);
         ADD("offline", test_offline);
         ADD("limit", test_limit);
+        ADD("postcopy", test_postcopy);
+        ADD("postcopy-not-enabled", test_postcopy_not_enabled);
         return g_test_run();
 }
