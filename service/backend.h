@@ -123,6 +123,9 @@ typedef struct BackendOps {
          * and fails with VM_ERROR_POSTCOPY_FAILED if the stream breaks
          * (the guest is then paused on both hosts: nothing is killed). */
         int (*migrate_start_postcopy)(void *domain_data, GError **error);
+        /* Source, pre-copy not converging with auto-converge on: throttle
+         * the guest's CPUs one step harder. May be NULL. */
+        int (*migrate_step_throttle)(void *domain_data, GError **error);
         /* Stops a Perform in progress: its done then reports the failure. */
         int (*migrate_cancel)(void *domain_data, GError **error);
         int (*migrate_set_max_downtime)(void *domain_data, uint64_t milliseconds, GError **error);

@@ -74,6 +74,13 @@ static int property_get_string(sd_bus *bus, const char *path, const char *interf
         return sd_bus_message_append(reply, "s", value);
 }
 
+static int property_get_not_converging(sd_bus *bus, const char *path, const char *interface,
+                                       const char *property, sd_bus_message *reply, void *userdata,
+                                       sd_bus_error *error) {
+        Job *j = userdata;
+        return sd_bus_message_append(reply, "b", j->not_converging);
+}
+
 static int property_get_progress(sd_bus *bus, const char *path, const char *interface, const char *property,
                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Job *j = userdata;
@@ -156,11 +163,13 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("ElapsedMs", "t", property_get_stat, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ExpectedDowntimeMs", "t", property_get_stat, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Error", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("NotConverging", "b", property_get_not_converging, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_cancel,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("StartPostCopy", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start_postcopy,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("Finished", SD_BUS_ARGS("s", result, "s", error, "a{sv}", stats), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("NotConverging", SD_BUS_ARGS("s", detail), 0),
         SD_BUS_VTABLE_END,
 };
 
@@ -193,6 +202,8 @@ static void emit_job_properties(Daemon *daemon, Job *j, JobChange what) {
         }
         if (what & JOB_CHANGE_ERROR)
                 names[n++] = "Error";
+        if (what & JOB_CHANGE_CONVERGENCE)
+                names[n++] = "NotConverging";
         names[n] = NULL;
         if (n == 0)
                 return;
@@ -252,6 +263,13 @@ void job_observe_changed(Manager *m, Job *j, JobChange what, void *userdata) {
          * statistics were waiting, so that clients never see them lag a
          * phase change. */
         s->pending |= what;
+        if ((what & JOB_CHANGE_CONVERGENCE) && j->not_converging) {
+                g_autofree char *path = job_dbus_path(j);
+                r = sd_bus_emit_signal(daemon->bus, path, BUS_JOB_INTERFACE, "NotConverging", "s",
+                                       j->not_converging_detail ? j->not_converging_detail : "");
+                if (r < 0)
+                        log_warning("cannot emit NotConverging for %s: %s", path, g_strerror(-r));
+        }
         if (what & ~JOB_CHANGE_STATS) {
                 JobChange all = s->pending;
                 s->pending = 0;

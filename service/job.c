@@ -71,6 +71,7 @@ Job *job_unref(Job *j) {
         domain_unref(j->domain);
         g_free(j->peer);
         g_free(j->error);
+        g_free(j->not_converging_detail);
         g_free(j);
         return NULL;
 }
@@ -102,6 +103,18 @@ void job_update_stats(Job *j, const MigrationStats *stats) {
         }
         if (j->manager)
                 manager_notify_job_changed(j->manager, j, JOB_CHANGE_STATS);
+}
+
+void job_set_not_converging(Job *j, bool not_converging, const char *detail) {
+        if (j->not_converging == not_converging && g_strcmp0(detail, j->not_converging_detail) == 0)
+                return;
+        j->not_converging = not_converging;
+        g_free(j->not_converging_detail);
+        j->not_converging_detail = g_strdup(detail);
+        if (not_converging)
+                log_warning("job %" G_GUINT64_FORMAT ": %s", j->id, detail);
+        if (j->manager)
+                manager_notify_job_changed(j->manager, j, JOB_CHANGE_CONVERGENCE);
 }
 
 static int on_linger_end(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -176,5 +189,7 @@ GVariant *job_stats_to_variant(const Job *j) {
                 g_variant_builder_add(&b, "{sv}", "peer", g_variant_new_string(j->peer));
         if (j->error)
                 g_variant_builder_add(&b, "{sv}", "error", g_variant_new_string(j->error));
+        g_variant_builder_add(&b, "{sv}", "not-converging", g_variant_new_boolean(j->not_converging));
+        g_variant_builder_add(&b, "{sv}", "postcopy", g_variant_new_boolean(j->stats.postcopy_active));
         return g_variant_builder_end(&b);
 }

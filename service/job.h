@@ -50,6 +50,7 @@ typedef enum JobChange {
         JOB_CHANGE_PHASE = 1 << 0,
         JOB_CHANGE_STATS = 1 << 1, /* Progress, Data*, Iteration, DirtyRate, ElapsedMs, ExpectedDowntimeMs */
         JOB_CHANGE_ERROR = 1 << 2,
+        JOB_CHANGE_CONVERGENCE = 1 << 3, /* NotConverging (and its signal) */
 } JobChange;
 
 typedef struct Job {
@@ -66,6 +67,10 @@ typedef struct Job {
         uint64_t started_usec;  /* CLOCK_MONOTONIC */
         uint64_t ended_usec;    /* 0 while running */
         char *error;            /* why it failed or was cancelled */
+        /* Pre-copy is not converging and the policy could do nothing about
+         * it: say so (a property and a signal) instead of going on silently. */
+        bool not_converging;
+        char *not_converging_detail;
 
         sd_event_source *linger; /* removes the ended job after a while */
         void *migration;         /* migration.c's state while the job runs */
@@ -95,6 +100,9 @@ uint64_t job_elapsed_ms(const Job *j);
  * domain's JobCompleted through the observer, detaches it from the domain,
  * and removes it from the bus after JOB_LINGER_USEC. */
 void job_end(Job *j, JobPhase final, const char *error);
+
+/* Sets or clears NotConverging, with a sentence saying why and what to do. */
+void job_set_not_converging(Job *j, bool not_converging, const char *detail);
 
 /* a{sv} of the statistics, for Finished, JobCompleted and GetJobStats. */
 GVariant *job_stats_to_variant(const Job *j);

@@ -10,6 +10,8 @@
 #define PEER_CONNECT_TIMEOUT_USEC (30 * G_USEC_PER_SEC)
 #define PEER_PREPARE_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
 #define PEER_FINISH_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
+/* Passes without progress before the convergence policy acts. */
+#define MIGRATION_STALL_PASSES 3
 
 void manager_set_peer_ops(Manager *m, const PeerOps *ops, void *ctx) {
         m->peer_ops = ops;
@@ -87,11 +89,18 @@ typedef struct Outgoing {
         VmError failure_code;
         bool cancelled;
         bool postcopy_requested; /* StartPostCopy before Perform began */
+
+        /* Convergence: passes whose remaining data did not shrink. */
+        uint64_t pass;
+        uint64_t remaining_at_pass;
+        unsigned stalled_passes;
+        sd_event_source *timeout;
 } Outgoing;
 
 static void outgoing_free(Outgoing *o) {
         if (!o)
                 return;
+        sd_event_source_disable_unref(o->timeout);
         if (o->peer)
                 o->manager->peer_ops->close(o->peer);
         if (o->job)
@@ -199,10 +208,88 @@ static void outgoing_finish(Outgoing *o) {
                 on_finished(NULL, error, o);
 }
 
+/* The default convergence policy, checked at each new pass: when what is
+ * left to send has not shrunk for MIGRATION_STALL_PASSES passes, switch to
+ * post-copy if it was enabled, otherwise throttle the guest harder if
+ * auto-converge is on, otherwise say on the job that it is not converging
+ * (it never gives up on its own: the caller decides). */
+static void outgoing_check_convergence(Outgoing *o, const MigrationStats *stats) {
+        g_autoptr(GError) error = NULL;
+        Job *j = o->job;
+
+        if (stats->iteration <= o->pass || stats->postcopy_active)
+                return;
+        o->pass = stats->iteration;
+        if (o->remaining_at_pass > 0 && stats->data_remaining * 20 >= o->remaining_at_pass * 19)
+                o->stalled_passes++;
+        else {
+                o->stalled_passes = 0;
+                job_set_not_converging(j, false, NULL);
+        }
+        o->remaining_at_pass = stats->data_remaining;
+        if (o->stalled_passes < MIGRATION_STALL_PASSES)
+                return;
+        o->stalled_passes = 0;
+
+        if (o->options->postcopy) {
+                log_info("job %" G_GUINT64_FORMAT ": pre-copy is not converging after %d passes: switching to "
+                         "post-copy",
+                         j->id, MIGRATION_STALL_PASSES);
+                if (o->domain->backend->migrate_start_postcopy(o->domain->backend_data, &error) < 0)
+                        log_warning("job %" G_GUINT64_FORMAT ": %s", j->id, error->message);
+                return;
+        }
+        if (o->options->auto_converge && o->domain->backend->migrate_step_throttle &&
+            o->domain->backend->migrate_step_throttle(o->domain->backend_data, &error) >= 0) {
+                log_info("job %" G_GUINT64_FORMAT ": pre-copy is not converging: throttling the guest harder",
+                         j->id);
+                return;
+        }
+        g_autofree char *detail = g_strdup_printf(
+                "pre-copy is not converging: %" G_GUINT64_FORMAT " MiB still to send after pass %" G_GUINT64_FORMAT
+                ", the guest dirties %" G_GUINT64_FORMAT " MiB/s and %" G_GUINT64_FORMAT
+                " MiB/s get across; switch to post-copy (StartPostCopy, if enabled), raise the bandwidth or "
+                "max-downtime, or cancel",
+                stats->data_remaining >> 20, stats->iteration, stats->dirty_rate >> 20, stats->bandwidth >> 20);
+        job_set_not_converging(j, true, detail);
+}
+
+static int on_migration_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Outgoing *o = userdata;
+        g_autoptr(GError) error = NULL;
+        const char *action = o->options->timeout_action == MIGRATE_TIMEOUT_ACTION_POSTCOPY  ? "switching to post-copy"
+                             : o->options->timeout_action == MIGRATE_TIMEOUT_ACTION_SUSPEND ? "pausing the guest"
+                                                                                            : "cancelling";
+        int r;
+
+        o->timeout = sd_event_source_disable_unref(o->timeout);
+        if (o->job->phase != JOB_PHASE_PERFORM)
+                return 0;
+        log_info("job %" G_GUINT64_FORMAT ": still copying after %" G_GUINT64_FORMAT " s: %s (timeout-action)",
+                 o->job->id, o->options->timeout, action);
+        switch (o->options->timeout_action) {
+        case MIGRATE_TIMEOUT_ACTION_POSTCOPY:
+                r = o->domain->backend->migrate_start_postcopy(o->domain->backend_data, &error);
+                break;
+        case MIGRATE_TIMEOUT_ACTION_SUSPEND:
+                /* A paused guest dirties nothing: the copy converges, at the
+                 * price of a longer pause. */
+                r = domain_suspend(o->domain, NULL, NULL, &error);
+                break;
+        default:
+                r = migration_cancel(o->job, &error);
+                break;
+        }
+        if (r < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": timeout action failed: %s", o->job->id, error->message);
+        return 0;
+}
+
 static void on_progress(const MigrationStats *stats, void *userdata) {
         Outgoing *o = userdata;
 
         job_update_stats(o->job, stats);
+        outgoing_check_convergence(o, stats);
         if (stats->postcopy_active && o->job->phase == JOB_PHASE_PERFORM) {
                 log_info("job %" G_GUINT64_FORMAT ": switched to post-copy", o->job->id);
                 job_set_phase(o->job, JOB_PHASE_POSTCOPY);
@@ -229,6 +316,10 @@ static void outgoing_perform(Outgoing *o) {
         if (o->postcopy_requested &&
             o->domain->backend->migrate_start_postcopy(o->domain->backend_data, &error) < 0)
                 log_warning("job %" G_GUINT64_FORMAT ": cannot switch to post-copy: %s", o->job->id, error->message);
+        if (migrate_options_has(o->options, MIGRATE_OPTION_TIMEOUT) &&
+            sd_event_add_time_relative(o->manager->event, &o->timeout, CLOCK_MONOTONIC,
+                                       o->options->timeout * G_USEC_PER_SEC, 1000, on_migration_timeout, o) < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": cannot arm the migration timeout", o->job->id);
 }
 
 static void on_prepared(GVariant *reply, const GError *error, void *userdata) {

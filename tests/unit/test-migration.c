@@ -529,6 +529,52 @@ static void test_postcopy(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(phase, ==, "completed");
 }
 
+static void test_policy_reports_not_converging(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+        /* 64 MiB dirtied faster than 100 MB/s carry it: passes of ~0.7 s. */
+        Domain *d = define_running(f, &f->src, DOMAIN_XML("hot", "64", "<description>test-dirty-rate=300000000</description>"));
+        gint64 deadline;
+
+        g_assert_cmpint(migration_start(f->src.manager, d, DEST_URI, options_from("{'bandwidth': <uint64 100000000>}"),
+                                        on_started, on_ended, f, &error),
+                        ==, 0);
+        deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+        while ((!d->job || !d->job->not_converging) && g_get_monotonic_time() < deadline)
+                g_assert_cmpint(sd_event_run(f->event, 50 * 1000), >=, 0);
+        g_assert_nonnull(d->job);
+        g_assert_true(d->job->not_converging);
+        g_assert_nonnull(strstr(d->job->not_converging_detail, "not converging"));
+        g_assert_cmpint(d->job->phase, ==, JOB_PHASE_PERFORM); /* it does not give up on its own */
+        on_cancel_tick(f, d);
+        run_until(f, &f->ended_called);
+}
+
+static void test_policy_switches_to_postcopy(Fixture *f, gconstpointer data) {
+        Domain *d = define_running(f, &f->src, DOMAIN_XML("hot", "64", "<description>test-dirty-rate=300000000</description>"));
+
+        /* Nobody calls StartPostCopy: the policy does, once pre-copy stalls. */
+        g_assert_cmpint(migrate(f, d, "{'postcopy': <true>, 'bandwidth': <uint64 100000000>}"), ==, JOB_PHASE_COMPLETED);
+        g_assert_true(has_event(&f->src, "hot suspended/postcopy"));
+}
+
+static void test_timeout_abort(Fixture *f, gconstpointer data) {
+        Domain *d = define_running(f, &f->src, DOMAIN_XML("hot", "64", "<description>test-dirty-rate=300000000</description>"));
+
+        g_assert_cmpint(migrate(f, d, "{'bandwidth': <uint64 100000000>, 'timeout': <uint64 1>}"), ==,
+                        JOB_PHASE_CANCELLED);
+        g_assert_cmpint(d->state, ==, DOMAIN_STATE_RUNNING);
+}
+
+static void test_timeout_suspend(Fixture *f, gconstpointer data) {
+        Domain *d = define_running(f, &f->src, DOMAIN_XML("hot", "64", "<description>test-dirty-rate=300000000</description>"));
+
+        /* Paused, the guest dirties nothing more: the copy ends. */
+        g_assert_cmpint(migrate(f, d, "{'bandwidth': <uint64 100000000>, 'timeout': <uint64 1>, "
+                                      "'timeout-action': <'suspend'>}"),
+                        ==, JOB_PHASE_COMPLETED);
+        g_assert_nonnull(manager_lookup(f->dst.manager, "hot"));
+}
+
 static void test_postcopy_not_enabled(Fixture *f, gconstpointer data) {
         g_autoptr(GError) error = NULL;
         Domain *d = define_running(f, &f->src, DOMAIN_XML("vm1", "2048", ""));
@@ -563,5 +609,9 @@ int main(int argc, char *argv[]) {
         ADD("limit", test_limit);
         ADD("postcopy", test_postcopy);
         ADD("postcopy-not-enabled", test_postcopy_not_enabled);
+        ADD("policy/reports-not-converging", test_policy_reports_not_converging);
+        ADD("policy/switches-to-postcopy", test_policy_switches_to_postcopy);
+        ADD("timeout/abort", test_timeout_abort);
+        ADD("timeout/suspend", test_timeout_suspend);
         return g_test_run();
 }

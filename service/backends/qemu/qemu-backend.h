@@ -99,6 +99,7 @@ int qemu_migrate_perform(void *domain_data, const char *data_uri, const MigrateO
 int qemu_migrate_finish(void *domain_data, bool success, bool postcopy, const MigrateOptions *options,
                         BackendDone done, BackendDone ended, void *userdata, GError **error);
 int qemu_migrate_start_postcopy(void *domain_data, GError **error);
+int qemu_migrate_step_throttle(void *domain_data, GError **error);
 int qemu_migrate_confirm(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);
 int qemu_migrate_cancel(void *domain_data, GError **error);
 int qemu_migrate_set_max_downtime(void *domain_data, uint64_t milliseconds, GError **error);

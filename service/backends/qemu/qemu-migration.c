@@ -53,6 +53,7 @@ struct QemuMigration {
         bool stream_completed; /* QEMU said completed (post-copy: the last page is there) */
         bool stream_broken;    /* post-copy paused or failed */
         bool confirm_waiting;  /* Confirm(success) waits for the post-copy stream */
+        unsigned throttle_increment; /* cpu-throttle-increment we asked for, 0 = QEMU's */
 
         /* destination */
         MigratePrepareDone prepare_done;
@@ -90,8 +91,8 @@ static const MigrateOptionSupport qemu_option_support[] = {
         { .key = "listen-address", .supported = true },
         { .key = "abort-on-error", .supported = true },
         { .key = "unsafe", .supported = true },
-        { .key = "timeout", .why_not = "the convergence timeout is not implemented yet" },
-        { .key = "timeout-action", .why_not = "the convergence timeout is not implemented yet" },
+        { .key = "timeout", .supported = true },
+        { .key = "timeout-action", .supported = true, .default_value = "'abort'" },
         { .key = "wait", .supported = true },
 };
 
@@ -436,6 +437,20 @@ int qemu_migrate_start_postcopy(void *domain_data, GError **error) {
         m->postcopy_requested = true;
         send_start_postcopy(m);
         return 0;
+}
+
+/* auto-converge throttles the vCPUs more each pass on its own; this raises
+ * the step, for when even that is not enough. */
+int qemu_migrate_step_throttle(void *domain_data, GError **error) {
+        QemuDomain *qd = domain_data;
+        QemuMigration *m = qd->migration;
+
+        if (!m || !m->outgoing || m->stream_done || !qd->qmp)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "no migration is streaming from this host");
+        m->throttle_increment = MIN(m->throttle_increment ? m->throttle_increment + 10 : 20, 50);
+        JsonObject *args = json_object_new();
+        json_object_set_int_member(args, "cpu-throttle-increment", m->throttle_increment);
+        return qmp_execute(qd->qmp, "migrate-set-parameters", args, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, error);
 }
 
 int qemu_migrate_cancel(void *domain_data, GError **error) {

@@ -259,8 +259,8 @@ static const MigrateOptionSupport test_migrate_options[] = {
         { .key = "listen-address", .why_not = "the test backend sends no data" },
         { .key = "abort-on-error", .supported = true },
         { .key = "unsafe", .supported = true },
-        { .key = "timeout", .why_not = "the convergence timeout is not implemented yet" },
-        { .key = "timeout-action", .why_not = "the convergence timeout is not implemented yet" },
+        { .key = "timeout", .supported = true },
+        { .key = "timeout-action", .supported = true, .default_value = "'abort'" },
         { .key = "wait", .supported = true },
 };
 
@@ -333,7 +333,9 @@ static int on_migration_tick(sd_event_source *s, uint64_t usec, void *userdata) 
         }
 
         m->pass_left -= sent;
-        m->dirtied = MIN((double) m->memory, m->dirtied + m->dirty_rate * tick);
+        /* A paused guest (timeout-action suspend) dirties nothing. */
+        if (td->domain->state == DOMAIN_STATE_RUNNING)
+                m->dirtied = MIN((double) m->memory, m->dirtied + m->dirty_rate * tick);
         m->stats.data_processed += sent;
         m->stats.data_remaining = m->pass_left + (uint64_t) m->dirtied;
         m->stats.dirty_rate = (uint64_t) m->dirty_rate;
@@ -413,6 +415,15 @@ static int test_migrate_start_postcopy(void *domain_data, GError **error) {
         if (!td->migration->postcopy_allowed)
                 return vm_error_set(error, VM_ERROR_POSTCOPY_NOT_ENABLED, "the migration was started without post-copy");
         td->migration->postcopy_requested = true; /* the next tick switches */
+        return 0;
+}
+
+static int test_migrate_step_throttle(void *domain_data, GError **error) {
+        TestDomain *td = domain_data;
+
+        if (!td->migration)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "no migration in progress");
+        td->migration->dirty_rate *= TEST_AUTO_CONVERGE_STEP;
         return 0;
 }
 
@@ -616,6 +627,7 @@ const BackendOps backend_test_ops = {
         .migrate_finish = test_migrate_finish,
         .migrate_confirm = test_migrate_confirm,
         .migrate_start_postcopy = test_migrate_start_postcopy,
+        .migrate_step_throttle = test_migrate_step_throttle,
         .migrate_cancel = test_migrate_cancel,
         .migrate_set_max_downtime = test_migrate_set_max_downtime,
         .migrate_set_max_bandwidth = test_migrate_set_max_bandwidth,
