@@ -10,6 +10,7 @@
 #include "domain-xml.h"
 #include "job.h"
 #include "options.h"
+#include "preflight.h"
 
 typedef struct Domain Domain;
 
@@ -89,6 +90,10 @@ typedef struct BackendOps {
 
         /* Which Migrate options this backend honours and their defaults. */
         const MigrateOptionSupport *(*migrate_options)(void *backend_data, size_t *ret_n);
+        /* Both sides, before Begin/Prepare and in a dry run: the backend's
+         * own checks (preflight.h), added to `out`. Touches nothing. May be
+         * NULL (a simulated backend has no host resources to check). */
+        void (*migrate_check)(void *backend_data, const PreflightContext *ctx, Findings *out);
         /* Source, Begin: may this domain go with these (checked, defaulted)
          * options, e.g. no known defect of this hypervisor in the way? Adds
          * what the destination's backend must know to `cookie`. Sync. */

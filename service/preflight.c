@@ -78,7 +78,7 @@
  *     "host-b: kernel /srv/boot/vmlinuz is missing; copy it to the same path here, or …"
  * boot.initrd                 dst  error  <initrd> likewise
  * boot.firmware               dst  error  <loader> likewise
- * network.bridge              dst  error  each <source bridge=…> is a bridge here (/sys/class/net/<br>/bridge)
+ * network.bridge              dst  error  each <source bridge=…> is a bridge (/sys/class/net/<br>/bridge)
  *     "host-b: bridge br0 is missing; create it (ip link add br0 type bridge) or pick another with …"
  * network.port                dst  error  a data port is free on the listen address (bind-tested and closed
  *                                         at once: nothing stays bound)
@@ -215,7 +215,8 @@ const Finding *findings_find(const Findings *f, const char *id) {
 
 /* Takes message. Keeps FINDINGS_MAX - 1 so that the summary of what was
  * dropped still fits in FINDINGS_MAX entries on the wire. */
-static void findings_push(Findings *f, FindingSeverity severity, VmError code, const char *id, char *message) {
+static void findings_push(Findings *f, FindingSeverity severity, VmError code, const char *id,
+                          char *message) {
         if (f->items->len >= FINDINGS_MAX - 1) {
                 f->n_dropped++;
                 if (severity == FINDING_ERROR)
@@ -252,8 +253,8 @@ static char *message_sanitize(char *message) {
         return valid;
 }
 
-static void findings_addv(Findings *f, FindingSeverity severity, VmError code, const char *id, const char *format,
-                          va_list ap) {
+static void findings_addv(Findings *f, FindingSeverity severity, VmError code, const char *id,
+                          const char *format, va_list ap) {
         g_autofree char *body = NULL;
 
         g_assert(finding_id_is_valid(id));
@@ -270,8 +271,8 @@ void findings_add(Findings *f, FindingSeverity severity, const char *id, const c
         va_end(ap);
 }
 
-void findings_add_code(Findings *f, FindingSeverity severity, VmError code, const char *id, const char *format,
-                       ...) {
+void findings_add_code(Findings *f, FindingSeverity severity, VmError code, const char *id,
+                       const char *format, ...) {
         va_list ap;
 
         va_start(ap, format);
@@ -302,11 +303,12 @@ int findings_to_error(const Findings *f, GError **error) {
                 if (((const Finding *) f->items->pdata[i])->severity == FINDING_ERROR)
                         n_errors++;
         if (!first)
-                return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "%s: %zu problems; Domain.DryRun lists them",
-                                    f->host, n_errors);
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "%s: %zu problems; Domain.DryRun lists them", f->host, n_errors);
         if (n_errors > 1)
-                return vm_error_set(error, first->code, "%s (and %zu more problem%s; Domain.DryRun lists them)",
-                                    first->message, n_errors - 1, n_errors - 1 == 1 ? "" : "s");
+                return vm_error_set(error, first->code,
+                                    "%s (and %zu more problem%s; Domain.DryRun lists them)", first->message,
+                                    n_errors - 1, n_errors - 1 == 1 ? "" : "s");
         return vm_error_set(error, first->code, "%s", first->message);
 }
 
@@ -316,14 +318,15 @@ GVariant *findings_to_variant(const Findings *f) {
         g_variant_builder_init(&b, G_VARIANT_TYPE("a(sss)"));
         for (unsigned i = 0; i < f->items->len; i++) {
                 const Finding *x = f->items->pdata[i];
-                g_variant_builder_add(&b, "(sss)", finding_severity_to_string(x->severity), x->id, x->message);
+                g_variant_builder_add(&b, "(sss)", finding_severity_to_string(x->severity), x->id,
+                                      x->message);
         }
         if (f->n_dropped > 0) {
-                g_autofree char *message = g_strdup_printf("%s: %zu more finding%s not shown (%zu of them errors)",
-                                                           f->host, f->n_dropped, f->n_dropped == 1 ? "" : "s",
-                                                           f->n_dropped_errors);
-                g_variant_builder_add(&b, "(sss)", finding_severity_to_string(f->dropped_max), "findings.truncated",
-                                      message);
+                g_autofree char *message =
+                        g_strdup_printf("%s: %zu more finding%s not shown (%zu of them errors)", f->host,
+                                        f->n_dropped, f->n_dropped == 1 ? "" : "s", f->n_dropped_errors);
+                g_variant_builder_add(&b, "(sss)", finding_severity_to_string(f->dropped_max),
+                                      "findings.truncated", message);
         }
         return g_variant_builder_end(&b);
 }
@@ -347,8 +350,8 @@ int findings_append_variant(Findings *f, GVariant *v, GError **error) {
                                     v ? g_variant_get_type_string(v) : "missing");
         n = g_variant_n_children(v);
         if (n > FINDINGS_MAX)
-                return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "%zu findings, more than the %d allowed", n,
-                                    FINDINGS_MAX);
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "%zu findings, more than the %d allowed",
+                                    n, FINDINGS_MAX);
 
         /* All or nothing: a bad entry refuses the list. */
         g_variant_iter_init(&iter, v);
@@ -357,19 +360,22 @@ int findings_append_variant(Findings *f, GVariant *v, GError **error) {
                         return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
                                             "finding %zu: unknown severity (not error, warning or info)", i);
                 if (!finding_id_is_valid(id))
-                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
-                                            "finding %zu: the id is not 1-%d characters of a-z, 0-9, '.' and '-'",
-                                            i, FINDING_ID_MAX);
+                        return vm_error_set(
+                                error, VM_ERROR_INCOMPATIBLE,
+                                "finding %zu: the id is not 1-%d characters of a-z, 0-9, '.' and '-'", i,
+                                FINDING_ID_MAX);
                 if (!message_is_acceptable(message))
-                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
-                                            "finding %zu (%s): the message is longer than %d bytes or has control "
-                                            "characters",
-                                            i, id, FINDING_MESSAGE_MAX);
+                        return vm_error_set(
+                                error, VM_ERROR_INCOMPATIBLE,
+                                "finding %zu (%s): the message is longer than %d bytes or has control "
+                                "characters",
+                                i, id, FINDING_MESSAGE_MAX);
                 i++;
         }
         g_variant_iter_init(&iter, v);
         while (g_variant_iter_next(&iter, "(&s&s&s)", &severity, &id, &message))
-                findings_push(f, finding_severity_from_string(severity), code_for_id(id), id, g_strdup(message));
+                findings_push(f, finding_severity_from_string(severity), code_for_id(id), id,
+                              g_strdup(message));
         return 0;
 }
 
@@ -425,9 +431,10 @@ static bool userfaultfd_usable(char **ret_why) {
         if (err == ENOSYS)
                 *ret_why = g_strdup("the kernel has no userfaultfd (CONFIG_USERFAULTFD)");
         else if (err == EPERM)
-                *ret_why = g_strdup("vm.unprivileged_userfaultfd is 0, /dev/userfaultfd is not accessible and "
-                                    "vmigrated lacks CAP_SYS_PTRACE: run it as root, set the sysctl "
-                                    "vm.unprivileged_userfaultfd=1, or give it access to /dev/userfaultfd");
+                *ret_why =
+                        g_strdup("vm.unprivileged_userfaultfd is 0, /dev/userfaultfd is not accessible and "
+                                 "vmigrated lacks CAP_SYS_PTRACE: run it as root, set the sysctl "
+                                 "vm.unprivileged_userfaultfd=1, or give it access to /dev/userfaultfd");
         else
                 *ret_why = g_strdup_printf("userfaultfd() fails: %s", g_strerror(err));
         return false;
@@ -437,7 +444,7 @@ int host_facts_read(HostFacts *ret) {
         g_autofree char *meminfo = NULL;
         long cpus;
 
-        *ret = (HostFacts) { 0 };
+        *ret = (HostFacts){ 0 };
         (void) g_file_get_contents("/proc/meminfo", &meminfo, NULL, NULL);
         ret->mem_total = meminfo_value(meminfo, "MemTotal:");
         ret->mem_available = meminfo_value(meminfo, "MemAvailable:");
@@ -548,15 +555,17 @@ int source_facts_from_cookie(GVariant *cookie, SourceFacts **ret, GError **error
         g_autoptr(GVariant) sizes = NULL, flags = NULL, hostname = NULL;
 
         if (!g_variant_is_of_type(cookie, G_VARIANT_TYPE_VARDICT))
-                return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "the source's cookie is not an a{sv} dictionary");
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "the source's cookie is not an a{sv} dictionary");
 
         hostname = g_variant_lookup_value(cookie, "hostname", NULL);
         if (hostname) {
                 if (!g_variant_is_of_type(hostname, G_VARIANT_TYPE_STRING) ||
                     g_variant_get_size(hostname) > 256)
-                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
-                                            "the source's cookie member 'hostname' is not a string of at most 255 "
-                                            "bytes");
+                        return vm_error_set(
+                                error, VM_ERROR_INCOMPATIBLE,
+                                "the source's cookie member 'hostname' is not a string of at most 255 "
+                                "bytes");
                 s->hostname = message_sanitize(g_variant_dup_string(hostname, NULL));
         }
 
@@ -578,9 +587,10 @@ int source_facts_from_cookie(GVariant *cookie, SourceFacts **ret, GError **error
                 g_variant_iter_init(&iter, sizes);
                 while (g_variant_iter_next(&iter, "{&st}", &dev, &size)) {
                         if (!name_is_simple(dev, 32, ""))
-                                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
-                                                    "the source reports the size of a disk whose target is not "
-                                                    "1-32 characters of a-z and 0-9");
+                                return vm_error_set(
+                                        error, VM_ERROR_INCOMPATIBLE,
+                                        "the source reports the size of a disk whose target is not "
+                                        "1-32 characters of a-z and 0-9");
                         if (g_hash_table_contains(s->disk_sizes, dev))
                                 return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
                                                     "the source reports the size of disk %s twice", dev);
@@ -605,9 +615,10 @@ int source_facts_from_cookie(GVariant *cookie, SourceFacts **ret, GError **error
                 g_variant_iter_init(&iter, flags);
                 while (g_variant_iter_next(&iter, "&s", &flag)) {
                         if (!name_is_simple(flag, 64, "_.-"))
-                                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
-                                                    "the source reports a CPU flag that is not 1-64 characters of "
-                                                    "a-z, 0-9, '_', '.' and '-'");
+                                return vm_error_set(
+                                        error, VM_ERROR_INCOMPATIBLE,
+                                        "the source reports a CPU flag that is not 1-64 characters of "
+                                        "a-z, 0-9, '_', '.' and '-'");
                         g_strv_builder_add(b, flag);
                 }
                 s->cpu_flags = g_strv_builder_end(b);
@@ -619,8 +630,14 @@ int source_facts_from_cookie(GVariant *cookie, SourceFacts **ret, GError **error
 
 /* ---- helpers ---- */
 
+/* "2.0 GiB", with a plain space: GLib puts a no-break space there, which
+ * scripts matching on messages would not expect. */
 static char *format_size(uint64_t bytes) {
-        return g_format_size_full(bytes, G_FORMAT_SIZE_IEC_UNITS);
+        g_autofree char *s = g_format_size_full(bytes, G_FORMAT_SIZE_IEC_UNITS);
+        GString *out = g_string_new(s);
+
+        g_string_replace(out, "\xc2\xa0", " ", 0);
+        return g_string_free(out, false);
 }
 
 static const char *source_name(const SourceFacts *source) {
@@ -647,8 +664,10 @@ static void check_boot_file(Findings *out, FindingSeverity severity, const char 
                 return;
         if (stat(path, &st) < 0) {
                 if (errno == ENOENT)
-                        findings_add(out, severity, id, "%s %s is missing; copy it to the same path here, or name "
-                                     "another with option 'destination-xml'", what, path);
+                        findings_add(out, severity, id,
+                                     "%s %s is missing; copy it to the same path here, or name "
+                                     "another with option 'destination-xml'",
+                                     what, path);
                 else
                         findings_add(out, severity, id, "%s %s cannot be examined: %s", what, path,
                                      g_strerror(errno));
@@ -675,7 +694,7 @@ static bool disk_is_copied(const DomainDiskDef *disk, const MigrateOptions *opti
         /* As libvirt: read-only media and disks shared on purpose stay
          * where they are. */
         return options->copy_storage != MIGRATE_COPY_STORAGE_NONE && !disk->readonly && !disk->shareable &&
-               g_strcmp0(disk->device, "cdrom") != 0;
+                g_strcmp0(disk->device, "cdrom") != 0;
 }
 
 static void check_shared_disk(Findings *out, FindingSeverity severity, const DomainDiskDef *disk,
@@ -688,19 +707,20 @@ static void check_shared_disk(Findings *out, FindingSeverity severity, const Dom
 
         if (stat(path, &st) < 0) {
                 if (errno == ENOENT)
-                        findings_add(out, severity, "storage.disk",
-                                     "disk %s (%s) is missing (%s has it%s%s); put it on shared storage or use "
-                                     "copy-storage",
-                                     path, disk->target_dev, source_name(source), source_size_str ? ", " : "",
-                                     source_size_str ? source_size_str : "");
+                        findings_add(
+                                out, severity, "storage.disk",
+                                "disk %s (%s) is missing (%s has it%s%s); put it on shared storage or use "
+                                "copy-storage",
+                                path, disk->target_dev, source_name(source), source_size_str ? ", " : "",
+                                source_size_str ? source_size_str : "");
                 else
-                        findings_add(out, severity, "storage.disk", "disk %s (%s) cannot be examined: %s", path,
-                                     disk->target_dev, g_strerror(errno));
+                        findings_add(out, severity, "storage.disk", "disk %s (%s) cannot be examined: %s",
+                                     path, disk->target_dev, g_strerror(errno));
                 return;
         }
         if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-                findings_add(out, severity, "storage.disk", "disk %s (%s) is not a regular file or block device",
-                             path, disk->target_dev);
+                findings_add(out, severity, "storage.disk",
+                             "disk %s (%s) is not a regular file or block device", path, disk->target_dev);
                 return;
         }
         if (access(path, disk->readonly ? R_OK : R_OK | W_OK) < 0) {
@@ -713,18 +733,20 @@ static void check_shared_disk(Findings *out, FindingSeverity severity, const Dom
                 return;
         r = disk_virtual_size(path, disk->driver_type, &size);
         if (r < 0) {
-                findings_add(out, FINDING_WARNING, "storage.disk",
-                             "the size of disk %s (%s) cannot be read here (%s), so it was not compared with "
-                             "%s's",
-                             path, disk->target_dev, g_strerror(-r), source_name(source));
+                findings_add(
+                        out, FINDING_WARNING, "storage.disk",
+                        "the size of disk %s (%s) cannot be read here (%s), so it was not compared with "
+                        "%s's",
+                        path, disk->target_dev, g_strerror(-r), source_name(source));
                 return;
         }
         if (size != *source_size) {
                 g_autofree char *here = format_size(size);
-                findings_add(out, severity, "storage.disk",
-                             "disk %s (%s) is %s here but %s on %s: it is not the same image; check that the "
-                             "shared storage is mounted at the same path, or use copy-storage",
-                             path, disk->target_dev, here, source_size_str, source_name(source));
+                findings_add(
+                        out, severity, "storage.disk",
+                        "disk %s (%s) is %s here but %s on %s: it is not the same image; check that the "
+                        "shared storage is mounted at the same path, or use copy-storage",
+                        path, disk->target_dev, here, source_size_str, source_name(source));
         }
 }
 
@@ -738,15 +760,17 @@ static void check_copied_disk(Findings *out, FindingSeverity severity, const Dom
         if (stat(disk->source_file, &st) == 0 && source_size &&
             disk_virtual_size(disk->source_file, disk->driver_type, &size) >= 0 && size < *source_size) {
                 g_autofree char *here = format_size(size), *there = format_size(*source_size);
-                findings_add(out, severity, "storage.disk",
-                             "disk %s (%s) exists here with %s, smaller than the %s to be copied from %s; remove "
-                             "or grow it",
-                             disk->source_file, disk->target_dev, here, there, source_name(source));
+                findings_add(
+                        out, severity, "storage.disk",
+                        "disk %s (%s) exists here with %s, smaller than the %s to be copied from %s; remove "
+                        "or grow it",
+                        disk->source_file, disk->target_dev, here, there, source_name(source));
                 return;
         }
         if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
                 findings_add(out, severity, "storage.disk",
-                             "directory %s for disk %s (%s) is missing; create it, or put the disk elsewhere with "
+                             "directory %s for disk %s (%s) is missing; create it, or put the disk "
+                             "elsewhere with "
                              "option 'destination-xml'",
                              dir, disk->source_file, disk->target_dev);
                 return;
@@ -765,7 +789,9 @@ static void check_copied_disk(Findings *out, FindingSeverity severity, const Dom
                         return;
                 }
         }
-        SpaceNeed n = { .dev = st.st_dev, .dir = g_steal_pointer(&dir), .bytes = *source_size, .n_disks = 1 };
+        SpaceNeed n = {
+                .dev = st.st_dev, .dir = g_steal_pointer(&dir), .bytes = *source_size, .n_disks = 1
+        };
         g_array_append_val(needs, n);
 }
 
@@ -784,7 +810,8 @@ static void check_space(Findings *out, FindingSeverity severity, GArray *needs) 
                 if (avail < n->bytes) {
                         g_autofree char *a = format_size(avail), *need = format_size(n->bytes);
                         findings_add(out, severity, "storage.space",
-                                     "%s free in %s, copying %u disk%s there needs %s; free space, or put the disks "
+                                     "%s free in %s, copying %u disk%s there needs %s; free space, or put "
+                                     "the disks "
                                      "elsewhere with option 'destination-xml'",
                                      a, n->dir, n->n_disks, n->n_disks == 1 ? "" : "s", need);
                 }
@@ -802,7 +829,8 @@ static bool bridge_name_is_safe(const char *s) {
         return true;
 }
 
-static void check_bridges(Findings *out, FindingSeverity severity, const DomainDef *def, const HostFacts *facts) {
+static void check_bridges(Findings *out, FindingSeverity severity, const DomainDef *def,
+                          const HostFacts *facts) {
         const char *root = facts->sys_class_net ? facts->sys_class_net : "/sys/class/net";
 
         for (unsigned i = 0; i < def->interfaces->len; i++) {
@@ -811,7 +839,8 @@ static void check_bridges(Findings *out, FindingSeverity severity, const DomainD
                 if (g_strcmp0(iface->type, "bridge") != 0 || !iface->source)
                         continue;
                 if (!bridge_name_is_safe(iface->source)) {
-                        findings_add(out, severity, "network.bridge", "'%s' is not a bridge name", iface->source);
+                        findings_add(out, severity, "network.bridge", "'%s' is not a bridge name",
+                                     iface->source);
                         continue;
                 }
                 g_autofree char *dev = g_build_filename(root, iface->source, NULL);
@@ -820,12 +849,14 @@ static void check_bridges(Findings *out, FindingSeverity severity, const DomainD
                         continue;
                 if (g_file_test(dev, G_FILE_TEST_EXISTS))
                         findings_add(out, severity, "network.bridge",
-                                     "network device %s exists but is not a bridge; use a bridge, or pick another "
+                                     "network device %s exists but is not a bridge; use a bridge, or pick "
+                                     "another "
                                      "with option 'destination-xml'",
                                      iface->source);
                 else
                         findings_add(out, severity, "network.bridge",
-                                     "bridge %s is missing; create it (ip link add %s type bridge) or pick another "
+                                     "bridge %s is missing; create it (ip link add %s type bridge) or pick "
+                                     "another "
                                      "with option 'destination-xml'",
                                      iface->source, iface->source);
         }
@@ -847,20 +878,23 @@ void preflight_host_resources(const PreflightContext *ctx, Findings *out) {
                 g_autofree char *mem = format_size(def->memory_bytes), *over = format_size(overhead);
                 if (facts->mem_available == 0)
                         findings_add(out, FINDING_INFO, "resources.memory",
-                                     "available memory is unknown (no MemAvailable in /proc/meminfo); not checked");
+                                     "available memory is unknown (no MemAvailable in /proc/meminfo); not "
+                                     "checked");
                 else if (facts->mem_available < def->memory_bytes + overhead) {
                         g_autofree char *avail = format_size(facts->mem_available);
                         findings_add(out, FINDING_ERROR, "resources.memory",
-                                     "%s of memory available, the domain needs %s + %s overhead; free memory here or "
+                                     "%s of memory available, the domain needs %s + %s overhead; free "
+                                     "memory here or "
                                      "migrate to another host",
                                      avail, mem, over);
                 }
         }
         if (facts->cpus > 0 && def->vcpus > facts->cpus)
-                findings_add(out, FINDING_WARNING, "resources.vcpus",
-                             "the domain has %u vCPUs but this host has %u CPUs: they will share them and run "
-                             "slower",
-                             def->vcpus, facts->cpus);
+                findings_add(
+                        out, FINDING_WARNING, "resources.vcpus",
+                        "the domain has %u vCPUs but this host has %u CPUs: they will share them and run "
+                        "slower",
+                        def->vcpus, facts->cpus);
 
         check_boot_file(out, severity, "boot.kernel", "kernel", def->os_kernel);
         check_boot_file(out, severity, "boot.initrd", "initrd", def->os_initrd);
@@ -907,13 +941,16 @@ void preflight_data_port(const HostFacts *facts, const char *listen_address, uin
         bool v6 = strchr(host, ':') != NULL;
         unsigned first = port ? port : facts->port_min, last = port ? port : facts->port_max;
 
-        if (v6 ? inet_pton(AF_INET6, host, &sa6.sin6_addr) != 1 : inet_pton(AF_INET, host, &sa4.sin_addr) != 1) {
+        if (v6 ? inet_pton(AF_INET6, host, &sa6.sin6_addr) != 1
+               : inet_pton(AF_INET, host, &sa4.sin_addr) != 1) {
                 findings_add(out, FINDING_INFO, "network.port",
-                             "listen address '%s' is not an IP address, so the data port was not checked", host);
+                             "listen address '%s' is not an IP address, so the data port was not checked",
+                             host);
                 return;
         }
         if (first == 0 || first > last) {
-                findings_add(out, FINDING_ERROR, "network.port", "the data port range %u-%u is empty", first, last);
+                findings_add(out, FINDING_ERROR, "network.port", "the data port range %u-%u is empty", first,
+                             last);
                 return;
         }
         for (unsigned p = first; p <= last; p++) {
@@ -935,8 +972,8 @@ void preflight_data_port(const HostFacts *facts, const char *listen_address, uin
                         return;
                 }
                 if (r != EADDRINUSE) {
-                        findings_add(out, FINDING_ERROR, "network.port", "cannot bind port %u on %s: %s", p, host,
-                                     g_strerror(r));
+                        findings_add(out, FINDING_ERROR, "network.port", "cannot bind port %u on %s: %s", p,
+                                     host, g_strerror(r));
                         return;
                 }
         }
@@ -946,10 +983,11 @@ void preflight_data_port(const HostFacts *facts, const char *listen_address, uin
                              "'data-uri' out",
                              port, host);
         else
-                findings_add(out, FINDING_ERROR, "network.port",
-                             "no free port in %u-%u on %s for the migration stream: other migrations or programs "
-                             "hold them all; wait for one to end, or name a port with option 'data-uri'",
-                             first, last, host);
+                findings_add(
+                        out, FINDING_ERROR, "network.port",
+                        "no free port in %u-%u on %s for the migration stream: other migrations or programs "
+                        "hold them all; wait for one to end, or name a port with option 'data-uri'",
+                        first, last, host);
 }
 
 /* ---- qemu ---- */
@@ -982,17 +1020,96 @@ static char *cpu_flag_normalize(const char *name) {
  * power management): no guest sees them, so a difference does not matter. */
 static bool cpu_flag_is_host_only(const char *flag) {
         static const char *const host_only[] = {
-                "constant_tsc", "nonstop_tsc", "nonstop_tsc_s3", "tsc_reliable", "tsc_known_freq", "up", "art",
-                "arch_perfmon", "pebs", "bts", "rep_good", "acc_power", "nopl", "xtopology", "cpuid",
-                "extd_apicid", "amd_dcm", "aperfmperf", "ring3mwait", "cpuid_fault", "cpb", "epb", "cat_l3",
-                "cat_l2", "cdp_l3", "cdp_l2", "invpcid_single", "hw_pstate", "proc_feedback", "pti", "ssbd", "mba",
-                "ibrs", "ibpb", "stibp", "ibrs_enhanced", "intel_ppin", "sme", "sev", "sev_es", "sev_snp",
-                "tpr_shadow", "vnmi", "flexpriority", "ept", "vpid", "ept_ad", "vmmcall", "xenpv", "flush_l1d",
-                "arch_capabilities", "user_shstk", "tsc_adjust", "hypervisor", "dtherm", "ida", "arat", "pln",
-                "pts", "hwp", "hwp_notify", "hwp_act_window", "hwp_epp", "hwp_pkg_req", "vmx", "svm", "npt",
-                "lbrv", "svm_lock", "nrip_save", "tsc_scale", "vmcb_clean", "flushbyasid", "decodeassists",
-                "pausefilter", "pfthreshold", "avic", "v_vmsave_vmload", "vgif", "v_spec_ctrl",
-                "tsc_deadline_timer", "x2apic", "pdcm", "monitor", "ds_cpl", "est", "tm", "tm2", "xtpr", "dca",
+                "constant_tsc",
+                "nonstop_tsc",
+                "nonstop_tsc_s3",
+                "tsc_reliable",
+                "tsc_known_freq",
+                "up",
+                "art",
+                "arch_perfmon",
+                "pebs",
+                "bts",
+                "rep_good",
+                "acc_power",
+                "nopl",
+                "xtopology",
+                "cpuid",
+                "extd_apicid",
+                "amd_dcm",
+                "aperfmperf",
+                "ring3mwait",
+                "cpuid_fault",
+                "cpb",
+                "epb",
+                "cat_l3",
+                "cat_l2",
+                "cdp_l3",
+                "cdp_l2",
+                "invpcid_single",
+                "hw_pstate",
+                "proc_feedback",
+                "pti",
+                "ssbd",
+                "mba",
+                "ibrs",
+                "ibpb",
+                "stibp",
+                "ibrs_enhanced",
+                "intel_ppin",
+                "sme",
+                "sev",
+                "sev_es",
+                "sev_snp",
+                "tpr_shadow",
+                "vnmi",
+                "flexpriority",
+                "ept",
+                "vpid",
+                "ept_ad",
+                "vmmcall",
+                "xenpv",
+                "flush_l1d",
+                "arch_capabilities",
+                "user_shstk",
+                "tsc_adjust",
+                "hypervisor",
+                "dtherm",
+                "ida",
+                "arat",
+                "pln",
+                "pts",
+                "hwp",
+                "hwp_notify",
+                "hwp_act_window",
+                "hwp_epp",
+                "hwp_pkg_req",
+                "vmx",
+                "svm",
+                "npt",
+                "lbrv",
+                "svm_lock",
+                "nrip_save",
+                "tsc_scale",
+                "vmcb_clean",
+                "flushbyasid",
+                "decodeassists",
+                "pausefilter",
+                "pfthreshold",
+                "avic",
+                "v_vmsave_vmload",
+                "vgif",
+                "v_spec_ctrl",
+                "tsc_deadline_timer",
+                "x2apic",
+                "pdcm",
+                "monitor",
+                "ds_cpl",
+                "est",
+                "tm",
+                "tm2",
+                "xtpr",
+                "dca",
                 NULL,
         };
         return g_strv_contains(host_only, flag);
@@ -1007,7 +1124,8 @@ static bool flags_contain(const GStrv flags, const char *normalized) {
         return false;
 }
 
-static void check_cpu(const QemuCaps *caps, const PreflightContext *ctx, FindingSeverity severity, Findings *out) {
+static void check_cpu(const QemuCaps *caps, const PreflightContext *ctx, FindingSeverity severity,
+                      Findings *out) {
         const DomainDef *def = ctx->def;
         const HostFacts *facts = ctx->facts;
         bool tcg = g_str_equal(def->type, "qemu");
@@ -1025,7 +1143,8 @@ static void check_cpu(const QemuCaps *caps, const PreflightContext *ctx, Finding
                                      def->cpu_model);
                 else if (!g_strv_contains((const char *const *) caps->cpu_models, def->cpu_model))
                         findings_add(out, severity, "cpu.model",
-                                     "%s here has no CPU model '%s'; upgrade QEMU here, or give the domain a model "
+                                     "%s here has no CPU model '%s'; upgrade QEMU here, or give the domain "
+                                     "a model "
                                      "both hosts have",
                                      version, def->cpu_model);
         }
@@ -1033,7 +1152,8 @@ static void check_cpu(const QemuCaps *caps, const PreflightContext *ctx, Finding
                 return; /* TCG emulates the features: the host's CPU does not matter */
         if (!facts->cpu_flags) {
                 findings_add(out, FINDING_INFO, "cpu.features",
-                             "this host's CPU flags are unknown (/proc/cpuinfo), so the guest's CPU was not checked");
+                             "this host's CPU flags are unknown (/proc/cpuinfo), so the guest's CPU was not "
+                             "checked");
                 return;
         }
 
@@ -1069,12 +1189,14 @@ static void check_cpu(const QemuCaps *caps, const PreflightContext *ctx, Finding
         g_autofree char *list = g_strjoinv(", ", (char **) missing->pdata);
         if (because)
                 findings_add(out, severity, "cpu.features",
-                             "this host's CPU lacks %s, %s; migrate to a host whose CPU has them", list, because);
+                             "this host's CPU lacks %s, %s; migrate to a host whose CPU has them", list,
+                             because);
         else
-                findings_add(out, severity, "cpu.features",
-                             "this host's CPU lacks %s, which the guest may use (<cpu mode='%s'> on %s); migrate "
-                             "to a host with the same CPU, or give the domain a custom CPU model both hosts have",
-                             list, def->cpu_mode, source_name(ctx->source));
+                findings_add(
+                        out, severity, "cpu.features",
+                        "this host's CPU lacks %s, which the guest may use (<cpu mode='%s'> on %s); migrate "
+                        "to a host with the same CPU, or give the domain a custom CPU model both hosts have",
+                        list, def->cpu_mode, source_name(ctx->source));
 }
 
 static bool machine_is_alias(const char *machine) {
@@ -1089,24 +1211,27 @@ static void check_machine(const QemuCaps *caps, const PreflightContext *ctx, Fin
 
         qemu_version_string(caps, version);
         if (g_str_equal(def->type, "kvm") && !ctx->facts->kvm)
-                findings_add(out, severity, "machine.type",
-                             "domain type 'kvm' needs /dev/kvm, which is missing or not accessible here; enable "
-                             "KVM here, or migrate to a host that has it");
+                findings_add(
+                        out, severity, "machine.type",
+                        "domain type 'kvm' needs /dev/kvm, which is missing or not accessible here; enable "
+                        "KVM here, or migrate to a host that has it");
         if (def->os_machine && !qemu_caps_has_machine(caps, def->os_machine))
                 findings_add(out, severity, "machine.type",
-                             "%s here has no machine type '%s' (the source's QEMU is probably newer); upgrade QEMU "
+                             "%s here has no machine type '%s' (the source's QEMU is probably newer); "
+                             "upgrade QEMU "
                              "here",
                              version, def->os_machine);
         else if (!ctx->options->offline && machine_is_alias(def->os_machine))
-                findings_add(out, FINDING_WARNING, "machine.type",
-                             "the domain's machine type %s%s%s is an alias each QEMU resolves to its own newest "
-                             "version (%s here): if %s runs another QEMU version the guest may fail to arrive; "
-                             "name a versioned machine type%s%s%s",
-                             def->os_machine ? "'" : "", def->os_machine ? def->os_machine : "(none given: 'pc')",
-                             def->os_machine ? "'" : "", version, source_name(ctx->source),
-                             caps->default_machine ? " such as '" : "",
-                             caps->default_machine ? caps->default_machine : "",
-                             caps->default_machine ? "'" : "");
+                findings_add(
+                        out, FINDING_WARNING, "machine.type",
+                        "the domain's machine type %s%s%s is an alias each QEMU resolves to its own newest "
+                        "version (%s here): if %s runs another QEMU version the guest may fail to arrive; "
+                        "name a versioned machine type%s%s%s",
+                        def->os_machine ? "'" : "", def->os_machine ? def->os_machine : "(none given: 'pc')",
+                        def->os_machine ? "'" : "", version, source_name(ctx->source),
+                        caps->default_machine ? " such as '" : "",
+                        caps->default_machine ? caps->default_machine : "",
+                        caps->default_machine ? "'" : "");
 }
 
 static bool wants_postcopy(const MigrateOptions *o) {
@@ -1121,26 +1246,31 @@ static void check_qemu_features(const QemuCaps *caps, const PreflightContext *ct
         if (wants_postcopy(o)) {
                 if (!qemu_caps_has_migration_capability(caps, "postcopy-ram"))
                         findings_add(out, FINDING_ERROR, "qemu.postcopy",
-                                     "post-copy needs QEMU's postcopy-ram, which %s here lacks; upgrade QEMU here "
+                                     "post-copy needs QEMU's postcopy-ram, which %s here lacks; upgrade "
+                                     "QEMU here "
                                      "or migrate without 'postcopy'",
                                      version);
                 if (ctx->side == PREFLIGHT_DESTINATION && !ctx->facts->userfaultfd)
                         findings_add(out, FINDING_ERROR, "qemu.postcopy",
                                      "post-copy needs userfaultfd, which QEMU cannot use here: %s",
-                                     ctx->facts->userfaultfd_why ? ctx->facts->userfaultfd_why : "unknown reason");
+                                     ctx->facts->userfaultfd_why ? ctx->facts->userfaultfd_why
+                                                                 : "unknown reason");
         }
         if (o->parallel_connections > 0 && !qemu_caps_has_migration_capability(caps, "multifd"))
-                findings_add(out, FINDING_ERROR, "qemu.multifd",
-                             "option 'parallel-connections' needs QEMU's multifd, which %s here lacks; upgrade "
-                             "QEMU here or leave the option out",
-                             version);
+                findings_add(
+                        out, FINDING_ERROR, "qemu.multifd",
+                        "option 'parallel-connections' needs QEMU's multifd, which %s here lacks; upgrade "
+                        "QEMU here or leave the option out",
+                        version);
         if (o->compression == MIGRATE_COMPRESSION_ZSTD || o->compression == MIGRATE_COMPRESSION_ZLIB) {
                 const char *method = o->compression == MIGRATE_COMPRESSION_ZSTD ? "zstd" : "zlib";
-                if (!qemu_caps_has_migration_capability(caps, "multifd") || !qemu_caps_version_at_least(caps, 5, 0))
-                        findings_add(out, FINDING_ERROR, "qemu.compression",
-                                     "compression '%s' needs multifd compression (QEMU 5.0 or newer), which %s "
-                                     "here lacks; upgrade QEMU here or use another compression",
-                                     method, version);
+                if (!qemu_caps_has_migration_capability(caps, "multifd") ||
+                    !qemu_caps_version_at_least(caps, 5, 0))
+                        findings_add(
+                                out, FINDING_ERROR, "qemu.compression",
+                                "compression '%s' needs multifd compression (QEMU 5.0 or newer), which %s "
+                                "here lacks; upgrade QEMU here or use another compression",
+                                method, version);
         } else if (o->compression == MIGRATE_COMPRESSION_XBZRLE &&
                    !qemu_caps_has_migration_capability(caps, "xbzrle"))
                 findings_add(out, FINDING_ERROR, "qemu.compression",
@@ -1148,10 +1278,11 @@ static void check_qemu_features(const QemuCaps *caps, const PreflightContext *ct
                              "compression",
                              version);
         if (o->auto_converge && !qemu_caps_has_migration_capability(caps, "auto-converge"))
-                findings_add(out, FINDING_ERROR, "qemu.auto-converge",
-                             "option 'auto-converge' needs QEMU's auto-converge, which %s here lacks; leave the "
-                             "option out",
-                             version);
+                findings_add(
+                        out, FINDING_ERROR, "qemu.auto-converge",
+                        "option 'auto-converge' needs QEMU's auto-converge, which %s here lacks; leave the "
+                        "option out",
+                        version);
 }
 
 static void check_qemu_defects(const QemuCaps *caps, const PreflightContext *ctx, Findings *out) {
@@ -1165,23 +1296,26 @@ static void check_qemu_defects(const QemuCaps *caps, const PreflightContext *ctx
                         if (!tcg || wants_postcopy(o))
                                 continue;
                         if (o->unsafe)
-                                findings_add(out, FINDING_WARNING, "qemu.defect",
-                                             "%s here loses guest writes when a TCG guest migrates with pre-copy "
-                                             "(fixed in QEMU 9.0); going ahead because of option 'unsafe': the "
-                                             "guest's memory may arrive corrupted",
-                                             version);
+                                findings_add(
+                                        out, FINDING_WARNING, "qemu.defect",
+                                        "%s here loses guest writes when a TCG guest migrates with pre-copy "
+                                        "(fixed in QEMU 9.0); going ahead because of option 'unsafe': the "
+                                        "guest's memory may arrive corrupted",
+                                        version);
                         else
-                                findings_add(out, FINDING_ERROR, "qemu.defect",
-                                             "%s here loses guest writes when a TCG guest migrates with pre-copy "
-                                             "(fixed in QEMU 9.0): install QEMU 9.0 or newer here, or use "
-                                             "post-copy or offline migration; option 'unsafe' goes ahead anyway",
-                                             version);
+                                findings_add(
+                                        out, FINDING_ERROR, "qemu.defect",
+                                        "%s here loses guest writes when a TCG guest migrates with pre-copy "
+                                        "(fixed in QEMU 9.0): install QEMU 9.0 or newer here, or use "
+                                        "post-copy or offline migration; option 'unsafe' goes ahead anyway",
+                                        version);
                 } else if (g_str_equal((*d)->id, "multifd-stats-zero")) {
                         if (o->parallel_connections > 0)
-                                findings_add(out, FINDING_INFO, "qemu.defect",
-                                             "%s here reports total-time and mbps as 0 under multifd; vmigrate "
-                                             "measures the time itself",
-                                             version);
+                                findings_add(
+                                        out, FINDING_INFO, "qemu.defect",
+                                        "%s here reports total-time and mbps as 0 under multifd; vmigrate "
+                                        "measures the time itself",
+                                        version);
                 } else
                         findings_add(out, FINDING_INFO, "qemu.defect", "%s here: %s", version,
                                      (*d)->description);
@@ -1212,7 +1346,8 @@ void preflight_qemu(const QemuCaps *caps, const PreflightContext *ctx, Findings 
 
 /* ---- destination ---- */
 
-static void check_domain_identity(Manager *m, const DomainDef *def, const MigrateOptions *options, Findings *out) {
+static void check_domain_identity(Manager *m, const DomainDef *def, const MigrateOptions *options,
+                                  Findings *out) {
         Domain *by_uuid = g_hash_table_lookup(m->domains, def->uuid);
         Domain *by_name = manager_lookup(m, def->name);
 
@@ -1223,46 +1358,54 @@ static void check_domain_identity(Manager *m, const DomainDef *def, const Migrat
                              def->name, domain_uuid(by_name));
         if (g_hash_table_contains(m->incoming, def->uuid)) {
                 findings_add(out, FINDING_ERROR, "domain.running",
-                             "domain '%s' (UUID %s) is already arriving here from another migration", def->name,
-                             def->uuid);
+                             "domain '%s' (UUID %s) is already arriving here from another migration",
+                             def->name, def->uuid);
                 return;
         }
         if (!by_uuid)
                 return;
         if (!g_str_equal(domain_name(by_uuid), def->name)) {
-                findings_add(out, FINDING_ERROR, "domain.defined-differently",
-                             "UUID %s is domain '%s' here, not '%s'; undefine '%s' here, or migrate with option "
-                             "'destination-name'='%s'",
-                             def->uuid, domain_name(by_uuid), def->name, domain_name(by_uuid), domain_name(by_uuid));
+                findings_add(
+                        out, FINDING_ERROR, "domain.defined-differently",
+                        "UUID %s is domain '%s' here, not '%s'; undefine '%s' here, or migrate with option "
+                        "'destination-name'='%s'",
+                        def->uuid, domain_name(by_uuid), def->name, domain_name(by_uuid),
+                        domain_name(by_uuid));
                 return;
         }
         if (domain_is_active(by_uuid) || by_uuid->job || by_uuid->pending_op != DOMAIN_OP_NONE) {
                 findings_add(out, FINDING_ERROR, "domain.running",
                              "domain '%s' is already %s here%s; it must not run on two hosts", def->name,
                              domain_state_to_string(by_uuid->state),
-                             by_uuid->job ? " and has a job" : by_uuid->pending_op != DOMAIN_OP_NONE ? " and busy" : "");
+                             by_uuid->job                                    ? " and has a job"
+                                     : by_uuid->pending_op != DOMAIN_OP_NONE ? " and busy"
+                                                                             : "");
                 return;
         }
         if (by_uuid->backend != manager_backend_ops_for_type(m, def->type)) {
-                findings_add_code(out, FINDING_ERROR, VM_ERROR_INCOMPATIBLE, "domain.defined-differently",
-                                  "domain '%s' is defined here for the '%s' backend, not for domain type '%s'; "
-                                  "undefine it here first",
-                                  def->name, by_uuid->backend->name, def->type);
+                findings_add_code(
+                        out, FINDING_ERROR, VM_ERROR_INCOMPATIBLE, "domain.defined-differently",
+                        "domain '%s' is defined here for the '%s' backend, not for domain type '%s'; "
+                        "undefine it here first",
+                        def->name, by_uuid->backend->name, def->type);
                 return;
         }
         const DomainDef *stored = by_uuid->persistent_def ? by_uuid->persistent_def : by_uuid->def;
         if (!domain_def_equal(stored, def)) {
                 if (options->offline || options->persist)
                         findings_add(out, FINDING_WARNING, "domain.defined-differently",
-                                     "domain '%s' is defined here with a different definition, which the source's "
+                                     "domain '%s' is defined here with a different definition, which the "
+                                     "source's "
                                      "replaces",
                                      def->name);
                 else
-                        findings_add(out, FINDING_WARNING, "domain.defined-differently",
-                                     "domain '%s' is defined here with a different definition; the guest runs with "
-                                     "the source's, and the one here is kept for its next boot (option 'persist' "
-                                     "replaces it)",
-                                     def->name);
+                        findings_add(
+                                out, FINDING_WARNING, "domain.defined-differently",
+                                "domain '%s' is defined here with a different definition; the guest runs "
+                                "with "
+                                "the source's, and the one here is kept for its next boot (option 'persist' "
+                                "replaces it)",
+                                def->name);
         }
 }
 
@@ -1304,15 +1447,17 @@ void preflight_destination_with_facts(Manager *m, const HostFacts *facts, const 
         check_domain_identity(m, def, options, out);
 
         if (!ops) {
-                findings_add(out, FINDING_ERROR, "backend.available",
-                             "no backend here runs domains of type '%s'; GetBackends lists the ones there are",
-                             def->type);
+                findings_add(
+                        out, FINDING_ERROR, "backend.available",
+                        "no backend here runs domains of type '%s'; GetBackends lists the ones there are",
+                        def->type);
                 return;
         }
         if (!data) {
                 const char *why = backend_unavailable_reason(m, ops);
-                findings_add(out, FINDING_ERROR, "backend.available", "the '%s' backend is unavailable here%s%s",
-                             ops->name, why ? ": " : "", why ? why : "");
+                findings_add(out, FINDING_ERROR, "backend.available",
+                             "the '%s' backend is unavailable here%s%s", ops->name, why ? ": " : "",
+                             why ? why : "");
                 return;
         }
         if (!options->offline && !ops->migrate_prepare) {
@@ -1324,7 +1469,8 @@ void preflight_destination_with_facts(Manager *m, const HostFacts *facts, const 
                 size_t n = 0;
                 const MigrateOptionSupport *support = ops->migrate_options(data, &n);
                 if (migrate_options_check(options, ops->name, support, n, &error) < 0) {
-                        findings_add_code(out, FINDING_ERROR, error->code, "options.valid", "%s", error->message);
+                        findings_add_code(out, FINDING_ERROR, error->code, "options.valid", "%s",
+                                          error->message);
                         return; /* the checks below assume options this backend takes */
                 }
         }
@@ -1346,7 +1492,8 @@ void preflight_destination_with_facts(Manager *m, const HostFacts *facts, const 
         g_clear_error(&error);
         if (!options->offline && ops->validate && count_errors(out) == errors_before &&
             ops->validate(data, def, &error) < 0)
-                findings_add_code(out, FINDING_ERROR, error->code, "backend.definition", "%s", error->message);
+                findings_add_code(out, FINDING_ERROR, error->code, "backend.definition", "%s",
+                                  error->message);
 }
 
 void preflight_destination(Manager *m, const DomainDef *def, const MigrateOptions *options,
@@ -1383,23 +1530,27 @@ static void check_domain_state(Domain *d, const MigrateOptions *options, Finding
         }
         if (options->offline) {
                 if (!domain_is_persistent(d))
-                        findings_add(out, FINDING_ERROR, "domain.state",
-                                     "domain '%s' is transient: offline migration moves a definition, and it has "
-                                     "none; migrate it live",
-                                     domain_name(d));
+                        findings_add(
+                                out, FINDING_ERROR, "domain.state",
+                                "domain '%s' is transient: offline migration moves a definition, and it has "
+                                "none; migrate it live",
+                                domain_name(d));
                 else if (domain_is_active(d))
-                        findings_add(out, FINDING_ERROR, "domain.state",
-                                     "domain '%s' is %s: offline migration moves the definition of a shut-off "
-                                     "domain; shut it down first, or migrate it live",
-                                     domain_name(d), domain_state_to_string(d->state));
+                        findings_add(
+                                out, FINDING_ERROR, "domain.state",
+                                "domain '%s' is %s: offline migration moves the definition of a shut-off "
+                                "domain; shut it down first, or migrate it live",
+                                domain_name(d), domain_state_to_string(d->state));
         } else if (d->state != DOMAIN_STATE_RUNNING && d->state != DOMAIN_STATE_PAUSED)
-                findings_add(out, FINDING_ERROR, "domain.state",
-                             "domain '%s' is %s: only a running or paused domain can be migrated live; start it, "
-                             "or use option 'offline'",
-                             domain_name(d), domain_state_to_string(d->state));
+                findings_add(
+                        out, FINDING_ERROR, "domain.state",
+                        "domain '%s' is %s: only a running or paused domain can be migrated live; start it, "
+                        "or use option 'offline'",
+                        domain_name(d), domain_state_to_string(d->state));
 }
 
-void preflight_source_with_facts(Domain *d, const HostFacts *facts, const MigrateOptions *options, Findings *out) {
+void preflight_source_with_facts(Domain *d, const HostFacts *facts, const MigrateOptions *options,
+                                 Findings *out) {
         Manager *m = d->manager;
         g_autoptr(MigrateOptions) o = options_copy(options);
         g_autoptr(GError) error = NULL;
@@ -1414,8 +1565,9 @@ void preflight_source_with_facts(Domain *d, const HostFacts *facts, const Migrat
         }
         data = manager_backend_data(m, d->backend);
         if (!d->backend->migrate_perform || !data) {
-                findings_add(out, FINDING_ERROR, "backend.available", "the '%s' backend cannot migrate domains%s",
-                             d->backend->name, data ? "" : " (it is unavailable here)");
+                findings_add(out, FINDING_ERROR, "backend.available",
+                             "the '%s' backend cannot migrate domains%s", d->backend->name,
+                             data ? "" : " (it is unavailable here)");
                 return;
         }
         if (m->max_outgoing && manager_count_running_jobs(m, JOB_MIGRATION_OUT) >= m->max_outgoing)
@@ -1458,9 +1610,10 @@ void preflight_source_with_facts(Domain *d, const HostFacts *facts, const Migrat
 }
 
 void preflight_dry_run_note(Findings *f) {
-        findings_add(f, FINDING_INFO, "dry-run.best-effort",
-                     "a dry run is best-effort: memory, disks, ports and other migrations can change before the "
-                     "real migration, which runs the same checks again");
+        findings_add(
+                f, FINDING_INFO, "dry-run.best-effort",
+                "a dry run is best-effort: memory, disks, ports and other migrations can change before the "
+                "real migration, which runs the same checks again");
 }
 
 void preflight_source(Domain *d, const MigrateOptions *options, Findings *out) {

@@ -60,8 +60,8 @@ void findings_add(Findings *f, FindingSeverity severity, const char *id, const c
 /* As findings_add, with the error code findings_to_error() reports (the
  * default comes from the id: limits.* → LimitReached, domain.* →
  * DomainExists, host.same → InvalidDestination, else Incompatible). */
-void findings_add_code(Findings *f, FindingSeverity severity, VmError code, const char *id, const char *format,
-                       ...) G_GNUC_PRINTF(5, 6);
+void findings_add_code(Findings *f, FindingSeverity severity, VmError code, const char *id,
+                       const char *format, ...) G_GNUC_PRINTF(5, 6);
 
 const char *findings_host(const Findings *f);
 size_t findings_count(const Findings *f);
@@ -103,14 +103,14 @@ int finding_severity_from_string(const char *s);
 /* What the checks know about this host. host_facts_read() fills it from
  * /proc, /sys and the kernel; tests fill it by hand. */
 typedef struct HostFacts {
-        uint64_t mem_total;     /* bytes, MemTotal */
-        uint64_t mem_available; /* bytes, MemAvailable */
-        unsigned cpus;          /* online */
-        GStrv cpu_flags;        /* /proc/cpuinfo "flags" of the first CPU; NULL = unknown */
-        bool kvm;               /* /dev/kvm can be opened */
-        bool userfaultfd;       /* a QEMU started by us can use userfaultfd (post-copy) */
-        char *userfaultfd_why;  /* !userfaultfd: why not, one sentence */
-        char *sys_class_net;    /* "/sys/class/net": bridges are <dir>/<name>/bridge */
+        uint64_t mem_total;          /* bytes, MemTotal */
+        uint64_t mem_available;      /* bytes, MemAvailable */
+        unsigned cpus;               /* online */
+        GStrv cpu_flags;             /* /proc/cpuinfo "flags" of the first CPU; NULL = unknown */
+        bool kvm;                    /* /dev/kvm can be opened */
+        bool userfaultfd;            /* a QEMU started by us can use userfaultfd (post-copy) */
+        char *userfaultfd_why;       /* !userfaultfd: why not, one sentence */
+        char *sys_class_net;         /* "/sys/class/net": bridges are <dir>/<name>/bridge */
         uint16_t port_min, port_max; /* the data port range */
 } HostFacts;
 
@@ -185,7 +185,8 @@ void preflight_destination_with_facts(Manager *m, const HostFacts *facts, const 
  * features). Run by Migrate's Begin and by DryRun.
  */
 void preflight_source(Domain *d, const MigrateOptions *options, Findings *out);
-void preflight_source_with_facts(Domain *d, const HostFacts *facts, const MigrateOptions *options, Findings *out);
+void preflight_source_with_facts(Domain *d, const HostFacts *facts, const MigrateOptions *options,
+                                 Findings *out);
 
 /* DryRun adds this info finding (dry-run.best-effort) to its reply. */
 void preflight_dry_run_note(Findings *f);

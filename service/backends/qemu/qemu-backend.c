@@ -837,6 +837,7 @@ const BackendOps backend_qemu_ops = {
         .suspend = qemu_suspend,
         .resume = qemu_resume,
         .migrate_options = qemu_migrate_options,
+        .migrate_check = qemu_migrate_check,
         .migrate_begin = qemu_migrate_begin,
         .migrate_prepare = qemu_migrate_prepare,
         .migrate_perform = qemu_migrate_perform,

@@ -90,6 +90,7 @@ int qemu_domain_launch(QemuDomain *qd, const DomainDef *def, bool incoming, GErr
 
 /* qemu-migration.c */
 const MigrateOptionSupport *qemu_migrate_options(void *backend_data, size_t *ret_n);
+void qemu_migrate_check(void *backend_data, const PreflightContext *ctx, Findings *out);
 int qemu_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOptions *options,
                        GVariantDict *cookie, GError **error);
 int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateOptions *options,
