@@ -1,0 +1,421 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# vmigrate against QEMU driven by hand, on the same hosts, link and guest:
+#
+#     sudo bench/migrate-bench.sh [--rounds N] [--rate 1gbit] [--scenarios idle,writing]
+#                                 [--warmup SECONDS] [--build-dir DIR] [--no-build] [--keep-logs DIR]
+#
+# Two test hosts (tests/hosts/lib-hosts.sh: network namespaces with their
+# own bus, polkitd and vmigrated) joined by a link shaped to --rate. For
+# each scenario and round the same guest is migrated from host-a to host-b
+# twice:
+#
+#   raw       bench/raw-qmp-migrate.py: the QEMU command line vmigrated
+#             used for this guest, the same capabilities and parameters
+#             (events; max-bandwidth 2^40 B/s; downtime-limit 300 ms),
+#             -incoming defer + migrate-incoming, migrate, cont on the
+#             destination, quit on the source.
+#   vmigrate  Domain.Migrate(host-b's bus, {wait: true}) with busctl.
+#
+# Wall time covers the same work for both: starting the destination QEMU,
+# setting it up, the stream, running the guest on the destination, and the
+# source QEMU's exit. raw: from spawning the destination QEMU to the source
+# QEMU's exit (timed inside raw-qmp-migrate.py). vmigrate: the busctl call,
+# from its start to its reply (so it also pays busctl's start, the D-Bus
+# round trips, Begin, the connection to host-b's daemon and Confirm). The
+# guest has been started and has run for the same warm-up before either.
+# QEMU's own figures: total-time and downtime from query-migrate on the
+# source (raw); downtime from GetJobStats (vmigrate; its GetJobStats has no
+# QEMU total-time, the "perform" phase is shown instead). After each
+# migration the guest verifies every page of its memory on host-b.
+#
+# Scenarios:
+#   idle     a 1 GiB guest, idle, with a tiny test area (256 KiB): memory
+#            mostly untouched. KVM when /dev/kvm is usable (qboot), else TCG.
+#   writing  the test guest (256 MiB, 192 MiB test area) rewriting pages at
+#            half the link rate, under TCG (nested KVM cannot run a guest
+#            that writes memory at a useful rate).
+#
+# BENCH_PHASE_LOG=FILE keeps the raw phase timestamps (bench/phase-log.py).
+#
+# Prints a table per round, the median ratio vmigrate / raw per scenario and
+# a summary line per scenario. Exit status 0 whatever the ratios (it is a
+# measurement), 1 if a migration or a verification failed, 2 on bad usage.
+set -u
+cd "$(dirname "$0")/.."
+top=$PWD
+
+usage() {
+        sed -n '4,8p' "$0" | sed 's/^# \{0,1\}//'
+        exit "${1:-2}"
+}
+
+rounds=3 rate=1gbit scenarios=idle,writing build=$top/build keep_logs= warmup=2 do_build=1
+while [ $# -gt 0 ]; do
+        case $1 in
+        --no-build) do_build=0; shift; continue ;;
+        --rounds) rounds=${2:-} ;;
+        --rate) rate=${2:-} ;;
+        --scenarios) scenarios=${2:-} ;;
+        --build-dir) build=${2:-} ;;
+        --keep-logs) keep_logs=${2:-} ;;
+        --warmup) warmup=${2:-} ;;
+        -h | --help) usage 0 ;;
+        *) echo "migrate-bench: unknown option '$1'" >&2; usage ;;
+        esac
+        [ $# -ge 2 ] || { echo "migrate-bench: $1 needs a value" >&2; exit 2; }
+        shift 2
+done
+[[ $rounds =~ ^[1-9][0-9]?$ ]] || { echo "migrate-bench: --rounds '$rounds': a number from 1 to 99" >&2; exit 2; }
+[[ $rate =~ ^[1-9][0-9]*(mbit|gbit)$ ]] ||
+        { echo "migrate-bench: --rate '$rate': e.g. 1gbit or 500mbit" >&2; exit 2; }
+[[ $warmup =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "migrate-bench: --warmup '$warmup': seconds" >&2; exit 2; }
+IFS=, read -r -a scenario_list <<<"$scenarios"
+for s in "${scenario_list[@]}"; do
+        case $s in
+        idle | writing) ;;
+        *) echo "migrate-bench: unknown scenario '$s' (idle, writing)" >&2; exit 2 ;;
+        esac
+done
+[ "$(id -u)" -eq 0 ] || { echo "migrate-bench: needs root (network namespaces, QEMU): sudo $0" >&2; exit 2; }
+command -v qemu-system-x86_64 >/dev/null ||
+        { echo "migrate-bench: qemu-system-x86_64 is missing: run tools/install-deps.sh" >&2; exit 2; }
+
+build=$(readlink -f "$build")
+if [ "$do_build" = 1 ]; then
+        if [ ! -f "$build/build.ninja" ]; then
+                meson setup "$build" >/dev/null || { echo "migrate-bench: meson setup $build failed" >&2; exit 2; }
+        fi
+        # Only what the benchmark runs.
+        ninja -C "$build" service/vmigrated tests/guest/vmigrate-test-guest.elf >/dev/null ||
+                { echo "migrate-bench: building vmigrated and the test guest in $build failed" >&2; exit 2; }
+fi
+for f in service/vmigrated tests/guest/vmigrate-test-guest.elf; do
+        [ -e "$build/$f" ] || { echo "migrate-bench: $build/$f is not built" >&2; exit 2; }
+done
+
+export VMIGRATE_BUILD_ROOT=$build VMIGRATE_SOURCE_ROOT=$top
+[ -n "$keep_logs" ] && export HOSTS_KEEP_LOGS=$keep_logs
+# shellcheck source=../tests/hosts/lib-hosts.sh
+. "$top/tests/hosts/lib-hosts.sh"
+# A missing prerequisite means nothing was measured: say so, exit 2.
+skip_all() {
+        echo "migrate-bench: cannot run: $*" >&2
+        exit 2
+}
+
+py=/usr/bin/python3
+kernel=$build/tests/guest/vmigrate-test-guest.elf
+guestctl=$top/tests/guest/guestctl.py
+raw=$top/bench/raw-qmp-migrate.py
+uuid=b3e1c0de-0000-4000-8000-00000000be11
+failures=0
+t_start=$SECONDS
+
+case $rate in
+*gbit) rate_bps=$((${rate%gbit} * 1000000000)) ;;
+*mbit) rate_bps=$((${rate%mbit} * 1000000)) ;;
+esac
+# Half the link rate in 4 KiB pages per second.
+write_rate=$((rate_bps / 8 / 4096 / 2))
+
+kvm=0
+if [ -c /dev/kvm ] && { exec 8<>/dev/kvm; } 2>/dev/null; then
+        exec 8>&-
+        kvm=1
+fi
+
+now_ns() { date +%s%N; }
+
+hosts_setup a b
+bench_dir=$HOSTS_RUN/bench
+mkdir -p "$bench_dir"
+link_shape a --rate "$rate" && link_shape b --rate "$rate" || bail_out "cannot shape the link to $rate"
+
+# The raw QEMUs run inside the hosts like vmigrated's: a command prefix
+# entering a host's namespaces (lib-hosts.sh keeps them at these paths).
+for h in a b; do
+        for f in "$HOSTS_RUN/ns/$h.mnt" "$HOSTS_RUN/ns/$h.uts" "/run/netns/$(host_netns "$h")"; do
+                [ -e "$f" ] || bail_out "lib-hosts.sh keeps host $h's namespaces elsewhere ($f missing)"
+        done
+        cat >"$bench_dir/in-$h" <<EOF
+#!/bin/sh
+exec nsenter --mount=$HOSTS_RUN/ns/$h.mnt --uts=$HOSTS_RUN/ns/$h.uts --net=/run/netns/$(host_netns "$h") -- "\$@"
+EOF
+        chmod +x "$bench_dir/in-$h"
+done
+
+bus_a=$(host_bus_address a)
+bus_b=$(host_bus_address b)
+dest="unix://${bus_b#unix:path=}"
+mgr() { # ADDRESS METHOD ARGS...
+        local addr=$1
+        shift
+        busctl --no-pager --address="$addr" --timeout=300 call org.vmigrate.Migrate1 /org/vmigrate/Migrate1 \
+                org.vmigrate.Migrate1.Manager "$@"
+}
+dom() { # ADDRESS PATH METHOD ARGS...
+        local addr=$1 path=$2
+        shift 2
+        busctl --no-pager --address="$addr" --timeout=300 call org.vmigrate.Migrate1 "$path" \
+                org.vmigrate.Migrate1.Domain "$@"
+}
+unquote() { local v=${1#* }; v=${v#\"}; echo "${v%\"}"; }
+
+# Both daemons up (bus activation probes QEMU) before anything is timed.
+for h in a b; do
+        busctl --no-pager --address="$(host_bus_address $h)" get-property org.vmigrate.Migrate1 \
+                /org/vmigrate/Migrate1 org.vmigrate.Migrate1.Manager Version >/dev/null ||
+                bail_out "vmigrated does not answer on host $h"
+done
+
+# Phase timestamps of vmigrate's jobs on both hosts.
+phase_log=${BENCH_PHASE_LOG:-$bench_dir/phases.log}
+$py "$top/bench/phase-log.py" "a=$bus_a" "b=$bus_b" >"$phase_log" 2>"$phase_log.err" &
+phase_pid=$!
+wait_until 10 eval "grep -q ' ready\$' '$phase_log' || ! kill -0 $phase_pid" &&
+        grep -q ' ready$' "$phase_log" || bail_out "phase-log.py did not start: $(cat "$phase_log.err")"
+bench_cleanup() {
+        kill "$phase_pid" 2>/dev/null && wait "$phase_pid" 2>/dev/null
+}
+trap '_rc=$?; bench_cleanup; (exit $_rc); _hosts_on_exit' EXIT
+
+# busctl's own cost, for the record: a trivial call from start to exit.
+t0=$(now_ns)
+for _ in 1 2 3 4 5; do
+        busctl --no-pager --address="$bus_a" get-property org.vmigrate.Migrate1 /org/vmigrate/Migrate1 \
+                org.vmigrate.Migrate1.Manager Version >/dev/null
+done
+busctl_ms=$(awk -v d=$(($(now_ns) - t0)) 'BEGIN { printf "%.1f", d / 5 / 1e6 }')
+
+guest_xml() { # TYPE MEM_MIB CMDLINE
+        local loader=
+        [ "$1" = kvm ] && loader="<loader>/usr/share/qemu/qboot.rom</loader>"
+        cat <<EOF
+<domain type="$1">
+  <name>bench</name>
+  <uuid>$uuid</uuid>
+  <memory unit="MiB">$2</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type>hvm</type>
+    $loader
+    <kernel>$kernel</kernel>
+    <cmdline>$3</cmdline>
+  </os>
+  <devices>
+    <serial type="pty"/>
+  </devices>
+</domain>
+EOF
+}
+
+serial_of() { # HOST
+        echo "$(host_path "$1" runtime)/qemu/$uuid/serial0.sock"
+}
+
+# vmigrate_round XML WARMUP: one migration through vmigrate; sets v_* vars.
+vmigrate_round() {
+        local xml=$1 wu=$2 out p job t0 t1 stats
+        v_ok=0 v_wall= v_down= v_sent= v_passes= v_verify= v_phases= v_err=
+        out=$(mgr "$bus_a" CreateXML s "$xml" 2>&1) || { v_err="CreateXML on host-a: $out"; return 1; }
+        p=$(unquote "$out")
+        # The QEMU command line vmigrated used: the raw runs reuse it.
+        cp "$(host_path a runtime)/qemu/log/$uuid.log" "$bench_dir/argv.log"
+        out=$($py "$guestctl" --socket "$(serial_of a)" --timeout 60 wait-heartbeat 2>&1) ||
+                { v_err="no heartbeat from the guest on host-a: $out"; dom "$bus_a" "$p" Destroy >/dev/null 2>&1; return 1; }
+        sleep "$wu"
+        t0=$(now_ns)
+        out=$(dom "$bus_a" "$p" Migrate 'sa{sv}' "$dest" 1 wait b true 2>&1)
+        local rc=$?
+        t1=$(now_ns)
+        if [ $rc -ne 0 ]; then
+                v_err="Migrate: $out"
+                dom "$bus_a" "$p" Destroy >/dev/null 2>&1
+                return 1
+        fi
+        job=$(unquote "$out")
+        v_wall=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.1f", d / 1e6 }')
+        stats=$(dom "$bus_b" "$p" GetJobStats --json=short 2>&1)
+        read -r v_down v_sent v_passes < <($py -c '
+import json, sys
+d = json.loads(sys.argv[1])["data"][0]
+g = lambda k: d.get(k, {}).get("data", 0)
+print(g("downtime-ms"), "%.1f" % (g("data-processed") / 1048576), g("iteration"))
+' "$stats" 2>/dev/null) || v_err="GetJobStats on host-b: $stats"
+        v_phases=$(phases_between "$t0" "$t1" "$job")
+        out=$($py "$guestctl" --socket "$(serial_of b)" --timeout 120 verify 2>&1)
+        rc=$?
+        v_verify=${out%% *}
+        [ "$v_verify" = VERIFY ] && v_verify=$(awk '{ print $2 }' <<<"$out")
+        [ $rc -eq 0 ] || v_err="the guest's memory on host-b: $out"
+        dom "$bus_b" "$p" Destroy >/dev/null 2>&1 || v_err="${v_err:-Destroy on host-b failed}"
+        wait_until 20 eval "! test -e '$(host_path b runtime)/qemu/$uuid'" || true
+        [ -z "$v_err" ] && v_ok=1
+        [ "$v_ok" = 1 ]
+}
+
+# phases_between T0 T1 JOB: the source job's phases on host-a, in ms, as
+# six numbers in the order of phase_names: busctl start .. "prepare"
+# (busctl, the call, Begin, connecting to host-b's daemon), "prepare" ..
+# "perform" (Incoming.Prepare: host-b starts and sets up its QEMU),
+# "perform" .. "finish" (the stream), "finish" .. "confirm" (Incoming.Finish:
+# the guest runs on host-b), "confirm" .. "completed" (the source QEMU
+# quits), "completed" .. busctl's exit (the reply).
+phase_names="call+begin dest-setup stream dest-resume source-stop reply"
+phases_between() {
+        awk -v t0="$1" -v t1="$2" -v job="$3" '
+        $1 >= t0 && $1 <= t1 && $2 == "a" && $3 == job { t[$4] = $1 }
+        END {
+                n = split("prepare perform finish confirm completed", ph, " ")
+                prev = t0; out = ""
+                for (i = 1; i <= n; i++) {
+                        if (!(ph[i] in t)) { out = out " -"; continue }
+                        out = out sprintf(" %.0f", (t[ph[i]] - prev) / 1e6)
+                        prev = t[ph[i]]
+                }
+                out = out sprintf(" %.0f", (t1 - prev) / 1e6)
+                print substr(out, 2)
+        }' "$phase_log"
+}
+
+# raw_round WARMUP: one migration by hand; sets r_* vars.
+raw_round() {
+        local wu=$1 out
+        r_ok=0 r_wall= r_running= r_qemu= r_down= r_sent= r_passes= r_verify= r_listen= r_stream= r_err=
+        out=$($py "$raw" --argv-from "$bench_dir/argv.log" --workdir "$bench_dir/raw" \
+                --src-exec "$bench_dir/in-a" --dst-exec "$bench_dir/in-b" --dest-host host-b --port 49200 \
+                --guestctl "$guestctl" --warmup "$wu" 2>&1)
+        local rc=$?
+        eval "$($py -c '
+import json, shlex, sys
+try:
+    d = json.loads(sys.argv[1].strip().splitlines()[-1])
+except Exception:
+    d = {"error": sys.argv[1].strip()[-400:]}
+v = lambda k: "" if d.get(k) is None else d.get(k)
+verify = str(d.get("verify") or "").split()
+out = {
+    "r_wall": v("wall-ms"), "r_running": v("running-ms"), "r_listen": v("listening-ms"),
+    "r_stream": v("stream-ms"), "r_qemu": v("qemu-total-ms"), "r_down": v("downtime-ms"),
+    "r_sent": "%.1f" % (d["transferred"] / 1048576) if d.get("transferred") is not None else "",
+    "r_passes": v("passes"), "r_verify": verify[1] if len(verify) > 1 else "",
+    "r_err": d.get("error", ""),
+}
+for k, val in out.items():
+    print(f"{k}={shlex.quote(str(val))}")
+' "$out")"
+        [ $rc -eq 0 ] && [ -z "$r_err" ] && r_ok=1
+        # The same six phases as phases_between (nothing before, no reply).
+        r_phases=$(awk -v l="$r_listen" -v s="$r_stream" -v r="$r_running" -v w="$r_wall" \
+                'BEGIN { if (w == "") print "- - - - - -"; else printf "0 %.0f %.0f %.0f %.0f 0\n", l, s, r - l - s, w - r }')
+        [ "$r_ok" = 1 ]
+}
+
+# column_medians ROW...: the median of each column of rows of numbers.
+column_medians() {
+        local i out=()
+        for i in 1 2 3 4 5 6; do
+                out+=("$(printf '%s\n' "$@" | awk -v c=$i '$c != "-" { print $c }' | median)")
+        done
+        echo "${out[*]}"
+}
+
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.4g\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+echo "# vmigrate $(busctl --no-pager --address="$bus_a" get-property org.vmigrate.Migrate1 /org/vmigrate/Migrate1 \
+        org.vmigrate.Migrate1.Manager Version | cut -d'"' -f2), $(qemu-system-x86_64 --version | head -1)"
+echo "# $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), kernel $(uname -r)"
+echo "# link host-a <-> host-b: $rate (tc HTB$(hosts_have_netem && echo '/netem')), $rounds round(s), warm-up ${warmup} s"
+echo "# busctl call overhead (start to exit, trivial call): ${busctl_ms} ms"
+echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (figures mean little on a busy machine)"
+echo "# wall: raw = spawn destination QEMU .. source QEMU exited; vmigrate = busctl Migrate {wait} start .. reply"
+
+summary=()
+for scenario in "${scenario_list[@]}"; do
+        case $scenario in
+        idle)
+                if [ "$kvm" = 1 ]; then
+                        type=kvm accel="kvm (idle guest: nested KVM runs it, with qboot)"
+                else
+                        type=qemu accel="tcg (/dev/kvm is not usable)"
+                fi
+                xml=$(guest_xml "$type" 1024 "vmtest.mem=256K vmtest.rate=0")
+                wu=0
+                title="idle: 1 GiB guest, idle (256 KiB test area), accel $accel"
+                ;;
+        writing)
+                xml=$(guest_xml qemu 256 "vmtest.mem=192M vmtest.rate=$write_rate")
+                wu=$warmup
+                title="writing: 256 MiB guest rewriting a 192 MiB area at $write_rate pages/s ($(awk -v r=$write_rate 'BEGIN { printf "%.0f", r * 4096 / 1e6 }') MB/s, half of $rate), accel tcg (a guest that writes memory at a set rate needs TCG here: nested KVM cannot run it)"
+                ;;
+        esac
+        echo
+        echo "== $title"
+        ratios=() raw_walls=() vm_walls=() raw_phase_rows=() vm_phase_rows=()
+        for ((r = 1; r <= rounds; r++)); do
+                # Alternate the order so neither method always runs on a
+                # fresher machine. vmigrate goes first in round 1: it writes
+                # the QEMU command line the raw runs reuse.
+                if ((r % 2 == 1)); then order="vmigrate raw"; else order="raw vmigrate"; fi
+                for m in $order; do
+                        if [ "$m" = vmigrate ]; then
+                                vmigrate_round "$xml" "$wu" || { failures=$((failures + 1)); echo "# round $r vmigrate FAILED: $v_err"; }
+                        else
+                                raw_round "$wu" || { failures=$((failures + 1)); echo "# round $r raw FAILED: $r_err"; }
+                        fi
+                done
+                printf '\n-- %s round %d/%d\n' "$scenario" "$r" "$rounds"
+                printf '%-9s %9s %11s %14s %12s %9s %7s %7s\n' method "wall ms" "running ms" "qemu total ms" "downtime ms" "sent MiB" passes verify
+                printf '%-9s %9s %11s %14s %12s %9s %7s %7s\n' raw "${r_wall:--}" "${r_running:--}" "${r_qemu:--}" \
+                        "${r_down:--}" "${r_sent:--}" "${r_passes:--}" "${r_verify:--}"
+                printf '%-9s %9s %11s %14s %12s %9s %7s %7s\n' vmigrate "${v_wall:--}" - "n/a" \
+                        "${v_down:--}" "${v_sent:--}" "${v_passes:--}" "${v_verify:--}"
+                printf '%-9s' "phases ms"
+                printf ' %11s' $phase_names
+                printf '\n%-9s' raw
+                printf ' %11s' $r_phases
+                printf '\n%-9s' vmigrate
+                printf ' %11s' ${v_phases:-- - - - - -}
+                echo
+                if [ "$r_ok" = 1 ] && [ "$v_ok" = 1 ]; then
+                        ratio=$(awk -v v="$v_wall" -v w="$r_wall" 'BEGIN { printf "%.3f", v / w }')
+                        ratios+=("$ratio") raw_walls+=("$r_wall") vm_walls+=("$v_wall")
+                        raw_phase_rows+=("$r_phases") vm_phase_rows+=("$v_phases")
+                        echo "ratio wall vmigrate / raw: $ratio"
+                fi
+        done
+        if [ ${#ratios[@]} -gt 0 ]; then
+                med=$(printf '%s\n' "${ratios[@]}" | median)
+                med_raw=$(printf '%s\n' "${raw_walls[@]}" | median)
+                med_vm=$(printf '%s\n' "${vm_walls[@]}" | median)
+                verdict=$(awk -v m="$med" 'BEGIN { print (m <= 1.05) ? "meets the 1.05 target" : "above the 1.05 target" }')
+                echo
+                echo "-- $scenario: medians over ${#ratios[@]} round(s): raw $med_raw ms, vmigrate $med_vm ms, ratio $med"
+                printf '%-9s' "phases ms"
+                printf ' %11s' $phase_names
+                printf '\n%-9s' raw
+                printf ' %11s' $(column_medians "${raw_phase_rows[@]}")
+                printf '\n%-9s' vmigrate
+                printf ' %11s' $(column_medians "${vm_phase_rows[@]}")
+                echo
+                # busctl's start-up is the client's, not vmigrated's: say
+                # what the ratio would be without it (an estimate).
+                med_nb=$(for ((i = 0; i < ${#ratios[@]}; i++)); do
+                        awk -v v="${vm_walls[i]}" -v b="$busctl_ms" -v w="${raw_walls[i]}" 'BEGIN { printf "%.3f\n", (v - b) / w }'
+                done | median)
+                summary+=("$scenario: raw median ${med_raw} ms, vmigrate median ${med_vm} ms, median ratio ${med} ($verdict; ${#ratios[@]}/$rounds rounds); without busctl's own ${busctl_ms} ms start-up: ${med_nb}")
+        else
+                summary+=("$scenario: no round completed on both sides")
+        fi
+done
+
+echo
+echo "== summary ($((SECONDS - t_start)) s, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
+for line in "${summary[@]}"; do
+        echo "$line"
+done
+[ "$failures" -eq 0 ] || echo "$failures migration(s) or verification(s) failed"
+[ "$failures" -eq 0 ]
+exit $?
