@@ -306,6 +306,59 @@ static int method_migrate(sd_bus_message *m, void *userdata, sd_bus_error *error
         return 1;
 }
 
+static void on_dry_run_done(bool ok, GVariant *findings, void *userdata) {
+        DeferredReply *reply = userdata;
+        g_autoptr(GVariant) owned = g_variant_ref_sink(findings);
+        g_autoptr(sd_bus_message) message = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(reply->call, &message);
+        if (r >= 0)
+                r = sd_bus_message_append(message, "b", ok);
+        if (r >= 0)
+                r = bus_message_append_gvariant(message, owned);
+        if (r >= 0)
+                r = sd_bus_send(NULL, message, NULL);
+        if (r < 0)
+                log_debug("cannot answer DryRun: %s", g_strerror(-r));
+        deferred_reply_free(reply);
+}
+
+static int method_dry_run(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        g_autoptr(GVariant) dict = NULL;
+        g_autoptr(GError) gerror = NULL;
+        Domain *d = userdata;
+        Daemon *daemon = daemon_of(d);
+        const char *uri;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &uri);
+        if (r < 0)
+                return r;
+        r = bus_message_read_gvariant(m, "a{sv}", &dict);
+        if (r < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "options must be an a{sv}: %s",
+                                         g_strerror(-r));
+        const char *details[] = {
+                "domain", domain_name(d), "uuid", domain_uuid(d), "operation", "DryRun", "destination", uri, NULL,
+        };
+        r = bus_verify_polkit_async(m, POLKIT_ACTION_DRY_RUN, details, daemon->polkit, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;
+
+        /* Bad options or URIs are findings here, not errors: the answer
+         * lists everything wrong at once. */
+        DeferredReply *reply = deferred_reply_new(daemon, m);
+        r = migration_dry_run(daemon->manager, d, uri, dict, on_dry_run_done, reply, &gerror);
+        if (r < 0) {
+                deferred_reply_free(reply);
+                return bus_set_gerror(error, gerror);
+        }
+        return 1;
+}
+
 static int require_job(Domain *d, sd_bus_error *error) {
         if (!d->job)
                 return sd_bus_error_setf(error, vm_error_dbus_name(VM_ERROR_NO_JOB),
@@ -460,6 +513,9 @@ static const sd_bus_vtable domain_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Migrate", SD_BUS_ARGS("s", destination, "a{sv}", options), SD_BUS_RESULT("o", job),
                                 method_migrate, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("DryRun", SD_BUS_ARGS("s", destination, "a{sv}", options),
+                                SD_BUS_RESULT("b", ok, "a(sss)", findings), method_dry_run,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("AbortJob", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_abort_job,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("StartPostCopy", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start_postcopy,

@@ -130,12 +130,18 @@ static int method_finish(sd_bus_message *m, void *userdata, sd_bus_error *error)
         return run_incoming(m, userdata, migration_incoming_finish, error);
 }
 
+static int method_check_prepare(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return run_incoming(m, userdata, migration_incoming_check, error);
+}
+
 static const sd_bus_vtable incoming_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("Prepare", SD_BUS_ARGS("a{sv}", cookie), SD_BUS_RESULT("a{sv}", cookie),
                                 method_prepare, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Finish", SD_BUS_ARGS("a{sv}", cookie), SD_BUS_RESULT("a{sv}", cookie),
                                 method_finish, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CheckPrepare", SD_BUS_ARGS("a{sv}", cookie), SD_BUS_RESULT("a{sv}", cookie),
+                                method_check_prepare, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "manager.h"
 #include "migration.h"
+#include "preflight.h"
 
 #define PEER_CONNECT_TIMEOUT_USEC (30 * G_USEC_PER_SEC)
 #define PEER_PREPARE_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
@@ -383,16 +384,18 @@ static void on_connected(Peer *peer, const char *remote_host_uuid, const GError 
                 on_prepared(NULL, local, o);
 }
 
-static int outgoing_build_cookie(Outgoing *o, GError **error) {
+/* The Prepare cookie for migrating d with options (checked, defaulted). */
+static int build_cookie(Manager *m, Domain *d, const MigrateOptions *options, GVariant **ret, GError **error) {
         g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
         g_auto(GVariantDict) backend = G_VARIANT_DICT_INIT(NULL);
-        g_autoptr(DomainDef) def = domain_def_copy(o->domain->def);
+        g_autoptr(DomainDef) def = domain_def_copy(d->def);
+        g_autoptr(GVariant) cookie = NULL;
         g_autofree char *xml = NULL;
         int r;
 
-        if (migrate_options_has(o->options, MIGRATE_OPTION_DESTINATION_XML)) {
+        if (migrate_options_has(options, MIGRATE_OPTION_DESTINATION_XML)) {
                 g_autoptr(DomainDef) dest = NULL;
-                r = domain_def_parse(o->options->destination_xml, strlen(o->options->destination_xml), &dest, error);
+                r = domain_def_parse(options->destination_xml, strlen(options->destination_xml), &dest, error);
                 if (r < 0) {
                         g_prefix_error(error, "option 'destination-xml': ");
                         return r;
@@ -403,28 +406,43 @@ static int outgoing_build_cookie(Outgoing *o, GError **error) {
                 domain_def_free(def);
                 def = g_steal_pointer(&dest);
         }
-        if (migrate_options_has(o->options, MIGRATE_OPTION_DESTINATION_NAME)) {
+        if (migrate_options_has(options, MIGRATE_OPTION_DESTINATION_NAME)) {
                 g_free(def->name);
-                def->name = g_strdup(o->options->destination_name);
+                def->name = g_strdup(options->destination_name);
         }
 
-        if (!o->options->offline) {
-                r = o->domain->backend->migrate_begin(o->domain->backend_data, def, o->options, &backend, error);
+        if (!options->offline) {
+                r = d->backend->migrate_begin(d->backend_data, def, options, &backend, error);
                 if (r < 0)
                         return r;
         }
 
         xml = domain_def_format(def);
-        cookie_add_host(&dict, o->manager);
+        cookie_add_host(&dict, m);
+        {
+                g_auto(HostFacts) facts = { 0 };
+                (void) host_facts_read(&facts);
+                /* Measured from the domain as it runs here, keyed on target
+                 * devices, so that destination-xml may move the files. */
+                source_facts_add_to_cookie(d->def, &facts, &dict);
+        }
         g_variant_dict_insert(&dict, "domain-xml", "s", xml);
-        g_variant_dict_insert(&dict, "persistent", "b", domain_is_persistent(o->domain));
-        g_variant_dict_insert_value(&dict, "options", migrate_options_to_variant(o->options));
+        g_variant_dict_insert(&dict, "persistent", "b", domain_is_persistent(d));
+        g_variant_dict_insert_value(&dict, "options", migrate_options_to_variant(options));
         g_variant_dict_insert_value(&dict, "backend", g_variant_dict_end(&backend));
-        o->cookie = g_variant_ref_sink(g_variant_dict_end(&dict));
-        return cookie_check_size(o->cookie, "the migration cookie", error);
+        cookie = g_variant_ref_sink(g_variant_dict_end(&dict));
+        r = cookie_check_size(cookie, "the migration cookie", error);
+        if (r < 0)
+                return r;
+        *ret = g_steal_pointer(&cookie);
+        return 0;
 }
 
+/* Begin: everything checkable here, through the same checks a dry run
+ * reports (preflight.c); the first error refuses the migration. */
 static int migration_begin(Domain *d, MigrateOptions *options, GError **error) {
+        g_autofree char *hostname = manager_get_hostname();
+        g_autoptr(Findings) findings = findings_new(hostname);
         const MigrateOptionSupport *support;
         size_t n_support;
         int r;
@@ -437,40 +455,18 @@ static int migration_begin(Domain *d, MigrateOptions *options, GError **error) {
         if (d->pending_op != DOMAIN_OP_NONE)
                 return vm_error_set(error, VM_ERROR_INVALID_STATE, "domain '%s' is busy: '%s' is in progress",
                                     domain_name(d), domain_op_to_string(d->pending_op));
-        if (!d->backend->migrate_perform)
-                return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND, "the '%s' backend cannot migrate domains",
-                                    d->backend->name);
-        if (d->manager->max_outgoing && manager_count_running_jobs(d->manager, JOB_MIGRATION_OUT) >= d->manager->max_outgoing)
-                return vm_error_set(error, VM_ERROR_LIMIT_REACHED,
-                                    "%u migrations are already leaving this host, the most allowed "
-                                    "(vmigrated --max-outgoing-migrations); wait for one to end",
-                                    d->manager->max_outgoing);
 
-        support = backend_option_support(d, &n_support);
-        r = migrate_options_check(options, d->backend->name, support, n_support, error);
+        preflight_source(d, options, findings);
+        r = findings_to_error(findings, error);
         if (r < 0)
                 return r;
-        migrate_options_apply_defaults(options, support, n_support);
-
-        if (options->offline) {
-                /* The definition moves, nothing runs: the domain must be
-                 * defined and shut off. */
-                if (!domain_is_persistent(d))
-                        return vm_error_set(error, VM_ERROR_INVALID_STATE,
-                                            "domain '%s' is transient: offline migration moves a definition, and "
-                                            "it has none; migrate it live",
-                                            domain_name(d));
-                if (domain_is_active(d))
-                        return vm_error_set(error, VM_ERROR_INVALID_STATE,
-                                            "domain '%s' is %s: offline migration moves the definition of a "
-                                            "shut-off domain; shut it down first, or migrate it live",
-                                            domain_name(d), domain_state_to_string(d->state));
-                return 0;
+        for (size_t i = 0; i < findings_count(findings); i++) {
+                const Finding *f = findings_get(findings, i);
+                if (f->severity == FINDING_WARNING)
+                        log_warning("domain '%s': %s", domain_name(d), f->message);
         }
-        if (d->state != DOMAIN_STATE_RUNNING && d->state != DOMAIN_STATE_PAUSED)
-                return vm_error_set(error, VM_ERROR_INVALID_STATE,
-                                    "domain '%s' is %s: only a running or paused domain can be migrated live",
-                                    domain_name(d), domain_state_to_string(d->state));
+        support = backend_option_support(d, &n_support);
+        migrate_options_apply_defaults(options, support, n_support);
         return 0;
 }
 
@@ -500,7 +496,7 @@ int migration_start(Manager *m, Domain *d, const char *destination_uri, MigrateO
         o->started = started;
         o->ended = ended;
         o->userdata = userdata;
-        r = outgoing_build_cookie(o, error);
+        r = build_cookie(m, d, o->options, &o->cookie, error);
         if (r < 0) {
                 outgoing_free(o);
                 return r;
@@ -544,6 +540,130 @@ int migration_start_postcopy(Job *job, GError **error) {
                 return 0;
         }
         return o->domain->backend->migrate_start_postcopy(o->domain->backend_data, error);
+}
+
+/* ---- dry run ---- */
+
+typedef struct DryRun {
+        Manager *manager;
+        Domain *domain; /* reference */
+        Destination *destination;
+        Findings *findings;
+        GVariant *cookie;
+        Peer *peer;
+        DryRunDone done;
+        void *userdata;
+} DryRun;
+
+static void dry_run_end(DryRun *dr) {
+        bool ok;
+
+        preflight_dry_run_note(dr->findings);
+        ok = !findings_has_errors(dr->findings);
+        dr->done(ok, findings_to_variant(dr->findings), dr->userdata);
+        if (dr->peer)
+                dr->manager->peer_ops->close(dr->peer);
+        domain_unref(dr->domain);
+        destination_free(dr->destination);
+        findings_free(dr->findings);
+        if (dr->cookie)
+                g_variant_unref(dr->cookie);
+        g_free(dr);
+}
+
+static void on_dry_run_checked(GVariant *reply, const GError *error, void *userdata) {
+        DryRun *dr = userdata;
+        g_autoptr(GVariant) findings = NULL;
+        g_autoptr(GError) bad = NULL;
+
+        if (!error && cookie_check_size(reply, "CheckPrepare reply", &bad) >= 0) {
+                findings = g_variant_lookup_value(reply, "findings", G_VARIANT_TYPE("a(sss)"));
+                if (!findings)
+                        vm_error_set(&bad, VM_ERROR_INCOMPATIBLE, "CheckPrepare reply: no findings");
+                else
+                        (void) findings_append_variant(dr->findings, findings, &bad);
+        }
+        if (!error && bad)
+                error = bad;
+        if (error)
+                findings_add(dr->findings, FINDING_ERROR, "destination.reachable",
+                             "cannot check %s: %s", dr->destination->canonical, error->message);
+        dry_run_end(dr);
+}
+
+static void on_dry_run_connected(Peer *peer, const char *remote_host_uuid, const GError *error, void *userdata) {
+        DryRun *dr = userdata;
+        g_autoptr(GError) local = NULL;
+
+        if (error) {
+                findings_add(dr->findings, FINDING_ERROR, "destination.reachable", "%s", error->message);
+                dry_run_end(dr);
+                return;
+        }
+        dr->peer = peer;
+        if (g_strcmp0(remote_host_uuid, dr->manager->host_uuid) == 0) {
+                findings_add(dr->findings, FINDING_ERROR, "host.same",
+                             "%s is this host (same host UUID %s): migrate to another host",
+                             dr->destination->canonical, remote_host_uuid);
+                dry_run_end(dr);
+                return;
+        }
+        if (!dr->cookie) {
+                dry_run_end(dr); /* the source's own errors already say why */
+                return;
+        }
+        if (dr->manager->peer_ops->call(dr->peer, "CheckPrepare", dr->cookie, PEER_PREPARE_TIMEOUT_USEC,
+                                        on_dry_run_checked, dr, &local) < 0)
+                on_dry_run_checked(NULL, local, dr);
+}
+
+int migration_dry_run(Manager *m, Domain *d, const char *destination_uri, GVariant *option_dict, DryRunDone done,
+                      void *userdata, GError **error) {
+        g_autofree char *hostname = manager_get_hostname();
+        g_autoptr(MigrateOptions) options = NULL;
+        g_autoptr(GError) local = NULL;
+        DryRun *dr;
+        int r;
+
+        if (!m->peer_ops)
+                return vm_error_set(error, VM_ERROR_FAILED, "no way to reach other hosts is configured");
+        dr = g_new0(DryRun, 1);
+        dr->manager = m;
+        dr->domain = domain_ref(d);
+        dr->findings = findings_new(hostname);
+        dr->done = done;
+        dr->userdata = userdata;
+
+        if (migrate_options_parse(option_dict, &options, &local) < 0) {
+                findings_add_code(dr->findings, FINDING_ERROR, local->code, "options.valid", "%s", local->message);
+                g_clear_error(&local);
+        } else {
+                preflight_source(d, options, dr->findings);
+                if (!findings_has_errors(dr->findings)) {
+                        size_t n_support;
+                        const MigrateOptionSupport *support = backend_option_support(d, &n_support);
+                        migrate_options_apply_defaults(options, support, n_support);
+                        if (build_cookie(m, d, options, &dr->cookie, &local) < 0) {
+                                findings_add_code(dr->findings, FINDING_ERROR, local->code, "domain.state", "%s",
+                                                  local->message);
+                                g_clear_error(&local);
+                        }
+                }
+        }
+        if (destination_parse(destination_uri, &dr->destination, &local) < 0) {
+                findings_add_code(dr->findings, FINDING_ERROR, local->code, "destination.reachable", "%s",
+                                  local->message);
+                dry_run_end(dr);
+                return 0;
+        }
+        /* Even with errors here, ask whether the destination is there: a
+         * dry run reports everything it can find in one go. */
+        r = m->peer_ops->connect(m->peer_ctx, dr->destination, on_dry_run_connected, dr, &local);
+        if (r < 0) {
+                findings_add(dr->findings, FINDING_ERROR, "destination.reachable", "%s", local->message);
+                dry_run_end(dr);
+        }
+        return 0;
 }
 
 int migration_cancel(Job *job, GError **error) {
@@ -611,6 +731,11 @@ static void incoming_discard(Incoming *in) {
                 d->def = domain_def_copy(d->persistent_def);
                 manager_notify_changed(in->manager, d, DOMAIN_CHANGE_CONFIG);
         }
+}
+
+static bool d_backend_can_receive(Manager *m, const char *type) {
+        const BackendOps *ops = manager_backend_ops_for_type(m, type);
+        return ops && ops->migrate_prepare && manager_backend_data(m, ops);
 }
 
 static GVariant *incoming_reply(Incoming *in) {
@@ -713,73 +838,124 @@ static int incoming_prepare_offline(Manager *m, DomainDef *new_def, MigrateOptio
         return 0;
 }
 
-int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
-                               GError **error) {
-        g_autoptr(MigrateOptions) options = NULL;
-        g_autoptr(DomainDef) def = NULL;
-        g_autoptr(GVariant) option_dict = NULL, backend_cookie = NULL;
-        const char *xml, *source_uuid, *source_name;
-        const MigrateOptionSupport *support;
-        size_t n_support;
-        Domain *d;
-        bool created = false;
-        gboolean persist = false;
+/* What a Prepare or CheckPrepare cookie says, validated. */
+typedef struct IncomingRequest {
+        const char *source_uuid; /* borrowed from the cookie */
+        const char *source_name;
+        DomainDef *def;
+        MigrateOptions *options;
+        GVariant *backend_cookie;
+        SourceFacts *source;
+        gboolean persist;
+} IncomingRequest;
+
+static void incoming_request_clear(IncomingRequest *req) {
+        domain_def_free(req->def);
+        migrate_options_free(req->options);
+        if (req->backend_cookie)
+                g_variant_unref(req->backend_cookie);
+        source_facts_free(req->source);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(IncomingRequest, incoming_request_clear)
+
+static int incoming_request_parse(GVariant *cookie, const char *what, IncomingRequest *req, GError **error) {
+        g_autoptr(GVariant) option_dict = NULL;
+        const char *xml;
         int r;
 
-        r = cookie_check_size(cookie, "Prepare", error);
+        r = cookie_check_size(cookie, what, error);
         if (r < 0)
                 return r;
-        if (!(source_uuid = cookie_string(cookie, "host-uuid", 36, "Prepare", error)) ||
-            !(source_name = cookie_string(cookie, "hostname", 255, "Prepare", error)) ||
-            !(xml = cookie_string(cookie, "domain-xml", DOMAIN_XML_MAX_BYTES, "Prepare", error)))
+        if (!(req->source_uuid = cookie_string(cookie, "host-uuid", 36, what, error)) ||
+            !(req->source_name = cookie_string(cookie, "hostname", 255, what, error)) ||
+            !(xml = cookie_string(cookie, "domain-xml", DOMAIN_XML_MAX_BYTES, what, error)))
                 return -EPROTO;
-        if (g_str_equal(source_uuid, m->host_uuid))
-                return vm_error_set(error, VM_ERROR_INVALID_DESTINATION,
-                                    "the source is this host (same host UUID %s)", source_uuid);
         option_dict = g_variant_lookup_value(cookie, "options", G_VARIANT_TYPE_VARDICT);
-        backend_cookie = g_variant_lookup_value(cookie, "backend", G_VARIANT_TYPE_VARDICT);
-        if (!option_dict || !backend_cookie)
-                return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "Prepare: the cookie lacks 'options' or 'backend'");
-        (void) g_variant_lookup(cookie, "persistent", "b", &persist);
+        req->backend_cookie = g_variant_lookup_value(cookie, "backend", G_VARIANT_TYPE_VARDICT);
+        if (!option_dict || !req->backend_cookie)
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "%s: the cookie lacks 'options' or 'backend'", what);
+        (void) g_variant_lookup(cookie, "persistent", "b", &req->persist);
 
-        r = migrate_options_parse(option_dict, &options, error);
+        r = migrate_options_parse(option_dict, &req->options, error);
         if (r < 0)
                 return r;
-        r = domain_def_parse(xml, strlen(xml), &def, error);
+        r = source_facts_from_cookie(cookie, &req->source, error);
+        if (r < 0)
+                return r;
+        r = domain_def_parse(xml, strlen(xml), &req->def, error);
         if (r < 0) {
                 g_prefix_error(error, "the destination cannot use the domain's definition: ");
                 return r;
         }
-        const BackendOps *ops = manager_backend_ops_for_type(m, def->type);
-        void *backend_data = ops ? manager_backend_data(m, ops) : NULL;
+        return 0;
+}
+
+/* The destination's checks, the same for Prepare and CheckPrepare. */
+static Findings *incoming_preflight(Manager *m, const IncomingRequest *req) {
+        g_autofree char *hostname = manager_get_hostname();
+        Findings *findings = findings_new(hostname);
+
+        preflight_destination(m, req->def, req->options, req->source_uuid, req->source, findings);
+        return findings;
+}
+
+int migration_incoming_check(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
+                             GError **error) {
+        g_auto(IncomingRequest) req = { 0 };
+        g_autoptr(Findings) findings = NULL;
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+        int r;
+
+        r = incoming_request_parse(cookie, "CheckPrepare", &req, error);
+        if (r < 0)
+                return r;
+        findings = incoming_preflight(m, &req);
+        cookie_add_host(&dict, m);
+        g_variant_dict_insert_value(&dict, "findings", findings_to_variant(findings));
+        done(g_variant_dict_end(&dict), NULL, userdata);
+        return 0;
+}
+
+int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
+                               GError **error) {
+        g_auto(IncomingRequest) req = { 0 };
+        g_autoptr(Findings) findings = NULL;
+        g_autoptr(MigrateOptions) options = NULL;
+        g_autoptr(DomainDef) def = NULL;
+        g_autoptr(GVariant) backend_cookie = NULL;
+        const char *source_name;
+        Domain *d;
+        bool created = false;
+        gboolean persist;
+        int r;
+
+        r = incoming_request_parse(cookie, "Prepare", &req, error);
+        if (r < 0)
+                return r;
+        /* One code path with the dry run: its errors refuse the migration. */
+        findings = incoming_preflight(m, &req);
+        r = findings_to_error(findings, error);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < findings_count(findings); i++)
+                if (findings_get(findings, i)->severity == FINDING_WARNING)
+                        log_warning("incoming %s: %s", req.def->name, findings_get(findings, i)->message);
+
+        source_name = req.source_name;
+        persist = req.persist;
+        def = g_steal_pointer(&req.def);
+        options = g_steal_pointer(&req.options);
+        backend_cookie = g_steal_pointer(&req.backend_cookie);
         if (options->offline)
                 return incoming_prepare_offline(m, g_steal_pointer(&def), g_steal_pointer(&options), caller,
                                                 source_name, done, userdata, error);
-        if (!ops || !backend_data || !ops->migrate_prepare)
+        if (!d_backend_can_receive(m, def->type))
                 return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
                                     "the destination has no backend that can receive a domain of type '%s'",
                                     def->type);
-        support = ops->migrate_options ? ops->migrate_options(backend_data, &n_support) : NULL;
-        r = migrate_options_check(options, ops->name, support, support ? n_support : 0, error);
-        if (r < 0) {
-                g_prefix_error(error, "the destination refuses the options: ");
-                return r;
-        }
-        if (ops->validate) {
-                r = ops->validate(backend_data, def, error);
-                if (r < 0)
-                        return r;
-        }
         if (g_hash_table_contains(m->incoming, def->uuid))
                 return vm_error_set(error, VM_ERROR_JOB_ACTIVE, "domain %s is already being migrated here",
                                     def->uuid);
-        if (m->max_incoming && manager_count_running_jobs(m, JOB_MIGRATION_IN) >= m->max_incoming) {
-                g_autofree char *hostname = manager_get_hostname();
-                return vm_error_set(error, VM_ERROR_LIMIT_REACHED,
-                                    "%s already receives %u migrations, the most it allows "
-                                    "(vmigrated --max-incoming-migrations); try again when one has ended",
-                                    hostname, m->max_incoming);
-        }
 
         r = incoming_domain(m, g_steal_pointer(&def), &d, &created, error);
         if (r < 0)

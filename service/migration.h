@@ -39,6 +39,13 @@ typedef void (*MigrationEnded)(Job *job, void *userdata);
 int migration_start(Manager *m, Domain *d, const char *destination_uri, MigrateOptions *options,
                     MigrationStarted started, MigrationEnded ended, void *userdata, GError **error);
 int migration_cancel(Job *job, GError **error);
+
+/* Domain.DryRun: Begin's checks here, CheckPrepare's on the destination;
+ * nothing is started, bound, created or reserved on either host. findings
+ * is a floating a(sss). */
+typedef void (*DryRunDone)(bool ok, GVariant *findings, void *userdata);
+int migration_dry_run(Manager *m, Domain *d, const char *destination_uri, GVariant *options, DryRunDone done,
+                      void *userdata, GError **error);
 /* StartPostCopy: switch the job's pre-copy to post-copy (now, or as soon
  * as the stream has started). */
 int migration_start_postcopy(Job *job, GError **error);
@@ -49,6 +56,10 @@ int migration_start_postcopy(Job *job, GError **error);
 typedef void (*IncomingDone)(GVariant *reply, const GError *error, void *userdata);
 int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
                                GError **error);
+/* Incoming.CheckPrepare: the checks Prepare runs, nothing started or
+ * reserved; the reply has "findings" a(sss). */
+int migration_incoming_check(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
+                             GError **error);
 int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
                               GError **error);
 /* The source connection went away: abandon what it left half done. */

@@ -344,7 +344,8 @@ static void test_destination_refuses(Fixture *f, gconstpointer data) {
         g_assert_cmpint(manager_define_xml(f->dst.manager, other, strlen(other), &clash, &error), ==, 0);
         g_assert_cmpint(migrate(f, d, "{}"), ==, JOB_PHASE_FAILED);
         g_assert_nonnull(f->started_error);
-        g_assert_nonnull(strstr(f->started_error, "exists on the destination"));
+        g_assert_nonnull(strstr(f->started_error, "named 'vm1'"));
+        g_assert_nonnull(strstr(f->started_error, "destination-name"));
         /* One host runs it: the source, untouched. */
         g_assert_cmpint(d->state, ==, DOMAIN_STATE_RUNNING);
         g_assert_cmpint(clash->state, ==, DOMAIN_STATE_SHUTOFF);
