@@ -309,7 +309,7 @@ static void on_process_exit(QemuProcess *p, int status, void *userdata) {
         if (qd->migration) {
                 /* Migration decides what this exit means (migrated away,
                  * discarded, or died mid-stream). */
-                qemu_migration_process_exited(qd, how);
+                qemu_migration_process_exited(qd, how, tail);
                 return;
         }
 
@@ -513,6 +513,17 @@ static GPtrArray *qemu_recover(void *backend_data) {
                                             g_strdup_printf("crashed: QEMU exited while vmigrated was not running "
                                                             "(its log: %s)",
                                                             paths->log));
+                        continue;
+                }
+                if (g_file_test(paths->incoming, G_FILE_TEST_EXISTS)) {
+                        /* A guest that was arriving when vmigrated stopped: its
+                         * source has resumed it (its Finish found nobody), so
+                         * this copy is settled by discarding it. */
+                        log_warning("domain %s: QEMU pid %d holds a half-arrived incoming migration: discarding "
+                                    "it",
+                                    uuid, (int) qemu_process_pid(process));
+                        (void) qemu_process_kill(process);
+                        rm_rf(paths->dir);
                         continue;
                 }
                 if (!g_file_get_contents(paths->live_xml, &xml, &len, &error) ||

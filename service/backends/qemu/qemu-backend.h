@@ -108,7 +108,7 @@ int qemu_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_second,
 /* QMP events and process exit while a migration is in progress; return
  * true when they handled it. */
 bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data);
-void qemu_migration_process_exited(QemuDomain *qd, const char *how);
+void qemu_migration_process_exited(QemuDomain *qd, const char *how, const char *tail);
 void qemu_migration_free(QemuDomain *qd);
 
 

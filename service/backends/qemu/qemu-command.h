@@ -19,6 +19,7 @@ typedef struct QemuPaths {
         char *pid;          /* "<pid> <starttime>\n" */
         char *live_xml;     /* the running definition */
         char *reason;       /* the last state reason, for re-attach */
+        char *incoming;     /* exists while an incoming guest has not been settled by Finish */
         char *log_dir;      /* <qemu_dir>/log */
         char *log;          /* QEMU's stdout/stderr: <log_dir>/<uuid>.log */
 } QemuPaths;

@@ -33,6 +33,10 @@
 /* "Not limited": QEMU has no such value, so a rate no link reaches. */
 #define MIGRATION_UNLIMITED_BANDWIDTH (1ULL << 40)
 #define MIGRATION_DEFAULT_DOWNTIME_MS 300
+/* No byte across for this long: the network (or the destination) is gone,
+ * though the control connection may still be up. TCP alone would take its
+ * retransmission timeout, a quarter of an hour. */
+#define MIGRATION_STALL_USEC (20 * G_USEC_PER_SEC)
 
 struct QemuMigration {
         QemuDomain *qd;
@@ -53,6 +57,9 @@ struct QemuMigration {
         bool stream_completed; /* QEMU said completed (post-copy: the last page is there) */
         bool stream_broken;    /* post-copy paused or failed */
         bool confirm_waiting;  /* Confirm(success) waits for the post-copy stream */
+        uint64_t last_processed;     /* bytes across at the last poll that saw progress */
+        uint64_t last_progress_usec; /* when that was */
+        bool stall_handled;
         unsigned throttle_increment; /* cpu-throttle-increment we asked for, 0 = QEMU's */
 
         /* destination */
@@ -250,6 +257,10 @@ static void migration_stats_from(QemuMigration *m, JsonObject *o) {
         JsonObject *ram = json_obj(o, "ram");
         uint64_t page_size = json_uint(ram, "page-size");
 
+        /* After a cancel QEMU reports no "ram": keep what we last saw. */
+        if (!ram)
+                return;
+
         m->stats.data_total = json_uint(ram, "total");
         m->stats.data_processed = json_uint(ram, "transferred");
         m->stats.data_remaining = json_uint(ram, "remaining");
@@ -293,6 +304,9 @@ static void on_final_status(Qmp *qmp, JsonNode *result, const char *error_class,
                 migration_stats_from(m, o);
         if (g_strcmp0(status, "completed") == 0)
                 migration_stream_end(m, 0, NULL);
+        else if (g_strcmp0(status, "cancelled") == 0 && m->stall_handled)
+                migration_stream_end(m, -ETIMEDOUT,
+                                     "no data got across for 20 s: the network to the destination seems down");
         else if (g_strcmp0(status, "cancelled") == 0)
                 migration_stream_end(m, -ECANCELED, "the migration was cancelled");
         else {
@@ -300,6 +314,26 @@ static void on_final_status(Qmp *qmp, JsonNode *result, const char *error_class,
                                                        json_str(o, "error-desc") ?: (error ? error->message : "no reason given"));
                 migration_stream_end(m, -EIO, why);
         }
+}
+
+static void migration_check_stall(QemuMigration *m, const char *status) {
+        QemuDomain *qd = m->qd;
+        uint64_t now = 0;
+
+        (void) sd_event_now(qd->backend->event, CLOCK_MONOTONIC, &now);
+        if (m->last_progress_usec == 0 || m->stats.data_processed != m->last_processed ||
+            g_strcmp0(status, "active") != 0) {
+                m->last_processed = m->stats.data_processed;
+                m->last_progress_usec = now;
+                return;
+        }
+        if (m->stall_handled || now - m->last_progress_usec < MIGRATION_STALL_USEC)
+                return;
+        m->stall_handled = true;
+        log_error("domain '%s': no migration data got across for %d s: the link to the destination is down? "
+                  "cancelling",
+                  domain_name(qd->domain), (int) (MIGRATION_STALL_USEC / G_USEC_PER_SEC));
+        (void) qmp_execute(qd->qmp, "migrate_cancel", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
 }
 
 static void on_poll_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
@@ -311,6 +345,7 @@ static void on_poll_reply(Qmp *qmp, JsonNode *result, const char *error_class, c
         if (!o || m->stream_done)
                 return;
         migration_stats_from(m, o);
+        migration_check_stall(m, status);
         /* The MIGRATION event normally says it first; the poll is the
          * safety net. */
         if (g_strcmp0(status, "completed") == 0 || g_strcmp0(status, "failed") == 0 ||
@@ -663,6 +698,9 @@ static void on_incoming_setup_reply(Qmp *qmp, JsonNode *result, const char *erro
                                     void *userdata) {
         QemuMigration *m = userdata;
 
+        /* QEMU gone: its exit reports why, in its own words. */
+        if (error && !error_class)
+                return;
         if (error && m->prepare_done)
                 prepare_complete(m, -EIO, error);
 }
@@ -674,11 +712,16 @@ static void on_incoming_ready(Qmp *qmp, JsonNode *result, const char *error_clas
 
         if (!m->prepare_done)
                 return; /* an earlier step failed */
+        if (error && !error_class)
+                return; /* QEMU gone: its exit reports why */
         if (error) {
                 prepare_complete(m, -EIO, error);
                 return;
         }
         qemu_domain_report(m->qd, DOMAIN_STATE_PAUSED, "migration", "started", "migrated");
+        /* Until Finish settles it, a restarted daemon must know this QEMU
+         * holds a half-arrived guest (and discard it). */
+        (void) g_file_set_contents(m->qd->paths->incoming, "", 0, NULL);
         if (incoming_listen(m, &local) < 0)
                 prepare_complete(m, -EIO, local);
 }
@@ -752,6 +795,7 @@ static void on_incoming_cont(Qmp *qmp, JsonNode *result, const char *error_class
                 qemu_domain_complete(qd, -EIO, error);
                 return;
         }
+        (void) unlink(qd->paths->incoming); /* it runs here: no longer half-arrived */
         if (m->postcopy_active && !m->stream_completed) {
                 /* Runs here now; pages it lacks come from the source on demand. */
                 qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "postcopy", "resumed", "postcopy");
@@ -790,6 +834,7 @@ static void incoming_run(QemuMigration *m) {
 
         m->finish_wait = sd_event_source_disable_unref(m->finish_wait);
         if (m->options->paused) {
+                (void) unlink(qd->paths->incoming);
                 qemu_domain_report(qd, DOMAIN_STATE_PAUSED, "user", NULL, NULL);
                 qemu_migration_free(qd);
                 qemu_domain_complete(qd, 0, NULL);
@@ -930,7 +975,7 @@ bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data) {
         return false;
 }
 
-void qemu_migration_process_exited(QemuDomain *qd, const char *how) {
+void qemu_migration_process_exited(QemuDomain *qd, const char *how, const char *tail) {
         QemuMigration *m = qd->migration;
         QemuOp op = qd->op;
 
@@ -956,7 +1001,8 @@ void qemu_migration_process_exited(QemuDomain *qd, const char *how) {
         qemu_domain_report(qd, DOMAIN_STATE_SHUTOFF, "failed", "stopped", "failed");
         if (m->prepare_done) {
                 g_autoptr(GError) error = g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
-                                                      "QEMU on the destination %s while preparing", how);
+                                                      "QEMU on the destination %s while preparing: %s", how,
+                                                      tail ? tail : "(no output)");
                 MigratePrepareDone done = m->prepare_done;
                 void *userdata = m->prepare_userdata;
                 m->prepare_done = NULL;

@@ -293,6 +293,10 @@ static int qemu_process_signal(QemuProcess *p, int sig) {
         return kill(p->pid, sig) < 0 ? -errno : 0;
 }
 
+int qemu_process_kill(QemuProcess *p) {
+        return qemu_process_signal(p, SIGKILL);
+}
+
 static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         QemuProcess *p = userdata;
 

@@ -41,6 +41,9 @@ bool qemu_process_is_child(const QemuProcess *p);
 /* SIGTERM now; SIGKILL if it is still there after grace_usec. */
 int qemu_process_terminate(QemuProcess *p, uint64_t grace_usec);
 
+/* SIGKILL now (through the pidfd where there is one). */
+int qemu_process_kill(QemuProcess *p);
+
 /* Stops watching (the process keeps running). */
 QemuProcess *qemu_process_free(QemuProcess *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QemuProcess, qemu_process_free)
