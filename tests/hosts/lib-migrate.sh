@@ -1,0 +1,371 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+#
+# Helpers for the migration tests between test hosts (test-migrate-*.sh).
+# Source lib-hosts.sh first, then this file, then call mig_setup.
+# Every client is busctl run inside a host (host_exec), as root.
+#
+# Environment (set by meson):
+#   VMTEST_KERNEL     the test guest kernel (vmigrate-test-guest.elf)
+#   VMTEST_GUESTCTL   tests/guest/guestctl.py
+
+MIG_PY=/usr/bin/python3
+VM_DOMAIN_IFACE=org.vmigrate.Migrate1.Domain
+VM_JOB_IFACE=org.vmigrate.Migrate1.Job
+VM_ERR=org.vmigrate.Migrate1.Error
+MIG_UUID_RE='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+
+# mig_setup [--qemu] HOST...: hosts_setup plus the prerequisites; with
+# --qemu the qemu backend must be usable on every host (and MIG_KVM tells
+# whether KVM is).
+mig_setup() {
+        local need_qemu=0 h
+        if [ "${1:-}" = --qemu ]; then
+                need_qemu=1
+                shift
+        fi
+        [ -x "$MIG_PY" ] || skip_all "$MIG_PY not installed"
+        if [ "$need_qemu" = 1 ]; then
+                command -v qemu-system-x86_64 >/dev/null ||
+                        skip_all "qemu-system-x86_64 not installed (package qemu-system-x86)"
+                : "${VMTEST_KERNEL:?VMTEST_KERNEL must be set}"
+                : "${VMTEST_GUESTCTL:?VMTEST_GUESTCTL must be set}"
+                [ -r "$VMTEST_KERNEL" ] || bail_out "$VMTEST_KERNEL not built"
+        fi
+        hosts_setup "$@"
+        MIG_KVM=0
+        if [ -c /dev/kvm ] && { exec 8<>/dev/kvm; } 2>/dev/null; then
+                exec 8>&-
+                MIG_KVM=1
+        fi
+        if [ "$need_qemu" = 1 ]; then
+                for h in "$@"; do
+                        _mig_require_qemu "$h"
+                done
+        fi
+}
+
+_mig_require_qemu() {
+        local info
+        info=$(mig_bus "$1" --json=short call "$VM_BUS_NAME" "$VM_MANAGER_PATH" "$VM_MANAGER_IFACE" GetBackends |
+                $MIG_PY -c '
+import json, sys
+q = json.load(sys.stdin)["data"][0].get("qemu", {})
+print(q.get("available", {}).get("data"), q.get("unavailable-reason", {}).get("data", ""))
+') || bail_out "GetBackends failed on host $1"
+        case $info in
+        True*) return 0 ;;
+        *"Function not implemented"*)
+                [ -n "${VMIGRATE_VALGRIND:-}" ] &&
+                        skip_all "the qemu backend cannot run under valgrind: ${info#False }"
+                ;;
+        esac
+        bail_out "the qemu backend is unavailable on host $1: $info"
+}
+
+# mig_bus HOST BUSCTL-ARGS...: busctl inside HOST, on its own bus.
+mig_bus() {
+        local h=$1
+        shift
+        host_exec "$h" busctl --no-pager "$@"
+}
+
+# mig_mgr HOST METHOD [SIG ARGS...]
+mig_mgr() {
+        local h=$1
+        shift
+        mig_bus "$h" --timeout=120 call "$VM_BUS_NAME" "$VM_MANAGER_PATH" "$VM_MANAGER_IFACE" "$@"
+}
+
+# mig_dom HOST PATH METHOD [SIG ARGS...]
+mig_dom() {
+        local h=$1 p=$2
+        shift 2
+        mig_bus "$h" --timeout=120 call "$VM_BUS_NAME" "$p" "$VM_DOMAIN_IFACE" "$@"
+}
+
+# mig_reply_path REPLY: `o "/path"` -> /path
+mig_reply_path() {
+        local r=$1
+        r=${r#o }
+        r=${r#\"}
+        echo "${r%\"}"
+}
+
+# mig_prop HOST PATH IFACE PROP: the value, strings without quotes.
+mig_prop() {
+        local v
+        v=$(mig_bus "$1" get-property "$VM_BUS_NAME" "$2" "$3" "$4" 2>/dev/null) || return 1
+        v=${v#* }
+        v=${v#\"}
+        echo "${v%\"}"
+}
+mig_dprop() { mig_prop "$1" "$2" "$VM_DOMAIN_IFACE" "$3"; }
+mig_jprop() { mig_prop "$1" "$2" "$VM_JOB_IFACE" "$3"; }
+
+# mig_state HOST PATH: State/StateReason
+mig_state() {
+        echo "$(mig_dprop "$1" "$2" State)/$(mig_dprop "$1" "$2" StateReason)"
+}
+
+# mig_lookup HOST NAME-OR-UUID: the domain's path, or fails.
+mig_lookup() {
+        local out
+        out=$(mig_mgr "$1" GetDomain s "$2" 2>/dev/null) || return 1
+        mig_reply_path "$out"
+}
+
+# mig_domains HOST: the sorted object paths of the host's domains.
+mig_domains() {
+        mig_mgr "$1" ListDomains | tr ' ' '\n' | grep '^"' | tr -d '"' | sort
+}
+
+# mig_uuid HOST PATH
+mig_uuid() {
+        mig_dprop "$1" "$2" UUID
+}
+
+# mig_guest_xml NAME TYPE CMDLINE [MEMORY_MIB] [UUID]: the test guest.
+# TYPE kvm gets qboot (SeaBIOS hangs under nested KVM).
+mig_guest_xml() {
+        local name=$1 type=$2 cmdline=$3 mem=${4:-64} uuid=${5:-} loader=
+        [ "$type" = kvm ] && loader='<loader>/usr/share/qemu/qboot.rom</loader>'
+        cat <<EOF
+<domain type="$type">
+  <name>$name</name>
+  ${uuid:+<uuid>$uuid</uuid>}
+  <memory unit="MiB">$mem</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type>hvm</type>
+    $loader
+    <kernel>$VMTEST_KERNEL</kernel>
+    <cmdline>$cmdline</cmdline>
+  </os>
+  <devices>
+    <serial type="pty"/>
+  </devices>
+</domain>
+EOF
+}
+
+# mig_test_xml NAME [MEMORY_MIB] [DIRTY_RATE] [UUID]: a test-backend domain.
+mig_test_xml() {
+        local name=$1 mem=${2:-512} rate=${3:-0} uuid=${4:-}
+        cat <<EOF
+<domain type="test">
+  <name>$name</name>
+  ${uuid:+<uuid>$uuid</uuid>}
+  <description>test-dirty-rate=$rate</description>
+  <memory unit="MiB">$mem</memory>
+  <vcpu>1</vcpu>
+</domain>
+EOF
+}
+
+# mig_define HOST XML / mig_create HOST XML: the new domain's path.
+mig_define() {
+        local out
+        out=$(mig_mgr "$1" DefineXML s "$2") || return 1
+        mig_reply_path "$out"
+}
+mig_create() {
+        local out
+        out=$(mig_mgr "$1" CreateXML s "$2") || return 1
+        mig_reply_path "$out"
+}
+
+# mig_dest HOST: the unix:// destination URI of HOST's bus (the path is
+# valid inside every host).
+mig_dest() {
+        local a
+        a=$(host_bus_address "$1") || return 1
+        echo "unix://${a#unix:path=}"
+}
+
+# mig_migrate HOST PATH DEST [N KEY TYPE VALUE...]: Domain.Migrate with
+# busctl; prints busctl's output (the reply, or the error on stderr merged).
+# With no options given, passes an empty a{sv}.
+mig_migrate() {
+        local h=$1 p=$2 dest=$3
+        shift 3
+        [ $# -eq 0 ] && set -- 0
+        mig_bus "$h" --timeout=180 call "$VM_BUS_NAME" "$p" "$VM_DOMAIN_IFACE" Migrate 'sa{sv}' "$dest" "$@" 2>&1
+}
+
+# mig_expect_error ERROR-NAME OUTPUT: whether busctl's output is that error.
+# busctl prints only the message, so the error name is checked through
+# gdbus (see mig_migrate_gdbus) where it matters.
+#
+# mig_migrate_gdbus HOST PATH DEST OPTIONS-GVARIANT-TEXT: Migrate through
+# gdbus, which prints the error's name: "Error: GDBus.Error:NAME: message".
+mig_migrate_gdbus() {
+        local h=$1 p=$2 dest=$3 opts=${4:-'@a{sv} {}'}
+        host_exec "$h" gdbus call --system --timeout 180 --dest "$VM_BUS_NAME" --object-path "$p" \
+                --method "$VM_DOMAIN_IFACE.Migrate" "$dest" "$opts" 2>&1
+}
+
+# mig_job_phase HOST JOB: the job's phase, or "gone".
+mig_job_phase() {
+        mig_jprop "$1" "$2" Phase || echo gone
+}
+
+# mig_wait_phase SECONDS HOST JOB PHASE-REGEX
+mig_wait_phase() {
+        local secs=$1 h=$2 j=$3 re=$4
+        _mig_phase_is() { [[ $(mig_job_phase "$1" "$2") =~ ^($3)$ ]]; }
+        wait_until "$secs" _mig_phase_is "$h" "$j" "$re"
+}
+
+# mig_wait_state SECONDS HOST PATH STATE/REASON-REGEX
+mig_wait_state() {
+        local secs=$1 h=$2 p=$3 re=$4
+        _mig_state_is() { [[ $(mig_state "$1" "$2") =~ ^($3)$ ]]; }
+        wait_until "$secs" _mig_state_is "$h" "$p" "$re"
+}
+
+# mig_job_of HOST PATH: the domain's Job property ("/" when none).
+mig_job_of() {
+        mig_dprop "$1" "$2" Job
+}
+
+# mig_wait_jobs_gone HOST: no job object of kind migration-* left running.
+# (Ended jobs linger a minute on purpose; they must be in a final phase.)
+mig_running_jobs() {
+        local h=$1 j ph
+        for j in $(mig_bus "$h" tree --list "$VM_BUS_NAME" 2>/dev/null | grep "^$VM_MANAGER_PATH/job/"); do
+                ph=$(mig_job_phase "$h" "$j")
+                case $ph in
+                completed | failed | cancelled | gone) ;;
+                *) echo "$j($ph)" ;;
+                esac
+        done
+}
+
+# mig_jobs HOST: the job object paths on HOST.
+mig_jobs() {
+        mig_bus "$1" tree --list "$VM_BUS_NAME" 2>/dev/null | grep "^$VM_MANAGER_PATH/job/" | sort -V
+}
+
+# ---- the guest and its QEMU, seen inside a host
+
+mig_rundir() { # HOST UUID -> the QEMU run dir as seen from the root namespace
+        echo "$(host_path "$1" runtime)/qemu/$2"
+}
+
+# mig_qemu_pids HOST [UUID]: QEMU processes in HOST's network namespace
+# (for the UUID: those whose command line names it).
+mig_qemu_pids() {
+        local h=$1 uuid=${2:-} ino p
+        ino=$(stat -L -c %i "/run/netns/$(host_netns "$h")") || return 1
+        for p in $(pgrep -f qemu-system 2>/dev/null); do
+                [ "$(stat -L -c %i "/proc/$p/ns/net" 2>/dev/null)" = "$ino" ] || continue
+                [ -z "$uuid" ] || tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "$uuid" || continue
+                echo "$p"
+        done
+}
+
+# mig_listening_ports HOST: TCP listeners in 49152-49215 inside HOST.
+mig_listening_ports() {
+        ip netns exec "$(host_netns "$1")" ss -Hltn 2>/dev/null |
+                awk '{ n = split($4, a, ":"); p = a[n]; if (p >= 49152 && p <= 49215) print $4 }'
+}
+
+# mig_guest HOST UUID CMD...: guestctl.py inside HOST on the guest's serial socket.
+mig_guest() {
+        local h=$1 uuid=$2
+        shift 2
+        host_exec "$h" "$MIG_PY" "$VMTEST_GUESTCTL" --timeout "${MIG_GUEST_TIMEOUT:-60}" \
+                --socket "$HOSTS_RUNTIME_DIR/qemu/$uuid/serial0.sock" "$@"
+}
+
+# mig_accel TYPE WHY: the "# accel:" line.
+mig_accel() {
+        local accel=tcg
+        [ "$1" = kvm ] && accel=kvm
+        echo "# accel: $accel ($2)"
+}
+
+# ---- watching a host's bus
+
+_mig_monitor_pids=()
+# mig_monitor_start HOST FILE: busctl monitor of HOST's bus into FILE (JSON
+# lines), returns once it sees messages.
+mig_monitor_start() {
+        local h=$1 file=$2
+        host_exec "$h" busctl --no-pager --json=short monitor >"$file" 2>>"$file.err" &
+        _mig_monitor_pids+=($!)
+        _mig_monitor_probe() {
+                host_exec "$1" busctl emit /org/vmigrate/Test org.vmigrate.Test Probe >/dev/null 2>&1
+                grep -q '"member":"Probe"' "$2"
+        }
+        wait_until 10 _mig_monitor_probe "$h" "$file" || bail_out "busctl monitor on host $h sees nothing"
+}
+
+# mig_lifecycle FILE [PATH]: Lifecycle signals as event/detail lines.
+mig_lifecycle() {
+        local f=$1 p=${2:-}
+        grep '"member":"Lifecycle"' "$f" | { if [ -n "$p" ]; then grep -F "\"path\":\"$p\""; else cat; fi; } |
+                sed -n -E 's/.*"data":\["([^"]*)","([^"]*)"\].*/\1\/\2/p'
+}
+
+# mig_signal_count FILE MEMBER [PATH]
+mig_signal_count() {
+        local f=$1 m=$2 p=${3:-}
+        grep "\"member\":\"$m\"" "$f" | { if [ -n "$p" ]; then grep -F "\"path\":\"$p\""; else cat; fi; } | wc -l
+}
+
+# mig_check_clean HOST UUID WHAT: TAP tests that HOST keeps nothing of the
+# guest UUID: no QEMU, no run dir, no migration port listening, no
+# running job. WHAT is put in the descriptions.
+mig_check_clean() {
+        local h=$1 uuid=$2 what=$3
+        is "$(mig_qemu_pids "$h" "$uuid" | wc -l)" 0 "$what: no QEMU for the guest on host $h"
+        ok "wait_until 10 eval '! test -e \"$(mig_rundir "$h" "$uuid")\"'" \
+                "$what: no run dir $HOSTS_RUNTIME_DIR/qemu/$uuid on host $h"
+        is "$(mig_listening_ports "$h" | tr '\n' ' ')" "" "$what: no migration port listening on host $h"
+        is "$(mig_running_jobs "$h" | tr '\n' ' ')" "" "$what: no job still running on host $h"
+}
+
+# ms since the epoch
+mig_now_ms() {
+        echo $(($(date +%s%N) / 1000000))
+}
+
+# mig_job_changes FILE JOB: one line per PropertiesChanged of the job in a
+# monitor file: "<monotonic usec> <Progress or -> <Phase or ->".
+mig_job_changes() {
+        $MIG_PY - "$1" "$2" <<'PY'
+import json, sys
+path = sys.argv[2]
+for line in open(sys.argv[1]):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("member") != "PropertiesChanged" or m.get("path") != path:
+        continue
+    data = m.get("payload", {}).get("data", [])
+    if len(data) < 2 or data[0] != "org.vmigrate.Migrate1.Job":
+        continue
+    props = data[1]
+    prog = props.get("Progress", {}).get("data", "-")
+    phase = props.get("Phase", {}).get("data", "-")
+    print(m.get("timestamp-monotonic", m.get("timestamp-realtime", 0)), prog, phase)
+PY
+}
+
+# mig_option_support HOST BACKEND: "KEY supported|unsupported WHY" lines
+# from GetBackends' migration-options.
+mig_option_support() {
+        mig_bus "$1" --json=short call "$VM_BUS_NAME" "$VM_MANAGER_PATH" "$VM_MANAGER_IFACE" GetBackends |
+                $MIG_PY -c '
+import json, sys
+b = json.load(sys.stdin)["data"][0][sys.argv[1]]
+opts = b["migration-options"]["data"]
+for key, info in sorted(opts.items()):
+    sup = info["supported"]["data"]
+    why = info.get("why-not", {}).get("data", "")
+    print(key, "supported" if sup else "unsupported", why)
+' "$2"
+}
