@@ -8,6 +8,10 @@
  * whole /org/vmigrate/Migrate1/job namespace; signals that arrive before
  * the reply are kept and replayed once the path is known, and those of
  * other jobs (someone else's migrations) are dropped.
+ *
+ * Post-copy changes what the end means: once the guest runs on the
+ * destination, a failure leaves it paused on both hosts, and the user
+ * must be told that plainly and how to resume, not just "failed".
  */
 
 #include "ctl.h"
@@ -50,9 +54,14 @@ typedef struct Follow {
         bool dirty;
         bool line_open; /* a progress line is on the terminal without a newline */
         uint64_t last_plain_usec;
+        /* When ElapsedMs last changed: statistics may pause (post-copy on some
+         * backends), the clock on the line should not. */
+        uint64_t elapsed_seen_ms, elapsed_seen_usec;
+        char *last_line; /* terminal: the line last drawn */
 
         unsigned interrupts;
-        bool cancel_pending; /* Ctrl-C before the job was known */
+        bool cancel_pending;      /* Ctrl-C before the job was known */
+        bool told_not_converging; /* the current spell of NotConverging was explained */
         int exit_code;
 } Follow;
 
@@ -86,25 +95,47 @@ static void close_line(Follow *f) {
         }
 }
 
+static bool phase_is_final(const char *phase) {
+        return g_strcmp0(phase, "completed") == 0 || g_strcmp0(phase, "failed") == 0 ||
+                g_strcmp0(phase, "cancelled") == 0;
+}
+
+/* The state to show: as last published, with the elapsed time running on while the job does. */
+static CtlJobState shown_state(Follow *f, uint64_t now) {
+        CtlJobState view = f->state; /* shallow: only read while f->state lives */
+
+        if (f->state.elapsed_ms != f->elapsed_seen_ms) {
+                f->elapsed_seen_ms = f->state.elapsed_ms;
+                f->elapsed_seen_usec = now;
+        } else if (!f->result && f->elapsed_seen_ms > 0 && !phase_is_final(f->state.phase))
+                view.elapsed_ms += (now - f->elapsed_seen_usec) / 1000;
+        return view;
+}
+
 static void draw(Follow *f, bool force) {
         uint64_t now = now_usec();
 
         if (!f->show_progress || !f->job_path)
                 return;
+        CtlJobState view = shown_state(f, now);
         if (f->tty) {
-                if (!f->dirty && !force)
-                        return;
                 /* One column less than the width: writing the last column wraps on some terminals. */
-                g_autofree char *line = ctl_job_progress_bar(&f->state, terminal_width(f->out) - 1);
+                g_autofree char *line = ctl_job_progress_bar(&view, terminal_width(f->out) - 1);
+
+                /* Nothing new from the job, and the clock has not moved the text either. */
+                if (!f->dirty && !force && f->line_open && g_strcmp0(line, f->last_line) == 0)
+                        return;
                 fprintf(f->out, "\r%s\033[K", line);
                 fflush(f->out);
                 f->line_open = true;
+                g_free(f->last_line);
+                f->last_line = g_steal_pointer(&line);
         } else {
                 bool phase_changed = g_strcmp0(f->shown_phase, f->state.phase) != 0;
 
                 if (!force && !phase_changed && now - f->last_plain_usec < PLAIN_LINE_USEC)
                         return;
-                g_autofree char *line = ctl_job_progress_text(&f->state);
+                g_autofree char *line = ctl_job_progress_text(&view);
                 fprintf(f->out, "%s\n", line);
                 fflush(f->out);
                 g_free(f->shown_phase);
@@ -124,11 +155,67 @@ static void apply_properties_changed(Follow *f, sd_bus_message *m) {
             !g_variant_is_of_type(changed, G_VARIANT_TYPE_VARDICT))
                 return;
         g_autofree char *old_phase = g_strdup(f->state.phase);
+        bool was_postcopy = f->state.postcopy_seen;
         ctl_job_state_update(&f->state, changed);
         f->dirty = true;
+        if (!f->state.not_converging)
+                f->told_not_converging = false;
         /* Phase changes show at once; statistics wait for the next tick. */
         if (g_strcmp0(old_phase, f->state.phase) != 0)
                 draw(f, false);
+        if (!was_postcopy && f->state.postcopy_seen && f->show_progress) {
+                g_autofree char *when = ctl_format_duration_ms(f->state.elapsed_ms);
+                close_line(f);
+                if (f->settings->postcopy_resume)
+                        fprintf(f->out,
+                                "Post-copy resumed: domain '%s' runs on the destination again, which "
+                                "fetches the memory it still lacks.\n",
+                                f->settings->domain);
+                else
+                        fprintf(f->out,
+                                "Switched to post-copy after %s: domain '%s' now runs on the destination, "
+                                "which fetches the memory it still lacks.\n",
+                                when, f->settings->domain);
+                fflush(f->out);
+        }
+}
+
+/* Says once per spell why the copy is stuck and what the user can do about it. */
+static void apply_not_converging(Follow *f, sd_bus_message *m) {
+        const char *text;
+        g_autofree char *detail = NULL;
+        g_autofree char *domain = ctl_shell_word(f->settings->domain);
+
+        if (sd_bus_message_read(m, "s", &text) <= 0)
+                return;
+        /* Goes to a terminal: no control characters from the bus. */
+        detail = g_strdup(text);
+        for (char *p = detail; *p; p++)
+                if (g_ascii_iscntrl(*p))
+                        *p = ' ';
+        /* The signal may overtake the property: the line must say it either way. */
+        f->state.not_converging = true;
+        f->dirty = true;
+        if (f->told_not_converging || !f->show_progress)
+                return;
+        f->told_not_converging = true;
+        close_line(f);
+        if (strstr(detail, "not converging"))
+                fprintf(f->out, "%c%s\n", g_ascii_toupper(detail[0]), detail + 1);
+        else
+                fprintf(f->out, "Pre-copy is not converging: %s\n",
+                        *detail ? detail : "no progress in the last passes");
+        if (f->settings->postcopy)
+                fprintf(f->out, "hint: 'vmigratectl migrate-postcopy %s' switches to post-copy now.\n",
+                        domain);
+        else
+                fprintf(f->out,
+                        "hint: 'vmigratectl migrate-setspeed %s RATE' raises the bandwidth, "
+                        "'vmigratectl migrate-setmaxdowntime %s MS' allows a longer pause; or cancel "
+                        "(Ctrl-C) and retry with --postcopy-after-precopy or --auto-converge.\n",
+                        domain, domain);
+        fflush(f->out);
+        draw(f, true);
 }
 
 static void apply_finished(Follow *f, sd_bus_message *m) {
@@ -178,6 +265,16 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
                 g_ptr_array_add(f->early, sd_bus_message_ref(m));
         else if (g_str_equal(sd_bus_message_get_path(m), f->job_path))
                 apply_properties_changed(f, m);
+        return 0;
+}
+
+static int on_not_converging(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Follow *f = userdata;
+
+        if (!f->job_path)
+                g_ptr_array_add(f->early, sd_bus_message_ref(m));
+        else if (g_str_equal(sd_bus_message_get_path(m), f->job_path))
+                apply_not_converging(f, m);
         return 0;
 }
 
@@ -244,7 +341,11 @@ static int on_cancel_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
                 return 0;
         close_line(f);
         fprintf(stderr, "vmigratectl: cannot cancel the migration: %s\n", e->message ? e->message : e->name);
-        if (sd_bus_error_has_name(e, CTL_ERROR_PREFIX "InvalidState"))
+        if (sd_bus_error_has_name(e, CTL_ERROR_PREFIX "InvalidState") && f->state.postcopy_seen)
+                fprintf(stderr,
+                        "hint: in post-copy the guest already runs on the destination, so there is no "
+                        "going back; still following it.\n");
+        else if (sd_bus_error_has_name(e, CTL_ERROR_PREFIX "InvalidState"))
                 fprintf(stderr,
                         "hint: only a migration that is copying (phase perform) can be cancelled; "
                         "still following it.\n");
@@ -257,6 +358,34 @@ static void send_cancel(Follow *f) {
         if (r < 0) {
                 close_line(f);
                 fprintf(stderr, "vmigratectl: cannot cancel the migration: %s\n", g_strerror(-r));
+        }
+}
+
+static int on_start_postcopy_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Follow *f = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        g_autofree char *domain = ctl_shell_word(f->settings->domain);
+
+        if (!e)
+                return 0;
+        /* The migration itself goes on in pre-copy: say so, and keep following it. */
+        close_line(f);
+        fprintf(stderr, "vmigratectl: cannot switch the migration of domain '%s' to post-copy: %s\n",
+                f->settings->domain, e->message ? e->message : e->name);
+        if (!sd_bus_error_has_name(e, CTL_ERROR_PREFIX "InvalidState") || !f->state.postcopy_seen)
+                fprintf(stderr,
+                        "hint: it goes on in pre-copy; 'vmigratectl migrate-postcopy %s' asks again.\n",
+                        domain);
+        return 0;
+}
+
+static void send_start_postcopy(Follow *f) {
+        /* The daemon keeps the request until QEMU can switch (after the first pass has begun). */
+        int r = sd_bus_call_method_async(f->bus, NULL, CTL_BUS_NAME, f->job_path, CTL_JOB_IFACE,
+                                         "StartPostCopy", on_start_postcopy_reply, f, NULL);
+        if (r < 0) {
+                close_line(f);
+                fprintf(stderr, "vmigratectl: cannot ask for post-copy: %s\n", g_strerror(-r));
         }
 }
 
@@ -294,6 +423,8 @@ static int on_migrate_reply(sd_bus_message *reply, void *userdata, sd_bus_error 
                         continue;
                 if (sd_bus_message_is_signal(m, CTL_JOB_IFACE, "Finished"))
                         apply_finished(f, m);
+                else if (sd_bus_message_is_signal(m, CTL_JOB_IFACE, "NotConverging"))
+                        apply_not_converging(f, m);
                 else
                         apply_properties_changed(f, m);
         }
@@ -306,8 +437,11 @@ static int on_migrate_reply(sd_bus_message *reply, void *userdata, sd_bus_error 
                                      "GetAll", on_get_all, f, "s", CTL_JOB_IFACE);
         if (r < 0)
                 fprintf(stderr, "vmigratectl: cannot read the job's properties: %s\n", g_strerror(-r));
+        /* Ctrl-C before the reply wins over the switch: the user wants out. */
         if (f->cancel_pending)
                 send_cancel(f);
+        else if (f->settings->start_postcopy)
+                send_start_postcopy(f);
         return 0;
 }
 
@@ -348,8 +482,49 @@ static int on_sigint(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/* " --host=URI" for a command line to paste, or "" for the local bus. */
+static char *host_option(const CtlHost *host) {
+        g_autofree char *uri = NULL;
+
+        switch (host->kind) {
+        case CTL_HOST_UNIX:
+                uri = g_strconcat("unix://", host->path, NULL);
+                break;
+        case CTL_HOST_SSH:
+                uri = g_strconcat("ssh://", host->remote, NULL);
+                break;
+        case CTL_HOST_LOCAL:
+        default:
+                return g_strdup("");
+        }
+        g_autofree char *word = ctl_shell_word(uri);
+        return g_strconcat(" --host=", word, NULL);
+}
+
+/*
+ * After the switch the destination runs the guest with part of its memory
+ * still here: a broken stream leaves it paused on both hosts, and nothing
+ * may be destroyed or resumed by hand. Say that, and the one command that
+ * recovers.
+ */
+static void print_postcopy_failed(Follow *f) {
+        const CtlFollow *s = f->settings;
+        g_autofree char *host = host_option(s->host);
+        g_autofree char *domain = ctl_shell_word(s->domain);
+        g_autofree char *destination = ctl_shell_word(s->destination);
+
+        fprintf(stderr,
+                "vmigratectl: post-copy failed: domain '%s' is now paused on both hosts (state reason "
+                "postcopy-failed). Neither host has all of its memory: do not resume, destroy or start it "
+                "on either host.\n"
+                "hint: once the link to %s is back, resume the migration with:\n"
+                "  vmigratectl%s migrate %s %s --postcopy-resume\n",
+                s->domain, s->destination, host, domain, destination);
+}
+
 static void print_summary(Follow *f) {
         const CtlFollow *s = f->settings;
+        bool postcopy_failed = f->state.postcopy_seen && g_str_equal(f->result, "failed");
 
         if (s->json) {
                 g_autoptr(JsonNode) root = json_gvariant_serialize(f->final_stats);
@@ -359,6 +534,8 @@ static void print_summary(Follow *f) {
                 json_object_set_string_member(o, "destination", s->destination);
                 json_object_set_string_member(o, "job", f->job_path);
                 json_object_set_string_member(o, "result", f->result);
+                /* Scripts must be able to tell "runs on the source" from "paused on both hosts". */
+                json_object_set_boolean_member(o, "postcopy-failed", postcopy_failed);
                 ctl_print_json(root);
         } else if (!s->quiet) {
                 g_autofree char *text = ctl_format_job_stats(f->final_stats);
@@ -370,12 +547,14 @@ static void print_summary(Follow *f) {
                         "vmigratectl: the migration of domain '%s' to %s did not complete (%s): %s\n",
                         s->domain, s->destination, f->result,
                         f->final_error && *f->final_error ? f->final_error : "(no reason given)");
+        if (postcopy_failed)
+                print_postcopy_failed(f);
 }
 
 int ctl_migrate_follow(sd_bus *bus, sd_bus_message *call, const CtlFollow *settings) {
         g_autoptr(sd_event) event = NULL;
         g_autoptr(sd_bus_slot) slot_props = NULL, slot_finished = NULL, slot_owner = NULL,
-                               slot_disconnected = NULL;
+                               slot_disconnected = NULL, slot_not_converging = NULL;
         g_autoptr(sd_bus_slot) slot_call = NULL;
         sd_event_source *tick = NULL, *sigint = NULL;
         Follow f = {
@@ -414,6 +593,11 @@ int ctl_migrate_follow(sd_bus *bus, sd_bus_message *call, const CtlFollow *setti
                                      "type='signal',sender='" CTL_BUS_NAME "',interface='" CTL_JOB_IFACE "',"
                                      "member='Finished',path_namespace='" CTL_JOB_PREFIX "'",
                                      on_finished, &f);
+        if (r >= 0)
+                r = sd_bus_add_match(bus, &slot_not_converging,
+                                     "type='signal',sender='" CTL_BUS_NAME "',interface='" CTL_JOB_IFACE "',"
+                                     "member='NotConverging',path_namespace='" CTL_JOB_PREFIX "'",
+                                     on_not_converging, &f);
         if (r >= 0)
                 r = sd_bus_add_match(
                         bus, &slot_owner,
@@ -463,6 +647,7 @@ int ctl_migrate_follow(sd_bus *bus, sd_bus_message *call, const CtlFollow *setti
         (void) sd_bus_detach_event(bus);
         ctl_job_state_clear(&f.state);
         g_free(f.shown_phase);
+        g_free(f.last_line);
         g_free(f.job_path);
         g_free(f.result);
         g_free(f.final_error);

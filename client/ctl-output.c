@@ -263,18 +263,61 @@ void ctl_job_state_update(CtlJobState *s, GVariant *properties) {
                         *(uint64_t *) ((char *) s + numbers[i].offset) = v;
         }
 
+        {
+                gboolean b;
+                if (g_variant_lookup(properties, "NotConverging", "b", &b))
+                        s->not_converging = b;
+        }
+
         /* The Job has no rate property: measure it, smoothed, from successive samples. */
         if (s->elapsed_ms > old_elapsed && s->data_processed > old_processed && old_elapsed > 0) {
                 uint64_t rate = (s->data_processed - old_processed) * 1000 / (s->elapsed_ms - old_elapsed);
                 s->rate = s->rate ? (s->rate + rate) / 2 : rate;
         }
+
+        if (g_strcmp0(s->phase, "postcopy") == 0) {
+                if (!s->postcopy_seen) {
+                        s->postcopy_seen = true;
+                        s->postcopy_from = s->progress;
+                        s->postcopy_remaining_at = s->data_remaining;
+                        /* Pre-copy's worry is over once the guest runs on the destination. */
+                        s->not_converging = false;
+                }
+                /* The first post-copy sample may still count pages that were in flight. */
+                if (s->data_remaining > s->postcopy_remaining_at)
+                        s->postcopy_remaining_at = s->data_remaining;
+                /* What the destination has fetched of what was left at the switch moves
+                 * the bar, whatever the daemon makes of Progress meanwhile. */
+                if (s->postcopy_remaining_at > 0) {
+                        double fetched =
+                                1.0 - (double) s->data_remaining / (double) s->postcopy_remaining_at;
+                        double p = s->postcopy_from + (1.0 - s->postcopy_from) * fetched;
+                        if (p > s->progress && p <= 1.0)
+                                s->progress = p;
+                }
+        }
+}
+
+const char *ctl_job_phase_label(const char *phase) {
+        if (!phase)
+                return "...";
+        /* The one phase whose bus name reads badly; it also stands out in the line. */
+        if (g_str_equal(phase, "postcopy"))
+                return "post-copy";
+        return phase;
 }
 
 char *ctl_job_progress_text(const CtlJobState *s) {
         GString *out = g_string_new(NULL);
         g_autofree char *elapsed = ctl_format_duration_ms(s->elapsed_ms);
 
-        g_string_append_printf(out, "%-9s %3d%%", s->phase ? s->phase : "...", (int) (s->progress * 100.0));
+        bool postcopy = g_strcmp0(s->phase, "postcopy") == 0;
+
+        g_string_append_printf(out, "%-9s %3d%%", ctl_job_phase_label(s->phase),
+                               (int) (s->progress * 100.0));
+        /* Early in the line, so that a narrow terminal still shows it. */
+        if (s->not_converging && g_strcmp0(s->phase, "perform") == 0)
+                g_string_append(out, "  not converging");
         if (s->data_total > 0) {
                 g_autofree char *done = ctl_format_bytes(s->data_processed);
                 g_autofree char *total = ctl_format_bytes(s->data_total);
@@ -283,6 +326,13 @@ char *ctl_job_progress_text(const CtlJobState *s) {
         if (s->rate > 0) {
                 g_autofree char *rate = ctl_format_rate(s->rate);
                 g_string_append_printf(out, "  %s", rate);
+        }
+        if (postcopy) {
+                /* Passes, dirty rate and downtime belong to pre-copy: the guest
+                 * already runs on the destination and only what it lacks is left. */
+                g_autofree char *left = ctl_format_bytes(s->data_remaining);
+                g_string_append_printf(out, "  %s to fetch  %s", left, elapsed);
+                return g_string_free(out, FALSE);
         }
         if (s->iteration > 0)
                 g_string_append_printf(out, "  pass %" G_GUINT64_FORMAT, s->iteration);
@@ -299,7 +349,7 @@ char *ctl_job_progress_text(const CtlJobState *s) {
 char *ctl_job_progress_bar(const CtlJobState *s, unsigned width) {
         g_autofree char *text = ctl_job_progress_text(s);
         size_t text_len = strlen(text); /* ASCII only */
-        unsigned bar, filled;
+        unsigned bar, filled, precopy;
         GString *out;
 
         /* "[" bar "] " text: the bar takes what is left, 10 to 40 columns, or disappears. */
@@ -311,9 +361,11 @@ char *ctl_job_progress_bar(const CtlJobState *s, unsigned width) {
         bar = MIN(40u, width - (unsigned) text_len - 3);
         filled = (unsigned) (s->progress * bar + 0.5);
         filled = MIN(filled, bar);
+        /* Up to the switch '#', then '=': the post-copy part shows as such. */
+        precopy = s->postcopy_seen ? MIN((unsigned) (s->postcopy_from * bar + 0.5), filled) : filled;
         out = g_string_new("[");
         for (unsigned i = 0; i < bar; i++)
-                g_string_append_c(out, i < filled ? '#' : '.');
+                g_string_append_c(out, i < precopy ? '#' : i < filled ? '=' : '.');
         g_string_append(out, "] ");
         g_string_append(out, text);
         return g_string_free(out, FALSE);
@@ -368,10 +420,106 @@ char *ctl_format_job_stats(GVariant *stats) {
                 g_autofree char *r = ctl_format_rate(v);
                 LINE("Dirty rate", "%s", r);
         }
+        {
+                gboolean b;
+                if (g_variant_lookup(stats, "not-converging", "b", &b) && b)
+                        LINE("Not converging", "%s", "yes (pre-copy could not keep up with the guest)");
+        }
         if (g_variant_lookup(stats, "postcopy-requests", "t", &v) && v > 0)
                 LINE("Post-copy requests", "%" G_GUINT64_FORMAT, v);
         if (g_variant_lookup(stats, "error", "&s", &text) && *text)
                 LINE("Error", "%s", text);
 #undef LINE
         return g_string_free(out, FALSE);
+}
+
+/* ---- migrate's post-copy and timeout switches ---- */
+
+int ctl_migrate_switches_apply(const CtlMigrateSwitches *sw, GVariantDict *options, char **ret_error) {
+        static const char *const actions[] = { "abort", "postcopy", "suspend" };
+        g_autofree char *action_option =
+                sw->timeout_action ? g_strconcat("--timeout-action=", sw->timeout_action, NULL) : NULL;
+        const char *action = NULL, *action_flag = NULL;
+        uint64_t seconds = 0;
+        bool postcopy;
+        /* Each way of naming the action, with the switch that named it, for messages. */
+        const struct {
+                bool given;
+                const char *value, *flag;
+        } named[] = {
+                { sw->timeout_action != NULL, sw->timeout_action, action_option },
+                { sw->timeout_postcopy, "postcopy", "--timeout-postcopy" },
+                { sw->timeout_suspend, "suspend", "--timeout-suspend" },
+        };
+
+        if (sw->timeout_action) {
+                bool known = false;
+                for (size_t i = 0; i < G_N_ELEMENTS(actions); i++)
+                        known = known || g_str_equal(sw->timeout_action, actions[i]);
+                if (!known) {
+                        *ret_error = g_strdup_printf(
+                                "invalid --timeout-action '%s': expected abort, postcopy or suspend",
+                                sw->timeout_action);
+                        return -EINVAL;
+                }
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(named); i++) {
+                if (!named[i].given)
+                        continue;
+                if (!action) {
+                        action = named[i].value;
+                        action_flag = named[i].flag;
+                } else if (!g_str_equal(action, named[i].value)) {
+                        *ret_error = g_strdup_printf(
+                                "%s and %s ask for different actions when the timeout expires; give one",
+                                action_flag, named[i].flag);
+                        return -EINVAL;
+                }
+        }
+
+        if (sw->timeout) {
+                if (ctl_parse_uint(sw->timeout, 1, 604800, &seconds) < 0) {
+                        *ret_error = g_strdup_printf(
+                                "invalid --timeout '%s': expected whole seconds from 1 to 604800 (a week), "
+                                "e.g. --timeout=300",
+                                sw->timeout);
+                        return -EINVAL;
+                }
+        } else if (action) {
+                *ret_error = g_strdup_printf(
+                        "%s says what to do when the timeout expires, so it needs --timeout=SECONDS, "
+                        "e.g. --timeout=300 %s",
+                        action_flag, action_flag);
+                return -EINVAL;
+        }
+
+        if (sw->postcopy_resume && sw->postcopy_after_precopy) {
+                *ret_error = g_strdup("--postcopy-resume continues a post-copy that has already begun, so "
+                                      "--postcopy-after-precopy has nothing to switch; drop it");
+                return -EINVAL;
+        }
+
+        /* Switching to post-copy must be allowed when the migration starts. */
+        postcopy = sw->postcopy || sw->postcopy_after_precopy || sw->postcopy_resume ||
+                g_strcmp0(action, "postcopy") == 0;
+
+        if (postcopy)
+                g_variant_dict_insert(options, "postcopy", "b", TRUE);
+        if (sw->postcopy_resume)
+                g_variant_dict_insert(options, "postcopy-resume", "b", TRUE);
+        if (sw->timeout)
+                g_variant_dict_insert(options, "timeout", "t", (guint64) seconds);
+        if (action)
+                g_variant_dict_insert(options, "timeout-action", "s", action);
+        return 0;
+}
+
+char *ctl_shell_word(const char *word) {
+        /* Plain words stay readable; anything else is quoted for a POSIX shell. */
+        if (*word &&
+            strspn(word, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:@%+=,-") ==
+                    strlen(word) &&
+            word[0] != '-')
+                return g_strdup(word);
+        return g_shell_quote(word);
 }

@@ -145,6 +145,13 @@ typedef struct CtlJobState {
         uint64_t expected_downtime_ms;
         uint64_t rate; /* measured by the client from DataProcessed over ElapsedMs; 0: unknown */
         char *error;
+        bool not_converging; /* NotConverging: pre-copy does not converge and the daemon cannot act */
+        /* Post-copy: set when Phase first became postcopy. The bar then
+         * follows DataRemaining from what was left at the switch, since
+         * that is what the destination still has to fetch. */
+        bool postcopy_seen;
+        double postcopy_from;           /* Progress at the switch */
+        uint64_t postcopy_remaining_at; /* DataRemaining at the switch */
 } CtlJobState;
 
 void ctl_job_state_clear(CtlJobState *s);
@@ -152,13 +159,45 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CtlJobState, ctl_job_state_clear)
 /* Applies an a{sv} of Job properties (GetAll or PropertiesChanged); unknown ones are ignored. */
 void ctl_job_state_update(CtlJobState *s, GVariant *properties);
 
-/* One line without a bar: "perform 52% 1.1 GiB/2.0 GiB 1.0 GiB/s pass 1 ..." */
+/* The phase for humans: "post-copy" for postcopy, else as on the bus, "..." when unknown. */
+const char *ctl_job_phase_label(const char *phase);
+
+/* One line without a bar: "perform 52% 1.1 GiB/2.0 GiB 1.0 GiB/s pass 1 ...";
+ * in post-copy "post-copy 80% ... 512 MiB to fetch ..." */
 char *ctl_job_progress_text(const CtlJobState *s);
-/* The terminal line: bar plus text, fitting in width columns. */
+/* The terminal line: bar plus text, fitting in width columns. The bar fills
+ * with '#' for pre-copy and '=' for what followed in post-copy. */
 char *ctl_job_progress_bar(const CtlJobState *s, unsigned width);
 
 /* The final statistics (a{sv} of GetJobStats/Finished) for humans, several lines. */
 char *ctl_format_job_stats(GVariant *stats);
+
+/*
+ * migrate's post-copy and timeout switches as given on the command line,
+ * before they become Migrate options.
+ */
+typedef struct CtlMigrateSwitches {
+        bool postcopy;               /* --postcopy */
+        bool postcopy_after_precopy; /* --postcopy-after-precopy */
+        bool postcopy_resume;        /* --postcopy-resume */
+        bool timeout_postcopy;       /* --timeout-postcopy */
+        bool timeout_suspend;        /* --timeout-suspend */
+        const char *timeout;         /* --timeout=SECONDS as given; NULL: absent */
+        const char *timeout_action;  /* --timeout-action=ACTION as given; NULL: absent */
+} CtlMigrateSwitches;
+
+/*
+ * Checks the switches against each other and adds what they mean to
+ * options: postcopy (implied by --postcopy-after-precopy, --postcopy-resume,
+ * --timeout-postcopy and --timeout-action=postcopy), postcopy-resume,
+ * timeout (t) and timeout-action (s). On a usage error returns -EINVAL and
+ * sets *ret_error to a message naming the switches; options is then
+ * unchanged.
+ */
+int ctl_migrate_switches_apply(const CtlMigrateSwitches *sw, GVariantDict *options, char **ret_error);
+
+/* A word to paste into a shell: as is when harmless, else single-quoted. */
+char *ctl_shell_word(const char *word);
 
 /* ---- ctl-migrate.c: following a migration job ---- */
 
@@ -168,6 +207,9 @@ typedef struct CtlFollow {
         const char *destination; /* for messages */
         bool json;               /* final statistics as JSON on stdout; progress on stderr */
         bool quiet;              /* no progress, no summary: only errors */
+        bool postcopy;           /* post-copy was enabled: it is what to suggest when stuck */
+        bool start_postcopy;     /* --postcopy-after-precopy: Job.StartPostCopy once the job exists */
+        bool postcopy_resume;    /* --postcopy-resume: the job continues a failed post-copy */
 } CtlFollow;
 
 /*

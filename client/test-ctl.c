@@ -339,6 +339,184 @@ static void test_format_job_stats(void) {
         g_assert_null(strstr(text, "future"));
 }
 
+/* Runs the switches through ctl_migrate_switches_apply() and returns the options, or NULL and the error. */
+static GVariant *apply_switches(const CtlMigrateSwitches *sw, char **ret_error) {
+        g_autoptr(GVariantDict) dict = g_variant_dict_new(NULL);
+        g_autofree char *error = NULL;
+        int r = ctl_migrate_switches_apply(sw, dict, &error);
+
+        if (r < 0) {
+                g_assert_cmpint(r, ==, -EINVAL);
+                g_assert_nonnull(error);
+                *ret_error = g_steal_pointer(&error);
+                return NULL;
+        }
+        g_assert_null(error);
+        return g_variant_ref_sink(g_variant_dict_end(dict));
+}
+
+static void assert_switches(const CtlMigrateSwitches *sw, const char *expected) {
+        g_autofree char *error = NULL;
+        g_autoptr(GVariant) options = apply_switches(sw, &error);
+        g_autoptr(GVariant) want = g_variant_ref_sink(g_variant_new_parsed(expected));
+
+        if (!options)
+                g_test_message("unexpected error: %s", error);
+        g_assert_nonnull(options);
+        if (options && !g_variant_equal(options, want)) {
+                g_autofree char *got = g_variant_print(options, TRUE);
+                g_test_message("expected %s, got %s", expected, got);
+                g_test_fail();
+        }
+}
+
+static void assert_switches_bad(const CtlMigrateSwitches *sw, const char *message_part) {
+        g_autofree char *error = NULL;
+        g_autoptr(GVariant) options = apply_switches(sw, &error);
+
+        g_assert_null(options);
+        if (error && !strstr(error, message_part))
+                g_test_message("error was: %s", error);
+        g_assert_nonnull(error);
+        g_assert_nonnull(strstr(error, message_part));
+}
+
+static void test_migrate_switches(void) {
+        /* Nothing given: nothing added, so the backend's defaults apply. */
+        assert_switches(&(CtlMigrateSwitches){ 0 }, "@a{sv} {}");
+        assert_switches(&(CtlMigrateSwitches){ .postcopy = true }, "{'postcopy': <true>}");
+        /* Each of these needs post-copy allowed from the start, so it implies it. */
+        assert_switches(&(CtlMigrateSwitches){ .postcopy_after_precopy = true }, "{'postcopy': <true>}");
+        assert_switches(&(CtlMigrateSwitches){ .postcopy_resume = true },
+                        "{'postcopy': <true>, 'postcopy-resume': <true>}");
+        assert_switches(&(CtlMigrateSwitches){ .timeout = "60", .timeout_postcopy = true },
+                        "{'postcopy': <true>, 'timeout': <uint64 60>, 'timeout-action': <'postcopy'>}");
+        assert_switches(&(CtlMigrateSwitches){ .timeout = "60", .timeout_action = "postcopy" },
+                        "{'postcopy': <true>, 'timeout': <uint64 60>, 'timeout-action': <'postcopy'>}");
+        /* Suspend and abort do not need post-copy. */
+        assert_switches(&(CtlMigrateSwitches){ .timeout = "604800", .timeout_suspend = true },
+                        "{'timeout': <uint64 604800>, 'timeout-action': <'suspend'>}");
+        assert_switches(&(CtlMigrateSwitches){ .timeout = "1", .timeout_action = "abort" },
+                        "{'timeout': <uint64 1>, 'timeout-action': <'abort'>}");
+        assert_switches(&(CtlMigrateSwitches){ .timeout = "300" }, "{'timeout': <uint64 300>}");
+        /* The same action named twice is no conflict. */
+        assert_switches(&(CtlMigrateSwitches){ .timeout = "5",
+                                               .timeout_action = "suspend",
+                                               .timeout_suspend = true },
+                        "{'timeout': <uint64 5>, 'timeout-action': <'suspend'>}");
+        assert_switches(&(CtlMigrateSwitches){ .postcopy = true,
+                                               .postcopy_after_precopy = true,
+                                               .timeout = "9",
+                                               .timeout_postcopy = true },
+                        "{'postcopy': <true>, 'timeout': <uint64 9>, 'timeout-action': <'postcopy'>}");
+
+        assert_switches_bad(&(CtlMigrateSwitches){ .timeout_postcopy = true },
+                            "--timeout-postcopy says what to do when the timeout expires, so it needs "
+                            "--timeout=SECONDS");
+        assert_switches_bad(&(CtlMigrateSwitches){ .timeout_suspend = true }, "--timeout-suspend");
+        assert_switches_bad(&(CtlMigrateSwitches){ .timeout_action = "abort" },
+                            "--timeout-action=abort says what to do");
+        assert_switches_bad(
+                &(CtlMigrateSwitches){ .timeout = "60", .timeout_postcopy = true, .timeout_suspend = true },
+                "--timeout-postcopy and --timeout-suspend ask for different actions");
+        assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "60",
+                                                   .timeout_action = "abort",
+                                                   .timeout_postcopy = true },
+                            "--timeout-action=abort and --timeout-postcopy ask for different actions");
+        assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "60", .timeout_action = "pause" },
+                            "invalid --timeout-action 'pause': expected abort, postcopy or suspend");
+        assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "60", .timeout_action = "" },
+                            "invalid --timeout-action ''");
+        assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "0" }, "invalid --timeout '0'");
+        assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "604801" }, "invalid --timeout '604801'");
+        assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "1.5" }, "whole seconds");
+        assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "-1", .timeout_suspend = true },
+                            "invalid --timeout");
+        assert_switches_bad(&(CtlMigrateSwitches){ .postcopy_resume = true, .postcopy_after_precopy = true },
+                            "--postcopy-resume continues a post-copy that has already begun");
+}
+
+static void test_job_postcopy(void) {
+        g_auto(CtlJobState) s = { 0 };
+        g_autoptr(GVariant) perform = g_variant_ref_sink(g_variant_new_parsed(
+                "{'Phase': <'perform'>, 'Progress': <0.4>, 'DataTotal': <uint64 2147483648>, "
+                "'DataProcessed': <uint64 1073741824>, 'DataRemaining': <uint64 1610612736>, "
+                "'Iteration': <uint64 3>, 'DirtyRate': <uint64 419430400>, 'ElapsedMs': <uint64 1000>, "
+                "'ExpectedDowntimeMs': <uint64 900>}"));
+        g_autoptr(GVariant) stuck = g_variant_ref_sink(g_variant_new_parsed("{'NotConverging': <true>}"));
+        /* The switch: DataRemaining is what the destination has to fetch. */
+        g_autoptr(GVariant) switched =
+                g_variant_ref_sink(g_variant_new_parsed("{'Phase': <'postcopy'>, 'DataRemaining': <uint64 "
+                                                        "1073741824>, 'ElapsedMs': <uint64 2000>}"));
+        /* Half of it fetched, while the daemon's Progress stays put. */
+        g_autoptr(GVariant) fetching = g_variant_ref_sink(
+                g_variant_new_parsed("{'Progress': <0.4>, 'DataProcessed': <uint64 1610612736>, "
+                                     "'DataRemaining': <uint64 536870912>, 'ElapsedMs': <uint64 3000>}"));
+        g_autofree char *text_stuck = NULL;
+        g_autofree char *text_post = NULL;
+        g_autofree char *bar_post = NULL;
+        g_autofree char *narrow = NULL;
+
+        ctl_job_state_update(&s, perform);
+        g_assert_false(s.not_converging);
+        ctl_job_state_update(&s, stuck);
+        g_assert_true(s.not_converging);
+        text_stuck = ctl_job_progress_text(&s);
+        g_assert_cmpstr(
+                text_stuck, ==,
+                "perform    40%  not converging  1 GiB/2 GiB  pass 3  dirty 400 MiB/s  downtime ~900 ms  "
+                "1.0 s");
+        /* Early in the line, so that it survives a narrow terminal. */
+        narrow = ctl_job_progress_bar(&s, 30);
+        g_assert_cmpstr(narrow, ==, "perform    40%  not converging");
+
+        ctl_job_state_update(&s, switched);
+        g_assert_true(s.postcopy_seen);
+        g_assert_false(s.not_converging);
+        g_assert_cmpfloat(s.postcopy_from, ==, 0.4);
+        g_assert_cmpuint(s.postcopy_remaining_at, ==, 1ULL << 30);
+        g_assert_cmpstr(ctl_job_phase_label(s.phase), ==, "post-copy");
+        ctl_job_state_update(&s, fetching);
+        /* 0.4 + 0.6 * half fetched */
+        g_assert_cmpfloat_with_epsilon(s.progress, 0.7, 1e-9);
+        text_post = ctl_job_progress_text(&s);
+        g_assert_cmpstr(text_post, ==, "post-copy  70%  1.5 GiB/2 GiB  512 MiB/s  512 MiB to fetch  3.0 s");
+        /* 20 columns of bar: 8 pre-copy, 6 post-copy, 6 to go. */
+        bar_post = ctl_job_progress_bar(&s, (unsigned) strlen(text_post) + 23);
+        g_assert_true(g_str_has_prefix(bar_post, "[########======......] post-copy  70%"));
+
+        /* A late sample with more remaining must not move the bar back. */
+        {
+                g_autoptr(GVariant) late =
+                        g_variant_ref_sink(g_variant_new_parsed("{'DataRemaining': <uint64 2147483648>}"));
+                ctl_job_state_update(&s, late);
+                g_assert_cmpfloat_with_epsilon(s.progress, 0.7, 1e-9);
+        }
+
+        g_assert_cmpstr(ctl_job_phase_label(NULL), ==, "...");
+        g_assert_cmpstr(ctl_job_phase_label("perform"), ==, "perform");
+}
+
+static void test_shell_word(void) {
+        static const struct {
+                const char *in, *out;
+        } cases[] = {
+                { "demo", "demo" },
+                { "unix:///tmp/b/bus.sock", "unix:///tmp/b/bus.sock" },
+                { "ssh://root@hv2:22", "ssh://root@hv2:22" },
+                { "my vm", "'my vm'" },
+                { "it's", "'it'\\''s'" },
+                { "$(reboot)", "'$(reboot)'" },
+                { "-odd", "'-odd'" },
+                { "", "''" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *w = ctl_shell_word(cases[i].in);
+                g_assert_cmpstr(w, ==, cases[i].out);
+        }
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_set_nonfatal_assertions();
@@ -353,5 +531,8 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/ctl/format/rate-duration", test_format_rate_duration);
         g_test_add_func("/ctl/job/state", test_job_state);
         g_test_add_func("/ctl/job/stats", test_format_job_stats);
+        g_test_add_func("/ctl/job/postcopy", test_job_postcopy);
+        g_test_add_func("/ctl/parse/migrate-switches", test_migrate_switches);
+        g_test_add_func("/ctl/format/shell-word", test_shell_word);
         return g_test_run();
 }

@@ -41,7 +41,8 @@ typedef struct Context {
         GVariantDict *migrate_options; /* migrate's options as given, Migrate's a{sv}; NULL: none */
         const char *migrate_flag;      /* the first migrate-only option given, for usage errors */
         const char *destination_xml_file;
-        bool postcopy; /* --postcopy: migrate's option, migrate-setspeed's switch */
+        bool postcopy;               /* --postcopy: migrate's option, migrate-setspeed's switch */
+        CtlMigrateSwitches switches; /* migrate's post-copy and timeout switches, resolved once known */
         bool detach;
         sd_bus *bus;
         pid_t agent_pid;
@@ -837,6 +838,7 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
         g_autofree char *name = NULL;
         g_autoptr(sd_bus_message) m = NULL;
         g_autoptr(GVariant) options = NULL;
+        gboolean postcopy;
         int r;
 
         if (c->destination_xml_file) {
@@ -852,6 +854,8 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
         options = g_variant_ref_sink(c->migrate_options
                                              ? g_variant_dict_end(c->migrate_options)
                                              : g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0));
+        if (!g_variant_lookup(options, "postcopy", "b", &postcopy))
+                postcopy = FALSE;
 
         r = resolve_domain_name(c, args[0], what, &path, &name);
         if (r != CTL_EXIT_OK)
@@ -871,14 +875,29 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
                 g_autoptr(sd_bus_message) reply = NULL;
                 g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
                 const char *job;
+                int pc = CTL_EXIT_OK;
 
                 r = sd_bus_call(c->bus, m, 5 * 60 * G_USEC_PER_SEC, &error, &reply);
                 if (r < 0)
                         return ctl_report_error(&c->host, &error, r, what);
-                if (sd_bus_message_read(reply, "o", &job) <= 0) {
+                if (sd_bus_message_read(reply, "o", &job) <= 0 ||
+                    !g_str_has_prefix(job, CTL_JOB_PREFIX "/")) {
                         fprintf(stderr, "vmigratectl: %s: unexpected reply from vmigrated\n", what);
                         return CTL_EXIT_FAILED;
                 }
+                /* The daemon keeps the request until the first pass has begun: one call is enough. */
+                if (c->switches.postcopy_after_precopy) {
+                        g_autofree char *pc_what = g_strdup_printf("the migration of domain '%s' started "
+                                                                   "(job %s), but cannot ask for post-copy",
+                                                                   name, job);
+                        pc = call_method(c, job, CTL_JOB_IFACE, "StartPostCopy", 0, pc_what, NULL, NULL);
+                        if (pc != CTL_EXIT_OK)
+                                fprintf(stderr,
+                                        "hint: it goes on in pre-copy; 'vmigratectl migrate-postcopy %s' "
+                                        "asks again.\n",
+                                        name);
+                }
+                /* The job exists either way: print it, so that a script can follow it. */
                 if (c->json) {
                         g_autoptr(JsonBuilder) builder = json_builder_new();
                         g_autoptr(JsonNode) root = NULL;
@@ -895,7 +914,7 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
                         ctl_print_json(root);
                 } else
                         printf("%s\n", job);
-                return CTL_EXIT_OK;
+                return pc;
         }
 
         return ctl_migrate_follow(c->bus, m,
@@ -903,7 +922,10 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
                                                 .domain = name,
                                                 .destination = args[1],
                                                 .json = c->json,
-                                                .quiet = c->quiet });
+                                                .quiet = c->quiet,
+                                                .postcopy = postcopy,
+                                                .start_postcopy = c->switches.postcopy_after_precopy,
+                                                .postcopy_resume = c->switches.postcopy_resume });
 }
 
 static int cmd_job_status(Context *c, const Command *cmd, char **args) {
@@ -955,11 +977,41 @@ static int cmd_job_status(Context *c, const Command *cmd, char **args) {
         return CTL_EXIT_OK;
 }
 
+/* After a refused job-control call: what to do instead, where the error alone does not say. */
+static void print_job_control_hint(Context *c, const Command *cmd, const sd_bus_error *error,
+                                   const char *name) {
+        g_autofree char *word = ctl_shell_word(name);
+
+        if (sd_bus_error_has_name(error, CTL_ERROR_PREFIX "NoJob"))
+                fprintf(stderr,
+                        "hint: domain '%s' has no migration leaving %s. Job control works on the source "
+                        "host (--host=URI); 'vmigratectl job-status %s' shows the last job.\n",
+                        name, c->host.kind == CTL_HOST_LOCAL ? "this host" : "that host", word);
+        else if (sd_bus_error_has_name(error, CTL_ERROR_PREFIX "PostCopyNotEnabled"))
+                fprintf(stderr,
+                        "hint: post-copy must be allowed when the migration starts. Cancel it "
+                        "('vmigratectl job-abort %s') and start it again with --postcopy, or help "
+                        "pre-copy along with 'vmigratectl migrate-setspeed' or "
+                        "'vmigratectl migrate-setmaxdowntime'.\n",
+                        word);
+        else if (g_str_equal(cmd->method, "StartPostCopy") &&
+                 sd_bus_error_has_name(error, CTL_ERROR_PREFIX "InvalidState"))
+                fprintf(stderr,
+                        "hint: the migration is already in post-copy or finishing; 'vmigratectl job-status "
+                        "%s' shows its phase.\n",
+                        word);
+}
+
 static int cmd_job_control(Context *c, const Command *cmd, char **args) {
-        g_autofree char *what = g_strdup_printf("cannot %s of domain '%s'", cmd->verb, args[0]);
+        g_autofree char *what = g_str_equal(cmd->method, "StartPostCopy")
+                ? g_strdup_printf("cannot switch the migration of domain '%s' to post-copy", args[0])
+                : g_strdup_printf("cannot %s of domain '%s'", cmd->verb, args[0]);
         g_autofree char *path = NULL;
         g_autofree char *name = NULL;
         g_autofree char *done = NULL;
+        g_autoptr(sd_bus_message) m = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
         uint64_t value = 0;
         int r;
 
@@ -986,21 +1038,31 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         r = resolve_domain_name(c, args[0], what, &path, &name);
         if (r != CTL_EXIT_OK)
                 return r;
-        if (g_str_equal(cmd->method, "SetMaxDowntime")) {
-                r = call_method(c, path, CTL_DOMAIN_IFACE, cmd->method, 0, what, NULL, "t", value);
+
+        r = sd_bus_message_new_method_call(c->bus, &m, CTL_BUS_NAME, path, CTL_DOMAIN_IFACE, cmd->method);
+        if (r >= 0 && g_str_equal(cmd->method, "SetMaxDowntime")) {
+                r = sd_bus_message_append(m, "t", value);
                 done = g_strdup_printf("may now pause for up to %" G_GUINT64_FORMAT " ms", value);
-        } else if (g_str_equal(cmd->method, "SetMaxBandwidth")) {
+        } else if (r >= 0 && g_str_equal(cmd->method, "SetMaxBandwidth")) {
                 g_autofree char *rate = ctl_format_rate(value);
-                r = call_method(c, path, CTL_DOMAIN_IFACE, cmd->method, 0, what, NULL, "tb", value,
-                                (int) c->postcopy);
+                r = sd_bus_message_append(m, "tb", value, (int) c->postcopy);
                 done = g_strdup_printf("is limited to %s (%" G_GUINT64_FORMAT " bytes/s)%s", rate, value,
                                        c->postcopy ? " in post-copy" : "");
-        } else {
-                r = call_method(c, path, CTL_DOMAIN_IFACE, cmd->method, 0, what, NULL, NULL);
+        } else if (g_str_equal(cmd->method, "StartPostCopy"))
+                done = g_strdup("switches to post-copy as soon as it can (the guest then runs on the "
+                                "destination)");
+        else
                 done = g_strdup("is being cancelled");
+        if (r < 0) {
+                fprintf(stderr, "vmigratectl: %s: cannot build the D-Bus call: %s\n", what, g_strerror(-r));
+                return CTL_EXIT_FAILED;
         }
-        if (r != CTL_EXIT_OK)
-                return r;
+        r = sd_bus_call(c->bus, m, cmd->timeout_usec, &error, &reply);
+        if (r < 0) {
+                int code = ctl_report_error(&c->host, &error, r, what);
+                print_job_control_hint(c, cmd, &error, name);
+                return code;
+        }
         if (c->json)
                 print_action_result(c, name, NULL, done);
         else if (!c->quiet)
@@ -1021,10 +1083,15 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "Progress: on a terminal, a bar redrawn up to 10 times a second (phase,\n"                          \
         "percent, data sent/total, rate, memory pass, dirty rate, expected downtime,\n"                     \
         "elapsed time); otherwise one plain line per second and per phase change.\n"                        \
+        "In post-copy the phase reads 'post-copy', the line shows what the\n"                               \
+        "destination still has to fetch, and the bar goes on with '=' after the\n"                          \
+        "'#' of pre-copy. When vmigrated finds that pre-copy does not converge (the\n"                      \
+        "guest dirties memory faster than it is sent) and has nothing to do about\n"                        \
+        "it, the line says 'not converging' and a message says why and what helps.\n"                       \
         "At the end: total time, downtime, data sent, passes, average rate.\n"                              \
         "Ctrl-C once cancels the migration (possible while it copies: phase\n"                              \
-        "perform) and keeps following until it has ended; Ctrl-C again stops\n"                             \
-        "following, leaving the job to run on (exit status 1).\n"                                           \
+        "perform, not in post-copy) and keeps following until it has ended;\n"                              \
+        "Ctrl-C again stops following, leaving the job to run on (exit status 1).\n"                        \
         "\n"                                                                                                \
         "Options (absent: the backend's default, see 'vmigratectl backends'):\n"                            \
         "  --live, --no-live      Keep the guest running while memory is copied\n"                          \
@@ -1034,7 +1101,16 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "  --persist, --no-persist\n"                                                                       \
         "                         Define the domain persistently on the destination\n"                      \
         "  --undefine-source      Undefine it on this host after success\n"                                 \
-        "  --postcopy             Allow switching to post-copy (needs live)\n"                              \
+        "  --postcopy             Allow switching to post-copy (needs live): by\n"                          \
+        "                         'vmigratectl migrate-postcopy DOMAIN', by\n"                              \
+        "                         --timeout-postcopy, or by vmigrated itself when\n"                        \
+        "                         pre-copy stops converging\n"                                              \
+        "  --postcopy-after-precopy\n"                                                                      \
+        "                         Switch to post-copy as soon as the first pass of\n"                       \
+        "                         pre-copy has begun (implies --postcopy)\n"                                \
+        "  --postcopy-resume      Resume a post-copy migration that failed, once\n"                         \
+        "                         the link is back (implies --postcopy): same\n"                            \
+        "                         DOMAIN and DESTINATION as the failed one\n"                               \
         "  --auto-converge        Throttle the guest's CPUs when memory does not\n"                         \
         "                         converge\n"                                                               \
         "  --compression=METHOD   none, zstd, zlib (both need\n"                                            \
@@ -1057,9 +1133,12 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "  --listen-address=ADDR  IP address the destination listens on\n"                                  \
         "  --abort-on-error       Abort on a disk I/O error during the migration\n"                         \
         "  --unsafe               Migrate even where safety checks advise against it\n"                     \
-        "  --timeout=SECONDS      After that long (1-604800), take --timeout-action\n"                      \
+        "  --timeout=SECONDS      When still copying after that long (1-604800):\n"                         \
+        "                         cancel the migration (the default),\n"                                    \
+        "  --timeout-postcopy     or switch to post-copy (implies --postcopy),\n"                           \
+        "  --timeout-suspend      or pause the guest so that the copy finishes\n"                           \
         "  --timeout-action=ACTION\n"                                                                       \
-        "                         abort (the default), postcopy or suspend\n"                               \
+        "                         The same by name: abort, postcopy or suspend\n"                           \
         "  --detach               Return once the job exists, printing its object\n"                        \
         "                         path (with --json: {domain, destination, job})\n"                         \
         "  --json                 Final statistics as one JSON object on stdout\n"                          \
@@ -1072,27 +1151,44 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "unit and an optional '/s': K M G T or KiB MiB GiB TiB (powers of 1024, as\n"                       \
         "virsh and QEMU count), kB MB GB TB (powers of 1000), kbit Mbit Gbit Tbit\n"                        \
         "(bits, powers of 1000). 100M = 100MiB/s = 104857600; 1GB = 10^9;\n"                                \
-        "800Mbit/s = 10^8. A bare number is bytes per second, where virsh's\n"                             \
-        "--bandwidth means MiB/s: write --bandwidth=100M for virsh's 100.\n"                               \
+        "800Mbit/s = 10^8. A bare number is bytes per second, where virsh's\n"                              \
+        "--bandwidth means MiB/s: write --bandwidth=100M for virsh's 100.\n"                                \
         "\n"                                                                                                \
-        "virsh migrate's names work too: --persistent, --undefinesource, --suspend\n"                      \
-        "(= --paused), --downtime=MS, --dname=NAME, --migrateuri=URI, --xml=FILE,\n"                       \
-        "--compressed (= --compression=xbzrle), --parallel (2 connections unless\n"                        \
-        "--parallel-connections follows).\n"                                                               \
+        "virsh migrate's names work too: --persistent, --undefinesource, --suspend\n"                       \
+        "(= --paused), --downtime=MS, --dname=NAME, --migrateuri=URI, --xml=FILE,\n"                        \
+        "--compressed (= --compression=xbzrle), --parallel (2 connections unless\n"                         \
+        "--parallel-connections follows).\n"                                                                \
         "\n"                                                                                                \
-        "Exit status: 0 when the migration completed, 1 when it failed or was\n"                            \
-        "cancelled (the error is printed), or vmigrated refused it (InvalidOption,\n"                       \
-        "UnsupportedOption, ConflictingOptions, InvalidDestination,\n"                                      \
-        "DestinationUnreachable, Incompatible, JobActive, ...), or following was\n"                         \
-        "interrupted by a second Ctrl-C; 2 usage error; 3 this host's vmigrated is\n"                       \
-        "unreachable or left during the migration; 4 no such domain; 5 permission\n"                        \
-        "denied (polkit action org.vmigrate.migrate1.migrate).\n"                                           \
+        "Post-copy: once switched, the guest runs on the destination and fetches\n"                         \
+        "the memory it still lacks from this host; post-copy always finishes as\n"                          \
+        "long as the link holds, and 'job-abort' can no longer cancel it. If the\n"                         \
+        "link breaks meanwhile, neither host has the whole guest: it is paused on\n"                        \
+        "both (state reason postcopy-failed) and must not be destroyed on either;\n"                        \
+        "vmigratectl says so (with --json: \"postcopy-failed\": true). Once the link\n"                     \
+        "is back:\n"                                                                                        \
+        "  vmigratectl migrate DOMAIN DESTINATION --postcopy-resume\n"                                      \
+        "\n"                                                                                                \
+        "Exit status: 0 when the migration completed; 1 when it failed (also in\n"                          \
+        "post-copy: PostCopyFailed) or was cancelled (the error is printed), when\n"                        \
+        "vmigrated refused it (InvalidOption, UnsupportedOption,\n"                                         \
+        "ConflictingOptions, InvalidDestination, DestinationUnreachable,\n"                                 \
+        "Incompatible, JobActive, ...), or when following was interrupted by a\n"                           \
+        "second Ctrl-C; 2 usage error; 3 this host's vmigrated is unreachable or\n"                         \
+        "left during the migration; 4 no such domain; 5 permission denied (polkit\n"                        \
+        "action org.vmigrate.migrate1.migrate).\n"                                                          \
         "\n"                                                                                                \
         "Examples:\n"                                                                                       \
         "  vmigratectl migrate demo hv2.example.org\n"                                                      \
         "  vmigratectl migrate demo ssh://admin@hv2:2222 --bandwidth=200M \\\n"                             \
         "          --max-downtime=300 --persist --undefine-source\n"                                        \
-        "  vmigratectl migrate demo hv2 --postcopy --timeout=60 --timeout-action=postcopy\n"                \
+        "  vmigratectl migrate demo hv2 --postcopy-after-precopy --bandwidth=200M\n"                        \
+        "  vmigratectl migrate demo hv2 --timeout=60 --timeout-postcopy\n"                                  \
+        "  vmigratectl migrate demo hv2 --timeout=600 --timeout-suspend\n"                                  \
+        "  vmigratectl migrate demo hv2 --postcopy\n"                                                       \
+        "      and when it drags on, from another terminal:\n"                                              \
+        "  vmigratectl migrate-postcopy demo\n"                                                             \
+        "  vmigratectl migrate demo hv2 --postcopy-resume\n"                                                \
+        "      after a post-copy failure, once the link is back\n"                                          \
         "  vmigratectl --json migrate demo hv2 | jq '.\"downtime-ms\"'\n"                                   \
         "  job=$(vmigratectl migrate --detach demo hv2); vmigratectl job-status demo\n"                     \
         "The same with busctl alone, waiting for the end (option wait):\n"                                  \
@@ -1134,6 +1230,30 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "\n"                                                                                                \
         "Example:\n"                                                                                        \
         "  vmigratectl migrate-setmaxdowntime demo 500\n"
+
+#define MIGRATE_POSTCOPY_HELP                                                                               \
+        "Switches DOMAIN's outgoing migration from pre-copy to post-copy\n"                                 \
+        "(Domain.StartPostCopy): the guest stops on this host and runs on the\n"                            \
+        "destination at once, which fetches the memory it still lacks from here.\n"                         \
+        "Post-copy always finishes, however fast the guest dirties memory, but\n"                           \
+        "until it has, neither host has the whole guest: if the link breaks, the\n"                         \
+        "guest is paused on both hosts until 'vmigratectl migrate DOMAIN\n"                                 \
+        "DESTINATION --postcopy-resume' resumes the copy.\n"                                                \
+        "\n"                                                                                                \
+        "The migration must have been started with --postcopy (or an option that\n"                         \
+        "implies it). Asked for before the first pass of pre-copy has begun, the\n"                         \
+        "switch happens as soon as it can; 'migrate --postcopy-after-precopy' does\n"                       \
+        "that by itself. Run it on the source host; 'vmigratectl migrate' shows the\n"                      \
+        "phase change ('post-copy'). Polkit action org.vmigrate.migrate1.control-job.\n"                    \
+        "\n"                                                                                                \
+        "Exit status 1 when DOMAIN is not migrating out of this host (NoJob), when\n"                       \
+        "its migration was started without --postcopy (PostCopyNotEnabled), or is\n"                        \
+        "already in post-copy or finishing (InvalidState); a hint says what to do.\n"                       \
+        "\n"                                                                                                \
+        "Examples:\n"                                                                                       \
+        "  vmigratectl migrate demo hv2 --postcopy &\n"                                                     \
+        "  vmigratectl migrate-postcopy demo\n"                                                             \
+        "  vmigratectl --host ssh://root@hv1 migrate-postcopy demo\n"
 
 #define SETSPEED_HELP                                                                                       \
         "Changes the bandwidth limit of DOMAIN's running outgoing migration\n"                              \
@@ -1184,6 +1304,9 @@ static const Command commands[] = {
           SETMAXDOWNTIME_HELP },
         { "migrate-setspeed", "DOMAIN RATE", 2, 2, cmd_job_control, "SetMaxBandwidth", NULL,
           "set the bandwidth", 0, "Change a running migration's bandwidth limit", SETSPEED_HELP },
+        { "migrate-postcopy", "DOMAIN", 1, 1, cmd_job_control, "StartPostCopy", NULL,
+          "switch to post-copy the migration", 0, "Switch a running migration to post-copy",
+          MIGRATE_POSTCOPY_HELP },
 };
 
 static void print_help(void) {
@@ -1223,16 +1346,19 @@ static void print_help(void) {
                "                       command still succeeds, the domain being off.\n"
                "                       Default: vmigrated's (--shutdown-timeout, 2 minutes)\n"
                "      --timeout=SECONDS\n"
-               "                       migrate: after that long (whole seconds, 1 to\n"
-               "                       604800), take --timeout-action\n"
+               "                       migrate: when still copying after that long (whole\n"
+               "                       seconds, 1 to 604800), cancel; with --timeout-postcopy\n"
+               "                       switch to post-copy, with --timeout-suspend pause the\n"
+               "                       guest so that the copy finishes\n"
                "  migrate options (see 'vmigratectl migrate --help' for each):\n"
                "      --live --no-live --offline --paused --persist --no-persist\n"
-               "      --undefine-source --postcopy --auto-converge --tunnelled --tls\n"
+               "      --undefine-source --postcopy --postcopy-after-precopy\n"
+               "      --postcopy-resume --auto-converge --tunnelled --tls\n"
                "      --abort-on-error --unsafe --compression=METHOD\n"
                "      --parallel-connections=N --copy-storage=MODE --bandwidth=RATE\n"
                "      --postcopy-bandwidth=RATE --max-downtime=MS --destination-name=NAME\n"
                "      --destination-xml=FILE --data-uri=URI --listen-address=ADDR\n"
-               "      --timeout-action=ACTION\n"
+               "      --timeout-postcopy --timeout-suspend --timeout-action=ACTION\n"
                "      --detach         migrate: return once the job exists, printing its path\n"
                "      --postcopy       migrate-setspeed: set the post-copy limit\n"
                "                       RATE is bytes per second: 100M, 1.5G, 512MiB/s\n"
@@ -1259,10 +1385,12 @@ static void print_help(void) {
                "     there, or the connection broke or timed out\n"
                "  4  no such domain\n"
                "  5  permission denied (polkit action org.vmigrate.migrate1.manage-domains;\n"
-               "     migrate: org.vmigrate.migrate1.migrate; job-abort, migrate-set*:\n"
-               "     org.vmigrate.migrate1.control-job)\n"
+               "     migrate: org.vmigrate.migrate1.migrate; job-abort, migrate-set*,\n"
+               "     migrate-postcopy: org.vmigrate.migrate1.control-job)\n"
                "migrate exits 0 only when the migration completed; 1 when it failed, was\n"
-               "cancelled, or was refused (the error is printed).\n"
+               "cancelled, or was refused (the error is printed). When a post-copy\n"
+               "migration fails, the guest is paused on both hosts; vmigratectl says so\n"
+               "and how to resume it: vmigratectl migrate DOMAIN DEST --postcopy-resume.\n"
                "\n"
                "Lifecycle commands (create, start, destroy, suspend, resume) wait up to\n"
                "2 minutes for the operation to complete; shutdown 3 minutes, or with\n"
@@ -1292,7 +1420,12 @@ static void print_help(void) {
                "  vmigratectl --host unix:///run/test-bus/system_bus_socket backends\n"
                "  vmigratectl migrate demo ssh://root@hv2.example.org --bandwidth=200M\n"
                "  vmigratectl migrate --detach demo hv2 && vmigratectl job-status demo\n"
-               "  vmigratectl migrate-setspeed demo 1G\n",
+               "  vmigratectl migrate demo hv2 --postcopy-after-precopy --bandwidth=200M\n"
+               "  vmigratectl migrate demo hv2 --timeout=120 --timeout-postcopy\n"
+               "  vmigratectl migrate-postcopy demo\n"
+               "  vmigratectl migrate demo hv2 --postcopy-resume\n"
+               "  vmigratectl migrate-setspeed demo 1G\n"
+               "  vmigratectl migrate-setspeed demo 500M --postcopy\n",
                CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_MANAGER_IFACE,
                CTL_BUS_NAME, CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, CTL_BUS_NAME, CTL_BUS_NAME,
                CTL_MANAGER_PATH, CTL_MANAGER_IFACE, CTL_DOMAIN_IFACE);
@@ -1379,13 +1512,20 @@ enum {
         ARG_DETACH,
         ARG_DESTINATION_XML,
         ARG_POSTCOPY,
+        ARG_POSTCOPY_AFTER_PRECOPY,
+        ARG_POSTCOPY_RESUME,
+        ARG_TIMEOUT_ACTION,
+        ARG_TIMEOUT_POSTCOPY,
+        ARG_TIMEOUT_SUSPEND,
         /* Migrate options: see migrate_flags[] */
         ARG_MIGRATE_FIRST = 0x200,
 };
 
 /* migrate's options that map straight onto Migrate's a{sv}. --postcopy,
  * --timeout and --destination-xml are handled on their own (they mean
- * something to other commands too, or need reading a file). */
+ * something to other commands too, or need reading a file), and so are the
+ * post-copy and timeout switches that imply or exclude each other
+ * (ctl_migrate_switches_apply()). */
 typedef enum FlagKind {
         FLAG_TRUE,   /* b true */
         FLAG_FALSE,  /* b false */
@@ -1426,7 +1566,6 @@ static const struct {
         { "listen-address", "listen-address", FLAG_STRING, 0, 0, "an IP address" },
         { "abort-on-error", "abort-on-error", FLAG_TRUE },
         { "unsafe", "unsafe", FLAG_TRUE },
-        { "timeout-action", "timeout-action", FLAG_STRING, 0, 0, "abort, postcopy or suspend" },
         /* virsh migrate's names, so that its users' fingers keep working. */
         { "persistent", "persist", FLAG_TRUE },
         { "undefinesource", "undefine-source", FLAG_TRUE },
@@ -1505,6 +1644,11 @@ static int run(int argc, char *argv[]) {
                 { "destination-xml", required_argument, NULL, ARG_DESTINATION_XML },
                 { "xml", required_argument, NULL, ARG_DESTINATION_XML }, /* virsh's name */
                 { "postcopy", no_argument, NULL, ARG_POSTCOPY },
+                { "postcopy-after-precopy", no_argument, NULL, ARG_POSTCOPY_AFTER_PRECOPY },
+                { "postcopy-resume", no_argument, NULL, ARG_POSTCOPY_RESUME },
+                { "timeout-action", required_argument, NULL, ARG_TIMEOUT_ACTION },
+                { "timeout-postcopy", no_argument, NULL, ARG_TIMEOUT_POSTCOPY },
+                { "timeout-suspend", no_argument, NULL, ARG_TIMEOUT_SUSPEND },
         };
         struct option options[G_N_ELEMENTS(base_options) + G_N_ELEMENTS(migrate_flags) + 1];
         g_auto(Context) c = { .allow_interactive = true };
@@ -1518,8 +1662,8 @@ static int run(int argc, char *argv[]) {
                 options[G_N_ELEMENTS(base_options) + i] =
                         (struct option){ migrate_flags[i].flag,
                                          migrate_flags[i].kind == FLAG_TRUE ||
-                                                                         migrate_flags[i].kind == FLAG_FALSE ||
-                                                                         migrate_flags[i].kind == FLAG_FIXED
+                                                         migrate_flags[i].kind == FLAG_FALSE ||
+                                                         migrate_flags[i].kind == FLAG_FIXED
                                                  ? no_argument
                                                  : required_argument,
                                          NULL, ARG_MIGRATE_FIRST + (int) i };
@@ -1570,6 +1714,32 @@ static int run(int argc, char *argv[]) {
                         break;
                 case ARG_POSTCOPY:
                         c.postcopy = true;
+                        break;
+                case ARG_POSTCOPY_AFTER_PRECOPY:
+                        c.switches.postcopy_after_precopy = true;
+                        if (!c.migrate_flag)
+                                c.migrate_flag = "postcopy-after-precopy";
+                        break;
+                case ARG_POSTCOPY_RESUME:
+                        c.switches.postcopy_resume = true;
+                        if (!c.migrate_flag)
+                                c.migrate_flag = "postcopy-resume";
+                        break;
+                case ARG_TIMEOUT_ACTION:
+                        /* Checked with the other timeout switches once all are known. */
+                        c.switches.timeout_action = optarg;
+                        if (!c.migrate_flag)
+                                c.migrate_flag = "timeout-action";
+                        break;
+                case ARG_TIMEOUT_POSTCOPY:
+                        c.switches.timeout_postcopy = true;
+                        if (!c.migrate_flag)
+                                c.migrate_flag = "timeout-postcopy";
+                        break;
+                case ARG_TIMEOUT_SUSPEND:
+                        c.switches.timeout_suspend = true;
+                        if (!c.migrate_flag)
+                                c.migrate_flag = "timeout-suspend";
                         break;
                 case ARG_MIGRATE_FIRST ... ARG_MIGRATE_FIRST + (int) G_N_ELEMENTS(migrate_flags) - 1:
                         r = add_migrate_flag(&c, (size_t) (opt - ARG_MIGRATE_FIRST), optarg);
@@ -1676,19 +1846,8 @@ static int run(int argc, char *argv[]) {
                                 return CTL_EXIT_USAGE;
                         }
                 } else if (cmd->run == cmd_migrate) {
-                        uint64_t seconds;
-
-                        if (ctl_parse_uint(c.timeout_arg, 1, 604800, &seconds) < 0) {
-                                fprintf(stderr,
-                                        "vmigratectl: invalid --timeout '%s': expected whole seconds from 1 "
-                                        "to "
-                                        "604800 (a week), e.g. --timeout=300\n",
-                                        c.timeout_arg);
-                                return CTL_EXIT_USAGE;
-                        }
-                        if (!c.migrate_options)
-                                c.migrate_options = g_variant_dict_new(NULL);
-                        g_variant_dict_insert(c.migrate_options, "timeout", "t", seconds);
+                        /* Checked with --timeout-postcopy and friends below. */
+                        c.switches.timeout = c.timeout_arg;
                 } else {
                         fprintf(stderr,
                                 "vmigratectl: --timeout only applies to 'shutdown' and 'migrate', not to "
@@ -1706,12 +1865,18 @@ static int run(int argc, char *argv[]) {
                 fprintf(stderr, "vmigratectl: --detach only applies to 'migrate', not to '%s'\n", cmd->name);
                 return CTL_EXIT_USAGE;
         }
-        if (c.postcopy) {
-                if (cmd->run == cmd_migrate) {
-                        if (!c.migrate_options)
-                                c.migrate_options = g_variant_dict_new(NULL);
-                        g_variant_dict_insert(c.migrate_options, "postcopy", "b", TRUE);
-                } else if (g_strcmp0(cmd->method, "SetMaxBandwidth") != 0) {
+        if (cmd->run == cmd_migrate) {
+                g_autofree char *error = NULL;
+
+                c.switches.postcopy = c.postcopy;
+                if (!c.migrate_options)
+                        c.migrate_options = g_variant_dict_new(NULL);
+                if (ctl_migrate_switches_apply(&c.switches, c.migrate_options, &error) < 0) {
+                        fprintf(stderr, "vmigratectl: %s\n", error);
+                        return CTL_EXIT_USAGE;
+                }
+        } else if (c.postcopy) {
+                if (g_strcmp0(cmd->method, "SetMaxBandwidth") != 0) {
                         fprintf(stderr,
                                 "vmigratectl: --postcopy only applies to 'migrate' and 'migrate-setspeed', "
                                 "not "
