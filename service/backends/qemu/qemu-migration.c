@@ -285,7 +285,9 @@ static void migration_stream_end(QemuMigration *m, int r, const char *failure) {
         if (m->stream_done)
                 return;
         m->stream_done = true;
-        m->poll = sd_event_source_disable_unref(m->poll);
+        /* In post-copy the pages keep coming: keep the job's figures moving. */
+        if (!(r >= 0 && m->postcopy_active))
+                m->poll = sd_event_source_disable_unref(m->poll);
         if (m->progress)
                 m->progress(&m->stats, m->progress_userdata);
         if (r < 0)
@@ -342,8 +344,18 @@ static void on_poll_reply(Qmp *qmp, JsonNode *result, const char *error_class, c
         JsonObject *o = result && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
         const char *status = json_str(o, "status");
 
-        if (!o || m->stream_done)
+        if (!o)
                 return;
+        if (m->stream_done) {
+                /* Post-copy: the pages the destination still pulls. */
+                if (m->postcopy_active && !m->stream_completed && !m->stream_broken) {
+                        migration_stats_from(m, o);
+                        m->stats.postcopy_active = true;
+                        if (m->progress)
+                                m->progress(&m->stats, m->progress_userdata);
+                }
+                return;
+        }
         migration_stats_from(m, o);
         migration_check_stall(m, status);
         /* The MIGRATION event normally says it first; the poll is the

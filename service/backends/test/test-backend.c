@@ -78,6 +78,9 @@ typedef struct TestDomain {
         uint64_t postcopy_left;
         uint64_t postcopy_bandwidth;
         bool in_postcopy;
+        MigrationStats postcopy_stats; /* at the switch; completed when Confirm is done */
+        MigrateProgressFn postcopy_progress;
+        void *postcopy_progress_userdata;
         sd_event_source *postcopy_timer; /* destination: the last pages arriving */
         BackendDone postcopy_ended;
         void *postcopy_userdata;
@@ -328,6 +331,9 @@ static int on_migration_tick(sd_event_source *s, uint64_t usec, void *userdata) 
                 m->stats.postcopy_active = true;
                 td->in_postcopy = true;
                 td->postcopy_left = m->pass_left + (uint64_t) m->dirtied;
+                td->postcopy_stats = m->stats;
+                td->postcopy_progress = m->progress;
+                td->postcopy_progress_userdata = m->userdata;
                 test_migration_end(td, 0, NULL);
                 return 0;
         }
@@ -449,11 +455,12 @@ static int test_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_
                                           GError **error) {
         TestDomain *td = domain_data;
 
-        if (postcopy)
-                return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION, "post-copy is not implemented yet");
-        if (!td->migration)
+        if (!td->migration && !td->in_postcopy)
                 return vm_error_set(error, VM_ERROR_NO_JOB, "no migration in progress");
-        td->migration->bandwidth = bytes_per_second;
+        if (postcopy)
+                td->postcopy_bandwidth = bytes_per_second;
+        else if (td->migration)
+                td->migration->bandwidth = bytes_per_second;
         return 0;
 }
 
@@ -573,10 +580,20 @@ static int test_migrate_finish(void *domain_data, bool success, bool postcopy, c
 }
 
 static void finish_confirm_success(TestDomain *td) {
+        /* The pages pulled after the switch count as sent, too. */
+        if (td->postcopy_progress) {
+                MigrationStats *st = &td->postcopy_stats;
+                st->data_processed += td->postcopy_left;
+                st->postcopy_requests += td->postcopy_left / 4096;
+                st->data_remaining = 0;
+                td->postcopy_progress(st, td->postcopy_progress_userdata);
+                td->postcopy_progress = NULL;
+        }
         domain_backend_event(td->domain, DOMAIN_STATE_SHUTOFF, "migrated", "stopped", "migrated");
 }
 
 static void finish_confirm_failure(TestDomain *td) {
+        td->postcopy_progress = NULL;
         /* The guest stays where it was, running again if it ran before. */
         if (td->ran_before_migration && td->domain->state == DOMAIN_STATE_PAUSED)
                 domain_backend_event(td->domain, DOMAIN_STATE_RUNNING, "migration-failed", "resumed", "migrated");
