@@ -128,6 +128,9 @@ typedef struct BackendOps {
          * and fails with VM_ERROR_POSTCOPY_FAILED if the stream breaks
          * (the guest is then paused on both hosts: nothing is killed). */
         int (*migrate_start_postcopy)(void *domain_data, GError **error);
+        /* Post-copy, either side: pause the stream (QEMU migrate-pause); the
+         * guest waits on both hosts, resumable with postcopy-resume. */
+        int (*migrate_pause)(void *domain_data, GError **error);
         /* Source, pre-copy not converging with auto-converge on: throttle
          * the guest's CPUs one step harder. May be NULL. */
         int (*migrate_step_throttle)(void *domain_data, GError **error);

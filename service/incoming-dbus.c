@@ -130,6 +130,10 @@ static int method_finish(sd_bus_message *m, void *userdata, sd_bus_error *error)
         return run_incoming(m, userdata, migration_incoming_finish, error);
 }
 
+static int method_pause(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return run_incoming(m, userdata, migration_incoming_pause, error);
+}
+
 static int method_check_prepare(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return run_incoming(m, userdata, migration_incoming_check, error);
 }
@@ -142,6 +146,8 @@ static const sd_bus_vtable incoming_vtable[] = {
                                 method_finish, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("CheckPrepare", SD_BUS_ARGS("a{sv}", cookie), SD_BUS_RESULT("a{sv}", cookie),
                                 method_check_prepare, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Pause", SD_BUS_ARGS("a{sv}", cookie), SD_BUS_RESULT("a{sv}", cookie),
+                                method_pause, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 

@@ -90,6 +90,7 @@ typedef struct Outgoing {
         VmError failure_code;
         bool cancelled;
         bool postcopy_requested; /* StartPostCopy before Perform began */
+        bool paused_by_abort;    /* AbortJob paused the post-copy */
 
         /* Convergence: passes whose remaining data did not shrink. */
         uint64_t pass;
@@ -140,13 +141,40 @@ static void outgoing_end(Outgoing *o) {
         outgoing_free(o);
 }
 
+static void on_destination_paused(GVariant *reply, const GError *error, void *userdata) {
+        Outgoing *o = userdata;
+
+        if (error)
+                log_warning("could not pause the post-copy on the destination: %s", error->message);
+        outgoing_end(o);
+}
+
+/* The destination may not notice a dead link for a long time: tell it,
+ * then end. */
+static void outgoing_pause_destination_and_end(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+
+        cookie_add_host(&dict, o->manager);
+        g_variant_dict_insert(&dict, "uuid", "s", domain_uuid(o->domain));
+        if (!o->peer || o->manager->peer_ops->call(o->peer, "Pause", g_variant_dict_end(&dict),
+                                                   PEER_FINISH_TIMEOUT_USEC, on_destination_paused, o, &error) < 0) {
+                if (error)
+                        log_warning("could not ask the destination to pause the post-copy: %s", error->message);
+                outgoing_end(o);
+        }
+}
+
 static void on_confirmed(int r, const GError *error, void *userdata) {
         Outgoing *o = userdata;
 
         if (r < 0 && o->job->stats.postcopy_active) {
                 /* Post-copy broke: the guest is split between the hosts and
-                 * paused; nothing may be killed. */
-                outgoing_record_failure(o, error, "post-copy");
+                 * paused; nothing may be killed. The destination may not
+                 * notice a dead link for a long time: tell it. */
+                outgoing_record_failure(o, error, o->paused_by_abort ? "post-copy paused by AbortJob" : "post-copy");
+                outgoing_pause_destination_and_end(o);
+                return;
         } else if (r < 0) {
                 /* Confirm(failure) failing means the source guest did not come
                  * back: the admin must know. */
@@ -456,6 +484,12 @@ static int migration_begin(Domain *d, MigrateOptions *options, GError **error) {
                 return vm_error_set(error, VM_ERROR_INVALID_STATE, "domain '%s' is busy: '%s' is in progress",
                                     domain_name(d), domain_op_to_string(d->pending_op));
 
+        if (options->postcopy_resume && g_strcmp0(d->state_reason, "postcopy-failed") != 0)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                    "domain '%s' has no failed post-copy to resume (it is %s, %s): migrate it "
+                                    "without 'postcopy-resume'",
+                                    domain_name(d), domain_state_to_string(d->state),
+                                    d->state_reason ? d->state_reason : "unknown");
         preflight_source(d, options, findings);
         r = findings_to_error(findings, error);
         if (r < 0)
@@ -674,6 +708,20 @@ int migration_cancel(Job *job, GError **error) {
                                     "job %" G_GUINT64_FORMAT " cannot be cancelled here: cancel a migration on its "
                                     "source host",
                                     job->id);
+        if (job->phase == JOB_PHASE_POSTCOPY) {
+                /* Cancelling is impossible: the guest already runs on the
+                 * destination with part of its memory. Pausing is what can be
+                 * done, and resumed later with postcopy-resume. */
+                if (!o->domain->backend->migrate_pause)
+                        return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                            "job %" G_GUINT64_FORMAT " is in post-copy and cannot be cancelled",
+                                            job->id);
+                log_info("job %" G_GUINT64_FORMAT ": AbortJob in post-copy: pausing it (resume with "
+                         "postcopy-resume)",
+                         job->id);
+                o->paused_by_abort = true;
+                return o->domain->backend->migrate_pause(o->domain->backend_data, error);
+        }
         if (job->phase != JOB_PHASE_PERFORM)
                 return vm_error_set(error, VM_ERROR_INVALID_STATE,
                                     "job %" G_GUINT64_FORMAT " is in phase %s; only a migration that is copying "
@@ -890,6 +938,47 @@ static int incoming_request_parse(GVariant *cookie, const char *what, IncomingRe
         return 0;
 }
 
+static void on_incoming_prepared(int r, const GError *error, const char *data_uri, void *userdata);
+
+/* Resuming a failed post-copy: the guest is already here (running on what
+ * it has, waiting for the rest); its QEMU listens for the source again.
+ * Nothing is created, so a failure removes nothing. */
+static int incoming_prepare_resume(Manager *m, IncomingRequest *req, const char *caller, IncomingDone done,
+                                   void *userdata, GError **error) {
+        Domain *d = g_hash_table_lookup(m->domains, req->def->uuid);
+        int r;
+
+        if (!d || g_strcmp0(d->state_reason, "postcopy-failed") != 0)
+                return vm_error_set(error, VM_ERROR_NO_JOB,
+                                    "no failed post-copy of domain %s to resume on this host (%s)", req->def->uuid,
+                                    d ? d->state_reason : "no such domain here");
+        if (g_hash_table_contains(m->incoming, d->uuid))
+                return vm_error_set(error, VM_ERROR_JOB_ACTIVE, "domain %s is already being migrated here", d->uuid);
+
+        Incoming *in = g_new0(Incoming, 1);
+        in->manager = m;
+        in->domain = domain_ref(d);
+        in->options = g_steal_pointer(&req->options);
+        in->caller = g_strdup(caller);
+        in->persist = in->options->persist || (req->persist && !migrate_options_has(in->options, MIGRATE_OPTION_PERSIST));
+        in->created = false;
+        in->done = done;
+        in->userdata = userdata;
+        in->job = job_ref(job_new(m, JOB_MIGRATION_IN, d, req->source_name));
+        in->job->migration = in;
+        g_hash_table_insert(m->incoming, (gpointer) domain_uuid(d), in);
+
+        job_set_phase(in->job, JOB_PHASE_PREPARE);
+        r = d->backend->migrate_prepare(d->backend_data, d->def, in->options, req->backend_cookie, on_incoming_prepared,
+                                        in, error);
+        if (r < 0) {
+                job_end(in->job, JOB_PHASE_FAILED, (*error)->message);
+                incoming_forget(in);
+                return r;
+        }
+        return 0;
+}
+
 /* The destination's checks, the same for Prepare and CheckPrepare. */
 static Findings *incoming_preflight(Manager *m, const IncomingRequest *req) {
         g_autofree char *hostname = manager_get_hostname();
@@ -932,6 +1021,8 @@ int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller,
         r = incoming_request_parse(cookie, "Prepare", &req, error);
         if (r < 0)
                 return r;
+        if (req.options->postcopy_resume)
+                return incoming_prepare_resume(m, &req, caller, done, userdata, error);
         /* One code path with the dry run: its errors refuse the migration. */
         findings = incoming_preflight(m, &req);
         r = findings_to_error(findings, error);
@@ -1155,6 +1246,29 @@ int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, 
         if (in->done)
                 return vm_error_set(error, VM_ERROR_INVALID_STATE, "the incoming migration of %s is busy", uuid);
         return incoming_finish(in, success, postcopy, source_error, stats, done, userdata, error);
+}
+
+int migration_incoming_pause(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
+                             GError **error) {
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+        const char *uuid;
+        Domain *d;
+        int r;
+
+        r = cookie_check_size(cookie, "Pause", error);
+        if (r < 0)
+                return r;
+        if (!(uuid = cookie_string(cookie, "uuid", 36, "Pause", error)))
+                return -EPROTO;
+        d = g_hash_table_lookup(m->domains, uuid);
+        if (!d || !d->backend->migrate_pause)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "no post-copy of domain %s here", uuid);
+        r = d->backend->migrate_pause(d->backend_data, error);
+        if (r < 0)
+                return r;
+        cookie_add_host(&dict, m);
+        done(g_variant_dict_end(&dict), NULL, userdata);
+        return 0;
 }
 
 static void on_abandoned(GVariant *reply, const GError *error, void *userdata) {

@@ -60,6 +60,10 @@ int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller,
  * reserved; the reply has "findings" a(sss). */
 int migration_incoming_check(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
                              GError **error);
+/* Incoming.Pause: the source saw the post-copy stream break (or paused it
+ * with AbortJob): pause it here too, so both hosts say so. */
+int migration_incoming_pause(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
+                             GError **error);
 int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
                               GError **error);
 /* The source connection went away: abandon what it left half done. */

@@ -864,6 +864,7 @@ const BackendOps backend_qemu_ops = {
         .migrate_confirm = qemu_migrate_confirm,
         .migrate_start_postcopy = qemu_migrate_start_postcopy,
         .migrate_step_throttle = qemu_migrate_step_throttle,
+        .migrate_pause = qemu_migrate_pause,
         .migrate_cancel = qemu_migrate_cancel,
         .migrate_set_max_downtime = qemu_migrate_set_max_downtime,
         .migrate_set_max_bandwidth = qemu_migrate_set_max_bandwidth,

@@ -101,6 +101,7 @@ int qemu_migrate_finish(void *domain_data, bool success, bool postcopy, const Mi
                         BackendDone done, BackendDone ended, void *userdata, GError **error);
 int qemu_migrate_start_postcopy(void *domain_data, GError **error);
 int qemu_migrate_step_throttle(void *domain_data, GError **error);
+int qemu_migrate_pause(void *domain_data, GError **error);
 int qemu_migrate_confirm(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);
 int qemu_migrate_cancel(void *domain_data, GError **error);
 int qemu_migrate_set_max_downtime(void *domain_data, uint64_t milliseconds, GError **error);

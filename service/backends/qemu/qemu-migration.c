@@ -60,6 +60,7 @@ struct QemuMigration {
         uint64_t last_processed;     /* bytes across at the last poll that saw progress */
         uint64_t last_progress_usec; /* when that was */
         bool stall_handled;
+        bool resuming; /* postcopy-resume: the same migration, its stream again */
         unsigned throttle_increment; /* cpu-throttle-increment we asked for, 0 = QEMU's */
 
         /* destination */
@@ -82,7 +83,7 @@ static const MigrateOptionSupport qemu_option_support[] = {
         { .key = "persist", .supported = true },
         { .key = "undefine-source", .supported = true },
         { .key = "postcopy", .supported = true, .default_value = "false" },
-        { .key = "postcopy-resume", .why_not = "resuming a failed post-copy is not implemented yet" },
+        { .key = "postcopy-resume", .supported = true },
         { .key = "auto-converge", .supported = true, .default_value = "false" },
         { .key = "compression", .supported = true, .default_value = "'none'" },
         { .key = "parallel-connections", .supported = true },
@@ -226,7 +227,11 @@ int qemu_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOpt
 
         if (!qd->process || !qd->qmp)
                 return vm_error_set(error, VM_ERROR_INVALID_STATE, "domain '%s' has no running QEMU", def->name);
-        if (qd->migration)
+        if (options->postcopy_resume) {
+                if (!qd->migration || !qd->migration->outgoing || !qd->migration->stream_broken)
+                        return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                            "domain '%s' has no broken post-copy stream to resume", def->name);
+        } else if (qd->migration)
                 return vm_error_set(error, VM_ERROR_JOB_ACTIVE, "domain '%s' is already migrating", def->name);
         if (tcg && !options->postcopy && !options->unsafe && qemu_caps_has_defect(caps, "tcg-precopy-loses-writes"))
                 return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
@@ -323,8 +328,10 @@ static void migration_check_stall(QemuMigration *m, const char *status) {
         uint64_t now = 0;
 
         (void) sd_event_now(qd->backend->event, CLOCK_MONOTONIC, &now);
+        bool postcopy = g_strcmp0(status, "postcopy-active") == 0;
+
         if (m->last_progress_usec == 0 || m->stats.data_processed != m->last_processed ||
-            g_strcmp0(status, "active") != 0) {
+            (g_strcmp0(status, "active") != 0 && !postcopy)) {
                 m->last_processed = m->stats.data_processed;
                 m->last_progress_usec = now;
                 return;
@@ -332,10 +339,13 @@ static void migration_check_stall(QemuMigration *m, const char *status) {
         if (m->stall_handled || now - m->last_progress_usec < MIGRATION_STALL_USEC)
                 return;
         m->stall_handled = true;
-        log_error("domain '%s': no migration data got across for %d s: the link to the destination is down? "
-                  "cancelling",
-                  domain_name(qd->domain), (int) (MIGRATION_STALL_USEC / G_USEC_PER_SEC));
-        (void) qmp_execute(qd->qmp, "migrate_cancel", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
+        log_error("domain '%s': no migration data got across for %d s: the link to the destination is down? %s",
+                  domain_name(qd->domain), (int) (MIGRATION_STALL_USEC / G_USEC_PER_SEC),
+                  postcopy ? "pausing the post-copy" : "cancelling");
+        /* A post-copy cannot be cancelled (the guest runs over there), only
+         * paused, to be resumed once the link is back. */
+        (void) qmp_execute(qd->qmp, postcopy ? "migrate-pause" : "migrate_cancel", NULL,
+                           MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
 }
 
 static void on_poll_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
@@ -350,6 +360,7 @@ static void on_poll_reply(Qmp *qmp, JsonNode *result, const char *error_class, c
                 /* Post-copy: the pages the destination still pulls. */
                 if (m->postcopy_active && !m->stream_completed && !m->stream_broken) {
                         migration_stats_from(m, o);
+                        migration_check_stall(m, status);
                         m->stats.postcopy_active = true;
                         if (m->progress)
                                 m->progress(&m->stats, m->progress_userdata);
@@ -427,6 +438,38 @@ int qemu_migrate_perform(void *domain_data, const char *data_uri, const MigrateO
         if (!qd->qmp)
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "no monitor connection to QEMU");
 
+        if (options->postcopy_resume && qd->migration && qd->migration->stream_broken) {
+                /* The same migration, its stream again: QEMU kept its state. */
+                m = qd->migration;
+                m->progress = progress;
+                m->progress_userdata = userdata;
+                m->stream_done = false;
+                m->stream_broken = false;
+                m->stream_completed = false;
+                m->confirm_waiting = false;
+                m->stall_handled = false;
+                m->last_progress_usec = 0;
+                m->postcopy_active = false;
+                m->postcopy_requested = true;
+                JsonObject *resume = json_object_new();
+                json_object_set_string_member(resume, "uri", uri);
+                json_object_set_boolean_member(resume, "resume", true);
+                /* The resume may bring new rates (a link that came back slower). */
+                migrate_options_free(m->options);
+                m->options = options_copy(options);
+                r = qmp_execute(qd->qmp, "migrate-set-parameters", parameters_args(m->options, true),
+                                MIGRATION_COMMAND_TIMEOUT_USEC, on_source_setup_reply, m, error);
+                if (r >= 0)
+                        r = qmp_execute(qd->qmp, "migrate", resume, MIGRATION_COMMAND_TIMEOUT_USEC, on_migrate_reply, m,
+                                        error);
+                else
+                        json_object_unref(resume);
+                if (r < 0)
+                        return r;
+                log_info("domain '%s': resuming the post-copy to %s", domain_name(qd->domain), uri);
+                qemu_domain_begin(qd, QEMU_OP_MIGRATE_PERFORM, done, userdata);
+                return 0;
+        }
         m = migration_new(qd, true, options);
         m->progress = progress;
         m->progress_userdata = userdata;
@@ -506,6 +549,15 @@ int qemu_migrate_step_throttle(void *domain_data, GError **error) {
         return qmp_execute(qd->qmp, "migrate-set-parameters", args, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, error);
 }
 
+int qemu_migrate_pause(void *domain_data, GError **error) {
+        QemuDomain *qd = domain_data;
+        QemuMigration *m = qd->migration;
+
+        if (!m || !m->postcopy_active || !qd->qmp)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "no post-copy in progress here");
+        return qmp_execute(qd->qmp, "migrate-pause", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, error);
+}
+
 int qemu_migrate_cancel(void *domain_data, GError **error) {
         QemuDomain *qd = domain_data;
 
@@ -569,6 +621,9 @@ static void postcopy_confirm_check(QemuMigration *m) {
         }
         if (m->stream_broken) {
                 m->confirm_waiting = false;
+                /* Its job ends now; a resume brings new callbacks. */
+                m->poll = sd_event_source_disable_unref(m->poll);
+                m->progress = NULL;
                 qemu_domain_report(qd, DOMAIN_STATE_PAUSED, "postcopy-failed", "suspended", "postcopy-failed");
                 qemu_domain_complete_error(qd, VM_ERROR_POSTCOPY_FAILED,
                                            "the post-copy stream broke: the guest is paused on both hosts and "
@@ -646,7 +701,7 @@ static void prepare_complete(QemuMigration *m, int r, const GError *error) {
 
         m->prepare_done = NULL;
         qd->op = QEMU_OP_NONE;
-        if (r < 0) {
+        if (r < 0 && !m->resuming) {
                 m->discard = true;
                 qemu_domain_terminate(qd);
         }
@@ -702,7 +757,9 @@ static int incoming_listen(QemuMigration *m, GError **error) {
         g_autofree char *uri = strchr(m->listen_host, ':') ? g_strdup_printf("tcp:[%s]:%u", m->listen_host, m->port)
                                                            : g_strdup_printf("tcp:%s:%u", m->listen_host, m->port);
         json_object_set_string_member(args, "uri", uri);
-        return qmp_execute(qd->qmp, "migrate-incoming", args, MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_reply, m,
+        /* A broken post-copy listens again with migrate-recover. */
+        return qmp_execute(qd->qmp, m->resuming ? "migrate-recover" : "migrate-incoming", args,
+                           MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_reply, m,
                            error);
 }
 
@@ -764,6 +821,25 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
                                     "post-copy needs userfaultfd on the destination, which QEMU cannot use here "
                                     "(no /dev/userfaultfd access, vm.unprivileged_userfaultfd=0, not root)");
 
+        if (options->postcopy_resume) {
+                m = qd->migration;
+                if (!m || m->outgoing || !qd->qmp || !m->postcopy_active)
+                        return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                            "domain '%s' has no broken incoming post-copy here", def->name);
+                m->resuming = true;
+                m->prepare_done = done;
+                m->prepare_userdata = userdata;
+                m->stream_broken = false;
+                g_clear_pointer(&m->incoming_failure, g_free);
+                m->port = MIGRATION_PORT_MIN;
+                qd->op = QEMU_OP_MIGRATE_PREPARE;
+                r = incoming_listen(m, error);
+                if (r < 0) {
+                        m->prepare_done = NULL;
+                        qd->op = QEMU_OP_NONE;
+                }
+                return r;
+        }
         r = qemu_domain_launch(qd, def, true, error);
         if (r < 0)
                 return r;
