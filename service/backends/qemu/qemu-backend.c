@@ -448,11 +448,51 @@ static int adopt_recorded(QemuBackend *b, const QemuPaths *paths, const char *uu
         return 0;
 }
 
+/* A migration this QEMU was in when vmigrated stopped has nobody driving
+ * it any more: settle it so that the guest runs on one host. Pre-copy still
+ * streaming: cancel (the destination's vmigrated discards its half). Copied
+ * but not confirmed (postmigrate): the destination never got Finish and
+ * discards its copy, so run it here again. Post-copy: keep it as it is,
+ * paused, the guest being split between the hosts. */
+static void on_reattach_migration(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                                  void *userdata) {
+        QemuDomain *qd = userdata;
+        JsonObject *o = !error && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
+        JsonNode *n = o ? json_object_get_member(o, "status") : NULL;
+        const char *status = n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
+                                     ? json_node_get_string(n)
+                                     : NULL;
+
+        if (!status)
+                return;
+        if (g_str_equal(status, "active") || g_str_equal(status, "setup") || g_str_equal(status, "device")) {
+                log_warning("domain '%s': found an outgoing pre-copy nobody drives since vmigrated restarted: "
+                            "cancelling it; the guest stays here",
+                            domain_name(qd->domain));
+                (void) qmp_execute(qd->qmp, "migrate_cancel", NULL, QEMU_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
+        } else if (g_str_equal(status, "completed") && qd->domain->state == DOMAIN_STATE_PAUSED &&
+                   g_strcmp0(qd->domain->state_reason, "migration") == 0) {
+                log_warning("domain '%s': its migration was copied but never confirmed before vmigrated "
+                            "restarted: running it here again",
+                            domain_name(qd->domain));
+                (void) qmp_execute(qd->qmp, "cont", NULL, QEMU_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
+                qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "migration-failed", "resumed", "migrated");
+        } else if (g_str_has_prefix(status, "postcopy")) {
+                log_warning("domain '%s': found in post-copy (%s) after a restart: keeping it paused; it cannot "
+                            "be resumed from this vmigrated",
+                            domain_name(qd->domain), status);
+                qemu_domain_report(qd, qd->domain->state, "postcopy-failed", NULL, NULL);
+        }
+}
+
 static void on_reattach_status(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
                                void *userdata) {
         QemuDomain *qd = userdata;
         JsonObject *o;
 
+        if (!error && qd->qmp)
+                (void) qmp_execute(qd->qmp, "query-migrate", NULL, QEMU_COMMAND_TIMEOUT_USEC, on_reattach_migration, qd,
+                                   NULL);
         if (error || !JSON_NODE_HOLDS_OBJECT(result)) {
                 log_warning("domain '%s': query-status after re-attach failed: %s", domain_name(qd->domain),
                             error ? error->message : "malformed reply");
@@ -695,7 +735,16 @@ int qemu_domain_launch(QemuDomain *qd, const DomainDef *def, bool incoming, GErr
 
 static int qemu_start(void *domain_data, const DomainDef *def, BackendDone done, void *userdata, GError **error) {
         QemuDomain *qd = domain_data;
+        const char *machine = qemu_caps_resolve_machine(qd->backend->caps, def->os_machine);
         int r;
+
+        /* The running definition names the versioned machine this QEMU
+         * gives it ("pc" is whatever is newest): a destination with another
+         * QEMU then builds the same machine, or refuses. */
+        if (machine && g_strcmp0(machine, def->os_machine) != 0 && qd->domain->def == def) {
+                g_free(qd->domain->def->os_machine);
+                qd->domain->def->os_machine = g_strdup(machine);
+        }
 
         r = qemu_domain_launch(qd, def, false, error);
         if (r < 0)

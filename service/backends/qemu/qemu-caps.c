@@ -37,6 +37,7 @@ void qemu_caps_free(QemuCaps *caps) {
         g_free(caps->binary);
         g_free(caps->package);
         g_strfreev(caps->machines);
+        g_strfreev(caps->machine_aliases);
         g_free(caps->default_machine);
         g_strfreev(caps->migration_capabilities);
         g_strfreev(caps->cpu_models);
@@ -69,6 +70,17 @@ bool qemu_caps_version_at_least(const QemuCaps *caps, unsigned major, unsigned m
 
 bool qemu_caps_has_machine(const QemuCaps *caps, const char *machine) {
         return caps->machines && g_strv_contains((const char *const *) caps->machines, machine);
+}
+
+const char *qemu_caps_resolve_machine(const QemuCaps *caps, const char *machine) {
+        if (!machine)
+                return caps->default_machine;
+        for (char **a = caps->machine_aliases; a && *a; a++) {
+                size_t n = strcspn(*a, "=");
+                if (strlen(machine) == n && strncmp(*a, machine, n) == 0)
+                        return *a + n + 1;
+        }
+        return machine;
 }
 
 bool qemu_caps_has_migration_capability(const QemuCaps *caps, const char *name) {
@@ -112,7 +124,8 @@ static void probe_fail(Probe *probe, const char *what, const GError *error) {
 }
 
 /* Collects the string member `key` of each object in a reply array. */
-static GStrv strings_from_array(JsonNode *result, const char *key, const char *flag_key, char **ret_flagged) {
+static GStrv strings_from_array(JsonNode *result, const char *key, const char *flag_key, char **ret_flagged,
+                                GStrvBuilder *aliases) {
         g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
         JsonArray *array;
 
@@ -141,8 +154,14 @@ static GStrv strings_from_array(JsonNode *result, const char *key, const char *f
                 if (g_str_equal(key, "name")) {
                         JsonNode *alias = json_object_get_member(o, "alias");
                         if (alias && JSON_NODE_HOLDS_VALUE(alias) &&
-                            json_node_get_value_type(alias) == G_TYPE_STRING)
+                            json_node_get_value_type(alias) == G_TYPE_STRING) {
                                 g_strv_builder_add(builder, json_node_get_string(alias));
+                                if (aliases) {
+                                        g_autofree char *pair = g_strconcat(json_node_get_string(alias), "=",
+                                                                            json_node_get_string(v), NULL);
+                                        g_strv_builder_add(aliases, pair);
+                                }
+                        }
                 }
         }
         return g_strv_builder_end(builder);
@@ -159,15 +178,17 @@ static void probe_reply(Qmp *qmp, JsonNode *result, const char *error_class, con
                 return;
         }
         if (g_str_equal(command, "query-machines")) {
-                caps->machines = strings_from_array(result, "name", "is-default", &caps->default_machine);
+                g_autoptr(GStrvBuilder) aliases = g_strv_builder_new();
+                caps->machines = strings_from_array(result, "name", "is-default", &caps->default_machine, aliases);
+                caps->machine_aliases = g_strv_builder_end(aliases);
                 if (!caps->machines)
                         probe_fail(probe, command, NULL);
         } else if (g_str_equal(command, "query-migrate-capabilities")) {
-                caps->migration_capabilities = strings_from_array(result, "capability", NULL, NULL);
+                caps->migration_capabilities = strings_from_array(result, "capability", NULL, NULL, NULL);
                 if (!caps->migration_capabilities)
                         probe_fail(probe, command, NULL);
         } else if (g_str_equal(command, "query-cpu-definitions")) {
-                caps->cpu_models = strings_from_array(result, "name", NULL, NULL);
+                caps->cpu_models = strings_from_array(result, "name", NULL, NULL, NULL);
         }
 }
 
@@ -388,7 +409,9 @@ int qemu_caps_load_cache(const char *cache_path, const char *binary, QemuCaps **
         caps->machines = strv_from_json(o, "machines");
         caps->migration_capabilities = strv_from_json(o, "migration-capabilities");
         caps->cpu_models = strv_from_json(o, "cpu-models");
-        if (!caps->machines || !caps->migration_capabilities)
+        caps->machine_aliases = strv_from_json(o, "machine-aliases");
+        /* A cache from before aliases were kept: probe again. */
+        if (!caps->machines || !caps->migration_capabilities || !caps->machine_aliases)
                 return -EINVAL;
         if (qemu_caps_binary_changed(caps))
                 return -ESTALE;
@@ -435,6 +458,7 @@ int qemu_caps_save_cache(const QemuCaps *caps, const char *cache_path, GError **
         add_strv(b, "machines", caps->machines);
         add_strv(b, "migration-capabilities", caps->migration_capabilities);
         add_strv(b, "cpu-models", caps->cpu_models);
+        add_strv(b, "machine-aliases", caps->machine_aliases);
         json_builder_end_object(b);
 
         root = json_builder_get_root(b);

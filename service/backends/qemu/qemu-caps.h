@@ -17,6 +17,7 @@ typedef struct QemuCaps {
         unsigned major, minor, micro;
         char *package;
         GStrv machines;               /* names and aliases */
+        GStrv machine_aliases;        /* "alias=versioned-name", e.g. "pc=pc-i440fx-10.0" */
         char *default_machine;
         GStrv migration_capabilities; /* from query-migrate-capabilities */
         GStrv cpu_models;             /* from query-cpu-definitions (TCG) */
@@ -41,6 +42,9 @@ int qemu_caps_save_cache(const QemuCaps *caps, const char *cache_path, GError **
 bool qemu_caps_binary_changed(const QemuCaps *caps);
 
 bool qemu_caps_has_machine(const QemuCaps *caps, const char *machine);
+/* The versioned machine an alias ("pc", or NULL for QEMU's default) stands
+ * for with this QEMU; other names as given. */
+const char *qemu_caps_resolve_machine(const QemuCaps *caps, const char *machine);
 bool qemu_caps_has_migration_capability(const QemuCaps *caps, const char *name);
 bool qemu_caps_version_at_least(const QemuCaps *caps, unsigned major, unsigned minor);
 
