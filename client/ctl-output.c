@@ -523,3 +523,145 @@ char *ctl_shell_word(const char *word) {
                 return g_strdup(word);
         return g_shell_quote(word);
 }
+
+/* ---- migrate --dry-run ---- */
+
+/* Narrowest message column wrapping goes down to: below that, lines overflow instead. */
+#define FINDINGS_MIN_MESSAGE_WIDTH 20
+
+/* Text from the bus goes to a terminal: valid UTF-8, no control characters. */
+static char *sanitize_cell(const char *text) {
+        char *s = g_utf8_make_valid(text, -1);
+
+        for (char *p = s; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = ' ';
+        return s;
+}
+
+size_t ctl_findings_count(GVariant *findings, const char *severity) {
+        GVariantIter iter;
+        const char *s;
+        size_t n = 0;
+
+        g_variant_iter_init(&iter, findings);
+        while (g_variant_iter_next(&iter, "(&s&s&s)", &s, NULL, NULL))
+                if (g_str_equal(s, severity))
+                        n++;
+        return n;
+}
+
+/* Appends text word by word, starting a new line indented by indent columns
+ * whenever the next word would go past avail columns of message. */
+static void append_wrapped(GString *out, const char *text, size_t indent, size_t avail) {
+        g_auto(GStrv) words = g_strsplit(text, " ", -1);
+        size_t line = 0;
+
+        for (char **w = words; *w; w++) {
+                size_t len = (size_t) g_utf8_strlen(*w, -1);
+
+                if (len == 0)
+                        continue; /* runs of blanks: one space is enough when wrapping */
+                if (line > 0 && line + 1 + len > avail) {
+                        g_string_append_c(out, '\n');
+                        g_string_append_printf(out, "%*s", (int) indent, "");
+                        line = 0;
+                }
+                if (line > 0) {
+                        g_string_append_c(out, ' ');
+                        line++;
+                }
+                g_string_append(out, *w);
+                line += len;
+        }
+}
+
+char *ctl_format_findings(GVariant *findings, unsigned width, bool errors_only) {
+        static const char *const titles[] = { "SEVERITY", "CHECK", "MESSAGE" };
+        g_autoptr(GPtrArray) cells = g_ptr_array_new_with_free_func(g_free);
+        size_t widths[2] = { strlen(titles[0]), strlen(titles[1]) };
+        GString *out = g_string_new(NULL);
+        GVariantIter iter;
+        const char *severity, *check, *message;
+
+        g_variant_iter_init(&iter, findings);
+        while (g_variant_iter_next(&iter, "(&s&s&s)", &severity, &check, &message)) {
+                char *row[3];
+
+                if (errors_only && !g_str_equal(severity, "error"))
+                        continue;
+                row[0] = sanitize_cell(severity);
+                row[1] = sanitize_cell(check);
+                row[2] = sanitize_cell(message);
+                for (size_t j = 0; j < 2; j++)
+                        widths[j] = MAX(widths[j], (size_t) g_utf8_strlen(row[j], -1));
+                for (size_t j = 0; j < 3; j++)
+                        g_ptr_array_add(cells, row[j]);
+        }
+
+        size_t indent = widths[0] + 2 + widths[1] + 2;
+        size_t avail =
+                width > indent + FINDINGS_MIN_MESSAGE_WIDTH ? width - indent : FINDINGS_MIN_MESSAGE_WIDTH;
+
+        g_string_append_printf(out, "%-*s  %-*s  %s\n", (int) widths[0], titles[0], (int) widths[1],
+                               titles[1], titles[2]);
+        for (guint i = 0; i < cells->len; i += 3) {
+                const char *const *row = (const char *const *) &cells->pdata[i];
+
+                /* Pad by characters, not bytes. */
+                for (size_t j = 0; j < 2; j++)
+                        g_string_append_printf(out, "%s%*s  ", row[j],
+                                               (int) (widths[j] - (size_t) g_utf8_strlen(row[j], -1)), "");
+                if (width > 0)
+                        append_wrapped(out, row[2], indent, avail);
+                else
+                        g_string_append(out, row[2]);
+                g_string_append_c(out, '\n');
+        }
+        return g_string_free(out, FALSE);
+}
+
+char *ctl_dry_run_verdict(bool ok, GVariant *findings) {
+        size_t errors = ctl_findings_count(findings, "error");
+        size_t warnings = ctl_findings_count(findings, "warning");
+
+        if (!ok) {
+                /* ok is the daemon's word; a reply that says "no" without an error finding still fails. */
+                if (errors == 0)
+                        return g_strdup("would fail (the daemon gave no error finding)");
+                return g_strdup_printf("would fail: %zu error%s", errors, errors == 1 ? "" : "s");
+        }
+        if (warnings > 0)
+                return g_strdup_printf(
+                        "would succeed with %zu warning%s (best-effort: memory, disks, ports and other "
+                        "migrations can change before the real migration, which checks again)",
+                        warnings, warnings == 1 ? "" : "s");
+        return g_strdup("would succeed (best-effort: memory, disks, ports and other migrations can change "
+                        "before the real migration, which checks again)");
+}
+
+JsonNode *ctl_dry_run_to_json(bool ok, GVariant *findings) {
+        g_autoptr(JsonBuilder) builder = json_builder_new();
+        GVariantIter iter;
+        const char *severity, *check, *message;
+
+        json_builder_begin_object(builder);
+        json_builder_set_member_name(builder, "ok");
+        json_builder_add_boolean_value(builder, ok);
+        json_builder_set_member_name(builder, "findings");
+        json_builder_begin_array(builder);
+        g_variant_iter_init(&iter, findings);
+        while (g_variant_iter_next(&iter, "(&s&s&s)", &severity, &check, &message)) {
+                json_builder_begin_object(builder);
+                json_builder_set_member_name(builder, "severity");
+                json_builder_add_string_value(builder, severity);
+                json_builder_set_member_name(builder, "check");
+                json_builder_add_string_value(builder, check);
+                json_builder_set_member_name(builder, "message");
+                json_builder_add_string_value(builder, message);
+                json_builder_end_object(builder);
+        }
+        json_builder_end_array(builder);
+        json_builder_end_object(builder);
+        return json_builder_get_root(builder);
+}

@@ -23,7 +23,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(sd_bus_error, sd_bus_error_free)
  * listed in --help: keep the two in sync.
  *   0  success
  *   1  the operation failed (the service returned an error, or FILE could
- *      not be read or written)
+ *      not be read or written; migrate --dry-run: the check found errors)
  *   2  usage error (unknown command or option, missing or extra argument,
  *      malformed --host URI)
  *   3  cannot connect to the bus, vmigrated is not running or not
@@ -219,3 +219,26 @@ typedef struct CtlFollow {
  * Returns a CTL_EXIT_* code: OK only when the job completed.
  */
 int ctl_migrate_follow(sd_bus *bus, sd_bus_message *call, const CtlFollow *settings);
+
+/* ---- migrate --dry-run: Domain.DryRun's findings (ctl-output.c, no bus) ---- */
+
+/* How many findings of a(sss) have this severity ("error", "warning", "info"). */
+size_t ctl_findings_count(GVariant *findings, const char *severity);
+
+/*
+ * The findings as a table, SEVERITY, CHECK, MESSAGE, in the daemon's order
+ * (the source's checks, then the destination's), one row per finding, with a
+ * trailing newline. width > 0: messages are wrapped at spaces to fit in width
+ * columns, continuation lines indented under MESSAGE (a word longer than the
+ * column, a path say, is kept whole rather than broken); width 0: never
+ * wrapped. errors_only: only the rows of severity error. Control characters
+ * from the bus are shown as spaces. An empty a(sss) gives the header only.
+ */
+char *ctl_format_findings(GVariant *findings, unsigned width, bool errors_only);
+
+/* The last line for humans, without newline: "would succeed (best-effort: ...)",
+ * "would succeed with 2 warnings (best-effort: ...)" or "would fail: 3 errors". */
+char *ctl_dry_run_verdict(bool ok, GVariant *findings);
+
+/* {"ok": b, "findings": [{"severity", "check", "message"}, ...]} */
+JsonNode *ctl_dry_run_to_json(bool ok, GVariant *findings);

@@ -517,6 +517,154 @@ static void test_shell_word(void) {
         }
 }
 
+static GVariant *findings_variant(const char *const (*rows)[3], size_t n) {
+        GVariantBuilder b;
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a(sss)"));
+        for (size_t i = 0; i < n; i++)
+                g_variant_builder_add(&b, "(sss)", rows[i][0], rows[i][1], rows[i][2]);
+        return g_variant_ref_sink(g_variant_builder_end(&b));
+}
+
+static void test_dry_run_table(void) {
+        static const char *const rows[][3] = {
+                { "warning", "machine.type", "host-b: the machine type 'pc' is an alias" },
+                { "error", "resources.memory",
+                  "host-b: 1.2 GiB of memory available, the domain needs 2.0 GiB + 64.0 MiB overhead" },
+                { "info", "dry-run.best-effort", "host-a: a dry run is best-effort" },
+        };
+        g_autoptr(GVariant) findings = findings_variant(rows, G_N_ELEMENTS(rows));
+        g_autofree char *plain = ctl_format_findings(findings, 0, false);
+        g_autofree char *wrapped = ctl_format_findings(findings, 60, false);
+        g_autofree char *errors = ctl_format_findings(findings, 0, true);
+        g_autofree char *narrow = ctl_format_findings(findings, 10, false);
+
+        /* Not a terminal: one finding per line, whatever its length. */
+        g_assert_cmpstr(plain, ==,
+                        "SEVERITY  CHECK                MESSAGE\n"
+                        "warning   machine.type         host-b: the machine type 'pc' is an alias\n"
+                        "error     resources.memory     host-b: 1.2 GiB of memory available, the domain "
+                        "needs 2.0 GiB + 64.0 MiB overhead\n"
+                        "info      dry-run.best-effort  host-a: a dry run is best-effort\n");
+        /* 60 columns: the message column is 60 - 31 = 29 wide; continuation lines line up under it. */
+        g_assert_cmpstr(wrapped, ==,
+                        "SEVERITY  CHECK                MESSAGE\n"
+                        "warning   machine.type         host-b: the machine type 'pc'\n"
+                        "                               is an alias\n"
+                        "error     resources.memory     host-b: 1.2 GiB of memory\n"
+                        "                               available, the domain needs\n"
+                        "                               2.0 GiB + 64.0 MiB overhead\n"
+                        "info      dry-run.best-effort  host-a: a dry run is\n"
+                        "                               best-effort\n");
+        {
+                g_auto(GStrv) lines = g_strsplit(wrapped, "\n", -1);
+                for (char **l = lines; *l; l++)
+                        g_assert_cmpuint(strlen(*l), <=, 60);
+        }
+        g_assert_cmpstr(errors, ==,
+                        "SEVERITY  CHECK             MESSAGE\n"
+                        "error     resources.memory  host-b: 1.2 GiB of memory available, the domain needs "
+                        "2.0 GiB + 64.0 MiB overhead\n");
+        /* Narrower than the columns: the messages still get 20 columns rather than none. */
+        g_assert_nonnull(strstr(narrow,
+                                "info      dry-run.best-effort  host-a: a dry run is\n"
+                                "                               best-effort\n"));
+}
+
+static void test_dry_run_table_hostile(void) {
+        static const char *const rows[][3] = {
+                { "error", "storage.disk",
+                  "host-b: disk "
+                  "/srv/vmigrate/images/a-very-long-image-name-that-is-longer-than-the-column.raw "
+                  "(vda) is missing" },
+                { "error", "x\033[2J", "line\none\ttab\r" },
+                { "wärning", "ünï", "ä b" },
+        };
+        g_autoptr(GVariant) findings = findings_variant(rows, G_N_ELEMENTS(rows));
+        g_autofree char *wrapped = ctl_format_findings(findings, 60, false);
+        g_autoptr(GVariant) empty = findings_variant(NULL, 0);
+        g_autofree char *none = ctl_format_findings(empty, 80, false);
+
+        /* A path is never broken, even when it overflows. */
+        g_assert_nonnull(strstr(wrapped,
+                                "\n                        "
+                                "/srv/vmigrate/images/a-very-long-image-name-that-is-longer-than-the-"
+                                "column.raw\n"));
+        /* No escape sequence or newline from the bus reaches the terminal. */
+        g_assert_null(strchr(wrapped, '\033'));
+        g_assert_null(strchr(wrapped, '\t'));
+        g_assert_null(strchr(wrapped, '\r'));
+        g_assert_nonnull(strstr(wrapped, "error     x [2J         line one tab\n"));
+        /* Padding counts characters, not bytes. */
+        g_assert_nonnull(strstr(wrapped,
+                                "wärning   ünï"
+                                "           ä b\n"));
+        g_assert_cmpstr(none, ==, "SEVERITY  CHECK  MESSAGE\n");
+}
+
+static void test_dry_run_verdict(void) {
+        static const char *const clean[][3] = {
+                { "info", "dry-run.best-effort", "host-a: best-effort" },
+        };
+        static const char *const warned[][3] = {
+                { "warning", "machine.type", "host-b: alias" },
+                { "info", "dry-run.best-effort", "host-a: best-effort" },
+        };
+        static const char *const failed[][3] = {
+                { "error", "storage.disk", "host-b: missing" },
+                { "warning", "machine.type", "host-b: alias" },
+                { "error", "cpu.features", "host-b: lacks amx-tile" },
+        };
+        g_autoptr(GVariant) f1 = findings_variant(clean, G_N_ELEMENTS(clean));
+        g_autoptr(GVariant) f2 = findings_variant(warned, G_N_ELEMENTS(warned));
+        g_autoptr(GVariant) f3 = findings_variant(failed, G_N_ELEMENTS(failed));
+        g_autofree char *v1 = ctl_dry_run_verdict(true, f1);
+        g_autofree char *v2 = ctl_dry_run_verdict(true, f2);
+        g_autofree char *v3 = ctl_dry_run_verdict(false, f3);
+        g_autofree char *v4 = ctl_dry_run_verdict(false, f1);
+        g_autofree char *v5 = NULL;
+
+        g_assert_true(g_str_has_prefix(v1, "would succeed (best-effort: "));
+        g_assert_true(g_str_has_prefix(v2, "would succeed with 1 warning (best-effort: "));
+        g_assert_cmpstr(v3, ==, "would fail: 2 errors");
+        g_assert_cmpstr(v4, ==, "would fail (the daemon gave no error finding)");
+        g_assert_cmpuint(ctl_findings_count(f3, "error"), ==, 2);
+        g_assert_cmpuint(ctl_findings_count(f3, "warning"), ==, 1);
+        g_assert_cmpuint(ctl_findings_count(f3, "info"), ==, 0);
+        {
+                static const char *const one[][3] = { { "error", "host.same", "host-a: same" } };
+                g_autoptr(GVariant) f = findings_variant(one, 1);
+                v5 = ctl_dry_run_verdict(false, f);
+                g_assert_cmpstr(v5, ==, "would fail: 1 error");
+        }
+}
+
+static void test_dry_run_json(void) {
+        static const char *const rows[][3] = {
+                { "error", "destination.reachable", "host-a: cannot reach \"b\"\n" },
+        };
+        g_autoptr(GVariant) findings = findings_variant(rows, G_N_ELEMENTS(rows));
+        g_autoptr(JsonNode) root = ctl_dry_run_to_json(false, findings);
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autofree char *text = NULL;
+        JsonObject *o = json_node_get_object(root);
+        JsonArray *a = json_object_get_array_member(o, "findings");
+        JsonObject *f0 = json_array_get_object_element(a, 0);
+
+        g_assert_false(json_object_get_boolean_member(o, "ok"));
+        g_assert_cmpuint(json_array_get_length(a), ==, 1);
+        g_assert_cmpstr(json_object_get_string_member(f0, "severity"), ==, "error");
+        g_assert_cmpstr(json_object_get_string_member(f0, "check"), ==, "destination.reachable");
+        /* JSON keeps the message as sent: the consumer decides how to show it. */
+        g_assert_cmpstr(json_object_get_string_member(f0, "message"), ==, "host-a: cannot reach \"b\"\n");
+        json_generator_set_root(gen, root);
+        text = json_generator_to_data(gen, NULL);
+        g_assert_cmpstr(
+                text, ==,
+                "{\"ok\":false,\"findings\":[{\"severity\":\"error\",\"check\":\"destination.reachable\","
+                "\"message\":\"host-a: cannot reach \\\"b\\\"\\n\"}]}");
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_set_nonfatal_assertions();
@@ -534,5 +682,9 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/ctl/job/postcopy", test_job_postcopy);
         g_test_add_func("/ctl/parse/migrate-switches", test_migrate_switches);
         g_test_add_func("/ctl/format/shell-word", test_shell_word);
+        g_test_add_func("/ctl/dry-run/table", test_dry_run_table);
+        g_test_add_func("/ctl/dry-run/table-hostile", test_dry_run_table_hostile);
+        g_test_add_func("/ctl/dry-run/verdict", test_dry_run_verdict);
+        g_test_add_func("/ctl/dry-run/json", test_dry_run_json);
         return g_test_run();
 }

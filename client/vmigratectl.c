@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +30,8 @@
 #define SHUTDOWN_TIMEOUT_USEC (LIFECYCLE_TIMEOUT_USEC + SHUTDOWN_EXTRA_USEC)
 /* Domain.ShutdownWithTimeout accepts 1 ms to one hour. */
 #define SHUTDOWN_TIMEOUT_MAX_MS UINT64_C(3600000)
+/* DryRun reaches the destination (maybe over ssh, maybe asking its polkit), as Migrate's Prepare does. */
+#define DRY_RUN_TIMEOUT_USEC (5 * 60 * G_USEC_PER_SEC)
 
 typedef struct Context {
         CtlHost host;
@@ -44,6 +47,7 @@ typedef struct Context {
         bool postcopy;               /* --postcopy: migrate's option, migrate-setspeed's switch */
         CtlMigrateSwitches switches; /* migrate's post-copy and timeout switches, resolved once known */
         bool detach;
+        bool dry_run; /* migrate --dry-run: Domain.DryRun instead of Migrate */
         sd_bus *bus;
         pid_t agent_pid;
 } Context;
@@ -832,6 +836,76 @@ static int append_vardict(sd_bus_message *m, GVariant *dict) {
         return sd_bus_message_close_container(m);
 }
 
+/* Columns to wrap the findings' messages at: the terminal's (or $COLUMNS, as
+ * systemd's tools honour it), 0 when stdout is not a terminal, so that
+ * scripts and logs get one finding per line. */
+static unsigned findings_width(void) {
+        const char *columns = getenv("COLUMNS");
+        struct winsize ws;
+        uint64_t v;
+
+        if (!isatty(STDOUT_FILENO))
+                return 0;
+        if (columns && ctl_parse_uint(columns, 1, 10000, &v) >= 0)
+                return (unsigned) v;
+        if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+                return ws.ws_col;
+        return 80;
+}
+
+/*
+ * migrate --dry-run: the same destination and a{sv} as the real Migrate,
+ * sent to Domain.DryRun. Bad options and an unreachable destination come
+ * back as findings, not as errors, so the reply is read whatever it says.
+ * Returns OK when the daemon says the migration would succeed, FAILED when
+ * not: a check that found errors has failed.
+ */
+static int migrate_dry_run(Context *c, const char *path, const char *name, const char *destination,
+                           GVariant *options) {
+        g_autofree char *what =
+                g_strdup_printf("cannot check the migration of domain '%s' to %s", name, destination);
+        g_autoptr(sd_bus_message) m = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
+        g_autoptr(GVariant) findings = NULL;
+        int ok, r;
+
+        r = sd_bus_message_new_method_call(c->bus, &m, CTL_BUS_NAME, path, CTL_DOMAIN_IFACE, "DryRun");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", destination);
+        if (r >= 0)
+                r = append_vardict(m, options);
+        if (r < 0) {
+                fprintf(stderr, "vmigratectl: %s: cannot build the D-Bus call: %s\n", what, g_strerror(-r));
+                return CTL_EXIT_FAILED;
+        }
+        /* As long as reaching the destination takes: ssh, and its polkit. */
+        r = sd_bus_call(c->bus, m, DRY_RUN_TIMEOUT_USEC, &error, &reply);
+        if (r < 0)
+                return ctl_report_error(&c->host, &error, r, what);
+        if (sd_bus_message_read(reply, "b", &ok) <= 0 || ctl_message_read_gvariant(reply, &findings) < 0 ||
+            !g_variant_is_of_type(findings, G_VARIANT_TYPE("a(sss)"))) {
+                fprintf(stderr, "vmigratectl: %s: unexpected reply from vmigrated (expected 'ba(sss)')\n",
+                        what);
+                return CTL_EXIT_FAILED;
+        }
+
+        if (c->json) {
+                g_autoptr(JsonNode) root = ctl_dry_run_to_json(ok, findings);
+                ctl_print_json(root);
+        } else {
+                /* --quiet: what stands in the way, nothing else. */
+                g_autofree char *table = ctl_format_findings(findings, findings_width(), c->quiet);
+                g_autofree char *verdict = ctl_dry_run_verdict(ok, findings);
+
+                if (!c->quiet || !ok)
+                        fputs(table, stdout);
+                if (!c->quiet)
+                        printf("Migrating domain '%s' to %s %s.\n", name, destination, verdict);
+        }
+        return ok ? CTL_EXIT_OK : CTL_EXIT_FAILED;
+}
+
 static int cmd_migrate(Context *c, const Command *cmd, char **args) {
         g_autofree char *what = g_strdup_printf("cannot migrate domain '%s' to %s", args[0], args[1]);
         g_autofree char *path = NULL;
@@ -860,6 +934,9 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
         r = resolve_domain_name(c, args[0], what, &path, &name);
         if (r != CTL_EXIT_OK)
                 return r;
+
+        if (c->dry_run)
+                return migrate_dry_run(c, path, name, args[1], options);
 
         r = sd_bus_message_new_method_call(c->bus, &m, CTL_BUS_NAME, path, CTL_DOMAIN_IFACE, "Migrate");
         if (r >= 0)
@@ -1141,6 +1218,8 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "                         The same by name: abort, postcopy or suspend\n"                           \
         "  --detach               Return once the job exists, printing its object\n"                        \
         "                         path (with --json: {domain, destination, job})\n"                         \
+        "  --dry-run              Only check whether the migration would succeed\n"                         \
+        "                         (Domain.DryRun, see below); migrates nothing\n"                           \
         "  --json                 Final statistics as one JSON object on stdout\n"                          \
         "                         (the keys of GetJobStats, plus domain, destination,\n"                    \
         "                         job, result); progress then goes to stderr if it\n"                       \
@@ -1168,6 +1247,22 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "is back:\n"                                                                                        \
         "  vmigratectl migrate DOMAIN DESTINATION --postcopy-resume\n"                                      \
         "\n"                                                                                                \
+        "Dry run: --dry-run sends the same destination and options to\n"                                    \
+        "Domain.DryRun, which runs the checks of the real migration on this host\n"                         \
+        "and on the destination (Incoming.CheckPrepare) and starts, binds, creates\n"                       \
+        "and reserves nothing on either. It prints one row per finding: SEVERITY\n"                         \
+        "(error, warning, info), CHECK (a stable id such as resources.memory,\n"                            \
+        "storage.disk, cpu.features, destination.reachable, host.same) and MESSAGE\n"                       \
+        "(starting with the host it concerns; wrapped to the terminal's width, not\n"                       \
+        "wrapped when stdout is not a terminal), then a verdict: 'would succeed\n"                          \
+        "(best-effort: ...)' or 'would fail: N errors'. A dry run is best-effort:\n"                        \
+        "things can change before the real migration, which checks again. With\n"                           \
+        "--json: {\"ok\": BOOL, \"findings\": [{\"severity\", \"check\", \"message\"}]};\n"                 \
+        "with --quiet only the errors. Polkit action org.vmigrate.migrate1.dry-run.\n"                      \
+        "Exit status of a dry run: 0 when the migration would succeed; 1 when it\n"                         \
+        "would fail (the check found errors) or vmigrated refused the call; 2, 3,\n"                        \
+        "4, 5 as below.\n"                                                                                  \
+        "\n"                                                                                                \
         "Exit status: 0 when the migration completed; 1 when it failed (also in\n"                          \
         "post-copy: PostCopyFailed) or was cancelled (the error is printed), when\n"                        \
         "vmigrated refused it (InvalidOption, UnsupportedOption,\n"                                         \
@@ -1179,6 +1274,8 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "\n"                                                                                                \
         "Examples:\n"                                                                                       \
         "  vmigratectl migrate demo hv2.example.org\n"                                                      \
+        "  vmigratectl migrate demo hv2 --dry-run --postcopy\n"                                             \
+        "  vmigratectl --json migrate demo hv2 --dry-run | jq -r '.findings[].check'\n"                     \
         "  vmigratectl migrate demo ssh://admin@hv2:2222 --bandwidth=200M \\\n"                             \
         "          --max-downtime=300 --persist --undefine-source\n"                                        \
         "  vmigratectl migrate demo hv2 --postcopy-after-precopy --bandwidth=200M\n"                        \
@@ -1297,6 +1394,8 @@ static const Command commands[] = {
           "Migrate a domain to another host, showing progress", MIGRATE_HELP },
         { "job-status", "DOMAIN", 1, 1, cmd_job_status, NULL, NULL, NULL, 0,
           "Show the current or last job's statistics", JOB_STATUS_HELP },
+        { "job", "DOMAIN", 1, 1, cmd_job_status, NULL, NULL, NULL, 0, "Same as job-status",
+          JOB_STATUS_HELP },
         { "job-abort", "DOMAIN", 1, 1, cmd_job_control, "AbortJob", NULL, "cancel the migration", 0,
           "Cancel a domain's migration", JOB_ABORT_HELP },
         { "migrate-setmaxdowntime", "DOMAIN MS", 2, 2, cmd_job_control, "SetMaxDowntime", NULL,
@@ -1360,6 +1459,9 @@ static void print_help(void) {
                "      --destination-xml=FILE --data-uri=URI --listen-address=ADDR\n"
                "      --timeout-postcopy --timeout-suspend --timeout-action=ACTION\n"
                "      --detach         migrate: return once the job exists, printing its path\n"
+               "      --dry-run        migrate: only check whether the migration would\n"
+               "                       succeed, on both hosts (Domain.DryRun); prints the\n"
+               "                       findings and a verdict, migrates nothing\n"
                "      --postcopy       migrate-setspeed: set the post-copy limit\n"
                "                       RATE is bytes per second: 100M, 1.5G, 512MiB/s\n"
                "                       (powers of 1024), 1GB (10^9), 800Mbit/s (bits)\n"
@@ -1388,7 +1490,9 @@ static void print_help(void) {
                "     migrate: org.vmigrate.migrate1.migrate; job-abort, migrate-set*,\n"
                "     migrate-postcopy: org.vmigrate.migrate1.control-job)\n"
                "migrate exits 0 only when the migration completed; 1 when it failed, was\n"
-               "cancelled, or was refused (the error is printed). When a post-copy\n"
+               "cancelled, or was refused (the error is printed). migrate --dry-run exits\n"
+               "0 when the migration would succeed, 1 when the check found errors (or\n"
+               "vmigrated refused it), 3 and 5 as above. When a post-copy\n"
                "migration fails, the guest is paused on both hosts; vmigratectl says so\n"
                "and how to resume it: vmigratectl migrate DOMAIN DEST --postcopy-resume.\n"
                "\n"
@@ -1419,6 +1523,7 @@ static void print_help(void) {
                "          %s ShutdownWithTimeout t 30000\n"
                "  vmigratectl --host unix:///run/test-bus/system_bus_socket backends\n"
                "  vmigratectl migrate demo ssh://root@hv2.example.org --bandwidth=200M\n"
+               "  vmigratectl migrate demo hv2 --dry-run\n"
                "  vmigratectl migrate --detach demo hv2 && vmigratectl job-status demo\n"
                "  vmigratectl migrate demo hv2 --postcopy-after-precopy --bandwidth=200M\n"
                "  vmigratectl migrate demo hv2 --timeout=120 --timeout-postcopy\n"
@@ -1517,6 +1622,7 @@ enum {
         ARG_TIMEOUT_ACTION,
         ARG_TIMEOUT_POSTCOPY,
         ARG_TIMEOUT_SUSPEND,
+        ARG_DRY_RUN,
         /* Migrate options: see migrate_flags[] */
         ARG_MIGRATE_FIRST = 0x200,
 };
@@ -1649,6 +1755,7 @@ static int run(int argc, char *argv[]) {
                 { "timeout-action", required_argument, NULL, ARG_TIMEOUT_ACTION },
                 { "timeout-postcopy", no_argument, NULL, ARG_TIMEOUT_POSTCOPY },
                 { "timeout-suspend", no_argument, NULL, ARG_TIMEOUT_SUSPEND },
+                { "dry-run", no_argument, NULL, ARG_DRY_RUN },
         };
         struct option options[G_N_ELEMENTS(base_options) + G_N_ELEMENTS(migrate_flags) + 1];
         g_auto(Context) c = { .allow_interactive = true };
@@ -1706,6 +1813,9 @@ static int run(int argc, char *argv[]) {
                         break;
                 case ARG_DETACH:
                         c.detach = true;
+                        break;
+                case ARG_DRY_RUN:
+                        c.dry_run = true;
                         break;
                 case ARG_DESTINATION_XML:
                         c.destination_xml_file = optarg;
@@ -1863,6 +1973,17 @@ static int run(int argc, char *argv[]) {
         }
         if (c.detach && cmd->run != cmd_migrate) {
                 fprintf(stderr, "vmigratectl: --detach only applies to 'migrate', not to '%s'\n", cmd->name);
+                return CTL_EXIT_USAGE;
+        }
+        if (c.dry_run && cmd->run != cmd_migrate) {
+                fprintf(stderr, "vmigratectl: --dry-run only applies to 'migrate', not to '%s'\n",
+                        cmd->name);
+                return CTL_EXIT_USAGE;
+        }
+        if (c.dry_run && c.detach) {
+                fprintf(stderr,
+                        "vmigratectl: --dry-run starts no job, so there is nothing to --detach from; drop "
+                        "one of them\n");
                 return CTL_EXIT_USAGE;
         }
         if (cmd->run == cmd_migrate) {

@@ -1185,12 +1185,13 @@ static void check_cpu(const QemuCaps *caps, const PreflightContext *ctx, Finding
         if (missing->len == 0)
                 return;
 
+        const char *them = missing->len == 1 ? "it" : "them";
         g_ptr_array_add(missing, NULL);
         g_autofree char *list = g_strjoinv(", ", (char **) missing->pdata);
         if (because)
                 findings_add(out, severity, "cpu.features",
-                             "this host's CPU lacks %s, %s; migrate to a host whose CPU has them", list,
-                             because);
+                             "this host's CPU lacks %s, %s; migrate to a host whose CPU has %s", list, because,
+                             them);
         else
                 findings_add(
                         out, severity, "cpu.features",
