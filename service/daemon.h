@@ -61,6 +61,8 @@ GHashTable *incoming_track_table_new(void);
 char *domain_dbus_path(const Domain *d);
 char *job_dbus_path(const Job *j);
 int daemon_verify_job_action(Daemon *daemon, sd_bus_message *call, Job *j, sd_bus_error *ret_error);
+/* AbortJob, StartPostCopy, Cancel: authorize (control-job), act, reply. */
+int daemon_run_job_control(sd_bus_message *m, Job *j, int (*control)(Job *j, GError **error), sd_bus_error *error);
 
 /* The peer implementation (peer-dbus.c): other hosts' vmigrated over D-Bus. */
 extern const PeerOps peer_dbus_ops;

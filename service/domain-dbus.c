@@ -367,39 +367,15 @@ static int require_job(Domain *d, sd_bus_error *error) {
 }
 
 static int method_abort_job(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        g_autoptr(GError) gerror = NULL;
         Domain *d = userdata;
-        int r;
-
-        r = require_job(d, error);
-        if (r < 0)
-                return r;
-        r = daemon_verify_job_action(daemon_of(d), m, d->job, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1;
-        r = migration_cancel(d->job, &gerror);
-        if (r < 0)
-                return bus_set_gerror(error, gerror);
-        return sd_bus_reply_method_return(m, NULL);
+        int r = require_job(d, error);
+        return r < 0 ? r : daemon_run_job_control(m, d->job, migration_cancel, error);
 }
 
 static int method_start_postcopy(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        g_autoptr(GError) gerror = NULL;
         Domain *d = userdata;
-        int r;
-
-        r = require_job(d, error);
-        if (r < 0)
-                return r;
-        r = daemon_verify_job_action(daemon_of(d), m, d->job, error);
-        if (r <= 0)
-                return r < 0 ? r : 1;
-        r = migration_start_postcopy(d->job, &gerror);
-        if (r < 0)
-                return bus_set_gerror(error, gerror);
-        return sd_bus_reply_method_return(m, NULL);
+        int r = require_job(d, error);
+        return r < 0 ? r : daemon_run_job_control(m, d->job, migration_start_postcopy, error);
 }
 
 static int method_get_job_stats(sd_bus_message *m, void *userdata, sd_bus_error *error) {

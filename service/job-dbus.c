@@ -114,9 +114,9 @@ int daemon_verify_job_action(Daemon *daemon, sd_bus_message *call, Job *j, sd_bu
                                            domain_uuid(j->domain), error);
 }
 
-static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+int daemon_run_job_control(sd_bus_message *m, Job *j, int (*control)(Job *j, GError **error),
+                           sd_bus_error *error) {
         g_autoptr(GError) gerror = NULL;
-        Job *j = userdata;
         Daemon *daemon = j->manager->observer_data;
         int r;
 
@@ -124,28 +124,19 @@ static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error)
         if (r < 0)
                 return r;
         if (r == 0)
-                return 1;
-        r = migration_cancel(j, &gerror);
+                return 1; /* polkit will call us again */
+        r = control(j, &gerror);
         if (r < 0)
                 return bus_set_gerror(error, gerror);
         return sd_bus_reply_method_return(m, NULL);
 }
 
-static int method_start_postcopy(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        g_autoptr(GError) gerror = NULL;
-        Job *j = userdata;
-        Daemon *daemon = j->manager->observer_data;
-        int r;
+static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return daemon_run_job_control(m, userdata, migration_cancel, error);
+}
 
-        r = daemon_verify_job_action(daemon, m, j, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1;
-        r = migration_start_postcopy(j, &gerror);
-        if (r < 0)
-                return bus_set_gerror(error, gerror);
-        return sd_bus_reply_method_return(m, NULL);
+static int method_start_postcopy(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return daemon_run_job_control(m, userdata, migration_start_postcopy, error);
 }
 
 static const sd_bus_vtable job_vtable[] = {
