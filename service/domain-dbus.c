@@ -252,9 +252,12 @@ static void on_migration_ended(Job *job, void *userdata) {
         g_autofree MigrateCall *call = userdata;
         g_autoptr(GError) error = NULL;
 
+        /* A broken post-copy is not retried but resumed: say which it is. */
         if (call->reply && job->phase != JOB_PHASE_COMPLETED)
-                error = g_error_new(VM_ERROR, VM_ERROR_MIGRATION_FAILED, "migration %s: %s",
-                                    job_phase_to_string(job->phase), job->error ? job->error : "unknown error");
+                error = g_error_new(VM_ERROR,
+                                    job->stats.postcopy_active ? VM_ERROR_POSTCOPY_FAILED : VM_ERROR_MIGRATION_FAILED,
+                                    "migration %s: %s", job_phase_to_string(job->phase),
+                                    job->error ? job->error : "unknown error");
         migrate_call_answer(call, job, error);
 }
 

@@ -12,7 +12,7 @@
 #define PEER_PREPARE_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
 #define PEER_FINISH_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
 /* Passes without progress before the convergence policy acts. */
-#define MIGRATION_STALL_PASSES 3
+#define MIGRATION_STALL_PASSES 2
 
 void manager_set_peer_ops(Manager *m, const PeerOps *ops, void *ctx) {
         m->peer_ops = ops;
@@ -238,7 +238,9 @@ static void outgoing_finish(Outgoing *o) {
 }
 
 /* The default convergence policy, checked at each new pass: when what is
- * left to send has not shrunk for MIGRATION_STALL_PASSES passes, switch to
+ * left to send has not shrunk for MIGRATION_STALL_PASSES passes (two: one
+ * can be noise, three cost a whole extra pass of a guest that will not
+ * converge anyway), switch to
  * post-copy if it was enabled, otherwise throttle the guest harder if
  * auto-converge is on, otherwise say on the job that it is not converging
  * (it never gives up on its own: the caller decides). */
