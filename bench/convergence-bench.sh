@@ -1,0 +1,343 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# A guest that dirties memory faster than the link carries, vmigrate
+# against raw QEMU pre-copy:
+#
+#     sudo bench/convergence-bench.sh [--rounds N] [--rate 1gbit] [--mem 256] [--write-pct 150]
+#                                     [--budget 60] [--build-dir DIR] [--no-build] [--keep-logs DIR]
+#
+# Two test hosts (tests/hosts/lib-hosts.sh) joined by a link shaped to
+# --rate; the TCG test guest (--mem MiB, test area = 3/4 of it, all of it
+# the working set) rewrites pages at --write-pct % of the link rate. Per
+# round, from host-a to host-b:
+#
+#   vmigrate postcopy   Domain.Migrate {postcopy: true, wait: true} and no
+#                       other help: no StartPostCopy call, no timeout. The
+#                       default policy sees pre-copy stall for 3 passes and
+#                       switches to post-copy by itself.
+#   (reference)         the same with Domain.StartPostCopy called by the
+#                       client once pass 2 has begun: what a client that
+#                       does not wait for the policy gets.
+#   vmigrate defaults   Domain.Migrate {} (post-copy is off by default):
+#                       the policy can only say so; the time until the job's
+#                       NotConverging property turns true is measured, then
+#                       AbortJob, and the guest verifies on host-a.
+#   raw pre-copy        bench/raw-precopy-budget.py: the same QEMU command
+#                       line and parameters, plain `migrate`, given --budget
+#                       seconds; then query-migrate and migrate_cancel.
+#
+# Printed: the time to copy the guest's RAM once (RAM / link rate), the
+# vmigrate total (busctl call to reply) and its ratio to that (target <= 3),
+# the downtime against max-downtime (target <=), what defaults alone do,
+# and whether raw pre-copy converged within its budget. After every
+# completed migration the guest verifies every page on host-b.
+# Exit status 0 whatever the figures, 1 if a migration or verification
+# failed, 2 on bad usage.
+set -u
+cd "$(dirname "$0")/.."
+top=$PWD
+
+usage() {
+        sed -n '7,8p' "$0" | sed 's/^# \{0,1\}//'
+        exit "${1:-2}"
+}
+
+rounds=1 rate=1gbit mem=256 pct=150 budget=60 build=$top/build keep_logs= do_build=1 warmup=2
+while [ $# -gt 0 ]; do
+        case $1 in
+        --no-build) do_build=0; shift; continue ;;
+        --rounds) rounds=${2:-} ;;
+        --rate) rate=${2:-} ;;
+        --mem) mem=${2:-} ;;
+        --write-pct) pct=${2:-} ;;
+        --budget) budget=${2:-} ;;
+        --build-dir) build=${2:-} ;;
+        --keep-logs) keep_logs=${2:-} ;;
+        -h | --help) usage 0 ;;
+        *) echo "convergence-bench: unknown option '$1'" >&2; usage ;;
+        esac
+        [ $# -ge 2 ] || { echo "convergence-bench: $1 needs a value" >&2; exit 2; }
+        shift 2
+done
+[[ $rounds =~ ^[1-9][0-9]?$ ]] || { echo "convergence-bench: --rounds '$rounds': a number from 1 to 99" >&2; exit 2; }
+[[ $rate =~ ^[1-9][0-9]*(mbit|gbit)$ ]] ||
+        { echo "convergence-bench: --rate '$rate': e.g. 1gbit or 200mbit" >&2; exit 2; }
+[[ $mem =~ ^[1-9][0-9]*$ ]] && [ "$mem" -ge 32 ] && [ "$mem" -le 2048 ] ||
+        { echo "convergence-bench: --mem '$mem': MiB, 32 to 2048" >&2; exit 2; }
+[[ $pct =~ ^[1-9][0-9]*$ ]] && [ "$pct" -le 1000 ] ||
+        { echo "convergence-bench: --write-pct '$pct': 1 to 1000 (% of the link rate)" >&2; exit 2; }
+[[ $budget =~ ^[1-9][0-9]*$ ]] && [ "$budget" -le 3600 ] ||
+        { echo "convergence-bench: --budget '$budget': seconds, 1 to 3600" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || { echo "convergence-bench: needs root (network namespaces, QEMU): sudo $0" >&2; exit 2; }
+command -v qemu-system-x86_64 >/dev/null ||
+        { echo "convergence-bench: qemu-system-x86_64 is missing: run tools/install-deps.sh" >&2; exit 2; }
+
+build=$(readlink -f "$build")
+if [ "$do_build" = 1 ]; then
+        if [ ! -f "$build/build.ninja" ]; then
+                meson setup "$build" >/dev/null || { echo "convergence-bench: meson setup $build failed" >&2; exit 2; }
+        fi
+        ninja -C "$build" service/vmigrated tests/guest/vmigrate-test-guest.elf >/dev/null ||
+                { echo "convergence-bench: building vmigrated and the test guest in $build failed" >&2; exit 2; }
+fi
+for f in service/vmigrated tests/guest/vmigrate-test-guest.elf; do
+        [ -e "$build/$f" ] || { echo "convergence-bench: $build/$f is not built" >&2; exit 2; }
+done
+
+export VMIGRATE_BUILD_ROOT=$build VMIGRATE_SOURCE_ROOT=$top
+[ -n "$keep_logs" ] && export HOSTS_KEEP_LOGS=$keep_logs
+# shellcheck source=../tests/hosts/lib-hosts.sh
+. "$top/tests/hosts/lib-hosts.sh"
+skip_all() {
+        echo "convergence-bench: cannot run: $*" >&2
+        exit 2
+}
+
+py=/usr/bin/python3
+kernel=$build/tests/guest/vmigrate-test-guest.elf
+guestctl=$top/tests/guest/guestctl.py
+uuid=b3e1c0de-0000-4000-8000-0000000c0be1
+failures=0
+t_start=$SECONDS
+
+case $rate in
+*gbit) rate_bps=$((${rate%gbit} * 1000000000)) ;;
+*mbit) rate_bps=$((${rate%mbit} * 1000000)) ;;
+esac
+area=$((mem * 3 / 4))
+write_rate=$((rate_bps / 8 * pct / 100 / 4096)) # pages per second
+[ "$write_rate" -le 1000000 ] || { echo "convergence-bench: $write_rate pages/s is more than the guest can be asked" >&2; exit 2; }
+# Copying the guest's RAM once at the link rate, in ms.
+once_ms=$(awk -v m="$mem" -v r="$rate_bps" 'BEGIN { printf "%.0f", m * 1048576 * 8 / r * 1000 }')
+
+now_ns() { date +%s%N; }
+
+hosts_setup a b
+bench_dir=$HOSTS_RUN/bench
+mkdir -p "$bench_dir"
+link_shape a --rate "$rate" && link_shape b --rate "$rate" || bail_out "cannot shape the link to $rate"
+for h in a b; do
+        cat >"$bench_dir/in-$h" <<EOF
+#!/bin/sh
+exec nsenter --mount=$HOSTS_RUN/ns/$h.mnt --uts=$HOSTS_RUN/ns/$h.uts --net=/run/netns/$(host_netns "$h") -- "\$@"
+EOF
+        chmod +x "$bench_dir/in-$h"
+done
+
+bus_a=$(host_bus_address a)
+bus_b=$(host_bus_address b)
+dest="unix://${bus_b#unix:path=}"
+call() { # ADDRESS PATH IFACE METHOD ARGS...
+        local addr=$1 path=$2 iface=$3
+        shift 3
+        busctl --no-pager --address="$addr" --timeout=600 call org.vmigrate.Migrate1 "$path" "org.vmigrate.Migrate1.$iface" "$@"
+}
+prop() { # ADDRESS PATH IFACE PROP
+        local v
+        v=$(busctl --no-pager --address="$1" get-property org.vmigrate.Migrate1 "$2" "org.vmigrate.Migrate1.$3" "$4") || return 1
+        v=${v#* }
+        v=${v#\"}
+        echo "${v%\"}"
+}
+unquote() { local v=${1#* }; v=${v#\"}; echo "${v%\"}"; }
+serial_of() { echo "$(host_path "$1" runtime)/qemu/$uuid/serial0.sock"; }
+stat_of() { # JSON-REPLY KEY
+        $py -c 'import json, sys; print(json.loads(sys.argv[1])["data"][0].get(sys.argv[2], {}).get("data", "-"))' "$1" "$2" 2>/dev/null
+}
+
+for h in a b; do
+        prop "$(host_bus_address $h)" /org/vmigrate/Migrate1 Manager Version >/dev/null ||
+                bail_out "vmigrated does not answer on host $h"
+done
+max_downtime=$(busctl --no-pager --address="$bus_a" --json=short call org.vmigrate.Migrate1 /org/vmigrate/Migrate1 \
+        org.vmigrate.Migrate1.Manager GetBackends | $py -c '
+import json, sys
+print(json.load(sys.stdin)["data"][0]["qemu"]["migration-options"]["data"]["max-downtime"]["data"].get("default", {}).get("data", "300"))
+' 2>/dev/null) || max_downtime=300
+[[ $max_downtime =~ ^[0-9]+$ ]] || max_downtime=300
+
+xml="<domain type=\"qemu\"><name>conv</name><uuid>$uuid</uuid><memory unit=\"MiB\">$mem</memory><vcpu>1</vcpu>
+<os><type>hvm</type><kernel>$kernel</kernel><cmdline>vmtest.mem=${area}M vmtest.rate=$write_rate</cmdline></os>
+<devices><serial type=\"pty\"/></devices></domain>"
+
+# start_guest: the guest on host-a, warmed up; sets $p. Checks that it
+# keeps up the asked rate (a busy machine may not let TCG reach it).
+start_guest() {
+        local out hb
+        # Defined (persistent) on host-a, so that after the migration
+        # GetJobStats there still has the source's figures (the downtime).
+        if [ -z "${p:-}" ]; then
+                out=$(call "$bus_a" /org/vmigrate/Migrate1 Manager DefineXML s "$xml" 2>&1) || { err="DefineXML: $out"; return 1; }
+                p=$(unquote "$out")
+        fi
+        out=$(call "$bus_a" "$p" Domain Start 2>&1) || { err="Start on host-a: $out"; return 1; }
+        cp "$(host_path a runtime)/qemu/log/$uuid.log" "$bench_dir/argv.log"
+        out=$($py "$guestctl" --socket "$(serial_of a)" --timeout 60 wait-heartbeat 2>&1) || { err="no heartbeat: $out"; return 1; }
+        sleep "$warmup"
+        hb=$($py "$guestctl" --socket "$(serial_of a)" --timeout 10 wait-heartbeat 2>&1)
+        wps=$(sed -n -E 's/.* wps=([0-9]+).*/\1/p' <<<"$hb")
+}
+
+# vm_postcopy [call]: sets pc_* (wall ms, ratio, downtime, pass of the
+# switch). Without "call": Migrate {postcopy, wait} and nothing else. With
+# "call": Migrate {postcopy}, Domain.StartPostCopy once the second pass has
+# begun, wait for the end by polling the job (what a client can do).
+# The downtime is the source's (GetJobStats on host-a): the destination's
+# job only knows the stream's figures up to the switch (downtime-ms 0).
+vm_postcopy() {
+        local mode=${1:-} t0 t1 out rc job v
+        pc_ok=0 pc_wall=- pc_ratio=- pc_down=- pc_pass=- pc_verify=- pc_wps=- err=
+        start_guest || return 1
+        pc_wps=$wps
+        t0=$(now_ns)
+        if [ "$mode" = call ]; then
+                out=$(call "$bus_a" "$p" Domain Migrate 'sa{sv}' "$dest" 1 postcopy b true 2>&1)
+                rc=$?
+                if [ $rc -eq 0 ]; then
+                        job=$(unquote "$out")
+                        wait_until 60 eval "[ \"\$(prop '$bus_a' '$job' Job Iteration)\" -ge 2 ]" &&
+                                call "$bus_a" "$p" Domain StartPostCopy >/dev/null 2>&1 &&
+                                wait_until 120 eval "[[ \$(prop '$bus_a' '$job' Job Phase) =~ ^(completed|failed|cancelled)\$ ]]"
+                        rc=$?
+                        [ "$(prop "$bus_a" "$job" Job Phase)" = completed ] || { rc=1; out="job $(prop "$bus_a" "$job" Job Phase): $(prop "$bus_a" "$job" Job Error)"; }
+                fi
+        else
+                out=$(call "$bus_a" "$p" Domain Migrate 'sa{sv}' "$dest" 2 postcopy b true wait b true 2>&1)
+                rc=$?
+                job=$(unquote "$out")
+        fi
+        t1=$(now_ns)
+        if [ $rc -ne 0 ]; then
+                err="Migrate {postcopy${mode:+, StartPostCopy}}: $out"
+                call "$bus_a" "$p" Domain Destroy >/dev/null 2>&1
+                call "$bus_b" "$p" Domain Destroy >/dev/null 2>&1
+                return 1
+        fi
+        pc_wall=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.0f", d / 1e6 }')
+        pc_ratio=$(awk -v w="$pc_wall" -v o="$once_ms" 'BEGIN { printf "%.2f", w / o }')
+        pc_pass=$(prop "$bus_a" "$job" Job Iteration)
+        pc_down=$(stat_of "$(busctl --no-pager --address="$bus_a" --json=short call org.vmigrate.Migrate1 "$p" \
+                org.vmigrate.Migrate1.Domain GetJobStats 2>&1)" downtime-ms)
+        v=$($py "$guestctl" --socket "$(serial_of b)" --timeout 120 verify 2>&1)
+        pc_verify=$(awk '{ print $1, $2 }' <<<"$v")
+        [[ $v == "VERIFY OK"* ]] || err="the guest's memory on host-b: $v"
+        call "$bus_b" "$p" Domain Destroy >/dev/null 2>&1
+        wait_until 20 eval "! test -e '$(host_path b runtime)/qemu/$uuid'" || true
+        [ -z "$err" ] && pc_ok=1
+        [ "$pc_ok" = 1 ]
+}
+
+# vm_defaults: Migrate {} until NotConverging, then AbortJob; sets df_*.
+vm_defaults() {
+        local t0 out job v detail
+        df_ok=0 df_ms=- df_pass=- df_verify=- df_detail= err=
+        start_guest || return 1
+        t0=$(now_ns)
+        out=$(call "$bus_a" "$p" Domain Migrate 'sa{sv}' "$dest" 0 2>&1) || { err="Migrate {}: $out"; call "$bus_a" "$p" Domain Destroy >/dev/null 2>&1; return 1; }
+        job=$(unquote "$out")
+        if wait_until "$budget" eval "[ \"\$(prop '$bus_a' '$job' Job NotConverging)\" = true ] || \
+                        ! [[ \$(prop '$bus_a' '$job' Job Phase) =~ ^(prepare|perform)\$ ]]"; then
+                df_ms=$(awk -v d=$(($(now_ns) - t0)) 'BEGIN { printf "%.0f", d / 1e6 }')
+        fi
+        df_pass=$(prop "$bus_a" "$job" Job Iteration)
+        df_state="$(prop "$bus_a" "$job" Job Phase), NotConverging=$(prop "$bus_a" "$job" Job NotConverging)"
+        call "$bus_a" "$p" Domain AbortJob >/dev/null 2>&1
+        wait_until 30 eval "[[ \$(prop '$bus_a' '$job' Job Phase) =~ ^(cancelled|failed|completed)\$ ]]" || true
+        df_state="$df_state, then $(prop "$bus_a" "$job" Job Phase)"
+        v=$($py "$guestctl" --socket "$(serial_of a)" --timeout 120 verify 2>&1)
+        df_verify=$(awk '{ print $1, $2 }' <<<"$v")
+        [[ $v == "VERIFY OK"* ]] || err="the guest's memory on host-a after AbortJob: $v"
+        call "$bus_a" "$p" Domain Destroy >/dev/null 2>&1
+        wait_until 20 eval "! test -e '$(host_path a runtime)/qemu/$uuid'" || true
+        [ -z "$err" ] && df_ok=1
+        [ "$df_ok" = 1 ]
+}
+
+# raw_budget: sets rw_*.
+raw_budget() {
+        local out rc
+        rw_ok=0 rw_conv=- rw_wall=- rw_passes=- rw_rem=- rw_sent=- rw_verify=- err=
+        out=$($py "$top/bench/raw-precopy-budget.py" --argv-from "$bench_dir/argv.log" --workdir "$bench_dir/raw" \
+                --src-exec "$bench_dir/in-a" --dst-exec "$bench_dir/in-b" --dest-host host-b --port 49200 \
+                --guestctl "$guestctl" --warmup "$warmup" --budget "$budget" 2>&1)
+        rc=$?
+        eval "$($py -c '
+import json, shlex, sys
+try:
+    d = json.loads(sys.argv[1].strip().splitlines()[-1])
+except Exception:
+    d = {"error": sys.argv[1].strip()[-400:]}
+mib = lambda k: "-" if d.get(k) is None else "%.0f" % (d[k] / 1048576)
+out = {"rw_conv": d.get("converged", "-"), "rw_wall": d.get("wall-ms", "-"), "rw_passes": d.get("passes", "-"),
+       "rw_rem": mib("remaining"), "rw_sent": mib("transferred"), "rw_down": d.get("downtime-ms", "-"),
+       "rw_verify": " ".join(str(d.get("verify") or "-").split()[:2]), "err": d.get("error", "")}
+for k, v in out.items():
+    print(f"{k}={shlex.quote(str(v))}")
+' "$out")"
+        [ $rc -eq 0 ] && [ -z "$err" ] && rw_ok=1
+        [ "$rw_ok" = 1 ]
+}
+
+echo "# vmigrate $(prop "$bus_a" /org/vmigrate/Migrate1 Manager Version), $(qemu-system-x86_64 --version | head -1)"
+echo "# $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), kernel $(uname -r)"
+echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (figures mean little on a busy machine)"
+echo "# link host-a <-> host-b: $rate (tc HTB$(hosts_have_netem && echo '/netem')), $rounds round(s)"
+echo "# guest: TCG, $mem MiB, rewriting a $area MiB area at $write_rate pages/s ($(awk -v r=$write_rate 'BEGIN { printf "%.0f", r * 4096 / 1e6 }') MB/s = $pct% of the link)"
+echo "# copying its RAM once at $rate: $once_ms ms; targets: vmigrate total <= 3x that ($((once_ms * 3)) ms), downtime <= max-downtime ($max_downtime ms, the qemu backend's default)"
+echo "# raw pre-copy: the same QEMU command line and parameters, budget $budget s"
+
+pc_walls=() pc_downs=() call_walls=()
+for ((r = 1; r <= rounds; r++)); do
+        echo
+        echo "-- round $r/$rounds"
+        if vm_postcopy; then
+                echo "vmigrate {postcopy: true}: completed in $pc_wall ms = ${pc_ratio}x the RAM copy time ($(awk -v x="$pc_ratio" 'BEGIN { print (x <= 3) ? "meets" : "misses" }') the 3x target); switched to post-copy by itself at pass $pc_pass; downtime $pc_down ms vs max-downtime $max_downtime ms ($(awk -v d="$pc_down" -v m="$max_downtime" 'BEGIN { print (d != "-" && d <= m) ? "within" : "over" }')); guest wrote $pc_wps pages/s before; $pc_verify on host-b"
+                pc_walls+=("$pc_wall") pc_downs+=("$pc_down")
+        else
+                failures=$((failures + 1))
+                echo "vmigrate {postcopy: true}: FAILED: $err"
+        fi
+        if vm_postcopy call; then
+                echo "for reference, vmigrate {postcopy: true} + StartPostCopy when pass 2 begins (a client's call, not the default): completed in $pc_wall ms = ${pc_ratio}x; switched at pass $pc_pass; downtime $pc_down ms; $pc_verify on host-b"
+                call_walls+=("$pc_wall")
+        else
+                failures=$((failures + 1))
+                echo "vmigrate {postcopy: true} + StartPostCopy: FAILED: $err"
+        fi
+        if vm_defaults; then
+                if [ "$df_ms" = - ]; then
+                        echo "vmigrate {} (defaults, post-copy off): NotConverging not reported within $budget s (pass $df_pass; $df_state); $df_verify on host-a after AbortJob"
+                else
+                        echo "vmigrate {} (defaults, post-copy off): NotConverging=true after $df_ms ms (pass $df_pass; $df_state); $df_verify on host-a after AbortJob"
+                fi
+        else
+                failures=$((failures + 1))
+                echo "vmigrate {} (defaults): FAILED: $err"
+        fi
+        if raw_budget; then
+                if [ "$rw_conv" = True ]; then
+                        echo "raw pre-copy: converged in $rw_wall ms ($rw_passes passes, downtime $rw_down ms); $rw_verify"
+                else
+                        echo "raw pre-copy: had NOT converged after its $budget s budget: $rw_passes passes, $rw_sent MiB sent, $rw_rem MiB still to send; cancelled, $rw_verify on the source"
+                fi
+        else
+                failures=$((failures + 1))
+                echo "raw pre-copy: FAILED: $err"
+        fi
+done
+
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.0f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+echo
+echo "== summary ($((SECONDS - t_start)) s, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
+if [ ${#pc_walls[@]} -gt 0 ]; then
+        med=$(printf '%s\n' "${pc_walls[@]}" | median)
+        echo "vmigrate {postcopy: true}: median $med ms over ${#pc_walls[@]} round(s) = $(awk -v w="$med" -v o="$once_ms" 'BEGIN { printf "%.2f", w / o }')x the $once_ms ms RAM copy (target <= 3x); downtimes ${pc_downs[*]} ms (max-downtime $max_downtime ms)"
+fi
+if [ ${#call_walls[@]} -gt 0 ]; then
+        med=$(printf '%s\n' "${call_walls[@]}" | median)
+        echo "reference, StartPostCopy at pass 2: median $med ms = $(awk -v w="$med" -v o="$once_ms" 'BEGIN { printf "%.2f", w / o }')x"
+fi
+[ "$failures" -eq 0 ] || echo "$failures run(s) failed"
+[ "$failures" -eq 0 ]
+exit $?

@@ -1,0 +1,81 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Post-copy between two test hosts with the TCG test guest writing faster
+# than the link carries (plain pre-copy cannot converge), back and forth,
+# the switch made four ways:
+#   call      Domain.StartPostCopy once the second pass has begun;
+#   deferred  Job.StartPostCopy right after Migrate's reply (before QEMU
+#             can switch: vmigrate remembers it and switches at once);
+#   timeout   options timeout=3, timeout-action=postcopy, no call;
+#   policy    no call, no timeout: the default policy switches by itself
+#             after 3 passes that did not shrink what is left.
+# Each: Lifecycle in order on both buses (busctl monitor), the job's Phase
+# postcopy, JobCompleted on both hosts, no QEMU left on the source, and
+# every page of the guest verifies on the destination.
+. "$(dirname "$0")/lib-hosts.sh"
+. "$(dirname "$0")/lib-migrate.sh"
+. "$(dirname "$0")/lib-postcopy.sh"
+
+pc_setup
+pc_guest pcguest
+
+here=a
+# leg MODE [N KEY TYPE VALUE...]: migrate from $here to the other host.
+leg() {
+        local mode=$1 from=$here to t0 out it secs
+        shift
+        if [ "$from" = a ]; then to=b; else to=a; fi
+        pc_mark
+        t0=$(mig_now_ms)
+        pc_migrate "$mode" "$from" "$to" "$@" || return 1
+        case $mode in
+        call)
+                ok "wait_until 40 eval '[ \"\$(mig_jprop $from $job Iteration)\" -ge 2 ]'" \
+                        "call: the second pass begins (pre-copy alone cannot converge)"
+                is "$(mig_jprop "$from" "$job" Phase)" perform "call: still in pre-copy before the call"
+                out=$(mig_dom "$from" "$p" StartPostCopy 2>&1)
+                ok $? "call: Domain.StartPostCopy() on $from" || diag "$out"
+                ;;
+        deferred)
+                out=$(mig_bus "$from" call "$VM_BUS_NAME" "$job" "$VM_JOB_IFACE" StartPostCopy 2>&1)
+                ok $? "deferred: Job.StartPostCopy() right after Migrate's reply is accepted" || diag "$out"
+                ;;
+        esac
+        ok "mig_wait_phase 60 $from '$job' 'postcopy|completed|failed|cancelled'" \
+                "$mode: the job leaves pre-copy ($(($(mig_now_ms) - t0)) ms)"
+        pc_wait_end "$from" "$job" 60
+        pc_check_completed "$mode" "$from" "$to" "$job"
+        read -r _ it secs <<<"$pc_summary"
+        diag "$mode: $(($(mig_now_ms) - t0)) ms in all; switched at pass $it, $secs s after perform began"
+        case $mode in
+        call)
+                ok "[ '$it' != - ] && [ '$it' -ge 2 ] && [ '$it' -le 3 ]" \
+                        "call: switched at the pass it was called in ($it), before the policy could act"
+                ;;
+        deferred)
+                ok "[ '$it' != - ] && [ '$it' -le 2 ]" "deferred: switched in the first pass or the next ($it)"
+                ok "pc_log_since $from | grep -q 'switching to post-copy'" "deferred: $from's log tells of the switch"
+                # Whether QEMU refused the early request and vmigrate asked
+                # again at the next pass depends on QEMU's version and timing.
+                diag "deferred: QEMU refused it first and vmigrate asked again: $(pc_log_since "$from" | grep -c 'post-copy not possible yet') time(s)"
+                ;;
+        timeout)
+                ok "awk -v s='$secs' 'BEGIN { exit !(s != \"-\" && s >= 2.5 && s <= 8) }'" \
+                        "timeout: switched ~3 s after the copy began ($secs s)"
+                ok "pc_log_since $from | grep -q 'timeout-action'" "timeout: $from's log says the timeout acted"
+                ;;
+        policy)
+                ok "[ '$it' != - ] && [ '$it' -ge 4 ]" "policy: switched after 3 stalled passes (pass $it)"
+                ok "pc_log_since $from | grep -q 'not converging after 3 passes: switching to post-copy'" \
+                        "policy: $from's log says why"
+                ;;
+        esac
+        here=$to
+}
+
+leg call 1 postcopy b true
+leg deferred 1 postcopy b true
+leg timeout 3 postcopy b true timeout t 3 timeout-action s postcopy
+leg policy 1 postcopy b true
+
+hosts_finish
