@@ -33,7 +33,7 @@
  *       <model fallback='forbid'>, <driver name='qemu'>, <target type=
  *       'isa-serial'> and its <model name='isa-serial'/>.
  *   - What a user asked for and vmigrate cannot honour is REFUSED by name
- *     with "remove it" (e.g. <graphics>, <video>, <metadata>, <cputune>,
+ *     with "remove it" (e.g. <graphics>, <video>, <cputune>,
  *     <cpu><topology>, <features><hyperv>, <pm> with suspend enabled,
  *     <clock offset='localtime'>), because dropping it would silently give
  *     the user a different guest than the one they defined.
@@ -156,6 +156,8 @@ void domain_def_free(DomainDef *def) {
                 g_ptr_array_unref(def->interfaces);
         if (def->serials)
                 g_ptr_array_unref(def->serials);
+        g_strfreev(def->require_interfaces);
+        g_strfreev(def->require_hooks);
         g_free(def);
 }
 
@@ -1299,6 +1301,129 @@ static int parse_devices(xmlNode *node, DomainDef *def, GError **error) {
         return 0;
 }
 
+bool domain_hook_name_is_valid(const char *name) {
+        return name && name[0] != '.' && is_token(name, DOMAIN_HOOK_NAME_MAX, "._-");
+}
+
+bool domain_def_requires_interface(const DomainDef *def, const DomainInterfaceDef *iface) {
+        return def->require_interfaces && iface->mac &&
+               g_strv_contains((const char *const *)def->require_interfaces, iface->mac);
+}
+
+bool domain_def_requires_hook(const DomainDef *def, const char *hook) {
+        return def->require_hooks && g_strv_contains((const char *const *)def->require_hooks, hook);
+}
+
+static bool node_is_ours(const xmlNode *node) {
+        return node->ns && node->ns->href && g_str_equal((const char *)node->ns->href, DOMAIN_XMLNS_MIGRATION);
+}
+
+static char *node_qname(const xmlNode *node) {
+        g_autofree char *n = text_quote(node_name(node), -1);
+        if (node->ns && node->ns->prefix)
+                return g_strdup_printf("%s:%s", (const char *)node->ns->prefix, n);
+        return g_steal_pointer(&n);
+}
+
+/* <vmigrate:require interface='MAC'/> or <vmigrate:require hook='NAME'/>. */
+static int parse_require(xmlNode *node, GStrvBuilder *macs, GStrvBuilder *hooks, GPtrArray *seen,
+                         GError **error) {
+        g_autofree char *iface = NULL, *hook = NULL, *value = NULL;
+        int r;
+
+        if ((r = check_empty(node, STRV("interface", "hook"), error)) < 0)
+                return r;
+        iface = get_attr(node, "interface");
+        hook = get_attr(node, "hook");
+        if (!!iface == !!hook)
+                return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                    "<vmigrate:require>: give exactly one of 'interface' (a MAC address) or "
+                                    "'hook' (a hook's file name)");
+        if (iface) {
+                if ((r = parse_mac(iface, &value, error)) < 0) {
+                        g_prefix_error(error, "<vmigrate:require interface>: ");
+                        return r;
+                }
+        } else {
+                if (!domain_hook_name_is_valid(hook)) {
+                        g_autofree char *q = text_quote(hook, -1);
+                        return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                            "<vmigrate:require hook='%s'>: not a hook name (1-%d letters, "
+                                            "digits, '.', '_', '-', not starting with '.')",
+                                            q, DOMAIN_HOOK_NAME_MAX);
+                }
+                value = g_strdup_printf("hook:%s", hook);
+        }
+        for (guint i = 0; i < seen->len; i++)
+                if (g_str_equal(seen->pdata[i], value))
+                        return vm_error_set(error, VM_ERROR_INVALID_XML, "<vmigrate:require %s='%s'> given twice",
+                                            iface ? "interface" : "hook", iface ? value : hook);
+        if (seen->len >= 2 * DOMAIN_INTERFACES_MAX)
+                return vm_error_set(error, VM_ERROR_INVALID_XML, "<vmigrate:migration>: more than %d requirements",
+                                    2 * DOMAIN_INTERFACES_MAX);
+        g_ptr_array_add(seen, g_strdup(value));
+        if (iface)
+                g_strv_builder_add(macs, value);
+        else
+                g_strv_builder_add(hooks, hook);
+        return 0;
+}
+
+/* <metadata> is where libvirt keeps applications' data, each in its own
+ * namespace. Only vmigrate's own is understood; anything else is refused,
+ * since dropping it would lose someone's data on the next GetXML. */
+static int parse_metadata(xmlNode *node, DomainDef *def, GError **error) {
+        g_autoptr(GStrvBuilder) macs = g_strv_builder_new();
+        g_autoptr(GStrvBuilder) hooks = g_strv_builder_new();
+        g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func(g_free);
+        bool seen_migration = false;
+        int r;
+
+        if ((r = no_attributes(node, error)) < 0)
+                return r;
+        for (xmlNode *c = node->children; c; c = c->next) {
+                if (c->type != XML_ELEMENT_NODE) {
+                        if ((r = classify_child(c, node, error)) < 0)
+                                return r;
+                        continue;
+                }
+                if (!node_is_ours(c) || !node_is(c, "migration")) {
+                        g_autofree char *n = node_qname(c);
+                        return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                            "<%s> in <metadata> is not supported by vmigrate: only "
+                                            "<migration xmlns='%s'> is; remove it",
+                                            n, DOMAIN_XMLNS_MIGRATION);
+                }
+                if ((r = check_once(&seen_migration, c, node, error)) < 0 || (r = no_attributes(c, error)) < 0)
+                        return r;
+                for (xmlNode *q = c->children; q; q = q->next) {
+                        if (q->type != XML_ELEMENT_NODE) {
+                                if ((r = classify_child(q, c, error)) < 0)
+                                        return r;
+                                continue;
+                        }
+                        if (!node_is_ours(q) || !node_is(q, "require")) {
+                                g_autofree char *n = node_qname(q);
+                                return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                                    "unknown element <%s> in <vmigrate:migration>: only "
+                                                    "<vmigrate:require> is known",
+                                                    n);
+                        }
+                        if ((r = parse_require(q, macs, hooks, seen, error)) < 0)
+                                return r;
+                }
+        }
+        g_strfreev(def->require_interfaces);
+        g_strfreev(def->require_hooks);
+        def->require_interfaces = g_strv_builder_end(macs);
+        def->require_hooks = g_strv_builder_end(hooks);
+        if (!def->require_interfaces[0])
+                g_clear_pointer(&def->require_interfaces, g_strfreev);
+        if (!def->require_hooks[0])
+                g_clear_pointer(&def->require_hooks, g_strfreev);
+        return 0;
+}
+
 static bool type_token_is_valid(const char *s) {
         size_t n = strlen(s);
 
@@ -1314,7 +1439,7 @@ static int parse_domain(xmlNode *root, DomainDef *def, GError **error) {
         bool seen_name = false, seen_uuid = false, seen_title = false, seen_description = false,
              seen_memory = false, seen_current = false, seen_vcpu = false, seen_os = false, seen_cpu = false,
              seen_poweroff = false, seen_reboot = false, seen_crash = false, seen_devices = false,
-             seen_features = false, seen_clock = false, seen_pm = false;
+             seen_features = false, seen_clock = false, seen_pm = false, seen_metadata = false;
         uint64_t current_bytes = 0;
         int r;
 
@@ -1462,9 +1587,13 @@ static int parse_domain(xmlNode *root, DomainDef *def, GError **error) {
                 } else if (node_is(c, "pm")) {
                         if ((r = check_once(&seen_pm, c, root, error)) < 0 || (r = check_pm(c, error)) < 0)
                                 return r;
+                } else if (node_is(c, "metadata")) {
+                        if ((r = check_once(&seen_metadata, c, root, error)) < 0 ||
+                            (r = parse_metadata(c, def, error)) < 0)
+                                return r;
                 } else if (node_is(c, "resource") || node_is(c, "seclabel"))
                         continue; /* libvirt's host-side bookkeeping: dropped */
-                else if (strv_contains(STRV("metadata", "maxMemory", "memoryBacking", "memtune", "blkiotune",
+                else if (strv_contains(STRV("maxMemory", "memoryBacking", "memtune", "blkiotune",
                                             "iothreads", "iothreadids", "cputune", "numatune", "vcpus",
                                             "sysinfo", "idmap", "keywrap", "launchSecurity", "genid",
                                             "bootloader", "bootloader_args", "perf", "throttlegroups",
@@ -1488,6 +1617,16 @@ static int parse_domain(xmlNode *root, DomainDef *def, GError **error) {
                         current_bytes, def->memory_bytes);
         if (!seen_uuid)
                 domain_uuid_generate(def->uuid);
+        for (char **mac = def->require_interfaces; mac && *mac; mac++) {
+                bool found = false;
+                for (guint i = 0; i < def->interfaces->len && !found; i++)
+                        found = g_str_equal(((DomainInterfaceDef *)def->interfaces->pdata[i])->mac, *mac);
+                if (!found)
+                        return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                            "<vmigrate:require interface='%s'>: no <interface> has this MAC "
+                                            "address; give it <mac address='%s'/> or remove the requirement",
+                                            *mac, *mac);
+        }
         return 0;
 }
 
@@ -1674,6 +1813,23 @@ char *domain_def_format(const DomainDef *def) {
                 write_element(w, "uuid", def->uuid);
         write_element(w, "title", def->title);
         write_element(w, "description", def->description);
+        if (def->require_interfaces || def->require_hooks) {
+                start_element(w, "metadata");
+                xmlTextWriterStartElementNS(w, (const xmlChar *)"vmigrate", (const xmlChar *)"migration",
+                                            (const xmlChar *)DOMAIN_XMLNS_MIGRATION);
+                for (char **mac = def->require_interfaces; mac && *mac; mac++) {
+                        xmlTextWriterStartElementNS(w, (const xmlChar *)"vmigrate", (const xmlChar *)"require", NULL);
+                        write_attribute(w, "interface", *mac);
+                        end_element(w);
+                }
+                for (char **hook = def->require_hooks; hook && *hook; hook++) {
+                        xmlTextWriterStartElementNS(w, (const xmlChar *)"vmigrate", (const xmlChar *)"require", NULL);
+                        write_attribute(w, "hook", *hook);
+                        end_element(w);
+                }
+                end_element(w);
+                end_element(w);
+        }
         write_memory(w, "memory", def->memory_bytes);
         write_memory(w, "currentMemory", def->memory_bytes);
         vcpus = g_strdup_printf("%u", def->vcpus);
@@ -1807,6 +1963,8 @@ DomainDef *domain_def_copy(const DomainDef *def) {
         memcpy(c->uuid, def->uuid, sizeof(c->uuid));
         c->title = g_strdup(def->title);
         c->description = g_strdup(def->description);
+        c->require_interfaces = g_strdupv(def->require_interfaces);
+        c->require_hooks = g_strdupv(def->require_hooks);
         c->memory_bytes = def->memory_bytes;
         c->vcpus = def->vcpus;
         c->os_type = g_strdup(def->os_type);
@@ -1866,6 +2024,12 @@ DomainDef *domain_def_copy(const DomainDef *def) {
         return c;
 }
 
+static bool strv_equal0(char **a, char **b) {
+        if (!a || !b)
+                return !a && !b;
+        return g_strv_equal((const char *const *)a, (const char *const *)b);
+}
+
 static guint array_len(const GPtrArray *a) {
         return a ? a->len : 0;
 }
@@ -1886,6 +2050,9 @@ bool domain_def_equal(const DomainDef *a, const DomainDef *b) {
             g_strcmp0(a->cpu_mode, b->cpu_mode) != 0 || g_strcmp0(a->cpu_model, b->cpu_model) != 0 ||
             g_strcmp0(a->on_poweroff, b->on_poweroff) != 0 || g_strcmp0(a->on_reboot, b->on_reboot) != 0 ||
             g_strcmp0(a->on_crash, b->on_crash) != 0)
+                return false;
+        if (!strv_equal0(a->require_interfaces, b->require_interfaces) ||
+            !strv_equal0(a->require_hooks, b->require_hooks))
                 return false;
 
         if (array_len(a->cpu_features) != array_len(b->cpu_features) ||

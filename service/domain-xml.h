@@ -21,6 +21,12 @@
  *     <cpu mode="custom|host-model|host-passthrough|maximum"> <model>name</model>?
  *          <feature policy="require|disable|optional|force|forbid" name="x"/>* </cpu>?
  *     <on_poweroff/on_reboot/on_crash>destroy|restart|preserve</...>?
+ *     <metadata>
+ *       <vmigrate:migration xmlns:vmigrate="https://vmigrate.org/xmlns/migration/1">
+ *         <vmigrate:require interface="52:54:00:…"/>*   (a MAC of one of the <interface>s)
+ *         <vmigrate:require hook="NAME"/>*             (an admin hook's file name)
+ *       </vmigrate:migration>
+ *     </metadata>?   (nothing else in <metadata>: other applications' data is refused)
  *     <devices>
  *       <disk type="file" device="disk|cdrom"> <driver name="qemu" type="raw|qcow2" cache="..."/>?
  *             <source file="/path"/> <target dev="vda" bus="virtio|sata|ide|scsi"/> <readonly/>? <shareable/>?
@@ -41,6 +47,9 @@
 #define DOMAIN_MEMORY_MIN_BYTES (1024ULL * 1024)            /* 1 MiB */
 #define DOMAIN_MEMORY_MAX_BYTES (16ULL * 1024 * 1024 * 1024 * 1024) /* 16 TiB */
 #define DOMAIN_VCPUS_MAX 1024
+/* vmigrate's own namespace in <metadata> (libvirt's place for application data). */
+#define DOMAIN_XMLNS_MIGRATION "https://vmigrate.org/xmlns/migration/1"
+#define DOMAIN_HOOK_NAME_MAX 64
 
 typedef struct DomainDiskDef {
         char *device;      /* "disk" or "cdrom" */
@@ -99,6 +108,11 @@ typedef struct DomainDef {
         GPtrArray *disks;      /* DomainDiskDef* */
         GPtrArray *interfaces; /* DomainInterfaceDef* */
         GPtrArray *serials;    /* DomainSerialDef* */
+
+        /* <metadata><vmigrate:migration>: host-side features that must not
+         * fail on a migration's destination. NULL when none. */
+        GStrv require_interfaces; /* MACs (lower case) of <interface>s */
+        GStrv require_hooks;      /* admin hook file names */
 } DomainDef;
 
 DomainDef *domain_def_new(void);
@@ -129,6 +143,12 @@ DomainDef *domain_def_copy(const DomainDef *def);
  */
 int domain_def_check_abi_stable(const DomainDef *src, const DomainDef *dst, GError **error);
 bool domain_def_equal(const DomainDef *a, const DomainDef *b);
+
+/* Named in <vmigrate:require interface=…/> / <vmigrate:require hook=…/>. */
+bool domain_def_requires_interface(const DomainDef *def, const DomainInterfaceDef *iface);
+bool domain_def_requires_hook(const DomainDef *def, const char *hook);
+/* A hook name: 1..DOMAIN_HOOK_NAME_MAX of [A-Za-z0-9._-], not starting with '.'. */
+bool domain_hook_name_is_valid(const char *name);
 
 /* Name rules shared by the parser and the bus layer: 1..64 bytes of UTF-8,
  * no '/', no control characters, no leading '.' or '-', not all-whitespace. */

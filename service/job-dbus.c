@@ -81,6 +81,19 @@ static int property_get_not_converging(sd_bus *bus, const char *path, const char
         return sd_bus_message_append(reply, "b", j->not_converging);
 }
 
+static int property_get_warnings(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Job *j = userdata;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "s");
+        for (guint i = 0; r >= 0 && i < j->warnings->len; i++)
+                r = sd_bus_message_append(reply, "s", j->warnings->pdata[i]);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(reply);
+}
+
 static int property_get_progress(sd_bus *bus, const char *path, const char *interface, const char *property,
                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Job *j = userdata;
@@ -155,6 +168,7 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("ExpectedDowntimeMs", "t", property_get_stat, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Error", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("NotConverging", "b", property_get_not_converging, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Warnings", "as", property_get_warnings, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_cancel,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("StartPostCopy", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start_postcopy,
@@ -195,6 +209,8 @@ static void emit_job_properties(Daemon *daemon, Job *j, JobChange what) {
                 names[n++] = "Error";
         if (what & JOB_CHANGE_CONVERGENCE)
                 names[n++] = "NotConverging";
+        if (what & JOB_CHANGE_WARNINGS)
+                names[n++] = "Warnings";
         names[n] = NULL;
         if (n == 0)
                 return;

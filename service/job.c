@@ -44,6 +44,7 @@ Job *job_new(Manager *m, JobKind kind, Domain *d, const char *peer) {
         j->peer = g_strdup(peer);
         j->phase = JOB_PHASE_BEGIN;
         j->started_usec = now_usec(m);
+        j->warnings = g_ptr_array_new_with_free_func(g_free);
 
         g_hash_table_insert(m->jobs, &j->id, j);
         d->job = j;
@@ -72,6 +73,7 @@ Job *job_unref(Job *j) {
         g_free(j->peer);
         g_free(j->error);
         g_free(j->not_converging_detail);
+        g_ptr_array_unref(j->warnings);
         g_free(j);
         return NULL;
 }
@@ -115,6 +117,18 @@ void job_set_not_converging(Job *j, bool not_converging, const char *detail) {
                 log_warning("job %" G_GUINT64_FORMAT ": %s", j->id, detail);
         if (j->manager)
                 manager_notify_job_changed(j->manager, j, JOB_CHANGE_CONVERGENCE);
+}
+
+void job_add_warning(Job *j, const char *warning) {
+        for (guint i = 0; i < j->warnings->len; i++)
+                if (g_str_equal(j->warnings->pdata[i], warning))
+                        return;
+        if (j->warnings->len >= JOB_WARNINGS_MAX)
+                return;
+        log_warning("job %" G_GUINT64_FORMAT ": %s", j->id, warning);
+        g_ptr_array_add(j->warnings, g_strdup(warning));
+        if (j->manager)
+                manager_notify_job_changed(j->manager, j, JOB_CHANGE_WARNINGS);
 }
 
 static int on_linger_end(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -191,5 +205,7 @@ GVariant *job_stats_to_variant(const Job *j) {
                 g_variant_builder_add(&b, "{sv}", "error", g_variant_new_string(j->error));
         g_variant_builder_add(&b, "{sv}", "not-converging", g_variant_new_boolean(j->not_converging));
         g_variant_builder_add(&b, "{sv}", "postcopy", g_variant_new_boolean(j->stats.postcopy_active));
+        g_variant_builder_add(&b, "{sv}", "warnings",
+                              g_variant_new_strv((const char *const *) j->warnings->pdata, j->warnings->len));
         return g_variant_builder_end(&b);
 }

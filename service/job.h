@@ -51,6 +51,7 @@ typedef enum JobChange {
         JOB_CHANGE_STATS = 1 << 1, /* Progress, Data*, Iteration, DirtyRate, ElapsedMs, ExpectedDowntimeMs */
         JOB_CHANGE_ERROR = 1 << 2,
         JOB_CHANGE_CONVERGENCE = 1 << 3, /* NotConverging (and its signal) */
+        JOB_CHANGE_WARNINGS = 1 << 4,
 } JobChange;
 
 typedef struct Job {
@@ -71,6 +72,9 @@ typedef struct Job {
          * it: say so (a property and a signal) instead of going on silently. */
         bool not_converging;
         char *not_converging_detail;
+        /* What went wrong without failing the job (a feature on the
+         * destination that is not required), one sentence each, in order. */
+        GPtrArray *warnings; /* char* */
 
         sd_event_source *linger; /* removes the ended job after a while */
         void *migration;         /* migration.c's state while the job runs */
@@ -103,6 +107,11 @@ void job_end(Job *j, JobPhase final, const char *error);
 
 /* Sets or clears NotConverging, with a sentence saying why and what to do. */
 void job_set_not_converging(Job *j, bool not_converging, const char *detail);
+
+/* Adds a warning (ignored when the job has it already): on the bus as
+ * Warnings, and under "warnings" in the statistics. */
+#define JOB_WARNINGS_MAX 64
+void job_add_warning(Job *j, const char *warning);
 
 /* a{sv} of the statistics, for Finished, JobCompleted and GetJobStats. */
 GVariant *job_stats_to_variant(const Job *j);

@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "errors.h"
 #include "log.h"
+#include "hooks.h"
 #include "migration.h"
 
 typedef struct Arguments {
@@ -23,11 +24,14 @@ typedef struct Arguments {
         uint64_t shutdown_timeout_usec;
         unsigned max_outgoing;
         unsigned max_incoming;
+        char *hooks_dir;
+        uint64_t hook_timeout_usec;
 } Arguments;
 
 static void arguments_clear(Arguments *args) {
         g_free(args->state_dir);
         g_free(args->runtime_dir);
+        g_free(args->hooks_dir);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Arguments, arguments_clear)
 
@@ -69,6 +73,12 @@ static void print_help(void) {
                "                       How many migrations may leave (arrive at) this host at once;\n"
                "                       one more is refused with LimitReached. Default 2; 0 means\n"
                "                       no limit.\n"
+               "  --hooks-dir=DIR      Admin hooks run on a migration's destination (like libvirt's\n"
+               "                       qemu hook): DIR/<name> <domain> migrate prepare|finish|abort,\n"
+               "                       the domain XML on stdin. Only root-owned executables not\n"
+               "                       writable by group or others are run. Default: %s\n"
+               "  --hook-timeout=SECS  A hook still running after SECS seconds is killed and has\n"
+               "                       failed (default 30).\n"
                "  --log-level=LEVEL    emerg, alert, crit, err, warning, notice, info (default) or\n"
                "                       debug. Logs go to stderr (the journal under systemd).\n"
                "  -h, --help           Show this help and exit.\n"
@@ -81,7 +91,7 @@ static void print_help(void) {
                "\n"
                "Exit status: 0 on a clean exit, 1 on a start-up failure (the reason is logged),\n"
                "2 on a usage error.\n",
-               VMIGRATE_STATE_DIR, VMIGRATE_RUNTIME_DIR);
+               VMIGRATE_STATE_DIR, VMIGRATE_RUNTIME_DIR, VMIGRATE_HOOKS_DIR);
 }
 
 static int parse_seconds(const char *s, uint64_t *ret_usec) {
@@ -103,6 +113,8 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 ARG_MAX_OUTGOING,
                 ARG_MAX_INCOMING,
                 ARG_LOG_LEVEL,
+                ARG_HOOKS_DIR,
+                ARG_HOOK_TIMEOUT,
                 ARG_VERSION,
         };
         static const struct option options[] = {
@@ -113,6 +125,8 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 { "max-outgoing-migrations", required_argument, NULL, ARG_MAX_OUTGOING },
                 { "max-incoming-migrations", required_argument, NULL, ARG_MAX_INCOMING },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "hooks-dir", required_argument, NULL, ARG_HOOKS_DIR },
+                { "hook-timeout", required_argument, NULL, ARG_HOOK_TIMEOUT },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -160,6 +174,23 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                         *(c == ARG_MAX_OUTGOING ? &args->max_outgoing : &args->max_incoming) = (unsigned) n;
                         break;
                 }
+                case ARG_HOOKS_DIR:
+                        if (!g_path_is_absolute(optarg)) {
+                                fprintf(stderr, "vmigrated: --hooks-dir needs an absolute path, not '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        g_free(args->hooks_dir);
+                        args->hooks_dir = g_strdup(optarg);
+                        break;
+                case ARG_HOOK_TIMEOUT:
+                        if (parse_seconds(optarg, &args->hook_timeout_usec) < 0 || args->hook_timeout_usec == 0 ||
+                            args->hook_timeout_usec > 3600ULL * G_USEC_PER_SEC) {
+                                fprintf(stderr,
+                                        "vmigrated: --hook-timeout takes whole seconds from 1 to 3600, not '%s'\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        break;
                 case ARG_LOG_LEVEL:
                         level = log_level_from_string(optarg);
                         if (level < 0) {
@@ -194,6 +225,8 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 args->state_dir = g_strdup(getenv("STATE_DIRECTORY") ?: VMIGRATE_STATE_DIR);
         if (!args->runtime_dir)
                 args->runtime_dir = g_strdup(getenv("RUNTIME_DIRECTORY") ?: VMIGRATE_RUNTIME_DIR);
+        if (!args->hooks_dir)
+                args->hooks_dir = g_strdup(VMIGRATE_HOOKS_DIR);
         return 1;
 }
 
@@ -380,6 +413,8 @@ static int run(const Arguments *args) {
         }
         manager->max_outgoing = args->max_outgoing;
         manager->max_incoming = args->max_incoming;
+        manager->hooks_dir = args->hooks_dir;
+        manager->hook_timeout_usec = args->hook_timeout_usec;
         (void) manager_load_domains(manager);
 
         daemon.event = event;
@@ -419,6 +454,7 @@ int main(int argc, char *argv[]) {
                 .shutdown_timeout_usec = 120 * G_USEC_PER_SEC,
                 .max_outgoing = MANAGER_DEFAULT_MAX_MIGRATIONS,
                 .max_incoming = MANAGER_DEFAULT_MAX_MIGRATIONS,
+                .hook_timeout_usec = HOOK_DEFAULT_TIMEOUT_USEC,
         };
         int r;
 

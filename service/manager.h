@@ -48,6 +48,10 @@ struct Manager {
         bool shutting_down;
         unsigned max_outgoing; /* migrations at once; 0 = no limit */
         unsigned max_incoming;
+        /* Admin hooks (hooks.h): the directory, borrowed from the daemon's
+         * arguments (NULL = none), and how long one may run. */
+        const char *hooks_dir;
+        uint64_t hook_timeout_usec;
 
         const PeerOps *peer_ops; /* how to reach other hosts (the bus layer's) */
         void *peer_ctx;

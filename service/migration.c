@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "errors.h"
+#include "hooks.h"
+#include "host-features.h"
 #include "log.h"
 #include "manager.h"
 #include "migration.h"
@@ -58,6 +60,23 @@ static const char *cookie_string(GVariant *cookie, const char *key, size_t max, 
                 return NULL;
         }
         return value;
+}
+
+/* The other host's warnings ("warnings" as in a reply): shown on our job
+ * too. Hostile input: bounded, and anything with control characters is
+ * dropped. */
+static void job_add_peer_warnings(Job *j, GVariant *reply) {
+        g_autofree const char **warnings = NULL;
+
+        if (!reply || !g_variant_lookup(reply, "warnings", "^a&s", &warnings))
+                return;
+        for (size_t i = 0; warnings[i] && i < JOB_WARNINGS_MAX; i++) {
+                bool clean = strlen(warnings[i]) <= FINDING_MESSAGE_MAX;
+                for (const char *p = warnings[i]; clean && *p; p++)
+                        clean = (unsigned char) *p >= 0x20 && *p != 0x7f;
+                if (clean)
+                        job_add_warning(j, warnings[i]);
+        }
 }
 
 static void cookie_add_host(GVariantDict *dict, Manager *m) {
@@ -211,6 +230,8 @@ static void on_finished(GVariant *reply, const GError *error, void *userdata) {
 
         if (!error && cookie_check_size(reply, "Finish reply", &bad) < 0)
                 error = bad;
+        if (!error)
+                job_add_peer_warnings(o->job, reply);
         if (error)
                 outgoing_record_failure(o, error, "finish on the destination");
         outgoing_confirm(o);
@@ -359,8 +380,10 @@ static void on_prepared(GVariant *reply, const GError *error, void *userdata) {
         const char *data_uri;
 
         if (!error && cookie_check_size(reply, "Prepare reply", &bad) >= 0 &&
-            (data_uri = cookie_string(reply, "data-uri", 1024, "Prepare reply", &bad)))
+            (data_uri = cookie_string(reply, "data-uri", 1024, "Prepare reply", &bad))) {
                 o->data_uri = g_strdup(data_uri);
+                job_add_peer_warnings(o->job, reply);
+        }
         if (!error && bad)
                 error = bad;
         if (!error && o->manager->shutting_down) {
@@ -745,6 +768,10 @@ typedef struct Incoming {
         bool created; /* the domain object was made for this migration */
         bool offline; /* only the definition moves */
         bool postcopy; /* the guest runs here while its last pages arrive */
+        /* Host-side features (hooks, bridges): set up before the backend's
+         * Prepare, undone when the guest does not stay. */
+        Features *features;
+        GVariant *backend_cookie; /* for the backend's Prepare, after the hooks */
 
         IncomingDone done;
         void *userdata;
@@ -757,6 +784,9 @@ static void incoming_free(Incoming *in) {
                 in->job->migration = NULL;
         job_unref(in->job);
         domain_unref(in->domain);
+        features_free(in->features);
+        if (in->backend_cookie)
+                g_variant_unref(in->backend_cookie);
         migrate_options_free(in->options);
         g_free(in->caller);
         g_free(in);
@@ -783,6 +813,30 @@ static void incoming_discard(Incoming *in) {
         }
 }
 
+static Features *incoming_features_new(Manager *m, const DomainDef *def) {
+        g_autofree char *hostname = manager_get_hostname();
+        FeaturesConfig config = {
+                .event = m->event,
+                .host = hostname,
+                .hooks_dir = m->hooks_dir,
+                .hook_timeout_usec = m->hook_timeout_usec ? m->hook_timeout_usec : HOOK_DEFAULT_TIMEOUT_USEC,
+        };
+        return features_new(&config, def);
+}
+
+static void incoming_take_warnings(Incoming *in) {
+        const GPtrArray *warnings = in->features ? features_warnings(in->features) : NULL;
+
+        for (guint i = 0; warnings && i < warnings->len; i++)
+                job_add_warning(in->job, warnings->pdata[i]);
+}
+
+/* The guest does not stay: undo the features, in reverse order (the
+ * backend's part went with QEMU already). */
+static void incoming_abort_features(Incoming *in) {
+        features_abort(g_steal_pointer(&in->features));
+}
+
 static bool d_backend_can_receive(Manager *m, const char *type) {
         const BackendOps *ops = manager_backend_ops_for_type(m, type);
         return ops && ops->migrate_prepare && manager_backend_data(m, ops);
@@ -793,6 +847,9 @@ static GVariant *incoming_reply(Incoming *in) {
 
         cookie_add_host(&dict, in->manager);
         g_variant_dict_insert(&dict, "job", "t", in->job->id);
+        g_variant_dict_insert_value(&dict, "warnings",
+                                    g_variant_new_strv((const char *const *) in->job->warnings->pdata,
+                                                       in->job->warnings->len));
         return g_variant_dict_end(&dict);
 }
 
@@ -804,6 +861,7 @@ static void on_incoming_prepared(int r, const GError *error, const char *data_ur
         in->done = NULL;
         if (r < 0) {
                 job_end(in->job, JOB_PHASE_FAILED, error ? error->message : "prepare failed");
+                incoming_abort_features(in);
                 incoming_discard(in);
                 done(NULL, error, done_userdata);
                 incoming_forget(in);
@@ -981,6 +1039,30 @@ static int incoming_prepare_resume(Manager *m, IncomingRequest *req, const char 
         return 0;
 }
 
+/* The hooks ran and the bridges are there (or the ones that are not are
+ * not required): start the guest's QEMU, waiting for the stream. */
+static void on_incoming_features_prepared(const GError *error, void *userdata) {
+        Incoming *in = userdata;
+        Domain *d = in->domain;
+        g_autoptr(GError) local = NULL;
+
+        incoming_take_warnings(in);
+        if (!error && d->backend->migrate_prepare(d->backend_data, d->def, in->options, in->backend_cookie,
+                                                  on_incoming_prepared, in, &local) >= 0)
+                return;
+        if (!error)
+                error = local;
+
+        IncomingDone done = in->done;
+        void *done_userdata = in->userdata;
+        in->done = NULL;
+        job_end(in->job, JOB_PHASE_FAILED, error->message);
+        incoming_abort_features(in);
+        incoming_discard(in);
+        done(NULL, error, done_userdata);
+        incoming_forget(in);
+}
+
 /* The destination's checks, the same for Prepare and CheckPrepare. */
 static Findings *incoming_preflight(Manager *m, const IncomingRequest *req) {
         g_autofree char *hostname = manager_get_hostname();
@@ -1067,10 +1149,14 @@ int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller,
         in->job->migration = in;
         g_hash_table_insert(m->incoming, (gpointer) domain_uuid(d), in);
 
+        in->backend_cookie = g_steal_pointer(&backend_cookie);
+        in->features = incoming_features_new(m, d->def);
+
         job_set_phase(in->job, JOB_PHASE_PREPARE);
-        r = d->backend->migrate_prepare(d->backend_data, d->def, in->options, backend_cookie, on_incoming_prepared,
-                                        in, error);
+        r = features_prepare(in->features, on_incoming_features_prepared, in);
         if (r < 0) {
+                vm_error_set(error, VM_ERROR_FAILED, "cannot set up the domain's host-side features: %s",
+                             g_strerror(-r));
                 job_end(in->job, JOB_PHASE_FAILED, (*error)->message);
                 incoming_discard(in);
                 incoming_forget(in);
@@ -1103,6 +1189,7 @@ typedef struct FinishCall {
         bool success;
         bool postcopy;
         bool answered; /* done came: Finish was answered */
+        GError *feature_error; /* a required feature failed at finish: the guest is discarded */
         char *source_error;
         GVariant *source_stats;
 } FinishCall;
@@ -1110,6 +1197,7 @@ typedef struct FinishCall {
 static void finish_call_free(FinishCall *call) {
         if (call->source_stats)
                 g_variant_unref(call->source_stats);
+        g_clear_error(&call->feature_error);
         g_free(call->source_error);
         g_free(call);
 }
@@ -1151,6 +1239,12 @@ static void on_incoming_finished(int r, const GError *error, void *userdata) {
                 reply = g_variant_ref_sink(incoming_reply(in));
                 if (done)
                         done(reply, NULL, done_userdata);
+        } else if (call->feature_error) {
+                job_end(in->job, JOB_PHASE_FAILED, call->feature_error->message);
+                incoming_abort_features(in);
+                incoming_discard(in);
+                if (done)
+                        done(NULL, call->feature_error, done_userdata);
         } else {
                 g_autofree char *why = call->success ? g_strdup_printf("the guest could not be run here: %s",
                                                                        error ? error->message : "failed")
@@ -1158,6 +1252,7 @@ static void on_incoming_finished(int r, const GError *error, void *userdata) {
                                                                        call->source_error ? call->source_error
                                                                                           : "failure");
                 job_end(in->job, JOB_PHASE_FAILED, why);
+                incoming_abort_features(in);
                 incoming_discard(in);
                 if (done && call->success)
                         done(NULL, error, done_userdata);
@@ -1189,6 +1284,40 @@ static void on_incoming_ended(int r, const GError *error, void *userdata) {
         finish_call_free(call);
 }
 
+static int incoming_finish_backend(FinishCall *call, GError **error) {
+        Incoming *in = call->in;
+        return in->domain->backend->migrate_finish(in->domain->backend_data, call->success, call->postcopy,
+                                                   in->options, on_incoming_finished, on_incoming_ended, call,
+                                                   error);
+}
+
+/* The "finish" hooks ran: run the guest, or discard it if a required one
+ * failed (the source then runs it again). */
+static void on_incoming_features_finished(const GError *error, void *userdata) {
+        FinishCall *call = userdata;
+        Incoming *in = call->in;
+        g_autoptr(GError) local = NULL;
+
+        incoming_take_warnings(in);
+        if (error) {
+                call->feature_error = g_error_copy(error);
+                call->success = false;
+        }
+        if (incoming_finish_backend(call, &local) >= 0)
+                return;
+
+        IncomingDone done = in->done;
+        void *done_userdata = in->userdata;
+        in->done = NULL;
+        job_end(in->job, JOB_PHASE_FAILED, local->message);
+        incoming_abort_features(in);
+        incoming_discard(in);
+        if (done)
+                done(NULL, call->feature_error ? call->feature_error : local, done_userdata);
+        finish_call_free(call);
+        incoming_forget(in);
+}
+
 static int incoming_finish(Incoming *in, bool success, bool postcopy, const char *source_error,
                            GVariant *source_stats, IncomingDone done, void *userdata, GError **error) {
         FinishCall *call = g_new0(FinishCall, 1);
@@ -1211,8 +1340,17 @@ static int incoming_finish(Incoming *in, bool success, bool postcopy, const char
                 on_incoming_ended(0, NULL, call);
                 return 0;
         }
-        r = in->domain->backend->migrate_finish(in->domain->backend_data, success, postcopy, in->options,
-                                                on_incoming_finished, on_incoming_ended, call, error);
+        if (success && in->features) {
+                /* In post-copy the guest can go back nowhere: a required
+                 * hook's failure is then only a warning. */
+                r = features_finish(in->features, !postcopy, on_incoming_features_finished, call);
+                if (r >= 0)
+                        return 0;
+                in->done = NULL;
+                finish_call_free(call);
+                return vm_error_set(error, VM_ERROR_FAILED, "cannot run the finish hooks: %s", g_strerror(-r));
+        }
+        r = incoming_finish_backend(call, error);
         if (r < 0) {
                 in->done = NULL;
                 finish_call_free(call);

@@ -33,7 +33,7 @@
  *     "host-b: the 'qemu' backend is unavailable here: qemu-system-x86_64 not found; …"
  * backend.definition          dst  error  the backend's validate() accepts the definition; reported only
  *                                         when the backend's specific checks found no error
- *     "host-b: <interface type='bridge'>: the qemu backend supports only type 'user' so far; …"
+ *     "host-b: <interface type='network'>: the qemu backend supports types 'bridge' and 'user'; …"
  * limits.incoming             dst  error  fewer incoming migrations than --max-incoming-migrations, and
  *                                         vmigrated is not stopping
  *     "host-b: 2 migrations are already arriving, the most allowed here (…); try again when one has ended"
@@ -78,8 +78,16 @@
  *     "host-b: kernel /srv/boot/vmlinuz is missing; copy it to the same path here, or …"
  * boot.initrd                 dst  error  <initrd> likewise
  * boot.firmware               dst  error  <loader> likewise
- * network.bridge              dst  error  each <source bridge=…> is a bridge (/sys/class/net/<br>/bridge)
- *     "host-b: bridge br0 is missing; create it (ip link add br0 type bridge) or pick another with …"
+ * network.bridge              dst  error  each <source bridge=…> of an interface the domain requires
+ *                                         (<vmigrate:require interface=…/>) is a bridge
+ *                                         (/sys/class/net/<br>/bridge)
+ *     "host-b: bridge br0 is missing, and interface 52:54:00:… requires it (…); create it (ip link add
+ *      br0 type bridge) or pick another with …"
+ *                             dst  warn   the same for an interface not required: it would run unconnected
+ * hooks.present               dst  info   the admin hooks (--hooks-dir) a migration here would run, and
+ *                                         which the domain requires; a required one that is missing is an
+ *                                         error. Dry runs never run them.
+ *     "host-b: hooks in /etc/vmigrate/hooks.d run at prepare and finish: 10-net (required), 20-log"
  * network.port                dst  error  a data port is free on the listen address (bind-tested and closed
  *                                         at once: nothing stays bound)
  *     "host-b: no free port in 49152-49215 on 0.0.0.0 for the migration stream: …"
@@ -108,6 +116,7 @@
 
 #include "backend.h"
 #include "domain.h"
+#include "hooks.h"
 #include "manager.h"
 #include "preflight.h"
 #include "qemu-caps.h"
@@ -829,36 +838,46 @@ static bool bridge_name_is_safe(const char *s) {
         return true;
 }
 
+char *preflight_bridge_problem(const char *sys_class_net, const char *bridge) {
+        const char *root = sys_class_net ? sys_class_net : "/sys/class/net";
+
+        if (!bridge_name_is_safe(bridge))
+                return g_strdup_printf("'%s' is not a bridge name", bridge);
+        g_autofree char *dev = g_build_filename(root, bridge, NULL);
+        g_autofree char *dir = g_build_filename(dev, "bridge", NULL);
+        if (g_file_test(dir, G_FILE_TEST_IS_DIR))
+                return NULL;
+        if (g_file_test(dev, G_FILE_TEST_EXISTS))
+                return g_strdup_printf("network device %s exists but is not a bridge", bridge);
+        return g_strdup_printf("bridge %s is missing", bridge);
+}
+
+/* A bridge the domain requires (<vmigrate:require interface=…/>) must be
+ * there; any other may be missing: its interface then runs unconnected,
+ * which the migration reports as a warning. */
 static void check_bridges(Findings *out, FindingSeverity severity, const DomainDef *def,
                           const HostFacts *facts) {
-        const char *root = facts->sys_class_net ? facts->sys_class_net : "/sys/class/net";
-
         for (unsigned i = 0; i < def->interfaces->len; i++) {
                 const DomainInterfaceDef *iface = def->interfaces->pdata[i];
+                g_autofree char *problem = NULL;
 
                 if (g_strcmp0(iface->type, "bridge") != 0 || !iface->source)
                         continue;
-                if (!bridge_name_is_safe(iface->source)) {
-                        findings_add(out, severity, "network.bridge", "'%s' is not a bridge name",
-                                     iface->source);
+                problem = preflight_bridge_problem(facts->sys_class_net, iface->source);
+                if (!problem)
                         continue;
-                }
-                g_autofree char *dev = g_build_filename(root, iface->source, NULL);
-                g_autofree char *bridge = g_build_filename(dev, "bridge", NULL);
-                if (g_file_test(bridge, G_FILE_TEST_IS_DIR))
-                        continue;
-                if (g_file_test(dev, G_FILE_TEST_EXISTS))
+                if (domain_def_requires_interface(def, iface))
                         findings_add(out, severity, "network.bridge",
-                                     "network device %s exists but is not a bridge; use a bridge, or pick "
-                                     "another "
-                                     "with option 'destination-xml'",
-                                     iface->source);
+                                     "%s, and interface %s requires it (<vmigrate:require interface>); create "
+                                     "it (ip link add %s type bridge) or pick another with option "
+                                     "'destination-xml'",
+                                     problem, iface->mac, iface->source);
                 else
-                        findings_add(out, severity, "network.bridge",
-                                     "bridge %s is missing; create it (ip link add %s type bridge) or pick "
-                                     "another "
-                                     "with option 'destination-xml'",
-                                     iface->source, iface->source);
+                        findings_add(out, FINDING_WARNING, "network.bridge",
+                                     "%s: interface %s would run unconnected (link down); create it (ip link "
+                                     "add %s type bridge), pick another with option 'destination-xml', or "
+                                     "require it to refuse the migration instead",
+                                     problem, iface->mac, iface->source);
         }
 }
 
@@ -1426,6 +1445,26 @@ static const char *backend_unavailable_reason(Manager *m, const BackendOps *ops)
         return NULL;
 }
 
+/* The hooks a migration here would run (never run by a dry run). */
+static void check_hooks(const char *hooks_dir, const DomainDef *def, Findings *out) {
+        g_auto(GStrv) hooks = hooks_list(hooks_dir);
+        g_autoptr(GString) list = g_string_new(NULL);
+
+        for (char **h = hooks; *h; h++)
+                g_string_append_printf(list, "%s%s%s", list->len ? ", " : "", *h,
+                                       domain_def_requires_hook(def, *h) ? " (required)" : "");
+        for (char **req = def->require_hooks; req && *req; req++)
+                if (!g_strv_contains((const char *const *) hooks, *req))
+                        findings_add(out, FINDING_ERROR, "hooks.present",
+                                     "the domain requires hook '%s', which is not a runnable hook in %s (missing, "
+                                     "or refused as unsafe: see vmigrated's log); install it there or remove "
+                                     "the requirement",
+                                     *req, hooks_dir ? hooks_dir : "(no hooks directory)");
+        if (hooks[0])
+                findings_add(out, FINDING_INFO, "hooks.present", "hooks in %s run at prepare and finish: %s",
+                             hooks_dir, list->str);
+}
+
 void preflight_destination_with_facts(Manager *m, const HostFacts *facts, const DomainDef *def,
                                       const MigrateOptions *options, const char *source_host_uuid,
                                       const SourceFacts *source, Findings *out) {
@@ -1475,6 +1514,9 @@ void preflight_destination_with_facts(Manager *m, const HostFacts *facts, const 
                         return; /* the checks below assume options this backend takes */
                 }
         }
+
+        if (!options->offline)
+                check_hooks(m->hooks_dir, def, out);
 
         size_t errors_before = count_errors(out);
         if (ops->migrate_check) {

@@ -196,6 +196,11 @@ void preflight_dry_run_note(Findings *f);
  * files, bridges. Offline migration turns the file checks into warnings
  * (nothing runs yet) and skips memory. */
 void preflight_host_resources(const PreflightContext *ctx, Findings *out);
+/* NULL when <sys_class_net>/<bridge> is a bridge (sys_class_net NULL =
+ * /sys/class/net), else what is wrong with it, one phrase
+ * ("bridge br0 is missing"). */
+char *preflight_bridge_problem(const char *sys_class_net, const char *bridge);
+
 /* A free port for the data stream: bind-tested and closed at once.
  * listen_address NULL = any; port 0 = any in the facts' range. */
 void preflight_data_port(const HostFacts *facts, const char *listen_address, uint16_t port, Findings *out);

@@ -46,6 +46,8 @@
 #                             namespace: state, runtime, images, shared, bus,
 #                             log (its dbus-daemon + vmigrated log), dir
 #   host_daemon_pid NAME      pid of the host's vmigrated (fails if none)
+#   HOSTS_DAEMON_ARGS         (set before hosts_setup) more vmigrated options,
+#                             @HOSTDIR@ replaced by each host's dir
 #   host_netns NAME           the host's network namespace name (ip -n ...)
 #   hosts_switch_netns, host_switch_port NAME   where the shaping lives
 #   link_shape NAME [--rate R] [--delay D] [--jitter J] [--loss P%]
@@ -290,7 +292,11 @@ _hosts_write_service_file() {
         local src=$VMIGRATE_BUILD_ROOT/dbus-config/org.vmigrate.Migrate1.service
         [ -r "$src" ] || bail_out "$src not generated"
         grep -v '^Exec=' "$src" >"$h/services/org.vmigrate.Migrate1.service"
-        echo "Exec=$h/vmigrated-wrapper --idle-timeout=${HOSTS_IDLE_TIMEOUT:-0} --log-level=debug" \
+        # HOSTS_DAEMON_ARGS: more vmigrated options for every host, @HOSTDIR@
+        # standing for the host's dir (host_path NAME dir).
+        local extra=${HOSTS_DAEMON_ARGS:-}
+        extra=${extra//@HOSTDIR@/$h}
+        echo "Exec=$h/vmigrated-wrapper --idle-timeout=${HOSTS_IDLE_TIMEOUT:-0} --log-level=debug${extra:+ $extra}" \
                 >>"$h/services/org.vmigrate.Migrate1.service"
 }
 
@@ -375,6 +381,9 @@ _hosts_add_host() {
         stat -L -c %i "$HOSTS_RUN/ns/$name.mnt" >>"$HOSTS_RUN/inodes" || return 1
         nsenter --mount="$HOSTS_RUN/ns/$name.mnt" /bin/sh -c "$_hosts_mount_script" sh \
                 "$h" "$HOSTS_RUN" "$HOSTS_STATE_DIR" "$HOSTS_RUNTIME_DIR" || return 1
+        # A sysfs of the host's own network namespace: /sys/class/net then
+        # lists the host's devices (bridges), as on a real host.
+        nsenter --mount="$HOSTS_RUN/ns/$name.mnt" --net="/run/netns/$ns" mount -t sysfs vmh-sys /sys || return 1
         nsenter --uts="$HOSTS_RUN/ns/$name.uts" hostname "host-$name" || return 1
 
         # The bus: listens on $h/bus/system_bus_socket, which is the

@@ -387,8 +387,39 @@ static const Refusal refusals[] = {
         { "unknown-element", DOMAIN("<foo/>"), "unknown element <foo> in <domain>" },
         { "namespaced-element", DOMAIN("<q:commandline xmlns:q='urn:q'/>"),
           "unknown element <q:commandline>" },
-        { "metadata", DOMAIN("<metadata/>"),
-          "<metadata> in <domain> is not supported by vmigrate; remove it" },
+        { "metadata-other-ns", DOMAIN("<metadata><app:x xmlns:app='urn:app'/></metadata>"),
+          "<app:x> in <metadata> is not supported by vmigrate: only <migration xmlns='https://vmigrate.org/xmlns/migration/1'> is" },
+        { "metadata-no-ns", DOMAIN("<metadata><migration/></metadata>"), "<migration> in <metadata> is not supported" },
+        { "metadata-twice", DOMAIN("<metadata/><metadata/>"), "<metadata> given twice in <domain>" },
+        { "metadata-attr", DOMAIN("<metadata foo='1'/>"), "unknown attribute 'foo' on <metadata>" },
+        { "metadata-text", DOMAIN("<metadata>hi</metadata>"), "unexpected text 'hi' in <metadata>" },
+        { "metadata-unknown-child",
+          DOMAIN("<metadata><v:migration xmlns:v='https://vmigrate.org/xmlns/migration/1'><v:want hook='a'/></v:migration></metadata>"),
+          "unknown element <v:want> in <vmigrate:migration>" },
+        { "metadata-foreign-child",
+          DOMAIN("<metadata><v:migration xmlns:v='https://vmigrate.org/xmlns/migration/1' xmlns:o='urn:o'><o:require hook='a'/></v:migration></metadata>"),
+          "unknown element <o:require> in <vmigrate:migration>" },
+        { "require-both",
+          DOMAIN("<metadata><v:migration xmlns:v='https://vmigrate.org/xmlns/migration/1'><v:require hook='a' interface='52:54:00:00:00:01'/></v:migration></metadata>"),
+          "give exactly one of 'interface'" },
+        { "require-neither",
+          DOMAIN("<metadata><v:migration xmlns:v='https://vmigrate.org/xmlns/migration/1'><v:require/></v:migration></metadata>"),
+          "give exactly one of 'interface'" },
+        { "require-bad-hook",
+          DOMAIN("<metadata><v:migration xmlns:v='https://vmigrate.org/xmlns/migration/1'><v:require hook='../x'/></v:migration></metadata>"),
+          "<vmigrate:require hook='../x'>: not a hook name" },
+        { "require-bad-mac",
+          DOMAIN("<metadata><v:migration xmlns:v='https://vmigrate.org/xmlns/migration/1'><v:require interface='nope'/></v:migration></metadata>"),
+          "<vmigrate:require interface>: <mac address='nope'>: not a MAC address" },
+        { "require-unknown-mac",
+          DOMAIN("<metadata><v:migration xmlns:v='https://vmigrate.org/xmlns/migration/1'><v:require interface='52:54:00:00:00:09'/></v:migration></metadata>"),
+          "<vmigrate:require interface='52:54:00:00:00:09'>: no <interface> has this MAC address" },
+        { "require-twice",
+          DOMAIN("<metadata><v:migration xmlns:v='https://vmigrate.org/xmlns/migration/1'><v:require hook='a'/><v:require hook='a'/></v:migration></metadata>"),
+          "<vmigrate:require hook='a'> given twice" },
+        { "require-ns-attr",
+          DOMAIN("<metadata><v:migration xmlns:v='https://vmigrate.org/xmlns/migration/1'><v:require v:hook='a'/></v:migration></metadata>"),
+          "namespaced attributes are not supported" },
         { "name-missing", "<domain type='test'><memory>1024</memory></domain>", "<name> is required" },
         { "name-twice", DOMAIN("<name>e</name>"), "<name> given twice in <domain>" },
         { "name-slash", "<domain type='test'><name>a/b</name><memory>1024</memory></domain>",
@@ -843,6 +874,50 @@ static void test_messages_sanitised(void) {
         g_assert_true(g_utf8_validate(error->message, -1, NULL));
 }
 
+static void test_metadata_requirements(void) {
+        static const char xml[] =
+                "<domain type='kvm'><name>d</name><memory unit='MiB'>64</memory>"
+                "<metadata><vm:migration xmlns:vm='https://vmigrate.org/xmlns/migration/1'>"
+                "<!-- a comment is fine --><vm:require interface='52:54:00:AA:00:01'/>"
+                "<vm:require hook='net-setup'/><vm:require hook='10_storage'/></vm:migration></metadata>"
+                "<devices><interface type='bridge'><source bridge='br0'/><mac address='52:54:00:aa:00:01'/>"
+                "</interface><interface type='bridge'><source bridge='br1'/><mac address='52:54:00:aa:00:02'/>"
+                "</interface></devices></domain>";
+        g_autoptr(DomainDef) def = parse_ok(xml);
+        g_autoptr(DomainDef) copy = NULL;
+        g_autoptr(DomainDef) plain = NULL;
+        g_autofree char *out = NULL;
+
+        g_assert_nonnull(def->require_interfaces);
+        g_assert_cmpuint(g_strv_length(def->require_interfaces), ==, 1);
+        g_assert_cmpstr(def->require_interfaces[0], ==, "52:54:00:aa:00:01");
+        g_assert_cmpuint(g_strv_length(def->require_hooks), ==, 2);
+        g_assert_cmpstr(def->require_hooks[0], ==, "net-setup");
+        g_assert_cmpstr(def->require_hooks[1], ==, "10_storage");
+        g_assert_true(domain_def_requires_interface(def, def->interfaces->pdata[0]));
+        g_assert_false(domain_def_requires_interface(def, def->interfaces->pdata[1]));
+        g_assert_true(domain_def_requires_hook(def, "net-setup"));
+        g_assert_false(domain_def_requires_hook(def, "net"));
+
+        out = domain_def_format(def);
+        g_assert_nonnull(strstr(out, "<vmigrate:migration xmlns:vmigrate=\"https://vmigrate.org/xmlns/migration/1\">"));
+        g_assert_nonnull(strstr(out, "<vmigrate:require interface=\"52:54:00:aa:00:01\"/>"));
+        assert_round_trip(def);
+
+        copy = domain_def_copy(def);
+        g_assert_true(domain_def_equal(def, copy));
+        g_clear_pointer(&copy->require_hooks[1], g_free);
+        g_assert_false(domain_def_equal(def, copy));
+
+        /* No requirement, no <metadata> written; an empty one is accepted. */
+        plain = parse_ok(DOMAIN("<metadata/>"));
+        g_assert_null(plain->require_interfaces);
+        g_assert_null(plain->require_hooks);
+        g_clear_pointer(&out, g_free);
+        out = domain_def_format(plain);
+        g_assert_null(strstr(out, "metadata"));
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_set_nonfatal_assertions();
@@ -871,6 +946,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/domain-xml/libxml2/error-handler-restored", test_error_handler_restored);
         g_test_add_func("/domain-xml/name-rules", test_name_rules);
         g_test_add_func("/domain-xml/uuid/parse", test_uuid);
+        g_test_add_func("/domain-xml/metadata/requirements", test_metadata_requirements);
 
         return g_test_run();
 }

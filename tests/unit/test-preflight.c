@@ -830,20 +830,35 @@ static void test_resources_bridges(Fixture *f, gconstpointer data) {
         g_autoptr(MigrateOptions) o = options(NULL);
         g_autofree char *ok =
                 qemu_xml(f, NULL, "<interface type='bridge'><source bridge='br0'/></interface>");
-        g_autofree char *missing =
-                qemu_xml(f, NULL, "<interface type='bridge'><source bridge='br9'/></interface>");
+        g_autofree char *missing = qemu_xml(
+                f, NULL, "<interface type='bridge'><source bridge='br9'/><mac address='52:54:00:00:00:09'/></interface>");
         g_autofree char *plain =
                 qemu_xml(f, NULL, "<interface type='bridge'><source bridge='eth0'/></interface>");
+        g_autofree char *required = g_strdup_printf(
+                "<domain type='kvm'><name>vm1</name><uuid>" UUID_A "</uuid><memory unit='GiB'>2</memory>"
+                "<vcpu>2</vcpu><os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type></os>"
+                "<metadata><v:migration xmlns:v='https://vmigrate.org/xmlns/migration/1'>"
+                "<v:require interface='52:54:00:00:00:09'/></v:migration></metadata>"
+                "<devices><interface type='bridge'><source bridge='br9'/><mac address='52:54:00:00:00:09'/>"
+                "</interface></devices></domain>");
 
         check_resources(f, ok, o);
         assert_quiet(f->out);
+        /* Not required: the interface would run unconnected; a warning. */
         check_resources(f, missing, o);
-        assert_finding(f->out, "network.bridge", FINDING_ERROR, "bridge br9 is missing", "ip link add br9",
-                       NULL);
+        assert_finding(f->out, "network.bridge", FINDING_WARNING, "bridge br9 is missing",
+                       "interface 52:54:00:00:00:09 would run unconnected", "ip link add br9", NULL);
+        g_assert_false(findings_has_errors(f->out));
+        findings_free(f->out);
+        f->out = findings_new("host-b");
+        /* Required (<vmigrate:require interface>): refused. */
+        check_resources(f, required, o);
+        assert_finding(f->out, "network.bridge", FINDING_ERROR, "bridge br9 is missing",
+                       "interface 52:54:00:00:00:09 requires it", "ip link add br9", NULL);
         findings_free(f->out);
         f->out = findings_new("host-b");
         check_resources(f, plain, o);
-        assert_finding(f->out, "network.bridge", FINDING_ERROR, "eth0 exists but is not a bridge", NULL);
+        assert_finding(f->out, "network.bridge", FINDING_WARNING, "eth0 exists but is not a bridge", NULL);
 }
 
 static int listen_on(uint16_t *ret_port) {

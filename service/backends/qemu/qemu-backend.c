@@ -12,9 +12,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <linux/sockios.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -186,6 +191,132 @@ static int qemu_check_startable(QemuBackend *b, const DomainDef *def, GError **e
         return 0;
 }
 
+/* ---- bridge interfaces ---- */
+
+/* The tap of interface i: "vm" + the first 8 hex digits of the UUID + "-i",
+ * within IFNAMSIZ, stable so that an admin can tell whose it is. */
+static char *tap_name(const char *uuid, unsigned i) {
+        return g_strdup_printf("vm%.8s-%u", uuid, i);
+}
+
+/* A tap for QEMU (IFF_VNET_HDR: QEMU probes it and offloads through it),
+ * up, and attached to bridge unless bridge is NULL. Not persistent: it
+ * goes away with the last fd, i.e. when QEMU exits. */
+static int tap_open(const char *name, const char *bridge, int *ret_fd, GError **error) {
+        struct ifreq ifr = { 0 };
+        int fd, sock, r = 0;
+
+        fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot open /dev/net/tun: %s",
+                                    g_strerror(errno));
+        ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+        g_strlcpy(ifr.ifr_name, name, IFNAMSIZ);
+        if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+                r = -errno;
+                close(fd);
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot create tap device %s: %s", name,
+                                    g_strerror(-r));
+        }
+        sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (sock < 0) {
+                r = -errno;
+                close(fd);
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "socket: %s", g_strerror(-r));
+        }
+        if (bridge) {
+                struct ifreq br = { 0 }, tap = { 0 };
+                g_strlcpy(tap.ifr_name, name, IFNAMSIZ);
+                g_strlcpy(br.ifr_name, bridge, IFNAMSIZ);
+                if (ioctl(sock, SIOCGIFINDEX, &tap) >= 0)
+                        br.ifr_ifindex = tap.ifr_ifindex;
+                if (br.ifr_ifindex == 0 || ioctl(sock, SIOCBRADDIF, &br) < 0) {
+                        r = -errno;
+                        vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot attach tap %s to bridge %s: %s", name,
+                                     bridge, g_strerror(-r));
+                }
+        }
+        if (r >= 0 && (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0 ||
+                       (ifr.ifr_flags |= IFF_UP, ioctl(sock, SIOCSIFFLAGS, &ifr) < 0))) {
+                r = -errno;
+                vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot bring tap %s up: %s", name, g_strerror(-r));
+        }
+        close(sock);
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+static void close_fds(GArray *fds) {
+        for (guint i = 0; i < fds->len; i++)
+                if (g_array_index(fds, int, i) >= 0)
+                        close(g_array_index(fds, int, i));
+        g_array_set_size(fds, 0);
+}
+
+/* One tap per <interface type='bridge'>, in order (-1 for other types).
+ * A bridge that is missing or refuses the tap is an error, except for an
+ * interface the domain does not require arriving by migration: it runs
+ * unconnected, link down, and the core reports that as a warning. */
+static int open_taps(QemuDomain *qd, const DomainDef *def, bool incoming, GArray *ret_fds, GError **error) {
+        for (guint i = 0; i < def->interfaces->len; i++) {
+                const DomainInterfaceDef *iface = def->interfaces->pdata[i];
+                g_autofree char *name = NULL, *problem = NULL;
+                g_autoptr(GError) local = NULL;
+                bool may_fail = incoming && !domain_def_requires_interface(def, iface);
+                int fd = -1, r;
+
+                if (!g_str_equal(iface->type, "bridge")) {
+                        g_array_append_val(ret_fds, fd);
+                        continue;
+                }
+                name = tap_name(def->uuid, i);
+                problem = preflight_bridge_problem(NULL, iface->source);
+                if (problem && !may_fail) {
+                        close_fds(ret_fds);
+                        return vm_error_set(error, incoming ? VM_ERROR_INCOMPATIBLE : VM_ERROR_BACKEND_FAILED,
+                                            "interface %s: %s; create it (ip link add %s type bridge) or change "
+                                            "the interface's <source bridge=…>",
+                                            iface->mac, problem, iface->source);
+                }
+                r = tap_open(name, problem ? NULL : iface->source, &fd, &local);
+                if (r < 0 && may_fail && !problem) {
+                        log_warning("domain '%s': interface %s: %s; it runs unconnected", def->name, iface->mac,
+                                    local->message);
+                        g_clear_error(&local);
+                        problem = g_strdup("attach failed");
+                        r = tap_open(name, NULL, &fd, &local);
+                }
+                if (r < 0) {
+                        close_fds(ret_fds);
+                        g_propagate_prefixed_error(error, g_steal_pointer(&local), "interface %s: ", iface->mac);
+                        return r;
+                }
+                if (problem) {
+                        log_warning("domain '%s': interface %s runs unconnected (link down): %s", def->name,
+                                    iface->mac, problem);
+                        g_ptr_array_add(qd->links_down, g_strdup_printf("net%u", i));
+                }
+                g_array_append_val(ret_fds, fd);
+        }
+        return 0;
+}
+
+static void set_links_down(QemuDomain *qd) {
+        for (guint i = 0; qd->qmp && i < qd->links_down->len; i++) {
+                JsonObject *args = json_object_new();
+                json_object_set_string_member(args, "name", qd->links_down->pdata[i]);
+                json_object_set_boolean_member(args, "up", false);
+                log_info("domain '%s': setting the link of %s down: it is not connected here",
+                         domain_name(qd->domain), (const char *) qd->links_down->pdata[i]);
+                (void) qmp_execute(qd->qmp, "set_link", args, QEMU_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
+        }
+        g_ptr_array_set_size(qd->links_down, 0);
+}
+
 /* ---- per-domain state ---- */
 
 void qemu_domain_report(QemuDomain *qd, DomainState state, const char *reason, const char *event,
@@ -257,6 +388,7 @@ static void qemu_domain_release(QemuDomain *qd) {
         qd->shutdown_timer = sd_event_source_disable_unref(qd->shutdown_timer);
         qd->qmp = qmp_free(qd->qmp);
         qd->process = qemu_process_free(qd->process);
+        g_ptr_array_set_size(qd->links_down, 0);
         rm_rf(qd->paths->dir);
         qd->guest_shut_down = false;
         qd->terminating = false;
@@ -353,6 +485,10 @@ static void on_qmp_event(Qmp *qmp, const char *event, JsonObject *data, uint64_t
         DomainState state = qd->domain->state;
 
         log_debug("domain '%s': QMP event %s", domain_name(qd->domain), event);
+        /* The guest runs with the state it brought: now its unconnected
+         * interfaces can say so. */
+        if (g_str_equal(event, "RESUME") && qd->links_down->len > 0)
+                set_links_down(qd);
         if (qd->migration && qemu_migration_event(qd, event, data))
                 return;
         if (g_str_equal(event, "STOP")) {
@@ -585,6 +721,7 @@ static int qemu_domain_attach(void *backend_data, Domain *domain, void **ret_dom
         qd->backend = b;
         qd->domain = domain;
         qd->paths = qemu_paths_new(b->qemu_dir, domain_uuid(domain));
+        qd->links_down = g_ptr_array_new_with_free_func(g_free);
         if (g_file_test(qd->paths->pid, G_FILE_TEST_EXISTS))
                 qemu_domain_reattach(qd);
         else if (g_hash_table_contains(b->stale, domain_uuid(domain))) {
@@ -608,6 +745,7 @@ static void qemu_domain_detach(void *domain_data) {
         qmp_free(qd->qmp);
         qemu_process_free(qd->process);
         qemu_paths_free(qd->paths);
+        g_ptr_array_unref(qd->links_down);
         g_free(qd);
 }
 
@@ -698,23 +836,45 @@ int qemu_domain_launch(QemuDomain *qd, const DomainDef *def, bool incoming, GErr
                 return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "cannot create %s: %s", qd->paths->dir,
                                     g_strerror(errno));
 
+        /* fd 3 is the monitor, the taps follow: 4, 5, … as the child sees them. */
+        g_autoptr(GArray) taps = g_array_new(false, false, sizeof(int));
+        g_autoptr(GArray) pass = g_array_new(false, false, sizeof(int));
+        g_autoptr(GArray) child_taps = g_array_new(false, false, sizeof(int));
+        g_ptr_array_set_size(qd->links_down, 0);
+        r = open_taps(qd, def, incoming, taps, error);
+        if (r < 0) {
+                rm_rf(qd->paths->dir);
+                return r;
+        }
+        for (guint i = 0; i < taps->len; i++) {
+                int tap = g_array_index(taps, int, i), child = tap >= 0 ? 4 + (int) pass->len : -1;
+                g_array_append_val(child_taps, child);
+                if (tap >= 0)
+                        g_array_append_val(pass, tap);
+        }
         QemuCommandOptions options = {
                 .binary = b->caps->binary,
                 .kvm = g_str_equal(def->type, "kvm"),
                 .incoming = incoming,
                 .qmp_fd = 3,
+                .tap_fds = (const int *) child_taps->data,
         };
         r = qemu_build_argv(def, qd->paths, &options, &argv, error);
         if (r >= 0)
                 r = unix_listen(qd->paths->qmp_socket, &fd, error);
         if (r < 0) {
+                close_fds(taps);
                 rm_rf(qd->paths->dir);
                 return r;
         }
+        g_array_prepend_val(pass, fd);
 
         log_command_line(qd->paths->log, argv);
-        r = qemu_process_spawn(b->event, argv, qd->paths->log, fd, on_process_exit, qd, &qd->process, error);
+        r = qemu_process_spawn_fds(b->event, argv, qd->paths->log, (const int *) pass->data, pass->len,
+                                   on_process_exit, qd, &qd->process, error);
         close(fd);
+        /* QEMU holds the taps now; they die with it. */
+        close_fds(taps);
         if (r >= 0)
                 r = write_runtime_record(qd, def, error);
         if (r >= 0)

@@ -69,6 +69,12 @@ typedef struct QemuDomain {
         BackendDone ended;
         void *ended_userdata;
         bool ended_later;
+
+        /* netdev ids ("net1") of interfaces started unconnected (their
+         * bridge missing on a migration's destination, not required): their
+         * link is set down once the guest runs, since the incoming state
+         * would bring it up again. */
+        GPtrArray *links_down;
 } QemuDomain;
 
 bool kvm_usable(void);

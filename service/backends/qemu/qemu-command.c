@@ -173,17 +173,26 @@ static int add_disks(GPtrArray *argv, const DomainDef *def, GError **error) {
         return 0;
 }
 
-static int add_interfaces(GPtrArray *argv, const DomainDef *def, GError **error) {
+static int add_interfaces(GPtrArray *argv, const DomainDef *def, const QemuCommandOptions *options,
+                          GError **error) {
         for (unsigned i = 0; i < def->interfaces->len; i++) {
                 const DomainInterfaceDef *iface = def->interfaces->pdata[i];
                 g_autofree char *model = NULL;
 
-                if (!g_str_equal(iface->type, "user"))
+                if (g_str_equal(iface->type, "bridge")) {
+                        /* The daemon made the tap (QEMU may not: -sandbox
+                         * spawn=deny, and it need not be privileged). */
+                        int fd = options->tap_fds ? options->tap_fds[i] : 100 + (int) i;
+                        g_assert(fd >= 0);
+                        add_pair(argv, "-netdev", g_strdup_printf("tap,id=net%u,fd=%d", i, fd));
+                } else if (g_str_equal(iface->type, "user"))
+                        add_pair(argv, "-netdev", g_strdup_printf("user,id=net%u", i));
+                else
                         return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
-                                            "<interface type='%s'>: the qemu backend supports only type "
-                                            "'user' so far; remove the interface or use type='user'",
+                                            "<interface type='%s'>: the qemu backend supports types 'bridge' and "
+                                            "'user'; use one of them (a libvirt network's bridge with "
+                                            "type='bridge')",
                                             iface->type);
-                add_pair(argv, "-netdev", g_strdup_printf("user,id=net%u", i));
                 model = g_strdup(iface->model ? iface->model : "virtio");
                 if (g_str_equal(model, "virtio")) {
                         g_free(model);
@@ -287,7 +296,7 @@ int qemu_build_argv(const DomainDef *def, const QemuPaths *paths, const QemuComm
         r = add_disks(argv, def, error);
         if (r < 0)
                 return r;
-        r = add_interfaces(argv, def, error);
+        r = add_interfaces(argv, def, options, error);
         if (r < 0)
                 return r;
         add_serials(argv, def, paths);

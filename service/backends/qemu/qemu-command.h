@@ -37,6 +37,10 @@ typedef struct QemuCommandOptions {
         bool kvm;        /* -accel kvm, else tcg */
         bool incoming;   /* -incoming defer: the destination of a migration */
         int qmp_fd;      /* listening socket, as the child will see it */
+        /* Per <interface>, in order: the tap device's fd as the child will
+         * see it for type 'bridge' (-1 for other types). NULL: numbers
+         * that only make the command line complete (validation). */
+        const int *tap_fds;
 } QemuCommandOptions;
 
 /*

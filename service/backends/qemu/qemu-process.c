@@ -170,34 +170,53 @@ static int qemu_process_watch(QemuProcess *p) {
 }
 
 /* In the child between fork and exec: async-signal-safe calls only. */
-static _Noreturn void child_exec(char *const *argv, int devnull, int log_fd, int pass_fd) {
+static _Noreturn void child_exec(char *const *argv, int devnull, int log_fd, const int *pass_fds, size_t n_pass_fds) {
+        int moved[QEMU_PROCESS_MAX_FDS];
+        int floor = 3 + (int) n_pass_fds;
         sigset_t none;
 
         (void) setsid();
         sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        /* The fd we hand over may already be 3; move it out of the way first. */
-        if (pass_fd >= 0 && pass_fd < 4) {
-                int moved = fcntl(pass_fd, F_DUPFD, 4);
-                if (moved < 0)
+        /* An fd we hand over may sit where another one goes; move them all
+         * above the range first. */
+        for (size_t i = 0; i < n_pass_fds; i++) {
+                moved[i] = fcntl(pass_fds[i], F_DUPFD, floor);
+                if (moved[i] < 0)
                         _exit(127);
-                pass_fd = moved;
         }
+        if (devnull < floor)
+                devnull = fcntl(devnull, F_DUPFD, floor);
+        if (log_fd < floor)
+                log_fd = fcntl(log_fd, F_DUPFD, floor);
+        if (devnull < 0 || log_fd < 0)
+                _exit(127);
         if (dup2(devnull, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
                 _exit(127);
-        if (pass_fd >= 0 && dup2(pass_fd, 3) < 0)
-                _exit(127);
-        (void) syscall(SYS_close_range, pass_fd >= 0 ? 4 : 3, ~0U, 0);
+        for (size_t i = 0; i < n_pass_fds; i++)
+                if (dup2(moved[i], 3 + (int) i) < 0)
+                        _exit(127);
+        (void) syscall(SYS_close_range, floor, ~0U, 0);
         execv(argv[0], argv);
         _exit(127);
 }
 
 int qemu_process_spawn(sd_event *event, char *const *argv, const char *log_path, int pass_fd,
                        QemuProcessExitFn on_exit, void *userdata, QemuProcess **ret, GError **error) {
+        return qemu_process_spawn_fds(event, argv, log_path, &pass_fd, pass_fd >= 0 ? 1 : 0, on_exit, userdata, ret,
+                                      error);
+}
+
+int qemu_process_spawn_fds(sd_event *event, char *const *argv, const char *log_path, const int *pass_fds,
+                           size_t n_pass_fds, QemuProcessExitFn on_exit, void *userdata, QemuProcess **ret,
+                           GError **error) {
         g_autoptr(QemuProcess) p = NULL;
         int devnull, log_fd, r;
         pid_t pid;
 
+        if (n_pass_fds > QEMU_PROCESS_MAX_FDS)
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot pass %zu file descriptors to QEMU",
+                                    n_pass_fds);
         devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (devnull < 0)
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot open /dev/null: %s", g_strerror(errno));
@@ -217,7 +236,7 @@ int qemu_process_spawn(sd_event *event, char *const *argv, const char *log_path,
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot fork: %s", g_strerror(-r));
         }
         if (pid == 0)
-                child_exec(argv, devnull, log_fd, pass_fd);
+                child_exec(argv, devnull, log_fd, pass_fds, n_pass_fds);
         close(devnull);
         close(log_fd);
 

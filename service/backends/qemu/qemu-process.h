@@ -29,6 +29,12 @@ typedef void (*QemuProcessExitFn)(QemuProcess *p, int status, void *userdata);
 int qemu_process_spawn(sd_event *event, char *const *argv, const char *log_path, int pass_fd,
                        QemuProcessExitFn on_exit, void *userdata, QemuProcess **ret, GError **error);
 
+/* The same, passing pass_fds[i] as file descriptor 3 + i. */
+#define QEMU_PROCESS_MAX_FDS 64
+int qemu_process_spawn_fds(sd_event *event, char *const *argv, const char *log_path, const int *pass_fds,
+                           size_t n_pass_fds, QemuProcessExitFn on_exit, void *userdata, QemuProcess **ret,
+                           GError **error);
+
 /* Finds a process recorded as (pid, starttime) again. Returns -ESRCH when
  * it is gone or the pid now belongs to another process. */
 int qemu_process_adopt(sd_event *event, pid_t pid, uint64_t starttime, QemuProcessExitFn on_exit, void *userdata,
