@@ -115,6 +115,7 @@ typedef struct Outgoing {
         uint64_t pass;
         uint64_t remaining_at_pass;
         unsigned stalled_passes;
+        unsigned slow_passes; /* expected downtime above max-downtime */
         sd_event_source *timeout;
 } Outgoing;
 
@@ -259,9 +260,9 @@ static void outgoing_finish(Outgoing *o) {
 }
 
 /* The default convergence policy, checked at each new pass: when what is
- * left to send has not shrunk for MIGRATION_STALL_PASSES passes (two: one
- * can be noise, three cost a whole extra pass of a guest that will not
- * converge anyway), switch to
+ * left to send has not shrunk, or could not be sent within max-downtime,
+ * for MIGRATION_STALL_PASSES passes (two: one can be noise, three cost a
+ * whole extra pass of a guest that will not converge anyway), switch to
  * post-copy if it was enabled, otherwise throttle the guest harder if
  * auto-converge is on, otherwise say on the job that it is not converging
  * (it never gives up on its own: the caller decides). */
@@ -269,19 +270,27 @@ static void outgoing_check_convergence(Outgoing *o, const MigrationStats *stats)
         g_autoptr(GError) error = NULL;
         Job *j = o->job;
 
+        uint64_t max_downtime = o->options->max_downtime ? o->options->max_downtime : 300;
+        bool stalled, too_slow;
+
         if (stats->iteration <= o->pass || stats->postcopy_active)
                 return;
         o->pass = stats->iteration;
-        if (o->remaining_at_pass > 0 && stats->data_remaining * 20 >= o->remaining_at_pass * 19)
-                o->stalled_passes++;
-        else {
-                o->stalled_passes = 0;
+        /* Two signs, as DESIGN.md has them: what is left does not shrink,
+         * or what is left could not be sent within max-downtime (counted
+         * from the second pass: the first one always sends everything). */
+        stalled = o->remaining_at_pass > 0 && stats->data_remaining * 20 >= o->remaining_at_pass * 19;
+        too_slow = stats->iteration >= 2 && stats->expected_downtime_ms > max_downtime;
+        o->stalled_passes = stalled ? o->stalled_passes + 1 : 0;
+        o->slow_passes = too_slow ? o->slow_passes + 1 : 0;
+        if (!stalled && !too_slow)
                 job_set_not_converging(j, false, NULL);
-        }
         o->remaining_at_pass = stats->data_remaining;
-        if (o->stalled_passes < MIGRATION_STALL_PASSES)
+        if (o->stalled_passes < MIGRATION_STALL_PASSES && o->slow_passes < MIGRATION_STALL_PASSES)
                 return;
+        bool not_shrinking = o->stalled_passes >= MIGRATION_STALL_PASSES;
         o->stalled_passes = 0;
+        o->slow_passes = 0;
 
         if (o->options->postcopy) {
                 log_info("job %" G_GUINT64_FORMAT ": pre-copy is not converging after %d passes: switching to "
@@ -297,6 +306,9 @@ static void outgoing_check_convergence(Outgoing *o, const MigrationStats *stats)
                          j->id);
                 return;
         }
+        /* Slow but still shrinking is not "not converging": say nothing yet. */
+        if (!not_shrinking)
+                return;
         g_autofree char *detail = g_strdup_printf(
                 "pre-copy is not converging: %" G_GUINT64_FORMAT " MiB still to send after pass %" G_GUINT64_FORMAT
                 ", the guest dirties %" G_GUINT64_FORMAT " MiB/s and %" G_GUINT64_FORMAT
