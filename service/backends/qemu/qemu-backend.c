@@ -614,10 +614,17 @@ static void on_reattach_migration(Qmp *qmp, JsonNode *result, const char *error_
                 (void) qmp_execute(qd->qmp, "cont", NULL, QEMU_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
                 qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "migration-failed", "resumed", "migrated");
         } else if (g_str_has_prefix(status, "postcopy")) {
-                log_warning("domain '%s': found in post-copy (%s) after a restart: keeping it paused; it cannot "
-                            "be resumed from this vmigrated",
-                            domain_name(qd->domain), status);
-                qemu_domain_report(qd, qd->domain->state, "postcopy-failed", NULL, NULL);
+                g_autofree char *role = NULL;
+                bool broken = !g_str_equal(status, "postcopy-active");
+
+                /* Never killed: neither host has the whole guest. */
+                if (g_file_get_contents(qd->paths->postcopy, &role, NULL, NULL))
+                        qemu_migration_reattach_postcopy(qd, g_str_equal(role, "out"), broken);
+                else {
+                        log_warning("domain '%s': found in post-copy (%s) with no record of its side: keeping it",
+                                    domain_name(qd->domain), status);
+                        qemu_domain_report(qd, qd->domain->state, "postcopy-failed", NULL, NULL);
+                }
         }
 }
 

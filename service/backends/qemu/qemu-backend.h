@@ -117,5 +117,8 @@ int qemu_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_second,
 bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data);
 void qemu_migration_process_exited(QemuDomain *qd, const char *how, const char *tail);
 void qemu_migration_free(QemuDomain *qd);
+/* After a daemon restart: a post-copy QEMU was left in (marker in its runtime
+ * directory): take it up again, so that it completes or can be resumed. */
+void qemu_migration_reattach_postcopy(QemuDomain *qd, bool outgoing, bool broken);
 
 

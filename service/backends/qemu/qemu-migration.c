@@ -831,7 +831,21 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
                 m->prepare_userdata = userdata;
                 m->stream_broken = false;
                 g_clear_pointer(&m->incoming_failure, g_free);
+                /* Where to listen now, which may differ from the first time
+                 * (and is unknown after a restart of this daemon). */
+                migrate_options_free(m->options);
+                m->options = options_copy(options);
+                g_free(m->listen_host);
+                m->listen_host = g_strdup(migrate_options_has(options, MIGRATE_OPTION_LISTEN_ADDRESS)
+                                                  ? options->listen_address
+                                                  : "0.0.0.0");
                 m->port = MIGRATION_PORT_MIN;
+                if (migrate_options_has(options, MIGRATE_OPTION_DATA_URI)) {
+                        g_autofree char *host = NULL;
+                        (void) data_uri_parse(options->data_uri, &host, &m->port, NULL);
+                        g_free(m->data_uri);
+                        m->data_uri = g_strdup(options->data_uri);
+                }
                 qd->op = QEMU_OP_MIGRATE_PREPARE;
                 r = incoming_listen(m, error);
                 if (r < 0) {
@@ -904,6 +918,7 @@ static void incoming_postcopy_end(QemuMigration *m, bool completed) {
         if (qd->op == QEMU_OP_MIGRATE_FINISH)
                 return; /* cont still on its way; it settles it */
         if (completed) {
+                (void) unlink(qd->paths->postcopy);
                 qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "migrated", "resumed", "migrated");
                 qemu_migration_free(qd);
                 qemu_domain_stream_ended(qd, 0, NULL);
@@ -968,6 +983,7 @@ int qemu_migrate_finish(void *domain_data, bool success, bool postcopy, const Mi
         }
         if (postcopy && !m->incoming_completed) {
                 /* Run it now: that is the point of post-copy. */
+                (void) g_file_set_contents(qd->paths->postcopy, "in", -1, NULL);
                 m->postcopy_active = true;
                 qd->ended_later = true;
                 incoming_run(m);
@@ -999,6 +1015,7 @@ bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data) {
                 if (m->outgoing && g_strcmp0(status, "postcopy-active") == 0) {
                         /* The guest's state is on the destination: Perform is
                          * over, the remaining pages follow on demand. */
+                        (void) g_file_set_contents(qd->paths->postcopy, "out", -1, NULL);
                         m->postcopy_active = true;
                         m->stats.postcopy_active = true;
                         migration_stream_end(m, 0, NULL);
@@ -1114,4 +1131,30 @@ void qemu_migration_process_exited(QemuDomain *qd, const char *how, const char *
         g_free(m->incoming_failure);
         m->incoming_failure = g_strdup_printf("QEMU %s before the source finished", how);
         m->discard = true;
+}
+
+void qemu_migration_reattach_postcopy(QemuDomain *qd, bool outgoing, bool broken) {
+        g_autoptr(MigrateOptions) options = NULL;
+        g_autoptr(GVariant) none = g_variant_ref_sink(g_variant_new("a{sv}", NULL));
+        QemuMigration *m;
+
+        if (qd->migration || migrate_options_parse(none, &options, NULL) < 0)
+                return;
+        options->postcopy = true;
+        m = migration_new(qd, outgoing, options);
+        m->postcopy_active = true;
+        m->stats.postcopy_active = true;
+        m->stream_done = true;
+        m->stream_broken = broken;
+        if (outgoing && !broken) {
+                /* Nobody waits for it any more, but the last page still has
+                 * to get across before this QEMU may go: see it through. */
+                m->confirm_waiting = true;
+                m->confirm_success = true;
+        }
+        if (broken)
+                qemu_domain_report(qd, qd->domain->state, "postcopy-failed", NULL, NULL);
+        log_info("domain '%s': picked up its %s post-copy after a restart (%s)", domain_name(qd->domain),
+                 outgoing ? "outgoing" : "incoming", broken ? "paused: resume it with postcopy-resume"
+                                                            : "still streaming");
 }
