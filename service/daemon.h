@@ -23,6 +23,10 @@ typedef struct Daemon {
         uint64_t last_activity_usec;
         sd_event_source *idle_timer;
 
+        /* The name is taken once every domain found at start has settled,
+         * or after DAEMON_SETTLE_TIMEOUT_USEC at the latest. */
+        sd_event_source *settle_timer;
+
         /* Exit: name released, calls in flight allowed to finish. */
         bool exiting;
         bool name_released;
@@ -36,6 +40,8 @@ typedef struct Daemon {
 } Daemon;
 
 #define DAEMON_EXIT_DEADLINE_USEC (10 * 1000 * 1000ULL)
+/* Below dbus-daemon's activation timeout (25 s). */
+#define DAEMON_SETTLE_TIMEOUT_USEC (15 * 1000 * 1000ULL)
 
 /* Leaves the loop once exit was requested and nothing is in flight. */
 void daemon_check_exit(Daemon *daemon);

@@ -246,6 +246,14 @@ int domain_undefine(Domain *d, GError **error) {
         return manager_remove_domain(m, d, error);
 }
 
+void domain_backend_settling(Domain *d, bool settling) {
+        if (d->settling == settling)
+                return;
+        d->settling = settling;
+        if (!settling && d->manager)
+                manager_check_settled(d->manager);
+}
+
 void domain_backend_event(Domain *d, DomainState state, const char *reason, const char *event, const char *detail) {
         g_autoptr(Domain) ref = domain_ref(d);
         Manager *m = d->manager;

@@ -54,6 +54,10 @@ typedef struct Domain {
         char *state_reason;
 
         DomainOp pending_op;
+        /* The backend is still finding out what its domain is doing after
+         * a restart of vmigrated: the daemon answers nobody until every
+         * domain has settled (a resume must find its post-copy). */
+        bool settling;
         struct Job *job; /* the migration in progress, or NULL (borrowed: the manager owns jobs) */
         GVariant *last_job_stats; /* a{sv} of the last job that ended, for GetJobStats */
 } Domain;
@@ -97,3 +101,5 @@ char *domain_get_xml(const Domain *d);
  * (e.g. "started"/"booted").
  */
 void domain_backend_event(Domain *d, DomainState state, const char *reason, const char *event, const char *detail);
+/* The backend starts or stops finding out what its domain is doing. */
+void domain_backend_settling(Domain *d, bool settling);

@@ -349,14 +349,54 @@ static int daemon_setup_bus(Daemon *daemon) {
         if (r < 0)
                 return log_error("cannot register the Incoming interface: %s", g_strerror(-r)), r;
 
-        /* Only after everything is in place: the name is the promise that
-         * calls will be answered. */
+        return 0;
+}
+
+/* The name is the promise that calls will be answered: taken only once
+ * everything is in place and every domain found at start has settled (a
+ * post-copy resume sent as the activating call must find its post-copy). */
+static void daemon_take_name(Daemon *daemon) {
+        int r;
+
+        daemon->settle_timer = sd_event_source_disable_unref(daemon->settle_timer);
+        if (daemon->exiting)
+                return;
         r = sd_bus_request_name(daemon->bus, BUS_NAME, 0);
+        if (r < 0) {
+                log_error("cannot own %s: %s (is another vmigrated running, or does the bus policy not allow "
+                          "this user to own it?)",
+                          BUS_NAME, g_strerror(-r));
+                (void) sd_event_exit(daemon->event, r);
+                return;
+        }
+        log_info("vmigrated %s ready on the bus as %s (host %s)", PACKAGE_VERSION, BUS_NAME,
+                 daemon->manager->host_uuid);
+        (void) sd_notify(false, "READY=1\nSTATUS=Serving org.vmigrate.Migrate1");
+}
+
+static void on_settled(Manager *m, void *userdata) {
+        daemon_take_name(userdata);
+}
+
+static int on_settle_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Daemon *daemon = userdata;
+
+        log_warning("some domains found at start have not settled after %llu s: answering calls anyway",
+                    (unsigned long long) (DAEMON_SETTLE_TIMEOUT_USEC / G_USEC_PER_SEC));
+        daemon->manager->settled = NULL;
+        daemon_take_name(daemon);
+        return 0;
+}
+
+static int daemon_setup_name(Daemon *daemon) {
+        int r;
+
+        r = sd_event_add_time_relative(daemon->event, &daemon->settle_timer, CLOCK_MONOTONIC,
+                                       DAEMON_SETTLE_TIMEOUT_USEC, 0, on_settle_timeout, daemon);
         if (r < 0)
-                return log_error("cannot own %s: %s (is another vmigrated running, or does the bus "
-                                 "policy not allow this user to own it?)",
-                                 BUS_NAME, g_strerror(-r)),
-                       r;
+                return r;
+        (void) sd_event_source_set_description(daemon->settle_timer, "settle-timer");
+        manager_when_settled(daemon->manager, on_settled, daemon);
         return 0;
 }
 
@@ -430,17 +470,17 @@ static int run(const Arguments *args) {
         r = daemon_setup_bus(&daemon);
         if (r >= 0)
                 r = daemon_setup_idle(&daemon);
-        if (r >= 0) {
-                log_info("vmigrated %s ready on the bus as %s (host %s)", PACKAGE_VERSION, BUS_NAME,
-                         manager->host_uuid);
-                (void) sd_notify(false, "READY=1\nSTATUS=Serving org.vmigrate.Migrate1");
+        if (r >= 0)
+                r = daemon_setup_name(&daemon);
+        if (r >= 0)
                 r = sd_event_loop(event);
-        }
 
         (void) sd_notify(false, "STOPPING=1");
         /* Tear down in dependency order: the bus (and its slots that point
          * into the registry and the manager) first. */
         daemon.idle_timer = sd_event_source_disable_unref(daemon.idle_timer);
+        daemon.settle_timer = sd_event_source_disable_unref(daemon.settle_timer);
+        manager->settled = NULL;
         daemon.exit_deadline = sd_event_source_disable_unref(daemon.exit_deadline);
         manager_set_observer(manager, NULL, NULL);
         g_clear_pointer(&daemon.incoming_tracks, g_hash_table_unref);

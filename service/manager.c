@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -162,6 +163,33 @@ Manager *manager_free(Manager *m) {
 void manager_set_observer(Manager *m, const ManagerObserver *observer, void *userdata) {
         m->observer = observer;
         m->observer_data = userdata;
+}
+
+static bool manager_is_settled(Manager *m) {
+        GHashTableIter iter;
+        gpointer value;
+
+        g_hash_table_iter_init(&iter, m->domains);
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+                if (((Domain *) value)->settling)
+                        return false;
+        return true;
+}
+
+void manager_check_settled(Manager *m) {
+        ManagerSettled settled = m->settled;
+
+        if (!settled || !manager_is_settled(m))
+                return;
+        m->settled = NULL;
+        settled(m, m->settled_data);
+}
+
+void manager_when_settled(Manager *m, ManagerSettled settled, void *userdata) {
+        assert(!m->settled);
+        m->settled = settled;
+        m->settled_data = userdata;
+        manager_check_settled(m);
 }
 
 void manager_notify_changed(Manager *m, Domain *d, DomainChange what) {

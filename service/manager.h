@@ -27,6 +27,8 @@ typedef struct ManagerObserver {
         void (*job_removed)(Manager *m, Job *j, void *userdata);
 } ManagerObserver;
 
+typedef void (*ManagerSettled)(Manager *m, void *userdata);
+
 typedef struct ManagerBackend {
         const BackendOps *ops;
         void *data;          /* NULL when unavailable */
@@ -61,6 +63,9 @@ struct Manager {
 
         const ManagerObserver *observer;
         void *observer_data;
+
+        ManagerSettled settled; /* waiting for every domain to settle */
+        void *settled_data;
 };
 
 /* Creates the state and runtime directories if needed, loads or creates
@@ -71,6 +76,13 @@ Manager *manager_free(Manager *m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Manager, manager_free)
 
 void manager_set_observer(Manager *m, const ManagerObserver *observer, void *userdata);
+
+/* Calls settled once no domain is settling any more (at once if none
+ * is): the backends know what every domain found after a restart is doing.
+ * One waiter at a time. */
+void manager_when_settled(Manager *m, ManagerSettled settled, void *userdata);
+/* For domain.c: a domain has settled. */
+void manager_check_settled(Manager *m);
 
 /* Loads every <state_dir>/domains/<uuid>.xml. A file that does not parse is logged
  * and skipped (and left in place for the admin), never fatal. */

@@ -385,6 +385,8 @@ static void rm_rf(const char *path) {
 
 /* QEMU is gone: drop everything that pointed at it. */
 static void qemu_domain_release(QemuDomain *qd) {
+        /* Its re-attach queries, if any, will not answer. */
+        domain_backend_settling(qd->domain, false);
         qd->shutdown_timer = sd_event_source_disable_unref(qd->shutdown_timer);
         qd->qmp = qmp_free(qd->qmp);
         qd->process = qemu_process_free(qd->process);
@@ -590,17 +592,7 @@ static int adopt_recorded(QemuBackend *b, const QemuPaths *paths, const char *uu
  * but not confirmed (postmigrate): the destination never got Finish and
  * discards its copy, so run it here again. Post-copy: keep it as it is,
  * paused, the guest being split between the hosts. */
-static void on_reattach_migration(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
-                                  void *userdata) {
-        QemuDomain *qd = userdata;
-        JsonObject *o = !error && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
-        JsonNode *n = o ? json_object_get_member(o, "status") : NULL;
-        const char *status = n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
-                                     ? json_node_get_string(n)
-                                     : NULL;
-
-        if (!status)
-                return;
+static void reattach_settle_migration(QemuDomain *qd, const char *status) {
         if (g_str_equal(status, "active") || g_str_equal(status, "setup") || g_str_equal(status, "device")) {
                 log_warning("domain '%s': found an outgoing pre-copy nobody drives since vmigrated restarted: "
                             "cancelling it; the guest stays here",
@@ -628,25 +620,35 @@ static void on_reattach_migration(Qmp *qmp, JsonNode *result, const char *error_
         }
 }
 
+static void on_reattach_migration(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                                  void *userdata) {
+        QemuDomain *qd = userdata;
+        JsonObject *o = !error && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
+        JsonNode *n = o ? json_object_get_member(o, "status") : NULL;
+
+        if (n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
+                reattach_settle_migration(qd, json_node_get_string(n));
+        domain_backend_settling(qd->domain, false);
+}
+
 static void on_reattach_status(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
                                void *userdata) {
         QemuDomain *qd = userdata;
-        JsonObject *o;
+        JsonObject *o = !error && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
 
-        if (!error && qd->qmp)
-                (void) qmp_execute(qd->qmp, "query-migrate", NULL, QEMU_COMMAND_TIMEOUT_USEC, on_reattach_migration, qd,
-                                   NULL);
-        if (error || !JSON_NODE_HOLDS_OBJECT(result)) {
+        if (!o)
                 log_warning("domain '%s': query-status after re-attach failed: %s", domain_name(qd->domain),
                             error ? error->message : "malformed reply");
-                return;
-        }
-        o = json_node_get_object(result);
-        if (json_get_bool_member(o, "running", true)) {
+        else if (json_get_bool_member(o, "running", true)) {
                 if (qd->domain->state != DOMAIN_STATE_RUNNING)
                         qemu_domain_report(qd, DOMAIN_STATE_RUNNING, qd->domain->state_reason, NULL, NULL);
         } else if (qd->domain->state != DOMAIN_STATE_PAUSED)
                 qemu_domain_report(qd, DOMAIN_STATE_PAUSED, qd->domain->state_reason, NULL, NULL);
+
+        /* Then which migration it is in, if any: settled once that answers. */
+        if (error || !qd->qmp ||
+            qmp_execute(qd->qmp, "query-migrate", NULL, QEMU_COMMAND_TIMEOUT_USEC, on_reattach_migration, qd, NULL) < 0)
+                domain_backend_settling(qd->domain, false);
 }
 
 static void qemu_domain_reattach(QemuDomain *qd) {
@@ -666,7 +668,10 @@ static void qemu_domain_reattach(QemuDomain *qd) {
                           error->message);
                 return;
         }
-        (void) qmp_execute(qd->qmp, "query-status", NULL, QEMU_COMMAND_TIMEOUT_USEC, on_reattach_status, qd, NULL);
+        /* Until QEMU says what it is doing (a post-copy?), nobody is
+         * answered. */
+        if (qmp_execute(qd->qmp, "query-status", NULL, QEMU_COMMAND_TIMEOUT_USEC, on_reattach_status, qd, NULL) >= 0)
+                domain_backend_settling(qd->domain, true);
 }
 
 static GPtrArray *qemu_recover(void *backend_data) {
@@ -747,6 +752,7 @@ static void qemu_domain_detach(void *domain_data) {
         /* The daemon is going away, or the domain object is: QEMU (if any)
          * keeps running and a restarted daemon finds it again. */
         g_assert(!qd->done && !qd->overtaken_done && !qd->ended);
+        qd->domain->settling = false;
         qemu_migration_free(qd);
         qd->shutdown_timer = sd_event_source_disable_unref(qd->shutdown_timer);
         qmp_free(qd->qmp);
