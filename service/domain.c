@@ -254,6 +254,18 @@ void domain_backend_settling(Domain *d, bool settling) {
                 manager_check_settled(d->manager);
 }
 
+void domain_backend_warning(Domain *d, const char *message) {
+        g_autofree char *host = NULL, *text = NULL;
+
+        if (!d->job) {
+                log_warning("domain '%s': %s", domain_name(d), message);
+                return;
+        }
+        host = manager_get_hostname();
+        text = g_strdup_printf("%s: %s", host, message);
+        job_add_warning(d->job, text);
+}
+
 void domain_backend_event(Domain *d, DomainState state, const char *reason, const char *event, const char *detail) {
         g_autoptr(Domain) ref = domain_ref(d);
         Manager *m = d->manager;

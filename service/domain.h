@@ -103,3 +103,7 @@ char *domain_get_xml(const Domain *d);
 void domain_backend_event(Domain *d, DomainState state, const char *reason, const char *event, const char *detail);
 /* The backend starts or stops finding out what its domain is doing. */
 void domain_backend_settling(Domain *d, bool settling);
+/* Something the backend could not do but the domain runs without (an
+ * interface left unconnected): a warning on the domain's job, prefixed
+ * with this host's name, or in the log when there is no job. */
+void domain_backend_warning(Domain *d, const char *message);

@@ -343,6 +343,45 @@ static void test_capabilities(Fixture *f, gconstpointer data) {
         g_assert_nonnull(strstr(xml, "<backend name='test' available='yes'>"));
 }
 
+static void on_settled(Manager *m, void *userdata) {
+        (*(unsigned *) userdata)++;
+}
+
+/* The daemon takes its bus name when no domain is settling any more. */
+static void test_settled(Fixture *f, gconstpointer data) {
+        Domain *d = define_demo(f);
+        unsigned calls = 0;
+
+        manager_when_settled(f->manager, on_settled, &calls);
+        g_assert_cmpuint(calls, ==, 1); /* nothing settling: at once */
+
+        domain_backend_settling(d, true);
+        manager_when_settled(f->manager, on_settled, &calls);
+        g_assert_cmpuint(calls, ==, 1);
+        domain_backend_settling(d, true);
+        g_assert_cmpuint(calls, ==, 1);
+        domain_backend_settling(d, false);
+        g_assert_cmpuint(calls, ==, 2);
+        domain_backend_settling(d, true);
+        domain_backend_settling(d, false);
+        g_assert_cmpuint(calls, ==, 2); /* one call per wait */
+}
+
+/* A backend's warning lands on the domain's job, with this host's name. */
+static void test_backend_warning(Fixture *f, gconstpointer data) {
+        Domain *d = define_demo(f);
+        g_autofree char *host = manager_get_hostname();
+        g_autofree char *expected = g_strdup_printf("%s: interface 52:54:00:00:00:01: attach failed", host);
+        Job *job;
+
+        domain_backend_warning(d, "no job: only logged");
+        job = job_new(f->manager, JOB_MIGRATION_IN, d, "host-a");
+        domain_backend_warning(d, "interface 52:54:00:00:00:01: attach failed");
+        g_assert_cmpuint(job->warnings->len, ==, 1);
+        g_assert_cmpstr(job->warnings->pdata[0], ==, expected);
+        job_end(job, JOB_PHASE_FAILED, "test over");
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_set_nonfatal_assertions();
@@ -362,5 +401,7 @@ int main(int argc, char *argv[]) {
         ADD("unknown-type", test_unknown_type);
         ADD("describe-backends", test_describe_backends);
         ADD("capabilities", test_capabilities);
+        ADD("settled", test_settled);
+        ADD("backend-warning", test_backend_warning);
         return g_test_run();
 }

@@ -284,8 +284,10 @@ static int open_taps(QemuDomain *qd, const DomainDef *def, bool incoming, GArray
                 }
                 r = tap_open(name, problem ? NULL : iface->source, &fd, &local);
                 if (r < 0 && may_fail && !problem) {
-                        log_warning("domain '%s': interface %s: %s; it runs unconnected", def->name, iface->mac,
-                                    local->message);
+                        g_autofree char *warning = g_strdup_printf(
+                                "interface %s: %s; not required, so it runs unconnected (link down)", iface->mac,
+                                local->message);
+                        domain_backend_warning(qd->domain, warning);
                         g_clear_error(&local);
                         problem = g_strdup("attach failed");
                         r = tap_open(name, NULL, &fd, &local);
