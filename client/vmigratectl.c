@@ -1684,6 +1684,13 @@ static const struct {
 };
 
 /* Returns a CTL_EXIT_* code. */
+/* Remembers the first migrate-only option, for the usage error when the
+ * command is not migrate. */
+static void note_migrate_only(Context *c, const char *flag) {
+        if (!c->migrate_flag)
+                c->migrate_flag = flag;
+}
+
 static int add_migrate_flag(Context *c, size_t i, const char *arg) {
         GVariant *value = NULL;
         uint64_t v;
@@ -1731,8 +1738,7 @@ static int add_migrate_flag(Context *c, size_t i, const char *arg) {
                 c->migrate_options = g_variant_dict_new(NULL);
         /* Given twice (--live --no-live): the last one wins, as usual for options. */
         g_variant_dict_insert_value(c->migrate_options, migrate_flags[i].key, value);
-        if (!c->migrate_flag)
-                c->migrate_flag = migrate_flags[i].flag;
+        note_migrate_only(c, migrate_flags[i].flag);
         return CTL_EXIT_OK;
 }
 
@@ -1762,7 +1768,7 @@ static int run(int argc, char *argv[]) {
         bool help = false, version = false, no_ask_password = false;
         const Command *cmd;
         char **args;
-        int nargs, opt, r;
+        int nargs, opt, r, longindex = 0;
 
         memcpy(options, base_options, sizeof(base_options));
         for (size_t i = 0; i < G_N_ELEMENTS(migrate_flags); i++)
@@ -1778,7 +1784,7 @@ static int run(int argc, char *argv[]) {
 
         /* Own messages (":" in front), so they start with "vmigratectl:" rather than argv[0]. */
         opterr = 0;
-        while ((opt = getopt_long(argc, argv, ":hH:q", options, NULL)) >= 0) {
+        while ((opt = getopt_long(argc, argv, ":hH:q", options, &longindex)) >= 0) {
                 switch (opt) {
                 case 'h':
                         help = true;
@@ -1819,37 +1825,31 @@ static int run(int argc, char *argv[]) {
                         break;
                 case ARG_DESTINATION_XML:
                         c.destination_xml_file = optarg;
-                        if (!c.migrate_flag)
-                                c.migrate_flag = "destination-xml";
+                        note_migrate_only(&c, options[longindex].name);
                         break;
                 case ARG_POSTCOPY:
                         c.postcopy = true;
                         break;
                 case ARG_POSTCOPY_AFTER_PRECOPY:
                         c.switches.postcopy_after_precopy = true;
-                        if (!c.migrate_flag)
-                                c.migrate_flag = "postcopy-after-precopy";
+                        note_migrate_only(&c, options[longindex].name);
                         break;
                 case ARG_POSTCOPY_RESUME:
                         c.switches.postcopy_resume = true;
-                        if (!c.migrate_flag)
-                                c.migrate_flag = "postcopy-resume";
+                        note_migrate_only(&c, options[longindex].name);
                         break;
                 case ARG_TIMEOUT_ACTION:
                         /* Checked with the other timeout switches once all are known. */
                         c.switches.timeout_action = optarg;
-                        if (!c.migrate_flag)
-                                c.migrate_flag = "timeout-action";
+                        note_migrate_only(&c, options[longindex].name);
                         break;
                 case ARG_TIMEOUT_POSTCOPY:
                         c.switches.timeout_postcopy = true;
-                        if (!c.migrate_flag)
-                                c.migrate_flag = "timeout-postcopy";
+                        note_migrate_only(&c, options[longindex].name);
                         break;
                 case ARG_TIMEOUT_SUSPEND:
                         c.switches.timeout_suspend = true;
-                        if (!c.migrate_flag)
-                                c.migrate_flag = "timeout-suspend";
+                        note_migrate_only(&c, options[longindex].name);
                         break;
                 case ARG_MIGRATE_FIRST ... ARG_MIGRATE_FIRST + (int) G_N_ELEMENTS(migrate_flags) - 1:
                         r = add_migrate_flag(&c, (size_t) (opt - ARG_MIGRATE_FIRST), optarg);
