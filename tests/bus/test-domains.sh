@@ -185,8 +185,14 @@ if [ -x "$ctl" ]; then
         isnt "$?" 0 "vmigratectl destroy as vmtest-user is refused"
         like "$out" 'org\.vmigrate\.migrate1\.manage-domains|[Aa]ccess|[Aa]uthoriz|[Pp]ermission' "  ... saying it is not authorized"
         is "$(prop "$P1" State)" '"running"' "  ... demo still runs"
+        out=$("$ctl" list --postcopy-resume 2>&1)
+        is "$?" 2 "vmigratectl list --postcopy-resume is a usage error (status 2)"
+        is "$out" "vmigratectl: --postcopy-resume only applies to 'migrate', not to 'list'" "  ... naming the option"
+        out=$("$ctl" list --timeout-suspend --postcopy 2>&1)
+        like "$out" "^vmigratectl: --timeout-suspend only applies to 'migrate'" "  ... the first one given"
 else
-        diag "vmigratectl not built: client checks not run"
+        # The build always makes it: its absence is a build defect.
+        ok 1 "vmigratectl is built ($ctl)"
 fi
 
 vm_finish
