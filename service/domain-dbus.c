@@ -261,6 +261,21 @@ static void on_migration_ended(Job *job, void *userdata) {
         migrate_call_answer(call, job, error);
 }
 
+/* The (s destination, a{sv} options) arguments of Migrate and DryRun. */
+static int read_destination_and_options(sd_bus_message *m, const char **ret_uri, GVariant **ret_options,
+                                        sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_read(m, "s", ret_uri);
+        if (r < 0)
+                return r;
+        r = bus_message_read_gvariant(m, "a{sv}", ret_options);
+        if (r < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "options must be an a{sv}: %s",
+                                         g_strerror(-r));
+        return 0;
+}
+
 static int method_migrate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         g_autoptr(GVariant) dict = NULL;
         g_autoptr(MigrateOptions) options = NULL;
@@ -271,13 +286,9 @@ static int method_migrate(sd_bus_message *m, void *userdata, sd_bus_error *error
         const char *uri;
         int r;
 
-        r = sd_bus_message_read(m, "s", &uri);
+        r = read_destination_and_options(m, &uri, &dict, error);
         if (r < 0)
                 return r;
-        r = bus_message_read_gvariant(m, "a{sv}", &dict);
-        if (r < 0)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "options must be an a{sv}: %s",
-                                         g_strerror(-r));
         /* Cheap checks first: a bad option or URI needs no authorization to
          * be told about. */
         r = migrate_options_parse(dict, &options, &gerror);
@@ -335,13 +346,9 @@ static int method_dry_run(sd_bus_message *m, void *userdata, sd_bus_error *error
         const char *uri;
         int r;
 
-        r = sd_bus_message_read(m, "s", &uri);
+        r = read_destination_and_options(m, &uri, &dict, error);
         if (r < 0)
                 return r;
-        r = bus_message_read_gvariant(m, "a{sv}", &dict);
-        if (r < 0)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "options must be an a{sv}: %s",
-                                         g_strerror(-r));
         const char *details[] = {
                 "domain", domain_name(d), "uuid", domain_uuid(d), "operation", "DryRun", "destination", uri, NULL,
         };
