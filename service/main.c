@@ -383,7 +383,7 @@ static int on_settle_timeout(sd_event_source *s, uint64_t usec, void *userdata) 
 
         log_warning("some domains found at start have not settled after %llu s: answering calls anyway",
                     (unsigned long long) (DAEMON_SETTLE_TIMEOUT_USEC / G_USEC_PER_SEC));
-        daemon->manager->settled = NULL;
+        manager_when_settled(daemon->manager, NULL, NULL);
         daemon_take_name(daemon);
         return 0;
 }
@@ -480,7 +480,7 @@ static int run(const Arguments *args) {
          * into the registry and the manager) first. */
         daemon.idle_timer = sd_event_source_disable_unref(daemon.idle_timer);
         daemon.settle_timer = sd_event_source_disable_unref(daemon.settle_timer);
-        manager->settled = NULL;
+        manager_when_settled(manager, NULL, NULL);
         daemon.exit_deadline = sd_event_source_disable_unref(daemon.exit_deadline);
         manager_set_observer(manager, NULL, NULL);
         g_clear_pointer(&daemon.incoming_tracks, g_hash_table_unref);

@@ -186,7 +186,7 @@ void manager_check_settled(Manager *m) {
 }
 
 void manager_when_settled(Manager *m, ManagerSettled settled, void *userdata) {
-        assert(!m->settled);
+        assert(!m->settled || !settled);
         m->settled = settled;
         m->settled_data = userdata;
         manager_check_settled(m);

@@ -79,7 +79,7 @@ void manager_set_observer(Manager *m, const ManagerObserver *observer, void *use
 
 /* Calls settled once no domain is settling any more (at once if none
  * is): the backends know what every domain found after a restart is doing.
- * One waiter at a time. */
+ * One waiter at a time; settled NULL stops waiting. */
 void manager_when_settled(Manager *m, ManagerSettled settled, void *userdata);
 /* For domain.c: a domain has settled. */
 void manager_check_settled(Manager *m);

@@ -365,6 +365,12 @@ static void test_settled(Fixture *f, gconstpointer data) {
         domain_backend_settling(d, true);
         domain_backend_settling(d, false);
         g_assert_cmpuint(calls, ==, 2); /* one call per wait */
+
+        domain_backend_settling(d, true);
+        manager_when_settled(f->manager, on_settled, &calls);
+        manager_when_settled(f->manager, NULL, NULL); /* stops waiting */
+        domain_backend_settling(d, false);
+        g_assert_cmpuint(calls, ==, 2);
 }
 
 /* A backend's warning lands on the domain's job, with this host's name. */
