@@ -4,7 +4,8 @@
 # migrated from a to b (at 20 MB/s it cannot converge, so the migration is
 # in phase perform until the fault): the destination QEMU killed, the
 # source job cancelled, the link cut, the destination vmigrated killed
-# before Finish, the destination refusing in Prepare. After each: the job
+# before Finish, the destination refusing in Prepare, the source vmigrated
+# killed during Perform. After each: the job
 # fails (in bounded time), the guest runs on a only, in one QEMU, and
 # verifies every page; b keeps nothing (QEMU, run dir, port, domain, job).
 . "$(dirname "$0")/lib-hosts.sh"
@@ -44,6 +45,13 @@ settled() {
                 mig_wait_phase 30 a "$job" 'failed|cancelled|completed'
         }
         diag "$desc: job error: $(mig_jprop a "$job" Error)"
+        one_host "$desc"
+}
+
+# one_host DESC: the guest runs on a only, in the QEMU it started in, with
+# every page intact; b keeps nothing of it.
+one_host() {
+        local desc=$1 v
         is "$(mig_qemu_pids a "$uuid")" "$qemu_a" "$desc: the guest's QEMU on a is the one it started in"
         ok "mig_wait_state 10 a '$p' 'running/.*'" "$desc: the guest runs on a ($(mig_state a "$p"))"
         is "$(mig_dprop a "$p" Job)" / "$desc: no job on the domain on a"
@@ -112,6 +120,26 @@ if left=$(mig_lookup b "$uuid" 2>/dev/null); then
         mig_dom b "$left" Destroy >/dev/null 2>&1
         wait_until 15 eval '! mig_lookup b "$uuid" >/dev/null 2>&1'
 fi
+
+# --- 6. source vmigrated killed during Perform: nobody drives the
+# pre-copy any more. The vmigrated the next call activates on a finds it,
+# cancels it and keeps the guest; b discards its half when the source's
+# bus connection goes away.
+start "vmigrated killed on a"
+spid=$(host_daemon_pid a)
+ok "[ -n '$spid' ] && kill -9 $spid" "vmigrated killed on a: kill -9 of a's vmigrated ($spid) while copying"
+ok "wait_until 10 eval '! host_daemon_pid a >/dev/null'" "vmigrated killed on a: it is gone"
+ok "wait_until 10 eval 'mig_state a \"$p\" >/dev/null'" "vmigrated killed on a: a call activates a new one"
+# Which side settles it first is a race: usually b, which discards its half
+# as soon as the source's bus connection is gone, breaking the stream;
+# otherwise the new vmigrated on a cancels the pre-copy it finds. Either
+# way the guest must stay on a alone.
+if grep -q "found an outgoing pre-copy nobody drives" "$(host_path a log)"; then
+        diag "vmigrated killed on a: the new vmigrated on a cancelled the pre-copy it found"
+else
+        diag "vmigrated killed on a: b discarded its half first; a found the stream broken"
+fi
+one_host "vmigrated killed on a"
 
 # --- and after all that, the guest still migrates
 out=$(mig_migrate a "$p" "$dest_b")
