@@ -7,6 +7,8 @@
 
 #include <glib.h>
 
+#include "names.h"
+
 /*
  * The domain definition: a strict subset of libvirt's domain XML.
  *
@@ -43,7 +45,6 @@
  */
 
 #define DOMAIN_XML_MAX_BYTES (1024 * 1024)
-#define DOMAIN_NAME_MAX 64
 #define DOMAIN_MEMORY_MIN_BYTES (1024ULL * 1024)            /* 1 MiB */
 #define DOMAIN_MEMORY_MAX_BYTES (16ULL * 1024 * 1024 * 1024 * 1024) /* 16 TiB */
 #define DOMAIN_VCPUS_MAX 1024
@@ -149,10 +150,6 @@ bool domain_def_requires_interface(const DomainDef *def, const DomainInterfaceDe
 bool domain_def_requires_hook(const DomainDef *def, const char *hook);
 /* A hook name: 1..DOMAIN_HOOK_NAME_MAX of [A-Za-z0-9._-], not starting with '.'. */
 bool domain_hook_name_is_valid(const char *name);
-
-/* Name rules shared by the parser and the bus layer: 1..64 bytes of UTF-8,
- * no '/', no control characters, no leading '.' or '-', not all-whitespace. */
-bool domain_name_is_valid(const char *name, const char **ret_why);
 
 /* Accepts 32 hex digits with or without the four dashes, any case.
  * Writes the canonical lower-case dashed form (37 bytes incl. NUL). */

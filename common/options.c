@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "domain-xml.h"
+#include "names.h"
 #include "errors.h"
 #include "text.h"
 #include "log.h"

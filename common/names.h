@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#define DOMAIN_NAME_MAX 64
+
+/* Name rules shared by the domain XML parser, the Migrate option
+ * 'destination-name' and vmigratectl: 1..64 bytes of UTF-8, no '/', no
+ * control characters, no leading '.' or '-', not all-whitespace. */
+bool domain_name_is_valid(const char *name, const char **ret_why);
