@@ -4,6 +4,8 @@
 #include <stdbool.h>
 
 #define DOMAIN_NAME_MAX 64
+/* A domain XML document: the parser and the option destination-xml. */
+#define DOMAIN_XML_MAX_BYTES (1024 * 1024)
 
 /* Name rules shared by the domain XML parser, the Migrate option
  * 'destination-name' and vmigratectl: 1..64 bytes of UTF-8, no '/', no

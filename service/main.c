@@ -15,6 +15,7 @@
 #include "errors.h"
 #include "log.h"
 #include "hooks.h"
+#include "backends.h"
 #include "migration.h"
 
 typedef struct Arguments {
@@ -446,7 +447,8 @@ static int run(const Arguments *args) {
         if (r < 0)
                 return r;
 
-        r = manager_new(event, args->state_dir, args->runtime_dir, &manager, &error);
+        r = manager_new(event, args->state_dir, args->runtime_dir, builtin_backends, n_builtin_backends, &manager,
+                        &error);
         if (r < 0) {
                 log_error("%s", error->message);
                 return r;

@@ -8,11 +8,27 @@
 
 #include "domain-state.h"
 #include "domain-xml.h"
-#include "job.h"
+#include "migration-stats.h"
+#include "findings.h"
+#include "host-facts.h"
 #include "options.h"
-#include "preflight.h"
 
 typedef struct Domain Domain;
+
+typedef enum PreflightSide {
+        PREFLIGHT_SOURCE,
+        PREFLIGHT_DESTINATION,
+} PreflightSide;
+
+/* What a backend's migrate_check op is given (see migration/preflight.h). */
+typedef struct PreflightContext {
+        PreflightSide side;
+        const DomainDef *def;          /* as it runs (source) / will run (destination) */
+        const MigrateOptions *options; /* checked and defaulted */
+        const HostFacts *facts;        /* this host's */
+        const SourceFacts *source;     /* destination: what the source said (may be NULL); source: NULL */
+} PreflightContext;
+
 
 /* What the manager gives every backend. Borrowed; lives as long as the manager. */
 typedef struct BackendContext {
@@ -146,6 +162,3 @@ typedef struct BackendOps {
          * the manager adds: "domain-types", "description", "available"). May be NULL. */
         GVariant *(*describe)(void *backend_data);
 } BackendOps;
-
-extern const BackendOps backend_test_ops;
-extern const BackendOps backend_qemu_ops;

@@ -44,7 +44,6 @@
  * and a message that names the element or attribute and says why.
  */
 
-#define DOMAIN_XML_MAX_BYTES (1024 * 1024)
 #define DOMAIN_MEMORY_MIN_BYTES (1024ULL * 1024)            /* 1 MiB */
 #define DOMAIN_MEMORY_MAX_BYTES (16ULL * 1024 * 1024 * 1024 * 1024) /* 16 TiB */
 #define DOMAIN_VCPUS_MAX 1024

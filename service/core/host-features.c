@@ -6,7 +6,32 @@
 #include "host-features.h"
 #include "hooks.h"
 #include "log.h"
-#include "preflight.h"
+
+static bool bridge_name_is_safe(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n >= 16 || g_str_equal(s, ".") || g_str_equal(s, ".."))
+                return false;
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                if (*p == '/' || *p <= 0x20 || *p == 0x7f)
+                        return false;
+        return true;
+}
+
+char *host_bridge_problem(const char *sys_class_net, const char *bridge) {
+        const char *root = sys_class_net ? sys_class_net : "/sys/class/net";
+
+        if (!bridge_name_is_safe(bridge))
+                return g_strdup_printf("'%s' is not a bridge name", bridge);
+        g_autofree char *dev = g_build_filename(root, bridge, NULL);
+        g_autofree char *dir = g_build_filename(dev, "bridge", NULL);
+        if (g_file_test(dir, G_FILE_TEST_IS_DIR))
+                return NULL;
+        if (g_file_test(dev, G_FILE_TEST_EXISTS))
+                return g_strdup_printf("network device %s exists but is not a bridge", bridge);
+        return g_strdup_printf("bridge %s is missing", bridge);
+}
+
 
 struct Features {
         sd_event *event;
@@ -91,7 +116,7 @@ static int check_interfaces(Features *f, GError **error) {
 
                 if (!g_str_equal(iface->type, "bridge"))
                         continue;
-                problem = preflight_bridge_problem(f->sys_class_net, iface->source);
+                problem = host_bridge_problem(f->sys_class_net, iface->source);
                 if (!problem)
                         continue;
                 if (domain_def_requires_interface(f->def, iface))

@@ -62,3 +62,8 @@ void features_abort(Features *f);
 
 /* The warnings so far, in order ("host-b: …"). */
 const GPtrArray *features_warnings(const Features *f);
+
+/* NULL when <sys_class_net>/<bridge> is a bridge (sys_class_net NULL =
+ * /sys/class/net), else what is wrong with it, one phrase
+ * ("bridge br0 is missing"). */
+char *host_bridge_problem(const char *sys_class_net, const char *bridge);

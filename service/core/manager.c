@@ -10,12 +10,6 @@
 #include "errors.h"
 #include "log.h"
 #include "manager.h"
-#include "migration.h"
-
-static const BackendOps *const backend_table[] = {
-        &backend_test_ops,
-        &backend_qemu_ops,
-};
 
 static int mkdir_p(const char *path, int mode, GError **error) {
         if (g_mkdir_with_parents(path, mode) < 0) {
@@ -58,20 +52,20 @@ static int manager_load_host_uuid(Manager *m, GError **error) {
         return 0;
 }
 
-static void manager_init_backends(Manager *m) {
+static void manager_init_backends(Manager *m, const BackendOps *const *backends, size_t n_backends) {
         BackendContext ctx = {
                 .event = m->event,
                 .state_dir = m->state_dir,
                 .runtime_dir = m->runtime_dir,
         };
 
-        m->n_backends = G_N_ELEMENTS(backend_table);
+        m->n_backends = n_backends;
         m->backends = g_new0(ManagerBackend, m->n_backends);
         for (size_t i = 0; i < m->n_backends; i++) {
                 g_autoptr(GError) error = NULL;
                 ManagerBackend *b = &m->backends[i];
 
-                b->ops = backend_table[i];
+                b->ops = backends[i];
                 if (b->ops->init(&ctx, &b->data, &error) < 0) {
                         b->data = NULL;
                         b->unavailable = g_strdup(error ? error->message : "initialisation failed");
@@ -80,7 +74,8 @@ static void manager_init_backends(Manager *m) {
         }
 }
 
-int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir, Manager **ret, GError **error) {
+int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir, const BackendOps *const *backends,
+                size_t n_backends, Manager **ret, GError **error) {
         g_autoptr(Manager) m = g_new0(Manager, 1);
         int r;
 
@@ -90,7 +85,6 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         m->domains_dir = g_build_filename(state_dir, "domains", NULL);
         m->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, NULL);
         m->jobs = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, NULL);
-        m->incoming = migration_incoming_table_new();
         m->max_outgoing = MANAGER_DEFAULT_MAX_MIGRATIONS;
         m->max_incoming = MANAGER_DEFAULT_MAX_MIGRATIONS;
 
@@ -107,7 +101,7 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         if (r < 0)
                 return r;
 
-        manager_init_backends(m);
+        manager_init_backends(m, backends, n_backends);
         *ret = g_steal_pointer(&m);
         return 0;
 }

@@ -45,7 +45,7 @@ struct Manager {
         GHashTable *domains; /* canonical uuid string → Domain* (owns a reference) */
         GHashTable *jobs;    /* &job->id → Job* (owns a reference) */
         uint64_t last_job_id;
-        GHashTable *incoming; /* uuid → incoming migration (migration.c) */
+        GHashTable *incoming; /* uuid → incoming migration: migration.c's, NULL until one arrives */
 
         bool shutting_down;
         unsigned max_outgoing; /* migrations at once; 0 = no limit */
@@ -69,9 +69,11 @@ struct Manager {
 };
 
 /* Creates the state and runtime directories if needed, loads or creates
- * the host UUID, and initialises every backend (an unavailable one is
- * recorded, not fatal). */
-int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir, Manager **ret, GError **error);
+ * the host UUID, and initialises every backend of the table (borrowed: it
+ * must outlive the manager; an unavailable backend is recorded, not
+ * fatal). */
+int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir, const BackendOps *const *backends,
+                size_t n_backends, Manager **ret, GError **error);
 Manager *manager_free(Manager *m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Manager, manager_free)
 

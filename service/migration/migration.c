@@ -804,8 +804,16 @@ static void incoming_free(Incoming *in) {
         g_free(in);
 }
 
+/* uuid → Incoming, owned; made when the first migration arrives. The
+ * manager frees it (and with it what is left) without knowing its type. */
+static GHashTable *incoming_table(Manager *m) {
+        if (!m->incoming)
+                m->incoming = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify) incoming_free);
+        return m->incoming;
+}
+
 static void incoming_forget(Incoming *in) {
-        g_hash_table_remove(in->manager->incoming, domain_uuid(in->domain));
+        g_hash_table_remove(incoming_table(in->manager), domain_uuid(in->domain));
 }
 
 /* The guest did not arrive: nothing of it stays here. */
@@ -947,7 +955,7 @@ static int incoming_prepare_offline(Manager *m, DomainDef *new_def, MigrateOptio
         in->offline = true;
         in->job = job_ref(job_new(m, JOB_MIGRATION_IN, d, source_name));
         in->job->migration = in;
-        g_hash_table_insert(m->incoming, (gpointer) domain_uuid(d), in);
+        g_hash_table_insert(incoming_table(m), (gpointer) domain_uuid(d), in);
         job_set_phase(in->job, JOB_PHASE_PREPARE);
 
         g_autoptr(GVariant) reply = g_variant_ref_sink(incoming_reply(in));
@@ -1024,7 +1032,7 @@ static int incoming_prepare_resume(Manager *m, IncomingRequest *req, const char 
                 return vm_error_set(error, VM_ERROR_NO_JOB,
                                     "no failed post-copy of domain %s to resume on this host (%s)", req->def->uuid,
                                     d ? d->state_reason : "no such domain here");
-        if (g_hash_table_contains(m->incoming, d->uuid))
+        if (g_hash_table_contains(incoming_table(m), d->uuid))
                 return vm_error_set(error, VM_ERROR_JOB_ACTIVE, "domain %s is already being migrated here", d->uuid);
 
         Incoming *in = g_new0(Incoming, 1);
@@ -1038,7 +1046,7 @@ static int incoming_prepare_resume(Manager *m, IncomingRequest *req, const char 
         in->userdata = userdata;
         in->job = job_ref(job_new(m, JOB_MIGRATION_IN, d, req->source_name));
         in->job->migration = in;
-        g_hash_table_insert(m->incoming, (gpointer) domain_uuid(d), in);
+        g_hash_table_insert(incoming_table(m), (gpointer) domain_uuid(d), in);
 
         job_set_phase(in->job, JOB_PHASE_PREPARE);
         r = d->backend->migrate_prepare(d->backend_data, d->def, in->options, req->backend_cookie, on_incoming_prepared,
@@ -1140,7 +1148,7 @@ int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller,
                 return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
                                     "the destination has no backend that can receive a domain of type '%s'",
                                     def->type);
-        if (g_hash_table_contains(m->incoming, def->uuid))
+        if (g_hash_table_contains(incoming_table(m), def->uuid))
                 return vm_error_set(error, VM_ERROR_JOB_ACTIVE, "domain %s is already being migrated here",
                                     def->uuid);
 
@@ -1159,7 +1167,7 @@ int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller,
         in->userdata = userdata;
         in->job = job_ref(job_new(m, JOB_MIGRATION_IN, d, source_name));
         in->job->migration = in;
-        g_hash_table_insert(m->incoming, (gpointer) domain_uuid(d), in);
+        g_hash_table_insert(incoming_table(m), (gpointer) domain_uuid(d), in);
 
         in->backend_cookie = g_steal_pointer(&backend_cookie);
         in->features = incoming_features_new(m, d->def);
@@ -1389,7 +1397,7 @@ int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, 
         (void) g_variant_lookup(cookie, "postcopy", "b", &postcopy);
         stats = g_variant_lookup_value(cookie, "stats", G_VARIANT_TYPE_VARDICT);
 
-        in = g_hash_table_lookup(m->incoming, uuid);
+        in = g_hash_table_lookup(incoming_table(m), uuid);
         if (!in)
                 return vm_error_set(error, VM_ERROR_NO_JOB, "no incoming migration of domain %s here", uuid);
         if (g_strcmp0(in->caller, caller) != 0)
@@ -1432,7 +1440,7 @@ static void incoming_abandon(Manager *m, const char *caller, const char *why) {
         GHashTableIter iter;
         gpointer value;
 
-        g_hash_table_iter_init(&iter, m->incoming);
+        g_hash_table_iter_init(&iter, incoming_table(m));
         while (g_hash_table_iter_next(&iter, NULL, &value)) {
                 Incoming *in = value;
                 /* A guest in post-copy runs here and is only partly here:
@@ -1490,6 +1498,3 @@ bool migration_any_running(Manager *m) {
         return false;
 }
 
-GHashTable *migration_incoming_table_new(void) {
-        return g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify) incoming_free);
-}

@@ -74,8 +74,5 @@ void migration_incoming_caller_vanished(Manager *m, const char *caller);
 void migration_shutdown(Manager *m);
 bool migration_any_running(Manager *m);
 
-/* For the manager: uuid → incoming migration, owning them. */
-GHashTable *migration_incoming_table_new(void);
-
 /* For the bus layer: the peer implementation to use. */
 void manager_set_peer_ops(Manager *m, const PeerOps *ops, void *ctx);

@@ -43,30 +43,8 @@
  *     "host-b: 1.2 GiB of memory available, the domain needs 2.0 GiB + 64.0 MiB overhead; …"
  * resources.vcpus             dst  warn   vCPUs <= online host CPUs
  *     "host-b: the domain has 8 vCPUs but this host has 4 CPUs: they will share them and run slower"
- * cpu.model                   dst  error  a custom CPU model is one this QEMU knows
- *     "host-b: QEMU 7.2.0 here has no CPU model 'Sapphire-Rapids'; upgrade QEMU here, or …"
- * cpu.features                dst  error  (kvm) features the <cpu> requires, and for host-passthrough,
- *                                         host-model and maximum all the source host's CPU flags, are here
- *     "host-b: this host's CPU lacks avx512f, sha_ni, which the guest may use (<cpu
- *      mode='host-passthrough'> on host-a); migrate to a host with the same CPU, or …"
- * machine.type                dst  error  the machine type is in this QEMU; /dev/kvm for type 'kvm'
- *     "host-b: QEMU 7.2.0 here has no machine type 'pc-q35-10.0' (the source's QEMU is probably newer); …"
- *                             dst  warn   the machine type is an unversioned alias ('pc', 'q35', none)
- *     "host-b: the domain's machine type 'pc' is an alias each QEMU resolves to its own newest version …"
- * qemu.postcopy               both error  post-copy: QEMU's postcopy-ram; destination: userfaultfd usable
- *     "host-b: post-copy needs userfaultfd, which QEMU cannot use here: …"
- * qemu.multifd                both error  parallel-connections: QEMU's multifd
- *     "host-b: option 'parallel-connections' needs QEMU's multifd, which QEMU 2.12.0 here lacks; …"
- * qemu.compression            both error  zstd/zlib: multifd compression (QEMU >= 5.0); xbzrle: xbzrle
- *     "host-b: compression 'zstd' needs multifd compression (QEMU 5.0 or newer), which QEMU 4.2.0 here …"
- * qemu.auto-converge          both error  auto-converge: QEMU's auto-converge
- *     "host-a: option 'auto-converge' needs QEMU's auto-converge, which QEMU … here lacks; …"
- * qemu.defect                 both error  known defects of this host's QEMU for the options: TCG pre-copy
- *                                         before 9.0 loses writes (a warning with option 'unsafe')
- *     "host-b: QEMU 7.2.0 here loses guest writes when a TCG guest migrates with pre-copy (fixed in
- *      QEMU 9.0): install QEMU 9.0 or newer here, or …"
- *                             both info   harmless ones (multifd statistics before 8.0)
- *     "host-a: QEMU 7.2.0 here reports total-time and mbps as 0 under multifd; …"
+ * (the qemu backend adds cpu.*, machine.type and qemu.*: see
+ *  backends/qemu/qemu-preflight.c)
  * storage.disk                dst  error  disks that stay put exist, are usable and have the size the
  *                                         source reported (virtual size, by target dev); copied disks have
  *                                         their directory and are not smaller than the source's
@@ -117,525 +95,10 @@
 #include "backend.h"
 #include "domain.h"
 #include "hooks.h"
+#include "host-features.h"
 #include "manager.h"
 #include "preflight.h"
-#include "qemu-caps.h"
 #include "uri.h"
-
-/* ---- findings ---- */
-
-struct Findings {
-        char *host;
-        GPtrArray *items; /* Finding* */
-        /* Over FINDINGS_MAX: counted, with the worst severity among them. */
-        size_t n_dropped;
-        size_t n_dropped_errors;
-        FindingSeverity dropped_max;
-};
-
-static const char *const severity_words[] = {
-        [FINDING_INFO] = "info",
-        [FINDING_WARNING] = "warning",
-        [FINDING_ERROR] = "error",
-};
-
-const char *finding_severity_to_string(FindingSeverity s) {
-        return s <= FINDING_ERROR ? severity_words[s] : NULL;
-}
-
-int finding_severity_from_string(const char *s) {
-        for (size_t i = 0; i < G_N_ELEMENTS(severity_words); i++)
-                if (g_strcmp0(s, severity_words[i]) == 0)
-                        return (int) i;
-        return -1;
-}
-
-static bool finding_id_is_valid(const char *id) {
-        size_t n = strlen(id);
-
-        if (n == 0 || n > FINDING_ID_MAX)
-                return false;
-        for (const char *p = id; *p; p++)
-                if (!g_ascii_islower(*p) && !g_ascii_isdigit(*p) && *p != '.' && *p != '-')
-                        return false;
-        return true;
-}
-
-static VmError code_for_id(const char *id) {
-        if (g_str_has_prefix(id, "limits."))
-                return VM_ERROR_LIMIT_REACHED;
-        if (g_str_equal(id, "domain.state"))
-                return VM_ERROR_INVALID_STATE;
-        if (g_str_has_prefix(id, "domain."))
-                return VM_ERROR_DOMAIN_EXISTS;
-        if (g_str_equal(id, "host.same"))
-                return VM_ERROR_INVALID_DESTINATION;
-        if (g_str_equal(id, "destination.reachable"))
-                return VM_ERROR_DESTINATION_UNREACHABLE;
-        if (g_str_equal(id, "options.valid"))
-                return VM_ERROR_INVALID_OPTION;
-        if (g_str_equal(id, "backend.available"))
-                return VM_ERROR_UNSUPPORTED_BACKEND;
-        return VM_ERROR_INCOMPATIBLE;
-}
-
-static void finding_free(Finding *f) {
-        g_free(f->id);
-        g_free(f->message);
-        g_free(f);
-}
-
-Findings *findings_new(const char *host) {
-        Findings *f = g_new0(Findings, 1);
-
-        f->host = g_strdup(host && *host ? host : "localhost");
-        f->items = g_ptr_array_new_with_free_func((GDestroyNotify) finding_free);
-        return f;
-}
-
-void findings_free(Findings *f) {
-        if (!f)
-                return;
-        g_ptr_array_unref(f->items);
-        g_free(f->host);
-        g_free(f);
-}
-
-const char *findings_host(const Findings *f) {
-        return f->host;
-}
-
-size_t findings_count(const Findings *f) {
-        return f->items->len;
-}
-
-const Finding *findings_get(const Findings *f, size_t i) {
-        return i < f->items->len ? f->items->pdata[i] : NULL;
-}
-
-const Finding *findings_find(const Findings *f, const char *id) {
-        for (unsigned i = 0; i < f->items->len; i++) {
-                const Finding *x = f->items->pdata[i];
-                if (g_str_equal(x->id, id))
-                        return x;
-        }
-        return NULL;
-}
-
-/* Takes message. Keeps FINDINGS_MAX - 1 so that the summary of what was
- * dropped still fits in FINDINGS_MAX entries on the wire. */
-static void findings_push(Findings *f, FindingSeverity severity, VmError code, const char *id,
-                          char *message) {
-        if (f->items->len >= FINDINGS_MAX - 1) {
-                f->n_dropped++;
-                if (severity == FINDING_ERROR)
-                        f->n_dropped_errors++;
-                f->dropped_max = MAX(f->dropped_max, severity);
-                g_free(message);
-                return;
-        }
-        Finding *x = g_new0(Finding, 1);
-        x->severity = severity;
-        x->id = g_strdup(id);
-        x->message = message;
-        x->code = code;
-        g_ptr_array_add(f->items, x);
-}
-
-/* Our own messages quote paths and names from a peer's XML: keep them
- * printable and bounded, so that the other host accepts them. */
-static char *message_sanitize(char *message) {
-        g_autofree char *raw = message;
-        char *valid = g_utf8_make_valid(raw, -1);
-        size_t n;
-
-        for (char *p = valid; *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f)
-                        *p = '?';
-        n = strlen(valid);
-        if (n > FINDING_MESSAGE_MAX) {
-                n = FINDING_MESSAGE_MAX;
-                while (n > 0 && ((unsigned char) valid[n] & 0xc0) == 0x80)
-                        n--;
-                valid[n] = '\0';
-        }
-        return valid;
-}
-
-static void findings_addv(Findings *f, FindingSeverity severity, VmError code, const char *id,
-                          const char *format, va_list ap) {
-        g_autofree char *body = NULL;
-
-        g_assert(finding_id_is_valid(id));
-        g_assert(severity <= FINDING_ERROR);
-        body = g_strdup_vprintf(format, ap);
-        findings_push(f, severity, code, id, message_sanitize(g_strdup_printf("%s: %s", f->host, body)));
-}
-
-void findings_add(Findings *f, FindingSeverity severity, const char *id, const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        findings_addv(f, severity, code_for_id(id), id, format, ap);
-        va_end(ap);
-}
-
-void findings_add_code(Findings *f, FindingSeverity severity, VmError code, const char *id,
-                       const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        findings_addv(f, severity, code, id, format, ap);
-        va_end(ap);
-}
-
-const Finding *findings_first_error(const Findings *f) {
-        for (unsigned i = 0; i < f->items->len; i++) {
-                const Finding *x = f->items->pdata[i];
-                if (x->severity == FINDING_ERROR)
-                        return x;
-        }
-        return NULL;
-}
-
-bool findings_has_errors(const Findings *f) {
-        return findings_first_error(f) || f->n_dropped_errors > 0;
-}
-
-int findings_to_error(const Findings *f, GError **error) {
-        const Finding *first = findings_first_error(f);
-        size_t n_errors = f->n_dropped_errors;
-
-        if (!first && n_errors == 0)
-                return 0;
-        for (unsigned i = 0; i < f->items->len; i++)
-                if (((const Finding *) f->items->pdata[i])->severity == FINDING_ERROR)
-                        n_errors++;
-        if (!first)
-                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
-                                    "%s: %zu problems; Domain.DryRun lists them", f->host, n_errors);
-        if (n_errors > 1)
-                return vm_error_set(error, first->code,
-                                    "%s (and %zu more problem%s; Domain.DryRun lists them)", first->message,
-                                    n_errors - 1, n_errors - 1 == 1 ? "" : "s");
-        return vm_error_set(error, first->code, "%s", first->message);
-}
-
-GVariant *findings_to_variant(const Findings *f) {
-        GVariantBuilder b;
-
-        g_variant_builder_init(&b, G_VARIANT_TYPE("a(sss)"));
-        for (unsigned i = 0; i < f->items->len; i++) {
-                const Finding *x = f->items->pdata[i];
-                g_variant_builder_add(&b, "(sss)", finding_severity_to_string(x->severity), x->id,
-                                      x->message);
-        }
-        if (f->n_dropped > 0) {
-                g_autofree char *message =
-                        g_strdup_printf("%s: %zu more finding%s not shown (%zu of them errors)", f->host,
-                                        f->n_dropped, f->n_dropped == 1 ? "" : "s", f->n_dropped_errors);
-                g_variant_builder_add(&b, "(sss)", finding_severity_to_string(f->dropped_max),
-                                      "findings.truncated", message);
-        }
-        return g_variant_builder_end(&b);
-}
-
-static bool message_is_acceptable(const char *m) {
-        if (strlen(m) > FINDING_MESSAGE_MAX || !g_utf8_validate(m, -1, NULL))
-                return false;
-        for (const unsigned char *p = (const unsigned char *) m; *p; p++)
-                if (*p < 0x20 || *p == 0x7f)
-                        return false;
-        return true;
-}
-
-int findings_append_variant(Findings *f, GVariant *v, GError **error) {
-        GVariantIter iter;
-        const char *severity, *id, *message;
-        size_t n, i = 0;
-
-        if (!v || !g_variant_is_of_type(v, G_VARIANT_TYPE("a(sss)")))
-                return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "the findings are %s, not a(sss)",
-                                    v ? g_variant_get_type_string(v) : "missing");
-        n = g_variant_n_children(v);
-        if (n > FINDINGS_MAX)
-                return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "%zu findings, more than the %d allowed",
-                                    n, FINDINGS_MAX);
-
-        /* All or nothing: a bad entry refuses the list. */
-        g_variant_iter_init(&iter, v);
-        while (g_variant_iter_next(&iter, "(&s&s&s)", &severity, &id, &message)) {
-                if (finding_severity_from_string(severity) < 0)
-                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
-                                            "finding %zu: unknown severity (not error, warning or info)", i);
-                if (!finding_id_is_valid(id))
-                        return vm_error_set(
-                                error, VM_ERROR_INCOMPATIBLE,
-                                "finding %zu: the id is not 1-%d characters of a-z, 0-9, '.' and '-'", i,
-                                FINDING_ID_MAX);
-                if (!message_is_acceptable(message))
-                        return vm_error_set(
-                                error, VM_ERROR_INCOMPATIBLE,
-                                "finding %zu (%s): the message is longer than %d bytes or has control "
-                                "characters",
-                                i, id, FINDING_MESSAGE_MAX);
-                i++;
-        }
-        g_variant_iter_init(&iter, v);
-        while (g_variant_iter_next(&iter, "(&s&s&s)", &severity, &id, &message))
-                findings_push(f, finding_severity_from_string(severity), code_for_id(id), id,
-                              g_strdup(message));
-        return 0;
-}
-
-/* ---- host facts ---- */
-
-static uint64_t meminfo_value(const char *meminfo, const char *key) {
-        const char *p = meminfo ? strstr(meminfo, key) : NULL;
-
-        return p ? g_ascii_strtoull(p + strlen(key), NULL, 10) * 1024 : 0;
-}
-
-static GStrv read_cpu_flags(void) {
-        g_autofree char *cpuinfo = NULL;
-        g_auto(GStrv) lines = NULL;
-
-        if (!g_file_get_contents("/proc/cpuinfo", &cpuinfo, NULL, NULL))
-                return NULL;
-        lines = g_strsplit(cpuinfo, "\n", -1);
-        for (char **l = lines; *l; l++) {
-                /* "flags" on x86; the first CPU speaks for all (they are
-                 * the same on the machines QEMU migrates between). */
-                if (!g_str_has_prefix(*l, "flags"))
-                        continue;
-                const char *colon = strchr(*l, ':');
-                if (!colon)
-                        continue;
-                g_autoptr(GStrvBuilder) b = g_strv_builder_new();
-                g_auto(GStrv) words = g_strsplit_set(colon + 1, " \t", -1);
-                for (char **w = words; *w; w++)
-                        if (**w)
-                                g_strv_builder_add(b, *w);
-                return g_strv_builder_end(b);
-        }
-        return NULL;
-}
-
-/* QEMU runs with our credentials, so what we may do it may: try the
- * syscall (kernel faults, as post-copy needs), then /dev/userfaultfd
- * (which QEMU 8.1 and later use when the syscall is refused). */
-static bool userfaultfd_usable(char **ret_why) {
-        int err = ENOSYS;
-
-#ifdef SYS_userfaultfd
-        int fd = (int) syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-        if (fd >= 0) {
-                close(fd);
-                return true;
-        }
-        err = errno;
-#endif
-        if (access("/dev/userfaultfd", R_OK | W_OK) == 0)
-                return true;
-        if (err == ENOSYS)
-                *ret_why = g_strdup("the kernel has no userfaultfd (CONFIG_USERFAULTFD)");
-        else if (err == EPERM)
-                *ret_why =
-                        g_strdup("vm.unprivileged_userfaultfd is 0, /dev/userfaultfd is not accessible and "
-                                 "vmigrated lacks CAP_SYS_PTRACE: run it as root, set the sysctl "
-                                 "vm.unprivileged_userfaultfd=1, or give it access to /dev/userfaultfd");
-        else
-                *ret_why = g_strdup_printf("userfaultfd() fails: %s", g_strerror(err));
-        return false;
-}
-
-int host_facts_read(HostFacts *ret) {
-        g_autofree char *meminfo = NULL;
-        long cpus;
-
-        *ret = (HostFacts){ 0 };
-        (void) g_file_get_contents("/proc/meminfo", &meminfo, NULL, NULL);
-        ret->mem_total = meminfo_value(meminfo, "MemTotal:");
-        ret->mem_available = meminfo_value(meminfo, "MemAvailable:");
-        cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        ret->cpus = cpus > 0 ? (unsigned) cpus : 0;
-        ret->cpu_flags = read_cpu_flags();
-        ret->kvm = access("/dev/kvm", R_OK | W_OK) == 0;
-        ret->userfaultfd = userfaultfd_usable(&ret->userfaultfd_why);
-        ret->sys_class_net = g_strdup("/sys/class/net");
-        ret->port_min = PREFLIGHT_PORT_MIN;
-        ret->port_max = PREFLIGHT_PORT_MAX;
-        return 0;
-}
-
-void host_facts_clear(HostFacts *facts) {
-        g_clear_pointer(&facts->cpu_flags, g_strfreev);
-        g_clear_pointer(&facts->userfaultfd_why, g_free);
-        g_clear_pointer(&facts->sys_class_net, g_free);
-}
-
-/* ---- source facts ---- */
-
-int disk_virtual_size(const char *path, const char *format, uint64_t *ret_size) {
-        struct stat st;
-        uint64_t size;
-        int fd;
-
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0) {
-                int r = -errno;
-                close(fd);
-                return r;
-        }
-        if (S_ISBLK(st.st_mode)) {
-                if (ioctl(fd, BLKGETSIZE64, &size) < 0) {
-                        int r = -errno;
-                        close(fd);
-                        return r;
-                }
-        } else if (!S_ISREG(st.st_mode)) {
-                close(fd);
-                return -EBADFD;
-        } else if (g_strcmp0(format, "qcow2") == 0) {
-                /* Header: magic "QFI\xfb", version, backing file offset and
-                 * size, cluster bits, then the virtual size at 24, all
-                 * big-endian. The file's own size grows as the guest writes. */
-                unsigned char header[32];
-                if (pread(fd, header, sizeof(header), 0) != (ssize_t) sizeof(header) ||
-                    memcmp(header, "QFI\xfb", 4) != 0) {
-                        close(fd);
-                        return -EBADMSG;
-                }
-                size = 0;
-                for (int i = 24; i < 32; i++)
-                        size = (size << 8) | header[i];
-        } else
-                size = (uint64_t) st.st_size;
-        close(fd);
-        *ret_size = size;
-        return 0;
-}
-
-void source_facts_add_to_cookie(const DomainDef *source_def, const HostFacts *facts, GVariantDict *cookie) {
-        GVariantBuilder sizes;
-
-        g_variant_builder_init(&sizes, G_VARIANT_TYPE("a{st}"));
-        for (unsigned i = 0; i < source_def->disks->len && i < SOURCE_FACTS_MAX_DISKS; i++) {
-                const DomainDiskDef *disk = source_def->disks->pdata[i];
-                uint64_t size;
-
-                if (disk->source_file && disk->target_dev &&
-                    disk_virtual_size(disk->source_file, disk->driver_type, &size) >= 0)
-                        g_variant_builder_add(&sizes, "{st}", disk->target_dev, (guint64) size);
-        }
-        g_variant_dict_insert_value(cookie, "disk-sizes", g_variant_builder_end(&sizes));
-        if (facts && facts->cpu_flags) {
-                guint n = MIN(g_strv_length(facts->cpu_flags), SOURCE_FACTS_MAX_CPU_FLAGS);
-                g_variant_dict_insert_value(cookie, "cpu-flags",
-                                            g_variant_new_strv((const char *const *) facts->cpu_flags, n));
-        }
-}
-
-void source_facts_free(SourceFacts *s) {
-        if (!s)
-                return;
-        g_free(s->hostname);
-        if (s->disk_sizes)
-                g_hash_table_unref(s->disk_sizes);
-        g_strfreev(s->cpu_flags);
-        g_free(s);
-}
-
-static bool name_is_simple(const char *s, size_t max, const char *extra) {
-        size_t n = strlen(s);
-
-        if (n == 0 || n > max)
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!g_ascii_islower(*p) && !g_ascii_isdigit(*p) && !strchr(extra, *p))
-                        return false;
-        return true;
-}
-
-int source_facts_from_cookie(GVariant *cookie, SourceFacts **ret, GError **error) {
-        g_autoptr(SourceFacts) s = g_new0(SourceFacts, 1);
-        g_autoptr(GVariant) sizes = NULL, flags = NULL, hostname = NULL;
-
-        if (!g_variant_is_of_type(cookie, G_VARIANT_TYPE_VARDICT))
-                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
-                                    "the source's cookie is not an a{sv} dictionary");
-
-        hostname = g_variant_lookup_value(cookie, "hostname", NULL);
-        if (hostname) {
-                if (!g_variant_is_of_type(hostname, G_VARIANT_TYPE_STRING) ||
-                    g_variant_get_size(hostname) > 256)
-                        return vm_error_set(
-                                error, VM_ERROR_INCOMPATIBLE,
-                                "the source's cookie member 'hostname' is not a string of at most 255 "
-                                "bytes");
-                s->hostname = message_sanitize(g_variant_dup_string(hostname, NULL));
-        }
-
-        sizes = g_variant_lookup_value(cookie, "disk-sizes", NULL);
-        if (sizes) {
-                GVariantIter iter;
-                const char *dev;
-                guint64 size;
-
-                if (!g_variant_is_of_type(sizes, G_VARIANT_TYPE("a{st}")))
-                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
-                                            "the source's cookie member 'disk-sizes' is %s, not a{st}",
-                                            g_variant_get_type_string(sizes));
-                if (g_variant_n_children(sizes) > SOURCE_FACTS_MAX_DISKS)
-                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
-                                            "the source reports %zu disk sizes, more than the %d allowed",
-                                            g_variant_n_children(sizes), SOURCE_FACTS_MAX_DISKS);
-                s->disk_sizes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-                g_variant_iter_init(&iter, sizes);
-                while (g_variant_iter_next(&iter, "{&st}", &dev, &size)) {
-                        if (!name_is_simple(dev, 32, ""))
-                                return vm_error_set(
-                                        error, VM_ERROR_INCOMPATIBLE,
-                                        "the source reports the size of a disk whose target is not "
-                                        "1-32 characters of a-z and 0-9");
-                        if (g_hash_table_contains(s->disk_sizes, dev))
-                                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
-                                                    "the source reports the size of disk %s twice", dev);
-                        g_hash_table_insert(s->disk_sizes, g_strdup(dev), g_memdup2(&size, sizeof(size)));
-                }
-        }
-
-        flags = g_variant_lookup_value(cookie, "cpu-flags", NULL);
-        if (flags) {
-                g_autoptr(GStrvBuilder) b = g_strv_builder_new();
-                GVariantIter iter;
-                const char *flag;
-
-                if (!g_variant_is_of_type(flags, G_VARIANT_TYPE_STRING_ARRAY))
-                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
-                                            "the source's cookie member 'cpu-flags' is %s, not as",
-                                            g_variant_get_type_string(flags));
-                if (g_variant_n_children(flags) > SOURCE_FACTS_MAX_CPU_FLAGS)
-                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
-                                            "the source reports %zu CPU flags, more than the %d allowed",
-                                            g_variant_n_children(flags), SOURCE_FACTS_MAX_CPU_FLAGS);
-                g_variant_iter_init(&iter, flags);
-                while (g_variant_iter_next(&iter, "&s", &flag)) {
-                        if (!name_is_simple(flag, 64, "_.-"))
-                                return vm_error_set(
-                                        error, VM_ERROR_INCOMPATIBLE,
-                                        "the source reports a CPU flag that is not 1-64 characters of "
-                                        "a-z, 0-9, '_', '.' and '-'");
-                        g_strv_builder_add(b, flag);
-                }
-                s->cpu_flags = g_strv_builder_end(b);
-        }
-
-        *ret = g_steal_pointer(&s);
-        return 0;
-}
 
 /* ---- helpers ---- */
 
@@ -649,19 +112,12 @@ static char *format_size(uint64_t bytes) {
         return g_string_free(out, false);
 }
 
-static const char *source_name(const SourceFacts *source) {
-        return source && source->hostname ? source->hostname : "the source";
-}
-
 static uint64_t memory_overhead(uint64_t memory) {
         /* QEMU itself, device state, page tables: a fixed floor, then
          * growing with the guest. */
         return MAX((uint64_t) 64 << 20, memory / 64);
 }
 
-static void qemu_version_string(const QemuCaps *caps, char buf[static 32]) {
-        g_snprintf(buf, 32, "QEMU %u.%u.%u", caps->major, caps->minor, caps->micro);
-}
 
 /* ---- destination: host resources ---- */
 
@@ -720,7 +176,7 @@ static void check_shared_disk(Findings *out, FindingSeverity severity, const Dom
                                 out, severity, "storage.disk",
                                 "disk %s (%s) is missing (%s has it%s%s); put it on shared storage or use "
                                 "copy-storage",
-                                path, disk->target_dev, source_name(source), source_size_str ? ", " : "",
+                                path, disk->target_dev, source_facts_name(source), source_size_str ? ", " : "",
                                 source_size_str ? source_size_str : "");
                 else
                         findings_add(out, severity, "storage.disk", "disk %s (%s) cannot be examined: %s",
@@ -746,7 +202,7 @@ static void check_shared_disk(Findings *out, FindingSeverity severity, const Dom
                         out, FINDING_WARNING, "storage.disk",
                         "the size of disk %s (%s) cannot be read here (%s), so it was not compared with "
                         "%s's",
-                        path, disk->target_dev, g_strerror(-r), source_name(source));
+                        path, disk->target_dev, g_strerror(-r), source_facts_name(source));
                 return;
         }
         if (size != *source_size) {
@@ -755,7 +211,7 @@ static void check_shared_disk(Findings *out, FindingSeverity severity, const Dom
                         out, severity, "storage.disk",
                         "disk %s (%s) is %s here but %s on %s: it is not the same image; check that the "
                         "shared storage is mounted at the same path, or use copy-storage",
-                        path, disk->target_dev, here, source_size_str, source_name(source));
+                        path, disk->target_dev, here, source_size_str, source_facts_name(source));
         }
 }
 
@@ -773,7 +229,7 @@ static void check_copied_disk(Findings *out, FindingSeverity severity, const Dom
                         out, severity, "storage.disk",
                         "disk %s (%s) exists here with %s, smaller than the %s to be copied from %s; remove "
                         "or grow it",
-                        disk->source_file, disk->target_dev, here, there, source_name(source));
+                        disk->source_file, disk->target_dev, here, there, source_facts_name(source));
                 return;
         }
         if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -787,7 +243,7 @@ static void check_copied_disk(Findings *out, FindingSeverity severity, const Dom
         if (!source_size) {
                 findings_add(out, FINDING_INFO, "storage.space",
                              "free space for disk %s (%s) was not checked: %s did not report its size",
-                             disk->source_file, disk->target_dev, source_name(source));
+                             disk->source_file, disk->target_dev, source_facts_name(source));
                 return;
         }
         for (unsigned i = 0; i < needs->len; i++) {
@@ -827,31 +283,6 @@ static void check_space(Findings *out, FindingSeverity severity, GArray *needs) 
         }
 }
 
-static bool bridge_name_is_safe(const char *s) {
-        size_t n = strlen(s);
-
-        if (n == 0 || n >= 16 || g_str_equal(s, ".") || g_str_equal(s, ".."))
-                return false;
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-                if (*p == '/' || *p <= 0x20 || *p == 0x7f)
-                        return false;
-        return true;
-}
-
-char *preflight_bridge_problem(const char *sys_class_net, const char *bridge) {
-        const char *root = sys_class_net ? sys_class_net : "/sys/class/net";
-
-        if (!bridge_name_is_safe(bridge))
-                return g_strdup_printf("'%s' is not a bridge name", bridge);
-        g_autofree char *dev = g_build_filename(root, bridge, NULL);
-        g_autofree char *dir = g_build_filename(dev, "bridge", NULL);
-        if (g_file_test(dir, G_FILE_TEST_IS_DIR))
-                return NULL;
-        if (g_file_test(dev, G_FILE_TEST_EXISTS))
-                return g_strdup_printf("network device %s exists but is not a bridge", bridge);
-        return g_strdup_printf("bridge %s is missing", bridge);
-}
-
 /* A bridge the domain requires (<vmigrate:require interface=…/>) must be
  * there; any other may be missing: its interface then runs unconnected,
  * which the migration reports as a warning. */
@@ -863,7 +294,7 @@ static void check_bridges(Findings *out, FindingSeverity severity, const DomainD
 
                 if (g_strcmp0(iface->type, "bridge") != 0 || !iface->source)
                         continue;
-                problem = preflight_bridge_problem(facts->sys_class_net, iface->source);
+                problem = host_bridge_problem(facts->sys_class_net, iface->source);
                 if (!problem)
                         continue;
                 if (domain_def_requires_interface(def, iface))
@@ -1009,361 +440,6 @@ void preflight_data_port(const HostFacts *facts, const char *listen_address, uin
                         first, last, host);
 }
 
-/* ---- qemu ---- */
-
-/* libvirt's feature names and Linux's /proc/cpuinfo names differ in
- * punctuation and in a few words. */
-static char *cpu_flag_normalize(const char *name) {
-        static const struct {
-                const char *from, *to;
-        } aliases[] = {
-                { "tsc_deadline", "tsc_deadline_timer" },
-                { "pclmuldq", "pclmulqdq" },
-                { "sse3", "pni" },
-                { "i64", "lm" },
-                { "xd", "nx" },
-                { "invtsc", "constant_tsc" },
-        };
-        char *n = g_ascii_strdown(name, -1);
-
-        g_strdelimit(n, ".-", '_');
-        for (size_t i = 0; i < G_N_ELEMENTS(aliases); i++)
-                if (g_str_equal(n, aliases[i].from)) {
-                        g_free(n);
-                        return g_strdup(aliases[i].to);
-                }
-        return n;
-}
-
-/* Linux's own flags (synthetic, or about the host's virtualization or
- * power management): no guest sees them, so a difference does not matter. */
-static bool cpu_flag_is_host_only(const char *flag) {
-        static const char *const host_only[] = {
-                "constant_tsc",
-                "nonstop_tsc",
-                "nonstop_tsc_s3",
-                "tsc_reliable",
-                "tsc_known_freq",
-                "up",
-                "art",
-                "arch_perfmon",
-                "pebs",
-                "bts",
-                "rep_good",
-                "acc_power",
-                "nopl",
-                "xtopology",
-                "cpuid",
-                "extd_apicid",
-                "amd_dcm",
-                "aperfmperf",
-                "ring3mwait",
-                "cpuid_fault",
-                "cpb",
-                "epb",
-                "cat_l3",
-                "cat_l2",
-                "cdp_l3",
-                "cdp_l2",
-                "invpcid_single",
-                "hw_pstate",
-                "proc_feedback",
-                "pti",
-                "ssbd",
-                "mba",
-                "ibrs",
-                "ibpb",
-                "stibp",
-                "ibrs_enhanced",
-                "intel_ppin",
-                "sme",
-                "sev",
-                "sev_es",
-                "sev_snp",
-                "tpr_shadow",
-                "vnmi",
-                "flexpriority",
-                "ept",
-                "vpid",
-                "ept_ad",
-                "vmmcall",
-                "xenpv",
-                "flush_l1d",
-                "arch_capabilities",
-                "user_shstk",
-                "tsc_adjust",
-                "hypervisor",
-                "dtherm",
-                "ida",
-                "arat",
-                "pln",
-                "pts",
-                "hwp",
-                "hwp_notify",
-                "hwp_act_window",
-                "hwp_epp",
-                "hwp_pkg_req",
-                "vmx",
-                "svm",
-                "npt",
-                "lbrv",
-                "svm_lock",
-                "nrip_save",
-                "tsc_scale",
-                "vmcb_clean",
-                "flushbyasid",
-                "decodeassists",
-                "pausefilter",
-                "pfthreshold",
-                "avic",
-                "v_vmsave_vmload",
-                "vgif",
-                "v_spec_ctrl",
-                "tsc_deadline_timer",
-                "x2apic",
-                "pdcm",
-                "monitor",
-                "ds_cpl",
-                "est",
-                "tm",
-                "tm2",
-                "xtpr",
-                "dca",
-                NULL,
-        };
-        return g_strv_contains(host_only, flag);
-}
-
-static bool flags_contain(const GStrv flags, const char *normalized) {
-        for (char **f = flags; f && *f; f++) {
-                g_autofree char *n = cpu_flag_normalize(*f);
-                if (g_str_equal(n, normalized))
-                        return true;
-        }
-        return false;
-}
-
-static void check_cpu(const QemuCaps *caps, const PreflightContext *ctx, FindingSeverity severity,
-                      Findings *out) {
-        const DomainDef *def = ctx->def;
-        const HostFacts *facts = ctx->facts;
-        bool tcg = g_str_equal(def->type, "qemu");
-        g_autoptr(GPtrArray) missing = g_ptr_array_new_with_free_func(g_free);
-        const char *because = NULL;
-        char version[32];
-
-        qemu_version_string(caps, version);
-        if (!def->cpu_mode)
-                return; /* QEMU's default model: every QEMU has it */
-        if (g_str_equal(def->cpu_mode, "custom") && def->cpu_model) {
-                if (!caps->cpu_models)
-                        findings_add(out, FINDING_INFO, "cpu.model",
-                                     "%s here did not list its CPU models, so '%s' was not checked", version,
-                                     def->cpu_model);
-                else if (!g_strv_contains((const char *const *) caps->cpu_models, def->cpu_model))
-                        findings_add(out, severity, "cpu.model",
-                                     "%s here has no CPU model '%s'; upgrade QEMU here, or give the domain "
-                                     "a model "
-                                     "both hosts have",
-                                     version, def->cpu_model);
-        }
-        if (tcg)
-                return; /* TCG emulates the features: the host's CPU does not matter */
-        if (!facts->cpu_flags) {
-                findings_add(out, FINDING_INFO, "cpu.features",
-                             "this host's CPU flags are unknown (/proc/cpuinfo), so the guest's CPU was not "
-                             "checked");
-                return;
-        }
-
-        for (unsigned i = 0; i < def->cpu_features->len; i++) {
-                const DomainCpuFeatureDef *f = def->cpu_features->pdata[i];
-                if (!g_str_equal(f->policy, "require") && !g_str_equal(f->policy, "force"))
-                        continue;
-                g_autofree char *n = cpu_flag_normalize(f->name);
-                if (g_str_has_prefix(n, "kvm"))
-                        continue; /* paravirtual: KVM provides them */
-                if (!flags_contain(facts->cpu_flags, n))
-                        g_ptr_array_add(missing, g_strdup(f->name));
-        }
-        if (missing->len > 0)
-                because = "required by the domain's <cpu>";
-
-        if (!g_str_equal(def->cpu_mode, "custom") && ctx->source && ctx->source->cpu_flags) {
-                /* The guest saw the source's CPU: it may use any of its
-                 * features, so all must be here. */
-                for (char **f = ctx->source->cpu_flags; *f; f++) {
-                        g_autofree char *n = cpu_flag_normalize(*f);
-                        if (!cpu_flag_is_host_only(n) && !flags_contain(facts->cpu_flags, n) &&
-                            !g_ptr_array_find_with_equal_func(missing, *f, g_str_equal, NULL))
-                                g_ptr_array_add(missing, g_strdup(*f));
-                }
-                if (missing->len > 0)
-                        because = NULL;
-        }
-        if (missing->len == 0)
-                return;
-
-        const char *them = missing->len == 1 ? "it" : "them";
-        g_ptr_array_add(missing, NULL);
-        g_autofree char *list = g_strjoinv(", ", (char **) missing->pdata);
-        if (because)
-                findings_add(out, severity, "cpu.features",
-                             "this host's CPU lacks %s, %s; migrate to a host whose CPU has %s", list, because,
-                             them);
-        else
-                findings_add(
-                        out, severity, "cpu.features",
-                        "this host's CPU lacks %s, which the guest may use (<cpu mode='%s'> on %s); migrate "
-                        "to a host with the same CPU, or give the domain a custom CPU model both hosts have",
-                        list, def->cpu_mode, source_name(ctx->source));
-}
-
-static bool machine_is_alias(const char *machine) {
-        /* Unversioned names each QEMU maps to its own newest version. */
-        return !machine || g_str_equal(machine, "pc") || g_str_equal(machine, "q35");
-}
-
-static void check_machine(const QemuCaps *caps, const PreflightContext *ctx, FindingSeverity severity,
-                          Findings *out) {
-        const DomainDef *def = ctx->def;
-        char version[32];
-
-        qemu_version_string(caps, version);
-        if (g_str_equal(def->type, "kvm") && !ctx->facts->kvm)
-                findings_add(
-                        out, severity, "machine.type",
-                        "domain type 'kvm' needs /dev/kvm, which is missing or not accessible here; enable "
-                        "KVM here, or migrate to a host that has it");
-        if (def->os_machine && !qemu_caps_has_machine(caps, def->os_machine))
-                findings_add(out, severity, "machine.type",
-                             "%s here has no machine type '%s' (the source's QEMU is probably newer); "
-                             "upgrade QEMU "
-                             "here",
-                             version, def->os_machine);
-        else if (!ctx->options->offline && machine_is_alias(def->os_machine))
-                findings_add(
-                        out, FINDING_WARNING, "machine.type",
-                        "the domain's machine type %s%s%s is an alias each QEMU resolves to its own newest "
-                        "version (%s here): if %s runs another QEMU version the guest may fail to arrive; "
-                        "name a versioned machine type%s%s%s",
-                        def->os_machine ? "'" : "", def->os_machine ? def->os_machine : "(none given: 'pc')",
-                        def->os_machine ? "'" : "", version, source_name(ctx->source),
-                        caps->default_machine ? " such as '" : "",
-                        caps->default_machine ? caps->default_machine : "",
-                        caps->default_machine ? "'" : "");
-}
-
-static bool wants_postcopy(const MigrateOptions *o) {
-        return o->postcopy || (o->timeout > 0 && o->timeout_action == MIGRATE_TIMEOUT_ACTION_POSTCOPY);
-}
-
-static void check_qemu_features(const QemuCaps *caps, const PreflightContext *ctx, Findings *out) {
-        const MigrateOptions *o = ctx->options;
-        char version[32];
-
-        qemu_version_string(caps, version);
-        if (wants_postcopy(o)) {
-                if (!qemu_caps_has_migration_capability(caps, "postcopy-ram"))
-                        findings_add(out, FINDING_ERROR, "qemu.postcopy",
-                                     "post-copy needs QEMU's postcopy-ram, which %s here lacks; upgrade "
-                                     "QEMU here "
-                                     "or migrate without 'postcopy'",
-                                     version);
-                if (ctx->side == PREFLIGHT_DESTINATION && !ctx->facts->userfaultfd)
-                        findings_add(out, FINDING_ERROR, "qemu.postcopy",
-                                     "post-copy needs userfaultfd, which QEMU cannot use here: %s",
-                                     ctx->facts->userfaultfd_why ? ctx->facts->userfaultfd_why
-                                                                 : "unknown reason");
-        }
-        if (o->parallel_connections > 0 && !qemu_caps_has_migration_capability(caps, "multifd"))
-                findings_add(
-                        out, FINDING_ERROR, "qemu.multifd",
-                        "option 'parallel-connections' needs QEMU's multifd, which %s here lacks; upgrade "
-                        "QEMU here or leave the option out",
-                        version);
-        if (o->compression == MIGRATE_COMPRESSION_ZSTD || o->compression == MIGRATE_COMPRESSION_ZLIB) {
-                const char *method = o->compression == MIGRATE_COMPRESSION_ZSTD ? "zstd" : "zlib";
-                if (!qemu_caps_has_migration_capability(caps, "multifd") ||
-                    !qemu_caps_version_at_least(caps, 5, 0))
-                        findings_add(
-                                out, FINDING_ERROR, "qemu.compression",
-                                "compression '%s' needs multifd compression (QEMU 5.0 or newer), which %s "
-                                "here lacks; upgrade QEMU here or use another compression",
-                                method, version);
-        } else if (o->compression == MIGRATE_COMPRESSION_XBZRLE &&
-                   !qemu_caps_has_migration_capability(caps, "xbzrle"))
-                findings_add(out, FINDING_ERROR, "qemu.compression",
-                             "compression 'xbzrle' needs QEMU's xbzrle, which %s here lacks; use another "
-                             "compression",
-                             version);
-        if (o->auto_converge && !qemu_caps_has_migration_capability(caps, "auto-converge"))
-                findings_add(
-                        out, FINDING_ERROR, "qemu.auto-converge",
-                        "option 'auto-converge' needs QEMU's auto-converge, which %s here lacks; leave the "
-                        "option out",
-                        version);
-}
-
-static void check_qemu_defects(const QemuCaps *caps, const PreflightContext *ctx, Findings *out) {
-        const MigrateOptions *o = ctx->options;
-        bool tcg = g_str_equal(ctx->def->type, "qemu");
-        char version[32];
-
-        qemu_version_string(caps, version);
-        for (const QemuDefect *const *d = qemu_caps_defects(caps); *d; d++) {
-                if (g_str_equal((*d)->id, "tcg-precopy-loses-writes")) {
-                        if (!tcg || wants_postcopy(o))
-                                continue;
-                        if (o->unsafe)
-                                findings_add(
-                                        out, FINDING_WARNING, "qemu.defect",
-                                        "%s here loses guest writes when a TCG guest migrates with pre-copy "
-                                        "(fixed in QEMU 9.0); going ahead because of option 'unsafe': the "
-                                        "guest's memory may arrive corrupted",
-                                        version);
-                        else
-                                findings_add(
-                                        out, FINDING_ERROR, "qemu.defect",
-                                        "%s here loses guest writes when a TCG guest migrates with pre-copy "
-                                        "(fixed in QEMU 9.0): install QEMU 9.0 or newer here, or use "
-                                        "post-copy or offline migration; option 'unsafe' goes ahead anyway",
-                                        version);
-                } else if (g_str_equal((*d)->id, "multifd-stats-zero")) {
-                        if (o->parallel_connections > 0)
-                                findings_add(
-                                        out, FINDING_INFO, "qemu.defect",
-                                        "%s here reports total-time and mbps as 0 under multifd; vmigrate "
-                                        "measures the time itself",
-                                        version);
-                } else
-                        findings_add(out, FINDING_INFO, "qemu.defect", "%s here: %s", version,
-                                     (*d)->description);
-        }
-}
-
-void preflight_qemu(const QemuCaps *caps, const PreflightContext *ctx, Findings *out) {
-        const MigrateOptions *o = ctx->options;
-        FindingSeverity severity = o->offline ? FINDING_WARNING : FINDING_ERROR;
-
-        if (ctx->side == PREFLIGHT_DESTINATION) {
-                check_machine(caps, ctx, severity, out);
-                check_cpu(caps, ctx, severity, out);
-                preflight_host_resources(ctx, out);
-                if (!o->offline) {
-                        g_autofree char *host = NULL;
-                        uint16_t port = 0;
-                        if (o->data_uri)
-                                (void) data_uri_parse(o->data_uri, &host, &port, NULL);
-                        preflight_data_port(ctx->facts, o->listen_address, port, out);
-                }
-        }
-        if (o->offline)
-                return; /* no stream: nothing of QEMU's migration is used */
-        check_qemu_features(caps, ctx, out);
-        check_qemu_defects(caps, ctx, out);
-}
-
 /* ---- destination ---- */
 
 static void check_domain_identity(Manager *m, const DomainDef *def, const MigrateOptions *options,
@@ -1376,7 +452,7 @@ static void check_domain_identity(Manager *m, const DomainDef *def, const Migrat
                              "a different domain named '%s' (UUID %s) is defined here; migrate with option "
                              "'destination-name', or undefine it here",
                              def->name, domain_uuid(by_name));
-        if (g_hash_table_contains(m->incoming, def->uuid)) {
+        if (m->incoming && g_hash_table_contains(m->incoming, def->uuid)) {
                 findings_add(out, FINDING_ERROR, "domain.running",
                              "domain '%s' (UUID %s) is already arriving here from another migration",
                              def->name, def->uuid);
@@ -1427,15 +503,6 @@ static void check_domain_identity(Manager *m, const DomainDef *def, const Migrat
                                 "replaces it)",
                                 def->name);
         }
-}
-
-static size_t count_errors(const Findings *f) {
-        size_t n = f->n_dropped_errors;
-
-        for (unsigned i = 0; i < f->items->len; i++)
-                if (((const Finding *) f->items->pdata[i])->severity == FINDING_ERROR)
-                        n++;
-        return n;
 }
 
 static const char *backend_unavailable_reason(Manager *m, const BackendOps *ops) {
@@ -1518,7 +585,7 @@ void preflight_destination_with_facts(Manager *m, const HostFacts *facts, const 
         if (!options->offline)
                 check_hooks(m->hooks_dir, def, out);
 
-        size_t errors_before = count_errors(out);
+        size_t errors_before = findings_count_errors(out);
         if (ops->migrate_check) {
                 PreflightContext ctx = {
                         .side = PREFLIGHT_DESTINATION,
@@ -1533,7 +600,7 @@ void preflight_destination_with_facts(Manager *m, const HostFacts *facts, const 
          * names; reported only when those found nothing, so that one
          * problem is not reported twice. */
         g_clear_error(&error);
-        if (!options->offline && ops->validate && count_errors(out) == errors_before &&
+        if (!options->offline && ops->validate && findings_count_errors(out) == errors_before &&
             ops->validate(data, def, &error) < 0)
                 findings_add_code(out, FINDING_ERROR, error->code, "backend.definition", "%s",
                                   error->message);

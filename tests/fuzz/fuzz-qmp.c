@@ -39,7 +39,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "backends/qemu/qmp.h"
+#include "qmp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 
+#include "backends.h"
 #include "errors.h"
 #include "log.h"
 #include "manager.h"
@@ -47,7 +48,8 @@ static const ManagerObserver observer = {
 static void fixture_open_manager(Fixture *f) {
         g_autoptr(GError) error = NULL;
 
-        g_assert_cmpint(manager_new(f->event, f->state_dir, f->runtime_dir, &f->manager, &error), ==, 0);
+        g_assert_cmpint(manager_new(f->event, f->state_dir, f->runtime_dir, builtin_backends, n_builtin_backends,
+                                    &f->manager, &error), ==, 0);
         g_assert_no_error(error);
         manager_set_observer(f->manager, &observer, f);
         g_assert_cmpint(manager_load_domains(f->manager), ==, 0);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 
+#include "backends.h"
 #include "errors.h"
 #include "log.h"
 #include "manager.h"
@@ -173,7 +174,7 @@ static void host_open(Fixture *f, Host *h, const char *name) {
         h->dir = g_dir_make_tmp("test-migration-XXXXXX", NULL);
         state = g_build_filename(h->dir, "state", NULL);
         run = g_build_filename(h->dir, "run", NULL);
-        g_assert_cmpint(manager_new(f->event, state, run, &h->manager, &error), ==, 0);
+        g_assert_cmpint(manager_new(f->event, state, run, builtin_backends, n_builtin_backends, &h->manager, &error), ==, 0);
         g_assert_no_error(error);
         h->events = g_ptr_array_new_with_free_func(g_free);
         manager_set_observer(h->manager, &observer, h);

@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "domain-xml.h"
+#include "names.h"
 #include "errors.h"
 #include "options.h"
 

@@ -11,12 +11,13 @@
 
 #include <glib/gstdio.h>
 
+#include "backends.h"
 #include "errors.h"
 #include "job.h"
 #include "log.h"
 #include "manager.h"
 #include "preflight.h"
-#include "qemu-caps.h"
+#include "qemu-preflight.h"
 
 #define UUID_A "8f8a3c5e-2f44-4b4e-9f51-6d2b0c9b1a10"
 #define UUID_B "0c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5"
@@ -73,7 +74,7 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
         g_assert_nonnull(f->top);
         g_assert_cmpint(sd_event_new(&f->event), >=, 0);
         g_autofree char *state = path_in(f, "state"), *run = path_in(f, "run");
-        g_assert_cmpint(manager_new(f->event, state, run, &f->manager, &error), ==, 0);
+        g_assert_cmpint(manager_new(f->event, state, run, builtin_backends, n_builtin_backends, &f->manager, &error), ==, 0);
         g_assert_no_error(error);
 
         f->facts.mem_total = 16ULL << 30;
@@ -939,7 +940,7 @@ static void check_qemu(Fixture *f, const QemuCaps *caps, PreflightSide side, con
 
         f->facts.port_min = 1;
         f->facts.port_max = 65535;
-        preflight_qemu(caps, &ctx, f->out);
+        qemu_preflight(caps, &ctx, f->out);
 }
 
 static void renew(Fixture *f) {

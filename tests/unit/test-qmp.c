@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "errors.h"
-#include "backends/qemu/qmp.h"
+#include "qmp.h"
 
 #define GREETING                                                                                            \
         "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 2, \"minor\": 0, \"major\": 10}, \"package\": "     \

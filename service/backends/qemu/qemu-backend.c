@@ -26,6 +26,7 @@
 
 #include "errors.h"
 #include "log.h"
+#include "host-features.h"
 #include "qemu-backend.h"
 
 bool kvm_usable(void) {
@@ -274,7 +275,7 @@ static int open_taps(QemuDomain *qd, const DomainDef *def, bool incoming, GArray
                         continue;
                 }
                 name = tap_name(def->uuid, i);
-                problem = preflight_bridge_problem(NULL, iface->source);
+                problem = host_bridge_problem(NULL, iface->source);
                 if (problem && !may_fail) {
                         close_fds(ret_fds);
                         return vm_error_set(error, incoming ? VM_ERROR_INCOMPATIBLE : VM_ERROR_BACKEND_FAILED,

@@ -109,12 +109,6 @@ const MigrateOptionSupport *qemu_migrate_options(void *backend_data, size_t *ret
         return qemu_option_support;
 }
 
-void qemu_migrate_check(void *backend_data, const PreflightContext *ctx, Findings *out) {
-        QemuBackend *b = backend_data;
-
-        preflight_qemu(b->caps, ctx, out);
-}
-
 static MigrateOptions *options_copy(const MigrateOptions *o) {
         g_autoptr(GVariant) v = g_variant_ref_sink(migrate_options_to_variant(o));
         MigrateOptions *copy = NULL;

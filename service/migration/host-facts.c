@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What the pre-flight checks know about a host (read from /proc, /sys and
+ * the kernel), and what the source tells the destination about itself in
+ * the Prepare cookie.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "findings.h"
+#include "host-facts.h"
+
+/* ---- host facts ---- */
+
+static uint64_t meminfo_value(const char *meminfo, const char *key) {
+        const char *p = meminfo ? strstr(meminfo, key) : NULL;
+
+        return p ? g_ascii_strtoull(p + strlen(key), NULL, 10) * 1024 : 0;
+}
+
+static GStrv read_cpu_flags(void) {
+        g_autofree char *cpuinfo = NULL;
+        g_auto(GStrv) lines = NULL;
+
+        if (!g_file_get_contents("/proc/cpuinfo", &cpuinfo, NULL, NULL))
+                return NULL;
+        lines = g_strsplit(cpuinfo, "\n", -1);
+        for (char **l = lines; *l; l++) {
+                /* "flags" on x86; the first CPU speaks for all (they are
+                 * the same on the machines QEMU migrates between). */
+                if (!g_str_has_prefix(*l, "flags"))
+                        continue;
+                const char *colon = strchr(*l, ':');
+                if (!colon)
+                        continue;
+                g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+                g_auto(GStrv) words = g_strsplit_set(colon + 1, " \t", -1);
+                for (char **w = words; *w; w++)
+                        if (**w)
+                                g_strv_builder_add(b, *w);
+                return g_strv_builder_end(b);
+        }
+        return NULL;
+}
+
+/* QEMU runs with our credentials, so what we may do it may: try the
+ * syscall (kernel faults, as post-copy needs), then /dev/userfaultfd
+ * (which QEMU 8.1 and later use when the syscall is refused). */
+static bool userfaultfd_usable(char **ret_why) {
+        int err = ENOSYS;
+
+#ifdef SYS_userfaultfd
+        int fd = (int) syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+        if (fd >= 0) {
+                close(fd);
+                return true;
+        }
+        err = errno;
+#endif
+        if (access("/dev/userfaultfd", R_OK | W_OK) == 0)
+                return true;
+        if (err == ENOSYS)
+                *ret_why = g_strdup("the kernel has no userfaultfd (CONFIG_USERFAULTFD)");
+        else if (err == EPERM)
+                *ret_why =
+                        g_strdup("vm.unprivileged_userfaultfd is 0, /dev/userfaultfd is not accessible and "
+                                 "vmigrated lacks CAP_SYS_PTRACE: run it as root, set the sysctl "
+                                 "vm.unprivileged_userfaultfd=1, or give it access to /dev/userfaultfd");
+        else
+                *ret_why = g_strdup_printf("userfaultfd() fails: %s", g_strerror(err));
+        return false;
+}
+
+int host_facts_read(HostFacts *ret) {
+        g_autofree char *meminfo = NULL;
+        long cpus;
+
+        *ret = (HostFacts){ 0 };
+        (void) g_file_get_contents("/proc/meminfo", &meminfo, NULL, NULL);
+        ret->mem_total = meminfo_value(meminfo, "MemTotal:");
+        ret->mem_available = meminfo_value(meminfo, "MemAvailable:");
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        ret->cpus = cpus > 0 ? (unsigned) cpus : 0;
+        ret->cpu_flags = read_cpu_flags();
+        ret->kvm = access("/dev/kvm", R_OK | W_OK) == 0;
+        ret->userfaultfd = userfaultfd_usable(&ret->userfaultfd_why);
+        ret->sys_class_net = g_strdup("/sys/class/net");
+        ret->port_min = PREFLIGHT_PORT_MIN;
+        ret->port_max = PREFLIGHT_PORT_MAX;
+        return 0;
+}
+
+void host_facts_clear(HostFacts *facts) {
+        g_clear_pointer(&facts->cpu_flags, g_strfreev);
+        g_clear_pointer(&facts->userfaultfd_why, g_free);
+        g_clear_pointer(&facts->sys_class_net, g_free);
+}
+
+/* ---- source facts ---- */
+
+int disk_virtual_size(const char *path, const char *format, uint64_t *ret_size) {
+        struct stat st;
+        uint64_t size;
+        int fd;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        if (S_ISBLK(st.st_mode)) {
+                if (ioctl(fd, BLKGETSIZE64, &size) < 0) {
+                        int r = -errno;
+                        close(fd);
+                        return r;
+                }
+        } else if (!S_ISREG(st.st_mode)) {
+                close(fd);
+                return -EBADFD;
+        } else if (g_strcmp0(format, "qcow2") == 0) {
+                /* Header: magic "QFI\xfb", version, backing file offset and
+                 * size, cluster bits, then the virtual size at 24, all
+                 * big-endian. The file's own size grows as the guest writes. */
+                unsigned char header[32];
+                if (pread(fd, header, sizeof(header), 0) != (ssize_t) sizeof(header) ||
+                    memcmp(header, "QFI\xfb", 4) != 0) {
+                        close(fd);
+                        return -EBADMSG;
+                }
+                size = 0;
+                for (int i = 24; i < 32; i++)
+                        size = (size << 8) | header[i];
+        } else
+                size = (uint64_t) st.st_size;
+        close(fd);
+        *ret_size = size;
+        return 0;
+}
+
+void source_facts_add_to_cookie(const DomainDef *source_def, const HostFacts *facts, GVariantDict *cookie) {
+        GVariantBuilder sizes;
+
+        g_variant_builder_init(&sizes, G_VARIANT_TYPE("a{st}"));
+        for (unsigned i = 0; i < source_def->disks->len && i < SOURCE_FACTS_MAX_DISKS; i++) {
+                const DomainDiskDef *disk = source_def->disks->pdata[i];
+                uint64_t size;
+
+                if (disk->source_file && disk->target_dev &&
+                    disk_virtual_size(disk->source_file, disk->driver_type, &size) >= 0)
+                        g_variant_builder_add(&sizes, "{st}", disk->target_dev, (guint64) size);
+        }
+        g_variant_dict_insert_value(cookie, "disk-sizes", g_variant_builder_end(&sizes));
+        if (facts && facts->cpu_flags) {
+                guint n = MIN(g_strv_length(facts->cpu_flags), SOURCE_FACTS_MAX_CPU_FLAGS);
+                g_variant_dict_insert_value(cookie, "cpu-flags",
+                                            g_variant_new_strv((const char *const *) facts->cpu_flags, n));
+        }
+}
+
+const char *source_facts_name(const SourceFacts *source) {
+        return source && source->hostname ? source->hostname : "the source";
+}
+
+void source_facts_free(SourceFacts *s) {
+        if (!s)
+                return;
+        g_free(s->hostname);
+        if (s->disk_sizes)
+                g_hash_table_unref(s->disk_sizes);
+        g_strfreev(s->cpu_flags);
+        g_free(s);
+}
+
+static bool name_is_simple(const char *s, size_t max, const char *extra) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > max)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!g_ascii_islower(*p) && !g_ascii_isdigit(*p) && !strchr(extra, *p))
+                        return false;
+        return true;
+}
+
+int source_facts_from_cookie(GVariant *cookie, SourceFacts **ret, GError **error) {
+        g_autoptr(SourceFacts) s = g_new0(SourceFacts, 1);
+        g_autoptr(GVariant) sizes = NULL, flags = NULL, hostname = NULL;
+
+        if (!g_variant_is_of_type(cookie, G_VARIANT_TYPE_VARDICT))
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "the source's cookie is not an a{sv} dictionary");
+
+        hostname = g_variant_lookup_value(cookie, "hostname", NULL);
+        if (hostname) {
+                if (!g_variant_is_of_type(hostname, G_VARIANT_TYPE_STRING) ||
+                    g_variant_get_size(hostname) > 256)
+                        return vm_error_set(
+                                error, VM_ERROR_INCOMPATIBLE,
+                                "the source's cookie member 'hostname' is not a string of at most 255 "
+                                "bytes");
+                s->hostname = findings_sanitize_message(g_variant_dup_string(hostname, NULL));
+        }
+
+        sizes = g_variant_lookup_value(cookie, "disk-sizes", NULL);
+        if (sizes) {
+                GVariantIter iter;
+                const char *dev;
+                guint64 size;
+
+                if (!g_variant_is_of_type(sizes, G_VARIANT_TYPE("a{st}")))
+                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                            "the source's cookie member 'disk-sizes' is %s, not a{st}",
+                                            g_variant_get_type_string(sizes));
+                if (g_variant_n_children(sizes) > SOURCE_FACTS_MAX_DISKS)
+                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                            "the source reports %zu disk sizes, more than the %d allowed",
+                                            g_variant_n_children(sizes), SOURCE_FACTS_MAX_DISKS);
+                s->disk_sizes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+                g_variant_iter_init(&iter, sizes);
+                while (g_variant_iter_next(&iter, "{&st}", &dev, &size)) {
+                        if (!name_is_simple(dev, 32, ""))
+                                return vm_error_set(
+                                        error, VM_ERROR_INCOMPATIBLE,
+                                        "the source reports the size of a disk whose target is not "
+                                        "1-32 characters of a-z and 0-9");
+                        if (g_hash_table_contains(s->disk_sizes, dev))
+                                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                                    "the source reports the size of disk %s twice", dev);
+                        g_hash_table_insert(s->disk_sizes, g_strdup(dev), g_memdup2(&size, sizeof(size)));
+                }
+        }
+
+        flags = g_variant_lookup_value(cookie, "cpu-flags", NULL);
+        if (flags) {
+                g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+                GVariantIter iter;
+                const char *flag;
+
+                if (!g_variant_is_of_type(flags, G_VARIANT_TYPE_STRING_ARRAY))
+                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                            "the source's cookie member 'cpu-flags' is %s, not as",
+                                            g_variant_get_type_string(flags));
+                if (g_variant_n_children(flags) > SOURCE_FACTS_MAX_CPU_FLAGS)
+                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                            "the source reports %zu CPU flags, more than the %d allowed",
+                                            g_variant_n_children(flags), SOURCE_FACTS_MAX_CPU_FLAGS);
+                g_variant_iter_init(&iter, flags);
+                while (g_variant_iter_next(&iter, "&s", &flag)) {
+                        if (!name_is_simple(flag, 64, "_.-"))
+                                return vm_error_set(
+                                        error, VM_ERROR_INCOMPATIBLE,
+                                        "the source reports a CPU flag that is not 1-64 characters of "
+                                        "a-z, 0-9, '_', '.' and '-'");
+                        g_strv_builder_add(b, flag);
+                }
+                s->cpu_flags = g_strv_builder_end(b);
+        }
+
+        *ret = g_steal_pointer(&s);
+        return 0;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+#include "domain-xml.h"
+#include "errors.h"
+
+/* ---- host facts ---- */
+
+#define PREFLIGHT_PORT_MIN 49152
+#define PREFLIGHT_PORT_MAX 49215
+
+/* What the checks know about this host. host_facts_read() fills it from
+ * /proc, /sys and the kernel; tests fill it by hand. */
+typedef struct HostFacts {
+        uint64_t mem_total;          /* bytes, MemTotal */
+        uint64_t mem_available;      /* bytes, MemAvailable */
+        unsigned cpus;               /* online */
+        GStrv cpu_flags;             /* /proc/cpuinfo "flags" of the first CPU; NULL = unknown */
+        bool kvm;                    /* /dev/kvm can be opened */
+        bool userfaultfd;            /* a QEMU started by us can use userfaultfd (post-copy) */
+        char *userfaultfd_why;       /* !userfaultfd: why not, one sentence */
+        char *sys_class_net;         /* "/sys/class/net": bridges are <dir>/<name>/bridge */
+        uint16_t port_min, port_max; /* the data port range */
+} HostFacts;
+
+/* Never fails for a missing file: what cannot be read stays 0/NULL and
+ * the checks that need it say they could not check. */
+int host_facts_read(HostFacts *ret);
+void host_facts_clear(HostFacts *facts);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HostFacts, host_facts_clear)
+
+/* ---- what the source tells the destination ---- */
+
+/* From the source's Prepare cookie: "hostname" s, "disk-sizes" a{st}
+ * (target dev → virtual size in bytes), "cpu-flags" as. */
+typedef struct SourceFacts {
+        char *hostname;
+        GHashTable *disk_sizes; /* target dev → guint64* bytes; NULL: the source did not say */
+        GStrv cpu_flags;        /* the source host's CPU flags; NULL: not said */
+} SourceFacts;
+
+#define SOURCE_FACTS_MAX_DISKS 256
+#define SOURCE_FACTS_MAX_CPU_FLAGS 1024
+
+/* The source's host name for messages: "the source" when it did not say. */
+const char *source_facts_name(const SourceFacts *source);
+
+/* Source side: adds "disk-sizes" (measured from source_def, the domain's
+ * definition on the source, keyed on target dev so that destination-xml
+ * may move paths) and "cpu-flags" (facts) to the Prepare cookie. */
+void source_facts_add_to_cookie(const DomainDef *source_def, const HostFacts *facts, GVariantDict *cookie);
+/* Destination side: reads and validates them (absent members are fine:
+ * an older source; wrong types, too many entries or bad names are
+ * refused with VM_ERROR_INCOMPATIBLE). */
+int source_facts_from_cookie(GVariant *cookie, SourceFacts **ret, GError **error);
+void source_facts_free(SourceFacts *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SourceFacts, source_facts_free)
+
+/* The size a guest sees: raw files and block devices their size, qcow2
+ * the virtual size in its header. < 0 (negative errno) if unreadable. */
+int disk_virtual_size(const char *path, const char *format, uint64_t *ret_size);
