@@ -9,7 +9,6 @@
 
 #include "bus-polkit.h"
 #include "manager.h"
-#include "peer.h"
 
 /* The bus side of the daemon: one per process. */
 typedef struct Daemon {
@@ -43,35 +42,18 @@ typedef struct Daemon {
 /* Below dbus-daemon's activation timeout (25 s). */
 #define DAEMON_SETTLE_TIMEOUT_USEC (15 * 1000 * 1000ULL)
 
-/* Leaves the loop once exit was requested and nothing is in flight. */
-void daemon_check_exit(Daemon *daemon);
+/* ---- daemon.c: the hub of the bus layer ---- */
 
-/* Vtables and object finders. */
-int manager_dbus_register(Daemon *daemon);
-int domain_dbus_register(Daemon *daemon);
-int job_dbus_register(Daemon *daemon);
-int incoming_dbus_register(Daemon *daemon);
+/* The daemon a domain's or job's object belongs to. */
+Daemon *daemon_of(Domain *d);
+Daemon *daemon_of_job(Job *j);
 
-/* What the core tells the bus layer (main.c assembles the observer). */
-void domain_observe_added(Manager *m, Domain *d, void *userdata);
-void domain_observe_removed(Manager *m, Domain *d, void *userdata);
-void domain_observe_changed(Manager *m, Domain *d, DomainChange what, void *userdata);
-void domain_observe_lifecycle(Manager *m, Domain *d, const char *event, const char *detail, void *userdata);
-void job_observe_added(Manager *m, Job *j, void *userdata);
-void job_observe_changed(Manager *m, Job *j, JobChange what, void *userdata);
-void job_observe_ended(Manager *m, Job *j, void *userdata);
-void job_observe_removed(Manager *m, Job *j, void *userdata);
-GHashTable *job_emit_table_new(void);
-GHashTable *incoming_track_table_new(void);
-
+/* Object paths (sd_bus_path_encode of the domain's UUID; the job's id). */
 char *domain_dbus_path(const Domain *d);
 char *job_dbus_path(const Job *j);
-int daemon_verify_job_action(Daemon *daemon, sd_bus_message *call, Job *j, sd_bus_error *ret_error);
-/* AbortJob, StartPostCopy, Cancel: authorize (control-job), act, reply. */
-int daemon_run_job_control(sd_bus_message *m, Job *j, int (*control)(Job *j, GError **error), sd_bus_error *error);
 
-/* The peer implementation (peer-dbus.c): other hosts' vmigrated over D-Bus. */
-extern const PeerOps peer_dbus_ops;
+/* ObjectManager's InterfacesAdded/Removed for path, failures logged. */
+void daemon_emit_object(Daemon *daemon, const char *path, bool added);
 
 /* For handlers that reply later: counts the call so that idle exit waits. */
 typedef struct DeferredReply {
@@ -84,12 +66,17 @@ void deferred_reply_free(DeferredReply *reply);
 /* Replies with an error (error != NULL) or with the object path of d (as_path) or nothing. */
 void deferred_reply_finish(DeferredReply *reply, Domain *d, int r, const GError *error, bool with_path);
 
-/* ObjectManager's InterfacesAdded/Removed for path, failures logged. */
-void daemon_emit_object(Daemon *daemon, const char *path, bool added);
-
 /* Polkit details for a domain: domain, uuid, operation. */
 int daemon_verify_domain_action(Daemon *daemon, sd_bus_message *call, const char *action, const char *domain_name,
                                 const char *uuid, sd_bus_error *ret_error);
+int daemon_verify_job_action(Daemon *daemon, sd_bus_message *call, Job *j, sd_bus_error *ret_error);
+/* AbortJob, StartPostCopy, Cancel: authorize (control-job), act, reply. */
+int daemon_run_job_control(sd_bus_message *m, Job *j, int (*control)(Job *j, GError **error), sd_bus_error *error);
+
+/* Nothing in flight: no deferred reply, no polkit check, no migration. */
+bool daemon_is_quiet(Daemon *daemon);
+/* Leaves the loop once exit was requested and nothing is in flight. */
+void daemon_check_exit(Daemon *daemon);
 
 #define POLKIT_ACTION_MANAGE_DOMAINS "org.vmigrate.migrate1.manage-domains"
 #define POLKIT_ACTION_MIGRATE "org.vmigrate.migrate1.migrate"

@@ -5,7 +5,7 @@
 
 #include "bus-errors.h"
 #include "bus-util.h"
-#include "daemon.h"
+#include "domain-dbus.h"
 #include "errors.h"
 #include "bus-gvariant.h"
 #include "log.h"
@@ -13,20 +13,6 @@
 
 /* ShutdownWithTimeout accepts up to an hour: longer is a hang, not a shutdown. */
 #define DOMAIN_SHUTDOWN_TIMEOUT_MAX_MS (3600 * 1000ULL)
-
-char *domain_dbus_path(const Domain *d) {
-        char *path = NULL;
-
-        /* Only fails on OOM, which GLib treats as fatal elsewhere too. */
-        if (sd_bus_path_encode(BUS_DOMAIN_PREFIX, domain_uuid(d), &path) < 0)
-                g_error("out of memory encoding an object path");
-        return path;
-}
-
-static Daemon *daemon_of(Domain *d) {
-        /* The bus layer is the manager's observer; its data is the daemon. */
-        return d->manager->observer_data;
-}
 
 static int domain_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                               sd_bus_error *error) {

@@ -9,7 +9,7 @@
 #include "bus-errors.h"
 #include "bus-gvariant.h"
 #include "bus-util.h"
-#include "daemon.h"
+#include "incoming-dbus.h"
 #include "errors.h"
 #include "log.h"
 #include "migration.h"

@@ -5,7 +5,7 @@
 #include "bus-errors.h"
 #include "bus-gvariant.h"
 #include "bus-util.h"
-#include "daemon.h"
+#include "job-dbus.h"
 #include "errors.h"
 #include "log.h"
 #include "migration.h"
@@ -13,10 +13,6 @@
 /* PropertiesChanged for statistics at most this often (phase changes and
  * the end are sent at once). */
 #define JOB_STATS_INTERVAL_USEC (100 * 1000)
-
-char *job_dbus_path(const Job *j) {
-        return g_strdup_printf(BUS_JOB_PREFIX "/%" PRIu64, j->id);
-}
 
 static int job_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                            sd_bus_error *error) {
@@ -120,28 +116,6 @@ static int property_get_stat(sd_bus *bus, const char *path, const char *interfac
         else if (g_str_equal(property, "ExpectedDowntimeMs"))
                 value = j->stats.expected_downtime_ms;
         return sd_bus_message_append(reply, "t", value);
-}
-
-int daemon_verify_job_action(Daemon *daemon, sd_bus_message *call, Job *j, sd_bus_error *error) {
-        return daemon_verify_domain_action(daemon, call, POLKIT_ACTION_CONTROL_JOB, domain_name(j->domain),
-                                           domain_uuid(j->domain), error);
-}
-
-int daemon_run_job_control(sd_bus_message *m, Job *j, int (*control)(Job *j, GError **error),
-                           sd_bus_error *error) {
-        g_autoptr(GError) gerror = NULL;
-        Daemon *daemon = j->manager->observer_data;
-        int r;
-
-        r = daemon_verify_job_action(daemon, m, j, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1; /* polkit will call us again */
-        r = control(j, &gerror);
-        if (r < 0)
-                return bus_set_gerror(error, gerror);
-        return sd_bus_reply_method_return(m, NULL);
 }
 
 static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error) {

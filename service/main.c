@@ -12,6 +12,11 @@
 #include "bus-util.h"
 #include "config.h"
 #include "daemon.h"
+#include "domain-dbus.h"
+#include "incoming-dbus.h"
+#include "job-dbus.h"
+#include "manager-dbus.h"
+#include "peer-dbus.h"
 #include "errors.h"
 #include "log.h"
 #include "hooks.h"
@@ -231,18 +236,8 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
         return 1;
 }
 
-static bool daemon_is_quiet(Daemon *daemon) {
-        return daemon->n_deferred_replies == 0 && polkit_registry_size(daemon->polkit) == 0 &&
-               !migration_any_running(daemon->manager);
-}
-
 static bool daemon_is_idle(Daemon *daemon) {
         return daemon_is_quiet(daemon) && manager_is_idle(daemon->manager);
-}
-
-void daemon_check_exit(Daemon *daemon) {
-        if (daemon->exiting && daemon->name_released && daemon_is_quiet(daemon))
-                (void) sd_event_exit(daemon->event, 0);
 }
 
 static int on_name_released(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {

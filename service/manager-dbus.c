@@ -6,66 +6,10 @@
 #include "bus-gvariant.h"
 #include "bus-util.h"
 #include "config.h"
-#include "daemon.h"
+#include "manager-dbus.h"
 #include "domain-xml.h"
 #include "errors.h"
 #include "log.h"
-
-DeferredReply *deferred_reply_new(Daemon *daemon, sd_bus_message *call) {
-        DeferredReply *reply = g_new0(DeferredReply, 1);
-
-        reply->daemon = daemon;
-        reply->call = sd_bus_message_ref(call);
-        daemon->n_deferred_replies++;
-        return reply;
-}
-
-void deferred_reply_free(DeferredReply *reply) {
-        Daemon *daemon;
-
-        if (!reply)
-                return;
-        daemon = reply->daemon;
-        g_assert(daemon->n_deferred_replies > 0);
-        daemon->n_deferred_replies--;
-        sd_bus_message_unref(reply->call);
-        g_free(reply);
-        daemon_check_exit(daemon);
-}
-
-void deferred_reply_finish(DeferredReply *reply, Domain *d, int r, const GError *error, bool with_path) {
-        int k;
-
-        if (r < 0)
-                k = bus_reply_gerror(reply->call, error);
-        else if (with_path) {
-                g_autofree char *path = domain_dbus_path(d);
-                k = sd_bus_reply_method_return(reply->call, "o", path);
-        } else
-                k = sd_bus_reply_method_return(reply->call, NULL);
-        if (k < 0)
-                log_debug("cannot send reply to %s: %s", sd_bus_message_get_sender(reply->call) ?: "?",
-                          g_strerror(-k));
-        deferred_reply_free(reply);
-}
-
-void daemon_emit_object(Daemon *daemon, const char *path, bool added) {
-        int r = added ? sd_bus_emit_object_added(daemon->bus, path) : sd_bus_emit_object_removed(daemon->bus, path);
-
-        /* A lost signal must not take the daemon down: log it. */
-        if (r < 0)
-                log_warning("cannot emit %s for %s: %s", added ? "InterfacesAdded" : "InterfacesRemoved", path,
-                            g_strerror(-r));
-}
-
-int daemon_verify_domain_action(Daemon *daemon, sd_bus_message *call, const char *action, const char *domain_name,
-                                const char *uuid, sd_bus_error *ret_error) {
-        const char *details[] = {
-                "domain", domain_name, "uuid", uuid, "operation", sd_bus_message_get_member(call), NULL,
-        };
-
-        return bus_verify_polkit_async(call, action, details, daemon->polkit, ret_error);
-}
 
 static int method_list_domains(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Daemon *daemon = userdata;

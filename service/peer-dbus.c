@@ -11,6 +11,7 @@
 #include "bus-gvariant.h"
 #include "bus-util.h"
 #include "daemon.h"
+#include "peer-dbus.h"
 #include "errors.h"
 #include "log.h"
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Checks vmigrate's layering from its #include "..." lines.
 
-    tools/check-includes.py [--graph] [--tap] [SOURCE_ROOT]
+    tools/check-includes.py [--graph] [--tap] [--objects BUILD_DIR] [SOURCE_ROOT]
 
 A module is a .c file and its .h (service/core/manager.c + manager.h). Module
 A depends on module B when a file of A includes B's header. Two rules:
@@ -20,11 +20,19 @@ A depends on module B when a file of A includes B's header. Two rules:
    Headers are resolved by the same search path the build gives that layer,
    so this says what the compiler would find, not what a name suggests.
 
+3. With --objects BUILD_DIR, the same for what the linker sees: module A
+   depends on B when A's object uses a symbol B's defines (nm). This
+   catches what includes cannot: a header declaring functions that live in
+   several files. Here a backend folder counts as one module (its files
+   share a private header, as a plugin does).
+
 Prints one line per problem and exits 1 if there is any; --graph prints the
 module graph (for a reviewer); --tap reports the two rules as TAP for meson.
 """
+import glob
 import os
 import re
+import subprocess
 import sys
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+([<"])([^>"]+)[>"]', re.M)
@@ -155,22 +163,76 @@ def check(root):
     return problems, graph
 
 
+def object_module(build, obj):
+    """service/libvmigrate-core.a.p/core_manager.c.o -> service/core/manager
+    (meson joins the source's folders below the target's with '_'; our
+    file names use '-', never '_')."""
+    rel = os.path.relpath(obj, build)
+    target_dir = os.path.dirname(os.path.dirname(rel))
+    name = os.path.basename(rel)[: -len(".c.o")].replace("_", "/")
+    src = os.path.normpath(os.path.join(target_dir, name))
+    parts = src.split("/")
+    if parts[:2] == ["service", "backends"] and len(parts) > 3:
+        return "/".join(parts[:3])
+    return src
+
+
+def check_objects(build):
+    defs, uses = {}, {}
+    objs = [o for top in ("common", "service") for o in glob.glob(os.path.join(build, top, "**", "*.c.o"),
+                                                                   recursive=True)]
+    for obj in objs:
+        mod = object_module(build, obj)
+        out = subprocess.run(["nm", obj], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) == 3 and f[1] in "TDRB":
+                defs[f[2]] = mod
+            elif len(f) == 2 and f[0] == "U":
+                uses.setdefault(mod, set()).add(f[1])
+    graph = {mod: set() for mod in set(defs.values()) | set(uses)}
+    for mod, symbols in uses.items():
+        for sym in symbols:
+            if sym in defs and defs[sym] != mod:
+                graph[mod].add(defs[sym])
+    problems = []
+    for comp in scc(graph):
+        if len(comp) < 2 or any(comp == allowed for allowed in ALLOWED_CYCLES):
+            continue
+        problems.append("link cycle: " + " <-> ".join(sorted(comp)))
+    if not objs:
+        problems.append(f"link cycle check: no object files under {build}/common or {build}/service")
+    return problems, graph
+
+
 def main(argv):
     graph_wanted = "--graph" in argv
     tap = "--tap" in argv
+    build = None
+    if "--objects" in argv:
+        i = argv.index("--objects")
+        build = argv[i + 1]
+        argv = argv[:i] + argv[i + 2:]
     args = [a for a in argv if a not in ("--graph", "--tap")]
     root = args[0] if args else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     problems, graph = check(root)
+    link_problems, link_graph = check_objects(build) if build else ([], {})
     if tap:
         cycles = [p for p in problems if p.startswith("include cycle")]
         layers = [p for p in problems if not p.startswith("include cycle")]
-        print("1..2")
-        for i, (name, found) in enumerate((("no include cycle outside domain/job/manager", cycles),
-                                           ("every layer includes only what it may see", layers)), 1):
+        checks = [("no include cycle outside domain/job/manager", cycles, len(graph)),
+                  ("every layer includes only what it may see", layers, len(graph))]
+        if build:
+            checks.append(("no link cycle outside domain/job/manager", link_problems, len(link_graph)))
+        print(f"1..{len(checks)}")
+        for i, (name, found, n) in enumerate(checks, 1):
             for p in found:
                 print(f"# {p}")
-            print(f"{'not ok' if found else 'ok'} {i} {name} ({len(graph)} modules)")
+            print(f"{'not ok' if found else 'ok'} {i} {name} ({n} modules)")
         return 0
+    problems += link_problems
+    if graph_wanted and build:
+        graph = link_graph
     if graph_wanted:
         for mod in sorted(graph):
             print(f"{mod}: {' '.join(sorted(graph[mod]))}")

@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "daemon.h"
+
+/* The manager object: its vtable (and the ObjectManager). */
+int manager_dbus_register(Daemon *daemon);
