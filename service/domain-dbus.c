@@ -234,58 +234,49 @@ static void on_migration_started(Job *job, const GError *error, void *userdata) 
                 migrate_call_answer(call, job, error);
 }
 
-static void on_migration_ended(Job *job, void *userdata) {
+static void on_migration_ended(Job *job, const GError *error, void *userdata) {
         g_autofree MigrateCall *call = userdata;
-        g_autoptr(GError) error = NULL;
 
-        /* A broken post-copy is not retried but resumed: say which it is. */
-        if (call->reply && job->phase != JOB_PHASE_COMPLETED)
-                error = g_error_new(VM_ERROR,
-                                    job->stats.postcopy_active ? VM_ERROR_POSTCOPY_FAILED : VM_ERROR_MIGRATION_FAILED,
-                                    "migration %s: %s", job_phase_to_string(job->phase),
-                                    job->error ? job->error : "unknown error");
         migrate_call_answer(call, job, error);
 }
 
-/* The (s destination, a{sv} options) arguments of Migrate and DryRun. */
-static int read_destination_and_options(sd_bus_message *m, const char **ret_uri, GVariant **ret_options,
-                                        sd_bus_error *error) {
+/* The (s destination, a{sv} options) arguments of Migrate and DryRun,
+ * parsed once into what the core takes. */
+static int read_migration_request(sd_bus_message *m, MigrationRequest **ret, sd_bus_error *error) {
+        g_autoptr(GVariant) options = NULL;
+        const char *uri;
         int r;
 
-        r = sd_bus_message_read(m, "s", ret_uri);
+        r = sd_bus_message_read(m, "s", &uri);
         if (r < 0)
                 return r;
-        r = bus_message_read_gvariant(m, "a{sv}", ret_options);
+        r = bus_message_read_gvariant(m, "a{sv}", &options);
         if (r < 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "options must be an a{sv}: %s",
                                          g_strerror(-r));
+        *ret = migration_request_parse(uri, options);
         return 0;
 }
 
 static int method_migrate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        g_autoptr(GVariant) dict = NULL;
-        g_autoptr(MigrateOptions) options = NULL;
-        g_autoptr(Destination) destination = NULL;
+        g_autoptr(MigrationRequest) req = NULL;
         g_autoptr(GError) gerror = NULL;
         Domain *d = userdata;
         Daemon *daemon = daemon_of(d);
-        const char *uri;
+        bool wait;
         int r;
 
-        r = read_destination_and_options(m, &uri, &dict, error);
+        r = read_migration_request(m, &req, error);
         if (r < 0)
                 return r;
         /* Cheap checks first: a bad option or URI needs no authorization to
          * be told about. */
-        r = migrate_options_parse(dict, &options, &gerror);
-        if (r >= 0)
-                r = destination_parse(uri, &destination, &gerror);
-        if (r < 0)
-                return bus_set_gerror(error, gerror);
+        if (migration_request_error(req))
+                return bus_set_gerror(error, migration_request_error(req));
 
         const char *details[] = {
                 "domain", domain_name(d), "uuid", domain_uuid(d), "operation", "Migrate",
-                "destination", destination->canonical, NULL,
+                "destination", migration_request_destination(req), NULL,
         };
         r = bus_verify_polkit_async(m, POLKIT_ACTION_MIGRATE, details, daemon->polkit, error);
         if (r < 0)
@@ -293,11 +284,12 @@ static int method_migrate(sd_bus_message *m, void *userdata, sd_bus_error *error
         if (r == 0)
                 return 1;
 
+        wait = req->options->wait;
         MigrateCall *call = g_new0(MigrateCall, 1);
-        call->wait = options->wait;
+        call->wait = wait;
         call->reply = deferred_reply_new(daemon, m);
-        r = migration_start(daemon->manager, d, uri, g_steal_pointer(&options), on_migration_started,
-                            on_migration_ended, call, &gerror);
+        r = migration_start(daemon->manager, d, g_steal_pointer(&req), on_migration_started, on_migration_ended,
+                            call, &gerror);
         if (r < 0) {
                 deferred_reply_free(call->reply);
                 g_free(call);
@@ -325,18 +317,18 @@ static void on_dry_run_done(bool ok, GVariant *findings, void *userdata) {
 }
 
 static int method_dry_run(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        g_autoptr(GVariant) dict = NULL;
+        g_autoptr(MigrationRequest) req = NULL;
         g_autoptr(GError) gerror = NULL;
         Domain *d = userdata;
         Daemon *daemon = daemon_of(d);
-        const char *uri;
         int r;
 
-        r = read_destination_and_options(m, &uri, &dict, error);
+        r = read_migration_request(m, &req, error);
         if (r < 0)
                 return r;
         const char *details[] = {
-                "domain", domain_name(d), "uuid", domain_uuid(d), "operation", "DryRun", "destination", uri, NULL,
+                "domain", domain_name(d), "uuid", domain_uuid(d), "operation", "DryRun",
+                "destination", migration_request_destination(req), NULL,
         };
         r = bus_verify_polkit_async(m, POLKIT_ACTION_DRY_RUN, details, daemon->polkit, error);
         if (r < 0)
@@ -347,7 +339,7 @@ static int method_dry_run(sd_bus_message *m, void *userdata, sd_bus_error *error
         /* Bad options or URIs are findings here, not errors: the answer
          * lists everything wrong at once. */
         DeferredReply *reply = deferred_reply_new(daemon, m);
-        r = migration_dry_run(daemon->manager, d, uri, dict, on_dry_run_done, reply, &gerror);
+        r = migration_dry_run(daemon->manager, d, g_steal_pointer(&req), on_dry_run_done, reply, &gerror);
         if (r < 0) {
                 deferred_reply_free(reply);
                 return bus_set_gerror(error, gerror);
@@ -414,10 +406,7 @@ static int method_set_max_downtime(sd_bus_message *m, void *userdata, sd_bus_err
         r = daemon_verify_job_action(daemon_of(d), m, d->job, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-        if (d->job->kind != JOB_MIGRATION_OUT || !d->backend->migrate_set_max_downtime)
-                return sd_bus_error_setf(error, vm_error_dbus_name(VM_ERROR_NO_JOB),
-                                         "domain '%s' is not migrating out of this host", domain_name(d));
-        r = d->backend->migrate_set_max_downtime(d->backend_data, ms, &gerror);
+        r = migration_set_max_downtime(d->job, ms, &gerror);
         if (r < 0)
                 return bus_set_gerror(error, gerror);
         return sd_bus_reply_method_return(m, NULL);
@@ -441,10 +430,7 @@ static int method_set_max_bandwidth(sd_bus_message *m, void *userdata, sd_bus_er
         r = daemon_verify_job_action(daemon_of(d), m, d->job, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-        if (d->job->kind != JOB_MIGRATION_OUT || !d->backend->migrate_set_max_bandwidth)
-                return sd_bus_error_setf(error, vm_error_dbus_name(VM_ERROR_NO_JOB),
-                                         "domain '%s' is not migrating out of this host", domain_name(d));
-        r = d->backend->migrate_set_max_bandwidth(d->backend_data, bandwidth, postcopy, &gerror);
+        r = migration_set_max_bandwidth(d->job, bandwidth, postcopy, &gerror);
         if (r < 0)
                 return bus_set_gerror(error, gerror);
         return sd_bus_reply_method_return(m, NULL);

@@ -28,6 +28,36 @@ static const MigrateOptionSupport *backend_option_support(const Domain *d, size_
         return d->backend->migrate_options(manager_backend_data(d->manager, d->backend), ret_n);
 }
 
+/* ---- requests ---- */
+
+MigrationRequest *migration_request_parse(const char *uri, GVariant *options) {
+        MigrationRequest *req = g_new0(MigrationRequest, 1);
+
+        req->uri = g_strdup(uri);
+        (void) migrate_options_parse(options, &req->options, &req->options_error);
+        (void) destination_parse(uri, &req->destination, &req->destination_error);
+        return req;
+}
+
+void migration_request_free(MigrationRequest *req) {
+        if (!req)
+                return;
+        g_free(req->uri);
+        destination_free(req->destination);
+        g_clear_error(&req->destination_error);
+        migrate_options_free(req->options);
+        g_clear_error(&req->options_error);
+        g_free(req);
+}
+
+const GError *migration_request_error(const MigrationRequest *req) {
+        return req->options_error ? req->options_error : req->destination_error;
+}
+
+const char *migration_request_destination(const MigrationRequest *req) {
+        return req->destination ? req->destination->canonical : req->uri;
+}
+
 /* ---- cookies ---- */
 
 static int cookie_check_size(GVariant *cookie, const char *what, GError **error) {
@@ -156,8 +186,17 @@ static void outgoing_end(Outgoing *o) {
                         o->started(NULL, error, o->userdata);
         }
         job_end(o->job, final, o->failure);
-        if (o->ended)
-                o->ended(o->job, o->userdata);
+        if (o->ended) {
+                g_autoptr(GError) error = NULL;
+                /* A broken post-copy is not retried but resumed: say which it is. */
+                if (final != JOB_PHASE_COMPLETED)
+                        error = g_error_new(VM_ERROR,
+                                            o->job->stats.postcopy_active ? VM_ERROR_POSTCOPY_FAILED
+                                                                          : VM_ERROR_MIGRATION_FAILED,
+                                            "migration %s: %s", job_phase_to_string(final),
+                                            o->failure ? o->failure : "unknown error");
+                o->ended(o->job, error, o->userdata);
+        }
         outgoing_free(o);
 }
 
@@ -541,29 +580,26 @@ static int migration_begin(Domain *d, MigrateOptions *options, GError **error) {
         return 0;
 }
 
-int migration_start(Manager *m, Domain *d, const char *destination_uri, MigrateOptions *options,
-                    MigrationStarted started, MigrationEnded ended, void *userdata, GError **error) {
-        g_autoptr(MigrateOptions) opts = options;
-        g_autoptr(Destination) destination = NULL;
+int migration_start(Manager *m, Domain *d, MigrationRequest *request, MigrationStarted started,
+                    MigrationEnded ended, void *userdata, GError **error) {
+        g_autoptr(MigrationRequest) req = request;
         Outgoing *o;
         int r;
 
+        g_assert(!migration_request_error(req));
         if (!m->peer_ops)
                 return vm_error_set(error, VM_ERROR_FAILED, "no way to reach other hosts is configured");
         if (m->shutting_down)
                 return vm_error_set(error, VM_ERROR_INVALID_STATE, "vmigrated is stopping; try again when it is back");
-        r = destination_parse(destination_uri, &destination, error);
-        if (r < 0)
-                return r;
-        r = migration_begin(d, opts, error);
+        r = migration_begin(d, req->options, error);
         if (r < 0)
                 return r;
 
         o = g_new0(Outgoing, 1);
         o->manager = m;
         o->domain = domain_ref(d);
-        o->destination = g_steal_pointer(&destination);
-        o->options = g_steal_pointer(&opts);
+        o->destination = g_steal_pointer(&req->destination);
+        o->options = g_steal_pointer(&req->options);
         o->started = started;
         o->ended = ended;
         o->userdata = userdata;
@@ -688,10 +724,10 @@ static void on_dry_run_connected(Peer *peer, const char *remote_host_uuid, const
                 on_dry_run_checked(NULL, local, dr);
 }
 
-int migration_dry_run(Manager *m, Domain *d, const char *destination_uri, GVariant *option_dict, DryRunDone done,
-                      void *userdata, GError **error) {
+int migration_dry_run(Manager *m, Domain *d, MigrationRequest *request, DryRunDone done, void *userdata,
+                      GError **error) {
+        g_autoptr(MigrationRequest) req = request;
         g_autofree char *hostname = manager_get_hostname();
-        g_autoptr(MigrateOptions) options = NULL;
         g_autoptr(GError) local = NULL;
         DryRun *dr;
         int r;
@@ -705,10 +741,11 @@ int migration_dry_run(Manager *m, Domain *d, const char *destination_uri, GVaria
         dr->done = done;
         dr->userdata = userdata;
 
-        if (migrate_options_parse(option_dict, &options, &local) < 0) {
-                findings_add_code(dr->findings, FINDING_ERROR, local->code, "options.valid", "%s", local->message);
-                g_clear_error(&local);
+        if (req->options_error) {
+                findings_add_code(dr->findings, FINDING_ERROR, req->options_error->code, "options.valid", "%s",
+                                  req->options_error->message);
         } else {
+                MigrateOptions *options = req->options;
                 preflight_source(d, options, dr->findings);
                 if (!findings_has_errors(dr->findings)) {
                         size_t n_support;
@@ -721,12 +758,13 @@ int migration_dry_run(Manager *m, Domain *d, const char *destination_uri, GVaria
                         }
                 }
         }
-        if (destination_parse(destination_uri, &dr->destination, &local) < 0) {
-                findings_add_code(dr->findings, FINDING_ERROR, local->code, "destination.reachable", "%s",
-                                  local->message);
+        if (req->destination_error) {
+                findings_add_code(dr->findings, FINDING_ERROR, req->destination_error->code,
+                                  "destination.reachable", "%s", req->destination_error->message);
                 dry_run_end(dr);
                 return 0;
         }
+        dr->destination = g_steal_pointer(&req->destination);
         /* Even with errors here, ask whether the destination is there: a
          * dry run reports everything it can find in one go. */
         r = m->peer_ops->connect(m->peer_ctx, dr->destination, on_dry_run_connected, dr, &local);
@@ -766,6 +804,42 @@ int migration_cancel(Job *job, GError **error) {
                                     job->id, job_phase_to_string(job->phase));
         o->cancelled = true;
         return o->domain->backend->migrate_cancel(o->domain->backend_data, error);
+}
+
+/* The source's job of a migration leaving this host, or an error. */
+static Outgoing *outgoing_of(Job *job, GError **error) {
+        Outgoing *o = job->kind == JOB_MIGRATION_OUT ? job->migration : NULL;
+
+        if (!o)
+                vm_error_set(error, VM_ERROR_NO_JOB, "domain '%s' is not migrating out of this host",
+                             domain_name(job->domain));
+        return o;
+}
+
+int migration_set_max_downtime(Job *job, uint64_t milliseconds, GError **error) {
+        Outgoing *o = outgoing_of(job, error);
+        const BackendOps *ops;
+
+        if (!o)
+                return -ESRCH;
+        ops = o->domain->backend;
+        if (!ops->migrate_set_max_downtime)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "the '%s' backend cannot change the downtime of a running "
+                                    "migration", ops->name);
+        return ops->migrate_set_max_downtime(o->domain->backend_data, milliseconds, error);
+}
+
+int migration_set_max_bandwidth(Job *job, uint64_t bytes_per_second, bool postcopy, GError **error) {
+        Outgoing *o = outgoing_of(job, error);
+        const BackendOps *ops;
+
+        if (!o)
+                return -ESRCH;
+        ops = o->domain->backend;
+        if (!ops->migrate_set_max_bandwidth)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "the '%s' backend cannot change the bandwidth of a "
+                                    "running migration", ops->name);
+        return ops->migrate_set_max_bandwidth(o->domain->backend_data, bytes_per_second, postcopy, error);
 }
 
 /* ---- destination side ---- */

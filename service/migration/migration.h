@@ -7,6 +7,7 @@
 #include "job.h"
 #include "options.h"
 #include "peer.h"
+#include "uri.h"
 
 /*
  * Live migration, after libvirt's protocol v3, peer to peer: the source
@@ -30,22 +31,53 @@
 #define MIGRATION_COOKIE_VERSION 1
 #define MIGRATION_COOKIE_MAX_BYTES (1024 * 1024)
 
+/*
+ * What Migrate and DryRun were asked: the destination URI and the options
+ * a{sv}, parsed once (by the bus layer, before it asks polkit, so that the
+ * canonical destination is what rules see) and handed to the core whole.
+ * A part that does not parse is NULL, with its error kept: Migrate refuses
+ * with it, DryRun reports it as a finding.
+ */
+typedef struct MigrationRequest {
+        char *uri;                 /* as given */
+        Destination *destination;  /* NULL: see destination_error */
+        GError *destination_error;
+        MigrateOptions *options;   /* parsed, not yet checked against a backend; NULL: see options_error */
+        GError *options_error;
+} MigrationRequest;
+
+MigrationRequest *migration_request_parse(const char *uri, GVariant *options);
+void migration_request_free(MigrationRequest *req);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(MigrationRequest, migration_request_free)
+/* The first error (options, then destination), or NULL. */
+const GError *migration_request_error(const MigrationRequest *req);
+/* For polkit's "destination": the canonical URI, or the URI as given when
+ * it does not parse. */
+const char *migration_request_destination(const MigrationRequest *req);
+
 /* The Migrate call's answer: job set once Prepare succeeded, or error. */
 typedef void (*MigrationStarted)(Job *job, const GError *error, void *userdata);
-/* The job has ended (for callers that wait for the end). */
-typedef void (*MigrationEnded)(Job *job, void *userdata);
+/* The job has ended (for callers that wait for the end): error NULL when
+ * it completed, else what to answer (MigrationFailed, or PostCopyFailed
+ * when the guest is stuck in a broken post-copy: to be resumed, not retried). */
+typedef void (*MigrationEnded)(Job *job, const GError *error, void *userdata);
 
-/* Source side. options are parsed but not yet checked against the backend. */
-int migration_start(Manager *m, Domain *d, const char *destination_uri, MigrateOptions *options,
-                    MigrationStarted started, MigrationEnded ended, void *userdata, GError **error);
+/* Source side. Takes req, whose parts must have parsed. */
+int migration_start(Manager *m, Domain *d, MigrationRequest *req, MigrationStarted started, MigrationEnded ended,
+                    void *userdata, GError **error);
 int migration_cancel(Job *job, GError **error);
+
+/* SetMaxDowntime / SetMaxBandwidth on a migration leaving this host
+ * (VM_ERROR_NO_JOB for any other job, or a backend that cannot). */
+int migration_set_max_downtime(Job *job, uint64_t milliseconds, GError **error);
+int migration_set_max_bandwidth(Job *job, uint64_t bytes_per_second, bool postcopy, GError **error);
 
 /* Domain.DryRun: Begin's checks here, CheckPrepare's on the destination;
  * nothing is started, bound, created or reserved on either host. findings
- * is a floating a(sss). */
+ * is a floating a(sss). Takes req; its parse errors become findings. */
 typedef void (*DryRunDone)(bool ok, GVariant *findings, void *userdata);
-int migration_dry_run(Manager *m, Domain *d, const char *destination_uri, GVariant *options, DryRunDone done,
-                      void *userdata, GError **error);
+int migration_dry_run(Manager *m, Domain *d, MigrationRequest *req, DryRunDone done, void *userdata,
+                      GError **error);
 /* StartPostCopy: switch the job's pre-copy to post-copy (now, or as soon
  * as the stream has started). */
 int migration_start_postcopy(Job *job, GError **error);

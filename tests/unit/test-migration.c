@@ -32,6 +32,7 @@ typedef struct Fixture {
         bool started_called, ended_called;
         Job *started_job;
         char *started_error;
+        GError *ended_error; /* what a waiting Migrate call would be answered */
         bool op_done;
 } Fixture;
 
@@ -212,6 +213,7 @@ static void fixture_teardown(Fixture *f, gconstpointer data) {
         host_close(&f->dst);
         sd_event_unref(f->event);
         g_free(f->started_error);
+        g_clear_error(&f->ended_error);
         current = NULL;
 }
 
@@ -250,20 +252,20 @@ static void on_started(Job *job, const GError *error, void *userdata) {
         f->started_called = true;
 }
 
-static void on_ended(Job *job, void *userdata) {
+static void on_ended(Job *job, const GError *error, void *userdata) {
         Fixture *f = userdata;
         f->ended_called = true;
+        g_clear_error(&f->ended_error);
+        f->ended_error = error ? g_error_copy(error) : NULL;
 }
 
-static MigrateOptions *options_from(const char *text) {
+/* A Migrate call's (destination, options) as the bus layer parses them. */
+static MigrationRequest *request(const char *uri, const char *options) {
         /* g_variant_parse returns a full, non-floating reference. */
-        g_autoptr(GVariant) v = g_variant_parse(G_VARIANT_TYPE_VARDICT, text, NULL, NULL, NULL);
-        g_autoptr(GError) error = NULL;
-        MigrateOptions *o = NULL;
+        g_autoptr(GVariant) v = g_variant_parse(G_VARIANT_TYPE_VARDICT, options, NULL, NULL, NULL);
 
         g_assert_nonnull(v);
-        g_assert_cmpint(migrate_options_parse(v, &o, &error), ==, 0);
-        return o;
+        return migration_request_parse(uri, v);
 }
 
 static bool has_event(Host *h, const char *what) {
@@ -278,7 +280,7 @@ static JobPhase migrate(Fixture *f, Domain *d, const char *options) {
         g_autoptr(GError) error = NULL;
         JobPhase phase;
 
-        g_assert_cmpint(migration_start(f->src.manager, d, DEST_URI, options_from(options), on_started, on_ended, f,
+        g_assert_cmpint(migration_start(f->src.manager, d, request(DEST_URI, options), on_started, on_ended, f,
                                         &error),
                         ==, 0);
         g_assert_no_error(error);
@@ -298,6 +300,7 @@ static void test_success(Fixture *f, gconstpointer data) {
 
         g_assert_cmpint(migrate(f, d, "{}"), ==, JOB_PHASE_COMPLETED);
         g_assert_true(f->started_called);
+        g_assert_no_error(f->ended_error);
         g_assert_null(f->started_error);
 
         g_assert_cmpint(d->state, ==, DOMAIN_STATE_SHUTOFF);
@@ -370,7 +373,7 @@ static void test_cancel(Fixture *f, gconstpointer data) {
         /* 4 GiB at 100 MB/s: 40 s if nobody cancels it. */
         Domain *d = define_running(f, &f->src, DOMAIN_XML("big", "4096", ""));
 
-        g_assert_cmpint(migration_start(f->src.manager, d, DEST_URI, options_from("{'bandwidth': <uint64 100000000>}"),
+        g_assert_cmpint(migration_start(f->src.manager, d, request(DEST_URI, "{'bandwidth': <uint64 100000000>}"),
                                         on_started, on_ended, f, &error),
                         ==, 0);
         on_cancel_tick(f, d);
@@ -378,6 +381,8 @@ static void test_cancel(Fixture *f, gconstpointer data) {
         const char *phase = NULL;
         g_assert_true(g_variant_lookup(d->last_job_stats, "phase", "&s", &phase));
         g_assert_cmpstr(phase, ==, "cancelled");
+        /* The core decides what a waiting caller is told: pre-copy → MigrationFailed. */
+        g_assert_error(f->ended_error, VM_ERROR, VM_ERROR_MIGRATION_FAILED);
         g_assert_cmpint(d->state, ==, DOMAIN_STATE_RUNNING);
         /* The destination kept nothing. */
         g_assert_null(manager_lookup(f->dst.manager, "big"));
@@ -392,7 +397,7 @@ static void test_never_converges(Fixture *f, gconstpointer data) {
         double last = 0;
         gint64 until;
 
-        g_assert_cmpint(migration_start(f->src.manager, d, DEST_URI, options_from("{'bandwidth': <uint64 200000000>}"),
+        g_assert_cmpint(migration_start(f->src.manager, d, request(DEST_URI, "{'bandwidth': <uint64 200000000>}"),
                                         on_started, on_ended, f, &error),
                         ==, 0);
         until = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
@@ -422,17 +427,25 @@ static void test_refusals(Fixture *f, gconstpointer data) {
         g_autoptr(GError) error = NULL;
         Domain *d = define_running(f, &f->src, DOMAIN_XML("vm1", "128", ""));
 
-        g_assert_cmpint(migration_start(f->src.manager, d, "ftp://x", options_from("{}"), on_started, on_ended, f,
-                                        &error),
-                        <, 0);
-        g_assert_error(error, VM_ERROR, VM_ERROR_INVALID_DESTINATION);
-        g_clear_error(&error);
-        g_assert_cmpint(migration_start(f->src.manager, d, DEST_URI, options_from("{'tunnelled': <true>}"), on_started,
+        {
+                g_autoptr(MigrationRequest) bad = request("ftp://x", "{'tunnelled': <1>}");
+                /* Both parts are parsed; the options' error is the one reported. */
+                g_assert_error(bad->destination_error, VM_ERROR, VM_ERROR_INVALID_DESTINATION);
+                g_assert_error(bad->options_error, VM_ERROR, VM_ERROR_INVALID_OPTION);
+                g_assert_true(migration_request_error(bad) == bad->options_error);
+                g_assert_cmpstr(migration_request_destination(bad), ==, "ftp://x");
+        }
+        {
+                g_autoptr(MigrationRequest) good = request("SSH://Root@Host-B:22/", "{}");
+                g_assert_null(migration_request_error(good));
+                g_assert_cmpstr(migration_request_destination(good), ==, "ssh://Root@host-b:22");
+        }
+        g_assert_cmpint(migration_start(f->src.manager, d, request(DEST_URI, "{'tunnelled': <true>}"), on_started,
                                         on_ended, f, &error),
                         <, 0);
         g_assert_error(error, VM_ERROR, VM_ERROR_UNSUPPORTED_OPTION);
         g_clear_error(&error);
-        g_assert_cmpint(migration_start(f->src.manager, d, DEST_URI, options_from("{'offline': <true>}"), on_started,
+        g_assert_cmpint(migration_start(f->src.manager, d, request(DEST_URI, "{'offline': <true>}"), on_started,
                                         on_ended, f, &error),
                         <, 0);
         g_assert_error(error, VM_ERROR, VM_ERROR_INVALID_STATE); /* running: offline moves shut-off ones */
@@ -445,7 +458,7 @@ static void test_unreachable(Fixture *f, gconstpointer data) {
         g_autoptr(GError) error = NULL;
         Domain *d = define_running(f, &f->src, DOMAIN_XML("vm1", "128", ""));
 
-        g_assert_cmpint(migration_start(f->src.manager, d, "unix:///run/nowhere", options_from("{}"), on_started,
+        g_assert_cmpint(migration_start(f->src.manager, d, request("unix:///run/nowhere", "{}"), on_started,
                                         on_ended, f, &error),
                         ==, 0);
         run_until(f, &f->ended_called);
@@ -458,7 +471,7 @@ static void test_same_host(Fixture *f, gconstpointer data) {
         g_autoptr(GError) error = NULL;
         Domain *d = define_running(f, &f->src, DOMAIN_XML("vm1", "128", ""));
 
-        g_assert_cmpint(migration_start(f->src.manager, d, "unix:///run/test-src/system_bus_socket", options_from("{}"),
+        g_assert_cmpint(migration_start(f->src.manager, d, request("unix:///run/test-src/system_bus_socket", "{}"),
                                         on_started, on_ended, f, &error),
                         ==, 0);
         run_until(f, &f->ended_called);
@@ -486,10 +499,10 @@ static void test_limit(Fixture *f, gconstpointer data) {
         Domain *b = define_running(f, &f->src, DOMAIN_XML("b", "2048", ""));
 
         f->src.manager->max_outgoing = 1;
-        g_assert_cmpint(migration_start(f->src.manager, a, DEST_URI, options_from("{'bandwidth': <uint64 100000000>}"),
+        g_assert_cmpint(migration_start(f->src.manager, a, request(DEST_URI, "{'bandwidth': <uint64 100000000>}"),
                                         on_started, on_ended, f, &error),
                         ==, 0);
-        g_assert_cmpint(migration_start(f->src.manager, b, DEST_URI, options_from("{}"), on_started, on_ended, f,
+        g_assert_cmpint(migration_start(f->src.manager, b, request(DEST_URI, "{}"), on_started, on_ended, f,
                                         &error),
                         <, 0);
         g_assert_error(error, VM_ERROR, VM_ERROR_LIMIT_REACHED);
@@ -502,8 +515,8 @@ static void test_postcopy(Fixture *f, gconstpointer data) {
         /* Never converges by pre-copy: only post-copy finishes it. */
         Domain *d = define_running(f, &f->src, DOMAIN_XML("hot", "512", "<description>test-dirty-rate=400000000</description>"));
 
-        g_assert_cmpint(migration_start(f->src.manager, d, DEST_URI,
-                                        options_from("{'postcopy': <true>, 'bandwidth': <uint64 200000000>}"),
+        g_assert_cmpint(migration_start(f->src.manager, d,
+                                        request(DEST_URI, "{'postcopy': <true>, 'bandwidth': <uint64 200000000>}"),
                                         on_started, on_ended, f, &error),
                         ==, 0);
         /* Asked at once, before the stream even started: remembered. */
@@ -537,7 +550,7 @@ static void test_policy_reports_not_converging(Fixture *f, gconstpointer data) {
         Domain *d = define_running(f, &f->src, DOMAIN_XML("hot", "64", "<description>test-dirty-rate=300000000</description>"));
         gint64 deadline;
 
-        g_assert_cmpint(migration_start(f->src.manager, d, DEST_URI, options_from("{'bandwidth': <uint64 100000000>}"),
+        g_assert_cmpint(migration_start(f->src.manager, d, request(DEST_URI, "{'bandwidth': <uint64 100000000>}"),
                                         on_started, on_ended, f, &error),
                         ==, 0);
         deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
@@ -581,7 +594,7 @@ static void test_postcopy_not_enabled(Fixture *f, gconstpointer data) {
         g_autoptr(GError) error = NULL;
         Domain *d = define_running(f, &f->src, DOMAIN_XML("vm1", "2048", ""));
 
-        g_assert_cmpint(migration_start(f->src.manager, d, DEST_URI, options_from("{'bandwidth': <uint64 100000000>}"),
+        g_assert_cmpint(migration_start(f->src.manager, d, request(DEST_URI, "{'bandwidth': <uint64 100000000>}"),
                                         on_started, on_ended, f, &error),
                         ==, 0);
         g_assert_cmpint(migration_start_postcopy(d->job, &error), <, 0);
