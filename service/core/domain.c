@@ -304,3 +304,10 @@ void domain_backend_event(Domain *d, DomainState state, const char *reason, cons
         if (domain_state_is_active(old) && !domain_state_is_active(state))
                 manager_domain_stopped(m, d);
 }
+
+const MigrateOptionSupport *domain_migrate_option_support(const Domain *d, size_t *ret_n) {
+        *ret_n = 0;
+        if (!d->backend->migrate_options)
+                return NULL;
+        return d->backend->migrate_options(manager_backend_data(d->manager, d->backend), ret_n);
+}

@@ -107,3 +107,7 @@ void domain_backend_settling(Domain *d, bool settling);
  * interface left unconnected): a warning on the domain's job, prefixed
  * with this host's name, or in the log when there is no job. */
 void domain_backend_warning(Domain *d, const char *message);
+
+/* The Migrate options the domain's backend honours and their defaults
+ * (NULL with *ret_n 0 for a backend that cannot migrate). */
+const MigrateOptionSupport *domain_migrate_option_support(const Domain *d, size_t *ret_n);

@@ -18,6 +18,11 @@
  */
 typedef struct Peer Peer;
 
+/* How long the other host may take to answer Prepare (it starts the
+ * guest) and Finish (it waits for the end of the stream). */
+#define PEER_PREPARE_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
+#define PEER_FINISH_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
+
 /* On success peer is set and remote_host_uuid is the destination's HostUUID. */
 typedef void (*PeerConnectDone)(Peer *peer, const char *remote_host_uuid, const GError *error, void *userdata);
 /* reply: a{sv} (borrowed) or NULL with error set (VM_ERROR domain: the

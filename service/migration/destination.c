@@ -1,0 +1,718 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The destination side of a migration (destination.h): Incoming.Prepare
+ * (and CheckPrepare for a dry run), Finish and Pause, called by the
+ * source's vmigrated. One Incoming per arriving domain, keyed on its UUID;
+ * if the source's connection goes away, what it left half done is
+ * discarded, except a guest in post-copy, which already runs here.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "cookie.h"
+#include "destination.h"
+#include "errors.h"
+#include "hooks.h"
+#include "host-features.h"
+#include "log.h"
+#include "manager.h"
+#include "preflight.h"
+
+typedef struct Incoming {
+        Manager *manager;
+        Domain *domain; /* reference */
+        Job *job;       /* reference */
+        MigrateOptions *options;
+        char *caller;
+        bool persist;
+        bool created; /* the domain object was made for this migration */
+        bool offline; /* only the definition moves */
+        bool postcopy; /* the guest runs here while its last pages arrive */
+        /* Host-side features (hooks, bridges): set up before the backend's
+         * Prepare, undone when the guest does not stay. */
+        Features *features;
+        GVariant *backend_cookie; /* for the backend's Prepare, after the hooks */
+
+        IncomingDone done;
+        void *userdata;
+} Incoming;
+
+static void incoming_free(Incoming *in) {
+        if (!in)
+                return;
+        if (in->job)
+                in->job->migration = NULL;
+        job_unref(in->job);
+        domain_unref(in->domain);
+        features_free(in->features);
+        if (in->backend_cookie)
+                g_variant_unref(in->backend_cookie);
+        migrate_options_free(in->options);
+        g_free(in->caller);
+        g_free(in);
+}
+
+/* uuid → Incoming, owned; made when the first migration arrives. The
+ * manager frees it (and with it what is left) without knowing its type. */
+static GHashTable *incoming_table(Manager *m) {
+        if (!m->incoming)
+                m->incoming = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify) incoming_free);
+        return m->incoming;
+}
+
+static void incoming_forget(Incoming *in) {
+        g_hash_table_remove(incoming_table(in->manager), domain_uuid(in->domain));
+}
+
+/* The guest did not arrive: nothing of it stays here. */
+static void incoming_discard(Incoming *in) {
+        g_autoptr(GError) ignored = NULL;
+        Domain *d = in->domain;
+
+        if (!d->manager || domain_is_active(d))
+                return; /* the backend's stop report settles it */
+        if (in->created && !domain_is_persistent(d))
+                (void) manager_remove_domain(in->manager, d, &ignored);
+        else if (domain_is_persistent(d) && !domain_def_equal(d->def, d->persistent_def)) {
+                /* A defined copy lent its object: give it its definition back. */
+                domain_def_free(d->def);
+                d->def = domain_def_copy(d->persistent_def);
+                manager_notify_changed(in->manager, d, DOMAIN_CHANGE_CONFIG);
+        }
+}
+
+static Features *incoming_features_new(Manager *m, const DomainDef *def) {
+        g_autofree char *hostname = manager_get_hostname();
+        FeaturesConfig config = {
+                .event = m->event,
+                .host = hostname,
+                .hooks_dir = m->hooks_dir,
+                .hook_timeout_usec = m->hook_timeout_usec ? m->hook_timeout_usec : HOOK_DEFAULT_TIMEOUT_USEC,
+        };
+        return features_new(&config, def);
+}
+
+static void incoming_take_warnings(Incoming *in) {
+        const GPtrArray *warnings = in->features ? features_warnings(in->features) : NULL;
+
+        for (guint i = 0; warnings && i < warnings->len; i++)
+                job_add_warning(in->job, warnings->pdata[i]);
+}
+
+/* The guest does not stay: undo the features, in reverse order (the
+ * backend's part went with QEMU already). */
+static void incoming_abort_features(Incoming *in) {
+        features_abort(g_steal_pointer(&in->features));
+}
+
+static bool d_backend_can_receive(Manager *m, const char *type) {
+        const BackendOps *ops = manager_backend_ops_for_type(m, type);
+        return ops && ops->migrate_prepare && manager_backend_data(m, ops);
+}
+
+static GVariant *incoming_reply(Incoming *in) {
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+
+        cookie_add_host(&dict, in->manager);
+        g_variant_dict_insert(&dict, "job", "t", in->job->id);
+        g_variant_dict_insert_value(&dict, "warnings",
+                                    g_variant_new_strv((const char *const *) in->job->warnings->pdata,
+                                                       in->job->warnings->len));
+        return g_variant_dict_end(&dict);
+}
+
+static void on_incoming_prepared(int r, const GError *error, const char *data_uri, void *userdata) {
+        Incoming *in = userdata;
+        IncomingDone done = in->done;
+        void *done_userdata = in->userdata;
+
+        in->done = NULL;
+        if (r < 0) {
+                job_end(in->job, JOB_PHASE_FAILED, error ? error->message : "prepare failed");
+                incoming_abort_features(in);
+                incoming_discard(in);
+                done(NULL, error, done_userdata);
+                incoming_forget(in);
+                return;
+        }
+        job_set_phase(in->job, JOB_PHASE_PERFORM);
+        g_autoptr(GVariant) reply = g_variant_ref_sink(incoming_reply(in));
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(reply);
+        g_variant_dict_insert(&dict, "data-uri", "s", data_uri);
+        done(g_variant_dict_end(&dict), NULL, done_userdata);
+}
+
+/* Finds or makes the domain object that receives the guest; takes def. */
+static int incoming_domain(Manager *m, DomainDef *new_def, Domain **ret, bool *ret_created, GError **error) {
+        g_autoptr(DomainDef) def = new_def;
+        Domain *by_uuid = g_hash_table_lookup(m->domains, def->uuid);
+        Domain *by_name = manager_lookup(m, def->name);
+
+        if (by_name && by_name != by_uuid)
+                return vm_error_set(error, VM_ERROR_DOMAIN_EXISTS,
+                                    "a different domain named '%s' (UUID %s) exists on the destination; migrate "
+                                    "with option 'destination-name'",
+                                    def->name, domain_uuid(by_name));
+        if (by_uuid) {
+                if (!g_str_equal(domain_name(by_uuid), def->name))
+                        return vm_error_set(error, VM_ERROR_DOMAIN_EXISTS,
+                                            "UUID %s is domain '%s' on the destination, not '%s'", def->uuid,
+                                            domain_name(by_uuid), def->name);
+                if (domain_is_active(by_uuid) || by_uuid->job || by_uuid->pending_op != DOMAIN_OP_NONE)
+                        return vm_error_set(error, VM_ERROR_DOMAIN_EXISTS,
+                                            "domain '%s' is already %s on the destination", def->name,
+                                            domain_state_to_string(by_uuid->state));
+                if (by_uuid->backend != manager_backend_ops_for_type(m, def->type))
+                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                            "domain '%s' is defined on the destination for the '%s' backend",
+                                            def->name, by_uuid->backend->name);
+                /* A defined, shut-off copy: the incoming guest runs with the
+                 * source's definition; the stored one is kept unless persist. */
+                domain_def_free(by_uuid->def);
+                by_uuid->def = g_steal_pointer(&def);
+                *ret = by_uuid;
+                *ret_created = false;
+                return 0;
+        }
+        *ret_created = true;
+        return manager_add_transient(m, g_steal_pointer(&def), ret, error);
+}
+
+/* Offline: the definition is stored at once (so that a clash shows now),
+ * and removed again if the source reports failure. */
+static int incoming_prepare_offline(Manager *m, DomainDef *new_def, MigrateOptions *options, const char *caller,
+                                    const char *source_name, IncomingDone done, void *userdata, GError **error) {
+        g_autoptr(DomainDef) def = new_def;
+        g_autoptr(MigrateOptions) opts = options;
+        g_autofree char *xml = domain_def_format(def);
+        bool existed = g_hash_table_contains(m->domains, def->uuid);
+        Domain *d;
+        int r;
+
+        r = manager_define_xml(m, xml, strlen(xml), &d, error);
+        if (r < 0) {
+                g_prefix_error(error, "the destination cannot define the domain: ");
+                return r;
+        }
+        Incoming *in = g_new0(Incoming, 1);
+        in->manager = m;
+        in->domain = domain_ref(d);
+        in->options = g_steal_pointer(&opts);
+        in->caller = g_strdup(caller);
+        in->created = !existed;
+        in->offline = true;
+        in->job = job_ref(job_new(m, JOB_MIGRATION_IN, d, source_name));
+        in->job->migration = in;
+        g_hash_table_insert(incoming_table(m), (gpointer) domain_uuid(d), in);
+        job_set_phase(in->job, JOB_PHASE_PREPARE);
+
+        g_autoptr(GVariant) reply = g_variant_ref_sink(incoming_reply(in));
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(reply);
+        g_variant_dict_insert(&dict, "data-uri", "s", "");
+        job_set_phase(in->job, JOB_PHASE_PERFORM);
+        done(g_variant_dict_end(&dict), NULL, userdata);
+        return 0;
+}
+
+/* What a Prepare or CheckPrepare cookie says, validated. */
+typedef struct IncomingRequest {
+        const char *source_uuid; /* borrowed from the cookie */
+        const char *source_name;
+        DomainDef *def;
+        MigrateOptions *options;
+        GVariant *backend_cookie;
+        SourceFacts *source;
+        gboolean persist;
+} IncomingRequest;
+
+static void incoming_request_clear(IncomingRequest *req) {
+        domain_def_free(req->def);
+        migrate_options_free(req->options);
+        if (req->backend_cookie)
+                g_variant_unref(req->backend_cookie);
+        source_facts_free(req->source);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(IncomingRequest, incoming_request_clear)
+
+static int incoming_request_parse(GVariant *cookie, const char *what, IncomingRequest *req, GError **error) {
+        g_autoptr(GVariant) option_dict = NULL;
+        const char *xml;
+        int r;
+
+        r = cookie_check_size(cookie, what, error);
+        if (r < 0)
+                return r;
+        if (!(req->source_uuid = cookie_string(cookie, "host-uuid", 36, what, error)) ||
+            !(req->source_name = cookie_string(cookie, "hostname", 255, what, error)) ||
+            !(xml = cookie_string(cookie, "domain-xml", DOMAIN_XML_MAX_BYTES, what, error)))
+                return -EPROTO;
+        option_dict = g_variant_lookup_value(cookie, "options", G_VARIANT_TYPE_VARDICT);
+        req->backend_cookie = g_variant_lookup_value(cookie, "backend", G_VARIANT_TYPE_VARDICT);
+        if (!option_dict || !req->backend_cookie)
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "%s: the cookie lacks 'options' or 'backend'", what);
+        (void) g_variant_lookup(cookie, "persistent", "b", &req->persist);
+
+        r = migrate_options_parse(option_dict, &req->options, error);
+        if (r < 0)
+                return r;
+        r = source_facts_from_cookie(cookie, &req->source, error);
+        if (r < 0)
+                return r;
+        r = domain_def_parse(xml, strlen(xml), &req->def, error);
+        if (r < 0) {
+                g_prefix_error(error, "the destination cannot use the domain's definition: ");
+                return r;
+        }
+        return 0;
+}
+
+static void on_incoming_prepared(int r, const GError *error, const char *data_uri, void *userdata);
+
+/* Resuming a failed post-copy: the guest is already here (running on what
+ * it has, waiting for the rest); its QEMU listens for the source again.
+ * Nothing is created, so a failure removes nothing. */
+static int incoming_prepare_resume(Manager *m, IncomingRequest *req, const char *caller, IncomingDone done,
+                                   void *userdata, GError **error) {
+        Domain *d = g_hash_table_lookup(m->domains, req->def->uuid);
+        int r;
+
+        if (!d || g_strcmp0(d->state_reason, "postcopy-failed") != 0)
+                return vm_error_set(error, VM_ERROR_NO_JOB,
+                                    "no failed post-copy of domain %s to resume on this host (%s)", req->def->uuid,
+                                    d ? d->state_reason : "no such domain here");
+        if (g_hash_table_contains(incoming_table(m), d->uuid))
+                return vm_error_set(error, VM_ERROR_JOB_ACTIVE, "domain %s is already being migrated here", d->uuid);
+
+        Incoming *in = g_new0(Incoming, 1);
+        in->manager = m;
+        in->domain = domain_ref(d);
+        in->options = g_steal_pointer(&req->options);
+        in->caller = g_strdup(caller);
+        in->persist = in->options->persist || (req->persist && !migrate_options_has(in->options, MIGRATE_OPTION_PERSIST));
+        in->created = false;
+        in->done = done;
+        in->userdata = userdata;
+        in->job = job_ref(job_new(m, JOB_MIGRATION_IN, d, req->source_name));
+        in->job->migration = in;
+        g_hash_table_insert(incoming_table(m), (gpointer) domain_uuid(d), in);
+
+        job_set_phase(in->job, JOB_PHASE_PREPARE);
+        r = d->backend->migrate_prepare(d->backend_data, d->def, in->options, req->backend_cookie, on_incoming_prepared,
+                                        in, error);
+        if (r < 0) {
+                job_end(in->job, JOB_PHASE_FAILED, (*error)->message);
+                incoming_forget(in);
+                return r;
+        }
+        return 0;
+}
+
+/* The hooks ran and the bridges are there (or the ones that are not are
+ * not required): start the guest's QEMU, waiting for the stream. */
+static void on_incoming_features_prepared(const GError *error, void *userdata) {
+        Incoming *in = userdata;
+        Domain *d = in->domain;
+        g_autoptr(GError) local = NULL;
+
+        incoming_take_warnings(in);
+        if (!error && d->backend->migrate_prepare(d->backend_data, d->def, in->options, in->backend_cookie,
+                                                  on_incoming_prepared, in, &local) >= 0)
+                return;
+        if (!error)
+                error = local;
+
+        IncomingDone done = in->done;
+        void *done_userdata = in->userdata;
+        in->done = NULL;
+        job_end(in->job, JOB_PHASE_FAILED, error->message);
+        incoming_abort_features(in);
+        incoming_discard(in);
+        done(NULL, error, done_userdata);
+        incoming_forget(in);
+}
+
+/* The destination's checks, the same for Prepare and CheckPrepare. */
+static Findings *incoming_preflight(Manager *m, const IncomingRequest *req) {
+        g_autofree char *hostname = manager_get_hostname();
+        Findings *findings = findings_new(hostname);
+
+        preflight_destination(m, req->def, req->options, req->source_uuid, req->source, findings);
+        return findings;
+}
+
+int migration_incoming_check(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
+                             GError **error) {
+        g_auto(IncomingRequest) req = { 0 };
+        g_autoptr(Findings) findings = NULL;
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+        int r;
+
+        r = incoming_request_parse(cookie, "CheckPrepare", &req, error);
+        if (r < 0)
+                return r;
+        findings = incoming_preflight(m, &req);
+        cookie_add_host(&dict, m);
+        g_variant_dict_insert_value(&dict, "findings", findings_to_variant(findings));
+        done(g_variant_dict_end(&dict), NULL, userdata);
+        return 0;
+}
+
+int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
+                               GError **error) {
+        g_auto(IncomingRequest) req = { 0 };
+        g_autoptr(Findings) findings = NULL;
+        g_autoptr(MigrateOptions) options = NULL;
+        g_autoptr(DomainDef) def = NULL;
+        g_autoptr(GVariant) backend_cookie = NULL;
+        const char *source_name;
+        Domain *d;
+        bool created = false;
+        gboolean persist;
+        int r;
+
+        r = incoming_request_parse(cookie, "Prepare", &req, error);
+        if (r < 0)
+                return r;
+        if (req.options->postcopy_resume)
+                return incoming_prepare_resume(m, &req, caller, done, userdata, error);
+        /* One code path with the dry run: its errors refuse the migration. */
+        findings = incoming_preflight(m, &req);
+        r = findings_to_error(findings, error);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < findings_count(findings); i++)
+                if (findings_get(findings, i)->severity == FINDING_WARNING)
+                        log_warning("incoming %s: %s", req.def->name, findings_get(findings, i)->message);
+
+        source_name = req.source_name;
+        persist = req.persist;
+        def = g_steal_pointer(&req.def);
+        options = g_steal_pointer(&req.options);
+        backend_cookie = g_steal_pointer(&req.backend_cookie);
+        if (options->offline)
+                return incoming_prepare_offline(m, g_steal_pointer(&def), g_steal_pointer(&options), caller,
+                                                source_name, done, userdata, error);
+        if (!d_backend_can_receive(m, def->type))
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "the destination has no backend that can receive a domain of type '%s'",
+                                    def->type);
+        if (g_hash_table_contains(incoming_table(m), def->uuid))
+                return vm_error_set(error, VM_ERROR_JOB_ACTIVE, "domain %s is already being migrated here",
+                                    def->uuid);
+
+        r = incoming_domain(m, g_steal_pointer(&def), &d, &created, error);
+        if (r < 0)
+                return r;
+
+        Incoming *in = g_new0(Incoming, 1);
+        in->manager = m;
+        in->domain = domain_ref(d);
+        in->options = g_steal_pointer(&options);
+        in->caller = g_strdup(caller);
+        in->persist = in->options->persist || (persist && !migrate_options_has(in->options, MIGRATE_OPTION_PERSIST));
+        in->created = created;
+        in->done = done;
+        in->userdata = userdata;
+        in->job = job_ref(job_new(m, JOB_MIGRATION_IN, d, source_name));
+        in->job->migration = in;
+        g_hash_table_insert(incoming_table(m), (gpointer) domain_uuid(d), in);
+
+        in->backend_cookie = g_steal_pointer(&backend_cookie);
+        in->features = incoming_features_new(m, d->def);
+
+        job_set_phase(in->job, JOB_PHASE_PREPARE);
+        r = features_prepare(in->features, on_incoming_features_prepared, in);
+        if (r < 0) {
+                vm_error_set(error, VM_ERROR_FAILED, "cannot set up the domain's host-side features: %s",
+                             g_strerror(-r));
+                job_end(in->job, JOB_PHASE_FAILED, (*error)->message);
+                incoming_discard(in);
+                incoming_forget(in);
+                return r;
+        }
+        return 0;
+}
+
+static void incoming_persist(Incoming *in) {
+        g_autoptr(GError) error = NULL;
+        Domain *d = in->domain;
+
+        if (!in->persist || !d->manager)
+                return;
+        DomainDef *old = d->persistent_def;
+        d->persistent_def = domain_def_copy(d->def);
+        if (manager_save_domain(in->manager, d, &error) < 0) {
+                log_error("domain '%s' arrived but cannot be made persistent: %s", domain_name(d), error->message);
+                domain_def_free(d->persistent_def);
+                d->persistent_def = old;
+                return;
+        }
+        domain_def_free(old);
+        manager_notify_lifecycle(in->manager, d, "defined", old ? "updated" : "added");
+        manager_notify_changed(in->manager, d, DOMAIN_CHANGE_PERSISTENT);
+}
+
+typedef struct FinishCall {
+        Incoming *in;
+        bool success;
+        bool postcopy;
+        bool answered; /* done came: Finish was answered */
+        GError *feature_error; /* a required feature failed at finish: the guest is discarded */
+        char *source_error;
+        GVariant *source_stats;
+} FinishCall;
+
+static void finish_call_free(FinishCall *call) {
+        if (call->source_stats)
+                g_variant_unref(call->source_stats);
+        g_clear_error(&call->feature_error);
+        g_free(call->source_error);
+        g_free(call);
+}
+
+static void on_incoming_finished(int r, const GError *error, void *userdata) {
+        FinishCall *call = userdata;
+        Incoming *in = call->in;
+        IncomingDone done = in->done;
+        void *done_userdata = in->userdata;
+        g_autoptr(GVariant) reply = NULL;
+
+        in->done = NULL;
+        /* Mirror the source's figures: they are what the stream did. */
+        if (call->source_stats) {
+                MigrationStats stats = in->job->stats;
+                (void) g_variant_lookup(call->source_stats, "data-total", "t", &stats.data_total);
+                (void) g_variant_lookup(call->source_stats, "data-processed", "t", &stats.data_processed);
+                (void) g_variant_lookup(call->source_stats, "data-remaining", "t", &stats.data_remaining);
+                (void) g_variant_lookup(call->source_stats, "iteration", "t", &stats.iteration);
+                (void) g_variant_lookup(call->source_stats, "downtime-ms", "t", &stats.downtime_ms);
+                (void) g_variant_lookup(call->source_stats, "bandwidth", "t", &stats.bandwidth);
+                job_update_stats(in->job, &stats);
+        }
+
+        call->answered = true;
+        if (call->success && r >= 0 && call->postcopy) {
+                /* The guest runs here; its last pages are still on the way:
+                 * the job ends when the stream does (on_incoming_ended). */
+                job_set_phase(in->job, JOB_PHASE_POSTCOPY);
+                in->postcopy = true;
+                reply = g_variant_ref_sink(incoming_reply(in));
+                if (done)
+                        done(reply, NULL, done_userdata);
+                return;
+        }
+        if (call->success && r >= 0) {
+                incoming_persist(in);
+                job_end(in->job, JOB_PHASE_COMPLETED, NULL);
+                reply = g_variant_ref_sink(incoming_reply(in));
+                if (done)
+                        done(reply, NULL, done_userdata);
+        } else if (call->feature_error) {
+                job_end(in->job, JOB_PHASE_FAILED, call->feature_error->message);
+                incoming_abort_features(in);
+                incoming_discard(in);
+                if (done)
+                        done(NULL, call->feature_error, done_userdata);
+        } else {
+                g_autofree char *why = call->success ? g_strdup_printf("the guest could not be run here: %s",
+                                                                       error ? error->message : "failed")
+                                                     : g_strdup_printf("the source reported: %s",
+                                                                       call->source_error ? call->source_error
+                                                                                          : "failure");
+                job_end(in->job, JOB_PHASE_FAILED, why);
+                incoming_abort_features(in);
+                incoming_discard(in);
+                if (done && call->success)
+                        done(NULL, error, done_userdata);
+                else if (done) {
+                        reply = g_variant_ref_sink(incoming_reply(in));
+                        done(reply, NULL, done_userdata);
+                }
+        }
+        /* ended follows for this call; it frees it. */
+}
+
+static void on_incoming_ended(int r, const GError *error, void *userdata) {
+        FinishCall *call = userdata;
+        Incoming *in = call->in;
+
+        if (call->postcopy && call->success && call->answered) {
+                if (r >= 0) {
+                        incoming_persist(in);
+                        job_end(in->job, JOB_PHASE_COMPLETED, NULL);
+                } else {
+                        /* Nothing is killed: the guest is split between the
+                         * hosts; the source can resume the post-copy. */
+                        g_autofree char *why = g_strdup_printf("post-copy failed: %s",
+                                                               error ? error->message : "the stream broke");
+                        job_end(in->job, JOB_PHASE_FAILED, why);
+                }
+        }
+        incoming_forget(in);
+        finish_call_free(call);
+}
+
+static int incoming_finish_backend(FinishCall *call, GError **error) {
+        Incoming *in = call->in;
+        return in->domain->backend->migrate_finish(in->domain->backend_data, call->success, call->postcopy,
+                                                   in->options, on_incoming_finished, on_incoming_ended, call,
+                                                   error);
+}
+
+/* The "finish" hooks ran: run the guest, or discard it if a required one
+ * failed (the source then runs it again). */
+static void on_incoming_features_finished(const GError *error, void *userdata) {
+        FinishCall *call = userdata;
+        Incoming *in = call->in;
+        g_autoptr(GError) local = NULL;
+
+        incoming_take_warnings(in);
+        if (error) {
+                call->feature_error = g_error_copy(error);
+                call->success = false;
+        }
+        if (incoming_finish_backend(call, &local) >= 0)
+                return;
+
+        IncomingDone done = in->done;
+        void *done_userdata = in->userdata;
+        in->done = NULL;
+        job_end(in->job, JOB_PHASE_FAILED, local->message);
+        incoming_abort_features(in);
+        incoming_discard(in);
+        if (done)
+                done(NULL, call->feature_error ? call->feature_error : local, done_userdata);
+        finish_call_free(call);
+        incoming_forget(in);
+}
+
+static int incoming_finish(Incoming *in, bool success, bool postcopy, const char *source_error,
+                           GVariant *source_stats, IncomingDone done, void *userdata, GError **error) {
+        FinishCall *call = g_new0(FinishCall, 1);
+        int r;
+
+        call->in = in;
+        call->success = success;
+        call->postcopy = postcopy;
+        call->source_error = g_strdup(source_error);
+        call->source_stats = source_stats ? g_variant_ref(source_stats) : NULL;
+        in->done = done;
+        in->userdata = userdata;
+        job_set_phase(in->job, JOB_PHASE_FINISH);
+        if (in->offline) {
+                g_autoptr(GError) ignored = NULL;
+                if (!success && in->created)
+                        (void) domain_undefine(in->domain, &ignored);
+                in->persist = false; /* defined already */
+                on_incoming_finished(0, NULL, call);
+                on_incoming_ended(0, NULL, call);
+                return 0;
+        }
+        if (success && in->features) {
+                /* In post-copy the guest can go back nowhere: a required
+                 * hook's failure is then only a warning. */
+                r = features_finish(in->features, !postcopy, on_incoming_features_finished, call);
+                if (r >= 0)
+                        return 0;
+                in->done = NULL;
+                finish_call_free(call);
+                return vm_error_set(error, VM_ERROR_FAILED, "cannot run the finish hooks: %s", g_strerror(-r));
+        }
+        r = incoming_finish_backend(call, error);
+        if (r < 0) {
+                in->done = NULL;
+                finish_call_free(call);
+        }
+        return r;
+}
+
+int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
+                              GError **error) {
+        g_autoptr(GVariant) stats = NULL;
+        const char *uuid, *source_error = NULL;
+        gboolean success = false, postcopy = false;
+        Incoming *in;
+        int r;
+
+        r = cookie_check_size(cookie, "Finish", error);
+        if (r < 0)
+                return r;
+        if (!(uuid = cookie_string(cookie, "uuid", 36, "Finish", error)))
+                return -EPROTO;
+        if (!g_variant_lookup(cookie, "success", "b", &success))
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "Finish: the cookie lacks 'success'");
+        (void) g_variant_lookup(cookie, "error", "&s", &source_error);
+        (void) g_variant_lookup(cookie, "postcopy", "b", &postcopy);
+        stats = g_variant_lookup_value(cookie, "stats", G_VARIANT_TYPE_VARDICT);
+
+        in = g_hash_table_lookup(incoming_table(m), uuid);
+        if (!in)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "no incoming migration of domain %s here", uuid);
+        if (g_strcmp0(in->caller, caller) != 0)
+                return vm_error_set(error, VM_ERROR_NO_JOB,
+                                    "the incoming migration of domain %s belongs to another connection", uuid);
+        if (in->done)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE, "the incoming migration of %s is busy", uuid);
+        return incoming_finish(in, success, postcopy, source_error, stats, done, userdata, error);
+}
+
+int migration_incoming_pause(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
+                             GError **error) {
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+        const char *uuid;
+        Domain *d;
+        int r;
+
+        r = cookie_check_size(cookie, "Pause", error);
+        if (r < 0)
+                return r;
+        if (!(uuid = cookie_string(cookie, "uuid", 36, "Pause", error)))
+                return -EPROTO;
+        d = g_hash_table_lookup(m->domains, uuid);
+        if (!d || !d->backend->migrate_pause)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "no post-copy of domain %s here", uuid);
+        r = d->backend->migrate_pause(d->backend_data, error);
+        if (r < 0)
+                return r;
+        cookie_add_host(&dict, m);
+        done(g_variant_dict_end(&dict), NULL, userdata);
+        return 0;
+}
+
+static void on_abandoned(GVariant *reply, const GError *error, void *userdata) {
+        /* Nobody is waiting for this answer: the source is gone. */
+}
+
+static void incoming_abandon(Manager *m, const char *caller, const char *why) {
+        g_autoptr(GPtrArray) gone = g_ptr_array_new();
+        GHashTableIter iter;
+        gpointer value;
+
+        g_hash_table_iter_init(&iter, incoming_table(m));
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                Incoming *in = value;
+                /* A guest in post-copy runs here and is only partly here:
+                 * never discard it; its stream goes on without us. */
+                if ((!caller || g_strcmp0(in->caller, caller) == 0) && !in->done && !in->postcopy)
+                        g_ptr_array_add(gone, in);
+        }
+        for (unsigned i = 0; i < gone->len; i++) {
+                g_autoptr(GError) error = NULL;
+                Incoming *in = gone->pdata[i];
+                log_warning("domain '%s': %s; discarding its incoming migration", domain_name(in->domain), why);
+                if (incoming_finish(in, false, false, why, NULL, on_abandoned, NULL, &error) < 0) {
+                        log_error("domain '%s': cannot discard the incoming guest: %s", domain_name(in->domain),
+                                  error->message);
+                        job_end(in->job, JOB_PHASE_FAILED, why);
+                        incoming_forget(in);
+                }
+        }
+}
+
+void migration_incoming_caller_vanished(Manager *m, const char *caller) {
+        incoming_abandon(m, caller, "the source host disconnected");
+}
+
+void migration_incoming_shutdown(Manager *m) {
+        incoming_abandon(m, NULL, "vmigrated is stopping on the destination");
+}

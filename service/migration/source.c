@@ -1,0 +1,562 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The source side of a migration (source.h): Begin, then Prepare on the
+ * destination, Perform, Finish on the destination, Confirm. One Outgoing
+ * per job, a state machine driven by the peer's replies and the backend's
+ * completions; the first failure decides the job's result.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "cookie.h"
+#include "errors.h"
+#include "log.h"
+#include "manager.h"
+#include "preflight.h"
+#include "source.h"
+
+/* Passes without progress before the convergence policy acts. */
+#define MIGRATION_STALL_PASSES 2
+
+typedef struct Outgoing {
+        Manager *manager;
+        Domain *domain; /* reference */
+        Job *job;       /* reference */
+        Destination *destination;
+        MigrateOptions *options;
+        GVariant *cookie;
+        Peer *peer;
+        char *data_uri;
+
+        MigrationStarted started;
+        MigrationEnded ended;
+        void *userdata;
+        bool reported_start;
+
+        /* The first failure decides the job's result and error. */
+        char *failure;
+        VmError failure_code;
+        bool cancelled;
+        bool postcopy_requested; /* StartPostCopy before Perform began */
+        bool paused_by_abort;    /* AbortJob paused the post-copy */
+
+        /* Convergence: passes whose remaining data did not shrink. */
+        uint64_t pass;
+        uint64_t remaining_at_pass;
+        unsigned stalled_passes;
+        unsigned slow_passes; /* expected downtime above max-downtime */
+        sd_event_source *timeout;
+} Outgoing;
+
+static void outgoing_free(Outgoing *o) {
+        if (!o)
+                return;
+        sd_event_source_disable_unref(o->timeout);
+        if (o->peer)
+                o->manager->peer_ops->close(o->peer);
+        if (o->job)
+                o->job->migration = NULL;
+        job_unref(o->job);
+        domain_unref(o->domain);
+        destination_free(o->destination);
+        migrate_options_free(o->options);
+        if (o->cookie)
+                g_variant_unref(o->cookie);
+        g_free(o->data_uri);
+        g_free(o->failure);
+        g_free(o);
+}
+
+static void outgoing_record_failure(Outgoing *o, const GError *error, const char *context) {
+        if (o->failure)
+                return;
+        o->failure = g_strdup_printf("%s: %s", context, error ? error->message : "failed");
+        o->failure_code = error && error->domain == VM_ERROR ? error->code : VM_ERROR_MIGRATION_FAILED;
+}
+
+static void outgoing_end(Outgoing *o) {
+        JobPhase final = o->cancelled ? JOB_PHASE_CANCELLED : o->failure ? JOB_PHASE_FAILED : JOB_PHASE_COMPLETED;
+
+        if (!o->reported_start) {
+                /* Migrate is still waiting for its answer: it gets the error. */
+                g_autoptr(GError) error = g_error_new_literal(VM_ERROR, o->failure_code, o->failure);
+                o->reported_start = true;
+                if (o->started)
+                        o->started(NULL, error, o->userdata);
+        }
+        job_end(o->job, final, o->failure);
+        if (o->ended) {
+                g_autoptr(GError) error = NULL;
+                /* A broken post-copy is not retried but resumed: say which it is. */
+                if (final != JOB_PHASE_COMPLETED)
+                        error = g_error_new(VM_ERROR,
+                                            o->job->stats.postcopy_active ? VM_ERROR_POSTCOPY_FAILED
+                                                                          : VM_ERROR_MIGRATION_FAILED,
+                                            "migration %s: %s", job_phase_to_string(final),
+                                            o->failure ? o->failure : "unknown error");
+                o->ended(o->job, error, o->userdata);
+        }
+        outgoing_free(o);
+}
+
+static void on_destination_paused(GVariant *reply, const GError *error, void *userdata) {
+        Outgoing *o = userdata;
+
+        if (error)
+                log_warning("could not pause the post-copy on the destination: %s", error->message);
+        outgoing_end(o);
+}
+
+/* The destination may not notice a dead link for a long time: tell it,
+ * then end. */
+static void outgoing_pause_destination_and_end(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+
+        cookie_add_host(&dict, o->manager);
+        g_variant_dict_insert(&dict, "uuid", "s", domain_uuid(o->domain));
+        if (!o->peer || o->manager->peer_ops->call(o->peer, "Pause", g_variant_dict_end(&dict),
+                                                   PEER_FINISH_TIMEOUT_USEC, on_destination_paused, o, &error) < 0) {
+                if (error)
+                        log_warning("could not ask the destination to pause the post-copy: %s", error->message);
+                outgoing_end(o);
+        }
+}
+
+static void on_confirmed(int r, const GError *error, void *userdata) {
+        Outgoing *o = userdata;
+
+        if (r < 0 && o->job->stats.postcopy_active) {
+                /* Post-copy broke: the guest is split between the hosts and
+                 * paused; nothing may be killed. The destination may not
+                 * notice a dead link for a long time: tell it. */
+                outgoing_record_failure(o, error, o->paused_by_abort ? "post-copy paused by AbortJob" : "post-copy");
+                outgoing_pause_destination_and_end(o);
+                return;
+        } else if (r < 0) {
+                /* Confirm(failure) failing means the source guest did not come
+                 * back: the admin must know. */
+                log_error("domain '%s': confirm after %s failed: %s", domain_name(o->domain),
+                          o->failure ? "a failed migration" : "the migration", error ? error->message : "?");
+                outgoing_record_failure(o, error, "confirm on the source");
+        }
+        if (!o->failure && o->options->undefine_source && domain_is_persistent(o->domain) && o->domain->manager) {
+                g_autoptr(GError) local = NULL;
+                if (domain_undefine(o->domain, &local) < 0)
+                        log_warning("domain '%s' migrated, but undefining it here failed: %s",
+                                    domain_name(o->domain), local->message);
+        }
+        outgoing_end(o);
+}
+
+static void outgoing_confirm(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+        bool success = !o->failure;
+
+        if (o->job->phase != JOB_PHASE_POSTCOPY)
+                job_set_phase(o->job, JOB_PHASE_CONFIRM);
+        if (o->options->offline) {
+                on_confirmed(0, NULL, o); /* nothing ran here */
+                return;
+        }
+        if (o->domain->backend->migrate_confirm(o->domain->backend_data, success, on_confirmed, o, &error) < 0)
+                on_confirmed(-EIO, error, o);
+}
+
+static void on_finished(GVariant *reply, const GError *error, void *userdata) {
+        Outgoing *o = userdata;
+        g_autoptr(GError) bad = NULL;
+
+        if (!error && cookie_check_size(reply, "Finish reply", &bad) < 0)
+                error = bad;
+        if (!error)
+                cookie_add_warnings_to_job(o->job, reply);
+        if (error)
+                outgoing_record_failure(o, error, "finish on the destination");
+        outgoing_confirm(o);
+}
+
+/* Tells the destination how the stream went; it runs or discards the guest. */
+static void outgoing_finish(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+
+        /* In post-copy the phase stays postcopy until the last page is in. */
+        if (o->job->phase != JOB_PHASE_POSTCOPY)
+                job_set_phase(o->job, JOB_PHASE_FINISH);
+        cookie_add_host(&dict, o->manager);
+        g_variant_dict_insert(&dict, "uuid", "s", domain_uuid(o->domain));
+        g_variant_dict_insert(&dict, "success", "b", !o->failure);
+        g_variant_dict_insert(&dict, "postcopy", "b", o->job->stats.postcopy_active);
+        if (o->failure)
+                g_variant_dict_insert(&dict, "error", "s", o->failure);
+        g_variant_dict_insert_value(&dict, "stats", job_stats_to_variant(o->job));
+
+        if (o->manager->peer_ops->call(o->peer, "Finish", g_variant_dict_end(&dict), PEER_FINISH_TIMEOUT_USEC,
+                                       on_finished, o, &error) < 0)
+                on_finished(NULL, error, o);
+}
+
+/* The default convergence policy, checked at each new pass: when what is
+ * left to send has not shrunk, or could not be sent within max-downtime,
+ * for MIGRATION_STALL_PASSES passes (two: one can be noise, three cost a
+ * whole extra pass of a guest that will not converge anyway), switch to
+ * post-copy if it was enabled, otherwise throttle the guest harder if
+ * auto-converge is on, otherwise say on the job that it is not converging
+ * (it never gives up on its own: the caller decides). */
+static void outgoing_check_convergence(Outgoing *o, const MigrationStats *stats) {
+        g_autoptr(GError) error = NULL;
+        Job *j = o->job;
+
+        uint64_t max_downtime = o->options->max_downtime ? o->options->max_downtime : 300;
+        bool stalled, too_slow;
+
+        if (stats->iteration <= o->pass || stats->postcopy_active)
+                return;
+        o->pass = stats->iteration;
+        /* Two signs, as DESIGN.md has them: what is left does not shrink,
+         * or what is left could not be sent within max-downtime (counted
+         * from the second pass: the first one always sends everything). */
+        stalled = o->remaining_at_pass > 0 && stats->data_remaining * 20 >= o->remaining_at_pass * 19;
+        too_slow = stats->iteration >= 2 && stats->expected_downtime_ms > max_downtime;
+        o->stalled_passes = stalled ? o->stalled_passes + 1 : 0;
+        o->slow_passes = too_slow ? o->slow_passes + 1 : 0;
+        if (!stalled && !too_slow)
+                job_set_not_converging(j, false, NULL);
+        o->remaining_at_pass = stats->data_remaining;
+        if (o->stalled_passes < MIGRATION_STALL_PASSES && o->slow_passes < MIGRATION_STALL_PASSES)
+                return;
+        bool not_shrinking = o->stalled_passes >= MIGRATION_STALL_PASSES;
+        o->stalled_passes = 0;
+        o->slow_passes = 0;
+
+        if (o->options->postcopy) {
+                log_info("job %" G_GUINT64_FORMAT ": pre-copy is not converging after %d passes: switching to "
+                         "post-copy",
+                         j->id, MIGRATION_STALL_PASSES);
+                if (o->domain->backend->migrate_start_postcopy(o->domain->backend_data, &error) < 0)
+                        log_warning("job %" G_GUINT64_FORMAT ": %s", j->id, error->message);
+                return;
+        }
+        if (o->options->auto_converge && o->domain->backend->migrate_step_throttle &&
+            o->domain->backend->migrate_step_throttle(o->domain->backend_data, &error) >= 0) {
+                log_info("job %" G_GUINT64_FORMAT ": pre-copy is not converging: throttling the guest harder",
+                         j->id);
+                return;
+        }
+        /* Slow but still shrinking is not "not converging": say nothing yet. */
+        if (!not_shrinking)
+                return;
+        g_autofree char *detail = g_strdup_printf(
+                "pre-copy is not converging: %" G_GUINT64_FORMAT " MiB still to send after pass %" G_GUINT64_FORMAT
+                ", the guest dirties %" G_GUINT64_FORMAT " MiB/s and %" G_GUINT64_FORMAT
+                " MiB/s get across; switch to post-copy (StartPostCopy, if enabled), raise the bandwidth or "
+                "max-downtime, or cancel",
+                stats->data_remaining >> 20, stats->iteration, stats->dirty_rate >> 20, stats->bandwidth >> 20);
+        job_set_not_converging(j, true, detail);
+}
+
+static int on_migration_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Outgoing *o = userdata;
+        g_autoptr(GError) error = NULL;
+        const char *action = o->options->timeout_action == MIGRATE_TIMEOUT_ACTION_POSTCOPY  ? "switching to post-copy"
+                             : o->options->timeout_action == MIGRATE_TIMEOUT_ACTION_SUSPEND ? "pausing the guest"
+                                                                                            : "cancelling";
+        int r;
+
+        o->timeout = sd_event_source_disable_unref(o->timeout);
+        if (o->job->phase != JOB_PHASE_PERFORM)
+                return 0;
+        log_info("job %" G_GUINT64_FORMAT ": still copying after %" G_GUINT64_FORMAT " s: %s (timeout-action)",
+                 o->job->id, o->options->timeout, action);
+        switch (o->options->timeout_action) {
+        case MIGRATE_TIMEOUT_ACTION_POSTCOPY:
+                r = o->domain->backend->migrate_start_postcopy(o->domain->backend_data, &error);
+                break;
+        case MIGRATE_TIMEOUT_ACTION_SUSPEND:
+                /* A paused guest dirties nothing: the copy converges, at the
+                 * price of a longer pause. */
+                r = domain_suspend(o->domain, NULL, NULL, &error);
+                break;
+        default:
+                r = migration_cancel(o->job, &error);
+                break;
+        }
+        if (r < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": timeout action failed: %s", o->job->id, error->message);
+        return 0;
+}
+
+static void on_progress(const MigrationStats *stats, void *userdata) {
+        Outgoing *o = userdata;
+
+        job_update_stats(o->job, stats);
+        outgoing_check_convergence(o, stats);
+        if (stats->postcopy_active && o->job->phase == JOB_PHASE_PERFORM) {
+                log_info("job %" G_GUINT64_FORMAT ": switched to post-copy", o->job->id);
+                job_set_phase(o->job, JOB_PHASE_POSTCOPY);
+        }
+}
+
+static void on_performed(int r, const GError *error, void *userdata) {
+        Outgoing *o = userdata;
+
+        if (r < 0)
+                outgoing_record_failure(o, error, o->cancelled ? "cancelled" : "sending the guest");
+        outgoing_finish(o);
+}
+
+static void outgoing_perform(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+
+        job_set_phase(o->job, JOB_PHASE_PERFORM);
+        if (o->domain->backend->migrate_perform(o->domain->backend_data, o->data_uri, o->options, on_progress,
+                                                on_performed, o, &error) < 0) {
+                on_performed(-EIO, error, o);
+                return;
+        }
+        if (o->postcopy_requested &&
+            o->domain->backend->migrate_start_postcopy(o->domain->backend_data, &error) < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": cannot switch to post-copy: %s", o->job->id, error->message);
+        if (migrate_options_has(o->options, MIGRATE_OPTION_TIMEOUT) &&
+            sd_event_add_time_relative(o->manager->event, &o->timeout, CLOCK_MONOTONIC,
+                                       o->options->timeout * G_USEC_PER_SEC, 1000, on_migration_timeout, o) < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": cannot arm the migration timeout", o->job->id);
+}
+
+static void on_prepared(GVariant *reply, const GError *error, void *userdata) {
+        Outgoing *o = userdata;
+        g_autoptr(GError) bad = NULL;
+        const char *data_uri;
+
+        if (!error && cookie_check_size(reply, "Prepare reply", &bad) >= 0 &&
+            (data_uri = cookie_string(reply, "data-uri", 1024, "Prepare reply", &bad))) {
+                o->data_uri = g_strdup(data_uri);
+                cookie_add_warnings_to_job(o->job, reply);
+        }
+        if (!error && bad)
+                error = bad;
+        if (!error && o->manager->shutting_down) {
+                /* Prepared, but we are stopping: undo it on the destination. */
+                vm_error_set(&bad, VM_ERROR_MIGRATION_FAILED, "vmigrated on the source is stopping");
+                outgoing_record_failure(o, bad, "before copying");
+                o->reported_start = true;
+                if (o->started)
+                        o->started(NULL, bad, o->userdata);
+                outgoing_finish(o);
+                return;
+        }
+        if (error) {
+                outgoing_record_failure(o, error, "prepare on the destination");
+                outgoing_end(o); /* nothing was started anywhere */
+                return;
+        }
+
+        /* Everything that can be checked before copying was: answer Migrate. */
+        o->reported_start = true;
+        if (o->started)
+                o->started(o->job, NULL, o->userdata);
+        if (o->options->offline)
+                outgoing_finish(o); /* no stream: the definition went with Prepare */
+        else
+                outgoing_perform(o);
+}
+
+static void on_connected(Peer *peer, const char *remote_host_uuid, const GError *error, void *userdata) {
+        Outgoing *o = userdata;
+        g_autoptr(GError) local = NULL;
+
+        if (error) {
+                outgoing_record_failure(o, error, "connecting to the destination");
+                outgoing_end(o);
+                return;
+        }
+        o->peer = peer;
+        if (g_strcmp0(remote_host_uuid, o->manager->host_uuid) == 0) {
+                vm_error_set(&local, VM_ERROR_INVALID_DESTINATION,
+                             "%s is this host (same host UUID %s): migrate to another host",
+                             o->destination->canonical, remote_host_uuid);
+                outgoing_record_failure(o, local, "checking the destination");
+                outgoing_end(o);
+                return;
+        }
+
+        job_set_phase(o->job, JOB_PHASE_PREPARE);
+        if (o->manager->peer_ops->call(o->peer, "Prepare", o->cookie, PEER_PREPARE_TIMEOUT_USEC,
+                                       on_prepared, o, &local) < 0)
+                on_prepared(NULL, local, o);
+}
+
+/* Begin: everything checkable here, through the same checks a dry run
+ * reports (preflight.c); the first error refuses the migration. */
+static int migration_begin(Domain *d, MigrateOptions *options, GError **error) {
+        g_autofree char *hostname = manager_get_hostname();
+        g_autoptr(Findings) findings = findings_new(hostname);
+        const MigrateOptionSupport *support;
+        size_t n_support;
+        int r;
+
+        if (d->job)
+                return vm_error_set(error, VM_ERROR_JOB_ACTIVE,
+                                    "domain '%s' already has a job (%s, phase %s): wait for it or cancel it",
+                                    domain_name(d), job_kind_to_string(d->job->kind),
+                                    job_phase_to_string(d->job->phase));
+        if (d->pending_op != DOMAIN_OP_NONE)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE, "domain '%s' is busy: '%s' is in progress",
+                                    domain_name(d), domain_op_to_string(d->pending_op));
+
+        if (options->postcopy_resume && g_strcmp0(d->state_reason, "postcopy-failed") != 0)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                    "domain '%s' has no failed post-copy to resume (it is %s, %s): migrate it "
+                                    "without 'postcopy-resume'",
+                                    domain_name(d), domain_state_to_string(d->state),
+                                    d->state_reason ? d->state_reason : "unknown");
+        preflight_source(d, options, findings);
+        r = findings_to_error(findings, error);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < findings_count(findings); i++) {
+                const Finding *f = findings_get(findings, i);
+                if (f->severity == FINDING_WARNING)
+                        log_warning("domain '%s': %s", domain_name(d), f->message);
+        }
+        support = domain_migrate_option_support(d, &n_support);
+        migrate_options_apply_defaults(options, support, n_support);
+        return 0;
+}
+
+int migration_start(Manager *m, Domain *d, MigrationRequest *request, MigrationStarted started,
+                    MigrationEnded ended, void *userdata, GError **error) {
+        g_autoptr(MigrationRequest) req = request;
+        Outgoing *o;
+        int r;
+
+        g_assert(!migration_request_error(req));
+        if (!m->peer_ops)
+                return vm_error_set(error, VM_ERROR_FAILED, "no way to reach other hosts is configured");
+        if (m->shutting_down)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE, "vmigrated is stopping; try again when it is back");
+        r = migration_begin(d, req->options, error);
+        if (r < 0)
+                return r;
+
+        o = g_new0(Outgoing, 1);
+        o->manager = m;
+        o->domain = domain_ref(d);
+        o->destination = g_steal_pointer(&req->destination);
+        o->options = g_steal_pointer(&req->options);
+        o->started = started;
+        o->ended = ended;
+        o->userdata = userdata;
+        r = cookie_build_prepare(m, d, o->options, &o->cookie, error);
+        if (r < 0) {
+                outgoing_free(o);
+                return r;
+        }
+
+        o->job = job_ref(job_new(m, JOB_MIGRATION_OUT, d, o->destination->canonical));
+        o->job->migration = o;
+        r = m->peer_ops->connect(m->peer_ctx, o->destination, on_connected, o, error);
+        if (r < 0) {
+                job_end(o->job, JOB_PHASE_FAILED, (*error)->message);
+                outgoing_free(o);
+                return r;
+        }
+        return 0;
+}
+
+int migration_start_postcopy(Job *job, GError **error) {
+        Outgoing *o = job->migration;
+
+        if (job->kind != JOB_MIGRATION_OUT || !o)
+                return vm_error_set(error, VM_ERROR_NO_JOB,
+                                    "job %" G_GUINT64_FORMAT " is not a migration leaving this host: switch to "
+                                    "post-copy on the source",
+                                    job->id);
+        if (job->phase == JOB_PHASE_POSTCOPY)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE, "job %" G_GUINT64_FORMAT " is already in post-copy",
+                                    job->id);
+        if (!o->options->postcopy)
+                return vm_error_set(error, VM_ERROR_POSTCOPY_NOT_ENABLED,
+                                    "job %" G_GUINT64_FORMAT " was started without option 'postcopy'; post-copy "
+                                    "must be enabled on both QEMUs before the stream starts: cancel and migrate "
+                                    "again with 'postcopy'",
+                                    job->id);
+        if (job->phase != JOB_PHASE_PERFORM && job->phase != JOB_PHASE_PREPARE && job->phase != JOB_PHASE_BEGIN)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                    "job %" G_GUINT64_FORMAT " is in phase %s: too late to switch to post-copy",
+                                    job->id, job_phase_to_string(job->phase));
+        if (job->phase != JOB_PHASE_PERFORM) {
+                /* Not streaming yet: remember it; Perform asks as soon as it can. */
+                o->postcopy_requested = true;
+                return 0;
+        }
+        return o->domain->backend->migrate_start_postcopy(o->domain->backend_data, error);
+}
+
+int migration_cancel(Job *job, GError **error) {
+        Outgoing *o = job->migration;
+
+        if (job->kind != JOB_MIGRATION_OUT || !o)
+                return vm_error_set(error, VM_ERROR_NO_JOB,
+                                    "job %" G_GUINT64_FORMAT " cannot be cancelled here: cancel a migration on its "
+                                    "source host",
+                                    job->id);
+        if (job->phase == JOB_PHASE_POSTCOPY) {
+                /* Cancelling is impossible: the guest already runs on the
+                 * destination with part of its memory. Pausing is what can be
+                 * done, and resumed later with postcopy-resume. */
+                if (!o->domain->backend->migrate_pause)
+                        return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                            "job %" G_GUINT64_FORMAT " is in post-copy and cannot be cancelled",
+                                            job->id);
+                log_info("job %" G_GUINT64_FORMAT ": AbortJob in post-copy: pausing it (resume with "
+                         "postcopy-resume)",
+                         job->id);
+                o->paused_by_abort = true;
+                return o->domain->backend->migrate_pause(o->domain->backend_data, error);
+        }
+        if (job->phase != JOB_PHASE_PERFORM)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                    "job %" G_GUINT64_FORMAT " is in phase %s; only a migration that is copying "
+                                    "(phase perform) can be cancelled",
+                                    job->id, job_phase_to_string(job->phase));
+        o->cancelled = true;
+        return o->domain->backend->migrate_cancel(o->domain->backend_data, error);
+}
+
+/* The source's job of a migration leaving this host, or an error. */
+static Outgoing *outgoing_of(Job *job, GError **error) {
+        Outgoing *o = job->kind == JOB_MIGRATION_OUT ? job->migration : NULL;
+
+        if (!o)
+                vm_error_set(error, VM_ERROR_NO_JOB, "domain '%s' is not migrating out of this host",
+                             domain_name(job->domain));
+        return o;
+}
+
+int migration_set_max_downtime(Job *job, uint64_t milliseconds, GError **error) {
+        Outgoing *o = outgoing_of(job, error);
+        const BackendOps *ops;
+
+        if (!o)
+                return -ESRCH;
+        ops = o->domain->backend;
+        if (!ops->migrate_set_max_downtime)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "the '%s' backend cannot change the downtime of a running "
+                                    "migration", ops->name);
+        return ops->migrate_set_max_downtime(o->domain->backend_data, milliseconds, error);
+}
+
+int migration_set_max_bandwidth(Job *job, uint64_t bytes_per_second, bool postcopy, GError **error) {
+        Outgoing *o = outgoing_of(job, error);
+        const BackendOps *ops;
+
+        if (!o)
+                return -ESRCH;
+        ops = o->domain->backend;
+        if (!ops->migrate_set_max_bandwidth)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "the '%s' backend cannot change the bandwidth of a "
+                                    "running migration", ops->name);
+        return ops->migrate_set_max_bandwidth(o->domain->backend_data, bytes_per_second, postcopy, error);
+}
