@@ -610,6 +610,13 @@ static void copy_into(MigrateOptions *dst, const MigrateOptions *src) {
         dst->listen_address = g_strdup(src->listen_address);
 }
 
+MigrateOptions *migrate_options_copy(const MigrateOptions *o) {
+        MigrateOptions *copy = g_new0(MigrateOptions, 1);
+
+        copy_into(copy, o);
+        return copy;
+}
+
 /* "true", "'zstd'", "300" */
 static char *format_value(const MigrateOptions *o, MigrateOptionId id) {
         const MigrateOptionInfo *info = &option_table[id];

@@ -189,5 +189,7 @@ bool migrate_options_equal(const MigrateOptions *a, const MigrateOptions *b);
 GVariant *migrate_options_describe(const MigrateOptionSupport *support, size_t n_support);
 
 MigrateOptions *migrate_options_new(void);
+/* A deep copy: equal to o (migrate_options_equal), sharing nothing. */
+MigrateOptions *migrate_options_copy(const MigrateOptions *o);
 void migrate_options_free(MigrateOptions *o);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MigrateOptions, migrate_options_free)

@@ -616,15 +616,6 @@ void preflight_destination(Manager *m, const DomainDef *def, const MigrateOption
 
 /* ---- source ---- */
 
-static MigrateOptions *options_copy(const MigrateOptions *o) {
-        g_autoptr(GVariant) v = g_variant_ref_sink(migrate_options_to_variant(o));
-        MigrateOptions *copy = NULL;
-
-        if (migrate_options_parse(v, &copy, NULL) < 0)
-                g_error("migration options do not survive their own round trip");
-        return copy;
-}
-
 static void check_domain_state(Domain *d, const MigrateOptions *options, Findings *out) {
         if (d->job) {
                 findings_add_code(out, FINDING_ERROR, VM_ERROR_JOB_ACTIVE, "domain.state",
@@ -662,7 +653,7 @@ static void check_domain_state(Domain *d, const MigrateOptions *options, Finding
 void preflight_source_with_facts(Domain *d, const HostFacts *facts, const MigrateOptions *options,
                                  Findings *out) {
         Manager *m = d->manager;
-        g_autoptr(MigrateOptions) o = options_copy(options);
+        g_autoptr(MigrateOptions) o = migrate_options_copy(options);
         g_autoptr(GError) error = NULL;
         const MigrateOptionSupport *support = NULL;
         size_t n_support = 0;

@@ -542,6 +542,21 @@ static void test_round_trip(void) {
         }
 }
 
+static void test_copy(void) {
+        g_autoptr(MigrateOptions) o = parse_ok(full_text);
+        g_autoptr(MigrateOptions) copy = migrate_options_copy(o);
+
+        g_assert_true(migrate_options_equal(o, copy));
+        /* Deep: the strings are the copy's own. */
+        g_assert_nonnull(o->destination_xml);
+        g_assert_true(copy->destination_xml != o->destination_xml);
+        g_assert_true(copy->data_uri != o->data_uri);
+        g_free(o->data_uri);
+        o->data_uri = g_strdup("tcp://10.0.0.9:1");
+        g_assert_cmpstr(copy->data_uri, ==, "tcp://[fd00::2]:49152");
+        g_assert_false(migrate_options_equal(o, copy));
+}
+
 static void test_equal(void) {
         g_autoptr(MigrateOptions) a = parse_ok("{'destination-name': <'x'>}");
         g_autoptr(MigrateOptions) b = parse_ok("{'destination-name': <'y'>}");
@@ -679,6 +694,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/options/defaults/applied", test_defaults_applied);
         g_test_add_func("/options/round-trip", test_round_trip);
         g_test_add_func("/options/equal", test_equal);
+        g_test_add_func("/options/copy", test_copy);
         g_test_add_func("/options/describe", test_describe);
         g_test_add_func("/options/support-validate", test_support_validate);
         g_test_add_func("/options/warnings", test_warnings);

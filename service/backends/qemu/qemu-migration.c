@@ -109,21 +109,12 @@ const MigrateOptionSupport *qemu_migrate_options(void *backend_data, size_t *ret
         return qemu_option_support;
 }
 
-static MigrateOptions *options_copy(const MigrateOptions *o) {
-        g_autoptr(GVariant) v = g_variant_ref_sink(migrate_options_to_variant(o));
-        MigrateOptions *copy = NULL;
-
-        if (migrate_options_parse(v, &copy, NULL) < 0)
-                g_error("migration options do not survive their own round trip");
-        return copy;
-}
-
 static QemuMigration *migration_new(QemuDomain *qd, bool outgoing, const MigrateOptions *options) {
         QemuMigration *m = g_new0(QemuMigration, 1);
 
         m->qd = qd;
         m->outgoing = outgoing;
-        m->options = options_copy(options);
+        m->options = migrate_options_copy(options);
         qd->migration = m;
         return m;
 }
@@ -450,7 +441,7 @@ int qemu_migrate_perform(void *domain_data, const char *data_uri, const MigrateO
                 json_object_set_boolean_member(resume, "resume", true);
                 /* The resume may bring new rates (a link that came back slower). */
                 migrate_options_free(m->options);
-                m->options = options_copy(options);
+                m->options = migrate_options_copy(options);
                 r = qmp_execute(qd->qmp, "migrate-set-parameters", parameters_args(m->options, true),
                                 MIGRATION_COMMAND_TIMEOUT_USEC, on_source_setup_reply, m, error);
                 if (r >= 0)
@@ -828,7 +819,7 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
                 /* Where to listen now, which may differ from the first time
                  * (and is unknown after a restart of this daemon). */
                 migrate_options_free(m->options);
-                m->options = options_copy(options);
+                m->options = migrate_options_copy(options);
                 g_free(m->listen_host);
                 m->listen_host = g_strdup(migrate_options_has(options, MIGRATE_OPTION_LISTEN_ADDRESS)
                                                   ? options->listen_address
