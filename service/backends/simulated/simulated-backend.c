@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The "test" backend: domains simulated in-process, for client developers
- * and fast tests. State transitions are real (they take event-loop time and
- * are reported like a hypervisor would report them); nothing is executed.
+ * The simulated backend, "test" on the bus (domain type "test"): domains
+ * simulated in-process, for client developers and fast tests. State
+ * transitions are real (they take event-loop time and are reported like a
+ * hypervisor would report them); nothing is executed.
  *
  * Simulated timings (CLOCK_MONOTONIC):
  *   start      20 ms   shutoff → running (started/booted)
@@ -13,7 +14,7 @@
  * Migration is simulated from the domain's memory size, the bandwidth and
  * the rate at which the "guest" dirties memory, so that passes, progress,
  * convergence and downtime behave as with a real hypervisor (pre-copy):
- * every TEST_MIGRATION_TICK_USEC the stream moves bandwidth × tick bytes
+ * every SIM_MIGRATION_TICK_USEC the stream moves bandwidth × tick bytes
  * of the current pass while the guest dirties dirty-rate × tick bytes;
  * when a pass ends and what is dirty fits in max-downtime, the guest is
  * paused and the rest sent. The dirty rate comes from the domain's
@@ -28,14 +29,14 @@
 #include "domain.h"
 #include "errors.h"
 
-#define TEST_START_USEC (20 * 1000)
-#define TEST_SHUTDOWN_USEC (100 * 1000)
-#define TEST_MIGRATION_TICK_USEC (50 * 1000)
-#define TEST_DEFAULT_BANDWIDTH (1024ULL * 1024 * 1024) /* bytes/s */
-#define TEST_DEFAULT_MAX_DOWNTIME_MS 300
-#define TEST_AUTO_CONVERGE_STEP 0.8 /* dirty rate factor per pass once throttling */
+#define SIM_START_USEC (20 * 1000)
+#define SIM_SHUTDOWN_USEC (100 * 1000)
+#define SIM_MIGRATION_TICK_USEC (50 * 1000)
+#define SIM_DEFAULT_BANDWIDTH (1024ULL * 1024 * 1024) /* bytes/s */
+#define SIM_DEFAULT_MAX_DOWNTIME_MS 300
+#define SIM_AUTO_CONVERGE_STEP 0.8 /* dirty rate factor per pass once throttling */
 
-typedef struct TestMigration {
+typedef struct SimMigration {
         sd_event_source *timer;
         MigrateProgressFn progress;
         BackendDone done;
@@ -53,26 +54,26 @@ typedef struct TestMigration {
         bool cancelled;
         bool postcopy_allowed;
         bool postcopy_requested;
-} TestMigration;
+} SimMigration;
 
-typedef struct TestBackend {
+typedef struct SimBackend {
         sd_event *event;
-} TestBackend;
+} SimBackend;
 
-typedef struct TestDomain {
-        TestBackend *backend;
+typedef struct SimDomain {
+        SimBackend *backend;
         Domain *domain; /* borrowed: the domain owns us */
 
         /* The operation in flight, completed by `timer`. */
         sd_event_source *timer;
-        void (*finish)(struct TestDomain *td);
+        void (*finish)(struct SimDomain *td);
         BackendDone done;
         void *userdata;
         /* A shutdown that a destroy overtook: it completes with the destroy. */
         BackendDone overtaken_done;
         void *overtaken_userdata;
 
-        TestMigration *migration; /* outgoing stream in progress */
+        SimMigration *migration; /* outgoing stream in progress */
         bool ran_before_migration;
         /* Post-copy: what is left to pull after the switch, and how fast. */
         uint64_t postcopy_left;
@@ -84,31 +85,31 @@ typedef struct TestDomain {
         sd_event_source *postcopy_timer; /* destination: the last pages arriving */
         BackendDone postcopy_ended;
         void *postcopy_userdata;
-} TestDomain;
+} SimDomain;
 
-static int test_init(const BackendContext *ctx, void **ret_backend_data, GError **error) {
-        TestBackend *b = g_new0(TestBackend, 1);
+static int sim_init(const BackendContext *ctx, void **ret_backend_data, GError **error) {
+        SimBackend *b = g_new0(SimBackend, 1);
 
         b->event = sd_event_ref(ctx->event);
         *ret_backend_data = b;
         return 0;
 }
 
-static void test_fini(void *backend_data) {
-        TestBackend *b = backend_data;
+static void sim_fini(void *backend_data) {
+        SimBackend *b = backend_data;
 
         sd_event_unref(b->event);
         g_free(b);
 }
 
-static int test_validate(void *backend_data, const DomainDef *def, GError **error) {
+static int sim_validate(void *backend_data, const DomainDef *def, GError **error) {
         /* Anything the parser accepted can be simulated; paths are not
          * touched, so they need not exist. */
         return 0;
 }
 
-static int test_domain_attach(void *backend_data, Domain *domain, void **ret_domain_data, GError **error) {
-        TestDomain *td = g_new0(TestDomain, 1);
+static int sim_domain_attach(void *backend_data, Domain *domain, void **ret_domain_data, GError **error) {
+        SimDomain *td = g_new0(SimDomain, 1);
 
         td->backend = backend_data;
         td->domain = domain;
@@ -116,7 +117,7 @@ static int test_domain_attach(void *backend_data, Domain *domain, void **ret_dom
         return 0;
 }
 
-static void test_domain_cancel(TestDomain *td) {
+static void sim_domain_cancel(SimDomain *td) {
         td->timer = sd_event_source_disable_unref(td->timer);
         td->finish = NULL;
         td->done = NULL;
@@ -125,26 +126,26 @@ static void test_domain_cancel(TestDomain *td) {
         td->overtaken_userdata = NULL;
 }
 
-static void test_domain_detach(void *domain_data) {
-        TestDomain *td = domain_data;
+static void sim_domain_detach(void *domain_data) {
+        SimDomain *td = domain_data;
 
         /* The core holds a reference to the domain while an operation is in
          * flight, so none can be pending here. */
         g_assert(!td->done && !td->overtaken_done && !td->migration && !td->postcopy_ended);
         sd_event_source_disable_unref(td->postcopy_timer);
-        test_domain_cancel(td);
+        sim_domain_cancel(td);
         g_free(td);
 }
 
-static int test_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        TestDomain *td = userdata;
+static int sim_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        SimDomain *td = userdata;
         BackendDone done = td->done;
         void *done_userdata = td->userdata;
         BackendDone overtaken_done = td->overtaken_done;
         void *overtaken_userdata = td->overtaken_userdata;
-        void (*finish)(TestDomain *) = td->finish;
+        void (*finish)(SimDomain *) = td->finish;
 
-        test_domain_cancel(td);
+        sim_domain_cancel(td);
         finish(td);
         if (overtaken_done)
                 overtaken_done(0, NULL, overtaken_userdata);
@@ -153,19 +154,19 @@ static int test_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 /* Replaces whatever was in flight (only destroy does that, see below). */
-static int test_schedule(TestDomain *td, uint64_t delay_usec, void (*finish)(TestDomain *), BackendDone done,
+static int sim_schedule(SimDomain *td, uint64_t delay_usec, void (*finish)(SimDomain *), BackendDone done,
                          void *userdata, GError **error) {
         sd_event_source *timer = NULL;
         int r;
 
-        r = sd_event_add_time_relative(td->backend->event, &timer, CLOCK_MONOTONIC, delay_usec, 1000, test_on_timer,
+        r = sd_event_add_time_relative(td->backend->event, &timer, CLOCK_MONOTONIC, delay_usec, 1000, sim_on_timer,
                                        td);
         if (r < 0)
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot schedule simulated operation: %s",
                                     g_strerror(-r));
         (void) sd_event_source_set_description(timer, "test-backend-op");
 
-        test_domain_cancel(td);
+        sim_domain_cancel(td);
         td->timer = timer;
         td->finish = finish;
         td->done = done;
@@ -173,47 +174,47 @@ static int test_schedule(TestDomain *td, uint64_t delay_usec, void (*finish)(Tes
         return 0;
 }
 
-static void finish_start(TestDomain *td) {
+static void finish_start(SimDomain *td) {
         domain_backend_event(td->domain, DOMAIN_STATE_RUNNING, "booted", "started", "booted");
 }
 
-static void finish_shutdown(TestDomain *td) {
+static void finish_shutdown(SimDomain *td) {
         /* As QEMU reports it: the guest finished, then the domain stopped. */
         domain_backend_event(td->domain, td->domain->state, td->domain->state_reason, "shutdown", "finished");
         domain_backend_event(td->domain, DOMAIN_STATE_SHUTOFF, "shutdown", "stopped", "shutdown");
 }
 
-static void finish_destroy(TestDomain *td) {
+static void finish_destroy(SimDomain *td) {
         domain_backend_event(td->domain, DOMAIN_STATE_SHUTOFF, "destroyed", "stopped", "destroyed");
 }
 
-static void finish_suspend(TestDomain *td) {
+static void finish_suspend(SimDomain *td) {
         domain_backend_event(td->domain, DOMAIN_STATE_PAUSED, "user", "suspended", "paused");
 }
 
-static void finish_resume(TestDomain *td) {
+static void finish_resume(SimDomain *td) {
         domain_backend_event(td->domain, DOMAIN_STATE_RUNNING, "unpaused", "resumed", "unpaused");
 }
 
-static int test_start(void *domain_data, const DomainDef *def, BackendDone done, void *userdata,
+static int sim_start(void *domain_data, const DomainDef *def, BackendDone done, void *userdata,
                       GError **error) {
-        return test_schedule(domain_data, TEST_START_USEC, finish_start, done, userdata, error);
+        return sim_schedule(domain_data, SIM_START_USEC, finish_start, done, userdata, error);
 }
 
-static int test_shutdown(void *domain_data, uint64_t timeout_usec, BackendDone done, void *userdata,
+static int sim_shutdown(void *domain_data, uint64_t timeout_usec, BackendDone done, void *userdata,
                          GError **error) {
-        TestDomain *td = domain_data;
+        SimDomain *td = domain_data;
         int r;
 
-        r = test_schedule(td, TEST_SHUTDOWN_USEC, finish_shutdown, done, userdata, error);
+        r = sim_schedule(td, SIM_SHUTDOWN_USEC, finish_shutdown, done, userdata, error);
         if (r < 0)
                 return r;
         domain_backend_event(td->domain, DOMAIN_STATE_SHUTDOWN, "user", NULL, NULL);
         return 0;
 }
 
-static int test_destroy(void *domain_data, BackendDone done, void *userdata, GError **error) {
-        TestDomain *td = domain_data;
+static int sim_destroy(void *domain_data, BackendDone done, void *userdata, GError **error) {
+        SimDomain *td = domain_data;
         BackendDone overtaken_done = td->done;
         void *overtaken_userdata = td->userdata;
         int r;
@@ -221,7 +222,7 @@ static int test_destroy(void *domain_data, BackendDone done, void *userdata, GEr
         /* Destroy overrides a shutdown in progress: the shutdown caller hears,
          * when the destroy completes, that the domain is off, which is what
          * it asked for. */
-        r = test_schedule(td, 0, finish_destroy, done, userdata, error);
+        r = sim_schedule(td, 0, finish_destroy, done, userdata, error);
         if (r < 0)
                 return r;
         td->overtaken_done = overtaken_done;
@@ -229,17 +230,17 @@ static int test_destroy(void *domain_data, BackendDone done, void *userdata, GEr
         return 0;
 }
 
-static int test_suspend(void *domain_data, BackendDone done, void *userdata, GError **error) {
-        return test_schedule(domain_data, 0, finish_suspend, done, userdata, error);
+static int sim_suspend(void *domain_data, BackendDone done, void *userdata, GError **error) {
+        return sim_schedule(domain_data, 0, finish_suspend, done, userdata, error);
 }
 
-static int test_resume(void *domain_data, BackendDone done, void *userdata, GError **error) {
-        return test_schedule(domain_data, 0, finish_resume, done, userdata, error);
+static int sim_resume(void *domain_data, BackendDone done, void *userdata, GError **error) {
+        return sim_schedule(domain_data, 0, finish_resume, done, userdata, error);
 }
 
 /* ---- migration ---- */
 
-static const MigrateOptionSupport test_migrate_options[] = {
+static const MigrateOptionSupport sim_migrate_options[] = {
         { .key = "live", .supported = true, .default_value = "true" },
         { .key = "offline", .supported = true },
         { .key = "paused", .supported = true },
@@ -267,9 +268,9 @@ static const MigrateOptionSupport test_migrate_options[] = {
         { .key = "wait", .supported = true },
 };
 
-static const MigrateOptionSupport *test_migrate_option_support(void *backend_data, size_t *ret_n) {
-        *ret_n = G_N_ELEMENTS(test_migrate_options);
-        return test_migrate_options;
+static const MigrateOptionSupport *sim_migrate_option_support(void *backend_data, size_t *ret_n) {
+        *ret_n = G_N_ELEMENTS(sim_migrate_options);
+        return sim_migrate_options;
 }
 
 static uint64_t description_dirty_rate(const DomainDef *def) {
@@ -284,44 +285,44 @@ static uint64_t description_dirty_rate(const DomainDef *def) {
         return rate;
 }
 
-static int test_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOptions *options,
+static int sim_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOptions *options,
                               GVariantDict *cookie, GError **error) {
         g_variant_dict_insert(cookie, "simulated", "b", true);
         return 0;
 }
 
-static void test_migration_free(TestMigration *m) {
+static void sim_migration_free(SimMigration *m) {
         if (!m)
                 return;
         sd_event_source_disable_unref(m->timer);
         g_free(m);
 }
 
-static uint64_t now_usec(TestDomain *td) {
+static uint64_t now_usec(SimDomain *td) {
         uint64_t now = 0;
         (void) sd_event_now(td->backend->event, CLOCK_MONOTONIC, &now);
         return now;
 }
 
-static void test_migration_end(TestDomain *td, int r, const char *failure) {
-        TestMigration *m = g_steal_pointer(&td->migration);
+static void sim_migration_end(SimDomain *td, int r, const char *failure) {
+        SimMigration *m = g_steal_pointer(&td->migration);
         g_autoptr(GError) error = NULL;
 
         if (r < 0)
                 error = g_error_new_literal(VM_ERROR, VM_ERROR_MIGRATION_FAILED, failure);
         m->progress(&m->stats, m->userdata);
         m->done(r, error, m->userdata);
-        test_migration_free(m);
+        sim_migration_free(m);
 }
 
 static int on_migration_tick(sd_event_source *s, uint64_t usec, void *userdata) {
-        TestDomain *td = userdata;
-        TestMigration *m = td->migration;
-        double tick = TEST_MIGRATION_TICK_USEC / 1e6;
+        SimDomain *td = userdata;
+        SimMigration *m = td->migration;
+        double tick = SIM_MIGRATION_TICK_USEC / 1e6;
         uint64_t sent = MIN(m->pass_left, (uint64_t) (m->bandwidth * tick));
 
         if (m->cancelled) {
-                test_migration_end(td, -ECANCELED, "migration cancelled");
+                sim_migration_end(td, -ECANCELED, "migration cancelled");
                 return 0;
         }
         if (m->postcopy_requested) {
@@ -334,7 +335,7 @@ static int on_migration_tick(sd_event_source *s, uint64_t usec, void *userdata) 
                 td->postcopy_stats = m->stats;
                 td->postcopy_progress = m->progress;
                 td->postcopy_progress_userdata = m->userdata;
-                test_migration_end(td, 0, NULL);
+                sim_migration_end(td, 0, NULL);
                 return 0;
         }
 
@@ -359,7 +360,7 @@ static int on_migration_tick(sd_event_source *s, uint64_t usec, void *userdata) 
                         m->stats.data_total = m->stats.data_processed;
                         m->stats.data_remaining = 0;
                         m->stats.downtime_ms = downtime_ms;
-                        test_migration_end(td, 0, NULL);
+                        sim_migration_end(td, 0, NULL);
                         return 0;
                 }
                 m->stats.iteration++;
@@ -367,29 +368,29 @@ static int on_migration_tick(sd_event_source *s, uint64_t usec, void *userdata) 
                 m->dirtied = 0;
                 m->stats.data_total += dirty;
                 if (m->auto_converge && m->stats.iteration >= 3)
-                        m->dirty_rate *= TEST_AUTO_CONVERGE_STEP;
+                        m->dirty_rate *= SIM_AUTO_CONVERGE_STEP;
         }
         m->progress(&m->stats, m->userdata);
-        return sd_event_source_set_time_relative(s, TEST_MIGRATION_TICK_USEC) < 0
+        return sd_event_source_set_time_relative(s, SIM_MIGRATION_TICK_USEC) < 0
                        ? 0
                        : sd_event_source_set_enabled(s, SD_EVENT_ON);
 }
 
-static int test_migrate_perform(void *domain_data, const char *data_uri, const MigrateOptions *options,
+static int sim_migrate_perform(void *domain_data, const char *data_uri, const MigrateOptions *options,
                                 MigrateProgressFn progress, BackendDone done, void *userdata, GError **error) {
-        TestDomain *td = domain_data;
-        TestMigration *m;
+        SimDomain *td = domain_data;
+        SimMigration *m;
         int r;
 
         if (td->migration)
                 return vm_error_set(error, VM_ERROR_JOB_ACTIVE, "a migration is already in progress");
-        m = g_new0(TestMigration, 1);
+        m = g_new0(SimMigration, 1);
         m->progress = progress;
         m->done = done;
         m->userdata = userdata;
         m->memory = td->domain->def->memory_bytes;
-        m->bandwidth = options->bandwidth ? options->bandwidth : TEST_DEFAULT_BANDWIDTH;
-        m->max_downtime_ms = options->max_downtime ? options->max_downtime : TEST_DEFAULT_MAX_DOWNTIME_MS;
+        m->bandwidth = options->bandwidth ? options->bandwidth : SIM_DEFAULT_BANDWIDTH;
+        m->max_downtime_ms = options->max_downtime ? options->max_downtime : SIM_DEFAULT_MAX_DOWNTIME_MS;
         m->auto_converge = options->auto_converge;
         m->postcopy_allowed = options->postcopy;
         td->postcopy_bandwidth = options->postcopy_bandwidth ? options->postcopy_bandwidth : m->bandwidth;
@@ -400,10 +401,10 @@ static int test_migrate_perform(void *domain_data, const char *data_uri, const M
         m->stats.iteration = 1;
         m->started_usec = now_usec(td);
 
-        r = sd_event_add_time_relative(td->backend->event, &m->timer, CLOCK_MONOTONIC, TEST_MIGRATION_TICK_USEC, 1000,
+        r = sd_event_add_time_relative(td->backend->event, &m->timer, CLOCK_MONOTONIC, SIM_MIGRATION_TICK_USEC, 1000,
                                        on_migration_tick, td);
         if (r < 0) {
-                test_migration_free(m);
+                sim_migration_free(m);
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot schedule the simulated stream: %s",
                                     g_strerror(-r));
         }
@@ -413,8 +414,8 @@ static int test_migrate_perform(void *domain_data, const char *data_uri, const M
         return 0;
 }
 
-static int test_migrate_start_postcopy(void *domain_data, GError **error) {
-        TestDomain *td = domain_data;
+static int sim_migrate_start_postcopy(void *domain_data, GError **error) {
+        SimDomain *td = domain_data;
 
         if (!td->migration)
                 return vm_error_set(error, VM_ERROR_NO_JOB, "no migration in progress");
@@ -424,17 +425,17 @@ static int test_migrate_start_postcopy(void *domain_data, GError **error) {
         return 0;
 }
 
-static int test_migrate_step_throttle(void *domain_data, GError **error) {
-        TestDomain *td = domain_data;
+static int sim_migrate_step_throttle(void *domain_data, GError **error) {
+        SimDomain *td = domain_data;
 
         if (!td->migration)
                 return vm_error_set(error, VM_ERROR_NO_JOB, "no migration in progress");
-        td->migration->dirty_rate *= TEST_AUTO_CONVERGE_STEP;
+        td->migration->dirty_rate *= SIM_AUTO_CONVERGE_STEP;
         return 0;
 }
 
-static int test_migrate_cancel(void *domain_data, GError **error) {
-        TestDomain *td = domain_data;
+static int sim_migrate_cancel(void *domain_data, GError **error) {
+        SimDomain *td = domain_data;
 
         if (!td->migration)
                 return vm_error_set(error, VM_ERROR_NO_JOB, "no migration in progress");
@@ -442,8 +443,8 @@ static int test_migrate_cancel(void *domain_data, GError **error) {
         return 0;
 }
 
-static int test_migrate_set_max_downtime(void *domain_data, uint64_t milliseconds, GError **error) {
-        TestDomain *td = domain_data;
+static int sim_migrate_set_max_downtime(void *domain_data, uint64_t milliseconds, GError **error) {
+        SimDomain *td = domain_data;
 
         if (!td->migration)
                 return vm_error_set(error, VM_ERROR_NO_JOB, "no migration in progress");
@@ -451,9 +452,9 @@ static int test_migrate_set_max_downtime(void *domain_data, uint64_t millisecond
         return 0;
 }
 
-static int test_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_second, bool postcopy,
+static int sim_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_second, bool postcopy,
                                           GError **error) {
-        TestDomain *td = domain_data;
+        SimDomain *td = domain_data;
 
         if (!td->migration && !td->in_postcopy)
                 return vm_error_set(error, VM_ERROR_NO_JOB, "no migration in progress");
@@ -483,9 +484,9 @@ static int on_prepare_defer(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-static int test_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateOptions *options,
+static int sim_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateOptions *options,
                                 GVariant *source_cookie, MigratePrepareDone done, void *userdata, GError **error) {
-        TestDomain *td = domain_data;
+        SimDomain *td = domain_data;
         gboolean simulated = false;
         PrepareCall *call;
         int r;
@@ -508,20 +509,20 @@ static int test_migrate_prepare(void *domain_data, const DomainDef *def, const M
         return 0;
 }
 
-static void finish_incoming_run(TestDomain *td) {
+static void finish_incoming_run(SimDomain *td) {
         domain_backend_event(td->domain, DOMAIN_STATE_RUNNING, "migrated", "resumed", "migrated");
 }
 
-static void finish_incoming_paused(TestDomain *td) {
+static void finish_incoming_paused(SimDomain *td) {
         domain_backend_event(td->domain, DOMAIN_STATE_PAUSED, "user", NULL, NULL);
 }
 
-static void finish_incoming_discard(TestDomain *td) {
+static void finish_incoming_discard(SimDomain *td) {
         domain_backend_event(td->domain, DOMAIN_STATE_SHUTOFF, "failed", "stopped", "failed");
 }
 
 static int on_postcopy_arrived(sd_event_source *s, uint64_t usec, void *userdata) {
-        TestDomain *td = userdata;
+        SimDomain *td = userdata;
         BackendDone ended = td->postcopy_ended;
         void *ended_userdata = td->postcopy_userdata;
 
@@ -533,7 +534,7 @@ static int on_postcopy_arrived(sd_event_source *s, uint64_t usec, void *userdata
 }
 
 typedef struct FinishCall {
-        TestDomain *td;
+        SimDomain *td;
         bool postcopy;
         BackendDone done, ended;
         void *userdata;
@@ -543,7 +544,7 @@ typedef struct FinishCall {
  * simulated last pages "arrived". */
 static void on_finish_settled(int r, const GError *error, void *userdata) {
         g_autofree FinishCall *call = userdata;
-        TestDomain *td = call->td;
+        SimDomain *td = call->td;
 
         call->done(r, error, call->userdata);
         if (r < 0 || !call->postcopy) {
@@ -557,14 +558,14 @@ static void on_finish_settled(int r, const GError *error, void *userdata) {
                 on_postcopy_arrived(NULL, 0, td);
 }
 
-static void finish_incoming_postcopy(TestDomain *td) {
+static void finish_incoming_postcopy(SimDomain *td) {
         domain_backend_event(td->domain, DOMAIN_STATE_RUNNING, "postcopy", "resumed", "postcopy");
 }
 
-static int test_migrate_finish(void *domain_data, bool success, bool postcopy, const MigrateOptions *options,
+static int sim_migrate_finish(void *domain_data, bool success, bool postcopy, const MigrateOptions *options,
                                BackendDone done, BackendDone ended, void *userdata, GError **error) {
-        TestDomain *td = domain_data;
-        void (*finish)(TestDomain *) = !success         ? finish_incoming_discard
+        SimDomain *td = domain_data;
+        void (*finish)(SimDomain *) = !success         ? finish_incoming_discard
                                        : postcopy        ? finish_incoming_postcopy
                                        : options->paused ? finish_incoming_paused
                                                          : finish_incoming_run;
@@ -573,13 +574,13 @@ static int test_migrate_finish(void *domain_data, bool success, bool postcopy, c
 
         *call = (FinishCall) { .td = td, .postcopy = postcopy && success, .done = done, .ended = ended,
                                .userdata = userdata };
-        r = test_schedule(td, 0, finish, on_finish_settled, call, error);
+        r = sim_schedule(td, 0, finish, on_finish_settled, call, error);
         if (r < 0)
                 g_free(call);
         return r;
 }
 
-static void finish_confirm_success(TestDomain *td) {
+static void finish_confirm_success(SimDomain *td) {
         /* The pages pulled after the switch count as sent, too. */
         if (td->postcopy_progress) {
                 MigrationStats *st = &td->postcopy_stats;
@@ -592,16 +593,16 @@ static void finish_confirm_success(TestDomain *td) {
         domain_backend_event(td->domain, DOMAIN_STATE_SHUTOFF, "migrated", "stopped", "migrated");
 }
 
-static void finish_confirm_failure(TestDomain *td) {
+static void finish_confirm_failure(SimDomain *td) {
         td->postcopy_progress = NULL;
         /* The guest stays where it was, running again if it ran before. */
         if (td->ran_before_migration && td->domain->state == DOMAIN_STATE_PAUSED)
                 domain_backend_event(td->domain, DOMAIN_STATE_RUNNING, "migration-failed", "resumed", "migrated");
 }
 
-static int test_migrate_confirm(void *domain_data, bool success, BackendDone done, void *userdata,
+static int sim_migrate_confirm(void *domain_data, bool success, BackendDone done, void *userdata,
                                 GError **error) {
-        TestDomain *td = domain_data;
+        SimDomain *td = domain_data;
         /* After a post-copy switch the source still serves what the
          * destination has not pulled yet: that takes its time. */
         uint64_t delay = td->in_postcopy && success && td->postcopy_bandwidth
@@ -609,11 +610,11 @@ static int test_migrate_confirm(void *domain_data, bool success, BackendDone don
                                  : 0;
 
         td->in_postcopy = false;
-        return test_schedule(td, delay, success ? finish_confirm_success : finish_confirm_failure, done, userdata,
+        return sim_schedule(td, delay, success ? finish_confirm_success : finish_confirm_failure, done, userdata,
                              error);
 }
 
-static GVariant *test_describe(void *backend_data) {
+static GVariant *sim_describe(void *backend_data) {
         GVariantBuilder b;
 
         g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
@@ -621,32 +622,32 @@ static GVariant *test_describe(void *backend_data) {
         return g_variant_builder_end(&b);
 }
 
-static const char *const test_domain_types[] = { "test", NULL };
+static const char *const sim_domain_types[] = { "test", NULL };
 
 const BackendOps backend_test_ops = {
         .name = "test",
         .description = "Simulated domains in the daemon itself, for client development and tests",
-        .domain_types = test_domain_types,
-        .init = test_init,
-        .fini = test_fini,
-        .validate = test_validate,
-        .domain_attach = test_domain_attach,
-        .domain_detach = test_domain_detach,
-        .start = test_start,
-        .shutdown = test_shutdown,
-        .destroy = test_destroy,
-        .suspend = test_suspend,
-        .resume = test_resume,
-        .migrate_options = test_migrate_option_support,
-        .migrate_begin = test_migrate_begin,
-        .migrate_prepare = test_migrate_prepare,
-        .migrate_perform = test_migrate_perform,
-        .migrate_finish = test_migrate_finish,
-        .migrate_confirm = test_migrate_confirm,
-        .migrate_start_postcopy = test_migrate_start_postcopy,
-        .migrate_step_throttle = test_migrate_step_throttle,
-        .migrate_cancel = test_migrate_cancel,
-        .migrate_set_max_downtime = test_migrate_set_max_downtime,
-        .migrate_set_max_bandwidth = test_migrate_set_max_bandwidth,
-        .describe = test_describe,
+        .domain_types = sim_domain_types,
+        .init = sim_init,
+        .fini = sim_fini,
+        .validate = sim_validate,
+        .domain_attach = sim_domain_attach,
+        .domain_detach = sim_domain_detach,
+        .start = sim_start,
+        .shutdown = sim_shutdown,
+        .destroy = sim_destroy,
+        .suspend = sim_suspend,
+        .resume = sim_resume,
+        .migrate_options = sim_migrate_option_support,
+        .migrate_begin = sim_migrate_begin,
+        .migrate_prepare = sim_migrate_prepare,
+        .migrate_perform = sim_migrate_perform,
+        .migrate_finish = sim_migrate_finish,
+        .migrate_confirm = sim_migrate_confirm,
+        .migrate_start_postcopy = sim_migrate_start_postcopy,
+        .migrate_step_throttle = sim_migrate_step_throttle,
+        .migrate_cancel = sim_migrate_cancel,
+        .migrate_set_max_downtime = sim_migrate_set_max_downtime,
+        .migrate_set_max_bandwidth = sim_migrate_set_max_bandwidth,
+        .describe = sim_describe,
 };
