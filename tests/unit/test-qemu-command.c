@@ -450,6 +450,28 @@ static void test_disk_cdrom(void) {
                      "{\"driver\":\"scsi-cd\",\"id\":\"sdb\",\"drive\":\"disk-sdb\",\"bus\":\"scsi0.0\"}");
 }
 
+/* virsh dumpxml writes a CD-ROM drive with no medium for most guests
+ * (the parser accepts it): the drive exists, with nothing in it. A
+ * "filename": null makes QEMU refuse to start ("Invalid parameter type
+ * for 'filename', expected: string"). */
+static void test_disk_cdrom_empty(void) {
+        QemuCommandOptions options = default_options();
+        g_auto(GStrv) argv =
+                build_xml(DEVICES("<disk type='file' device='disk'><source file='/i/a'/>"
+                                  "<target dev='vda'/></disk>"
+                                  "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/>"
+                                  "<target dev='sda' bus='sata'/><readonly/></disk>"),
+                          &options);
+        g_autoptr(GPtrArray) blockdevs = values_of(argv, "-blockdev");
+        g_autoptr(GPtrArray) devices = values_of(argv, "-device");
+
+        for (guint i = 0; i < blockdevs->len; i++)
+                g_assert_null(strstr(blockdevs->pdata[i], "null"));
+        g_assert_cmpuint(blockdevs->len, ==, 2); /* vda's only */
+        ASSERT_JSONS(devices, "{\"driver\":\"virtio-blk-pci\",\"id\":\"vda\",\"drive\":\"disk-vda\"}",
+                     "{\"driver\":\"ide-cd\",\"id\":\"sda\"}");
+}
+
 /* JSON needs no escaping of our own: a comma stays one character, and
  * quotes or backslashes cannot end the string early. */
 static void test_disk_hostile_path(void) {
@@ -710,6 +732,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/qemu-command/disk/buses", test_disk_buses);
         g_test_add_func("/qemu-command/disk/no-scsi-controller-unless-needed", test_disk_no_scsi_controller);
         g_test_add_func("/qemu-command/disk/cdrom", test_disk_cdrom);
+        g_test_add_func("/qemu-command/disk/cdrom-empty", test_disk_cdrom_empty);
         g_test_add_func("/qemu-command/hostile/disk-path", test_disk_hostile_path);
         g_test_add_func("/qemu-command/hostile/serial-paths", test_serial_hostile_paths);
         g_test_add_func("/qemu-command/hostile/name", test_name_hostile);
