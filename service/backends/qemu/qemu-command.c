@@ -113,41 +113,45 @@ static int add_disks(GPtrArray *argv, const DomainDef *def, GError **error) {
                 direct = g_str_equal(cache, "none") || g_str_equal(cache, "directsync");
                 no_flush = g_str_equal(cache, "unsafe");
 
-                b = json_builder_new();
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "driver");
-                json_builder_add_string_value(b, "file");
-                json_builder_set_member_name(b, "node-name");
-                json_builder_add_string_value(b, file_node);
-                json_builder_set_member_name(b, "filename");
-                json_builder_add_string_value(b, disk->source_file);
-                json_builder_set_member_name(b, "cache");
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "direct");
-                json_builder_add_boolean_value(b, direct);
-                json_builder_set_member_name(b, "no-flush");
-                json_builder_add_boolean_value(b, no_flush);
-                json_builder_end_object(b);
-                json_builder_set_member_name(b, "read-only");
-                json_builder_add_boolean_value(b, disk->readonly);
-                json_builder_set_member_name(b, "auto-read-only");
-                json_builder_add_boolean_value(b, false);
-                json_builder_end_object(b);
-                add_pair(argv, "-blockdev", json_object_to_arg(b));
+                /* A CD-ROM drive with no medium (virsh dumpxml writes one for most
+                 * guests): the device alone, with no nodes to open. */
+                if (disk->source_file) {
+                        b = json_builder_new();
+                        json_builder_begin_object(b);
+                        json_builder_set_member_name(b, "driver");
+                        json_builder_add_string_value(b, "file");
+                        json_builder_set_member_name(b, "node-name");
+                        json_builder_add_string_value(b, file_node);
+                        json_builder_set_member_name(b, "filename");
+                        json_builder_add_string_value(b, disk->source_file);
+                        json_builder_set_member_name(b, "cache");
+                        json_builder_begin_object(b);
+                        json_builder_set_member_name(b, "direct");
+                        json_builder_add_boolean_value(b, direct);
+                        json_builder_set_member_name(b, "no-flush");
+                        json_builder_add_boolean_value(b, no_flush);
+                        json_builder_end_object(b);
+                        json_builder_set_member_name(b, "read-only");
+                        json_builder_add_boolean_value(b, disk->readonly);
+                        json_builder_set_member_name(b, "auto-read-only");
+                        json_builder_add_boolean_value(b, false);
+                        json_builder_end_object(b);
+                        add_pair(argv, "-blockdev", json_object_to_arg(b));
 
-                g_clear_object(&b);
-                b = json_builder_new();
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "driver");
-                json_builder_add_string_value(b, disk->driver_type ? disk->driver_type : "raw");
-                json_builder_set_member_name(b, "node-name");
-                json_builder_add_string_value(b, fmt_node);
-                json_builder_set_member_name(b, "file");
-                json_builder_add_string_value(b, file_node);
-                json_builder_set_member_name(b, "read-only");
-                json_builder_add_boolean_value(b, disk->readonly);
-                json_builder_end_object(b);
-                add_pair(argv, "-blockdev", json_object_to_arg(b));
+                        g_clear_object(&b);
+                        b = json_builder_new();
+                        json_builder_begin_object(b);
+                        json_builder_set_member_name(b, "driver");
+                        json_builder_add_string_value(b, disk->driver_type ? disk->driver_type : "raw");
+                        json_builder_set_member_name(b, "node-name");
+                        json_builder_add_string_value(b, fmt_node);
+                        json_builder_set_member_name(b, "file");
+                        json_builder_add_string_value(b, file_node);
+                        json_builder_set_member_name(b, "read-only");
+                        json_builder_add_boolean_value(b, disk->readonly);
+                        json_builder_end_object(b);
+                        add_pair(argv, "-blockdev", json_object_to_arg(b));
+                }
 
                 g_clear_object(&b);
                 b = json_builder_new();
@@ -156,8 +160,10 @@ static int add_disks(GPtrArray *argv, const DomainDef *def, GError **error) {
                 json_builder_add_string_value(b, device);
                 json_builder_set_member_name(b, "id");
                 json_builder_add_string_value(b, disk->target_dev);
-                json_builder_set_member_name(b, "drive");
-                json_builder_add_string_value(b, fmt_node);
+                if (disk->source_file) {
+                        json_builder_set_member_name(b, "drive");
+                        json_builder_add_string_value(b, fmt_node);
+                }
                 if (g_str_has_prefix(device, "scsi-")) {
                         json_builder_set_member_name(b, "bus");
                         json_builder_add_string_value(b, "scsi0.0");
