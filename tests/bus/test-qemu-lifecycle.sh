@@ -175,6 +175,18 @@ is "$events" "defined/added started/booted suspended/paused resumed/unpaused sto
 vmq_dom "$dom" Undefine >/dev/null
 ok $? "Undefine"
 ok '[ ! -e "$VM_TMP/state/domains/$uuid.xml" ]' "its definition is gone from the state directory"
+
+# --- an empty CD-ROM drive, as virsh dumpxml writes one for most guests
+cd_xml=$(vmq_domain_xml guest-cd "$VMQ_TYPE" "vmtest.mem=256K vmtest.rate=0 vmtest.hb=200" 64 \
+        "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='sda' bus='sata'/><readonly/></disk>")
+cd_dom=$(vmq_create "$cd_xml")
+ok $? "CreateXML of a guest with an empty CD-ROM drive starts it"
+is "$(vmq_state "$cd_dom")" running/booted "it runs"
+cd_uuid=$(vmq_prop "$cd_dom" UUID)
+ok 'vmq_ctl "$cd_uuid" wait-heartbeat >/dev/null' "its guest runs (heartbeat)"
+vmq_dom "$cd_dom" Destroy >/dev/null
+ok $? "Destroy it (transient: it goes away)"
+
 vmq_no_qemu_left "no QEMU of this test is left running"
 is "$(ls "$VM_TMP/run/qemu")" log "only the log directory is left in <runtime-dir>/qemu"
 

@@ -184,6 +184,8 @@ static int qemu_check_startable(QemuBackend *b, const DomainDef *def, GError **e
                 }
         for (unsigned i = 0; i < def->disks->len; i++) {
                 const DomainDiskDef *disk = def->disks->pdata[i];
+                if (!disk->source_file)
+                        continue; /* a CD-ROM drive with no medium: nothing to open */
                 g_autofree char *what = g_strdup_printf("disk %s:", disk->target_dev);
                 r = check_file(what, disk->source_file, disk->readonly ? R_OK : R_OK | W_OK, true, error);
                 if (r < 0)
