@@ -112,34 +112,42 @@ static void manager_forget_domain(Manager *m, Domain *d) {
         domain_unref(d);
 }
 
-Manager *manager_free(Manager *m) {
+/* Objects may outlive the manager (a reference held elsewhere): they are
+ * told it is gone before their reference is dropped. */
+static void release_job(gpointer p) {
+        Job *j = p;
+        j->manager = NULL;
+        job_unref(j);
+}
+
+static void release_domain(gpointer p) {
+        Domain *d = p;
+        d->manager = NULL;
+        domain_unref(d);
+}
+
+static void release_all(GHashTable *table, GDestroyNotify release) {
         GHashTableIter iter;
         gpointer value;
 
+        if (!table)
+                return;
+        g_hash_table_iter_init(&iter, table);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                g_hash_table_iter_steal(&iter);
+                release(value);
+        }
+        g_hash_table_unref(table);
+}
+
+Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
 
         g_clear_pointer(&m->incoming, g_hash_table_unref);
-        if (m->jobs) {
-                g_hash_table_iter_init(&iter, m->jobs);
-                while (g_hash_table_iter_next(&iter, NULL, &value)) {
-                        Job *j = value;
-                        g_hash_table_iter_remove(&iter);
-                        j->manager = NULL;
-                        job_unref(j);
-                }
-                g_hash_table_unref(m->jobs);
-        }
-        if (m->domains) {
-                g_hash_table_iter_init(&iter, m->domains);
-                while (g_hash_table_iter_next(&iter, NULL, &value)) {
-                        Domain *d = value;
-                        g_hash_table_iter_remove(&iter);
-                        d->manager = NULL;
-                        domain_unref(d);
-                }
-                g_hash_table_unref(m->domains);
-        }
+        /* Jobs first: they hold references to their domains. */
+        release_all(g_steal_pointer(&m->jobs), release_job);
+        release_all(g_steal_pointer(&m->domains), release_domain);
         for (size_t i = 0; i < m->n_backends; i++) {
                 if (m->backends[i].data)
                         m->backends[i].ops->fini(m->backends[i].data);

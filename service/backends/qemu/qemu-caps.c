@@ -427,6 +427,16 @@ static void add_strv(JsonBuilder *b, const char *key, GStrv strv) {
         json_builder_end_array(b);
 }
 
+static void add_string(JsonBuilder *b, const char *name, const char *value) {
+        json_builder_set_member_name(b, name);
+        json_builder_add_string_value(b, value);
+}
+
+static void add_int(JsonBuilder *b, const char *name, int64_t value) {
+        json_builder_set_member_name(b, name);
+        json_builder_add_int_value(b, value);
+}
+
 int qemu_caps_save_cache(const QemuCaps *caps, const char *cache_path, GError **error) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(JsonGenerator) gen = json_generator_new();
@@ -435,26 +445,16 @@ int qemu_caps_save_cache(const QemuCaps *caps, const char *cache_path, GError **
         g_autoptr(GError) local = NULL;
 
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "binary");
-        json_builder_add_string_value(b, caps->binary);
-        json_builder_set_member_name(b, "size");
-        json_builder_add_int_value(b, caps->binary_size);
-        json_builder_set_member_name(b, "mtime-usec");
-        json_builder_add_int_value(b, caps->binary_mtime_usec);
-        json_builder_set_member_name(b, "inode");
-        json_builder_add_int_value(b, caps->binary_inode);
-        json_builder_set_member_name(b, "major");
-        json_builder_add_int_value(b, caps->major);
-        json_builder_set_member_name(b, "minor");
-        json_builder_add_int_value(b, caps->minor);
-        json_builder_set_member_name(b, "micro");
-        json_builder_add_int_value(b, caps->micro);
-        json_builder_set_member_name(b, "package");
-        json_builder_add_string_value(b, caps->package ? caps->package : "");
-        if (caps->default_machine) {
-                json_builder_set_member_name(b, "default-machine");
-                json_builder_add_string_value(b, caps->default_machine);
-        }
+        add_string(b, "binary", caps->binary);
+        add_int(b, "size", caps->binary_size);
+        add_int(b, "mtime-usec", caps->binary_mtime_usec);
+        add_int(b, "inode", caps->binary_inode);
+        add_int(b, "major", caps->major);
+        add_int(b, "minor", caps->minor);
+        add_int(b, "micro", caps->micro);
+        add_string(b, "package", caps->package ? caps->package : "");
+        if (caps->default_machine)
+                add_string(b, "default-machine", caps->default_machine);
         add_strv(b, "machines", caps->machines);
         add_strv(b, "migration-capabilities", caps->migration_capabilities);
         add_strv(b, "cpu-models", caps->cpu_models);

@@ -207,6 +207,17 @@ int qemu_process_spawn(sd_event *event, char *const *argv, const char *log_path,
                                       error);
 }
 
+static QemuProcess *process_new(sd_event *event, pid_t pid, QemuProcessExitFn on_exit, void *userdata) {
+        QemuProcess *p = g_new0(QemuProcess, 1);
+
+        p->event = sd_event_ref(event);
+        p->pid = pid;
+        p->pidfd = -1;
+        p->on_exit = on_exit;
+        p->userdata = userdata;
+        return p;
+}
+
 int qemu_process_spawn_fds(sd_event *event, char *const *argv, const char *log_path, const int *pass_fds,
                            size_t n_pass_fds, QemuProcessExitFn on_exit, void *userdata, QemuProcess **ret,
                            GError **error) {
@@ -240,13 +251,8 @@ int qemu_process_spawn_fds(sd_event *event, char *const *argv, const char *log_p
         close(devnull);
         close(log_fd);
 
-        p = g_new0(QemuProcess, 1);
-        p->event = sd_event_ref(event);
-        p->pid = pid;
+        p = process_new(event, pid, on_exit, userdata);
         p->child = true;
-        p->pidfd = -1;
-        p->on_exit = on_exit;
-        p->userdata = userdata;
         (void) proc_get_starttime(pid, &p->starttime);
 
         r = qemu_process_watch(p);
@@ -269,13 +275,8 @@ int qemu_process_adopt(sd_event *event, pid_t pid, uint64_t starttime, QemuProce
 
         if (pid <= 1)
                 return -EINVAL;
-        p = g_new0(QemuProcess, 1);
-        p->event = sd_event_ref(event);
-        p->pid = pid;
+        p = process_new(event, pid, on_exit, userdata);
         p->starttime = starttime;
-        p->pidfd = -1;
-        p->on_exit = on_exit;
-        p->userdata = userdata;
 
         /* Open the pidfd first, then check the start time: the pidfd pins
          * the process we checked, so the pid cannot be recycled between. */
