@@ -255,6 +255,11 @@ static void manager_notify_removed(Manager *m, Domain *d) {
                 m->observer->domain_removed(m, d, m->observer_data);
 }
 
+void manager_set_peer_ops(Manager *m, const PeerOps *ops, void *ctx) {
+        m->peer_ops = ops;
+        m->peer_ctx = ctx;
+}
+
 Domain *manager_lookup(Manager *m, const char *name_or_uuid) {
         GHashTableIter iter;
         gpointer value;

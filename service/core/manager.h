@@ -78,12 +78,15 @@ Manager *manager_free(Manager *m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Manager, manager_free)
 
 void manager_set_observer(Manager *m, const ManagerObserver *observer, void *userdata);
+/* How migrations reach other hosts (the bus layer's peer-dbus.c, or a
+ * test's in-process peer). */
+void manager_set_peer_ops(Manager *m, const PeerOps *ops, void *ctx);
 
 /* Calls settled once no domain is settling any more (at once if none
  * is): the backends know what every domain found after a restart is doing.
  * One waiter at a time; settled NULL stops waiting. */
 void manager_when_settled(Manager *m, ManagerSettled settled, void *userdata);
-/* For domain.c: a domain has settled. */
+/* A domain has settled (called by the domain itself). */
 void manager_check_settled(Manager *m);
 
 /* Loads every <state_dir>/domains/<uuid>.xml. A file that does not parse is logged
@@ -107,7 +110,7 @@ GVariant *manager_describe_backends(Manager *m);
 /* Nothing running and nothing in flight: safe to exit on idle. */
 bool manager_is_idle(Manager *m);
 
-/* For domain.c. */
+/* Notifications: what domains and jobs tell the observer through the manager. */
 void manager_notify_changed(Manager *m, Domain *d, DomainChange what);
 void manager_notify_lifecycle(Manager *m, Domain *d, const char *event, const char *detail);
 void manager_domain_stopped(Manager *m, Domain *d);
@@ -120,7 +123,7 @@ Job *manager_lookup_job(Manager *m, uint64_t id);
 /* Jobs of that kind not yet ended. */
 unsigned manager_count_running_jobs(Manager *m, JobKind kind);
 
-/* For migration.c. */
+/* Backends and domain objects, for code that makes or moves domains (migration). */
 const BackendOps *manager_backend_ops_for_type(Manager *m, const char *type);
 void *manager_backend_data(Manager *m, const BackendOps *ops);
 /* A transient domain object for def (taken in all cases), shut off. */

@@ -9,11 +9,6 @@
 #include "manager.h"
 #include "migration.h"
 
-void manager_set_peer_ops(Manager *m, const PeerOps *ops, void *ctx) {
-        m->peer_ops = ops;
-        m->peer_ctx = ctx;
-}
-
 void migration_shutdown(Manager *m) {
         GHashTableIter iter;
         gpointer value;

@@ -45,6 +45,3 @@
  * stays on this host), discard the ones arriving, refuse new ones. */
 void migration_shutdown(Manager *m);
 bool migration_any_running(Manager *m);
-
-/* For the bus layer: the peer implementation to use. */
-void manager_set_peer_ops(Manager *m, const PeerOps *ops, void *ctx);
