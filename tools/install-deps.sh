@@ -26,6 +26,8 @@ packages=(
         libjson-glib-dev
         libxml2-dev
         libxml2-utils
+        libgnutls28-dev
+        gnutls-bin
         dbus-daemon
         polkitd
         systemd
