@@ -20,6 +20,7 @@
 #include "errors.h"
 #include "log.h"
 #include "hooks.h"
+#include "tls-creds.h"
 #include "backends.h"
 #include "migration.h"
 
@@ -32,12 +33,15 @@ typedef struct Arguments {
         unsigned max_incoming;
         char *hooks_dir;
         uint64_t hook_timeout_usec;
+        char *tls_dir;
+        bool require_encryption;
 } Arguments;
 
 static void arguments_clear(Arguments *args) {
         g_free(args->state_dir);
         g_free(args->runtime_dir);
         g_free(args->hooks_dir);
+        g_free(args->tls_dir);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Arguments, arguments_clear)
 
@@ -85,6 +89,14 @@ static void print_help(void) {
                "                       writable by group or others are run. Default: %s\n"
                "  --hook-timeout=SECS  A hook still running after SECS seconds is killed and has\n"
                "                       failed (default 30).\n"
+               "  --tls-dir=DIR        TLS credentials for migrations with option 'tls', with\n"
+               "                       libvirt's file names: ca-cert.pem, server-cert.pem,\n"
+               "                       server-key.pem, client-cert.pem, client-key.pem (an admin\n"
+               "                       who set up libvirt's /etc/pki/qemu may point here). Read at\n"
+               "                       each migration. Default: %s\n"
+               "  --require-encryption Refuse to send or receive guest memory in clear text: a\n"
+               "                       live migration without option 'tls' is refused with\n"
+               "                       UnsupportedOption on either host.\n"
                "  --log-level=LEVEL    emerg, alert, crit, err, warning, notice, info (default) or\n"
                "                       debug. Logs go to stderr (the journal under systemd).\n"
                "  -h, --help           Show this help and exit.\n"
@@ -97,7 +109,7 @@ static void print_help(void) {
                "\n"
                "Exit status: 0 on a clean exit, 1 on a start-up failure (the reason is logged),\n"
                "2 on a usage error.\n",
-               VMIGRATE_STATE_DIR, VMIGRATE_RUNTIME_DIR, VMIGRATE_HOOKS_DIR);
+               VMIGRATE_STATE_DIR, VMIGRATE_RUNTIME_DIR, VMIGRATE_HOOKS_DIR, TLS_CREDS_DEFAULT_DIR);
 }
 
 static int parse_seconds(const char *s, uint64_t *ret_usec) {
@@ -121,6 +133,8 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 ARG_LOG_LEVEL,
                 ARG_HOOKS_DIR,
                 ARG_HOOK_TIMEOUT,
+                ARG_TLS_DIR,
+                ARG_REQUIRE_ENCRYPTION,
                 ARG_VERSION,
         };
         static const struct option options[] = {
@@ -133,6 +147,8 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 { "hooks-dir", required_argument, NULL, ARG_HOOKS_DIR },
                 { "hook-timeout", required_argument, NULL, ARG_HOOK_TIMEOUT },
+                { "tls-dir", required_argument, NULL, ARG_TLS_DIR },
+                { "require-encryption", no_argument, NULL, ARG_REQUIRE_ENCRYPTION },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -196,6 +212,17 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                                         optarg);
                                 return -EINVAL;
                         }
+                        break;
+                case ARG_TLS_DIR:
+                        if (!g_path_is_absolute(optarg)) {
+                                fprintf(stderr, "vmigrated: --tls-dir needs an absolute path, not '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        g_free(args->tls_dir);
+                        args->tls_dir = g_strdup(optarg);
+                        break;
+                case ARG_REQUIRE_ENCRYPTION:
+                        args->require_encryption = true;
                         break;
                 case ARG_LOG_LEVEL:
                         level = log_level_from_string(optarg);
@@ -452,6 +479,11 @@ static int run(const Arguments *args) {
         manager->max_incoming = args->max_incoming;
         manager->hooks_dir = args->hooks_dir;
         manager->hook_timeout_usec = args->hook_timeout_usec;
+        if (args->tls_dir) {
+                g_free(manager->tls_dir);
+                manager->tls_dir = g_strdup(args->tls_dir);
+        }
+        manager->require_encryption = args->require_encryption;
         (void) manager_load_domains(manager);
 
         daemon.event = event;

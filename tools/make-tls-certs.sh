@@ -59,7 +59,7 @@ validity() {
 if [[ -z "$ca_dir" ]]; then
         ca_dir=$out/ca
         mkdir -p "$ca_dir"
-        certtool --generate-privkey --key-type=ecdsa --outfile "$ca_dir/ca-key.pem" 2>/dev/null
+        certtool --generate-privkey --key-type=rsa --bits=2048 --outfile "$ca_dir/ca-key.pem" 2>/dev/null
         { echo 'cn = "vmigrate test CA"'; echo ca; echo cert_signing_key; validity; } >"$tmp/ca.info"
         certtool --generate-self-signed --load-privkey "$ca_dir/ca-key.pem" --template "$tmp/ca.info" \
                 --outfile "$ca_dir/ca-cert.pem" 2>/dev/null
@@ -88,7 +88,7 @@ for spec in "$@"; do
         { echo "cn = \"$host\""; echo tls_www_client; echo encryption_key; echo signing_key; validity; } \
                 >"$tmp/client.info"
         for side in server client; do
-                (umask 077 && certtool --generate-privkey --key-type=ecdsa --outfile "$dir/$side-key.pem" 2>/dev/null)
+                (umask 077 && certtool --generate-privkey --key-type=rsa --bits=2048 --outfile "$dir/$side-key.pem" 2>/dev/null)
                 certtool --generate-certificate --load-privkey "$dir/$side-key.pem" \
                         --load-ca-certificate "$ca_dir/ca-cert.pem" --load-ca-privkey "$ca_dir/ca-key.pem" \
                         --template "$tmp/$side.info" --outfile "$dir/$side-cert.pem" 2>/dev/null

@@ -45,6 +45,17 @@ typedef struct BackendContext {
  */
 typedef void (*BackendDone)(int r, const GError *error, void *userdata);
 
+/* Option 'tls', as the core checked it (NULL: the stream is not
+ * encrypted). The backend's hypervisor reads the credentials in dir
+ * (tls-creds.h names the files). The source verifies that the
+ * destination's certificate names the host of the data URI; the
+ * destination lets in only a client whose certificate's distinguished
+ * name is peer_dn. */
+typedef struct MigrationTls {
+        const char *dir;
+        const char *peer_dn; /* destination only */
+} MigrationTls;
+
 /* Migration: the destination is ready; data_uri is where the source sends
  * the stream ("tcp://host:port" for QEMU). */
 typedef void (*MigratePrepareDone)(int r, const GError *error, const char *data_uri, void *userdata);
@@ -119,11 +130,13 @@ typedef struct BackendOps {
          * the source backend's cookie, start the guest waiting for the
          * stream, and say where to send it. Reports started/migrated. */
         int (*migrate_prepare)(void *domain_data, const DomainDef *def, const MigrateOptions *options,
-                               GVariant *source_cookie, MigratePrepareDone done, void *userdata, GError **error);
+                               const MigrationTls *tls, GVariant *source_cookie, MigratePrepareDone done,
+                               void *userdata, GError **error);
         /* Source, Perform: stream to data_uri until the guest's state is on
          * the destination (reported suspended/migrated) or it failed. */
         int (*migrate_perform)(void *domain_data, const char *data_uri, const MigrateOptions *options,
-                               MigrateProgressFn progress, BackendDone done, void *userdata, GError **error);
+                               const MigrationTls *tls, MigrateProgressFn progress, BackendDone done,
+                               void *userdata, GError **error);
         /* Destination, Finish: success → wait for the stream to end, then
          * run the guest (resumed/migrated), or leave it paused if
          * options->paused; failure → stop and discard it. In post-copy

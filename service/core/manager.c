@@ -4,12 +4,14 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "errors.h"
 #include "log.h"
 #include "manager.h"
+#include "tls-creds.h"
 
 static int mkdir_p(const char *path, int mode, GError **error) {
         if (g_mkdir_with_parents(path, mode) < 0) {
@@ -87,6 +89,7 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         m->jobs = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, NULL);
         m->max_outgoing = MANAGER_DEFAULT_MAX_MIGRATIONS;
         m->max_incoming = MANAGER_DEFAULT_MAX_MIGRATIONS;
+        m->tls_dir = g_strdup(TLS_CREDS_DEFAULT_DIR);
 
         r = mkdir_p(m->state_dir, 0755, error);
         if (r < 0)
@@ -157,6 +160,7 @@ Manager *manager_free(Manager *m) {
         g_free(m->state_dir);
         g_free(m->runtime_dir);
         g_free(m->domains_dir);
+        g_free(m->tls_dir);
         sd_event_unref(m->event);
         g_free(m);
         return NULL;
@@ -837,6 +841,25 @@ char *manager_capabilities_xml(Manager *m) {
         return g_string_free(xml, false);
 }
 
+/* What this host adds to a backend's own support table: option 'tls' needs
+ * usable credentials here. Changes support in place; returns the text its
+ * why_not points to (the caller frees it after use), or NULL. */
+static char *host_limits_option_support(Manager *m, MigrateOptionSupport *support, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                if (!g_str_equal(support[i].key, "tls") || !support[i].supported)
+                        continue;
+                g_autoptr(TlsCreds) tls = tls_creds_load(m->tls_dir, time(NULL));
+                char *why = tls_creds_why_not(tls);
+                if (why) {
+                        support[i].supported = false;
+                        support[i].why_not = why;
+                        support[i].default_value = NULL;
+                }
+                return why;
+        }
+        return NULL;
+}
+
 GVariant *manager_describe_backends(Manager *m) {
         GVariantBuilder all;
 
@@ -856,8 +879,9 @@ GVariant *manager_describe_backends(Manager *m) {
                 if (b->data && b->ops->migrate_options) {
                         size_t n = 0;
                         const MigrateOptionSupport *support = b->ops->migrate_options(b->data, &n);
-                        g_variant_builder_add(&one, "{sv}", "migration-options",
-                                              migrate_options_describe(support, n));
+                        g_autofree MigrateOptionSupport *here = g_memdup2(support, n * sizeof(*support));
+                        g_autofree char *why = host_limits_option_support(m, here, n);
+                        g_variant_builder_add(&one, "{sv}", "migration-options", migrate_options_describe(here, n));
                 }
                 if (b->data && b->ops->describe) {
                         g_autoptr(GVariant) extra = g_variant_ref_sink(b->ops->describe(b->data));

@@ -54,6 +54,10 @@ struct Manager {
          * arguments (NULL = none), and how long one may run. */
         const char *hooks_dir;
         uint64_t hook_timeout_usec;
+        /* TLS credentials of the migration stream (tls-creds.h), read at
+         * each migration; and whether memory may cross in clear text. */
+        char *tls_dir;
+        bool require_encryption;
 
         const PeerOps *peer_ops; /* how to reach other hosts (the bus layer's) */
         void *peer_ctx;

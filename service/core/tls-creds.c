@@ -11,7 +11,6 @@
 
 /* Bigger is not a certificate or key anyone means to use. */
 #define TLS_FILE_MAX_BYTES (256 * 1024)
-#define TLS_DN_MAX 1024
 
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC(gnutls_x509_crt_t, gnutls_x509_crt_deinit, NULL)
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC(gnutls_x509_privkey_t, gnutls_x509_privkey_deinit, NULL)
@@ -122,6 +121,39 @@ static char *format_time(int64_t t) {
         return dt ? g_date_time_format(dt, "%Y-%m-%d %H:%M UTC") : g_strdup("?");
 }
 
+/* What QEMU's tls-creds-x509 refuses when it loads the files: a CA that
+ * may not sign certificates, a host certificate whose key usage or key
+ * purpose does not allow its side of the TLS handshake. */
+static void check_usage(TlsCreds *c, const char *name, gnutls_x509_crt_t crt, const char *purpose) {
+        unsigned usage = 0, critical = 0;
+        int r = gnutls_x509_crt_get_key_usage(crt, &usage, &critical);
+
+        if (r >= 0 && !purpose && !(usage & GNUTLS_KEY_KEY_CERT_SIGN))
+                problem(c, "%s/%s may not sign certificates (no keyCertSign key usage); make it a CA certificate",
+                        c->dir, name);
+        if (r >= 0 && purpose && (!(usage & GNUTLS_KEY_DIGITAL_SIGNATURE) || !(usage & GNUTLS_KEY_KEY_ENCIPHERMENT)))
+                problem(c, "%s/%s lacks the digitalSignature and keyEncipherment key usages QEMU requires; issue "
+                           "it with both (certtool: signing_key and encryption_key, with an RSA key)",
+                        c->dir, name);
+        if (!purpose)
+                return;
+        bool any = false, found = false;
+        for (unsigned i = 0;; i++) {
+                char oid[128];
+                size_t size = sizeof(oid);
+                if (gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &size, NULL) < 0)
+                        break;
+                any = true;
+                if (g_str_equal(oid, purpose))
+                        found = true;
+        }
+        if (any && !found)
+                problem(c, "%s/%s is not issued for TLS %s authentication (extended key usage); issue it with "
+                           "that purpose (certtool: %s)",
+                        c->dir, name, g_str_equal(purpose, GNUTLS_KP_TLS_WWW_SERVER) ? "server" : "client",
+                        g_str_equal(purpose, GNUTLS_KP_TLS_WWW_SERVER) ? "tls_www_server" : "tls_www_client");
+}
+
 /* Valid now, and signed by the CA (when it could be read). */
 static void check_cert(TlsCreds *c, const char *name, gnutls_x509_crt_t crt, gnutls_x509_crt_t ca, int64_t now,
                        int64_t *ret_not_after) {
@@ -201,14 +233,15 @@ static char *cert_fingerprint(gnutls_x509_crt_t crt) {
 }
 
 /* One side's certificate and key: loaded, matched, checked. */
-static void load_pair(TlsCreds *c, const char *cert_name, const char *key_name, gnutls_x509_crt_t ca, int64_t now,
-                      gnutls_x509_crt_t *ret_crt, int64_t *ret_not_after) {
+static void load_pair(TlsCreds *c, const char *cert_name, const char *key_name, const char *purpose,
+                      gnutls_x509_crt_t ca, int64_t now, gnutls_x509_crt_t *ret_crt, int64_t *ret_not_after) {
         g_auto(gnutls_x509_crt_t) crt = load_cert(c, cert_name);
         g_auto(gnutls_x509_privkey_t) key = load_key(c, key_name);
 
         if (!crt)
                 return;
         check_cert(c, cert_name, crt, ca, now, ret_not_after);
+        check_usage(c, cert_name, crt, purpose);
         if (key)
                 check_key_matches(c, cert_name, crt, key_name, key);
         *ret_crt = g_steal_pointer(&crt);
@@ -233,9 +266,12 @@ TlsCreds *tls_creds_load(const char *dir, int64_t now) {
                 c->ca_fingerprint = cert_fingerprint(ca);
                 c->ca_dn = cert_dn(ca);
                 check_cert(c, "ca-cert.pem", ca, NULL, now, &ca_not_after);
+                check_usage(c, "ca-cert.pem", ca, NULL);
         }
-        load_pair(c, "server-cert.pem", "server-key.pem", ca, now, &server, &c->server_not_after);
-        load_pair(c, "client-cert.pem", "client-key.pem", ca, now, &client, &c->client_not_after);
+        load_pair(c, "server-cert.pem", "server-key.pem", GNUTLS_KP_TLS_WWW_SERVER, ca, now, &server,
+                  &c->server_not_after);
+        load_pair(c, "client-cert.pem", "client-key.pem", GNUTLS_KP_TLS_WWW_CLIENT, ca, now, &client,
+                  &c->client_not_after);
         if (server) {
                 c->server_dn = cert_dn(server);
                 c->server_names = cert_names(server);

@@ -26,6 +26,8 @@
  */
 
 #define TLS_CREDS_DEFAULT_DIR "/etc/pki/vmigrate"
+/* The longest distinguished name we print or accept from a peer. */
+#define TLS_DN_MAX 1024
 
 typedef struct TlsCreds {
         char *dir;

@@ -5,6 +5,7 @@
  * hostile input: versioned, size-capped, each member checked.
  */
 #include <string.h>
+#include <time.h>
 
 #include "cookie.h"
 #include "errors.h"
@@ -105,10 +106,11 @@ int cookie_build_prepare(Manager *m, Domain *d, const MigrateOptions *options, G
         cookie_add_host(&dict, m);
         {
                 g_auto(HostFacts) facts = { 0 };
+                g_autoptr(TlsCreds) tls = options->tls ? tls_creds_load(m->tls_dir, time(NULL)) : NULL;
                 (void) host_facts_read(&facts);
                 /* Measured from the domain as it runs here, keyed on target
                  * devices, so that destination-xml may move the files. */
-                source_facts_add_to_cookie(d->def, &facts, &dict);
+                source_facts_add_to_cookie(d->def, &facts, tls, &dict);
         }
         g_variant_dict_insert(&dict, "domain-xml", "s", xml);
         g_variant_dict_insert(&dict, "persistent", "b", domain_is_persistent(d));

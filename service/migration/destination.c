@@ -32,6 +32,7 @@ typedef struct Incoming {
          * Prepare, undone when the guest does not stay. */
         Features *features;
         GVariant *backend_cookie; /* for the backend's Prepare, after the hooks */
+        char *tls_peer_dn;        /* option 'tls': the source's client certificate DN */
 
         IncomingDone done;
         void *userdata;
@@ -48,6 +49,7 @@ static void incoming_free(Incoming *in) {
         if (in->backend_cookie)
                 g_variant_unref(in->backend_cookie);
         migrate_options_free(in->options);
+        g_free(in->tls_peer_dn);
         g_free(in->caller);
         g_free(in);
 }
@@ -58,6 +60,14 @@ static GHashTable *incoming_table(Manager *m) {
         if (!m->incoming)
                 m->incoming = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify) incoming_free);
         return m->incoming;
+}
+
+/* What the backend's Prepare needs for option 'tls' (NULL: none). */
+static const MigrationTls *incoming_tls(Incoming *in, MigrationTls *buf) {
+        if (!in->options->tls)
+                return NULL;
+        *buf = (MigrationTls){ .dir = in->manager->tls_dir, .peer_dn = in->tls_peer_dn };
+        return buf;
 }
 
 static void incoming_forget(Incoming *in) {
@@ -296,9 +306,11 @@ static int incoming_prepare_resume(Manager *m, IncomingRequest *req, const char 
         in->job->migration = in;
         g_hash_table_insert(incoming_table(m), (gpointer) domain_uuid(d), in);
 
+        in->tls_peer_dn = g_strdup(req->source ? req->source->tls_client_dn : NULL);
         job_set_phase(in->job, JOB_PHASE_PREPARE);
-        r = d->backend->migrate_prepare(d->backend_data, d->def, in->options, req->backend_cookie, on_incoming_prepared,
-                                        in, error);
+        MigrationTls tls;
+        r = d->backend->migrate_prepare(d->backend_data, d->def, in->options, incoming_tls(in, &tls),
+                                        req->backend_cookie, on_incoming_prepared, in, error);
         if (r < 0) {
                 job_end(in->job, JOB_PHASE_FAILED, (*error)->message);
                 incoming_forget(in);
@@ -315,8 +327,9 @@ static void on_incoming_features_prepared(const GError *error, void *userdata) {
         g_autoptr(GError) local = NULL;
 
         incoming_take_warnings(in);
-        if (!error && d->backend->migrate_prepare(d->backend_data, d->def, in->options, in->backend_cookie,
-                                                  on_incoming_prepared, in, &local) >= 0)
+        MigrationTls tls;
+        if (!error && d->backend->migrate_prepare(d->backend_data, d->def, in->options, incoming_tls(in, &tls),
+                                                  in->backend_cookie, on_incoming_prepared, in, &local) >= 0)
                 return;
         if (!error)
                 error = local;
@@ -364,7 +377,7 @@ int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller,
         g_autoptr(MigrateOptions) options = NULL;
         g_autoptr(DomainDef) def = NULL;
         g_autoptr(GVariant) backend_cookie = NULL;
-        const char *source_name;
+        const char *source_name, *tls_peer_dn;
         Domain *d;
         bool created = false;
         gboolean persist;
@@ -385,6 +398,7 @@ int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller,
                         log_warning("incoming %s: %s", req.def->name, findings_get(findings, i)->message);
 
         source_name = req.source_name;
+        tls_peer_dn = req.source ? req.source->tls_client_dn : NULL;
         persist = req.persist;
         def = g_steal_pointer(&req.def);
         options = g_steal_pointer(&req.options);
@@ -418,6 +432,7 @@ int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller,
         g_hash_table_insert(incoming_table(m), (gpointer) domain_uuid(d), in);
 
         in->backend_cookie = g_steal_pointer(&backend_cookie);
+        in->tls_peer_dn = g_strdup(tls_peer_dn);
         in->features = incoming_features_new(m, d->def);
 
         job_set_phase(in->job, JOB_PHASE_PREPARE);

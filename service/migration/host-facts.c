@@ -146,7 +146,8 @@ int disk_virtual_size(const char *path, const char *format, uint64_t *ret_size) 
         return 0;
 }
 
-void source_facts_add_to_cookie(const DomainDef *source_def, const HostFacts *facts, GVariantDict *cookie) {
+void source_facts_add_to_cookie(const DomainDef *source_def, const HostFacts *facts, const TlsCreds *tls,
+                                GVariantDict *cookie) {
         GVariantBuilder sizes;
 
         g_variant_builder_init(&sizes, G_VARIANT_TYPE("a{st}"));
@@ -164,6 +165,31 @@ void source_facts_add_to_cookie(const DomainDef *source_def, const HostFacts *fa
                 g_variant_dict_insert_value(cookie, "cpu-flags",
                                             g_variant_new_strv((const char *const *) facts->cpu_flags, n));
         }
+        if (tls && tls->ca_fingerprint && tls->client_dn) {
+                g_variant_dict_insert(cookie, "tls-ca", "s", tls->ca_fingerprint);
+                g_variant_dict_insert(cookie, "tls-client-dn", "s", tls->client_dn);
+        }
+}
+
+/* An optional string member of at most max bytes without control
+ * characters: 0 (and *ret NULL when absent), or VM_ERROR_INCOMPATIBLE. */
+static int cookie_optional_string(GVariant *cookie, const char *key, size_t max, char **ret, GError **error) {
+        g_autoptr(GVariant) v = g_variant_lookup_value(cookie, key, NULL);
+        const char *s;
+
+        *ret = NULL;
+        if (!v)
+                return 0;
+        if (!g_variant_is_of_type(v, G_VARIANT_TYPE_STRING) || g_variant_get_size(v) > max + 1)
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "the source's cookie member '%s' is not a string of at most %zu bytes", key, max);
+        s = g_variant_get_string(v, NULL);
+        for (const char *p = s; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                            "the source's cookie member '%s' has control characters", key);
+        *ret = g_strdup(s);
+        return 0;
 }
 
 const char *source_facts_name(const SourceFacts *source) {
@@ -177,6 +203,8 @@ void source_facts_free(SourceFacts *s) {
         if (s->disk_sizes)
                 g_hash_table_unref(s->disk_sizes);
         g_strfreev(s->cpu_flags);
+        g_free(s->tls_ca);
+        g_free(s->tls_client_dn);
         g_free(s);
 }
 
@@ -193,6 +221,7 @@ static bool name_is_simple(const char *s, size_t max, const char *extra) {
 
 int source_facts_from_cookie(GVariant *cookie, SourceFacts **ret, GError **error) {
         g_autoptr(SourceFacts) s = g_new0(SourceFacts, 1);
+        int r;
         g_autoptr(GVariant) sizes = NULL, flags = NULL, hostname = NULL;
 
         if (!g_variant_is_of_type(cookie, G_VARIANT_TYPE_VARDICT))
@@ -264,6 +293,12 @@ int source_facts_from_cookie(GVariant *cookie, SourceFacts **ret, GError **error
                 }
                 s->cpu_flags = g_strv_builder_end(b);
         }
+
+        r = cookie_optional_string(cookie, "tls-ca", 64, &s->tls_ca, error);
+        if (r >= 0)
+                r = cookie_optional_string(cookie, "tls-client-dn", TLS_DN_MAX, &s->tls_client_dn, error);
+        if (r < 0)
+                return r;
 
         *ret = g_steal_pointer(&s);
         return 0;

@@ -8,6 +8,7 @@
 
 #include "domain-xml.h"
 #include "errors.h"
+#include "tls-creds.h"
 
 /* ---- host facts ---- */
 
@@ -42,6 +43,8 @@ typedef struct SourceFacts {
         char *hostname;
         GHashTable *disk_sizes; /* target dev → guint64* bytes; NULL: the source did not say */
         GStrv cpu_flags;        /* the source host's CPU flags; NULL: not said */
+        char *tls_ca;           /* option 'tls': SHA-256 of the source's CA certificate, hex */
+        char *tls_client_dn;    /* option 'tls': the DN of the source's client certificate */
 } SourceFacts;
 
 #define SOURCE_FACTS_MAX_DISKS 256
@@ -52,8 +55,10 @@ const char *source_facts_name(const SourceFacts *source);
 
 /* Source side: adds "disk-sizes" (measured from source_def, the domain's
  * definition on the source, keyed on target dev so that destination-xml
- * may move paths) and "cpu-flags" (facts) to the Prepare cookie. */
-void source_facts_add_to_cookie(const DomainDef *source_def, const HostFacts *facts, GVariantDict *cookie);
+ * may move paths), "cpu-flags" (facts) and, with tls (option 'tls'; NULL
+ * otherwise), "tls-ca" and "tls-client-dn" to the Prepare cookie. */
+void source_facts_add_to_cookie(const DomainDef *source_def, const HostFacts *facts, const TlsCreds *tls,
+                                GVariantDict *cookie);
 /* Destination side: reads and validates them (absent members are fine:
  * an older source; wrong types, too many entries or bad names are
  * refused with VM_ERROR_INCOMPATIBLE). */

@@ -90,6 +90,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -98,6 +99,7 @@
 #include "host-features.h"
 #include "manager.h"
 #include "preflight.h"
+#include "tls-creds.h"
 #include "uri.h"
 
 /* ---- helpers ---- */
@@ -440,6 +442,118 @@ void preflight_data_port(const HostFacts *facts, const char *listen_address, uin
                         first, last, host);
 }
 
+/* ---- encryption ---- */
+
+/* Whether the backend streams guest memory over the network at all (then
+ * it can encrypt it: it supports option 'tls'). A simulated one sends
+ * nothing, so it has nothing to protect. */
+static bool backend_streams(const MigrateOptionSupport *support, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (g_str_equal(support[i].key, "tls"))
+                        return support[i].supported;
+        return false;
+}
+
+static bool host_is_loopback(const char *host) {
+        return g_str_equal(host, "localhost") || g_str_has_prefix(host, "127.") || g_str_equal(host, "::1");
+}
+
+/* The host the source will connect to for the data stream, as the qemu
+ * backend reports it in its data URI: the data-uri's host, else the listen
+ * address unless it is "any", else this host's name. */
+static char *data_host(const MigrateOptions *o) {
+        g_autofree char *host = NULL;
+        uint16_t port;
+
+        if (o->data_uri && data_uri_parse(o->data_uri, &host, &port, NULL) >= 0)
+                return g_steal_pointer(&host);
+        if (o->listen_address && !g_str_equal(o->listen_address, "0.0.0.0") && !g_str_equal(o->listen_address, "::"))
+                return g_strdup(o->listen_address);
+        return manager_get_hostname();
+}
+
+/* This host's credentials, when option 'tls' needs them: NULL (with an
+ * error finding) when they are not usable. On the source that means this
+ * host cannot do TLS at all (GetBackends says 'tls' is unsupported here,
+ * and why); on the destination, that the pair cannot. */
+static TlsCreds *usable_tls_creds(Manager *m, VmError code, Findings *out) {
+        g_autoptr(TlsCreds) tls = tls_creds_load(m->tls_dir, time(NULL));
+        g_autofree char *why = tls_creds_why_not(tls);
+
+        if (why) {
+                findings_add_code(out, FINDING_ERROR, code, "tls.credentials",
+                                  "option 'tls': this host's credentials are not usable: %s", why);
+                return NULL;
+        }
+        return g_steal_pointer(&tls);
+}
+
+static void check_plaintext(Manager *m, Findings *out) {
+        if (m->require_encryption)
+                findings_add_code(out, FINDING_ERROR, VM_ERROR_UNSUPPORTED_OPTION, "security.plaintext",
+                                  "this host does not let guest memory cross the network unencrypted "
+                                  "(vmigrated --require-encryption): migrate with option 'tls'");
+}
+
+/* Source: option 'tls' needs our client credentials; without it, a host
+ * that requires encryption refuses. */
+static void check_encryption_source(Manager *m, const MigrateOptions *o, Findings *out) {
+        g_autoptr(TlsCreds) tls = NULL;
+
+        if (o->offline)
+                return; /* no memory crosses */
+        if (!o->tls) {
+                check_plaintext(m, out);
+                return;
+        }
+        tls = usable_tls_creds(m, VM_ERROR_UNSUPPORTED_OPTION, out);
+}
+
+/* Destination: with 'tls', our server credentials, the same CA as the
+ * source's, a certificate that names the host the source will connect
+ * to, and the source's client name for tls-authz; without it, a warning
+ * (or a refusal) when memory would cross a real link in clear text. */
+static void check_encryption_destination(Manager *m, const MigrateOptions *o, const SourceFacts *source,
+                                         Findings *out) {
+        g_autofree char *host = NULL;
+        g_autoptr(TlsCreds) tls = NULL;
+
+        if (o->offline)
+                return;
+        host = data_host(o);
+        if (!o->tls) {
+                check_plaintext(m, out);
+                if (!m->require_encryption && !host_is_loopback(host))
+                        findings_add(out, FINDING_WARNING, "security.plaintext",
+                                     "the guest's memory will cross the network to %s unencrypted: whoever can "
+                                     "see the link can read it, and whoever reaches the data port first can "
+                                     "send this host a guest of their own; migrate with option 'tls' (see the "
+                                     "README's \"TLS\" section)",
+                                     host);
+                return;
+        }
+        tls = usable_tls_creds(m, VM_ERROR_INCOMPATIBLE, out);
+        if (!tls)
+                return;
+        if (!source || !source->tls_ca || !source->tls_client_dn) {
+                findings_add(out, FINDING_ERROR, "tls.credentials",
+                             "option 'tls': %s sent no TLS credentials (is its vmigrate older?)",
+                             source_facts_name(source));
+                return;
+        }
+        if (!g_str_equal(source->tls_ca, tls->ca_fingerprint))
+                findings_add(out, FINDING_ERROR, "tls.ca",
+                             "option 'tls': %s's CA (SHA-256 %.16s…) is not this host's (%s/ca-cert.pem, SHA-256 "
+                             "%.16s…): give both hosts certificates from the same CA",
+                             source_facts_name(source), source->tls_ca, m->tls_dir, tls->ca_fingerprint);
+        if (!tls_creds_server_names(tls, host))
+                findings_add(out, FINDING_ERROR, "tls.hostname",
+                             "option 'tls': %s/server-cert.pem is not valid for '%s', the name %s will connect "
+                             "to; issue it with '%s' in its subjectAltName, or give option 'data-uri' with a "
+                             "name it has",
+                             m->tls_dir, host, source_facts_name(source), host);
+}
+
 /* ---- destination ---- */
 
 static void check_domain_identity(Manager *m, const DomainDef *def, const MigrateOptions *options,
@@ -572,10 +686,11 @@ void preflight_destination_with_facts(Manager *m, const HostFacts *facts, const 
                              "the '%s' backend here cannot receive migrated domains", ops->name);
                 return;
         }
+        const MigrateOptionSupport *support = NULL;
+        size_t n_support = 0;
         if (ops->migrate_options) {
-                size_t n = 0;
-                const MigrateOptionSupport *support = ops->migrate_options(data, &n);
-                if (migrate_options_check(options, ops->name, support, n, &error) < 0) {
+                support = ops->migrate_options(data, &n_support);
+                if (migrate_options_check(options, ops->name, support, n_support, &error) < 0) {
                         findings_add_code(out, FINDING_ERROR, error->code, "options.valid", "%s",
                                           error->message);
                         return; /* the checks below assume options this backend takes */
@@ -584,6 +699,8 @@ void preflight_destination_with_facts(Manager *m, const HostFacts *facts, const 
 
         if (!options->offline)
                 check_hooks(m->hooks_dir, def, out);
+        if (backend_streams(support, n_support))
+                check_encryption_destination(m, options, source, out);
 
         size_t errors_before = findings_count_errors(out);
         if (ops->migrate_check) {
@@ -689,6 +806,8 @@ void preflight_source_with_facts(Domain *d, const HostFacts *facts, const Migrat
         for (char **w = warnings; *w; w++)
                 findings_add(out, FINDING_WARNING, "options.valid", "%s", *w);
         check_domain_state(d, o, out);
+        if (backend_streams(support, n_support))
+                check_encryption_source(m, o, out);
 
         if (migrate_options_has(o, MIGRATE_OPTION_DESTINATION_XML)) {
                 g_autoptr(DomainDef) dest = NULL;

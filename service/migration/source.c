@@ -310,8 +310,10 @@ static void outgoing_perform(Outgoing *o) {
         g_autoptr(GError) error = NULL;
 
         job_set_phase(o->job, JOB_PHASE_PERFORM);
-        if (o->domain->backend->migrate_perform(o->domain->backend_data, o->data_uri, o->options, on_progress,
-                                                on_performed, o, &error) < 0) {
+        MigrationTls tls = { .dir = o->manager->tls_dir };
+        if (o->domain->backend->migrate_perform(o->domain->backend_data, o->data_uri, o->options,
+                                                o->options->tls ? &tls : NULL, on_progress, on_performed, o,
+                                                &error) < 0) {
                 on_performed(-EIO, error, o);
                 return;
         }

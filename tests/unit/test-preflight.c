@@ -394,7 +394,7 @@ static void test_source_facts_cookie(Fixture *f, gconstpointer data) {
 
         write_qcow2(f, "vm1.qcow2", 2ULL << 30);
         g_variant_dict_insert(&dict, "hostname", "s", "host-a");
-        source_facts_add_to_cookie(def, &f->facts, &dict);
+        source_facts_add_to_cookie(def, &f->facts, NULL, &dict);
         g_autoptr(GVariant) cookie = g_variant_ref_sink(g_variant_dict_end(&dict));
 
         g_assert_cmpint(source_facts_from_cookie(cookie, &s, &error), ==, 0);

@@ -42,13 +42,21 @@ static char *in(const char *dir, const char *name) {
         return g_build_filename(dir, name, NULL);
 }
 
+/* Keys take a while to make: one set per run, copied for each test. */
+static char *made_once;
+
 static void fixture_setup(Fixture *f, gconstpointer data) {
         f->top = g_dir_make_tmp("vmigrate-tls-XXXXXX", NULL);
         g_autofree char *pki = in(f->top, "pki");
-        const char *args[] = { pki, "host-a=10.0.0.1,fd00::1", "host-b=10.0.0.2", NULL };
-
         g_assert_nonnull(f->top);
-        run_script(args);
+        if (!made_once) {
+                made_once = g_dir_make_tmp("vmigrate-tls-made-XXXXXX", NULL);
+                g_autofree char *made = in(made_once, "pki");
+                const char *args[] = { made, "host-a=10.0.0.1,fd00::1", "host-b=10.0.0.2", NULL };
+                run_script(args);
+        }
+        g_autofree char *cmd = g_strdup_printf("cp -a '%s/pki' '%s'", made_once, f->top);
+        g_assert_cmpint(system(cmd), ==, 0);
         f->host_a = in(pki, "host-a");
 }
 
@@ -204,5 +212,10 @@ int main(int argc, char *argv[]) {
         ADD("not-yet-valid", test_not_yet_valid);
         ADD("wrong-ca", test_wrong_ca);
         ADD("key-mismatch", test_key_mismatch);
-        return g_test_run();
+        int r = g_test_run();
+        if (made_once) {
+                g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", made_once);
+                (void) system(cmd);
+        }
+        return r;
 }

@@ -100,8 +100,10 @@ void qemu_migrate_check(void *backend_data, const PreflightContext *ctx, Finding
 int qemu_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOptions *options,
                        GVariantDict *cookie, GError **error);
 int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateOptions *options,
+                         const MigrationTls *tls,
                          GVariant *source_cookie, MigratePrepareDone done, void *userdata, GError **error);
 int qemu_migrate_perform(void *domain_data, const char *data_uri, const MigrateOptions *options,
+                         const MigrationTls *tls,
                          MigrateProgressFn progress, BackendDone done, void *userdata, GError **error);
 int qemu_migrate_finish(void *domain_data, bool success, bool postcopy, const MigrateOptions *options,
                         BackendDone done, BackendDone ended, void *userdata, GError **error);

@@ -22,6 +22,7 @@
 #include "errors.h"
 #include "log.h"
 #include "qemu-backend.h"
+#include "qemu-tls.h"
 #include "manager.h"
 #include "uri.h"
 
@@ -88,7 +89,7 @@ static const MigrateOptionSupport qemu_option_support[] = {
         { .key = "compression", .supported = true, .default_value = "'none'" },
         { .key = "parallel-connections", .supported = true },
         { .key = "tunnelled", .why_not = "tunnelled migration is not implemented yet" },
-        { .key = "tls", .why_not = "TLS for the data stream is not implemented yet" },
+        { .key = "tls", .supported = true },
         { .key = "copy-storage", .why_not = "storage migration is not implemented yet: use shared storage" },
         { .key = "bandwidth", .supported = true },
         { .key = "postcopy-bandwidth", .supported = true },
@@ -412,14 +413,19 @@ static char *qemu_uri_from_data_uri(const char *data_uri, GError **error) {
 }
 
 int qemu_migrate_perform(void *domain_data, const char *data_uri, const MigrateOptions *options,
+                         const MigrationTls *tls,
                          MigrateProgressFn progress, BackendDone done, void *userdata, GError **error) {
         QemuDomain *qd = domain_data;
         g_autofree char *uri = qemu_uri_from_data_uri(data_uri, error);
+        g_autofree char *host = NULL;
+        uint16_t port;
         QemuMigration *m;
         int r;
 
         if (!uri)
                 return -EINVAL;
+        /* The name the destination's certificate must have. */
+        (void) data_uri_parse(data_uri, &host, &port, NULL);
         if (!qd->qmp)
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "no monitor connection to QEMU");
 
@@ -442,8 +448,13 @@ int qemu_migrate_perform(void *domain_data, const char *data_uri, const MigrateO
                 /* The resume may bring new rates (a link that came back slower). */
                 migrate_options_free(m->options);
                 m->options = migrate_options_copy(options);
-                r = qmp_execute(qd->qmp, "migrate-set-parameters", parameters_args(m->options, true),
-                                MIGRATION_COMMAND_TIMEOUT_USEC, on_source_setup_reply, m, error);
+                JsonObject *parameters = parameters_args(m->options, true);
+                r = tls ? qemu_tls_setup(qd->qmp, tls, true, host, parameters, on_source_setup_reply, m, error) : 0;
+                if (r >= 0)
+                        r = qmp_execute(qd->qmp, "migrate-set-parameters", g_steal_pointer(&parameters),
+                                        MIGRATION_COMMAND_TIMEOUT_USEC, on_source_setup_reply, m, error);
+                if (parameters)
+                        json_object_unref(parameters);
                 if (r >= 0)
                         r = qmp_execute(qd->qmp, "migrate", resume, MIGRATION_COMMAND_TIMEOUT_USEC, on_migrate_reply, m,
                                         error);
@@ -462,12 +473,17 @@ int qemu_migrate_perform(void *domain_data, const char *data_uri, const MigrateO
         m->stats.iteration = 0;
 
         JsonObject *migrate = json_object_new();
+        JsonObject *parameters = parameters_args(m->options, true);
         json_object_set_string_member(migrate, "uri", uri);
         r = qmp_execute(qd->qmp, "migrate-set-capabilities", capabilities_args(m->options), MIGRATION_COMMAND_TIMEOUT_USEC,
                         on_source_setup_reply, m, error);
+        if (r >= 0 && tls)
+                r = qemu_tls_setup(qd->qmp, tls, true, host, parameters, on_source_setup_reply, m, error);
         if (r >= 0)
-                r = qmp_execute(qd->qmp, "migrate-set-parameters", parameters_args(m->options, true),
+                r = qmp_execute(qd->qmp, "migrate-set-parameters", g_steal_pointer(&parameters),
                                 MIGRATION_COMMAND_TIMEOUT_USEC, on_source_setup_reply, m, error);
+        if (parameters)
+                json_object_unref(parameters);
         if (r >= 0)
                 r = qmp_execute(qd->qmp, "migrate", g_steal_pointer(&migrate), MIGRATION_COMMAND_TIMEOUT_USEC,
                                 on_migrate_reply, m, error);
@@ -781,6 +797,7 @@ static void on_incoming_ready(Qmp *qmp, JsonNode *result, const char *error_clas
 }
 
 int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateOptions *options,
+                         const MigrationTls *tls,
                          GVariant *source_cookie, MigratePrepareDone done, void *userdata, GError **error) {
         QemuDomain *qd = domain_data;
         QemuCaps *caps = qd->backend->caps;
@@ -854,11 +871,16 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
         m->listen_host = g_strdup(migrate_options_has(options, MIGRATE_OPTION_LISTEN_ADDRESS) ? options->listen_address
                                                                                                : "0.0.0.0");
 
+        JsonObject *parameters = parameters_args(m->options, false);
         r = qmp_execute(qd->qmp, "migrate-set-capabilities", capabilities_args(m->options),
                         MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_setup_reply, m, error);
+        if (r >= 0 && tls)
+                r = qemu_tls_setup(qd->qmp, tls, false, NULL, parameters, on_incoming_setup_reply, m, error);
         if (r >= 0)
-                r = qmp_execute(qd->qmp, "migrate-set-parameters", parameters_args(m->options, false),
+                r = qmp_execute(qd->qmp, "migrate-set-parameters", g_steal_pointer(&parameters),
                                 MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_setup_reply, m, error);
+        if (parameters)
+                json_object_unref(parameters);
         if (r >= 0)
                 r = qmp_execute(qd->qmp, "query-status", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_ready, m,
                                 error);

@@ -251,8 +251,8 @@ static const MigrateOptionSupport sim_migrate_options[] = {
         { .key = "auto-converge", .supported = true, .default_value = "false" },
         { .key = "compression", .why_not = "the simulated stream is not compressed" },
         { .key = "parallel-connections", .why_not = "the simulated stream has one connection" },
-        { .key = "tunnelled", .why_not = "tunnelled migration is not implemented yet" },
-        { .key = "tls", .why_not = "TLS is not implemented yet" },
+        { .key = "tunnelled", .why_not = "the test backend sends no data to tunnel" },
+        { .key = "tls", .why_not = "the test backend sends no data to encrypt" },
         { .key = "copy-storage", .why_not = "storage copy is not implemented yet" },
         { .key = "bandwidth", .supported = true, .default_value = "1073741824" },
         { .key = "postcopy-bandwidth", .supported = true },
@@ -377,6 +377,7 @@ static int on_migration_tick(sd_event_source *s, uint64_t usec, void *userdata) 
 }
 
 static int sim_migrate_perform(void *domain_data, const char *data_uri, const MigrateOptions *options,
+                         const MigrationTls *tls,
                                 MigrateProgressFn progress, BackendDone done, void *userdata, GError **error) {
         SimDomain *td = domain_data;
         SimMigration *m;
@@ -485,6 +486,7 @@ static int on_prepare_defer(sd_event_source *s, void *userdata) {
 }
 
 static int sim_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateOptions *options,
+                         const MigrationTls *tls,
                                 GVariant *source_cookie, MigratePrepareDone done, void *userdata, GError **error) {
         SimDomain *td = domain_data;
         gboolean simulated = false;

@@ -1,0 +1,129 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Option 'tls' between two hosts: credentials made at test time
+# (tools/make-tls-certs.sh, one CA, a directory per host passed with
+# --tls-dir), a TCG guest rewriting its memory migrated with TLS, plain
+# and with 4 parallel connections, every page verified after each move.
+# Then the credentials broken one way at a time on the destination
+# (expired, another CA, a certificate that does not name the host): DryRun
+# reports the finding naming the host and the file, Migrate is refused
+# with Incompatible, and nothing is left on either host.
+. "$(dirname "$0")/lib-hosts.sh"
+. "$(dirname "$0")/lib-migrate.sh"
+
+command -v certtool >/dev/null || bail_out "certtool not installed (package gnutls-bin)"
+HOSTS_DAEMON_ARGS="--tls-dir=@HOSTDIR@/pki"
+mig_setup --qemu a b
+mig_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
+make_certs=$VMIGRATE_SOURCE_ROOT/tools/make-tls-certs.sh
+
+# certs DIR [make-tls-certs options]: a fresh set for both hosts in DIR,
+# each host's copied to its --tls-dir.
+certs() {
+        local dir=$1 h
+        shift
+        rm -rf "$dir"
+        "$make_certs" "$@" "$dir" "host-a=$(host_ip a)" "host-b=$(host_ip b)" || return 1
+        for h in a b; do
+                rm -rf "$(host_path "$h" dir)/pki"
+                cp -a "$dir/host-$h" "$(host_path "$h" dir)/pki" || return 1
+        done
+}
+certs "$HOSTS_RUN/pki"
+ok $? "credentials for host-a and host-b from one CA"
+
+# dry_run HOST PATH DEST [N KEY TYPE VALUE...]: "ok=BOOL" then one
+# "severity id message" line per finding.
+dry_run() {
+        local h=$1 p=$2 dest=$3
+        shift 3
+        mig_bus "$h" --timeout=120 --json=short call "$VM_BUS_NAME" "$p" "$VM_DOMAIN_IFACE" DryRun 'sa{sv}' \
+                "$dest" "$@" | $MIG_PY -c '
+import json, sys
+ok, findings = json.load(sys.stdin)["data"]
+print("ok=%s" % str(ok).lower())
+for sev, fid, msg in findings:
+    print(sev, fid, msg)'
+}
+
+dest_b=$(mig_dest b)
+dest_a=$(mig_dest a)
+p=$(mig_define a "$(mig_guest_xml tlsguest qemu 'vmtest.mem=48M vmtest.ws=16M vmtest.rate=5000' 64)") &&
+        mig_dom a "$p" Start >/dev/null
+ok $? "a TCG guest writing 5000 pages/s runs on a"
+uuid=$(mig_uuid a "$p")
+ok "mig_guest a $uuid wait-heartbeat >/dev/null" "... it sends heartbeats"
+
+out=$(dry_run a "$p" "$dest_b" 0)
+like "$out" $'\nwarning security.plaintext host-b: the guest\'s memory will cross the network to host-b unencrypted' \
+        "DryRun without 'tls': a security.plaintext warning naming host-b"
+out=$(dry_run a "$p" "$dest_b" 1 tls b true)
+like "$out" '^ok=true' "DryRun with 'tls' passes" || diag "$out"
+unlike "$out" 'security.plaintext|tls\.' "... with no TLS or plain-text finding"
+
+here=a
+# leg DESC [N KEY TYPE VALUE...]: migrate with tls from $here to the other host, verify.
+leg() {
+        local desc=$1 from=$here to out job
+        shift
+        if [ "$from" = a ]; then to=b; else to=a; fi
+        out=$(mig_migrate "$from" "$p" "$(mig_dest "$to")" "$@")
+        like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "$desc: Migrate $from -> $to answers with a job" ||
+                return 1
+        job=$(mig_reply_path "$out")
+        mig_wait_phase 90 "$from" "$job" 'completed|failed|cancelled'
+        is "$(mig_jprop "$from" "$job" Phase)" completed "$desc: the job completed" ||
+                diag "  error: $(mig_jprop "$from" "$job" Error)"
+        is "$(mig_state "$to" "$p")" running/migrated "$desc: the guest runs on $to"
+        like "$(mig_guest "$to" "$uuid" verify)" '^VERIFY OK pages=12288 ' "$desc: every page verifies on $to"
+        here=$to
+}
+leg "tls" 1 tls b true
+leg "tls, 4 parallel connections" 2 tls b true parallel-connections u 4
+
+# broken DESC ID PATTERN: DryRun a -> b with tls finds ID (error) whose
+# message matches PATTERN; Migrate is refused with Incompatible; nothing
+# changed on either host.
+broken() {
+        local desc=$1 id=$2 pattern=$3 out before
+        [ "$here" = a ] || bail_out "the guest should be on a"
+        out=$(dry_run a "$p" "$dest_b" 1 tls b true)
+        like "$out" '^ok=false' "$desc: DryRun fails"
+        like "$out" $'\nerror '"$id $pattern" "$desc: finding $id names host and file" || diag "$out"
+        before=$(mig_domains b)
+        out=$(mig_migrate_gdbus a "$p" "$dest_b" "{'tls': <true>}")
+        like "$out" "GDBus.Error:$VM_ERR\\.Incompatible: .*$id|GDBus.Error:$VM_ERR\\.Incompatible" \
+                "$desc: Migrate is refused with Incompatible"
+        like "$(mig_state a "$p")" '^running/' "$desc: the guest still runs on a"
+        is "$(mig_domains b)" "$before" "$desc: nothing was defined on b"
+        is "$(mig_qemu_pids b "$uuid" | wc -l)" 0 "$desc: no QEMU of the guest on b"
+}
+
+if [ "$here" != a ]; then
+        leg "tls, back to a" 1 tls b true
+fi
+
+"$make_certs" --days -3 --ca-dir "$HOSTS_RUN/pki/ca" "$HOSTS_RUN/pki-old" "host-b=$(host_ip b)" >/dev/null &&
+        cp "$HOSTS_RUN/pki-old/host-b/"*-cert.pem "$HOSTS_RUN/pki-old/host-b/"*-key.pem "$(host_path b dir)/pki/"
+ok $? "b's certificates expired three days ago (same CA)"
+broken "expired certificates" tls.credentials "host-b: option 'tls': this host's credentials are not usable: .*/pki/server-cert.pem expired on"
+
+certs "$HOSTS_RUN/pki"
+"$make_certs" "$HOSTS_RUN/pki-other" host-b >/dev/null && cp "$HOSTS_RUN/pki-other/host-b/"* "$(host_path b dir)/pki/"
+ok $? "b gets credentials from another CA"
+broken "another CA" tls.ca "host-b: option 'tls': host-a's CA .* is not this host's"
+
+certs "$HOSTS_RUN/pki"
+"$make_certs" --ca-dir "$HOSTS_RUN/pki/ca" "$HOSTS_RUN/pki-name" host-elsewhere >/dev/null &&
+        cp "$HOSTS_RUN/pki-name/host-elsewhere/server-"* "$(host_path b dir)/pki/"
+ok $? "b's server certificate names host-elsewhere, not host-b"
+broken "a certificate for another name" tls.hostname "host-b: option 'tls': .*/server-cert.pem is not valid for 'host-b'"
+
+certs "$HOSTS_RUN/pki"
+leg "tls again, with the credentials mended" 1 tls b true
+
+mig_dom "$here" "$p" Destroy >/dev/null
+ok $? "Destroy the guest on $here"
+mig_check_clean a "$uuid" "at the end"
+mig_check_clean b "$uuid" "at the end"
+hosts_finish
