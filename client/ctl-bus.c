@@ -332,7 +332,7 @@ int ctl_report_error(const CtlHost *host, const sd_bus_error *error, int r, cons
                         "group 'vmigrate' or run as root.\n");
                 return CTL_EXIT_DENIED;
         }
-        if (sd_bus_error_has_name(error, CTL_ERROR_PREFIX "NoSuchDomain")) {
+        if (sd_bus_error_has_name(error, vm_error_dbus_name(VM_ERROR_NO_SUCH_DOMAIN))) {
                 fprintf(stderr, "hint: 'vmigratectl list --all' shows the defined domains.\n");
                 return CTL_EXIT_NO_DOMAIN;
         }

@@ -14,9 +14,10 @@
 #include <json-glib/json-glib.h>
 #include <systemd/sd-bus.h>
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus, sd_bus_flush_close_unref)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_message, sd_bus_message_unref)
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(sd_bus_error, sd_bus_error_free)
+/* Bus names, paths and interfaces, and the sd-bus cleanup functions, are
+ * vmigrated's own (common/): one definition for both ends of the bus. */
+#include "bus-util.h"
+#include "errors.h"
 
 /*
  * Exit codes. Scripts rely on them, so they are part of the interface and
@@ -40,12 +41,6 @@ enum {
         CTL_EXIT_NO_DOMAIN = 4,
         CTL_EXIT_DENIED = 5,
 };
-
-#define CTL_BUS_NAME "org.vmigrate.Migrate1"
-#define CTL_MANAGER_PATH "/org/vmigrate/Migrate1"
-#define CTL_MANAGER_IFACE "org.vmigrate.Migrate1.Manager"
-#define CTL_DOMAIN_IFACE "org.vmigrate.Migrate1.Domain"
-#define CTL_ERROR_PREFIX "org.vmigrate.Migrate1.Error."
 
 typedef enum CtlHostKind {
         CTL_HOST_LOCAL, /* no --host: the system bus (DBUS_SYSTEM_BUS_ADDRESS honoured) */
@@ -109,9 +104,6 @@ void ctl_print_json(JsonNode *node);
 JsonNode *ctl_properties_to_json(GVariant *properties);
 
 /* ---- migration: parsing and formatting (ctl-output.c, no bus) ---- */
-
-#define CTL_JOB_IFACE "org.vmigrate.Migrate1.Job"
-#define CTL_JOB_PREFIX "/org/vmigrate/Migrate1/job"
 
 /*
  * A transfer rate in bytes per second: a number (decimals allowed, "1.5G")

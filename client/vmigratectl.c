@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "names.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define XML_MAX_BYTES (1024 * 1024)
+/* The messages and --help say "1 MiB". */
+G_STATIC_ASSERT(DOMAIN_XML_MAX_BYTES == 1024 * 1024);
 /* Lifecycle calls reply only when the operation has completed (a guest shutdown can take a while). */
 #define LIFECYCLE_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
 /* The daemon waits for the guest (by default 2 minutes, vmigrated --shutdown-timeout), then destroys
@@ -88,7 +90,7 @@ static int call_method(Context *c, const char *path, const char *interface, cons
         g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(c->bus, &m, CTL_BUS_NAME, path, interface, method);
+        r = sd_bus_message_new_method_call(c->bus, &m, BUS_NAME, path, interface, method);
         if (r >= 0 && types) {
                 va_list ap;
                 va_start(ap, types);
@@ -131,7 +133,8 @@ static int resolve_domain(Context *c, const char *domain, char **ret_path) {
         const char *path;
         int r;
 
-        r = call_method(c, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, "GetDomain", 0, what, &reply, "s", domain);
+        r = call_method(c, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, "GetDomain", 0, what, &reply, "s",
+                        domain);
         if (r != CTL_EXIT_OK)
                 return r;
         if (sd_bus_message_read(reply, "o", &path) <= 0) {
@@ -147,7 +150,7 @@ static int get_domain_properties(Context *c, const char *path, const char *what,
         int r;
 
         r = call_method(c, path, "org.freedesktop.DBus.Properties", "GetAll", 0, what, &reply, "s",
-                        CTL_DOMAIN_IFACE);
+                        BUS_DOMAIN_INTERFACE);
         if (r != CTL_EXIT_OK)
                 return r;
         return read_reply_value(reply, "a{sv}", what, ret_properties);
@@ -244,7 +247,7 @@ static int cmd_list(Context *c, const Command *cmd, char **args) {
         int r;
 
         /* One round-trip for all properties of all domains. */
-        r = call_method(c, CTL_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", 0,
+        r = call_method(c, BUS_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", 0,
                         what, &reply, NULL);
         if (r != CTL_EXIT_OK)
                 return r;
@@ -255,7 +258,7 @@ static int cmd_list(Context *c, const Command *cmd, char **args) {
         g_variant_iter_init(&iter, objects);
         while (g_variant_iter_next(&iter, "{&o@a{sa{sv}}}", &path, &interfaces)) {
                 GVariant *properties =
-                        g_variant_lookup_value(interfaces, CTL_DOMAIN_IFACE, G_VARIANT_TYPE("a{sv}"));
+                        g_variant_lookup_value(interfaces, BUS_DOMAIN_INTERFACE, G_VARIANT_TYPE("a{sv}"));
 
                 g_variant_unref(interfaces);
                 if (!properties)
@@ -427,11 +430,12 @@ static int cmd_action(Context *c, const Command *cmd, char **args) {
 
         if (c->shutdown_timeout_ms > 0)
                 /* The guest gets that long, then the daemon destroys it and replies. */
-                r = call_method(c, path, CTL_DOMAIN_IFACE, "ShutdownWithTimeout",
+                r = call_method(c, path, BUS_DOMAIN_INTERFACE, "ShutdownWithTimeout",
                                 c->shutdown_timeout_ms * 1000 + SHUTDOWN_EXTRA_USEC, what, NULL, "t",
                                 c->shutdown_timeout_ms);
         else
-                r = call_method(c, path, CTL_DOMAIN_IFACE, cmd->method, cmd->timeout_usec, what, NULL, NULL);
+                r = call_method(c, path, BUS_DOMAIN_INTERFACE, cmd->method, cmd->timeout_usec, what, NULL,
+                                NULL);
         if (r != CTL_EXIT_OK)
                 return r;
 
@@ -483,7 +487,7 @@ static int read_xml_file(const char *filename, char **ret_xml) {
                 if (n == 0)
                         break;
                 g_byte_array_append(data, buf, (guint) n);
-                if (data->len > XML_MAX_BYTES) {
+                if (data->len > DOMAIN_XML_MAX_BYTES) {
                         fprintf(stderr,
                                 "vmigratectl: %s is larger than 1 MiB; that is not a domain XML "
                                 "vmigrated accepts\n",
@@ -532,8 +536,8 @@ static int cmd_define(Context *c, const Command *cmd, char **args) {
         if (r != CTL_EXIT_OK)
                 return r;
 
-        r = call_method(c, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, cmd->method, cmd->timeout_usec, what, &reply,
-                        "s", xml);
+        r = call_method(c, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, cmd->method, cmd->timeout_usec, what,
+                        &reply, "s", xml);
         if (r != CTL_EXIT_OK)
                 return r;
         if (sd_bus_message_read(reply, "o", &path) <= 0) {
@@ -551,8 +555,8 @@ static int cmd_define(Context *c, const Command *cmd, char **args) {
                 g_autoptr(sd_bus_message) props_reply = NULL;
                 g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
 
-                if (sd_bus_call_method(c->bus, CTL_BUS_NAME, path, "org.freedesktop.DBus.Properties",
-                                       "GetAll", &error, &props_reply, "s", CTL_DOMAIN_IFACE) >= 0 &&
+                if (sd_bus_call_method(c->bus, BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
+                                       &error, &props_reply, "s", BUS_DOMAIN_INTERFACE) >= 0 &&
                     ctl_message_read_gvariant(props_reply, &properties) >= 0 &&
                     g_variant_is_of_type(properties, G_VARIANT_TYPE("a{sv}"))) {
                         name = lookup_string(properties, "Name");
@@ -588,7 +592,7 @@ static int cmd_dumpxml(Context *c, const Command *cmd, char **args) {
         r = resolve_domain(c, args[0], &path);
         if (r != CTL_EXIT_OK)
                 return r;
-        r = call_method(c, path, CTL_DOMAIN_IFACE, "GetXML", 0, what, &reply, NULL);
+        r = call_method(c, path, BUS_DOMAIN_INTERFACE, "GetXML", 0, what, &reply, NULL);
         if (r != CTL_EXIT_OK)
                 return r;
         if (sd_bus_message_read(reply, "s", &xml) <= 0) {
@@ -605,7 +609,8 @@ static int cmd_capabilities(Context *c, const Command *cmd, char **args) {
         const char *xml;
         int r;
 
-        r = call_method(c, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, "GetCapabilities", 0, what, &reply, NULL);
+        r = call_method(c, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, "GetCapabilities", 0, what, &reply,
+                        NULL);
         if (r != CTL_EXIT_OK)
                 return r;
         if (sd_bus_message_read(reply, "s", &xml) <= 0) {
@@ -726,7 +731,7 @@ static int cmd_backends(Context *c, const Command *cmd, char **args) {
         const char *name;
         int r;
 
-        r = call_method(c, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, "GetBackends", 0, what, &reply, NULL);
+        r = call_method(c, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, "GetBackends", 0, what, &reply, NULL);
         if (r != CTL_EXIT_OK)
                 return r;
         r = read_reply_value(reply, "a{sa{sv}}", what, &backends);
@@ -870,7 +875,7 @@ static int migrate_dry_run(Context *c, const char *path, const char *name, const
         g_autoptr(GVariant) findings = NULL;
         int ok, r;
 
-        r = sd_bus_message_new_method_call(c->bus, &m, CTL_BUS_NAME, path, CTL_DOMAIN_IFACE, "DryRun");
+        r = sd_bus_message_new_method_call(c->bus, &m, BUS_NAME, path, BUS_DOMAIN_INTERFACE, "DryRun");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", destination);
         if (r >= 0)
@@ -938,7 +943,7 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
         if (c->dry_run)
                 return migrate_dry_run(c, path, name, args[1], options);
 
-        r = sd_bus_message_new_method_call(c->bus, &m, CTL_BUS_NAME, path, CTL_DOMAIN_IFACE, "Migrate");
+        r = sd_bus_message_new_method_call(c->bus, &m, BUS_NAME, path, BUS_DOMAIN_INTERFACE, "Migrate");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", args[1]);
         if (r >= 0)
@@ -958,7 +963,7 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
                 if (r < 0)
                         return ctl_report_error(&c->host, &error, r, what);
                 if (sd_bus_message_read(reply, "o", &job) <= 0 ||
-                    !g_str_has_prefix(job, CTL_JOB_PREFIX "/")) {
+                    !g_str_has_prefix(job, BUS_JOB_PREFIX "/")) {
                         fprintf(stderr, "vmigratectl: %s: unexpected reply from vmigrated\n", what);
                         return CTL_EXIT_FAILED;
                 }
@@ -967,7 +972,7 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
                         g_autofree char *pc_what = g_strdup_printf("the migration of domain '%s' started "
                                                                    "(job %s), but cannot ask for post-copy",
                                                                    name, job);
-                        pc = call_method(c, job, CTL_JOB_IFACE, "StartPostCopy", 0, pc_what, NULL, NULL);
+                        pc = call_method(c, job, BUS_JOB_INTERFACE, "StartPostCopy", 0, pc_what, NULL, NULL);
                         if (pc != CTL_EXIT_OK)
                                 fprintf(stderr,
                                         "hint: it goes on in pre-copy; 'vmigratectl migrate-postcopy %s' "
@@ -1027,7 +1032,7 @@ static int cmd_job_status(Context *c, const Command *cmd, char **args) {
                 if (!g_variant_lookup(properties, "Job", "o", &job))
                         job = NULL;
         }
-        r = call_method(c, path, CTL_DOMAIN_IFACE, "GetJobStats", 0, what, &reply, NULL);
+        r = call_method(c, path, BUS_DOMAIN_INTERFACE, "GetJobStats", 0, what, &reply, NULL);
         if (r != CTL_EXIT_OK)
                 return r;
         r = read_reply_value(reply, "a{sv}", what, &stats);
@@ -1059,12 +1064,12 @@ static void print_job_control_hint(Context *c, const Command *cmd, const sd_bus_
                                    const char *name) {
         g_autofree char *word = ctl_shell_word(name);
 
-        if (sd_bus_error_has_name(error, CTL_ERROR_PREFIX "NoJob"))
+        if (sd_bus_error_has_name(error, vm_error_dbus_name(VM_ERROR_NO_JOB)))
                 fprintf(stderr,
                         "hint: domain '%s' has no migration leaving %s. Job control works on the source "
                         "host (--host=URI); 'vmigratectl job-status %s' shows the last job.\n",
                         name, c->host.kind == CTL_HOST_LOCAL ? "this host" : "that host", word);
-        else if (sd_bus_error_has_name(error, CTL_ERROR_PREFIX "PostCopyNotEnabled"))
+        else if (sd_bus_error_has_name(error, vm_error_dbus_name(VM_ERROR_POSTCOPY_NOT_ENABLED)))
                 fprintf(stderr,
                         "hint: post-copy must be allowed when the migration starts. Cancel it "
                         "('vmigratectl job-abort %s') and start it again with --postcopy, or help "
@@ -1072,7 +1077,7 @@ static void print_job_control_hint(Context *c, const Command *cmd, const sd_bus_
                         "'vmigratectl migrate-setmaxdowntime'.\n",
                         word);
         else if (g_str_equal(cmd->method, "StartPostCopy") &&
-                 sd_bus_error_has_name(error, CTL_ERROR_PREFIX "InvalidState"))
+                 sd_bus_error_has_name(error, vm_error_dbus_name(VM_ERROR_INVALID_STATE)))
                 fprintf(stderr,
                         "hint: the migration is already in post-copy or finishing; 'vmigratectl job-status "
                         "%s' shows its phase.\n",
@@ -1116,7 +1121,7 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         if (r != CTL_EXIT_OK)
                 return r;
 
-        r = sd_bus_message_new_method_call(c->bus, &m, CTL_BUS_NAME, path, CTL_DOMAIN_IFACE, cmd->method);
+        r = sd_bus_message_new_method_call(c->bus, &m, BUS_NAME, path, BUS_DOMAIN_INTERFACE, cmd->method);
         if (r >= 0 && g_str_equal(cmd->method, "SetMaxDowntime")) {
                 r = sd_bus_message_append(m, "t", value);
                 done = g_strdup_printf("may now pause for up to %" G_GUINT64_FORMAT " ms", value);
@@ -1415,7 +1420,7 @@ static void print_help(void) {
                "(bus name %s on the system bus).\n"
                "\n"
                "Commands:\n",
-               CTL_BUS_NAME);
+               BUS_NAME);
         for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
                 g_autofree char *synopsis = g_strjoin(" ", commands[i].name, commands[i].args, NULL);
                 if (strlen(synopsis) > 20)
@@ -1531,9 +1536,9 @@ static void print_help(void) {
                "  vmigratectl migrate demo hv2 --postcopy-resume\n"
                "  vmigratectl migrate-setspeed demo 1G\n"
                "  vmigratectl migrate-setspeed demo 500M --postcopy\n",
-               CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_MANAGER_IFACE,
-               CTL_BUS_NAME, CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, CTL_BUS_NAME, CTL_BUS_NAME,
-               CTL_MANAGER_PATH, CTL_MANAGER_IFACE, CTL_DOMAIN_IFACE);
+               BUS_NAME, BUS_MANAGER_PATH, BUS_NAME, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, BUS_NAME,
+               BUS_NAME, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, BUS_NAME, BUS_NAME, BUS_MANAGER_PATH,
+               BUS_MANAGER_INTERFACE, BUS_DOMAIN_INTERFACE);
 }
 
 static void print_command_help(const Command *cmd) {
