@@ -14,6 +14,7 @@
  * must be told that plainly and how to resume, not just "failed".
  */
 
+#include "bus-gvariant.h"
 #include "ctl.h"
 
 #include <errno.h>
@@ -148,8 +149,7 @@ static void apply_properties_changed(Follow *f, sd_bus_message *m) {
 
         if (sd_bus_message_read(m, "s", &interface) <= 0 || !g_str_equal(interface, BUS_JOB_INTERFACE))
                 return;
-        if (ctl_message_read_gvariant(m, &changed) < 0 ||
-            !g_variant_is_of_type(changed, G_VARIANT_TYPE_VARDICT))
+        if (bus_message_read_gvariant(m, "a{sv}", &changed) < 0)
                 return;
         g_autofree char *old_phase = g_strdup(f->state.phase);
         bool was_postcopy = f->state.postcopy_seen;
@@ -219,8 +219,8 @@ static void apply_finished(Follow *f, sd_bus_message *m) {
         g_autoptr(GVariant) stats = NULL;
         const char *result, *error;
 
-        if (sd_bus_message_read(m, "ss", &result, &error) <= 0 || ctl_message_read_gvariant(m, &stats) < 0 ||
-            !g_variant_is_of_type(stats, G_VARIANT_TYPE_VARDICT)) {
+        if (sd_bus_message_read(m, "ss", &result, &error) <= 0 ||
+            bus_message_read_gvariant(m, "a{sv}", &stats) < 0) {
                 close_line(f);
                 fprintf(stderr, "vmigratectl: the job %s sent a malformed Finished signal\n", f->job_path);
                 follow_exit(f, CTL_EXIT_FAILED);
@@ -321,8 +321,7 @@ static int on_get_all(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
         /* The job may already be gone (it lingers 60 s); Finished tells the rest. */
         if (sd_bus_message_is_method_error(reply, NULL))
                 return 0;
-        if (ctl_message_read_gvariant(reply, &properties) < 0 ||
-            !g_variant_is_of_type(properties, G_VARIANT_TYPE_VARDICT))
+        if (bus_message_read_gvariant(reply, "a{sv}", &properties) < 0)
                 return 0;
         ctl_job_state_update(&f->state, properties);
         f->dirty = true;

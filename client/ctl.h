@@ -80,12 +80,6 @@ void ctl_polkit_agent_close(pid_t pid);
  */
 int ctl_report_error(const CtlHost *host, const sd_bus_error *error, int r, const char *what);
 
-/*
- * Reads the next complete value of any type from a message and converts it
- * to a GVariant (floating references are sunk: *ret_value is owned).
- */
-int ctl_message_read_gvariant(sd_bus_message *m, GVariant **ret_value);
-
 /* ---- ctl-output.c ---- */
 
 /* "512 MiB", "1.5 GiB", "100 B". */

@@ -7,6 +7,7 @@
  * --help.
  */
 
+#include "bus-gvariant.h"
 #include "config.h"
 #include "ctl.h"
 #include "names.h"
@@ -117,8 +118,8 @@ static int read_reply_value(sd_bus_message *reply, const char *type, const char 
         g_autoptr(GVariant) value = NULL;
         int r;
 
-        r = ctl_message_read_gvariant(reply, &value);
-        if (r < 0 || !g_variant_is_of_type(value, G_VARIANT_TYPE(type))) {
+        r = bus_message_read_gvariant(reply, type, &value);
+        if (r < 0) {
                 fprintf(stderr, "vmigratectl: %s: unexpected reply from vmigrated (expected '%s')\n", what,
                         type);
                 return CTL_EXIT_FAILED;
@@ -557,8 +558,7 @@ static int cmd_define(Context *c, const Command *cmd, char **args) {
 
                 if (sd_bus_call_method(c->bus, BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
                                        &error, &props_reply, "s", BUS_DOMAIN_INTERFACE) >= 0 &&
-                    ctl_message_read_gvariant(props_reply, &properties) >= 0 &&
-                    g_variant_is_of_type(properties, G_VARIANT_TYPE("a{sv}"))) {
+                    bus_message_read_gvariant(props_reply, "a{sv}", &properties) >= 0) {
                         name = lookup_string(properties, "Name");
                         uuid = lookup_string(properties, "UUID");
                 }
@@ -793,54 +793,6 @@ static int resolve_domain_name(Context *c, const char *domain, const char *what,
         return CTL_EXIT_OK;
 }
 
-/* Appends an a{sv} whose values are basic types (what Migrate options are). */
-static int append_vardict(sd_bus_message *m, GVariant *dict) {
-        GVariantIter iter;
-        const char *key;
-        GVariant *value;
-        int r;
-
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        g_variant_iter_init(&iter, dict);
-        while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
-                g_autoptr(GVariant) owned = value;
-                const char *type = g_variant_get_type_string(value);
-
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", key);
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', type);
-                if (r >= 0) {
-                        switch (type[0]) {
-                        case 'b':
-                                r = sd_bus_message_append(m, "b", (int) g_variant_get_boolean(value));
-                                break;
-                        case 's':
-                                r = sd_bus_message_append(m, "s", g_variant_get_string(value, NULL));
-                                break;
-                        case 'u':
-                                r = sd_bus_message_append(m, "u", g_variant_get_uint32(value));
-                                break;
-                        case 't':
-                                r = sd_bus_message_append(m, "t", g_variant_get_uint64(value));
-                                break;
-                        default:
-                                r = -EINVAL;
-                        }
-                }
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r < 0)
-                        return r;
-        }
-        return sd_bus_message_close_container(m);
-}
-
 /* Columns to wrap the findings' messages at: the terminal's (or $COLUMNS, as
  * systemd's tools honour it), 0 when stdout is not a terminal, so that
  * scripts and logs get one finding per line. */
@@ -879,7 +831,7 @@ static int migrate_dry_run(Context *c, const char *path, const char *name, const
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", destination);
         if (r >= 0)
-                r = append_vardict(m, options);
+                r = bus_message_append_gvariant(m, options);
         if (r < 0) {
                 fprintf(stderr, "vmigratectl: %s: cannot build the D-Bus call: %s\n", what, g_strerror(-r));
                 return CTL_EXIT_FAILED;
@@ -888,8 +840,8 @@ static int migrate_dry_run(Context *c, const char *path, const char *name, const
         r = sd_bus_call(c->bus, m, DRY_RUN_TIMEOUT_USEC, &error, &reply);
         if (r < 0)
                 return ctl_report_error(&c->host, &error, r, what);
-        if (sd_bus_message_read(reply, "b", &ok) <= 0 || ctl_message_read_gvariant(reply, &findings) < 0 ||
-            !g_variant_is_of_type(findings, G_VARIANT_TYPE("a(sss)"))) {
+        if (sd_bus_message_read(reply, "b", &ok) <= 0 ||
+            bus_message_read_gvariant(reply, "a(sss)", &findings) < 0) {
                 fprintf(stderr, "vmigratectl: %s: unexpected reply from vmigrated (expected 'ba(sss)')\n",
                         what);
                 return CTL_EXIT_FAILED;
@@ -947,7 +899,7 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", args[1]);
         if (r >= 0)
-                r = append_vardict(m, options);
+                r = bus_message_append_gvariant(m, options);
         if (r < 0) {
                 fprintf(stderr, "vmigratectl: %s: cannot build the D-Bus call: %s\n", what, g_strerror(-r));
                 return CTL_EXIT_FAILED;
