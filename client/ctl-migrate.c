@@ -480,20 +480,9 @@ static int on_sigint(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 /* " --host=URI" for a command line to paste, or "" for the local bus. */
 static char *host_option(const CtlHost *host) {
-        g_autofree char *uri = NULL;
-
-        switch (host->kind) {
-        case CTL_HOST_UNIX:
-                uri = g_strconcat("unix://", host->path, NULL);
-                break;
-        case CTL_HOST_SSH:
-                uri = g_strconcat("ssh://", host->remote, NULL);
-                break;
-        case CTL_HOST_LOCAL:
-        default:
+        if (host->kind == CTL_HOST_LOCAL)
                 return g_strdup("");
-        }
-        g_autofree char *word = ctl_shell_word(uri);
+        g_autofree char *word = ctl_shell_word(host->destination->canonical);
         return g_strconcat(" --host=", word, NULL);
 }
 

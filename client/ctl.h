@@ -2,8 +2,9 @@
 #pragma once
 
 /*
- * Shared declarations of vmigratectl: exit codes, the --host parser, the
- * bus helpers (ctl-bus.c) and the output helpers (ctl-output.c).
+ * Shared declarations of vmigratectl: exit codes, the command-line parsers
+ * (ctl-args.c), the bus helpers (ctl-bus.c) and the output helpers
+ * (ctl-output.c).
  */
 
 #include <stdbool.h>
@@ -18,6 +19,7 @@
  * vmigrated's own (common/): one definition for both ends of the bus. */
 #include "bus-util.h"
 #include "errors.h"
+#include "uri.h"
 
 /*
  * Exit codes. Scripts rely on them, so they are part of the interface and
@@ -42,16 +44,21 @@ enum {
         CTL_EXIT_DENIED = 5,
 };
 
+/* ---- ctl-args.c: the command line, no bus ---- */
+
+/*
+ * Where to connect. --host takes the destination URIs of Domain.Migrate
+ * (uri.h: ssh://[user@]host[:port], unix:///path, or a bare host name),
+ * parsed by the same code as in vmigrated.
+ */
 typedef enum CtlHostKind {
-        CTL_HOST_LOCAL, /* no --host: the system bus (DBUS_SYSTEM_BUS_ADDRESS honoured) */
-        CTL_HOST_UNIX,  /* unix:///path/to/socket */
-        CTL_HOST_SSH,   /* ssh://[user@]host[:port] or a bare host name */
+        CTL_HOST_LOCAL,       /* no --host: the system bus (DBUS_SYSTEM_BUS_ADDRESS honoured) */
+        CTL_HOST_DESTINATION, /* --host: the bus its URI names */
 } CtlHostKind;
 
 typedef struct CtlHost {
         CtlHostKind kind;
-        char *path;   /* CTL_HOST_UNIX: absolute socket path */
-        char *remote; /* CTL_HOST_SSH: "user@host[:port]" for sd_bus_open_system_remote() */
+        Destination *destination; /* CTL_HOST_DESTINATION */
 } CtlHost;
 
 void ctl_host_clear(CtlHost *host);
@@ -59,12 +66,23 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CtlHost, ctl_host_clear)
 
 /*
  * Parses a --host argument. On failure returns -EINVAL and sets
- * *ret_error to a message naming the part that is wrong.
+ * *ret_error to destination_parse()'s message, which names the part that
+ * is wrong.
  */
 int ctl_host_parse(const char *uri, CtlHost *ret_host, char **ret_error);
 
+/*
+ * What to connect to: the destination --host names, except that an ssh URI
+ * without a user means root, as vmigratectl has always read it (and as a
+ * bare HOST means anyway); the URI grammar leaves that user to ssh. A new
+ * Destination; NULL for CTL_HOST_LOCAL.
+ */
+Destination *ctl_host_login(const CtlHost *host);
+
 /* Human-readable description of where we connect, for error messages. */
 char *ctl_host_describe(const CtlHost *host);
+
+/* ---- ctl-bus.c ---- */
 
 /* Connects; on failure prints the error and returns -errno. */
 int ctl_connect(const CtlHost *host, bool allow_interactive, sd_bus **ret_bus);

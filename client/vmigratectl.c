@@ -1390,7 +1390,8 @@ static void print_help(void) {
                "  -H, --host=URI       Talk to vmigrated on another bus:\n"
                "                         unix:///path/to/socket   a bus socket on this machine\n"
                "                         ssh://[user@]host[:port] the system bus of a remote\n"
-               "                                                  host, via ssh and\n"
+               "                                                  host, via ssh (as root\n"
+               "                                                  without user@) and\n"
                "                                                  systemd-stdio-bridge\n"
                "                         HOST                     same as ssh://root@HOST\n"
                "                       Without --host: the local system bus\n"
@@ -1753,7 +1754,7 @@ static int run(int argc, char *argv[]) {
                         g_autofree char *error = NULL;
                         ctl_host_clear(&c.host);
                         if (ctl_host_parse(optarg, &c.host, &error) < 0) {
-                                fprintf(stderr, "vmigratectl: invalid --host %s\n", error);
+                                fprintf(stderr, "vmigratectl: invalid --host: %s\n", error);
                                 return CTL_EXIT_USAGE;
                         }
                         break;
