@@ -82,6 +82,45 @@ Destination *ctl_host_login(const CtlHost *host);
 /* Human-readable description of where we connect, for error messages. */
 char *ctl_host_describe(const CtlHost *host);
 
+/*
+ * A transfer rate in bytes per second: a number (decimals allowed, "1.5G")
+ * with an optional unit and an optional "/s":
+ *   B                    bytes
+ *   K M G T, KiB MiB GiB TiB   powers of 1024 (as virsh and QEMU count)
+ *   kB KB MB GB TB       powers of 1000
+ *   kbit Mbit Gbit Tbit  bits, powers of 1000 (divided by 8)
+ * Units are case-sensitive except the first letter of K/k. Zero, negative,
+ * empty, overflowing or unknown units are refused (-EINVAL / -ERANGE).
+ */
+int ctl_parse_rate(const char *text, uint64_t *ret_bytes_per_second);
+
+/* A decimal unsigned integer in [min, max]; no sign, blanks or suffix. */
+int ctl_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *ret);
+
+/*
+ * migrate's post-copy and timeout switches as given on the command line,
+ * before they become Migrate options.
+ */
+typedef struct CtlMigrateSwitches {
+        bool postcopy;               /* --postcopy */
+        bool postcopy_after_precopy; /* --postcopy-after-precopy */
+        bool postcopy_resume;        /* --postcopy-resume */
+        bool timeout_postcopy;       /* --timeout-postcopy */
+        bool timeout_suspend;        /* --timeout-suspend */
+        const char *timeout;         /* --timeout=SECONDS as given; NULL: absent */
+        const char *timeout_action;  /* --timeout-action=ACTION as given; NULL: absent */
+} CtlMigrateSwitches;
+
+/*
+ * Checks the switches against each other and adds what they mean to
+ * options: postcopy (implied by --postcopy-after-precopy, --postcopy-resume,
+ * --timeout-postcopy and --timeout-action=postcopy), postcopy-resume,
+ * timeout (t) and timeout-action (s). On a usage error returns -EINVAL and
+ * sets *ret_error to a message naming the switches; options is then
+ * unchanged.
+ */
+int ctl_migrate_switches_apply(const CtlMigrateSwitches *sw, GVariantDict *options, char **ret_error);
+
 /* ---- ctl-bus.c ---- */
 
 /* Connects; on failure prints the error and returns -errno. */
@@ -115,22 +154,7 @@ void ctl_print_json(JsonNode *node);
 /* JSON object from a{sv} properties, with keys converted by ctl_property_to_key(). */
 JsonNode *ctl_properties_to_json(GVariant *properties);
 
-/* ---- migration: parsing and formatting (ctl-output.c, no bus) ---- */
-
-/*
- * A transfer rate in bytes per second: a number (decimals allowed, "1.5G")
- * with an optional unit and an optional "/s":
- *   B                    bytes
- *   K M G T, KiB MiB GiB TiB   powers of 1024 (as virsh and QEMU count)
- *   kB KB MB GB TB       powers of 1000
- *   kbit Mbit Gbit Tbit  bits, powers of 1000 (divided by 8)
- * Units are case-sensitive except the first letter of K/k. Zero, negative,
- * empty, overflowing or unknown units are refused (-EINVAL / -ERANGE).
- */
-int ctl_parse_rate(const char *text, uint64_t *ret_bytes_per_second);
-
-/* A decimal unsigned integer in [min, max]; no sign, blanks or suffix. */
-int ctl_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *ret);
+/* ---- migration: formatting (ctl-output.c, no bus) ---- */
 
 /* "1.0 GiB/s" */
 char *ctl_format_rate(uint64_t bytes_per_second);
@@ -175,30 +199,6 @@ char *ctl_job_progress_bar(const CtlJobState *s, unsigned width);
 
 /* The final statistics (a{sv} of GetJobStats/Finished) for humans, several lines. */
 char *ctl_format_job_stats(GVariant *stats);
-
-/*
- * migrate's post-copy and timeout switches as given on the command line,
- * before they become Migrate options.
- */
-typedef struct CtlMigrateSwitches {
-        bool postcopy;               /* --postcopy */
-        bool postcopy_after_precopy; /* --postcopy-after-precopy */
-        bool postcopy_resume;        /* --postcopy-resume */
-        bool timeout_postcopy;       /* --timeout-postcopy */
-        bool timeout_suspend;        /* --timeout-suspend */
-        const char *timeout;         /* --timeout=SECONDS as given; NULL: absent */
-        const char *timeout_action;  /* --timeout-action=ACTION as given; NULL: absent */
-} CtlMigrateSwitches;
-
-/*
- * Checks the switches against each other and adds what they mean to
- * options: postcopy (implied by --postcopy-after-precopy, --postcopy-resume,
- * --timeout-postcopy and --timeout-action=postcopy), postcopy-resume,
- * timeout (t) and timeout-action (s). On a usage error returns -EINVAL and
- * sets *ret_error to a message naming the switches; options is then
- * unchanged.
- */
-int ctl_migrate_switches_apply(const CtlMigrateSwitches *sw, GVariantDict *options, char **ret_error);
 
 /* A word to paste into a shell: as is when harmless, else single-quoted. */
 char *ctl_shell_word(const char *word);
