@@ -7,6 +7,7 @@
  * (ctl-output.c).
  */
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -120,6 +121,35 @@ typedef struct CtlMigrateSwitches {
  * unchanged.
  */
 int ctl_migrate_switches_apply(const CtlMigrateSwitches *sw, GVariantDict *options, char **ret_error);
+
+/*
+ * migrate's own options as the command line gives them. --postcopy and
+ * --timeout are not among them: they mean something to other commands too,
+ * so the caller copies them into switches once the command is migrate.
+ */
+typedef struct CtlMigrateArgs {
+        GVariantDict *options;       /* Migrate options given as such; NULL: none yet */
+        CtlMigrateSwitches switches; /* for ctl_migrate_switches_apply() */
+        const char *destination_xml; /* --destination-xml=FILE, for the caller to read */
+        const char *first_flag;      /* the first of these options given, for usage errors */
+} CtlMigrateArgs;
+
+void ctl_migrate_args_clear(CtlMigrateArgs *a);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CtlMigrateArgs, ctl_migrate_args_clear)
+
+/* How many of migrate's own options there are, and the i-th as a getopt_long() entry with val. */
+size_t ctl_migrate_flags_count(void);
+struct option ctl_migrate_flag_getopt(size_t i, int val);
+
+/*
+ * --flag[=arg], one of migrate's own options (flag without the dashes).
+ * Those that are Migrate options go into a->options, the last one given
+ * winning, with the option's type, allowed values and range from vmigrated's
+ * option table (options.h) and its value checked by vmigrated's own parser;
+ * the rest are kept in a for later. On a usage error returns -EINVAL and
+ * sets *ret_error to a message naming the flag as written.
+ */
+int ctl_migrate_arg(CtlMigrateArgs *a, const char *flag, const char *arg, char **ret_error);
 
 /* ---- ctl-bus.c ---- */
 

@@ -459,16 +459,75 @@ static void test_migrate_switches(void) {
                                                    .timeout_postcopy = true },
                             "--timeout-action=abort and --timeout-postcopy ask for different actions");
         assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "60", .timeout_action = "pause" },
-                            "invalid --timeout-action 'pause': expected abort, postcopy or suspend");
+                            "invalid --timeout-action: option 'timeout-action'='pause' is not allowed: give "
+                            "'abort', 'postcopy' or 'suspend'");
         assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "60", .timeout_action = "" },
-                            "invalid --timeout-action ''");
-        assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "0" }, "invalid --timeout '0'");
-        assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "604801" }, "invalid --timeout '604801'");
+                            "invalid --timeout-action: option 'timeout-action'='' is not allowed");
+        assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "0" },
+                            "invalid --timeout: option 'timeout'=0 is out of range: give 1..604800 s");
+        assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "604801" },
+                            "invalid --timeout: option 'timeout'=604801 is out of range");
         assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "1.5" }, "whole seconds");
         assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "-1", .timeout_suspend = true },
                             "invalid --timeout");
         assert_switches_bad(&(CtlMigrateSwitches){ .postcopy_resume = true, .postcopy_after_precopy = true },
                             "--postcopy-resume continues a post-copy that has already begun");
+}
+
+/* What is the client's own: flags given twice, virsh's names, switches kept for later. */
+static void test_migrate_args(void) {
+        static const struct {
+                const char *flag, *arg;
+        } given[] = {
+                { "live", NULL },      { "no-live", NULL },         { "parallel-connections", "4" },
+                { "parallel", NULL },  { "compressed", NULL },      { "compression", "zstd" },
+                { "xml", "dom.xml" },  { "postcopy-resume", NULL }, { "timeout-action", "suspend" },
+                { "downtime", "300" },
+        };
+        g_auto(CtlMigrateArgs) a = { 0 };
+        g_autoptr(GVariant) options = NULL;
+        g_autoptr(GVariant) want = g_variant_ref_sink(g_variant_new_parsed(
+                "{'live': <false>, 'parallel-connections': <uint32 2>, 'compression': <'zstd'>, "
+                "'max-downtime': <uint64 300>}"));
+
+        for (size_t i = 0; i < G_N_ELEMENTS(given); i++) {
+                g_autofree char *error = NULL;
+
+                g_assert_cmpint(ctl_migrate_arg(&a, given[i].flag, given[i].arg, &error), ==, 0);
+                g_assert_null(error);
+        }
+        options = g_variant_ref_sink(g_variant_dict_end(a.options));
+        /* A GVariantDict ends in hash order: compare key by key. */
+        g_assert_cmpuint(g_variant_n_children(options), ==, g_variant_n_children(want));
+        for (size_t i = 0; i < g_variant_n_children(want); i++) {
+                const char *key;
+                g_autoptr(GVariant) value = NULL;
+                g_autoptr(GVariant) got = NULL;
+
+                g_variant_get_child(want, i, "{&sv}", &key, &value);
+                got = g_variant_lookup_value(options, key, NULL);
+                g_assert_nonnull(got);
+                g_assert_true(g_variant_equal(got, value));
+        }
+        g_assert_cmpstr(a.first_flag, ==, "live");
+        g_assert_cmpstr(a.destination_xml, ==, "dom.xml");
+        g_assert_true(a.switches.postcopy_resume);
+        g_assert_cmpstr(a.switches.timeout_action, ==, "suspend");
+        g_assert_false(a.switches.timeout_postcopy);
+
+        for (size_t i = 0; i < ctl_migrate_flags_count(); i++) {
+                struct option o = ctl_migrate_flag_getopt(i, 7);
+                bool value = g_str_equal(o.name, "bandwidth") || g_str_equal(o.name, "xml") ||
+                        g_str_equal(o.name, "timeout-action") || g_str_equal(o.name, "dname");
+                bool none = g_str_equal(o.name, "live") || g_str_equal(o.name, "compressed") ||
+                        g_str_equal(o.name, "timeout-suspend");
+
+                g_assert_cmpint(o.val, ==, 7);
+                if (value)
+                        g_assert_cmpint(o.has_arg, ==, required_argument);
+                if (none)
+                        g_assert_cmpint(o.has_arg, ==, no_argument);
+        }
 }
 
 static void test_job_postcopy(void) {
@@ -717,6 +776,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/ctl/job/stats", test_format_job_stats);
         g_test_add_func("/ctl/job/postcopy", test_job_postcopy);
         g_test_add_func("/ctl/parse/migrate-switches", test_migrate_switches);
+        g_test_add_func("/ctl/parse/migrate-args", test_migrate_args);
         g_test_add_func("/ctl/format/shell-word", test_shell_word);
         g_test_add_func("/ctl/dry-run/table", test_dry_run_table);
         g_test_add_func("/ctl/dry-run/table-hostile", test_dry_run_table_hostile);

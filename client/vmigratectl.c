@@ -11,10 +11,12 @@
 #include "config.h"
 #include "ctl.h"
 #include "names.h"
+#include "options.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,13 +44,10 @@ typedef struct Context {
         bool quiet;
         bool all;
         bool allow_interactive;
-        uint64_t shutdown_timeout_ms;  /* --timeout; 0: not given, the daemon's default */
-        const char *timeout_arg;       /* --timeout as given: its meaning depends on the command */
-        GVariantDict *migrate_options; /* migrate's options as given, Migrate's a{sv}; NULL: none */
-        const char *migrate_flag;      /* the first migrate-only option given, for usage errors */
-        const char *destination_xml_file;
-        bool postcopy;               /* --postcopy: migrate's option, migrate-setspeed's switch */
-        CtlMigrateSwitches switches; /* migrate's post-copy and timeout switches, resolved once known */
+        uint64_t shutdown_timeout_ms; /* --timeout; 0: not given, the daemon's default */
+        const char *timeout_arg;      /* --timeout as given: its meaning depends on the command */
+        bool postcopy;                /* --postcopy: migrate's option, migrate-setspeed's switch */
+        CtlMigrateArgs migrate;       /* migrate's own options */
         bool detach;
         bool dry_run; /* migrate --dry-run: Domain.DryRun instead of Migrate */
         sd_bus *bus;
@@ -59,7 +58,7 @@ static void context_clear(Context *c) {
         ctl_polkit_agent_close(c->agent_pid);
         c->agent_pid = 0;
         ctl_host_clear(&c->host);
-        g_clear_pointer(&c->migrate_options, g_variant_dict_unref);
+        ctl_migrate_args_clear(&c->migrate);
         g_clear_pointer(&c->bus, sd_bus_flush_close_unref);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Context, context_clear)
@@ -872,19 +871,16 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
         gboolean postcopy;
         int r;
 
-        if (c->destination_xml_file) {
+        if (c->migrate.destination_xml) {
                 g_autofree char *xml = NULL;
 
-                r = read_xml_file(c->destination_xml_file, &xml);
+                /* read_xml_file() refuses what the option refuses (empty, over 1 MiB) and more. */
+                r = read_xml_file(c->migrate.destination_xml, &xml);
                 if (r != CTL_EXIT_OK)
                         return r;
-                if (!c->migrate_options)
-                        c->migrate_options = g_variant_dict_new(NULL);
-                g_variant_dict_insert(c->migrate_options, "destination-xml", "s", xml);
+                g_variant_dict_insert(c->migrate.options, "destination-xml", "s", xml);
         }
-        options = g_variant_ref_sink(c->migrate_options
-                                             ? g_variant_dict_end(c->migrate_options)
-                                             : g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0));
+        options = g_variant_ref_sink(g_variant_dict_end(c->migrate.options));
         if (!g_variant_lookup(options, "postcopy", "b", &postcopy))
                 postcopy = FALSE;
 
@@ -920,7 +916,7 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
                         return CTL_EXIT_FAILED;
                 }
                 /* The daemon keeps the request until the first pass has begun: one call is enough. */
-                if (c->switches.postcopy_after_precopy) {
+                if (c->migrate.switches.postcopy_after_precopy) {
                         g_autofree char *pc_what = g_strdup_printf("the migration of domain '%s' started "
                                                                    "(job %s), but cannot ask for post-copy",
                                                                    name, job);
@@ -958,8 +954,8 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
                                                 .json = c->json,
                                                 .quiet = c->quiet,
                                                 .postcopy = postcopy,
-                                                .start_postcopy = c->switches.postcopy_after_precopy,
-                                                .postcopy_resume = c->switches.postcopy_resume });
+                                                .start_postcopy = c->migrate.switches.postcopy_after_precopy,
+                                                .postcopy_resume = c->migrate.switches.postcopy_resume });
 }
 
 static int cmd_job_status(Context *c, const Command *cmd, char **args) {
@@ -1051,12 +1047,12 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
 
         /* Arguments first: a usage error needs no bus round-trip. */
         if (g_str_equal(cmd->method, "SetMaxDowntime")) {
-                if (ctl_parse_uint(args[1], 1, 2000000, &value) < 0) {
+                /* Domain.SetMaxDowntime takes what the option max-downtime takes. */
+                if (ctl_parse_uint(args[1], 1, MIGRATE_MAX_DOWNTIME_MAX_MS, &value) < 0) {
                         fprintf(stderr,
                                 "vmigratectl: invalid maximum downtime '%s': expected milliseconds from 1 "
-                                "to "
-                                "2000000, e.g. 500\n",
-                                args[1]);
+                                "to %" PRIu64 ", e.g. 500\n",
+                                args[1], MIGRATE_MAX_DOWNTIME_MAX_MS);
                         return CTL_EXIT_USAGE;
                 }
         } else if (g_str_equal(cmd->method, "SetMaxBandwidth")) {
@@ -1573,132 +1569,10 @@ enum {
         ARG_ALL,
         ARG_TIMEOUT,
         ARG_DETACH,
-        ARG_DESTINATION_XML,
         ARG_POSTCOPY,
-        ARG_POSTCOPY_AFTER_PRECOPY,
-        ARG_POSTCOPY_RESUME,
-        ARG_TIMEOUT_ACTION,
-        ARG_TIMEOUT_POSTCOPY,
-        ARG_TIMEOUT_SUSPEND,
         ARG_DRY_RUN,
-        /* Migrate options: see migrate_flags[] */
-        ARG_MIGRATE_FIRST = 0x200,
+        ARG_MIGRATE, /* migrate's own options (ctl-args.c), told apart by name */
 };
-
-/* migrate's options that map straight onto Migrate's a{sv}. --postcopy,
- * --timeout and --destination-xml are handled on their own (they mean
- * something to other commands too, or need reading a file), and so are the
- * post-copy and timeout switches that imply or exclude each other
- * (ctl_migrate_switches_apply()). */
-typedef enum FlagKind {
-        FLAG_TRUE,   /* b true */
-        FLAG_FALSE,  /* b false */
-        FLAG_STRING, /* s as given; vmigrated checks values */
-        FLAG_UINT32, /* u */
-        FLAG_RATE,   /* t, bytes per second with units */
-        FLAG_UINT64, /* t */
-        FLAG_FIXED,  /* a virsh switch standing for a value: key = the string in .expected */
-} FlagKind;
-
-static const struct {
-        const char *flag, *key;
-        FlagKind kind;
-        uint64_t min, max;
-        const char *expected;
-} migrate_flags[] = {
-        { "live", "live", FLAG_TRUE },
-        { "no-live", "live", FLAG_FALSE },
-        { "offline", "offline", FLAG_TRUE },
-        { "paused", "paused", FLAG_TRUE },
-        { "persist", "persist", FLAG_TRUE },
-        { "no-persist", "persist", FLAG_FALSE },
-        { "undefine-source", "undefine-source", FLAG_TRUE },
-        { "auto-converge", "auto-converge", FLAG_TRUE },
-        { "compression", "compression", FLAG_STRING, 0, 0, "none, zstd, zlib or xbzrle" },
-        { "parallel-connections", "parallel-connections", FLAG_UINT32, 1, 255,
-          "a number of connections from 1 to 255" },
-        { "tunnelled", "tunnelled", FLAG_TRUE },
-        { "tls", "tls", FLAG_TRUE },
-        { "copy-storage", "copy-storage", FLAG_STRING, 0, 0, "none, all or incremental" },
-        { "bandwidth", "bandwidth", FLAG_RATE, 0, 0,
-          "a rate in bytes per second, e.g. 100M, 1G, 512MiB/s, 800Mbit/s" },
-        { "postcopy-bandwidth", "postcopy-bandwidth", FLAG_RATE, 0, 0,
-          "a rate in bytes per second, e.g. 100M, 1G, 512MiB/s, 800Mbit/s" },
-        { "max-downtime", "max-downtime", FLAG_UINT64, 1, 2000000, "milliseconds from 1 to 2000000" },
-        { "destination-name", "destination-name", FLAG_STRING, 0, 0, "a domain name" },
-        { "data-uri", "data-uri", FLAG_STRING, 0, 0, "tcp://host:port" },
-        { "listen-address", "listen-address", FLAG_STRING, 0, 0, "an IP address" },
-        { "abort-on-error", "abort-on-error", FLAG_TRUE },
-        { "unsafe", "unsafe", FLAG_TRUE },
-        /* virsh migrate's names, so that its users' fingers keep working. */
-        { "persistent", "persist", FLAG_TRUE },
-        { "undefinesource", "undefine-source", FLAG_TRUE },
-        { "suspend", "paused", FLAG_TRUE },
-        { "downtime", "max-downtime", FLAG_UINT64, 1, 2000000, "milliseconds from 1 to 2000000" },
-        { "dname", "destination-name", FLAG_STRING, 0, 0, "a domain name" },
-        { "migrateuri", "data-uri", FLAG_STRING, 0, 0, "tcp://host:port" },
-        { "compressed", "compression", FLAG_FIXED, 0, 0, "xbzrle" },
-        { "parallel", "parallel-connections", FLAG_FIXED, 2, 0, NULL },
-};
-
-/* Returns a CTL_EXIT_* code. */
-/* Remembers the first migrate-only option, for the usage error when the
- * command is not migrate. */
-static void note_migrate_only(Context *c, const char *flag) {
-        if (!c->migrate_flag)
-                c->migrate_flag = flag;
-}
-
-static int add_migrate_flag(Context *c, size_t i, const char *arg) {
-        GVariant *value = NULL;
-        uint64_t v;
-
-        switch (migrate_flags[i].kind) {
-        case FLAG_TRUE:
-        case FLAG_FALSE:
-                value = g_variant_new_boolean(migrate_flags[i].kind == FLAG_TRUE);
-                break;
-        case FLAG_STRING:
-                if (!*arg || !g_utf8_validate(arg, -1, NULL)) {
-                        fprintf(stderr, "vmigratectl: invalid --%s '%s': expected %s\n",
-                                migrate_flags[i].flag, arg, migrate_flags[i].expected);
-                        return CTL_EXIT_USAGE;
-                }
-                value = g_variant_new_string(arg);
-                break;
-        case FLAG_UINT32:
-        case FLAG_UINT64:
-                if (ctl_parse_uint(arg, migrate_flags[i].min, migrate_flags[i].max, &v) < 0) {
-                        fprintf(stderr, "vmigratectl: invalid --%s '%s': expected %s\n",
-                                migrate_flags[i].flag, arg, migrate_flags[i].expected);
-                        return CTL_EXIT_USAGE;
-                }
-                value = migrate_flags[i].kind == FLAG_UINT32 ? g_variant_new_uint32((uint32_t) v)
-                                                             : g_variant_new_uint64(v);
-                break;
-        case FLAG_FIXED:
-                /* --compressed is virsh's xbzrle; --parallel its two
-                 * connections (an explicit --parallel-connections given
-                 * after it wins). */
-                value = migrate_flags[i].expected ? g_variant_new_string(migrate_flags[i].expected)
-                                                  : g_variant_new_uint32((uint32_t) migrate_flags[i].min);
-                break;
-        case FLAG_RATE:
-                if (ctl_parse_rate(arg, &v) < 0) {
-                        fprintf(stderr, "vmigratectl: invalid --%s '%s': expected %s\n",
-                                migrate_flags[i].flag, arg, migrate_flags[i].expected);
-                        return CTL_EXIT_USAGE;
-                }
-                value = g_variant_new_uint64(v);
-                break;
-        }
-        if (!c->migrate_options)
-                c->migrate_options = g_variant_dict_new(NULL);
-        /* Given twice (--live --no-live): the last one wins, as usual for options. */
-        g_variant_dict_insert_value(c->migrate_options, migrate_flags[i].key, value);
-        note_migrate_only(c, migrate_flags[i].flag);
-        return CTL_EXIT_OK;
-}
 
 static int run(int argc, char *argv[]) {
         static const struct option base_options[] = {
@@ -1711,17 +1585,12 @@ static int run(int argc, char *argv[]) {
                 { "all", no_argument, NULL, ARG_ALL },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
                 { "detach", no_argument, NULL, ARG_DETACH },
-                { "destination-xml", required_argument, NULL, ARG_DESTINATION_XML },
-                { "xml", required_argument, NULL, ARG_DESTINATION_XML }, /* virsh's name */
                 { "postcopy", no_argument, NULL, ARG_POSTCOPY },
-                { "postcopy-after-precopy", no_argument, NULL, ARG_POSTCOPY_AFTER_PRECOPY },
-                { "postcopy-resume", no_argument, NULL, ARG_POSTCOPY_RESUME },
-                { "timeout-action", required_argument, NULL, ARG_TIMEOUT_ACTION },
-                { "timeout-postcopy", no_argument, NULL, ARG_TIMEOUT_POSTCOPY },
-                { "timeout-suspend", no_argument, NULL, ARG_TIMEOUT_SUSPEND },
                 { "dry-run", no_argument, NULL, ARG_DRY_RUN },
         };
-        struct option options[G_N_ELEMENTS(base_options) + G_N_ELEMENTS(migrate_flags) + 1];
+        size_t n_migrate = ctl_migrate_flags_count();
+        g_autofree struct option *options =
+                g_new0(struct option, G_N_ELEMENTS(base_options) + n_migrate + 1);
         g_auto(Context) c = { .allow_interactive = true };
         bool help = false, version = false, no_ask_password = false;
         const Command *cmd;
@@ -1729,16 +1598,8 @@ static int run(int argc, char *argv[]) {
         int nargs, opt, r, longindex = 0;
 
         memcpy(options, base_options, sizeof(base_options));
-        for (size_t i = 0; i < G_N_ELEMENTS(migrate_flags); i++)
-                options[G_N_ELEMENTS(base_options) + i] =
-                        (struct option){ migrate_flags[i].flag,
-                                         migrate_flags[i].kind == FLAG_TRUE ||
-                                                         migrate_flags[i].kind == FLAG_FALSE ||
-                                                         migrate_flags[i].kind == FLAG_FIXED
-                                                 ? no_argument
-                                                 : required_argument,
-                                         NULL, ARG_MIGRATE_FIRST + (int) i };
-        options[G_N_ELEMENTS(options) - 1] = (struct option){ 0 };
+        for (size_t i = 0; i < n_migrate; i++)
+                options[G_N_ELEMENTS(base_options) + i] = ctl_migrate_flag_getopt(i, ARG_MIGRATE);
 
         /* Own messages (":" in front), so they start with "vmigratectl:" rather than argv[0]. */
         opterr = 0;
@@ -1781,39 +1642,18 @@ static int run(int argc, char *argv[]) {
                 case ARG_DRY_RUN:
                         c.dry_run = true;
                         break;
-                case ARG_DESTINATION_XML:
-                        c.destination_xml_file = optarg;
-                        note_migrate_only(&c, options[longindex].name);
-                        break;
                 case ARG_POSTCOPY:
                         c.postcopy = true;
                         break;
-                case ARG_POSTCOPY_AFTER_PRECOPY:
-                        c.switches.postcopy_after_precopy = true;
-                        note_migrate_only(&c, options[longindex].name);
+                case ARG_MIGRATE: {
+                        g_autofree char *error = NULL;
+
+                        if (ctl_migrate_arg(&c.migrate, options[longindex].name, optarg, &error) < 0) {
+                                fprintf(stderr, "vmigratectl: %s\n", error);
+                                return CTL_EXIT_USAGE;
+                        }
                         break;
-                case ARG_POSTCOPY_RESUME:
-                        c.switches.postcopy_resume = true;
-                        note_migrate_only(&c, options[longindex].name);
-                        break;
-                case ARG_TIMEOUT_ACTION:
-                        /* Checked with the other timeout switches once all are known. */
-                        c.switches.timeout_action = optarg;
-                        note_migrate_only(&c, options[longindex].name);
-                        break;
-                case ARG_TIMEOUT_POSTCOPY:
-                        c.switches.timeout_postcopy = true;
-                        note_migrate_only(&c, options[longindex].name);
-                        break;
-                case ARG_TIMEOUT_SUSPEND:
-                        c.switches.timeout_suspend = true;
-                        note_migrate_only(&c, options[longindex].name);
-                        break;
-                case ARG_MIGRATE_FIRST ... ARG_MIGRATE_FIRST + (int) G_N_ELEMENTS(migrate_flags) - 1:
-                        r = add_migrate_flag(&c, (size_t) (opt - ARG_MIGRATE_FIRST), optarg);
-                        if (r != CTL_EXIT_OK)
-                                return r;
-                        break;
+                }
                 case ':':
                         fprintf(stderr,
                                 "vmigratectl: option '%s' needs an argument. See 'vmigratectl --help'.\n",
@@ -1915,7 +1755,7 @@ static int run(int argc, char *argv[]) {
                         }
                 } else if (cmd->run == cmd_migrate) {
                         /* Checked with --timeout-postcopy and friends below. */
-                        c.switches.timeout = c.timeout_arg;
+                        c.migrate.switches.timeout = c.timeout_arg;
                 } else {
                         fprintf(stderr,
                                 "vmigratectl: --timeout only applies to 'shutdown' and 'migrate', not to "
@@ -1924,9 +1764,9 @@ static int run(int argc, char *argv[]) {
                         return CTL_EXIT_USAGE;
                 }
         }
-        if (c.migrate_flag && cmd->run != cmd_migrate) {
-                fprintf(stderr, "vmigratectl: --%s only applies to 'migrate', not to '%s'\n", c.migrate_flag,
-                        cmd->name);
+        if (c.migrate.first_flag && cmd->run != cmd_migrate) {
+                fprintf(stderr, "vmigratectl: --%s only applies to 'migrate', not to '%s'\n",
+                        c.migrate.first_flag, cmd->name);
                 return CTL_EXIT_USAGE;
         }
         if (c.detach && cmd->run != cmd_migrate) {
@@ -1947,10 +1787,10 @@ static int run(int argc, char *argv[]) {
         if (cmd->run == cmd_migrate) {
                 g_autofree char *error = NULL;
 
-                c.switches.postcopy = c.postcopy;
-                if (!c.migrate_options)
-                        c.migrate_options = g_variant_dict_new(NULL);
-                if (ctl_migrate_switches_apply(&c.switches, c.migrate_options, &error) < 0) {
+                c.migrate.switches.postcopy = c.postcopy;
+                if (!c.migrate.options)
+                        c.migrate.options = g_variant_dict_new(NULL);
+                if (ctl_migrate_switches_apply(&c.migrate.switches, c.migrate.options, &error) < 0) {
                         fprintf(stderr, "vmigratectl: %s\n", error);
                         return CTL_EXIT_USAGE;
                 }
