@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * vmigratectl: where to connect (--host), connecting, turning replies into
- * GVariants, and turning errors into messages and exit codes.
+ * vmigratectl: connecting, the polkit agent, and turning errors into
+ * messages and exit codes.
  */
 
+#include "bus-remote.h"
 #include "ctl.h"
 
 #include <errno.h>
@@ -12,259 +13,19 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-void ctl_host_clear(CtlHost *host) {
-        g_clear_pointer(&host->path, g_free);
-        g_clear_pointer(&host->remote, g_free);
-        host->kind = CTL_HOST_LOCAL;
-}
-
-/* Host names are passed to ssh: refuse anything that could be read as an option or a second argument. */
-static bool hostname_is_valid(const char *s, size_t n) {
-        if (n == 0 || n > 253 || s[0] == '-' || s[0] == '.')
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!g_ascii_isalnum(s[i]) && s[i] != '-' && s[i] != '.' && s[i] != '_')
-                        return false;
-        return true;
-}
-
-static bool ipv6_literal_is_valid(const char *s, size_t n) {
-        /* s includes the brackets */
-        if (n < 4 || s[0] != '[' || s[n - 1] != ']')
-                return false;
-        for (size_t i = 1; i < n - 1; i++)
-                if (!g_ascii_isxdigit(s[i]) && s[i] != ':' && s[i] != '.')
-                        return false;
-        return true;
-}
-
-static bool username_is_valid(const char *s, size_t n) {
-        if (n == 0 || n > 64 || s[0] == '-')
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!g_ascii_isalnum(s[i]) && s[i] != '-' && s[i] != '.' && s[i] != '_')
-                        return false;
-        return true;
-}
-
-/* Parses "[user@]host[:port]"; default_user is used when no user is given. */
-static int parse_ssh_authority(const char *uri, const char *authority, const char *default_user,
-                               char **ret_remote, char **ret_error) {
-        g_autofree char *user = NULL;
-        const char *at, *hostpart, *port = NULL;
-        size_t hostlen;
-
-        if (*authority == '\0') {
-                *ret_error = g_strdup_printf(
-                        "'%s': host name is missing (expected ssh://[user@]host[:port])", uri);
-                return -EINVAL;
-        }
-        if (strpbrk(authority, "/?#")) {
-                *ret_error = g_strdup_printf("'%s': a path, query or fragment is not allowed after the host "
-                                             "(expected ssh://[user@]host[:port])",
-                                             uri);
-                return -EINVAL;
-        }
-
-        at = strrchr(authority, '@');
-        if (at) {
-                if (!username_is_valid(authority, at - authority)) {
-                        *ret_error = g_strdup_printf("'%s': invalid user name '%.*s'", uri,
-                                                     (int)(at - authority), authority);
-                        return -EINVAL;
-                }
-                user = g_strndup(authority, at - authority);
-                hostpart = at + 1;
-        } else {
-                user = g_strdup(default_user);
-                hostpart = authority;
-        }
-
-        if (hostpart[0] == '[') {
-                const char *rb = strchr(hostpart, ']');
-                if (!rb || !ipv6_literal_is_valid(hostpart, rb - hostpart + 1)) {
-                        *ret_error =
-                                g_strdup_printf("'%s': invalid IPv6 address literal '%s'", uri, hostpart);
-                        return -EINVAL;
-                }
-                hostlen = rb - hostpart + 1;
-                if (rb[1] == ':')
-                        port = rb + 2;
-                else if (rb[1] != '\0') {
-                        *ret_error =
-                                g_strdup_printf("'%s': unexpected '%s' after the IPv6 address", uri, rb + 1);
-                        return -EINVAL;
-                }
-        } else {
-                const char *colon = strchr(hostpart, ':');
-                hostlen = colon ? (size_t)(colon - hostpart) : strlen(hostpart);
-                if (colon)
-                        port = colon + 1;
-                if (!hostname_is_valid(hostpart, hostlen)) {
-                        if (hostlen == 0)
-                                *ret_error = g_strdup_printf("'%s': host name is missing", uri);
-                        else
-                                *ret_error =
-                                        g_strdup_printf("'%s': invalid host name '%.*s' (letters, digits, "
-                                                        "'-', '.', '_'; not starting with '-')",
-                                                        uri, (int)hostlen, hostpart);
-                        return -EINVAL;
-                }
-        }
-
-        if (port) {
-                guint64 v = 0;
-                if (*port == '\0' || strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 ||
-                    (v = g_ascii_strtoull(port, NULL, 10)) < 1 || v > 65535) {
-                        *ret_error = g_strdup_printf("'%s': invalid port '%s' (expected a number 1-65535)",
-                                                     uri, port);
-                        return -EINVAL;
-                }
-                *ret_remote = g_strdup_printf("%s@%.*s:%" G_GUINT64_FORMAT, user, (int)hostlen, hostpart, v);
-        } else
-                *ret_remote = g_strdup_printf("%s@%.*s", user, (int)hostlen, hostpart);
-        return 0;
-}
-
-int ctl_host_parse(const char *uri, CtlHost *ret_host, char **ret_error) {
-        g_autofree char *error = NULL;
-        const char *sep;
-
-        g_assert(uri && ret_host && ret_error);
-
-        if (*uri == '\0') {
-                *ret_error =
-                        g_strdup("empty host (expected unix:///path/to/socket, ssh://[user@]host[:port] "
-                                 "or a host name)");
-                return -EINVAL;
-        }
-
-        sep = strstr(uri, "://");
-        if (!sep) {
-                g_autofree char *remote = NULL;
-
-                /* A bare "[user@]host[:port]" means ssh as root, like systemctl -H. */
-                if (strchr(uri, '/')) {
-                        *ret_error = g_strdup_printf("'%s': not a host name and no scheme; expected "
-                                                     "unix:///path/to/socket or ssh://[user@]host[:port]",
-                                                     uri);
-                        return -EINVAL;
-                }
-                if (parse_ssh_authority(uri, uri, "root", &remote, &error) < 0) {
-                        *ret_error = g_steal_pointer(&error);
-                        return -EINVAL;
-                }
-                *ret_host = (CtlHost){ .kind = CTL_HOST_SSH, .remote = g_steal_pointer(&remote) };
-                return 0;
-        }
-
-        if (sep - uri == 4 && strncmp(uri, "unix", 4) == 0) {
-                const char *path = sep + 3;
-
-                if (*path == '\0') {
-                        *ret_error = g_strdup_printf(
-                                "'%s': socket path is empty (expected unix:///path/to/socket)", uri);
-                        return -EINVAL;
-                }
-                if (path[0] != '/') {
-                        *ret_error =
-                                g_strdup_printf("'%s': socket path '%s' is relative; it must be absolute "
-                                                "(note the three slashes: unix:///path/to/socket)",
-                                                uri, path);
-                        return -EINVAL;
-                }
-                if (strlen(path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
-                        *ret_error =
-                                g_strdup_printf("'%s': socket path is too long (at most %zu bytes)", uri,
-                                                sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
-                        return -EINVAL;
-                }
-                if (!g_utf8_validate(path, -1, NULL) || strpbrk(path, "\n\r\t")) {
-                        *ret_error = g_strdup_printf("'%s': socket path contains invalid characters", uri);
-                        return -EINVAL;
-                }
-                *ret_host = (CtlHost){ .kind = CTL_HOST_UNIX, .path = g_strdup(path) };
-                return 0;
-        }
-
-        if (sep - uri == 3 && strncmp(uri, "ssh", 3) == 0) {
-                g_autofree char *remote = NULL;
-
-                if (parse_ssh_authority(uri, sep + 3, "root", &remote, &error) < 0) {
-                        *ret_error = g_steal_pointer(&error);
-                        return -EINVAL;
-                }
-                *ret_host = (CtlHost){ .kind = CTL_HOST_SSH, .remote = g_steal_pointer(&remote) };
-                return 0;
-        }
-
-        *ret_error = g_strdup_printf("'%s': unknown scheme '%.*s' (supported: unix://, ssh://)", uri,
-                                     (int)(sep - uri), uri);
-        return -EINVAL;
-}
-
-char *ctl_host_describe(const CtlHost *host) {
-        switch (host->kind) {
-        case CTL_HOST_UNIX:
-                return g_strdup_printf("the bus at unix://%s", host->path);
-        case CTL_HOST_SSH:
-                return g_strdup_printf("the system bus of %s (over ssh)", host->remote);
-        case CTL_HOST_LOCAL:
-        default: {
-                const char *addr = g_getenv("DBUS_SYSTEM_BUS_ADDRESS");
-                if (addr && *addr)
-                        return g_strdup_printf("the system bus (%s)", addr);
-                return g_strdup("the system bus");
-        }
-        }
-}
-
-/* D-Bus address values escape everything outside a small set as %XX. */
-static char *bus_address_escape(const char *v) {
-        GString *s = g_string_new(NULL);
-        for (const char *p = v; *p; p++) {
-                if (g_ascii_isalnum(*p) || strchr("-_/\\.*", *p))
-                        g_string_append_c(s, *p);
-                else
-                        g_string_append_printf(s, "%%%02x", (unsigned char)*p);
-        }
-        return g_string_free(s, FALSE);
-}
-
 int ctl_connect(const CtlHost *host, bool allow_interactive, sd_bus **ret_bus) {
         g_autoptr(sd_bus) bus = NULL;
+        g_autoptr(Destination) login = ctl_host_login(host);
         g_autofree char *where = ctl_host_describe(host);
         int r;
 
-        switch (host->kind) {
-        case CTL_HOST_UNIX: {
-                g_autofree char *escaped = bus_address_escape(host->path);
-                g_autofree char *address = g_strconcat("unix:path=", escaped, NULL);
-
-                r = sd_bus_new(&bus);
-                if (r < 0)
-                        break;
-                r = sd_bus_set_address(bus, address);
-                if (r < 0)
-                        break;
-                r = sd_bus_set_bus_client(bus, true);
-                if (r < 0)
-                        break;
-                r = sd_bus_start(bus);
-                break;
-        }
-        case CTL_HOST_SSH:
-                r = sd_bus_open_system_remote(&bus, host->remote);
-                break;
-        case CTL_HOST_LOCAL:
-        default:
+        if (login)
+                r = bus_open_destination(login, &bus);
+        else
                 r = sd_bus_open_system(&bus);
-                break;
-        }
         if (r < 0) {
                 fprintf(stderr, "vmigratectl: cannot connect to %s: %s\n", where, g_strerror(-r));
                 if (host->kind == CTL_HOST_LOCAL && (r == -ENOENT || r == -ECONNREFUSED))
@@ -332,7 +93,7 @@ int ctl_report_error(const CtlHost *host, const sd_bus_error *error, int r, cons
                         "group 'vmigrate' or run as root.\n");
                 return CTL_EXIT_DENIED;
         }
-        if (sd_bus_error_has_name(error, CTL_ERROR_PREFIX "NoSuchDomain")) {
+        if (sd_bus_error_has_name(error, vm_error_dbus_name(VM_ERROR_NO_SUCH_DOMAIN))) {
                 fprintf(stderr, "hint: 'vmigratectl list --all' shows the defined domains.\n");
                 return CTL_EXIT_NO_DOMAIN;
         }
@@ -375,144 +136,6 @@ int ctl_report_error(const CtlHost *host, const sd_bus_error *error, int r, cons
                 return CTL_EXIT_BUS;
         }
         return CTL_EXIT_FAILED;
-}
-
-static int read_basic_gvariant(sd_bus_message *m, char type, GVariant **ret_value) {
-        union {
-                uint8_t u8;
-                int b;
-                int16_t s16;
-                uint16_t u16;
-                int32_t s32;
-                uint32_t u32;
-                int64_t s64;
-                uint64_t u64;
-                double d;
-                const char *str;
-        } v;
-        GVariant *value;
-        int r;
-
-        r = sd_bus_message_read_basic(m, type, &v);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -EBADMSG;
-
-        switch (type) {
-        case 'y':
-                value = g_variant_new_byte(v.u8);
-                break;
-        case 'b':
-                value = g_variant_new_boolean(v.b);
-                break;
-        case 'n':
-                value = g_variant_new_int16(v.s16);
-                break;
-        case 'q':
-                value = g_variant_new_uint16(v.u16);
-                break;
-        case 'i':
-                value = g_variant_new_int32(v.s32);
-                break;
-        case 'u':
-                value = g_variant_new_uint32(v.u32);
-                break;
-        case 'x':
-                value = g_variant_new_int64(v.s64);
-                break;
-        case 't':
-                value = g_variant_new_uint64(v.u64);
-                break;
-        case 'd':
-                value = g_variant_new_double(v.d);
-                break;
-        case 's':
-                value = g_variant_new_string(v.str);
-                break;
-        /* sd-bus has validated these already, so GVariant will accept them. */
-        case 'o':
-                value = g_variant_new_object_path(v.str);
-                break;
-        case 'g':
-                value = g_variant_new_signature(v.str);
-                break;
-        default:
-                return -EBADMSG; /* 'h': vmigrated never sends file descriptors */
-        }
-        *ret_value = g_variant_ref_sink(value);
-        return 0;
-}
-
-int ctl_message_read_gvariant(sd_bus_message *m, GVariant **ret_value) {
-        const char *contents = NULL;
-        char type;
-        int r;
-
-        r = sd_bus_message_peek_type(m, &type, &contents);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -ENXIO; /* nothing left */
-
-        switch (type) {
-        case SD_BUS_TYPE_ARRAY:
-        case SD_BUS_TYPE_STRUCT:
-        case SD_BUS_TYPE_DICT_ENTRY:
-        case SD_BUS_TYPE_VARIANT: {
-                g_autoptr(GPtrArray) children =
-                        g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
-                g_autofree char *signature = NULL;
-                GVariant *value;
-
-                r = sd_bus_message_enter_container(m, type, contents);
-                if (r <= 0)
-                        return r < 0 ? r : -EBADMSG;
-                for (;;) {
-                        GVariant *child = NULL;
-
-                        r = sd_bus_message_at_end(m, false);
-                        if (r < 0)
-                                return r;
-                        if (r > 0)
-                                break;
-                        r = ctl_message_read_gvariant(m, &child);
-                        if (r < 0)
-                                return r;
-                        g_ptr_array_add(children, child);
-                }
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-
-                switch (type) {
-                case SD_BUS_TYPE_ARRAY:
-                        signature = g_strconcat("a", contents, NULL);
-                        if (!g_variant_type_string_is_valid(signature))
-                                return -EBADMSG;
-                        value = g_variant_new_array(G_VARIANT_TYPE(contents), (GVariant **)children->pdata,
-                                                    children->len);
-                        break;
-                case SD_BUS_TYPE_STRUCT:
-                        value = g_variant_new_tuple((GVariant **)children->pdata, children->len);
-                        break;
-                case SD_BUS_TYPE_DICT_ENTRY:
-                        if (children->len != 2)
-                                return -EBADMSG;
-                        value = g_variant_new_dict_entry(children->pdata[0], children->pdata[1]);
-                        break;
-                default:
-                        if (children->len != 1)
-                                return -EBADMSG;
-                        value = g_variant_new_variant(children->pdata[0]);
-                        break;
-                }
-                *ret_value = g_variant_ref_sink(value);
-                return 0;
-        }
-        default:
-                return read_basic_gvariant(m, type, ret_value);
-        }
 }
 
 /*

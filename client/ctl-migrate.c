@@ -14,6 +14,7 @@
  * must be told that plainly and how to resume, not just "failed".
  */
 
+#include "bus-gvariant.h"
 #include "ctl.h"
 
 #include <errno.h>
@@ -24,9 +25,6 @@
 #include <unistd.h>
 
 #include <systemd/sd-event.h>
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_event, sd_event_unref)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_slot, sd_bus_slot_unref)
 
 /* Prepare may involve an ssh connection and an interactive polkit prompt. */
 #define MIGRATE_CALL_TIMEOUT_USEC (5 * 60 * G_USEC_PER_SEC)
@@ -149,10 +147,9 @@ static void apply_properties_changed(Follow *f, sd_bus_message *m) {
         g_autoptr(GVariant) changed = NULL;
         const char *interface;
 
-        if (sd_bus_message_read(m, "s", &interface) <= 0 || !g_str_equal(interface, CTL_JOB_IFACE))
+        if (sd_bus_message_read(m, "s", &interface) <= 0 || !g_str_equal(interface, BUS_JOB_INTERFACE))
                 return;
-        if (ctl_message_read_gvariant(m, &changed) < 0 ||
-            !g_variant_is_of_type(changed, G_VARIANT_TYPE_VARDICT))
+        if (bus_message_read_gvariant(m, "a{sv}", &changed) < 0)
                 return;
         g_autofree char *old_phase = g_strdup(f->state.phase);
         bool was_postcopy = f->state.postcopy_seen;
@@ -222,8 +219,8 @@ static void apply_finished(Follow *f, sd_bus_message *m) {
         g_autoptr(GVariant) stats = NULL;
         const char *result, *error;
 
-        if (sd_bus_message_read(m, "ss", &result, &error) <= 0 || ctl_message_read_gvariant(m, &stats) < 0 ||
-            !g_variant_is_of_type(stats, G_VARIANT_TYPE_VARDICT)) {
+        if (sd_bus_message_read(m, "ss", &result, &error) <= 0 ||
+            bus_message_read_gvariant(m, "a{sv}", &stats) < 0) {
                 close_line(f);
                 fprintf(stderr, "vmigratectl: the job %s sent a malformed Finished signal\n", f->job_path);
                 follow_exit(f, CTL_EXIT_FAILED);
@@ -293,7 +290,7 @@ static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
         const char *name, *old_owner, *new_owner;
 
         if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) <= 0 ||
-            !g_str_equal(name, CTL_BUS_NAME) || *new_owner)
+            !g_str_equal(name, BUS_NAME) || *new_owner)
                 return 0;
         close_line(f);
         fprintf(stderr,
@@ -324,8 +321,7 @@ static int on_get_all(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
         /* The job may already be gone (it lingers 60 s); Finished tells the rest. */
         if (sd_bus_message_is_method_error(reply, NULL))
                 return 0;
-        if (ctl_message_read_gvariant(reply, &properties) < 0 ||
-            !g_variant_is_of_type(properties, G_VARIANT_TYPE_VARDICT))
+        if (bus_message_read_gvariant(reply, "a{sv}", &properties) < 0)
                 return 0;
         ctl_job_state_update(&f->state, properties);
         f->dirty = true;
@@ -341,11 +337,11 @@ static int on_cancel_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
                 return 0;
         close_line(f);
         fprintf(stderr, "vmigratectl: cannot cancel the migration: %s\n", e->message ? e->message : e->name);
-        if (sd_bus_error_has_name(e, CTL_ERROR_PREFIX "InvalidState") && f->state.postcopy_seen)
+        if (sd_bus_error_has_name(e, vm_error_dbus_name(VM_ERROR_INVALID_STATE)) && f->state.postcopy_seen)
                 fprintf(stderr,
                         "hint: in post-copy the guest already runs on the destination, so there is no "
                         "going back; still following it.\n");
-        else if (sd_bus_error_has_name(e, CTL_ERROR_PREFIX "InvalidState"))
+        else if (sd_bus_error_has_name(e, vm_error_dbus_name(VM_ERROR_INVALID_STATE)))
                 fprintf(stderr,
                         "hint: only a migration that is copying (phase perform) can be cancelled; "
                         "still following it.\n");
@@ -353,7 +349,7 @@ static int on_cancel_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
 }
 
 static void send_cancel(Follow *f) {
-        int r = sd_bus_call_method_async(f->bus, NULL, CTL_BUS_NAME, f->job_path, CTL_JOB_IFACE, "Cancel",
+        int r = sd_bus_call_method_async(f->bus, NULL, BUS_NAME, f->job_path, BUS_JOB_INTERFACE, "Cancel",
                                          on_cancel_reply, f, NULL);
         if (r < 0) {
                 close_line(f);
@@ -372,7 +368,7 @@ static int on_start_postcopy_reply(sd_bus_message *reply, void *userdata, sd_bus
         close_line(f);
         fprintf(stderr, "vmigratectl: cannot switch the migration of domain '%s' to post-copy: %s\n",
                 f->settings->domain, e->message ? e->message : e->name);
-        if (!sd_bus_error_has_name(e, CTL_ERROR_PREFIX "InvalidState") || !f->state.postcopy_seen)
+        if (!sd_bus_error_has_name(e, vm_error_dbus_name(VM_ERROR_INVALID_STATE)) || !f->state.postcopy_seen)
                 fprintf(stderr,
                         "hint: it goes on in pre-copy; 'vmigratectl migrate-postcopy %s' asks again.\n",
                         domain);
@@ -381,7 +377,7 @@ static int on_start_postcopy_reply(sd_bus_message *reply, void *userdata, sd_bus
 
 static void send_start_postcopy(Follow *f) {
         /* The daemon keeps the request until QEMU can switch (after the first pass has begun). */
-        int r = sd_bus_call_method_async(f->bus, NULL, CTL_BUS_NAME, f->job_path, CTL_JOB_IFACE,
+        int r = sd_bus_call_method_async(f->bus, NULL, BUS_NAME, f->job_path, BUS_JOB_INTERFACE,
                                          "StartPostCopy", on_start_postcopy_reply, f, NULL);
         if (r < 0) {
                 close_line(f);
@@ -402,7 +398,7 @@ static int on_migrate_reply(sd_bus_message *reply, void *userdata, sd_bus_error 
                 follow_exit(f, ctl_report_error(f->settings->host, e, -EIO, what));
                 return 0;
         }
-        if (sd_bus_message_read(reply, "o", &path) <= 0 || !g_str_has_prefix(path, CTL_JOB_PREFIX "/")) {
+        if (sd_bus_message_read(reply, "o", &path) <= 0 || !g_str_has_prefix(path, BUS_JOB_PREFIX "/")) {
                 fprintf(stderr, "vmigratectl: cannot migrate domain '%s': unexpected reply from vmigrated\n",
                         f->settings->domain);
                 follow_exit(f, CTL_EXIT_FAILED);
@@ -421,9 +417,9 @@ static int on_migrate_reply(sd_bus_message *reply, void *userdata, sd_bus_error 
 
                 if (!g_str_equal(sd_bus_message_get_path(m), path))
                         continue;
-                if (sd_bus_message_is_signal(m, CTL_JOB_IFACE, "Finished"))
+                if (sd_bus_message_is_signal(m, BUS_JOB_INTERFACE, "Finished"))
                         apply_finished(f, m);
-                else if (sd_bus_message_is_signal(m, CTL_JOB_IFACE, "NotConverging"))
+                else if (sd_bus_message_is_signal(m, BUS_JOB_INTERFACE, "NotConverging"))
                         apply_not_converging(f, m);
                 else
                         apply_properties_changed(f, m);
@@ -433,8 +429,8 @@ static int on_migrate_reply(sd_bus_message *reply, void *userdata, sd_bus_error 
                 return 0;
 
         /* The constant and not-yet-changed properties, to complete the picture. */
-        r = sd_bus_call_method_async(f->bus, NULL, CTL_BUS_NAME, path, "org.freedesktop.DBus.Properties",
-                                     "GetAll", on_get_all, f, "s", CTL_JOB_IFACE);
+        r = sd_bus_call_method_async(f->bus, NULL, BUS_NAME, path, "org.freedesktop.DBus.Properties",
+                                     "GetAll", on_get_all, f, "s", BUS_JOB_INTERFACE);
         if (r < 0)
                 fprintf(stderr, "vmigratectl: cannot read the job's properties: %s\n", g_strerror(-r));
         /* Ctrl-C before the reply wins over the switch: the user wants out. */
@@ -484,20 +480,9 @@ static int on_sigint(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 /* " --host=URI" for a command line to paste, or "" for the local bus. */
 static char *host_option(const CtlHost *host) {
-        g_autofree char *uri = NULL;
-
-        switch (host->kind) {
-        case CTL_HOST_UNIX:
-                uri = g_strconcat("unix://", host->path, NULL);
-                break;
-        case CTL_HOST_SSH:
-                uri = g_strconcat("ssh://", host->remote, NULL);
-                break;
-        case CTL_HOST_LOCAL:
-        default:
+        if (host->kind == CTL_HOST_LOCAL)
                 return g_strdup("");
-        }
-        g_autofree char *word = ctl_shell_word(uri);
+        g_autofree char *word = ctl_shell_word(host->destination->canonical);
         return g_strconcat(" --host=", word, NULL);
 }
 
@@ -583,26 +568,26 @@ int ctl_migrate_follow(sd_bus *bus, sd_bus_message *call, const CtlFollow *setti
 
         /* Subscriptions first, so that nothing the job says is missed. */
         r = sd_bus_add_match(bus, &slot_props,
-                             "type='signal',sender='" CTL_BUS_NAME
+                             "type='signal',sender='" BUS_NAME
                              "',interface='org.freedesktop.DBus.Properties',"
-                             "member='PropertiesChanged',path_namespace='" CTL_JOB_PREFIX "',"
-                             "arg0='" CTL_JOB_IFACE "'",
+                             "member='PropertiesChanged',path_namespace='" BUS_JOB_PREFIX "',"
+                             "arg0='" BUS_JOB_INTERFACE "'",
                              on_properties_changed, &f);
         if (r >= 0)
                 r = sd_bus_add_match(bus, &slot_finished,
-                                     "type='signal',sender='" CTL_BUS_NAME "',interface='" CTL_JOB_IFACE "',"
-                                     "member='Finished',path_namespace='" CTL_JOB_PREFIX "'",
+                                     "type='signal',sender='" BUS_NAME "',interface='" BUS_JOB_INTERFACE "',"
+                                     "member='Finished',path_namespace='" BUS_JOB_PREFIX "'",
                                      on_finished, &f);
         if (r >= 0)
                 r = sd_bus_add_match(bus, &slot_not_converging,
-                                     "type='signal',sender='" CTL_BUS_NAME "',interface='" CTL_JOB_IFACE "',"
-                                     "member='NotConverging',path_namespace='" CTL_JOB_PREFIX "'",
+                                     "type='signal',sender='" BUS_NAME "',interface='" BUS_JOB_INTERFACE "',"
+                                     "member='NotConverging',path_namespace='" BUS_JOB_PREFIX "'",
                                      on_not_converging, &f);
         if (r >= 0)
                 r = sd_bus_add_match(
                         bus, &slot_owner,
                         "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
-                        "member='NameOwnerChanged',arg0='" CTL_BUS_NAME "'",
+                        "member='NameOwnerChanged',arg0='" BUS_NAME "'",
                         on_owner_changed, &f);
         if (r >= 0)
                 r = sd_bus_match_signal(bus, &slot_disconnected, NULL, "/org/freedesktop/DBus/Local",

@@ -2,10 +2,12 @@
 #pragma once
 
 /*
- * Shared declarations of vmigratectl: exit codes, the --host parser, the
- * bus helpers (ctl-bus.c) and the output helpers (ctl-output.c).
+ * Shared declarations of vmigratectl: exit codes, the command-line parsers
+ * (ctl-args.c), the bus helpers (ctl-bus.c) and the output helpers
+ * (ctl-output.c).
  */
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -14,9 +16,11 @@
 #include <json-glib/json-glib.h>
 #include <systemd/sd-bus.h>
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus, sd_bus_flush_close_unref)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_message, sd_bus_message_unref)
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(sd_bus_error, sd_bus_error_free)
+/* Bus names, paths and interfaces, and the sd-bus cleanup functions, are
+ * vmigrated's own (common/): one definition for both ends of the bus. */
+#include "bus-util.h"
+#include "errors.h"
+#include "uri.h"
 
 /*
  * Exit codes. Scripts rely on them, so they are part of the interface and
@@ -41,22 +45,21 @@ enum {
         CTL_EXIT_DENIED = 5,
 };
 
-#define CTL_BUS_NAME "org.vmigrate.Migrate1"
-#define CTL_MANAGER_PATH "/org/vmigrate/Migrate1"
-#define CTL_MANAGER_IFACE "org.vmigrate.Migrate1.Manager"
-#define CTL_DOMAIN_IFACE "org.vmigrate.Migrate1.Domain"
-#define CTL_ERROR_PREFIX "org.vmigrate.Migrate1.Error."
+/* ---- ctl-args.c: the command line, no bus ---- */
 
+/*
+ * Where to connect. --host takes the destination URIs of Domain.Migrate
+ * (uri.h: ssh://[user@]host[:port], unix:///path, or a bare host name),
+ * parsed by the same code as in vmigrated.
+ */
 typedef enum CtlHostKind {
-        CTL_HOST_LOCAL, /* no --host: the system bus (DBUS_SYSTEM_BUS_ADDRESS honoured) */
-        CTL_HOST_UNIX,  /* unix:///path/to/socket */
-        CTL_HOST_SSH,   /* ssh://[user@]host[:port] or a bare host name */
+        CTL_HOST_LOCAL,       /* no --host: the system bus (DBUS_SYSTEM_BUS_ADDRESS honoured) */
+        CTL_HOST_DESTINATION, /* --host: the bus its URI names */
 } CtlHostKind;
 
 typedef struct CtlHost {
         CtlHostKind kind;
-        char *path;   /* CTL_HOST_UNIX: absolute socket path */
-        char *remote; /* CTL_HOST_SSH: "user@host[:port]" for sd_bus_open_system_remote() */
+        Destination *destination; /* CTL_HOST_DESTINATION */
 } CtlHost;
 
 void ctl_host_clear(CtlHost *host);
@@ -64,12 +67,91 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CtlHost, ctl_host_clear)
 
 /*
  * Parses a --host argument. On failure returns -EINVAL and sets
- * *ret_error to a message naming the part that is wrong.
+ * *ret_error to destination_parse()'s message, which names the part that
+ * is wrong.
  */
 int ctl_host_parse(const char *uri, CtlHost *ret_host, char **ret_error);
 
+/*
+ * What to connect to: the destination --host names, except that an ssh URI
+ * without a user means root, as vmigratectl has always read it (and as a
+ * bare HOST means anyway); the URI grammar leaves that user to ssh. A new
+ * Destination; NULL for CTL_HOST_LOCAL.
+ */
+Destination *ctl_host_login(const CtlHost *host);
+
 /* Human-readable description of where we connect, for error messages. */
 char *ctl_host_describe(const CtlHost *host);
+
+/*
+ * A transfer rate in bytes per second: a number (decimals allowed, "1.5G")
+ * with an optional unit and an optional "/s":
+ *   B                    bytes
+ *   K M G T, KiB MiB GiB TiB   powers of 1024 (as virsh and QEMU count)
+ *   kB KB MB GB TB       powers of 1000
+ *   kbit Mbit Gbit Tbit  bits, powers of 1000 (divided by 8)
+ * Units are case-sensitive except the first letter of K/k. Zero, negative,
+ * empty, overflowing or unknown units are refused (-EINVAL / -ERANGE).
+ */
+int ctl_parse_rate(const char *text, uint64_t *ret_bytes_per_second);
+
+/* A decimal unsigned integer in [min, max]; no sign, blanks or suffix. */
+int ctl_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *ret);
+
+/*
+ * migrate's post-copy and timeout switches as given on the command line,
+ * before they become Migrate options.
+ */
+typedef struct CtlMigrateSwitches {
+        bool postcopy;               /* --postcopy */
+        bool postcopy_after_precopy; /* --postcopy-after-precopy */
+        bool postcopy_resume;        /* --postcopy-resume */
+        bool timeout_postcopy;       /* --timeout-postcopy */
+        bool timeout_suspend;        /* --timeout-suspend */
+        const char *timeout;         /* --timeout=SECONDS as given; NULL: absent */
+        const char *timeout_action;  /* --timeout-action=ACTION as given; NULL: absent */
+} CtlMigrateSwitches;
+
+/*
+ * Checks the switches against each other and adds what they mean to
+ * options: postcopy (implied by --postcopy-after-precopy, --postcopy-resume,
+ * --timeout-postcopy and --timeout-action=postcopy), postcopy-resume,
+ * timeout (t) and timeout-action (s). On a usage error returns -EINVAL and
+ * sets *ret_error to a message naming the switches; options is then
+ * unchanged.
+ */
+int ctl_migrate_switches_apply(const CtlMigrateSwitches *sw, GVariantDict *options, char **ret_error);
+
+/*
+ * migrate's own options as the command line gives them. --postcopy and
+ * --timeout are not among them: they mean something to other commands too,
+ * so the caller copies them into switches once the command is migrate.
+ */
+typedef struct CtlMigrateArgs {
+        GVariantDict *options;       /* Migrate options given as such; NULL: none yet */
+        CtlMigrateSwitches switches; /* for ctl_migrate_switches_apply() */
+        const char *destination_xml; /* --destination-xml=FILE, for the caller to read */
+        const char *first_flag;      /* the first of these options given, for usage errors */
+} CtlMigrateArgs;
+
+void ctl_migrate_args_clear(CtlMigrateArgs *a);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CtlMigrateArgs, ctl_migrate_args_clear)
+
+/* How many of migrate's own options there are, and the i-th as a getopt_long() entry with val. */
+size_t ctl_migrate_flags_count(void);
+struct option ctl_migrate_flag_getopt(size_t i, int val);
+
+/*
+ * --flag[=arg], one of migrate's own options (flag without the dashes).
+ * Those that are Migrate options go into a->options, the last one given
+ * winning, with the option's type, allowed values and range from vmigrated's
+ * option table (options.h) and its value checked by vmigrated's own parser;
+ * the rest are kept in a for later. On a usage error returns -EINVAL and
+ * sets *ret_error to a message naming the flag as written.
+ */
+int ctl_migrate_arg(CtlMigrateArgs *a, const char *flag, const char *arg, char **ret_error);
+
+/* ---- ctl-bus.c ---- */
 
 /* Connects; on failure prints the error and returns -errno. */
 int ctl_connect(const CtlHost *host, bool allow_interactive, sd_bus **ret_bus);
@@ -84,12 +166,6 @@ void ctl_polkit_agent_close(pid_t pid);
  * "vmigratectl: <what>: <message>" plus a hint where one helps.
  */
 int ctl_report_error(const CtlHost *host, const sd_bus_error *error, int r, const char *what);
-
-/*
- * Reads the next complete value of any type from a message and converts it
- * to a GVariant (floating references are sunk: *ret_value is owned).
- */
-int ctl_message_read_gvariant(sd_bus_message *m, GVariant **ret_value);
 
 /* ---- ctl-output.c ---- */
 
@@ -108,25 +184,7 @@ void ctl_print_json(JsonNode *node);
 /* JSON object from a{sv} properties, with keys converted by ctl_property_to_key(). */
 JsonNode *ctl_properties_to_json(GVariant *properties);
 
-/* ---- migration: parsing and formatting (ctl-output.c, no bus) ---- */
-
-#define CTL_JOB_IFACE "org.vmigrate.Migrate1.Job"
-#define CTL_JOB_PREFIX "/org/vmigrate/Migrate1/job"
-
-/*
- * A transfer rate in bytes per second: a number (decimals allowed, "1.5G")
- * with an optional unit and an optional "/s":
- *   B                    bytes
- *   K M G T, KiB MiB GiB TiB   powers of 1024 (as virsh and QEMU count)
- *   kB KB MB GB TB       powers of 1000
- *   kbit Mbit Gbit Tbit  bits, powers of 1000 (divided by 8)
- * Units are case-sensitive except the first letter of K/k. Zero, negative,
- * empty, overflowing or unknown units are refused (-EINVAL / -ERANGE).
- */
-int ctl_parse_rate(const char *text, uint64_t *ret_bytes_per_second);
-
-/* A decimal unsigned integer in [min, max]; no sign, blanks or suffix. */
-int ctl_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *ret);
+/* ---- migration: formatting (ctl-output.c, no bus) ---- */
 
 /* "1.0 GiB/s" */
 char *ctl_format_rate(uint64_t bytes_per_second);
@@ -171,30 +229,6 @@ char *ctl_job_progress_bar(const CtlJobState *s, unsigned width);
 
 /* The final statistics (a{sv} of GetJobStats/Finished) for humans, several lines. */
 char *ctl_format_job_stats(GVariant *stats);
-
-/*
- * migrate's post-copy and timeout switches as given on the command line,
- * before they become Migrate options.
- */
-typedef struct CtlMigrateSwitches {
-        bool postcopy;               /* --postcopy */
-        bool postcopy_after_precopy; /* --postcopy-after-precopy */
-        bool postcopy_resume;        /* --postcopy-resume */
-        bool timeout_postcopy;       /* --timeout-postcopy */
-        bool timeout_suspend;        /* --timeout-suspend */
-        const char *timeout;         /* --timeout=SECONDS as given; NULL: absent */
-        const char *timeout_action;  /* --timeout-action=ACTION as given; NULL: absent */
-} CtlMigrateSwitches;
-
-/*
- * Checks the switches against each other and adds what they mean to
- * options: postcopy (implied by --postcopy-after-precopy, --postcopy-resume,
- * --timeout-postcopy and --timeout-action=postcopy), postcopy-resume,
- * timeout (t) and timeout-action (s). On a usage error returns -EINVAL and
- * sets *ret_error to a message naming the switches; options is then
- * unchanged.
- */
-int ctl_migrate_switches_apply(const CtlMigrateSwitches *sw, GVariantDict *options, char **ret_error);
 
 /* A word to paste into a shell: as is when harmless, else single-quoted. */
 char *ctl_shell_word(const char *word);

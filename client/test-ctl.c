@@ -6,14 +6,21 @@
 #include <errno.h>
 #include <string.h>
 
-static void assert_host_ok(const char *uri, CtlHostKind kind, const char *expected) {
+/* expected: what is connected to, as sd-bus takes it ("root@hv2", "unix:path=/run/x"). */
+static void assert_host_ok(const char *uri, const char *expected) {
         g_auto(CtlHost) host = { 0 };
         g_autofree char *error = NULL;
+        g_autoptr(Destination) login = NULL;
+        g_autofree char *sd_bus = NULL;
 
         g_assert_cmpint(ctl_host_parse(uri, &host, &error), ==, 0);
         g_assert_null(error);
-        g_assert_cmpint(host.kind, ==, kind);
-        g_assert_cmpstr(kind == CTL_HOST_UNIX ? host.path : host.remote, ==, expected);
+        g_assert_cmpint(host.kind, ==, CTL_HOST_DESTINATION);
+        login = ctl_host_login(&host);
+        g_assert_nonnull(login);
+        sd_bus = login->kind == DESTINATION_SSH ? destination_to_sd_bus_host(login)
+                                                : destination_to_sd_bus_address(login);
+        g_assert_cmpstr(sd_bus, ==, expected);
 }
 
 static void assert_host_bad(const char *uri, const char *message_part) {
@@ -25,44 +32,72 @@ static void assert_host_bad(const char *uri, const char *message_part) {
         if (!strstr(error, message_part))
                 g_test_message("error for '%s' was: %s", uri, error);
         g_assert_nonnull(strstr(error, message_part));
-        g_assert_null(host.path);
-        g_assert_null(host.remote);
+        g_assert_cmpint(host.kind, ==, CTL_HOST_LOCAL);
+        g_assert_null(host.destination);
 }
 
 static void test_host_valid(void) {
-        assert_host_ok("unix:///run/dbus/system_bus_socket", CTL_HOST_UNIX, "/run/dbus/system_bus_socket");
-        assert_host_ok("ssh://hv2", CTL_HOST_SSH, "root@hv2");
-        assert_host_ok("ssh://admin@hv2.example.org", CTL_HOST_SSH, "admin@hv2.example.org");
-        assert_host_ok("ssh://admin@hv2:2222", CTL_HOST_SSH, "admin@hv2:2222");
-        assert_host_ok("ssh://[fe80::1]:22", CTL_HOST_SSH, "root@[fe80::1]:22");
-        assert_host_ok("hv2", CTL_HOST_SSH, "root@hv2");
-        assert_host_ok("bob@hv2:22", CTL_HOST_SSH, "bob@hv2:22");
-        assert_host_ok("10.0.0.2", CTL_HOST_SSH, "root@10.0.0.2");
+        g_auto(CtlHost) local = { 0 };
+        g_autofree char *where = NULL;
+
+        assert_host_ok("unix:///run/dbus/system_bus_socket", "unix:path=/run/dbus/system_bus_socket");
+        /* No user in the URI: root, as vmigratectl has always logged in. */
+        assert_host_ok("ssh://hv2", "root@hv2");
+        assert_host_ok("ssh://admin@hv2.example.org", "admin@hv2.example.org");
+        assert_host_ok("ssh://admin@hv2:2222", "admin@hv2:2222");
+        assert_host_ok("ssh://[fe80::1]:22", "root@[fe80::1]:22");
+        assert_host_ok("hv2", "root@hv2");
+        assert_host_ok("bob@hv2:22", "bob@hv2:22");
+        assert_host_ok("10.0.0.2", "root@10.0.0.2");
+        /* The scheme is case-insensitive, as for Domain.Migrate. */
+        assert_host_ok("UNIX:///x", "unix:path=/x");
+
+        g_assert_null(ctl_host_login(&local));
+        where = ctl_host_describe(&local);
+        g_assert_true(g_str_has_prefix(where, "the system bus"));
 }
 
+static void test_host_describe(void) {
+        static const char *const cases[][2] = {
+                { "unix:///run/test-bus/socket", "the bus at unix:///run/test-bus/socket" },
+                { "ssh://hv2:2222", "the system bus of root@hv2:2222 (over ssh)" },
+                { "admin@hv2", "the system bus of admin@hv2 (over ssh)" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_auto(CtlHost) host = { 0 };
+                g_autofree char *error = NULL;
+                g_autofree char *where = NULL;
+
+                g_assert_cmpint(ctl_host_parse(cases[i][0], &host, &error), ==, 0);
+                where = ctl_host_describe(&host);
+                g_assert_cmpstr(where, ==, cases[i][1]);
+        }
+}
+
+/* The messages are destination_parse()'s: each names the part that is wrong. */
 static void test_host_invalid(void) {
-        assert_host_bad("", "empty host");
+        assert_host_bad("", "the destination is empty");
         assert_host_bad("tcp://hv2:55556", "unknown scheme 'tcp'");
-        assert_host_bad("UNIX:///x", "unknown scheme 'UNIX'");
-        assert_host_bad("unix://", "socket path is empty");
-        assert_host_bad("unix://run/bus", "relative");
-        assert_host_bad("ssh://", "host name is missing");
-        assert_host_bad("ssh://hv2:0", "invalid port '0'");
-        assert_host_bad("ssh://hv2:65536", "invalid port '65536'");
-        assert_host_bad("ssh://hv2:", "invalid port ''");
-        assert_host_bad("ssh://hv2:22x", "invalid port '22x'");
-        assert_host_bad("ssh://hv2/path", "path, query or fragment");
-        assert_host_bad("ssh://-oProxyCommand=x", "invalid host name");
-        assert_host_bad("ssh://@hv2", "invalid user name");
-        assert_host_bad("ssh://a b@hv2", "invalid user name");
-        assert_host_bad("ssh://[zz::1]", "IPv6");
-        assert_host_bad("ssh://user@:22", "host name is missing");
+        assert_host_bad("unix://", "the unix socket path is missing");
+        assert_host_bad("unix://run/bus", "unix URIs take no host ('run')");
+        assert_host_bad("ssh://", "the host is empty");
+        assert_host_bad("ssh://hv2:0", "port 0 is out of range (1..65535)");
+        assert_host_bad("ssh://hv2:65536", "port 65536 is out of range");
+        assert_host_bad("ssh://hv2:", "the port after ':' is empty");
+        assert_host_bad("ssh://hv2:22x", "port '22x' is not a number");
+        assert_host_bad("ssh://hv2/path", "ssh destinations take no path ('/path')");
+        assert_host_bad("ssh://-oProxyCommand=x", "host '-oProxyCommand=x' starts with '-'");
+        assert_host_bad("ssh://@hv2", "the user name before '@' is empty");
+        assert_host_bad("ssh://a b@hv2", "contains a space");
+        assert_host_bad("ssh://[zz::1]", "'[zz::1]' is not an IPv6 address");
+        assert_host_bad("ssh://user@:22", "the host is empty");
         assert_host_bad("./socket", "no scheme");
-        assert_host_bad("hv2:port", "invalid port 'port'");
+        assert_host_bad("hv2:port", "port 'port' is not a number");
 
         g_autofree char *long_name = g_strnfill(200, 'a');
         g_autofree char *long_uri = g_strconcat("unix:///", long_name, NULL);
-        assert_host_bad(long_uri, "too long");
+        assert_host_bad(long_uri, "a unix socket path holds at most 107");
 }
 
 static void test_format_bytes(void) {
@@ -424,16 +459,75 @@ static void test_migrate_switches(void) {
                                                    .timeout_postcopy = true },
                             "--timeout-action=abort and --timeout-postcopy ask for different actions");
         assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "60", .timeout_action = "pause" },
-                            "invalid --timeout-action 'pause': expected abort, postcopy or suspend");
+                            "invalid --timeout-action: option 'timeout-action'='pause' is not allowed: give "
+                            "'abort', 'postcopy' or 'suspend'");
         assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "60", .timeout_action = "" },
-                            "invalid --timeout-action ''");
-        assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "0" }, "invalid --timeout '0'");
-        assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "604801" }, "invalid --timeout '604801'");
+                            "invalid --timeout-action: option 'timeout-action'='' is not allowed");
+        assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "0" },
+                            "invalid --timeout: option 'timeout'=0 is out of range: give 1..604800 s");
+        assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "604801" },
+                            "invalid --timeout: option 'timeout'=604801 is out of range");
         assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "1.5" }, "whole seconds");
         assert_switches_bad(&(CtlMigrateSwitches){ .timeout = "-1", .timeout_suspend = true },
                             "invalid --timeout");
         assert_switches_bad(&(CtlMigrateSwitches){ .postcopy_resume = true, .postcopy_after_precopy = true },
                             "--postcopy-resume continues a post-copy that has already begun");
+}
+
+/* What is the client's own: flags given twice, virsh's names, switches kept for later. */
+static void test_migrate_args(void) {
+        static const struct {
+                const char *flag, *arg;
+        } given[] = {
+                { "live", NULL },      { "no-live", NULL },         { "parallel-connections", "4" },
+                { "parallel", NULL },  { "compressed", NULL },      { "compression", "zstd" },
+                { "xml", "dom.xml" },  { "postcopy-resume", NULL }, { "timeout-action", "suspend" },
+                { "downtime", "300" },
+        };
+        g_auto(CtlMigrateArgs) a = { 0 };
+        g_autoptr(GVariant) options = NULL;
+        g_autoptr(GVariant) want = g_variant_ref_sink(g_variant_new_parsed(
+                "{'live': <false>, 'parallel-connections': <uint32 2>, 'compression': <'zstd'>, "
+                "'max-downtime': <uint64 300>}"));
+
+        for (size_t i = 0; i < G_N_ELEMENTS(given); i++) {
+                g_autofree char *error = NULL;
+
+                g_assert_cmpint(ctl_migrate_arg(&a, given[i].flag, given[i].arg, &error), ==, 0);
+                g_assert_null(error);
+        }
+        options = g_variant_ref_sink(g_variant_dict_end(a.options));
+        /* A GVariantDict ends in hash order: compare key by key. */
+        g_assert_cmpuint(g_variant_n_children(options), ==, g_variant_n_children(want));
+        for (size_t i = 0; i < g_variant_n_children(want); i++) {
+                const char *key;
+                g_autoptr(GVariant) value = NULL;
+                g_autoptr(GVariant) got = NULL;
+
+                g_variant_get_child(want, i, "{&sv}", &key, &value);
+                got = g_variant_lookup_value(options, key, NULL);
+                g_assert_nonnull(got);
+                g_assert_true(g_variant_equal(got, value));
+        }
+        g_assert_cmpstr(a.first_flag, ==, "live");
+        g_assert_cmpstr(a.destination_xml, ==, "dom.xml");
+        g_assert_true(a.switches.postcopy_resume);
+        g_assert_cmpstr(a.switches.timeout_action, ==, "suspend");
+        g_assert_false(a.switches.timeout_postcopy);
+
+        for (size_t i = 0; i < ctl_migrate_flags_count(); i++) {
+                struct option o = ctl_migrate_flag_getopt(i, 7);
+                bool value = g_str_equal(o.name, "bandwidth") || g_str_equal(o.name, "xml") ||
+                        g_str_equal(o.name, "timeout-action") || g_str_equal(o.name, "dname");
+                bool none = g_str_equal(o.name, "live") || g_str_equal(o.name, "compressed") ||
+                        g_str_equal(o.name, "timeout-suspend");
+
+                g_assert_cmpint(o.val, ==, 7);
+                if (value)
+                        g_assert_cmpint(o.has_arg, ==, required_argument);
+                if (none)
+                        g_assert_cmpint(o.has_arg, ==, no_argument);
+        }
 }
 
 static void test_job_postcopy(void) {
@@ -670,6 +764,7 @@ int main(int argc, char *argv[]) {
         g_test_set_nonfatal_assertions();
         g_test_add_func("/ctl/host/valid", test_host_valid);
         g_test_add_func("/ctl/host/invalid", test_host_invalid);
+        g_test_add_func("/ctl/host/describe", test_host_describe);
         g_test_add_func("/ctl/format/bytes", test_format_bytes);
         g_test_add_func("/ctl/format/property-key", test_property_to_key);
         g_test_add_func("/ctl/format/value", test_format_value);
@@ -681,6 +776,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/ctl/job/stats", test_format_job_stats);
         g_test_add_func("/ctl/job/postcopy", test_job_postcopy);
         g_test_add_func("/ctl/parse/migrate-switches", test_migrate_switches);
+        g_test_add_func("/ctl/parse/migrate-args", test_migrate_args);
         g_test_add_func("/ctl/format/shell-word", test_shell_word);
         g_test_add_func("/ctl/dry-run/table", test_dry_run_table);
         g_test_add_func("/ctl/dry-run/table-hostile", test_dry_run_table_hostile);

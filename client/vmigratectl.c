@@ -7,12 +7,16 @@
  * --help.
  */
 
+#include "bus-gvariant.h"
 #include "config.h"
 #include "ctl.h"
+#include "names.h"
+#include "options.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define XML_MAX_BYTES (1024 * 1024)
+/* The messages and --help say "1 MiB". */
+G_STATIC_ASSERT(DOMAIN_XML_MAX_BYTES == 1024 * 1024);
 /* Lifecycle calls reply only when the operation has completed (a guest shutdown can take a while). */
 #define LIFECYCLE_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
 /* The daemon waits for the guest (by default 2 minutes, vmigrated --shutdown-timeout), then destroys
@@ -39,13 +44,10 @@ typedef struct Context {
         bool quiet;
         bool all;
         bool allow_interactive;
-        uint64_t shutdown_timeout_ms;  /* --timeout; 0: not given, the daemon's default */
-        const char *timeout_arg;       /* --timeout as given: its meaning depends on the command */
-        GVariantDict *migrate_options; /* migrate's options as given, Migrate's a{sv}; NULL: none */
-        const char *migrate_flag;      /* the first migrate-only option given, for usage errors */
-        const char *destination_xml_file;
-        bool postcopy;               /* --postcopy: migrate's option, migrate-setspeed's switch */
-        CtlMigrateSwitches switches; /* migrate's post-copy and timeout switches, resolved once known */
+        uint64_t shutdown_timeout_ms; /* --timeout; 0: not given, the daemon's default */
+        const char *timeout_arg;      /* --timeout as given: its meaning depends on the command */
+        bool postcopy;                /* --postcopy: migrate's option, migrate-setspeed's switch */
+        CtlMigrateArgs migrate;       /* migrate's own options */
         bool detach;
         bool dry_run; /* migrate --dry-run: Domain.DryRun instead of Migrate */
         sd_bus *bus;
@@ -56,7 +58,7 @@ static void context_clear(Context *c) {
         ctl_polkit_agent_close(c->agent_pid);
         c->agent_pid = 0;
         ctl_host_clear(&c->host);
-        g_clear_pointer(&c->migrate_options, g_variant_dict_unref);
+        ctl_migrate_args_clear(&c->migrate);
         g_clear_pointer(&c->bus, sd_bus_flush_close_unref);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Context, context_clear)
@@ -88,7 +90,7 @@ static int call_method(Context *c, const char *path, const char *interface, cons
         g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(c->bus, &m, CTL_BUS_NAME, path, interface, method);
+        r = sd_bus_message_new_method_call(c->bus, &m, BUS_NAME, path, interface, method);
         if (r >= 0 && types) {
                 va_list ap;
                 va_start(ap, types);
@@ -115,8 +117,8 @@ static int read_reply_value(sd_bus_message *reply, const char *type, const char 
         g_autoptr(GVariant) value = NULL;
         int r;
 
-        r = ctl_message_read_gvariant(reply, &value);
-        if (r < 0 || !g_variant_is_of_type(value, G_VARIANT_TYPE(type))) {
+        r = bus_message_read_gvariant(reply, type, &value);
+        if (r < 0) {
                 fprintf(stderr, "vmigratectl: %s: unexpected reply from vmigrated (expected '%s')\n", what,
                         type);
                 return CTL_EXIT_FAILED;
@@ -131,7 +133,8 @@ static int resolve_domain(Context *c, const char *domain, char **ret_path) {
         const char *path;
         int r;
 
-        r = call_method(c, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, "GetDomain", 0, what, &reply, "s", domain);
+        r = call_method(c, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, "GetDomain", 0, what, &reply, "s",
+                        domain);
         if (r != CTL_EXIT_OK)
                 return r;
         if (sd_bus_message_read(reply, "o", &path) <= 0) {
@@ -147,7 +150,7 @@ static int get_domain_properties(Context *c, const char *path, const char *what,
         int r;
 
         r = call_method(c, path, "org.freedesktop.DBus.Properties", "GetAll", 0, what, &reply, "s",
-                        CTL_DOMAIN_IFACE);
+                        BUS_DOMAIN_INTERFACE);
         if (r != CTL_EXIT_OK)
                 return r;
         return read_reply_value(reply, "a{sv}", what, ret_properties);
@@ -244,7 +247,7 @@ static int cmd_list(Context *c, const Command *cmd, char **args) {
         int r;
 
         /* One round-trip for all properties of all domains. */
-        r = call_method(c, CTL_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", 0,
+        r = call_method(c, BUS_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", 0,
                         what, &reply, NULL);
         if (r != CTL_EXIT_OK)
                 return r;
@@ -255,7 +258,7 @@ static int cmd_list(Context *c, const Command *cmd, char **args) {
         g_variant_iter_init(&iter, objects);
         while (g_variant_iter_next(&iter, "{&o@a{sa{sv}}}", &path, &interfaces)) {
                 GVariant *properties =
-                        g_variant_lookup_value(interfaces, CTL_DOMAIN_IFACE, G_VARIANT_TYPE("a{sv}"));
+                        g_variant_lookup_value(interfaces, BUS_DOMAIN_INTERFACE, G_VARIANT_TYPE("a{sv}"));
 
                 g_variant_unref(interfaces);
                 if (!properties)
@@ -427,11 +430,12 @@ static int cmd_action(Context *c, const Command *cmd, char **args) {
 
         if (c->shutdown_timeout_ms > 0)
                 /* The guest gets that long, then the daemon destroys it and replies. */
-                r = call_method(c, path, CTL_DOMAIN_IFACE, "ShutdownWithTimeout",
+                r = call_method(c, path, BUS_DOMAIN_INTERFACE, "ShutdownWithTimeout",
                                 c->shutdown_timeout_ms * 1000 + SHUTDOWN_EXTRA_USEC, what, NULL, "t",
                                 c->shutdown_timeout_ms);
         else
-                r = call_method(c, path, CTL_DOMAIN_IFACE, cmd->method, cmd->timeout_usec, what, NULL, NULL);
+                r = call_method(c, path, BUS_DOMAIN_INTERFACE, cmd->method, cmd->timeout_usec, what, NULL,
+                                NULL);
         if (r != CTL_EXIT_OK)
                 return r;
 
@@ -483,7 +487,7 @@ static int read_xml_file(const char *filename, char **ret_xml) {
                 if (n == 0)
                         break;
                 g_byte_array_append(data, buf, (guint) n);
-                if (data->len > XML_MAX_BYTES) {
+                if (data->len > DOMAIN_XML_MAX_BYTES) {
                         fprintf(stderr,
                                 "vmigratectl: %s is larger than 1 MiB; that is not a domain XML "
                                 "vmigrated accepts\n",
@@ -532,8 +536,8 @@ static int cmd_define(Context *c, const Command *cmd, char **args) {
         if (r != CTL_EXIT_OK)
                 return r;
 
-        r = call_method(c, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, cmd->method, cmd->timeout_usec, what, &reply,
-                        "s", xml);
+        r = call_method(c, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, cmd->method, cmd->timeout_usec, what,
+                        &reply, "s", xml);
         if (r != CTL_EXIT_OK)
                 return r;
         if (sd_bus_message_read(reply, "o", &path) <= 0) {
@@ -551,10 +555,9 @@ static int cmd_define(Context *c, const Command *cmd, char **args) {
                 g_autoptr(sd_bus_message) props_reply = NULL;
                 g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
 
-                if (sd_bus_call_method(c->bus, CTL_BUS_NAME, path, "org.freedesktop.DBus.Properties",
-                                       "GetAll", &error, &props_reply, "s", CTL_DOMAIN_IFACE) >= 0 &&
-                    ctl_message_read_gvariant(props_reply, &properties) >= 0 &&
-                    g_variant_is_of_type(properties, G_VARIANT_TYPE("a{sv}"))) {
+                if (sd_bus_call_method(c->bus, BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
+                                       &error, &props_reply, "s", BUS_DOMAIN_INTERFACE) >= 0 &&
+                    bus_message_read_gvariant(props_reply, "a{sv}", &properties) >= 0) {
                         name = lookup_string(properties, "Name");
                         uuid = lookup_string(properties, "UUID");
                 }
@@ -588,7 +591,7 @@ static int cmd_dumpxml(Context *c, const Command *cmd, char **args) {
         r = resolve_domain(c, args[0], &path);
         if (r != CTL_EXIT_OK)
                 return r;
-        r = call_method(c, path, CTL_DOMAIN_IFACE, "GetXML", 0, what, &reply, NULL);
+        r = call_method(c, path, BUS_DOMAIN_INTERFACE, "GetXML", 0, what, &reply, NULL);
         if (r != CTL_EXIT_OK)
                 return r;
         if (sd_bus_message_read(reply, "s", &xml) <= 0) {
@@ -605,7 +608,8 @@ static int cmd_capabilities(Context *c, const Command *cmd, char **args) {
         const char *xml;
         int r;
 
-        r = call_method(c, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, "GetCapabilities", 0, what, &reply, NULL);
+        r = call_method(c, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, "GetCapabilities", 0, what, &reply,
+                        NULL);
         if (r != CTL_EXIT_OK)
                 return r;
         if (sd_bus_message_read(reply, "s", &xml) <= 0) {
@@ -726,7 +730,7 @@ static int cmd_backends(Context *c, const Command *cmd, char **args) {
         const char *name;
         int r;
 
-        r = call_method(c, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, "GetBackends", 0, what, &reply, NULL);
+        r = call_method(c, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, "GetBackends", 0, what, &reply, NULL);
         if (r != CTL_EXIT_OK)
                 return r;
         r = read_reply_value(reply, "a{sa{sv}}", what, &backends);
@@ -788,54 +792,6 @@ static int resolve_domain_name(Context *c, const char *domain, const char *what,
         return CTL_EXIT_OK;
 }
 
-/* Appends an a{sv} whose values are basic types (what Migrate options are). */
-static int append_vardict(sd_bus_message *m, GVariant *dict) {
-        GVariantIter iter;
-        const char *key;
-        GVariant *value;
-        int r;
-
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        g_variant_iter_init(&iter, dict);
-        while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
-                g_autoptr(GVariant) owned = value;
-                const char *type = g_variant_get_type_string(value);
-
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", key);
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', type);
-                if (r >= 0) {
-                        switch (type[0]) {
-                        case 'b':
-                                r = sd_bus_message_append(m, "b", (int) g_variant_get_boolean(value));
-                                break;
-                        case 's':
-                                r = sd_bus_message_append(m, "s", g_variant_get_string(value, NULL));
-                                break;
-                        case 'u':
-                                r = sd_bus_message_append(m, "u", g_variant_get_uint32(value));
-                                break;
-                        case 't':
-                                r = sd_bus_message_append(m, "t", g_variant_get_uint64(value));
-                                break;
-                        default:
-                                r = -EINVAL;
-                        }
-                }
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r < 0)
-                        return r;
-        }
-        return sd_bus_message_close_container(m);
-}
-
 /* Columns to wrap the findings' messages at: the terminal's (or $COLUMNS, as
  * systemd's tools honour it), 0 when stdout is not a terminal, so that
  * scripts and logs get one finding per line. */
@@ -870,11 +826,11 @@ static int migrate_dry_run(Context *c, const char *path, const char *name, const
         g_autoptr(GVariant) findings = NULL;
         int ok, r;
 
-        r = sd_bus_message_new_method_call(c->bus, &m, CTL_BUS_NAME, path, CTL_DOMAIN_IFACE, "DryRun");
+        r = sd_bus_message_new_method_call(c->bus, &m, BUS_NAME, path, BUS_DOMAIN_INTERFACE, "DryRun");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", destination);
         if (r >= 0)
-                r = append_vardict(m, options);
+                r = bus_message_append_gvariant(m, options);
         if (r < 0) {
                 fprintf(stderr, "vmigratectl: %s: cannot build the D-Bus call: %s\n", what, g_strerror(-r));
                 return CTL_EXIT_FAILED;
@@ -883,8 +839,8 @@ static int migrate_dry_run(Context *c, const char *path, const char *name, const
         r = sd_bus_call(c->bus, m, DRY_RUN_TIMEOUT_USEC, &error, &reply);
         if (r < 0)
                 return ctl_report_error(&c->host, &error, r, what);
-        if (sd_bus_message_read(reply, "b", &ok) <= 0 || ctl_message_read_gvariant(reply, &findings) < 0 ||
-            !g_variant_is_of_type(findings, G_VARIANT_TYPE("a(sss)"))) {
+        if (sd_bus_message_read(reply, "b", &ok) <= 0 ||
+            bus_message_read_gvariant(reply, "a(sss)", &findings) < 0) {
                 fprintf(stderr, "vmigratectl: %s: unexpected reply from vmigrated (expected 'ba(sss)')\n",
                         what);
                 return CTL_EXIT_FAILED;
@@ -915,19 +871,16 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
         gboolean postcopy;
         int r;
 
-        if (c->destination_xml_file) {
+        if (c->migrate.destination_xml) {
                 g_autofree char *xml = NULL;
 
-                r = read_xml_file(c->destination_xml_file, &xml);
+                /* read_xml_file() refuses what the option refuses (empty, over 1 MiB) and more. */
+                r = read_xml_file(c->migrate.destination_xml, &xml);
                 if (r != CTL_EXIT_OK)
                         return r;
-                if (!c->migrate_options)
-                        c->migrate_options = g_variant_dict_new(NULL);
-                g_variant_dict_insert(c->migrate_options, "destination-xml", "s", xml);
+                g_variant_dict_insert(c->migrate.options, "destination-xml", "s", xml);
         }
-        options = g_variant_ref_sink(c->migrate_options
-                                             ? g_variant_dict_end(c->migrate_options)
-                                             : g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0));
+        options = g_variant_ref_sink(g_variant_dict_end(c->migrate.options));
         if (!g_variant_lookup(options, "postcopy", "b", &postcopy))
                 postcopy = FALSE;
 
@@ -938,11 +891,11 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
         if (c->dry_run)
                 return migrate_dry_run(c, path, name, args[1], options);
 
-        r = sd_bus_message_new_method_call(c->bus, &m, CTL_BUS_NAME, path, CTL_DOMAIN_IFACE, "Migrate");
+        r = sd_bus_message_new_method_call(c->bus, &m, BUS_NAME, path, BUS_DOMAIN_INTERFACE, "Migrate");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", args[1]);
         if (r >= 0)
-                r = append_vardict(m, options);
+                r = bus_message_append_gvariant(m, options);
         if (r < 0) {
                 fprintf(stderr, "vmigratectl: %s: cannot build the D-Bus call: %s\n", what, g_strerror(-r));
                 return CTL_EXIT_FAILED;
@@ -958,16 +911,16 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
                 if (r < 0)
                         return ctl_report_error(&c->host, &error, r, what);
                 if (sd_bus_message_read(reply, "o", &job) <= 0 ||
-                    !g_str_has_prefix(job, CTL_JOB_PREFIX "/")) {
+                    !g_str_has_prefix(job, BUS_JOB_PREFIX "/")) {
                         fprintf(stderr, "vmigratectl: %s: unexpected reply from vmigrated\n", what);
                         return CTL_EXIT_FAILED;
                 }
                 /* The daemon keeps the request until the first pass has begun: one call is enough. */
-                if (c->switches.postcopy_after_precopy) {
+                if (c->migrate.switches.postcopy_after_precopy) {
                         g_autofree char *pc_what = g_strdup_printf("the migration of domain '%s' started "
                                                                    "(job %s), but cannot ask for post-copy",
                                                                    name, job);
-                        pc = call_method(c, job, CTL_JOB_IFACE, "StartPostCopy", 0, pc_what, NULL, NULL);
+                        pc = call_method(c, job, BUS_JOB_INTERFACE, "StartPostCopy", 0, pc_what, NULL, NULL);
                         if (pc != CTL_EXIT_OK)
                                 fprintf(stderr,
                                         "hint: it goes on in pre-copy; 'vmigratectl migrate-postcopy %s' "
@@ -1001,8 +954,8 @@ static int cmd_migrate(Context *c, const Command *cmd, char **args) {
                                                 .json = c->json,
                                                 .quiet = c->quiet,
                                                 .postcopy = postcopy,
-                                                .start_postcopy = c->switches.postcopy_after_precopy,
-                                                .postcopy_resume = c->switches.postcopy_resume });
+                                                .start_postcopy = c->migrate.switches.postcopy_after_precopy,
+                                                .postcopy_resume = c->migrate.switches.postcopy_resume });
 }
 
 static int cmd_job_status(Context *c, const Command *cmd, char **args) {
@@ -1027,7 +980,7 @@ static int cmd_job_status(Context *c, const Command *cmd, char **args) {
                 if (!g_variant_lookup(properties, "Job", "o", &job))
                         job = NULL;
         }
-        r = call_method(c, path, CTL_DOMAIN_IFACE, "GetJobStats", 0, what, &reply, NULL);
+        r = call_method(c, path, BUS_DOMAIN_INTERFACE, "GetJobStats", 0, what, &reply, NULL);
         if (r != CTL_EXIT_OK)
                 return r;
         r = read_reply_value(reply, "a{sv}", what, &stats);
@@ -1059,12 +1012,12 @@ static void print_job_control_hint(Context *c, const Command *cmd, const sd_bus_
                                    const char *name) {
         g_autofree char *word = ctl_shell_word(name);
 
-        if (sd_bus_error_has_name(error, CTL_ERROR_PREFIX "NoJob"))
+        if (sd_bus_error_has_name(error, vm_error_dbus_name(VM_ERROR_NO_JOB)))
                 fprintf(stderr,
                         "hint: domain '%s' has no migration leaving %s. Job control works on the source "
                         "host (--host=URI); 'vmigratectl job-status %s' shows the last job.\n",
                         name, c->host.kind == CTL_HOST_LOCAL ? "this host" : "that host", word);
-        else if (sd_bus_error_has_name(error, CTL_ERROR_PREFIX "PostCopyNotEnabled"))
+        else if (sd_bus_error_has_name(error, vm_error_dbus_name(VM_ERROR_POSTCOPY_NOT_ENABLED)))
                 fprintf(stderr,
                         "hint: post-copy must be allowed when the migration starts. Cancel it "
                         "('vmigratectl job-abort %s') and start it again with --postcopy, or help "
@@ -1072,7 +1025,7 @@ static void print_job_control_hint(Context *c, const Command *cmd, const sd_bus_
                         "'vmigratectl migrate-setmaxdowntime'.\n",
                         word);
         else if (g_str_equal(cmd->method, "StartPostCopy") &&
-                 sd_bus_error_has_name(error, CTL_ERROR_PREFIX "InvalidState"))
+                 sd_bus_error_has_name(error, vm_error_dbus_name(VM_ERROR_INVALID_STATE)))
                 fprintf(stderr,
                         "hint: the migration is already in post-copy or finishing; 'vmigratectl job-status "
                         "%s' shows its phase.\n",
@@ -1094,12 +1047,12 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
 
         /* Arguments first: a usage error needs no bus round-trip. */
         if (g_str_equal(cmd->method, "SetMaxDowntime")) {
-                if (ctl_parse_uint(args[1], 1, 2000000, &value) < 0) {
+                /* Domain.SetMaxDowntime takes what the option max-downtime takes. */
+                if (ctl_parse_uint(args[1], 1, MIGRATE_MAX_DOWNTIME_MAX_MS, &value) < 0) {
                         fprintf(stderr,
                                 "vmigratectl: invalid maximum downtime '%s': expected milliseconds from 1 "
-                                "to "
-                                "2000000, e.g. 500\n",
-                                args[1]);
+                                "to %" PRIu64 ", e.g. 500\n",
+                                args[1], MIGRATE_MAX_DOWNTIME_MAX_MS);
                         return CTL_EXIT_USAGE;
                 }
         } else if (g_str_equal(cmd->method, "SetMaxBandwidth")) {
@@ -1116,7 +1069,7 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         if (r != CTL_EXIT_OK)
                 return r;
 
-        r = sd_bus_message_new_method_call(c->bus, &m, CTL_BUS_NAME, path, CTL_DOMAIN_IFACE, cmd->method);
+        r = sd_bus_message_new_method_call(c->bus, &m, BUS_NAME, path, BUS_DOMAIN_INTERFACE, cmd->method);
         if (r >= 0 && g_str_equal(cmd->method, "SetMaxDowntime")) {
                 r = sd_bus_message_append(m, "t", value);
                 done = g_strdup_printf("may now pause for up to %" G_GUINT64_FORMAT " ms", value);
@@ -1415,7 +1368,7 @@ static void print_help(void) {
                "(bus name %s on the system bus).\n"
                "\n"
                "Commands:\n",
-               CTL_BUS_NAME);
+               BUS_NAME);
         for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
                 g_autofree char *synopsis = g_strjoin(" ", commands[i].name, commands[i].args, NULL);
                 if (strlen(synopsis) > 20)
@@ -1433,7 +1386,8 @@ static void print_help(void) {
                "  -H, --host=URI       Talk to vmigrated on another bus:\n"
                "                         unix:///path/to/socket   a bus socket on this machine\n"
                "                         ssh://[user@]host[:port] the system bus of a remote\n"
-               "                                                  host, via ssh and\n"
+               "                                                  host, via ssh (as root\n"
+               "                                                  without user@) and\n"
                "                                                  systemd-stdio-bridge\n"
                "                         HOST                     same as ssh://root@HOST\n"
                "                       Without --host: the local system bus\n"
@@ -1531,9 +1485,9 @@ static void print_help(void) {
                "  vmigratectl migrate demo hv2 --postcopy-resume\n"
                "  vmigratectl migrate-setspeed demo 1G\n"
                "  vmigratectl migrate-setspeed demo 500M --postcopy\n",
-               CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_MANAGER_IFACE,
-               CTL_BUS_NAME, CTL_BUS_NAME, CTL_MANAGER_PATH, CTL_MANAGER_IFACE, CTL_BUS_NAME, CTL_BUS_NAME,
-               CTL_MANAGER_PATH, CTL_MANAGER_IFACE, CTL_DOMAIN_IFACE);
+               BUS_NAME, BUS_MANAGER_PATH, BUS_NAME, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, BUS_NAME,
+               BUS_NAME, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, BUS_NAME, BUS_NAME, BUS_MANAGER_PATH,
+               BUS_MANAGER_INTERFACE, BUS_DOMAIN_INTERFACE);
 }
 
 static void print_command_help(const Command *cmd) {
@@ -1615,132 +1569,10 @@ enum {
         ARG_ALL,
         ARG_TIMEOUT,
         ARG_DETACH,
-        ARG_DESTINATION_XML,
         ARG_POSTCOPY,
-        ARG_POSTCOPY_AFTER_PRECOPY,
-        ARG_POSTCOPY_RESUME,
-        ARG_TIMEOUT_ACTION,
-        ARG_TIMEOUT_POSTCOPY,
-        ARG_TIMEOUT_SUSPEND,
         ARG_DRY_RUN,
-        /* Migrate options: see migrate_flags[] */
-        ARG_MIGRATE_FIRST = 0x200,
+        ARG_MIGRATE, /* migrate's own options (ctl-args.c), told apart by name */
 };
-
-/* migrate's options that map straight onto Migrate's a{sv}. --postcopy,
- * --timeout and --destination-xml are handled on their own (they mean
- * something to other commands too, or need reading a file), and so are the
- * post-copy and timeout switches that imply or exclude each other
- * (ctl_migrate_switches_apply()). */
-typedef enum FlagKind {
-        FLAG_TRUE,   /* b true */
-        FLAG_FALSE,  /* b false */
-        FLAG_STRING, /* s as given; vmigrated checks values */
-        FLAG_UINT32, /* u */
-        FLAG_RATE,   /* t, bytes per second with units */
-        FLAG_UINT64, /* t */
-        FLAG_FIXED,  /* a virsh switch standing for a value: key = the string in .expected */
-} FlagKind;
-
-static const struct {
-        const char *flag, *key;
-        FlagKind kind;
-        uint64_t min, max;
-        const char *expected;
-} migrate_flags[] = {
-        { "live", "live", FLAG_TRUE },
-        { "no-live", "live", FLAG_FALSE },
-        { "offline", "offline", FLAG_TRUE },
-        { "paused", "paused", FLAG_TRUE },
-        { "persist", "persist", FLAG_TRUE },
-        { "no-persist", "persist", FLAG_FALSE },
-        { "undefine-source", "undefine-source", FLAG_TRUE },
-        { "auto-converge", "auto-converge", FLAG_TRUE },
-        { "compression", "compression", FLAG_STRING, 0, 0, "none, zstd, zlib or xbzrle" },
-        { "parallel-connections", "parallel-connections", FLAG_UINT32, 1, 255,
-          "a number of connections from 1 to 255" },
-        { "tunnelled", "tunnelled", FLAG_TRUE },
-        { "tls", "tls", FLAG_TRUE },
-        { "copy-storage", "copy-storage", FLAG_STRING, 0, 0, "none, all or incremental" },
-        { "bandwidth", "bandwidth", FLAG_RATE, 0, 0,
-          "a rate in bytes per second, e.g. 100M, 1G, 512MiB/s, 800Mbit/s" },
-        { "postcopy-bandwidth", "postcopy-bandwidth", FLAG_RATE, 0, 0,
-          "a rate in bytes per second, e.g. 100M, 1G, 512MiB/s, 800Mbit/s" },
-        { "max-downtime", "max-downtime", FLAG_UINT64, 1, 2000000, "milliseconds from 1 to 2000000" },
-        { "destination-name", "destination-name", FLAG_STRING, 0, 0, "a domain name" },
-        { "data-uri", "data-uri", FLAG_STRING, 0, 0, "tcp://host:port" },
-        { "listen-address", "listen-address", FLAG_STRING, 0, 0, "an IP address" },
-        { "abort-on-error", "abort-on-error", FLAG_TRUE },
-        { "unsafe", "unsafe", FLAG_TRUE },
-        /* virsh migrate's names, so that its users' fingers keep working. */
-        { "persistent", "persist", FLAG_TRUE },
-        { "undefinesource", "undefine-source", FLAG_TRUE },
-        { "suspend", "paused", FLAG_TRUE },
-        { "downtime", "max-downtime", FLAG_UINT64, 1, 2000000, "milliseconds from 1 to 2000000" },
-        { "dname", "destination-name", FLAG_STRING, 0, 0, "a domain name" },
-        { "migrateuri", "data-uri", FLAG_STRING, 0, 0, "tcp://host:port" },
-        { "compressed", "compression", FLAG_FIXED, 0, 0, "xbzrle" },
-        { "parallel", "parallel-connections", FLAG_FIXED, 2, 0, NULL },
-};
-
-/* Returns a CTL_EXIT_* code. */
-/* Remembers the first migrate-only option, for the usage error when the
- * command is not migrate. */
-static void note_migrate_only(Context *c, const char *flag) {
-        if (!c->migrate_flag)
-                c->migrate_flag = flag;
-}
-
-static int add_migrate_flag(Context *c, size_t i, const char *arg) {
-        GVariant *value = NULL;
-        uint64_t v;
-
-        switch (migrate_flags[i].kind) {
-        case FLAG_TRUE:
-        case FLAG_FALSE:
-                value = g_variant_new_boolean(migrate_flags[i].kind == FLAG_TRUE);
-                break;
-        case FLAG_STRING:
-                if (!*arg || !g_utf8_validate(arg, -1, NULL)) {
-                        fprintf(stderr, "vmigratectl: invalid --%s '%s': expected %s\n",
-                                migrate_flags[i].flag, arg, migrate_flags[i].expected);
-                        return CTL_EXIT_USAGE;
-                }
-                value = g_variant_new_string(arg);
-                break;
-        case FLAG_UINT32:
-        case FLAG_UINT64:
-                if (ctl_parse_uint(arg, migrate_flags[i].min, migrate_flags[i].max, &v) < 0) {
-                        fprintf(stderr, "vmigratectl: invalid --%s '%s': expected %s\n",
-                                migrate_flags[i].flag, arg, migrate_flags[i].expected);
-                        return CTL_EXIT_USAGE;
-                }
-                value = migrate_flags[i].kind == FLAG_UINT32 ? g_variant_new_uint32((uint32_t) v)
-                                                             : g_variant_new_uint64(v);
-                break;
-        case FLAG_FIXED:
-                /* --compressed is virsh's xbzrle; --parallel its two
-                 * connections (an explicit --parallel-connections given
-                 * after it wins). */
-                value = migrate_flags[i].expected ? g_variant_new_string(migrate_flags[i].expected)
-                                                  : g_variant_new_uint32((uint32_t) migrate_flags[i].min);
-                break;
-        case FLAG_RATE:
-                if (ctl_parse_rate(arg, &v) < 0) {
-                        fprintf(stderr, "vmigratectl: invalid --%s '%s': expected %s\n",
-                                migrate_flags[i].flag, arg, migrate_flags[i].expected);
-                        return CTL_EXIT_USAGE;
-                }
-                value = g_variant_new_uint64(v);
-                break;
-        }
-        if (!c->migrate_options)
-                c->migrate_options = g_variant_dict_new(NULL);
-        /* Given twice (--live --no-live): the last one wins, as usual for options. */
-        g_variant_dict_insert_value(c->migrate_options, migrate_flags[i].key, value);
-        note_migrate_only(c, migrate_flags[i].flag);
-        return CTL_EXIT_OK;
-}
 
 static int run(int argc, char *argv[]) {
         static const struct option base_options[] = {
@@ -1753,17 +1585,12 @@ static int run(int argc, char *argv[]) {
                 { "all", no_argument, NULL, ARG_ALL },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
                 { "detach", no_argument, NULL, ARG_DETACH },
-                { "destination-xml", required_argument, NULL, ARG_DESTINATION_XML },
-                { "xml", required_argument, NULL, ARG_DESTINATION_XML }, /* virsh's name */
                 { "postcopy", no_argument, NULL, ARG_POSTCOPY },
-                { "postcopy-after-precopy", no_argument, NULL, ARG_POSTCOPY_AFTER_PRECOPY },
-                { "postcopy-resume", no_argument, NULL, ARG_POSTCOPY_RESUME },
-                { "timeout-action", required_argument, NULL, ARG_TIMEOUT_ACTION },
-                { "timeout-postcopy", no_argument, NULL, ARG_TIMEOUT_POSTCOPY },
-                { "timeout-suspend", no_argument, NULL, ARG_TIMEOUT_SUSPEND },
                 { "dry-run", no_argument, NULL, ARG_DRY_RUN },
         };
-        struct option options[G_N_ELEMENTS(base_options) + G_N_ELEMENTS(migrate_flags) + 1];
+        size_t n_migrate = ctl_migrate_flags_count();
+        g_autofree struct option *options =
+                g_new0(struct option, G_N_ELEMENTS(base_options) + n_migrate + 1);
         g_auto(Context) c = { .allow_interactive = true };
         bool help = false, version = false, no_ask_password = false;
         const Command *cmd;
@@ -1771,16 +1598,8 @@ static int run(int argc, char *argv[]) {
         int nargs, opt, r, longindex = 0;
 
         memcpy(options, base_options, sizeof(base_options));
-        for (size_t i = 0; i < G_N_ELEMENTS(migrate_flags); i++)
-                options[G_N_ELEMENTS(base_options) + i] =
-                        (struct option){ migrate_flags[i].flag,
-                                         migrate_flags[i].kind == FLAG_TRUE ||
-                                                         migrate_flags[i].kind == FLAG_FALSE ||
-                                                         migrate_flags[i].kind == FLAG_FIXED
-                                                 ? no_argument
-                                                 : required_argument,
-                                         NULL, ARG_MIGRATE_FIRST + (int) i };
-        options[G_N_ELEMENTS(options) - 1] = (struct option){ 0 };
+        for (size_t i = 0; i < n_migrate; i++)
+                options[G_N_ELEMENTS(base_options) + i] = ctl_migrate_flag_getopt(i, ARG_MIGRATE);
 
         /* Own messages (":" in front), so they start with "vmigratectl:" rather than argv[0]. */
         opterr = 0;
@@ -1796,7 +1615,7 @@ static int run(int argc, char *argv[]) {
                         g_autofree char *error = NULL;
                         ctl_host_clear(&c.host);
                         if (ctl_host_parse(optarg, &c.host, &error) < 0) {
-                                fprintf(stderr, "vmigratectl: invalid --host %s\n", error);
+                                fprintf(stderr, "vmigratectl: invalid --host: %s\n", error);
                                 return CTL_EXIT_USAGE;
                         }
                         break;
@@ -1823,39 +1642,18 @@ static int run(int argc, char *argv[]) {
                 case ARG_DRY_RUN:
                         c.dry_run = true;
                         break;
-                case ARG_DESTINATION_XML:
-                        c.destination_xml_file = optarg;
-                        note_migrate_only(&c, options[longindex].name);
-                        break;
                 case ARG_POSTCOPY:
                         c.postcopy = true;
                         break;
-                case ARG_POSTCOPY_AFTER_PRECOPY:
-                        c.switches.postcopy_after_precopy = true;
-                        note_migrate_only(&c, options[longindex].name);
+                case ARG_MIGRATE: {
+                        g_autofree char *error = NULL;
+
+                        if (ctl_migrate_arg(&c.migrate, options[longindex].name, optarg, &error) < 0) {
+                                fprintf(stderr, "vmigratectl: %s\n", error);
+                                return CTL_EXIT_USAGE;
+                        }
                         break;
-                case ARG_POSTCOPY_RESUME:
-                        c.switches.postcopy_resume = true;
-                        note_migrate_only(&c, options[longindex].name);
-                        break;
-                case ARG_TIMEOUT_ACTION:
-                        /* Checked with the other timeout switches once all are known. */
-                        c.switches.timeout_action = optarg;
-                        note_migrate_only(&c, options[longindex].name);
-                        break;
-                case ARG_TIMEOUT_POSTCOPY:
-                        c.switches.timeout_postcopy = true;
-                        note_migrate_only(&c, options[longindex].name);
-                        break;
-                case ARG_TIMEOUT_SUSPEND:
-                        c.switches.timeout_suspend = true;
-                        note_migrate_only(&c, options[longindex].name);
-                        break;
-                case ARG_MIGRATE_FIRST ... ARG_MIGRATE_FIRST + (int) G_N_ELEMENTS(migrate_flags) - 1:
-                        r = add_migrate_flag(&c, (size_t) (opt - ARG_MIGRATE_FIRST), optarg);
-                        if (r != CTL_EXIT_OK)
-                                return r;
-                        break;
+                }
                 case ':':
                         fprintf(stderr,
                                 "vmigratectl: option '%s' needs an argument. See 'vmigratectl --help'.\n",
@@ -1957,7 +1755,7 @@ static int run(int argc, char *argv[]) {
                         }
                 } else if (cmd->run == cmd_migrate) {
                         /* Checked with --timeout-postcopy and friends below. */
-                        c.switches.timeout = c.timeout_arg;
+                        c.migrate.switches.timeout = c.timeout_arg;
                 } else {
                         fprintf(stderr,
                                 "vmigratectl: --timeout only applies to 'shutdown' and 'migrate', not to "
@@ -1966,9 +1764,9 @@ static int run(int argc, char *argv[]) {
                         return CTL_EXIT_USAGE;
                 }
         }
-        if (c.migrate_flag && cmd->run != cmd_migrate) {
-                fprintf(stderr, "vmigratectl: --%s only applies to 'migrate', not to '%s'\n", c.migrate_flag,
-                        cmd->name);
+        if (c.migrate.first_flag && cmd->run != cmd_migrate) {
+                fprintf(stderr, "vmigratectl: --%s only applies to 'migrate', not to '%s'\n",
+                        c.migrate.first_flag, cmd->name);
                 return CTL_EXIT_USAGE;
         }
         if (c.detach && cmd->run != cmd_migrate) {
@@ -1989,10 +1787,10 @@ static int run(int argc, char *argv[]) {
         if (cmd->run == cmd_migrate) {
                 g_autofree char *error = NULL;
 
-                c.switches.postcopy = c.postcopy;
-                if (!c.migrate_options)
-                        c.migrate_options = g_variant_dict_new(NULL);
-                if (ctl_migrate_switches_apply(&c.switches, c.migrate_options, &error) < 0) {
+                c.migrate.switches.postcopy = c.postcopy;
+                if (!c.migrate.options)
+                        c.migrate.options = g_variant_dict_new(NULL);
+                if (ctl_migrate_switches_apply(&c.migrate.switches, c.migrate.options, &error) < 0) {
                         fprintf(stderr, "vmigratectl: %s\n", error);
                         return CTL_EXIT_USAGE;
                 }

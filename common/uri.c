@@ -263,10 +263,17 @@ static int parse_ssh(const Ctx *ctx, const char *rest, const char *default_user,
         int r;
 
         if (slash) {
-                if (!allow_slash || slash[1] != '\0') {
-                        g_autofree char *q = text_quote(slash, strlen(slash));
+                g_autofree char *q = text_quote(slash, strlen(slash));
+
+                /* Without a scheme it was meant as a host name, or as a socket path
+                 * ("./bus", "/run/bus"): say what each is written as. */
+                if (!allow_slash)
+                        return fail(ctx, error,
+                                    "no scheme, so a host name, which takes no path ('%s'); a socket on "
+                                    "this machine is unix:///absolute/path",
+                                    q);
+                if (slash[1] != '\0')
                         return fail(ctx, error, "ssh destinations take no path ('%s')", q);
-                }
                 authority = g_strndup(rest, slash - rest);
         } else
                 authority = g_strdup(rest);

@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "bus-gvariant.h"
+#include "bus-remote.h"
 #include "bus-util.h"
 #include "daemon.h"
 #include "peer-dbus.h"
@@ -129,25 +130,15 @@ static int on_host_uuid(sd_bus_message *reply, void *userdata, sd_bus_error *ret
 static int peer_open_bus(Peer *peer, const Destination *destination, GError **error) {
         int r;
 
-        if (destination->kind == DESTINATION_SSH) {
-                g_autofree char *host = destination_to_sd_bus_host(destination);
-                r = sd_bus_open_system_remote(&peer->bus, host);
-                if (r < 0)
-                        return vm_error_set(error, VM_ERROR_DESTINATION_UNREACHABLE, "cannot start ssh to %s: %s",
-                                            destination->canonical, g_strerror(-r));
-        } else {
-                g_autofree char *address = destination_to_sd_bus_address(destination);
-                r = sd_bus_new(&peer->bus);
-                if (r >= 0)
-                        r = sd_bus_set_address(peer->bus, address);
-                if (r >= 0)
-                        r = sd_bus_set_bus_client(peer->bus, true);
-                if (r >= 0)
-                        r = sd_bus_start(peer->bus);
-                if (r < 0)
+        r = bus_open_destination(destination, &peer->bus);
+        if (r < 0) {
+                if (destination->kind == DESTINATION_SSH)
                         return vm_error_set(error, VM_ERROR_DESTINATION_UNREACHABLE,
-                                            "cannot connect to %s: %s (is a system bus with vmigrated there?)",
-                                            destination->canonical, g_strerror(-r));
+                                            "cannot start ssh to %s: %s", destination->canonical,
+                                            g_strerror(-r));
+                return vm_error_set(error, VM_ERROR_DESTINATION_UNREACHABLE,
+                                    "cannot connect to %s: %s (is a system bus with vmigrated there?)",
+                                    destination->canonical, g_strerror(-r));
         }
         (void) sd_bus_set_description(peer->bus, "migration-peer");
         r = sd_bus_attach_event(peer->bus, peer->daemon->event, SD_EVENT_PRIORITY_NORMAL);
