@@ -67,6 +67,8 @@ static int property_get_string(sd_bus *bus, const char *path, const char *interf
                 value = j->peer ? j->peer : "";
         else if (g_str_equal(property, "Error"))
                 value = j->error ? j->error : "";
+        else if (g_str_equal(property, "Encryption"))
+                value = job_encryption_to_string(j->encryption);
         return sd_bus_message_append(reply, "s", value);
 }
 
@@ -143,6 +145,7 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("Error", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("NotConverging", "b", property_get_not_converging, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Warnings", "as", property_get_warnings, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Encryption", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_cancel,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("StartPostCopy", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start_postcopy,
@@ -185,6 +188,8 @@ static void emit_job_properties(Daemon *daemon, Job *j, JobChange what) {
                 names[n++] = "NotConverging";
         if (what & JOB_CHANGE_WARNINGS)
                 names[n++] = "Warnings";
+        if (what & JOB_CHANGE_ENCRYPTION)
+                names[n++] = "Encryption";
         names[n] = NULL;
         if (n == 0)
                 return;

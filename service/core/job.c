@@ -9,6 +9,16 @@ static const char *const job_kind_table[_JOB_KIND_MAX] = {
         [JOB_MIGRATION_IN] = "migration-in",
 };
 
+static const char *const job_encryption_table[_JOB_ENCRYPTION_MAX] = {
+        [JOB_ENCRYPTION_NONE] = "none",
+        [JOB_ENCRYPTION_TLS] = "tls",
+        [JOB_ENCRYPTION_TUNNEL] = "tunnel",
+};
+
+const char *job_encryption_to_string(JobEncryption e) {
+        return (unsigned) e < _JOB_ENCRYPTION_MAX ? job_encryption_table[e] : NULL;
+}
+
 static const char *const job_phase_table[_JOB_PHASE_MAX] = {
         [JOB_PHASE_BEGIN] = "begin",         [JOB_PHASE_PREPARE] = "prepare",
         [JOB_PHASE_PERFORM] = "perform",     [JOB_PHASE_POSTCOPY] = "postcopy",
@@ -131,6 +141,14 @@ void job_add_warning(Job *j, const char *warning) {
                 manager_notify_job_changed(j->manager, j, JOB_CHANGE_WARNINGS);
 }
 
+void job_set_encryption(Job *j, JobEncryption encryption) {
+        if (j->encryption == encryption)
+                return;
+        j->encryption = encryption;
+        if (j->manager)
+                manager_notify_job_changed(j->manager, j, JOB_CHANGE_ENCRYPTION);
+}
+
 static int on_linger_end(sd_event_source *s, uint64_t usec, void *userdata) {
         Job *j = userdata;
         Manager *m = j->manager;
@@ -204,6 +222,7 @@ GVariant *job_stats_to_variant(const Job *j) {
         if (j->error)
                 g_variant_builder_add(&b, "{sv}", "error", g_variant_new_string(j->error));
         g_variant_builder_add(&b, "{sv}", "not-converging", g_variant_new_boolean(j->not_converging));
+        g_variant_builder_add(&b, "{sv}", "encryption", g_variant_new_string(job_encryption_to_string(j->encryption)));
         g_variant_builder_add(&b, "{sv}", "postcopy", g_variant_new_boolean(j->stats.postcopy_active));
         g_variant_builder_add(&b, "{sv}", "warnings",
                               g_variant_new_strv((const char *const *) j->warnings->pdata, j->warnings->len));

@@ -31,6 +31,14 @@ typedef enum JobPhase {
         _JOB_PHASE_MAX,
 } JobPhase;
 
+/* What protects the guest's memory on its way (Job.Encryption). */
+typedef enum JobEncryption {
+        JOB_ENCRYPTION_NONE,
+        JOB_ENCRYPTION_TLS,
+        JOB_ENCRYPTION_TUNNEL,
+        _JOB_ENCRYPTION_MAX,
+} JobEncryption;
+
 /* Which properties changed, for PropertiesChanged. */
 typedef enum JobChange {
         JOB_CHANGE_PHASE = 1 << 0,
@@ -38,6 +46,7 @@ typedef enum JobChange {
         JOB_CHANGE_ERROR = 1 << 2,
         JOB_CHANGE_CONVERGENCE = 1 << 3, /* NotConverging (and its signal) */
         JOB_CHANGE_WARNINGS = 1 << 4,
+        JOB_CHANGE_ENCRYPTION = 1 << 5,
 } JobChange;
 
 typedef struct Job {
@@ -61,6 +70,7 @@ typedef struct Job {
         /* What went wrong without failing the job (a feature on the
          * destination that is not required), one sentence each, in order. */
         GPtrArray *warnings; /* char* */
+        JobEncryption encryption;
 
         sd_event_source *linger; /* removes the ended job after a while */
         void *migration;         /* migration.c's state while the job runs */
@@ -98,6 +108,9 @@ void job_set_not_converging(Job *j, bool not_converging, const char *detail);
  * Warnings, and under "warnings" in the statistics. */
 #define JOB_WARNINGS_MAX 64
 void job_add_warning(Job *j, const char *warning);
+/* Set once the migration's options are known (PropertiesChanged). */
+void job_set_encryption(Job *j, JobEncryption encryption);
+const char *job_encryption_to_string(JobEncryption e);
 
 /* a{sv} of the statistics, for Finished, JobCompleted and GetJobStats. */
 GVariant *job_stats_to_variant(const Job *j);

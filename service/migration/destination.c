@@ -62,6 +62,13 @@ static GHashTable *incoming_table(Manager *m) {
         return m->incoming;
 }
 
+/* The arriving domain's Job, tied to in (in->options set). */
+static void incoming_start_job(Incoming *in, const char *source_name) {
+        in->job = job_ref(job_new(in->manager, JOB_MIGRATION_IN, in->domain, source_name));
+        job_set_encryption(in->job, in->options->tls ? JOB_ENCRYPTION_TLS : JOB_ENCRYPTION_NONE);
+        in->job->migration = in;
+}
+
 /* What the backend's Prepare needs for option 'tls' (NULL: none). */
 static const MigrationTls *incoming_tls(Incoming *in, MigrationTls *buf) {
         if (!in->options->tls)
@@ -211,8 +218,7 @@ static int incoming_prepare_offline(Manager *m, DomainDef *new_def, MigrateOptio
         in->caller = g_strdup(caller);
         in->created = !existed;
         in->offline = true;
-        in->job = job_ref(job_new(m, JOB_MIGRATION_IN, d, source_name));
-        in->job->migration = in;
+        incoming_start_job(in, source_name);
         g_hash_table_insert(incoming_table(m), (gpointer) domain_uuid(d), in);
         job_set_phase(in->job, JOB_PHASE_PREPARE);
 
@@ -302,8 +308,7 @@ static int incoming_prepare_resume(Manager *m, IncomingRequest *req, const char 
         in->created = false;
         in->done = done;
         in->userdata = userdata;
-        in->job = job_ref(job_new(m, JOB_MIGRATION_IN, d, req->source_name));
-        in->job->migration = in;
+        incoming_start_job(in, req->source_name);
         g_hash_table_insert(incoming_table(m), (gpointer) domain_uuid(d), in);
 
         in->tls_peer_dn = g_strdup(req->source ? req->source->tls_client_dn : NULL);
@@ -427,8 +432,7 @@ int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller,
         in->created = created;
         in->done = done;
         in->userdata = userdata;
-        in->job = job_ref(job_new(m, JOB_MIGRATION_IN, d, source_name));
-        in->job->migration = in;
+        incoming_start_job(in, source_name);
         g_hash_table_insert(incoming_table(m), (gpointer) domain_uuid(d), in);
 
         in->backend_cookie = g_steal_pointer(&backend_cookie);

@@ -457,6 +457,7 @@ int migration_start(Manager *m, Domain *d, MigrationRequest *request, MigrationS
         }
 
         o->job = job_ref(job_new(m, JOB_MIGRATION_OUT, d, o->destination->canonical));
+        job_set_encryption(o->job, o->options->tls ? JOB_ENCRYPTION_TLS : JOB_ENCRYPTION_NONE);
         o->job->migration = o;
         r = m->peer_ops->connect(m->peer_ctx, o->destination, on_connected, o, error);
         if (r < 0) {

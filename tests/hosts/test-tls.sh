@@ -62,10 +62,11 @@ like "$out" '^ok=true' "DryRun with 'tls' passes" || diag "$out"
 unlike "$out" 'security.plaintext|tls\.' "... with no TLS or plain-text finding"
 
 here=a
-# leg DESC [N KEY TYPE VALUE...]: migrate with tls from $here to the other host, verify.
+# leg DESC ENCRYPTION [N KEY TYPE VALUE...]: migrate from $here to the
+# other host, verify; both jobs say what protected the stream.
 leg() {
-        local desc=$1 from=$here to out job
-        shift
+        local desc=$1 enc=$2 from=$here to out job
+        shift 2
         if [ "$from" = a ]; then to=b; else to=a; fi
         out=$(mig_migrate "$from" "$p" "$(mig_dest "$to")" "$@")
         like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "$desc: Migrate $from -> $to answers with a job" ||
@@ -76,10 +77,14 @@ leg() {
                 diag "  error: $(mig_jprop "$from" "$job" Error)"
         is "$(mig_state "$to" "$p")" running/migrated "$desc: the guest runs on $to"
         like "$(mig_guest "$to" "$uuid" verify)" '^VERIFY OK pages=12288 ' "$desc: every page verifies on $to"
+        is "$(mig_jprop "$from" "$job" Encryption)" "$enc" "$desc: the source's Job.Encryption is '$enc'"
+        like "$(mig_dom "$to" "$p" GetJobStats)" "\"encryption\" s \"$enc\"" \
+                "$desc: the destination's statistics say encryption '$enc'"
         here=$to
 }
-leg "tls" 1 tls b true
-leg "tls, 4 parallel connections" 2 tls b true parallel-connections u 4
+leg "tls" tls 1 tls b true
+leg "tls, 4 parallel connections" tls 2 tls b true parallel-connections u 4
+leg "plain (unsafe: QEMU 10 is fine)" none 0
 
 # broken DESC ID PATTERN: DryRun a -> b with tls finds ID (error) whose
 # message matches PATTERN; Migrate is refused with Incompatible; nothing
@@ -100,7 +105,7 @@ broken() {
 }
 
 if [ "$here" != a ]; then
-        leg "tls, back to a" 1 tls b true
+        leg "tls, back to a" tls 1 tls b true
 fi
 
 "$make_certs" --days -3 --ca-dir "$HOSTS_RUN/pki/ca" "$HOSTS_RUN/pki-old" "host-b=$(host_ip b)" >/dev/null &&
@@ -120,7 +125,7 @@ ok $? "b's server certificate names host-elsewhere, not host-b"
 broken "a certificate for another name" tls.hostname "host-b: option 'tls': .*/server-cert.pem is not valid for 'host-b'"
 
 certs "$HOSTS_RUN/pki"
-leg "tls again, with the credentials mended" 1 tls b true
+leg "tls again, with the credentials mended" tls 1 tls b true
 
 mig_dom "$here" "$p" Destroy >/dev/null
 ok $? "Destroy the guest on $here"

@@ -163,6 +163,12 @@ static JsonObject *capabilities_args(const MigrateOptions *o) {
 static JsonObject *parameters_args(const MigrateOptions *o, bool source) {
         JsonObject *args = json_object_new();
 
+        /* QEMU keeps parameters for its lifetime: a guest that arrived with
+         * TLS would leave again with the server credentials of its
+         * arrival. Empty means no TLS; qemu_tls_setup() fills them in. */
+        json_object_set_string_member(args, "tls-creds", "");
+        json_object_set_string_member(args, source ? "tls-hostname" : "tls-authz", "");
+
         if (o->parallel_connections > 0) {
                 json_object_set_int_member(args, "multifd-channels", o->parallel_connections);
                 json_object_set_string_member(args, "multifd-compression",
