@@ -2,24 +2,12 @@
 /* A migration request (request.h): Migrate's and DryRun's destination URI
  * and options, each parsed on its own so that a DryRun can report both
  * problems at once, and the one error a Migrate refuses with. */
-#include <string.h>
-
 #include "errors.h"
 #include "request.h"
+#include "unit-util.h"
 
 static GVariant *dict(const char *text) {
         return g_variant_ref_sink(g_variant_new_parsed(text));
-}
-
-static void assert_error(const GError *error, VmError code, const char *word) {
-        g_assert_nonnull(error);
-        if (!error)
-                return;
-        g_assert_error((GError *) error, VM_ERROR, (int) code);
-        if (!strstr(error->message, word)) {
-                g_test_message("'%s' not in: %s", word, error->message);
-                g_test_fail();
-        }
 }
 
 static void test_parse_good(void) {
@@ -59,7 +47,7 @@ static void test_parse_bad_destination(void) {
         g_autoptr(MigrationRequest) req = migration_request_parse("ftp://host-b", options);
 
         g_assert_null(req->destination);
-        assert_error(req->destination_error, VM_ERROR_INVALID_DESTINATION, "unknown scheme 'ftp'");
+        assert_vm_error(req->destination_error, VM_ERROR_INVALID_DESTINATION, "unknown scheme 'ftp'");
         g_assert_nonnull(req->options);
         g_assert_no_error(req->options_error);
         g_assert_true(req->options ? req->options->postcopy : false);
@@ -75,7 +63,7 @@ static void test_parse_bad_options(void) {
         g_autoptr(MigrationRequest) req = migration_request_parse("host-b", options);
 
         g_assert_null(req->options);
-        assert_error(req->options_error, VM_ERROR_INVALID_OPTION, "'postcopy'");
+        assert_vm_error(req->options_error, VM_ERROR_INVALID_OPTION, "'postcopy'");
         g_assert_nonnull(req->destination);
         g_assert_no_error(req->destination_error);
 
@@ -92,13 +80,13 @@ static void test_parse_both_bad(void) {
 
         g_assert_null(req->destination);
         g_assert_null(req->options);
-        assert_error(req->destination_error, VM_ERROR_INVALID_DESTINATION, "'-oProxyCommand=x'");
-        assert_error(req->options_error, VM_ERROR_INVALID_OPTION, "did you mean 'postcopy'?");
+        assert_vm_error(req->destination_error, VM_ERROR_INVALID_DESTINATION, "'-oProxyCommand=x'");
+        assert_vm_error(req->options_error, VM_ERROR_INVALID_OPTION, "did you mean 'postcopy'?");
         g_assert_true(migration_request_error(req) == req->options_error);
         g_assert_cmpstr(migration_request_destination(req), ==, "ssh://-oProxyCommand=x");
 
-        assert_error(empty->destination_error, VM_ERROR_INVALID_DESTINATION, "the destination is empty");
-        assert_error(empty->options_error, VM_ERROR_INVALID_OPTION, "not 'as'");
+        assert_vm_error(empty->destination_error, VM_ERROR_INVALID_DESTINATION, "the destination is empty");
+        assert_vm_error(empty->options_error, VM_ERROR_INVALID_OPTION, "not 'as'");
         g_assert_true(migration_request_error(empty) == empty->options_error);
         g_assert_cmpstr(migration_request_destination(empty), ==, "");
 }

@@ -144,7 +144,18 @@ void start_domain(Fixture *f, Domain *d) {
         g_assert_cmpint(d->state, ==, DOMAIN_STATE_RUNNING);
 }
 
-/* ---- findings ---- */
+/* ---- errors and findings ---- */
+
+void assert_vm_error(const GError *error, VmError code, const char *word) {
+        g_assert_nonnull(error);
+        if (!error)
+                return;
+        g_assert_error((GError *) error, VM_ERROR, (int) code);
+        if (!strstr(error->message, word)) {
+                g_test_message("'%s' not in: %s", word, error->message);
+                g_test_fail();
+        }
+}
 
 void assert_finding(const Findings *out, const char *id, FindingSeverity severity, ...) {
         const Finding *x = findings_find(out, id);

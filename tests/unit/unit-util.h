@@ -8,6 +8,7 @@
 #include <systemd/sd-event.h>
 
 #include "domain-xml.h"
+#include "errors.h"
 #include "findings.h"
 #include "host-facts.h"
 #include "manager.h"
@@ -62,7 +63,10 @@ Domain *define_domain(Fixture *f, const char *name, const char *uuid, const char
 /* Starts d and runs the loop until it runs. */
 void start_domain(Fixture *f, Domain *d);
 
-/* ---- findings ---- */
+/* ---- errors and findings ---- */
+
+/* error is `code` of VM_ERROR and its message contains `word`. */
+void assert_vm_error(const GError *error, VmError code, const char *word);
 
 /* The finding `id` is there, with severity, and its message starts with
  * the host and contains each of the NULL-terminated words. */
