@@ -17,9 +17,10 @@
 /*
  * What the unit tests of the migration modules share (linked by those that
  * need it): a host in a temporary directory, made of a manager with the
- * built-in backends on its own event loop and facts filled in by hand, and
- * the asserts of the pre-flight checks. The qemu backend is unavailable
- * (VMIGRATE_QEMU points nowhere): nothing depends on this machine's QEMU.
+ * built-in backends on its own event loop and facts filled in by hand,
+ * and the asserts of refusals and pre-flight findings. The qemu backend
+ * is unavailable (VMIGRATE_QEMU points nowhere): nothing depends on this
+ * machine's QEMU.
  */
 
 #define UUID_A "8f8a3c5e-2f44-4b4e-9f51-6d2b0c9b1a10"
