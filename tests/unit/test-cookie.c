@@ -19,7 +19,7 @@
 /* The domain vm1 of the test backend, with disk vda: a qcow2 image whose
  * guest sees 2 GiB, at `disk` (by default vm1.qcow2 in the temporary
  * directory). */
-static char *vm1_xml(const Fixture *f, const char *name, const char *memory_mib, const char *disk) {
+static char *vm1_xml(const TestHost *f, const char *name, const char *memory_mib, const char *disk) {
         g_autofree char *image = path_in(f, "vm1.qcow2");
 
         return g_strdup_printf("<domain type='test'><name>%s</name><uuid>" UUID_A "</uuid>"
@@ -30,7 +30,7 @@ static char *vm1_xml(const Fixture *f, const char *name, const char *memory_mib,
                                name, memory_mib, disk ? disk : image);
 }
 
-static Domain *define_vm1(Fixture *f) {
+static Domain *define_vm1(TestHost *f) {
         g_autofree char *xml = vm1_xml(f, "vm1", "256", NULL);
         g_autoptr(GError) error = NULL;
         Domain *d = NULL;
@@ -62,7 +62,7 @@ static MigrateOptions *ready_options(Domain *d, const char *format, ...) {
         return o;
 }
 
-static GVariant *build_prepare(Fixture *f, Domain *d, const MigrateOptions *o) {
+static GVariant *build_prepare(TestHost *f, Domain *d, const MigrateOptions *o) {
         g_autoptr(GError) error = NULL;
         GVariant *cookie = NULL;
 
@@ -199,7 +199,7 @@ static GVariant *reply_with_warnings(const char *const *warnings, gssize n) {
         return g_variant_ref_sink(g_variant_dict_end(&dict));
 }
 
-static void test_warnings_bounded(Fixture *f, gconstpointer data) {
+static void test_warnings_bounded(TestHost *f, gconstpointer data) {
         Domain *d = define_domain(f, "vm1", UUID_A, "256");
         Job *job = job_new(f->manager, JOB_MIGRATION_OUT, d, "ssh://host-b");
         g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
@@ -216,7 +216,7 @@ static void test_warnings_bounded(Fixture *f, gconstpointer data) {
         job_end(job, JOB_PHASE_FAILED, "test over");
 }
 
-static void test_warnings_hostile(Fixture *f, gconstpointer data) {
+static void test_warnings_hostile(TestHost *f, gconstpointer data) {
         Domain *d = define_domain(f, "vm1", UUID_A, "256");
         Job *job = job_new(f->manager, JOB_MIGRATION_OUT, d, "ssh://host-b");
         g_autofree char *longest = g_strnfill(FINDING_MESSAGE_MAX, 'w');
@@ -249,7 +249,7 @@ static void test_warnings_hostile(Fixture *f, gconstpointer data) {
 
 /* ---- what this host sends ---- */
 
-static void test_add_host(Fixture *f, gconstpointer data) {
+static void test_add_host(TestHost *f, gconstpointer data) {
         g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
         g_autofree char *hostname = manager_get_hostname();
         uint32_t version = 0;
@@ -268,7 +268,7 @@ static void test_add_host(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(g_variant_n_children(cookie), ==, 3);
 }
 
-static void test_prepare_running(Fixture *f, gconstpointer data) {
+static void test_prepare_running(TestHost *f, gconstpointer data) {
         Domain *d = define_vm1(f);
         g_autofree char *disk = path_in(f, "vm1.qcow2");
         g_autofree char *hostname = manager_get_hostname();
@@ -326,7 +326,7 @@ static void test_prepare_running(Fixture *f, gconstpointer data) {
 }
 
 /* A transient domain arrives transient; offline, the backend has no part. */
-static void test_prepare_transient_offline(Fixture *f, gconstpointer data) {
+static void test_prepare_transient_offline(TestHost *f, gconstpointer data) {
         Domain *d = define_vm1(f);
         gboolean persistent = true;
 
@@ -346,7 +346,7 @@ static void test_prepare_transient_offline(Fixture *f, gconstpointer data) {
         g_assert_false(persistent);
 }
 
-static void test_prepare_destination_name(Fixture *f, gconstpointer data) {
+static void test_prepare_destination_name(TestHost *f, gconstpointer data) {
         Domain *d = define_vm1(f);
         g_autofree char *renamed_xml = vm1_xml(f, "vm1-xml", "256", NULL);
 
@@ -368,7 +368,7 @@ static void test_prepare_destination_name(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(def2->name, ==, "vm1-moved");
 }
 
-static void test_prepare_destination_xml(Fixture *f, gconstpointer data) {
+static void test_prepare_destination_xml(TestHost *f, gconstpointer data) {
         Domain *d = define_vm1(f);
         g_autofree char *moved = path_in(f, "elsewhere.qcow2");
         g_autofree char *xml = vm1_xml(f, "vm1", "256", moved);
@@ -384,7 +384,7 @@ static void test_prepare_destination_xml(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(disk_size(s, "vda"), ==, 2ULL << 30);
 }
 
-static void refuse_prepare(Fixture *f, Domain *d, const char *destination_xml, VmError code,
+static void refuse_prepare(TestHost *f, Domain *d, const char *destination_xml, VmError code,
                            const char *why) {
         g_autoptr(MigrateOptions) o = ready_options(d, "{'destination-xml': <%s>}", destination_xml);
         g_autoptr(GError) error = NULL;
@@ -396,7 +396,7 @@ static void refuse_prepare(Fixture *f, Domain *d, const char *destination_xml, V
         assert_vm_error(error, code, why);
 }
 
-static void test_prepare_destination_xml_refused(Fixture *f, gconstpointer data) {
+static void test_prepare_destination_xml_refused(TestHost *f, gconstpointer data) {
         Domain *d = define_vm1(f);
         g_autofree char *bigger = vm1_xml(f, "vm1", "512", NULL);
         const char *other = "<domain type='test'><name>vm1</name><uuid>" UUID_B "</uuid>"
@@ -421,7 +421,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/cookie/check-size/version", test_check_size_version);
         g_test_add_func("/cookie/string", test_string);
 
-#define ADD(path, fn) g_test_add("/cookie/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+#define ADD(path, fn) g_test_add("/cookie/" path, TestHost, NULL, test_host_setup, fn, test_host_teardown)
         ADD("warnings/bounded", test_warnings_bounded);
         ADD("warnings/hostile", test_warnings_hostile);
         ADD("add-host", test_add_host);

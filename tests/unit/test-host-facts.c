@@ -10,7 +10,7 @@
 #include "log.h"
 #include "unit-util.h"
 
-static void test_disk_virtual_size(Fixture *f, gconstpointer data) {
+static void test_disk_virtual_size(TestHost *f, gconstpointer data) {
         g_autofree char *raw = path_in(f, "raw.img"), *qcow = path_in(f, "disk.qcow2"),
                         *bad = path_in(f, "bad.qcow2");
         uint64_t size = 0;
@@ -29,7 +29,7 @@ static void test_disk_virtual_size(Fixture *f, gconstpointer data) {
         g_assert_cmpint(disk_virtual_size("/nonexistent/x", NULL, &size), ==, -ENOENT);
 }
 
-static void test_source_facts_cookie(Fixture *f, gconstpointer data) {
+static void test_source_facts_cookie(TestHost *f, gconstpointer data) {
         g_autofree char *disk = path_in(f, "vm1.qcow2");
         g_autofree char *xml = g_strdup_printf(
                 "<domain type='test'><name>vm1</name><uuid>" UUID_A "</uuid><memory unit='MiB'>64</memory>"
@@ -122,7 +122,7 @@ int main(int argc, char *argv[]) {
 
         g_test_add_func("/host-facts/read", test_host_facts_read);
         g_test_add_func("/source-facts/hostile", test_source_facts_hostile);
-#define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+#define ADD(path, fn) g_test_add(path, TestHost, NULL, test_host_setup, fn, test_host_teardown)
         ADD("/source-facts/disk-size", test_disk_virtual_size);
         ADD("/source-facts/cookie", test_source_facts_cookie);
         return g_test_run();

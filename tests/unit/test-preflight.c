@@ -18,7 +18,7 @@
 #include "preflight.h"
 #include "unit-util.h"
 
-static void source_says_size(Fixture *f, const char *dev, uint64_t size) {
+static void source_says_size(TestHost *f, const char *dev, uint64_t size) {
         g_hash_table_insert(f->source->disk_sizes, g_strdup(dev), g_memdup2(&size, sizeof(size)));
 }
 
@@ -31,12 +31,12 @@ static DomainDef *test_def(const char *name, const char *uuid, const char *memor
 
 /* ---- destination: the generic checks ---- */
 
-static void check_destination(Fixture *f, const DomainDef *def, const MigrateOptions *o,
+static void check_destination(TestHost *f, const DomainDef *def, const MigrateOptions *o,
                               const char *source_uuid) {
         preflight_destination_with_facts(f->manager, &f->facts, def, o, source_uuid, f->source, f->out);
 }
 
-static void test_destination_quiet(Fixture *f, gconstpointer data) {
+static void test_destination_quiet(TestHost *f, gconstpointer data) {
         g_autoptr(DomainDef) def = test_def("vm1", UUID_A, "256");
         g_autoptr(MigrateOptions) o = parse_options(NULL);
 
@@ -50,7 +50,7 @@ static void test_destination_quiet(Fixture *f, gconstpointer data) {
         assert_quiet(f->out);
 }
 
-static void test_destination_same_host(Fixture *f, gconstpointer data) {
+static void test_destination_same_host(TestHost *f, gconstpointer data) {
         g_autoptr(DomainDef) def = test_def("vm1", UUID_A, "256");
         g_autoptr(MigrateOptions) o = parse_options(NULL);
 
@@ -59,7 +59,7 @@ static void test_destination_same_host(Fixture *f, gconstpointer data) {
         g_assert_cmpint(findings_find(f->out, "host.same")->code, ==, VM_ERROR_INVALID_DESTINATION);
 }
 
-static void test_destination_limit(Fixture *f, gconstpointer data) {
+static void test_destination_limit(TestHost *f, gconstpointer data) {
         g_autoptr(DomainDef) def = test_def("vm1", UUID_A, "256");
         g_autoptr(MigrateOptions) o = parse_options(NULL);
         Domain *other = define_domain(f, "other", UUID_B, "64");
@@ -84,7 +84,7 @@ static void test_destination_limit(Fixture *f, gconstpointer data) {
         f->manager->shutting_down = false;
 }
 
-static void test_destination_name_conflict(Fixture *f, gconstpointer data) {
+static void test_destination_name_conflict(TestHost *f, gconstpointer data) {
         g_autoptr(DomainDef) def = test_def("vm1", UUID_A, "256");
         g_autoptr(MigrateOptions) o = parse_options(NULL);
 
@@ -95,7 +95,7 @@ static void test_destination_name_conflict(Fixture *f, gconstpointer data) {
         g_assert_cmpint(findings_find(f->out, "domain.name-conflict")->code, ==, VM_ERROR_DOMAIN_EXISTS);
 }
 
-static void test_destination_running(Fixture *f, gconstpointer data) {
+static void test_destination_running(TestHost *f, gconstpointer data) {
         g_autoptr(DomainDef) def = test_def("vm1", UUID_A, "256");
         g_autoptr(MigrateOptions) o = parse_options(NULL);
         Domain *d = define_domain(f, "vm1", UUID_A, "256");
@@ -105,7 +105,7 @@ static void test_destination_running(Fixture *f, gconstpointer data) {
         assert_finding(f->out, "domain.running", FINDING_ERROR, "'vm1'", "already running here", NULL);
 }
 
-static void test_destination_defined_differently(Fixture *f, gconstpointer data) {
+static void test_destination_defined_differently(TestHost *f, gconstpointer data) {
         g_autoptr(DomainDef) def = test_def("vm1", UUID_A, "256");
         g_autoptr(DomainDef) bigger = test_def("vm1", UUID_A, "512");
         g_autoptr(MigrateOptions) o = parse_options(NULL);
@@ -130,7 +130,7 @@ static void test_destination_defined_differently(Fixture *f, gconstpointer data)
         findings_free(out);
 }
 
-static void test_destination_options(Fixture *f, gconstpointer data) {
+static void test_destination_options(TestHost *f, gconstpointer data) {
         g_autoptr(DomainDef) def = test_def("vm1", UUID_A, "256");
         /* The test backend has one simulated connection. */
         g_autoptr(MigrateOptions) o = parse_options("{'parallel-connections': <uint32 4>}");
@@ -141,7 +141,7 @@ static void test_destination_options(Fixture *f, gconstpointer data) {
         g_assert_cmpint(findings_find(f->out, "options.valid")->code, ==, VM_ERROR_UNSUPPORTED_OPTION);
 }
 
-static void test_destination_backend(Fixture *f, gconstpointer data) {
+static void test_destination_backend(TestHost *f, gconstpointer data) {
         /* VMIGRATE_QEMU points nowhere: the qemu backend is unavailable. */
         g_autoptr(DomainDef) def = parse_def("<domain type='kvm'><name>vm1</name><uuid>" UUID_A "</uuid>"
                                              "<memory unit='MiB'>256</memory><vcpu>1</vcpu></domain>");
@@ -155,7 +155,7 @@ static void test_destination_backend(Fixture *f, gconstpointer data) {
 
 /* ---- source ---- */
 
-static void test_source(Fixture *f, gconstpointer data) {
+static void test_source(TestHost *f, gconstpointer data) {
         Domain *d = define_domain(f, "vm1", UUID_A, "256");
         g_autoptr(MigrateOptions) o = parse_options(NULL);
         g_autoptr(MigrateOptions) paused = parse_options("{'live': <false>}");
@@ -219,7 +219,7 @@ static void test_source(Fixture *f, gconstpointer data) {
 
 /* ---- destination: host resources ---- */
 
-static void check_resources(Fixture *f, const char *xml, const MigrateOptions *o) {
+static void check_resources(TestHost *f, const char *xml, const MigrateOptions *o) {
         g_autoptr(DomainDef) def = parse_def(xml);
         PreflightContext ctx = {
                 .side = PREFLIGHT_DESTINATION,
@@ -232,7 +232,7 @@ static void check_resources(Fixture *f, const char *xml, const MigrateOptions *o
         preflight_host_resources(&ctx, f->out);
 }
 
-static void test_resources_memory_vcpus(Fixture *f, gconstpointer data) {
+static void test_resources_memory_vcpus(TestHost *f, gconstpointer data) {
         g_autofree char *xml = qemu_xml(NULL, NULL);
         g_autoptr(MigrateOptions) o = parse_options(NULL);
         g_autoptr(MigrateOptions) offline = parse_options("{'offline': <true>}");
@@ -260,7 +260,7 @@ static void test_resources_memory_vcpus(Fixture *f, gconstpointer data) {
         assert_quiet(f->out);
 }
 
-static void test_resources_boot(Fixture *f, gconstpointer data) {
+static void test_resources_boot(TestHost *f, gconstpointer data) {
         g_autofree char *kernel = path_in(f, "vmlinuz"), *initrd = path_in(f, "initrd.img"),
                         *firmware = path_in(f, "qboot.rom");
         g_autofree char *os = g_strdup_printf("<loader>%s</loader><kernel>%s</kernel><initrd>%s</initrd>",
@@ -306,7 +306,7 @@ static char *disk_xml(const char *path, const char *format, const char *dev, boo
                 format, path, dev, readonly ? "<readonly/>" : "");
 }
 
-static void test_resources_shared_disks(Fixture *f, gconstpointer data) {
+static void test_resources_shared_disks(TestHost *f, gconstpointer data) {
         g_autofree char *a = path_in(f, "vm1.qcow2"), *b = path_in(f, "data.img"),
                         *c = path_in(f, "iso.img");
         g_autofree char *da = disk_xml(a, "qcow2", "vda", false), *db = disk_xml(b, "raw", "vdb", false),
@@ -350,7 +350,7 @@ static void test_resources_shared_disks(Fixture *f, gconstpointer data) {
         assert_finding(f->out, "storage.disk", FINDING_ERROR, b, "not a regular file or block device", NULL);
 }
 
-static void test_resources_copied_disks(Fixture *f, gconstpointer data) {
+static void test_resources_copied_disks(TestHost *f, gconstpointer data) {
         g_autofree char *a = path_in(f, "vm1.img"), *b = g_build_filename(f->top, "nodir", "data.img", NULL);
         g_autofree char *da = disk_xml(a, "raw", "vda", false), *db = disk_xml(b, "raw", "vdb", false);
         g_autofree char *devices = g_strconcat(da, db, NULL);
@@ -384,7 +384,7 @@ static void test_resources_copied_disks(Fixture *f, gconstpointer data) {
         g_assert_false(findings_has_errors(f->out));
 }
 
-static void test_resources_bridges(Fixture *f, gconstpointer data) {
+static void test_resources_bridges(TestHost *f, gconstpointer data) {
         g_autoptr(MigrateOptions) o = parse_options(NULL);
         g_autofree char *ok = qemu_xml(NULL, "<interface type='bridge'><source bridge='br0'/></interface>");
         g_autofree char *missing = qemu_xml(NULL,
@@ -432,7 +432,7 @@ static int listen_on(uint16_t *ret_port) {
         return fd;
 }
 
-static void test_data_port(Fixture *f, gconstpointer data) {
+static void test_data_port(TestHost *f, gconstpointer data) {
         uint16_t port;
         int fd = listen_on(&port);
 
@@ -468,7 +468,7 @@ int main(int argc, char *argv[]) {
         g_test_set_nonfatal_assertions();
         log_set_max_level(LOG_WARNING);
 
-#define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+#define ADD(path, fn) g_test_add(path, TestHost, NULL, test_host_setup, fn, test_host_teardown)
         ADD("/preflight/destination/quiet", test_destination_quiet);
         ADD("/preflight/destination/host.same", test_destination_same_host);
         ADD("/preflight/destination/limits.incoming", test_destination_limit);

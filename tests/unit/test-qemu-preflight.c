@@ -28,7 +28,7 @@ static const char *const all_caps[] = {
         "events", "multifd", "xbzrle", "auto-converge", "postcopy-ram", NULL
 };
 
-static void check_qemu(Fixture *f, const QemuCaps *caps, PreflightSide side, const char *xml,
+static void check_qemu(TestHost *f, const QemuCaps *caps, PreflightSide side, const char *xml,
                        const MigrateOptions *o) {
         g_autoptr(DomainDef) def = parse_def(xml);
         PreflightContext ctx = {
@@ -44,12 +44,12 @@ static void check_qemu(Fixture *f, const QemuCaps *caps, PreflightSide side, con
         qemu_preflight(caps, &ctx, f->out);
 }
 
-static void renew(Fixture *f) {
+static void renew(TestHost *f) {
         findings_free(f->out);
         f->out = findings_new("host-b");
 }
 
-static void test_qemu_quiet(Fixture *f, gconstpointer data) {
+static void test_qemu_quiet(TestHost *f, gconstpointer data) {
         g_autoptr(QemuCaps) caps = caps_new(10, 0, all_caps);
         g_autofree char *xml = qemu_xml(NULL, NULL);
         g_autoptr(MigrateOptions) o = parse_options(NULL);
@@ -71,7 +71,7 @@ static void test_qemu_quiet(Fixture *f, gconstpointer data) {
         assert_quiet(f->out);
 }
 
-static void test_qemu_machine(Fixture *f, gconstpointer data) {
+static void test_qemu_machine(TestHost *f, gconstpointer data) {
         g_autoptr(QemuCaps) caps = caps_new(7, 2, all_caps);
         g_autoptr(MigrateOptions) o = parse_options(NULL);
         g_autofree char *newer = g_strdup_printf("<domain type='kvm'><name>vm1</name><uuid>" UUID_A "</uuid>"
@@ -96,7 +96,7 @@ static void test_qemu_machine(Fixture *f, gconstpointer data) {
         assert_finding(f->out, "machine.type", FINDING_ERROR, "domain type 'kvm' needs /dev/kvm", NULL);
 }
 
-static void test_qemu_cpu(Fixture *f, gconstpointer data) {
+static void test_qemu_cpu(TestHost *f, gconstpointer data) {
         g_autoptr(QemuCaps) caps = caps_new(10, 0, all_caps);
         g_autoptr(MigrateOptions) o = parse_options(NULL);
         g_autofree char *model = qemu_xml(NULL, NULL);
@@ -141,7 +141,7 @@ static void test_qemu_cpu(Fixture *f, gconstpointer data) {
         g_assert_null(findings_find(f->out, "cpu.features"));
 }
 
-static void test_qemu_features(Fixture *f, gconstpointer data) {
+static void test_qemu_features(TestHost *f, gconstpointer data) {
         const char *none[] = { "events", NULL };
         g_autoptr(QemuCaps) caps = caps_new(4, 2, none);
         g_autofree char *xml = qemu_xml(NULL, NULL);
@@ -179,7 +179,7 @@ static void test_qemu_features(Fixture *f, gconstpointer data) {
         assert_finding(f->out, "qemu.auto-converge", FINDING_ERROR, "'auto-converge'", NULL);
 }
 
-static void test_qemu_defects(Fixture *f, gconstpointer data) {
+static void test_qemu_defects(TestHost *f, gconstpointer data) {
         g_autoptr(QemuCaps) old = caps_new(7, 2, all_caps);
         g_autoptr(QemuCaps) fixed = caps_new(9, 0, all_caps);
         g_autofree char *tcg = g_strdup_printf("<domain type='qemu'><name>vm1</name><uuid>" UUID_A "</uuid>"
@@ -214,7 +214,8 @@ int main(int argc, char *argv[]) {
         g_test_set_nonfatal_assertions();
         log_set_max_level(LOG_WARNING);
 
-#define ADD(path, fn) g_test_add("/qemu-preflight/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+#define ADD(path, fn)                                                                                       \
+        g_test_add("/qemu-preflight/" path, TestHost, NULL, test_host_setup, fn, test_host_teardown)
         ADD("quiet", test_qemu_quiet);
         ADD("machine", test_qemu_machine);
         ADD("cpu", test_qemu_cpu);

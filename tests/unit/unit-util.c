@@ -8,7 +8,7 @@
 #include "backends.h"
 #include "unit-util.h"
 
-void fixture_setup(Fixture *f, gconstpointer data) {
+void test_host_setup(TestHost *f, gconstpointer data) {
         g_autoptr(GError) error = NULL;
         const char *flags[] = { "fpu", "sse4_1", "avx2", "lm", "pni", "constant_tsc", NULL };
 
@@ -44,7 +44,7 @@ void fixture_setup(Fixture *f, gconstpointer data) {
         f->out = findings_new("host-b");
 }
 
-void fixture_teardown(Fixture *f, gconstpointer data) {
+void test_host_teardown(TestHost *f, gconstpointer data) {
         findings_free(f->out);
         source_facts_free(f->source);
         host_facts_clear(&f->facts);
@@ -68,18 +68,18 @@ void rm_rf(const char *path) {
         (void) g_remove(path);
 }
 
-char *path_in(const Fixture *f, const char *name) {
+char *path_in(const TestHost *f, const char *name) {
         return g_build_filename(f->top, name, NULL);
 }
 
-void write_file(const Fixture *f, const char *name, size_t size) {
+void write_file(const TestHost *f, const char *name, size_t size) {
         g_autofree char *path = path_in(f, name);
         g_autofree char *data = g_malloc0(size);
 
         g_assert_true(g_file_set_contents(path, data, size, NULL));
 }
 
-void write_qcow2(const Fixture *f, const char *name, uint64_t virtual_size) {
+void write_qcow2(const TestHost *f, const char *name, uint64_t virtual_size) {
         g_autofree char *path = path_in(f, name);
         unsigned char header[104] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
 
@@ -117,7 +117,7 @@ MigrateOptions *parse_options(const char *text) {
         return o;
 }
 
-Domain *define_domain(Fixture *f, const char *name, const char *uuid, const char *memory_mib) {
+Domain *define_domain(TestHost *f, const char *name, const char *uuid, const char *memory_mib) {
         g_autofree char *xml = g_strdup_printf("<domain type='test'><name>%s</name><uuid>%s</uuid>"
                                                "<memory unit='MiB'>%s</memory><vcpu>2</vcpu></domain>",
                                                name, uuid, memory_mib);
@@ -130,10 +130,10 @@ Domain *define_domain(Fixture *f, const char *name, const char *uuid, const char
 }
 
 static void on_started(Domain *d, int r, const GError *error, void *userdata) {
-        ((Fixture *) userdata)->done = true;
+        ((TestHost *) userdata)->done = true;
 }
 
-void start_domain(Fixture *f, Domain *d) {
+void start_domain(TestHost *f, Domain *d) {
         g_autoptr(GError) error = NULL;
         gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
 

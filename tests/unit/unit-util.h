@@ -27,7 +27,7 @@
 #define UUID_B "0c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5"
 #define SOURCE_UUID "11111111-2222-4333-8444-555555555555"
 
-typedef struct Fixture {
+typedef struct TestHost {
         char *top; /* the temporary directory: the manager's state/ and run/, net/, test files */
         sd_event *event;
         Manager *manager;
@@ -36,21 +36,21 @@ typedef struct Fixture {
         HostFacts facts;
         SourceFacts *source; /* what "host-a" said: its hostname, no disk sizes yet */
         Findings *out;       /* for "host-b" */
-        bool done;
-} Fixture;
+        bool done;           /* start_domain(): the backend has answered */
+} TestHost;
 
-/* For g_test_add(path, Fixture, NULL, fixture_setup, test, fixture_teardown). */
-void fixture_setup(Fixture *f, gconstpointer data);
-void fixture_teardown(Fixture *f, gconstpointer data);
+/* For g_test_add(path, TestHost, NULL, test_host_setup, test, test_host_teardown). */
+void test_host_setup(TestHost *f, gconstpointer data);
+void test_host_teardown(TestHost *f, gconstpointer data);
 
 /* ---- files ---- */
 
 void rm_rf(const char *path);
-char *path_in(const Fixture *f, const char *name);
+char *path_in(const TestHost *f, const char *name);
 /* `size` zero bytes. */
-void write_file(const Fixture *f, const char *name, size_t size);
+void write_file(const TestHost *f, const char *name, size_t size);
 /* A qcow2 header that says the guest sees `virtual_size` bytes. */
-void write_qcow2(const Fixture *f, const char *name, uint64_t virtual_size);
+void write_qcow2(const TestHost *f, const char *name, uint64_t virtual_size);
 
 /* ---- domains and options ---- */
 
@@ -60,9 +60,9 @@ char *qemu_xml(const char *extra_os, const char *devices);
 /* A parsed, unchecked a{sv} in GVariant text; NULL for none. */
 MigrateOptions *parse_options(const char *text);
 /* A persistent domain of the test backend, shut off. */
-Domain *define_domain(Fixture *f, const char *name, const char *uuid, const char *memory_mib);
+Domain *define_domain(TestHost *f, const char *name, const char *uuid, const char *memory_mib);
 /* Starts d and runs the loop until it runs. */
-void start_domain(Fixture *f, Domain *d);
+void start_domain(TestHost *f, Domain *d);
 
 /* ---- errors and findings ---- */
 
