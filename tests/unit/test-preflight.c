@@ -221,13 +221,7 @@ static void test_source(TestHost *f, gconstpointer data) {
 
 static void check_resources(TestHost *f, const char *xml, const MigrateOptions *o) {
         g_autoptr(DomainDef) def = parse_def(xml);
-        PreflightContext ctx = {
-                .side = PREFLIGHT_DESTINATION,
-                .def = def,
-                .options = o,
-                .facts = &f->facts,
-                .source = f->source,
-        };
+        PreflightContext ctx = preflight_context(f, PREFLIGHT_DESTINATION, def, o);
 
         preflight_host_resources(&ctx, f->out);
 }

@@ -31,13 +31,7 @@ static const char *const all_caps[] = {
 static void check_qemu(TestHost *f, const QemuCaps *caps, PreflightSide side, const char *xml,
                        const MigrateOptions *o) {
         g_autoptr(DomainDef) def = parse_def(xml);
-        PreflightContext ctx = {
-                .side = side,
-                .def = def,
-                .options = o,
-                .facts = &f->facts,
-                .source = f->source,
-        };
+        PreflightContext ctx = preflight_context(f, side, def, o);
 
         f->facts.port_min = 1;
         f->facts.port_max = 65535;

@@ -144,6 +144,17 @@ void start_domain(TestHost *f, Domain *d) {
         g_assert_cmpint(d->state, ==, DOMAIN_STATE_RUNNING);
 }
 
+PreflightContext preflight_context(const TestHost *f, PreflightSide side, const DomainDef *def,
+                                   const MigrateOptions *o) {
+        return (PreflightContext){
+                .side = side,
+                .def = def,
+                .options = o,
+                .facts = &f->facts,
+                .source = f->source,
+        };
+}
+
 /* ---- errors and findings ---- */
 
 void assert_vm_error(const GError *error, VmError code, const char *word) {

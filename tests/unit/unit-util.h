@@ -7,6 +7,7 @@
 #include <glib.h>
 #include <systemd/sd-event.h>
 
+#include "backend.h"
 #include "domain-xml.h"
 #include "errors.h"
 #include "findings.h"
@@ -63,6 +64,11 @@ MigrateOptions *parse_options(const char *text);
 Domain *define_domain(TestHost *f, const char *name, const char *uuid, const char *memory_mib);
 /* Starts d and runs the loop until it runs. */
 void start_domain(TestHost *f, Domain *d);
+
+/* What the checks get on `side` for def with options: this host's facts
+ * and what the source said. */
+PreflightContext preflight_context(const TestHost *f, PreflightSide side, const DomainDef *def,
+                                   const MigrateOptions *o);
 
 /* ---- errors and findings ---- */
 
