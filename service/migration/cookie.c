@@ -27,7 +27,9 @@ int cookie_check_size(GVariant *cookie, const char *what, GError **error) {
 }
 
 /* A string member that must be there, of bounded length, valid UTF-8
- * (GVariant guarantees that) and without control characters. */
+ * (GVariant guarantees that). Control characters are the caller's
+ * business: the domain XML has newlines; what ends up in a message or a
+ * finding is sanitized there. */
 const char *cookie_string(GVariant *cookie, const char *key, size_t max, const char *what, GError **error) {
         const char *value = NULL;
 

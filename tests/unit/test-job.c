@@ -9,6 +9,7 @@
 #include "backends.h"
 #include "log.h"
 #include "manager.h"
+#include "unit-util.h"
 
 #define DEMO_XML                                                                                            \
         "<domain type='test'><name>demo</name><uuid>8f8a3c5e-2f44-4b4e-9f51-6d2b0c9b1a10</uuid>"            \
@@ -128,18 +129,6 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
         f->events = g_ptr_array_new_with_free_func(g_free);
         f->demo = define(f, DEMO_XML);
         g_ptr_array_set_size(f->events, 0);
-}
-
-static void rm_rf(const char *path) {
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-        const char *name;
-
-        if (dir)
-                while ((name = g_dir_read_name(dir))) {
-                        g_autofree char *child = g_build_filename(path, name, NULL);
-                        rm_rf(child);
-                }
-        (void) g_remove(path);
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data) {

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "manager.h"
 #include "migration.h"
+#include "unit-util.h"
 
 #define DEST_URI "unix:///run/test-dest/system_bus_socket"
 
@@ -180,18 +181,6 @@ static void host_open(Fixture *f, Host *h, const char *name) {
         h->events = g_ptr_array_new_with_free_func(g_free);
         manager_set_observer(h->manager, &observer, h);
         manager_set_peer_ops(h->manager, &test_peer_ops, NULL);
-}
-
-static void rm_rf(const char *path) {
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-        const char *name;
-
-        if (dir)
-                while ((name = g_dir_read_name(dir))) {
-                        g_autofree char *child = g_build_filename(path, name, NULL);
-                        rm_rf(child);
-                }
-        (void) g_remove(path);
 }
 
 static void host_close(Host *h) {
