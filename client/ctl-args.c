@@ -177,15 +177,15 @@ int ctl_parse_rate(const char *text, uint64_t *ret_bytes_per_second) {
 
 /* The one-option a{sv} {key: value} through vmigrated's parser, which knows
  * each option's type, values, range and syntax (names, data-uri, addresses). */
+/* value is borrowed. */
 static int check_option(const char *flag, const char *key, GVariant *value, char **ret_error) {
-        g_autoptr(GVariant) owned = g_variant_ref_sink(value);
         g_autoptr(GVariant) one = NULL;
         g_autoptr(MigrateOptions) parsed = NULL;
         g_autoptr(GError) error = NULL;
         GVariantBuilder builder;
 
         g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
-        g_variant_builder_add(&builder, "{sv}", key, owned);
+        g_variant_builder_add(&builder, "{sv}", key, value);
         one = g_variant_ref_sink(g_variant_builder_end(&builder));
         if (migrate_options_parse(one, &parsed, &error) < 0) {
                 *ret_error = g_strdup_printf("invalid --%s: %s", flag, error->message);
@@ -199,7 +199,7 @@ static int add_option(GVariantDict *options, const char *flag, const char *key, 
                       char **ret_error) {
         g_autoptr(GVariant) owned = g_variant_ref_sink(value);
 
-        if (check_option(flag, key, g_variant_ref(owned), ret_error) < 0)
+        if (check_option(flag, key, owned, ret_error) < 0)
                 return -EINVAL;
         g_variant_dict_insert_value(options, key, owned);
         return 0;
