@@ -127,6 +127,31 @@ broken "a certificate for another name" tls.hostname "host-b: option 'tls': .*/s
 certs "$HOSTS_RUN/pki"
 leg "tls again, with the credentials mended" tls 1 tls b true
 
+# --- --require-encryption on a: it refuses to receive a plain migration.
+# restart_daemon HOST EXTRA-ARGS: the next activation runs with them.
+restart_daemon() {
+        local h=$1 extra=$2 dir pid service
+        dir=$(host_path "$h" dir)
+        service=$dir/services/org.vmigrate.Migrate1.service
+        sed -i -E "s|^(Exec=.*)$|\1 $extra|" "$service" || return 1
+        busctl --address="$(host_bus_address "$h")" call org.freedesktop.DBus /org/freedesktop/DBus \
+                org.freedesktop.DBus ReloadConfig >/dev/null || return 1
+        pid=$(host_daemon_pid "$h") || return 1
+        kill -TERM "$pid" || return 1
+        wait_until 20 eval "! kill -0 $pid 2>/dev/null"
+}
+[ "$here" = b ] || bail_out "the guest should be on b"
+restart_daemon a --require-encryption
+ok $? "vmigrated on a restarts with --require-encryption"
+out=$(dry_run b "$p" "$dest_a" 0)
+like "$out" $'\nerror security.plaintext host-a: this host does not let guest memory cross the network unencrypted' \
+        "DryRun b -> a without 'tls': host-a refuses clear text (security.plaintext error)"
+out=$(mig_migrate_gdbus b "$p" "$dest_a" "@a{sv} {}")
+like "$out" "GDBus.Error:$VM_ERR\\.UnsupportedOption: .*--require-encryption" \
+        "Migrate b -> a without 'tls' is refused with UnsupportedOption naming --require-encryption"
+is "$(mig_state b "$p")" running/migrated "... the guest still runs on b"
+leg "tls to a host that requires it" tls 1 tls b true
+
 mig_dom "$here" "$p" Destroy >/dev/null
 ok $? "Destroy the guest on $here"
 mig_check_clean a "$uuid" "at the end"
