@@ -83,6 +83,10 @@ leg() {
         here=$to
 }
 leg "tls" tls 1 tls b true
+# No open door: b listened on its own address (what host-b resolves to),
+# not on every address.
+like "$(grep -h 'waiting for the stream on' "$(host_path b log)")" "waiting for the stream on $(host_ip b):49[0-9]+" \
+        "b listened for the stream on $(host_ip b) only, not on every address"
 leg "tls, 4 parallel connections" tls 2 tls b true parallel-connections u 4
 leg "plain (unsafe: QEMU 10 is fine)" none 0
 

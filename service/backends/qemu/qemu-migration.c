@@ -13,6 +13,7 @@
  * feeds the job. Confirm quits the source QEMU, or runs the guest again.
  */
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <string.h>
@@ -682,6 +683,47 @@ static bool userfaultfd_usable(void) {
 
 /* Whether we can bind host:port ourselves, right before QEMU does (we
  * share its network namespace). Racy, hence the retry on QEMU's refusal. */
+/* Where to listen when option listen-address is not given. The data URI
+ * names this host by its host name, so the source connects to what that
+ * name resolves to: listen on that address alone, when it is one of this
+ * host's own and not loopback, rather than on every address (a port on
+ * every interface is a door on every network). Otherwise every address,
+ * and the log says so. The name is looked up like the source will (it is
+ * normally in /etc/hosts or the local resolver's cache). */
+static char *default_listen_address(void) {
+        g_autofree char *hostname = manager_get_hostname();
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+        struct addrinfo *res = NULL;
+        char *found = NULL;
+
+        if (getaddrinfo(hostname, NULL, &hints, &res) == 0) {
+                for (struct addrinfo *ai = res; ai && !found; ai = ai->ai_next) {
+                        char text[INET6_ADDRSTRLEN];
+                        const void *addr = ai->ai_family == AF_INET
+                                                   ? (const void *) &((struct sockaddr_in *) ai->ai_addr)->sin_addr
+                                                   : (const void *) &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr;
+                        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+                            !inet_ntop(ai->ai_family, addr, text, sizeof(text)))
+                                continue;
+                        if (g_str_has_prefix(text, "127.") || g_str_equal(text, "::1"))
+                                continue;
+                        /* Ours only if we can bind it (port 0: any free one). */
+                        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                        if (fd < 0)
+                                continue;
+                        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+                                found = g_strdup(text);
+                        close(fd);
+                }
+                freeaddrinfo(res);
+        }
+        if (!found)
+                log_warning("this host's name '%s' does not resolve to one of its own non-loopback addresses: "
+                            "incoming migrations listen on every address (give option listen-address)",
+                            hostname);
+        return found ? found : g_strdup("0.0.0.0");
+}
+
 static bool port_is_free(const char *host, uint16_t port) {
         struct sockaddr_in6 sa6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
         struct sockaddr_in sa4 = { .sin_family = AF_INET, .sin_port = htons(port) };
@@ -755,7 +797,12 @@ static int incoming_listen(QemuMigration *m, GError **error) {
                                             "no free port in the migration range %d-%d on %s",
                                             MIGRATION_PORT_MIN, MIGRATION_PORT_MAX, m->listen_host);
                 g_free(m->data_uri);
-                const char *reported = any ? hostname : m->listen_host;
+                /* By name unless listen-address named an address: the
+                 * default address is what the name resolves to, and the
+                 * name is what a TLS certificate is issued for. */
+                const char *reported = any || !migrate_options_has(m->options, MIGRATE_OPTION_LISTEN_ADDRESS)
+                                               ? hostname
+                                               : m->listen_host;
                 m->data_uri = strchr(reported, ':') ? g_strdup_printf("tcp://[%s]:%u", reported, m->port)
                                                     : g_strdup_printf("tcp://%s:%u", reported, m->port);
         }
@@ -844,9 +891,9 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
                 migrate_options_free(m->options);
                 m->options = migrate_options_copy(options);
                 g_free(m->listen_host);
-                m->listen_host = g_strdup(migrate_options_has(options, MIGRATE_OPTION_LISTEN_ADDRESS)
-                                                  ? options->listen_address
-                                                  : "0.0.0.0");
+                m->listen_host = migrate_options_has(options, MIGRATE_OPTION_LISTEN_ADDRESS)
+                                         ? g_strdup(options->listen_address)
+                                         : default_listen_address();
                 m->port = MIGRATION_PORT_MIN;
                 if (migrate_options_has(options, MIGRATE_OPTION_DATA_URI)) {
                         g_autofree char *host = NULL;
@@ -874,8 +921,9 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
                 m->data_uri = g_strdup(options->data_uri);
         } else
                 m->port = MIGRATION_PORT_MIN;
-        m->listen_host = g_strdup(migrate_options_has(options, MIGRATE_OPTION_LISTEN_ADDRESS) ? options->listen_address
-                                                                                               : "0.0.0.0");
+        m->listen_host = migrate_options_has(options, MIGRATE_OPTION_LISTEN_ADDRESS)
+                                 ? g_strdup(options->listen_address)
+                                 : default_listen_address();
 
         JsonObject *parameters = parameters_args(m->options, false);
         r = qmp_execute(qd->qmp, "migrate-set-capabilities", capabilities_args(m->options),
