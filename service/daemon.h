@@ -66,6 +66,9 @@ void deferred_reply_free(DeferredReply *reply);
 /* Replies with an error (error != NULL) or with the object path of d (as_path) or nothing. */
 void deferred_reply_finish(DeferredReply *reply, Domain *d, int r, const GError *error, bool with_path);
 
+/* The "uuid" detail of a domain document: its <uuid>, or "" when it has
+ * none (the UUID is made up later, so nothing can name it yet). */
+const char *daemon_domain_xml_uuid_detail(const char *xml, const DomainDef *def);
 /* Polkit details for a domain: domain, uuid, operation. */
 int daemon_verify_domain_action(Daemon *daemon, sd_bus_message *call, const char *action, const char *domain_name,
                                 const char *uuid, sd_bus_error *ret_error);
