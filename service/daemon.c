@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <string.h>
 
 #include "bus-errors.h"
 #include "bus-util.h"
@@ -90,6 +91,18 @@ void deferred_reply_finish(DeferredReply *reply, Domain *d, int r, const GError 
 
 /* ---- polkit ---- */
 
+const char *daemon_domain_xml_uuid_detail(const char *xml, const DomainDef *def) {
+        /* domain_def_parse() makes up a UUID for a document without one, a
+         * different one at each parse: a detail no rule can name, and one
+         * that changes each time the call is dispatched, so that polkit's
+         * answer would never be for the question asked (bus-polkit.c).
+         * The parser refuses namespaced elements and entity declarations,
+         * so a <uuid> element is always there as the literal text "<uuid";
+         * a document with that text elsewhere only (a comment) keeps the
+         * made-up UUID and cannot be authorized, which is safe. */
+        return strstr(xml, "<uuid") ? def->uuid : "";
+}
+
 int daemon_verify_domain_action(Daemon *daemon, sd_bus_message *call, const char *action, const char *domain_name,
                                 const char *uuid, sd_bus_error *ret_error) {
         const char *details[] = {
@@ -99,9 +112,30 @@ int daemon_verify_domain_action(Daemon *daemon, sd_bus_message *call, const char
         return bus_verify_polkit_async(call, action, details, daemon->polkit, ret_error);
 }
 
+int daemon_verify_migration_action(Daemon *daemon, sd_bus_message *call, const char *action,
+                                   const char *domain_name, const char *uuid, const char *destination,
+                                   sd_bus_error *ret_error) {
+        const char *details[] = {
+                "domain", domain_name, "uuid", uuid, "operation", sd_bus_message_get_member(call),
+                "destination", destination, NULL,
+        };
+
+        return bus_verify_polkit_async(call, action, details, daemon->polkit, ret_error);
+}
+
+/* Where j takes its domain. On the source, j->peer is the canonical URI
+ * Migrate was given, the "destination" its migrate check had. An incoming
+ * job's peer is the source's host name (its own word, and not where the
+ * domain goes); where it goes is this host, which has no URI of its own
+ * here: "". A rule that wants a certain destination thus never lets
+ * anyone steer an incoming job. */
+static const char *job_destination_detail(const Job *j) {
+        return j->kind == JOB_MIGRATION_OUT && j->peer ? j->peer : "";
+}
+
 int daemon_verify_job_action(Daemon *daemon, sd_bus_message *call, Job *j, sd_bus_error *error) {
-        return daemon_verify_domain_action(daemon, call, POLKIT_ACTION_CONTROL_JOB, domain_name(j->domain),
-                                           domain_uuid(j->domain), error);
+        return daemon_verify_migration_action(daemon, call, POLKIT_ACTION_CONTROL_JOB, domain_name(j->domain),
+                                              domain_uuid(j->domain), job_destination_detail(j), error);
 }
 
 int daemon_run_job_control(sd_bus_message *m, Job *j, int (*control)(Job *j, GError **error),

@@ -66,9 +66,25 @@ void deferred_reply_free(DeferredReply *reply);
 /* Replies with an error (error != NULL) or with the object path of d (as_path) or nothing. */
 void deferred_reply_finish(DeferredReply *reply, Domain *d, int r, const GError *error, bool with_path);
 
-/* Polkit details for a domain: domain, uuid, operation. */
+/*
+ * Polkit details, for admins' rules (README.md, "Who may do what"). Every
+ * check about a domain carries
+ *   domain       its name
+ *   uuid         its UUID
+ *   operation    the D-Bus method's name
+ * and every check about a migration (migrate, dry-run, control-job,
+ * migrate-incoming) also
+ *   destination  the canonical URI of where the domain goes
+ */
 int daemon_verify_domain_action(Daemon *daemon, sd_bus_message *call, const char *action, const char *domain_name,
                                 const char *uuid, sd_bus_error *ret_error);
+int daemon_verify_migration_action(Daemon *daemon, sd_bus_message *call, const char *action,
+                                   const char *domain_name, const char *uuid, const char *destination,
+                                   sd_bus_error *ret_error);
+/* The "uuid" detail of a domain document: its <uuid>, or "" when it has
+ * none (the UUID is made up later, so nothing can name it yet). */
+const char *daemon_domain_xml_uuid_detail(const char *xml, const DomainDef *def);
+/* control-job on j's domain, with j's destination. */
 int daemon_verify_job_action(Daemon *daemon, sd_bus_message *call, Job *j, sd_bus_error *ret_error);
 /* AbortJob, StartPostCopy, Cancel: authorize (control-job), act, reply. */
 int daemon_run_job_control(sd_bus_message *m, Job *j, int (*control)(Job *j, GError **error), sd_bus_error *error);

@@ -274,11 +274,8 @@ static int method_migrate(sd_bus_message *m, void *userdata, sd_bus_error *error
         if (migration_request_error(req))
                 return bus_set_gerror(error, migration_request_error(req));
 
-        const char *details[] = {
-                "domain", domain_name(d), "uuid", domain_uuid(d), "operation", "Migrate",
-                "destination", migration_request_destination(req), NULL,
-        };
-        r = bus_verify_polkit_async(m, POLKIT_ACTION_MIGRATE, details, daemon->polkit, error);
+        r = daemon_verify_migration_action(daemon, m, POLKIT_ACTION_MIGRATE, domain_name(d), domain_uuid(d),
+                                           migration_request_destination(req), error);
         if (r < 0)
                 return r;
         if (r == 0)
@@ -326,11 +323,8 @@ static int method_dry_run(sd_bus_message *m, void *userdata, sd_bus_error *error
         r = read_migration_request(m, &req, error);
         if (r < 0)
                 return r;
-        const char *details[] = {
-                "domain", domain_name(d), "uuid", domain_uuid(d), "operation", "DryRun",
-                "destination", migration_request_destination(req), NULL,
-        };
-        r = bus_verify_polkit_async(m, POLKIT_ACTION_DRY_RUN, details, daemon->polkit, error);
+        r = daemon_verify_migration_action(daemon, m, POLKIT_ACTION_DRY_RUN, domain_name(d), domain_uuid(d),
+                                           migration_request_destination(req), error);
         if (r < 0)
                 return r;
         if (r == 0)

@@ -5,10 +5,12 @@
  * returns one a{sv} cookie; migration.c validates them.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "bus-errors.h"
 #include "bus-gvariant.h"
 #include "bus-util.h"
+#include "cookie.h"
 #include "incoming-dbus.h"
 #include "errors.h"
 #include "log.h"
@@ -92,19 +94,88 @@ static void on_incoming_done(GVariant *reply, const GError *error, void *userdat
         deferred_reply_free(deferred);
 }
 
+/* Where an Incoming cookie names its domain. */
+typedef enum IncomingDomainKey {
+        INCOMING_DOMAIN_XML,  /* Prepare, CheckPrepare: "domain-xml" */
+        INCOMING_DOMAIN_UUID, /* Finish, Pause: "uuid", a domain already here */
+} IncomingDomainKey;
+
+/* The polkit details of an Incoming call, read from its cookie. */
+typedef struct IncomingDetails {
+        char *name;
+        char *uuid;
+        char *destination;
+} IncomingDetails;
+
+static void incoming_details_clear(IncomingDetails *details) {
+        g_free(details->name);
+        g_free(details->uuid);
+        g_free(details->destination);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(IncomingDetails, incoming_details_clear)
+
+/*
+ * The cookie is the caller's word and hostile: each value is checked, and
+ * one that is missing or malformed becomes "" (which no rule names) rather
+ * than an error here. The core validates the whole cookie after
+ * authorization and says exactly what is wrong with it; anything it
+ * refuses changes nothing, whatever polkit said.
+ *
+ * The domain is read with the parser the core then uses, so that polkit
+ * is asked about the domain Prepare would create, not about another
+ * reading of the same document. "destination" is what the source
+ * connected to (peer-dbus.c adds it to every cookie); a source that
+ * predates it sends none.
+ */
+static void incoming_read_details(Daemon *daemon, GVariant *cookie, IncomingDomainKey key,
+                                  IncomingDetails *ret) {
+        const char *s;
+
+        /* The core refuses larger cookies: no need to parse them. */
+        if (g_variant_get_size(cookie) > MIGRATION_COOKIE_MAX_BYTES)
+                return;
+        if (key == INCOMING_DOMAIN_XML && g_variant_lookup(cookie, "domain-xml", "&s", &s)) {
+                g_autoptr(DomainDef) def = NULL;
+                g_autoptr(GError) error = NULL;
+
+                if (domain_def_parse(s, strlen(s), &def, &error) >= 0) {
+                        ret->name = g_strdup(def->name);
+                        ret->uuid = g_strdup(daemon_domain_xml_uuid_detail(s, def));
+                }
+        } else if (key == INCOMING_DOMAIN_UUID && g_variant_lookup(cookie, "uuid", "&s", &s)) {
+                char uuid[37];
+
+                if (domain_uuid_parse(s, uuid)) {
+                        Domain *d = g_hash_table_lookup(daemon->manager->domains, uuid);
+                        ret->name = g_strdup(d ? domain_name(d) : "");
+                        ret->uuid = g_strdup(uuid);
+                }
+        }
+        if (g_variant_lookup(cookie, "destination", "&s", &s)) {
+                g_autoptr(Destination) destination = NULL;
+                g_autoptr(GError) error = NULL;
+
+                if (destination_parse(s, &destination, &error) >= 0)
+                        ret->destination = g_strdup(destination->canonical);
+        }
+}
+
 typedef int (*IncomingMethod)(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
                               GError **error);
 
-static int run_incoming(sd_bus_message *m, Daemon *daemon, IncomingMethod method, sd_bus_error *error) {
+static int run_incoming(sd_bus_message *m, Daemon *daemon, IncomingMethod method, IncomingDomainKey key,
+                        sd_bus_error *error) {
+        g_auto(IncomingDetails) details = { 0 };
         g_autoptr(GVariant) cookie = NULL;
         g_autoptr(GError) gerror = NULL;
-        const char *details[] = { "operation", sd_bus_message_get_member(m), NULL };
         int r;
 
         r = read_cookie(m, &cookie, error);
         if (r < 0)
                 return r;
-        r = bus_verify_polkit_async(m, POLKIT_ACTION_MIGRATE_INCOMING, details, daemon->polkit, error);
+        incoming_read_details(daemon, cookie, key, &details);
+        r = daemon_verify_migration_action(daemon, m, POLKIT_ACTION_MIGRATE_INCOMING, details.name ?: "",
+                                           details.uuid ?: "", details.destination ?: "", error);
         if (r < 0)
                 return r;
         if (r == 0)
@@ -123,19 +194,19 @@ static int run_incoming(sd_bus_message *m, Daemon *daemon, IncomingMethod method
 }
 
 static int method_prepare(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        return run_incoming(m, userdata, migration_incoming_prepare, error);
+        return run_incoming(m, userdata, migration_incoming_prepare, INCOMING_DOMAIN_XML, error);
 }
 
 static int method_finish(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        return run_incoming(m, userdata, migration_incoming_finish, error);
+        return run_incoming(m, userdata, migration_incoming_finish, INCOMING_DOMAIN_UUID, error);
 }
 
 static int method_pause(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        return run_incoming(m, userdata, migration_incoming_pause, error);
+        return run_incoming(m, userdata, migration_incoming_pause, INCOMING_DOMAIN_UUID, error);
 }
 
 static int method_check_prepare(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        return run_incoming(m, userdata, migration_incoming_check, error);
+        return run_incoming(m, userdata, migration_incoming_check, INCOMING_DOMAIN_XML, error);
 }
 
 static const sd_bus_vtable incoming_vtable[] = {

@@ -82,7 +82,8 @@ static int method_define_xml(sd_bus_message *m, void *userdata, sd_bus_error *er
         r = read_and_check_xml(m, &xml, &def, error);
         if (r < 0)
                 return r;
-        r = daemon_verify_domain_action(daemon, m, POLKIT_ACTION_MANAGE_DOMAINS, def->name, def->uuid, error);
+        r = daemon_verify_domain_action(daemon, m, POLKIT_ACTION_MANAGE_DOMAINS, def->name,
+                                        daemon_domain_xml_uuid_detail(xml, def), error);
         if (r < 0)
                 return r;
         if (r == 0)
@@ -110,7 +111,8 @@ static int method_create_xml(sd_bus_message *m, void *userdata, sd_bus_error *er
         r = read_and_check_xml(m, &xml, &def, error);
         if (r < 0)
                 return r;
-        r = daemon_verify_domain_action(daemon, m, POLKIT_ACTION_MANAGE_DOMAINS, def->name, def->uuid, error);
+        r = daemon_verify_domain_action(daemon, m, POLKIT_ACTION_MANAGE_DOMAINS, def->name,
+                                        daemon_domain_xml_uuid_detail(xml, def), error);
         if (r < 0)
                 return r;
         if (r == 0)

@@ -11,6 +11,7 @@
 #include "bus-gvariant.h"
 #include "bus-remote.h"
 #include "bus-util.h"
+#include "cookie.h"
 #include "daemon.h"
 #include "peer-dbus.h"
 #include "errors.h"
@@ -205,9 +206,32 @@ static int on_call_reply(sd_bus_message *reply, void *userdata, sd_bus_error *re
         return 0;
 }
 
+/*
+ * Every Incoming cookie says where the source connected: "destination" =
+ * the canonical URI, the detail its own migrate (or dry-run) check had,
+ * so that the destination's migrate-incoming check can have it too
+ * (incoming-dbus.c). Added here, where the connection is known, so that
+ * Finish and Pause carry it as well as Prepare; the cores on both sides
+ * do not read it. A cookie that the key would push over the size limit
+ * goes as it is: the destination then has "" (which no rule names), not
+ * a refused cookie.
+ */
+static GVariant *cookie_add_destination(Peer *peer, GVariant *cookie) {
+        if (!g_variant_is_of_type(cookie, G_VARIANT_TYPE_VARDICT))
+                return g_variant_ref(cookie);
+
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(cookie);
+        g_variant_dict_insert(&dict, "destination", "s", peer->name);
+        g_autoptr(GVariant) stamped = g_variant_ref_sink(g_variant_dict_end(&dict));
+        if (g_variant_get_size(stamped) > MIGRATION_COOKIE_MAX_BYTES)
+                return g_variant_ref(cookie);
+        return g_steal_pointer(&stamped);
+}
+
 static int peer_call(Peer *peer, const char *method, GVariant *args, uint64_t timeout_usec, PeerReplyDone done,
                      void *userdata, GError **error) {
-        g_autoptr(GVariant) owned = g_variant_ref_sink(args);
+        g_autoptr(GVariant) given = g_variant_ref_sink(args);
+        g_autoptr(GVariant) owned = cookie_add_destination(peer, given);
         g_autoptr(sd_bus_message) request = NULL;
         PeerCall *call;
         int r;
