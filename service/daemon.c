@@ -49,6 +49,16 @@ void daemon_emit_object(Daemon *daemon, const char *path, bool added) {
                             g_strerror(-r));
 }
 
+int daemon_add_objects(Daemon *daemon, const char *prefix, const char *interface, const sd_bus_vtable *vtable,
+                       sd_bus_object_find_t find, sd_bus_node_enumerator_t enumerator) {
+        int r;
+
+        r = sd_bus_add_fallback_vtable(daemon->bus, NULL, prefix, interface, vtable, find, daemon);
+        if (r < 0)
+                return r;
+        return sd_bus_add_node_enumerator(daemon->bus, NULL, prefix, enumerator, daemon);
+}
+
 /* ---- replies the core answers later ---- */
 
 DeferredReply *deferred_reply_new(Daemon *daemon, sd_bus_message *call) {

@@ -52,6 +52,11 @@ Daemon *daemon_of_job(Job *j);
 char *domain_dbus_path(const Domain *d);
 char *job_dbus_path(const Job *j);
 
+/* Objects below prefix with interface: a fallback vtable, found by find
+ * and listed by enumerator, all given the daemon as userdata. */
+int daemon_add_objects(Daemon *daemon, const char *prefix, const char *interface, const sd_bus_vtable *vtable,
+                       sd_bus_object_find_t find, sd_bus_node_enumerator_t enumerator);
+
 /* ObjectManager's InterfacesAdded/Removed for path, failures logged. */
 void daemon_emit_object(Daemon *daemon, const char *path, bool added);
 

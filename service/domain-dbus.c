@@ -44,42 +44,30 @@ static int domain_node_enumerator(sd_bus *bus, const char *path, void *userdata,
         return 1;
 }
 
-static int property_get_name(sd_bus *bus, const char *path, const char *interface, const char *property,
-                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "s", domain_name(userdata));
-}
-
-static int property_get_uuid(sd_bus *bus, const char *path, const char *interface, const char *property,
-                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "s", domain_uuid(userdata));
-}
-
-static int property_get_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Domain *d = userdata;
-        return sd_bus_message_append(reply, "s", d->backend->name);
-}
-
-static int property_get_state(sd_bus *bus, const char *path, const char *interface, const char *property,
-                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Domain *d = userdata;
-        return sd_bus_message_append(reply, "s", domain_state_to_string(d->state));
-}
-
-static int property_get_state_reason(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Domain *d = userdata;
-        return sd_bus_message_append(reply, "s", d->state_reason ? d->state_reason : "unknown");
-}
-
-static int property_get_persistent(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "b", domain_is_persistent(userdata));
-}
-
-static int property_get_active(sd_bus *bus, const char *path, const char *interface, const char *property,
+static int property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "b", domain_is_active(userdata));
+        Domain *d = userdata;
+        const char *value;
+
+        if (g_str_equal(property, "Name"))
+                value = domain_name(d);
+        else if (g_str_equal(property, "UUID"))
+                value = domain_uuid(d);
+        else if (g_str_equal(property, "Backend"))
+                value = d->backend->name;
+        else if (g_str_equal(property, "State"))
+                value = domain_state_to_string(d->state);
+        else
+                value = d->state_reason ? d->state_reason : "unknown"; /* StateReason */
+        return sd_bus_message_append(reply, "s", value);
+}
+
+static int property_get_bool(sd_bus *bus, const char *path, const char *interface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Domain *d = userdata;
+        bool persistent = g_str_equal(property, "Persistent");
+
+        return sd_bus_message_append(reply, "b", persistent ? domain_is_persistent(d) : domain_is_active(d));
 }
 
 static int property_get_memory(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -437,13 +425,13 @@ static int method_get_xml(sd_bus_message *m, void *userdata, sd_bus_error *error
 
 static const sd_bus_vtable domain_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("Name", "s", property_get_name, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("UUID", "s", property_get_uuid, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Backend", "s", property_get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("StateReason", "s", property_get_state_reason, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Persistent", "b", property_get_persistent, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Active", "b", property_get_active, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Name", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("UUID", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Backend", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("State", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("StateReason", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Persistent", "b", property_get_bool, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Active", "b", property_get_bool, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("MemoryBytes", "t", property_get_memory, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("VCPUs", "u", property_get_vcpus, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Job", "o", property_get_job, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -484,13 +472,8 @@ static const sd_bus_vtable domain_vtable[] = {
 };
 
 int domain_dbus_register(Daemon *daemon) {
-        int r;
-
-        r = sd_bus_add_fallback_vtable(daemon->bus, NULL, BUS_DOMAIN_PREFIX, BUS_DOMAIN_INTERFACE, domain_vtable,
-                                       domain_object_find, daemon);
-        if (r < 0)
-                return r;
-        return sd_bus_add_node_enumerator(daemon->bus, NULL, BUS_DOMAIN_PREFIX, domain_node_enumerator, daemon);
+        return daemon_add_objects(daemon, BUS_DOMAIN_PREFIX, BUS_DOMAIN_INTERFACE, domain_vtable, domain_object_find,
+                                  domain_node_enumerator);
 }
 
 /* The observer: core events become signals. Failures to emit are logged,

@@ -156,13 +156,8 @@ static const sd_bus_vtable job_vtable[] = {
 };
 
 int job_dbus_register(Daemon *daemon) {
-        int r;
-
-        r = sd_bus_add_fallback_vtable(daemon->bus, NULL, BUS_JOB_PREFIX, BUS_JOB_INTERFACE, job_vtable,
-                                       job_object_find, daemon);
-        if (r < 0)
-                return r;
-        return sd_bus_add_node_enumerator(daemon->bus, NULL, BUS_JOB_PREFIX, job_node_enumerator, daemon);
+        return daemon_add_objects(daemon, BUS_JOB_PREFIX, BUS_JOB_INTERFACE, job_vtable, job_object_find,
+                                  job_node_enumerator);
 }
 
 /* ---- signals ---- */

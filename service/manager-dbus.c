@@ -71,23 +71,30 @@ static int read_and_check_xml(sd_bus_message *m, const char **ret_xml, DomainDef
         return 0;
 }
 
+/* DefineXML and CreateXML: the XML read and checked, then polkit asked
+ * about the domain it names. As bus_verify_polkit_async(): 1 authorized,
+ * 0 asked (return 1 from the handler), < 0 refused. */
+static int read_xml_authorized(Daemon *daemon, sd_bus_message *m, const char **ret_xml, sd_bus_error *error) {
+        g_autoptr(DomainDef) def = NULL;
+        int r;
+
+        r = read_and_check_xml(m, ret_xml, &def, error);
+        if (r < 0)
+                return r;
+        return daemon_verify_domain_action(daemon, m, POLKIT_ACTION_MANAGE_DOMAINS, def->name,
+                                           daemon_domain_xml_uuid_detail(*ret_xml, def), error);
+}
+
 static int method_define_xml(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Daemon *daemon = userdata;
         g_autoptr(GError) gerror = NULL;
-        g_autoptr(DomainDef) def = NULL;
         const char *xml;
         Domain *d;
         int r;
 
-        r = read_and_check_xml(m, &xml, &def, error);
-        if (r < 0)
-                return r;
-        r = daemon_verify_domain_action(daemon, m, POLKIT_ACTION_MANAGE_DOMAINS, def->name,
-                                        daemon_domain_xml_uuid_detail(xml, def), error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1; /* polkit will call us again */
+        r = read_xml_authorized(daemon, m, &xml, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* 0: polkit will call us again */
 
         r = manager_define_xml(daemon->manager, xml, strlen(xml), &d, &gerror);
         if (r < 0)
@@ -103,20 +110,13 @@ static void create_done(Domain *d, int r, const GError *error, void *userdata) {
 static int method_create_xml(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Daemon *daemon = userdata;
         g_autoptr(GError) gerror = NULL;
-        g_autoptr(DomainDef) def = NULL;
         const char *xml;
         Domain *d;
         int r;
 
-        r = read_and_check_xml(m, &xml, &def, error);
-        if (r < 0)
-                return r;
-        r = daemon_verify_domain_action(daemon, m, POLKIT_ACTION_MANAGE_DOMAINS, def->name,
-                                        daemon_domain_xml_uuid_detail(xml, def), error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1;
+        r = read_xml_authorized(daemon, m, &xml, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
 
         DeferredReply *reply = deferred_reply_new(daemon, m);
         r = manager_create_xml(daemon->manager, xml, strlen(xml), create_done, reply, &d, &gerror);

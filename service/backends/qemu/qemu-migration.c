@@ -205,6 +205,21 @@ static const char *json_str(JsonObject *o, const char *name) {
         return json_node_get_string(n);
 }
 
+/* migrate-set-parameters for this migration, after the TLS objects the
+ * parameters name (tls NULL: none). done gets every reply. */
+static int send_parameters(QemuMigration *m, bool source, const MigrationTls *tls, const char *host, QmpReplyFn done,
+                           GError **error) {
+        JsonObject *parameters = parameters_args(m->options, source);
+        int r = tls ? qemu_tls_setup(m->qd->qmp, tls, source, host, parameters, done, m, error) : 0;
+
+        if (r < 0) {
+                json_object_unref(parameters);
+                return r;
+        }
+        return qmp_execute(m->qd->qmp, "migrate-set-parameters", parameters, MIGRATION_COMMAND_TIMEOUT_USEC, done, m,
+                           error);
+}
+
 static JsonObject *json_obj(JsonObject *o, const char *name) {
         JsonNode *n = o ? json_object_get_member(o, name) : NULL;
         return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
@@ -455,13 +470,7 @@ int qemu_migrate_perform(void *domain_data, const char *data_uri, const MigrateO
                 /* The resume may bring new rates (a link that came back slower). */
                 migrate_options_free(m->options);
                 m->options = migrate_options_copy(options);
-                JsonObject *parameters = parameters_args(m->options, true);
-                r = tls ? qemu_tls_setup(qd->qmp, tls, true, host, parameters, on_source_setup_reply, m, error) : 0;
-                if (r >= 0)
-                        r = qmp_execute(qd->qmp, "migrate-set-parameters", g_steal_pointer(&parameters),
-                                        MIGRATION_COMMAND_TIMEOUT_USEC, on_source_setup_reply, m, error);
-                if (parameters)
-                        json_object_unref(parameters);
+                r = send_parameters(m, true, tls, host, on_source_setup_reply, error);
                 if (r >= 0)
                         r = qmp_execute(qd->qmp, "migrate", resume, MIGRATION_COMMAND_TIMEOUT_USEC, on_migrate_reply, m,
                                         error);
@@ -480,17 +489,11 @@ int qemu_migrate_perform(void *domain_data, const char *data_uri, const MigrateO
         m->stats.iteration = 0;
 
         JsonObject *migrate = json_object_new();
-        JsonObject *parameters = parameters_args(m->options, true);
         json_object_set_string_member(migrate, "uri", uri);
         r = qmp_execute(qd->qmp, "migrate-set-capabilities", capabilities_args(m->options), MIGRATION_COMMAND_TIMEOUT_USEC,
                         on_source_setup_reply, m, error);
-        if (r >= 0 && tls)
-                r = qemu_tls_setup(qd->qmp, tls, true, host, parameters, on_source_setup_reply, m, error);
         if (r >= 0)
-                r = qmp_execute(qd->qmp, "migrate-set-parameters", g_steal_pointer(&parameters),
-                                MIGRATION_COMMAND_TIMEOUT_USEC, on_source_setup_reply, m, error);
-        if (parameters)
-                json_object_unref(parameters);
+                r = send_parameters(m, true, tls, host, on_source_setup_reply, error);
         if (r >= 0)
                 r = qmp_execute(qd->qmp, "migrate", g_steal_pointer(&migrate), MIGRATION_COMMAND_TIMEOUT_USEC,
                                 on_migrate_reply, m, error);
@@ -925,16 +928,10 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
                                  ? g_strdup(options->listen_address)
                                  : default_listen_address();
 
-        JsonObject *parameters = parameters_args(m->options, false);
         r = qmp_execute(qd->qmp, "migrate-set-capabilities", capabilities_args(m->options),
                         MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_setup_reply, m, error);
-        if (r >= 0 && tls)
-                r = qemu_tls_setup(qd->qmp, tls, false, NULL, parameters, on_incoming_setup_reply, m, error);
         if (r >= 0)
-                r = qmp_execute(qd->qmp, "migrate-set-parameters", g_steal_pointer(&parameters),
-                                MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_setup_reply, m, error);
-        if (parameters)
-                json_object_unref(parameters);
+                r = send_parameters(m, false, tls, NULL, on_incoming_setup_reply, error);
         if (r >= 0)
                 r = qmp_execute(qd->qmp, "query-status", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_ready, m,
                                 error);
