@@ -93,24 +93,36 @@ static void operation_done(Domain *d, int r, const GError *error, void *userdata
 
 typedef int (*DomainOperation)(Domain *d, DomainOpDone done, void *userdata, GError **error);
 
-/* Start, Suspend, Resume, Destroy: authorize, run, reply when done. */
-static int run_operation(sd_bus_message *m, Domain *d, DomainOperation op, sd_bus_error *error) {
-        g_autoptr(GError) gerror = NULL;
-        int r;
+/* The operations that reply when done: authorize (1, or 0 when polkit
+ * will call again, or < 0), then *ret_reply counts the call until then. */
+static int operation_begin(sd_bus_message *m, Domain *d, DeferredReply **ret_reply, sd_bus_error *error) {
+        int r = verify_manage(m, d, error);
 
-        r = verify_manage(m, d, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1; /* polkit will call us again */
+        if (r > 0)
+                *ret_reply = deferred_reply_new(daemon_of(d), m);
+        return r;
+}
 
-        DeferredReply *reply = deferred_reply_new(daemon_of(d), m);
-        r = op(d, operation_done, reply, &gerror);
+/* What the handler returns once the core took (r >= 0) or refused the operation. */
+static int operation_started(DeferredReply *reply, int r, const GError *gerror, sd_bus_error *error) {
         if (r < 0) {
                 deferred_reply_free(reply);
                 return bus_set_gerror(error, gerror);
         }
         return 1;
+}
+
+/* Start, Suspend, Resume, Destroy: authorize, run, reply when done. */
+static int run_operation(sd_bus_message *m, Domain *d, DomainOperation op, sd_bus_error *error) {
+        g_autoptr(GError) gerror = NULL;
+        DeferredReply *reply = NULL;
+        int r;
+
+        r = operation_begin(m, d, &reply, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* 0: polkit will call us again */
+        r = op(d, operation_done, reply, &gerror);
+        return operation_started(reply, r, gerror, error);
 }
 
 static int method_start(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -131,21 +143,14 @@ static int method_resume(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 static int run_shutdown(sd_bus_message *m, Domain *d, uint64_t timeout_usec, sd_bus_error *error) {
         g_autoptr(GError) gerror = NULL;
+        DeferredReply *reply = NULL;
         int r;
 
-        r = verify_manage(m, d, error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1;
-
-        DeferredReply *reply = deferred_reply_new(daemon_of(d), m);
+        r = operation_begin(m, d, &reply, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
         r = domain_shutdown(d, timeout_usec, operation_done, reply, &gerror);
-        if (r < 0) {
-                deferred_reply_free(reply);
-                return bus_set_gerror(error, gerror);
-        }
-        return 1;
+        return operation_started(reply, r, gerror, error);
 }
 
 static int method_shutdown(sd_bus_message *m, void *userdata, sd_bus_error *error) {
