@@ -63,7 +63,9 @@ unlike "$out" 'security.plaintext|tls\.' "... with no TLS or plain-text finding"
 
 here=a
 # leg DESC ENCRYPTION [N KEY TYPE VALUE...]: migrate from $here to the
-# other host, verify; both jobs say what protected the stream.
+# other host, verify; both jobs say what protected the stream. leg_extra
+# FROM JOB runs while it migrates.
+leg_extra() { :; }
 leg() {
         local desc=$1 enc=$2 from=$here to out job
         shift 2
@@ -72,6 +74,7 @@ leg() {
         like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "$desc: Migrate $from -> $to answers with a job" ||
                 return 1
         job=$(mig_reply_path "$out")
+        leg_extra "$from" "$job"
         mig_wait_phase 90 "$from" "$job" 'completed|failed|cancelled'
         is "$(mig_jprop "$from" "$job" Phase)" completed "$desc: the job completed" ||
                 diag "  error: $(mig_jprop "$from" "$job" Error)"
@@ -89,6 +92,20 @@ like "$(grep -h 'waiting for the stream on' "$(host_path b log)")" "waiting for 
         "b listened for the stream on $(host_ip b) only, not on every address"
 leg "tls, 4 parallel connections" tls 2 tls b true parallel-connections u 4
 leg "plain (unsafe: QEMU 10 is fine)" none 0
+
+# Post-copy through TLS: a pre-copy that cannot converge (5 MB/s against 20 MB/s of
+# writes) switched by StartPostCopy; the pages the guest then faults in
+# come over the same TLS connection.
+leg_extra() {
+        local from=$1 job=$2 out
+        ok "mig_wait_phase 30 $from '$job' perform" "tls post-copy: the job is copying"
+        out=$(mig_dom "$from" "$p" StartPostCopy 2>&1)
+        ok $? "tls post-copy: StartPostCopy" || diag "$out"
+        ok "mig_wait_phase 30 $from '$job' 'postcopy|completed'" "tls post-copy: the job switched to post-copy"
+}
+leg "tls post-copy" tls 3 tls b true postcopy b true bandwidth t 5000000
+leg_extra() { :; }
+like "$(mig_dom b "$p" GetJobStats)" '"postcopy" b true' "tls post-copy: the source's statistics say it went post-copy"
 
 # broken DESC ID PATTERN: DryRun a -> b with tls finds ID (error) whose
 # message matches PATTERN; Migrate is refused with Incompatible; nothing
