@@ -108,6 +108,20 @@ unlike() {
         }
 }
 
+# _tap_conclude: the plan if none was given (a plan that does not match the
+# count is a failure); the TAP output is complete. Succeeds if no test
+# failed.
+_tap_conclude() {
+        if [ -z "$_tap_planned" ]; then
+                echo "1..$_tap_n"
+        elif [ "$_tap_planned" -ne "$_tap_n" ]; then
+                diag "planned $_tap_planned tests but ran $_tap_n"
+                _tap_failed=$((_tap_failed + 1))
+        fi
+        _tap_done=1
+        [ "$_tap_failed" -eq 0 ]
+}
+
 # Only for a prerequisite that is really missing (not root, no unshare...),
 # never to hide a failure.
 skip_all() {
@@ -153,21 +167,33 @@ _vm_dbus_pid=
 _vm_polkit_pid=
 _vm_monitor_pids=()
 
-vm_require_prereqs() {
-        [ "$(id -u)" -eq 0 ] || skip_all "needs root (dbus-daemon, polkitd, setpriv)"
+# _vm_require_root WHY PROGRAM...: skips the test unless it runs as root
+# and has the PROGRAMs and polkitd. Shared with tests/hosts/lib-hosts.sh.
+_vm_require_root() {
+        [ "$(id -u)" -eq 0 ] || skip_all "needs root ($1)"
+        shift
         local p
-        for p in dbus-daemon busctl setpriv unshare flock useradd groupadd; do
+        for p in "$@"; do
                 command -v "$p" >/dev/null || skip_all "$p not installed"
         done
         [ -x /usr/lib/polkit-1/polkitd ] || skip_all "polkitd not installed"
-        unshare -m --propagation private true 2>/dev/null ||
-                skip_all "cannot create a mount namespace (unshare -m)"
+}
+
+# _vm_require_daemon: sets VM_DAEMON, the build tree's vmigrated.
+_vm_require_daemon() {
         : "${VMIGRATE_BUILD_ROOT:?VMIGRATE_BUILD_ROOT must be set}"
         : "${VMIGRATE_SOURCE_ROOT:?VMIGRATE_SOURCE_ROOT must be set}"
         VM_DAEMON=$VMIGRATE_BUILD_ROOT/service/vmigrated
         # A missing daemon in a build that registers these tests is a build
         # bug, not a missing prerequisite.
         [ -x "$VM_DAEMON" ] || bail_out "$VM_DAEMON not built"
+}
+
+vm_require_prereqs() {
+        _vm_require_root "dbus-daemon, polkitd, setpriv" dbus-daemon busctl setpriv unshare flock useradd groupadd
+        unshare -m --propagation private true 2>/dev/null ||
+                skip_all "cannot create a mount namespace (unshare -m)"
+        _vm_require_daemon
 }
 
 # Test users are shared by all test programs, which may run in parallel:
@@ -199,13 +225,7 @@ vm_setup_users() {
 # replaced (the wrapper records each daemon's pid and exit status).
 vm_write_service_file() {
         local idle=$1
-        local src=$VMIGRATE_BUILD_ROOT/dbus-config/org.vmigrate.Migrate1.service
-        [ -r "$src" ] || bail_out "$src not generated"
-        grep -v '^Exec=' "$src" >"$VM_TMP/services/org.vmigrate.Migrate1.service.new"
-        echo "Exec=$VM_TMP/vmigrated-wrapper --state-dir=$VM_TMP/state --runtime-dir=$VM_TMP/run --idle-timeout=$idle --log-level=debug" \
-                >>"$VM_TMP/services/org.vmigrate.Migrate1.service.new"
-        mv "$VM_TMP/services/org.vmigrate.Migrate1.service.new" \
-                "$VM_TMP/services/org.vmigrate.Migrate1.service"
+        _vm_write_service_file "--state-dir=$VM_TMP/state --runtime-dir=$VM_TMP/run --idle-timeout=$idle --log-level=debug"
         # dbus-daemon rereads service directories when a name is unknown,
         # but not for a changed file: make it reload now.
         if [ -n "$_vm_dbus_pid" ]; then
@@ -215,7 +235,24 @@ vm_write_service_file() {
         fi
 }
 
+# _vm_write_service_file DAEMON-OPTIONS: $VM_TMP/services' activation file,
+# whose Exec= runs the wrapper with DAEMON-OPTIONS. Shared with
+# tests/hosts/lib-hosts.sh (VM_TMP set to a host's dir).
+_vm_write_service_file() {
+        local src=$VMIGRATE_BUILD_ROOT/dbus-config/org.vmigrate.Migrate1.service
+        local dst=$VM_TMP/services/org.vmigrate.Migrate1.service
+        [ -r "$src" ] || bail_out "$src not generated"
+        grep -v '^Exec=' "$src" >"$dst.new"
+        echo "Exec=$VM_TMP/vmigrated-wrapper $1" >>"$dst.new"
+        mv "$dst.new" "$dst"
+}
+
+# _vm_write_bus_config: $VM_TMP/bus.conf, and the bus policies it includes
+# (the project's and polkit's) in $VM_TMP/system.d. Shared with
+# tests/hosts/lib-hosts.sh (VM_TMP set to a host's dir).
 _vm_write_bus_config() {
+        cp "$VMIGRATE_SOURCE_ROOT/dbus-config/org.vmigrate.Migrate1.conf" \
+                /usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf "$VM_TMP/system.d/" || return 1
         cat >"$VM_TMP/bus.conf" <<EOF
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -263,6 +300,8 @@ _vm_write_bus_config() {
 EOF
 }
 
+# _vm_write_wrapper: $VM_TMP/vmigrated-wrapper. Shared with
+# tests/hosts/lib-hosts.sh (VM_TMP set to a host's dir).
 _vm_write_wrapper() {
         # dbus-daemon runs this as the activated service. It keeps the
         # daemon's pid equal to what the bus reports for the name (the
@@ -299,11 +338,29 @@ EOF
         chmod 0755 "$VM_TMP/vmigrated-wrapper"
 }
 
+# _vm_name_has_owner NAME [BUSCTL-OPTION...]: whether NAME has an owner on
+# the bus (the test's, or the one BUSCTL-OPTIONs such as --address= name).
 _vm_name_has_owner() {
-        local out
-        out=$(busctl call org.freedesktop.DBus /org/freedesktop/DBus \
-                org.freedesktop.DBus NameHasOwner s "$1" 2>/dev/null) || return 1
+        local name=$1 out
+        shift
+        out=$(busctl "$@" call org.freedesktop.DBus /org/freedesktop/DBus \
+                org.freedesktop.DBus NameHasOwner s "$name" 2>/dev/null) || return 1
         [ "$out" = "b true" ]
+}
+
+# _vm_install_polkit_files ACTIONS-DIR RULES-DIR EXTRA-RULES: the project's
+# actions and example rules, which polkitd is made to see alone. Tests may
+# add rules of their own (EXTRA-RULES, e.g. to check the details the daemon
+# passes); they come before the example (40 < 50). Shared with
+# tests/hosts/lib-hosts.sh.
+_vm_install_polkit_files() {
+        cp "$VMIGRATE_SOURCE_ROOT/polkit/org.vmigrate.migrate1.policy" "$1/" &&
+                cp "$VMIGRATE_SOURCE_ROOT/polkit/50-vmigrate.rules.example" "$2/50-vmigrate.rules" ||
+                return 1
+        if [ -n "$3" ]; then
+                printf '%s\n' "$3" >"$2/40-test.rules"
+        fi
+        chmod 0644 "$1"/* "$2"/*
 }
 
 vm_start_polkit() {
@@ -366,18 +423,8 @@ vm_setup() {
                 "$VM_TMP"/{polkit-actions,polkit-rules,polkit-etc-rules}
         chmod 0755 "$VM_TMP"/{bus,polkit-actions,polkit-rules,polkit-etc-rules}
 
-        cp "$VMIGRATE_SOURCE_ROOT/dbus-config/org.vmigrate.Migrate1.conf" "$VM_TMP/system.d/"
-        cp /usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf "$VM_TMP/system.d/"
-        cp "$VMIGRATE_SOURCE_ROOT/polkit/org.vmigrate.migrate1.policy" "$VM_TMP/polkit-actions/"
-        cp "$VMIGRATE_SOURCE_ROOT/polkit/50-vmigrate.rules.example" \
-                "$VM_TMP/polkit-rules/50-vmigrate.rules"
-        # Tests may add rules of their own (e.g. to check the details the
-        # daemon passes); they come before the example (40 < 50).
-        if [ -n "${VM_EXTRA_RULES:-}" ]; then
-                printf '%s\n' "$VM_EXTRA_RULES" >"$VM_TMP/polkit-rules/40-test.rules"
-        fi
-        chmod 0644 "$VM_TMP"/polkit-actions/* "$VM_TMP"/polkit-rules/*
-
+        _vm_install_polkit_files "$VM_TMP/polkit-actions" "$VM_TMP/polkit-rules" "${VM_EXTRA_RULES:-}" ||
+                bail_out "cannot copy the polkit files"
         _vm_write_bus_config
         _vm_write_wrapper
         vm_write_service_file "$idle"
@@ -484,14 +531,7 @@ vm_finish() {
         local pid
         pid=$(vm_daemon_pid 2>/dev/null) && vm_stop_daemon_pid "$pid" >/dev/null
         vm_sanitizer_check
-        if [ -z "$_tap_planned" ]; then
-                echo "1..$_tap_n"
-        elif [ "$_tap_planned" -ne "$_tap_n" ]; then
-                diag "planned $_tap_planned tests but ran $_tap_n"
-                _tap_failed=$((_tap_failed + 1))
-        fi
-        _tap_done=1
-        [ "$_tap_failed" -eq 0 ] && exit 0
+        _tap_conclude && exit 0
         exit 1
 }
 
@@ -511,13 +551,21 @@ as_user() {
                 env DBUS_SYSTEM_BUS_ADDRESS="$VM_BUS_ADDRESS" HOME=/ "$@"
 }
 
+# _vm_owner_pid NAME [BUSCTL-OPTION...]: the pid of the connection owning
+# NAME on the test's bus (or the one BUSCTL-OPTIONs such as --address=
+# name); fails when it has no owner, never activates a service.
+_vm_owner_pid() {
+        local name=$1 out
+        shift
+        out=$(busctl "$@" call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+                GetConnectionUnixProcessID s "$name" 2>/dev/null) || return 1
+        echo "${out#u }"
+}
+
 # The pid of the connection owning org.vmigrate.Migrate1 (fails when it
 # has no owner; never activates the service).
 vm_daemon_pid() {
-        local out
-        out=$(busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
-                GetConnectionUnixProcessID s "$VM_BUS_NAME" 2>/dev/null) || return 1
-        echo "${out#u }"
+        _vm_owner_pid "$VM_BUS_NAME"
 }
 
 vm_daemon_running() {

@@ -221,16 +221,8 @@ host_exec() {
 # Set-up
 
 _hosts_require() {
-        [ "$(id -u)" -eq 0 ] || skip_all "needs root (namespaces, dbus-daemon, polkitd)"
-        local p
-        for p in ip tc nsenter unshare findmnt dbus-daemon busctl setpriv flock; do
-                command -v "$p" >/dev/null || skip_all "$p not installed"
-        done
-        [ -x /usr/lib/polkit-1/polkitd ] || skip_all "polkitd not installed"
-        : "${VMIGRATE_BUILD_ROOT:?VMIGRATE_BUILD_ROOT must be set}"
-        : "${VMIGRATE_SOURCE_ROOT:?VMIGRATE_SOURCE_ROOT must be set}"
-        VM_DAEMON=$VMIGRATE_BUILD_ROOT/service/vmigrated
-        [ -x "$VM_DAEMON" ] || bail_out "$VM_DAEMON not built"
+        _vm_require_root "namespaces, dbus-daemon, polkitd" ip tc nsenter unshare findmnt dbus-daemon busctl setpriv flock
+        _vm_require_daemon
         # Probe the namespace kinds we need; a container may forbid them.
         unshare --mount --uts --net --propagation private true 2>/dev/null ||
                 skip_all "cannot create mount/uts/net namespaces (unshare)"
@@ -261,43 +253,13 @@ _hosts_pick_id() {
         bail_out "cannot find a free run id"
 }
 
-_hosts_write_wrapper() {
-        local h=$1
-        # dbus-daemon runs this as the activated service: it records the
-        # daemon's pid (the daemon is dbus-daemon's child, not ours) and its
-        # exit status. Same scheme as tests/bus/lib.sh, plus the valgrind
-        # prefix.
-        cat >"$h/vmigrated-wrapper" <<EOF
-#!/bin/bash
-set -m
-${VMIGRATE_VALGRIND:-} "$VM_DAEMON" "\$@" &
-pid=\$!
-echo "\$pid" >>"$h/daemon-pids"
-trap 'kill -TERM \$pid 2>/dev/null' TERM
-trap 'kill -INT \$pid 2>/dev/null' INT
-while :; do
-        wait "\$pid"
-        rc=\$?
-        kill -0 "\$pid" 2>/dev/null || break
-done
-echo "\$rc" >"$h/exits/\$pid.tmp"
-mv "$h/exits/\$pid.tmp" "$h/exits/\$pid"
-exit "\$rc"
-EOF
-        chmod 0755 "$h/vmigrated-wrapper"
-}
-
-_hosts_write_service_file() {
-        local h=$1
-        local src=$VMIGRATE_BUILD_ROOT/dbus-config/org.vmigrate.Migrate1.service
-        [ -r "$src" ] || bail_out "$src not generated"
-        grep -v '^Exec=' "$src" >"$h/services/org.vmigrate.Migrate1.service"
-        # HOSTS_DAEMON_ARGS: more vmigrated options for every host, @HOSTDIR@
-        # standing for the host's dir (host_path NAME dir).
+# _hosts_daemon_options HOST-DIR: vmigrated's options on every host; no
+# paths (the host's dirs are mounted on the defaults). HOSTS_DAEMON_ARGS:
+# more options, @HOSTDIR@ standing for the host's dir (host_path NAME dir).
+_hosts_daemon_options() {
         local extra=${HOSTS_DAEMON_ARGS:-}
-        extra=${extra//@HOSTDIR@/$h}
-        echo "Exec=$h/vmigrated-wrapper --idle-timeout=${HOSTS_IDLE_TIMEOUT:-0} --log-level=debug${extra:+ $extra}" \
-                >>"$h/services/org.vmigrate.Migrate1.service"
+        extra=${extra//@HOSTDIR@/$1}
+        echo "--idle-timeout=${HOSTS_IDLE_TIMEOUT:-0} --log-level=debug${extra:+ $extra}"
 }
 
 # Mounts inside a new host mount namespace. $1 = host dir, $2 = run dir,
@@ -327,13 +289,6 @@ mkdir -p /root/.ssh
 mount --bind "$h/root-ssh" /root/.ssh
 '
 
-_hosts_name_has_owner() {
-        local out
-        out=$(busctl --address="$1" call org.freedesktop.DBus /org/freedesktop/DBus \
-                org.freedesktop.DBus NameHasOwner s "$2" 2>/dev/null) || return 1
-        [ "$out" = "b true" ]
-}
-
 # _hosts_start NAME LOG CMD...: starts CMD in the host's namespaces in the
 # background and records its pid (nsenter execs CMD: same pid).
 _hosts_start() {
@@ -353,13 +308,13 @@ _hosts_add_host() {
         chmod 0755 "$h" "$h/bus"
         chmod 0700 "$h/root-ssh"
         echo "$ip" >"$h/ip"
-        cp "$VMIGRATE_SOURCE_ROOT/dbus-config/org.vmigrate.Migrate1.conf" "$h/system.d/" || return 1
-        cp /usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf "$h/system.d/" || return 1
-        # The stock system-like configuration of tests/bus, with this
-        # host's socket, service and policy directories.
+        # The bus configuration, activation wrapper and service file of
+        # tests/bus, with this host's socket, service and policy
+        # directories: the wrapper records each daemon's pid and exit status
+        # in the host's dir (the daemon is dbus-daemon's child, not ours).
         VM_TMP=$h _vm_write_bus_config || return 1
-        _hosts_write_wrapper "$h"
-        _hosts_write_service_file "$h"
+        VM_TMP=$h _vm_write_wrapper
+        VM_TMP=$h _vm_write_service_file "$(_hosts_daemon_options "$h")"
 
         # Network: eth0 in the host, its peer p-NAME a port of the switch.
         # Both ends are created inside their namespaces, never in ours.
@@ -402,8 +357,8 @@ _hosts_add_host() {
         # polkitd finds the bus at its default path: no environment.
         _hosts_start "$name" "$h/polkitd.log" env -u DBUS_SYSTEM_BUS_ADDRESS \
                 /usr/lib/polkit-1/polkitd --no-debug
-        wait_until 20 _hosts_name_has_owner "unix:path=$h/bus/system_bus_socket" \
-                org.freedesktop.PolicyKit1 || {
+        wait_until 20 _vm_name_has_owner org.freedesktop.PolicyKit1 \
+                --address="unix:path=$h/bus/system_bus_socket" || {
                 _hosts_err "polkitd of host $name did not take org.freedesktop.PolicyKit1"
                 return 1
         }
@@ -455,13 +410,8 @@ hosts_setup() {
         mount --bind "$HOSTS_RUN/ns" "$HOSTS_RUN/ns" &&
                 mount --make-private "$HOSTS_RUN/ns" || bail_out "cannot make $HOSTS_RUN/ns a private mount"
 
-        cp "$VMIGRATE_SOURCE_ROOT/polkit/org.vmigrate.migrate1.policy" "$HOSTS_RUN/polkit/actions/" &&
-                cp "$VMIGRATE_SOURCE_ROOT/polkit/50-vmigrate.rules.example" \
-                        "$HOSTS_RUN/polkit/rules/50-vmigrate.rules" || bail_out "cannot copy the polkit files"
-        if [ -n "${HOSTS_EXTRA_RULES:-}" ]; then
-                printf '%s\n' "$HOSTS_EXTRA_RULES" >"$HOSTS_RUN/polkit/rules/40-test.rules"
-        fi
-        chmod 0644 "$HOSTS_RUN"/polkit/actions/* "$HOSTS_RUN"/polkit/rules/*
+        _vm_install_polkit_files "$HOSTS_RUN/polkit/actions" "$HOSTS_RUN/polkit/rules" "${HOSTS_EXTRA_RULES:-}" ||
+                bail_out "cannot copy the polkit files"
 
         {
                 echo "127.0.0.1 localhost"
@@ -492,12 +442,9 @@ hosts_setup() {
 # Talking to the hosts' daemons
 
 host_daemon_pid() {
-        local name out
-        name=$(_hosts_check_name "$1") || return 1
-        out=$(busctl --address="$(host_bus_address "$name")" call org.freedesktop.DBus \
-                /org/freedesktop/DBus org.freedesktop.DBus GetConnectionUnixProcessID s \
-                "$VM_BUS_NAME" 2>/dev/null) || return 1
-        echo "${out#u }"
+        local address
+        address=$(host_bus_address "$1") || return 1
+        _vm_owner_pid "$VM_BUS_NAME" --address="$address"
 }
 
 # ---------------------------------------------------------------------------
@@ -973,15 +920,8 @@ hosts_check_daemon_logs() {
 # if none was given, exit with the TAP result (the EXIT trap tears down).
 hosts_finish() {
         [ -n "$HOSTS_RUN" ] && hosts_check_daemon_logs
-        if [ -z "$_tap_planned" ]; then
-                echo "1..$_tap_n"
-        elif [ "$_tap_planned" -ne "$_tap_n" ]; then
-                diag "planned $_tap_planned tests but ran $_tap_n"
-                _tap_failed=$((_tap_failed + 1))
-        fi
-        _tap_done=1
-        [ "$_tap_failed" -eq 0 ] || hosts_dump_logs
-        [ "$_tap_failed" -eq 0 ] && exit 0
+        _tap_conclude && exit 0
+        hosts_dump_logs
         exit 1
 }
 
