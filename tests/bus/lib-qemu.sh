@@ -10,6 +10,9 @@
 #   VMTEST_GUESTCTL   tests/guest/guestctl.py
 #   VMTEST_GUESTMEM   tests/bus/guest-mem.py
 
+# shellcheck source=../guest/lib-guest.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../guest/lib-guest.sh"
+
 VMQ_PY=/usr/bin/python3
 # Serial answers of a KVM guest under nested KVM take up to a few seconds
 # (verify reads every page at ~140 pages/s): be generous, it is a deadline.
@@ -21,21 +24,13 @@ VMQ_CTL_TIMEOUT=60
 # that path on a KVM host). The tests print which and why.
 vmq_setup() {
         vm_require_prereqs
-        : "${VMTEST_KERNEL:?VMTEST_KERNEL must be set}"
-        : "${VMTEST_GUESTCTL:?VMTEST_GUESTCTL must be set}"
-        command -v "${VMIGRATE_QEMU:-qemu-system-x86_64}" >/dev/null ||
-                skip_all "qemu-system-x86_64 not installed (package qemu-system-x86)"
-        [ -x "$VMQ_PY" ] || skip_all "$VMQ_PY not installed"
-        # A test guest missing from a build that registers these tests is a
-        # build bug, not a missing prerequisite.
-        [ -r "$VMTEST_KERNEL" ] || bail_out "$VMTEST_KERNEL not built"
+        guest_require
         vm_setup 0
-        _vmq_require_backend
+        guest_require_qemu_backend "" busctl --no-pager
         if [ "${VMTEST_ACCEL:-}" = tcg ]; then
                 VMQ_TYPE=qemu
                 VMQ_ACCEL_WHY="VMTEST_ACCEL=tcg asks for TCG"
-        elif [ -c /dev/kvm ] && { exec 8<>/dev/kvm; } 2>/dev/null; then
-                exec 8>&-
+        elif guest_kvm_usable; then
                 VMQ_TYPE=kvm
                 VMQ_ACCEL_WHY="/dev/kvm is usable"
         else
@@ -44,63 +39,11 @@ vmq_setup() {
         fi
 }
 
-# The daemon probes QEMU when it starts: with QEMU installed, the backend
-# must be available, else nothing below can work; say why at once.
-# valgrind 3.19 (Debian 12) does not implement pidfd_open, which the backend
-# needs to watch QEMU: under `meson test --setup valgrind` that is a missing
-# prerequisite, not a failure of ours.
-_vmq_require_backend() {
-        local info
-        info=$(busctl --no-pager --json=short call "$VM_BUS_NAME" "$VM_MANAGER_PATH" "$VM_MANAGER_IFACE" GetBackends |
-                $VMQ_PY -c '
-import json, sys
-q = json.load(sys.stdin)["data"][0].get("qemu", {})
-print(q.get("available", {}).get("data"), q.get("unavailable-reason", {}).get("data", ""))
-') || bail_out "GetBackends failed"
-        case $info in
-        True*) return 0 ;;
-        *"Function not implemented"*)
-                [ -n "${VMIGRATE_VALGRIND:-}" ] &&
-                        skip_all "the qemu backend cannot run under valgrind: ${info#False }"
-                ;;
-        esac
-        bail_out "the qemu backend is unavailable: $info"
-}
-
-# vmq_print_accel DOMAIN-TYPE WHY: the "# accel:" line every test prints.
-vmq_print_accel() {
-        local accel=tcg
-        [ "$1" = kvm ] && accel=kvm
-        echo "# accel: $accel ($2)"
-}
-
 # vmq_domain_xml NAME TYPE CMDLINE [MEMORY_MIB] [EXTRA]: a test guest with
-# one serial port; EXTRA is inserted in <devices> (disks) or, when it
-# starts with <cpu, after <os>.
+# one serial port, booting qboot whatever TYPE; EXTRA is inserted in
+# <devices> (disks) or, when it starts with <cpu, after <os>.
 vmq_domain_xml() {
-        local name=$1 type=$2 cmdline=$3 mem=${4:-64} extra=${5:-} cpu= devices=
-        case $extra in
-        "<cpu"*) cpu=$extra ;;
-        *) devices=$extra ;;
-        esac
-        cat <<EOF
-<domain type="$type">
-  <name>$name</name>
-  <memory unit="MiB">$mem</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type>hvm</type>
-    <loader>/usr/share/qemu/qboot.rom</loader>
-    <kernel>$VMTEST_KERNEL</kernel>
-    <cmdline>$cmdline</cmdline>
-  </os>
-  $cpu
-  <devices>
-    <serial type="pty"/>
-    $devices
-  </devices>
-</domain>
-EOF
+        guest_domain_xml --qboot "$1" "$2" "$3" "${4:-64}" "" "${5:-}"
 }
 
 # vmq_define XML: DefineXML as root; prints the object path.

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib-qemu.sh"
 
 vmq_setup
-vmq_print_accel "$VMQ_TYPE" "guests that must not start; $VMQ_ACCEL_WHY"
+guest_print_accel "$VMQ_TYPE" "guests that must not start; $VMQ_ACCEL_WHY"
 
 vm_expect_ok root "the daemon answers" call "$VM_BUS_NAME" "$VM_MANAGER_PATH" "$VM_MANAGER_IFACE" ListDomains
 dpid=$(vm_daemon_pid)

@@ -10,7 +10,7 @@
 vmq_setup
 # Always TCG: under the nested KVM of the test machines guest memory
 # writes crawl (~1 MiB/s), and this guest writes 2000 pages a second.
-vmq_print_accel qemu "this guest writes memory at 2000 pages/s; memory writes crawl under nested KVM"
+guest_print_accel qemu "this guest writes memory at 2000 pages/s; memory writes crawl under nested KVM"
 : "${VMTEST_GUESTMEM:?VMTEST_GUESTMEM must be set}"
 
 mem_mib=64

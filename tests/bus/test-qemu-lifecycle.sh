@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib-qemu.sh"
 
 vmq_setup
-vmq_print_accel "$VMQ_TYPE" "idle guest; $VMQ_ACCEL_WHY"
+guest_print_accel "$VMQ_TYPE" "idle guest; $VMQ_ACCEL_WHY"
 ctl=$VMIGRATE_BUILD_ROOT/client/vmigratectl
 [ -x "$ctl" ] || bail_out "$ctl not built"
 

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib-qemu.sh"
 
 vmq_setup
-vmq_print_accel "$VMQ_TYPE" "idle guests; $VMQ_ACCEL_WHY"
+guest_print_accel "$VMQ_TYPE" "idle guests; $VMQ_ACCEL_WHY"
 
 monitor=$VM_TMP/monitor.json
 vm_monitor_start "$monitor"

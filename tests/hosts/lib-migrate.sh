@@ -9,6 +9,9 @@
 #   VMTEST_KERNEL     the test guest kernel (vmigrate-test-guest.elf)
 #   VMTEST_GUESTCTL   tests/guest/guestctl.py
 
+# shellcheck source=../guest/lib-guest.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../guest/lib-guest.sh"
+
 MIG_PY=/usr/bin/python3
 VM_DOMAIN_IFACE=org.vmigrate.Migrate1.Domain
 VM_JOB_IFACE=org.vmigrate.Migrate1.Job
@@ -25,42 +28,28 @@ mig_setup() {
                 shift
         fi
         [ -x "$MIG_PY" ] || skip_all "$MIG_PY not installed"
-        if [ "$need_qemu" = 1 ]; then
-                command -v qemu-system-x86_64 >/dev/null ||
-                        skip_all "qemu-system-x86_64 not installed (package qemu-system-x86)"
-                : "${VMTEST_KERNEL:?VMTEST_KERNEL must be set}"
-                : "${VMTEST_GUESTCTL:?VMTEST_GUESTCTL must be set}"
-                [ -r "$VMTEST_KERNEL" ] || bail_out "$VMTEST_KERNEL not built"
-        fi
+        [ "$need_qemu" = 1 ] && guest_require
         hosts_setup "$@"
         MIG_KVM=0
-        if [ -c /dev/kvm ] && { exec 8<>/dev/kvm; } 2>/dev/null; then
-                exec 8>&-
-                MIG_KVM=1
-        fi
+        guest_kvm_usable && MIG_KVM=1
         if [ "$need_qemu" = 1 ]; then
                 for h in "$@"; do
-                        _mig_require_qemu "$h"
+                        guest_require_qemu_backend " on host $h" mig_bus "$h"
                 done
         fi
 }
 
-_mig_require_qemu() {
-        local info
-        info=$(mig_bus "$1" --json=short call "$VM_BUS_NAME" "$VM_MANAGER_PATH" "$VM_MANAGER_IFACE" GetBackends |
-                $MIG_PY -c '
-import json, sys
-q = json.load(sys.stdin)["data"][0].get("qemu", {})
-print(q.get("available", {}).get("data"), q.get("unavailable-reason", {}).get("data", ""))
-') || bail_out "GetBackends failed on host $1"
-        case $info in
-        True*) return 0 ;;
-        *"Function not implemented"*)
-                [ -n "${VMIGRATE_VALGRIND:-}" ] &&
-                        skip_all "the qemu backend cannot run under valgrind: ${info#False }"
-                ;;
-        esac
-        bail_out "the qemu backend is unavailable on host $1: $info"
+# mig_idle_type KVM-WHY TCG-WHY: sets MIG_TYPE, the domain type of idle
+# guests (kvm when KVM can run them, else qemu: TCG), and prints the
+# "# accel:" line with the reason that applies.
+mig_idle_type() {
+        if [ "$MIG_KVM" = 1 ]; then
+                MIG_TYPE=kvm
+                guest_print_accel kvm "$1"
+        else
+                MIG_TYPE=qemu
+                guest_print_accel tcg "$2"
+        fi
 }
 
 # mig_bus HOST BUSCTL-ARGS...: busctl inside HOST, on its own bus.
@@ -123,30 +112,6 @@ mig_domains() {
 # mig_uuid HOST PATH
 mig_uuid() {
         mig_dprop "$1" "$2" UUID
-}
-
-# mig_guest_xml NAME TYPE CMDLINE [MEMORY_MIB] [UUID]: the test guest.
-# TYPE kvm gets qboot (SeaBIOS hangs under nested KVM).
-mig_guest_xml() {
-        local name=$1 type=$2 cmdline=$3 mem=${4:-64} uuid=${5:-} loader=
-        [ "$type" = kvm ] && loader='<loader>/usr/share/qemu/qboot.rom</loader>'
-        cat <<EOF
-<domain type="$type">
-  <name>$name</name>
-  ${uuid:+<uuid>$uuid</uuid>}
-  <memory unit="MiB">$mem</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type>hvm</type>
-    $loader
-    <kernel>$VMTEST_KERNEL</kernel>
-    <cmdline>$cmdline</cmdline>
-  </os>
-  <devices>
-    <serial type="pty"/>
-  </devices>
-</domain>
-EOF
 }
 
 # mig_test_xml NAME [MEMORY_MIB] [DIRTY_RATE] [UUID]: a test-backend domain.
@@ -277,13 +242,6 @@ mig_guest() {
         shift 2
         host_exec "$h" "$MIG_PY" "$VMTEST_GUESTCTL" --timeout "${MIG_GUEST_TIMEOUT:-60}" \
                 --socket "$HOSTS_RUNTIME_DIR/qemu/$uuid/serial0.sock" "$@"
-}
-
-# mig_accel TYPE WHY: the "# accel:" line.
-mig_accel() {
-        local accel=tcg
-        [ "$1" = kvm ] && accel=kvm
-        echo "# accel: $accel ($2)"
 }
 
 # ---- watching a host's bus

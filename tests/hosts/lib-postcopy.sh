@@ -20,7 +20,7 @@ PC_PAGES=12288 # 48 MiB of 4 KiB pages
 pc_setup() {
         local qmaj
         mig_setup --qemu a b
-        mig_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
+        guest_print_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
         echo "# $(qemu-system-x86_64 --version | head -n1)"
         qmaj=$(qemu-system-x86_64 --version | sed -n -E '1s/.*version ([0-9]+)\..*/\1/p')
         [ "${qmaj:-0}" -ge 9 ] ||
@@ -35,7 +35,7 @@ pc_setup() {
 
 # pc_guest NAME: defines and starts the writing guest on a; sets $p, $uuid.
 pc_guest() {
-        p=$(mig_define a "$(mig_guest_xml "$1" qemu "$PC_GUEST_CMDLINE" "$PC_GUEST_MIB")") &&
+        p=$(mig_define a "$(guest_domain_xml "$1" qemu "$PC_GUEST_CMDLINE" "$PC_GUEST_MIB")") &&
                 mig_dom a "$p" Start >/dev/null
         ok $? "a TCG guest writing $PC_RATE pages/s over 32 MiB runs on a"
         uuid=$(mig_uuid a "$p")

@@ -29,13 +29,9 @@
 . "$(dirname "$0")/lib-migrate.sh"
 
 mig_setup --qemu a b
-if [ "$MIG_KVM" = 1 ]; then
-        type=kvm
-        mig_accel kvm "idle guests, /dev/kvm usable"
-else
-        type=qemu
-        mig_accel tcg "/dev/kvm missing: cpu.features is not checked for TCG guests"
-fi
+mig_idle_type "idle guests, /dev/kvm usable" \
+        "/dev/kvm missing: cpu.features is not checked for TCG guests"
+type=$MIG_TYPE
 VMIGRATECTL=$VMIGRATE_BUILD_ROOT/client/vmigratectl
 [ -x "$VMIGRATECTL" ] || bail_out "$VMIGRATECTL not built"
 dest_a=$(mig_dest a)
@@ -138,7 +134,7 @@ total_mib=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)
 margin=$((total_mib / 256 > 32 ? total_mib / 256 : 32))
 big_mib=$((total_mib - margin))
 diag "memory: MemTotal ${total_mib} MiB, guest ${big_mib} MiB (runs on a: QEMU allocates lazily, the guest touches 256 KiB)"
-pm=$(mig_create a "$(mig_guest_xml dr-mem "$type" "$idle" "$big_mib")")
+pm=$(mig_create a "$(guest_domain_xml dr-mem "$type" "$idle" "$big_mib")")
 ok $? "dr-mem (${big_mib} MiB) created and running on host a"
 uuid_m=$(mig_uuid a "$pm")
 st_m=$(mig_state a "$pm")
@@ -164,7 +160,7 @@ host_exec a qemu-img create -q -f raw /srv/vmigrate/images/dr-private.raw 16M
 ok $? "a raw image in host a's private /srv/vmigrate/images"
 ok "[ ! -e '$(host_path b images)/dr-private.raw' ]" "... which host b does not see"
 disk_xml() { # NAME FILE
-        mig_guest_xml "$1" "$type" "$idle" 64 | sed "s|<devices>|<devices><disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$2'/><target dev='vda' bus='virtio'/></disk>|"
+        guest_domain_xml "$1" "$type" "$idle" 64 | sed "s|<devices>|<devices><disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$2'/><target dev='vda' bus='virtio'/></disk>|"
 }
 pd=$(mig_create a "$(disk_xml dr-disk /srv/vmigrate/images/dr-private.raw)")
 ok $? "dr-disk (vda on the private image) running on host a"
@@ -209,7 +205,7 @@ elif [ -z "$feature" ]; then
 else
         diag "cpu: both hosts are this machine, so b's CPU cannot lack a feature a has; the guest requires"
         diag "'$feature', which this CPU lacks (QEMU under KVM warns and runs the guest on a without it)"
-        cpu_xml=$(mig_guest_xml dr-cpu kvm "$idle" 64 |
+        cpu_xml=$(guest_domain_xml dr-cpu kvm "$idle" 64 |
                 sed "s|<vcpu>1</vcpu>|<vcpu>1</vcpu><cpu mode='custom'><model>kvm64</model><feature policy='require' name='$feature'/></cpu>|")
         pc=$(mig_create a "$cpu_xml")
         ok $? "dr-cpu (kvm64 + required $feature) running on host a"

@@ -12,13 +12,8 @@
 # Each host's hooks in <host dir>/hooks.d; a short timeout for the hang case.
 HOSTS_DAEMON_ARGS="--hooks-dir=@HOSTDIR@/hooks.d --hook-timeout=3"
 mig_setup --qemu a b
-if [ "$MIG_KVM" = 1 ]; then
-        type=kvm
-        mig_accel kvm "idle guests, /dev/kvm usable"
-else
-        type=qemu
-        mig_accel tcg "/dev/kvm missing"
-fi
+mig_idle_type "idle guests, /dev/kvm usable" "/dev/kvm missing"
+type=$MIG_TYPE
 dest_b=$(mig_dest b)
 hooks_b=$(host_path b dir)/hooks.d
 hooklog_b=$(host_path b dir)/hooks.log
@@ -35,7 +30,7 @@ guest_xml() {
         local name=$1 mac=$2 requires=$3 iface='' meta=''
         [ -n "$mac" ] && iface="<interface type='bridge'><source bridge='br0'/><mac address='$mac'/><model type='virtio'/></interface>"
         [ -n "$requires" ] && meta="<metadata><vmigrate:migration xmlns:vmigrate='$NS'>$requires</vmigrate:migration></metadata>"
-        mig_guest_xml "$name" "$type" 'vmtest.mem=256K vmtest.rate=0' 64 |
+        guest_domain_xml "$name" "$type" 'vmtest.mem=256K vmtest.rate=0' 64 |
                 sed -e "s|</name>|</name>$meta|" -e "s|<devices>|<devices>$iface|"
 }
 # tap_of HOST UUID: the guest's tap devices on HOST ("name master" lines).

@@ -9,13 +9,8 @@
 . "$(dirname "$0")/lib-migrate.sh"
 
 mig_setup --qemu a b
-if [ "$MIG_KVM" = 1 ]; then
-        type=kvm
-        mig_accel kvm "idle guest, /dev/kvm usable"
-else
-        type=qemu
-        mig_accel tcg "/dev/kvm missing"
-fi
+mig_idle_type "idle guest, /dev/kvm usable" "/dev/kvm missing"
+type=$MIG_TYPE
 dest_b=$(mig_dest b)
 dest_a=$(mig_dest a)
 mon_a=$HOSTS_RUN/mon-a.json
@@ -24,7 +19,7 @@ mig_monitor_start a "$mon_a"
 mig_monitor_start b "$mon_b"
 
 # --- a persistent idle guest on a
-p=$(mig_define a "$(mig_guest_xml idle1 "$type" 'vmtest.mem=256K vmtest.rate=0' 64)")
+p=$(mig_define a "$(guest_domain_xml idle1 "$type" 'vmtest.mem=256K vmtest.rate=0' 64)")
 ok $? "idle1 defined on host a"
 uuid=$(mig_uuid a "$p")
 mig_dom a "$p" Start >/dev/null
@@ -139,7 +134,7 @@ ok "mig_wait_state 10 b '$pb' 'running/.*'" "... it runs"
 like "$(mig_guest b "$uuid" status)" '^STATUS pages=64 ' "... and answers on its serial port"
 
 # --- a transient guest leaves nothing behind on its source
-p2=$(mig_create a "$(mig_guest_xml idle2 "$type" 'vmtest.mem=256K vmtest.rate=0' 64)")
+p2=$(mig_create a "$(guest_domain_xml idle2 "$type" 'vmtest.mem=256K vmtest.rate=0' 64)")
 ok $? "transient idle2 created on a"
 uuid2=$(mig_uuid a "$p2")
 out=$(mig_migrate a "$p2" "$dest_b")

@@ -12,10 +12,10 @@
 . "$(dirname "$0")/lib-migrate.sh"
 
 mig_setup --qemu a b
-mig_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
+guest_print_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
 dest_b=$(mig_dest b)
 
-p=$(mig_create a "$(mig_guest_xml writer qemu 'vmtest.mem=48M vmtest.ws=16M vmtest.rate=5000' 64)")
+p=$(mig_create a "$(guest_domain_xml writer qemu 'vmtest.mem=48M vmtest.ws=16M vmtest.rate=5000' 64)")
 ok $? "a TCG guest writing 20 MB/s runs on a (transient)"
 uuid=$(mig_uuid a "$p")
 ok "mig_guest a $uuid wait-heartbeat >/dev/null" "... it sends heartbeats"

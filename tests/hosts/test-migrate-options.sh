@@ -10,16 +10,11 @@
 . "$(dirname "$0")/lib-migrate.sh"
 
 mig_setup --qemu a b
-if [ "$MIG_KVM" = 1 ]; then
-        type=kvm
-        mig_accel kvm "idle guest, /dev/kvm usable"
-else
-        type=qemu
-        mig_accel tcg "/dev/kvm missing"
-fi
+mig_idle_type "idle guest, /dev/kvm usable" "/dev/kvm missing"
+type=$MIG_TYPE
 dest_b=$(mig_dest b)
 
-g=$(mig_create a "$(mig_guest_xml g "$type" 'vmtest.mem=256K vmtest.rate=0' 64)")
+g=$(mig_create a "$(guest_domain_xml g "$type" 'vmtest.mem=256K vmtest.rate=0' 64)")
 ok $? "an idle qemu guest g runs on a"
 t=$(mig_create a "$(mig_test_xml t 512)")
 ok $? "a test-backend domain t runs on a"

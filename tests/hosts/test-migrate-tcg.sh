@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib-migrate.sh"
 
 mig_setup --qemu a b
-mig_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
+guest_print_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
 qv=$(qemu-system-x86_64 --version | sed -n -E '1s/.*version ([0-9]+)\.([0-9]+).*/\1 \2/p')
 read -r qmaj _ <<<"$qv"
 echo "# $(qemu-system-x86_64 --version | head -n1)"
@@ -23,7 +23,7 @@ mig_monitor_start a "$mon_a"
 mon_b=$HOSTS_RUN/mon-b.json
 mig_monitor_start b "$mon_b"
 
-p=$(mig_define a "$(mig_guest_xml writer qemu 'vmtest.mem=48M vmtest.ws=16M vmtest.rate=5000' 64)") &&
+p=$(mig_define a "$(guest_domain_xml writer qemu 'vmtest.mem=48M vmtest.ws=16M vmtest.rate=5000' 64)") &&
         mig_dom a "$p" Start >/dev/null
 ok $? "a TCG guest writing 5000 pages/s over 16 MiB runs on a"
 uuid=$(mig_uuid a "$p")

@@ -14,7 +14,7 @@
 command -v certtool >/dev/null || bail_out "certtool not installed (package gnutls-bin)"
 HOSTS_DAEMON_ARGS="--tls-dir=@HOSTDIR@/pki"
 mig_setup --qemu a b
-mig_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
+guest_print_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
 make_certs=$VMIGRATE_SOURCE_ROOT/tools/make-tls-certs.sh
 
 # certs DIR [make-tls-certs options]: a fresh set for both hosts in DIR,
@@ -48,7 +48,7 @@ for sev, fid, msg in findings:
 
 dest_b=$(mig_dest b)
 dest_a=$(mig_dest a)
-p=$(mig_define a "$(mig_guest_xml tlsguest qemu 'vmtest.mem=48M vmtest.ws=16M vmtest.rate=5000' 64)") &&
+p=$(mig_define a "$(guest_domain_xml tlsguest qemu 'vmtest.mem=48M vmtest.ws=16M vmtest.rate=5000' 64)") &&
         mig_dom a "$p" Start >/dev/null
 ok $? "a TCG guest writing 5000 pages/s runs on a"
 uuid=$(mig_uuid a "$p")
