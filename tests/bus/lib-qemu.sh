@@ -159,16 +159,10 @@ vmq_fds() {
         done
 }
 
-# vmq_events FILE PATH: Lifecycle signals of object PATH recorded by
-# vm_monitor_start, as "event/detail" lines in order.
-vmq_events() {
-        grep -F "\"path\":\"$2\"" "$1" | grep -F '"member":"Lifecycle"' |
-                sed -n -E 's/.*"data":\["([^"]*)","([^"]*)"\].*/\1\/\2/p'
-}
-
-# vmq_has_event FILE PATH EVENT/DETAIL
+# vmq_has_event FILE PATH EVENT/DETAIL: whether the monitor (see
+# vm_monitor_start) saw that Lifecycle signal of object PATH.
 vmq_has_event() {
-        vmq_events "$1" "$2" | grep -qx -e "$3"
+        vm_lifecycle_events "$1" "$2" | grep -qx -e "$3"
 }
 
 # vmq_wait_event FILE PATH EVENT/DETAIL [DEADLINE]
@@ -178,7 +172,7 @@ vmq_wait_event() {
 
 # vmq_event_count FILE PATH EVENT/DETAIL
 vmq_event_count() {
-        vmq_events "$1" "$2" | grep -cx -e "$3"
+        vm_lifecycle_events "$1" "$2" | grep -cx -e "$3"
 }
 
 _vmq_state_is() {

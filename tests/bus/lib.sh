@@ -748,22 +748,37 @@ vm_define() {
 # ---------------------------------------------------------------------------
 # Watching signals
 
-# vm_monitor_start FILE: records all bus traffic as JSON lines in FILE
-# (busctl monitor, as root), and returns once the monitor is known to
-# receive messages (a probe signal has arrived).
+# vm_monitor_start FILE [PREFIX...]: records all bus traffic as JSON lines
+# in FILE (busctl monitor, as root; its errors in FILE.err), and returns
+# once the monitor is known to receive messages (a probe signal has
+# arrived). PREFIX runs busctl elsewhere (tests/hosts: host_exec HOST).
 vm_monitor_start() {
         local file=$1
-        busctl --no-pager --json=short monitor >"$file" 2>>"$VM_TMP/monitor.err" &
+        shift
+        "$@" busctl --no-pager --json=short monitor >"$file" 2>>"$file.err" &
         _vm_monitor_pids+=($!)
-        _vm_monitor_probe() {
-                busctl emit /org/vmigrate/Test org.vmigrate.Test Probe >/dev/null 2>&1
-                grep -q '"member":"Probe"' "$1"
-        }
-        wait_until 10 _vm_monitor_probe "$file" || bail_out "busctl monitor does not see messages"
+        wait_until 10 _vm_monitor_probe "$file" "$@" ||
+                bail_out "busctl monitor${1:+ ($*)} does not see messages"
 }
 
-# vm_lifecycle_events FILE: the Lifecycle signals in FILE as "event/detail" lines.
+# _vm_monitor_probe FILE [PREFIX...]: emits a probe signal; whether the
+# monitor writing FILE has seen one.
+_vm_monitor_probe() {
+        local file=$1
+        shift
+        "$@" busctl emit /org/vmigrate/Test org.vmigrate.Test Probe >/dev/null 2>&1
+        grep -q '"member":"Probe"' "$file"
+}
+
+# vm_signals FILE MEMBER [PATH]: the MEMBER signals in FILE (a monitor's,
+# - for standard input), only those of object PATH if given.
+vm_signals() {
+        grep "\"member\":\"$2\"" "$1" | if [ -n "${3:-}" ]; then grep -F "\"path\":\"$3\""; else cat; fi
+}
+
+# vm_lifecycle_events FILE [PATH]: the Lifecycle signals in FILE (of object
+# PATH) as "event/detail" lines, in order.
 vm_lifecycle_events() {
-        grep '"member":"Lifecycle"' "$1" |
+        vm_signals "$1" Lifecycle "${2:-}" |
                 sed -n -E 's/.*"data":\["([^"]*)","([^"]*)"\].*/\1\/\2/p'
 }

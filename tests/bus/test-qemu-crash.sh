@@ -35,7 +35,7 @@ like "$reason" '^crashed: QEMU was killed by signal 9 \(Killed\)' "StateReason s
 diag "StateReason: $reason"
 is "$(vmq_prop "$dom" Active)" false "Active is false"
 is "$(vmq_prop "$dom" Persistent)" true "it is still defined"
-ok '[ -z "$(vmq_events "$monitor" "$dom" | grep -v -x -e defined/added -e started/booted -e stopped/crashed)" ]' \
+ok '[ -z "$(vm_lifecycle_events "$monitor" "$dom" | grep -v -x -e defined/added -e started/booted -e stopped/crashed)" ]' \
         "no other Lifecycle signal than defined, started and crashed"
 vmq_check_stopped "after the crash" "$uuid" "$dpid" "$fds_before"
 ok 'grep -q -E "crashy.*(crash|killed by signal 9)" "$VM_TMP/daemon.log"' "the daemon logged the crash"

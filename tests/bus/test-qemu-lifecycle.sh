@@ -167,7 +167,7 @@ vm_expect_error root "Destroy of a shut-off domain is refused" "$VM_ERROR.Invali
         call "$VM_BUS_NAME" "$dom" "$VM_DOMAIN_IFACE" Destroy
 
 # --- the whole story, in order
-events=$(vmq_events "$monitor" "$dom" | tr '\n' ' ')
+events=$(vm_lifecycle_events "$monitor" "$dom" | tr '\n' ' ')
 is "$events" "defined/added started/booted suspended/paused resumed/unpaused stopped/destroyed started/booted stopped/destroyed started/booted stopped/destroyed " \
         "the Lifecycle signals came in order, once each"
 

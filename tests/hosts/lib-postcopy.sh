@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck shell=bash
+# shellcheck disable=SC2154 # mon_a, mon_b are set by mig_monitors (lib-migrate.sh)
 #
 # Helpers for the post-copy tests between test hosts (test-postcopy*.sh).
 # Source lib-hosts.sh and lib-migrate.sh first, then this file.
@@ -18,19 +19,12 @@ PC_PAGES=12288 # 48 MiB of 4 KiB pages
 # pc_setup: two hosts a and b, QEMU >= 9 (TCG pre-copy loses writes before
 # 9.0), the link shaped, a monitor on each bus ($mon_a, $mon_b).
 pc_setup() {
-        local qmaj
         mig_setup --qemu a b
         guest_print_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
-        echo "# $(qemu-system-x86_64 --version | head -n1)"
-        qmaj=$(qemu-system-x86_64 --version | sed -n -E '1s/.*version ([0-9]+)\..*/\1/p')
-        [ "${qmaj:-0}" -ge 9 ] ||
-                bail_out "QEMU < 9.0 corrupts TCG guests in pre-copy; install qemu-system-x86 from bookworm-backports"
+        mig_require_tcg_precopy
         link_shape a --rate "$PC_LINK" && link_shape b --rate "$PC_LINK" || bail_out "cannot shape the link"
         echo "# link a <-> b: $PC_LINK; guest: $PC_GUEST_MIB MiB, $PC_GUEST_CMDLINE"
-        mon_a=$HOSTS_RUN/mon-a.json
-        mig_monitor_start a "$mon_a"
-        mon_b=$HOSTS_RUN/mon-b.json
-        mig_monitor_start b "$mon_b"
+        mig_monitors a b
 }
 
 # pc_guest NAME: defines and starts the writing guest on a; sets $p, $uuid.
@@ -66,21 +60,12 @@ pc_since() {
 # pc_events_since HOST: the domain's Lifecycle event/detail pairs on HOST
 # since pc_mark, space separated.
 pc_events_since() {
-        local f
-        f=$(mktemp -p "$HOSTS_RUN")
-        pc_since "$1" >"$f"
-        mig_lifecycle "$f" "$p" | tr '\n' ' ' | sed 's/ $//'
-        rm -f "$f"
+        pc_since "$1" | vm_lifecycle_events - "$p" | tr '\n' ' ' | sed 's/ $//'
 }
 
 # pc_count_since HOST MEMBER: how many MEMBER signals of the domain since pc_mark.
 pc_count_since() {
-        local f n
-        f=$(mktemp -p "$HOSTS_RUN")
-        pc_since "$1" >"$f"
-        n=$(mig_signal_count "$f" "$2" "$p")
-        rm -f "$f"
-        echo "$n"
+        pc_since "$1" | vm_signals - "$2" "$p" | wc -l
 }
 
 # pc_log_since HOST: vmigrated's log lines on HOST since pc_mark.
@@ -95,39 +80,18 @@ pc_log_since() {
 # with or last before Phase=postcopy ("-" if never), and the seconds from
 # Phase=perform to Phase=postcopy ("-").
 pc_job_summary() {
-        pc_since "$1" | $MIG_PY -c '
-import json, sys
-path = sys.argv[1]
-phases, it, it_at, t_perform, t_pc = [], None, "-", None, None
-for line in sys.stdin:
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("member") != "PropertiesChanged" or m.get("path") != path:
-        continue
-    data = m.get("payload", {}).get("data", [])
-    if len(data) < 2 or data[0] != "org.vmigrate.Migrate1.Job":
-        continue
-    props = data[1]
-    ts = m.get("timestamp-realtime", m.get("timestamp-monotonic", 0))
-    if "Iteration" in props:
-        it = props["Iteration"]["data"]
-    ph = props.get("Phase", {}).get("data")
-    if ph is None:
-        continue
-    if not phases or phases[-1] != ph:
-        phases.append(ph)
-    if ph == "perform" and t_perform is None:
-        t_perform = ts
-    if ph == "postcopy" and t_pc is None:
-        t_pc = ts
-        it_at = "-" if it is None else it
-secs = "-"
-if t_perform is not None and t_pc is not None:
-    secs = "%.1f" % ((t_pc - t_perform) / 1e6)
-print(",".join(phases) or "-", it_at, secs)
-' "$2"
+        pc_since "$1" | mig_job_props - "$2" realtime Iteration Phase | awk '
+        $2 != "-" { it = $2 }
+        $3 == "-" { next }
+        n == 0 || phases[n] != $3 { phases[++n] = $3 }
+        $3 == "perform" && t_perform == "" { t_perform = $1 }
+        $3 == "postcopy" && t_pc == "" { t_pc = $1; it_at = it }
+        END {
+                list = n ? phases[1] : "-"
+                for (i = 2; i <= n; i++) list = list "," phases[i]
+                secs = (t_perform != "" && t_pc != "") ? sprintf("%.1f", (t_pc - t_perform) / 1e6) : "-"
+                print list, (it_at == "" ? "-" : it_at), secs
+        }'
 }
 
 # pc_check_completed DESC FROM TO JOB: the checks after a post-copy
@@ -169,7 +133,7 @@ pc_migrate() {
         out=$(mig_migrate "$from" "$p" "$(mig_dest "$to")" "$@")
         like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "$desc: Migrate $from -> $to answers with a job" ||
                 return 1
-        job=$(mig_reply_path "$out")
+        job=$(vm_reply_path "$out")
 }
 
 # pc_wait_end HOST JOB SECONDS: waits for a final phase; on a timeout says

@@ -321,7 +321,7 @@ dr_check_untouched "vmigratectl --json --dry-run" "$uuid_g" "$before" "$pg" "$st
 t0=$(mig_now_ms)
 out=$(mig_migrate a "$pg" "$dest_b")
 like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "the real Migrate a -> b answers with a job"
-job=$(mig_reply_path "$out")
+job=$(vm_reply_path "$out")
 ok "mig_wait_phase 60 a '$job' 'completed|failed|cancelled'" "... the job ends"
 is "$(mig_jprop a "$job" Phase)" completed "... completed ($(($(mig_now_ms) - t0)) ms)"
 is "$(mig_jprop a "$job" Error)" "" "... with no error"

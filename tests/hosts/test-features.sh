@@ -74,7 +74,7 @@ ok $? "opt-br (interface on br0, not required) runs on a"
 u2=$(mig_uuid a "$p2")
 out=$(mig_migrate a "$p2" "$dest_b")
 like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "Migrate answers with a job"
-job=$(mig_reply_path "$out")
+job=$(vm_reply_path "$out")
 ok "mig_wait_phase 60 a '$job' 'completed|failed|cancelled'" "the job ends"
 is "$(mig_jprop a "$job" Phase)" completed "... completed"
 like "$(mig_jprop a "$job" Warnings)" 'host-b: bridge br0 is missing: interface 52:54:00:fe:00:02 runs unconnected' \
@@ -120,7 +120,7 @@ is "$(tr '\n' '|' <"$hooklog_b")" "10-log req-hook migrate prepare prepare|10-lo
 p4=$(start_on_a opt-hook "" "")
 u4=$(mig_uuid a "$p4")
 out=$(mig_migrate a "$p4" "$dest_b")
-job=$(mig_reply_path "$out")
+job=$(vm_reply_path "$out")
 ok "mig_wait_phase 60 a '$job' 'completed|failed|cancelled'" "the migration of opt-hook ends"
 is "$(mig_jprop a "$job" Phase)" completed "... completed although 20-check failed"
 like "$(mig_jprop a "$job" Warnings)" "host-b: hook .*20-check.* [(]migrate prepare[)] exited with status 1: checking storage; storage for opt-hook is not mounted" \

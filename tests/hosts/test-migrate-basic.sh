@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck disable=SC2154 # mon_a, mon_b are set by mig_monitors (lib-migrate.sh)
 # Live migration of an idle test guest between two hosts, a -> b -> a -> b,
 # over unix:// destinations (the source's vmigrated connects to the other
 # host's bus socket): job objects on both hosts, Lifecycle signals on both
@@ -13,10 +14,7 @@ mig_idle_type "idle guest, /dev/kvm usable" "/dev/kvm missing"
 type=$MIG_TYPE
 dest_b=$(mig_dest b)
 dest_a=$(mig_dest a)
-mon_a=$HOSTS_RUN/mon-a.json
-mon_b=$HOSTS_RUN/mon-b.json
-mig_monitor_start a "$mon_a"
-mig_monitor_start b "$mon_b"
+mig_monitors a b
 
 # --- a persistent idle guest on a
 p=$(mig_define a "$(guest_domain_xml idle1 "$type" 'vmtest.mem=256K vmtest.rate=0' 64)")
@@ -34,7 +32,7 @@ n_b=$(wc -l <"$mon_b")
 t0=$(mig_now_ms)
 out=$(mig_migrate a "$p" "$dest_b")
 like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "Migrate a -> b (no options) answers with a job ($(($(mig_now_ms) - t0)) ms)"
-job=$(mig_reply_path "$out")
+job=$(vm_reply_path "$out")
 is "$(mig_jprop a "$job" Kind)" migration-out "the job on a is a migration-out"
 is "$(mig_jprop a "$job" Destination)" "$dest_b" "... its Destination is b's URI"
 is "$(mig_jprop a "$job" Domain)" "$p" "... its Domain is idle1"
@@ -72,9 +70,9 @@ like "$stats" '"data-total" t [1-9]' "... data-total > 0"
 
 ok "wait_until 5 eval '[ \$(tail -n +$((n_a + 1)) \"$mon_a\" | grep -c \"\\\"member\\\":\\\"JobCompleted\\\"\") -ge 1 ]'" \
         "JobCompleted is emitted on a"
-ev_a=$(tail -n +$((n_a + 1)) "$mon_a" >"$HOSTS_RUN/leg1-a.json"; mig_lifecycle "$HOSTS_RUN/leg1-a.json" "$p" | tr '\n' ' ')
+ev_a=$(tail -n +$((n_a + 1)) "$mon_a" >"$HOSTS_RUN/leg1-a.json"; vm_lifecycle_events "$HOSTS_RUN/leg1-a.json" "$p" | tr '\n' ' ')
 is "$ev_a" "suspended/migrated stopped/migrated " "Lifecycle on a: suspended/migrated, then stopped/migrated"
-ev_b=$(tail -n +$((n_b + 1)) "$mon_b" >"$HOSTS_RUN/leg1-b.json"; mig_lifecycle "$HOSTS_RUN/leg1-b.json" "$p" | tr '\n' ' ')
+ev_b=$(tail -n +$((n_b + 1)) "$mon_b" >"$HOSTS_RUN/leg1-b.json"; vm_lifecycle_events "$HOSTS_RUN/leg1-b.json" "$p" | tr '\n' ' ')
 like "$ev_b" '^started/migrated (defined/added )?resumed/migrated (defined/added )?$' \
         "Lifecycle on b: started/migrated, then resumed/migrated (and defined/added)"
 like "$ev_b" 'defined/added' "... b announces the new persistent definition"
@@ -95,7 +93,7 @@ n_b=$(wc -l <"$mon_b")
 t0=$(mig_now_ms)
 out=$(mig_migrate b "$pb" "$dest_a" 1 undefine-source b true)
 like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "Migrate b -> a with undefine-source answers with a job"
-job=$(mig_reply_path "$out")
+job=$(vm_reply_path "$out")
 ok "mig_wait_phase 60 b '$job' 'completed|failed|cancelled'" "the job ends"
 is "$(mig_jprop b "$job" Phase)" completed "... completed ($(($(mig_now_ms) - t0)) ms)"
 is "$(mig_state a "$p")" running/migrated "idle1 runs on a again (running/migrated), in its defined object"
@@ -103,10 +101,10 @@ is "$(mig_dprop a "$p" Persistent)" true "... persistent"
 ok "wait_until 10 eval '! mig_lookup b idle1 >/dev/null'" "undefine-source: idle1 no longer exists on b"
 is "$(mig_qemu_pids b "$uuid" | wc -l)" 0 "... no QEMU for it on b"
 is "$(mig_qemu_pids a "$uuid" | wc -l)" 1 "... one on a"
-ev_b=$(tail -n +$((n_b + 1)) "$mon_b" >"$HOSTS_RUN/leg2-b.json"; mig_lifecycle "$HOSTS_RUN/leg2-b.json" "$p" | tr '\n' ' ')
+ev_b=$(tail -n +$((n_b + 1)) "$mon_b" >"$HOSTS_RUN/leg2-b.json"; vm_lifecycle_events "$HOSTS_RUN/leg2-b.json" "$p" | tr '\n' ' ')
 is "$ev_b" "suspended/migrated stopped/migrated undefined/removed " \
         "Lifecycle on b: suspended/migrated, stopped/migrated, undefined/removed"
-ev_a=$(tail -n +$((n_a + 1)) "$mon_a" >"$HOSTS_RUN/leg2-a.json"; mig_lifecycle "$HOSTS_RUN/leg2-a.json" "$p" | tr '\n' ' ')
+ev_a=$(tail -n +$((n_a + 1)) "$mon_a" >"$HOSTS_RUN/leg2-a.json"; vm_lifecycle_events "$HOSTS_RUN/leg2-a.json" "$p" | tr '\n' ' ')
 like "$ev_a" '^started/migrated .*resumed/migrated' "Lifecycle on a: started/migrated ... resumed/migrated"
 like "$(mig_guest a "$uuid" status)" '^STATUS pages=64 ' "the guest answers on a after the round trip"
 
@@ -115,7 +113,7 @@ t0=$(mig_now_ms)
 out=$(mig_migrate a "$p" "$dest_b" 3 destination-name s idle1-b persist b false paused b true)
 like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' \
         "Migrate a -> b with destination-name=idle1-b, persist=false, paused=true answers with a job"
-job=$(mig_reply_path "$out")
+job=$(vm_reply_path "$out")
 ok "mig_wait_phase 60 a '$job' 'completed|failed|cancelled'" "the job ends"
 is "$(mig_jprop a "$job" Phase)" completed "... completed ($(($(mig_now_ms) - t0)) ms)"
 ok "! mig_lookup b idle1 >/dev/null" "there is no idle1 on b"
@@ -138,7 +136,7 @@ p2=$(mig_create a "$(guest_domain_xml idle2 "$type" 'vmtest.mem=256K vmtest.rate
 ok $? "transient idle2 created on a"
 uuid2=$(mig_uuid a "$p2")
 out=$(mig_migrate a "$p2" "$dest_b")
-job=$(mig_reply_path "$out")
+job=$(vm_reply_path "$out")
 ok "mig_wait_phase 60 a '$job' 'completed'" "idle2 migrated a -> b"
 ok "wait_until 10 eval '! mig_lookup a idle2 >/dev/null'" "the transient idle2 is gone from a"
 is "$(mig_dprop b "$(mig_lookup b idle2)" Persistent)" false "idle2 is transient on b as on a"

@@ -26,7 +26,7 @@ start() {
         local desc=$1 out
         out=$(mig_migrate a "$p" "$dest_b" 1 bandwidth t 20000000)
         like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "$desc: Migrate answers with a job" || return 1
-        job=$(mig_reply_path "$out")
+        job=$(vm_reply_path "$out")
         ok "mig_wait_phase 20 a '$job' perform && wait_until 20 eval '[ \"\$(mig_jprop a $job DataProcessed)\" -gt 1000000 ]'" \
                 "$desc: the job is copying"
         ok "wait_until 20 eval 'test -s \"$(mig_rundir b "$uuid")/pid\"'" "$desc: the incoming QEMU runs on b"
@@ -143,7 +143,7 @@ one_host "vmigrated killed on a"
 
 # --- and after all that, the guest still migrates
 out=$(mig_migrate a "$p" "$dest_b")
-job=$(mig_reply_path "$out")
+job=$(vm_reply_path "$out")
 ok "mig_wait_phase 60 a '$job' completed" "after the faults the guest migrates to b"
 like "$(mig_guest b "$uuid" verify)" '^VERIFY OK pages=12288 ' "... and verifies there"
 mig_check_clean a "$uuid" "after the final migration"

@@ -23,7 +23,7 @@ ok $? "test domain u1 (4 GiB) runs on c"
 for n in 1 2; do
         out=$(mig_migrate a "${p[n]}" "$dest_b" "${slow[@]}")
         like "$out" '^o "' "t$n: Migrate a -> b at 20 MB/s answers with a job"
-        job[n]=$(mig_reply_path "$out")
+        job[n]=$(vm_reply_path "$out")
         ok "mig_wait_phase 10 a '${job[n]}' perform" "t$n: the job is copying"
 done
 
@@ -56,7 +56,7 @@ ok "wait_until 15 eval '[ \"\$(mig_running_jobs b | wc -l)\" = 1 ]'" "b receives
 
 out=$(mig_migrate a "${p[3]}" "$dest_b" "${slow[@]}")
 like "$out" '^o "' "t3: once t1 stopped, a third migration may leave a"
-job[3]=$(mig_reply_path "$out")
+job[3]=$(vm_reply_path "$out")
 out=$(mig_migrate_gdbus c "$u" "$dest_b" "{'bandwidth': <uint64 20000000>}")
 like "$out" "GDBus.Error:$VM_ERR\\.LimitReached: .*max-incoming" "u1: b receives 2 again: c's migration is still refused"
 
@@ -66,10 +66,10 @@ for n in 2 3; do
 done
 ok "wait_until 15 eval '[ -z \"\$(mig_running_jobs b)\" ]'" "b receives nothing any more"
 out=$(mig_migrate a "${p[1]}" "$dest_b")
-job[1]=$(mig_reply_path "$out")
+job[1]=$(vm_reply_path "$out")
 ok "mig_wait_phase 30 a '${job[1]}' completed" "t1 now migrates to b at full speed"
 out=$(mig_migrate c "$u" "$dest_b")
-ok "mig_wait_phase 30 c '$(mig_reply_path "$out")' completed" "u1 now migrates from c to b"
+ok "mig_wait_phase 30 c '$(vm_reply_path "$out")' completed" "u1 now migrates from c to b"
 for n in 2 3; do
         like "$(mig_state a "${p[n]}")" '^running/' "t$n still runs on a"
 done

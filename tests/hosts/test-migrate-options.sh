@@ -137,7 +137,7 @@ before=$(snapshot)
 refused "name clash on b" "$g" "$dest_b" "@a{sv} {}" DomainExists "'g'" "destination-name"
 out=$(mig_migrate a "$g" "$dest_b" 1 destination-name s g2)
 like "$out" '^o "' "... destination-name=g2 avoids the clash"
-job=$(mig_reply_path "$out")
+job=$(vm_reply_path "$out")
 ok "mig_wait_phase 60 a '$job' completed" "... and the migration completes"
 ok "mig_lookup b g2 >/dev/null" "... g2 runs on b"
 is "$(mig_dprop b "$clash" State)" shutoff "... next to the other g, untouched"
@@ -147,7 +147,7 @@ big=$(mig_create a "$(mig_test_xml big 4096)")
 ok $? "a 4 GiB test domain 'big' runs on a"
 out=$(mig_migrate a "$big" "$dest_b" 1 bandwidth t 20000000)
 like "$out" '^o "' "Migrate big at 20 MB/s answers with a job"
-job=$(mig_reply_path "$out")
+job=$(vm_reply_path "$out")
 before=$(snapshot)
 refused "Migrate twice" "$big" "$dest_b" "@a{sv} {}" JobActive "big"
 out=$(mig_dom a "$big" AbortJob 2>&1)

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck disable=SC2154 # mon_a, mon_b are set by mig_monitors (lib-migrate.sh)
 # Live migration of the test guest under TCG while it rewrites memory,
 # back and forth between two hosts, once per option set: plain, 4 parallel
 # connections with zstd, auto-converge, a bandwidth limit raised on the fly
@@ -11,17 +12,8 @@
 
 mig_setup --qemu a b
 guest_print_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
-qv=$(qemu-system-x86_64 --version | sed -n -E '1s/.*version ([0-9]+)\.([0-9]+).*/\1 \2/p')
-read -r qmaj _ <<<"$qv"
-echo "# $(qemu-system-x86_64 --version | head -n1)"
-# QEMU < 9.0 loses guest writes in TCG pre-copy (NOTES-machines.md): on
-# such a QEMU a failed verify is QEMU's defect, not ours; CI installs 10.
-[ "${qmaj:-0}" -ge 9 ] || bail_out "QEMU ${qv/ /.} < 9.0 corrupts TCG guests in pre-copy; install qemu-system-x86 from bookworm-backports"
-
-mon_a=$HOSTS_RUN/mon-a.json
-mig_monitor_start a "$mon_a"
-mon_b=$HOSTS_RUN/mon-b.json
-mig_monitor_start b "$mon_b"
+mig_require_tcg_precopy
+mig_monitors a b
 
 p=$(mig_define a "$(guest_domain_xml writer qemu 'vmtest.mem=48M vmtest.ws=16M vmtest.rate=5000' 64)") &&
         mig_dom a "$p" Start >/dev/null
@@ -42,7 +34,7 @@ leg() {
         out=$(mig_migrate "$from" "$p" "$(mig_dest "$to")" "$@")
         like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "$desc: Migrate $from -> $to answers with a job" ||
                 return 1
-        job=$(mig_reply_path "$out")
+        job=$(vm_reply_path "$out")
         leg_extra "$from" "$to"
         mig_wait_phase 60 "$from" "$job" 'completed|failed|cancelled' || {
                 diag "$desc: still $(mig_job_phase "$from" "$job") after 60 s: AbortJob"

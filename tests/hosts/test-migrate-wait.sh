@@ -19,7 +19,7 @@ t0=$(mig_now_ms)
 out=$(mig_migrate a "$w1" "$dest_b" 2 wait b true bandwidth t 500000000)
 ms=$(($(mig_now_ms) - t0))
 like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "Migrate with wait=true answers with the job path ($ms ms)"
-job=$(mig_reply_path "$out")
+job=$(vm_reply_path "$out")
 is "$(mig_jprop a "$job" Phase)" completed "... when the reply comes the job has completed"
 ok "[ $ms -ge 1500 ]" "... after the copy (1 GiB at 500 MB/s: >= 2 s; took $ms ms)"
 ok "! mig_lookup a w1 >/dev/null 2>&1" "... the transient w1 is gone from a"
@@ -57,8 +57,8 @@ ok $? "sshd runs on host b"
 s1=$(mig_create a "$(mig_test_xml s1 512)")
 out=$(mig_migrate a "$s1" ssh://root@host-b 1 wait b true)
 like "$out" '^o "' "s1 migrated to ssh://root@host-b with wait=true"
-is "$(mig_jprop a "$(mig_reply_path "$out")" Phase)" completed "... completed"
-is "$(mig_jprop a "$(mig_reply_path "$out")" Destination)" ssh://root@host-b "... the job's Destination is the ssh URI"
+is "$(mig_jprop a "$(vm_reply_path "$out")" Phase)" completed "... completed"
+is "$(mig_jprop a "$(vm_reply_path "$out")" Destination)" ssh://root@host-b "... the job's Destination is the ssh URI"
 like "$(mig_state b "$(mig_lookup b s1)")" '^running/migrated$' "... s1 runs on b"
 s2=$(mig_create a "$(mig_test_xml s2 512)")
 out=$(mig_migrate a "$s2" host-b 1 wait b true)

@@ -229,7 +229,7 @@ out=$(mig_migrate a "$p" "$(mig_dest b)" 2 postcopy b true postcopy-resume b tru
 like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' \
         "$d: Migrate with postcopy-resume as the first call after the restart answers with a job ($out)"
 if [[ $out =~ ^o ]]; then
-        job=$(mig_reply_path "$out")
+        job=$(vm_reply_path "$out")
         pc_wait_end a "$job" 90
         is "$(mig_jprop a "$job" Phase)" completed "$d: the resumed post-copy completed ($(($(mig_now_ms) - t0)) ms)" ||
                 diag "  error: $(mig_jprop a "$job" Error)"

@@ -73,7 +73,7 @@ leg() {
         out=$(mig_migrate "$from" "$p" "$(mig_dest "$to")" "$@")
         like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "$desc: Migrate $from -> $to answers with a job" ||
                 return 1
-        job=$(mig_reply_path "$out")
+        job=$(vm_reply_path "$out")
         leg_extra "$from" "$job"
         mig_wait_phase 90 "$from" "$job" 'completed|failed|cancelled'
         is "$(mig_jprop "$from" "$job" Phase)" completed "$desc: the job completed" ||
