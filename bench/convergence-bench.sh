@@ -69,97 +69,36 @@ done
         { echo "convergence-bench: --write-pct '$pct': 1 to 1000 (% of the link rate)" >&2; exit 2; }
 [[ $budget =~ ^[1-9][0-9]*$ ]] && [ "$budget" -le 3600 ] ||
         { echo "convergence-bench: --budget '$budget': seconds, 1 to 3600" >&2; exit 2; }
-[ "$(id -u)" -eq 0 ] || { echo "convergence-bench: needs root (network namespaces, QEMU): sudo $0" >&2; exit 2; }
-command -v qemu-system-x86_64 >/dev/null ||
-        { echo "convergence-bench: qemu-system-x86_64 is missing: run tools/install-deps.sh" >&2; exit 2; }
 
-build=$(readlink -f "$build")
-if [ "$do_build" = 1 ]; then
-        if [ ! -f "$build/build.ninja" ]; then
-                meson setup "$build" >/dev/null || { echo "convergence-bench: meson setup $build failed" >&2; exit 2; }
-        fi
-        ninja -C "$build" service/vmigrated tests/guest/vmigrate-test-guest.elf >/dev/null ||
-                { echo "convergence-bench: building vmigrated and the test guest in $build failed" >&2; exit 2; }
-fi
-for f in service/vmigrated tests/guest/vmigrate-test-guest.elf; do
-        [ -e "$build/$f" ] || { echo "convergence-bench: $build/$f is not built" >&2; exit 2; }
-done
+bench=convergence-bench
+# shellcheck source=lib-bench.sh
+. "$top/bench/lib-bench.sh"
+bench_prepare "$build" "$do_build" "$keep_logs"
 
-export VMIGRATE_BUILD_ROOT=$build VMIGRATE_SOURCE_ROOT=$top
-[ -n "$keep_logs" ] && export HOSTS_KEEP_LOGS=$keep_logs
-# shellcheck source=../tests/hosts/lib-hosts.sh
-. "$top/tests/hosts/lib-hosts.sh"
-skip_all() {
-        echo "convergence-bench: cannot run: $*" >&2
-        exit 2
-}
-
-py=/usr/bin/python3
-kernel=$build/tests/guest/vmigrate-test-guest.elf
-guestctl=$top/tests/guest/guestctl.py
 uuid=b3e1c0de-0000-4000-8000-0000000c0be1
 failures=0
 t_start=$SECONDS
 
-case $rate in
-*gbit) rate_bps=$((${rate%gbit} * 1000000000)) ;;
-*mbit) rate_bps=$((${rate%mbit} * 1000000)) ;;
-esac
+rate_bps=$(hosts_rate_bps "$rate")
 area=$((mem * 3 / 4))
 write_rate=$((rate_bps / 8 * pct / 100 / 4096)) # pages per second
-[ "$write_rate" -le 1000000 ] || { echo "convergence-bench: $write_rate pages/s is more than the guest can be asked" >&2; exit 2; }
+[ "$write_rate" -le 1000000 ] || bench_fail "$write_rate pages/s is more than the guest can be asked"
 # Copying the guest's RAM once at the link rate, in ms.
 once_ms=$(awk -v m="$mem" -v r="$rate_bps" 'BEGIN { printf "%.0f", m * 1048576 * 8 / r * 1000 }')
 
-now_ns() { date +%s%N; }
+bench_hosts "$rate"
 
-hosts_setup a b
-bench_dir=$HOSTS_RUN/bench
-mkdir -p "$bench_dir"
-link_shape a --rate "$rate" && link_shape b --rate "$rate" || bail_out "cannot shape the link to $rate"
-for h in a b; do
-        cat >"$bench_dir/in-$h" <<EOF
-#!/bin/sh
-exec nsenter --mount=$HOSTS_RUN/ns/$h.mnt --uts=$HOSTS_RUN/ns/$h.uts --net=/run/netns/$(host_netns "$h") -- "\$@"
-EOF
-        chmod +x "$bench_dir/in-$h"
-done
-
-bus_a=$(host_bus_address a)
-bus_b=$(host_bus_address b)
-dest="unix://${bus_b#unix:path=}"
-call() { # ADDRESS PATH IFACE METHOD ARGS...
-        local addr=$1 path=$2 iface=$3
-        shift 3
-        busctl --no-pager --address="$addr" --timeout=600 call org.vmigrate.Migrate1 "$path" "org.vmigrate.Migrate1.$iface" "$@"
-}
-prop() { # ADDRESS PATH IFACE PROP
-        local v
-        v=$(busctl --no-pager --address="$1" get-property org.vmigrate.Migrate1 "$2" "org.vmigrate.Migrate1.$3" "$4") || return 1
-        v=${v#* }
-        v=${v#\"}
-        echo "${v%\"}"
-}
-unquote() { local v=${1#* }; v=${v#\"}; echo "${v%\"}"; }
-serial_of() { echo "$(host_path "$1" runtime)/qemu/$uuid/serial0.sock"; }
 stat_of() { # JSON-REPLY KEY
         $py -c 'import json, sys; print(json.loads(sys.argv[1])["data"][0].get(sys.argv[2], {}).get("data", "-"))' "$1" "$2" 2>/dev/null
 }
 
-for h in a b; do
-        prop "$(host_bus_address $h)" /org/vmigrate/Migrate1 Manager Version >/dev/null ||
-                bail_out "vmigrated does not answer on host $h"
-done
-max_downtime=$(busctl --no-pager --address="$bus_a" --json=short call org.vmigrate.Migrate1 /org/vmigrate/Migrate1 \
-        org.vmigrate.Migrate1.Manager GetBackends | $py -c '
+max_downtime=$(bench_call "$bus_a" /org/vmigrate/Migrate1 Manager GetBackends --json=short | $py -c '
 import json, sys
 print(json.load(sys.stdin)["data"][0]["qemu"]["migration-options"]["data"]["max-downtime"]["data"].get("default", {}).get("data", "300"))
 ' 2>/dev/null) || max_downtime=300
 [[ $max_downtime =~ ^[0-9]+$ ]] || max_downtime=300
 
-xml="<domain type=\"qemu\"><name>conv</name><uuid>$uuid</uuid><memory unit=\"MiB\">$mem</memory><vcpu>1</vcpu>
-<os><type>hvm</type><kernel>$kernel</kernel><cmdline>vmtest.mem=${area}M vmtest.rate=$write_rate</cmdline></os>
-<devices><serial type=\"pty\"/></devices></domain>"
+xml=$(guest_domain_xml conv qemu "vmtest.mem=${area}M vmtest.rate=$write_rate" "$mem" "$uuid")
 
 # start_guest: the guest on host-a, warmed up; sets $p. Checks that it
 # keeps up the asked rate (a busy machine may not let TCG reach it).
@@ -168,14 +107,14 @@ start_guest() {
         # Defined (persistent) on host-a, so that after the migration
         # GetJobStats there still has the source's figures (the downtime).
         if [ -z "${p:-}" ]; then
-                out=$(call "$bus_a" /org/vmigrate/Migrate1 Manager DefineXML s "$xml" 2>&1) || { err="DefineXML: $out"; return 1; }
-                p=$(unquote "$out")
+                out=$(bench_call "$bus_a" /org/vmigrate/Migrate1 Manager DefineXML s "$xml" 2>&1) || { err="DefineXML: $out"; return 1; }
+                p=$(bench_unquote "$out")
         fi
-        out=$(call "$bus_a" "$p" Domain Start 2>&1) || { err="Start on host-a: $out"; return 1; }
+        out=$(bench_call "$bus_a" "$p" Domain Start 2>&1) || { err="Start on host-a: $out"; return 1; }
         cp "$(host_path a runtime)/qemu/log/$uuid.log" "$bench_dir/argv.log"
-        out=$($py "$guestctl" --socket "$(serial_of a)" --timeout 60 wait-heartbeat 2>&1) || { err="no heartbeat: $out"; return 1; }
+        out=$($py "$guestctl" --socket "$(bench_serial a)" --timeout 60 wait-heartbeat 2>&1) || { err="no heartbeat: $out"; return 1; }
         sleep "$warmup"
-        hb=$($py "$guestctl" --socket "$(serial_of a)" --timeout 10 wait-heartbeat 2>&1)
+        hb=$($py "$guestctl" --socket "$(bench_serial a)" --timeout 10 wait-heartbeat 2>&1)
         wps=$(sed -n -E 's/.* wps=([0-9]+).*/\1/p' <<<"$hb")
 }
 
@@ -190,40 +129,38 @@ vm_postcopy() {
         pc_ok=0 pc_wall=- pc_ratio=- pc_down=- pc_pass=- pc_verify=- pc_wps=- err=
         start_guest || return 1
         pc_wps=$wps
-        t0=$(now_ns)
+        t0=$(bench_now_ns)
         if [ "$mode" = call ]; then
-                out=$(call "$bus_a" "$p" Domain Migrate 'sa{sv}' "$dest" 1 postcopy b true 2>&1)
+                out=$(bench_call "$bus_a" "$p" Domain Migrate 'sa{sv}' "$dest" 1 postcopy b true 2>&1)
                 rc=$?
                 if [ $rc -eq 0 ]; then
-                        job=$(unquote "$out")
-                        wait_until 60 eval "[ \"\$(prop '$bus_a' '$job' Job Iteration)\" -ge 2 ]" &&
-                                call "$bus_a" "$p" Domain StartPostCopy >/dev/null 2>&1 &&
-                                wait_until 120 eval "[[ \$(prop '$bus_a' '$job' Job Phase) =~ ^(completed|failed|cancelled)\$ ]]"
+                        job=$(bench_unquote "$out")
+                        wait_until 60 eval "[ \"\$(bench_prop '$bus_a' '$job' Job Iteration)\" -ge 2 ]" &&
+                                bench_call "$bus_a" "$p" Domain StartPostCopy >/dev/null 2>&1 &&
+                                wait_until 120 eval "[[ \$(bench_prop '$bus_a' '$job' Job Phase) =~ ^(completed|failed|cancelled)\$ ]]"
                         rc=$?
-                        [ "$(prop "$bus_a" "$job" Job Phase)" = completed ] || { rc=1; out="job $(prop "$bus_a" "$job" Job Phase): $(prop "$bus_a" "$job" Job Error)"; }
+                        [ "$(bench_prop "$bus_a" "$job" Job Phase)" = completed ] || { rc=1; out="job $(bench_prop "$bus_a" "$job" Job Phase): $(bench_prop "$bus_a" "$job" Job Error)"; }
                 fi
         else
-                out=$(call "$bus_a" "$p" Domain Migrate 'sa{sv}' "$dest" 2 postcopy b true wait b true 2>&1)
+                out=$(bench_call "$bus_a" "$p" Domain Migrate 'sa{sv}' "$dest" 2 postcopy b true wait b true 2>&1)
                 rc=$?
-                job=$(unquote "$out")
+                job=$(bench_unquote "$out")
         fi
-        t1=$(now_ns)
+        t1=$(bench_now_ns)
         if [ $rc -ne 0 ]; then
                 err="Migrate {postcopy${mode:+, StartPostCopy}}: $out"
-                call "$bus_a" "$p" Domain Destroy >/dev/null 2>&1
-                call "$bus_b" "$p" Domain Destroy >/dev/null 2>&1
+                bench_call "$bus_a" "$p" Domain Destroy >/dev/null 2>&1
+                bench_call "$bus_b" "$p" Domain Destroy >/dev/null 2>&1
                 return 1
         fi
         pc_wall=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.0f", d / 1e6 }')
         pc_ratio=$(awk -v w="$pc_wall" -v o="$once_ms" 'BEGIN { printf "%.2f", w / o }')
-        pc_pass=$(prop "$bus_a" "$job" Job Iteration)
-        pc_down=$(stat_of "$(busctl --no-pager --address="$bus_a" --json=short call org.vmigrate.Migrate1 "$p" \
-                org.vmigrate.Migrate1.Domain GetJobStats 2>&1)" downtime-ms)
-        v=$($py "$guestctl" --socket "$(serial_of b)" --timeout 120 verify 2>&1)
+        pc_pass=$(bench_prop "$bus_a" "$job" Job Iteration)
+        pc_down=$(stat_of "$(bench_call "$bus_a" "$p" Domain GetJobStats --json=short 2>&1)" downtime-ms)
+        v=$($py "$guestctl" --socket "$(bench_serial b)" --timeout 120 verify 2>&1)
         pc_verify=$(awk '{ print $1, $2 }' <<<"$v")
         [[ $v == "VERIFY OK"* ]] || err="the guest's memory on host-b: $v"
-        call "$bus_b" "$p" Domain Destroy >/dev/null 2>&1
-        wait_until 20 eval "! test -e '$(host_path b runtime)/qemu/$uuid'" || true
+        bench_destroy b "$p"
         [ -z "$err" ] && pc_ok=1
         [ "$pc_ok" = 1 ]
 }
@@ -233,23 +170,22 @@ vm_defaults() {
         local t0 out job v detail
         df_ok=0 df_ms=- df_pass=- df_verify=- df_detail= err=
         start_guest || return 1
-        t0=$(now_ns)
-        out=$(call "$bus_a" "$p" Domain Migrate 'sa{sv}' "$dest" 0 2>&1) || { err="Migrate {}: $out"; call "$bus_a" "$p" Domain Destroy >/dev/null 2>&1; return 1; }
-        job=$(unquote "$out")
-        if wait_until "$budget" eval "[ \"\$(prop '$bus_a' '$job' Job NotConverging)\" = true ] || \
-                        ! [[ \$(prop '$bus_a' '$job' Job Phase) =~ ^(prepare|perform)\$ ]]"; then
-                df_ms=$(awk -v d=$(($(now_ns) - t0)) 'BEGIN { printf "%.0f", d / 1e6 }')
+        t0=$(bench_now_ns)
+        out=$(bench_call "$bus_a" "$p" Domain Migrate 'sa{sv}' "$dest" 0 2>&1) || { err="Migrate {}: $out"; bench_call "$bus_a" "$p" Domain Destroy >/dev/null 2>&1; return 1; }
+        job=$(bench_unquote "$out")
+        if wait_until "$budget" eval "[ \"\$(bench_prop '$bus_a' '$job' Job NotConverging)\" = true ] || \
+                        ! [[ \$(bench_prop '$bus_a' '$job' Job Phase) =~ ^(prepare|perform)\$ ]]"; then
+                df_ms=$(awk -v d=$(($(bench_now_ns) - t0)) 'BEGIN { printf "%.0f", d / 1e6 }')
         fi
-        df_pass=$(prop "$bus_a" "$job" Job Iteration)
-        df_state="$(prop "$bus_a" "$job" Job Phase), NotConverging=$(prop "$bus_a" "$job" Job NotConverging)"
-        call "$bus_a" "$p" Domain AbortJob >/dev/null 2>&1
-        wait_until 30 eval "[[ \$(prop '$bus_a' '$job' Job Phase) =~ ^(cancelled|failed|completed)\$ ]]" || true
-        df_state="$df_state, then $(prop "$bus_a" "$job" Job Phase)"
-        v=$($py "$guestctl" --socket "$(serial_of a)" --timeout 120 verify 2>&1)
+        df_pass=$(bench_prop "$bus_a" "$job" Job Iteration)
+        df_state="$(bench_prop "$bus_a" "$job" Job Phase), NotConverging=$(bench_prop "$bus_a" "$job" Job NotConverging)"
+        bench_call "$bus_a" "$p" Domain AbortJob >/dev/null 2>&1
+        wait_until 30 eval "[[ \$(bench_prop '$bus_a' '$job' Job Phase) =~ ^(cancelled|failed|completed)\$ ]]" || true
+        df_state="$df_state, then $(bench_prop "$bus_a" "$job" Job Phase)"
+        v=$($py "$guestctl" --socket "$(bench_serial a)" --timeout 120 verify 2>&1)
         df_verify=$(awk '{ print $1, $2 }' <<<"$v")
         [[ $v == "VERIFY OK"* ]] || err="the guest's memory on host-a after AbortJob: $v"
-        call "$bus_a" "$p" Domain Destroy >/dev/null 2>&1
-        wait_until 20 eval "! test -e '$(host_path a runtime)/qemu/$uuid'" || true
+        bench_destroy a "$p"
         [ -z "$err" ] && df_ok=1
         [ "$df_ok" = 1 ]
 }
@@ -258,9 +194,7 @@ vm_defaults() {
 raw_budget() {
         local out rc
         rw_ok=0 rw_conv=- rw_wall=- rw_passes=- rw_rem=- rw_sent=- rw_verify=- err=
-        out=$($py "$top/bench/raw-precopy-budget.py" --argv-from "$bench_dir/argv.log" --workdir "$bench_dir/raw" \
-                --src-exec "$bench_dir/in-a" --dst-exec "$bench_dir/in-b" --dest-host host-b --port 49200 \
-                --guestctl "$guestctl" --warmup "$warmup" --budget "$budget" 2>&1)
+        out=$($py "$top/bench/raw-precopy-budget.py" "${bench_raw_args[@]}" --warmup "$warmup" --budget "$budget" 2>&1)
         rc=$?
         eval "$($py -c '
 import json, shlex, sys
@@ -279,9 +213,8 @@ for k, v in out.items():
         [ "$rw_ok" = 1 ]
 }
 
-echo "# vmigrate $(prop "$bus_a" /org/vmigrate/Migrate1 Manager Version), $(qemu-system-x86_64 --version | head -1)"
-echo "# $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), kernel $(uname -r)"
-echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (figures mean little on a busy machine)"
+bench_describe_machine
+echo "# load average at start: $(bench_load) (figures mean little on a busy machine)"
 echo "# link host-a <-> host-b: $rate (tc HTB$(hosts_have_netem && echo '/netem')), $rounds round(s)"
 echo "# guest: TCG, $mem MiB, rewriting a $area MiB area at $write_rate pages/s ($(awk -v r=$write_rate 'BEGIN { printf "%.0f", r * 4096 / 1e6 }') MB/s = $pct% of the link)"
 echo "# copying its RAM once at $rate: $once_ms ms; targets: vmigrate total <= 3x that ($((once_ms * 3)) ms), downtime <= max-downtime ($max_downtime ms, the qemu backend's default)"
@@ -327,15 +260,14 @@ for ((r = 1; r <= rounds; r++)); do
         fi
 done
 
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.0f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 echo
-echo "== summary ($((SECONDS - t_start)) s, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "== summary ($((SECONDS - t_start)) s, load average at the end: $(bench_load))"
 if [ ${#pc_walls[@]} -gt 0 ]; then
-        med=$(printf '%s\n' "${pc_walls[@]}" | median)
+        med=$(printf '%s\n' "${pc_walls[@]}" | bench_median %.0f)
         echo "vmigrate {postcopy: true}: median $med ms over ${#pc_walls[@]} round(s) = $(awk -v w="$med" -v o="$once_ms" 'BEGIN { printf "%.2f", w / o }')x the $once_ms ms RAM copy (target <= 3x); downtimes ${pc_downs[*]} ms (max-downtime $max_downtime ms)"
 fi
 if [ ${#call_walls[@]} -gt 0 ]; then
-        med=$(printf '%s\n' "${call_walls[@]}" | median)
+        med=$(printf '%s\n' "${call_walls[@]}" | bench_median %.0f)
         echo "reference, StartPostCopy at pass 2: median $med ms = $(awk -v w="$med" -v o="$once_ms" 'BEGIN { printf "%.2f", w / o }')x"
 fi
 [ "$failures" -eq 0 ] || echo "$failures run(s) failed"

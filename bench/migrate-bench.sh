@@ -78,97 +78,23 @@ for s in "${scenario_list[@]}"; do
         *) echo "migrate-bench: unknown scenario '$s' (idle, writing)" >&2; exit 2 ;;
         esac
 done
-[ "$(id -u)" -eq 0 ] || { echo "migrate-bench: needs root (network namespaces, QEMU): sudo $0" >&2; exit 2; }
-command -v qemu-system-x86_64 >/dev/null ||
-        { echo "migrate-bench: qemu-system-x86_64 is missing: run tools/install-deps.sh" >&2; exit 2; }
 
-build=$(readlink -f "$build")
-if [ "$do_build" = 1 ]; then
-        if [ ! -f "$build/build.ninja" ]; then
-                meson setup "$build" >/dev/null || { echo "migrate-bench: meson setup $build failed" >&2; exit 2; }
-        fi
-        # Only what the benchmark runs.
-        ninja -C "$build" service/vmigrated tests/guest/vmigrate-test-guest.elf >/dev/null ||
-                { echo "migrate-bench: building vmigrated and the test guest in $build failed" >&2; exit 2; }
-fi
-for f in service/vmigrated tests/guest/vmigrate-test-guest.elf; do
-        [ -e "$build/$f" ] || { echo "migrate-bench: $build/$f is not built" >&2; exit 2; }
-done
+bench=migrate-bench
+# shellcheck source=lib-bench.sh
+. "$top/bench/lib-bench.sh"
+bench_prepare "$build" "$do_build" "$keep_logs"
+bench_call_timeout=300
 
-export VMIGRATE_BUILD_ROOT=$build VMIGRATE_SOURCE_ROOT=$top
-[ -n "$keep_logs" ] && export HOSTS_KEEP_LOGS=$keep_logs
-# shellcheck source=../tests/hosts/lib-hosts.sh
-. "$top/tests/hosts/lib-hosts.sh"
-# A missing prerequisite means nothing was measured: say so, exit 2.
-skip_all() {
-        echo "migrate-bench: cannot run: $*" >&2
-        exit 2
-}
-
-py=/usr/bin/python3
-kernel=$build/tests/guest/vmigrate-test-guest.elf
-guestctl=$top/tests/guest/guestctl.py
 raw=$top/bench/raw-qmp-migrate.py
 uuid=b3e1c0de-0000-4000-8000-00000000be11
 failures=0
 t_start=$SECONDS
 
-case $rate in
-*gbit) rate_bps=$((${rate%gbit} * 1000000000)) ;;
-*mbit) rate_bps=$((${rate%mbit} * 1000000)) ;;
-esac
+rate_bps=$(hosts_rate_bps "$rate")
 # Half the link rate in 4 KiB pages per second.
 write_rate=$((rate_bps / 8 / 4096 / 2))
 
-kvm=0
-if [ -c /dev/kvm ] && { exec 8<>/dev/kvm; } 2>/dev/null; then
-        exec 8>&-
-        kvm=1
-fi
-
-now_ns() { date +%s%N; }
-
-hosts_setup a b
-bench_dir=$HOSTS_RUN/bench
-mkdir -p "$bench_dir"
-link_shape a --rate "$rate" && link_shape b --rate "$rate" || bail_out "cannot shape the link to $rate"
-
-# The raw QEMUs run inside the hosts like vmigrated's: a command prefix
-# entering a host's namespaces (lib-hosts.sh keeps them at these paths).
-for h in a b; do
-        for f in "$HOSTS_RUN/ns/$h.mnt" "$HOSTS_RUN/ns/$h.uts" "/run/netns/$(host_netns "$h")"; do
-                [ -e "$f" ] || bail_out "lib-hosts.sh keeps host $h's namespaces elsewhere ($f missing)"
-        done
-        cat >"$bench_dir/in-$h" <<EOF
-#!/bin/sh
-exec nsenter --mount=$HOSTS_RUN/ns/$h.mnt --uts=$HOSTS_RUN/ns/$h.uts --net=/run/netns/$(host_netns "$h") -- "\$@"
-EOF
-        chmod +x "$bench_dir/in-$h"
-done
-
-bus_a=$(host_bus_address a)
-bus_b=$(host_bus_address b)
-dest="unix://${bus_b#unix:path=}"
-mgr() { # ADDRESS METHOD ARGS...
-        local addr=$1
-        shift
-        busctl --no-pager --address="$addr" --timeout=300 call org.vmigrate.Migrate1 /org/vmigrate/Migrate1 \
-                org.vmigrate.Migrate1.Manager "$@"
-}
-dom() { # ADDRESS PATH METHOD ARGS...
-        local addr=$1 path=$2
-        shift 2
-        busctl --no-pager --address="$addr" --timeout=300 call org.vmigrate.Migrate1 "$path" \
-                org.vmigrate.Migrate1.Domain "$@"
-}
-unquote() { local v=${1#* }; v=${v#\"}; echo "${v%\"}"; }
-
-# Both daemons up (bus activation probes QEMU) before anything is timed.
-for h in a b; do
-        busctl --no-pager --address="$(host_bus_address $h)" get-property org.vmigrate.Migrate1 \
-                /org/vmigrate/Migrate1 org.vmigrate.Migrate1.Manager Version >/dev/null ||
-                bail_out "vmigrated does not answer on host $h"
-done
+bench_hosts "$rate"
 
 # Phase timestamps of vmigrate's jobs on both hosts.
 phase_log=${BENCH_PHASE_LOG:-$bench_dir/phases.log}
@@ -182,62 +108,37 @@ bench_cleanup() {
 trap '_rc=$?; bench_cleanup; (exit $_rc); _hosts_on_exit' EXIT
 
 # busctl's own cost, for the record: a trivial call from start to exit.
-t0=$(now_ns)
+t0=$(bench_now_ns)
 for _ in 1 2 3 4 5; do
         busctl --no-pager --address="$bus_a" get-property org.vmigrate.Migrate1 /org/vmigrate/Migrate1 \
                 org.vmigrate.Migrate1.Manager Version >/dev/null
 done
-busctl_ms=$(awk -v d=$(($(now_ns) - t0)) 'BEGIN { printf "%.1f", d / 5 / 1e6 }')
-
-guest_xml() { # TYPE MEM_MIB CMDLINE
-        local loader=
-        [ "$1" = kvm ] && loader="<loader>/usr/share/qemu/qboot.rom</loader>"
-        cat <<EOF
-<domain type="$1">
-  <name>bench</name>
-  <uuid>$uuid</uuid>
-  <memory unit="MiB">$2</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type>hvm</type>
-    $loader
-    <kernel>$kernel</kernel>
-    <cmdline>$3</cmdline>
-  </os>
-  <devices>
-    <serial type="pty"/>
-  </devices>
-</domain>
-EOF
-}
-
-serial_of() { # HOST
-        echo "$(host_path "$1" runtime)/qemu/$uuid/serial0.sock"
-}
+busctl_ms=$(awk -v d=$(($(bench_now_ns) - t0)) 'BEGIN { printf "%.1f", d / 5 / 1e6 }')
 
 # vmigrate_round XML WARMUP: one migration through vmigrate; sets v_* vars.
 vmigrate_round() {
         local xml=$1 wu=$2 out p job t0 t1 stats
         v_ok=0 v_wall= v_down= v_sent= v_passes= v_verify= v_phases= v_err=
-        out=$(mgr "$bus_a" CreateXML s "$xml" 2>&1) || { v_err="CreateXML on host-a: $out"; return 1; }
-        p=$(unquote "$out")
+        out=$(bench_call "$bus_a" /org/vmigrate/Migrate1 Manager CreateXML s "$xml" 2>&1) ||
+                { v_err="CreateXML on host-a: $out"; return 1; }
+        p=$(bench_unquote "$out")
         # The QEMU command line vmigrated used: the raw runs reuse it.
         cp "$(host_path a runtime)/qemu/log/$uuid.log" "$bench_dir/argv.log"
-        out=$($py "$guestctl" --socket "$(serial_of a)" --timeout 60 wait-heartbeat 2>&1) ||
-                { v_err="no heartbeat from the guest on host-a: $out"; dom "$bus_a" "$p" Destroy >/dev/null 2>&1; return 1; }
+        out=$($py "$guestctl" --socket "$(bench_serial a)" --timeout 60 wait-heartbeat 2>&1) ||
+                { v_err="no heartbeat from the guest on host-a: $out"; bench_call "$bus_a" "$p" Domain Destroy >/dev/null 2>&1; return 1; }
         sleep "$wu"
-        t0=$(now_ns)
-        out=$(dom "$bus_a" "$p" Migrate 'sa{sv}' "$dest" 1 wait b true 2>&1)
+        t0=$(bench_now_ns)
+        out=$(bench_call "$bus_a" "$p" Domain Migrate 'sa{sv}' "$dest" 1 wait b true 2>&1)
         local rc=$?
-        t1=$(now_ns)
+        t1=$(bench_now_ns)
         if [ $rc -ne 0 ]; then
                 v_err="Migrate: $out"
-                dom "$bus_a" "$p" Destroy >/dev/null 2>&1
+                bench_call "$bus_a" "$p" Domain Destroy >/dev/null 2>&1
                 return 1
         fi
-        job=$(unquote "$out")
+        job=$(bench_unquote "$out")
         v_wall=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.1f", d / 1e6 }')
-        stats=$(dom "$bus_b" "$p" GetJobStats --json=short 2>&1)
+        stats=$(bench_call "$bus_b" "$p" Domain GetJobStats --json=short 2>&1)
         read -r v_down v_sent v_passes < <($py -c '
 import json, sys
 d = json.loads(sys.argv[1])["data"][0]
@@ -245,13 +146,12 @@ g = lambda k: d.get(k, {}).get("data", 0)
 print(g("downtime-ms"), "%.1f" % (g("data-processed") / 1048576), g("iteration"))
 ' "$stats" 2>/dev/null) || v_err="GetJobStats on host-b: $stats"
         v_phases=$(phases_between "$t0" "$t1" "$job")
-        out=$($py "$guestctl" --socket "$(serial_of b)" --timeout 120 verify 2>&1)
+        out=$($py "$guestctl" --socket "$(bench_serial b)" --timeout 120 verify 2>&1)
         rc=$?
         v_verify=${out%% *}
         [ "$v_verify" = VERIFY ] && v_verify=$(awk '{ print $2 }' <<<"$out")
         [ $rc -eq 0 ] || v_err="the guest's memory on host-b: $out"
-        dom "$bus_b" "$p" Destroy >/dev/null 2>&1 || v_err="${v_err:-Destroy on host-b failed}"
-        wait_until 20 eval "! test -e '$(host_path b runtime)/qemu/$uuid'" || true
+        bench_destroy b "$p" || v_err="${v_err:-Destroy on host-b failed}"
         [ -z "$v_err" ] && v_ok=1
         [ "$v_ok" = 1 ]
 }
@@ -284,9 +184,7 @@ phases_between() {
 raw_round() {
         local wu=$1 out
         r_ok=0 r_wall= r_running= r_qemu= r_down= r_sent= r_passes= r_verify= r_listen= r_stream= r_err=
-        out=$($py "$raw" --argv-from "$bench_dir/argv.log" --workdir "$bench_dir/raw" \
-                --src-exec "$bench_dir/in-a" --dst-exec "$bench_dir/in-b" --dest-host host-b --port 49200 \
-                --guestctl "$guestctl" --warmup "$wu" 2>&1)
+        out=$($py "$raw" "${bench_raw_args[@]}" --warmup "$wu" 2>&1)
         local rc=$?
         eval "$($py -c '
 import json, shlex, sys
@@ -322,31 +220,29 @@ column_medians() {
         echo "${out[*]}"
 }
 
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.4g\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+median() { bench_median %.4g; }
 
-echo "# vmigrate $(busctl --no-pager --address="$bus_a" get-property org.vmigrate.Migrate1 /org/vmigrate/Migrate1 \
-        org.vmigrate.Migrate1.Manager Version | cut -d'"' -f2), $(qemu-system-x86_64 --version | head -1)"
-echo "# $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), kernel $(uname -r)"
+bench_describe_machine
 echo "# link host-a <-> host-b: $rate (tc HTB$(hosts_have_netem && echo '/netem')), $rounds round(s), warm-up ${warmup} s"
 echo "# busctl call overhead (start to exit, trivial call): ${busctl_ms} ms"
-echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (figures mean little on a busy machine)"
+echo "# load average at start: $(bench_load) (figures mean little on a busy machine)"
 echo "# wall: raw = spawn destination QEMU .. source QEMU exited; vmigrate = busctl Migrate {wait} start .. reply"
 
 summary=()
 for scenario in "${scenario_list[@]}"; do
         case $scenario in
         idle)
-                if [ "$kvm" = 1 ]; then
+                if [ "$MIG_KVM" = 1 ]; then
                         type=kvm accel="kvm (idle guest: nested KVM runs it, with qboot)"
                 else
                         type=qemu accel="tcg (/dev/kvm is not usable)"
                 fi
-                xml=$(guest_xml "$type" 1024 "vmtest.mem=256K vmtest.rate=0")
+                xml=$(guest_domain_xml bench "$type" "vmtest.mem=256K vmtest.rate=0" 1024 "$uuid")
                 wu=0
                 title="idle: 1 GiB guest, idle (256 KiB test area), accel $accel"
                 ;;
         writing)
-                xml=$(guest_xml qemu 256 "vmtest.mem=192M vmtest.rate=$write_rate")
+                xml=$(guest_domain_xml bench qemu "vmtest.mem=192M vmtest.rate=$write_rate" 256 "$uuid")
                 wu=$warmup
                 title="writing: 256 MiB guest rewriting a 192 MiB area at $write_rate pages/s ($(awk -v r=$write_rate 'BEGIN { printf "%.0f", r * 4096 / 1e6 }') MB/s, half of $rate), accel tcg (a guest that writes memory at a set rate needs TCG here: nested KVM cannot run it)"
                 ;;
@@ -412,7 +308,7 @@ for scenario in "${scenario_list[@]}"; do
 done
 
 echo
-echo "== summary ($((SECONDS - t_start)) s, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "== summary ($((SECONDS - t_start)) s, load average at the end: $(bench_load))"
 for line in "${summary[@]}"; do
         echo "$line"
 done

@@ -49,6 +49,8 @@
 #   HOSTS_DAEMON_ARGS         (set before hosts_setup) more vmigrated options,
 #                             @HOSTDIR@ replaced by each host's dir
 #   host_netns NAME           the host's network namespace name (ip -n ...)
+#   host_enter NAME           the nsenter command prefix that runs a program
+#                             in the host (environment unchanged)
 #   hosts_switch_netns, host_switch_port NAME   where the shaping lives
 #   link_shape NAME [--rate R] [--delay D] [--jitter J] [--loss P%]
 #                             shape the host's link in both directions
@@ -57,6 +59,7 @@
 #                             the kernel has it, else HTB (rate) and a BPF
 #                             classifier (loss); delay then is refused
 #   hosts_have_netem          whether the kernel has sch_netem
+#   hosts_rate_bps RATE       bits per second of a link_shape --rate
 #   link_clear NAME           remove the shaping
 #   link_down NAME / link_up NAME   unplug / replug the host's cable
 #   host_start_sshd NAME      sshd on port 22 of the host; root of every
@@ -197,13 +200,28 @@ host_path() {
         esac
 }
 
+# _hosts_enter_argv NAME: sets _hosts_argv to the nsenter command that
+# runs what follows it in the host's namespaces, environment unchanged.
+_hosts_enter_argv() {
+        _hosts_argv=(nsenter --mount="$HOSTS_RUN/ns/$1.mnt" --uts="$HOSTS_RUN/ns/$1.uts"
+                --net="/run/netns/vmh-$HOSTS_ID-$1" --)
+}
+
+# host_enter NAME: that command as words (none holds a space), for
+# programs that take a command prefix (bench/raw-*.py --src-exec).
+host_enter() {
+        local name
+        name=$(_hosts_check_name "$1") || return 1
+        _hosts_enter_argv "$name"
+        echo "${_hosts_argv[*]}"
+}
+
 # _hosts_nsenter NAME CMD...: CMD in the host's namespaces, environment
 # unchanged.
 _hosts_nsenter() {
-        local name=$1
+        _hosts_enter_argv "$1"
         shift
-        nsenter --mount="$HOSTS_RUN/ns/$name.mnt" --uts="$HOSTS_RUN/ns/$name.uts" \
-                --net="/run/netns/vmh-$HOSTS_ID-$name" -- "$@"
+        "${_hosts_argv[@]}" "$@"
 }
 
 host_exec() {
@@ -296,8 +314,8 @@ _hosts_start() {
         shift 2
         # Not through _hosts_nsenter: a backgrounded function is a subshell
         # whose pid is not the program's.
-        nsenter --mount="$HOSTS_RUN/ns/$name.mnt" --uts="$HOSTS_RUN/ns/$name.uts" \
-                --net="/run/netns/vmh-$HOSTS_ID-$name" -- "$@" </dev/null >>"$log" 2>&1 &
+        _hosts_enter_argv "$name"
+        "${_hosts_argv[@]}" "$@" </dev/null >>"$log" 2>&1 &
         echo "$!" >>"$HOSTS_RUN/pids"
         _hosts_started_pid=$!
 }
@@ -450,8 +468,8 @@ host_daemon_pid() {
 # ---------------------------------------------------------------------------
 # Links
 
-# _hosts_rate_bps RATE: bits per second of a tc rate (bit, kbit, mbit, gbit).
-_hosts_rate_bps() {
+# hosts_rate_bps RATE: bits per second of a tc rate (bit, kbit, mbit, gbit).
+hosts_rate_bps() {
         local v u
         [[ $1 =~ ^([0-9]+)(bit|kbit|mbit|gbit)$ ]] || return 1
         v=${BASH_REMATCH[1]} u=${BASH_REMATCH[2]}
@@ -519,7 +537,7 @@ _hosts_tc() {
         # forwarded packets may be GRO-merged, a packet count means little.
         local bytes=262144 bps
         if [ -n "$rate" ]; then
-                bps=$(_hosts_rate_bps "$rate")
+                bps=$(hosts_rate_bps "$rate")
                 [ $((bps / 80)) -gt "$bytes" ] && bytes=$((bps / 80))
         fi
         ip netns exec "$netns" tc qdisc del dev "$dev" root 2>/dev/null
@@ -567,7 +585,7 @@ link_shape() {
                 shift 2
         done
         if [ -n "$rate" ]; then
-                bps=$(_hosts_rate_bps "$rate") && [ "$bps" -gt 0 ] || {
+                bps=$(hosts_rate_bps "$rate") && [ "$bps" -gt 0 ] || {
                         _hosts_err "link_shape: bad --rate '$rate' (e.g. 100mbit, 1gbit, 512kbit)"
                         return 1
                 }
