@@ -54,8 +54,12 @@ fi
 build=$(readlink -f "$build")
 
 export VMIGRATE_BUILD_ROOT=$build VMIGRATE_SOURCE_ROOT=$top
+# The test hosts (lib-hosts.sh) and the host tests' helpers for the test
+# guest (lib-migrate.sh: its domain XML, the KVM probe, guestctl in a host).
 # shellcheck source=../tests/hosts/lib-hosts.sh
 source tests/hosts/lib-hosts.sh
+# shellcheck source=../tests/hosts/lib-migrate.sh
+source tests/hosts/lib-migrate.sh
 set +e
 # A missing prerequisite is a failed demo, not a skipped test.
 skip_all() {
@@ -65,10 +69,10 @@ skip_all() {
 t_demo=$(date +%s%N)
 
 ctl=$build/client/vmigratectl
-guestctl=$top/tests/guest/guestctl.py
-kernel=$build/tests/guest/vmigrate-test-guest.elf
+VMTEST_GUESTCTL=$top/tests/guest/guestctl.py
+VMTEST_KERNEL=$build/tests/guest/vmigrate-test-guest.elf
 py=/usr/bin/python3
-for f in "$ctl" "$kernel" "$build/service/vmigrated"; do
+for f in "$ctl" "$VMTEST_KERNEL" "$build/service/vmigrated"; do
         [ -e "$f" ] || { echo "demo: $f is not built" >&2; exit 1; }
 done
 command -v qemu-system-x86_64 >/dev/null || { echo "demo: qemu-system-x86_64 is missing" >&2; exit 1; }
@@ -77,43 +81,25 @@ command -v qemu-system-x86_64 >/dev/null || { echo "demo: qemu-system-x86_64 is 
 rate=1gbit
 rate_pages=15000 # 4 KiB pages/s = 61 MB/s, about half of 1 Gbit/s
 
-hosts_setup a b
+mig_setup --qemu a b
 link_shape a --rate "$rate" && link_shape b --rate "$rate"
 ok $? "host-a and host-b joined by a link shaped to $rate"
 
 # KVM only when it can run a guest that writes memory: on nested KVM
 # (these machines) such a guest crawls, so probe it rather than assume.
-accel=tcg type=qemu loader=
+accel=tcg type=qemu
 why="a guest that writes memory at a set rate needs TCG here: nested KVM cannot run it"
-if [ -c /dev/kvm ] && { exec 8<>/dev/kvm; } 2>/dev/null; then
-        exec 8>&-
-        if ! grep -q '^flags.* hypervisor' /proc/cpuinfo; then
-                accel=kvm type=kvm loader="<loader>/usr/share/qemu/qboot.rom</loader>"
-                why="/dev/kvm is usable and this machine is not itself a VM"
-        fi
-else
+if [ "$MIG_KVM" = 0 ]; then
         why="/dev/kvm is not usable"
+elif ! grep -q '^flags.* hypervisor' /proc/cpuinfo; then
+        accel=kvm type=kvm
+        why="/dev/kvm is usable and this machine is not itself a VM"
 fi
 diag "accel: $accel ($why)"
 
 xml=$HOSTS_RUN/demo.xml
-cat >"$xml" <<XML
-<domain type="$type">
-  <name>demo</name>
-  <memory unit="MiB">128</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type>hvm</type>
-    $loader
-    <kernel>$kernel</kernel>
-    <cmdline>vmtest.mem=96M vmtest.rate=$rate_pages</cmdline>
-  </os>
-  <devices>
-    <serial type="pty"/>
-  </devices>
-</domain>
-XML
-dest="unix://$(host_path b bus)/system_bus_socket"
+guest_domain_xml demo "$type" "vmtest.mem=96M vmtest.rate=$rate_pages" 128 >"$xml"
+dest=$(mig_dest b)
 
 # step HOST ARGS...: echo and run vmigratectl inside HOST.
 step() {
@@ -129,27 +115,27 @@ domain_names() { # HOST: the names of its running domains
                 $py -c 'import json, sys; print(" ".join(d["name"] for d in json.load(sys.stdin)))'
 }
 
-guest() { # HOST CMD...: guestctl on the demo guest's serial port in HOST
-        local h=$1 uuid
-        shift
+guest() { # HOST SECONDS CMD...: guestctl on the demo guest's serial port in HOST
+        local h=$1 secs=$2 uuid
+        shift 2
         uuid=$(host_exec "$h" "$ctl" --json status demo 2>/dev/null |
                 $py -c 'import json, sys; print(json.load(sys.stdin)["uuid"])' 2>/dev/null) || return 2
-        host_exec "$h" $py "$guestctl" --socket "$HOSTS_RUNTIME_DIR/qemu/$uuid/serial0.sock" "$@"
+        MIG_GUEST_TIMEOUT=$secs mig_guest "$h" "$uuid" "$@"
 }
 
 step a define "$xml"
 ok $? "the demo guest is defined on host-a"
 step a start demo
 ok $? "the demo guest started on host-a under $accel"
-out=$(guest a --timeout 60 wait-heartbeat)
+out=$(guest a 60 wait-heartbeat)
 ok $? "the guest's heartbeat arrives on host-a's serial port: $out"
-out=$(guest a --timeout 30 status)
+out=$(guest a 30 status)
 like "$out" "rate=$rate_pages" "the guest rewrites its memory at $rate_pages pages/s: $out"
 written_before=$(sed -n -E 's/.* written=([0-9]+).*/\1/p' <<<"$out")
 step a list
 step b list
 is "$(domain_names a)/$(domain_names b)" "demo/" "the guest runs on host-a, not on host-b"
-out=$(guest a --timeout 120 verify)
+out=$(guest a 120 verify)
 like "$out" '^VERIFY OK' "the guest verifies every page of its memory on host-a: $out"
 
 t0=$(date +%s%N)
@@ -161,11 +147,11 @@ ok $rc "vmigratectl migrate: demo moved live from host-a to host-b in $(((t1 - t
 step a list --all
 step b list
 is "$(domain_names a)/$(domain_names b)" "/demo" "the guest runs on host-b, not on host-a"
-out=$(guest b --timeout 30 status)
+out=$(guest b 30 status)
 written_after=$(sed -n -E 's/.* written=([0-9]+).*/\1/p' <<<"$out")
 ok "[ '${written_after:-0}' -gt '${written_before:-0}' ]" \
         "the guest kept running through the move: it answers on host-b and has written more pages ($written_before before, $written_after now)"
-out=$(guest b --timeout 120 verify)
+out=$(guest b 120 verify)
 like "$out" '^VERIFY OK' "the guest verifies every page of its memory on host-b: $out"
 
 step a job-status demo
