@@ -147,6 +147,10 @@ static void domain_op_complete(int r, const GError *error, void *userdata) {
         if (r < 0)
                 log_warning("domain '%s': %s failed: %s", domain_name(d), domain_op_to_string(call->op),
                             error ? error->message : g_strerror(-r));
+        /* Undefined while starting, a domain that did not start has
+         * nothing left to keep it: it goes as if it had stopped. */
+        if (r < 0 && d->manager && !domain_is_active(d) && d->pending_op == DOMAIN_OP_NONE)
+                manager_domain_stopped(d->manager, d);
         if (call->done)
                 call->done(d, r, error, call->userdata);
         g_free(call);

@@ -772,6 +772,26 @@ static void test_undefine_starting(Fixture *f, gconstpointer data) {
         g_assert_null(manager_lookup(f->host.manager, "vm1"));
 }
 
+/* Undefined while starting, a domain that then fails to start never ran
+ * and has no definition: nothing keeps it, it goes like one that stopped
+ * (else it would stay shut off for good, and Undefine refuses it as
+ * transient). */
+static void test_undefine_starting_fails(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(Domain) d = domain_ref(define_plain(f));
+
+        plain.start = PLAIN_START_FAILS;
+        g_assert_cmpint(request(f, d, DOMAIN_OP_START, &error), ==, 0);
+        g_assert_cmpint(domain_undefine(d, &error), ==, 0);
+        g_assert_no_error(error);
+        assert_log(f, "vp: lifecycle undefined/removed", "vp: changed persistent: shutoff (unknown)", NULL);
+
+        wait_done(f, 1);
+        assert_log(f, "vp: removed", "vp: start failed: the guest did not boot", NULL);
+        g_assert_null(manager_lookup(f->host.manager, "vp"));
+        g_assert_null(d->manager);
+}
+
 /* A transient domain has nothing to undefine: refused, it says why. */
 static void test_undefine_transient(Fixture *f, gconstpointer data) {
         g_autoptr(GError) error = NULL;
@@ -1030,6 +1050,7 @@ int main(int argc, char *argv[]) {
         ADD("undefine/shut-off", test_undefine_shut_off);
         ADD("undefine/running", test_undefine_running);
         ADD("undefine/starting", test_undefine_starting);
+        ADD("undefine/starting-fails", test_undefine_starting_fails);
         ADD("undefine/transient", test_undefine_transient);
         ADD("undefine/file-stays", test_undefine_file_stays);
         ADD("guest/stops", test_guest_stops);
