@@ -37,8 +37,9 @@ static void problem(TlsCreds *c, const char *format, ...) {
         va_end(ap);
 }
 
-/* The file's contents, or NULL with a problem recorded. */
-static char *read_file(TlsCreds *c, const char *name, size_t *ret_len) {
+/* The file's contents (ret_datum points into them), or NULL with a
+ * problem recorded. */
+static char *read_file(TlsCreds *c, const char *name, gnutls_datum_t *ret_datum) {
         g_autofree char *path = g_build_filename(c->dir, name, NULL);
         g_autoptr(GError) error = NULL;
         char *data = NULL;
@@ -58,21 +59,18 @@ static char *read_file(TlsCreds *c, const char *name, size_t *ret_len) {
                 g_free(data);
                 return NULL;
         }
-        *ret_len = len;
+        *ret_datum = (gnutls_datum_t){ .data = (unsigned char *) data, .size = len };
         return data;
 }
 
 static gnutls_x509_crt_t load_cert(TlsCreds *c, const char *name) {
         g_auto(gnutls_x509_crt_t) crt = NULL;
-        g_autofree char *data = NULL;
         gnutls_datum_t datum;
-        size_t len = 0;
+        g_autofree char *data = read_file(c, name, &datum);
         int r;
 
-        data = read_file(c, name, &len);
         if (!data)
                 return NULL;
-        datum = (gnutls_datum_t){ .data = (unsigned char *) data, .size = len };
         r = gnutls_x509_crt_init(&crt);
         if (r >= 0)
                 r = gnutls_x509_crt_import(crt, &datum, GNUTLS_X509_FMT_PEM);
@@ -85,19 +83,16 @@ static gnutls_x509_crt_t load_cert(TlsCreds *c, const char *name) {
 
 static gnutls_x509_privkey_t load_key(TlsCreds *c, const char *name) {
         g_auto(gnutls_x509_privkey_t) key = NULL;
-        g_autofree char *data = NULL;
         gnutls_datum_t datum;
-        size_t len = 0;
+        g_autofree char *data = read_file(c, name, &datum);
         int r;
 
-        data = read_file(c, name, &len);
         if (!data)
                 return NULL;
-        datum = (gnutls_datum_t){ .data = (unsigned char *) data, .size = len };
         r = gnutls_x509_privkey_init(&key);
         if (r >= 0)
                 r = gnutls_x509_privkey_import2(key, &datum, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN);
-        explicit_bzero(data, len);
+        explicit_bzero(data, datum.size);
         if (r < 0) {
                 problem(c, "%s/%s is not an unencrypted PEM private key: %s", c->dir, name, gnutls_strerror(r));
                 return NULL;
