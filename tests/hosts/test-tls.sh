@@ -173,6 +173,48 @@ like "$out" "GDBus.Error:$VM_ERR\\.UnsupportedOption: .*--require-encryption" \
 is "$(mig_state b "$p")" running/migrated "... the guest still runs on b"
 leg "tls to a host that requires it" tls 1 tls b true
 
+# --- a stranger reaches b's data port before the source does. a's cable
+# is unplugged while the migration starts (the control connection is a
+# unix socket, unaffected; the source's SYN is lost and retried a second
+# later), so the stranger, on b itself, connects first and sends garbage;
+# then the cable goes back. With TLS, b's QEMU refuses the stranger's
+# handshake: the migration must still end cleanly (succeed, or fail with
+# the guest whole on a and nothing left on b), and a guest that runs on b
+# must be ours (every page verifies).
+[ "$here" = a ] || bail_out "the guest should be on a"
+link_down a
+wait_out=$HOSTS_RUN/stranger-migrate.out
+mig_migrate_gdbus a "$p" "$dest_b" "{'tls': <true>, 'wait': <true>}" >"$wait_out" 2>&1 &
+wait_pid=$!
+stranger_port() { mig_listening_ports b | head -n1; }
+wait_until 30 eval '[ -n "$(stranger_port)" ]'
+ok $? "stranger: b listens for the stream ($(stranger_port)) while a's cable is out"
+addr=$(stranger_port)
+# Connect, send garbage, then see whether QEMU hangs up on us: its TLS
+# server cannot make a handshake of random bytes.
+stranger=$(host_exec b timeout 20 bash -c '
+        exec 3<>"/dev/tcp/$1/$2" || { echo no-connect; exit 0; }
+        head -c 4096 /dev/urandom >&3 2>/dev/null
+        timeout 10 cat <&3 >/dev/null 2>&1
+        # 124: nothing for 10 s, still open; else EOF or a reset: hung up.
+        if [ $? -eq 124 ]; then echo still-open; else echo closed; fi' _ "${addr%:*}" "${addr##*:}")
+is "$stranger" closed "stranger: connected to ${addr:-?} first, sent garbage, and b's QEMU hung up on it"
+link_up a
+ok $? "stranger: a's cable is back"
+ok "wait_until 120 eval '! kill -0 $wait_pid 2>/dev/null'" "stranger: Migrate with wait=true answered"
+out=$(cat "$wait_out")
+diag "stranger: Migrate answered: $out"
+if [[ $out =~ ^\(objectpath ]]; then
+        is "$(mig_state b "$p")" running/migrated "stranger: the migration succeeded, the guest runs on b"
+        like "$(mig_guest b "$uuid" verify)" '^VERIFY OK pages=12288 ' "stranger: it is our guest: every page verifies on b"
+        here=b
+else
+        like "$out" "GDBus.Error:$VM_ERR\\.MigrationFailed" "stranger: the migration failed cleanly (MigrationFailed)"
+        like "$(mig_state a "$p")" '^running/' "stranger: the guest still runs on a"
+        like "$(mig_guest a "$uuid" verify)" '^VERIFY OK pages=12288 ' "stranger: every page verifies on a"
+        mig_check_clean b "$uuid" "stranger"
+fi
+
 mig_dom "$here" "$p" Destroy >/dev/null
 ok $? "Destroy the guest on $here"
 mig_check_clean a "$uuid" "at the end"
