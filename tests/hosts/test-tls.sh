@@ -182,6 +182,12 @@ leg "tls to a host that requires it" tls 1 tls b true
 # the guest whole on a and nothing left on b), and a guest that runs on b
 # must be ours (every page verifies).
 [ "$here" = a ] || bail_out "the guest should be on a"
+# A permanent neighbour entry for b on a: without it, a's connect could
+# fail at once on a failed ARP lookup ("No route to host") instead of
+# being retried once the cable is back.
+b_mac=$(ip -n "$(host_netns b)" -o link show eth0 | sed -n -E 's/.*link\/ether ([0-9a-f:]+).*/\1/p')
+ip -n "$(host_netns a)" neigh replace "$(host_ip b)" lladdr "$b_mac" dev eth0 nud permanent
+ok $? "stranger: a knows b's MAC address ($b_mac) without asking"
 link_down a
 wait_out=$HOSTS_RUN/stranger-migrate.out
 mig_migrate_gdbus a "$p" "$dest_b" "{'tls': <true>, 'wait': <true>}" >"$wait_out" 2>&1 &
@@ -214,6 +220,30 @@ else
         like "$(mig_guest a "$uuid" verify)" '^VERIFY OK pages=12288 ' "stranger: every page verifies on a"
         mig_check_clean b "$uuid" "stranger"
 fi
+
+# --- post-copy through TLS broken by a cut cable, then resumed through
+# TLS: the resume adds fresh TLS objects to the same two QEMUs.
+if [ "$here" = a ]; then there=b; else there=a; fi
+out=$(mig_migrate "$here" "$p" "$(mig_dest $there)" 4 tls b true postcopy b true bandwidth t 5000000 postcopy-bandwidth t 2000000)
+like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "tls recovery: Migrate $here -> $there answers with a job"
+job=$(vm_reply_path "$out")
+ok "mig_wait_phase 30 $here '$job' perform" "tls recovery: the job is copying"
+out=$(mig_dom "$here" "$p" StartPostCopy 2>&1)
+ok $? "tls recovery: StartPostCopy" || diag "$out"
+ok "mig_wait_state 30 $there '$p' running/postcopy" "tls recovery: the guest runs on $there in post-copy"
+link_down "$there"
+ok $? "tls recovery: $there's cable unplugged during post-copy"
+ok "mig_wait_state 45 $here '$p' paused/postcopy-failed" "tls recovery: $here says paused/postcopy-failed"
+ok "mig_wait_state 15 $there '$p' '[a-z]+/postcopy-failed'" "tls recovery: $there says postcopy-failed"
+link_up "$there"
+ok $? "tls recovery: $there's cable plugged back"
+out=$(mig_migrate "$here" "$p" "$(mig_dest $there)" 4 tls b true postcopy b true postcopy-resume b true wait b true)
+like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "tls recovery: postcopy-resume with 'tls' completes" ||
+        diag "$out"
+is "$(mig_state $there "$p")" running/migrated "tls recovery: the guest runs on $there"
+like "$(mig_guest $there "$uuid" verify)" '^VERIFY OK pages=12288 ' "tls recovery: every page verifies on $there"
+ok "wait_until 10 eval '[ -z \"\$(mig_qemu_pids $here $uuid)\" ]'" "tls recovery: no QEMU left for it on $here"
+here=$there
 
 mig_dom "$here" "$p" Destroy >/dev/null
 ok $? "Destroy the guest on $here"
