@@ -176,7 +176,8 @@ leg "tls to a host that requires it" tls 1 tls b true
 # --- a stranger reaches b's data port before the source does. a's cable
 # is unplugged while the migration starts (the control connection is a
 # unix socket, unaffected; the source's SYN is lost and retried a second
-# later), so the stranger, on b itself, connects first and sends garbage;
+# later), so the stranger, on b itself, connects first and sends a forged
+# stream in clear text;
 # then the cable goes back. With TLS, b's QEMU refuses the stranger's
 # handshake: the migration must still end cleanly (succeed, or fail with
 # the guest whole on a and nothing left on b), and a guest that runs on b
@@ -200,11 +201,14 @@ addr=$(stranger_port)
 # server cannot make a handshake of random bytes.
 stranger=$(host_exec b timeout 20 bash -c '
         exec 3<>"/dev/tcp/$1/$2" || { echo no-connect; exit 0; }
-        head -c 4096 /dev/urandom >&3 2>/dev/null
+        # What a forger would send: a QEMU stream header (magic QEVM,
+        # version 3) and more, in clear text. (Random bytes could pass
+        # for a TLS record header now and then and keep QEMU waiting.)
+        { printf "QEVM\\0\\0\\0\\3"; head -c 4096 /dev/zero; } >&3 2>/dev/null
         timeout 10 cat <&3 >/dev/null 2>&1
         # 124: nothing for 10 s, still open; else EOF or a reset: hung up.
         if [ $? -eq 124 ]; then echo still-open; else echo closed; fi' _ "${addr%:*}" "${addr##*:}")
-is "$stranger" closed "stranger: connected to ${addr:-?} first, sent garbage, and b's QEMU hung up on it"
+is "$stranger" closed "stranger: connected to ${addr:-?} first, sent a forged stream header, and b's QEMU hung up on it"
 link_up a
 ok $? "stranger: a's cable is back"
 ok "wait_until 120 eval '! kill -0 $wait_pid 2>/dev/null'" "stranger: Migrate with wait=true answered"
