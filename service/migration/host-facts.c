@@ -5,6 +5,7 @@
  * the Prepare cookie.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "findings.h"
 #include "host-facts.h"
+#include "net.h"
 
 /* ---- host facts ---- */
 
@@ -93,10 +95,16 @@ int host_facts_read(HostFacts *ret) {
         ret->sys_class_net = g_strdup("/sys/class/net");
         ret->port_min = PREFLIGHT_PORT_MIN;
         ret->port_max = PREFLIGHT_PORT_MAX;
+        {
+                char hostname[HOST_NAME_MAX + 1] = "";
+                if (gethostname(hostname, sizeof(hostname) - 1) == 0)
+                        ret->own_address = net_own_address("/etc/hosts", hostname);
+        }
         return 0;
 }
 
 void host_facts_clear(HostFacts *facts) {
+        g_clear_pointer(&facts->own_address, g_free);
         g_clear_pointer(&facts->cpu_flags, g_strfreev);
         g_clear_pointer(&facts->userfaultfd_why, g_free);
         g_clear_pointer(&facts->sys_class_net, g_free);

@@ -27,6 +27,8 @@ typedef struct HostFacts {
         char *userfaultfd_why;       /* !userfaultfd: why not, one sentence */
         char *sys_class_net;         /* "/sys/class/net": bridges are <dir>/<name>/bridge */
         uint16_t port_min, port_max; /* the data port range */
+        char *own_address;           /* the host name's address in /etc/hosts when it is one of ours
+                                        (where a migration stream is awaited); NULL: none */
 } HostFacts;
 
 /* Never fails for a missing file: what cannot be read stays 0/NULL and

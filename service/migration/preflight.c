@@ -98,6 +98,7 @@
 #include "hooks.h"
 #include "host-features.h"
 #include "manager.h"
+#include "net.h"
 #include "preflight.h"
 #include "tls-creds.h"
 #include "uri.h"
@@ -373,28 +374,11 @@ void preflight_host_resources(const PreflightContext *ctx, Findings *out) {
 
 /* 0: free; else the bind errno. SO_REUSEADDR as QEMU sets it, so that a
  * port only in TIME_WAIT counts as free, as it is for QEMU. */
-static int port_try_bind(int family, const struct sockaddr *sa, socklen_t len) {
-        int fd, one = 1, r = 0;
-
-        fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return errno;
-        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, sa, len) < 0)
-                r = errno;
-        close(fd);
-        return r;
-}
-
 void preflight_data_port(const HostFacts *facts, const char *listen_address, uint16_t port, Findings *out) {
         const char *host = listen_address ? listen_address : "0.0.0.0";
-        struct sockaddr_in6 sa6 = { .sin6_family = AF_INET6 };
-        struct sockaddr_in sa4 = { .sin_family = AF_INET };
-        bool v6 = strchr(host, ':') != NULL;
         unsigned first = port ? port : facts->port_min, last = port ? port : facts->port_max;
 
-        if (v6 ? inet_pton(AF_INET6, host, &sa6.sin6_addr) != 1
-               : inet_pton(AF_INET, host, &sa4.sin_addr) != 1) {
+        if (net_try_bind(host, 0) == -EINVAL) {
                 findings_add(out, FINDING_INFO, "network.port",
                              "listen address '%s' is not an IP address, so the data port was not checked",
                              host);
@@ -406,14 +390,7 @@ void preflight_data_port(const HostFacts *facts, const char *listen_address, uin
                 return;
         }
         for (unsigned p = first; p <= last; p++) {
-                int r;
-                if (v6) {
-                        sa6.sin6_port = htons((uint16_t) p);
-                        r = port_try_bind(AF_INET6, (struct sockaddr *) &sa6, sizeof(sa6));
-                } else {
-                        sa4.sin_port = htons((uint16_t) p);
-                        r = port_try_bind(AF_INET, (struct sockaddr *) &sa4, sizeof(sa4));
-                }
+                int r = -net_try_bind(host, (uint16_t) p);
                 if (r == 0)
                         return;
                 if (r == EADDRNOTAVAIL) {

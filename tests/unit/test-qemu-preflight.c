@@ -203,6 +203,30 @@ static void test_qemu_defects(TestHost *f, gconstpointer data) {
         assert_finding(f->out, "qemu.defect", FINDING_INFO, "total-time", NULL);
 }
 
+/* network.listen: the destination says when it would await the stream on
+ * every address, because its name has none of its own in /etc/hosts. */
+static void test_qemu_listen(TestHost *f, gconstpointer data) {
+        g_autoptr(QemuCaps) caps = caps_new(10, 0, all_caps);
+        g_autofree char *xml = qemu_xml(NULL, NULL);
+        g_autoptr(MigrateOptions) o = parse_options(NULL);
+        g_autoptr(MigrateOptions) listen = parse_options("{'listen-address': <'0.0.0.0'>}");
+        g_autoptr(MigrateOptions) offline = parse_options("{'offline': <true>, 'persist': <true>}");
+
+        g_clear_pointer(&f->facts.own_address, g_free);
+        check_qemu(f, caps, PREFLIGHT_DESTINATION, xml, o);
+        assert_finding(f->out, "network.listen", FINDING_WARNING, "/etc/hosts", "every address", "'listen-address'",
+                       NULL);
+        renew(f);
+        check_qemu(f, caps, PREFLIGHT_DESTINATION, xml, listen);
+        g_assert_null(findings_find(f->out, "network.listen")); /* the admin chose */
+        renew(f);
+        check_qemu(f, caps, PREFLIGHT_DESTINATION, xml, offline);
+        g_assert_null(findings_find(f->out, "network.listen")); /* no stream */
+        renew(f);
+        check_qemu(f, caps, PREFLIGHT_SOURCE, xml, o);
+        g_assert_null(findings_find(f->out, "network.listen")); /* the source listens nowhere */
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_set_nonfatal_assertions();
@@ -215,5 +239,6 @@ int main(int argc, char *argv[]) {
         ADD("cpu", test_qemu_cpu);
         ADD("features", test_qemu_features);
         ADD("defects", test_qemu_defects);
+        ADD("network.listen", test_qemu_listen);
         return g_test_run();
 }

@@ -33,6 +33,7 @@ void test_host_setup(TestHost *f, gconstpointer data) {
         f->facts.sys_class_net = path_in(f, "net");
         f->facts.port_min = PREFLIGHT_PORT_MIN;
         f->facts.port_max = PREFLIGHT_PORT_MAX;
+        f->facts.own_address = g_strdup("192.0.2.2");
         g_autofree char *bridge = g_build_filename(f->facts.sys_class_net, "br0", "bridge", NULL);
         g_autofree char *plain = g_build_filename(f->facts.sys_class_net, "eth0", NULL);
         g_assert_cmpint(g_mkdir_with_parents(bridge, 0755), ==, 0);

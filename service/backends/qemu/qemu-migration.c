@@ -23,6 +23,7 @@
 #include "log.h"
 #include "qemu-backend.h"
 #include "qemu-tls.h"
+#include "net.h"
 #include "manager.h"
 #include "uri.h"
 
@@ -685,54 +686,25 @@ static bool userfaultfd_usable(void) {
 
 /* Whether we can bind host:port ourselves, right before QEMU does (we
  * share its network namespace). Racy, hence the retry on QEMU's refusal. */
-/* Binds a TCP socket to host (an address literal) and port, and closes
- * it at once: 1 if that worked, 0 if not, -1 if host is not a literal. */
-static int try_bind(const char *host, uint16_t port) {
-        struct sockaddr_in6 sa6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
-        struct sockaddr_in sa4 = { .sin_family = AF_INET, .sin_port = htons(port) };
-        bool v6 = strchr(host, ':') != NULL;
-        int fd, one = 1, bound;
-
-        if (v6 ? inet_pton(AF_INET6, host, &sa6.sin6_addr) != 1 : inet_pton(AF_INET, host, &sa4.sin_addr) != 1)
-                return -1;
-        fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return 0;
-        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        bound = bind(fd, v6 ? (struct sockaddr *) &sa6 : (struct sockaddr *) &sa4, v6 ? sizeof(sa6) : sizeof(sa4)) == 0;
-        close(fd);
-        return bound;
-}
-
-/* Where to listen when option listen-address is not given. The data URI
+/* Where to listen when option listen-address is not given (see
+ * qemu-backend.h for qemu_own_address). The data URI
  * names this host by its host name, so the source connects to what that
  * name resolves to: listen on that address alone, when it is one of this
  * host's own and not loopback, rather than on every address (a port on
  * every interface is a door on every network). The name is looked up in
  * /etc/hosts only, where a host's own name normally is: a DNS query would
  * block the event loop. Otherwise every address, and the log says so. */
-static char *default_listen_address(void) {
+char *qemu_own_address(void) {
         g_autofree char *hostname = manager_get_hostname();
-        g_autofree char *contents = NULL;
-        g_auto(GStrv) lines = NULL;
+        return net_own_address("/etc/hosts", hostname);
+}
 
-        if (g_file_get_contents("/etc/hosts", &contents, NULL, NULL)) {
-                lines = g_strsplit(contents, "\n", -1);
-                for (char **line = lines; *line; line++) {
-                        char *hash = strchr(*line, '#');
-                        if (hash)
-                                *hash = '\0';
-                        g_auto(GStrv) words = g_strsplit_set(g_strstrip(*line), " \t", -1);
-                        const char *address = words[0];
-                        bool named = false;
-                        for (char **w = words + (address ? 1 : 0); address && *w; w++)
-                                named = named || g_ascii_strcasecmp(*w, hostname) == 0;
-                        if (!named || g_str_has_prefix(address, "127.") || g_str_equal(address, "::1") ||
-                            try_bind(address, 0) != 1)
-                                continue;
-                        return g_strdup(address);
-                }
-        }
+static char *default_listen_address(void) {
+        char *address = qemu_own_address();
+
+        if (address)
+                return address;
+        g_autofree char *hostname = manager_get_hostname();
         log_warning("this host's name '%s' is not in /etc/hosts with one of its own non-loopback addresses: "
                     "incoming migrations listen on every address (give option listen-address)",
                     hostname);
@@ -740,8 +712,9 @@ static char *default_listen_address(void) {
 }
 
 static bool port_is_free(const char *host, uint16_t port) {
-        /* A name: let QEMU decide. */
-        return try_bind(host, port) != 0;
+        int r = net_try_bind(host, port);
+        /* A name (-EINVAL): let QEMU decide. */
+        return r >= 0 || r == -EINVAL;
 }
 
 static void prepare_complete(QemuMigration *m, int r, const GError *error) {

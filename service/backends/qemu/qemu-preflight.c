@@ -37,6 +37,7 @@
  */
 #include <string.h>
 
+#include "manager.h"
 #include "qemu-backend.h"
 #include "qemu-preflight.h"
 #include "uri.h"
@@ -390,6 +391,14 @@ void qemu_preflight(const QemuCaps *caps, const PreflightContext *ctx, Findings 
                         if (o->data_uri)
                                 (void) data_uri_parse(o->data_uri, &host, &port, NULL);
                         preflight_data_port(ctx->facts, o->listen_address, port, out);
+                        if (!o->listen_address && !ctx->facts->own_address) {
+                                g_autofree char *hostname = manager_get_hostname();
+                                findings_add(out, FINDING_WARNING, "network.listen",
+                                             "this host's name '%s' is not in /etc/hosts with one of its own "
+                                             "addresses, so the migration stream would be awaited on every "
+                                             "address; add it there, or give option 'listen-address'",
+                                             hostname);
+                        }
                 }
         }
         if (o->offline)
