@@ -475,15 +475,12 @@ static void check_plaintext(Manager *m, Findings *out) {
 /* Source: option 'tls' needs our client credentials; without it, a host
  * that requires encryption refuses. */
 static void check_encryption_source(Manager *m, const MigrateOptions *o, Findings *out) {
-        g_autoptr(TlsCreds) tls = NULL;
-
         if (o->offline)
                 return; /* no memory crosses */
-        if (!o->tls) {
+        if (!o->tls)
                 check_plaintext(m, out);
-                return;
-        }
-        tls = usable_tls_creds(m, VM_ERROR_UNSUPPORTED_OPTION, out);
+        else
+                tls_creds_free(usable_tls_creds(m, VM_ERROR_UNSUPPORTED_OPTION, out));
 }
 
 /* Destination: with 'tls', our server credentials, the same CA as the

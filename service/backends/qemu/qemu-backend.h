@@ -95,10 +95,6 @@ void qemu_domain_terminate(QemuDomain *qd);
 int qemu_domain_launch(QemuDomain *qd, const DomainDef *def, bool incoming, GError **error);
 
 /* qemu-migration.c */
-/* The address the host's name has in /etc/hosts, when it is one of this
- * host's own and not loopback: where an incoming stream listens unless
- * listen-address says otherwise. NULL: it listens on every address. */
-char *qemu_own_address(void);
 const MigrateOptionSupport *qemu_migrate_options(void *backend_data, size_t *ret_n);
 void qemu_migrate_check(void *backend_data, const PreflightContext *ctx, Findings *out);
 int qemu_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOptions *options,

@@ -686,25 +686,19 @@ static bool userfaultfd_usable(void) {
 
 /* Whether we can bind host:port ourselves, right before QEMU does (we
  * share its network namespace). Racy, hence the retry on QEMU's refusal. */
-/* Where to listen when option listen-address is not given (see
- * qemu-backend.h for qemu_own_address). The data URI
+/* Where to listen when option listen-address is not given. The data URI
  * names this host by its host name, so the source connects to what that
  * name resolves to: listen on that address alone, when it is one of this
  * host's own and not loopback, rather than on every address (a port on
  * every interface is a door on every network). The name is looked up in
  * /etc/hosts only, where a host's own name normally is: a DNS query would
  * block the event loop. Otherwise every address, and the log says so. */
-char *qemu_own_address(void) {
-        g_autofree char *hostname = manager_get_hostname();
-        return net_own_address("/etc/hosts", hostname);
-}
-
 static char *default_listen_address(void) {
-        char *address = qemu_own_address();
+        g_autofree char *hostname = manager_get_hostname();
+        char *address = net_own_address("/etc/hosts", hostname);
 
         if (address)
                 return address;
-        g_autofree char *hostname = manager_get_hostname();
         log_warning("this host's name '%s' is not in /etc/hosts with one of its own non-loopback addresses: "
                     "incoming migrations listen on every address (give option listen-address)",
                     hostname);
