@@ -34,3 +34,22 @@ char *text_join_choices(const char *const *choices) {
         }
         return g_string_free(out, false);
 }
+
+char *text_last_lines(const char *text, unsigned n) {
+        g_auto(GStrv) lines = g_strsplit(text ? text : "", "\n", -1);
+        g_autoptr(GPtrArray) kept = g_ptr_array_new();
+        GString *out;
+
+        for (char **l = lines; *l; l++) {
+                for (char *p = *l; *p; p++)
+                        if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                                *p = ' ';
+                g_strstrip(*l);
+                if (**l)
+                        g_ptr_array_add(kept, *l);
+        }
+        out = g_string_new(NULL);
+        for (guint i = kept->len > n ? kept->len - n : 0; i < kept->len; i++)
+                g_string_append_printf(out, "%s%s", out->len ? "; " : "", (const char *) kept->pdata[i]);
+        return g_string_free(out, false);
+}

@@ -12,3 +12,8 @@ char *text_quote(const char *s, gssize len);
 
 /* "'a', 'b' or 'c'" */
 char *text_join_choices(const char *const *choices);
+
+/* The last n non-empty lines of a program's output, each stripped, control
+ * characters replaced by spaces, joined with "; " (for an error message).
+ * Never NULL; "" when there is nothing. */
+char *text_last_lines(const char *text, unsigned n);

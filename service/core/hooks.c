@@ -5,13 +5,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "domain-xml.h"
 #include "hooks.h"
 #include "log.h"
+#include "text.h"
 
 /* ---- which files are hooks ---- */
 
@@ -104,8 +105,7 @@ struct HookRun {
         HookDone done;
         void *userdata;
 
-        pid_t pid; /* also its process group (setsid) */
-        int pidfd;
+        ChildWatch *child; /* NULL once reaped or when it never started */
         bool reaped;
         int status;
         bool timed_out;
@@ -122,7 +122,6 @@ struct HookRun {
 
         sd_event_source *stdin_source;
         sd_event_source *output_source;
-        sd_event_source *exit_source;
         sd_event_source *timer;
         sd_event_source *defer;
 };
@@ -132,15 +131,13 @@ static void hook_run_free(HookRun *run) {
                 return;
         sd_event_source_disable_unref(run->stdin_source);
         sd_event_source_disable_unref(run->output_source);
-        sd_event_source_disable_unref(run->exit_source);
+        child_watch_free(run->child);
         sd_event_source_disable_unref(run->timer);
         sd_event_source_disable_unref(run->defer);
         if (run->stdin_fd >= 0)
                 close(run->stdin_fd);
         if (run->output_fd >= 0)
                 close(run->output_fd);
-        if (run->pidfd >= 0)
-                close(run->pidfd);
         if (run->input)
                 g_bytes_unref(run->input);
         if (run->output)
@@ -189,26 +186,6 @@ static bool read_output(HookRun *run) {
         }
 }
 
-/* The last lines of the output, control characters replaced, for a message. */
-static char *output_tail(const char *output) {
-        g_auto(GStrv) lines = g_strsplit(output, "\n", -1);
-        g_autoptr(GPtrArray) kept = g_ptr_array_new();
-        GString *out;
-
-        for (char **l = lines; *l; l++) {
-                for (char *p = *l; *p; p++)
-                        if ((unsigned char) *p < 0x20 || *p == 0x7f)
-                                *p = ' ';
-                g_strstrip(*l);
-                if (**l)
-                        g_ptr_array_add(kept, *l);
-        }
-        out = g_string_new(NULL);
-        for (guint i = kept->len > HOOK_TAIL_LINES ? kept->len - HOOK_TAIL_LINES : 0; i < kept->len; i++)
-                g_string_append_printf(out, "%s%s", out->len ? "; " : "", (const char *) kept->pdata[i]);
-        return g_string_free(out, false);
-}
-
 static void hook_run_complete(HookRun *run) {
         g_autofree char *tail = NULL, *how = NULL, *message = NULL;
         HookResult result = {
@@ -229,19 +206,14 @@ static void hook_run_complete(HookRun *run) {
                     WEXITSTATUS(run->status) == 0;
         result.output = run->output->str;
         if (!result.ok) {
-                tail = output_tail(run->output->str);
+                tail = text_last_lines(run->output->str, HOOK_TAIL_LINES);
                 if (run->failed_to_start)
                         how = g_strdup_printf("could not be started: %s", run->start_error);
                 else if (run->timed_out)
                         how = g_strdup_printf("did not finish within %" G_GUINT64_FORMAT " s and was killed",
                                               run->timeout_usec / G_USEC_PER_SEC);
-                else if (WIFEXITED(run->status))
-                        how = g_strdup_printf("exited with status %d", WEXITSTATUS(run->status));
-                else if (WIFSIGNALED(run->status))
-                        how = g_strdup_printf("was killed by signal %d (%s)", WTERMSIG(run->status),
-                                              strsignal(WTERMSIG(run->status)));
                 else
-                        how = g_strdup("failed");
+                        how = child_describe_status(run->status);
                 message = g_strdup_printf("hook '%s' (%s) %s%s%s", run->name, run->what, how,
                                           *tail ? ": " : " (no output)", tail);
                 result.message = message;
@@ -279,25 +251,12 @@ static int on_output(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        HookRun *run = userdata;
-        siginfo_t si = { 0 };
-
-        if (waitid(P_PIDFD, run->pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
-                return 0;
-        run->reaped = true;
-        run->status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status;
-        hook_run_complete(run);
-        return 0;
-}
-
-static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
+static void on_hook_exit(ChildWatch *w, int status, void *userdata) {
         HookRun *run = userdata;
 
         run->reaped = true;
-        run->status = si->si_code == CLD_EXITED ? W_EXITCODE(si->si_status, 0) : si->si_status;
+        run->status = status;
         hook_run_complete(run);
-        return 0;
 }
 
 static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -307,31 +266,13 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
                     run->timeout_usec / G_USEC_PER_SEC);
         run->timed_out = true;
         /* The whole session: a hook's children must not outlive its timeout. */
-        (void) kill(-run->pid, SIGKILL);
+        child_watch_kill(run->child);
         return 0;
 }
 
 static int on_deferred_failure(sd_event_source *s, void *userdata) {
         hook_run_complete(userdata);
         return 0;
-}
-
-/* In the child between fork and exec: async-signal-safe calls only. */
-static _Noreturn void child_exec(const char *path, char *const *argv, char *const *envp, int in_fd, int out_fd) {
-        sigset_t none;
-
-        (void) setsid();
-        for (int sig = 1; sig < _NSIG; sig++)
-                (void) signal(sig, SIG_DFL);
-        sigemptyset(&none);
-        (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
-                _exit(127);
-        (void) syscall(SYS_close_range, 3, ~0U, 0);
-        if (chdir("/") < 0)
-                _exit(127);
-        execve(path, argv, envp);
-        _exit(127);
 }
 
 static int hook_run_fail_later(HookRun *run, const char *why) {
@@ -351,6 +292,7 @@ int hook_run(sd_event *event, const char *dir, const char *name, const HookReque
                                (char *) "LC_ALL=C", env_name, env_uuid, env_phase, NULL };
         g_autoptr(GError) why = NULL;
         HookRun *run = g_new0(HookRun, 1);
+        pid_t pid = -1;
         int in[2] = { -1, -1 }, out[2] = { -1, -1 };
         int r;
 
@@ -359,8 +301,6 @@ int hook_run(sd_event *event, const char *dir, const char *name, const HookReque
         run->what = g_strdup_printf("%s %s", req->phase, req->sub_phase);
         run->done = done;
         run->userdata = userdata;
-        run->pid = -1;
-        run->pidfd = -1;
         run->stdin_fd = -1;
         run->output_fd = -1;
         run->output = g_string_new(NULL);
@@ -375,15 +315,11 @@ int hook_run(sd_event *event, const char *dir, const char *name, const HookReque
                  pipe2(out, O_CLOEXEC) < 0)
                 r = hook_run_fail_later(run, g_strerror(errno));
         else {
-                pid_t pid = fork();
-                if (pid == 0)
-                        child_exec(path, argv, envp, in[1], out[1]);
-                if (pid < 0)
-                        r = hook_run_fail_later(run, g_strerror(errno));
-                else {
-                        run->pid = pid;
-                        r = 0;
-                }
+                r = child_spawn(path, argv, envp, in[1], out[1], out[1], &pid);
+                if (r < 0)
+                        r = hook_run_fail_later(run, g_strerror(-r));
+                else
+                        r = child_watch_new(event, pid, on_hook_exit, run, &run->child);
         }
         if (in[1] >= 0)
                 close(in[1]);
@@ -395,7 +331,7 @@ int hook_run(sd_event *event, const char *dir, const char *name, const HookReque
                 hook_run_free(run);
                 return r;
         }
-        if (run->pid < 0) {
+        if (!run->child) {
                 close_stdin(run);
                 close_output(run);
                 if (ret)
@@ -404,28 +340,17 @@ int hook_run(sd_event *event, const char *dir, const char *name, const HookReque
         }
 
         log_info("hook '%s' (%s) for domain '%s': started as pid %d", name, run->what, req->domain_name,
-                 (int) run->pid);
+                 (int) pid);
         (void) fcntl(run->stdin_fd, F_SETFL, O_NONBLOCK);
         (void) fcntl(run->output_fd, F_SETFL, O_NONBLOCK);
-        run->pidfd = (int) syscall(SYS_pidfd_open, run->pid, 0);
-        if (run->pidfd >= 0)
-                r = sd_event_add_io(event, &run->exit_source, run->pidfd, EPOLLIN, on_pidfd, run);
-        else
-                /* No pidfds (old kernel, valgrind): SIGCHLD, which the
-                 * daemon blocks for sd-event. */
-                r = sd_event_add_child(event, &run->exit_source, run->pid, WEXITED, on_child, run);
-        if (r >= 0)
-                r = sd_event_add_io(event, &run->output_source, run->output_fd, EPOLLIN, on_output, run);
+        r = sd_event_add_io(event, &run->output_source, run->output_fd, EPOLLIN, on_output, run);
         if (r >= 0)
                 r = sd_event_add_io(event, &run->stdin_source, run->stdin_fd, EPOLLOUT, on_stdin_writable, run);
         if (r >= 0 && timeout_usec > 0)
                 r = sd_event_add_time_relative(event, &run->timer, CLOCK_MONOTONIC, timeout_usec, 10 * 1000,
                                                on_timeout, run);
         if (r < 0) {
-                /* It must not run unwatched. */
-                (void) kill(-run->pid, SIGKILL);
-                (void) waitpid(run->pid, NULL, 0);
-                hook_run_free(run);
+                hook_run_free(run); /* kills and reaps it: it must not run unwatched */
                 return r;
         }
         if (ret)
@@ -436,11 +361,7 @@ int hook_run(sd_event *event, const char *dir, const char *name, const HookReque
 void hook_run_cancel(HookRun *run) {
         if (!run)
                 return;
-        if (run->pid > 0 && !run->reaped) {
-                (void) kill(-run->pid, SIGKILL);
-                /* Reaped at once: SIGKILL cannot be ignored, and a zombie
-                 * must not be left for nobody. */
-                (void) waitpid(run->pid, NULL, 0);
-        }
+        /* Killed and reaped at once: SIGKILL cannot be ignored, and a
+         * zombie must not be left for nobody. */
         hook_run_free(run);
 }
