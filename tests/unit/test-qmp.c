@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +24,12 @@
         "\"Debian 1:10.0.2\"}, \"capabilities\": [\"oob\"]}}\r\n"
 
 typedef struct Fixture Fixture;
+
+/* An fd the fake QEMU received, with the byte of the stream it came with. */
+typedef struct PeerFd {
+        size_t offset;
+        int fd;
+} PeerFd;
 
 typedef struct Reply {
         Fixture *f;
@@ -42,6 +49,8 @@ struct Fixture {
         int peer;      /* the fake QEMU's end */
         int client_fd; /* the client's end, owned by qmp; only for FIONREAD */
         GString *from_client;
+        size_t from_client_erased; /* stream offset of from_client's first byte */
+        GArray *peer_fds;          /* PeerFd: received, not yet claimed by a line */
         GString *log; /* "reply:<label> event:<name> ready closed " in order */
         int ready, closed;
         char *closed_message;
@@ -131,18 +140,28 @@ static void on_state(Qmp *qmp, QmpState state, const GError *error, void *userda
         }
 }
 
-static Fixture *fixture_new(void) {
+/* Without a connection. */
+static Fixture *fixture_alloc(void) {
         Fixture *f = g_new0(Fixture, 1);
+
+        g_assert_cmpint(sd_event_new(&f->event), >=, 0);
+        f->peer = -1;
+        f->client_fd = -1;
+        f->from_client = g_string_new(NULL);
+        f->peer_fds = g_array_new(FALSE, FALSE, sizeof(PeerFd));
+        f->log = g_string_new(NULL);
+        return f;
+}
+
+static Fixture *fixture_new(void) {
+        Fixture *f = fixture_alloc();
         g_autoptr(GError) error = NULL;
         int pair[2];
 
-        g_assert_cmpint(sd_event_new(&f->event), >=, 0);
         g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), ==, 0);
         f->peer = pair[0];
         f->client_fd = pair[1];
         g_assert_cmpint(fcntl(f->peer, F_SETFL, O_NONBLOCK), ==, 0);
-        f->from_client = g_string_new(NULL);
-        f->log = g_string_new(NULL);
         g_assert_cmpint(qmp_new(f->event, on_event, on_state, f, &f->qmp), ==, 0);
         g_assert_cmpint(qmp_attach_fd(f->qmp, pair[1], &error), ==, 0);
         g_assert_no_error(error);
@@ -155,6 +174,11 @@ static void fixture_free(Fixture *f) {
                 close(f->peer);
         sd_event_unref(f->event);
         g_string_free(f->from_client, TRUE);
+        /* Every fd the client sent came with a command that claimed it. */
+        g_assert_cmpuint(f->peer_fds->len, ==, 0);
+        for (guint i = 0; i < f->peer_fds->len; i++)
+                close(g_array_index(f->peer_fds, PeerFd, i).fd);
+        g_array_unref(f->peer_fds);
         g_string_free(f->log, TRUE);
         g_free(f->closed_message);
         g_free(f->last_event_data);
@@ -225,25 +249,58 @@ static void peer_send_bytewise(Fixture *f, const char *text) {
         }
 }
 
+/* One byte per recvmsg(): the kernel hands over fds with the first byte of
+ * the sendmsg() that carried them, so each fd is tied to the exact byte it
+ * was sent with. */
 static bool peer_has_line(Fixture *f) {
-        char buffer[4096];
-        ssize_t n;
+        for (;;) {
+                union {
+                        struct cmsghdr header;
+                        uint8_t buffer[CMSG_SPACE(4 * sizeof(int))];
+                } control;
+                char byte;
+                struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+                struct msghdr message = {
+                        .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control.buffer,
+                        .msg_controllen = sizeof(control.buffer),
+                };
+                ssize_t n = recvmsg(f->peer, &message, MSG_CMSG_CLOEXEC);
 
-        while ((n = recv(f->peer, buffer, sizeof(buffer), 0)) > 0)
-                g_string_append_len(f->from_client, buffer, n);
+                if (n <= 0)
+                        break;
+                g_assert_false(message.msg_flags & MSG_CTRUNC);
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
+                        g_assert_cmpint(c->cmsg_level, ==, SOL_SOCKET);
+                        g_assert_cmpint(c->cmsg_type, ==, SCM_RIGHTS);
+                        for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+                                PeerFd received = { .offset = f->from_client_erased + f->from_client->len };
+
+                                memcpy(&received.fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                                g_array_append_val(f->peer_fds, received);
+                        }
+                }
+                g_string_append_len(f->from_client, &byte, 1);
+        }
         return strchr(f->from_client->str, '\n') != NULL;
 }
 
 /* Reads the next command the client sent; asserts its name and returns its
  * id (the caller frees). arguments_json (if non-NULL) gets "arguments" as
- * JSON text, or NULL. */
-static char *peer_expect(Fixture *f, const char *command, char **arguments_json) {
+ * JSON text, or NULL. ret_fd (if non-NULL) gets the one fd that came with
+ * the command's first byte; without it, no fd may have come with it. */
+static char *peer_expect_fd(Fixture *f, const char *command, char **arguments_json, int *ret_fd) {
         g_autoptr(JsonParser) parser = json_parser_new();
         g_autoptr(GError) error = NULL;
         g_autofree char *line = NULL;
         JsonObject *object;
         char *newline;
+        size_t start, end;
+        int fd = -1;
 
+        if (ret_fd)
+                *ret_fd = -1;
         if (!RUN_UNTIL(f, peer_has_line(f))) {
                 g_test_message("no command arrived, expected '%s'", command);
                 g_test_fail();
@@ -252,6 +309,28 @@ static char *peer_expect(Fixture *f, const char *command, char **arguments_json)
         newline = strchr(f->from_client->str, '\n');
         line = g_strndup(f->from_client->str, newline - f->from_client->str);
         g_string_erase(f->from_client, 0, newline - f->from_client->str + 1);
+        start = f->from_client_erased;
+        end = start + strlen(line) + 1;
+        f->from_client_erased = end;
+
+        while (f->peer_fds->len > 0 && g_array_index(f->peer_fds, PeerFd, 0).offset < end) {
+                PeerFd received = g_array_index(f->peer_fds, PeerFd, 0);
+
+                g_array_remove_index(f->peer_fds, 0);
+                if (received.offset != start || !ret_fd || fd >= 0) {
+                        g_test_message("an fd came with byte %zu of '%s' (expected: %s)",
+                                       received.offset - start, line,
+                                       ret_fd && fd < 0 ? "one with byte 0" : "none");
+                        g_test_fail();
+                        close(received.fd);
+                        continue;
+                }
+                fd = received.fd;
+        }
+        if (ret_fd && fd < 0) {
+                g_test_message("no fd came with '%s'", line);
+                g_test_fail();
+        }
 
         g_assert_true(json_parser_load_from_data(parser, line, -1, &error));
         g_assert_no_error(error);
@@ -261,7 +340,13 @@ static char *peer_expect(Fixture *f, const char *command, char **arguments_json)
                 JsonNode *arguments = json_object_get_member(object, "arguments");
                 *arguments_json = arguments ? node_to_string(arguments) : NULL;
         }
+        if (ret_fd)
+                *ret_fd = fd;
         return g_strdup(json_object_get_string_member(object, "id"));
+}
+
+static char *peer_expect(Fixture *f, const char *command, char **arguments_json) {
+        return peer_expect_fd(f, command, arguments_json, NULL);
 }
 
 static bool peer_has_nothing(Fixture *f) {
@@ -763,12 +848,9 @@ static void test_negotiation_failures(void) {
                 reply_clear(&a);
         }
         {
-                g_autoptr(Fixture) f = g_new0(Fixture, 1);
+                g_autoptr(Fixture) f = fixture_alloc();
                 int pair[2];
 
-                g_assert_cmpint(sd_event_new(&f->event), >=, 0);
-                f->from_client = g_string_new(NULL);
-                f->log = g_string_new(NULL);
                 g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), ==, 0);
                 f->peer = pair[0];
                 g_assert_cmpint(qmp_new(f->event, on_event, on_state, f, &f->qmp), ==, 0);
@@ -979,15 +1061,12 @@ static void test_invalid_arguments(void) {
 
 /* qmp_connect_path() against a listening socket we accept on. */
 static void test_connect_path(void) {
-        g_autoptr(Fixture) f = g_new0(Fixture, 1);
+        g_autoptr(Fixture) f = fixture_alloc();
         g_autofree char *dir = g_dir_make_tmp("test-qmp-XXXXXX", NULL);
         g_autofree char *path = g_build_filename(dir, "qmp.sock", NULL);
         struct sockaddr_un address = { .sun_family = AF_UNIX };
         int listener;
 
-        g_assert_cmpint(sd_event_new(&f->event), >=, 0);
-        f->from_client = g_string_new(NULL);
-        f->log = g_string_new(NULL);
         listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         g_strlcpy(address.sun_path, path, sizeof(address.sun_path));
         g_assert_cmpint(bind(listener, (struct sockaddr *) &address, sizeof(address)), ==, 0);
@@ -997,7 +1076,6 @@ static void test_connect_path(void) {
         g_assert_cmpint(qmp_connect_path(f->qmp, path, NULL), ==, 0);
         f->peer = accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         g_assert_cmpint(f->peer, >=, 0);
-        f->client_fd = -1;
         greet(f);
         close(listener);
         unlink(path);
@@ -1065,11 +1143,7 @@ static void test_real_qemu(void) {
                 g_test_skip("qemu-system-x86_64 not installed");
                 return;
         }
-        f = g_new0(Fixture, 1);
-        g_assert_cmpint(sd_event_new(&f->event), >=, 0);
-        f->peer = -1;
-        f->from_client = g_string_new(NULL);
-        f->log = g_string_new(NULL);
+        f = fixture_alloc();
         version.f = caps.f = bad.f = schema.f = quit.f = f;
 
         q.dir = g_dir_make_tmp("test-qmp-XXXXXX", &error);
