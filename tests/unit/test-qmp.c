@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +24,12 @@
         "\"Debian 1:10.0.2\"}, \"capabilities\": [\"oob\"]}}\r\n"
 
 typedef struct Fixture Fixture;
+
+/* An fd the fake QEMU received, with the byte of the stream it came with. */
+typedef struct PeerFd {
+        size_t offset;
+        int fd;
+} PeerFd;
 
 typedef struct Reply {
         Fixture *f;
@@ -42,6 +49,8 @@ struct Fixture {
         int peer;      /* the fake QEMU's end */
         int client_fd; /* the client's end, owned by qmp; only for FIONREAD */
         GString *from_client;
+        size_t from_client_erased; /* stream offset of from_client's first byte */
+        GArray *peer_fds;          /* PeerFd: received, not yet claimed by a line */
         GString *log; /* "reply:<label> event:<name> ready closed " in order */
         int ready, closed;
         char *closed_message;
@@ -131,18 +140,28 @@ static void on_state(Qmp *qmp, QmpState state, const GError *error, void *userda
         }
 }
 
-static Fixture *fixture_new(void) {
+/* Without a connection. */
+static Fixture *fixture_alloc(void) {
         Fixture *f = g_new0(Fixture, 1);
+
+        g_assert_cmpint(sd_event_new(&f->event), >=, 0);
+        f->peer = -1;
+        f->client_fd = -1;
+        f->from_client = g_string_new(NULL);
+        f->peer_fds = g_array_new(FALSE, FALSE, sizeof(PeerFd));
+        f->log = g_string_new(NULL);
+        return f;
+}
+
+static Fixture *fixture_new(void) {
+        Fixture *f = fixture_alloc();
         g_autoptr(GError) error = NULL;
         int pair[2];
 
-        g_assert_cmpint(sd_event_new(&f->event), >=, 0);
         g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), ==, 0);
         f->peer = pair[0];
         f->client_fd = pair[1];
         g_assert_cmpint(fcntl(f->peer, F_SETFL, O_NONBLOCK), ==, 0);
-        f->from_client = g_string_new(NULL);
-        f->log = g_string_new(NULL);
         g_assert_cmpint(qmp_new(f->event, on_event, on_state, f, &f->qmp), ==, 0);
         g_assert_cmpint(qmp_attach_fd(f->qmp, pair[1], &error), ==, 0);
         g_assert_no_error(error);
@@ -155,6 +174,11 @@ static void fixture_free(Fixture *f) {
                 close(f->peer);
         sd_event_unref(f->event);
         g_string_free(f->from_client, TRUE);
+        /* Every fd the client sent came with a command that claimed it. */
+        g_assert_cmpuint(f->peer_fds->len, ==, 0);
+        for (guint i = 0; i < f->peer_fds->len; i++)
+                close(g_array_index(f->peer_fds, PeerFd, i).fd);
+        g_array_unref(f->peer_fds);
         g_string_free(f->log, TRUE);
         g_free(f->closed_message);
         g_free(f->last_event_data);
@@ -225,25 +249,58 @@ static void peer_send_bytewise(Fixture *f, const char *text) {
         }
 }
 
+/* One byte per recvmsg(): the kernel hands over fds with the first byte of
+ * the sendmsg() that carried them, so each fd is tied to the exact byte it
+ * was sent with. */
 static bool peer_has_line(Fixture *f) {
-        char buffer[4096];
-        ssize_t n;
+        for (;;) {
+                union {
+                        struct cmsghdr header;
+                        uint8_t buffer[CMSG_SPACE(4 * sizeof(int))];
+                } control;
+                char byte;
+                struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+                struct msghdr message = {
+                        .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control.buffer,
+                        .msg_controllen = sizeof(control.buffer),
+                };
+                ssize_t n = recvmsg(f->peer, &message, MSG_CMSG_CLOEXEC);
 
-        while ((n = recv(f->peer, buffer, sizeof(buffer), 0)) > 0)
-                g_string_append_len(f->from_client, buffer, n);
+                if (n <= 0)
+                        break;
+                g_assert_false(message.msg_flags & MSG_CTRUNC);
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
+                        g_assert_cmpint(c->cmsg_level, ==, SOL_SOCKET);
+                        g_assert_cmpint(c->cmsg_type, ==, SCM_RIGHTS);
+                        for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+                                PeerFd received = { .offset = f->from_client_erased + f->from_client->len };
+
+                                memcpy(&received.fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                                g_array_append_val(f->peer_fds, received);
+                        }
+                }
+                g_string_append_len(f->from_client, &byte, 1);
+        }
         return strchr(f->from_client->str, '\n') != NULL;
 }
 
 /* Reads the next command the client sent; asserts its name and returns its
  * id (the caller frees). arguments_json (if non-NULL) gets "arguments" as
- * JSON text, or NULL. */
-static char *peer_expect(Fixture *f, const char *command, char **arguments_json) {
+ * JSON text, or NULL. ret_fd (if non-NULL) gets the one fd that came with
+ * the command's first byte; without it, no fd may have come with it. */
+static char *peer_expect_fd(Fixture *f, const char *command, char **arguments_json, int *ret_fd) {
         g_autoptr(JsonParser) parser = json_parser_new();
         g_autoptr(GError) error = NULL;
         g_autofree char *line = NULL;
         JsonObject *object;
         char *newline;
+        size_t start, end;
+        int fd = -1;
 
+        if (ret_fd)
+                *ret_fd = -1;
         if (!RUN_UNTIL(f, peer_has_line(f))) {
                 g_test_message("no command arrived, expected '%s'", command);
                 g_test_fail();
@@ -252,6 +309,28 @@ static char *peer_expect(Fixture *f, const char *command, char **arguments_json)
         newline = strchr(f->from_client->str, '\n');
         line = g_strndup(f->from_client->str, newline - f->from_client->str);
         g_string_erase(f->from_client, 0, newline - f->from_client->str + 1);
+        start = f->from_client_erased;
+        end = start + strlen(line) + 1;
+        f->from_client_erased = end;
+
+        while (f->peer_fds->len > 0 && g_array_index(f->peer_fds, PeerFd, 0).offset < end) {
+                PeerFd received = g_array_index(f->peer_fds, PeerFd, 0);
+
+                g_array_remove_index(f->peer_fds, 0);
+                if (received.offset != start || !ret_fd || fd >= 0) {
+                        g_test_message("an fd came with byte %zu of '%s' (expected: %s)",
+                                       received.offset - start, line,
+                                       ret_fd && fd < 0 ? "one with byte 0" : "none");
+                        g_test_fail();
+                        close(received.fd);
+                        continue;
+                }
+                fd = received.fd;
+        }
+        if (ret_fd && fd < 0) {
+                g_test_message("no fd came with '%s'", line);
+                g_test_fail();
+        }
 
         g_assert_true(json_parser_load_from_data(parser, line, -1, &error));
         g_assert_no_error(error);
@@ -261,7 +340,13 @@ static char *peer_expect(Fixture *f, const char *command, char **arguments_json)
                 JsonNode *arguments = json_object_get_member(object, "arguments");
                 *arguments_json = arguments ? node_to_string(arguments) : NULL;
         }
+        if (ret_fd)
+                *ret_fd = fd;
         return g_strdup(json_object_get_string_member(object, "id"));
+}
+
+static char *peer_expect(Fixture *f, const char *command, char **arguments_json) {
+        return peer_expect_fd(f, command, arguments_json, NULL);
 }
 
 static bool peer_has_nothing(Fixture *f) {
@@ -763,12 +848,9 @@ static void test_negotiation_failures(void) {
                 reply_clear(&a);
         }
         {
-                g_autoptr(Fixture) f = g_new0(Fixture, 1);
+                g_autoptr(Fixture) f = fixture_alloc();
                 int pair[2];
 
-                g_assert_cmpint(sd_event_new(&f->event), >=, 0);
-                f->from_client = g_string_new(NULL);
-                f->log = g_string_new(NULL);
                 g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), ==, 0);
                 f->peer = pair[0];
                 g_assert_cmpint(qmp_new(f->event, on_event, on_state, f, &f->qmp), ==, 0);
@@ -979,15 +1061,12 @@ static void test_invalid_arguments(void) {
 
 /* qmp_connect_path() against a listening socket we accept on. */
 static void test_connect_path(void) {
-        g_autoptr(Fixture) f = g_new0(Fixture, 1);
+        g_autoptr(Fixture) f = fixture_alloc();
         g_autofree char *dir = g_dir_make_tmp("test-qmp-XXXXXX", NULL);
         g_autofree char *path = g_build_filename(dir, "qmp.sock", NULL);
         struct sockaddr_un address = { .sun_family = AF_UNIX };
         int listener;
 
-        g_assert_cmpint(sd_event_new(&f->event), >=, 0);
-        f->from_client = g_string_new(NULL);
-        f->log = g_string_new(NULL);
         listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         g_strlcpy(address.sun_path, path, sizeof(address.sun_path));
         g_assert_cmpint(bind(listener, (struct sockaddr *) &address, sizeof(address)), ==, 0);
@@ -997,11 +1076,264 @@ static void test_connect_path(void) {
         g_assert_cmpint(qmp_connect_path(f->qmp, path, NULL), ==, 0);
         f->peer = accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         g_assert_cmpint(f->peer, >=, 0);
-        f->client_fd = -1;
         greet(f);
         close(listener);
         unlink(path);
         rmdir(dir);
+}
+
+/* ---- file descriptors ---- */
+
+static unsigned count_open_fds(void) {
+        g_autoptr(GDir) dir = g_dir_open("/proc/self/fd", 0, NULL);
+        unsigned n = 0;
+
+        g_assert_nonnull(dir);
+        while (dir && g_dir_read_name(dir))
+                n++;
+        return n;
+}
+
+/* received (the write end of a pipe, as the fake QEMU got it) and pipe_read
+ * are the same pipe. Closes received. */
+static void assert_same_pipe(int received, int pipe_read, const char *label) {
+        char buffer[64] = {};
+
+        g_assert_cmpint(received, >=, 0);
+        if (received < 0)
+                return;
+        g_assert_cmpint(write(received, label, strlen(label)), ==, (ssize_t) strlen(label));
+        g_assert_cmpint(read(pipe_read, buffer, sizeof(buffer) - 1), ==, (ssize_t) strlen(label));
+        g_assert_cmpstr(buffer, ==, label);
+        close(received);
+}
+
+static JsonObject *fdname(const char *name) {
+        JsonObject *arguments = json_object_new();
+
+        json_object_set_string_member(arguments, "fdname", name);
+        return arguments;
+}
+
+static void test_fd_getfd(void) {
+        g_autoptr(Fixture) f = fixture_new();
+        Reply getfd = { .f = f, .label = "getfd" };
+        g_autofree char *id = NULL, *args = NULL;
+        g_autoptr(GError) error = NULL;
+        int pipe_fds[2], received = -1;
+        unsigned before;
+
+        greet(f);
+        g_assert_cmpint(pipe2(pipe_fds, O_CLOEXEC), ==, 0);
+        before = count_open_fds();
+        g_assert_cmpint(qmp_execute_with_fd(f->qmp, "getfd", fdname("migration"), pipe_fds[1], 0, on_reply,
+                                            &getfd, &error),
+                        ==, 0);
+        g_assert_no_error(error);
+        /* Borrowed: ours may go at once, the Qmp holds its own. */
+        close(pipe_fds[1]);
+        g_assert_cmpuint(count_open_fds(), ==, before);
+
+        id = peer_expect_fd(f, "getfd", &args, &received);
+        g_assert_cmpstr(id, ==, "vm-2");
+        g_assert_cmpstr(args, ==, "{\"fdname\":\"migration\"}");
+        assert_same_pipe(received, pipe_fds[0], "through getfd");
+        /* Sent: the duplicate is closed. */
+        g_assert_cmpuint(count_open_fds(), ==, before - 1);
+
+        reply_with(f, id, "{}");
+        g_assert_true(RUN_UNTIL(f, getfd.calls == 1));
+        g_assert_cmpstr(getfd.result, ==, "{}");
+        close(pipe_fds[0]);
+        reply_clear(&getfd);
+}
+
+static void test_fd_queued_before_negotiation(void) {
+        g_autoptr(Fixture) f = fixture_new();
+        Reply plain = { .f = f, .label = "plain" }, getfd = { .f = f, .label = "getfd" };
+        g_autofree char *id_plain = NULL, *id = NULL, *args = NULL;
+        int pipe_fds[2], received = -1;
+
+        g_assert_cmpint(pipe2(pipe_fds, O_CLOEXEC), ==, 0);
+        g_assert_cmpint(qmp_execute(f->qmp, "query-status", NULL, 0, on_reply, &plain, NULL), ==, 0);
+        g_assert_cmpint(qmp_execute_with_fd(f->qmp, "getfd", fdname("early"), pipe_fds[1], 0, on_reply,
+                                            &getfd, NULL),
+                        ==, 0);
+        close(pipe_fds[1]);
+        g_assert_true(peer_has_nothing(f));
+
+        greet(f); /* qmp_capabilities came without an fd */
+        id_plain = peer_expect(f, "query-status", NULL);
+        id = peer_expect_fd(f, "getfd", &args, &received);
+        g_assert_cmpstr(args, ==, "{\"fdname\":\"early\"}");
+        assert_same_pipe(received, pipe_fds[0], "queued early");
+        reply_with(f, id_plain, "{}");
+        reply_with(f, id, "{}");
+        g_assert_true(RUN_UNTIL(f, getfd.calls == 1));
+        g_assert_cmpstr(getfd.result, ==, "{}");
+        close(pipe_fds[0]);
+        reply_clear(&plain), reply_clear(&getfd);
+}
+
+/* Everything is in the out buffer at once, so one send could carry several
+ * commands: each fd must still come with the first byte of its own. */
+static void test_fd_back_to_back(void) {
+        g_autoptr(Fixture) f = fixture_new();
+        const char *names[] = { "first", "second" };
+        int pipes[2][2], received[2] = { -1, -1 };
+        g_autofree char *id_before = NULL, *id_after = NULL;
+
+        greet(f);
+        g_assert_cmpint(qmp_execute(f->qmp, "before", NULL, 0, NULL, NULL, NULL), ==, 0);
+        for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+                g_assert_cmpint(pipe2(pipes[i], O_CLOEXEC), ==, 0);
+                g_assert_cmpint(qmp_execute_with_fd(f->qmp, "getfd", fdname(names[i]), pipes[i][1], 0, NULL,
+                                                    NULL, NULL),
+                                ==, 0);
+                close(pipes[i][1]);
+        }
+        g_assert_cmpint(qmp_execute(f->qmp, "after", NULL, 0, NULL, NULL, NULL), ==, 0);
+
+        id_before = peer_expect(f, "before", NULL);
+        for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+                g_autofree char *id = NULL, *args = NULL, *expected = NULL;
+
+                id = peer_expect_fd(f, "getfd", &args, &received[i]);
+                expected = g_strdup_printf("{\"fdname\":\"%s\"}", names[i]);
+                g_assert_cmpstr(args, ==, expected);
+                assert_same_pipe(received[i], pipes[i][0], names[i]);
+                close(pipes[i][0]);
+        }
+        id_after = peer_expect(f, "after", NULL);
+}
+
+/* A socket buffer far smaller than the commands: sends stop half way
+ * (EAGAIN) before, inside and after the fd commands, and each fd still goes
+ * exactly once, with its own command. */
+static void test_fd_partial_sends(void) {
+        g_autoptr(Fixture) f = fixture_new();
+        g_autofree char *padding = g_strnfill(64 * 1024, 'p');
+        const char *names[] = { "padded", "small" };
+        int pipes[2][2], received[2] = { -1, -1 };
+        int sndbuf = 4096, pending = 0;
+        g_autofree char *id_big = NULL, *id_after = NULL;
+        JsonObject *big = json_object_new();
+        JsonObject *padded = fdname(names[0]);
+
+        greet(f);
+        g_assert_cmpint(setsockopt(f->client_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), ==, 0);
+        json_object_set_string_member(big, "padding", padding);
+        json_object_set_string_member(padded, "padding", padding);
+        g_assert_cmpint(qmp_execute(f->qmp, "big", big, 0, NULL, NULL, NULL), ==, 0);
+        for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+                g_assert_cmpint(pipe2(pipes[i], O_CLOEXEC), ==, 0);
+                g_assert_cmpint(qmp_execute_with_fd(f->qmp, "getfd", i == 0 ? padded : fdname(names[i]),
+                                                    pipes[i][1], 0, NULL, NULL, NULL),
+                                ==, 0);
+                close(pipes[i][1]);
+        }
+        g_assert_cmpint(qmp_execute(f->qmp, "after", NULL, 0, NULL, NULL, NULL), ==, 0);
+        /* The premise: the client cannot send it all at once. */
+        run_idle(f);
+        g_assert_cmpint(ioctl(f->peer, FIONREAD, &pending), ==, 0);
+        g_assert_cmpint(pending, <, 64 * 1024);
+
+        id_big = peer_expect(f, "big", NULL);
+        for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+                g_autofree char *id = NULL;
+
+                id = peer_expect_fd(f, "getfd", NULL, &received[i]);
+                assert_same_pipe(received[i], pipes[i][0], names[i]);
+                close(pipes[i][0]);
+        }
+        id_after = peer_expect(f, "after", NULL);
+        g_assert_cmpint(qmp_get_state(f->qmp), ==, QMP_READY);
+}
+
+/* Every way an fd command ends without its fd going out closes the
+ * duplicate. The connection's end goes too, except after a timeout. */
+static void test_fd_no_leaks(void) {
+        enum { CLOSE_QUEUED, FREE_QUEUED, TIMEOUT_QUEUED, CLOSE_UNSENT, SEND_FAILS, N_VARIANTS };
+
+        for (int variant = 0; variant < N_VARIANTS; variant++) {
+                g_autoptr(Fixture) f = fixture_new();
+                Reply a = { .f = f, .label = "a" };
+                int pipe_fds[2];
+                unsigned before;
+
+                g_test_message("variant %d", variant);
+                if (variant == CLOSE_UNSENT || variant == SEND_FAILS)
+                        greet(f);
+                if (variant == SEND_FAILS)
+                        g_assert_cmpint(shutdown(f->peer, SHUT_RD), ==, 0);
+                g_assert_cmpint(pipe2(pipe_fds, O_CLOEXEC), ==, 0);
+                before = count_open_fds();
+                g_assert_cmpint(qmp_execute_with_fd(f->qmp, "getfd", fdname("x"), pipe_fds[1],
+                                                    variant == TIMEOUT_QUEUED ? 20 * 1000 : 0, on_reply, &a,
+                                                    NULL),
+                                ==, 0);
+                g_assert_cmpuint(count_open_fds(), ==, before + 1);
+
+                switch (variant) {
+                case CLOSE_QUEUED:
+                case CLOSE_UNSENT: /* serialized, but the loop never ran to send it */
+                        qmp_close(f->qmp);
+                        g_assert_cmpuint(count_open_fds(), ==, before - 1);
+                        g_assert_true(RUN_UNTIL(f, a.calls == 1));
+                        g_assert_nonnull(strstr(a.message, "connection closed"));
+                        break;
+                case FREE_QUEUED:
+                        f->qmp = qmp_free(f->qmp);
+                        break;
+                case TIMEOUT_QUEUED:
+                        g_assert_true(RUN_UNTIL(f, a.calls == 1));
+                        g_assert_nonnull(strstr(a.message, "did not answer"));
+                        break;
+                case SEND_FAILS:
+                        g_assert_true(RUN_UNTIL(f, f->closed == 1));
+                        g_assert_nonnull(strstr(f->closed_message, "writing to the QMP socket failed"));
+                        g_assert_true(RUN_UNTIL(f, a.calls == 1));
+                        break;
+                }
+                g_assert_cmpuint(count_open_fds(), ==, variant == TIMEOUT_QUEUED ? before : before - 1);
+                close(pipe_fds[0]);
+                close(pipe_fds[1]);
+                reply_clear(&a);
+        }
+}
+
+static void test_fd_invalid(void) {
+        g_autoptr(Fixture) f = fixture_new();
+        g_autoptr(GError) error = NULL;
+        int pipe_fds[2], closed_fd;
+        unsigned before;
+
+        g_assert_cmpint(pipe2(pipe_fds, O_CLOEXEC), ==, 0);
+        closed_fd = dup(pipe_fds[0]);
+        close(closed_fd);
+        before = count_open_fds();
+
+        g_assert_cmpint(qmp_execute_with_fd(f->qmp, "getfd", fdname("x"), -1, 0, NULL, NULL, &error), ==,
+                        -EBADF);
+        g_assert_error(error, VM_ERROR, VM_ERROR_INVALID_ARGUMENT);
+        g_clear_error(&error);
+        g_assert_cmpint(qmp_execute_with_fd(f->qmp, "getfd", fdname("x"), closed_fd, 0, NULL, NULL, &error),
+                        ==, -EBADF);
+        g_assert_error(error, VM_ERROR, VM_ERROR_INVALID_ARGUMENT);
+        g_clear_error(&error);
+        /* A valid fd with a refused command: the duplicate goes at once. */
+        g_assert_cmpint(qmp_execute_with_fd(f->qmp, "bad name", NULL, pipe_fds[1], 0, NULL, NULL, &error),
+                        ==, -EINVAL);
+        g_assert_error(error, VM_ERROR, VM_ERROR_INVALID_ARGUMENT);
+        g_clear_error(&error);
+        qmp_close(f->qmp);
+        g_assert_cmpint(
+                qmp_execute_with_fd(f->qmp, "getfd", fdname("x"), pipe_fds[1], 0, NULL, NULL, &error), ==,
+                -ENOTCONN);
+        g_assert_error(error, VM_ERROR, VM_ERROR_BACKEND_FAILED);
+        g_assert_cmpuint(count_open_fds(), ==, before - 1); /* the connection's end */
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
 }
 
 /* ---- real QEMU ---- */
@@ -1055,7 +1387,9 @@ static void test_real_qemu(void) {
         g_auto(Qemu) q = {};
         g_autofree char *qmp_arg = NULL;
         Reply version = { .label = "version" }, caps = { .label = "caps" }, bad = { .label = "bad" },
-              schema = { .label = "schema" }, quit = { .label = "quit" };
+              schema = { .label = "schema" }, quit = { .label = "quit" }, getfd = { .label = "getfd" },
+              no_fd = { .label = "no-fd" }, closefd = { .label = "closefd" };
+        int pipe_fds[2];
         unsigned major, minor, micro;
         const char *package;
         int64_t deadline;
@@ -1065,12 +1399,8 @@ static void test_real_qemu(void) {
                 g_test_skip("qemu-system-x86_64 not installed");
                 return;
         }
-        f = g_new0(Fixture, 1);
-        g_assert_cmpint(sd_event_new(&f->event), >=, 0);
-        f->peer = -1;
-        f->from_client = g_string_new(NULL);
-        f->log = g_string_new(NULL);
-        version.f = caps.f = bad.f = schema.f = quit.f = f;
+        f = fixture_alloc();
+        version.f = caps.f = bad.f = schema.f = quit.f = getfd.f = no_fd.f = closefd.f = f;
 
         q.dir = g_dir_make_tmp("test-qmp-XXXXXX", &error);
         g_assert_no_error(error);
@@ -1145,6 +1475,26 @@ static void test_real_qemu(void) {
         g_assert_cmpuint(schema.result ? strlen(schema.result) : 0, >, 10000);
         g_assert_cmpuint(schema.result ? strlen(schema.result) : 0, <, QMP_MAX_LINE / 8);
 
+        /* QEMU takes the fd that came with getfd; a getfd without one
+         * finds none left, so the first really brought its own. */
+        g_assert_cmpint(pipe2(pipe_fds, O_CLOEXEC), ==, 0);
+        g_assert_cmpint(qmp_execute_with_fd(f->qmp, "getfd", fdname("test"), pipe_fds[1], 5 * G_USEC_PER_SEC,
+                                            on_reply, &getfd, NULL),
+                        ==, 0);
+        close(pipe_fds[1]);
+        g_assert_cmpint(
+                qmp_execute(f->qmp, "getfd", fdname("none"), 5 * G_USEC_PER_SEC, on_reply, &no_fd, NULL), ==,
+                0);
+        g_assert_cmpint(
+                qmp_execute(f->qmp, "closefd", fdname("test"), 5 * G_USEC_PER_SEC, on_reply, &closefd, NULL),
+                ==, 0);
+        g_assert_true(RUN_UNTIL(f, closefd.calls == 1));
+        g_assert_cmpstr(getfd.result, ==, "{}");
+        g_assert_cmpstr(no_fd.error_class, ==, "GenericError");
+        g_test_message("getfd without an fd: %s", no_fd.message);
+        g_assert_cmpstr(closefd.result, ==, "{}");
+        close(pipe_fds[0]);
+
         g_assert_cmpint(qmp_execute(f->qmp, "quit", NULL, 5 * G_USEC_PER_SEC, on_reply, &quit, NULL), ==, 0);
         g_assert_true(RUN_UNTIL(f, f->closed == 1));
         g_assert_nonnull(strstr(f->log->str, "event:SHUTDOWN"));
@@ -1152,7 +1502,7 @@ static void test_real_qemu(void) {
         g_test_message("log: %s; quit: %s", f->log->str, quit.result ?: quit.message);
         g_assert_true(qemu_wait_exit(&q));
         reply_clear(&version), reply_clear(&caps), reply_clear(&bad), reply_clear(&schema),
-                reply_clear(&quit);
+                reply_clear(&quit), reply_clear(&getfd), reply_clear(&no_fd), reply_clear(&closefd);
 }
 
 int main(int argc, char *argv[]) {
@@ -1178,6 +1528,12 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/qmp/free-with-pending", test_free_with_pending);
         g_test_add_func("/qmp/invalid-arguments", test_invalid_arguments);
         g_test_add_func("/qmp/connect-path", test_connect_path);
+        g_test_add_func("/qmp/fd/getfd", test_fd_getfd);
+        g_test_add_func("/qmp/fd/queued-before-negotiation", test_fd_queued_before_negotiation);
+        g_test_add_func("/qmp/fd/back-to-back", test_fd_back_to_back);
+        g_test_add_func("/qmp/fd/partial-sends", test_fd_partial_sends);
+        g_test_add_func("/qmp/fd/no-leaks", test_fd_no_leaks);
+        g_test_add_func("/qmp/fd/invalid", test_fd_invalid);
         g_test_add_func("/qmp/real-qemu", test_real_qemu);
         return g_test_run();
 }

@@ -33,7 +33,15 @@ typedef struct QmpCommand {
         bool sent;       /* on ->in_flight rather than ->queued */
         bool timed_out;  /* its caller was told; a late reply is dropped */
         GError *failure; /* on ->failing: what to tell its caller */
+        int fd;          /* to send with it, or -1; moves to ->out_fds when serialized */
 } QmpCommand;
+
+/* A file descriptor that goes out as SCM_RIGHTS with the byte of ->out at
+ * offset, the first byte of its command. */
+typedef struct QmpOutFd {
+        size_t offset;
+        int fd;
+} QmpOutFd;
 
 struct Qmp {
         /* Held by the owner (dropped by qmp_free()) and by every dispatch
@@ -60,6 +68,7 @@ struct Qmp {
         size_t in_scanned; /* bytes of ->in known to hold no newline */
         GByteArray *out;
         size_t out_sent;
+        GArray *out_fds; /* QmpOutFd, by offset, all at or past ->out_sent */
 
         GQueue queued;    /* QmpCommand: waiting for negotiation to finish */
         GQueue in_flight; /* QmpCommand: serialized, in sending order */
@@ -88,6 +97,7 @@ static void qmp_unref(Qmp *qmp) {
         assert(qmp->freed);
         g_byte_array_unref(qmp->in);
         g_byte_array_unref(qmp->out);
+        g_array_unref(qmp->out_fds);
         g_clear_error(&qmp->close_error);
         g_free(qmp->package);
         g_strfreev(qmp->capabilities);
@@ -95,9 +105,25 @@ static void qmp_unref(Qmp *qmp) {
         g_free(qmp);
 }
 
+static QmpCommand *qmp_command_new(Qmp *qmp, const char *name) {
+        QmpCommand *cmd = g_new0(QmpCommand, 1);
+
+        cmd->qmp = qmp;
+        cmd->name = g_strdup(name);
+        cmd->fd = -1;
+        return cmd;
+}
+
+static void qmp_command_close_fd(QmpCommand *cmd) {
+        if (cmd->fd >= 0)
+                (void) close(cmd->fd);
+        cmd->fd = -1;
+}
+
 static void qmp_command_free(QmpCommand *cmd) {
         if (!cmd)
                 return;
+        qmp_command_close_fd(cmd);
         sd_event_source_disable_unref(cmd->timer);
         if (cmd->arguments)
                 json_object_unref(cmd->arguments);
@@ -127,13 +153,17 @@ static void qmp_update_events(Qmp *qmp) {
         (void) sd_event_source_set_io_events(qmp->io, events);
 }
 
-/* Closes the socket and stops every source tied to it. */
+/* Closes the socket and stops every source tied to it; the file
+ * descriptors still waiting in ->out can never go out now. */
 static void qmp_disconnect(Qmp *qmp) {
         qmp->io = sd_event_source_disable_unref(qmp->io);
         qmp->negotiation_timer = sd_event_source_disable_unref(qmp->negotiation_timer);
         if (qmp->fd >= 0)
                 (void) close(qmp->fd);
         qmp->fd = -1;
+        for (guint i = 0; i < qmp->out_fds->len; i++)
+                (void) close(g_array_index(qmp->out_fds, QmpOutFd, i).fd);
+        g_array_set_size(qmp->out_fds, 0);
         qmp->state = QMP_CLOSED;
 }
 
@@ -159,6 +189,9 @@ static void qmp_shutdown(Qmp *qmp, GError *error) {
                 QmpCommand *cmd;
 
                 while ((cmd = g_queue_pop_head(queues[i]))) {
+                        /* It can never be sent now: not kept open until
+                         * the callback runs. */
+                        qmp_command_close_fd(cmd);
                         if (cmd->internal || cmd->timed_out || !cmd->done) {
                                 qmp_command_free(cmd);
                                 continue;
@@ -275,6 +308,12 @@ static void qmp_send_command(Qmp *qmp, QmpCommand *cmd) {
          * one line whatever the arguments hold. */
         text = json_generator_to_data(generator, &length);
 
+        if (cmd->fd >= 0) {
+                QmpOutFd out_fd = { .offset = qmp->out->len, .fd = cmd->fd };
+
+                g_array_append_val(qmp->out_fds, out_fd);
+                cmd->fd = -1;
+        }
         g_byte_array_append(qmp->out, (const guint8 *) text, length);
         g_byte_array_append(qmp->out, (const guint8 *) "\n", 1);
         cmd->sent = true;
@@ -282,24 +321,80 @@ static void qmp_send_command(Qmp *qmp, QmpCommand *cmd) {
         qmp_update_events(qmp);
 }
 
+/*
+ * One send() or sendmsg() from ->out_sent on; returns the bytes sent or
+ * -errno. QEMU keeps the last fd that arrived on the socket for the next
+ * "getfd", so an fd must arrive with its own command: it goes with that
+ * command's first byte, and no call sends past the offset of the next fd.
+ * Each sendmsg() is a message of its own on a unix stream socket and a
+ * recvmsg() that receives fds ends with the bytes they came with, so QEMU
+ * never gets the next command's fd before this command's bytes.
+ */
+static ssize_t qmp_send_some(Qmp *qmp) {
+        QmpOutFd *first = qmp->out_fds->len > 0 ? &g_array_index(qmp->out_fds, QmpOutFd, 0) : NULL;
+        const uint8_t *data = qmp->out->data + qmp->out_sent;
+        size_t length = qmp->out->len - qmp->out_sent;
+        union {
+                struct cmsghdr header;
+                uint8_t buffer[CMSG_SPACE(sizeof(int))];
+        } control = {};
+        struct iovec iov = { .iov_base = (void *) data };
+        struct msghdr message = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = control.buffer,
+                .msg_controllen = sizeof(control.buffer),
+        };
+        struct cmsghdr *cmsg;
+        ssize_t n;
+
+        if (!first || first->offset > qmp->out_sent) {
+                if (first)
+                        length = first->offset - qmp->out_sent;
+                n = send(qmp->fd, data, length, MSG_NOSIGNAL | MSG_DONTWAIT);
+                return n < 0 ? -errno : n;
+        }
+
+        assert(first->offset == qmp->out_sent);
+        if (qmp->out_fds->len > 1)
+                length = g_array_index(qmp->out_fds, QmpOutFd, 1).offset - qmp->out_sent;
+        iov.iov_len = length;
+        cmsg = CMSG_FIRSTHDR(&message);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cmsg), &first->fd, sizeof(int));
+        n = sendmsg(qmp->fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0)
+                return -errno; /* not sent: kept for the next try, or closed with the connection */
+        /* n ≥ 1: the fd went with the first byte and the socket holds its
+         * own reference now. */
+        (void) close(first->fd);
+        g_array_remove_index(qmp->out_fds, 0);
+        return n;
+}
+
 static void qmp_flush(Qmp *qmp) {
         while (qmp->out_sent < qmp->out->len) {
-                ssize_t n = send(qmp->fd, qmp->out->data + qmp->out_sent, qmp->out->len - qmp->out_sent,
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+                ssize_t n = qmp_send_some(qmp);
+
+                if (n == -EINTR)
+                        continue;
+                if (n == -EAGAIN)
+                        break;
                 if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                break;
                         qmp_shutdown(qmp,
                                      g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
                                                  "writing to the QMP socket failed (QEMU gone?): %s",
-                                                 g_strerror(errno)));
+                                                 g_strerror((int) -n)));
                         return;
                 }
                 qmp->out_sent += n;
         }
         if (qmp->out_sent == qmp->out->len) {
+                /* Every fd sits before the end of ->out, so all went out
+                 * and no offset needs moving. */
+                assert(qmp->out_fds->len == 0);
                 g_byte_array_set_size(qmp->out, 0);
                 qmp->out_sent = 0;
         }
@@ -398,9 +493,7 @@ static int qmp_handle_greeting(Qmp *qmp, JsonObject *message) {
 
         /* No capability is enabled ("oob" would let replies overtake each
          * other): the empty negotiation keeps replies in command order. */
-        cmd = g_new0(QmpCommand, 1);
-        cmd->qmp = qmp;
-        cmd->name = g_strdup("qmp_capabilities");
+        cmd = qmp_command_new(qmp, "qmp_capabilities");
         cmd->internal = true;
         cmd->done = qmp_on_capabilities;
         qmp_send_command(qmp, cmd);
@@ -808,6 +901,7 @@ int qmp_new(sd_event *event, QmpEventFn on_event, QmpStateFn on_state, void *use
         qmp->negotiation_timeout_usec = QMP_DEFAULT_NEGOTIATION_TIMEOUT_USEC;
         qmp->in = g_byte_array_new();
         qmp->out = g_byte_array_new();
+        qmp->out_fds = g_array_new(FALSE, FALSE, sizeof(QmpOutFd));
         g_queue_init(&qmp->queued);
         g_queue_init(&qmp->in_flight);
         g_queue_init(&qmp->failing);
@@ -937,8 +1031,10 @@ static bool command_name_valid(const char *name) {
         return true;
 }
 
-int qmp_execute(Qmp *qmp, const char *command, JsonObject *arguments, uint64_t timeout_usec, QmpReplyFn done,
-                void *userdata, GError **error) {
+/* qmp_execute() with fd (ours, or -1) to send along; takes arguments and
+ * fd in all cases. */
+static int qmp_queue_command(Qmp *qmp, const char *command, JsonObject *arguments, int fd,
+                             uint64_t timeout_usec, QmpReplyFn done, void *userdata, GError **error) {
         g_autoptr(JsonObject) args = arguments;
         QmpCommand *cmd;
         int r;
@@ -946,19 +1042,22 @@ int qmp_execute(Qmp *qmp, const char *command, JsonObject *arguments, uint64_t t
         assert(qmp);
         assert(!qmp->freed);
         if (!command_name_valid(command)) {
+                if (fd >= 0)
+                        (void) close(fd);
                 vm_error_set(error, VM_ERROR_INVALID_ARGUMENT, "invalid QMP command name '%s'",
                              command ?: "(null)");
                 return -EINVAL;
         }
         if (qmp->state == QMP_CLOSED) {
+                if (fd >= 0)
+                        (void) close(fd);
                 vm_error_set(error, VM_ERROR_BACKEND_FAILED,
                              "cannot send QMP command '%s': the connection is closed", command);
                 return -ENOTCONN;
         }
 
-        cmd = g_new0(QmpCommand, 1);
-        cmd->qmp = qmp;
-        cmd->name = g_strdup(command);
+        cmd = qmp_command_new(qmp, command);
+        cmd->fd = fd;
         cmd->arguments = g_steal_pointer(&args);
         cmd->done = done;
         cmd->userdata = userdata;
@@ -980,6 +1079,43 @@ int qmp_execute(Qmp *qmp, const char *command, JsonObject *arguments, uint64_t t
         else
                 g_queue_push_tail(&qmp->queued, cmd);
         return 0;
+}
+
+int qmp_execute(Qmp *qmp, const char *command, JsonObject *arguments, uint64_t timeout_usec, QmpReplyFn done,
+                void *userdata, GError **error) {
+        return qmp_queue_command(qmp, command, arguments, -1, timeout_usec, done, userdata, error);
+}
+
+int qmp_execute_with_fd(Qmp *qmp, const char *command, JsonObject *arguments, int fd, uint64_t timeout_usec,
+                        QmpReplyFn done, void *userdata, GError **error) {
+        g_autoptr(JsonObject) args = arguments;
+        int copy;
+
+        assert(qmp);
+        if (fd < 0) {
+                vm_error_set(error, VM_ERROR_INVALID_ARGUMENT,
+                             "invalid file descriptor %d for QMP command '%s'", fd, command ?: "(null)");
+                return -EBADF;
+        }
+        /* Our own copy: the caller may close fd as soon as we return, and
+         * the command may wait for negotiation or a full socket. At 3 or
+         * above, so that it never poses as stdio should that be closed. */
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0) {
+                int r = -errno;
+
+                if (r == -EBADF)
+                        vm_error_set(error, VM_ERROR_INVALID_ARGUMENT,
+                                     "invalid file descriptor %d for QMP command '%s': %s", fd,
+                                     command ?: "(null)", g_strerror(-r));
+                else
+                        vm_error_set(error, VM_ERROR_BACKEND_FAILED,
+                                     "cannot duplicate file descriptor %d for QMP command '%s': %s", fd,
+                                     command ?: "(null)", g_strerror(-r));
+                return r;
+        }
+        return qmp_queue_command(qmp, command, g_steal_pointer(&args), copy, timeout_usec, done, userdata,
+                                 error);
 }
 
 void qmp_close(Qmp *qmp) {

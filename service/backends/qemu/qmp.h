@@ -99,6 +99,13 @@ void qmp_set_negotiation_timeout(Qmp *qmp, uint64_t usec);
 int qmp_execute(Qmp *qmp, const char *command, JsonObject *arguments, uint64_t timeout_usec, QmpReplyFn done,
                 void *userdata, GError **error);
 
+/* Like qmp_execute(), and sends fd (borrowed: the Qmp keeps a duplicate
+ * until it is sent, and closes it then or when the command fails or the
+ * connection closes) as SCM_RIGHTS with the first byte of the command, as
+ * QEMU's "getfd" and "add-fd" expect. */
+int qmp_execute_with_fd(Qmp *qmp, const char *command, JsonObject *arguments, int fd, uint64_t timeout_usec,
+                        QmpReplyFn done, void *userdata, GError **error);
+
 /* Closes the socket; pending commands fail with "connection closed" from
  * the event loop (their callbacks run later, never inside this call). */
 void qmp_close(Qmp *qmp);
