@@ -13,3 +13,7 @@ int net_try_bind(const char *address, uint16_t port);
  * it is one of this host's own (it can be bound) and not loopback; NULL
  * otherwise. Read from the file alone: no resolver, no blocking. */
 char *net_own_address(const char *hosts_file, const char *hostname);
+
+/* A stream socket connected to the unix socket at path (close-on-exec,
+ * blocking); a negative errno if it cannot be. */
+int net_connect_unix(const char *path);

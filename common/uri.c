@@ -442,3 +442,31 @@ int data_uri_parse(const char *uri, char **ret_host, uint16_t *ret_port, GError 
                 *ret_port = a.port;
         return 0;
 }
+
+char **destination_ssh_argv(const Destination *d, const char *const *remote_argv) {
+        GPtrArray *argv;
+
+        if (d->kind != DESTINATION_SSH)
+                return NULL;
+        argv = g_ptr_array_new();
+        g_ptr_array_add(argv, g_strdup("ssh"));
+        g_ptr_array_add(argv, g_strdup("-xT"));
+        g_ptr_array_add(argv, g_strdup("-o"));
+        g_ptr_array_add(argv, g_strdup("BatchMode=yes"));
+        if (d->port) {
+                g_ptr_array_add(argv, g_strdup("-p"));
+                g_ptr_array_add(argv, g_strdup_printf("%u", d->port));
+        }
+        if (d->user) {
+                g_ptr_array_add(argv, g_strdup("-l"));
+                g_ptr_array_add(argv, g_strdup(d->user));
+        }
+        /* The parser refused hosts and users that start with '-'; "--" is
+         * one more guard against options hidden in them. */
+        g_ptr_array_add(argv, g_strdup("--"));
+        g_ptr_array_add(argv, g_strdup(d->host));
+        for (const char *const *a = remote_argv; a && *a; a++)
+                g_ptr_array_add(argv, g_strdup(*a));
+        g_ptr_array_add(argv, NULL);
+        return (char **) g_ptr_array_free(argv, false);
+}

@@ -50,6 +50,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Destination, destination_free)
  * (IPv6 bracketed). NULL for unix destinations. */
 char *destination_to_sd_bus_host(const Destination *d);
 
+/* ssh: the command line that runs remote_argv on the destination host:
+ * ssh -xT -o BatchMode=yes [-p port] [-l user] -- host remote_argv...
+ * (no terminal, no forwarding, never a password prompt: a daemon has no
+ * one to ask). NULL for unix destinations. */
+char **destination_ssh_argv(const Destination *d, const char *const *remote_argv);
+
 /* unix: "unix:path=<escaped path>" for sd_bus_set_address(). NULL for ssh. */
 char *destination_to_sd_bus_address(const Destination *d);
 

@@ -36,6 +36,7 @@ typedef struct Daemon {
 
         GHashTable *job_emit; /* job id → coalescing state for PropertiesChanged */
         GHashTable *incoming_tracks; /* unique name → its sd_bus_track: sources migrating here */
+        char *tunnel_command; /* run over ssh on destinations for option 'tunnelled' */
 } Daemon;
 
 #define DAEMON_EXIT_DEADLINE_USEC (10 * 1000 * 1000ULL)

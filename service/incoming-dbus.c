@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bus-errors.h"
 #include "bus-gvariant.h"
@@ -209,6 +210,34 @@ static int method_check_prepare(sd_bus_message *m, void *userdata, sd_bus_error 
         return run_incoming(m, userdata, migration_incoming_check, INCOMING_DOMAIN_XML, error);
 }
 
+/* Synchronous (a connect on this host) and not tied to the caller: over
+ * ssh, vmigrate-tunnel calls it on a connection of its own; the token and
+ * polkit decide. */
+static int method_open_tunnel(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *daemon = userdata;
+        g_auto(IncomingDetails) details = { 0 };
+        g_autoptr(GVariant) cookie = NULL;
+        g_autoptr(GError) gerror = NULL;
+        int fd = -1, r;
+
+        r = read_cookie(m, &cookie, error);
+        if (r < 0)
+                return r;
+        incoming_read_details(daemon, cookie, INCOMING_DOMAIN_UUID, &details);
+        r = daemon_verify_migration_action(daemon, m, POLKIT_ACTION_MIGRATE_INCOMING, details.name ?: "",
+                                           details.uuid ?: "", details.destination ?: "", error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;
+        r = migration_incoming_open_tunnel(daemon->manager, cookie, &fd, &gerror);
+        if (r < 0)
+                return bus_set_gerror(error, gerror);
+        r = sd_bus_reply_method_return(m, "h", fd);
+        close(fd); /* the message holds its own copy */
+        return r;
+}
+
 static const sd_bus_vtable incoming_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("Prepare", SD_BUS_ARGS("a{sv}", cookie), SD_BUS_RESULT("a{sv}", cookie),
@@ -219,6 +248,8 @@ static const sd_bus_vtable incoming_vtable[] = {
                                 method_check_prepare, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Pause", SD_BUS_ARGS("a{sv}", cookie), SD_BUS_RESULT("a{sv}", cookie),
                                 method_pause, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("OpenTunnel", SD_BUS_ARGS("a{sv}", cookie), SD_BUS_RESULT("h", stream),
+                                method_open_tunnel, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 

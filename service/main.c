@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -24,6 +25,9 @@
 #include "backends.h"
 #include "migration.h"
 
+/* vmigrate-tunnel, where the package installs it on every host. */
+#define DEFAULT_TUNNEL_COMMAND VMIGRATE_LIBEXECDIR "/vmigrate-tunnel"
+
 typedef struct Arguments {
         char *state_dir;
         char *runtime_dir;
@@ -35,6 +39,7 @@ typedef struct Arguments {
         uint64_t hook_timeout_usec;
         char *tls_dir;
         bool require_encryption;
+        char *tunnel_command;
 } Arguments;
 
 static void arguments_clear(Arguments *args) {
@@ -42,6 +47,7 @@ static void arguments_clear(Arguments *args) {
         g_free(args->runtime_dir);
         g_free(args->hooks_dir);
         g_free(args->tls_dir);
+        g_free(args->tunnel_command);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Arguments, arguments_clear)
 
@@ -95,8 +101,13 @@ static void print_help(void) {
                "                       who set up libvirt's /etc/pki/qemu may point here). Read at\n"
                "                       each migration. Default: %s\n"
                "  --require-encryption Refuse to send or receive guest memory in clear text: a\n"
-               "                       live migration without option 'tls' is refused with\n"
-               "                       UnsupportedOption on either host.\n"
+               "                       live migration that is neither 'tls' nor 'tunnelled' is\n"
+               "                       refused with UnsupportedOption on either host.\n"
+               "  --tunnel-command=PATH\n"
+               "                       What a tunnelled migration to an ssh:// destination runs\n"
+               "                       there, through ssh, to reach that host's vmigrated: the\n"
+               "                       path of vmigrate-tunnel on the destination hosts.\n"
+               "                       Default: %s\n"
                "  --log-level=LEVEL    emerg, alert, crit, err, warning, notice, info (default) or\n"
                "                       debug. Logs go to stderr (the journal under systemd).\n"
                "  -h, --help           Show this help and exit.\n"
@@ -109,7 +120,8 @@ static void print_help(void) {
                "\n"
                "Exit status: 0 on a clean exit, 1 on a start-up failure (the reason is logged),\n"
                "2 on a usage error.\n",
-               VMIGRATE_STATE_DIR, VMIGRATE_RUNTIME_DIR, VMIGRATE_HOOKS_DIR, TLS_CREDS_DEFAULT_DIR);
+               VMIGRATE_STATE_DIR, VMIGRATE_RUNTIME_DIR, VMIGRATE_HOOKS_DIR, TLS_CREDS_DEFAULT_DIR,
+               DEFAULT_TUNNEL_COMMAND);
 }
 
 static int parse_seconds(const char *s, uint64_t *ret_usec) {
@@ -135,6 +147,7 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 ARG_HOOK_TIMEOUT,
                 ARG_TLS_DIR,
                 ARG_REQUIRE_ENCRYPTION,
+                ARG_TUNNEL_COMMAND,
                 ARG_VERSION,
         };
         static const struct option options[] = {
@@ -149,6 +162,7 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 { "hook-timeout", required_argument, NULL, ARG_HOOK_TIMEOUT },
                 { "tls-dir", required_argument, NULL, ARG_TLS_DIR },
                 { "require-encryption", no_argument, NULL, ARG_REQUIRE_ENCRYPTION },
+                { "tunnel-command", required_argument, NULL, ARG_TUNNEL_COMMAND },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -223,6 +237,18 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                         break;
                 case ARG_REQUIRE_ENCRYPTION:
                         args->require_encryption = true;
+                        break;
+                case ARG_TUNNEL_COMMAND:
+                        /* It ends up on a remote shell's command line. */
+                        if (!g_path_is_absolute(optarg) || strpbrk(optarg, " \t\n'\"\\$`;&|<>*?()[]{}~#")) {
+                                fprintf(stderr,
+                                        "vmigrated: --tunnel-command needs an absolute path without spaces or "
+                                        "shell characters, not '%s'\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        g_free(args->tunnel_command);
+                        args->tunnel_command = g_strdup(optarg);
                         break;
                 case ARG_LOG_LEVEL:
                         level = log_level_from_string(optarg);
@@ -491,6 +517,7 @@ static int run(const Arguments *args) {
         daemon.polkit = polkit;
         daemon.job_emit = job_emit_table_new();
         daemon.incoming_tracks = incoming_track_table_new();
+        daemon.tunnel_command = args->tunnel_command ? args->tunnel_command : (char *) DEFAULT_TUNNEL_COMMAND;
         manager_set_peer_ops(manager, &peer_dbus_ops, &daemon);
         daemon.idle_timeout_usec = args->idle_timeout_usec;
         daemon.shutdown_timeout_usec = args->shutdown_timeout_usec;

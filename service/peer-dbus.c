@@ -7,22 +7,34 @@
  * vmigrated's org.vmigrate.Migrate1.Incoming methods.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "bus-gvariant.h"
 #include "bus-remote.h"
 #include "bus-util.h"
+#include "child.h"
 #include "cookie.h"
 #include "daemon.h"
 #include "peer-dbus.h"
 #include "errors.h"
 #include "log.h"
+#include "protocol.h"
+#include "text.h"
 
 #define PEER_CONNECT_TIMEOUT_USEC (30 * G_USEC_PER_SEC)
+/* OpenTunnel answers at once (a local connect): a slow answer is a dead link. */
+#define PEER_TUNNEL_TIMEOUT_USEC (30 * G_USEC_PER_SEC)
+/* What is kept of a tunnel's ssh messages. */
+#define TUNNEL_STDERR_MAX 4096
 
 struct Peer {
         Daemon *daemon;
         sd_bus *bus;
+        Destination *destination;
         char *name; /* the destination as the user gave it, canonical */
+        GPtrArray *tunnels; /* PeerTunnel*, open or opening */
         sd_bus_slot *hello;
         PeerConnectDone connect_done;
         void *connect_userdata;
@@ -46,14 +58,47 @@ static void peer_call_free(gpointer p) {
         g_free(call);
 }
 
+/* One tunnel: the OpenTunnel call in flight (unix://), or the ssh process
+ * that carries it (ssh://). */
+typedef struct PeerTunnel {
+        Peer *peer;
+        PeerTunnelOpened opened;
+        PeerTunnelEnded ended;
+        void *userdata;
+        sd_bus_slot *slot;          /* unix: OpenTunnel in flight */
+        int fd;                     /* ssh: our end, until opened takes it */
+        sd_event_source *defer;     /* ssh: reports opened from the loop */
+        ChildWatch *child;          /* ssh */
+        int stderr_fd;
+        sd_event_source *stderr_source;
+        GString *stderr_text;
+} PeerTunnel;
+
+static void peer_tunnel_free(gpointer p) {
+        PeerTunnel *t = p;
+
+        sd_bus_slot_unref(t->slot);
+        sd_event_source_disable_unref(t->defer);
+        sd_event_source_disable_unref(t->stderr_source);
+        child_watch_free(t->child); /* kills an ssh still running */
+        if (t->fd >= 0)
+                close(t->fd);
+        if (t->stderr_fd >= 0)
+                close(t->stderr_fd);
+        g_string_free(t->stderr_text, true);
+        g_free(t);
+}
+
 static void peer_free(Peer *peer) {
         if (!peer)
                 return;
+        g_ptr_array_unref(peer->tunnels);
         g_hash_table_unref(peer->calls);
         sd_bus_slot_unref(peer->hello);
         sd_event_source_disable_unref(peer->connect_failure);
         sd_bus_flush_close_unref(peer->bus);
         g_clear_error(&peer->failure);
+        destination_free(peer->destination);
         g_free(peer->name);
         g_free(peer);
 }
@@ -156,10 +201,16 @@ static int peer_connect(void *ctx, const Destination *destination, PeerConnectDo
 
         peer->daemon = ctx;
         peer->name = g_strdup(destination->canonical);
+        peer->tunnels = g_ptr_array_new_with_free_func(peer_tunnel_free);
         peer->connect_done = done;
         peer->connect_userdata = userdata;
         peer->calls = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, peer_call_free);
 
+        r = destination_parse(destination->canonical, &peer->destination, error);
+        if (r < 0) {
+                peer_free(peer);
+                return r;
+        }
         r = peer_open_bus(peer, destination, error);
         if (r < 0) {
                 /* Refused at once (no socket, say): answer from the loop like
@@ -258,6 +309,191 @@ static int peer_call(Peer *peer, const char *method, GVariant *args, uint64_t ti
         return 0;
 }
 
+/* ---- tunnels (option 'tunnelled') ---- */
+
+static void peer_tunnel_remove(PeerTunnel *t) {
+        g_ptr_array_remove(t->peer->tunnels, t);
+}
+
+static GVariant *tunnel_cookie(const char *uuid, const char *token) {
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+
+        /* What vmigrate-tunnel sends too: it knows nothing of this host. */
+        g_variant_dict_insert(&dict, "version", "u", (uint32_t) MIGRATION_COOKIE_VERSION);
+        g_variant_dict_insert(&dict, "uuid", "s", uuid);
+        g_variant_dict_insert(&dict, "tunnel-token", "s", token);
+        return g_variant_dict_end(&dict);
+}
+
+static int on_open_tunnel_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        PeerTunnel *t = userdata;
+        Peer *peer = t->peer;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        PeerTunnelOpened opened = t->opened;
+        void *opened_userdata = t->userdata;
+        g_autoptr(GError) error = NULL;
+        int fd = -1, received;
+
+        if (e)
+                error = peer_error(peer, e, "OpenTunnel");
+        else if (sd_bus_message_read(reply, "h", &received) < 0 ||
+                 (fd = fcntl(received, F_DUPFD_CLOEXEC, 3)) < 0)
+                error = g_error_new(VM_ERROR, VM_ERROR_INCOMPATIBLE,
+                                    "OpenTunnel on %s: the answer holds no usable file descriptor", peer->name);
+        /* Over unix:// nothing carries the stream but the kernel: no end to report. */
+        peer_tunnel_remove(t);
+        opened(fd, error, opened_userdata);
+        return 0;
+}
+
+static int tunnel_open_unix(PeerTunnel *t, const char *uuid, const char *token, GError **error) {
+        Peer *peer = t->peer;
+        g_autoptr(sd_bus_message) request = NULL;
+        g_autoptr(GVariant) cookie = g_variant_ref_sink(tunnel_cookie(uuid, token));
+        int r;
+
+        if (!sd_bus_can_send(peer->bus, SD_BUS_TYPE_UNIX_FD))
+                return vm_error_set(error, VM_ERROR_DESTINATION_UNREACHABLE,
+                                    "the connection to %s cannot pass file descriptors, which a tunnelled "
+                                    "migration over unix:// needs",
+                                    peer->name);
+        r = sd_bus_message_new_method_call(peer->bus, &request, BUS_NAME, BUS_MANAGER_PATH, BUS_INCOMING_INTERFACE,
+                                           "OpenTunnel");
+        if (r >= 0)
+                r = bus_message_append_gvariant(request, cookie);
+        if (r >= 0)
+                r = sd_bus_call_async(peer->bus, &t->slot, request, on_open_tunnel_reply, t,
+                                      PEER_TUNNEL_TIMEOUT_USEC);
+        if (r < 0)
+                return vm_error_set(error, VM_ERROR_DESTINATION_UNREACHABLE, "cannot call OpenTunnel on %s: %s",
+                                    peer->name, g_strerror(-r));
+        return 0;
+}
+
+static bool tunnel_read_stderr(PeerTunnel *t) {
+        char buf[1024];
+
+        for (;;) {
+                ssize_t n = read(t->stderr_fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return true;
+                if (n <= 0)
+                        return false;
+                /* Keep the end: the last words say why. */
+                g_string_append_len(t->stderr_text, buf, n);
+                if (t->stderr_text->len > TUNNEL_STDERR_MAX)
+                        g_string_erase(t->stderr_text, 0, t->stderr_text->len - TUNNEL_STDERR_MAX);
+        }
+}
+
+static int on_tunnel_stderr(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        PeerTunnel *t = userdata;
+
+        if (!tunnel_read_stderr(t))
+                t->stderr_source = sd_event_source_disable_unref(t->stderr_source);
+        return 0;
+}
+
+static void on_tunnel_exit(ChildWatch *w, int status, void *userdata) {
+        PeerTunnel *t = userdata;
+        Peer *peer = t->peer;
+        PeerTunnelEnded ended = t->ended;
+        void *ended_userdata = t->userdata;
+        g_autoptr(GError) error = NULL;
+
+        if (t->stderr_fd >= 0)
+                (void) tunnel_read_stderr(t);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                g_autofree char *how = child_describe_status(status);
+                g_autofree char *tail = text_last_lines(t->stderr_text->str, 3);
+                /* ssh itself failing (255) is the link or the login; the
+                 * program's own failures are the other host's words. */
+                error = g_error_new(VM_ERROR,
+                                    WIFEXITED(status) && WEXITSTATUS(status) == 255
+                                            ? VM_ERROR_DESTINATION_UNREACHABLE
+                                            : VM_ERROR_MIGRATION_FAILED,
+                                    "ssh to %s %s%s%s", peer->name, how, *tail ? ": " : "", tail);
+                log_warning("tunnel to %s: %s", peer->name, error->message);
+        } else
+                log_debug("tunnel to %s: ssh ended", peer->name);
+        peer_tunnel_remove(t);
+        ended(error, ended_userdata);
+}
+
+static int on_tunnel_spawned(sd_event_source *s, void *userdata) {
+        PeerTunnel *t = userdata;
+        int fd = t->fd;
+
+        t->defer = sd_event_source_disable_unref(t->defer);
+        t->fd = -1;
+        t->opened(fd, NULL, t->userdata);
+        return 0;
+}
+
+/* ssh -xT host vmigrate-tunnel UUID TOKEN, with our end of a socketpair as
+ * its standard input and output: ssh carries the bytes, not our loop. */
+static int tunnel_open_ssh(PeerTunnel *t, const char *uuid, const char *token, GError **error) {
+        Peer *peer = t->peer;
+        const char *remote[] = { peer->daemon->tunnel_command, uuid, token, NULL };
+        g_auto(GStrv) argv = destination_ssh_argv(peer->destination, remote);
+        int pair[2] = { -1, -1 }, err[2] = { -1, -1 };
+        pid_t pid;
+        int r;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+                r = -errno;
+                for (int i = 0; i < 2; i++) {
+                        if (pair[i] >= 0)
+                                close(pair[i]);
+                        if (err[i] >= 0)
+                                close(err[i]);
+                }
+                return vm_error_set(error, VM_ERROR_FAILED, "cannot make the tunnel's socket: %s", g_strerror(-r));
+        }
+        t->fd = pair[0];
+        t->stderr_fd = err[0];
+        r = child_spawn(argv[0], argv, NULL, pair[1], pair[1], err[1], &pid);
+        close(pair[1]);
+        close(err[1]);
+        if (r < 0)
+                return vm_error_set(error, VM_ERROR_DESTINATION_UNREACHABLE, "cannot start ssh to %s: %s",
+                                    peer->name, g_strerror(-r));
+        r = child_watch_new(peer->daemon->event, pid, on_tunnel_exit, t, &t->child);
+        if (r >= 0) {
+                (void) fcntl(t->stderr_fd, F_SETFL, O_NONBLOCK);
+                r = sd_event_add_io(peer->daemon->event, &t->stderr_source, t->stderr_fd, EPOLLIN, on_tunnel_stderr,
+                                    t);
+        }
+        if (r >= 0)
+                r = sd_event_add_defer(peer->daemon->event, &t->defer, on_tunnel_spawned, t);
+        if (r < 0)
+                return vm_error_set(error, VM_ERROR_FAILED, "cannot watch the tunnel's ssh: %s", g_strerror(-r));
+        log_info("tunnel to %s: ssh started as pid %d", peer->name, (int) pid);
+        return 0;
+}
+
+static int peer_open_tunnel(Peer *peer, const char *uuid, const char *token, PeerTunnelOpened opened,
+                            PeerTunnelEnded ended, void *userdata, GError **error) {
+        PeerTunnel *t = g_new0(PeerTunnel, 1);
+        int r;
+
+        t->peer = peer;
+        t->opened = opened;
+        t->ended = ended;
+        t->userdata = userdata;
+        t->fd = -1;
+        t->stderr_fd = -1;
+        t->stderr_text = g_string_new(NULL);
+        g_ptr_array_add(peer->tunnels, t);
+        r = peer->destination->kind == DESTINATION_SSH ? tunnel_open_ssh(t, uuid, token, error)
+                                                       : tunnel_open_unix(t, uuid, token, error);
+        if (r < 0)
+                peer_tunnel_remove(t);
+        return r;
+}
+
 static void peer_close(Peer *peer) {
         peer_free(peer);
 }
@@ -265,5 +501,6 @@ static void peer_close(Peer *peer) {
 const PeerOps peer_dbus_ops = {
         .connect = peer_connect,
         .call = peer_call,
+        .open_tunnel = peer_open_tunnel,
         .close = peer_close,
 };

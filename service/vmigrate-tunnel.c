@@ -22,6 +22,7 @@
 
 #include "bus-util.h"
 #include "config.h"
+#include "protocol.h"
 #include "tunnel-relay.h"
 
 #define EXIT_USAGE 2
@@ -138,7 +139,8 @@ static int tunnel_open(const char *uuid, const char *token, int *ret_fd, sd_bus_
                 /* Nobody is there to answer a polkit agent: ssh has no terminal. */
                 r = sd_bus_message_set_allow_interactive_authorization(m, false);
         if (r >= 0)
-                r = sd_bus_message_append(m, "a{sv}", 2, "uuid", "s", uuid, "tunnel-token", "s", token);
+                r = sd_bus_message_append(m, "a{sv}", 3, "version", "u", (uint32_t) MIGRATION_COOKIE_VERSION, "uuid", "s",
+                                          uuid, "tunnel-token", "s", token);
         if (r < 0)
                 return sd_bus_error_set_errnof(ret_error, r, "cannot build the OpenTunnel call: %s",
                                                g_strerror(-r));

@@ -57,7 +57,10 @@ typedef struct MigrationTls {
 } MigrationTls;
 
 /* Migration: the destination is ready; data_uri is where the source sends
- * the stream ("tcp://host:port" for QEMU). */
+ * the stream ("tcp://host:port" for QEMU). With option 'tunnelled' it is
+ * "unix:/absolute/path", a socket on this host that only the daemon
+ * connects to (Incoming.OpenTunnel hands the connection to the source):
+ * no port is opened on the network. */
 typedef void (*MigratePrepareDone)(int r, const GError *error, const char *data_uri, void *userdata);
 /* Migration progress, as often as the backend learns something. */
 typedef void (*MigrateProgressFn)(const MigrationStats *stats, void *userdata);
@@ -133,8 +136,11 @@ typedef struct BackendOps {
                                const MigrationTls *tls, GVariant *source_cookie, MigratePrepareDone done,
                                void *userdata, GError **error);
         /* Source, Perform: stream to data_uri until the guest's state is on
-         * the destination (reported suspended/migrated) or it failed. */
-        int (*migrate_perform)(void *domain_data, const char *data_uri, const MigrateOptions *options,
+         * the destination (reported suspended/migrated) or it failed. With
+         * option 'tunnelled', data_uri is NULL and data_fd is a socket whose
+         * other end reaches the destination's stream (the backend keeps a
+         * duplicate; the caller closes its own); otherwise data_fd is -1. */
+        int (*migrate_perform)(void *domain_data, const char *data_uri, int data_fd, const MigrateOptions *options,
                                const MigrationTls *tls, MigrateProgressFn progress, BackendDone done,
                                void *userdata, GError **error);
         /* Destination, Finish: success → wait for the stream to end, then

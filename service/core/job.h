@@ -111,6 +111,10 @@ void job_add_warning(Job *j, const char *warning);
 /* Set once the migration's options are known (PropertiesChanged). */
 void job_set_encryption(Job *j, JobEncryption encryption);
 const char *job_encryption_to_string(JobEncryption e);
+/* What protects the stream of a migration with options 'tls' and 'tunnelled'. */
+static inline JobEncryption job_encryption_for(bool tls, bool tunnelled) {
+        return tunnelled ? JOB_ENCRYPTION_TUNNEL : tls ? JOB_ENCRYPTION_TLS : JOB_ENCRYPTION_NONE;
+}
 
 /* a{sv} of the statistics, for Finished, JobCompleted and GetJobStats. */
 GVariant *job_stats_to_variant(const Job *j);

@@ -30,6 +30,13 @@ typedef void (*PeerConnectDone)(Peer *peer, const char *remote_host_uuid, const 
  * as VM_ERROR_DESTINATION_UNREACHABLE). */
 typedef void (*PeerReplyDone)(GVariant *reply, const GError *error, void *userdata);
 
+/* Option 'tunnelled': fd is a socket whose other end reaches the stream
+ * socket of the arriving guest (it is the callee's; -1 on failure). */
+typedef void (*PeerTunnelOpened)(int fd, const GError *error, void *userdata);
+/* The process carrying a tunnel (ssh) ended: error says how, or NULL when
+ * it ended cleanly. Never called after close. */
+typedef void (*PeerTunnelEnded)(const GError *error, void *userdata);
+
 typedef struct PeerOps {
         /* Completion always from the event loop. */
         int (*connect)(void *ctx, const Destination *destination, PeerConnectDone done, void *userdata,
@@ -39,7 +46,17 @@ typedef struct PeerOps {
          * reference keeps it). */
         int (*call)(Peer *peer, const char *method, GVariant *args, uint64_t timeout_usec, PeerReplyDone done,
                     void *userdata, GError **error);
-        /* Drops the connection; calls in flight are dropped without their
-         * callbacks (their owner is the one closing). */
+        /* The stream's own channel to the other host, for the migration of
+         * domain uuid that Prepare's "tunnel-token" names: over unix:// the
+         * other daemon hands a connected socket over (Incoming.OpenTunnel);
+         * over ssh:// it is our end of an ssh session running
+         * vmigrate-tunnel there, which does the same on its side. No port
+         * is opened on either host. opened comes from the event loop;
+         * ended only for a carrier process. */
+        int (*open_tunnel)(Peer *peer, const char *uuid, const char *token, PeerTunnelOpened opened,
+                           PeerTunnelEnded ended, void *userdata, GError **error);
+        /* Drops the connection and kills a tunnel's carrier; calls in
+         * flight are dropped without their callbacks (their owner is the
+         * one closing). */
         void (*close)(Peer *peer);
 } PeerOps;

@@ -6,6 +6,7 @@
 #include "domain.h"
 #include "job.h"
 #include "options.h"
+#include "protocol.h"
 
 /*
  * The a{sv} cookies that Incoming.* calls and their replies carry: each has
@@ -14,8 +15,6 @@
  * source's facts (host-facts.h).
  */
 
-#define MIGRATION_COOKIE_VERSION 1
-#define MIGRATION_COOKIE_MAX_BYTES (1024 * 1024)
 
 /* A cookie from the other host: an a{sv} of at most
  * MIGRATION_COOKIE_MAX_BYTES, of our version; VM_ERROR_INCOMPATIBLE

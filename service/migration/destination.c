@@ -8,6 +8,8 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "cookie.h"
 #include "destination.h"
@@ -16,7 +18,11 @@
 #include "host-features.h"
 #include "log.h"
 #include "manager.h"
+#include "net.h"
 #include "preflight.h"
+
+/* The tunnel token's entropy. */
+#define TUNNEL_TOKEN_BYTES 16
 
 typedef struct Incoming {
         Manager *manager;
@@ -33,6 +39,11 @@ typedef struct Incoming {
         Features *features;
         GVariant *backend_cookie; /* for the backend's Prepare, after the hooks */
         char *tls_peer_dn;        /* option 'tls': the source's client certificate DN */
+        /* Option 'tunnelled': where the backend listens (this host only),
+         * and the secret that lets one OpenTunnel connect to it (hex;
+         * empty once used). */
+        char *tunnel_path;
+        char tunnel_token[TUNNEL_TOKEN_BYTES * 2 + 1];
 
         IncomingDone done;
         void *userdata;
@@ -50,6 +61,7 @@ static void incoming_free(Incoming *in) {
                 g_variant_unref(in->backend_cookie);
         migrate_options_free(in->options);
         g_free(in->tls_peer_dn);
+        g_free(in->tunnel_path);
         g_free(in->caller);
         g_free(in);
 }
@@ -65,7 +77,7 @@ static GHashTable *incoming_table(Manager *m) {
 /* The arriving domain's Job, tied to in (in->options set). */
 static void incoming_start_job(Incoming *in, const char *source_name) {
         in->job = job_ref(job_new(in->manager, JOB_MIGRATION_IN, in->domain, source_name));
-        job_set_encryption(in->job, in->options->tls ? JOB_ENCRYPTION_TLS : JOB_ENCRYPTION_NONE);
+        job_set_encryption(in->job, job_encryption_for(in->options->tls, in->options->tunnelled));
         in->job->migration = in;
 }
 
@@ -138,6 +150,24 @@ static GVariant *incoming_reply(Incoming *in) {
         return g_variant_dict_end(&dict);
 }
 
+/* Option 'tunnelled': remember where the backend listens and make the
+ * token the source must show to be connected there. */
+static int incoming_arm_tunnel(Incoming *in, const char *data_uri, GError **error) {
+        uint8_t bytes[TUNNEL_TOKEN_BYTES];
+
+        if (!data_uri || !g_str_has_prefix(data_uri, "unix:/"))
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
+                                    "the backend gave no local socket for a tunnelled stream (%s)",
+                                    data_uri ? data_uri : "nothing");
+        if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t) sizeof(bytes))
+                return vm_error_set(error, VM_ERROR_FAILED, "cannot make a tunnel token: %s", g_strerror(errno));
+        for (size_t i = 0; i < sizeof(bytes); i++)
+                g_snprintf(in->tunnel_token + 2 * i, 3, "%02x", bytes[i]);
+        g_free(in->tunnel_path);
+        in->tunnel_path = g_strdup(data_uri + strlen("unix:"));
+        return 0;
+}
+
 static void on_incoming_prepared(int r, const GError *error, const char *data_uri, void *userdata) {
         Incoming *in = userdata;
         IncomingDone done = in->done;
@@ -155,7 +185,19 @@ static void on_incoming_prepared(int r, const GError *error, const char *data_ur
         job_set_phase(in->job, JOB_PHASE_PERFORM);
         g_autoptr(GVariant) reply = g_variant_ref_sink(incoming_reply(in));
         g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(reply);
-        g_variant_dict_insert(&dict, "data-uri", "s", data_uri);
+        if (in->options->tunnelled) {
+                /* The address stays here: the source gets a connection
+                 * through OpenTunnel, for the token. */
+                g_autoptr(GError) local = NULL;
+                if (incoming_arm_tunnel(in, data_uri, &local) < 0) {
+                        in->done = done;
+                        in->userdata = done_userdata;
+                        on_incoming_prepared(-EIO, local, NULL, in);
+                        return;
+                }
+                g_variant_dict_insert(&dict, "tunnel-token", "s", in->tunnel_token);
+        } else
+                g_variant_dict_insert(&dict, "data-uri", "s", data_uri);
         done(g_variant_dict_end(&dict), NULL, done_userdata);
 }
 
@@ -695,6 +737,46 @@ int migration_incoming_pause(Manager *m, GVariant *cookie, const char *caller, I
                 return r;
         cookie_add_host(&dict, m);
         done(g_variant_dict_end(&dict), NULL, userdata);
+        return 0;
+}
+
+/* Compares all of both (what is compared must not leak through timing). */
+static bool token_equal(const char *a, const char *b) {
+        size_t la = strlen(a), lb = strlen(b);
+        unsigned char diff = la != lb;
+
+        for (size_t i = 0; i < MIN(la, lb); i++)
+                diff |= (unsigned char) (a[i] ^ b[i]);
+        return diff == 0;
+}
+
+int migration_incoming_open_tunnel(Manager *m, GVariant *cookie, int *ret_fd, GError **error) {
+        const char *uuid, *token;
+        Incoming *in;
+        int fd, r;
+
+        r = cookie_check_size(cookie, "OpenTunnel", error);
+        if (r < 0)
+                return r;
+        if (!(uuid = cookie_string(cookie, "uuid", 36, "OpenTunnel", error)) ||
+            !(token = cookie_string(cookie, "tunnel-token", 64, "OpenTunnel", error)))
+                return -EPROTO;
+        in = g_hash_table_lookup(incoming_table(m), uuid);
+        if (!in || !in->options->tunnelled || !in->tunnel_path)
+                return vm_error_set(error, VM_ERROR_NO_JOB, "no tunnelled migration of domain %s waits here", uuid);
+        if (!in->tunnel_token[0] || !token_equal(in->tunnel_token, token))
+                return vm_error_set(error, VM_ERROR_NO_JOB,
+                                    "the tunnel token for domain %s is not this attempt's, or was used already",
+                                    uuid);
+        fd = net_connect_unix(in->tunnel_path);
+        if (fd < 0)
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
+                                    "cannot connect to the arriving guest's stream socket %s: %s", in->tunnel_path,
+                                    g_strerror(-fd));
+        /* One connection per token: a second one would be a stranger's. */
+        memset(in->tunnel_token, 0, sizeof(in->tunnel_token));
+        log_info("domain '%s': the source's tunnel is connected", domain_name(in->domain));
+        *ret_fd = fd;
         return 0;
 }
 

@@ -21,6 +21,13 @@ int migration_incoming_pause(Manager *m, GVariant *cookie, const char *caller, I
                              GError **error);
 int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
                               GError **error);
+/* Incoming.OpenTunnel (option 'tunnelled'): cookie {"uuid", "tunnel-token"}
+ * as Prepare's reply gave the token; returns a socket connected to the
+ * arriving guest's stream (the caller owns it). Each token opens one
+ * connection. Not tied to the caller: over ssh, vmigrate-tunnel calls it
+ * on a connection of its own. */
+int migration_incoming_open_tunnel(Manager *m, GVariant *cookie, int *ret_fd, GError **error);
+
 /* The source connection went away: abandon what it left half done. */
 void migration_incoming_caller_vanished(Manager *m, const char *caller);
 

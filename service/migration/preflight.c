@@ -469,14 +469,14 @@ static void check_plaintext(Manager *m, Findings *out) {
         if (m->require_encryption)
                 findings_add_code(out, FINDING_ERROR, VM_ERROR_UNSUPPORTED_OPTION, "security.plaintext",
                                   "this host does not let guest memory cross the network unencrypted "
-                                  "(vmigrated --require-encryption): migrate with option 'tls'");
+                                  "(vmigrated --require-encryption): migrate with option 'tls' or 'tunnelled'");
 }
 
 /* Source: option 'tls' needs our client credentials; without it, a host
  * that requires encryption refuses. */
 static void check_encryption_source(Manager *m, const MigrateOptions *o, Findings *out) {
-        if (o->offline)
-                return; /* no memory crosses */
+        if (o->offline || o->tunnelled)
+                return; /* no memory crosses, or inside the control transport (ssh, or a local socket) */
         if (!o->tls)
                 check_plaintext(m, out);
         else
@@ -492,7 +492,7 @@ static void check_encryption_destination(Manager *m, const MigrateOptions *o, co
         g_autofree char *host = NULL;
         g_autoptr(TlsCreds) tls = NULL;
 
-        if (o->offline)
+        if (o->offline || o->tunnelled)
                 return;
         host = data_host(o);
         if (!o->tls) {
@@ -502,7 +502,7 @@ static void check_encryption_destination(Manager *m, const MigrateOptions *o, co
                                      "the guest's memory will cross the network to %s unencrypted: whoever can "
                                      "see the link can read it, and whoever reaches the data port first can "
                                      "send this host a guest of their own; migrate with option 'tls' (see the "
-                                     "README's \"TLS\" section)",
+                                     "README's \"TLS\" section) or 'tunnelled'",
                                      host);
                 return;
         }

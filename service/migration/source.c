@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cookie.h"
 #include "errors.h"
@@ -27,6 +28,7 @@ typedef struct Outgoing {
         GVariant *cookie;
         Peer *peer;
         char *data_uri;
+        char *tunnel_token; /* option 'tunnelled': from Prepare, for open_tunnel */
 
         MigrationStarted started;
         MigrationEnded ended;
@@ -39,6 +41,8 @@ typedef struct Outgoing {
         bool cancelled;
         bool postcopy_requested; /* StartPostCopy before Perform began */
         bool paused_by_abort;    /* AbortJob paused the post-copy */
+        bool perform_started;    /* the backend's Perform took over: Confirm must settle it */
+        bool stream_ended;       /* Perform reported: the tunnel's end no longer matters */
 
         /* Convergence: passes whose remaining data did not shrink. */
         uint64_t pass;
@@ -63,6 +67,7 @@ static void outgoing_free(Outgoing *o) {
         if (o->cookie)
                 g_variant_unref(o->cookie);
         g_free(o->data_uri);
+        g_free(o->tunnel_token);
         g_free(o->failure);
         g_free(o);
 }
@@ -155,8 +160,8 @@ static void outgoing_confirm(Outgoing *o) {
 
         if (o->job->phase != JOB_PHASE_POSTCOPY)
                 job_set_phase(o->job, JOB_PHASE_CONFIRM);
-        if (o->options->offline) {
-                on_confirmed(0, NULL, o); /* nothing ran here */
+        if (o->options->offline || !o->perform_started) {
+                on_confirmed(0, NULL, o); /* nothing ran here, or nothing changed */
                 return;
         }
         if (o->domain->backend->migrate_confirm(o->domain->backend_data, success, on_confirmed, o, &error) < 0)
@@ -301,22 +306,26 @@ static void on_progress(const MigrationStats *stats, void *userdata) {
 static void on_performed(int r, const GError *error, void *userdata) {
         Outgoing *o = userdata;
 
+        o->stream_ended = true;
         if (r < 0)
                 outgoing_record_failure(o, error, o->cancelled ? "cancelled" : "sending the guest");
         outgoing_finish(o);
 }
 
-static void outgoing_perform(Outgoing *o) {
+/* data_fd: the tunnel (option 'tunnelled'), else -1; the backend keeps a
+ * duplicate. */
+static void outgoing_perform(Outgoing *o, int data_fd) {
         g_autoptr(GError) error = NULL;
 
         job_set_phase(o->job, JOB_PHASE_PERFORM);
         MigrationTls tls = { .dir = o->manager->tls_dir };
-        if (o->domain->backend->migrate_perform(o->domain->backend_data, o->data_uri, o->options,
-                                                o->options->tls ? &tls : NULL, on_progress, on_performed, o,
-                                                &error) < 0) {
+        if (o->domain->backend->migrate_perform(o->domain->backend_data, data_fd >= 0 ? NULL : o->data_uri, data_fd,
+                                                o->options, o->options->tls ? &tls : NULL, on_progress,
+                                                on_performed, o, &error) < 0) {
                 on_performed(-EIO, error, o);
                 return;
         }
+        o->perform_started = true;
         if (o->postcopy_requested &&
             o->domain->backend->migrate_start_postcopy(o->domain->backend_data, &error) < 0)
                 log_warning("job %" G_GUINT64_FORMAT ": cannot switch to post-copy: %s", o->job->id, error->message);
@@ -326,16 +335,69 @@ static void outgoing_perform(Outgoing *o) {
                 log_warning("job %" G_GUINT64_FORMAT ": cannot arm the migration timeout", o->job->id);
 }
 
+/* The carrier of the tunnel (ssh) ended. While the stream runs that is a
+ * failure in its own right, with the carrier's words: record them and stop
+ * the stream at once rather than wait for the hypervisor to notice. */
+static void on_tunnel_ended(const GError *error, void *userdata) {
+        Outgoing *o = userdata;
+        g_autoptr(GError) local = NULL;
+
+        if (!error || o->stream_ended)
+                return;
+        outgoing_record_failure(o, error, "the tunnel to the destination");
+        if (o->job->phase == JOB_PHASE_PERFORM &&
+            o->domain->backend->migrate_cancel(o->domain->backend_data, &local) < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": cannot stop the stream: %s", o->job->id, local->message);
+}
+
+static void on_tunnel_opened(int fd, const GError *error, void *userdata) {
+        Outgoing *o = userdata;
+
+        if (error) {
+                outgoing_record_failure(o, error, "opening the tunnel to the destination");
+                outgoing_finish(o); /* the destination discards its guest */
+                return;
+        }
+        outgoing_perform(o, fd);
+        close(fd);
+}
+
+static void outgoing_open_tunnel(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+
+        job_set_phase(o->job, JOB_PHASE_PERFORM);
+        if (o->manager->peer_ops->open_tunnel(o->peer, domain_uuid(o->domain), o->tunnel_token, on_tunnel_opened,
+                                              on_tunnel_ended, o, &error) < 0)
+                on_tunnel_opened(-1, error, o);
+}
+
+/* Where the stream goes: Prepare's "data-uri", or for a tunnelled stream
+ * the token that opens the tunnel. */
+static int outgoing_read_prepared(Outgoing *o, GVariant *reply, GError **error) {
+        const char *s;
+
+        if (cookie_check_size(reply, "Prepare reply", error) < 0)
+                return -EPROTO;
+        if (!o->options->offline) {
+                s = cookie_string(reply, o->options->tunnelled ? "tunnel-token" : "data-uri", 1024, "Prepare reply",
+                                  error);
+                if (!s)
+                        return -EPROTO;
+                if (o->options->tunnelled)
+                        o->tunnel_token = g_strdup(s);
+                else
+                        o->data_uri = g_strdup(s);
+        }
+        cookie_add_warnings_to_job(o->job, reply);
+        return 0;
+}
+
 static void on_prepared(GVariant *reply, const GError *error, void *userdata) {
         Outgoing *o = userdata;
         g_autoptr(GError) bad = NULL;
-        const char *data_uri;
 
-        if (!error && cookie_check_size(reply, "Prepare reply", &bad) >= 0 &&
-            (data_uri = cookie_string(reply, "data-uri", 1024, "Prepare reply", &bad))) {
-                o->data_uri = g_strdup(data_uri);
-                cookie_add_warnings_to_job(o->job, reply);
-        }
+        if (!error)
+                (void) outgoing_read_prepared(o, reply, &bad);
         if (!error && bad)
                 error = bad;
         if (!error && o->manager->shutting_down) {
@@ -360,8 +422,10 @@ static void on_prepared(GVariant *reply, const GError *error, void *userdata) {
                 o->started(o->job, NULL, o->userdata);
         if (o->options->offline)
                 outgoing_finish(o); /* no stream: the definition went with Prepare */
+        else if (o->options->tunnelled)
+                outgoing_open_tunnel(o);
         else
-                outgoing_perform(o);
+                outgoing_perform(o, -1);
 }
 
 static void on_connected(Peer *peer, const char *remote_host_uuid, const GError *error, void *userdata) {
@@ -457,7 +521,7 @@ int migration_start(Manager *m, Domain *d, MigrationRequest *request, MigrationS
         }
 
         o->job = job_ref(job_new(m, JOB_MIGRATION_OUT, d, o->destination->canonical));
-        job_set_encryption(o->job, o->options->tls ? JOB_ENCRYPTION_TLS : JOB_ENCRYPTION_NONE);
+        job_set_encryption(o->job, job_encryption_for(o->options->tls, o->options->tunnelled));
         o->job->migration = o;
         r = m->peer_ops->connect(m->peer_ctx, o->destination, on_connected, o, error);
         if (r < 0) {

@@ -171,6 +171,8 @@ out=$(mig_migrate_gdbus b "$p" "$dest_a" "@a{sv} {}")
 like "$out" "GDBus.Error:$VM_ERR\\.UnsupportedOption: .*--require-encryption" \
         "Migrate b -> a without 'tls' is refused with UnsupportedOption naming --require-encryption"
 is "$(mig_state b "$p")" running/migrated "... the guest still runs on b"
+out=$(dry_run b "$p" "$dest_a" 1 tunnelled b true)
+like "$out" '^ok=true' "DryRun b -> a with 'tunnelled': the tunnel is not clear text, host-a accepts" || diag "$out"
 leg "tls to a host that requires it" tls 1 tls b true
 
 # --- a stranger reaches b's data port before the source does. a's cable

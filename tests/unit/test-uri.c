@@ -72,6 +72,31 @@ static void test_accepted(void) {
         }
 }
 
+/* The tunnel's ssh command line: options before "--", the host alone
+ * after it, then the remote command; nothing for unix destinations. */
+static void test_ssh_argv(void) {
+        static const struct {
+                const char *uri;
+                const char *argv;
+        } cases[] = {
+                { "ssh://host", "ssh -xT -o BatchMode=yes -- host cmd a" },
+                { "admin@h.example.com:2222", "ssh -xT -o BatchMode=yes -p 2222 -l admin -- h.example.com cmd a" },
+                { "ssh://u@[2001:db8::2]:22", "ssh -xT -o BatchMode=yes -p 22 -l u -- 2001:db8::2 cmd a" },
+        };
+        const char *const remote[] = { "cmd", "a", NULL };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autoptr(Destination) d = NULL;
+                g_assert_cmpint(destination_parse(cases[i].uri, &d, NULL), ==, 0);
+                g_auto(GStrv) argv = destination_ssh_argv(d, remote);
+                g_autofree char *joined = g_strjoinv(" ", argv);
+                g_assert_cmpstr(joined, ==, cases[i].argv);
+        }
+        g_autoptr(Destination) u = NULL;
+        g_assert_cmpint(destination_parse("unix:///run/x", &u, NULL), ==, 0);
+        g_assert_null(destination_ssh_argv(u, remote));
+}
+
 typedef struct Refused {
         const char *uri;
         const char *part; /* a substring the message must contain */
@@ -256,6 +281,7 @@ int main(int argc, char *argv[]) {
         g_test_set_nonfatal_assertions();
         g_test_add_func("/uri/destination/accepted", test_accepted);
         g_test_add_func("/uri/destination/refused", test_refused);
+        g_test_add_func("/uri/destination/ssh-argv", test_ssh_argv);
         g_test_add_func("/uri/data-uri", test_data_uri);
         return g_test_run();
 }

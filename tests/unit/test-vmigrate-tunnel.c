@@ -23,6 +23,7 @@
 
 #include "bus-gvariant.h"
 #include "bus-util.h"
+#include "protocol.h"
 
 #define UUID "6b0d4f7a-3c2e-4d5b-9e8f-0a1b2c3d4e5f"
 #define TOKEN "0123456789abcdef0123456789abcdef"
@@ -131,6 +132,7 @@ typedef struct FakeService {
         bool interactive;
         char *uuid;
         char *token;
+        uint32_t version;
         char *signature;
         int qemu_fd; /* our end of the socket handed over */
 } FakeService;
@@ -150,6 +152,7 @@ static int method_open_tunnel(sd_bus_message *m, void *userdata, sd_bus_error *e
         r = bus_message_read_gvariant(m, "a{sv}", &options);
         if (r < 0)
                 return r;
+        (void) g_variant_lookup(options, "version", "u", &f->version);
         (void) g_variant_lookup(options, "uuid", "s", &f->uuid);
         (void) g_variant_lookup(options, "tunnel-token", "s", &f->token);
 
@@ -404,6 +407,7 @@ static void test_tunnel(void) {
         tunnel_spawn(f.address, args, &t);
         fake_service_serve(&f);
         g_assert_cmpstr(f.signature, ==, "a{sv}");
+        g_assert_cmpuint(f.version, ==, MIGRATION_COOKIE_VERSION);
         g_assert_cmpstr(f.uuid, ==, UUID);
         g_assert_cmpstr(f.token, ==, TOKEN);
         g_assert_false(f.interactive);

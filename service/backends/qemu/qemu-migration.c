@@ -89,7 +89,7 @@ static const MigrateOptionSupport qemu_option_support[] = {
         { .key = "auto-converge", .supported = true, .default_value = "false" },
         { .key = "compression", .supported = true, .default_value = "'none'" },
         { .key = "parallel-connections", .supported = true },
-        { .key = "tunnelled", .why_not = "tunnelled migration is not implemented yet" },
+        { .key = "tunnelled", .supported = true, .default_value = "false" },
         { .key = "tls", .supported = true },
         { .key = "copy-storage", .why_not = "storage migration is not implemented yet: use shared storage" },
         { .key = "bandwidth", .supported = true },
@@ -128,6 +128,8 @@ void qemu_migration_free(QemuDomain *qd) {
                 return;
         sd_event_source_disable_unref(m->poll);
         sd_event_source_disable_unref(m->finish_wait);
+        if (!m->outgoing && m->options->tunnelled)
+                (void) unlink(qd->paths->stream_socket);
         migrate_options_free(m->options);
         g_free(m->data_uri);
         g_free(m->listen_host);
@@ -434,20 +436,37 @@ static char *qemu_uri_from_data_uri(const char *data_uri, GError **error) {
         return strchr(host, ':') ? g_strdup_printf("tcp:[%s]:%u", host, port) : g_strdup_printf("tcp:%s:%u", host, port);
 }
 
-int qemu_migrate_perform(void *domain_data, const char *data_uri, const MigrateOptions *options,
+/* Option 'tunnelled': the stream's socket goes to QEMU under this name. */
+#define STREAM_FD_NAME "vmigrate-stream"
+
+/* Hands QEMU the tunnel's socket (getfd), before the "migrate" that names it. */
+static int send_stream_fd(QemuMigration *m, int data_fd, GError **error) {
+        JsonObject *args = json_object_new();
+
+        json_object_set_string_member(args, "fdname", STREAM_FD_NAME);
+        return qmp_execute_with_fd(m->qd->qmp, "getfd", args, data_fd, MIGRATION_COMMAND_TIMEOUT_USEC,
+                                   on_source_setup_reply, m, error);
+}
+
+int qemu_migrate_perform(void *domain_data, const char *data_uri, int data_fd, const MigrateOptions *options,
                          const MigrationTls *tls,
                          MigrateProgressFn progress, BackendDone done, void *userdata, GError **error) {
         QemuDomain *qd = domain_data;
-        g_autofree char *uri = qemu_uri_from_data_uri(data_uri, error);
+        g_autofree char *uri = NULL;
         g_autofree char *host = NULL;
         uint16_t port;
         QemuMigration *m;
         int r;
 
-        if (!uri)
-                return -EINVAL;
-        /* The name the destination's certificate must have. */
-        (void) data_uri_parse(data_uri, &host, &port, NULL);
+        if (data_fd >= 0)
+                uri = g_strdup("fd:" STREAM_FD_NAME);
+        else {
+                uri = qemu_uri_from_data_uri(data_uri, error);
+                if (!uri)
+                        return -EINVAL;
+                /* The name the destination's certificate must have. */
+                (void) data_uri_parse(data_uri, &host, &port, NULL);
+        }
         if (!qd->qmp)
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "no monitor connection to QEMU");
 
@@ -471,6 +490,8 @@ int qemu_migrate_perform(void *domain_data, const char *data_uri, const MigrateO
                 migrate_options_free(m->options);
                 m->options = migrate_options_copy(options);
                 r = send_parameters(m, true, tls, host, on_source_setup_reply, error);
+                if (r >= 0 && data_fd >= 0)
+                        r = send_stream_fd(m, data_fd, error);
                 if (r >= 0)
                         r = qmp_execute(qd->qmp, "migrate", resume, MIGRATION_COMMAND_TIMEOUT_USEC, on_migrate_reply, m,
                                         error);
@@ -494,6 +515,8 @@ int qemu_migrate_perform(void *domain_data, const char *data_uri, const MigrateO
                         on_source_setup_reply, m, error);
         if (r >= 0)
                 r = send_parameters(m, true, tls, host, on_source_setup_reply, error);
+        if (r >= 0 && data_fd >= 0)
+                r = send_stream_fd(m, data_fd, error);
         if (r >= 0)
                 r = qmp_execute(qd->qmp, "migrate", g_steal_pointer(&migrate), MIGRATION_COMMAND_TIMEOUT_USEC,
                                 on_migrate_reply, m, error);
@@ -736,13 +759,18 @@ static void on_incoming_reply(Qmp *qmp, JsonNode *result, const char *error_clas
                 return;
         if (!error) {
                 m->incoming_listening = true;
-                log_info("domain '%s': waiting for the stream on %s:%u", domain_name(m->qd->domain), m->listen_host,
-                         m->port);
+                if (m->options->tunnelled)
+                        log_info("domain '%s': waiting for the tunnelled stream on %s", domain_name(m->qd->domain),
+                                 m->data_uri);
+                else
+                        log_info("domain '%s': waiting for the stream on %s:%u", domain_name(m->qd->domain),
+                                 m->listen_host, m->port);
                 prepare_complete(m, 0, NULL);
                 return;
         }
         /* Someone took the port between our check and QEMU's bind: next. */
-        if (strstr(error->message, "in use") && !migrate_options_has(m->options, MIGRATE_OPTION_DATA_URI) &&
+        if (!m->options->tunnelled && strstr(error->message, "in use") &&
+            !migrate_options_has(m->options, MIGRATE_OPTION_DATA_URI) &&
             m->port < MIGRATION_PORT_MAX) {
                 m->port++;
                 if (incoming_listen(m, &local) >= 0)
@@ -752,11 +780,30 @@ static void on_incoming_reply(Qmp *qmp, JsonNode *result, const char *error_clas
         prepare_complete(m, -EIO, error);
 }
 
+/* Option 'tunnelled': a socket in the guest's own directory (0700, the
+ * daemon's), which the daemon connects to for the source. */
+static int incoming_listen_tunnel(QemuMigration *m, GError **error) {
+        QemuDomain *qd = m->qd;
+        JsonObject *args = json_object_new();
+        g_autofree char *uri = g_strconcat("unix:", qd->paths->stream_socket, NULL);
+
+        (void) unlink(qd->paths->stream_socket); /* of an earlier attempt */
+        g_free(m->data_uri);
+        m->data_uri = g_strdup(uri);
+        json_object_set_string_member(args, "uri", uri);
+        return qmp_execute(qd->qmp, m->resuming ? "migrate-recover" : "migrate-incoming", args,
+                           MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_reply, m, error);
+}
+
 static int incoming_listen(QemuMigration *m, GError **error) {
         QemuDomain *qd = m->qd;
-        g_autofree char *hostname = manager_get_hostname();
-        bool any = g_str_equal(m->listen_host, "0.0.0.0") || g_str_equal(m->listen_host, "::");
+        g_autofree char *hostname = NULL;
+        bool any;
 
+        if (m->options->tunnelled)
+                return incoming_listen_tunnel(m, error);
+        hostname = manager_get_hostname();
+        any = g_str_equal(m->listen_host, "0.0.0.0") || g_str_equal(m->listen_host, "::");
         if (!migrate_options_has(m->options, MIGRATE_OPTION_DATA_URI)) {
                 while (m->port <= MIGRATION_PORT_MAX && !port_is_free(m->listen_host, m->port))
                         m->port++;
@@ -859,7 +906,8 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
                 migrate_options_free(m->options);
                 m->options = migrate_options_copy(options);
                 g_free(m->listen_host);
-                m->listen_host = migrate_options_has(options, MIGRATE_OPTION_LISTEN_ADDRESS)
+                m->listen_host = options->tunnelled ? NULL
+                                 : migrate_options_has(options, MIGRATE_OPTION_LISTEN_ADDRESS)
                                          ? g_strdup(options->listen_address)
                                          : default_listen_address();
                 m->port = MIGRATION_PORT_MIN;
@@ -889,7 +937,8 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
                 m->data_uri = g_strdup(options->data_uri);
         } else
                 m->port = MIGRATION_PORT_MIN;
-        m->listen_host = migrate_options_has(options, MIGRATE_OPTION_LISTEN_ADDRESS)
+        m->listen_host = options->tunnelled ? NULL
+                         : migrate_options_has(options, MIGRATE_OPTION_LISTEN_ADDRESS)
                                  ? g_strdup(options->listen_address)
                                  : default_listen_address();
 

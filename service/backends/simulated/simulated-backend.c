@@ -376,7 +376,7 @@ static int on_migration_tick(sd_event_source *s, uint64_t usec, void *userdata) 
                        : sd_event_source_set_enabled(s, SD_EVENT_ON);
 }
 
-static int sim_migrate_perform(void *domain_data, const char *data_uri, const MigrateOptions *options,
+static int sim_migrate_perform(void *domain_data, const char *data_uri, int data_fd, const MigrateOptions *options,
                          const MigrationTls *tls,
                                 MigrateProgressFn progress, BackendDone done, void *userdata, GError **error) {
         SimDomain *td = domain_data;
