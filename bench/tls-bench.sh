@@ -1,25 +1,28 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# What option 'tls' costs: the same migration through vmigrate with and
-# without TLS, on the same hosts, link and guest, in one run:
+# What options 'tls' and 'tunnelled' cost: the same migration through
+# vmigrate plain, with TLS and tunnelled through ssh, on the same hosts,
+# link and guest, in one run:
 #
 #     sudo bench/tls-bench.sh [--rounds N] [--rate 1gbit|unshaped] [--build-dir DIR] [--no-build]
 #
 # Two test hosts (tests/hosts/lib-hosts.sh) with credentials from one CA
-# made by tools/make-tls-certs.sh (--tls-dir on both daemons), joined by a
-# link shaped to --rate (or not shaped at all). Per round the test guest
-# (256 MiB, rewriting a 192 MiB area: at a quarter of a shaped link's rate,
-# or 20000 pages/s on an unshaped one; TCG) is migrated host-a -> host-b
-# with Domain.Migrate {wait} and with {tls, wait}, alternating which goes
-# first, and its memory is verified on host-b after each.
+# made by tools/make-tls-certs.sh (--tls-dir on both daemons) and a real
+# sshd each, joined by a link shaped to --rate (or not shaped at all). Per
+# round the test guest (256 MiB, rewriting a 192 MiB area: at a quarter of
+# a shaped link's rate, or 20000 pages/s on an unshaped one; TCG) is
+# migrated host-a -> host-b with Domain.Migrate {wait} ("plain", QEMU to
+# QEMU over TCP), {tls, wait}, and {tunnelled, wait} to ssh://host-b (the
+# stream inside an ssh session, vmigrate-tunnel on host-b), the order
+# rotating each round, and its memory is verified on host-b after each.
 #
 # For each: wall time (the busctl call, start to reply), data sent and
 # passes (host-b's GetJobStats), throughput (data sent / wall time), and the
 # CPU time the whole machine spent during the call (busy jiffies of
-# /proc/stat: on an otherwise quiet machine, the two QEMUs' and the
-# daemons' work; TLS's cost is the difference). Prints the median ratios
-# tls / plain. Exit status 0 whatever the ratios, 1 if a migration or a
+# /proc/stat: on an otherwise quiet machine, the two QEMUs', the daemons'
+# and ssh's work). Prints the median ratios tls / plain and tunnel /
+# plain. Exit status 0 whatever the ratios, 1 if a migration or a
 # verification failed, 2 on bad usage.
 set -u
 cd "$(dirname "$0")/.."
@@ -57,7 +60,7 @@ command -v certtool >/dev/null || bench_fail "certtool not installed (package gn
 uuid=b3e1c0de-0000-4000-8000-0000000071e5
 failures=0
 t_start=$SECONDS
-HOSTS_DAEMON_ARGS="--tls-dir=@HOSTDIR@/pki"
+HOSTS_DAEMON_ARGS="--tls-dir=@HOSTDIR@/pki --tunnel-command=$build/service/vmigrate-tunnel"
 if [ "$rate" = unshaped ]; then
         bench_hosts 10gbit
         link_clear a && link_clear b || bail_out "cannot unshape the link"
@@ -70,6 +73,7 @@ fi
         bail_out "cannot make the credentials"
 for h in a b; do
         cp -a "$bench_dir/pki/host-$h" "$(host_path "$h" dir)/pki" || bail_out "cannot install host-$h's credentials"
+        host_start_sshd "$h" || bail_out "no sshd on host-$h"
 done
 
 # Busy jiffies of the whole machine (all but idle and iowait).
@@ -77,9 +81,9 @@ busy_jiffies() {
         awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
 }
 
-# one MODE: a migration with MODE (plain or tls); sets o_* vars.
+# one MODE: a migration with MODE (plain, tls or tunnel); sets o_* vars.
 one() {
-        local mode=$1 out p t0 t1 j0 j1 stats rc
+        local mode=$1 out p t0 t1 j0 j1 stats rc to=$dest
         o_ok=0 o_wall= o_sent= o_passes= o_cpu= o_err=
         xml=$(guest_domain_xml bench qemu "vmtest.mem=192M vmtest.rate=$write_rate" 256 "$uuid")
         out=$(bench_call "$bus_a" /org/vmigrate/Migrate1 Manager CreateXML s "$xml" 2>&1) ||
@@ -90,9 +94,10 @@ one() {
         sleep "$warmup"
         local opts=(1 wait b true)
         [ "$mode" = tls ] && opts=(2 wait b true tls b true)
+        [ "$mode" = tunnel ] && opts=(2 wait b true tunnelled b true) to=ssh://host-b
         j0=$(busy_jiffies)
         t0=$(bench_now_ns)
-        out=$(bench_call "$bus_a" "$p" Domain Migrate 'sa{sv}' "$dest" "${opts[@]}" 2>&1)
+        out=$(bench_call "$bus_a" "$p" Domain Migrate 'sa{sv}' "$to" "${opts[@]}" 2>&1)
         rc=$?
         t1=$(bench_now_ns)
         j1=$(busy_jiffies)
@@ -121,42 +126,53 @@ print("%.1f" % (g("data-processed") / 1048576), g("iteration"), g("encryption"))
 bench_describe_machine
 echo "# link host-a <-> host-b: $rate, $rounds round(s), guest writing $write_rate pages/s ($(awk -v r=$write_rate 'BEGIN { printf "%.0f", r * 4096 / 1e6 }') MB/s), TCG, warm-up ${warmup} s"
 echo "# load average at start: $(bench_load) (figures mean little on a busy machine)"
-walls=() thrus=() cpus=()
+declare -A walls=() thrus=() cpus=()
+modes=(plain tls tunnel)
 for ((r = 1; r <= rounds; r++)); do
-        if ((r % 2 == 1)); then order="plain tls"; else order="tls plain"; fi
+        # Rotate the order: whatever warms up or slows down over a round
+        # falls on each mode in turn.
+        order=()
+        for ((i = 0; i < ${#modes[@]}; i++)); do
+                order+=("${modes[$(((r - 1 + i) % ${#modes[@]}))]}")
+        done
         declare -A wall=() sent=() cpu=() passes=()
-        ok_both=1
-        for m in $order; do
+        for m in "${order[@]}"; do
                 if one "$m"; then
                         wall[$m]=$o_wall sent[$m]=$o_sent cpu[$m]=$o_cpu passes[$m]=$o_passes
                 else
-                        failures=$((failures + 1)) ok_both=0
+                        failures=$((failures + 1))
                         echo "# round $r $m FAILED: $o_err"
                 fi
         done
-        printf '\n-- round %d/%d\n%-6s %9s %9s %7s %12s %9s\n' "$r" "$rounds" mode "wall ms" "sent MiB" passes "MiB/s" "CPU s"
-        for m in plain tls; do
+        printf '\n-- round %d/%d (%s)\n%-6s %9s %9s %7s %12s %9s\n' "$r" "$rounds" "${order[*]}" mode "wall ms" \
+                "sent MiB" passes "MiB/s" "CPU s"
+        for m in "${modes[@]}"; do
                 [ -n "${wall[$m]:-}" ] || continue
                 printf '%-6s %9s %9s %7s %12s %9s\n' "$m" "${wall[$m]}" "${sent[$m]}" "${passes[$m]}" \
                         "$(awk -v s="${sent[$m]}" -v w="${wall[$m]}" 'BEGIN { printf "%.1f", s / (w / 1000) }')" "${cpu[$m]}"
         done
-        if [ "$ok_both" = 1 ]; then
-                walls+=("$(awk -v t="${wall[tls]}" -v p="${wall[plain]}" 'BEGIN { printf "%.3f", t / p }')")
-                thrus+=("$(awk -v ts="${sent[tls]}" -v tw="${wall[tls]}" -v ps="${sent[plain]}" -v pw="${wall[plain]}" \
-                        'BEGIN { printf "%.3f", (ts / tw) / (ps / pw) }')")
-                cpus+=("$(awk -v t="${cpu[tls]}" -v p="${cpu[plain]}" 'BEGIN { printf "%.3f", (p > 0 ? t / p : 0) }')")
-                echo "ratios tls / plain: wall ${walls[-1]}, throughput ${thrus[-1]}, CPU ${cpus[-1]}"
-        fi
+        [ -n "${wall[plain]:-}" ] || continue
+        for m in tls tunnel; do
+                [ -n "${wall[$m]:-}" ] || continue
+                walls[$m]+="$(awk -v t="${wall[$m]}" -v p="${wall[plain]}" 'BEGIN { printf "%.3f", t / p }') "
+                thrus[$m]+="$(awk -v ts="${sent[$m]}" -v tw="${wall[$m]}" -v ps="${sent[plain]}" -v pw="${wall[plain]}" \
+                        'BEGIN { printf "%.3f", (ts / tw) / (ps / pw) }') "
+                cpus[$m]+="$(awk -v t="${cpu[$m]}" -v p="${cpu[plain]}" 'BEGIN { printf "%.3f", (p > 0 ? t / p : 0) }') "
+        done
+        echo "ratios to plain: tls wall/throughput/CPU $(awk '{print $NF}' <<<"${walls[tls]:-}")/$(awk '{print $NF}' <<<"${thrus[tls]:-}")/$(awk '{print $NF}' <<<"${cpus[tls]:-}"), tunnel $(awk '{print $NF}' <<<"${walls[tunnel]:-}")/$(awk '{print $NF}' <<<"${thrus[tunnel]:-}")/$(awk '{print $NF}' <<<"${cpus[tunnel]:-}")"
         unset wall sent cpu passes
 done
 
 echo
 echo "== summary ($((SECONDS - t_start)) s, load average at the end: $(bench_load))"
-if [ ${#walls[@]} -gt 0 ]; then
-        echo "$rate: median ratios tls / plain over ${#walls[@]} round(s): wall $(printf '%s\n' "${walls[@]}" | bench_median %.3f), throughput $(printf '%s\n' "${thrus[@]}" | bench_median %.3f), machine CPU time $(printf '%s\n' "${cpus[@]}" | bench_median %.3f)"
-else
-        echo "$rate: no round completed both ways"
-fi
+for m in tls tunnel; do
+        if [ -n "${walls[$m]:-}" ]; then
+                n=$(wc -w <<<"${walls[$m]}")
+                echo "$rate: median ratios $m / plain over $n round(s): wall $(tr ' ' '\n' <<<"${walls[$m]}" | grep . | bench_median %.3f), throughput $(tr ' ' '\n' <<<"${thrus[$m]}" | grep . | bench_median %.3f), machine CPU time $(tr ' ' '\n' <<<"${cpus[$m]}" | grep . | bench_median %.3f)"
+        else
+                echo "$rate: no round completed both $m and plain"
+        fi
+done
 [ "$failures" -eq 0 ] || echo "$failures migration(s) or verification(s) failed"
 [ "$failures" -eq 0 ]
 exit $?

@@ -23,7 +23,7 @@ int ctl_connect(const CtlHost *host, bool allow_interactive, sd_bus **ret_bus) {
         int r;
 
         if (login)
-                r = bus_open_destination(login, &bus);
+                r = bus_open_destination(login, NULL, &bus);
         else
                 r = sd_bus_open_system(&bus);
         if (r < 0) {

@@ -14,5 +14,10 @@
  * first call. Everything else (description, event loop, interactive
  * authorization) is the caller's to set. Returns a negative errno; the
  * message is the caller's, which knows whom it is telling.
+ *
+ * ssh_control_path (ssh only; may be NULL): the ssh becomes the master of
+ * a connection that others can join there (destination_ssh_argv() with
+ * SSH_SHARE_JOIN), so that a second session to the same host (a tunnel)
+ * costs no second login.
  */
-int bus_open_destination(const Destination *d, sd_bus **ret);
+int bus_open_destination(const Destination *d, const char *ssh_control_path, sd_bus **ret);

@@ -443,16 +443,32 @@ int data_uri_parse(const char *uri, char **ret_host, uint16_t *ret_port, GError 
         return 0;
 }
 
-char **destination_ssh_argv(const Destination *d, const char *const *remote_argv) {
+char **destination_ssh_argv(const Destination *d, SshShare share, const char *control_path,
+                            const char *const *remote_argv) {
         GPtrArray *argv;
 
         if (d->kind != DESTINATION_SSH)
                 return NULL;
+        g_assert((share == SSH_SHARE_NONE) == !control_path);
         argv = g_ptr_array_new();
         g_ptr_array_add(argv, g_strdup("ssh"));
         g_ptr_array_add(argv, g_strdup("-xT"));
         g_ptr_array_add(argv, g_strdup("-o"));
         g_ptr_array_add(argv, g_strdup("BatchMode=yes"));
+        /* Bulk data: ciphers with hardware support first ('^' puts them
+         * ahead of the default list, which stays as the fallback). */
+        g_ptr_array_add(argv, g_strdup("-o"));
+        g_ptr_array_add(argv, g_strdup("Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com"));
+        if (share != SSH_SHARE_NONE) {
+                /* The master lives as long as its own session (and the
+                 * ones that joined it): nothing is left behind. */
+                g_ptr_array_add(argv, g_strdup("-o"));
+                g_ptr_array_add(argv, g_strdup(share == SSH_SHARE_MASTER ? "ControlMaster=yes" : "ControlMaster=no"));
+                g_ptr_array_add(argv, g_strdup("-o"));
+                g_ptr_array_add(argv, g_strdup("ControlPersist=no"));
+                g_ptr_array_add(argv, g_strdup("-S"));
+                g_ptr_array_add(argv, g_strdup(control_path));
+        }
         if (d->port) {
                 g_ptr_array_add(argv, g_strdup("-p"));
                 g_ptr_array_add(argv, g_strdup_printf("%u", d->port));

@@ -50,11 +50,23 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Destination, destination_free)
  * (IPv6 bracketed). NULL for unix destinations. */
 char *destination_to_sd_bus_host(const Destination *d);
 
+/* How an ssh command line shares one ssh connection (OpenSSH's
+ * ControlMaster): none, the connection that others join, or one that
+ * joins it (or connects on its own when the first is gone). */
+typedef enum SshShare {
+        SSH_SHARE_NONE,
+        SSH_SHARE_MASTER,
+        SSH_SHARE_JOIN,
+} SshShare;
+
 /* ssh: the command line that runs remote_argv on the destination host:
- * ssh -xT -o BatchMode=yes [-p port] [-l user] -- host remote_argv...
- * (no terminal, no forwarding, never a password prompt: a daemon has no
- * one to ask). NULL for unix destinations. */
-char **destination_ssh_argv(const Destination *d, const char *const *remote_argv);
+ * ssh -xT -o BatchMode=yes -o Ciphers=^aes128-gcm… [sharing] [-p port]
+ * [-l user] -- host remote_argv... (no terminal, no forwarding, never a
+ * password prompt: a daemon has no one to ask; AES-GCM preferred for bulk
+ * data). control_path names the shared connection's socket (NULL with
+ * SSH_SHARE_NONE). NULL for unix destinations. */
+char **destination_ssh_argv(const Destination *d, SshShare share, const char *control_path,
+                            const char *const *remote_argv);
 
 /* unix: "unix:path=<escaped path>" for sd_bus_set_address(). NULL for ssh. */
 char *destination_to_sd_bus_address(const Destination *d);

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include "peer-dbus.h"
 #include "errors.h"
 #include "log.h"
+#include "manager.h"
 #include "protocol.h"
 #include "text.h"
 
@@ -33,6 +35,7 @@ struct Peer {
         Daemon *daemon;
         sd_bus *bus;
         Destination *destination;
+        char *ssh_control_path; /* ssh: where tunnels join the bus's ssh connection */
         char *name; /* the destination as the user gave it, canonical */
         GPtrArray *tunnels; /* PeerTunnel*, open or opening */
         sd_bus_slot *hello;
@@ -99,6 +102,9 @@ static void peer_free(Peer *peer) {
         sd_bus_flush_close_unref(peer->bus);
         g_clear_error(&peer->failure);
         destination_free(peer->destination);
+        if (peer->ssh_control_path)
+                (void) unlink(peer->ssh_control_path); /* no new joins; a running master goes on */
+        g_free(peer->ssh_control_path);
         g_free(peer->name);
         g_free(peer);
 }
@@ -173,10 +179,36 @@ static int on_host_uuid(sd_bus_message *reply, void *userdata, sd_bus_error *ret
         return 0;
 }
 
+/* ssh: the bus's ssh connection is shared with the tunnels to the same
+ * host, so that a tunnel costs a channel, not a second login (a third of
+ * a second here). One socket per peer connection, in a directory of
+ * ours. */
+static char *peer_ssh_control_path(Peer *peer) {
+        static unsigned counter;
+        g_autofree char *dir = g_build_filename(peer->daemon->manager->runtime_dir, "ssh", NULL);
+        char *path;
+
+        if (g_mkdir_with_parents(dir, 0700) < 0) {
+                log_warning("cannot create %s (%s): tunnels to %s log in again", dir, g_strerror(errno),
+                            peer->name);
+                return NULL;
+        }
+        path = g_strdup_printf("%s/%u", dir, ++counter);
+        /* ssh binds "<path>.<16 random characters>" first, then renames. */
+        if (strlen(path) + 17 >= UNIX_SOCKET_PATH_MAX) {
+                g_free(path);
+                return NULL;
+        }
+        (void) unlink(path); /* of an earlier run of this daemon */
+        return path;
+}
+
 static int peer_open_bus(Peer *peer, const Destination *destination, GError **error) {
         int r;
 
-        r = bus_open_destination(destination, &peer->bus);
+        if (destination->kind == DESTINATION_SSH)
+                peer->ssh_control_path = peer_ssh_control_path(peer);
+        r = bus_open_destination(destination, peer->ssh_control_path, &peer->bus);
         if (r < 0) {
                 if (destination->kind == DESTINATION_SSH)
                         return vm_error_set(error, VM_ERROR_DESTINATION_UNREACHABLE,
@@ -437,7 +469,9 @@ static int on_tunnel_spawned(sd_event_source *s, void *userdata) {
 static int tunnel_open_ssh(PeerTunnel *t, const char *uuid, const char *token, GError **error) {
         Peer *peer = t->peer;
         const char *remote[] = { peer->daemon->tunnel_command, uuid, token, NULL };
-        g_auto(GStrv) argv = destination_ssh_argv(peer->destination, remote);
+        g_auto(GStrv) argv = destination_ssh_argv(peer->destination,
+                                                  peer->ssh_control_path ? SSH_SHARE_JOIN : SSH_SHARE_NONE,
+                                                  peer->ssh_control_path, remote);
         int pair[2] = { -1, -1 }, err[2] = { -1, -1 };
         pid_t pid;
         int r;

@@ -79,22 +79,32 @@ static void test_ssh_argv(void) {
                 const char *uri;
                 const char *argv;
         } cases[] = {
-                { "ssh://host", "ssh -xT -o BatchMode=yes -- host cmd a" },
-                { "admin@h.example.com:2222", "ssh -xT -o BatchMode=yes -p 2222 -l admin -- h.example.com cmd a" },
-                { "ssh://u@[2001:db8::2]:22", "ssh -xT -o BatchMode=yes -p 22 -l u -- 2001:db8::2 cmd a" },
+                { "ssh://host", "ssh -xT -o BatchMode=yes -o Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com -- host cmd a" },
+                { "admin@h.example.com:2222", "ssh -xT -o BatchMode=yes -o Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com -p 2222 -l admin -- h.example.com cmd a" },
+                { "ssh://u@[2001:db8::2]:22", "ssh -xT -o BatchMode=yes -o Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com -p 22 -l u -- 2001:db8::2 cmd a" },
         };
         const char *const remote[] = { "cmd", "a", NULL };
 
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
                 g_autoptr(Destination) d = NULL;
                 g_assert_cmpint(destination_parse(cases[i].uri, &d, NULL), ==, 0);
-                g_auto(GStrv) argv = destination_ssh_argv(d, remote);
+                g_auto(GStrv) argv = destination_ssh_argv(d, SSH_SHARE_NONE, NULL, remote);
                 g_autofree char *joined = g_strjoinv(" ", argv);
                 g_assert_cmpstr(joined, ==, cases[i].argv);
         }
         g_autoptr(Destination) u = NULL;
         g_assert_cmpint(destination_parse("unix:///run/x", &u, NULL), ==, 0);
-        g_assert_null(destination_ssh_argv(u, remote));
+        g_assert_null(destination_ssh_argv(u, SSH_SHARE_NONE, NULL, remote));
+
+        /* Sharing: the master's socket, and the one that joins it. */
+        g_autoptr(Destination) h = NULL;
+        g_assert_cmpint(destination_parse("ssh://host", &h, NULL), ==, 0);
+        g_auto(GStrv) master = destination_ssh_argv(h, SSH_SHARE_MASTER, "/run/v/ssh/1", remote);
+        g_autofree char *m = g_strjoinv(" ", master);
+        g_assert_nonnull(strstr(m, " -o ControlMaster=yes -o ControlPersist=no -S /run/v/ssh/1 -- host cmd a"));
+        g_auto(GStrv) join = destination_ssh_argv(h, SSH_SHARE_JOIN, "/run/v/ssh/1", remote);
+        g_autofree char *j = g_strjoinv(" ", join);
+        g_assert_nonnull(strstr(j, " -o ControlMaster=no -o ControlPersist=no -S /run/v/ssh/1 -- host cmd a"));
 }
 
 typedef struct Refused {
