@@ -130,6 +130,30 @@ ChildWatch *child_watch_free(ChildWatch *w) {
         return NULL;
 }
 
+bool child_read_output(int fd, GString *out, size_t max, ChildOutputKeep keep, bool *ret_cut) {
+        char buf[4096];
+
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return true;
+                if (n <= 0)
+                        return false;
+                size_t room = max - MIN(out->len, max);
+                if (keep == CHILD_OUTPUT_HEAD)
+                        g_string_append_len(out, buf, MIN((size_t) n, room));
+                else {
+                        g_string_append_len(out, buf, n);
+                        if (out->len > max)
+                                g_string_erase(out, 0, out->len - max);
+                }
+                if ((size_t) n > room && ret_cut)
+                        *ret_cut = true;
+        }
+}
+
 char *child_describe_status(int status) {
         if (WIFEXITED(status))
                 return g_strdup_printf("exited with status %d", WEXITSTATUS(status));

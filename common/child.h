@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include <glib.h>
@@ -35,6 +36,19 @@ void child_watch_kill(ChildWatch *w);
  * process outlives its watch, and no zombie is left. */
 ChildWatch *child_watch_free(ChildWatch *w);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ChildWatch, child_watch_free)
+
+/* Which part of a child's output child_read_output() keeps. */
+typedef enum ChildOutputKeep {
+        CHILD_OUTPUT_HEAD, /* the first bytes (what a hook says first) */
+        CHILD_OUTPUT_TAIL, /* the last bytes (an error comes last) */
+} ChildOutputKeep;
+
+/* Reads what the child's output pipe (non-blocking) holds into out, which
+ * keeps at most max bytes, the first or the last; the rest is read and
+ * dropped, so the child never blocks on a full pipe. *ret_cut (may be
+ * NULL) is set when something was dropped. Returns false at end of file
+ * or on error, true when nothing more is there for now. */
+bool child_read_output(int fd, GString *out, size_t max, ChildOutputKeep keep, bool *ret_cut);
 
 /* "exited with status 2", "was killed by signal 9 (Killed)". */
 char *child_describe_status(int status);

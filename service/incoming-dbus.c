@@ -164,11 +164,12 @@ static void incoming_read_details(Daemon *daemon, GVariant *cookie, IncomingDoma
 typedef int (*IncomingMethod)(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
                               GError **error);
 
-static int run_incoming(sd_bus_message *m, Daemon *daemon, IncomingMethod method, IncomingDomainKey key,
-                        sd_bus_error *error) {
+/* Reads the cookie and asks polkit about it: 1 and *ret_cookie to go on,
+ * 0 while polkit is asked (the call comes back), < 0 refused. */
+static int incoming_authorize(sd_bus_message *m, Daemon *daemon, IncomingDomainKey key, GVariant **ret_cookie,
+                              sd_bus_error *error) {
         g_auto(IncomingDetails) details = { 0 };
         g_autoptr(GVariant) cookie = NULL;
-        g_autoptr(GError) gerror = NULL;
         int r;
 
         r = read_cookie(m, &cookie, error);
@@ -177,10 +178,21 @@ static int run_incoming(sd_bus_message *m, Daemon *daemon, IncomingMethod method
         incoming_read_details(daemon, cookie, key, &details);
         r = daemon_verify_migration_action(daemon, m, POLKIT_ACTION_MIGRATE_INCOMING, details.name ?: "",
                                            details.uuid ?: "", details.destination ?: "", error);
-        if (r < 0)
+        if (r <= 0)
                 return r;
-        if (r == 0)
-                return 1;
+        *ret_cookie = g_steal_pointer(&cookie);
+        return 1;
+}
+
+static int run_incoming(sd_bus_message *m, Daemon *daemon, IncomingMethod method, IncomingDomainKey key,
+                        sd_bus_error *error) {
+        g_autoptr(GVariant) cookie = NULL;
+        g_autoptr(GError) gerror = NULL;
+        int r;
+
+        r = incoming_authorize(m, daemon, key, &cookie, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
 
         r = track_caller(daemon, m);
         if (r < 0)
@@ -215,21 +227,13 @@ static int method_check_prepare(sd_bus_message *m, void *userdata, sd_bus_error 
  * polkit decide. */
 static int method_open_tunnel(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Daemon *daemon = userdata;
-        g_auto(IncomingDetails) details = { 0 };
         g_autoptr(GVariant) cookie = NULL;
         g_autoptr(GError) gerror = NULL;
         int fd = -1, r;
 
-        r = read_cookie(m, &cookie, error);
-        if (r < 0)
-                return r;
-        incoming_read_details(daemon, cookie, INCOMING_DOMAIN_UUID, &details);
-        r = daemon_verify_migration_action(daemon, m, POLKIT_ACTION_MIGRATE_INCOMING, details.name ?: "",
-                                           details.uuid ?: "", details.destination ?: "", error);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return 1;
+        r = incoming_authorize(m, daemon, INCOMING_DOMAIN_UUID, &cookie, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
         r = migration_incoming_open_tunnel(daemon->manager, cookie, &fd, &gerror);
         if (r < 0)
                 return bus_set_gerror(error, gerror);

@@ -402,22 +402,9 @@ static int tunnel_open_unix(PeerTunnel *t, const char *uuid, const char *token, 
         return 0;
 }
 
+/* The last words say why: keep the end. */
 static bool tunnel_read_stderr(PeerTunnel *t) {
-        char buf[1024];
-
-        for (;;) {
-                ssize_t n = read(t->stderr_fd, buf, sizeof(buf));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN)
-                        return true;
-                if (n <= 0)
-                        return false;
-                /* Keep the end: the last words say why. */
-                g_string_append_len(t->stderr_text, buf, n);
-                if (t->stderr_text->len > TUNNEL_STDERR_MAX)
-                        g_string_erase(t->stderr_text, 0, t->stderr_text->len - TUNNEL_STDERR_MAX);
-        }
+        return child_read_output(t->stderr_fd, t->stderr_text, TUNNEL_STDERR_MAX, CHILD_OUTPUT_TAIL, NULL);
 }
 
 static int on_tunnel_stderr(sd_event_source *s, int fd, uint32_t revents, void *userdata) {

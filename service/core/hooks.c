@@ -165,25 +165,9 @@ static void close_output(HookRun *run) {
         }
 }
 
-/* Reads what is there; returns false at end of file or on error. Past
- * HOOK_OUTPUT_MAX the rest is read and dropped, so the hook never blocks
- * on a full pipe. */
+/* Past HOOK_OUTPUT_MAX the rest is read and dropped. */
 static bool read_output(HookRun *run) {
-        char buf[4096];
-
-        for (;;) {
-                ssize_t n = read(run->output_fd, buf, sizeof(buf));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN)
-                        return true;
-                if (n <= 0)
-                        return false;
-                size_t room = HOOK_OUTPUT_MAX - MIN(run->output->len, (size_t) HOOK_OUTPUT_MAX);
-                g_string_append_len(run->output, buf, MIN((size_t) n, room));
-                if ((size_t) n > room)
-                        run->output_cut = true;
-        }
+        return child_read_output(run->output_fd, run->output, HOOK_OUTPUT_MAX, CHILD_OUTPUT_HEAD, &run->output_cut);
 }
 
 static void hook_run_complete(HookRun *run) {

@@ -140,6 +140,20 @@ mig_dest() {
         echo "unix://${a#unix:path=}"
 }
 
+# mig_dry_run HOST PATH DEST [N KEY TYPE VALUE...]: Domain.DryRun; prints
+# "ok=BOOL" then one "severity id message" line per finding.
+mig_dry_run() {
+        local h=$1 p=$2 dest=$3
+        shift 3
+        mig_bus "$h" --timeout=120 --json=short call "$VM_BUS_NAME" "$p" "$VM_DOMAIN_IFACE" DryRun 'sa{sv}' \
+                "$dest" "$@" | $MIG_PY -c '
+import json, sys
+ok, findings = json.load(sys.stdin)["data"]
+print("ok=%s" % str(ok).lower())
+for sev, fid, msg in findings:
+    print(sev, fid, msg)'
+}
+
 # mig_migrate HOST PATH DEST [N KEY TYPE VALUE...]: Domain.Migrate with
 # busctl; prints busctl's output (the reply, or the error on stderr merged).
 # With no options given, passes an empty a{sv}.

@@ -32,19 +32,6 @@ certs() {
 certs "$HOSTS_RUN/pki"
 ok $? "credentials for host-a and host-b from one CA"
 
-# dry_run HOST PATH DEST [N KEY TYPE VALUE...]: "ok=BOOL" then one
-# "severity id message" line per finding.
-dry_run() {
-        local h=$1 p=$2 dest=$3
-        shift 3
-        mig_bus "$h" --timeout=120 --json=short call "$VM_BUS_NAME" "$p" "$VM_DOMAIN_IFACE" DryRun 'sa{sv}' \
-                "$dest" "$@" | $MIG_PY -c '
-import json, sys
-ok, findings = json.load(sys.stdin)["data"]
-print("ok=%s" % str(ok).lower())
-for sev, fid, msg in findings:
-    print(sev, fid, msg)'
-}
 
 dest_b=$(mig_dest b)
 dest_a=$(mig_dest a)
@@ -54,10 +41,10 @@ ok $? "a TCG guest writing 5000 pages/s runs on a"
 uuid=$(mig_uuid a "$p")
 ok "mig_guest a $uuid wait-heartbeat >/dev/null" "... it sends heartbeats"
 
-out=$(dry_run a "$p" "$dest_b" 0)
+out=$(mig_dry_run a "$p" "$dest_b" 0)
 like "$out" $'\nwarning security.plaintext host-b: the guest\'s memory will cross the network to host-b unencrypted' \
         "DryRun without 'tls': a security.plaintext warning naming host-b"
-out=$(dry_run a "$p" "$dest_b" 1 tls b true)
+out=$(mig_dry_run a "$p" "$dest_b" 1 tls b true)
 like "$out" '^ok=true' "DryRun with 'tls' passes" || diag "$out"
 unlike "$out" 'security.plaintext|tls\.' "... with no TLS or plain-text finding"
 
@@ -113,7 +100,7 @@ like "$(mig_dom b "$p" GetJobStats)" '"postcopy" b true' "tls post-copy: the sou
 broken() {
         local desc=$1 id=$2 pattern=$3 out before
         [ "$here" = a ] || bail_out "the guest should be on a"
-        out=$(dry_run a "$p" "$dest_b" 1 tls b true)
+        out=$(mig_dry_run a "$p" "$dest_b" 1 tls b true)
         like "$out" '^ok=false' "$desc: DryRun fails"
         like "$out" $'\nerror '"$id $pattern" "$desc: finding $id names host and file" || diag "$out"
         before=$(mig_domains b)
@@ -164,14 +151,14 @@ restart_daemon() {
 [ "$here" = b ] || bail_out "the guest should be on b"
 restart_daemon a --require-encryption
 ok $? "vmigrated on a restarts with --require-encryption"
-out=$(dry_run b "$p" "$dest_a" 0)
+out=$(mig_dry_run b "$p" "$dest_a" 0)
 like "$out" $'\nerror security.plaintext host-a: this host does not let guest memory cross the network unencrypted' \
         "DryRun b -> a without 'tls': host-a refuses clear text (security.plaintext error)"
 out=$(mig_migrate_gdbus b "$p" "$dest_a" "@a{sv} {}")
 like "$out" "GDBus.Error:$VM_ERR\\.UnsupportedOption: .*--require-encryption" \
         "Migrate b -> a without 'tls' is refused with UnsupportedOption naming --require-encryption"
 is "$(mig_state b "$p")" running/migrated "... the guest still runs on b"
-out=$(dry_run b "$p" "$dest_a" 1 tunnelled b true)
+out=$(mig_dry_run b "$p" "$dest_a" 1 tunnelled b true)
 like "$out" '^ok=true' "DryRun b -> a with 'tunnelled': the tunnel is not clear text, host-a accepts" || diag "$out"
 leg "tls to a host that requires it" tls 1 tls b true
 

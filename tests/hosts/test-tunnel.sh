@@ -21,19 +21,6 @@ host_start_sshd a || bail_out "no sshd on host a"
 host_start_sshd b || bail_out "no sshd on host b"
 guest_print_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
 
-# dry_run HOST PATH DEST [N KEY TYPE VALUE...]: "ok=BOOL" then one
-# "severity id message" line per finding.
-dry_run() {
-        local h=$1 p=$2 dest=$3
-        shift 3
-        mig_bus "$h" --timeout=120 --json=short call "$VM_BUS_NAME" "$p" "$VM_DOMAIN_IFACE" DryRun 'sa{sv}' \
-                "$dest" "$@" | $MIG_PY -c '
-import json, sys
-ok, findings = json.load(sys.stdin)["data"]
-print("ok=%s" % str(ok).lower())
-for sev, fid, msg in findings:
-    print(sev, fid, msg)'
-}
 
 # tcp_listeners HOST: the TCP ports HOST listens on, sorted, one line.
 tcp_listeners() {
@@ -48,7 +35,7 @@ uuid=$(mig_uuid a "$p")
 ok "mig_guest a $uuid wait-heartbeat >/dev/null" "... it sends heartbeats"
 
 dest_unix_b=$(mig_dest b)
-out=$(dry_run a "$p" "$dest_unix_b" 1 tunnelled b true)
+out=$(mig_dry_run a "$p" "$dest_unix_b" 1 tunnelled b true)
 like "$out" '^ok=true' "DryRun with 'tunnelled' passes" || diag "$out"
 unlike "$out" 'security.plaintext' "... with no security.plaintext finding"
 
@@ -111,8 +98,14 @@ leg_extra() {
         like "$(pgrep -f "vmigrate-tunnel $uuid" | wc -l)" '^[1-9]' "ssh: vmigrate-tunnel carries it on $to"
         mig_dom "$from" "$p" SetMaxBandwidth tb 1000000000 false >/dev/null
 }
+logins_a=$(grep -c 'Accepted publickey' "$(host_path a dir)/sshd.log")
 leg "tunnelled over ssh://" ssh 2 tunnelled b true bandwidth t 10000000
 leg_extra() { :; }
+# The tunnel is a channel of the control connection's ssh, not a login.
+is "$(($(grep -c 'Accepted publickey' "$(host_path a dir)/sshd.log") - logins_a))" 1 \
+        "ssh: one ssh login on a for the control connection and its tunnel"
+like "$(grep -c 'session opened\|Starting session' "$(host_path a dir)/sshd.log")" '^[2-9]' \
+        "ssh: ... which carried two sessions (bus bridge, tunnel)"
 like "$(grep -h "tunnel to ssh://" "$(host_path a log)" "$(host_path b log)" | head -n1)" "ssh started as pid" \
         "the source logged the ssh it started"
 
