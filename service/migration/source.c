@@ -42,7 +42,8 @@ typedef struct Outgoing {
         bool postcopy_requested; /* StartPostCopy before Perform began */
         bool paused_by_abort;    /* AbortJob paused the post-copy */
         bool perform_started;    /* the backend's Perform took over: Confirm must settle it */
-        bool stream_ended;       /* Perform reported: the tunnel's end no longer matters */
+        bool stream_ended;       /* the stream is over: the tunnel's end no longer matters */
+        char *tunnel_failure;    /* how the tunnel's carrier ended, when it broke mid-stream */
 
         /* Convergence: passes whose remaining data did not shrink. */
         uint64_t pass;
@@ -68,6 +69,7 @@ static void outgoing_free(Outgoing *o) {
                 g_variant_unref(o->cookie);
         g_free(o->data_uri);
         g_free(o->tunnel_token);
+        g_free(o->tunnel_failure);
         g_free(o->failure);
         g_free(o);
 }
@@ -75,7 +77,10 @@ static void outgoing_free(Outgoing *o) {
 static void outgoing_record_failure(Outgoing *o, const GError *error, const char *context) {
         if (o->failure)
                 return;
-        o->failure = g_strdup_printf("%s: %s", context, error ? error->message : "failed");
+        /* A broken tunnel is why the hypervisor's stream broke: say both. */
+        o->failure = g_strdup_printf("%s: %s%s%s%s", context, error ? error->message : "failed",
+                                     o->tunnel_failure ? " (the tunnel to the destination: " : "",
+                                     o->tunnel_failure ? o->tunnel_failure : "", o->tunnel_failure ? ")" : "");
         o->failure_code = error && error->domain == VM_ERROR ? error->code : VM_ERROR_MIGRATION_FAILED;
 }
 
@@ -131,6 +136,7 @@ static void outgoing_pause_destination_and_end(Outgoing *o) {
 static void on_confirmed(int r, const GError *error, void *userdata) {
         Outgoing *o = userdata;
 
+        o->stream_ended = true;
         if (r < 0 && o->job->stats.postcopy_active) {
                 /* Post-copy broke: the guest is split between the hosts and
                  * paused; nothing may be killed. The destination may not
@@ -306,7 +312,9 @@ static void on_progress(const MigrationStats *stats, void *userdata) {
 static void on_performed(int r, const GError *error, void *userdata) {
         Outgoing *o = userdata;
 
-        o->stream_ended = true;
+        /* In post-copy the stream goes on until Confirm has the last page. */
+        if (r < 0 || !o->job->stats.postcopy_active)
+                o->stream_ended = true;
         if (r < 0)
                 outgoing_record_failure(o, error, o->cancelled ? "cancelled" : "sending the guest");
         outgoing_finish(o);
@@ -336,14 +344,21 @@ static void outgoing_perform(Outgoing *o, int data_fd) {
 }
 
 /* The carrier of the tunnel (ssh) ended. While the stream runs that is a
- * failure in its own right, with the carrier's words: record them and stop
- * the stream at once rather than wait for the hypervisor to notice. */
+ * failure, with the carrier's words. In pre-copy: record them and stop the
+ * stream at once rather than wait for the hypervisor to notice. In
+ * post-copy nothing is stopped (the hypervisor pauses it on both hosts):
+ * the words go with the failure it reports. */
 static void on_tunnel_ended(const GError *error, void *userdata) {
         Outgoing *o = userdata;
         g_autoptr(GError) local = NULL;
 
         if (!error || o->stream_ended)
                 return;
+        if (o->job->stats.postcopy_active) {
+                g_free(o->tunnel_failure);
+                o->tunnel_failure = g_strdup(error->message);
+                return;
+        }
         outgoing_record_failure(o, error, "the tunnel to the destination");
         if (o->job->phase == JOB_PHASE_PERFORM &&
             o->domain->backend->migrate_cancel(o->domain->backend_data, &local) < 0)

@@ -9,7 +9,8 @@
 # verified; `ss` in the destination shows no TCP listener while the
 # stream is waited for; the tunnel killed on the destination fails the
 # migration at once with the tunnel's words, and the guest stays on the
-# source; a wrong token and refused combinations are answered clearly.
+# source; killed in post-copy, the migration is resumed through a new
+# tunnel; a wrong token and refused combinations are answered clearly.
 . "$(dirname "$0")/lib-hosts.sh"
 . "$(dirname "$0")/lib-migrate.sh"
 
@@ -154,5 +155,36 @@ ok "mig_wait_state 30 a '$p' 'running/.*'" "kill: the guest runs on a ($(mig_sta
 like "$(mig_guest a "$uuid" verify)" '^VERIFY OK pages=12288 ' "kill: every page still verifies on a"
 ok "wait_until 30 eval '[ \"\$(mig_qemu_pids b $uuid | wc -l)\" = 0 ]'" "kill: no QEMU of the guest left on b"
 is "$(tcp_listeners b)" "22 " "kill: b listens on no new TCP port"
+
+# Post-copy through the tunnel, the tunnel killed on b while pages are
+# still missing there: nothing is killed, both hosts say
+# postcopy-failed, and postcopy-resume finishes it through a new tunnel
+# (migrate-recover on b's socket, a fresh token, a fresh ssh channel).
+out=$(mig_migrate a "$p" "ssh://host-b" 3 tunnelled b true postcopy b true postcopy-bandwidth t 2000000)
+job=$(vm_reply_path "$out")
+ok "mig_wait_phase 30 a '$job' perform" "recovery: the job is copying" || diag "$out"
+out=$(mig_dom a "$p" StartPostCopy 2>&1)
+ok $? "recovery: StartPostCopy" || diag "$out"
+ok "mig_wait_phase 30 a '$job' postcopy" "recovery: the job is in post-copy"
+ok "mig_wait_state 20 b '$p' running/postcopy" "recovery: the guest runs on b while its pages arrive"
+pkill -KILL -f "^$tunnel_command $uuid"
+ok $? "recovery: vmigrate-tunnel killed on b in post-copy"
+mig_wait_phase 60 a "$job" 'completed|failed|cancelled'
+is "$(mig_jprop a "$job" Phase)" failed "recovery: the job failed"
+like "$(mig_jprop a "$job" Error)" "tunnel" "recovery: its error names the tunnel: $(mig_jprop a "$job" Error)"
+ok "mig_wait_state 30 a '$p' paused/postcopy-failed" "recovery: a says paused/postcopy-failed ($(mig_state a "$p"))"
+ok "mig_wait_state 30 b '$p' '.*/postcopy-failed'" "recovery: b says postcopy-failed ($(mig_state b "$p"))"
+is "$(mig_qemu_pids a "$uuid" | wc -l)/$(mig_qemu_pids b "$uuid" | wc -l)" 1/1 \
+        "recovery: nothing killed: the guest's QEMU runs on both hosts"
+out=$(mig_migrate a "$p" "ssh://host-b" 3 tunnelled b true postcopy b true postcopy-resume b true)
+job=$(vm_reply_path "$out")
+like "$job" '^/org/vmigrate/Migrate1/job/' "recovery: Migrate with postcopy-resume through a new tunnel" || diag "$out"
+mig_wait_phase 90 a "$job" 'completed|failed|cancelled'
+is "$(mig_jprop a "$job" Phase)" completed "recovery: the resumed post-copy completed" ||
+        diag "  error: $(mig_jprop a "$job" Error)"
+ok "mig_wait_state 20 b '$p' running/migrated" "recovery: the guest runs on b"
+like "$(mig_guest b "$uuid" verify)" '^VERIFY OK pages=12288 ' "recovery: every page verifies on b"
+ok "wait_until 10 eval '[ -z \"\$(mig_qemu_pids a $uuid)\" ]'" "recovery: no QEMU left for it on a"
+is "$(tcp_listeners b)" "22 " "recovery: b listens on no new TCP port"
 
 hosts_finish
