@@ -12,8 +12,8 @@
 # sshd each, joined by a link shaped to --rate (or not shaped at all). Per
 # round the test guest (256 MiB, rewriting a 192 MiB area: at a quarter of
 # a shaped link's rate, or 20000 pages/s on an unshaped one; TCG) is
-# migrated host-a -> host-b with Domain.Migrate {wait} ("plain", QEMU to
-# QEMU over TCP), {tls, wait}, and {tunnelled, wait} to ssh://host-b (the
+# migrated host-a -> host-b with Domain.Migrate {tls=false, wait}
+# ("plain", QEMU to QEMU over TCP), {tls, wait}, and {tunnelled, wait} to ssh://host-b (the
 # stream inside an ssh session, vmigrate-tunnel on host-b), the order
 # rotating each round, and its memory is verified on host-b after each.
 #
@@ -92,7 +92,8 @@ one() {
         out=$($py "$guestctl" --socket "$(bench_serial a)" --timeout 60 wait-heartbeat 2>&1) ||
                 { o_err="no heartbeat on host-a: $out"; bench_destroy a "$p"; return 1; }
         sleep "$warmup"
-        local opts=(1 wait b true)
+        # Plain must say so: with credentials on both hosts TLS is the default.
+        local opts=(2 wait b true tls b false)
         [ "$mode" = tls ] && opts=(2 wait b true tls b true)
         [ "$mode" = tunnel ] && opts=(2 wait b true tunnelled b true) to=ssh://host-b
         j0=$(busy_jiffies)

@@ -110,6 +110,11 @@ static inline bool migrate_options_has(const MigrateOptions *o, MigrateOptionId 
         return o->set & (UINT64_C(1) << id);
 }
 
+/* Option id counts as given from now on (its field was just set). */
+static inline void migrate_options_mark(MigrateOptions *o, MigrateOptionId id) {
+        o->set |= UINT64_C(1) << id;
+}
+
 typedef struct MigrateOptionInfo {
         const char *key; /* "parallel-connections" */
         MigrateOptionId id;

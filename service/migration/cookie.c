@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "host-facts.h"
 #include "manager.h"
+#include "preflight.h"
 
 int cookie_check_size(GVariant *cookie, const char *what, GError **error) {
         if (!g_variant_is_of_type(cookie, G_VARIANT_TYPE_VARDICT))
@@ -108,7 +109,10 @@ int cookie_build_prepare(Manager *m, Domain *d, const MigrateOptions *options, G
         cookie_add_host(&dict, m);
         {
                 g_auto(HostFacts) facts = { 0 };
-                g_autoptr(TlsCreds) tls = options->tls ? tls_creds_load(m->tls_dir, time(NULL)) : NULL;
+                /* With 'tls', or when TLS may be the default: the
+                 * destination decides whether the pair can. */
+                bool tls_wanted = options->tls || preflight_tls_by_default(m, d->def, options, NULL, NULL);
+                g_autoptr(TlsCreds) tls = tls_wanted ? tls_creds_load(m->tls_dir, time(NULL)) : NULL;
                 (void) host_facts_read(&facts);
                 /* Measured from the domain as it runs here, keyed on target
                  * devices, so that destination-xml may move the files. */

@@ -144,6 +144,8 @@ static GVariant *incoming_reply(Incoming *in) {
 
         cookie_add_host(&dict, in->manager);
         g_variant_dict_insert(&dict, "job", "t", in->job->id);
+        /* What protects the stream, which 'tls' left out may have chosen. */
+        g_variant_dict_insert(&dict, "tls", "b", in->options->tls);
         g_variant_dict_insert_value(&dict, "warnings",
                                     g_variant_new_strv((const char *const *) in->job->warnings->pdata,
                                                        in->job->warnings->len));
@@ -281,6 +283,8 @@ typedef struct IncomingRequest {
         GVariant *backend_cookie;
         SourceFacts *source;
         gboolean persist;
+        bool tls_by_default; /* option 'tls' left out, and both hosts can: set */
+        char *tls_why_not;   /* option 'tls' left out, and the pair cannot: why */
 } IncomingRequest;
 
 static void incoming_request_clear(IncomingRequest *req) {
@@ -289,8 +293,19 @@ static void incoming_request_clear(IncomingRequest *req) {
         if (req->backend_cookie)
                 g_variant_unref(req->backend_cookie);
         source_facts_free(req->source);
+        g_free(req->tls_why_not);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(IncomingRequest, incoming_request_clear)
+
+/* Option 'tls' left out: TLS when both hosts can (the source sent its CA
+ * and name only if it can). The options then say 'tls', as if asked. */
+static void incoming_choose_tls(Manager *m, IncomingRequest *req) {
+        if (!preflight_tls_by_default(m, req->def, req->options, req->source, &req->tls_why_not))
+                return;
+        req->options->tls = true;
+        migrate_options_mark(req->options, MIGRATE_OPTION_TLS);
+        req->tls_by_default = true;
+}
 
 static int incoming_request_parse(GVariant *cookie, const char *what, IncomingRequest *req, GError **error) {
         g_autoptr(GVariant) option_dict = NULL;
@@ -397,6 +412,14 @@ static Findings *incoming_preflight(Manager *m, const IncomingRequest *req) {
         Findings *findings = findings_new(hostname);
 
         preflight_destination(m, req->def, req->options, req->source_uuid, req->source, findings);
+        if (req->tls_by_default)
+                findings_add(findings, FINDING_INFO, "tls.default",
+                             "the stream will be encrypted with TLS: both hosts have usable credentials from "
+                             "the same CA (option 'tls'=false sends it in clear text)");
+        else if (req->tls_why_not && req->source && req->source->tls_ca)
+                findings_add(findings, FINDING_INFO, "tls.default",
+                             "the stream will not be encrypted by default although %s has TLS credentials: %s",
+                             source_facts_name(req->source), req->tls_why_not);
         return findings;
 }
 
@@ -410,6 +433,7 @@ int migration_incoming_check(Manager *m, GVariant *cookie, const char *caller, I
         r = incoming_request_parse(cookie, "CheckPrepare", &req, error);
         if (r < 0)
                 return r;
+        incoming_choose_tls(m, &req);
         findings = incoming_preflight(m, &req);
         cookie_add_host(&dict, m);
         g_variant_dict_insert_value(&dict, "findings", findings_to_variant(findings));
@@ -433,6 +457,7 @@ int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller,
         r = incoming_request_parse(cookie, "Prepare", &req, error);
         if (r < 0)
                 return r;
+        incoming_choose_tls(m, &req);
         if (req.options->postcopy_resume)
                 return incoming_prepare_resume(m, &req, caller, done, userdata, error);
         /* One code path with the dry run: its errors refuse the migration. */

@@ -449,6 +449,61 @@ static char *data_host(const MigrateOptions *o) {
         return manager_get_hostname();
 }
 
+static bool backend_streams_for(Manager *m, const DomainDef *def) {
+        const BackendOps *ops = manager_backend_ops_for_type(m, def->type);
+        void *data = ops ? manager_backend_data(m, ops) : NULL;
+        const MigrateOptionSupport *support;
+        size_t n = 0;
+
+        if (!data || !ops->migrate_options)
+                return false;
+        support = ops->migrate_options(data, &n);
+        return backend_streams(support, n);
+}
+
+static bool tls_by_default_why_not(Manager *m, const DomainDef *def, const MigrateOptions *o,
+                                   const SourceFacts *source, char **ret_why) {
+        g_autoptr(TlsCreds) tls = NULL;
+        g_autofree char *host = NULL;
+
+        if (migrate_options_has(o, MIGRATE_OPTION_TLS) || o->tunnelled || o->offline)
+                return false; /* the caller's choice, or nothing to encrypt this way */
+        if (!backend_streams_for(m, def)) {
+                *ret_why = g_strdup("this host's backend does not stream with TLS");
+                return false;
+        }
+        tls = tls_creds_load(m->tls_dir, time(NULL));
+        *ret_why = tls_creds_why_not(tls);
+        if (*ret_why)
+                return false;
+        if (!source)
+                return true;
+        if (!source->tls_ca || !source->tls_client_dn) {
+                *ret_why = g_strdup_printf("%s has no usable TLS credentials", source_facts_name(source));
+                return false;
+        }
+        if (!g_str_equal(source->tls_ca, tls->ca_fingerprint)) {
+                *ret_why = g_strdup_printf("%s's CA is not this host's", source_facts_name(source));
+                return false;
+        }
+        host = data_host(o);
+        if (!tls_creds_server_names(tls, host)) {
+                *ret_why = g_strdup_printf("%s/server-cert.pem does not name '%s'", m->tls_dir, host);
+                return false;
+        }
+        return true;
+}
+
+bool preflight_tls_by_default(Manager *m, const DomainDef *def, const MigrateOptions *o, const SourceFacts *source,
+                              char **ret_why) {
+        g_autofree char *why = NULL;
+        bool yes = tls_by_default_why_not(m, def, o, source, &why);
+
+        if (ret_why)
+                *ret_why = g_steal_pointer(&why);
+        return yes;
+}
+
 /* This host's credentials, when option 'tls' needs them: NULL (with an
  * error finding) when they are not usable. On the source that means this
  * host cannot do TLS at all (GetBackends says 'tls' is unsupported here,
@@ -473,14 +528,15 @@ static void check_plaintext(Manager *m, Findings *out) {
 }
 
 /* Source: option 'tls' needs our client credentials; without it, a host
- * that requires encryption refuses. */
-static void check_encryption_source(Manager *m, const MigrateOptions *o, Findings *out) {
+ * that requires encryption refuses, unless TLS may still be chosen by
+ * default (then the destination's answer decides, source.c). */
+static void check_encryption_source(Manager *m, const DomainDef *def, const MigrateOptions *o, Findings *out) {
         if (o->offline || o->tunnelled)
                 return; /* no memory crosses, or inside the control transport (ssh, or a local socket) */
-        if (!o->tls)
-                check_plaintext(m, out);
-        else
+        if (o->tls)
                 tls_creds_free(usable_tls_creds(m, VM_ERROR_UNSUPPORTED_OPTION, out));
+        else if (!preflight_tls_by_default(m, def, o, NULL, NULL))
+                check_plaintext(m, out);
 }
 
 /* Destination: with 'tls', our server credentials, the same CA as the
@@ -781,7 +837,7 @@ void preflight_source_with_facts(Domain *d, const HostFacts *facts, const Migrat
                 findings_add(out, FINDING_WARNING, "options.valid", "%s", *w);
         check_domain_state(d, o, out);
         if (backend_streams(support, n_support))
-                check_encryption_source(m, o, out);
+                check_encryption_source(m, d->def, o, out);
 
         if (migrate_options_has(o, MIGRATE_OPTION_DESTINATION_XML)) {
                 g_autoptr(DomainDef) dest = NULL;

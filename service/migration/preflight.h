@@ -51,6 +51,18 @@ void preflight_destination_with_facts(Manager *m, const HostFacts *facts, const 
  * features). Run by Migrate's Begin and by DryRun.
  */
 void preflight_source(Domain *d, const MigrateOptions *options, Findings *out);
+
+/*
+ * Option 'tls' left out: the stream is encrypted with TLS when both hosts
+ * can (README "TLS"), unless it is tunnelled or offline. On the source
+ * (source NULL): its backend for def supports 'tls' and this host's
+ * credentials are usable, so the Prepare cookie carries its CA and name.
+ * On the destination: likewise here, the source sent its CA and name, the
+ * CAs are the same, and this host's certificate names the host the source
+ * will connect to. *ret_why (may be NULL) says why not.
+ */
+bool preflight_tls_by_default(Manager *m, const DomainDef *def, const MigrateOptions *o, const SourceFacts *source,
+                              char **ret_why);
 void preflight_source_with_facts(Domain *d, const HostFacts *facts, const MigrateOptions *options,
                                  Findings *out);
 

@@ -389,10 +389,30 @@ static void outgoing_open_tunnel(Outgoing *o) {
 /* Where the stream goes: Prepare's "data-uri", or for a tunnelled stream
  * the token that opens the tunnel. */
 static int outgoing_read_prepared(Outgoing *o, GVariant *reply, GError **error) {
+        gboolean tls = false;
         const char *s;
 
         if (cookie_check_size(reply, "Prepare reply", error) < 0)
                 return -EPROTO;
+        (void) g_variant_lookup(reply, "tls", "b", &tls);
+        if (tls && !o->options->tls) {
+                /* 'tls' left out, and the destination found both hosts able. */
+                if (migrate_options_has(o->options, MIGRATE_OPTION_TLS) || o->options->tunnelled)
+                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                            "Prepare reply: the destination chose TLS against the options");
+                o->options->tls = true;
+                migrate_options_mark(o->options, MIGRATE_OPTION_TLS);
+                job_set_encryption(o->job, JOB_ENCRYPTION_TLS);
+                log_info("job %" G_GUINT64_FORMAT ": TLS, as both hosts can (option 'tls' left out)", o->job->id);
+        } else if (!tls && o->options->tls)
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "Prepare reply: the destination does not use the TLS that was asked for");
+        else if (!tls && !o->options->tunnelled && !o->options->offline && o->manager->require_encryption)
+                return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
+                                    "this host does not let guest memory cross the network unencrypted "
+                                    "(vmigrated --require-encryption), and %s cannot use TLS with it (DryRun "
+                                    "says why): migrate with option 'tls' or 'tunnelled'",
+                                    o->destination->canonical);
         if (!o->options->offline) {
                 s = cookie_string(reply, o->options->tunnelled ? "tunnel-token" : "data-uri", 1024, "Prepare reply",
                                   error);

@@ -3,8 +3,9 @@
 # Option 'tls' between two hosts: credentials made at test time
 # (tools/make-tls-certs.sh, one CA, a directory per host passed with
 # --tls-dir), a TCG guest rewriting its memory migrated with TLS, plain
-# and with 4 parallel connections, every page verified after each move.
-# Then the credentials broken one way at a time on the destination
+# and with 4 parallel connections, every page verified after each move;
+# with no options TLS is the default, as both hosts can. Then the
+# credentials broken one way at a time on the destination
 # (expired, another CA, a certificate that does not name the host): DryRun
 # reports the finding naming the host and the file, Migrate is refused
 # with Incompatible, and nothing is left on either host.
@@ -41,9 +42,13 @@ ok $? "a TCG guest writing 5000 pages/s runs on a"
 uuid=$(mig_uuid a "$p")
 ok "mig_guest a $uuid wait-heartbeat >/dev/null" "... it sends heartbeats"
 
-out=$(mig_dry_run a "$p" "$dest_b" 0)
+out=$(mig_dry_run a "$p" "$dest_b" 1 tls b false)
 like "$out" $'\nwarning security.plaintext host-b: the guest\'s memory will cross the network to host-b unencrypted' \
-        "DryRun without 'tls': a security.plaintext warning naming host-b"
+        "DryRun with 'tls'=false: a security.plaintext warning naming host-b"
+out=$(mig_dry_run a "$p" "$dest_b" 0)
+like "$out" $'\ninfo tls.default host-b: the stream will be encrypted with TLS' \
+        "DryRun with no options: TLS by default, both hosts having credentials from one CA" || diag "$out"
+unlike "$out" 'security.plaintext' "... and no security.plaintext finding"
 out=$(mig_dry_run a "$p" "$dest_b" 1 tls b true)
 like "$out" '^ok=true' "DryRun with 'tls' passes" || diag "$out"
 unlike "$out" 'security.plaintext|tls\.' "... with no TLS or plain-text finding"
@@ -78,7 +83,8 @@ leg "tls" tls 1 tls b true
 like "$(grep -h 'waiting for the stream on' "$(host_path b log)")" "waiting for the stream on $(host_ip b):49[0-9]+" \
         "b listened for the stream on $(host_ip b) only, not on every address"
 leg "tls, 4 parallel connections" tls 2 tls b true parallel-connections u 4
-leg "plain (unsafe: QEMU 10 is fine)" none 0
+leg "plain ('tls'=false)" none 1 tls b false
+leg "no options: TLS by default" tls 0
 
 # Post-copy through TLS: a pre-copy that cannot converge (5 MB/s against 20 MB/s of
 # writes) switched by StartPostCopy; the pages the guest then faults in
@@ -92,7 +98,8 @@ leg_extra() {
 }
 leg "tls post-copy" tls 3 tls b true postcopy b true bandwidth t 5000000
 leg_extra() { :; }
-like "$(mig_dom b "$p" GetJobStats)" '"postcopy" b true' "tls post-copy: the source's statistics say it went post-copy"
+if [ "$here" = a ]; then src=b; else src=a; fi
+like "$(mig_dom "$src" "$p" GetJobStats)" '"postcopy" b true' "tls post-copy: the source's statistics say it went post-copy"
 
 # broken DESC ID PATTERN: DryRun a -> b with tls finds ID (error) whose
 # message matches PATTERN; Migrate is refused with Incompatible; nothing
@@ -103,6 +110,9 @@ broken() {
         out=$(mig_dry_run a "$p" "$dest_b" 1 tls b true)
         like "$out" '^ok=false' "$desc: DryRun fails"
         like "$out" $'\nerror '"$id $pattern" "$desc: finding $id names host and file" || diag "$out"
+        out=$(mig_dry_run a "$p" "$dest_b" 0)
+        like "$out" $'\ninfo tls.default host-b: the stream will not be encrypted by default although host-a has TLS' \
+                "$desc: with no options, DryRun says TLS will not be the default, and why" || diag "$out"
         before=$(mig_domains b)
         out=$(mig_migrate_gdbus a "$p" "$dest_b" "{'tls': <true>}")
         like "$out" "GDBus.Error:$VM_ERR\\.Incompatible: .*$id|GDBus.Error:$VM_ERR\\.Incompatible" \
@@ -151,16 +161,16 @@ restart_daemon() {
 [ "$here" = b ] || bail_out "the guest should be on b"
 restart_daemon a --require-encryption
 ok $? "vmigrated on a restarts with --require-encryption"
-out=$(mig_dry_run b "$p" "$dest_a" 0)
+out=$(mig_dry_run b "$p" "$dest_a" 1 tls b false)
 like "$out" $'\nerror security.plaintext host-a: this host does not let guest memory cross the network unencrypted' \
-        "DryRun b -> a without 'tls': host-a refuses clear text (security.plaintext error)"
-out=$(mig_migrate_gdbus b "$p" "$dest_a" "@a{sv} {}")
+        "DryRun b -> a with 'tls'=false: host-a refuses clear text (security.plaintext error)"
+out=$(mig_migrate_gdbus b "$p" "$dest_a" "{'tls': <false>}")
 like "$out" "GDBus.Error:$VM_ERR\\.UnsupportedOption: .*--require-encryption" \
-        "Migrate b -> a without 'tls' is refused with UnsupportedOption naming --require-encryption"
+        "Migrate b -> a with 'tls'=false is refused with UnsupportedOption naming --require-encryption"
 is "$(mig_state b "$p")" running/migrated "... the guest still runs on b"
 out=$(mig_dry_run b "$p" "$dest_a" 1 tunnelled b true)
 like "$out" '^ok=true' "DryRun b -> a with 'tunnelled': the tunnel is not clear text, host-a accepts" || diag "$out"
-leg "tls to a host that requires it" tls 1 tls b true
+leg "no options, to a host that requires encryption: TLS by default" tls 0
 
 # --- a stranger reaches b's data port before the source does. a's cable
 # is unplugged while the migration starts (the control connection is a
