@@ -243,6 +243,7 @@ static const MigrateFlag migrate_flags[] = {
         { "parallel-connections", "parallel-connections", FLAG_VALUE },
         { "tunnelled", "tunnelled", FLAG_TRUE },
         { "tls", "tls", FLAG_TRUE },
+        { "no-tls", "tls", FLAG_FALSE },
         { "copy-storage", "copy-storage", FLAG_VALUE },
         { "bandwidth", "bandwidth", FLAG_RATE },
         { "postcopy-bandwidth", "postcopy-bandwidth", FLAG_RATE },

@@ -1147,8 +1147,11 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "                         --parallel-connections) or xbzrle\n"                                      \
         "  --parallel-connections=N\n"                                                                      \
         "                         Copy memory over N connections (1-255)\n"                                 \
-        "  --tunnelled            Carry the data through the control connection\n"                          \
-        "  --tls                  Encrypt the migration data with TLS\n"                                    \
+        "  --tunnelled            Carry the data inside the control connection (ssh,\n"                    \
+        "                         or a local socket): no data port is opened\n"                              \
+        "  --tls                  Encrypt the migration data with TLS (the default\n"                        \
+        "                         when both hosts have credentials from one CA)\n"                          \
+        "  --no-tls               Send the data in clear text even then\n"                                   \
         "  --copy-storage=MODE    none, all or incremental: copy disks too\n"                               \
         "  --bandwidth=RATE       Limit the copy to RATE\n"                                                 \
         "  --postcopy-bandwidth=RATE\n"                                                                     \
@@ -1406,7 +1409,7 @@ static void print_help(void) {
                "  migrate options (see 'vmigratectl migrate --help' for each):\n"
                "      --live --no-live --offline --paused --persist --no-persist\n"
                "      --undefine-source --postcopy --postcopy-after-precopy\n"
-               "      --postcopy-resume --auto-converge --tunnelled --tls\n"
+               "      --postcopy-resume --auto-converge --tunnelled --tls --no-tls\n"
                "      --abort-on-error --unsafe --compression=METHOD\n"
                "      --parallel-connections=N --copy-storage=MODE --bandwidth=RATE\n"
                "      --postcopy-bandwidth=RATE --max-downtime=MS --destination-name=NAME\n"

@@ -222,6 +222,7 @@ static const OptionCase option_cases[] = {
         OK("{'auto-converge': <true>}", "--auto-converge"),
         OK("{'tunnelled': <true>}", "--tunnelled"),
         OK("{'tls': <true>}", "--tls"),
+        OK("{'tls': <false>}", "--no-tls"),
         OK("{'abort-on-error': <true>}", "--abort-on-error"),
         OK("{'unsafe': <true>}", "--unsafe"),
         /* compression s: none zstd zlib xbzrle */
