@@ -172,11 +172,12 @@ out=$(mig_dry_run b "$p" "$dest_a" 1 tunnelled b true)
 like "$out" '^ok=true' "DryRun b -> a with 'tunnelled': the tunnel is not clear text, host-a accepts" || diag "$out"
 leg "no options, to a host that requires encryption: TLS by default" tls 0
 
-# --- a stranger reaches b's data port before the source does. a's cable
+# --- strangers reach b's data port before the source does. a's cable
 # is unplugged while the migration starts (the control connection is a
 # unix socket, unaffected; the source's SYN is lost and retried a second
-# later), so the stranger, on b itself, connects first and sends a forged
-# stream in clear text;
+# later), so the strangers, on b itself, connect first: a second QEMU
+# migrating a valid stream of another guest, then one who sends a forged
+# stream header, both in clear text;
 # then the cable goes back. With TLS, b's QEMU refuses the stranger's
 # handshake: the migration must still end cleanly (succeed, or fail with
 # the guest whole on a and nothing left on b), and a guest that runs on b
@@ -196,7 +197,14 @@ stranger_port() { mig_listening_ports b | head -n1; }
 wait_until 30 eval '[ -n "$(stranger_port)" ]'
 ok $? "stranger: b listens for the stream ($(stranger_port)) while a's cable is out"
 addr=$(stranger_port)
-# Connect, send garbage, then see whether QEMU hangs up on us: its TLS
+# First a stranger's QEMU: the same machine, another guest (40 MiB of
+# test-guest memory, not 48), a valid migration stream in clear text.
+out=$(/usr/bin/python3 "$(dirname "$0")/stranger-qemu.py" --argv-from "$(host_path a runtime)/qemu/log/$uuid.log" \
+        --workdir "$HOSTS_RUN/stranger" --exec "$(host_enter b)" --to "$addr" --timeout 20)
+like "$out" '^failed: ' "stranger: a second QEMU with another guest migrated to ${addr:-?} first: b's QEMU turned it away ($out)"
+unlike "$out" 'refused' "... the connection was made (and refused by TLS, not by a closed port)"
+like "$(mig_listening_ports b)" "${addr:-none}" "... and b still waits for the source on ${addr:-?}"
+# Then one who sends a forged stream header: connect, send garbage, then see whether QEMU hangs up on us: its TLS
 # server cannot make a handshake of random bytes.
 stranger=$(host_exec b timeout 20 bash -c '
         exec 3<>"/dev/tcp/$1/$2" || { echo no-connect; exit 0; }
