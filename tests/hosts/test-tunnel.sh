@@ -141,7 +141,7 @@ out=$(mig_migrate a "$p" "ssh://host-b" 2 tunnelled b true bandwidth t 3000000)
 job=$(vm_reply_path "$out")
 ok "mig_wait_phase 30 a '$job' perform" "kill: the job is copying" || diag "$out"
 # Its command line, not ssh's on a (which names it too).
-ok "wait_until 10 pgrep -f '^$tunnel_command $uuid'" "kill: vmigrate-tunnel runs on b"
+ok "wait_until 10 eval 'pgrep -f \"^$tunnel_command $uuid\" >/dev/null'" "kill: vmigrate-tunnel runs on b"
 t0=$(mig_now_ms)
 pkill -KILL -f "^$tunnel_command $uuid"
 mig_wait_phase 30 a "$job" 'completed|failed|cancelled'
