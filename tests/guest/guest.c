@@ -550,17 +550,27 @@ static void parse_cmdline(char *s, struct options *o) {
                 if (!val) {
                         say("WARN option '%s' needs a value (%s=VALUE); ignored", tok, tok);
                 } else if (str_eq(tok, "vmtest.mem")) {
-                        if (!parse_size_pages(val, &o->mem_pages) || o->mem_pages == 0)
+                        /* A failed parse may have stored 0: put the default
+                         * back, as the warning says. */
+                        if (!parse_size_pages(val, &o->mem_pages) || o->mem_pages == 0) {
+                                o->mem_pages = UINT32_MAX;
                                 say("WARN vmtest.mem='%s' is not a size of at least 4K like 48M; using all free memory", val);
+                        }
                 } else if (str_eq(tok, "vmtest.ws")) {
-                        if (!parse_size_pages(val, &o->ws_pages) || o->ws_pages == 0)
+                        if (!parse_size_pages(val, &o->ws_pages) || o->ws_pages == 0) {
+                                o->ws_pages = UINT32_MAX;
                                 say("WARN vmtest.ws='%s' is not a size of at least 4K like 16M; using the whole area", val);
+                        }
                 } else if (str_eq(tok, "vmtest.rate")) {
-                        if (!parse_u32(val, RATE_MAX, &o->rate))
+                        if (!parse_u32(val, RATE_MAX, &o->rate)) {
+                                o->rate = 0;
                                 say("WARN vmtest.rate='%s' is not a number of pages/s in 0..%u; using 0", val, RATE_MAX);
+                        }
                 } else if (str_eq(tok, "vmtest.hb")) {
-                        if (!parse_u32(val, 3600000, &o->hb_ms))
+                        if (!parse_u32(val, 3600000, &o->hb_ms)) {
+                                o->hb_ms = 1000;
                                 say("WARN vmtest.hb='%s' is not a period in ms in 0..3600000; using 1000", val);
+                        }
                 } else {
                         say("WARN unknown option '%s' (known: vmtest.mem, vmtest.ws, vmtest.rate, vmtest.hb); ignored", tok);
                 }
