@@ -11,11 +11,15 @@ Usage:
     guestctl.py --socket PATH status
     guestctl.py --socket PATH verify
     guestctl.py --socket PATH rate 5000
+    guestctl.py --socket PATH disk-status
+    guestctl.py --socket PATH disk-verify
+    guestctl.py --socket PATH disk-rate 200
     guestctl.py --socket PATH wait-heartbeat
     guestctl.py --socket PATH raw 'some line'
 
 Prints the guest's answer line. Exit status: 0 success (VERIFY OK, STATUS,
-RATE, a heartbeat), 1 the guest said no (VERIFY BAD, ERR ...), 2 timeout,
+RATE, DISK-VERIFY OK, DISK-STATUS, DISK-RATE, a heartbeat), 1 the guest said
+no (VERIFY BAD, DISK-VERIFY BAD, DISK-VERIFY ERROR, ERR ...), 2 timeout,
 connection or usage error.
 
 Every command is sent as "COMMAND @TAG" with a fresh tag and the guest echoes
@@ -106,6 +110,8 @@ def run(args):
                     return EXIT_OK
         if args.cmd == "rate":
             line = f"rate {args.pages_per_second}"
+        elif args.cmd == "disk-rate":
+            line = f"disk-rate {args.blocks_per_second}"
         elif args.cmd == "raw":
             if "\n" in args.line or "\r" in args.line:
                 raise GuestError("raw: the line must not contain a newline")
@@ -114,9 +120,16 @@ def run(args):
             line = args.cmd
         answer = guest.command(line)
         print(answer)
-        if answer.startswith("ERR") or answer.startswith("VERIFY BAD"):
+        if answer.startswith(("ERR", "VERIFY BAD", "DISK-VERIFY BAD", "DISK-VERIFY ERROR")):
             return EXIT_NO
-        expected = {"status": "STATUS ", "verify": "VERIFY OK", "rate": "RATE "}.get(args.cmd)
+        expected = {
+            "status": "STATUS ",
+            "verify": "VERIFY OK",
+            "rate": "RATE ",
+            "disk-status": "DISK-STATUS ",
+            "disk-verify": "DISK-VERIFY OK",
+            "disk-rate": "DISK-RATE ",
+        }.get(args.cmd)
         if expected and not answer.startswith(expected):
             raise GuestError(f"unexpected answer to '{line}': {answer}")
         return EXIT_OK
@@ -134,6 +147,11 @@ def main():
     sub.add_parser("verify", help="check every page: exit 0 on VERIFY OK, 1 on VERIFY BAD")
     r = sub.add_parser("rate", help="set the page-write rate")
     r.add_argument("pages_per_second", type=int)
+    sub.add_parser("disk-status", help="print DISK-STATUS (disks, blocks written, disk rate, last block written)")
+    sub.add_parser("disk-verify",
+                   help="read back every disk block: exit 0 on DISK-VERIFY OK, 1 on DISK-VERIFY BAD or ERROR")
+    d = sub.add_parser("disk-rate", help="set the disk block-write rate (blocks/s over all disks)")
+    d.add_argument("blocks_per_second", type=int)
     sub.add_parser("wait-heartbeat", help="wait for the next heartbeat line and print it")
     raw = sub.add_parser("raw", help="send one line and print the answer")
     raw.add_argument("line")
@@ -144,6 +162,9 @@ def main():
         return EXIT_ERROR
     if args.cmd == "rate" and args.pages_per_second < 0:
         print("guestctl: rate must be >= 0", file=sys.stderr)
+        return EXIT_ERROR
+    if args.cmd == "disk-rate" and args.blocks_per_second < 0:
+        print("guestctl: disk-rate must be >= 0", file=sys.stderr)
         return EXIT_ERROR
     try:
         return run(args)

@@ -5,7 +5,10 @@
 # checks that it boots, heartbeats, answers commands, holds its write rate,
 # and that `verify` catches a corrupted, a zeroed, a stale and a torn page
 # written into guest RAM from the host through a /dev/shm memory backend.
-# TAP output. Writing guests run under TCG (nested KVM on the test machines
+# With a raw and a qcow2 IDE disk, it checks the disk writer and that
+# `disk-verify` catches a garbage block, a never-written block that is not
+# zero, and a stale block, written into the raw image from the host while
+# the guest is stopped (QMP). TAP output. Writing guests run under TCG (nested KVM on the test machines
 # crawls on guest memory writes); one idle guest boots under KVM when
 # /dev/kvm exists.
 #
@@ -13,12 +16,14 @@
 #   VMTEST_KERNEL    the guest kernel (vmigrate-test-guest.elf)
 #   VMTEST_GUESTCTL  guestctl.py
 #   QEMU             optional, default qemu-system-x86_64
+#   QEMU_IMG         optional, default qemu-img
 
 set -u
 
 kernel=${VMTEST_KERNEL:-}
 guestctl=${VMTEST_GUESTCTL:-$(dirname "$0")/guestctl.py}
 qemu=${QEMU:-qemu-system-x86_64}
+qemu_img=${QEMU_IMG:-qemu-img}
 python=/usr/bin/python3
 qboot=/usr/share/qemu/qboot.rom
 ram_mib=64
@@ -91,15 +96,17 @@ now_ms() {
         echo $(($(date +%s%N) / 1000000))
 }
 
-# start_guest NAME ACCEL APPEND [shm]: starts QEMU in the background with COM1
-# on $tmp/NAME.sock (log in $tmp/NAME.log); with "shm", guest RAM is the
-# file $shm_prefix$NAME, so file offset == guest physical address.
+# start_guest NAME ACCEL APPEND [shm|-] [QEMU-ARGS...]: starts QEMU in the
+# background with COM1 on $tmp/NAME.sock (log in $tmp/NAME.log) and QMP on
+# $tmp/NAME.qmp; with "shm", guest RAM is the file $shm_prefix$NAME, so file
+# offset == guest physical address. QEMU-ARGS (disks) are appended.
 start_guest() {
         local name=$1 accel=$2 append=$3 shm=${4:-}
+        shift $(($# < 4 ? $# : 4))
         local -a args=(-display none -nodefaults -no-user-config -no-reboot
                 -m "${ram_mib}M" -kernel "$kernel" -append "$append"
                 -chardev "socket,id=s0,path=$tmp/$name.sock,server=on,wait=off,logfile=$tmp/$name.log"
-                -serial chardev:s0)
+                -serial chardev:s0 -qmp "unix:$tmp/$name.qmp,server=on,wait=off" "$@")
         if [[ $shm == shm ]]; then
                 # shellcheck disable=SC2054  # QEMU's own comma syntax
                 args+=(-object "memory-backend-file,id=ram,size=${ram_mib}M,mem-path=$shm_prefix$name,share=on"
@@ -210,11 +217,78 @@ measure_rate() {
         rate_seen=$(((w1 - w0) * 1000 / (t1 - t0)))
 }
 
+# qmp NAME COMMAND: runs one QMP command without arguments (stop, cont) and
+# waits for its return. `stop` returns once QEMU has drained the guest's
+# block requests: the images can then be read and written from the host.
+qmp() {
+        "$python" - "$tmp/$1.qmp" "$2" <<'EOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(30)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+json.loads(f.readline())
+for cmd in ("qmp_capabilities", sys.argv[2]):
+    f.write(json.dumps({"execute": cmd}) + "\n")
+    f.flush()
+    while True:
+        m = json.loads(f.readline())
+        if "error" in m:
+            sys.exit(f"QMP {cmd}: {m['error']['desc']}")
+        if "return" in m:
+            break
+EOF
+}
+
+# 4 KiB blocks of a raw image, numbered as the guest numbers them.
+block_get() {                   # block_get IMAGE BLOCK OUTFILE
+        dd if="$1" of="$3" bs=$page skip="$2" count=1 status=none
+}
+
+block_put() {                   # block_put IMAGE BLOCK INFILE
+        dd if="$3" of="$1" bs=$page seek="$2" count=1 conv=notrunc status=none
+}
+
+# disk_written NAME: $disk_count = blocks the disk writer has written,
+# $disk_uptime = the guest's uptime then, from disk-status.
+disk_written() {
+        ctl "$1" disk-status || return 1
+        disk_uptime=$(field "$answer" uptime_ms)
+        disk_count=$(field "$answer" written)
+}
+
+# wait_disk_written NAME COUNT SECONDS: polls disk-status until written >= COUNT.
+wait_disk_written() {
+        local name=$1 target=$2 deadline=$(($(now_ms) + $3 * 1000))
+        while (($(now_ms) < deadline)); do
+                disk_written "$name" || return 1
+                ((disk_count >= target)) && return 0
+                sleep 0.05
+        done
+        return 1
+}
+
+# measure_disk_rate NAME MS: blocks/s the disk writer wrote over at least MS
+# of guest uptime, into $disk_rate_seen.
+measure_disk_rate() {
+        local name=$1 span=$2 w0 t0
+        disk_rate_seen=
+        disk_written "$name" || return 1
+        w0=$disk_count
+        t0=$disk_uptime
+        while :; do
+                sleep 0.05
+                disk_written "$name" || return 1
+                ((disk_uptime - t0 >= span)) && break
+        done
+        disk_rate_seen=$(((disk_count - w0) * 1000 / (disk_uptime - t0)))
+}
+
 cpu_ticks() {                   # utime + stime of a process, in clock ticks
         awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
-echo "1..21"
+echo "1..33"
 
 # ---------------------------------------------------------------------------
 # A writing guest under TCG: boot, heartbeat, verify, corruption, rate.
@@ -341,6 +415,24 @@ else
         not_ok "unknown commands and bad arguments get ERR answers" "rc=$rc rc2=$rc2: $answer"
 fi
 
+# Without a disk the disk commands answer, and change nothing.
+if ctl a disk-status && [[ $answer == "DISK-STATUS disks=0 written=0 rate=0 errors=0 last=- "* ]]; then
+        ok "a guest without disks: disk-status says disks=0"
+else
+        not_ok "a guest without disks: disk-status says disks=0" "$answer"
+fi
+ctl a disk-rate 100
+rc=$?
+ctl a raw 'disk-rate fast'
+rc2=$?
+if ((rc == 0 && rc2 == 1)) && [[ $answer == "ERR disk-rate needs a number"* ]] &&
+        ctl a disk-verify && [[ $answer == "DISK-VERIFY OK disks=0 blocks=0 "* ]]; then
+        ok "a guest without disks: disk-verify OK with 0 blocks, disk-rate answers"
+else
+        not_ok "a guest without disks: disk-verify OK with 0 blocks, disk-rate answers" "rc=$rc rc2=$rc2: $answer"
+fi
+ctl a disk-rate 0
+
 if ctl a verify; then
         ok "verify is still OK after all the rate changes"
 else
@@ -452,7 +544,165 @@ if wait_log c '^VMTEST READY' 30 &&
 else
         not_ok "oversized and bad options are clamped or ignored with a WARN line" "$(guest_failure c)"
 fi
-kill "${qemu_pid[c]}" "${qemu_pid[a]}" 2>/dev/null
+kill "${qemu_pid[c]}" "${qemu_pid[a]}" "${qemu_pid[b]}" 2>/dev/null
+
+# ---------------------------------------------------------------------------
+# Disks: a raw and a qcow2 image on the primary IDE channel, an empty CD-ROM
+# drive on the secondary (skipped by the guest), both writers on. Small
+# disks: PIO under TCG moves a few MiB/s.
+
+# disk_tests_run: the disk tests, on guest d.
+disk_tests_run() {
+        local rc r ms victim zero_victim old_counter expected w_before
+
+        # Blocks below disk_ws (1M: 256 blocks per disk) are rewritten; the rest
+        # stay zero and disk-verify checks that they are.
+        ws_blocks=256
+        # vmtest.ws=0 is refused and must leave the whole area as working set
+        # (it used to leave 0, and the writer then wrote outside the area).
+        start_guest d tcg "vmtest.mem=4M vmtest.ws=0 vmtest.rate=1000 vmtest.disk_rate=100000 vmtest.disk_ws=1M" - \
+                -blockdev "{\"driver\":\"file\",\"filename\":\"$raw\",\"node-name\":\"f0\"}" \
+                -blockdev '{"driver":"raw","file":"f0","node-name":"d0"}' \
+                -device ide-hd,drive=d0,bus=ide.0,unit=0 \
+                -blockdev "{\"driver\":\"file\",\"filename\":\"$qcow2\",\"node-name\":\"f1\"}" \
+                -blockdev '{"driver":"qcow2","file":"f1","node-name":"d1"}' \
+                -device ide-hd,drive=d1,bus=ide.0,unit=1 \
+                -device ide-cd,bus=ide.1,unit=0
+        if wait_log d '^VMTEST READY' 30 &&
+                grep -q '^DISK 0 ide0-master sectors=32768 blocks=4096 ws_blocks=256 ' "$tmp/d.log" &&
+                grep -q '^DISK 1 ide0-slave sectors=49152 blocks=6144 ws_blocks=256 ' "$tmp/d.log" &&
+                grep -q '^NOTE ide1-master is an ATAPI device' "$tmp/d.log" &&
+                grep -q '^VMTEST BOOT .* disks=2 disk_rate=100000 ' "$tmp/d.log"; then
+                ok "guest with a raw and a qcow2 disk finds both and skips the CD-ROM drive"
+                diag "$(grep -E '^(DISK|NOTE) ' "$tmp/d.log")"
+        else
+                not_ok "guest with a raw and a qcow2 disk finds both and skips the CD-ROM drive" "$(guest_failure d)"
+                exit 1
+        fi
+
+        if grep -q "^WARN vmtest.ws='0' is not a size" "$tmp/d.log" &&
+                grep -q '^VMTEST BOOT .* pages=1024 ws_pages=1024 ' "$tmp/d.log"; then
+                ok "vmtest.ws=0 is refused with a WARN and the whole area is the working set"
+        else
+                not_ok "vmtest.ws=0 is refused with a WARN and the whole area is the working set" \
+                        "$(grep -E '^(WARN|VMTEST BOOT)' "$tmp/d.log")"
+        fi
+
+        if ctl d disk-status &&
+                [[ $answer == "DISK-STATUS disks=2 "*" d0=4096:ide0-master d1=6144:ide0-slave" ]]; then
+                ok "disk-status lists 2 disks with their sizes in blocks"
+        else
+                not_ok "disk-status lists 2 disks with their sizes in blocks" "$answer"
+        fi
+
+        measure_disk_rate d 1500
+        r=$disk_rate_seen
+        if [[ -n $r ]] && ((r >= 100)); then
+                ok "unthrottled disk writer writes ($r blocks/s)"
+        else
+                not_ok "unthrottled disk writer writes (${r:-?} blocks/s)" "$answer"
+        fi
+        diag "max disk-write rate under TCG (WRITE SECTORS, PIO): ${r:-?} blocks/s ($((${r:-0} * 4)) KiB/s)"
+
+        ctl d disk-rate 200
+        measure_disk_rate d 2000
+        r=$disk_rate_seen
+        if [[ -n $r ]] && ((r >= 170 && r <= 230)); then
+                ok "disk writer holds the set rate: $r blocks/s for 200"
+        else
+                not_ok "disk writer holds the set rate: ${r:-?} blocks/s for 200"
+        fi
+        w_before=$disk_count
+
+        ctl d disk-verify
+        rc=$?
+        if ((rc == 0)) && [[ $answer == "DISK-VERIFY OK disks=2 blocks=10240 "* ]]; then
+                ok "disk-verify is OK on both disks while writing (written=$w_before)"
+                ms=$(field "$answer" ms)
+                diag "$answer"
+                diag "disk-verify under TCG (READ MULTIPLE, PIO): $((10240 * 4 * 1000 / (ms > 0 ? ms : 1))) KiB/s"
+        else
+                not_ok "disk-verify is OK on both disks while writing" "rc=$rc: $answer"
+        fi
+
+        if ctl d verify && ctl d status && (($(field "$answer" written) > 0)); then
+                ok "memory verify is OK next to the disk writer"
+        else
+                not_ok "memory verify is OK next to the disk writer" "$answer"
+        fi
+
+        # Garbage over a written block (7) and over a never-written one (ws_blocks +
+        # 100) of the raw image, with the writer paused so that it cannot heal them,
+        # and the guest stopped while the image changes under QEMU.
+        victim=7
+        zero_victim=$((ws_blocks + 100))
+        ctl d disk-rate 0
+        if qmp d stop; then
+                block_get "$raw" $victim "$tmp/victim.block"
+                block_get "$raw" $zero_victim "$tmp/zero.block"
+                old_counter=$(page_counter "$tmp/victim.block")
+                head -c $page /dev/urandom >"$tmp/garbage"
+                block_put "$raw" $victim "$tmp/garbage"
+                block_put "$raw" $zero_victim "$tmp/garbage"
+                qmp d cont
+        fi
+        ctl d disk-verify
+        rc=$?
+        if ((rc == 1 && old_counter > 0)) && [[ $answer == "DISK-VERIFY BAD disk=0 block=$victim expected=$old_counter "* &&
+                $(field "$answer" word) == 0 && $(field "$answer" bad_blocks) == 2 ]]; then
+                ok "disk-verify reports the garbage block (disk 0 block $victim) and the dirtied zero block"
+                diag "$answer"
+        else
+                not_ok "disk-verify reports the garbage block (disk 0 block $victim) and the dirtied zero block" \
+                        "rc=$rc counter=$old_counter: $answer"
+        fi
+
+        # A lost write: put the saved version of the block back after the writer
+        # has rewritten it. Self-consistent, but older than the counter in RAM.
+        qmp d stop && block_put "$raw" $victim "$tmp/victim.block" &&
+                block_put "$raw" $zero_victim "$tmp/zero.block" && qmp d cont
+        ctl d disk-rate 100000
+        disk_written d
+        wait_disk_written d $((disk_count + 3 * 2 * ws_blocks)) 30
+        ctl d disk-rate 0
+        if qmp d stop; then
+                block_put "$raw" $victim "$tmp/victim.block"
+                qmp d cont
+        fi
+        ctl d disk-verify
+        rc=$?
+        expected=$(field "$answer" expected)
+        if ((rc == 1)) && [[ $answer == "DISK-VERIFY BAD disk=0 block=$victim "* &&
+                $(field "$answer" found) == "$old_counter" && $(field "$answer" bad_blocks) == 1 ]] &&
+                ((expected > old_counter)); then
+                ok "disk-verify reports a stale block (a lost write) with expected > found"
+                diag "$answer"
+        else
+                not_ok "disk-verify reports a stale block (a lost write) with expected > found" \
+                        "rc=$rc old_counter=$old_counter: $answer"
+        fi
+
+        if ctl d verify; then
+                ok "memory verify is still OK on the disk guest"
+        else
+                not_ok "memory verify is still OK on the disk guest" "$answer"
+        fi
+        kill "${qemu_pid[d]}" 2>/dev/null
+}
+
+disk_tests=10
+raw=$tmp/d0.raw
+qcow2=$tmp/d1.qcow2
+if ! command -v "$qemu_img" >/dev/null; then
+        for ((i = 0; i < disk_tests; i++)); do
+                skip "disk test $((i + 1))/$disk_tests" "$qemu_img not found"
+        done
+elif ! "$qemu_img" create -q -f raw "$raw" 16M || ! "$qemu_img" create -q -f qcow2 "$qcow2" 24M; then
+        not_ok "qemu-img creates the disk images"
+        exit 1
+else
+        disk_tests_run
+fi
 
 # ---------------------------------------------------------------------------
 # An idle guest under KVM.
@@ -497,5 +747,5 @@ else
         fi
 fi
 
-((tap_n == 21)) || diag "planned 21 tests, ran $tap_n"
+((tap_n == 33)) || diag "planned 33 tests, ran $tap_n"
 exit $((tap_failed > 0))
