@@ -411,8 +411,9 @@ static void test_disk_buses(void) {
         guint controller = 0, first_disk = 0;
 
         ASSERT_JSONS(devices, "{\"driver\":\"virtio-scsi-pci\",\"id\":\"scsi0\"}",
-                     "{\"driver\":\"ide-hd\",\"id\":\"sda\",\"drive\":\"disk-sda\"}",
-                     "{\"driver\":\"ide-hd\",\"id\":\"hda\",\"drive\":\"disk-hda\"}",
+                     /* hda where libvirt puts it; sda on the next free position. */
+                     "{\"driver\":\"ide-hd\",\"id\":\"sda\",\"drive\":\"disk-sda\",\"bus\":\"ide.0\",\"unit\":1}",
+                     "{\"driver\":\"ide-hd\",\"id\":\"hda\",\"drive\":\"disk-hda\",\"bus\":\"ide.0\",\"unit\":0}",
                      "{\"driver\":\"scsi-hd\",\"id\":\"sdb\",\"drive\":\"disk-sdb\",\"bus\":\"scsi0.0\"}",
                      /* sd* without a bus is SCSI, as in libvirt. */
                      "{\"driver\":\"scsi-hd\",\"id\":\"sdc\",\"drive\":\"disk-sdc\",\"bus\":\"scsi0.0\"}");
@@ -425,6 +426,29 @@ static void test_disk_buses(void) {
         }
         g_assert_cmpuint(controller, >, 0);
         g_assert_cmpuint(controller, <, first_disk);
+}
+
+/* The PC machine has four IDE positions: hdX names theirs, others fill in;
+ * a fifth device is refused by name. On q35 (AHCI) QEMU places them. */
+static void test_disk_ide_positions(void) {
+        QemuCommandOptions options = default_options();
+        g_auto(GStrv) argv = build_xml(
+                DEVICES("<disk type='file'><source file='/i/a'/><target dev='hdd' bus='ide'/></disk>"
+                        "<disk type='file'><source file='/i/b'/><target dev='sda' bus='sata'/></disk>"
+                        "<disk type='file'><source file='/i/c'/><target dev='sdb' bus='sata'/></disk>"),
+                &options);
+        g_autoptr(GPtrArray) devices = values_of(argv, "-device");
+
+        ASSERT_JSONS(devices,
+                     "{\"driver\":\"ide-hd\",\"id\":\"hdd\",\"drive\":\"disk-hdd\",\"bus\":\"ide.1\",\"unit\":1}",
+                     "{\"driver\":\"ide-hd\",\"id\":\"sda\",\"drive\":\"disk-sda\",\"bus\":\"ide.0\",\"unit\":0}",
+                     "{\"driver\":\"ide-hd\",\"id\":\"sdb\",\"drive\":\"disk-sdb\",\"bus\":\"ide.0\",\"unit\":1}");
+        assert_refused(DEVICES("<disk type='file'><source file='/i/a'/><target dev='hdd' bus='ide'/></disk>"
+                               "<disk type='file'><source file='/i/b'/><target dev='sda' bus='sata'/></disk>"
+                               "<disk type='file'><source file='/i/c'/><target dev='sdb' bus='sata'/></disk>"
+                               "<disk type='file'><source file='/i/d'/><target dev='sdc' bus='sata'/></disk>"
+                               "<disk type='file'><source file='/i/e'/><target dev='sde' bus='sata'/></disk>"),
+                       "'sde'>: the pc machine has 4 IDE positions");
 }
 
 static void test_disk_no_scsi_controller(void) {
@@ -446,7 +470,7 @@ static void test_disk_cdrom(void) {
         g_autoptr(GPtrArray) devices = values_of(argv, "-device");
 
         ASSERT_JSONS(devices, "{\"driver\":\"virtio-scsi-pci\",\"id\":\"scsi0\"}",
-                     "{\"driver\":\"ide-cd\",\"id\":\"hdc\",\"drive\":\"disk-hdc\"}",
+                     "{\"driver\":\"ide-cd\",\"id\":\"hdc\",\"drive\":\"disk-hdc\",\"bus\":\"ide.1\",\"unit\":0}",
                      "{\"driver\":\"scsi-cd\",\"id\":\"sdb\",\"drive\":\"disk-sdb\",\"bus\":\"scsi0.0\"}");
 }
 
@@ -469,7 +493,7 @@ static void test_disk_cdrom_empty(void) {
                 g_assert_null(strstr(blockdevs->pdata[i], "null"));
         g_assert_cmpuint(blockdevs->len, ==, 2); /* vda's only */
         ASSERT_JSONS(devices, "{\"driver\":\"virtio-blk-pci\",\"id\":\"vda\",\"drive\":\"disk-vda\"}",
-                     "{\"driver\":\"ide-cd\",\"id\":\"sda\"}");
+                     "{\"driver\":\"ide-cd\",\"id\":\"sda\",\"bus\":\"ide.0\",\"unit\":0}");
 }
 
 /* JSON needs no escaping of our own: a comma stays one character, and
@@ -727,6 +751,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/qemu-command/machine/type-and-arch", test_machine_and_arch);
         g_test_add_func("/qemu-command/os/direct-kernel", test_direct_kernel);
         g_test_add_func("/qemu-command/cpu/modes-and-features", test_cpu);
+        g_test_add_func("/qemu-command/disk/ide-positions", test_disk_ide_positions);
         g_test_add_func("/qemu-command/disk/virtio-and-formats", test_disk_virtio);
         g_test_add_func("/qemu-command/disk/cache-modes", test_disk_cache_modes);
         g_test_add_func("/qemu-command/disk/buses", test_disk_buses);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <string.h>
 
 #include <json-glib/json-glib.h>
 
@@ -90,8 +91,61 @@ static const char *disk_device_for_bus(const char *bus) {
         return NULL;
 }
 
+/* libvirt's IDE placement on the PC machine: hda/hdb are the primary
+ * channel's master and slave, hdc/hdd the secondary's; other IDE devices
+ * (sdX on bus 'sata') take the free positions in order. Left to itself
+ * QEMU fills positions in command-line order, which is not the names', and
+ * a guest would see its disks where the XML does not say. On q35 (AHCI,
+ * one device per port) QEMU's order stands: positions[] stays -1. */
+#define IDE_POSITIONS 4
+
+static bool disk_is_ide(const DomainDiskDef *disk) {
+        const char *device = disk_device_for_bus(disk->target_bus);
+        return device && (g_str_has_prefix(device, "ide-") ||
+                          (g_strcmp0(disk->device, "cdrom") == 0 && !g_str_equal(device, "scsi-hd")));
+}
+
+static int ide_positions(const DomainDef *def, int *positions, GError **error) {
+        bool used[IDE_POSITIONS] = { false };
+        unsigned next = 0;
+
+        for (unsigned i = 0; i < def->disks->len; i++)
+                positions[i] = -1;
+        if (def->os_machine && strstr(def->os_machine, "q35"))
+                return 0;
+        for (unsigned i = 0; i < def->disks->len; i++) {
+                const DomainDiskDef *disk = def->disks->pdata[i];
+                const char *t = disk->target_dev;
+                if (!disk_is_ide(disk) || strlen(t) != 3 || !g_str_has_prefix(t, "hd") || t[2] < 'a' || t[2] > 'd')
+                        continue;
+                positions[i] = t[2] - 'a';
+                used[positions[i]] = true;
+        }
+        for (unsigned i = 0; i < def->disks->len; i++) {
+                const DomainDiskDef *disk = def->disks->pdata[i];
+                if (!disk_is_ide(disk) || positions[i] >= 0)
+                        continue;
+                while (next < IDE_POSITIONS && used[next])
+                        next++;
+                if (next == IDE_POSITIONS)
+                        return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
+                                            "<disk><target dev='%s'>: the pc machine has %d IDE positions, all "
+                                            "taken",
+                                            disk->target_dev, IDE_POSITIONS);
+                positions[i] = (int) next;
+                used[next] = true;
+        }
+        return 0;
+}
+
 static int add_disks(GPtrArray *argv, const DomainDef *def, GError **error) {
+        g_autofree int *positions = g_new(int, def->disks->len ? def->disks->len : 1);
         bool need_scsi = false;
+        int r;
+
+        r = ide_positions(def, positions, error);
+        if (r < 0)
+                return r;
 
         for (unsigned i = 0; i < def->disks->len; i++) {
                 const DomainDiskDef *disk = def->disks->pdata[i];
@@ -169,6 +223,12 @@ static int add_disks(GPtrArray *argv, const DomainDef *def, GError **error) {
                 if (g_str_has_prefix(device, "scsi-")) {
                         json_builder_set_member_name(b, "bus");
                         json_builder_add_string_value(b, "scsi0.0");
+                } else if (positions[i] >= 0) {
+                        g_autofree char *bus = g_strdup_printf("ide.%d", positions[i] / 2);
+                        json_builder_set_member_name(b, "bus");
+                        json_builder_add_string_value(b, bus);
+                        json_builder_set_member_name(b, "unit");
+                        json_builder_add_int_value(b, positions[i] % 2);
                 }
                 json_builder_end_object(b);
                 add_pair(argv, "-device", json_object_to_arg(b));
