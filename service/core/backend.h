@@ -60,8 +60,20 @@ typedef struct MigrationTls {
  * the stream ("tcp://host:port" for QEMU). With option 'tunnelled' it is
  * "unix:/absolute/path", a socket on this host that only the daemon
  * connects to (Incoming.OpenTunnel hands the connection to the source):
- * no port is opened on the network. */
-typedef void (*MigratePrepareDone)(int r, const GError *error, const char *data_uri, void *userdata);
+ * no port is opened on the network. backend_reply (borrowed, a{sv}, may
+ * be NULL) is what the source's backend needs to know besides (Perform's
+ * MigrationTarget.backend_reply), e.g. where to copy disks. */
+typedef void (*MigratePrepareDone)(int r, const GError *error, const char *data_uri, GVariant *backend_reply,
+                                   void *userdata);
+/* Where Perform sends the stream, as the destination prepared it. */
+typedef struct MigrationTarget {
+        const char *data_uri;    /* "tcp://host:port"; NULL with option 'tunnelled' */
+        int data_fd;             /* option 'tunnelled': a socket whose other end reaches the
+                                  * destination's stream (the backend keeps a duplicate; the
+                                  * caller closes its own); otherwise -1 */
+        GVariant *backend_reply; /* a{sv}: the destination backend's Prepare reply, or NULL */
+} MigrationTarget;
+
 /* Migration progress, as often as the backend learns something. */
 typedef void (*MigrateProgressFn)(const MigrationStats *stats, void *userdata);
 
@@ -135,12 +147,9 @@ typedef struct BackendOps {
         int (*migrate_prepare)(void *domain_data, const DomainDef *def, const MigrateOptions *options,
                                const MigrationTls *tls, GVariant *source_cookie, MigratePrepareDone done,
                                void *userdata, GError **error);
-        /* Source, Perform: stream to data_uri until the guest's state is on
-         * the destination (reported suspended/migrated) or it failed. With
-         * option 'tunnelled', data_uri is NULL and data_fd is a socket whose
-         * other end reaches the destination's stream (the backend keeps a
-         * duplicate; the caller closes its own); otherwise data_fd is -1. */
-        int (*migrate_perform)(void *domain_data, const char *data_uri, int data_fd, const MigrateOptions *options,
+        /* Source, Perform: stream to target until the guest's state is on
+         * the destination (reported suspended/migrated) or it failed. */
+        int (*migrate_perform)(void *domain_data, const MigrationTarget *target, const MigrateOptions *options,
                                const MigrationTls *tls, MigrateProgressFn progress, BackendDone done,
                                void *userdata, GError **error);
         /* Destination, Finish: success → wait for the stream to end, then

@@ -170,7 +170,8 @@ static int incoming_arm_tunnel(Incoming *in, const char *data_uri, GError **erro
         return 0;
 }
 
-static void on_incoming_prepared(int r, const GError *error, const char *data_uri, void *userdata) {
+static void on_incoming_prepared(int r, const GError *error, const char *data_uri, GVariant *backend_reply,
+                                 void *userdata) {
         Incoming *in = userdata;
         IncomingDone done = in->done;
         void *done_userdata = in->userdata;
@@ -194,12 +195,14 @@ static void on_incoming_prepared(int r, const GError *error, const char *data_ur
                 if (incoming_arm_tunnel(in, data_uri, &local) < 0) {
                         in->done = done;
                         in->userdata = done_userdata;
-                        on_incoming_prepared(-EIO, local, NULL, in);
+                        on_incoming_prepared(-EIO, local, NULL, NULL, in);
                         return;
                 }
                 g_variant_dict_insert(&dict, "tunnel-token", "s", in->tunnel_token);
         } else
                 g_variant_dict_insert(&dict, "data-uri", "s", data_uri);
+        if (backend_reply)
+                g_variant_dict_insert_value(&dict, "backend", backend_reply);
         done(g_variant_dict_end(&dict), NULL, done_userdata);
 }
 
@@ -339,7 +342,8 @@ static int incoming_request_parse(GVariant *cookie, const char *what, IncomingRe
         return 0;
 }
 
-static void on_incoming_prepared(int r, const GError *error, const char *data_uri, void *userdata);
+static void on_incoming_prepared(int r, const GError *error, const char *data_uri, GVariant *backend_reply,
+                                 void *userdata);
 
 /* Resuming a failed post-copy: the guest is already here (running on what
  * it has, waiting for the rest); its QEMU listens for the source again.

@@ -29,6 +29,7 @@ typedef struct Outgoing {
         Peer *peer;
         char *data_uri;
         char *tunnel_token; /* option 'tunnelled': from Prepare, for open_tunnel */
+        GVariant *backend_reply; /* the destination backend's part of Prepare's reply, or NULL */
 
         MigrationStarted started;
         MigrationEnded ended;
@@ -69,6 +70,8 @@ static void outgoing_free(Outgoing *o) {
                 g_variant_unref(o->cookie);
         g_free(o->data_uri);
         g_free(o->tunnel_token);
+        if (o->backend_reply)
+                g_variant_unref(o->backend_reply);
         g_free(o->tunnel_failure);
         g_free(o->failure);
         g_free(o);
@@ -327,9 +330,14 @@ static void outgoing_perform(Outgoing *o, int data_fd) {
 
         job_set_phase(o->job, JOB_PHASE_PERFORM);
         MigrationTls tls = { .dir = o->manager->tls_dir };
-        if (o->domain->backend->migrate_perform(o->domain->backend_data, data_fd >= 0 ? NULL : o->data_uri, data_fd,
-                                                o->options, o->options->tls ? &tls : NULL, on_progress,
-                                                on_performed, o, &error) < 0) {
+        MigrationTarget target = {
+                .data_uri = data_fd >= 0 ? NULL : o->data_uri,
+                .data_fd = data_fd,
+                .backend_reply = o->backend_reply,
+        };
+        if (o->domain->backend->migrate_perform(o->domain->backend_data, &target, o->options,
+                                                o->options->tls ? &tls : NULL, on_progress, on_performed, o,
+                                                &error) < 0) {
                 on_performed(-EIO, error, o);
                 return;
         }
@@ -423,6 +431,7 @@ static int outgoing_read_prepared(Outgoing *o, GVariant *reply, GError **error) 
                 else
                         o->data_uri = g_strdup(s);
         }
+        o->backend_reply = g_variant_lookup_value(reply, "backend", G_VARIANT_TYPE_VARDICT);
         cookie_add_warnings_to_job(o->job, reply);
         return 0;
 }

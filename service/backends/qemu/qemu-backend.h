@@ -102,7 +102,7 @@ int qemu_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOpt
 int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateOptions *options,
                          const MigrationTls *tls,
                          GVariant *source_cookie, MigratePrepareDone done, void *userdata, GError **error);
-int qemu_migrate_perform(void *domain_data, const char *data_uri, int data_fd, const MigrateOptions *options,
+int qemu_migrate_perform(void *domain_data, const MigrationTarget *target, const MigrateOptions *options,
                          const MigrationTls *tls,
                          MigrateProgressFn progress, BackendDone done, void *userdata, GError **error);
 int qemu_migrate_finish(void *domain_data, bool success, bool postcopy, const MigrateOptions *options,

@@ -448,10 +448,12 @@ static int send_stream_fd(QemuMigration *m, int data_fd, GError **error) {
                                    on_source_setup_reply, m, error);
 }
 
-int qemu_migrate_perform(void *domain_data, const char *data_uri, int data_fd, const MigrateOptions *options,
+int qemu_migrate_perform(void *domain_data, const MigrationTarget *target, const MigrateOptions *options,
                          const MigrationTls *tls,
                          MigrateProgressFn progress, BackendDone done, void *userdata, GError **error) {
         QemuDomain *qd = domain_data;
+        const char *data_uri = target->data_uri;
+        int data_fd = target->data_fd;
         g_autofree char *uri = NULL;
         g_autofree char *host = NULL;
         uint16_t port;
@@ -745,7 +747,7 @@ static void prepare_complete(QemuMigration *m, int r, const GError *error) {
                 m->discard = true;
                 qemu_domain_terminate(qd);
         }
-        done(r, error, r < 0 ? NULL : m->data_uri, userdata);
+        done(r, error, r < 0 ? NULL : m->data_uri, NULL, userdata);
 }
 
 static int incoming_listen(QemuMigration *m, GError **error);
@@ -1185,7 +1187,7 @@ void qemu_migration_process_exited(QemuDomain *qd, const char *how, const char *
                 m->prepare_done = NULL;
                 qd->op = QEMU_OP_NONE;
                 qemu_migration_free(qd);
-                done(-EIO, error, NULL, userdata);
+                done(-EIO, error, NULL, NULL, userdata);
                 return;
         }
         if (op == QEMU_OP_MIGRATE_FINISH) {

@@ -376,7 +376,7 @@ static int on_migration_tick(sd_event_source *s, uint64_t usec, void *userdata) 
                        : sd_event_source_set_enabled(s, SD_EVENT_ON);
 }
 
-static int sim_migrate_perform(void *domain_data, const char *data_uri, int data_fd, const MigrateOptions *options,
+static int sim_migrate_perform(void *domain_data, const MigrationTarget *target, const MigrateOptions *options,
                          const MigrationTls *tls,
                                 MigrateProgressFn progress, BackendDone done, void *userdata, GError **error) {
         SimDomain *td = domain_data;
@@ -478,7 +478,7 @@ typedef struct PrepareCall {
 static int on_prepare_defer(sd_event_source *s, void *userdata) {
         PrepareCall *call = userdata;
 
-        call->done(0, NULL, call->data_uri, call->userdata);
+        call->done(0, NULL, call->data_uri, NULL, call->userdata);
         sd_event_source_disable_unref(call->defer);
         g_free(call->data_uri);
         g_free(call);
