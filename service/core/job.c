@@ -103,7 +103,10 @@ void job_set_phase(Job *j, JobPhase phase) {
 }
 
 void job_update_stats(Job *j, const MigrationStats *stats) {
-        uint64_t done = stats->data_processed, left = stats->data_remaining;
+        /* With copy-storage the disks come first, then the memory: one
+         * fraction over both. */
+        uint64_t done = stats->data_processed + stats->disk_processed,
+                 left = stats->data_remaining + stats->disk_remaining;
 
         j->stats = *stats;
         if (done + left > 0) {
@@ -216,6 +219,12 @@ GVariant *job_stats_to_variant(const Job *j) {
         ADD_T("downtime-ms", j->stats.downtime_ms);
         ADD_T("setup-ms", j->stats.setup_ms);
         ADD_T("postcopy-requests", j->stats.postcopy_requests);
+        if (j->stats.disk_total > 0) {
+                /* Only with copy-storage: the disks copied before the memory. */
+                ADD_T("disk-total", j->stats.disk_total);
+                ADD_T("disk-processed", j->stats.disk_processed);
+                ADD_T("disk-remaining", j->stats.disk_remaining);
+        }
 #undef ADD_T
         if (j->peer)
                 g_variant_builder_add(&b, "{sv}", "peer", g_variant_new_string(j->peer));

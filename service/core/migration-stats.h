@@ -18,4 +18,8 @@ typedef struct MigrationStats {
         uint64_t setup_ms;
         uint64_t postcopy_requests;
         bool postcopy_active; /* switched to post-copy */
+        /* option 'copy-storage': the disks, copied before the memory */
+        uint64_t disk_total;
+        uint64_t disk_processed;
+        uint64_t disk_remaining;
 } MigrationStats;

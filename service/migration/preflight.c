@@ -223,16 +223,14 @@ static void check_copied_disk(Findings *out, FindingSeverity severity, const Dom
                               const SourceFacts *source, const uint64_t *source_size, GArray *needs) {
         g_autofree char *dir = g_path_get_dirname(disk->source_file);
         struct stat st;
-        uint64_t size;
 
-        if (stat(disk->source_file, &st) == 0 && source_size &&
-            disk_virtual_size(disk->source_file, disk->driver_type, &size) >= 0 && size < *source_size) {
-                g_autofree char *here = format_size(size), *there = format_size(*source_size);
-                findings_add(
-                        out, severity, "storage.disk",
-                        "disk %s (%s) exists here with %s, smaller than the %s to be copied from %s; remove "
-                        "or grow it",
-                        disk->source_file, disk->target_dev, here, there, source_facts_name(source));
+        if (stat(disk->source_file, &st) == 0) {
+                /* The copy makes a new image: a file it did not make is
+                 * never overwritten (nor deleted when the migration fails). */
+                findings_add(out, severity, "storage.disk",
+                             "disk %s (%s) already exists here; copy-storage never overwrites a file: remove it, "
+                             "or put the disk elsewhere with option 'destination-xml'",
+                             disk->source_file, disk->target_dev);
                 return;
         }
         if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -468,6 +466,10 @@ static bool tls_by_default_why_not(Manager *m, const DomainDef *def, const Migra
 
         if (migrate_options_has(o, MIGRATE_OPTION_TLS) || o->tunnelled || o->offline)
                 return false; /* the caller's choice, or nothing to encrypt this way */
+        if (o->copy_storage != MIGRATE_COPY_STORAGE_NONE) {
+                *ret_why = g_strdup("copy-storage does not encrypt the disk copy yet");
+                return false;
+        }
         if (!backend_streams_for(m, def)) {
                 *ret_why = g_strdup("this host's backend does not stream with TLS");
                 return false;

@@ -13,6 +13,7 @@
  * feeds the job. Confirm quits the source QEMU, or runs the guest again.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "errors.h"
 #include "log.h"
 #include "qemu-backend.h"
+#include "qemu-storage.h"
 #include "qemu-tls.h"
 #include "net.h"
 #include "manager.h"
@@ -64,10 +66,16 @@ struct QemuMigration {
         bool stall_handled;
         bool resuming; /* postcopy-resume: the same migration, its stream again */
         unsigned throttle_increment; /* cpu-throttle-increment we asked for, 0 = QEMU's */
+        /* option 'copy-storage' (qemu-storage.c), either side */
+        QemuStorage *storage;
+        bool mirroring;        /* source: the disks are copied, the memory waits */
+        bool storage_done;     /* source: the mirrors ended with the memory */
+        int storage_data_fd;   /* source: a tunnel's fd kept for after the mirrors (-1) */
 
         /* destination */
         MigratePrepareDone prepare_done;
         void *prepare_userdata;
+        DomainDef *launch_def; /* copy-storage: QEMU starts once the images exist */
         char *data_uri;
         char *listen_host;
         uint16_t port;
@@ -91,7 +99,7 @@ static const MigrateOptionSupport qemu_option_support[] = {
         { .key = "parallel-connections", .supported = true },
         { .key = "tunnelled", .supported = true, .default_value = "false" },
         { .key = "tls", .supported = true },
-        { .key = "copy-storage", .why_not = "storage migration is not implemented yet: use shared storage" },
+        { .key = "copy-storage", .supported = true, .default_value = "'none'" },
         { .key = "bandwidth", .supported = true },
         { .key = "postcopy-bandwidth", .supported = true },
         { .key = "max-downtime", .supported = true, .default_value = "300" },
@@ -117,6 +125,7 @@ static QemuMigration *migration_new(QemuDomain *qd, bool outgoing, const Migrate
         m->qd = qd;
         m->outgoing = outgoing;
         m->options = migrate_options_copy(options);
+        m->storage_data_fd = -1;
         qd->migration = m;
         return m;
 }
@@ -130,6 +139,10 @@ void qemu_migration_free(QemuDomain *qd) {
         sd_event_source_disable_unref(m->finish_wait);
         if (!m->outgoing && m->options->tunnelled)
                 (void) unlink(qd->paths->stream_socket);
+        qemu_storage_free(m->storage); /* deletes images it made, unless kept */
+        domain_def_free(m->launch_def);
+        if (m->storage_data_fd >= 0)
+                close(m->storage_data_fd);
         migrate_options_free(m->options);
         g_free(m->data_uri);
         g_free(m->listen_host);
@@ -262,6 +275,20 @@ int qemu_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOpt
                 return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
                                     "option 'auto-converge' is not supported by %s", caps->binary);
 
+        if (options->copy_storage == MIGRATE_COPY_STORAGE_INCREMENTAL)
+                return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
+                                    "option 'copy-storage'='incremental' is not implemented yet: use 'all'");
+        if (options->copy_storage != MIGRATE_COPY_STORAGE_NONE && options->tls)
+                return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
+                                    "option 'copy-storage' with 'tls': the disk copy is not encrypted yet; give "
+                                    "'tls'=false to copy in clear text");
+        if (options->copy_storage != MIGRATE_COPY_STORAGE_NONE && options->postcopy)
+                return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
+                                    "option 'copy-storage' with 'postcopy' is not implemented yet");
+        int r = qemu_storage_begin(def, options, cookie, error);
+        if (r < 0)
+                return r;
+
         g_autofree char *version = g_strdup_printf("%u.%u.%u", caps->major, caps->minor, caps->micro);
         g_variant_dict_insert(cookie, "qemu-version", "s", version);
         g_variant_dict_insert(cookie, "accel", "s", tcg ? "tcg" : "kvm");
@@ -293,12 +320,44 @@ static void migration_stats_from(QemuMigration *m, JsonObject *o) {
         m->stats.postcopy_requests = json_uint(ram, "postcopy-requests");
 }
 
+static void migration_stream_end(QemuMigration *m, int r, const char *failure);
+
+static void on_storage_completed(int r, const GError *error, void *userdata) {
+        QemuMigration *m = userdata;
+
+        m->storage_done = true;
+        if (m->qd->qmp)
+                qemu_storage_release(m->storage, m->qd->qmp);
+        if (r < 0) {
+                log_error("domain '%s': %s", domain_name(m->qd->domain), error->message);
+                migration_stream_end(m, r, error->message);
+                return;
+        }
+        log_info("domain '%s': the disk copies completed with the memory", domain_name(m->qd->domain));
+        migration_stream_end(m, 0, NULL);
+}
+
 static void migration_stream_end(QemuMigration *m, int r, const char *failure) {
         QemuDomain *qd = m->qd;
         g_autoptr(GError) error = NULL;
+        g_autoptr(GError) storage_error = NULL;
 
         if (m->stream_done)
                 return;
+        if (m->storage && m->outgoing && !m->storage_done && qd->qmp) {
+                /* The disks end with the memory: the last writes must be on
+                 * the destination before it runs the guest. */
+                if (r >= 0 && !m->mirroring &&
+                    qemu_storage_complete(m->storage, qd->qmp, on_storage_completed, m, &storage_error) >= 0)
+                        return;
+                m->storage_done = true;
+                m->mirroring = false;
+                qemu_storage_abort(m->storage, qd->qmp);
+                if (r >= 0) {
+                        r = -EIO;
+                        failure = storage_error ? storage_error->message : "the disk mirrors could not be completed";
+                }
+        }
         m->stream_done = true;
         /* In post-copy the pages keep coming: keep the job's figures moving. */
         if (!(r >= 0 && m->postcopy_active))
@@ -448,6 +507,88 @@ static int send_stream_fd(QemuMigration *m, int data_fd, GError **error) {
                                    on_source_setup_reply, m, error);
 }
 
+/* getfd for a tunnel, then "migrate": the memory goes. */
+static int send_migrate(QemuMigration *m, const char *uri, int data_fd, GError **error) {
+        JsonObject *migrate = json_object_new();
+        int r = 0;
+
+        json_object_set_string_member(migrate, "uri", uri);
+        if (data_fd >= 0)
+                r = send_stream_fd(m, data_fd, error);
+        if (r >= 0)
+                return qmp_execute(m->qd->qmp, "migrate", migrate, MIGRATION_COMMAND_TIMEOUT_USEC, on_migrate_reply, m,
+                                   error);
+        json_object_unref(migrate);
+        return r;
+}
+
+static void on_mirror_poll_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                                 void *userdata) {
+        QemuMigration *m = userdata;
+        g_autoptr(GError) local = NULL;
+        uint64_t total = 0, done = 0;
+
+        if (!m->mirroring || m->stream_done)
+                return;
+        if (error) {
+                migration_stream_end(m, -EIO, error->message);
+                return;
+        }
+        bool ready = qemu_storage_update(m->storage, result, &total, &done);
+        m->stats.disk_total = total;
+        m->stats.disk_processed = done;
+        m->stats.disk_remaining = total - done;
+        if (m->progress)
+                m->progress(&m->stats, m->progress_userdata);
+        if (!ready)
+                return;
+        m->mirroring = false;
+        m->poll = sd_event_source_disable_unref(m->poll);
+        log_info("domain '%s': every disk is in sync on the destination: the memory goes now",
+                 domain_name(m->qd->domain));
+        if (send_migrate(m, m->data_uri, m->storage_data_fd, &local) < 0)
+                migration_stream_end(m, -EIO, local->message);
+        if (m->storage_data_fd >= 0) {
+                close(m->storage_data_fd);
+                m->storage_data_fd = -1;
+        }
+}
+
+static int on_mirror_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+        QemuMigration *m = userdata;
+
+        if (m->qd->qmp)
+                (void) qmp_execute(m->qd->qmp, "query-block-jobs", NULL, MIGRATION_COMMAND_TIMEOUT_USEC,
+                                   on_mirror_poll_reply, m, NULL);
+        if (sd_event_source_set_time_relative(s, MIGRATION_POLL_USEC) >= 0)
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+/* copy-storage: the disks first; the memory once every mirror is ready
+ * (on_mirror_poll_reply). The URI (and a tunnel's fd) wait until then. */
+static int storage_mirror_start(QemuMigration *m, const char *uri, int data_fd, GError **error) {
+        int r;
+
+        r = qemu_storage_mirror(m->storage, m->qd->qmp, on_source_setup_reply, m, error);
+        if (r < 0)
+                return r;
+        g_free(m->data_uri);
+        m->data_uri = g_strdup(uri);
+        if (data_fd >= 0) {
+                m->storage_data_fd = fcntl(data_fd, F_DUPFD_CLOEXEC, 3);
+                if (m->storage_data_fd < 0)
+                        return vm_error_set(error, VM_ERROR_FAILED, "cannot keep the tunnel: %s", g_strerror(errno));
+        }
+        m->mirroring = true;
+        r = sd_event_add_time_relative(m->qd->backend->event, &m->poll, CLOCK_MONOTONIC, MIGRATION_POLL_USEC, 1000,
+                                       on_mirror_poll, m);
+        if (r < 0)
+                return vm_error_set(error, VM_ERROR_FAILED, "cannot poll the disk mirrors: %s", g_strerror(-r));
+        log_info("domain '%s': copying its disks first", domain_name(m->qd->domain));
+        return 0;
+}
+
 int qemu_migrate_perform(void *domain_data, const MigrationTarget *target, const MigrateOptions *options,
                          const MigrationTls *tls,
                          MigrateProgressFn progress, BackendDone done, void *userdata, GError **error) {
@@ -511,19 +652,22 @@ int qemu_migrate_perform(void *domain_data, const MigrationTarget *target, const
         m->ran_before = qd->domain->state == DOMAIN_STATE_RUNNING;
         m->stats.iteration = 0;
 
-        JsonObject *migrate = json_object_new();
-        json_object_set_string_member(migrate, "uri", uri);
+        if (options->copy_storage != MIGRATE_COPY_STORAGE_NONE) {
+                r = qemu_storage_new_outgoing(qd->backend->event, qd->domain->def, options, target->backend_reply,
+                                              &m->storage, error);
+                if (r < 0) {
+                        qemu_migration_free(qd);
+                        return r;
+                }
+        }
         r = qmp_execute(qd->qmp, "migrate-set-capabilities", capabilities_args(m->options), MIGRATION_COMMAND_TIMEOUT_USEC,
                         on_source_setup_reply, m, error);
         if (r >= 0)
                 r = send_parameters(m, true, tls, host, on_source_setup_reply, error);
-        if (r >= 0 && data_fd >= 0)
-                r = send_stream_fd(m, data_fd, error);
-        if (r >= 0)
-                r = qmp_execute(qd->qmp, "migrate", g_steal_pointer(&migrate), MIGRATION_COMMAND_TIMEOUT_USEC,
-                                on_migrate_reply, m, error);
-        if (migrate)
-                json_object_unref(migrate);
+        if (r >= 0 && m->storage)
+                r = storage_mirror_start(m, uri, data_fd, error);
+        else if (r >= 0)
+                r = send_migrate(m, uri, data_fd, error);
         if (r < 0) {
                 qemu_migration_free(qd);
                 return r;
@@ -599,6 +743,11 @@ int qemu_migrate_cancel(void *domain_data, GError **error) {
 
         if (!qd->migration || !qd->migration->outgoing || qd->migration->stream_done || !qd->qmp)
                 return vm_error_set(error, VM_ERROR_NO_JOB, "no migration is streaming from this host");
+        if (qd->migration->mirroring) {
+                /* Only the disks are being copied: stop them, the memory never goes. */
+                migration_stream_end(qd->migration, -ECANCELED, "the migration was cancelled");
+                return 0;
+        }
         return qmp_execute(qd->qmp, "migrate_cancel", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, error);
 }
 
@@ -747,7 +896,19 @@ static void prepare_complete(QemuMigration *m, int r, const GError *error) {
                 m->discard = true;
                 qemu_domain_terminate(qd);
         }
-        done(r, error, r < 0 ? NULL : m->data_uri, NULL, userdata);
+        g_autoptr(GVariant) reply = NULL;
+        if (r >= 0 && m->storage) {
+                /* The disks are copied to the host the stream goes to. */
+                g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+                g_autofree char *host = NULL;
+                uint16_t port;
+                if (data_uri_parse(m->data_uri, &host, &port, NULL) >= 0) {
+                        qemu_storage_add_reply(m->storage, &dict);
+                        g_variant_dict_insert(&dict, "nbd-host", "s", host);
+                }
+                reply = g_variant_ref_sink(g_variant_dict_end(&dict));
+        }
+        done(r, error, r < 0 ? NULL : m->data_uri, reply, userdata);
 }
 
 static int incoming_listen(QemuMigration *m, GError **error);
@@ -845,6 +1006,22 @@ static void on_incoming_setup_reply(Qmp *qmp, JsonNode *result, const char *erro
                 prepare_complete(m, -EIO, error);
 }
 
+/* copy-storage: an NBD server on the data address, on the first free port
+ * of the range (the stream takes one after it), exporting the new images. */
+static int incoming_export_disks(QemuMigration *m, GError **error) {
+        uint16_t port = MIGRATION_PORT_MIN;
+
+        while (port <= MIGRATION_PORT_MAX && !port_is_free(m->listen_host, port))
+                port++;
+        if (port > MIGRATION_PORT_MAX)
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
+                                    "no free port in the migration range %d-%d on %s for the disk copy",
+                                    MIGRATION_PORT_MIN, MIGRATION_PORT_MAX, m->listen_host);
+        if (!migrate_options_has(m->options, MIGRATE_OPTION_DATA_URI) && m->port <= port)
+                m->port = port + 1;
+        return qemu_storage_export(m->storage, m->qd->qmp, m->listen_host, port, on_incoming_setup_reply, m, error);
+}
+
 static void on_incoming_ready(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
                               void *userdata) {
         QemuMigration *m = userdata;
@@ -862,8 +1039,56 @@ static void on_incoming_ready(Qmp *qmp, JsonNode *result, const char *error_clas
         /* Until Finish settles it, a restarted daemon must know this QEMU
          * holds a half-arrived guest (and discard it). */
         (void) g_file_set_contents(m->qd->paths->incoming, "", 0, NULL);
-        if (incoming_listen(m, &local) < 0)
+        if ((m->storage && incoming_export_disks(m, &local) < 0) || incoming_listen(m, &local) < 0)
                 prepare_complete(m, -EIO, local);
+}
+
+/* QEMU started waiting for the stream, its capabilities and parameters
+ * set; on_incoming_ready goes on. On failure QEMU is not running or is
+ * being stopped (its exit frees m); without a QEMU, m is the caller's to
+ * free. */
+static int prepare_launch(QemuMigration *m, const DomainDef *def, const MigrationTls *tls, GError **error) {
+        QemuDomain *qd = m->qd;
+        int r;
+
+        r = qemu_domain_launch(qd, def, true, error);
+        if (r < 0)
+                return r;
+        r = qmp_execute(qd->qmp, "migrate-set-capabilities", capabilities_args(m->options),
+                        MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_setup_reply, m, error);
+        if (r >= 0)
+                r = send_parameters(m, false, tls, NULL, on_incoming_setup_reply, error);
+        if (r >= 0)
+                r = qmp_execute(qd->qmp, "query-status", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_ready, m,
+                                error);
+        if (r < 0) {
+                m->discard = true;
+                qemu_domain_terminate(qd);
+                return r;
+        }
+        qd->op = QEMU_OP_MIGRATE_PREPARE;
+        return 0;
+}
+
+/* copy-storage: the images exist (or could not be made). */
+static void on_images_created(int r, const GError *error, void *userdata) {
+        QemuMigration *m = userdata;
+        QemuDomain *qd = m->qd;
+        g_autoptr(GError) local = NULL;
+        g_autoptr(DomainDef) def = g_steal_pointer(&m->launch_def);
+        MigratePrepareDone done = m->prepare_done;
+        void *done_userdata = m->prepare_userdata;
+
+        if (r >= 0 && prepare_launch(m, def, NULL, &local) >= 0)
+                return;
+        if (!error)
+                error = local;
+        m->prepare_done = NULL;
+        qd->op = QEMU_OP_NONE;
+        g_autoptr(GError) copy = g_error_copy(error); /* error may be m's */
+        if (!qd->process)
+                qemu_migration_free(qd); /* and the images made for it */
+        done(-EIO, copy, NULL, NULL, done_userdata);
 }
 
 int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateOptions *options,
@@ -927,9 +1152,6 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
                 }
                 return r;
         }
-        r = qemu_domain_launch(qd, def, true, error);
-        if (r < 0)
-                return r;
         m = migration_new(qd, false, options);
         m->prepare_done = done;
         m->prepare_userdata = userdata;
@@ -943,22 +1165,30 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
                          : migrate_options_has(options, MIGRATE_OPTION_LISTEN_ADDRESS)
                                  ? g_strdup(options->listen_address)
                                  : default_listen_address();
+        log_info("domain '%s': incoming from a QEMU %s (%s) source", def->name, version, accel);
 
-        r = qmp_execute(qd->qmp, "migrate-set-capabilities", capabilities_args(m->options),
-                        MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_setup_reply, m, error);
-        if (r >= 0)
-                r = send_parameters(m, false, tls, NULL, on_incoming_setup_reply, error);
-        if (r >= 0)
-                r = qmp_execute(qd->qmp, "query-status", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_ready, m,
-                                error);
+        if (options->copy_storage != MIGRATE_COPY_STORAGE_NONE) {
+                /* QEMU opens the disks when it starts: they must exist first. */
+                g_assert(!tls); /* refused with copy-storage (qemu_migrate_begin) */
+                r = qemu_storage_new_incoming(qd->backend->event, def, options, source_cookie, &m->storage, error);
+                if (r >= 0)
+                        r = qemu_storage_create(m->storage, on_images_created, m, error);
+                if (r < 0) {
+                        m->prepare_done = NULL;
+                        qemu_migration_free(qd);
+                        return r;
+                }
+                m->launch_def = domain_def_copy(def);
+                qd->op = QEMU_OP_MIGRATE_PREPARE;
+                return 0;
+        }
+        r = prepare_launch(m, def, tls, error);
         if (r < 0) {
                 m->prepare_done = NULL;
-                m->discard = true;
-                qemu_domain_terminate(qd);
+                if (!qd->process)
+                        qemu_migration_free(qd);
                 return r;
         }
-        qd->op = QEMU_OP_MIGRATE_PREPARE;
-        log_info("domain '%s': incoming from a QEMU %s (%s) source", def->name, version, accel);
         return 0;
 }
 
@@ -1010,6 +1240,12 @@ static void incoming_run(QemuMigration *m) {
         g_autoptr(GError) error = NULL;
 
         m->finish_wait = sd_event_source_disable_unref(m->finish_wait);
+        if (m->storage) {
+                /* The source's mirrors are done: nobody writes through NBD
+                 * any more, and the images stay with the guest. */
+                (void) qemu_storage_unexport(m->storage, qd->qmp, NULL, NULL, NULL);
+                qemu_storage_keep(m->storage);
+        }
         if (m->options->paused) {
                 (void) unlink(qd->paths->incoming);
                 qemu_domain_report(qd, DOMAIN_STATE_PAUSED, "user", NULL, NULL);
@@ -1118,6 +1354,21 @@ bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data) {
                         g_free(m->incoming_failure);
                         m->incoming_failure = g_strdup("QEMU on the destination reports the stream failed");
                 }
+                return true;
+        }
+        if ((g_str_equal(event, "BLOCK_JOB_COMPLETED") || g_str_equal(event, "BLOCK_JOB_CANCELLED")) && m->storage) {
+                bool ours = qemu_storage_job_event(m->storage, event, data);
+                if (ours && m->mirroring && !m->stream_done) {
+                        g_autofree char *why = g_strdup_printf("the copy of disk job %s stopped: %s",
+                                                               json_str(data, "device") ?: "?",
+                                                               json_str(data, "error") ?: "cancelled");
+                        migration_stream_end(m, -EIO, why);
+                }
+                return ours;
+        }
+        if (g_str_equal(event, "BLOCK_JOB_ERROR") && m->storage && m->outgoing && !m->stream_done) {
+                log_error("domain '%s': a disk mirror failed: %s", domain_name(qd->domain),
+                          json_str(data, "device") ?: "?");
                 return true;
         }
         if (g_str_equal(event, "MIGRATION_PASS")) {

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+#include <systemd/sd-event.h>
+
+#include "backend.h"
+#include "domain-xml.h"
+#include "options.h"
+#include "qmp.h"
+
+/*
+ * Option 'copy-storage' (libvirt's NBD storage migration, done with
+ * -blockdev node names):
+ *
+ *   source Begin    "copy-disks" in the cookie: each copied disk's target
+ *                   dev, format and virtual size
+ *   dest Prepare    qemu-img creates each image (never over an existing
+ *                   file), QEMU starts on them, nbd-server-start on the
+ *                   data address and block-export-add (writable) per disk;
+ *                   the reply says where ("nbd-host", "nbd-port")
+ *   source Perform  blockdev-add of an NBD client per disk, blockdev-mirror
+ *                   onto it (sync full); once every mirror is ready the
+ *                   memory goes; when it has, block-job-cancel on the ready
+ *                   mirrors completes them (the last writes copied, no
+ *                   pivot) and the NBD clients go
+ *   dest Finish     nbd-server-stop, then the guest runs on its own images
+ *
+ * A failure before the switch-over cancels the mirrors (the source's disks
+ * are untouched) and deletes exactly the images this migration created.
+ */
+typedef struct QemuStorage QemuStorage;
+
+/* The disks that move with copy-storage (as libvirt: not read-only media,
+ * not disks shared on purpose). */
+bool qemu_disk_is_copied(const DomainDiskDef *disk, const MigrateOptions *options);
+
+/* Source, Begin: adds "copy-disks" a(sst) (target dev, format, bytes). */
+int qemu_storage_begin(const DomainDef *def, const MigrateOptions *options, GVariantDict *cookie, GError **error);
+
+/* ---- destination ---- */
+
+/* What Prepare will create: the copied disks of def (the destination's
+ * definition: its paths), sized as the source said. Refuses a target that
+ * exists, a format it cannot create, a disk the source did not describe. */
+int qemu_storage_new_incoming(sd_event *event, const DomainDef *def, const MigrateOptions *options,
+                              GVariant *source_cookie, QemuStorage **ret, GError **error);
+/* Creates the images, one qemu-img at a time; done from the event loop. */
+int qemu_storage_create(QemuStorage *s, BackendDone done, void *userdata, GError **error);
+/* nbd-server-start on host:port and one writable export per disk; every
+ * reply goes to done (QMP order: the first error is the one). */
+int qemu_storage_export(QemuStorage *s, Qmp *qmp, const char *host, uint16_t port, QmpReplyFn done, void *userdata,
+                        GError **error);
+/* For Prepare's reply: "nbd-host" s, "nbd-port" q. */
+void qemu_storage_add_reply(QemuStorage *s, GVariantDict *reply);
+/* Finish: the exports go (before the guest runs). */
+int qemu_storage_unexport(QemuStorage *s, Qmp *qmp, QmpReplyFn done, void *userdata, GError **error);
+/* The guest stays here: its images are kept. */
+void qemu_storage_keep(QemuStorage *s);
+uint16_t qemu_storage_port(const QemuStorage *s);
+
+/* ---- source ---- */
+
+/* The mirrors to start, from def and the destination's reply. */
+int qemu_storage_new_outgoing(sd_event *event, const DomainDef *def, const MigrateOptions *options,
+                              GVariant *backend_reply, QemuStorage **ret, GError **error);
+/* blockdev-add + blockdev-mirror per disk. */
+int qemu_storage_mirror(QemuStorage *s, Qmp *qmp, QmpReplyFn done, void *userdata, GError **error);
+/* A query-block-jobs answer: the mirrors' progress. Returns true once
+ * every mirror is ready (source and target in sync, writes mirrored). */
+bool qemu_storage_update(QemuStorage *s, JsonNode *jobs, uint64_t *ret_total, uint64_t *ret_done);
+/* After the memory: block-job-cancel of the ready mirrors (which completes
+ * them without a pivot), then blockdev-del of the NBD clients. done once
+ * every job has ended (BLOCK_JOB_COMPLETED, qemu_storage_job_event). */
+int qemu_storage_complete(QemuStorage *s, Qmp *qmp, BackendDone done, void *userdata, GError **error);
+/* The completed mirrors' NBD clients go. */
+void qemu_storage_release(QemuStorage *s, Qmp *qmp);
+/* A failure: the mirrors are cancelled at once (force), the clients go. */
+void qemu_storage_abort(QemuStorage *s, Qmp *qmp);
+/* A BLOCK_JOB_COMPLETED or BLOCK_JOB_CANCELLED event; true if it was ours. */
+bool qemu_storage_job_event(QemuStorage *s, const char *event, JsonObject *data);
+
+/* Deletes the images created here unless kept; cancels a qemu-img. */
+QemuStorage *qemu_storage_free(QemuStorage *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QemuStorage, qemu_storage_free)
