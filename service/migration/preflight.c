@@ -466,10 +466,6 @@ static bool tls_by_default_why_not(Manager *m, const DomainDef *def, const Migra
 
         if (migrate_options_has(o, MIGRATE_OPTION_TLS) || o->tunnelled || o->offline)
                 return false; /* the caller's choice, or nothing to encrypt this way */
-        if (o->copy_storage != MIGRATE_COPY_STORAGE_NONE) {
-                *ret_why = g_strdup("copy-storage does not encrypt the disk copy yet");
-                return false;
-        }
         if (!backend_streams_for(m, def)) {
                 *ret_why = g_strdup("this host's backend does not stream with TLS");
                 return false;

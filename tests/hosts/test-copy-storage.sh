@@ -14,6 +14,9 @@
 . "$(dirname "$0")/lib-migrate.sh"
 
 command -v qemu-img >/dev/null || bail_out "qemu-img not installed (package qemu-utils)"
+command -v certtool >/dev/null || bail_out "certtool not installed (package gnutls-bin)"
+# Credentials appear only for the last leg: until then there is no TLS.
+HOSTS_DAEMON_ARGS="--tls-dir=@HOSTDIR@/pki"
 mig_setup --qemu a b
 guest_print_accel tcg "a guest that writes memory and disk blocks: nested KVM crawls on both"
 
@@ -34,9 +37,10 @@ like "$(mig_guest a "$uuid" disk-status)" '^DISK-STATUS disks=2 .* d0=4096:ide0-
 sleep 2
 like "$(mig_guest a "$uuid" disk-status)" 'written=[1-9]' "... and writes disk blocks"
 
-# One leg: FROM -> TO with copy-storage, checked end to end.
+# One leg: FROM -> TO with copy-storage, checked end to end; ENC is what
+# protected it.
 leg() {
-        local desc=$1 from=$2 to=$3 out job
+        local desc=$1 from=$2 to=$3 enc=$4 out job
         out=$(mig_migrate "$from" "$p" "$(mig_dest "$to")" 2 copy-storage s all wait b true)
         like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "$desc: Migrate $from -> $to with copy-storage completes" ||
                 { diag "$out"; return 1; }
@@ -53,8 +57,9 @@ leg() {
         like "$(mig_dom "$from" "$p" GetJobStats 2>/dev/null || true)$(mig_bus "$from" call "$VM_BUS_NAME" "$job" \
                 org.freedesktop.DBus.Properties Get ss "$VM_JOB_IFACE" Phase 2>&1)" 'completed' \
                 "$desc: the source's job completed"
+        is "$(mig_jprop "$from" "$job" Encryption)" "$enc" "$desc: Job.Encryption is '$enc'"
 }
-leg "copy" a b
+leg "copy" a b none
 
 # The way back: a still has its old images at the same paths.
 out=$(mig_dry_run b "$p" "$(mig_dest a)" 1 copy-storage s all)
@@ -90,5 +95,15 @@ ok "wait_until 20 eval '[ ! -e \"$(host_path a images)/cs-0.raw\" ] && [ ! -e \"
 mig_check_clean a "$uuid" "kill"
 link_clear b
 
-leg "back" b a
+# With credentials on both hosts TLS is the default, for the disks' NBD
+# connections as for the memory: the destination's NBD server takes only
+# the source's client certificate.
+"$VMIGRATE_SOURCE_ROOT/tools/make-tls-certs.sh" "$HOSTS_RUN/pki" "host-a=$(host_ip a)" "host-b=$(host_ip b)" >/dev/null &&
+        cp -a "$HOSTS_RUN/pki/host-a" "$(host_path a dir)/pki" && cp -a "$HOSTS_RUN/pki/host-b" "$(host_path b dir)/pki"
+ok $? "credentials for both hosts from one CA"
+leg "back, TLS by default" b a tls
+like "$(grep -h 'copy-storage: exporting' "$(host_path a log)" | tail -n 1)" 'over NBD on [^ ]+ \(TLS, the source' \
+        "back: a exported the disks over NBD with TLS"
+like "$(grep -h 'copy-storage: exporting' "$(host_path b log)" | tail -n 1)" '\(clear text\)' \
+        "the first copy (no credentials) exported them in clear text"
 hosts_finish

@@ -68,6 +68,11 @@ struct QemuMigration {
         unsigned throttle_increment; /* cpu-throttle-increment we asked for, 0 = QEMU's */
         /* option 'copy-storage' (qemu-storage.c), either side */
         QemuStorage *storage;
+        /* option 'tls': the QEMU objects the migration uses, which the
+         * disk copy's NBD uses too */
+        char *tls_creds;
+        char *tls_authz;    /* destination */
+        char *tls_hostname; /* source */
         bool mirroring;        /* source: the disks are copied, the memory waits */
         bool storage_done;     /* source: the mirrors ended with the memory */
         int storage_data_fd;   /* source: a tunnel's fd kept for after the mirrors (-1) */
@@ -76,6 +81,7 @@ struct QemuMigration {
         MigratePrepareDone prepare_done;
         void *prepare_userdata;
         DomainDef *launch_def; /* copy-storage: QEMU starts once the images exist */
+        MigrationTls launch_tls; /* ... with these (strings owned), when .dir is set */
         char *data_uri;
         char *listen_host;
         uint16_t port;
@@ -141,6 +147,11 @@ void qemu_migration_free(QemuDomain *qd) {
                 (void) unlink(qd->paths->stream_socket);
         qemu_storage_free(m->storage); /* deletes images it made, unless kept */
         domain_def_free(m->launch_def);
+        g_free((char *) m->launch_tls.dir);
+        g_free((char *) m->launch_tls.peer_dn);
+        g_free(m->tls_creds);
+        g_free(m->tls_authz);
+        g_free(m->tls_hostname);
         if (m->storage_data_fd >= 0)
                 close(m->storage_data_fd);
         migrate_options_free(m->options);
@@ -231,6 +242,14 @@ static int send_parameters(QemuMigration *m, bool source, const MigrationTls *tl
                 json_object_unref(parameters);
                 return r;
         }
+        if (tls) {
+                g_free(m->tls_creds);
+                g_free(m->tls_authz);
+                g_free(m->tls_hostname);
+                m->tls_creds = g_strdup(json_str(parameters, "tls-creds"));
+                m->tls_authz = g_strdup(json_str(parameters, "tls-authz"));
+                m->tls_hostname = g_strdup(json_str(parameters, "tls-hostname"));
+        }
         return qmp_execute(m->qd->qmp, "migrate-set-parameters", parameters, MIGRATION_COMMAND_TIMEOUT_USEC, done, m,
                            error);
 }
@@ -278,10 +297,6 @@ int qemu_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOpt
         if (options->copy_storage == MIGRATE_COPY_STORAGE_INCREMENTAL)
                 return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
                                     "option 'copy-storage'='incremental' is not implemented yet: use 'all'");
-        if (options->copy_storage != MIGRATE_COPY_STORAGE_NONE && options->tls)
-                return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
-                                    "option 'copy-storage' with 'tls': the disk copy is not encrypted yet; give "
-                                    "'tls'=false to copy in clear text");
         if (options->copy_storage != MIGRATE_COPY_STORAGE_NONE && options->postcopy)
                 return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
                                     "option 'copy-storage' with 'postcopy' is not implemented yet");
@@ -570,7 +585,8 @@ static int on_mirror_poll(sd_event_source *s, uint64_t usec, void *userdata) {
 static int storage_mirror_start(QemuMigration *m, const char *uri, int data_fd, GError **error) {
         int r;
 
-        r = qemu_storage_mirror(m->storage, m->qd->qmp, on_source_setup_reply, m, error);
+        r = qemu_storage_mirror(m->storage, m->qd->qmp, m->tls_creds, m->tls_hostname, on_source_setup_reply, m,
+                                error);
         if (r < 0)
                 return r;
         g_free(m->data_uri);
@@ -1019,7 +1035,8 @@ static int incoming_export_disks(QemuMigration *m, GError **error) {
                                     MIGRATION_PORT_MIN, MIGRATION_PORT_MAX, m->listen_host);
         if (!migrate_options_has(m->options, MIGRATE_OPTION_DATA_URI) && m->port <= port)
                 m->port = port + 1;
-        return qemu_storage_export(m->storage, m->qd->qmp, m->listen_host, port, on_incoming_setup_reply, m, error);
+        return qemu_storage_export(m->storage, m->qd->qmp, m->listen_host, port, m->tls_creds, m->tls_authz,
+                                   on_incoming_setup_reply, m, error);
 }
 
 static void on_incoming_ready(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
@@ -1079,7 +1096,7 @@ static void on_images_created(int r, const GError *error, void *userdata) {
         MigratePrepareDone done = m->prepare_done;
         void *done_userdata = m->prepare_userdata;
 
-        if (r >= 0 && prepare_launch(m, def, NULL, &local) >= 0)
+        if (r >= 0 && prepare_launch(m, def, m->launch_tls.dir ? &m->launch_tls : NULL, &local) >= 0)
                 return;
         if (!error)
                 error = local;
@@ -1169,7 +1186,10 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
 
         if (options->copy_storage != MIGRATE_COPY_STORAGE_NONE) {
                 /* QEMU opens the disks when it starts: they must exist first. */
-                g_assert(!tls); /* refused with copy-storage (qemu_migrate_begin) */
+                if (tls) {
+                        m->launch_tls.dir = g_strdup(tls->dir);
+                        m->launch_tls.peer_dn = g_strdup(tls->peer_dn);
+                }
                 r = qemu_storage_new_incoming(qd->backend->event, def, options, source_cookie, &m->storage, error);
                 if (r >= 0)
                         r = qemu_storage_create(m->storage, on_images_created, m, error);

@@ -289,8 +289,8 @@ int qemu_storage_create(QemuStorage *s, BackendDone done, void *userdata, GError
         return 0;
 }
 
-int qemu_storage_export(QemuStorage *s, Qmp *qmp, const char *host, uint16_t port, QmpReplyFn done, void *userdata,
-                        GError **error) {
+int qemu_storage_export(QemuStorage *s, Qmp *qmp, const char *host, uint16_t port, const char *tls_creds,
+                        const char *tls_authz, QmpReplyFn done, void *userdata, GError **error) {
         g_autofree char *port_str = g_strdup_printf("%u", port);
         JsonObject *args = json_object_new(), *addr = json_object_new(), *data = json_object_new();
         int r;
@@ -303,6 +303,12 @@ int qemu_storage_export(QemuStorage *s, Qmp *qmp, const char *host, uint16_t por
         json_object_set_string_member(addr, "type", "inet");
         json_object_set_object_member(addr, "data", data);
         json_object_set_object_member(args, "addr", addr);
+        if (tls_creds)
+                json_object_set_string_member(args, "tls-creds", tls_creds);
+        if (tls_creds && tls_authz)
+                json_object_set_string_member(args, "tls-authz", tls_authz);
+        log_info("copy-storage: exporting %u disk(s) over NBD on %s:%u%s", s->disks->len, host, port,
+                 tls_creds ? " (TLS, the source's certificate only)" : " (clear text)");
         r = qmp_execute(qmp, "nbd-server-start", args, QEMU_COMMAND_TIMEOUT_USEC, done, userdata, error);
         for (unsigned i = 0; r >= 0 && i < s->disks->len; i++) {
                 StorageDisk *d = s->disks->pdata[i];
@@ -365,7 +371,8 @@ int qemu_storage_new_outgoing(sd_event *event, const DomainDef *def, const Migra
         return 0;
 }
 
-int qemu_storage_mirror(QemuStorage *s, Qmp *qmp, QmpReplyFn done, void *userdata, GError **error) {
+int qemu_storage_mirror(QemuStorage *s, Qmp *qmp, const char *tls_creds, const char *tls_hostname, QmpReplyFn done,
+                        void *userdata, GError **error) {
         g_autofree char *port = g_strdup_printf("%u", s->nbd_port);
         int r = 0;
 
@@ -383,6 +390,11 @@ int qemu_storage_mirror(QemuStorage *s, Qmp *qmp, QmpReplyFn done, void *userdat
                 json_object_set_string_member(add, "node-name", nbd);
                 json_object_set_object_member(add, "server", server);
                 json_object_set_string_member(add, "export", d->dev);
+                if (tls_creds) {
+                        json_object_set_string_member(add, "tls-creds", tls_creds);
+                        if (tls_hostname)
+                                json_object_set_string_member(add, "tls-hostname", tls_hostname);
+                }
                 r = qmp_execute(qmp, "blockdev-add", add, QEMU_COMMAND_TIMEOUT_USEC, done, userdata, error);
                 if (r < 0)
                         break;

@@ -51,9 +51,10 @@ int qemu_storage_new_incoming(sd_event *event, const DomainDef *def, const Migra
 /* Creates the images, one qemu-img at a time; done from the event loop. */
 int qemu_storage_create(QemuStorage *s, BackendDone done, void *userdata, GError **error);
 /* nbd-server-start on host:port and one writable export per disk; every
- * reply goes to done (QMP order: the first error is the one). */
-int qemu_storage_export(QemuStorage *s, Qmp *qmp, const char *host, uint16_t port, QmpReplyFn done, void *userdata,
-                        GError **error);
+ * reply goes to done (QMP order: the first error is the one). With TLS
+ * (tls_creds not NULL) the server takes only clients tls_authz lets in. */
+int qemu_storage_export(QemuStorage *s, Qmp *qmp, const char *host, uint16_t port, const char *tls_creds,
+                        const char *tls_authz, QmpReplyFn done, void *userdata, GError **error);
 /* For Prepare's reply: "nbd-host" s, "nbd-port" q. */
 void qemu_storage_add_reply(QemuStorage *s, GVariantDict *reply);
 /* Finish: the exports go (before the guest runs). */
@@ -67,8 +68,10 @@ uint16_t qemu_storage_port(const QemuStorage *s);
 /* The mirrors to start, from def and the destination's reply. */
 int qemu_storage_new_outgoing(sd_event *event, const DomainDef *def, const MigrateOptions *options,
                               GVariant *backend_reply, QemuStorage **ret, GError **error);
-/* blockdev-add + blockdev-mirror per disk. */
-int qemu_storage_mirror(QemuStorage *s, Qmp *qmp, QmpReplyFn done, void *userdata, GError **error);
+/* blockdev-add + blockdev-mirror per disk; with TLS (tls_creds not NULL)
+ * the server's certificate must name tls_hostname. */
+int qemu_storage_mirror(QemuStorage *s, Qmp *qmp, const char *tls_creds, const char *tls_hostname, QmpReplyFn done,
+                        void *userdata, GError **error);
 /* A query-block-jobs answer: the mirrors' progress. Returns true once
  * every mirror is ready (source and target in sync, writes mirrored). */
 bool qemu_storage_update(QemuStorage *s, JsonNode *jobs, uint64_t *ret_total, uint64_t *ret_done);
