@@ -2114,3 +2114,7 @@ int domain_def_check_abi_stable(const DomainDef *src, const DomainDef *dst, GErr
         }
         return 0;
 }
+
+bool domain_disk_is_copyable(const DomainDiskDef *disk) {
+        return disk->source_file && !disk->readonly && !disk->shareable && g_strcmp0(disk->device, "cdrom") != 0;
+}

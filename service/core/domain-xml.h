@@ -144,6 +144,11 @@ DomainDef *domain_def_copy(const DomainDef *def);
 int domain_def_check_abi_stable(const DomainDef *src, const DomainDef *dst, GError **error);
 bool domain_def_equal(const DomainDef *a, const DomainDef *b);
 
+/* Whether copy-storage (when asked) copies this disk: as libvirt, not
+ * read-only media, CD-ROMs, disks shared on purpose or drives with no
+ * image. */
+bool domain_disk_is_copyable(const DomainDiskDef *disk);
+
 /* Named in <vmigrate:require interface=…/> / <vmigrate:require hook=…/>. */
 bool domain_def_requires_interface(const DomainDef *def, const DomainInterfaceDef *iface);
 bool domain_def_requires_hook(const DomainDef *def, const char *hook);

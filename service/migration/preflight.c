@@ -159,10 +159,7 @@ static void space_need_clear(SpaceNeed *n) {
 }
 
 static bool disk_is_copied(const DomainDiskDef *disk, const MigrateOptions *options) {
-        /* As libvirt: read-only media and disks shared on purpose stay
-         * where they are. */
-        return options->copy_storage != MIGRATE_COPY_STORAGE_NONE && !disk->readonly && !disk->shareable &&
-                g_strcmp0(disk->device, "cdrom") != 0;
+        return options->copy_storage != MIGRATE_COPY_STORAGE_NONE && domain_disk_is_copyable(disk);
 }
 
 static void check_shared_disk(Findings *out, FindingSeverity severity, const DomainDiskDef *disk,

@@ -87,8 +87,31 @@ static void outgoing_record_failure(Outgoing *o, const GError *error, const char
         o->failure_code = error && error->domain == VM_ERROR ? error->code : VM_ERROR_MIGRATION_FAILED;
 }
 
+/* copy-storage: the source's images stay where they were (the admin's to
+ * delete): the job says so, and JobCompleted with it. */
+static void outgoing_note_source_images(Outgoing *o) {
+        g_autoptr(GString) paths = g_string_new(NULL);
+        const DomainDef *def = o->domain->def;
+
+        for (unsigned i = 0; def && i < def->disks->len; i++) {
+                const DomainDiskDef *disk = def->disks->pdata[i];
+                if (domain_disk_is_copyable(disk))
+                        g_string_append_printf(paths, "%s%s", paths->len ? ", " : "", disk->source_file);
+        }
+        if (paths->len == 0)
+                return;
+        g_autofree char *hostname = manager_get_hostname();
+        g_autofree char *note = g_strdup_printf("copy-storage: the source's images stay on %s (%s): delete them "
+                                                "when you no longer need them",
+                                                hostname, paths->str);
+        job_add_warning(o->job, note);
+}
+
 static void outgoing_end(Outgoing *o) {
         JobPhase final = o->cancelled ? JOB_PHASE_CANCELLED : o->failure ? JOB_PHASE_FAILED : JOB_PHASE_COMPLETED;
+
+        if (final == JOB_PHASE_COMPLETED && o->options->copy_storage != MIGRATE_COPY_STORAGE_NONE)
+                outgoing_note_source_images(o);
 
         if (!o->reported_start) {
                 /* Migrate is still waiting for its answer: it gets the error. */

@@ -54,6 +54,9 @@ leg() {
         is "$(qemu-img info --output=json -U "$(host_path "$to" images)/cs-1.qcow2" | $MIG_PY -c 'import json,sys; print(json.load(sys.stdin)["format"])')" \
                 qcow2 "$desc: the qcow2 disk is a qcow2 image on $to"
         ok "[ -e '$(host_path "$from" images)/cs-0.raw' ]" "$desc: the source's images are left as they were"
+        like "$(mig_bus "$from" call "$VM_BUS_NAME" "$job" org.freedesktop.DBus.Properties Get ss "$VM_JOB_IFACE" \
+                Warnings 2>&1)" "copy-storage: the source.{1,2}s images stay on host-$from \\($raw, $qcow\\)" \
+                "$desc: the job says the source's images stay, and where"
         like "$(mig_dom "$from" "$p" GetJobStats 2>/dev/null || true)$(mig_bus "$from" call "$VM_BUS_NAME" "$job" \
                 org.freedesktop.DBus.Properties Get ss "$VM_JOB_IFACE" Phase 2>&1)" 'completed' \
                 "$desc: the source's job completed"

@@ -104,8 +104,7 @@ QemuStorage *qemu_storage_free(QemuStorage *s) {
 }
 
 bool qemu_disk_is_copied(const DomainDiskDef *disk, const MigrateOptions *options) {
-        return options->copy_storage != MIGRATE_COPY_STORAGE_NONE && disk->source_file && !disk->readonly &&
-               !disk->shareable && g_strcmp0(disk->device, "cdrom") != 0;
+        return options->copy_storage != MIGRATE_COPY_STORAGE_NONE && domain_disk_is_copyable(disk);
 }
 
 static const char *disk_format(const DomainDiskDef *disk) {
@@ -511,11 +510,13 @@ int qemu_storage_complete(QemuStorage *s, Qmp *qmp, BackendDone done, void *user
 void qemu_storage_abort(QemuStorage *s, Qmp *qmp) {
         for (unsigned i = 0; i < s->disks->len; i++) {
                 StorageDisk *d = s->disks->pdata[i];
-                g_autofree char *job = g_strdup_printf("vmigrate-mirror-%s", d->dev);
-                JsonObject *args = json_object_new();
+                g_autofree char *job = NULL;
+                JsonObject *args;
 
                 if (d->job_ended)
                         continue;
+                job = g_strdup_printf("vmigrate-mirror-%s", d->dev);
+                args = json_object_new();
                 json_object_set_string_member(args, "device", job);
                 json_object_set_boolean_member(args, "force", true);
                 (void) qmp_execute(qmp, "block-job-cancel", args, QEMU_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
