@@ -84,7 +84,13 @@ job=$(vm_reply_path "$out")
 like "$job" '^/org/vmigrate/Migrate1/job/' "kill: Migrate b -> a started" || diag "$out"
 ok "wait_until 20 eval '[ -n \"\$(mig_qemu_pids a $uuid)\" ] && [ -e \"$(host_path a images)/cs-1.qcow2\" ]'" \
         "kill: a created the images and started the guest's QEMU"
-sleep 1
+disk_copy_counted() { [[ $(mig_dom b "$p" GetJobStats) =~ \"disk-processed\"\ t\ [1-9] ]]; }
+ok "wait_until 10 disk_copy_counted" "kill: GetJobStats counts the disk copy (disk-total, disk-processed)" ||
+        diag "$(mig_dom b "$p" GetJobStats)"
+stats=$(mig_dom b "$p" GetJobStats)
+progress=$(sed -n -E 's/.*"progress" d ([0-9.e+-]+).*/\1/p' <<<"$stats")
+ok "awk -v p='$progress' 'BEGIN { exit !(p > 0 && p < 0.5) }'" \
+        "kill: during the disk copy the progress ($progress) counts the memory still to send"
 kill -KILL $(mig_qemu_pids a "$uuid") 2>/dev/null
 ok $? "kill: the destination's QEMU killed during the disk copy"
 mig_wait_phase 60 b "$job" 'completed|failed|cancelled'

@@ -151,7 +151,7 @@ is "$(mig_state a "$p5")" running/booted "hang-hook still runs on a"
 mig_check_clean b "$u5" "hook timed out"
 # Its "abort" run hangs as well and is killed in turn; the abort runs go
 # in reverse order, so 10-log's comes after it.
-ok "wait_until 10 eval '! pgrep -f \"sleep 300\" >/dev/null'" "no hook process is left"
+ok "wait_until 30 eval '! pgrep -f \"sleep 300\" >/dev/null'" "no hook process is left"
 ok "wait_until 10 grep -q 'hang-hook migrate abort' '$hooklog_b'" "10-log ran at abort after the killed hook"
 
 # --- DryRun reports the hooks without running them

@@ -553,6 +553,10 @@ static void on_mirror_poll_reply(Qmp *qmp, JsonNode *result, const char *error_c
         m->stats.disk_total = total;
         m->stats.disk_processed = done;
         m->stats.disk_remaining = total - done;
+        /* The memory has not started: all of it is still to send, which
+         * keeps the job's progress from reaching its end with the disks. */
+        m->stats.data_total = m->qd->domain->def->memory_bytes;
+        m->stats.data_remaining = m->stats.data_total;
         if (m->progress)
                 m->progress(&m->stats, m->progress_userdata);
         if (!ready)
