@@ -9,7 +9,8 @@
 # exists on the destination is refused by DryRun and Migrate, nothing
 # touched; the destination's QEMU killed while the disks are copied fails
 # the migration, the guest runs on the source with its disks intact, and
-# the destination keeps no image, no QEMU, no port; then back a <- b.
+# the destination keeps no image, no QEMU, no port; so does AbortJob
+# during the copy; then back a <- b, with TLS chosen by default.
 . "$(dirname "$0")/lib-hosts.sh"
 . "$(dirname "$0")/lib-migrate.sh"
 
@@ -102,6 +103,22 @@ like "$(mig_guest b "$uuid" verify)" '^VERIFY OK ' "kill: and its memory"
 ok "wait_until 20 eval '[ ! -e \"$(host_path a images)/cs-0.raw\" ] && [ ! -e \"$(host_path a images)/cs-1.qcow2\" ]'" \
         "kill: a deleted the images it had created"
 mig_check_clean a "$uuid" "kill"
+
+# AbortJob while the disks are copied: only mirrors run (the memory has
+# not started), they are cancelled, a deletes what it made.
+out=$(mig_migrate b "$p" "$(mig_dest a)" 1 copy-storage s all)
+job=$(vm_reply_path "$out")
+like "$job" '^/org/vmigrate/Migrate1/job/' "abort: Migrate b -> a started" || diag "$out"
+ok "wait_until 20 disk_copy_counted" "abort: the disks are being copied"
+out=$(mig_dom b "$p" AbortJob 2>&1)
+ok $? "abort: AbortJob during the disk copy" || diag "$out"
+mig_wait_phase 30 b "$job" 'completed|failed|cancelled'
+is "$(mig_jprop b "$job" Phase)" cancelled "abort: the job was cancelled"
+ok "mig_wait_state 20 b '$p' 'running/.*'" "abort: the guest runs on b ($(mig_state b "$p"))"
+like "$(mig_guest b "$uuid" disk-verify)" '^DISK-VERIFY OK disks=2 ' "abort: its disks on b are intact"
+ok "wait_until 20 eval '[ ! -e \"$(host_path a images)/cs-0.raw\" ] && [ ! -e \"$(host_path a images)/cs-1.qcow2\" ]'" \
+        "abort: a deleted the images it had created"
+mig_check_clean a "$uuid" "abort"
 link_clear b
 
 # With credentials on both hosts TLS is the default, for the disks' NBD
