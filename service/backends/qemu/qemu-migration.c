@@ -13,7 +13,6 @@
  * feeds the job. Confirm quits the source QEMU, or runs the guest again.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <string.h>
@@ -75,7 +74,6 @@ struct QemuMigration {
         char *tls_hostname; /* source */
         bool mirroring;        /* source: the disks are copied, the memory waits */
         bool storage_done;     /* source: the mirrors ended with the memory */
-        int storage_data_fd;   /* source: a tunnel's fd kept for after the mirrors (-1) */
 
         /* destination */
         MigratePrepareDone prepare_done;
@@ -131,7 +129,6 @@ static QemuMigration *migration_new(QemuDomain *qd, bool outgoing, const Migrate
         m->qd = qd;
         m->outgoing = outgoing;
         m->options = migrate_options_copy(options);
-        m->storage_data_fd = -1;
         qd->migration = m;
         return m;
 }
@@ -152,8 +149,6 @@ void qemu_migration_free(QemuDomain *qd) {
         g_free(m->tls_creds);
         g_free(m->tls_authz);
         g_free(m->tls_hostname);
-        if (m->storage_data_fd >= 0)
-                close(m->storage_data_fd);
         migrate_options_free(m->options);
         g_free(m->data_uri);
         g_free(m->listen_host);
@@ -565,12 +560,8 @@ static void on_mirror_poll_reply(Qmp *qmp, JsonNode *result, const char *error_c
         m->poll = sd_event_source_disable_unref(m->poll);
         log_info("domain '%s': every disk is in sync on the destination: the memory goes now",
                  domain_name(m->qd->domain));
-        if (send_migrate(m, m->data_uri, m->storage_data_fd, &local) < 0)
+        if (send_migrate(m, m->data_uri, -1, &local) < 0)
                 migration_stream_end(m, -EIO, local->message);
-        if (m->storage_data_fd >= 0) {
-                close(m->storage_data_fd);
-                m->storage_data_fd = -1;
-        }
 }
 
 static int on_mirror_poll(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -585,8 +576,9 @@ static int on_mirror_poll(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 /* copy-storage: the disks first; the memory once every mirror is ready
- * (on_mirror_poll_reply). The URI (and a tunnel's fd) wait until then. */
-static int storage_mirror_start(QemuMigration *m, const char *uri, int data_fd, GError **error) {
+ * (on_mirror_poll_reply). The URI waits until then; a tunnel cannot carry
+ * the disks, so the option rules refuse copy-storage with 'tunnelled'. */
+static int storage_mirror_start(QemuMigration *m, const char *uri, GError **error) {
         int r;
 
         r = qemu_storage_mirror(m->storage, m->qd->qmp, m->tls_creds, m->tls_hostname, on_source_setup_reply, m,
@@ -595,11 +587,6 @@ static int storage_mirror_start(QemuMigration *m, const char *uri, int data_fd, 
                 return r;
         g_free(m->data_uri);
         m->data_uri = g_strdup(uri);
-        if (data_fd >= 0) {
-                m->storage_data_fd = fcntl(data_fd, F_DUPFD_CLOEXEC, 3);
-                if (m->storage_data_fd < 0)
-                        return vm_error_set(error, VM_ERROR_FAILED, "cannot keep the tunnel: %s", g_strerror(errno));
-        }
         m->mirroring = true;
         r = sd_event_add_time_relative(m->qd->backend->event, &m->poll, CLOCK_MONOTONIC, MIGRATION_POLL_USEC, 1000,
                                        on_mirror_poll, m);
@@ -685,7 +672,7 @@ int qemu_migrate_perform(void *domain_data, const MigrationTarget *target, const
         if (r >= 0)
                 r = send_parameters(m, true, tls, host, on_source_setup_reply, error);
         if (r >= 0 && m->storage)
-                r = storage_mirror_start(m, uri, data_fd, error);
+                r = storage_mirror_start(m, uri, error);
         else if (r >= 0)
                 r = send_migrate(m, uri, data_fd, error);
         if (r < 0) {
@@ -922,10 +909,8 @@ static void prepare_complete(QemuMigration *m, int r, const GError *error) {
                 g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
                 g_autofree char *host = NULL;
                 uint16_t port;
-                if (data_uri_parse(m->data_uri, &host, &port, NULL) >= 0) {
-                        qemu_storage_add_reply(m->storage, &dict);
-                        g_variant_dict_insert(&dict, "nbd-host", "s", host);
-                }
+                if (data_uri_parse(m->data_uri, &host, &port, NULL) >= 0)
+                        qemu_storage_add_reply(m->storage, host, &dict);
                 reply = g_variant_ref_sink(g_variant_dict_end(&dict));
         }
         done(r, error, r < 0 ? NULL : m->data_uri, reply, userdata);

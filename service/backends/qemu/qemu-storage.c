@@ -37,7 +37,6 @@ struct QemuStorage {
         GPtrArray *disks; /* StorageDisk* */
 
         /* destination */
-        char *host;
         uint16_t port;
         bool kept;
         unsigned next_create;
@@ -96,7 +95,6 @@ QemuStorage *qemu_storage_free(QemuStorage *s) {
         g_clear_error(&s->create_error);
         g_string_free(s->output, true);
         g_ptr_array_unref(s->disks);
-        g_free(s->host);
         g_free(s->nbd_host);
         sd_event_unref(s->event);
         g_free(s);
@@ -294,8 +292,6 @@ int qemu_storage_export(QemuStorage *s, Qmp *qmp, const char *host, uint16_t por
         JsonObject *args = json_object_new(), *addr = json_object_new(), *data = json_object_new();
         int r;
 
-        g_free(s->host);
-        s->host = g_strdup(host);
         s->port = port;
         json_object_set_string_member(data, "host", host);
         json_object_set_string_member(data, "port", port_str);
@@ -325,8 +321,8 @@ int qemu_storage_export(QemuStorage *s, Qmp *qmp, const char *host, uint16_t por
         return r;
 }
 
-void qemu_storage_add_reply(QemuStorage *s, GVariantDict *reply) {
-        g_variant_dict_insert(reply, "nbd-host", "s", s->host);
+void qemu_storage_add_reply(QemuStorage *s, const char *host, GVariantDict *reply) {
+        g_variant_dict_insert(reply, "nbd-host", "s", host);
         g_variant_dict_insert(reply, "nbd-port", "q", s->port);
 }
 
@@ -336,10 +332,6 @@ int qemu_storage_unexport(QemuStorage *s, Qmp *qmp, QmpReplyFn done, void *userd
 
 void qemu_storage_keep(QemuStorage *s) {
         s->kept = true;
-}
-
-uint16_t qemu_storage_port(const QemuStorage *s) {
-        return s->port;
 }
 
 /* ---- source ---- */

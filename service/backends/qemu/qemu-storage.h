@@ -55,13 +55,13 @@ int qemu_storage_create(QemuStorage *s, BackendDone done, void *userdata, GError
  * (tls_creds not NULL) the server takes only clients tls_authz lets in. */
 int qemu_storage_export(QemuStorage *s, Qmp *qmp, const char *host, uint16_t port, const char *tls_creds,
                         const char *tls_authz, QmpReplyFn done, void *userdata, GError **error);
-/* For Prepare's reply: "nbd-host" s, "nbd-port" q. */
-void qemu_storage_add_reply(QemuStorage *s, GVariantDict *reply);
+/* For Prepare's reply: "nbd-host" s (host: the name the source connects
+ * to, the data URI's, which a TLS certificate names), "nbd-port" q. */
+void qemu_storage_add_reply(QemuStorage *s, const char *host, GVariantDict *reply);
 /* Finish: the exports go (before the guest runs). */
 int qemu_storage_unexport(QemuStorage *s, Qmp *qmp, QmpReplyFn done, void *userdata, GError **error);
 /* The guest stays here: its images are kept. */
 void qemu_storage_keep(QemuStorage *s);
-uint16_t qemu_storage_port(const QemuStorage *s);
 
 /* ---- source ---- */
 
