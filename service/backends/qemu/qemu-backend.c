@@ -496,6 +496,7 @@ static void on_qmp_event(Qmp *qmp, const char *event, JsonObject *data, uint64_t
          * interfaces can say so. */
         if (g_str_equal(event, "RESUME") && qd->links_down->len > 0)
                 set_links_down(qd);
+        qemu_migration_block_job_event(qd, event, data);
         if (qd->migration && qemu_migration_event(qd, event, data))
                 return;
         if (g_str_equal(event, "STOP")) {

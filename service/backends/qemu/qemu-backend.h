@@ -116,6 +116,9 @@ int qemu_migrate_set_max_downtime(void *domain_data, uint64_t milliseconds, GErr
 int qemu_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_second, bool postcopy, GError **error);
 /* QMP events and process exit while a migration is in progress; return
  * true when they handled it. */
+/* Every BLOCK_JOB_* event, migration or not: a copy-storage mirror's end
+ * may come after its migration is over (qemu-storage.c). */
+void qemu_migration_block_job_event(QemuDomain *qd, const char *event, JsonObject *data);
 bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data);
 void qemu_migration_process_exited(QemuDomain *qd, const char *how, const char *tail);
 void qemu_migration_free(QemuDomain *qd);

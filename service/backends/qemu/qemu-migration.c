@@ -336,8 +336,6 @@ static void on_storage_completed(int r, const GError *error, void *userdata) {
         QemuMigration *m = userdata;
 
         m->storage_done = true;
-        if (m->qd->qmp)
-                qemu_storage_release(m->storage, m->qd->qmp);
         if (r < 0) {
                 log_error("domain '%s': %s", domain_name(m->qd->domain), error->message);
                 migration_stream_end(m, r, error->message);
@@ -1323,6 +1321,11 @@ int qemu_migrate_finish(void *domain_data, bool success, bool postcopy, const Mi
 }
 
 /* ---- events ---- */
+
+void qemu_migration_block_job_event(QemuDomain *qd, const char *event, JsonObject *data) {
+        if (qd->qmp)
+                qemu_storage_job_ended(qd->qmp, event, data);
+}
 
 bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data) {
         QemuMigration *m = qd->migration;

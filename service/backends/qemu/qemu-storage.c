@@ -457,15 +457,28 @@ static int on_complete_timeout(sd_event_source *source, uint64_t usec, void *use
         return 0;
 }
 
-void qemu_storage_release(QemuStorage *s, Qmp *qmp) {
-        for (unsigned i = 0; i < s->disks->len; i++) {
-                StorageDisk *d = s->disks->pdata[i];
-                g_autofree char *nbd = g_strdup_printf("vmigrate-nbd-%s", d->dev);
-                JsonObject *args = json_object_new();
+static void ignore_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                         void *userdata) {
+        /* A node already gone, or still held by its job: that job's end
+         * deletes it (qemu_storage_job_ended). */
+}
 
-                json_object_set_string_member(args, "node-name", nbd);
-                (void) qmp_execute(qmp, "blockdev-del", args, QEMU_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
-        }
+static void delete_nbd_client(Qmp *qmp, const char *dev) {
+        g_autofree char *nbd = g_strdup_printf("vmigrate-nbd-%s", dev);
+        JsonObject *args = json_object_new();
+
+        json_object_set_string_member(args, "node-name", nbd);
+        (void) qmp_execute(qmp, "blockdev-del", args, QEMU_COMMAND_TIMEOUT_USEC, ignore_reply, NULL, NULL);
+}
+
+void qemu_storage_job_ended(Qmp *qmp, const char *event, JsonObject *data) {
+        const char *job = data ? json_object_get_string_member_with_default(data, "device", NULL) : NULL;
+
+        if (!g_str_equal(event, "BLOCK_JOB_COMPLETED") && !g_str_equal(event, "BLOCK_JOB_CANCELLED"))
+                return;
+        if (!job || !g_str_has_prefix(job, "vmigrate-mirror-"))
+                return;
+        delete_nbd_client(qmp, job + strlen("vmigrate-mirror-"));
 }
 
 int qemu_storage_complete(QemuStorage *s, Qmp *qmp, BackendDone done, void *userdata, GError **error) {
@@ -513,9 +526,11 @@ void qemu_storage_abort(QemuStorage *s, Qmp *qmp) {
                 json_object_set_boolean_member(args, "force", true);
                 (void) qmp_execute(qmp, "block-job-cancel", args, QEMU_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
         }
-        /* blockdev-del waits behind the cancels in QMP order; a node still
-         * in use is refused, harmlessly, and goes with QEMU. */
-        qemu_storage_release(s, qmp);
+        /* A mirror cancels asynchronously and holds its NBD client until
+         * it has ended: that end deletes the client (qemu_storage_job_ended).
+         * This one is for a client whose mirror never started. */
+        for (unsigned i = 0; i < s->disks->len; i++)
+                delete_nbd_client(qmp, ((StorageDisk *) s->disks->pdata[i])->dev);
 }
 
 bool qemu_storage_job_event(QemuStorage *s, const char *event, JsonObject *data) {

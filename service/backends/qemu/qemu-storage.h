@@ -79,8 +79,10 @@ bool qemu_storage_update(QemuStorage *s, JsonNode *jobs, uint64_t *ret_total, ui
  * them without a pivot), then blockdev-del of the NBD clients. done once
  * every job has ended (BLOCK_JOB_COMPLETED, qemu_storage_job_event). */
 int qemu_storage_complete(QemuStorage *s, Qmp *qmp, BackendDone done, void *userdata, GError **error);
-/* The completed mirrors' NBD clients go. */
-void qemu_storage_release(QemuStorage *s, Qmp *qmp);
+/* Any BLOCK_JOB_* event of the domain, with or without a migration: when
+ * one of our mirrors has ended, however, its NBD client goes. A mirror
+ * holds it until then, and its end may come after the migration is over. */
+void qemu_storage_job_ended(Qmp *qmp, const char *event, JsonObject *data);
 /* A failure: the mirrors are cancelled at once (force), the clients go. */
 void qemu_storage_abort(QemuStorage *s, Qmp *qmp);
 /* A BLOCK_JOB_COMPLETED or BLOCK_JOB_CANCELLED event; true if it was ours. */
