@@ -245,6 +245,7 @@ static const MigrateFlag migrate_flags[] = {
         { "tls", "tls", FLAG_TRUE },
         { "no-tls", "tls", FLAG_FALSE },
         { "copy-storage", "copy-storage", FLAG_VALUE },
+        { "reuse-images", "reuse-images", FLAG_TRUE },
         { "bandwidth", "bandwidth", FLAG_RATE },
         { "postcopy-bandwidth", "postcopy-bandwidth", FLAG_RATE },
         { "max-downtime", "max-downtime", FLAG_VALUE },

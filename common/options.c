@@ -55,6 +55,9 @@ static const MigrateOptionInfo option_table[_MIGRATE_OPTION_MAX] = {
                                           .doc = "Copy disks too: all of them, or only what is not in a "
                                                  "shared backing image",
                                           .values = copy_storage_values },
+        BOOL_OPTION("reuse-images", MIGRATE_OPTION_REUSE_IMAGES,
+                    "copy-storage: copy into images already on the destination (same format and size) "
+                    "instead of refusing them; they are overwritten and never deleted"),
         [MIGRATE_OPTION_BANDWIDTH] = { .key = "bandwidth",
                                        .id = MIGRATE_OPTION_BANDWIDTH,
                                        .type = "t",
@@ -130,6 +133,7 @@ static const size_t field_offset[_MIGRATE_OPTION_MAX] = {
         [MIGRATE_OPTION_TUNNELLED] = offsetof(MigrateOptions, tunnelled),
         [MIGRATE_OPTION_TLS] = offsetof(MigrateOptions, tls),
         [MIGRATE_OPTION_COPY_STORAGE] = offsetof(MigrateOptions, copy_storage),
+        [MIGRATE_OPTION_REUSE_IMAGES] = offsetof(MigrateOptions, reuse_images),
         [MIGRATE_OPTION_BANDWIDTH] = offsetof(MigrateOptions, bandwidth),
         [MIGRATE_OPTION_POSTCOPY_BANDWIDTH] = offsetof(MigrateOptions, postcopy_bandwidth),
         [MIGRATE_OPTION_MAX_DOWNTIME] = offsetof(MigrateOptions, max_downtime),
@@ -454,6 +458,12 @@ static const Rule rules[] = {
           "tunnelled data goes through the control connection, not to a data URI" },
         { MIGRATE_OPTION_TUNNELLED, COND_TRUE, 0, true, MIGRATE_OPTION_COPY_STORAGE, COND_NOT_NONE, 0,
           "disks cannot be copied through the tunnel" },
+        { MIGRATE_OPTION_REUSE_IMAGES, COND_TRUE, 0, false, MIGRATE_OPTION_COPY_STORAGE, COND_NOT_NONE, 0,
+          "only copied disks have images to reuse" },
+        { MIGRATE_OPTION_REUSE_IMAGES, COND_TRUE, 0, true, MIGRATE_OPTION_COPY_STORAGE, COND_IS,
+          MIGRATE_COPY_STORAGE_INCREMENTAL,
+          "'incremental' copies only what the source's top image holds, so what an existing image holds "
+          "elsewhere would show through; let the copy make a new image" },
         { MIGRATE_OPTION_TUNNELLED, COND_TRUE, 0, true, MIGRATE_OPTION_PARALLEL_CONNECTIONS, COND_PRESENT, 0,
           "the tunnel is a single connection" },
         { MIGRATE_OPTION_TUNNELLED, COND_TRUE, 0, true, MIGRATE_OPTION_TLS, COND_TRUE, 0,

@@ -33,6 +33,7 @@ typedef enum MigrateOptionId {
         MIGRATE_OPTION_TUNNELLED,
         MIGRATE_OPTION_TLS,
         MIGRATE_OPTION_COPY_STORAGE,
+        MIGRATE_OPTION_REUSE_IMAGES,
         MIGRATE_OPTION_BANDWIDTH,
         MIGRATE_OPTION_POSTCOPY_BANDWIDTH,
         MIGRATE_OPTION_MAX_DOWNTIME,
@@ -92,6 +93,7 @@ typedef struct MigrateOptions {
         bool tunnelled;
         bool tls;
         MigrateCopyStorage copy_storage;
+        bool reuse_images;
         uint64_t bandwidth;          /* bytes/s */
         uint64_t postcopy_bandwidth; /* bytes/s */
         uint64_t max_downtime;       /* ms */

@@ -53,3 +53,10 @@ char *text_last_lines(const char *text, unsigned n) {
                 g_string_append_printf(out, "%s%s", out->len ? "; " : "", (const char *) kept->pdata[i]);
         return g_string_free(out, false);
 }
+
+bool text_has_control(const char *s) {
+        for (const char *p = s; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return true;
+        return false;
+}

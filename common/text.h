@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <glib.h>
@@ -17,3 +18,6 @@ char *text_join_choices(const char *const *choices);
  * characters replaced by spaces, joined with "; " (for an error message).
  * Never NULL; "" when there is nothing. */
 char *text_last_lines(const char *text, unsigned n);
+
+/* Whether s holds a control character (< 0x20 or DEL). */
+bool text_has_control(const char *s);

@@ -875,9 +875,11 @@ static int parse_disk(xmlNode *node, DomainDef *def, GError **error) {
         int r;
 
         if ((r = check_attributes(node, STRV("type", "device"), error)) < 0 ||
-            (r = require_attr(node, "type", "(vmigrate supports type='file')", &type, error)) < 0 ||
-            (r = check_attr_choice(node, "type", type, "disk type", STRV("file"), error)) < 0)
+            (r = require_attr(node, "type", "(vmigrate supports type='file' and type='block')", &type,
+                              error)) < 0 ||
+            (r = check_attr_choice(node, "type", type, "disk type", STRV("file", "block"), error)) < 0)
                 return r;
+        d->block = g_str_equal(type, "block");
         d->device = get_attr(node, "device");
         if (!d->device)
                 d->device = g_strdup("disk");
@@ -909,10 +911,14 @@ static int parse_disk(xmlNode *node, DomainDef *def, GError **error) {
                                 return r;
                 } else if (node_is(c, "source")) {
                         /* index is libvirt's runtime numbering of the backing chain. */
+                        const char *attr = d->block ? "dev" : "file";
+
                         if ((r = check_once(&seen_source, c, node, error)) < 0 ||
-                            (r = check_empty(c, STRV("file", "index"), error)) < 0 ||
-                            (r = require_attr(c, "file", NULL, &d->source_file, error)) < 0 ||
-                            (r = check_path("<disk><source file>", d->source_file, error)) < 0)
+                            (r = check_empty(c, d->block ? STRV("dev", "index") : STRV("file", "index"),
+                                             error)) < 0 ||
+                            (r = require_attr(c, attr, NULL, &d->source_file, error)) < 0 ||
+                            (r = check_path(d->block ? "<disk><source dev>" : "<disk><source file>",
+                                            d->source_file, error)) < 0)
                                 return r;
                 } else if (node_is(c, "target")) {
                         if ((r = check_once(&seen_target, c, node, error)) < 0 ||
@@ -977,8 +983,8 @@ static int parse_disk(xmlNode *node, DomainDef *def, GError **error) {
         }
         if (!d->source_file && g_str_equal(d->device, "disk"))
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<disk device='disk'> (target %s): <source file='...'/> is required",
-                                    d->target_dev);
+                                    "<disk device='disk'> (target %s): <source %s='...'/> is required",
+                                    d->target_dev, d->block ? "dev" : "file");
 
         for (guint i = 0; i < def->disks->len; i++) {
                 DomainDiskDef *o = g_ptr_array_index(def->disks, i);
@@ -1834,7 +1840,7 @@ char *domain_def_format(const DomainDef *def) {
                 DomainDiskDef *d = g_ptr_array_index(def->disks, i);
 
                 start_element(w, "disk");
-                write_attribute(w, "type", "file");
+                write_attribute(w, "type", d->block ? "block" : "file");
                 write_attribute(w, "device", d->device ? d->device : "disk");
                 if (d->driver_type || d->cache) {
                         start_element(w, "driver");
@@ -1845,7 +1851,7 @@ char *domain_def_format(const DomainDef *def) {
                 }
                 if (d->source_file) {
                         start_element(w, "source");
-                        write_attribute(w, "file", d->source_file);
+                        write_attribute(w, d->block ? "dev" : "file", d->source_file);
                         end_element(w);
                 }
                 start_element(w, "target");
@@ -1960,6 +1966,7 @@ DomainDef *domain_def_copy(const DomainDef *def) {
                 n->target_bus = g_strdup(d->target_bus);
                 n->readonly = d->readonly;
                 n->shareable = d->shareable;
+                n->block = d->block;
                 g_ptr_array_add(c->disks, n);
         }
         for (guint i = 0; def->interfaces && i < def->interfaces->len; i++) {
@@ -2036,7 +2043,7 @@ bool domain_def_equal(const DomainDef *a, const DomainDef *b) {
                     g_strcmp0(x->cache, y->cache) != 0 || g_strcmp0(x->source_file, y->source_file) != 0 ||
                     g_strcmp0(x->target_dev, y->target_dev) != 0 ||
                     g_strcmp0(x->target_bus, y->target_bus) != 0 || x->readonly != y->readonly ||
-                    x->shareable != y->shareable)
+                    x->shareable != y->shareable || x->block != y->block)
                         return false;
         }
         for (guint i = 0; i < array_len(a->interfaces); i++) {

@@ -30,8 +30,9 @@
  *       </vmigrate:migration>
  *     </metadata>?   (nothing else in <metadata>: other applications' data is refused)
  *     <devices>
- *       <disk type="file" device="disk|cdrom"> <driver name="qemu" type="raw|qcow2" cache="..."/>?
- *             <source file="/path"/> <target dev="vda" bus="virtio|sata|ide|scsi"/> <readonly/>? <shareable/>?
+ *       <disk type="file|block" device="disk|cdrom"> <driver name="qemu" type="raw|qcow2" cache="..."/>?
+ *             <source file="/path"/> (type file) or <source dev="/dev/..."/> (type block)
+ *             <target dev="vda" bus="virtio|sata|ide|scsi"/> <readonly/>? <shareable/>?
  *       </disk>*
  *       <interface type="bridge|network|user"> <source bridge=".."/ network=".."/>? <mac address=".."/>?
  *             <model type="virtio|e1000|..."/>? </interface>*
@@ -55,11 +56,12 @@ typedef struct DomainDiskDef {
         char *device;      /* "disk" or "cdrom" */
         char *driver_type; /* "raw" or "qcow2"; NULL = raw */
         char *cache;       /* "none", "writeback", "writethrough", "directsync", "unsafe", or NULL */
-        char *source_file; /* absolute path */
+        char *source_file; /* absolute path: <source file> or, for type='block', <source dev> */
         char *target_dev;  /* "vda" */
         char *target_bus;  /* "virtio", "sata", "ide", "scsi"; NULL = virtio */
         bool readonly;
         bool shareable;
+        bool block; /* type='block': source_file is a block device */
 } DomainDiskDef;
 
 typedef struct DomainInterfaceDef {

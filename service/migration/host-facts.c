@@ -17,6 +17,7 @@
 #include "findings.h"
 #include "host-facts.h"
 #include "net.h"
+#include "text.h"
 
 /* ---- host facts ---- */
 
@@ -112,62 +113,44 @@ void host_facts_clear(HostFacts *facts) {
 
 /* ---- source facts ---- */
 
-int disk_virtual_size(const char *path, const char *format, uint64_t *ret_size) {
-        struct stat st;
-        uint64_t size;
-        int fd;
+/* An image whose chain cannot be read is left out: the destination then
+ * says it could not check. */
+static void add_disk_image(GVariantBuilder *images, const DomainDiskDef *disk, const DiskImageInfo *info) {
+        g_autofree char *backing = NULL;
+        g_auto(DiskImageInfo) backing_info = {};
+        const char *backing_format = "";
+        uint64_t chain;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0) {
-                int r = -errno;
-                close(fd);
-                return r;
+        if (disk_image_chain_allocation(disk->source_file, disk->driver_type, &chain) < 0)
+                return;
+        if (info->backing_file) {
+                backing = disk_image_backing_path(disk->source_file, info->backing_file);
+                backing_format = info->backing_format ? info->backing_format : disk_image_probe_format(backing);
+                if (!backing_format || disk_image_read(backing, backing_format, &backing_info) < 0)
+                        return;
         }
-        if (S_ISBLK(st.st_mode)) {
-                if (ioctl(fd, BLKGETSIZE64, &size) < 0) {
-                        int r = -errno;
-                        close(fd);
-                        return r;
-                }
-        } else if (!S_ISREG(st.st_mode)) {
-                close(fd);
-                return -EBADFD;
-        } else if (g_strcmp0(format, "qcow2") == 0) {
-                /* Header: magic "QFI\xfb", version, backing file offset and
-                 * size, cluster bits, then the virtual size at 24, all
-                 * big-endian. The file's own size grows as the guest writes. */
-                unsigned char header[32];
-                if (pread(fd, header, sizeof(header), 0) != (ssize_t) sizeof(header) ||
-                    memcmp(header, "QFI\xfb", 4) != 0) {
-                        close(fd);
-                        return -EBADMSG;
-                }
-                size = 0;
-                for (int i = 24; i < 32; i++)
-                        size = (size << 8) | header[i];
-        } else
-                size = (uint64_t) st.st_size;
-        close(fd);
-        *ret_size = size;
-        return 0;
+        g_variant_builder_add(images, "{s(ttsst)}", disk->target_dev, (guint64) info->allocation, (guint64) chain,
+                              backing ? backing : "", backing_format, (guint64) backing_info.virtual_size);
 }
 
 void source_facts_add_to_cookie(const DomainDef *source_def, const HostFacts *facts, const TlsCreds *tls,
                                 GVariantDict *cookie) {
-        GVariantBuilder sizes;
+        GVariantBuilder sizes, images;
 
         g_variant_builder_init(&sizes, G_VARIANT_TYPE("a{st}"));
+        g_variant_builder_init(&images, G_VARIANT_TYPE("a{s(ttsst)}"));
         for (unsigned i = 0; i < source_def->disks->len && i < SOURCE_FACTS_MAX_DISKS; i++) {
                 const DomainDiskDef *disk = source_def->disks->pdata[i];
-                uint64_t size;
+                g_auto(DiskImageInfo) info = {};
 
-                if (disk->source_file && disk->target_dev &&
-                    disk_virtual_size(disk->source_file, disk->driver_type, &size) >= 0)
-                        g_variant_builder_add(&sizes, "{st}", disk->target_dev, (guint64) size);
+                if (!disk->source_file || !disk->target_dev ||
+                    disk_image_read(disk->source_file, disk->driver_type, &info) < 0)
+                        continue;
+                g_variant_builder_add(&sizes, "{st}", disk->target_dev, (guint64) info.virtual_size);
+                add_disk_image(&images, disk, &info);
         }
         g_variant_dict_insert_value(cookie, "disk-sizes", g_variant_builder_end(&sizes));
+        g_variant_dict_insert_value(cookie, "disk-images", g_variant_builder_end(&images));
         if (facts && facts->cpu_flags) {
                 guint n = MIN(g_strv_length(facts->cpu_flags), SOURCE_FACTS_MAX_CPU_FLAGS);
                 g_variant_dict_insert_value(cookie, "cpu-flags",
@@ -192,10 +175,9 @@ static int cookie_optional_string(GVariant *cookie, const char *key, size_t max,
                 return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
                                     "the source's cookie member '%s' is not a string of at most %zu bytes", key, max);
         s = g_variant_get_string(v, NULL);
-        for (const char *p = s; *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f)
-                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
-                                            "the source's cookie member '%s' has control characters", key);
+        if (text_has_control(s))
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "the source's cookie member '%s' has control characters", key);
         *ret = g_strdup(s);
         return 0;
 }
@@ -210,6 +192,8 @@ void source_facts_free(SourceFacts *s) {
         g_free(s->hostname);
         if (s->disk_sizes)
                 g_hash_table_unref(s->disk_sizes);
+        if (s->disk_images)
+                g_hash_table_unref(s->disk_images);
         g_strfreev(s->cpu_flags);
         g_free(s->tls_ca);
         g_free(s->tls_client_dn);
@@ -225,6 +209,64 @@ static bool name_is_simple(const char *s, size_t max, const char *extra) {
                 if (!g_ascii_islower(*p) && !g_ascii_isdigit(*p) && !strchr(extra, *p))
                         return false;
         return true;
+}
+
+static void source_disk_image_free(gpointer p) {
+        SourceDiskImage *d = p;
+
+        g_free(d->backing);
+        g_free(d->backing_format);
+        g_free(d);
+}
+
+static int disk_images_from_cookie(GVariant *cookie, GHashTable **ret, GError **error) {
+        g_autoptr(GVariant) images = g_variant_lookup_value(cookie, "disk-images", NULL);
+        g_autoptr(GHashTable) table = NULL;
+        GVariantIter iter;
+        const char *dev, *backing, *format;
+        guint64 allocation, chain, backing_size;
+
+        *ret = NULL;
+        if (!images)
+                return 0;
+        if (!g_variant_is_of_type(images, G_VARIANT_TYPE("a{s(ttsst)}")))
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "the source's cookie member 'disk-images' is %s, not a{s(ttsst)}",
+                                    g_variant_get_type_string(images));
+        if (g_variant_n_children(images) > SOURCE_FACTS_MAX_DISKS)
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "the source reports %zu disk images, more than the %d allowed",
+                                    g_variant_n_children(images), SOURCE_FACTS_MAX_DISKS);
+        table = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, source_disk_image_free);
+        g_variant_iter_init(&iter, images);
+        while (g_variant_iter_next(&iter, "{&s(tt&s&st)}", &dev, &allocation, &chain, &backing, &format,
+                                   &backing_size)) {
+                SourceDiskImage *d;
+
+                if (!name_is_simple(dev, 32, ""))
+                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                            "the source reports the image of a disk whose target is not "
+                                            "1-32 characters of a-z and 0-9");
+                if (g_hash_table_contains(table, dev))
+                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                            "the source reports the image of disk %s twice", dev);
+                if (*backing && (!g_path_is_absolute(backing) || strlen(backing) > PATH_MAX ||
+                                 !g_utf8_validate(backing, -1, NULL) || text_has_control(backing) ||
+                                 (!g_str_equal(format, "raw") && !g_str_equal(format, "qcow2"))))
+                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                            "the source reports a backing file for disk %s that is not an "
+                                            "absolute path to a raw or qcow2 image",
+                                            dev);
+                d = g_new0(SourceDiskImage, 1);
+                d->allocation = allocation;
+                d->chain_allocation = chain;
+                d->backing = *backing ? g_strdup(backing) : NULL;
+                d->backing_format = *backing ? g_strdup(format) : NULL;
+                d->backing_size = backing_size;
+                g_hash_table_insert(table, g_strdup(dev), d);
+        }
+        *ret = g_steal_pointer(&table);
+        return 0;
 }
 
 int source_facts_from_cookie(GVariant *cookie, SourceFacts **ret, GError **error) {
@@ -275,6 +317,10 @@ int source_facts_from_cookie(GVariant *cookie, SourceFacts **ret, GError **error
                         g_hash_table_insert(s->disk_sizes, g_strdup(dev), g_memdup2(&size, sizeof(size)));
                 }
         }
+
+        r = disk_images_from_cookie(cookie, &s->disk_images, error);
+        if (r < 0)
+                return r;
 
         flags = g_variant_lookup_value(cookie, "cpu-flags", NULL);
         if (flags) {

@@ -6,6 +6,7 @@
 
 #include <glib.h>
 
+#include "disk-image.h"
 #include "domain-xml.h"
 #include "errors.h"
 #include "tls-creds.h"
@@ -39,11 +40,23 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HostFacts, host_facts_clear)
 
 /* ---- what the source tells the destination ---- */
 
+/* copy-storage: what the source's image of one disk is, for the
+ * destination's space and backing file checks. */
+typedef struct SourceDiskImage {
+        uint64_t allocation;       /* the image's own allocation */
+        uint64_t chain_allocation; /* with its backing files' */
+        char *backing;             /* the backing file's absolute path on the source; NULL: none */
+        char *backing_format;      /* "raw" or "qcow2" */
+        uint64_t backing_size;     /* its virtual size */
+} SourceDiskImage;
+
 /* From the source's Prepare cookie: "hostname" s, "disk-sizes" a{st}
- * (target dev → virtual size in bytes), "cpu-flags" as. */
+ * (target dev → virtual size in bytes), "disk-images" a{s(ttsst)}
+ * (target dev → SourceDiskImage; "" for no backing), "cpu-flags" as. */
 typedef struct SourceFacts {
         char *hostname;
-        GHashTable *disk_sizes; /* target dev → guint64* bytes; NULL: the source did not say */
+        GHashTable *disk_sizes;  /* target dev → guint64* bytes; NULL: the source did not say */
+        GHashTable *disk_images; /* target dev → SourceDiskImage*; NULL: the source did not say */
         GStrv cpu_flags;        /* the source host's CPU flags; NULL: not said */
         char *tls_ca;           /* option 'tls': SHA-256 of the source's CA certificate, hex */
         char *tls_client_dn;    /* option 'tls': the DN of the source's client certificate */
@@ -55,9 +68,9 @@ typedef struct SourceFacts {
 /* The source's host name for messages: "the source" when it did not say. */
 const char *source_facts_name(const SourceFacts *source);
 
-/* Source side: adds "disk-sizes" (measured from source_def, the domain's
- * definition on the source, keyed on target dev so that destination-xml
- * may move paths), "cpu-flags" (facts) and, with tls (option 'tls'; NULL
+/* Source side: adds "disk-sizes" and "disk-images" (measured from
+ * source_def, the domain's definition on the source, keyed on target dev
+ * so that destination-xml may move paths), "cpu-flags" (facts) and, with tls (option 'tls'; NULL
  * otherwise), "tls-ca" and "tls-client-dn" to the Prepare cookie. */
 void source_facts_add_to_cookie(const DomainDef *source_def, const HostFacts *facts, const TlsCreds *tls,
                                 GVariantDict *cookie);
@@ -68,6 +81,3 @@ int source_facts_from_cookie(GVariant *cookie, SourceFacts **ret, GError **error
 void source_facts_free(SourceFacts *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SourceFacts, source_facts_free)
 
-/* The size a guest sees: raw files and block devices their size, qcow2
- * the virtual size in its header. < 0 (negative errno) if unreadable. */
-int disk_virtual_size(const char *path, const char *format, uint64_t *ret_size);

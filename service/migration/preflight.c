@@ -47,11 +47,20 @@
  *  backends/qemu/qemu-preflight.c)
  * storage.disk                dst  error  disks that stay put exist, are usable and have the size the
  *                                         source reported (virtual size, by target dev); copied disks have
- *                                         their directory and are not smaller than the source's
+ *                                         their directory, writable, and no file at their path; with option
+ *                                         'reuse-images', the file there has the source's format and size;
+ *                                         a block device must exist
+ *                                         and needs 'reuse-images'
  *     "host-b: disk /srv/vmigrate/images/vm1.qcow2 (vda) is missing (host-a has it, 2.0 GiB); put it on
  *      shared storage or use copy-storage"
- * storage.space               dst  error  copy-storage: free space on each file system >= the disks copied
- *     "host-b: 1.0 GiB free in /srv/images, copying 2 disks there needs 20.0 GiB; …"
+ * storage.backing             dst  error  copy-storage=incremental: each copied disk's backing file is here
+ *                                         at the source's path, readable, of the same format and size
+ *     "host-b: backing file /srv/base/deb12.qcow2 of disk /srv/images/vm1.qcow2 (vda) is missing here: …"
+ * storage.space               dst  error  copy-storage: free space on each file system >= what the disks
+ *                                         copied there may take (raw: virtual size; qcow2: the source's
+ *                                         allocation, with its backing files' for 'all', at most the virtual
+ *                                         size), plus a margin of 2% (at least 64 MiB) per file system
+ *     "host-b: 1.0 GiB free in /srv/images; copying 2 disks there needs 20.0 GiB plus a margin of 409.6 MiB; …"
  * boot.kernel                 dst  error  <kernel> exists, is a regular file, readable
  *     "host-b: kernel /srv/boot/vmlinuz is missing; copy it to the same path here, or …"
  * boot.initrd                 dst  error  <initrd> likewise
@@ -67,7 +76,8 @@
  *                                         error. Dry runs never run them.
  *     "host-b: hooks in /etc/vmigrate/hooks.d run at prepare and finish: 10-net (required), 20-log"
  * network.port                dst  error  a data port is free on the listen address (bind-tested and closed
- *                                         at once: nothing stays bound)
+ *                                         at once: nothing stays bound); with copy-storage, one more for the
+ *                                         disk copy (NBD)
  *     "host-b: no free port in 49152-49215 on 0.0.0.0 for the migration stream: …"
  * dry-run.best-effort         src  info   always, in a dry run's reply
  *     "host-a: a dry run is best-effort: memory, disks, ports and other migrations can change …"
@@ -154,6 +164,10 @@ typedef struct SpaceNeed {
         unsigned n_disks;
 } SpaceNeed;
 
+/* The margin of storage.space: this share of what is copied, at least the minimum. */
+#define STORAGE_SPACE_MARGIN_PERCENT 2
+#define STORAGE_SPACE_MARGIN_MIN ((uint64_t) 64 << 20)
+
 static void space_need_clear(SpaceNeed *n) {
         g_free(n->dir);
 }
@@ -215,27 +229,143 @@ static void check_shared_disk(Findings *out, FindingSeverity severity, const Dom
         }
 }
 
-/* A copied disk needs its directory and, summed per file system, space. */
-static void check_copied_disk(Findings *out, FindingSeverity severity, const DomainDiskDef *disk,
-                              const SourceFacts *source, const uint64_t *source_size, GArray *needs) {
-        g_autofree char *dir = g_path_get_dirname(disk->source_file);
-        struct stat st;
+/* The space a copied disk may take here: a raw image its virtual size
+ * (written in full, zeroes included, at worst); a qcow2 what the source's
+ * image takes, with its backing files for 'all' (they are copied into
+ * it), never more than the virtual size. */
+static uint64_t copy_need(const DomainDiskDef *disk, const MigrateOptions *options, const SourceFacts *source,
+                          uint64_t source_size) {
+        const SourceDiskImage *image = source && source->disk_images
+                                               ? g_hash_table_lookup(source->disk_images, disk->target_dev)
+                                               : NULL;
 
-        if (stat(disk->source_file, &st) == 0) {
-                /* The copy makes a new image: a file it did not make is
-                 * never overwritten (nor deleted when the migration fails). */
+        if (!image || g_strcmp0(disk->driver_type, "qcow2") != 0)
+                return source_size;
+        if (options->copy_storage == MIGRATE_COPY_STORAGE_INCREMENTAL)
+                return MIN(image->allocation, source_size);
+        return MIN(image->chain_allocation, source_size);
+}
+
+/* Option 'reuse-images': the image here is written over, so it must be
+ * the same kind of disk as the source's. */
+static void check_reused_image(Findings *out, FindingSeverity severity, const DomainDiskDef *disk,
+                               const SourceFacts *source, const uint64_t *source_size) {
+        const char *path = disk->source_file, *want = disk->driver_type ? disk->driver_type : "raw";
+        const char *format = disk_image_probe_format(path);
+        g_auto(DiskImageInfo) info = {};
+        int r;
+
+        if (access(path, R_OK | W_OK) < 0) {
+                findings_add(out, severity, "storage.disk", "disk %s (%s) is not readable and writable here: %s",
+                             path, disk->target_dev, g_strerror(errno));
+                return;
+        }
+        if (!format || !g_str_equal(format, want)) {
                 findings_add(out, severity, "storage.disk",
-                             "disk %s (%s) already exists here; copy-storage never overwrites a file: remove it, "
-                             "or put the disk elsewhere with option 'destination-xml'",
+                             "disk %s (%s) is %s here, but the disk is %s; option 'reuse-images' copies into an "
+                             "image of the same format only",
+                             path, disk->target_dev, format ? format : "unreadable", want);
+                return;
+        }
+        r = disk_image_read(path, want, &info);
+        if (r < 0) {
+                findings_add(out, severity, "storage.disk", "disk %s (%s) cannot be read here: %s", path,
+                             disk->target_dev, g_strerror(-r));
+                return;
+        }
+        if (source_size && info.virtual_size != *source_size) {
+                g_autofree char *here = format_size(info.virtual_size), *there = format_size(*source_size);
+                findings_add(out, severity, "storage.disk",
+                             "disk %s (%s) is %s here but %s on %s; option 'reuse-images' copies into an "
+                             "image of the same size only (qemu-img resize, or remove it)",
+                             path, disk->target_dev, here, there, source_facts_name(source));
+        }
+}
+
+/* copy-storage=incremental: the backing file the copied top image sits on
+ * must be here already; same content is the admin's promise, format and
+ * size are checked. */
+static void check_backing(Findings *out, FindingSeverity severity, const DomainDiskDef *disk,
+                          const SourceFacts *source, const SourceDiskImage *image) {
+        const char *format;
+        uint64_t size;
+        int r;
+
+        if (access(image->backing, R_OK) < 0) {
+                findings_add(out, severity, "storage.backing",
+                             "backing file %s of disk %s (%s) is %s here: %s; 'incremental' copies only the top "
+                             "image, so the backing files must be here first (or use copy-storage 'all')",
+                             image->backing, disk->source_file, disk->target_dev,
+                             errno == ENOENT ? "missing" : "not readable", g_strerror(errno));
+                return;
+        }
+        format = disk_image_probe_format(image->backing);
+        if (!format || !g_str_equal(format, image->backing_format)) {
+                findings_add(out, severity, "storage.backing",
+                             "backing file %s of disk %s (%s) is %s here but %s on %s: not the same image",
+                             image->backing, disk->source_file, disk->target_dev, format ? format : "unreadable",
+                             image->backing_format, source_facts_name(source));
+                return;
+        }
+        r = disk_virtual_size(image->backing, format, &size);
+        if (r < 0)
+                findings_add(out, severity, "storage.backing", "backing file %s of disk %s (%s) cannot be read: %s",
+                             image->backing, disk->source_file, disk->target_dev, g_strerror(-r));
+        else if (size != image->backing_size) {
+                g_autofree char *here = format_size(size), *there = format_size(image->backing_size);
+                findings_add(out, severity, "storage.backing",
+                             "backing file %s of disk %s (%s) is %s here but %s on %s: not the same image",
+                             image->backing, disk->source_file, disk->target_dev, here, there,
+                             source_facts_name(source));
+        }
+}
+
+/* A copied disk needs its directory, writable, and, summed per file
+ * system, space; or, with 'reuse-images', an image like the source's. */
+static void check_copied_disk(Findings *out, FindingSeverity severity, const DomainDiskDef *disk,
+                              const MigrateOptions *options, const SourceFacts *source, const uint64_t *source_size,
+                              GArray *needs) {
+        g_autofree char *dir = g_path_get_dirname(disk->source_file);
+        const SourceDiskImage *image = source && source->disk_images
+                                               ? g_hash_table_lookup(source->disk_images, disk->target_dev)
+                                               : NULL;
+        struct stat st;
+        uint64_t need;
+
+        if (options->copy_storage == MIGRATE_COPY_STORAGE_INCREMENTAL && image && image->backing)
+                check_backing(out, severity, disk, source, image);
+        if (stat(disk->source_file, &st) == 0) {
+                if (options->reuse_images)
+                        check_reused_image(out, severity, disk, source, source_size);
+                else
+                        /* The copy makes a new image: a file it did not make is
+                         * never overwritten (nor deleted when the migration fails). */
+                        findings_add(out, severity, "storage.disk",
+                                     "disk %s (%s) already exists here; copy-storage never overwrites a file it "
+                                     "did not make: remove it, put the disk elsewhere with option "
+                                     "'destination-xml', or copy into it with option 'reuse-images'",
+                                     disk->source_file, disk->target_dev);
+                return;
+        }
+        if (disk->block) {
+                findings_add(out, severity, "storage.disk",
+                             "block device %s for disk %s is missing; copy-storage makes image files only: "
+                             "create the device (the size of the source's) and use option 'reuse-images', or "
+                             "put the disk in a file with option 'destination-xml'",
                              disk->source_file, disk->target_dev);
                 return;
         }
         if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
                 findings_add(out, severity, "storage.disk",
                              "directory %s for disk %s (%s) is missing; create it, or put the disk "
-                             "elsewhere with "
-                             "option 'destination-xml'",
+                             "elsewhere with option 'destination-xml'",
                              dir, disk->source_file, disk->target_dev);
+                return;
+        }
+        if (access(dir, W_OK) < 0) {
+                findings_add(out, severity, "storage.disk",
+                             "directory %s for disk %s (%s) is not writable here: %s", dir, disk->source_file,
+                             disk->target_dev, g_strerror(errno));
                 return;
         }
         if (!source_size) {
@@ -244,23 +374,29 @@ static void check_copied_disk(Findings *out, FindingSeverity severity, const Dom
                              disk->source_file, disk->target_dev, source_facts_name(source));
                 return;
         }
+        need = copy_need(disk, options, source, *source_size);
         for (unsigned i = 0; i < needs->len; i++) {
                 SpaceNeed *n = &g_array_index(needs, SpaceNeed, i);
                 if (n->dev == st.st_dev) {
-                        n->bytes += *source_size;
+                        n->bytes += need;
                         n->n_disks++;
                         return;
                 }
         }
-        SpaceNeed n = {
-                .dev = st.st_dev, .dir = g_steal_pointer(&dir), .bytes = *source_size, .n_disks = 1
-        };
+        SpaceNeed n = { .dev = st.st_dev, .dir = g_steal_pointer(&dir), .bytes = need, .n_disks = 1 };
         g_array_append_val(needs, n);
+}
+
+/* Beyond the images' own size: qcow2 tables, the file system's own
+ * blocks, and not running a file system full. */
+static uint64_t space_margin(uint64_t bytes) {
+        return MAX(STORAGE_SPACE_MARGIN_MIN, bytes / 100 * STORAGE_SPACE_MARGIN_PERCENT);
 }
 
 static void check_space(Findings *out, FindingSeverity severity, GArray *needs) {
         for (unsigned i = 0; i < needs->len; i++) {
                 const SpaceNeed *n = &g_array_index(needs, SpaceNeed, i);
+                uint64_t margin = space_margin(n->bytes);
                 struct statvfs sv;
 
                 if (statvfs(n->dir, &sv) < 0) {
@@ -270,13 +406,13 @@ static void check_space(Findings *out, FindingSeverity severity, GArray *needs) 
                         continue;
                 }
                 uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize;
-                if (avail < n->bytes) {
-                        g_autofree char *a = format_size(avail), *need = format_size(n->bytes);
+                if (avail < n->bytes + margin) {
+                        g_autofree char *a = format_size(avail), *need = format_size(n->bytes),
+                                        *m = format_size(margin);
                         findings_add(out, severity, "storage.space",
-                                     "%s free in %s, copying %u disk%s there needs %s; free space, or put "
-                                     "the disks "
-                                     "elsewhere with option 'destination-xml'",
-                                     a, n->dir, n->n_disks, n->n_disks == 1 ? "" : "s", need);
+                                     "%s free in %s; copying %u disk%s there needs %s plus a margin of %s; free "
+                                     "space, or put the disks elsewhere with option 'destination-xml'",
+                                     a, n->dir, n->n_disks, n->n_disks == 1 ? "" : "s", need, m);
                 }
         }
 }
@@ -357,7 +493,7 @@ void preflight_host_resources(const PreflightContext *ctx, Findings *out) {
                 if (source && source->disk_sizes && disk->target_dev)
                         size = g_hash_table_lookup(source->disk_sizes, disk->target_dev);
                 if (disk_is_copied(disk, options))
-                        check_copied_disk(out, severity, disk, source, size, needs);
+                        check_copied_disk(out, severity, disk, options, source, size, needs);
                 else
                         check_shared_disk(out, severity, disk, source, size);
         }
@@ -367,11 +503,33 @@ void preflight_host_resources(const PreflightContext *ctx, Findings *out) {
 
 /* ---- destination: the data port ---- */
 
-/* 0: free; else the bind errno. SO_REUSEADDR as QEMU sets it, so that a
- * port only in TIME_WAIT counts as free, as it is for QEMU. */
-void preflight_data_port(const HostFacts *facts, const char *listen_address, uint16_t port, Findings *out) {
+/* Ports are bind-tested (SO_REUSEADDR as QEMU sets it, so that a port
+ * only in TIME_WAIT counts as free, as it is for QEMU) and closed at once.
+ * 1: free, 0: in use, -1: a finding says why no port can be checked. */
+static int port_free(const char *host, uint16_t p, Findings *out) {
+        int r = -net_try_bind(host, p);
+
+        if (r == 0)
+                return 1;
+        if (r == EADDRINUSE)
+                return 0;
+        if (r == EADDRNOTAVAIL)
+                findings_add(out, FINDING_ERROR, "network.port",
+                             "listen address %s is not an address of this host; fix option "
+                             "'listen-address' or 'data-uri'",
+                             host);
+        else
+                findings_add(out, FINDING_ERROR, "network.port", "cannot bind port %u on %s: %s", p, host,
+                             g_strerror(r));
+        return -1;
+}
+
+void preflight_data_port(const HostFacts *facts, const char *listen_address, uint16_t port, bool disk_copy,
+                         Findings *out) {
         const char *host = listen_address ? listen_address : "0.0.0.0";
-        unsigned first = port ? port : facts->port_min, last = port ? port : facts->port_max;
+        unsigned first = facts->port_min, last = facts->port_max;
+        unsigned wanted = (port ? 0 : 1) + (disk_copy ? 1 : 0), found = 0;
+        int r;
 
         if (net_try_bind(host, 0) == -EINVAL) {
                 findings_add(out, FINDING_INFO, "network.port",
@@ -379,33 +537,45 @@ void preflight_data_port(const HostFacts *facts, const char *listen_address, uin
                              host);
                 return;
         }
+        if (port) {
+                r = port_free(host, port, out);
+                if (r < 0)
+                        return;
+                if (r == 0) {
+                        findings_add(out, FINDING_ERROR, "network.port",
+                                     "port %u on %s, from option 'data-uri', is in use; pick another port or "
+                                     "leave 'data-uri' out",
+                                     port, host);
+                        return;
+                }
+        }
+        if (wanted == 0)
+                return;
         if (first == 0 || first > last) {
                 findings_add(out, FINDING_ERROR, "network.port", "the data port range %u-%u is empty", first,
                              last);
                 return;
         }
-        for (unsigned p = first; p <= last; p++) {
-                int r = -net_try_bind(host, (uint16_t) p);
-                if (r == 0)
+        for (unsigned p = first; p <= last && found < wanted; p++) {
+                if (p == port)
+                        continue;
+                r = port_free(host, (uint16_t) p, out);
+                if (r < 0)
                         return;
-                if (r == EADDRNOTAVAIL) {
-                        findings_add(out, FINDING_ERROR, "network.port",
-                                     "listen address %s is not an address of this host; fix option "
-                                     "'listen-address' or 'data-uri'",
-                                     host);
-                        return;
-                }
-                if (r != EADDRINUSE) {
-                        findings_add(out, FINDING_ERROR, "network.port", "cannot bind port %u on %s: %s", p,
-                                     host, g_strerror(r));
-                        return;
-                }
+                found += (unsigned) r;
         }
-        if (port)
+        if (found == wanted)
+                return;
+        if (disk_copy && wanted == 2)
                 findings_add(out, FINDING_ERROR, "network.port",
-                             "port %u on %s, from option 'data-uri', is in use; pick another port or leave "
-                             "'data-uri' out",
-                             port, host);
+                             "%s free port%s in %u-%u on %s, and the migration stream and the disk copy (NBD) "
+                             "need one each: other migrations or programs hold them; wait for one to end",
+                             found ? "only one" : "no", found ? "" : "s", first, last, host);
+        else if (disk_copy)
+                findings_add(out, FINDING_ERROR, "network.port",
+                             "no free port in %u-%u on %s for the disk copy (NBD): other migrations or programs "
+                             "hold them all; wait for one to end",
+                             first, last, host);
         else
                 findings_add(
                         out, FINDING_ERROR, "network.port",

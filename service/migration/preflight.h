@@ -75,6 +75,9 @@ void preflight_dry_run_note(Findings *f);
  * (nothing runs yet) and skips memory. */
 void preflight_host_resources(const PreflightContext *ctx, Findings *out);
 
-/* A free port for the data stream: bind-tested and closed at once.
- * listen_address NULL = any; port 0 = any in the facts' range. */
-void preflight_data_port(const HostFacts *facts, const char *listen_address, uint16_t port, Findings *out);
+/* A free port for the data stream, and with disk_copy one more for the
+ * disk copy (NBD): bind-tested and closed at once. listen_address NULL =
+ * any; port 0 = any in the facts' range (else that port, from option
+ * 'data-uri'; the disk copy's is still one of the range). */
+void preflight_data_port(const HostFacts *facts, const char *listen_address, uint16_t port, bool disk_copy,
+                         Findings *out);

@@ -40,6 +40,7 @@ static const MigrateOptionSupport with_defaults[] = {
         { "parallel-connections", true, NULL, "2" },
         { "tunnelled", false, "not here", NULL },
         { "copy-storage", true, NULL, NULL },
+        { "reuse-images", true, NULL, NULL },
         { "max-downtime", true, NULL, "300" },
         { "timeout", true, NULL, NULL },
         { "timeout-action", true, NULL, "'abort'" },

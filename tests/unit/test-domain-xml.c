@@ -133,6 +133,11 @@ static const char full_xml[] =
         "      <target dev='vda' bus='virtio'/>\n"
         "      <shareable/>\n"
         "    </disk>\n"
+        "    <disk type='block' device='disk'>\n"
+        "      <driver name='qemu' type='raw' cache='none'/>\n"
+        "      <source dev='/dev/vg0/vm1-data'/>\n"
+        "      <target dev='vdb' bus='virtio'/>\n"
+        "    </disk>\n"
         "    <disk type='file' device='cdrom'>\n"
         "      <source file='/images/install.iso'/>\n"
         "      <target dev='hdc'/>\n"
@@ -183,7 +188,7 @@ static void test_full(void) {
         g_assert_cmpstr(feature->policy, ==, "require");
         g_assert_cmpstr(def->on_crash, ==, "preserve");
 
-        g_assert_cmpuint(def->disks->len, ==, 3);
+        g_assert_cmpuint(def->disks->len, ==, 4);
         disk = g_ptr_array_index(def->disks, 0);
         g_assert_cmpstr(disk->device, ==, "disk");
         g_assert_cmpstr(disk->driver_type, ==, "qcow2");
@@ -192,11 +197,16 @@ static void test_full(void) {
         g_assert_cmpstr(disk->target_bus, ==, "virtio");
         g_assert_true(disk->shareable);
         g_assert_false(disk->readonly);
+        g_assert_false(disk->block);
         disk = g_ptr_array_index(def->disks, 1);
+        g_assert_true(disk->block);
+        g_assert_cmpstr(disk->source_file, ==, "/dev/vg0/vm1-data");
+        g_assert_cmpstr(disk->cache, ==, "none");
+        disk = g_ptr_array_index(def->disks, 2);
         g_assert_cmpstr(disk->device, ==, "cdrom");
         g_assert_cmpstr(disk->target_bus, ==, "ide"); /* derived from hdc */
         g_assert_true(disk->readonly);
-        disk = g_ptr_array_index(def->disks, 2);
+        disk = g_ptr_array_index(def->disks, 3);
         g_assert_cmpstr(disk->target_bus, ==, "scsi"); /* derived from sdaa */
         g_assert_null(disk->driver_type);
 
@@ -559,8 +569,14 @@ static const Refusal refusals[] = {
         { "devices-twice", DOMAIN("<devices/><devices/>"), "<devices> given twice" },
         { "devices-text", DEVICES("junk"), "unexpected text 'junk' in <devices>" },
         /* disks */
-        { "disk-type", DEVICES("<disk type='block'><source dev='/dev/sda'/><target dev='vda'/></disk>"),
-          "<disk type='block'>: unknown disk type; use 'file'" },
+        { "disk-type", DEVICES("<disk type='network'><source name='pool/vm1'/><target dev='vda'/></disk>"),
+          "<disk type='network'>: unknown disk type; use 'file' or 'block'" },
+        { "disk-block-file", DEVICES("<disk type='block'><source file='/dev/sda'/><target dev='vda'/></disk>"),
+          "unknown attribute 'file' on <source>" },
+        { "disk-file-dev", DEVICES("<disk type='file'><source dev='/dev/sda'/><target dev='vda'/></disk>"),
+          "unknown attribute 'dev' on <source>" },
+        { "disk-block-relative", DEVICES("<disk type='block'><source dev='sda'/><target dev='vda'/></disk>"),
+          "<disk><source dev>: 'sda' is not an absolute path" },
         { "disk-device", DEVICES("<disk type='file' device='floppy'/>"),
           "<disk device='floppy'>: unknown device" },
         { "disk-attr", DEVICES("<disk type='file' snapshot='no'/>"),

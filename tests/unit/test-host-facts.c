@@ -29,6 +29,89 @@ static void test_disk_virtual_size(TestHost *f, gconstpointer data) {
         g_assert_cmpint(disk_virtual_size("/nonexistent/x", NULL, &size), ==, -ENOENT);
 }
 
+/* A qcow2 on a raw backing file, relative to its directory, with the
+ * format said; another whose backing file has no format extension. */
+static void test_disk_image_backing(TestHost *f, gconstpointer data) {
+        g_autofree char *top = path_in(f, "top.qcow2"), *base = path_in(f, "base.raw"),
+                        *top2 = path_in(f, "top2.qcow2");
+        g_auto(DiskImageInfo) info = {};
+        uint64_t chain = 0;
+
+        write_file(f, "base.raw", 8192);
+        write_qcow2_backing(f, "top.qcow2", 8192, "base.raw", "raw");
+        g_assert_cmpint(disk_image_read(top, "qcow2", &info), ==, 0);
+        g_assert_cmpuint(info.virtual_size, ==, 8192);
+        g_assert_cmpstr(info.backing_file, ==, "base.raw");
+        g_assert_cmpstr(info.backing_format, ==, "raw");
+        g_assert_false(info.external_data);
+        g_autofree char *resolved = disk_image_backing_path(top, info.backing_file);
+        g_assert_cmpstr(resolved, ==, base);
+        g_autofree char *absolute = disk_image_backing_path(top, "/srv/base.qcow2");
+        g_assert_cmpstr(absolute, ==, "/srv/base.qcow2");
+
+        /* The chain takes what both files take. */
+        g_auto(DiskImageInfo) base_info = {};
+        g_assert_cmpint(disk_image_read(base, NULL, &base_info), ==, 0);
+        g_assert_cmpint(disk_image_chain_allocation(top, "qcow2", &chain), ==, 0);
+        g_assert_cmpuint(chain, ==, info.allocation + base_info.allocation);
+
+        /* No format extension: the backing file's first bytes say. */
+        write_qcow2_backing(f, "top2.qcow2", 8192, "top.qcow2", NULL);
+        g_assert_cmpstr(disk_image_probe_format(top), ==, "qcow2");
+        g_assert_cmpstr(disk_image_probe_format(base), ==, "raw");
+        g_assert_cmpint(disk_image_chain_allocation(top2, "qcow2", &chain), ==, 0);
+
+        /* A chain that loops on itself ends. */
+        write_qcow2_backing(f, "loop.qcow2", 8192, "loop.qcow2", "qcow2");
+        g_autofree char *loop = path_in(f, "loop.qcow2");
+        g_assert_cmpint(disk_image_chain_allocation(loop, "qcow2", &chain), ==, -ELOOP);
+
+        /* A missing backing file: the chain says so. */
+        write_qcow2_backing(f, "orphan.qcow2", 8192, "gone.raw", "raw");
+        g_autofree char *orphan = path_in(f, "orphan.qcow2");
+        g_assert_cmpint(disk_image_chain_allocation(orphan, "qcow2", &chain), ==, -ENOENT);
+}
+
+/* Headers that are not qcow2 are refused, whatever their bytes. */
+static void test_disk_image_hostile(void) {
+        uint8_t buf[256] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+        g_auto(DiskImageInfo) info = {};
+
+        /* Version 3 with a header_length of 0. */
+        g_assert_cmpint(disk_image_parse_qcow2(buf, sizeof(buf), &info), ==, -EBADMSG);
+        buf[103] = 104;
+        /* Quiet: the extensions end at once (zeroes). */
+        g_assert_cmpint(disk_image_parse_qcow2(buf, sizeof(buf), &info), ==, 0);
+        disk_image_info_clear(&info);
+        /* An extension longer than the buffer. */
+        buf[104] = 0xe2, buf[105] = 0x79, buf[106] = 0x2a, buf[107] = 0xca, buf[110] = 0xff;
+        g_assert_cmpint(disk_image_parse_qcow2(buf, sizeof(buf), &info), ==, -EBADMSG);
+        /* A backing format with a NUL in it. */
+        buf[110] = 0, buf[111] = 4, buf[112] = 'r', buf[113] = 0;
+        g_assert_cmpint(disk_image_parse_qcow2(buf, sizeof(buf), &info), ==, -EBADMSG);
+        /* A backing format with no backing file. */
+        buf[113] = 'a', buf[114] = 'w', buf[115] = ' ';
+        g_assert_cmpint(disk_image_parse_qcow2(buf, sizeof(buf), &info), ==, -EBADMSG);
+        /* A backing name beyond the buffer. */
+        buf[15] = 250, buf[19] = 10;
+        g_assert_cmpint(disk_image_parse_qcow2(buf, sizeof(buf), &info), ==, -EBADMSG);
+        /* Within it: read. */
+        buf[15] = 200;
+        memcpy(buf + 200, "/base.img", 9);
+        buf[19] = 9;
+        g_assert_cmpint(disk_image_parse_qcow2(buf, sizeof(buf), &info), ==, 0);
+        g_assert_cmpstr(info.backing_file, ==, "/base.img");
+        g_assert_cmpstr(info.backing_format, ==, "raw ");
+        disk_image_info_clear(&info);
+        /* Version 4, too short, another magic. */
+        buf[7] = 4;
+        g_assert_cmpint(disk_image_parse_qcow2(buf, sizeof(buf), &info), ==, -EBADMSG);
+        buf[7] = 3;
+        g_assert_cmpint(disk_image_parse_qcow2(buf, 100, &info), ==, -EBADMSG);
+        buf[0] = 'X';
+        g_assert_cmpint(disk_image_parse_qcow2(buf, sizeof(buf), &info), ==, -EBADMSG);
+}
+
 static void test_source_facts_cookie(TestHost *f, gconstpointer data) {
         g_autofree char *disk = path_in(f, "vm1.qcow2");
         g_autofree char *xml = g_strdup_printf(
@@ -55,6 +138,12 @@ static void test_source_facts_cookie(TestHost *f, gconstpointer data) {
         /* The unreadable disk is left out, not reported as 0. */
         g_assert_cmpuint(g_hash_table_size(s->disk_sizes), ==, 1);
         g_assert_cmpuint(*(guint64 *) g_hash_table_lookup(s->disk_sizes, "vda"), ==, 2ULL << 30);
+        g_assert_nonnull(s->disk_images);
+        g_assert_cmpuint(g_hash_table_size(s->disk_images), ==, 1);
+        const SourceDiskImage *image = g_hash_table_lookup(s->disk_images, "vda");
+        g_assert_nonnull(image);
+        g_assert_null(image->backing);
+        g_assert_cmpuint(image->chain_allocation, ==, image->allocation);
         g_assert_true(
                 g_strv_equal((const char *const *) s->cpu_flags, (const char *const *) f->facts.cpu_flags));
 
@@ -88,6 +177,13 @@ static void test_source_facts_hostile(void) {
         refuse_cookie("{'cpu-flags': <['fpu', 'bad flag']>}", "CPU flag");
         refuse_cookie("{'cpu-flags': <'fpu'>}", "not as");
         refuse_cookie("{'hostname': <uint32 3>}", "hostname");
+        refuse_cookie("{'disk-images': <{'vda': (uint64 1, uint64 1, 'base.img', 'raw', uint64 1)}>}",
+                      "absolute path");
+        refuse_cookie("{'disk-images': <{'vda': (uint64 1, uint64 1, '/base.img', 'vmdk', uint64 1)}>}",
+                      "raw or qcow2");
+        refuse_cookie("{'disk-images': <{'vda': (uint64 1, uint64 1, '/a\\nb', 'raw', uint64 1)}>}",
+                      "absolute path");
+        refuse_cookie("{'disk-images': <{'vda': uint64 1}>}", "not a{s(ttsst)}");
 
         GVariantBuilder b;
         g_variant_builder_init(&b, G_VARIANT_TYPE("as"));
@@ -122,8 +218,10 @@ int main(int argc, char *argv[]) {
 
         g_test_add_func("/host-facts/read", test_host_facts_read);
         g_test_add_func("/source-facts/hostile", test_source_facts_hostile);
+        g_test_add_func("/disk-image/hostile", test_disk_image_hostile);
 #define ADD(path, fn) g_test_add(path, TestHost, NULL, test_host_setup, fn, test_host_teardown)
         ADD("/source-facts/disk-size", test_disk_virtual_size);
+        ADD("/disk-image/backing", test_disk_image_backing);
         ADD("/source-facts/cookie", test_source_facts_cookie);
         return g_test_run();
 }

@@ -21,6 +21,7 @@ static const MigrateOptionSupport qemu_like[] = {
         { "tunnelled", false, "QEMU streams over its own TCP connection", NULL },
         { "tls", false, "no TLS certificates are configured", NULL },
         { "copy-storage", true, NULL, NULL },
+        { "reuse-images", true, NULL, NULL },
         { "bandwidth", true, NULL, NULL },
         { "postcopy-bandwidth", true, NULL, NULL },
         { "max-downtime", true, NULL, "300" },
@@ -123,7 +124,7 @@ static const char *const full_text =
         "<true>,"
         " 'postcopy': <true>, 'postcopy-resume': <false>, 'auto-converge': <true>, 'compression': <'zstd'>,"
         " 'parallel-connections': <uint32 4>, 'tunnelled': <false>, 'tls': <true>, 'copy-storage': "
-        "<'incremental'>,"
+        "<'incremental'>, 'reuse-images': <true>,"
         " 'bandwidth': <uint64 1000000000>, 'postcopy-bandwidth': <uint64 2000000000>, 'max-downtime': "
         "<uint64 250>,"
         " 'destination-name': <'web-1'>, 'destination-xml': <'<domain/>'>, 'data-uri': "

@@ -378,6 +378,123 @@ static void test_resources_copied_disks(TestHost *f, gconstpointer data) {
         g_assert_false(findings_has_errors(f->out));
 }
 
+/* What the source says of its images, through the cookie's own parser. */
+static void source_says_image(TestHost *f, const char *dev, uint64_t allocation, uint64_t chain,
+                              const char *backing, const char *format, uint64_t backing_size) {
+        g_autoptr(GVariant) cookie = g_variant_ref_sink(g_variant_new_parsed(
+                "{'disk-images': <{%s: (%t, %t, %s, %s, %t)}>}", dev, (guint64) allocation, (guint64) chain,
+                backing ? backing : "", format ? format : "", (guint64) backing_size));
+        g_autoptr(SourceFacts) s = NULL;
+
+        g_assert_cmpint(source_facts_from_cookie(cookie, &s, NULL), ==, 0);
+        if (f->source->disk_images)
+                g_hash_table_unref(f->source->disk_images);
+        f->source->disk_images = g_steal_pointer(&s->disk_images);
+}
+
+static void reset_findings(TestHost *f) {
+        findings_free(f->out);
+        f->out = findings_new("host-b");
+}
+
+/* A qcow2 needs what the source's image takes, not its virtual size; 'all'
+ * copies its backing files into it too. */
+static void test_resources_copy_need(TestHost *f, gconstpointer data) {
+        g_autofree char *a = path_in(f, "vm1.qcow2");
+        g_autofree char *da = disk_xml(a, "qcow2", "vda", false);
+        g_autofree char *xml = qemu_xml(NULL, da);
+        g_autoptr(MigrateOptions) all = parse_options("{'copy-storage': <'all'>}");
+        g_autoptr(MigrateOptions) inc = parse_options("{'copy-storage': <'incremental'>}");
+        g_autofree char *base = path_in(f, "base.raw");
+
+        write_file(f, "base.raw", 4096);
+        source_says_size(f, "vda", 1ULL << 60);
+        source_says_image(f, "vda", 1ULL << 20, 1ULL << 60, base, "raw", 4096);
+        check_resources(f, xml, all);
+        assert_finding(f->out, "storage.space", FINDING_ERROR, "needs 1.0 EiB plus a margin of", NULL);
+
+        /* 'incremental' copies the top image only. */
+        reset_findings(f);
+        check_resources(f, xml, inc);
+        assert_quiet(f->out);
+
+        /* The margin counts: 2%, at least 64 MiB. */
+        reset_findings(f);
+        source_says_image(f, "vda", 1ULL << 20, 1ULL << 20, NULL, NULL, 0);
+        check_resources(f, xml, all);
+        assert_quiet(f->out);
+}
+
+/* 'incremental' needs the backing file here, the same format and size. */
+static void test_resources_copy_backing(TestHost *f, gconstpointer data) {
+        g_autofree char *a = path_in(f, "vm1.qcow2"), *base = path_in(f, "base.qcow2");
+        g_autofree char *da = disk_xml(a, "qcow2", "vda", false);
+        g_autofree char *xml = qemu_xml(NULL, da);
+        g_autoptr(MigrateOptions) inc = parse_options("{'copy-storage': <'incremental'>}");
+
+        source_says_size(f, "vda", 1ULL << 30);
+        source_says_image(f, "vda", 1ULL << 20, 2ULL << 20, base, "qcow2", 1ULL << 30);
+        check_resources(f, xml, inc);
+        assert_finding(f->out, "storage.backing", FINDING_ERROR, "host-b: backing file", base, a, "(vda)",
+                       "is missing here", "copy-storage 'all'", NULL);
+
+        reset_findings(f);
+        write_file(f, "base.qcow2", 4096);
+        check_resources(f, xml, inc);
+        assert_finding(f->out, "storage.backing", FINDING_ERROR, base, "is raw here but qcow2 on host-a", NULL);
+
+        reset_findings(f);
+        write_qcow2(f, "base.qcow2", 2ULL << 30);
+        check_resources(f, xml, inc);
+        assert_finding(f->out, "storage.backing", FINDING_ERROR, base, "is 2.0 GiB here but 1.0 GiB on host-a",
+                       "not the same image", NULL);
+
+        reset_findings(f);
+        write_qcow2(f, "base.qcow2", 1ULL << 30);
+        check_resources(f, xml, inc);
+        assert_quiet(f->out);
+}
+
+/* An image already there: refused, unless reused; reused only if alike. */
+static void test_resources_copy_reuse(TestHost *f, gconstpointer data) {
+        g_autofree char *a = path_in(f, "vm1.qcow2");
+        g_autofree char *da = disk_xml(a, "qcow2", "vda", false);
+        g_autofree char *xml = qemu_xml(NULL, da);
+        g_autoptr(MigrateOptions) all = parse_options("{'copy-storage': <'all'>}");
+        g_autoptr(MigrateOptions) reuse = parse_options("{'copy-storage': <'all'>, 'reuse-images': <true>}");
+        g_autofree char *block = g_strdup_printf("<disk type='block'><source dev='%s/nodev'/>"
+                                                 "<target dev='vdb'/></disk>",
+                                                 f->top);
+        g_autofree char *block_xml = qemu_xml(NULL, block);
+
+        source_says_size(f, "vda", 1ULL << 30);
+        write_qcow2(f, "vm1.qcow2", 1ULL << 30);
+        check_resources(f, xml, all);
+        assert_finding(f->out, "storage.disk", FINDING_ERROR, a, "already exists here", "'reuse-images'", NULL);
+
+        reset_findings(f);
+        check_resources(f, xml, reuse);
+        assert_quiet(f->out);
+
+        reset_findings(f);
+        write_qcow2(f, "vm1.qcow2", 2ULL << 30);
+        check_resources(f, xml, reuse);
+        assert_finding(f->out, "storage.disk", FINDING_ERROR, a, "is 2.0 GiB here but 1.0 GiB on host-a",
+                       "same size only", NULL);
+
+        reset_findings(f);
+        write_file(f, "vm1.qcow2", 1ULL << 20);
+        check_resources(f, xml, reuse);
+        assert_finding(f->out, "storage.disk", FINDING_ERROR, a, "is raw here, but the disk is qcow2", NULL);
+
+        /* A block device is never made: it must be there. */
+        reset_findings(f);
+        source_says_size(f, "vdb", 1ULL << 30);
+        check_resources(f, block_xml, all);
+        assert_finding(f->out, "storage.disk", FINDING_ERROR, "block device", "nodev", "is missing",
+                       "'reuse-images'", NULL);
+}
+
 static void test_resources_bridges(TestHost *f, gconstpointer data) {
         g_autoptr(MigrateOptions) o = parse_options(NULL);
         g_autofree char *ok = qemu_xml(NULL, "<interface type='bridge'><source bridge='br0'/></interface>");
@@ -432,27 +549,41 @@ static void test_data_port(TestHost *f, gconstpointer data) {
 
         /* The only port of the range is taken. */
         f->facts.port_min = f->facts.port_max = port;
-        preflight_data_port(&f->facts, NULL, 0, f->out);
+        preflight_data_port(&f->facts, NULL, 0, false, f->out);
         g_autofree char *range = g_strdup_printf("no free port in %u-%u on 0.0.0.0", port, port);
         assert_finding(f->out, "network.port", FINDING_ERROR, range, "data-uri", NULL);
 
         findings_free(f->out);
         f->out = findings_new("host-b");
-        preflight_data_port(&f->facts, "127.0.0.1", port, f->out);
+        preflight_data_port(&f->facts, "127.0.0.1", port, false, f->out);
         g_autofree char *named =
                 g_strdup_printf("port %u on 127.0.0.1, from option 'data-uri', is in use", port);
         assert_finding(f->out, "network.port", FINDING_ERROR, named, NULL);
+
+        /* The disk copy (NBD) needs a port of the range too. */
+        findings_free(f->out);
+        f->out = findings_new("host-b");
+        preflight_data_port(&f->facts, NULL, 0, true, f->out);
+        g_autofree char *both = g_strdup_printf("no free ports in %u-%u on 0.0.0.0, and the migration stream "
+                                                "and the disk copy (NBD) need one each",
+                                                port, port);
+        assert_finding(f->out, "network.port", FINDING_ERROR, both, NULL);
 
         /* Freed: quiet, and the check left nothing bound behind. */
         close(fd);
         findings_free(f->out);
         f->out = findings_new("host-b");
-        preflight_data_port(&f->facts, NULL, 0, f->out);
-        preflight_data_port(&f->facts, NULL, 0, f->out);
+        preflight_data_port(&f->facts, NULL, 0, true, f->out);
+        g_autofree char *one = g_strdup_printf("only one free port in %u-%u", port, port);
+        assert_finding(f->out, "network.port", FINDING_ERROR, one, "disk copy (NBD)", NULL);
+        findings_free(f->out);
+        f->out = findings_new("host-b");
+        preflight_data_port(&f->facts, NULL, 0, false, f->out);
+        preflight_data_port(&f->facts, NULL, 0, false, f->out);
         assert_quiet(f->out);
 
         /* TEST-NET-1 is nobody's address. */
-        preflight_data_port(&f->facts, "192.0.2.1", 0, f->out);
+        preflight_data_port(&f->facts, "192.0.2.1", 0, false, f->out);
         assert_finding(f->out, "network.port", FINDING_ERROR, "192.0.2.1 is not an address of this host",
                        "'listen-address'", NULL);
 }
@@ -476,6 +607,9 @@ int main(int argc, char *argv[]) {
         ADD("/preflight/resources/boot", test_resources_boot);
         ADD("/preflight/resources/shared-disks", test_resources_shared_disks);
         ADD("/preflight/resources/copied-disks", test_resources_copied_disks);
+        ADD("/preflight/resources/copy-need", test_resources_copy_need);
+        ADD("/preflight/resources/copy-backing", test_resources_copy_backing);
+        ADD("/preflight/resources/copy-reuse", test_resources_copy_reuse);
         ADD("/preflight/resources/bridges", test_resources_bridges);
         ADD("/preflight/network.port", test_data_port);
         return g_test_run();

@@ -342,7 +342,9 @@ static void test_disk_virtio(void) {
                                                "<source file='/var/lib/images/demo.qcow2'/>"
                                                "<target dev='vda' bus='virtio'/></disk>"
                                                "<disk type='file'><source file='/var/lib/images/data.img'/>"
-                                               "<target dev='vdb'/><readonly/></disk>"),
+                                               "<target dev='vdb'/><readonly/></disk>"
+                                               "<disk type='block'><source dev='/dev/vg0/vm1'/>"
+                                               "<target dev='vdc'/></disk>"),
                                        &options);
         g_autoptr(GPtrArray) blockdevs = values_of(argv, "-blockdev");
         g_autoptr(GPtrArray) devices = values_of(argv, "-device");
@@ -359,9 +361,15 @@ static void test_disk_virtio(void) {
                 "{\"driver\":\"file\",\"node-name\":\"file-vdb\",\"filename\":\"/var/lib/images/data.img\","
                 "\"cache\":{\"direct\":false,\"no-flush\":false},\"read-only\":true,\"auto-read-only\":"
                 "false}",
-                "{\"driver\":\"raw\",\"node-name\":\"disk-vdb\",\"file\":\"file-vdb\",\"read-only\":true}");
+                "{\"driver\":\"raw\",\"node-name\":\"disk-vdb\",\"file\":\"file-vdb\",\"read-only\":true}",
+                /* type='block': QEMU's host_device, which reads the size of the device. */
+                "{\"driver\":\"host_device\",\"node-name\":\"file-vdc\",\"filename\":\"/dev/vg0/vm1\","
+                "\"cache\":{\"direct\":false,\"no-flush\":false},\"read-only\":false,\"auto-read-only\":"
+                "false}",
+                "{\"driver\":\"raw\",\"node-name\":\"disk-vdc\",\"file\":\"file-vdc\",\"read-only\":false}");
         ASSERT_JSONS(devices, "{\"driver\":\"virtio-blk-pci\",\"id\":\"vda\",\"drive\":\"disk-vda\"}",
-                     "{\"driver\":\"virtio-blk-pci\",\"id\":\"vdb\",\"drive\":\"disk-vdb\"}");
+                     "{\"driver\":\"virtio-blk-pci\",\"id\":\"vdb\",\"drive\":\"disk-vdb\"}",
+                     "{\"driver\":\"virtio-blk-pci\",\"id\":\"vdc\",\"drive\":\"disk-vdc\"}");
 }
 
 /* libvirt's mapping of <driver cache> onto QEMU's two switches. */

@@ -80,13 +80,43 @@ void write_file(const TestHost *f, const char *name, size_t size) {
         g_assert_true(g_file_set_contents(path, data, size, NULL));
 }
 
-void write_qcow2(const TestHost *f, const char *name, uint64_t virtual_size) {
-        g_autofree char *path = path_in(f, name);
-        unsigned char header[104] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+static void put_be(unsigned char *p, uint64_t v, unsigned n) {
+        for (unsigned i = 0; i < n; i++)
+                p[i] = (unsigned char) (v >> (8 * (n - 1 - i)));
+}
 
-        for (int i = 0; i < 8; i++)
-                header[24 + i] = (unsigned char) (virtual_size >> (56 - 8 * i));
-        g_assert_true(g_file_set_contents(path, (const char *) header, sizeof(header), NULL));
+void write_qcow2_backing(const TestHost *f, const char *name, uint64_t virtual_size, const char *backing,
+                         const char *backing_format) {
+        g_autofree char *path = path_in(f, name);
+        /* Version 3, header_length 104, the backing format extension, the
+         * end of the extensions, the backing file name: what qemu-img
+         * writes, less the tables. */
+        unsigned char buf[1024] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+        size_t n = 104;
+
+        put_be(buf + 24, virtual_size, 8);
+        put_be(buf + 100, 104, 4);
+        if (backing_format) {
+                size_t len = strlen(backing_format);
+                put_be(buf + n, 0xe2792aca, 4);
+                put_be(buf + n + 4, len, 4);
+                memcpy(buf + n + 8, backing_format, len);
+                n += 8 + ((len + 7) & ~(size_t) 7);
+        }
+        n += 8; /* end of extensions: zeroes */
+        if (backing) {
+                size_t len = strlen(backing);
+                g_assert_cmpuint(n + len, <=, sizeof(buf));
+                put_be(buf + 8, n, 8);
+                put_be(buf + 16, len, 4);
+                memcpy(buf + n, backing, len);
+                n += len;
+        }
+        g_assert_true(g_file_set_contents(path, (const char *) buf, (gssize) n, NULL));
+}
+
+void write_qcow2(const TestHost *f, const char *name, uint64_t virtual_size) {
+        write_qcow2_backing(f, name, virtual_size, NULL, NULL);
 }
 
 /* ---- domains and options ---- */

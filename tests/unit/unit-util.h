@@ -51,6 +51,9 @@ char *path_in(const TestHost *f, const char *name);
 /* `size` zero bytes. */
 void write_file(const TestHost *f, const char *name, size_t size);
 /* A qcow2 header that says the guest sees `virtual_size` bytes. */
+/* A qcow2 header naming backing (NULL: none) and its format (NULL: not said). */
+void write_qcow2_backing(const TestHost *f, const char *name, uint64_t virtual_size, const char *backing,
+                         const char *backing_format);
 void write_qcow2(const TestHost *f, const char *name, uint64_t virtual_size);
 
 /* ---- domains and options ---- */

@@ -175,7 +175,7 @@ static int add_disks(GPtrArray *argv, const DomainDef *def, GError **error) {
                         b = json_builder_new();
                         json_builder_begin_object(b);
                         json_builder_set_member_name(b, "driver");
-                        json_builder_add_string_value(b, "file");
+                        json_builder_add_string_value(b, disk->block ? "host_device" : "file");
                         json_builder_set_member_name(b, "node-name");
                         json_builder_add_string_value(b, file_node);
                         json_builder_set_member_name(b, "filename");

@@ -104,6 +104,7 @@ static const MigrateOptionSupport qemu_option_support[] = {
         { .key = "tunnelled", .supported = true, .default_value = "false" },
         { .key = "tls", .supported = true },
         { .key = "copy-storage", .supported = true, .default_value = "'none'" },
+        { .key = "reuse-images", .supported = true },
         { .key = "bandwidth", .supported = true },
         { .key = "postcopy-bandwidth", .supported = true },
         { .key = "max-downtime", .supported = true, .default_value = "300" },
@@ -289,9 +290,6 @@ int qemu_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOpt
                 return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
                                     "option 'auto-converge' is not supported by %s", caps->binary);
 
-        if (options->copy_storage == MIGRATE_COPY_STORAGE_INCREMENTAL)
-                return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
-                                    "option 'copy-storage'='incremental' is not implemented yet: use 'all'");
         if (options->copy_storage != MIGRATE_COPY_STORAGE_NONE && options->postcopy)
                 return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
                                     "option 'copy-storage' with 'postcopy' is not implemented yet");

@@ -390,7 +390,8 @@ void qemu_preflight(const QemuCaps *caps, const PreflightContext *ctx, Findings 
                         uint16_t port = 0;
                         if (o->data_uri)
                                 (void) data_uri_parse(o->data_uri, &host, &port, NULL);
-                        preflight_data_port(ctx->facts, o->listen_address, port, out);
+                        preflight_data_port(ctx->facts, o->listen_address, port,
+                                            o->copy_storage != MIGRATE_COPY_STORAGE_NONE && !o->tunnelled, out);
                         if (!o->listen_address && !ctx->facts->own_address) {
                                 g_autofree char *hostname = manager_get_hostname();
                                 findings_add(out, FINDING_WARNING, "network.listen",

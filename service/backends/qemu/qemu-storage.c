@@ -2,6 +2,7 @@
 /* Option 'copy-storage' for the qemu backend: see qemu-storage.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,8 +10,8 @@
 #include <json-glib/json-glib.h>
 
 #include "child.h"
+#include "disk-image.h"
 #include "errors.h"
-#include "host-facts.h"
 #include "log.h"
 #include "qemu-backend.h"
 #include "qemu-storage.h"
@@ -26,6 +27,9 @@ typedef struct StorageDisk {
         char *format; /* "raw" or "qcow2" */
         char *path;   /* destination: the image */
         uint64_t size;
+        char *backing;        /* destination, 'incremental': the new image's backing file */
+        char *backing_format; /* its format */
+        bool reused;     /* destination: option 'reuse-images' found it there */
         bool created;    /* destination: this migration made the file */
         bool ready;      /* source: the mirror is in sync */
         bool job_ended;  /* source: its job is gone */
@@ -49,6 +53,7 @@ struct QemuStorage {
         GError *create_error;
 
         /* source */
+        bool incremental; /* mirror only the top image */
         char *nbd_host;
         uint16_t nbd_port;
         BackendDone complete_done;
@@ -61,6 +66,8 @@ static void storage_disk_free(gpointer p) {
         g_free(d->dev);
         g_free(d->format);
         g_free(d->path);
+        g_free(d->backing);
+        g_free(d->backing_format);
         g_free(d);
 }
 
@@ -111,24 +118,42 @@ static const char *disk_format(const DomainDiskDef *disk) {
 
 int qemu_storage_begin(const DomainDef *def, const MigrateOptions *options, GVariantDict *cookie, GError **error) {
         g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE("a(sst)"));
+        g_auto(GVariantBuilder) backing = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE("a{s(ss)}"));
 
         if (options->copy_storage == MIGRATE_COPY_STORAGE_NONE)
                 return 0;
         for (unsigned i = 0; i < def->disks->len; i++) {
                 const DomainDiskDef *disk = def->disks->pdata[i];
-                uint64_t size;
+                g_auto(DiskImageInfo) info = {};
                 int r;
 
                 if (!qemu_disk_is_copied(disk, options))
                         continue;
-                r = disk_virtual_size(disk->source_file, disk_format(disk), &size);
+                r = disk_image_read(disk->source_file, disk_format(disk), &info);
                 if (r < 0)
                         return vm_error_set(error, VM_ERROR_STORAGE_FAILED,
-                                            "copy-storage: cannot read the size of disk %s (%s): %s",
-                                            disk->source_file, disk->target_dev, g_strerror(-r));
-                g_variant_builder_add(&b, "(sst)", disk->target_dev, disk_format(disk), size);
+                                            "copy-storage: cannot read disk %s (%s): %s", disk->source_file,
+                                            disk->target_dev, g_strerror(-r));
+                if (info.external_data)
+                        return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
+                                            "copy-storage: disk %s (%s) keeps its data in an external file, "
+                                            "which cannot be copied",
+                                            disk->source_file, disk->target_dev);
+                g_variant_builder_add(&b, "(sst)", disk->target_dev, disk_format(disk), info.virtual_size);
+                if (options->copy_storage == MIGRATE_COPY_STORAGE_INCREMENTAL && info.backing_file) {
+                        g_autofree char *path = disk_image_backing_path(disk->source_file, info.backing_file);
+                        const char *format = info.backing_format ? info.backing_format
+                                                                 : disk_image_probe_format(path);
+                        if (!format || (!g_str_equal(format, "raw") && !g_str_equal(format, "qcow2")))
+                                return vm_error_set(error, VM_ERROR_STORAGE_FAILED,
+                                                    "copy-storage: the backing file %s of disk %s (%s) is "
+                                                    "unreadable or neither raw nor qcow2",
+                                                    path, disk->source_file, disk->target_dev);
+                        g_variant_builder_add(&backing, "{s(ss)}", disk->target_dev, path, format);
+                }
         }
         g_variant_dict_insert_value(cookie, "copy-disks", g_variant_builder_end(&b));
+        g_variant_dict_insert_value(cookie, "copy-backing", g_variant_builder_end(&backing));
         return 0;
 }
 
@@ -152,6 +177,25 @@ static bool copy_disk_described(GVariant *source_cookie, const char *dev, char *
         return false;
 }
 
+/* What Prepare's checks (storage.* in preflight.c) found already is
+ * checked again here, as the images are made: the files may have changed
+ * in between, and nothing but O_EXCL decides what is ours to delete. */
+/* 'incremental': the backing file of the source's image of disk dev
+ * (absolute, as the source resolved it) and its format. */
+static bool copy_disk_backing(GVariant *source_cookie, const char *dev, char **ret_path, char **ret_format) {
+        g_autoptr(GVariant) backing = g_variant_lookup_value(source_cookie, "copy-backing", G_VARIANT_TYPE("a{s(ss)}"));
+        const char *path, *format;
+
+        if (!backing || !g_variant_lookup(backing, dev, "(&s&s)", &path, &format))
+                return false;
+        if (!g_path_is_absolute(path) || strlen(path) > PATH_MAX || text_has_control(path) ||
+            (!g_str_equal(format, "raw") && !g_str_equal(format, "qcow2")))
+                return false;
+        *ret_path = g_strdup(path);
+        *ret_format = g_strdup(format);
+        return true;
+}
+
 int qemu_storage_new_incoming(sd_event *event, const DomainDef *def, const MigrateOptions *options,
                               GVariant *source_cookie, QemuStorage **ret, GError **error) {
         g_autoptr(QemuStorage) s = storage_new(event);
@@ -172,18 +216,32 @@ int qemu_storage_new_incoming(sd_event *event, const DomainDef *def, const Migra
                                             "copy-storage: disk %s (%s) is '%s'; raw and qcow2 images can be "
                                             "created",
                                             disk->source_file, disk->target_dev, disk_format(disk));
-                if (stat(disk->source_file, &st) == 0)
+                bool exists = stat(disk->source_file, &st) == 0;
+                if (exists && !options->reuse_images)
                         return vm_error_set(error, VM_ERROR_STORAGE_FAILED,
                                             "copy-storage: %s (disk %s) already exists here; it is never "
-                                            "overwritten: remove it, or put the disk elsewhere with option "
-                                            "'destination-xml'",
+                                            "overwritten: remove it, put the disk elsewhere with option "
+                                            "'destination-xml', or copy into it with option 'reuse-images'",
+                                            disk->source_file, disk->target_dev);
+                if (!exists && disk->block)
+                        return vm_error_set(error, VM_ERROR_STORAGE_FAILED,
+                                            "copy-storage: block device %s (disk %s) is missing here; create "
+                                            "it and use option 'reuse-images'",
                                             disk->source_file, disk->target_dev);
                 StorageDisk *d = g_new0(StorageDisk, 1);
                 d->dev = g_strdup(disk->target_dev);
                 d->format = g_strdup(disk_format(disk));
                 d->path = g_strdup(disk->source_file);
                 d->size = size;
+                d->reused = exists;
                 g_ptr_array_add(s->disks, d);
+                if (!exists && options->copy_storage == MIGRATE_COPY_STORAGE_INCREMENTAL &&
+                    copy_disk_backing(source_cookie, d->dev, &d->backing, &d->backing_format) &&
+                    !g_str_equal(d->format, "qcow2"))
+                        return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
+                                            "copy-storage 'incremental': disk %s has a backing file on the "
+                                            "source, so it must be a qcow2 image here too, not %s",
+                                            d->dev, d->format);
         }
         *ret = g_steal_pointer(&s);
         return 0;
@@ -224,21 +282,40 @@ static void on_qemu_img_exit(ChildWatch *w, int status, void *userdata) {
                                              *tail ? ": " : "", tail));
                 return;
         }
-        log_info("copy-storage: created %s (%s, %" G_GUINT64_FORMAT " bytes) for disk %s", d->path, d->format,
-                 d->size, d->dev);
+        log_info("copy-storage: created %s (%s, %" G_GUINT64_FORMAT " bytes%s%s) for disk %s", d->path, d->format,
+                 d->size, d->backing ? ", on " : "", d->backing ? d->backing : "", d->dev);
         create_next(s);
 }
 
 /* The file is made here, O_EXCL, before qemu-img fills it: whatever is at
  * the path was not there a moment ago, so it is ours to delete. */
 static int create_one(QemuStorage *s, StorageDisk *d, GError **error) {
-        g_autofree char *size = g_strdup_printf("%" G_GUINT64_FORMAT, d->size);
-        const char *argv_raw[] = { "qemu-img", "create", "-q", "-f", d->format, d->path, size, NULL };
-        const char *argv_qcow2[] = { "qemu-img", "create", "-q", "-f", d->format, "-o", "preallocation=off",
-                                     d->path, size, NULL };
-        char *const *argv = (char *const *) (g_str_equal(d->format, "qcow2") ? argv_qcow2 : argv_raw);
+        g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
+        char *const *argv;
         int out[2], fd, null_fd, r;
         pid_t pid;
+
+        g_ptr_array_add(args, g_strdup("qemu-img"));
+        g_ptr_array_add(args, g_strdup("create"));
+        g_ptr_array_add(args, g_strdup("-q"));
+        g_ptr_array_add(args, g_strdup("-f"));
+        g_ptr_array_add(args, g_strdup(d->format));
+        if (g_str_equal(d->format, "qcow2")) {
+                g_ptr_array_add(args, g_strdup("-o"));
+                g_ptr_array_add(args, g_strdup("preallocation=off"));
+        }
+        if (d->backing) {
+                /* 'incremental': the top image on the backing file that is
+                 * here already (storage.backing checked it). */
+                g_ptr_array_add(args, g_strdup("-b"));
+                g_ptr_array_add(args, g_strdup(d->backing));
+                g_ptr_array_add(args, g_strdup("-F"));
+                g_ptr_array_add(args, g_strdup(d->backing_format));
+        }
+        g_ptr_array_add(args, g_strdup(d->path));
+        g_ptr_array_add(args, g_strdup_printf("%" G_GUINT64_FORMAT, d->size));
+        g_ptr_array_add(args, NULL);
+        argv = (char *const *) args->pdata;
 
         fd = open(d->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0)
@@ -268,7 +345,15 @@ static int create_one(QemuStorage *s, StorageDisk *d, GError **error) {
 
 static void create_next(QemuStorage *s) {
         GError *error = NULL;
+        StorageDisk *d;
 
+        /* Reused images are written over as they are. */
+        while (s->next_create < s->disks->len && ((StorageDisk *) s->disks->pdata[s->next_create])->reused) {
+                d = s->disks->pdata[s->next_create++];
+                log_info("copy-storage: disk %s is copied into %s, which is here already (option "
+                         "'reuse-images')",
+                         d->dev, d->path);
+        }
         if (s->next_create == s->disks->len) {
                 create_finish(s, NULL);
                 return;
@@ -349,6 +434,7 @@ int qemu_storage_new_outgoing(sd_event *event, const DomainDef *def, const Migra
                                     "copy-storage: the destination did not say where to copy the disks");
         s->nbd_host = g_strdup(host);
         s->nbd_port = port;
+        s->incremental = options->copy_storage == MIGRATE_COPY_STORAGE_INCREMENTAL;
         for (unsigned i = 0; i < def->disks->len; i++) {
                 const DomainDiskDef *disk = def->disks->pdata[i];
                 if (!qemu_disk_is_copied(disk, options))
@@ -393,7 +479,10 @@ int qemu_storage_mirror(QemuStorage *s, Qmp *qmp, const char *tls_creds, const c
                 json_object_set_string_member(mirror, "job-id", job);
                 json_object_set_string_member(mirror, "device", node);
                 json_object_set_string_member(mirror, "target", nbd);
-                json_object_set_string_member(mirror, "sync", "full");
+                /* 'incremental': the backing files are on the destination
+                 * already, under the image it made (sync=top copies what
+                 * the top image holds, and every write from now on). */
+                json_object_set_string_member(mirror, "sync", s->incremental ? "top" : "full");
                 r = qmp_execute(qmp, "blockdev-mirror", mirror, QEMU_COMMAND_TIMEOUT_USEC, done, userdata, error);
         }
         return r;

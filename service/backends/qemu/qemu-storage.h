@@ -17,18 +17,27 @@
  * -blockdev node names):
  *
  *   source Begin    "copy-disks" in the cookie: each copied disk's target
- *                   dev, format and virtual size
+ *                   dev, format and virtual size; for 'incremental',
+ *                   "copy-backing": each one's backing file (absolute path
+ *                   as the source resolves it) and its format
  *   dest Prepare    qemu-img creates each image (never over an existing
- *                   file), QEMU starts on them, nbd-server-start on the
- *                   data address and block-export-add (writable) per disk;
- *                   the reply says where ("nbd-host", "nbd-port")
+ *                   file; 'incremental': a qcow2 on the backing file that
+ *                   must be here already), or, with option 'reuse-images',
+ *                   takes the file or block device there as it is; QEMU
+ *                   starts on them, nbd-server-start on the data address
+ *                   and block-export-add (writable) per disk; the reply
+ *                   says where ("nbd-host", "nbd-port")
  *   source Perform  blockdev-add of an NBD client per disk, blockdev-mirror
- *                   onto it (sync full); once every mirror is ready the
+ *                   onto it (sync full; 'incremental': top, the backing
+ *                   files are there); once every mirror is ready the
  *                   memory goes; when it has, block-job-cancel on the ready
  *                   mirrors completes them (the last writes copied, no
  *                   pivot) and the NBD clients go
  *   dest Finish     nbd-server-stop, then the guest runs on its own images
  *
+ * Option 'reuse-images' goes with 'all' only: a full mirror writes every
+ * block of the target, zeroes included, so nothing of what the reused
+ * image held shows through (a top-only mirror would leave it).
  * A failure before the switch-over cancels the mirrors (the source's disks
  * are untouched) and deletes exactly the images this migration created.
  */
