@@ -20,6 +20,10 @@
 #define PAGE_SIZE 4096u
 #define PAGE_WORDS (PAGE_SIZE / 4u)
 #define COUNTER_NONE 0u                 /* never a valid page counter */
+/* The version of a block in a prepared base image (vmtest.disk_base): a
+ * counter the writer does not reach (one write per block per ms would
+ * take 49 days). */
+#define COUNTER_BASE 0xFFFFFFFFu
 #define INFLIGHT_NONE 0xFFFFFFFFu
 
 #define COM1 0x3F8
@@ -131,6 +135,7 @@ static struct disk disks[DISKS_MAX];
 static uint32_t disk_count;
 static uint32_t *disk_counters;         /* every disk's counters, one disk after another */
 static uint32_t disk_rate;              /* blocks per second over all disks, 0 = idle */
+static uint32_t disk_base_mask;         /* bit d: disk d's unwritten blocks hold the base pattern */
 static uint32_t disk_written;           /* blocks written by the disk writer */
 static uint32_t disk_errors;
 static uint32_t disk_next;              /* the disk the writer visits next */
@@ -726,7 +731,10 @@ static uint32_t block_id(uint32_t disk, uint32_t block) {
  * Block layout, like a page: word 0 = counter, word 1 = disk index, word 2 =
  * block number, word k >= 3 = seed(disk, block, counter) ^ (k * golden).
  * Two versions differ in every body word. Counter 0 = never written: the
- * block must read as zeros, as a fresh raw or qcow2 image does.
+ * block must read as zeros, as a fresh raw or qcow2 image does; or, for a
+ * disk named in vmtest.disk_base, as version COUNTER_BASE, which the host
+ * wrote into a base image (guestctl.py make-base): a copy that loses the
+ * backing file under a copied top image shows.
  */
 static void block_fill(uint32_t *p, uint32_t disk, uint32_t block, uint32_t counter) {
         uint32_t seed = page_seed(block_id(disk, block), counter);
@@ -846,6 +854,8 @@ static void disk_verify_all(struct disk_verify_result *r) {
                                 return;
                         }
                         r->blocks++;
+                        if (expected == COUNTER_NONE && (disk_base_mask >> d & 1u))
+                                expected = COUNTER_BASE;
                         if (expected == COUNTER_NONE) {
                                 for (uint32_t k = 0; k < BLOCK_WORDS; k++)
                                         if (p[k] != 0) {
@@ -944,6 +954,7 @@ struct options {
         uint32_t hb_ms;
         uint32_t disk_rate;
         uint32_t disk_ws_blocks;        /* UINT32_MAX: each whole disk */
+        uint32_t disk_base_mask;
 };
 
 static void parse_cmdline(char *s, struct options *o) {
@@ -1006,9 +1017,15 @@ static void parse_cmdline(char *s, struct options *o) {
                                     "using whole disks",
                                     val);
                         }
+                } else if (str_eq(tok, "vmtest.disk_base")) {
+                        if (!parse_u32(val, 15, &o->disk_base_mask)) {
+                                o->disk_base_mask = 0;
+                                say("WARN vmtest.disk_base='%s' is not a mask of disks in 0..15; using 0",
+                                    val);
+                        }
                 } else {
                         say("WARN unknown option '%s' (known: vmtest.mem, vmtest.ws, vmtest.rate, "
-                            "vmtest.hb, vmtest.disk_rate, vmtest.disk_ws); ignored",
+                            "vmtest.hb, vmtest.disk_rate, vmtest.disk_ws, vmtest.disk_base); ignored",
                             tok);
                 }
         }
@@ -1321,6 +1338,7 @@ void guest_main(uint32_t magic, uint32_t mbi_addr) {
                     disks[d].read_multiple ? "multiple" : "single");
 
         disk_rate = opt.disk_rate;
+        disk_base_mask = opt.disk_base_mask;
         rate_set(opt.rate);             /* starts the PIT */
 
         uint32_t t0 = uptime_ms();

@@ -31,6 +31,7 @@ import argparse
 import secrets
 import select
 import socket
+import struct
 import sys
 import time
 
@@ -98,6 +99,46 @@ class Guest:
                 return answer[: -len(suffix)]
 
 
+BLOCK_SIZE = 4096
+COUNTER_BASE = 0xFFFFFFFF
+M32 = 0xFFFFFFFF
+
+
+def mix32(x):
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & M32
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & M32
+    x ^= x >> 16
+    return x
+
+
+def base_block(disk, block):
+    """Block `block` of disk `disk` at version COUNTER_BASE, as guest.c's
+    block_fill() writes it: counter, disk, block, then seed ^ (k * golden)."""
+    block_id = (disk << 28) | block
+    seed = mix32(block_id ^ mix32((COUNTER_BASE * 0x9E3779B1 + 0x632BE5AB) & M32))
+    words = [COUNTER_BASE, disk, block]
+    words += [seed ^ ((k * 0x9E3779B9) & M32) for k in range(3, BLOCK_SIZE // 4)]
+    return struct.pack(f"<{BLOCK_SIZE // 4}I", *words)
+
+
+def make_base(args):
+    """A raw image whose every block holds the base version for disk
+    args.disk: what the guest expects of blocks it never wrote on a disk
+    named in vmtest.disk_base."""
+    if args.size <= 0 or args.size % BLOCK_SIZE:
+        print(f"guestctl: make-base: the size must be a positive multiple of {BLOCK_SIZE}", file=sys.stderr)
+        return EXIT_ERROR
+    if not 0 <= args.disk <= 3:
+        print("guestctl: make-base: the disk index is 0..3", file=sys.stderr)
+        return EXIT_ERROR
+    with open(args.file, "xb") as f:
+        for b in range(args.size // BLOCK_SIZE):
+            f.write(base_block(args.disk, b))
+    return EXIT_OK
+
+
 def run(args):
     deadline = time.monotonic() + args.timeout
     guest = Guest(args.socket, deadline)
@@ -139,7 +180,7 @@ def run(args):
 
 def main():
     ap = argparse.ArgumentParser(description="Talk to the vmigrate test guest over its serial socket.")
-    ap.add_argument("--socket", required=True, help="QEMU chardev unix socket of the guest's COM1")
+    ap.add_argument("--socket", help="QEMU chardev unix socket of the guest's COM1 (required but for make-base)")
     ap.add_argument("--timeout", type=float, default=30.0,
                     help="seconds to wait for connection and answer (default 30)")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -155,7 +196,17 @@ def main():
     sub.add_parser("wait-heartbeat", help="wait for the next heartbeat line and print it")
     raw = sub.add_parser("raw", help="send one line and print the answer")
     raw.add_argument("line")
+    mb = sub.add_parser("make-base",
+                        help="write a new raw image FILE whose blocks hold the base version the guest expects "
+                             "of unwritten blocks of disk DISK with vmtest.disk_base (no --socket needed)")
+    mb.add_argument("--disk", type=int, required=True, help="the guest's disk index (0..3)")
+    mb.add_argument("--size", type=int, required=True, help="bytes, a multiple of 4096")
+    mb.add_argument("file")
     args = ap.parse_args()
+    if args.cmd == "make-base":
+        return make_base(args)
+    if not args.socket:
+        ap.error("the following arguments are required: --socket")
 
     if args.timeout <= 0:
         print("guestctl: --timeout must be positive", file=sys.stderr)

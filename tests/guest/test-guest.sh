@@ -288,7 +288,7 @@ cpu_ticks() {                   # utime + stime of a process, in clock ticks
         awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
-echo "1..33"
+echo "1..35"
 
 # ---------------------------------------------------------------------------
 # A writing guest under TCG: boot, heartbeat, verify, corruption, rate.
@@ -688,9 +688,40 @@ disk_tests_run() {
                 not_ok "memory verify is still OK on the disk guest" "$answer"
         fi
         kill "${qemu_pid[d]}" 2>/dev/null
+
+        # vmtest.disk_base: blocks never written must hold the base version
+        # (guestctl.py make-base), here under a qcow2 top image that the
+        # writer fills; a zero disk fails the same check.
+        rm -f "$tmp/base.raw"
+        if $python "$guestctl" make-base --disk 0 --size $((4 * 1024 * 1024)) "$tmp/base.raw" &&
+                "$qemu_img" create -q -f qcow2 -b "$tmp/base.raw" -F raw "$tmp/top.qcow2" &&
+                "$qemu_img" create -q -f raw "$tmp/zero.raw" 4M; then
+                start_guest e tcg "vmtest.mem=4M vmtest.disk_rate=2000 vmtest.disk_ws=256K vmtest.disk_base=1" - \
+                        -blockdev "{\"driver\":\"file\",\"filename\":\"$tmp/top.qcow2\",\"node-name\":\"f0\"}" \
+                        -blockdev '{"driver":"qcow2","file":"f0","node-name":"d0"}' \
+                        -device ide-hd,drive=d0,bus=ide.0,unit=0
+                start_guest f tcg "vmtest.mem=4M vmtest.disk_rate=0 vmtest.disk_base=1" - \
+                        -blockdev "{\"driver\":\"file\",\"filename\":\"$tmp/zero.raw\",\"node-name\":\"f0\"}" \
+                        -blockdev '{"driver":"raw","file":"f0","node-name":"d0"}' \
+                        -device ide-hd,drive=d0,bus=ide.0,unit=0
+        fi
+        if wait_log e '^VMTEST READY' 30 && wait_disk_written e 64 30 && ctl e disk-verify &&
+                [[ $answer == "DISK-VERIFY OK disks=1 blocks=1024 "* ]]; then
+                ok "vmtest.disk_base: a top image over a base image verifies (written and base blocks)"
+        else
+                not_ok "vmtest.disk_base: a top image over a base image verifies (written and base blocks)" \
+                        "$answer $(guest_failure e)"
+        fi
+        if wait_log f '^VMTEST READY' 30 && ! ctl f disk-verify &&
+                [[ $answer == "DISK-VERIFY BAD disk=0 block=0 expected=4294967295 found=0 "* ]]; then
+                ok "vmtest.disk_base: a disk without the base version fails disk-verify"
+        else
+                not_ok "vmtest.disk_base: a disk without the base version fails disk-verify" "$answer"
+        fi
+        kill "${qemu_pid[e]}" "${qemu_pid[f]}" 2>/dev/null
 }
 
-disk_tests=10
+disk_tests=12
 raw=$tmp/d0.raw
 qcow2=$tmp/d1.qcow2
 if ! command -v "$qemu_img" >/dev/null; then
@@ -747,5 +778,5 @@ else
         fi
 fi
 
-((tap_n == 33)) || diag "planned 33 tests, ran $tap_n"
+((tap_n == 35)) || diag "planned 35 tests, ran $tap_n"
 exit $((tap_failed > 0))
