@@ -12,6 +12,14 @@
  * Post-copy changes what the end means: once the guest runs on the
  * destination, a failure leaves it paused on both hosts, and the user
  * must be told that plainly and how to resume, not just "failed".
+ *
+ * copy-storage mirrors the disks before the memory goes, and the Job has
+ * no properties for that: only Domain.GetJobStats has the disk figures. So
+ * while the job is in perform and no memory has gone yet, the domain's
+ * statistics are asked for too, one call at a time. Without copy-storage
+ * the memory starts at once, and that is a call or two at most; whether
+ * the job copies disks is the daemon's to say (a backend's default may),
+ * not guessed from our command line.
  */
 
 #include "bus-gvariant.h"
@@ -31,17 +39,23 @@
 /* Terminal redraws at most 10 times per second; plain lines once per second. */
 #define REDRAW_USEC (100 * 1000)
 #define PLAIN_LINE_USEC (1000 * 1000)
+/* Domain.GetJobStats during the disk stage, 4 times a second: enough for the line's
+ * figures, while the bar moves with Progress, which counts the disks too. */
+#define DISK_STATS_USEC (250 * 1000)
 
 typedef struct Follow {
         const CtlFollow *settings;
         sd_bus *bus;
         sd_event *event;
 
-        char *job_path;   /* NULL until Migrate answered */
-        GPtrArray *early; /* signals (sd_bus_message) received before that */
+        char *job_path;          /* NULL until Migrate answered */
+        GPtrArray *early;        /* signals (sd_bus_message) received before that */
+        char *domain_path;       /* the Migrate call's object, for GetJobStats */
+        sd_bus_slot *stats_call; /* a GetJobStats on its way */
+        uint64_t stats_asked_usec;
 
         CtlJobState state;
-        char *shown_phase; /* last phase a plain line was printed for */
+        char *shown_phase; /* stage (ctl_job_stage_label) a plain line was last printed for */
         GVariant *final_stats;
         char *result; /* completed, failed, cancelled */
         char *final_error;
@@ -110,6 +124,11 @@ static CtlJobState shown_state(Follow *f, uint64_t now) {
         return view;
 }
 
+/* The first word of the line, or NULL before the phase is known. */
+static char *stage_of(const CtlJobState *s) {
+        return s->phase ? g_strdup(ctl_job_stage_label(s)) : NULL;
+}
+
 static void draw(Follow *f, bool force) {
         uint64_t now = now_usec();
 
@@ -129,7 +148,9 @@ static void draw(Follow *f, bool force) {
                 g_free(f->last_line);
                 f->last_line = g_steal_pointer(&line);
         } else {
-                bool phase_changed = g_strcmp0(f->shown_phase, f->state.phase) != 0;
+                /* From the disks to the memory is a change of stage like a phase's. */
+                g_autofree char *stage = stage_of(&f->state);
+                bool phase_changed = g_strcmp0(f->shown_phase, stage) != 0;
 
                 if (!force && !phase_changed && now - f->last_plain_usec < PLAIN_LINE_USEC)
                         return;
@@ -137,7 +158,7 @@ static void draw(Follow *f, bool force) {
                 fprintf(f->out, "%s\n", line);
                 fflush(f->out);
                 g_free(f->shown_phase);
-                f->shown_phase = g_strdup(f->state.phase);
+                f->shown_phase = g_steal_pointer(&stage);
                 f->last_plain_usec = now;
         }
         f->dirty = false;
@@ -151,14 +172,16 @@ static void apply_properties_changed(Follow *f, sd_bus_message *m) {
                 return;
         if (bus_message_read_gvariant(m, "a{sv}", &changed) < 0)
                 return;
-        g_autofree char *old_phase = g_strdup(f->state.phase);
+        g_autofree char *old_stage = stage_of(&f->state);
         bool was_postcopy = f->state.postcopy_seen;
         ctl_job_state_update(&f->state, changed);
         f->dirty = true;
         if (!f->state.not_converging)
                 f->told_not_converging = false;
-        /* Phase changes show at once; statistics wait for the next tick. */
-        if (g_strcmp0(old_phase, f->state.phase) != 0)
+        /* Phase changes (and the memory following the disks) show at once;
+         * statistics wait for the next tick. */
+        g_autofree char *new_stage = stage_of(&f->state);
+        if (g_strcmp0(old_stage, new_stage) != 0)
                 draw(f, false);
         if (!was_postcopy && f->state.postcopy_seen && f->show_progress) {
                 g_autofree char *when = ctl_format_duration_ms(f->state.elapsed_ms);
@@ -229,6 +252,7 @@ static void apply_finished(Follow *f, sd_bus_message *m) {
         f->result = g_strdup(result);
         f->final_error = g_strdup(error);
         f->final_stats = g_steal_pointer(&stats);
+        f->stats_call = sd_bus_slot_unref(f->stats_call);
         /* Show the end state (100% or where it stopped) before the summary. */
         {
                 g_autoptr(GVariantBuilder) b = g_variant_builder_new(G_VARIANT_TYPE_VARDICT);
@@ -245,9 +269,12 @@ static void apply_finished(Follow *f, sd_bus_message *m) {
                         g_variant_builder_add(b, "{sv}", "ElapsedMs", g_variant_new_uint64(v));
                 props = g_variant_ref_sink(g_variant_builder_end(b));
                 ctl_job_state_update(&f->state, props);
-                /* The last samples around the switch-over say little: show the average. */
+                ctl_job_state_update_stats(&f->state, f->final_stats);
+                /* The last samples around the switch-over say little: show the average,
+                 * over the disks too when they were copied (as the summary's). */
                 if (f->state.elapsed_ms > 0)
-                        f->state.rate = f->state.data_processed * 1000 / f->state.elapsed_ms;
+                        f->state.rate = (f->state.data_processed + f->state.disk_processed) * 1000 /
+                                f->state.elapsed_ms;
         }
         /* A terminal shows the final figures; plain output only needs the final phase once. */
         draw(f, f->tty);
@@ -441,9 +468,47 @@ static int on_migrate_reply(sd_bus_message *reply, void *userdata, sd_bus_error 
         return 0;
 }
 
+static int on_job_stats(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Follow *f = userdata;
+        g_autoptr(GVariant) stats = NULL;
+
+        f->stats_call = sd_bus_slot_unref(f->stats_call);
+        /* NoJob and the like: the properties and Finished tell the rest. */
+        if (f->result || sd_bus_message_is_method_error(reply, NULL))
+                return 0;
+        if (bus_message_read_gvariant(reply, "a{sv}", &stats) < 0)
+                return 0;
+        g_autofree char *old_stage = stage_of(&f->state);
+        ctl_job_state_update_stats(&f->state, stats);
+        f->dirty = true;
+        /* The disk stage begins: at once, as a phase change. */
+        g_autofree char *new_stage = stage_of(&f->state);
+        if (g_strcmp0(old_stage, new_stage) != 0)
+                draw(f, false);
+        return 0;
+}
+
+/* While no memory has gone, asks for the domain's statistics, which alone
+ * have the disks (see the top of this file). */
+static void ask_disk_stats(Follow *f, uint64_t now) {
+        const CtlJobState *s = &f->state;
+
+        if (!f->show_progress || !f->job_path || !f->domain_path || f->result || f->stats_call ||
+            now - f->stats_asked_usec < DISK_STATS_USEC)
+                return;
+        if (g_strcmp0(s->phase, "perform") != 0 || s->postcopy_seen || s->iteration > 0 ||
+            s->data_processed > 0)
+                return;
+        f->stats_asked_usec = now;
+        /* On failure only the disk figures are missed: the progress goes on without them. */
+        (void) sd_bus_call_method_async(f->bus, &f->stats_call, BUS_NAME, f->domain_path,
+                                        BUS_DOMAIN_INTERFACE, "GetJobStats", on_job_stats, f, NULL);
+}
+
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         Follow *f = userdata;
 
+        ask_disk_stats(f, now_usec());
         draw(f, false);
         (void) sd_event_source_set_time(s, usec + REDRAW_USEC);
         return 0;
@@ -600,6 +665,9 @@ int ctl_migrate_follow(sd_bus *bus, sd_bus_message *call, const CtlFollow *setti
                 return ctl_report_error(settings->host, &e, r, what);
         }
 
+        /* A copy: the call's own string moves when the call is sealed. */
+        f.domain_path = g_strdup(sd_bus_message_get_path(call));
+
         /* Ctrl-C is an event like the others: the first cancels, the second detaches. */
         sigemptyset(&mask);
         sigaddset(&mask, SIGINT);
@@ -629,11 +697,13 @@ int ctl_migrate_follow(sd_bus *bus, sd_bus_message *call, const CtlFollow *setti
         sd_event_source_disable_unref(sigint);
         sigprocmask(SIG_SETMASK, &old_mask, NULL);
         slot_call = sd_bus_slot_unref(slot_call);
+        f.stats_call = sd_bus_slot_unref(f.stats_call);
         (void) sd_bus_detach_event(bus);
         ctl_job_state_clear(&f.state);
         g_free(f.shown_phase);
         g_free(f.last_line);
         g_free(f.job_path);
+        g_free(f.domain_path);
         g_free(f.result);
         g_free(f.final_error);
         g_clear_pointer(&f.final_stats, g_variant_unref);

@@ -192,6 +192,42 @@ void ctl_job_state_update(CtlJobState *s, GVariant *properties) {
         }
 }
 
+void ctl_job_state_update_stats(CtlJobState *s, GVariant *stats) {
+        guint64 total, processed = 0, elapsed = 0;
+
+        if (!g_variant_lookup(stats, "disk-total", "t", &total) || total == 0)
+                return;
+        (void) g_variant_lookup(stats, "disk-processed", "t", &processed);
+        (void) g_variant_lookup(stats, "elapsed-ms", "t", &elapsed);
+        /* Statistics older than the last ones applied say nothing new. */
+        if (elapsed < s->disk_elapsed_ms)
+                return;
+
+        /* Like the memory's rate: smoothed over successive samples, none from the first. */
+        if (s->disks_seen && s->disk_elapsed_ms > 0 && elapsed > s->disk_elapsed_ms &&
+            processed > s->disk_processed) {
+                uint64_t rate = (processed - s->disk_processed) * 1000 / (elapsed - s->disk_elapsed_ms);
+                s->disk_rate = s->disk_rate ? (s->disk_rate + rate) / 2 : rate;
+        }
+        s->disks_seen = true;
+        s->disk_total = total;
+        s->disk_processed = processed;
+        s->disk_elapsed_ms = elapsed;
+        {
+                /* The guest's writes lengthen the mirrors: the fraction may dip, what is shown must not. */
+                double p = processed >= total ? 1.0 : (double) processed / (double) total;
+                if (p > s->disk_progress)
+                        s->disk_progress = p;
+        }
+}
+
+bool ctl_job_copying_disks(const CtlJobState *s) {
+        /* The daemon counts all of the memory as remaining while the disks
+         * copy; a pass begun or a byte of memory sent ends the disk stage. */
+        return s->disks_seen && !s->postcopy_seen && g_strcmp0(s->phase, "perform") == 0 &&
+                s->iteration == 0 && s->data_processed == 0;
+}
+
 const char *ctl_job_phase_label(const char *phase) {
         if (!phase)
                 return "...";
@@ -201,7 +237,32 @@ const char *ctl_job_phase_label(const char *phase) {
         return phase;
 }
 
+const char *ctl_job_stage_label(const CtlJobState *s) {
+        return ctl_job_copying_disks(s) ? "disks" : ctl_job_phase_label(s->phase);
+}
+
+/* The disk stage: the disks' own percent, bytes and rate; the memory's figures
+ * would say 0 of all of it, and passes, dirty rate and downtime are not yet. */
+static char *disk_progress_text(const CtlJobState *s) {
+        g_autofree char *elapsed = ctl_format_duration_ms(s->elapsed_ms);
+        g_autofree char *done = ctl_format_bytes(s->disk_processed);
+        g_autofree char *total = ctl_format_bytes(s->disk_total);
+        GString *out = g_string_new(NULL);
+
+        g_string_append_printf(out, "%-9s %3d%%  %s/%s", ctl_job_stage_label(s),
+                               (int) (s->disk_progress * 100.0), done, total);
+        if (s->disk_rate > 0) {
+                g_autofree char *rate = ctl_format_rate(s->disk_rate);
+                g_string_append_printf(out, "  %s", rate);
+        }
+        g_string_append_printf(out, "  %s", elapsed);
+        return g_string_free(out, FALSE);
+}
+
 char *ctl_job_progress_text(const CtlJobState *s) {
+        if (ctl_job_copying_disks(s))
+                return disk_progress_text(s);
+
         GString *out = g_string_new(NULL);
         g_autofree char *elapsed = ctl_format_duration_ms(s->elapsed_ms);
 
@@ -268,8 +329,10 @@ char *ctl_job_progress_bar(const CtlJobState *s, unsigned width) {
 char *ctl_format_job_stats(GVariant *stats) {
         GString *out = g_string_new(NULL);
         const char *text;
-        guint64 elapsed = 0, processed = 0, total = 0, v;
+        guint64 elapsed = 0, processed = 0, total = 0, disk_total = 0, disk_processed = 0, v;
         double progress;
+        /* With copy-storage the data-* keys count the memory alone. */
+        bool disks = g_variant_lookup(stats, "disk-total", "t", &disk_total) && disk_total > 0;
 
 #define LINE(label, fmt, ...) g_string_append_printf(out, "%-20s " fmt "\n", label ":", __VA_ARGS__)
         if (g_variant_lookup(stats, "kind", "&s", &text))
@@ -290,20 +353,40 @@ char *ctl_format_job_stats(GVariant *stats) {
                 LINE("Expected downtime", "%" G_GUINT64_FORMAT " ms", v);
         if (g_variant_lookup(stats, "setup-ms", "t", &v) && v > 0)
                 LINE("Setup time", "%" G_GUINT64_FORMAT " ms", v);
+        /* The disks went first. */
+        if (disks) {
+                g_autofree char *t = ctl_format_bytes(disk_total);
+                g_autofree char *p = NULL;
+
+                (void) g_variant_lookup(stats, "disk-processed", "t", &disk_processed);
+                p = ctl_format_bytes(disk_processed);
+                LINE("Disks copied", "%s of %s", p, t);
+                if (g_variant_lookup(stats, "disk-remaining", "t", &v) && v > 0) {
+                        g_autofree char *r = ctl_format_bytes(v);
+                        LINE("Disks remaining", "%s", r);
+                }
+        }
         (void) g_variant_lookup(stats, "data-total", "t", &total);
         if (g_variant_lookup(stats, "data-processed", "t", &processed)) {
                 g_autofree char *p = ctl_format_bytes(processed);
                 g_autofree char *t = ctl_format_bytes(total);
-                LINE("Data sent", "%s of %s", p, t);
+                if (disks)
+                        LINE("Memory sent", "%s of %s", p, t);
+                else
+                        LINE("Data sent", "%s of %s", p, t);
         }
         if (g_variant_lookup(stats, "data-remaining", "t", &v) && v > 0) {
                 g_autofree char *r = ctl_format_bytes(v);
-                LINE("Data remaining", "%s", r);
+                if (disks)
+                        LINE("Memory remaining", "%s", r);
+                else
+                        LINE("Data remaining", "%s", r);
         }
         if (g_variant_lookup(stats, "iteration", "t", &v))
                 LINE("Memory passes", "%" G_GUINT64_FORMAT, v);
-        if (elapsed > 0 && processed > 0) {
-                g_autofree char *r = ctl_format_rate(processed * 1000 / elapsed);
+        /* Over the whole job, disks and memory: both took their time in it. */
+        if (elapsed > 0 && processed + disk_processed > 0) {
+                g_autofree char *r = ctl_format_rate((processed + disk_processed) * 1000 / elapsed);
                 LINE("Average rate", "%s", r);
         }
         if (g_variant_lookup(stats, "bandwidth", "t", &v) && v > 0) {

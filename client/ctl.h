@@ -210,6 +210,14 @@ typedef struct CtlJobState {
         bool postcopy_seen;
         double postcopy_from;           /* Progress at the switch */
         uint64_t postcopy_remaining_at; /* DataRemaining at the switch */
+        /* copy-storage: the disks are mirrored before the memory goes. The
+         * Job has no properties for them: they come from Domain.GetJobStats
+         * (ctl_job_state_update_stats), and only when the job copies disks. */
+        bool disks_seen; /* a disk-total > 0 arrived */
+        uint64_t disk_total, disk_processed;
+        double disk_progress;     /* 0-1, never goes down (a mirror's length grows with new writes) */
+        uint64_t disk_rate;       /* measured from disk-processed over elapsed-ms; 0: unknown */
+        uint64_t disk_elapsed_ms; /* elapsed-ms of the statistics disk_rate was last measured on */
 } CtlJobState;
 
 void ctl_job_state_clear(CtlJobState *s);
@@ -217,17 +225,40 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CtlJobState, ctl_job_state_clear)
 /* Applies an a{sv} of Job properties (GetAll or PropertiesChanged); unknown ones are ignored. */
 void ctl_job_state_update(CtlJobState *s, GVariant *properties);
 
+/*
+ * Applies the disk figures of an a{sv} of Domain.GetJobStats (disk-total and
+ * disk-processed, with elapsed-ms for the rate); the other
+ * keys are left to the Job's properties, which are newer. Without
+ * disk-total, or with it 0, nothing changes: the job copies no disks.
+ */
+void ctl_job_state_update_stats(CtlJobState *s, GVariant *stats);
+
+/*
+ * Whether the job is in its disk stage: it copies disks (disks_seen), it
+ * is in perform, and the memory has not started (no pass, nothing sent).
+ * Once the memory goes, the disks are in sync and only keep up with writes.
+ */
+bool ctl_job_copying_disks(const CtlJobState *s);
+
 /* The phase for humans: "post-copy" for postcopy, else as on the bus, "..." when unknown. */
 const char *ctl_job_phase_label(const char *phase);
 
+/* The first word of the progress line: "disks" during the disk stage, else ctl_job_phase_label(). */
+const char *ctl_job_stage_label(const CtlJobState *s);
+
 /* One line without a bar: "perform 52% 1.1 GiB/2.0 GiB 1.0 GiB/s pass 1 ...";
- * in post-copy "post-copy 80% ... 512 MiB to fetch ..." */
+ * in post-copy "post-copy 80% ... 512 MiB to fetch ..."; while disks are
+ * copied "disks 45% 115.2 MiB/256 MiB 12 MiB/s 9.6 s" (the percent and
+ * bytes of the disks alone). */
 char *ctl_job_progress_text(const CtlJobState *s);
 /* The terminal line: bar plus text, fitting in width columns. The bar fills
- * with '#' for pre-copy and '=' for what followed in post-copy. */
+ * with '#' for pre-copy and '=' for what followed in post-copy; it always
+ * shows the job's Progress, disks and memory together, so it never goes
+ * back when the memory follows the disks. */
 char *ctl_job_progress_bar(const CtlJobState *s, unsigned width);
 
-/* The final statistics (a{sv} of GetJobStats/Finished) for humans, several lines. */
+/* The final statistics (a{sv} of GetJobStats/Finished) for humans, several
+ * lines; with copy-storage the disks copied, and the memory as such. */
 char *ctl_format_job_stats(GVariant *stats);
 
 /* A word to paste into a shell: as is when harmless, else single-quoted. */

@@ -374,6 +374,207 @@ static void test_format_job_stats(void) {
         g_assert_null(strstr(text, "future"));
 }
 
+/* An a{sv} of Domain.GetJobStats during a copy-storage migration's disk stage:
+ * the memory all still to send, the disks on their way. */
+static GVariant *disk_stats(guint64 disk_total, guint64 disk_processed, guint64 elapsed) {
+        return g_variant_ref_sink(g_variant_new_parsed(
+                "{'kind': <'migration-out'>, 'phase': <'completed'>, 'progress': <1.0>, "
+                "'elapsed-ms': <%t>, 'data-total': <uint64 536870912>, 'data-processed': <uint64 0>, "
+                "'data-remaining': <uint64 536870912>, 'iteration': <uint64 0>, "
+                "'disk-total': <%t>, 'disk-processed': <%t>, 'disk-remaining': <%t>}",
+                (guint64) elapsed, (guint64) disk_total, (guint64) disk_processed,
+                (guint64) (disk_total - MIN(disk_processed, disk_total))));
+}
+
+/* copy-storage: the disks first, with their own figures, then the memory as always. */
+static void test_job_disks(void) {
+        g_auto(CtlJobState) s = { 0 };
+        /* 512 MiB of memory, 256 MiB of disks: the daemon's Progress counts both. */
+        g_autoptr(GVariant) perform = g_variant_ref_sink(g_variant_new_parsed(
+                "{'Phase': <'perform'>, 'Progress': <0.0>, 'DataTotal': <uint64 536870912>, "
+                "'DataProcessed': <uint64 0>, 'DataRemaining': <uint64 536870912>, "
+                "'Iteration': <uint64 0>, 'ElapsedMs': <uint64 8600>}"));
+        g_autoptr(GVariant) first = disk_stats(256ULL << 20, 100ULL << 20, 8600);
+        g_autoptr(GVariant) moved = g_variant_ref_sink(
+                g_variant_new_parsed("{'Progress': <0.150390625>, 'ElapsedMs': <uint64 9600>}"));
+        /* 115.5 MiB: 15.5 MiB more in one second. */
+        g_autoptr(GVariant) second = disk_stats(256ULL << 20, 121110528, 9600);
+        /* The guest wrote: the mirrors grew faster than they copied. */
+        g_autoptr(GVariant) dip = disk_stats(300ULL << 20, 122ULL << 20, 9700);
+        /* A reply older than what was applied. */
+        g_autoptr(GVariant) stale = disk_stats(256ULL << 20, 10ULL << 20, 9000);
+        /* Every disk in sync (300 MiB by now), the memory about to go. */
+        g_autoptr(GVariant) synced = g_variant_ref_sink(
+                g_variant_new_parsed("{'Progress': <0.369230769>, 'ElapsedMs': <uint64 20000>}"));
+        g_autoptr(GVariant) synced_stats = disk_stats(300ULL << 20, 300ULL << 20, 20000);
+        g_autoptr(GVariant) memory = g_variant_ref_sink(
+                g_variant_new_parsed("{'Progress': <0.5>, 'DataProcessed': <uint64 134217728>, "
+                                     "'DataRemaining': <uint64 402653184>, 'Iteration': <uint64 1>, "
+                                     "'ElapsedMs': <uint64 21000>}"));
+        g_autofree char *in_sync = NULL;
+        g_autofree char *before = NULL;
+        g_autofree char *text = NULL;
+        g_autofree char *bar = NULL;
+        g_autofree char *narrow = NULL;
+        g_autofree char *after = NULL;
+        g_autofree char *bar_after = NULL;
+
+        ctl_job_state_update(&s, perform);
+        /* Nothing from GetJobStats yet: the line of any migration. */
+        g_assert_false(ctl_job_copying_disks(&s));
+        before = ctl_job_progress_text(&s);
+        g_assert_cmpstr(before, ==, "perform     0%  0 B/512 MiB  8.6 s");
+
+        ctl_job_state_update_stats(&s, first);
+        g_assert_true(ctl_job_copying_disks(&s));
+        g_assert_cmpstr(ctl_job_stage_label(&s), ==, "disks");
+        g_assert_cmpuint(s.disk_rate, ==, 0); /* one sample: no rate yet */
+        /* Only the disk figures are taken: phase and progress stay the Job's. */
+        g_assert_cmpstr(s.phase, ==, "perform");
+        g_assert_cmpfloat(s.progress, ==, 0.0);
+
+        ctl_job_state_update(&s, moved);
+        ctl_job_state_update_stats(&s, second);
+        g_assert_cmpuint(s.disk_rate, ==, 16252928);
+        text = ctl_job_progress_text(&s);
+        g_assert_cmpstr(text, ==, "disks      45%  115.5 MiB/256 MiB  15.5 MiB/s  9.6 s");
+        /* The bar is the whole job (15%), the text the disks (45%). */
+        bar = ctl_job_progress_bar(&s, (unsigned) strlen(text) + 23);
+        g_assert_cmpstr(bar, ==,
+                        "[###.................] disks      45%  115.5 MiB/256 MiB  15.5 MiB/s  9.6 s");
+        narrow = ctl_job_progress_bar(&s, 20);
+        g_assert_cmpstr(narrow, ==, "disks      45%  115.");
+
+        ctl_job_state_update_stats(&s, dip);
+        g_assert_cmpfloat_with_epsilon(s.disk_progress, 121110528.0 / (256 << 20), 1e-9);
+        g_assert_cmpuint(s.disk_total, ==, 300ULL << 20);
+        ctl_job_state_update_stats(&s, stale);
+        g_assert_cmpuint(s.disk_processed, ==, 122ULL << 20);
+        g_assert_cmpuint(s.disk_total, ==, 300ULL << 20);
+
+        ctl_job_state_update(&s, synced);
+        ctl_job_state_update_stats(&s, synced_stats);
+        g_assert_true(ctl_job_copying_disks(&s));
+        in_sync = ctl_job_progress_text(&s);
+        g_assert_true(g_str_has_prefix(in_sync, "disks     100%  300 MiB/300 MiB  "));
+
+        /* The memory goes: the line is the memory's again, as without disks. */
+        ctl_job_state_update(&s, memory);
+        g_assert_false(ctl_job_copying_disks(&s));
+        g_assert_cmpstr(ctl_job_stage_label(&s), ==, "perform");
+        after = ctl_job_progress_text(&s);
+        g_assert_cmpstr(after, ==, "perform    50%  128 MiB/512 MiB  128 MiB/s  pass 1  21.0 s");
+        bar_after = ctl_job_progress_bar(&s, (unsigned) strlen(after) + 23);
+        g_assert_cmpstr(bar_after, ==,
+                        "[##########..........] perform    50%  128 MiB/512 MiB  128 MiB/s  pass 1  21.0 s");
+
+        /* Either sign of the memory ends the disk stage: a byte sent, or a pass begun. */
+        {
+                g_auto(CtlJobState) t = { 0 };
+                g_autoptr(GVariant) sent = g_variant_ref_sink(
+                        g_variant_new_parsed("{'Phase': <'perform'>, 'DataProcessed': <uint64 4096>}"));
+                g_autoptr(GVariant) pass = g_variant_ref_sink(
+                        g_variant_new_parsed("{'DataProcessed': <uint64 0>, 'Iteration': <uint64 1>}"));
+
+                ctl_job_state_update_stats(&t, first);
+                ctl_job_state_update(&t, sent);
+                g_assert_false(ctl_job_copying_disks(&t));
+                ctl_job_state_update(&t, pass);
+                g_assert_false(ctl_job_copying_disks(&t));
+        }
+
+        /* Later phases are never the disks', whatever the figures. */
+        {
+                g_auto(CtlJobState) t = { 0 };
+                g_autoptr(GVariant) finish =
+                        g_variant_ref_sink(g_variant_new_parsed("{'Phase': <'finish'>}"));
+
+                ctl_job_state_update(&t, finish);
+                ctl_job_state_update_stats(&t, first);
+                g_assert_true(t.disks_seen);
+                g_assert_false(ctl_job_copying_disks(&t));
+                g_assert_cmpstr(ctl_job_stage_label(&t), ==, "finish");
+        }
+}
+
+/* Without copy-storage the statistics have no disk keys, and nothing changes. */
+static void test_job_no_disks(void) {
+        g_autoptr(GVariant) perform = g_variant_ref_sink(g_variant_new_parsed(
+                "{'Phase': <'perform'>, 'Progress': <0.25>, 'DataTotal': <uint64 2147483648>, "
+                "'DataProcessed': <uint64 0>, 'Iteration': <uint64 0>, 'ElapsedMs': <uint64 500>}"));
+        g_autoptr(GVariant) plain = g_variant_ref_sink(g_variant_new_parsed(
+                "{'phase': <'perform'>, 'elapsed-ms': <uint64 600>, 'data-processed': <uint64 0>}"));
+        g_autoptr(GVariant) zero = g_variant_ref_sink(
+                g_variant_new_parsed("{'disk-total': <uint64 0>, 'disk-processed': <uint64 0>, "
+                                     "'elapsed-ms': <uint64 700>}"));
+        g_autoptr(GVariant) mistyped = g_variant_ref_sink(
+                g_variant_new_parsed("{'disk-total': <'much'>, 'disk-processed': <uint32 5>}"));
+        g_auto(CtlJobState) s = { 0 };
+        g_auto(CtlJobState) t = { 0 };
+        g_autofree char *expected = NULL;
+        g_autofree char *text = NULL;
+        g_autofree char *bar_expected = NULL;
+        g_autofree char *bar = NULL;
+
+        ctl_job_state_update(&s, perform);
+        ctl_job_state_update(&t, perform);
+        expected = ctl_job_progress_text(&s);
+        bar_expected = ctl_job_progress_bar(&s, 80);
+        g_assert_cmpstr(expected, ==, "perform    25%  0 B/2 GiB  500 ms");
+
+        ctl_job_state_update_stats(&t, plain);
+        ctl_job_state_update_stats(&t, zero);
+        ctl_job_state_update_stats(&t, mistyped);
+        g_assert_false(t.disks_seen);
+        g_assert_false(ctl_job_copying_disks(&t));
+        g_assert_cmpstr(ctl_job_stage_label(&t), ==, "perform");
+        text = ctl_job_progress_text(&t);
+        bar = ctl_job_progress_bar(&t, 80);
+        g_assert_cmpstr(text, ==, expected);
+        g_assert_cmpstr(bar, ==, bar_expected);
+}
+
+static void test_format_job_stats_disks(void) {
+        /* 256 MiB of disks and 512 MiB of memory in 12 s: 64 MiB/s over both. */
+        g_autoptr(GVariant) done = g_variant_ref_sink(g_variant_new_parsed(
+                "{'kind': <'migration-out'>, 'phase': <'completed'>, 'progress': <1.0>, "
+                "'elapsed-ms': <uint64 12000>, 'data-total': <uint64 536870912>, "
+                "'data-processed': <uint64 536870912>, 'data-remaining': <uint64 0>, "
+                "'iteration': <uint64 2>, 'downtime-ms': <uint64 35>, "
+                "'disk-total': <uint64 268435456>, 'disk-processed': <uint64 268435456>, "
+                "'disk-remaining': <uint64 0>}"));
+        /* Cancelled while the disks copied: the memory never went. */
+        g_autoptr(GVariant) cancelled = disk_stats(256ULL << 20, 121110528, 9600);
+        /* A zero disk-total is no disk copy: the summary of any migration. */
+        g_autoptr(GVariant) none = g_variant_ref_sink(
+                g_variant_new_parsed("{'elapsed-ms': <uint64 2000>, 'data-total': <uint64 2147483648>, "
+                                     "'data-processed': <uint64 1073741824>, 'disk-total': <uint64 0>}"));
+        g_autofree char *text = ctl_format_job_stats(done);
+        g_autofree char *text_cancelled = ctl_format_job_stats(cancelled);
+        g_autofree char *text_none = ctl_format_job_stats(none);
+        const char *disks, *memory;
+
+        disks = strstr(text, "Disks copied:        256 MiB of 256 MiB\n");
+        memory = strstr(text, "Memory sent:         512 MiB of 512 MiB\n");
+        g_assert_nonnull(disks);
+        g_assert_nonnull(memory);
+        g_assert_true(disks < memory); /* in the order they went */
+        g_assert_null(strstr(text, "Data sent"));
+        g_assert_null(strstr(text, "remaining"));
+        g_assert_nonnull(strstr(text, "Average rate:        64 MiB/s\n"));
+
+        g_assert_nonnull(strstr(text_cancelled, "Disks copied:        115.5 MiB of 256 MiB\n"));
+        g_assert_nonnull(strstr(text_cancelled, "Disks remaining:     140.5 MiB\n"));
+        g_assert_nonnull(strstr(text_cancelled, "Memory sent:         0 B of 512 MiB\n"));
+        g_assert_nonnull(strstr(text_cancelled, "Memory remaining:    512 MiB\n"));
+        g_assert_nonnull(strstr(text_cancelled, "Average rate:        12.0 MiB/s\n"));
+
+        g_assert_null(strstr(text_none, "Disk"));
+        g_assert_null(strstr(text_none, "Memory sent"));
+        g_assert_nonnull(strstr(text_none, "Data sent:           1 GiB of 2 GiB\n"));
+        g_assert_nonnull(strstr(text_none, "Average rate:        512 MiB/s\n"));
+}
+
 /* Runs the switches through ctl_migrate_switches_apply() and returns the options, or NULL and the error. */
 static GVariant *apply_switches(const CtlMigrateSwitches *sw, char **ret_error) {
         g_autoptr(GVariantDict) dict = g_variant_dict_new(NULL);
@@ -775,6 +976,9 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/ctl/job/state", test_job_state);
         g_test_add_func("/ctl/job/stats", test_format_job_stats);
         g_test_add_func("/ctl/job/postcopy", test_job_postcopy);
+        g_test_add_func("/ctl/job/disks", test_job_disks);
+        g_test_add_func("/ctl/job/no-disks", test_job_no_disks);
+        g_test_add_func("/ctl/job/stats-disks", test_format_job_stats_disks);
         g_test_add_func("/ctl/parse/migrate-switches", test_migrate_switches);
         g_test_add_func("/ctl/parse/migrate-args", test_migrate_args);
         g_test_add_func("/ctl/format/shell-word", test_shell_word);

@@ -1113,12 +1113,18 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "Progress: on a terminal, a bar redrawn up to 10 times a second (phase,\n"                          \
         "percent, data sent/total, rate, memory pass, dirty rate, expected downtime,\n"                     \
         "elapsed time); otherwise one plain line per second and per phase change.\n"                        \
+        "With --copy-storage the disks are copied first: until the memory starts,\n"                        \
+        "the line begins with 'disks' instead of the phase, and its percent, bytes\n"                       \
+        "and rate are the disks', in plain lines too:\n"                                                    \
+        "  disks      45%  115.5 MiB/256 MiB  15.5 MiB/s  9.6 s\n"                                          \
+        "The bar shows the whole migration, disks and memory together.\n"                                   \
         "In post-copy the phase reads 'post-copy', the line shows what the\n"                               \
         "destination still has to fetch, and the bar goes on with '=' after the\n"                          \
         "'#' of pre-copy. When vmigrated finds that pre-copy does not converge (the\n"                      \
         "guest dirties memory faster than it is sent) and has nothing to do about\n"                        \
         "it, the line says 'not converging' and a message says why and what helps.\n"                       \
-        "At the end: total time, downtime, data sent, passes, average rate.\n"                              \
+        "At the end: total time, downtime, data sent, passes, average rate; with\n"                         \
+        "--copy-storage also the disks copied, and data sent is the memory's.\n"                            \
         "Ctrl-C once cancels the migration (possible while it copies: phase\n"                              \
         "perform, not in post-copy) and keeps following until it has ended;\n"                              \
         "Ctrl-C again stops following, leaving the job to run on (exit status 1).\n"                        \
@@ -1152,7 +1158,20 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "  --tls                  Encrypt the migration data with TLS (the default\n"                        \
         "                         when both hosts have credentials from one CA)\n"                          \
         "  --no-tls               Send the data in clear text even then\n"                                   \
-        "  --copy-storage=MODE    none, all or incremental: copy disks too\n"                               \
+        "  --copy-storage=MODE    Copy disk images too, before the memory, for disks\n"                     \
+        "                         not on storage both hosts share:\n"                                       \
+        "                         all: each disk that is not read-only, a CD-ROM\n"                         \
+        "                         or shareable, in full (backing files' data\n"                             \
+        "                         included), into a new image at the same path on\n"                        \
+        "                         the destination (or the --destination-xml one;\n"                         \
+        "                         a file already there is refused);\n"                                      \
+        "                         incremental: only the top image of a qcow2 disk\n"                        \
+        "                         with a backing file; the backing files must\n"                            \
+        "                         already be on the destination at the same path\n"                         \
+        "                         (the qemu backend refuses it: not done yet);\n"                           \
+        "                         none: no disk is copied.\n"                                               \
+        "                         Not with --offline or --tunnelled (nor, in the\n"                         \
+        "                         qemu backend for now, with --postcopy)\n"                                 \
         "  --bandwidth=RATE       Limit the copy to RATE\n"                                                 \
         "  --postcopy-bandwidth=RATE\n"                                                                     \
         "                         Limit the post-copy phase to RATE\n"                                      \
@@ -1254,9 +1273,11 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
 #define JOB_STATUS_HELP                                                                                     \
         "Shows the statistics of DOMAIN's current job, or of its last one since\n"                          \
         "vmigrated started (Domain.GetJobStats): kind, phase, peer, progress, total\n"                      \
-        "time, downtime, data sent, passes, average and stream rate, dirty rate, and\n"                     \
-        "the error of a failed job. --json prints the a{sv} as a JSON object (keys\n"                       \
-        "as on the bus, e.g. \"elapsed-ms\", plus \"domain\" and, while one runs, \"job\").\n"              \
+        "time, downtime, disks copied and remaining (copy-storage only; data sent\n"                        \
+        "is then the memory's), data sent, passes, average and stream rate, dirty\n"                        \
+        "rate, and the error of a failed job. --json prints the a{sv} as a JSON\n"                          \
+        "object (keys as on the bus, e.g. \"elapsed-ms\" or \"disk-processed\", plus\n"                     \
+        "\"domain\" and, while one runs, \"job\").\n"                                                       \
         "Needs no authorization. Exit status 1 when the domain has had no job.\n"                           \
         "\n"                                                                                                \
         "Example:\n"                                                                                        \
