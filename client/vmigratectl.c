@@ -1166,12 +1166,20 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "                         the destination (or the --destination-xml one;\n"                         \
         "                         a file already there is refused);\n"                                      \
         "                         incremental: only the top image of a qcow2 disk\n"                        \
-        "                         with a backing file; the backing files must\n"                            \
-        "                         already be on the destination at the same path\n"                         \
-        "                         (the qemu backend refuses it: not done yet);\n"                           \
+        "                         with a backing file, into a new qcow2 on the\n"                           \
+        "                         same backing file, which must already be on the\n"                        \
+        "                         destination at the same path (same format and\n"                          \
+        "                         size; same content is yours to ensure); a disk\n"                         \
+        "                         without one is copied whole;\n"                                           \
         "                         none: no disk is copied.\n"                                               \
         "                         Not with --offline or --tunnelled (nor, in the\n"                         \
         "                         qemu backend for now, with --postcopy)\n"                                 \
+        "  --reuse-images         With --copy-storage: copy into the images or block\n"                     \
+        "                         devices already at the destination's paths (same\n"                       \
+        "                         format and size) instead of refusing them; they\n"                        \
+        "                         are overwritten, and never deleted. Needed for a\n"                       \
+        "                         disk of type 'block'. Not for a disk with a\n"                            \
+        "                         backing file under --copy-storage=incremental\n"                          \
         "  --bandwidth=RATE       Limit the copy to RATE\n"                                                 \
         "  --postcopy-bandwidth=RATE\n"                                                                     \
         "                         Limit the post-copy phase to RATE\n"                                      \
@@ -1431,7 +1439,7 @@ static void print_help(void) {
                "      --live --no-live --offline --paused --persist --no-persist\n"
                "      --undefine-source --postcopy --postcopy-after-precopy\n"
                "      --postcopy-resume --auto-converge --tunnelled --tls --no-tls\n"
-               "      --abort-on-error --unsafe --compression=METHOD\n"
+               "      --abort-on-error --unsafe --compression=METHOD --reuse-images\n"
                "      --parallel-connections=N --copy-storage=MODE --bandwidth=RATE\n"
                "      --postcopy-bandwidth=RATE --max-downtime=MS --destination-name=NAME\n"
                "      --destination-xml=FILE --data-uri=URI --listen-address=ADDR\n"

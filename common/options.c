@@ -460,10 +460,6 @@ static const Rule rules[] = {
           "disks cannot be copied through the tunnel" },
         { MIGRATE_OPTION_REUSE_IMAGES, COND_TRUE, 0, false, MIGRATE_OPTION_COPY_STORAGE, COND_NOT_NONE, 0,
           "only copied disks have images to reuse" },
-        { MIGRATE_OPTION_REUSE_IMAGES, COND_TRUE, 0, true, MIGRATE_OPTION_COPY_STORAGE, COND_IS,
-          MIGRATE_COPY_STORAGE_INCREMENTAL,
-          "'incremental' copies only what the source's top image holds, so what an existing image holds "
-          "elsewhere would show through; let the copy make a new image" },
         { MIGRATE_OPTION_TUNNELLED, COND_TRUE, 0, true, MIGRATE_OPTION_PARALLEL_CONNECTIONS, COND_PRESENT, 0,
           "the tunnel is a single connection" },
         { MIGRATE_OPTION_TUNNELLED, COND_TRUE, 0, true, MIGRATE_OPTION_TLS, COND_TRUE, 0,

@@ -249,12 +249,23 @@ static uint64_t copy_need(const DomainDiskDef *disk, const MigrateOptions *optio
 /* Option 'reuse-images': the image here is written over, so it must be
  * the same kind of disk as the source's. */
 static void check_reused_image(Findings *out, FindingSeverity severity, const DomainDiskDef *disk,
-                               const SourceFacts *source, const uint64_t *source_size) {
+                               const MigrateOptions *options, const SourceFacts *source,
+                               const uint64_t *source_size, const SourceDiskImage *image) {
         const char *path = disk->source_file, *want = disk->driver_type ? disk->driver_type : "raw";
         const char *format = disk_image_probe_format(path);
         g_auto(DiskImageInfo) info = {};
         int r;
 
+        if (options->copy_storage == MIGRATE_COPY_STORAGE_INCREMENTAL && image && image->backing) {
+                /* A top-only mirror writes what the source's top image
+                 * holds: the rest of an old image would show through. */
+                findings_add(out, severity, "storage.disk",
+                             "disk %s (%s) already exists here, and 'incremental' copies only the top image of "
+                             "a disk with a backing file, so what this one holds elsewhere would show through: "
+                             "remove it (the copy makes a new one), or copy with 'all'",
+                             path, disk->target_dev);
+                return;
+        }
         if (access(path, R_OK | W_OK) < 0) {
                 findings_add(out, severity, "storage.disk", "disk %s (%s) is not readable and writable here: %s",
                              path, disk->target_dev, g_strerror(errno));
@@ -336,7 +347,7 @@ static void check_copied_disk(Findings *out, FindingSeverity severity, const Dom
                 check_backing(out, severity, disk, source, image);
         if (stat(disk->source_file, &st) == 0) {
                 if (options->reuse_images)
-                        check_reused_image(out, severity, disk, source, source_size);
+                        check_reused_image(out, severity, disk, options, source, source_size, image);
                 else
                         /* The copy makes a new image: a file it did not make is
                          * never overwritten (nor deleted when the migration fails). */

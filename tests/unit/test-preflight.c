@@ -476,6 +476,18 @@ static void test_resources_copy_reuse(TestHost *f, gconstpointer data) {
         check_resources(f, xml, reuse);
         assert_quiet(f->out);
 
+        /* A top-only copy onto an old image would let the old one show. */
+        g_autoptr(MigrateOptions) inc_reuse =
+                parse_options("{'copy-storage': <'incremental'>, 'reuse-images': <true>}");
+        g_autofree char *base = path_in(f, "base.raw");
+        write_file(f, "base.raw", 1ULL << 30);
+        source_says_image(f, "vda", 1ULL << 20, 2ULL << 20, base, "raw", 1ULL << 30);
+        reset_findings(f);
+        check_resources(f, xml, inc_reuse);
+        assert_finding(f->out, "storage.disk", FINDING_ERROR, a, "'incremental' copies only the top image",
+                       "copy with 'all'", NULL);
+        g_hash_table_remove_all(f->source->disk_images);
+
         reset_findings(f);
         write_qcow2(f, "vm1.qcow2", 2ULL << 30);
         check_resources(f, xml, reuse);

@@ -254,9 +254,8 @@ static const OptionCase option_cases[] = {
         BAD("copy-storage", "copy-storage", "{'copy-storage': <'some'>}", "--copy-storage=some"),
         /* reuse-images b: needs copy-storage 'all' */
         OK("{'copy-storage': <'all'>, 'reuse-images': <true>}", "--copy-storage=all", "--reuse-images"),
-        BAD("copy-storage", "reuse-images", "{'reuse-images': <true>}", "--reuse-images"),
-        BAD("copy-storage", "reuse-images", "{'copy-storage': <'incremental'>, 'reuse-images': <true>}",
-            "--copy-storage=incremental", "--reuse-images"),
+        OK("{'copy-storage': <'incremental'>, 'reuse-images': <true>}", "--copy-storage=incremental",
+           "--reuse-images"),
         /* bandwidth, postcopy-bandwidth t: bytes/s, at least 1 */
         OK("{'bandwidth': <uint64 104857600>}", "--bandwidth=100M"),
         OK("{'bandwidth': <uint64 1000000000>}", "--bandwidth=1GB"),

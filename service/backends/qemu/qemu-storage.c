@@ -235,9 +235,16 @@ int qemu_storage_new_incoming(sd_event *event, const DomainDef *def, const Migra
                 d->size = size;
                 d->reused = exists;
                 g_ptr_array_add(s->disks, d);
-                if (!exists && options->copy_storage == MIGRATE_COPY_STORAGE_INCREMENTAL &&
-                    copy_disk_backing(source_cookie, d->dev, &d->backing, &d->backing_format) &&
-                    !g_str_equal(d->format, "qcow2"))
+                if (options->copy_storage != MIGRATE_COPY_STORAGE_INCREMENTAL ||
+                    !copy_disk_backing(source_cookie, d->dev, &d->backing, &d->backing_format))
+                        continue;
+                if (exists)
+                        return vm_error_set(error, VM_ERROR_STORAGE_FAILED,
+                                            "copy-storage: %s (disk %s) already exists here, and 'incremental' "
+                                            "copies only the top image of a disk with a backing file: remove "
+                                            "it, or copy with 'all'",
+                                            d->path, d->dev);
+                if (!g_str_equal(d->format, "qcow2"))
                         return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
                                             "copy-storage 'incremental': disk %s has a backing file on the "
                                             "source, so it must be a qcow2 image here too, not %s",

@@ -35,9 +35,10 @@
  *                   pivot) and the NBD clients go
  *   dest Finish     nbd-server-stop, then the guest runs on its own images
  *
- * Option 'reuse-images' goes with 'all' only: a full mirror writes every
- * block of the target, zeroes included, so nothing of what the reused
- * image held shows through (a top-only mirror would leave it).
+ * Option 'reuse-images' is safe because a full mirror writes every block
+ * of the target, zeroes included, so nothing of what the reused image
+ * held shows through; a top-only mirror ('incremental' of a disk with a
+ * backing file) would leave it, and is refused onto an existing image.
  * A failure before the switch-over cancels the mirrors (the source's disks
  * are untouched) and deletes exactly the images this migration created.
  */
