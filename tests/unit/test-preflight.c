@@ -480,8 +480,8 @@ static void test_resources_copy_reuse(TestHost *f, gconstpointer data) {
         g_autoptr(MigrateOptions) inc_reuse =
                 parse_options("{'copy-storage': <'incremental'>, 'reuse-images': <true>}");
         g_autofree char *base = path_in(f, "base.raw");
-        write_file(f, "base.raw", 1ULL << 30);
-        source_says_image(f, "vda", 1ULL << 20, 2ULL << 20, base, "raw", 1ULL << 30);
+        write_file(f, "base.raw", 4096);
+        source_says_image(f, "vda", 1ULL << 20, 2ULL << 20, base, "raw", 4096);
         reset_findings(f);
         check_resources(f, xml, inc_reuse);
         assert_finding(f->out, "storage.disk", FINDING_ERROR, a, "'incremental' copies only the top image",
