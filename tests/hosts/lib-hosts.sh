@@ -66,6 +66,9 @@
 #                             host may then `ssh host-NAME` (and busctl
 #                             --host=root@host-NAME) with a per-run key
 #   host_ssh_config           prints the ssh client config hosts use
+#   hosts_loop_attach FILE    a loop device over FILE (a block device for
+#                             disks of type 'block'; /dev is every host's);
+#                             prints its path; detached at the teardown
 #   hosts_teardown            stop everything, delete everything (idempotent;
 #                             called by the EXIT trap)
 #   hosts_leftovers           after teardown: prints anything of this run
@@ -645,6 +648,13 @@ link_shape() {
         }
 }
 
+hosts_loop_attach() {
+        local dev
+        dev=$(losetup --find --show -- "$1") || return 1
+        echo "loop $dev" >>"$HOSTS_RUN/resources"
+        echo "$dev"
+}
+
 link_clear() {
         local name
         name=$(_hosts_check_name "${1:-}") || return 1
@@ -846,6 +856,7 @@ _hosts_cleanup() {
                         nsfile) umount "$what" 2>/dev/null ;;
                         netns) ip netns del "$what" 2>/dev/null ;;
                         mount) umount "$what" 2>/dev/null ;;
+                        loop) losetup -d "$what" 2>/dev/null ;;
                         esac
                 done < <(tac "$run/resources")
         fi
@@ -887,6 +898,8 @@ hosts_leftovers() {
         done
         [ -e "$_hosts_last_run" ] && echo "dir $_hosts_last_run"
         findmnt -rn -o TARGET | grep -E "^$_hosts_last_run(/|$)|/vmh-$_hosts_last_id-" | sed 's/^/mount /'
+        losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null | grep -F " $_hosts_last_run/" |
+                sed 's/^/loop /'
         return 0
 }
 
