@@ -2082,8 +2082,15 @@ int domain_def_check_abi_stable(const DomainDef *src, const DomainDef *dst, GErr
                 return abi_differs(error, "<memory>", "memory size");
         if (src->vcpus != dst->vcpus)
                 return abi_differs(error, "<vcpu>", "number of vCPUs");
-        if (g_strcmp0(src->os_arch, dst->os_arch) != 0 || g_strcmp0(src->os_machine, dst->os_machine) != 0)
-                return abi_differs(error, "<os><type>", "architecture or machine type");
+        if (g_strcmp0(src->os_arch, dst->os_arch) != 0 || g_strcmp0(src->os_machine, dst->os_machine) != 0) {
+                /* The running domain's has what its backend filled in:
+                 * Domain.GetXML gives it. */
+                g_autofree char *detail = g_strdup_printf(
+                        "arch '%s' machine '%s' here, arch '%s' machine '%s' there; start from Domain.GetXML",
+                        src->os_arch ? src->os_arch : "", src->os_machine ? src->os_machine : "",
+                        dst->os_arch ? dst->os_arch : "", dst->os_machine ? dst->os_machine : "");
+                return abi_differs(error, "<os><type>", detail);
+        }
         if (g_strcmp0(src->os_kernel, dst->os_kernel) != 0 || g_strcmp0(src->os_initrd, dst->os_initrd) != 0 ||
             g_strcmp0(src->os_cmdline, dst->os_cmdline) != 0 || g_strcmp0(src->os_loader, dst->os_loader) != 0)
                 return abi_differs(error, "<os>", "kernel, initrd, command line or firmware");

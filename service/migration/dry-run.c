@@ -21,6 +21,23 @@ typedef struct DryRun {
         void *userdata;
 } DryRun;
 
+/* What a refusal of Begin (the backend's checks, destination-xml) is
+ * about, for its finding's id. */
+static const char *begin_finding_id(int code) {
+        switch (code) {
+        case VM_ERROR_INVALID_XML:
+        case VM_ERROR_INVALID_OPTION:
+        case VM_ERROR_UNSUPPORTED_OPTION:
+        case VM_ERROR_CONFLICTING_OPTIONS:
+        case VM_ERROR_INCOMPATIBLE:
+                return "options.valid";
+        case VM_ERROR_STORAGE_FAILED:
+                return "storage.disk";
+        default:
+                return "domain.state";
+        }
+}
+
 static void dry_run_end(DryRun *dr) {
         bool ok;
 
@@ -111,8 +128,8 @@ int migration_dry_run(Manager *m, Domain *d, MigrationRequest *request, DryRunDo
                         const MigrateOptionSupport *support = domain_migrate_option_support(d, &n_support);
                         migrate_options_apply_defaults(options, support, n_support);
                         if (cookie_build_prepare(m, d, options, &dr->cookie, &local) < 0) {
-                                findings_add_code(dr->findings, FINDING_ERROR, local->code, "domain.state", "%s",
-                                                  local->message);
+                                findings_add_code(dr->findings, FINDING_ERROR, local->code,
+                                                  begin_finding_id(local->code), "%s", local->message);
                                 g_clear_error(&local);
                         }
                 }

@@ -1018,10 +1018,13 @@ void preflight_source_with_facts(Domain *d, const HostFacts *facts, const Migrat
         if (migrate_options_has(o, MIGRATE_OPTION_DESTINATION_XML)) {
                 g_autoptr(DomainDef) dest = NULL;
                 g_clear_error(&error);
-                if (domain_def_parse(o->destination_xml, strlen(o->destination_xml), &dest, &error) < 0 ||
-                    domain_def_check_abi_stable(d->def, dest, &error) < 0)
+                if (domain_def_parse(o->destination_xml, strlen(o->destination_xml), &dest, &error) < 0)
                         findings_add_code(out, FINDING_ERROR, error->code, "options.valid",
                                           "option 'destination-xml': %s", error->message);
+                else if (domain_def_check_abi_stable(d->def, dest, &error) < 0)
+                        /* Its message names the option already. */
+                        findings_add_code(out, FINDING_ERROR, error->code, "options.valid", "%s",
+                                          error->message);
         }
 
         if (!o->offline && d->backend->migrate_check) {

@@ -293,7 +293,7 @@ int qemu_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOpt
         if (options->copy_storage != MIGRATE_COPY_STORAGE_NONE && options->postcopy)
                 return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
                                     "option 'copy-storage' with 'postcopy' is not implemented yet");
-        int r = qemu_storage_begin(def, options, cookie, error);
+        int r = qemu_storage_begin(qd->domain->def, def, options, cookie, error);
         if (r < 0)
                 return r;
 
@@ -455,9 +455,27 @@ static void on_poll_reply(Qmp *qmp, JsonNode *result, const char *error_class, c
                 m->progress(&m->stats, m->progress_userdata);
 }
 
+/* copy-storage, while the memory goes: the mirrors keep copying what the
+ * guest writes, and the disk figures say so. */
+static void on_disk_stats_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                                void *userdata) {
+        QemuMigration *m = userdata;
+        uint64_t total = 0, done = 0;
+
+        if (error || !m->storage || m->storage_done || m->stream_done)
+                return;
+        (void) qemu_storage_update(m->storage, result, &total, &done);
+        m->stats.disk_total = total;
+        m->stats.disk_processed = done;
+        m->stats.disk_remaining = total - done;
+}
+
 static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
         QemuMigration *m = userdata;
 
+        if (m->qd->qmp && m->storage && m->outgoing && !m->storage_done && !m->stream_done)
+                (void) qmp_execute(m->qd->qmp, "query-block-jobs", NULL, MIGRATION_COMMAND_TIMEOUT_USEC,
+                                   on_disk_stats_reply, m, NULL);
         if (m->qd->qmp)
                 (void) qmp_execute(m->qd->qmp, "query-migrate", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, on_poll_reply, m,
                                    NULL);
@@ -528,6 +546,30 @@ static int send_migrate(QemuMigration *m, const char *uri, int data_fd, GError *
         return r;
 }
 
+/* The mirrors not yet in sync and not one byte further for as long as
+ * the memory stream may stall: the link or the destination is gone (an
+ * NBD client waits for TCP to give up, which takes many minutes). The
+ * migration fails, which cancels the mirrors. */
+static bool mirror_stalled(QemuMigration *m, uint64_t done) {
+        uint64_t now = 0;
+        g_autofree char *why = NULL;
+
+        (void) sd_event_now(m->qd->backend->event, CLOCK_MONOTONIC, &now);
+        if (m->last_progress_usec == 0 || done != m->last_processed) {
+                m->last_processed = done;
+                m->last_progress_usec = now;
+                return false;
+        }
+        if (now - m->last_progress_usec < MIGRATION_STALL_USEC)
+                return false;
+        why = g_strdup_printf("copy-storage: no disk data got across for %d s: the link to the destination is "
+                              "down?",
+                              (int) (MIGRATION_STALL_USEC / G_USEC_PER_SEC));
+        log_error("domain '%s': %s; cancelling", domain_name(m->qd->domain), why);
+        migration_stream_end(m, -EIO, why);
+        return true;
+}
+
 static void on_mirror_poll_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
                                  void *userdata) {
         QemuMigration *m = userdata;
@@ -541,6 +583,8 @@ static void on_mirror_poll_reply(Qmp *qmp, JsonNode *result, const char *error_c
                 return;
         }
         bool ready = qemu_storage_update(m->storage, result, &total, &done);
+        if (!ready && mirror_stalled(m, done))
+                return;
         m->stats.disk_total = total;
         m->stats.disk_processed = done;
         m->stats.disk_remaining = total - done;
@@ -554,6 +598,9 @@ static void on_mirror_poll_reply(Qmp *qmp, JsonNode *result, const char *error_c
                 return;
         m->mirroring = false;
         m->poll = sd_event_source_disable_unref(m->poll);
+        /* The memory stream's own stall check starts afresh. */
+        m->last_progress_usec = 0;
+        m->last_processed = 0;
         log_info("domain '%s': every disk is in sync on the destination: the memory goes now",
                  domain_name(m->qd->domain));
         if (send_migrate(m, m->data_uri, -1, &local) < 0)

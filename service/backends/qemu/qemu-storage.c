@@ -17,6 +17,11 @@
 #include "qemu-storage.h"
 #include "text.h"
 
+/* Our block jobs and NBD client nodes: the prefix, then a tag per
+ * migration and the disk's target dev. */
+#define MIRROR_JOB_PREFIX "vmigrate-mirror-"
+#define NBD_NODE_PREFIX "vmigrate-nbd-"
+
 /* What is kept of qemu-img's messages. */
 #define QEMU_IMG_OUTPUT_MAX 4096
 /* Mirrors that do not end after their cancel within this long are stuck. */
@@ -31,6 +36,8 @@ typedef struct StorageDisk {
         char *backing_format; /* its format */
         bool reused;     /* destination: option 'reuse-images' found it there */
         bool created;    /* destination: this migration made the file */
+        char *job;       /* source: the mirror's job id, unique per migration */
+        char *nbd;       /* source: its NBD client's node name */
         bool ready;      /* source: the mirror is in sync */
         bool job_ended;  /* source: its job is gone */
         uint64_t len, offset;
@@ -68,6 +75,8 @@ static void storage_disk_free(gpointer p) {
         g_free(d->path);
         g_free(d->backing);
         g_free(d->backing_format);
+        g_free(d->job);
+        g_free(d->nbd);
         g_free(d);
 }
 
@@ -116,7 +125,17 @@ static const char *disk_format(const DomainDiskDef *disk) {
         return disk->driver_type ? disk->driver_type : "raw";
 }
 
-int qemu_storage_begin(const DomainDef *def, const MigrateOptions *options, GVariantDict *cookie, GError **error) {
+static const DomainDiskDef *disk_of_target(const DomainDef *def, const char *dev) {
+        for (unsigned i = 0; i < def->disks->len; i++) {
+                const DomainDiskDef *disk = def->disks->pdata[i];
+                if (g_str_equal(disk->target_dev, dev))
+                        return disk;
+        }
+        return NULL;
+}
+
+int qemu_storage_begin(const DomainDef *source_def, const DomainDef *def, const MigrateOptions *options,
+                       GVariantDict *cookie, GError **error) {
         g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE("a(sst)"));
         g_auto(GVariantBuilder) backing = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE("a{s(ss)}"));
 
@@ -129,6 +148,13 @@ int qemu_storage_begin(const DomainDef *def, const MigrateOptions *options, GVar
 
                 if (!qemu_disk_is_copied(disk, options))
                         continue;
+                /* The ABI check keeps target devs and formats; the paths
+                 * are the source's own. */
+                disk = disk_of_target(source_def, disk->target_dev);
+                if (!disk || !qemu_disk_is_copied(disk, options))
+                        return vm_error_set(error, VM_ERROR_INVALID_OPTION,
+                                            "copy-storage: disk %s is not a disk the domain copies here",
+                                            ((const DomainDiskDef *) def->disks->pdata[i])->target_dev);
                 r = disk_image_read(disk->source_file, disk_format(disk), &info);
                 if (r < 0)
                         return vm_error_set(error, VM_ERROR_STORAGE_FAILED,
@@ -442,6 +468,10 @@ int qemu_storage_new_outgoing(sd_event *event, const DomainDef *def, const Migra
         s->nbd_host = g_strdup(host);
         s->nbd_port = port;
         s->incremental = options->copy_storage == MIGRATE_COPY_STORAGE_INCREMENTAL;
+        /* A mirror cancelled by an earlier migration may still be ending
+         * (its NBD requests waiting on a dead link): its events must not
+         * be taken for this one's. Node names have at most 31 bytes. */
+        guint32 tag = g_random_int();
         for (unsigned i = 0; i < def->disks->len; i++) {
                 const DomainDiskDef *disk = def->disks->pdata[i];
                 if (!qemu_disk_is_copied(disk, options))
@@ -449,6 +479,8 @@ int qemu_storage_new_outgoing(sd_event *event, const DomainDef *def, const Migra
                 StorageDisk *d = g_new0(StorageDisk, 1);
                 d->dev = g_strdup(disk->target_dev);
                 d->format = g_strdup(disk_format(disk));
+                d->job = g_strdup_printf(MIRROR_JOB_PREFIX "%08x-%s", tag, d->dev);
+                d->nbd = g_strdup_printf(NBD_NODE_PREFIX "%08x-%s", tag, d->dev);
                 g_ptr_array_add(s->disks, d);
         }
         *ret = g_steal_pointer(&s);
@@ -462,8 +494,7 @@ int qemu_storage_mirror(QemuStorage *s, Qmp *qmp, const char *tls_creds, const c
 
         for (unsigned i = 0; r >= 0 && i < s->disks->len; i++) {
                 StorageDisk *d = s->disks->pdata[i];
-                g_autofree char *nbd = g_strdup_printf("vmigrate-nbd-%s", d->dev);
-                g_autofree char *job = g_strdup_printf("vmigrate-mirror-%s", d->dev);
+                const char *nbd = d->nbd, *job = d->job;
                 g_autofree char *node = g_strdup_printf("disk-%s", d->dev);
                 JsonObject *add = json_object_new(), *server = json_object_new(), *mirror;
 
@@ -496,11 +527,9 @@ int qemu_storage_mirror(QemuStorage *s, Qmp *qmp, const char *tls_creds, const c
 }
 
 static StorageDisk *disk_of_job(QemuStorage *s, const char *job) {
-        if (!job || !g_str_has_prefix(job, "vmigrate-mirror-"))
-                return NULL;
-        for (unsigned i = 0; i < s->disks->len; i++) {
+        for (unsigned i = 0; job && i < s->disks->len; i++) {
                 StorageDisk *d = s->disks->pdata[i];
-                if (g_str_equal(d->dev, job + strlen("vmigrate-mirror-")))
+                if (g_strcmp0(d->job, job) == 0)
                         return d;
         }
         return NULL;
@@ -559,8 +588,7 @@ static void ignore_reply(Qmp *qmp, JsonNode *result, const char *error_class, co
          * deletes it (qemu_storage_job_ended). */
 }
 
-static void delete_nbd_client(Qmp *qmp, const char *dev) {
-        g_autofree char *nbd = g_strdup_printf("vmigrate-nbd-%s", dev);
+static void delete_nbd_client(Qmp *qmp, const char *nbd) {
         JsonObject *args = json_object_new();
 
         json_object_set_string_member(args, "node-name", nbd);
@@ -572,9 +600,12 @@ void qemu_storage_job_ended(Qmp *qmp, const char *event, JsonObject *data) {
 
         if (!g_str_equal(event, "BLOCK_JOB_COMPLETED") && !g_str_equal(event, "BLOCK_JOB_CANCELLED"))
                 return;
-        if (!job || !g_str_has_prefix(job, "vmigrate-mirror-"))
+        g_autofree char *nbd = NULL;
+
+        if (!job || !g_str_has_prefix(job, MIRROR_JOB_PREFIX))
                 return;
-        delete_nbd_client(qmp, job + strlen("vmigrate-mirror-"));
+        nbd = g_strconcat(NBD_NODE_PREFIX, job + strlen(MIRROR_JOB_PREFIX), NULL);
+        delete_nbd_client(qmp, nbd);
 }
 
 int qemu_storage_complete(QemuStorage *s, Qmp *qmp, BackendDone done, void *userdata, GError **error) {
@@ -592,10 +623,9 @@ int qemu_storage_complete(QemuStorage *s, Qmp *qmp, BackendDone done, void *user
         s->complete_userdata = userdata;
         for (unsigned i = 0; r >= 0 && i < s->disks->len; i++) {
                 StorageDisk *d = s->disks->pdata[i];
-                g_autofree char *job = g_strdup_printf("vmigrate-mirror-%s", d->dev);
                 JsonObject *args = json_object_new();
 
-                json_object_set_string_member(args, "device", job);
+                json_object_set_string_member(args, "device", d->job);
                 r = qmp_execute(qmp, "block-job-cancel", args, QEMU_COMMAND_TIMEOUT_USEC, NULL, NULL, error);
         }
         if (r >= 0)
@@ -611,14 +641,12 @@ int qemu_storage_complete(QemuStorage *s, Qmp *qmp, BackendDone done, void *user
 void qemu_storage_abort(QemuStorage *s, Qmp *qmp) {
         for (unsigned i = 0; i < s->disks->len; i++) {
                 StorageDisk *d = s->disks->pdata[i];
-                g_autofree char *job = NULL;
                 JsonObject *args;
 
                 if (d->job_ended)
                         continue;
-                job = g_strdup_printf("vmigrate-mirror-%s", d->dev);
                 args = json_object_new();
-                json_object_set_string_member(args, "device", job);
+                json_object_set_string_member(args, "device", d->job);
                 json_object_set_boolean_member(args, "force", true);
                 (void) qmp_execute(qmp, "block-job-cancel", args, QEMU_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
         }
@@ -626,7 +654,7 @@ void qemu_storage_abort(QemuStorage *s, Qmp *qmp) {
          * it has ended: that end deletes the client (qemu_storage_job_ended).
          * This one is for a client whose mirror never started. */
         for (unsigned i = 0; i < s->disks->len; i++)
-                delete_nbd_client(qmp, ((StorageDisk *) s->disks->pdata[i])->dev);
+                delete_nbd_client(qmp, ((StorageDisk *) s->disks->pdata[i])->nbd);
 }
 
 bool qemu_storage_job_event(QemuStorage *s, const char *event, JsonObject *data) {

@@ -48,8 +48,12 @@ typedef struct QemuStorage QemuStorage;
  * not disks shared on purpose). */
 bool qemu_disk_is_copied(const DomainDiskDef *disk, const MigrateOptions *options);
 
-/* Source, Begin: adds "copy-disks" a(sst) (target dev, format, bytes). */
-int qemu_storage_begin(const DomainDef *def, const MigrateOptions *options, GVariantDict *cookie, GError **error);
+/* Source, Begin: adds "copy-disks" a(sst) (target dev, format, bytes) and
+ * "copy-backing" for the disks def (the definition the destination gets:
+ * destination-xml may have moved the files) copies, measured from the
+ * images source_def (the domain as it runs here) has for them. */
+int qemu_storage_begin(const DomainDef *source_def, const DomainDef *def, const MigrateOptions *options,
+                       GVariantDict *cookie, GError **error);
 
 /* ---- destination ---- */
 
