@@ -229,15 +229,17 @@ static void check_shared_disk(Findings *out, FindingSeverity severity, const Dom
         }
 }
 
+static const SourceDiskImage *source_disk_image(const SourceFacts *source, const char *dev) {
+        return source && source->disk_images ? g_hash_table_lookup(source->disk_images, dev) : NULL;
+}
+
 /* The space a copied disk may take here: a raw image its virtual size
  * (written in full, zeroes included, at worst); a qcow2 what the source's
  * image takes, with its backing files for 'all' (they are copied into
  * it), never more than the virtual size. */
 static uint64_t copy_need(const DomainDiskDef *disk, const MigrateOptions *options, const SourceFacts *source,
                           uint64_t source_size) {
-        const SourceDiskImage *image = source && source->disk_images
-                                               ? g_hash_table_lookup(source->disk_images, disk->target_dev)
-                                               : NULL;
+        const SourceDiskImage *image = source_disk_image(source, disk->target_dev);
 
         if (!image || g_strcmp0(disk->driver_type, "qcow2") != 0)
                 return source_size;
@@ -337,9 +339,7 @@ static void check_copied_disk(Findings *out, FindingSeverity severity, const Dom
                               const MigrateOptions *options, const SourceFacts *source, const uint64_t *source_size,
                               GArray *needs) {
         g_autofree char *dir = g_path_get_dirname(disk->source_file);
-        const SourceDiskImage *image = source && source->disk_images
-                                               ? g_hash_table_lookup(source->disk_images, disk->target_dev)
-                                               : NULL;
+        const SourceDiskImage *image = source_disk_image(source, disk->target_dev);
         struct stat st;
         uint64_t need;
 
