@@ -118,19 +118,24 @@ master=$bench_dir/data.master
 dd if=/dev/urandom of="$master" bs=1M count="$disk_mib" status=none || bail_out "cannot write $master"
 
 # host-a's vmigrated log lines that delimit the disk phase, stamped (µs
-# since the epoch) as they are written. tail exits with this script.
+# since the epoch) as they are written. Through a fifo, so that tail has a
+# pid of its own to stop; the stamping ends when it does.
 marks=$bench_dir/marks
-follow_log() {
-        tail -n0 -F --pid=$$ "$1" 2>/dev/null |
-                grep --line-buffered -E "copying its disks first|QMP event BLOCK_JOB_READY|every disk is in sync|disk copies completed" |
+mkfifo "$bench_dir/log.fifo" || bail_out "cannot make a fifo in $bench_dir"
+stamp_lines() {
+        grep --line-buffered -E \
+                "copying its disks first|QMP event BLOCK_JOB_READY|every disk is in sync|disk copies completed" |
                 while IFS= read -r line; do
                         printf '%s %s\n' "${EPOCHREALTIME/./}" "$line"
                 done
 }
-follow_log "$(host_path a log)" >"$marks" &
-follow_pid=$!
+stamp_lines <"$bench_dir/log.fifo" >"$marks" &
+stamp_pid=$!
+tail -n0 -F --pid=$$ "$(host_path a log)" >"$bench_dir/log.fifo" 2>/dev/null &
+tail_pid=$!
 bench_cleanup() {
-        kill "$follow_pid" 2>/dev/null
+        kill "$tail_pid" 2>/dev/null
+        wait "$tail_pid" "$stamp_pid" 2>/dev/null
 }
 trap '_rc=$?; bench_cleanup; (exit $_rc); _hosts_on_exit' EXIT
 
@@ -142,8 +147,10 @@ reset_images() {
                 dd if="$master" of="$ia/$data_img" bs=1M oflag=direct status=none
 }
 
-disks="<disk type='file' device='disk'><driver name='qemu' type='raw' cache='none'/><source file='$imgdir/$data_img'/><target dev='vda' bus='virtio'/></disk>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/><source file='$imgdir/$ide_img'/><target dev='hda' bus='ide'/></disk>"
+disks="<disk type='file' device='disk'><driver name='qemu' type='raw' cache='none'/>
+      <source file='$imgdir/$data_img'/><target dev='vda' bus='virtio'/></disk>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/>
+      <source file='$imgdir/$ide_img'/><target dev='hda' bus='ide'/></disk>"
 xml=$(guest_domain_xml bench qemu "$guest_cmdline" 128 "$uuid" "$disks")
 reset_images || bail_out "cannot make the images on host-a"
 out=$(bench_call "$bus_a" /org/vmigrate/Migrate1 Manager DefineXML s "$xml" 2>&1) || bail_out "DefineXML on host-a: $out"
@@ -274,10 +281,16 @@ for k, val in out.items():
 
 # disk_rate BYTES MS: the disk copy rate in Mbit/s.
 disk_rate() {
-        awk -v b="$1" -v t="$2" 'BEGIN { if (b == "" || b == "-" || t == "" || t == "-" || t <= 0) print "-"; else printf "%.1f", b * 8 / (t / 1000) / 1e6 }'
+        awk -v b="$1" -v t="$2" 'BEGIN {
+                if (b == "" || b == "-" || t == "" || t == "-" || t <= 0) print "-"
+                else printf "%.1f", b * 8 / (t / 1000) / 1e6
+        }'
 }
 ratio() {
-        awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || a == "" || b == "" || b == 0) print "-"; else printf "%.3f", a / b }'
+        awk -v a="$1" -v b="$2" 'BEGIN {
+                if (a == "-" || b == "-" || a == "" || b == "" || b == 0) print "-"
+                else printf "%.3f", a / b
+        }'
 }
 median() { bench_median %.3f; }
 
@@ -298,7 +311,8 @@ tcp_ceiling() {
 tcp_mbit=$(tcp_ceiling) || tcp_mbit=-
 bench_describe_machine
 echo "# link host-a <-> host-b: $rate (tc HTB$(hosts_have_netem && echo '/netem')), $rounds round(s), warm-up ${warmup} s"
-echo "# guest: 128 MiB, TCG, $guest_cmdline; vda raw ${disk_mib} MiB of random bytes (virtio), hda qcow2 ${ide_mib} MiB (IDE, written by the guest)"
+echo "# guest: 128 MiB, TCG, $guest_cmdline;" \
+        "vda raw ${disk_mib} MiB of random bytes (virtio), hda qcow2 ${ide_mib} MiB (IDE, written by the guest)"
 echo "# one TCP stream over the link (tests/hosts/xfer.py, 128 MiB): $tcp_mbit Mbit/s = $(ratio "$tcp_mbit" "$link_mbit") of $rate"
 echo "# load average at start: $(bench_load) (figures mean little on a busy machine)"
 echo "# wall: raw = qemu-img create on host-b .. source QEMU exited; vmigrate = busctl Migrate {copy-storage: all, wait} start .. reply"
@@ -320,7 +334,8 @@ row() {
 # and disk phase (P = v or r).
 figures() {
         local b=${1}_bytes d=${1}_disk
-        printf -v "${1}_mib" '%s' "$(awk -v b="${!b:-}" 'BEGIN { if (b == "" || b == "-") print "-"; else printf "%.1f", b / 1048576 }')"
+        printf -v "${1}_mib" '%s' "$(awk -v b="${!b:-}" \
+                'BEGIN { if (b == "" || b == "-") print "-"; else printf "%.1f", b / 1048576 }')"
         printf -v "${1}_rate" '%s' "$(disk_rate "${!b:-}" "${!d:-}")"
         local rt=${1}_rate
         printf -v "${1}_link" '%s' "$(ratio "${!rt}" "$link_mbit")"
@@ -366,11 +381,14 @@ for ((r = 1; r <= rounds; r++)); do
         print_row vmigrate "$(row vmigrate)" "${v_verify:--}"
         # The mirrors alone, without the wait from the last
         # BLOCK_JOB_READY to "migrate": what QEMU's copy reaches.
-        [ "$v_ok" = 1 ] && v_rows+=("$(row vmigrate)") v_mirror_links+=("$(ratio "$(disk_rate "$v_bytes" "$v_mirror")" "$link_mbit")")
-        [ "$r_ok" = 1 ] && r_rows+=("$(row raw)") r_mirror_links+=("$(ratio "$(disk_rate "$r_bytes" "$r_mirror")" "$link_mbit")")
+        [ "$v_ok" = 1 ] && v_rows+=("$(row vmigrate)") \
+                v_mirror_links+=("$(ratio "$(disk_rate "$v_bytes" "$v_mirror")" "$link_mbit")")
+        [ "$r_ok" = 1 ] && r_rows+=("$(row raw)") \
+                r_mirror_links+=("$(ratio "$(disk_rate "$r_bytes" "$r_mirror")" "$link_mbit")")
         if [ "$v_ok" = 1 ] && [ "$r_ok" = 1 ]; then
                 ratios_rate+=("$(ratio "$v_rate" "$r_rate")") ratios_wall+=("$(ratio "$v_wall" "$r_wall")")
-                echo "ratios: vmigrate disk rate ÷ link $v_link, ÷ raw disk rate ${ratios_rate[-1]}; wall vmigrate ÷ raw ${ratios_wall[-1]}"
+                echo "ratios: vmigrate disk rate ÷ link $v_link, ÷ raw disk rate ${ratios_rate[-1]};" \
+                        "wall vmigrate ÷ raw ${ratios_wall[-1]}"
         fi
 done
 
@@ -383,9 +401,12 @@ print_header method
 if [ ${#ratios_wall[@]} -gt 0 ]; then
         v_links=$(printf '%s\n' "${v_rows[@]}" | awk '{ print $10 }')
         # shellcheck disable=SC2086 # one ratio a word
-        echo "$rate, vda ${disk_mib} MiB, median over ${#ratios_wall[@]} round(s): vmigrate disk rate ÷ link $(med $v_links) (goal ≥ 0.9), ÷ raw disk rate $(med "${ratios_rate[@]}"); wall vmigrate ÷ raw $(med "${ratios_wall[@]}") (goal ≤ 1.1)"
+        echo "$rate, vda ${disk_mib} MiB, median over ${#ratios_wall[@]} round(s):" \
+                "vmigrate disk rate ÷ link $(med $v_links) (goal ≥ 0.9), ÷ raw disk rate $(med "${ratios_rate[@]}");" \
+                "wall vmigrate ÷ raw $(med "${ratios_wall[@]}") (goal ≤ 1.1)"
         echo "per round: disk rate ÷ raw ${ratios_rate[*]}; wall ÷ raw ${ratios_wall[*]}"
-        echo "the mirrors alone (disk bytes / mirror ms), median ÷ link: raw $(med "${r_mirror_links[@]}"), vmigrate $(med "${v_mirror_links[@]}"); one TCP stream $(ratio "$tcp_mbit" "$link_mbit")"
+        echo "the mirrors alone (disk bytes / mirror ms), median ÷ link: raw $(med "${r_mirror_links[@]}")," \
+                "vmigrate $(med "${v_mirror_links[@]}"); one TCP stream $(ratio "$tcp_mbit" "$link_mbit")"
 else
         echo "no round completed on both sides"
 fi
