@@ -4,7 +4,7 @@
 # A guest that dirties memory faster than the link carries, vmigrate
 # against raw QEMU pre-copy:
 #
-#     sudo bench/convergence-bench.sh [--rounds N] [--rate 1gbit] [--mem 256] [--write-pct 150]
+#     bench/convergence-bench.sh [--rounds N] [--rate 1gbit] [--mem 256] [--write-pct 150]
 #                                     [--budget 60] [--build-dir DIR] [--no-build] [--keep-logs DIR]
 #
 # Two test hosts (tests/hosts/lib-hosts.sh) joined by a link shaped to

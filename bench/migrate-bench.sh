@@ -3,7 +3,7 @@
 #
 # vmigrate against QEMU driven by hand, on the same hosts, link and guest:
 #
-#     sudo bench/migrate-bench.sh [--rounds N] [--rate 1gbit] [--scenarios idle,writing]
+#     bench/migrate-bench.sh [--rounds N] [--rate 1gbit] [--scenarios idle,writing]
 #                                 [--warmup SECONDS] [--build-dir DIR] [--no-build] [--keep-logs DIR]
 #
 # Two test hosts (tests/hosts/lib-hosts.sh: network namespaces with their

@@ -3,7 +3,7 @@
 #
 # Option copy-storage=all against the same copy driven by hand, on the same hosts, link and guest:
 #
-#     sudo bench/storage-bench.sh [--rounds N] [--rate 1gbit] [--disk-size MIB] [--warmup SECONDS]
+#     bench/storage-bench.sh [--rounds N] [--rate 1gbit] [--disk-size MIB] [--warmup SECONDS]
 #                                 [--build-dir DIR] [--no-build] [--keep-logs DIR]
 #
 # Two test hosts (tests/hosts/lib-hosts.sh), each with its own

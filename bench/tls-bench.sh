@@ -5,7 +5,7 @@
 # vmigrate plain, with TLS and tunnelled through ssh, on the same hosts,
 # link and guest, in one run:
 #
-#     sudo bench/tls-bench.sh [--rounds N] [--rate 1gbit|unshaped] [--build-dir DIR] [--no-build]
+#     bench/tls-bench.sh [--rounds N] [--rate 1gbit|unshaped] [--build-dir DIR] [--no-build]
 #
 # Two test hosts (tests/hosts/lib-hosts.sh) with credentials from one CA
 # made by tools/make-tls-certs.sh (--tls-dir on both daemons) and a real

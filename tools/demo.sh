@@ -3,7 +3,7 @@
 #
 # The main job, on a fresh Debian 12 machine as root:
 #
-#     sudo tools/demo.sh [--build-dir DIR] [--no-build]
+#     tools/demo.sh [--build-dir DIR] [--no-build]
 #
 # Installs what is missing, builds, then makes two test hosts on this
 # machine (tests/hosts/lib-hosts.sh: network namespaces host-a and host-b,

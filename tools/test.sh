@@ -3,7 +3,7 @@
 #
 # Installs what is missing, builds build/ and runs the whole test suite:
 #
-#     sudo tools/test.sh [MESON-TEST-ARGS...]   e.g. --suite unit, --setup valgrind
+#     tools/test.sh [MESON-TEST-ARGS...]   e.g. --suite unit, --setup valgrind
 #
 # The last line of output is "N passed, N failed[, N skipped]", counting
 # individual test cases; the exit status is 0 only when nothing failed.
