@@ -201,9 +201,11 @@ setsid bash -c '
         { echo "$HOSTS_RUN $HOSTS_ID"; cat "$HOSTS_RUN/inodes"; } >"$2.tmp"
         mv "$2.tmp" "$2"
         while :; do sleep 0.1; done
-' sh "$here" "$info" >/dev/null 2>&1 &
+' sh "$here" "$info" >"$info.log" 2>&1 &
 victim=$!
-ok "wait_until 30 test -s '$info'" "a second test program set up its host"
+ok "wait_until 30 test -s '$info'" "a second test program set up its host" ||
+        diag "its output: $(cat "$info.log")"
+rm -f "$info.log"
 read -r v_run v_id <"$info"
 mapfile -t v_inodes < <(tail -n +2 "$info")
 rm -f "$info"

@@ -891,13 +891,16 @@ int qemu_domain_launch(QemuDomain *qd, const DomainDef *def, bool incoming, GErr
         log_command_line(qd->paths->log, argv);
         r = qemu_process_spawn_fds(b->event, argv, qd->paths->log, (const int *) pass->data, pass->len,
                                    on_process_exit, qd, &qd->process, error);
-        close(fd);
         /* QEMU holds the taps now; they die with it. */
         close_fds(taps);
         if (r >= 0)
                 r = write_runtime_record(qd, def, error);
+        /* The listening socket stays ours too until we are connected: a
+         * QEMU that exits at once (a bad option) then leaves a connection
+         * that ends, and its exit says why, rather than a refused one. */
         if (r >= 0)
                 r = qemu_domain_connect(qd, error);
+        close(fd);
         if (r < 0) {
                 if (qd->process) {
                         /* Started but unusable: it must not run unwatched. */
