@@ -1172,8 +1172,9 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "                         size; same content is yours to ensure); a disk\n"                         \
         "                         without one is copied whole;\n"                                           \
         "                         none: no disk is copied.\n"                                               \
-        "                         Not with --offline or --tunnelled (nor, in the\n"                         \
-        "                         qemu backend for now, with --postcopy)\n"                                 \
+        "                         With --tunnelled the disks go through the tunnel\n"                       \
+        "                         too. Not with --offline (nor, in the qemu\n"                              \
+        "                         backend for now, with --postcopy)\n"                                      \
         "  --reuse-images         With --copy-storage: copy into the images or block\n"                     \
         "                         devices already at the destination's paths (same\n"                       \
         "                         format and size) instead of refusing them; they\n"                        \

@@ -456,9 +456,6 @@ static const Rule rules[] = {
           "post-copy needs the guest running on the destination to fetch its memory" },
         { MIGRATE_OPTION_TUNNELLED, COND_TRUE, 0, true, MIGRATE_OPTION_DATA_URI, COND_PRESENT, 0,
           "tunnelled data goes through the control connection, not to a data URI" },
-        { MIGRATE_OPTION_TUNNELLED, COND_TRUE, 0, true, MIGRATE_OPTION_COPY_STORAGE, COND_NOT_NONE, 0,
-          "the disks' copy (NBD, one connection per disk) does not go through the tunnel; copy them "
-          "encrypted with option 'tls' instead" },
         { MIGRATE_OPTION_REUSE_IMAGES, COND_TRUE, 0, false, MIGRATE_OPTION_COPY_STORAGE, COND_NOT_NONE, 0,
           "only copied disks have images to reuse" },
         { MIGRATE_OPTION_TUNNELLED, COND_TRUE, 0, true, MIGRATE_OPTION_PARALLEL_CONNECTIONS, COND_PRESENT, 0,

@@ -8,3 +8,6 @@
  */
 #define MIGRATION_COOKIE_VERSION 1
 #define MIGRATION_COOKIE_MAX_BYTES (1024 * 1024)
+/* Option 'tunnelled': at most this many connections besides the stream's
+ * (Prepare's "tunnel-tokens": one per disk a copy-storage mirrors). */
+#define MIGRATION_TUNNELS_MAX 64

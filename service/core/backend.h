@@ -60,7 +60,11 @@ typedef struct MigrationTls {
  * the stream ("tcp://host:port" for QEMU). With option 'tunnelled' it is
  * "unix:/absolute/path", a socket on this host that only the daemon
  * connects to (Incoming.OpenTunnel hands the connection to the source):
- * no port is opened on the network. backend_reply (borrowed, a{sv}, may
+ * no port is opened on the network; a backend that needs more connections
+ * through the tunnel (a disk copy's) names their sockets in its reply's
+ * "tunnel-sockets" a{ss} (name -> absolute path), which the core keeps
+ * here, opening each for the source (MigrationTarget.tunnel_fds).
+ * backend_reply (borrowed, a{sv}, may
  * be NULL) is what the source's backend needs to know besides (Perform's
  * MigrationTarget.backend_reply), e.g. where to copy disks. */
 typedef void (*MigratePrepareDone)(int r, const GError *error, const char *data_uri, GVariant *backend_reply,
@@ -71,6 +75,9 @@ typedef struct MigrationTarget {
         int data_fd;             /* option 'tunnelled': a socket whose other end reaches the
                                   * destination's stream (the backend keeps a duplicate; the
                                   * caller closes its own); otherwise -1 */
+        GHashTable *tunnel_fds;  /* option 'tunnelled': the other sockets the destination's
+                                  * backend asked for (its Prepare reply's "tunnel-sockets",
+                                  * by name) as GINT_TO_POINTER(fd), the same way; or NULL */
         GVariant *backend_reply; /* a{sv}: the destination backend's Prepare reply, or NULL */
 } MigrationTarget;
 

@@ -24,6 +24,18 @@
 /* The tunnel token's entropy. */
 #define TUNNEL_TOKEN_BYTES 16
 
+typedef struct TunnelEnd {
+        char *name; /* "stream", or the backend's name for it */
+        char *path; /* the unix socket it connects to */
+        char token[TUNNEL_TOKEN_BYTES * 2 + 1]; /* hex; empty once used */
+} TunnelEnd;
+
+static void tunnel_end_free(TunnelEnd *t) {
+        g_free(t->name);
+        g_free(t->path);
+        g_free(t);
+}
+
 typedef struct Incoming {
         Manager *manager;
         Domain *domain; /* reference */
@@ -40,10 +52,10 @@ typedef struct Incoming {
         GVariant *backend_cookie; /* for the backend's Prepare, after the hooks */
         char *tls_peer_dn;        /* option 'tls': the source's client certificate DN */
         /* Option 'tunnelled': where the backend listens (this host only),
-         * and the secret that lets one OpenTunnel connect to it (hex;
-         * empty once used). */
-        char *tunnel_path;
-        char tunnel_token[TUNNEL_TOKEN_BYTES * 2 + 1];
+         * each with the secret that lets one OpenTunnel connect to it:
+         * the stream first, then what the backend names besides (a disk
+         * copy's NBD connections). */
+        GPtrArray *tunnels; /* TunnelEnd* */
 
         IncomingDone done;
         void *userdata;
@@ -61,7 +73,8 @@ static void incoming_free(Incoming *in) {
                 g_variant_unref(in->backend_cookie);
         migrate_options_free(in->options);
         g_free(in->tls_peer_dn);
-        g_free(in->tunnel_path);
+        if (in->tunnels)
+                g_ptr_array_unref(in->tunnels);
         g_free(in->caller);
         g_free(in);
 }
@@ -152,21 +165,67 @@ static GVariant *incoming_reply(Incoming *in) {
         return g_variant_dict_end(&dict);
 }
 
-/* Option 'tunnelled': remember where the backend listens and make the
- * token the source must show to be connected there. */
-static int incoming_arm_tunnel(Incoming *in, const char *data_uri, GError **error) {
+/* Option 'tunnelled': one more place the source may be connected to,
+ * with a fresh token. */
+static int incoming_add_tunnel(Incoming *in, const char *name, const char *path, TunnelEnd **ret,
+                               GError **error) {
         uint8_t bytes[TUNNEL_TOKEN_BYTES];
+        TunnelEnd *t;
+
+        if (!g_path_is_absolute(path))
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
+                                    "the backend gave no local socket for tunnel '%s' (%s)", name, path);
+        if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t) sizeof(bytes))
+                return vm_error_set(error, VM_ERROR_FAILED, "cannot make a tunnel token: %s", g_strerror(errno));
+        t = g_new0(TunnelEnd, 1);
+        t->name = g_strdup(name);
+        t->path = g_strdup(path);
+        for (size_t i = 0; i < sizeof(bytes); i++)
+                g_snprintf(t->token + 2 * i, 3, "%02x", bytes[i]);
+        g_ptr_array_add(in->tunnels, t);
+        *ret = t;
+        return 0;
+}
+
+/* Option 'tunnelled': remember where the backend listens (the stream, and
+ * the sockets its reply names in "tunnel-sockets" a{ss}, which stay here)
+ * and put the tokens the source must show in the reply: "tunnel-token"
+ * for the stream, "tunnel-tokens" a{ss} for the others. */
+static int incoming_arm_tunnels(Incoming *in, const char *data_uri, GVariant **backend_reply, GVariantDict *reply,
+                                GError **error) {
+        g_autoptr(GVariant) sockets = NULL;
+        g_auto(GVariantBuilder) tokens = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE("a{ss}"));
+        TunnelEnd *t;
 
         if (!data_uri || !g_str_has_prefix(data_uri, "unix:/"))
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
                                     "the backend gave no local socket for a tunnelled stream (%s)",
                                     data_uri ? data_uri : "nothing");
-        if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t) sizeof(bytes))
-                return vm_error_set(error, VM_ERROR_FAILED, "cannot make a tunnel token: %s", g_strerror(errno));
-        for (size_t i = 0; i < sizeof(bytes); i++)
-                g_snprintf(in->tunnel_token + 2 * i, 3, "%02x", bytes[i]);
-        g_free(in->tunnel_path);
-        in->tunnel_path = g_strdup(data_uri + strlen("unix:"));
+        if (in->tunnels)
+                g_ptr_array_unref(in->tunnels);
+        in->tunnels = g_ptr_array_new_with_free_func((GDestroyNotify) tunnel_end_free);
+        if (incoming_add_tunnel(in, "stream", data_uri + strlen("unix:"), &t, error) < 0)
+                return -EIO;
+        g_variant_dict_insert(reply, "tunnel-token", "s", t->token);
+        if (*backend_reply)
+                sockets = g_variant_lookup_value(*backend_reply, "tunnel-sockets", G_VARIANT_TYPE("a{ss}"));
+        if (sockets) {
+                GVariantIter iter;
+                const char *name, *path;
+                g_auto(GVariantDict) rest = G_VARIANT_DICT_INIT(*backend_reply);
+
+                g_variant_iter_init(&iter, sockets);
+                while (g_variant_iter_next(&iter, "{&s&s}", &name, &path)) {
+                        if (incoming_add_tunnel(in, name, path, &t, error) < 0)
+                                return -EIO;
+                        g_variant_builder_add(&tokens, "{ss}", name, t->token);
+                }
+                g_variant_dict_insert_value(reply, "tunnel-tokens", g_variant_builder_end(&tokens));
+                /* The paths are this host's business. */
+                g_variant_dict_remove(&rest, "tunnel-sockets");
+                *backend_reply = g_variant_ref_sink(g_variant_dict_end(&rest));
+                return 1;
+        }
         return 0;
 }
 
@@ -188,17 +247,21 @@ static void on_incoming_prepared(int r, const GError *error, const char *data_ur
         job_set_phase(in->job, JOB_PHASE_PERFORM);
         g_autoptr(GVariant) reply = g_variant_ref_sink(incoming_reply(in));
         g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(reply);
+        g_autoptr(GVariant) owned_reply = NULL;
         if (in->options->tunnelled) {
-                /* The address stays here: the source gets a connection
-                 * through OpenTunnel, for the token. */
+                /* The addresses stay here: the source gets connections
+                 * through OpenTunnel, for the tokens. */
                 g_autoptr(GError) local = NULL;
-                if (incoming_arm_tunnel(in, data_uri, &local) < 0) {
+                GVariant *rewritten = backend_reply;
+                r = incoming_arm_tunnels(in, data_uri, &rewritten, &dict, &local);
+                if (r < 0) {
                         in->done = done;
                         in->userdata = done_userdata;
                         on_incoming_prepared(-EIO, local, NULL, NULL, in);
                         return;
                 }
-                g_variant_dict_insert(&dict, "tunnel-token", "s", in->tunnel_token);
+                if (r > 0)
+                        backend_reply = owned_reply = rewritten;
         } else
                 g_variant_dict_insert(&dict, "data-uri", "s", data_uri);
         if (backend_reply)
@@ -791,20 +854,28 @@ int migration_incoming_open_tunnel(Manager *m, GVariant *cookie, int *ret_fd, GE
             !(token = cookie_string(cookie, "tunnel-token", 64, "OpenTunnel", error)))
                 return -EPROTO;
         in = g_hash_table_lookup(incoming_table(m), uuid);
-        if (!in || !in->options->tunnelled || !in->tunnel_path)
+        if (!in || !in->options->tunnelled || !in->tunnels)
                 return vm_error_set(error, VM_ERROR_NO_JOB, "no tunnelled migration of domain %s waits here", uuid);
-        if (!in->tunnel_token[0] || !token_equal(in->tunnel_token, token))
+        /* Every token is compared, so that the time taken says nothing
+         * of which one came close. */
+        TunnelEnd *t = NULL;
+        for (unsigned i = 0; i < in->tunnels->len; i++) {
+                TunnelEnd *c = in->tunnels->pdata[i];
+                if (token_equal(c->token, token) && c->token[0] && !t)
+                        t = c;
+        }
+        if (!t)
                 return vm_error_set(error, VM_ERROR_NO_JOB,
                                     "the tunnel token for domain %s is not this attempt's, or was used already",
                                     uuid);
-        fd = net_connect_unix(in->tunnel_path);
+        fd = net_connect_unix(t->path);
         if (fd < 0)
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
-                                    "cannot connect to the arriving guest's stream socket %s: %s", in->tunnel_path,
-                                    g_strerror(-fd));
+                                    "cannot connect to the arriving guest's socket %s (tunnel '%s'): %s", t->path,
+                                    t->name, g_strerror(-fd));
         /* One connection per token: a second one would be a stranger's. */
-        memset(in->tunnel_token, 0, sizeof(in->tunnel_token));
-        log_info("domain '%s': the source's tunnel is connected", domain_name(in->domain));
+        memset(t->token, 0, sizeof(t->token));
+        log_info("domain '%s': the source's tunnel '%s' is connected", domain_name(in->domain), t->name);
         *ret_fd = fd;
         return 0;
 }

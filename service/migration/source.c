@@ -15,6 +15,7 @@
 #include "manager.h"
 #include "preflight.h"
 #include "source.h"
+#include "text.h"
 
 /* Passes without progress before the convergence policy acts. */
 #define MIGRATION_STALL_PASSES 2
@@ -29,6 +30,13 @@ typedef struct Outgoing {
         Peer *peer;
         char *data_uri;
         char *tunnel_token; /* option 'tunnelled': from Prepare, for open_tunnel */
+        /* Option 'tunnelled': the backend's other channels (a disk copy's
+         * NBD connections), Prepare's "tunnel-tokens", opened alongside the
+         * stream's before Perform. */
+        GPtrArray *tunnels;      /* OutgoingTunnel* */
+        unsigned tunnels_pending;
+        bool tunnel_open_failed;
+        int stream_fd;
         GVariant *backend_reply; /* the destination backend's part of Prepare's reply, or NULL */
 
         MigrationStarted started;
@@ -54,6 +62,32 @@ typedef struct Outgoing {
         sd_event_source *timeout;
 } Outgoing;
 
+typedef struct OutgoingTunnel {
+        Outgoing *o; /* borrowed: the Outgoing owns this */
+        char *name;  /* "stream" for the stream's own */
+        char *token;
+        int fd;      /* once opened */
+} OutgoingTunnel;
+
+static void outgoing_tunnel_free(OutgoingTunnel *t) {
+        if (t->fd >= 0)
+                close(t->fd);
+        g_free(t->name);
+        g_free(t->token);
+        g_free(t);
+}
+
+static OutgoingTunnel *outgoing_tunnel_new(Outgoing *o, const char *name, const char *token) {
+        OutgoingTunnel *t = g_new0(OutgoingTunnel, 1);
+
+        t->o = o;
+        t->name = g_strdup(name);
+        t->token = g_strdup(token);
+        t->fd = -1;
+        g_ptr_array_add(o->tunnels, t);
+        return t;
+}
+
 static void outgoing_free(Outgoing *o) {
         if (!o)
                 return;
@@ -70,6 +104,8 @@ static void outgoing_free(Outgoing *o) {
                 g_variant_unref(o->cookie);
         g_free(o->data_uri);
         g_free(o->tunnel_token);
+        if (o->tunnels)
+                g_ptr_array_unref(o->tunnels);
         if (o->backend_reply)
                 g_variant_unref(o->backend_reply);
         g_free(o->tunnel_failure);
@@ -346,9 +382,9 @@ static void on_performed(int r, const GError *error, void *userdata) {
         outgoing_finish(o);
 }
 
-/* data_fd: the tunnel (option 'tunnelled'), else -1; the backend keeps a
- * duplicate. */
-static void outgoing_perform(Outgoing *o, int data_fd) {
+/* data_fd: the tunnel (option 'tunnelled'), else -1; tunnel_fds the
+ * backend's other tunnels by name, or NULL; the backend keeps duplicates. */
+static void outgoing_perform(Outgoing *o, int data_fd, GHashTable *tunnel_fds) {
         g_autoptr(GError) error = NULL;
 
         job_set_phase(o->job, JOB_PHASE_PERFORM);
@@ -356,6 +392,7 @@ static void outgoing_perform(Outgoing *o, int data_fd) {
         MigrationTarget target = {
                 .data_uri = data_fd >= 0 ? NULL : o->data_uri,
                 .data_fd = data_fd,
+                .tunnel_fds = tunnel_fds,
                 .backend_reply = o->backend_reply,
         };
         if (o->domain->backend->migrate_perform(o->domain->backend_data, &target, o->options,
@@ -380,7 +417,8 @@ static void outgoing_perform(Outgoing *o, int data_fd) {
  * post-copy nothing is stopped (the hypervisor pauses it on both hosts):
  * the words go with the failure it reports. */
 static void on_tunnel_ended(const GError *error, void *userdata) {
-        Outgoing *o = userdata;
+        OutgoingTunnel *t = userdata;
+        Outgoing *o = t->o;
         g_autoptr(GError) local = NULL;
 
         if (!error || o->stream_ended)
@@ -396,25 +434,92 @@ static void on_tunnel_ended(const GError *error, void *userdata) {
                 log_warning("job %" G_GUINT64_FORMAT ": cannot stop the stream: %s", o->job->id, local->message);
 }
 
-static void on_tunnel_opened(int fd, const GError *error, void *userdata) {
-        Outgoing *o = userdata;
+/* Every tunnel is open (or failed): Perform, with the stream's and the
+ * others by name. */
+static void outgoing_tunnels_opened(Outgoing *o) {
+        g_autoptr(GHashTable) fds = g_hash_table_new(g_str_hash, g_str_equal);
+        int stream_fd = -1;
 
-        if (error) {
-                outgoing_record_failure(o, error, "opening the tunnel to the destination");
+        if (o->tunnel_open_failed) {
                 outgoing_finish(o); /* the destination discards its guest */
                 return;
         }
-        outgoing_perform(o, fd);
-        close(fd);
+        for (unsigned i = 0; i < o->tunnels->len; i++) {
+                OutgoingTunnel *t = o->tunnels->pdata[i];
+                if (g_str_equal(t->name, "stream"))
+                        stream_fd = t->fd;
+                else
+                        g_hash_table_insert(fds, t->name, GINT_TO_POINTER(t->fd));
+        }
+        outgoing_perform(o, stream_fd, g_hash_table_size(fds) > 0 ? fds : NULL);
+        /* The backend has its duplicates; each tunnel stays known, as the
+         * userdata of its carrier's end. */
+        for (unsigned i = 0; i < o->tunnels->len; i++) {
+                OutgoingTunnel *t = o->tunnels->pdata[i];
+                if (t->fd >= 0)
+                        close(t->fd);
+                t->fd = -1;
+        }
+}
+
+static void on_tunnel_opened(int fd, const GError *error, void *userdata) {
+        OutgoingTunnel *t = userdata;
+        Outgoing *o = t->o;
+
+        if (error) {
+                g_autofree char *what = g_strdup_printf("opening the tunnel%s%s to the destination",
+                                                        g_str_equal(t->name, "stream") ? "" : " for ",
+                                                        g_str_equal(t->name, "stream") ? "" : t->name);
+                outgoing_record_failure(o, error, what);
+                o->tunnel_open_failed = true;
+        } else
+                t->fd = fd;
+        if (--o->tunnels_pending == 0)
+                outgoing_tunnels_opened(o);
 }
 
 static void outgoing_open_tunnel(Outgoing *o) {
-        g_autoptr(GError) error = NULL;
-
         job_set_phase(o->job, JOB_PHASE_PERFORM);
-        if (o->manager->peer_ops->open_tunnel(o->peer, domain_uuid(o->domain), o->tunnel_token, on_tunnel_opened,
-                                              on_tunnel_ended, o, &error) < 0)
-                on_tunnel_opened(-1, error, o);
+        /* One more until every tunnel is asked for: a failure that calls
+         * back at once must not end o under this loop. */
+        o->tunnels_pending = o->tunnels->len + 1;
+        for (unsigned i = 0; i < o->tunnels->len; i++) {
+                OutgoingTunnel *t = o->tunnels->pdata[i];
+                g_autoptr(GError) error = NULL;
+
+                if (o->manager->peer_ops->open_tunnel(o->peer, domain_uuid(o->domain), t->token, on_tunnel_opened,
+                                                      on_tunnel_ended, t, &error) < 0)
+                        on_tunnel_opened(-1, error, t);
+        }
+        if (--o->tunnels_pending == 0)
+                outgoing_tunnels_opened(o);
+}
+
+/* Option 'tunnelled': the stream's token and the backend's others
+ * ("tunnel-tokens" a{ss}, name -> token), each to be opened. */
+static int outgoing_read_tunnel_tokens(Outgoing *o, GVariant *reply, GError **error) {
+        g_autoptr(GVariant) tokens = g_variant_lookup_value(reply, "tunnel-tokens", NULL);
+        GVariantIter iter;
+        const char *name, *token;
+
+        o->tunnels = g_ptr_array_new_with_free_func((GDestroyNotify) outgoing_tunnel_free);
+        (void) outgoing_tunnel_new(o, "stream", o->tunnel_token);
+        if (!tokens)
+                return 0;
+        if (!g_variant_is_of_type(tokens, G_VARIANT_TYPE("a{ss}")) ||
+            g_variant_n_children(tokens) > MIGRATION_TUNNELS_MAX)
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "Prepare reply: 'tunnel-tokens' is not an a{ss} of at most %d tunnels",
+                                    MIGRATION_TUNNELS_MAX);
+        g_variant_iter_init(&iter, tokens);
+        while (g_variant_iter_next(&iter, "{&s&s}", &name, &token)) {
+                if (!*name || strlen(name) > 64 || text_has_control(name) || g_str_equal(name, "stream") ||
+                    !*token || strlen(token) > 64 || text_has_control(token))
+                        return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                            "Prepare reply: a malformed entry in 'tunnel-tokens'");
+                (void) outgoing_tunnel_new(o, name, token);
+        }
+        return 0;
 }
 
 /* Where the stream goes: Prepare's "data-uri", or for a tunnelled stream
@@ -454,6 +559,8 @@ static int outgoing_read_prepared(Outgoing *o, GVariant *reply, GError **error) 
                 else
                         o->data_uri = g_strdup(s);
         }
+        if (o->options->tunnelled && !o->options->offline && outgoing_read_tunnel_tokens(o, reply, error) < 0)
+                return -EPROTO;
         o->backend_reply = g_variant_lookup_value(reply, "backend", G_VARIANT_TYPE_VARDICT);
         cookie_add_warnings_to_job(o->job, reply);
         return 0;
@@ -492,7 +599,7 @@ static void on_prepared(GVariant *reply, const GError *error, void *userdata) {
         else if (o->options->tunnelled)
                 outgoing_open_tunnel(o);
         else
-                outgoing_perform(o, -1);
+                outgoing_perform(o, -1, NULL);
 }
 
 static void on_connected(Peer *peer, const char *remote_host_uuid, const GError *error, void *userdata) {

@@ -13,13 +13,21 @@
 #  - back b -> a with 'incremental' onto a's old top image: refused, it
 #    would show through;
 #  - back b -> a with 'all' and reuse-images: a's old images (stale by now)
-#    are written over in place, same files, and every block verifies.
+#    are written over in place, same files, and every block verifies;
+#  - then 'tunnelled' over ssh:// (a -> b) and unix:// (b -> a): the disks'
+#    NBD connections go through the tunnel too (one per disk), with no
+#    data port opened, and every block verifies.
 . "$(dirname "$0")/lib-hosts.sh"
 . "$(dirname "$0")/lib-migrate.sh"
 
 command -v qemu-img >/dev/null || bail_out "qemu-img not installed (package qemu-utils)"
 command -v losetup >/dev/null || bail_out "losetup not installed (package mount)"
+tunnel_command=$VMIGRATE_BUILD_ROOT/service/vmigrate-tunnel
+[ -x "$tunnel_command" ] || bail_out "$tunnel_command not built"
+HOSTS_DAEMON_ARGS="--tunnel-command=$tunnel_command"
 mig_setup --qemu a b
+host_start_sshd a || bail_out "no sshd on host a"
+host_start_sshd b || bail_out "no sshd on host b"
 guest_print_accel tcg "a guest that writes memory and disk blocks: nested KVM crawls on both"
 
 imgdir=/srv/vmigrate/images shared=/srv/vmigrate/shared
@@ -116,5 +124,24 @@ is "$(stat -c %i "$(host_path a images)/cm-top.qcow2" "$(host_path a images)/cm-
         "$ino_before" "back: a's images are the same files, written over in place"
 is "$(grep -c 'is copied into .*(option .reuse-images.)' "$(host_path a log)")" 3 \
         "back: a says it reused all three (two images and the block device)"
+
+# tunnelled_leg DESC FROM TO DEST LOOP_FROM LOOP_TO: copy-storage through
+# the tunnel onto TO's images (reuse-images), checked end to end.
+tunnelled_leg() {
+        local desc=$1 from=$2 to=$3 dest=$4 out
+        out=$(mig_migrate "$from" "$p" "$dest" 5 copy-storage s all reuse-images b true tunnelled b true \
+                destination-xml s "$(moved_xml "$from" "$5" "$6")" wait b true)
+        like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "$desc: Migrate $from -> $to completes" || diag "$out"
+        is "$(mig_state "$to" "$p")" running/migrated "$desc: the guest runs on $to"
+        like "$(mig_guest "$to" "$uuid" disk-verify)" '^DISK-VERIFY OK disks=3 blocks=8192 ' \
+                "$desc: every block of the three disks verifies on $to"
+        like "$(mig_guest "$to" "$uuid" verify)" '^VERIFY OK ' "$desc: every memory page verifies on $to"
+        like "$(grep -h 'copy-storage: exporting' "$(host_path "$to" log)" | tail -n 1)" 'nbd\.sock, for the tunnel' \
+                "$desc: $to's NBD server listened on a socket of the guest's own, not a port"
+        is "$(grep -c "tunnel 'nbd-hd[abc]' is connected" "$(host_path "$to" log)")" 3 \
+                "$desc: one tunnel per disk was connected on $to"
+}
+tunnelled_leg "tunnelled over ssh://" a b ssh://host-b "$loop_a" "$loop_b"
+tunnelled_leg "tunnelled over unix://" b a "$(mig_dest a)" "$loop_b" "$loop_a"
 mig_dom a "$p" Destroy >/dev/null
 hosts_finish

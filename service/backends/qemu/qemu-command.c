@@ -18,6 +18,7 @@ QemuPaths *qemu_paths_new(const char *qemu_dir, const char *uuid) {
         paths->reason = g_build_filename(paths->dir, "reason", NULL);
         paths->incoming = g_build_filename(paths->dir, "incoming", NULL);
         paths->stream_socket = g_build_filename(paths->dir, "stream.sock", NULL);
+        paths->nbd_socket = g_build_filename(paths->dir, "nbd.sock", NULL);
         paths->postcopy = g_build_filename(paths->dir, "postcopy", NULL);
         paths->log_dir = g_build_filename(qemu_dir, "log", NULL);
         paths->log = g_build_filename(paths->log_dir, log_name, NULL);
@@ -34,6 +35,7 @@ void qemu_paths_free(QemuPaths *paths) {
         g_free(paths->reason);
         g_free(paths->incoming);
         g_free(paths->stream_socket);
+        g_free(paths->nbd_socket);
         g_free(paths->postcopy);
         g_free(paths->log_dir);
         g_free(paths->log);

@@ -21,6 +21,7 @@ typedef struct QemuPaths {
         char *reason;       /* the last state reason, for re-attach */
         char *incoming;     /* exists while an incoming guest has not been settled by Finish */
         char *stream_socket; /* option 'tunnelled': QEMU listens there for the stream (the daemon connects) */
+        char *nbd_socket;    /* option 'tunnelled' with copy-storage: QEMU's NBD server (the daemon connects) */
         char *postcopy;     /* "out" or "in" while in post-copy: a restarted daemon picks it up */
         char *log_dir;      /* <qemu_dir>/log */
         char *log;          /* QEMU's stdout/stderr: <log_dir>/<uuid>.log */

@@ -141,8 +141,10 @@ void qemu_migration_free(QemuDomain *qd) {
                 return;
         sd_event_source_disable_unref(m->poll);
         sd_event_source_disable_unref(m->finish_wait);
-        if (!m->outgoing && m->options->tunnelled)
+        if (!m->outgoing && m->options->tunnelled) {
                 (void) unlink(qd->paths->stream_socket);
+                (void) unlink(qd->paths->nbd_socket);
+        }
         qemu_storage_free(m->storage); /* deletes images it made, unless kept */
         domain_def_free(m->launch_def);
         g_free((char *) m->launch_tls.dir);
@@ -619,8 +621,8 @@ static int on_mirror_poll(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 /* copy-storage: the disks first; the memory once every mirror is ready
- * (on_mirror_poll_reply). The URI waits until then; a tunnel cannot carry
- * the disks, so the option rules refuse copy-storage with 'tunnelled'. */
+ * (on_mirror_poll_reply). The URI waits until then (and a tunnel's
+ * socket, which QEMU has under its name already). */
 static int storage_mirror_start(QemuMigration *m, const char *uri, GError **error) {
         int r;
 
@@ -704,7 +706,7 @@ int qemu_migrate_perform(void *domain_data, const MigrationTarget *target, const
 
         if (options->copy_storage != MIGRATE_COPY_STORAGE_NONE) {
                 r = qemu_storage_new_outgoing(qd->backend->event, qd->domain->def, options, target->backend_reply,
-                                              &m->storage, error);
+                                              target->tunnel_fds, &m->storage, error);
                 if (r < 0) {
                         qemu_migration_free(qd);
                         return r;
@@ -714,6 +716,8 @@ int qemu_migrate_perform(void *domain_data, const MigrationTarget *target, const
                         on_source_setup_reply, m, error);
         if (r >= 0)
                 r = send_parameters(m, true, tls, host, on_source_setup_reply, error);
+        if (r >= 0 && m->storage && data_fd >= 0)
+                r = send_stream_fd(m, data_fd, error);
         if (r >= 0 && m->storage)
                 r = storage_mirror_start(m, uri, error);
         else if (r >= 0)
@@ -948,11 +952,14 @@ static void prepare_complete(QemuMigration *m, int r, const GError *error) {
         }
         g_autoptr(GVariant) reply = NULL;
         if (r >= 0 && m->storage) {
-                /* The disks are copied to the host the stream goes to. */
+                /* The disks are copied to the host the stream goes to, or
+                 * through the tunnel as it is. */
                 g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
                 g_autofree char *host = NULL;
                 uint16_t port;
-                if (data_uri_parse(m->data_uri, &host, &port, NULL) >= 0)
+                if (m->options->tunnelled)
+                        qemu_storage_add_tunnel_reply(m->storage, m->qd->paths->nbd_socket, &dict);
+                else if (data_uri_parse(m->data_uri, &host, &port, NULL) >= 0)
                         qemu_storage_add_reply(m->storage, host, &dict);
                 reply = g_variant_ref_sink(g_variant_dict_end(&dict));
         }
@@ -1055,9 +1062,17 @@ static void on_incoming_setup_reply(Qmp *qmp, JsonNode *result, const char *erro
 }
 
 /* copy-storage: an NBD server on the data address, on the first free port
- * of the range (the stream takes one after it), exporting the new images. */
+ * of the range (the stream takes one after it), exporting the new images;
+ * with 'tunnelled' on a socket in the guest's own directory, which only the
+ * daemon connects to (Incoming.OpenTunnel), as for the stream. */
 static int incoming_export_disks(QemuMigration *m, GError **error) {
         uint16_t port = MIGRATION_PORT_MIN;
+
+        if (m->options->tunnelled) {
+                (void) unlink(m->qd->paths->nbd_socket); /* of an earlier attempt */
+                return qemu_storage_export_unix(m->storage, m->qd->qmp, m->qd->paths->nbd_socket,
+                                                on_incoming_setup_reply, m, error);
+        }
 
         while (port <= MIGRATION_PORT_MAX && !port_is_free(m->listen_host, port))
                 port++;

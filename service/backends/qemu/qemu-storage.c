@@ -41,6 +41,7 @@ typedef struct StorageDisk {
         bool ready;      /* source: the mirror is in sync */
         bool job_ended;  /* source: its job is gone */
         uint64_t len, offset;
+        int tunnel_fd;   /* source, 'tunnelled': our duplicate of its NBD connection, or -1 */
 } StorageDisk;
 
 struct QemuStorage {
@@ -68,6 +69,13 @@ struct QemuStorage {
         sd_event_source *complete_timer;
 };
 
+static StorageDisk *storage_disk_new(void) {
+        StorageDisk *d = g_new0(StorageDisk, 1);
+
+        d->tunnel_fd = -1;
+        return d;
+}
+
 static void storage_disk_free(gpointer p) {
         StorageDisk *d = p;
         g_free(d->dev);
@@ -77,6 +85,8 @@ static void storage_disk_free(gpointer p) {
         g_free(d->backing_format);
         g_free(d->job);
         g_free(d->nbd);
+        if (d->tunnel_fd >= 0)
+                close(d->tunnel_fd);
         g_free(d);
 }
 
@@ -254,7 +264,7 @@ int qemu_storage_new_incoming(sd_event *event, const DomainDef *def, const Migra
                                             "copy-storage: block device %s (disk %s) is missing here; create "
                                             "it and use option 'reuse-images'",
                                             disk->source_file, disk->target_dev);
-                StorageDisk *d = g_new0(StorageDisk, 1);
+                StorageDisk *d = storage_disk_new();
                 d->dev = g_strdup(disk->target_dev);
                 d->format = g_strdup(disk_format(disk));
                 d->path = g_strdup(disk->source_file);
@@ -404,6 +414,8 @@ int qemu_storage_create(QemuStorage *s, BackendDone done, void *userdata, GError
         return 0;
 }
 
+static int storage_add_exports(QemuStorage *s, Qmp *qmp, QmpReplyFn done, void *userdata, GError **error);
+
 int qemu_storage_export(QemuStorage *s, Qmp *qmp, const char *host, uint16_t port, const char *tls_creds,
                         const char *tls_authz, QmpReplyFn done, void *userdata, GError **error) {
         g_autofree char *port_str = g_strdup_printf("%u", port);
@@ -423,6 +435,13 @@ int qemu_storage_export(QemuStorage *s, Qmp *qmp, const char *host, uint16_t por
         log_info("copy-storage: exporting %u disk(s) over NBD on %s:%u%s", s->disks->len, host, port,
                  tls_creds ? " (TLS, the source's certificate only)" : " (clear text)");
         r = qmp_execute(qmp, "nbd-server-start", args, QEMU_COMMAND_TIMEOUT_USEC, done, userdata, error);
+        return r < 0 ? r : storage_add_exports(s, qmp, done, userdata, error);
+}
+
+/* One writable export per disk, named by its target dev. */
+static int storage_add_exports(QemuStorage *s, Qmp *qmp, QmpReplyFn done, void *userdata, GError **error) {
+        int r = 0;
+
         for (unsigned i = 0; r >= 0 && i < s->disks->len; i++) {
                 StorageDisk *d = s->disks->pdata[i];
                 g_autofree char *id = g_strdup_printf("vmigrate-export-%s", d->dev);
@@ -437,6 +456,31 @@ int qemu_storage_export(QemuStorage *s, Qmp *qmp, const char *host, uint16_t por
                 r = qmp_execute(qmp, "block-export-add", exp, QEMU_COMMAND_TIMEOUT_USEC, done, userdata, error);
         }
         return r;
+}
+
+int qemu_storage_export_unix(QemuStorage *s, Qmp *qmp, const char *path, QmpReplyFn done, void *userdata,
+                             GError **error) {
+        JsonObject *args = json_object_new(), *addr = json_object_new(), *data = json_object_new();
+        int r;
+
+        json_object_set_string_member(data, "path", path);
+        json_object_set_string_member(addr, "type", "unix");
+        json_object_set_object_member(addr, "data", data);
+        json_object_set_object_member(args, "addr", addr);
+        log_info("copy-storage: exporting %u disk(s) over NBD on %s, for the tunnel", s->disks->len, path);
+        r = qmp_execute(qmp, "nbd-server-start", args, QEMU_COMMAND_TIMEOUT_USEC, done, userdata, error);
+        return r < 0 ? r : storage_add_exports(s, qmp, done, userdata, error);
+}
+
+void qemu_storage_add_tunnel_reply(QemuStorage *s, const char *path, GVariantDict *reply) {
+        g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE("a{ss}"));
+
+        for (unsigned i = 0; i < s->disks->len; i++) {
+                g_autofree char *name = g_strdup_printf("nbd-%s", ((StorageDisk *) s->disks->pdata[i])->dev);
+                g_variant_builder_add(&b, "{ss}", name, path);
+        }
+        g_variant_dict_insert_value(reply, "tunnel-sockets", g_variant_builder_end(&b));
+        g_variant_dict_insert(reply, "nbd-tunnelled", "b", true);
 }
 
 void qemu_storage_add_reply(QemuStorage *s, const char *host, GVariantDict *reply) {
@@ -455,14 +499,18 @@ void qemu_storage_keep(QemuStorage *s) {
 /* ---- source ---- */
 
 int qemu_storage_new_outgoing(sd_event *event, const DomainDef *def, const MigrateOptions *options,
-                              GVariant *backend_reply, QemuStorage **ret, GError **error) {
+                              GVariant *backend_reply, GHashTable *tunnel_fds, QemuStorage **ret, GError **error) {
         g_autoptr(QemuStorage) s = storage_new(event);
         const char *host = NULL;
         guint16 port = 0;
+        gboolean tunnelled = false;
 
-        if (!backend_reply || !g_variant_lookup(backend_reply, "nbd-host", "&s", &host) ||
-            !g_variant_lookup(backend_reply, "nbd-port", "q", &port) || port == 0 || strlen(host) > 255 ||
-            strpbrk(host, " \t\n/"))
+        if (backend_reply)
+                (void) g_variant_lookup(backend_reply, "nbd-tunnelled", "b", &tunnelled);
+        if (tunnelled != options->tunnelled ||
+            (!tunnelled && (!g_variant_lookup(backend_reply, "nbd-host", "&s", &host) ||
+                            !g_variant_lookup(backend_reply, "nbd-port", "q", &port) || port == 0 ||
+                            strlen(host) > 255 || strpbrk(host, " \t\n/"))))
                 return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
                                     "copy-storage: the destination did not say where to copy the disks");
         s->nbd_host = g_strdup(host);
@@ -476,12 +524,24 @@ int qemu_storage_new_outgoing(sd_event *event, const DomainDef *def, const Migra
                 const DomainDiskDef *disk = def->disks->pdata[i];
                 if (!qemu_disk_is_copied(disk, options))
                         continue;
-                StorageDisk *d = g_new0(StorageDisk, 1);
+                StorageDisk *d = storage_disk_new();
                 d->dev = g_strdup(disk->target_dev);
                 d->format = g_strdup(disk_format(disk));
                 d->job = g_strdup_printf(MIRROR_JOB_PREFIX "%08x-%s", tag, d->dev);
                 d->nbd = g_strdup_printf(NBD_NODE_PREFIX "%08x-%s", tag, d->dev);
                 g_ptr_array_add(s->disks, d);
+                if (tunnelled) {
+                        g_autofree char *name = g_strdup_printf("nbd-%s", d->dev);
+                        gpointer fd;
+                        if (!tunnel_fds || !g_hash_table_lookup_extended(tunnel_fds, name, NULL, &fd))
+                                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                                    "copy-storage: no tunnel to the destination for disk %s",
+                                                    d->dev);
+                        d->tunnel_fd = fcntl(GPOINTER_TO_INT(fd), F_DUPFD_CLOEXEC, 3);
+                        if (d->tunnel_fd < 0)
+                                return vm_error_set(error, VM_ERROR_FAILED, "copy-storage: cannot keep a tunnel: %s",
+                                                    g_strerror(errno));
+                }
         }
         *ret = g_steal_pointer(&s);
         return 0;
@@ -498,9 +558,27 @@ int qemu_storage_mirror(QemuStorage *s, Qmp *qmp, const char *tls_creds, const c
                 g_autofree char *node = g_strdup_printf("disk-%s", d->dev);
                 JsonObject *add = json_object_new(), *server = json_object_new(), *mirror;
 
-                json_object_set_string_member(server, "type", "inet");
-                json_object_set_string_member(server, "host", s->nbd_host);
-                json_object_set_string_member(server, "port", port);
+                if (d->tunnel_fd >= 0) {
+                        /* The tunnel's connection, under the node's name,
+                         * for the client to take (SocketAddress "fd"). */
+                        JsonObject *getfd = json_object_new();
+                        json_object_set_string_member(getfd, "fdname", nbd);
+                        r = qmp_execute_with_fd(qmp, "getfd", getfd, d->tunnel_fd, QEMU_COMMAND_TIMEOUT_USEC, done,
+                                                userdata, error);
+                        close(d->tunnel_fd);
+                        d->tunnel_fd = -1;
+                        if (r < 0) {
+                                json_object_unref(add);
+                                json_object_unref(server);
+                                break;
+                        }
+                        json_object_set_string_member(server, "type", "fd");
+                        json_object_set_string_member(server, "str", nbd);
+                } else {
+                        json_object_set_string_member(server, "type", "inet");
+                        json_object_set_string_member(server, "host", s->nbd_host);
+                        json_object_set_string_member(server, "port", port);
+                }
                 json_object_set_string_member(add, "driver", "nbd");
                 json_object_set_string_member(add, "node-name", nbd);
                 json_object_set_object_member(add, "server", server);

@@ -72,6 +72,14 @@ int qemu_storage_export(QemuStorage *s, Qmp *qmp, const char *host, uint16_t por
 /* For Prepare's reply: "nbd-host" s (host: the name the source connects
  * to, the data URI's, which a TLS certificate names), "nbd-port" q. */
 void qemu_storage_add_reply(QemuStorage *s, const char *host, GVariantDict *reply);
+
+/* Option 'tunnelled': the NBD server on unix socket path instead; the
+ * reply asks the core for one tunnel per disk to it ("tunnel-sockets",
+ * "nbd-<dev>" -> path; the path stays on this host) and says so
+ * ("nbd-tunnelled" b). */
+int qemu_storage_export_unix(QemuStorage *s, Qmp *qmp, const char *path, QmpReplyFn done, void *userdata,
+                             GError **error);
+void qemu_storage_add_tunnel_reply(QemuStorage *s, const char *path, GVariantDict *reply);
 /* Finish: the exports go (before the guest runs). */
 int qemu_storage_unexport(QemuStorage *s, Qmp *qmp, QmpReplyFn done, void *userdata, GError **error);
 /* The guest stays here: its images are kept. */
@@ -79,9 +87,11 @@ void qemu_storage_keep(QemuStorage *s);
 
 /* ---- source ---- */
 
-/* The mirrors to start, from def and the destination's reply. */
+/* The mirrors to start, from def and the destination's reply; with
+ * 'tunnelled', tunnel_fds has a connection to the NBD server per disk
+ * ("nbd-<dev>"), duplicated here until the mirrors take them. */
 int qemu_storage_new_outgoing(sd_event *event, const DomainDef *def, const MigrateOptions *options,
-                              GVariant *backend_reply, QemuStorage **ret, GError **error);
+                              GVariant *backend_reply, GHashTable *tunnel_fds, QemuStorage **ret, GError **error);
 /* blockdev-add + blockdev-mirror per disk; with TLS (tls_creds not NULL)
  * the server's certificate must name tls_hostname. */
 int qemu_storage_mirror(QemuStorage *s, Qmp *qmp, const char *tls_creds, const char *tls_hostname, QmpReplyFn done,
