@@ -132,6 +132,7 @@ leg() {
         like "$(lg "$to" mem-verify)" "^MEM-VERIFY OK mib=$data_mib md5=$mem_md5 " "$from -> $to: the $data_mib MiB in tmpfs read back with their md5"
         like "$(lg "$to" disk-verify)" "^DISK-VERIFY OK dev=vda mib=$disk_mib md5=$disk_md5 " \
                 "$from -> $to: the disk reads back with its md5 (O_DIRECT, through $to's QEMU)"
+        # shellcheck disable=SC2016 # expanded by eval, in this function's scope
         wait_until 30 eval '[ "$(field "$(lg $to churn-status)" rounds)" -gt $r0 ]'
         ok $? "$from -> $to: the background writer went on (rounds $r0 -> $(field "$(lg "$to" churn-status)" rounds))"
         like "$(lg "$to" health)" '^HEALTH ok=yes ' "$from -> $to: no oops, BUG, WARNING, RCU stall or lockup in the kernel log"
