@@ -8,7 +8,8 @@
 # OUTDIR/vmlinuz     the kernel of the package linux-image-amd64 depends on
 # OUTDIR/initrd.img  gzip'd newc cpio: busybox-static, ./init (this dir),
 #                    the virtio/ATA driver modules and their dependencies
-#                    taken from the same kernel package
+#                    taken from the same kernel package, and qemu-ga from
+#                    qemu-guest-agent with the libraries it links
 # OUTDIR/info        KEY=VALUE lines: release, packages, sizes, what was loaded
 #
 # The packages are fetched with `apt-get download` into OUTDIR/debs and
@@ -95,7 +96,8 @@ fi
 [[ -n "$kpkg" ]] || skip "apt knows no kernel package behind '$meta' (no Debian package lists: run apt-get update)"
 kver=$(candidate "$kpkg")
 bbver=$(candidate busybox-static)
-[[ -n "$kver" && -n "$bbver" ]] || skip "apt has no candidate for $kpkg or busybox-static"
+gaver=$(candidate qemu-guest-agent)
+[[ -n "$kver" && -n "$bbver" && -n "$gaver" ]] || skip "apt has no candidate for $kpkg, busybox-static or qemu-guest-agent"
 
 # fetch PKG VERSION: prints the path of PKG's .deb at VERSION in
 # OUTDIR/debs, downloading it unless it is there already.
@@ -132,7 +134,7 @@ fetch() {
 }
 
 key=$(
-        echo "kernel=$kpkg=$kver busybox=$bbver modules=${wanted_modules[*]}"
+        echo "kernel=$kpkg=$kver busybox=$bbver qemu-guest-agent=$gaver modules=${wanted_modules[*]}"
         sha256sum "$src/init" "$src/build.sh" | cut -d' ' -f1
 )
 if [[ -f "$out/stamp" && "$(cat "$out/stamp")" == "$key" && -f "$out/vmlinuz" && -f "$out/initrd.img" && -f "$out/info" ]]; then
@@ -141,9 +143,10 @@ if [[ -f "$out/stamp" && "$(cat "$out/stamp")" == "$key" && -f "$out/vmlinuz" &&
 fi
 rm -f "$out/stamp"
 
-log "fetching $kpkg $kver and busybox-static $bbver"
+log "fetching $kpkg $kver, busybox-static $bbver, qemu-guest-agent $gaver"
 kdeb=$(fetch "$kpkg" "$kver")
 bbdeb=$(fetch busybox-static "$bbver")
+gadeb=$(fetch qemu-guest-agent "$gaver")
 t_fetched=$(date +%s%N)
 
 work=$(mktemp -d "$out/.work.XXXXXX")
@@ -238,6 +241,24 @@ for m in "${order[@]}"; do
         install -m 0644 "${have[$m]}" "$root/lib/modules/$m.ko"
 done
 printf '%s\n' "${order[@]}" >"$root/lib/modules/load.order"
+
+# qemu-ga is a dynamic binary: it goes in with the libraries the host's
+# loader resolves for it (ldd), which are Debian's own (the host is
+# Debian) and at their own paths. Without one of them the guest is built
+# without the agent and says why (agent= in OUTDIR/info).
+agent=yes
+dpkg-deb --fsys-tarfile "$gadeb" | tar -x -C "$work" ./usr/sbin/qemu-ga
+libs=$(ldd "$work/usr/sbin/qemu-ga" 2>&1) || libs="ldd failed: $libs"
+if grep -q 'not found\|ldd failed' <<<"$libs"; then
+        agent="no: $(grep 'not found\|ldd failed' <<<"$libs" | tr -s ' \t\n' ' ')"
+        log "qemu-ga left out, $agent"
+else
+        install -D -m 0755 "$work/usr/sbin/qemu-ga" "$root/usr/sbin/qemu-ga"
+        # "name => /path (addr)" and the loader's "/path (addr)".
+        for lib in $(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$libs"); do
+                install -D -m 0755 "$(readlink -f "$lib")" "$root$lib"
+        done
+fi
 echo "$kpkg=$kver" >"$root/etc/vmigrate-guest-kernel"
 
 (cd "$root" && find . -print0 | LC_ALL=C sort -z |
@@ -254,7 +275,9 @@ busybox_version=$bbver
 modules=${order[*]}
 vmlinuz_bytes=$(stat -c %s "$work/vmlinuz")
 initrd_bytes=$(stat -c %s "$work/initrd.img")
-debs_bytes=$(($(stat -c %s "$kdeb") + $(stat -c %s "$bbdeb")))
+qemu_guest_agent_version=$gaver
+agent=$agent
+debs_bytes=$(($(stat -c %s "$kdeb") + $(stat -c %s "$bbdeb") + $(stat -c %s "$gadeb")))
 fetch_ms=$(((t_fetched - t_start) / 1000000))
 build_ms=$(((t_end - t_start) / 1000000))
 EOF
