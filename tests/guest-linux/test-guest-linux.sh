@@ -141,6 +141,14 @@ like "$(agent src guest-get-osinfo)" "\"kernel-release\": \"$release\"" "guest-g
 # --- a plain QEMU live migration, src -> dst, the writer running
 like "$(lg src churn-start)" '^CHURN-START OK ' "churn-start"
 like "$(lg src churn-start)" '^ERR churn-start: already running' "a second churn-start: ERR"
+qmajor=$("$qemu" --version | sed -n -E '1s/.*version ([0-9]+)\..*/\1/p')
+if [ "${qmajor:-0}" -lt 9 ]; then
+        # What would fail there is QEMU's, not the guest's (NOTES-machines.md).
+        echo "ok $((_tap_n + 1)) - the QEMU-to-QEMU migration # SKIP QEMU $qmajor < 9.0 loses TCG guest writes in pre-copy; install qemu-system-x86 from bookworm-backports"
+        _tap_n=$((_tap_n + 1))
+        _tap_conclude
+        exit
+fi
 s0=$(lg src uptime)
 boot dst -incoming defer
 wait_until 30 test -S "$tmp/dst.qmp"
