@@ -42,6 +42,9 @@ packages=(
         util-linux
         passwd
         valgrind
+        # The Linux test guest's initramfs (tests/guest-linux/build.sh); its
+        # kernel and busybox are fetched with apt-get download, not installed.
+        cpio
 )
 # Packages taken from bookworm-backports.
 backports_packages=(

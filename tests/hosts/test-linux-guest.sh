@@ -1,0 +1,154 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# A real Linux guest live-migrated between two hosts and back: Debian's
+# kernel with a busybox initramfs (tests/guest-linux, built from Debian
+# packages at test time) under TCG, 256 MiB, a virtio disk on shared
+# storage, and a background writer dirtying its memory during both
+# migrations. After each one the guest answers on its serial port on the
+# new host, has not rebooted (same boot_id, uptime went on), its tmpfs data
+# and disk data read back with the checksums taken before, the writer kept
+# running, and its kernel log has no oops, BUG, WARNING, RCU stall or
+# lockup.
+. "$(dirname "$0")/lib-hosts.sh"
+. "$(dirname "$0")/lib-migrate.sh"
+
+: "${VMTEST_LINUX_BUILD:?VMTEST_LINUX_BUILD must be set}"
+: "${VMTEST_LINUX_DIR:?VMTEST_LINUX_DIR must be set}"
+
+mig_setup --qemu a b
+guest_print_accel tcg "a Linux kernel turns on paging, and nested KVM here resets such a guest"
+mig_require_tcg_precopy
+dest_a=$(mig_dest a)
+dest_b=$(mig_dest b)
+
+# --- the guest, built (or found up to date) from Debian packages
+t0=$(mig_now_ms)
+out=$("$VMTEST_LINUX_BUILD" "$VMTEST_LINUX_DIR" 2>"$HOSTS_RUN/build.err")
+rc=$?
+case $rc in
+0) ;;
+77) skip_all "the Linux guest cannot be built here: $(sed -n 's/^SKIP: //p' <<<"$out")" ;;
+*) bail_out "tests/guest-linux/build.sh failed ($rc): $(tail -n 5 "$HOSTS_RUN/build.err")" ;;
+esac
+info() { sed -n "s/^$1=//p" "$VMTEST_LINUX_DIR/info"; }
+release=$(info release)
+ok "[ -n '$release' ]" "the Linux guest is ready ($(($(mig_now_ms) - t0)) ms): $(info kernel_package) $(info kernel_version), busybox-static $(info busybox_version)"
+diag "vmlinuz $(info vmlinuz_bytes) bytes, initrd $(info initrd_bytes) bytes, modules: $(info modules)"
+
+mem_mib=256
+data_mib=64
+disk_mib=16
+img=/srv/vmigrate/shared/linux-vda.raw
+host_exec a qemu-img create -q -f raw "$img" 64M
+ok $? "a 64 MiB raw disk in the shared storage"
+
+xml="<domain type='qemu'>
+  <name>linux</name>
+  <memory unit='MiB'>$mem_mib</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type>hvm</type>
+    <kernel>$VMTEST_LINUX_DIR/vmlinuz</kernel>
+    <initrd>$VMTEST_LINUX_DIR/initrd.img</initrd>
+    <cmdline>console=ttyS0 panic=-1</cmdline>
+  </os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='$img'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <serial type='pty'/>
+  </devices>
+</domain>"
+t0=$(mig_now_ms)
+p=$(mig_define a "$xml") && mig_dom a "$p" Start >/dev/null
+ok $? "the Linux guest ($mem_mib MiB, TCG, virtio disk) starts on a" || bail_out "cannot start the guest"
+uuid=$(mig_uuid a "$p")
+serial_log="$(host_path a runtime)/qemu/log/$uuid-serial0.log"
+wait_until 120 grep -q '^LINUX READY' "$serial_log"
+ok $? "it boots to its /init and prints the banner ($(($(mig_now_ms) - t0)) ms after Define)" ||
+        bail_out "no banner; the serial log ends with: $(tail -n 20 "$serial_log" 2>/dev/null)"
+banner=$(grep -a -m1 '^LINUX READY' "$serial_log" | tr -d '\r')
+diag "$banner"
+like "$banner" " release=$release " "... running the packaged kernel $release"
+like "$banner" " failed=none " "... every driver module loaded"
+like "$banner" " disk=vda:64M " "... and virtio_blk found the disk"
+
+# lg HOST LINE: one command line to the guest on HOST, its answer.
+lg() {
+        mig_guest "$1" "$uuid" raw "$2"
+}
+# field LINE KEY: the value of KEY=VALUE in LINE.
+field() {
+        sed -n -E "s/^(|.* )$2=([^ ]*).*$/\2/p" <<<"$1"
+}
+
+like "$(lg a "uname")" "^UNAME release=$release machine=x86_64$" "uname on a"
+w=$(lg a "mem-write $data_mib")
+like "$w" "^MEM-WRITE OK mib=$data_mib md5=[0-9a-f]{32} " "mem-write: $data_mib MiB of random data in a tmpfs"
+mem_md5=$(field "$w" md5)
+w=$(lg a "disk-write $disk_mib")
+like "$w" "^DISK-WRITE OK dev=vda mib=$disk_mib md5=[0-9a-f]{32} " "disk-write: $disk_mib MiB to /dev/vda with O_DIRECT"
+disk_md5=$(field "$w" md5)
+is "$(head -c $((disk_mib << 20)) "$(host_path a shared)/linux-vda.raw" | md5sum | cut -d' ' -f1)" "$disk_md5" \
+        "... which is what the image holds"
+like "$(lg a churn-start)" '^CHURN-START OK ' "a background writer rewrites 8 x 4 MiB in turn"
+ok "wait_until 30 eval '[ \"\$(field \"\$(lg a churn-status)\" rounds)\" -ge 2 ]'" "... and goes round"
+
+here=a
+# leg: migrate from $here to the other host with the writer running, then
+# check the guest there; sets $here.
+leg() {
+        local from=$here to dest out job s0 s1 up0 up1 id0 id1 r0 ms t0 w0 w1
+        if [ "$from" = a ]; then to=b dest=$dest_b; else to=a dest=$dest_a; fi
+        w0=$(mig_now_ms)
+        s0=$(lg "$from" uptime)
+        up0=$(field "$s0" s) id0=$(field "$s0" boot_id)
+        r0=$(field "$(lg "$from" churn-status)" rounds)
+        t0=$(mig_now_ms)
+        out=$(mig_migrate "$from" "$p" "$dest" 2 wait b true bandwidth t 1000000000)
+        ms=$(($(mig_now_ms) - t0))
+        like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "$from -> $to: the live migration completes ($ms ms)" || {
+                diag "$out"
+                return 1
+        }
+        job=$(vm_reply_path "$out")
+        diag "$(mig_jprop "$from" "$job" Iteration) passes, downtime $(mig_dom "$from" "$p" GetJobStats 2>/dev/null |
+                grep -o '"downtime-ms" [a-z] [0-9]*' | awk '{ print $3 }') ms"
+        is "$(mig_state "$to" "$p")" running/migrated "$from -> $to: the guest runs on $to"
+        ok "wait_until 10 eval '[ -z \"\$(mig_qemu_pids $from $uuid)\" ]'" "$from -> $to: its QEMU on $from is gone"
+        s1=$(lg "$to" uptime)
+        w1=$(mig_now_ms)
+        like "$s1" '^UPTIME ' "$from -> $to: the guest answers on $to's serial port"
+        up1=$(field "$s1" s) id1=$(field "$s1" boot_id)
+        is "$id1" "$id0" "$from -> $to: same boot_id: the kernel did not reboot"
+        # The guest's clock stops only for the downtime: its uptime goes on
+        # by about the host's time between the two questions (each answer
+        # can lag its question by a serial round trip, hence the slack).
+        ok "awk -v a='$up0' -v b='$up1' -v w='$((w1 - w0))' 'BEGIN { d = (b - a) * 1000; exit !(b >= a && d <= w + 500 && d >= w - 3000) }'" \
+                "$from -> $to: its uptime went on with the host's clock ($up0 s -> $up1 s, $((w1 - w0)) ms on the host)"
+        like "$(lg "$to" uname)" "^UNAME release=$release " "$from -> $to: uname -r is still $release"
+        like "$(lg "$to" mem-verify)" "^MEM-VERIFY OK mib=$data_mib md5=$mem_md5 " "$from -> $to: the $data_mib MiB in tmpfs read back with their md5"
+        like "$(lg "$to" disk-verify)" "^DISK-VERIFY OK dev=vda mib=$disk_mib md5=$disk_md5 " \
+                "$from -> $to: the disk reads back with its md5 (O_DIRECT, through $to's QEMU)"
+        # shellcheck disable=SC2016 # expanded by eval, in this function's scope
+        wait_until 30 eval '[ "$(field "$(lg $to churn-status)" rounds)" -gt $r0 ]'
+        ok $? "$from -> $to: the background writer went on (rounds $r0 -> $(field "$(lg "$to" churn-status)" rounds))"
+        like "$(lg "$to" health)" '^HEALTH ok=yes ' "$from -> $to: no oops, BUG, WARNING, RCU stall or lockup in the kernel log"
+        here=$to
+}
+
+leg
+leg
+
+like "$(lg a churn-stop)" '^CHURN-STOP OK running=yes ' "the writer stops at a round's end"
+like "$(lg a churn-verify)" '^CHURN-VERIFY OK files=8 ' "every file it wrote on a, on b and back on a matches its md5"
+like "$(lg a status)" "^STATUS release=$release .* disk=vda:64M " "status on a after both migrations"
+
+mig_dom a "$p" Destroy >/dev/null
+ok $? "the guest is destroyed on a"
+mig_check_clean a "$uuid" "after Destroy"
+mig_check_clean b "$uuid" "after Destroy"
+
+hosts_finish
