@@ -77,9 +77,10 @@ int display_port_acquire(const char *address, uint16_t want, bool vnc, uint16_t 
                         return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
                                             "cannot listen on %s port %u for the display: %s%s", where, want,
                                             g_strerror(-r),
-                                            r == -EADDRNOTAVAIL ? " (not an address of this host; change the "
-                                                                  "<graphics> listen address)"
-                                                                : "");
+                                            r == -EADDRNOTAVAIL
+                                                    ? " (not an address of this host; change the "
+                                                      "<graphics> listen address)"
+                                                    : "");
                 if (r == 0)
                         return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
                                             "display port %u on %s is in use; pick another port or use "
@@ -96,19 +97,21 @@ int display_port_acquire(const char *address, uint16_t want, bool vnc, uint16_t 
                         continue;
                 r = display_port_check(address, (uint16_t) p);
                 if (r < 0)
-                        return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
-                                            "cannot listen on %s for the display: %s%s", where, g_strerror(-r),
-                                            r == -EADDRNOTAVAIL ? " (not an address of this host; change the "
-                                                                  "<graphics> listen address)"
-                                                                : "");
+                        return vm_error_set(
+                                error, VM_ERROR_BACKEND_FAILED, "cannot listen on %s for the display: %s%s",
+                                where, g_strerror(-r),
+                                r == -EADDRNOTAVAIL ? " (not an address of this host; change the "
+                                                      "<graphics> listen address)"
+                                                    : "");
                 if (r == 1) {
                         display_port_hold((uint16_t) p);
                         *ret_port = (uint16_t) p;
                         return 0;
                 }
         }
-        return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
-                            "no free display port in %u-%u on %s: other guests or programs hold them all; stop "
-                            "one, or widen the range (vmigrated --display-ports)",
-                            first, range_max, where);
+        return vm_error_set(
+                error, VM_ERROR_BACKEND_FAILED,
+                "no free display port in %u-%u on %s: other guests or programs hold them all; stop "
+                "one, or widen the range (vmigrated --display-ports)",
+                first, range_max, where);
 }

@@ -49,7 +49,7 @@
 
 #define GRAPHICS_PASSWD_MAX 256
 #define GRAPHICS_ADDRESS_MAX 253
-#define VNC_PORT_MIN 5900 /* QEMU's VNC display :0 */
+#define VNC_PORT_MIN 5900                   /* QEMU's VNC display :0 */
 #define VIDEO_MEMORY_MAX_KIB (1024U * 1024) /* 1 GiB */
 #define VIDEO_HEADS_MAX 16
 
@@ -84,10 +84,11 @@ static int parse_listen_address(const char *what, const char *value, GError **er
         if (listen_address_is_valid(value))
                 return 0;
         g_autofree char *q = text_quote(value, 64);
-        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                            "%s='%s': not an IP address or host name; give one such as 0.0.0.0 (every address), "
-                            "127.0.0.1 or ::1",
-                            what, q);
+        return vm_error_set(
+                error, VM_ERROR_INVALID_XML,
+                "%s='%s': not an IP address or host name; give one such as 0.0.0.0 (every address), "
+                "127.0.0.1 or ::1",
+                what, q);
 }
 
 static int parse_port(xmlNode *node, const char *type, const char *value, int *ret, GError **error) {
@@ -102,8 +103,8 @@ static int parse_port(xmlNode *node, const char *type, const char *value, int *r
                 return r;
         if (v > 65535)
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<graphics type='%s' port='%" PRIu64 "'>: a TCP port is at most 65535", type,
-                                    v);
+                                    "<graphics type='%s' port='%" PRIu64 "'>: a TCP port is at most 65535",
+                                    type, v);
         if (g_str_equal(type, "vnc") && v < VNC_PORT_MIN)
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                     "<graphics type='vnc' port='%" PRIu64 "'>: QEMU's VNC ports start at %d "
@@ -128,45 +129,52 @@ static int parse_listen(xmlNode *c, DomainGraphicsDef *g, GError **error) {
             (r = require_attr(c, "type", "(address, none or socket)", &type, error)) < 0)
                 return r;
         if (g_str_equal(type, "network"))
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<graphics><listen type='network'>: listening on a libvirt network's address "
-                                    "is not supported by vmigrate; give <listen type='address' address='…'/>");
-        if ((r = check_attr_choice(c, "type", type, "listen type", STRV("address", "none", "socket"), error)) < 0)
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<graphics><listen type='network'>: listening on a libvirt network's address "
+                        "is not supported by vmigrate; give <listen type='address' address='…'/>");
+        if ((r = check_attr_choice(c, "type", type, "listen type", STRV("address", "none", "socket"),
+                                   error)) < 0)
                 return r;
         address = get_attr(c, "address");
         socket = get_attr(c, "socket");
         if (xmlHasProp(c, (const xmlChar *) "network"))
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<graphics><listen network=…>: only <listen type='network'> names a network, "
-                                    "which vmigrate does not support; give <listen type='address' address='…'/>");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<graphics><listen network=…>: only <listen type='network'> names a network, "
+                        "which vmigrate does not support; give <listen type='address' address='…'/>");
         if (address && !g_str_equal(type, "address"))
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<graphics><listen type='%s' address=…>: only type 'address' takes an address",
-                                    type);
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<graphics><listen type='%s' address=…>: only type 'address' takes an address",
+                        type);
         if (socket && !g_str_equal(type, "socket"))
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<graphics><listen type='%s' socket=…>: only type 'socket' takes a socket",
-                                    type);
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<graphics><listen type='%s' socket=…>: only type 'socket' takes a socket", type);
         if (address && (r = parse_listen_address("<graphics><listen address", address, error)) < 0)
                 return r;
         if (socket && (r = check_path("<graphics><listen socket>", socket, error)) < 0)
                 return r;
         if (g->listen_address && address && !g_str_equal(g->listen_address, address))
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<graphics listen='%s'> and its <listen address='%s'/> differ; make them "
-                                    "equal or give one",
-                                    g->listen_address, address);
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<graphics listen='%s'> and its <listen address='%s'/> differ; make them "
+                        "equal or give one",
+                        g->listen_address, address);
         if (g->listen_address && !g_str_equal(type, "address"))
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                     "<graphics listen='%s'> conflicts with <listen type='%s'/>; remove one",
                                     g->listen_address, type);
         if (g->socket && socket && !g_str_equal(g->socket, socket))
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<graphics socket=…> and its <listen socket=…/> differ; make them equal or "
-                                    "give one");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<graphics socket=…> and its <listen socket=…/> differ; make them equal or "
+                        "give one");
         if (g->socket && !g_str_equal(type, "socket"))
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<graphics socket=…> conflicts with <listen type='%s'/>; remove one", type);
+                                    "<graphics socket=…> conflicts with <listen type='%s'/>; remove one",
+                                    type);
         g_free(g->listen_type);
         g->listen_type = g_steal_pointer(&type);
         if (address) {
@@ -180,7 +188,8 @@ static int parse_listen(xmlNode *c, DomainGraphicsDef *g, GError **error) {
         return 0;
 }
 
-static const char *const spice_image_compressions[] = { "auto_glz", "auto_lz", "quic", "glz", "lz", "off", NULL };
+static const char *const spice_image_compressions[] = { "auto_glz", "auto_lz", "quic", "glz",
+                                                        "lz",       "off",     NULL };
 
 int domain_graphics_parse(xmlNode *node, DomainDef *def, GError **error) {
         g_autoptr(DomainGraphicsDef) g = g_new0(DomainGraphicsDef, 1);
@@ -201,30 +210,36 @@ int domain_graphics_parse(xmlNode *node, DomainDef *def, GError **error) {
 
         /* Known to libvirt, not honoured here: refused by name. */
         if (xmlHasProp(node, (const xmlChar *) "passwdValidTo"))
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<graphics passwdValidTo=…>: password expiry is not supported by vmigrate (the "
-                                    "password would outlive it silently); remove the attribute");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<graphics passwdValidTo=…>: password expiry is not supported by vmigrate (the "
+                        "password would outlive it silently); remove the attribute");
         if (xmlHasProp(node, (const xmlChar *) "sharePolicy"))
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                     "<graphics sharePolicy=…> is not supported by vmigrate (QEMU's default, "
                                     "allow-exclusive, applies); remove the attribute");
         if (xmlHasProp(node, (const xmlChar *) "websocket"))
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<graphics websocket=…>: VNC over websockets is not supported by vmigrate; "
-                                    "remove the attribute and connect with a VNC client");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<graphics websocket=…>: VNC over websockets is not supported by vmigrate; "
+                        "remove the attribute and connect with a VNC client");
         if (xmlHasProp(node, (const xmlChar *) "connected"))
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<graphics connected=…> is not supported by vmigrate; remove the attribute");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<graphics connected=…> is not supported by vmigrate; remove the attribute");
         tls_port = get_attr(node, "tlsPort");
         default_mode = get_attr(node, "defaultMode");
-        if ((tls_port && !g_str_equal(tls_port, "-1")) || (default_mode && !g_str_equal(default_mode, "any")))
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<graphics type='%s' %s=…>: SPICE over TLS is not supported by vmigrate yet; "
-                                    "remove it (or use tlsPort='-1')",
-                                    g->type, tls_port ? "tlsPort" : "defaultMode");
+        if ((tls_port && !g_str_equal(tls_port, "-1")) ||
+            (default_mode && !g_str_equal(default_mode, "any")))
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<graphics type='%s' %s=…>: SPICE over TLS is not supported by vmigrate yet; "
+                        "remove it (or use tlsPort='-1')",
+                        g->type, tls_port ? "tlsPort" : "defaultMode");
         if ((tls_port || default_mode) && !g_str_equal(g->type, "spice"))
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<graphics type='vnc'>: tlsPort and defaultMode are SPICE's; remove them");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<graphics type='vnc'>: tlsPort and defaultMode are SPICE's; remove them");
         if ((r = check_attributes(node,
                                   STRV("type", "port", "autoport", "listen", "passwd", "keymap", "socket",
                                        "tlsPort", "defaultMode"),
@@ -235,7 +250,8 @@ int domain_graphics_parse(xmlNode *node, DomainDef *def, GError **error) {
         if (port && (r = parse_port(node, g->type, port, &g->port, error)) < 0)
                 return r;
         autoport = get_attr(node, "autoport");
-        if (autoport && (r = check_attr_choice(node, "autoport", autoport, "value", STRV("yes", "no"), error)) < 0)
+        if (autoport &&
+            (r = check_attr_choice(node, "autoport", autoport, "value", STRV("yes", "no"), error)) < 0)
                 return r;
         /* As libvirt: port='-1' means autoport, and so does giving neither. */
         g->autoport = autoport ? g_str_equal(autoport, "yes") : g->port == DOMAIN_GRAPHICS_PORT_AUTO;
@@ -323,7 +339,8 @@ int domain_graphics_parse(xmlNode *node, DomainDef *def, GError **error) {
         return 0;
 }
 
-static int parse_video_size(xmlNode *model, const char *attr, const char *type, unsigned *ret, GError **error) {
+static int parse_video_size(xmlNode *model, const char *attr, const char *type, unsigned *ret,
+                            GError **error) {
         g_autofree char *value = get_attr(model, attr);
         g_autofree char *what = g_strdup_printf("<video><model %s>", attr);
         uint64_t v;
@@ -335,8 +352,8 @@ static int parse_video_size(xmlNode *model, const char *attr, const char *type, 
                 return r;
         if (v > VIDEO_MEMORY_MAX_KIB)
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<video><model type='%s' %s='%" PRIu64 "'>: at most %u KiB", type, attr, v,
-                                    VIDEO_MEMORY_MAX_KIB);
+                                    "<video><model type='%s' %s='%" PRIu64 "'>: at most %u KiB", type, attr,
+                                    v, VIDEO_MEMORY_MAX_KIB);
         *ret = (unsigned) v;
         return 0;
 }
@@ -353,16 +370,18 @@ int domain_video_parse(xmlNode *node, DomainDef *def, GError **error) {
                         g_autofree char *primary = NULL, *heads = NULL;
 
                         if ((r = check_once(&seen_model, c, node, error)) < 0 ||
-                            (r = check_attributes(c, STRV("type", "vram", "ram", "vgamem", "heads", "primary"),
+                            (r = check_attributes(c,
+                                                  STRV("type", "vram", "ram", "vgamem", "heads", "primary"),
                                                   error)) < 0 ||
-                            (r = require_attr(c, "type", "(vga, virtio, qxl, bochs, ramfb or none)", &v->model,
-                                              error)) < 0)
+                            (r = require_attr(c, "type", "(vga, virtio, qxl, bochs, ramfb or none)",
+                                              &v->model, error)) < 0)
                                 return r;
                         if (g_str_equal(v->model, "cirrus"))
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<video><model type='cirrus'>: cirrus is deprecated in QEMU "
-                                                    "and not supported by vmigrate; use type 'vga' (any guest "
-                                                    "that drives cirrus drives VGA)");
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_XML,
+                                        "<video><model type='cirrus'>: cirrus is deprecated in QEMU "
+                                        "and not supported by vmigrate; use type 'vga' (any guest "
+                                        "that drives cirrus drives VGA)");
                         if ((r = check_attr_choice(c, "type", v->model, "video model",
                                                    STRV("vga", "virtio", "qxl", "bochs", "ramfb", "none"),
                                                    error)) < 0)
@@ -372,15 +391,17 @@ int domain_video_parse(xmlNode *node, DomainDef *def, GError **error) {
                             (r = parse_video_size(c, "vgamem", v->model, &v->vgamem, error)) < 0)
                                 return r;
                         if ((v->ram || v->vgamem) && !g_str_equal(v->model, "qxl"))
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<video><model type='%s'>: ram and vgamem are qxl's; remove "
-                                                    "them",
-                                                    v->model);
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_XML,
+                                        "<video><model type='%s'>: ram and vgamem are qxl's; remove "
+                                        "them",
+                                        v->model);
                         if (v->vram && !strv_contains(STRV("vga", "qxl", "bochs"), v->model))
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<video><model type='%s' vram=…>: this model has no video "
-                                                    "memory setting; remove vram",
-                                                    v->model);
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_XML,
+                                        "<video><model type='%s' vram=…>: this model has no video "
+                                        "memory setting; remove vram",
+                                        v->model);
                         heads = get_attr(c, "heads");
                         if (heads) {
                                 uint64_t n;
@@ -392,18 +413,20 @@ int domain_video_parse(xmlNode *node, DomainDef *def, GError **error) {
                                                             "<video><model heads='%" PRIu64 "'>: 1 to %d", n,
                                                             VIDEO_HEADS_MAX);
                                 if (n > 1 && !strv_contains(STRV("qxl", "virtio"), v->model))
-                                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                            "<video><model type='%s' heads='%" PRIu64
-                                                            "'>: only qxl and virtio have more than one head",
-                                                            v->model, n);
+                                        return vm_error_set(
+                                                error, VM_ERROR_INVALID_XML,
+                                                "<video><model type='%s' heads='%" PRIu64
+                                                "'>: only qxl and virtio have more than one head",
+                                                v->model, n);
                                 v->heads = (unsigned) n;
                         }
                         primary = get_attr(c, "primary");
                         if (primary && !g_str_equal(primary, "yes"))
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<video><model primary='%s'>: vmigrate runs one video device, "
-                                                    "which is the primary one; remove the attribute",
-                                                    primary);
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_XML,
+                                        "<video><model primary='%s'>: vmigrate runs one video device, "
+                                        "which is the primary one; remove the attribute",
+                                        primary);
                         for_each_child_element(a, c, r, error) {
                                 g_autofree char *accel3d = NULL, *accel2d = NULL;
 
@@ -414,26 +437,30 @@ int domain_video_parse(xmlNode *node, DomainDef *def, GError **error) {
                                 accel3d = get_attr(a, "accel3d");
                                 accel2d = get_attr(a, "accel2d");
                                 if (g_strcmp0(accel3d, "yes") == 0 || g_strcmp0(accel2d, "yes") == 0)
-                                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                            "<video><model><acceleration %s='yes'>: accelerated "
-                                                            "video needs the host's GPU, which a migration cannot "
-                                                            "take along; remove it",
-                                                            g_strcmp0(accel3d, "yes") == 0 ? "accel3d" : "accel2d");
+                                        return vm_error_set(
+                                                error, VM_ERROR_INVALID_XML,
+                                                "<video><model><acceleration %s='yes'>: accelerated "
+                                                "video needs the host's GPU, which a migration cannot "
+                                                "take along; remove it",
+                                                g_strcmp0(accel3d, "yes") == 0 ? "accel3d" : "accel2d");
                         }
                 } else if (node_is(c, "alias") || node_is(c, "address"))
                         continue;
                 else if (node_is(c, "driver"))
-                        return unsupported_element(c, node, "QEMU's video drivers are chosen by the model", error);
+                        return unsupported_element(c, node, "QEMU's video drivers are chosen by the model",
+                                                   error);
                 else
                         return unknown_element(c, node, error);
         }
         if (!v->model)
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<video>: <model type='…'/> is required (vga, virtio, qxl, bochs, ramfb or none)");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<video>: <model type='…'/> is required (vga, virtio, qxl, bochs, ramfb or none)");
         if (def->videos->len >= 1)
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<devices>: more than one <video> is not supported by vmigrate; keep the "
-                                    "primary one");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<devices>: more than one <video> is not supported by vmigrate; keep the "
+                        "primary one");
         g_ptr_array_add(def->videos, g_steal_pointer(&v));
         return 0;
 }
@@ -545,7 +572,7 @@ void domain_displays_copy(const DomainDef *def, DomainDef *c) {
 
 static bool video_equal(const DomainVideoDef *x, const DomainVideoDef *y) {
         return g_str_equal(x->model, y->model) && x->vram == y->vram && x->ram == y->ram &&
-               x->vgamem == y->vgamem && x->heads == y->heads;
+                x->vgamem == y->vgamem && x->heads == y->heads;
 }
 
 bool domain_displays_equal(const DomainDef *a, const DomainDef *b) {
@@ -555,8 +582,9 @@ bool domain_displays_equal(const DomainDef *a, const DomainDef *b) {
                 const DomainGraphicsDef *x = a->graphics->pdata[i], *y = b->graphics->pdata[i];
 
                 if (g_strcmp0(x->type, y->type) != 0 || g_strcmp0(x->listen_type, y->listen_type) != 0 ||
-                    g_strcmp0(x->listen_address, y->listen_address) != 0 || g_strcmp0(x->socket, y->socket) != 0 ||
-                    x->port != y->port || x->autoport != y->autoport || g_strcmp0(x->passwd, y->passwd) != 0 ||
+                    g_strcmp0(x->listen_address, y->listen_address) != 0 ||
+                    g_strcmp0(x->socket, y->socket) != 0 || x->port != y->port ||
+                    x->autoport != y->autoport || g_strcmp0(x->passwd, y->passwd) != 0 ||
                     g_strcmp0(x->keymap, y->keymap) != 0 ||
                     g_strcmp0(x->image_compression, y->image_compression) != 0)
                         return false;

@@ -72,7 +72,8 @@ static char *vnc_arg(const DomainGraphicsDef *g, const char *dir) {
         if (g_str_equal(g->listen_type, "none"))
                 g_string_append(arg, "none");
         else if (g_str_equal(g->listen_type, "socket")) {
-                g_autofree char *path = g->socket ? g_strdup(g->socket) : qemu_display_socket_path(dir, "vnc");
+                g_autofree char *path =
+                        g->socket ? g_strdup(g->socket) : qemu_display_socket_path(dir, "vnc");
                 g_autofree char *escaped = escape_commas(path);
                 g_string_append_printf(arg, "unix:%s", escaped);
         } else {
@@ -92,7 +93,8 @@ static char *spice_arg(const DomainGraphicsDef *g, const char *dir) {
         if (g_str_equal(g->listen_type, "none"))
                 g_string_append(arg, "port=0");
         else if (g_str_equal(g->listen_type, "socket")) {
-                g_autofree char *path = g->socket ? g_strdup(g->socket) : qemu_display_socket_path(dir, "spice");
+                g_autofree char *path =
+                        g->socket ? g_strdup(g->socket) : qemu_display_socket_path(dir, "spice");
                 g_autofree char *escaped = escape_commas(path);
                 g_string_append_printf(arg, "unix=on,addr=%s", escaped);
         } else
@@ -189,11 +191,12 @@ int qemu_command_add_displays(GPtrArray *argv, const DomainDef *def, const char 
                 }
         }
         if (spice && !qemu_spice_available(NULL))
-                return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
-                                    "<graphics type='spice'> and <video><model type='qxl'> need QEMU's SPICE "
-                                    "support, which this QEMU lacks; %s, or use type 'vnc' and model 'vga' or "
-                                    "'virtio'",
-                                    SPICE_PACKAGE_HINT);
+                return vm_error_set(
+                        error, VM_ERROR_UNSUPPORTED_BACKEND,
+                        "<graphics type='spice'> and <video><model type='qxl'> need QEMU's SPICE "
+                        "support, which this QEMU lacks; %s, or use type 'vnc' and model 'vga' or "
+                        "'virtio'",
+                        SPICE_PACKAGE_HINT);
         if (keymap) {
                 g_ptr_array_add(argv, g_strdup("-k"));
                 g_ptr_array_add(argv, g_strdup(keymap));

@@ -52,7 +52,8 @@ int qemu_displays_reserve(QemuDomain *qd, DomainDef *def, GError **error) {
                 if (!g_str_equal(g->listen_type, "address"))
                         continue;
                 r = display_port_acquire(g->listen_address, g->autoport ? 0 : (uint16_t) g->port,
-                                         g_str_equal(g->type, "vnc"), DATA_PORT_MIN, DATA_PORT_MAX, &port, error);
+                                         g_str_equal(g->type, "vnc"), DATA_PORT_MIN, DATA_PORT_MAX, &port,
+                                         error);
                 if (r < 0) {
                         g_prefix_error(error, "<graphics type='%s'>: ", g->type);
                         qemu_displays_release(qd);
@@ -114,13 +115,13 @@ static const DomainGraphicsDef *graphics_of(const Domain *d, const char *type) {
 
 static bool is_wildcard(const char *host) {
         return !host || !*host || g_str_equal(host, "0.0.0.0") || g_str_equal(host, "::") ||
-               g_str_equal(host, "*") || g_str_equal(host, "[::]");
+                g_str_equal(host, "*") || g_str_equal(host, "[::]");
 }
 
 /* One Displays entry from what QEMU says: host (an address, "*", or a
  * socket path for family unix), port (0: none). */
-static GVariant *display_entry(const char *type, const DomainGraphicsDef *g, const char *host, bool unix_socket,
-                               unsigned port) {
+static GVariant *display_entry(const char *type, const DomainGraphicsDef *g, const char *host,
+                               bool unix_socket, unsigned port) {
         g_autofree char *hostname = manager_get_hostname();
         g_autofree char *uri = NULL;
         GVariantBuilder details;
@@ -192,10 +193,9 @@ static void on_query_spice(Qmp *qmp, JsonNode *result, const char *error_class, 
         if (g && g_str_equal(g->listen_type, "socket"))
                 qd->display_spice = display_entry("spice", g, json_member_string(o, "host"), true, 0);
         else
-                qd->display_spice = display_entry("spice", g, json_member_string(o, "host"), false,
-                                                  port && JSON_NODE_HOLDS_VALUE(port)
-                                                          ? (unsigned) json_node_get_int(port)
-                                                          : 0);
+                qd->display_spice = display_entry(
+                        "spice", g, json_member_string(o, "host"), false,
+                        port && JSON_NODE_HOLDS_VALUE(port) ? (unsigned) json_node_get_int(port) : 0);
         publish(qd);
 }
 
@@ -220,15 +220,15 @@ void qemu_displays_connected(QemuDomain *qd, const DomainDef *def) {
                         JsonObject *args = json_object_new();
                         json_object_set_string_member(args, "protocol", g->type);
                         json_object_set_string_member(args, "password", g->passwd);
-                        (void) qmp_execute(qd->qmp, "set_password", args, QEMU_COMMAND_TIMEOUT_USEC, on_set_password,
-                                           qd, NULL);
+                        (void) qmp_execute(qd->qmp, "set_password", args, QEMU_COMMAND_TIMEOUT_USEC,
+                                           on_set_password, qd, NULL);
                 }
                 if (g_str_equal(g->type, "vnc"))
-                        (void) qmp_execute(qd->qmp, "query-vnc", NULL, QEMU_COMMAND_TIMEOUT_USEC, on_query_vnc, qd,
-                                           NULL);
+                        (void) qmp_execute(qd->qmp, "query-vnc", NULL, QEMU_COMMAND_TIMEOUT_USEC,
+                                           on_query_vnc, qd, NULL);
                 else
-                        (void) qmp_execute(qd->qmp, "query-spice", NULL, QEMU_COMMAND_TIMEOUT_USEC, on_query_spice,
-                                           qd, NULL);
+                        (void) qmp_execute(qd->qmp, "query-spice", NULL, QEMU_COMMAND_TIMEOUT_USEC,
+                                           on_query_spice, qd, NULL);
         }
 }
 
@@ -247,7 +247,8 @@ static bool remote_spice(GVariant *backend_reply, char **ret_host, unsigned *ret
                 g_autoptr(GUri) parsed = NULL;
                 guint32 port = 0;
 
-                if (!g_str_equal(type, "spice") || !g_variant_lookup(details, "port", "u", &port) || port == 0)
+                if (!g_str_equal(type, "spice") || !g_variant_lookup(details, "port", "u", &port) ||
+                    port == 0)
                         continue;
                 parsed = g_uri_parse(uri, G_URI_FLAGS_NONE, NULL);
                 if (!parsed || !g_uri_get_host(parsed))
@@ -266,7 +267,8 @@ static void on_client_migrate_info(Qmp *qmp, JsonNode *result, const char *error
 
         /* As libvirt: clients that cannot follow reconnect by themselves. */
         if (error)
-                log_warning("domain '%s': SPICE clients cannot be moved with the guest (client_migrate_info: %s); "
+                log_warning("domain '%s': SPICE clients cannot be moved with the guest "
+                            "(client_migrate_info: %s); "
                             "they must reconnect",
                             domain_name(qd->domain), error->message);
 }
@@ -282,8 +284,8 @@ bool qemu_displays_relocate(QemuDomain *qd, GVariant *backend_reply) {
         json_object_set_string_member(args, "protocol", "spice");
         json_object_set_string_member(args, "hostname", host);
         json_object_set_int_member(args, "port", port);
-        if (qmp_execute(qd->qmp, "client_migrate_info", args, QEMU_COMMAND_TIMEOUT_USEC, on_client_migrate_info, qd,
-                        NULL) < 0)
+        if (qmp_execute(qd->qmp, "client_migrate_info", args, QEMU_COMMAND_TIMEOUT_USEC,
+                        on_client_migrate_info, qd, NULL) < 0)
                 return false;
         log_info("domain '%s': SPICE clients follow the guest to %s:%u (client_migrate_info)",
                  domain_name(qd->domain), host, port);
@@ -291,9 +293,9 @@ bool qemu_displays_relocate(QemuDomain *qd, GVariant *backend_reply) {
 }
 
 void qemu_displays_moved(QemuDomain *qd, GVariant *backend_reply) {
-        g_autoptr(GVariant) displays = backend_reply ? g_variant_lookup_value(backend_reply, "displays",
-                                                                              G_VARIANT_TYPE("a(ssa{sv})"))
-                                                     : NULL;
+        g_autoptr(GVariant) displays = backend_reply
+                ? g_variant_lookup_value(backend_reply, "displays", G_VARIANT_TYPE("a(ssa{sv})"))
+                : NULL;
         GVariantBuilder b;
         GVariantIter iter;
         const char *type, *uri;
