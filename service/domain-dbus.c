@@ -423,8 +423,21 @@ static int method_set_max_bandwidth(sd_bus_message *m, void *userdata, sd_bus_er
         return sd_bus_reply_method_return(m, NULL);
 }
 
+static int property_get_displays(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Domain *d = userdata;
+
+        if (!d->displays)
+                return sd_bus_message_append(reply, "a(ssa{sv})", 0);
+        return bus_message_append_gvariant(reply, d->displays);
+}
+
+/* Passwords (<graphics passwd>) only for root, as libvirt gives them only
+ * with VIR_DOMAIN_XML_SECURE on a privileged connection: GetXML is open to
+ * everyone the bus policy lets in. */
 static int method_get_xml(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        g_autofree char *xml = domain_get_xml(userdata);
+        /* As bus-polkit.c: an effective uid of 0 the bus vouches for. */
+        g_autofree char *xml = domain_get_xml(userdata, sd_bus_query_sender_privilege(m, -1) > 0);
         return sd_bus_reply_method_return(m, "s", xml);
 }
 
@@ -440,6 +453,7 @@ static const sd_bus_vtable domain_vtable[] = {
         SD_BUS_PROPERTY("MemoryBytes", "t", property_get_memory, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("VCPUs", "u", property_get_vcpus, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Job", "o", property_get_job, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Displays", "a(ssa{sv})", property_get_displays, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Shutdown", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_shutdown,
@@ -497,7 +511,7 @@ void domain_observe_removed(Manager *m, Domain *d, void *userdata) {
 void domain_observe_changed(Manager *m, Domain *d, DomainChange what, void *userdata) {
         Daemon *daemon = userdata;
         g_autofree char *path = domain_dbus_path(d);
-        const char *names[8];
+        const char *names[9];
         size_t n = 0;
         int r;
 
@@ -515,6 +529,8 @@ void domain_observe_changed(Manager *m, Domain *d, DomainChange what, void *user
         }
         if (what & DOMAIN_CHANGE_JOB)
                 names[n++] = "Job";
+        if (what & DOMAIN_CHANGE_DISPLAYS)
+                names[n++] = "Displays";
         names[n] = NULL;
         if (n == 0)
                 return;

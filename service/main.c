@@ -13,6 +13,7 @@
 #include "bus-util.h"
 #include "config.h"
 #include "daemon.h"
+#include "display-ports.h"
 #include "domain-dbus.h"
 #include "incoming-dbus.h"
 #include "job-dbus.h"
@@ -108,6 +109,10 @@ static void print_help(void) {
                "                       there, through ssh, to reach that host's vmigrated: the\n"
                "                       path of vmigrate-tunnel on the destination hosts.\n"
                "                       Default: %s\n"
+               "  --display-ports=MIN-MAX\n"
+               "                       The ports guests' VNC and SPICE displays with autoport\n"
+               "                       take (as libvirt's remote_display_port_min/max); the\n"
+               "                       migration data ports are skipped. Default: 5900-65535\n"
                "  --log-level=LEVEL    emerg, alert, crit, err, warning, notice, info (default) or\n"
                "                       debug. Logs go to stderr (the journal under systemd).\n"
                "  -h, --help           Show this help and exit.\n"
@@ -148,6 +153,7 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 ARG_TLS_DIR,
                 ARG_REQUIRE_ENCRYPTION,
                 ARG_TUNNEL_COMMAND,
+                ARG_DISPLAY_PORTS,
                 ARG_VERSION,
         };
         static const struct option options[] = {
@@ -163,6 +169,7 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 { "tls-dir", required_argument, NULL, ARG_TLS_DIR },
                 { "require-encryption", no_argument, NULL, ARG_REQUIRE_ENCRYPTION },
                 { "tunnel-command", required_argument, NULL, ARG_TUNNEL_COMMAND },
+                { "display-ports", required_argument, NULL, ARG_DISPLAY_PORTS },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -250,6 +257,17 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                         g_free(args->tunnel_command);
                         args->tunnel_command = g_strdup(optarg);
                         break;
+                case ARG_DISPLAY_PORTS: {
+                        g_autoptr(GError) error = NULL;
+                        uint16_t min, max;
+
+                        if (display_ports_parse_range(optarg, &min, &max, &error) < 0) {
+                                fprintf(stderr, "vmigrated: --display-ports=%s\n", error->message);
+                                return -EINVAL;
+                        }
+                        display_ports_set_range(min, max);
+                        break;
+                }
                 case ARG_LOG_LEVEL:
                         level = log_level_from_string(optarg);
                         if (level < 0) {

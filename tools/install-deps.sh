@@ -50,6 +50,9 @@ packages=(
 backports_packages=(
         qemu-system-x86
         qemu-utils
+        # SPICE (<graphics type='spice'>, <video model='qxl'>) is a module
+        # of Debian's QEMU; without it vmigrate refuses both by name.
+        qemu-system-modules-spice
 )
 # The lowest QEMU we accept from backports (see the header).
 qemu_min_major=9

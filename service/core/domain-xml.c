@@ -33,12 +33,15 @@
  *       <model fallback='forbid'>, <driver name='qemu'>, <target type=
  *       'isa-serial'> and its <model name='isa-serial'/>.
  *   - What a user asked for and vmigrate cannot honour is REFUSED by name
- *     with "remove it" (e.g. <graphics>, <video>, <cputune>,
+ *     with "remove it" (e.g. <cputune>,
  *     <cpu><topology>, <features><hyperv>, <pm> with suspend enabled,
  *     <clock offset='localtime'>), because dropping it would silently give
  *     the user a different guest than the one they defined.
  *   - Anything else is unknown and refused as such, as are unknown
  *     attributes and namespaced (application-specific) elements.
+ *
+ * Displays (<graphics>, <video>) are parsed and written by
+ * domain-xml-graphics.c, which says what of them is accepted and refused.
  *
  * Dropped things are not written back by domain_def_format(): GetXML
  * returns the definition vmigrate actually runs.
@@ -53,6 +56,7 @@
 #include <libxml/xmlerror.h>
 #include <libxml/xmlwriter.h>
 
+#include "domain-xml-graphics.h"
 #include "domain-xml-util.h"
 #include "domain-xml.h"
 #include "errors.h"
@@ -126,6 +130,8 @@ DomainDef *domain_def_new(void) {
         def->disks = g_ptr_array_new_with_free_func((GDestroyNotify)disk_def_free);
         def->interfaces = g_ptr_array_new_with_free_func((GDestroyNotify)interface_def_free);
         def->serials = g_ptr_array_new_with_free_func((GDestroyNotify)serial_def_free);
+        def->graphics = g_ptr_array_new_with_free_func((GDestroyNotify)domain_graphics_def_free);
+        def->videos = g_ptr_array_new_with_free_func((GDestroyNotify)domain_video_def_free);
         return def;
 }
 
@@ -156,6 +162,10 @@ void domain_def_free(DomainDef *def) {
                 g_ptr_array_unref(def->interfaces);
         if (def->serials)
                 g_ptr_array_unref(def->serials);
+        if (def->graphics)
+                g_ptr_array_unref(def->graphics);
+        if (def->videos)
+                g_ptr_array_unref(def->videos);
         g_strfreev(def->require_interfaces);
         g_strfreev(def->require_hooks);
         g_free(def);
@@ -948,9 +958,10 @@ static int parse_devices(xmlNode *node, DomainDef *def, GError **error) {
                                                     "<memballoon>: attribute 'model' is required");
                         r = check_attr_choice(c, "model", model, "balloon model; vmigrate does not balloon",
                                               STRV("virtio", "none"), error);
-                } else if (node_is(c, "graphics") || node_is(c, "video"))
-                        r = unsupported_element(c, node, "vmigrate guests are headless, use <serial>",
-                                                error);
+                } else if (node_is(c, "graphics"))
+                        r = domain_graphics_parse(c, def, error);
+                else if (node_is(c, "video"))
+                        r = domain_video_parse(c, def, error);
                 else if (strv_contains(STRV("sound", "audio", "channel", "rng", "hostdev", "filesystem",
                                             "watchdog", "redirdev", "redirfilter", "smartcard", "tpm", "hub",
                                             "parallel", "panic", "shmem", "iommu", "vsock", "lease",
@@ -963,7 +974,7 @@ static int parse_devices(xmlNode *node, DomainDef *def, GError **error) {
                         return r;
         }
         assign_serial_ports(def);
-        return 0;
+        return domain_displays_finish(def, error);
 }
 
 bool domain_hook_name_is_valid(const char *name) {
@@ -1427,7 +1438,7 @@ int domain_def_parse(const char *xml, size_t len, DomainDef **ret_def, GError **
 /* ---- formatting ---- */
 
 
-char *domain_def_format(const DomainDef *def) {
+static char *format_def(const DomainDef *def, bool secure) {
         g_autoptr(xmlBuffer) buf = NULL;
         g_autoptr(xmlTextWriter) w = NULL;
         g_autofree char *vcpus = NULL;
@@ -1578,12 +1589,21 @@ char *domain_def_format(const DomainDef *def) {
                 end_element(w);
                 end_element(w);
         }
+        domain_displays_format(w, def, secure);
         end_element(w); /* devices */
 
         end_element(w); /* domain */
         xmlTextWriterFlush(w);
 
         return g_strndup((const char *)xmlBufferContent(buf), (gsize)xmlBufferLength(buf));
+}
+
+char *domain_def_format(const DomainDef *def) {
+        return format_def(def, true);
+}
+
+char *domain_def_format_public(const DomainDef *def) {
+        return format_def(def, false);
 }
 
 /* ---- copy and compare ---- */
@@ -1659,6 +1679,7 @@ DomainDef *domain_def_copy(const DomainDef *def) {
                 n->source_path = g_strdup(d->source_path);
                 g_ptr_array_add(c->serials, n);
         }
+        domain_displays_copy(def, c);
         return c;
 }
 
@@ -1733,14 +1754,14 @@ bool domain_def_equal(const DomainDef *a, const DomainDef *b) {
                     g_strcmp0(x->source_path, y->source_path) != 0)
                         return false;
         }
-        return true;
+        return domain_displays_equal(a, b);
 }
 
 static int abi_differs(GError **error, const char *element, const char *detail) {
         return vm_error_set(error, VM_ERROR_INVALID_OPTION,
                             "option 'destination-xml': %s differs from the running domain (%s); the guest would "
                             "see the change, so only host-side settings (names, disk sources, cache modes, "
-                            "interface sources) may differ",
+                            "interface sources, <graphics>) may differ",
                             element, detail);
 }
 
@@ -1797,6 +1818,9 @@ int domain_def_check_abi_stable(const DomainDef *src, const DomainDef *dst, GErr
                 if (a->port != b->port)
                         return abi_differs(error, "<devices><serial>", "port numbers");
         }
+        const char *video = domain_displays_abi_difference(src, dst);
+        if (video)
+                return abi_differs(error, video, "the video device's model or memory");
         return 0;
 }
 

@@ -38,6 +38,11 @@
  *             <model type="virtio|e1000|..."/>? </interface>*
  *       <serial type="pty|file|null|stdio"> <source path="/path"/>? (file only) <target port="0"/>? </serial>*
  *       <console .../>* (accepted, ignored: virsh dumpxml always writes one beside the serial)
+ *       <graphics type="vnc|spice" port="N|-1" autoport="yes|no" listen="addr" passwd=".." keymap=".."
+ *             (vnc)> <listen type="address|none|socket" address=".." socket="/path"/>?
+ *             <image compression=".."/>? (spice) </graphics>*  (one of each type)
+ *       <video> <model type="vga|virtio|qxl|bochs|ramfb|none" vram ram vgamem heads primary="yes"/>
+ *       </video>?  (see domain-xml-graphics.c)
  *     </devices>?
  *   </domain>
  *
@@ -82,6 +87,29 @@ typedef struct DomainCpuFeatureDef {
         char *policy; /* "require", "disable", "optional", "force", "forbid" */
 } DomainCpuFeatureDef;
 
+/* displays (domain-xml-graphics.c) */
+#define DOMAIN_GRAPHICS_PORT_AUTO (-1)
+typedef struct DomainGraphicsDef {
+        char *type;           /* "vnc" or "spice" */
+        char *listen_type;    /* "address", "none" or "socket" */
+        char *listen_address; /* type address: an IP address or host name; NULL = 127.0.0.1 (libvirt's) */
+        char *socket;         /* type socket: absolute path; NULL = one in the domain's runtime directory */
+        int port;             /* type address: TCP port, or DOMAIN_GRAPHICS_PORT_AUTO (allocated at start) */
+        bool autoport;        /* the port comes from the host's display range; a running domain's
+                               * definition carries the port it got */
+        char *passwd;         /* as libvirt writes it; written back only by domain_def_format() */
+        char *keymap;         /* vnc: QEMU keymap ("en-us"), or NULL */
+        char *image_compression; /* spice <image compression=…/>, or NULL */
+} DomainGraphicsDef;
+
+typedef struct DomainVideoDef {
+        char *model;  /* "vga", "virtio", "qxl", "bochs", "ramfb" or "none" */
+        unsigned vram;   /* KiB; 0 = QEMU's default */
+        unsigned ram;    /* qxl, KiB; 0 = default */
+        unsigned vgamem; /* qxl, KiB; 0 = default */
+        unsigned heads;  /* 0 = default (1) */
+} DomainVideoDef;
+
 typedef struct DomainDef {
         char *type; /* "test", "kvm" or "qemu": selects the backend */
         char *name;
@@ -111,6 +139,10 @@ typedef struct DomainDef {
         GPtrArray *interfaces; /* DomainInterfaceDef* */
         GPtrArray *serials;    /* DomainSerialDef* */
 
+        /* displays (domain-xml-graphics.c) */
+        GPtrArray *graphics; /* DomainGraphicsDef*: at most one vnc and one spice */
+        GPtrArray *videos;   /* DomainVideoDef*: at most one */
+
         /* <metadata><vmigrate:migration>: host-side features that must not
          * fail on a migration's destination. NULL when none. */
         GStrv require_interfaces; /* MACs (lower case) of <interface>s */
@@ -129,17 +161,22 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(DomainDef, domain_def_free)
  */
 int domain_def_parse(const char *xml, size_t len, DomainDef **ret_def, GError **error);
 
-/* Formats the definition back to XML; parse(format(def)) equals def. */
+/* Formats the definition back to XML; parse(format(def)) equals def.
+ * It has the secrets (<graphics passwd>): for the daemon's own files and
+ * for a migration's destination, never for logs or unprivileged callers. */
 char *domain_def_format(const DomainDef *def);
+/* The same without secrets, as libvirt without VIR_DOMAIN_XML_SECURE:
+ * passwd is left out (a DefineXML of it then has no password). */
+char *domain_def_format_public(const DomainDef *def);
 
 DomainDef *domain_def_copy(const DomainDef *def);
 
 /*
  * For migration's destination-xml: dst may change only what the host
  * provides (names, title and description, disk source paths and cache
- * modes, interface sources); anything the guest can see (memory, vCPUs,
+ * modes, interface sources, displays); anything the guest can see (memory, vCPUs,
  * machine, CPU, kernel and command line, the disks' and interfaces'
- * number, targets, buses, formats, models and MACs, serial ports) must be
+ * number, targets, buses, formats, models and MACs, serial ports, video) must be
  * equal. The error (VM_ERROR_INVALID_OPTION) names the first element that
  * differs.
  */

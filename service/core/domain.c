@@ -56,6 +56,8 @@ Domain *domain_unref(Domain *d) {
         g_free(d->state_reason);
         if (d->last_job_stats)
                 g_variant_unref(d->last_job_stats);
+        if (d->displays)
+                g_variant_unref(d->displays);
         g_free(d);
         return NULL;
 }
@@ -68,8 +70,8 @@ const char *domain_uuid(const Domain *d) {
         return d->uuid;
 }
 
-char *domain_get_xml(const Domain *d) {
-        return domain_def_format(d->def);
+char *domain_get_xml(const Domain *d, bool secure) {
+        return secure ? domain_def_format(d->def) : domain_def_format_public(d->def);
 }
 
 /* One operation at a time, except that destroy may interrupt a shutdown
@@ -307,6 +309,20 @@ void domain_backend_event(Domain *d, DomainState state, const char *reason, cons
                 manager_notify_lifecycle(m, d, event, detail);
         if (domain_state_is_active(old) && !domain_state_is_active(state))
                 manager_domain_stopped(m, d);
+}
+
+void domain_backend_displays(Domain *d, GVariant *displays) {
+        g_autoptr(GVariant) sunk = displays ? g_variant_ref_sink(displays) : NULL;
+
+        if (sunk && g_variant_n_children(sunk) == 0)
+                g_clear_pointer(&sunk, g_variant_unref);
+        if ((!sunk && !d->displays) || (sunk && d->displays && g_variant_equal(sunk, d->displays)))
+                return;
+        if (d->displays)
+                g_variant_unref(d->displays);
+        d->displays = g_steal_pointer(&sunk);
+        if (d->manager)
+                manager_notify_changed(d->manager, d, DOMAIN_CHANGE_DISPLAYS);
 }
 
 const MigrateOptionSupport *domain_migrate_option_support(const Domain *d, size_t *ret_n) {

@@ -19,6 +19,7 @@ typedef enum DomainChange {
         DOMAIN_CHANGE_PERSISTENT = 1 << 2,   /* Persistent */
         DOMAIN_CHANGE_CONFIG = 1 << 3,       /* Name cannot change; MemoryBytes, VCPUs */
         DOMAIN_CHANGE_JOB = 1 << 4,          /* Job */
+        DOMAIN_CHANGE_DISPLAYS = 1 << 5,     /* Displays */
 } DomainChange;
 
 typedef enum DomainOp {
@@ -60,6 +61,10 @@ typedef struct Domain {
         bool settling;
         struct Job *job; /* the migration in progress, or NULL (borrowed: the manager owns jobs) */
         GVariant *last_job_stats; /* a{sv} of the last job that ended, for GetJobStats */
+        /* Where a client reaches the guest's displays, a(ssa{sv}) (type, URI,
+         * details) as the backend found them; NULL: none. After the guest
+         * left by migration, the destination's (details "migrated-to"). */
+        GVariant *displays;
 } Domain;
 
 /* Completion of a domain operation: r >= 0, or negative errno with error set. */
@@ -91,8 +96,9 @@ int domain_resume(Domain *d, DomainOpDone done, void *userdata, GError **error);
  * transient one and disappears when it stops. */
 int domain_undefine(Domain *d, GError **error);
 
-/* XML of def (live while active). */
-char *domain_get_xml(const Domain *d);
+/* XML of def (live while active); secure: with passwords (see
+ * domain_def_format_public). */
+char *domain_get_xml(const Domain *d, bool secure);
 
 /*
  * For backends: the domain entered `state` with `reason` (libvirt-style
@@ -101,6 +107,10 @@ char *domain_get_xml(const Domain *d);
  * (e.g. "started"/"booted").
  */
 void domain_backend_event(Domain *d, DomainState state, const char *reason, const char *event, const char *detail);
+/* The backend found where the guest's displays listen: displays is
+ * a(ssa{sv}) (taken if floating), NULL for none. PropertiesChanged when it
+ * differs from what was there. */
+void domain_backend_displays(Domain *d, GVariant *displays);
 /* The backend starts or stops finding out what its domain is doing. */
 void domain_backend_settling(Domain *d, bool settling);
 /* Something the backend could not do but the domain runs without (an

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "findings.h"
+#include "display-ports.h"
 #include "host-facts.h"
 #include "net.h"
 #include "text.h"
@@ -96,6 +97,7 @@ int host_facts_read(HostFacts *ret) {
         ret->sys_class_net = g_strdup("/sys/class/net");
         ret->port_min = PREFLIGHT_PORT_MIN;
         ret->port_max = PREFLIGHT_PORT_MAX;
+        display_ports_get_range(&ret->display_port_min, &ret->display_port_max);
         {
                 char hostname[HOST_NAME_MAX + 1] = "";
                 if (gethostname(hostname, sizeof(hostname) - 1) == 0)

@@ -28,6 +28,7 @@ typedef struct HostFacts {
         char *userfaultfd_why;       /* !userfaultfd: why not, one sentence */
         char *sys_class_net;         /* "/sys/class/net": bridges are <dir>/<name>/bridge */
         uint16_t port_min, port_max; /* the data port range */
+        uint16_t display_port_min, display_port_max; /* the display port range (display-ports.h) */
         char *own_address;           /* the host name's address in /etc/hosts when it is one of ours
                                         (where a migration stream is awaited); NULL: none */
 } HostFacts;

@@ -79,6 +79,12 @@
  *                                         at once: nothing stays bound); with copy-storage, one more for the
  *                                         disk copy (NBD)
  *     "host-b: no free port in 49152-49215 on 0.0.0.0 for the migration stream: …"
+ * network.display-port        dst  error  each <graphics> listening on an address can listen here: a fixed
+ *                                         port is free (neither bound nor held by another guest), with
+ *                                         autoport a port of the display range (vmigrated --display-ports,
+ *                                         default 5900-65535) is; the listen address is this host's
+ *                                         (bind-tested and closed at once, as network.port)
+ *     "host-b: display port 5901 on 0.0.0.0 (<graphics type='vnc'>) is in use here; use autoport='yes' …"
  * dry-run.best-effort         src  info   always, in a dry run's reply
  *     "host-a: a dry run is best-effort: memory, disks, ports and other migrations can change …"
  * findings.truncated          any  worst  more than FINDINGS_MAX findings: how many were left out
@@ -104,6 +110,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "display-ports.h"
 #include "domain.h"
 #include "hooks.h"
 #include "host-features.h"
@@ -593,6 +600,60 @@ void preflight_data_port(const HostFacts *facts, const char *listen_address, uin
                         "no free port in %u-%u on %s for the migration stream: other migrations or programs "
                         "hold them all; wait for one to end, or name a port with option 'data-uri'",
                         first, last, host);
+}
+
+/* ---- destination: the display ports ---- */
+
+void preflight_display_ports(const HostFacts *facts, const DomainDef *def, Findings *out) {
+        g_autoptr(GHashTable) taken = g_hash_table_new(g_direct_hash, g_direct_equal);
+
+        for (guint i = 0; def->graphics && i < def->graphics->len; i++) {
+                const DomainGraphicsDef *g = def->graphics->pdata[i];
+                const char *host = g->listen_address ? g->listen_address : "127.0.0.1";
+                unsigned first = facts->display_port_min, last = facts->display_port_max, p;
+                int r = 0;
+
+                if (!g_str_equal(g->listen_type, "address"))
+                        continue; /* a socket or nothing: no port */
+                if (!g->autoport) {
+                        r = display_port_check(host, (uint16_t) g->port);
+                        if (r == 0)
+                                findings_add(out, FINDING_ERROR, "network.display-port",
+                                             "display port %d on %s (<graphics type='%s'>) is in use here; use "
+                                             "autoport='yes', or another port with option 'destination-xml'",
+                                             g->port, host, g->type);
+                        else if (r > 0)
+                                g_hash_table_add(taken, GINT_TO_POINTER(g->port));
+                } else {
+                        if (g_str_equal(g->type, "vnc") && first < DISPLAY_PORT_MIN)
+                                first = DISPLAY_PORT_MIN;
+                        for (p = first; p <= last && first > 0; p++) {
+                                if ((p >= facts->port_min && p <= facts->port_max) ||
+                                    g_hash_table_contains(taken, GUINT_TO_POINTER(p)))
+                                        continue;
+                                r = display_port_check(host, (uint16_t) p);
+                                if (r != 0)
+                                        break;
+                        }
+                        if (r > 0)
+                                g_hash_table_add(taken, GUINT_TO_POINTER(p));
+                        else if (r == 0)
+                                findings_add(out, FINDING_ERROR, "network.display-port",
+                                             "no free display port in %u-%u on %s for <graphics type='%s'>: "
+                                             "other guests or programs hold them all; stop one, or widen the "
+                                             "range there (vmigrated --display-ports)",
+                                             first, last, host, g->type);
+                }
+                if (r == -EADDRNOTAVAIL)
+                        findings_add(out, FINDING_ERROR, "network.display-port",
+                                     "<graphics type='%s'> listens on %s, which is not an address of this host; "
+                                     "change it with option 'destination-xml' (0.0.0.0 listens on every address)",
+                                     g->type, host);
+                else if (r < 0)
+                        findings_add(out, FINDING_ERROR, "network.display-port",
+                                     "cannot listen on %s for <graphics type='%s'>: %s", host, g->type,
+                                     g_strerror(-r));
+        }
 }
 
 /* ---- encryption ---- */

@@ -79,5 +79,8 @@ void preflight_host_resources(const PreflightContext *ctx, Findings *out);
  * disk copy (NBD): bind-tested and closed at once. listen_address NULL =
  * any; port 0 = any in the facts' range (else that port, from option
  * 'data-uri'; the disk copy's is still one of the range). */
+/* Destination: each <graphics> listening on an address can have its port
+ * (fixed, or one of the display range) here (network.display-port). */
+void preflight_display_ports(const HostFacts *facts, const DomainDef *def, Findings *out);
 void preflight_data_port(const HostFacts *facts, const char *listen_address, uint16_t port, bool disk_copy,
                          Findings *out);

@@ -244,6 +244,21 @@ static void serial_putc(char c) {
         outb(COM1, (uint8_t) c);
 }
 
+/* VGA text memory (80x25 cells of character + attribute): the banner on
+ * row 0 and the heartbeat on row 1, so that a screendump shows the guest's
+ * console and can be compared across a migration (tests/hosts/
+ * test-displays.sh). Without a VGA device the writes go nowhere. */
+#define VGA_TEXT ((volatile uint16_t *) 0xB8000)
+#define VGA_COLS 80
+#define VGA_ROWS 25
+
+static void vga_line(unsigned row, const char *text) {
+        for (unsigned col = 0; col < VGA_COLS; col++) {
+                char c = *text ? *text++ : ' ';
+                VGA_TEXT[row * VGA_COLS + col] = (uint16_t) (0x0700 | (uint8_t) c); /* grey on black */
+        }
+}
+
 static void say(const char *f, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *f, ...) {
         char buf[512];
@@ -1337,6 +1352,16 @@ void guest_main(uint32_t magic, uint32_t mbi_addr) {
                     (uint32_t) (uintptr_t) disks[d].counters,
                     disks[d].read_multiple ? "multiple" : "single");
 
+        {
+                char line[VGA_COLS + 1];
+
+                for (unsigned row = 0; row < VGA_ROWS; row++)
+                        vga_line(row, "");
+                format(line, sizeof(line), "VMTEST GUEST version=%u pages=%u rate=%u", GUEST_VERSION, area_pages,
+                       opt.rate);
+                vga_line(0, line);
+        }
+
         disk_rate = opt.disk_rate;
         disk_base_mask = opt.disk_base_mask;
         rate_set(opt.rate);             /* starts the PIT */
@@ -1363,8 +1388,12 @@ void guest_main(uint32_t magic, uint32_t mbi_addr) {
                 if (hb_ms && now - hb_last_ms >= hb_ms) {
                         uint32_t elapsed = now - hb_last_ms;
                         uint32_t wps = div64_32((uint64_t) (written - hb_last_written) * 1000u, elapsed);
+                        char line[VGA_COLS + 1];
+
                         say("HB seq=%u uptime_ms=%u written=%u rate=%u wps=%u ws_pages=%u pages=%u",
                             ++hb_seq, now, written, rate, wps, ws_pages, area_pages);
+                        format(line, sizeof(line), "HB seq=%u written=%u", hb_seq, written);
+                        vga_line(1, line);
                         hb_last_ms = now;
                         hb_last_written = written;
                 }

@@ -396,7 +396,7 @@ static void test_xml_round_trip(Fixture *f, gconstpointer data) {
                 "<model type='virtio'/></interface><serial type='pty'/></devices></domain>";
         g_autoptr(DomainDef) given = parse_def(xml);
         Domain *d = define_xml(f, xml);
-        g_autofree char *out = domain_get_xml(d);
+        g_autofree char *out = domain_get_xml(d, true);
         g_autoptr(DomainDef) back = parse_def(out);
 
         g_assert_true(domain_def_equal(back, given));
@@ -411,13 +411,13 @@ static void test_xml_live_while_active(Fixture *f, gconstpointer data) {
         Domain *d = running_vm1(f);
 
         g_assert_true(define_xml(f, bigger) == d);
-        g_autofree char *live = domain_get_xml(d);
+        g_autofree char *live = domain_get_xml(d, true);
         g_autoptr(DomainDef) running = parse_def(live);
         g_assert_cmpuint(running->memory_bytes, ==, 256ULL << 20);
         g_assert_cmpuint(running->vcpus, ==, 2);
 
         run_op(f, d, DOMAIN_OP_DESTROY);
-        g_autofree char *next = domain_get_xml(d);
+        g_autofree char *next = domain_get_xml(d, true);
         g_autoptr(DomainDef) persistent = parse_def(next);
         g_assert_cmpuint(persistent->memory_bytes, ==, 512ULL << 20);
         g_assert_cmpuint(persistent->vcpus, ==, 4);

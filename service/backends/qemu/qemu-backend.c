@@ -396,6 +396,7 @@ static void qemu_domain_release(QemuDomain *qd) {
         qd->qmp = qmp_free(qd->qmp);
         qd->process = qemu_process_free(qd->process);
         g_ptr_array_set_size(qd->links_down, 0);
+        qemu_displays_release(qd);
         rm_rf(qd->paths->dir);
         qd->guest_shut_down = false;
         qd->terminating = false;
@@ -674,6 +675,8 @@ static void qemu_domain_reattach(QemuDomain *qd) {
                           error->message);
                 return;
         }
+        qemu_displays_hold(qd, qd->domain->def);
+        qemu_displays_connected(qd, qd->domain->def);
         /* Until QEMU says what it is doing (a post-copy?), nobody is
          * answered. */
         if (qmp_execute(qd->qmp, "query-status", NULL, QEMU_COMMAND_TIMEOUT_USEC, on_reattach_status, qd, NULL) >= 0)
@@ -765,6 +768,10 @@ static void qemu_domain_detach(void *domain_data) {
         qemu_process_free(qd->process);
         qemu_paths_free(qd->paths);
         g_ptr_array_unref(qd->links_down);
+        if (qd->display_ports)
+                g_array_unref(qd->display_ports);
+        g_clear_pointer(&qd->display_vnc, g_variant_unref);
+        g_clear_pointer(&qd->display_spice, g_variant_unref);
         g_free(qd);
 }
 
@@ -831,8 +838,20 @@ void qemu_domain_terminate(QemuDomain *qd) {
         (void) qemu_process_terminate(qd->process, QEMU_TERMINATE_GRACE_USEC);
 }
 
-int qemu_domain_launch(QemuDomain *qd, const DomainDef *def, bool incoming, GError **error) {
+/* The running definition gets the ports its displays got (libvirt's live
+ * XML has them too), so that GetXML and a restarted daemon see them. */
+static void record_display_ports(DomainDef *live, const DomainDef *run) {
+        if (!live || live == run || live->graphics->len != run->graphics->len)
+                return;
+        for (guint i = 0; i < run->graphics->len; i++)
+                ((DomainGraphicsDef *) live->graphics->pdata[i])->port =
+                        ((const DomainGraphicsDef *) run->graphics->pdata[i])->port;
+}
+
+int qemu_domain_launch(QemuDomain *qd, const DomainDef *wanted, bool incoming, GError **error) {
         QemuBackend *b = qd->backend;
+        g_autoptr(DomainDef) run = NULL;
+        const DomainDef *def = wanted;
         g_auto(GStrv) argv = NULL;
         int fd, r;
 
@@ -850,10 +869,19 @@ int qemu_domain_launch(QemuDomain *qd, const DomainDef *def, bool incoming, GErr
         if (r < 0)
                 return r;
 
+        /* QEMU runs a copy whose displays have their ports. */
+        run = domain_def_copy(wanted);
+        def = run;
+        r = qemu_displays_reserve(qd, run, error);
+        if (r < 0)
+                return r;
+
         rm_rf(qd->paths->dir);
-        if (g_mkdir_with_parents(qd->paths->dir, 0700) < 0)
+        if (g_mkdir_with_parents(qd->paths->dir, 0700) < 0) {
+                qemu_displays_release(qd);
                 return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "cannot create %s: %s", qd->paths->dir,
                                     g_strerror(errno));
+        }
 
         /* fd 3 is the monitor, the taps follow: 4, 5, … as the child sees them. */
         g_autoptr(GArray) taps = g_array_new(false, false, sizeof(int));
@@ -862,6 +890,7 @@ int qemu_domain_launch(QemuDomain *qd, const DomainDef *def, bool incoming, GErr
         g_ptr_array_set_size(qd->links_down, 0);
         r = open_taps(qd, def, incoming, taps, error);
         if (r < 0) {
+                qemu_displays_release(qd);
                 rm_rf(qd->paths->dir);
                 return r;
         }
@@ -883,6 +912,7 @@ int qemu_domain_launch(QemuDomain *qd, const DomainDef *def, bool incoming, GErr
                 r = unix_listen(qd->paths->qmp_socket, &fd, error);
         if (r < 0) {
                 close_fds(taps);
+                qemu_displays_release(qd);
                 rm_rf(qd->paths->dir);
                 return r;
         }
@@ -910,6 +940,8 @@ int qemu_domain_launch(QemuDomain *qd, const DomainDef *def, bool incoming, GErr
                 qemu_domain_release(qd);
                 return r;
         }
+        record_display_ports(qd->domain->def, run);
+        qemu_displays_connected(qd, run);
         log_info("domain '%s': QEMU pid %d %s under %s", def->name, (int) qemu_process_pid(qd->process),
                  incoming ? "waiting for an incoming migration" : "starting", options.kvm ? "KVM" : "TCG");
         return 0;

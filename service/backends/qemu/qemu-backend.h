@@ -75,6 +75,11 @@ typedef struct QemuDomain {
          * link is set down once the guest runs, since the incoming state
          * would bring it up again. */
         GPtrArray *links_down;
+
+        /* displays (qemu-displays.c) */
+        GArray *display_ports;  /* uint16_t: the display ports held for this QEMU */
+        GVariant *display_vnc;  /* (ssa{sv}) as QEMU last reported it, or NULL */
+        GVariant *display_spice;
 } QemuDomain;
 
 bool kvm_usable(void);
@@ -93,6 +98,26 @@ void qemu_domain_terminate(QemuDomain *qd);
 /* Starts QEMU for def, paused, and connects its monitor; incoming adds
  * -incoming defer. The caller queues its QMP commands and sets the op. */
 int qemu_domain_launch(QemuDomain *qd, const DomainDef *def, bool incoming, GError **error);
+
+/* qemu-displays.c */
+/* Before launch: gives each <graphics> of def (the copy QEMU runs) its port,
+ * held until qemu_displays_release (display-ports.h). */
+int qemu_displays_reserve(QemuDomain *qd, DomainDef *def, GError **error);
+/* After a daemon restart: holds the ports the running definition names. */
+void qemu_displays_hold(QemuDomain *qd, const DomainDef *def);
+/* QEMU is gone (or never started): its ports go back, Displays empties. */
+void qemu_displays_release(QemuDomain *qd);
+/* The monitor is up: the passwords (QMP set_password, before the guest
+ * runs), then where the displays listen (query-vnc, query-spice). */
+void qemu_displays_connected(QemuDomain *qd, const DomainDef *def);
+/* a(ssa{sv}) of this QEMU's displays as last reported (floating). */
+GVariant *qemu_displays_current(QemuDomain *qd);
+/* Source of a migration: the destination's displays from its Prepare
+ * reply ("displays" a(ssa{sv}), may be absent); sends client_migrate_info
+ * for SPICE so that connected clients follow. Returns whether it did. */
+bool qemu_displays_relocate(QemuDomain *qd, GVariant *backend_reply);
+/* Source, after the guest left: Displays names the destination's. */
+void qemu_displays_moved(QemuDomain *qd, GVariant *backend_reply);
 
 /* qemu-migration.c */
 const MigrateOptionSupport *qemu_migrate_options(void *backend_data, size_t *ret_n);

@@ -6,6 +6,7 @@
 
 #include "errors.h"
 #include "qemu-command.h"
+#include "qemu-command-graphics.h"
 
 QemuPaths *qemu_paths_new(const char *qemu_dir, const char *uuid) {
         QemuPaths *paths = g_new0(QemuPaths, 1);
@@ -372,6 +373,9 @@ int qemu_build_argv(const DomainDef *def, const QemuPaths *paths, const QemuComm
         if (r < 0)
                 return r;
         add_serials(argv, def, paths);
+        r = qemu_command_add_displays(argv, def, paths->dir, error);
+        if (r < 0)
+                return r;
 
         /* The monitor: a listening socket the daemon bound before exec. */
         add_pair(argv, "-chardev", g_strdup_printf("socket,id=monitor,fd=%d,server=on,wait=off", options->qmp_fd));

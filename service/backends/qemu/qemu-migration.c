@@ -72,6 +72,7 @@ struct QemuMigration {
         char *tls_creds;
         char *tls_authz;    /* destination */
         char *tls_hostname; /* source */
+        GVariant *destination_reply; /* source: the destination's Prepare reply (its displays) */
         bool mirroring;        /* source: the disks are copied, the memory waits */
         bool storage_done;     /* source: the mirrors ended with the memory */
 
@@ -156,6 +157,8 @@ void qemu_migration_free(QemuDomain *qd) {
         g_free(m->data_uri);
         g_free(m->listen_host);
         g_free(m->incoming_failure);
+        if (m->destination_reply)
+                g_variant_unref(m->destination_reply);
         g_free(m);
 }
 
@@ -718,6 +721,13 @@ int qemu_migrate_perform(void *domain_data, const MigrationTarget *target, const
                 r = send_parameters(m, true, tls, host, on_source_setup_reply, error);
         if (r >= 0 && m->storage && data_fd >= 0)
                 r = send_stream_fd(m, data_fd, error);
+        if (r >= 0) {
+                /* Before the stream, as libvirt: the clients connect to the
+                 * destination in the background and switch with the guest. */
+                (void) qemu_displays_relocate(qd, target->backend_reply);
+                if (target->backend_reply)
+                        m->destination_reply = g_variant_ref(target->backend_reply);
+        }
         if (r >= 0 && m->storage)
                 r = storage_mirror_start(m, uri, error);
         else if (r >= 0)
@@ -951,16 +961,23 @@ static void prepare_complete(QemuMigration *m, int r, const GError *error) {
                 qemu_domain_terminate(qd);
         }
         g_autoptr(GVariant) reply = NULL;
-        if (r >= 0 && m->storage) {
-                /* The disks are copied to the host the stream goes to, or
-                 * through the tunnel as it is. */
+        g_autoptr(GVariant) displays = g_variant_ref_sink(qemu_displays_current(qd));
+        if (r >= 0 && (m->storage || g_variant_n_children(displays) > 0)) {
                 g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
-                g_autofree char *host = NULL;
-                uint16_t port;
-                if (m->options->tunnelled)
-                        qemu_storage_add_tunnel_reply(m->storage, m->qd->paths->nbd_socket, &dict);
-                else if (data_uri_parse(m->data_uri, &host, &port, NULL) >= 0)
-                        qemu_storage_add_reply(m->storage, host, &dict);
+                if (m->storage) {
+                        /* The disks are copied to the host the stream goes
+                         * to, or through the tunnel as it is. */
+                        g_autofree char *host = NULL;
+                        uint16_t port;
+                        if (m->options->tunnelled)
+                                qemu_storage_add_tunnel_reply(m->storage, m->qd->paths->nbd_socket, &dict);
+                        else if (data_uri_parse(m->data_uri, &host, &port, NULL) >= 0)
+                                qemu_storage_add_reply(m->storage, host, &dict);
+                }
+                /* Where the guest's displays will be: SPICE clients are sent
+                 * there, and the source's Displays names them afterwards. */
+                if (g_variant_n_children(displays) > 0)
+                        g_variant_dict_insert_value(&dict, "displays", displays);
                 reply = g_variant_ref_sink(g_variant_dict_end(&dict));
         }
         done(r, error, r < 0 ? NULL : m->data_uri, reply, userdata);
@@ -1491,6 +1508,8 @@ void qemu_migration_process_exited(QemuDomain *qd, const char *how, const char *
 
         if (m->outgoing && m->confirm_success) {
                 qemu_domain_report(qd, DOMAIN_STATE_SHUTOFF, "migrated", "stopped", "migrated");
+                /* A client watching this host learns where the displays went. */
+                qemu_displays_moved(qd, m->destination_reply);
                 qemu_migration_free(qd);
                 qemu_domain_complete(qd, 0, NULL);
                 return;

@@ -392,6 +392,7 @@ void qemu_preflight(const QemuCaps *caps, const PreflightContext *ctx, Findings 
                                 (void) data_uri_parse(o->data_uri, &host, &port, NULL);
                         preflight_data_port(ctx->facts, o->listen_address, port,
                                             o->copy_storage != MIGRATE_COPY_STORAGE_NONE && !o->tunnelled, out);
+                        preflight_display_ports(ctx->facts, ctx->def, out);
                         if (!o->listen_address && !ctx->facts->own_address) {
                                 g_autofree char *hostname = manager_get_hostname();
                                 findings_add(out, FINDING_WARNING, "network.listen",
