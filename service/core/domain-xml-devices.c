@@ -1116,7 +1116,6 @@ static int parse_rng(xmlNode *node, DomainDef *def, GError **error) {
                         g_autofree char *bmodel = NULL, *text = NULL;
 
                         if ((r = check_once(&seen_backend, c, node, error)) < 0 ||
-                            (r = check_attributes(c, STRV("model"), error)) < 0 ||
                             (r = require_attr(c, "model", "('random' or 'builtin')", &bmodel, error)) < 0)
                                 return r;
                         if (g_str_equal(bmodel, "egd"))
@@ -1124,7 +1123,8 @@ static int parse_rng(xmlNode *node, DomainDef *def, GError **error) {
                                                     "<rng><backend model='egd'> is not supported by vmigrate: "
                                                     "the entropy daemon is this host's; use model='random' "
                                                     "(/dev/urandom) or 'builtin'");
-                        if ((r = check_attr_choice(c, "model", bmodel, "RNG backend", STRV("random", "builtin"),
+                        if ((r = check_attributes(c, STRV("model"), error)) < 0 ||
+                            (r = check_attr_choice(c, "model", bmodel, "RNG backend", STRV("random", "builtin"),
                                                    error)) < 0 ||
                             (r = get_text(c, true, &text, error)) < 0)
                                 return r;
