@@ -74,10 +74,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(DomainChannelDef, channel_def_free)
 
 void devices_def_init(DomainDef *def) {
         def->metadata_other = g_ptr_array_new_with_free_func(g_free);
-        def->inputs = g_ptr_array_new_with_free_func((GDestroyNotify)input_def_free);
-        def->sounds = g_ptr_array_new_with_free_func((GDestroyNotify)sound_def_free);
-        def->audios = g_ptr_array_new_with_free_func((GDestroyNotify)audio_def_free);
-        def->channels = g_ptr_array_new_with_free_func((GDestroyNotify)channel_def_free);
+        def->inputs = g_ptr_array_new_with_free_func((GDestroyNotify) input_def_free);
+        def->sounds = g_ptr_array_new_with_free_func((GDestroyNotify) sound_def_free);
+        def->audios = g_ptr_array_new_with_free_func((GDestroyNotify) audio_def_free);
+        def->channels = g_ptr_array_new_with_free_func((GDestroyNotify) channel_def_free);
 }
 
 void devices_def_clear(DomainDef *def) {
@@ -172,7 +172,7 @@ void devices_def_copy(DomainDef *dst, const DomainDef *src) {
 static bool strv_equal0(char **a, char **b) {
         if (!a || !b)
                 return !a && !b;
-        return g_strv_equal((const char *const *)a, (const char *const *)b);
+        return g_strv_equal((const char *const *) a, (const char *const *) b);
 }
 
 static guint len0(const GPtrArray *a) {
@@ -182,11 +182,12 @@ static guint len0(const GPtrArray *a) {
 /* What the guest sees: everything but other applications' metadata and
  * where the host keeps a channel's socket. */
 static bool guest_equal(const DomainDef *a, const DomainDef *b) {
-        if (!strv_equal0(a->os_boot_devs, b->os_boot_devs) || g_strcmp0(a->os_bootmenu, b->os_bootmenu) != 0 ||
+        if (!strv_equal0(a->os_boot_devs, b->os_boot_devs) ||
+            g_strcmp0(a->os_bootmenu, b->os_bootmenu) != 0 ||
             a->os_bootmenu_timeout != b->os_bootmenu_timeout || a->cpu_sockets != b->cpu_sockets ||
-            a->cpu_dies != b->cpu_dies || a->cpu_clusters != b->cpu_clusters || a->cpu_cores != b->cpu_cores ||
-            a->cpu_threads != b->cpu_threads || g_strcmp0(a->vmport, b->vmport) != 0 ||
-            g_strcmp0(a->clock_offset, b->clock_offset) != 0 ||
+            a->cpu_dies != b->cpu_dies || a->cpu_clusters != b->cpu_clusters ||
+            a->cpu_cores != b->cpu_cores || a->cpu_threads != b->cpu_threads ||
+            g_strcmp0(a->vmport, b->vmport) != 0 || g_strcmp0(a->clock_offset, b->clock_offset) != 0 ||
             g_strcmp0(a->timer_rtc_tickpolicy, b->timer_rtc_tickpolicy) != 0 ||
             g_strcmp0(a->timer_pit_tickpolicy, b->timer_pit_tickpolicy) != 0 ||
             g_strcmp0(a->timer_hpet_present, b->timer_hpet_present) != 0 ||
@@ -195,7 +196,8 @@ static bool guest_equal(const DomainDef *a, const DomainDef *b) {
             g_strcmp0(a->usb_model, b->usb_model) != 0 || a->usb_ports != b->usb_ports ||
             g_strcmp0(a->scsi_model, b->scsi_model) != 0 || a->redirdevs != b->redirdevs ||
             g_strcmp0(a->rng_backend, b->rng_backend) != 0 || a->rng_rate_bytes != b->rng_rate_bytes ||
-            a->rng_rate_period != b->rng_rate_period || g_strcmp0(a->watchdog_model, b->watchdog_model) != 0 ||
+            a->rng_rate_period != b->rng_rate_period ||
+            g_strcmp0(a->watchdog_model, b->watchdog_model) != 0 ||
             g_strcmp0(a->watchdog_action, b->watchdog_action) != 0 ||
             g_strcmp0(a->memballoon, b->memballoon) != 0 ||
             g_strcmp0(a->memballoon_autodeflate, b->memballoon_autodeflate) != 0 ||
@@ -270,7 +272,7 @@ void devices_disk_copy(DomainDiskDef *dst, const DomainDiskDef *src) {
 
 bool devices_disk_equal(const DomainDiskDef *a, const DomainDiskDef *b) {
         return g_strcmp0(a->discard, b->discard) == 0 && g_strcmp0(a->io, b->io) == 0 &&
-               g_strcmp0(a->detect_zeroes, b->detect_zeroes) == 0 && a->boot_order == b->boot_order;
+                g_strcmp0(a->detect_zeroes, b->detect_zeroes) == 0 && a->boot_order == b->boot_order;
 }
 
 /* discard, io and detect_zeroes are how the host stores the blocks; the
@@ -281,22 +283,23 @@ bool devices_disk_abi_equal(const DomainDiskDef *a, const DomainDiskDef *b) {
 
 /* ---- helpers ---- */
 
-static int parse_uint(const char *what, const char *s, unsigned min, unsigned max, unsigned *ret, GError **error) {
+static int parse_uint(const char *what, const char *s, unsigned min, unsigned max, unsigned *ret,
+                      GError **error) {
         uint64_t v;
         int r;
 
         if ((r = parse_u64(what, s, &v, error)) < 0)
                 return r;
         if (v < min || v > max)
-                return vm_error_set(error, VM_ERROR_INVALID_XML, "%s: %" PRIu64 " is out of range; use %u to %u",
-                                    what, v, min, max);
-        *ret = (unsigned)v;
+                return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                    "%s: %" PRIu64 " is out of range; use %u to %u", what, v, min, max);
+        *ret = (unsigned) v;
         return 0;
 }
 
 /* An optional attribute from a list of choices: *ret stays NULL when absent. */
-static int get_choice(xmlNode *node, const char *attr, const char *what, const char *const *choices, char **ret,
-                      GError **error) {
+static int get_choice(xmlNode *node, const char *attr, const char *what, const char *const *choices,
+                      char **ret, GError **error) {
         g_autofree char *v = get_attr(node, attr);
         int r;
 
@@ -322,29 +325,30 @@ int devices_parse_metadata_other(xmlNode *node, DomainDef *def, GError **error) 
 
         if (!node->ns || !node->ns->href || !node->ns->href[0]) {
                 g_autofree char *n = text_quote(node_name(node), -1);
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<%s> in <metadata> has no namespace: as in libvirt, each application's "
-                                    "metadata needs one of its own (<app:%s xmlns:app='https://example.org/app'>)",
-                                    n, n);
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<%s> in <metadata> has no namespace: as in libvirt, each application's "
+                        "metadata needs one of its own (<app:%s xmlns:app='https://example.org/app'>)",
+                        n, n);
         }
         for (xmlNode *p = node->prev; p; p = p->prev)
                 if (p->type == XML_ELEMENT_NODE && p->ns && p->ns->href &&
                     xmlStrEqual(p->ns->href, node->ns->href)) {
-                        g_autofree char *q = text_quote((const char *)node->ns->href, -1);
+                        g_autofree char *q = text_quote((const char *) node->ns->href, -1);
                         return vm_error_set(error, VM_ERROR_INVALID_XML,
                                             "<metadata>: two elements in namespace '%s'; as in libvirt, an "
                                             "application keeps one element per namespace: merge them",
                                             q);
                 }
         if (def->metadata_other->len >= METADATA_OTHER_MAX)
-                return vm_error_set(error, VM_ERROR_INVALID_XML, "<metadata>: more than %d applications' elements",
-                                    METADATA_OTHER_MAX);
+                return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                    "<metadata>: more than %d applications' elements", METADATA_OTHER_MAX);
 
         /* A copy as the root of a document of its own declares the
          * namespaces it uses that were declared further up, so the text
          * stands on its own and GetXML gives back what the application
          * wrote, whatever vmigrate writes around it. */
-        doc = xmlNewDoc((const xmlChar *)"1.0");
+        doc = xmlNewDoc((const xmlChar *) "1.0");
         copy = xmlDocCopyNode(node, doc, 1);
         buf = xmlBufferCreate();
         if (!doc || !copy || !buf)
@@ -354,13 +358,13 @@ int devices_parse_metadata_other(xmlNode *node, DomainDef *def, GError **error) 
                 return vm_error_set(error, VM_ERROR_INVALID_XML, "<metadata>: cannot serialise <%s>",
                                     node_name(node));
         g_ptr_array_add(def->metadata_other,
-                        g_strndup((const char *)xmlBufferContent(buf), (gsize)xmlBufferLength(buf)));
+                        g_strndup((const char *) xmlBufferContent(buf), (gsize) xmlBufferLength(buf)));
         return 0;
 }
 
 void devices_format_metadata(xmlTextWriter *w, const DomainDef *def) {
         for (guint i = 0; def->metadata_other && i < def->metadata_other->len; i++)
-                xmlTextWriterWriteRaw(w, (const xmlChar *)def->metadata_other->pdata[i]);
+                xmlTextWriterWriteRaw(w, (const xmlChar *) def->metadata_other->pdata[i]);
 }
 
 /* ---- <os> ---- */
@@ -377,9 +381,10 @@ int devices_parse_os_boot(xmlNode *node, DomainDef *def, GError **error) {
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                     "<boot dev='fd'> in <os>: vmigrate guests have no floppy drive; use hd, "
                                     "cdrom or network");
-        if ((r = check_attr_choice(node, "dev", dev, "boot device", STRV("hd", "cdrom", "network"), error)) < 0)
+        if ((r = check_attr_choice(node, "dev", dev, "boot device", STRV("hd", "cdrom", "network"), error)) <
+            0)
                 return r;
-        if (def->os_boot_devs && g_strv_contains((const char *const *)def->os_boot_devs, dev))
+        if (def->os_boot_devs && g_strv_contains((const char *const *) def->os_boot_devs, dev))
                 return vm_error_set(error, VM_ERROR_INVALID_XML, "<boot dev='%s'> given twice in <os>", dev);
         if (n >= BOOT_DEVS_MAX)
                 return vm_error_set(error, VM_ERROR_INVALID_XML, "<os>: more than %d <boot> elements",
@@ -421,8 +426,8 @@ void devices_format_os(xmlTextWriter *w, const DomainDef *def) {
                 end_element(w);
         }
         if (def->os_bootmenu) {
-                g_autofree char *t = def->os_bootmenu_timeout ? g_strdup_printf("%u", def->os_bootmenu_timeout)
-                                                              : NULL;
+                g_autofree char *t =
+                        def->os_bootmenu_timeout ? g_strdup_printf("%u", def->os_bootmenu_timeout) : NULL;
                 start_element(w, "bootmenu");
                 write_attribute(w, "enable", def->os_bootmenu);
                 write_attribute(w, "timeout", t);
@@ -436,11 +441,12 @@ int devices_parse_vcpu_cpuset(xmlNode *node, GError **error) {
         g_autofree char *cpuset = get_attr(node, "cpuset");
         g_autofree char *q = text_quote(cpuset ? cpuset : "", -1);
 
-        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                            "<vcpu cpuset='%s'>: pinning a guest to host CPUs is not supported by vmigrate: the "
-                            "CPUs are this host's and a migration's destination may not have them; remove "
-                            "'cpuset'",
-                            q);
+        return vm_error_set(
+                error, VM_ERROR_INVALID_XML,
+                "<vcpu cpuset='%s'>: pinning a guest to host CPUs is not supported by vmigrate: the "
+                "CPUs are this host's and a migration's destination may not have them; remove "
+                "'cpuset'",
+                q);
 }
 
 int devices_parse_topology(xmlNode *node, DomainDef *def, GError **error) {
@@ -463,10 +469,11 @@ int devices_parse_topology(xmlNode *node, DomainDef *def, GError **error) {
                                 *fields[i] = 1;
                                 continue;
                         }
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<cpu><topology>: attribute '%s' is required (give sockets, cores "
-                                            "and threads)",
-                                            names[i]);
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<cpu><topology>: attribute '%s' is required (give sockets, cores "
+                                "and threads)",
+                                names[i]);
                 }
                 if ((r = parse_uint(what, v, 1, DOMAIN_VCPUS_MAX, fields[i], error)) < 0)
                         return r;
@@ -509,14 +516,16 @@ int devices_parse_features(xmlNode *node, DomainDef *def, GError **error) {
                                                     "<vmport> given twice in <features>");
                         if ((r = check_empty(c, STRV("state"), error)) < 0 ||
                             (r = require_attr(c, "state", "('on' or 'off')", &state, error)) < 0 ||
-                            (r = check_attr_choice(c, "state", state, "state", STRV("on", "off"), error)) < 0)
+                            (r = check_attr_choice(c, "state", state, "state", STRV("on", "off"), error)) <
+                                    0)
                                 return r;
                         def->vmport = g_steal_pointer(&state);
                 } else if (node_is(c, "hyperv"))
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<hyperv> in <features> is not supported by vmigrate yet: Hyper-V "
-                                            "enlightenments are CPU flags it does not set; remove <hyperv> (and "
-                                            "<timer name='hypervclock'>): Windows runs without them, slower");
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<hyperv> in <features> is not supported by vmigrate yet: Hyper-V "
+                                "enlightenments are CPU flags it does not set; remove <hyperv> (and "
+                                "<timer name='hypervclock'>): Windows runs without them, slower");
                 else {
                         g_autofree char *n = text_quote(node_name(c), -1);
                         return vm_error_set(error, VM_ERROR_INVALID_XML,
@@ -543,8 +552,9 @@ static int parse_timer(xmlNode *node, DomainDef *def, GError **error) {
                                     "rtc, pit and hpet timers); remove it",
                                     q);
         }
-        if ((r = check_empty(node, g_str_equal(name, "hpet") ? STRV("name", "present")
-                                                               : STRV("name", "tickpolicy", "present"),
+        if ((r = check_empty(node,
+                             g_str_equal(name, "hpet") ? STRV("name", "present")
+                                                       : STRV("name", "tickpolicy", "present"),
                              error)) < 0)
                 return r;
         present = get_attr(node, "present");
@@ -568,13 +578,15 @@ static int parse_timer(xmlNode *node, DomainDef *def, GError **error) {
                  * (delay, its default); its PIT's policy is the in-kernel
                  * one's, which is delay. */
                 if (tickpolicy &&
-                    (r = check_attr_choice(node, "tickpolicy", tickpolicy, "tick policy",
-                                           g_str_equal(name, "rtc") ? STRV("catchup", "delay") : STRV("delay"),
-                                           error)) < 0)
+                    (r = check_attr_choice(
+                             node, "tickpolicy", tickpolicy, "tick policy",
+                             g_str_equal(name, "rtc") ? STRV("catchup", "delay") : STRV("delay"), error)) <
+                            0)
                         return r;
         }
         if (*field)
-                return vm_error_set(error, VM_ERROR_INVALID_XML, "<timer name='%s'> given twice in <clock>", name);
+                return vm_error_set(error, VM_ERROR_INVALID_XML, "<timer name='%s'> given twice in <clock>",
+                                    name);
         *field = g_str_equal(name, "hpet") ? g_steal_pointer(&present)
                                            : g_strdup(tickpolicy ? tickpolicy : "delay");
         return 0;
@@ -589,9 +601,11 @@ int devices_parse_clock(xmlNode *node, DomainDef *def, GError **error) {
                 g_autofree char *q = text_quote(offset, -1);
                 return vm_error_set(
                         error, VM_ERROR_INVALID_XML,
-                        "<clock offset='%s'> is not supported by vmigrate: it starts the guest's clock at the "
+                        "<clock offset='%s'> is not supported by vmigrate: it starts the guest's clock at "
+                        "the "
                         "host's UTC or local time, and does not keep a guest's own clock across restarts "
-                        "(libvirt's 'variable', 'timezone' and 'absolute'); use offset='utc' (or 'localtime' "
+                        "(libvirt's 'variable', 'timezone' and 'absolute'); use offset='utc' (or "
+                        "'localtime' "
                         "for Windows)",
                         q);
         }
@@ -633,11 +647,12 @@ int devices_parse_pm(xmlNode *node, DomainDef *def, GError **error) {
                  * for, and cannot be migrated. */
                 if (!g_str_equal(enabled, "no")) {
                         g_autofree char *q = text_quote(enabled, -1);
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<pm><%s enabled='%s'>: guest suspend is not supported by vmigrate "
-                                            "(a suspended guest cannot be woken or migrated); use enabled='no' "
-                                            "or remove it",
-                                            node_name(c), q);
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<pm><%s enabled='%s'>: guest suspend is not supported by vmigrate "
+                                "(a suspended guest cannot be woken or migrated); use enabled='no' "
+                                "or remove it",
+                                node_name(c), q);
                 }
                 *field = g_steal_pointer(&enabled);
         }
@@ -698,29 +713,35 @@ int devices_parse_disk_driver(xmlNode *node, DomainDiskDef *d, GError **error) {
         g_autofree char *name = NULL;
         int r;
 
-        if ((r = check_empty(node, STRV("name", "type", "cache", "discard", "io", "detect_zeroes"), error)) < 0)
+        if ((r = check_empty(node, STRV("name", "type", "cache", "discard", "io", "detect_zeroes"), error)) <
+            0)
                 return r;
         name = get_attr(node, "name");
         if (name && (r = check_attr_choice(node, "name", name, "driver", STRV("qemu"), error)) < 0)
                 return r;
-        if ((r = get_choice(node, "type", "image format", STRV("raw", "qcow2"), &d->driver_type, error)) < 0 ||
-            (r = get_choice(node, "cache", "cache mode",
-                            STRV("none", "writeback", "writethrough", "directsync", "unsafe"), &d->cache, error)) <
+        if ((r = get_choice(node, "type", "image format", STRV("raw", "qcow2"), &d->driver_type, error)) <
                     0 ||
-            (r = get_choice(node, "discard", "discard mode", STRV("unmap", "ignore"), &d->discard, error)) < 0 ||
-            (r = get_choice(node, "io", "I/O mode", STRV("threads", "native", "io_uring"), &d->io, error)) < 0 ||
+            (r = get_choice(node, "cache", "cache mode",
+                            STRV("none", "writeback", "writethrough", "directsync", "unsafe"), &d->cache,
+                            error)) < 0 ||
+            (r = get_choice(node, "discard", "discard mode", STRV("unmap", "ignore"), &d->discard, error)) <
+                    0 ||
+            (r = get_choice(node, "io", "I/O mode", STRV("threads", "native", "io_uring"), &d->io, error)) <
+                    0 ||
             (r = get_choice(node, "detect_zeroes", "value", STRV("off", "on", "unmap"), &d->detect_zeroes,
                             error)) < 0)
                 return r;
         /* QEMU refuses both combinations when it opens the image. */
         if (g_strcmp0(d->io, "native") == 0 && !strv_contains(STRV("none", "directsync"), d->cache))
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<driver io='native'>: native AIO needs the host's page cache bypassed; add "
-                                    "cache='none' (or 'directsync'), or use io='threads'");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<driver io='native'>: native AIO needs the host's page cache bypassed; add "
+                        "cache='none' (or 'directsync'), or use io='threads'");
         if (g_strcmp0(d->detect_zeroes, "unmap") == 0 && g_strcmp0(d->discard, "unmap") != 0)
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<driver detect_zeroes='unmap'>: unmapping zeroes needs discard='unmap'; add "
-                                    "it, or use detect_zeroes='on'");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<driver detect_zeroes='unmap'>: unmapping zeroes needs discard='unmap'; add "
+                        "it, or use detect_zeroes='on'");
         return 0;
 }
 
@@ -779,9 +800,10 @@ static int parse_index(xmlNode *node, unsigned *ret, GError **error) {
         return index ? parse_uint("<controller index>", index, 0, 255, ret, error) : 0;
 }
 
-static const char *const scsi_models[] = { "virtio-scsi", "lsilogic", "lsisas1068", "lsisas1078", "vmpvscsi", NULL };
-static const char *const usb_models[] = { "qemu-xhci", "nec-xhci", "ich9-ehci1", "ehci", "piix3-uhci", "piix4-uhci",
-                                          "none", NULL };
+static const char *const scsi_models[] = { "virtio-scsi", "lsilogic", "lsisas1068",
+                                           "lsisas1078",  "vmpvscsi", NULL };
+static const char *const usb_models[] = { "qemu-xhci",  "nec-xhci",   "ich9-ehci1", "ehci",
+                                          "piix3-uhci", "piix4-uhci", "none",       NULL };
 
 static int parse_controller(xmlNode *node, DomainDef *def, GError **error) {
         g_autofree char *type = NULL, *model = NULL;
@@ -789,7 +811,8 @@ static int parse_controller(xmlNode *node, DomainDef *def, GError **error) {
         int r;
 
         if ((r = check_attributes(node, STRV("type", "index", "model", "ports", "vectors"), error)) < 0 ||
-            (r = require_attr(node, "type", NULL, &type, error)) < 0 || (r = parse_index(node, &index, error)) < 0)
+            (r = require_attr(node, "type", NULL, &type, error)) < 0 ||
+            (r = parse_index(node, &index, error)) < 0)
                 return r;
         model = get_attr(node, "model");
 
@@ -798,8 +821,9 @@ static int parse_controller(xmlNode *node, DomainDef *def, GError **error) {
                 /* Buses: vmigrate lays them out itself (see domain-xml.c).
                  * Expander buses tie devices to host NUMA nodes: refused. */
                 if (g_str_equal(type, "pci") && model &&
-                    (r = check_attr_choice(node, "model", model, "PCI controller model (vmigrate lays out PCI "
-                                                                 "buses itself and keeps only these)",
+                    (r = check_attr_choice(node, "model", model,
+                                           "PCI controller model (vmigrate lays out PCI "
+                                           "buses itself and keeps only these)",
                                            STRV("pci-root", "pcie-root", "pcie-root-port", "pci-bridge",
                                                 "pcie-to-pci-bridge", "dmi-to-pci-bridge",
                                                 "pcie-switch-upstream-port", "pcie-switch-downstream-port"),
@@ -823,24 +847,28 @@ static int parse_controller(xmlNode *node, DomainDef *def, GError **error) {
                 g_autofree char *ports = get_attr(node, "ports");
 
                 if (index != 0)
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<controller type='%s' index='%u'>: vmigrate gives a guest one %s "
-                                            "controller, index 0; put the devices on it and remove this one",
-                                            type, index, usb ? "USB" : "SCSI");
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<controller type='%s' index='%u'>: vmigrate gives a guest one %s "
+                                "controller, index 0; put the devices on it and remove this one",
+                                type, index, usb ? "USB" : "SCSI");
                 if (*field)
                         return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<controller type='%s' index='0'> given twice in <devices>", type);
+                                            "<controller type='%s' index='0'> given twice in <devices>",
+                                            type);
                 if (!model)
                         /* vmigrate's defaults, written back by GetXML. */
                         model = g_strdup(usb ? "qemu-xhci" : "virtio-scsi");
                 if (usb && g_str_has_prefix(model, "ich9-uhci"))
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<controller type='usb' model='%s'>: companion controllers are not "
-                                            "supported by vmigrate; use one <controller type='usb' "
-                                            "model='qemu-xhci'/> (USB 1 to 3 on one controller) instead of "
-                                            "the ich9-ehci1 set",
-                                            model);
-                if ((r = check_attr_choice(node, "model", model, usb ? "USB controller model" : "SCSI controller model",
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<controller type='usb' model='%s'>: companion controllers are not "
+                                "supported by vmigrate; use one <controller type='usb' "
+                                "model='qemu-xhci'/> (USB 1 to 3 on one controller) instead of "
+                                "the ich9-ehci1 set",
+                                model);
+                if ((r = check_attr_choice(node, "model", model,
+                                           usb ? "USB controller model" : "SCSI controller model",
                                            usb ? usb_models : scsi_models, error)) < 0)
                         return r;
                 if (ports) {
@@ -861,11 +889,12 @@ static int parse_controller(xmlNode *node, DomainDef *def, GError **error) {
         }
         {
                 g_autofree char *q = text_quote(type, -1);
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<controller type='%s'> is not supported by vmigrate (it keeps usb and scsi "
-                                    "controllers, and lays out pci, virtio-serial, sata and ide itself); remove "
-                                    "it",
-                                    q);
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<controller type='%s'> is not supported by vmigrate (it keeps usb and scsi "
+                        "controllers, and lays out pci, virtio-serial, sata and ide itself); remove "
+                        "it",
+                        q);
         }
 }
 
@@ -882,7 +911,8 @@ static int parse_input(xmlNode *node, DomainDef *def, GError **error) {
         if (!in->bus)
                 /* libvirt's defaults on a PC. */
                 in->bus = g_strdup(g_str_equal(in->type, "tablet") ? "usb" : "ps2");
-        if ((r = check_attr_choice(node, "bus", in->bus, "input bus", STRV("usb", "virtio", "ps2"), error)) < 0 ||
+        if ((r = check_attr_choice(node, "bus", in->bus, "input bus", STRV("usb", "virtio", "ps2"), error)) <
+                    0 ||
             (r = check_no_children(node, error)) < 0)
                 return r;
         if (g_str_equal(in->bus, "ps2")) {
@@ -906,19 +936,21 @@ static int parse_sound(xmlNode *node, DomainDef *def, GError **error) {
 
         if ((r = check_attributes(node, STRV("model"), error)) < 0 ||
             (r = require_attr(node, "model", "(ich9, ich6 or ac97)", &s->model, error)) < 0 ||
-            (r = check_attr_choice(node, "model", s->model, "sound model", STRV("ich9", "ich6", "ac97"), error)) <
-                    0)
+            (r = check_attr_choice(node, "model", s->model, "sound model", STRV("ich9", "ich6", "ac97"),
+                                   error)) < 0)
                 return r;
         for_each_child_element(c, node, r, error) {
                 if (node_is(c, "codec")) {
                         if (g_str_equal(s->model, "ac97"))
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<sound model='ac97'><codec>: only HDA (ich6, ich9) sound has "
-                                                    "codecs; remove it");
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_XML,
+                                        "<sound model='ac97'><codec>: only HDA (ich6, ich9) sound has "
+                                        "codecs; remove it");
                         if (s->codec)
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<codec> given twice in <sound>: vmigrate gives a sound card "
-                                                    "one codec; keep one");
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_XML,
+                                        "<codec> given twice in <sound>: vmigrate gives a sound card "
+                                        "one codec; keep one");
                         if ((r = check_empty(c, STRV("type"), error)) < 0 ||
                             (r = require_attr(c, "type", NULL, &s->codec, error)) < 0 ||
                             (r = check_attr_choice(c, "type", s->codec, "codec type",
@@ -953,11 +985,12 @@ static int parse_audio(xmlNode *node, DomainDef *def, GError **error) {
                 return r;
         if (!strv_contains(STRV("none", "spice"), a->type)) {
                 g_autofree char *q = text_quote(a->type, -1);
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<audio type='%s'> is not supported by vmigrate: it would play on this host's "
-                                    "sound system, which a migrated guest leaves behind; use type='spice' (the "
-                                    "sound goes to the SPICE client, wherever the guest runs) or type='none'",
-                                    q);
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<audio type='%s'> is not supported by vmigrate: it would play on this host's "
+                        "sound system, which a migrated guest leaves behind; use type='spice' (the "
+                        "sound goes to the SPICE client, wherever the guest runs) or type='none'",
+                        q);
         }
         if ((r = check_attributes(node, STRV("id", "type"), error)) < 0 ||
             (r = check_no_children(node, error)) < 0)
@@ -967,7 +1000,7 @@ static int parse_audio(xmlNode *node, DomainDef *def, GError **error) {
         if (id && (r = parse_uint("<audio id>", id, 1, 1000, &a->id, error)) < 0)
                 return r;
         for (guint i = 0; i < def->audios->len; i++)
-                if (((DomainAudioDef *)def->audios->pdata[i])->id == a->id)
+                if (((DomainAudioDef *) def->audios->pdata[i])->id == a->id)
                         return vm_error_set(error, VM_ERROR_INVALID_XML,
                                             "<audio id='%u'>: two <audio> elements have this id", a->id);
         if (def->audios->len >= AUDIOS_MAX)
@@ -987,11 +1020,12 @@ static int parse_channel(xmlNode *node, DomainDef *def, GError **error) {
                 return r;
         if (!strv_contains(STRV("unix", "spicevmc"), ch->type)) {
                 g_autofree char *q = text_quote(ch->type, -1);
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<channel type='%s'> is not supported by vmigrate: it keeps channels as unix "
-                                    "sockets it creates on each host; use type='unix' (or 'spicevmc' for the "
-                                    "SPICE agent)",
-                                    q);
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<channel type='%s'> is not supported by vmigrate: it keeps channels as unix "
+                        "sockets it creates on each host; use type='unix' (or 'spicevmc' for the "
+                        "SPICE agent)",
+                        q);
         }
         for_each_child_element(c, node, r, error) {
                 if (node_is(c, "source")) {
@@ -1000,17 +1034,19 @@ static int parse_channel(xmlNode *node, DomainDef *def, GError **error) {
                         if ((r = check_once(&seen_source, c, node, error)) < 0)
                                 return r;
                         if (g_str_equal(ch->type, "spicevmc"))
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<channel type='spicevmc'> takes no <source>; remove it");
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_XML,
+                                        "<channel type='spicevmc'> takes no <source>; remove it");
                         if ((r = check_empty(c, STRV("mode", "path"), error)) < 0)
                                 return r;
                         mode = get_attr(c, "mode");
                         if (mode && !g_str_equal(mode, "bind"))
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<channel><source mode='%s'>: QEMU listens on a channel's "
-                                                    "socket on each host (mode='bind'); a server to connect to "
-                                                    "would not follow the guest to another host",
-                                                    g_str_equal(mode, "connect") ? "connect" : "...");
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_XML,
+                                        "<channel><source mode='%s'>: QEMU listens on a channel's "
+                                        "socket on each host (mode='bind'); a server to connect to "
+                                        "would not follow the guest to another host",
+                                        g_str_equal(mode, "connect") ? "connect" : "...");
                         path = get_attr(c, "path");
                         /* libvirt's generated socket: vmigrate makes its own. */
                         if (path && !g_str_has_prefix(path, DOMAIN_LIBVIRT_CHANNEL_DIR)) {
@@ -1028,10 +1064,11 @@ static int parse_channel(xmlNode *node, DomainDef *def, GError **error) {
                                 return r;
                         if (!g_str_equal(type, "virtio")) {
                                 g_autofree char *q = text_quote(type, -1);
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<channel><target type='%s'> is not supported by vmigrate; "
-                                                    "use type='virtio'",
-                                                    q);
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_XML,
+                                        "<channel><target type='%s'> is not supported by vmigrate; "
+                                        "use type='virtio'",
+                                        q);
                         }
                         ch->name = get_attr(c, "name");
                 } else if (!is_bookkeeping(c))
@@ -1044,10 +1081,11 @@ static int parse_channel(xmlNode *node, DomainDef *def, GError **error) {
                 if (!ch->name)
                         ch->name = g_strdup("com.redhat.spice.0");
                 if (!g_str_equal(ch->name, "com.redhat.spice.0"))
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<channel type='spicevmc'><target name='%s'>: the SPICE agent's channel "
-                                            "is named 'com.redhat.spice.0'",
-                                            ch->name);
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<channel type='spicevmc'><target name='%s'>: the SPICE agent's channel "
+                                "is named 'com.redhat.spice.0'",
+                                ch->name);
         }
         if (!ch->name)
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
@@ -1055,17 +1093,18 @@ static int parse_channel(xmlNode *node, DomainDef *def, GError **error) {
                                     "name='org.qemu.guest_agent.0')");
         if (!is_token(ch->name, 64, "._-")) {
                 g_autofree char *q = text_quote(ch->name, -1);
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<channel><target name='%s'>: not a port name (letters, digits, '.', '_', '-')",
-                                    q);
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<channel><target name='%s'>: not a port name (letters, digits, '.', '_', '-')", q);
         }
         for (guint i = 0; i < def->channels->len; i++)
-                if (g_str_equal(((DomainChannelDef *)def->channels->pdata[i])->name, ch->name))
+                if (g_str_equal(((DomainChannelDef *) def->channels->pdata[i])->name, ch->name))
                         return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<channel><target name='%s'>: two channels have this name", ch->name);
+                                            "<channel><target name='%s'>: two channels have this name",
+                                            ch->name);
         if (def->channels->len >= CHANNELS_MAX)
-                return vm_error_set(error, VM_ERROR_INVALID_XML, "<devices>: more than %d <channel> elements",
-                                    CHANNELS_MAX);
+                return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                    "<devices>: more than %d <channel> elements", CHANNELS_MAX);
         g_ptr_array_add(def->channels, g_steal_pointer(&ch));
         return 0;
 }
@@ -1093,8 +1132,8 @@ static int parse_redirdev(xmlNode *node, DomainDef *def, GError **error) {
                         return unsupported_element(c, node, NULL, error);
         }
         if (def->redirdevs >= REDIRDEVS_MAX)
-                return vm_error_set(error, VM_ERROR_INVALID_XML, "<devices>: more than %d <redirdev> elements",
-                                    REDIRDEVS_MAX);
+                return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                    "<devices>: more than %d <redirdev> elements", REDIRDEVS_MAX);
         def->redirdevs++;
         return 0;
 }
@@ -1119,13 +1158,14 @@ static int parse_rng(xmlNode *node, DomainDef *def, GError **error) {
                             (r = require_attr(c, "model", "('random' or 'builtin')", &bmodel, error)) < 0)
                                 return r;
                         if (g_str_equal(bmodel, "egd"))
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<rng><backend model='egd'> is not supported by vmigrate: "
-                                                    "the entropy daemon is this host's; use model='random' "
-                                                    "(/dev/urandom) or 'builtin'");
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_XML,
+                                        "<rng><backend model='egd'> is not supported by vmigrate: "
+                                        "the entropy daemon is this host's; use model='random' "
+                                        "(/dev/urandom) or 'builtin'");
                         if ((r = check_attributes(c, STRV("model"), error)) < 0 ||
-                            (r = check_attr_choice(c, "model", bmodel, "RNG backend", STRV("random", "builtin"),
-                                                   error)) < 0 ||
+                            (r = check_attr_choice(c, "model", bmodel, "RNG backend",
+                                                   STRV("random", "builtin"), error)) < 0 ||
                             (r = get_text(c, true, &text, error)) < 0)
                                 return r;
                         if (g_str_equal(bmodel, "random")) {
@@ -1133,7 +1173,8 @@ static int parse_rng(xmlNode *node, DomainDef *def, GError **error) {
                                         g_free(text);
                                         text = g_strdup("/dev/urandom");
                                 }
-                                if (!strv_contains(STRV("/dev/urandom", "/dev/random", "/dev/hwrng"), text)) {
+                                if (!strv_contains(STRV("/dev/urandom", "/dev/random", "/dev/hwrng"),
+                                                   text)) {
                                         g_autofree char *q = text_quote(text, -1);
                                         return vm_error_set(error, VM_ERROR_INVALID_XML,
                                                             "<rng><backend model='random'>%s</backend>: use "
@@ -1142,8 +1183,9 @@ static int parse_rng(xmlNode *node, DomainDef *def, GError **error) {
                                 }
                                 def->rng_device = g_steal_pointer(&text);
                         } else if (text[0])
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<rng><backend model='builtin'> takes no text; remove it");
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_XML,
+                                        "<rng><backend model='builtin'> takes no text; remove it");
                         def->rng_backend = g_steal_pointer(&bmodel);
                 } else if (node_is(c, "rate")) {
                         g_autofree char *bytes = NULL, *period = NULL;
@@ -1158,7 +1200,8 @@ static int parse_rng(xmlNode *node, DomainDef *def, GError **error) {
                                                     "<rng><rate bytes>: give a number of bytes above 0");
                         period = get_attr(c, "period");
                         if (period) {
-                                if ((r = parse_u64("<rng><rate period>", period, &def->rng_rate_period, error)) < 0)
+                                if ((r = parse_u64("<rng><rate period>", period, &def->rng_rate_period,
+                                                   error)) < 0)
                                         return r;
                                 if (def->rng_rate_period == 0 || def->rng_rate_period > UINT32_MAX)
                                         return vm_error_set(error, VM_ERROR_INVALID_XML,
@@ -1179,8 +1222,9 @@ static int parse_watchdog(xmlNode *node, DomainDef *def, GError **error) {
         int r;
 
         if (def->watchdog_model)
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<watchdog> given twice in <devices>: vmigrate gives a guest one; keep one");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<watchdog> given twice in <devices>: vmigrate gives a guest one; keep one");
         if ((r = check_attributes(node, STRV("model", "action"), error)) < 0 ||
             (r = require_attr(node, "model", "('i6300esb', 'itco' or 'ib700')", &model, error)) < 0 ||
             (r = check_attr_choice(node, "model", model, "watchdog model", STRV("i6300esb", "itco", "ib700"),
@@ -1189,13 +1233,15 @@ static int parse_watchdog(xmlNode *node, DomainDef *def, GError **error) {
                 return r;
         action = get_attr(node, "action");
         if (action && g_str_equal(action, "dump"))
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<watchdog action='dump'> is not supported by vmigrate: it has no place to "
-                                    "write guest dumps; use 'pause' to keep the guest for inspection, or 'reset'");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<watchdog action='dump'> is not supported by vmigrate: it has no place to "
+                        "write guest dumps; use 'pause' to keep the guest for inspection, or 'reset'");
         if (!action)
                 action = g_strdup("reset"); /* libvirt's default */
         if ((r = check_attr_choice(node, "action", action, "watchdog action",
-                                   STRV("reset", "shutdown", "poweroff", "pause", "none", "inject-nmi"), error)) < 0)
+                                   STRV("reset", "shutdown", "poweroff", "pause", "none", "inject-nmi"),
+                                   error)) < 0)
                 return r;
         def->watchdog_model = g_steal_pointer(&model);
         def->watchdog_action = g_steal_pointer(&action);
@@ -1210,7 +1256,8 @@ static int parse_memballoon(xmlNode *node, DomainDef *def, GError **error) {
                 return vm_error_set(error, VM_ERROR_INVALID_XML, "<memballoon> given twice in <devices>");
         if ((r = check_attributes(node, STRV("model", "autodeflate", "freePageReporting"), error)) < 0 ||
             (r = require_attr(node, "model", "('virtio' or 'none')", &model, error)) < 0 ||
-            (r = check_attr_choice(node, "model", model, "balloon model", STRV("virtio", "none"), error)) < 0 ||
+            (r = check_attr_choice(node, "model", model, "balloon model", STRV("virtio", "none"), error)) <
+                    0 ||
             (r = get_choice(node, "autodeflate", "value", STRV("on", "off"), &def->memballoon_autodeflate,
                             error)) < 0 ||
             (r = get_choice(node, "freePageReporting", "value", STRV("on", "off"),
@@ -1224,7 +1271,8 @@ static int parse_memballoon(xmlNode *node, DomainDef *def, GError **error) {
                 if (!is_bookkeeping(c))
                         return unsupported_element(c, node, NULL, error);
         }
-        if (g_str_equal(model, "none") && (def->memballoon_autodeflate || def->memballoon_free_page_reporting))
+        if (g_str_equal(model, "none") &&
+            (def->memballoon_autodeflate || def->memballoon_free_page_reporting))
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                     "<memballoon model='none'>: there is no balloon to tune; remove "
                                     "'autodeflate' and 'freePageReporting'");
@@ -1252,8 +1300,8 @@ static int parse_console(xmlNode *node, GError **error) {
                             (r = check_empty(c, STRV("path"), error)) < 0)
                                 return r;
                         path = get_attr(c, "path");
-                        if (g_str_equal(type, "file") && (!path || (r = check_path("<console><source path>", path,
-                                                                                    error)) < 0))
+                        if (g_str_equal(type, "file") &&
+                            (!path || (r = check_path("<console><source path>", path, error)) < 0))
                                 return path ? r
                                             : vm_error_set(error, VM_ERROR_INVALID_XML,
                                                            "<console type='file'><source>: attribute 'path' "
@@ -1267,18 +1315,20 @@ static int parse_console(xmlNode *node, GError **error) {
                         ttype = get_attr(c, "type");
                         if (ttype && !g_str_equal(ttype, "serial")) {
                                 g_autofree char *q = text_quote(ttype, -1);
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<console><target type='%s'> is not supported by vmigrate: "
-                                                    "its console is the first serial port; use "
-                                                    "<target type='serial'/> (and console=ttyS0 in the guest)",
-                                                    q);
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_XML,
+                                        "<console><target type='%s'> is not supported by vmigrate: "
+                                        "its console is the first serial port; use "
+                                        "<target type='serial'/> (and console=ttyS0 in the guest)",
+                                        q);
                         }
                         port = get_attr(c, "port");
                         if (port && !g_str_equal(port, "0"))
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<console><target port='%s'>: the console is serial port 0; "
-                                                    "use port='0' or remove 'port'",
-                                                    port);
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_XML,
+                                        "<console><target port='%s'>: the console is serial port 0; "
+                                        "use port='0' or remove 'port'",
+                                        port);
                 } else if (!node_is(c, "alias"))
                         return unsupported_element(c, node, NULL, error);
         }
@@ -1291,7 +1341,7 @@ static int parse_console(xmlNode *node, GError **error) {
 int devices_parse_device(xmlNode *node, xmlNode *devices, DomainDef *def, GError **error) {
         int r;
 
-        (void)devices;
+        (void) devices;
         if (node_is(node, "controller"))
                 r = parse_controller(node, def, error);
         else if (node_is(node, "input"))
@@ -1329,7 +1379,7 @@ static bool devices_have_spice(xmlNode *devices) {
 
 static const DomainAudioDef *find_audio(const DomainDef *def, unsigned id) {
         for (guint i = 0; i < def->audios->len; i++)
-                if (((DomainAudioDef *)def->audios->pdata[i])->id == id)
+                if (((DomainAudioDef *) def->audios->pdata[i])->id == id)
                         return def->audios->pdata[i];
         return NULL;
 }
@@ -1361,7 +1411,7 @@ int devices_finish(xmlNode *devices, DomainDef *def, GError **error) {
         bool needs_usb = def->redirdevs > 0;
 
         for (guint i = 0; i < def->inputs->len; i++)
-                needs_usb |= g_str_equal(((DomainInputDef *)def->inputs->pdata[i])->bus, "usb");
+                needs_usb |= g_str_equal(((DomainInputDef *) def->inputs->pdata[i])->bus, "usb");
         if (needs_usb && !def->usb_model)
                 /* What libvirt adds for a USB device; GetXML writes it. */
                 def->usb_model = g_strdup("qemu-xhci");
@@ -1383,11 +1433,12 @@ int devices_finish(xmlNode *devices, DomainDef *def, GError **error) {
                                 a->type = g_strdup(spice ? "spice" : "none");
                                 g_ptr_array_add(def->audios, a);
                         }
-                        s->audio = ((DomainAudioDef *)def->audios->pdata[0])->id;
+                        s->audio = ((DomainAudioDef *) def->audios->pdata[0])->id;
                 } else if (!find_audio(def, s->audio))
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<sound model='%s'><audio id='%u'>: no <audio id='%u'> in <devices>",
-                                            s->model, s->audio, s->audio);
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<sound model='%s'><audio id='%u'>: no <audio id='%u'> in <devices>",
+                                s->model, s->audio, s->audio);
         }
         for (guint i = 0; i < def->audios->len; i++) {
                 const DomainAudioDef *a = def->audios->pdata[i];
@@ -1401,14 +1452,15 @@ int devices_finish(xmlNode *devices, DomainDef *def, GError **error) {
 
 int devices_check_domain(DomainDef *def, GError **error) {
         if (def->cpu_sockets) {
-                uint64_t product = (uint64_t)def->cpu_sockets * def->cpu_dies * def->cpu_clusters * def->cpu_cores *
-                                   def->cpu_threads;
+                uint64_t product = (uint64_t) def->cpu_sockets * def->cpu_dies * def->cpu_clusters *
+                        def->cpu_cores * def->cpu_threads;
                 if (product != def->vcpus)
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<cpu><topology>: %u sockets × %u dies × %u clusters × %u cores × %u "
-                                            "threads is %" PRIu64 " vCPUs, but <vcpu> is %u; make them equal",
-                                            def->cpu_sockets, def->cpu_dies, def->cpu_clusters, def->cpu_cores,
-                                            def->cpu_threads, product, def->vcpus);
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<cpu><topology>: %u sockets × %u dies × %u clusters × %u cores × %u "
+                                "threads is %" PRIu64 " vCPUs, but <vcpu> is %u; make them equal",
+                                def->cpu_sockets, def->cpu_dies, def->cpu_clusters, def->cpu_cores,
+                                def->cpu_threads, product, def->vcpus);
         }
         {
                 g_autoptr(GHashTable) orders = g_hash_table_new(NULL, NULL);
@@ -1416,21 +1468,23 @@ int devices_check_domain(DomainDef *def, GError **error) {
 
                 for (guint i = 0; i < def->disks->len + def->interfaces->len; i++) {
                         unsigned order = i < def->disks->len
-                                                 ? ((DomainDiskDef *)def->disks->pdata[i])->boot_order
-                                                 : ((DomainInterfaceDef *)def->interfaces->pdata[i - def->disks->len])
-                                                           ->boot_order;
+                                ? ((DomainDiskDef *) def->disks->pdata[i])->boot_order
+                                : ((DomainInterfaceDef *) def->interfaces->pdata[i - def->disks->len])
+                                          ->boot_order;
                         if (!order)
                                 continue;
                         per_device = true;
                         if (!g_hash_table_add(orders, GUINT_TO_POINTER(order)))
                                 return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<boot order='%u'>: two devices have this boot order", order);
+                                                    "<boot order='%u'>: two devices have this boot order",
+                                                    order);
                 }
                 /* As libvirt: the two ways of saying it do not mix. */
                 if (per_device && def->os_boot_devs)
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<os><boot dev> and a device's <boot order> cannot be used together; "
-                                            "keep one of them");
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<os><boot dev> and a device's <boot order> cannot be used together; "
+                                "keep one of them");
         }
         return 0;
 }
@@ -1509,9 +1563,9 @@ void devices_format_devices(xmlTextWriter *w, const DomainDef *def) {
                 write_attribute(w, "model", "virtio");
                 if (def->rng_rate_bytes) {
                         g_autofree char *bytes = g_strdup_printf("%" PRIu64, def->rng_rate_bytes);
-                        g_autofree char *period = def->rng_rate_period ? g_strdup_printf("%" PRIu64,
-                                                                                         def->rng_rate_period)
-                                                                       : NULL;
+                        g_autofree char *period = def->rng_rate_period
+                                ? g_strdup_printf("%" PRIu64, def->rng_rate_period)
+                                : NULL;
                         start_element(w, "rate");
                         write_attribute(w, "bytes", bytes);
                         write_attribute(w, "period", period);
@@ -1520,7 +1574,7 @@ void devices_format_devices(xmlTextWriter *w, const DomainDef *def) {
                 start_element(w, "backend");
                 write_attribute(w, "model", def->rng_backend);
                 if (def->rng_device)
-                        xmlTextWriterWriteString(w, (const xmlChar *)def->rng_device);
+                        xmlTextWriterWriteString(w, (const xmlChar *) def->rng_device);
                 end_element(w);
                 end_element(w);
         }

@@ -19,29 +19,39 @@
  *     every vmigrate guest gets anyway is accepted and DROPPED:
  *       <domain id='N'> (runtime id), <resource> (cgroup partition),
  *       <seclabel> (security driver labels), <devices><emulator> (vmigrate
- *       probes its own QEMU), <console> (libvirt mirrors the first serial
- *       there; vmigrate's serial is the console), <controller> (vmigrate lays
- *       out buses itself), <alias>, <address>, <backingStore> inside devices,
- *       the runtime <target dev='vnetN'/> of an interface, the runtime
- *       <source path='/dev/pts/N'/> of a pty serial, <source portid/bridge>
- *       of a network interface, <input type='mouse|keyboard' bus='ps2'> (a PC
- *       always has them), <memballoon model='virtio|none'> (vmigrate does
- *       not balloon), <features> with only <acpi/>, <apic/>, <pae/> (QEMU's
- *       PC defaults), <clock offset='utc'> and its <timer> tuning, <pm> with
- *       suspend disabled, <os><boot dev='hd'/>, <vcpu placement='static'>,
- *       <cpu match='exact' check='...' migratable='on'>,
- *       <model fallback='forbid'>, <driver name='qemu'>, <target type=
- *       'isa-serial'> and its <model name='isa-serial'/>.
+ *       probes its own QEMU), <console> when a <serial> exists (libvirt
+ *       mirrors the first serial there; without one it becomes serial port
+ *       0, as in libvirt), <controller> of types pci, virtio-serial, sata,
+ *       ide and fdc (vmigrate lays out buses itself, the same way on both
+ *       hosts of a migration), <alias>, <address>, <backingStore> inside
+ *       devices, the runtime <target dev='vnetN'/> of an interface, the
+ *       runtime <source path='/dev/pts/N'/> of a pty serial, libvirt's own
+ *       socket path of a <channel>, <source portid/bridge> of a network
+ *       interface, <input type='mouse|keyboard' bus='ps2'> (a PC always has
+ *       them), <features> <acpi/>, <apic/>, <pae/> (QEMU's PC defaults),
+ *       <timer name='pit' tickpolicy='delay'> (the in-kernel PIT's own),
+ *       <vcpu placement='static'>, <cpu match='exact' check='...'
+ *       migratable='on'>, <model fallback='forbid'>, <driver name='qemu'>,
+ *       <target type='isa-serial'> and its <model name='isa-serial'/>, a
+ *       channel target's state='connected'.
+ *   - The devices and settings of a desktop guest (USB and SCSI
+ *     controllers, input, sound and audio, channels, USB redirection, RNG,
+ *     watchdog, balloon, boot order and menu, CPU topology, vmport, clock,
+ *     <pm>, disk <driver> tuning, other applications' <metadata>) are
+ *     parsed in domain-xml-devices.c and configured for real.
  *   - What a user asked for and vmigrate cannot honour is REFUSED by name
- *     with "remove it" (e.g. <graphics>, <video>, <cputune>,
- *     <cpu><topology>, <features><hyperv>, <pm> with suspend enabled,
- *     <clock offset='localtime'>), because dropping it would silently give
+ *     with a reason and "remove it" (e.g. <graphics>, <video>, <cputune>,
+ *     <vcpu cpuset>, <features><hyperv>, <pm> with suspend enabled,
+ *     <clock offset='variable'>), because dropping it would silently give
  *     the user a different guest than the one they defined.
  *   - Anything else is unknown and refused as such, as are unknown
  *     attributes and namespaced (application-specific) elements.
  *
  * Dropped things are not written back by domain_def_format(): GetXML
  * returns the definition vmigrate actually runs.
+ *
+ * One answer for all problems: parse_domain() and parse_devices() go on
+ * after a refusal and report the first with "(and N more problems)".
  */
 #include <errno.h>
 #include <inttypes.h>

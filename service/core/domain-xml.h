@@ -28,7 +28,8 @@
  *         <vmigrate:require interface="52:54:00:…"/>*   (a MAC of one of the <interface>s)
  *         <vmigrate:require hook="NAME"/>*             (an admin hook's file name)
  *       </vmigrate:migration>
- *     </metadata>?   (nothing else in <metadata>: other applications' data is refused)
+ *       <app:x xmlns:app="...">…</app:x>*            (other applications': kept verbatim)
+ *     </metadata>?
  *     <devices>
  *       <disk type="file|block" device="disk|cdrom"> <driver name="qemu" type="raw|qcow2" cache="..."/>?
  *             <source file="/path"/> (type file) or <source dev="/dev/..."/> (type block)
@@ -37,8 +38,11 @@
  *       <interface type="bridge|network|user"> <source bridge=".."/ network=".."/>? <mac address=".."/>?
  *             <model type="virtio|e1000|..."/>? </interface>*
  *       <serial type="pty|file|null|stdio"> <source path="/path"/>? (file only) <target port="0"/>? </serial>*
- *       <console .../>* (accepted, ignored: virsh dumpxml always writes one beside the serial)
+ *       <console .../>* (mirrors serial port 0; becomes it when there is no <serial>)
+ *       <controller>, <input>, <sound>, <audio>, <channel>, <redirdev>, <rng>, <watchdog>,
+ *       <memballoon>: see domain-xml-devices.h
  *     </devices>?
+ *     <features>, <clock>, <pm>, <os><boot>/<bootmenu>, <cpu><topology>: ditto
  *   </domain>
  *
  * Anything else is refused element by element with VM_ERROR_INVALID_XML

@@ -24,22 +24,23 @@
 
 /* What virt-install writes for a desktop guest, without the display. */
 #define DESKTOP_Q35                                                                                         \
-        DOMAIN("q35", "<features><acpi/><apic/><vmport state='off'/></features>"                            \
-                      "<clock offset='utc'><timer name='rtc' tickpolicy='catchup'/>"                        \
-                      "<timer name='pit' tickpolicy='delay'/><timer name='hpet' present='no'/></clock>"      \
-                      "<pm><suspend-to-mem enabled='no'/><suspend-to-disk enabled='no'/></pm>"              \
-                      "<devices><controller type='usb' model='qemu-xhci' ports='15'/>"                      \
-                      "<controller type='pci' model='pcie-root'/>"                                          \
-                      "<controller type='pci' model='pcie-root-port'/>"                                     \
-                      "<console type='pty'/>"                                                               \
-                      "<channel type='unix'><source mode='bind'/>"                                          \
-                      "<target type='virtio' name='org.qemu.guest_agent.0'/></channel>"                     \
-                      "<channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0'/></channel>" \
-                      "<input type='tablet' bus='usb'/><sound model='ich9'/><audio id='1' type='none'/>"    \
-                      "<redirdev bus='usb' type='spicevmc'/><redirdev bus='usb' type='spicevmc'/>"          \
-                      "<memballoon model='virtio'/>"                                                        \
-                      "<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>"            \
-                      "<watchdog model='itco' action='reset'/></devices>")
+        DOMAIN("q35",                                                                                       \
+               "<features><acpi/><apic/><vmport state='off'/></features>"                                   \
+               "<clock offset='utc'><timer name='rtc' tickpolicy='catchup'/>"                               \
+               "<timer name='pit' tickpolicy='delay'/><timer name='hpet' present='no'/></clock>"            \
+               "<pm><suspend-to-mem enabled='no'/><suspend-to-disk enabled='no'/></pm>"                     \
+               "<devices><controller type='usb' model='qemu-xhci' ports='15'/>"                             \
+               "<controller type='pci' model='pcie-root'/>"                                                 \
+               "<controller type='pci' model='pcie-root-port'/>"                                            \
+               "<console type='pty'/>"                                                                      \
+               "<channel type='unix'><source mode='bind'/>"                                                 \
+               "<target type='virtio' name='org.qemu.guest_agent.0'/></channel>"                            \
+               "<channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0'/></channel>"       \
+               "<input type='tablet' bus='usb'/><sound model='ich9'/><audio id='1' type='none'/>"           \
+               "<redirdev bus='usb' type='spicevmc'/><redirdev bus='usb' type='spicevmc'/>"                 \
+               "<memballoon model='virtio'/>"                                                               \
+               "<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>"                   \
+               "<watchdog model='itco' action='reset'/></devices>")
 
 #define OLDER_PC                                                                                            \
         "<domain type='qemu'><name>demo</name><uuid>" UUID "</uuid><memory unit='MiB'>64</memory>"          \
@@ -63,7 +64,7 @@ static void host_free(Host *h) {
                 return;
         if (h->dir) {
                 g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", h->dir);
-                (void)!system(cmd);
+                (void) !system(cmd);
         }
         qemu_paths_free(h->paths);
         g_free(h->dir);
@@ -124,15 +125,19 @@ static void test_desktop_q35(void) {
         assert_has(cmd, "-global ICH9-LPC.disable_s3=1 -global ICH9-LPC.disable_s4=1");
         assert_has(cmd, "-rtc base=utc,driftfix=slew");
         assert_has(cmd, "-device qemu-xhci,id=usb,p2=15,p3=15 -device usb-tablet,id=input0,bus=usb.0");
-        assert_has(cmd, "-audiodev none,id=audio1 -device ich9-intel-hda,id=sound0 "
-                        "-device hda-duplex,id=sound0-codec0,bus=sound0.0,cad=0,audiodev=audio1");
+        assert_has(cmd,
+                   "-audiodev none,id=audio1 -device ich9-intel-hda,id=sound0 "
+                   "-device hda-duplex,id=sound0-codec0,bus=sound0.0,cad=0,audiodev=audio1");
         assert_has(cmd, "-device virtio-serial-pci,id=virtio-serial0");
         assert_has(cmd, ga);
-        assert_has(cmd, "virtserialport,bus=virtio-serial0.0,nr=1,chardev=charchannel0,id=channel0,"
-                        "name=org.qemu.guest_agent.0");
+        assert_has(cmd,
+                   "virtserialport,bus=virtio-serial0.0,nr=1,chardev=charchannel0,id=channel0,"
+                   "name=org.qemu.guest_agent.0");
         assert_has(cmd, "-chardev spicevmc,id=charchannel1,name=vdagent");
         assert_has(cmd, "-device usb-redir,chardev=charredir1,id=redir1,bus=usb.0");
-        assert_has(cmd, "-object rng-random,id=objrng0,filename=/dev/urandom -device virtio-rng-pci,rng=objrng0,id=rng0");
+        assert_has(cmd,
+                   "-object rng-random,id=objrng0,filename=/dev/urandom -device "
+                   "virtio-rng-pci,rng=objrng0,id=rng0");
         assert_has(cmd, "-global ICH9-LPC.noreboot=off -action watchdog=reset");
         assert_has(cmd, "-device virtio-balloon-pci,id=balloon0");
         /* The console that stood alone became serial port 0. */
@@ -154,8 +159,10 @@ static void test_older_pc(void) {
         assert_has(cmd, "-device hda-output,id=sound1-codec0,bus=sound1.0,cad=0,audiodev=audio1");
         assert_has(cmd, "-device ib700,id=watchdog0 -action watchdog=pause");
         assert_has(cmd, "virtio-balloon-pci,id=balloon0,deflate-on-oom=on");
-        assert_has(cmd, "-object rng-builtin,id=objrng0 -device virtio-rng-pci,rng=objrng0,id=rng0,max-bytes=2048,"
-                        "period=1000");
+        assert_has(
+                cmd,
+                "-object rng-builtin,id=objrng0 -device virtio-rng-pci,rng=objrng0,id=rng0,max-bytes=2048,"
+                "period=1000");
 }
 
 static char *disks_xml(const char *dir, const char *machine) {
@@ -164,11 +171,13 @@ static char *disks_xml(const char *dir, const char *machine) {
                 "<os><type machine='%s'>hvm</type><boot dev='cdrom'/><boot dev='hd'/></os><devices>"
                 "<controller type='scsi' model='lsilogic'/>"
                 "<disk type='file' device='disk'><driver name='qemu' type='raw' cache='none' io='native' "
-                "discard='unmap' detect_zeroes='unmap'/><source file='%s/a.img'/><target dev='vda' bus='virtio'/>"
+                "discard='unmap' detect_zeroes='unmap'/><source file='%s/a.img'/><target dev='vda' "
+                "bus='virtio'/>"
                 "</disk>"
                 "<disk type='file' device='disk'><driver name='qemu' type='raw' io='io_uring'/>"
                 "<source file='%s/b.img'/><target dev='sda' bus='scsi'/></disk>"
-                "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='sdb' bus='sata'/>"
+                "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='sdb' "
+                "bus='sata'/>"
                 "<readonly/></disk></devices></domain>",
                 machine, dir, dir);
 }
@@ -185,15 +194,18 @@ static void test_disks(void) {
         assert_has(cmd, "\"discard\":\"unmap\",\"detect-zeroes\":\"unmap\"}");
         assert_has(cmd, "\"aio\":\"io_uring\"}");
         /* <os><boot dev>: the first CD-ROM, then the first disk. */
-        assert_has(cmd, "{\"driver\":\"virtio-blk-pci\",\"id\":\"vda\",\"drive\":\"disk-vda\",\"bootindex\":2}");
+        assert_has(cmd,
+                   "{\"driver\":\"virtio-blk-pci\",\"id\":\"vda\",\"drive\":\"disk-vda\",\"bootindex\":2}");
         assert_has(cmd, "{\"driver\":\"ide-cd\",\"id\":\"sdb\",\"bootindex\":1}");
-        g_assert_null(strstr(cmd, "\"id\":\"sda\",\"drive\":\"disk-sda\",\"bus\":\"scsi0.0\",\"bootindex\""));
+        g_assert_null(
+                strstr(cmd, "\"id\":\"sda\",\"drive\":\"disk-sda\",\"bus\":\"scsi0.0\",\"bootindex\""));
 }
 
 static void test_bootindex_per_device(void) {
-        g_autoptr(DomainDef) def = parse(
-                DOMAIN("pc", "<devices><disk type='file'><source file='/a'/><target dev='vda'/><boot order='2'/></disk>"
-                             "<interface type='user'><boot order='1'/></interface></devices>"));
+        g_autoptr(DomainDef) def = parse(DOMAIN(
+                "pc",
+                "<devices><disk type='file'><source file='/a'/><target dev='vda'/><boot order='2'/></disk>"
+                "<interface type='user'><boot order='1'/></interface></devices>"));
 
         g_assert_cmpuint(qemu_devices_disk_bootindex(def, 0), ==, 2);
         g_assert_cmpuint(qemu_devices_interface_bootindex(def, 0), ==, 1);
@@ -220,7 +232,7 @@ static int listen_unix(const char *path) {
         g_assert_cmpint(fd, >=, 0);
         g_assert_cmpuint(strlen(path), <, sizeof(sa.sun_path));
         strcpy(sa.sun_path, path);
-        g_assert_cmpint(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
         g_assert_cmpint(listen(fd, 1), ==, 0);
         return fd;
 }
@@ -273,7 +285,7 @@ static bool qemu_starts(const DomainDef *def, Host *h, const char *extra) {
         }
         fd = listen_unix(h->paths->qmp_socket);
         g_subprocess_launcher_take_fd(launcher, fd, 3);
-        qemu = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv, &error);
+        qemu = g_subprocess_launcher_spawnv(launcher, (const char *const *) argv, &error);
         g_assert_no_error(error);
         if (!qemu)
                 return false;
@@ -291,15 +303,16 @@ static bool qemu_starts(const DomainDef *def, Host *h, const char *extra) {
 
         if (!qmp_wait_for(in, "\"QMP\"")) {
                 g_autofree char *err = NULL;
-                (void)g_subprocess_communicate_utf8(qemu, NULL, NULL, NULL, &err, NULL);
+                (void) g_subprocess_communicate_utf8(qemu, NULL, NULL, NULL, &err, NULL);
                 g_test_message("QEMU said: %s", err ? err : "");
                 return false;
         }
-        g_output_stream_write_all(out, "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"query-status\"}\n", 59,
+        g_output_stream_write_all(out,
+                                  "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"query-status\"}\n", 59,
                                   NULL, NULL, NULL);
         if (!qmp_wait_for(in, "\"status\": \"prelaunch\"")) {
                 g_autofree char *err = NULL;
-                (void)g_subprocess_communicate_utf8(qemu, NULL, NULL, NULL, &err, NULL);
+                (void) g_subprocess_communicate_utf8(qemu, NULL, NULL, NULL, &err, NULL);
                 g_test_message("QEMU said: %s", err ? err : "");
                 return false;
         }

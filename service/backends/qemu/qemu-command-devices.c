@@ -44,7 +44,8 @@ char *qemu_devices_machine_arg(const DomainDef *def) {
         if (def->vmport)
                 g_string_append_printf(m, ",vmport=%s", def->vmport);
         if (def->timer_hpet_present)
-                g_string_append_printf(m, ",hpet=%s", g_str_equal(def->timer_hpet_present, "yes") ? "on" : "off");
+                g_string_append_printf(m, ",hpet=%s",
+                                       g_str_equal(def->timer_hpet_present, "yes") ? "on" : "off");
         return g_string_free(m, false);
 }
 
@@ -60,8 +61,11 @@ const char *qemu_devices_scsi_controller(const DomainDef *def) {
         static const struct {
                 const char *model, *device;
         } map[] = {
-                { "virtio-scsi", "virtio-scsi-pci" }, { "lsilogic", "lsi53c895a" }, { "lsisas1068", "mptsas1068" },
-                { "lsisas1078", "megasas" },          { "vmpvscsi", "pvscsi" },
+                { "virtio-scsi", "virtio-scsi-pci" },
+                { "lsilogic", "lsi53c895a" },
+                { "lsisas1068", "mptsas1068" },
+                { "lsisas1078", "megasas" },
+                { "vmpvscsi", "pvscsi" },
         };
 
         for (size_t i = 0; def->scsi_model && i < G_N_ELEMENTS(map); i++)
@@ -108,8 +112,9 @@ unsigned qemu_devices_disk_bootindex(const DomainDef *def, unsigned index) {
         if (disk->boot_order || !def->os_boot_devs)
                 return disk->boot_order;
         for (unsigned i = 0; i < index; i++)
-                if (g_str_equal(g_strcmp0(((DomainDiskDef *)def->disks->pdata[i])->device, "cdrom") == 0 ? "cdrom"
-                                                                                                       : "disk",
+                if (g_str_equal(g_strcmp0(((DomainDiskDef *) def->disks->pdata[i])->device, "cdrom") == 0
+                                        ? "cdrom"
+                                        : "disk",
                                 kind))
                         return 0; /* not the first of its kind */
         return os_boot_position(def, g_str_equal(kind, "cdrom") ? "cdrom" : "hd");
@@ -133,15 +138,18 @@ static void add_settings(GPtrArray *argv, const DomainDef *def) {
         if (def->clock_offset || g_strcmp0(def->timer_rtc_tickpolicy, "catchup") == 0)
                 add_pair(argv, "-rtc",
                          g_strdup_printf("base=%s%s", def->clock_offset ? def->clock_offset : "utc",
-                                         g_strcmp0(def->timer_rtc_tickpolicy, "catchup") == 0 ? ",driftfix=slew"
-                                                                                              : ""));
+                                         g_strcmp0(def->timer_rtc_tickpolicy, "catchup") == 0
+                                                 ? ",driftfix=slew"
+                                                 : ""));
         /* The PIT's 'delay' is the in-kernel PIT's own policy: nothing to set. */
         if (def->os_bootmenu) {
                 if (g_str_equal(def->os_bootmenu, "yes") && def->os_bootmenu_timeout)
-                        add_pair(argv, "-boot", g_strdup_printf("menu=on,splash-time=%u", def->os_bootmenu_timeout));
+                        add_pair(argv, "-boot",
+                                 g_strdup_printf("menu=on,splash-time=%u", def->os_bootmenu_timeout));
                 else
-                        add_pair(argv, "-boot", g_strdup_printf("menu=%s",
-                                                                g_str_equal(def->os_bootmenu, "yes") ? "on" : "off"));
+                        add_pair(argv, "-boot",
+                                 g_strdup_printf("menu=%s",
+                                                 g_str_equal(def->os_bootmenu, "yes") ? "on" : "off"));
         }
 }
 
@@ -149,8 +157,9 @@ static void add_usb(GPtrArray *argv, const DomainDef *def) {
         static const struct {
                 const char *model, *device;
         } map[] = {
-                { "qemu-xhci", "qemu-xhci" },   { "nec-xhci", "nec-usb-xhci" },     { "ich9-ehci1", "ich9-usb-ehci1" },
-                { "ehci", "usb-ehci" },         { "piix3-uhci", "piix3-usb-uhci" }, { "piix4-uhci", "piix4-usb-uhci" },
+                { "qemu-xhci", "qemu-xhci" },       { "nec-xhci", "nec-usb-xhci" },
+                { "ich9-ehci1", "ich9-usb-ehci1" }, { "ehci", "usb-ehci" },
+                { "piix3-uhci", "piix3-usb-uhci" }, { "piix4-uhci", "piix4-usb-uhci" },
         };
 
         for (size_t i = 0; def->usb_model && i < G_N_ELEMENTS(map); i++)
@@ -158,8 +167,8 @@ static void add_usb(GPtrArray *argv, const DomainDef *def) {
                         /* An xHCI controller's ports: as many USB 2 as USB 3. */
                         if (def->usb_ports)
                                 add_pair(argv, "-device",
-                                         g_strdup_printf("%s,id=usb,p2=%u,p3=%u", map[i].device, def->usb_ports,
-                                                         def->usb_ports));
+                                         g_strdup_printf("%s,id=usb,p2=%u,p3=%u", map[i].device,
+                                                         def->usb_ports, def->usb_ports));
                         else
                                 add_pair(argv, "-device", g_strdup_printf("%s,id=usb", map[i].device));
                 }
@@ -186,15 +195,16 @@ static void add_sound(GPtrArray *argv, const DomainDef *def) {
                 const DomainSoundDef *s = def->sounds->pdata[i];
 
                 if (g_str_equal(s->model, "ac97")) {
-                        add_pair(argv, "-device", g_strdup_printf("AC97,id=sound%u,audiodev=audio%u", i, s->audio));
+                        add_pair(argv, "-device",
+                                 g_strdup_printf("AC97,id=sound%u,audiodev=audio%u", i, s->audio));
                         continue;
                 }
                 add_pair(argv, "-device",
-                         g_strdup_printf("%s,id=sound%u", g_str_equal(s->model, "ich9") ? "ich9-intel-hda" : "intel-hda",
-                                         i));
+                         g_strdup_printf("%s,id=sound%u",
+                                         g_str_equal(s->model, "ich9") ? "ich9-intel-hda" : "intel-hda", i));
                 add_pair(argv, "-device",
-                         g_strdup_printf("hda-%s,id=sound%u-codec0,bus=sound%u.0,cad=0,audiodev=audio%u", s->codec, i,
-                                         i, s->audio));
+                         g_strdup_printf("hda-%s,id=sound%u-codec0,bus=sound%u.0,cad=0,audiodev=audio%u",
+                                         s->codec, i, i, s->audio));
         }
 }
 
@@ -206,18 +216,21 @@ static void add_channels(GPtrArray *argv, const DomainDef *def, const QemuPaths 
                 const DomainChannelDef *ch = def->channels->pdata[i];
 
                 if (g_str_equal(ch->type, "spicevmc"))
-                        add_pair(argv, "-chardev", g_strdup_printf("spicevmc,id=charchannel%u,name=vdagent", i));
+                        add_pair(argv, "-chardev",
+                                 g_strdup_printf("spicevmc,id=charchannel%u,name=vdagent", i));
                 else {
                         g_autofree char *path = qemu_channel_socket(def, paths, i);
                         g_autofree char *esc = escape_commas(path);
                         add_pair(argv, "-chardev",
-                                 g_strdup_printf("socket,id=charchannel%u,path=%s,server=on,wait=off", i, esc));
+                                 g_strdup_printf("socket,id=charchannel%u,path=%s,server=on,wait=off", i,
+                                                 esc));
                 }
                 /* Port numbers fixed by order (0 is the console's): the guest's
                  * driver finds its ports by name, but the numbers are device
                  * state that must match across a migration. */
                 add_pair(argv, "-device",
-                         g_strdup_printf("virtserialport,bus=virtio-serial0.0,nr=%u,chardev=charchannel%u,id=channel%u,"
+                         g_strdup_printf("virtserialport,bus=virtio-serial0.0,nr=%u,chardev=charchannel%u,"
+                                         "id=channel%u,"
                                          "name=%s",
                                          i + 1, i, i, ch->name));
         }
@@ -226,7 +239,8 @@ static void add_channels(GPtrArray *argv, const DomainDef *def, const QemuPaths 
 static void add_redirdevs(GPtrArray *argv, const DomainDef *def) {
         for (unsigned i = 0; i < def->redirdevs; i++) {
                 add_pair(argv, "-chardev", g_strdup_printf("spicevmc,id=charredir%u,name=usbredir", i));
-                add_pair(argv, "-device", g_strdup_printf("usb-redir,chardev=charredir%u,id=redir%u,bus=usb.0", i, i));
+                add_pair(argv, "-device",
+                         g_strdup_printf("usb-redir,chardev=charredir%u,id=redir%u,bus=usb.0", i, i));
         }
 }
 
@@ -238,12 +252,14 @@ static void add_rng(GPtrArray *argv, const DomainDef *def) {
         if (g_str_equal(def->rng_backend, "builtin"))
                 add_pair(argv, "-object", g_strdup("rng-builtin,id=objrng0"));
         else
-                add_pair(argv, "-object", g_strdup_printf("rng-random,id=objrng0,filename=%s", def->rng_device));
+                add_pair(argv, "-object",
+                         g_strdup_printf("rng-random,id=objrng0,filename=%s", def->rng_device));
         dev = g_string_new("virtio-rng-pci,rng=objrng0,id=rng0");
         if (def->rng_rate_bytes) {
                 /* libvirt's default period when only bytes are given: 1 s. */
                 g_string_append_printf(dev, ",max-bytes=%" G_GUINT64_FORMAT ",period=%" G_GUINT64_FORMAT,
-                                       def->rng_rate_bytes, def->rng_rate_period ? def->rng_rate_period : 1000);
+                                       def->rng_rate_bytes,
+                                       def->rng_rate_period ? def->rng_rate_period : 1000);
         }
         add_pair(argv, "-device", g_string_free(dev, false));
 }
@@ -253,10 +269,11 @@ static int add_watchdog(GPtrArray *argv, const DomainDef *def, GError **error) {
                 return 0;
         if (g_str_equal(def->watchdog_model, "itco")) {
                 if (!machine_is_q35(def))
-                        return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
-                                            "<watchdog model='itco'>: the iTCO watchdog is the q35 machine's own; "
-                                            "use model='i6300esb' on machine '%s'",
-                                            def->os_machine ? def->os_machine : "pc");
+                        return vm_error_set(
+                                error, VM_ERROR_UNSUPPORTED_BACKEND,
+                                "<watchdog model='itco'>: the iTCO watchdog is the q35 machine's own; "
+                                "use model='i6300esb' on machine '%s'",
+                                def->os_machine ? def->os_machine : "pc");
                 /* Always there on q35; left alone it never resets. */
                 add_pair(argv, "-global", g_strdup("ICH9-LPC.noreboot=off"));
         } else
