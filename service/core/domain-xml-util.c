@@ -53,9 +53,13 @@ int check_attributes(xmlNode *node, const char *const *allowed, GError **error) 
                                 "unknown attribute '%s:%s' on <%s>: namespaced attributes are not "
                                 "supported; remove it",
                                 a->ns->prefix ? (const char *)a->ns->prefix : "", n, node_name(node));
-                if (!allowed || !g_strv_contains(allowed, (const char *)a->name))
-                        return vm_error_set(error, VM_ERROR_INVALID_XML, "unknown attribute '%s' on <%s>", n,
-                                            node_name(node));
+                if (!allowed || !g_strv_contains(allowed, (const char *)a->name)) {
+                        g_autofree char *known = allowed ? text_join_choices(allowed) : NULL;
+                        return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                            "unknown attribute '%s' on <%s>: vmigrate does not support it; "
+                                            "remove it (<%s> takes %s)",
+                                            n, node_name(node), node_name(node), known ? known : "none");
+                }
         }
         return 0;
 }
@@ -197,6 +201,40 @@ int require_attr(xmlNode *node, const char *attr, const char *hint, char **ret, 
                                     node_name(node), attr, hint ? " " : "", hint ? hint : "");
         *ret = v;
         return 0;
+}
+
+/* ---- problems ---- */
+
+void problems_add(Problems *p, GError **error) {
+        if (!error || !*error)
+                return;
+        if (!p->first)
+                p->first = g_steal_pointer(error);
+        else {
+                p->more++;
+                g_clear_error(error);
+        }
+}
+
+void problems_clear(Problems *p) {
+        g_clear_error(&p->first);
+        p->more = 0;
+}
+
+int problems_finish(Problems *p, GError **error) {
+        g_autoptr(GError) first = g_steal_pointer(&p->first);
+        unsigned more = p->more;
+
+        p->more = 0;
+        if (!first)
+                return 0;
+        if (more == 0) {
+                int r = -vm_error_errno((VmError)first->code);
+                g_propagate_error(error, g_steal_pointer(&first));
+                return r;
+        }
+        return vm_error_set(error, (VmError)first->code, "%s (and %u more problem%s)", first->message, more,
+                            more == 1 ? "" : "s");
 }
 
 /* ---- values ---- */

@@ -45,6 +45,19 @@ int unsupported_element(const xmlNode *node, const xmlNode *parent, const char *
 int check_attr_choice(const xmlNode *node, const char *attr, const char *value, const char *what,
                       const char *const *choices, GError **error);
 int require_attr(xmlNode *node, const char *attr, const char *hint, char **ret, GError **error);
+/* Problems of one document: the first error, and how many more were found
+ * after it, so that a user fixing a document hears of all of them at once. */
+typedef struct Problems {
+        GError *first;
+        unsigned more;
+} Problems;
+/* Takes *error (and clears it). */
+void problems_add(Problems *p, GError **error);
+/* Returns 0 when there were none, else -EINVAL with *error set to the first
+ * problem's, followed by "(and N more problems)". Frees what it kept. */
+int problems_finish(Problems *p, GError **error);
+void problems_clear(Problems *p);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Problems, problems_clear)
 /* values */
 int parse_u64(const char *what, const char *s, uint64_t *ret, GError **error);
 int check_path(const char *what, const char *path, GError **error);

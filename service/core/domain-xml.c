@@ -19,23 +19,30 @@
  *     every vmigrate guest gets anyway is accepted and DROPPED:
  *       <domain id='N'> (runtime id), <resource> (cgroup partition),
  *       <seclabel> (security driver labels), <devices><emulator> (vmigrate
- *       probes its own QEMU), <console> (libvirt mirrors the first serial
- *       there; vmigrate's serial is the console), <controller> (vmigrate lays
- *       out buses itself), <alias>, <address>, <backingStore> inside devices,
- *       the runtime <target dev='vnetN'/> of an interface, the runtime
- *       <source path='/dev/pts/N'/> of a pty serial, <source portid/bridge>
- *       of a network interface, <input type='mouse|keyboard' bus='ps2'> (a PC
- *       always has them), <memballoon model='virtio|none'> (vmigrate does
- *       not balloon), <features> with only <acpi/>, <apic/>, <pae/> (QEMU's
- *       PC defaults), <clock offset='utc'> and its <timer> tuning, <pm> with
- *       suspend disabled, <os><boot dev='hd'/>, <vcpu placement='static'>,
- *       <cpu match='exact' check='...' migratable='on'>,
- *       <model fallback='forbid'>, <driver name='qemu'>, <target type=
- *       'isa-serial'> and its <model name='isa-serial'/>.
+ *       probes its own QEMU), <console> when a <serial> exists (libvirt
+ *       mirrors the first serial there; without one it becomes serial port
+ *       0, as in libvirt), <controller> of types pci, virtio-serial, sata,
+ *       ide and fdc (vmigrate lays out buses itself, the same way on both
+ *       hosts of a migration), <alias>, <address>, <backingStore> inside
+ *       devices, the runtime <target dev='vnetN'/> of an interface, the
+ *       runtime <source path='/dev/pts/N'/> of a pty serial, libvirt's own
+ *       socket path of a <channel>, <source portid/bridge> of a network
+ *       interface, <input type='mouse|keyboard' bus='ps2'> (a PC always has
+ *       them), <features> <acpi/>, <apic/>, <pae/> (QEMU's PC defaults),
+ *       <timer name='pit' tickpolicy='delay'> (the in-kernel PIT's own),
+ *       <vcpu placement='static'>, <cpu match='exact' check='...'
+ *       migratable='on'>, <model fallback='forbid'>, <driver name='qemu'>,
+ *       <target type='isa-serial'> and its <model name='isa-serial'/>, a
+ *       channel target's state='connected'.
+ *   - The devices and settings of a desktop guest (USB and SCSI
+ *     controllers, input, sound and audio, channels, USB redirection, RNG,
+ *     watchdog, balloon, boot order and menu, CPU topology, vmport, clock,
+ *     <pm>, disk <driver> tuning, other applications' <metadata>) are
+ *     parsed in domain-xml-devices.c and configured for real.
  *   - What a user asked for and vmigrate cannot honour is REFUSED by name
- *     with "remove it" (e.g. <cputune>,
- *     <cpu><topology>, <features><hyperv>, <pm> with suspend enabled,
- *     <clock offset='localtime'>), because dropping it would silently give
+ *     with a reason and "remove it" (e.g. <cputune>,
+ *     <vcpu cpuset>, <features><hyperv>, <pm> with suspend enabled,
+ *     <clock offset='variable'>), because dropping it would silently give
  *     the user a different guest than the one they defined.
  *   - Anything else is unknown and refused as such, as are unknown
  *     attributes and namespaced (application-specific) elements.
@@ -45,6 +52,9 @@
  *
  * Dropped things are not written back by domain_def_format(): GetXML
  * returns the definition vmigrate actually runs.
+ *
+ * One answer for all problems: parse_domain() and parse_devices() go on
+ * after a refusal and report the first with "(and N more problems)".
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -56,6 +66,7 @@
 #include <libxml/xmlerror.h>
 #include <libxml/xmlwriter.h>
 
+#include "domain-xml-devices.h"
 #include "domain-xml-graphics.h"
 #include "domain-xml-util.h"
 #include "domain-xml.h"
@@ -86,6 +97,7 @@ static void disk_def_free(DomainDiskDef *d) {
         g_free(d->source_file);
         g_free(d->target_dev);
         g_free(d->target_bus);
+        devices_disk_clear(d);
         g_free(d);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DomainDiskDef, disk_def_free)
@@ -132,6 +144,7 @@ DomainDef *domain_def_new(void) {
         def->serials = g_ptr_array_new_with_free_func((GDestroyNotify)serial_def_free);
         def->graphics = g_ptr_array_new_with_free_func((GDestroyNotify)domain_graphics_def_free);
         def->videos = g_ptr_array_new_with_free_func((GDestroyNotify)domain_video_def_free);
+        devices_def_init(def);
         return def;
 }
 
@@ -168,6 +181,7 @@ void domain_def_free(DomainDef *def) {
                 g_ptr_array_unref(def->videos);
         g_strfreev(def->require_interfaces);
         g_strfreev(def->require_hooks);
+        devices_def_clear(def);
         g_free(def);
 }
 
@@ -267,12 +281,22 @@ static int parse_memory(xmlNode *node, uint64_t *ret_bytes, GError **error) {
 
         if (value > DOMAIN_MEMORY_MAX_BYTES / scale)
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<%s>: %s %s is above the maximum of 16 TiB", node_name(node), text,
-                                    unit ? unit : "KiB");
+                                    "<%s>: %s %s is above the maximum; the nearest valid value is 16 TiB "
+                                    "(<%s unit='GiB'>16384</%s>)",
+                                    node_name(node), text, unit ? unit : "KiB", node_name(node), node_name(node));
         value *= scale;
-        if (value < DOMAIN_MEMORY_MIN_BYTES)
-                return vm_error_set(error, VM_ERROR_INVALID_XML, "<%s>: %s %s is below the minimum of 1 MiB",
-                                    node_name(node), text, unit ? unit : "KiB");
+        if (value == 0)
+                return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                    "<%s>: a guest needs memory; the smallest valid value is 1 MiB", node_name(node));
+        /* QEMU sizes guest RAM in whole MiB on a PC (as libvirt, round up:
+         * the guest gets at least what was asked for). GetXML gives the
+         * rounded size. */
+        value = (value + DOMAIN_MEMORY_MIN_BYTES - 1) / DOMAIN_MEMORY_MIN_BYTES * DOMAIN_MEMORY_MIN_BYTES;
+        if (value > DOMAIN_MEMORY_MAX_BYTES)
+                return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                    "<%s>: %s %s is above the maximum; the nearest valid value is 16 TiB "
+                                    "(<%s unit='GiB'>16384</%s>)",
+                                    node_name(node), text, unit ? unit : "KiB", node_name(node), node_name(node));
 
         *ret_bytes = value;
         return 0;
@@ -376,20 +400,12 @@ static int parse_os(xmlNode *node, DomainDef *def, GError **error) {
                                                     DOMAIN_CMDLINE_MAX);
                         def->os_cmdline = g_steal_pointer(&text);
                 } else if (node_is(c, "boot")) {
-                        g_autofree char *dev = NULL;
-
-                        if ((r = check_empty(c, STRV("dev"), error)) < 0 ||
-                            (r = require_attr(c, "dev", NULL, &dev, error)) < 0)
+                        if ((r = devices_parse_os_boot(c, def, error)) < 0)
                                 return r;
-                        if (!g_str_equal(dev, "hd")) {
-                                g_autofree char *q = text_quote(dev, -1);
-                                return vm_error_set(
-                                        error, VM_ERROR_INVALID_XML,
-                                        "<boot dev='%s'> in <os> is not supported by vmigrate: guests "
-                                        "boot from the first disk or from <kernel>; remove it",
-                                        q);
-                        }
-                } else if (strv_contains(STRV("nvram", "bootmenu", "smbios", "bios", "initarg", "acpi",
+                } else if (node_is(c, "bootmenu")) {
+                        if ((r = devices_parse_bootmenu(c, def, error)) < 0)
+                                return r;
+                } else if (strv_contains(STRV("nvram", "smbios", "bios", "initarg", "acpi",
                                               "dtb", "firmware", "init", "initenv", "initdir", "inituser",
                                               "initgroup"),
                                          node_name(c)))
@@ -409,12 +425,13 @@ static int parse_os(xmlNode *node, DomainDef *def, GError **error) {
 
 static int parse_cpu(xmlNode *node, DomainDef *def, GError **error) {
         g_autofree char *mode = NULL, *match = NULL, *check = NULL, *migratable = NULL;
-        bool seen_model = false;
+        bool seen_model = false, mode_given;
         int r;
 
         if ((r = check_attributes(node, STRV("mode", "match", "check", "migratable"), error)) < 0)
                 return r;
         mode = get_attr(node, "mode");
+        mode_given = mode != NULL;
         if (!mode)
                 mode = g_strdup("custom"); /* libvirt's default */
         if ((r = check_attr_choice(node, "mode", mode, "mode",
@@ -487,13 +504,19 @@ static int parse_cpu(xmlNode *node, DomainDef *def, GError **error) {
                                                     "<cpu>: more than %d <feature> elements",
                                                     DOMAIN_CPU_FEATURES_MAX);
                         g_ptr_array_add(def->cpu_features, g_steal_pointer(&f));
-                } else if (strv_contains(STRV("topology", "vendor", "cache", "numa", "maxphysaddr"),
+                } else if (node_is(c, "topology")) {
+                        if ((r = devices_parse_topology(c, def, error)) < 0)
+                                return r;
+                } else if (strv_contains(STRV("vendor", "cache", "numa", "maxphysaddr"),
                                          node_name(c)))
                         return unsupported_element(c, node, NULL, error);
                 else
                         return unknown_element(c, node, error);
         }
 
+        /* <cpu><topology/></cpu> alone: the default CPU, so arranged. */
+        if (!mode_given && !def->cpu_model && def->cpu_features->len == 0 && def->cpu_sockets)
+                return 0;
         if (g_str_equal(mode, "custom") && !def->cpu_model)
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                     "<cpu mode='custom'> needs a <model> (or use mode='host-model')");
@@ -502,77 +525,6 @@ static int parse_cpu(xmlNode *node, DomainDef *def, GError **error) {
                                     "<cpu mode='%s'>: <model> only applies to mode='custom'; remove it",
                                     mode);
         def->cpu_mode = g_steal_pointer(&mode);
-        return 0;
-}
-
-/* Accepted only where they describe QEMU's PC defaults (see the top). */
-static int check_features(xmlNode *node, GError **error) {
-        int r;
-
-        if ((r = no_attributes(node, error)) < 0)
-                return r;
-        for_each_child_element(c, node, r, error) {
-                if (strv_contains(STRV("acpi", "apic", "pae"), node_name(c))) {
-                        if ((r = check_empty(c, NULL, error)) < 0)
-                                return r;
-                } else {
-                        g_autofree char *n = text_quote(node_name(c), -1);
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<%s> in <features> is not supported by vmigrate (only <acpi/>, "
-                                            "<apic/> and <pae/>, which it always provides); remove it",
-                                            n);
-                }
-        }
-        return 0;
-}
-
-static int check_clock(xmlNode *node, GError **error) {
-        g_autofree char *offset = NULL;
-        int r;
-
-        if ((r = check_attributes(node, STRV("offset"), error)) < 0)
-                return r;
-        offset = get_attr(node, "offset");
-        if (offset && !g_str_equal(offset, "utc")) {
-                g_autofree char *q = text_quote(offset, -1);
-                return vm_error_set(
-                        error, VM_ERROR_INVALID_XML,
-                        "<clock offset='%s'> is not supported by vmigrate: guests run on UTC; use "
-                        "offset='utc' or remove <clock>",
-                        q);
-        }
-        for_each_child_element(c, node, r, error) {
-                if (!node_is(c, "timer"))
-                        return unknown_element(c, node, error);
-                /* Timer tuning is QEMU's default in vmigrate; dropped. */
-                if ((r = check_attributes(c, STRV("name", "tickpolicy", "present", "track"), error)) < 0)
-                        return r;
-        }
-        return 0;
-}
-
-static int check_pm(xmlNode *node, GError **error) {
-        int r;
-
-        if ((r = no_attributes(node, error)) < 0)
-                return r;
-        for_each_child_element(c, node, r, error) {
-                g_autofree char *enabled = NULL;
-
-                if (!node_is(c, "suspend-to-mem") && !node_is(c, "suspend-to-disk"))
-                        return unknown_element(c, node, error);
-                if ((r = check_empty(c, STRV("enabled"), error)) < 0 ||
-                    (r = require_attr(c, "enabled", NULL, &enabled, error)) < 0)
-                        return r;
-                if (!g_str_equal(enabled, "no")) {
-                        g_autofree char *q = text_quote(enabled, -1);
-                        return vm_error_set(
-                                error, VM_ERROR_INVALID_XML,
-                                "<pm><%s enabled='%s'>: guest suspend is not supported by vmigrate; "
-                                "use enabled='no' or remove it",
-                                node_name(c), q);
-                }
-        }
         return 0;
 }
 
@@ -597,26 +549,8 @@ static int parse_disk(xmlNode *node, DomainDef *def, GError **error) {
 
         for_each_child_element(c, node, r, error) {
                 if (node_is(c, "driver")) {
-                        g_autofree char *name = NULL;
-
                         if ((r = check_once(&seen_driver, c, node, error)) < 0 ||
-                            (r = check_empty(c, STRV("name", "type", "cache"), error)) < 0)
-                                return r;
-                        name = get_attr(c, "name");
-                        if (name &&
-                            (r = check_attr_choice(c, "name", name, "driver", STRV("qemu"), error)) < 0)
-                                return r;
-                        d->driver_type = get_attr(c, "type");
-                        if (d->driver_type &&
-                            (r = check_attr_choice(c, "type", d->driver_type, "image format",
-                                                   STRV("raw", "qcow2"), error)) < 0)
-                                return r;
-                        d->cache = get_attr(c, "cache");
-                        if (d->cache &&
-                            (r = check_attr_choice(
-                                     c, "cache", d->cache, "cache mode",
-                                     STRV("none", "writeback", "writethrough", "directsync", "unsafe"),
-                                     error)) < 0)
+                            (r = devices_parse_disk_driver(c, d, error)) < 0)
                                 return r;
                 } else if (node_is(c, "source")) {
                         /* index is libvirt's runtime numbering of the backing chain. */
@@ -651,7 +585,10 @@ static int parse_disk(xmlNode *node, DomainDef *def, GError **error) {
                         d->shareable = true;
                 } else if (strv_contains(STRV("alias", "address", "backingStore"), node_name(c)))
                         continue; /* libvirt's runtime bookkeeping */
-                else if (strv_contains(STRV("boot", "serial", "wwn", "vendor", "product", "iotune",
+                else if (node_is(c, "boot")) {
+                        if ((r = devices_parse_boot_order(c, &d->boot_order, error)) < 0)
+                                return r;
+                } else if (strv_contains(STRV("serial", "wwn", "vendor", "product", "iotune",
                                             "encryption", "auth", "geometry", "blockio", "mirror",
                                             "transient"),
                                        node_name(c)))
@@ -773,7 +710,10 @@ static int parse_interface(xmlNode *node, DomainDef *def, GError **error) {
                                 return r;
                 } else if (strv_contains(STRV("alias", "address"), node_name(c)))
                         continue;
-                else if (strv_contains(STRV("boot", "driver", "rom", "link", "mtu", "bandwidth", "filterref",
+                else if (node_is(c, "boot")) {
+                        if ((r = devices_parse_boot_order(c, &n->boot_order, error)) < 0)
+                                return r;
+                } else if (strv_contains(STRV("driver", "rom", "link", "mtu", "bandwidth", "filterref",
                                             "virtualport", "vlan", "ip", "route", "script", "coalesce",
                                             "tune", "guest", "teaming", "backend", "port", "acpi"),
                                        node_name(c)))
@@ -926,7 +866,10 @@ static void assign_serial_ports(DomainDef *def) {
         }
 }
 
-static int parse_devices(xmlNode *node, DomainDef *def, GError **error) {
+/* Each device on its own: a refusal is counted in problems and the rest are
+ * still looked at, so that one answer lists what a document needs fixed. */
+static int parse_devices(xmlNode *node, DomainDef *def, Problems *problems, GError **error) {
+        g_autoptr(GError) e = NULL;
         int r;
 
         if ((r = no_attributes(node, error)) < 0)
@@ -934,45 +877,33 @@ static int parse_devices(xmlNode *node, DomainDef *def, GError **error) {
 
         for_each_child_element(c, node, r, error) {
                 if (node_is(c, "disk"))
-                        r = parse_disk(c, def, error);
+                        r = parse_disk(c, def, &e);
                 else if (node_is(c, "interface"))
-                        r = parse_interface(c, def, error);
+                        r = parse_interface(c, def, &e);
                 else if (node_is(c, "serial"))
-                        r = parse_serial(c, def, error);
-                else if (strv_contains(STRV("emulator", "console", "controller"), node_name(c)))
+                        r = parse_serial(c, def, &e);
+                else if (node_is(c, "emulator"))
                         r = 0; /* see the top of this file */
-                else if (node_is(c, "input")) {
-                        g_autofree char *type = get_attr(c, "type"), *bus = get_attr(c, "bus");
-
-                        if (!strv_contains(STRV("mouse", "keyboard"), type) || g_strcmp0(bus, "ps2") != 0)
-                                return vm_error_set(
-                                        error, VM_ERROR_INVALID_XML,
-                                        "<input> in <devices> is not supported by vmigrate except the "
-                                        "PS/2 mouse and keyboard every PC has; remove it");
-                        r = check_attributes(c, STRV("type", "bus"), error);
-                } else if (node_is(c, "memballoon")) {
-                        g_autofree char *model = get_attr(c, "model");
-
-                        if (!model)
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<memballoon>: attribute 'model' is required");
-                        r = check_attr_choice(c, "model", model, "balloon model; vmigrate does not balloon",
-                                              STRV("virtio", "none"), error);
-                } else if (node_is(c, "graphics"))
-                        r = domain_graphics_parse(c, def, error);
+                else if ((r = devices_parse_device(c, node, def, &e)) != 0)
+                        ; /* domain-xml-devices.c */
+                else if (node_is(c, "graphics"))
+                        r = domain_graphics_parse(c, def, &e);
                 else if (node_is(c, "video"))
-                        r = domain_video_parse(c, def, error);
-                else if (strv_contains(STRV("sound", "audio", "channel", "rng", "hostdev", "filesystem",
-                                            "watchdog", "redirdev", "redirfilter", "smartcard", "tpm", "hub",
+                        r = domain_video_parse(c, def, &e);
+                else if (strv_contains(STRV("hostdev", "filesystem", "redirfilter", "smartcard", "tpm", "hub",
                                             "parallel", "panic", "shmem", "iommu", "vsock", "lease",
                                             "memory", "nvram", "crypto", "pstore"),
                                        node_name(c)))
-                        r = unsupported_element(c, node, NULL, error);
+                        r = unsupported_element(c, node, NULL, &e);
                 else
-                        r = unknown_element(c, node, error);
+                        r = unknown_element(c, node, &e);
                 if (r < 0)
-                        return r;
+                        problems_add(problems, &e);
         }
+        /* Defaults and references between devices: only once the devices
+         * themselves are right, or one mistake would be counted twice. */
+        if (!problems->first && (r = devices_finish(node, def, &e)) < 0)
+                problems_add(problems, &e);
         assign_serial_ports(def);
         return domain_displays_finish(def, error);
 }
@@ -1046,8 +977,9 @@ static int parse_require(xmlNode *node, GStrvBuilder *macs, GStrvBuilder *hooks,
 }
 
 /* <metadata> is where libvirt keeps applications' data, each in its own
- * namespace. Only vmigrate's own is understood; anything else is refused,
- * since dropping it would lose someone's data on the next GetXML. */
+ * namespace. vmigrate's own is understood; other applications' elements
+ * (libosinfo's, virt-manager's, Cockpit's) are kept verbatim and given back
+ * by GetXML: metadata is theirs. */
 static int parse_metadata(xmlNode *node, DomainDef *def, GError **error) {
         g_autoptr(GStrvBuilder) macs = g_strv_builder_new();
         g_autoptr(GStrvBuilder) hooks = g_strv_builder_new();
@@ -1063,7 +995,12 @@ static int parse_metadata(xmlNode *node, DomainDef *def, GError **error) {
                                 return r;
                         continue;
                 }
-                if (!node_is_ours(c) || !node_is(c, "migration")) {
+                if (!node_is_ours(c)) {
+                        if ((r = devices_parse_metadata_other(c, def, error)) < 0)
+                                return r;
+                        continue;
+                }
+                if (!node_is(c, "migration")) {
                         g_autofree char *n = node_qname(c);
                         return vm_error_set(error, VM_ERROR_INVALID_XML,
                                             "<%s> in <metadata> is not supported by vmigrate: only "
@@ -1111,12 +1048,171 @@ static bool type_token_is_valid(const char *s) {
         return true;
 }
 
+/* What parse_domain() has seen so far. */
+typedef struct DomainSeen {
+        bool name, uuid, title, description, memory, current, vcpu, os, cpu, poweroff, reboot, crash, devices,
+                features, clock, pm, metadata;
+        uint64_t current_bytes;
+} DomainSeen;
+
+/* One child of <domain>. */
+static int parse_domain_child(xmlNode *c, xmlNode *root, DomainDef *def, DomainSeen *seen, Problems *problems,
+                              GError **error) {
+        int r;
+
+        if (node_is(c, "name")) {
+                const char *why = NULL;
+
+                if ((r = check_once(&seen->name, c, root, error)) < 0 ||
+                    (r = no_attributes(c, error)) < 0 ||
+                    (r = get_text(c, false, &def->name, error)) < 0)
+                        return r;
+                if (!domain_name_is_valid(def->name, &why))
+                        return vm_error_set(error, VM_ERROR_INVALID_XML, "<name>: %s", why);
+        } else if (node_is(c, "uuid")) {
+                g_autofree char *text = NULL;
+
+                if ((r = check_once(&seen->uuid, c, root, error)) < 0 ||
+                    (r = no_attributes(c, error)) < 0 || (r = get_text(c, true, &text, error)) < 0)
+                        return r;
+                if (!domain_uuid_parse(text, def->uuid)) {
+                        g_autofree char *q = text_quote(text, -1);
+                        return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                            "<uuid>: '%s' is not a UUID (32 hex digits, optionally "
+                                            "dashed)",
+                                            q);
+                }
+                if (g_str_equal(def->uuid, "00000000-0000-0000-0000-000000000000"))
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<uuid>: the nil UUID is not allowed; remove <uuid> to have "
+                                "one generated");
+        } else if (node_is(c, "title")) {
+                if ((r = check_once(&seen->title, c, root, error)) < 0 ||
+                    (r = no_attributes(c, error)) < 0 ||
+                    (r = get_text(c, false, &def->title, error)) < 0)
+                        return r;
+                if (strpbrk(def->title, "\r\n"))
+                        return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                            "<title>: must be a single line (use <description>)");
+                if (strlen(def->title) > DOMAIN_TITLE_MAX)
+                        return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                            "<title>: longer than %d bytes", DOMAIN_TITLE_MAX);
+        } else if (node_is(c, "description")) {
+                if ((r = check_once(&seen->description, c, root, error)) < 0 ||
+                    (r = no_attributes(c, error)) < 0 ||
+                    (r = get_text(c, false, &def->description, error)) < 0)
+                        return r;
+        } else if (node_is(c, "memory")) {
+                if ((r = check_once(&seen->memory, c, root, error)) < 0 ||
+                    (r = parse_memory(c, &def->memory_bytes, error)) < 0)
+                        return r;
+        } else if (node_is(c, "currentMemory")) {
+                if ((r = check_once(&seen->current, c, root, error)) < 0 ||
+                    (r = parse_memory(c, &seen->current_bytes, error)) < 0)
+                        return r;
+        } else if (node_is(c, "vcpu")) {
+                g_autofree char *text = NULL, *placement = NULL, *current = NULL;
+                uint64_t v, cur;
+
+                if ((r = check_once(&seen->vcpu, c, root, error)) < 0)
+                        return r;
+                if (xmlHasProp(c, (const xmlChar *)"cpuset"))
+                        return devices_parse_vcpu_cpuset(c, error);
+                if ((r = check_attributes(c, STRV("placement", "current"), error)) < 0 ||
+                    (r = get_text(c, true, &text, error)) < 0 ||
+                    (r = parse_u64("<vcpu>", text, &v, error)) < 0)
+                        return r;
+                if (v < 1)
+                        return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                            "<vcpu>: %s is below the minimum of 1", text);
+                if (v > DOMAIN_VCPUS_MAX)
+                        return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                            "<vcpu>: %s is above the maximum of %d", text,
+                                            DOMAIN_VCPUS_MAX);
+                placement = get_attr(c, "placement");
+                if (placement &&
+                    (r = check_attr_choice(c, "placement", placement, "placement", STRV("static"),
+                                           error)) < 0)
+                        return r;
+                current = get_attr(c, "current");
+                if (current) {
+                        if ((r = parse_u64("<vcpu current>", current, &cur, error)) < 0)
+                                return r;
+                        if (cur != v)
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_XML,
+                                        "<vcpu current='%" PRIu64 "'>: vmigrate does not "
+                                        "hot-plug vCPUs; remove 'current' or make it equal to "
+                                        "%" PRIu64,
+                                        cur, v);
+                }
+                def->vcpus = (unsigned)v;
+        } else if (node_is(c, "os")) {
+                if ((r = check_once(&seen->os, c, root, error)) < 0 ||
+                    (r = parse_os(c, def, error)) < 0)
+                        return r;
+        } else if (node_is(c, "cpu")) {
+                if ((r = check_once(&seen->cpu, c, root, error)) < 0 ||
+                    (r = parse_cpu(c, def, error)) < 0)
+                        return r;
+        } else if (node_is(c, "on_poweroff") || node_is(c, "on_reboot") || node_is(c, "on_crash")) {
+                g_autofree char *text = NULL;
+                char **field = node_is(c, "on_poweroff") ? &def->on_poweroff
+                        : node_is(c, "on_reboot")        ? &def->on_reboot
+                                                         : &def->on_crash;
+                bool *once = node_is(c, "on_poweroff") ? &seen->poweroff
+                        : node_is(c, "on_reboot")      ? &seen->reboot
+                                                       : &seen->crash;
+
+                if ((r = check_once(once, c, root, error)) < 0 ||
+                    (r = no_attributes(c, error)) < 0 || (r = get_text(c, true, &text, error)) < 0)
+                        return r;
+                if (!strv_contains(STRV("destroy", "restart", "preserve"), text)) {
+                        g_autofree char *q = text_quote(text, -1);
+                        return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                            "<%s>: unknown action '%s'; use 'destroy', 'restart' or "
+                                            "'preserve'",
+                                            node_name(c), q);
+                }
+                *field = g_steal_pointer(&text);
+        } else if (node_is(c, "devices")) {
+                if ((r = check_once(&seen->devices, c, root, error)) < 0 ||
+                    (r = parse_devices(c, def, problems, error)) < 0)
+                        return r;
+        } else if (node_is(c, "features")) {
+                if ((r = check_once(&seen->features, c, root, error)) < 0 ||
+                    (r = devices_parse_features(c, def, error)) < 0)
+                        return r;
+        } else if (node_is(c, "clock")) {
+                if ((r = check_once(&seen->clock, c, root, error)) < 0 ||
+                    (r = devices_parse_clock(c, def, error)) < 0)
+                        return r;
+        } else if (node_is(c, "pm")) {
+                if ((r = check_once(&seen->pm, c, root, error)) < 0 || (r = devices_parse_pm(c, def, error)) < 0)
+                        return r;
+        } else if (node_is(c, "metadata")) {
+                if ((r = check_once(&seen->metadata, c, root, error)) < 0 ||
+                    (r = parse_metadata(c, def, error)) < 0)
+                        return r;
+        } else if (node_is(c, "resource") || node_is(c, "seclabel"))
+                return 0; /* libvirt's host-side bookkeeping: dropped */
+        else if (strv_contains(STRV("maxMemory", "memoryBacking", "memtune", "blkiotune",
+                                    "iothreads", "iothreadids", "cputune", "numatune", "vcpus",
+                                    "sysinfo", "idmap", "keywrap", "launchSecurity", "genid",
+                                    "bootloader", "bootloader_args", "perf", "throttlegroups",
+                                    "on_lockfailure"),
+                               node_name(c)))
+                return unsupported_element(c, root, NULL, error);
+        else
+                return unknown_element(c, root, error);
+        return 0;
+}
+
 static int parse_domain(xmlNode *root, DomainDef *def, GError **error) {
-        bool seen_name = false, seen_uuid = false, seen_title = false, seen_description = false,
-             seen_memory = false, seen_current = false, seen_vcpu = false, seen_os = false, seen_cpu = false,
-             seen_poweroff = false, seen_reboot = false, seen_crash = false, seen_devices = false,
-             seen_features = false, seen_clock = false, seen_pm = false, seen_metadata = false;
-        uint64_t current_bytes = 0;
+        g_auto(Problems) problems = {};
+        DomainSeen seen = {};
+        g_autoptr(GError) e = NULL;
         int r;
 
         /* id is the running domain's number in libvirt: dropped. */
@@ -1134,164 +1230,30 @@ static int parse_domain(xmlNode *root, DomainDef *def, GError **error) {
                                     "<domain type='%s'>: not a domain type (lower-case letters and digits)", q);
         }
 
+        /* Each child on its own: a refusal is counted and the rest are still
+         * looked at (see problems_finish()). */
         for_each_child_element(c, root, r, error) {
-                if (node_is(c, "name")) {
-                        const char *why = NULL;
-
-                        if ((r = check_once(&seen_name, c, root, error)) < 0 ||
-                            (r = no_attributes(c, error)) < 0 ||
-                            (r = get_text(c, false, &def->name, error)) < 0)
-                                return r;
-                        if (!domain_name_is_valid(def->name, &why))
-                                return vm_error_set(error, VM_ERROR_INVALID_XML, "<name>: %s", why);
-                } else if (node_is(c, "uuid")) {
-                        g_autofree char *text = NULL;
-
-                        if ((r = check_once(&seen_uuid, c, root, error)) < 0 ||
-                            (r = no_attributes(c, error)) < 0 || (r = get_text(c, true, &text, error)) < 0)
-                                return r;
-                        if (!domain_uuid_parse(text, def->uuid)) {
-                                g_autofree char *q = text_quote(text, -1);
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<uuid>: '%s' is not a UUID (32 hex digits, optionally "
-                                                    "dashed)",
-                                                    q);
-                        }
-                        if (g_str_equal(def->uuid, "00000000-0000-0000-0000-000000000000"))
-                                return vm_error_set(
-                                        error, VM_ERROR_INVALID_XML,
-                                        "<uuid>: the nil UUID is not allowed; remove <uuid> to have "
-                                        "one generated");
-                } else if (node_is(c, "title")) {
-                        if ((r = check_once(&seen_title, c, root, error)) < 0 ||
-                            (r = no_attributes(c, error)) < 0 ||
-                            (r = get_text(c, false, &def->title, error)) < 0)
-                                return r;
-                        if (strpbrk(def->title, "\r\n"))
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<title>: must be a single line (use <description>)");
-                        if (strlen(def->title) > DOMAIN_TITLE_MAX)
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<title>: longer than %d bytes", DOMAIN_TITLE_MAX);
-                } else if (node_is(c, "description")) {
-                        if ((r = check_once(&seen_description, c, root, error)) < 0 ||
-                            (r = no_attributes(c, error)) < 0 ||
-                            (r = get_text(c, false, &def->description, error)) < 0)
-                                return r;
-                } else if (node_is(c, "memory")) {
-                        if ((r = check_once(&seen_memory, c, root, error)) < 0 ||
-                            (r = parse_memory(c, &def->memory_bytes, error)) < 0)
-                                return r;
-                } else if (node_is(c, "currentMemory")) {
-                        if ((r = check_once(&seen_current, c, root, error)) < 0 ||
-                            (r = parse_memory(c, &current_bytes, error)) < 0)
-                                return r;
-                } else if (node_is(c, "vcpu")) {
-                        g_autofree char *text = NULL, *placement = NULL, *current = NULL;
-                        uint64_t v, cur;
-
-                        if ((r = check_once(&seen_vcpu, c, root, error)) < 0 ||
-                            (r = check_attributes(c, STRV("placement", "current"), error)) < 0 ||
-                            (r = get_text(c, true, &text, error)) < 0 ||
-                            (r = parse_u64("<vcpu>", text, &v, error)) < 0)
-                                return r;
-                        if (v < 1)
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<vcpu>: %s is below the minimum of 1", text);
-                        if (v > DOMAIN_VCPUS_MAX)
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<vcpu>: %s is above the maximum of %d", text,
-                                                    DOMAIN_VCPUS_MAX);
-                        placement = get_attr(c, "placement");
-                        if (placement &&
-                            (r = check_attr_choice(c, "placement", placement, "placement", STRV("static"),
-                                                   error)) < 0)
-                                return r;
-                        current = get_attr(c, "current");
-                        if (current) {
-                                if ((r = parse_u64("<vcpu current>", current, &cur, error)) < 0)
-                                        return r;
-                                if (cur != v)
-                                        return vm_error_set(
-                                                error, VM_ERROR_INVALID_XML,
-                                                "<vcpu current='%" PRIu64 "'>: vmigrate does not "
-                                                "hot-plug vCPUs; remove 'current' or make it equal to "
-                                                "%" PRIu64,
-                                                cur, v);
-                        }
-                        def->vcpus = (unsigned)v;
-                } else if (node_is(c, "os")) {
-                        if ((r = check_once(&seen_os, c, root, error)) < 0 ||
-                            (r = parse_os(c, def, error)) < 0)
-                                return r;
-                } else if (node_is(c, "cpu")) {
-                        if ((r = check_once(&seen_cpu, c, root, error)) < 0 ||
-                            (r = parse_cpu(c, def, error)) < 0)
-                                return r;
-                } else if (node_is(c, "on_poweroff") || node_is(c, "on_reboot") || node_is(c, "on_crash")) {
-                        g_autofree char *text = NULL;
-                        char **field = node_is(c, "on_poweroff") ? &def->on_poweroff
-                                : node_is(c, "on_reboot")        ? &def->on_reboot
-                                                                 : &def->on_crash;
-                        bool *seen = node_is(c, "on_poweroff") ? &seen_poweroff
-                                : node_is(c, "on_reboot")      ? &seen_reboot
-                                                               : &seen_crash;
-
-                        if ((r = check_once(seen, c, root, error)) < 0 ||
-                            (r = no_attributes(c, error)) < 0 || (r = get_text(c, true, &text, error)) < 0)
-                                return r;
-                        if (!strv_contains(STRV("destroy", "restart", "preserve"), text)) {
-                                g_autofree char *q = text_quote(text, -1);
-                                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                                    "<%s>: unknown action '%s'; use 'destroy', 'restart' or "
-                                                    "'preserve'",
-                                                    node_name(c), q);
-                        }
-                        *field = g_steal_pointer(&text);
-                } else if (node_is(c, "devices")) {
-                        if ((r = check_once(&seen_devices, c, root, error)) < 0 ||
-                            (r = parse_devices(c, def, error)) < 0)
-                                return r;
-                } else if (node_is(c, "features")) {
-                        if ((r = check_once(&seen_features, c, root, error)) < 0 ||
-                            (r = check_features(c, error)) < 0)
-                                return r;
-                } else if (node_is(c, "clock")) {
-                        if ((r = check_once(&seen_clock, c, root, error)) < 0 ||
-                            (r = check_clock(c, error)) < 0)
-                                return r;
-                } else if (node_is(c, "pm")) {
-                        if ((r = check_once(&seen_pm, c, root, error)) < 0 || (r = check_pm(c, error)) < 0)
-                                return r;
-                } else if (node_is(c, "metadata")) {
-                        if ((r = check_once(&seen_metadata, c, root, error)) < 0 ||
-                            (r = parse_metadata(c, def, error)) < 0)
-                                return r;
-                } else if (node_is(c, "resource") || node_is(c, "seclabel"))
-                        continue; /* libvirt's host-side bookkeeping: dropped */
-                else if (strv_contains(STRV("maxMemory", "memoryBacking", "memtune", "blkiotune",
-                                            "iothreads", "iothreadids", "cputune", "numatune", "vcpus",
-                                            "sysinfo", "idmap", "keywrap", "launchSecurity", "genid",
-                                            "bootloader", "bootloader_args", "perf", "throttlegroups",
-                                            "on_lockfailure"),
-                                       node_name(c)))
-                        return unsupported_element(c, root, NULL, error);
-                else
-                        return unknown_element(c, root, error);
+                if ((r = parse_domain_child(c, root, def, &seen, &problems, &e)) < 0)
+                        problems_add(&problems, &e);
         }
+        if (!seen.name) {
+                vm_error_set(&e, VM_ERROR_INVALID_XML, "<name> is required");
+                problems_add(&problems, &e);
+        }
+        if (!seen.memory) {
+                vm_error_set(&e, VM_ERROR_INVALID_XML, "<memory> is required (e.g. <memory unit='MiB'>512</memory>)");
+                problems_add(&problems, &e);
+        }
+        if (problems.first)
+                return problems_finish(&problems, error);
 
-        if (!seen_name)
-                return vm_error_set(error, VM_ERROR_INVALID_XML, "<name> is required");
-        if (!seen_memory)
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<memory> is required (e.g. <memory unit='MiB'>512</memory>)");
-        if (seen_current && current_bytes != def->memory_bytes)
+        if (seen.current && seen.current_bytes != def->memory_bytes)
                 return vm_error_set(
                         error, VM_ERROR_INVALID_XML,
                         "<currentMemory> (%" PRIu64 " bytes) differs from <memory> (%" PRIu64
                         " bytes): vmigrate does not balloon; make them equal or remove <currentMemory>",
-                        current_bytes, def->memory_bytes);
-        if (!seen_uuid)
+                        seen.current_bytes, def->memory_bytes);
+        if (!seen.uuid)
                 domain_uuid_generate(def->uuid);
         for (char **mac = def->require_interfaces; mac && *mac; mac++) {
                 bool found = false;
@@ -1303,7 +1265,7 @@ static int parse_domain(xmlNode *root, DomainDef *def, GError **error) {
                                             "address; give it <mac address='%s'/> or remove the requirement",
                                             *mac, *mac);
         }
-        return 0;
+        return devices_check_domain(def, error);
 }
 
 /* ---- parsing the document ---- */
@@ -1461,8 +1423,11 @@ static char *format_def(const DomainDef *def, bool secure) {
                 write_element(w, "uuid", def->uuid);
         write_element(w, "title", def->title);
         write_element(w, "description", def->description);
-        if (def->require_interfaces || def->require_hooks) {
+        if (def->require_interfaces || def->require_hooks || def->metadata_other->len) {
                 start_element(w, "metadata");
+                devices_format_metadata(w, def);
+        }
+        if (def->require_interfaces || def->require_hooks) {
                 xmlTextWriterStartElementNS(w, (const xmlChar *)"vmigrate", (const xmlChar *)"migration",
                                             (const xmlChar *)DOMAIN_XMLNS_MIGRATION);
                 for (char **mac = def->require_interfaces; mac && *mac; mac++) {
@@ -1476,8 +1441,9 @@ static char *format_def(const DomainDef *def, bool secure) {
                         end_element(w);
                 }
                 end_element(w);
-                end_element(w);
         }
+        if (def->require_interfaces || def->require_hooks || def->metadata_other->len)
+                end_element(w); /* metadata */
         write_memory(w, "memory", def->memory_bytes);
         write_memory(w, "currentMemory", def->memory_bytes);
         vcpus = g_strdup_printf("%u", def->vcpus);
@@ -1496,12 +1462,14 @@ static char *format_def(const DomainDef *def, bool secure) {
         write_element(w, "kernel", def->os_kernel);
         write_element(w, "initrd", def->os_initrd);
         write_element(w, "cmdline", def->os_cmdline);
+        devices_format_os(w, def);
         end_element(w);
 
-        if (def->cpu_mode) {
+        if (def->cpu_mode || def->cpu_sockets) {
                 start_element(w, "cpu");
                 write_attribute(w, "mode", def->cpu_mode);
                 write_element(w, "model", def->cpu_model);
+                devices_format_cpu_topology(w, def);
                 for (guint i = 0; def->cpu_features && i < def->cpu_features->len; i++) {
                         DomainCpuFeatureDef *f = g_ptr_array_index(def->cpu_features, i);
 
@@ -1516,6 +1484,7 @@ static char *format_def(const DomainDef *def, bool secure) {
         write_element(w, "on_poweroff", def->on_poweroff);
         write_element(w, "on_reboot", def->on_reboot);
         write_element(w, "on_crash", def->on_crash);
+        devices_format_settings(w, def);
 
         start_element(w, "devices");
         for (guint i = 0; def->disks && i < def->disks->len; i++) {
@@ -1524,11 +1493,12 @@ static char *format_def(const DomainDef *def, bool secure) {
                 start_element(w, "disk");
                 write_attribute(w, "type", d->block ? "block" : "file");
                 write_attribute(w, "device", d->device ? d->device : "disk");
-                if (d->driver_type || d->cache) {
+                if (d->driver_type || d->cache || devices_disk_has_driver_attrs(d)) {
                         start_element(w, "driver");
                         write_attribute(w, "name", "qemu");
                         write_attribute(w, "type", d->driver_type);
                         write_attribute(w, "cache", d->cache);
+                        devices_format_disk_driver_attrs(w, d);
                         end_element(w);
                 }
                 if (d->source_file) {
@@ -1548,6 +1518,7 @@ static char *format_def(const DomainDef *def, bool secure) {
                         start_element(w, "shareable");
                         end_element(w);
                 }
+                devices_format_boot_order(w, d->boot_order);
                 end_element(w);
         }
         for (guint i = 0; def->interfaces && i < def->interfaces->len; i++) {
@@ -1571,6 +1542,7 @@ static char *format_def(const DomainDef *def, bool secure) {
                         write_attribute(w, "type", n->model);
                         end_element(w);
                 }
+                devices_format_boot_order(w, n->boot_order);
                 end_element(w);
         }
         for (guint i = 0; def->serials && i < def->serials->len; i++) {
@@ -1590,6 +1562,7 @@ static char *format_def(const DomainDef *def, bool secure) {
                 end_element(w);
         }
         domain_displays_format(w, def, secure);
+        devices_format_devices(w, def);
         end_element(w); /* devices */
 
         end_element(w); /* domain */
@@ -1658,6 +1631,7 @@ DomainDef *domain_def_copy(const DomainDef *def) {
                 n->readonly = d->readonly;
                 n->shareable = d->shareable;
                 n->block = d->block;
+                devices_disk_copy(n, d);
                 g_ptr_array_add(c->disks, n);
         }
         for (guint i = 0; def->interfaces && i < def->interfaces->len; i++) {
@@ -1668,6 +1642,7 @@ DomainDef *domain_def_copy(const DomainDef *def) {
                 n->source = g_strdup(d->source);
                 n->mac = g_strdup(d->mac);
                 n->model = g_strdup(d->model);
+                n->boot_order = d->boot_order;
                 g_ptr_array_add(c->interfaces, n);
         }
         for (guint i = 0; def->serials && i < def->serials->len; i++) {
@@ -1680,6 +1655,7 @@ DomainDef *domain_def_copy(const DomainDef *def) {
                 g_ptr_array_add(c->serials, n);
         }
         domain_displays_copy(def, c);
+        devices_def_copy(c, def);
         return c;
 }
 
@@ -1735,7 +1711,7 @@ bool domain_def_equal(const DomainDef *a, const DomainDef *b) {
                     g_strcmp0(x->cache, y->cache) != 0 || g_strcmp0(x->source_file, y->source_file) != 0 ||
                     g_strcmp0(x->target_dev, y->target_dev) != 0 ||
                     g_strcmp0(x->target_bus, y->target_bus) != 0 || x->readonly != y->readonly ||
-                    x->shareable != y->shareable || x->block != y->block)
+                    x->shareable != y->shareable || x->block != y->block || !devices_disk_equal(x, y))
                         return false;
         }
         for (guint i = 0; i < array_len(a->interfaces); i++) {
@@ -1743,7 +1719,8 @@ bool domain_def_equal(const DomainDef *a, const DomainDef *b) {
                 const DomainInterfaceDef *y = g_ptr_array_index(b->interfaces, i);
 
                 if (g_strcmp0(x->type, y->type) != 0 || g_strcmp0(x->source, y->source) != 0 ||
-                    g_strcmp0(x->mac, y->mac) != 0 || g_strcmp0(x->model, y->model) != 0)
+                    g_strcmp0(x->mac, y->mac) != 0 || g_strcmp0(x->model, y->model) != 0 ||
+                    x->boot_order != y->boot_order)
                         return false;
         }
         for (guint i = 0; i < array_len(a->serials); i++) {
@@ -1754,7 +1731,7 @@ bool domain_def_equal(const DomainDef *a, const DomainDef *b) {
                     g_strcmp0(x->source_path, y->source_path) != 0)
                         return false;
         }
-        return domain_displays_equal(a, b);
+        return domain_displays_equal(a, b) && devices_def_equal(a, b);
 }
 
 static int abi_differs(GError **error, const char *element, const char *detail) {
@@ -1801,14 +1778,15 @@ int domain_def_check_abi_stable(const DomainDef *src, const DomainDef *dst, GErr
                 if (g_strcmp0(a->device, b->device) != 0 || g_strcmp0(a->target_dev, b->target_dev) != 0 ||
                     g_strcmp0(a->target_bus, b->target_bus) != 0 ||
                     g_strcmp0(a->driver_type, b->driver_type) != 0 || a->readonly != b->readonly ||
-                    a->shareable != b->shareable)
+                    a->shareable != b->shareable || !devices_disk_abi_equal(a, b))
                         return abi_differs(error, "<devices><disk>", a->target_dev);
         }
         if (src->interfaces->len != dst->interfaces->len)
                 return abi_differs(error, "<devices><interface>", "number of interfaces");
         for (unsigned i = 0; i < src->interfaces->len; i++) {
                 const DomainInterfaceDef *a = src->interfaces->pdata[i], *b = dst->interfaces->pdata[i];
-                if (g_strcmp0(a->mac, b->mac) != 0 || g_strcmp0(a->model, b->model) != 0)
+                if (g_strcmp0(a->mac, b->mac) != 0 || g_strcmp0(a->model, b->model) != 0 ||
+                    a->boot_order != b->boot_order)
                         return abi_differs(error, "<devices><interface>", a->mac ? a->mac : "model");
         }
         if (src->serials->len != dst->serials->len)
@@ -1821,7 +1799,7 @@ int domain_def_check_abi_stable(const DomainDef *src, const DomainDef *dst, GErr
         const char *video = domain_displays_abi_difference(src, dst);
         if (video)
                 return abi_differs(error, video, "the video device's model or memory");
-        return 0;
+        return devices_check_abi_stable(src, dst, error);
 }
 
 bool domain_disk_is_copyable(const DomainDiskDef *disk) {

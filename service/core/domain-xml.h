@@ -28,7 +28,8 @@
  *         <vmigrate:require interface="52:54:00:…"/>*   (a MAC of one of the <interface>s)
  *         <vmigrate:require hook="NAME"/>*             (an admin hook's file name)
  *       </vmigrate:migration>
- *     </metadata>?   (nothing else in <metadata>: other applications' data is refused)
+ *       <app:x xmlns:app="...">…</app:x>*            (other applications': kept verbatim)
+ *     </metadata>?
  *     <devices>
  *       <disk type="file|block" device="disk|cdrom"> <driver name="qemu" type="raw|qcow2" cache="..."/>?
  *             <source file="/path"/> (type file) or <source dev="/dev/..."/> (type block)
@@ -37,13 +38,16 @@
  *       <interface type="bridge|network|user"> <source bridge=".."/ network=".."/>? <mac address=".."/>?
  *             <model type="virtio|e1000|..."/>? </interface>*
  *       <serial type="pty|file|null|stdio"> <source path="/path"/>? (file only) <target port="0"/>? </serial>*
- *       <console .../>* (accepted, ignored: virsh dumpxml always writes one beside the serial)
+ *       <console .../>* (mirrors serial port 0; becomes it when there is no <serial>)
  *       <graphics type="vnc|spice" port="N|-1" autoport="yes|no" listen="addr" passwd=".." keymap=".."
  *             (vnc)> <listen type="address|none|socket" address=".." socket="/path"/>?
  *             <image compression=".."/>? (spice) </graphics>*  (one of each type)
  *       <video> <model type="vga|virtio|qxl|bochs|ramfb|none" vram ram vgamem heads primary="yes"/>
  *       </video>?  (see domain-xml-graphics.c)
+ *       <controller>, <input>, <sound>, <audio>, <channel>, <redirdev>, <rng>, <watchdog>,
+ *       <memballoon>: see domain-xml-devices.h
  *     </devices>?
+ *     <features>, <clock>, <pm>, <os><boot>/<bootmenu>, <cpu><topology>: ditto
  *   </domain>
  *
  * Anything else is refused element by element with VM_ERROR_INVALID_XML
@@ -57,6 +61,29 @@
 #define DOMAIN_XMLNS_MIGRATION "https://vmigrate.org/xmlns/migration/1"
 #define DOMAIN_HOOK_NAME_MAX 64
 
+/* desktop devices (domain-xml-devices.c) */
+typedef struct DomainInputDef {
+        char *type; /* "tablet", "mouse" or "keyboard" */
+        char *bus;  /* "usb" or "virtio" (PS/2 ones are every PC's and not kept) */
+} DomainInputDef;
+
+typedef struct DomainSoundDef {
+        char *model;   /* "ich6", "ich9" or "ac97" */
+        char *codec;   /* HDA codec: "duplex", "micro" or "output"; NULL for ac97 */
+        unsigned audio; /* the id of the <audio> it plays through */
+} DomainSoundDef;
+
+typedef struct DomainAudioDef {
+        unsigned id;   /* 1.. */
+        char *type;    /* "none" or "spice" */
+} DomainAudioDef;
+
+typedef struct DomainChannelDef {
+        char *type;        /* "unix" or "spicevmc" */
+        char *name;        /* virtio port name: "org.qemu.guest_agent.0", "com.redhat.spice.0" */
+        char *source_path; /* type unix: the socket the user chose; NULL = the backend's own */
+} DomainChannelDef;
+
 typedef struct DomainDiskDef {
         char *device;      /* "disk" or "cdrom" */
         char *driver_type; /* "raw" or "qcow2"; NULL = raw */
@@ -67,6 +94,11 @@ typedef struct DomainDiskDef {
         bool readonly;
         bool shareable;
         bool block; /* type='block': source_file is a block device */
+        /* desktop devices (domain-xml-devices.c): <driver> tuning and <boot order> */
+        char *discard;       /* "unmap" or "ignore"; NULL = QEMU's default (ignore) */
+        char *io;            /* "threads", "native" or "io_uring"; NULL = threads */
+        char *detect_zeroes; /* "off", "on" or "unmap"; NULL = off */
+        unsigned boot_order; /* 0 = none */
 } DomainDiskDef;
 
 typedef struct DomainInterfaceDef {
@@ -74,6 +106,7 @@ typedef struct DomainInterfaceDef {
         char *source; /* bridge or network name; NULL for user */
         char *mac;    /* "52:54:00:xx:xx:xx" normalised to lower case, or NULL */
         char *model;  /* "virtio", "e1000", ...; NULL = backend default */
+        unsigned boot_order; /* <boot order='N'/> (domain-xml-devices.c); 0 = none */
 } DomainInterfaceDef;
 
 typedef struct DomainSerialDef {
@@ -147,6 +180,36 @@ typedef struct DomainDef {
          * fail on a migration's destination. NULL when none. */
         GStrv require_interfaces; /* MACs (lower case) of <interface>s */
         GStrv require_hooks;      /* admin hook file names */
+
+        /* desktop devices (domain-xml-devices.c) */
+        GPtrArray *metadata_other; /* char*: other applications' <metadata> elements, verbatim */
+        GStrv os_boot_devs;        /* <os><boot dev>: "hd", "cdrom", "network", in order; NULL = none */
+        char *os_bootmenu;         /* "yes", "no" or NULL */
+        unsigned os_bootmenu_timeout; /* ms; 0 = none given */
+        unsigned cpu_sockets, cpu_dies, cpu_clusters, cpu_cores, cpu_threads; /* 0 = no <topology> */
+        char *vmport;              /* <features><vmport state>: "on", "off" or NULL */
+        char *clock_offset;        /* "utc" or "localtime"; NULL = utc */
+        char *timer_rtc_tickpolicy; /* "catchup", "delay" or NULL */
+        char *timer_pit_tickpolicy; /* "delay" or NULL */
+        char *timer_hpet_present;  /* "yes", "no" or NULL */
+        char *pm_suspend_to_mem;   /* "no" or NULL (suspend is refused) */
+        char *pm_suspend_to_disk;  /* "no" or NULL */
+        char *usb_model;           /* <controller type='usb'>: "qemu-xhci", ..., "none"; NULL = none given */
+        unsigned usb_ports;        /* ports='N' of an xHCI controller; 0 = QEMU's default */
+        char *scsi_model;          /* <controller type='scsi'>: "virtio-scsi", "lsilogic"; NULL = virtio-scsi */
+        GPtrArray *inputs;         /* DomainInputDef* */
+        GPtrArray *sounds;         /* DomainSoundDef* */
+        GPtrArray *audios;         /* DomainAudioDef* */
+        GPtrArray *channels;       /* DomainChannelDef* */
+        unsigned redirdevs;        /* <redirdev bus='usb' type='spicevmc'/> */
+        char *rng_backend;         /* "random" or "builtin"; NULL = no <rng> */
+        char *rng_device;          /* random: "/dev/urandom", "/dev/random" or "/dev/hwrng" */
+        uint64_t rng_rate_bytes, rng_rate_period; /* <rate>; 0 = none */
+        char *watchdog_model;      /* "i6300esb", "ib700", "itco"; NULL = none */
+        char *watchdog_action;     /* "reset", "shutdown", "poweroff", "pause", "none", "inject-nmi" */
+        char *memballoon;          /* "virtio", "none" or NULL (none) */
+        char *memballoon_autodeflate;      /* "on", "off" or NULL */
+        char *memballoon_free_page_reporting; /* "on", "off" or NULL */
 } DomainDef;
 
 DomainDef *domain_def_new(void);

@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 
 #include "errors.h"
+#include "qemu-command-devices.h"
 #include "qemu-command.h"
 #include "qemu-command-graphics.h"
 
@@ -194,6 +195,7 @@ static int add_disks(GPtrArray *argv, const DomainDef *def, GError **error) {
                         json_builder_add_boolean_value(b, disk->readonly);
                         json_builder_set_member_name(b, "auto-read-only");
                         json_builder_add_boolean_value(b, false);
+                        qemu_devices_disk_file_props(b, disk);
                         json_builder_end_object(b);
                         add_pair(argv, "-blockdev", json_object_to_arg(b));
 
@@ -208,6 +210,7 @@ static int add_disks(GPtrArray *argv, const DomainDef *def, GError **error) {
                         json_builder_add_string_value(b, file_node);
                         json_builder_set_member_name(b, "read-only");
                         json_builder_add_boolean_value(b, disk->readonly);
+                        qemu_devices_disk_format_props(b, disk);
                         json_builder_end_object(b);
                         add_pair(argv, "-blockdev", json_object_to_arg(b));
                 }
@@ -233,6 +236,10 @@ static int add_disks(GPtrArray *argv, const DomainDef *def, GError **error) {
                         json_builder_set_member_name(b, "unit");
                         json_builder_add_int_value(b, positions[i] % 2);
                 }
+                if (qemu_devices_disk_bootindex(def, i)) {
+                        json_builder_set_member_name(b, "bootindex");
+                        json_builder_add_int_value(b, qemu_devices_disk_bootindex(def, i));
+                }
                 json_builder_end_object(b);
                 add_pair(argv, "-device", json_object_to_arg(b));
         }
@@ -241,7 +248,8 @@ static int add_disks(GPtrArray *argv, const DomainDef *def, GError **error) {
                  * creates devices in command-line order, but -device
                  * virtio-scsi-pci must exist when scsi-hd is realized. */
                 g_ptr_array_insert(argv, 1, g_strdup("-device"));
-                g_ptr_array_insert(argv, 2, g_strdup("{\"driver\":\"virtio-scsi-pci\",\"id\":\"scsi0\"}"));
+                g_ptr_array_insert(argv, 2, g_strdup_printf("{\"driver\":\"%s\",\"id\":\"scsi0\"}",
+                                                             qemu_devices_scsi_controller(def)));
         }
         return 0;
 }
@@ -250,7 +258,7 @@ static int add_interfaces(GPtrArray *argv, const DomainDef *def, const QemuComma
                           GError **error) {
         for (unsigned i = 0; i < def->interfaces->len; i++) {
                 const DomainInterfaceDef *iface = def->interfaces->pdata[i];
-                g_autofree char *model = NULL;
+                g_autofree char *model = NULL, *bootindex = NULL;
 
                 if (g_str_equal(iface->type, "bridge")) {
                         /* The daemon made the tap (QEMU may not: -sandbox
@@ -271,9 +279,12 @@ static int add_interfaces(GPtrArray *argv, const DomainDef *def, const QemuComma
                         g_free(model);
                         model = g_strdup("virtio-net-pci");
                 }
+                bootindex = qemu_devices_interface_bootindex(def, i)
+                                    ? g_strdup_printf(",bootindex=%u", qemu_devices_interface_bootindex(def, i))
+                                    : g_strdup("");
                 add_pair(argv, "-device",
-                         g_strdup_printf("%s,netdev=net%u%s%s", model, i, iface->mac ? ",mac=" : "",
-                                         iface->mac ? iface->mac : ""));
+                         g_strdup_printf("%s,netdev=net%u%s%s%s", model, i, iface->mac ? ",mac=" : "",
+                                         iface->mac ? iface->mac : "", bootindex));
         }
         return 0;
 }
@@ -350,10 +361,10 @@ int qemu_build_argv(const DomainDef *def, const QemuPaths *paths, const QemuComm
         add(argv, "-nodefaults");
         add(argv, "-no-user-config");
         add_pair(argv, "-display", g_strdup("none"));
-        add_pair(argv, "-machine", g_strdup(def->os_machine ? def->os_machine : "pc"));
+        add_pair(argv, "-machine", qemu_devices_machine_arg(def));
         add_pair(argv, "-accel", g_strdup(options->kvm ? "kvm" : "tcg"));
         add_pair(argv, "-m", g_strdup_printf("%" G_GUINT64_FORMAT "M", def->memory_bytes / (1024 * 1024)));
-        add_pair(argv, "-smp", g_strdup_printf("%u", def->vcpus));
+        add_pair(argv, "-smp", qemu_devices_smp_arg(def));
         r = add_cpu(argv, def, error);
         if (r < 0)
                 return r;
@@ -374,6 +385,8 @@ int qemu_build_argv(const DomainDef *def, const QemuPaths *paths, const QemuComm
                 return r;
         add_serials(argv, def, paths);
         r = qemu_command_add_displays(argv, def, paths->dir, error);
+        if (r >= 0)
+                r = qemu_devices_add(argv, def, paths, error);
         if (r < 0)
                 return r;
 
