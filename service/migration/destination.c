@@ -116,6 +116,7 @@ static Features *incoming_features_new(Manager *m, const DomainDef *def) {
                 .event = m->event,
                 .host = hostname,
                 .hooks_dir = m->hooks_dir,
+                .networks_dir = m->networks_dir,
                 .hook_timeout_usec = m->hook_timeout_usec ? m->hook_timeout_usec : HOOK_DEFAULT_TIMEOUT_USEC,
         };
         return features_new(&config, def);

@@ -27,6 +27,7 @@ typedef struct HostFacts {
         bool userfaultfd;            /* a QEMU started by us can use userfaultfd (post-copy) */
         char *userfaultfd_why;       /* !userfaultfd: why not, one sentence */
         char *sys_class_net;         /* "/sys/class/net": bridges are <dir>/<name>/bridge */
+        char *networks_dir;          /* the admin's network table (networks.h); NULL: none */
         uint16_t port_min, port_max; /* the data port range */
         char *own_address;           /* the host name's address in /etc/hosts when it is one of ours
                                         (where a migration stream is awaited); NULL: none */

@@ -109,6 +109,7 @@
 #include "host-features.h"
 #include "manager.h"
 #include "net.h"
+#include "networks.h"
 #include "preflight.h"
 #include "tls-creds.h"
 #include "uri.h"
@@ -430,30 +431,44 @@ static void check_space(Findings *out, FindingSeverity severity, GArray *needs) 
 
 /* A bridge the domain requires (<vmigrate:require interface=…/>) must be
  * there; any other may be missing: its interface then runs unconnected,
- * which the migration reports as a warning. */
+ * which the migration reports as a warning. An <interface type='network'>
+ * needs its network in this host's table (networks.h) and that bridge. */
 static void check_bridges(Findings *out, FindingSeverity severity, const DomainDef *def,
                           const HostFacts *facts) {
         for (unsigned i = 0; i < def->interfaces->len; i++) {
                 const DomainInterfaceDef *iface = def->interfaces->pdata[i];
-                g_autofree char *problem = NULL;
+                g_autofree char *problem = NULL, *bridge = NULL, *fix = NULL;
+                bool network = g_strcmp0(iface->type, "network") == 0;
+                int r;
 
-                if (g_strcmp0(iface->type, "bridge") != 0 || !iface->source)
+                r = interface_lookup_bridge(facts->networks_dir, iface, &bridge, &problem);
+                if (r == 0)
                         continue;
-                problem = host_bridge_problem(facts->sys_class_net, iface->source);
+                if (r > 0)
+                        problem = host_bridge_problem(facts->sys_class_net, bridge);
                 if (!problem)
                         continue;
+                if (network && r < 0)
+                        fix = g_strdup_printf("name its bridge in %s/%s (echo BRIDGE > …)",
+                                              facts->networks_dir ? facts->networks_dir : "the networks directory",
+                                              iface->source);
+                else if (network)
+                        fix = g_strdup_printf("create it (ip link add %s type bridge), or map network '%s' to "
+                                              "another bridge",
+                                              bridge, iface->source);
+                else
+                        fix = g_strdup_printf("create it (ip link add %s type bridge)", bridge);
                 if (domain_def_requires_interface(def, iface))
                         findings_add(out, severity, "network.bridge",
-                                     "%s, and interface %s requires it (<vmigrate:require interface>); create "
-                                     "it (ip link add %s type bridge) or pick another with option "
-                                     "'destination-xml'",
-                                     problem, iface->mac, iface->source);
+                                     "%s, and interface %s requires it (<vmigrate:require interface>); %s or "
+                                     "pick another with option 'destination-xml'",
+                                     problem, iface->mac, fix);
                 else
                         findings_add(out, FINDING_WARNING, "network.bridge",
-                                     "%s: interface %s would run unconnected (link down); create it (ip link "
-                                     "add %s type bridge), pick another with option 'destination-xml', or "
-                                     "require it to refuse the migration instead",
-                                     problem, iface->mac, iface->source);
+                                     "%s: interface %s would run unconnected (link down); %s, pick another "
+                                     "with option 'destination-xml', or require it to refuse the migration "
+                                     "instead",
+                                     problem, iface->mac, fix);
         }
 }
 
@@ -934,6 +949,7 @@ void preflight_destination(Manager *m, const DomainDef *def, const MigrateOption
         g_auto(HostFacts) facts = { 0 };
 
         (void) host_facts_read(&facts);
+        facts.networks_dir = g_strdup(m->networks_dir);
         preflight_destination_with_facts(m, &facts, def, options, source_host_uuid, source, out);
 }
 

@@ -27,6 +27,8 @@
 #include "errors.h"
 #include "log.h"
 #include "host-features.h"
+#include "manager.h"
+#include "networks.h"
 #include "qemu-backend.h"
 
 bool kvm_usable(void) {
@@ -260,32 +262,43 @@ static void close_fds(GArray *fds) {
         g_array_set_size(fds, 0);
 }
 
-/* One tap per <interface type='bridge'>, in order (-1 for other types).
+/* One tap per <interface type='bridge'> or 'network' (the bridge the host's
+ * network table names, networks.h), in order (-1 for other types).
  * A bridge that is missing or refuses the tap is an error, except for an
  * interface the domain does not require arriving by migration: it runs
  * unconnected, link down, and the core reports that as a warning. */
 static int open_taps(QemuDomain *qd, const DomainDef *def, bool incoming, GArray *ret_fds, GError **error) {
         for (guint i = 0; i < def->interfaces->len; i++) {
                 const DomainInterfaceDef *iface = def->interfaces->pdata[i];
-                g_autofree char *name = NULL, *problem = NULL;
+                g_autofree char *name = NULL, *problem = NULL, *bridge = NULL;
                 g_autoptr(GError) local = NULL;
                 bool may_fail = incoming && !domain_def_requires_interface(def, iface);
+                const char *networks_dir = qd->domain->manager ? qd->domain->manager->networks_dir : NULL;
                 int fd = -1, r;
 
-                if (!g_str_equal(iface->type, "bridge")) {
+                r = interface_lookup_bridge(networks_dir, iface, &bridge, &problem);
+                if (r == 0) {
                         g_array_append_val(ret_fds, fd);
                         continue;
                 }
                 name = tap_name(def->uuid, i);
-                problem = host_bridge_problem(NULL, iface->source);
+                if (r > 0)
+                        problem = host_bridge_problem(NULL, bridge);
                 if (problem && !may_fail) {
                         close_fds(ret_fds);
+                        if (!bridge)
+                                return vm_error_set(error,
+                                                    incoming ? VM_ERROR_INCOMPATIBLE : VM_ERROR_BACKEND_FAILED,
+                                                    "interface %s: %s; write the bridge's name in %s/%s, or "
+                                                    "change the interface's <source network=…>",
+                                                    iface->mac, problem, networks_dir ? networks_dir : "",
+                                                    iface->source);
                         return vm_error_set(error, incoming ? VM_ERROR_INCOMPATIBLE : VM_ERROR_BACKEND_FAILED,
                                             "interface %s: %s; create it (ip link add %s type bridge) or change "
-                                            "the interface's <source bridge=…>",
-                                            iface->mac, problem, iface->source);
+                                            "the interface's <source %s=…>",
+                                            iface->mac, problem, bridge, iface->type);
                 }
-                r = tap_open(name, problem ? NULL : iface->source, &fd, &local);
+                r = tap_open(name, problem ? NULL : bridge, &fd, &local);
                 if (r < 0 && may_fail && !problem) {
                         g_autofree char *warning = g_strdup_printf(
                                 "interface %s: %s; not required, so it runs unconnected (link down)", iface->mac,

@@ -249,9 +249,10 @@ static int add_interfaces(GPtrArray *argv, const DomainDef *def, const QemuComma
                 const DomainInterfaceDef *iface = def->interfaces->pdata[i];
                 g_autofree char *model = NULL;
 
-                if (g_str_equal(iface->type, "bridge")) {
+                if (g_str_equal(iface->type, "bridge") || g_str_equal(iface->type, "network")) {
                         /* The daemon made the tap (QEMU may not: -sandbox
-                         * spawn=deny, and it need not be privileged). */
+                         * spawn=deny, and it need not be privileged), on the
+                         * bridge the network table names for a network. */
                         int fd = options->tap_fds ? options->tap_fds[i] : 100 + (int) i;
                         g_assert(fd >= 0);
                         add_pair(argv, "-netdev", g_strdup_printf("tap,id=net%u,fd=%d", i, fd));
@@ -259,9 +260,8 @@ static int add_interfaces(GPtrArray *argv, const DomainDef *def, const QemuComma
                         add_pair(argv, "-netdev", g_strdup_printf("user,id=net%u", i));
                 else
                         return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
-                                            "<interface type='%s'>: the qemu backend supports types 'bridge' and "
-                                            "'user'; use one of them (a libvirt network's bridge with "
-                                            "type='bridge')",
+                                            "<interface type='%s'>: the qemu backend supports types 'bridge', "
+                                            "'network' and 'user'; use one of them",
                                             iface->type);
                 model = g_strdup(iface->model ? iface->model : "virtio");
                 if (g_str_equal(model, "virtio")) {
