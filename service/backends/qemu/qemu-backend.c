@@ -30,6 +30,7 @@
 #include "manager.h"
 #include "networks.h"
 #include "qemu-backend.h"
+#include "qemu-firmware.h"
 
 bool kvm_usable(void) {
         return access("/dev/kvm", R_OK | W_OK) == 0;
@@ -82,11 +83,13 @@ static int qemu_init(const BackendContext *ctx, void **ret_backend_data, GError 
 
         b->qemu_dir = g_build_filename(ctx->runtime_dir, "qemu", NULL);
         b->cache_path = g_build_filename(state, "capabilities.json", NULL);
+        b->nvram_dir = g_build_filename(state, "nvram", NULL);
         log_dir = g_build_filename(b->qemu_dir, "log", NULL);
         if (g_mkdir_with_parents(state, 0755) < 0 || g_mkdir_with_parents(log_dir, 0700) < 0) {
                 r = -errno;
                 g_free(b->qemu_dir);
                 g_free(b->cache_path);
+                g_free(b->nvram_dir);
                 return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "cannot create %s or %s: %s", state,
                                     log_dir, g_strerror(-r));
         }
@@ -94,6 +97,7 @@ static int qemu_init(const BackendContext *ctx, void **ret_backend_data, GError 
         if (r < 0) {
                 g_free(b->qemu_dir);
                 g_free(b->cache_path);
+                g_free(b->nvram_dir);
                 return r;
         }
         b->event = sd_event_ref(ctx->event);
@@ -110,7 +114,26 @@ static void qemu_fini(void *backend_data) {
         qemu_caps_free(b->caps);
         g_free(b->qemu_dir);
         g_free(b->cache_path);
+        g_free(b->nvram_dir);
         g_free(b);
+}
+
+int qemu_domain_firmware_def(QemuBackend *b, const DomainDef *def, const DomainDef **ret_def, DomainDef **ret_copy,
+                             GError **error) {
+        g_autoptr(DomainDef) copy = NULL;
+        int r;
+
+        *ret_copy = NULL;
+        *ret_def = def;
+        if (!qemu_firmware_needs_resolving(def) && !(def->os_loader_pflash && !def->os_nvram_template))
+                return 0;
+        copy = domain_def_copy(def);
+        r = qemu_firmware_resolve(copy, qemu_caps_resolve_machine(b->caps, def->os_machine), error);
+        if (r < 0)
+                return r;
+        *ret_def = copy;
+        *ret_copy = g_steal_pointer(&copy);
+        return 0;
 }
 
 /* Checks that need no files: the definition fits this backend and QEMU. */
@@ -119,6 +142,8 @@ int qemu_validate(void *backend_data, const DomainDef *def, GError **error) {
         g_autoptr(QemuPaths) paths = qemu_paths_new(b->qemu_dir, def->uuid);
         QemuCommandOptions options = { .binary = b->caps->binary, .kvm = true, .qmp_fd = 3 };
         g_auto(GStrv) argv = NULL;
+        g_autoptr(DomainDef) resolved = NULL;
+        int r;
 
         if (def->os_machine && !qemu_caps_has_machine(b->caps, def->os_machine))
                 return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
@@ -126,6 +151,9 @@ int qemu_validate(void *backend_data, const DomainDef *def, GError **error) {
                                     "GetCapabilities lists the ones it has",
                                     def->os_machine, b->caps->major, b->caps->minor, b->caps->micro,
                                     b->caps->binary);
+        r = qemu_domain_firmware_def(b, def, &def, &resolved, error);
+        if (r < 0)
+                return r;
         return qemu_build_argv(def, paths, &options, &argv, error);
 }
 
@@ -856,12 +884,39 @@ int qemu_domain_launch(QemuDomain *qd, const DomainDef *def, bool incoming, GErr
                 if (r < 0)
                         return r;
         }
+        /* The firmware a firmware='efi' domain gets is chosen once and
+         * written into the running definition (as the machine is): a
+         * migration's destination then runs the same. */
+        g_autoptr(DomainDef) resolved = NULL;
+        r = qemu_domain_firmware_def(b, def, &def, &resolved, error);
+        if (r < 0)
+                return r;
+        if (resolved && qd->domain->def && g_str_equal(qd->domain->def->uuid, def->uuid) &&
+            qemu_firmware_needs_resolving(qd->domain->def)) {
+                DomainDef *live = qd->domain->def;
+                live->os_loader = g_strdup(resolved->os_loader);
+                live->os_loader_pflash = resolved->os_loader_pflash;
+                live->os_loader_secure = resolved->os_loader_secure;
+                if (!live->os_nvram_template)
+                        live->os_nvram_template = g_strdup(resolved->os_nvram_template);
+        }
         r = qemu_validate(b, def, error);
         if (r < 0)
                 return r;
         r = qemu_check_startable(b, def, error);
         if (r < 0)
                 return r;
+        /* The first start of a UEFI guest makes its NVRAM from the template;
+         * an arriving guest's came with Prepare (qemu-migration.c). */
+        g_autofree char *nvram = def->os_loader_pflash ? qemu_nvram_path(b->nvram_dir, def) : NULL;
+        if (nvram && !incoming) {
+                r = qemu_nvram_ensure(b->nvram_dir, def, error);
+                if (r < 0)
+                        return r;
+        }
+        if (nvram && incoming && !g_file_test(nvram, G_FILE_TEST_EXISTS))
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
+                                    "the NVRAM %s of the arriving guest is missing (the source sent none)", nvram);
 
         rm_rf(qd->paths->dir);
         if (g_mkdir_with_parents(qd->paths->dir, 0700) < 0)
@@ -890,6 +945,7 @@ int qemu_domain_launch(QemuDomain *qd, const DomainDef *def, bool incoming, GErr
                 .incoming = incoming,
                 .qmp_fd = 3,
                 .tap_fds = (const int *) child_taps->data,
+                .nvram = nvram,
         };
         r = qemu_build_argv(def, qd->paths, &options, &argv, error);
         if (r >= 0)

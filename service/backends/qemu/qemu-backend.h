@@ -24,6 +24,7 @@ typedef struct QemuBackend {
         sd_event *event;
         char *qemu_dir; /* <runtime_dir>/qemu */
         char *cache_path;
+        char *nvram_dir; /* <state_dir>/qemu/nvram: UEFI guests' NVRAM files (qemu-firmware.h) */
         QemuCaps *caps;
         /* uuid → why: guests whose QEMU died while vmigrated was away,
          * reported as crashed when their domain object appears. */
@@ -76,6 +77,12 @@ typedef struct QemuDomain {
          * would bring it up again. */
         GPtrArray *links_down;
 } QemuDomain;
+
+/* The definition QEMU runs, with its UEFI firmware chosen (qemu-firmware.h)
+ * for a firmware='efi' domain: def itself when there is nothing to choose,
+ * else *ret_copy, which the caller frees. */
+int qemu_domain_firmware_def(QemuBackend *b, const DomainDef *def, const DomainDef **ret_def, DomainDef **ret_copy,
+                             GError **error);
 
 bool kvm_usable(void);
 int qemu_validate(void *backend_data, const DomainDef *def, GError **error);
