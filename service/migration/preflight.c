@@ -65,6 +65,7 @@
  *     "host-b: kernel /srv/boot/vmlinuz is missing; copy it to the same path here, or …"
  * boot.initrd                 dst  error  <initrd> likewise
  * boot.firmware               dst  error  <loader> likewise
+ * boot.nvram, storage.network (UEFI NVRAM, network disks): see preflight-firmware-net.h
  * network.bridge              dst  error  each <source bridge=…> of an interface the domain requires
  *                                         (<vmigrate:require interface=…/>) is a bridge
  *                                         (/sys/class/net/<br>/bridge)
@@ -111,6 +112,7 @@
 #include "net.h"
 #include "networks.h"
 #include "preflight.h"
+#include "preflight-firmware-net.h"
 #include "tls-creds.h"
 #include "uri.h"
 
@@ -509,6 +511,7 @@ void preflight_host_resources(const PreflightContext *ctx, Findings *out) {
         check_boot_file(out, severity, "boot.kernel", "kernel", def->os_kernel);
         check_boot_file(out, severity, "boot.initrd", "initrd", def->os_initrd);
         check_boot_file(out, severity, "boot.firmware", "firmware", def->os_loader);
+        preflight_check_nvram(out, severity, def);
 
         for (unsigned i = 0; i < def->disks->len; i++) {
                 const DomainDiskDef *disk = def->disks->pdata[i];
@@ -525,6 +528,7 @@ void preflight_host_resources(const PreflightContext *ctx, Findings *out) {
         }
         check_space(out, severity, needs);
         check_bridges(out, severity, def, facts);
+        preflight_check_network_disks(out, severity, def, 0);
 }
 
 /* ---- destination: the data port ---- */

@@ -118,6 +118,8 @@ int qemu_migrate_start_postcopy(void *domain_data, GError **error);
 int qemu_migrate_step_throttle(void *domain_data, GError **error);
 int qemu_migrate_pause(void *domain_data, GError **error);
 int qemu_migrate_confirm(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);
+int qemu_migrate_finish_cookie(void *domain_data, GVariantDict *cookie, GError **error);
+int qemu_migrate_finish_accept(void *domain_data, GVariant *source_cookie, GError **error);
 int qemu_migrate_cancel(void *domain_data, GError **error);
 int qemu_migrate_set_max_downtime(void *domain_data, uint64_t milliseconds, GError **error);
 int qemu_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_second, bool postcopy, GError **error);
