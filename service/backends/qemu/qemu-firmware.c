@@ -329,6 +329,7 @@ int qemu_nvram_stage(const char *path, GBytes *bytes, QemuNvramStage **ret, GErr
         size_t len = g_bytes_get_size(bytes);
         int r;
 
+        s->kept = true; /* nothing to undo until something was done */
         if (len == 0 || len > QEMU_NVRAM_MAX_BYTES)
                 return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "the source sent an NVRAM of %zu bytes (1 to %d)",
                                     len, QEMU_NVRAM_MAX_BYTES);
@@ -337,7 +338,6 @@ int qemu_nvram_stage(const char *path, GBytes *bytes, QemuNvramStage **ret, GErr
                                     g_strerror(errno));
         s->path = g_strdup(path);
         s->size = len;
-        s->kept = true; /* nothing to undo until something was done */
         if (g_file_test(path, G_FILE_TEST_EXISTS)) {
                 s->previous = g_strconcat(path, QEMU_NVRAM_PREVIOUS_SUFFIX, NULL);
                 if (rename(path, s->previous) < 0) {
