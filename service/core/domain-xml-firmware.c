@@ -218,11 +218,9 @@ int check_os_firmware(const DomainDef *def, GError **error) {
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                     "<os><firmware> asks features of an automatically chosen firmware: add "
                                     "<os firmware='efi'>, or remove <firmware>");
-        if (fw_features && def->os_loader)
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<os><firmware> and <loader> together: the features choose a firmware, the "
-                                    "loader names one; keep one of them (for secure boot with a named loader: "
-                                    "<loader secure='yes'>)");
+        /* <firmware> with a <loader> is what a running UEFI guest's
+         * definition says (libvirt's live XML, and vmigrate's once the
+         * backend has chosen): the loader is the choice the features made. */
         if (def->os_fw_enrolled_keys == DOMAIN_FW_FEATURE_ON && def->os_fw_secure_boot == DOMAIN_FW_FEATURE_OFF)
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                     "<os><firmware>: 'enrolled-keys' needs 'secure-boot' (keys are enrolled for "

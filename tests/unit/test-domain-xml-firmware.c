@@ -103,6 +103,16 @@ static void test_formats_and_empty_nvram(void) {
 
 /* A readonly loader without a type is flash (libvirt's rule); a plain
  * loader stays a ROM given to -bios. */
+/* A running guest's definition: the features and the loader they chose. */
+static void test_features_and_loader(void) {
+        g_autoptr(DomainDef) def = round_trip(OS(" firmware='efi'",
+                                                "<firmware><feature enabled='yes' name='secure-boot'/></firmware>"
+                                                "<loader readonly='yes' secure='yes' type='pflash'>/c.fd</loader>"));
+
+        g_assert_cmpint(def->os_fw_secure_boot, ==, DOMAIN_FW_FEATURE_ON);
+        g_assert_true(def->os_loader_secure);
+}
+
 static void test_loader_types(void) {
         g_autoptr(DomainDef) flash = parse_ok(OS("", "<loader readonly='yes'>/ovmf/CODE.fd</loader>"));
         g_autoptr(DomainDef) rom = round_trip(OS("", "<loader>/usr/share/qemu/qboot.rom</loader>"));
@@ -153,9 +163,6 @@ static void test_firmware_refused(void) {
                        "<nvram type='network'>: an NVRAM given as a <source> (network or block storage) is not "
                        "supported");
         assert_refused(OS(" firmware='efi'", "<nvram>relative.fd</nvram>"), "<os><nvram>");
-        assert_refused(OS(" firmware='efi'", "<loader readonly='yes' type='pflash'>/c.fd</loader>"
-                                            "<firmware><feature enabled='yes' name='secure-boot'/></firmware>"),
-                       "<os><firmware> and <loader> together");
         assert_refused(OS(" firmware='efi'", "<loader type='rom'>/bios.bin</loader>"),
                        "<os firmware='efi'> with <loader type='rom'>: OVMF runs from flash");
 }
@@ -285,6 +292,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/domain-xml-firmware/pflash/dumpxml", test_dumpxml_pflash);
         g_test_add_func("/domain-xml-firmware/pflash/formats-and-empty-nvram", test_formats_and_empty_nvram);
         g_test_add_func("/domain-xml-firmware/loader/types", test_loader_types);
+        g_test_add_func("/domain-xml-firmware/efi/features-and-loader", test_features_and_loader);
         g_test_add_func("/domain-xml-firmware/features/smm", test_smm);
         g_test_add_func("/domain-xml-firmware/refused", test_firmware_refused);
         g_test_add_func("/domain-xml-firmware/abi/nvram-moves-firmware-stays", test_abi);

@@ -1,0 +1,157 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# A UEFI guest (<os firmware='efi'>, OVMF from Debian's ovmf package, under
+# TCG) and its NVRAM between two hosts.
+#
+# What it proves, and what not. The guest is OVMF itself, booted to its
+# built-in UEFI shell on the serial console (no OS: the project's test
+# guest is a multiboot ELF that OVMF cannot boot, and a real Linux guest is
+# another fixture's job). Through that shell the firmware writes
+# non-volatile UEFI variables (setvar -nv), so the NVRAM content checked
+# here is the firmware's own, written while the guest runs:
+#   - firmware='efi' makes vmigrated pick OVMF from QEMU's descriptors,
+#     write the choice into the running definition, and make the NVRAM
+#     file (its state dir, per domain) from the template at the first start;
+#   - a variable set on a is in b's NVRAM file after a live migration,
+#     and b's file is a's byte for byte (a's guest stopped, its file final);
+#     a stale copy b had from before is gone (not merely renamed);
+#   - the firmware on b (running) sees the variable (dmpstore), and sets
+#     another; a migration back that fails after Prepare (a required
+#     finish hook on a) leaves a's own copy exactly as it was; the next
+#     one brings b's NVRAM, both variables, to a byte for byte;
+#   - secure boot: firmware='efi' with the secure-boot feature picks the
+#     secboot code and runs with SMM and a secure flash.
+# It does not boot an operating system, nor check secure boot's policy.
+. "$(dirname "$0")/lib-hosts.sh"
+. "$(dirname "$0")/lib-migrate.sh"
+
+[ -r /usr/share/OVMF/OVMF_CODE_4M.fd ] && [ -r /usr/share/qemu/firmware/60-edk2-x86_64.json ] ||
+        skip_all "OVMF not installed (package ovmf)"
+HOSTS_DAEMON_ARGS="--hooks-dir=@HOSTDIR@/hooks.d"
+mig_setup --qemu a b
+guest_print_accel tcg "OVMF under nested KVM is unreliable here; TCG boots it to its shell in ~10 s"
+mig_require_tcg_precopy
+
+GUID=5b8a7b5e-1f4c-4f2e-9d6a-3e1c2b4a5d6f
+UUID=2f6e1a3c-8b4d-4c7e-9a1f-0d2c3b4a5e6f
+FLAG=$(host_path a shared)/fail-finish
+for h in a b; do
+        mkdir -p "$(host_path $h dir)/hooks.d" && chmod 0755 "$(host_path $h dir)/hooks.d"
+        # Required by the domain: fails the Finish of an incoming migration
+        # while $FLAG exists (after Prepare staged the NVRAM).
+        cat >"$(host_path $h dir)/hooks.d/50-gate" <<EOF
+#!/bin/sh
+[ "\$3" = finish ] && [ -e /srv/vmigrate/shared/fail-finish ] && { echo "finish refused by the test"; exit 1; }
+exit 0
+EOF
+        chmod 0755 "$(host_path $h dir)/hooks.d/50-gate"
+done
+
+xml="<domain type='qemu'>
+  <name>uefi</name>
+  <uuid>$UUID</uuid>
+  <metadata><vmigrate:migration xmlns:vmigrate='https://vmigrate.org/xmlns/migration/1'>
+    <vmigrate:require hook='50-gate'/></vmigrate:migration></metadata>
+  <memory unit='MiB'>256</memory>
+  <os firmware='efi'>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <firmware><feature enabled='no' name='secure-boot'/></firmware>
+  </os>
+  <devices><serial type='pty'><target port='0'/></serial></devices>
+</domain>"
+
+nvram() { echo "$(host_path "$1" state)/qemu/nvram/${UUID}_VARS.fd"; }
+serial_log() { echo "$(host_path "$1" runtime)/qemu/log/${UUID}-serial0.log"; }
+# has_string FILE TEXT: the file holds TEXT in UTF-16LE (how UEFI stores L"…").
+has_string() {
+        $MIG_PY -c 'import sys; sys.exit(0 if open(sys.argv[1], "rb").read().find(sys.argv[2].encode("utf-16-le")) >= 0 else 1)' \
+                "$1" "$2" 2>/dev/null
+}
+# type_line HOST TEXT: types TEXT and Enter on the guest's serial console.
+type_line() {
+        host_exec "$1" "$MIG_PY" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\r")
+time.sleep(0.5)
+s.close()' "$HOSTS_RUNTIME_DIR/qemu/$UUID/serial0.sock" "$2"
+}
+shell_prompts() { grep -o 'Shell>' "$(serial_log "$1")" 2>/dev/null | wc -l; }
+
+p=$(mig_define a "$xml")
+ok $? "a UEFI domain (firmware='efi', secure boot off) is defined on a"
+ok "[ ! -e '$(nvram a)' ]" "... it has no NVRAM before its first start"
+out=$(mig_dom a "$p" Start 2>&1)
+ok $? "it starts on a" || diag "$out"
+live=$(mig_dom a "$p" GetXML)
+like "$live" '<loader readonly=\\"yes\\" type=\\"pflash\\">/usr/share/OVMF/OVMF_CODE_4M.fd</loader>' \
+        "the running definition names the firmware vmigrated chose (the plain 4M OVMF)"
+like "$live" '<nvram template=\\"/usr/share/OVMF/OVMF_VARS_4M.fd\\"/>' "... and its NVRAM template; the file is vmigrated's own"
+ok "[ -f '$(nvram a)' ] && [ \$(stat -c %s '$(nvram a)') = \$(stat -c %s /usr/share/OVMF/OVMF_VARS_4M.fd) ]" \
+        "the NVRAM file was made from the template in a's state dir"
+like "$(grep -h 'starting' "$(host_path a runtime)/qemu/log/$UUID.log" | tail -n 1)" \
+        'pflash0=pflash0-format,pflash1=pflash1-format' "QEMU got the code and the NVRAM as flash (-machine pflash0/pflash1)"
+ok "wait_until 120 eval '[ \$(shell_prompts a) -ge 1 ]'" "OVMF boots to its UEFI shell on a's serial console"
+
+type_line a "setvar VmigrateTest -guid $GUID -nv -bs -rt =L\"vmigrate-nvram-42\""
+ok "wait_until 30 has_string '$(nvram a)' vmigrate-nvram-42" "the firmware writes a variable set in its shell into a's NVRAM file"
+
+# A stale copy on b: the domain's NVRAM from an earlier stay there.
+mkdir -p "$(dirname "$(nvram b)")" && { cat /usr/share/OVMF/OVMF_VARS_4M.fd; printf 'stale-copy-on-b'; } >"$(nvram b)"
+ok $? "b has a stale NVRAM for the domain (a different size, even)"
+
+out=$(mig_dry_run a "$p" "$(mig_dest b)" 0)
+like "$out" '^ok=true' "DryRun a -> b passes" || diag "$out"
+out=$(mig_migrate a "$p" "$(mig_dest b)" 1 wait b true)
+like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "Migrate a -> b completes" || diag "$out"
+is "$(mig_state b "$p")" running/migrated "the guest runs on b"
+ok "cmp -s '$(nvram a)' '$(nvram b)'" "b's NVRAM is a's, byte for byte (a's guest stopped: its file is final)"
+ok "has_string '$(nvram b)' vmigrate-nvram-42" "... with the variable the firmware wrote on a"
+ok "! grep -q stale-copy-on-b '$(nvram b)' && [ ! -e '$(nvram b).vmigrate-previous' ]" \
+        "b's stale copy is gone, not kept aside"
+n=$(shell_prompts b)
+type_line b "dmpstore VmigrateTest -guid $GUID"
+ok "wait_until 30 eval '[ \$(shell_prompts b) -gt $n ]'" "the firmware on b answers in its shell after the migration"
+like "$(tr -d '\033' <"$(serial_log b)" | tr -s '\r\n' '\n')" 'VmigrateTest' "... and dmpstore on b finds the variable"
+
+type_line b "setvar VmigrateBack -guid $GUID -nv -bs -rt =L\"came-back-77\""
+ok "wait_until 30 has_string '$(nvram b)' came-back-77" "the firmware on b writes a second variable into b's NVRAM"
+
+# The way back fails after Prepare: a's own (older) copy must survive it.
+before=$(md5sum <"$(nvram a)")
+touch "$FLAG"
+out=$(mig_migrate b "$p" "$(mig_dest a)" 1 wait b true)
+like "$out" "finish refused by the test" "Migrate b -> a fails at Finish (a required hook)" || diag "$out"
+is "$(mig_state b "$p")" running/migration-failed "... the guest runs on b"
+is "$(md5sum <"$(nvram a)")" "$before" "... and a's NVRAM is exactly what it was before the attempt"
+ok "[ ! -e '$(nvram a).vmigrate-previous' ]" "... with nothing left aside"
+mig_check_clean a "$UUID" "failed finish"
+rm -f "$FLAG"
+
+out=$(mig_migrate b "$p" "$(mig_dest a)" 1 wait b true)
+like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "Migrate b -> a completes" || diag "$out"
+is "$(mig_state a "$p")" running/migrated "the guest runs on a again"
+ok "cmp -s '$(nvram b)' '$(nvram a)'" "a's NVRAM is b's, byte for byte"
+ok "has_string '$(nvram a)' vmigrate-nvram-42 && has_string '$(nvram a)' came-back-77" \
+        "... with both variables: the one from a and the one written on b"
+out=$(mig_dom a "$p" Destroy 2>&1)
+ok $? "destroyed on a" || diag "$out"
+ok "[ -f '$(nvram a)' ]" "the NVRAM outlives the guest's QEMU (it is the domain's, for its next start)"
+
+# Secure boot: the secboot code, SMM, a secure flash.
+sxml="<domain type='qemu'><name>uefi-sb</name><memory unit='MiB'>256</memory>
+  <os firmware='efi'><type arch='x86_64' machine='q35'>hvm</type>
+    <firmware><feature enabled='yes' name='secure-boot'/><feature enabled='no' name='enrolled-keys'/></firmware></os>
+  <features><acpi/><smm state='on'/></features>
+  <devices><serial type='pty'/></devices></domain>"
+sp=$(mig_define a "$sxml") && out=$(mig_dom a "$sp" Start 2>&1)
+ok $? "a secure-boot UEFI domain starts on a" || diag "$out"
+like "$(mig_dom a "$sp" GetXML)" '<loader readonly=\\"yes\\" secure=\\"yes\\" type=\\"pflash\\">/usr/share/OVMF/OVMF_CODE_4M.secboot.fd</loader>' \
+        "... with the secboot OVMF (keys not enrolled: the empty store)"
+suuid=$(mig_uuid a "$sp")
+cmdline=$(grep -h 'starting' "$(host_path a runtime)/qemu/log/$suuid.log" | tail -n 1)
+like "$cmdline" 'pflash1=pflash1-format,smm=on' "... SMM on"
+like "$cmdline" "'-global' 'driver=cfi.pflash01,property=secure,value=on'" "... and the flash secure (only SMM writes the variables)"
+is "$(mig_state a "$sp")" running/booted "... and runs"
+hosts_finish
