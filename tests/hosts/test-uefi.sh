@@ -20,13 +20,19 @@
 #     finish hook on a) leaves a's own copy exactly as it was; the next
 #     one brings b's NVRAM, both variables, to a byte for byte;
 #   - secure boot: firmware='efi' with the secure-boot feature picks the
-#     secboot code and runs with SMM and a secure flash.
+#     secboot code and runs with SMM and a secure flash;
+#   - a network disk (<disk type='network'>, nbd): the image is in a's
+#     private storage, served by qemu-nbd on a; DryRun's storage.network
+#     reaches it from b, and says so when it cannot (destination-xml
+#     pointing at a port nobody serves); after the migration b's QEMU
+#     reads it (the firmware's dblk on b shows the image's first block).
 # It does not boot an operating system, nor check secure boot's policy.
 . "$(dirname "$0")/lib-hosts.sh"
 . "$(dirname "$0")/lib-migrate.sh"
 
 [ -r /usr/share/OVMF/OVMF_CODE_4M.fd ] && [ -r /usr/share/qemu/firmware/60-edk2-x86_64.json ] ||
         skip_all "OVMF not installed (package ovmf)"
+command -v qemu-nbd >/dev/null || skip_all "qemu-nbd not installed (package qemu-utils)"
 HOSTS_DAEMON_ARGS="--hooks-dir=@HOSTDIR@/hooks.d"
 mig_setup --qemu a b
 guest_print_accel tcg "OVMF under nested KVM is unreliable here; TCG boots it to its shell in ~10 s"
@@ -47,6 +53,17 @@ EOF
         chmod 0755 "$(host_path $h dir)/hooks.d/50-gate"
 done
 
+# The network disk: an image only a has, served by qemu-nbd on a.
+img=$(host_path a images)/nbd.raw
+{ printf 'VMIGRATE-NBD-OK!'; head -c $((1024 * 1024 - 16)) /dev/zero; } >"$img"
+host_exec a qemu-nbd --fork --persistent --shared=4 --format=raw --export-name=data --bind=0.0.0.0 --port=10809 \
+        /srv/vmigrate/images/nbd.raw
+ok $? "qemu-nbd serves an image of a's private storage on host-a:10809"
+nbd_disk() {
+        echo "<disk type='network' device='disk'><driver name='qemu' type='raw'/>
+    <source protocol='nbd' name='data'><host name='host-a' port='$1'/></source><target dev='vda' bus='virtio'/></disk>"
+}
+
 xml="<domain type='qemu'>
   <name>uefi</name>
   <uuid>$UUID</uuid>
@@ -57,7 +74,7 @@ xml="<domain type='qemu'>
     <type arch='x86_64' machine='q35'>hvm</type>
     <firmware><feature enabled='no' name='secure-boot'/></firmware>
   </os>
-  <devices><serial type='pty'><target port='0'/></serial></devices>
+  <devices>$(nbd_disk 10809)<serial type='pty'><target port='0'/></serial></devices>
 </domain>"
 
 nvram() { echo "$(host_path "$1" state)/qemu/nvram/${UUID}_VARS.fd"; }
@@ -67,15 +84,30 @@ has_string() {
         $MIG_PY -c 'import sys; sys.exit(0 if open(sys.argv[1], "rb").read().find(sys.argv[2].encode("utf-16-le")) >= 0 else 1)' \
                 "$1" "$2" 2>/dev/null
 }
-# type_line HOST TEXT: types TEXT and Enter on the guest's serial console.
-type_line() {
+# shell HOST COMMAND: runs COMMAND in the firmware's UEFI shell on HOST's
+# serial console and prints what it answered (escape sequences removed),
+# staying connected until the next prompt: QEMU drops what a serial port
+# says while its socket has no client.
+shell() {
         host_exec "$1" "$MIG_PY" -c '
-import socket, sys, time
+import re, socket, sys, time
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
+s.settimeout(1)
 s.sendall(sys.argv[2].encode() + b"\r")
-time.sleep(0.5)
-s.close()' "$HOSTS_RUNTIME_DIR/qemu/$UUID/serial0.sock" "$2"
+out, deadline = b"", time.monotonic() + 60
+while time.monotonic() < deadline and out.count(b"Shell>") < 1:
+    try:
+        data = s.recv(65536)
+    except socket.timeout:
+        continue
+    if not data:
+        break
+    out += data
+s.close()
+text = re.sub(r"\x1b\[[0-9;=]*[A-Za-z]", "", out.decode("latin-1"))
+print(text.replace("\r", ""))
+sys.exit(0 if b"Shell>" in out else 1)' "$HOSTS_RUNTIME_DIR/qemu/$UUID/serial0.sock" "$2"
 }
 shell_prompts() { grep -o 'Shell>' "$(serial_log "$1")" 2>/dev/null | wc -l; }
 
@@ -94,7 +126,8 @@ like "$(grep -h 'starting' "$(host_path a runtime)/qemu/log/$UUID.log" | tail -n
         'pflash0=pflash0-format,pflash1=pflash1-format' "QEMU got the code and the NVRAM as flash (-machine pflash0/pflash1)"
 ok "wait_until 120 eval '[ \$(shell_prompts a) -ge 1 ]'" "OVMF boots to its UEFI shell on a's serial console"
 
-type_line a "setvar VmigrateTest -guid $GUID -nv -bs -rt =L\"vmigrate-nvram-42\""
+out=$(shell a "setvar VmigrateTest -guid $GUID -nv -bs -rt =L\"vmigrate-nvram-42\"")
+ok $? "setvar in the UEFI shell on a" || diag "$out"
 ok "wait_until 30 has_string '$(nvram a)' vmigrate-nvram-42" "the firmware writes a variable set in its shell into a's NVRAM file"
 
 # A stale copy on b: the domain's NVRAM from an earlier stay there.
@@ -102,7 +135,14 @@ mkdir -p "$(dirname "$(nvram b)")" && { cat /usr/share/OVMF/OVMF_VARS_4M.fd; pri
 ok $? "b has a stale NVRAM for the domain (a different size, even)"
 
 out=$(mig_dry_run a "$p" "$(mig_dest b)" 0)
-like "$out" '^ok=true' "DryRun a -> b passes" || diag "$out"
+like "$out" '^ok=true' "DryRun a -> b passes (b reaches the NBD server)" || diag "$out"
+unlike "$out" 'storage.network' "... with nothing to say about the network disk" || diag "$out"
+# destination-xml starts from the running definition (firmware chosen).
+running=$(mig_bus a --json=short call "$VM_BUS_NAME" "$p" "$VM_DOMAIN_IFACE" GetXML |
+        $MIG_PY -c 'import json, sys; print(json.load(sys.stdin)["data"][0])')
+out=$(mig_dry_run a "$p" "$(mig_dest b)" 1 destination-xml s "${running//10809/10899}")
+like "$out" $'\nerror storage.network host-b: disk vda \\(nbd://host-a:10899/data\\) cannot be reached from here: Connection refused' \
+        "DryRun to a port nobody serves: storage.network names the disk, the server and why" || diag "$out"
 out=$(mig_migrate a "$p" "$(mig_dest b)" 1 wait b true)
 like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "Migrate a -> b completes" || diag "$out"
 is "$(mig_state b "$p")" running/migrated "the guest runs on b"
@@ -110,12 +150,17 @@ ok "cmp -s '$(nvram a)' '$(nvram b)'" "b's NVRAM is a's, byte for byte (a's gues
 ok "has_string '$(nvram b)' vmigrate-nvram-42" "... with the variable the firmware wrote on a"
 ok "! grep -q stale-copy-on-b '$(nvram b)' && [ ! -e '$(nvram b).vmigrate-previous' ]" \
         "b's stale copy is gone, not kept aside"
-n=$(shell_prompts b)
-type_line b "dmpstore VmigrateTest -guid $GUID"
-ok "wait_until 30 eval '[ \$(shell_prompts b) -gt $n ]'" "the firmware on b answers in its shell after the migration"
-like "$(tr -d '\033' <"$(serial_log b)" | tr -s '\r\n' '\n')" 'VmigrateTest' "... and dmpstore on b finds the variable"
+out=$(shell b "dmpstore VmigrateTest -guid $GUID")
+ok $? "the firmware on b answers in its shell after the migration" || diag "$out"
+like "$out" 'v\.m\.i\.g\.r\.a\.t\.e\.' "... and dmpstore on b shows the variable's value" || diag "$out"
+out=$(shell b "dblk blk0 0 1")
+ok $? "dblk on b: the firmware reads the network disk's first block" || diag "$out"
+like "$out" 'VMIGRATE-NBD-OK' "... whose content is the image a serves (no copy: the disk is shared by nature)" || diag "$out"
+like "$(ip netns exec "$(host_netns a)" ss -Htn state established '( sport = :10809 )')" "$(host_ip b)" \
+        "b's QEMU is connected to the NBD server on a"
 
-type_line b "setvar VmigrateBack -guid $GUID -nv -bs -rt =L\"came-back-77\""
+out=$(shell b "setvar VmigrateBack -guid $GUID -nv -bs -rt =L\"came-back-77\"")
+ok $? "setvar in the UEFI shell on b" || diag "$out"
 ok "wait_until 30 has_string '$(nvram b)' came-back-77" "the firmware on b writes a second variable into b's NVRAM"
 
 # The way back fails after Prepare: a's own (older) copy must survive it.
