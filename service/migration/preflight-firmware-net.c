@@ -51,6 +51,20 @@ void preflight_check_nvram(Findings *out, FindingSeverity severity, const Domain
                              def->os_nvram_template, g_strerror(errno));
 }
 
+/* Offline migration moves a definition and nothing of the backend's: the
+ * NVRAM would stay here and the guest boot there with a fresh one (its
+ * boot entries and secure boot keys gone), which is dropping what the user
+ * has without saying so. */
+void preflight_check_offline_nvram(Findings *out, const DomainDef *def) {
+        if (!domain_def_has_nvram(def))
+                return;
+        findings_add_code(out, FINDING_ERROR, VM_ERROR_UNSUPPORTED_OPTION, "boot.nvram",
+                          "option 'offline' is not supported for UEFI domain '%s': only its definition would move, "
+                          "and its NVRAM (boot entries, secure boot keys) would stay here; start it and migrate it "
+                          "live, or copy the NVRAM file yourself and define the domain there",
+                          def->name);
+}
+
 typedef struct Probe {
         const DomainDiskDef *disk;
         char *what; /* "disk vdb (nbd://…)" */

@@ -7,6 +7,8 @@
  *
  * boot.nvram      dst  error  an <nvram> path's directory exists here and is writable (the NVRAM file
  *                             comes with the guest); the template, if named, is readable
+ *                 src  error  option 'offline' with a UEFI guest (UnsupportedOption): only the
+ *                             definition would move, the NVRAM would stay behind
  * storage.network dst  error  each network disk's server answers a TCP connect (or its unix socket
  *                             accepts) from here, all at once within a short deadline; an rbd disk
  *                             without <host> needs /etc/ceph/ceph.conf here
@@ -19,6 +21,7 @@
 #define PREFLIGHT_NETDISK_TIMEOUT_MS 2000
 
 void preflight_check_nvram(Findings *out, FindingSeverity severity, const DomainDef *def);
+void preflight_check_offline_nvram(Findings *out, const DomainDef *def);
 /* timeout_ms: for the connects together (0: PREFLIGHT_NETDISK_TIMEOUT_MS). */
 void preflight_check_network_disks(Findings *out, FindingSeverity severity, const DomainDef *def,
                                    int timeout_ms);
