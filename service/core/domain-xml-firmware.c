@@ -63,7 +63,8 @@ int parse_os_loader(xmlNode *node, DomainDef *def, GError **error) {
         bool ro = false, sec = false;
         int r;
 
-        if ((r = check_attributes(node, STRV("type", "readonly", "secure", "format", "stateless"), error)) < 0)
+        if ((r = check_attributes(node, STRV("type", "readonly", "secure", "format", "stateless"), error)) <
+            0)
                 return r;
         type = get_attr(node, "type");
         readonly = get_attr(node, "readonly");
@@ -71,9 +72,11 @@ int parse_os_loader(xmlNode *node, DomainDef *def, GError **error) {
         format = get_attr(node, "format");
         stateless = get_attr(node, "stateless");
 
-        if (type && (r = check_attr_choice(node, "type", type, "loader type; 'rom' is a BIOS image, 'pflash' UEFI "
-                                                                "code in flash",
-                                           STRV("rom", "pflash"), error)) < 0)
+        if (type &&
+            (r = check_attr_choice(node, "type", type,
+                                   "loader type; 'rom' is a BIOS image, 'pflash' UEFI "
+                                   "code in flash",
+                                   STRV("rom", "pflash"), error)) < 0)
                 return r;
         if (readonly && (r = parse_yes_no(node, "readonly", readonly, &ro, error)) < 0)
                 return r;
@@ -84,15 +87,17 @@ int parse_os_loader(xmlNode *node, DomainDef *def, GError **error) {
                 if ((r = parse_yes_no(node, "stateless", stateless, &yes, error)) < 0)
                         return r;
                 if (yes)
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<loader stateless='yes'>: stateless firmware (no NVRAM) is not "
-                                            "supported by vmigrate; remove the attribute to keep the variables "
-                                            "in an NVRAM file");
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<loader stateless='yes'>: stateless firmware (no NVRAM) is not "
+                                "supported by vmigrate; remove the attribute to keep the variables "
+                                "in an NVRAM file");
         }
         if (format &&
-            (r = check_attr_choice(node, "format", format,
-                                   "flash format; vmigrate supports raw images (what the ovmf package installs)",
-                                   STRV("raw"), error)) < 0)
+            (r = check_attr_choice(
+                     node, "format", format,
+                     "flash format; vmigrate supports raw images (what the ovmf package installs)",
+                     STRV("raw"), error)) < 0)
                 return r;
         /* libvirt's rule: readonly='yes' (or an EFI guest) without a type is
          * flash; anything else is a ROM image. */
@@ -101,27 +106,31 @@ int parse_os_loader(xmlNode *node, DomainDef *def, GError **error) {
 
         if (g_str_equal(type, "pflash")) {
                 if (!ro)
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<loader type='pflash' readonly='%s'>: a writable flash loader "
-                                            "keeps the UEFI variables inside the code image, shared by every "
-                                            "guest that uses it; use readonly='yes' and an <nvram> (or no "
-                                            "<nvram>: vmigrate keeps one per domain)",
-                                            readonly ? "no" : "");
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<loader type='pflash' readonly='%s'>: a writable flash loader "
+                                "keeps the UEFI variables inside the code image, shared by every "
+                                "guest that uses it; use readonly='yes' and an <nvram> (or no "
+                                "<nvram>: vmigrate keeps one per domain)",
+                                readonly ? "no" : "");
         } else {
                 if (readonly)
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<loader readonly='%s'>: 'readonly' applies to type='pflash' "
-                                            "(UEFI code in flash); a ROM image is always read-only: remove it, "
-                                            "or add type='pflash' for OVMF",
-                                            ro ? "yes" : "no");
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<loader readonly='%s'>: 'readonly' applies to type='pflash' "
+                                "(UEFI code in flash); a ROM image is always read-only: remove it, "
+                                "or add type='pflash' for OVMF",
+                                ro ? "yes" : "no");
                 if (secure)
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<loader secure='%s'>: secure boot needs type='pflash' (UEFI code "
-                                            "in flash); add type='pflash' readonly='yes'",
-                                            sec ? "yes" : "no");
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<loader secure='%s'>: secure boot needs type='pflash' (UEFI code "
+                                "in flash); add type='pflash' readonly='yes'",
+                                sec ? "yes" : "no");
         }
 
-        if ((r = get_text(node, false, &text, error)) < 0 || (r = check_path("<os><loader>", text, error)) < 0)
+        if ((r = get_text(node, false, &text, error)) < 0 ||
+            (r = check_path("<os><loader>", text, error)) < 0)
                 return r;
         def->os_loader = g_steal_pointer(&text);
         def->os_loader_pflash = g_str_equal(type, "pflash");
@@ -130,29 +139,33 @@ int parse_os_loader(xmlNode *node, DomainDef *def, GError **error) {
 }
 
 int parse_os_nvram(xmlNode *node, DomainDef *def, GError **error) {
-        g_autofree char *template = NULL, *format = NULL, *template_format = NULL, *type = NULL, *text = NULL;
+        g_autofree char *template = NULL, *format = NULL, *template_format = NULL, *type = NULL,
+                        *text = NULL;
         int r;
 
         type = get_attr(node, "type");
         if (type) {
                 g_autofree char *q = text_quote(type, -1);
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<nvram type='%s'>: an NVRAM given as a <source> (network or block storage) "
-                                    "is not supported by vmigrate (it copies the NVRAM file along with the "
-                                    "guest); give a file path as the element's text, or none to let vmigrate "
-                                    "keep it",
-                                    q);
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<nvram type='%s'>: an NVRAM given as a <source> (network or block storage) "
+                        "is not supported by vmigrate (it copies the NVRAM file along with the "
+                        "guest); give a file path as the element's text, or none to let vmigrate "
+                        "keep it",
+                        q);
         }
         if ((r = check_attributes(node, STRV("template", "format", "templateFormat"), error)) < 0)
                 return r;
         format = get_attr(node, "format");
-        if (format && (r = check_attr_choice(node, "format", format, "NVRAM format; vmigrate keeps raw files",
-                                             STRV("raw"), error)) < 0)
+        if (format &&
+            (r = check_attr_choice(node, "format", format, "NVRAM format; vmigrate keeps raw files",
+                                   STRV("raw"), error)) < 0)
                 return r;
         template_format = get_attr(node, "templateFormat");
         if (template_format &&
             (r = check_attr_choice(node, "templateFormat", template_format,
-                                   "template format; the ovmf package's templates are raw", STRV("raw"), error)) < 0)
+                                   "template format; the ovmf package's templates are raw", STRV("raw"),
+                                   error)) < 0)
                 return r;
         template = get_attr(node, "template");
         if (template && (r = check_path("<nvram template>", template, error)) < 0)
@@ -160,10 +173,11 @@ int parse_os_nvram(xmlNode *node, DomainDef *def, GError **error) {
 
         for (xmlNode *c = node->children; c; c = c->next)
                 if (c->type == XML_ELEMENT_NODE)
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<%s> in <nvram> is not supported by vmigrate: the NVRAM is a file; "
-                                            "give its path as the element's text",
-                                            node_name(c));
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<%s> in <nvram> is not supported by vmigrate: the NVRAM is a file; "
+                                "give its path as the element's text",
+                                node_name(c));
         if ((r = get_text(node, true, &text, error)) < 0)
                 return r;
         if (*text && (r = check_path("<os><nvram>", text, error)) < 0)
@@ -192,7 +206,8 @@ int parse_os_firmware(xmlNode *node, DomainDef *def, GError **error) {
                                            STRV("secure-boot", "enrolled-keys"), error)) < 0 ||
                     (r = parse_yes_no(c, "enabled", enabled, &on, error)) < 0)
                         return r;
-                field = g_str_equal(name, "secure-boot") ? &def->os_fw_secure_boot : &def->os_fw_enrolled_keys;
+                field = g_str_equal(name, "secure-boot") ? &def->os_fw_secure_boot
+                                                         : &def->os_fw_enrolled_keys;
                 if (*field != DOMAIN_FW_FEATURE_UNSET)
                         return vm_error_set(error, VM_ERROR_INVALID_XML,
                                             "<os><firmware>: feature '%s' is given twice", name);
@@ -206,14 +221,16 @@ int check_os_firmware(const DomainDef *def, GError **error) {
         bool fw_features = def->os_fw_secure_boot || def->os_fw_enrolled_keys;
 
         if (g_strcmp0(def->os_firmware, "bios") == 0 && def->os_loader_pflash)
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<os firmware='bios'> with <loader type='pflash'>: flash code is UEFI; use "
-                                    "firmware='efi', or a BIOS image without type='pflash'");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<os firmware='bios'> with <loader type='pflash'>: flash code is UEFI; use "
+                        "firmware='efi', or a BIOS image without type='pflash'");
         if (efi && def->os_loader && !def->os_loader_pflash)
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<os firmware='efi'> with <loader type='rom'>: OVMF runs from flash; use "
-                                    "<loader readonly='yes' type='pflash'>, or remove <loader> to let vmigrate "
-                                    "pick it");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<os firmware='efi'> with <loader type='rom'>: OVMF runs from flash; use "
+                        "<loader readonly='yes' type='pflash'>, or remove <loader> to let vmigrate "
+                        "pick it");
         if (fw_features && !efi)
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                     "<os><firmware> asks features of an automatically chosen firmware: add "
@@ -221,14 +238,17 @@ int check_os_firmware(const DomainDef *def, GError **error) {
         /* <firmware> with a <loader> is what a running UEFI guest's
          * definition says (libvirt's live XML, and vmigrate's once the
          * backend has chosen): the loader is the choice the features made. */
-        if (def->os_fw_enrolled_keys == DOMAIN_FW_FEATURE_ON && def->os_fw_secure_boot == DOMAIN_FW_FEATURE_OFF)
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<os><firmware>: 'enrolled-keys' needs 'secure-boot' (keys are enrolled for "
-                                    "secure boot); enable secure-boot or disable enrolled-keys");
+        if (def->os_fw_enrolled_keys == DOMAIN_FW_FEATURE_ON &&
+            def->os_fw_secure_boot == DOMAIN_FW_FEATURE_OFF)
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<os><firmware>: 'enrolled-keys' needs 'secure-boot' (keys are enrolled for "
+                        "secure boot); enable secure-boot or disable enrolled-keys");
         if ((def->os_nvram || def->os_nvram_template) && !domain_def_has_nvram(def))
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<os><nvram>: only UEFI guests have an NVRAM; add <os firmware='efi'> or "
-                                    "<loader readonly='yes' type='pflash'>, or remove <nvram>");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<os><nvram>: only UEFI guests have an NVRAM; add <os firmware='efi'> or "
+                        "<loader readonly='yes' type='pflash'>, or remove <nvram>");
         return 0;
 }
 
@@ -240,16 +260,19 @@ int check_feature_smm(xmlNode *node, GError **error) {
                 return r;
         for (xmlNode *c = node->children; c; c = c->next)
                 if (c->type == XML_ELEMENT_NODE)
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<%s> in <smm> (SMRAM size) is not supported by vmigrate; remove it",
-                                            node_name(c));
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<%s> in <smm> (SMRAM size) is not supported by vmigrate; remove it",
+                                node_name(c));
         state = get_attr(node, "state");
-        if (state && (r = check_attr_choice(node, "state", state, "SMM state", STRV("on", "off"), error)) < 0)
+        if (state &&
+            (r = check_attr_choice(node, "state", state, "SMM state", STRV("on", "off"), error)) < 0)
                 return r;
         if (state && g_str_equal(state, "off"))
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<smm state='off'> in <features> is not supported by vmigrate: it leaves SMM "
-                                    "as QEMU's machine has it (on for q35, needed by secure boot); remove it");
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<smm state='off'> in <features> is not supported by vmigrate: it leaves SMM "
+                        "as QEMU's machine has it (on for q35, needed by secure boot); remove it");
         return 0;
 }
 
@@ -271,7 +294,8 @@ void format_os_firmware(xmlTextWriter *w, const DomainDef *def) {
                         if (!features[i].value)
                                 continue;
                         start_element(w, "feature");
-                        write_attribute(w, "enabled", features[i].value == DOMAIN_FW_FEATURE_ON ? "yes" : "no");
+                        write_attribute(w, "enabled",
+                                        features[i].value == DOMAIN_FW_FEATURE_ON ? "yes" : "no");
                         write_attribute(w, "name", features[i].name);
                         end_element(w);
                 }
@@ -314,8 +338,10 @@ void firmware_def_copy(DomainDef *dst, const DomainDef *src) {
 }
 
 bool firmware_def_equal(const DomainDef *a, const DomainDef *b) {
-        return g_strcmp0(a->os_firmware, b->os_firmware) == 0 && a->os_loader_pflash == b->os_loader_pflash &&
-               a->os_loader_secure == b->os_loader_secure && a->os_fw_secure_boot == b->os_fw_secure_boot &&
-               a->os_fw_enrolled_keys == b->os_fw_enrolled_keys && g_strcmp0(a->os_nvram, b->os_nvram) == 0 &&
-               g_strcmp0(a->os_nvram_template, b->os_nvram_template) == 0;
+        return g_strcmp0(a->os_firmware, b->os_firmware) == 0 &&
+                a->os_loader_pflash == b->os_loader_pflash && a->os_loader_secure == b->os_loader_secure &&
+                a->os_fw_secure_boot == b->os_fw_secure_boot &&
+                a->os_fw_enrolled_keys == b->os_fw_enrolled_keys &&
+                g_strcmp0(a->os_nvram, b->os_nvram) == 0 &&
+                g_strcmp0(a->os_nvram_template, b->os_nvram_template) == 0;
 }

@@ -6,9 +6,9 @@
  *     <driver name='qemu' type='raw'/>
  *     <source protocol='nbd' name='export'> <host name='nbd.lan' port='10809'/> </source>
  *     <source protocol='nbd'> <host transport='unix' socket='/run/nbd.sock'/> </source>
- *     <source protocol='iscsi' name='iqn.2013-07.com.example:store/1'> <host name='san' port='3260'/> </source>
- *     <source protocol='rbd' name='pool/image'> <host name='mon1' port='6789'/>* </source>
- *     <target dev='vdb' bus='virtio'/>
+ *     <source protocol='iscsi' name='iqn.2013-07.com.example:store/1'> <host name='san' port='3260'/>
+ * </source> <source protocol='rbd' name='pool/image'> <host name='mon1' port='6789'/>* </source> <target
+ * dev='vdb' bus='virtio'/>
  *   </disk>
  *
  * A network disk is shared by nature: both hosts of a migration reach the
@@ -70,27 +70,31 @@ static int parse_host(xmlNode *node, const char *protocol, DomainDiskDef *disk, 
             (r = check_attr_choice(node, "transport", transport,
                                    g_str_equal(protocol, "nbd") ? "transport; nbd runs over 'tcp' or 'unix'"
                                                                 : "transport; use 'tcp'",
-                                   g_str_equal(protocol, "nbd") ? STRV("tcp", "unix") : STRV("tcp"), error)) < 0)
+                                   g_str_equal(protocol, "nbd") ? STRV("tcp", "unix") : STRV("tcp"),
+                                   error)) < 0)
                 return r;
 
         if (g_strcmp0(transport, "unix") == 0) {
                 g_autofree char *name = get_attr(node, "name");
                 port = get_attr(node, "port");
                 if (name || port)
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<host transport='unix'>: a unix socket has no 'name' or 'port'; "
-                                            "give only socket='/path'");
-                if ((r = require_attr(node, "socket", "(the server's unix socket, an absolute path)", &h->socket,
-                                      error)) < 0 ||
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<host transport='unix'>: a unix socket has no 'name' or 'port'; "
+                                "give only socket='/path'");
+                if ((r = require_attr(node, "socket", "(the server's unix socket, an absolute path)",
+                                      &h->socket, error)) < 0 ||
                     (r = check_path("<host socket>", h->socket, error)) < 0)
                         return r;
         } else {
                 g_autofree char *socket = get_attr(node, "socket");
                 if (socket)
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<host socket=…> needs transport='unix'; add it, or give name and "
-                                            "port for TCP");
-                if ((r = require_attr(node, "name", "(the server's host name or address)", &h->name, error)) < 0)
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<host socket=…> needs transport='unix'; add it, or give name and "
+                                "port for TCP");
+                if ((r = require_attr(node, "name", "(the server's host name or address)", &h->name,
+                                      error)) < 0)
                         return r;
                 if (!host_name_is_valid(h->name)) {
                         g_autofree char *q = text_quote(h->name, -1);
@@ -111,19 +115,20 @@ static int parse_host(xmlNode *node, const char *protocol, DomainDiskDef *disk, 
         if (!disk->source_hosts)
                 disk->source_hosts = g_ptr_array_new_with_free_func((GDestroyNotify) disk_host_free);
         if (disk->source_hosts->len >= DOMAIN_DISK_HOSTS_MAX)
-                return vm_error_set(error, VM_ERROR_INVALID_XML, "<disk><source>: more than %d <host> elements",
-                                    DOMAIN_DISK_HOSTS_MAX);
+                return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                    "<disk><source>: more than %d <host> elements", DOMAIN_DISK_HOSTS_MAX);
         g_ptr_array_add(disk->source_hosts, g_steal_pointer(&h));
         return 0;
 }
 
 int refuse_disk_auth(xmlNode *node, GError **error) {
-        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                            "<auth> in <%s> is not supported by vmigrate: the secret it names lives in libvirt's "
-                            "secret store, which vmigrate does not have; remove it (rbd reads its key from "
-                            "/etc/ceph's keyring on each host; let the iSCSI target accept the hosts' initiator "
-                            "names without CHAP)",
-                            node->parent ? node_name(node->parent) : "disk");
+        return vm_error_set(
+                error, VM_ERROR_INVALID_XML,
+                "<auth> in <%s> is not supported by vmigrate: the secret it names lives in libvirt's "
+                "secret store, which vmigrate does not have; remove it (rbd reads its key from "
+                "/etc/ceph's keyring on each host; let the iSCSI target accept the hosts' initiator "
+                "names without CHAP)",
+                node->parent ? node_name(node->parent) : "disk");
 }
 
 static int check_name(const char *protocol, const char *name, GError **error) {
@@ -131,10 +136,11 @@ static int check_name(const char *protocol, const char *name, GError **error) {
 
         if (g_str_equal(protocol, "nbd")) {
                 if (name && (strlen(name) > NBD_EXPORT_MAX || has_control_chars(name) || !*name))
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<source protocol='nbd' name='%s'>: an export name is 1-%d bytes "
-                                            "without control characters",
-                                            q, NBD_EXPORT_MAX);
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<source protocol='nbd' name='%s'>: an export name is 1-%d bytes "
+                                "without control characters",
+                                q, NBD_EXPORT_MAX);
                 return 0;
         }
         if (!name)
@@ -145,23 +151,26 @@ static int check_name(const char *protocol, const char *name, GError **error) {
         if (g_str_equal(protocol, "iscsi")) {
                 const char *slash = strrchr(name, '/');
                 g_autofree char *iqn = slash ? g_strndup(name, slash - name) : g_strdup(name);
-                bool ok = is_token(iqn, 223, ".:-_") && (!slash || (slash[1] && strspn(slash + 1, "0123456789") ==
-                                                                                     strlen(slash + 1) &&
-                                                                      strlen(slash + 1) <= 5));
+                bool ok = is_token(iqn, 223, ".:-_") &&
+                        (!slash ||
+                         (slash[1] && strspn(slash + 1, "0123456789") == strlen(slash + 1) &&
+                          strlen(slash + 1) <= 5));
                 if (!ok)
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<source protocol='iscsi' name='%s'>: not a target and LUN; write "
-                                            "'iqn.2013-07.com.example:target/1' (LUN 0 when there is no '/N')",
-                                            q);
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_XML,
+                                "<source protocol='iscsi' name='%s'>: not a target and LUN; write "
+                                "'iqn.2013-07.com.example:target/1' (LUN 0 when there is no '/N')",
+                                q);
                 return 0;
         }
         /* rbd */
         g_auto(GStrv) parts = g_strsplit(name, "/", -1);
         if (g_strv_length(parts) != 2 || !rbd_part_is_valid(parts[0]) || !rbd_part_is_valid(parts[1]))
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<source protocol='rbd' name='%s'>: not 'pool/image' (letters, digits, '.', "
-                                    "'_', '-'; snapshots and namespaces are not supported)",
-                                    q);
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<source protocol='rbd' name='%s'>: not 'pool/image' (letters, digits, '.', "
+                        "'_', '-'; snapshots and namespaces are not supported)",
+                        q);
         return 0;
 }
 
@@ -175,17 +184,19 @@ int parse_disk_network_source(xmlNode *node, DomainDiskDef *disk, GError **error
                 return r;
         if (!strv_contains(STRV("nbd", "iscsi", "rbd"), protocol)) {
                 g_autofree char *q = text_quote(protocol, -1);
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<source protocol='%s'>: vmigrate supports network disks over 'nbd', 'iscsi' "
-                                    "and 'rbd'; put the image on one of them or on storage both hosts mount "
-                                    "(type='file')",
-                                    q);
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<source protocol='%s'>: vmigrate supports network disks over 'nbd', 'iscsi' "
+                        "and 'rbd'; put the image on one of them or on storage both hosts mount "
+                        "(type='file')",
+                        q);
         }
         tls = get_attr(node, "tls");
-        if (tls && (r = check_attr_choice(node, "tls", tls,
-                                          "value; TLS to the disk's server is not supported by vmigrate, so only "
-                                          "tls='no' is",
-                                          STRV("no"), error)) < 0)
+        if (tls &&
+            (r = check_attr_choice(node, "tls", tls,
+                                   "value; TLS to the disk's server is not supported by vmigrate, so only "
+                                   "tls='no' is",
+                                   STRV("no"), error)) < 0)
                 return r;
         name = get_attr(node, "name");
         if ((r = check_name(protocol, name, error)) < 0)
@@ -219,10 +230,11 @@ int parse_disk_network_source(xmlNode *node, DomainDiskDef *disk, GError **error
 
 int check_disk_network(const DomainDiskDef *disk, GError **error) {
         if (!disk->protocol)
-                return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                    "<disk type='network'> (target %s): <source protocol='nbd|iscsi|rbd' …> with "
-                                    "its <host> is required",
-                                    disk->target_dev);
+                return vm_error_set(
+                        error, VM_ERROR_INVALID_XML,
+                        "<disk type='network'> (target %s): <source protocol='nbd|iscsi|rbd' …> with "
+                        "its <host> is required",
+                        disk->target_dev);
         return 0;
 }
 
@@ -254,10 +266,11 @@ char *disk_network_describe(const DomainDiskDef *disk) {
         if (g_str_equal(disk->protocol, "rbd"))
                 return g_strdup_printf("rbd:%s", disk->source_name);
         if (h && h->socket)
-                return g_strdup_printf("nbd+unix:///%s?socket=%s", disk->source_name ? disk->source_name : "",
-                                       h->socket);
+                return g_strdup_printf("nbd+unix:///%s?socket=%s",
+                                       disk->source_name ? disk->source_name : "", h->socket);
         if (!h)
-                return g_strdup_printf("%s://?/%s", disk->protocol, disk->source_name ? disk->source_name : "");
+                return g_strdup_printf("%s://?/%s", disk->protocol,
+                                       disk->source_name ? disk->source_name : "");
         bool v6 = strchr(h->name, ':') != NULL;
         return g_strdup_printf("%s://%s%s%s:%u/%s", disk->protocol, v6 ? "[" : "", h->name, v6 ? "]" : "",
                                h->port ? h->port : disk_network_default_port(disk->protocol),
@@ -287,13 +300,16 @@ void netdisk_def_copy(DomainDiskDef *dst, const DomainDiskDef *src) {
 }
 
 bool netdisk_def_equal(const DomainDiskDef *a, const DomainDiskDef *b) {
-        guint na = a->source_hosts ? a->source_hosts->len : 0, nb = b->source_hosts ? b->source_hosts->len : 0;
+        guint na = a->source_hosts ? a->source_hosts->len : 0,
+              nb = b->source_hosts ? b->source_hosts->len : 0;
 
-        if (g_strcmp0(a->protocol, b->protocol) != 0 || g_strcmp0(a->source_name, b->source_name) != 0 || na != nb)
+        if (g_strcmp0(a->protocol, b->protocol) != 0 || g_strcmp0(a->source_name, b->source_name) != 0 ||
+            na != nb)
                 return false;
         for (guint i = 0; i < na; i++) {
                 const DomainDiskHost *x = a->source_hosts->pdata[i], *y = b->source_hosts->pdata[i];
-                if (g_strcmp0(x->name, y->name) != 0 || x->port != y->port || g_strcmp0(x->socket, y->socket) != 0)
+                if (g_strcmp0(x->name, y->name) != 0 || x->port != y->port ||
+                    g_strcmp0(x->socket, y->socket) != 0)
                         return false;
         }
         return true;

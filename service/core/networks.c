@@ -18,7 +18,8 @@ static bool bridge_is_valid(const char *s) {
         return true;
 }
 
-int network_lookup_bridge(const char *networks_dir, const char *name, char **ret_bridge, char **ret_problem) {
+int network_lookup_bridge(const char *networks_dir, const char *name, char **ret_bridge,
+                          char **ret_problem) {
         g_autofree char *path = NULL, *contents = NULL;
         g_autoptr(GError) error = NULL;
         gsize len = 0;
@@ -36,13 +37,14 @@ int network_lookup_bridge(const char *networks_dir, const char *name, char **ret
                         *ret_bridge = g_strdup(NETWORKS_DEFAULT_BRIDGE);
                         return 0;
                 }
-                *ret_problem = path ? g_strdup_printf("network '%s' is not defined here (no %s)", name, path)
-                                    : g_strdup_printf("network '%s' is not defined here (no networks directory)",
-                                                      name);
+                *ret_problem = path
+                        ? g_strdup_printf("network '%s' is not defined here (no %s)", name, path)
+                        : g_strdup_printf("network '%s' is not defined here (no networks directory)", name);
                 return -ENOENT;
         }
         if (!g_file_get_contents(path, &contents, &len, &error)) {
-                *ret_problem = g_strdup_printf("network '%s': cannot read %s: %s", name, path, error->message);
+                *ret_problem =
+                        g_strdup_printf("network '%s': cannot read %s: %s", name, path, error->message);
                 return -EIO;
         }
         if (len > NETWORKS_FILE_MAX || memchr(contents, '\0', len)) {
@@ -65,8 +67,8 @@ int network_lookup_bridge(const char *networks_dir, const char *name, char **ret
                 *ret_bridge = g_strdup(*l);
                 return 0;
         }
-        *ret_problem = g_strdup_printf("network '%s': %s names no bridge; write the bridge's name in it", name,
-                                       path);
+        *ret_problem = g_strdup_printf("network '%s': %s names no bridge; write the bridge's name in it",
+                                       name, path);
         return -EINVAL;
 }
 

@@ -34,21 +34,25 @@ void preflight_check_nvram(Findings *out, FindingSeverity severity, const Domain
                 g_autofree char *dir = g_path_get_dirname(def->os_nvram);
                 struct stat st;
                 if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-                        findings_add(out, severity, "boot.nvram",
-                                     "directory %s for the NVRAM %s is missing here (the file comes with the "
-                                     "guest, its directory must exist); create it, or remove the path from "
-                                     "<nvram> to let vmigrate keep the file in its state directory",
-                                     dir, def->os_nvram);
+                        findings_add(
+                                out, severity, "boot.nvram",
+                                "directory %s for the NVRAM %s is missing here (the file comes with the "
+                                "guest, its directory must exist); create it, or remove the path from "
+                                "<nvram> to let vmigrate keep the file in its state directory",
+                                dir, def->os_nvram);
                 else if (access(dir, W_OK) < 0)
-                        findings_add(out, severity, "boot.nvram", "directory %s for the NVRAM %s is not writable "
-                                     "here: %s", dir, def->os_nvram, g_strerror(errno));
+                        findings_add(out, severity, "boot.nvram",
+                                     "directory %s for the NVRAM %s is not writable "
+                                     "here: %s",
+                                     dir, def->os_nvram, g_strerror(errno));
         }
         if (def->os_nvram_template && access(def->os_nvram_template, R_OK) < 0)
-                findings_add(out, FINDING_WARNING, "boot.nvram",
-                             "NVRAM template %s is not readable here (%s): the guest's NVRAM comes with it, but "
-                             "a fresh one (a new domain from this definition) could not be made; install it "
-                             "(package ovmf)",
-                             def->os_nvram_template, g_strerror(errno));
+                findings_add(
+                        out, FINDING_WARNING, "boot.nvram",
+                        "NVRAM template %s is not readable here (%s): the guest's NVRAM comes with it, but "
+                        "a fresh one (a new domain from this definition) could not be made; install it "
+                        "(package ovmf)",
+                        def->os_nvram_template, g_strerror(errno));
 }
 
 /* Offline migration moves a definition and nothing of the backend's: the
@@ -58,18 +62,19 @@ void preflight_check_nvram(Findings *out, FindingSeverity severity, const Domain
 void preflight_check_offline_nvram(Findings *out, const DomainDef *def) {
         if (!domain_def_has_nvram(def))
                 return;
-        findings_add_code(out, FINDING_ERROR, VM_ERROR_UNSUPPORTED_OPTION, "boot.nvram",
-                          "option 'offline' is not supported for UEFI domain '%s': only its definition would move, "
-                          "and its NVRAM (boot entries, secure boot keys) would stay here; start it and migrate it "
-                          "live, or copy the NVRAM file yourself and define the domain there",
-                          def->name);
+        findings_add_code(
+                out, FINDING_ERROR, VM_ERROR_UNSUPPORTED_OPTION, "boot.nvram",
+                "option 'offline' is not supported for UEFI domain '%s': only its definition would move, "
+                "and its NVRAM (boot entries, secure boot keys) would stay here; start it and migrate it "
+                "live, or copy the NVRAM file yourself and define the domain there",
+                def->name);
 }
 
 typedef struct Probe {
         const DomainDiskDef *disk;
         char *what; /* "disk vdb (nbd://…)" */
         int fd;
-        int error; /* 0: connected (or pending while fd >= 0) */
+        int error;     /* 0: connected (or pending while fd >= 0) */
         int gai_error; /* the name did not resolve (getaddrinfo's code) */
 } Probe;
 
@@ -106,7 +111,8 @@ static void probe_start(Probe *p, const DomainDiskHost *h, const char *protocol)
                 p->error = -connect_nonblocking((struct sockaddr *) &sun, sizeof(sun), &p->fd);
                 return;
         }
-        g_autofree char *port = g_strdup_printf("%u", h->port ? h->port : disk_network_default_port(protocol));
+        g_autofree char *port =
+                g_strdup_printf("%u", h->port ? h->port : disk_network_default_port(protocol));
         struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV }, *ai = NULL;
         int r = getaddrinfo(h->name, port, &hints, &ai);
         if (r != 0) {
@@ -158,7 +164,8 @@ void preflight_check_network_disks(Findings *out, FindingSeverity severity, cons
                 g_array_append_val(probes, p);
         }
 
-        deadline = g_get_monotonic_time() + (timeout_ms > 0 ? timeout_ms : PREFLIGHT_NETDISK_TIMEOUT_MS) * 1000LL;
+        deadline = g_get_monotonic_time() +
+                (timeout_ms > 0 ? timeout_ms : PREFLIGHT_NETDISK_TIMEOUT_MS) * 1000LL;
         for (;;) {
                 g_autofree struct pollfd *fds = g_new0(struct pollfd, probes->len + 1);
                 g_autofree guint *index = g_new0(guint, probes->len + 1);
@@ -196,10 +203,11 @@ void preflight_check_network_disks(Findings *out, FindingSeverity severity, cons
         for (guint i = 0; i < probes->len; i++) {
                 Probe *p = &g_array_index(probes, Probe, i);
                 if (p->fd >= 0)
-                        findings_add(out, severity, "storage.network",
-                                     "%s cannot be reached from here: no answer within %d ms; the destination "
-                                     "must reach the disk's server (routes, firewall)",
-                                     p->what, timeout_ms > 0 ? timeout_ms : PREFLIGHT_NETDISK_TIMEOUT_MS);
+                        findings_add(
+                                out, severity, "storage.network",
+                                "%s cannot be reached from here: no answer within %d ms; the destination "
+                                "must reach the disk's server (routes, firewall)",
+                                p->what, timeout_ms > 0 ? timeout_ms : PREFLIGHT_NETDISK_TIMEOUT_MS);
                 else if (p->error)
                         findings_add(out, severity, "storage.network",
                                      "%s cannot be reached from here: %s; the destination must reach the "

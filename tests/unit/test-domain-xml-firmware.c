@@ -9,7 +9,7 @@
 #include "errors.h"
 
 #define DOMAIN(body)                                                                                        \
-        "<domain type='kvm'><name>d</name><uuid>0b5c6a3e-7d1f-4e2a-9c8b-1a2b3c4d5e6f</uuid>"                  \
+        "<domain type='kvm'><name>d</name><uuid>0b5c6a3e-7d1f-4e2a-9c8b-1a2b3c4d5e6f</uuid>"                \
         "<memory unit='MiB'>64</memory>" body "</domain>"
 #define OS(attrs, body) DOMAIN("<os" attrs "><type arch='x86_64' machine='q35'>hvm</type>" body "</os>")
 #define DEVICES(body) DOMAIN("<devices>" body "</devices>")
@@ -64,8 +64,9 @@ static void test_efi_auto(void) {
 }
 
 static void test_efi_features(void) {
-        g_autoptr(DomainDef) def = round_trip(OS(" firmware='efi'", "<firmware><feature enabled='yes' name='secure-boot'/>"
-                                                                   "<feature enabled='no' name='enrolled-keys'/></firmware>"));
+        g_autoptr(DomainDef) def = round_trip(OS(" firmware='efi'",
+                                                 "<firmware><feature enabled='yes' name='secure-boot'/>"
+                                                 "<feature enabled='no' name='enrolled-keys'/></firmware>"));
         g_autofree char *xml = domain_def_format(def);
 
         g_assert_cmpint(def->os_fw_secure_boot, ==, DOMAIN_FW_FEATURE_ON);
@@ -77,8 +78,10 @@ static void test_efi_features(void) {
 static void test_dumpxml_pflash(void) {
         g_autoptr(DomainDef) def = round_trip(
                 OS(" firmware='efi'",
-                   "<loader readonly='yes' secure='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.secboot.fd</loader>"
-                   "<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/var/lib/libvirt/qemu/nvram/d_VARS.fd</nvram>"
+                   "<loader readonly='yes' secure='yes' "
+                   "type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.secboot.fd</loader>"
+                   "<nvram "
+                   "template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/var/lib/libvirt/qemu/nvram/d_VARS.fd</nvram>"
                    "<boot dev='hd'/>"));
 
         g_assert_cmpstr(def->os_loader, ==, "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd");
@@ -92,8 +95,9 @@ static void test_dumpxml_pflash(void) {
  * (the path is then vmigrate's own). */
 static void test_formats_and_empty_nvram(void) {
         g_autoptr(DomainDef) def = round_trip(OS(
-                "", "<loader readonly='yes' type='pflash' format='raw'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>"
-                    "<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd' templateFormat='raw' format='raw'/>"));
+                "",
+                "<loader readonly='yes' type='pflash' format='raw'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>"
+                "<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd' templateFormat='raw' format='raw'/>"));
 
         g_assert_true(def->os_loader_pflash);
         g_assert_false(def->os_loader_secure);
@@ -105,9 +109,10 @@ static void test_formats_and_empty_nvram(void) {
  * loader stays a ROM given to -bios. */
 /* A running guest's definition: the features and the loader they chose. */
 static void test_features_and_loader(void) {
-        g_autoptr(DomainDef) def = round_trip(OS(" firmware='efi'",
-                                                "<firmware><feature enabled='yes' name='secure-boot'/></firmware>"
-                                                "<loader readonly='yes' secure='yes' type='pflash'>/c.fd</loader>"));
+        g_autoptr(DomainDef) def =
+                round_trip(OS(" firmware='efi'",
+                              "<firmware><feature enabled='yes' name='secure-boot'/></firmware>"
+                              "<loader readonly='yes' secure='yes' type='pflash'>/c.fd</loader>"));
 
         g_assert_cmpint(def->os_fw_secure_boot, ==, DOMAIN_FW_FEATURE_ON);
         g_assert_true(def->os_loader_secure);
@@ -116,7 +121,8 @@ static void test_features_and_loader(void) {
 static void test_loader_types(void) {
         g_autoptr(DomainDef) flash = parse_ok(OS("", "<loader readonly='yes'>/ovmf/CODE.fd</loader>"));
         g_autoptr(DomainDef) rom = round_trip(OS("", "<loader>/usr/share/qemu/qboot.rom</loader>"));
-        g_autoptr(DomainDef) rom2 = parse_ok(OS(" firmware='bios'", "<loader type='rom'>/bios.bin</loader>"));
+        g_autoptr(DomainDef) rom2 =
+                parse_ok(OS(" firmware='bios'", "<loader type='rom'>/bios.bin</loader>"));
 
         g_assert_true(flash->os_loader_pflash);
         g_assert_false(rom->os_loader_pflash);
@@ -126,18 +132,21 @@ static void test_loader_types(void) {
 static void test_smm(void) {
         g_autoptr(DomainDef) def = parse_ok(DOMAIN("<features><acpi/><apic/><smm state='on'/></features>"));
         g_assert_nonnull(def);
-        assert_refused(DOMAIN("<features><smm state='off'/></features>"),
-                       "<smm state='off'> in <features> is not supported by vmigrate: it leaves SMM as QEMU's "
-                       "machine has it");
+        assert_refused(
+                DOMAIN("<features><smm state='off'/></features>"),
+                "<smm state='off'> in <features> is not supported by vmigrate: it leaves SMM as QEMU's "
+                "machine has it");
         assert_refused(DOMAIN("<features><smm state='on'><tseg unit='MiB'>48</tseg></smm></features>"),
                        "<tseg> in <smm> (SMRAM size) is not supported");
 }
 
 static void test_firmware_refused(void) {
-        assert_refused(OS(" firmware='uefi'", ""), "<os firmware='uefi'>: unknown firmware; 'efi' boots UEFI");
-        assert_refused(OS("", "<loader readonly='no' type='pflash'>/c.fd</loader>"),
-                       "<loader type='pflash' readonly='no'>: a writable flash loader keeps the UEFI variables "
-                       "inside the code image");
+        assert_refused(OS(" firmware='uefi'", ""),
+                       "<os firmware='uefi'>: unknown firmware; 'efi' boots UEFI");
+        assert_refused(
+                OS("", "<loader readonly='no' type='pflash'>/c.fd</loader>"),
+                "<loader type='pflash' readonly='no'>: a writable flash loader keeps the UEFI variables "
+                "inside the code image");
         assert_refused(OS("", "<loader readonly='yes' type='pflash' stateless='yes'>/c.fd</loader>"),
                        "<loader stateless='yes'>: stateless firmware (no NVRAM) is not supported");
         assert_refused(OS("", "<loader readonly='yes' type='pflash' format='qcow2'>/c.fd</loader>"),
@@ -147,21 +156,26 @@ static void test_firmware_refused(void) {
         assert_refused(OS("", "<loader secure='yes'>/bios.bin</loader>"), "secure boot needs type='pflash'");
         assert_refused(OS(" firmware='bios'", "<loader readonly='yes' type='pflash'>/c.fd</loader>"),
                        "<os firmware='bios'> with <loader type='pflash'>: flash code is UEFI");
-        assert_refused(OS("", "<firmware><feature enabled='yes' name='secure-boot'/></firmware>"),
-                       "<os><firmware> asks features of an automatically chosen firmware: add <os firmware='efi'>");
-        assert_refused(OS(" firmware='efi'", "<firmware><feature enabled='yes' name='enrolled-keys'/>"
-                                            "<feature enabled='no' name='secure-boot'/></firmware>"),
+        assert_refused(
+                OS("", "<firmware><feature enabled='yes' name='secure-boot'/></firmware>"),
+                "<os><firmware> asks features of an automatically chosen firmware: add <os firmware='efi'>");
+        assert_refused(OS(" firmware='efi'",
+                          "<firmware><feature enabled='yes' name='enrolled-keys'/>"
+                          "<feature enabled='no' name='secure-boot'/></firmware>"),
                        "'enrolled-keys' needs 'secure-boot'");
-        assert_refused(OS(" firmware='efi'", "<firmware><feature enabled='yes' name='secure-boot'/>"
-                                            "<feature enabled='no' name='secure-boot'/></firmware>"),
+        assert_refused(OS(" firmware='efi'",
+                          "<firmware><feature enabled='yes' name='secure-boot'/>"
+                          "<feature enabled='no' name='secure-boot'/></firmware>"),
                        "feature 'secure-boot' is given twice");
-        assert_refused(OS(" firmware='efi'", "<firmware><feature enabled='maybe' name='secure-boot'/></firmware>"),
-                       "<feature enabled='maybe'>: unknown value; use 'yes' or 'no'");
+        assert_refused(
+                OS(" firmware='efi'", "<firmware><feature enabled='maybe' name='secure-boot'/></firmware>"),
+                "<feature enabled='maybe'>: unknown value; use 'yes' or 'no'");
         assert_refused(OS("", "<nvram>/x_VARS.fd</nvram>"),
                        "<os><nvram>: only UEFI guests have an NVRAM; add <os firmware='efi'>");
-        assert_refused(OS(" firmware='efi'", "<nvram type='network'><source protocol='iscsi'/></nvram>"),
-                       "<nvram type='network'>: an NVRAM given as a <source> (network or block storage) is not "
-                       "supported");
+        assert_refused(
+                OS(" firmware='efi'", "<nvram type='network'><source protocol='iscsi'/></nvram>"),
+                "<nvram type='network'>: an NVRAM given as a <source> (network or block storage) is not "
+                "supported");
         assert_refused(OS(" firmware='efi'", "<nvram>relative.fd</nvram>"), "<os><nvram>");
         assert_refused(OS(" firmware='efi'", "<loader type='rom'>/bios.bin</loader>"),
                        "<os firmware='efi'> with <loader type='rom'>: OVMF runs from flash");
@@ -169,11 +183,14 @@ static void test_firmware_refused(void) {
 
 /* destination-xml may move the NVRAM, not change the firmware. */
 static void test_abi(void) {
-        g_autoptr(DomainDef) src = parse_ok(OS(" firmware='efi'", "<loader readonly='yes' type='pflash'>/c.fd</loader>"));
-        g_autoptr(DomainDef) moved = parse_ok(OS(" firmware='efi'", "<loader readonly='yes' type='pflash'>/c.fd</loader>"
-                                                                   "<nvram>/srv/nvram/d.fd</nvram>"));
-        g_autoptr(DomainDef) secure = parse_ok(OS(" firmware='efi'", "<loader readonly='yes' secure='yes' "
-                                                                    "type='pflash'>/c.fd</loader>"));
+        g_autoptr(DomainDef) src =
+                parse_ok(OS(" firmware='efi'", "<loader readonly='yes' type='pflash'>/c.fd</loader>"));
+        g_autoptr(DomainDef) moved = parse_ok(OS(" firmware='efi'",
+                                                 "<loader readonly='yes' type='pflash'>/c.fd</loader>"
+                                                 "<nvram>/srv/nvram/d.fd</nvram>"));
+        g_autoptr(DomainDef) secure = parse_ok(OS(" firmware='efi'",
+                                                  "<loader readonly='yes' secure='yes' "
+                                                  "type='pflash'>/c.fd</loader>"));
         g_autoptr(GError) error = NULL;
 
         g_assert_cmpint(domain_def_check_abi_stable(src, moved, &error), ==, 0);
@@ -218,37 +235,44 @@ static void test_netdisk_iscsi_rbd(void) {
                 "<target dev='hdc' bus='ide'/><readonly/></disk>"));
         const DomainDiskDef *rbd = def->disks->pdata[1];
 
-        g_assert_cmpstr(((DomainDiskDef *) def->disks->pdata[0])->source_name, ==, "iqn.2013-07.com.example:store/2");
+        g_assert_cmpstr(((DomainDiskDef *) def->disks->pdata[0])->source_name, ==,
+                        "iqn.2013-07.com.example:store/2");
         g_assert_cmpuint(rbd->source_hosts->len, ==, 2);
         g_assert_cmpuint(((DomainDiskHost *) rbd->source_hosts->pdata[1])->port, ==, 0);
         g_assert_null(((DomainDiskDef *) def->disks->pdata[2])->source_hosts);
 }
 
 static void test_netdisk_refused(void) {
-        assert_refused(DEVICES("<disk type='network'><source protocol='http' name='/x.iso'><host name='h'/></source>"
-                               "<target dev='vda'/></disk>"),
-                       "<source protocol='http'>: vmigrate supports network disks over 'nbd', 'iscsi' and 'rbd'");
-        assert_refused(DEVICES("<disk type='network'><source protocol='rbd' name='p/i'><host name='m'/>"
-                               "<auth username='admin'><secret type='ceph' usage='x'/></auth></source>"
-                               "<target dev='vda'/></disk>"),
-                       "<auth> in <source> is not supported by vmigrate: the secret it names lives in libvirt's "
-                       "secret store");
-        assert_refused(DEVICES("<disk type='network'><auth username='u'><secret type='iscsi' usage='x'/></auth>"
-                               "<source protocol='iscsi' name='iqn.x:y/1'><host name='s'/></source>"
-                               "<target dev='vda'/></disk>"),
-                       "<auth> in <disk> is not supported by vmigrate");
-        assert_refused(DEVICES("<disk type='network'><source protocol='nbd' tls='yes'><host name='s'/></source>"
-                               "<target dev='vda'/></disk>"),
-                       "TLS to the disk's server is not supported by vmigrate, so only tls='no' is");
+        assert_refused(
+                DEVICES("<disk type='network'><source protocol='http' name='/x.iso'><host "
+                        "name='h'/></source>"
+                        "<target dev='vda'/></disk>"),
+                "<source protocol='http'>: vmigrate supports network disks over 'nbd', 'iscsi' and 'rbd'");
+        assert_refused(
+                DEVICES("<disk type='network'><source protocol='rbd' name='p/i'><host name='m'/>"
+                        "<auth username='admin'><secret type='ceph' usage='x'/></auth></source>"
+                        "<target dev='vda'/></disk>"),
+                "<auth> in <source> is not supported by vmigrate: the secret it names lives in libvirt's "
+                "secret store");
+        assert_refused(
+                DEVICES("<disk type='network'><auth username='u'><secret type='iscsi' usage='x'/></auth>"
+                        "<source protocol='iscsi' name='iqn.x:y/1'><host name='s'/></source>"
+                        "<target dev='vda'/></disk>"),
+                "<auth> in <disk> is not supported by vmigrate");
+        assert_refused(
+                DEVICES("<disk type='network'><source protocol='nbd' tls='yes'><host name='s'/></source>"
+                        "<target dev='vda'/></disk>"),
+                "TLS to the disk's server is not supported by vmigrate, so only tls='no' is");
         assert_refused(DEVICES("<disk type='network'><source protocol='nbd'><host name='a'/><host name='b'/>"
                                "</source><target dev='vda'/></disk>"),
                        "<source protocol='nbd'>: give exactly one <host> (2 given)");
         assert_refused(DEVICES("<disk type='network'><source protocol='iscsi'><host name='a'/></source>"
                                "<target dev='vda'/></disk>"),
                        "attribute 'name' is required (the target's IQN and LUN");
-        assert_refused(DEVICES("<disk type='network'><source protocol='iscsi' name='iqn x/1'><host name='a'/>"
-                               "</source><target dev='vda'/></disk>"),
-                       "not a target and LUN");
+        assert_refused(
+                DEVICES("<disk type='network'><source protocol='iscsi' name='iqn x/1'><host name='a'/>"
+                        "</source><target dev='vda'/></disk>"),
+                "not a target and LUN");
         assert_refused(DEVICES("<disk type='network'><source protocol='rbd' name='pool/img@snap'/>"
                                "<target dev='vda'/></disk>"),
                        "not 'pool/image'");
@@ -267,17 +291,19 @@ static void test_netdisk_refused(void) {
         assert_refused(DEVICES("<disk type='network'><source protocol='nbd'><host name='-oProxyCommand'/>"
                                "</source><target dev='vda'/></disk>"),
                        "not a host name or address");
-        assert_refused(DEVICES("<disk type='network'><target dev='vda'/></disk>"),
-                       "<disk type='network'> (target vda): <source protocol='nbd|iscsi|rbd' …> with its <host> "
-                       "is required");
+        assert_refused(
+                DEVICES("<disk type='network'><target dev='vda'/></disk>"),
+                "<disk type='network'> (target vda): <source protocol='nbd|iscsi|rbd' …> with its <host> "
+                "is required");
 }
 
 /* ---- interfaces ---- */
 
 static void test_interface_network(void) {
-        g_autoptr(DomainDef) def = round_trip(DEVICES(
-                "<interface type='network'><mac address='52:54:00:aa:bb:cc'/>"
-                "<source network='default' portid='1b2c' bridge='virbr0'/><model type='virtio'/></interface>"));
+        g_autoptr(DomainDef) def =
+                round_trip(DEVICES("<interface type='network'><mac address='52:54:00:aa:bb:cc'/>"
+                                   "<source network='default' portid='1b2c' bridge='virbr0'/><model "
+                                   "type='virtio'/></interface>"));
         const DomainInterfaceDef *i = def->interfaces->pdata[0];
 
         g_assert_cmpstr(i->type, ==, "network");

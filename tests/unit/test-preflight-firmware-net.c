@@ -30,8 +30,9 @@ static void check_resources(TestHost *f, const char *xml) {
 
 /* Offline would leave the NVRAM behind: refused by name. */
 static void test_offline_uefi(TestHost *f, gconstpointer data) {
-        const char *xml = "<domain type='test'><name>efi</name><uuid>" UUID_A "</uuid><memory unit='MiB'>64</memory>"
-                          "<os firmware='efi'><type>hvm</type></os></domain>";
+        const char *xml =
+                "<domain type='test'><name>efi</name><uuid>" UUID_A "</uuid><memory unit='MiB'>64</memory>"
+                "<os firmware='efi'><type>hvm</type></os></domain>";
         g_autoptr(MigrateOptions) offline = parse_options("{'offline': <true>}");
         g_autoptr(GError) error = NULL;
         Domain *d = NULL;
@@ -39,32 +40,36 @@ static void test_offline_uefi(TestHost *f, gconstpointer data) {
         g_assert_cmpint(manager_define_xml(f->manager, xml, strlen(xml), &d, &error), ==, 0);
         g_assert_no_error(error);
         preflight_source_with_facts(d, &f->facts, offline, f->out);
-        assert_finding(f->out, "boot.nvram", FINDING_ERROR, "option 'offline' is not supported for UEFI domain 'efi'",
+        assert_finding(f->out, "boot.nvram", FINDING_ERROR,
+                       "option 'offline' is not supported for UEFI domain 'efi'",
                        "its NVRAM (boot entries, secure boot keys) would stay here", NULL);
         g_assert_cmpint(findings_find(f->out, "boot.nvram")->code, ==, VM_ERROR_UNSUPPORTED_OPTION);
 }
 
 static void test_nvram_dir(TestHost *f, gconstpointer data) {
         g_autofree char *here = path_in(f, "nvram.fd");
-        g_autofree char *a = g_strdup_printf("<domain type='kvm'><name>vm1</name><uuid>" UUID_A "</uuid>"
-                                             "<memory unit='GiB'>2</memory><vcpu>2</vcpu><os firmware='efi'>"
-                                             "<type arch='x86_64' machine='pc-q35-7.2'>hvm</type><nvram>%s</nvram>"
-                                             "</os></domain>",
-                                             here);
-        const char *b = "<domain type='kvm'><name>vm1</name><uuid>" UUID_A "</uuid><memory unit='GiB'>2</memory>"
-                        "<vcpu>2</vcpu><os firmware='efi'><type arch='x86_64' machine='pc-q35-7.2'>hvm</type>"
-                        "<nvram>/nonexistent/dir/vm1.fd</nvram></os></domain>";
-        const char *c = "<domain type='kvm'><name>vm1</name><uuid>" UUID_A "</uuid><memory unit='GiB'>2</memory>"
-                        "<vcpu>2</vcpu><os firmware='efi'><type arch='x86_64' machine='pc-q35-7.2'>hvm</type>"
-                        "<nvram template='/nonexistent/VARS.fd'/></os></domain>";
+        g_autofree char *a =
+                g_strdup_printf("<domain type='kvm'><name>vm1</name><uuid>" UUID_A "</uuid>"
+                                "<memory unit='GiB'>2</memory><vcpu>2</vcpu><os firmware='efi'>"
+                                "<type arch='x86_64' machine='pc-q35-7.2'>hvm</type><nvram>%s</nvram>"
+                                "</os></domain>",
+                                here);
+        const char *b =
+                "<domain type='kvm'><name>vm1</name><uuid>" UUID_A "</uuid><memory unit='GiB'>2</memory>"
+                "<vcpu>2</vcpu><os firmware='efi'><type arch='x86_64' machine='pc-q35-7.2'>hvm</type>"
+                "<nvram>/nonexistent/dir/vm1.fd</nvram></os></domain>";
+        const char *c =
+                "<domain type='kvm'><name>vm1</name><uuid>" UUID_A "</uuid><memory unit='GiB'>2</memory>"
+                "<vcpu>2</vcpu><os firmware='efi'><type arch='x86_64' machine='pc-q35-7.2'>hvm</type>"
+                "<nvram template='/nonexistent/VARS.fd'/></os></domain>";
         check_resources(f, a);
         assert_quiet(f->out);
         check_resources(f, b);
         assert_finding(f->out, "boot.nvram", FINDING_ERROR, "directory /nonexistent/dir for the NVRAM",
                        "create it, or remove the path from <nvram>", NULL);
         check_resources(f, c);
-        assert_finding(f->out, "boot.nvram", FINDING_WARNING, "NVRAM template /nonexistent/VARS.fd is not readable",
-                       NULL);
+        assert_finding(f->out, "boot.nvram", FINDING_WARNING,
+                       "NVRAM template /nonexistent/VARS.fd is not readable", NULL);
         g_assert_false(findings_has_errors(f->out));
 }
 
@@ -73,12 +78,15 @@ static void test_network_bridge(TestHost *f, gconstpointer data) {
         g_autofree char *dir = path_in(f, "networks.d");
         g_autofree char *lan = g_build_filename(dir, "lan", NULL);
         g_autofree char *wan = g_build_filename(dir, "wan", NULL);
-        g_autofree char *via_lan = qemu_xml(NULL, "<interface type='network'><source network='lan'/>"
-                                                  "<mac address='52:54:00:00:00:01'/></interface>");
-        g_autofree char *via_wan = qemu_xml(NULL, "<interface type='network'><source network='wan'/>"
-                                                  "<mac address='52:54:00:00:00:02'/></interface>");
-        g_autofree char *via_none = qemu_xml(NULL, "<interface type='network'><source network='dmz'/>"
-                                                   "<mac address='52:54:00:00:00:03'/></interface>");
+        g_autofree char *via_lan = qemu_xml(NULL,
+                                            "<interface type='network'><source network='lan'/>"
+                                            "<mac address='52:54:00:00:00:01'/></interface>");
+        g_autofree char *via_wan = qemu_xml(NULL,
+                                            "<interface type='network'><source network='wan'/>"
+                                            "<mac address='52:54:00:00:00:02'/></interface>");
+        g_autofree char *via_none = qemu_xml(NULL,
+                                             "<interface type='network'><source network='dmz'/>"
+                                             "<mac address='52:54:00:00:00:03'/></interface>");
 
         g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
         g_assert_true(g_file_set_contents(lan, "br0\n", -1, NULL));
@@ -89,8 +97,8 @@ static void test_network_bridge(TestHost *f, gconstpointer data) {
         assert_quiet(f->out);
         check_resources(f, via_wan);
         assert_finding(f->out, "network.bridge", FINDING_WARNING, "bridge br7 is missing",
-                       "interface 52:54:00:00:00:02 would run unconnected", "map network 'wan' to another bridge",
-                       NULL);
+                       "interface 52:54:00:00:00:02 would run unconnected",
+                       "map network 'wan' to another bridge", NULL);
         check_resources(f, via_none);
         assert_finding(f->out, "network.bridge", FINDING_WARNING, "network 'dmz' is not defined here",
                        "name its bridge in", NULL);
@@ -122,45 +130,56 @@ static void test_network_disks(TestHost *f, gconstpointer data) {
         g_assert_cmpint(bind(ufd, (struct sockaddr *) &sun, sizeof(sun)), ==, 0);
         g_assert_cmpint(listen(ufd, 4), ==, 0);
 
-        devices = g_strdup_printf("<disk type='network'><source protocol='nbd' name='x'><host name='127.0.0.1' "
-                                  "port='%u'/></source><target dev='vda'/></disk>"
-                                  "<disk type='network'><source protocol='nbd'><host transport='unix' socket='%s'/>"
-                                  "</source><target dev='vdb'/></disk>",
-                                  port, sock);
+        devices = g_strdup_printf(
+                "<disk type='network'><source protocol='nbd' name='x'><host name='127.0.0.1' "
+                "port='%u'/></source><target dev='vda'/></disk>"
+                "<disk type='network'><source protocol='nbd'><host transport='unix' socket='%s'/>"
+                "</source><target dev='vdb'/></disk>",
+                port, sock);
         xml = qemu_xml(NULL, devices);
         check_resources(f, xml);
         assert_quiet(f->out);
 
         /* One refusal at a time: a closed port, a name that does not
          * resolve, a socket that is not there. */
-        bad = g_strdup_printf("<disk type='network'><source protocol='iscsi' name='iqn.2013-07.com.example:s/1'>"
-                              "<host name='127.0.0.1' port='%u'/></source><target dev='vda'/></disk>",
-                              dead);
+        bad = g_strdup_printf(
+                "<disk type='network'><source protocol='iscsi' name='iqn.2013-07.com.example:s/1'>"
+                "<host name='127.0.0.1' port='%u'/></source><target dev='vda'/></disk>",
+                dead);
         bad_xml = qemu_xml(NULL, bad);
         check_resources(f, bad_xml);
-        g_autofree char *refused = g_strdup_printf("disk vda (iscsi://127.0.0.1:%u/iqn.2013-07.com.example:s/1) "
-                                                   "cannot be reached from here: Connection refused",
-                                                   dead);
+        g_autofree char *refused =
+                g_strdup_printf("disk vda (iscsi://127.0.0.1:%u/iqn.2013-07.com.example:s/1) "
+                                "cannot be reached from here: Connection refused",
+                                dead);
         assert_finding(f->out, "storage.network", FINDING_ERROR, refused, "is it running", NULL);
-        g_autofree char *unresolved = qemu_xml(NULL, "<disk type='network'><source protocol='nbd'><host "
-                                                     "name='no-such-host.invalid'/></source><target dev='vdb'/></disk>");
+        g_autofree char *unresolved =
+                qemu_xml(NULL,
+                         "<disk type='network'><source protocol='nbd'><host "
+                         "name='no-such-host.invalid'/></source><target dev='vdb'/></disk>");
         check_resources(f, unresolved);
-        assert_finding(f->out, "storage.network", FINDING_ERROR, "disk vdb (nbd://no-such-host.invalid:10809/)",
-                       "host name 'no-such-host.invalid' does not resolve", NULL);
-        g_autofree char *nosock = qemu_xml(NULL, "<disk type='network'><source protocol='nbd'><host transport='unix' "
-                                                 "socket='/nonexistent/nbd.sock'/></source><target dev='vdc'/></disk>");
-        check_resources(f, nosock);
         assert_finding(f->out, "storage.network", FINDING_ERROR,
-                       "disk vdc (nbd+unix:///?socket=/nonexistent/nbd.sock) cannot be reached from here: No such "
-                       "file or directory",
-                       NULL);
+                       "disk vdb (nbd://no-such-host.invalid:10809/)",
+                       "host name 'no-such-host.invalid' does not resolve", NULL);
+        g_autofree char *nosock =
+                qemu_xml(NULL,
+                         "<disk type='network'><source protocol='nbd'><host transport='unix' "
+                         "socket='/nonexistent/nbd.sock'/></source><target dev='vdc'/></disk>");
+        check_resources(f, nosock);
+        assert_finding(
+                f->out, "storage.network", FINDING_ERROR,
+                "disk vdc (nbd+unix:///?socket=/nonexistent/nbd.sock) cannot be reached from here: No such "
+                "file or directory",
+                NULL);
         /* rbd with ceph.conf's monitors: only the configuration is looked for. */
-        g_autofree char *rbd = qemu_xml(NULL, "<disk type='network'><source protocol='rbd' name='p/i'/>"
-                                              "<target dev='vdd'/></disk>");
+        g_autofree char *rbd = qemu_xml(NULL,
+                                        "<disk type='network'><source protocol='rbd' name='p/i'/>"
+                                        "<target dev='vdd'/></disk>");
         check_resources(f, rbd);
         if (access("/etc/ceph/ceph.conf", R_OK) < 0)
-                assert_finding(f->out, "storage.network", FINDING_ERROR, "disk vdd (rbd:p/i) names no monitor",
-                               "/etc/ceph/ceph.conf is missing here", NULL);
+                assert_finding(f->out, "storage.network", FINDING_ERROR,
+                               "disk vdd (rbd:p/i) names no monitor", "/etc/ceph/ceph.conf is missing here",
+                               NULL);
         close(fd);
         close(ufd);
 }

@@ -13,8 +13,8 @@
 #include "qemu-firmware.h"
 
 #define UUID "6b0d4f7a-3c2e-4d5b-9e8f-0a1b2c3d4e5f"
-#define DOMAIN(os, devices)                                                                                   \
-        "<domain type='kvm'><name>demo</name><uuid>" UUID "</uuid><memory unit='MiB'>256</memory>" os           \
+#define DOMAIN(os, devices)                                                                                 \
+        "<domain type='kvm'><name>demo</name><uuid>" UUID "</uuid><memory unit='MiB'>256</memory>" os       \
         "<devices>" devices "</devices></domain>"
 
 typedef struct {
@@ -64,8 +64,8 @@ static void setup(Fixture *f, gconstpointer data) {
         g_autofree char *sb = g_build_filename(f->dir, "CODE.secboot.fd", NULL);
         g_autofree char *vars = g_build_filename(f->dir, "VARS.fd", NULL);
         g_autofree char *ms = g_build_filename(f->dir, "VARS.ms.fd", NULL);
-        g_autofree char *d40 = descriptor(sb, ms, "\"pc-q35-*\"",
-                                          "\"enrolled-keys\", \"requires-smm\", \"secure-boot\"");
+        g_autofree char *d40 =
+                descriptor(sb, ms, "\"pc-q35-*\"", "\"enrolled-keys\", \"requires-smm\", \"secure-boot\"");
         g_autofree char *d50 = descriptor(sb, vars, "\"pc-q35-*\"", "\"requires-smm\", \"secure-boot\"");
         g_autofree char *d60 = descriptor(code, vars, "\"pc-i440fx-*\", \"pc-q35-*\"", "\"acpi-s3\"");
         g_autofree char *p40 = g_build_filename(f->fwdir, "40-secure-enrolled.json", NULL);
@@ -121,10 +121,10 @@ static void resolve_ok(Fixture *f, const char *os, const char *machine, const ch
 static void test_choose(Fixture *f, gconstpointer data) {
         resolve_ok(f, EFI "</os>", "pc-q35-10.0", "CODE.secboot.fd", "VARS.ms.fd", true);
         resolve_ok(f, EFI "</os>", "pc-i440fx-10.0", "CODE.fd", "VARS.fd", false);
-        resolve_ok(f, EFI "<firmware><feature enabled='no' name='secure-boot'/></firmware></os>", "pc-q35-10.0",
-                   "CODE.fd", "VARS.fd", false);
-        resolve_ok(f, EFI "<firmware><feature enabled='no' name='enrolled-keys'/></firmware></os>", "pc-q35-10.0",
-                   "CODE.secboot.fd", "VARS.fd", true);
+        resolve_ok(f, EFI "<firmware><feature enabled='no' name='secure-boot'/></firmware></os>",
+                   "pc-q35-10.0", "CODE.fd", "VARS.fd", false);
+        resolve_ok(f, EFI "<firmware><feature enabled='no' name='enrolled-keys'/></firmware></os>",
+                   "pc-q35-10.0", "CODE.secboot.fd", "VARS.fd", true);
 }
 
 static void test_choose_refused(Fixture *f, gconstpointer data) {
@@ -135,8 +135,10 @@ static void test_choose_refused(Fixture *f, gconstpointer data) {
 
         g_assert_cmpint(qemu_firmware_resolve(def, "pc-i440fx-10.0", &error), <, 0);
         g_assert_error(error, VM_ERROR, VM_ERROR_UNSUPPORTED_BACKEND);
-        g_assert_true(error && strstr(error->message, "no UEFI firmware here fits machine 'pc-i440fx-10.0' with "
-                                                      "secure boot"));
+        g_assert_true(error &&
+                      strstr(error->message,
+                             "no UEFI firmware here fits machine 'pc-i440fx-10.0' with "
+                             "secure boot"));
 }
 
 /* A descriptor in an earlier directory hides one of the same name. */
@@ -174,7 +176,9 @@ static void test_template_of_loader(Fixture *f, gconstpointer data) {
 static char *build(const char *xml, const char *nvram, GError **error) {
         g_autoptr(DomainDef) def = parse(xml);
         g_autoptr(QemuPaths) paths = qemu_paths_new("/run/vmigrate/qemu", UUID);
-        QemuCommandOptions options = { .binary = "/usr/bin/qemu-system-x86_64", .qmp_fd = 3, .nvram = nvram };
+        QemuCommandOptions options = { .binary = "/usr/bin/qemu-system-x86_64",
+                                       .qmp_fd = 3,
+                                       .nvram = nvram };
         g_auto(GStrv) argv = NULL;
 
         if (qemu_build_argv(def, paths, &options, &argv, error) < 0)
@@ -184,17 +188,21 @@ static char *build(const char *xml, const char *nvram, GError **error) {
 
 static void test_argv_pflash(void) {
         g_autoptr(GError) error = NULL;
-        g_autofree char *cmd = build(DOMAIN("<os><type machine='pc-q35-10.0'>hvm</type><loader readonly='yes' "
-                                            "type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader></os>",
-                                            ""),
-                                     "/var/lib/vmigrate/qemu/nvram/" UUID "_VARS.fd", &error);
+        g_autofree char *cmd =
+                build(DOMAIN("<os><type machine='pc-q35-10.0'>hvm</type><loader readonly='yes' "
+                             "type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader></os>",
+                             ""),
+                      "/var/lib/vmigrate/qemu/nvram/" UUID "_VARS.fd", &error);
 
         g_assert_no_error(error);
         g_test_message("%s", cmd);
-        g_assert_nonnull(strstr(cmd, "-blockdev {\"driver\":\"file\",\"filename\":\"/usr/share/OVMF/OVMF_CODE_4M.fd\","
-                                     "\"node-name\":\"pflash0-storage\",\"read-only\":true"));
-        g_assert_nonnull(strstr(cmd, "\"filename\":\"/var/lib/vmigrate/qemu/nvram/" UUID "_VARS.fd\","
-                                     "\"node-name\":\"pflash1-storage\",\"read-only\":false"));
+        g_assert_nonnull(
+                strstr(cmd,
+                       "-blockdev {\"driver\":\"file\",\"filename\":\"/usr/share/OVMF/OVMF_CODE_4M.fd\","
+                       "\"node-name\":\"pflash0-storage\",\"read-only\":true"));
+        g_assert_nonnull(strstr(cmd,
+                                "\"filename\":\"/var/lib/vmigrate/qemu/nvram/" UUID "_VARS.fd\","
+                                "\"node-name\":\"pflash1-storage\",\"read-only\":false"));
         g_assert_nonnull(strstr(cmd, "-machine pc-q35-10.0,pflash0=pflash0-format,pflash1=pflash1-format "));
         g_assert_null(strstr(cmd, "-bios"));
         g_assert_null(strstr(cmd, "smm=on"));
@@ -202,10 +210,11 @@ static void test_argv_pflash(void) {
 
 static void test_argv_secure(void) {
         g_autoptr(GError) error = NULL;
-        g_autofree char *cmd = build(DOMAIN("<os><type machine='q35'>hvm</type><loader readonly='yes' secure='yes' "
-                                            "type='pflash'>/c.fd</loader></os>",
-                                            ""),
-                                     "/n.fd", &error);
+        g_autofree char *cmd =
+                build(DOMAIN("<os><type machine='q35'>hvm</type><loader readonly='yes' secure='yes' "
+                             "type='pflash'>/c.fd</loader></os>",
+                             ""),
+                      "/n.fd", &error);
         g_autofree char *pc = NULL;
 
         g_assert_no_error(error);
@@ -216,15 +225,18 @@ static void test_argv_secure(void) {
                           ""),
                    "/n.fd", &error);
         g_assert_null(pc);
-        g_assert_true(error && strstr(error->message, "secure boot needs SMM, which the qemu backend gives the q35 "
-                                                      "machine only"));
+        g_assert_true(error &&
+                      strstr(error->message,
+                             "secure boot needs SMM, which the qemu backend gives the q35 "
+                             "machine only"));
 }
 
 /* A ROM loader is still -bios; efi without a chosen loader is refused. */
 static void test_argv_rom_and_unresolved(void) {
         g_autoptr(GError) error = NULL;
-        g_autofree char *rom = build(DOMAIN("<os><type>hvm</type><loader>/usr/share/qemu/qboot.rom</loader></os>", ""),
-                                     NULL, &error);
+        g_autofree char *rom =
+                build(DOMAIN("<os><type>hvm</type><loader>/usr/share/qemu/qboot.rom</loader></os>", ""),
+                      NULL, &error);
         g_autofree char *efi = NULL;
 
         g_assert_nonnull(strstr(rom, "-bios /usr/share/qemu/qboot.rom"));
@@ -238,28 +250,39 @@ static void test_argv_netdisks(void) {
         g_autoptr(GError) error = NULL;
         g_autofree char *cmd = build(
                 DOMAIN("",
-                       "<disk type='network'><source protocol='nbd' name='vm1'><host name='nas' port='10810'/></source>"
+                       "<disk type='network'><source protocol='nbd' name='vm1'><host name='nas' "
+                       "port='10810'/></source>"
                        "<target dev='vda'/></disk>"
-                       "<disk type='network'><source protocol='nbd'><host transport='unix' socket='/run/n.sock'/>"
+                       "<disk type='network'><source protocol='nbd'><host transport='unix' "
+                       "socket='/run/n.sock'/>"
                        "</source><target dev='vdb'/></disk>"
                        "<disk type='network'><source protocol='iscsi' name='iqn.2013-07.com.example:s/2'>"
                        "<host name='fd00::7'/></source><target dev='vdc'/></disk>"
-                       "<disk type='network'><driver name='qemu' type='raw' cache='none'/><source protocol='rbd' "
+                       "<disk type='network'><driver name='qemu' type='raw' cache='none'/><source "
+                       "protocol='rbd' "
                        "name='vms/root'><host name='mon1'/><host name='mon2' port='3300'/></source>"
                        "<target dev='vdd'/><readonly/></disk>"),
                 NULL, &error);
 
         g_assert_no_error(error);
         g_test_message("%s", cmd);
-        g_assert_nonnull(strstr(cmd, "{\"driver\":\"nbd\",\"server\":{\"type\":\"inet\",\"host\":\"nas\",\"port\":"
-                                     "\"10810\"},\"export\":\"vm1\",\"node-name\":\"file-vda\""));
-        g_assert_nonnull(strstr(cmd, "{\"driver\":\"nbd\",\"server\":{\"type\":\"unix\",\"path\":\"/run/n.sock\"},"
-                                     "\"node-name\":\"file-vdb\""));
-        g_assert_nonnull(strstr(cmd, "{\"driver\":\"iscsi\",\"transport\":\"tcp\",\"portal\":\"[fd00::7]:3260\","
-                                     "\"target\":\"iqn.2013-07.com.example:s\",\"lun\":2,\"node-name\":\"file-vdc\""));
-        g_assert_nonnull(strstr(cmd, "{\"driver\":\"rbd\",\"pool\":\"vms\",\"image\":\"root\",\"server\":[{\"host\":"
-                                     "\"mon1\",\"port\":\"6789\"},{\"host\":\"mon2\",\"port\":\"3300\"}],"
-                                     "\"node-name\":\"file-vdd\",\"cache\":{\"direct\":true"));
+        g_assert_nonnull(
+                strstr(cmd,
+                       "{\"driver\":\"nbd\",\"server\":{\"type\":\"inet\",\"host\":\"nas\",\"port\":"
+                       "\"10810\"},\"export\":\"vm1\",\"node-name\":\"file-vda\""));
+        g_assert_nonnull(
+                strstr(cmd,
+                       "{\"driver\":\"nbd\",\"server\":{\"type\":\"unix\",\"path\":\"/run/n.sock\"},"
+                       "\"node-name\":\"file-vdb\""));
+        g_assert_nonnull(
+                strstr(cmd,
+                       "{\"driver\":\"iscsi\",\"transport\":\"tcp\",\"portal\":\"[fd00::7]:3260\","
+                       "\"target\":\"iqn.2013-07.com.example:s\",\"lun\":2,\"node-name\":\"file-vdc\""));
+        g_assert_nonnull(
+                strstr(cmd,
+                       "{\"driver\":\"rbd\",\"pool\":\"vms\",\"image\":\"root\",\"server\":[{\"host\":"
+                       "\"mon1\",\"port\":\"6789\"},{\"host\":\"mon2\",\"port\":\"3300\"}],"
+                       "\"node-name\":\"file-vdd\",\"cache\":{\"direct\":true"));
         g_assert_nonnull(strstr(cmd, "\"driver\":\"virtio-blk-pci\",\"id\":\"vdd\",\"drive\":\"disk-vdd\""));
 }
 
@@ -275,10 +298,11 @@ static char *contents(const char *path) {
 static void test_nvram_ensure(Fixture *f, gconstpointer data) {
         g_autofree char *nvram_dir = g_build_filename(f->dir, "state", "nvram", NULL);
         g_autofree char *vars = g_build_filename(f->dir, "VARS.fd", NULL);
-        g_autofree char *xml = g_strdup_printf(DOMAIN("<os><type>hvm</type><loader readonly='yes' type='pflash'>"
-                                                      "/c.fd</loader><nvram template='%s'/></os>",
-                                                      ""),
-                                               vars);
+        g_autofree char *xml =
+                g_strdup_printf(DOMAIN("<os><type>hvm</type><loader readonly='yes' type='pflash'>"
+                                       "/c.fd</loader><nvram template='%s'/></os>",
+                                       ""),
+                                vars);
         g_autoptr(DomainDef) def = parse(xml);
         g_autoptr(GError) error = NULL;
         g_autofree char *path = qemu_nvram_path(nvram_dir, def), *first = NULL, *kept = NULL;
@@ -370,8 +394,11 @@ int main(int argc, char **argv) {
         g_test_add_func("/qemu-firmware/argv/secure-boot", test_argv_secure);
         g_test_add_func("/qemu-firmware/argv/rom-and-unresolved", test_argv_rom_and_unresolved);
         g_test_add_func("/qemu-firmware/argv/network-disks", test_argv_netdisks);
-        g_test_add("/qemu-firmware/nvram/made-once-from-template", Fixture, NULL, setup, test_nvram_ensure, teardown);
-        g_test_add("/qemu-firmware/nvram/staged-by-migration", Fixture, NULL, setup, test_nvram_stage, teardown);
-        g_test_add("/qemu-firmware/nvram/read-limits", Fixture, NULL, setup, test_nvram_read_limits, teardown);
+        g_test_add("/qemu-firmware/nvram/made-once-from-template", Fixture, NULL, setup, test_nvram_ensure,
+                   teardown);
+        g_test_add("/qemu-firmware/nvram/staged-by-migration", Fixture, NULL, setup, test_nvram_stage,
+                   teardown);
+        g_test_add("/qemu-firmware/nvram/read-limits", Fixture, NULL, setup, test_nvram_read_limits,
+                   teardown);
         return g_test_run();
 }

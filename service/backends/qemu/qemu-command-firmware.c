@@ -62,15 +62,17 @@ static void add_flash(GPtrArray *argv, unsigned unit, const char *path, bool rea
 int qemu_command_add_firmware(GPtrArray *argv, const DomainDef *def, const char *machine, const char *nvram,
                               GString *machine_props, GError **error) {
         if (qemu_firmware_needs_resolving(def))
-                return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
-                                    "<os firmware='efi'>: no firmware was chosen for this domain (an internal "
-                                    "error: the backend chooses it before building the command line)");
+                return vm_error_set(
+                        error, VM_ERROR_UNSUPPORTED_BACKEND,
+                        "<os firmware='efi'>: no firmware was chosen for this domain (an internal "
+                        "error: the backend chooses it before building the command line)");
         if (!def->os_loader_pflash)
                 return 0;
         if (def->os_loader_secure && (!machine || !strstr(machine, "q35")))
-                return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
-                                    "<loader secure='yes'>: secure boot needs SMM, which the qemu backend gives the "
-                                    "q35 machine only; use <type machine='q35'>, or secure='no'");
+                return vm_error_set(
+                        error, VM_ERROR_UNSUPPORTED_BACKEND,
+                        "<loader secure='yes'>: secure boot needs SMM, which the qemu backend gives the "
+                        "q35 machine only; use <type machine='q35'>, or secure='no'");
         g_assert(nvram);
         add_flash(argv, 0, def->os_loader, true);
         add_flash(argv, 1, nvram, false);

@@ -42,7 +42,6 @@
 #include "log.h"
 #include "qemu-firmware.h"
 
-
 /* ---- choosing a firmware ---- */
 
 typedef struct Descriptor {
@@ -82,8 +81,9 @@ static JsonObject *object_member(JsonObject *o, const char *member) {
 
 static const char *string_member(JsonObject *o, const char *member) {
         JsonNode *n = o ? json_object_get_member(o, member) : NULL;
-        return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING ? json_node_get_string(n)
-                                                                                            : NULL;
+        return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
+                ? json_node_get_string(n)
+                : NULL;
 }
 
 /* A raw file of the mapping ("executable", "nvram-template"), or NULL. */
@@ -132,15 +132,16 @@ static Descriptor *descriptor_load(const char *path, const char *machine) {
         if (!g_file_get_contents(path, &contents, &len, &error) || len > QEMU_FIRMWARE_DESCRIPTOR_MAX ||
             !json_parser_load_from_data(parser, contents, (gssize) len, &error) ||
             !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
-                log_debug("firmware descriptor %s skipped: %s", path, error ? error->message : "not an object");
+                log_debug("firmware descriptor %s skipped: %s", path,
+                          error ? error->message : "not an object");
                 return NULL;
         }
         root = json_node_get_object(json_parser_get_root(parser));
         mapping = object_member(root, "mapping");
         mode = string_member(mapping, "mode");
         if (!array_has_string(root, "interface-types", "uefi") ||
-            g_strcmp0(string_member(mapping, "device"), "flash") != 0 || (mode && !g_str_equal(mode, "split")) ||
-            !machine || !targets_machine(root, machine))
+            g_strcmp0(string_member(mapping, "device"), "flash") != 0 ||
+            (mode && !g_str_equal(mode, "split")) || !machine || !targets_machine(root, machine))
                 return NULL;
         d->code = g_strdup(raw_file(mapping, "executable"));
         d->vars = g_strdup(raw_file(mapping, "nvram-template"));
@@ -171,7 +172,8 @@ static GPtrArray *descriptor_paths(void) {
 
                 while (d && (name = g_dir_read_name(d)))
                         if (g_str_has_suffix(name, ".json") && !g_hash_table_contains(seen, name))
-                                g_hash_table_insert(seen, g_strdup(name), g_build_filename(*dir, name, NULL));
+                                g_hash_table_insert(seen, g_strdup(name),
+                                                    g_build_filename(*dir, name, NULL));
         }
         GHashTableIter it;
         gpointer key;
@@ -210,8 +212,8 @@ int qemu_firmware_resolve(DomainDef *def, const char *machine, GError **error) {
                     !feature_fits(def->os_fw_enrolled_keys, d->enrolled_keys))
                         continue;
                 if (access(d->code, R_OK) < 0 || access(d->vars, R_OK) < 0) {
-                        log_debug("firmware descriptor %s skipped: %s or %s is not readable", d->path, d->code,
-                                  d->vars);
+                        log_debug("firmware descriptor %s skipped: %s or %s is not readable", d->path,
+                                  d->code, d->vars);
                         continue;
                 }
                 log_debug("domain '%s': firmware from %s: %s", def->name, d->path, d->code);
@@ -225,22 +227,24 @@ int qemu_firmware_resolve(DomainDef *def, const char *machine, GError **error) {
 
         const char *env = getenv("VMIGRATE_FIRMWARE_DIRS");
         if (def->os_loader)
-                return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
-                                    "<os><loader>%s</loader>: no firmware descriptor in %s names this code file, "
-                                    "so its NVRAM template is unknown; give it as <nvram template='…'>",
-                                    def->os_loader, env && *env ? env : QEMU_FIRMWARE_DIRS);
-        return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
-                            "<os firmware='efi'>: no UEFI firmware here fits machine '%s'%s%s (descriptors in %s); "
-                            "install OVMF (package ovmf), use a q35 machine for secure boot, or name the "
-                            "firmware with <loader readonly='yes' type='pflash'>",
-                            machine ? machine : "?",
-                            def->os_fw_secure_boot == DOMAIN_FW_FEATURE_ON    ? " with secure boot"
-                            : def->os_fw_secure_boot == DOMAIN_FW_FEATURE_OFF ? " without secure boot"
-                                                                              : "",
-                            def->os_fw_enrolled_keys == DOMAIN_FW_FEATURE_ON    ? " and enrolled keys"
-                            : def->os_fw_enrolled_keys == DOMAIN_FW_FEATURE_OFF ? " and no enrolled keys"
-                                                                                : "",
-                            env && *env ? env : QEMU_FIRMWARE_DIRS);
+                return vm_error_set(
+                        error, VM_ERROR_UNSUPPORTED_BACKEND,
+                        "<os><loader>%s</loader>: no firmware descriptor in %s names this code file, "
+                        "so its NVRAM template is unknown; give it as <nvram template='…'>",
+                        def->os_loader, env && *env ? env : QEMU_FIRMWARE_DIRS);
+        return vm_error_set(
+                error, VM_ERROR_UNSUPPORTED_BACKEND,
+                "<os firmware='efi'>: no UEFI firmware here fits machine '%s'%s%s (descriptors in %s); "
+                "install OVMF (package ovmf), use a q35 machine for secure boot, or name the "
+                "firmware with <loader readonly='yes' type='pflash'>",
+                machine ? machine : "?",
+                def->os_fw_secure_boot == DOMAIN_FW_FEATURE_ON            ? " with secure boot"
+                        : def->os_fw_secure_boot == DOMAIN_FW_FEATURE_OFF ? " without secure boot"
+                                                                          : "",
+                def->os_fw_enrolled_keys == DOMAIN_FW_FEATURE_ON            ? " and enrolled keys"
+                        : def->os_fw_enrolled_keys == DOMAIN_FW_FEATURE_OFF ? " and no enrolled keys"
+                                                                            : "",
+                env && *env ? env : QEMU_FIRMWARE_DIRS);
 }
 
 /* ---- the NVRAM file ---- */
@@ -259,8 +263,8 @@ static int write_file_atomic(const char *path, const void *data, size_t len, GEr
         g_autoptr(GError) local = NULL;
 
         if (!g_file_set_contents_full(path, data, (gssize) len,
-                                      G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_ONLY_EXISTING, 0600,
-                                      &local))
+                                      G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_ONLY_EXISTING,
+                                      0600, &local))
                 return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "cannot write the NVRAM %s: %s", path,
                                     local->message);
         return 0;
@@ -277,14 +281,16 @@ int qemu_nvram_read(const char *path, GBytes **ret, GError **error) {
                                     g_strerror(errno));
         if (!S_ISREG(st.st_mode) || st.st_size > QEMU_NVRAM_MAX_BYTES || st.st_size == 0)
                 return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
-                                    "the NVRAM %s is %s; vmigrate carries regular files of 1 byte to %d KiB", path,
+                                    "the NVRAM %s is %s; vmigrate carries regular files of 1 byte to %d KiB",
+                                    path,
                                     !S_ISREG(st.st_mode) ? "not a regular file" : "of an unsupported size",
                                     QEMU_NVRAM_MAX_BYTES / 1024);
         if (!g_file_get_contents(path, &contents, &len, &local))
                 return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "cannot read the NVRAM %s: %s", path,
                                     local->message);
         if (len == 0 || len > QEMU_NVRAM_MAX_BYTES)
-                return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "the NVRAM %s changed size while read", path);
+                return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "the NVRAM %s changed size while read",
+                                    path);
         *ret = g_bytes_new_take(g_steal_pointer(&contents), len);
         return 0;
 }
@@ -297,10 +303,11 @@ int qemu_nvram_ensure(const char *nvram_dir, const DomainDef *def, GError **erro
         if (!def->os_loader_pflash || g_file_test(path, G_FILE_TEST_EXISTS))
                 return 0;
         if (!def->os_nvram_template)
-                return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
-                                    "the NVRAM %s does not exist and the domain names no template to make it from; "
-                                    "give <nvram template='…'>",
-                                    path);
+                return vm_error_set(
+                        error, VM_ERROR_BACKEND_FAILED,
+                        "the NVRAM %s does not exist and the domain names no template to make it from; "
+                        "give <nvram template='…'>",
+                        path);
         r = qemu_nvram_read(def->os_nvram_template, &template, error);
         if (r < 0) {
                 g_prefix_error(error, "NVRAM template: ");
@@ -331,11 +338,12 @@ int qemu_nvram_stage(const char *path, GBytes *bytes, QemuNvramStage **ret, GErr
 
         s->kept = true; /* nothing to undo until something was done */
         if (len == 0 || len > QEMU_NVRAM_MAX_BYTES)
-                return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "the source sent an NVRAM of %zu bytes (1 to %d)",
-                                    len, QEMU_NVRAM_MAX_BYTES);
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "the source sent an NVRAM of %zu bytes (1 to %d)", len,
+                                    QEMU_NVRAM_MAX_BYTES);
         if (g_mkdir_with_parents(dir, 0700) < 0)
-                return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "cannot create %s for the NVRAM: %s", dir,
-                                    g_strerror(errno));
+                return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "cannot create %s for the NVRAM: %s",
+                                    dir, g_strerror(errno));
         s->path = g_strdup(path);
         s->size = len;
         if (g_file_test(path, G_FILE_TEST_EXISTS)) {
@@ -343,10 +351,11 @@ int qemu_nvram_stage(const char *path, GBytes *bytes, QemuNvramStage **ret, GErr
                 if (rename(path, s->previous) < 0) {
                         r = -errno;
                         g_clear_pointer(&s->previous, g_free);
-                        return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "cannot move the NVRAM %s aside: %s",
-                                            path, g_strerror(-r));
+                        return vm_error_set(error, VM_ERROR_STORAGE_FAILED,
+                                            "cannot move the NVRAM %s aside: %s", path, g_strerror(-r));
                 }
-                log_info("NVRAM %s: a copy from an earlier stay is moved aside while the guest arrives", path);
+                log_info("NVRAM %s: a copy from an earlier stay is moved aside while the guest arrives",
+                         path);
         }
         s->kept = false;
         r = write_file_atomic(path, g_bytes_get_data(bytes, NULL), len, error);
@@ -364,10 +373,11 @@ int qemu_nvram_stage_update(QemuNvramStage *s, GBytes *bytes, GError **error) {
         /* In place: QEMU has the file open, and a renamed-over file would
          * leave it writing the guest's next changes to a deleted inode. */
         if (len != s->size)
-                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
-                                    "the source's NVRAM is %zu bytes at the end, %zu at Prepare: the flash cannot "
-                                    "change size",
-                                    len, s->size);
+                return vm_error_set(
+                        error, VM_ERROR_INCOMPATIBLE,
+                        "the source's NVRAM is %zu bytes at the end, %zu at Prepare: the flash cannot "
+                        "change size",
+                        len, s->size);
         fd = open(s->path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "cannot open the NVRAM %s: %s", s->path,
