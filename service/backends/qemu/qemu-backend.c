@@ -129,6 +129,13 @@ int qemu_domain_firmware_def(QemuBackend *b, const DomainDef *def, const DomainD
                 return 0;
         copy = domain_def_copy(def);
         r = qemu_firmware_resolve(copy, qemu_caps_resolve_machine(b->caps, def->os_machine), error);
+        if (r < 0 && def->os_loader) {
+                /* A named loader whose template no descriptor knows: needed
+                 * only to make a missing NVRAM (qemu_nvram_ensure says so
+                 * then); an existing or arriving one does without. */
+                g_clear_error(error);
+                return 0;
+        }
         if (r < 0)
                 return r;
         *ret_def = copy;
