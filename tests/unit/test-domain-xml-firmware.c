@@ -310,6 +310,30 @@ static void test_interface_network(void) {
         g_assert_cmpstr(i->source, ==, "default");
 }
 
+/* What virt-install 4.1 prints for a UEFI guest on libvirt's default
+ * network (--boot loader=…,loader.readonly=yes,loader.type=pflash,
+ * nvram.template=…; tests/unit/data/virt-install-uefi.xml). */
+static void test_virt_install_uefi(void) {
+        g_autofree char *path = g_test_build_filename(G_TEST_DIST, "data", "virt-install-uefi.xml", NULL);
+        g_autofree char *xml = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(DomainDef) def = NULL;
+        gsize len = 0;
+
+        g_assert_true(g_file_get_contents(path, &xml, &len, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(domain_def_parse(xml, len, &def, &error), ==, 0);
+        g_assert_no_error(error);
+        if (!def)
+                return;
+        g_assert_true(def->os_loader_pflash);
+        g_assert_cmpstr(def->os_loader, ==, "/usr/share/OVMF/OVMF_CODE_4M.fd");
+        g_assert_cmpstr(def->os_nvram_template, ==, "/usr/share/OVMF/OVMF_VARS_4M.fd");
+        g_assert_null(def->os_nvram);
+        g_assert_cmpstr(((DomainInterfaceDef *) def->interfaces->pdata[0])->type, ==, "network");
+        g_assert_cmpstr(((DomainInterfaceDef *) def->interfaces->pdata[0])->source, ==, "default");
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_set_nonfatal_assertions();
@@ -326,5 +350,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/domain-xml-netdisk/iscsi-rbd", test_netdisk_iscsi_rbd);
         g_test_add_func("/domain-xml-netdisk/refused", test_netdisk_refused);
         g_test_add_func("/domain-xml-network/interface", test_interface_network);
+        g_test_add_func("/domain-xml-firmware/virt-install-uefi", test_virt_install_uefi);
         return g_test_run();
 }
