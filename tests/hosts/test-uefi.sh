@@ -29,7 +29,12 @@
 #     private storage, served by qemu-nbd on a; DryRun's storage.network
 #     reaches it from b, and says so when it cannot (destination-xml
 #     pointing at a port nobody serves); after the migration b's QEMU
-#     reads it (the firmware's dblk on b shows the image's first block).
+#     reads it (the firmware's dblk on b shows the image's first block);
+#   - <interface type='network'><source network='lan'/> (on the secure
+#     boot guest, which need not reach the shell: OVMF tries PXE on a NIC
+#     first): each host's table (--networks-dir, lan -> br-lan) names the
+#     bridge its tap is attached to, on a and after a migration (with SMM)
+#     on b; DryRun warns about a network b's table lacks (destination-xml).
 # It does not boot an operating system, nor check secure boot's policy.
 . "$(dirname "$0")/lib-hosts.sh"
 . "$(dirname "$0")/lib-migrate.sh"
@@ -37,7 +42,7 @@
 [ -r /usr/share/OVMF/OVMF_CODE_4M.fd ] && [ -r /usr/share/qemu/firmware/60-edk2-x86_64.json ] ||
         skip_all "OVMF not installed (package ovmf)"
 command -v qemu-nbd >/dev/null || skip_all "qemu-nbd not installed (package qemu-utils)"
-HOSTS_DAEMON_ARGS="--hooks-dir=@HOSTDIR@/hooks.d"
+HOSTS_DAEMON_ARGS="--hooks-dir=@HOSTDIR@/hooks.d --networks-dir=@HOSTDIR@/networks.d"
 mig_setup --qemu a b
 guest_print_accel tcg "OVMF under nested KVM is unreliable here; TCG boots it to its shell in ~10 s"
 mig_require_tcg_precopy
@@ -55,7 +60,15 @@ for h in a b; do
 exit 0
 EOF
         chmod 0755 "$(host_path $h dir)/hooks.d/50-gate"
+        # The network table: 'lan' is the bridge br-lan on every host.
+        mkdir -p "$(host_path $h dir)/networks.d" && echo br-lan >"$(host_path $h dir)/networks.d/lan"
+        host_exec $h ip link add br-lan type bridge && host_exec $h ip link set br-lan up ||
+                bail_out "cannot create br-lan on host $h"
 done
+# tap_master HOST UUID: the bridge the guest's tap is attached to on HOST.
+tap_master() {
+        ip -n "$(host_netns "$1")" -o link show "vm${2:0:8}-0" 2>/dev/null | sed -n -E 's/.* master ([^ ]+) .*/\1/p'
+}
 
 # The network disk: an image only a has, served by qemu-nbd on a.
 img=$(host_path a images)/nbd.raw
@@ -147,6 +160,7 @@ running=$(mig_bus a --json=short call "$VM_BUS_NAME" "$p" "$VM_DOMAIN_IFACE" Get
 out=$(mig_dry_run a "$p" "$(mig_dest b)" 1 destination-xml s "${running//10809/10899}")
 like "$out" $'\nerror storage.network host-b: disk vda \\(nbd://host-a:10899/data\\) cannot be reached from here: Connection refused' \
         "DryRun to a port nobody serves: storage.network names the disk, the server and why" || diag "$out"
+
 out=$(mig_migrate a "$p" "$(mig_dest b)" 1 wait b true)
 like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "Migrate a -> b completes" || diag "$out"
 is "$(mig_state b "$p")" running/migrated "the guest runs on b"
@@ -198,7 +212,7 @@ sxml="<domain type='qemu'><name>uefi-sb</name><memory unit='MiB'>256</memory>
   <os firmware='efi'><type arch='x86_64' machine='q35'>hvm</type>
     <firmware><feature enabled='yes' name='secure-boot'/><feature enabled='no' name='enrolled-keys'/></firmware></os>
   <features><acpi/><smm state='on'/></features>
-  <devices><serial type='pty'/></devices></domain>"
+  <devices><interface type='network'><source network='lan'/></interface><serial type='pty'/></devices></domain>"
 sp=$(mig_define a "$sxml") && out=$(mig_dom a "$sp" Start 2>&1)
 ok $? "a secure-boot UEFI domain starts on a" || diag "$out"
 like "$(mig_dom a "$sp" GetXML)" '<loader readonly=\\"yes\\" secure=\\"yes\\" type=\\"pflash\\">/usr/share/OVMF/OVMF_CODE_4M.secboot.fd</loader>' \
@@ -208,4 +222,16 @@ cmdline=$(grep -h 'starting' "$(host_path a runtime)/qemu/log/$suuid.log" | tail
 like "$cmdline" 'pflash1=pflash1-format,smm=on' "... SMM on"
 like "$cmdline" "'-global' 'driver=cfi.pflash01,property=secure,value=on'" "... and the flash secure (only SMM writes the variables)"
 is "$(mig_state a "$sp")" running/booted "... and runs"
+is "$(tap_master a "$suuid")" br-lan "network 'lan': its tap is on br-lan, the bridge a's table names"
+running=$(mig_bus a --json=short call "$VM_BUS_NAME" "$sp" "$VM_DOMAIN_IFACE" GetXML |
+        $MIG_PY -c 'import json, sys; print(json.load(sys.stdin)["data"][0])')
+out=$(mig_dry_run a "$sp" "$(mig_dest b)" 1 destination-xml s "${running//network=\"lan\"/network=\"dmz\"}")
+like "$out" $'\nwarning network.bridge host-b: network \'dmz\' is not defined here \\(no [^ ]*/networks.d/dmz\\)' \
+        "DryRun with a network b's table lacks: network.bridge says which file is missing" || diag "$out"
+out=$(mig_migrate a "$sp" "$(mig_dest b)" 1 wait b true)
+like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "the secure-boot guest migrates a -> b (SMM, secure flash)" || diag "$out"
+is "$(mig_state b "$sp")" running/migrated "... and runs on b"
+is "$(tap_master b "$suuid")" br-lan "... its tap on br-lan, the bridge b's table names for 'lan'"
+ok "cmp -s '$(host_path a state)/qemu/nvram/${suuid}_VARS.fd' '$(host_path b state)/qemu/nvram/${suuid}_VARS.fd'" \
+        "... with its NVRAM"
 hosts_finish
