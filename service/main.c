@@ -37,6 +37,7 @@ typedef struct Arguments {
         unsigned max_outgoing;
         unsigned max_incoming;
         char *hooks_dir;
+        char *networks_dir;
         uint64_t hook_timeout_usec;
         char *tls_dir;
         bool require_encryption;
@@ -47,6 +48,7 @@ static void arguments_clear(Arguments *args) {
         g_free(args->state_dir);
         g_free(args->runtime_dir);
         g_free(args->hooks_dir);
+        g_free(args->networks_dir);
         g_free(args->tls_dir);
         g_free(args->tunnel_command);
 }
@@ -94,6 +96,10 @@ static void print_help(void) {
                "                       qemu hook): DIR/<name> <domain> migrate prepare|finish|abort,\n"
                "                       the domain XML on stdin. Only root-owned executables not\n"
                "                       writable by group or others are run. Default: %s\n"
+               "  --networks-dir=DIR   The bridge each <interface type='network'> attaches to: the\n"
+               "                       file DIR/<network> names it (echo br0 > DIR/lan). Without a\n"
+               "                       file, network 'default' is virbr0 (libvirt's). Read at each\n"
+               "                       start and migration. Default: %s\n"
                "  --hook-timeout=SECS  A hook still running after SECS seconds is killed and has\n"
                "                       failed (default 30).\n"
                "  --tls-dir=DIR        TLS credentials for migrations with option 'tls', with\n"
@@ -125,7 +131,8 @@ static void print_help(void) {
                "\n"
                "Exit status: 0 on a clean exit, 1 on a start-up failure (the reason is logged),\n"
                "2 on a usage error.\n",
-               VMIGRATE_STATE_DIR, VMIGRATE_RUNTIME_DIR, VMIGRATE_HOOKS_DIR, TLS_CREDS_DEFAULT_DIR,
+               VMIGRATE_STATE_DIR, VMIGRATE_RUNTIME_DIR, VMIGRATE_HOOKS_DIR, VMIGRATE_NETWORKS_DIR,
+               TLS_CREDS_DEFAULT_DIR,
                DEFAULT_TUNNEL_COMMAND);
 }
 
@@ -149,6 +156,7 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 ARG_MAX_INCOMING,
                 ARG_LOG_LEVEL,
                 ARG_HOOKS_DIR,
+                ARG_NETWORKS_DIR,
                 ARG_HOOK_TIMEOUT,
                 ARG_TLS_DIR,
                 ARG_REQUIRE_ENCRYPTION,
@@ -165,6 +173,7 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 { "max-incoming-migrations", required_argument, NULL, ARG_MAX_INCOMING },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 { "hooks-dir", required_argument, NULL, ARG_HOOKS_DIR },
+                { "networks-dir", required_argument, NULL, ARG_NETWORKS_DIR },
                 { "hook-timeout", required_argument, NULL, ARG_HOOK_TIMEOUT },
                 { "tls-dir", required_argument, NULL, ARG_TLS_DIR },
                 { "require-encryption", no_argument, NULL, ARG_REQUIRE_ENCRYPTION },
@@ -224,6 +233,15 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                         }
                         g_free(args->hooks_dir);
                         args->hooks_dir = g_strdup(optarg);
+                        break;
+                case ARG_NETWORKS_DIR:
+                        if (!g_path_is_absolute(optarg)) {
+                                fprintf(stderr, "vmigrated: --networks-dir needs an absolute path, not '%s'\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        g_free(args->networks_dir);
+                        args->networks_dir = g_strdup(optarg);
                         break;
                 case ARG_HOOK_TIMEOUT:
                         if (parse_seconds(optarg, &args->hook_timeout_usec) < 0 || args->hook_timeout_usec == 0 ||
@@ -304,6 +322,8 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 args->runtime_dir = g_strdup(getenv("RUNTIME_DIRECTORY") ?: VMIGRATE_RUNTIME_DIR);
         if (!args->hooks_dir)
                 args->hooks_dir = g_strdup(VMIGRATE_HOOKS_DIR);
+        if (!args->networks_dir)
+                args->networks_dir = g_strdup(VMIGRATE_NETWORKS_DIR);
         return 1;
 }
 
@@ -522,6 +542,7 @@ static int run(const Arguments *args) {
         manager->max_outgoing = args->max_outgoing;
         manager->max_incoming = args->max_incoming;
         manager->hooks_dir = args->hooks_dir;
+        manager->networks_dir = args->networks_dir;
         manager->hook_timeout_usec = args->hook_timeout_usec;
         if (args->tls_dir) {
                 g_free(manager->tls_dir);

@@ -168,6 +168,19 @@ typedef struct BackendOps {
          * follows done. Both get userdata. */
         int (*migrate_finish)(void *domain_data, bool success, bool postcopy, const MigrateOptions *options,
                               BackendDone done, BackendDone ended, void *userdata, GError **error);
+        /* Source, after Perform succeeded (the guest stopped here, its state
+         * on the destination) and before Finish: what the destination's
+         * backend must have before the guest runs there that it cannot
+         * keep from the stream alone (qemu: the UEFI NVRAM file as it was
+         * when the guest stopped). Sent in the Finish cookie as "backend".
+         * An error fails the migration (the guest runs on here), except in
+         * post-copy, where it is a warning. May be NULL. */
+        int (*migrate_finish_cookie)(void *domain_data, GVariantDict *cookie, GError **error);
+        /* Destination, Finish with success, before migrate_finish: the
+         * source backend's migrate_finish_cookie (a{sv}, hostile input).
+         * An error discards the guest here (the source runs it again),
+         * except in post-copy, where it is a warning. May be NULL. */
+        int (*migrate_finish_accept)(void *domain_data, GVariant *source_cookie, GError **error);
         /* Source, Confirm: success → stop the source guest (stopped/migrated);
          * failure → run it again if it ran before (resumed/migrated). */
         int (*migrate_confirm)(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);

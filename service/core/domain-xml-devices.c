@@ -17,6 +17,7 @@
 #include <libxml/tree.h>
 
 #include "domain-xml-devices.h"
+#include "domain-xml-firmware.h"
 #include "domain-xml-util.h"
 #include "errors.h"
 #include "text.h"
@@ -520,6 +521,10 @@ int devices_parse_features(xmlNode *node, DomainDef *def, GError **error) {
                                     0)
                                 return r;
                         def->vmport = g_steal_pointer(&state);
+                } else if (node_is(c, "smm")) {
+                        /* domain-xml-firmware.c: secure boot's */
+                        if ((r = check_feature_smm(c, error)) < 0)
+                                return r;
                 } else if (node_is(c, "hyperv"))
                         return vm_error_set(
                                 error, VM_ERROR_INVALID_XML,
@@ -530,7 +535,7 @@ int devices_parse_features(xmlNode *node, DomainDef *def, GError **error) {
                         g_autofree char *n = text_quote(node_name(c), -1);
                         return vm_error_set(error, VM_ERROR_INVALID_XML,
                                             "<%s> in <features> is not supported by vmigrate (only <acpi/>, "
-                                            "<apic/> and <pae/>, which it always provides, and <vmport>); "
+                                            "<apic/> and <pae/>, which it always provides, <vmport> and <smm>); "
                                             "remove it",
                                             n);
                 }

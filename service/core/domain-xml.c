@@ -33,7 +33,8 @@
  *       <vcpu placement='static'>, <cpu match='exact' check='...'
  *       migratable='on'>, <model fallback='forbid'>, <driver name='qemu'>,
  *       <target type='isa-serial'> and its <model name='isa-serial'/>, a
- *       channel target's state='connected'.
+ *       channel target's state='connected', <features><smm state='on'/>
+ *       (QEMU's q35 has SMM; secure boot turns it on).
  *   - The devices and settings of a desktop guest (USB and SCSI
  *     controllers, input, sound and audio, channels, USB redirection, RNG,
  *     watchdog, balloon, boot order and menu, CPU topology, vmport, clock,
@@ -67,7 +68,9 @@
 #include <libxml/xmlwriter.h>
 
 #include "domain-xml-devices.h"
+#include "domain-xml-firmware.h"
 #include "domain-xml-graphics.h"
+#include "domain-xml-netdisk.h"
 #include "domain-xml-util.h"
 #include "domain-xml.h"
 #include "errors.h"
@@ -98,6 +101,7 @@ static void disk_def_free(DomainDiskDef *d) {
         g_free(d->target_dev);
         g_free(d->target_bus);
         devices_disk_clear(d);
+        netdisk_def_clear(d);
         g_free(d);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DomainDiskDef, disk_def_free)
@@ -182,6 +186,7 @@ void domain_def_free(DomainDef *def) {
         g_strfreev(def->require_interfaces);
         g_strfreev(def->require_hooks);
         devices_def_clear(def);
+        firmware_def_clear(def);
         g_free(def);
 }
 
@@ -312,10 +317,10 @@ static void generate_mac(char **ret) {
 
 static int parse_os(xmlNode *node, DomainDef *def, GError **error) {
         bool seen_type = false, seen_loader = false, seen_kernel = false, seen_initrd = false,
-             seen_cmdline = false;
+             seen_cmdline = false, seen_nvram = false, seen_firmware = false;
         int r;
 
-        r = no_attributes(node, error);
+        r = parse_os_attributes(node, def, error);
         if (r < 0)
                 return r;
 
@@ -352,31 +357,25 @@ static int parse_os(xmlNode *node, DomainDef *def, GError **error) {
                         def->os_type = g_steal_pointer(&text);
                         def->os_arch = g_steal_pointer(&arch);
                         def->os_machine = g_steal_pointer(&machine);
-                } else if (node_is(c, "loader") || node_is(c, "kernel") || node_is(c, "initrd")) {
+                } else if (node_is(c, "loader")) {
+                        if ((r = check_once(&seen_loader, c, node, error)) < 0 ||
+                            (r = parse_os_loader(c, def, error)) < 0)
+                                return r;
+                } else if (node_is(c, "nvram")) {
+                        if ((r = check_once(&seen_nvram, c, node, error)) < 0 ||
+                            (r = parse_os_nvram(c, def, error)) < 0)
+                                return r;
+                } else if (node_is(c, "firmware")) {
+                        if ((r = check_once(&seen_firmware, c, node, error)) < 0 ||
+                            (r = parse_os_firmware(c, def, error)) < 0)
+                                return r;
+                } else if (node_is(c, "kernel") || node_is(c, "initrd")) {
                         g_autofree char *text = NULL, *what = NULL;
-                        char **field;
-                        bool *seen;
+                        char **field = node_is(c, "kernel") ? &def->os_kernel : &def->os_initrd;
+                        bool *seen = node_is(c, "kernel") ? &seen_kernel : &seen_initrd;
 
-                        if (node_is(c, "loader")) {
-                                g_autofree char *type = NULL;
-
-                                field = &def->os_loader;
-                                seen = &seen_loader;
-                                /* type='rom' is what a plain -bios loader is; pflash needs
-                                 * NVRAM handling vmigrate does not have. */
-                                if ((r = check_attributes(c, STRV("type"), error)) < 0)
-                                        return r;
-                                type = get_attr(c, "type");
-                                if (type &&
-                                    (r = check_attr_choice(c, "type", type, "loader type", STRV("rom"),
-                                                           error)) < 0)
-                                        return r;
-                        } else {
-                                field = node_is(c, "kernel") ? &def->os_kernel : &def->os_initrd;
-                                seen = node_is(c, "kernel") ? &seen_kernel : &seen_initrd;
-                                if ((r = no_attributes(c, error)) < 0)
-                                        return r;
-                        }
+                        if ((r = no_attributes(c, error)) < 0)
+                                return r;
                         if ((r = check_once(seen, c, node, error)) < 0 ||
                             (r = get_text(c, false, &text, error)) < 0)
                                 return r;
@@ -405,8 +404,8 @@ static int parse_os(xmlNode *node, DomainDef *def, GError **error) {
                 } else if (node_is(c, "bootmenu")) {
                         if ((r = devices_parse_bootmenu(c, def, error)) < 0)
                                 return r;
-                } else if (strv_contains(STRV("nvram", "smbios", "bios", "initarg", "acpi",
-                                              "dtb", "firmware", "init", "initenv", "initdir", "inituser",
+                } else if (strv_contains(STRV("smbios", "bios", "initarg", "acpi",
+                                              "dtb", "init", "initenv", "initdir", "inituser",
                                               "initgroup"),
                                          node_name(c)))
                         return unsupported_element(c, node, NULL, error);
@@ -420,7 +419,7 @@ static int parse_os(xmlNode *node, DomainDef *def, GError **error) {
                 return vm_error_set(error, VM_ERROR_INVALID_XML, "<os>: <initrd> needs a <kernel>");
         if (def->os_cmdline && !def->os_kernel)
                 return vm_error_set(error, VM_ERROR_INVALID_XML, "<os>: <cmdline> needs a <kernel>");
-        return 0;
+        return check_os_firmware(def, error);
 }
 
 static int parse_cpu(xmlNode *node, DomainDef *def, GError **error) {
@@ -536,9 +535,9 @@ static int parse_disk(xmlNode *node, DomainDef *def, GError **error) {
         int r;
 
         if ((r = check_attributes(node, STRV("type", "device"), error)) < 0 ||
-            (r = require_attr(node, "type", "(vmigrate supports type='file' and type='block')", &type,
+            (r = require_attr(node, "type", "(vmigrate supports type='file', 'block' and 'network')", &type,
                               error)) < 0 ||
-            (r = check_attr_choice(node, "type", type, "disk type", STRV("file", "block"), error)) < 0)
+            (r = check_attr_choice(node, "type", type, "disk type", STRV("file", "block", "network"), error)) < 0)
                 return r;
         d->block = g_str_equal(type, "block");
         d->device = get_attr(node, "device");
@@ -552,6 +551,12 @@ static int parse_disk(xmlNode *node, DomainDef *def, GError **error) {
                         if ((r = check_once(&seen_driver, c, node, error)) < 0 ||
                             (r = devices_parse_disk_driver(c, d, error)) < 0)
                                 return r;
+                } else if (node_is(c, "source") && g_str_equal(type, "network")) {
+                        if ((r = check_once(&seen_source, c, node, error)) < 0 ||
+                            (r = parse_disk_network_source(c, d, error)) < 0)
+                                return r;
+                } else if (node_is(c, "auth")) {
+                        return refuse_disk_auth(c, error);
                 } else if (node_is(c, "source")) {
                         /* index is libvirt's runtime numbering of the backing chain. */
                         const char *attr = d->block ? "dev" : "file";
@@ -627,7 +632,9 @@ static int parse_disk(xmlNode *node, DomainDef *def, GError **error) {
                 else
                         d->target_bus = g_strdup("ide");
         }
-        if (!d->source_file && g_str_equal(d->device, "disk"))
+        if (g_str_equal(type, "network") && (r = check_disk_network(d, error)) < 0)
+                return r;
+        if (!d->source_file && !d->protocol && g_str_equal(d->device, "disk"))
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                     "<disk device='disk'> (target %s): <source %s='...'/> is required",
                                     d->target_dev, d->block ? "dev" : "file");
@@ -1453,12 +1460,13 @@ static char *format_def(const DomainDef *def, bool secure) {
         end_element(w);
 
         start_element(w, "os");
+        format_os_attributes(w, def);
         start_element(w, "type");
         write_attribute(w, "arch", def->os_arch);
         write_attribute(w, "machine", def->os_machine);
         xmlTextWriterWriteString(w, (const xmlChar *)(def->os_type ? def->os_type : "hvm"));
         end_element(w);
-        write_element(w, "loader", def->os_loader);
+        format_os_firmware(w, def);
         write_element(w, "kernel", def->os_kernel);
         write_element(w, "initrd", def->os_initrd);
         write_element(w, "cmdline", def->os_cmdline);
@@ -1491,7 +1499,7 @@ static char *format_def(const DomainDef *def, bool secure) {
                 DomainDiskDef *d = g_ptr_array_index(def->disks, i);
 
                 start_element(w, "disk");
-                write_attribute(w, "type", d->block ? "block" : "file");
+                write_attribute(w, "type", d->protocol ? "network" : d->block ? "block" : "file");
                 write_attribute(w, "device", d->device ? d->device : "disk");
                 if (d->driver_type || d->cache || devices_disk_has_driver_attrs(d)) {
                         start_element(w, "driver");
@@ -1501,7 +1509,9 @@ static char *format_def(const DomainDef *def, bool secure) {
                         devices_format_disk_driver_attrs(w, d);
                         end_element(w);
                 }
-                if (d->source_file) {
+                if (d->protocol)
+                        format_disk_network_source(w, d);
+                else if (d->source_file) {
                         start_element(w, "source");
                         write_attribute(w, d->block ? "dev" : "file", d->source_file);
                         end_element(w);
@@ -1609,6 +1619,7 @@ DomainDef *domain_def_copy(const DomainDef *def) {
         c->on_poweroff = g_strdup(def->on_poweroff);
         c->on_reboot = g_strdup(def->on_reboot);
         c->on_crash = g_strdup(def->on_crash);
+        firmware_def_copy(c, def);
 
         for (guint i = 0; def->cpu_features && i < def->cpu_features->len; i++) {
                 const DomainCpuFeatureDef *f = g_ptr_array_index(def->cpu_features, i);
@@ -1632,6 +1643,7 @@ DomainDef *domain_def_copy(const DomainDef *def) {
                 n->shareable = d->shareable;
                 n->block = d->block;
                 devices_disk_copy(n, d);
+                netdisk_def_copy(n, d);
                 g_ptr_array_add(c->disks, n);
         }
         for (guint i = 0; def->interfaces && i < def->interfaces->len; i++) {
@@ -1687,7 +1699,7 @@ bool domain_def_equal(const DomainDef *a, const DomainDef *b) {
             g_strcmp0(a->on_crash, b->on_crash) != 0)
                 return false;
         if (!strv_equal0(a->require_interfaces, b->require_interfaces) ||
-            !strv_equal0(a->require_hooks, b->require_hooks))
+            !strv_equal0(a->require_hooks, b->require_hooks) || !firmware_def_equal(a, b))
                 return false;
 
         if (array_len(a->cpu_features) != array_len(b->cpu_features) ||
@@ -1711,7 +1723,8 @@ bool domain_def_equal(const DomainDef *a, const DomainDef *b) {
                     g_strcmp0(x->cache, y->cache) != 0 || g_strcmp0(x->source_file, y->source_file) != 0 ||
                     g_strcmp0(x->target_dev, y->target_dev) != 0 ||
                     g_strcmp0(x->target_bus, y->target_bus) != 0 || x->readonly != y->readonly ||
-                    x->shareable != y->shareable || x->block != y->block || !devices_disk_equal(x, y))
+                    x->shareable != y->shareable || x->block != y->block || !devices_disk_equal(x, y) ||
+                    !netdisk_def_equal(x, y))
                         return false;
         }
         for (guint i = 0; i < array_len(a->interfaces); i++) {
@@ -1763,6 +1776,11 @@ int domain_def_check_abi_stable(const DomainDef *src, const DomainDef *dst, GErr
         if (g_strcmp0(src->os_kernel, dst->os_kernel) != 0 || g_strcmp0(src->os_initrd, dst->os_initrd) != 0 ||
             g_strcmp0(src->os_cmdline, dst->os_cmdline) != 0 || g_strcmp0(src->os_loader, dst->os_loader) != 0)
                 return abi_differs(error, "<os>", "kernel, initrd, command line or firmware");
+        /* The NVRAM's path is the host's business; the firmware is the guest's. */
+        if (g_strcmp0(src->os_firmware, dst->os_firmware) != 0 || src->os_loader_pflash != dst->os_loader_pflash ||
+            src->os_loader_secure != dst->os_loader_secure || src->os_fw_secure_boot != dst->os_fw_secure_boot ||
+            src->os_fw_enrolled_keys != dst->os_fw_enrolled_keys)
+                return abi_differs(error, "<os>", "firmware type, flash or secure boot");
         if (g_strcmp0(src->cpu_mode, dst->cpu_mode) != 0 || g_strcmp0(src->cpu_model, dst->cpu_model) != 0 ||
             src->cpu_features->len != dst->cpu_features->len)
                 return abi_differs(error, "<cpu>", "CPU mode, model or features");
@@ -1803,5 +1821,6 @@ int domain_def_check_abi_stable(const DomainDef *src, const DomainDef *dst, GErr
 }
 
 bool domain_disk_is_copyable(const DomainDiskDef *disk) {
-        return disk->source_file && !disk->readonly && !disk->shareable && g_strcmp0(disk->device, "cdrom") != 0;
+        return disk->source_file && !domain_disk_is_network(disk) && !disk->readonly && !disk->shareable &&
+               g_strcmp0(disk->device, "cdrom") != 0;
 }

@@ -17,9 +17,12 @@
  *     <memory unit="KiB|MiB|GiB|b|bytes|k|M|G|...">N</memory>
  *     <currentMemory unit=...>N</currentMemory>?   (must equal memory)
  *     <vcpu>N</vcpu>
- *     <os> <type arch="x86_64" machine="pc-q35-7.2">hvm</type>
- *          <loader>/path</loader>? <kernel>/path</kernel>? <initrd>/path</initrd>? <cmdline>..</cmdline>?
- *     </os>?
+ *     <os firmware="efi|bios"?> <type arch="x86_64" machine="pc-q35-7.2">hvm</type>
+ *          <firmware> <feature enabled="yes|no" name="secure-boot|enrolled-keys"/>* </firmware>?
+ *          <loader readonly="yes"? type="rom|pflash"? secure="yes|no"? format="raw"?>/path</loader>?
+ *          <nvram template="/path"? format="raw"? templateFormat="raw"?>/path?</nvram>?
+ *          <kernel>/path</kernel>? <initrd>/path</initrd>? <cmdline>..</cmdline>?
+ *     </os>?   (firmware, loader and nvram: domain-xml-firmware.c)
  *     <cpu mode="custom|host-model|host-passthrough|maximum"> <model>name</model>?
  *          <feature policy="require|disable|optional|force|forbid" name="x"/>* </cpu>?
  *     <on_poweroff/on_reboot/on_crash>destroy|restart|preserve</...>?
@@ -31,8 +34,10 @@
  *       <app:x xmlns:app="...">…</app:x>*            (other applications': kept verbatim)
  *     </metadata>?
  *     <devices>
- *       <disk type="file|block" device="disk|cdrom"> <driver name="qemu" type="raw|qcow2" cache="..."/>?
+ *       <disk type="file|block|network" device="disk|cdrom"> <driver name="qemu" type="raw|qcow2" cache="..."/>?
  *             <source file="/path"/> (type file) or <source dev="/dev/..."/> (type block)
+ *             or <source protocol="nbd|iscsi|rbd" name=".."> <host name=".." port=".."/>* </source>
+ *             (type network: domain-xml-netdisk.c)
  *             <target dev="vda" bus="virtio|sata|ide|scsi"/> <readonly/>? <shareable/>?
  *       </disk>*
  *       <interface type="bridge|network|user"> <source bridge=".."/ network=".."/>? <mac address=".."/>?
@@ -99,7 +104,25 @@ typedef struct DomainDiskDef {
         char *io;            /* "threads", "native" or "io_uring"; NULL = threads */
         char *detect_zeroes; /* "off", "on" or "unmap"; NULL = off */
         unsigned boot_order; /* 0 = none */
+
+        /* ---- network disks (domain-xml-netdisk.c) ---- */
+        char *protocol; /* type='network': "nbd", "iscsi" or "rbd"; NULL for other types */
+        char *source_name; /* nbd: export (NULL: the default one); iscsi: "iqn…/LUN"; rbd: "pool/image" */
+        GPtrArray *source_hosts; /* DomainDiskHost*, in order; NULL or empty: rbd takes ceph.conf's monitors */
 } DomainDiskDef;
+
+/* One <host> of a network disk's <source>. */
+typedef struct DomainDiskHost {
+        char *name;   /* host name or address; NULL for a unix socket */
+        unsigned port; /* 0: the protocol's default (nbd 10809, iscsi 3260, rbd: ceph's) */
+        char *socket; /* nbd over a unix socket (transport='unix'): absolute path; NULL otherwise */
+} DomainDiskHost;
+
+/* The disk is on the network: shared by nature, never copied, nothing to
+ * stat on the host. */
+static inline bool domain_disk_is_network(const DomainDiskDef *disk) {
+        return disk->protocol != NULL;
+}
 
 typedef struct DomainInterfaceDef {
         char *type;   /* "bridge", "network" or "user" */
@@ -142,6 +165,12 @@ typedef struct DomainVideoDef {
         unsigned vgamem; /* qxl, KiB; 0 = default */
         unsigned heads;  /* 0 = default (1) */
 } DomainVideoDef;
+/* A firmware feature asked for in <os><firmware>: not said, on or off. */
+typedef enum DomainFwFeature {
+        DOMAIN_FW_FEATURE_UNSET,
+        DOMAIN_FW_FEATURE_ON,
+        DOMAIN_FW_FEATURE_OFF,
+} DomainFwFeature;
 
 typedef struct DomainDef {
         char *type; /* "test", "kvm" or "qemu": selects the backend */
@@ -210,6 +239,15 @@ typedef struct DomainDef {
         char *memballoon;          /* "virtio", "none" or NULL (none) */
         char *memballoon_autodeflate;      /* "on", "off" or NULL */
         char *memballoon_free_page_reporting; /* "on", "off" or NULL */
+        /* ---- UEFI firmware (domain-xml-firmware.c) ---- */
+        char *os_firmware;       /* <os firmware='efi|bios'>; NULL: not said */
+        bool os_loader_pflash;   /* <loader type='pflash' readonly='yes'>: os_loader is read-only flash
+                                  * code and the variables live in the NVRAM file */
+        bool os_loader_secure;   /* <loader secure='yes'>: SMM guards the variable store */
+        DomainFwFeature os_fw_secure_boot;   /* <firmware><feature name='secure-boot'> */
+        DomainFwFeature os_fw_enrolled_keys; /* <firmware><feature name='enrolled-keys'> */
+        char *os_nvram;          /* <nvram>PATH</nvram>; NULL: the backend's own per-domain file */
+        char *os_nvram_template; /* <nvram template=…>; NULL: the firmware's (its descriptor's) */
 } DomainDef;
 
 DomainDef *domain_def_new(void);
@@ -247,8 +285,8 @@ int domain_def_check_abi_stable(const DomainDef *src, const DomainDef *dst, GErr
 bool domain_def_equal(const DomainDef *a, const DomainDef *b);
 
 /* Whether copy-storage (when asked) copies this disk: as libvirt, not
- * read-only media, CD-ROMs, disks shared on purpose or drives with no
- * image. */
+ * read-only media, CD-ROMs, disks shared on purpose, network disks or
+ * drives with no image. */
 bool domain_disk_is_copyable(const DomainDiskDef *disk);
 
 /* Named in <vmigrate:require interface=…/> / <vmigrate:require hook=…/>. */
@@ -261,3 +299,8 @@ bool domain_hook_name_is_valid(const char *name);
  * Writes the canonical lower-case dashed form (37 bytes incl. NUL). */
 bool domain_uuid_parse(const char *s, char ret_canonical[37]);
 void domain_uuid_generate(char ret_canonical[37]);
+
+/* A UEFI guest: its variables live in an NVRAM file that must go with it. */
+static inline bool domain_def_has_nvram(const DomainDef *def) {
+        return def->os_loader_pflash || g_strcmp0(def->os_firmware, "efi") == 0;
+}

@@ -6,6 +6,7 @@
 #include "host-features.h"
 #include "hooks.h"
 #include "log.h"
+#include "networks.h"
 
 static bool bridge_name_is_safe(const char *s) {
         size_t n = strlen(s);
@@ -39,6 +40,7 @@ struct Features {
         char *hooks_dir;
         uint64_t hook_timeout_usec;
         char *sys_class_net;
+        char *networks_dir;
         DomainDef *def;
         char *xml;
 
@@ -66,6 +68,7 @@ Features *features_new(const FeaturesConfig *config, const DomainDef *def) {
         f->hooks_dir = g_strdup(config->hooks_dir);
         f->hook_timeout_usec = config->hook_timeout_usec;
         f->sys_class_net = g_strdup(config->sys_class_net);
+        f->networks_dir = g_strdup(config->networks_dir);
         f->def = domain_def_copy(def);
         f->xml = domain_def_format(def);
         f->warnings = g_ptr_array_new_with_free_func(g_free);
@@ -83,6 +86,7 @@ void features_free(Features *f) {
         g_free(f->host);
         g_free(f->hooks_dir);
         g_free(f->sys_class_net);
+        g_free(f->networks_dir);
         domain_def_free(f->def);
         g_free(f->xml);
         g_ptr_array_unref(f->warnings);
@@ -112,11 +116,14 @@ static void remember_ran(Features *f, const char *name) {
 static int check_interfaces(Features *f, GError **error) {
         for (guint i = 0; i < f->def->interfaces->len; i++) {
                 const DomainInterfaceDef *iface = f->def->interfaces->pdata[i];
-                g_autofree char *problem = NULL;
+                g_autofree char *problem = NULL, *bridge = NULL;
+                int r;
 
-                if (!g_str_equal(iface->type, "bridge"))
+                r = interface_lookup_bridge(f->networks_dir, iface, &bridge, &problem);
+                if (r == 0)
                         continue;
-                problem = host_bridge_problem(f->sys_class_net, iface->source);
+                if (r > 0)
+                        problem = host_bridge_problem(f->sys_class_net, bridge);
                 if (!problem)
                         continue;
                 if (domain_def_requires_interface(f->def, iface))

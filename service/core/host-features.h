@@ -16,7 +16,8 @@
  *   1. the admin hooks (hooks.h), in name order: sub-phase "prepare"
  *      before the guest's QEMU starts, "finish" before it runs; undone
  *      with "abort";
- *   2. each <interface type='bridge'>: its bridge must be there here; the
+ *   2. each <interface type='bridge'> (or 'network': the bridge the host's
+ *      network table names, networks.h): its bridge must be there here; the
  *      backend creates the tap and attaches it when it starts QEMU (a hook
  *      may have just created the bridge, hence after the hooks), and
  *      QEMU's exit takes it away again.
@@ -37,6 +38,7 @@ typedef struct FeaturesConfig {
         const char *hooks_dir;     /* NULL: no hooks */
         uint64_t hook_timeout_usec;
         const char *sys_class_net; /* NULL: /sys/class/net */
+        const char *networks_dir;  /* the network table (networks.h); NULL: none */
 } FeaturesConfig;
 
 /* error: NULL on success (warnings may have been added), else why a

@@ -54,6 +54,9 @@ struct Manager {
          * arguments (NULL = none), and how long one may run. */
         const char *hooks_dir;
         uint64_t hook_timeout_usec;
+        /* The admin's network table (networks.h), borrowed like hooks_dir;
+         * NULL = none (only "default" → virbr0). */
+        const char *networks_dir;
         /* TLS credentials of the migration stream (tls-creds.h), read at
          * each migration; and whether memory may cross in clear text. */
         char *tls_dir;

@@ -129,6 +129,7 @@ static Features *incoming_features_new(Manager *m, const DomainDef *def) {
                 .event = m->event,
                 .host = hostname,
                 .hooks_dir = m->hooks_dir,
+                .networks_dir = m->networks_dir,
                 .hook_timeout_usec = m->hook_timeout_usec ? m->hook_timeout_usec : HOOK_DEFAULT_TIMEOUT_USEC,
         };
         return features_new(&config, def);
@@ -613,11 +614,14 @@ typedef struct FinishCall {
         GError *feature_error; /* a required feature failed at finish: the guest is discarded */
         char *source_error;
         GVariant *source_stats;
+        GVariant *source_backend; /* the source backend's migrate_finish_cookie, or NULL */
 } FinishCall;
 
 static void finish_call_free(FinishCall *call) {
         if (call->source_stats)
                 g_variant_unref(call->source_stats);
+        if (call->source_backend)
+                g_variant_unref(call->source_backend);
         g_clear_error(&call->feature_error);
         g_free(call->source_error);
         g_free(call);
@@ -707,7 +711,26 @@ static void on_incoming_ended(int r, const GError *error, void *userdata) {
 
 static int incoming_finish_backend(FinishCall *call, GError **error) {
         Incoming *in = call->in;
-        return in->domain->backend->migrate_finish(in->domain->backend_data, call->success, call->postcopy,
+        const BackendOps *ops = in->domain->backend;
+
+        if (call->success && call->source_backend && ops->migrate_finish_accept) {
+                g_autoptr(GError) local = NULL;
+                if (ops->migrate_finish_accept(in->domain->backend_data, call->source_backend, &local) < 0) {
+                        g_autofree char *host = manager_get_hostname();
+                        g_prefix_error(&local, "%s: ", host);
+                        if (call->postcopy) {
+                                /* The guest can go back nowhere: it runs here anyway. */
+                                log_warning("domain '%s': %s", in->domain->def->name, local->message);
+                                job_add_warning(in->job, local->message);
+                        } else {
+                                /* Discarded here; the source runs it on. */
+                                call->success = false;
+                                if (!call->feature_error)
+                                        call->feature_error = g_steal_pointer(&local);
+                        }
+                }
+        }
+        return ops->migrate_finish(in->domain->backend_data, call->success, call->postcopy,
                                                    in->options, on_incoming_finished, on_incoming_ended, call,
                                                    error);
 }
@@ -740,7 +763,8 @@ static void on_incoming_features_finished(const GError *error, void *userdata) {
 }
 
 static int incoming_finish(Incoming *in, bool success, bool postcopy, const char *source_error,
-                           GVariant *source_stats, IncomingDone done, void *userdata, GError **error) {
+                           GVariant *source_stats, GVariant *source_backend, IncomingDone done, void *userdata,
+                           GError **error) {
         FinishCall *call = g_new0(FinishCall, 1);
         int r;
 
@@ -749,6 +773,7 @@ static int incoming_finish(Incoming *in, bool success, bool postcopy, const char
         call->postcopy = postcopy;
         call->source_error = g_strdup(source_error);
         call->source_stats = source_stats ? g_variant_ref(source_stats) : NULL;
+        call->source_backend = source_backend ? g_variant_ref(source_backend) : NULL;
         in->done = done;
         in->userdata = userdata;
         job_set_phase(in->job, JOB_PHASE_FINISH);
@@ -781,7 +806,7 @@ static int incoming_finish(Incoming *in, bool success, bool postcopy, const char
 
 int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
                               GError **error) {
-        g_autoptr(GVariant) stats = NULL;
+        g_autoptr(GVariant) stats = NULL, backend = NULL;
         const char *uuid, *source_error = NULL;
         gboolean success = false, postcopy = false;
         Incoming *in;
@@ -797,6 +822,7 @@ int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, 
         (void) g_variant_lookup(cookie, "error", "&s", &source_error);
         (void) g_variant_lookup(cookie, "postcopy", "b", &postcopy);
         stats = g_variant_lookup_value(cookie, "stats", G_VARIANT_TYPE_VARDICT);
+        backend = g_variant_lookup_value(cookie, "backend", G_VARIANT_TYPE_VARDICT);
 
         in = g_hash_table_lookup(incoming_table(m), uuid);
         if (!in)
@@ -806,7 +832,7 @@ int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, 
                                     "the incoming migration of domain %s belongs to another connection", uuid);
         if (in->done)
                 return vm_error_set(error, VM_ERROR_INVALID_STATE, "the incoming migration of %s is busy", uuid);
-        return incoming_finish(in, success, postcopy, source_error, stats, done, userdata, error);
+        return incoming_finish(in, success, postcopy, source_error, stats, backend, done, userdata, error);
 }
 
 int migration_incoming_pause(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
@@ -901,7 +927,7 @@ static void incoming_abandon(Manager *m, const char *caller, const char *why) {
                 g_autoptr(GError) error = NULL;
                 Incoming *in = gone->pdata[i];
                 log_warning("domain '%s': %s; discarding its incoming migration", domain_name(in->domain), why);
-                if (incoming_finish(in, false, false, why, NULL, on_abandoned, NULL, &error) < 0) {
+                if (incoming_finish(in, false, false, why, NULL, NULL, on_abandoned, NULL, &error) < 0) {
                         log_error("domain '%s': cannot discard the incoming guest: %s", domain_name(in->domain),
                                   error->message);
                         job_end(in->job, JOB_PHASE_FAILED, why);

@@ -111,6 +111,7 @@ void host_facts_clear(HostFacts *facts) {
         g_clear_pointer(&facts->cpu_flags, g_strfreev);
         g_clear_pointer(&facts->userfaultfd_why, g_free);
         g_clear_pointer(&facts->sys_class_net, g_free);
+        g_clear_pointer(&facts->networks_dir, g_free);
 }
 
 /* ---- source facts ---- */

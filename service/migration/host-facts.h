@@ -27,6 +27,7 @@ typedef struct HostFacts {
         bool userfaultfd;            /* a QEMU started by us can use userfaultfd (post-copy) */
         char *userfaultfd_why;       /* !userfaultfd: why not, one sentence */
         char *sys_class_net;         /* "/sys/class/net": bridges are <dir>/<name>/bridge */
+        char *networks_dir;          /* the admin's network table (networks.h); NULL: none */
         uint16_t port_min, port_max; /* the data port range */
         uint16_t display_port_min, display_port_max; /* the display port range (display-ports.h) */
         char *own_address;           /* the host name's address in /etc/hosts when it is one of ours

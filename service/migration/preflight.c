@@ -65,6 +65,7 @@
  *     "host-b: kernel /srv/boot/vmlinuz is missing; copy it to the same path here, or …"
  * boot.initrd                 dst  error  <initrd> likewise
  * boot.firmware               dst  error  <loader> likewise
+ * boot.nvram, storage.network (UEFI NVRAM, network disks): see preflight-firmware-net.h
  * network.bridge              dst  error  each <source bridge=…> of an interface the domain requires
  *                                         (<vmigrate:require interface=…/>) is a bridge
  *                                         (/sys/class/net/<br>/bridge)
@@ -116,7 +117,9 @@
 #include "host-features.h"
 #include "manager.h"
 #include "net.h"
+#include "networks.h"
 #include "preflight.h"
+#include "preflight-firmware-net.h"
 #include "tls-creds.h"
 #include "uri.h"
 
@@ -437,30 +440,44 @@ static void check_space(Findings *out, FindingSeverity severity, GArray *needs) 
 
 /* A bridge the domain requires (<vmigrate:require interface=…/>) must be
  * there; any other may be missing: its interface then runs unconnected,
- * which the migration reports as a warning. */
+ * which the migration reports as a warning. An <interface type='network'>
+ * needs its network in this host's table (networks.h) and that bridge. */
 static void check_bridges(Findings *out, FindingSeverity severity, const DomainDef *def,
                           const HostFacts *facts) {
         for (unsigned i = 0; i < def->interfaces->len; i++) {
                 const DomainInterfaceDef *iface = def->interfaces->pdata[i];
-                g_autofree char *problem = NULL;
+                g_autofree char *problem = NULL, *bridge = NULL, *fix = NULL;
+                bool network = g_strcmp0(iface->type, "network") == 0;
+                int r;
 
-                if (g_strcmp0(iface->type, "bridge") != 0 || !iface->source)
+                r = interface_lookup_bridge(facts->networks_dir, iface, &bridge, &problem);
+                if (r == 0)
                         continue;
-                problem = host_bridge_problem(facts->sys_class_net, iface->source);
+                if (r > 0)
+                        problem = host_bridge_problem(facts->sys_class_net, bridge);
                 if (!problem)
                         continue;
+                if (network && r < 0)
+                        fix = g_strdup_printf("name its bridge in %s/%s (echo BRIDGE > …)",
+                                              facts->networks_dir ? facts->networks_dir : "the networks directory",
+                                              iface->source);
+                else if (network)
+                        fix = g_strdup_printf("create it (ip link add %s type bridge), or map network '%s' to "
+                                              "another bridge",
+                                              bridge, iface->source);
+                else
+                        fix = g_strdup_printf("create it (ip link add %s type bridge)", bridge);
                 if (domain_def_requires_interface(def, iface))
                         findings_add(out, severity, "network.bridge",
-                                     "%s, and interface %s requires it (<vmigrate:require interface>); create "
-                                     "it (ip link add %s type bridge) or pick another with option "
-                                     "'destination-xml'",
-                                     problem, iface->mac, iface->source);
+                                     "%s, and interface %s requires it (<vmigrate:require interface>); %s or "
+                                     "pick another with option 'destination-xml'",
+                                     problem, iface->mac, fix);
                 else
                         findings_add(out, FINDING_WARNING, "network.bridge",
-                                     "%s: interface %s would run unconnected (link down); create it (ip link "
-                                     "add %s type bridge), pick another with option 'destination-xml', or "
-                                     "require it to refuse the migration instead",
-                                     problem, iface->mac, iface->source);
+                                     "%s: interface %s would run unconnected (link down); %s, pick another "
+                                     "with option 'destination-xml', or require it to refuse the migration "
+                                     "instead",
+                                     problem, iface->mac, fix);
         }
 }
 
@@ -501,6 +518,7 @@ void preflight_host_resources(const PreflightContext *ctx, Findings *out) {
         check_boot_file(out, severity, "boot.kernel", "kernel", def->os_kernel);
         check_boot_file(out, severity, "boot.initrd", "initrd", def->os_initrd);
         check_boot_file(out, severity, "boot.firmware", "firmware", def->os_loader);
+        preflight_check_nvram(out, severity, def);
 
         for (unsigned i = 0; i < def->disks->len; i++) {
                 const DomainDiskDef *disk = def->disks->pdata[i];
@@ -517,6 +535,7 @@ void preflight_host_resources(const PreflightContext *ctx, Findings *out) {
         }
         check_space(out, severity, needs);
         check_bridges(out, severity, def, facts);
+        preflight_check_network_disks(out, severity, def, 0);
 }
 
 /* ---- destination: the data port ---- */
@@ -995,6 +1014,7 @@ void preflight_destination(Manager *m, const DomainDef *def, const MigrateOption
         g_auto(HostFacts) facts = { 0 };
 
         (void) host_facts_read(&facts);
+        facts.networks_dir = g_strdup(m->networks_dir);
         preflight_destination_with_facts(m, &facts, def, options, source_host_uuid, source, out);
 }
 
@@ -1026,6 +1046,8 @@ static void check_domain_state(Domain *d, const MigrateOptions *options, Finding
                                 "domain '%s' is %s: offline migration moves the definition of a shut-off "
                                 "domain; shut it down first, or migrate it live",
                                 domain_name(d), domain_state_to_string(d->state));
+                else
+                        preflight_check_offline_nvram(out, d->def);
         } else if (d->state != DOMAIN_STATE_RUNNING && d->state != DOMAIN_STATE_PAUSED)
                 findings_add(
                         out, FINDING_ERROR, "domain.state",

@@ -257,12 +257,29 @@ static void outgoing_finish(Outgoing *o) {
         /* In post-copy the phase stays postcopy until the last page is in. */
         if (o->job->phase != JOB_PHASE_POSTCOPY)
                 job_set_phase(o->job, JOB_PHASE_FINISH);
+        /* What the destination's backend needs before the guest runs there
+         * (a UEFI guest's NVRAM as it left it here). */
+        g_autoptr(GVariant) backend = NULL;
+        if (!o->failure && o->perform_started && !o->options->offline &&
+            o->domain->backend->migrate_finish_cookie) {
+                g_auto(GVariantDict) part = G_VARIANT_DICT_INIT(NULL);
+                if (o->domain->backend->migrate_finish_cookie(o->domain->backend_data, &part, &error) >= 0)
+                        backend = g_variant_ref_sink(g_variant_dict_end(&part));
+                else if (o->job->stats.postcopy_active) {
+                        log_warning("job %" G_GUINT64_FORMAT ": %s", o->job->id, error->message);
+                        job_add_warning(o->job, error->message);
+                } else
+                        outgoing_record_failure(o, error, "taking the guest's state for the destination");
+                g_clear_error(&error);
+        }
         cookie_add_host(&dict, o->manager);
         g_variant_dict_insert(&dict, "uuid", "s", domain_uuid(o->domain));
         g_variant_dict_insert(&dict, "success", "b", !o->failure);
         g_variant_dict_insert(&dict, "postcopy", "b", o->job->stats.postcopy_active);
         if (o->failure)
                 g_variant_dict_insert(&dict, "error", "s", o->failure);
+        else if (backend)
+                g_variant_dict_insert_value(&dict, "backend", backend);
         g_variant_dict_insert_value(&dict, "stats", job_stats_to_variant(o->job));
 
         if (o->manager->peer_ops->call(o->peer, "Finish", g_variant_dict_end(&dict), PEER_FINISH_TIMEOUT_USEC,

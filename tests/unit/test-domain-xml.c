@@ -530,7 +530,8 @@ static const Refusal refusals[] = {
         { "loader-relative", DOMAIN("<os><type>hvm</type><loader>bios.bin</loader></os>"),
           "<os><loader>: 'bios.bin' is not an absolute path" },
         { "loader-pflash", DOMAIN("<os><type>hvm</type><loader type='pflash'>/ovmf</loader></os>"),
-          "<loader type='pflash'>: unknown loader type" },
+          "<loader type='pflash' readonly=''>: a writable flash loader keeps the UEFI variables inside the code "
+          "image" },
         { "initrd-without-kernel", DOMAIN("<os><type>hvm</type><initrd>/i</initrd></os>"),
           "<initrd> needs a <kernel>" },
         { "kernel-twice", DOMAIN("<os><type>hvm</type><kernel>/k</kernel><kernel>/k</kernel></os>"),
@@ -538,7 +539,7 @@ static const Refusal refusals[] = {
         { "boot-fd", DOMAIN("<os><type>hvm</type><boot dev='fd'/></os>"),
           "<boot dev='fd'> in <os>: vmigrate guests have no floppy drive" },
         { "nvram", DOMAIN("<os><type>hvm</type><nvram>/x</nvram></os>"),
-          "<nvram> in <os> is not supported by vmigrate; remove it" },
+          "<os><nvram>: only UEFI guests have an NVRAM; add <os firmware='efi'>" },
         { "os-unknown", DOMAIN("<os><type>hvm</type><bogus/></os>"), "unknown element <bogus> in <os>" },
         /* cpu */
         { "cpu-mode", DOMAIN("<cpu mode='hybrid'/>"), "<cpu mode='hybrid'>: unknown mode" },
@@ -580,8 +581,11 @@ static const Refusal refusals[] = {
         { "devices-twice", DOMAIN("<devices/><devices/>"), "<devices> given twice" },
         { "devices-text", DEVICES("junk"), "unexpected text 'junk' in <devices>" },
         /* disks */
-        { "disk-type", DEVICES("<disk type='network'><source name='pool/vm1'/><target dev='vda'/></disk>"),
-          "<disk type='network'>: unknown disk type; use 'file' or 'block'" },
+        { "disk-type", DEVICES("<disk type='volume'><source pool='p' volume='v'/><target dev='vda'/></disk>"),
+          "<disk type='volume'>: unknown disk type; use 'file', 'block' or 'network'" },
+        { "disk-network-no-protocol",
+          DEVICES("<disk type='network'><source name='pool/vm1'/><target dev='vda'/></disk>"),
+          "<source>: attribute 'protocol' is required (nbd, iscsi or rbd)" },
         { "disk-block-file", DEVICES("<disk type='block'><source file='/dev/sda'/><target dev='vda'/></disk>"),
           "unknown attribute 'file' on <source>" },
         { "disk-file-dev", DEVICES("<disk type='file'><source dev='/dev/sda'/><target dev='vda'/></disk>"),

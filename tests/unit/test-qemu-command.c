@@ -590,9 +590,13 @@ static void test_interfaces_without_fds(void) {
         }
 }
 
-static void test_interface_network_refused(void) {
-        assert_refused(DEVICES("<interface type='network'><source network='default'/></interface>"),
-                       "<interface type='network'>");
+static void test_interface_network_tap(void) {
+        QemuCommandOptions options = default_options();
+        g_auto(GStrv) argv = build_xml(DEVICES("<interface type='network'><source network='default'/></interface>"),
+                                       &options);
+        g_autofree char *cmd = g_strjoinv(" ", argv);
+
+        g_assert_nonnull(strstr(cmd, "-netdev tap,id=net0,fd="));
 }
 
 /* ---- serial ports and the monitor ---- */
@@ -773,7 +777,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/qemu-command/hostile/newlines", test_newlines);
         g_test_add_func("/qemu-command/interface/bridge-and-user", test_interfaces);
         g_test_add_func("/qemu-command/interface/without-fds", test_interfaces_without_fds);
-        g_test_add_func("/qemu-command/interface/network-refused", test_interface_network_refused);
+        g_test_add_func("/qemu-command/interface/network-tap", test_interface_network_tap);
         g_test_add_func("/qemu-command/serial/socket-and-log", test_serials);
         g_test_add_func("/qemu-command/monitor/fd", test_monitor);
         g_test_add_func("/qemu-command/incoming/defer", test_incoming);

@@ -27,7 +27,10 @@
 #include "errors.h"
 #include "log.h"
 #include "host-features.h"
+#include "manager.h"
+#include "networks.h"
 #include "qemu-backend.h"
+#include "qemu-firmware.h"
 
 bool kvm_usable(void) {
         return access("/dev/kvm", R_OK | W_OK) == 0;
@@ -80,11 +83,13 @@ static int qemu_init(const BackendContext *ctx, void **ret_backend_data, GError 
 
         b->qemu_dir = g_build_filename(ctx->runtime_dir, "qemu", NULL);
         b->cache_path = g_build_filename(state, "capabilities.json", NULL);
+        b->nvram_dir = g_build_filename(state, "nvram", NULL);
         log_dir = g_build_filename(b->qemu_dir, "log", NULL);
         if (g_mkdir_with_parents(state, 0755) < 0 || g_mkdir_with_parents(log_dir, 0700) < 0) {
                 r = -errno;
                 g_free(b->qemu_dir);
                 g_free(b->cache_path);
+                g_free(b->nvram_dir);
                 return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "cannot create %s or %s: %s", state,
                                     log_dir, g_strerror(-r));
         }
@@ -92,6 +97,7 @@ static int qemu_init(const BackendContext *ctx, void **ret_backend_data, GError 
         if (r < 0) {
                 g_free(b->qemu_dir);
                 g_free(b->cache_path);
+                g_free(b->nvram_dir);
                 return r;
         }
         b->event = sd_event_ref(ctx->event);
@@ -108,7 +114,33 @@ static void qemu_fini(void *backend_data) {
         qemu_caps_free(b->caps);
         g_free(b->qemu_dir);
         g_free(b->cache_path);
+        g_free(b->nvram_dir);
         g_free(b);
+}
+
+int qemu_domain_firmware_def(QemuBackend *b, const DomainDef *def, const DomainDef **ret_def, DomainDef **ret_copy,
+                             GError **error) {
+        g_autoptr(DomainDef) copy = NULL;
+        int r;
+
+        *ret_copy = NULL;
+        *ret_def = def;
+        if (!qemu_firmware_needs_resolving(def) && !(def->os_loader_pflash && !def->os_nvram_template))
+                return 0;
+        copy = domain_def_copy(def);
+        r = qemu_firmware_resolve(copy, qemu_caps_resolve_machine(b->caps, def->os_machine), error);
+        if (r < 0 && def->os_loader) {
+                /* A named loader whose template no descriptor knows: needed
+                 * only to make a missing NVRAM (qemu_nvram_ensure says so
+                 * then); an existing or arriving one does without. */
+                g_clear_error(error);
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        *ret_def = copy;
+        *ret_copy = g_steal_pointer(&copy);
+        return 0;
 }
 
 /* Checks that need no files: the definition fits this backend and QEMU. */
@@ -117,6 +149,8 @@ int qemu_validate(void *backend_data, const DomainDef *def, GError **error) {
         g_autoptr(QemuPaths) paths = qemu_paths_new(b->qemu_dir, def->uuid);
         QemuCommandOptions options = { .binary = b->caps->binary, .kvm = true, .qmp_fd = 3 };
         g_auto(GStrv) argv = NULL;
+        g_autoptr(DomainDef) resolved = NULL;
+        int r;
 
         if (def->os_machine && !qemu_caps_has_machine(b->caps, def->os_machine))
                 return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
@@ -124,6 +158,9 @@ int qemu_validate(void *backend_data, const DomainDef *def, GError **error) {
                                     "GetCapabilities lists the ones it has",
                                     def->os_machine, b->caps->major, b->caps->minor, b->caps->micro,
                                     b->caps->binary);
+        r = qemu_domain_firmware_def(b, def, &def, &resolved, error);
+        if (r < 0)
+                return r;
         return qemu_build_argv(def, paths, &options, &argv, error);
 }
 
@@ -260,32 +297,43 @@ static void close_fds(GArray *fds) {
         g_array_set_size(fds, 0);
 }
 
-/* One tap per <interface type='bridge'>, in order (-1 for other types).
+/* One tap per <interface type='bridge'> or 'network' (the bridge the host's
+ * network table names, networks.h), in order (-1 for other types).
  * A bridge that is missing or refuses the tap is an error, except for an
  * interface the domain does not require arriving by migration: it runs
  * unconnected, link down, and the core reports that as a warning. */
 static int open_taps(QemuDomain *qd, const DomainDef *def, bool incoming, GArray *ret_fds, GError **error) {
         for (guint i = 0; i < def->interfaces->len; i++) {
                 const DomainInterfaceDef *iface = def->interfaces->pdata[i];
-                g_autofree char *name = NULL, *problem = NULL;
+                g_autofree char *name = NULL, *problem = NULL, *bridge = NULL;
                 g_autoptr(GError) local = NULL;
                 bool may_fail = incoming && !domain_def_requires_interface(def, iface);
+                const char *networks_dir = qd->domain->manager ? qd->domain->manager->networks_dir : NULL;
                 int fd = -1, r;
 
-                if (!g_str_equal(iface->type, "bridge")) {
+                r = interface_lookup_bridge(networks_dir, iface, &bridge, &problem);
+                if (r == 0) {
                         g_array_append_val(ret_fds, fd);
                         continue;
                 }
                 name = tap_name(def->uuid, i);
-                problem = host_bridge_problem(NULL, iface->source);
+                if (r > 0)
+                        problem = host_bridge_problem(NULL, bridge);
                 if (problem && !may_fail) {
                         close_fds(ret_fds);
+                        if (!bridge)
+                                return vm_error_set(error,
+                                                    incoming ? VM_ERROR_INCOMPATIBLE : VM_ERROR_BACKEND_FAILED,
+                                                    "interface %s: %s; write the bridge's name in %s/%s, or "
+                                                    "change the interface's <source network=…>",
+                                                    iface->mac, problem, networks_dir ? networks_dir : "",
+                                                    iface->source);
                         return vm_error_set(error, incoming ? VM_ERROR_INCOMPATIBLE : VM_ERROR_BACKEND_FAILED,
                                             "interface %s: %s; create it (ip link add %s type bridge) or change "
-                                            "the interface's <source bridge=…>",
-                                            iface->mac, problem, iface->source);
+                                            "the interface's <source %s=…>",
+                                            iface->mac, problem, bridge, iface->type);
                 }
-                r = tap_open(name, problem ? NULL : iface->source, &fd, &local);
+                r = tap_open(name, problem ? NULL : bridge, &fd, &local);
                 if (r < 0 && may_fail && !problem) {
                         g_autofree char *warning = g_strdup_printf(
                                 "interface %s: %s; not required, so it runs unconnected (link down)", iface->mac,
@@ -862,12 +910,39 @@ int qemu_domain_launch(QemuDomain *qd, const DomainDef *wanted, bool incoming, G
                 if (r < 0)
                         return r;
         }
+        /* The firmware a firmware='efi' domain gets is chosen once and
+         * written into the running definition (as the machine is): a
+         * migration's destination then runs the same. */
+        g_autoptr(DomainDef) resolved = NULL;
+        r = qemu_domain_firmware_def(b, def, &def, &resolved, error);
+        if (r < 0)
+                return r;
+        if (resolved && qd->domain->def && g_str_equal(qd->domain->def->uuid, def->uuid) &&
+            qemu_firmware_needs_resolving(qd->domain->def)) {
+                DomainDef *live = qd->domain->def;
+                live->os_loader = g_strdup(resolved->os_loader);
+                live->os_loader_pflash = resolved->os_loader_pflash;
+                live->os_loader_secure = resolved->os_loader_secure;
+                if (!live->os_nvram_template)
+                        live->os_nvram_template = g_strdup(resolved->os_nvram_template);
+        }
         r = qemu_validate(b, def, error);
         if (r < 0)
                 return r;
         r = qemu_check_startable(b, def, error);
         if (r < 0)
                 return r;
+        /* The first start of a UEFI guest makes its NVRAM from the template;
+         * an arriving guest's came with Prepare (qemu-migration.c). */
+        g_autofree char *nvram = def->os_loader_pflash ? qemu_nvram_path(b->nvram_dir, def) : NULL;
+        if (nvram && !incoming) {
+                r = qemu_nvram_ensure(b->nvram_dir, def, error);
+                if (r < 0)
+                        return r;
+        }
+        if (nvram && incoming && !g_file_test(nvram, G_FILE_TEST_EXISTS))
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
+                                    "the NVRAM %s of the arriving guest is missing (the source sent none)", nvram);
 
         /* QEMU runs a copy whose displays have their ports. */
         run = domain_def_copy(wanted);
@@ -906,6 +981,7 @@ int qemu_domain_launch(QemuDomain *qd, const DomainDef *wanted, bool incoming, G
                 .incoming = incoming,
                 .qmp_fd = 3,
                 .tap_fds = (const int *) child_taps->data,
+                .nvram = nvram,
         };
         r = qemu_build_argv(def, qd->paths, &options, &argv, error);
         if (r >= 0)
@@ -1125,6 +1201,8 @@ const BackendOps backend_qemu_ops = {
         .migrate_perform = qemu_migrate_perform,
         .migrate_finish = qemu_migrate_finish,
         .migrate_confirm = qemu_migrate_confirm,
+        .migrate_finish_cookie = qemu_migrate_finish_cookie,
+        .migrate_finish_accept = qemu_migrate_finish_accept,
         .migrate_start_postcopy = qemu_migrate_start_postcopy,
         .migrate_step_throttle = qemu_migrate_step_throttle,
         .migrate_pause = qemu_migrate_pause,

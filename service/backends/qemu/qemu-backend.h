@@ -24,6 +24,7 @@ typedef struct QemuBackend {
         sd_event *event;
         char *qemu_dir; /* <runtime_dir>/qemu */
         char *cache_path;
+        char *nvram_dir; /* <state_dir>/qemu/nvram: UEFI guests' NVRAM files (qemu-firmware.h) */
         QemuCaps *caps;
         /* uuid → why: guests whose QEMU died while vmigrated was away,
          * reported as crashed when their domain object appears. */
@@ -82,6 +83,12 @@ typedef struct QemuDomain {
         GVariant *display_spice;
 } QemuDomain;
 
+/* The definition QEMU runs, with its UEFI firmware chosen (qemu-firmware.h)
+ * for a firmware='efi' domain: def itself when there is nothing to choose,
+ * else *ret_copy, which the caller frees. */
+int qemu_domain_firmware_def(QemuBackend *b, const DomainDef *def, const DomainDef **ret_def, DomainDef **ret_copy,
+                             GError **error);
+
 bool kvm_usable(void);
 int qemu_validate(void *backend_data, const DomainDef *def, GError **error);
 bool json_get_bool_member(JsonObject *o, const char *name, bool fallback);
@@ -136,6 +143,8 @@ int qemu_migrate_start_postcopy(void *domain_data, GError **error);
 int qemu_migrate_step_throttle(void *domain_data, GError **error);
 int qemu_migrate_pause(void *domain_data, GError **error);
 int qemu_migrate_confirm(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);
+int qemu_migrate_finish_cookie(void *domain_data, GVariantDict *cookie, GError **error);
+int qemu_migrate_finish_accept(void *domain_data, GVariant *source_cookie, GError **error);
 int qemu_migrate_cancel(void *domain_data, GError **error);
 int qemu_migrate_set_max_downtime(void *domain_data, uint64_t milliseconds, GError **error);
 int qemu_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_second, bool postcopy, GError **error);

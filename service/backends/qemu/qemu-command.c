@@ -8,6 +8,7 @@
 #include "qemu-command-devices.h"
 #include "qemu-command.h"
 #include "qemu-command-graphics.h"
+#include "qemu-firmware.h"
 
 QemuPaths *qemu_paths_new(const char *qemu_dir, const char *uuid) {
         QemuPaths *paths = g_new0(QemuPaths, 1);
@@ -175,15 +176,19 @@ static int add_disks(GPtrArray *argv, const DomainDef *def, GError **error) {
 
                 /* A CD-ROM drive with no medium (virsh dumpxml writes one for most
                  * guests): the device alone, with no nodes to open. */
-                if (disk->source_file) {
+                if (disk->source_file || domain_disk_is_network(disk)) {
                         b = json_builder_new();
                         json_builder_begin_object(b);
-                        json_builder_set_member_name(b, "driver");
-                        json_builder_add_string_value(b, disk->block ? "host_device" : "file");
+                        if (domain_disk_is_network(disk))
+                                qemu_command_netdisk_members(b, disk); /* qemu-command-firmware.c */
+                        else {
+                                json_builder_set_member_name(b, "driver");
+                                json_builder_add_string_value(b, disk->block ? "host_device" : "file");
+                                json_builder_set_member_name(b, "filename");
+                                json_builder_add_string_value(b, disk->source_file);
+                        }
                         json_builder_set_member_name(b, "node-name");
                         json_builder_add_string_value(b, file_node);
-                        json_builder_set_member_name(b, "filename");
-                        json_builder_add_string_value(b, disk->source_file);
                         json_builder_set_member_name(b, "cache");
                         json_builder_begin_object(b);
                         json_builder_set_member_name(b, "direct");
@@ -222,7 +227,7 @@ static int add_disks(GPtrArray *argv, const DomainDef *def, GError **error) {
                 json_builder_add_string_value(b, device);
                 json_builder_set_member_name(b, "id");
                 json_builder_add_string_value(b, disk->target_dev);
-                if (disk->source_file) {
+                if (disk->source_file || domain_disk_is_network(disk)) {
                         json_builder_set_member_name(b, "drive");
                         json_builder_add_string_value(b, fmt_node);
                 }
@@ -260,9 +265,10 @@ static int add_interfaces(GPtrArray *argv, const DomainDef *def, const QemuComma
                 const DomainInterfaceDef *iface = def->interfaces->pdata[i];
                 g_autofree char *model = NULL, *bootindex = NULL;
 
-                if (g_str_equal(iface->type, "bridge")) {
+                if (g_str_equal(iface->type, "bridge") || g_str_equal(iface->type, "network")) {
                         /* The daemon made the tap (QEMU may not: -sandbox
-                         * spawn=deny, and it need not be privileged). */
+                         * spawn=deny, and it need not be privileged), on the
+                         * bridge the network table names for a network. */
                         int fd = options->tap_fds ? options->tap_fds[i] : 100 + (int) i;
                         g_assert(fd >= 0);
                         add_pair(argv, "-netdev", g_strdup_printf("tap,id=net%u,fd=%d", i, fd));
@@ -270,9 +276,8 @@ static int add_interfaces(GPtrArray *argv, const DomainDef *def, const QemuComma
                         add_pair(argv, "-netdev", g_strdup_printf("user,id=net%u", i));
                 else
                         return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
-                                            "<interface type='%s'>: the qemu backend supports types 'bridge' and "
-                                            "'user'; use one of them (a libvirt network's bridge with "
-                                            "type='bridge')",
+                                            "<interface type='%s'>: the qemu backend supports types 'bridge', "
+                                            "'network' and 'user'; use one of them",
                                             iface->type);
                 model = g_strdup(iface->model ? iface->model : "virtio");
                 if (g_str_equal(model, "virtio")) {
@@ -361,14 +366,21 @@ int qemu_build_argv(const DomainDef *def, const QemuPaths *paths, const QemuComm
         add(argv, "-nodefaults");
         add(argv, "-no-user-config");
         add_pair(argv, "-display", g_strdup("none"));
-        add_pair(argv, "-machine", qemu_devices_machine_arg(def));
+        g_autofree char *machine_base = qemu_devices_machine_arg(def);
+        g_autoptr(GString) machine = g_string_new(machine_base);
+        /* UEFI: the flash's -blockdevs, and their names for -machine. */
+        r = qemu_command_add_firmware(argv, def, def->os_machine, options->nvram ? options->nvram : "/nvram",
+                                      machine, error);
+        if (r < 0)
+                return r;
+        add_pair(argv, "-machine", g_string_free(g_steal_pointer(&machine), false));
         add_pair(argv, "-accel", g_strdup(options->kvm ? "kvm" : "tcg"));
         add_pair(argv, "-m", g_strdup_printf("%" G_GUINT64_FORMAT "M", def->memory_bytes / (1024 * 1024)));
         add_pair(argv, "-smp", qemu_devices_smp_arg(def));
         r = add_cpu(argv, def, error);
         if (r < 0)
                 return r;
-        if (def->os_loader)
+        if (def->os_loader && !def->os_loader_pflash)
                 add_pair(argv, "-bios", g_strdup(def->os_loader));
         if (def->os_kernel)
                 add_pair(argv, "-kernel", g_strdup(def->os_kernel));

@@ -44,6 +44,9 @@ typedef struct QemuCommandOptions {
          * see it for type 'bridge' (-1 for other types). NULL: numbers
          * that only make the command line complete (validation). */
         const int *tap_fds;
+        /* A UEFI guest's NVRAM file (qemu-firmware.h); NULL: a placeholder
+         * (validation). */
+        const char *nvram;
 } QemuCommandOptions;
 
 /*

@@ -22,6 +22,7 @@
 #include "errors.h"
 #include "log.h"
 #include "qemu-backend.h"
+#include "qemu-firmware.h"
 #include "qemu-storage.h"
 #include "qemu-tls.h"
 #include "net.h"
@@ -89,6 +90,8 @@ struct QemuMigration {
         char *incoming_failure;
         bool discard;
         sd_event_source *finish_wait;
+        /* A UEFI guest's NVRAM, staged from the source's (qemu-firmware.h) */
+        QemuNvramStage *nvram;
 };
 
 static const MigrateOptionSupport qemu_option_support[] = {
@@ -147,6 +150,7 @@ void qemu_migration_free(QemuDomain *qd) {
                 (void) unlink(qd->paths->nbd_socket);
         }
         qemu_storage_free(m->storage); /* deletes images it made, unless kept */
+        qemu_nvram_stage_free(m->nvram); /* puts the destination's own copy back, unless kept */
         domain_def_free(m->launch_def);
         g_free((char *) m->launch_tls.dir);
         g_free((char *) m->launch_tls.peer_dn);
@@ -301,6 +305,18 @@ int qemu_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOpt
         int r = qemu_storage_begin(qd->domain->def, def, options, cookie, error);
         if (r < 0)
                 return r;
+
+        if (!options->postcopy_resume && qd->domain->def->os_loader_pflash) {
+                /* The destination's QEMU needs a flash of this size to
+                 * receive the guest (see qemu-firmware.c). */
+                g_autofree char *path = qemu_nvram_path(qd->backend->nvram_dir, qd->domain->def);
+                g_autoptr(GBytes) nvram = NULL;
+                r = qemu_nvram_read(path, &nvram, error);
+                if (r < 0)
+                        return r;
+                g_variant_dict_insert_value(cookie, "nvram",
+                                            g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, nvram, true));
+        }
 
         g_autofree char *version = g_strdup_printf("%u.%u.%u", caps->major, caps->minor, caps->micro);
         g_variant_dict_insert(cookie, "qemu-version", "s", version);
@@ -1248,6 +1264,18 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
                                  : default_listen_address();
         log_info("domain '%s': incoming from a QEMU %s (%s) source", def->name, version, accel);
 
+        g_autoptr(GVariant) nvram = g_variant_lookup_value(source_cookie, "nvram", G_VARIANT_TYPE_BYTESTRING);
+        if (nvram && def->os_loader_pflash) {
+                g_autofree char *path = qemu_nvram_path(qd->backend->nvram_dir, def);
+                g_autoptr(GBytes) bytes = g_variant_get_data_as_bytes(nvram);
+                r = qemu_nvram_stage(path, bytes, &m->nvram, error);
+                if (r < 0) {
+                        m->prepare_done = NULL;
+                        qemu_migration_free(qd);
+                        return r;
+                }
+        }
+
         if (options->copy_storage != MIGRATE_COPY_STORAGE_NONE) {
                 /* QEMU opens the disks when it starts: they must exist first. */
                 if (tls) {
@@ -1330,6 +1358,8 @@ static void incoming_run(QemuMigration *m) {
                 (void) qemu_storage_unexport(m->storage, qd->qmp, NULL, NULL, NULL);
                 qemu_storage_keep(m->storage);
         }
+        /* The guest stays here: its NVRAM is this host's now. */
+        qemu_nvram_stage_keep(m->nvram);
         if (m->options->paused) {
                 (void) unlink(qd->paths->incoming);
                 qemu_domain_report(qd, DOMAIN_STATE_PAUSED, "user", NULL, NULL);
@@ -1395,6 +1425,41 @@ int qemu_migrate_finish(void *domain_data, bool success, bool postcopy, const Mi
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot arm a timer: %s", g_strerror(-r));
         }
         return 0;
+}
+
+/* Source, after Perform: the NVRAM as the guest left it (it is stopped
+ * here, so QEMU writes no more), for the destination's file. */
+int qemu_migrate_finish_cookie(void *domain_data, GVariantDict *cookie, GError **error) {
+        QemuDomain *qd = domain_data;
+        g_autofree char *path = NULL;
+        g_autoptr(GBytes) nvram = NULL;
+        int r;
+
+        if (!qd->domain->def->os_loader_pflash)
+                return 0;
+        path = qemu_nvram_path(qd->backend->nvram_dir, qd->domain->def);
+        r = qemu_nvram_read(path, &nvram, error);
+        if (r < 0)
+                return r;
+        g_variant_dict_insert_value(cookie, "nvram", g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, nvram, true));
+        return 0;
+}
+
+/* Destination, Finish: the source's last NVRAM over the one staged at
+ * Prepare, before the guest runs here. */
+int qemu_migrate_finish_accept(void *domain_data, GVariant *source_cookie, GError **error) {
+        QemuDomain *qd = domain_data;
+        QemuMigration *m = qd->migration;
+        g_autoptr(GVariant) nvram = g_variant_lookup_value(source_cookie, "nvram", G_VARIANT_TYPE_BYTESTRING);
+        g_autoptr(GBytes) bytes = NULL;
+
+        if (!nvram)
+                return 0;
+        if (!m || !m->nvram)
+                return vm_error_set(error, VM_ERROR_INCOMPATIBLE,
+                                    "the source sent an NVRAM at Finish but none at Prepare");
+        bytes = g_variant_get_data_as_bytes(nvram);
+        return qemu_nvram_stage_update(m->nvram, bytes, error);
 }
 
 /* ---- events ---- */
