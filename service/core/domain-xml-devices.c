@@ -119,6 +119,7 @@ void devices_def_copy(DomainDef *dst, const DomainDef *src) {
         dst->cpu_cores = src->cpu_cores;
         dst->cpu_threads = src->cpu_threads;
         dst->vmport = g_strdup(src->vmport);
+        dst->pc_features = src->pc_features;
         dst->clock_offset = g_strdup(src->clock_offset);
         dst->timer_rtc_tickpolicy = g_strdup(src->timer_rtc_tickpolicy);
         dst->timer_pit_tickpolicy = g_strdup(src->timer_pit_tickpolicy);
@@ -188,7 +189,7 @@ static bool guest_equal(const DomainDef *a, const DomainDef *b) {
             a->os_bootmenu_timeout != b->os_bootmenu_timeout || a->cpu_sockets != b->cpu_sockets ||
             a->cpu_dies != b->cpu_dies || a->cpu_clusters != b->cpu_clusters ||
             a->cpu_cores != b->cpu_cores || a->cpu_threads != b->cpu_threads ||
-            g_strcmp0(a->vmport, b->vmport) != 0 || g_strcmp0(a->clock_offset, b->clock_offset) != 0 ||
+            g_strcmp0(a->vmport, b->vmport) != 0 || a->pc_features != b->pc_features || g_strcmp0(a->clock_offset, b->clock_offset) != 0 ||
             g_strcmp0(a->timer_rtc_tickpolicy, b->timer_rtc_tickpolicy) != 0 ||
             g_strcmp0(a->timer_pit_tickpolicy, b->timer_pit_tickpolicy) != 0 ||
             g_strcmp0(a->timer_hpet_present, b->timer_hpet_present) != 0 ||
@@ -506,9 +507,13 @@ int devices_parse_features(xmlNode *node, DomainDef *def, GError **error) {
                 return r;
         for_each_child_element(c, node, r, error) {
                 if (strv_contains(STRV("acpi", "apic", "pae"), node_name(c))) {
-                        /* QEMU's PC defaults, which every vmigrate guest has. */
+                        /* QEMU's PC defaults, which every vmigrate guest has;
+                         * kept so that GetXML says what was asked. */
                         if ((r = check_empty(c, NULL, error)) < 0)
                                 return r;
+                        def->pc_features |= node_is(c, "acpi")   ? DOMAIN_FEATURE_ACPI
+                                            : node_is(c, "apic") ? DOMAIN_FEATURE_APIC
+                                                                 : DOMAIN_FEATURE_PAE;
                 } else if (node_is(c, "vmport")) {
                         g_autofree char *state = NULL;
 
@@ -665,11 +670,25 @@ int devices_parse_pm(xmlNode *node, DomainDef *def, GError **error) {
 }
 
 void devices_format_settings(xmlTextWriter *w, const DomainDef *def) {
-        if (def->vmport) {
+        if (def->vmport || def->pc_features) {
                 start_element(w, "features");
-                start_element(w, "vmport");
-                write_attribute(w, "state", def->vmport);
-                end_element(w);
+                if (def->pc_features & DOMAIN_FEATURE_ACPI) {
+                        start_element(w, "acpi");
+                        end_element(w);
+                }
+                if (def->pc_features & DOMAIN_FEATURE_APIC) {
+                        start_element(w, "apic");
+                        end_element(w);
+                }
+                if (def->pc_features & DOMAIN_FEATURE_PAE) {
+                        start_element(w, "pae");
+                        end_element(w);
+                }
+                if (def->vmport) {
+                        start_element(w, "vmport");
+                        write_attribute(w, "state", def->vmport);
+                        end_element(w);
+                }
                 end_element(w);
         }
         if (def->clock_offset || def->timer_rtc_tickpolicy || def->timer_pit_tickpolicy ||

@@ -89,6 +89,11 @@ typedef struct DomainChannelDef {
         char *source_path; /* type unix: the socket the user chose; NULL = the backend's own */
 } DomainChannelDef;
 
+/* <features> that every vmigrate PC guest has: kept to be written back. */
+#define DOMAIN_FEATURE_ACPI (1u << 0)
+#define DOMAIN_FEATURE_APIC (1u << 1)
+#define DOMAIN_FEATURE_PAE (1u << 2)
+
 typedef struct DomainDiskDef {
         char *device;      /* "disk" or "cdrom" */
         char *driver_type; /* "raw" or "qcow2"; NULL = raw */
@@ -217,6 +222,7 @@ typedef struct DomainDef {
         unsigned os_bootmenu_timeout; /* ms; 0 = none given */
         unsigned cpu_sockets, cpu_dies, cpu_clusters, cpu_cores, cpu_threads; /* 0 = no <topology> */
         char *vmport;              /* <features><vmport state>: "on", "off" or NULL */
+        unsigned pc_features;      /* DOMAIN_FEATURE_* given in <features> (QEMU gives them anyway) */
         char *clock_offset;        /* "utc" or "localtime"; NULL = utc */
         char *timer_rtc_tickpolicy; /* "catchup", "delay" or NULL */
         char *timer_pit_tickpolicy; /* "delay" or NULL */
