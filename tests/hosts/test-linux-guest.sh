@@ -7,8 +7,9 @@
 # migrations. After each one the guest answers on its serial port on the
 # new host, has not rebooted (same boot_id, uptime went on), its tmpfs data
 # and disk data read back with the checksums taken before, the writer kept
-# running, and its kernel log has no oops, BUG, WARNING, RCU stall or
-# lockup.
+# running, its kernel log has no oops, BUG, WARNING, RCU stall or lockup,
+# and the QEMU guest agent in it answers guest-ping through the <channel>
+# vmigrate gave it on that host.
 . "$(dirname "$0")/lib-hosts.sh"
 . "$(dirname "$0")/lib-migrate.sh"
 
@@ -59,6 +60,10 @@ xml="<domain type='qemu'>
       <target dev='vda' bus='virtio'/>
     </disk>
     <serial type='pty'/>
+    <channel type='unix'>
+      <source mode='bind'/>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
   </devices>
 </domain>"
 t0=$(mig_now_ms)
@@ -74,6 +79,20 @@ diag "$banner"
 like "$banner" " release=$release " "... running the packaged kernel $release"
 like "$banner" " failed=none " "... every driver module loaded"
 like "$banner" " disk=vda:64M " "... and virtio_blk found the disk"
+agent=0
+[[ $banner == *" agent=/dev/"* ]] && agent=1
+[ "$agent" = 1 ] || diag "the guest has no agent ($(grep -o ' agent=[^ ]*' <<<"$banner")): guest-ping is not tried"
+# ga_ping HOST: the QEMU guest agent's answer to guest-ping, through the
+# <channel> socket vmigrate gave the guest on HOST.
+ga_ping() {
+        "$MIG_PY" "$VMIGRATE_SOURCE_ROOT/tests/guest-linux/qmp.py" --agent \
+                "$(host_path "$1" runtime)/qemu/$uuid/channel0.sock" guest-ping 2>&1
+}
+if [ "$agent" = 1 ]; then
+        is "$(ga_ping a)" "{}" "the guest agent answers guest-ping on a (<channel> org.qemu.guest_agent.0)"
+else
+        skip "the guest agent answers guest-ping on a" "no qemu-ga in the guest"
+fi
 
 # lg HOST LINE: one command line to the guest on HOST, its answer.
 lg() {
@@ -136,6 +155,11 @@ leg() {
         wait_until 30 eval '[ "$(field "$(lg $to churn-status)" rounds)" -gt $r0 ]'
         ok $? "$from -> $to: the background writer went on (rounds $r0 -> $(field "$(lg "$to" churn-status)" rounds))"
         like "$(lg "$to" health)" '^HEALTH ok=yes ' "$from -> $to: no oops, BUG, WARNING, RCU stall or lockup in the kernel log"
+        if [ "$agent" = 1 ]; then
+                is "$(ga_ping "$to")" "{}" "$from -> $to: the guest agent answers guest-ping on $to"
+        else
+                skip "$from -> $to: the guest agent answers guest-ping" "no qemu-ga in the guest"
+        fi
         here=$to
 }
 
