@@ -16,6 +16,7 @@
 
 #include <libxml/tree.h>
 
+#include "cpuset.h"
 #include "domain-xml-devices.h"
 #include "domain-xml-firmware.h"
 #include "domain-xml-util.h"
@@ -439,16 +440,21 @@ void devices_format_os(xmlTextWriter *w, const DomainDef *def) {
 
 /* ---- <vcpu>, <cpu> ---- */
 
-int devices_parse_vcpu_cpuset(xmlNode *node, GError **error) {
-        g_autofree char *cpuset = get_attr(node, "cpuset");
-        g_autofree char *q = text_quote(cpuset ? cpuset : "", -1);
+/* The host CPUs the guest runs on: a host-side setting (destination-xml
+ * may change it), checked on a migration's destination (resources.cpuset). */
+int devices_parse_vcpu_cpuset(xmlNode *node, DomainDef *def, GError **error) {
+        g_autofree char *text = get_attr(node, "cpuset");
+        CpuSet set;
+        int r;
 
-        return vm_error_set(
-                error, VM_ERROR_INVALID_XML,
-                "<vcpu cpuset='%s'>: pinning a guest to host CPUs is not supported by vmigrate: the "
-                "CPUs are this host's and a migration's destination may not have them; remove "
-                "'cpuset'",
-                q);
+        if (!text)
+                return 0;
+        r = cpuset_parse(text, "<vcpu cpuset>", &set, error);
+        if (r < 0)
+                return r;
+        g_free(def->vcpu_cpuset);
+        def->vcpu_cpuset = cpuset_format(&set);
+        return 0;
 }
 
 int devices_parse_topology(xmlNode *node, DomainDef *def, GError **error) {

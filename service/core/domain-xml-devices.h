@@ -38,7 +38,7 @@ bool devices_disk_abi_equal(const DomainDiskDef *a, const DomainDiskDef *b);
 int devices_parse_metadata_other(xmlNode *node, DomainDef *def, GError **error);
 int devices_parse_os_boot(xmlNode *node, DomainDef *def, GError **error);
 int devices_parse_bootmenu(xmlNode *node, DomainDef *def, GError **error);
-int devices_parse_vcpu_cpuset(xmlNode *node, GError **error);
+int devices_parse_vcpu_cpuset(xmlNode *node, DomainDef *def, GError **error);
 int devices_parse_topology(xmlNode *node, DomainDef *def, GError **error);
 int devices_parse_features(xmlNode *node, DomainDef *def, GError **error);
 int devices_parse_clock(xmlNode *node, DomainDef *def, GError **error);

@@ -42,7 +42,7 @@
  *     parsed in domain-xml-devices.c and configured for real.
  *   - What a user asked for and vmigrate cannot honour is REFUSED by name
  *     with a reason and "remove it" (e.g. <cputune>,
- *     <vcpu cpuset>, <features><hyperv>, <pm> with suspend enabled,
+ *     <features><hyperv>, <pm> with suspend enabled,
  *     <clock offset='variable'>), because dropping it would silently give
  *     the user a different guest than the one they defined.
  *   - Anything else is unknown and refused as such, as are unknown
@@ -160,6 +160,7 @@ void domain_def_free(DomainDef *def) {
         g_free(def->title);
         g_free(def->description);
         g_free(def->os_type);
+        g_free(def->vcpu_cpuset);
         g_free(def->os_arch);
         g_free(def->os_machine);
         g_free(def->os_loader);
@@ -1124,9 +1125,8 @@ static int parse_domain_child(xmlNode *c, xmlNode *root, DomainDef *def, DomainS
 
                 if ((r = check_once(&seen->vcpu, c, root, error)) < 0)
                         return r;
-                if (xmlHasProp(c, (const xmlChar *)"cpuset"))
-                        return devices_parse_vcpu_cpuset(c, error);
-                if ((r = check_attributes(c, STRV("placement", "current"), error)) < 0 ||
+                if ((r = check_attributes(c, STRV("placement", "current", "cpuset"), error)) < 0 ||
+                    (r = devices_parse_vcpu_cpuset(c, def, error)) < 0 ||
                     (r = get_text(c, true, &text, error)) < 0 ||
                     (r = parse_u64("<vcpu>", text, &v, error)) < 0)
                         return r;
@@ -1456,6 +1456,7 @@ static char *format_def(const DomainDef *def, bool secure) {
         vcpus = g_strdup_printf("%u", def->vcpus);
         start_element(w, "vcpu");
         write_attribute(w, "placement", "static");
+        write_attribute(w, "cpuset", def->vcpu_cpuset);
         xmlTextWriterWriteString(w, (const xmlChar *)vcpus);
         end_element(w);
 
@@ -1607,6 +1608,7 @@ DomainDef *domain_def_copy(const DomainDef *def) {
         c->require_hooks = g_strdupv(def->require_hooks);
         c->memory_bytes = def->memory_bytes;
         c->vcpus = def->vcpus;
+        c->vcpu_cpuset = g_strdup(def->vcpu_cpuset);
         c->os_type = g_strdup(def->os_type);
         c->os_arch = g_strdup(def->os_arch);
         c->os_machine = g_strdup(def->os_machine);
@@ -1690,7 +1692,8 @@ bool domain_def_equal(const DomainDef *a, const DomainDef *b) {
         if (g_strcmp0(a->type, b->type) != 0 || g_strcmp0(a->name, b->name) != 0 ||
             strcmp(a->uuid, b->uuid) != 0 || g_strcmp0(a->title, b->title) != 0 ||
             g_strcmp0(a->description, b->description) != 0 || a->memory_bytes != b->memory_bytes ||
-            a->vcpus != b->vcpus || g_strcmp0(a->os_type, b->os_type) != 0 ||
+            a->vcpus != b->vcpus || g_strcmp0(a->vcpu_cpuset, b->vcpu_cpuset) != 0 ||
+            g_strcmp0(a->os_type, b->os_type) != 0 ||
             g_strcmp0(a->os_arch, b->os_arch) != 0 || g_strcmp0(a->os_machine, b->os_machine) != 0 ||
             g_strcmp0(a->os_loader, b->os_loader) != 0 || g_strcmp0(a->os_kernel, b->os_kernel) != 0 ||
             g_strcmp0(a->os_initrd, b->os_initrd) != 0 || g_strcmp0(a->os_cmdline, b->os_cmdline) != 0 ||

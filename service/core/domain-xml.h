@@ -185,6 +185,7 @@ typedef struct DomainDef {
         char *description;
         uint64_t memory_bytes;
         unsigned vcpus;
+        char *vcpu_cpuset; /* <vcpu cpuset>, canonical ("0-3,8"): host CPUs QEMU runs on; NULL: any */
 
         char *os_type; /* "hvm" */
         char *os_arch; /* NULL = host arch */

@@ -91,6 +91,8 @@ int host_facts_read(HostFacts *ret) {
         ret->mem_available = meminfo_value(meminfo, "MemAvailable:");
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
         ret->cpus = cpus > 0 ? (unsigned) cpus : 0;
+        if (g_file_get_contents("/sys/devices/system/cpu/online", &ret->cpus_online, NULL, NULL))
+                g_strstrip(ret->cpus_online);
         ret->cpu_flags = read_cpu_flags();
         ret->kvm = access("/dev/kvm", R_OK | W_OK) == 0;
         ret->userfaultfd = userfaultfd_usable(&ret->userfaultfd_why);
@@ -108,6 +110,7 @@ int host_facts_read(HostFacts *ret) {
 
 void host_facts_clear(HostFacts *facts) {
         g_clear_pointer(&facts->own_address, g_free);
+        g_clear_pointer(&facts->cpus_online, g_free);
         g_clear_pointer(&facts->cpu_flags, g_strfreev);
         g_clear_pointer(&facts->userfaultfd_why, g_free);
         g_clear_pointer(&facts->sys_class_net, g_free);

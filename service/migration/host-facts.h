@@ -22,6 +22,7 @@ typedef struct HostFacts {
         uint64_t mem_total;          /* bytes, MemTotal */
         uint64_t mem_available;      /* bytes, MemAvailable */
         unsigned cpus;               /* online */
+        char *cpus_online;           /* /sys/devices/system/cpu/online ("0-3"); NULL: unknown */
         GStrv cpu_flags;             /* /proc/cpuinfo "flags" of the first CPU; NULL = unknown */
         bool kvm;                    /* /dev/kvm can be opened */
         bool userfaultfd;            /* a QEMU started by us can use userfaultfd (post-copy) */

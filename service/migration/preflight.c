@@ -42,6 +42,8 @@
  * resources.memory            dst  error  MemAvailable >= memory + overhead (max(64 MiB, memory / 64))
  *     "host-b: 1.2 GiB of memory available, the domain needs 2.0 GiB + 64.0 MiB overhead; …"
  * resources.vcpus             dst  warn   vCPUs <= online host CPUs
+ * resources.cpuset            dst  error  the host CPUs of <vcpu cpuset> are online here
+ *     "host-b: <vcpu cpuset='4-7'> names host CPUs 4-7, which are not online here (CPUs 0-3 are); …"
  *     "host-b: the domain has 8 vCPUs but this host has 4 CPUs: they will share them and run slower"
  * (the qemu backend adds cpu.*, machine.type and qemu.*: see
  *  backends/qemu/qemu-preflight.c)
@@ -111,6 +113,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "cpuset.h"
 #include "display-ports.h"
 #include "domain.h"
 #include "hooks.h"
@@ -143,6 +146,29 @@ static uint64_t memory_overhead(uint64_t memory) {
 
 
 /* ---- destination: host resources ---- */
+
+/* <vcpu cpuset>: the host CPUs QEMU is to run on must be online here. */
+static void check_cpuset(Findings *out, FindingSeverity severity, const DomainDef *def, const HostFacts *facts) {
+        CpuSet want, have, missing;
+        g_autofree char *lacking = NULL;
+
+        if (!def->vcpu_cpuset || cpuset_parse(def->vcpu_cpuset, "<vcpu cpuset>", &want, NULL) < 0)
+                return;
+        if (!facts->cpus_online || cpuset_parse(facts->cpus_online, "online CPUs", &have, NULL) < 0) {
+                findings_add(out, FINDING_INFO, "resources.cpuset",
+                             "the online CPUs are unknown here, so <vcpu cpuset='%s'> was not checked",
+                             def->vcpu_cpuset);
+                return;
+        }
+        cpuset_missing(&want, &have, &missing);
+        if (cpuset_count(&missing) == 0)
+                return;
+        lacking = cpuset_format(&missing);
+        findings_add(out, severity, "resources.cpuset",
+                     "<vcpu cpuset='%s'> names host CPUs %s, which are not online here (CPUs %s are); give "
+                     "the guest this host's CPUs with option 'destination-xml'",
+                     def->vcpu_cpuset, lacking, facts->cpus_online);
+}
 
 static void check_boot_file(Findings *out, FindingSeverity severity, const char *id, const char *what,
                             const char *path) {
@@ -514,6 +540,8 @@ void preflight_host_resources(const PreflightContext *ctx, Findings *out) {
                         "the domain has %u vCPUs but this host has %u CPUs: they will share them and run "
                         "slower",
                         def->vcpus, facts->cpus);
+
+        check_cpuset(out, severity, def, facts);
 
         check_boot_file(out, severity, "boot.kernel", "kernel", def->os_kernel);
         check_boot_file(out, severity, "boot.initrd", "initrd", def->os_initrd);

@@ -73,4 +73,29 @@ for f in "$data"/*.xml; do
         fi
         one "$name"
 done
+
+# <vcpu cpuset>: QEMU and all its threads run on those host CPUs; a
+# destination without them is told so by DryRun; a CPU this host lacks
+# fails the start with the reason.
+pin_xml() { guest_domain_xml pinned qemu 'vmtest.mem=4M' 64 "$2" | sed "s|<vcpu>1</vcpu>|<vcpu cpuset='$1'>1</vcpu>|"; }
+puuid=$(cat /proc/sys/kernel/random/uuid)
+p=$(mig_define a "$(pin_xml 0 "$puuid")") && mig_dom a "$p" Start >/dev/null
+ok $? "cpuset: a guest with <vcpu cpuset='0'> starts on a"
+qpid=$(mig_qemu_pids a "$puuid" | head -n 1)
+is "$(awk '/^Cpus_allowed_list/ { print $2 }' "/proc/$qpid/status" 2>/dev/null)" 0 \
+        "cpuset: its QEMU may run on host CPU 0 only"
+is "$(for t in /proc/$qpid/task/*/status; do awk '/^Cpus_allowed_list/ { print $2 }' "$t"; done | sort -u)" 0 \
+        "cpuset: and so may every one of its threads (the vCPU's included)"
+running=$(mig_bus a --json=short call "$VM_BUS_NAME" "$p" "$VM_DOMAIN_IFACE" GetXML |
+        $MIG_PY -c 'import json, sys; print(json.load(sys.stdin)["data"][0])')
+out=$(mig_dry_run a "$p" "$(mig_dest b)" 1 destination-xml s "$(sed "s|cpuset=.0.|cpuset='0-1,1000'|" <<<"$running")")
+like "$out" $'\nerror resources.cpuset host-b: <vcpu cpuset=.{1,2}0-1,1000.{1,2}> names host CPUs 1000, which are not online here' \
+        "cpuset: DryRun to a destination without CPU 1000 says so, naming host-b and the CPU" || diag "$out"
+mig_dom a "$p" Destroy >/dev/null
+mig_dom a "$p" Undefine >/dev/null
+p=$(mig_define a "$(pin_xml 1000 "$puuid")")
+out=$(mig_dom a "$p" Start 2>&1)
+like "$out" "cannot run QEMU on the host CPUs of <vcpu cpuset>" "cpuset: a CPU this host lacks fails the start, saying why" ||
+        diag "$out"
+mig_dom a "$p" Undefine >/dev/null
 hosts_finish

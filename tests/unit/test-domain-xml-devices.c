@@ -8,6 +8,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "cpuset.h"
 #include "domain-xml.h"
 #include "errors.h"
 
@@ -448,8 +449,7 @@ static const Refusal refusals[] = {
           "<timer name='hpet'> given twice" },
         { "attribute/reason", DOMAIN("<vcpu foo='1'>1</vcpu>"),
           "unknown attribute 'foo' on <vcpu>: vmigrate does not support it; remove it (<vcpu> takes "
-          "'placement' "
-          "or 'current')" },
+          "'placement', 'current' or 'cpuset')" },
         { "audio/pulseaudio", DEVICES("<audio id='1' type='pulseaudio'/>"),
           "<audio type='pulseaudio'> is not supported by vmigrate: it would play on this host's sound "
           "system" },
@@ -569,6 +569,24 @@ static void test_refusal(gconstpointer data) {
         assert_refused(refusal->xml, refusal->expect);
 }
 
+/* <vcpu cpuset>: kept canonical, written back; the CpuSet it names. */
+static void test_vcpu_cpuset(void) {
+        g_autoptr(DomainDef) def = parse_ok(DOMAIN("<vcpu placement='static' cpuset='4-6,^5,0,1'>2</vcpu>"));
+        CpuSet set, have, missing;
+
+        g_assert_cmpstr(def->vcpu_cpuset, ==, "0-1,4,6");
+        assert_round_trip(def);
+        g_assert_cmpint(cpuset_parse(def->vcpu_cpuset, "x", &set, NULL), ==, 0);
+        g_assert_cmpuint(cpuset_count(&set), ==, 4);
+        g_assert_true(cpuset_has(&set, 6) && !cpuset_has(&set, 5) && !cpuset_has(&set, 1023));
+        g_assert_cmpint(cpuset_parse("0-3", "x", &have, NULL), ==, 0);
+        cpuset_missing(&set, &have, &missing);
+        g_autofree char *lacking = cpuset_format(&missing);
+        g_assert_cmpstr(lacking, ==, "4,6");
+        g_assert_cmpint(cpuset_parse("1023", "x", &set, NULL), ==, 0);
+        g_assert_true(cpuset_has(&set, 1023));
+}
+
 int main(int argc, char **argv) {
         static const char *const virt_install[] = { "debian11-spice.xml",      "debian11-vnc.xml",
                                                     "fedora37-spice-uefi.xml", "ubuntu2204-vnc.xml",
@@ -584,6 +602,7 @@ int main(int argc, char **argv) {
         }
         g_test_add_func("/domain-xml-devices/virt-install/unchanged-counts-problems",
                         test_virt_install_unchanged);
+        g_test_add_func("/domain-xml-devices/vcpu-cpuset", test_vcpu_cpuset);
         g_test_add_func("/domain-xml-devices/controllers", test_controllers);
         g_test_add_func("/domain-xml-devices/inputs", test_inputs);
         g_test_add_func("/domain-xml-devices/sound-and-audio", test_sound_audio);

@@ -509,9 +509,12 @@ static const Refusal refusals[] = {
         { "vcpu-placement", DOMAIN("<vcpu placement='auto'>2</vcpu>"),
           "<vcpu placement='auto'>: unknown placement" },
         { "vcpu-current", DOMAIN("<vcpu current='1'>2</vcpu>"), "vmigrate does not hot-plug vCPUs" },
-        { "vcpu-cpuset", DOMAIN("<vcpu cpuset='1-2'>2</vcpu>"),
-          "<vcpu cpuset='1-2'>: pinning a guest to host CPUs is not supported by vmigrate: the CPUs are this "
-          "host's and a migration's destination may not have them; remove 'cpuset'" },
+        { "vcpu-cpuset-down", DOMAIN("<vcpu cpuset='3-1'>2</vcpu>"),
+          "<vcpu cpuset> '3-1': a range must go up, like '0-3'" },
+        { "vcpu-cpuset-junk", DOMAIN("<vcpu cpuset='0,a'>2</vcpu>"),
+          "<vcpu cpuset> '0,a': not a list of host CPUs (0 to 1023) like '0-3,^2,8'" },
+        { "vcpu-cpuset-huge", DOMAIN("<vcpu cpuset='1024'>2</vcpu>"), "not a list of host CPUs (0 to 1023)" },
+        { "vcpu-cpuset-empty", DOMAIN("<vcpu cpuset='1,^1'>2</vcpu>"), "<vcpu cpuset> '1,^1': names no CPU" },
         /* os */
         { "os-type", DOMAIN("<os><type>exe</type></os>"), "<os><type>: unknown OS type 'exe'" },
         { "os-type-missing", DOMAIN("<os><kernel>/k</kernel></os>"), "<os>: <type>hvm</type> is required" },

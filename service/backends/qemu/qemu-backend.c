@@ -995,7 +995,10 @@ int qemu_domain_launch(QemuDomain *qd, const DomainDef *wanted, bool incoming, G
         g_array_prepend_val(pass, fd);
 
         log_command_line(qd->paths->log, argv);
+        CpuSet affinity;
+        bool pinned = def->vcpu_cpuset && cpuset_parse(def->vcpu_cpuset, "<vcpu cpuset>", &affinity, NULL) >= 0;
         r = qemu_process_spawn_fds(b->event, argv, qd->paths->log, (const int *) pass->data, pass->len,
+                                   pinned ? &affinity : NULL,
                                    on_process_exit, qd, &qd->process, error);
         /* QEMU holds the taps now; they die with it. */
         close_fds(taps);

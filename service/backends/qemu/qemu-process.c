@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,12 +171,19 @@ static int qemu_process_watch(QemuProcess *p) {
 }
 
 /* In the child between fork and exec: async-signal-safe calls only. */
-static _Noreturn void child_exec(char *const *argv, int devnull, int log_fd, const int *pass_fds, size_t n_pass_fds) {
+static _Noreturn void child_exec(char *const *argv, int devnull, int log_fd, const int *pass_fds, size_t n_pass_fds,
+                                 const cpu_set_t *cpus) {
         int moved[QEMU_PROCESS_MAX_FDS];
         int floor = 3 + (int) n_pass_fds;
         sigset_t none;
 
         (void) setsid();
+        /* <vcpu cpuset>: inherited by every thread QEMU makes. */
+        if (cpus && sched_setaffinity(0, sizeof(*cpus), cpus) < 0) {
+                static const char msg[] = "vmigrated: cannot run QEMU on the host CPUs of <vcpu cpuset>\n";
+                (void) !write(log_fd, msg, sizeof(msg) - 1);
+                _exit(126);
+        }
         sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
         /* An fd we hand over may sit where another one goes; move them all
@@ -203,8 +211,8 @@ static _Noreturn void child_exec(char *const *argv, int devnull, int log_fd, con
 
 int qemu_process_spawn(sd_event *event, char *const *argv, const char *log_path, int pass_fd,
                        QemuProcessExitFn on_exit, void *userdata, QemuProcess **ret, GError **error) {
-        return qemu_process_spawn_fds(event, argv, log_path, &pass_fd, pass_fd >= 0 ? 1 : 0, on_exit, userdata, ret,
-                                      error);
+        return qemu_process_spawn_fds(event, argv, log_path, &pass_fd, pass_fd >= 0 ? 1 : 0, NULL, on_exit, userdata,
+                                      ret, error);
 }
 
 static QemuProcess *process_new(sd_event *event, pid_t pid, QemuProcessExitFn on_exit, void *userdata) {
@@ -219,11 +227,18 @@ static QemuProcess *process_new(sd_event *event, pid_t pid, QemuProcessExitFn on
 }
 
 int qemu_process_spawn_fds(sd_event *event, char *const *argv, const char *log_path, const int *pass_fds,
-                           size_t n_pass_fds, QemuProcessExitFn on_exit, void *userdata, QemuProcess **ret,
-                           GError **error) {
+                           size_t n_pass_fds, const CpuSet *affinity, QemuProcessExitFn on_exit, void *userdata,
+                           QemuProcess **ret, GError **error) {
         g_autoptr(QemuProcess) p = NULL;
+        cpu_set_t cpus;
         int devnull, log_fd, r;
         pid_t pid;
+
+        /* Made here: the child may only make async-signal-safe calls. */
+        CPU_ZERO(&cpus);
+        for (unsigned c = 0; affinity && c < CPUSET_MAX && c < CPU_SETSIZE; c++)
+                if (cpuset_has(affinity, c))
+                        CPU_SET(c, &cpus);
 
         if (n_pass_fds > QEMU_PROCESS_MAX_FDS)
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot pass %zu file descriptors to QEMU",
@@ -247,7 +262,7 @@ int qemu_process_spawn_fds(sd_event *event, char *const *argv, const char *log_p
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "cannot fork: %s", g_strerror(-r));
         }
         if (pid == 0)
-                child_exec(argv, devnull, log_fd, pass_fds, n_pass_fds);
+                child_exec(argv, devnull, log_fd, pass_fds, n_pass_fds, affinity ? &cpus : NULL);
         close(devnull);
         close(log_fd);
 

@@ -8,6 +8,7 @@
 #include <glib.h>
 #include <systemd/sd-event.h>
 
+#include "cpuset.h"
 /*
  * One QEMU process, started by us or found again after a daemon restart.
  * It is watched through a pidfd, which works for both: for our own child
@@ -29,11 +30,13 @@ typedef void (*QemuProcessExitFn)(QemuProcess *p, int status, void *userdata);
 int qemu_process_spawn(sd_event *event, char *const *argv, const char *log_path, int pass_fd,
                        QemuProcessExitFn on_exit, void *userdata, QemuProcess **ret, GError **error);
 
-/* The same, passing pass_fds[i] as file descriptor 3 + i. */
+/* The same, passing pass_fds[i] as file descriptor 3 + i, and with
+ * affinity (NULL: any CPU) the host CPUs it and all its threads run on (a
+ * CPU it cannot have makes it exit 126 before exec, saying so in the log). */
 #define QEMU_PROCESS_MAX_FDS 64
 int qemu_process_spawn_fds(sd_event *event, char *const *argv, const char *log_path, const int *pass_fds,
-                           size_t n_pass_fds, QemuProcessExitFn on_exit, void *userdata, QemuProcess **ret,
-                           GError **error);
+                           size_t n_pass_fds, const CpuSet *affinity, QemuProcessExitFn on_exit, void *userdata,
+                           QemuProcess **ret, GError **error);
 
 /* Finds a process recorded as (pid, starttime) again. Returns -ESRCH when
  * it is gone or the pid now belongs to another process. */
