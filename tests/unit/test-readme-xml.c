@@ -326,6 +326,15 @@ static char *document_of(const Example *e) {
         return g_strconcat(DOMAIN_START, e->body->str, DOMAIN_END, NULL);
 }
 
+/* g_test_fail_printf() keeps one message per test: each failure of a row
+ * also goes to the log, so a row that is wrong in several ways says all. */
+#define row_fail(...)                                                                                       \
+        do {                                                                                                \
+                g_autofree char *_m = g_strdup_printf(__VA_ARGS__);                                         \
+                g_test_message("FAIL: %s", _m);                                                             \
+                g_test_fail_printf("%s", _m);                                                               \
+        } while (0)
+
 /* ---- the tests ---- */
 
 static void check_example(const Row *r, Status status, const char *element, const Example *e) {
@@ -341,41 +350,41 @@ static void check_example(const Row *r, Status status, const char *element, cons
 
                 if (!strstr(status_lower, "refused") ||
                     (!strstr(r->element_cell, e->word) && !strstr(r->status_cell, e->word))) {
-                        g_test_fail_printf("README.md:%u says nothing refused about '%s', but "
-                                           "readme-xml-examples.txt:%u expects it refused",
-                                           r->line, e->word, e->line);
+                        row_fail("README.md:%u says nothing refused about '%s', but "
+                                 "readme-xml-examples.txt:%u expects it refused",
+                                 r->line, e->word, e->line);
                         return;
                 }
         } else if (!element) {
-                g_test_fail_printf("README.md:%u: the row names no <element> in a code span; "
-                                   "readme-xml-examples.txt:%u must say 'refused WORD'",
-                                   r->line, e->line);
+                row_fail("README.md:%u: the row names no <element> in a code span; "
+                         "readme-xml-examples.txt:%u must say 'refused WORD'",
+                         r->line, e->line);
                 return;
         }
 
         r_parse = domain_def_parse(xml, strlen(xml), &def, &error);
         if (refuse) {
                 if (r_parse >= 0) {
-                        g_test_fail_printf("README.md:%u says refused, but the parser takes "
-                                           "readme-xml-examples.txt:%u: %s",
-                                           r->line, e->line, xml);
+                        row_fail("README.md:%u says refused, but the parser takes "
+                                 "readme-xml-examples.txt:%u: %s",
+                                 r->line, e->line, xml);
                         return;
                 }
                 if (!g_error_matches(error, VM_ERROR, VM_ERROR_INVALID_XML) ||
                     !strstr(error->message, named))
-                        g_test_fail_printf("README.md:%u: the refusal of readme-xml-examples.txt:%u "
-                                           "does not name '%s': %s",
-                                           r->line, e->line, named, error ? error->message : "");
+                        row_fail("README.md:%u: the refusal of readme-xml-examples.txt:%u "
+                                 "does not name '%s': %s",
+                                 r->line, e->line, named, error ? error->message : "");
                 else
                         g_test_message("refused as the README says: %s", error->message);
                 return;
         }
 
         if (r_parse < 0) {
-                g_test_fail_printf("README.md:%u says %s, but the parser refuses "
-                                   "readme-xml-examples.txt:%u: %s",
-                                   r->line, status == STATUS_KEPT ? "kept" : "supported", e->line,
-                                   error ? error->message : "");
+                row_fail("README.md:%u says %s, but the parser refuses "
+                         "readme-xml-examples.txt:%u: %s",
+                         r->line, status == STATUS_KEPT ? "kept" : "supported", e->line,
+                         error ? error->message : "");
                 return;
         }
         if (status == STATUS_KEPT) {
@@ -383,9 +392,9 @@ static void check_example(const Row *r, Status status, const char *element, cons
                 g_autofree char *open_tag = g_strconcat("<", element, NULL);
 
                 if (!strstr(formatted, open_tag))
-                        g_test_fail_printf("README.md:%u says kept, but GetXML of "
-                                           "readme-xml-examples.txt:%u has no %s>: %s",
-                                           r->line, e->line, open_tag, formatted);
+                        row_fail("README.md:%u says kept, but GetXML of "
+                                 "readme-xml-examples.txt:%u has no %s>: %s",
+                                 r->line, e->line, open_tag, formatted);
         }
 }
 
@@ -396,21 +405,21 @@ static void test_row(gconstpointer data) {
 
         g_test_message("README.md:%u: %s | %s", r->line, r->element_cell, r->status_cell);
         if (r->cells != r->header_cells) {
-                g_test_fail_printf("README.md:%u has %u cells, its header %u: escape a '|' inside a "
-                                   "code span as '\\|'",
-                                   r->line, r->cells, r->header_cells);
+                row_fail("README.md:%u has %u cells, its header %u: escape a '|' inside a "
+                         "code span as '\\|'",
+                         r->line, r->cells, r->header_cells);
                 return;
         }
         if (status == STATUS_UNKNOWN) {
-                g_test_fail_printf("README.md:%u: the status should start with supported, accepted, "
-                                   "kept or refused: '%s'",
-                                   r->line, r->status_cell);
+                row_fail("README.md:%u: the status should start with supported, accepted, "
+                         "kept or refused: '%s'",
+                         r->line, r->status_cell);
                 return;
         }
         if (!r->set || r->set->examples->len == 0) {
-                g_test_fail_printf("README.md:%u: no example in tests/unit/data/readme-xml-examples.txt "
-                                   "under [%s]",
-                                   r->line, r->element_cell);
+                row_fail("README.md:%u: no example in tests/unit/data/readme-xml-examples.txt "
+                         "under [%s]",
+                         r->line, r->element_cell);
                 return;
         }
         for (unsigned i = 0; i < r->set->examples->len; i++)
@@ -419,14 +428,14 @@ static void test_row(gconstpointer data) {
 
 static void test_examples_have_rows(void) {
         for (unsigned i = 0; i < file_problems->len; i++)
-                g_test_fail_printf("readme-xml-examples.txt %s", (char *) file_problems->pdata[i]);
+                row_fail("readme-xml-examples.txt %s", (char *) file_problems->pdata[i]);
         for (unsigned i = 0; i < example_sets->len; i++) {
                 const ExampleSet *s = example_sets->pdata[i];
 
                 if (!s->used)
-                        g_test_fail_printf("readme-xml-examples.txt: [%s] is no row of README.md's "
-                                           "tables of supported domain XML",
-                                           s->row);
+                        row_fail("readme-xml-examples.txt: [%s] is no row of README.md's "
+                                 "tables of supported domain XML",
+                                 s->row);
         }
 }
 
