@@ -1087,9 +1087,10 @@ static int parse_channel(xmlNode *node, DomainDef *def, GError **error) {
                 } else if (node_is(c, "target")) {
                         g_autofree char *type = NULL;
 
-                        /* state='connected' is the running guest agent's. */
+                        /* The type first: libvirt's guestfwd and xen targets carry
+                         * attributes of their own, and "unknown attribute 'address'"
+                         * would hide that the target itself is what is refused. */
                         if ((r = check_once(&seen_target, c, node, error)) < 0 ||
-                            (r = check_empty(c, STRV("type", "name", "state"), error)) < 0 ||
                             (r = require_attr(c, "type", "('virtio')", &type, error)) < 0)
                                 return r;
                         if (!g_str_equal(type, "virtio")) {
@@ -1100,6 +1101,9 @@ static int parse_channel(xmlNode *node, DomainDef *def, GError **error) {
                                         "use type='virtio'",
                                         q);
                         }
+                        /* state='connected' is the running guest agent's. */
+                        if ((r = check_empty(c, STRV("type", "name", "state"), error)) < 0)
+                                return r;
                         ch->name = get_attr(c, "name");
                 } else if (!is_bookkeeping(c))
                         return unsupported_element(c, node, NULL, error);

@@ -491,7 +491,7 @@ static const Refusal refusals[] = {
         { "channel/guestfwd",
           DEVICES("<channel type='unix'><target type='guestfwd' address='10.0.2.1' port='1'/>"
                   "</channel>"),
-          "unknown attribute 'address' on <target>" },
+          "<channel><target type='guestfwd'> is not supported by vmigrate; use type='virtio'" },
         { "channel/connect",
           DEVICES("<channel type='unix'><source mode='connect' path='/s'/>"
                   "<target type='virtio' name='x'/></channel>"),
