@@ -128,6 +128,7 @@ void devices_def_copy(DomainDef *dst, const DomainDef *src) {
         dst->pm_suspend_to_mem = g_strdup(src->pm_suspend_to_mem);
         dst->pm_suspend_to_disk = g_strdup(src->pm_suspend_to_disk);
         dst->usb_model = g_strdup(src->usb_model);
+        dst->usb_companions = src->usb_companions;
         dst->usb_ports = src->usb_ports;
         dst->scsi_model = g_strdup(src->scsi_model);
         for (guint i = 0; src->inputs && i < src->inputs->len; i++) {
@@ -197,6 +198,7 @@ static bool guest_equal(const DomainDef *a, const DomainDef *b) {
             g_strcmp0(a->pm_suspend_to_mem, b->pm_suspend_to_mem) != 0 ||
             g_strcmp0(a->pm_suspend_to_disk, b->pm_suspend_to_disk) != 0 ||
             g_strcmp0(a->usb_model, b->usb_model) != 0 || a->usb_ports != b->usb_ports ||
+            a->usb_companions != b->usb_companions ||
             g_strcmp0(a->scsi_model, b->scsi_model) != 0 || a->redirdevs != b->redirdevs ||
             g_strcmp0(a->rng_backend, b->rng_backend) != 0 || a->rng_rate_bytes != b->rng_rate_bytes ||
             a->rng_rate_period != b->rng_rate_period ||
@@ -835,6 +837,47 @@ static const char *const scsi_models[] = { "virtio-scsi", "lsilogic", "lsisas106
 static const char *const usb_models[] = { "qemu-xhci",  "nec-xhci",   "ich9-ehci1", "ehci",
                                           "piix3-uhci", "piix4-uhci", "none",       NULL };
 
+/* <controller type='usb' model='ich9-uhciN'><master startport='2N-2'/>:
+ * a USB 1 companion of the ich9-ehci1 given before it (libvirt's USB set
+ * for older guests). */
+static int parse_usb_companion(xmlNode *node, const char *model, DomainDef *def, GError **error) {
+        unsigned n = (unsigned) (model[strlen("ich9-uhci")] - '0');
+        g_autofree char *startport = NULL;
+        bool seen_master = false;
+        int r;
+
+        if (strlen(model) != strlen("ich9-uhci1") || n < 1 || n > 3)
+                return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                    "<controller type='usb' model='%s'>: unknown USB companion; libvirt's are "
+                                    "ich9-uhci1, ich9-uhci2 and ich9-uhci3",
+                                    model);
+        if (g_strcmp0(def->usb_model, "ich9-ehci1") != 0)
+                return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                    "<controller type='usb' model='%s'>: a USB companion needs its "
+                                    "<controller type='usb' model='ich9-ehci1'/> before it",
+                                    model);
+        if (def->usb_companions & (1u << n))
+                return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                    "<controller type='usb' model='%s'> given twice in <devices>", model);
+        for_each_child_element(c, node, r, error) {
+                if (node_is(c, "master")) {
+                        if ((r = check_once(&seen_master, c, node, error)) < 0 ||
+                            (r = check_empty(c, STRV("startport"), error)) < 0 ||
+                            (r = require_attr(c, "startport", NULL, &startport, error)) < 0)
+                                return r;
+                } else if (!is_bookkeeping(c))
+                        return unsupported_element(c, node, NULL, error);
+        }
+        g_autofree char *want = g_strdup_printf("%u", 2 * n - 2);
+        if (g_strcmp0(startport, want) != 0)
+                return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                    "<controller type='usb' model='%s'>: <master startport='%s'/> is required "
+                                    "(its ports on the EHCI controller)",
+                                    model, want);
+        def->usb_companions |= 1u << n;
+        return 0;
+}
+
 static int parse_controller(xmlNode *node, DomainDef *def, GError **error) {
         g_autofree char *type = NULL, *model = NULL;
         unsigned index;
@@ -876,6 +919,8 @@ static int parse_controller(xmlNode *node, DomainDef *def, GError **error) {
                 char **field = usb ? &def->usb_model : &def->scsi_model;
                 g_autofree char *ports = get_attr(node, "ports");
 
+                if (usb && model && g_str_has_prefix(model, "ich9-uhci") && index == 0)
+                        return parse_usb_companion(node, model, def, error);
                 if (index != 0)
                         return vm_error_set(
                                 error, VM_ERROR_INVALID_XML,
@@ -889,14 +934,6 @@ static int parse_controller(xmlNode *node, DomainDef *def, GError **error) {
                 if (!model)
                         /* vmigrate's defaults, written back by GetXML. */
                         model = g_strdup(usb ? "qemu-xhci" : "virtio-scsi");
-                if (usb && g_str_has_prefix(model, "ich9-uhci"))
-                        return vm_error_set(
-                                error, VM_ERROR_INVALID_XML,
-                                "<controller type='usb' model='%s'>: companion controllers are not "
-                                "supported by vmigrate; use one <controller type='usb' "
-                                "model='qemu-xhci'/> (USB 1 to 3 on one controller) instead of "
-                                "the ich9-ehci1 set",
-                                model);
                 if ((r = check_attr_choice(node, "model", model,
                                            usb ? "USB controller model" : "SCSI controller model",
                                            usb ? usb_models : scsi_models, error)) < 0)
@@ -1531,6 +1568,21 @@ void devices_format_devices(xmlTextWriter *w, const DomainDef *def) {
                 write_attribute(w, "index", "0");
                 write_attribute(w, "model", def->usb_model);
                 write_attribute(w, "ports", ports);
+                end_element(w);
+        }
+        for (unsigned n = 1; n <= 3; n++) {
+                g_autofree char *model = g_strdup_printf("ich9-uhci%u", n);
+                g_autofree char *startport = g_strdup_printf("%u", 2 * n - 2);
+
+                if (!(def->usb_companions & (1u << n)))
+                        continue;
+                start_element(w, "controller");
+                write_attribute(w, "type", "usb");
+                write_attribute(w, "index", "0");
+                write_attribute(w, "model", model);
+                start_element(w, "master");
+                write_attribute(w, "startport", startport);
+                end_element(w);
                 end_element(w);
         }
         if (def->scsi_model) {

@@ -232,6 +232,8 @@ typedef struct DomainDef {
         char *pm_suspend_to_disk;  /* "no" or NULL */
         char *usb_model;           /* <controller type='usb'>: "qemu-xhci", ..., "none"; NULL = none given */
         unsigned usb_ports;        /* ports='N' of an xHCI controller; 0 = QEMU's default */
+        unsigned usb_companions;   /* with ich9-ehci1: bit N for ich9-uhciN (N = 1..3), libvirt's
+                                    * companion set (USB 1 ports 2N-2, 2N-1 of the EHCI) */
         char *scsi_model;          /* <controller type='scsi'>: "virtio-scsi", "lsilogic"; NULL = virtio-scsi */
         GPtrArray *inputs;         /* DomainInputDef* */
         GPtrArray *sounds;         /* DomainSoundDef* */

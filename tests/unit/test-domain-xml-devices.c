@@ -201,6 +201,16 @@ static void test_controllers(void) {
                                  "<controller type='virtio-serial' index='0'/>"
                                  "<controller type='sata' index='0'/>"));
 
+        {
+                /* libvirt's EHCI with UHCI companions, written back whole. */
+                g_autoptr(DomainDef) d = parse_ok(DEVICES(
+                        "<controller type='usb' index='0' model='ich9-ehci1'/>"
+                        "<controller type='usb' index='0' model='ich9-uhci1'><master startport='0'/></controller>"
+                        "<controller type='usb' index='0' model='ich9-uhci3'><master startport='4'/></controller>"));
+                g_assert_cmpstr(d->usb_model, ==, "ich9-ehci1");
+                g_assert_cmpuint(d->usb_companions, ==, (1u << 1) | (1u << 3));
+                assert_round_trip(d);
+        }
         g_assert_cmpstr(def->usb_model, ==, "nec-xhci");
         g_assert_cmpuint(def->usb_ports, ==, 4);
         g_assert_cmpstr(def->scsi_model, ==, "lsilogic");
@@ -467,11 +477,20 @@ static const Refusal refusals[] = {
           "vmigrate gives a guest one SCSI controller, index 0" },
         { "controller/scsi-model", DEVICES("<controller type='scsi' model='buslogic'/>"),
           "<controller model='buslogic'>: unknown SCSI controller model" },
-        { "controller/usb-companion",
+        { "controller/usb-companion-alone",
           DEVICES("<controller type='usb' model='ich9-uhci1'><master startport='0'/>"
                   "</controller>"),
-          "companion controllers are not supported by vmigrate; use one <controller type='usb' "
-          "model='qemu-xhci'/>" },
+          "<controller type='usb' model='ich9-uhci1'>: a USB companion needs its <controller type='usb' "
+          "model='ich9-ehci1'/> before it" },
+        { "controller/usb-companion-port",
+          DEVICES("<controller type='usb' model='ich9-ehci1'/><controller type='usb' model='ich9-uhci2'>"
+                  "<master startport='0'/></controller>"),
+          "<master startport='2'/> is required" },
+        { "controller/usb-companion-twice",
+          DEVICES("<controller type='usb' model='ich9-ehci1'/><controller type='usb' model='ich9-uhci1'>"
+                  "<master startport='0'/></controller><controller type='usb' model='ich9-uhci1'>"
+                  "<master startport='0'/></controller>"),
+          "model='ich9-uhci1'> given twice" },
         { "controller/usb-twice", DEVICES("<controller type='usb'/><controller type='usb' index='0'/>"),
           "given twice" },
         { "controller/usb-ports", DEVICES("<controller type='usb' model='piix3-uhci' ports='2'/>"),

@@ -42,6 +42,15 @@
                "<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>"                   \
                "<watchdog model='itco' action='reset'/></devices>")
 
+/* libvirt's USB set for older guests: EHCI with three UHCI companions. */
+#define USB_COMPANIONS                                                                                      \
+        DOMAIN("q35",                                                                                       \
+               "<devices><controller type='usb' index='0' model='ich9-ehci1'/>"                             \
+               "<controller type='usb' index='0' model='ich9-uhci1'><master startport='0'/></controller>"   \
+               "<controller type='usb' index='0' model='ich9-uhci2'><master startport='2'/></controller>"   \
+               "<controller type='usb' index='0' model='ich9-uhci3'><master startport='4'/></controller>"   \
+               "<input type='tablet' bus='usb'/></devices>")
+
 #define OLDER_PC                                                                                            \
         "<domain type='qemu'><name>demo</name><uuid>" UUID "</uuid><memory unit='MiB'>64</memory>"          \
         "<vcpu>4</vcpu><cpu><topology sockets='1' cores='2' threads='2'/></cpu>"                            \
@@ -142,6 +151,17 @@ static void test_desktop_q35(void) {
         assert_has(cmd, "-device virtio-balloon-pci,id=balloon0");
         /* The console that stood alone became serial port 0. */
         assert_has(cmd, "isa-serial,chardev=serial0,index=0");
+}
+
+static void test_usb_companions(void) {
+        g_autoptr(Host) h = host_new();
+        g_autoptr(DomainDef) def = parse(USB_COMPANIONS);
+        g_auto(GStrv) argv = build(def, h->paths);
+        g_autofree char *cmd = joined(argv);
+
+        assert_has(cmd, "-device ich9-usb-ehci1,id=usb -device ich9-usb-uhci1,id=usb-uhci1,masterbus=usb.0,"
+                        "firstport=0 -device ich9-usb-uhci2,id=usb-uhci2,masterbus=usb.0,firstport=2 -device "
+                        "ich9-usb-uhci3,id=usb-uhci3,masterbus=usb.0,firstport=4");
 }
 
 static void test_older_pc(void) {
@@ -338,6 +358,8 @@ static void test_starts(gconstpointer data) {
                 xml = g_strdup(DESKTOP_Q35);
         else if (g_str_equal(which, "older-pc"))
                 xml = g_strdup(OLDER_PC);
+        else if (g_str_equal(which, "usb-companions"))
+                xml = g_strdup(USB_COMPANIONS);
         else {
                 g_autofree char *a = g_build_filename(h->dir, "a.img", NULL);
                 g_autofree char *b = g_build_filename(h->dir, "b.img", NULL);
@@ -371,6 +393,8 @@ int main(int argc, char **argv) {
 
         g_test_add_func("/qemu-command-devices/desktop-q35", test_desktop_q35);
         g_test_add_func("/qemu-command-devices/older-pc", test_older_pc);
+        g_test_add_func("/qemu-command-devices/usb-companions", test_usb_companions);
+        g_test_add_data_func("/qemu-command-devices/starts/usb-companions", "usb-companions", test_starts);
         g_test_add_func("/qemu-command-devices/disks", test_disks);
         g_test_add_func("/qemu-command-devices/bootindex/per-device", test_bootindex_per_device);
         g_test_add_func("/qemu-command-devices/watchdog/itco-needs-q35", test_itco_needs_q35);

@@ -172,6 +172,13 @@ static void add_usb(GPtrArray *argv, const DomainDef *def) {
                         else
                                 add_pair(argv, "-device", g_strdup_printf("%s,id=usb", map[i].device));
                 }
+        /* libvirt's companion set: each UHCI takes two of the EHCI's ports
+         * for USB 1 devices. */
+        for (unsigned n = 1; n <= 3; n++)
+                if (def->usb_companions & (1u << n))
+                        add_pair(argv, "-device",
+                                 g_strdup_printf("ich9-usb-uhci%u,id=usb-uhci%u,masterbus=usb.0,firstport=%u", n, n,
+                                                 2 * n - 2));
 }
 
 static void add_inputs(GPtrArray *argv, const DomainDef *def) {
