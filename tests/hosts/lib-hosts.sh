@@ -325,7 +325,7 @@ _hosts_start() {
 
 _hosts_add_host() {
         local name=$1 ip=$2 h=$HOSTS_RUN/h/$1 ns=vmh-$HOSTS_ID-$1 sw=vmh-$HOSTS_ID-sw
-        mkdir -p "$h"/{bus,state,run,images,services,system.d,exits,root-ssh} || return 1
+        mkdir -p "$h"/{bus,state,run,images,services,system.d,exits,root-ssh} || { _hosts_err "host $name: mkdir failed ($LINENO)"; return 1; }
         chmod 0755 "$h" "$h/bus"
         chmod 0700 "$h/root-ssh"
         echo "$ip" >"$h/ip"
@@ -333,34 +333,36 @@ _hosts_add_host() {
         # tests/bus, with this host's socket, service and policy
         # directories: the wrapper records each daemon's pid and exit status
         # in the host's dir (the daemon is dbus-daemon's child, not ours).
-        VM_TMP=$h _vm_write_bus_config || return 1
+        VM_TMP=$h _vm_write_bus_config || { _hosts_err "host $name: _vm_write_bus_config failed ($LINENO)"; return 1; }
         VM_TMP=$h _vm_write_wrapper
         VM_TMP=$h _vm_write_service_file "$(_hosts_daemon_options "$h")"
 
         # Network: eth0 in the host, its peer p-NAME a port of the switch.
         # Both ends are created inside their namespaces, never in ours.
         echo "netns $ns" >>"$HOSTS_RUN/resources"
-        ip netns add "$ns" || return 1
-        stat -L -c %i "/run/netns/$ns" >>"$HOSTS_RUN/inodes" || return 1
-        ip link add eth0 netns "$ns" type veth peer name "p-$name" netns "$sw" || return 1
-        ip -n "$sw" link set "p-$name" master br0 up || return 1
-        ip -n "$ns" link set lo up || return 1
-        ip -n "$ns" addr add "$ip/24" dev eth0 || return 1
-        ip -n "$ns" link set eth0 up || return 1
+        # Serialised: the first 'ip netns add' of the machine makes /run/netns
+        # a mount point, and two test programs doing that at once can race.
+        flock /run/vmh-netns.lock ip netns add "$ns" || { _hosts_err "host $name: ip netns add failed ($LINENO)"; return 1; }
+        stat -L -c %i "/run/netns/$ns" >>"$HOSTS_RUN/inodes" || { _hosts_err "host $name: stat failed ($LINENO)"; return 1; }
+        ip link add eth0 netns "$ns" type veth peer name "p-$name" netns "$sw" || { _hosts_err "host $name: ip failed ($LINENO)"; return 1; }
+        ip -n "$sw" link set "p-$name" master br0 up || { _hosts_err "host $name: ip failed ($LINENO)"; return 1; }
+        ip -n "$ns" link set lo up || { _hosts_err "host $name: ip failed ($LINENO)"; return 1; }
+        ip -n "$ns" addr add "$ip/24" dev eth0 || { _hosts_err "host $name: ip failed ($LINENO)"; return 1; }
+        ip -n "$ns" link set eth0 up || { _hosts_err "host $name: ip failed ($LINENO)"; return 1; }
 
         # Mount and UTS namespaces, kept by bind mounts on files.
         touch "$HOSTS_RUN/ns/$name.mnt" "$HOSTS_RUN/ns/$name.uts"
         echo "nsfile $HOSTS_RUN/ns/$name.mnt" >>"$HOSTS_RUN/resources"
         echo "nsfile $HOSTS_RUN/ns/$name.uts" >>"$HOSTS_RUN/resources"
         unshare --mount="$HOSTS_RUN/ns/$name.mnt" --uts="$HOSTS_RUN/ns/$name.uts" \
-                --propagation private true || return 1
-        stat -L -c %i "$HOSTS_RUN/ns/$name.mnt" >>"$HOSTS_RUN/inodes" || return 1
+                --propagation private true || { _hosts_err "host $name: unshare failed ($LINENO)"; return 1; }
+        stat -L -c %i "$HOSTS_RUN/ns/$name.mnt" >>"$HOSTS_RUN/inodes" || { _hosts_err "host $name: stat failed ($LINENO)"; return 1; }
         nsenter --mount="$HOSTS_RUN/ns/$name.mnt" /bin/sh -c "$_hosts_mount_script" sh \
-                "$h" "$HOSTS_RUN" "$HOSTS_STATE_DIR" "$HOSTS_RUNTIME_DIR" || return 1
+                "$h" "$HOSTS_RUN" "$HOSTS_STATE_DIR" "$HOSTS_RUNTIME_DIR" || { _hosts_err "host $name: the mount script failed ($LINENO)"; return 1; }
         # A sysfs of the host's own network namespace: /sys/class/net then
         # lists the host's devices (bridges), as on a real host.
-        nsenter --mount="$HOSTS_RUN/ns/$name.mnt" --net="/run/netns/$ns" mount -t sysfs vmh-sys /sys || return 1
-        nsenter --uts="$HOSTS_RUN/ns/$name.uts" hostname "host-$name" || return 1
+        nsenter --mount="$HOSTS_RUN/ns/$name.mnt" --net="/run/netns/$ns" mount -t sysfs vmh-sys /sys || { _hosts_err "host $name: nsenter failed ($LINENO)"; return 1; }
+        nsenter --uts="$HOSTS_RUN/ns/$name.uts" hostname "host-$name" || { _hosts_err "host $name: nsenter failed ($LINENO)"; return 1; }
 
         # The bus: listens on $h/bus/system_bus_socket, which is the
         # host's /run/dbus/system_bus_socket and, being under the run dir
@@ -445,7 +447,7 @@ hosts_setup() {
 
         # The switch: a bridge in a namespace of its own.
         echo "netns vmh-$HOSTS_ID-sw" >>"$HOSTS_RUN/resources"
-        ip netns add "vmh-$HOSTS_ID-sw" || bail_out "ip netns add failed"
+        flock /run/vmh-netns.lock ip netns add "vmh-$HOSTS_ID-sw" || bail_out "ip netns add failed"
         stat -L -c %i "/run/netns/vmh-$HOSTS_ID-sw" >>"$HOSTS_RUN/inodes"
         ip -n "vmh-$HOSTS_ID-sw" link add br0 type bridge &&
                 ip -n "vmh-$HOSTS_ID-sw" link set br0 up || bail_out "cannot create the switch bridge"
