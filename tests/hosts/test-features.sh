@@ -151,7 +151,8 @@ is "$(mig_state a "$p5")" running/booted "hang-hook still runs on a"
 mig_check_clean b "$u5" "hook timed out"
 # Its "abort" run hangs as well and is killed in turn; the abort runs go
 # in reverse order, so 10-log's comes after it.
-ok "wait_until 30 eval '! pgrep -f \"sleep 300\" >/dev/null'" "no hook process is left"
+ok "wait_until 30 eval '! pgrep -f \"sleep 300\" >/dev/null'" "no hook process is left" ||
+        diag "left: $(ps -o pid,ppid,pgid,sid,etimes,args -C sleep 2>/dev/null | grep 'sleep 300'); b's log: $(grep -h '30-hang' "$(host_path b log)" | tail -n 5)"
 ok "wait_until 10 grep -q 'hang-hook migrate abort' '$hooklog_b'" "10-log ran at abort after the killed hook"
 
 # --- DryRun reports the hooks without running them
