@@ -44,3 +44,14 @@ bool domain_name_is_valid(const char *name, const char **ret_why) {
         }
         return true;
 }
+
+bool policy_name_is_valid(const char *name) {
+        size_t n = name ? strlen(name) : 0;
+
+        if (n == 0 || n > POLICY_NAME_MAX || name[0] == '-' || name[0] == '.')
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!g_ascii_isalnum(name[i]) && !strchr("-_.", name[i]))
+                        return false;
+        return true;
+}

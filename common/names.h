@@ -11,3 +11,8 @@
  * 'destination-name' and vmigratectl: 1..64 bytes of UTF-8, no '/', no
  * control characters, no leading '.' or '-', not all-whitespace. */
 bool domain_name_is_valid(const char *name, const char **ret_why);
+
+/* A convergence policy's name (option 'policy', NAME.policy files):
+ * 1..64 of letters, digits, '-', '_' and '.', not starting with '-' or '.'. */
+#define POLICY_NAME_MAX 64
+bool policy_name_is_valid(const char *name);

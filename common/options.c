@@ -111,11 +111,17 @@ static const MigrateOptionInfo option_table[_MIGRATE_OPTION_MAX] = {
                                             .type = "s",
                                             .doc = "What to do when timeout expires",
                                             .values = timeout_action_values },
+        [MIGRATE_OPTION_POLICY] = { .key = "policy",
+                                    .id = MIGRATE_OPTION_POLICY,
+                                    .type = "s",
+                                    .doc = "Convergence policy: what to do, step by step, when pre-copy cannot "
+                                           "catch up with the guest (GetPolicies lists them)",
+                                    .every_backend = true },
         [MIGRATE_OPTION_WAIT] = { .key = "wait",
                                   .id = MIGRATE_OPTION_WAIT,
                                   .type = "b",
                                   .doc = "Reply to Migrate only when the job has ended",
-                                  .bus_layer = true },
+                                  .every_backend = true },
 };
 
 /* Where each option lives in MigrateOptions. */
@@ -145,6 +151,7 @@ static const size_t field_offset[_MIGRATE_OPTION_MAX] = {
         [MIGRATE_OPTION_UNSAFE] = offsetof(MigrateOptions, unsafe),
         [MIGRATE_OPTION_TIMEOUT] = offsetof(MigrateOptions, timeout),
         [MIGRATE_OPTION_TIMEOUT_ACTION] = offsetof(MigrateOptions, timeout_action),
+        [MIGRATE_OPTION_POLICY] = offsetof(MigrateOptions, policy),
         [MIGRATE_OPTION_WAIT] = offsetof(MigrateOptions, wait),
 };
 
@@ -260,6 +267,14 @@ static int store_value(MigrateOptions *o, const MigrateOptionInfo *info, GVarian
                         stored = g_strdup(s);
                         break;
                 }
+                case MIGRATE_OPTION_POLICY:
+                        if (!policy_name_is_valid(s))
+                                return vm_error_set(error, VM_ERROR_INVALID_OPTION,
+                                                    "option 'policy'='%s' is not a policy name: 1 to %d letters, "
+                                                    "digits, '-', '_' or '.', not starting with '-' or '.'",
+                                                    q, POLICY_NAME_MAX);
+                        stored = g_strdup(s);
+                        break;
                 case MIGRATE_OPTION_DESTINATION_XML:
                         if (s[0] == '\0')
                                 return vm_error_set(
@@ -343,6 +358,7 @@ void migrate_options_free(MigrateOptions *o) {
         g_free(o->destination_xml);
         g_free(o->data_uri);
         g_free(o->listen_address);
+        g_free(o->policy);
         g_free(o);
 }
 
@@ -614,6 +630,7 @@ static void copy_into(MigrateOptions *dst, const MigrateOptions *src) {
         dst->destination_xml = g_strdup(src->destination_xml);
         dst->data_uri = g_strdup(src->data_uri);
         dst->listen_address = g_strdup(src->listen_address);
+        dst->policy = g_strdup(src->policy);
 }
 
 MigrateOptions *migrate_options_copy(const MigrateOptions *o) {
@@ -712,7 +729,7 @@ int migrate_options_check(const MigrateOptions *o, const char *backend_name,
                 const MigrateOptionInfo *info = &option_table[i];
                 const MigrateOptionSupport *s;
 
-                if (!migrate_options_has(o, info->id) || info->bus_layer)
+                if (!migrate_options_has(o, info->id) || info->every_backend)
                         continue;
                 s = find_support(support, n_support, info->key);
                 if (!s || !s->supported)
@@ -730,6 +747,7 @@ int migrate_options_check(const MigrateOptions *o, const char *backend_name,
         g_free(effective.destination_xml);
         g_free(effective.data_uri);
         g_free(effective.listen_address);
+        g_free(effective.policy);
         return r;
 }
 
@@ -824,7 +842,7 @@ GVariant *migrate_options_describe(const MigrateOptionSupport *support, size_t n
         for (size_t i = 0; i < _MIGRATE_OPTION_MAX; i++) {
                 const MigrateOptionInfo *info = &option_table[i];
                 const MigrateOptionSupport *s = find_support(support, n_support, info->key);
-                bool supported = info->bus_layer || (s && s->supported);
+                bool supported = info->every_backend || (s && s->supported);
                 GVariantBuilder one;
 
                 g_variant_builder_init(&one, G_VARIANT_TYPE("a{sv}"));

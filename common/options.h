@@ -45,6 +45,7 @@ typedef enum MigrateOptionId {
         MIGRATE_OPTION_UNSAFE,
         MIGRATE_OPTION_TIMEOUT,
         MIGRATE_OPTION_TIMEOUT_ACTION,
+        MIGRATE_OPTION_POLICY,
         MIGRATE_OPTION_WAIT,
         _MIGRATE_OPTION_MAX,
 } MigrateOptionId;
@@ -105,6 +106,7 @@ typedef struct MigrateOptions {
         bool unsafe;
         uint64_t timeout; /* s */
         MigrateTimeoutAction timeout_action;
+        char *policy; /* a convergence policy's name */
         bool wait;
 } MigrateOptions;
 
@@ -125,7 +127,7 @@ typedef struct MigrateOptionInfo {
         const char *const *values; /* "s" enums: NULL-terminated allowed values; NULL = free text */
         uint64_t min, max;         /* "u"/"t": inclusive range */
         const char *unit;          /* "u"/"t": "bytes/s", "ms", "s", or NULL */
-        bool bus_layer;            /* handled by the bus layer for every backend ("wait") */
+        bool every_backend;        /* handled above the backends: the bus layer ("wait"), the core ("policy") */
 } MigrateOptionInfo;
 
 /* The table, in MigrateOptionId order (table[id].id == id). */

@@ -69,6 +69,10 @@ static int property_get_string(sd_bus *bus, const char *path, const char *interf
                 value = j->error ? j->error : "";
         else if (g_str_equal(property, "Encryption"))
                 value = job_encryption_to_string(j->encryption);
+        else if (g_str_equal(property, "Policy"))
+                value = j->policy ? j->policy : "";
+        else if (g_str_equal(property, "PolicyAction"))
+                value = j->policy_action ? j->policy_action : "";
         return sd_bus_message_append(reply, "s", value);
 }
 
@@ -120,6 +124,12 @@ static int property_get_stat(sd_bus *bus, const char *path, const char *interfac
         return sd_bus_message_append(reply, "t", value);
 }
 
+static int property_get_policy_step(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Job *j = userdata;
+        return sd_bus_message_append(reply, "u", j->policy_step);
+}
+
 static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return daemon_run_job_control(m, userdata, migration_cancel, error);
 }
@@ -146,12 +156,16 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("NotConverging", "b", property_get_not_converging, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Warnings", "as", property_get_warnings, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Encryption", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Policy", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("PolicyStep", "u", property_get_policy_step, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("PolicyAction", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_cancel,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("StartPostCopy", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start_postcopy,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("Finished", SD_BUS_ARGS("s", result, "s", error, "a{sv}", stats), 0),
         SD_BUS_SIGNAL_WITH_ARGS("NotConverging", SD_BUS_ARGS("s", detail), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("PolicyStepTaken", SD_BUS_ARGS("u", step, "s", action, "s", reason), 0),
         SD_BUS_VTABLE_END,
 };
 
@@ -164,7 +178,7 @@ int job_dbus_register(Daemon *daemon) {
 
 static void emit_job_properties(Daemon *daemon, Job *j, JobChange what) {
         g_autofree char *path = job_dbus_path(j);
-        const char *names[16];
+        const char *names[24];
         size_t n = 0;
         int r;
 
@@ -185,6 +199,11 @@ static void emit_job_properties(Daemon *daemon, Job *j, JobChange what) {
                 names[n++] = "Warnings";
         if (what & JOB_CHANGE_ENCRYPTION)
                 names[n++] = "Encryption";
+        if (what & JOB_CHANGE_POLICY) {
+                names[n++] = "Policy";
+                names[n++] = "PolicyStep";
+                names[n++] = "PolicyAction";
+        }
         names[n] = NULL;
         if (n == 0)
                 return;
@@ -250,6 +269,13 @@ void job_observe_changed(Manager *m, Job *j, JobChange what, void *userdata) {
                                        j->not_converging_detail ? j->not_converging_detail : "");
                 if (r < 0)
                         log_warning("cannot emit NotConverging for %s: %s", path, g_strerror(-r));
+        }
+        if ((what & JOB_CHANGE_POLICY) && j->policy_action) {
+                g_autofree char *path = job_dbus_path(j);
+                r = sd_bus_emit_signal(daemon->bus, path, BUS_JOB_INTERFACE, "PolicyStepTaken", "uss", j->policy_step,
+                                       j->policy_action, j->policy_reason ? j->policy_reason : "");
+                if (r < 0)
+                        log_warning("cannot emit PolicyStepTaken for %s: %s", path, g_strerror(-r));
         }
         if (what & ~JOB_CHANGE_STATS) {
                 JobChange all = s->pending;

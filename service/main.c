@@ -38,6 +38,7 @@ typedef struct Arguments {
         unsigned max_incoming;
         char *hooks_dir;
         char *networks_dir;
+        char *policies_dir;
         uint64_t hook_timeout_usec;
         char *tls_dir;
         bool require_encryption;
@@ -49,6 +50,7 @@ static void arguments_clear(Arguments *args) {
         g_free(args->runtime_dir);
         g_free(args->hooks_dir);
         g_free(args->networks_dir);
+        g_free(args->policies_dir);
         g_free(args->tls_dir);
         g_free(args->tunnel_command);
 }
@@ -100,6 +102,9 @@ static void print_help(void) {
                "                       file DIR/<network> names it (echo br0 > DIR/lan). Without a\n"
                "                       file, network 'default' is virbr0 (libvirt's). Read at each\n"
                "                       start and migration. Default: %s\n"
+               "  --policies-dir=DIR   Convergence policies an admin adds or overrides, one\n"
+               "                       DIR/NAME.policy each (option 'policy'; GetPolicies lists\n"
+               "                       them). Read at each migration. Default: %s\n"
                "  --hook-timeout=SECS  A hook still running after SECS seconds is killed and has\n"
                "                       failed (default 30).\n"
                "  --tls-dir=DIR        TLS credentials for migrations with option 'tls', with\n"
@@ -132,7 +137,7 @@ static void print_help(void) {
                "Exit status: 0 on a clean exit, 1 on a start-up failure (the reason is logged),\n"
                "2 on a usage error.\n",
                VMIGRATE_STATE_DIR, VMIGRATE_RUNTIME_DIR, VMIGRATE_HOOKS_DIR, VMIGRATE_NETWORKS_DIR,
-               TLS_CREDS_DEFAULT_DIR,
+               VMIGRATE_POLICIES_DIR, TLS_CREDS_DEFAULT_DIR,
                DEFAULT_TUNNEL_COMMAND);
 }
 
@@ -157,6 +162,7 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 ARG_LOG_LEVEL,
                 ARG_HOOKS_DIR,
                 ARG_NETWORKS_DIR,
+                ARG_POLICIES_DIR,
                 ARG_HOOK_TIMEOUT,
                 ARG_TLS_DIR,
                 ARG_REQUIRE_ENCRYPTION,
@@ -174,6 +180,7 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 { "hooks-dir", required_argument, NULL, ARG_HOOKS_DIR },
                 { "networks-dir", required_argument, NULL, ARG_NETWORKS_DIR },
+                { "policies-dir", required_argument, NULL, ARG_POLICIES_DIR },
                 { "hook-timeout", required_argument, NULL, ARG_HOOK_TIMEOUT },
                 { "tls-dir", required_argument, NULL, ARG_TLS_DIR },
                 { "require-encryption", no_argument, NULL, ARG_REQUIRE_ENCRYPTION },
@@ -242,6 +249,15 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                         }
                         g_free(args->networks_dir);
                         args->networks_dir = g_strdup(optarg);
+                        break;
+                case ARG_POLICIES_DIR:
+                        if (!g_path_is_absolute(optarg)) {
+                                fprintf(stderr, "vmigrated: --policies-dir needs an absolute path, not '%s'\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        g_free(args->policies_dir);
+                        args->policies_dir = g_strdup(optarg);
                         break;
                 case ARG_HOOK_TIMEOUT:
                         if (parse_seconds(optarg, &args->hook_timeout_usec) < 0 || args->hook_timeout_usec == 0 ||
@@ -324,6 +340,8 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 args->hooks_dir = g_strdup(VMIGRATE_HOOKS_DIR);
         if (!args->networks_dir)
                 args->networks_dir = g_strdup(VMIGRATE_NETWORKS_DIR);
+        if (!args->policies_dir)
+                args->policies_dir = g_strdup(VMIGRATE_POLICIES_DIR);
         return 1;
 }
 
@@ -543,6 +561,7 @@ static int run(const Arguments *args) {
         manager->max_incoming = args->max_incoming;
         manager->hooks_dir = args->hooks_dir;
         manager->networks_dir = args->networks_dir;
+        manager->policies_dir = args->policies_dir;
         manager->hook_timeout_usec = args->hook_timeout_usec;
         if (args->tls_dir) {
                 g_free(manager->tls_dir);

@@ -195,9 +195,11 @@ typedef struct BackendOps {
         /* Post-copy, either side: pause the stream (QEMU migrate-pause); the
          * guest waits on both hosts, resumable with postcopy-resume. */
         int (*migrate_pause)(void *domain_data, GError **error);
-        /* Source, pre-copy not converging with auto-converge on: throttle
-         * the guest's CPUs one step harder. May be NULL. */
-        int (*migrate_step_throttle)(void *domain_data, GError **error);
+        /* Source, with auto-converge on: the most the guest's CPUs may be
+         * throttled from now on, in percent (1-99); 0 holds the throttle
+         * back (at most 1%) until a convergence policy's throttle step.
+         * May be NULL. */
+        int (*migrate_set_throttle)(void *domain_data, unsigned percent, GError **error);
         /* Stops a Perform in progress: its done then reports the failure. */
         int (*migrate_cancel)(void *domain_data, GError **error);
         int (*migrate_set_max_downtime)(void *domain_data, uint64_t milliseconds, GError **error);

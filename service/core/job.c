@@ -84,6 +84,9 @@ Job *job_unref(Job *j) {
         g_free(j->error);
         g_free(j->not_converging_detail);
         g_ptr_array_unref(j->warnings);
+        g_free(j->policy);
+        g_free(j->policy_action);
+        g_free(j->policy_reason);
         g_free(j);
         return NULL;
 }
@@ -142,6 +145,27 @@ void job_add_warning(Job *j, const char *warning) {
         g_ptr_array_add(j->warnings, g_strdup(warning));
         if (j->manager)
                 manager_notify_job_changed(j->manager, j, JOB_CHANGE_WARNINGS);
+}
+
+void job_set_policy(Job *j, const char *policy) {
+        if (g_strcmp0(j->policy, policy) == 0)
+                return;
+        g_free(j->policy);
+        j->policy = g_strdup(policy);
+        if (j->manager)
+                manager_notify_job_changed(j->manager, j, JOB_CHANGE_POLICY);
+}
+
+void job_policy_step(Job *j, unsigned step, const char *action, const char *reason) {
+        j->policy_step = step;
+        g_free(j->policy_action);
+        j->policy_action = g_strdup(action);
+        g_free(j->policy_reason);
+        j->policy_reason = g_strdup(reason);
+        log_info("job %" G_GUINT64_FORMAT ": policy '%s' %s%u: %s (%s)", j->id, j->policy ? j->policy : "?",
+                 step ? "step " : "final action", step, action, reason);
+        if (j->manager)
+                manager_notify_job_changed(j->manager, j, JOB_CHANGE_POLICY);
 }
 
 void job_set_encryption(Job *j, JobEncryption encryption) {
@@ -233,6 +257,12 @@ GVariant *job_stats_to_variant(const Job *j) {
         g_variant_builder_add(&b, "{sv}", "not-converging", g_variant_new_boolean(j->not_converging));
         g_variant_builder_add(&b, "{sv}", "encryption", g_variant_new_string(job_encryption_to_string(j->encryption)));
         g_variant_builder_add(&b, "{sv}", "postcopy", g_variant_new_boolean(j->stats.postcopy_active));
+        if (j->policy) {
+                g_variant_builder_add(&b, "{sv}", "policy", g_variant_new_string(j->policy));
+                g_variant_builder_add(&b, "{sv}", "policy-step", g_variant_new_uint32(j->policy_step));
+                g_variant_builder_add(&b, "{sv}", "policy-action",
+                                      g_variant_new_string(j->policy_action ? j->policy_action : ""));
+        }
         g_variant_builder_add(&b, "{sv}", "warnings",
                               g_variant_new_strv((const char *const *) j->warnings->pdata, j->warnings->len));
         return g_variant_builder_end(&b);

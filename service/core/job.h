@@ -47,6 +47,7 @@ typedef enum JobChange {
         JOB_CHANGE_CONVERGENCE = 1 << 3, /* NotConverging (and its signal) */
         JOB_CHANGE_WARNINGS = 1 << 4,
         JOB_CHANGE_ENCRYPTION = 1 << 5,
+        JOB_CHANGE_POLICY = 1 << 6, /* Policy, PolicyStep, PolicyAction (and PolicyStepTaken) */
 } JobChange;
 
 typedef struct Job {
@@ -71,6 +72,13 @@ typedef struct Job {
          * destination that is not required), one sentence each, in order. */
         GPtrArray *warnings; /* char* */
         JobEncryption encryption;
+        /* The convergence policy (policy.h) of a migration leaving this
+         * host, and the last step it took: 1-based, 0 = its final action
+         * or none yet (policy_action says which: "" when none). */
+        char *policy;
+        unsigned policy_step;
+        char *policy_action;
+        char *policy_reason;
 
         sd_event_source *linger; /* removes the ended job after a while */
         void *migration;         /* migration.c's state while the job runs */
@@ -108,6 +116,9 @@ void job_set_not_converging(Job *j, bool not_converging, const char *detail);
  * Warnings, and under "warnings" in the statistics. */
 #define JOB_WARNINGS_MAX 64
 void job_add_warning(Job *j, const char *warning);
+/* The policy, once known; then each step it takes (PolicyStepTaken). */
+void job_set_policy(Job *j, const char *policy);
+void job_policy_step(Job *j, unsigned step, const char *action, const char *reason);
 /* Set once the migration's options are known (PropertiesChanged). */
 void job_set_encryption(Job *j, JobEncryption encryption);
 const char *job_encryption_to_string(JobEncryption e);

@@ -57,6 +57,9 @@ struct Manager {
         /* The admin's network table (networks.h), borrowed like hooks_dir;
          * NULL = none (only "default" → virbr0). */
         const char *networks_dir;
+        /* The admin's convergence policies (policy.h), borrowed likewise;
+         * NULL = the built-in ones only. */
+        const char *policies_dir;
         /* TLS credentials of the migration stream (tls-creds.h), read at
          * each migration; and whether memory may cross in clear text. */
         char *tls_dir;

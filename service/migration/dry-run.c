@@ -122,6 +122,12 @@ int migration_dry_run(Manager *m, Domain *d, MigrationRequest *request, DryRunDo
                                   req->options_error->message);
         } else {
                 MigrateOptions *options = req->options;
+                g_autoptr(Policy) policy = NULL;
+                if (preflight_policy(d, options, &policy, &local) < 0) {
+                        findings_add_code(dr->findings, FINDING_ERROR, local->code, "options.policy", "%s",
+                                          local->message);
+                        g_clear_error(&local);
+                }
                 preflight_source(d, options, dr->findings);
                 if (!findings_has_errors(dr->findings)) {
                         size_t n_support;

@@ -21,6 +21,7 @@
 
 #include "errors.h"
 #include "log.h"
+#include "names.h"
 #include "policy.h"
 
 static const char *const action_names[_POLICY_ACTION_MAX] = {
@@ -113,17 +114,6 @@ char *policy_step_describe(const PolicyStep *s) {
         default:
                 return g_strdup(policy_action_to_string(s->action));
         }
-}
-
-bool policy_name_is_valid(const char *name) {
-        size_t n = name ? strlen(name) : 0;
-
-        if (n == 0 || n > POLICY_NAME_MAX || name[0] == '-' || name[0] == '.')
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!g_ascii_isalnum(name[i]) && !strchr("-_.", name[i]))
-                        return false;
-        return true;
 }
 
 static int action_from_string(const char *s, PolicyActionType *ret) {
@@ -336,4 +326,49 @@ const Policy *policy_lookup(GPtrArray *policies, const char *name) {
                         return p;
         }
         return NULL;
+}
+
+static bool backend_supports(const MigrateOptionSupport *support, size_t n_support, const char *key) {
+        for (size_t i = 0; i < n_support; i++)
+                if (g_str_equal(support[i].key, key))
+                        return support[i].supported;
+        return false;
+}
+
+int policy_apply(GPtrArray *policies, MigrateOptions *o, const MigrateOptionSupport *support, size_t n_support,
+                 Policy **ret, GError **error) {
+        const char *name = o->policy ? o->policy : POLICY_DEFAULT_NAME;
+        const Policy *p = policy_lookup(policies, name);
+
+        if (!p) {
+                g_autoptr(GString) known = g_string_new(NULL);
+                for (guint i = 0; i < policies->len; i++)
+                        g_string_append_printf(known, "%s%s", i ? ", " : "",
+                                               ((const Policy *) g_ptr_array_index(policies, i))->name);
+                return vm_error_set(error, VM_ERROR_INVALID_OPTION,
+                                    "option 'policy'='%s': no such policy on this host (it has %s; an admin adds "
+                                    "NAME.policy files to vmigrated's --policies-dir)",
+                                    name, known->str);
+        }
+        if (policy_has_action(p, POLICY_ACTION_POSTCOPY)) {
+                if (migrate_options_has(o, MIGRATE_OPTION_POSTCOPY) && !o->postcopy)
+                        return vm_error_set(error, VM_ERROR_CONFLICTING_OPTIONS,
+                                            "policy '%s' switches to post-copy, and 'postcopy' is false: drop "
+                                            "the option or choose another policy",
+                                            p->name);
+                o->postcopy = true;
+                migrate_options_mark(o, MIGRATE_OPTION_POSTCOPY);
+        }
+        if (policy_has_action(p, POLICY_ACTION_THROTTLE) && !migrate_options_has(o, MIGRATE_OPTION_AUTO_CONVERGE) &&
+            backend_supports(support, n_support, "auto-converge")) {
+                o->auto_converge = true;
+                migrate_options_mark(o, MIGRATE_OPTION_AUTO_CONVERGE);
+        }
+        if (!migrate_options_has(o, MIGRATE_OPTION_MAX_DOWNTIME) && p->initial_downtime &&
+            backend_supports(support, n_support, "max-downtime")) {
+                o->max_downtime = p->initial_downtime;
+                migrate_options_mark(o, MIGRATE_OPTION_MAX_DOWNTIME);
+        }
+        *ret = policy_copy(p);
+        return 0;
 }

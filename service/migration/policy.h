@@ -5,6 +5,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "names.h"
+#include "options.h"
+
 /*
  * Convergence policies: what a migration does, step by step, when
  * pre-copy cannot catch up with what the guest dirties. Data, not code:
@@ -39,7 +42,6 @@ typedef struct Policy {
 } Policy;
 
 #define POLICY_DEFAULT_NAME "default"
-#define POLICY_NAME_MAX 64
 #define POLICY_STEPS_MAX 32
 /* A completion budget never shorter than this, whatever the guest's size:
  * the first pass of a small guest on a slow link takes seconds too. */
@@ -62,4 +64,12 @@ int policy_parse(const char *name, const char *text, const char *origin, Policy 
  * a warning naming it; the others still load. Sorted by name. */
 GPtrArray *policy_load_all(const char *dir);
 const Policy *policy_lookup(GPtrArray *policies, const char *name);
-bool policy_name_is_valid(const char *name);
+
+/* The policy a migration with these options runs (option 'policy', else
+ * "default"), and what it implies for the options, before the backend's
+ * defaults: post-copy on when the policy may switch to it (refused when
+ * the caller said 'postcopy'=false), auto-converge on when it throttles
+ * and the backend can (unless the caller said no), and its initial
+ * downtime as max-downtime when the caller gave none. */
+int policy_apply(GPtrArray *policies, MigrateOptions *o, const MigrateOptionSupport *support, size_t n_support,
+                 Policy **ret, GError **error);

@@ -1156,6 +1156,28 @@ void preflight_dry_run_note(Findings *f) {
                 "real migration, which runs the same checks again");
 }
 
+int preflight_policy(Domain *d, MigrateOptions *o, Policy **ret, GError **error) {
+        g_autoptr(GPtrArray) policies = NULL;
+        const MigrateOptionSupport *support;
+        size_t n_support;
+
+        if ((migrate_options_has(o, MIGRATE_OPTION_OFFLINE) && o->offline) ||
+            (migrate_options_has(o, MIGRATE_OPTION_POSTCOPY_RESUME) && o->postcopy_resume)) {
+                if (migrate_options_has(o, MIGRATE_OPTION_POLICY))
+                        return vm_error_set(error, VM_ERROR_CONFLICTING_OPTIONS,
+                                            "option 'policy' is for a live migration's memory copy; %s has none: "
+                                            "drop it",
+                                            o->offline ? "an offline migration" : "a post-copy recovery");
+                *ret = NULL;
+                return 0;
+        }
+        if (!d->manager)
+                return vm_error_set(error, VM_ERROR_NO_SUCH_DOMAIN, "domain '%s' no longer exists", domain_name(d));
+        support = domain_migrate_option_support(d, &n_support);
+        policies = policy_load_all(d->manager->policies_dir);
+        return policy_apply(policies, o, support, n_support, ret, error);
+}
+
 void preflight_source(Domain *d, const MigrateOptions *options, Findings *out) {
         g_auto(HostFacts) facts = { 0 };
 

@@ -9,6 +9,7 @@
 #include "domain-xml.h"
 #include "errors.h"
 #include "findings.h"
+#include "policy.h"
 #include "host-facts.h"
 #include "backend.h"
 #include "options.h"
@@ -50,6 +51,12 @@ void preflight_destination_with_facts(Manager *m, const HostFacts *facts, const 
  * checks on the defaulted options (for qemu: this QEMU's defects and
  * features). Run by Migrate's Begin and by DryRun.
  */
+/* The convergence policy a live migration of d with options o runs
+ * (policy.h: policy_apply, with the policies of the manager's
+ * --policies-dir read now), the options adjusted to it; NULL for an
+ * offline migration or a post-copy recovery, which have none. */
+int preflight_policy(Domain *d, MigrateOptions *o, Policy **ret, GError **error);
+
 void preflight_source(Domain *d, const MigrateOptions *options, Findings *out);
 
 /*

@@ -9,16 +9,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "convergence.h"
 #include "cookie.h"
 #include "errors.h"
 #include "log.h"
 #include "manager.h"
+#include "policy.h"
 #include "preflight.h"
 #include "source.h"
 #include "text.h"
-
-/* Passes without progress before the convergence policy acts. */
-#define MIGRATION_STALL_PASSES 2
 
 typedef struct Outgoing {
         Manager *manager;
@@ -54,11 +53,12 @@ typedef struct Outgoing {
         bool stream_ended;       /* the stream is over: the tunnel's end no longer matters */
         char *tunnel_failure;    /* how the tunnel's carrier ended, when it broke mid-stream */
 
-        /* Convergence: passes whose remaining data did not shrink. */
+        /* Convergence (convergence.h): the policy, the max-downtime the
+         * caller gave (0: none), and the last pass reported. */
+        Policy *policy;
+        uint64_t caller_downtime;
+        Convergence *convergence;
         uint64_t pass;
-        uint64_t remaining_at_pass;
-        unsigned stalled_passes;
-        unsigned slow_passes; /* expected downtime above max-downtime */
         sd_event_source *timeout;
 } Outgoing;
 
@@ -92,6 +92,8 @@ static void outgoing_free(Outgoing *o) {
         if (!o)
                 return;
         sd_event_source_disable_unref(o->timeout);
+        convergence_free(o->convergence);
+        policy_free(o->policy);
         if (o->peer)
                 o->manager->peer_ops->close(o->peer);
         if (o->job)
@@ -287,63 +289,97 @@ static void outgoing_finish(Outgoing *o) {
                 on_finished(NULL, error, o);
 }
 
-/* The default convergence policy, checked at each new pass: when what is
- * left to send has not shrunk, or could not be sent within max-downtime,
- * for MIGRATION_STALL_PASSES passes (two: one can be noise, three cost a
- * whole extra pass of a guest that will not converge anyway), switch to
- * post-copy if it was enabled, otherwise throttle the guest harder if
- * auto-converge is on, otherwise say on the job that it is not converging
- * (it never gives up on its own: the caller decides). */
-static void outgoing_check_convergence(Outgoing *o, const MigrationStats *stats) {
+/* Carries out what the convergence policy decided. */
+static void outgoing_apply_policy(Outgoing *o, const ConvergenceAction *a) {
+        const BackendOps *b = o->domain->backend;
+        void *data = o->domain->backend_data;
         g_autoptr(GError) error = NULL;
-        Job *j = o->job;
+        g_autofree char *action = policy_step_describe(&(PolicyStep) { .action = a->action, .value = a->value });
+        int r = 0;
 
-        uint64_t max_downtime = o->options->max_downtime ? o->options->max_downtime : 300;
-        bool stalled, too_slow;
-
-        if (stats->iteration <= o->pass || stats->postcopy_active)
-                return;
-        o->pass = stats->iteration;
-        /* Two signs, as DESIGN.md has them: what is left does not shrink,
-         * or what is left could not be sent within max-downtime (counted
-         * from the second pass: the first one always sends everything). */
-        stalled = o->remaining_at_pass > 0 && stats->data_remaining * 20 >= o->remaining_at_pass * 19;
-        too_slow = stats->iteration >= 2 && stats->expected_downtime_ms > max_downtime;
-        o->stalled_passes = stalled ? o->stalled_passes + 1 : 0;
-        o->slow_passes = too_slow ? o->slow_passes + 1 : 0;
-        if (!stalled && !too_slow)
-                job_set_not_converging(j, false, NULL);
-        o->remaining_at_pass = stats->data_remaining;
-        if (o->stalled_passes < MIGRATION_STALL_PASSES && o->slow_passes < MIGRATION_STALL_PASSES)
-                return;
-        bool not_shrinking = o->stalled_passes >= MIGRATION_STALL_PASSES;
-        o->stalled_passes = 0;
-        o->slow_passes = 0;
-
-        if (o->options->postcopy) {
-                log_info("job %" G_GUINT64_FORMAT ": pre-copy is not converging after %d passes: switching to "
-                         "post-copy",
-                         j->id, MIGRATION_STALL_PASSES);
-                if (o->domain->backend->migrate_start_postcopy(o->domain->backend_data, &error) < 0)
-                        log_warning("job %" G_GUINT64_FORMAT ": %s", j->id, error->message);
-                return;
+        job_policy_step(o->job, a->step, action, a->reason);
+        switch (a->action) {
+        case POLICY_ACTION_DOWNTIME:
+                r = b->migrate_set_max_downtime(data, a->value, &error);
+                break;
+        case POLICY_ACTION_THROTTLE:
+                if (a->downtime_ms)
+                        r = b->migrate_set_max_downtime(data, a->downtime_ms, &error);
+                if (r >= 0)
+                        r = b->migrate_set_throttle(data, (unsigned) a->value, &error);
+                break;
+        case POLICY_ACTION_POSTCOPY:
+                r = b->migrate_start_postcopy(data, &error);
+                break;
+        case POLICY_ACTION_SUSPEND:
+                /* A paused guest dirties nothing: the copy converges, at the
+                 * price of a longer pause. */
+                r = domain_suspend(o->domain, NULL, NULL, &error);
+                break;
+        case POLICY_ACTION_ABORT: {
+                g_autoptr(GError) why = NULL;
+                vm_error_set(&why, VM_ERROR_MIGRATION_FAILED,
+                             "policy '%s' gave up: %s; the guest stays here. Try policy 'postcopy' or "
+                             "'suspend-workload-if-needed', more bandwidth, or a longer max-downtime",
+                             o->policy->name, a->reason);
+                outgoing_record_failure(o, why, "pre-copy did not converge");
+                r = b->migrate_cancel(data, &error);
+                break;
         }
-        if (o->options->auto_converge && o->domain->backend->migrate_step_throttle &&
-            o->domain->backend->migrate_step_throttle(o->domain->backend_data, &error) >= 0) {
-                log_info("job %" G_GUINT64_FORMAT ": pre-copy is not converging: throttling the guest harder",
-                         j->id);
-                return;
+        default:
+                g_assert_not_reached();
         }
-        /* Slow but still shrinking is not "not converging": say nothing yet. */
-        if (!not_shrinking)
+        if (r < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": policy '%s': cannot %s: %s", o->job->id, o->policy->name,
+                            action, error->message);
+}
+
+/* At each progress report: the policy's engine (convergence.c) says
+ * whether pre-copy converges and what to do when it does not. */
+static void outgoing_converge(Outgoing *o, const MigrationStats *stats) {
+        ConvergenceAction a = { 0 };
+        bool not_converging;
+        int r;
+
+        if (!o->convergence)
                 return;
-        g_autofree char *detail = g_strdup_printf(
-                "pre-copy is not converging: %" G_GUINT64_FORMAT " MiB still to send after pass %" G_GUINT64_FORMAT
-                ", the guest dirties %" G_GUINT64_FORMAT " MiB/s and %" G_GUINT64_FORMAT
-                " MiB/s get across; switch to post-copy (StartPostCopy, if enabled), raise the bandwidth or "
-                "max-downtime, or cancel",
-                stats->data_remaining >> 20, stats->iteration, stats->dirty_rate >> 20, stats->bandwidth >> 20);
-        job_set_not_converging(j, true, detail);
+        r = convergence_update(o->convergence, stats, (uint64_t) g_get_monotonic_time(), &a, &not_converging);
+        if (r > 0)
+                outgoing_apply_policy(o, &a);
+        if (stats->iteration != o->pass) {
+                o->pass = stats->iteration;
+                if (!not_converging)
+                        job_set_not_converging(o->job, false, NULL);
+                else {
+                        g_autofree char *detail = g_strdup_printf(
+                                "pre-copy is not converging: %" G_GUINT64_FORMAT
+                                " MiB still to send after pass %" G_GUINT64_FORMAT ", the guest dirties %" G_GUINT64_FORMAT
+                                " MiB/s and %" G_GUINT64_FORMAT " MiB/s get across; policy '%s' is at %s",
+                                stats->data_remaining >> 20, stats->iteration, stats->dirty_rate >> 20,
+                                stats->bandwidth >> 20, o->policy->name,
+                                o->job->policy_action ? o->job->policy_action : "its start");
+                        job_set_not_converging(o->job, true, detail);
+                }
+        }
+        convergence_action_clear(&a);
+}
+
+/* Perform began: the policy takes over (none for postcopy-resume). */
+static void outgoing_start_policy(Outgoing *o) {
+        const BackendOps *b = o->domain->backend;
+        bool throttle = o->options->auto_converge && b->migrate_set_throttle;
+        g_autoptr(GError) error = NULL;
+
+        if (!o->policy)
+                return;
+        o->convergence = convergence_new(o->policy, o->domain->def->memory_bytes, o->caller_downtime,
+                                         o->options->postcopy, throttle, (uint64_t) g_get_monotonic_time());
+        job_set_policy(o->job, o->policy->name);
+        /* Its throttle steps say when and how hard: until then, none. */
+        if (throttle && policy_has_action(o->policy, POLICY_ACTION_THROTTLE) &&
+            b->migrate_set_throttle(o->domain->backend_data, 0, &error) < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": cannot hold the throttle back: %s", o->job->id,
+                            error->message);
 }
 
 static int on_migration_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -381,7 +417,7 @@ static void on_progress(const MigrationStats *stats, void *userdata) {
         Outgoing *o = userdata;
 
         job_update_stats(o->job, stats);
-        outgoing_check_convergence(o, stats);
+        outgoing_converge(o, stats);
         if (stats->postcopy_active && o->job->phase == JOB_PHASE_PERFORM) {
                 log_info("job %" G_GUINT64_FORMAT ": switched to post-copy", o->job->id);
                 job_set_phase(o->job, JOB_PHASE_POSTCOPY);
@@ -419,6 +455,7 @@ static void outgoing_perform(Outgoing *o, int data_fd, GHashTable *tunnel_fds) {
                 return;
         }
         o->perform_started = true;
+        outgoing_start_policy(o);
         if (o->postcopy_requested &&
             o->domain->backend->migrate_start_postcopy(o->domain->backend_data, &error) < 0)
                 log_warning("job %" G_GUINT64_FORMAT ": cannot switch to post-copy: %s", o->job->id, error->message);
@@ -646,7 +683,7 @@ static void on_connected(Peer *peer, const char *remote_host_uuid, const GError 
 
 /* Begin: everything checkable here, through the same checks a dry run
  * reports (preflight.c); the first error refuses the migration. */
-static int migration_begin(Domain *d, MigrateOptions *options, GError **error) {
+static int migration_begin(Domain *d, MigrateOptions *options, Policy **ret_policy, GError **error) {
         g_autofree char *hostname = manager_get_hostname();
         g_autoptr(Findings) findings = findings_new(hostname);
         const MigrateOptionSupport *support;
@@ -668,6 +705,9 @@ static int migration_begin(Domain *d, MigrateOptions *options, GError **error) {
                                     "without 'postcopy-resume'",
                                     domain_name(d), domain_state_to_string(d->state),
                                     d->state_reason ? d->state_reason : "unknown");
+        r = preflight_policy(d, options, ret_policy, error);
+        if (r < 0)
+                return r;
         preflight_source(d, options, findings);
         r = findings_to_error(findings, error);
         if (r < 0)
@@ -693,7 +733,11 @@ int migration_start(Manager *m, Domain *d, MigrationRequest *request, MigrationS
                 return vm_error_set(error, VM_ERROR_FAILED, "no way to reach other hosts is configured");
         if (m->shutting_down)
                 return vm_error_set(error, VM_ERROR_INVALID_STATE, "vmigrated is stopping; try again when it is back");
-        r = migration_begin(d, req->options, error);
+        g_autoptr(Policy) policy = NULL;
+        uint64_t caller_downtime = migrate_options_has(req->options, MIGRATE_OPTION_MAX_DOWNTIME)
+                                           ? req->options->max_downtime
+                                           : 0;
+        r = migration_begin(d, req->options, &policy, error);
         if (r < 0)
                 return r;
 
@@ -702,6 +746,8 @@ int migration_start(Manager *m, Domain *d, MigrationRequest *request, MigrationS
         o->domain = domain_ref(d);
         o->destination = g_steal_pointer(&req->destination);
         o->options = g_steal_pointer(&req->options);
+        o->policy = g_steal_pointer(&policy);
+        o->caller_downtime = caller_downtime;
         o->started = started;
         o->ended = ended;
         o->userdata = userdata;

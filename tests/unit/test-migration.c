@@ -535,11 +535,15 @@ static void test_postcopy(Fixture *f, gconstpointer data) {
 
 static void test_policy_reports_not_converging(Fixture *f, gconstpointer data) {
         g_autoptr(GError) error = NULL;
-        /* 64 MiB dirtied faster than 100 MB/s carry it: passes of ~0.7 s. */
+        /* 64 MiB dirtied faster than 100 MB/s carry it: passes of ~0.7 s;
+         * without auto-converge the default policy can only lengthen the
+         * pause, which is not enough: NotConverging, and it goes on until
+         * the policy's budget (60 s). */
         Domain *d = define_running(f, &f->src, DOMAIN_XML("hot", "64", "<description>test-dirty-rate=300000000</description>"));
         gint64 deadline;
 
-        g_assert_cmpint(migration_start(f->src.manager, d, request(DEST_URI, "{'bandwidth': <uint64 100000000>}"),
+        g_assert_cmpint(migration_start(f->src.manager, d,
+                                        request(DEST_URI, "{'bandwidth': <uint64 100000000>, 'auto-converge': <false>}"),
                                         on_started, on_ended, f, &error),
                         ==, 0);
         deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
@@ -559,6 +563,61 @@ static void test_policy_switches_to_postcopy(Fixture *f, gconstpointer data) {
         /* Nobody calls StartPostCopy: the policy does, once pre-copy stalls. */
         g_assert_cmpint(migrate(f, d, "{'postcopy': <true>, 'bandwidth': <uint64 100000000>}"), ==, JOB_PHASE_COMPLETED);
         g_assert_true(has_event(&f->src, "hot suspended/postcopy"));
+}
+
+static void test_policy_default_completes(Fixture *f, gconstpointer data) {
+        Domain *d = define_running(f, &f->src, DOMAIN_XML("hot", "64", "<description>test-dirty-rate=300000000</description>"));
+        const char *policy = NULL, *action = NULL;
+        guint32 step = 0;
+        gboolean postcopy = TRUE;
+
+        /* No options: the default policy throttles the guest until the copy
+         * ends; no post-copy. */
+        g_assert_cmpint(migrate(f, d, "{'bandwidth': <uint64 100000000>}"), ==, JOB_PHASE_COMPLETED);
+        g_assert_true(g_variant_lookup(d->last_job_stats, "policy", "&s", &policy));
+        g_assert_cmpstr(policy, ==, "default");
+        g_assert_true(g_variant_lookup(d->last_job_stats, "policy-step", "u", &step));
+        g_assert_cmpuint(step, >=, 3); /* past its two pauses: a throttle */
+        g_assert_true(g_variant_lookup(d->last_job_stats, "policy-action", "&s", &action));
+        g_assert_true(g_str_has_prefix(action, "throttle "));
+        g_assert_true(g_variant_lookup(d->last_job_stats, "postcopy", "b", &postcopy));
+        g_assert_false(postcopy);
+        g_assert_false(has_event(&f->src, "hot suspended/postcopy"));
+        g_assert_nonnull(manager_lookup(f->dst.manager, "hot"));
+}
+
+static void test_policy_named(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+        Domain *d = define_running(f, &f->src, DOMAIN_XML("hot", "64", "<description>test-dirty-rate=300000000</description>"));
+        const char *action = NULL;
+
+        /* 'postcopy' turns post-copy on and switches at once. */
+        g_assert_cmpint(migrate(f, d, "{'bandwidth': <uint64 100000000>, 'policy': <'postcopy'>}"), ==,
+                        JOB_PHASE_COMPLETED);
+        g_assert_true(has_event(&f->src, "hot suspended/postcopy"));
+        g_assert_true(g_variant_lookup(d->last_job_stats, "policy-action", "&s", &action));
+        g_assert_cmpstr(action, ==, "postcopy");
+
+        Domain *e = define_running(f, &f->src, DOMAIN_XML("other", "64", ""));
+        g_assert_cmpint(migration_start(f->src.manager, e, request(DEST_URI, "{'policy': <'fastest'>}"), on_started,
+                                        on_ended, f, &error),
+                        <, 0);
+        g_assert_error(error, VM_ERROR, VM_ERROR_INVALID_OPTION);
+        g_assert_nonnull(strstr(error->message, "option 'policy'='fastest': no such policy on this host (it has "
+                                                "default, minimal-downtime, postcopy, suspend-workload-if-needed"));
+        g_clear_error(&error);
+        g_assert_cmpint(migration_start(f->src.manager, e,
+                                        request(DEST_URI, "{'policy': <'postcopy'>, 'postcopy': <false>}"),
+                                        on_started, on_ended, f, &error),
+                        <, 0);
+        g_assert_error(error, VM_ERROR, VM_ERROR_CONFLICTING_OPTIONS);
+        g_clear_error(&error);
+        g_assert_cmpint(migration_start(f->src.manager, e,
+                                        request(DEST_URI, "{'policy': <'default'>, 'offline': <true>}"),
+                                        on_started, on_ended, f, &error),
+                        <, 0);
+        g_assert_error(error, VM_ERROR, VM_ERROR_CONFLICTING_OPTIONS);
+        g_assert_null(e->job);
 }
 
 static void test_timeout_abort(Fixture *f, gconstpointer data) {
@@ -615,6 +674,8 @@ int main(int argc, char *argv[]) {
         ADD("postcopy-not-enabled", test_postcopy_not_enabled);
         ADD("policy/reports-not-converging", test_policy_reports_not_converging);
         ADD("policy/switches-to-postcopy", test_policy_switches_to_postcopy);
+        ADD("policy/default-completes", test_policy_default_completes);
+        ADD("policy/named", test_policy_named);
         ADD("timeout/abort", test_timeout_abort);
         ADD("timeout/suspend", test_timeout_suspend);
         return g_test_run();

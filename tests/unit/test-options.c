@@ -109,7 +109,7 @@ static void test_info_table(void) {
         g_assert_null(migrate_option_info("Live"));
         g_assert_null(migrate_option_info(NULL));
         g_assert_cmpstr(migrate_option_info("postcopy-resume")->type, ==, "b");
-        g_assert_true(migrate_option_info("wait")->bus_layer);
+        g_assert_true(migrate_option_info("wait")->every_backend);
 }
 
 static void test_parse_empty(void) {
@@ -131,7 +131,7 @@ static const char *const full_text =
         "<'TCP://[FD00::2]:49152'>,"
         " 'listen-address': <'fd00:0::2'>, 'abort-on-error': <true>, 'unsafe': <false>, 'timeout': <uint64 "
         "600>,"
-        " 'timeout-action': <'postcopy'>, 'wait': <true>}";
+        " 'timeout-action': <'postcopy'>, 'policy': <'minimal-downtime'>, 'wait': <true>}";
 
 static void test_parse_all(void) {
         g_autoptr(MigrateOptions) o = parse_ok(full_text);
@@ -156,6 +156,7 @@ static void test_parse_all(void) {
         g_assert_true(o->abort_on_error);
         g_assert_cmpuint(o->timeout, ==, 600);
         g_assert_cmpint(o->timeout_action, ==, MIGRATE_TIMEOUT_ACTION_POSTCOPY);
+        g_assert_cmpstr(o->policy, ==, "minimal-downtime");
         g_assert_true(o->wait);
 }
 
@@ -168,6 +169,17 @@ static void test_parse_unknown(void) {
         assert_parse_refused("{'': <true>}", VM_ERROR_INVALID_OPTION, "unknown option ''", NULL);
         /* Control characters are not echoed back raw. */
         assert_parse_refused("{'a\\nb': <true>}", VM_ERROR_INVALID_OPTION, "unknown option 'a?b'", NULL);
+}
+
+static void test_parse_policy(void) {
+        g_autoptr(MigrateOptions) o = parse_ok("{'policy': <'site_2.fast-lane'>}");
+
+        g_assert_cmpstr(o->policy, ==, "site_2.fast-lane");
+        /* Only the name's form here; whether the host has it, Begin says. */
+        assert_parse_refused("{'policy': <'../../etc/passwd'>}", VM_ERROR_INVALID_OPTION,
+                             "option 'policy'='../../etc/passwd' is not a policy name", NULL);
+        assert_parse_refused("{'policy': <''>}", VM_ERROR_INVALID_OPTION, "is not a policy name", NULL);
+        assert_parse_refused("{'policy': <uint64 1>}", VM_ERROR_INVALID_OPTION, "policy", NULL);
 }
 
 static void test_parse_duplicate(void) {
@@ -684,6 +696,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/options/parse/empty", test_parse_empty);
         g_test_add_func("/options/parse/all", test_parse_all);
         g_test_add_func("/options/parse/unknown", test_parse_unknown);
+        g_test_add_func("/options/parse/policy", test_parse_policy);
         g_test_add_func("/options/parse/duplicate", test_parse_duplicate);
         g_test_add_func("/options/parse/wrong-type", test_parse_wrong_type);
         g_test_add_func("/options/parse/not-a-dict", test_parse_not_dict);

@@ -140,7 +140,7 @@ int qemu_migrate_perform(void *domain_data, const MigrationTarget *target, const
 int qemu_migrate_finish(void *domain_data, bool success, bool postcopy, const MigrateOptions *options,
                         BackendDone done, BackendDone ended, void *userdata, GError **error);
 int qemu_migrate_start_postcopy(void *domain_data, GError **error);
-int qemu_migrate_step_throttle(void *domain_data, GError **error);
+int qemu_migrate_set_throttle(void *domain_data, unsigned percent, GError **error);
 int qemu_migrate_pause(void *domain_data, GError **error);
 int qemu_migrate_confirm(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);
 int qemu_migrate_finish_cookie(void *domain_data, GVariantDict *cookie, GError **error);

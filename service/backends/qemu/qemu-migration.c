@@ -65,7 +65,6 @@ struct QemuMigration {
         uint64_t last_progress_usec; /* when that was */
         bool stall_handled;
         bool resuming; /* postcopy-resume: the same migration, its stream again */
-        unsigned throttle_increment; /* cpu-throttle-increment we asked for, 0 = QEMU's */
         /* option 'copy-storage' (qemu-storage.c), either side */
         QemuStorage *storage;
         /* option 'tls': the QEMU objects the migration uses, which the
@@ -795,17 +794,23 @@ int qemu_migrate_start_postcopy(void *domain_data, GError **error) {
         return 0;
 }
 
-/* auto-converge throttles the vCPUs more each pass on its own; this raises
- * the step, for when even that is not enough. */
-int qemu_migrate_step_throttle(void *domain_data, GError **error) {
+/* auto-converge throttles the vCPUs by itself once a pass dirties more
+ * than half of what it sent, twice: starting at cpu-throttle-initial, then
+ * cpu-throttle-increment more at each such pass, up to max-cpu-throttle.
+ * All three are read at each step, so setting them to the same value
+ * makes that value the throttle from QEMU's next step on; 1 (the least
+ * QEMU takes) holds it back until the policy asks for more. */
+int qemu_migrate_set_throttle(void *domain_data, unsigned percent, GError **error) {
         QemuDomain *qd = domain_data;
         QemuMigration *m = qd->migration;
+        gint64 p = percent ? MIN(percent, 99) : 1;
 
         if (!m || !m->outgoing || m->stream_done || !qd->qmp)
                 return vm_error_set(error, VM_ERROR_NO_JOB, "no migration is streaming from this host");
-        m->throttle_increment = MIN(m->throttle_increment ? m->throttle_increment + 10 : 20, 50);
         JsonObject *args = json_object_new();
-        json_object_set_int_member(args, "cpu-throttle-increment", m->throttle_increment);
+        json_object_set_int_member(args, "cpu-throttle-initial", p);
+        json_object_set_int_member(args, "cpu-throttle-increment", p);
+        json_object_set_int_member(args, "max-cpu-throttle", p);
         return qmp_execute(qd->qmp, "migrate-set-parameters", args, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, error);
 }
 

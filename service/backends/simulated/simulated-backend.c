@@ -34,7 +34,11 @@
 #define SIM_MIGRATION_TICK_USEC (50 * 1000)
 #define SIM_DEFAULT_BANDWIDTH (1024ULL * 1024 * 1024) /* bytes/s */
 #define SIM_DEFAULT_MAX_DOWNTIME_MS 300
-#define SIM_AUTO_CONVERGE_STEP 0.8 /* dirty rate factor per pass once throttling */
+/* auto-converge as QEMU's defaults have it: a throttle of 20% at the third
+ * pass, 10% more at each pass after, at most 99%. */
+#define SIM_THROTTLE_INITIAL 20
+#define SIM_THROTTLE_INCREMENT 10
+#define SIM_THROTTLE_MAX 99
 
 typedef struct SimMigration {
         sd_event_source *timer;
@@ -45,9 +49,11 @@ typedef struct SimMigration {
         MigrationStats stats;
         uint64_t memory;
         uint64_t bandwidth;
-        double dirty_rate;
+        double dirty_rate;   /* the guest's, before any throttle */
         uint64_t max_downtime_ms;
         bool auto_converge;
+        unsigned throttle;   /* percent of CPU time taken from the guest */
+        unsigned throttle_initial, throttle_increment, throttle_max;
         uint64_t pass_left;  /* bytes of this pass still to send */
         double dirtied;      /* bytes dirtied since this pass began */
         uint64_t started_usec;
@@ -343,10 +349,11 @@ static int on_migration_tick(sd_event_source *s, uint64_t usec, void *userdata) 
         m->pass_left -= sent;
         /* A paused guest (timeout-action suspend) dirties nothing. */
         if (td->domain->state == DOMAIN_STATE_RUNNING)
-                m->dirtied = MIN((double) m->memory, m->dirtied + m->dirty_rate * tick);
+                m->dirtied = MIN((double) m->memory,
+                                 m->dirtied + m->dirty_rate * (100 - m->throttle) / 100.0 * tick);
         m->stats.data_processed += sent;
         m->stats.data_remaining = m->pass_left + (uint64_t) m->dirtied;
-        m->stats.dirty_rate = (uint64_t) m->dirty_rate;
+        m->stats.dirty_rate = (uint64_t) (m->dirty_rate * (100 - m->throttle) / 100.0);
         m->stats.bandwidth = m->bandwidth;
         m->stats.expected_downtime_ms = (uint64_t) (m->dirtied * 1000 / m->bandwidth);
 
@@ -369,7 +376,8 @@ static int on_migration_tick(sd_event_source *s, uint64_t usec, void *userdata) 
                 m->dirtied = 0;
                 m->stats.data_total += dirty;
                 if (m->auto_converge && m->stats.iteration >= 3)
-                        m->dirty_rate *= SIM_AUTO_CONVERGE_STEP;
+                        m->throttle = MIN(m->throttle ? m->throttle + m->throttle_increment : m->throttle_initial,
+                                          m->throttle_max);
         }
         m->progress(&m->stats, m->userdata);
         return sd_event_source_set_time_relative(s, SIM_MIGRATION_TICK_USEC) < 0
@@ -394,6 +402,9 @@ static int sim_migrate_perform(void *domain_data, const MigrationTarget *target,
         m->bandwidth = options->bandwidth ? options->bandwidth : SIM_DEFAULT_BANDWIDTH;
         m->max_downtime_ms = options->max_downtime ? options->max_downtime : SIM_DEFAULT_MAX_DOWNTIME_MS;
         m->auto_converge = options->auto_converge;
+        m->throttle_initial = SIM_THROTTLE_INITIAL;
+        m->throttle_increment = SIM_THROTTLE_INCREMENT;
+        m->throttle_max = SIM_THROTTLE_MAX;
         m->postcopy_allowed = options->postcopy;
         td->postcopy_bandwidth = options->postcopy_bandwidth ? options->postcopy_bandwidth : m->bandwidth;
         m->dirty_rate = description_dirty_rate(td->domain->def);
@@ -427,12 +438,16 @@ static int sim_migrate_start_postcopy(void *domain_data, GError **error) {
         return 0;
 }
 
-static int sim_migrate_step_throttle(void *domain_data, GError **error) {
+/* As QEMU's (qemu_migrate_set_throttle): initial, increment and cap. */
+static int sim_migrate_set_throttle(void *domain_data, unsigned percent, GError **error) {
         SimDomain *td = domain_data;
+        SimMigration *m = td->migration;
+        unsigned p = percent ? MIN(percent, SIM_THROTTLE_MAX) : 1;
 
-        if (!td->migration)
+        if (!m)
                 return vm_error_set(error, VM_ERROR_NO_JOB, "no migration in progress");
-        td->migration->dirty_rate *= SIM_AUTO_CONVERGE_STEP;
+        m->throttle_initial = m->throttle_increment = m->throttle_max = p;
+        m->throttle = MIN(m->throttle, p);
         return 0;
 }
 
@@ -648,7 +663,7 @@ const BackendOps backend_test_ops = {
         .migrate_finish = sim_migrate_finish,
         .migrate_confirm = sim_migrate_confirm,
         .migrate_start_postcopy = sim_migrate_start_postcopy,
-        .migrate_step_throttle = sim_migrate_step_throttle,
+        .migrate_set_throttle = sim_migrate_set_throttle,
         .migrate_cancel = sim_migrate_cancel,
         .migrate_set_max_downtime = sim_migrate_set_max_downtime,
         .migrate_set_max_bandwidth = sim_migrate_set_max_bandwidth,
