@@ -10,6 +10,7 @@
 #include "domain-xml.h"
 #include "errors.h"
 #include "log.h"
+#include "policy.h"
 
 static int method_list_domains(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Daemon *daemon = userdata;
@@ -149,6 +150,22 @@ static int method_get_backends(sd_bus_message *m, void *userdata, sd_bus_error *
         return sd_bus_send(NULL, reply, NULL);
 }
 
+static int method_get_policies(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *daemon = userdata;
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_autoptr(GPtrArray) policies = policy_load_all(daemon->manager->policies_dir);
+        g_autoptr(GVariant) list = g_variant_ref_sink(policy_describe_all(policies));
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = bus_message_append_gvariant(reply, list);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
@@ -183,6 +200,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                 method_get_capabilities, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetBackends", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sa{sv}}", backends),
                                 method_get_backends, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetPolicies", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ssa{sv})", policies),
+                                method_get_policies, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 

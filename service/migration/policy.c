@@ -328,6 +328,32 @@ const Policy *policy_lookup(GPtrArray *policies, const char *name) {
         return NULL;
 }
 
+GVariant *policy_describe_all(GPtrArray *policies) {
+        GVariantBuilder b;
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a(ssa{sv})"));
+        for (guint i = 0; i < policies->len; i++) {
+                const Policy *p = g_ptr_array_index(policies, i);
+                g_autoptr(GPtrArray) steps = g_ptr_array_new_with_free_func(g_free);
+                GVariantBuilder d;
+
+                for (size_t j = 0; j < p->n_steps; j++)
+                        g_ptr_array_add(steps, policy_step_describe(&p->steps[j]));
+                g_variant_builder_init(&d, G_VARIANT_TYPE("a{sv}"));
+                g_variant_builder_add(&d, "{sv}", "origin", g_variant_new_string(p->origin ? p->origin : ""));
+                g_variant_builder_add(&d, "{sv}", "initial-downtime-ms", g_variant_new_uint64(p->initial_downtime));
+                g_variant_builder_add(&d, "{sv}", "steps",
+                                      g_variant_new_strv((const char *const *) steps->pdata, steps->len));
+                g_variant_builder_add(&d, "{sv}", "completion-timeout-per-gib",
+                                      g_variant_new_uint64(p->completion_timeout_per_gib));
+                g_variant_builder_add(&d, "{sv}", "progress-timeout", g_variant_new_uint64(p->progress_timeout));
+                g_variant_builder_add(&d, "{sv}", "final-action",
+                                      g_variant_new_string(policy_action_to_string(p->final_action)));
+                g_variant_builder_add(&b, "(ssa{sv})", p->name, p->description ? p->description : "", &d);
+        }
+        return g_variant_builder_end(&b);
+}
+
 static bool backend_supports(const MigrateOptionSupport *support, size_t n_support, const char *key) {
         for (size_t i = 0; i < n_support; i++)
                 if (g_str_equal(support[i].key, key))

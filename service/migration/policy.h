@@ -64,6 +64,8 @@ int policy_parse(const char *name, const char *text, const char *origin, Policy 
  * a warning naming it; the others still load. Sorted by name. */
 GPtrArray *policy_load_all(const char *dir);
 const Policy *policy_lookup(GPtrArray *policies, const char *name);
+/* a(ssa{sv}), for Manager.GetPolicies. */
+GVariant *policy_describe_all(GPtrArray *policies);
 
 /* The policy a migration with these options runs (option 'policy', else
  * "default"), and what it implies for the options, before the backend's
