@@ -254,6 +254,8 @@ static const MigrateFlag migrate_flags[] = {
         { "listen-address", "listen-address", FLAG_VALUE },
         { "abort-on-error", "abort-on-error", FLAG_TRUE },
         { "unsafe", "unsafe", FLAG_TRUE },
+        { "policy", "policy", FLAG_VALUE },
+        { "no-auto-converge", "auto-converge", FLAG_FALSE },
         /* Post-copy and timeout switches imply or exclude each other: they
          * become options in ctl_migrate_switches_apply(). */
         SWITCH("postcopy-after-precopy", FLAG_SWITCH, switches.postcopy_after_precopy),

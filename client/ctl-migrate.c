@@ -232,7 +232,7 @@ static void apply_not_converging(Follow *f, sd_bus_message *m) {
                 fprintf(f->out,
                         "hint: 'vmigratectl migrate-setspeed %s RATE' raises the bandwidth, "
                         "'vmigratectl migrate-setmaxdowntime %s MS' allows a longer pause; or cancel "
-                        "(Ctrl-C) and retry with --postcopy-after-precopy or --auto-converge.\n",
+                        "(Ctrl-C) and retry with --policy=postcopy or --policy=suspend-workload-if-needed.\n",
                         domain, domain);
         fflush(f->out);
         draw(f, true);

@@ -721,6 +721,54 @@ static void print_migration_options(GVariant *options) {
         }
 }
 
+static int cmd_policies(Context *c, const Command *cmd, char **args) {
+        const char *what = "cannot list the convergence policies";
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_autoptr(GVariant) policies = NULL;
+        GVariantIter iter;
+        const char *name, *description;
+        GVariant *dict;
+        int r;
+
+        r = call_method(c, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, "GetPolicies", 0, what, &reply, NULL);
+        if (r != CTL_EXIT_OK)
+                return r;
+        r = read_reply_value(reply, "a(ssa{sv})", what, &policies);
+        if (r != CTL_EXIT_OK)
+                return r;
+        if (c->json) {
+                g_autoptr(JsonNode) root = json_gvariant_serialize(policies);
+                ctl_print_json(root);
+                return CTL_EXIT_OK;
+        }
+        g_variant_iter_init(&iter, policies);
+        for (bool first = true; g_variant_iter_next(&iter, "(&s&s@a{sv})", &name, &description, &dict);
+             first = false) {
+                g_autoptr(GVariant) d = dict;
+                g_autofree const char **steps = NULL;
+                g_autofree char *origin = lookup_string(d, "origin");
+                g_autofree char *final = lookup_string(d, "final-action");
+                guint64 initial = 0, per_gib = 0, progress = 0;
+
+                g_variant_lookup(d, "steps", "^a&s", &steps);
+                g_variant_lookup(d, "initial-downtime-ms", "t", &initial);
+                g_variant_lookup(d, "completion-timeout-per-gib", "t", &per_gib);
+                g_variant_lookup(d, "progress-timeout", "t", &progress);
+                printf("%s%s (%s)\n  %s\n", first ? "" : "\n", name, origin ? origin : "?", description);
+                if (initial)
+                        printf("  start: downtime %" G_GUINT64_FORMAT " ms\n", initial);
+                for (size_t i = 0; steps && steps[i]; i++)
+                        printf("  step %zu: %s\n", i + 1, steps[i]);
+                printf("  then: %s", final ? final : "?");
+                if (per_gib)
+                        printf(", at %" G_GUINT64_FORMAT " s per GiB of memory", per_gib);
+                if (progress)
+                        printf(", or after %" G_GUINT64_FORMAT " s without progress", progress);
+                printf("\n");
+        }
+        return CTL_EXIT_OK;
+}
+
 static int cmd_backends(Context *c, const Command *cmd, char **args) {
         const char *what = "cannot list the backends";
         g_autoptr(sd_bus_message) reply = NULL;
@@ -1147,8 +1195,14 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "  --postcopy-resume      Resume a post-copy migration that failed, once\n"                         \
         "                         the link is back (implies --postcopy): same\n"                            \
         "                         DOMAIN and DESTINATION as the failed one\n"                               \
-        "  --auto-converge        Throttle the guest's CPUs when memory does not\n"                         \
-        "                         converge\n"                                                               \
+        "  --policy=NAME          What to do, step by step, when pre-copy cannot\n"                        \
+        "                         catch up with the guest: longer pauses, then a\n"                        \
+        "                         throttle, post-copy or a pause of the guest\n"                           \
+        "                         ('vmigratectl policies' lists the host's; default:\n"                   \
+        "                         'default', which never uses post-copy)\n"                               \
+        "  --auto-converge        Let the policy throttle the guest's CPUs (on by\n"                       \
+        "                         default when the policy has throttle steps)\n"                          \
+        "  --no-auto-converge     Never throttle: the policy skips those steps\n"                         \
         "  --compression=METHOD   none, zstd, zlib (both need\n"                                            \
         "                         --parallel-connections) or xbzrle\n"                                      \
         "  --parallel-connections=N\n"                                                                      \
@@ -1376,6 +1430,8 @@ static const Command commands[] = {
           "Print the host capabilities XML" },
         { "backends", "", 0, 0, cmd_backends, NULL, NULL, NULL, 0,
           "Show the backends and their migration options" },
+        { "policies", "", 0, 0, cmd_policies, NULL, NULL, NULL, 0,
+          "Show the convergence policies a migration may use (--policy)" },
         { "migrate", "DOMAIN DESTINATION", 2, 2, cmd_migrate, "Migrate", NULL, "migrate", 0,
           "Migrate a domain to another host, showing progress", MIGRATE_HELP },
         { "job-status", "DOMAIN", 1, 1, cmd_job_status, NULL, NULL, NULL, 0,

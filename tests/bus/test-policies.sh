@@ -53,6 +53,11 @@ out=$(gdbus call --system --dest "$VM_BUS_NAME" --object-path "$VM_MANAGER_PATH"
         --method "$VM_MANAGER_IFACE.GetPolicies" 2>&1)
 like "$out" "'suspend-workload-if-needed', 'Moves even a guest under heavy load" "gdbus reads GetPolicies too" || diag "$out"
 
+out=$("$VMIGRATE_BUILD_ROOT/client/vmigratectl" policies 2>&1)
+like "$out" "gentle \\($pdir/gentle.policy\\)"$'\n'"  Pauses only, then gives up"$'\n'"  step 1: downtime 150 ms"$'\n'"  step 2: downtime 250 ms"$'\n'"  then: abort, at 60 s per GiB of memory" \
+        "vmigratectl policies shows gentle's steps and end" || diag "$out"
+like "$out" "postcopy \\(built-in\\)" "... and the built-in ones"
+
 # Option 'policy' on a running test domain.
 vm_call_as root call "$VM_BUS_NAME" "$VM_MANAGER_PATH" "$VM_MANAGER_IFACE" DefineXML s "$(vm_domain_xml pol)"
 dom=$(vm_reply_path "$VM_REPLY")
