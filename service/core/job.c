@@ -162,8 +162,12 @@ void job_policy_step(Job *j, unsigned step, const char *action, const char *reas
         j->policy_action = g_strdup(action);
         g_free(j->policy_reason);
         j->policy_reason = g_strdup(reason);
-        log_info("job %" G_GUINT64_FORMAT ": policy '%s' %s%u: %s (%s)", j->id, j->policy ? j->policy : "?",
-                 step ? "step " : "final action", step, action, reason);
+        if (step)
+                log_info("job %" G_GUINT64_FORMAT ": policy '%s' step %u: %s (%s)", j->id, j->policy ? j->policy : "?",
+                         step, action, reason);
+        else
+                log_info("job %" G_GUINT64_FORMAT ": policy '%s': %s (%s)", j->id, j->policy ? j->policy : "?", action,
+                         reason);
         if (j->manager)
                 manager_notify_job_changed(j->manager, j, JOB_CHANGE_POLICY);
 }

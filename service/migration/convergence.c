@@ -7,7 +7,8 @@
  * next pass has R·q to send, q = D/B. QEMU switches over when what is left
  * fits in the allowed pause T (R ≤ B·T). With q < 1 that happens after
  * n = ⌈log(B·T/R) / log q⌉ passes, after (R/B)·(1 − qⁿ)/(1 − q) seconds;
- * with q near or above 1 what is left stops shrinking (it levels off at
+ * with q near (from 0.8: CONVERGENCE_MAX_RATIO) or above 1 what is left
+ * stops shrinking (it levels off at
  * the guest's working set), and only a pause of R/B, a slower guest
  * (throttle: D·(1 − p)) or post-copy ends it. QEMU reports D and B
  * from the second pass on (the first has nothing to compare with).
@@ -31,8 +32,11 @@
 /* A pass that sends less than 5% of what the previous one had to is a
  * stall; two in a row make the engine act even when the model hoped. */
 #define STALL_PASSES 2
-/* q at or above this converges too slowly to wait for. */
-#define CONVERGENCE_MAX_RATIO 0.95
+/* q at or above this converges too slowly to wait for: at 0.8 a pass
+ * sends only a fifth less than the one before, and QEMU's dirty rate is a
+ * one-second sample (a guest at 0.9 by one sample is often at 1.0 by the
+ * next): help now rather than after ten more passes that may not shrink. */
+#define CONVERGENCE_MAX_RATIO 0.8
 /* A throttle aims the dirty rate at this share of the link. */
 #define THROTTLE_TARGET_RATIO 0.8
 /* What is left must fall by 1% to count as progress (progress timeout). */

@@ -10,9 +10,11 @@
 #   AbortJob  in post-copy it pauses instead of cancelling: postcopy-failed
 #             on both hosts, the job's error says so (and Migrate with
 #             wait=true fails with it); resumed, it completes and verifies.
-#   NotConverging  no post-copy, no auto-converge: the job says it is not
-#             converging (property and signal); AbortJob cancels the
-#             pre-copy and the guest still verifies on the source.
+#   NotConverging  no post-copy, no auto-converge: the default policy can
+#             only lengthen the pause, which is not enough; the job says it
+#             is not converging (property and signal) and goes on until the
+#             policy's budget; AbortJob cancels the pre-copy and the guest
+#             still verifies on the source.
 . "$(dirname "$0")/lib-hosts.sh"
 . "$(dirname "$0")/lib-migrate.sh"
 . "$(dirname "$0")/lib-postcopy.sh"
@@ -117,13 +119,13 @@ resume "AbortJob" b a
 
 # --- 3. NotConverging: no post-copy, no auto-converge
 pc_mark
-pc_migrate "NotConverging" a b 0
+pc_migrate "NotConverging" a b 1 auto-converge b false
 wait_until 60 eval '[ "$(mig_jprop a $job NotConverging)" = true ]'
 ok $? "NotConverging: the job says it is not converging (property true at pass $(mig_jprop a "$job" Iteration))"
 ok "wait_until 10 eval 'pc_since a | grep \"\\\"member\\\":\\\"NotConverging\\\"\" | grep -q -F \"\\\"path\\\":\\\"$job\\\"\"'" \
         "NotConverging: the NotConverging signal was seen on a's bus"
 diag "NotConverging: $(pc_since a | grep '"member":"NotConverging"' | head -n1 | sed -n -E 's/.*"data":\["([^"]*)".*/\1/p')"
-is "$(mig_jprop a "$job" Phase)" perform "NotConverging: it is still copying (vmigrate never gives up by itself)"
+is "$(mig_jprop a "$job" Phase)" perform "NotConverging: it is still copying (the policy gives up only at its budget)"
 out=$(mig_dom a "$p" AbortJob 2>&1)
 ok $? "NotConverging: AbortJob" || diag "$out"
 ok "mig_wait_phase 30 a '$job' cancelled" "NotConverging: the job is cancelled"
