@@ -306,14 +306,18 @@ int convergence_update(Convergence *c, const MigrationStats *stats, uint64_t now
                 *ret_not_converging = c->not_converging = true;
                 return take_final(c, stats, why, ret);
         }
-        if (stats->iteration <= c->pass)
+        if (stats->iteration > c->pass) {
+                bool stalled = c->remaining_at_pass > 0 &&
+                               stats->data_remaining * 20 >= c->remaining_at_pass * 19;
+                c->pass = stats->iteration;
+                c->remaining_at_pass = stats->data_remaining;
+                c->stalled_passes = stalled ? c->stalled_passes + 1 : 0;
+        }
+        /* From pass 2 on (the rates describe a pass), at every report, for
+         * the rates may come a report late; but one step a pass, so that
+         * each has a pass to show what it did. */
+        if (stats->iteration < 2 || c->acted_pass == c->pass)
                 return 0;
-        c->pass = stats->iteration;
-        bool stalled = c->remaining_at_pass > 0 && stats->data_remaining * 20 >= c->remaining_at_pass * 19;
-        c->remaining_at_pass = stats->data_remaining;
-        if (stats->iteration < 2)
-                return 0;
-        c->stalled_passes = stalled ? c->stalled_passes + 1 : 0;
 
         convergence_predict(stats->data_remaining, stats->dirty_rate, stats->bandwidth, c->downtime_ms, &p);
         uint64_t left_usec = c->budget_usec ? c->budget_usec - MIN(c->budget_usec, now_usec - c->start_usec) : 0;
@@ -324,6 +328,7 @@ int convergence_update(Convergence *c, const MigrationStats *stats, uint64_t now
         if (!needs_help)
                 return 0;
         c->stalled_passes = 0;
+        c->acted_pass = c->pass;
         if (c->steps_exhausted)
                 return take_final(c, stats, NULL, ret);
         /* Stalled though the rates say it converges: the numbers are off

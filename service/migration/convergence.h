@@ -54,6 +54,7 @@ typedef struct Convergence {
         uint64_t throttle;     /* percent, now */
         /* progress */
         uint64_t pass;
+        uint64_t acted_pass; /* the pass of the last step */
         uint64_t remaining_at_pass;
         unsigned stalled_passes;
         uint64_t lowest_remaining;

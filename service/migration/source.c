@@ -348,6 +348,12 @@ static void outgoing_converge(Outgoing *o, const MigrationStats *stats) {
                 outgoing_apply_policy(o, &a);
         if (stats->iteration != o->pass) {
                 o->pass = stats->iteration;
+                /* The model's inputs, pass by pass: what its unit tests replay. */
+                log_debug("job %" G_GUINT64_FORMAT ": pass %" G_GUINT64_FORMAT ": remaining %" G_GUINT64_FORMAT
+                          " dirty-rate %" G_GUINT64_FORMAT " bandwidth %" G_GUINT64_FORMAT
+                          " expected-downtime %" G_GUINT64_FORMAT " ms",
+                          o->job->id, stats->iteration, stats->data_remaining, stats->dirty_rate, stats->bandwidth,
+                          stats->expected_downtime_ms);
                 if (!not_converging)
                         job_set_not_converging(o->job, false, NULL);
                 else {

@@ -65,9 +65,14 @@ leg() {
                 ok "pc_log_since $from | grep -q 'timeout-action'" "timeout: $from's log says the timeout acted"
                 ;;
         policy)
-                # The model knows the rates from pass 2 on: no waiting for stalls.
-                ok "[ '$it' != - ] && [ '$it' -le 3 ]" \
-                        "policy: switched as soon as the numbers said pre-copy cannot converge (pass $it)"
+                # The model knows the rates from pass 2 on: no waiting for
+                # stalls. The decision is in the log before pass 3 begins
+                # (QEMU's own pass count goes on to the switch, one or two
+                # passes later: it syncs again as it switches).
+                dec=$(pc_log_since "$from" | grep -n "policy 'default': postcopy" | head -n 1 | cut -d: -f1)
+                p3=$(pc_log_since "$from" | grep -n 'job [0-9]*: pass 3: remaining' | head -n 1 | cut -d: -f1)
+                ok "[ -n '$dec' ] && { [ -z '$p3' ] || [ '$dec' -lt '$p3' ]; }" \
+                        "policy: it decided in pass 2, as soon as the numbers said pre-copy cannot converge (QEMU switched at its pass $it)"
                 ok "pc_log_since $from | grep -q \"policy 'default': postcopy (pre-copy cannot converge at .* switching to post-copy)\"" \
                         "policy: $from's log says why, with the numbers"
                 ;;

@@ -312,6 +312,54 @@ static void test_engine_postcopy_not_allowed(void) {
         run_clear(&r);
 }
 
+/* What vmigrated logged (job N: pass P: remaining … dirty-rate …
+ * bandwidth …) in hosts-postcopy: the TCG test guest writing at about
+ * the 200 Mbit/s link's rate, 48 MiB, reports ~100 ms apart. */
+static const MigrationStats recorded_tcg[] = {
+        { .iteration = 1, .data_remaining = 63180800 },
+        { .iteration = 2, .data_remaining = 32256000, .dirty_rate = 16216064, .bandwidth = 24569520 },
+        { .iteration = 2, .data_remaining = 32423936, .dirty_rate = 23715840, .bandwidth = 23952763 },
+        { .iteration = 3, .data_remaining = 32423936, .dirty_rate = 23715840, .bandwidth = 23952763 },
+        { .iteration = 4, .data_remaining = 32423936, .dirty_rate = 23715840, .bandwidth = 23952763 },
+};
+
+static void replay(const char *policy, bool postcopy, bool throttle, GString *log) {
+        g_autoptr(GPtrArray) all = policy_load_all(NULL);
+        Convergence *c = convergence_new(policy_lookup(all, policy), 64 * MIB, 0, postcopy, throttle, 0);
+
+        for (size_t i = 0; i < G_N_ELEMENTS(recorded_tcg); i++) {
+                ConvergenceAction a = { 0 };
+                bool nc;
+                if (convergence_update(c, &recorded_tcg[i], (i + 1) * 100000, &a, &nc) > 0) {
+                        g_autofree char *what =
+                                policy_step_describe(&(PolicyStep) { .action = a.action, .value = a.value });
+                        g_string_append_printf(log, "%s%" G_GUINT64_FORMAT ":%s", log->len ? " " : "",
+                                               recorded_tcg[i].iteration, what);
+                        if (a.downtime_ms)
+                                g_string_append_printf(log, "+%" G_GUINT64_FORMAT, a.downtime_ms);
+                }
+                convergence_action_clear(&a);
+        }
+        convergence_free(c);
+}
+
+static void test_recorded_tcg(void) {
+        g_autoptr(GString) pc = g_string_new(NULL), th = g_string_new(NULL), none = g_string_new(NULL);
+
+        /* q = 0.66 at the first report of pass 2: wait; 0.99 at the next:
+         * post-copy when allowed, at once, still in pass 2 ... */
+        replay("default", true, true, pc);
+        g_assert_cmpstr(pc->str, ==, "2:postcopy");
+        /* ... else the 500 ms pause and a throttle of 20% (0.8 / 0.99), one
+         * step a pass: as the recording goes on as if the throttle did
+         * nothing, a harder one at each pass after. */
+        replay("default", false, true, th);
+        g_assert_cmpstr(th->str, ==, "2:throttle 20%+500 3:throttle 40% 4:throttle 60%");
+        /* without a throttle: the pause, then only waiting */
+        replay("default", false, false, none);
+        g_assert_cmpstr(none->str, ==, "2:downtime 500 ms");
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         log_set_max_level(LOG_ERR);
@@ -327,5 +375,6 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/convergence/engine/stall-fallback", test_engine_stall_fallback);
         g_test_add_func("/convergence/engine/progress-timeout", test_engine_progress_timeout);
         g_test_add_func("/convergence/engine/postcopy-not-allowed", test_engine_postcopy_not_allowed);
+        g_test_add_func("/convergence/recorded/tcg-guest", test_recorded_tcg);
         return g_test_run();
 }
