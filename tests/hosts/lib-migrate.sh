@@ -343,7 +343,8 @@ for key, info in sorted(opts.items()):
 # in the background, from the root namespace, on the pulse socket
 # (serial1.sock: the guest's second <serial>) of the guest UUID on both
 # hosts; its report goes to OUT. It stops by itself once 50 pulses came
-# from DST after the switch-over (or after $MIG_PULSE_TIMEOUT s, 120).
+# from DST after the switch-over ($MIG_PULSE_AFTER; 0: at SIGTERM), or
+# after $MIG_PULSE_TIMEOUT s (120).
 # Returns once it has heard 10 pulses from SRC (fails if it never does);
 # its pid is in $MIG_PULSE_PID. The guest needs vmtest.pulse=PERIOD-MS
 # (default 5) and a second <serial type="pty"/>.
@@ -354,6 +355,7 @@ mig_pulse_start() {
                 --socket "$src=$(mig_rundir "$src" "$uuid")/serial1.sock" \
                 --socket "$dst=$(mig_rundir "$dst" "$uuid")/serial1.sock" \
                 --period-ms "$period" --ready "$out.ready" --timeout "${MIG_PULSE_TIMEOUT:-120}" \
+                --after "${MIG_PULSE_AFTER:-50}" \
                 >"$out" 2>&1 &
         MIG_PULSE_PID=$!
         wait_until 30 eval "[ -e '$out.ready' ] || ! kill -0 $MIG_PULSE_PID"
