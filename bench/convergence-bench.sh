@@ -27,6 +27,14 @@
 #                       line and parameters, plain `migrate`, given --budget
 #                       seconds; then query-migrate and migrate_cancel.
 #
+# The guest pulses on its second serial port every 5 ms (vmtest.pulse) and
+# tests/hosts/guest-pulse.py listens on both hosts during the post-copy
+# runs, until the job ends: "the guest saw" is the gap across the
+# switch-over minus one period (the downtime as the guest's peers see
+# it), "longest silence" the longest gap anywhere, post-copy's page
+# faults on host-b included. Raw pre-copy never switches over here: it has
+# no such figure.
+#
 # Printed: the time to copy the guest's RAM once (RAM / link rate), the
 # vmigrate total (busctl call to reply) and its ratio to that (target <= 3),
 # the downtime against max-downtime (target <=), what defaults alone do,
@@ -98,7 +106,9 @@ print(json.load(sys.stdin)["data"][0]["qemu"]["migration-options"]["data"]["max-
 ' 2>/dev/null) || max_downtime=300
 [[ $max_downtime =~ ^[0-9]+$ ]] || max_downtime=300
 
-xml=$(guest_domain_xml conv qemu "vmtest.mem=${area}M vmtest.rate=$write_rate" "$mem" "$uuid")
+pulse_ms=5
+xml=$(guest_domain_xml conv qemu "vmtest.mem=${area}M vmtest.rate=$write_rate vmtest.pulse=$pulse_ms" "$mem" "$uuid" \
+        '<serial type="pty"/>')
 
 # start_guest: the guest on host-a, warmed up; sets $p. Checks that it
 # keeps up the asked rate (a busy machine may not let TCG reach it).
@@ -126,9 +136,12 @@ start_guest() {
 # job only knows the stream's figures up to the switch (downtime-ms 0).
 vm_postcopy() {
         local mode=${1:-} t0 t1 out rc job v
-        pc_ok=0 pc_wall=- pc_ratio=- pc_down=- pc_pass=- pc_verify=- pc_wps=- err=
+        pc_ok=0 pc_wall=- pc_ratio=- pc_down=- pc_pass=- pc_verify=- pc_wps=- err= pc_seen=- pc_silence=- pc_pulse=
         start_guest || return 1
         pc_wps=$wps
+        # Until the job ends (SIGTERM below): post-copy goes on after the switch.
+        MIG_PULSE_AFTER=0 mig_pulse_start a b "$uuid" "$bench_dir/pulse.out" "$pulse_ms" ||
+                pc_pulse="guest-pulse.py never heard the guest: $(tail -n 2 "$bench_dir/pulse.out")"
         t0=$(bench_now_ns)
         if [ "$mode" = call ]; then
                 out=$(bench_call "$bus_a" "$p" Domain Migrate 'sa{sv}' "$dest" 1 postcopy b true 2>&1)
@@ -147,6 +160,13 @@ vm_postcopy() {
                 job=$(bench_unquote "$out")
         fi
         t1=$(bench_now_ns)
+        kill -TERM "$MIG_PULSE_PID" 2>/dev/null
+        mig_pulse_wait "$bench_dir/pulse.out"
+        pc_pulse=${pc_pulse:-$MIG_PULSE}
+        if ! mig_pulse_field "$MIG_PULSE" error >/dev/null; then
+                pc_seen=$(mig_pulse_field "$MIG_PULSE" downtime_ms)
+                pc_silence="$(mig_pulse_field "$MIG_PULSE" max_gap_ms) ms ($(mig_pulse_field "$MIG_PULSE" max_gap_where))"
+        fi
         if [ $rc -ne 0 ]; then
                 err="Migrate {postcopy${mode:+, StartPostCopy}}: $out"
                 bench_call "$bus_a" "$p" Domain Destroy >/dev/null 2>&1
@@ -220,19 +240,21 @@ echo "# guest: TCG, $mem MiB, rewriting a $area MiB area at $write_rate pages/s 
 echo "# copying its RAM once at $rate: $once_ms ms; targets: vmigrate total <= 3x that ($((once_ms * 3)) ms), downtime <= max-downtime ($max_downtime ms, the qemu backend's default)"
 echo "# raw pre-copy: the same QEMU command line and parameters, budget $budget s"
 
-pc_walls=() pc_downs=() call_walls=()
+pc_walls=() pc_downs=() pc_seens=() call_walls=()
 for ((r = 1; r <= rounds; r++)); do
         echo
         echo "-- round $r/$rounds"
         if vm_postcopy; then
-                echo "vmigrate {postcopy: true}: completed in $pc_wall ms = ${pc_ratio}x the RAM copy time ($(awk -v x="$pc_ratio" 'BEGIN { print (x <= 3) ? "meets" : "misses" }') the 3x target); switched to post-copy by itself at pass $pc_pass; downtime $pc_down ms vs max-downtime $max_downtime ms ($(awk -v d="$pc_down" -v m="$max_downtime" 'BEGIN { print (d != "-" && d <= m) ? "within" : "over" }')); guest wrote $pc_wps pages/s before; $pc_verify on host-b"
-                pc_walls+=("$pc_wall") pc_downs+=("$pc_down")
+                echo "vmigrate {postcopy: true}: completed in $pc_wall ms = ${pc_ratio}x the RAM copy time ($(awk -v x="$pc_ratio" 'BEGIN { print (x <= 3) ? "meets" : "misses" }') the 3x target); switched to post-copy by itself at pass $pc_pass; downtime $pc_down ms vs max-downtime $max_downtime ms ($(awk -v d="$pc_down" -v m="$max_downtime" 'BEGIN { print (d != "-" && d <= m) ? "within" : "over" }')); the guest saw $pc_seen ms ($(awk -v d="$pc_seen" -v m="$max_downtime" 'BEGIN { print (d != "-" && d <= m) ? "within" : "over" }')), longest silence $pc_silence; guest wrote $pc_wps pages/s before; $pc_verify on host-b"
+                echo "  pulse: $pc_pulse"
+                pc_walls+=("$pc_wall") pc_downs+=("$pc_down") pc_seens+=("$pc_seen")
         else
                 failures=$((failures + 1))
                 echo "vmigrate {postcopy: true}: FAILED: $err"
         fi
         if vm_postcopy call; then
-                echo "for reference, vmigrate {postcopy: true} + StartPostCopy when pass 2 begins (a client's call, not the default): completed in $pc_wall ms = ${pc_ratio}x; switched at pass $pc_pass; downtime $pc_down ms; $pc_verify on host-b"
+                echo "for reference, vmigrate {postcopy: true} + StartPostCopy when pass 2 begins (a client's call, not the default): completed in $pc_wall ms = ${pc_ratio}x; switched at pass $pc_pass; downtime $pc_down ms, the guest saw $pc_seen ms, longest silence $pc_silence; $pc_verify on host-b"
+                echo "  pulse: $pc_pulse"
                 call_walls+=("$pc_wall")
         else
                 failures=$((failures + 1))
@@ -264,7 +286,7 @@ echo
 echo "== summary ($((SECONDS - t_start)) s, load average at the end: $(bench_load))"
 if [ ${#pc_walls[@]} -gt 0 ]; then
         med=$(printf '%s\n' "${pc_walls[@]}" | bench_median %.0f)
-        echo "vmigrate {postcopy: true}: median $med ms over ${#pc_walls[@]} round(s) = $(awk -v w="$med" -v o="$once_ms" 'BEGIN { printf "%.2f", w / o }')x the $once_ms ms RAM copy (target <= 3x); downtimes ${pc_downs[*]} ms (max-downtime $max_downtime ms)"
+        echo "vmigrate {postcopy: true}: median $med ms over ${#pc_walls[@]} round(s) = $(awk -v w="$med" -v o="$once_ms" 'BEGIN { printf "%.2f", w / o }')x the $once_ms ms RAM copy (target <= 3x); downtimes ${pc_downs[*]} ms, as the guest saw them ${pc_seens[*]} ms (max-downtime $max_downtime ms)"
 fi
 if [ ${#call_walls[@]} -gt 0 ]; then
         med=$(printf '%s\n' "${call_walls[@]}" | bench_median %.0f)

@@ -4,7 +4,7 @@
 # vmigrate against QEMU driven by hand, on the same hosts, link and guest:
 #
 #     bench/migrate-bench.sh [--rounds N] [--rate 1gbit] [--scenarios idle,writing]
-#                                 [--warmup SECONDS] [--build-dir DIR] [--no-build] [--keep-logs DIR]
+#                                 [--warmup SECONDS] [--pulse-ms 5] [--build-dir DIR] [--no-build] [--keep-logs DIR]
 #
 # Two test hosts (tests/hosts/lib-hosts.sh: network namespaces with their
 # own bus, polkitd and vmigrated) joined by a link shaped to --rate. For
@@ -30,6 +30,14 @@
 # QEMU total-time, the "perform" phase is shown instead). After each
 # migration the guest verifies every page of its memory on host-b.
 #
+# Downtime as the guest sees it: the guest writes a pulse on its second
+# serial port every --pulse-ms ms (vmtest.pulse; 0: none), and
+# tests/hosts/guest-pulse.py, started before the timed part, listens on
+# both QEMUs' end of it. "seen ms" is the gap between the last pulse from
+# the source and the first from the destination, minus one period: how
+# long the guest was silent to the outside, from the source's stop to the
+# destination running it. QEMU's "downtime" ends earlier, with the stream.
+#
 # Scenarios:
 #   idle     a 1 GiB guest, idle, with a tiny test area (256 KiB): memory
 #            mostly untouched. KVM when /dev/kvm is usable (qboot), else TCG.
@@ -51,7 +59,7 @@ usage() {
         exit "${1:-2}"
 }
 
-rounds=3 rate=1gbit scenarios=idle,writing build=$top/build keep_logs= warmup=2 do_build=1
+rounds=3 rate=1gbit scenarios=idle,writing build=$top/build keep_logs= warmup=2 do_build=1 pulse_ms=5
 while [ $# -gt 0 ]; do
         case $1 in
         --no-build) do_build=0; shift; continue ;;
@@ -61,6 +69,7 @@ while [ $# -gt 0 ]; do
         --build-dir) build=${2:-} ;;
         --keep-logs) keep_logs=${2:-} ;;
         --warmup) warmup=${2:-} ;;
+        --pulse-ms) pulse_ms=${2:-} ;;
         -h | --help) usage 0 ;;
         *) echo "migrate-bench: unknown option '$1'" >&2; usage ;;
         esac
@@ -71,6 +80,8 @@ done
 [[ $rate =~ ^[1-9][0-9]*(mbit|gbit)$ ]] ||
         { echo "migrate-bench: --rate '$rate': e.g. 1gbit or 500mbit" >&2; exit 2; }
 [[ $warmup =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "migrate-bench: --warmup '$warmup': seconds" >&2; exit 2; }
+[[ $pulse_ms =~ ^[0-9]+$ ]] && [ "$pulse_ms" -le 1000 ] ||
+        { echo "migrate-bench: --pulse-ms '$pulse_ms': 0 (none) to 1000" >&2; exit 2; }
 IFS=, read -r -a scenario_list <<<"$scenarios"
 for s in "${scenario_list[@]}"; do
         case $s in
@@ -118,7 +129,7 @@ busctl_ms=$(awk -v d=$(($(bench_now_ns) - t0)) 'BEGIN { printf "%.1f", d / 5 / 1
 # vmigrate_round XML WARMUP: one migration through vmigrate; sets v_* vars.
 vmigrate_round() {
         local xml=$1 wu=$2 out p job t0 t1 stats
-        v_ok=0 v_wall= v_down= v_sent= v_passes= v_verify= v_phases= v_err=
+        v_ok=0 v_wall= v_down= v_sent= v_passes= v_verify= v_phases= v_err= v_seen= v_pulse=
         out=$(bench_call "$bus_a" /org/vmigrate/Migrate1 Manager CreateXML s "$xml" 2>&1) ||
                 { v_err="CreateXML on host-a: $out"; return 1; }
         p=$(bench_unquote "$out")
@@ -127,10 +138,21 @@ vmigrate_round() {
         out=$($py "$guestctl" --socket "$(bench_serial a)" --timeout 60 wait-heartbeat 2>&1) ||
                 { v_err="no heartbeat from the guest on host-a: $out"; bench_call "$bus_a" "$p" Domain Destroy >/dev/null 2>&1; return 1; }
         sleep "$wu"
+        if [ "$pulse_ms" -gt 0 ] && ! mig_pulse_start a b "$uuid" "$bench_dir/pulse-vmigrate.out" "$pulse_ms"; then
+                v_pulse="guest-pulse.py never heard the guest: $(tail -n 2 "$bench_dir/pulse-vmigrate.out")"
+                kill "$MIG_PULSE_PID" 2>/dev/null
+        fi
         t0=$(bench_now_ns)
         out=$(bench_call "$bus_a" "$p" Domain Migrate 'sa{sv}' "$dest" 1 wait b true 2>&1)
         local rc=$?
         t1=$(bench_now_ns)
+        [ $rc -ne 0 ] && kill "$MIG_PULSE_PID" 2>/dev/null
+        if [ "$pulse_ms" -gt 0 ]; then
+                mig_pulse_wait "$bench_dir/pulse-vmigrate.out"
+                v_pulse=${v_pulse:-$MIG_PULSE}
+                v_seen=$(mig_pulse_field "$MIG_PULSE" downtime_ms)
+                mig_pulse_field "$MIG_PULSE" error >/dev/null && v_seen=
+        fi
         if [ $rc -ne 0 ]; then
                 v_err="Migrate: $out"
                 bench_call "$bus_a" "$p" Domain Destroy >/dev/null 2>&1
@@ -183,8 +205,10 @@ phases_between() {
 # raw_round WARMUP: one migration by hand; sets r_* vars.
 raw_round() {
         local wu=$1 out
-        r_ok=0 r_wall= r_running= r_qemu= r_down= r_sent= r_passes= r_verify= r_listen= r_stream= r_err=
-        out=$($py "$raw" "${bench_raw_args[@]}" --warmup "$wu" 2>&1)
+        r_ok=0 r_wall= r_running= r_qemu= r_down= r_sent= r_passes= r_verify= r_listen= r_stream= r_err= r_seen= r_pulse=
+        local pulse_args=()
+        [ "$pulse_ms" -gt 0 ] && pulse_args=(--pulse "$top/tests/hosts/guest-pulse.py" --pulse-ms "$pulse_ms")
+        out=$($py "$raw" "${bench_raw_args[@]}" "${pulse_args[@]}" --warmup "$wu" 2>&1)
         local rc=$?
         eval "$($py -c '
 import json, shlex, sys
@@ -200,6 +224,8 @@ out = {
     "r_sent": "%.1f" % (d["transferred"] / 1048576) if d.get("transferred") is not None else "",
     "r_passes": v("passes"), "r_verify": verify[1] if len(verify) > 1 else "",
     "r_err": d.get("error", ""),
+    "r_seen": "" if "error" in d.get("pulse", {}) else d.get("pulse", {}).get("downtime_ms", ""),
+    "r_pulse": " ".join(f"{k}={v}" for k, v in d.get("pulse", {}).items()),
 }
 for k, val in out.items():
     print(f"{k}={shlex.quote(str(val))}")
@@ -237,19 +263,21 @@ for scenario in "${scenario_list[@]}"; do
                 else
                         type=qemu accel="tcg (/dev/kvm is not usable)"
                 fi
-                xml=$(guest_domain_xml bench "$type" "vmtest.mem=256K vmtest.rate=0" 1024 "$uuid")
+                xml=$(guest_domain_xml bench "$type" "vmtest.mem=256K vmtest.rate=0 vmtest.pulse=$pulse_ms" 1024 "$uuid" \
+                        '<serial type="pty"/>')
                 wu=0
                 title="idle: 1 GiB guest, idle (256 KiB test area), accel $accel"
                 ;;
         writing)
-                xml=$(guest_domain_xml bench qemu "vmtest.mem=192M vmtest.rate=$write_rate" 256 "$uuid")
+                xml=$(guest_domain_xml bench qemu "vmtest.mem=192M vmtest.rate=$write_rate vmtest.pulse=$pulse_ms" 256 "$uuid" \
+                        '<serial type="pty"/>')
                 wu=$warmup
                 title="writing: 256 MiB guest rewriting a 192 MiB area at $write_rate pages/s ($(awk -v r=$write_rate 'BEGIN { printf "%.0f", r * 4096 / 1e6 }') MB/s, half of $rate), accel tcg (a guest that writes memory at a set rate needs TCG here: nested KVM cannot run it)"
                 ;;
         esac
         echo
         echo "== $title"
-        ratios=() raw_walls=() vm_walls=() raw_phase_rows=() vm_phase_rows=()
+        ratios=() raw_walls=() vm_walls=() raw_phase_rows=() vm_phase_rows=() r_seens=() v_seens=() r_downs=() v_downs=()
         for ((r = 1; r <= rounds; r++)); do
                 # Alternate the order so neither method always runs on a
                 # fresher machine. vmigrate goes first in round 1: it writes
@@ -263,11 +291,17 @@ for scenario in "${scenario_list[@]}"; do
                         fi
                 done
                 printf '\n-- %s round %d/%d\n' "$scenario" "$r" "$rounds"
-                printf '%-9s %9s %11s %14s %12s %9s %7s %7s\n' method "wall ms" "running ms" "qemu total ms" "downtime ms" "sent MiB" passes verify
-                printf '%-9s %9s %11s %14s %12s %9s %7s %7s\n' raw "${r_wall:--}" "${r_running:--}" "${r_qemu:--}" \
-                        "${r_down:--}" "${r_sent:--}" "${r_passes:--}" "${r_verify:--}"
-                printf '%-9s %9s %11s %14s %12s %9s %7s %7s\n' vmigrate "${v_wall:--}" - "n/a" \
-                        "${v_down:--}" "${v_sent:--}" "${v_passes:--}" "${v_verify:--}"
+                printf '%-9s %9s %11s %14s %12s %9s %9s %7s %7s\n' method "wall ms" "running ms" "qemu total ms" "downtime ms" "seen ms" "sent MiB" passes verify
+                printf '%-9s %9s %11s %14s %12s %9s %9s %7s %7s\n' raw "${r_wall:--}" "${r_running:--}" "${r_qemu:--}" \
+                        "${r_down:--}" "${r_seen:--}" "${r_sent:--}" "${r_passes:--}" "${r_verify:--}"
+                printf '%-9s %9s %11s %14s %12s %9s %9s %7s %7s\n' vmigrate "${v_wall:--}" - "n/a" \
+                        "${v_down:--}" "${v_seen:--}" "${v_sent:--}" "${v_passes:--}" "${v_verify:--}"
+                if [ "$pulse_ms" -gt 0 ]; then
+                        echo "pulse raw:      ${r_pulse:--}"
+                        echo "pulse vmigrate: ${v_pulse:--}"
+                        [ -n "$r_seen" ] && r_seens+=("$r_seen") r_downs+=("${r_down:--}")
+                        [ -n "$v_seen" ] && v_seens+=("$v_seen") v_downs+=("${v_down:--}")
+                fi
                 printf '%-9s' "phases ms"
                 printf ' %11s' $phase_names
                 printf '\n%-9s' raw
@@ -301,6 +335,10 @@ for scenario in "${scenario_list[@]}"; do
                 med_nb=$(for ((i = 0; i < ${#ratios[@]}; i++)); do
                         awk -v v="${vm_walls[i]}" -v b="$busctl_ms" -v w="${raw_walls[i]}" 'BEGIN { printf "%.3f\n", (v - b) / w }'
                 done | median)
+                if [ "$pulse_ms" -gt 0 ]; then
+                        echo "-- $scenario: downtime (QEMU's / as the guest saw it, ms) raw ${r_downs[*]:--} / ${r_seens[*]:--}; vmigrate ${v_downs[*]:--} / ${v_seens[*]:--}"
+                        summary+=("$scenario: downtime as the guest saw it (pulse every $pulse_ms ms): raw median $(printf '%s\n' "${r_seens[@]}" | median) ms (QEMU's $(printf '%s\n' "${r_downs[@]}" | median)), vmigrate median $(printf '%s\n' "${v_seens[@]}" | median) ms (QEMU's $(printf '%s\n' "${v_downs[@]}" | median)); <= max-downtime (300 ms) in $(printf '%s\n' "${r_seens[@]}" | awk 'NF && $1 <= 300' | wc -l)/$rounds raw and $(printf '%s\n' "${v_seens[@]}" | awk 'NF && $1 <= 300' | wc -l)/$rounds vmigrate rounds")
+                fi
                 summary+=("$scenario: raw median ${med_raw} ms, vmigrate median ${med_vm} ms, median ratio ${med} ($verdict; ${#ratios[@]}/$rounds rounds); without busctl's own ${busctl_ms} ms start-up: ${med_nb}")
         else
                 summary+=("$scenario: no round completed on both sides")

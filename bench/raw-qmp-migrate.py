@@ -24,9 +24,15 @@ those of vmigrate's qemu backend (service/backends/qemu/qemu-migration.c):
   t_done
   then (not timed) the guest's memory is verified on the destination.
 
+With --pulse TOOL (tests/hosts/guest-pulse.py; the guest needs
+vmtest.pulse=--pulse-ms and a second serial port), TOOL listens on both
+QEMUs' second serial port from before t0 and its figures are in "pulse":
+the downtime as the guest saw it (see TOOL).
+
 Prints one JSON object: wall-ms (t_done - t0), running-ms (t_running - t0),
 listening-ms (destination ready), qemu-total-ms, downtime-ms, setup-ms,
-transferred, total, passes, verify. Exit 0 on success, 1 when the migration
+transferred, total, passes, verify, pulse (with --pulse: guest-pulse.py's
+PULSE-GAP line as an object). Exit 0 on success, 1 when the migration
 or the verification failed, 2 on usage errors. Stdlib only.
 """
 
@@ -190,6 +196,49 @@ def rewrite_argv(argv, workdir, role):
     return out, qmp, os.path.join(workdir, f"{role}-serial0.sock")
 
 
+def pulse_start(args):
+    """guest-pulse.py on both QEMUs' second serial port; returns once it hears the source."""
+    ready = os.path.join(args.workdir, "pulse.ready")
+    if os.path.exists(ready):
+        os.unlink(ready)
+    out = open(os.path.join(args.workdir, "pulse.out"), "w")
+    proc = subprocess.Popen(
+        ["/usr/bin/python3", args.pulse,
+         "--socket", "a=" + os.path.join(args.workdir, "src-serial1.sock"),
+         "--socket", "b=" + os.path.join(args.workdir, "dst-serial1.sock"),
+         "--period-ms", str(args.pulse_ms), "--ready", ready, "--timeout", str(args.timeout + 60)],
+        stdout=out, stderr=subprocess.STDOUT,
+    )
+    out.close()
+    deadline = time.monotonic() + 30
+    while not os.path.exists(ready):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise Failure(f"guest-pulse.py never heard the source guest's pulse: {pulse_text(args)}")
+        time.sleep(0.01)
+    return proc
+
+
+def pulse_text(args):
+    with open(os.path.join(args.workdir, "pulse.out")) as f:
+        return f.read().strip()
+
+
+def pulse_result(args, proc):
+    """guest-pulse.py's PULSE-GAP line as a dict (error= when it measured nothing)."""
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        proc.wait()
+    text = pulse_text(args)
+    line = next((ln for ln in text.splitlines() if ln.startswith("PULSE-GAP ")), None)
+    if line is None:
+        return {"error": text[-300:] or "guest-pulse.py said nothing"}
+    return dict(w.split("=", 1) for w in shlex.split(line[len("PULSE-GAP "):]) if "=" in w)
+
+
 def spawn(wrapper, argv, log_path):
     log = open(log_path, "ab")
     cmd = shlex.split(wrapper) + argv if wrapper else argv
@@ -241,7 +290,7 @@ def run(args):
     dst_argv, dst_qmp_path, dst_serial = rewrite_argv(base, args.workdir, "dst")
     dst_argv += ["-incoming", "defer"]
     result = {"verify": None}
-    src = dst = src_qmp = dst_qmp = None
+    src = dst = src_qmp = dst_qmp = pulse = None
 
     try:
         # --- the source guest, running and warmed up (not timed)
@@ -253,6 +302,8 @@ def run(args):
             raise Failure(f"the source guest has no heartbeat: {out}")
         if args.warmup > 0:
             time.sleep(args.warmup)
+        if args.pulse:
+            pulse = pulse_start(args)
 
         # --- timed: from starting the destination to the source gone
         t0 = time.monotonic()
@@ -300,6 +351,9 @@ def run(args):
                 "passes": ram.get("dirty-sync-count"),
             }
         )
+        if pulse is not None:
+            result["pulse"] = pulse_result(args, pulse)
+            pulse = None
 
         # --- the guest's memory on the destination (not timed)
         rc, out = guestctl(args.guestctl, dst_serial, "verify", timeout=args.verify_timeout)
@@ -307,6 +361,9 @@ def run(args):
         if rc != 0:
             raise Failure(f"the guest's memory does not verify on the destination: {out}")
     finally:
+        if pulse is not None:
+            pulse.kill()
+            pulse.wait()
         for proc, q in ((src, src_qmp), (dst, dst_qmp)):
             if proc is not None:
                 stop(proc, q)
@@ -329,6 +386,8 @@ def main():
     p.add_argument("--downtime-limit", type=int, default=DEFAULT_DOWNTIME_MS)
     p.add_argument("--timeout", type=float, default=120, help="seconds the stream may take")
     p.add_argument("--verify-timeout", type=float, default=120)
+    p.add_argument("--pulse", help="tests/hosts/guest-pulse.py: time the guest's pulse across the switch-over")
+    p.add_argument("--pulse-ms", type=float, default=5, help="the guest's vmtest.pulse")
     args = p.parse_args()
     if not 1 <= args.port <= 65535:
         p.error(f"--port {args.port}: not a TCP port")

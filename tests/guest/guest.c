@@ -27,6 +27,8 @@
 #define INFLIGHT_NONE 0xFFFFFFFFu
 
 #define COM1 0x3F8
+#define COM2 0x2F8                      /* the pulse's own port: COM1 carries commands */
+#define PULSE_MS_MAX 1000u
 #define PIT_HZ_INPUT 1193182u
 #define RATE_MAX 1000000u               /* pages/s; far above what TCG reaches */
 #define WRITE_BATCH 16u                 /* pages between two serial polls */
@@ -106,6 +108,7 @@ static uint32_t ws_stride;              /* coprime with ws_pages: a full cycle *
 static uint32_t ws_pos;
 static uint32_t rate;                   /* pages per second, 0 = idle */
 static uint32_t hb_ms = 1000;           /* heartbeat period, 0 = none */
+static uint32_t pulse_ms;               /* pulse period on COM2, 0 = none */
 static uint32_t written;                /* pages written by the writer (not the fill) */
 /* Page being rewritten right now, or INFLIGHT_NONE: while it is set that
  * page may legitimately be half old and half new in a snapshot of RAM taken
@@ -244,6 +247,35 @@ static void serial_putc(char c) {
         outb(COM1, (uint8_t) c);
 }
 
+/* COM2 is there when its scratch register keeps what is written to it (an
+ * absent port reads 0xFF). Output only, no interrupts. */
+static bool com2_init(void) {
+        outb(COM2 + 7, 0x5A);
+        if (inb(COM2 + 7) != 0x5A)
+                return false;
+        outb(COM2 + 7, 0xA5);
+        if (inb(COM2 + 7) != 0xA5)
+                return false;
+        outb(COM2 + 1, 0x00);
+        outb(COM2 + 3, 0x80);
+        outb(COM2 + 0, 0x01);
+        outb(COM2 + 1, 0x00);
+        outb(COM2 + 3, 0x03);
+        outb(COM2 + 2, 0xC7);
+        outb(COM2 + 4, 0x03);           /* DTR, RTS; no OUT2: no IRQ */
+        return true;
+}
+
+static void com2_puts(const char *s) {
+        for (; *s; s++) {
+                /* Bounded like serial_putc(): nobody listening must not stall the guest. */
+                for (uint32_t spins = 0; !(inb(COM2 + 5) & 0x20); spins++)
+                        if (spins > 200000)
+                                return;
+                outb(COM2, (uint8_t) *s);
+        }
+}
+
 /* VGA text memory (80x25 cells of character + attribute): the banner on
  * row 0 and the heartbeat on row 1, so that a screendump shows the guest's
  * console and can be compared across a migration (tests/hosts/
@@ -361,6 +393,11 @@ static uint32_t div64_32(uint64_t n, uint32_t d) {
  * alike; PIT interrupts only wake the guest up. */
 static uint32_t uptime_ms(void) {
         return div64_32(rdtsc() - tsc_boot, tsc_per_ms);
+}
+
+/* Microseconds since boot, modulo 2^32 (it wraps after 71 minutes). */
+static uint32_t uptime_us(void) {
+        return div64_32((rdtsc() - tsc_boot) * 1000u, tsc_per_ms);
 }
 
 /* Count TSC cycles over 50 ms of PIT channel 2 (one-shot, polled through
@@ -967,6 +1004,7 @@ struct options {
         uint32_t ws_pages;              /* UINT32_MAX: the whole area */
         uint32_t rate;
         uint32_t hb_ms;
+        uint32_t pulse_ms;
         uint32_t disk_rate;
         uint32_t disk_ws_blocks;        /* UINT32_MAX: each whole disk */
         uint32_t disk_base_mask;
@@ -1017,6 +1055,12 @@ static void parse_cmdline(char *s, struct options *o) {
                                 o->hb_ms = 1000;
                                 say("WARN vmtest.hb='%s' is not a period in ms in 0..3600000; using 1000", val);
                         }
+                } else if (str_eq(tok, "vmtest.pulse")) {
+                        if (!parse_u32(val, PULSE_MS_MAX, &o->pulse_ms)) {
+                                o->pulse_ms = 0;
+                                say("WARN vmtest.pulse='%s' is not a period in ms in 0..%u; no pulse", val,
+                                    PULSE_MS_MAX);
+                        }
                 } else if (str_eq(tok, "vmtest.disk_rate")) {
                         if (!parse_u32(val, DISK_RATE_MAX, &o->disk_rate)) {
                                 o->disk_rate = 0;
@@ -1040,7 +1084,7 @@ static void parse_cmdline(char *s, struct options *o) {
                         }
                 } else {
                         say("WARN unknown option '%s' (known: vmtest.mem, vmtest.ws, vmtest.rate, "
-                            "vmtest.hb, vmtest.disk_rate, vmtest.disk_ws, vmtest.disk_base); ignored",
+                            "vmtest.hb, vmtest.pulse, vmtest.disk_rate, vmtest.disk_ws, vmtest.disk_base); ignored",
                             tok);
                 }
         }
@@ -1052,9 +1096,10 @@ static char line[128];
 static uint32_t line_len;
 static bool line_overflow;
 
-/* 1 kHz ticks while either writer runs, for a smooth rate. */
+/* 1 kHz ticks while either writer runs, for a smooth rate, and while
+ * pulsing, so that a pulse leaves at most 1 ms late. */
 static void pit_update(void) {
-        pit_set_hz(rate || (disk_rate && disk_count) ? 1000 : 100);
+        pit_set_hz(rate || (disk_rate && disk_count) || pulse_ms ? 1000 : 100);
 }
 
 static void rate_set(uint32_t r) {
@@ -1340,12 +1385,18 @@ void guest_main(uint32_t magic, uint32_t mbi_addr) {
                     opt.ws_pages * 4u, area_pages * 4u);
         ws_set(opt.ws_pages < area_pages ? opt.ws_pages : area_pages);
         hb_ms = opt.hb_ms;
+        if (opt.pulse_ms && !com2_init()) {
+                say("WARN vmtest.pulse=%u needs a second serial port (COM2 at 0x2f8), and there is none: no pulse",
+                    opt.pulse_ms);
+                opt.pulse_ms = 0;
+        }
+        pulse_ms = opt.pulse_ms;
 
-        say("VMTEST BOOT version=%u mem_upper_kib=%u area=0x%08x-0x%08x pages=%u ws_pages=%u rate=%u hb_ms=%u counters=0x%08x inflight=0x%08x disks=%u disk_rate=%u disk_counters=0x%08x disk_inflight=0x%08x",
+        say("VMTEST BOOT version=%u mem_upper_kib=%u area=0x%08x-0x%08x pages=%u ws_pages=%u rate=%u hb_ms=%u counters=0x%08x inflight=0x%08x disks=%u disk_rate=%u disk_counters=0x%08x disk_inflight=0x%08x pulse_ms=%u",
             GUEST_VERSION, mem_upper_kib, area_start, area_start + area_pages * PAGE_SIZE, area_pages,
             ws_pages, opt.rate, hb_ms, (uint32_t) (uintptr_t) counters, (uint32_t) (uintptr_t) &inflight,
             disk_count, opt.disk_rate, (uint32_t) (uintptr_t) disk_counters,
-            (uint32_t) (uintptr_t) &disk_inflight);
+            (uint32_t) (uintptr_t) &disk_inflight, pulse_ms);
         for (uint32_t d = 0; d < disk_count; d++)
                 say("DISK %u %s sectors=%u blocks=%u ws_blocks=%u counters=0x%08x read=%s", d, disks[d].name,
                     disks[d].sectors, disks[d].blocks, disks[d].ws_blocks,
@@ -1373,11 +1424,31 @@ void guest_main(uint32_t magic, uint32_t mbi_addr) {
 
         uint32_t last_ms = uptime_ms(), credit = 0, disk_credit = 0;
         uint32_t hb_seq = 0, hb_last_ms = last_ms, hb_last_written = 0;
+        uint32_t pulse_seq = 0, pulse_next_us = uptime_us();
 
         for (;;) {
                 uint32_t now, delta, burst = 0, disk_burst = 0;
 
                 serial_poll();
+
+                if (pulse_ms) {
+                        uint32_t now_us = uptime_us();
+
+                        /* The pulse: a short line on COM2 every pulse_ms, its
+                         * sequence number and the guest's clock, for a host
+                         * that times the gaps (tests/hosts/guest-pulse.py).
+                         * A late pulse does not cause a burst of catch-up
+                         * pulses: seq counts pulses sent, not periods. */
+                        if ((int32_t) (now_us - pulse_next_us) >= 0) {
+                                char pl[48];
+
+                                format(pl, sizeof(pl), "PULSE seq=%u us=%u\n", ++pulse_seq, now_us);
+                                com2_puts(pl);
+                                pulse_next_us += pulse_ms * 1000u;
+                                if ((int32_t) (now_us - pulse_next_us) >= 0)
+                                        pulse_next_us = now_us + pulse_ms * 1000u;
+                        }
+                }
 
                 now = uptime_ms();
                 /* Never trust the clock to be monotonic across a migration. */

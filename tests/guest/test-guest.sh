@@ -288,7 +288,7 @@ cpu_ticks() {                   # utime + stime of a process, in clock ticks
         awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
-echo "1..35"
+echo "1..38"
 
 # ---------------------------------------------------------------------------
 # A writing guest under TCG: boot, heartbeat, verify, corruption, rate.
@@ -528,7 +528,7 @@ diag "idle host CPU under TCG: $(((c1 - c0) * 100 * 1000 / ($(getconf CLK_TCK) *
 # ---------------------------------------------------------------------------
 # Too much memory asked for: clamped with a message.
 
-start_guest c tcg "vmtest.mem=1G vmtest.ws=2G vmtest.rate=bogus"
+start_guest c tcg "vmtest.mem=1G vmtest.ws=2G vmtest.rate=bogus vmtest.pulse=5"
 if wait_log c '^VMTEST READY' 30 &&
         grep -q '^WARN vmtest.mem=1048576K does not fit' "$tmp/c.log" &&
         grep -q '^WARN vmtest.ws=2097152K is larger than the area' "$tmp/c.log" &&
@@ -544,7 +544,55 @@ if wait_log c '^VMTEST READY' 30 &&
 else
         not_ok "oversized and bad options are clamped or ignored with a WARN line" "$(guest_failure c)"
 fi
+# Guest c has one serial port: no COM2 for its pulse.
+banner=$(grep -m1 '^VMTEST BOOT' "$tmp/c.log")
+if grep -q '^WARN vmtest.pulse=5 needs a second serial port (COM2' "$tmp/c.log" &&
+        [[ $(field "$banner" pulse_ms) == 0 ]]; then
+        ok "vmtest.pulse without a second serial port: a WARN line, pulse_ms=0"
+else
+        not_ok "vmtest.pulse without a second serial port: a WARN line, pulse_ms=0" "$(guest_failure c)"
+fi
 kill "${qemu_pid[c]}" "${qemu_pid[a]}" "${qemu_pid[b]}" 2>/dev/null
+
+# ---------------------------------------------------------------------------
+# The pulse: "PULSE seq=N us=T" on COM2 every vmtest.pulse ms. Nobody reads
+# COM2's socket here (QEMU drops what it sends, after logging it): the
+# guest must not stall on it.
+
+pulse_log=$tmp/p.pulse.log
+start_guest p tcg "vmtest.mem=4M vmtest.rate=1000 vmtest.pulse=5" - \
+        -chardev "socket,id=s1,path=$tmp/p.pulse.sock,server=on,wait=off,logfile=$pulse_log" -serial chardev:s1
+if wait_log p '^VMTEST READY' 30 && wait_log p '^HB seq=2 ' 10 &&
+        [[ $(field "$(grep -m1 '^VMTEST BOOT' "$tmp/p.log")" pulse_ms) == 5 ]]; then
+        # What the guest said in about two seconds of its clock: every
+        # sequence number once, in order, from 1, and its clock between
+        # them (a pulse can leave up to a tick late; the next one is not
+        # moved, so the mean is the measure, on the guest's own clock).
+        pulses=$(awk -v end="$(grep -c '^PULSE ' "$pulse_log")" '
+                $1 == "PULSE" && NR <= end {
+                        split($2, a, "="); split($3, b, "=")
+                        if (a[2] != n + 1) { printf "seq %d after %d\n", a[2], n; bad = 1; exit }
+                        n = a[2]; if (n == 1) first = b[2]; last = b[2]
+                }
+                END { if (!bad) printf "%d %.3f\n", n, (n > 1 ? (last - first) / (n - 1) / 1000 : 0) }' "$pulse_log")
+        read -r n_pulses mean_ms <<<"$pulses"
+        if [[ $n_pulses =~ ^[0-9]+$ ]] && ((n_pulses >= 200)) &&
+                awk -v m="$mean_ms" 'BEGIN { exit !(m >= 5.0 && m <= 6.0) }'; then
+                ok "the guest pulses on COM2: $n_pulses pulses in order, every $mean_ms ms of its clock (vmtest.pulse=5)"
+        else
+                not_ok "the guest pulses on COM2 every vmtest.pulse ms, in order" \
+                        "$pulses; $(head -n 3 "$pulse_log")"
+        fi
+        if ctl p verify && [[ $answer == "VERIFY OK pages=1024 "* ]] && ! grep -q PULSE "$tmp/p.log"; then
+                ok "while pulsing, COM1 answers and has no pulse on it"
+        else
+                not_ok "while pulsing, COM1 answers and has no pulse on it" "$answer"
+        fi
+else
+        not_ok "the guest pulses on COM2 every vmtest.pulse ms, in order" "$(guest_failure p)"
+        not_ok "while pulsing, COM1 answers and has no pulse on it" "the guest did not start"
+fi
+kill "${qemu_pid[p]}" 2>/dev/null
 
 # ---------------------------------------------------------------------------
 # Disks: a raw and a qcow2 image on the primary IDE channel, an empty CD-ROM
@@ -778,5 +826,5 @@ else
         fi
 fi
 
-((tap_n == 35)) || diag "planned 35 tests, ran $tap_n"
+((tap_n == 38)) || diag "planned 38 tests, ran $tap_n"
 exit $((tap_failed > 0))

@@ -336,3 +336,49 @@ for key, info in sorted(opts.items()):
     print(key, "supported" if sup else "unsupported", why)
 ' "$2"
 }
+
+# ---- the guest's pulse: downtime as the guest sees it (guest-pulse.py)
+
+# mig_pulse_start SRC DST UUID OUT [PERIOD-MS]: tests/hosts/guest-pulse.py
+# in the background, from the root namespace, on the pulse socket
+# (serial1.sock: the guest's second <serial>) of the guest UUID on both
+# hosts; its report goes to OUT. It stops by itself once 50 pulses came
+# from DST after the switch-over ($MIG_PULSE_AFTER; 0: at SIGTERM), or
+# after $MIG_PULSE_TIMEOUT s (120).
+# Returns once it has heard 10 pulses from SRC (fails if it never does);
+# its pid is in $MIG_PULSE_PID. The guest needs vmtest.pulse=PERIOD-MS
+# (default 5) and a second <serial type="pty"/>.
+mig_pulse_start() {
+        local src=$1 dst=$2 uuid=$3 out=$4 period=${5:-5}
+        rm -f "$out.ready"
+        $MIG_PY "$(dirname "${BASH_SOURCE[0]}")/guest-pulse.py" \
+                --socket "$src=$(mig_rundir "$src" "$uuid")/serial1.sock" \
+                --socket "$dst=$(mig_rundir "$dst" "$uuid")/serial1.sock" \
+                --period-ms "$period" --ready "$out.ready" --timeout "${MIG_PULSE_TIMEOUT:-120}" \
+                --after "${MIG_PULSE_AFTER:-50}" \
+                >"$out" 2>&1 &
+        MIG_PULSE_PID=$!
+        wait_until 30 eval "[ -e '$out.ready' ] || ! kill -0 $MIG_PULSE_PID"
+        [ -e "$out.ready" ]
+}
+
+# mig_pulse_wait OUT: waits for the listener of mig_pulse_start (at most
+# its own timeout; not in a subshell: it must be this shell's child) and
+# puts its PULSE-GAP line (or what it said instead) in $MIG_PULSE; its
+# exit status (0: a switch-over seen, no pulse lost).
+mig_pulse_wait() {
+        local rc
+        wait "$MIG_PULSE_PID"
+        rc=$?
+        MIG_PULSE=$(grep -m1 '^PULSE-GAP ' "$1" || tail -n 3 "$1")
+        return "$rc"
+}
+
+# mig_pulse_field LINE KEY: the value of KEY=VALUE in a PULSE-GAP line.
+mig_pulse_field() {
+        local w
+        for w in $1; do
+                [[ $w == "$2="* ]] && echo "${w#*=}" && return 0
+        done
+        return 1
+}

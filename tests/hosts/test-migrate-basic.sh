@@ -6,6 +6,10 @@
 # host's bus socket): job objects on both hosts, Lifecycle signals on both
 # buses in order, State/StateReason and Persistent on both, GetJobStats
 # after the end, undefine-source, destination-name, persist=false, paused.
+# On the first leg the guest's pulse (vmtest.pulse on its second serial
+# port, tests/hosts/guest-pulse.py on both hosts) must go on from b after
+# the switch-over with no sequence number lost; the gap it measured (the
+# downtime as the guest sees it) is reported, not judged.
 . "$(dirname "$0")/lib-hosts.sh"
 . "$(dirname "$0")/lib-migrate.sh"
 
@@ -16,8 +20,9 @@ dest_b=$(mig_dest b)
 dest_a=$(mig_dest a)
 mig_monitors a b
 
-# --- a persistent idle guest on a
-p=$(mig_define a "$(guest_domain_xml idle1 "$type" 'vmtest.mem=256K vmtest.rate=0' 64)")
+# --- a persistent idle guest on a, pulsing every 5 ms on its second serial port
+p=$(mig_define a "$(guest_domain_xml idle1 "$type" 'vmtest.mem=256K vmtest.rate=0 vmtest.pulse=5' 64 '' \
+        '<serial type="pty"/>')")
 ok $? "idle1 defined on host a"
 uuid=$(mig_uuid a "$p")
 mig_dom a "$p" Start >/dev/null
@@ -27,6 +32,8 @@ qemu_a=$(mig_qemu_pids a "$uuid")
 is "$(wc -w <<<"$qemu_a")" 1 "one QEMU runs idle1 on a"
 
 # --- a -> b, no options
+pulse_out=$HOSTS_RUN/pulse-leg1.txt
+ok "mig_pulse_start a b '$uuid' '$pulse_out'" "guest-pulse.py hears the guest's pulse on a before the migration"
 n_a=$(wc -l <"$mon_a")
 n_b=$(wc -l <"$mon_b")
 t0=$(mig_now_ms)
@@ -67,6 +74,17 @@ stats=$(mig_dom a "$p" GetJobStats)
 like "$stats" '"phase" s "completed"' "GetJobStats on a after the end: phase completed"
 like "$stats" '"kind" s "migration-out"' "... kind migration-out"
 like "$stats" '"data-total" t [1-9]' "... data-total > 0"
+
+mig_pulse_wait "$pulse_out"
+ok $? "the pulse went on from b after the switch-over with no pulse lost: $MIG_PULSE"
+pulse=$MIG_PULSE
+is "$(mig_pulse_field "$pulse" switch)/$(mig_pulse_field "$pulse" lost)" a\>b/0 "... it switched from a to b, lost=0"
+ok "[ '$(mig_pulse_field "$pulse" per_socket | sed -n 's/.*b:\([0-9]*\).*/\1/p')' -ge 50 ]" \
+        "... at least 50 pulses came from b after the switch-over"
+gap=$(mig_pulse_field "$pulse" switch_gap_ms)
+ok "awk -v g='$gap' 'BEGIN { exit !(g > 0) }'" "... the gap across the switch-over was measured (${gap:-none} ms)"
+qemu_down=$(sed -n -E 's/.*"downtime-ms" t ([0-9]+).*/\1/p' <<<"$stats")
+diag "downtime as the guest saw it (gap across the switch-over - one 5 ms period): $(mig_pulse_field "$pulse" downtime_ms) ms (gap ${gap} ms, guest clock $(mig_pulse_field "$pulse" switch_guest_ms) ms); QEMU's downtime-ms: ${qemu_down:-?} ms; longest gap $(mig_pulse_field "$pulse" max_gap_ms) ms ($(mig_pulse_field "$pulse" max_gap_where))"
 
 ok "wait_until 5 eval '[ \$(tail -n +$((n_a + 1)) \"$mon_a\" | grep -c \"\\\"member\\\":\\\"JobCompleted\\\"\") -ge 1 ]'" \
         "JobCompleted is emitted on a"
