@@ -82,6 +82,16 @@ mig_prop() {
         echo "${v%\"}"
 }
 mig_dprop() { mig_prop "$1" "$2" "$VM_DOMAIN_IFACE" "$3"; }
+
+# mig_displays HOST PATH: the Domain's Displays property on HOST, one line
+# "TYPE URI password=BOOL migrated-to=HOST|-" per display.
+mig_displays() {
+        mig_bus "$1" --json=short get-property "$VM_BUS_NAME" "$2" "$VM_DOMAIN_IFACE" Displays | $MIG_PY -c '
+import json, sys
+for kind, uri, details in json.load(sys.stdin)["data"]:
+    d = {k: v["data"] for k, v in details.items()}
+    print(kind, uri, "password=%s" % str(d.get("password")).lower(), "migrated-to=%s" % d.get("migrated-to", "-"))'
+}
 mig_jprop() { mig_prop "$1" "$2" "$VM_JOB_IFACE" "$3"; }
 
 # mig_state HOST PATH: State/StateReason

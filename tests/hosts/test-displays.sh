@@ -34,14 +34,6 @@ devices="<graphics type='vnc' port='-1' autoport='yes' listen='0.0.0.0'/>
     $spice_xml
     <video><model type='vga' vram='16384' heads='1' primary='yes'/></video>"
 
-# displays HOST PATH: "TYPE URI password=BOOL migrated-to=HOST" per display.
-displays() {
-        mig_bus "$1" --json=short get-property "$VM_BUS_NAME" "$2" "$VM_DOMAIN_IFACE" Displays | $MIG_PY -c '
-import json, sys
-for kind, uri, details in json.load(sys.stdin)["data"]:
-    d = {k: v["data"] for k, v in details.items()}
-    print(kind, uri, "password=%s" % str(d.get("password")).lower(), "migrated-to=%s" % d.get("migrated-to", "-"))'
-}
 uri_of() { awk -v t="$1" '$1 == t { print $2 }'; }
 display_ports() { # HOST: TCP listeners in 5910-5919 inside HOST
         ip netns exec "$(host_netns "$1")" ss -Hltn 2>/dev/null |
@@ -53,7 +45,7 @@ ok $? "a guest with VNC${spice_xml:+ and SPICE} displays and a VGA card runs on 
 uuid=$(mig_uuid a "$p")
 ok "mig_guest a $uuid wait-heartbeat >/dev/null" "... it sends heartbeats"
 
-d=$(displays a "$p")
+d=$(mig_displays a "$p")
 is "$(uri_of vnc <<<"$d")" "vnc://host-a:5910" "Displays on a: VNC at vnc://host-a:5910 (every address: the host's name; the range's first port)"
 if [ "$spice" = 1 ]; then
         like "$(grep ^spice <<<"$d")" '^spice spice://host-a:5911 password=true ' "Displays on a: SPICE at spice://host-a:5911, with a password"
@@ -90,10 +82,10 @@ if [ "$spice" = 1 ]; then
 fi
 ok "wait_until 20 grep -q CLOSED '$HOSTS_RUN/hold.out'" "the connected VNC client saw its connection end ($(tail -n 1 "$HOSTS_RUN/hold.out"))"
 
-d=$(displays b "$p")
+d=$(mig_displays b "$p")
 is "$(uri_of vnc <<<"$d")" "vnc://host-b:5910" "Displays on b: vnc://host-b:5910"
 [ "$spice" = 1 ] && like "$(grep ^spice <<<"$d")" '^spice spice://host-b:5911 password=true' "Displays on b: spice://host-b:5911"
-d=$(displays a "$p")
+d=$(mig_displays a "$p")
 like "$(grep ^vnc <<<"$d")" '^vnc vnc://host-b:5910 password=false migrated-to=host-b$' \
         "Displays on a (shut off) names where the guest went: vnc://host-b:5910, migrated-to host-b"
 ok "vm_signals '$mon_a' PropertiesChanged '$p' | grep -q '\"Displays\"'" "PropertiesChanged with Displays on a"
@@ -126,7 +118,7 @@ kill "$squat" 2>/dev/null
 wait "$squat" 2>/dev/null
 out=$(mig_migrate b "$p" "$(mig_dest a)" 1 wait b true)
 like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "with the ports free again, Migrate b -> a completes" || diag "$out"
-is "$(uri_of vnc <<<"$(displays a "$p")")" "vnc://host-a:5910" "the guest has the range's first port on a again (no port kept by the failed attempt)"
+is "$(uri_of vnc <<<"$(mig_displays a "$p")")" "vnc://host-a:5910" "the guest has the range's first port on a again (no port kept by the failed attempt)"
 ok "wait_until 10 eval '[ -z \"\$(display_ports b)\" ]'" "host-b listens on no display port any more"
 mig_check_clean b "$uuid" "after leaving b"
 hosts_finish

@@ -10,12 +10,29 @@
 # running, its kernel log has no oops, BUG, WARNING, RCU stall or lockup,
 # and the QEMU guest agent in it answers guest-ping through the <channel>
 # vmigrate gave it on that host.
+#
+# Its display: a VGA card in text mode, where the guest's init draws a
+# banner with its boot_id on the console (tty0) and nothing changes
+# afterwards, and a VNC display from each host's range 5910-5919 (5910
+# taken on b, so the guest gets 5911 there). Screendumps of it are VNC
+# framebuffer snapshots (tests/hosts/rfb-client.py, from b): the pixels
+# QMP's screendump would write, which the test cannot ask for as
+# vmigrated owns the guest's monitor. Before a -> b: Displays names
+# host-a:5910, the banner's lines are lit and nothing below them, and two
+# snapshots a second apart are identical; a VNC client stays connected to
+# host-a. After: that client saw its connection close, Displays on b
+# names host-b:5911, a new client connects there, and the whole 720x400
+# screen equals the one taken on a. After b -> a the screen at
+# host-a:5910 is that one again.
 . "$(dirname "$0")/lib-hosts.sh"
 . "$(dirname "$0")/lib-migrate.sh"
 
 : "${VMTEST_LINUX_BUILD:?VMTEST_LINUX_BUILD must be set}"
 : "${VMTEST_LINUX_DIR:?VMTEST_LINUX_DIR must be set}"
 
+HERE=$(cd "$(dirname "$0")" && pwd)
+RFB="$MIG_PY $HERE/rfb-client.py"
+HOSTS_DAEMON_ARGS="--display-ports=5910-5919"
 mig_setup --qemu a b
 guest_print_accel tcg "a Linux kernel turns on paging, and nested KVM here resets such a guest"
 mig_require_tcg_precopy
@@ -60,6 +77,8 @@ xml="<domain type='qemu'>
       <target dev='vda' bus='virtio'/>
     </disk>
     <serial type='pty'/>
+    <graphics type='vnc' autoport='yes' listen='0.0.0.0'/>
+    <video><model type='vga'/></video>
     <channel type='unix'>
       <source mode='bind'/>
       <target type='virtio' name='org.qemu.guest_agent.0'/>
@@ -68,7 +87,7 @@ xml="<domain type='qemu'>
 </domain>"
 t0=$(mig_now_ms)
 p=$(mig_define a "$xml") && mig_dom a "$p" Start >/dev/null
-ok $? "the Linux guest ($mem_mib MiB, TCG, virtio disk) starts on a" || bail_out "cannot start the guest"
+ok $? "the Linux guest ($mem_mib MiB, TCG, virtio disk, VGA, VNC) starts on a" || bail_out "cannot start the guest"
 uuid=$(mig_uuid a "$p")
 serial_log="$(host_path a runtime)/qemu/log/$uuid-serial0.log"
 wait_until 120 grep -q '^LINUX READY' "$serial_log"
@@ -79,6 +98,7 @@ diag "$banner"
 like "$banner" " release=$release " "... running the packaged kernel $release"
 like "$banner" " failed=none " "... every driver module loaded"
 like "$banner" " disk=vda:64M " "... and virtio_blk found the disk"
+like "$banner" " screen=vga " "... and drew its screen banner with vgacon, in VGA text mode"
 agent=0
 [[ $banner == *" agent=/dev/"* ]] && agent=1
 [ "$agent" = 1 ] || diag "the guest has no agent ($(grep -o ' agent=[^ ]*' <<<"$banner")): guest-ping is not tried"
@@ -114,6 +134,37 @@ is "$(head -c $((disk_mib << 20)) "$(host_path a shared)/linux-vda.raw" | md5sum
         "... which is what the image holds"
 like "$(lg a churn-start)" '^CHURN-START OK ' "a background writer rewrites 8 x 4 MiB in turn"
 ok "wait_until 30 eval '[ \"\$(field \"\$(lg a churn-status)\" rounds)\" -ge 2 ]'" "... and goes round"
+
+# --- the screen, through VNC
+vnc_uri() { mig_displays "$1" "$p" | awk '$1 == "vnc" { print $2 }'; }
+# snap NAME URI: a VNC client on b saves the screen as NAME.ppm.
+snap() { host_exec b $RFB "$2" snapshot "$HOSTS_RUN/$1.ppm" >/dev/null; }
+# cmp_screen A B ROWS: ppm-compare.py on the top ROWS pixel rows of A.ppm
+# and B.ppm: "SAME N-lit" or "DIFFER N". Text mode is 720x400, 9x16 cells:
+# the banner's 4 lines are rows 0-63.
+cmp_screen() { $MIG_PY "$HERE/ppm-compare.py" "$HOSTS_RUN/$1.ppm" "$HOSTS_RUN/$2.ppm" "$3"; }
+lit() { cmp_screen "$1" "$1" "$2" | sed -n 's/^SAME \([0-9]*\)-lit$/\1/p'; }
+is "$(vnc_uri a)" vnc://host-a:5910 "Displays on a: VNC at vnc://host-a:5910"
+# shellcheck disable=SC2016 # expanded by eval
+wait_until 20 eval 'snap s0 vnc://host-a:5910 && [ "$(lit s0 64)" -gt 0 ]'
+ok $? "a VNC client on b connects to it and the banner's lines are lit ($(lit s0 64) pixels)"
+is "$(lit s0 400)" "$(lit s0 64)" "... and nothing below them"
+# Not a wait for a condition: the screen must stay the same for a while.
+sleep 1
+snap before vnc://host-a:5910
+like "$(cmp_screen s0 before 400)" '^SAME [1-9]' "a second later the screen is the same, pixel for pixel (nothing blinks)"
+host_exec b $RFB vnc://host-a:5910 hold "$HOSTS_RUN/held.ppm" >"$HOSTS_RUN/hold.out" 2>&1 &
+ok "wait_until 20 grep -q CONNECTED '$HOSTS_RUN/hold.out'" "a VNC client stays connected to host-a during the migration"
+# Port 5910 taken on b: the guest gets 5911 there, so the client must
+# read the new port from Displays.
+ip netns exec "$(host_netns b)" $MIG_PY -c '
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 5910)); s.listen(1)
+print("held", flush=True)
+time.sleep(300)' >"$HOSTS_RUN/squat.out" 2>&1 &
+squat=$!
+ok "wait_until 10 grep -qs held '$HOSTS_RUN/squat.out'" "port 5910 on b is taken by another program"
 
 here=a
 # leg: migrate from $here to the other host with the writer running, then
@@ -164,7 +215,18 @@ leg() {
 }
 
 leg
+kill "$squat" 2>/dev/null
+wait "$squat" 2>/dev/null
+wait_until 20 grep -q CLOSED "$HOSTS_RUN/hold.out"
+ok $? "a -> b: the VNC client connected to host-a saw its connection close ($(tail -n 1 "$HOSTS_RUN/hold.out"))"
+is "$(vnc_uri b)" vnc://host-b:5911 "a -> b: Displays on b: vnc://host-b:5911"
+ok "wait_until 20 eval 'snap after \"\$(vnc_uri b)\" && [ \"\$(lit after 64)\" -gt 0 ]'" \
+        "a -> b: a new VNC client connects to that URI and sees the banner"
+like "$(cmp_screen before after 400)" '^SAME [1-9]' "a -> b: the screen on host-b is, pixel for pixel, the one on host-a before"
 leg
+is "$(vnc_uri a)" vnc://host-a:5910 "b -> a: Displays on a: vnc://host-a:5910 again"
+ok "wait_until 20 eval 'snap back vnc://host-a:5910 && [ \"\$(lit back 64)\" -gt 0 ]'" "b -> a: a VNC client connects there"
+like "$(cmp_screen before back 400)" '^SAME [1-9]' "b -> a: the screen is still the same pixels"
 
 like "$(lg a churn-stop)" '^CHURN-STOP OK running=yes ' "the writer stops at a round's end"
 like "$(lg a churn-verify)" '^CHURN-VERIFY OK files=8 ' "every file it wrote on a, on b and back on a matches its md5"
