@@ -170,6 +170,8 @@ out=$(mig_dom a "$p" StartPostCopy 2>&1)
 ok $? "recovery: StartPostCopy" || diag "$out"
 ok "mig_wait_phase 30 a '$job' postcopy" "recovery: the job is in post-copy"
 ok "mig_wait_state 20 b '$p' running/postcopy" "recovery: the guest runs on b while its pages arrive"
+wait_until 10 eval 'pgrep -f "^$tunnel_command $uuid" >/dev/null' ||
+        diag "  no process's command line starts with $tunnel_command $uuid; the tunnel's processes: $(pgrep -a -f vmigrate-tunnel | tr '\n' ';')"
 pkill -KILL -f "^$tunnel_command $uuid"
 ok $? "recovery: vmigrate-tunnel killed on b in post-copy" ||
         diag "  job $(mig_job_phase a "$job"), $(mig_jprop a "$job" DataRemaining) bytes to send"
