@@ -6,7 +6,8 @@
 #   call      Domain.StartPostCopy once the second pass has begun;
 #   deferred  Job.StartPostCopy right after Migrate's reply (before QEMU
 #             can switch: vmigrate remembers it and switches at once);
-#   timeout   options timeout=3, timeout-action=postcopy, no call;
+#   timeout   options timeout=3, timeout-action=postcopy, no call (the
+#             policy leaves the switch to the timeout; no throttle);
 #   policy    no call, no timeout: the default policy switches by itself
 #             as soon as the numbers (what is left, dirty rate, bandwidth)
 #             say pre-copy cannot converge.
@@ -97,7 +98,7 @@ leg() {
 
 leg call 1 postcopy b true
 leg deferred 1 postcopy b true
-leg timeout 3 postcopy b true timeout t 3 timeout-action s postcopy
+leg timeout 4 postcopy b true timeout t 3 timeout-action s postcopy auto-converge b false
 leg policy 1 postcopy b true
 
 hosts_finish
