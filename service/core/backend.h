@@ -44,6 +44,8 @@ typedef struct BackendContext {
  * completion always comes from the event loop.
  */
 typedef void (*BackendDone)(int r, const GError *error, void *userdata);
+/* A measured dirty rate, bytes/s (r < 0: error says why). */
+typedef void (*BackendDirtyRateDone)(int r, uint64_t bytes_per_second, const GError *error, void *userdata);
 
 /* Option 'tls', as the core checked it (NULL: the stream is not
  * encrypted). The backend's hypervisor reads the credentials in dir
@@ -137,6 +139,12 @@ typedef struct BackendOps {
 
         /* ---- migration; all may be NULL for a backend that cannot migrate ---- */
 
+        /* Source, DryRun: how fast the running guest dirties its memory,
+         * measured over `seconds` without migrating anything; done exactly
+         * once later (also with an error when the domain goes away
+         * first). May be NULL. */
+        int (*measure_dirty_rate)(void *domain_data, unsigned seconds, BackendDirtyRateDone done, void *userdata,
+                                  GError **error);
         /* Which Migrate options this backend honours and their defaults. */
         const MigrateOptionSupport *(*migrate_options)(void *backend_data, size_t *ret_n);
         /* Both sides, before Begin/Prepare and in a dry run: the backend's

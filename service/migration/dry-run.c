@@ -4,6 +4,7 @@
  * destination, through the same code as the real migration; nothing is
  * started, bound, created or reserved on either host.
  */
+#include "convergence.h"
 #include "cookie.h"
 #include "dry-run.h"
 #include "errors.h"
@@ -19,7 +20,23 @@ typedef struct DryRun {
         Peer *peer;
         DryRunDone done;
         void *userdata;
+        /* Parts still running: the destination's check, the dirty rate. */
+        unsigned pending;
+        /* Convergence: the live migration's policy and what it would run
+         * with (bandwidth, max-downtime, post-copy), and the measurement. */
+        Policy *policy;
+        uint64_t bandwidth; /* 0: not given */
+        uint64_t downtime_ms;
+        bool postcopy;
+        bool measured;
+        uint64_t dirty_rate;
+        char *measure_error;
 } DryRun;
+
+/* Long enough for QEMU's page sampling to see a working set, short
+ * enough for a dry run. */
+#define DRY_RUN_DIRTY_RATE_SECONDS 1
+#define MIB (1024 * 1024)
 
 /* What a refusal of Begin (the backend's checks, destination-xml) is
  * about, for its finding's id. */
@@ -38,9 +55,61 @@ static const char *begin_finding_id(int code) {
         }
 }
 
+/* convergence.precopy: what the model says of pre-copy at the measured
+ * dirty rate, the whole memory to send first. */
+static void add_convergence_finding(DryRun *dr) {
+        uint64_t ram = dr->domain->def->memory_bytes;
+        ConvergencePrediction p;
+        g_autofree char *rate = NULL;
+
+        if (dr->measure_error) {
+                findings_add(dr->findings, FINDING_INFO, "convergence.precopy",
+                             "cannot predict pre-copy: the dirty rate was not measured (%s)", dr->measure_error);
+                return;
+        }
+        if (!dr->measured)
+                return;
+        rate = g_strdup_printf("the guest dirties %" G_GUINT64_FORMAT " MiB/s (measured over %d s)",
+                               dr->dirty_rate / MIB, DRY_RUN_DIRTY_RATE_SECONDS);
+        if (!dr->bandwidth) {
+                findings_add(dr->findings, FINDING_INFO, "convergence.precopy",
+                             "%s: pre-copy converges on a link that carries more than %" G_GUINT64_FORMAT
+                             " MiB/s (%.1f Gbit/s); give option 'bandwidth' for an estimate of the time",
+                             rate, (uint64_t) ((double) dr->dirty_rate / 0.8) / MIB,
+                             (double) dr->dirty_rate / 0.8 * 8 / 1e9);
+                return;
+        }
+        convergence_predict(ram, dr->dirty_rate, dr->bandwidth, dr->downtime_ms, &p);
+        if (p.converges) {
+                findings_add(dr->findings, FINDING_INFO, "convergence.precopy",
+                             "%s: at %" G_GUINT64_FORMAT " MiB/s ('bandwidth') pre-copy of its %" G_GUINT64_FORMAT
+                             " MiB converges with %" G_GUINT64_FORMAT " ms pauses in ~%" G_GUINT64_FORMAT
+                             " pass%s, ~%" G_GUINT64_FORMAT " ms",
+                             rate, dr->bandwidth / MIB, ram / MIB, dr->downtime_ms, p.passes + 1,
+                             p.passes ? "es" : "", p.time_ms);
+                return;
+        }
+        g_autofree char *plan = NULL;
+        if (dr->postcopy)
+                plan = g_strdup("it will switch to post-copy after the first pass");
+        else if (dr->policy && policy_has_action(dr->policy, POLICY_ACTION_THROTTLE))
+                plan = g_strdup_printf("it will throttle the guest (by ~%" G_GUINT64_FORMAT "%%)", p.throttle_percent);
+        else
+                plan = g_strdup_printf("it has no step that makes it converge and ends with %s",
+                                       dr->policy ? policy_action_to_string(dr->policy->final_action) : "abort");
+        findings_add(dr->findings, FINDING_WARNING, "convergence.precopy",
+                     "%s, faster than the %" G_GUINT64_FORMAT " MiB/s of 'bandwidth': pre-copy cannot converge "
+                     "at %" G_GUINT64_FORMAT " ms pauses (it would need ~%" G_GUINT64_FORMAT
+                     " ms); policy '%s': %s. Post-copy (option 'postcopy' or policy 'postcopy'), more bandwidth or "
+                     "compression would help",
+                     rate, dr->bandwidth / MIB, dr->downtime_ms, p.needed_downtime_ms,
+                     dr->policy ? dr->policy->name : "?", plan);
+}
+
 static void dry_run_end(DryRun *dr) {
         bool ok;
 
+        add_convergence_finding(dr);
         preflight_dry_run_note(dr->findings);
         ok = !findings_has_errors(dr->findings);
         dr->done(ok, findings_to_variant(dr->findings), dr->userdata);
@@ -51,7 +120,41 @@ static void dry_run_end(DryRun *dr) {
         findings_free(dr->findings);
         if (dr->cookie)
                 g_variant_unref(dr->cookie);
+        policy_free(dr->policy);
+        g_free(dr->measure_error);
         g_free(dr);
+}
+
+/* One part (the destination's check, the measurement) is over. */
+static void dry_run_part_done(DryRun *dr) {
+        g_assert(dr->pending > 0);
+        if (--dr->pending == 0)
+                dry_run_end(dr);
+}
+
+static void on_dirty_rate(int r, uint64_t bytes_per_second, const GError *error, void *userdata) {
+        DryRun *dr = userdata;
+
+        if (r < 0)
+                dr->measure_error = g_strdup(error ? error->message : g_strerror(-r));
+        else {
+                dr->measured = true;
+                dr->dirty_rate = bytes_per_second;
+        }
+        dry_run_part_done(dr);
+}
+
+/* A running guest's dirty rate, measured while the destination answers. */
+static void dry_run_measure(DryRun *dr) {
+        const BackendOps *b = dr->domain->backend;
+        g_autoptr(GError) error = NULL;
+
+        if (!dr->policy || dr->domain->state != DOMAIN_STATE_RUNNING || !b->measure_dirty_rate)
+                return;
+        dr->pending++;
+        if (b->measure_dirty_rate(dr->domain->backend_data, DRY_RUN_DIRTY_RATE_SECONDS, on_dirty_rate, dr,
+                                  &error) < 0)
+                on_dirty_rate(-EIO, 0, error, dr);
 }
 
 static void on_dry_run_checked(GVariant *reply, const GError *error, void *userdata) {
@@ -71,7 +174,7 @@ static void on_dry_run_checked(GVariant *reply, const GError *error, void *userd
         if (error)
                 findings_add(dr->findings, FINDING_ERROR, "destination.reachable",
                              "cannot check %s: %s", dr->destination->canonical, error->message);
-        dry_run_end(dr);
+        dry_run_part_done(dr);
 }
 
 static void on_dry_run_connected(Peer *peer, const char *remote_host_uuid, const GError *error, void *userdata) {
@@ -80,7 +183,7 @@ static void on_dry_run_connected(Peer *peer, const char *remote_host_uuid, const
 
         if (error) {
                 findings_add(dr->findings, FINDING_ERROR, "destination.reachable", "%s", error->message);
-                dry_run_end(dr);
+                dry_run_part_done(dr);
                 return;
         }
         dr->peer = peer;
@@ -88,11 +191,11 @@ static void on_dry_run_connected(Peer *peer, const char *remote_host_uuid, const
                 findings_add(dr->findings, FINDING_ERROR, "host.same",
                              "%s is this host (same host UUID %s): migrate to another host",
                              dr->destination->canonical, remote_host_uuid);
-                dry_run_end(dr);
+                dry_run_part_done(dr);
                 return;
         }
         if (!dr->cookie) {
-                dry_run_end(dr); /* the source's own errors already say why */
+                dry_run_part_done(dr); /* the source's own errors already say why */
                 return;
         }
         if (dr->manager->peer_ops->call(dr->peer, "CheckPrepare", dr->cookie, PEER_PREPARE_TIMEOUT_USEC,
@@ -122,17 +225,20 @@ int migration_dry_run(Manager *m, Domain *d, MigrationRequest *request, DryRunDo
                                   req->options_error->message);
         } else {
                 MigrateOptions *options = req->options;
-                g_autoptr(Policy) policy = NULL;
-                if (preflight_policy(d, options, &policy, &local) < 0) {
+                if (preflight_policy(d, options, &dr->policy, &local) < 0) {
                         findings_add_code(dr->findings, FINDING_ERROR, local->code, "options.policy", "%s",
                                           local->message);
                         g_clear_error(&local);
                 }
+                dr->bandwidth = migrate_options_has(options, MIGRATE_OPTION_BANDWIDTH) ? options->bandwidth : 0;
+                dr->postcopy = options->postcopy;
                 preflight_source(d, options, dr->findings);
                 if (!findings_has_errors(dr->findings)) {
                         size_t n_support;
                         const MigrateOptionSupport *support = domain_migrate_option_support(d, &n_support);
                         migrate_options_apply_defaults(options, support, n_support);
+                        dr->downtime_ms = options->max_downtime ? options->max_downtime
+                                                                : CONVERGENCE_DEFAULT_DOWNTIME_MS;
                         if (cookie_build_prepare(m, d, options, &dr->cookie, &local) < 0) {
                                 findings_add_code(dr->findings, FINDING_ERROR, local->code,
                                                   begin_finding_id(local->code), "%s", local->message);
@@ -140,10 +246,13 @@ int migration_dry_run(Manager *m, Domain *d, MigrationRequest *request, DryRunDo
                         }
                 }
         }
+        dr->pending = 1; /* the destination's part */
+        if (!findings_has_errors(dr->findings))
+                dry_run_measure(dr);
         if (req->destination_error) {
                 findings_add_code(dr->findings, FINDING_ERROR, req->destination_error->code,
                                   "destination.reachable", "%s", req->destination_error->message);
-                dry_run_end(dr);
+                dry_run_part_done(dr);
                 return 0;
         }
         dr->destination = g_steal_pointer(&req->destination);
@@ -152,7 +261,7 @@ int migration_dry_run(Manager *m, Domain *d, MigrationRequest *request, DryRunDo
         r = m->peer_ops->connect(m->peer_ctx, dr->destination, on_dry_run_connected, dr, &local);
         if (r < 0) {
                 findings_add(dr->findings, FINDING_ERROR, "destination.reachable", "%s", local->message);
-                dry_run_end(dr);
+                dry_run_part_done(dr);
         }
         return 0;
 }

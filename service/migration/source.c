@@ -374,12 +374,15 @@ static void outgoing_converge(Outgoing *o, const MigrationStats *stats) {
 static void outgoing_start_policy(Outgoing *o) {
         const BackendOps *b = o->domain->backend;
         bool throttle = o->options->auto_converge && b->migrate_set_throttle;
+        /* timeout-action=postcopy: the caller said when to switch. */
+        bool postcopy = o->options->postcopy && !(migrate_options_has(o->options, MIGRATE_OPTION_TIMEOUT) &&
+                                                   o->options->timeout_action == MIGRATE_TIMEOUT_ACTION_POSTCOPY);
         g_autoptr(GError) error = NULL;
 
         if (!o->policy)
                 return;
-        o->convergence = convergence_new(o->policy, o->domain->def->memory_bytes, o->caller_downtime,
-                                         o->options->postcopy, throttle, (uint64_t) g_get_monotonic_time());
+        o->convergence = convergence_new(o->policy, o->domain->def->memory_bytes, o->caller_downtime, postcopy,
+                                         throttle, (uint64_t) g_get_monotonic_time());
         job_set_policy(o->job, o->policy->name);
         /* Its throttle steps say when and how hard: until then, none. */
         if (throttle && policy_has_action(o->policy, POLICY_ACTION_THROTTLE) &&

@@ -6,9 +6,14 @@
 #   call      Domain.StartPostCopy once the second pass has begun;
 #   deferred  Job.StartPostCopy right after Migrate's reply (before QEMU
 #             can switch: vmigrate remembers it and switches at once);
-#   timeout   options timeout=3, timeout-action=postcopy, no call;
+#   timeout   options timeout=3, timeout-action=postcopy, no call (the
+#             policy leaves the switch to the timeout; no throttle);
 #   policy    no call, no timeout: the default policy switches by itself
-#             after 2 passes that did not shrink what is left, or whose expected downtime exceeded max-downtime.
+#             as soon as the numbers (what is left, dirty rate, bandwidth)
+#             say pre-copy cannot converge.
+# First, DryRun's convergence.precopy: the guest's dirty rate measured
+# (QEMU's calc-dirty-rate) and pre-copy predicted, against a slow and a
+# fast 'bandwidth'.
 # Each: Lifecycle in order on both buses (busctl monitor), the job's Phase
 # postcopy, JobCompleted on both hosts, no QEMU left on the source, and
 # every page of the guest verifies on the destination.
@@ -18,6 +23,17 @@
 
 pc_setup
 pc_guest pcguest
+
+# DryRun measures the guest's dirty rate and predicts pre-copy with it.
+out=$(mig_dry_run a "$p" "$(mig_dest b)" 1 bandwidth t 2000000)
+rate=$(sed -n -E 's/.*convergence.precopy .*the guest dirties ([0-9]+) MiB\/s \(measured over 1 s\).*/\1/p' <<<"$out")
+ok "[ -n '$rate' ] && [ '$rate' -ge 5 ]" "DryRun measures the writing guest's dirty rate (${rate:-none} MiB/s)" || diag "$out"
+like "$out" $'\nwarning convergence.precopy host-a: the guest dirties [0-9]+ MiB/s \\(measured over 1 s\\), faster than the 1 MiB/s of .bandwidth.: pre-copy cannot converge at 300 ms pauses' \
+        "... and at 2 MB/s warns that pre-copy cannot converge" || diag "$out"
+like "$out" "policy .default.: it will throttle the guest" "... saying what the policy will do"
+out=$(mig_dry_run a "$p" "$(mig_dest b)" 1 bandwidth t 10000000000)
+like "$out" $'\ninfo convergence.precopy host-a: the guest dirties [0-9]+ MiB/s \\(measured over 1 s\\): at 9536 MiB/s \\(.bandwidth.\\) pre-copy of its [0-9]+ MiB converges with 300 ms pauses in ~[0-9]+ pass(es)?, ~[0-9]+ ms' \
+        "... and at 10 GB/s predicts convergence, with passes and time" || diag "$out"
 
 here=a
 # leg MODE [N KEY TYPE VALUE...]: migrate from $here to the other host.
@@ -82,7 +98,7 @@ leg() {
 
 leg call 1 postcopy b true
 leg deferred 1 postcopy b true
-leg timeout 3 postcopy b true timeout t 3 timeout-action s postcopy
+leg timeout 4 postcopy b true timeout t 3 timeout-action s postcopy auto-converge b false
 leg policy 1 postcopy b true
 
 hosts_finish

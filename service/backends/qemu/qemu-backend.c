@@ -810,6 +810,7 @@ static void qemu_domain_detach(void *domain_data) {
          * keeps running and a restarted daemon finds it again. */
         g_assert(!qd->done && !qd->overtaken_done && !qd->ended);
         qd->domain->settling = false;
+        qemu_dirty_rate_cancel(qd);
         qemu_migration_free(qd);
         qd->shutdown_timer = sd_event_source_disable_unref(qd->shutdown_timer);
         qmp_free(qd->qmp);
@@ -1208,6 +1209,7 @@ const BackendOps backend_qemu_ops = {
         .migrate_finish_accept = qemu_migrate_finish_accept,
         .migrate_start_postcopy = qemu_migrate_start_postcopy,
         .migrate_set_throttle = qemu_migrate_set_throttle,
+        .measure_dirty_rate = qemu_measure_dirty_rate,
         .migrate_pause = qemu_migrate_pause,
         .migrate_cancel = qemu_migrate_cancel,
         .migrate_set_max_downtime = qemu_migrate_set_max_downtime,

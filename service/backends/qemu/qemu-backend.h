@@ -46,6 +46,8 @@ typedef enum QemuOp {
 
 typedef struct QemuMigration QemuMigration;
 
+typedef struct QemuDirtyRate QemuDirtyRate;
+
 typedef struct QemuDomain {
         QemuBackend *backend;
         Domain *domain; /* borrowed: the domain owns us */
@@ -65,6 +67,7 @@ typedef struct QemuDomain {
         bool terminating;     /* we sent SIGTERM */
 
         QemuMigration *migration; /* qemu-migration.c's state, or NULL */
+        QemuDirtyRate *dirty_rate; /* a measurement in progress (qemu-dirty-rate.c), or NULL */
         /* Migration Finish on the destination: the stream's end, reported
          * after done, or later (ended_later) when in post-copy. */
         BackendDone ended;
@@ -160,4 +163,8 @@ void qemu_migration_free(QemuDomain *qd);
  * directory): take it up again, so that it completes or can be resumed. */
 void qemu_migration_reattach_postcopy(QemuDomain *qd, bool outgoing, bool broken);
 
-
+/* qemu-dirty-rate.c */
+int qemu_measure_dirty_rate(void *domain_data, unsigned seconds, BackendDirtyRateDone done, void *userdata,
+                            GError **error);
+/* Ends a measurement in progress with an error (the domain goes away). */
+void qemu_dirty_rate_cancel(QemuDomain *qd);

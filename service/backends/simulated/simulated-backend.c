@@ -80,6 +80,10 @@ typedef struct SimDomain {
         void *overtaken_userdata;
 
         SimMigration *migration; /* outgoing stream in progress */
+        /* A dirty rate measurement in progress (DryRun). */
+        sd_event_source *measure_timer;
+        BackendDirtyRateDone measure_done;
+        void *measure_userdata;
         bool ran_before_migration;
         /* Post-copy: what is left to pull after the switch, and how fast. */
         uint64_t postcopy_left;
@@ -139,6 +143,12 @@ static void sim_domain_detach(void *domain_data) {
          * flight, so none can be pending here. */
         g_assert(!td->done && !td->overtaken_done && !td->migration && !td->postcopy_ended);
         sd_event_source_disable_unref(td->postcopy_timer);
+        if (td->measure_done) {
+                g_autoptr(GError) error = NULL;
+                vm_error_set(&error, VM_ERROR_NO_SUCH_DOMAIN, "the domain went away while it was measured");
+                td->measure_timer = sd_event_source_disable_unref(td->measure_timer);
+                td->measure_done(-ECANCELED, 0, error, td->measure_userdata);
+        }
         sim_domain_cancel(td);
         g_free(td);
 }
@@ -451,6 +461,37 @@ static int sim_migrate_set_throttle(void *domain_data, unsigned percent, GError 
         return 0;
 }
 
+/* The description's test-dirty-rate, after the measuring time. */
+static int sim_on_measured(sd_event_source *s, uint64_t usec, void *userdata) {
+        SimDomain *td = userdata;
+        BackendDirtyRateDone done = td->measure_done;
+
+        td->measure_timer = sd_event_source_disable_unref(td->measure_timer);
+        td->measure_done = NULL;
+        done(0, description_dirty_rate(td->domain->def), NULL, td->measure_userdata);
+        return 0;
+}
+
+static int sim_measure_dirty_rate(void *domain_data, unsigned seconds, BackendDirtyRateDone done, void *userdata,
+                                  GError **error) {
+        SimDomain *td = domain_data;
+        int r;
+
+        if (td->domain->state != DOMAIN_STATE_RUNNING)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE, "domain '%s' is not running",
+                                    domain_name(td->domain));
+        if (td->measure_done || td->migration)
+                return vm_error_set(error, VM_ERROR_JOB_ACTIVE, "domain '%s' is being measured or migrated already",
+                                    domain_name(td->domain));
+        r = sd_event_add_time_relative(td->backend->event, &td->measure_timer, CLOCK_MONOTONIC,
+                                       (uint64_t) seconds * G_USEC_PER_SEC, 1000, sim_on_measured, td);
+        if (r < 0)
+                return vm_error_set(error, VM_ERROR_FAILED, "cannot arm a timer: %s", g_strerror(-r));
+        td->measure_done = done;
+        td->measure_userdata = userdata;
+        return 0;
+}
+
 static int sim_migrate_cancel(void *domain_data, GError **error) {
         SimDomain *td = domain_data;
 
@@ -664,6 +705,7 @@ const BackendOps backend_test_ops = {
         .migrate_confirm = sim_migrate_confirm,
         .migrate_start_postcopy = sim_migrate_start_postcopy,
         .migrate_set_throttle = sim_migrate_set_throttle,
+        .measure_dirty_rate = sim_measure_dirty_rate,
         .migrate_cancel = sim_migrate_cancel,
         .migrate_set_max_downtime = sim_migrate_set_max_downtime,
         .migrate_set_max_bandwidth = sim_migrate_set_max_bandwidth,
