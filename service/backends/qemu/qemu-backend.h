@@ -25,6 +25,7 @@ typedef struct QemuBackend {
         char *qemu_dir; /* <runtime_dir>/qemu */
         char *cache_path;
         char *nvram_dir; /* <state_dir>/qemu/nvram: UEFI guests' NVRAM files (qemu-firmware.h) */
+        char *swtpm_dir; /* <state_dir>/qemu/swtpm: a directory per domain with a TPM (qemu-tpm.h) */
         QemuCaps *caps;
         /* uuid → why: guests whose QEMU died while vmigrated was away,
          * reported as crashed when their domain object appears. */
@@ -81,6 +82,10 @@ typedef struct QemuDomain {
         GArray *display_ports;  /* uint16_t: the display ports held for this QEMU */
         GVariant *display_vnc;  /* (ssa{sv}) as QEMU last reported it, or NULL */
         GVariant *display_spice;
+        /* emulated TPM (qemu-tpm.c) */
+        QemuProcess *swtpm;    /* the guest's swtpm, or NULL */
+        char *tpm_created_dir; /* an incoming guest's state directory made for it: removed if it
+                                * does not stay */
 } QemuDomain;
 
 /* The definition QEMU runs, with its UEFI firmware chosen (qemu-firmware.h)
@@ -90,6 +95,8 @@ int qemu_domain_firmware_def(QemuBackend *b, const DomainDef *def, const DomainD
                              GError **error);
 
 bool kvm_usable(void);
+/* "<pid> <starttime>" as the runtime records have it. */
+int qemu_read_pid_file(const char *path, pid_t *ret_pid, uint64_t *ret_starttime);
 int qemu_validate(void *backend_data, const DomainDef *def, GError **error);
 bool json_get_bool_member(JsonObject *o, const char *name, bool fallback);
 

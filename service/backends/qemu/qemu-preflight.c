@@ -40,6 +40,7 @@
 #include "manager.h"
 #include "qemu-backend.h"
 #include "qemu-preflight.h"
+#include "qemu-tpm.h"
 #include "uri.h"
 
 static void qemu_version_string(const QemuCaps *caps, char buf[static 32]) {
@@ -413,4 +414,5 @@ void qemu_migrate_check(void *backend_data, const PreflightContext *ctx, Finding
         QemuBackend *b = backend_data;
 
         qemu_preflight(b->caps, ctx, out);
+        qemu_tpm_preflight(ctx, out);
 }
