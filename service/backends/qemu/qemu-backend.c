@@ -31,7 +31,6 @@
 #include "networks.h"
 #include "qemu-backend.h"
 #include "qemu-firmware.h"
-#include "qemu-tpm.h"
 
 bool kvm_usable(void) {
         return access("/dev/kvm", R_OK | W_OK) == 0;

@@ -23,7 +23,6 @@
 #include "log.h"
 #include "qemu-backend.h"
 #include "qemu-firmware.h"
-#include "qemu-tpm.h"
 #include "qemu-storage.h"
 #include "qemu-tls.h"
 #include "net.h"

@@ -40,7 +40,6 @@
 #include "manager.h"
 #include "qemu-backend.h"
 #include "qemu-preflight.h"
-#include "qemu-tpm.h"
 #include "uri.h"
 
 static void qemu_version_string(const QemuCaps *caps, char buf[static 32]) {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A guest's swtpm (qemu-tpm.h). */
+/* A guest's swtpm (qemu-backend.h, "qemu-tpm.c"). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 
 #include "errors.h"
 #include "log.h"
-#include "qemu-tpm.h"
+#include "qemu-backend.h"
 
 char *qemu_tpm_state_dir(const QemuBackend *b, const char *uuid) {
         return g_build_filename(b->swtpm_dir, uuid, NULL);
