@@ -409,7 +409,7 @@ int qemu_build_argv(const DomainDef *def, const QemuPaths *paths, const QemuComm
         if (r < 0)
                 return r;
 
-        /* The emulated TPM: swtpm (qemu-tpm.h) listens on a socket the
+        /* The emulated TPM: swtpm (qemu-tpm.c) listens on a socket the
          * daemon bound before QEMU starts. */
         if (def->tpm_model) {
                 g_autofree char *socket = escape_commas(paths->swtpm_socket);
