@@ -45,6 +45,10 @@ packages=(
         # The Linux test guest's initramfs (tests/guest-linux/build.sh); its
         # kernel and busybox are fetched with apt-get download, not installed.
         cpio
+        # <tpm><backend type='emulator'/>: the qemu backend runs swtpm per
+        # guest (swtpm-tools: swtpm_setup, for whoever makes TPM state by hand).
+        swtpm
+        swtpm-tools
 )
 # Packages taken from bookworm-backports.
 backports_packages=(

@@ -71,6 +71,7 @@
 #include "domain-xml-firmware.h"
 #include "domain-xml-graphics.h"
 #include "domain-xml-netdisk.h"
+#include "domain-xml-tpm.h"
 #include "domain-xml-util.h"
 #include "domain-xml.h"
 #include "errors.h"
@@ -188,6 +189,7 @@ void domain_def_free(DomainDef *def) {
         g_strfreev(def->require_hooks);
         devices_def_clear(def);
         firmware_def_clear(def);
+        tpm_def_clear(def);
         g_free(def);
 }
 
@@ -898,7 +900,9 @@ static int parse_devices(xmlNode *node, DomainDef *def, Problems *problems, GErr
                         r = domain_graphics_parse(c, def, &e);
                 else if (node_is(c, "video"))
                         r = domain_video_parse(c, def, &e);
-                else if (strv_contains(STRV("hostdev", "filesystem", "redirfilter", "smartcard", "tpm", "hub",
+                else if (node_is(c, "tpm"))
+                        r = tpm_parse(c, def, &e);
+                else if (strv_contains(STRV("hostdev", "filesystem", "redirfilter", "smartcard", "hub",
                                             "parallel", "panic", "shmem", "iommu", "vsock", "lease",
                                             "memory", "nvram", "crypto", "pstore"),
                                        node_name(c)))
@@ -1574,6 +1578,7 @@ static char *format_def(const DomainDef *def, bool secure) {
         }
         domain_displays_format(w, def, secure);
         devices_format_devices(w, def);
+        tpm_format(w, def);
         end_element(w); /* devices */
 
         end_element(w); /* domain */
@@ -1622,6 +1627,7 @@ DomainDef *domain_def_copy(const DomainDef *def) {
         c->on_reboot = g_strdup(def->on_reboot);
         c->on_crash = g_strdup(def->on_crash);
         firmware_def_copy(c, def);
+        tpm_def_copy(c, def);
 
         for (guint i = 0; def->cpu_features && i < def->cpu_features->len; i++) {
                 const DomainCpuFeatureDef *f = g_ptr_array_index(def->cpu_features, i);
@@ -1702,7 +1708,8 @@ bool domain_def_equal(const DomainDef *a, const DomainDef *b) {
             g_strcmp0(a->on_crash, b->on_crash) != 0)
                 return false;
         if (!strv_equal0(a->require_interfaces, b->require_interfaces) ||
-            !strv_equal0(a->require_hooks, b->require_hooks) || !firmware_def_equal(a, b))
+            !strv_equal0(a->require_hooks, b->require_hooks) || !firmware_def_equal(a, b) ||
+            !tpm_def_equal(a, b))
                 return false;
 
         if (array_len(a->cpu_features) != array_len(b->cpu_features) ||
@@ -1817,6 +1824,9 @@ int domain_def_check_abi_stable(const DomainDef *src, const DomainDef *dst, GErr
                 if (a->port != b->port)
                         return abi_differs(error, "<devices><serial>", "port numbers");
         }
+        const char *tpm = tpm_abi_difference(src, dst);
+        if (tpm)
+                return abi_differs(error, "<devices><tpm>", tpm);
         const char *video = domain_displays_abi_difference(src, dst);
         if (video)
                 return abi_differs(error, video, "the video device's model or memory");

@@ -51,6 +51,8 @@
  *       </video>?  (see domain-xml-graphics.c)
  *       <controller>, <input>, <sound>, <audio>, <channel>, <redirdev>, <rng>, <watchdog>,
  *       <memballoon>: see domain-xml-devices.h
+ *       <tpm model="tpm-crb|tpm-tis"> <backend type="emulator" version="2.0"/> </tpm>?
+ *             (an swtpm per guest: domain-xml-tpm.c)
  *     </devices>?
  *     <features>, <clock>, <pm>, <os><boot>/<bootmenu>, <cpu><topology>: ditto
  *   </domain>
@@ -257,6 +259,9 @@ typedef struct DomainDef {
         DomainFwFeature os_fw_enrolled_keys; /* <firmware><feature name='enrolled-keys'> */
         char *os_nvram;          /* <nvram>PATH</nvram>; NULL: the backend's own per-domain file */
         char *os_nvram_template; /* <nvram template=…>; NULL: the firmware's (its descriptor's) */
+        /* ---- emulated TPM (domain-xml-tpm.c) ---- */
+        char *tpm_model;   /* "tpm-crb" or "tpm-tis"; NULL: no <tpm> */
+        char *tpm_version; /* "2.0" */
 } DomainDef;
 
 DomainDef *domain_def_new(void);
@@ -308,6 +313,11 @@ bool domain_hook_name_is_valid(const char *name);
  * Writes the canonical lower-case dashed form (37 bytes incl. NUL). */
 bool domain_uuid_parse(const char *s, char ret_canonical[37]);
 void domain_uuid_generate(char ret_canonical[37]);
+
+/* A guest with an emulated TPM: its state (swtpm's) must go with it. */
+static inline bool domain_def_has_tpm(const DomainDef *def) {
+        return def->tpm_model != NULL;
+}
 
 /* A UEFI guest: its variables live in an NVRAM file that must go with it. */
 static inline bool domain_def_has_nvram(const DomainDef *def) {

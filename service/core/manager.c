@@ -361,6 +361,8 @@ int manager_remove_domain(Manager *m, Domain *d, GError **error) {
                         return r;
                 manager_notify_lifecycle(m, d, "undefined", "removed");
         }
+        if (d->backend && d->backend->domain_forget && !domain_is_active(d))
+                d->backend->domain_forget(d->backend_data);
         manager_notify_removed(m, d);
         manager_forget_domain(m, d);
         return 0;

@@ -70,6 +70,20 @@ void preflight_check_offline_nvram(Findings *out, const DomainDef *def) {
                 def->name);
 }
 
+/* The same for a TPM: its state (swtpm's directory) would stay here and
+ * the guest would find a blank TPM there (its sealed keys, e.g. a disk
+ * encryption key bound to PCRs, gone). */
+void preflight_check_offline_tpm(Findings *out, const DomainDef *def) {
+        if (!domain_def_has_tpm(def))
+                return;
+        findings_add_code(
+                out, FINDING_ERROR, VM_ERROR_UNSUPPORTED_OPTION, "tpm.state",
+                "option 'offline' is not supported for domain '%s' with a TPM: only its definition would "
+                "move, "
+                "and its TPM state (keys sealed by the guest) would stay here; start it and migrate it live",
+                def->name);
+}
+
 typedef struct Probe {
         const DomainDiskDef *disk;
         char *what; /* "disk vdb (nbd://…)" */

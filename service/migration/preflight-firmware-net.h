@@ -22,6 +22,8 @@
 
 void preflight_check_nvram(Findings *out, FindingSeverity severity, const DomainDef *def);
 void preflight_check_offline_nvram(Findings *out, const DomainDef *def);
+/* Option offline with a <tpm>: refused ("tpm.state"), the state would stay here. */
+void preflight_check_offline_tpm(Findings *out, const DomainDef *def);
 /* timeout_ms: for the connects together (0: PREFLIGHT_NETDISK_TIMEOUT_MS). */
 void preflight_check_network_disks(Findings *out, FindingSeverity severity, const DomainDef *def,
                                    int timeout_ms);

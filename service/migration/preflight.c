@@ -1075,7 +1075,10 @@ static void check_domain_state(Domain *d, const MigrateOptions *options, Finding
                                 "domain; shut it down first, or migrate it live",
                                 domain_name(d), domain_state_to_string(d->state));
                 else
+                {
                         preflight_check_offline_nvram(out, d->def);
+                        preflight_check_offline_tpm(out, d->def);
+                }
         } else if (d->state != DOMAIN_STATE_RUNNING && d->state != DOMAIN_STATE_PAUSED)
                 findings_add(
                         out, FINDING_ERROR, "domain.state",

@@ -84,12 +84,14 @@ static int qemu_init(const BackendContext *ctx, void **ret_backend_data, GError 
         b->qemu_dir = g_build_filename(ctx->runtime_dir, "qemu", NULL);
         b->cache_path = g_build_filename(state, "capabilities.json", NULL);
         b->nvram_dir = g_build_filename(state, "nvram", NULL);
+        b->swtpm_dir = g_build_filename(state, "swtpm", NULL);
         log_dir = g_build_filename(b->qemu_dir, "log", NULL);
         if (g_mkdir_with_parents(state, 0755) < 0 || g_mkdir_with_parents(log_dir, 0700) < 0) {
                 r = -errno;
                 g_free(b->qemu_dir);
                 g_free(b->cache_path);
                 g_free(b->nvram_dir);
+                g_free(b->swtpm_dir);
                 return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "cannot create %s or %s: %s", state,
                                     log_dir, g_strerror(-r));
         }
@@ -98,6 +100,7 @@ static int qemu_init(const BackendContext *ctx, void **ret_backend_data, GError 
                 g_free(b->qemu_dir);
                 g_free(b->cache_path);
                 g_free(b->nvram_dir);
+                g_free(b->swtpm_dir);
                 return r;
         }
         b->event = sd_event_ref(ctx->event);
@@ -115,6 +118,7 @@ static void qemu_fini(void *backend_data) {
         g_free(b->qemu_dir);
         g_free(b->cache_path);
         g_free(b->nvram_dir);
+        g_free(b->swtpm_dir);
         g_free(b);
 }
 
@@ -443,6 +447,7 @@ static void qemu_domain_release(QemuDomain *qd) {
         qd->shutdown_timer = sd_event_source_disable_unref(qd->shutdown_timer);
         qd->qmp = qmp_free(qd->qmp);
         qd->process = qemu_process_free(qd->process);
+        qemu_tpm_stop(qd);
         g_ptr_array_set_size(qd->links_down, 0);
         qemu_displays_release(qd);
         rm_rf(qd->paths->dir);
@@ -592,7 +597,7 @@ static int qemu_domain_connect(QemuDomain *qd, GError **error) {
 
 /* ---- re-attach ---- */
 
-static int read_pid_file(const char *path, pid_t *ret_pid, uint64_t *ret_starttime) {
+int qemu_read_pid_file(const char *path, pid_t *ret_pid, uint64_t *ret_starttime) {
         g_autofree char *contents = NULL;
         g_auto(GStrv) fields = NULL;
         guint64 pid, starttime;
@@ -628,7 +633,7 @@ static int adopt_recorded(QemuBackend *b, const QemuPaths *paths, const char *uu
         pid_t pid;
         int r;
 
-        r = read_pid_file(paths->pid, &pid, &starttime);
+        r = qemu_read_pid_file(paths->pid, &pid, &starttime);
         if (r < 0)
                 return r;
         r = qemu_process_adopt(b->event, pid, starttime, on_exit, userdata, ret);
@@ -712,6 +717,7 @@ static void qemu_domain_reattach(QemuDomain *qd) {
 
         if (adopt_recorded(qd->backend, qd->paths, domain_uuid(qd->domain), on_process_exit, qd, &qd->process) < 0)
                 return;
+        qemu_tpm_reattach(qd);
         if (!g_file_get_contents(qd->paths->reason, &reason, NULL, NULL))
                 reason = g_strdup("unknown");
         /* Running until QEMU says otherwise: the process is there. */
@@ -753,6 +759,7 @@ static GPtrArray *qemu_recover(void *backend_data) {
                         log_warning("domain %s: its QEMU is gone since vmigrated last ran; removing the stale "
                                     "record %s (QEMU's log stays in %s)",
                                     uuid, paths->dir, paths->log);
+                        qemu_tpm_kill_recorded(b, paths, uuid);
                         rm_rf(paths->dir);
                         g_hash_table_insert(b->stale, g_strdup(uuid),
                                             g_strdup_printf("crashed: QEMU exited while vmigrated was not running "
@@ -768,6 +775,7 @@ static GPtrArray *qemu_recover(void *backend_data) {
                                     "it",
                                     uuid, (int) qemu_process_pid(process));
                         (void) qemu_process_kill(process);
+                        qemu_tpm_kill_recorded(b, paths, uuid);
                         rm_rf(paths->dir);
                         continue;
                 }
@@ -815,6 +823,7 @@ static void qemu_domain_detach(void *domain_data) {
         qd->shutdown_timer = sd_event_source_disable_unref(qd->shutdown_timer);
         qmp_free(qd->qmp);
         qemu_process_free(qd->process);
+        qemu_tpm_detach(qd);
         qemu_paths_free(qd->paths);
         g_ptr_array_unref(qd->links_down);
         if (qd->display_ports)
@@ -822,6 +831,15 @@ static void qemu_domain_detach(void *domain_data) {
         g_clear_pointer(&qd->display_vnc, g_variant_unref);
         g_clear_pointer(&qd->display_spice, g_variant_unref);
         g_free(qd);
+}
+
+/* Its TPM state is vmigrate's, as libvirt's is libvirt's: it goes with the
+ * definition. Never while a QEMU uses it. */
+static void qemu_domain_forget(void *domain_data) {
+        QemuDomain *qd = domain_data;
+
+        if (!qd->process)
+                qemu_tpm_remove_state(qd->backend, domain_uuid(qd->domain));
 }
 
 /* ---- operations ---- */
@@ -959,6 +977,14 @@ int qemu_domain_launch(QemuDomain *qd, const DomainDef *wanted, bool incoming, G
                                     g_strerror(errno));
         }
 
+        /* The TPM's swtpm first: QEMU connects to it as it starts. */
+        r = qemu_tpm_start(qd, def, incoming, error);
+        if (r < 0) {
+                qemu_displays_release(qd);
+                rm_rf(qd->paths->dir);
+                return r;
+        }
+
         /* fd 3 is the monitor, the taps follow: 4, 5, … as the child sees them. */
         g_autoptr(GArray) taps = g_array_new(false, false, sizeof(int));
         g_autoptr(GArray) pass = g_array_new(false, false, sizeof(int));
@@ -966,6 +992,7 @@ int qemu_domain_launch(QemuDomain *qd, const DomainDef *wanted, bool incoming, G
         g_ptr_array_set_size(qd->links_down, 0);
         r = open_taps(qd, def, incoming, taps, error);
         if (r < 0) {
+                qemu_tpm_stop(qd);
                 qemu_displays_release(qd);
                 rm_rf(qd->paths->dir);
                 return r;
@@ -989,6 +1016,7 @@ int qemu_domain_launch(QemuDomain *qd, const DomainDef *wanted, bool incoming, G
                 r = unix_listen(qd->paths->qmp_socket, &fd, error);
         if (r < 0) {
                 close_fds(taps);
+                qemu_tpm_stop(qd);
                 qemu_displays_release(qd);
                 rm_rf(qd->paths->dir);
                 return r;
@@ -1193,6 +1221,7 @@ const BackendOps backend_qemu_ops = {
         .recover = qemu_recover,
         .domain_attach = qemu_domain_attach,
         .domain_detach = qemu_domain_detach,
+        .domain_forget = qemu_domain_forget,
         .start = qemu_start,
         .shutdown = qemu_shutdown,
         .destroy = qemu_destroy,

@@ -25,6 +25,7 @@ typedef struct QemuBackend {
         char *qemu_dir; /* <runtime_dir>/qemu */
         char *cache_path;
         char *nvram_dir; /* <state_dir>/qemu/nvram: UEFI guests' NVRAM files (qemu-firmware.h) */
+        char *swtpm_dir; /* <state_dir>/qemu/swtpm: a directory per domain with a TPM (qemu-backend.h) */
         QemuCaps *caps;
         /* uuid → why: guests whose QEMU died while vmigrated was away,
          * reported as crashed when their domain object appears. */
@@ -84,6 +85,10 @@ typedef struct QemuDomain {
         GArray *display_ports;  /* uint16_t: the display ports held for this QEMU */
         GVariant *display_vnc;  /* (ssa{sv}) as QEMU last reported it, or NULL */
         GVariant *display_spice;
+        /* emulated TPM (qemu-tpm.c) */
+        QemuProcess *swtpm;    /* the guest's swtpm, or NULL */
+        char *tpm_created_dir; /* an incoming guest's state directory made for it: removed if it
+                                * does not stay */
 } QemuDomain;
 
 /* The definition QEMU runs, with its UEFI firmware chosen (qemu-firmware.h)
@@ -93,6 +98,8 @@ int qemu_domain_firmware_def(QemuBackend *b, const DomainDef *def, const DomainD
                              GError **error);
 
 bool kvm_usable(void);
+/* "<pid> <starttime>" as the runtime records have it. */
+int qemu_read_pid_file(const char *path, pid_t *ret_pid, uint64_t *ret_starttime);
 int qemu_validate(void *backend_data, const DomainDef *def, GError **error);
 bool json_get_bool_member(JsonObject *o, const char *name, bool fallback);
 
@@ -128,6 +135,64 @@ GVariant *qemu_displays_current(QemuDomain *qd);
 bool qemu_displays_relocate(QemuDomain *qd, GVariant *backend_reply);
 /* Source, after the guest left: Displays names the destination's. */
 void qemu_displays_moved(QemuDomain *qd, GVariant *backend_reply);
+
+/* qemu-tpm.c */
+/*
+ * The emulated TPM of a guest (<tpm><backend type='emulator'/>): one swtpm
+ * per running QEMU, on the domain's state directory
+ * <state_dir>/qemu/swtpm/<uuid>/ (0700, vmigrate's own, like libvirt's).
+ *
+ * swtpm is started before QEMU on a control socket the daemon bound (as
+ * QEMU's monitor: no window in which QEMU could connect to nothing), in a
+ * session of its own so that it outlives a daemon restart with its QEMU,
+ * and recorded (pid + start time) in QEMU's runtime directory so that a
+ * restarted daemon finds it again. It never outlives its QEMU: it runs
+ * with --terminate (it ends when QEMU's connection does), and the backend
+ * kills it whenever QEMU is gone (exit, Destroy, a failed start or
+ * incoming migration).
+ *
+ * The TPM's state (permanent and volatile) travels in QEMU's migration
+ * stream (the tpm-emulator device carries swtpm's state blobs): a
+ * destination only starts a fresh swtpm on its own directory, whose
+ * contents the incoming state replaces.
+ */
+/* The domain's TPM state directory. */
+char *qemu_tpm_state_dir(const QemuBackend *b, const char *uuid);
+
+/* swtpm's path (VMIGRATE_SWTPM, else "swtpm" in PATH), or NULL with *error
+ * saying what to install. */
+char *qemu_tpm_find_swtpm(GError **error);
+
+/* Before QEMU starts: makes the state directory when it is missing (for
+ * an incoming guest, remembered as this migration's, removed when the
+ * guest does not stay: qemu_tpm_incoming_keep), and starts swtpm on
+ * qd->paths->swtpm_socket. No-op for a domain without a TPM. */
+int qemu_tpm_start(QemuDomain *qd, const DomainDef *def, bool incoming, GError **error);
+
+/* QEMU is gone (or never started): swtpm goes too, and a state directory
+ * made for an incoming guest that did not stay is removed. */
+void qemu_tpm_stop(QemuDomain *qd);
+
+/* The incoming guest stays here: its state directory is its own now. */
+void qemu_tpm_incoming_keep(QemuDomain *qd);
+
+/* The daemon goes away: stop watching swtpm (it keeps running with QEMU). */
+void qemu_tpm_detach(QemuDomain *qd);
+
+/* After a daemon restart, QEMU found again: its swtpm too. */
+void qemu_tpm_reattach(QemuDomain *qd);
+
+/* After a daemon restart, QEMU gone or discarded: its swtpm, if it is
+ * still there, is killed. */
+void qemu_tpm_kill_recorded(QemuBackend *b, const QemuPaths *paths, const char *uuid);
+
+/* DryRun and Prepare on the destination: a guest with a TPM needs swtpm
+ * there ("host.swtpm"). */
+void qemu_tpm_preflight(const PreflightContext *ctx, Findings *out);
+
+/* The domain is gone from this host (undefined, or a transient one that
+ * stopped): its TPM state goes too. */
+void qemu_tpm_remove_state(QemuBackend *b, const char *uuid);
 
 /* qemu-migration.c */
 const MigrateOptionSupport *qemu_migrate_options(void *backend_data, size_t *ret_n);

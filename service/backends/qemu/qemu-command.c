@@ -25,6 +25,10 @@ QemuPaths *qemu_paths_new(const char *qemu_dir, const char *uuid) {
         paths->postcopy = g_build_filename(paths->dir, "postcopy", NULL);
         paths->log_dir = g_build_filename(qemu_dir, "log", NULL);
         paths->log = g_build_filename(paths->log_dir, log_name, NULL);
+        paths->swtpm_socket = g_build_filename(paths->dir, "swtpm.sock", NULL);
+        paths->swtpm_pid = g_build_filename(paths->dir, "swtpm.pid", NULL);
+        g_autofree char *swtpm_log = g_strconcat(uuid, "-swtpm.log", NULL);
+        paths->swtpm_log = g_build_filename(paths->log_dir, swtpm_log, NULL);
         return paths;
 }
 
@@ -42,6 +46,9 @@ void qemu_paths_free(QemuPaths *paths) {
         g_free(paths->postcopy);
         g_free(paths->log_dir);
         g_free(paths->log);
+        g_free(paths->swtpm_socket);
+        g_free(paths->swtpm_pid);
+        g_free(paths->swtpm_log);
         g_free(paths);
 }
 
@@ -401,6 +408,15 @@ int qemu_build_argv(const DomainDef *def, const QemuPaths *paths, const QemuComm
                 r = qemu_devices_add(argv, def, paths, error);
         if (r < 0)
                 return r;
+
+        /* The emulated TPM: swtpm (qemu-tpm.c) listens on a socket the
+         * daemon bound before QEMU starts. */
+        if (def->tpm_model) {
+                g_autofree char *socket = escape_commas(paths->swtpm_socket);
+                add_pair(argv, "-chardev", g_strdup_printf("socket,id=chrtpm,path=%s", socket));
+                add_pair(argv, "-tpmdev", g_strdup("emulator,id=tpm0,chardev=chrtpm"));
+                add_pair(argv, "-device", g_strdup_printf("%s,tpmdev=tpm0", def->tpm_model));
+        }
 
         /* The monitor: a listening socket the daemon bound before exec. */
         add_pair(argv, "-chardev", g_strdup_printf("socket,id=monitor,fd=%d,server=on,wait=off", options->qmp_fd));

@@ -23,6 +23,9 @@ typedef struct QemuPaths {
         char *stream_socket; /* option 'tunnelled': QEMU listens there for the stream (the daemon connects) */
         char *nbd_socket;    /* option 'tunnelled' with copy-storage: QEMU's NBD server (the daemon connects) */
         char *postcopy;     /* "out" or "in" while in post-copy: a restarted daemon picks it up */
+        char *swtpm_socket; /* <tpm>: swtpm's control socket (the daemon binds it, QEMU connects) */
+        char *swtpm_pid;    /* <tpm>: "<pid> <starttime>\n" of the guest's swtpm (qemu-backend.h) */
+        char *swtpm_log;    /* <tpm>: swtpm's log: <log_dir>/<uuid>-swtpm.log */
         char *log_dir;      /* <qemu_dir>/log */
         char *log;          /* QEMU's stdout/stderr: <log_dir>/<uuid>.log */
 } QemuPaths;

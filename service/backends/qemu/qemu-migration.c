@@ -1365,6 +1365,7 @@ static void incoming_run(QemuMigration *m) {
         }
         /* The guest stays here: its NVRAM is this host's now. */
         qemu_nvram_stage_keep(m->nvram);
+        qemu_tpm_incoming_keep(qd);
         if (m->options->paused) {
                 (void) unlink(qd->paths->incoming);
                 qemu_domain_report(qd, DOMAIN_STATE_PAUSED, "user", NULL, NULL);

@@ -413,4 +413,5 @@ void qemu_migrate_check(void *backend_data, const PreflightContext *ctx, Finding
         QemuBackend *b = backend_data;
 
         qemu_preflight(b->caps, ctx, out);
+        qemu_tpm_preflight(ctx, out);
 }
