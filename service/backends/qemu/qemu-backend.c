@@ -803,6 +803,21 @@ static int qemu_domain_attach(void *backend_data, Domain *domain, void **ret_dom
         return 0;
 }
 
+/* The NVRAM vmigrate made in its own directory is this domain's alone;
+ * one at a path the definition names is the user's (it may be on storage
+ * that a migration's destination now uses) and stays. */
+static int qemu_domain_forget(void *domain_data, GError **error) {
+        QemuDomain *qd = domain_data;
+        g_autofree char *path = qemu_nvram_own_path(qd->backend->nvram_dir, domain_uuid(qd->domain));
+
+        if (unlink(path) < 0 && errno != ENOENT) {
+                int r = -errno;
+                return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "cannot remove the NVRAM %s: %s", path,
+                                    g_strerror(-r));
+        }
+        return 0;
+}
+
 static void qemu_domain_detach(void *domain_data) {
         QemuDomain *qd = domain_data;
 
@@ -1192,6 +1207,7 @@ const BackendOps backend_qemu_ops = {
         .recover = qemu_recover,
         .domain_attach = qemu_domain_attach,
         .domain_detach = qemu_domain_detach,
+        .domain_forget = qemu_domain_forget,
         .start = qemu_start,
         .shutdown = qemu_shutdown,
         .destroy = qemu_destroy,
