@@ -126,10 +126,14 @@ typedef struct BackendOps {
          * that with domain_backend_event(). */
         int (*domain_attach)(void *backend_data, Domain *domain, void **ret_domain_data, GError **error);
         void (*domain_detach)(void *domain_data);
-        /* The domain leaves this host for good, not running: undefined, or
-         * a transient one that stopped or never arrived. The backend drops
-         * what it kept for it (a TPM's state). May be NULL. */
-        void (*domain_forget)(void *domain_data);
+        /* The domain is gone for good: undefined and not running (Undefine,
+         * the undefine-source migration option), or transient and stopped.
+         * The backend drops the state it keeps for this domain alone (the
+         * qemu backend: the NVRAM it made in its own directory, a TPM's
+         * state), never what
+         * the definition names. Called before domain_detach; a failure is
+         * logged and does not keep the domain. */
+        int (*domain_forget)(void *domain_data, GError **error);
 
         /* Lifecycle. Each validates nothing the core already checked
          * (state); it returns < 0 with *error for immediate failure, else 0

@@ -19,6 +19,7 @@
 #include "cpuset.h"
 #include "domain-xml-devices.h"
 #include "domain-xml-firmware.h"
+#include "domain-xml-hyperv.h"
 #include "domain-xml-util.h"
 #include "errors.h"
 #include "text.h"
@@ -106,6 +107,7 @@ void devices_def_clear(DomainDef *def) {
         g_clear_pointer(&def->memballoon, g_free);
         g_clear_pointer(&def->memballoon_autodeflate, g_free);
         g_clear_pointer(&def->memballoon_free_page_reporting, g_free);
+        hyperv_def_clear(def);
 }
 
 void devices_def_copy(DomainDef *dst, const DomainDef *src) {
@@ -171,6 +173,7 @@ void devices_def_copy(DomainDef *dst, const DomainDef *src) {
         dst->memballoon = g_strdup(src->memballoon);
         dst->memballoon_autodeflate = g_strdup(src->memballoon_autodeflate);
         dst->memballoon_free_page_reporting = g_strdup(src->memballoon_free_page_reporting);
+        hyperv_def_copy(dst, src);
 }
 
 static bool strv_equal0(char **a, char **b) {
@@ -191,22 +194,23 @@ static bool guest_equal(const DomainDef *a, const DomainDef *b) {
             a->os_bootmenu_timeout != b->os_bootmenu_timeout || a->cpu_sockets != b->cpu_sockets ||
             a->cpu_dies != b->cpu_dies || a->cpu_clusters != b->cpu_clusters ||
             a->cpu_cores != b->cpu_cores || a->cpu_threads != b->cpu_threads ||
-            g_strcmp0(a->vmport, b->vmport) != 0 || a->pc_features != b->pc_features || g_strcmp0(a->clock_offset, b->clock_offset) != 0 ||
+            g_strcmp0(a->vmport, b->vmport) != 0 || a->pc_features != b->pc_features ||
+            g_strcmp0(a->clock_offset, b->clock_offset) != 0 ||
             g_strcmp0(a->timer_rtc_tickpolicy, b->timer_rtc_tickpolicy) != 0 ||
             g_strcmp0(a->timer_pit_tickpolicy, b->timer_pit_tickpolicy) != 0 ||
             g_strcmp0(a->timer_hpet_present, b->timer_hpet_present) != 0 ||
             g_strcmp0(a->pm_suspend_to_mem, b->pm_suspend_to_mem) != 0 ||
             g_strcmp0(a->pm_suspend_to_disk, b->pm_suspend_to_disk) != 0 ||
             g_strcmp0(a->usb_model, b->usb_model) != 0 || a->usb_ports != b->usb_ports ||
-            a->usb_companions != b->usb_companions ||
-            g_strcmp0(a->scsi_model, b->scsi_model) != 0 || a->redirdevs != b->redirdevs ||
-            g_strcmp0(a->rng_backend, b->rng_backend) != 0 || a->rng_rate_bytes != b->rng_rate_bytes ||
-            a->rng_rate_period != b->rng_rate_period ||
+            a->usb_companions != b->usb_companions || g_strcmp0(a->scsi_model, b->scsi_model) != 0 ||
+            a->redirdevs != b->redirdevs || g_strcmp0(a->rng_backend, b->rng_backend) != 0 ||
+            a->rng_rate_bytes != b->rng_rate_bytes || a->rng_rate_period != b->rng_rate_period ||
             g_strcmp0(a->watchdog_model, b->watchdog_model) != 0 ||
             g_strcmp0(a->watchdog_action, b->watchdog_action) != 0 ||
             g_strcmp0(a->memballoon, b->memballoon) != 0 ||
             g_strcmp0(a->memballoon_autodeflate, b->memballoon_autodeflate) != 0 ||
-            g_strcmp0(a->memballoon_free_page_reporting, b->memballoon_free_page_reporting) != 0)
+            g_strcmp0(a->memballoon_free_page_reporting, b->memballoon_free_page_reporting) != 0 ||
+            !hyperv_def_equal(a, b))
                 return false;
         if (len0(a->inputs) != len0(b->inputs) || len0(a->sounds) != len0(b->sounds) ||
             len0(a->audios) != len0(b->audios) || len0(a->channels) != len0(b->channels))
@@ -257,7 +261,8 @@ int devices_check_abi_stable(const DomainDef *src, const DomainDef *dst, GError 
                 return vm_error_set(error, VM_ERROR_INVALID_OPTION,
                                     "option 'destination-xml': the desktop devices or settings (USB, input, "
                                     "sound, channels, RNG, watchdog, balloon, boot order, topology, "
-                                    "<features>, <clock>, <pm>) differ from the running domain; the guest "
+                                    "<features> including <hyperv>, <clock>, <pm>) differ from the running "
+                                    "domain; the guest "
                                     "would see the change, start from Domain.GetXML");
         return 0;
 }
@@ -538,19 +543,18 @@ int devices_parse_features(xmlNode *node, DomainDef *def, GError **error) {
                         /* domain-xml-firmware.c: secure boot's */
                         if ((r = check_feature_smm(c, error)) < 0)
                                 return r;
-                } else if (node_is(c, "hyperv"))
+                } else if (node_is(c, "hyperv")) {
+                        if ((r = parse_features_hyperv(c, def, error)) < 0)
+                                return r;
+                } else {
+                        g_autofree char *n = text_quote(node_name(c), -1);
                         return vm_error_set(
                                 error, VM_ERROR_INVALID_XML,
-                                "<hyperv> in <features> is not supported by vmigrate yet: Hyper-V "
-                                "enlightenments are CPU flags it does not set; remove <hyperv> (and "
-                                "<timer name='hypervclock'>): Windows runs without them, slower");
-                else {
-                        g_autofree char *n = text_quote(node_name(c), -1);
-                        return vm_error_set(error, VM_ERROR_INVALID_XML,
-                                            "<%s> in <features> is not supported by vmigrate (only <acpi/>, "
-                                            "<apic/> and <pae/>, which it always provides, <vmport> and <smm>); "
-                                            "remove it",
-                                            n);
+                                "<%s> in <features> is not supported by vmigrate (only <acpi/>, "
+                                "<apic/> and <pae/>, which it always provides, <hyperv>, <vmport> "
+                                "and <smm>); "
+                                "remove it",
+                                n);
                 }
         }
         return 0;
@@ -563,11 +567,13 @@ static int parse_timer(xmlNode *node, DomainDef *def, GError **error) {
 
         if ((r = require_attr(node, "name", NULL, &name, error)) < 0)
                 return r;
+        if (g_str_equal(name, "hypervclock"))
+                return parse_timer_hypervclock(node, def, error);
         if (!strv_contains(STRV("rtc", "pit", "hpet"), name)) {
                 g_autofree char *q = text_quote(name, -1);
                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                     "<timer name='%s'> in <clock> is not supported by vmigrate (it sets the "
-                                    "rtc, pit and hpet timers); remove it",
+                                    "rtc, pit, hpet and hypervclock timers); remove it",
                                     q);
         }
         if ((r = check_empty(node,
@@ -678,7 +684,7 @@ int devices_parse_pm(xmlNode *node, DomainDef *def, GError **error) {
 }
 
 void devices_format_settings(xmlTextWriter *w, const DomainDef *def) {
-        if (def->vmport || def->pc_features) {
+        if (def->vmport || def->pc_features || def->hyperv) {
                 start_element(w, "features");
                 if (def->pc_features & DOMAIN_FEATURE_ACPI) {
                         start_element(w, "acpi");
@@ -692,6 +698,7 @@ void devices_format_settings(xmlTextWriter *w, const DomainDef *def) {
                         start_element(w, "pae");
                         end_element(w);
                 }
+                format_features_hyperv(w, def);
                 if (def->vmport) {
                         start_element(w, "vmport");
                         write_attribute(w, "state", def->vmport);
@@ -700,7 +707,7 @@ void devices_format_settings(xmlTextWriter *w, const DomainDef *def) {
                 end_element(w);
         }
         if (def->clock_offset || def->timer_rtc_tickpolicy || def->timer_pit_tickpolicy ||
-            def->timer_hpet_present) {
+            def->timer_hpet_present || def->timer_hypervclock_present) {
                 start_element(w, "clock");
                 write_attribute(w, "offset", def->clock_offset ? def->clock_offset : "utc");
                 if (def->timer_rtc_tickpolicy) {
@@ -721,6 +728,7 @@ void devices_format_settings(xmlTextWriter *w, const DomainDef *def) {
                         write_attribute(w, "present", def->timer_hpet_present);
                         end_element(w);
                 }
+                format_timer_hypervclock(w, def);
                 end_element(w);
         }
         if (def->pm_suspend_to_mem || def->pm_suspend_to_disk) {

@@ -39,10 +39,11 @@
  *     controllers, input, sound and audio, channels, USB redirection, RNG,
  *     watchdog, balloon, boot order and menu, CPU topology, vmport, clock,
  *     <pm>, disk <driver> tuning, other applications' <metadata>) are
- *     parsed in domain-xml-devices.c and configured for real.
+ *     parsed in domain-xml-devices.c and configured for real; so are the
+ *     Hyper-V enlightenments of Windows guests (domain-xml-hyperv.c).
  *   - What a user asked for and vmigrate cannot honour is REFUSED by name
  *     with a reason and "remove it" (e.g. <cputune>,
- *     <features><hyperv>, <pm> with suspend enabled,
+ *     <hyperv mode='passthrough'>, <pm> with suspend enabled,
  *     <clock offset='variable'>), because dropping it would silently give
  *     the user a different guest than the one they defined.
  *   - Anything else is unknown and refused as such, as are unknown
@@ -70,6 +71,7 @@
 #include "domain-xml-devices.h"
 #include "domain-xml-firmware.h"
 #include "domain-xml-graphics.h"
+#include "domain-xml-hyperv.h"
 #include "domain-xml-netdisk.h"
 #include "domain-xml-tpm.h"
 #include "domain-xml-util.h"
@@ -1276,7 +1278,9 @@ static int parse_domain(xmlNode *root, DomainDef *def, GError **error) {
                                             "address; give it <mac address='%s'/> or remove the requirement",
                                             *mac, *mac);
         }
-        return devices_check_domain(def, error);
+        if ((r = devices_check_domain(def, error)) < 0)
+                return r;
+        return check_hyperv(def, error);
 }
 
 /* ---- parsing the document ---- */

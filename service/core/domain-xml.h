@@ -172,12 +172,39 @@ typedef struct DomainVideoDef {
         unsigned vgamem; /* qxl, KiB; 0 = default */
         unsigned heads;  /* 0 = default (1) */
 } DomainVideoDef;
-/* A firmware feature asked for in <os><firmware>: not said, on or off. */
+/* A feature asked for (<os><firmware><feature>, a <hyperv> enlightenment):
+ * not said, on or off. */
 typedef enum DomainFwFeature {
         DOMAIN_FW_FEATURE_UNSET,
         DOMAIN_FW_FEATURE_ON,
         DOMAIN_FW_FEATURE_OFF,
 } DomainFwFeature;
+
+/* Hyper-V enlightenments, <features><hyperv> (domain-xml-hyperv.c), in
+ * libvirt's order; the last three are children of <stimer> and <tlbflush>. */
+typedef enum DomainHyperv {
+        DOMAIN_HYPERV_RELAXED,
+        DOMAIN_HYPERV_VAPIC,
+        DOMAIN_HYPERV_SPINLOCKS,
+        DOMAIN_HYPERV_VPINDEX,
+        DOMAIN_HYPERV_RUNTIME,
+        DOMAIN_HYPERV_SYNIC,
+        DOMAIN_HYPERV_STIMER,
+        DOMAIN_HYPERV_RESET,
+        DOMAIN_HYPERV_VENDOR_ID,
+        DOMAIN_HYPERV_FREQUENCIES,
+        DOMAIN_HYPERV_REENLIGHTENMENT,
+        DOMAIN_HYPERV_TLBFLUSH,
+        DOMAIN_HYPERV_IPI,
+        DOMAIN_HYPERV_EVMCS,
+        DOMAIN_HYPERV_AVIC,
+        DOMAIN_HYPERV_EMSR_BITMAP,
+        DOMAIN_HYPERV_XMM_INPUT,
+        DOMAIN_HYPERV_STIMER_DIRECT,     /* <stimer><direct> */
+        DOMAIN_HYPERV_TLBFLUSH_DIRECT,   /* <tlbflush><direct> */
+        DOMAIN_HYPERV_TLBFLUSH_EXTENDED, /* <tlbflush><extended> */
+        DOMAIN_HYPERV_N,
+} DomainHyperv;
 
 typedef struct DomainDef {
         char *type; /* "test", "kvm" or "qemu": selects the backend */
@@ -262,6 +289,13 @@ typedef struct DomainDef {
         /* ---- emulated TPM (domain-xml-tpm.c) ---- */
         char *tpm_model;   /* "tpm-crb" or "tpm-tis"; NULL: no <tpm> */
         char *tpm_version; /* "2.0" */
+        /* ---- Hyper-V enlightenments (domain-xml-hyperv.c) ---- */
+        bool hyperv;       /* <features><hyperv> given */
+        char *hyperv_mode; /* "custom" when written; NULL: not written (custom) */
+        DomainFwFeature hyperv_state[DOMAIN_HYPERV_N]; /* each enlightenment's state='…' */
+        unsigned hyperv_spinlocks_retries;             /* <spinlocks retries>; 0: none given */
+        char *hyperv_vendor_id;                        /* <vendor_id value>; NULL: none given */
+        char *timer_hypervclock_present; /* <timer name='hypervclock' present>: "yes", "no" or NULL */
 } DomainDef;
 
 DomainDef *domain_def_new(void);
@@ -317,6 +351,11 @@ void domain_uuid_generate(char ret_canonical[37]);
 /* A guest with an emulated TPM: its state (swtpm's) must go with it. */
 static inline bool domain_def_has_tpm(const DomainDef *def) {
         return def->tpm_model != NULL;
+}
+
+/* Whether the guest gets this Hyper-V enlightenment (state='on'). */
+static inline bool domain_hyperv_on(const DomainDef *def, DomainHyperv f) {
+        return def->hyperv_state[f] == DOMAIN_FW_FEATURE_ON;
 }
 
 /* A UEFI guest: its variables live in an NVRAM file that must go with it. */

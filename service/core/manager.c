@@ -353,6 +353,7 @@ int manager_remove_domain_file(Manager *m, Domain *d, GError **error) {
 }
 
 int manager_remove_domain(Manager *m, Domain *d, GError **error) {
+        g_autoptr(GError) local = NULL;
         int r;
 
         if (domain_is_persistent(d)) {
@@ -361,8 +362,11 @@ int manager_remove_domain(Manager *m, Domain *d, GError **error) {
                         return r;
                 manager_notify_lifecycle(m, d, "undefined", "removed");
         }
-        if (d->backend && d->backend->domain_forget && !domain_is_active(d))
-                d->backend->domain_forget(d->backend_data);
+        /* Nothing will run it again: the backend's per-domain state goes with it. */
+        if (d->backend && d->backend_data && d->backend->domain_forget && !domain_is_active(d) &&
+            d->backend->domain_forget(d->backend_data, &local) < 0)
+                log_warning("domain '%s' removed, but not all of its state: %s", domain_name(d),
+                            local->message);
         manager_notify_removed(m, d);
         manager_forget_domain(m, d);
         return 0;

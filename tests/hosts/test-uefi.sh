@@ -23,6 +23,9 @@
 #     flash happens only when it runs: the file is vmigrated's copy);
 #   It does not tell the Prepare-time copy from the Finish-time one (the
 #   firmware writes nothing during the copy); test-qemu-firmware does.
+#   - Undefine removes the NVRAM vmigrated made in its own directory, on
+#     each host that had the domain; a user-given <nvram> file stays; the
+#     undefine-source option removes the source's (stale) copy too;
 #   - secure boot: firmware='efi' with the secure-boot feature picks the
 #     secboot code and runs with SMM and a secure flash;
 #   - a network disk (<disk type='network'>, nbd): the image is in a's
@@ -206,6 +209,35 @@ ok "has_string '$(nvram a)' vmigrate-nvram-42 && has_string '$(nvram a)' came-ba
 out=$(mig_dom a "$p" Destroy 2>&1)
 ok $? "destroyed on a" || diag "$out"
 ok "[ -f '$(nvram a)' ]" "the NVRAM outlives the guest's QEMU (it is the domain's, for its next start)"
+out=$(mig_dom a "$p" Undefine 2>&1)
+ok $? "undefined on a" || diag "$out"
+ok "[ ! -e '$(nvram a)' ]" "... and the NVRAM vmigrated made for it in its own directory is gone with it"
+if [ -e "$(nvram b)" ]; then
+        # b still has the domain, shut off since it left: the same there.
+        out=$(mig_dom b "$p" Undefine 2>&1)
+        ok $? "undefined on b too" || diag "$out"
+        ok "[ ! -e '$(nvram b)' ]" "... and b's copy of its NVRAM is gone"
+fi
+
+# A user-given <nvram> path: the user's file, which vmigrated did not make
+# (and could not tell from one on shared storage a destination now uses):
+# it stays when the domain goes.
+unvram_in=$HOSTS_STATE_DIR/user-nvram/uefi-user_VARS.fd
+unvram=$(host_path a state)/user-nvram/uefi-user_VARS.fd
+mkdir -p "$(dirname "$unvram")" && { cat /usr/share/OVMF/OVMF_VARS_4M.fd; } >"$unvram"
+uxml="<domain type='qemu'><name>uefi-user</name><memory unit='MiB'>256</memory>
+  <os firmware='efi'><type arch='x86_64' machine='q35'>hvm</type>
+    <firmware><feature enabled='no' name='secure-boot'/></firmware><nvram>$unvram_in</nvram></os>
+  <devices><serial type='pty'/></devices></domain>"
+up=$(mig_define a "$uxml") && out=$(mig_dom a "$up" Start 2>&1)
+ok $? "a UEFI domain with a user-given <nvram> (a file the user made) starts on a" || diag "$out"
+uuuid=$(mig_uuid a "$up")
+mig_dom a "$up" Destroy >/dev/null 2>&1
+out=$(mig_dom a "$up" Undefine 2>&1)
+ok $? "... and is undefined" || diag "$out"
+ok "[ -f '$unvram' ] && [ \$(stat -c %s '$unvram') = \$(stat -c %s /usr/share/OVMF/OVMF_VARS_4M.fd) ]" \
+        "... leaving the user's NVRAM file where it was"
+ok "[ ! -e '$(host_path a state)/qemu/nvram/${uuuid}_VARS.fd' ]" "... (vmigrated made none of its own for it)"
 
 # Secure boot: the secboot code, SMM, a secure flash.
 sxml="<domain type='qemu'><name>uefi-sb</name><memory unit='MiB'>256</memory>
@@ -228,10 +260,16 @@ running=$(mig_bus a --json=short call "$VM_BUS_NAME" "$sp" "$VM_DOMAIN_IFACE" Ge
 out=$(mig_dry_run a "$sp" "$(mig_dest b)" 1 destination-xml s "${running//network=\"lan\"/network=\"dmz\"}")
 like "$out" $'\nwarning network.bridge host-b: network \'dmz\' is not defined here \\(no [^ ]*/networks.d/dmz\\)' \
         "DryRun with a network b's table lacks: network.bridge says which file is missing" || diag "$out"
-out=$(mig_migrate a "$sp" "$(mig_dest b)" 1 wait b true)
-like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' "the secure-boot guest migrates a -> b (SMM, secure flash)" || diag "$out"
+out=$(mig_migrate a "$sp" "$(mig_dest b)" 2 wait b true undefine-source b true)
+like "$out" '^o "/org/vmigrate/Migrate1/job/[0-9]+"$' \
+        "the secure-boot guest migrates a -> b (SMM, secure flash; option undefine-source)" || diag "$out"
 is "$(mig_state b "$sp")" running/migrated "... and runs on b"
 is "$(tap_master b "$suuid")" br-lan "... its tap on br-lan, the bridge b's table names for 'lan'"
-ok "cmp -s '$(host_path a state)/qemu/nvram/${suuid}_VARS.fd' '$(host_path b state)/qemu/nvram/${suuid}_VARS.fd'" \
-        "... with its NVRAM"
+snvram_a=$(host_path a state)/qemu/nvram/${suuid}_VARS.fd
+snvram_b=$(host_path b state)/qemu/nvram/${suuid}_VARS.fd
+ok "[ -f '$snvram_b' ]" "... with its NVRAM on b"
+ok "wait_until 20 eval '[ ! -e \"$snvram_a\" ]'" \
+        "undefine-source: the domain's NVRAM on a (vmigrated's, now stale) is gone with its definition"
+ok "[ ! -e '$(host_path a state)/domains/$suuid.xml' ] && ! mig_dom a '$sp' GetXML >/dev/null 2>&1" \
+        "... and so is the domain on a"
 hosts_finish

@@ -74,11 +74,10 @@ static char *read_data(const char *name) {
         return xml;
 }
 
-/* Takes out what other parts of issue 12 bring (displays, UEFI) and what
- * stays refused for a reason of its own (Hyper-V flags), and
+/* Takes out what other parts of issue 12 bring (displays) and
  * makes the domain type one vmigrate runs. */
 static char *without_other_parts(const char *xml) {
-        static const char *const removed[] = { "graphics", "video", "hyperv", NULL };
+        static const char *const removed[] = { "graphics", "video", NULL };
         g_autoptr(xmlDoc) doc = xmlReadMemory(xml, (int) strlen(xml), NULL, "UTF-8", XML_PARSE_NONET);
         xmlNode *root;
         xmlChar *out = NULL;
@@ -96,15 +95,10 @@ static char *without_other_parts(const char *xml) {
                 if (xmlStrEqual(section->name, (const xmlChar *) "os"))
                         xmlUnsetProp(section, (const xmlChar *) "firmware");
                 for (xmlNode *c = section->children; c; c = next) {
-                        g_autofree char *name = NULL;
-
                         next = c->next;
                         if (c->type != XML_ELEMENT_NODE)
                                 continue;
-                        name = (char *) xmlGetProp(c, (const xmlChar *) "name");
-                        if (g_strv_contains(removed, (const char *) c->name) ||
-                            (xmlStrEqual(c->name, (const xmlChar *) "timer") &&
-                             g_strcmp0(name, "hypervclock") == 0)) {
+                        if (g_strv_contains(removed, (const char *) c->name)) {
                                 xmlUnlinkNode(c);
                                 xmlFreeNode(c);
                         }
@@ -164,6 +158,13 @@ static void test_virt_install(gconstpointer data) {
         g_assert_cmpstr(def->tpm_version, ==, strstr(name, "uefi") ? "2.0" : NULL);
         if (strstr(name, "win11")) {
                 g_assert_cmpstr(def->clock_offset, ==, "localtime");
+                /* virt-install's Hyper-V set for Windows */
+                g_assert_true(def->hyperv);
+                g_assert_cmpint(def->hyperv_state[DOMAIN_HYPERV_RELAXED], ==, DOMAIN_FW_FEATURE_ON);
+                g_assert_cmpint(def->hyperv_state[DOMAIN_HYPERV_VAPIC], ==, DOMAIN_FW_FEATURE_ON);
+                g_assert_cmpint(def->hyperv_state[DOMAIN_HYPERV_SPINLOCKS], ==, DOMAIN_FW_FEATURE_ON);
+                g_assert_cmpuint(def->hyperv_spinlocks_retries, ==, 8191);
+                g_assert_cmpstr(def->timer_hypervclock_present, ==, "yes");
                 g_assert_null(def->memballoon);
                 g_assert_null(def->rng_backend);
         } else {
@@ -179,18 +180,17 @@ static void test_virt_install(gconstpointer data) {
         assert_round_trip(def);
 }
 
-/* As written, with the parts of the issue not done yet: one answer names
- * the first and counts the rest. */
+/* As written, Windows 11's sample defines: its TPM, its Hyper-V set, its
+ * UEFI firmware and everything else. */
 static void test_virt_install_unchanged(void) {
         g_autofree char *original = read_data("win11-spice-uefi.xml");
         g_auto(GStrv) parts = g_strsplit(original, "<domain type=\"qemu\">", 2);
         g_autofree char *xml = g_strjoinv("<domain type=\"kvm\">", parts);
-        g_autofree char *message = refusal_of(xml);
+        g_autoptr(DomainDef) def = parse_ok(xml);
 
-        g_test_message("%s", message);
-        /* <hyperv> and the hypervclock timer; the <tpm> is supported now. */
-        g_assert_nonnull(strstr(message, "<hyperv> in <features>"));
-        g_assert_nonnull(strstr(message, "(and 1 more problem)"));
+        g_assert_cmpstr(def->tpm_model, ==, "tpm-crb");
+        g_assert_true(def->hyperv);
+        assert_round_trip(def);
 }
 
 /* ---- each element ---- */
@@ -426,7 +426,8 @@ static void test_problems_counted(void) {
          * named, the others counted. */
         assert_refused(
                 DOMAIN("<devices><smartcard mode='host'/><audio id='1' type='pulseaudio'/>"
-                       "<hostdev mode='subsystem'/></devices><features><hyperv/></features>"),
+                       "<hostdev mode='subsystem'/></devices><features><hyperv "
+                       "mode='passthrough'/></features>"),
                 "<smartcard> in <devices> is not supported by vmigrate; remove it (and 3 more problems)");
         assert_refused(DOMAIN("<devices><smartcard/></devices><bogus/>"), "(and 1 more problem)");
         /* A single problem reads as before. */
@@ -543,12 +544,11 @@ static const Refusal refusals[] = {
           "<memballoon><stats> is not supported by vmigrate" },
         { "memballoon/xen", DEVICES("<memballoon model='xen'/>"),
           "<memballoon model='xen'>: unknown balloon model" },
-        { "features/hyperv", DOMAIN("<features><hyperv mode='custom'/></features>"),
-          "<hyperv> in <features> is not supported by vmigrate yet" },
+        { "features/hyperv", DOMAIN("<features><hyperv mode='passthrough'/></features>"),
+          "<hyperv mode='passthrough'> is not supported by vmigrate" },
         { "features/vmport", DOMAIN("<features><vmport state='maybe'/></features>"),
           "<vmport state='maybe'>" },
-        { "features/smm", DOMAIN("<features><smm state='off'/></features>"),
-          "<smm state='off'>" },
+        { "features/smm", DOMAIN("<features><smm state='off'/></features>"), "<smm state='off'>" },
         { "topology/product",
           DOMAIN("<vcpu>3</vcpu><cpu><topology sockets='1' cores='2' threads='1'/></cpu>"),
           "is 2 vCPUs, but <vcpu> is 3; make them equal" },
@@ -624,7 +624,7 @@ int main(int argc, char **argv) {
                         g_strdup_printf("/domain-xml-devices/virt-install/%s", virt_install[i]);
                 g_test_add_data_func(path, virt_install[i], test_virt_install);
         }
-        g_test_add_func("/domain-xml-devices/virt-install/unchanged-counts-problems",
+        g_test_add_func("/domain-xml-devices/virt-install/unchanged-defines",
                         test_virt_install_unchanged);
         g_test_add_func("/domain-xml-devices/vcpu-cpuset", test_vcpu_cpuset);
         g_test_add_func("/domain-xml-devices/controllers", test_controllers);

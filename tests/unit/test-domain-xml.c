@@ -568,8 +568,8 @@ static const Refusal refusals[] = {
         { "on-crash", DOMAIN("<on_crash>coredump-destroy</on_crash>"),
           "<on_crash>: unknown action 'coredump-destroy'" },
         /* virsh dumpxml extras that are refused */
-        { "features-hyperv", DOMAIN("<features><acpi/><hyperv/></features>"),
-          "<hyperv> in <features> is not supported by vmigrate" },
+        { "features-hyperv-passthrough", DOMAIN("<features><acpi/><hyperv mode='passthrough'/></features>"),
+          "<hyperv mode='passthrough'> is not supported by vmigrate" },
         { "clock-variable", DOMAIN("<clock offset='variable' adjustment='3600' basis='utc'/>"),
           "<clock offset='variable'> is not supported by vmigrate" },
         { "pm-enabled", DOMAIN("<pm><suspend-to-mem enabled='yes'/></pm>"),

@@ -90,6 +90,7 @@ static void plain_ops_init(void) {
                 .validate = backend_test_ops.validate,
                 .domain_attach = backend_test_ops.domain_attach,
                 .domain_detach = backend_test_ops.domain_detach,
+                .domain_forget = backend_test_ops.domain_forget,
                 .start = plain_start,
                 .shutdown = backend_test_ops.shutdown,
                 .destroy = backend_test_ops.destroy,

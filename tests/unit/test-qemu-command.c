@@ -37,10 +37,10 @@ static QemuCommandOptions default_options(void) {
 
 /* QEMU's options, and whether each takes a value (the next element). */
 static int option_takes_value(const char *arg) {
-        static const char *const with_value[] = { "-name",    "-uuid",   "-display",  "-machine", "-accel",
-                                                  "-m",       "-smp",    "-cpu",      "-bios",    "-kernel",
-                                                  "-initrd",  "-append", "-blockdev", "-device",  "-netdev",
-                                                  "-chardev", "-mon",    "-sandbox",  "-incoming" };
+        static const char *const with_value[] = { "-name",    "-uuid",   "-display",  "-machine",  "-accel",
+                                                  "-m",       "-smp",    "-cpu",      "-bios",     "-kernel",
+                                                  "-initrd",  "-append", "-blockdev", "-device",   "-netdev",
+                                                  "-chardev", "-mon",    "-sandbox",  "-incoming", "-rtc" };
         static const char *const flags[] = { "-nodefaults", "-no-user-config", "-S" };
 
         for (size_t i = 0; i < G_N_ELEMENTS(with_value); i++)
@@ -332,6 +332,62 @@ static void test_cpu(void) {
         ASSERT_OPTS(value_of(custom, "-cpu"), "model", "model=Skylake-Client-IBRS", "ss=on", "vmx=on",
                     "pcid=on", "hle=off", "rtm=off");
         assert_refused(DOMAIN("<cpu mode='host-model'/>"), "<cpu mode='host-model'>");
+}
+
+/* Hyper-V enlightenments: libvirt's flags, in its order, hv-time from the
+ * hypervclock timer, nothing for state='off'; on QEMU's default model
+ * (named) when there is no <cpu> model, after the <cpu> features when
+ * there is one; under TCG too (QEMU takes them there and gives the guest
+ * no Hyper-V interface: it builds those CPUID leaves under KVM only). */
+static void test_cpu_hyperv(void) {
+        QemuCommandOptions options = default_options();
+        QemuCommandOptions tcg = default_options();
+        g_auto(GStrv) win11 = NULL, win11_tcg = NULL, all = NULL, custom = NULL, off = NULL, none = NULL;
+        static const char *const win11_xml =
+                DOMAIN("<features><acpi/><apic/><hyperv><relaxed state='on'/><vapic state='on'/>"
+                       "<spinlocks state='on' retries='8191'/></hyperv></features>"
+                       "<clock offset='localtime'><timer name='hypervclock' present='yes'/></clock>");
+
+        tcg.kvm = false;
+        win11 = build_xml(win11_xml, &options);
+        ASSERT_OPTS(value_of(win11, "-cpu"), "model", "model=qemu64", "hv-relaxed=on", "hv-vapic=on",
+                    "hv-spinlocks=0x1fff", "hv-time=on");
+        g_assert_cmpstr(value_of(win11, "-rtc"), ==, "base=localtime");
+        win11_tcg = build_xml(win11_xml, &tcg);
+        g_assert_cmpstr(value_of(win11_tcg, "-cpu"), ==, value_of(win11, "-cpu"));
+        g_assert_cmpstr(value_of(win11_tcg, "-accel"), ==, "tcg");
+
+        all = build_xml(
+                DOMAIN("<cpu mode='host-passthrough'/><features><hyperv mode='custom'>"
+                       "<relaxed state='on'/><vapic state='on'/><spinlocks state='on' retries='4294967295'/>"
+                       "<vpindex state='on'/><runtime state='on'/><synic state='on'/>"
+                       "<stimer state='on'><direct state='on'/></stimer><reset state='on'/>"
+                       "<vendor_id state='on' value='KVM Hv'/><frequencies state='on'/>"
+                       "<tlbflush state='on'><direct state='on'/><extended state='on'/></tlbflush>"
+                       "<ipi state='on'/><evmcs state='on'/><avic state='on'/><emsr_bitmap state='on'/>"
+                       "<xmm_input state='on'/></hyperv></features>"
+                       "<clock><timer name='hypervclock' present='yes'/></clock>"),
+                &options);
+        ASSERT_OPTS(value_of(all, "-cpu"), "model", "model=host", "hv-relaxed=on", "hv-vapic=on",
+                    "hv-spinlocks=0xffffffff", "hv-vpindex=on", "hv-runtime=on", "hv-synic=on",
+                    "hv-stimer=on", "hv-reset=on", "hv-vendor-id=KVM Hv", "hv-frequencies=on",
+                    "hv-tlbflush=on", "hv-ipi=on", "hv-evmcs=on", "hv-avic=on", "hv-emsr-bitmap=on",
+                    "hv-xmm-input=on", "hv-stimer-direct=on", "hv-tlbflush-direct=on", "hv-tlbflush-ext=on",
+                    "hv-time=on");
+
+        custom = build_xml(DOMAIN("<cpu mode='custom'><model>Skylake-Client</model>"
+                                  "<feature policy='disable' name='hle'/></cpu>"
+                                  "<features><hyperv><relaxed state='on'/></hyperv></features>"),
+                           &options);
+        ASSERT_OPTS(value_of(custom, "-cpu"), "model", "model=Skylake-Client", "hle=off", "hv-relaxed=on");
+
+        /* off is QEMU's default: written as nothing, as libvirt does */
+        off = build_xml(DOMAIN("<features><hyperv><relaxed state='off'/></hyperv></features>"
+                               "<clock><timer name='hypervclock' present='no'/></clock>"),
+                        &options);
+        g_assert_cmpuint(count_of(off, "-cpu"), ==, 0);
+        none = build_xml(DOMAIN("<features><acpi/></features>"), &options);
+        g_assert_cmpuint(count_of(none, "-cpu"), ==, 0);
 }
 
 /* ---- disks ---- */
@@ -764,6 +820,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/qemu-command/machine/type-and-arch", test_machine_and_arch);
         g_test_add_func("/qemu-command/os/direct-kernel", test_direct_kernel);
         g_test_add_func("/qemu-command/cpu/modes-and-features", test_cpu);
+        g_test_add_func("/qemu-command/cpu/hyperv", test_cpu_hyperv);
         g_test_add_func("/qemu-command/disk/ide-positions", test_disk_ide_positions);
         g_test_add_func("/qemu-command/disk/virtio-and-formats", test_disk_virtio);
         g_test_add_func("/qemu-command/disk/cache-modes", test_disk_cache_modes);

@@ -811,6 +811,26 @@ static int qemu_domain_attach(void *backend_data, Domain *domain, void **ret_dom
         return 0;
 }
 
+/* The NVRAM vmigrate made in its own directory is this domain's alone;
+ * one at a path the definition names is the user's (it may be on storage
+ * that a migration's destination now uses) and stays. Its TPM state is
+ * vmigrate's, as libvirt's is libvirt's: it goes with the definition.
+ * Never while a QEMU uses them. */
+static int qemu_domain_forget(void *domain_data, GError **error) {
+        QemuDomain *qd = domain_data;
+        g_autofree char *path = qemu_nvram_own_path(qd->backend->nvram_dir, domain_uuid(qd->domain));
+
+        if (qd->process)
+                return 0;
+        qemu_tpm_remove_state(qd->backend, domain_uuid(qd->domain));
+        if (unlink(path) < 0 && errno != ENOENT) {
+                int r = -errno;
+                return vm_error_set(error, VM_ERROR_STORAGE_FAILED, "cannot remove the NVRAM %s: %s", path,
+                                    g_strerror(-r));
+        }
+        return 0;
+}
+
 static void qemu_domain_detach(void *domain_data) {
         QemuDomain *qd = domain_data;
 
@@ -831,15 +851,6 @@ static void qemu_domain_detach(void *domain_data) {
         g_clear_pointer(&qd->display_vnc, g_variant_unref);
         g_clear_pointer(&qd->display_spice, g_variant_unref);
         g_free(qd);
-}
-
-/* Its TPM state is vmigrate's, as libvirt's is libvirt's: it goes with the
- * definition. Never while a QEMU uses it. */
-static void qemu_domain_forget(void *domain_data) {
-        QemuDomain *qd = domain_data;
-
-        if (!qd->process)
-                qemu_tpm_remove_state(qd->backend, domain_uuid(qd->domain));
 }
 
 /* ---- operations ---- */

@@ -321,19 +321,71 @@ static void add_serials(GPtrArray *argv, const DomainDef *def, const QemuPaths *
         }
 }
 
+/* What QEMU runs when given no -cpu (x86_64's), named when flags go with it. */
+#define QEMU_DEFAULT_CPU_MODEL "qemu64"
+
+/* QEMU's -cpu flag of each enlightenment (state='on'; off is QEMU's
+ * default and written as nothing, as libvirt does). */
+static const char *const hyperv_flags[DOMAIN_HYPERV_N] = {
+        [DOMAIN_HYPERV_RELAXED] = "hv-relaxed",
+        [DOMAIN_HYPERV_VAPIC] = "hv-vapic",
+        [DOMAIN_HYPERV_SPINLOCKS] = "hv-spinlocks",
+        [DOMAIN_HYPERV_VPINDEX] = "hv-vpindex",
+        [DOMAIN_HYPERV_RUNTIME] = "hv-runtime",
+        [DOMAIN_HYPERV_SYNIC] = "hv-synic",
+        [DOMAIN_HYPERV_STIMER] = "hv-stimer",
+        [DOMAIN_HYPERV_RESET] = "hv-reset",
+        [DOMAIN_HYPERV_VENDOR_ID] = "hv-vendor-id",
+        [DOMAIN_HYPERV_FREQUENCIES] = "hv-frequencies",
+        [DOMAIN_HYPERV_REENLIGHTENMENT] = "hv-reenlightenment",
+        [DOMAIN_HYPERV_TLBFLUSH] = "hv-tlbflush",
+        [DOMAIN_HYPERV_IPI] = "hv-ipi",
+        [DOMAIN_HYPERV_EVMCS] = "hv-evmcs",
+        [DOMAIN_HYPERV_AVIC] = "hv-avic",
+        [DOMAIN_HYPERV_EMSR_BITMAP] = "hv-emsr-bitmap",
+        [DOMAIN_HYPERV_XMM_INPUT] = "hv-xmm-input",
+        [DOMAIN_HYPERV_STIMER_DIRECT] = "hv-stimer-direct",
+        [DOMAIN_HYPERV_TLBFLUSH_DIRECT] = "hv-tlbflush-direct",
+        [DOMAIN_HYPERV_TLBFLUSH_EXTENDED] = "hv-tlbflush-ext",
+};
+
+/* The enlightenments, ",hv-…" each, in libvirt's order; "" when none. */
+static char *hyperv_cpu_flags(const DomainDef *def) {
+        GString *s = g_string_new(NULL);
+
+        for (unsigned i = 0; i < DOMAIN_HYPERV_N; i++) {
+                if (!domain_hyperv_on(def, i))
+                        continue;
+                if (i == DOMAIN_HYPERV_SPINLOCKS)
+                        g_string_append_printf(s, ",%s=0x%x", hyperv_flags[i],
+                                               def->hyperv_spinlocks_retries);
+                else if (i == DOMAIN_HYPERV_VENDOR_ID)
+                        g_string_append_printf(s, ",%s=%s", hyperv_flags[i], def->hyperv_vendor_id);
+                else
+                        g_string_append_printf(s, ",%s", hyperv_flags[i]);
+        }
+        /* <timer name='hypervclock'> is libvirt's name for hv-time */
+        if (g_strcmp0(def->timer_hypervclock_present, "yes") == 0)
+                g_string_append(s, ",hv-time");
+        return g_string_free(s, false);
+}
+
 static int add_cpu(GPtrArray *argv, const DomainDef *def, GError **error) {
+        g_autofree char *hyperv = hyperv_cpu_flags(def);
         GString *cpu;
 
-        if (!def->cpu_mode)
-                return 0;
+        if (!def->cpu_mode || (g_str_equal(def->cpu_mode, "custom") && !def->cpu_model)) {
+                /* QEMU's default model, named when enlightenments go with it */
+                if (hyperv[0])
+                        add_pair(argv, "-cpu", g_strconcat(QEMU_DEFAULT_CPU_MODEL, hyperv, NULL));
+                return 0; /* features only would need a model: QEMU's default then */
+        }
         if (g_str_equal(def->cpu_mode, "host-passthrough"))
                 cpu = g_string_new("host");
         else if (g_str_equal(def->cpu_mode, "maximum"))
                 cpu = g_string_new("max");
-        else if (g_str_equal(def->cpu_mode, "custom") && def->cpu_model)
-                cpu = g_string_new(def->cpu_model);
         else if (g_str_equal(def->cpu_mode, "custom"))
-                return 0; /* features only would need a model: QEMU's default then */
+                cpu = g_string_new(def->cpu_model);
         else
                 return vm_error_set(error, VM_ERROR_UNSUPPORTED_BACKEND,
                                     "<cpu mode='%s'>: the qemu backend supports custom, host-passthrough "
@@ -346,6 +398,7 @@ static int add_cpu(GPtrArray *argv, const DomainDef *def, GError **error) {
                           g_str_equal(f->policy, "optional");
                 g_string_append_printf(cpu, ",%s=%s", f->name, on ? "on" : "off");
         }
+        g_string_append(cpu, hyperv);
         add_pair(argv, "-cpu", g_string_free(cpu, false));
         return 0;
 }

@@ -249,13 +249,15 @@ int qemu_firmware_resolve(DomainDef *def, const char *machine, GError **error) {
 
 /* ---- the NVRAM file ---- */
 
-char *qemu_nvram_path(const char *nvram_dir, const DomainDef *def) {
-        g_autofree char *name = NULL;
+char *qemu_nvram_own_path(const char *nvram_dir, const char *uuid) {
+        g_autofree char *name = g_strdup_printf("%s_VARS.fd", uuid);
+        return g_build_filename(nvram_dir, name, NULL);
+}
 
+char *qemu_nvram_path(const char *nvram_dir, const DomainDef *def) {
         if (def->os_nvram)
                 return g_strdup(def->os_nvram);
-        name = g_strdup_printf("%s_VARS.fd", def->uuid);
-        return g_build_filename(nvram_dir, name, NULL);
+        return qemu_nvram_own_path(nvram_dir, def->uuid);
 }
 
 /* Writes bytes to path atomically (a temporary file renamed over it). */

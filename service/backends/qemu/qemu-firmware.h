@@ -46,6 +46,8 @@ int qemu_firmware_resolve(DomainDef *def, const char *machine, GError **error);
 
 /* The NVRAM file: <os><nvram> or <nvram_dir>/<uuid>_VARS.fd. */
 char *qemu_nvram_path(const char *nvram_dir, const DomainDef *def);
+/* <nvram_dir>/<uuid>_VARS.fd: the one vmigrate makes and owns. */
+char *qemu_nvram_own_path(const char *nvram_dir, const char *uuid);
 
 /* Before a start: the NVRAM exists, else it is made from the template
  * (the first start of the domain). */

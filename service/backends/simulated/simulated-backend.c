@@ -127,6 +127,12 @@ static int sim_domain_attach(void *backend_data, Domain *domain, void **ret_doma
         return 0;
 }
 
+static int sim_domain_forget(void *domain_data, GError **error) {
+        /* Nothing to drop: a simulated domain keeps no state outside the
+         * daemon's memory, which goes with its object. */
+        return 0;
+}
+
 static void sim_domain_cancel(SimDomain *td) {
         td->timer = sd_event_source_disable_unref(td->timer);
         td->finish = NULL;
@@ -692,6 +698,7 @@ const BackendOps backend_test_ops = {
         .validate = sim_validate,
         .domain_attach = sim_domain_attach,
         .domain_detach = sim_domain_detach,
+        .domain_forget = sim_domain_forget,
         .start = sim_start,
         .shutdown = sim_shutdown,
         .destroy = sim_destroy,
