@@ -127,17 +127,18 @@ static int action_from_string(const char *s, PolicyActionType *ret) {
 
 static int parse_step(const char *policy, const char *text, PolicyStep *ret, GError **error) {
         g_auto(GStrv) words = g_strsplit_set(g_strstrip((char *) text), " \t", -1);
-        g_autofree char *joined = NULL;
         PolicyStep s = { 0 };
         guint64 v = 0;
         size_t n = 0;
 
         /* Collapse repeated blanks: "downtime  150" is fine. */
-        for (size_t i = 0; words[i]; i++)
+        for (size_t i = 0; words[i]; i++) {
                 if (*words[i])
                         words[n++] = words[i];
-        if (n > 0)
-                words[n] = NULL;
+                else
+                        g_free(words[i]);
+        }
+        words[n] = NULL;
         if (n == 0 || action_from_string(words[0], &s.action) < 0)
                 return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT,
                                     "policy '%s': step '%s' is not one of 'downtime MS', 'throttle PERCENT', "
