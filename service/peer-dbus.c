@@ -70,7 +70,8 @@ typedef struct PeerTunnel {
         void *userdata;
         sd_bus_slot *slot;          /* unix: OpenTunnel in flight */
         int fd;                     /* ssh: our end, until opened takes it */
-        sd_event_source *defer;     /* ssh: reports opened from the loop */
+        sd_event_source *ready;     /* ssh: waits for vmigrate-tunnel's ready byte */
+        sd_event_source *ready_timer;
         ChildWatch *child;          /* ssh */
         int stderr_fd;
         sd_event_source *stderr_source;
@@ -81,7 +82,8 @@ static void peer_tunnel_free(gpointer p) {
         PeerTunnel *t = p;
 
         sd_bus_slot_unref(t->slot);
-        sd_event_source_disable_unref(t->defer);
+        sd_event_source_disable_unref(t->ready);
+        sd_event_source_disable_unref(t->ready_timer);
         sd_event_source_disable_unref(t->stderr_source);
         child_watch_free(t->child); /* kills an ssh still running */
         if (t->fd >= 0)
@@ -418,13 +420,15 @@ static int on_tunnel_stderr(sd_event_source *s, int fd, uint32_t revents, void *
 static void on_tunnel_exit(ChildWatch *w, int status, void *userdata) {
         PeerTunnel *t = userdata;
         Peer *peer = t->peer;
+        PeerTunnelOpened opened = t->opened;
         PeerTunnelEnded ended = t->ended;
-        void *ended_userdata = t->userdata;
+        void *cb_userdata = t->userdata;
+        bool was_open = t->fd < 0;
         g_autoptr(GError) error = NULL;
 
         if (t->stderr_fd >= 0)
                 (void) tunnel_read_stderr(t);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !was_open) {
                 g_autofree char *how = child_describe_status(status);
                 g_autofree char *tail = text_last_lines(t->stderr_text->str, 3);
                 /* ssh itself failing (255) is the link or the login; the
@@ -433,21 +437,52 @@ static void on_tunnel_exit(ChildWatch *w, int status, void *userdata) {
                                     WIFEXITED(status) && WEXITSTATUS(status) == 255
                                             ? VM_ERROR_DESTINATION_UNREACHABLE
                                             : VM_ERROR_MIGRATION_FAILED,
-                                    "ssh to %s %s%s%s", peer->name, how, *tail ? ": " : "", tail);
+                                    "ssh to %s %s%s%s%s", peer->name, how,
+                                    was_open ? "" : " before the tunnel was open", *tail ? ": " : "", tail);
                 log_warning("tunnel to %s: %s", peer->name, error->message);
         } else
                 log_debug("tunnel to %s: ssh ended", peer->name);
         peer_tunnel_remove(t);
-        ended(error, ended_userdata);
+        if (was_open)
+                ended(error, cb_userdata);
+        else
+                opened(-1, error, cb_userdata);
 }
 
-static int on_tunnel_spawned(sd_event_source *s, void *userdata) {
+/* vmigrate-tunnel's first byte: connected on the other host (protocol.h). */
+static int on_tunnel_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         PeerTunnel *t = userdata;
-        int fd = t->fd;
+        unsigned char byte = 0;
+        ssize_t n = read(t->fd, &byte, 1);
 
-        t->defer = sd_event_source_disable_unref(t->defer);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                return 0;
+        t->ready = sd_event_source_disable_unref(t->ready);
+        t->ready_timer = sd_event_source_disable_unref(t->ready_timer);
+        if (n != 1 || byte != TUNNEL_READY_BYTE) {
+                /* Its exit (ssh's) says why; stop it in case it lingers. */
+                log_warning("tunnel to %s: %s instead of the ready byte", t->peer->name,
+                            n == 0 ? "end of stream" : n < 0 ? g_strerror(errno) : "another byte");
+                child_watch_kill(t->child);
+                return 0;
+        }
+        fd = t->fd;
         t->fd = -1;
+        log_debug("tunnel to %s: open on the other host", t->peer->name);
         t->opened(fd, NULL, t->userdata);
+        return 0;
+}
+
+static int on_tunnel_ready_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        PeerTunnel *t = userdata;
+
+        t->ready_timer = sd_event_source_disable_unref(t->ready_timer);
+        t->ready = sd_event_source_disable_unref(t->ready);
+        log_warning("tunnel to %s: not open on the other host after %d s: stopping its ssh", t->peer->name,
+                    (int) (PEER_TUNNEL_TIMEOUT_USEC / G_USEC_PER_SEC));
+        g_string_append_printf(t->stderr_text, "\nvmigrate-tunnel did not say it was open within %d s",
+                               (int) (PEER_TUNNEL_TIMEOUT_USEC / G_USEC_PER_SEC));
+        child_watch_kill(t->child);
         return 0;
 }
 
@@ -487,8 +522,12 @@ static int tunnel_open_ssh(PeerTunnel *t, const char *uuid, const char *token, G
                 r = sd_event_add_io(peer->daemon->event, &t->stderr_source, t->stderr_fd, EPOLLIN, on_tunnel_stderr,
                                     t);
         }
+        /* Opened once vmigrate-tunnel says so, not when ssh starts. */
         if (r >= 0)
-                r = sd_event_add_defer(peer->daemon->event, &t->defer, on_tunnel_spawned, t);
+                r = sd_event_add_io(peer->daemon->event, &t->ready, t->fd, EPOLLIN, on_tunnel_ready, t);
+        if (r >= 0)
+                r = sd_event_add_time_relative(peer->daemon->event, &t->ready_timer, CLOCK_MONOTONIC,
+                                               PEER_TUNNEL_TIMEOUT_USEC, G_USEC_PER_SEC, on_tunnel_ready_timeout, t);
         if (r < 0)
                 return vm_error_set(error, VM_ERROR_FAILED, "cannot watch the tunnel's ssh: %s", g_strerror(-r));
         log_info("tunnel to %s: ssh started as pid %d", peer->name, (int) pid);

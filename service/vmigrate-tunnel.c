@@ -211,6 +211,19 @@ int main(int argc, char *argv[]) {
                 return EXIT_FAILURE;
         }
 
+        /* Connected: say so before the first byte of the stream (protocol.h). */
+        static const unsigned char ready = TUNNEL_READY_BYTE;
+        ssize_t n;
+        do
+                n = write(STDOUT_FILENO, &ready, 1);
+        while (n < 0 && errno == EINTR);
+        if (n != 1) {
+                fprintf(stderr, "vmigrate-tunnel: cannot tell the source the tunnel is open: %s\n",
+                        n < 0 ? g_strerror(errno) : "short write");
+                (void) close(sock_fd);
+                return EXIT_FAILURE;
+        }
+
         r = tunnel_relay(STDIN_FILENO, STDOUT_FILENO, sock_fd, &error);
         (void) close(sock_fd);
         if (r < 0) {

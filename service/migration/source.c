@@ -503,7 +503,12 @@ static void outgoing_tunnels_opened(Outgoing *o) {
         g_autoptr(GHashTable) fds = g_hash_table_new(g_str_hash, g_str_equal);
         int stream_fd = -1;
 
-        if (o->tunnel_open_failed) {
+        if (o->cancelled && !o->tunnel_open_failed) {
+                g_autoptr(GError) error = NULL;
+                vm_error_set(&error, VM_ERROR_MIGRATION_FAILED, "the migration was cancelled");
+                outgoing_record_failure(o, error, "cancelled");
+        }
+        if (o->tunnel_open_failed || o->cancelled) {
                 outgoing_finish(o); /* the destination discards its guest */
                 return;
         }
@@ -799,8 +804,9 @@ int migration_start_postcopy(Job *job, GError **error) {
                 return vm_error_set(error, VM_ERROR_INVALID_STATE,
                                     "job %" G_GUINT64_FORMAT " is in phase %s: too late to switch to post-copy",
                                     job->id, job_phase_to_string(job->phase));
-        if (job->phase != JOB_PHASE_PERFORM) {
-                /* Not streaming yet: remember it; Perform asks as soon as it can. */
+        if (job->phase != JOB_PHASE_PERFORM || !o->perform_started) {
+                /* Not streaming yet (or its tunnels are still opening):
+                 * remember it; Perform asks as soon as it can. */
                 o->postcopy_requested = true;
                 return 0;
         }
@@ -835,6 +841,8 @@ int migration_cancel(Job *job, GError **error) {
                                     "(phase perform) can be cancelled",
                                     job->id, job_phase_to_string(job->phase));
         o->cancelled = true;
+        if (!o->perform_started)
+                return 0; /* its tunnels are still opening: it stops once they are */
         return o->domain->backend->migrate_cancel(o->domain->backend_data, error);
 }
 
