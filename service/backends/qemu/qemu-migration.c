@@ -113,11 +113,13 @@ static const MigrateOptionSupport qemu_option_support[] = {
         { .key = "tunnelled", .supported = true, .default_value = "false" },
         { .key = "tls", .supported = true },
         /* These five are supported where this QEMU has the feature
-         * (qemu-features.c says why each default is what it is). */
+         * (qemu-features.c says why each default is what it is). None has
+         * a default value: one would travel to the destination as given,
+         * and a destination whose QEMU lacks the feature refuses it. */
         { .key = "postcopy-preempt", .supported = true },
         { .key = "zero-page-detection", .supported = true },
-        { .key = "zero-copy-send", .supported = true, .default_value = "false" },
-        { .key = "switchover-ack", .supported = true, .default_value = "false" },
+        { .key = "zero-copy-send", .supported = true },
+        { .key = "switchover-ack", .supported = true },
         { .key = "switchover-bandwidth", .supported = true },
         { .key = "copy-storage", .supported = true, .default_value = "'none'" },
         { .key = "reuse-images", .supported = true },
@@ -328,16 +330,30 @@ static JsonObject *json_obj(JsonObject *o, const char *name) {
 /* ---- source ---- */
 
 /* zero-copy-send: the kernel pins each page in flight until the receiver
- * has it, counted against QEMU's RLIMIT_MEMLOCK (unless QEMU has
- * CAP_IPC_LOCK), and QEMU fails the migration when the limit is reached.
+ * has it, counted against RLIMIT_MEMLOCK unless QEMU has CAP_IPC_LOCK (as
+ * a QEMU run as root has), and QEMU fails the migration when the limit is
+ * reached.
  * How many pages are in flight at once is unknown, so, as libvirt does,
  * QEMU may lock as much as the guest has for the migration's duration;
  * nothing is locked by this itself. */
+static bool has_ipc_lock(pid_t pid) {
+        g_autofree char *path = g_strdup_printf("/proc/%d/status", (int) pid);
+        g_autofree char *status = NULL;
+        const char *cap;
+
+        if (!g_file_get_contents(path, &status, NULL, NULL) || !(cap = strstr(status, "\nCapEff:")))
+                return false;
+        return (g_ascii_strtoull(cap + strlen("\nCapEff:"), NULL, 16) >> 14) & 1; /* CAP_IPC_LOCK */
+}
+
 static int memlock_raise(QemuMigration *m, GError **error) {
         pid_t pid = m->qd->process ? qemu_process_pid(m->qd->process) : 0;
         uint64_t need = m->qd->domain->def->memory_bytes;
         struct rlimit before, after;
 
+        /* The kernel does not count what a process with CAP_IPC_LOCK pins. */
+        if (pid > 0 && has_ipc_lock(pid))
+                return 0;
         if (pid <= 0 || prlimit(pid, RLIMIT_MEMLOCK, NULL, &before) < 0)
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
                                     "option 'zero-copy-send': cannot read QEMU's RLIMIT_MEMLOCK: %s",
@@ -350,12 +366,13 @@ static int memlock_raise(QemuMigration *m, GError **error) {
         if (after.rlim_cur == before.rlim_cur && after.rlim_max == before.rlim_max)
                 return 0;
         if (prlimit(pid, RLIMIT_MEMLOCK, &after, NULL) < 0)
-                return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
-                                    "option 'zero-copy-send' needs QEMU to lock up to the guest's memory "
-                                    "(%" G_GUINT64_FORMAT
-                                    " MiB) while it sends, and raising its RLIMIT_MEMLOCK "
-                                    "failed (%s): give vmigrated CAP_SYS_RESOURCE or leave the option out",
-                                    need >> 20, g_strerror(errno));
+                return vm_error_set(
+                        error, VM_ERROR_UNSUPPORTED_OPTION,
+                        "option 'zero-copy-send' needs QEMU to lock up to the guest's memory "
+                        "(%" G_GUINT64_FORMAT " MiB) while it sends, and raising its RLIMIT_MEMLOCK "
+                        "failed (%s): give vmigrated CAP_SYS_RESOURCE, or QEMU CAP_IPC_LOCK, or leave "
+                        "the option out",
+                        need >> 20, g_strerror(errno));
         m->memlock_before = before;
         m->memlock_raised = true;
         return 0;
@@ -850,8 +867,8 @@ int qemu_migrate_perform(void *domain_data, const MigrationTarget *target, const
                         return r;
                 }
         }
-        r = qmp_execute(qd->qmp, "migrate-set-capabilities", capabilities_args(m), MIGRATION_COMMAND_TIMEOUT_USEC,
-                        on_source_setup_reply, m, error);
+        r = qmp_execute(qd->qmp, "migrate-set-capabilities", capabilities_args(m),
+                        MIGRATION_COMMAND_TIMEOUT_USEC, on_source_setup_reply, m, error);
         if (r >= 0)
                 r = send_parameters(m, true, tls, host, on_source_setup_reply, error);
         if (r >= 0 && m->storage && data_fd >= 0)
