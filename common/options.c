@@ -513,6 +513,8 @@ static const Rule rules[] = {
           "only a post-copy migration can be resumed" },
         { MIGRATE_OPTION_POSTCOPY_PREEMPT, COND_TRUE, 0, false, MIGRATE_OPTION_POSTCOPY, COND_TRUE, 0,
           "the preempt channel carries post-copy's page requests" },
+        { MIGRATE_OPTION_TUNNELLED, COND_TRUE, 0, true, MIGRATE_OPTION_POSTCOPY_PREEMPT, COND_TRUE, 0,
+          "the tunnel is a single connection, and the preempt channel is a second one" },
         { MIGRATE_OPTION_ZERO_PAGE_DETECTION, COND_IS, MIGRATE_ZERO_PAGE_DETECTION_MULTIFD, false,
           MIGRATE_OPTION_PARALLEL_CONNECTIONS, COND_PRESENT, 0,
           "without them QEMU finds zero pages in its main thread, as with 'legacy'" },

@@ -156,6 +156,9 @@ static void test_negotiate_defaults(void) {
         g_assert_false(f.switchover_ack);
         g_assert_true(f.set_zero_page_detection);
         g_assert_cmpint(f.zero_page_detection, ==, MIGRATE_ZERO_PAGE_DETECTION_MULTIFD);
+        /* Tunnelled: one file descriptor, no second channel. */
+        negotiate_ok(q10, q10, "{'postcopy': <true>, 'tunnelled': <true>}", &f);
+        g_assert_false(f.postcopy_preempt);
         /* No post-copy, no preempt; asked off, off. */
         negotiate_ok(q10, q10, "@a{sv} {}", &f);
         g_assert_false(f.postcopy_preempt);
