@@ -11,8 +11,10 @@
 #     keeps nothing; asked for on c as the source, refused there too;
 #   - left out, the defaults use only what both have: a -> c with parallel
 #     connections and zero-copy-send completes with 'legacy' zero pages;
-#   - a real post-copy a -> b with postcopy-preempt on (the default), the
-#     writing TCG guest verifying every page on b.
+#   - a real post-copy a -> b with postcopy-preempt on (the default): both
+#     logs say so, a's QEMU has the preempt channel open (a second
+#     connection to b's data port), the writing TCG guest verifies every
+#     page on b.
 . "$(dirname "$0")/lib-hosts.sh"
 . "$(dirname "$0")/lib-migrate.sh"
 . "$(dirname "$0")/lib-postcopy.sh"
@@ -105,6 +107,20 @@ mig_monitors a b
 pc_guest pcguest
 pc_mark
 pc_migrate preempt a b 3 postcopy b true timeout t 3 timeout-action s postcopy
+# QEMU's own evidence: the preempt channel is a second TCP connection from
+# a's QEMU to b's data port, next to the stream.
+data_connections() {
+        host_exec a ss -Htn state established '( dport >= :49152 and dport <= :49215 )' | wc -l
+}
+ok "mig_wait_phase 60 a '$job' 'postcopy|completed|failed|cancelled'" "preempt: the job leaves pre-copy"
+n=0
+_two_connections() {
+        n=$(data_connections)
+        [ "$n" -ge 2 ]
+}
+ok "[ \"\$(mig_job_phase a '$job')\" = postcopy ] && wait_until 10 _two_connections" \
+        "preempt: in post-copy, a's QEMU has two connections to b's data port (the stream and the preempt channel)"
+diag "preempt: connections to b's data port seen: $n"
 pc_wait_end a "$job" 90
 pc_check_completed preempt a b "$job"
 like "$(pc_log_since a | grep "domain 'pcguest': postcopy-preempt")" "postcopy-preempt on" \
