@@ -14,7 +14,8 @@
 #   - a real post-copy a -> b with postcopy-preempt on (the default): both
 #     logs say so, a's QEMU has the preempt channel open (a second
 #     connection to b's data port), the writing TCG guest verifies every
-#     page on b.
+#     page on b; back b -> a paused by AbortJob and resumed, the preempt
+#     channel open again, every page verifying on a.
 . "$(dirname "$0")/lib-hosts.sh"
 . "$(dirname "$0")/lib-migrate.sh"
 . "$(dirname "$0")/lib-postcopy.sh"
@@ -109,8 +110,9 @@ pc_mark
 pc_migrate preempt a b 3 postcopy b true timeout t 3 timeout-action s postcopy
 # QEMU's own evidence: the preempt channel is a second TCP connection from
 # a's QEMU to b's data port, next to the stream.
+# data_connections HOST: HOST's connections to a data port (the other's).
 data_connections() {
-        host_exec a ss -Htn state established '( dport >= :49152 and dport <= :49215 )' | wc -l
+        host_exec "${1:-a}" ss -Htn state established '( dport >= :49152 and dport <= :49215 )' | wc -l
 }
 ok "mig_wait_phase 60 a '$job' 'postcopy|completed|failed|cancelled'" "preempt: the job leaves pre-copy"
 n=0
@@ -127,5 +129,36 @@ like "$(pc_log_since a | grep "domain 'pcguest': postcopy-preempt")" "postcopy-p
         "a's log: postcopy-preempt on"
 like "$(pc_log_since b | grep "domain 'pcguest': incoming")" "postcopy-preempt on" \
         "b's log: postcopy-preempt on for the incoming guest"
+
+
+# --- post-copy recovery with postcopy-preempt: b -> a, paused by AbortJob,
+# resumed; QEMU opens the preempt channel again.
+pc_mark
+pc_migrate "preempt recovery" b a 2 postcopy b true postcopy-bandwidth t 2000000
+out=$(mig_bus b call "$VM_BUS_NAME" "$job" "$VM_JOB_IFACE" StartPostCopy 2>&1)
+ok $? "preempt recovery: Job.StartPostCopy" || diag "$out"
+ok "mig_wait_state 30 a '$p' running/postcopy" "preempt recovery: a says running/postcopy"
+ok "wait_until 10 eval '[ \$(data_connections b) -ge 2 ]'" \
+        "preempt recovery: b's QEMU has two connections to a's data port"
+out=$(mig_dom b "$p" AbortJob 2>&1)
+ok $? "preempt recovery: AbortJob() pauses the post-copy" || diag "$out"
+ok "mig_wait_state 20 b '$p' paused/postcopy-failed" "preempt recovery: b says paused/postcopy-failed"
+ok "mig_wait_state 20 a '$p' '[a-z]+/postcopy-failed'" "preempt recovery: a says postcopy-failed"
+ok "wait_until 10 eval '[ \$(data_connections b) -eq 0 ]'" "preempt recovery: no connection left to a's data port"
+pc_mark
+pc_migrate "preempt recovery: resume" b a 2 postcopy b true postcopy-resume b true
+n=0
+_two_connections_b() {
+        n=$(data_connections b)
+        [ "$n" -ge 2 ]
+}
+ok "wait_until 10 _two_connections_b" \
+        "preempt recovery: after the resume b's QEMU has both connections to a's data port again"
+pc_wait_end b "$job" 90
+is "$(mig_jprop b "$job" Phase)" completed "preempt recovery: the resumed post-copy completed" ||
+        diag "  error: $(mig_jprop b "$job" Error)"
+is "$(mig_state a "$p")" running/migrated "preempt recovery: the guest runs on a"
+v=$(mig_guest a "$uuid" verify)
+like "$v" "^VERIFY OK pages=$PC_PAGES " "preempt recovery: every page verifies on a ($v)"
 
 hosts_finish
