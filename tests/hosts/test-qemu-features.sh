@@ -107,7 +107,9 @@ link_shape a --rate "$PC_LINK" && link_shape b --rate "$PC_LINK" || bail_out "ca
 mig_monitors a b
 pc_guest pcguest
 pc_mark
-pc_migrate preempt a b 3 postcopy b true timeout t 3 timeout-action s postcopy
+# The background copy slowed to 4 MB/s: the post-copy lasts long enough
+# to look at (the pages the guest faults on are not slowed: preempt).
+pc_migrate preempt a b 4 postcopy b true timeout t 3 timeout-action s postcopy postcopy-bandwidth t 4000000
 # QEMU's own evidence: the preempt channel is a second TCP connection from
 # a's QEMU to b's data port, next to the stream.
 # data_connections HOST: HOST's connections to a data port (the other's).
