@@ -249,6 +249,13 @@ static const MigrateFlag migrate_flags[] = {
         { "bandwidth", "bandwidth", FLAG_RATE },
         { "postcopy-bandwidth", "postcopy-bandwidth", FLAG_RATE },
         { "max-downtime", "max-downtime", FLAG_VALUE },
+        /* QEMU's newer features (README "QEMU's newer migration features"). */
+        { "postcopy-preempt", "postcopy-preempt", FLAG_TRUE },
+        { "no-postcopy-preempt", "postcopy-preempt", FLAG_FALSE },
+        { "zero-page-detection", "zero-page-detection", FLAG_VALUE },
+        { "zero-copy-send", "zero-copy-send", FLAG_TRUE },
+        { "switchover-ack", "switchover-ack", FLAG_TRUE },
+        { "switchover-bandwidth", "switchover-bandwidth", FLAG_RATE },
         { "destination-name", "destination-name", FLAG_VALUE },
         { "data-uri", "data-uri", FLAG_VALUE },
         { "listen-address", "listen-address", FLAG_VALUE },
@@ -276,6 +283,7 @@ static const MigrateFlag migrate_flags[] = {
         /* --parallel-connections given after --parallel wins. */
         { "compressed", "compression", FLAG_FIXED, "xbzrle" },
         { "parallel", "parallel-connections", FLAG_FIXED, "2" },
+        { "zerocopy", "zero-copy-send", FLAG_TRUE },
 };
 
 void ctl_migrate_args_clear(CtlMigrateArgs *a) {

@@ -680,16 +680,27 @@ static void test_migrate_args(void) {
         static const struct {
                 const char *flag, *arg;
         } given[] = {
-                { "live", NULL },      { "no-live", NULL },         { "parallel-connections", "4" },
-                { "parallel", NULL },  { "compressed", NULL },      { "compression", "zstd" },
-                { "xml", "dom.xml" },  { "postcopy-resume", NULL }, { "timeout-action", "suspend" },
+                { "live", NULL },
+                { "no-live", NULL },
+                { "parallel-connections", "4" },
+                { "parallel", NULL },
+                { "compressed", NULL },
+                { "compression", "zstd" },
+                { "xml", "dom.xml" },
+                { "postcopy-resume", NULL },
+                { "timeout-action", "suspend" },
                 { "downtime", "300" },
+                { "zerocopy", NULL },
+                { "no-postcopy-preempt", NULL },
+                { "zero-page-detection", "multifd" },
+                { "switchover-bandwidth", "1G" },
         };
         g_auto(CtlMigrateArgs) a = { 0 };
         g_autoptr(GVariant) options = NULL;
         g_autoptr(GVariant) want = g_variant_ref_sink(g_variant_new_parsed(
                 "{'live': <false>, 'parallel-connections': <uint32 2>, 'compression': <'zstd'>, "
-                "'max-downtime': <uint64 300>}"));
+                "'max-downtime': <uint64 300>, 'zero-copy-send': <true>, 'postcopy-preempt': <false>, "
+                "'zero-page-detection': <'multifd'>, 'switchover-bandwidth': <uint64 1073741824>}"));
 
         for (size_t i = 0; i < G_N_ELEMENTS(given); i++) {
                 g_autofree char *error = NULL;

@@ -1207,11 +1207,11 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "                         --parallel-connections) or xbzrle\n"                                      \
         "  --parallel-connections=N\n"                                                                      \
         "                         Copy memory over N connections (1-255)\n"                                 \
-        "  --tunnelled            Carry the data inside the control connection (ssh,\n"                    \
-        "                         or a local socket): no data port is opened\n"                              \
-        "  --tls                  Encrypt the migration data with TLS (the default\n"                        \
+        "  --tunnelled            Carry the data inside the control connection (ssh,\n"                     \
+        "                         or a local socket): no data port is opened\n"                             \
+        "  --tls                  Encrypt the migration data with TLS (the default\n"                       \
         "                         when both hosts have credentials from one CA)\n"                          \
-        "  --no-tls               Send the data in clear text even then\n"                                   \
+        "  --no-tls               Send the data in clear text even then\n"                                  \
         "  --copy-storage=MODE    Copy disk images too, before the memory, for disks\n"                     \
         "                         not on storage both hosts share:\n"                                       \
         "                         all: each disk that is not read-only, a CD-ROM\n"                         \
@@ -1240,6 +1240,16 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "                         Limit the post-copy phase to RATE\n"                                      \
         "  --max-downtime=MS      Longest pause of the guest at the switch-over,\n"                         \
         "                         in milliseconds (1-2000000)\n"                                            \
+        "  --postcopy-preempt     Post-copy: pages the guest waits for on a channel\n"                      \
+        "                         of their own (the default where both hosts'\n"                            \
+        "                         QEMU have it); --no-postcopy-preempt: never\n"                            \
+        "  --zero-page-detection=multifd|legacy|none\n"                                                     \
+        "                         Where zero pages are found (both hosts' QEMU 9.0)\n"                      \
+        "  --zero-copy-send, --zerocopy\n"                                                                  \
+        "                         Send on the parallel connections without copying\n"                       \
+        "  --switchover-ack       Switch over once the destination's devices agree\n"                       \
+        "  --switchover-bandwidth=RATE\n"                                                                   \
+        "                         The link's rate for the switch-over estimate\n"                           \
         "  --destination-name=NAME\n"                                                                       \
         "                         Name of the domain on the destination\n"                                  \
         "  --destination-xml=FILE Domain XML to use there (same UUID; '-': stdin)\n"                        \

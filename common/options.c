@@ -16,6 +16,7 @@
 
 static const char *const compression_values[] = { "none", "zstd", "zlib", "xbzrle", NULL };
 static const char *const copy_storage_values[] = { "none", "all", "incremental", NULL };
+static const char *const zero_page_detection_values[] = { "none", "legacy", "multifd", NULL };
 static const char *const timeout_action_values[] = { "abort", "postcopy", "suspend", NULL };
 
 #define BOOL_OPTION(k, i, d) [i] = { .key = k, .id = i, .type = "b", .doc = d }
@@ -49,6 +50,30 @@ static const MigrateOptionInfo option_table[_MIGRATE_OPTION_MAX] = {
         BOOL_OPTION("tunnelled", MIGRATE_OPTION_TUNNELLED,
                     "Carry the migration data through the control connection instead of a direct TCP one"),
         BOOL_OPTION("tls", MIGRATE_OPTION_TLS, "Encrypt the migration data with TLS"),
+        BOOL_OPTION("postcopy-preempt", MIGRATE_OPTION_POSTCOPY_PREEMPT,
+                    "Post-copy: send the pages the guest waits for on a channel of their own"),
+        [MIGRATE_OPTION_ZERO_PAGE_DETECTION] = { .key = "zero-page-detection",
+                                                 .id = MIGRATE_OPTION_ZERO_PAGE_DETECTION,
+                                                 .type = "s",
+                                                 .doc = "Where zero pages are found: in the parallel "
+                                                        "connections' threads (multifd), the main "
+                                                        "migration thread (legacy), or not at all (none)",
+                                                 .values = zero_page_detection_values },
+        BOOL_OPTION("zero-copy-send", MIGRATE_OPTION_ZERO_COPY_SEND,
+                    "Send memory on the parallel connections without copying it (the pages in flight "
+                    "are locked)"),
+        BOOL_OPTION("switchover-ack", MIGRATE_OPTION_SWITCHOVER_ACK,
+                    "Switch over only once the destination's devices say they are ready (needs a "
+                    "return path)"),
+        [MIGRATE_OPTION_SWITCHOVER_BANDWIDTH] = { .key = "switchover-bandwidth",
+                                                  .id = MIGRATE_OPTION_SWITCHOVER_BANDWIDTH,
+                                                  .type = "t",
+                                                  .doc = "The link's bandwidth for the switch-over, for "
+                                                         "estimating the downtime instead of measuring "
+                                                         "the stream",
+                                                  .min = 1,
+                                                  .max = UINT64_MAX,
+                                                  .unit = "bytes/s" },
         [MIGRATE_OPTION_COPY_STORAGE] = { .key = "copy-storage",
                                           .id = MIGRATE_OPTION_COPY_STORAGE,
                                           .type = "s",
@@ -138,6 +163,11 @@ static const size_t field_offset[_MIGRATE_OPTION_MAX] = {
         [MIGRATE_OPTION_PARALLEL_CONNECTIONS] = offsetof(MigrateOptions, parallel_connections),
         [MIGRATE_OPTION_TUNNELLED] = offsetof(MigrateOptions, tunnelled),
         [MIGRATE_OPTION_TLS] = offsetof(MigrateOptions, tls),
+        [MIGRATE_OPTION_POSTCOPY_PREEMPT] = offsetof(MigrateOptions, postcopy_preempt),
+        [MIGRATE_OPTION_ZERO_PAGE_DETECTION] = offsetof(MigrateOptions, zero_page_detection),
+        [MIGRATE_OPTION_ZERO_COPY_SEND] = offsetof(MigrateOptions, zero_copy_send),
+        [MIGRATE_OPTION_SWITCHOVER_ACK] = offsetof(MigrateOptions, switchover_ack),
+        [MIGRATE_OPTION_SWITCHOVER_BANDWIDTH] = offsetof(MigrateOptions, switchover_bandwidth),
         [MIGRATE_OPTION_COPY_STORAGE] = offsetof(MigrateOptions, copy_storage),
         [MIGRATE_OPTION_REUSE_IMAGES] = offsetof(MigrateOptions, reuse_images),
         [MIGRATE_OPTION_BANDWIDTH] = offsetof(MigrateOptions, bandwidth),
@@ -159,6 +189,7 @@ static const size_t field_offset[_MIGRATE_OPTION_MAX] = {
 G_STATIC_ASSERT(sizeof(MigrateCompression) == sizeof(int));
 G_STATIC_ASSERT(sizeof(MigrateCopyStorage) == sizeof(int));
 G_STATIC_ASSERT(sizeof(MigrateTimeoutAction) == sizeof(int));
+G_STATIC_ASSERT(sizeof(MigrateZeroPageDetection) == sizeof(int));
 G_STATIC_ASSERT(_MIGRATE_OPTION_MAX <= 64);
 
 #define FIELD(o, id, type) ((type *) ((char *) (o) + field_offset[id]))
@@ -496,6 +527,19 @@ static const Rule rules[] = {
           MIGRATE_OPTION_POSTCOPY, COND_TRUE, 0, "switching to post-copy must be allowed from the start" },
         { MIGRATE_OPTION_POSTCOPY_RESUME, COND_TRUE, 0, false, MIGRATE_OPTION_POSTCOPY, COND_TRUE, 0,
           "only a post-copy migration can be resumed" },
+        { MIGRATE_OPTION_POSTCOPY_PREEMPT, COND_TRUE, 0, false, MIGRATE_OPTION_POSTCOPY, COND_TRUE, 0,
+          "the preempt channel carries post-copy's page requests" },
+        { MIGRATE_OPTION_TUNNELLED, COND_TRUE, 0, true, MIGRATE_OPTION_POSTCOPY_PREEMPT, COND_TRUE, 0,
+          "the tunnel is a single connection, and the preempt channel is a second one" },
+        { MIGRATE_OPTION_ZERO_PAGE_DETECTION, COND_IS, MIGRATE_ZERO_PAGE_DETECTION_MULTIFD, false,
+          MIGRATE_OPTION_PARALLEL_CONNECTIONS, COND_PRESENT, 0,
+          "without them QEMU finds zero pages in its main thread, as with 'legacy'" },
+        { MIGRATE_OPTION_ZERO_COPY_SEND, COND_TRUE, 0, false, MIGRATE_OPTION_PARALLEL_CONNECTIONS,
+          COND_PRESENT, 0, "QEMU sends without copying only on the parallel connections" },
+        { MIGRATE_OPTION_ZERO_COPY_SEND, COND_TRUE, 0, true, MIGRATE_OPTION_COMPRESSION, COND_NOT_NONE, 0,
+          "compressed pages are copied into a buffer anyway" },
+        { MIGRATE_OPTION_ZERO_COPY_SEND, COND_TRUE, 0, true, MIGRATE_OPTION_TLS, COND_TRUE, 0,
+          "TLS encrypts the pages into a buffer anyway" },
 };
 
 static bool condition_holds(const MigrateOptions *o, MigrateOptionId id, Condition cond, int value) {

@@ -32,6 +32,11 @@ typedef enum MigrateOptionId {
         MIGRATE_OPTION_PARALLEL_CONNECTIONS,
         MIGRATE_OPTION_TUNNELLED,
         MIGRATE_OPTION_TLS,
+        MIGRATE_OPTION_POSTCOPY_PREEMPT,
+        MIGRATE_OPTION_ZERO_PAGE_DETECTION,
+        MIGRATE_OPTION_ZERO_COPY_SEND,
+        MIGRATE_OPTION_SWITCHOVER_ACK,
+        MIGRATE_OPTION_SWITCHOVER_BANDWIDTH,
         MIGRATE_OPTION_COPY_STORAGE,
         MIGRATE_OPTION_REUSE_IMAGES,
         MIGRATE_OPTION_BANDWIDTH,
@@ -64,6 +69,12 @@ typedef enum MigrateCopyStorage {
         MIGRATE_COPY_STORAGE_INCREMENTAL,
 } MigrateCopyStorage;
 
+typedef enum MigrateZeroPageDetection {
+        MIGRATE_ZERO_PAGE_DETECTION_NONE,
+        MIGRATE_ZERO_PAGE_DETECTION_LEGACY,
+        MIGRATE_ZERO_PAGE_DETECTION_MULTIFD,
+} MigrateZeroPageDetection;
+
 typedef enum MigrateTimeoutAction {
         MIGRATE_TIMEOUT_ACTION_ABORT,
         MIGRATE_TIMEOUT_ACTION_POSTCOPY,
@@ -93,6 +104,11 @@ typedef struct MigrateOptions {
         uint32_t parallel_connections;
         bool tunnelled;
         bool tls;
+        bool postcopy_preempt;
+        MigrateZeroPageDetection zero_page_detection;
+        bool zero_copy_send;
+        bool switchover_ack;
+        uint64_t switchover_bandwidth; /* bytes/s */
         MigrateCopyStorage copy_storage;
         bool reuse_images;
         uint64_t bandwidth;          /* bytes/s */

@@ -131,7 +131,9 @@ static const char *const full_text =
         "<'TCP://[FD00::2]:49152'>,"
         " 'listen-address': <'fd00:0::2'>, 'abort-on-error': <true>, 'unsafe': <false>, 'timeout': <uint64 "
         "600>,"
-        " 'timeout-action': <'postcopy'>, 'policy': <'minimal-downtime'>, 'wait': <true>}";
+        " 'timeout-action': <'postcopy'>, 'policy': <'minimal-downtime'>, 'wait': <true>, 'postcopy-preempt': <true>,"
+        " 'zero-page-detection': <'multifd'>, 'zero-copy-send': <false>, 'switchover-ack': <true>,"
+        " 'switchover-bandwidth': <uint64 125000000>}";
 
 static void test_parse_all(void) {
         g_autoptr(MigrateOptions) o = parse_ok(full_text);
@@ -158,6 +160,11 @@ static void test_parse_all(void) {
         g_assert_cmpint(o->timeout_action, ==, MIGRATE_TIMEOUT_ACTION_POSTCOPY);
         g_assert_cmpstr(o->policy, ==, "minimal-downtime");
         g_assert_true(o->wait);
+        g_assert_true(o->postcopy_preempt && o->switchover_ack);
+        g_assert_false(o->zero_copy_send);
+        g_assert_true(migrate_options_has(o, MIGRATE_OPTION_ZERO_COPY_SEND)); /* false, but given */
+        g_assert_cmpint(o->zero_page_detection, ==, MIGRATE_ZERO_PAGE_DETECTION_MULTIFD);
+        g_assert_cmpuint(o->switchover_bandwidth, ==, 125000000);
 }
 
 static void test_parse_unknown(void) {
@@ -392,14 +399,14 @@ static const RuleCase rule_cases[] = {
           "option 'offline'=true needs 'persist'=true" },
         { "/options/rules/tunnelled/excludes-data-uri", "{'tunnelled': <true>, 'data-uri': <'tcp://h:1'>}",
           "tunnelled", "data-uri", "{'tunnelled': <true>}", "'data-uri'='tcp://h:1'" },
-        { "/options/rules/reuse-images/needs-copy-storage", "{'reuse-images': <true>, 'copy-storage': <'none'>}",
-          "reuse-images", "copy-storage", "{'reuse-images': <true>, 'copy-storage': <'all'>}",
-          "only copied disks have images to reuse" },
+        { "/options/rules/reuse-images/needs-copy-storage",
+          "{'reuse-images': <true>, 'copy-storage': <'none'>}", "reuse-images", "copy-storage",
+          "{'reuse-images': <true>, 'copy-storage': <'all'>}", "only copied disks have images to reuse" },
         { "/options/rules/tunnelled/excludes-parallel-connections",
           "{'tunnelled': <true>, 'parallel-connections': <uint32 2>}", "tunnelled", "parallel-connections",
           "{'tunnelled': <false>, 'parallel-connections': <uint32 2>}", NULL },
-        { "/options/rules/tunnelled/excludes-tls", "{'tunnelled': <true>, 'tls': <true>}", "tunnelled", "tls",
-          "{'tunnelled': <true>, 'tls': <false>}", "(ssh encrypts it)" },
+        { "/options/rules/tunnelled/excludes-tls", "{'tunnelled': <true>, 'tls': <true>}", "tunnelled",
+          "tls", "{'tunnelled': <true>, 'tls': <false>}", "(ssh encrypts it)" },
         { "/options/rules/tunnelled/excludes-listen-address",
           "{'tunnelled': <true>, 'listen-address': <'10.0.0.1'>}", "tunnelled", "listen-address",
           "{'tunnelled': <true>}", "no data port" },
@@ -426,6 +433,30 @@ static const RuleCase rule_cases[] = {
           "option 'timeout-action'='postcopy' needs 'postcopy'=true" },
         { "/options/rules/postcopy-resume/needs-postcopy", "{'postcopy-resume': <true>}", "postcopy-resume",
           "postcopy", "{'postcopy-resume': <true>, 'postcopy': <true>, 'live': <true>}", NULL },
+        { "/options/rules/postcopy-preempt/needs-postcopy", "{'postcopy-preempt': <true>}",
+          "postcopy-preempt", "postcopy", "{'postcopy-preempt': <true>, 'postcopy': <true>, 'live': <true>}",
+          "the preempt channel carries post-copy's page requests" },
+        { "/options/rules/tunnelled/excludes-postcopy-preempt",
+          "{'tunnelled': <true>, 'postcopy-preempt': <true>, 'postcopy': <true>, 'live': <true>}",
+          "tunnelled", "postcopy-preempt",
+          "{'tunnelled': <true>, 'postcopy-preempt': <false>, 'postcopy': <true>, 'live': <true>}",
+          "the preempt channel is a second one" },
+        { "/options/rules/zero-page-detection/multifd-needs-parallel-connections",
+          "{'zero-page-detection': <'multifd'>}", "zero-page-detection", "parallel-connections",
+          "{'zero-page-detection': <'multifd'>, 'parallel-connections': <uint32 2>}", NULL },
+        { "/options/rules/zero-copy-send/needs-parallel-connections", "{'zero-copy-send': <true>}",
+          "zero-copy-send", "parallel-connections",
+          "{'zero-copy-send': <true>, 'parallel-connections': <uint32 2>}", NULL },
+        { "/options/rules/zero-copy-send/excludes-compression",
+          "{'zero-copy-send': <true>, 'parallel-connections': <uint32 2>, 'compression': <'zstd'>}",
+          "zero-copy-send", "compression",
+          "{'zero-copy-send': <true>, 'parallel-connections': <uint32 2>, 'compression': <'none'>}", NULL },
+        { "/options/rules/zero-copy-send/excludes-tls",
+          "{'zero-copy-send': <true>, 'parallel-connections': <uint32 2>, 'tls': <true>}", "zero-copy-send",
+          "tls", "{'zero-copy-send': <true>, 'parallel-connections': <uint32 2>, 'tls': <false>}", NULL },
+        /* 'legacy' and 'none' work on a single connection too. */
+        { "/options/rules/zero-page-detection/legacy-alone", NULL, NULL, NULL,
+          "{'zero-page-detection': <'legacy'>}", NULL },
         /* libvirt allows it; it is a warning (see /options/warnings). */
         { "/options/rules/undefine-source/without-persist", NULL, NULL, NULL,
           "{'undefine-source': <true>, 'persist': <false>}", NULL },

@@ -271,6 +271,21 @@ static const OptionCase option_cases[] = {
         OK("{'postcopy-bandwidth': <uint64 536870912>}", "--postcopy-bandwidth=512MiB/s"),
         BAD("postcopy-bandwidth", "postcopy-bandwidth", "{'postcopy-bandwidth': <uint64 0>}",
             "--postcopy-bandwidth=0"),
+        /* QEMU's newer features: postcopy-preempt b, zero-page-detection s (none legacy
+         * multifd), zero-copy-send b (virsh's --zerocopy), switchover-ack b,
+         * switchover-bandwidth t (bytes/s, at least 1) */
+        OK("{'postcopy-preempt': <true>}", "--postcopy-preempt"),
+        OK("{'postcopy-preempt': <false>}", "--no-postcopy-preempt"),
+        OK("{'zero-page-detection': <'multifd'>}", "--zero-page-detection=multifd"),
+        OK("{'zero-page-detection': <'none'>}", "--zero-page-detection=none"),
+        BAD("zero-page-detection", "zero-page-detection", "{'zero-page-detection': <'smart'>}",
+            "--zero-page-detection=smart"),
+        OK("{'zero-copy-send': <true>}", "--zero-copy-send"),
+        OK("{'zero-copy-send': <true>}", "--zerocopy"),
+        OK("{'switchover-ack': <true>}", "--switchover-ack"),
+        OK("{'switchover-bandwidth': <uint64 1073741824>}", "--switchover-bandwidth=1GiB/s"),
+        BAD("switchover-bandwidth", "switchover-bandwidth", "{'switchover-bandwidth': <uint64 0>}",
+            "--switchover-bandwidth=0"),
         /* max-downtime t: 1..2000000 ms */
         OK("{'max-downtime': <uint64 1>}", "--max-downtime=1"),
         OK("{'max-downtime': <uint64 2000000>}", "--max-downtime=2000000"),

@@ -391,8 +391,8 @@ static gpointer read_thread(gpointer data) {
         return NULL;
 }
 
-/* A whole tunnel: the call as vmigrated sees it, then a stream each way
- * through the program, ends passed on, exit 0. */
+/* A whole tunnel: the call as vmigrated sees it, the ready byte, then a
+ * stream each way through the program, ends passed on, exit 0. */
 static void test_tunnel(void) {
         static const char *const args[] = { UUID, TOKEN, NULL };
         g_autofree char *err = NULL;
@@ -412,6 +412,11 @@ static void test_tunnel(void) {
         g_assert_cmpstr(f.token, ==, TOKEN);
         g_assert_false(f.interactive);
         g_assert_cmpint(f.qemu_fd, >=, 0);
+
+        /* Connected: first the ready byte (protocol.h), then the stream. */
+        unsigned char ready = 0;
+        g_assert_cmpint(read(t.stdout_fd, &ready, 1), ==, 1);
+        g_assert_cmpuint(ready, ==, TUNNEL_READY_BYTE);
 
         Transfer source_sends = { .fd = t.stdin_fd, .seed = 1, .bytes = STREAM_BYTES };
         Transfer qemu_gets = { .fd = f.qemu_fd, .seed = 1 };
@@ -466,7 +471,7 @@ static void test_tunnel_reset(void) {
         out = read_all(t.stdout_fd);
         err = read_all(t.stderr_fd);
         g_assert_cmpint(tunnel_wait(&t), ==, 1);
-        g_assert_cmpstr(out, ==, "");
+        g_assert_cmpstr(out, ==, "\x06"); /* the ready byte, nothing of the stream */
         g_test_message("stderr: %s", err);
         g_assert_true(
                 g_str_equal(err,

@@ -70,6 +70,7 @@ static int qemu_load_caps(QemuBackend *b, GError **error) {
                 if (qemu_caps_save_cache(caps, b->cache_path, &local) < 0)
                         log_warning("%s", local->message);
         }
+        qemu_migrate_options_clear(b);
         qemu_caps_free(b->caps);
         b->caps = g_steal_pointer(&caps);
         return 0;
@@ -114,6 +115,7 @@ static void qemu_fini(void *backend_data) {
 
         sd_event_unref(b->event);
         g_hash_table_unref(b->stale);
+        qemu_migrate_options_clear(b);
         qemu_caps_free(b->caps);
         g_free(b->qemu_dir);
         g_free(b->cache_path);

@@ -27,6 +27,10 @@ typedef struct QemuBackend {
         char *nvram_dir; /* <state_dir>/qemu/nvram: UEFI guests' NVRAM files (qemu-firmware.h) */
         char *swtpm_dir; /* <state_dir>/qemu/swtpm: a directory per domain with a TPM (qemu-backend.h) */
         QemuCaps *caps;
+        /* The Migrate options this QEMU takes (qemu_migrate_options), made
+         * from caps: rebuilt when caps change. */
+        MigrateOptionSupport *option_support;
+        size_t n_option_support;
         /* uuid → why: guests whose QEMU died while vmigrated was away,
          * reported as crashed when their domain object appears. */
         GHashTable *stale;
@@ -196,6 +200,8 @@ void qemu_tpm_remove_state(QemuBackend *b, const char *uuid);
 
 /* qemu-migration.c */
 const MigrateOptionSupport *qemu_migrate_options(void *backend_data, size_t *ret_n);
+/* Forgets the table qemu_migrate_options made (caps changed or go). */
+void qemu_migrate_options_clear(QemuBackend *b);
 void qemu_migrate_check(void *backend_data, const PreflightContext *ctx, Findings *out);
 int qemu_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOptions *options,
                        GVariantDict *cookie, GError **error);

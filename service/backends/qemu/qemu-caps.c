@@ -40,6 +40,7 @@ void qemu_caps_free(QemuCaps *caps) {
         g_strfreev(caps->machine_aliases);
         g_free(caps->default_machine);
         g_strfreev(caps->migration_capabilities);
+        g_strfreev(caps->migration_parameters);
         g_strfreev(caps->cpu_models);
         g_free(caps);
 }
@@ -86,6 +87,11 @@ const char *qemu_caps_resolve_machine(const QemuCaps *caps, const char *machine)
 bool qemu_caps_has_migration_capability(const QemuCaps *caps, const char *name) {
         return caps->migration_capabilities &&
                g_strv_contains((const char *const *) caps->migration_capabilities, name);
+}
+
+bool qemu_caps_has_migration_parameter(const QemuCaps *caps, const char *name) {
+        return caps->migration_parameters &&
+                g_strv_contains((const char *const *) caps->migration_parameters, name);
 }
 
 const QemuDefect *const *qemu_caps_defects(const QemuCaps *caps) {
@@ -187,6 +193,18 @@ static void probe_reply(Qmp *qmp, JsonNode *result, const char *error_class, con
                 caps->migration_capabilities = strings_from_array(result, "capability", NULL, NULL, NULL);
                 if (!caps->migration_capabilities)
                         probe_fail(probe, command, NULL);
+        } else if (g_str_equal(command, "query-migrate-parameters")) {
+                /* A parameter QEMU has is a member of the reply (QEMU
+                 * reports every one it knows, set or not). */
+                g_autoptr(GStrvBuilder) names = g_strv_builder_new();
+                if (!result || !JSON_NODE_HOLDS_OBJECT(result)) {
+                        probe_fail(probe, command, NULL);
+                        return;
+                }
+                g_autoptr(GList) members = json_object_get_members(json_node_get_object(result));
+                for (GList *l = members; l; l = l->next)
+                        g_strv_builder_add(names, l->data);
+                caps->migration_parameters = g_strv_builder_end(names);
         } else if (g_str_equal(command, "query-cpu-definitions")) {
                 caps->cpu_models = strings_from_array(result, "name", NULL, NULL, NULL);
         }
@@ -199,6 +217,11 @@ static void on_machines(Qmp *qmp, JsonNode *result, const char *error_class, con
 static void on_migrate_caps(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
                             void *userdata) {
         probe_reply(qmp, result, error_class, error, userdata, "query-migrate-capabilities");
+}
+
+static void on_migrate_parameters(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                                  void *userdata) {
+        probe_reply(qmp, result, error_class, error, userdata, "query-migrate-parameters");
 }
 
 static void on_cpu_definitions(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
@@ -288,10 +311,12 @@ int qemu_caps_probe(const char *binary, QemuCaps **ret, GError **error) {
                         r = qmp_connect_path(qmp, socket_path, error);
         }
         if (r >= 0) {
-                probe.pending = 3;
+                probe.pending = 4;
                 (void) qmp_execute(qmp, "query-machines", NULL, PROBE_TIMEOUT_USEC, on_machines, &probe, NULL);
                 (void) qmp_execute(qmp, "query-migrate-capabilities", NULL, PROBE_TIMEOUT_USEC, on_migrate_caps,
                                    &probe, NULL);
+                (void) qmp_execute(qmp, "query-migrate-parameters", NULL, PROBE_TIMEOUT_USEC,
+                                   on_migrate_parameters, &probe, NULL);
                 (void) qmp_execute(qmp, "query-cpu-definitions", NULL, PROBE_TIMEOUT_USEC, on_cpu_definitions,
                                    &probe, NULL);
                 gint64 deadline = g_get_monotonic_time() + PROBE_TIMEOUT_USEC;
@@ -338,9 +363,10 @@ int qemu_caps_probe(const char *binary, QemuCaps **ret, GError **error) {
         if (r < 0)
                 return r;
 
-        log_info("probed %s: QEMU %u.%u.%u, %u machine types, %u migration capabilities", binary, caps->major,
-                 caps->minor, caps->micro, g_strv_length(caps->machines),
-                 g_strv_length(caps->migration_capabilities));
+        log_info("probed %s: QEMU %u.%u.%u, %u machine types, %u migration capabilities, %u migration "
+                 "parameters",
+                 binary, caps->major, caps->minor, caps->micro, g_strv_length(caps->machines),
+                 g_strv_length(caps->migration_capabilities), g_strv_length(caps->migration_parameters));
         *ret = g_steal_pointer(&caps);
         return 0;
 }
@@ -408,10 +434,12 @@ int qemu_caps_load_cache(const char *cache_path, const char *binary, QemuCaps **
         caps->default_machine = g_strdup(json_get_str(o, "default-machine"));
         caps->machines = strv_from_json(o, "machines");
         caps->migration_capabilities = strv_from_json(o, "migration-capabilities");
+        caps->migration_parameters = strv_from_json(o, "migration-parameters");
         caps->cpu_models = strv_from_json(o, "cpu-models");
         caps->machine_aliases = strv_from_json(o, "machine-aliases");
-        /* A cache from before aliases were kept: probe again. */
-        if (!caps->machines || !caps->migration_capabilities || !caps->machine_aliases)
+        /* A cache from before aliases or parameters were kept: probe again. */
+        if (!caps->machines || !caps->migration_capabilities || !caps->machine_aliases ||
+            !caps->migration_parameters)
                 return -EINVAL;
         if (qemu_caps_binary_changed(caps))
                 return -ESTALE;
@@ -457,6 +485,7 @@ int qemu_caps_save_cache(const QemuCaps *caps, const char *cache_path, GError **
                 add_string(b, "default-machine", caps->default_machine);
         add_strv(b, "machines", caps->machines);
         add_strv(b, "migration-capabilities", caps->migration_capabilities);
+        add_strv(b, "migration-parameters", caps->migration_parameters);
         add_strv(b, "cpu-models", caps->cpu_models);
         add_strv(b, "machine-aliases", caps->machine_aliases);
         json_builder_end_object(b);
@@ -491,7 +520,12 @@ void qemu_caps_append_xml(const QemuCaps *caps, bool kvm, GString *xml) {
                 g_autofree char *line = g_markup_printf_escaped("      <capability>%s</capability>\n", *c);
                 g_string_append(xml, line);
         }
-        g_string_append(xml, "    </migration-capabilities>\n    <defects>\n");
+        g_string_append(xml, "    </migration-capabilities>\n    <migration-parameters>\n");
+        for (char **c = caps->migration_parameters; c && *c; c++) {
+                g_autofree char *line = g_markup_printf_escaped("      <parameter>%s</parameter>\n", *c);
+                g_string_append(xml, line);
+        }
+        g_string_append(xml, "    </migration-parameters>\n    <defects>\n");
         for (const QemuDefect *const *d = qemu_caps_defects(caps); *d; d++) {
                 g_autofree char *line = g_markup_printf_escaped("      <defect id='%s'>%s</defect>\n", (*d)->id,
                                                                 (*d)->description);

@@ -20,6 +20,7 @@ typedef struct QemuCaps {
         GStrv machine_aliases;        /* "alias=versioned-name", e.g. "pc=pc-i440fx-10.0" */
         char *default_machine;
         GStrv migration_capabilities; /* from query-migrate-capabilities */
+        GStrv migration_parameters;   /* the members of query-migrate-parameters' reply */
         GStrv cpu_models;             /* from query-cpu-definitions (TCG) */
 } QemuCaps;
 
@@ -46,6 +47,7 @@ bool qemu_caps_has_machine(const QemuCaps *caps, const char *machine);
  * for with this QEMU; other names as given. */
 const char *qemu_caps_resolve_machine(const QemuCaps *caps, const char *machine);
 bool qemu_caps_has_migration_capability(const QemuCaps *caps, const char *name);
+bool qemu_caps_has_migration_parameter(const QemuCaps *caps, const char *name);
 bool qemu_caps_version_at_least(const QemuCaps *caps, unsigned major, unsigned minor);
 
 /* Known defects of this version that matter to vmigrate, NULL-terminated

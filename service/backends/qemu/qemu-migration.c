@@ -16,12 +16,14 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "errors.h"
 #include "log.h"
 #include "qemu-backend.h"
+#include "qemu-features.h"
 #include "qemu-firmware.h"
 #include "qemu-storage.h"
 #include "qemu-tls.h"
@@ -45,7 +47,10 @@
 struct QemuMigration {
         QemuDomain *qd;
         bool outgoing;
-        MigrateOptions *options; /* a copy: the caller's goes away */
+        MigrateOptions *options;      /* a copy: the caller's goes away */
+        QemuFeatures features;        /* as the destination decided (qemu-features.h) */
+        struct rlimit memlock_before; /* source, zero-copy-send: QEMU's limit, given back at the end */
+        bool memlock_raised;
 
         /* source */
         MigrateProgressFn progress;
@@ -106,6 +111,15 @@ static const MigrateOptionSupport qemu_option_support[] = {
         { .key = "parallel-connections", .supported = true },
         { .key = "tunnelled", .supported = true, .default_value = "false" },
         { .key = "tls", .supported = true },
+        /* These five are supported where this QEMU has the feature
+         * (qemu-features.c says why each default is what it is). None has
+         * a default value: one would travel to the destination as given,
+         * and a destination whose QEMU lacks the feature refuses it. */
+        { .key = "postcopy-preempt", .supported = true },
+        { .key = "zero-page-detection", .supported = true },
+        { .key = "zero-copy-send", .supported = true },
+        { .key = "switchover-ack", .supported = true },
+        { .key = "switchover-bandwidth", .supported = true },
         { .key = "copy-storage", .supported = true, .default_value = "'none'" },
         { .key = "reuse-images", .supported = true },
         { .key = "bandwidth", .supported = true },
@@ -122,9 +136,30 @@ static const MigrateOptionSupport qemu_option_support[] = {
         { .key = "wait", .supported = true },
 };
 
+void qemu_migrate_options_clear(QemuBackend *b) {
+        for (size_t i = 0; b->option_support && i < b->n_option_support; i++)
+                g_free((char *) b->option_support[i].why_not);
+        g_clear_pointer(&b->option_support, g_free);
+        b->n_option_support = 0;
+}
+
 const MigrateOptionSupport *qemu_migrate_options(void *backend_data, size_t *ret_n) {
-        *ret_n = G_N_ELEMENTS(qemu_option_support);
-        return qemu_option_support;
+        QemuBackend *b = backend_data;
+
+        if (!b) {
+                *ret_n = G_N_ELEMENTS(qemu_option_support);
+                return qemu_option_support;
+        }
+        if (!b->option_support) {
+                /* Only the feature entries get why_not strings of their own. */
+                b->option_support = g_memdup2(qemu_option_support, sizeof(qemu_option_support));
+                b->n_option_support = G_N_ELEMENTS(qemu_option_support);
+                for (size_t i = 0; i < b->n_option_support; i++)
+                        b->option_support[i].why_not = g_strdup(b->option_support[i].why_not);
+                qemu_features_option_support(b->caps, b->option_support, b->n_option_support);
+        }
+        *ret_n = b->n_option_support;
+        return b->option_support;
 }
 
 static QemuMigration *migration_new(QemuDomain *qd, bool outgoing, const MigrateOptions *options) {
@@ -137,11 +172,14 @@ static QemuMigration *migration_new(QemuDomain *qd, bool outgoing, const Migrate
         return m;
 }
 
+static void memlock_restore(QemuMigration *m);
+
 void qemu_migration_free(QemuDomain *qd) {
         QemuMigration *m = g_steal_pointer(&qd->migration);
 
         if (!m)
                 return;
+        memlock_restore(m);
         sd_event_source_disable_unref(m->poll);
         sd_event_source_disable_unref(m->finish_wait);
         if (!m->outgoing && m->options->tunnelled) {
@@ -167,21 +205,33 @@ void qemu_migration_free(QemuDomain *qd) {
 
 /* ---- QMP helpers ---- */
 
-static JsonObject *capabilities_args(const MigrateOptions *o) {
+static JsonObject *capabilities_args(const QemuMigration *m) {
+        const MigrateOptions *o = m->options;
+        const QemuCaps *qemu = m->qd->backend->caps;
         JsonObject *args = json_object_new();
         JsonArray *caps = json_array_new();
         const struct {
                 const char *name;
                 bool on;
+                bool if_known; /* sent only to a QEMU that has it (qemu-features.h) */
         } list[] = {
-                { "events", true },
-                { "auto-converge", o->auto_converge },
-                { "multifd", o->parallel_connections > 0 },
-                { "xbzrle", o->compression == MIGRATE_COMPRESSION_XBZRLE },
-                { "postcopy-ram", o->postcopy },
+                { "events", true, false },
+                { "auto-converge", o->auto_converge, false },
+                { "multifd", o->parallel_connections > 0, false },
+                { "xbzrle", o->compression == MIGRATE_COMPRESSION_XBZRLE, false },
+                { "postcopy-ram", o->postcopy, false },
+                /* QEMU keeps capabilities for its lifetime: each one it
+                 * has is set, off too, or a guest would leave with what
+                 * it arrived with. */
+                { "postcopy-preempt", m->features.postcopy_preempt, true },
+                { "return-path", m->features.switchover_ack, true },
+                { "switchover-ack", m->features.switchover_ack, true },
+                { "zero-copy-send", m->outgoing && m->features.zero_copy_send, true },
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(list); i++) {
+                if (list[i].if_known && !qemu_caps_has_migration_capability(qemu, list[i].name))
+                        continue;
                 JsonObject *c = json_object_new();
                 json_object_set_string_member(c, "capability", list[i].name);
                 json_object_set_boolean_member(c, "state", list[i].on);
@@ -191,7 +241,10 @@ static JsonObject *capabilities_args(const MigrateOptions *o) {
         return args;
 }
 
-static JsonObject *parameters_args(const MigrateOptions *o, bool source) {
+static JsonObject *parameters_args(const QemuMigration *m, bool source) {
+        static const char *const zero_page[] = { "none", "legacy", "multifd" };
+        const MigrateOptions *o = m->options;
+        const QemuCaps *qemu = m->qd->backend->caps;
         JsonObject *args = json_object_new();
 
         /* QEMU keeps parameters for its lifetime: a guest that arrived with
@@ -214,6 +267,16 @@ static JsonObject *parameters_args(const MigrateOptions *o, bool source) {
                                            o->max_downtime ? (gint64) o->max_downtime : MIGRATION_DEFAULT_DOWNTIME_MS);
                 if (o->postcopy_bandwidth)
                         json_object_set_int_member(args, "max-postcopy-bandwidth", (gint64) o->postcopy_bandwidth);
+                /* The sender finds the zero pages; the destination said
+                 * what it can read (qemu-features.c). */
+                if (m->features.set_zero_page_detection)
+                        json_object_set_string_member(args, "zero-page-detection",
+                                                      zero_page[m->features.zero_page_detection]);
+                /* 0, QEMU's default, resets what an earlier migration set. */
+                if (qemu_caps_has_migration_parameter(qemu, "avail-switchover-bandwidth"))
+                        json_object_set_int_member(
+                                args, "avail-switchover-bandwidth",
+                                (gint64) MIN(m->features.switchover_bandwidth, (uint64_t) G_MAXINT64));
         }
         return args;
 }
@@ -239,7 +302,7 @@ static const char *json_str(JsonObject *o, const char *name) {
  * parameters name (tls NULL: none). done gets every reply. */
 static int send_parameters(QemuMigration *m, bool source, const MigrationTls *tls, const char *host, QmpReplyFn done,
                            GError **error) {
-        JsonObject *parameters = parameters_args(m->options, source);
+        JsonObject *parameters = parameters_args(m, source);
         int r = tls ? qemu_tls_setup(m->qd->qmp, tls, source, host, parameters, done, m, error) : 0;
 
         if (r < 0) {
@@ -264,6 +327,66 @@ static JsonObject *json_obj(JsonObject *o, const char *name) {
 }
 
 /* ---- source ---- */
+
+/* zero-copy-send: the kernel pins each page in flight until the receiver
+ * has it, counted against RLIMIT_MEMLOCK unless QEMU has CAP_IPC_LOCK (as
+ * a QEMU run as root has), and QEMU fails the migration when the limit is
+ * reached.
+ * How many pages are in flight at once is unknown, so, as libvirt does,
+ * QEMU may lock as much as the guest has for the migration's duration;
+ * nothing is locked by this itself. */
+static bool has_ipc_lock(pid_t pid) {
+        g_autofree char *path = g_strdup_printf("/proc/%d/status", (int) pid);
+        g_autofree char *status = NULL;
+        const char *cap;
+
+        if (!g_file_get_contents(path, &status, NULL, NULL) || !(cap = strstr(status, "\nCapEff:")))
+                return false;
+        return (g_ascii_strtoull(cap + strlen("\nCapEff:"), NULL, 16) >> 14) & 1; /* CAP_IPC_LOCK */
+}
+
+static int memlock_raise(QemuMigration *m, GError **error) {
+        pid_t pid = m->qd->process ? qemu_process_pid(m->qd->process) : 0;
+        uint64_t need = m->qd->domain->def->memory_bytes;
+        struct rlimit before, after;
+
+        /* The kernel does not count what a process with CAP_IPC_LOCK pins. */
+        if (pid > 0 && has_ipc_lock(pid))
+                return 0;
+        if (pid <= 0 || prlimit(pid, RLIMIT_MEMLOCK, NULL, &before) < 0)
+                return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
+                                    "option 'zero-copy-send': cannot read QEMU's RLIMIT_MEMLOCK: %s",
+                                    g_strerror(pid <= 0 ? ESRCH : errno));
+        after = before;
+        if (after.rlim_cur != RLIM_INFINITY && after.rlim_cur < need)
+                after.rlim_cur = need;
+        if (after.rlim_max != RLIM_INFINITY && after.rlim_max < after.rlim_cur)
+                after.rlim_max = after.rlim_cur;
+        if (after.rlim_cur == before.rlim_cur && after.rlim_max == before.rlim_max)
+                return 0;
+        if (prlimit(pid, RLIMIT_MEMLOCK, &after, NULL) < 0)
+                return vm_error_set(
+                        error, VM_ERROR_UNSUPPORTED_OPTION,
+                        "option 'zero-copy-send' needs QEMU to lock up to the guest's memory "
+                        "(%" G_GUINT64_FORMAT " MiB) while it sends, and raising its RLIMIT_MEMLOCK "
+                        "failed (%s): give vmigrated CAP_SYS_RESOURCE, or QEMU CAP_IPC_LOCK, or leave "
+                        "the option out",
+                        need >> 20, g_strerror(errno));
+        m->memlock_before = before;
+        m->memlock_raised = true;
+        return 0;
+}
+
+static void memlock_restore(QemuMigration *m) {
+        if (!m->memlock_raised)
+                return;
+        m->memlock_raised = false;
+        if (m->qd->process &&
+            prlimit(qemu_process_pid(m->qd->process), RLIMIT_MEMLOCK, &m->memlock_before, NULL) < 0 &&
+            errno != ESRCH)
+                log_warning("domain '%s': cannot give QEMU its RLIMIT_MEMLOCK back: %s",
+                            domain_name(m->qd->domain), g_strerror(errno));
+}
 
 int qemu_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOptions *options,
                        GVariantDict *cookie, GError **error) {
@@ -320,6 +443,7 @@ int qemu_migrate_begin(void *domain_data, const DomainDef *def, const MigrateOpt
         g_autofree char *version = g_strdup_printf("%u.%u.%u", caps->major, caps->minor, caps->micro);
         g_variant_dict_insert(cookie, "qemu-version", "s", version);
         g_variant_dict_insert(cookie, "accel", "s", tcg ? "tcg" : "kvm");
+        qemu_features_add_to_cookie(caps, cookie);
         return 0;
 }
 
@@ -722,6 +846,18 @@ int qemu_migrate_perform(void *domain_data, const MigrationTarget *target, const
         m->ran_before = qd->domain->state == DOMAIN_STATE_RUNNING;
         m->stats.iteration = 0;
 
+        r = qemu_features_from_reply(target->backend_reply, qd->backend->caps, options, &m->features, error);
+        if (r >= 0 && m->features.zero_copy_send)
+                r = memlock_raise(m, error);
+        if (r < 0) {
+                qemu_migration_free(qd);
+                return r;
+        }
+        {
+                g_autofree char *features_line = qemu_features_describe(&m->features);
+                log_info("domain '%s': %s", domain_name(qd->domain), features_line);
+        }
+
         if (options->copy_storage != MIGRATE_COPY_STORAGE_NONE) {
                 r = qemu_storage_new_outgoing(qd->backend->event, qd->domain->def, options, target->backend_reply,
                                               target->tunnel_fds, &m->storage, error);
@@ -730,8 +866,8 @@ int qemu_migrate_perform(void *domain_data, const MigrationTarget *target, const
                         return r;
                 }
         }
-        r = qmp_execute(qd->qmp, "migrate-set-capabilities", capabilities_args(m->options), MIGRATION_COMMAND_TIMEOUT_USEC,
-                        on_source_setup_reply, m, error);
+        r = qmp_execute(qd->qmp, "migrate-set-capabilities", capabilities_args(m),
+                        MIGRATION_COMMAND_TIMEOUT_USEC, on_source_setup_reply, m, error);
         if (r >= 0)
                 r = send_parameters(m, true, tls, host, on_source_setup_reply, error);
         if (r >= 0 && m->storage && data_fd >= 0)
@@ -983,8 +1119,10 @@ static void prepare_complete(QemuMigration *m, int r, const GError *error) {
         }
         g_autoptr(GVariant) reply = NULL;
         g_autoptr(GVariant) displays = g_variant_ref_sink(qemu_displays_current(qd));
-        if (r >= 0 && (m->storage || g_variant_n_children(displays) > 0)) {
+        if (r >= 0) {
                 g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+                /* What the source's QEMU must set up as this one did. */
+                qemu_features_add_to_reply(&m->features, &dict);
                 if (m->storage) {
                         /* The disks are copied to the host the stream goes
                          * to, or through the tunnel as it is. */
@@ -1156,7 +1294,7 @@ static int prepare_launch(QemuMigration *m, const DomainDef *def, const Migratio
         r = qemu_domain_launch(qd, def, true, error);
         if (r < 0)
                 return r;
-        r = qmp_execute(qd->qmp, "migrate-set-capabilities", capabilities_args(m->options),
+        r = qmp_execute(qd->qmp, "migrate-set-capabilities", capabilities_args(m),
                         MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_setup_reply, m, error);
         if (r >= 0)
                 r = send_parameters(m, false, tls, NULL, on_incoming_setup_reply, error);
@@ -1254,7 +1392,18 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
                 }
                 return r;
         }
+        QemuFeatures features;
+        {
+                const char *source_host = NULL;
+                g_autofree char *own_host = manager_get_hostname();
+                (void) g_variant_lookup(source_cookie, "hostname", "&s", &source_host);
+                r = qemu_features_negotiate(caps, source_cookie, options, own_host, source_host, &features,
+                                            error);
+                if (r < 0)
+                        return r;
+        }
         m = migration_new(qd, false, options);
+        m->features = features;
         m->prepare_done = done;
         m->prepare_userdata = userdata;
         if (migrate_options_has(options, MIGRATE_OPTION_DATA_URI)) {
@@ -1267,7 +1416,11 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
                          : migrate_options_has(options, MIGRATE_OPTION_LISTEN_ADDRESS)
                                  ? g_strdup(options->listen_address)
                                  : default_listen_address();
-        log_info("domain '%s': incoming from a QEMU %s (%s) source", def->name, version, accel);
+        {
+                g_autofree char *features_line = qemu_features_describe(&m->features);
+                log_info("domain '%s': incoming from a QEMU %s (%s) source; %s", def->name, version, accel,
+                         features_line);
+        }
 
         g_autoptr(GVariant) nvram = g_variant_lookup_value(source_cookie, "nvram", G_VARIANT_TYPE_BYTESTRING);
         if (nvram && def->os_loader_pflash) {
