@@ -8,7 +8,8 @@
 # only in root's GetXML; a VNC client (tests/hosts/rfb-client.py) connected
 # before the migration sees the connection end, reads the new Displays and
 # connects to host-b, where the banner's pixels are those it saw on host-a;
-# the source sent client_migrate_info for SPICE before the switch-over;
+# the source sent client_migrate_info for SPICE before the switch-over and
+# quit only once its SPICE server had handed its clients over;
 # PropertiesChanged for Displays on both hosts, the source's naming the
 # destination (migrated-to). Then the port check: with every display port
 # of host-a taken, DryRun b -> a reports network.display-port and Migrate
@@ -79,6 +80,11 @@ if [ "$spice" = 1 ]; then
         like "$(grep -h 'client_migrate_info' "$(host_path a log)" | tail -n 1)" \
                 "SPICE clients follow the guest to host-b:5911 \\(client_migrate_info\\)" \
                 "a sent client_migrate_info (host-b:5911) before the switch-over"
+fi
+if [ "$spice" = 1 ]; then
+        like "$(grep -h 'SPICE clients handed over\|SPICE clients not handed over' "$(host_path a log)" | tail -n 1)" \
+                "SPICE clients handed over to the destination \\([0-9]+ ms\\)" \
+                "a's QEMU quit only once its SPICE server said its clients were handed over (query-spice migrated)"
 fi
 ok "wait_until 20 grep -q CLOSED '$HOSTS_RUN/hold.out'" "the connected VNC client saw its connection end ($(tail -n 1 "$HOSTS_RUN/hold.out"))"
 

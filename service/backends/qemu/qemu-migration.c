@@ -94,6 +94,11 @@ struct QemuMigration {
         char *incoming_failure;
         bool discard;
         sd_event_source *finish_wait;
+        /* Source: SPICE clients were told where the guest goes
+         * (client_migrate_info); Confirm lets them get there first. */
+        bool spice_relocated;
+        sd_event_source *spice_wait;
+        uint64_t spice_wait_since;
         /* A UEFI guest's NVRAM, staged from the source's (qemu-firmware.h) */
         QemuNvramStage *nvram;
 };
@@ -182,6 +187,7 @@ void qemu_migration_free(QemuDomain *qd) {
         memlock_restore(m);
         sd_event_source_disable_unref(m->poll);
         sd_event_source_disable_unref(m->finish_wait);
+        sd_event_source_disable_unref(m->spice_wait);
         if (!m->outgoing && m->options->tunnelled) {
                 (void) unlink(qd->paths->stream_socket);
                 (void) unlink(qd->paths->nbd_socket);
@@ -875,7 +881,7 @@ int qemu_migrate_perform(void *domain_data, const MigrationTarget *target, const
         if (r >= 0) {
                 /* Before the stream, as libvirt: the clients connect to the
                  * destination in the background and switch with the guest. */
-                (void) qemu_displays_relocate(qd, target->backend_reply);
+                m->spice_relocated = qemu_displays_relocate(qd, target->backend_reply);
                 if (target->backend_reply)
                         m->destination_reply = g_variant_ref(target->backend_reply);
         }
@@ -991,6 +997,65 @@ int qemu_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_second,
                              error);
 }
 
+/* The guest runs on the destination: this QEMU must go. The exit
+ * completes the operation (process_exited). */
+static void source_quit(QemuMigration *m) {
+        m->spice_wait = sd_event_source_disable_unref(m->spice_wait);
+        (void) qmp_execute(m->qd->qmp, "quit", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
+}
+
+static void spice_wait_query(QemuMigration *m);
+
+static int on_spice_wait_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        spice_wait_query(userdata);
+        return 0;
+}
+
+/* As libvirt: the source's SPICE server hands its clients over to the
+ * destination's after the switch-over (seamless migration); quitting
+ * before it says it is done (query-spice 'migrated', also true when no
+ * client is connected) makes them reconnect from scratch. Never longer
+ * than SPICE_WAIT_USEC: the guest already runs there. */
+#define SPICE_WAIT_USEC (10 * G_USEC_PER_SEC)
+#define SPICE_WAIT_POLL_USEC (100 * 1000)
+
+static void on_spice_wait_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                                void *userdata) {
+        QemuMigration *m = userdata;
+        QemuDomain *qd = m->qd;
+        JsonObject *o = result && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
+        uint64_t waited = (uint64_t) g_get_monotonic_time() - m->spice_wait_since;
+
+        if (error || !o) {
+                log_warning("domain '%s': cannot ask QEMU whether its SPICE clients moved (%s): quitting",
+                            domain_name(qd->domain), error ? error->message : "no answer");
+                source_quit(m);
+                return;
+        }
+        if (json_get_bool_member(o, "migrated", false)) {
+                log_info("domain '%s': SPICE clients handed over to the destination (%" G_GUINT64_FORMAT " ms)",
+                         domain_name(qd->domain), waited / 1000);
+                source_quit(m);
+                return;
+        }
+        if (waited >= SPICE_WAIT_USEC) {
+                log_warning("domain '%s': SPICE clients not handed over after %d s: quitting; they reconnect",
+                            domain_name(qd->domain), (int) (SPICE_WAIT_USEC / G_USEC_PER_SEC));
+                source_quit(m);
+                return;
+        }
+        if (sd_event_add_time_relative(qd->backend->event, &m->spice_wait, CLOCK_MONOTONIC, SPICE_WAIT_POLL_USEC,
+                                       10 * 1000, on_spice_wait_timer, m) < 0)
+                source_quit(m);
+}
+
+static void spice_wait_query(QemuMigration *m) {
+        m->spice_wait = sd_event_source_disable_unref(m->spice_wait);
+        if (qmp_execute(m->qd->qmp, "query-spice", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, on_spice_wait_reply, m,
+                        NULL) < 0)
+                source_quit(m);
+}
+
 static void on_confirm_status(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
                               void *userdata) {
         QemuMigration *m = userdata;
@@ -998,9 +1063,12 @@ static void on_confirm_status(Qmp *qmp, JsonNode *result, const char *error_clas
         JsonObject *o = result && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
 
         if (m->confirm_success) {
-                /* The guest runs on the destination: this QEMU must go. The
-                 * exit completes the operation (process_exited). */
-                (void) qmp_execute(qd->qmp, "quit", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
+                if (m->spice_relocated) {
+                        m->spice_wait_since = (uint64_t) g_get_monotonic_time();
+                        spice_wait_query(m);
+                        return;
+                }
+                source_quit(m);
                 return;
         }
         if (o && !json_get_bool_member(o, "running", true) && m->ran_before) {
