@@ -34,7 +34,7 @@ static QemuCaps *caps_new(unsigned major, unsigned minor, const char *const *cap
 static MigrateOptions *options(const char *text) {
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) v =
-                g_variant_ref_sink(g_variant_parse(G_VARIANT_TYPE_VARDICT, text, NULL, NULL, &error));
+                g_variant_parse(G_VARIANT_TYPE_VARDICT, text, NULL, NULL, &error);
         MigrateOptions *o = NULL;
 
         g_assert_no_error(error);
@@ -208,10 +208,10 @@ static void test_cookie_hostile(void) {
         g_autoptr(QemuCaps) q10 = caps_new(10, 0, caps_10, params_10);
         g_autoptr(MigrateOptions) o = options("{'postcopy': <true>}");
         g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) bad = g_variant_ref_sink(
-                g_variant_parse(NULL, "{'qemu-features': <'postcopy-preempt'>}", NULL, NULL, NULL));
-        g_autoptr(GVariant) unknown = g_variant_ref_sink(g_variant_parse(
-                NULL, "{'qemu-features': <['postcopy-preempt', 'teleport']>}", NULL, NULL, NULL));
+        g_autoptr(GVariant) bad =
+                g_variant_parse(NULL, "{'qemu-features': <'postcopy-preempt'>}", NULL, NULL, NULL);
+        g_autoptr(GVariant) unknown = g_variant_parse(
+                NULL, "{'qemu-features': <['postcopy-preempt', 'teleport']>}", NULL, NULL, NULL);
         QemuFeatures f;
 
         g_assert_cmpint(qemu_features_negotiate(q10, bad, o, "host-b", "host-a", &f, &error), <, 0);
@@ -265,7 +265,7 @@ static void test_reply(void) {
         g_assert_error(error, VM_ERROR, VM_ERROR_INCOMPATIBLE);
         g_clear_error(&error);
         g_autoptr(GVariant) wrong =
-                g_variant_ref_sink(g_variant_parse(NULL, "{'qemu-features': <'on'>}", NULL, NULL, NULL));
+                g_variant_parse(NULL, "{'qemu-features': <'on'>}", NULL, NULL, NULL);
         g_assert_cmpint(qemu_features_from_reply(wrong, q10, o, &src, &error), <, 0);
         g_assert_error(error, VM_ERROR, VM_ERROR_INCOMPATIBLE);
 }
