@@ -136,7 +136,7 @@ rm -f "$hooks_b/20-check"
 cat >"$hooks_b/30-hang" <<'EOF'
 #!/bin/sh
 echo "waiting for the SAN"
-exec sleep 300
+exec sleep 297.25
 EOF
 chmod 0755 "$hooks_b/30-hang"
 p5=$(start_on_a hang-hook "" "<vmigrate:require hook='30-hang'/>")
@@ -150,9 +150,11 @@ ok "[ $t -lt 20000 ]" "... within the timeout, not the hook's 300 s"
 is "$(mig_state a "$p5")" running/booted "hang-hook still runs on a"
 mig_check_clean b "$u5" "hook timed out"
 # Its "abort" run hangs as well and is killed in turn; the abort runs go
-# in reverse order, so 10-log's comes after it.
-ok "wait_until 30 eval '! pgrep -f \"sleep 300\" >/dev/null'" "no hook process is left" ||
-        diag "left: $(ps -o pid,ppid,pgid,sid,etimes,args -C sleep 2>/dev/null | grep 'sleep 300'); b's log: $(grep -h '30-hang' "$(host_path b log)" | tail -n 5)"
+# in reverse order, so 10-log's comes after it. (The hook's sleep has an
+# odd length so that another program's 'sleep 300' on the machine does not
+# count: one, in a shell of the session running CI, made this fail.)
+ok "wait_until 30 eval '! pgrep -f \"sleep 297.25\" >/dev/null'" "no hook process is left" ||
+        diag "left: $(ps -o pid,ppid,pgid,sid,etimes,args -C sleep 2>/dev/null | grep 'sleep 297.25'); b's log: $(grep -h '30-hang' "$(host_path b log)" | tail -n 5)"
 ok "wait_until 10 grep -q 'hang-hook migrate abort' '$hooklog_b'" "10-log ran at abort after the killed hook"
 
 # --- DryRun reports the hooks without running them
