@@ -158,11 +158,52 @@ static void domain_op_complete(int r, const GError *error, void *userdata) {
         g_free(call);
 }
 
+/* A migration drives the domain's hypervisor process while it runs: a
+ * lifecycle call in the middle would pull the guest from under it. Only
+ * the destination of a post-copy, where the guest already runs, may
+ * Destroy it (the post-copy then fails on both hosts). */
+static int domain_check_job(Domain *d, DomainOp op, GError **error) {
+        const Job *j = d->job;
+        const char *name = domain_name(d);
+
+        if (!j || job_phase_is_final(j->phase))
+                return 0;
+        if (j->kind == JOB_MIGRATION_IN && j->phase == JOB_PHASE_POSTCOPY) {
+                if (op == DOMAIN_OP_DESTROY)
+                        return 0;
+                return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                    "domain '%s' runs here in post-copy (job %" G_GUINT64_FORMAT
+                                    ") while its last pages arrive from %s: wait for the job to end; only "
+                                    "Destroy is possible now",
+                                    name, j->id, j->peer);
+        }
+        if (j->kind == JOB_MIGRATION_IN)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                    "domain '%s' is arriving from %s (job %" G_GUINT64_FORMAT
+                                    ", phase %s): cancel the migration on the source host",
+                                    name, j->peer, j->id, job_phase_to_string(j->phase));
+        if (j->phase == JOB_PHASE_POSTCOPY)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                    "domain '%s' runs on %s in post-copy (job %" G_GUINT64_FORMAT
+                                    ") and fetches its missing memory from here: %s",
+                                    name, j->peer, j->id,
+                                    op == DOMAIN_OP_DESTROY || op == DOMAIN_OP_SHUTDOWN
+                                            ? "stopping it here would lose the guest; stop it on the destination host"
+                                            : "it is controlled on the destination host now");
+        return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                            "domain '%s' is migrating to %s (job %" G_GUINT64_FORMAT
+                            ", phase %s): call AbortJob first, or wait for the job to end",
+                            name, j->peer, j->id, job_phase_to_string(j->phase));
+}
+
 static int domain_run_op(Domain *d, DomainOp op, uint64_t timeout_usec, DomainOpDone done, void *userdata,
                          GError **error) {
         int r;
 
         r = domain_check_idle(d, op, error);
+        if (r < 0)
+                return r;
+        r = domain_check_job(d, op, error);
         if (r < 0)
                 return r;
         r = domain_check_state(d, op, error);

@@ -10,6 +10,14 @@
 #   AbortJob  in post-copy it pauses instead of cancelling: postcopy-failed
 #             on both hosts, the job's error says so (and Migrate with
 #             wait=true fails with it); resumed, it completes and verifies.
+#   lifecycle calls during a migration: on the source (pre-copy and
+#             post-copy) and on the destination before post-copy they are
+#             refused with InvalidState saying what to do instead; the
+#             migration goes on untouched.
+#   Destroy on the destination in post-copy: the guest runs there, so it
+#             may be destroyed: the call replies, both jobs fail, the
+#             source waits paused (postcopy-failed) and its Destroy
+#             replies too; nothing is left on either host.
 #   NotConverging  no post-copy, no auto-converge: the default policy can
 #             only lengthen the pause, which is not enough; the job says it
 #             is not converging (property and signal) and goes on until the
@@ -21,6 +29,21 @@
 
 pc_setup
 pc_guest pcfault
+
+# dom_gdbus HOST METHOD: a Domain method through gdbus, which prints the
+# error's name ("GDBus.Error:NAME: message").
+dom_gdbus() {
+        host_exec "$1" gdbus call --system --timeout 60 --dest "$VM_BUS_NAME" --object-path "$p" \
+                --method "$VM_DOMAIN_IFACE.$2" 2>&1
+}
+
+# refused_during DESC HOST METHOD REGEX: METHOD on HOST is refused with
+# InvalidState and a message matching REGEX.
+refused_during() {
+        local out
+        out=$(dom_gdbus "$2" "$3")
+        like "$out" "GDBus.Error:$VM_ERR\\.InvalidState: .*$4" "$1: $3 on $2 is refused ($out)"
+}
 
 # failed_both DESC FROM TO SECONDS: postcopy-failed on both hosts within
 # SECONDS, both jobs failed, both QEMUs still there; prints the time taken.
@@ -82,6 +105,10 @@ ok "mig_wait_phase 30 a '$job' postcopy" "link cut: the job is in post-copy"
 is "$(mig_state a "$p")" paused/postcopy "link cut: a says paused/postcopy"
 ok "mig_wait_state 10 b '$p' running/postcopy" "link cut: b says running/postcopy"
 ok "wait_until 10 eval '[[ \"\$(pc_events_since b)\" =~ resumed/postcopy ]]'" "link cut: resumed/postcopy on b's bus"
+refused_during "in post-copy" a Destroy "runs on .* in post-copy .*stopping it here would lose the guest; stop it on the destination host"
+refused_during "in post-copy" a Resume "runs on .* in post-copy .*controlled on the destination host now"
+refused_during "in post-copy" b Suspend "runs here in post-copy .*only Destroy is possible"
+refused_during "in post-copy" b Shutdown "runs here in post-copy"
 link_down b
 ok $? "link cut: b's cable unplugged during post-copy ($(mig_jprop a "$job" DataRemaining) bytes still to send)"
 failed_both "link cut" a b 45
@@ -125,6 +152,12 @@ ok $? "NotConverging: the job says it is not converging (property true at pass $
 ok "wait_until 10 eval 'pc_since a | grep \"\\\"member\\\":\\\"NotConverging\\\"\" | grep -q -F \"\\\"path\\\":\\\"$job\\\"\"'" \
         "NotConverging: the NotConverging signal was seen on a's bus"
 diag "NotConverging: $(pc_since a | grep '"member":"NotConverging"' | head -n1 | sed -n -E 's/.*"data":\["([^"]*)".*/\1/p')"
+for m in Destroy Suspend Shutdown; do
+        refused_during "in pre-copy" a $m "migrating to .* \\(job [0-9]+, phase perform\\): call AbortJob first"
+done
+refused_during "in pre-copy" b Destroy "arriving from .*cancel the migration on the source host"
+refused_during "in pre-copy" b Resume "arriving from "
+like "$(mig_state a "$p")" "^running/" "in pre-copy: the guest still runs on a"
 is "$(mig_jprop a "$job" Phase)" perform "NotConverging: it is still copying (the policy gives up only at its budget)"
 out=$(mig_dom a "$p" AbortJob 2>&1)
 ok $? "NotConverging: AbortJob" || diag "$out"
@@ -134,5 +167,32 @@ v=$(mig_guest a "$uuid" verify)
 like "$v" "^VERIFY OK pages=$PC_PAGES " "NotConverging: every page verifies on a ($v)"
 ok "wait_until 15 eval '[ -z \"\$(mig_qemu_pids b $uuid)\" ]'" "NotConverging: no QEMU for it on b"
 mig_check_clean b "$uuid" "NotConverging"
+
+# --- 4. Destroy on the destination during post-copy
+pc_mark
+d="Destroy on b"
+pc_migrate "$d" a b 2 postcopy b true postcopy-bandwidth t 2000000
+out=$(mig_dom a "$p" StartPostCopy 2>&1)
+ok $? "$d: StartPostCopy" || diag "$out"
+ok "mig_wait_phase 30 a '$job' postcopy" "$d: the job is in post-copy"
+ok "mig_wait_state 10 b '$p' running/postcopy" "$d: b says running/postcopy"
+jin=$(mig_jobs b | tail -n1)
+t0=$(mig_now_ms)
+out=$(dom_gdbus b Destroy)
+ok $? "$d: Destroy on b replies ($(($(mig_now_ms) - t0)) ms)" || diag "$out"
+ok "wait_until 10 eval '[ -z \"\$(mig_qemu_pids b $uuid)\" ]'" "$d: no QEMU for it on b"
+ok "wait_until 10 eval '[[ \"\$(pc_events_since b)\" =~ stopped/destroyed ]]'" \
+        "$d: Lifecycle stopped/destroyed on b's bus ($(pc_events_since b))"
+ok "[ -n '$jin' ] && mig_wait_phase 15 b '$jin' failed" "$d: the destination job ($jin) failed"
+like "$(mig_jprop b "$jin" Error)" 'destroyed on the destination during post-copy' "$d: its error says why"
+ok "mig_wait_state 30 a '$p' paused/postcopy-failed" "$d: a says paused/postcopy-failed ($(mig_state a "$p"))"
+ok "mig_wait_phase 15 a '$job' failed" "$d: the source job failed ($(mig_jprop a "$job" Error))"
+t0=$(mig_now_ms)
+out=$(dom_gdbus a Destroy)
+ok $? "$d: then Destroy on a replies ($(($(mig_now_ms) - t0)) ms)" || diag "$out"
+ok "mig_wait_state 10 a '$p' 'shutoff/destroyed'" "$d: a says shutoff/destroyed ($(mig_state a "$p"))"
+ok "wait_until 10 eval '[ -z \"\$(mig_qemu_pids a $uuid)\" ]'" "$d: no QEMU for it on a"
+mig_check_clean a "$uuid" "$d"
+mig_check_clean b "$uuid" "$d"
 
 hosts_finish

@@ -1808,10 +1808,48 @@ bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data) {
         return false;
 }
 
+/* Destination: the guest ran here in post-copy (or waited here for pages
+ * after the stream broke) and its QEMU is gone: destroyed by the caller,
+ * or died. Neither host has the guest any more; the post-copy ends with
+ * that, and a Destroy that asked for it succeeds. */
+static void incoming_postcopy_exited(QemuDomain *qd, QemuOp op, const char *how, const char *tail) {
+        bool asked = op == QEMU_OP_DESTROY || op == QEMU_OP_SHUTDOWN;
+        g_autoptr(GError) error = NULL;
+
+        if (asked) {
+                qemu_domain_report(qd, DOMAIN_STATE_SHUTOFF, "destroyed", "stopped", "destroyed");
+                error = g_error_new(VM_ERROR, VM_ERROR_POSTCOPY_FAILED,
+                                    "the guest was destroyed on the destination during post-copy");
+        } else {
+                g_autofree char *reason = g_strdup_printf("crashed: QEMU %s during post-copy%s%s", how,
+                                                          tail ? "; its last output: " : "", tail ? tail : "");
+                log_error("domain '%s': %s", domain_name(qd->domain), reason);
+                qemu_domain_report(qd, DOMAIN_STATE_CRASHED, reason, "stopped", "crashed");
+                error = g_error_new(VM_ERROR, VM_ERROR_POSTCOPY_FAILED, "QEMU on the destination %s during post-copy",
+                                    how);
+        }
+        (void) unlink(qd->paths->postcopy);
+        qemu_migration_free(qd);
+        qemu_domain_stream_ended(qd, -EIO, error);
+        if (asked)
+                qemu_domain_complete(qd, 0, NULL);
+        else if (op != QEMU_OP_NONE)
+                qemu_domain_complete_error(qd, VM_ERROR_BACKEND_FAILED, "QEMU %s before the operation completed",
+                                           how);
+}
+
 void qemu_migration_process_exited(QemuDomain *qd, const char *how, const char *tail) {
         QemuMigration *m = qd->migration;
         QemuOp op = qd->op;
 
+        if (m->outgoing && op == QEMU_OP_DESTROY) {
+                /* A post-copy that failed, kept for postcopy-resume, and
+                 * given up: the caller stopped what was left here. */
+                qemu_domain_report(qd, DOMAIN_STATE_SHUTOFF, "destroyed", "stopped", "destroyed");
+                qemu_migration_free(qd);
+                qemu_domain_complete(qd, 0, NULL);
+                return;
+        }
         if (m->outgoing && m->confirm_success) {
                 qemu_domain_report(qd, DOMAIN_STATE_SHUTOFF, "migrated", "stopped", "migrated");
                 /* A client watching this host learns where the displays went. */
@@ -1832,6 +1870,10 @@ void qemu_migration_process_exited(QemuDomain *qd, const char *how, const char *
                 return;
         }
 
+        if (m->postcopy_active && op != QEMU_OP_MIGRATE_FINISH) {
+                incoming_postcopy_exited(qd, op, how, tail);
+                return;
+        }
         /* Destination: the incoming guest is gone, asked for or not. */
         qemu_domain_report(qd, DOMAIN_STATE_SHUTOFF, "failed", "stopped", "failed");
         if (m->prepare_done) {
@@ -1861,6 +1903,8 @@ void qemu_migration_process_exited(QemuDomain *qd, const char *how, const char *
         g_free(m->incoming_failure);
         m->incoming_failure = g_strdup_printf("QEMU %s before the source finished", how);
         m->discard = true;
+        if (op == QEMU_OP_DESTROY || op == QEMU_OP_SHUTDOWN)
+                qemu_domain_complete(qd, 0, NULL);
 }
 
 void qemu_migration_reattach_postcopy(QemuDomain *qd, bool outgoing, bool broken) {

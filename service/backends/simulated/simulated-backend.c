@@ -207,7 +207,17 @@ static void finish_shutdown(SimDomain *td) {
 }
 
 static void finish_destroy(SimDomain *td) {
+        BackendDone ended = g_steal_pointer(&td->postcopy_ended);
+
         domain_backend_event(td->domain, DOMAIN_STATE_SHUTOFF, "destroyed", "stopped", "destroyed");
+        /* Destroyed on the destination during post-copy: its last pages
+         * will never arrive. */
+        td->postcopy_timer = sd_event_source_disable_unref(td->postcopy_timer);
+        if (ended) {
+                g_autoptr(GError) error = g_error_new(VM_ERROR, VM_ERROR_POSTCOPY_FAILED,
+                                                      "the guest was destroyed on the destination during post-copy");
+                ended(-EIO, error, td->postcopy_userdata);
+        }
 }
 
 static void finish_suspend(SimDomain *td) {
