@@ -8,6 +8,8 @@
 #include "cookie.h"
 #include "dry-run.h"
 #include "errors.h"
+#include "links.h"
+#include "log.h"
 #include "manager.h"
 #include "preflight.h"
 
@@ -26,6 +28,7 @@ typedef struct DryRun {
          * with (bandwidth, max-downtime, post-copy), and the measurement. */
         Policy *policy;
         uint64_t bandwidth; /* 0: not given */
+        LinkRecord link;    /* else what the last migration to there measured (links.h) */
         uint64_t downtime_ms;
         bool postcopy;
         bool measured;
@@ -55,6 +58,19 @@ static const char *begin_finding_id(int code) {
         }
 }
 
+/* Where the link's speed came from, for the finding: the last migration
+ * to the same host, and how long ago. */
+static char *link_source(const DryRun *dr) {
+        int64_t age = g_get_real_time() / G_USEC_PER_SEC - dr->link.measured_unix;
+
+        if (!dr->link.bandwidth)
+                return NULL;
+        return g_strdup_printf("measured by the last migration to %s, %" G_GINT64_FORMAT " %s ago",
+                               dr->link.destination,
+                               age >= 7200 ? age / 3600 : age >= 120 ? age / 60 : age,
+                               age >= 7200 ? "h" : age >= 120 ? "min" : "s");
+}
+
 /* convergence.precopy: what the model says of pre-copy at the measured
  * dirty rate, the whole memory to send first. */
 static void add_convergence_finding(DryRun *dr) {
@@ -71,21 +87,24 @@ static void add_convergence_finding(DryRun *dr) {
                 return;
         rate = g_strdup_printf("the guest dirties %" G_GUINT64_FORMAT " MiB/s (measured over %d s)",
                                dr->dirty_rate / MIB, DRY_RUN_DIRTY_RATE_SECONDS);
-        if (!dr->bandwidth) {
+        uint64_t bandwidth = dr->bandwidth ? dr->bandwidth : dr->link.bandwidth;
+        g_autofree char *source = dr->bandwidth ? g_strdup("'bandwidth'") : link_source(dr);
+        if (!bandwidth) {
                 findings_add(dr->findings, FINDING_INFO, "convergence.precopy",
                              "%s: pre-copy converges on a link that carries more than %" G_GUINT64_FORMAT
-                             " MiB/s (%.1f Gbit/s); give option 'bandwidth' for an estimate of the time",
+                             " MiB/s (%.1f Gbit/s); give option 'bandwidth' for an estimate of the time (a "
+                             "completed migration to this destination also leaves one)",
                              rate, (uint64_t) ((double) dr->dirty_rate / 0.8) / MIB,
                              (double) dr->dirty_rate / 0.8 * 8 / 1e9);
                 return;
         }
-        convergence_predict(ram, dr->dirty_rate, dr->bandwidth, dr->downtime_ms, &p);
+        convergence_predict(ram, dr->dirty_rate, bandwidth, dr->downtime_ms, &p);
         if (p.converges) {
                 findings_add(dr->findings, FINDING_INFO, "convergence.precopy",
-                             "%s: at %" G_GUINT64_FORMAT " MiB/s ('bandwidth') pre-copy of its %" G_GUINT64_FORMAT
+                             "%s: at %" G_GUINT64_FORMAT " MiB/s (%s) pre-copy of its %" G_GUINT64_FORMAT
                              " MiB converges with %" G_GUINT64_FORMAT " ms pauses in ~%" G_GUINT64_FORMAT
                              " pass%s, ~%" G_GUINT64_FORMAT " ms",
-                             rate, dr->bandwidth / MIB, ram / MIB, dr->downtime_ms, p.passes + 1,
+                             rate, bandwidth / MIB, source, ram / MIB, dr->downtime_ms, p.passes + 1,
                              p.passes ? "es" : "", p.time_ms);
                 return;
         }
@@ -98,11 +117,11 @@ static void add_convergence_finding(DryRun *dr) {
                 plan = g_strdup_printf("it has no step that makes it converge and ends with %s",
                                        dr->policy ? policy_action_to_string(dr->policy->final_action) : "abort");
         findings_add(dr->findings, FINDING_WARNING, "convergence.precopy",
-                     "%s, faster than the %" G_GUINT64_FORMAT " MiB/s of 'bandwidth': pre-copy cannot converge "
+                     "%s, faster than the %" G_GUINT64_FORMAT " MiB/s of the link (%s): pre-copy cannot converge "
                      "at %" G_GUINT64_FORMAT " ms pauses (it would need ~%" G_GUINT64_FORMAT
                      " ms); policy '%s': %s. Post-copy (option 'postcopy' or policy 'postcopy'), more bandwidth or "
                      "compression would help",
-                     rate, dr->bandwidth / MIB, dr->downtime_ms, p.needed_downtime_ms,
+                     rate, bandwidth / MIB, source, dr->downtime_ms, p.needed_downtime_ms,
                      dr->policy ? dr->policy->name : "?", plan);
 }
 
@@ -122,6 +141,7 @@ static void dry_run_end(DryRun *dr) {
                 g_variant_unref(dr->cookie);
         policy_free(dr->policy);
         g_free(dr->measure_error);
+        link_record_clear(&dr->link);
         g_free(dr);
 }
 
@@ -187,6 +207,12 @@ static void on_dry_run_connected(Peer *peer, const char *remote_host_uuid, const
                 return;
         }
         dr->peer = peer;
+        if (!dr->bandwidth && dr->manager->state_dir &&
+            link_record_load(dr->manager->state_dir, remote_host_uuid, g_get_real_time() / G_USEC_PER_SEC,
+                             &dr->link, &local) < 0 && local) {
+                log_warning("dry run: %s", local->message);
+                g_clear_error(&local);
+        }
         if (g_strcmp0(remote_host_uuid, dr->manager->host_uuid) == 0) {
                 findings_add(dr->findings, FINDING_ERROR, "host.same",
                              "%s is this host (same host UUID %s): migrate to another host",

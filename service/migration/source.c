@@ -12,6 +12,7 @@
 #include "convergence.h"
 #include "cookie.h"
 #include "errors.h"
+#include "links.h"
 #include "log.h"
 #include "manager.h"
 #include "policy.h"
@@ -60,6 +61,11 @@ typedef struct Outgoing {
         Convergence *convergence;
         uint64_t pass;
         sd_event_source *timeout;
+        /* For links.h: the destination host and the fastest pre-copy pass
+         * (0 when the caller capped the bandwidth: that says nothing of
+         * the link). */
+        char *remote_host_uuid;
+        uint64_t link_peak;
 } Outgoing;
 
 typedef struct OutgoingTunnel {
@@ -92,6 +98,7 @@ static void outgoing_free(Outgoing *o) {
         if (!o)
                 return;
         sd_event_source_disable_unref(o->timeout);
+        g_free(o->remote_host_uuid);
         convergence_free(o->convergence);
         policy_free(o->policy);
         if (o->peer)
@@ -145,11 +152,25 @@ static void outgoing_note_source_images(Outgoing *o) {
         job_add_warning(o->job, note);
 }
 
+/* What this migration saw of the link, for the next DryRun to there. */
+static void outgoing_record_link(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+
+        if (!o->remote_host_uuid || o->link_peak == 0 || !o->manager->state_dir)
+                return;
+        if (link_record_save(o->manager->state_dir, o->remote_host_uuid, o->destination->canonical, o->link_peak,
+                             g_get_real_time() / G_USEC_PER_SEC, &error) < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": not keeping the link's speed: %s", o->job->id,
+                            error->message);
+}
+
 static void outgoing_end(Outgoing *o) {
         JobPhase final = o->cancelled ? JOB_PHASE_CANCELLED : o->failure ? JOB_PHASE_FAILED : JOB_PHASE_COMPLETED;
 
         if (final == JOB_PHASE_COMPLETED && o->options->copy_storage != MIGRATE_COPY_STORAGE_NONE)
                 outgoing_note_source_images(o);
+        if (final == JOB_PHASE_COMPLETED)
+                outgoing_record_link(o);
 
         if (!o->reported_start) {
                 /* Migrate is still waiting for its answer: it gets the error. */
@@ -343,6 +364,8 @@ static void outgoing_converge(Outgoing *o, const MigrationStats *stats) {
 
         if (!o->convergence)
                 return;
+        if (!migrate_options_has(o->options, MIGRATE_OPTION_BANDWIDTH) && !stats->postcopy_active)
+                o->link_peak = MAX(o->link_peak, stats->bandwidth);
         r = convergence_update(o->convergence, stats, (uint64_t) g_get_monotonic_time(), &a, &not_converging);
         if (r > 0)
                 outgoing_apply_policy(o, &a);
@@ -680,6 +703,7 @@ static void on_connected(Peer *peer, const char *remote_host_uuid, const GError 
                 return;
         }
         o->peer = peer;
+        o->remote_host_uuid = g_strdup(remote_host_uuid);
         if (g_strcmp0(remote_host_uuid, o->manager->host_uuid) == 0) {
                 vm_error_set(&local, VM_ERROR_INVALID_DESTINATION,
                              "%s is this host (same host UUID %s): migrate to another host",

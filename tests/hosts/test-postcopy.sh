@@ -101,4 +101,14 @@ leg deferred 1 postcopy b true
 leg timeout 4 postcopy b true timeout t 3 timeout-action s postcopy auto-converge b false
 leg policy 1 postcopy b true
 
+# A completed migration leaves the link's speed on the source for the
+# next DryRun to the same host: no 'bandwidth' needed for a prediction.
+# The last leg from a went to b; the link carries $PC_LINK.
+out=$(mig_dry_run a "$p" "$(mig_dest b)" 0)
+speed=$(sed -n -E 's/.*convergence.precopy .* ([0-9]+) MiB\/s (of the link )?\(measured by the last migration to [^,]+, [0-9]+ (s|min) ago\).*/\1/p' <<<"$out")
+link_mib=$(awk -v r="$PC_LINK" 'BEGIN { v = r + 0; if (r ~ /gbit/) v *= 1000; printf "%d", v * 1e6 / 8 / 1048576 }')
+ok "[ -n '$speed' ] && [ '$speed' -ge $((link_mib / 2)) ] && [ '$speed' -le $((link_mib * 11 / 10 + 1)) ]" \
+        "DryRun without 'bandwidth' predicts with the speed the last migration to b measured (${speed:-none} MiB/s, link $link_mib MiB/s)" ||
+        diag "$out"
+
 hosts_finish
