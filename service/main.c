@@ -481,8 +481,10 @@ static void daemon_reload_config(Daemon *daemon) {
         unsigned applied = 0, pending = 0;
         uint64_t now = 0;
 
-        if (daemon->exiting)
+        if (daemon->exiting) {
+                log_info("exiting: not reloading the configuration");
                 return;
+        }
         (void) sd_event_now(daemon->event, CLOCK_MONOTONIC, &now);
         (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now);
         if (daemon_config_load_effective(daemon->config_root, daemon->cmdline, &next, &error) < 0) {
@@ -564,6 +566,8 @@ static int run(const Arguments *args, DaemonConfig *config) {
         if (r < 0)
                 goto out;
 
+        /* Before the backends find the guests still running. */
+        display_ports_set_range(config->display_ports.min, config->display_ports.max);
         r = manager_new(event, args->state_dir, args->runtime_dir, builtin_backends, n_builtin_backends, &manager,
                         &error);
         if (r < 0) {

@@ -46,6 +46,7 @@ typedef struct KeyDef {
 
 #define FIELD(f) offsetof(DaemonConfig, f)
 
+/* clang-format off */
 static const KeyDef keys[_DAEMON_CONFIG_KEY_MAX] = {
         [DAEMON_CONFIG_IDLE_TIMEOUT] = { { "Daemon", "IdleTimeoutSec", "idle-timeout", true },
                                          VALUE_SECONDS, FIELD(idle_timeout_usec), 0, UINT32_MAX,
@@ -76,7 +77,8 @@ static const KeyDef keys[_DAEMON_CONFIG_KEY_MAX] = {
         [DAEMON_CONFIG_TUNNEL_COMMAND] = { { "Migration", "TunnelCommand", "tunnel-command", true },
                                            VALUE_COMMAND, FIELD(tunnel_command), 0, 0,
                                            VMIGRATE_LIBEXECDIR "/vmigrate-tunnel" },
-        [DAEMON_CONFIG_REQUIRE_ENCRYPTION] = { { "Migration", "RequireEncryption", "require-encryption", true, true },
+        [DAEMON_CONFIG_REQUIRE_ENCRYPTION] = { { "Migration", "RequireEncryption", "require-encryption", true,
+                                                 true },
                                                VALUE_BOOLEAN, FIELD(require_encryption), 0, 0, "no" },
         /* Not at run time: a migration reads its credentials more than
          * once (the cookie's CA fingerprint at Prepare, QEMU's objects at
@@ -84,6 +86,7 @@ static const KeyDef keys[_DAEMON_CONFIG_KEY_MAX] = {
         [DAEMON_CONFIG_TLS_DIR] = { { "TLS", "Directory", "tls-dir", false },
                                     VALUE_PATH, FIELD(tls_dir), 0, 0, TLS_CREDS_DEFAULT_DIR },
 };
+/* clang-format on */
 
 static const char *const groups[] = { "Daemon", "Domains", "Migration", "TLS" };
 
@@ -154,7 +157,8 @@ typedef union Value {
 } Value;
 
 static int parse_boolean(const char *s, bool *ret) {
-        static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
+        static const char *const yes[] = { "yes", "true", "on", "1" },
+                                 *const no[] = { "no", "false", "off", "0" };
 
         for (size_t i = 0; i < G_N_ELEMENTS(yes); i++) {
                 if (g_ascii_strcasecmp(s, yes[i]) == 0)
@@ -181,7 +185,8 @@ static int parse_value(const KeyDef *k, const char *s, Value *ret, GError **erro
                 if (!g_ascii_string_to_unsigned(s, 10, k->min, k->max, &n, NULL)) {
                         if (k->max == UINT32_MAX)
                                 return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT,
-                                                    "not a whole number of seconds (%" G_GUINT64_FORMAT " or more)",
+                                                    "not a whole number of seconds (%" G_GUINT64_FORMAT
+                                                    " or more)",
                                                     k->min);
                         return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT,
                                             "not a whole number of seconds from %" G_GUINT64_FORMAT
@@ -193,7 +198,8 @@ static int parse_value(const KeyDef *k, const char *s, Value *ret, GError **erro
         case VALUE_UNSIGNED:
                 if (!g_ascii_string_to_unsigned(s, 10, k->min, k->max, &n, NULL))
                         return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT,
-                                            "not a number from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT "%s",
+                                            "not a number from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT
+                                            "%s",
                                             k->min, k->max, k->min == 0 ? " (0: no limit)" : "");
                 ret->u = (unsigned) n;
                 return 0;
@@ -220,9 +226,10 @@ static int parse_value(const KeyDef *k, const char *s, Value *ret, GError **erro
         case VALUE_LOG_LEVEL:
                 ret->level = log_level_from_string(s);
                 if (ret->level < 0)
-                        return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT,
-                                            "not a log level (emerg, alert, crit, err, warning, notice, info or "
-                                            "debug)");
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_ARGUMENT,
+                                "not a log level (emerg, alert, crit, err, warning, notice, info or "
+                                "debug)");
                 return 0;
         case VALUE_PORT_RANGE:
                 if (display_ports_parse_range(s, &ret->range.min, &ret->range.max, &range_error) < 0)
@@ -264,8 +271,8 @@ static void store_value(DaemonConfig *c, DaemonConfigKey key, Value *v) {
         }
 }
 
-int daemon_config_set(DaemonConfig *c, DaemonConfigKey key, const char *value, const DaemonConfigOrigin *origin,
-                      GError **error) {
+int daemon_config_set(DaemonConfig *c, DaemonConfigKey key, const char *value,
+                      const DaemonConfigOrigin *origin, GError **error) {
         Value v = { 0 };
         int r;
 
@@ -276,6 +283,17 @@ int daemon_config_set(DaemonConfig *c, DaemonConfigKey key, const char *value, c
         store_value(c, key, &v);
         origin_copy(&c->origin[key], origin);
         return 0;
+}
+
+/* For values that passed the rule before (defaults, another
+ * configuration's): failing is a bug. */
+static void set_known_good(DaemonConfig *c, DaemonConfigKey key, const char *value,
+                           const DaemonConfigOrigin *origin) {
+        g_autoptr(GError) error = NULL;
+
+        if (daemon_config_set(c, key, value, origin, &error) < 0)
+                g_error("[%s] %s=%s does not pass its own rule: %s", keys[key].info.group,
+                        keys[key].info.name, value, error->message);
 }
 
 char *daemon_config_get_text(const DaemonConfig *c, DaemonConfigKey key) {
@@ -311,8 +329,7 @@ bool daemon_config_key_equal(const DaemonConfig *a, const DaemonConfig *b, Daemo
 void daemon_config_copy_key(DaemonConfig *dst, const DaemonConfig *src, DaemonConfigKey key) {
         g_autofree char *text = daemon_config_get_text(src, key);
 
-        /* What src holds passed the same rule. */
-        g_assert(daemon_config_set(dst, key, text, &src->origin[key], NULL) == 0);
+        set_known_good(dst, key, text, &src->origin[key]);
         origin_copy(&dst->overridden[key], &src->overridden[key]);
 }
 
@@ -322,7 +339,7 @@ DaemonConfig *daemon_config_new(void) {
         DaemonConfig *c = g_new0(DaemonConfig, 1);
 
         for (int k = 0; k < _DAEMON_CONFIG_KEY_MAX; k++)
-                g_assert(daemon_config_set(c, k, keys[k].default_value, NULL, NULL) == 0);
+                set_known_good(c, k, keys[k].default_value, NULL);
         c->files = g_ptr_array_new_with_free_func(g_free);
         return c;
 }
@@ -347,7 +364,7 @@ void daemon_config_override(DaemonConfig *c, const DaemonConfig *cmdline) {
                 if (c->origin[k].kind == DAEMON_CONFIG_ORIGIN_FILE)
                         origin_copy(&c->overridden[k], &c->origin[k]);
                 g_autofree char *text = daemon_config_get_text(cmdline, k);
-                g_assert(daemon_config_set(c, k, text, &cmdline->origin[k], NULL) == 0);
+                set_known_good(c, k, text, &cmdline->origin[k]);
         }
 }
 
@@ -384,10 +401,11 @@ static int unknown_key(const char *path, unsigned line, const char *group, const
         for (int k = 0; k < _DAEMON_CONFIG_KEY_MAX; k++)
                 if (g_str_equal(keys[k].info.name, key))
                         return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT,
-                                            "%s:%u: [%s] %s=%s: unknown key in [%s]; %s belongs in [%s]", path,
-                                            line, group, qkey, qraw, group, qkey, keys[k].info.group);
-        return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT, "%s:%u: [%s] %s=%s: unknown key (those of [%s]: %s)",
-                            path, line, group, qkey, qraw, group, known);
+                                            "%s:%u: [%s] %s=%s: unknown key in [%s]; %s belongs in [%s]",
+                                            path, line, group, qkey, qraw, group, qkey, keys[k].info.group);
+        return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT,
+                            "%s:%u: [%s] %s=%s: unknown key (those of [%s]: %s)", path, line, group, qkey,
+                            qraw, group, known);
 }
 
 /* One line through GKeyFile: a group line alone, an assignment under a
@@ -425,8 +443,8 @@ int daemon_config_parse(DaemonConfig *c, const char *path, const char *text, siz
         bool whole_ok;
 
         if (memchr(text, '\0', length))
-                return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT, "%s: contains a NUL byte: not a text file",
-                                    path);
+                return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT,
+                                    "%s: contains a NUL byte: not a text file", path);
         whole_ok = g_key_file_load_from_data(whole, text, length, G_KEY_FILE_KEEP_TRANSLATIONS, &kf_error);
 
         g_autofree char *copy = g_strndup(text, length);
@@ -443,18 +461,20 @@ int daemon_config_parse(DaemonConfig *c, const char *path, const char *text, siz
                         continue;
                 if (!parse_line(line, &line_group, &key, &raw, &value, &value_error)) {
                         g_autofree char *q = quote(line);
-                        return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT,
-                                            "%s:%u: '%s' is not a [Group] line, a Key=value line, a # comment or "
-                                            "blank",
-                                            path, n, q);
+                        return vm_error_set(
+                                error, VM_ERROR_INVALID_ARGUMENT,
+                                "%s:%u: '%s' is not a [Group] line, a Key=value line, a # comment or "
+                                "blank",
+                                path, n, q);
                 }
                 if (line_group) {
                         if (!group_is_known(line_group)) {
                                 g_autofree char *q = quote(line_group);
-                                return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT,
-                                                    "%s:%u: unknown group [%s] (there are [Daemon], [Domains], "
-                                                    "[Migration] and [TLS])",
-                                                    path, n, q);
+                                return vm_error_set(
+                                        error, VM_ERROR_INVALID_ARGUMENT,
+                                        "%s:%u: unknown group [%s] (there are [Daemon], [Domains], "
+                                        "[Migration] and [TLS])",
+                                        path, n, q);
                         }
                         g_free(group);
                         group = g_steal_pointer(&line_group);
@@ -473,8 +493,8 @@ int daemon_config_parse(DaemonConfig *c, const char *path, const char *text, siz
                 if (value_error || !value) {
                         /* GKeyFile's own words name our made-up group. */
                         g_autofree char *q = quote(raw);
-                        return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT, "%s:%u: [%s] %s=%s: %s", path, n,
-                                            group, key, q,
+                        return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT, "%s:%u: [%s] %s=%s: %s", path,
+                                            n, group, key, q,
                                             !g_utf8_validate(raw, -1, NULL)
                                                     ? "not valid UTF-8"
                                                     : "a '\\' that is none of the escapes \\s, \\n, \\t, "
@@ -484,10 +504,11 @@ int daemon_config_parse(DaemonConfig *c, const char *path, const char *text, siz
                 g_autoptr(GError) set_error = NULL;
                 DaemonConfigOrigin origin = { DAEMON_CONFIG_ORIGIN_FILE, (char *) path, n };
                 /* "Key=" puts the key back to its default, as in systemd. */
-                if (daemon_config_set(c, k, *value ? value : keys[k].default_value, &origin, &set_error) < 0) {
+                if (daemon_config_set(c, k, *value ? value : keys[k].default_value, &origin, &set_error) <
+                    0) {
                         g_autofree char *q = quote(raw);
-                        return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT, "%s:%u: [%s] %s=%s: %s", path, n,
-                                            group, key, q, set_error->message);
+                        return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT, "%s:%u: [%s] %s=%s: %s", path,
+                                            n, group, key, q, set_error->message);
                 }
         }
         /* Line by line we found nothing wrong: GKeyFile must agree. */
@@ -499,12 +520,14 @@ int daemon_config_parse(DaemonConfig *c, const char *path, const char *text, siz
 }
 
 const char *const *daemon_config_search_dirs(void) {
-        static const char *const dirs[] = { VMIGRATE_CONF_DIR, VMIGRATE_RUNTIME_DIR, VMIGRATE_VENDOR_CONF_DIR, NULL };
+        static const char *const dirs[] = { VMIGRATE_CONF_DIR, VMIGRATE_RUNTIME_DIR,
+                                            VMIGRATE_VENDOR_CONF_DIR, NULL };
         return dirs;
 }
 
 static char *rooted(const char *root, const char *path) {
-        return root && *root && !g_str_equal(root, "/") ? g_build_filename(root, path, NULL) : g_strdup(path);
+        return root && *root && !g_str_equal(root, "/") ? g_build_filename(root, path, NULL)
+                                                        : g_strdup(path);
 }
 
 /* Adds dir's NAME.conf files to by_name (NAME.conf → path) unless a
@@ -522,7 +545,8 @@ static int collect_dropins(const char *dir, GHashTable *by_name, GError **error)
         }
         while ((name = g_dir_read_name(d))) {
                 /* Hidden files are editors' and package managers'. */
-                if (name[0] == '.' || !g_str_has_suffix(name, ".conf") || g_hash_table_contains(by_name, name))
+                if (name[0] == '.' || !g_str_has_suffix(name, ".conf") ||
+                    g_hash_table_contains(by_name, name))
                         continue;
                 g_hash_table_insert(by_name, g_strdup(name), g_build_filename(dir, name, NULL));
         }
@@ -639,10 +663,11 @@ static char *escape_value(const char *value) {
 char *daemon_config_format(const DaemonConfig *c) {
         g_autoptr(GString) s = g_string_new(NULL);
 
-        g_string_append(s, "# vmigrated's configuration, as vmigrated would run with it: the comment\n"
-                           "# above each key says where its value comes from (default, command line,\n"
-                           "# or FILE:LINE). See vmigrated.conf(5).\n"
-                           "#\n");
+        g_string_append(s,
+                        "# vmigrated's configuration, as vmigrated would run with it: the comment\n"
+                        "# above each key says where its value comes from (default, command line,\n"
+                        "# or FILE:LINE). See vmigrated.conf(5).\n"
+                        "#\n");
         if (c->files->len == 0)
                 g_string_append(s, "# Files read: none.\n");
         else {

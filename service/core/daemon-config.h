@@ -121,8 +121,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(DaemonConfig, daemon_config_free)
  * (VM_ERROR_INVALID_ARGUMENT) says what the value is not, e.g. "not a
  * number from 0 to 1000", without naming the value or where it was given;
  * the caller does. */
-int daemon_config_set(DaemonConfig *c, DaemonConfigKey key, const char *value, const DaemonConfigOrigin *origin,
-                      GError **error);
+int daemon_config_set(DaemonConfig *c, DaemonConfigKey key, const char *value,
+                      const DaemonConfigOrigin *origin, GError **error);
 /* key's value as it would be written after "Key=" (unescaped). */
 char *daemon_config_get_text(const DaemonConfig *c, DaemonConfigKey key);
 bool daemon_config_key_equal(const DaemonConfig *a, const DaemonConfig *b, DaemonConfigKey key);

@@ -149,7 +149,7 @@ reload
 is "$(site_policies)" "policy-b" "an empty /etc drop-in of the same name masks it"
 
 # --- a new idle timeout on a daemon the command line leaves it to the files
-vm_stop_daemon_pid "$pid"
+vm_stop_daemon_pid "$pid" >/dev/null
 ok $? "the daemon stops on SIGTERM"
 _vm_write_service_file "--state-dir=$VM_TMP/state --runtime-dir=$VM_TMP/run --config-root=$root"
 busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig >/dev/null ||

@@ -47,7 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (daemon_config_parse(back, "shown.conf", shown, strlen(shown), NULL) < 0)
                 abort();
         for (int k = 0; k < _DAEMON_CONFIG_KEY_MAX; k++)
-                if (!daemon_config_key_equal(c, back, k) || back->origin[k].kind != DAEMON_CONFIG_ORIGIN_FILE)
+                if (!daemon_config_key_equal(c, back, k) ||
+                    back->origin[k].kind != DAEMON_CONFIG_ORIGIN_FILE)
                         abort();
         return 0;
 }

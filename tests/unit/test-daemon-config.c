@@ -48,10 +48,10 @@ static char *text_of(const DaemonConfig *c, DaemonConfigKey k) {
         return daemon_config_get_text(c, k);
 }
 
-#define assert_text(c, k, expected)                                   \
-        do {                                                          \
-                g_autofree char *_t = text_of((c), (k));              \
-                g_assert_cmpstr(_t, ==, (expected));                  \
+#define assert_text(c, k, expected)                                                                         \
+        do {                                                                                                \
+                g_autofree char *_t = text_of((c), (k));                                                    \
+                g_assert_cmpstr(_t, ==, (expected));                                                        \
         } while (0)
 
 static void test_defaults(void) {
@@ -59,7 +59,8 @@ static void test_defaults(void) {
 
         g_assert_cmpuint(c->idle_timeout_usec, ==, DAEMON_CONFIG_DEFAULT_IDLE_TIMEOUT_SEC * G_USEC_PER_SEC);
         g_assert_cmpint(c->log_level, ==, LOG_INFO);
-        g_assert_cmpuint(c->shutdown_timeout_usec, ==, DAEMON_CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_SEC * G_USEC_PER_SEC);
+        g_assert_cmpuint(c->shutdown_timeout_usec, ==,
+                         DAEMON_CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_SEC * G_USEC_PER_SEC);
         g_assert_cmpstr(c->networks_dir, ==, VMIGRATE_NETWORKS_DIR);
         g_assert_cmpuint(c->display_ports.min, ==, DISPLAY_PORT_MIN);
         g_assert_cmpuint(c->display_ports.max, ==, DISPLAY_PORT_MAX);
@@ -152,11 +153,12 @@ static void test_booleans_and_levels(void) {
                 const char *text;
                 bool value;
         } booleans[] = {
-                { "yes", true }, { "YES", true }, { "true", true }, { "on", true }, { "1", true },
+                { "yes", true }, { "YES", true },    { "true", true }, { "on", true }, { "1", true },
                 { "no", false }, { "False", false }, { "off", false }, { "0", false },
         };
         for (size_t i = 0; i < G_N_ELEMENTS(booleans); i++) {
-                g_autofree char *text = g_strdup_printf("[Migration]\nRequireEncryption=%s\n", booleans[i].text);
+                g_autofree char *text =
+                        g_strdup_printf("[Migration]\nRequireEncryption=%s\n", booleans[i].text);
                 g_autoptr(DaemonConfig) c = parse_ok(text);
                 g_assert_cmpint(c->require_encryption, ==, booleans[i].value);
                 assert_text(c, DAEMON_CONFIG_REQUIRE_ENCRYPTION, booleans[i].value ? "yes" : "no");
@@ -171,62 +173,82 @@ static void test_booleans_and_levels(void) {
 
 static void test_refused(void) {
         parse_refused("[Migration]\nMaxOutgoingMigrations=abc\n",
-                      "test.conf:2: [Migration] MaxOutgoingMigrations=abc: not a number from 0 to 1000 (0: no limit)");
-        parse_refused("[Migration]\nMaxIncomingMigrations=1001\n",
-                      "test.conf:2: [Migration] MaxIncomingMigrations=1001: not a number from 0 to 1000 (0: no "
-                      "limit)");
-        parse_refused("[Migration]\nHookTimeoutSec=0\n",
-                      "test.conf:2: [Migration] HookTimeoutSec=0: not a whole number of seconds from 1 to 3600");
-        parse_refused("[Domains]\nShutdownTimeoutSec=0\n",
-                      "test.conf:2: [Domains] ShutdownTimeoutSec=0: not a whole number of seconds (1 or more)");
+                      "test.conf:2: [Migration] MaxOutgoingMigrations=abc: not a number from 0 to 1000 (0: "
+                      "no limit)");
+        parse_refused(
+                "[Migration]\nMaxIncomingMigrations=1001\n",
+                "test.conf:2: [Migration] MaxIncomingMigrations=1001: not a number from 0 to 1000 (0: no "
+                "limit)");
+        parse_refused(
+                "[Migration]\nHookTimeoutSec=0\n",
+                "test.conf:2: [Migration] HookTimeoutSec=0: not a whole number of seconds from 1 to 3600");
+        parse_refused(
+                "[Domains]\nShutdownTimeoutSec=0\n",
+                "test.conf:2: [Domains] ShutdownTimeoutSec=0: not a whole number of seconds (1 or more)");
         parse_refused("[Daemon]\nIdleTimeoutSec=-1\n",
                       "test.conf:2: [Daemon] IdleTimeoutSec=-1: not a whole number of seconds (0 or more)");
-        parse_refused("[Daemon]\nIdleTimeoutSec=2min\n",
-                      "test.conf:2: [Daemon] IdleTimeoutSec=2min: not a whole number of seconds (0 or more)");
-        parse_refused("[Daemon]\nLogLevel=loud\n",
-                      "test.conf:2: [Daemon] LogLevel=loud: not a log level (emerg, alert, crit, err, warning, "
-                      "notice, info or debug)");
-        parse_refused("[Domains]\nDisplayPorts=6000-5999\n",
-                      "test.conf:2: [Domains] DisplayPorts=6000-5999: not MIN-MAX with 1 <= MIN <= MAX <= 65535 "
-                      "(e.g. 5900-5999)");
+        parse_refused(
+                "[Daemon]\nIdleTimeoutSec=2min\n",
+                "test.conf:2: [Daemon] IdleTimeoutSec=2min: not a whole number of seconds (0 or more)");
+        parse_refused(
+                "[Daemon]\nLogLevel=loud\n",
+                "test.conf:2: [Daemon] LogLevel=loud: not a log level (emerg, alert, crit, err, warning, "
+                "notice, info or debug)");
+        parse_refused(
+                "[Domains]\nDisplayPorts=6000-5999\n",
+                "test.conf:2: [Domains] DisplayPorts=6000-5999: not MIN-MAX with 1 <= MIN <= MAX <= 65535 "
+                "(e.g. 5900-5999)");
         parse_refused("[Domains]\nNetworksDirectory=networks.d\n",
-                      "test.conf:2: [Domains] NetworksDirectory=networks.d: not an absolute path (in UTF-8, without "
+                      "test.conf:2: [Domains] NetworksDirectory=networks.d: not an absolute path (in UTF-8, "
+                      "without "
                       "control characters)");
         parse_refused("[Migration]\nTunnelCommand=/usr/bin/vmigrate-tunnel;reboot\n",
-                      "test.conf:2: [Migration] TunnelCommand=/usr/bin/vmigrate-tunnel;reboot: not an absolute path "
+                      "test.conf:2: [Migration] TunnelCommand=/usr/bin/vmigrate-tunnel;reboot: not an "
+                      "absolute path "
                       "without spaces or shell characters");
         parse_refused("[Migration]\nTunnelCommand=/a\\sb\n",
-                      "test.conf:2: [Migration] TunnelCommand=/a\\sb: not an absolute path without spaces or shell "
+                      "test.conf:2: [Migration] TunnelCommand=/a\\sb: not an absolute path without spaces "
+                      "or shell "
                       "characters");
-        parse_refused("[Migration]\nRequireEncryption=maybe\n",
-                      "test.conf:2: [Migration] RequireEncryption=maybe: not a boolean (yes, no, true, false, on, "
-                      "off, 1 or 0)");
-        parse_refused("[TLS]\nDirectory=/etc/pki/\\x\n",
-                      "test.conf:2: [TLS] Directory=/etc/pki/\\x: a '\\' that is none of the escapes \\s, \\n, "
-                      "\\t, \\r and \\\\");
+        parse_refused(
+                "[Migration]\nRequireEncryption=maybe\n",
+                "test.conf:2: [Migration] RequireEncryption=maybe: not a boolean (yes, no, true, false, on, "
+                "off, 1 or 0)");
+        parse_refused(
+                "[TLS]\nDirectory=/etc/pki/\\x\n",
+                "test.conf:2: [TLS] Directory=/etc/pki/\\x: a '\\' that is none of the escapes \\s, \\n, "
+                "\\t, \\r and \\\\");
 }
 
 static void test_refused_structure(void) {
         parse_refused("[Daemon]\n\n[Deamon]\nLogLevel=debug\n",
-                      "test.conf:3: unknown group [Deamon] (there are [Daemon], [Domains], [Migration] and [TLS])");
-        parse_refused("[Daemon]\nLogLevels=debug\n",
-                      "test.conf:2: [Daemon] LogLevels=debug: unknown key (those of [Daemon]: IdleTimeoutSec, "
-                      "LogLevel)");
-        parse_refused("[Daemon]\nHooksDirectory=/srv/hooks\n",
-                      "test.conf:2: [Daemon] HooksDirectory=/srv/hooks: unknown key in [Daemon]; HooksDirectory "
-                      "belongs in [Migration]");
+                      "test.conf:3: unknown group [Deamon] (there are [Daemon], [Domains], [Migration] and "
+                      "[TLS])");
+        parse_refused(
+                "[Daemon]\nLogLevels=debug\n",
+                "test.conf:2: [Daemon] LogLevels=debug: unknown key (those of [Daemon]: IdleTimeoutSec, "
+                "LogLevel)");
+        parse_refused(
+                "[Daemon]\nHooksDirectory=/srv/hooks\n",
+                "test.conf:2: [Daemon] HooksDirectory=/srv/hooks: unknown key in [Daemon]; HooksDirectory "
+                "belongs in [Migration]");
         /* A translation is no way around the check. */
-        parse_refused("[Daemon]\nLogLevel[de]=debug\n",
-                      "test.conf:2: [Daemon] LogLevel[de]=debug: unknown key (those of [Daemon]: IdleTimeoutSec, "
-                      "LogLevel)");
-        parse_refused("LogLevel=debug\n[Daemon]\n", "test.conf:1: 'LogLevel=debug' comes before any [Group] line");
+        parse_refused(
+                "[Daemon]\nLogLevel[de]=debug\n",
+                "test.conf:2: [Daemon] LogLevel[de]=debug: unknown key (those of [Daemon]: IdleTimeoutSec, "
+                "LogLevel)");
+        parse_refused("LogLevel=debug\n[Daemon]\n",
+                      "test.conf:1: 'LogLevel=debug' comes before any [Group] line");
         parse_refused("[Daemon]\nLogLevel debug\n",
-                      "test.conf:2: 'LogLevel debug' is not a [Group] line, a Key=value line, a # comment or blank");
+                      "test.conf:2: 'LogLevel debug' is not a [Group] line, a Key=value line, a # comment "
+                      "or blank");
         parse_refused("[Daemon] # the daemon\n",
-                      "test.conf:1: '[Daemon] # the daemon' is not a [Group] line, a Key=value line, a # comment or "
+                      "test.conf:1: '[Daemon] # the daemon' is not a [Group] line, a Key=value line, a # "
+                      "comment or "
                       "blank");
-        parse_refused("[Daemon\n", "test.conf:1: '[Daemon' is not a [Group] line, a Key=value line, a # comment or "
-                                   "blank");
+        parse_refused("[Daemon\n",
+                      "test.conf:1: '[Daemon' is not a [Group] line, a Key=value line, a # comment or "
+                      "blank");
         parse_refused("[Daemon]\n=debug\n",
                       "test.conf:2: '=debug' is not a [Group] line, a Key=value line, a # comment or blank");
 
@@ -237,7 +259,8 @@ static void test_refused_structure(void) {
         g_assert_cmpstr(error->message, ==, "test.conf: contains a NUL byte: not a text file");
         g_clear_error(&error);
         g_assert_cmpint(parse(c, "[Domains]\nNetworksDirectory=/srv/\xff\n", &error), <, 0);
-        g_assert_cmpstr(error->message, ==, "test.conf:2: [Domains] NetworksDirectory=/srv/\xef\xbf\xbd: not valid UTF-8");
+        g_assert_cmpstr(error->message, ==,
+                        "test.conf:2: [Domains] NetworksDirectory=/srv/\xef\xbf\xbd: not valid UTF-8");
         g_assert_true(g_utf8_validate(error->message, -1, NULL));
         g_clear_error(&error);
         g_assert_cmpint(parse(c, "[Dae\x01mon]\n", &error), <, 0);
@@ -247,13 +270,15 @@ static void test_refused_structure(void) {
 
 static void test_later_wins(void) {
         /* In one file: the last assignment, every one checked. */
-        g_autoptr(DaemonConfig) c = parse_ok("[Migration]\nMaxOutgoingMigrations=3\n[Daemon]\nLogLevel=debug\n"
-                                             "[Migration]\nMaxOutgoingMigrations=5\n");
+        g_autoptr(DaemonConfig) c =
+                parse_ok("[Migration]\nMaxOutgoingMigrations=3\n[Daemon]\nLogLevel=debug\n"
+                         "[Migration]\nMaxOutgoingMigrations=5\n");
         g_assert_cmpuint(c->max_outgoing, ==, 5);
         g_assert_cmpuint(c->origin[DAEMON_CONFIG_MAX_OUTGOING].line, ==, 6);
-        parse_refused("[Migration]\nMaxOutgoingMigrations=lots\nMaxOutgoingMigrations=5\n",
-                      "test.conf:2: [Migration] MaxOutgoingMigrations=lots: not a number from 0 to 1000 (0: no "
-                      "limit)");
+        parse_refused(
+                "[Migration]\nMaxOutgoingMigrations=lots\nMaxOutgoingMigrations=5\n",
+                "test.conf:2: [Migration] MaxOutgoingMigrations=lots: not a number from 0 to 1000 (0: no "
+                "limit)");
 
         /* An empty assignment puts the default back (systemd's way). */
         g_autoptr(GError) error = NULL;
@@ -275,9 +300,14 @@ static void test_escapes(void) {
  * is refused with the same words in both places. */
 static void test_command_line_same_rules(void) {
         static const char *const cases[][2] = {
-                { "max-outgoing-migrations", "x" }, { "hook-timeout", "4000" }, { "idle-timeout", "" },
-                { "display-ports", "1" },           { "tls-dir", "rel" },       { "tunnel-command", "/a|b" },
-                { "log-level", "chatty" },          { "require-encryption", "perhaps" },
+                { "max-outgoing-migrations", "x" },
+                { "hook-timeout", "4000" },
+                { "idle-timeout", "" },
+                { "display-ports", "1" },
+                { "tls-dir", "rel" },
+                { "tunnel-command", "/a|b" },
+                { "log-level", "chatty" },
+                { "require-encryption", "perhaps" },
                 { "shutdown-timeout", "0" },
         };
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -286,9 +316,10 @@ static void test_command_line_same_rules(void) {
                 g_autoptr(DaemonConfig) cmdline = daemon_config_new();
                 g_autoptr(DaemonConfig) file = daemon_config_new();
                 g_autoptr(GError) cmd_error = NULL, file_error = NULL;
-                g_autofree char *text = g_strdup_printf("[%s]\n%s=%s\n", info->group, info->name, cases[i][1]);
-                g_autofree char *prefix = g_strdup_printf("test.conf:2: [%s] %s=%s: ", info->group, info->name,
-                                                          cases[i][1]);
+                g_autofree char *text =
+                        g_strdup_printf("[%s]\n%s=%s\n", info->group, info->name, cases[i][1]);
+                g_autofree char *prefix =
+                        g_strdup_printf("test.conf:2: [%s] %s=%s: ", info->group, info->name, cases[i][1]);
 
                 g_assert_cmpint(k, >=, 0);
                 g_assert_cmpint(daemon_config_set(cmdline, k, cases[i][1], &command_line, &cmd_error), <, 0);
@@ -304,8 +335,10 @@ static void test_override(void) {
         g_autoptr(DaemonConfig) cmdline = daemon_config_new();
         g_autoptr(DaemonConfig) c = parse_ok("[Daemon]\nIdleTimeoutSec=600\nLogLevel=debug\n");
 
-        g_assert_cmpint(daemon_config_set(cmdline, DAEMON_CONFIG_IDLE_TIMEOUT, "0", &command_line, NULL), ==, 0);
-        g_assert_cmpint(daemon_config_set(cmdline, DAEMON_CONFIG_HOOKS_DIR, "/srv/h", &command_line, NULL), ==, 0);
+        g_assert_cmpint(daemon_config_set(cmdline, DAEMON_CONFIG_IDLE_TIMEOUT, "0", &command_line, NULL), ==,
+                        0);
+        g_assert_cmpint(daemon_config_set(cmdline, DAEMON_CONFIG_HOOKS_DIR, "/srv/h", &command_line, NULL),
+                        ==, 0);
         daemon_config_override(c, cmdline);
         g_assert_cmpuint(c->idle_timeout_usec, ==, 0);
         g_assert_cmpint(c->origin[DAEMON_CONFIG_IDLE_TIMEOUT].kind, ==, DAEMON_CONFIG_ORIGIN_COMMAND_LINE);
@@ -417,7 +450,8 @@ static void test_precedence(Tree *t, gconstpointer data) {
 
         /* The vendor's main file is read only when the admin has none. */
         tree_put(t, 2, "vmigrated.conf", "[Daemon]\nLogLevel=debug\nIdleTimeoutSec=5\n");
-        tree_put(t, 0, "vmigrated.conf", "[Daemon]\nIdleTimeoutSec=7\n[Migration]\nMaxOutgoingMigrations=3\n");
+        tree_put(t, 0, "vmigrated.conf",
+                 "[Daemon]\nIdleTimeoutSec=7\n[Migration]\nMaxOutgoingMigrations=3\n");
         /* Drop-ins win over the main file, in the order of their names
          * whatever their directory; /etc's masks the same name elsewhere. */
         tree_put(t, 2, "vmigrated.conf.d/50-vendor.conf", "[Migration]\nMaxOutgoingMigrations=4\n");
@@ -483,9 +517,10 @@ static void test_bad_file_refuses_all(Tree *t, gconstpointer data) {
         g_autoptr(DaemonConfig) c = NULL;
         g_autoptr(GError) error = NULL;
         g_autofree char *bad = tree_path(t, 0, "vmigrated.conf.d/20-bad.conf");
-        g_autofree char *expected = g_strdup_printf("%s:3: [Migration] MaxOutgoingMigrations=abc: not a number from "
-                                                    "0 to 1000 (0: no limit)",
-                                                    bad);
+        g_autofree char *expected =
+                g_strdup_printf("%s:3: [Migration] MaxOutgoingMigrations=abc: not a number from "
+                                "0 to 1000 (0: no limit)",
+                                bad);
 
         tree_put(t, 0, "vmigrated.conf", "[Migration]\nMaxOutgoingMigrations=3\n");
         tree_put(t, 0, "vmigrated.conf.d/20-bad.conf", "[Migration]\n# oops\nMaxOutgoingMigrations=abc\n");
@@ -521,7 +556,8 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/daemon-config/search-dirs", test_search_dirs);
         g_test_add("/daemon-config/no-files", Tree, NULL, tree_setup, test_no_files, tree_teardown);
         g_test_add("/daemon-config/precedence", Tree, NULL, tree_setup, test_precedence, tree_teardown);
-        g_test_add("/daemon-config/vendor-main-file", Tree, NULL, tree_setup, test_vendor_main_file, tree_teardown);
+        g_test_add("/daemon-config/vendor-main-file", Tree, NULL, tree_setup, test_vendor_main_file,
+                   tree_teardown);
         g_test_add("/daemon-config/masked-by-dev-null", Tree, NULL, tree_setup, test_masked_by_dev_null,
                    tree_teardown);
         g_test_add("/daemon-config/bad-file-refuses-all", Tree, NULL, tree_setup, test_bad_file_refuses_all,
