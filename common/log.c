@@ -16,12 +16,18 @@ int log_get_max_level(void) {
         return max_level;
 }
 
+static const char *const level_names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
+
+const char *log_level_to_string(int level) {
+        return level >= 0 && level < (int) G_N_ELEMENTS(level_names) ? level_names[level] : NULL;
+}
+
 int log_level_from_string(const char *s) {
-        static const char *const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
+        const char *const *names = level_names;
 
         if (!s)
                 return -1;
-        for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
+        for (size_t i = 0; i < G_N_ELEMENTS(level_names); i++)
                 if (g_ascii_strcasecmp(s, names[i]) == 0)
                         return (int) i;
         if (g_ascii_strcasecmp(s, "error") == 0)

@@ -10,6 +10,7 @@
 void log_set_max_level(int level);
 int log_get_max_level(void);
 int log_level_from_string(const char *s); /* "debug", "info", ... or "0".."7"; -1 if unknown */
+const char *log_level_to_string(int level); /* "debug" for LOG_DEBUG...; NULL if out of range */
 
 void log_full(int level, const char *format, ...) G_GNUC_PRINTF(2, 3);
 

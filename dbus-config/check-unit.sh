@@ -15,11 +15,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 [ -x "$daemon" ] || { echo "daemon $daemon not built" >&2; exit 1; }
-grep -q "^ExecStart=$libexecdir/vmigrated " "$unit" || {
+grep -Eq "^ExecStart=$libexecdir/vmigrated( |\$)" "$unit" || {
         echo "ExecStart= of $unit does not use $libexecdir/vmigrated" >&2
         exit 1
 }
-sed "s|^ExecStart=$libexecdir/vmigrated |ExecStart=$daemon |" "$unit" \
+sed -E "s#^ExecStart=$libexecdir/vmigrated( |\$)#ExecStart=$daemon\\1#" "$unit" \
         >"$tmp/vmigrated.service"
 
 rc=0

@@ -8,6 +8,7 @@
 #include <systemd/sd-event.h>
 
 #include "bus-polkit.h"
+#include "daemon-config.h"
 #include "manager.h"
 
 /* The bus side of the daemon: one per process. */
@@ -36,7 +37,15 @@ typedef struct Daemon {
 
         GHashTable *job_emit; /* job id → coalescing state for PropertiesChanged */
         GHashTable *incoming_tracks; /* unique name → its sd_bus_track: sources migrating here */
-        char *tunnel_command; /* run over ssh on destinations for option 'tunnelled' */
+        const char *tunnel_command; /* run over ssh on destinations for option 'tunnelled' (config's) */
+
+        /* The configuration in effect (vmigrated.conf(5)), replaced by a
+         * SIGHUP; the manager borrows its strings. The options given on
+         * the command line (they win on every reload) and where the files
+         * are read from. */
+        DaemonConfig *config;
+        const DaemonConfig *cmdline;
+        const char *config_root;
 } Daemon;
 
 #define DAEMON_EXIT_DEADLINE_USEC (10 * 1000 * 1000ULL)

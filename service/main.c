@@ -12,6 +12,7 @@
 #include "bus-errors.h"
 #include "bus-util.h"
 #include "config.h"
+#include "daemon-config.h"
 #include "daemon.h"
 #include "display-ports.h"
 #include "domain-dbus.h"
@@ -26,33 +27,19 @@
 #include "backends.h"
 #include "migration.h"
 
-/* vmigrate-tunnel, where the package installs it on every host. */
-#define DEFAULT_TUNNEL_COMMAND VMIGRATE_LIBEXECDIR "/vmigrate-tunnel"
-
 typedef struct Arguments {
         char *state_dir;
         char *runtime_dir;
-        uint64_t idle_timeout_usec;
-        uint64_t shutdown_timeout_usec;
-        unsigned max_outgoing;
-        unsigned max_incoming;
-        char *hooks_dir;
-        char *networks_dir;
-        char *policies_dir;
-        uint64_t hook_timeout_usec;
-        char *tls_dir;
-        bool require_encryption;
-        char *tunnel_command;
+        char *config_root;   /* NULL: "/" */
+        bool show_config;
+        DaemonConfig *cmdline; /* the keys given as options (origin "command line") */
 } Arguments;
 
 static void arguments_clear(Arguments *args) {
         g_free(args->state_dir);
         g_free(args->runtime_dir);
-        g_free(args->hooks_dir);
-        g_free(args->networks_dir);
-        g_free(args->policies_dir);
-        g_free(args->tls_dir);
-        g_free(args->tunnel_command);
+        g_free(args->config_root);
+        daemon_config_free(args->cmdline);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Arguments, arguments_clear)
 
@@ -69,6 +56,10 @@ static const ManagerObserver daemon_manager_observer = {
 };
 
 static void print_help(void) {
+        const char *const *dirs = daemon_config_search_dirs();
+        g_autoptr(DaemonConfig) defaults = daemon_config_new();
+        g_autofree char *tunnel = daemon_config_get_text(defaults, DAEMON_CONFIG_TUNNEL_COMMAND);
+
         printf("Usage: vmigrated [OPTIONS]\n"
                "\n"
                "The vmigrate daemon: publishes the virtual machines (domains) of this host on the\n"
@@ -76,78 +67,91 @@ static void print_help(void) {
                "before any change. It is normally started by D-Bus activation or by systemd\n"
                "(vmigrated.service), not by hand.\n"
                "\n"
+               "Each option from --idle-timeout to --tls-dir has a key in vmigrated.conf (shown in\n"
+               "brackets; see vmigrated.conf(5)); an option given here overrides the files.\n"
+               "\n"
                "Options:\n"
                "  --state-dir=DIR      Persistent state: domain definitions (DIR/domains/<uuid>.xml)\n"
                "                       and the host UUID (DIR/host-uuid).\n"
                "                       Default: $STATE_DIRECTORY, else %s\n"
                "  --runtime-dir=DIR    Runtime state of running domains.\n"
                "                       Default: $RUNTIME_DIRECTORY, else %s\n"
-               "  --idle-timeout=SECS  Exit after SECS seconds with no domain running and no call\n"
-               "                       in progress; the next call activates the daemon again.\n"
-               "                       0 (the default) never exits on idle.\n"
+               "  --config-root=DIR    Read the configuration files below DIR instead of /: the main\n"
+               "                       file is then DIR%s/vmigrated.conf, and so on.\n"
+               "  --show-config        Print the configuration as a configuration file, each value's\n"
+               "                       origin in a comment, and exit (0; 1 if a file is wrong).\n"
+               "  --idle-timeout=SECS  [Daemon] IdleTimeoutSec. Exit after SECS seconds with no\n"
+               "                       domain running and no call in progress; the next call activates\n"
+               "                       the daemon again. 0 never exits on idle. Default %d.\n"
+               "  --log-level=LEVEL    [Daemon] LogLevel. emerg, alert, crit, err, warning, notice,\n"
+               "                       info (default) or debug. Logs go to stderr (the journal under\n"
+               "                       systemd).\n"
                "  --shutdown-timeout=SECS\n"
-               "                       How long Domain.Shutdown() waits for the guest to power\n"
-               "                       off before destroying it (default 120; ShutdownWithTimeout\n"
-               "                       lets a caller choose per call).\n"
-               "  --max-outgoing-migrations=N\n"
-               "  --max-incoming-migrations=N\n"
-               "                       How many migrations may leave (arrive at) this host at once;\n"
-               "                       one more is refused with LimitReached. Default 2; 0 means\n"
-               "                       no limit.\n"
-               "  --hooks-dir=DIR      Admin hooks run on a migration's destination (like libvirt's\n"
-               "                       qemu hook): DIR/<name> <domain> migrate prepare|finish|abort,\n"
-               "                       the domain XML on stdin. Only root-owned executables not\n"
-               "                       writable by group or others are run. Default: %s\n"
-               "  --networks-dir=DIR   The bridge each <interface type='network'> attaches to: the\n"
-               "                       file DIR/<network> names it (echo br0 > DIR/lan). Without a\n"
-               "                       file, network 'default' is virbr0 (libvirt's). Read at each\n"
-               "                       start and migration. Default: %s\n"
-               "  --policies-dir=DIR   Convergence policies an admin adds or overrides, one\n"
-               "                       DIR/NAME.policy each (option 'policy'; GetPolicies lists\n"
-               "                       them). Read at each migration. Default: %s\n"
-               "  --hook-timeout=SECS  A hook still running after SECS seconds is killed and has\n"
-               "                       failed (default 30).\n"
-               "  --tls-dir=DIR        TLS credentials for migrations with option 'tls', with\n"
-               "                       libvirt's file names: ca-cert.pem, server-cert.pem,\n"
-               "                       server-key.pem, client-cert.pem, client-key.pem (an admin\n"
-               "                       who set up libvirt's /etc/pki/qemu may point here). Read at\n"
-               "                       each migration. Default: %s\n"
-               "  --require-encryption Refuse to send or receive guest memory in clear text: a\n"
-               "                       live migration that is neither 'tls' nor 'tunnelled' is\n"
-               "                       refused with UnsupportedOption on either host.\n"
-               "  --tunnel-command=PATH\n"
-               "                       What a tunnelled migration to an ssh:// destination runs\n"
-               "                       there, through ssh, to reach that host's vmigrated: the\n"
-               "                       path of vmigrate-tunnel on the destination hosts.\n"
+               "                       [Domains] ShutdownTimeoutSec. How long Domain.Shutdown() waits\n"
+               "                       for the guest to power off before destroying it (default %d;\n"
+               "                       ShutdownWithTimeout lets a caller choose per call).\n"
+               "  --networks-dir=DIR   [Domains] NetworksDirectory. The bridge each <interface\n"
+               "                       type='network'> attaches to: the file DIR/<network> names it\n"
+               "                       (echo br0 > DIR/lan). Without a file, network 'default' is\n"
+               "                       virbr0 (libvirt's). Read at each start and migration.\n"
                "                       Default: %s\n"
                "  --display-ports=MIN-MAX\n"
-               "                       The ports guests' VNC and SPICE displays with autoport\n"
-               "                       take (as libvirt's remote_display_port_min/max); the\n"
-               "                       migration data ports are skipped. Default: 5900-65535\n"
-               "  --log-level=LEVEL    emerg, alert, crit, err, warning, notice, info (default) or\n"
-               "                       debug. Logs go to stderr (the journal under systemd).\n"
+               "                       [Domains] DisplayPorts. The ports guests' VNC and SPICE displays\n"
+               "                       with autoport take (as libvirt's remote_display_port_min/max);\n"
+               "                       the migration data ports are skipped. Default: %d-%d\n"
+               "  --max-outgoing-migrations=N\n"
+               "  --max-incoming-migrations=N\n"
+               "                       [Migration] MaxOutgoingMigrations, MaxIncomingMigrations. How\n"
+               "                       many migrations may leave (arrive at) this host at once; one\n"
+               "                       more is refused with LimitReached. Default %d; 0 means no limit.\n"
+               "  --policies-dir=DIR   [Migration] PoliciesDirectory. Convergence policies an admin\n"
+               "                       adds or overrides, one DIR/NAME.policy each (option 'policy';\n"
+               "                       GetPolicies lists them). Read at each migration. Default: %s\n"
+               "  --hooks-dir=DIR      [Migration] HooksDirectory. Admin hooks run on a migration's\n"
+               "                       destination (like libvirt's qemu hook): DIR/<name> <domain>\n"
+               "                       migrate prepare|finish|abort, the domain XML on stdin. Only\n"
+               "                       root-owned executables not writable by group or others are\n"
+               "                       run. Default: %s\n"
+               "  --hook-timeout=SECS  [Migration] HookTimeoutSec. A hook still running after SECS\n"
+               "                       seconds is killed and has failed (default %d, at most 3600).\n"
+               "  --tunnel-command=PATH\n"
+               "                       [Migration] TunnelCommand. What a tunnelled migration to an\n"
+               "                       ssh:// destination runs there, through ssh, to reach that\n"
+               "                       host's vmigrated: the path of vmigrate-tunnel on the\n"
+               "                       destination hosts. Default: %s\n"
+               "  --require-encryption[=BOOL]\n"
+               "                       [Migration] RequireEncryption. Refuse to send or receive guest\n"
+               "                       memory in clear text: a live migration that is neither 'tls'\n"
+               "                       nor 'tunnelled' is refused with UnsupportedOption on either\n"
+               "                       host. =no turns off what a file turned on.\n"
+               "  --tls-dir=DIR        [TLS] Directory. TLS credentials for migrations with option\n"
+               "                       'tls', with libvirt's file names: ca-cert.pem,\n"
+               "                       server-cert.pem, server-key.pem, client-cert.pem,\n"
+               "                       client-key.pem (an admin who set up libvirt's /etc/pki/qemu\n"
+               "                       may point here). Read at each migration. Default: %s\n"
                "  -h, --help           Show this help and exit.\n"
                "  --version            Show the version and exit.\n"
+               "\n"
+               "Configuration files (vmigrated.conf(5)): the first of %s/vmigrated.conf,\n"
+               "%s/vmigrated.conf or %s/vmigrated.conf, then every NAME.conf of the\n"
+               "vmigrated.conf.d/ directories of those three (a NAME in the first masks the others')\n"
+               "in the order of their names; a later assignment wins, the options above win over all.\n"
                "\n"
                "Environment:\n"
                "  DBUS_SYSTEM_BUS_ADDRESS  The bus to serve (default: the system bus).\n"
                "\n"
                "Signals: SIGTERM and SIGINT make the daemon release its bus name and exit.\n"
+               "SIGHUP reads the configuration files again and applies what can change while\n"
+               "running; the log says what needs a restart, or why a file was refused (then\n"
+               "nothing changes).\n"
                "\n"
-               "Exit status: 0 on a clean exit, 1 on a start-up failure (the reason is logged),\n"
-               "2 on a usage error.\n",
-               VMIGRATE_STATE_DIR, VMIGRATE_RUNTIME_DIR, VMIGRATE_HOOKS_DIR, VMIGRATE_NETWORKS_DIR,
-               VMIGRATE_POLICIES_DIR, TLS_CREDS_DEFAULT_DIR,
-               DEFAULT_TUNNEL_COMMAND);
-}
-
-static int parse_seconds(const char *s, uint64_t *ret_usec) {
-        guint64 seconds;
-
-        if (!g_ascii_string_to_unsigned(s, 10, 0, UINT32_MAX, &seconds, NULL))
-                return -EINVAL;
-        *ret_usec = seconds * G_USEC_PER_SEC;
-        return 0;
+               "Exit status: 0 on a clean exit, 1 on a start-up failure (the reason is logged;\n"
+               "a configuration file that is wrong is one), 2 on a usage error.\n",
+               VMIGRATE_STATE_DIR, VMIGRATE_RUNTIME_DIR, dirs[0], DAEMON_CONFIG_DEFAULT_IDLE_TIMEOUT_SEC,
+               DAEMON_CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_SEC, defaults->networks_dir, defaults->display_ports.min,
+               defaults->display_ports.max, MANAGER_DEFAULT_MAX_MIGRATIONS, defaults->policies_dir,
+               defaults->hooks_dir, (int) (defaults->hook_timeout_usec / G_USEC_PER_SEC), tunnel,
+               defaults->tls_dir, dirs[0], dirs[1], dirs[2]);
 }
 
 /* Returns 1 to run, 0 to exit successfully (--help), < 0 on usage errors. */
@@ -155,44 +159,47 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
         enum {
                 ARG_STATE_DIR = 0x100,
                 ARG_RUNTIME_DIR,
-                ARG_IDLE_TIMEOUT,
-                ARG_SHUTDOWN_TIMEOUT,
-                ARG_MAX_OUTGOING,
-                ARG_MAX_INCOMING,
-                ARG_LOG_LEVEL,
-                ARG_HOOKS_DIR,
-                ARG_NETWORKS_DIR,
-                ARG_POLICIES_DIR,
-                ARG_HOOK_TIMEOUT,
-                ARG_TLS_DIR,
-                ARG_REQUIRE_ENCRYPTION,
-                ARG_TUNNEL_COMMAND,
-                ARG_DISPLAY_PORTS,
+                ARG_CONFIG_ROOT,
+                ARG_SHOW_CONFIG,
                 ARG_VERSION,
+                /* + the key: one option per key of the configuration */
+                ARG_KEY = 0x200,
         };
-        static const struct option options[] = {
+        static const struct option fixed[] = {
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
-                { "idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT },
-                { "shutdown-timeout", required_argument, NULL, ARG_SHUTDOWN_TIMEOUT },
-                { "max-outgoing-migrations", required_argument, NULL, ARG_MAX_OUTGOING },
-                { "max-incoming-migrations", required_argument, NULL, ARG_MAX_INCOMING },
-                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
-                { "hooks-dir", required_argument, NULL, ARG_HOOKS_DIR },
-                { "networks-dir", required_argument, NULL, ARG_NETWORKS_DIR },
-                { "policies-dir", required_argument, NULL, ARG_POLICIES_DIR },
-                { "hook-timeout", required_argument, NULL, ARG_HOOK_TIMEOUT },
-                { "tls-dir", required_argument, NULL, ARG_TLS_DIR },
-                { "require-encryption", no_argument, NULL, ARG_REQUIRE_ENCRYPTION },
-                { "tunnel-command", required_argument, NULL, ARG_TUNNEL_COMMAND },
-                { "display-ports", required_argument, NULL, ARG_DISPLAY_PORTS },
+                { "config-root", required_argument, NULL, ARG_CONFIG_ROOT },
+                { "show-config", no_argument, NULL, ARG_SHOW_CONFIG },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
-                {},
         };
-        int c, level;
+        struct option options[G_N_ELEMENTS(fixed) + _DAEMON_CONFIG_KEY_MAX + 1] = {};
+        const DaemonConfigOrigin command_line = { DAEMON_CONFIG_ORIGIN_COMMAND_LINE };
+        size_t n = 0;
+        int c;
+
+        for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++)
+                options[n++] = fixed[i];
+        for (int k = 0; k < _DAEMON_CONFIG_KEY_MAX; k++) {
+                const DaemonConfigKeyInfo *info = daemon_config_key_info(k);
+                options[n++] = (struct option){ info->option, info->boolean ? optional_argument : required_argument,
+                                                NULL, ARG_KEY + k };
+        }
+        args->cmdline = daemon_config_new();
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                if (c >= ARG_KEY && c < ARG_KEY + _DAEMON_CONFIG_KEY_MAX) {
+                        const DaemonConfigKeyInfo *info = daemon_config_key_info(c - ARG_KEY);
+                        g_autoptr(GError) error = NULL;
+                        const char *value = optarg ? optarg : "yes"; /* a boolean's "--option" */
+
+                        /* The same rule as the key's in a file. */
+                        if (daemon_config_set(args->cmdline, c - ARG_KEY, value, &command_line, &error) < 0) {
+                                fprintf(stderr, "vmigrated: --%s=%s: %s\n", info->option, value, error->message);
+                                return -EINVAL;
+                        }
+                        continue;
+                }
                 switch (c) {
                 case ARG_STATE_DIR:
                 case ARG_RUNTIME_DIR:
@@ -204,114 +211,12 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                         g_free(c == ARG_STATE_DIR ? args->state_dir : args->runtime_dir);
                         *(c == ARG_STATE_DIR ? &args->state_dir : &args->runtime_dir) = g_strdup(optarg);
                         break;
-                case ARG_IDLE_TIMEOUT:
-                        if (parse_seconds(optarg, &args->idle_timeout_usec) < 0) {
-                                fprintf(stderr, "vmigrated: --idle-timeout takes whole seconds, not '%s'\n",
-                                        optarg);
-                                return -EINVAL;
-                        }
+                case ARG_CONFIG_ROOT:
+                        g_free(args->config_root);
+                        args->config_root = g_strdup(optarg);
                         break;
-                case ARG_SHUTDOWN_TIMEOUT:
-                        if (parse_seconds(optarg, &args->shutdown_timeout_usec) < 0 ||
-                            args->shutdown_timeout_usec == 0) {
-                                fprintf(stderr,
-                                        "vmigrated: --shutdown-timeout takes whole seconds (at least 1), not "
-                                        "'%s'\n",
-                                        optarg);
-                                return -EINVAL;
-                        }
-                        break;
-                case ARG_MAX_OUTGOING:
-                case ARG_MAX_INCOMING: {
-                        guint64 n;
-                        if (!g_ascii_string_to_unsigned(optarg, 10, 0, 1000, &n, NULL)) {
-                                fprintf(stderr, "vmigrated: --%s takes a number from 0 to 1000, not '%s'\n",
-                                        c == ARG_MAX_OUTGOING ? "max-outgoing-migrations" : "max-incoming-migrations",
-                                        optarg);
-                                return -EINVAL;
-                        }
-                        *(c == ARG_MAX_OUTGOING ? &args->max_outgoing : &args->max_incoming) = (unsigned) n;
-                        break;
-                }
-                case ARG_HOOKS_DIR:
-                        if (!g_path_is_absolute(optarg)) {
-                                fprintf(stderr, "vmigrated: --hooks-dir needs an absolute path, not '%s'\n", optarg);
-                                return -EINVAL;
-                        }
-                        g_free(args->hooks_dir);
-                        args->hooks_dir = g_strdup(optarg);
-                        break;
-                case ARG_NETWORKS_DIR:
-                        if (!g_path_is_absolute(optarg)) {
-                                fprintf(stderr, "vmigrated: --networks-dir needs an absolute path, not '%s'\n",
-                                        optarg);
-                                return -EINVAL;
-                        }
-                        g_free(args->networks_dir);
-                        args->networks_dir = g_strdup(optarg);
-                        break;
-                case ARG_POLICIES_DIR:
-                        if (!g_path_is_absolute(optarg)) {
-                                fprintf(stderr, "vmigrated: --policies-dir needs an absolute path, not '%s'\n",
-                                        optarg);
-                                return -EINVAL;
-                        }
-                        g_free(args->policies_dir);
-                        args->policies_dir = g_strdup(optarg);
-                        break;
-                case ARG_HOOK_TIMEOUT:
-                        if (parse_seconds(optarg, &args->hook_timeout_usec) < 0 || args->hook_timeout_usec == 0 ||
-                            args->hook_timeout_usec > 3600ULL * G_USEC_PER_SEC) {
-                                fprintf(stderr,
-                                        "vmigrated: --hook-timeout takes whole seconds from 1 to 3600, not '%s'\n",
-                                        optarg);
-                                return -EINVAL;
-                        }
-                        break;
-                case ARG_TLS_DIR:
-                        if (!g_path_is_absolute(optarg)) {
-                                fprintf(stderr, "vmigrated: --tls-dir needs an absolute path, not '%s'\n", optarg);
-                                return -EINVAL;
-                        }
-                        g_free(args->tls_dir);
-                        args->tls_dir = g_strdup(optarg);
-                        break;
-                case ARG_REQUIRE_ENCRYPTION:
-                        args->require_encryption = true;
-                        break;
-                case ARG_TUNNEL_COMMAND:
-                        /* It ends up on a remote shell's command line. */
-                        if (!g_path_is_absolute(optarg) || strpbrk(optarg, " \t\n'\"\\$`;&|<>*?()[]{}~#")) {
-                                fprintf(stderr,
-                                        "vmigrated: --tunnel-command needs an absolute path without spaces or "
-                                        "shell characters, not '%s'\n",
-                                        optarg);
-                                return -EINVAL;
-                        }
-                        g_free(args->tunnel_command);
-                        args->tunnel_command = g_strdup(optarg);
-                        break;
-                case ARG_DISPLAY_PORTS: {
-                        g_autoptr(GError) error = NULL;
-                        uint16_t min, max;
-
-                        if (display_ports_parse_range(optarg, &min, &max, &error) < 0) {
-                                fprintf(stderr, "vmigrated: --display-ports=%s\n", error->message);
-                                return -EINVAL;
-                        }
-                        display_ports_set_range(min, max);
-                        break;
-                }
-                case ARG_LOG_LEVEL:
-                        level = log_level_from_string(optarg);
-                        if (level < 0) {
-                                fprintf(stderr,
-                                        "vmigrated: unknown log level '%s'; use emerg, alert, crit, err, "
-                                        "warning, notice, info or debug\n",
-                                        optarg);
-                                return -EINVAL;
-                        }
-                        log_set_max_level(level);
+                case ARG_SHOW_CONFIG:
+                        args->show_config = true;
                         break;
                 case 'h':
                         print_help();
@@ -336,12 +241,6 @@ static int parse_arguments(int argc, char *argv[], Arguments *args) {
                 args->state_dir = g_strdup(getenv("STATE_DIRECTORY") ?: VMIGRATE_STATE_DIR);
         if (!args->runtime_dir)
                 args->runtime_dir = g_strdup(getenv("RUNTIME_DIRECTORY") ?: VMIGRATE_RUNTIME_DIR);
-        if (!args->hooks_dir)
-                args->hooks_dir = g_strdup(VMIGRATE_HOOKS_DIR);
-        if (!args->networks_dir)
-                args->networks_dir = g_strdup(VMIGRATE_NETWORKS_DIR);
-        if (!args->policies_dir)
-                args->policies_dir = g_strdup(VMIGRATE_POLICIES_DIR);
         return 1;
 }
 
@@ -520,65 +419,174 @@ static int daemon_setup_idle(Daemon *daemon) {
         return sd_event_source_set_description(daemon->idle_timer, "idle-timer");
 }
 
-static int run(const Arguments *args) {
+/* The idle timer for a new timeout: gone with 0, made with the first
+ * one (counting from now), moved otherwise. */
+static int daemon_set_idle_timeout(Daemon *daemon, uint64_t usec) {
+        int r;
+
+        daemon->idle_timeout_usec = usec;
+        if (usec == 0) {
+                daemon->idle_timer = sd_event_source_disable_unref(daemon->idle_timer);
+                return 0;
+        }
+        if (!daemon->idle_timer)
+                return daemon_setup_idle(daemon);
+        r = sd_event_source_set_time(daemon->idle_timer, daemon->last_activity_usec + usec);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(daemon->idle_timer, SD_EVENT_ONESHOT);
+        return r;
+}
+
+/* Gives the manager and the daemon the values of daemon->config (the
+ * strings are borrowed from it: nothing keeps them past a call, so a
+ * reload may free the old configuration once this has run). */
+static void daemon_apply_config(Daemon *daemon) {
+        const DaemonConfig *c = daemon->config;
+        Manager *m = daemon->manager;
+
+        log_set_max_level(c->log_level);
+        display_ports_set_range(c->display_ports.min, c->display_ports.max);
+        daemon->shutdown_timeout_usec = c->shutdown_timeout_usec;
+        daemon->tunnel_command = c->tunnel_command;
+        m->max_outgoing = c->max_outgoing;
+        m->max_incoming = c->max_incoming;
+        m->hooks_dir = c->hooks_dir;
+        m->hook_timeout_usec = c->hook_timeout_usec;
+        m->networks_dir = c->networks_dir;
+        m->policies_dir = c->policies_dir;
+        m->require_encryption = c->require_encryption;
+        /* [TLS] Directory is the manager's own copy, set once at start. */
+}
+
+/* Which file value the command line overrides, said once per start or
+ * reload so that an admin editing the file learns why nothing changes. */
+static void log_overridden(const DaemonConfig *c) {
+        for (int k = 0; k < _DAEMON_CONFIG_KEY_MAX; k++) {
+                const DaemonConfigKeyInfo *info = daemon_config_key_info(k);
+                if (c->overridden[k].kind == DAEMON_CONFIG_ORIGIN_DEFAULT)
+                        continue;
+                g_autofree char *where = daemon_config_origin_describe(&c->overridden[k]);
+                log_notice("%s: [%s] %s is overridden by --%s on vmigrated's command line", where, info->group,
+                           info->name, info->option);
+        }
+}
+
+/* SIGHUP: the files again, with the same command line on top. A key that
+ * can change at run time changes; one that cannot keeps its value until
+ * the next start, and the log says so. A file that is wrong changes
+ * nothing at all. */
+static void daemon_reload_config(Daemon *daemon) {
+        g_autoptr(DaemonConfig) next = NULL;
+        g_autoptr(GError) error = NULL;
+        unsigned applied = 0, pending = 0;
+        uint64_t now = 0;
+
+        if (daemon->exiting) {
+                log_info("exiting: not reloading the configuration");
+                return;
+        }
+        (void) sd_event_now(daemon->event, CLOCK_MONOTONIC, &now);
+        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now);
+        if (daemon_config_load_effective(daemon->config_root, daemon->cmdline, &next, &error) < 0) {
+                log_error("reloading the configuration: %s; nothing changed, the configuration in effect stays",
+                          error->message);
+                (void) sd_notify(false, "READY=1");
+                return;
+        }
+
+        for (int k = 0; k < _DAEMON_CONFIG_KEY_MAX; k++) {
+                const DaemonConfigKeyInfo *info = daemon_config_key_info(k);
+                if (daemon_config_key_equal(daemon->config, next, k))
+                        continue;
+                g_autofree char *old = daemon_config_get_text(daemon->config, k);
+                g_autofree char *new = daemon_config_get_text(next, k);
+                g_autofree char *where = daemon_config_origin_describe(&next->origin[k]);
+                if (!info->reloadable) {
+                        log_warning("configuration: [%s] %s=%s (%s) needs a restart of vmigrated to apply; %s stays "
+                                    "in effect until then",
+                                    info->group, info->name, new, where, old);
+                        daemon_config_copy_key(next, daemon->config, k);
+                        pending++;
+                        continue;
+                }
+                log_info("configuration: [%s] %s=%s (%s), was %s", info->group, info->name, new, where, old);
+                applied++;
+        }
+
+        log_overridden(next);
+        DaemonConfig *old = daemon->config;
+        daemon->config = g_steal_pointer(&next);
+        daemon_apply_config(daemon);
+        daemon_config_free(old);
+        if (daemon_set_idle_timeout(daemon, daemon->config->idle_timeout_usec) < 0)
+                log_warning("cannot set the idle timer to %" PRIu64 " s", daemon->idle_timeout_usec / G_USEC_PER_SEC);
+        log_info("reloaded the configuration: %u change(s) applied, %u need(s) a restart", applied, pending);
+        (void) sd_notify(false, "READY=1");
+}
+
+static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_info("received %s: reloading the configuration", strsignal(si->ssi_signo));
+        daemon_reload_config(userdata);
+        return 0;
+}
+
+static int run(const Arguments *args, DaemonConfig *config) {
         g_autoptr(GError) error = NULL;
         g_autoptr(Manager) manager = NULL;
         g_autoptr(PolkitRegistry) polkit = polkit_registry_new();
         g_autoptr(sd_event) event = NULL;
-        Daemon daemon = { 0 };
+        Daemon daemon = { .config = config, .cmdline = args->cmdline, .config_root = args->config_root };
         sigset_t mask;
         int r;
 
         r = bus_errors_register();
         if (r < 0)
-                return r;
+                goto out;
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
         /* Child exits are watched through pidfds, or SIGCHLD where there
          * are none: sd-event wants it blocked. */
         sigaddset(&mask, SIGCHLD);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return -errno;
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+                r = -errno;
+                goto out;
+        }
 
         r = sd_event_default(&event);
         if (r < 0)
-                return r;
+                goto out;
         r = sd_event_add_signal(event, NULL, SIGTERM, on_signal, &daemon);
         if (r >= 0)
                 r = sd_event_add_signal(event, NULL, SIGINT, on_signal, &daemon);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGHUP, on_reload_signal, &daemon);
         if (r < 0)
-                return r;
+                goto out;
 
+        /* Before the backends find the guests still running. */
+        display_ports_set_range(config->display_ports.min, config->display_ports.max);
         r = manager_new(event, args->state_dir, args->runtime_dir, builtin_backends, n_builtin_backends, &manager,
                         &error);
         if (r < 0) {
                 log_error("%s", error->message);
-                return r;
+                goto out;
         }
-        manager->max_outgoing = args->max_outgoing;
-        manager->max_incoming = args->max_incoming;
-        manager->hooks_dir = args->hooks_dir;
-        manager->networks_dir = args->networks_dir;
-        manager->policies_dir = args->policies_dir;
-        manager->hook_timeout_usec = args->hook_timeout_usec;
-        if (args->tls_dir) {
-                g_free(manager->tls_dir);
-                manager->tls_dir = g_strdup(args->tls_dir);
-        }
-        manager->require_encryption = args->require_encryption;
-        (void) manager_load_domains(manager);
+        g_free(manager->tls_dir);
+        manager->tls_dir = g_strdup(config->tls_dir);
 
         daemon.event = event;
         daemon.manager = manager;
         daemon.polkit = polkit;
         daemon.job_emit = job_emit_table_new();
         daemon.incoming_tracks = incoming_track_table_new();
-        daemon.tunnel_command = args->tunnel_command ? args->tunnel_command : (char *) DEFAULT_TUNNEL_COMMAND;
+        daemon_apply_config(&daemon);
+        daemon.idle_timeout_usec = config->idle_timeout_usec;
+        (void) manager_load_domains(manager);
+
         manager_set_peer_ops(manager, &peer_dbus_ops, &daemon);
-        daemon.idle_timeout_usec = args->idle_timeout_usec;
-        daemon.shutdown_timeout_usec = args->shutdown_timeout_usec;
         manager_set_observer(manager, &daemon_manager_observer, &daemon);
 
         r = daemon_setup_bus(&daemon);
@@ -600,23 +608,40 @@ static int run(const Arguments *args) {
         g_clear_pointer(&daemon.incoming_tracks, g_hash_table_unref);
         g_clear_pointer(&daemon.job_emit, g_hash_table_unref);
         daemon.bus = sd_bus_flush_close_unref(daemon.bus);
+        /* The manager borrows the configuration's strings: it goes first. */
+        g_clear_pointer(&manager, manager_free);
+out:
+        daemon_config_free(daemon.config);
         return r;
 }
 
 int main(int argc, char *argv[]) {
-        g_auto(Arguments) args = {
-                .shutdown_timeout_usec = 120 * G_USEC_PER_SEC,
-                .max_outgoing = MANAGER_DEFAULT_MAX_MIGRATIONS,
-                .max_incoming = MANAGER_DEFAULT_MAX_MIGRATIONS,
-                .hook_timeout_usec = HOOK_DEFAULT_TIMEOUT_USEC,
-        };
+        g_auto(Arguments) args = { 0 };
+        g_autoptr(DaemonConfig) config = NULL;
+        g_autoptr(GError) error = NULL;
         int r;
 
         r = parse_arguments(argc, argv, &args);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
 
-        r = run(&args);
+        /* Nothing starts half-configured: a file that is wrong stops it. */
+        if (daemon_config_load_effective(args.config_root, args.cmdline, &config, &error) < 0) {
+                if (args.show_config)
+                        fprintf(stderr, "vmigrated: %s\n", error->message);
+                else
+                        log_error("%s", error->message);
+                return 1;
+        }
+        if (args.show_config) {
+                g_autofree char *text = daemon_config_format(config);
+                fputs(text, stdout);
+                return fflush(stdout) == 0 ? 0 : 1;
+        }
+        log_set_max_level(config->log_level);
+        log_overridden(config);
+
+        r = run(&args, g_steal_pointer(&config));
         if (r < 0) {
                 log_error("exiting on error: %s", g_strerror(-r));
                 return 1;

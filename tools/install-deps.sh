@@ -28,6 +28,10 @@ packages=(
         libxml2-utils
         libgnutls28-dev
         gnutls-bin
+        # The manual pages (man/*.scd), and man(1)/groff for their test.
+        scdoc
+        man-db
+        groff-base
         dbus-daemon
         polkitd
         systemd

@@ -18,9 +18,10 @@ int display_ports_parse_range(const char *s, uint16_t *ret_min, uint16_t *ret_ma
         if (!parts || g_strv_length(parts) != 2 ||
             !g_ascii_string_to_unsigned(parts[0], 10, 1, 65535, &min, NULL) ||
             !g_ascii_string_to_unsigned(parts[1], 10, 1, 65535, &max, NULL) || min > max)
+                /* Says what is wrong, not with what: the caller names the
+                 * value and where it was given (option or file line). */
                 return vm_error_set(error, VM_ERROR_INVALID_ARGUMENT,
-                                    "'%s': give MIN-MAX with 1 <= MIN <= MAX <= 65535, e.g. 5900-5999",
-                                    s ? s : "");
+                                    "not MIN-MAX with 1 <= MIN <= MAX <= 65535 (e.g. 5900-5999)");
         *ret_min = (uint16_t) min;
         *ret_max = (uint16_t) max;
         return 0;
@@ -112,6 +113,6 @@ int display_port_acquire(const char *address, uint16_t want, bool vnc, uint16_t 
         return vm_error_set(
                 error, VM_ERROR_BACKEND_FAILED,
                 "no free display port in %u-%u on %s: other guests or programs hold them all; stop "
-                "one, or widen the range (vmigrated --display-ports)",
+                "one, or widen the range (DisplayPorts=, vmigrated --display-ports)",
                 first, range_max, where);
 }

@@ -48,7 +48,7 @@ static char *read_file(TlsCreds *c, const char *name, gnutls_datum_t *ret_datum)
         if (!g_file_get_contents(path, &data, &len, &error)) {
                 if (g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
                         problem(c, "%s is missing; create it (see the README's \"TLS\" section) or point "
-                                   "--tls-dir at a directory that has it",
+                                   "[TLS] Directory= (vmigrated --tls-dir) at a directory that has it",
                                 path);
                 else
                         problem(c, "%s cannot be read: %s", path, error->message);
@@ -250,7 +250,8 @@ TlsCreds *tls_creds_load(const char *dir, int64_t now) {
         c->problems = g_ptr_array_new_with_free_func(g_free);
         if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
                 problem(c, "the TLS directory %s does not exist; create it with the CA's certificate and this "
-                           "host's (see the README's \"TLS\" section), or point --tls-dir elsewhere",
+                           "host's (see the README's \"TLS\" section), or point [TLS] Directory= (vmigrated --tls-dir) "
+                           "elsewhere",
                         dir);
                 return g_steal_pointer(&c);
         }

@@ -374,7 +374,7 @@ int policy_apply(GPtrArray *policies, MigrateOptions *o, const MigrateOptionSupp
                                                ((const Policy *) g_ptr_array_index(policies, i))->name);
                 return vm_error_set(error, VM_ERROR_INVALID_OPTION,
                                     "option 'policy'='%s': no such policy on this host (it has %s; an admin adds "
-                                    "NAME.policy files to vmigrated's --policies-dir)",
+                                    "NAME.policy files to PoliciesDirectory=, vmigrated --policies-dir)",
                                     name, known->str);
         }
         if (policy_has_action(p, POLICY_ACTION_POSTCOPY)) {

@@ -688,7 +688,7 @@ void preflight_display_ports(const HostFacts *facts, const DomainDef *def, Findi
                                 findings_add(out, FINDING_ERROR, "network.display-port",
                                              "no free display port in %u-%u on %s for <graphics type='%s'>: "
                                              "other guests or programs hold them all; stop one, or widen the "
-                                             "range there (vmigrated --display-ports)",
+                                             "range there (DisplayPorts=, vmigrated --display-ports)",
                                              first, last, host, g->type);
                 }
                 if (r == -EADDRNOTAVAIL)
@@ -808,7 +808,8 @@ static void check_plaintext(Manager *m, Findings *out) {
         if (m->require_encryption)
                 findings_add_code(out, FINDING_ERROR, VM_ERROR_UNSUPPORTED_OPTION, "security.plaintext",
                                   "this host does not let guest memory cross the network unencrypted "
-                                  "(vmigrated --require-encryption): migrate with option 'tls' or 'tunnelled'");
+                                  "(RequireEncryption=, vmigrated --require-encryption): migrate with option "
+                                  "'tls' or 'tunnelled'");
 }
 
 /* Source: option 'tls' needs our client credentials; without it, a host
@@ -977,7 +978,8 @@ void preflight_destination_with_facts(Manager *m, const HostFacts *facts, const 
         else if (m->max_incoming && manager_count_running_jobs(m, JOB_MIGRATION_IN) >= m->max_incoming)
                 findings_add(out, FINDING_ERROR, "limits.incoming",
                              "%u migrations are already arriving, the most allowed here "
-                             "(vmigrated --max-incoming-migrations); try again when one has ended",
+                             "(MaxIncomingMigrations=, vmigrated --max-incoming-migrations); try again when "
+                             "one has ended",
                              m->max_incoming);
         check_domain_identity(m, def, options, out);
 
@@ -1111,7 +1113,8 @@ void preflight_source_with_facts(Domain *d, const HostFacts *facts, const Migrat
         if (m->max_outgoing && manager_count_running_jobs(m, JOB_MIGRATION_OUT) >= m->max_outgoing)
                 findings_add(out, FINDING_ERROR, "limits.outgoing",
                              "%u migrations are already leaving this host, the most allowed "
-                             "(vmigrated --max-outgoing-migrations); wait for one to end",
+                             "(MaxOutgoingMigrations=, vmigrated --max-outgoing-migrations); wait for one to "
+                             "end",
                              m->max_outgoing);
 
         if (d->backend->migrate_options)

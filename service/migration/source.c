@@ -637,7 +637,8 @@ static int outgoing_read_prepared(Outgoing *o, GVariant *reply, GError **error) 
         else if (!tls && !o->options->tunnelled && !o->options->offline && o->manager->require_encryption)
                 return vm_error_set(error, VM_ERROR_UNSUPPORTED_OPTION,
                                     "this host does not let guest memory cross the network unencrypted "
-                                    "(vmigrated --require-encryption), and %s cannot use TLS with it (DryRun "
+                                    "(RequireEncryption=, vmigrated --require-encryption), and %s cannot use TLS "
+                                    "with it (DryRun "
                                     "says why): migrate with option 'tls' or 'tunnelled'",
                                     o->destination->canonical);
         if (!o->options->offline) {
