@@ -225,7 +225,7 @@ vm_setup_users() {
 # replaced (the wrapper records each daemon's pid and exit status).
 vm_write_service_file() {
         local idle=$1
-        _vm_write_service_file "--state-dir=$VM_TMP/state --runtime-dir=$VM_TMP/run --idle-timeout=$idle --log-level=debug"
+        _vm_write_service_file "--state-dir=$VM_TMP/state --runtime-dir=$VM_TMP/run --config-root=$VM_TMP/config --idle-timeout=$idle --log-level=debug"
         # dbus-daemon rereads service directories when a name is unknown,
         # but not for a changed file: make it reload now.
         if [ -n "$_vm_dbus_pid" ]; then

@@ -280,7 +280,8 @@ _hosts_pick_id() {
 _hosts_daemon_options() {
         local extra=${HOSTS_DAEMON_ARGS:-}
         extra=${extra//@HOSTDIR@/$1}
-        echo "--idle-timeout=${HOSTS_IDLE_TIMEOUT:-0} --log-level=debug${extra:+ $extra}"
+        # --config-root: no configuration file of this machine applies.
+        echo "--config-root=$1/config --idle-timeout=${HOSTS_IDLE_TIMEOUT:-0} --log-level=debug${extra:+ $extra}"
 }
 
 # Mounts inside a new host mount namespace. $1 = host dir, $2 = run dir,
