@@ -128,6 +128,15 @@ start_guest() {
         wps=$(sed -n -E 's/.* wps=([0-9]+).*/\1/p' <<<"$hb")
 }
 
+# destroy_both: after a failed run, the guest goes on neither host. The
+# destination first: a source in post-copy refuses Destroy (the guest runs
+# on host-b) until the post-copy has failed.
+destroy_both() {
+        bench_call "$bus_b" "$p" Domain Destroy >/dev/null 2>&1
+        wait_until 30 eval 'bench_call "$bus_a" "$p" Domain Destroy >/dev/null 2>&1 ||
+                [[ ! $(bench_prop "$bus_a" "$p" Domain State) =~ ^(running|paused)$ ]]'
+}
+
 # vm_postcopy [call]: sets pc_* (wall ms, ratio, downtime, pass of the
 # switch). Without "call": Migrate {postcopy, wait} and nothing else. With
 # "call": Migrate {postcopy}, Domain.StartPostCopy once the second pass has
@@ -137,6 +146,7 @@ start_guest() {
 vm_postcopy() {
         local mode=${1:-} t0 t1 out rc job v
         pc_ok=0 pc_wall=- pc_ratio=- pc_down=- pc_pass=- pc_verify=- pc_wps=- err= pc_seen=- pc_silence=- pc_pulse=
+        pc_first=client
         start_guest || return 1
         pc_wps=$wps
         # Until the job ends (SIGTERM below): post-copy goes on after the switch.
@@ -148,11 +158,19 @@ vm_postcopy() {
                 rc=$?
                 if [ $rc -eq 0 ]; then
                         job=$(bench_unquote "$out")
-                        wait_until 60 eval "[ \"\$(bench_prop '$bus_a' '$job' Job Iteration)\" -ge 2 ]" &&
-                                bench_call "$bus_a" "$p" Domain StartPostCopy >/dev/null 2>&1 &&
+                        # The policy may have switched already: InvalidState
+                        # "already in post-copy" is what a client then hears.
+                        if wait_until 60 eval "[ \"\$(bench_prop '$bus_a' '$job' Job Iteration)\" -ge 2 ]"; then
+                                v=$(bench_call "$bus_a" "$p" Domain StartPostCopy 2>&1) ||
+                                        { [[ $v == *"already in post-copy"* ]] && pc_first=policy; } ||
+                                        { rc=1; out="StartPostCopy: $v"; }
+                        fi
+                        [ $rc -eq 0 ] &&
                                 wait_until 120 eval "[[ \$(bench_prop '$bus_a' '$job' Job Phase) =~ ^(completed|failed|cancelled)\$ ]]"
-                        rc=$?
-                        [ "$(bench_prop "$bus_a" "$job" Job Phase)" = completed ] || { rc=1; out="job $(bench_prop "$bus_a" "$job" Job Phase): $(bench_prop "$bus_a" "$job" Job Error)"; }
+                        if [ $rc -eq 0 ] && [ "$(bench_prop "$bus_a" "$job" Job Phase)" != completed ]; then
+                                rc=1
+                                out="job $(bench_prop "$bus_a" "$job" Job Phase): $(bench_prop "$bus_a" "$job" Job Error)"
+                        fi
                 fi
         else
                 out=$(bench_call "$bus_a" "$p" Domain Migrate 'sa{sv}' "$dest" 2 postcopy b true wait b true 2>&1)
@@ -169,8 +187,7 @@ vm_postcopy() {
         fi
         if [ $rc -ne 0 ]; then
                 err="Migrate {postcopy${mode:+, StartPostCopy}}: $out"
-                bench_call "$bus_a" "$p" Domain Destroy >/dev/null 2>&1
-                bench_call "$bus_b" "$p" Domain Destroy >/dev/null 2>&1
+                destroy_both
                 return 1
         fi
         pc_wall=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.0f", d / 1e6 }')
@@ -206,8 +223,7 @@ vm_defaults() {
         mig_pulse_field "$MIG_PULSE" error >/dev/null || df_seen=$(mig_pulse_field "$MIG_PULSE" downtime_ms)
         if [ $rc -ne 0 ]; then
                 err="Migrate {}: $out"
-                bench_call "$bus_a" "$p" Domain Destroy >/dev/null 2>&1
-                bench_call "$bus_b" "$p" Domain Destroy >/dev/null 2>&1
+                destroy_both
                 return 1
         fi
         df_wall=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.0f", d / 1e6 }')
@@ -267,7 +283,7 @@ for ((r = 1; r <= rounds; r++)); do
                 echo "vmigrate {postcopy: true}: FAILED: $err"
         fi
         if vm_postcopy call; then
-                echo "for reference, vmigrate {postcopy: true} + StartPostCopy when pass 2 begins (a client's call, not the default): completed in $pc_wall ms = ${pc_ratio}x; switched at pass $pc_pass; downtime $pc_down ms, the guest saw $pc_seen ms, longest silence $pc_silence; $pc_verify on host-b"
+                echo "for reference, vmigrate {postcopy: true} + StartPostCopy when pass 2 begins (a client's call, not the default): completed in $pc_wall ms = ${pc_ratio}x; switched at pass $pc_pass (the $pc_first asked first); downtime $pc_down ms, the guest saw $pc_seen ms, longest silence $pc_silence; $pc_verify on host-b"
                 echo "  pulse: $pc_pulse"
                 call_walls+=("$pc_wall")
         else
