@@ -47,12 +47,36 @@
  * the pause the guest may see, so QEMU is asked for this much less. */
 #define MIGRATION_DOWNTIME_MARGIN_MS 50
 
-/* max-downtime as the guest sees it -> QEMU's downtime-limit. */
-static uint64_t qemu_downtime_limit(uint64_t max_downtime_ms) {
+/* QEMU's CPU throttle (auto-converge) lets the vCPUs run a 10 ms slice,
+ * then sleeps them p/(1 − p) slices: at 99% almost a second in which the
+ * guest does nothing, which its peers see as a pause like the
+ * switch-over's, and which the switch-over's own pause adds to when the
+ * vCPUs were asleep as it began. */
+#define QEMU_THROTTLE_SLICE_MS 10
+
+static uint64_t qemu_throttle_stall_ms(unsigned percent) {
+        percent = MIN(percent, 99u);
+        return (uint64_t) percent * QEMU_THROTTLE_SLICE_MS / (100 - percent);
+}
+
+/* The hardest throttle whose sleeps stay within half the pause the guest
+ * may see: the other half is the switch-over's. */
+static unsigned qemu_throttle_cap(uint64_t max_downtime_ms) {
+        uint64_t half = max_downtime_ms / 2;
+        uint64_t p = half * 100 / (half + QEMU_THROTTLE_SLICE_MS);
+
+        return (unsigned) CLAMP(p, 1, 99);
+}
+
+/* max-downtime as the guest sees it -> QEMU's downtime-limit, with the
+ * throttle's sleep (percent, 0 = none) taken off too. */
+static uint64_t qemu_downtime_limit(uint64_t max_downtime_ms, unsigned throttle) {
         uint64_t ms = max_downtime_ms ? max_downtime_ms : MIGRATION_DEFAULT_DOWNTIME_MS;
         uint64_t margin = MIN((uint64_t) MIGRATION_DOWNTIME_MARGIN_MS, ms / 2);
+        uint64_t limit = ms - margin;
+        uint64_t stall = throttle ? qemu_throttle_stall_ms(throttle) : 0;
 
-        return MAX(ms - margin, (uint64_t) 1);
+        return limit > stall ? limit - stall : 1;
 }
 /* No byte across for this long: the network (or the destination) is gone,
  * though the control connection may still be up. TCP alone would take its
@@ -75,6 +99,8 @@ struct QemuMigration {
         bool ran_before;
         bool stream_done; /* completed, failed, cancelled, or switched to post-copy: reported */
         bool confirm_success;
+        uint64_t max_downtime; /* the pause the guest may see, ms (0: the default) */
+        unsigned throttle;     /* percent the policy set, capped; 0: none yet */
         bool postcopy_requested; /* StartPostCopy asked; sent as soon as QEMU takes it */
         bool postcopy_sent;
         bool postcopy_active;
@@ -188,6 +214,7 @@ static QemuMigration *migration_new(QemuDomain *qd, bool outgoing, const Migrate
         m->qd = qd;
         m->outgoing = outgoing;
         m->options = migrate_options_copy(options);
+        m->max_downtime = options->max_downtime;
         qd->migration = m;
         return m;
 }
@@ -284,7 +311,7 @@ static JsonObject *parameters_args(const QemuMigration *m, bool source) {
         if (source) {
                 json_object_set_int_member(args, "max-bandwidth",
                                            o->bandwidth ? (gint64) o->bandwidth : (gint64) MIGRATION_UNLIMITED_BANDWIDTH);
-                json_object_set_int_member(args, "downtime-limit", (gint64) qemu_downtime_limit(o->max_downtime));
+                json_object_set_int_member(args, "downtime-limit", (gint64) qemu_downtime_limit(o->max_downtime, 0));
                 if (o->postcopy_bandwidth)
                         json_object_set_int_member(args, "max-postcopy-bandwidth", (gint64) o->postcopy_bandwidth);
                 /* The sender finds the zero pages; the destination said
@@ -959,14 +986,26 @@ int qemu_migrate_start_postcopy(void *domain_data, GError **error) {
 int qemu_migrate_set_throttle(void *domain_data, unsigned percent, GError **error) {
         QemuDomain *qd = domain_data;
         QemuMigration *m = qd->migration;
-        gint64 p = percent ? MIN(percent, 99) : 1;
+        uint64_t allowed;
+        unsigned cap;
+        gint64 p;
 
         if (!m || !m->outgoing || m->stream_done || !qd->qmp)
                 return vm_error_set(error, VM_ERROR_NO_JOB, "no migration is streaming from this host");
+        allowed = m->max_downtime ? m->max_downtime : MIGRATION_DEFAULT_DOWNTIME_MS;
+        cap = qemu_throttle_cap(allowed);
+        if (percent > cap)
+                log_info("domain '%s': throttling by %u%%, not %u%%: QEMU would stop the guest for %" G_GUINT64_FORMAT
+                         " ms at a time, more than half of the %" G_GUINT64_FORMAT " ms pause it may see",
+                         domain_name(qd->domain), cap, percent, qemu_throttle_stall_ms(percent), allowed);
+        m->throttle = percent ? MIN(percent, cap) : 0;
+        p = m->throttle ? m->throttle : 1;
         JsonObject *args = json_object_new();
         json_object_set_int_member(args, "cpu-throttle-initial", p);
         json_object_set_int_member(args, "cpu-throttle-increment", p);
         json_object_set_int_member(args, "max-cpu-throttle", p);
+        /* The switch-over's pause plus a throttle sleep it may follow. */
+        json_object_set_int_member(args, "downtime-limit", (gint64) qemu_downtime_limit(allowed, m->throttle));
         return qmp_execute(qd->qmp, "migrate-set-parameters", args, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, error);
 }
 
@@ -1003,7 +1042,14 @@ static int set_parameter(QemuDomain *qd, const char *name, uint64_t value, GErro
 }
 
 int qemu_migrate_set_max_downtime(void *domain_data, uint64_t milliseconds, GError **error) {
-        return set_parameter(domain_data, "downtime-limit", qemu_downtime_limit(milliseconds), error);
+        QemuDomain *qd = domain_data;
+        QemuMigration *m = qd->migration;
+        int r;
+
+        r = set_parameter(qd, "downtime-limit", qemu_downtime_limit(milliseconds, m ? m->throttle : 0), error);
+        if (r >= 0)
+                m->max_downtime = milliseconds;
+        return r;
 }
 
 int qemu_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_second, bool postcopy, GError **error) {
