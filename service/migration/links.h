@@ -10,7 +10,7 @@
  * caller gives no 'bandwidth', and starts nothing on the destination to
  * learn it. */
 typedef struct LinkRecord {
-        uint64_t bandwidth;     /* bytes per second: the fastest pass the migration measured */
+        uint64_t bandwidth;     /* bytes per second: the migration's average pre-copy throughput */
         int64_t measured_unix;  /* when (seconds since the epoch) */
         char *destination;      /* the URI the migration went to, for the message */
 } LinkRecord;

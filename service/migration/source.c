@@ -61,11 +61,12 @@ typedef struct Outgoing {
         Convergence *convergence;
         uint64_t pass;
         sd_event_source *timeout;
-        /* For links.h: the destination host and the fastest pre-copy pass
-         * (0 when the caller capped the bandwidth: that says nothing of
-         * the link). */
+        /* For links.h: the destination host, and the bytes pre-copy had
+         * sent at its first and its last report (none when the caller
+         * capped the bandwidth: that says nothing of the link). */
         char *remote_host_uuid;
-        uint64_t link_peak;
+        uint64_t link_first_usec, link_first_bytes;
+        uint64_t link_last_usec, link_last_bytes;
 } Outgoing;
 
 typedef struct OutgoingTunnel {
@@ -152,14 +153,22 @@ static void outgoing_note_source_images(Outgoing *o) {
         job_add_warning(o->job, note);
 }
 
-/* What this migration saw of the link, for the next DryRun to there. */
+/* Less than this says more about the start of a stream than the link. */
+#define LINK_MIN_BYTES (32ULL * 1024 * 1024)
+#define LINK_MIN_USEC G_USEC_PER_SEC
+
+/* What this migration saw of the link, for the next DryRun to there: the
+ * average pre-copy throughput, when it ran long enough to mean something
+ * (an idle guest's few MiB do not fill a link). */
 static void outgoing_record_link(Outgoing *o) {
         g_autoptr(GError) error = NULL;
+        uint64_t bytes = o->link_last_bytes - o->link_first_bytes;
+        uint64_t usec = o->link_last_usec - o->link_first_usec;
 
-        if (!o->remote_host_uuid || o->link_peak == 0 || !o->manager->state_dir)
+        if (!o->remote_host_uuid || !o->manager->state_dir || bytes < LINK_MIN_BYTES || usec < LINK_MIN_USEC)
                 return;
-        if (link_record_save(o->manager->state_dir, o->remote_host_uuid, o->destination->canonical, o->link_peak,
-                             g_get_real_time() / G_USEC_PER_SEC, &error) < 0)
+        if (link_record_save(o->manager->state_dir, o->remote_host_uuid, o->destination->canonical,
+                             bytes * G_USEC_PER_SEC / usec, g_get_real_time() / G_USEC_PER_SEC, &error) < 0)
                 log_warning("job %" G_GUINT64_FORMAT ": not keeping the link's speed: %s", o->job->id,
                             error->message);
 }
@@ -364,8 +373,16 @@ static void outgoing_converge(Outgoing *o, const MigrationStats *stats) {
 
         if (!o->convergence)
                 return;
-        if (!migrate_options_has(o->options, MIGRATE_OPTION_BANDWIDTH) && !stats->postcopy_active)
-                o->link_peak = MAX(o->link_peak, stats->bandwidth);
+        if (!migrate_options_has(o->options, MIGRATE_OPTION_BANDWIDTH) && !stats->postcopy_active &&
+            stats->data_processed > 0) {
+                uint64_t now = (uint64_t) g_get_monotonic_time();
+                if (o->link_first_usec == 0) {
+                        o->link_first_usec = now;
+                        o->link_first_bytes = stats->data_processed;
+                }
+                o->link_last_usec = now;
+                o->link_last_bytes = stats->data_processed;
+        }
         r = convergence_update(o->convergence, stats, (uint64_t) g_get_monotonic_time(), &a, &not_converging);
         if (r > 0)
                 outgoing_apply_policy(o, &a);
