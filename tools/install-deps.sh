@@ -23,6 +23,9 @@ packages=(
         libsystemd-dev
         libglib2.0-dev
         libglib2.0-bin
+        # gdbus-codegen: the test client built on proxies generated from
+        # interfaces/*.xml (tests/clients).
+        libglib2.0-dev-bin
         libjson-glib-dev
         libxml2-dev
         libxml2-utils
