@@ -49,6 +49,9 @@ packages=(
         # guest (swtpm-tools: swtpm_setup, for whoever makes TPM state by hand).
         swtpm
         swtpm-tools
+        # The hosts suite runs the daemons under the systemd unit's seccomp
+        # filters (tests/hosts/unit-sandbox.py).
+        python3-seccomp
 )
 # Packages taken from bookworm-backports.
 backports_packages=(
