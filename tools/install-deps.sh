@@ -56,6 +56,13 @@ packages=(
         # guest (swtpm-tools: swtpm_setup, for whoever makes TPM state by hand).
         swtpm
         swtpm-tools
+        # The hosts suite runs the daemons under the systemd unit's seccomp
+        # filters (tests/hosts/unit-sandbox.py).
+        python3-seccomp
+        # The package suite (tools/check-deb.sh): dpkg-buildpackage with
+        # dh, and a throwaway Debian 12 root to install the .deb into.
+        debhelper
+        mmdebstrap
 )
 # Packages taken from bookworm-backports.
 backports_packages=(

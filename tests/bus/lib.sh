@@ -301,7 +301,9 @@ EOF
 }
 
 # _vm_write_wrapper: $VM_TMP/vmigrated-wrapper. Shared with
-# tests/hosts/lib-hosts.sh (VM_TMP set to a host's dir).
+# tests/hosts/lib-hosts.sh (VM_TMP set to a host's dir), which sets
+# VM_DAEMON_SANDBOX: a command prefix that runs the daemon under the unit's
+# sandbox (tests/hosts/unit-sandbox.py), outside valgrind.
 _vm_write_wrapper() {
         # dbus-daemon runs this as the activated service. It keeps the
         # daemon's pid equal to what the bus reports for the name (the
@@ -320,8 +322,9 @@ if [ -r "$VM_TMP/daemon.env" ]; then
 fi
 # Under meson test --setup valgrind, VMIGRATE_VALGRIND is the valgrind
 # command line. valgrind runs the program in its own process, so the pid
-# recorded below is still the one owning the bus name.
-${VMIGRATE_VALGRIND:-} "$VM_DAEMON" "\$@" &
+# recorded below is still the one owning the bus name, as it is through the
+# sandbox's setpriv and python, which exec the next program.
+${VM_DAEMON_SANDBOX:-} ${VMIGRATE_VALGRIND:-} "$VM_DAEMON" "\$@" &
 pid=\$!
 echo "\$pid" >>"$VM_TMP/daemon-pids"
 trap 'kill -TERM \$pid 2>/dev/null' TERM

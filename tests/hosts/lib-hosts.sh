@@ -85,6 +85,11 @@
 #                         example rules on every host (40-test.rules)
 #   HOSTS_IDLE_TIMEOUT    the daemon's --idle-timeout (default 0: never)
 #   HOSTS_KEEP_LOGS=DIR   copy every host's logs to DIR at teardown
+#   HOSTS_SANDBOX=0       run the daemons without the unit's sandbox (for
+#                         debugging; by default every daemon runs under
+#                         what unit-sandbox.py can apply of the built
+#                         dbus-config/vmigrated.service, and the first test
+#                         output says what that is)
 #
 # Variables after hosts_setup: HOSTS_RUN (run dir), HOSTS_ID, HOSTS_NAMES
 # (array), HOSTS_SUBNET (e.g. 10.137.42), HOSTS_STATE_DIR and
@@ -260,6 +265,41 @@ _hosts_daemon_defaults() {
                 bail_out "cannot read the default state/runtime dirs from 'vmigrated --help'"
 }
 
+# VM_DAEMON_SANDBOX for _vm_write_wrapper: the daemons run under the
+# sandbox of the unit the build generated, as far as it can be applied
+# without systemd as PID 1 (capabilities, no-new-privs, umask, seccomp
+# filters; unit-sandbox.py --describe lists what is and is not), so a
+# setting that takes away something vmigrated, QEMU, swtpm or ssh needs
+# fails these tests. Not under valgrind, whose own system calls the unit
+# does not cater for.
+_hosts_sandbox() {
+        local unit=$VMIGRATE_BUILD_ROOT/dbus-config/vmigrated.service
+        local tool=$_hosts_libdir/unit-sandbox.py also=
+        VM_DAEMON_SANDBOX=
+        if [ "${HOSTS_SANDBOX:-1}" = 0 ]; then
+                diag "HOSTS_SANDBOX=0: the daemons run without the unit's sandbox"
+                return 0
+        fi
+        if [ -n "${VMIGRATE_VALGRIND:-}" ]; then
+                diag "under valgrind: the daemons run without the unit's sandbox"
+                return 0
+        fi
+        [ -r "$unit" ] || bail_out "$unit not generated"
+        /usr/bin/python3 -c 'import seccomp' 2>/dev/null ||
+                bail_out "python3-seccomp is missing (tools/install-deps.sh installs it)"
+        # LeakSanitizer stops the daemon's threads with ptrace() to look for
+        # leaks at exit: a sanitizer's need, not the daemon's.
+        if ldd "$VM_DAEMON" 2>/dev/null | grep -q 'libasan'; then
+                also=--also-allow=ptrace
+                diag "sanitizer build: ptrace() allowed on top of the unit's SystemCallFilter= (LeakSanitizer)"
+        fi
+        diag "the daemons run under $(basename "$unit")'s sandbox as unit-sandbox.py applies it:" \
+                "$("$tool" --describe "$unit" | sed -n 's/: emulated$//p' | tr '\n' ' ')"
+        diag "not applied (no systemd as PID 1):" \
+                "$("$tool" --describe "$unit" | grep -v ': emulated$' | sed -E 's/: partly.*/ (its mounts)/; s/: .*//' | tr '\n' ' ')"
+        VM_DAEMON_SANDBOX="/usr/bin/python3 $tool${also:+ $also} $unit --"
+}
+
 # A run id and a /24 nobody else on this machine uses right now. The
 # namespaces isolate runs anyway; distinct subnets keep logs unambiguous.
 _hosts_pick_id() {
@@ -410,6 +450,7 @@ hosts_setup() {
 
         _hosts_require
         _hosts_daemon_defaults
+        _hosts_sandbox
         vm_setup_users
         _hosts_pick_id
         t0=$(date +%s%N)
