@@ -192,7 +192,10 @@ effective() {
                 'BEGIN { e = b * 8 / (s / 1000); printf "%.2f %.2f\n", e / 1e9, e / l }'
 }
 
-median() { bench_median %.3g; }
+# med FORMAT WORDS: the median of the numbers in WORDS.
+med() {
+        tr ' ' '\n' <<<"$2" | grep . | bench_median "$1"
+}
 
 bench_describe_machine
 echo "# link host-a <-> host-b: $rate (tc HTB$(hosts_have_netem && echo '/netem')), $rounds round(s), warm-up ${warmup} s"
@@ -214,21 +217,21 @@ for ((r = 1; r <= rounds; r++)); do
         for m in "${order[@]}"; do
                 if one "$m"; then
                         read -r eff xlink < <(effective "$o_stream")
-                        row[$m]=$(printf '%-9s %8s %10s %9s %7s %7s %9s %10s %7s' "$m" "$o_wall" "$o_stream" \
+                        row[$m]=$(printf '%-9s %8s %10s %9s %8s %7s %8s %10s %7s' "$m" "$o_wall" "$o_stream" \
                                 "$(awk -v s="$o_sent" 'BEGIN { printf "%.1f", s / 1048576 }')" \
-                                "$(awk -v s="$o_sent" -v b="$ram_bytes" 'BEGIN { printf "%.3f", s / b }')" \
+                                "$(awk -v s="$o_sent" -v b="$ram_bytes" 'BEGIN { printf "%.4f", s / b }')" \
                                 "$o_passes" "$o_down" "$eff" "$xlink")
                         verify[$m]=$o_verify
                         [ "$m" = raw-zstd ] && raw_qemu=$o_qemu
                         effs[$m]+="$eff " xlinks[$m]+="$xlink " walls[$m]+="$o_wall " streams[$m]+="$o_stream "
-                        sents[$m]+="$(awk -v s="$o_sent" -v b="$ram_bytes" 'BEGIN { printf "%.3f", s / b }') "
+                        sents[$m]+="$(awk -v s="$o_sent" -v b="$ram_bytes" 'BEGIN { printf "%.4f", s / b }') "
                 else
                         failures=$((failures + 1))
                         echo "# round $r $m FAILED: $o_err"
                 fi
         done
         printf '\n-- round %d/%d (%s)\n' "$r" "$rounds" "${order[*]}"
-        printf '%-9s %8s %10s %9s %7s %7s %9s %10s %7s\n' mode "wall ms" "stream ms" "sent MiB" "sent/RAM" passes \
+        printf '%-9s %8s %10s %9s %8s %7s %8s %10s %7s\n' mode "wall ms" "stream ms" "sent MiB" "sent/RAM" passes \
                 "down ms" "eff Gbit/s" "x link"
         for m in "${modes[@]}"; do
                 [ -n "${row[$m]:-}" ] && echo "${row[$m]}"
@@ -249,14 +252,14 @@ for m in "${modes[@]}"; do
                 continue
         fi
         n=$(wc -w <<<"${effs[$m]}")
-        x=$(tr ' ' '\n' <<<"${xlinks[$m]}" | grep . | median)
-        line="$m: medians over $n round(s): wall $(tr ' ' '\n' <<<"${walls[$m]}" | grep . | median) ms, stream $(tr ' ' '\n' <<<"${streams[$m]}" | grep . | median) ms, sent/RAM $(tr ' ' '\n' <<<"${sents[$m]}" | grep . | median), effective $(tr ' ' '\n' <<<"${effs[$m]}" | grep . | median) Gbit/s = ${x}x $rate"
+        x=$(med %.2f "${xlinks[$m]}")
+        line="$m: medians over $n round(s): wall $(med %.0f "${walls[$m]}") ms, stream $(med %.0f "${streams[$m]}") ms, sent/RAM $(med %.4f "${sents[$m]}"), effective $(med %.2f "${effs[$m]}") Gbit/s = ${x}x $rate"
         [ "$m" = zstd ] && line+=" ($(awk -v x="$x" 'BEGIN { print (x >= 2) ? "meets" : "below" }') the 2x target)"
         echo "$line"
 done
 if [ -n "${streams[zstd]:-}" ] && [ -n "${streams[raw-zstd]:-}" ]; then
-        echo "zstd stream vmigrate / raw: $(awk -v v="$(tr ' ' '\n' <<<"${streams[zstd]}" | grep . | median)" \
-                -v w="$(tr ' ' '\n' <<<"${streams[raw-zstd]}" | grep . | median)" 'BEGIN { printf "%.3f", v / w }') (medians)"
+        echo "zstd stream vmigrate / raw: $(awk -v v="$(med %.1f "${streams[zstd]}")" -v w="$(med %.1f "${streams[raw-zstd]}")" \
+                'BEGIN { printf "%.3f", v / w }') (medians)"
 fi
 [ "$failures" -eq 0 ] || echo "$failures migration(s) or verification(s) failed"
 [ "$failures" -eq 0 ]
