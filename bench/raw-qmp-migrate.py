@@ -24,6 +24,12 @@ those of vmigrate's qemu backend (service/backends/qemu/qemu-migration.c):
   t_done
   then (not timed) the guest's memory is verified on the destination.
 
+With --multifd-channels N (N >= 1) the multifd capability is on and both
+QEMUs get multifd-channels N and multifd-compression (--multifd-compression,
+default none), as vmigrate's backend sets them for Migrate's
+parallel-connections and compression options: the floor of
+bench/compression-bench.sh.
+
 With --pulse TOOL (tests/hosts/guest-pulse.py; the guest needs
 vmtest.pulse=--pulse-ms and a second serial port), TOOL listens on both
 QEMUs' second serial port from before t0 and its figures are in "pulse":
@@ -256,9 +262,17 @@ def guestctl(path, sock, *args, timeout=60):
     return r.returncode, (r.stdout.strip() or r.stderr.strip())
 
 
-def capabilities():
-    caps = [("events", True), ("auto-converge", False), ("multifd", False), ("xbzrle", False)]
+def capabilities(args):
+    multifd = args.multifd_channels > 0
+    caps = [("events", True), ("auto-converge", False), ("multifd", multifd), ("xbzrle", False)]
     return {"capabilities": [{"capability": c, "state": s} for c, s in caps]}
+
+
+def multifd_parameters(args):
+    """What both QEMUs must agree on: channels and compression."""
+    if args.multifd_channels == 0:
+        return {}
+    return {"multifd-channels": args.multifd_channels, "multifd-compression": args.multifd_compression}
 
 
 def stop(proc, qmp=None):
@@ -309,16 +323,17 @@ def run(args):
         t0 = time.monotonic()
         dst = spawn(args.dst_exec, dst_argv, os.path.join(args.workdir, "dst-qemu.log"))
         dst_qmp = Qmp(dst_qmp_path, "destination", t0 + 30)
-        dst_qmp.execute("migrate-set-capabilities", capabilities())
-        dst_qmp.execute("migrate-set-parameters", {})
+        dst_qmp.execute("migrate-set-capabilities", capabilities(args))
+        dst_qmp.execute("migrate-set-parameters", multifd_parameters(args))
         dst_qmp.execute("query-status")
         dst_qmp.execute("migrate-incoming", {"uri": f"tcp:0.0.0.0:{args.port}"})
         t_listen = time.monotonic()
 
-        src_qmp.execute("migrate-set-capabilities", capabilities())
+        src_qmp.execute("migrate-set-capabilities", capabilities(args))
         src_qmp.execute(
             "migrate-set-parameters",
-            {"max-bandwidth": args.max_bandwidth, "downtime-limit": args.downtime_limit},
+            {"max-bandwidth": args.max_bandwidth, "downtime-limit": args.downtime_limit,
+             **multifd_parameters(args)},
         )
         src_qmp.execute("migrate", {"uri": f"tcp:{args.dest_host}:{args.port}"})
         ev = src_qmp.wait_event(
@@ -386,11 +401,19 @@ def main():
     p.add_argument("--downtime-limit", type=int, default=DEFAULT_DOWNTIME_MS)
     p.add_argument("--timeout", type=float, default=120, help="seconds the stream may take")
     p.add_argument("--verify-timeout", type=float, default=120)
+    p.add_argument("--multifd-channels", type=int, default=0,
+                   help="multifd with this many channels (0: no multifd)")
+    p.add_argument("--multifd-compression", choices=("none", "zlib", "zstd"), default="none",
+                   help="with --multifd-channels")
     p.add_argument("--pulse", help="tests/hosts/guest-pulse.py: time the guest's pulse across the switch-over")
     p.add_argument("--pulse-ms", type=float, default=5, help="the guest's vmtest.pulse")
     args = p.parse_args()
     if not 1 <= args.port <= 65535:
         p.error(f"--port {args.port}: not a TCP port")
+    if not 0 <= args.multifd_channels <= 255:
+        p.error(f"--multifd-channels {args.multifd_channels}: 0 to 255")
+    if args.multifd_compression != "none" and args.multifd_channels == 0:
+        p.error("--multifd-compression needs --multifd-channels")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         result = run(args)

@@ -32,6 +32,8 @@
 #define PIT_HZ_INPUT 1193182u
 #define RATE_MAX 1000000u               /* pages/s; far above what TCG reaches */
 #define WRITE_BATCH 16u                 /* pages between two serial polls */
+/* vmtest.compressible: the body repeats every this many words (32 bytes). */
+#define PATTERN_WORDS 8u
 
 #define DISKS_MAX 4u                    /* PIIX IDE: two channels, master and slave */
 #define BLOCK_SIZE 4096u                /* unit of disk writing and checking */
@@ -110,6 +112,8 @@ static uint32_t rate;                   /* pages per second, 0 = idle */
 static uint32_t hb_ms = 1000;           /* heartbeat period, 0 = none */
 static uint32_t pulse_ms;               /* pulse period on COM2, 0 = none */
 static uint32_t written;                /* pages written by the writer (not the fill) */
+/* vmtest.compressible: page bodies repeat a short pattern (page_body_word()). */
+static bool compressible;
 /* Page being rewritten right now, or INFLIGHT_NONE: while it is set that
  * page may legitimately be half old and half new in a snapshot of RAM taken
  * with the vCPU stopped. verify never runs while it is set. */
@@ -473,6 +477,14 @@ static inline uint32_t page_word(uint32_t seed, uint32_t k) {
         return seed ^ (k * 0x9E3779B9u);
 }
 
+/* Word k >= 2 of a page body. With vmtest.compressible the xor term only
+ * cycles through PATTERN_WORDS values, so a body is one 32-byte pattern
+ * repeated (a compressor squeezes it ~50x) while two versions of a page
+ * still differ in every body word: verify catches the same faults. */
+static inline uint32_t page_body_word(uint32_t seed, uint32_t k) {
+        return page_word(seed, compressible ? k % PATTERN_WORDS : k);
+}
+
 static uint32_t page_addr(uint32_t index) {
         return area_start + index * PAGE_SIZE;
 }
@@ -488,9 +500,18 @@ static void page_write(uint32_t index, uint32_t counter) {
 
         inflight = index;
         barrier();
-        for (uint32_t k = 2; k < PAGE_WORDS; k++) {
-                p[k] = seed ^ kg;
-                kg += 0x9E3779B9u;
+        if (compressible) {
+                uint32_t pattern[PATTERN_WORDS];
+
+                for (uint32_t j = 0; j < PATTERN_WORDS; j++)
+                        pattern[j] = page_word(seed, j);
+                for (uint32_t k = 2; k < PAGE_WORDS; k++)
+                        p[k] = pattern[k % PATTERN_WORDS];
+        } else {
+                for (uint32_t k = 2; k < PAGE_WORDS; k++) {
+                        p[k] = seed ^ kg;
+                        kg += 0x9E3779B9u;
+                }
         }
         p[1] = addr;
         barrier();
@@ -526,7 +547,7 @@ static void verify_all(struct verify_result *r) {
                         bad_word = 1;
                 else
                         for (uint32_t k = 2; k < PAGE_WORDS; k++)
-                                if (p[k] != page_word(seed, k)) {
+                                if (p[k] != page_body_word(seed, k)) {
                                         bad_word = k;
                                         break;
                                 }
@@ -1008,6 +1029,7 @@ struct options {
         uint32_t disk_rate;
         uint32_t disk_ws_blocks;        /* UINT32_MAX: each whole disk */
         uint32_t disk_base_mask;
+        uint32_t compressible;
 };
 
 static void parse_cmdline(char *s, struct options *o) {
@@ -1082,9 +1104,15 @@ static void parse_cmdline(char *s, struct options *o) {
                                 say("WARN vmtest.disk_base='%s' is not a mask of disks in 0..15; using 0",
                                     val);
                         }
+                } else if (str_eq(tok, "vmtest.compressible")) {
+                        if (!parse_u32(val, 1, &o->compressible)) {
+                                o->compressible = 0;
+                                say("WARN vmtest.compressible='%s' is not 0 or 1; using 0", val);
+                        }
                 } else {
                         say("WARN unknown option '%s' (known: vmtest.mem, vmtest.ws, vmtest.rate, "
-                            "vmtest.hb, vmtest.pulse, vmtest.disk_rate, vmtest.disk_ws, vmtest.disk_base); ignored",
+                            "vmtest.hb, vmtest.pulse, vmtest.disk_rate, vmtest.disk_ws, vmtest.disk_base, "
+                            "vmtest.compressible); ignored",
                             tok);
                 }
         }
@@ -1391,12 +1419,15 @@ void guest_main(uint32_t magic, uint32_t mbi_addr) {
                 opt.pulse_ms = 0;
         }
         pulse_ms = opt.pulse_ms;
+        compressible = opt.compressible;
 
-        say("VMTEST BOOT version=%u mem_upper_kib=%u area=0x%08x-0x%08x pages=%u ws_pages=%u rate=%u hb_ms=%u counters=0x%08x inflight=0x%08x disks=%u disk_rate=%u disk_counters=0x%08x disk_inflight=0x%08x pulse_ms=%u",
+        say("VMTEST BOOT version=%u mem_upper_kib=%u area=0x%08x-0x%08x pages=%u ws_pages=%u rate=%u "
+            "hb_ms=%u counters=0x%08x inflight=0x%08x disks=%u disk_rate=%u disk_counters=0x%08x "
+            "disk_inflight=0x%08x pulse_ms=%u compressible=%u",
             GUEST_VERSION, mem_upper_kib, area_start, area_start + area_pages * PAGE_SIZE, area_pages,
             ws_pages, opt.rate, hb_ms, (uint32_t) (uintptr_t) counters, (uint32_t) (uintptr_t) &inflight,
             disk_count, opt.disk_rate, (uint32_t) (uintptr_t) disk_counters,
-            (uint32_t) (uintptr_t) &disk_inflight, pulse_ms);
+            (uint32_t) (uintptr_t) &disk_inflight, pulse_ms, compressible ? 1u : 0u);
         for (uint32_t d = 0; d < disk_count; d++)
                 say("DISK %u %s sectors=%u blocks=%u ws_blocks=%u counters=0x%08x read=%s", d, disks[d].name,
                     disks[d].sectors, disks[d].blocks, disks[d].ws_blocks,
