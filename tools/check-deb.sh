@@ -241,11 +241,11 @@ root_paths() {
                 chroot "$root" dpkg -S "$p" >/dev/null 2>&1 || { echo "$p not owned by a package"; bad=1; }
         done
         # The activation file and the unit start the installed daemon.
-        grep -qx 'Exec=/usr/libexec/vmigrated --idle-timeout=120' \
+        grep -qx 'Exec=/usr/libexec/vmigrated' \
                 "$root/usr/share/dbus-1/system-services/org.vmigrate.Migrate1.service" || { echo "activation Exec= wrong"; bad=1; }
         grep -qx 'SystemdService=vmigrated.service' \
                 "$root/usr/share/dbus-1/system-services/org.vmigrate.Migrate1.service" || { echo "no SystemdService="; bad=1; }
-        grep -qx 'ExecStart=/usr/libexec/vmigrated --idle-timeout=120' \
+        grep -qx 'ExecStart=/usr/libexec/vmigrated' \
                 "$root/lib/systemd/system/vmigrated.service" || { echo "unit ExecStart= wrong"; bad=1; }
         chroot "$root" /usr/bin/vmigratectl --help >/dev/null || { echo "vmigratectl --help failed in the root"; bad=1; }
         return "$bad"
