@@ -262,8 +262,11 @@ def guestctl(path, sock, *args, timeout=60):
     return r.returncode, (r.stdout.strip() or r.stderr.strip())
 
 
-def capabilities(args):
-    multifd = args.multifd_channels > 0
+def capabilities(args=None):
+    """The migration capabilities, as vmigrate's backend sets them; multifd
+    only when args (this script's options) ask for channels. The other
+    scripts that import this one call it without."""
+    multifd = args is not None and args.multifd_channels > 0
     caps = [("events", True), ("auto-converge", False), ("multifd", multifd), ("xbzrle", False)]
     return {"capabilities": [{"capability": c, "state": s} for c, s in caps]}
 

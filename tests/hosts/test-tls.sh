@@ -200,7 +200,7 @@ addr=$(stranger_port)
 # First a stranger's QEMU: the same machine, another guest (40 MiB of
 # test-guest memory, not 48), a valid migration stream in clear text.
 out=$(/usr/bin/python3 "$(dirname "$0")/stranger-qemu.py" --argv-from "$(host_path a runtime)/qemu/log/$uuid.log" \
-        --workdir "$HOSTS_RUN/stranger" --exec "$(host_enter b)" --to "$addr" --timeout 20)
+        --workdir "$HOSTS_RUN/stranger" --exec "$(host_enter b)" --to "$addr" --timeout 20 2>&1)
 like "$out" '^failed: ' "stranger: a second QEMU with another guest migrated to ${addr:-?} first: b's QEMU turned it away ($out)"
 unlike "$out" 'refused' "... the connection was made (and refused by TLS, not by a closed port)"
 like "$(mig_listening_ports b)" "${addr:-none}" "... and b still waits for the source on ${addr:-?}"
