@@ -49,6 +49,11 @@ packages=(
         # guest (swtpm-tools: swtpm_setup, for whoever makes TPM state by hand).
         swtpm
         swtpm-tools
+        # The manual pages (man/*.scd) and their test, which renders them
+        # with groff and man.
+        scdoc
+        groff-base
+        man-db
 )
 # Packages taken from bookworm-backports.
 backports_packages=(
