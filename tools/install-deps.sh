@@ -50,10 +50,11 @@ packages=(
         swtpm
         swtpm-tools
         # The manual pages (man/*.scd) and their test, which renders them
-        # with groff and man.
+        # with groff and man; the bash completion and its test.
         scdoc
         groff-base
         man-db
+        bash-completion
 )
 # Packages taken from bookworm-backports.
 backports_packages=(
