@@ -43,6 +43,7 @@ typedef struct Context {
         bool json;
         bool quiet;
         bool all;
+        bool names; /* list, policies: the names alone, one per line */
         bool allow_interactive;
         uint64_t shutdown_timeout_ms; /* --timeout; 0: not given, the daemon's default */
         const char *timeout_arg;      /* --timeout as given: its meaning depends on the command */
@@ -269,6 +270,19 @@ static int cmd_list(Context *c, const Command *cmd, char **args) {
                 g_variant_unref(properties);
         }
         g_ptr_array_sort(domains, compare_by_name);
+
+        /* For scripts and shell completion: a name has no newline (nor any
+         * control character), so one per line is unambiguous, spaces and all. */
+        if (c->names) {
+                for (guint i = 0; i < domains->len; i++) {
+                        g_autoptr(GVariant) properties = g_variant_get_child_value(domains->pdata[i], 1);
+                        const char *name;
+
+                        if (g_variant_lookup(properties, "Name", "&s", &name))
+                                printf("%s\n", name);
+                }
+                return CTL_EXIT_OK;
+        }
 
         if (c->json) {
                 g_autoptr(JsonNode) root = json_node_new(JSON_NODE_ARRAY);
@@ -736,6 +750,12 @@ static int cmd_policies(Context *c, const Command *cmd, char **args) {
         r = read_reply_value(reply, "a(ssa{sv})", what, &policies);
         if (r != CTL_EXIT_OK)
                 return r;
+        if (c->names) {
+                g_variant_iter_init(&iter, policies);
+                while (g_variant_iter_next(&iter, "(&s&s@a{sv})", &name, NULL, NULL))
+                        printf("%s\n", name);
+                return CTL_EXIT_OK;
+        }
         if (c->json) {
                 g_autoptr(JsonNode) root = json_gvariant_serialize(policies);
                 ctl_print_json(root);
@@ -1195,14 +1215,14 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "  --postcopy-resume      Resume a post-copy migration that failed, once\n"                         \
         "                         the link is back (implies --postcopy): same\n"                            \
         "                         DOMAIN and DESTINATION as the failed one\n"                               \
-        "  --policy=NAME          What to do, step by step, when pre-copy cannot\n"                        \
-        "                         catch up with the guest: longer pauses, then a\n"                        \
-        "                         throttle, post-copy or a pause of the guest\n"                           \
-        "                         ('vmigratectl policies' lists the host's; default:\n"                   \
-        "                         'default', which never uses post-copy)\n"                               \
-        "  --auto-converge        Let the policy throttle the guest's CPUs (on by\n"                       \
-        "                         default when the policy has throttle steps)\n"                          \
-        "  --no-auto-converge     Never throttle: the policy skips those steps\n"                         \
+        "  --policy=NAME          What to do, step by step, when pre-copy cannot\n"                         \
+        "                         catch up with the guest: longer pauses, then a\n"                         \
+        "                         throttle, post-copy or a pause of the guest\n"                            \
+        "                         ('vmigratectl policies' lists the host's; default:\n"                     \
+        "                         'default', which never uses post-copy)\n"                                 \
+        "  --auto-converge        Let the policy throttle the guest's CPUs (on by\n"                        \
+        "                         default when the policy has throttle steps)\n"                            \
+        "  --no-auto-converge     Never throttle: the policy skips those steps\n"                           \
         "  --compression=METHOD   none, zstd, zlib (both need\n"                                            \
         "                         --parallel-connections) or xbzrle\n"                                      \
         "  --parallel-connections=N\n"                                                                      \
@@ -1416,7 +1436,7 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "  vmigratectl migrate-setspeed demo 500M --postcopy\n"
 
 static const Command commands[] = {
-        { "list", "[--all]", 0, 0, cmd_list, NULL, NULL, NULL, 0,
+        { "list", "[--all] [--names]", 0, 0, cmd_list, NULL, NULL, NULL, 0,
           "List active domains; --all: shut-off ones too" },
         { "status", "DOMAIN", 1, 1, cmd_status, NULL, NULL, NULL, 0, "Show all properties of a domain" },
         { "define", "FILE", 1, 1, cmd_define, "DefineXML", "defined", "define", 0,
@@ -1440,7 +1460,7 @@ static const Command commands[] = {
           "Print the host capabilities XML" },
         { "backends", "", 0, 0, cmd_backends, NULL, NULL, NULL, 0,
           "Show the backends and their migration options" },
-        { "policies", "", 0, 0, cmd_policies, NULL, NULL, NULL, 0,
+        { "policies", "[--names]", 0, 0, cmd_policies, NULL, NULL, NULL, 0,
           "Show the convergence policies a migration may use (--policy)" },
         { "migrate", "DOMAIN DESTINATION", 2, 2, cmd_migrate, "Migrate", NULL, "migrate", 0,
           "Migrate a domain to another host, showing progress", MIGRATE_HELP },
@@ -1492,6 +1512,8 @@ static void print_help(void) {
                "                       Without --host: the local system bus\n"
                "                       ($DBUS_SYSTEM_BUS_ADDRESS if set).\n"
                "      --all            list: include inactive (shut-off) domains\n"
+               "      --names          list, policies: print only the names, one per line\n"
+               "                       (for scripts and shell completion)\n"
                "      --timeout=SECONDS\n"
                "                       shutdown: give the guest that long (0.001 to 3600,\n"
                "                       e.g. 30 or 1.5) to power off, then destroy it; the\n"
@@ -1666,6 +1688,7 @@ enum {
         ARG_JSON,
         ARG_NO_ASK_PASSWORD,
         ARG_ALL,
+        ARG_NAMES,
         ARG_TIMEOUT,
         ARG_DETACH,
         ARG_POSTCOPY,
@@ -1682,6 +1705,7 @@ static int run(int argc, char *argv[]) {
                 { "quiet", no_argument, NULL, 'q' },
                 { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
                 { "all", no_argument, NULL, ARG_ALL },
+                { "names", no_argument, NULL, ARG_NAMES },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
                 { "detach", no_argument, NULL, ARG_DETACH },
                 { "postcopy", no_argument, NULL, ARG_POSTCOPY },
@@ -1730,6 +1754,9 @@ static int run(int argc, char *argv[]) {
                         break;
                 case ARG_ALL:
                         c.all = true;
+                        break;
+                case ARG_NAMES:
+                        c.names = true;
                         break;
                 case ARG_TIMEOUT:
                         /* shutdown and migrate read it differently: checked once the command is known. */
@@ -1840,6 +1867,15 @@ static int run(int argc, char *argv[]) {
                 }
         if (c.all && cmd->run != cmd_list) {
                 fprintf(stderr, "vmigratectl: --all only applies to 'list', not to '%s'\n", cmd->name);
+                return CTL_EXIT_USAGE;
+        }
+        if (c.names && cmd->run != cmd_list && cmd->run != cmd_policies) {
+                fprintf(stderr, "vmigratectl: --names only applies to 'list' and 'policies', not to '%s'\n",
+                        cmd->name);
+                return CTL_EXIT_USAGE;
+        }
+        if (c.names && c.json) {
+                fprintf(stderr, "vmigratectl: --names and --json ask for two different outputs; give one\n");
                 return CTL_EXIT_USAGE;
         }
         if (c.timeout_arg) {

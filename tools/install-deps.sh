@@ -63,6 +63,8 @@ packages=(
         # dh, and a throwaway Debian 12 root to install the .deb into.
         debhelper
         mmdebstrap
+        # The bash completion (shell-completion/bash) and its test.
+        bash-completion
 )
 # Packages taken from bookworm-backports.
 backports_packages=(
