@@ -197,6 +197,11 @@ typedef struct BackendOps {
          * An error discards the guest here (the source runs it again),
          * except in post-copy, where it is a warning. May be NULL. */
         int (*migrate_finish_accept)(void *domain_data, GVariant *source_cookie, GError **error);
+        /* Destination, once a post-copy's stream completed (ended with
+         * success): what only the destination measured, written into
+         * stats (has_postcopy_blocktime and postcopy_blocktime_ms). May be
+         * NULL. */
+        void (*migrate_incoming_stats)(void *domain_data, MigrationStats *stats);
         /* Source, Confirm: success → stop the source guest (stopped/migrated);
          * failure → run it again if it ran before (resumed/migrated). */
         int (*migrate_confirm)(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);

@@ -247,6 +247,8 @@ GVariant *job_stats_to_variant(const Job *j) {
         ADD_T("downtime-ms", j->stats.downtime_ms);
         ADD_T("setup-ms", j->stats.setup_ms);
         ADD_T("postcopy-requests", j->stats.postcopy_requests);
+        if (j->stats.has_postcopy_blocktime)
+                ADD_T("postcopy-blocktime-ms", j->stats.postcopy_blocktime_ms);
         if (j->stats.disk_total > 0) {
                 /* Only with copy-storage: the disks copied before the memory. */
                 ADD_T("disk-total", j->stats.disk_total);

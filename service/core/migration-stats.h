@@ -18,6 +18,11 @@ typedef struct MigrationStats {
         uint64_t setup_ms;
         uint64_t postcopy_requests;
         bool postcopy_active; /* switched to post-copy */
+        /* Destination, after a post-copy: how long the guest's vCPUs waited
+         * in all for pages still on the source (overlapping waits counted
+         * once), when the hypervisor measured it. */
+        bool has_postcopy_blocktime;
+        uint64_t postcopy_blocktime_ms;
         /* option 'copy-storage': the disks, copied before the memory */
         uint64_t disk_total;
         uint64_t disk_processed;

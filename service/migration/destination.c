@@ -695,6 +695,12 @@ static void on_incoming_ended(int r, const GError *error, void *userdata) {
 
         if (call->postcopy && call->success && call->answered) {
                 if (r >= 0) {
+                        const BackendOps *ops = in->domain->backend;
+                        if (ops->migrate_incoming_stats) {
+                                MigrationStats stats = in->job->stats;
+                                ops->migrate_incoming_stats(in->domain->backend_data, &stats);
+                                job_update_stats(in->job, &stats);
+                        }
                         incoming_persist(in);
                         job_end(in->job, JOB_PHASE_COMPLETED, NULL);
                 } else {

@@ -4,6 +4,7 @@
 
     guest-pulse.py --socket a=PATH --socket b=PATH [--period-ms 5] [--after 50]
                    [--ready FILE] [--ready-pulses 10] [--log FILE] [--timeout 120]
+                   [--dest-gaps]
 
 The test guest started with vmtest.pulse=MS writes "PULSE seq=N us=T" on
 its second serial port (COM2) every MS ms: N counts pulses, T is the
@@ -49,6 +50,30 @@ first from the next, by sequence number):
                     one: this process was late, and its gaps are blurred
                     by as much
 
+With --dest-gaps, also the gaps after the switch-over on the side the
+stream switched to (between consecutive sequence numbers both heard from
+that QEMU, so neither the switch-over gap itself nor a gap across a lost
+pulse): in post-copy each one the guest spent waiting for pages that were
+not there yet is a gap longer than the period.
+
+  dest_gaps         how many
+  dest_gap_p50_ms   their median, 90th and 99th percentiles (nearest
+  dest_gap_p90_ms   rank) and the longest, between arrivals on the host
+  dest_gap_p99_ms
+  dest_gap_max_ms
+  dest_guest_p50_ms the same on the guest's clock: under TCG it runs on
+  ...               while the vCPU waits for a page (only a stopped guest's
+  dest_guest_max_ms clock stops), and it has none of this process's lateness
+                    (batched) in it
+  dest_long_gaps    how many of those gaps were longer than two periods on
+                    the guest's clock: the ones the guest lost at least
+                    about a period in (a wait much shorter than the period
+                    hides in the pulse's own jitter)
+  dest_long_p50_ms  their median, 99th percentile and longest, on the
+  dest_long_p99_ms  guest's clock
+  dest_long_max_ms
+  dest_span_ms      from the first to the last pulse heard there
+
 It stops after --after pulses from the socket the stream switched to (0:
 at SIGTERM or SIGINT), or at --timeout, and prints one line:
 
@@ -62,6 +87,7 @@ Stdlib only.
 
 import argparse
 import errno
+import math
 import os
 import re
 import select
@@ -207,6 +233,37 @@ class Recorder:
                 self.read(socks[sock], now)
         return None
 
+    def dest_gaps(self, seqs, first):
+        """The figures of --dest-gaps, from the first pulse after the switch."""
+        key = self.pulses[first][2:4]
+        gaps, guest = [], []
+        last = first
+        for prev, cur in zip(seqs, seqs[1:]):
+            if prev < first:
+                continue
+            a, b = self.pulses[prev], self.pulses[cur]
+            if b[2:4] != key:
+                break
+            last = cur
+            if cur == prev + 1 and a[2:4] == key:
+                gaps.append((b[0] - a[0]) / 1e6)
+                guest.append(((b[1] - a[1]) % (1 << 32)) / 1000)
+        long_gaps = [g for g in guest if g > 2 * self.args.period_ms]
+        out = {"dest_gaps": len(gaps)}
+        for name, values, ranks in (("gap", gaps, (50, 90, 99)), ("guest", guest, (50, 90, 99)),
+                                    ("long", long_gaps, (50, 99))):
+            if name == "long":
+                out["dest_long_gaps"] = len(values)
+            if not values:
+                continue
+            values.sort()
+            for p in ranks:
+                v = values[max(0, math.ceil(p / 100 * len(values)) - 1)]
+                out[f"dest_{name}_p{p}_ms"] = f"{v:.2f}"
+            out[f"dest_{name}_max_ms"] = f"{values[-1]:.2f}"
+        out["dest_span_ms"] = f"{(self.pulses[last][0] - self.pulses[first][0]) / 1e6:.0f}"
+        return out
+
     def report(self, error):
         out = {"pulses": len(self.pulses)}
         period = self.args.period_ms
@@ -238,6 +295,8 @@ class Recorder:
                 out["max_gap_ms"] = f"{max_gap[0]:.2f}"
                 out["max_gap_seq"] = max_gap[1]
                 out["max_gap_where"] = max_gap[2]
+            if switch and self.args.dest_gaps:
+                out.update(self.dest_gaps(seqs, switch[1]))
             if switch:
                 prev, cur, la, lb, gap, guest = switch
                 out["switch"] = f"{la}>{lb}"
@@ -277,6 +336,8 @@ def main():
     p.add_argument("--ready-pulses", type=int, default=10)
     p.add_argument("--log", help="every pulse: arrival-ns label generation seq guest-us")
     p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--dest-gaps", action="store_true",
+                   help="also the distribution of the gaps after the switch-over, on its side")
     args = p.parse_args()
     if len({lab for lab, _ in args.socket}) != len(args.socket):
         p.error("two --socket with the same label")

@@ -357,7 +357,8 @@ for key, info in sorted(opts.items()):
 # after $MIG_PULSE_TIMEOUT s (120).
 # Returns once it has heard 10 pulses from SRC (fails if it never does);
 # its pid is in $MIG_PULSE_PID. The guest needs vmtest.pulse=PERIOD-MS
-# (default 5) and a second <serial type="pty"/>.
+# (default 5) and a second <serial type="pty"/>. MIG_PULSE_DEST_GAPS=1
+# adds the distribution of the gaps on DST after the switch (--dest-gaps).
 mig_pulse_start() {
         local src=$1 dst=$2 uuid=$3 out=$4 period=${5:-5}
         rm -f "$out.ready"
@@ -365,7 +366,7 @@ mig_pulse_start() {
                 --socket "$src=$(mig_rundir "$src" "$uuid")/serial1.sock" \
                 --socket "$dst=$(mig_rundir "$dst" "$uuid")/serial1.sock" \
                 --period-ms "$period" --ready "$out.ready" --timeout "${MIG_PULSE_TIMEOUT:-120}" \
-                --after "${MIG_PULSE_AFTER:-50}" \
+                --after "${MIG_PULSE_AFTER:-50}" ${MIG_PULSE_DEST_GAPS:+--dest-gaps} \
                 >"$out" 2>&1 &
         MIG_PULSE_PID=$!
         wait_until 30 eval "[ -e '$out.ready' ] || ! kill -0 $MIG_PULSE_PID"

@@ -423,6 +423,8 @@ static void test_stats_variant(Fixture *f, gconstpointer data) {
                 .setup_ms = 15,
                 .postcopy_requests = 16,
                 .postcopy_active = true,
+                .has_postcopy_blocktime = true,
+                .postcopy_blocktime_ms = 17,
         };
         static const struct {
                 const char *key;
@@ -438,6 +440,7 @@ static void test_stats_variant(Fixture *f, gconstpointer data) {
                 { "downtime-ms", 14 },
                 { "setup-ms", 15 },
                 { "postcopy-requests", 16 },
+                { "postcopy-blocktime-ms", 17 },
         };
         g_autoptr(GVariant) v = NULL;
         g_autofree const char **warnings = NULL;
@@ -493,6 +496,8 @@ static void test_stats_variant_minimal(Fixture *f, gconstpointer data) {
 
         g_assert_false(g_variant_lookup(v, "peer", "&s", &s));
         g_assert_false(g_variant_lookup(v, "error", "&s", &s));
+        /* Only once a destination measured it. */
+        g_assert_false(g_variant_lookup(v, "postcopy-blocktime-ms", "t", NULL));
         g_assert_true(g_variant_lookup(v, "not-converging", "b", &b));
         g_assert_false(b);
         b = true;

@@ -531,6 +531,11 @@ static void test_postcopy(Fixture *f, gconstpointer data) {
         g_assert_nonnull(there->last_job_stats);
         g_assert_true(g_variant_lookup(there->last_job_stats, "phase", "&s", &phase));
         g_assert_cmpstr(phase, ==, "completed");
+        /* What only the destination measured: the simulated guest never waits. */
+        guint64 blocktime = G_MAXUINT64;
+        g_assert_true(g_variant_lookup(there->last_job_stats, "postcopy-blocktime-ms", "t", &blocktime));
+        g_assert_cmpuint(blocktime, ==, 0);
+        g_assert_false(g_variant_lookup(d->last_job_stats, "postcopy-blocktime-ms", "t", NULL));
 }
 
 static void test_policy_reports_not_converging(Fixture *f, gconstpointer data) {

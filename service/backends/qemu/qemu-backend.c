@@ -1246,6 +1246,7 @@ const BackendOps backend_qemu_ops = {
         .migrate_prepare = qemu_migrate_prepare,
         .migrate_perform = qemu_migrate_perform,
         .migrate_finish = qemu_migrate_finish,
+        .migrate_incoming_stats = qemu_migrate_incoming_stats,
         .migrate_confirm = qemu_migrate_confirm,
         .migrate_finish_cookie = qemu_migrate_finish_cookie,
         .migrate_finish_accept = qemu_migrate_finish_accept,

@@ -78,6 +78,10 @@ typedef struct QemuDomain {
         BackendDone ended;
         void *ended_userdata;
         bool ended_later;
+        /* The last incoming post-copy's QEMU postcopy-blocktime, kept past
+         * the migration's state for migrate_incoming_stats. */
+        bool incoming_has_blocktime;
+        uint64_t incoming_blocktime_ms;
 
         /* netdev ids ("net1") of interfaces started unconnected (their
          * bridge missing on a migration's destination, not required): their
@@ -213,6 +217,7 @@ int qemu_migrate_perform(void *domain_data, const MigrationTarget *target, const
                          MigrateProgressFn progress, BackendDone done, void *userdata, GError **error);
 int qemu_migrate_finish(void *domain_data, bool success, bool postcopy, const MigrateOptions *options,
                         BackendDone done, BackendDone ended, void *userdata, GError **error);
+void qemu_migrate_incoming_stats(void *domain_data, MigrationStats *stats);
 int qemu_migrate_start_postcopy(void *domain_data, GError **error);
 int qemu_migrate_set_throttle(void *domain_data, unsigned percent, GError **error);
 int qemu_migrate_pause(void *domain_data, GError **error);

@@ -275,6 +275,9 @@ static JsonObject *capabilities_args(const QemuMigration *m) {
                 { "return-path", m->features.switchover_ack, true },
                 { "switchover-ack", m->features.switchover_ack, true },
                 { "zero-copy-send", m->outgoing && m->features.zero_copy_send, true },
+                /* The destination measures how long the vCPUs wait for
+                 * pages in post-copy (query-migrate, once completed). */
+                { "postcopy-blocktime", !m->outgoing && o->postcopy, true },
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(list); i++) {
@@ -1419,6 +1422,8 @@ static int prepare_launch(QemuMigration *m, const DomainDef *def, const Migratio
         QemuDomain *qd = m->qd;
         int r;
 
+        qd->incoming_has_blocktime = false;
+        qd->incoming_blocktime_ms = 0;
         r = qemu_domain_launch(qd, def, true, error);
         if (r < 0)
                 return r;
@@ -1633,6 +1638,30 @@ static void incoming_postcopy_end(QemuMigration *m, bool completed) {
         qemu_domain_stream_ended(qd, -EIO, error);
 }
 
+/* Destination, post-copy completed: QEMU's postcopy-blocktime (it reports
+ * it only now), then the end. Called back with qd: cont's reply, sent
+ * before, may have settled the end and freed the migration already. */
+static void on_incoming_final_status(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                                     void *userdata) {
+        QemuDomain *qd = userdata;
+        QemuMigration *m = qd->migration;
+        JsonObject *o = result && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
+
+        if (o && json_object_has_member(o, "postcopy-blocktime")) {
+                qd->incoming_has_blocktime = true;
+                qd->incoming_blocktime_ms = json_uint(o, "postcopy-blocktime");
+        }
+        if (m && !m->outgoing && m->postcopy_active && m->stream_completed)
+                incoming_postcopy_end(m, true);
+}
+
+void qemu_migrate_incoming_stats(void *domain_data, MigrationStats *stats) {
+        QemuDomain *qd = domain_data;
+
+        stats->has_postcopy_blocktime = qd->incoming_has_blocktime;
+        stats->postcopy_blocktime_ms = qd->incoming_blocktime_ms;
+}
+
 static void incoming_run(QemuMigration *m) {
         QemuDomain *qd = m->qd;
         g_autoptr(GError) error = NULL;
@@ -1787,7 +1816,9 @@ bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data) {
                         m->stream_completed = true;
                         if (qd->op == QEMU_OP_MIGRATE_FINISH && m->finish_wait)
                                 incoming_run(m);
-                        else if (m->postcopy_active)
+                        else if (m->postcopy_active &&
+                                 qmp_execute(qd->qmp, "query-migrate", NULL, MIGRATION_COMMAND_TIMEOUT_USEC,
+                                             on_incoming_final_status, qd, NULL) < 0)
                                 incoming_postcopy_end(m, true);
                 } else if (broken && m->postcopy_active) {
                         incoming_postcopy_end(m, false);

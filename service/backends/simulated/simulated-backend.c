@@ -655,6 +655,12 @@ static int sim_migrate_finish(void *domain_data, bool success, bool postcopy, co
         return r;
 }
 
+/* A simulated guest runs no code: it never waits for a page. */
+static void sim_migrate_incoming_stats(void *domain_data, MigrationStats *stats) {
+        stats->has_postcopy_blocktime = true;
+        stats->postcopy_blocktime_ms = 0;
+}
+
 static void finish_confirm_success(SimDomain *td) {
         /* The pages pulled after the switch count as sent, too. */
         if (td->postcopy_progress) {
@@ -719,6 +725,7 @@ const BackendOps backend_test_ops = {
         .migrate_prepare = sim_migrate_prepare,
         .migrate_perform = sim_migrate_perform,
         .migrate_finish = sim_migrate_finish,
+        .migrate_incoming_stats = sim_migrate_incoming_stats,
         .migrate_confirm = sim_migrate_confirm,
         .migrate_start_postcopy = sim_migrate_start_postcopy,
         .migrate_set_throttle = sim_migrate_set_throttle,
