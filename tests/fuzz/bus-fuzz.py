@@ -348,12 +348,12 @@ class Gen:
 
 
 class Call:
-    __slots__ = ("path", "iface", "method", "sig", "args", "wrong", "done", "error", "sent", "desc", "fd")
+    __slots__ = ("path", "iface", "method", "sig", "args", "wrong", "done", "error", "sent", "desc", "batch")
 
     def __init__(self, path, iface, method, sig, args, wrong, desc):
         self.path, self.iface, self.method, self.sig = path, iface, method, sig
         self.args, self.wrong, self.desc = args, wrong, desc
-        self.done, self.error, self.sent, self.fd = False, None, 0.0, False
+        self.done, self.error, self.sent, self.batch = False, None, 0.0, 0
 
 
 def short(v, n=160):
@@ -485,7 +485,7 @@ class Fuzzer:
         args = []
         for s in sig:
             args.append(self.gen.value(s))
-        if name == "Migrate" and iface == DOMAIN_IFACE and not wrong and isinstance(args[1], dict) \
+        if name == "Migrate" and iface == DOMAIN_IFACE and len(args) == 2 and isinstance(args[1], dict) \
                 and "wait" in args[1] and self.rng.random() < 0.5:
             # wait=true is allowed to take as long as the copy; keep it
             # in only for half the calls (none of them can reach a
@@ -554,22 +554,34 @@ class Fuzzer:
                 call.error = "timeout"
             call.desc += f" -> {e.message[:200]}"
         call.done = True
-        self.pending -= 1
-        if self.pending == 0:
-            self.loop.quit()
+        # A late answer to an earlier batch's call (already counted as a
+        # hang) must not end this batch's wait.
+        if call.batch == self.batches:
+            self.pending -= 1
+            if self.pending == 0:
+                self.loop.quit()
 
     def batch(self):
         calls = [self.make_call() for _ in range(self.rng.randint(1, self.args.batch))]
         self.pending = 0
         for c in calls:
+            c.batch = self.batches
             if self.send(c):
                 self.pending += 1
         if self.pending:
             # Deadline a little past the call timeout: GDBus reports a
             # call that got nothing as TIMED_OUT itself.
-            tid = GLib.timeout_add_seconds(self.args.call_timeout + 5, self.loop.quit)
+            expired = []
+
+            def deadline():
+                expired.append(True)
+                self.loop.quit()
+                return GLib.SOURCE_REMOVE
+
+            tid = GLib.timeout_add_seconds(self.args.call_timeout + 5, deadline)
             self.loop.run()
-            GLib.source_remove(tid) if self.pending else None
+            if not expired:
+                GLib.source_remove(tid)
         for c in calls:
             if c.error and c.error.startswith("skip:"):
                 continue
