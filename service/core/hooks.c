@@ -57,9 +57,15 @@ GStrv hooks_list(const char *dir) {
 
         if (!dir)
                 return g_strv_builder_end(hooks);
-        if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-                if (errno != ENOENT || S_ISREG(st.st_mode))
-                        log_warning("hooks: %s is not a directory: no hooks are run", dir);
+        /* st is only read after a stat that succeeded, and errno only
+         * after one that failed (valgrind saw both go wrong). */
+        if (stat(dir, &st) < 0) {
+                if (errno != ENOENT)
+                        log_warning("hooks: cannot stat %s: %s: no hooks are run", dir, g_strerror(errno));
+                return g_strv_builder_end(hooks);
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                log_warning("hooks: %s is not a directory: no hooks are run", dir);
                 return g_strv_builder_end(hooks);
         }
         /* Whoever may write the directory may swap the hooks. */
