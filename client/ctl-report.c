@@ -24,7 +24,7 @@
 #define LABEL_CHAR_WIDTH 6.8
 #define EVENT_CHAR_WIDTH 6.4
 #define LABEL_HEIGHT 14.0
-#define TITLE_CHARS 80
+#define TITLE_CHARS 84
 
 static const char report_css[] =
         "text { font-family: sans-serif; font-size: 12px; fill: #333; }\n"

@@ -251,6 +251,23 @@ static void test_postcopy_failed(void) {
         g_assert_cmpint(count(doc, "//s:circle[@class='pass-marker']"), ==, 2);
 }
 
+/* A job still running: drawn as far as it got, and said so. */
+static void test_running(void) {
+        g_autoptr(GVariant) stats = stats_new("migration-out", "perform", NULL, 0, precopy, 3);
+        g_autofree char *svg = NULL, *why = NULL, *title = NULL, *events = NULL;
+        g_autoptr(xmlDoc) doc = NULL;
+
+        g_assert_cmpint(ctl_report_svg(stats, "web-1", &svg, &why), ==, 0);
+        doc = parse(svg);
+        title = texts(doc, "/s:svg/s:text[@class='title']");
+        g_assert_cmpstr(
+                title, ==,
+                "Migration of 'web-1' to ssh://root@hv2.example.org: running (perform), 5.2 s so far");
+        g_assert_cmpint(count(doc, "//s:circle[@class='pass-marker']"), ==, 3);
+        events = texts(doc, "//s:g[@id='events']/s:text");
+        g_assert_cmpstr(events, ==, "");
+}
+
 /* Many passes: a marker each, but not a number each where they crowd. */
 static void test_many_passes(void) {
         g_autofree TestSample *samples = g_new0(TestSample, 301);
@@ -315,6 +332,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/report/svg/numbers-any-locale", test_numbers);
         g_test_add_func("/report/picture/precopy", test_precopy);
         g_test_add_func("/report/picture/postcopy-failed", test_postcopy_failed);
+        g_test_add_func("/report/picture/running", test_running);
         g_test_add_func("/report/picture/many-passes", test_many_passes);
         g_test_add_func("/report/picture/nothing-to-draw", test_nothing_to_draw);
         return g_test_run();
