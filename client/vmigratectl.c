@@ -9,6 +9,7 @@
 
 #include "bus-gvariant.h"
 #include "config.h"
+#include "ctl-report.h"
 #include "ctl.h"
 #include "names.h"
 #include "options.h"
@@ -51,6 +52,7 @@ typedef struct Context {
         CtlMigrateArgs migrate;       /* migrate's own options */
         bool detach;
         bool dry_run; /* migrate --dry-run: Domain.DryRun instead of Migrate */
+        const char *output; /* report --output=FILE */
         sd_bus *bus;
         pid_t agent_pid;
 } Context;
@@ -1168,6 +1170,12 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         return CTL_EXIT_OK;
 }
 
+/* ---- report ---- */
+
+static int cmd_report(Context *c, const Command *cmd, char **args) {
+        return ctl_report_run(c->bus, &c->host, args[0], c->output, c->quiet);
+}
+
 /* ---- table, help, main ---- */
 
 #define MIGRATE_HELP                                                                                        \
@@ -1435,6 +1443,31 @@ static int cmd_job_control(Context *c, const Command *cmd, char **args) {
         "  vmigratectl migrate-setspeed demo 2G\n"                                                          \
         "  vmigratectl migrate-setspeed demo 500M --postcopy\n"
 
+#define REPORT_HELP                                                                                         \
+        "Draws DOMAIN's last migration from this host (or the one running) as an\n"                         \
+        "SVG picture in FILE (--output, -o; '-': standard output), from\n"                                  \
+        "Domain.GetJobStats and its pass-by-pass history: the data still to send\n"                         \
+        "(left axis, MiB) and the guest's dirty rate and the link's throughput\n"                           \
+        "(right axis, MiB/s) against time, a numbered marker per memory pass, a\n"                          \
+        "line per step of the convergence policy, the switch to post-copy, the\n"                           \
+        "switch-over with the guest's downtime, and the end; the title says the\n"                          \
+        "destination, the result and the total time. The file stands alone (no\n"                           \
+        "fonts or scripts from elsewhere): open it in a browser, where each\n"                              \
+        "pass's marker tells its figures on hovering, or convert it with\n"                                 \
+        "rsvg-convert. Needs no authorization.\n"                                                           \
+        "\n"                                                                                                \
+        "Run it on the host the domain left: the destination's job has no passes.\n"                        \
+        "A transient domain that left is gone from there, and its history with\n"                           \
+        "it. vmigrated keeps the last job of each domain until it exits.\n"                                 \
+        "\n"                                                                                                \
+        "Exit status 1 when the domain has had no job since vmigrated started,\n"                           \
+        "when its last job was an incoming migration or sent no memory, or when\n"                          \
+        "FILE cannot be written; 4 when there is no such domain.\n"                                         \
+        "\n"                                                                                                \
+        "Examples:\n"                                                                                       \
+        "  vmigratectl migrate demo hv2 && vmigratectl report demo -o demo.svg\n"                           \
+        "  vmigratectl report demo --output=- | rsvg-convert -o demo.png\n"
+
 static const Command commands[] = {
         { "list", "[--all] [--names]", 0, 0, cmd_list, NULL, NULL, NULL, 0,
           "List active domains; --all: shut-off ones too" },
@@ -1478,6 +1511,8 @@ static const Command commands[] = {
         { "migrate-postcopy", "DOMAIN", 1, 1, cmd_job_control, "StartPostCopy", NULL,
           "switch to post-copy the migration", 0, "Switch a running migration to post-copy",
           MIGRATE_POSTCOPY_HELP },
+        { "report", "DOMAIN --output=FILE", 1, 1, cmd_report, NULL, NULL, NULL, 0,
+          "Draw the last migration as a picture (SVG)", REPORT_HELP },
 };
 
 static void print_help(void) {
@@ -1537,6 +1572,8 @@ static void print_help(void) {
                "      --dry-run        migrate: only check whether the migration would\n"
                "                       succeed, on both hosts (Domain.DryRun); prints the\n"
                "                       findings and a verdict, migrates nothing\n"
+               "  -o, --output=FILE    report: where to write the picture (SVG; '-':\n"
+               "                       standard output)\n"
                "      --postcopy       migrate-setspeed: set the post-copy limit\n"
                "                       RATE is bytes per second: 100M, 1.5G, 512MiB/s\n"
                "                       (powers of 1024), 1GB (10^9), 800Mbit/s (bits)\n"
@@ -1555,7 +1592,7 @@ static void print_help(void) {
                "Exit status:\n"
                "  0  success\n"
                "  1  the operation failed (vmigrated returned an error, or FILE could not\n"
-               "     be read)\n"
+               "     be read, or report's FILE written)\n"
                "  2  usage error: unknown command or option, missing or extra argument,\n"
                "     malformed --host URI\n"
                "  3  cannot connect to the bus, vmigrated is not running or not activatable\n"
@@ -1574,7 +1611,7 @@ static void print_help(void) {
                "Lifecycle commands (create, start, destroy, suspend, resume) wait up to\n"
                "2 minutes for the operation to complete; shutdown 3 minutes, or with\n"
                "--timeout that long plus one minute; others 25 seconds.\n"
-               "Reading (list, status, dumpxml, capabilities, backends) needs no\n"
+               "Reading (list, status, dumpxml, capabilities, backends, report) needs no\n"
                "authorization; changing anything needs root or polkit's consent (e.g.\n"
                "membership of group 'vmigrate' with the example rules installed).\n"
                "\n"
@@ -1616,7 +1653,7 @@ static void print_command_help(const Command *cmd) {
                cmd->summary);
         if (strstr(cmd->args, "DOMAIN"))
                 printf("DOMAIN is the domain's name or UUID.\n");
-        if (strstr(cmd->args, "FILE"))
+        if (cmd->run == cmd_define)
                 printf("FILE holds the domain XML (at most 1 MiB); '-' reads standard input.\n");
         if (cmd->help)
                 printf("\n%s", cmd->help);
@@ -1710,6 +1747,7 @@ static int run(int argc, char *argv[]) {
                 { "detach", no_argument, NULL, ARG_DETACH },
                 { "postcopy", no_argument, NULL, ARG_POSTCOPY },
                 { "dry-run", no_argument, NULL, ARG_DRY_RUN },
+                { "output", required_argument, NULL, 'o' },
         };
         size_t n_migrate = ctl_migrate_flags_count();
         g_autofree struct option *options =
@@ -1726,7 +1764,7 @@ static int run(int argc, char *argv[]) {
 
         /* Own messages (":" in front), so they start with "vmigratectl:" rather than argv[0]. */
         opterr = 0;
-        while ((opt = getopt_long(argc, argv, ":hH:q", options, &longindex)) >= 0) {
+        while ((opt = getopt_long(argc, argv, ":hH:qo:", options, &longindex)) >= 0) {
                 switch (opt) {
                 case 'h':
                         help = true;
@@ -1767,6 +1805,9 @@ static int run(int argc, char *argv[]) {
                         break;
                 case ARG_DRY_RUN:
                         c.dry_run = true;
+                        break;
+                case 'o':
+                        c.output = optarg;
                         break;
                 case ARG_POSTCOPY:
                         c.postcopy = true;
@@ -1913,6 +1954,10 @@ static int run(int argc, char *argv[]) {
                         cmd->name);
                 return CTL_EXIT_USAGE;
         }
+        if (c.output && cmd->run != cmd_report) {
+                fprintf(stderr, "vmigratectl: --output only applies to 'report', not to '%s'\n", cmd->name);
+                return CTL_EXIT_USAGE;
+        }
         if (c.dry_run && c.detach) {
                 fprintf(stderr,
                         "vmigratectl: --dry-run starts no job, so there is nothing to --detach from; drop "
@@ -1938,6 +1983,15 @@ static int run(int argc, char *argv[]) {
                                 cmd->name);
                         return CTL_EXIT_USAGE;
                 }
+        }
+
+        /* Only once every option is known to apply: a misplaced one is
+         * the error to report first. */
+        if (cmd->run == cmd_report && (!c.output || !*c.output)) {
+                fprintf(stderr,
+                        "vmigratectl: 'report' needs --output=FILE (the SVG to write; '-': standard output). "
+                        "See 'vmigratectl report --help'.\n");
+                return CTL_EXIT_USAGE;
         }
 
         /*

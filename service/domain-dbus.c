@@ -360,7 +360,7 @@ static int method_get_job_stats(sd_bus_message *m, void *userdata, sd_bus_error 
         int r;
 
         if (d->job)
-                stats = g_variant_ref_sink(job_stats_to_variant(d->job));
+                stats = g_variant_ref_sink(job_stats_with_history_to_variant(d->job));
         else if (d->last_job_stats)
                 stats = g_variant_ref(d->last_job_stats);
         else

@@ -59,6 +59,9 @@ packages=(
         # The hosts suite runs the daemons under the systemd unit's seccomp
         # filters (tests/hosts/unit-sandbox.py).
         python3-seccomp
+        # vmigratectl report's pictures rendered to PNG by the hosts suite
+        # (tests/hosts/test-report.sh).
+        librsvg2-bin
         # The package suite (tools/check-deb.sh): dpkg-buildpackage with
         # dh, and a throwaway Debian 12 root to install the .deb into.
         debhelper

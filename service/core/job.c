@@ -27,6 +27,23 @@ static const char *const job_phase_table[_JOB_PHASE_MAX] = {
         [JOB_PHASE_CANCELLED] = "cancelled",
 };
 
+static const char *const job_event_table[_JOB_EVENT_MAX] = {
+        [JOB_EVENT_PASS] = "pass",         [JOB_EVENT_POLICY] = "policy",
+        [JOB_EVENT_POSTCOPY] = "postcopy", [JOB_EVENT_SWITCHOVER] = "switchover",
+        [JOB_EVENT_END] = "end",
+};
+
+const char *job_event_to_string(JobEvent event) {
+        return (unsigned) event < _JOB_EVENT_MAX ? job_event_table[event] : NULL;
+}
+
+static void job_sample_clear(gpointer p) {
+        JobSample *s = p;
+
+        g_free(s->detail);
+        g_free(s->reason);
+}
+
 const char *job_kind_to_string(JobKind kind) {
         return (unsigned) kind < _JOB_KIND_MAX ? job_kind_table[kind] : NULL;
 }
@@ -55,6 +72,9 @@ Job *job_new(Manager *m, JobKind kind, Domain *d, const char *peer) {
         j->phase = JOB_PHASE_BEGIN;
         j->started_usec = now_usec(m);
         j->warnings = g_ptr_array_new_with_free_func(g_free);
+        j->history = g_array_new(false, false, sizeof(JobSample));
+        j->history_stride = 1;
+        g_array_set_clear_func(j->history, job_sample_clear);
 
         g_hash_table_insert(m->jobs, &j->id, j);
         d->job = j;
@@ -84,6 +104,7 @@ Job *job_unref(Job *j) {
         g_free(j->error);
         g_free(j->not_converging_detail);
         g_ptr_array_unref(j->warnings);
+        g_array_unref(j->history);
         g_free(j->policy);
         g_free(j->policy_action);
         g_free(j->policy_reason);
@@ -105,13 +126,96 @@ void job_set_phase(Job *j, JobPhase phase) {
                 manager_notify_job_changed(j->manager, j, JOB_CHANGE_PHASE);
 }
 
+/* Passes are kept one per bucket of history_stride passes (the newest of
+ * each): all of them at first, every other one more each time the
+ * history fills up, so that a long run keeps an even grain throughout. */
+static uint64_t history_bucket(const Job *j, uint64_t pass) {
+        return pass > 0 ? (pass - 1) / j->history_stride : 0;
+}
+
+/* Of the pass samples between the first and the last, keeps the newest of
+ * each bucket. */
+static void history_thin(Job *j) {
+        GArray *h = j->history;
+        bool have_newer = false;
+        uint64_t newer = 0;
+
+        for (guint i = h->len - 1; i-- > 1;) {
+                const JobSample *s = &g_array_index(h, JobSample, i);
+                uint64_t bucket = history_bucket(j, s->pass);
+
+                if (s->event != JOB_EVENT_PASS)
+                        continue;
+                if (have_newer && bucket == newer)
+                        g_array_remove_index(h, i);
+                else {
+                        newer = bucket;
+                        have_newer = true;
+                }
+        }
+}
+
+static void history_make_room(Job *j) {
+        while (j->history->len >= JOB_HISTORY_MAX) {
+                guint before = j->history->len;
+
+                if (j->history_stride <= UINT64_MAX / 2) {
+                        j->history_stride *= 2;
+                        history_thin(j);
+                }
+                /* Nothing but events (a policy cannot take that many steps). */
+                if (j->history->len == before)
+                        g_array_remove_index(j->history, 1);
+        }
+}
+
+void job_history_add(Job *j, JobEvent event, const char *detail, const char *reason) {
+        uint64_t now = j->ended_usec ? j->ended_usec : now_usec(j->manager);
+        GArray *h = j->history;
+        JobSample sample = {
+                .t_ms = now > j->started_usec ? (now - j->started_usec) / 1000 : 0,
+                .event = event,
+                .pass = j->stats.iteration,
+                .data_processed = j->stats.data_processed,
+                .data_remaining = j->stats.data_remaining,
+                .dirty_rate = j->stats.dirty_rate,
+                .bandwidth = j->stats.bandwidth,
+                .expected_downtime_ms = j->stats.expected_downtime_ms,
+        };
+
+        /* A late report after the end is not part of the run. */
+        if (j->kind != JOB_MIGRATION_OUT || (job_phase_is_final(j->phase) && event != JOB_EVENT_END))
+                return;
+        sample.detail = g_strdup(detail ? detail : "");
+        sample.reason = g_strdup(reason);
+        if (event == JOB_EVENT_PASS && h->len > 1) {
+                JobSample *last = &g_array_index(h, JobSample, h->len - 1);
+                if (last->event == JOB_EVENT_PASS &&
+                    history_bucket(j, last->pass) == history_bucket(j, sample.pass)) {
+                        job_sample_clear(last);
+                        *last = sample;
+                        return;
+                }
+        }
+        history_make_room(j);
+        g_array_append_val(h, sample);
+}
+
 void job_update_stats(Job *j, const MigrationStats *stats) {
         /* With copy-storage the disks come first, then the memory: one
          * fraction over both. */
         uint64_t done = stats->data_processed + stats->disk_processed,
                  left = stats->data_remaining + stats->disk_remaining;
+        bool switched = stats->postcopy_active && !j->stats.postcopy_active;
 
         j->stats = *stats;
+        /* A pass's first report says what it has to send. */
+        if (stats->iteration > j->history_pass) {
+                j->history_pass = stats->iteration;
+                job_history_add(j, JOB_EVENT_PASS, NULL, NULL);
+        }
+        if (switched)
+                job_history_add(j, JOB_EVENT_POSTCOPY, NULL, NULL);
         if (done + left > 0) {
                 double p = (double) done / (double) (done + left);
                 /* A new pass adds data to send: the fraction may dip, the
@@ -162,6 +266,11 @@ void job_policy_step(Job *j, unsigned step, const char *action, const char *reas
         j->policy_action = g_strdup(action);
         g_free(j->policy_reason);
         j->policy_reason = g_strdup(reason);
+        {
+                g_autofree char *detail =
+                        step ? g_strdup_printf("step %u: %s", step, action) : g_strdup(action);
+                job_history_add(j, JOB_EVENT_POLICY, detail, reason);
+        }
         if (step)
                 log_info("job %" G_GUINT64_FORMAT ": policy '%s' step %u: %s (%s)", j->id, j->policy ? j->policy : "?",
                          step, action, reason);
@@ -209,10 +318,11 @@ void job_end(Job *j, JobPhase final, const char *error) {
         else
                 log_info("job %" G_GUINT64_FORMAT " %s after %" G_GUINT64_FORMAT " ms", j->id,
                          job_phase_to_string(final), job_elapsed_ms(j));
+        job_history_add(j, JOB_EVENT_END, job_phase_to_string(final), NULL);
 
         if (j->domain->last_job_stats)
                 g_variant_unref(j->domain->last_job_stats);
-        j->domain->last_job_stats = g_variant_ref_sink(job_stats_to_variant(j));
+        j->domain->last_job_stats = g_variant_ref_sink(job_stats_with_history_to_variant(j));
         if (j->domain->job == j) {
                 j->domain->job = NULL;
                 if (m && j->domain->manager)
@@ -228,14 +338,38 @@ void job_end(Job *j, JobPhase final, const char *error) {
                 manager_remove_job(m, j);
 }
 
-GVariant *job_stats_to_variant(const Job *j) {
+GVariant *job_history_to_variant(const Job *j) {
         GVariantBuilder b;
 
-        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
+        for (guint i = 0; i < j->history->len; i++) {
+                const JobSample *s = &g_array_index(j->history, JobSample, i);
+
+                g_variant_builder_open(&b, G_VARIANT_TYPE("a{sv}"));
 #define ADD_T(key, value) g_variant_builder_add(&b, "{sv}", key, g_variant_new_uint64(value))
-        g_variant_builder_add(&b, "{sv}", "kind", g_variant_new_string(job_kind_to_string(j->kind)));
-        g_variant_builder_add(&b, "{sv}", "phase", g_variant_new_string(job_phase_to_string(j->phase)));
-        g_variant_builder_add(&b, "{sv}", "progress", g_variant_new_double(j->progress));
+                ADD_T("t-ms", s->t_ms);
+                g_variant_builder_add(&b, "{sv}", "event",
+                                      g_variant_new_string(job_event_to_string(s->event)));
+                g_variant_builder_add(&b, "{sv}", "detail", g_variant_new_string(s->detail));
+                if (s->reason)
+                        g_variant_builder_add(&b, "{sv}", "reason", g_variant_new_string(s->reason));
+                ADD_T("pass", s->pass);
+                ADD_T("data-processed", s->data_processed);
+                ADD_T("data-remaining", s->data_remaining);
+                ADD_T("dirty-rate", s->dirty_rate);
+                ADD_T("bandwidth", s->bandwidth);
+                ADD_T("expected-downtime-ms", s->expected_downtime_ms);
+#undef ADD_T
+                g_variant_builder_close(&b);
+        }
+        return g_variant_builder_end(&b);
+}
+
+static void job_stats_build(const Job *j, GVariantBuilder *b) {
+#define ADD_T(key, value) g_variant_builder_add(b, "{sv}", key, g_variant_new_uint64(value))
+        g_variant_builder_add(b, "{sv}", "kind", g_variant_new_string(job_kind_to_string(j->kind)));
+        g_variant_builder_add(b, "{sv}", "phase", g_variant_new_string(job_phase_to_string(j->phase)));
+        g_variant_builder_add(b, "{sv}", "progress", g_variant_new_double(j->progress));
         ADD_T("elapsed-ms", job_elapsed_ms(j));
         ADD_T("data-total", j->stats.data_total);
         ADD_T("data-processed", j->stats.data_processed);
@@ -257,19 +391,35 @@ GVariant *job_stats_to_variant(const Job *j) {
         }
 #undef ADD_T
         if (j->peer)
-                g_variant_builder_add(&b, "{sv}", "peer", g_variant_new_string(j->peer));
+                g_variant_builder_add(b, "{sv}", "peer", g_variant_new_string(j->peer));
         if (j->error)
-                g_variant_builder_add(&b, "{sv}", "error", g_variant_new_string(j->error));
-        g_variant_builder_add(&b, "{sv}", "not-converging", g_variant_new_boolean(j->not_converging));
-        g_variant_builder_add(&b, "{sv}", "encryption", g_variant_new_string(job_encryption_to_string(j->encryption)));
-        g_variant_builder_add(&b, "{sv}", "postcopy", g_variant_new_boolean(j->stats.postcopy_active));
+                g_variant_builder_add(b, "{sv}", "error", g_variant_new_string(j->error));
+        g_variant_builder_add(b, "{sv}", "not-converging", g_variant_new_boolean(j->not_converging));
+        g_variant_builder_add(b, "{sv}", "encryption", g_variant_new_string(job_encryption_to_string(j->encryption)));
+        g_variant_builder_add(b, "{sv}", "postcopy", g_variant_new_boolean(j->stats.postcopy_active));
         if (j->policy) {
-                g_variant_builder_add(&b, "{sv}", "policy", g_variant_new_string(j->policy));
-                g_variant_builder_add(&b, "{sv}", "policy-step", g_variant_new_uint32(j->policy_step));
-                g_variant_builder_add(&b, "{sv}", "policy-action",
+                g_variant_builder_add(b, "{sv}", "policy", g_variant_new_string(j->policy));
+                g_variant_builder_add(b, "{sv}", "policy-step", g_variant_new_uint32(j->policy_step));
+                g_variant_builder_add(b, "{sv}", "policy-action",
                                       g_variant_new_string(j->policy_action ? j->policy_action : ""));
         }
-        g_variant_builder_add(&b, "{sv}", "warnings",
+        g_variant_builder_add(b, "{sv}", "warnings",
                               g_variant_new_strv((const char *const *) j->warnings->pdata, j->warnings->len));
+}
+
+GVariant *job_stats_to_variant(const Job *j) {
+        GVariantBuilder b;
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        job_stats_build(j, &b);
+        return g_variant_builder_end(&b);
+}
+
+GVariant *job_stats_with_history_to_variant(const Job *j) {
+        GVariantBuilder b;
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        job_stats_build(j, &b);
+        g_variant_builder_add(&b, "{sv}", "history", job_history_to_variant(j));
         return g_variant_builder_end(&b);
 }

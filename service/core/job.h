@@ -50,6 +50,34 @@ typedef enum JobChange {
         JOB_CHANGE_POLICY = 1 << 6, /* Policy, PolicyStep, PolicyAction (and PolicyStepTaken) */
 } JobChange;
 
+/* What a sample of a job's history marks (GetJobStats "history"). */
+typedef enum JobEvent {
+        JOB_EVENT_PASS,       /* a memory pass began: what it has to send */
+        JOB_EVENT_POLICY,     /* the convergence policy took a step */
+        JOB_EVENT_POSTCOPY,   /* the guest switched to the destination, post-copy */
+        JOB_EVENT_SWITCHOVER, /* pre-copy is done: the guest was paused downtime-ms up to here */
+        JOB_EVENT_END,        /* the job ended (detail: completed, failed or cancelled) */
+        _JOB_EVENT_MAX,
+} JobEvent;
+
+/* One sample of a migration leaving this host, with the figures of the
+ * moment it was taken. */
+typedef struct JobSample {
+        uint64_t t_ms; /* since the job started */
+        JobEvent event;
+        uint64_t pass;
+        uint64_t data_processed, data_remaining, dirty_rate, bandwidth, expected_downtime_ms;
+        char *detail; /* never NULL */
+        char *reason; /* policy steps: why; else NULL */
+} JobSample;
+
+/* Bounds the history of a job that runs for days: once full, every other
+ * pass sample in the middle goes, and from then on every other pass is
+ * sampled (the first and the newest pass stay, and so do the policy
+ * steps, the switch and the end), so the whole run keeps its shape at an
+ * even, coarser grain. */
+#define JOB_HISTORY_MAX 1000
+
 typedef struct Job {
         unsigned n_ref;
         Manager *manager; /* NULL once removed */
@@ -79,6 +107,12 @@ typedef struct Job {
         unsigned policy_step;
         char *policy_action;
         char *policy_reason;
+
+        /* Pass by pass, for a picture of the migration afterwards:
+         * migration-out jobs only (an incoming job sees no passes). */
+        GArray *history;         /* JobSample */
+        uint64_t history_pass;   /* the last pass seen */
+        uint64_t history_stride; /* passes per sample: doubles each time the history is full */
 
         sd_event_source *linger; /* removes the ended job after a while */
         void *migration;         /* migration.c's state while the job runs */
@@ -127,5 +161,17 @@ static inline JobEncryption job_encryption_for(bool tls, bool tunnelled) {
         return tunnelled ? JOB_ENCRYPTION_TUNNEL : tls ? JOB_ENCRYPTION_TLS : JOB_ENCRYPTION_NONE;
 }
 
-/* a{sv} of the statistics, for Finished, JobCompleted and GetJobStats. */
+/* Adds a sample of the current figures to the history of a migration
+ * leaving this host (a no-op for others). job_update_stats() adds the
+ * passes and the switch to post-copy, job_policy_step() the steps and
+ * job_end() the end by themselves; the caller adds the switch-over. */
+void job_history_add(Job *j, JobEvent event, const char *detail, const char *reason);
+const char *job_event_to_string(JobEvent event);
+
+/* a{sv} of the statistics, for Finished, JobCompleted and the Finish cookie. */
 GVariant *job_stats_to_variant(const Job *j);
+/* The history as aa{sv}, oldest first. */
+GVariant *job_history_to_variant(const Job *j);
+/* The statistics with "history" added, for GetJobStats (the signals stay
+ * small: a history can hold a thousand samples). */
+GVariant *job_stats_with_history_to_variant(const Job *j);

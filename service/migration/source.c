@@ -479,6 +479,10 @@ static void on_performed(int r, const GError *error, void *userdata) {
         /* In post-copy the stream goes on until Confirm has the last page. */
         if (r < 0 || !o->job->stats.postcopy_active)
                 o->stream_ended = true;
+        /* Pre-copy's last pass is across: the guest was paused for the
+         * switch-over up to now (post-copy's switch was sampled as such). */
+        if (r >= 0 && !o->job->stats.postcopy_active)
+                job_history_add(o->job, JOB_EVENT_SWITCHOVER, NULL, NULL);
         if (r < 0)
                 outgoing_record_failure(o, error, o->cancelled ? "cancelled" : "sending the guest");
         outgoing_finish(o);

@@ -780,6 +780,207 @@ static void test_ref_outlives_removal(Fixture *f, gconstpointer data) {
         ASSERT_NO_EVENTS(f);
 }
 
+/* ---- history: what `vmigratectl report` draws ---- */
+
+static void pass(Job *j, uint64_t iteration, uint64_t remaining, uint64_t dirty_rate, bool postcopy) {
+        MigrationStats stats = {
+                .data_total = 1000,
+                .data_processed = 1000 - remaining,
+                .data_remaining = remaining,
+                .iteration = iteration,
+                .dirty_rate = dirty_rate,
+                .bandwidth = 100,
+                .expected_downtime_ms = remaining * 10,
+                .postcopy_active = postcopy,
+        };
+        job_update_stats(j, &stats);
+}
+
+/* The i-th sample of an aa{sv} history. */
+static GVariant *sample_at(GVariant *history, gsize i) {
+        return g_variant_get_child_value(history, i);
+}
+
+static char *sample_event(GVariant *sample) {
+        const char *event = "?", *detail = "?";
+
+        (void) g_variant_lookup(sample, "event", "&s", &event);
+        (void) g_variant_lookup(sample, "detail", "&s", &detail);
+        return *detail ? g_strdup_printf("%s %s", event, detail) : g_strdup(event);
+}
+
+static guint64 sample_t(GVariant *sample, const char *key) {
+        guint64 v = G_MAXUINT64;
+
+        g_assert_true(g_variant_lookup(sample, key, "t", &v));
+        return v;
+}
+
+/* One sample per pass, taken at the pass's first report (what it has to
+ * send), the policy's steps, the switch to post-copy and the end, in the
+ * order they happened, on a clock that only goes forward; GetJobStats has
+ * them, after the end too, and the signals do not carry them. */
+static void test_history_passes(Fixture *f, gconstpointer data) {
+        Job *j = job_new(f->manager, JOB_MIGRATION_OUT, f->demo, DEST_URI);
+        g_autoptr(GVariant) history = NULL, signal_stats = NULL;
+        static const char *const expected[] = {
+                "pass", "pass", "policy step 1: downtime 500 ms", "pass", "postcopy", "end completed",
+        };
+        guint64 last_t = 0;
+
+        job_set_phase(j, JOB_PHASE_PERFORM);
+        pass(j, 1, 1000, 0, false);
+        run_for(f, 3 * 1000);
+        pass(j, 1, 600, 50, false); /* the same pass goes on: no sample */
+        pass(j, 2, 400, 60, false);
+        job_set_policy(j, "default");
+        job_policy_step(j, 1, "downtime 500 ms", "the model says 9 more passes");
+        run_for(f, 3 * 1000);
+        pass(j, 3, 300, 70, false);
+        pass(j, 3, 200, 70, true);
+        job_end(j, JOB_PHASE_COMPLETED, NULL);
+
+        g_assert_nonnull(f->demo->last_job_stats);
+        if (!f->demo->last_job_stats)
+                return;
+        history = g_variant_lookup_value(f->demo->last_job_stats, "history", G_VARIANT_TYPE("aa{sv}"));
+        g_assert_nonnull(history);
+        if (!history)
+                return;
+        g_assert_cmpuint(g_variant_n_children(history), ==, G_N_ELEMENTS(expected));
+        for (gsize i = 0; i < MIN(g_variant_n_children(history), G_N_ELEMENTS(expected)); i++) {
+                g_autoptr(GVariant) s = sample_at(history, i);
+                g_autofree char *event = sample_event(s);
+                guint64 t = sample_t(s, "t-ms");
+
+                g_assert_cmpstr(event, ==, expected[i]);
+                g_assert_cmpuint(t, >=, last_t);
+                g_assert_cmpuint(t, <=, job_elapsed_ms(j));
+                last_t = t;
+        }
+        {
+                g_autoptr(GVariant) first = sample_at(history, 0), second = sample_at(history, 1),
+                                    policy = sample_at(history, 2), third = sample_at(history, 3),
+                                    postcopy = sample_at(history, 4);
+                const char *reason = NULL;
+
+                g_assert_cmpuint(sample_t(first, "pass"), ==, 1);
+                g_assert_cmpuint(sample_t(first, "data-remaining"), ==, 1000);
+                g_assert_cmpuint(sample_t(second, "pass"), ==, 2);
+                g_assert_cmpuint(sample_t(second, "data-remaining"), ==, 400);
+                g_assert_cmpuint(sample_t(second, "data-processed"), ==, 600);
+                g_assert_cmpuint(sample_t(second, "dirty-rate"), ==, 60);
+                g_assert_cmpuint(sample_t(second, "bandwidth"), ==, 100);
+                g_assert_cmpuint(sample_t(second, "expected-downtime-ms"), ==, 4000);
+                g_assert_true(g_variant_lookup(policy, "reason", "&s", &reason));
+                g_assert_cmpstr(reason, ==, "the model says 9 more passes");
+                g_assert_false(g_variant_lookup(first, "reason", "&s", &reason));
+                /* The run_for()s lie between these. */
+                g_assert_cmpuint(sample_t(second, "t-ms"), >=, sample_t(first, "t-ms") + 3);
+                g_assert_cmpuint(sample_t(third, "t-ms"), >=, sample_t(policy, "t-ms") + 3);
+                g_assert_cmpuint(sample_t(postcopy, "data-remaining"), ==, 200);
+        }
+
+        /* Finished and JobCompleted stay small. */
+        signal_stats = stats_of(j);
+        g_assert_null(g_variant_lookup_value(signal_stats, "history", NULL));
+}
+
+/* Pre-copy's end: the switch-over is the caller's to mark (the backend's
+ * stream completed); nothing is sampled after the end. */
+static void test_history_switchover(Fixture *f, gconstpointer data) {
+        Job *j = job_new(f->manager, JOB_MIGRATION_OUT, f->demo, DEST_URI);
+        g_autoptr(GVariant) v = NULL, history = NULL;
+        static const char *const expected[] = { "pass", "switchover", "end failed" };
+
+        pass(j, 1, 1000, 0, false);
+        job_history_add(j, JOB_EVENT_SWITCHOVER, NULL, NULL);
+        job_end(j, JOB_PHASE_FAILED, "finish on the destination: refused");
+        pass(j, 2, 10, 0, false);
+        job_history_add(j, JOB_EVENT_SWITCHOVER, NULL, NULL);
+
+        v = g_variant_ref_sink(job_stats_with_history_to_variant(j));
+        history = g_variant_lookup_value(v, "history", G_VARIANT_TYPE("aa{sv}"));
+        g_assert_nonnull(history);
+        if (!history)
+                return;
+        g_assert_cmpuint(g_variant_n_children(history), ==, G_N_ELEMENTS(expected));
+        for (gsize i = 0; i < MIN(g_variant_n_children(history), G_N_ELEMENTS(expected)); i++) {
+                g_autoptr(GVariant) s = sample_at(history, i);
+                g_autofree char *event = sample_event(s);
+                g_assert_cmpstr(event, ==, expected[i]);
+        }
+}
+
+/* The destination's job sees no passes: its history is empty, but there. */
+static void test_history_incoming(Fixture *f, gconstpointer data) {
+        Job *j = job_new(f->manager, JOB_MIGRATION_IN, f->demo, "host-a");
+        g_autoptr(GVariant) history = NULL;
+
+        pass(j, 4, 10, 0, false);
+        job_end(j, JOB_PHASE_COMPLETED, NULL);
+        g_assert_nonnull(f->demo->last_job_stats);
+        if (!f->demo->last_job_stats)
+                return;
+        history = g_variant_lookup_value(f->demo->last_job_stats, "history", G_VARIANT_TYPE("aa{sv}"));
+        g_assert_nonnull(history);
+        if (history)
+                g_assert_cmpuint(g_variant_n_children(history), ==, 0);
+}
+
+/* A job that never converges cannot grow without bound: the history stays
+ * under JOB_HISTORY_MAX, with the first pass, the newest passes, every
+ * event, and the passes in between thinned evenly (still in order). */
+static void test_history_capped(Fixture *f, gconstpointer data) {
+        Job *j = job_new(f->manager, JOB_MIGRATION_OUT, f->demo, DEST_URI);
+        g_autoptr(GVariant) history = NULL;
+        const guint64 n = 5 * JOB_HISTORY_MAX;
+        guint64 last_pass = 0, policies = 0, early = 0, late = 0;
+        gsize len;
+
+        for (guint64 i = 1; i <= n; i++) {
+                pass(j, i, 500, 100, false);
+                if (i == 10)
+                        job_policy_step(j, 1, "downtime 500 ms", "early");
+        }
+        job_end(j, JOB_PHASE_CANCELLED, "cancelled by the user");
+        history = g_variant_lookup_value(f->demo->last_job_stats, "history", G_VARIANT_TYPE("aa{sv}"));
+        g_assert_nonnull(history);
+        if (!history)
+                return;
+        len = g_variant_n_children(history);
+        g_assert_cmpuint(len, <=, JOB_HISTORY_MAX);
+        g_assert_cmpuint(len, >=, JOB_HISTORY_MAX / 2);
+        for (gsize i = 0; i < len; i++) {
+                g_autoptr(GVariant) s = sample_at(history, i);
+                g_autofree char *event = sample_event(s);
+                guint64 p = sample_t(s, "pass");
+
+                if (i == 0) {
+                        g_assert_cmpstr(event, ==, "pass");
+                        g_assert_cmpuint(p, ==, 1);
+                }
+                if (i == len - 1)
+                        g_assert_cmpstr(event, ==, "end cancelled");
+                if (i == len - 2) {
+                        g_assert_cmpstr(event, ==, "pass");
+                        g_assert_cmpuint(p, ==, n);
+                }
+                if (g_str_has_prefix(event, "policy"))
+                        policies++;
+                else if (g_str_equal(event, "pass")) {
+                        g_assert_cmpuint(p, >, last_pass);
+                        last_pass = p;
+                        early += p <= n / 2;
+                        late += p > n / 2;
+                }
+        }
+        g_assert_cmpuint(policies, ==, 1);
+        /* Thinned over the whole run, not just its start. */
+        g_assert_cmpuint(early, >, len / 8);
+        g_assert_cmpuint(late, >, len / 8);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_set_nonfatal_assertions();
@@ -811,5 +1012,9 @@ int main(int argc, char *argv[]) {
         ADD("end/notifications", test_end_notifications);
         ADD("end/lingers-then-removed", test_linger);
         ADD("ref/outlives-removal", test_ref_outlives_removal);
+        ADD("history/passes-steps-postcopy-end", test_history_passes);
+        ADD("history/switchover-and-nothing-after-end", test_history_switchover);
+        ADD("history/incoming-empty", test_history_incoming);
+        ADD("history/capped-and-thinned", test_history_capped);
         return g_test_run();
 }
