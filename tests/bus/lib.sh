@@ -16,6 +16,9 @@
 
 set -u
 
+# shellcheck source=lib-pids.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib-pids.sh"
+
 # ---------------------------------------------------------------------------
 # TAP
 
@@ -485,12 +488,12 @@ vm_teardown() {
                 kill "$pid" 2>/dev/null
                 wait "$pid" 2>/dev/null
         done
-        if [ -n "$VM_TMP" ] && [ -f "$VM_TMP/daemon-pids" ]; then
-                while read -r pid; do
+        if [ -n "$VM_TMP" ]; then
+                for pid in $(vm_live_daemon_pids "$VM_TMP"); do
                         kill -TERM "$pid" 2>/dev/null || continue
                         wait_until 10 eval "! kill -0 $pid 2>/dev/null" ||
                                 kill -KILL "$pid" 2>/dev/null
-                done <"$VM_TMP/daemon-pids"
+                done
         fi
         # Guests a failed test left behind (a passing one checks there are
         # none): they would outlive us otherwise.

@@ -116,6 +116,9 @@ _hosts_libdir=$(dirname "$_hosts_lib")
 if [ "${1:-}" != --reap ]; then
         # shellcheck source=../bus/lib.sh
         . "$_hosts_libdir/../bus/lib.sh"
+else
+        # shellcheck source=../bus/lib-pids.sh
+        . "$_hosts_libdir/../bus/lib-pids.sh"
 fi
 
 VM_BUS_NAME=${VM_BUS_NAME:-org.vmigrate.Migrate1}
@@ -869,7 +872,7 @@ _hosts_cleanup() {
         # 1. What we started, by pid: the daemons first (they may want the
         # bus to say goodbye), then sshd, polkitd and the buses.
         for f in "$run"/h/*/daemon-pids; do
-                [ -f "$f" ] && mapfile -t -O "${#pids[@]}" pids <"$f"
+                [ -f "$f" ] && mapfile -t -O "${#pids[@]}" pids < <(vm_live_daemon_pids "$(dirname "$f")")
         done
         _hosts_kill_wait 10 "${pids[@]}"
         pids=()
@@ -981,7 +984,7 @@ hosts_check_daemon_logs() {
         local name pids=() f reports
         [ -n "$HOSTS_RUN" ] || { _hosts_err "hosts_check_daemon_logs: no hosts (torn down already?)"; return 1; }
         for f in "$HOSTS_RUN"/h/*/daemon-pids; do
-                [ -f "$f" ] && mapfile -t -O "${#pids[@]}" pids <"$f"
+                [ -f "$f" ] && mapfile -t -O "${#pids[@]}" pids < <(vm_live_daemon_pids "$(dirname "$f")")
         done
         _hosts_kill_wait 10 "${pids[@]}"
         reports=$(for name in "${HOSTS_NAMES[@]}"; do
