@@ -18,11 +18,11 @@ unanswered). One more connection calls Manager.ListDomains in a loop, the
 next call as soon as the last is answered. Every call's latency is the
 time from sending it to its reply reaching the callback.
 
-A migration is timed from the Migrate call (options: bandwidth, if given)
-to the job's Finished signal. In a loaded one the ListDomains loop runs
-from 1 s before the call and the pollers from Migrate's reply (when the job
-exists: Migrate replies once the destination is ready, before the copy)
-to Finished. Each migration is followed by an untimed, unloaded one back.
+A migration is timed from the Migrate call (options: bandwidth, if given),
+1 s after the previous migration ended, to the job's Finished signal. In a
+loaded one the ListDomains loop runs during that second and on, and the
+pollers from Migrate's reply (when the job exists: Migrate replies once
+the destination is ready, before the copy) to Finished. Each migration is followed by an untimed, unloaded one back.
 --rounds N: N pairs (unloaded, loaded), the order alternating, each
 migration followed by one back; --rounds 0: one loaded migration only.
 
@@ -236,9 +236,12 @@ class Bench:
         """One migration from where ('source' or 'dest'); returns a dict."""
         conn = self.ctl[where]
         state = {'job': None, 'error': None, 'end': None}
+        # The same 1 s before every timed Migrate (the loaded run's
+        # ListDomains head start): the migration back just ended, and what
+        # it leaves to settle must weigh on both runs alike.
         if loaded:
             self.lister.start()
-            self.run_until(lambda: False, 1.0)  # ListDomains alone for 1 s
+        self.run_until(lambda: False, 1.0)
         opts = {}
         if self.args.bandwidth:
             opts['bandwidth'] = GLib.Variant('t', self.args.bandwidth)
