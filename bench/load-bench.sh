@@ -97,6 +97,8 @@ else
 fi
 bus_a=$(host_bus_address a)
 bus_b=$(host_bus_address b)
+# Both daemons up (bus activation) before anything is timed.
+out=$(bench_call "$bus_b" /org/vmigrate/Migrate1 Manager ListDomains 2>&1) || bench_fail "host-b's daemon: $out"
 # Persistent: a transient domain leaves the source's bus once migrated,
 # and a poll sent just before Finished reaches the clients would get
 # UnknownObject.
