@@ -134,13 +134,16 @@ class Poller:
     def start(self, job, offset):
         self.job, self.running = job, True
         self.due = now() + offset
-        GLib.timeout_add(max(0, int(offset * 1000)), self.tick)
+        # A tick still queued from an earlier run must not start a second
+        # chain of ticks: each chain carries its generation.
+        self.generation = getattr(self, 'generation', 0) + 1
+        GLib.timeout_add(max(0, int(offset * 1000)), self.tick, self.generation)
 
     def stop(self):
         self.running = False
 
-    def tick(self):
-        if not self.running:
+    def tick(self, generation):
+        if not self.running or generation != self.generation:
             return False
         t = now()
         self.stats.lateness.append(max(0.0, (t - self.due) * 1000))
@@ -149,7 +152,7 @@ class Poller:
         self.call('props', self.job, 'org.freedesktop.DBus.Properties', 'GetAll',
                   GLib.Variant('(s)', (IFACE + 'Job',)), 'Job.GetAll')
         # Next tick at the due time, not a period after this one: no drift.
-        GLib.timeout_add(max(0, int((self.due - now()) * 1000)), self.tick)
+        GLib.timeout_add(max(0, int((self.due - now()) * 1000)), self.tick, generation)
         return False
 
     def call(self, kind, path, iface, method, params, label):
