@@ -132,6 +132,12 @@ struct QemuMigration {
         uint16_t port;
         bool incoming_listening;
         bool incoming_completed;
+        /* Post-copy: QEMU takes 'cont' while it still loads the device
+         * state (it starts the guest once that is in); the guest runs only
+         * at its RESUME event. Until then a broken stream makes it quit,
+         * so Finish is answered (and the source may pause) only then. */
+        bool incoming_cont_answered;
+        bool incoming_resumed;
         char *incoming_failure;
         bool discard;
         sd_event_source *finish_wait;
@@ -1595,6 +1601,13 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
         return 0;
 }
 
+/* Destination, post-copy: the guest runs here now; the pages it lacks
+ * come from the source on demand. */
+static void incoming_postcopy_running(QemuMigration *m) {
+        qemu_domain_report(m->qd, DOMAIN_STATE_RUNNING, "postcopy", "resumed", "postcopy");
+        qemu_domain_complete(m->qd, 0, NULL);
+}
+
 static void on_incoming_cont(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
                              void *userdata) {
         QemuMigration *m = userdata;
@@ -1605,10 +1618,10 @@ static void on_incoming_cont(Qmp *qmp, JsonNode *result, const char *error_class
                 return;
         }
         (void) unlink(qd->paths->incoming); /* it runs here: no longer half-arrived */
+        m->incoming_cont_answered = true;
         if (m->postcopy_active && !m->stream_completed) {
-                /* Runs here now; pages it lacks come from the source on demand. */
-                qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "postcopy", "resumed", "postcopy");
-                qemu_domain_complete(qd, 0, NULL);
+                if (m->incoming_resumed)
+                        incoming_postcopy_running(m);
                 return;
         }
         qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "migrated", "resumed", "migrated");
@@ -1874,8 +1887,15 @@ bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data) {
                         qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "migration-failed", "resumed", "migrated");
                 return true;
         }
-        if (g_str_equal(event, "RESUME") && !m->outgoing)
-                return true; /* on_incoming_cont reports it */
+        if (g_str_equal(event, "RESUME") && !m->outgoing) {
+                /* on_incoming_cont reports it; in post-copy, whichever of
+                 * the two comes last. */
+                m->incoming_resumed = true;
+                if (m->postcopy_active && !m->stream_completed && m->incoming_cont_answered &&
+                    qd->op == QEMU_OP_MIGRATE_FINISH)
+                        incoming_postcopy_running(m);
+                return true;
+        }
         if (g_str_equal(event, "BLOCK_IO_ERROR") && m->outgoing && m->options->abort_on_error && !m->stream_done) {
                 log_warning("domain '%s': I/O error during migration: cancelling (abort-on-error)",
                             domain_name(qd->domain));
