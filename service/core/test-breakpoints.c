@@ -139,6 +139,8 @@ Breakpoints *breakpoints_new_from_env(sd_event *event) {
 
         if (!dir || !*dir)
                 return NULL;
+        if (g_mkdir_with_parents(dir, 0700) < 0)
+                log_error("test breakpoints: cannot make %s: %s", dir, g_strerror(errno));
         r = breakpoints_new(event, dir, &bp);
         if (r < 0) {
                 log_error("test breakpoints: cannot watch %s: %s", dir, g_strerror(-r));
