@@ -731,7 +731,8 @@ static void incoming_finished(FinishCall *call) {
         if (call->success && r >= 0 && call->postcopy) {
                 /* The guest runs here; its last pages are still on the way:
                  * the job ends when the stream does (on_incoming_ended). */
-                incoming_note_postcopy_downtime(call);
+                if (!in->options->postcopy_resume)
+                        incoming_note_postcopy_downtime(call);
                 job_set_phase(in->job, JOB_PHASE_POSTCOPY);
                 in->postcopy = true;
                 reply = g_variant_ref_sink(incoming_reply(in));

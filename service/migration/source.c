@@ -383,9 +383,10 @@ static void outgoing_finish(Outgoing *o) {
         g_variant_dict_insert(&dict, "success", "b", !o->failure);
         g_variant_dict_insert(&dict, "postcopy", "b", o->job->stats.postcopy_active);
         /* Post-copy: how long the guest has been paused here, for the
-         * destination's figure of the pause (it adds its own part). */
-        if (o->job->stats.postcopy_active && o->domain->state == DOMAIN_STATE_PAUSED &&
-            o->domain->state_since_usec)
+         * destination's figure of the pause (it adds its own part). A
+         * resume has no switch-over: the guest ran there meanwhile. */
+        if (o->job->stats.postcopy_active && !o->options->postcopy_resume &&
+            o->domain->state == DOMAIN_STATE_PAUSED && o->domain->state_since_usec)
                 g_variant_dict_insert(&dict, "paused-ms", "t",
                                       ((uint64_t) g_get_monotonic_time() - o->domain->state_since_usec) /
                                               1000);

@@ -16,9 +16,9 @@ mig_setup a b
 dest_b=$(mig_dest b)
 dest_a=$(mig_dest a)
 
-# 2 GiB dirtied at 300 MiB/s through 1 GiB/s: a few passes (~3 s), long
+# 1 GiB dirtied at 300 MiB/s through 1 GiB/s: a few passes (~1.5 s), long
 # enough for StartPostCopy to find the stream running.
-p=$(mig_create a "$(mig_test_xml bp1 2048 314572800)")
+p=$(mig_create a "$(mig_test_xml bp1 1024 314572800)")
 ok $? "a test-backend domain runs on a"
 
 # check_held DESC HOST POINT SRC-PHASE DST-PHASE STATE-ON-B: while held,
