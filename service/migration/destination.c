@@ -58,15 +58,23 @@ typedef struct Incoming {
          * copy's NBD connections). */
         GPtrArray *tunnels; /* TunnelEnd* */
         GVariant *prepare_reply; /* Prepare's answer, while held before it goes (test builds) */
+        struct FinishCall *finish_call; /* Finish under way: the backend holds it */
 
         IncomingDone done;
         void *userdata;
 } Incoming;
 
+typedef struct FinishCall FinishCall;
+static void finish_call_free(FinishCall *call);
+
 static void incoming_free(Incoming *in) {
         if (!in)
                 return;
         breakpoint_forget(in->manager->breakpoints, in);
+        /* Only when the daemon exits: a post-copy arriving here goes on
+         * without us, and the backend forgets the call. */
+        if (in->finish_call)
+                finish_call_free(in->finish_call);
         if (in->prepare_reply)
                 g_variant_unref(in->prepare_reply);
         if (in->job)
@@ -642,7 +650,7 @@ static void incoming_persist(Incoming *in) {
         manager_notify_changed(in->manager, d, DOMAIN_CHANGE_PERSISTENT);
 }
 
-typedef struct FinishCall {
+struct FinishCall {
         Incoming *in;
         Manager *manager; /* in may go first */
         bool success;
@@ -663,9 +671,11 @@ typedef struct FinishCall {
         bool ended_deferred;
         int ended_r;
         GError *ended_error;
-} FinishCall;
+};
 
 static void finish_call_free(FinishCall *call) {
+        if (call->in && call->in->finish_call == call)
+                call->in->finish_call = NULL;
         breakpoint_forget(call->manager->breakpoints, call);
         g_clear_error(&call->finished_error);
         g_clear_error(&call->ended_error);
@@ -803,8 +813,8 @@ static void on_incoming_ended(int r, const GError *error, void *userdata) {
                         job_end(in->job, JOB_PHASE_FAILED, why);
                 }
         }
-        incoming_forget(in);
         finish_call_free(call);
+        incoming_forget(in);
 }
 
 static void incoming_deliver_ended(FinishCall *call) {
@@ -887,6 +897,7 @@ static int incoming_finish(Incoming *in, bool success, bool postcopy, const char
         FinishCall *call = g_new0(FinishCall, 1);
 
         call->in = in;
+        in->finish_call = call;
         call->manager = in->manager;
         call->success = success;
         call->postcopy = postcopy;
