@@ -138,6 +138,7 @@ struct QemuMigration {
          * so Finish is answered (and the source may pause) only then. */
         bool incoming_cont_answered;
         bool incoming_resumed;
+        bool incoming_reported; /* running/postcopy said, Finish answered */
         char *incoming_failure;
         bool discard;
         sd_event_source *finish_wait;
@@ -1604,8 +1605,24 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
 /* Destination, post-copy: the guest runs here now; the pages it lacks
  * come from the source on demand. */
 static void incoming_postcopy_running(QemuMigration *m) {
+        if (m->incoming_reported)
+                return;
+        m->incoming_reported = true;
         qemu_domain_report(m->qd, DOMAIN_STATE_RUNNING, "postcopy", "resumed", "postcopy");
         qemu_domain_complete(m->qd, 0, NULL);
+}
+
+/* Called back with qd: the migration may be gone by then. */
+static void on_incoming_status(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                               void *userdata) {
+        QemuDomain *qd = userdata;
+        QemuMigration *m = qd->migration;
+        JsonObject *o = result && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
+
+        if (!m || m->outgoing || qd->op != QEMU_OP_MIGRATE_FINISH)
+                return;
+        if (error || (o && json_get_bool_member(o, "running", false)))
+                incoming_postcopy_running(m); /* else RESUME follows */
 }
 
 static void on_incoming_cont(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
@@ -1620,7 +1637,11 @@ static void on_incoming_cont(Qmp *qmp, JsonNode *result, const char *error_class
         (void) unlink(qd->paths->incoming); /* it runs here: no longer half-arrived */
         m->incoming_cont_answered = true;
         if (m->postcopy_active && !m->stream_completed) {
-                if (m->incoming_resumed)
+                /* A guest that ran here already (a postcopy-resume, or one
+                 * picked up after a restart) sends no RESUME: ask. */
+                if (m->incoming_resumed ||
+                    qmp_execute(qd->qmp, "query-status", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_status,
+                                qd, NULL) < 0)
                         incoming_postcopy_running(m);
                 return;
         }
@@ -1734,6 +1755,8 @@ int qemu_migrate_finish(void *domain_data, bool success, bool postcopy, const Mi
                 qemu_domain_terminate(qd);
                 return 0;
         }
+        /* Each Finish (a postcopy-resume's too) waits for its own answers. */
+        m->incoming_cont_answered = m->incoming_resumed = m->incoming_reported = false;
         if (postcopy && !m->incoming_completed) {
                 /* Run it now: that is the point of post-copy. */
                 (void) g_file_set_contents(qd->paths->postcopy, "in", -1, NULL);
