@@ -576,6 +576,7 @@ static int run(const Arguments *args, DaemonConfig *config) {
         }
         g_free(manager->tls_dir);
         manager->tls_dir = g_strdup(config->tls_dir);
+        manager->breakpoints = breakpoints_new_from_env(event);
 
         daemon.event = event;
         daemon.manager = manager;
@@ -608,6 +609,7 @@ static int run(const Arguments *args, DaemonConfig *config) {
         g_clear_pointer(&daemon.incoming_tracks, g_hash_table_unref);
         g_clear_pointer(&daemon.job_emit, g_hash_table_unref);
         daemon.bus = sd_bus_flush_close_unref(daemon.bus);
+        g_clear_pointer(&manager->breakpoints, breakpoints_free);
         /* The manager borrows the configuration's strings: it goes first. */
         g_clear_pointer(&manager, manager_free);
 out:

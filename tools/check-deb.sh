@@ -56,7 +56,7 @@ check() {
         fi
 }
 
-PLAN=10
+PLAN=11
 if [ "$(id -u)" -ne 0 ]; then
         # mmdebstrap's root mode and chroot need root (CI runs as root).
         echo "1..0 # SKIP needs root (mmdebstrap, chroot)"
@@ -177,6 +177,16 @@ deb_depends() {
                 grep -Eq '(^|[ ,|])dbus(,|$| )' <<<"$dep" && grep -q 'libsystemd0' <<<"$dep"
 }
 check "the .deb depends on QEMU (versioned), polkitd, the system bus and its shared libraries" deb_depends
+
+# The fault tests' stopping points are for test builds only (meson
+# test_hooks, off for the plain buildtype debhelper uses): the packaged
+# daemon must not even know their variable's name.
+deb_no_test_hooks() {
+        local n
+        n=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/libexec/vmigrated | grep -a -c VMIGRATE_TEST_BREAKPOINTS) || true
+        [ "$n" = 0 ] || { echo "the packaged vmigrated mentions VMIGRATE_TEST_BREAKPOINTS ($n)"; return 1; }
+}
+check "the packaged vmigrated has no test stopping points (no VMIGRATE_TEST_BREAKPOINTS in it)" deb_no_test_hooks
 
 # ---- 3. a throwaway root --------------------------------------------------
 

@@ -321,6 +321,7 @@ void domain_backend_event(Domain *d, DomainState state, const char *reason, cons
 
         if (state != d->state) {
                 d->state = state;
+                d->state_since_usec = (uint64_t) g_get_monotonic_time();
                 what |= DOMAIN_CHANGE_STATE;
         }
         if (g_strcmp0(reason, d->state_reason) != 0) {

@@ -52,6 +52,7 @@ typedef struct Domain {
         void *backend_data;
 
         DomainState state;
+        uint64_t state_since_usec; /* monotonic: when it entered state (0: not since this daemon started) */
         char *state_reason;
 
         DomainOp pending_op;

@@ -10,6 +10,7 @@
 #include "domain.h"
 #include "job.h"
 #include "peer.h"
+#include "test-breakpoints.h"
 
 /* Two at once each way: enough to drain a host, few enough that each
  * still gets a useful share of the link. */
@@ -76,6 +77,8 @@ struct Manager {
 
         ManagerSettled settled; /* waiting for every domain to settle */
         void *settled_data;
+
+        Breakpoints *breakpoints; /* test builds' stopping points (test-breakpoints.h); owned by main.c */
 };
 
 /* Creates the state and runtime directories if needed, loads or creates

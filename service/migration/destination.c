@@ -20,6 +20,7 @@
 #include "manager.h"
 #include "net.h"
 #include "preflight.h"
+#include "test-breakpoints.h"
 
 /* The tunnel token's entropy. */
 #define TUNNEL_TOKEN_BYTES 16
@@ -56,14 +57,26 @@ typedef struct Incoming {
          * the stream first, then what the backend names besides (a disk
          * copy's NBD connections). */
         GPtrArray *tunnels; /* TunnelEnd* */
+        GVariant *prepare_reply; /* Prepare's answer, while held before it goes (test builds) */
+        struct FinishCall *finish_call; /* Finish under way: the backend holds it */
 
         IncomingDone done;
         void *userdata;
 } Incoming;
 
+typedef struct FinishCall FinishCall;
+static void finish_call_free(FinishCall *call);
+
 static void incoming_free(Incoming *in) {
         if (!in)
                 return;
+        breakpoint_forget(in->manager->breakpoints, in);
+        /* Only when the daemon exits: a post-copy arriving here goes on
+         * without us, and the backend forgets the call. */
+        if (in->finish_call)
+                finish_call_free(in->finish_call);
+        if (in->prepare_reply)
+                g_variant_unref(in->prepare_reply);
         if (in->job)
                 in->job->migration = NULL;
         job_unref(in->job);
@@ -230,6 +243,17 @@ static int incoming_arm_tunnels(Incoming *in, const char *data_uri, GVariant **b
         return 0;
 }
 
+/* QEMU listens: Prepare's answer goes to the source. */
+static void incoming_answer_prepare(Incoming *in) {
+        if (breakpoint_hold(in->manager->breakpoints, "destination-after-prepare", domain_uuid(in->domain),
+                            (BreakpointResume) incoming_answer_prepare, in))
+                return;
+        IncomingDone done = in->done;
+        g_autoptr(GVariant) reply = g_steal_pointer(&in->prepare_reply);
+        in->done = NULL;
+        done(reply, NULL, in->userdata);
+}
+
 static void on_incoming_prepared(int r, const GError *error, const char *data_uri, GVariant *backend_reply,
                                  void *userdata) {
         Incoming *in = userdata;
@@ -267,7 +291,10 @@ static void on_incoming_prepared(int r, const GError *error, const char *data_ur
                 g_variant_dict_insert(&dict, "data-uri", "s", data_uri);
         if (backend_reply)
                 g_variant_dict_insert_value(&dict, "backend", backend_reply);
-        done(g_variant_dict_end(&dict), NULL, done_userdata);
+        in->prepare_reply = g_variant_ref_sink(g_variant_dict_end(&dict));
+        in->done = done;
+        in->userdata = done_userdata;
+        incoming_answer_prepare(in);
 }
 
 /* Finds or makes the domain object that receives the guest; takes def. */
@@ -509,6 +536,8 @@ int migration_incoming_check(Manager *m, GVariant *cookie, const char *caller, I
         return 0;
 }
 
+static void incoming_prepare_features(Incoming *in);
+
 int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
                                GError **error) {
         g_auto(IncomingRequest) req = { 0 };
@@ -575,6 +604,9 @@ int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller,
         in->features = incoming_features_new(m, d->def);
 
         job_set_phase(in->job, JOB_PHASE_PREPARE);
+        if (breakpoint_hold(m->breakpoints, "destination-before-prepare", domain_uuid(d),
+                            (BreakpointResume) incoming_prepare_features, in))
+                return 0;
         r = features_prepare(in->features, on_incoming_features_prepared, in);
         if (r < 0) {
                 vm_error_set(error, VM_ERROR_FAILED, "cannot set up the domain's host-side features: %s",
@@ -585,6 +617,18 @@ int migration_incoming_prepare(Manager *m, GVariant *cookie, const char *caller,
                 return r;
         }
         return 0;
+}
+
+/* Released at destination-before-prepare: the hooks, then QEMU. */
+static void incoming_prepare_features(Incoming *in) {
+        int r = features_prepare(in->features, on_incoming_features_prepared, in);
+
+        if (r < 0) {
+                g_autoptr(GError) error = NULL;
+                vm_error_set(&error, VM_ERROR_FAILED, "cannot set up the domain's host-side features: %s",
+                             g_strerror(-r));
+                on_incoming_features_prepared(error, in);
+        }
 }
 
 static void incoming_persist(Incoming *in) {
@@ -606,8 +650,9 @@ static void incoming_persist(Incoming *in) {
         manager_notify_changed(in->manager, d, DOMAIN_CHANGE_PERSISTENT);
 }
 
-typedef struct FinishCall {
+struct FinishCall {
         Incoming *in;
+        Manager *manager; /* in may go first */
         bool success;
         bool postcopy;
         bool answered; /* done came: Finish was answered */
@@ -615,9 +660,25 @@ typedef struct FinishCall {
         char *source_error;
         GVariant *source_stats;
         GVariant *source_backend; /* the source backend's migrate_finish_cookie, or NULL */
-} FinishCall;
+        /* Post-copy: how long the guest had been paused on the source when
+         * it sent Finish, and when Finish arrived here (monotonic). */
+        uint64_t source_paused_ms;
+        uint64_t arrived_usec;
+        /* The backend's answers, kept while held at destination-after-finish
+         * (test builds): Finish, and the stream's end if it came meanwhile. */
+        int finished_r;
+        GError *finished_error;
+        bool ended_deferred;
+        int ended_r;
+        GError *ended_error;
+};
 
 static void finish_call_free(FinishCall *call) {
+        if (call->in && call->in->finish_call == call)
+                call->in->finish_call = NULL;
+        breakpoint_forget(call->manager->breakpoints, call);
+        g_clear_error(&call->finished_error);
+        g_clear_error(&call->ended_error);
         if (call->source_stats)
                 g_variant_unref(call->source_stats);
         if (call->source_backend)
@@ -627,9 +688,38 @@ static void finish_call_free(FinishCall *call) {
         g_free(call);
 }
 
+static void on_incoming_ended(int r, const GError *error, void *userdata);
+
+/* Post-copy: the guest ran here from now on. Its pause is the source's
+ * part up to Finish plus ours since; only Finish's trip is not counted. */
+static void incoming_note_postcopy_downtime(FinishCall *call) {
+        MigrationStats stats = call->in->job->stats;
+
+        stats.downtime_ms =
+                call->source_paused_ms + ((uint64_t) g_get_monotonic_time() - call->arrived_usec) / 1000;
+        job_update_stats(call->in->job, &stats);
+}
+
+static void incoming_finished(FinishCall *call);
+static void incoming_deliver_ended(FinishCall *call);
+
 static void on_incoming_finished(int r, const GError *error, void *userdata) {
         FinishCall *call = userdata;
+
+        call->finished_r = r;
+        call->finished_error = error ? g_error_copy(error) : NULL;
+        incoming_finished(call);
+}
+
+/* The backend ran the guest (or discarded it): answer Finish. */
+static void incoming_finished(FinishCall *call) {
+        if (breakpoint_hold(call->in->manager->breakpoints, "destination-after-finish",
+                            domain_uuid(call->in->domain), (BreakpointResume) incoming_finished, call))
+                return;
         Incoming *in = call->in;
+        int r = call->finished_r;
+        g_autoptr(GError) owned_error = g_steal_pointer(&call->finished_error);
+        const GError *error = owned_error;
         IncomingDone done = in->done;
         void *done_userdata = in->userdata;
         g_autoptr(GVariant) reply = NULL;
@@ -651,11 +741,14 @@ static void on_incoming_finished(int r, const GError *error, void *userdata) {
         if (call->success && r >= 0 && call->postcopy) {
                 /* The guest runs here; its last pages are still on the way:
                  * the job ends when the stream does (on_incoming_ended). */
+                if (!in->options->postcopy_resume)
+                        incoming_note_postcopy_downtime(call);
                 job_set_phase(in->job, JOB_PHASE_POSTCOPY);
                 in->postcopy = true;
                 reply = g_variant_ref_sink(incoming_reply(in));
                 if (done)
                         done(reply, NULL, done_userdata);
+                incoming_deliver_ended(call);
                 return;
         }
         if (call->success && r >= 0) {
@@ -686,12 +779,21 @@ static void on_incoming_finished(int r, const GError *error, void *userdata) {
                         done(reply, NULL, done_userdata);
                 }
         }
-        /* ended follows for this call; it frees it. */
+        /* ended follows for this call (or came while held); it frees it. */
+        incoming_deliver_ended(call);
 }
 
 static void on_incoming_ended(int r, const GError *error, void *userdata) {
         FinishCall *call = userdata;
         Incoming *in = call->in;
+
+        if (breakpoint_holding(in->manager->breakpoints, call)) {
+                /* Held before answering Finish: after it. */
+                call->ended_deferred = true;
+                call->ended_r = r;
+                call->ended_error = error ? g_error_copy(error) : NULL;
+                return;
+        }
 
         if (call->postcopy && call->success && call->answered) {
                 if (r >= 0) {
@@ -711,8 +813,16 @@ static void on_incoming_ended(int r, const GError *error, void *userdata) {
                         job_end(in->job, JOB_PHASE_FAILED, why);
                 }
         }
-        incoming_forget(in);
         finish_call_free(call);
+        incoming_forget(in);
+}
+
+static void incoming_deliver_ended(FinishCall *call) {
+        if (!call->ended_deferred)
+                return;
+        g_autoptr(GError) error = g_steal_pointer(&call->ended_error);
+        call->ended_deferred = false;
+        on_incoming_ended(call->ended_r, error, call);
 }
 
 static int incoming_finish_backend(FinishCall *call, GError **error) {
@@ -768,21 +878,49 @@ static void on_incoming_features_finished(const GError *error, void *userdata) {
         incoming_forget(in);
 }
 
+static int incoming_finish_run(FinishCall *call, GError **error);
+
+/* Released at destination-before-finish: a failure now answers Finish. */
+static void incoming_finish_resume(FinishCall *call) {
+        Incoming *in = call->in;
+        IncomingDone done = in->done;
+        void *done_userdata = in->userdata;
+        g_autoptr(GError) error = NULL;
+
+        if (incoming_finish_run(call, &error) < 0 && done)
+                done(NULL, error, done_userdata);
+}
+
 static int incoming_finish(Incoming *in, bool success, bool postcopy, const char *source_error,
-                           GVariant *source_stats, GVariant *source_backend, IncomingDone done, void *userdata,
-                           GError **error) {
+                           uint64_t source_paused_ms, GVariant *source_stats, GVariant *source_backend,
+                           IncomingDone done, void *userdata, GError **error) {
         FinishCall *call = g_new0(FinishCall, 1);
-        int r;
 
         call->in = in;
+        in->finish_call = call;
+        call->manager = in->manager;
         call->success = success;
         call->postcopy = postcopy;
         call->source_error = g_strdup(source_error);
         call->source_stats = source_stats ? g_variant_ref(source_stats) : NULL;
         call->source_backend = source_backend ? g_variant_ref(source_backend) : NULL;
+        call->source_paused_ms = source_paused_ms;
+        call->arrived_usec = (uint64_t) g_get_monotonic_time();
         in->done = done;
         in->userdata = userdata;
         job_set_phase(in->job, JOB_PHASE_FINISH);
+        if (breakpoint_hold(in->manager->breakpoints, "destination-before-finish", domain_uuid(in->domain),
+                            (BreakpointResume) incoming_finish_resume, call))
+                return 0;
+        return incoming_finish_run(call, error);
+}
+
+/* Runs the guest here or discards it, as the source says. */
+static int incoming_finish_run(FinishCall *call, GError **error) {
+        Incoming *in = call->in;
+        bool success = call->success, postcopy = call->postcopy;
+        int r;
+
         if (in->offline) {
                 g_autoptr(GError) ignored = NULL;
                 if (!success && in->created)
@@ -815,6 +953,7 @@ int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, 
         g_autoptr(GVariant) stats = NULL, backend = NULL;
         const char *uuid, *source_error = NULL;
         gboolean success = false, postcopy = false;
+        uint64_t paused_ms = 0; /* an older source does not say */
         Incoming *in;
         int r;
 
@@ -827,6 +966,7 @@ int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, 
                 return vm_error_set(error, VM_ERROR_INCOMPATIBLE, "Finish: the cookie lacks 'success'");
         (void) g_variant_lookup(cookie, "error", "&s", &source_error);
         (void) g_variant_lookup(cookie, "postcopy", "b", &postcopy);
+        (void) g_variant_lookup(cookie, "paused-ms", "t", &paused_ms);
         stats = g_variant_lookup_value(cookie, "stats", G_VARIANT_TYPE_VARDICT);
         backend = g_variant_lookup_value(cookie, "backend", G_VARIANT_TYPE_VARDICT);
 
@@ -838,7 +978,9 @@ int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, 
                                     "the incoming migration of domain %s belongs to another connection", uuid);
         if (in->done)
                 return vm_error_set(error, VM_ERROR_INVALID_STATE, "the incoming migration of %s is busy", uuid);
-        return incoming_finish(in, success, postcopy, source_error, stats, backend, done, userdata, error);
+        /* From another host: no more than a day is believed. */
+        return incoming_finish(in, success, postcopy, source_error, MIN(paused_ms, (uint64_t) 86400000),
+                               stats, backend, done, userdata, error);
 }
 
 int migration_incoming_pause(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
@@ -933,7 +1075,7 @@ static void incoming_abandon(Manager *m, const char *caller, const char *why) {
                 g_autoptr(GError) error = NULL;
                 Incoming *in = gone->pdata[i];
                 log_warning("domain '%s': %s; discarding its incoming migration", domain_name(in->domain), why);
-                if (incoming_finish(in, false, false, why, NULL, NULL, on_abandoned, NULL, &error) < 0) {
+                if (incoming_finish(in, false, false, why, 0, NULL, NULL, on_abandoned, NULL, &error) < 0) {
                         log_error("domain '%s': cannot discard the incoming guest: %s", domain_name(in->domain),
                                   error->message);
                         job_end(in->job, JOB_PHASE_FAILED, why);
@@ -947,5 +1089,22 @@ void migration_incoming_caller_vanished(Manager *m, const char *caller) {
 }
 
 void migration_incoming_shutdown(Manager *m) {
+        g_autofree char *host = manager_get_hostname();
+        g_autofree char *why = g_strdup_printf(
+                "vmigrated on %s stopped during post-copy: the post-copy goes on without this job "
+                "(nothing was stopped); the next vmigrated on %s takes it up, and the domain's State "
+                "tells how it ends",
+                host, host);
+        GHashTableIter iter;
+        gpointer value;
+
         incoming_abandon(m, NULL, "vmigrated is stopping on the destination");
+        /* A guest in post-copy stays: its job ends now, while this daemon
+         * still has its name, for clients to see the end. */
+        g_hash_table_iter_init(&iter, incoming_table(m));
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                Incoming *in = value;
+                if (in->postcopy && in->job)
+                        job_end(in->job, JOB_PHASE_FAILED, why);
+        }
 }

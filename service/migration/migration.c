@@ -10,19 +10,29 @@
 #include "migration.h"
 
 void migration_shutdown(Manager *m) {
+        g_autoptr(GPtrArray) jobs = g_ptr_array_new();
         GHashTableIter iter;
         gpointer value;
 
         m->shutting_down = true;
         /* Guests keep running where they are: a pre-copy migration leaving
          * is cancelled (the source still has the whole guest), one arriving
-         * is discarded. */
+         * is discarded; a post-copy goes on without its job, which ends now
+         * so that clients see its end while this daemon still has its name.
+         * (Collected first: ending a job may change the table.) */
         g_hash_table_iter_init(&iter, m->jobs);
-        while (g_hash_table_iter_next(&iter, NULL, &value)) {
-                Job *j = value;
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+                if (((Job *) value)->kind == JOB_MIGRATION_OUT)
+                        g_ptr_array_add(jobs, job_ref(value));
+        for (unsigned i = 0; i < jobs->len; i++) {
+                g_autoptr(Job) j = jobs->pdata[i];
                 g_autoptr(GError) error = NULL;
 
-                if (j->kind != JOB_MIGRATION_OUT || j->phase != JOB_PHASE_PERFORM)
+                if (j->phase == JOB_PHASE_POSTCOPY && j->migration) {
+                        migration_abandon_postcopy(j);
+                        continue;
+                }
+                if (j->phase != JOB_PHASE_PERFORM)
                         continue;
                 log_info("job %" G_GUINT64_FORMAT ": cancelling: vmigrated is stopping", j->id);
                 if (migration_cancel(j, &error) < 0)

@@ -18,6 +18,7 @@
 #include "policy.h"
 #include "preflight.h"
 #include "source.h"
+#include "test-breakpoints.h"
 #include "text.h"
 
 typedef struct Outgoing {
@@ -49,7 +50,21 @@ typedef struct Outgoing {
         VmError failure_code;
         bool cancelled;
         bool postcopy_requested; /* StartPostCopy before Perform began */
+        bool postcopy_sent;      /* the backend was asked to switch to post-copy */
         bool paused_by_abort;    /* AbortJob paused the post-copy */
+        /* AbortJob while switching to post-copy, or before the destination
+         * said the guest runs there (Finish answered): pausing then would
+         * make the destination's QEMU, still loading the device state,
+         * quit, and leave the guest paused here for good. Done at once
+         * when the destination runs it. */
+        bool abort_requested;
+        bool destination_runs; /* in post-copy: Finish answered, the guest runs there */
+        /* Test builds' stopping points (test-breakpoints.h): what came
+         * while held, delivered on release. */
+        bool seen_first_pass, seen_mid_stream;
+        bool performed_deferred;
+        int performed_r;
+        GError *performed_error;
         bool perform_started;    /* the backend's Perform took over: Confirm must settle it */
         bool stream_ended;       /* the stream is over: the tunnel's end no longer matters */
         char *tunnel_failure;    /* how the tunnel's carrier ended, when it broke mid-stream */
@@ -98,6 +113,8 @@ static OutgoingTunnel *outgoing_tunnel_new(Outgoing *o, const char *name, const 
 static void outgoing_free(Outgoing *o) {
         if (!o)
                 return;
+        breakpoint_forget(o->manager->breakpoints, o);
+        g_clear_error(&o->performed_error);
         sd_event_source_disable_unref(o->timeout);
         g_free(o->remote_host_uuid);
         convergence_free(o->convergence);
@@ -131,6 +148,46 @@ static void outgoing_record_failure(Outgoing *o, const GError *error, const char
                                      o->tunnel_failure ? " (the tunnel to the destination: " : "",
                                      o->tunnel_failure ? o->tunnel_failure : "", o->tunnel_failure ? ")" : "");
         o->failure_code = error && error->domain == VM_ERROR ? error->code : VM_ERROR_MIGRATION_FAILED;
+}
+
+static void on_performed(int r, const GError *error, void *userdata);
+
+/* Every switch to post-copy goes through here: from then on a cancel
+ * would race the switch (AbortJob then pauses instead). */
+static int outgoing_send_postcopy(Outgoing *o, GError **error) {
+        o->postcopy_sent = true;
+        return o->domain->backend->migrate_start_postcopy(o->domain->backend_data, error);
+}
+
+/* StartPostCopy, asked now or remembered from before the stream. */
+static void outgoing_switch_postcopy(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+
+        if (breakpoint_hold(o->manager->breakpoints, "source-before-postcopy-switch", domain_uuid(o->domain),
+                            (BreakpointResume) outgoing_switch_postcopy, o))
+                return;
+        if (outgoing_send_postcopy(o, &error) < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": cannot switch to post-copy: %s", o->job->id,
+                            error->message);
+}
+
+/* AbortJob in post-copy: a pause, resumed later with postcopy-resume. */
+static int outgoing_pause_postcopy_now(Outgoing *o, GError **error) {
+        log_info("job %" G_GUINT64_FORMAT
+                 ": AbortJob in post-copy: pausing it (resume with postcopy-resume)",
+                 o->job->id);
+        o->paused_by_abort = true;
+        return o->domain->backend->migrate_pause(o->domain->backend_data, error);
+}
+
+/* The remembered AbortJob, now that the destination runs the guest. */
+static void outgoing_pause_postcopy(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+
+        o->abort_requested = false;
+        if (outgoing_pause_postcopy_now(o, &error) < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": cannot pause the post-copy: %s", o->job->id,
+                            error->message);
 }
 
 /* copy-storage: the source's images stay where they were (the admin's to
@@ -174,6 +231,9 @@ static void outgoing_record_link(Outgoing *o) {
 }
 
 static void outgoing_end(Outgoing *o) {
+        if (breakpoint_hold(o->manager->breakpoints, "source-before-end", domain_uuid(o->domain),
+                            (BreakpointResume) outgoing_end, o))
+                return;
         JobPhase final = o->cancelled ? JOB_PHASE_CANCELLED : o->failure ? JOB_PHASE_FAILED : JOB_PHASE_COMPLETED;
 
         if (final == JOB_PHASE_COMPLETED && o->options->copy_storage != MIGRATE_COPY_STORAGE_NONE)
@@ -258,6 +318,11 @@ static void outgoing_confirm(Outgoing *o) {
         g_autoptr(GError) error = NULL;
         bool success = !o->failure;
 
+        if (breakpoint_hold(o->manager->breakpoints, "source-after-finish", domain_uuid(o->domain),
+                            (BreakpointResume) outgoing_confirm, o) ||
+            breakpoint_hold(o->manager->breakpoints, "source-before-confirm", domain_uuid(o->domain),
+                            (BreakpointResume) outgoing_confirm, o))
+                return;
         if (o->job->phase != JOB_PHASE_POSTCOPY)
                 job_set_phase(o->job, JOB_PHASE_CONFIRM);
         if (o->options->offline || !o->perform_started) {
@@ -278,6 +343,11 @@ static void on_finished(GVariant *reply, const GError *error, void *userdata) {
                 cookie_add_warnings_to_job(o->job, reply);
         if (error)
                 outgoing_record_failure(o, error, "finish on the destination");
+        else if (o->job->stats.postcopy_active) {
+                o->destination_runs = true;
+                if (o->abort_requested)
+                        outgoing_pause_postcopy(o);
+        }
         outgoing_confirm(o);
 }
 
@@ -285,6 +355,10 @@ static void on_finished(GVariant *reply, const GError *error, void *userdata) {
 static void outgoing_finish(Outgoing *o) {
         g_autoptr(GError) error = NULL;
         g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+
+        if (breakpoint_hold(o->manager->breakpoints, "source-before-finish", domain_uuid(o->domain),
+                            (BreakpointResume) outgoing_finish, o))
+                return;
 
         /* In post-copy the phase stays postcopy until the last page is in. */
         if (o->job->phase != JOB_PHASE_POSTCOPY)
@@ -308,6 +382,14 @@ static void outgoing_finish(Outgoing *o) {
         g_variant_dict_insert(&dict, "uuid", "s", domain_uuid(o->domain));
         g_variant_dict_insert(&dict, "success", "b", !o->failure);
         g_variant_dict_insert(&dict, "postcopy", "b", o->job->stats.postcopy_active);
+        /* Post-copy: how long the guest has been paused here, for the
+         * destination's figure of the pause (it adds its own part). A
+         * resume has no switch-over: the guest ran there meanwhile. */
+        if (o->job->stats.postcopy_active && !o->options->postcopy_resume &&
+            o->domain->state == DOMAIN_STATE_PAUSED && o->domain->state_since_usec)
+                g_variant_dict_insert(&dict, "paused-ms", "t",
+                                      ((uint64_t) g_get_monotonic_time() - o->domain->state_since_usec) /
+                                              1000);
         if (o->failure)
                 g_variant_dict_insert(&dict, "error", "s", o->failure);
         else if (backend)
@@ -339,7 +421,7 @@ static void outgoing_apply_policy(Outgoing *o, const ConvergenceAction *a) {
                         r = b->migrate_set_throttle(data, (unsigned) a->value, &error);
                 break;
         case POLICY_ACTION_POSTCOPY:
-                r = b->migrate_start_postcopy(data, &error);
+                r = outgoing_send_postcopy(o, &error);
                 break;
         case POLICY_ACTION_SUSPEND:
                 /* A paused guest dirties nothing: the copy converges, at the
@@ -446,7 +528,7 @@ static int on_migration_timeout(sd_event_source *s, uint64_t usec, void *userdat
                  o->job->id, o->options->timeout, action);
         switch (o->options->timeout_action) {
         case MIGRATE_TIMEOUT_ACTION_POSTCOPY:
-                r = o->domain->backend->migrate_start_postcopy(o->domain->backend_data, &error);
+                r = outgoing_send_postcopy(o, &error);
                 break;
         case MIGRATE_TIMEOUT_ACTION_SUSPEND:
                 /* A paused guest dirties nothing: the copy converges, at the
@@ -462,19 +544,59 @@ static int on_migration_timeout(sd_event_source *s, uint64_t usec, void *userdat
         return 0;
 }
 
+/* Held at a stopping point of the stream: deliver what came meanwhile. */
+static void outgoing_resume_stream(Outgoing *o) {
+        if (!o->performed_deferred)
+                return;
+        g_autoptr(GError) error = g_steal_pointer(&o->performed_error);
+        o->performed_deferred = false;
+        on_performed(o->performed_r, error, o);
+}
+
+/* Test builds: the stream's stopping points. True when held. */
+static bool outgoing_stream_breakpoints(Outgoing *o, const MigrationStats *stats) {
+        Breakpoints *bp = o->manager->breakpoints;
+        const char *uuid = domain_uuid(o->domain);
+
+        if (!bp || stats->postcopy_active)
+                return false;
+        if (!o->seen_first_pass) {
+                o->seen_first_pass = true;
+                return breakpoint_hold(bp, "source-perform-first-pass", uuid,
+                                       (BreakpointResume) outgoing_resume_stream, o);
+        }
+        if (!o->seen_mid_stream && stats->data_total > 0 && stats->data_processed * 2 >= stats->data_total) {
+                o->seen_mid_stream = true;
+                return breakpoint_hold(bp, "source-perform-mid-stream", uuid,
+                                       (BreakpointResume) outgoing_resume_stream, o);
+        }
+        return false;
+}
+
 static void on_progress(const MigrationStats *stats, void *userdata) {
         Outgoing *o = userdata;
 
         job_update_stats(o->job, stats);
+        if (breakpoint_holding(o->manager->breakpoints, o) || outgoing_stream_breakpoints(o, stats))
+                return; /* held: no policy step either */
         outgoing_converge(o, stats);
         if (stats->postcopy_active && o->job->phase == JOB_PHASE_PERFORM) {
                 log_info("job %" G_GUINT64_FORMAT ": switched to post-copy", o->job->id);
                 job_set_phase(o->job, JOB_PHASE_POSTCOPY);
+                (void) breakpoint_hold(o->manager->breakpoints, "source-after-postcopy-switch",
+                                       domain_uuid(o->domain), (BreakpointResume) outgoing_resume_stream, o);
         }
 }
 
 static void on_performed(int r, const GError *error, void *userdata) {
         Outgoing *o = userdata;
+
+        if (breakpoint_holding(o->manager->breakpoints, o)) {
+                o->performed_deferred = true;
+                o->performed_r = r;
+                o->performed_error = error ? g_error_copy(error) : NULL;
+                return;
+        }
 
         /* In post-copy the stream goes on until Confirm has the last page. */
         if (r < 0 || !o->job->stats.postcopy_active)
@@ -509,9 +631,8 @@ static void outgoing_perform(Outgoing *o, int data_fd, GHashTable *tunnel_fds) {
         }
         o->perform_started = true;
         outgoing_start_policy(o);
-        if (o->postcopy_requested &&
-            o->domain->backend->migrate_start_postcopy(o->domain->backend_data, &error) < 0)
-                log_warning("job %" G_GUINT64_FORMAT ": cannot switch to post-copy: %s", o->job->id, error->message);
+        if (o->postcopy_requested)
+                outgoing_switch_postcopy(o);
         if (migrate_options_has(o->options, MIGRATE_OPTION_TIMEOUT) &&
             sd_event_add_time_relative(o->manager->event, &o->timeout, CLOCK_MONOTONIC,
                                        o->options->timeout * G_USEC_PER_SEC, 1000, on_migration_timeout, o) < 0)
@@ -679,6 +800,19 @@ static int outgoing_read_prepared(Outgoing *o, GVariant *reply, GError **error) 
         return 0;
 }
 
+/* Prepared, and Migrate answered: the stream (or, offline, Finish). */
+static void outgoing_stream(Outgoing *o) {
+        if (breakpoint_hold(o->manager->breakpoints, "source-after-prepare", domain_uuid(o->domain),
+                            (BreakpointResume) outgoing_stream, o))
+                return;
+        if (o->options->offline)
+                outgoing_finish(o); /* no stream: the definition went with Prepare */
+        else if (o->options->tunnelled)
+                outgoing_open_tunnel(o);
+        else
+                outgoing_perform(o, -1, NULL);
+}
+
 static void on_prepared(GVariant *reply, const GError *error, void *userdata) {
         Outgoing *o = userdata;
         g_autoptr(GError) bad = NULL;
@@ -707,12 +841,19 @@ static void on_prepared(GVariant *reply, const GError *error, void *userdata) {
         o->reported_start = true;
         if (o->started)
                 o->started(o->job, NULL, o->userdata);
-        if (o->options->offline)
-                outgoing_finish(o); /* no stream: the definition went with Prepare */
-        else if (o->options->tunnelled)
-                outgoing_open_tunnel(o);
-        else
-                outgoing_perform(o, -1, NULL);
+        outgoing_stream(o);
+}
+
+static void outgoing_prepare(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+
+        if (breakpoint_hold(o->manager->breakpoints, "source-before-prepare", domain_uuid(o->domain),
+                            (BreakpointResume) outgoing_prepare, o))
+                return;
+        job_set_phase(o->job, JOB_PHASE_PREPARE);
+        if (o->manager->peer_ops->call(o->peer, "Prepare", o->cookie, PEER_PREPARE_TIMEOUT_USEC, on_prepared,
+                                       o, &error) < 0)
+                on_prepared(NULL, error, o);
 }
 
 static void on_connected(Peer *peer, const char *remote_host_uuid, const GError *error, void *userdata) {
@@ -735,10 +876,18 @@ static void on_connected(Peer *peer, const char *remote_host_uuid, const GError 
                 return;
         }
 
-        job_set_phase(o->job, JOB_PHASE_PREPARE);
-        if (o->manager->peer_ops->call(o->peer, "Prepare", o->cookie, PEER_PREPARE_TIMEOUT_USEC,
-                                       on_prepared, o, &local) < 0)
-                on_prepared(NULL, local, o);
+        outgoing_prepare(o);
+}
+
+/* Released at source-after-begin: reach the destination. */
+static void outgoing_connect(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+
+        if (o->manager->peer_ops->connect(o->manager->peer_ctx, o->destination, on_connected, o, &error) <
+            0) {
+                outgoing_record_failure(o, error, "connecting to the destination");
+                outgoing_end(o);
+        }
 }
 
 /* Begin: everything checkable here, through the same checks a dry run
@@ -820,6 +969,9 @@ int migration_start(Manager *m, Domain *d, MigrationRequest *request, MigrationS
         o->job = job_ref(job_new(m, JOB_MIGRATION_OUT, d, o->destination->canonical));
         job_set_encryption(o->job, job_encryption_for(o->options->tls, o->options->tunnelled));
         o->job->migration = o;
+        if (breakpoint_hold(m->breakpoints, "source-after-begin", domain_uuid(d),
+                            (BreakpointResume) outgoing_connect, o))
+                return 0;
         r = m->peer_ops->connect(m->peer_ctx, o->destination, on_connected, o, error);
         if (r < 0) {
                 job_end(o->job, JOB_PHASE_FAILED, (*error)->message);
@@ -856,7 +1008,10 @@ int migration_start_postcopy(Job *job, GError **error) {
                 o->postcopy_requested = true;
                 return 0;
         }
-        return o->domain->backend->migrate_start_postcopy(o->domain->backend_data, error);
+        if (breakpoint_hold(o->manager->breakpoints, "source-before-postcopy-switch", domain_uuid(o->domain),
+                            (BreakpointResume) outgoing_switch_postcopy, o))
+                return 0;
+        return outgoing_send_postcopy(o, error);
 }
 
 int migration_cancel(Job *job, GError **error) {
@@ -867,7 +1022,10 @@ int migration_cancel(Job *job, GError **error) {
                                     "job %" G_GUINT64_FORMAT " cannot be cancelled here: cancel a migration on its "
                                     "source host",
                                     job->id);
-        if (job->phase == JOB_PHASE_POSTCOPY) {
+        /* Once the switch to post-copy was asked for, a cancel races it:
+         * QEMU may be in post-copy already, where cancelling would lose
+         * the guest. The abort is then a pause, as in post-copy. */
+        if (job->phase == JOB_PHASE_POSTCOPY || (job->phase == JOB_PHASE_PERFORM && o->postcopy_sent)) {
                 /* Cancelling is impossible: the guest already runs on the
                  * destination with part of its memory. Pausing is what can be
                  * done, and resumed later with postcopy-resume. */
@@ -875,11 +1033,17 @@ int migration_cancel(Job *job, GError **error) {
                         return vm_error_set(error, VM_ERROR_INVALID_STATE,
                                             "job %" G_GUINT64_FORMAT " is in post-copy and cannot be cancelled",
                                             job->id);
-                log_info("job %" G_GUINT64_FORMAT ": AbortJob in post-copy: pausing it (resume with "
-                         "postcopy-resume)",
+                if (o->destination_runs)
+                        return outgoing_pause_postcopy_now(o, error);
+                /* Not yet: the destination may still be loading the guest's
+                 * device state, and QEMU there quits if the stream breaks
+                 * then. Remembered: paused once Finish says it runs. */
+                log_info("job %" G_GUINT64_FORMAT
+                         ": AbortJob while switching to post-copy: it is paused as soon "
+                         "as the destination runs the guest",
                          job->id);
-                o->paused_by_abort = true;
-                return o->domain->backend->migrate_pause(o->domain->backend_data, error);
+                o->abort_requested = true;
+                return 0;
         }
         if (job->phase != JOB_PHASE_PERFORM)
                 return vm_error_set(error, VM_ERROR_INVALID_STATE,
@@ -890,6 +1054,28 @@ int migration_cancel(Job *job, GError **error) {
         if (!o->perform_started)
                 return 0; /* its tunnels are still opening: it stops once they are */
         return o->domain->backend->migrate_cancel(o->domain->backend_data, error);
+}
+
+void migration_abandon_postcopy(Job *job) {
+        Outgoing *o = job->migration;
+        g_autofree char *host = manager_get_hostname();
+        g_autofree char *why = g_strdup_printf(
+                "vmigrated on %s stopped during post-copy: the post-copy goes on without this job "
+                "(nothing was stopped); the next vmigrated on %s takes it up, and the domain's State "
+                "tells how it ends",
+                host, host);
+
+        g_assert(job->kind == JOB_MIGRATION_OUT && o);
+        log_info("job %" G_GUINT64_FORMAT ": %s", job->id, why);
+        job_end(job, JOB_PHASE_FAILED, why);
+        /* A Migrate with wait=true gets its answer now; the rest of o stays
+         * until the backend is done with it or the daemon exits. */
+        if (o->ended) {
+                g_autoptr(GError) error = g_error_new_literal(VM_ERROR, VM_ERROR_POSTCOPY_FAILED, why);
+                MigrationEnded ended = o->ended;
+                o->ended = NULL;
+                ended(job, error, o->userdata);
+        }
 }
 
 /* The source's job of a migration leaving this host, or an error. */

@@ -21,6 +21,10 @@ typedef void (*MigrationEnded)(Job *job, const GError *error, void *userdata);
 int migration_start(Manager *m, Domain *d, MigrationRequest *req, MigrationStarted started, MigrationEnded ended,
                     void *userdata, GError **error);
 int migration_cancel(Job *job, GError **error);
+/* vmigrated is stopping and job is in post-copy, which nothing may stop:
+ * the job ends now (failed, saying so, with its signals while the daemon
+ * still has its name); QEMU carries on, and the next vmigrated takes it up. */
+void migration_abandon_postcopy(Job *job);
 
 /* SetMaxDowntime / SetMaxBandwidth on a migration leaving this host
  * (VM_ERROR_NO_JOB for any other job, or a backend that cannot). */

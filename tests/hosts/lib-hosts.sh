@@ -48,6 +48,9 @@
 #   host_daemon_pid NAME      pid of the host's vmigrated (fails if none)
 #   HOSTS_DAEMON_ARGS         (set before hosts_setup) more vmigrated options,
 #                             @HOSTDIR@ replaced by each host's dir
+#   HOSTS_DAEMON_ENV          (set before hosts_setup) NAME=VALUE... for every
+#                             vmigrated's environment (the host's daemon.env,
+#                             read at each activation), @HOSTDIR@ likewise
 #   host_netns NAME           the host's network namespace name (ip -n ...)
 #   host_enter NAME           the nsenter command prefix that runs a program
 #                             in the host (environment unchanged)
@@ -380,6 +383,11 @@ _hosts_add_host() {
         VM_TMP=$h _vm_write_bus_config || { _hosts_err "host $name: _vm_write_bus_config failed ($LINENO)"; return 1; }
         VM_TMP=$h _vm_write_wrapper
         VM_TMP=$h _vm_write_service_file "$(_hosts_daemon_options "$h")"
+        local kv
+        for kv in ${HOSTS_DAEMON_ENV:-}; do
+                kv=${kv//@HOSTDIR@/$h}
+                printf '%s=%q\n' "${kv%%=*}" "${kv#*=}" >>"$h/daemon.env"
+        done
 
         # Network: eth0 in the host, its peer p-NAME a port of the switch.
         # Both ends are created inside their namespaces, never in ours.

@@ -837,8 +837,12 @@ static void qemu_domain_detach(void *domain_data) {
         QemuDomain *qd = domain_data;
 
         /* The daemon is going away, or the domain object is: QEMU (if any)
-         * keeps running and a restarted daemon finds it again. */
-        g_assert(!qd->done && !qd->overtaken_done && !qd->ended);
+         * keeps running and a restarted daemon finds it again. That
+         * includes a post-copy arriving here, whose end nobody here
+         * waits for any more (its job ended when the daemon began to
+         * stop): the next daemon sees it through. */
+        g_assert(!qd->done && !qd->overtaken_done);
+        qd->ended = NULL;
         qd->domain->settling = false;
         qemu_dirty_rate_cancel(qd);
         qemu_migration_free(qd);

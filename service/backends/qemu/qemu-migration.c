@@ -132,6 +132,13 @@ struct QemuMigration {
         uint16_t port;
         bool incoming_listening;
         bool incoming_completed;
+        /* Post-copy: QEMU takes 'cont' while it still loads the device
+         * state (it starts the guest once that is in); the guest runs only
+         * at its RESUME event. Until then a broken stream makes it quit,
+         * so Finish is answered (and the source may pause) only then. */
+        bool incoming_cont_answered;
+        bool incoming_resumed;
+        bool incoming_reported; /* running/postcopy said, Finish answered */
         char *incoming_failure;
         bool discard;
         sd_event_source *finish_wait;
@@ -1595,6 +1602,29 @@ int qemu_migrate_prepare(void *domain_data, const DomainDef *def, const MigrateO
         return 0;
 }
 
+/* Destination, post-copy: the guest runs here now; the pages it lacks
+ * come from the source on demand. */
+static void incoming_postcopy_running(QemuMigration *m) {
+        if (m->incoming_reported)
+                return;
+        m->incoming_reported = true;
+        qemu_domain_report(m->qd, DOMAIN_STATE_RUNNING, "postcopy", "resumed", "postcopy");
+        qemu_domain_complete(m->qd, 0, NULL);
+}
+
+/* Called back with qd: the migration may be gone by then. */
+static void on_incoming_status(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                               void *userdata) {
+        QemuDomain *qd = userdata;
+        QemuMigration *m = qd->migration;
+        JsonObject *o = result && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
+
+        if (!m || m->outgoing || qd->op != QEMU_OP_MIGRATE_FINISH)
+                return;
+        if (error || (o && json_get_bool_member(o, "running", false)))
+                incoming_postcopy_running(m); /* else RESUME follows */
+}
+
 static void on_incoming_cont(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
                              void *userdata) {
         QemuMigration *m = userdata;
@@ -1605,10 +1635,14 @@ static void on_incoming_cont(Qmp *qmp, JsonNode *result, const char *error_class
                 return;
         }
         (void) unlink(qd->paths->incoming); /* it runs here: no longer half-arrived */
+        m->incoming_cont_answered = true;
         if (m->postcopy_active && !m->stream_completed) {
-                /* Runs here now; pages it lacks come from the source on demand. */
-                qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "postcopy", "resumed", "postcopy");
-                qemu_domain_complete(qd, 0, NULL);
+                /* A guest that ran here already (a postcopy-resume, or one
+                 * picked up after a restart) sends no RESUME: ask. */
+                if (m->incoming_resumed ||
+                    qmp_execute(qd->qmp, "query-status", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_status,
+                                qd, NULL) < 0)
+                        incoming_postcopy_running(m);
                 return;
         }
         qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "migrated", "resumed", "migrated");
@@ -1721,6 +1755,8 @@ int qemu_migrate_finish(void *domain_data, bool success, bool postcopy, const Mi
                 qemu_domain_terminate(qd);
                 return 0;
         }
+        /* Each Finish (a postcopy-resume's too) waits for its own answers. */
+        m->incoming_cont_answered = m->incoming_resumed = m->incoming_reported = false;
         if (postcopy && !m->incoming_completed) {
                 /* Run it now: that is the point of post-copy. */
                 (void) g_file_set_contents(qd->paths->postcopy, "in", -1, NULL);
@@ -1874,8 +1910,15 @@ bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data) {
                         qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "migration-failed", "resumed", "migrated");
                 return true;
         }
-        if (g_str_equal(event, "RESUME") && !m->outgoing)
-                return true; /* on_incoming_cont reports it */
+        if (g_str_equal(event, "RESUME") && !m->outgoing) {
+                /* on_incoming_cont reports it; in post-copy, whichever of
+                 * the two comes last. */
+                m->incoming_resumed = true;
+                if (m->postcopy_active && !m->stream_completed && m->incoming_cont_answered &&
+                    qd->op == QEMU_OP_MIGRATE_FINISH)
+                        incoming_postcopy_running(m);
+                return true;
+        }
         if (g_str_equal(event, "BLOCK_IO_ERROR") && m->outgoing && m->options->abort_on_error && !m->stream_done) {
                 log_warning("domain '%s': I/O error during migration: cancelling (abort-on-error)",
                             domain_name(qd->domain));
