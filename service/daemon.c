@@ -13,6 +13,7 @@
 #include "bus-util.h"
 #include "daemon.h"
 #include "errors.h"
+#include "evacuation-dbus.h"
 #include "log.h"
 #include "migration.h"
 
@@ -169,7 +170,17 @@ int daemon_run_job_control(sd_bus_message *m, Job *j, int (*control)(Job *j, GEr
 
 bool daemon_is_quiet(Daemon *daemon) {
         return daemon->n_deferred_replies == 0 && polkit_registry_size(daemon->polkit) == 0 &&
-               !migration_any_running(daemon->manager);
+               !migration_any_running(daemon->manager) && !evacuation_dbus_any_running(daemon);
+}
+
+char *daemon_caller_description(sd_bus_message *m) {
+        g_autoptr(sd_bus_creds) creds = NULL;
+        const char *sender = sd_bus_message_get_sender(m);
+        uid_t uid;
+
+        if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds) >= 0 && sd_bus_creds_get_euid(creds, &uid) >= 0)
+                return g_strdup_printf("%s (UID %u)", sender ? sender : "?", (unsigned) uid);
+        return g_strdup(sender ? sender : "?");
 }
 
 void daemon_check_exit(Daemon *daemon) {
