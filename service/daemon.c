@@ -13,7 +13,6 @@
 #include "bus-util.h"
 #include "daemon.h"
 #include "errors.h"
-#include "evacuation-dbus.h"
 #include "log.h"
 #include "migration.h"
 
@@ -170,7 +169,7 @@ int daemon_run_job_control(sd_bus_message *m, Job *j, int (*control)(Job *j, GEr
 
 bool daemon_is_quiet(Daemon *daemon) {
         return daemon->n_deferred_replies == 0 && polkit_registry_size(daemon->polkit) == 0 &&
-               !migration_any_running(daemon->manager) && !evacuation_dbus_any_running(daemon);
+               !migration_any_running(daemon->manager) && daemon->n_running_evacuations == 0;
 }
 
 char *daemon_caller_description(sd_bus_message *m) {

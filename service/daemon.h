@@ -37,6 +37,7 @@ typedef struct Daemon {
 
         GHashTable *job_emit; /* job id → coalescing state for PropertiesChanged */
         GHashTable *evacuations; /* id → EvacuationObject (evacuation-dbus.c) */
+        unsigned n_running_evacuations;
         uint64_t last_evacuation_id;
         GHashTable *incoming_tracks; /* unique name → its sd_bus_track: sources migrating here */
         const char *tunnel_command; /* run over ssh on destinations for option 'tunnelled' (config's) */
@@ -109,7 +110,7 @@ int daemon_run_job_control(sd_bus_message *m, Job *j, int (*control)(Job *j, GEr
 /* Who sent m, for the log: ":1.42 (UID 1000)". */
 char *daemon_caller_description(sd_bus_message *m);
 
-/* Nothing in flight: no deferred reply, no polkit check, no migration. */
+/* Nothing in flight: no deferred reply, no polkit check, no migration, no evacuation. */
 bool daemon_is_quiet(Daemon *daemon);
 /* Leaves the loop once exit was requested and nothing is in flight. */
 void daemon_check_exit(Daemon *daemon);

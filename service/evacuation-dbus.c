@@ -47,19 +47,6 @@ static char *evacuation_dbus_path(uint64_t id) {
         return g_strdup_printf(BUS_EVACUATION_PREFIX "/%" PRIu64, id);
 }
 
-bool evacuation_dbus_any_running(Daemon *daemon) {
-        GHashTableIter iter;
-        gpointer value;
-
-        if (!daemon->evacuations)
-                return false;
-        g_hash_table_iter_init(&iter, daemon->evacuations);
-        while (g_hash_table_iter_next(&iter, NULL, &value))
-                if (!((EvacuationObject *) value)->evacuation->finished)
-                        return true;
-        return false;
-}
-
 static void evacuation_release(gpointer p) {
         evacuation_unref(p);
 }
@@ -278,6 +265,8 @@ static void on_evacuation_finished(Evacuation *ev, void *userdata) {
 
         if (o)
                 evacuation_object_emit_finished(o);
+        g_assert(daemon->n_running_evacuations > 0);
+        daemon->n_running_evacuations--;
         /* A daemon that is stopping waits for its evacuations to end. */
         daemon_check_exit(daemon);
 }
@@ -329,6 +318,8 @@ int method_evacuate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         }
         daemon->last_evacuation_id = id;
         o->evacuation = ev;
+        if (!ev->finished)
+                daemon->n_running_evacuations++;
         g_hash_table_insert(daemon->evacuations, &ev->id, o);
         daemon_emit_object(daemon, o->path, true);
         if (ev->finished)

@@ -14,8 +14,6 @@ int method_evacuate(sd_bus_message *m, void *userdata, sd_bus_error *error);
 /* Daemon.evacuations: id → the object of an evacuation, running or
  * lingering after its end. */
 GHashTable *evacuation_table_new(void);
-/* Whether an evacuation still places or moves domains. */
-bool evacuation_dbus_any_running(Daemon *daemon);
 /* vmigrated is stopping: cancel the running ones (post-copy children
  * finish; the others stay here). */
 void evacuation_dbus_shutdown(Daemon *daemon);

@@ -11,10 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "domain.h"
 #include "errors.h"
 #include "job-archive.h"
-#include "job.h"
 #include "log.h"
 
 #define JOB_ARCHIVE_FILE "job-history"
@@ -161,18 +159,18 @@ void job_archive_set_max(JobArchive *a, unsigned max) {
                 log_warning("%s", error->message);
 }
 
-static GVariant *job_archive_entry(const Job *j) {
-        g_autoptr(GVariant) stats = g_variant_ref_sink(job_stats_to_variant(j));
+static GVariant *job_archive_entry(uint64_t id, const char *domain, const char *uuid, uint64_t elapsed_ms,
+                                   GVariant *stats) {
         uint64_t ended = (uint64_t) g_get_real_time();
-        uint64_t elapsed = job_elapsed_ms(j) * 1000;
+        uint64_t elapsed = elapsed_ms * 1000;
         GVariantBuilder b;
         GVariantIter iter;
         GVariant *item;
 
         g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
-        g_variant_builder_add(&b, "{sv}", "id", g_variant_new_uint64(j->id));
-        g_variant_builder_add(&b, "{sv}", "domain", g_variant_new_string(domain_name(j->domain)));
-        g_variant_builder_add(&b, "{sv}", "uuid", g_variant_new_string(domain_uuid(j->domain)));
+        g_variant_builder_add(&b, "{sv}", "id", g_variant_new_uint64(id));
+        g_variant_builder_add(&b, "{sv}", "domain", g_variant_new_string(domain));
+        g_variant_builder_add(&b, "{sv}", "uuid", g_variant_new_string(uuid));
         g_variant_builder_add(&b, "{sv}", "started-at", g_variant_new_uint64(ended > elapsed ? ended - elapsed : 0));
         g_variant_builder_add(&b, "{sv}", "ended-at", g_variant_new_uint64(ended));
         g_variant_iter_init(&iter, stats);
@@ -183,10 +181,11 @@ static GVariant *job_archive_entry(const Job *j) {
         return g_variant_ref_sink(g_variant_builder_end(&b));
 }
 
-int job_archive_record(JobArchive *a, const Job *j, GError **error) {
+int job_archive_record(JobArchive *a, uint64_t id, const char *domain, const char *uuid, uint64_t elapsed_ms,
+                       GVariant *stats, GError **error) {
         if (a->max == 0)
                 return 0;
-        g_ptr_array_add(a->entries, job_archive_entry(j));
+        g_ptr_array_add(a->entries, job_archive_entry(id, domain, uuid, elapsed_ms, stats));
         job_archive_trim(a);
         return job_archive_save(a, error);
 }

@@ -17,7 +17,6 @@
  * ends.
  */
 
-typedef struct Job Job;
 typedef struct JobArchive JobArchive;
 
 #define JOB_ARCHIVE_DEFAULT_MAX 100
@@ -37,9 +36,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(JobArchive, job_archive_free)
 void job_archive_set_max(JobArchive *a, unsigned max);
 unsigned job_archive_size(const JobArchive *a);
 
-/* Adds a job that has ended and writes the file. The entry stays in
- * memory when the write fails (the error says why). */
-int job_archive_record(JobArchive *a, const Job *j, GError **error);
+/* Adds a job that has ended, its final statistics (a{sv}, as
+ * job_stats_to_variant) with the keys every entry has, and writes the
+ * file. The entry stays in memory when the write fails (the error says
+ * why). */
+int job_archive_record(JobArchive *a, uint64_t id, const char *domain, const char *uuid, uint64_t elapsed_ms,
+                       GVariant *stats, GError **error);
 
 /* The highest job id on record (0 if none): new jobs count on from it, so
  * that an id names one job across restarts. */
