@@ -74,8 +74,9 @@ static void job_archive_load(JobArchive *a) {
                 set_aside(a->path, "larger than a job history can be");
                 return;
         }
-        file = g_variant_ref_sink(g_variant_new_from_data(G_VARIANT_TYPE(JOB_ARCHIVE_TYPE), data, len, false,
-                                                          NULL, NULL));
+        /* The entries kept refer to the file's bytes: they go with them. */
+        g_autoptr(GBytes) bytes = g_bytes_new_take(g_steal_pointer(&data), len);
+        file = g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE(JOB_ARCHIVE_TYPE), bytes, false));
         if (G_BYTE_ORDER == G_BIG_ENDIAN) {
                 GVariant *swapped = g_variant_byteswap(file);
                 g_variant_unref(file);
