@@ -222,10 +222,11 @@ int job_archive_filter_parse(GVariant *filter, JobArchiveFilter *ret, GError **e
         g_auto(JobArchiveFilter) f = {};
         GVariantIter iter;
         const char *key;
-        GVariant *value;
+        GVariant *v;
 
         g_variant_iter_init(&iter, filter);
-        while (g_variant_iter_loop(&iter, "{&sv}", &key, &value)) {
+        while (g_variant_iter_next(&iter, "{&sv}", &key, &v)) {
+                g_autoptr(GVariant) value = v;
                 const char *type = g_variant_get_type_string(value);
                 if (g_str_equal(key, "domain") && g_str_equal(type, "s"))
                         replace_string(&f.domain, value);
