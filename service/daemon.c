@@ -49,6 +49,17 @@ void daemon_emit_object(Daemon *daemon, const char *path, bool added) {
                             g_strerror(-r));
 }
 
+bool daemon_path_id(const char *path, const char *prefix, uint64_t *ret_id) {
+        size_t n = strlen(prefix);
+        guint64 id;
+
+        if (strncmp(path, prefix, n) != 0 || path[n] != '/' ||
+            !g_ascii_string_to_unsigned(path + n + 1, 10, 1, G_MAXUINT64, &id, NULL))
+                return false;
+        *ret_id = id;
+        return true;
+}
+
 int daemon_add_objects(Daemon *daemon, const char *prefix, const char *interface, const sd_bus_vtable *vtable,
                        sd_bus_object_find_t find, sd_bus_node_enumerator_t enumerator) {
         int r;

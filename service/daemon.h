@@ -65,6 +65,10 @@ Daemon *daemon_of_job(Job *j);
 char *domain_dbus_path(const Domain *d);
 char *job_dbus_path(const Job *j);
 
+/* The N of an object path PREFIX/N (N a decimal number from 1), for the
+ * object finders of jobs and evacuations. */
+bool daemon_path_id(const char *path, const char *prefix, uint64_t *ret_id);
+
 /* Objects below prefix with interface: a fallback vtable, found by find
  * and listed by enumerator, all given the daemon as userdata. */
 int daemon_add_objects(Daemon *daemon, const char *prefix, const char *interface, const sd_bus_vtable *vtable,

@@ -76,10 +76,9 @@ static int evacuation_object_find(sd_bus *bus, const char *path, const char *int
                                   void **found, sd_bus_error *error) {
         Daemon *daemon = userdata;
         EvacuationObject *o;
-        guint64 id;
+        uint64_t id;
 
-        if (!g_str_has_prefix(path, BUS_EVACUATION_PREFIX "/") ||
-            !g_ascii_string_to_unsigned(path + strlen(BUS_EVACUATION_PREFIX "/"), 10, 1, G_MAXUINT64, &id, NULL))
+        if (!daemon_path_id(path, BUS_EVACUATION_PREFIX, &id))
                 return 0;
         o = g_hash_table_lookup(daemon->evacuations, &id);
         if (!o)
