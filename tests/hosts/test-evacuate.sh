@@ -128,6 +128,8 @@ n=g2
 out=$(mig_migrate_gdbus "${home[$n]}" "${path[$n]}" "$(mig_dest a)")
 like "$out" "GDBus.Error:$VM_ERR\\.HostInMaintenance: .*maintenance" "a migration to a is refused: HostInMaintenance"
 is "$(where $n)" "${home[$n]}" "... and the guest stays where it was"
+like "$(mig_dry_run "${home[$n]}" "${path[$n]}" "$(mig_dest a)" 0 | grep '^error host.maintenance ')" \
+        '^error host.maintenance host-a: this host is in maintenance' "DryRun to a names the maintenance (host.maintenance)"
 p=$(mig_define a "$(mig_test_xml later 64)")
 out=$(host_exec a gdbus call --system --dest "$VM_BUS_NAME" --object-path "$p" --method "$VM_DOMAIN_IFACE.Start" 2>&1)
 like "$out" "GDBus.Error:$VM_ERR\\.HostInMaintenance: host-a is in maintenance: starting domain 'later'" \
