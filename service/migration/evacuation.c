@@ -370,12 +370,33 @@ static void on_child_started(Job *job, const GError *error, void *userdata) {
         }
 }
 
+/* The job sent nothing: it ended before Perform's first byte. */
+static bool nothing_left(const Job *job) {
+        return job->stats.data_processed == 0 && job->stats.iteration == 0 && !job->stats.postcopy_active;
+}
+
 static void on_child_ended(Job *job, const GError *error, void *userdata) {
         EvacuationItem *item = userdata;
         g_autoptr(Evacuation) ev = item->evacuation; /* the child's reference */
 
         if (!item->job)
                 item->job = job_ref(job);
+        if (job->phase == JOB_PHASE_FAILED && !ev->cancelled && nothing_left(job) && item->candidates &&
+            item->next_candidate < item->candidates->len) {
+                /* Refused before any memory went (a destination's Prepare
+                 * that found less room than its check a moment ago): the
+                 * guest is untouched here, the next destination may take it. */
+                item_add_refusal(item, item->destination, job->error ? job->error : "the migration failed");
+                log_info("evacuation %" G_GUINT64_FORMAT ": domain '%s': %s refused it (%s); trying the next "
+                         "destination",
+                         ev->id, item->name, item->destination, job->error ? job->error : "failed");
+                g_clear_pointer(&item->job, job_unref);
+                g_clear_pointer(&item->destination, g_free);
+                item->state = EVACUATION_ITEM_PLACING;
+                item_place_next(item);
+                evacuation_pump(ev);
+                return;
+        }
         if (job->phase == JOB_PHASE_COMPLETED)
                 item_set_final(item, EVACUATION_ITEM_COMPLETED, NULL);
         else if (job->phase == JOB_PHASE_CANCELLED && ev->cancelled)

@@ -27,7 +27,8 @@
  * with every destination's reasons and the others go on. Each
  * destination's Prepare checks again (memory included, counting the
  * guests still arriving there), so a check that passed a moment ago
- * cannot overfill a host.
+ * cannot overfill a host; a migration refused that way (it ended before
+ * any memory went) is tried on the next destination.
  *
  * Cancel stops placing, cancels the children still copying (their guests
  * stay here) and lets the ones already in post-copy finish (cancelling

@@ -3,7 +3,7 @@
 # shellcheck disable=SC2154 # mon_a is set by mig_monitors (lib-migrate.sh)
 # Manager.Evacuate between three test hosts. Host a runs six TCG test
 # guests (two of them writing) and one test-backend domain that requires
-# an admin hook neither destination has; host c "has" 200 MiB of memory
+# an admin hook neither destination has; host c "has" 150 MiB of memory
 # (its /proc/meminfo says so, in its own mount namespace), too little for
 # the 160 MiB guest. a is evacuated to c and b with option maintenance:
 # every guest arrives and verifies every page, the big one on b, both
@@ -25,10 +25,10 @@ mig_monitors a b
 EVAC_IFACE=org.vmigrate.Migrate1.Evacuation
 
 # c's memory as its vmigrated reads it.
-printf 'MemTotal:        4194304 kB\nMemFree:          204800 kB\nMemAvailable:     204800 kB\n' \
+printf 'MemTotal:        4194304 kB\nMemFree:          153600 kB\nMemAvailable:     153600 kB\n' \
         >"$HOSTS_RUN/meminfo-c"
 host_exec c mount --bind "$HOSTS_RUN/meminfo-c" /proc/meminfo
-ok $? "host c has 200 MiB of memory available (its /proc/meminfo)"
+ok $? "host c has 150 MiB of memory available (its /proc/meminfo): one 64 MiB guest arriving at a time"
 
 names=(g1 g2 g3 g4 g5 big)
 declare -A uuid path
@@ -80,6 +80,9 @@ is "$(evac_prop a "$ev" Done) $(evac_prop a "$ev" Failed) $(evac_prop a "$ev" Re
 is "$(evac_prop a "$ev" Progress)" 1 "Progress 1"
 results=$(evac_results a "$ev")
 diag "$results"
+# Two placed at once may both pass c's check; c's Prepare then refuses
+# the second (the first is arriving) and it goes to b: said in the log.
+diag "retried elsewhere: $(grep -c 'trying the next destination' "$(host_path a log)")"
 like "$(grep '^stuck ' <<<"$results")" '^stuck not-placed - .*host-c.*san-attach.*host-b.*san-attach|^stuck not-placed - .*host-b.*san-attach.*host-c.*san-attach' \
         "'stuck' is not placed, with both hosts' reasons (the missing hook)"
 like "$(grep '^big ' <<<"$results")" "^big completed unix://.*/b/" "the 160 MiB guest went to b (c has too little memory)"
@@ -120,7 +123,8 @@ for _, d in sorted(events, key=lambda e: (e[0], e[1])):
     n += d
     top = max(top, n)
 print(len(events) // 2, top)')
-is "${overlap% *}" 6 "the job history has the six migrations"
+completed=$(mig_mgr a ListJobHistory 'a{sv}' 2 kind s migration-out result s completed | grep -o '"phase" s "completed"' | wc -l)
+is "$completed" 6 "the job history has the six completed migrations (of ${overlap% *} started)"
 ok "[ ${overlap#* } -le 2 ] && [ ${overlap#* } -ge 1 ]" "never more than two at once (at most ${overlap#* })"
 
 # --- a in maintenance
