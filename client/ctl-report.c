@@ -574,6 +574,14 @@ int ctl_report_svg(GVariant *stats, const char *domain, char **ret_svg, char **r
                 return -ENODATA;
         }
         history = g_variant_lookup_value(stats, "history", G_VARIANT_TYPE("aa{sv}"));
+        if (!history && g_variant_lookup(stats, "ended-at", "t", NULL)) {
+                /* A record of the job history (Manager.ListJobHistory). */
+                *ret_error = g_strdup_printf("the last migration of domain '%s' ended before vmigrated last "
+                                             "started: its passes were not kept (the job history keeps the "
+                                             "final statistics: vmigratectl history)",
+                                             domain);
+                return -ENODATA;
+        }
         if (!history) {
                 *ret_error = g_strdup("this vmigrated keeps no history of a migration's passes (it is older "
                                       "than vmigratectl)");

@@ -324,6 +324,16 @@ static void test_nothing_to_draw(void) {
                 g_assert_null(svg);
                 g_assert_nonnull(strstr(why, "keeps no history"));
         }
+        /* A record of the job history, after a restart: said so. */
+        g_variant_dict_init(&d, old);
+        g_variant_dict_insert(&d, "ended-at", "t", (guint64) 1796300000000000);
+        g_autoptr(GVariant) archived = g_variant_ref_sink(g_variant_dict_end(&d));
+        {
+                g_autofree char *svg = NULL, *why = NULL;
+                g_assert_cmpint(ctl_report_svg(archived, "web-1", &svg, &why), ==, -ENODATA);
+                g_assert_null(svg);
+                g_assert_nonnull(strstr(why, "ended before vmigrated last started"));
+        }
 }
 
 int main(int argc, char *argv[]) {

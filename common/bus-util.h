@@ -21,4 +21,6 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(sd_bus_error, sd_bus_error_free)
 #define BUS_DOMAIN_INTERFACE "org.vmigrate.Migrate1.Domain"
 #define BUS_JOB_PREFIX "/org/vmigrate/Migrate1/job"
 #define BUS_JOB_INTERFACE "org.vmigrate.Migrate1.Job"
+#define BUS_EVACUATION_PREFIX "/org/vmigrate/Migrate1/evacuation"
+#define BUS_EVACUATION_INTERFACE "org.vmigrate.Migrate1.Evacuation"
 #define BUS_INCOMING_INTERFACE "org.vmigrate.Migrate1.Incoming"

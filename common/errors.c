@@ -32,6 +32,7 @@ static const struct {
         [VM_ERROR_POSTCOPY_FAILED] = { "PostCopyFailed", EIO },
         [VM_ERROR_STORAGE_FAILED] = { "StorageFailed", EIO },
         [VM_ERROR_LIMIT_REACHED] = { "LimitReached", EAGAIN },
+        [VM_ERROR_IN_MAINTENANCE] = { "HostInMaintenance", EBUSY },
 };
 
 const char *vm_error_short_name(VmError code) {

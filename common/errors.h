@@ -31,6 +31,7 @@ typedef enum VmError {
         VM_ERROR_POSTCOPY_FAILED,         /* PostCopyFailed */
         VM_ERROR_STORAGE_FAILED,          /* StorageFailed: state directory could not be written */
         VM_ERROR_LIMIT_REACHED,           /* LimitReached: too many migrations at once */
+        VM_ERROR_IN_MAINTENANCE,          /* HostInMaintenance: the host refuses arrivals and starts */
         _VM_ERROR_MAX,
 } VmError;
 

@@ -49,6 +49,17 @@ void daemon_emit_object(Daemon *daemon, const char *path, bool added) {
                             g_strerror(-r));
 }
 
+bool daemon_path_id(const char *path, const char *prefix, uint64_t *ret_id) {
+        size_t n = strlen(prefix);
+        guint64 id;
+
+        if (strncmp(path, prefix, n) != 0 || path[n] != '/' ||
+            !g_ascii_string_to_unsigned(path + n + 1, 10, 1, G_MAXUINT64, &id, NULL))
+                return false;
+        *ret_id = id;
+        return true;
+}
+
 int daemon_add_objects(Daemon *daemon, const char *prefix, const char *interface, const sd_bus_vtable *vtable,
                        sd_bus_object_find_t find, sd_bus_node_enumerator_t enumerator) {
         int r;
@@ -169,7 +180,17 @@ int daemon_run_job_control(sd_bus_message *m, Job *j, int (*control)(Job *j, GEr
 
 bool daemon_is_quiet(Daemon *daemon) {
         return daemon->n_deferred_replies == 0 && polkit_registry_size(daemon->polkit) == 0 &&
-               !migration_any_running(daemon->manager);
+               !migration_any_running(daemon->manager) && daemon->n_running_evacuations == 0;
+}
+
+char *daemon_caller_description(sd_bus_message *m) {
+        g_autoptr(sd_bus_creds) creds = NULL;
+        const char *sender = sd_bus_message_get_sender(m);
+        uid_t uid;
+
+        if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds) >= 0 && sd_bus_creds_get_euid(creds, &uid) >= 0)
+                return g_strdup_printf("%s (UID %u)", sender ? sender : "?", (unsigned) uid);
+        return g_strdup(sender ? sender : "?");
 }
 
 void daemon_check_exit(Daemon *daemon) {

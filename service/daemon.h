@@ -36,6 +36,9 @@ typedef struct Daemon {
         unsigned n_deferred_replies;
 
         GHashTable *job_emit; /* job id → coalescing state for PropertiesChanged */
+        GHashTable *evacuations; /* id → EvacuationObject (evacuation-dbus.c) */
+        unsigned n_running_evacuations;
+        uint64_t last_evacuation_id;
         GHashTable *incoming_tracks; /* unique name → its sd_bus_track: sources migrating here */
         const char *tunnel_command; /* run over ssh on destinations for option 'tunnelled' (config's) */
 
@@ -61,6 +64,10 @@ Daemon *daemon_of_job(Job *j);
 /* Object paths (sd_bus_path_encode of the domain's UUID; the job's id). */
 char *domain_dbus_path(const Domain *d);
 char *job_dbus_path(const Job *j);
+
+/* The N of an object path PREFIX/N (N a decimal number from 1), for the
+ * object finders of jobs and evacuations. */
+bool daemon_path_id(const char *path, const char *prefix, uint64_t *ret_id);
 
 /* Objects below prefix with interface: a fallback vtable, found by find
  * and listed by enumerator, all given the daemon as userdata. */
@@ -104,7 +111,10 @@ int daemon_verify_job_action(Daemon *daemon, sd_bus_message *call, Job *j, sd_bu
 /* AbortJob, StartPostCopy, Cancel: authorize (control-job), act, reply. */
 int daemon_run_job_control(sd_bus_message *m, Job *j, int (*control)(Job *j, GError **error), sd_bus_error *error);
 
-/* Nothing in flight: no deferred reply, no polkit check, no migration. */
+/* Who sent m, for the log: ":1.42 (UID 1000)". */
+char *daemon_caller_description(sd_bus_message *m);
+
+/* Nothing in flight: no deferred reply, no polkit check, no migration, no evacuation. */
 bool daemon_is_quiet(Daemon *daemon);
 /* Leaves the loop once exit was requested and nothing is in flight. */
 void daemon_check_exit(Daemon *daemon);
@@ -114,3 +124,5 @@ void daemon_check_exit(Daemon *daemon);
 #define POLKIT_ACTION_MIGRATE_INCOMING "org.vmigrate.migrate1.migrate-incoming"
 #define POLKIT_ACTION_DRY_RUN "org.vmigrate.migrate1.dry-run"
 #define POLKIT_ACTION_CONTROL_JOB "org.vmigrate.migrate1.control-job"
+#define POLKIT_ACTION_EVACUATE "org.vmigrate.migrate1.evacuate"
+#define POLKIT_ACTION_MANAGE_HOST "org.vmigrate.migrate1.manage-host"

@@ -363,9 +363,11 @@ static int method_get_job_stats(sd_bus_message *m, void *userdata, sd_bus_error 
                 stats = g_variant_ref_sink(job_stats_with_history_to_variant(d->job));
         else if (d->last_job_stats)
                 stats = g_variant_ref(d->last_job_stats);
-        else
+        else if (!(stats = job_archive_last_for(daemon_of(d)->manager->archive, domain_uuid(d))))
+                /* The job history: a job that ended before vmigrated last started. */
                 return sd_bus_error_setf(error, vm_error_dbus_name(VM_ERROR_NO_JOB),
-                                         "domain '%s' has had no job since vmigrated started", domain_name(d));
+                                         "domain '%s' has no job on record (none in the job history either)",
+                                         domain_name(d));
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)
                 r = bus_message_append_gvariant(reply, stats);

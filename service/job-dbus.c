@@ -17,14 +17,10 @@
 static int job_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                            sd_bus_error *error) {
         Daemon *daemon = userdata;
-        const char *tail;
-        guint64 id;
+        uint64_t id;
         Job *j;
 
-        if (!g_str_has_prefix(path, BUS_JOB_PREFIX "/"))
-                return 0;
-        tail = path + strlen(BUS_JOB_PREFIX "/");
-        if (!g_ascii_string_to_unsigned(tail, 10, 1, G_MAXUINT64, &id, NULL))
+        if (!daemon_path_id(path, BUS_JOB_PREFIX, &id))
                 return 0;
         j = manager_lookup_job(daemon->manager, id);
         if (!j)

@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "display-ports.h"
 #include "domain-dbus.h"
+#include "evacuation-dbus.h"
 #include "incoming-dbus.h"
 #include "job-dbus.h"
 #include "manager-dbus.h"
@@ -53,6 +54,7 @@ static const ManagerObserver daemon_manager_observer = {
         .job_changed = job_observe_changed,
         .job_ended = job_observe_ended,
         .job_removed = job_observe_removed,
+        .host_changed = manager_observe_host_changed,
 };
 
 static void print_help(void) {
@@ -124,6 +126,15 @@ static void print_help(void) {
                "                       memory in clear text: a live migration that is neither 'tls'\n"
                "                       nor 'tunnelled' is refused with UnsupportedOption on either\n"
                "                       host. =no turns off what a file turned on.\n"
+               "  --outgoing-bandwidth=MBPS\n"
+               "                       [Migration] OutgoingBandwidthMbps. What this host's link\n"
+               "                       carries, in Mbit/s: migrations leaving at once share it fairly\n"
+               "                       (each capped at its share, re-balanced as they start and end).\n"
+               "                       0 (default): the fastest link the last migrations measured, if\n"
+               "                       any; else no sharing is imposed.\n"
+               "  --job-history-size=N [Migration] JobHistorySize. How many ended jobs this host\n"
+               "                       keeps, across restarts, for ListJobHistory and 'vmigratectl\n"
+               "                       history' (default %d, at most %d; 0 keeps none).\n"
                "  --tls-dir=DIR        [TLS] Directory. TLS credentials for migrations with option\n"
                "                       'tls', with libvirt's file names: ca-cert.pem,\n"
                "                       server-cert.pem, server-key.pem, client-cert.pem,\n"
@@ -151,7 +162,7 @@ static void print_help(void) {
                DAEMON_CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_SEC, defaults->networks_dir, defaults->display_ports.min,
                defaults->display_ports.max, MANAGER_DEFAULT_MAX_MIGRATIONS, defaults->policies_dir,
                defaults->hooks_dir, (int) (defaults->hook_timeout_usec / G_USEC_PER_SEC), tunnel,
-               defaults->tls_dir, dirs[0], dirs[1], dirs[2]);
+               JOB_ARCHIVE_DEFAULT_MAX, JOB_ARCHIVE_MAX_MAX, defaults->tls_dir, dirs[0], dirs[1], dirs[2]);
 }
 
 /* Returns 1 to run, 0 to exit successfully (--help), < 0 on usage errors. */
@@ -274,6 +285,7 @@ static void daemon_request_exit(Daemon *daemon) {
                 return;
         daemon->exiting = true;
         (void) sd_notify(false, "STOPPING=1");
+        evacuation_dbus_shutdown(daemon);
         migration_shutdown(daemon->manager);
 
         r = sd_event_add_time_relative(daemon->event, &daemon->exit_deadline, CLOCK_MONOTONIC,
@@ -349,6 +361,9 @@ static int daemon_setup_bus(Daemon *daemon) {
         r = job_dbus_register(daemon);
         if (r < 0)
                 return log_error("cannot register the job objects: %s", g_strerror(-r)), r;
+        r = evacuation_dbus_register(daemon);
+        if (r < 0)
+                return log_error("cannot register the evacuation objects: %s", g_strerror(-r)), r;
         r = incoming_dbus_register(daemon);
         if (r < 0)
                 return log_error("cannot register the Incoming interface: %s", g_strerror(-r)), r;
@@ -455,6 +470,8 @@ static void daemon_apply_config(Daemon *daemon) {
         m->networks_dir = c->networks_dir;
         m->policies_dir = c->policies_dir;
         m->require_encryption = c->require_encryption;
+        m->outgoing_bandwidth = (uint64_t) c->outgoing_bandwidth_mbps * 1000 * 1000 / 8;
+        job_archive_set_max(m->archive, c->job_history_size);
         /* [TLS] Directory is the manager's own copy, set once at start. */
 }
 
@@ -582,6 +599,7 @@ static int run(const Arguments *args, DaemonConfig *config) {
         daemon.manager = manager;
         daemon.polkit = polkit;
         daemon.job_emit = job_emit_table_new();
+        daemon.evacuations = evacuation_table_new();
         daemon.incoming_tracks = incoming_track_table_new();
         daemon_apply_config(&daemon);
         daemon.idle_timeout_usec = config->idle_timeout_usec;
@@ -608,6 +626,7 @@ static int run(const Arguments *args, DaemonConfig *config) {
         manager_set_observer(manager, NULL, NULL);
         g_clear_pointer(&daemon.incoming_tracks, g_hash_table_unref);
         g_clear_pointer(&daemon.job_emit, g_hash_table_unref);
+        g_clear_pointer(&daemon.evacuations, g_hash_table_unref);
         daemon.bus = sd_bus_flush_close_unref(daemon.bus);
         g_clear_pointer(&manager->breakpoints, breakpoints_free);
         /* The manager borrows the configuration's strings: it goes first. */

@@ -6,6 +6,7 @@
 #include "bus-gvariant.h"
 #include "bus-util.h"
 #include "config.h"
+#include "evacuation-dbus.h"
 #include "manager-dbus.h"
 #include "domain-xml.h"
 #include "errors.h"
@@ -166,6 +167,56 @@ static int method_get_policies(sd_bus_message *m, void *userdata, sd_bus_error *
         return sd_bus_send(NULL, reply, NULL);
 }
 
+static int method_list_job_history(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *daemon = userdata;
+        g_auto(JobArchiveFilter) filter = {};
+        g_autoptr(GVariant) options = NULL, list = NULL;
+        g_autoptr(GError) gerror = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
+        int r;
+
+        r = bus_message_read_gvariant(m, "a{sv}", &options);
+        if (r < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "the filter must be an a{sv}: %s",
+                                         g_strerror(-r));
+        r = job_archive_filter_parse(options, &filter, &gerror);
+        if (r < 0)
+                return bus_set_gerror(error, gerror);
+        list = g_variant_ref_sink(job_archive_list(daemon->manager->archive, &filter));
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = bus_message_append_gvariant(reply, list);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_set_maintenance(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *daemon = userdata;
+        g_autoptr(GError) gerror = NULL;
+        int on, r;
+
+        r = sd_bus_message_read(m, "b", &on);
+        if (r < 0)
+                return r;
+        const char *details[] = { "operation", "SetMaintenance", "maintenance", on ? "true" : "false", NULL };
+        r = bus_verify_polkit_async(m, POLKIT_ACTION_MANAGE_HOST, details, daemon->polkit, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        g_autofree char *who = daemon_caller_description(m);
+        r = manager_set_maintenance(daemon->manager, on, who, &gerror);
+        if (r < 0)
+                return bus_set_gerror(error, gerror);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int property_get_maintenance(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Daemon *daemon = userdata;
+        return sd_bus_message_append(reply, "b", daemon->manager->maintenance);
+}
+
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
@@ -188,6 +239,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Hostname", "s", property_get_hostname, 0, 0),
         SD_BUS_PROPERTY("HostUUID", "s", property_get_host_uuid, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Maintenance", "b", property_get_maintenance, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("ListDomains", SD_BUS_NO_ARGS, SD_BUS_RESULT("ao", domains),
                                 method_list_domains, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetDomain", SD_BUS_ARGS("s", name_or_uuid), SD_BUS_RESULT("o", domain),
@@ -202,6 +254,12 @@ static const sd_bus_vtable manager_vtable[] = {
                                 method_get_backends, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetPolicies", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ssa{sv})", policies),
                                 method_get_policies, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListJobHistory", SD_BUS_ARGS("a{sv}", filter), SD_BUS_RESULT("aa{sv}", jobs),
+                                method_list_job_history, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetMaintenance", SD_BUS_ARGS("b", maintenance), SD_BUS_NO_RESULT,
+                                method_set_maintenance, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Evacuate", SD_BUS_ARGS("as", destinations, "a{sv}", options),
+                                SD_BUS_RESULT("o", evacuation), method_evacuate, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 
@@ -213,4 +271,16 @@ int manager_dbus_register(Daemon *daemon) {
         if (r < 0)
                 return r;
         return sd_bus_add_object_manager(daemon->bus, NULL, BUS_MANAGER_PATH);
+}
+
+void manager_observe_host_changed(Manager *m, ManagerChange what, void *userdata) {
+        Daemon *daemon = userdata;
+        int r;
+
+        if (!(what & MANAGER_CHANGE_MAINTENANCE))
+                return;
+        r = sd_bus_emit_properties_changed(daemon->bus, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, "Maintenance",
+                                           NULL);
+        if (r < 0)
+                log_warning("cannot emit PropertiesChanged for Maintenance: %s", g_strerror(-r));
 }

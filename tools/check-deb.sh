@@ -147,6 +147,7 @@ standard_paths=(
         /usr/share/dbus-1/interfaces/org.vmigrate.Migrate1.Manager.xml
         /usr/share/dbus-1/interfaces/org.vmigrate.Migrate1.Domain.xml
         /usr/share/dbus-1/interfaces/org.vmigrate.Migrate1.Job.xml
+        /usr/share/dbus-1/interfaces/org.vmigrate.Migrate1.Evacuation.xml
         /usr/share/dbus-1/interfaces/org.vmigrate.Migrate1.Incoming.xml
         /usr/share/polkit-1/actions/org.vmigrate.migrate1.policy
         /lib/systemd/system/vmigrated.service

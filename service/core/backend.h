@@ -224,6 +224,8 @@ typedef struct BackendOps {
         /* Stops a Perform in progress: its done then reports the failure. */
         int (*migrate_cancel)(void *domain_data, GError **error);
         int (*migrate_set_max_downtime)(void *domain_data, uint64_t milliseconds, GError **error);
+        /* 0 lifts the limit (as a Perform without 'bandwidth'): what the
+         * end of a share of the link gives back (source.c). */
         int (*migrate_set_max_bandwidth)(void *domain_data, uint64_t bytes_per_second, bool postcopy,
                                          GError **error);
 

@@ -22,6 +22,7 @@
 #include "display-ports.h"
 #include "errors.h"
 #include "hooks.h"
+#include "job-archive.h"
 #include "log.h"
 #include "manager.h"
 #include "tls-creds.h"
@@ -80,6 +81,11 @@ static const KeyDef keys[_DAEMON_CONFIG_KEY_MAX] = {
         [DAEMON_CONFIG_REQUIRE_ENCRYPTION] = { { "Migration", "RequireEncryption", "require-encryption", true,
                                                  true },
                                                VALUE_BOOLEAN, FIELD(require_encryption), 0, 0, "no" },
+        [DAEMON_CONFIG_OUTGOING_BANDWIDTH] = { { "Migration", "OutgoingBandwidthMbps", "outgoing-bandwidth", true },
+                                               VALUE_UNSIGNED, FIELD(outgoing_bandwidth_mbps), 0, 10000000, "0" },
+        [DAEMON_CONFIG_JOB_HISTORY_SIZE] = { { "Migration", "JobHistorySize", "job-history-size", true },
+                                             VALUE_UNSIGNED, FIELD(job_history_size), 0, JOB_ARCHIVE_MAX_MAX,
+                                             G_STRINGIFY(JOB_ARCHIVE_DEFAULT_MAX) },
         /* Not at run time: a migration reads its credentials more than
          * once (the cookie's CA fingerprint at Prepare, QEMU's objects at
          * Perform), and one in flight must not see two directories. */

@@ -47,6 +47,8 @@ typedef enum DaemonConfigKey {
         DAEMON_CONFIG_HOOK_TIMEOUT,
         DAEMON_CONFIG_TUNNEL_COMMAND,
         DAEMON_CONFIG_REQUIRE_ENCRYPTION,
+        DAEMON_CONFIG_OUTGOING_BANDWIDTH,
+        DAEMON_CONFIG_JOB_HISTORY_SIZE,
         /* [TLS] */
         DAEMON_CONFIG_TLS_DIR,
         _DAEMON_CONFIG_KEY_MAX,
@@ -101,6 +103,8 @@ typedef struct DaemonConfig {
         uint64_t hook_timeout_usec;
         char *tunnel_command;
         bool require_encryption;
+        unsigned outgoing_bandwidth_mbps; /* the link's, for sharing it; 0: not given */
+        unsigned job_history_size;
         char *tls_dir;
 
         DaemonConfigOrigin origin[_DAEMON_CONFIG_KEY_MAX];

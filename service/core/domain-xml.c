@@ -990,6 +990,24 @@ static int parse_require(xmlNode *node, GStrvBuilder *macs, GStrvBuilder *hooks,
         return 0;
 }
 
+/* <vmigrate:priority>N</vmigrate:priority>: the order of an evacuation
+ * that asks for it (higher leaves first). */
+static int parse_priority(xmlNode *node, DomainDef *def, GError **error) {
+        g_autofree char *text = NULL;
+        uint64_t v;
+        int r;
+
+        if ((r = no_attributes(node, error)) < 0 || (r = get_text(node, true, &text, error)) < 0 ||
+            (r = parse_u64("<vmigrate:priority>", text, &v, error)) < 0)
+                return r;
+        if (v > DOMAIN_PRIORITY_MAX)
+                return vm_error_set(error, VM_ERROR_INVALID_XML,
+                                    "<vmigrate:priority>: %s is above the maximum of %d", text, DOMAIN_PRIORITY_MAX);
+        def->priority = (unsigned) v;
+        def->has_priority = true;
+        return 0;
+}
+
 /* <metadata> is where libvirt keeps applications' data, each in its own
  * namespace. vmigrate's own is understood; other applications' elements
  * (libosinfo's, virt-manager's, Cockpit's) are kept verbatim and given back
@@ -998,7 +1016,7 @@ static int parse_metadata(xmlNode *node, DomainDef *def, GError **error) {
         g_autoptr(GStrvBuilder) macs = g_strv_builder_new();
         g_autoptr(GStrvBuilder) hooks = g_strv_builder_new();
         g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func(g_free);
-        bool seen_migration = false;
+        bool seen_migration = false, seen_priority = false;
         int r;
 
         if ((r = no_attributes(node, error)) < 0)
@@ -1029,11 +1047,17 @@ static int parse_metadata(xmlNode *node, DomainDef *def, GError **error) {
                                         return r;
                                 continue;
                         }
+                        if (node_is_ours(q) && node_is(q, "priority")) {
+                                if ((r = check_once(&seen_priority, q, c, error)) < 0 ||
+                                    (r = parse_priority(q, def, error)) < 0)
+                                        return r;
+                                continue;
+                        }
                         if (!node_is_ours(q) || !node_is(q, "require")) {
                                 g_autofree char *n = node_qname(q);
                                 return vm_error_set(error, VM_ERROR_INVALID_XML,
                                                     "unknown element <%s> in <vmigrate:migration>: only "
-                                                    "<vmigrate:require> is known",
+                                                    "<vmigrate:require> and <vmigrate:priority> are known",
                                                     n);
                         }
                         if ((r = parse_require(q, macs, hooks, seen, error)) < 0)
@@ -1438,13 +1462,20 @@ static char *format_def(const DomainDef *def, bool secure) {
                 write_element(w, "uuid", def->uuid);
         write_element(w, "title", def->title);
         write_element(w, "description", def->description);
-        if (def->require_interfaces || def->require_hooks || def->metadata_other->len) {
+        bool ours = def->require_interfaces || def->require_hooks || def->has_priority;
+        if (ours || def->metadata_other->len) {
                 start_element(w, "metadata");
                 devices_format_metadata(w, def);
         }
-        if (def->require_interfaces || def->require_hooks) {
+        if (ours) {
                 xmlTextWriterStartElementNS(w, (const xmlChar *)"vmigrate", (const xmlChar *)"migration",
                                             (const xmlChar *)DOMAIN_XMLNS_MIGRATION);
+                if (def->has_priority) {
+                        g_autofree char *priority = g_strdup_printf("%u", def->priority);
+                        xmlTextWriterStartElementNS(w, (const xmlChar *)"vmigrate", (const xmlChar *)"priority", NULL);
+                        xmlTextWriterWriteString(w, (const xmlChar *)priority);
+                        end_element(w);
+                }
                 for (char **mac = def->require_interfaces; mac && *mac; mac++) {
                         xmlTextWriterStartElementNS(w, (const xmlChar *)"vmigrate", (const xmlChar *)"require", NULL);
                         write_attribute(w, "interface", *mac);
@@ -1457,7 +1488,7 @@ static char *format_def(const DomainDef *def, bool secure) {
                 }
                 end_element(w);
         }
-        if (def->require_interfaces || def->require_hooks || def->metadata_other->len)
+        if (ours || def->metadata_other->len)
                 end_element(w); /* metadata */
         write_memory(w, "memory", def->memory_bytes);
         write_memory(w, "currentMemory", def->memory_bytes);
@@ -1615,6 +1646,8 @@ DomainDef *domain_def_copy(const DomainDef *def) {
         c->description = g_strdup(def->description);
         c->require_interfaces = g_strdupv(def->require_interfaces);
         c->require_hooks = g_strdupv(def->require_hooks);
+        c->priority = def->priority;
+        c->has_priority = def->has_priority;
         c->memory_bytes = def->memory_bytes;
         c->vcpus = def->vcpus;
         c->vcpu_cpuset = g_strdup(def->vcpu_cpuset);
@@ -1713,7 +1746,7 @@ bool domain_def_equal(const DomainDef *a, const DomainDef *b) {
                 return false;
         if (!strv_equal0(a->require_interfaces, b->require_interfaces) ||
             !strv_equal0(a->require_hooks, b->require_hooks) || !firmware_def_equal(a, b) ||
-            !tpm_def_equal(a, b))
+            !tpm_def_equal(a, b) || a->has_priority != b->has_priority || a->priority != b->priority)
                 return false;
 
         if (array_len(a->cpu_features) != array_len(b->cpu_features) ||

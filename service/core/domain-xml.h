@@ -30,6 +30,7 @@
  *       <vmigrate:migration xmlns:vmigrate="https://vmigrate.org/xmlns/migration/1">
  *         <vmigrate:require interface="52:54:00:…"/>*   (a MAC of one of the <interface>s)
  *         <vmigrate:require hook="NAME"/>*             (an admin hook's file name)
+ *         <vmigrate:priority>0-1000</vmigrate:priority>? (evacuation order, higher first)
  *       </vmigrate:migration>
  *       <app:x xmlns:app="...">…</app:x>*            (other applications': kept verbatim)
  *     </metadata>?
@@ -64,6 +65,8 @@
 #define DOMAIN_MEMORY_MIN_BYTES (1024ULL * 1024)            /* 1 MiB */
 #define DOMAIN_MEMORY_MAX_BYTES (16ULL * 1024 * 1024 * 1024 * 1024) /* 16 TiB */
 #define DOMAIN_VCPUS_MAX 1024
+#define DOMAIN_PRIORITY_MAX 1000
+
 /* vmigrate's own namespace in <metadata> (libvirt's place for application data). */
 #define DOMAIN_XMLNS_MIGRATION "https://vmigrate.org/xmlns/migration/1"
 #define DOMAIN_HOOK_NAME_MAX 64
@@ -244,6 +247,10 @@ typedef struct DomainDef {
          * fail on a migration's destination. NULL when none. */
         GStrv require_interfaces; /* MACs (lower case) of <interface>s */
         GStrv require_hooks;      /* admin hook file names */
+        /* <vmigrate:priority>: an evacuation with order=priority moves
+         * higher ones first (0 when not given). */
+        unsigned priority;
+        bool has_priority;
 
         /* desktop devices (domain-xml-devices.c) */
         GPtrArray *metadata_other; /* char*: other applications' <metadata> elements, verbatim */

@@ -248,6 +248,14 @@ static int domain_run_op(Domain *d, DomainOp op, uint64_t timeout_usec, DomainOp
 }
 
 int domain_start(Domain *d, DomainOpDone done, void *userdata, GError **error) {
+        g_autofree char *what = g_strdup_printf("starting domain '%s'", domain_name(d));
+        int r;
+
+        if (d->manager) {
+                r = manager_check_not_in_maintenance(d->manager, what, error);
+                if (r < 0)
+                        return r;
+        }
         /* A crashed domain is started from its persistent definition, like a
          * shut-off one; a transient one never stays around to be restarted. */
         return domain_run_op(d, DOMAIN_OP_START, 0, done, userdata, error);

@@ -330,6 +330,14 @@ void job_end(Job *j, JobPhase final, const char *error) {
         }
         if (!m)
                 return;
+        /* Before the signals: a client that hears Finished finds it in
+         * ListJobHistory. */
+        g_autoptr(GError) archive_error = NULL;
+        g_autoptr(GVariant) final_stats = g_variant_ref_sink(job_stats_to_variant(j));
+        if (m->archive && job_archive_record(m->archive, j->id, domain_name(j->domain), domain_uuid(j->domain),
+                                             job_elapsed_ms(j), final_stats, &archive_error) < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": not kept in the job history: %s", j->id,
+                            archive_error->message);
         manager_notify_job_changed(m, j, JOB_CHANGE_PHASE | JOB_CHANGE_STATS | JOB_CHANGE_ERROR);
         manager_notify_job_ended(m, j);
 

@@ -76,6 +76,58 @@ static void manager_init_backends(Manager *m, const BackendOps *const *backends,
         }
 }
 
+static char *manager_maintenance_path(Manager *m) {
+        return g_build_filename(m->state_dir, "maintenance", NULL);
+}
+
+/* Maintenance is on while <state_dir>/maintenance exists: it holds who
+ * set it and when, for the admin who finds it there. */
+static bool manager_load_maintenance(Manager *m) {
+        g_autofree char *path = manager_maintenance_path(m);
+
+        if (!g_file_test(path, G_FILE_TEST_EXISTS))
+                return false;
+        log_notice("this host is in maintenance (%s exists): incoming migrations and starts are refused until "
+                   "SetMaintenance(false) or 'vmigratectl maintenance off'",
+                   path);
+        return true;
+}
+
+int manager_set_maintenance(Manager *m, bool on, const char *who, GError **error) {
+        g_autofree char *path = manager_maintenance_path(m);
+        g_autoptr(GError) local = NULL;
+
+        if (on == m->maintenance)
+                return 0;
+        if (on) {
+                g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+                g_autofree char *when = g_date_time_format_iso8601(now);
+                g_autofree char *text = g_strdup_printf("set by %s at %s\n", who ? who : "?", when);
+                if (!g_file_set_contents_full(path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, &local))
+                        return vm_error_set(error, VM_ERROR_STORAGE_FAILED,
+                                            "cannot record maintenance mode (nothing changed): %s", local->message);
+        } else if (unlink(path) < 0 && errno != ENOENT)
+                return vm_error_set(error, VM_ERROR_STORAGE_FAILED,
+                                    "cannot remove %s (maintenance stays on): %s", path, g_strerror(errno));
+        m->maintenance = on;
+        log_notice("maintenance mode %s by %s", on ? "on" : "off", who ? who : "?");
+        if (m->observer && m->observer->host_changed)
+                m->observer->host_changed(m, MANAGER_CHANGE_MAINTENANCE, m->observer_data);
+        return 0;
+}
+
+int manager_check_not_in_maintenance(Manager *m, const char *what, GError **error) {
+        g_autofree char *hostname = NULL;
+
+        if (!m->maintenance)
+                return 0;
+        hostname = manager_get_hostname();
+        return vm_error_set(error, VM_ERROR_IN_MAINTENANCE,
+                            "%s is in maintenance: %s is refused until an admin ends it (SetMaintenance(false), "
+                            "'vmigratectl maintenance off')",
+                            hostname, what);
+}
+
 int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir, const BackendOps *const *backends,
                 size_t n_backends, Manager **ret, GError **error) {
         g_autoptr(Manager) m = g_new0(Manager, 1);
@@ -103,6 +155,9 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         r = manager_load_host_uuid(m, error);
         if (r < 0)
                 return r;
+        m->archive = job_archive_open(m->state_dir, JOB_ARCHIVE_DEFAULT_MAX);
+        m->last_job_id = job_archive_max_id(m->archive);
+        m->maintenance = manager_load_maintenance(m);
 
         manager_init_backends(m, backends, n_backends);
         *ret = g_steal_pointer(&m);
@@ -161,6 +216,7 @@ Manager *manager_free(Manager *m) {
         g_free(m->runtime_dir);
         g_free(m->domains_dir);
         g_free(m->tls_dir);
+        job_archive_free(m->archive);
         sd_event_unref(m->event);
         g_free(m);
         return NULL;
@@ -572,6 +628,10 @@ int manager_create_xml(Manager *m, const char *xml, size_t len, DomainOpDone don
         int r;
 
         r = manager_parse_and_check(m, xml, len, &def, &b, &same, error);
+        if (r < 0)
+                return r;
+        g_autofree char *what = g_strdup_printf("creating domain '%s'", def->name);
+        r = manager_check_not_in_maintenance(m, what, error);
         if (r < 0)
                 return r;
         if (same)

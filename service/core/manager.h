@@ -9,12 +9,18 @@
 #include "backend.h"
 #include "domain.h"
 #include "job.h"
+#include "job-archive.h"
 #include "peer.h"
 #include "test-breakpoints.h"
 
 /* Two at once each way: enough to drain a host, few enough that each
  * still gets a useful share of the link. */
 #define MANAGER_DEFAULT_MAX_MIGRATIONS 2
+
+/* What changed on the host itself, for PropertiesChanged. */
+typedef enum ManagerChange {
+        MANAGER_CHANGE_MAINTENANCE = 1 << 0,
+} ManagerChange;
 
 /* How the bus layer (or a test) hears about what happens in the core. */
 typedef struct ManagerObserver {
@@ -26,6 +32,7 @@ typedef struct ManagerObserver {
         void (*job_changed)(Manager *m, Job *j, JobChange what, void *userdata);
         void (*job_ended)(Manager *m, Job *j, void *userdata);
         void (*job_removed)(Manager *m, Job *j, void *userdata);
+        void (*host_changed)(Manager *m, ManagerChange what, void *userdata);
 } ManagerObserver;
 
 typedef void (*ManagerSettled)(Manager *m, void *userdata);
@@ -46,6 +53,10 @@ struct Manager {
         GHashTable *domains; /* canonical uuid string → Domain* (owns a reference) */
         GHashTable *jobs;    /* &job->id → Job* (owns a reference) */
         uint64_t last_job_id;
+        JobArchive *archive; /* the jobs that ended, across restarts */
+        /* Maintenance mode: arrivals and starts refused; kept across
+         * restarts in <state_dir>/maintenance. */
+        bool maintenance;
         GHashTable *incoming; /* uuid → incoming migration: migration.c's, NULL until one arrives */
 
         bool shutting_down;
@@ -65,6 +76,9 @@ struct Manager {
          * each migration; and whether memory may cross in clear text. */
         char *tls_dir;
         bool require_encryption;
+        /* What the link of this host carries (bytes/s; OutgoingBandwidthMbps=),
+         * shared by the migrations leaving it; 0: not given. */
+        uint64_t outgoing_bandwidth;
 
         const PeerOps *peer_ops; /* how to reach other hosts (the bus layer's) */
         void *peer_ctx;
@@ -119,6 +133,14 @@ char *manager_get_hostname(void);
 char *manager_capabilities_xml(Manager *m);
 /* a{sa{sv}}: backend name → description. */
 GVariant *manager_describe_backends(Manager *m);
+
+/* Maintenance mode (Manager.SetMaintenance): recorded in the state
+ * directory first (VM_ERROR_STORAGE_FAILED when that fails: nothing
+ * changed), then observers hear of it. who is logged. */
+int manager_set_maintenance(Manager *m, bool on, const char *who, GError **error);
+/* VM_ERROR_IN_MAINTENANCE naming what (e.g. "starting domain 'vm1'")
+ * when the host is in maintenance. */
+int manager_check_not_in_maintenance(Manager *m, const char *what, GError **error);
 
 /* Nothing running and nothing in flight: safe to exit on idle. */
 bool manager_is_idle(Manager *m);

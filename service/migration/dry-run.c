@@ -31,6 +31,7 @@ typedef struct DryRun {
         LinkRecord link;    /* else what the last migration to there measured (links.h) */
         uint64_t downtime_ms;
         bool postcopy;
+        bool measure; /* the request wants the dirty rate */
         bool measured;
         uint64_t dirty_rate;
         char *measure_error;
@@ -169,7 +170,7 @@ static void dry_run_measure(DryRun *dr) {
         const BackendOps *b = dr->domain->backend;
         g_autoptr(GError) error = NULL;
 
-        if (!dr->policy || dr->domain->state != DOMAIN_STATE_RUNNING || !b->measure_dirty_rate)
+        if (!dr->measure || !dr->policy || dr->domain->state != DOMAIN_STATE_RUNNING || !b->measure_dirty_rate)
                 return;
         dr->pending++;
         if (b->measure_dirty_rate(dr->domain->backend_data, DRY_RUN_DIRTY_RATE_SECONDS, on_dirty_rate, dr,
@@ -245,6 +246,7 @@ int migration_dry_run(Manager *m, Domain *d, MigrationRequest *request, DryRunDo
         dr->findings = findings_new(hostname);
         dr->done = done;
         dr->userdata = userdata;
+        dr->measure = !req->skip_measurement;
 
         if (req->options_error) {
                 findings_add_code(dr->findings, FINDING_ERROR, req->options_error->code, "options.valid", "%s",

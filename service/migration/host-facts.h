@@ -21,6 +21,11 @@
 typedef struct HostFacts {
         uint64_t mem_total;          /* bytes, MemTotal */
         uint64_t mem_available;      /* bytes, MemAvailable */
+        /* The memory of the guests still arriving here: their QEMUs fill it
+         * as the pages come, so MemAvailable does not show it yet. Counted
+         * whole (conservative: the pages already in are counted twice). */
+        uint64_t mem_arriving;
+        unsigned n_arriving;
         unsigned cpus;               /* online */
         char *cpus_online;           /* /sys/devices/system/cpu/online ("0-3"); NULL: unknown */
         GStrv cpu_flags;             /* /proc/cpuinfo "flags" of the first CPU; NULL = unknown */

@@ -15,6 +15,8 @@
  *                             src  warn   allowed but probably unintended (migrate_options_warnings)
  *     "host-a: 'live'=false: the guest is paused for the whole migration"
  * host.same                   dst  error  source and destination are different hosts (host UUID)
+ * host.maintenance            dst  error  the destination is not in maintenance mode (HostInMaintenance)
+ *     "host-b: this host is in maintenance and takes no incoming migration until an admin ends it …"
  *     "host-b: the source is this very host (host UUID …); migrate to another host"
  * domain.state                src  error  no job, no operation in progress; running or paused (live), or
  *                                         persistent and shut off (offline)
@@ -40,6 +42,7 @@
  * limits.outgoing             src  error  fewer outgoing migrations than --max-outgoing-migrations
  *     "host-a: 2 migrations are already leaving this host, the most allowed (…); wait for one to end"
  * resources.memory            dst  error  MemAvailable >= memory + overhead (max(64 MiB, memory / 64))
+ *                                         + the memory of the other guests still arriving
  *     "host-b: 1.2 GiB of memory available, the domain needs 2.0 GiB + 64.0 MiB overhead; …"
  * resources.vcpus             dst  warn   vCPUs <= online host CPUs
  * resources.cpuset            dst  error  the host CPUs of <vcpu cpuset> are online here
@@ -525,13 +528,20 @@ void preflight_host_resources(const PreflightContext *ctx, Findings *out) {
                         findings_add(out, FINDING_INFO, "resources.memory",
                                      "available memory is unknown (no MemAvailable in /proc/meminfo); not "
                                      "checked");
-                else if (facts->mem_available < def->memory_bytes + overhead) {
+                else if (facts->mem_available < facts->mem_arriving + def->memory_bytes + overhead) {
                         g_autofree char *avail = format_size(facts->mem_available);
+                        g_autofree char *arriving = format_size(facts->mem_arriving);
+                        g_autofree char *promised = facts->n_arriving
+                                                            ? g_strdup_printf(" (%s of it promised to %u guest%s "
+                                                                              "still arriving)",
+                                                                              arriving, facts->n_arriving,
+                                                                              facts->n_arriving == 1 ? "" : "s")
+                                                            : g_strdup("");
                         findings_add(out, FINDING_ERROR, "resources.memory",
-                                     "%s of memory available, the domain needs %s + %s overhead; free "
+                                     "%s of memory available%s, the domain needs %s + %s overhead; free "
                                      "memory here or "
                                      "migrate to another host",
-                                     avail, mem, over);
+                                     avail, promised, mem, over);
                 }
         }
         if (facts->cpus > 0 && def->vcpus > facts->cpus)
@@ -972,6 +982,11 @@ void preflight_destination_with_facts(Manager *m, const HostFacts *facts, const 
                 findings_add(out, FINDING_ERROR, "host.same",
                              "the source is this very host (host UUID %s); migrate to another host",
                              source_host_uuid);
+        if (m->maintenance)
+                findings_add_code(out, FINDING_ERROR, VM_ERROR_IN_MAINTENANCE, "host.maintenance",
+                                  "this host is in maintenance and takes no incoming migration until an admin "
+                                  "ends it (SetMaintenance(false), 'vmigratectl maintenance off'); migrate to "
+                                  "another host");
         if (m->shutting_down)
                 findings_add_code(out, FINDING_ERROR, VM_ERROR_INVALID_STATE, "limits.incoming",
                                   "vmigrated is stopping here; try again when it is back");
@@ -1039,12 +1054,30 @@ void preflight_destination_with_facts(Manager *m, const HostFacts *facts, const 
                                   error->message);
 }
 
+/* Guests arriving here besides def (whose own Prepare may be the one
+ * asking again). */
+static void count_arriving(Manager *m, const DomainDef *def, HostFacts *facts) {
+        GHashTableIter iter;
+        gpointer value;
+
+        g_hash_table_iter_init(&iter, m->jobs);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                const Job *j = value;
+                if (j->kind != JOB_MIGRATION_IN || job_phase_is_final(j->phase) ||
+                    g_str_equal(domain_uuid(j->domain), def->uuid))
+                        continue;
+                facts->mem_arriving += j->domain->def->memory_bytes;
+                facts->n_arriving++;
+        }
+}
+
 void preflight_destination(Manager *m, const DomainDef *def, const MigrateOptions *options,
                            const char *source_host_uuid, const SourceFacts *source, Findings *out) {
         g_auto(HostFacts) facts = { 0 };
 
         (void) host_facts_read(&facts);
         facts.networks_dir = g_strdup(m->networks_dir);
+        count_arriving(m, def, &facts);
         preflight_destination_with_facts(m, &facts, def, options, source_host_uuid, source, out);
 }
 

@@ -19,6 +19,9 @@ typedef struct MigrationRequest {
         GError *destination_error;
         MigrateOptions *options;   /* parsed, not yet checked against a backend; NULL: see options_error */
         GError *options_error;
+        /* A dry run for placement (Evacuate): the checks only, no
+         * dirty-rate measurement (it pauses nothing, but takes a second). */
+        bool skip_measurement;
 } MigrationRequest;
 
 MigrationRequest *migration_request_parse(const char *uri, GVariant *options);

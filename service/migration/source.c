@@ -12,6 +12,7 @@
 #include "convergence.h"
 #include "cookie.h"
 #include "errors.h"
+#include "link-share.h"
 #include "links.h"
 #include "log.h"
 #include "manager.h"
@@ -82,6 +83,16 @@ typedef struct Outgoing {
         char *remote_host_uuid;
         uint64_t link_first_usec, link_first_bytes;
         uint64_t link_last_usec, link_last_bytes;
+
+        /* Sharing this host's link (link-share.h): the caller's own cap
+         * ('bandwidth', SetMaxBandwidth; 0 = none), whether this pre-copy
+         * stream takes part, the share it was given (0 = none imposed),
+         * and whether it ever shared (then its throughput says nothing of
+         * the link). */
+        uint64_t caller_bandwidth;
+        bool sharing;
+        uint64_t share;
+        bool link_shared;
 } Outgoing;
 
 typedef struct OutgoingTunnel {
@@ -110,11 +121,15 @@ static OutgoingTunnel *outgoing_tunnel_new(Outgoing *o, const char *name, const 
         return t;
 }
 
+static void outgoing_set_sharing(Outgoing *o, bool sharing);
+
 static void outgoing_free(Outgoing *o) {
         if (!o)
                 return;
         breakpoint_forget(o->manager->breakpoints, o);
         g_clear_error(&o->performed_error);
+        if (o->sharing && o->job)
+                outgoing_set_sharing(o, false);
         sd_event_source_disable_unref(o->timeout);
         g_free(o->remote_host_uuid);
         convergence_free(o->convergence);
@@ -210,6 +225,94 @@ static void outgoing_note_source_images(Outgoing *o) {
         job_add_warning(o->job, note);
 }
 
+/* ---- sharing the link ---- */
+
+/* What the link carries: the admin's OutgoingBandwidthMbps=, else the
+ * fastest link one of the destinations measured when a migration ran
+ * alone there (links.h): the host's own link is at least that fast. */
+static uint64_t link_budget(Manager *m, GPtrArray *sharing) {
+        uint64_t best = 0;
+
+        if (m->outgoing_bandwidth || !m->state_dir)
+                return m->outgoing_bandwidth;
+        for (unsigned i = 0; i < sharing->len; i++) {
+                Outgoing *o = sharing->pdata[i];
+                g_auto(LinkRecord) record = {};
+                if (o->remote_host_uuid &&
+                    link_record_load(m->state_dir, o->remote_host_uuid, g_get_real_time() / G_USEC_PER_SEC, &record,
+                                     NULL) >= 0)
+                        best = MAX(best, record.bandwidth);
+        }
+        return best;
+}
+
+static void outgoing_apply_share(Outgoing *o, uint64_t share) {
+        g_autoptr(GError) error = NULL;
+
+        if (share == o->share)
+                return;
+        o->share = share;
+        if (!o->perform_started) {
+                /* Not streaming yet: Perform starts with it. */
+                o->options->bandwidth = share ? share : o->caller_bandwidth;
+                return;
+        }
+        if (!o->domain->backend->migrate_set_max_bandwidth ||
+            o->domain->backend->migrate_set_max_bandwidth(o->domain->backend_data, share ? share : o->caller_bandwidth,
+                                                          false, &error) < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": cannot set its share of the link: %s", o->job->id,
+                            error ? error->message : "the backend cannot change the bandwidth");
+}
+
+/* Re-balances the shares of the pre-copy streams leaving this host: run
+ * when one starts, ends or switches to post-copy, and when a caller
+ * changes a cap. Alone, a migration has only its own cap. */
+static void migration_share_link(Manager *m) {
+        g_autoptr(GPtrArray) sharing = g_ptr_array_new();
+        GHashTableIter iter;
+        gpointer value;
+
+        if (!m->jobs)
+                return; /* the manager is going */
+        g_hash_table_iter_init(&iter, m->jobs);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                Job *j = value;
+                Outgoing *o = j->kind == JOB_MIGRATION_OUT ? j->migration : NULL;
+                if (o && o->sharing)
+                        g_ptr_array_add(sharing, o);
+        }
+        uint64_t budget = sharing->len > 1 ? link_budget(m, sharing) : 0;
+        g_autofree uint64_t *caps = g_new0(uint64_t, sharing->len + 1);
+        g_autofree uint64_t *shares = g_new0(uint64_t, sharing->len + 1);
+        for (unsigned i = 0; i < sharing->len; i++)
+                caps[i] = ((Outgoing *) sharing->pdata[i])->caller_bandwidth;
+        link_share_compute(budget, caps, sharing->len, shares);
+        for (unsigned i = 0; i < sharing->len; i++) {
+                Outgoing *o = sharing->pdata[i];
+                uint64_t share = budget ? shares[i] : 0;
+                if (budget)
+                        o->link_shared = true;
+                if (share != o->share)
+                        log_info("job %" G_GUINT64_FORMAT ": %s", o->job->id,
+                                 share ? "sharing the link" : "has the link to itself");
+                if (share)
+                        log_debug("job %" G_GUINT64_FORMAT ": share %" G_GUINT64_FORMAT " B/s of %" G_GUINT64_FORMAT
+                                  " B/s with %u others",
+                                  o->job->id, share, budget, sharing->len - 1);
+                outgoing_apply_share(o, share);
+        }
+}
+
+/* The stream starts (before Perform) or stops taking part. */
+static void outgoing_set_sharing(Outgoing *o, bool sharing) {
+        if (o->sharing == sharing)
+                return;
+        o->sharing = sharing;
+        if (!sharing)
+                o->share = 0;
+        migration_share_link(o->manager);
+}
+
 /* Less than this says more about the start of a stream than the link. */
 #define LINK_MIN_BYTES (32ULL * 1024 * 1024)
 #define LINK_MIN_USEC G_USEC_PER_SEC
@@ -222,7 +325,8 @@ static void outgoing_record_link(Outgoing *o) {
         uint64_t bytes = o->link_last_bytes - o->link_first_bytes;
         uint64_t usec = o->link_last_usec - o->link_first_usec;
 
-        if (!o->remote_host_uuid || !o->manager->state_dir || bytes < LINK_MIN_BYTES || usec < LINK_MIN_USEC)
+        if (!o->remote_host_uuid || !o->manager->state_dir || o->link_shared || bytes < LINK_MIN_BYTES ||
+            usec < LINK_MIN_USEC)
                 return;
         if (link_record_save(o->manager->state_dir, o->remote_host_uuid, o->destination->canonical,
                              bytes * G_USEC_PER_SEC / usec, g_get_real_time() / G_USEC_PER_SEC, &error) < 0)
@@ -465,7 +569,12 @@ static void outgoing_converge(Outgoing *o, const MigrationStats *stats) {
                 o->link_last_usec = now;
                 o->link_last_bytes = stats->data_processed;
         }
-        r = convergence_update(o->convergence, stats, (uint64_t) g_get_monotonic_time(), &a, &not_converging);
+        /* Sharing the link: the model counts on the share, not on the
+         * last pass's throughput, which a new neighbour is about to cut. */
+        MigrationStats seen = *stats;
+        if (o->share && seen.bandwidth > o->share)
+                seen.bandwidth = o->share;
+        r = convergence_update(o->convergence, &seen, (uint64_t) g_get_monotonic_time(), &a, &not_converging);
         if (r > 0)
                 outgoing_apply_policy(o, &a);
         if (stats->iteration != o->pass) {
@@ -580,6 +689,8 @@ static void on_progress(const MigrationStats *stats, void *userdata) {
         if (breakpoint_holding(o->manager->breakpoints, o) || outgoing_stream_breakpoints(o, stats))
                 return; /* held: no policy step either */
         outgoing_converge(o, stats);
+        if (stats->postcopy_active)
+                outgoing_set_sharing(o, false); /* post-copy has its own bandwidth (max-postcopy-bandwidth) */
         if (stats->postcopy_active && o->job->phase == JOB_PHASE_PERFORM) {
                 log_info("job %" G_GUINT64_FORMAT ": switched to post-copy", o->job->id);
                 job_set_phase(o->job, JOB_PHASE_POSTCOPY);
@@ -601,6 +712,7 @@ static void on_performed(int r, const GError *error, void *userdata) {
         /* In post-copy the stream goes on until Confirm has the last page. */
         if (r < 0 || !o->job->stats.postcopy_active)
                 o->stream_ended = true;
+        outgoing_set_sharing(o, false);
         /* Pre-copy's last pass is across: the guest was paused for the
          * switch-over up to now (post-copy's switch was sampled as such). */
         if (r >= 0 && !o->job->stats.postcopy_active)
@@ -616,6 +728,8 @@ static void outgoing_perform(Outgoing *o, int data_fd, GHashTable *tunnel_fds) {
         g_autoptr(GError) error = NULL;
 
         job_set_phase(o->job, JOB_PHASE_PERFORM);
+        if (!o->options->offline)
+                outgoing_set_sharing(o, true);
         MigrationTls tls = { .dir = o->manager->tls_dir };
         MigrationTarget target = {
                 .data_uri = data_fd >= 0 ? NULL : o->data_uri,
@@ -957,6 +1071,7 @@ int migration_start(Manager *m, Domain *d, MigrationRequest *request, MigrationS
         o->options = g_steal_pointer(&req->options);
         o->policy = g_steal_pointer(&policy);
         o->caller_downtime = caller_downtime;
+        o->caller_bandwidth = migrate_options_has(o->options, MIGRATE_OPTION_BANDWIDTH) ? o->options->bandwidth : 0;
         o->started = started;
         o->ended = ended;
         o->userdata = userdata;
@@ -1104,6 +1219,7 @@ int migration_set_max_downtime(Job *job, uint64_t milliseconds, GError **error) 
 int migration_set_max_bandwidth(Job *job, uint64_t bytes_per_second, bool postcopy, GError **error) {
         Outgoing *o = outgoing_of(job, error);
         const BackendOps *ops;
+        int r;
 
         if (!o)
                 return -ESRCH;
@@ -1111,5 +1227,14 @@ int migration_set_max_bandwidth(Job *job, uint64_t bytes_per_second, bool postco
         if (!ops->migrate_set_max_bandwidth)
                 return vm_error_set(error, VM_ERROR_NO_JOB, "the '%s' backend cannot change the bandwidth of a "
                                     "running migration", ops->name);
-        return ops->migrate_set_max_bandwidth(o->domain->backend_data, bytes_per_second, postcopy, error);
+        r = ops->migrate_set_max_bandwidth(o->domain->backend_data, bytes_per_second, postcopy, error);
+        if (r < 0 || postcopy)
+                return r;
+        /* The caller's cap bounds its share from now on. */
+        o->caller_bandwidth = bytes_per_second;
+        if (o->sharing) {
+                o->share = 0;
+                migration_share_link(o->manager);
+        }
+        return 0;
 }

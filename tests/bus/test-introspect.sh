@@ -54,6 +54,20 @@ like "$(cat "$VM_TMP/live-job.xml")" 'interface name="org.vmigrate.Migrate1.Job"
 out=$(/usr/bin/python3 "$check" --live "$VM_TMP/live-job.xml" "$ifaces/org.vmigrate.Migrate1.Job.xml" 2>&1)
 ok $? "the live job object matches interfaces/org.vmigrate.Migrate1.Job.xml" || diag "$out"
 
+# An evacuation object: the only destination is this very host, so the
+# running domain cannot be placed; the ended evacuation stays on the bus.
+ok '[ -r "$ifaces/org.vmigrate.Migrate1.Evacuation.xml" ]' "interfaces/org.vmigrate.Migrate1.Evacuation.xml exists"
+vm_call_as root call "$VM_BUS_NAME" "$VM_MANAGER_PATH" "$VM_MANAGER_IFACE" Evacuate 'asa{sv}' 1 \
+        "unix://$VM_TMP/bus/system_bus_socket" 0
+ok $? "Evacuate to this very host is accepted" || diag "$VM_ERROR_NAME: $VM_ERROR_MESSAGE"
+evac=$(vm_reply_path "$VM_REPLY")
+like "$evac" '^/org/vmigrate/Migrate1/evacuation/[0-9]+$' "  ... it answers an evacuation object"
+busctl --no-pager introspect --xml-interface "$VM_BUS_NAME" "${evac:-/org/vmigrate/Migrate1/evacuation/none}" \
+        >"$VM_TMP/live-evacuation.xml"
+ok $? "introspect the evacuation object $evac"
+out=$(/usr/bin/python3 "$check" --live "$VM_TMP/live-evacuation.xml" "$ifaces/org.vmigrate.Migrate1.Evacuation.xml" 2>&1)
+ok $? "the live evacuation object matches interfaces/org.vmigrate.Migrate1.Evacuation.xml" || diag "$out"
+
 # The checker must be able to fail: a contract with an extra method does
 # not match the live object.
 sed 's|<method name="ListDomains">|<method name="NoSuchMethodInDaemon"/><method name="ListDomains">|' \

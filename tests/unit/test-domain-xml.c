@@ -435,6 +435,18 @@ static const Refusal refusals[] = {
         { "require-twice",
           DOMAIN("<metadata><v:migration xmlns:v='https://vmigrate.org/xmlns/migration/1'><v:require hook='a'/><v:require hook='a'/></v:migration></metadata>"),
           "<vmigrate:require hook='a'> given twice" },
+        { "priority-too-high",
+          DOMAIN("<metadata><v:migration xmlns:v='https://vmigrate.org/xmlns/migration/1'><v:priority>1001</v:priority></v:migration></metadata>"),
+          "<vmigrate:priority>: 1001 is above the maximum of 1000" },
+        { "priority-not-a-number",
+          DOMAIN("<metadata><v:migration xmlns:v='https://vmigrate.org/xmlns/migration/1'><v:priority>high</v:priority></v:migration></metadata>"),
+          "<vmigrate:priority>" },
+        { "priority-twice",
+          DOMAIN("<metadata><v:migration xmlns:v='https://vmigrate.org/xmlns/migration/1'><v:priority>1</v:priority><v:priority>2</v:priority></v:migration></metadata>"),
+          "priority" },
+        { "priority-attribute",
+          DOMAIN("<metadata><v:migration xmlns:v='https://vmigrate.org/xmlns/migration/1'><v:priority level='1'>1</v:priority></v:migration></metadata>"),
+          "priority" },
         { "require-ns-attr",
           DOMAIN("<metadata><v:migration xmlns:v='https://vmigrate.org/xmlns/migration/1'><v:require v:hook='a'/></v:migration></metadata>"),
           "namespaced attributes are not supported" },
@@ -908,6 +920,29 @@ static void test_messages_sanitised(void) {
         g_assert_true(g_utf8_validate(error->message, -1, NULL));
 }
 
+/* <vmigrate:priority>: kept, compared, written back; alone it still
+ * makes the <vmigrate:migration> element. */
+static void test_metadata_priority(void) {
+        g_autoptr(DomainDef) def = parse_ok(
+                DOMAIN("<metadata><vm:migration xmlns:vm='https://vmigrate.org/xmlns/migration/1'>"
+                       "<vm:priority> 700 </vm:priority></vm:migration></metadata>"));
+        g_autoptr(DomainDef) copy = NULL;
+        g_autoptr(DomainDef) none = parse_ok(DOMAIN(""));
+        g_autofree char *out = NULL;
+
+        g_assert_true(def->has_priority);
+        g_assert_cmpuint(def->priority, ==, 700);
+        out = domain_def_format(def);
+        g_assert_nonnull(strstr(out, "<vmigrate:priority>700</vmigrate:priority>"));
+        assert_round_trip(def);
+        copy = domain_def_copy(def);
+        g_assert_true(domain_def_equal(def, copy));
+        copy->priority = 699;
+        g_assert_false(domain_def_equal(def, copy));
+        g_assert_false(none->has_priority);
+        g_assert_false(domain_def_equal(def, none));
+}
+
 static void test_metadata_requirements(void) {
         static const char xml[] =
                 "<domain type='kvm'><name>d</name><memory unit='MiB'>64</memory>"
@@ -981,6 +1016,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/domain-xml/name-rules", test_name_rules);
         g_test_add_func("/domain-xml/uuid/parse", test_uuid);
         g_test_add_func("/domain-xml/metadata/requirements", test_metadata_requirements);
+        g_test_add_func("/domain-xml/metadata/priority", test_metadata_priority);
 
         return g_test_run();
 }

@@ -1063,6 +1063,9 @@ int qemu_migrate_set_max_downtime(void *domain_data, uint64_t milliseconds, GErr
 }
 
 int qemu_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_second, bool postcopy, GError **error) {
+        /* 0 is QEMU's own "no limit" for max-postcopy-bandwidth only. */
+        if (!postcopy && bytes_per_second == 0)
+                bytes_per_second = MIGRATION_UNLIMITED_BANDWIDTH;
         return set_parameter(domain_data, postcopy ? "max-postcopy-bandwidth" : "max-bandwidth", bytes_per_second,
                              error);
 }

@@ -533,9 +533,9 @@ static int sim_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_s
         if (!td->migration && !td->in_postcopy)
                 return vm_error_set(error, VM_ERROR_NO_JOB, "no migration in progress");
         if (postcopy)
-                td->postcopy_bandwidth = bytes_per_second;
+                td->postcopy_bandwidth = bytes_per_second; /* 0: as fast as pre-copy */
         else if (td->migration)
-                td->migration->bandwidth = bytes_per_second;
+                td->migration->bandwidth = bytes_per_second ? bytes_per_second : SIM_DEFAULT_BANDWIDTH;
         return 0;
 }
 
