@@ -425,8 +425,7 @@ char *ctl_shell_word(const char *word) {
 /* Narrowest message column wrapping goes down to: below that, lines overflow instead. */
 #define FINDINGS_MIN_MESSAGE_WIDTH 20
 
-/* Text from the bus goes to a terminal: valid UTF-8, no control characters. */
-static char *sanitize_cell(const char *text) {
+char *ctl_sanitize_cell(const char *text) {
         char *s = g_utf8_make_valid(text, -1);
 
         for (char *p = s; *p; p++)
@@ -447,9 +446,7 @@ size_t ctl_findings_count(GVariant *findings, const char *severity) {
         return n;
 }
 
-/* Appends text word by word, starting a new line indented by indent columns
- * whenever the next word would go past avail columns of message. */
-static void append_wrapped(GString *out, const char *text, size_t indent, size_t avail) {
+void ctl_append_wrapped(GString *out, const char *text, size_t indent, size_t avail) {
         g_auto(GStrv) words = g_strsplit(text, " ", -1);
         size_t line = 0;
 
@@ -486,9 +483,9 @@ char *ctl_format_findings(GVariant *findings, unsigned width, bool errors_only) 
 
                 if (errors_only && !g_str_equal(severity, "error"))
                         continue;
-                row[0] = sanitize_cell(severity);
-                row[1] = sanitize_cell(check);
-                row[2] = sanitize_cell(message);
+                row[0] = ctl_sanitize_cell(severity);
+                row[1] = ctl_sanitize_cell(check);
+                row[2] = ctl_sanitize_cell(message);
                 for (size_t j = 0; j < 2; j++)
                         widths[j] = MAX(widths[j], (size_t) g_utf8_strlen(row[j], -1));
                 for (size_t j = 0; j < 3; j++)
@@ -509,7 +506,7 @@ char *ctl_format_findings(GVariant *findings, unsigned width, bool errors_only) 
                         g_string_append_printf(out, "%s%*s  ", row[j],
                                                (int) (widths[j] - (size_t) g_utf8_strlen(row[j], -1)), "");
                 if (width > 0)
-                        append_wrapped(out, row[2], indent, avail);
+                        ctl_append_wrapped(out, row[2], indent, avail);
                 else
                         g_string_append(out, row[2]);
                 g_string_append_c(out, '\n');

@@ -261,6 +261,13 @@ char *ctl_job_progress_bar(const CtlJobState *s, unsigned width);
  * lines; with copy-storage the disks copied, and the memory as such. */
 char *ctl_format_job_stats(GVariant *stats);
 
+/* Text from the bus for a terminal: valid UTF-8, control characters as spaces. */
+char *ctl_sanitize_cell(const char *text);
+
+/* Appends text word by word to out, starting a new line indented by indent
+ * columns whenever the next word would go past avail columns. */
+void ctl_append_wrapped(GString *out, const char *text, size_t indent, size_t avail);
+
 /* A word to paste into a shell: as is when harmless, else single-quoted. */
 char *ctl_shell_word(const char *word);
 
@@ -307,3 +314,139 @@ char *ctl_dry_run_verdict(bool ok, GVariant *findings);
 
 /* {"ok": b, "findings": [{"severity", "check", "message"}, ...]} */
 JsonNode *ctl_dry_run_to_json(bool ok, GVariant *findings);
+
+/* ---- history: Manager.ListJobHistory (ctl-history.c, no bus) ---- */
+
+/* "2026-12-03 22:10:25" in local time, from microseconds since the epoch; "-" for 0. */
+char *ctl_format_local_time_usec(uint64_t usec);
+
+/*
+ * The ended jobs (aa{sv} of ListJobHistory, oldest first) as a table,
+ * ENDED, JOB, DOMAIN, KIND (out/in), PEER, RESULT, TIME, DOWNTIME, DATA,
+ * ERROR, one row per job in the daemon's order, with a trailing newline.
+ * width > 0: the ERROR column is cut to what is left of width columns
+ * (ending in "..."); width 0: never cut. A key missing shows as "-";
+ * control characters from the bus as spaces. An empty list gives the
+ * header only.
+ */
+char *ctl_format_history(GVariant *jobs, unsigned width);
+
+/* The list as a JSON array of objects, keys as on the bus (lower-case-dash). */
+JsonNode *ctl_history_to_json(GVariant *jobs);
+
+/* ---- evacuate: Manager.Evacuate (ctl-evacuate.c, no bus) ---- */
+
+/* The evacuation's own options as the command line gives them. */
+typedef struct CtlEvacuateArgs {
+        const char *order;      /* --order=ORDER as given; NULL: the daemon's default */
+        const char *parallel;   /* --parallel=N as given; NULL: absent */
+        bool inactive;          /* --inactive */
+        bool maintenance;       /* --maintenance */
+        const char *first_flag; /* the first of these given, for "only applies to" */
+} CtlEvacuateArgs;
+
+#define CTL_EVACUATE_PARALLEL_MAX 64
+#define CTL_EVACUATE_DESTINATIONS_MAX 64
+
+/*
+ * Checks the evacuation's options and adds them to options as Evacuate
+ * takes them: order (s: smallest-first, largest-first or priority),
+ * parallel (u, 1 to 64), inactive (b), maintenance (b); those not given
+ * are left to the daemon. On a usage error returns -EINVAL and sets
+ * *ret_error to a message naming the option; options is then unchanged.
+ */
+int ctl_evacuate_options_add(const CtlEvacuateArgs *e, GVariantDict *options, char **ret_error);
+
+/*
+ * Whether migrate's options given (before ctl_migrate_switches_apply())
+ * make sense for every domain of an evacuation: those that name one
+ * domain's destination (--destination-name, --destination-xml), that
+ * continue one failed migration (--postcopy-resume) or that are the
+ * evacuation's to decide (--offline: --inactive moves shut-off domains)
+ * do not, nor --postcopy-after-precopy (a call per child the daemon does
+ * not make). -EINVAL with a message that says "only applies to 'migrate'"
+ * for those.
+ */
+int ctl_evacuate_check_migrate_args(const CtlMigrateArgs *m, char **ret_error);
+
+/* Whether migrate's --flag (without dashes, as given) applies to evacuate too. */
+bool ctl_evacuate_takes_migrate_flag(const char *flag);
+
+/* DESTINATION...: 1 to 64 URIs that parse as Migrate's destinations, none
+ * naming the same place twice. -EINVAL with a message otherwise. */
+int ctl_evacuate_check_destinations(char *const *destinations, size_t n, char **ret_error);
+
+/* One domain of an evacuation: a dictionary of Results, and what the
+ * client learned from its Job while it ran. */
+typedef struct CtlEvacuationItem {
+        char *domain, *uuid, *state, *destination, *message;
+        uint64_t job_id, memory_bytes;
+        bool offline;
+        char *phase;         /* the Job's Phase, while it is known */
+        double progress;     /* the Job's Progress, 0-1 */
+        uint64_t elapsed_ms; /* the Job's ElapsedMs, or the history's elapsed-ms */
+        bool elapsed_known;
+} CtlEvacuationItem;
+
+typedef struct CtlEvacuation {
+        char *state; /* running, completed, failed, cancelled; NULL: not read yet */
+        uint32_t total, done, failed, remaining;
+        double progress;
+        GPtrArray *items; /* CtlEvacuationItem*, in the daemon's order */
+} CtlEvacuation;
+
+void ctl_evacuation_init(CtlEvacuation *ev);
+void ctl_evacuation_clear(CtlEvacuation *ev);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CtlEvacuation, ctl_evacuation_clear)
+
+/* Applies an a{sv} of Evacuation properties (GetAll); Results replace the
+ * items, keeping what each one's Job said (matched by job id). Keys or
+ * values of the wrong type are ignored. */
+void ctl_evacuation_update(CtlEvacuation *ev, GVariant *properties);
+/* Applies an a{sv} of Job properties (Phase, Progress, ElapsedMs) to the item of that job. */
+void ctl_evacuation_update_job(CtlEvacuation *ev, uint64_t job_id, GVariant *job_properties);
+/* Applies ListJobHistory's aa{sv}: each item's elapsed-ms by its job id. */
+void ctl_evacuation_update_history(CtlEvacuation *ev, GVariant *history);
+/* Whether State says it has ended. */
+bool ctl_evacuation_ended(const CtlEvacuation *ev);
+
+/* "3/10 moved, 1 failed, 6 remaining (42%)" */
+char *ctl_evacuation_counts_text(const CtlEvacuation *ev);
+/* What an item is doing, for humans: "waiting", "placing", "perform 45%",
+ * "post-copy 80%", "completed", "failed: ...", "not placed: ...", "cancelled". */
+char *ctl_evacuation_item_status(const CtlEvacuationItem *item);
+/*
+ * The progress lines: one per domain, DOMAIN, DESTINATION ("-" before
+ * placement) and status, each cut to width columns (0: not cut), with a
+ * trailing newline. max_lines > 0: at most that many, the domains that
+ * are placing or migrating first, then the others in order, and a last
+ * line saying how many are not shown.
+ */
+char *ctl_format_evacuation_progress(const CtlEvacuation *ev, unsigned width, unsigned max_lines);
+/*
+ * The summary: DOMAIN, DESTINATION, RESULT, TIME, MESSAGE, one row per
+ * domain in the daemon's order; width > 0: messages wrapped to fit.
+ */
+char *ctl_format_evacuation_results(const CtlEvacuation *ev, unsigned width);
+/* {"evacuation": path, "result", "total", "done", "failed", "remaining",
+ *  "domains": [{"domain", "uuid", "state", "destination", "message",
+ *  "job-id", "offline", "memory-bytes", "elapsed-ms" (when known)}]} */
+JsonNode *ctl_evacuation_to_json(const CtlEvacuation *ev, const char *path);
+
+/* ---- ctl-evacuate-run.c: following an evacuation ---- */
+
+typedef struct CtlEvacuateFollow {
+        const CtlHost *host;
+        bool json;            /* the result as JSON on stdout; progress on stderr */
+        bool quiet;           /* no progress, no summary: only errors */
+        bool maintenance;     /* --maintenance was given: say how to end it */
+        int64_t started_usec; /* wall clock before Evacuate, for the history's since */
+} CtlEvacuateFollow;
+
+/*
+ * Follows the evacuation at path until it ends, polling it and its
+ * children's jobs at 2 Hz; Ctrl-C once cancels it (Evacuation.Cancel),
+ * twice stops following. Prints the summary. Returns a CTL_EXIT_* code:
+ * OK only when the result is completed.
+ */
+int ctl_evacuate_follow(sd_bus *bus, const char *path, const CtlEvacuateFollow *settings);

@@ -51,8 +51,13 @@ typedef struct Context {
         bool postcopy;                /* --postcopy: migrate's option, migrate-setspeed's switch */
         CtlMigrateArgs migrate;       /* migrate's own options */
         bool detach;
-        bool dry_run; /* migrate --dry-run: Domain.DryRun instead of Migrate */
-        const char *output; /* report --output=FILE */
+        bool dry_run;               /* migrate --dry-run: Domain.DryRun instead of Migrate */
+        const char *output;         /* report --output=FILE */
+        CtlEvacuateArgs evacuate;   /* evacuate's own options */
+        bool parallel_bare;         /* --parallel without a value: virsh's migrate switch */
+        const char *history_domain; /* history --domain=DOMAIN */
+        const char *limit_arg;      /* history --limit=N as given */
+        uint32_t limit;
         sd_bus *bus;
         pid_t agent_pid;
 } Context;
@@ -1176,6 +1181,184 @@ static int cmd_report(Context *c, const Command *cmd, char **args) {
         return ctl_report_run(c->bus, &c->host, args[0], c->output, c->quiet);
 }
 
+/* ---- history ---- */
+
+static int cmd_history(Context *c, const Command *cmd, char **args) {
+        const char *what = "cannot list the job history";
+        g_autoptr(sd_bus_message) m = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
+        g_autoptr(GVariant) jobs = NULL;
+        GVariantBuilder filter;
+        int r;
+
+        g_variant_builder_init(&filter, G_VARIANT_TYPE_VARDICT);
+        /* Name or UUID as given: the daemon matches the name a job ended with, so a domain that
+         * has left this host is still found. */
+        if (c->history_domain)
+                g_variant_builder_add(&filter, "{sv}", "domain", g_variant_new_string(c->history_domain));
+        if (c->limit_arg)
+                g_variant_builder_add(&filter, "{sv}", "limit", g_variant_new_uint32(c->limit));
+        r = sd_bus_message_new_method_call(c->bus, &m, BUS_NAME, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE,
+                                           "ListJobHistory");
+        if (r >= 0)
+                r = bus_message_append_gvariant(m, g_variant_builder_end(&filter));
+        else
+                g_variant_builder_clear(&filter);
+        if (r < 0) {
+                fprintf(stderr, "vmigratectl: %s: cannot build the D-Bus call: %s\n", what, g_strerror(-r));
+                return CTL_EXIT_FAILED;
+        }
+        r = sd_bus_call(c->bus, m, 0, &error, &reply);
+        if (r < 0)
+                return ctl_report_error(&c->host, &error, r, what);
+        r = read_reply_value(reply, "aa{sv}", what, &jobs);
+        if (r != CTL_EXIT_OK)
+                return r;
+
+        if (c->json) {
+                g_autoptr(JsonNode) root = ctl_history_to_json(jobs);
+                ctl_print_json(root);
+                return CTL_EXIT_OK;
+        }
+        if (g_variant_n_children(jobs) == 0) {
+                /* a note for humans, on stderr so that scripts reading stdout see nothing */
+                if (!c->quiet) {
+                        if (c->history_domain)
+                                fprintf(stderr, "No job of domain '%s' in this host's history.\n",
+                                        c->history_domain);
+                        else
+                                fprintf(stderr, "No job has ended on this host yet.\n");
+                }
+                return CTL_EXIT_OK;
+        }
+        {
+                g_autofree char *table = ctl_format_history(jobs, findings_width());
+                /* --quiet: the rows alone, as list prints them. */
+                const char *rows = c->quiet ? strchr(table, '\n') + 1 : table;
+                fputs(rows, stdout);
+        }
+        return CTL_EXIT_OK;
+}
+
+/* ---- maintenance ---- */
+
+static int cmd_maintenance(Context *c, const Command *cmd, char **args) {
+        const char *what =
+                args[0] ? "cannot change the maintenance mode" : "cannot read the maintenance mode";
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_autoptr(GVariant) properties = NULL;
+        const char *hostname = "this host";
+        gboolean maintenance;
+        int r;
+
+        if (args[0]) {
+                maintenance = g_str_equal(args[0], "on");
+                r = call_method(c, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, "SetMaintenance", 0, what, NULL,
+                                "b", (int) maintenance);
+                if (r != CTL_EXIT_OK)
+                        return r;
+        }
+        /* Read back, also after a change: what the host says is what counts. */
+        r = call_method(c, BUS_MANAGER_PATH, "org.freedesktop.DBus.Properties", "GetAll", 0, what, &reply,
+                        "s", BUS_MANAGER_INTERFACE);
+        if (r != CTL_EXIT_OK)
+                return r;
+        r = read_reply_value(reply, "a{sv}", what, &properties);
+        if (r != CTL_EXIT_OK)
+                return r;
+        if (!g_variant_lookup(properties, "Maintenance", "b", &maintenance)) {
+                fprintf(stderr,
+                        "vmigratectl: %s: this vmigrated has no Maintenance property; is it an older "
+                        "version?\n",
+                        what);
+                return CTL_EXIT_FAILED;
+        }
+        (void) g_variant_lookup(properties, "Hostname", "&s", &hostname);
+
+        if (c->json) {
+                g_autoptr(JsonBuilder) builder = json_builder_new();
+                g_autoptr(JsonNode) root = NULL;
+
+                json_builder_begin_object(builder);
+                json_builder_set_member_name(builder, "hostname");
+                json_builder_add_string_value(builder, hostname);
+                json_builder_set_member_name(builder, "maintenance");
+                json_builder_add_boolean_value(builder, maintenance);
+                json_builder_end_object(builder);
+                root = json_builder_get_root(builder);
+                ctl_print_json(root);
+        } else if (!c->quiet || !args[0]) {
+                g_autofree char *name = ctl_sanitize_cell(hostname);
+
+                if (maintenance)
+                        printf("%s is in maintenance: it refuses incoming migrations and starting domains; "
+                               "what runs keeps running.\n",
+                               name);
+                else
+                        printf("%s is not in maintenance.\n", name);
+        }
+        return CTL_EXIT_OK;
+}
+
+/* ---- evacuate ---- */
+
+static int cmd_evacuate(Context *c, const Command *cmd, char **args) {
+        const char *what = "cannot evacuate this host";
+        g_autoptr(sd_bus_message) m = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
+        g_autoptr(GVariant) options = NULL;
+        int64_t started;
+        const char *path;
+        int r;
+
+        options = g_variant_ref_sink(g_variant_dict_end(c->migrate.options));
+        r = sd_bus_message_new_method_call(c->bus, &m, BUS_NAME, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE,
+                                           "Evacuate");
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, args);
+        if (r >= 0)
+                r = bus_message_append_gvariant(m, options);
+        if (r < 0) {
+                fprintf(stderr, "vmigratectl: %s: cannot build the D-Bus call: %s\n", what, g_strerror(-r));
+                return CTL_EXIT_FAILED;
+        }
+        /* The history's clock, with a second to spare for the daemon's rounding. */
+        started = g_get_real_time() - G_USEC_PER_SEC;
+        /* Replies at once, but polkit may ask for a password first. */
+        r = sd_bus_call(c->bus, m, DRY_RUN_TIMEOUT_USEC, &error, &reply);
+        if (r < 0)
+                return ctl_report_error(&c->host, &error, r, what);
+        if (sd_bus_message_read(reply, "o", &path) <= 0 ||
+            !g_str_has_prefix(path, BUS_EVACUATION_PREFIX "/")) {
+                fprintf(stderr, "vmigratectl: %s: unexpected reply from vmigrated\n", what);
+                return CTL_EXIT_FAILED;
+        }
+
+        if (c->detach) {
+                if (c->json) {
+                        g_autoptr(JsonBuilder) builder = json_builder_new();
+                        g_autoptr(JsonNode) root = NULL;
+
+                        json_builder_begin_object(builder);
+                        json_builder_set_member_name(builder, "evacuation");
+                        json_builder_add_string_value(builder, path);
+                        json_builder_end_object(builder);
+                        root = json_builder_get_root(builder);
+                        ctl_print_json(root);
+                } else
+                        printf("%s\n", path);
+                return CTL_EXIT_OK;
+        }
+        return ctl_evacuate_follow(c->bus, path,
+                                   &(CtlEvacuateFollow){ .host = &c->host,
+                                                         .json = c->json,
+                                                         .quiet = c->quiet,
+                                                         .maintenance = c->evacuate.maintenance,
+                                                         .started_usec = started });
+}
+
 /* ---- table, help, main ---- */
 
 #define MIGRATE_HELP                                                                                        \
@@ -1468,6 +1651,133 @@ static int cmd_report(Context *c, const Command *cmd, char **args) {
         "  vmigratectl migrate demo hv2 && vmigratectl report demo -o demo.svg\n"                           \
         "  vmigratectl report demo --output=- | rsvg-convert -o demo.png\n"
 
+#define HISTORY_HELP                                                                                        \
+        "Lists the jobs that have ended on this host, migrations leaving and\n"                             \
+        "arriving, oldest first, newest last (Manager.ListJobHistory). vmigrated\n"                         \
+        "keeps the last JobHistorySize of them (vmigrated.conf(5), default 100) in\n"                       \
+        "its state directory: they outlive the job objects, which go 60 s after\n"                          \
+        "their end, and restarts of vmigrated.\n"                                                           \
+        "\n"                                                                                                \
+        "Columns: ENDED (local time), JOB (the job's number, as in its object\n"                            \
+        "path), DOMAIN, KIND (out: the domain left this host; in: it arrived),\n"                           \
+        "PEER (the other host), RESULT (completed, failed or cancelled), TIME\n"                            \
+        "(elapsed), DOWNTIME, DATA (memory sent) and ERROR, cut to the terminal's\n"                        \
+        "width; --json prints every key of each job in full.\n"                                             \
+        "\n"                                                                                                \
+        "Options:\n"                                                                                        \
+        "  --domain=DOMAIN        Only the jobs of DOMAIN: its name when the job\n"                         \
+        "                         ended, or its UUID; a domain that has left this\n"                        \
+        "                         host is found too\n"                                                      \
+        "  --limit=N              Only the newest N of those\n"                                             \
+        "  --json                 The jobs as a JSON array of objects, with the keys\n"                     \
+        "                         of Domain.GetJobStats (\"elapsed-ms\", \"downtime-ms\",\n"                \
+        "                         \"data-processed\", \"peer\", \"error\", ...) plus \"id\",\n"             \
+        "                         \"domain\", \"uuid\", \"started-at\" and \"ended-at\"\n"                  \
+        "                         (microseconds since the epoch)\n"                                         \
+        "  -q, --quiet            No header\n"                                                              \
+        "Needs no authorization. An empty history prints nothing on standard\n"                             \
+        "output (a note on standard error) and exits 0.\n"                                                  \
+        "\n"                                                                                                \
+        "Examples:\n"                                                                                       \
+        "  vmigratectl history --limit=10\n"                                                                \
+        "  vmigratectl history --domain=demo\n"                                                             \
+        "  vmigratectl --json history | jq -r '.[] | select(.phase == \"failed\") | .domain'\n"             \
+        "The same with busctl:\n"                                                                           \
+        "  busctl call org.vmigrate.Migrate1 /org/vmigrate/Migrate1 \\\n"                                   \
+        "        org.vmigrate.Migrate1.Manager ListJobHistory 'a{sv}' 1 limit u 10\n"
+
+#define MAINTENANCE_HELP                                                                                    \
+        "Without an argument, says whether this host is in maintenance (Manager\n"                          \
+        "property Maintenance). 'on' puts it into maintenance, 'off' takes it out\n"                        \
+        "(Manager.SetMaintenance), then says which it is.\n"                                                \
+        "\n"                                                                                                \
+        "In maintenance the host refuses incoming migrations and starting domains\n"                        \
+        "(error HostInMaintenance; a dry run to it reports host.maintenance);\n"                            \
+        "what runs keeps running and may leave, by 'vmigratectl migrate' or\n"                              \
+        "'vmigratectl evacuate'. The mode is kept in vmigrated's state directory\n"                         \
+        "and survives restarts. --json prints {\"hostname\": NAME,\n"                                       \
+        "\"maintenance\": BOOL}.\n"                                                                         \
+        "\n"                                                                                                \
+        "Reading needs no authorization; on and off need polkit action\n"                                   \
+        "org.vmigrate.migrate1.manage-host (exit status 5 when refused).\n"                                 \
+        "\n"                                                                                                \
+        "Examples:\n"                                                                                       \
+        "  vmigratectl maintenance\n"                                                                       \
+        "  vmigratectl maintenance on && vmigratectl evacuate hv2 hv3\n"                                    \
+        "  vmigratectl --host=hv2 maintenance off\n"                                                        \
+        "The same with busctl:\n"                                                                           \
+        "  busctl call org.vmigrate.Migrate1 /org/vmigrate/Migrate1 \\\n"                                   \
+        "        org.vmigrate.Migrate1.Manager SetMaintenance b true\n"
+
+#define EVACUATE_HELP                                                                                       \
+        "Moves every running (and paused) domain off this host to the vmigrated\n"                          \
+        "at one of the DESTINATIONs (Manager.Evacuate), each as a migration with\n"                         \
+        "the options given, a few at a time, and follows the evacuation to its\n"                           \
+        "end. DESTINATION takes the forms of migrate's (ssh://[user@]host[:port],\n"                        \
+        "unix:///path, or HOST); 1 to 64 of them, each once.\n"                                             \
+        "\n"                                                                                                \
+        "vmigrated places each domain in turn: it tries the destinations with the\n"                        \
+        "checks of 'migrate --dry-run', those that have taken fewer of this\n"                              \
+        "evacuation's domains first, then in the order given; the first that\n"                             \
+        "passes gets it. A destination at its limit of incoming migrations makes\n"                         \
+        "the domain wait (at most 10 minutes); a domain no destination can take\n"                          \
+        "is reported as not-placed, with every destination's reasons, and the\n"                            \
+        "others go on.\n"                                                                                   \
+        "\n"                                                                                                \
+        "Progress: one line per domain, its destination and what it does\n"                                 \
+        "(waiting, placing, the migration's phase and percent, completed, failed,\n"                        \
+        "not placed, cancelled), under a line of counts; on a terminal the lines\n"                         \
+        "are redrawn twice a second, otherwise a line is printed when a domain's\n"                         \
+        "state or phase changes. At the end a table: DOMAIN, DESTINATION, RESULT,\n"                        \
+        "TIME, MESSAGE. Ctrl-C once cancels the evacuation (migrations still\n"                             \
+        "copying are cancelled and their domains stay here; those in post-copy\n"                           \
+        "finish) and keeps following it; Ctrl-C again stops following, leaving\n"                           \
+        "it to run on (exit status 1).\n"                                                                   \
+        "\n"                                                                                                \
+        "Options:\n"                                                                                        \
+        "  --order=smallest-first|largest-first|priority\n"                                                 \
+        "                         Which domains leave first: the smallest by\n"                             \
+        "                         memory (the default), the largest, or by the\n"                           \
+        "                         <vmigrate:priority> of their domain XML's\n"                              \
+        "                         metadata (0-1000, higher first; then smallest)\n"                         \
+        "  --parallel=N           Migrations at once, 1-64 (default: vmigrated's\n"                         \
+        "                         MaxOutgoingMigrations, or 2 when unlimited)\n"                            \
+        "  --inactive             Move the persistent shut-off domains too\n"                               \
+        "                         (offline: only their definitions)\n"                                      \
+        "  --maintenance          Put this host into maintenance first, so that\n"                          \
+        "                         nothing starts or arrives while it empties; it\n"                         \
+        "                         stays so ('vmigratectl maintenance off')\n"                               \
+        "  --detach               Return at once, printing the evacuation's object\n"                       \
+        "                         path (with --json: {\"evacuation\": PATH})\n"                             \
+        "  --json                 The result as one JSON object on stdout:\n"                               \
+        "                         evacuation, result, total, done, failed,\n"                               \
+        "                         remaining, and domains, one object each (domain,\n"                       \
+        "                         uuid, state, destination, message, job-id,\n"                             \
+        "                         offline, memory-bytes, elapsed-ms); progress on\n"                        \
+        "                         stderr when that is a terminal\n"                                         \
+        "  -q, --quiet            No progress, no summary: errors only\n"                                   \
+        "Every option of 'vmigratectl migrate' (--bandwidth=RATE, --postcopy,\n"                            \
+        "--tls, --policy=NAME, --timeout=SECONDS, ...) applies to each migration,\n"                        \
+        "checked as for migrate; not those that concern one domain\n"                                       \
+        "(--destination-name, --destination-xml, --postcopy-resume), --offline\n"                           \
+        "(--inactive does that) or --postcopy-after-precopy.\n"                                             \
+        "\n"                                                                                                \
+        "Polkit action org.vmigrate.migrate1.evacuate (it covers the migrations,\n"                         \
+        "Cancel and --maintenance). Exit status 0 only when every domain moved\n"                           \
+        "(result completed); 1 when one failed or could not be placed (failed)\n"                           \
+        "or the evacuation was cancelled, or vmigrated refused it; 3 and 5 as\n"                            \
+        "for every command.\n"                                                                              \
+        "\n"                                                                                                \
+        "Examples:\n"                                                                                       \
+        "  vmigratectl evacuate hv2 hv3 --maintenance --bandwidth=500M\n"                                   \
+        "  vmigratectl evacuate ssh://root@hv2 --order=priority --parallel=4 --inactive\n"                  \
+        "  vmigratectl --json evacuate hv2 | jq -r '.domains[] | [.domain, .state] | @tsv'\n"               \
+        "  ev=$(vmigratectl evacuate --detach hv2)\n"                                                       \
+        "The same with busctl (then poll the evacuation's State and Results):\n"                            \
+        "  busctl call org.vmigrate.Migrate1 /org/vmigrate/Migrate1 \\\n"                                   \
+        "        org.vmigrate.Migrate1.Manager Evacuate 'asa{sv}' 2 hv2 hv3 \\\n"                           \
+        "        2 order s priority maintenance b true\n"
+
 static const Command commands[] = {
         { "list", "[--all] [--names]", 0, 0, cmd_list, NULL, NULL, NULL, 0,
           "List active domains; --all: shut-off ones too" },
@@ -1513,6 +1823,12 @@ static const Command commands[] = {
           MIGRATE_POSTCOPY_HELP },
         { "report", "DOMAIN --output=FILE", 1, 1, cmd_report, NULL, NULL, NULL, 0,
           "Draw the last migration as a picture (SVG)", REPORT_HELP },
+        { "history", "[--domain=DOMAIN] [--limit=N]", 0, 0, cmd_history, NULL, NULL, NULL, 0,
+          "List the jobs that ended on this host", HISTORY_HELP },
+        { "maintenance", "[on|off]", 0, 1, cmd_maintenance, "SetMaintenance", NULL, NULL, 0,
+          "Show, or turn on or off, this host's maintenance mode", MAINTENANCE_HELP },
+        { "evacuate", "DESTINATION...", 1, CTL_EVACUATE_DESTINATIONS_MAX, cmd_evacuate, "Evacuate", NULL,
+          NULL, 0, "Move every running domain to other hosts", EVACUATE_HELP },
 };
 
 static void print_help(void) {
@@ -1568,10 +1884,21 @@ static void print_help(void) {
                "      --postcopy-bandwidth=RATE --max-downtime=MS --destination-name=NAME\n"
                "      --destination-xml=FILE --data-uri=URI --listen-address=ADDR\n"
                "      --timeout-postcopy --timeout-suspend --timeout-action=ACTION\n"
-               "      --detach         migrate: return once the job exists, printing its path\n"
+               "      --detach         migrate: return once the job exists, printing its path;\n"
+               "                       evacuate: once the evacuation exists, printing its path\n"
                "      --dry-run        migrate: only check whether the migration would\n"
                "                       succeed, on both hosts (Domain.DryRun); prints the\n"
                "                       findings and a verdict, migrates nothing\n"
+               "      --order=smallest-first|largest-first|priority\n"
+               "                       evacuate: which domains leave first\n"
+               "      --parallel=N     evacuate: migrations at once (1-64); migrate's\n"
+               "                       --parallel without a value is virsh's switch\n"
+               "      --inactive       evacuate: move persistent shut-off domains too\n"
+               "      --maintenance    evacuate: put this host into maintenance first\n"
+               "                       (evacuate also takes migrate's options, for each\n"
+               "                       migration; see 'vmigratectl evacuate --help')\n"
+               "      --domain=DOMAIN  history: only that domain's jobs\n"
+               "      --limit=N        history: only the newest N jobs\n"
                "  -o, --output=FILE    report: where to write the picture (SVG; '-':\n"
                "                       standard output)\n"
                "      --postcopy       migrate-setspeed: set the post-copy limit\n"
@@ -1600,7 +1927,11 @@ static void print_help(void) {
                "  4  no such domain\n"
                "  5  permission denied (polkit action org.vmigrate.migrate1.manage-domains;\n"
                "     migrate: org.vmigrate.migrate1.migrate; job-abort, migrate-set*,\n"
-               "     migrate-postcopy: org.vmigrate.migrate1.control-job)\n"
+               "     migrate-postcopy: org.vmigrate.migrate1.control-job; evacuate:\n"
+               "     org.vmigrate.migrate1.evacuate; maintenance on|off:\n"
+               "     org.vmigrate.migrate1.manage-host)\n"
+               "evacuate exits 0 only when every domain moved; 1 when one did not, or the\n"
+               "evacuation was cancelled.\n"
                "migrate exits 0 only when the migration completed; 1 when it failed, was\n"
                "cancelled, or was refused (the error is printed). migrate --dry-run exits\n"
                "0 when the migration would succeed, 1 when the check found errors (or\n"
@@ -1611,7 +1942,8 @@ static void print_help(void) {
                "Lifecycle commands (create, start, destroy, suspend, resume) wait up to\n"
                "2 minutes for the operation to complete; shutdown 3 minutes, or with\n"
                "--timeout that long plus one minute; others 25 seconds.\n"
-               "Reading (list, status, dumpxml, capabilities, backends, report) needs no\n"
+               "Reading (list, status, dumpxml, capabilities, backends, report, history,\n"
+               "maintenance without argument) needs no\n"
                "authorization; changing anything needs root or polkit's consent (e.g.\n"
                "membership of group 'vmigrate' with the example rules installed).\n"
                "\n"
@@ -1642,7 +1974,9 @@ static void print_help(void) {
                "  vmigratectl migrate-postcopy demo\n"
                "  vmigratectl migrate demo hv2 --postcopy-resume\n"
                "  vmigratectl migrate-setspeed demo 1G\n"
-               "  vmigratectl migrate-setspeed demo 500M --postcopy\n",
+               "  vmigratectl migrate-setspeed demo 500M --postcopy\n"
+               "  vmigratectl evacuate hv2 hv3 --maintenance --order=priority\n"
+               "  vmigratectl history --domain=demo --limit=5\n",
                BUS_NAME, BUS_MANAGER_PATH, BUS_NAME, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, BUS_NAME,
                BUS_NAME, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, BUS_NAME, BUS_NAME, BUS_MANAGER_PATH,
                BUS_MANAGER_INTERFACE, BUS_DOMAIN_INTERFACE);
@@ -1730,7 +2064,13 @@ enum {
         ARG_DETACH,
         ARG_POSTCOPY,
         ARG_DRY_RUN,
-        ARG_MIGRATE, /* migrate's own options (ctl-args.c), told apart by name */
+        ARG_MIGRATE,  /* migrate's own options (ctl-args.c), told apart by name */
+        ARG_PARALLEL, /* --parallel[=N]: evacuate's with a value, virsh's migrate switch without */
+        ARG_ORDER,
+        ARG_INACTIVE,
+        ARG_MAINTENANCE,
+        ARG_DOMAIN,
+        ARG_LIMIT,
 };
 
 static int run(int argc, char *argv[]) {
@@ -1748,6 +2088,11 @@ static int run(int argc, char *argv[]) {
                 { "postcopy", no_argument, NULL, ARG_POSTCOPY },
                 { "dry-run", no_argument, NULL, ARG_DRY_RUN },
                 { "output", required_argument, NULL, 'o' },
+                { "order", required_argument, NULL, ARG_ORDER },
+                { "inactive", no_argument, NULL, ARG_INACTIVE },
+                { "maintenance", no_argument, NULL, ARG_MAINTENANCE },
+                { "domain", required_argument, NULL, ARG_DOMAIN },
+                { "limit", required_argument, NULL, ARG_LIMIT },
         };
         size_t n_migrate = ctl_migrate_flags_count();
         g_autofree struct option *options =
@@ -1759,8 +2104,16 @@ static int run(int argc, char *argv[]) {
         int nargs, opt, r, longindex = 0;
 
         memcpy(options, base_options, sizeof(base_options));
-        for (size_t i = 0; i < n_migrate; i++)
-                options[G_N_ELEMENTS(base_options) + i] = ctl_migrate_flag_getopt(i, ARG_MIGRATE);
+        for (size_t i = 0; i < n_migrate; i++) {
+                struct option *o = &options[G_N_ELEMENTS(base_options) + i];
+
+                *o = ctl_migrate_flag_getopt(i, ARG_MIGRATE);
+                /* evacuate's --parallel=N shares virsh's name: the value tells them apart. */
+                if (g_str_equal(o->name, "parallel")) {
+                        o->has_arg = optional_argument;
+                        o->val = ARG_PARALLEL;
+                }
+        }
 
         /* Own messages (":" in front), so they start with "vmigratectl:" rather than argv[0]. */
         opterr = 0;
@@ -1821,6 +2174,38 @@ static int run(int argc, char *argv[]) {
                         }
                         break;
                 }
+                case ARG_PARALLEL:
+                        if (optarg) {
+                                c.evacuate.parallel = optarg;
+                                c.evacuate.first_flag = c.evacuate.first_flag ?: "parallel";
+                        } else {
+                                g_autofree char *error = NULL;
+
+                                c.parallel_bare = true;
+                                if (ctl_migrate_arg(&c.migrate, "parallel", NULL, &error) < 0) {
+                                        fprintf(stderr, "vmigratectl: %s\n", error);
+                                        return CTL_EXIT_USAGE;
+                                }
+                        }
+                        break;
+                case ARG_ORDER:
+                        c.evacuate.order = optarg;
+                        c.evacuate.first_flag = c.evacuate.first_flag ?: "order";
+                        break;
+                case ARG_INACTIVE:
+                        c.evacuate.inactive = true;
+                        c.evacuate.first_flag = c.evacuate.first_flag ?: "inactive";
+                        break;
+                case ARG_MAINTENANCE:
+                        c.evacuate.maintenance = true;
+                        c.evacuate.first_flag = c.evacuate.first_flag ?: "maintenance";
+                        break;
+                case ARG_DOMAIN:
+                        c.history_domain = optarg;
+                        break;
+                case ARG_LIMIT:
+                        c.limit_arg = optarg;
+                        break;
                 case ':':
                         fprintf(stderr,
                                 "vmigratectl: option '%s' needs an argument. See 'vmigratectl --help'.\n",
@@ -1890,8 +2275,9 @@ static int run(int argc, char *argv[]) {
         args++;
         nargs--;
         if ((unsigned) nargs < cmd->min_args) {
-                fprintf(stderr, "vmigratectl: '%s' needs %s%s. See 'vmigratectl %s --help'.\n", cmd->name,
-                        cmd->args, strstr(cmd->args, "DOMAIN") ? " (a domain name or UUID)" : "", cmd->name);
+                fprintf(stderr, "vmigratectl: '%s' needs %s%s%s See 'vmigratectl %s --help'.\n", cmd->name,
+                        cmd->args, strstr(cmd->args, "DOMAIN") ? " (a domain name or UUID)" : "",
+                        g_str_has_suffix(cmd->args, "...") ? "" : ".", cmd->name);
                 return CTL_EXIT_USAGE;
         }
         if ((unsigned) nargs > cmd->max_args) {
@@ -1929,24 +2315,54 @@ static int run(int argc, char *argv[]) {
                                         c.timeout_arg);
                                 return CTL_EXIT_USAGE;
                         }
-                } else if (cmd->run == cmd_migrate) {
+                } else if (cmd->run == cmd_migrate || cmd->run == cmd_evacuate) {
                         /* Checked with --timeout-postcopy and friends below. */
                         c.migrate.switches.timeout = c.timeout_arg;
                 } else {
                         fprintf(stderr,
-                                "vmigratectl: --timeout only applies to 'shutdown' and 'migrate', not to "
-                                "'%s'\n",
+                                "vmigratectl: --timeout only applies to 'shutdown', 'migrate' and "
+                                "'evacuate', "
+                                "not to '%s'\n",
                                 cmd->name);
                         return CTL_EXIT_USAGE;
                 }
         }
-        if (c.migrate.first_flag && cmd->run != cmd_migrate) {
-                fprintf(stderr, "vmigratectl: --%s only applies to 'migrate', not to '%s'\n",
-                        c.migrate.first_flag, cmd->name);
+        if (c.migrate.first_flag && cmd->run != cmd_migrate && cmd->run != cmd_evacuate) {
+                fprintf(stderr, "vmigratectl: --%s only applies to 'migrate'%s, not to '%s'\n",
+                        c.migrate.first_flag,
+                        ctl_evacuate_takes_migrate_flag(c.migrate.first_flag) ? " and 'evacuate'" : "",
+                        cmd->name);
                 return CTL_EXIT_USAGE;
         }
-        if (c.detach && cmd->run != cmd_migrate) {
-                fprintf(stderr, "vmigratectl: --detach only applies to 'migrate', not to '%s'\n", cmd->name);
+        if (c.evacuate.first_flag && cmd->run != cmd_evacuate) {
+                fprintf(stderr, "vmigratectl: --%s%s only applies to 'evacuate', not to '%s'%s\n",
+                        c.evacuate.first_flag, g_str_equal(c.evacuate.first_flag, "parallel") ? "=N" : "",
+                        cmd->name,
+                        g_str_equal(c.evacuate.first_flag, "parallel") && cmd->run == cmd_migrate
+                                ? " (migrate's --parallel takes no value: give --parallel-connections=N)"
+                                : "");
+                return CTL_EXIT_USAGE;
+        }
+        if (cmd->run == cmd_evacuate && c.parallel_bare) {
+                fprintf(stderr,
+                        "vmigratectl: evacuate's --parallel needs a value, --parallel=N: migrations at "
+                        "once, "
+                        "1 to %d (the connections of each: --parallel-connections=N)\n",
+                        CTL_EVACUATE_PARALLEL_MAX);
+                return CTL_EXIT_USAGE;
+        }
+        if (c.history_domain && cmd->run != cmd_history) {
+                fprintf(stderr, "vmigratectl: --domain only applies to 'history', not to '%s'\n", cmd->name);
+                return CTL_EXIT_USAGE;
+        }
+        if (c.limit_arg && cmd->run != cmd_history) {
+                fprintf(stderr, "vmigratectl: --limit only applies to 'history', not to '%s'\n", cmd->name);
+                return CTL_EXIT_USAGE;
+        }
+        if (c.detach && cmd->run != cmd_migrate && cmd->run != cmd_evacuate) {
+                fprintf(stderr,
+                        "vmigratectl: --detach only applies to 'migrate' and 'evacuate', not to '%s'\n",
+                        cmd->name);
                 return CTL_EXIT_USAGE;
         }
         if (c.dry_run && cmd->run != cmd_migrate) {
@@ -1964,22 +2380,58 @@ static int run(int argc, char *argv[]) {
                         "one of them\n");
                 return CTL_EXIT_USAGE;
         }
-        if (cmd->run == cmd_migrate) {
+        if (cmd->run == cmd_evacuate) {
+                g_autofree char *error = NULL;
+
+                /* What concerns one domain first: the switches then become options. */
+                if (ctl_evacuate_check_migrate_args(&c.migrate, &error) < 0 ||
+                    ctl_evacuate_check_destinations(args, (size_t) nargs, &error) < 0) {
+                        fprintf(stderr, "vmigratectl: %s\n", error);
+                        return CTL_EXIT_USAGE;
+                }
+        }
+        if (cmd->run == cmd_history && c.limit_arg) {
+                uint64_t v;
+
+                if (ctl_parse_uint(c.limit_arg, 1, UINT32_MAX, &v) < 0) {
+                        fprintf(stderr,
+                                "vmigratectl: invalid --limit '%s': expected how many jobs, a whole number "
+                                "from "
+                                "1 to %" PRIu32 "\n",
+                                c.limit_arg, UINT32_MAX);
+                        return CTL_EXIT_USAGE;
+                }
+                c.limit = (uint32_t) v;
+        }
+        if (cmd->run == cmd_history && c.history_domain && !g_utf8_validate(c.history_domain, -1, NULL)) {
+                fprintf(stderr, "vmigratectl: invalid --domain: the name is not valid UTF-8\n");
+                return CTL_EXIT_USAGE;
+        }
+        if (cmd->run == cmd_maintenance && nargs == 1 && !g_str_equal(args[0], "on") &&
+            !g_str_equal(args[0], "off")) {
+                fprintf(stderr,
+                        "vmigratectl: 'maintenance' takes 'on', 'off' or nothing (to show the mode), not "
+                        "'%s'\n",
+                        args[0]);
+                return CTL_EXIT_USAGE;
+        }
+        if (cmd->run == cmd_migrate || cmd->run == cmd_evacuate) {
                 g_autofree char *error = NULL;
 
                 c.migrate.switches.postcopy = c.postcopy;
                 if (!c.migrate.options)
                         c.migrate.options = g_variant_dict_new(NULL);
-                if (ctl_migrate_switches_apply(&c.migrate.switches, c.migrate.options, &error) < 0) {
+                if (ctl_migrate_switches_apply(&c.migrate.switches, c.migrate.options, &error) < 0 ||
+                    (cmd->run == cmd_evacuate &&
+                     ctl_evacuate_options_add(&c.evacuate, c.migrate.options, &error) < 0)) {
                         fprintf(stderr, "vmigratectl: %s\n", error);
                         return CTL_EXIT_USAGE;
                 }
         } else if (c.postcopy) {
                 if (g_strcmp0(cmd->method, "SetMaxBandwidth") != 0) {
                         fprintf(stderr,
-                                "vmigratectl: --postcopy only applies to 'migrate' and 'migrate-setspeed', "
-                                "not "
-                                "to '%s'\n",
+                                "vmigratectl: --postcopy only applies to 'migrate', 'evacuate' and "
+                                "'migrate-setspeed', not to '%s'\n",
                                 cmd->name);
                         return CTL_EXIT_USAGE;
                 }
@@ -2010,7 +2462,8 @@ static int run(int argc, char *argv[]) {
          * never asked. An agent on this terminal can only answer for this
          * machine's polkit, so not for --host.
          */
-        if (c.allow_interactive && cmd->method && geteuid() != 0 && c.host.kind == CTL_HOST_LOCAL)
+        if (c.allow_interactive && cmd->method && !(cmd->run == cmd_maintenance && nargs == 0) &&
+            geteuid() != 0 && c.host.kind == CTL_HOST_LOCAL)
                 (void) ctl_polkit_agent_open(&c.agent_pid);
 
         return cmd->run(&c, cmd, args);

@@ -60,11 +60,16 @@ for o in $candidates; do
 done
 ok "[ ${#options[@]} -gt 55 ]" "vmigratectl takes the ${#options[@]} options its help texts name"
 
-# A value vmigratectl accepts for an option, by the name its help gives
-# the value (--bandwidth=RATE); empty for an option without one.
+# A value vmigratectl accepts for an option with COMMAND, by the name the
+# command's help gives the value (--bandwidth=RATE), or all help texts do
+# when the command's does not name the option or COMMAND is empty; empty
+# for an option without one. By command, since one name can mean two
+# things: evacuate's --parallel=N, virsh's --parallel switch for migrate.
 sample_value() {
-        local metavar
-        metavar=$(grep -oE -- "(^|[^a-z-])$1=[A-Za-z|]+" <<<"$helps" | head -n1 | sed 's/.*=//')
+        local metavar text=$helps
+        [ -n "$1" ] && text=$("$VMIGRATECTL" "$1" --help)
+        grep -qE -- "(^|[^a-z-])$2([^a-z0-9-]|$)" <<<"$text" || text=$helps
+        metavar=$(grep -oE -- "(^|[^a-z-])$2=[A-Za-z|]+" <<<"$text" | head -n1 | sed 's/.*=//')
         case $metavar in
         '') ;;
         RATE) echo 1M ;;
@@ -72,7 +77,7 @@ sample_value() {
         MS) echo 300 ;;
         SECONDS) echo 30 ;;
         FILE) echo /dev/null ;;
-        URI) [ "$1" = --host ] && echo "unix://$tmp/no-bus" || echo tcp://h:1 ;;
+        URI) [ "$2" = --host ] && echo "unix://$tmp/no-bus" || echo tcp://h:1 ;;
         ADDR) echo 127.0.0.1 ;;
         METHOD | MODE) echo none ;;
         ACTION) echo abort ;;
@@ -87,7 +92,7 @@ sample_arguments() {
                 case $w in
                 DOMAIN) echo d ;;
                 FILE) echo /dev/null ;;
-                DESTINATION) echo "unix://$tmp/no-bus" ;;
+                DESTINATION | DESTINATION...) echo "unix://$tmp/no-bus" ;;
                 MS) echo 300 ;;
                 RATE) echo 1M ;;
                 esac
@@ -95,11 +100,16 @@ sample_arguments() {
 }
 # applies COMMAND OPTION: whether vmigratectl takes OPTION with COMMAND.
 applies() {
-        local value args
-        value=$(sample_value "$2")
+        local value args out
+        value=$(sample_value "$1" "$2")
         mapfile -t args < <(sample_arguments "$1")
-        ! "$VMIGRATECTL" "$nohost" "$1" "${args[@]}" "$2${value:+=$value}" </dev/null 2>&1 >/dev/null |
-                grep -q "only applies to"
+        out=$("$VMIGRATECTL" "$nohost" "$1" "${args[@]}" "$2${value:+=$value}" </dev/null 2>&1 >/dev/null)
+        # The command's help named it in passing ("migrate --policy"): the value all help texts give.
+        if [[ -z $value && $out == *"needs an argument"* ]]; then
+                value=$(sample_value "" "$2")
+                out=$("$VMIGRATECTL" "$nohost" "$1" "${args[@]}" "$2${value:+=$value}" </dev/null 2>&1 >/dev/null)
+        fi
+        ! grep -q "only applies to" <<<"$out"
 }
 
 global=" ${options[*]} "
@@ -143,6 +153,22 @@ for o in compression copy-storage zero-page-detection timeout-action; do
         comp "$VMIGRATECTL" "vmigratectl migrate d x --$o "
         is "$(comp_reply)" "$values" "--$o VALUE, as a separate word, too"
 done
+# evacuate's orders, by the values vmigratectl names when refusing one.
+values=$("$VMIGRATECTL" "$nohost" evacuate x --order=no-such-value 2>&1 | grep -oE "'[a-z-]+'" | tr -d "'" |
+        grep -vx no-such-value | LC_ALL=C sort)
+like "$values" $'^[a-z-]+(\n[a-z-]+)+$' "vmigratectl names the values of --order"
+comp "$VMIGRATECTL" "vmigratectl evacuate --order="
+is "$(comp_reply)" "$values" "--order= offers exactly the values vmigratectl takes"
+comp "$VMIGRATECTL" "vmigratectl evacuate hv2 --order "
+is "$(comp_reply)" "$values" "--order VALUE, as a separate word, too"
+comp "$VMIGRATECTL" "vmigratectl maintenance "
+is "$(comp_reply)" $'off\non' "maintenance offers on and off"
+for v in on off; do
+        "$VMIGRATECTL" "$nohost" maintenance "$v" 2>/dev/null
+        is $? 3 "vmigratectl takes maintenance $v (it then fails to connect, status 3)"
+done
+comp "$VMIGRATECTL" "vmigratectl maintenance on "
+is "$(comp_reply)" "" "... and nothing after it"
 comp "$VMIGRATECTL" "vmigratectl migrate --compression=z"
 is "$(comp_reply)" $'zlib\nzstd' "a typed prefix narrows the values"
 comp "$VMIGRATECTL" "vmigratectl migrate --policy="
