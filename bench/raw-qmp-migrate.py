@@ -38,8 +38,16 @@ the downtime as the guest saw it (see TOOL).
 Prints one JSON object: wall-ms (t_done - t0), running-ms (t_running - t0),
 listening-ms (destination ready), qemu-total-ms, downtime-ms, setup-ms,
 transferred, total, passes, verify, pulse (with --pulse: guest-pulse.py's
-PULSE-GAP line as an object). Exit 0 on success, 1 when the migration
-or the verification failed, 2 on usage errors. Stdlib only.
+PULSE-GAP line as an object), start-us, stream-end-us and end-us (t0,
+the source's report that the stream completed and t_done, in microseconds
+since the epoch: to line several runs up). Exit 0 on success, 1 when the
+migration or the verification failed, 2 on usage errors. Stdlib only.
+
+With --sync-dir DIR several runs start together (bench/fleet-bench.sh):
+once warmed up, each creates DIR/ready.PORT and waits for DIR/go before
+t0; after t_done it creates DIR/done.PORT and waits for DIR/verify before
+verifying, so that no run verifies (a CPU-heavy walk under TCG) while
+another still streams.
 """
 
 import argparse
@@ -293,6 +301,22 @@ def stop(proc, qmp=None):
         proc.wait()
 
 
+def sync(args, mine, wait_for, timeout):
+    """With --sync-dir: DIR/MINE.PORT exists, then DIR/WAIT_FOR does."""
+    if not args.sync_dir:
+        return
+    open(os.path.join(args.sync_dir, f"{mine}.{args.port}"), "w").close()
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(os.path.join(args.sync_dir, wait_for)):
+        if time.monotonic() > deadline:
+            raise Failure(f"--sync-dir: no {wait_for} after {timeout:.0f} s")
+        time.sleep(0.005)
+
+
+def us(wall):
+    return int(wall * 1e6)
+
+
 def ms(a, b):
     return round((b - a) * 1000, 1)
 
@@ -322,8 +346,11 @@ def run(args):
         if args.pulse:
             pulse = pulse_start(args)
 
+        sync(args, "ready", "go", args.timeout + 600)
+
         # --- timed: from starting the destination to the source gone
         t0 = time.monotonic()
+        w0 = time.time()
         dst = spawn(args.dst_exec, dst_argv, os.path.join(args.workdir, "dst-qemu.log"))
         dst_qmp = Qmp(dst_qmp_path, "destination", t0 + 30)
         dst_qmp.execute("migrate-set-capabilities", capabilities(args))
@@ -345,6 +372,7 @@ def run(args):
         status = ev["data"]["status"]
         info = src_qmp.execute("query-migrate")
         t_src_done = time.monotonic()
+        w_src_done = time.time()
         if status != "completed":
             raise Failure(f"the source reports the migration {status}: {info.get('error-desc', '')}")
         dst_qmp.wait_event("MIGRATION", lambda d: d.get("status") in ("completed", "failed"), 60)
@@ -353,6 +381,7 @@ def run(args):
         src_qmp.execute("query-status")
         stop(src, src_qmp)
         t_done = time.monotonic()
+        w_done = time.time()
 
         ram = info.get("ram", {})
         result.update(
@@ -367,11 +396,16 @@ def run(args):
                 "transferred": ram.get("transferred"),
                 "total": ram.get("total"),
                 "passes": ram.get("dirty-sync-count"),
+                "start-us": us(w0),
+                "stream-end-us": us(w_src_done),
+                "end-us": us(w_done),
             }
         )
         if pulse is not None:
             result["pulse"] = pulse_result(args, pulse)
             pulse = None
+
+        sync(args, "done", "verify", args.timeout + 600)
 
         # --- the guest's memory on the destination (not timed)
         rc, out = guestctl(args.guestctl, dst_serial, "verify", timeout=args.verify_timeout)
@@ -410,6 +444,7 @@ def main():
                    help="with --multifd-channels")
     p.add_argument("--pulse", help="tests/hosts/guest-pulse.py: time the guest's pulse across the switch-over")
     p.add_argument("--pulse-ms", type=float, default=5, help="the guest's vmtest.pulse")
+    p.add_argument("--sync-dir", help="start and verify together with other runs (see above)")
     args = p.parse_args()
     if not 1 <= args.port <= 65535:
         p.error(f"--port {args.port}: not a TCP port")

@@ -290,7 +290,9 @@ static void migration_share_link(Manager *m) {
         for (unsigned i = 0; i < sharing->len; i++) {
                 Outgoing *o = sharing->pdata[i];
                 uint64_t share = budget ? shares[i] : 0;
-                if (budget)
+                /* With or without shares, a stream that had company saw
+                 * only part of the link: its speed is no record of it. */
+                if (sharing->len > 1)
                         o->link_shared = true;
                 if (share != o->share)
                         log_info("job %" G_GUINT64_FORMAT ": %s", o->job->id,

@@ -106,6 +106,7 @@ static int qemu_init(const BackendContext *ctx, void **ret_backend_data, GError 
         }
         b->event = sd_event_ref(ctx->event);
         b->stale = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        b->claimed_ports = g_hash_table_new(g_direct_hash, g_direct_equal);
         *ret_backend_data = g_steal_pointer(&b);
         return 0;
 }
@@ -115,6 +116,7 @@ static void qemu_fini(void *backend_data) {
 
         sd_event_unref(b->event);
         g_hash_table_unref(b->stale);
+        g_hash_table_unref(b->claimed_ports);
         qemu_migrate_options_clear(b);
         qemu_caps_free(b->caps);
         g_free(b->qemu_dir);

@@ -34,6 +34,9 @@ typedef struct QemuBackend {
         /* uuid → why: guests whose QEMU died while vmigrated was away,
          * reported as crashed when their domain object appears. */
         GHashTable *stale;
+        /* Data ports chosen for incoming streams whose migrate-incoming
+         * has not answered yet (qemu-migration.c). */
+        GHashTable *claimed_ports;
 } QemuBackend;
 
 typedef enum QemuOp {

@@ -130,6 +130,7 @@ struct QemuMigration {
         char *data_uri;
         char *listen_host;
         uint16_t port;
+        bool port_claimed; /* m->port is in the backend's claimed_ports */
         bool incoming_listening;
         bool incoming_completed;
         /* Post-copy: QEMU takes 'cont' while it still loads the device
@@ -227,12 +228,14 @@ static QemuMigration *migration_new(QemuDomain *qd, bool outgoing, const Migrate
 }
 
 static void memlock_restore(QemuMigration *m);
+static void incoming_release_port(QemuMigration *m);
 
 void qemu_migration_free(QemuDomain *qd) {
         QemuMigration *m = g_steal_pointer(&qd->migration);
 
         if (!m)
                 return;
+        incoming_release_port(m);
         memlock_restore(m);
         sd_event_source_disable_unref(m->poll);
         sd_event_source_disable_unref(m->finish_wait);
@@ -1241,10 +1244,31 @@ static char *default_listen_address(void) {
         return g_strdup("0.0.0.0");
 }
 
-static bool port_is_free(const char *host, uint16_t port) {
+/* A port another incoming stream of this daemon was given, whose QEMU
+ * has not bound it yet, looks free to bind(): skip it too, or two
+ * Prepares at once (an evacuation) pick the same port and the second
+ * QEMU's migrate-incoming fails (QEMU cannot be asked again). */
+static bool port_is_free(QemuBackend *b, const char *host, uint16_t port) {
+        if (g_hash_table_contains(b->claimed_ports, GUINT_TO_POINTER(port)))
+                return false;
         int r = net_try_bind(host, port);
         /* A name (-EINVAL): let QEMU decide. */
         return r >= 0 || r == -EINVAL;
+}
+
+/* Until QEMU answers migrate-incoming: then it has bound the port (and
+ * bind() sees it) or failed. */
+static void incoming_claim_port(QemuMigration *m) {
+        incoming_release_port(m);
+        g_hash_table_add(m->qd->backend->claimed_ports, GUINT_TO_POINTER(m->port));
+        m->port_claimed = true;
+}
+
+static void incoming_release_port(QemuMigration *m) {
+        if (!m->port_claimed)
+                return;
+        g_hash_table_remove(m->qd->backend->claimed_ports, GUINT_TO_POINTER(m->port));
+        m->port_claimed = false;
 }
 
 static void prepare_complete(QemuMigration *m, int r, const GError *error) {
@@ -1290,6 +1314,7 @@ static void on_incoming_reply(Qmp *qmp, JsonNode *result, const char *error_clas
         QemuMigration *m = userdata;
         g_autoptr(GError) local = NULL;
 
+        incoming_release_port(m);
         if (!m->prepare_done)
                 return;
         if (!error) {
@@ -1340,7 +1365,7 @@ static int incoming_listen(QemuMigration *m, GError **error) {
         hostname = manager_get_hostname();
         any = g_str_equal(m->listen_host, "0.0.0.0") || g_str_equal(m->listen_host, "::");
         if (!migrate_options_has(m->options, MIGRATE_OPTION_DATA_URI)) {
-                while (m->port <= MIGRATION_PORT_MAX && !port_is_free(m->listen_host, m->port))
+                while (m->port <= MIGRATION_PORT_MAX && !port_is_free(qd->backend, m->listen_host, m->port))
                         m->port++;
                 if (m->port > MIGRATION_PORT_MAX)
                         return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
@@ -1362,9 +1387,11 @@ static int incoming_listen(QemuMigration *m, GError **error) {
                                                            : g_strdup_printf("tcp:%s:%u", m->listen_host, m->port);
         json_object_set_string_member(args, "uri", uri);
         /* A broken post-copy listens again with migrate-recover. */
-        return qmp_execute(qd->qmp, m->resuming ? "migrate-recover" : "migrate-incoming", args,
-                           MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_reply, m,
-                           error);
+        int r = qmp_execute(qd->qmp, m->resuming ? "migrate-recover" : "migrate-incoming", args,
+                            MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_reply, m, error);
+        if (r >= 0 && !migrate_options_has(m->options, MIGRATE_OPTION_DATA_URI))
+                incoming_claim_port(m);
+        return r;
 }
 
 static void on_incoming_setup_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
@@ -1391,7 +1418,7 @@ static int incoming_export_disks(QemuMigration *m, GError **error) {
                                                 on_incoming_setup_reply, m, error);
         }
 
-        while (port <= MIGRATION_PORT_MAX && !port_is_free(m->listen_host, port))
+        while (port <= MIGRATION_PORT_MAX && !port_is_free(m->qd->backend, m->listen_host, port))
                 port++;
         if (port > MIGRATION_PORT_MAX)
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
