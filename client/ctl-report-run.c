@@ -78,9 +78,8 @@ int ctl_report_run(sd_bus *bus, const CtlHost *host, const char *domain, const c
                 int code = ctl_report_error(host, &error, r, what);
                 if (sd_bus_error_has_name(&error, vm_error_dbus_name(VM_ERROR_NO_JOB)))
                         fprintf(stderr,
-                                "hint: the report draws a migration that left %s since its vmigrated "
-                                "started; "
-                                "run it on the host the domain left (--host=URI).\n",
+                                "hint: the report draws a migration that left %s; run it on the host "
+                                "the domain left (--host=URI).\n",
                                 host->kind == CTL_HOST_LOCAL ? "this host" : "that host");
                 return code;
         }

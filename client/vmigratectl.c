@@ -1641,10 +1641,12 @@ static int cmd_evacuate(Context *c, const Command *cmd, char **args) {
         "\n"                                                                                                \
         "Run it on the host the domain left: the destination's job has no passes.\n"                        \
         "A transient domain that left is gone from there, and its history with\n"                           \
-        "it. vmigrated keeps the last job of each domain until it exits.\n"                                 \
+        "it. vmigrated keeps a job's passes until it exits; after a restart only\n"                         \
+        "the final statistics remain (vmigratectl history).\n"                                              \
         "\n"                                                                                                \
-        "Exit status 1 when the domain has had no job since vmigrated started,\n"                           \
-        "when its last job was an incoming migration or sent no memory, or when\n"                          \
+        "Exit status 1 when the domain has no job on record, when its last job\n"                           \
+        "ended before vmigrated last started, was an incoming migration or sent\n"                          \
+        "no memory, or when\n"                                                                              \
         "FILE cannot be written; 4 when there is no such domain.\n"                                         \
         "\n"                                                                                                \
         "Examples:\n"                                                                                       \

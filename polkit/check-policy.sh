@@ -32,7 +32,9 @@ echo "ok: all <defaults> values are valid"
 
 expected="org.vmigrate.migrate1.control-job
 org.vmigrate.migrate1.dry-run
+org.vmigrate.migrate1.evacuate
 org.vmigrate.migrate1.manage-domains
+org.vmigrate.migrate1.manage-host
 org.vmigrate.migrate1.migrate
 org.vmigrate.migrate1.migrate-incoming"
 got=$(xmllint --xpath '//action/@id' "$policy" | sed -E 's/ *id="([^"]*)"/\1\n/g' | sed '/^$/d' | sort)
