@@ -309,16 +309,18 @@ int method_evacuate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         EvacuationObject *o = g_new0(EvacuationObject, 1);
         o->daemon = daemon;
         o->path = evacuation_dbus_path(id);
+        /* Counted before it starts: with nothing to move, evacuation_start()
+         * finishes it at once, and on_evacuation_finished() counts it down. */
+        daemon->n_running_evacuations++;
         r = evacuation_start(daemon->manager, id, g_steal_pointer(&canonical), &parsed, who, &evacuation_observer,
                              daemon, &ev, &gerror);
         if (r < 0) {
+                daemon->n_running_evacuations--;
                 evacuation_object_free(o);
                 return bus_set_gerror(error, gerror);
         }
         daemon->last_evacuation_id = id;
         o->evacuation = ev;
-        if (!ev->finished)
-                daemon->n_running_evacuations++;
         g_hash_table_insert(daemon->evacuations, &ev->id, o);
         daemon_emit_object(daemon, o->path, true);
         if (ev->finished)
