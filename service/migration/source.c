@@ -174,6 +174,8 @@ static int outgoing_send_postcopy(Outgoing *o, GError **error) {
         return o->domain->backend->migrate_start_postcopy(o->domain->backend_data, error);
 }
 
+static void outgoing_resume_stream(Outgoing *o);
+
 /* StartPostCopy, asked now or remembered from before the stream. */
 static void outgoing_switch_postcopy(Outgoing *o) {
         g_autoptr(GError) error = NULL;
@@ -181,6 +183,12 @@ static void outgoing_switch_postcopy(Outgoing *o) {
         if (breakpoint_hold(o->manager->breakpoints, "source-before-postcopy-switch", domain_uuid(o->domain),
                             (BreakpointResume) outgoing_switch_postcopy, o))
                 return;
+        if (o->performed_deferred) {
+                /* Pre-copy completed while the switch was held: nothing
+                 * left to switch; deliver the stream's end. */
+                outgoing_resume_stream(o);
+                return;
+        }
         if (outgoing_send_postcopy(o, &error) < 0)
                 log_warning("job %" G_GUINT64_FORMAT ": cannot switch to post-copy: %s", o->job->id,
                             error->message);
