@@ -122,8 +122,11 @@ static void draw(Follow *f) {
                 return;
         if (!f->header_shown) {
                 clear_block(f);
-                fprintf(f->out, "Evacuating %" PRIu32 " domain%s (%s).\n", f->ev.total,
-                        f->ev.total == 1 ? "" : "s", f->path);
+                if (f->ev.total == 0)
+                        fprintf(f->out, "Nothing to move off this host (%s).\n", f->path);
+                else
+                        fprintf(f->out, "Evacuating %" PRIu32 " domain%s (%s).\n", f->ev.total,
+                                f->ev.total == 1 ? "" : "s", f->path);
                 f->header_shown = true;
         }
         if (f->tty)

@@ -611,6 +611,7 @@ static void evacuation_pump(Evacuation *ev) {
 
 int evacuation_start(Manager *m, uint64_t id, GStrv destinations, EvacuationOptions *options, const char *who,
                      const EvacuationObserver *observer, void *userdata, Evacuation **ret, GError **error) {
+        g_auto(GStrv) owned = destinations; /* taken in all cases */
         g_autoptr(Evacuation) ev = NULL;
         int r;
 
@@ -625,7 +626,7 @@ int evacuation_start(Manager *m, uint64_t id, GStrv destinations, EvacuationOpti
         ev->n_ref = 1;
         ev->manager = m;
         ev->id = id;
-        ev->destinations = destinations;
+        ev->destinations = g_steal_pointer(&owned);
         ev->options = *options;
         *options = (EvacuationOptions) {};
         ev->parallel = ev->options.parallel ? ev->options.parallel

@@ -120,7 +120,8 @@ struct Evacuation {
         void *observer_data;
 };
 
-/* Starts an evacuation of m's domains (options taken): maintenance first
+/* Starts an evacuation of m's domains (destinations and options taken,
+ * also on failure): maintenance first
  * when asked (its error fails the call, nothing started), then the first
  * children. With nothing to move it is finished at once. who is logged. */
 int evacuation_start(Manager *m, uint64_t id, GStrv destinations, EvacuationOptions *options, const char *who,
