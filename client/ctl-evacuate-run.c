@@ -182,10 +182,10 @@ static void read_history(Follow *f) {
                                       g_variant_new_uint64((guint64) f->settings->started_usec));
         r = sd_bus_message_new_method_call(f->bus, &m, BUS_NAME, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE,
                                            "ListJobHistory");
+        /* The builder's result is floating: held here, so that it is freed. */
+        g_autoptr(GVariant) filter_value = g_variant_ref_sink(g_variant_builder_end(&filter));
         if (r >= 0)
-                r = bus_message_append_gvariant(m, g_variant_builder_end(&filter));
-        else
-                g_variant_builder_clear(&filter);
+                r = bus_message_append_gvariant(m, filter_value);
         if (r >= 0)
                 r = sd_bus_call(f->bus, m, 0, &error, &reply);
         /* Without it the summary lacks the times, nothing else. */

@@ -1201,10 +1201,10 @@ static int cmd_history(Context *c, const Command *cmd, char **args) {
                 g_variant_builder_add(&filter, "{sv}", "limit", g_variant_new_uint32(c->limit));
         r = sd_bus_message_new_method_call(c->bus, &m, BUS_NAME, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE,
                                            "ListJobHistory");
+        /* The builder's result is floating: held here, so that it is freed. */
+        g_autoptr(GVariant) filter_value = g_variant_ref_sink(g_variant_builder_end(&filter));
         if (r >= 0)
-                r = bus_message_append_gvariant(m, g_variant_builder_end(&filter));
-        else
-                g_variant_builder_clear(&filter);
+                r = bus_message_append_gvariant(m, filter_value);
         if (r < 0) {
                 fprintf(stderr, "vmigratectl: %s: cannot build the D-Bus call: %s\n", what, g_strerror(-r));
                 return CTL_EXIT_FAILED;
