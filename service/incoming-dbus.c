@@ -218,6 +218,10 @@ static int method_pause(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         return run_incoming(m, userdata, migration_incoming_pause, INCOMING_DOMAIN_UUID, error);
 }
 
+static int method_arrival(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return run_incoming(m, userdata, migration_incoming_arrival, INCOMING_DOMAIN_UUID, error);
+}
+
 static int method_check_prepare(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return run_incoming(m, userdata, migration_incoming_check, INCOMING_DOMAIN_XML, error);
 }
@@ -252,6 +256,8 @@ static const sd_bus_vtable incoming_vtable[] = {
                                 method_check_prepare, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Pause", SD_BUS_ARGS("a{sv}", cookie), SD_BUS_RESULT("a{sv}", cookie),
                                 method_pause, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Arrival", SD_BUS_ARGS("a{sv}", cookie), SD_BUS_RESULT("a{sv}", cookie),
+                                method_arrival, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("OpenTunnel", SD_BUS_ARGS("a{sv}", cookie), SD_BUS_RESULT("h", stream),
                                 method_open_tunnel, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,

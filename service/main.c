@@ -391,6 +391,9 @@ static void daemon_take_name(Daemon *daemon) {
         log_info("vmigrated %s ready on the bus as %s (host %s)", PACKAGE_VERSION, BUS_NAME,
                  daemon->manager->host_uuid);
         (void) sd_notify(false, "READY=1\nSTATUS=Serving org.vmigrate.Migrate1");
+        /* With the domains settled and the bus ours: migrations copied but
+         * never confirmed before a restart ask their destination. */
+        migration_recover_unconfirmed(daemon->manager);
 }
 
 static void on_settled(Manager *m, void *userdata) {

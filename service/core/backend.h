@@ -205,6 +205,13 @@ typedef struct BackendOps {
         /* Source, Confirm: success → stop the source guest (stopped/migrated);
          * failure → run it again if it ran before (resumed/migrated). */
         int (*migrate_confirm)(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);
+        /* Source, after a restart: a guest the backend found copied but
+         * never confirmed, which it reported paused with StateReason
+         * migration-unconfirmed (recover.h). guest_left → stop it
+         * (stopped/migrated); else run it again (resumed/migrated). May
+         * be NULL: such guests then stay paused. */
+        int (*migrate_settle_unconfirmed)(void *domain_data, bool guest_left, BackendDone done,
+                                          void *userdata, GError **error);
         /* Source: switch a running pre-copy to post-copy. May be asked
          * before the hypervisor can (first pass not started): then it is
          * remembered and done as soon as it can. Perform's progress then

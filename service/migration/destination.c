@@ -1006,6 +1006,43 @@ int migration_incoming_pause(Manager *m, GVariant *cookie, const char *caller, I
         return 0;
 }
 
+/* What this host did with a guest the source sent: it runs here (the
+ * source stops its copy), it is absent (the source runs its copy again),
+ * or it is still arriving (ask again). */
+static const char *incoming_arrival(Manager *m, const char *uuid) {
+        Domain *d = g_hash_table_lookup(m->domains, uuid);
+
+        if (g_hash_table_lookup(incoming_table(m), uuid))
+                return "arriving";
+        if (!d || !domain_state_is_active(d->state))
+                return "absent";
+        if (d->job && !job_phase_is_final(d->job->phase))
+                return "arriving";
+        /* Paused for an arrival nobody drives any more: not decided. */
+        if (d->state == DOMAIN_STATE_PAUSED && g_strcmp0(d->state_reason, "migration") == 0)
+                return "unknown";
+        return "runs";
+}
+
+int migration_incoming_arrival(Manager *m, GVariant *cookie, const char *caller, IncomingDone done,
+                               void *userdata, GError **error) {
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+        const char *uuid, *arrival;
+        int r;
+
+        r = cookie_check_size(cookie, "Arrival", error);
+        if (r < 0)
+                return r;
+        if (!(uuid = cookie_string(cookie, "uuid", 36, "Arrival", error)))
+                return -EPROTO;
+        arrival = incoming_arrival(m, uuid);
+        log_info("the source of domain %s asks how its arrival ended: %s", uuid, arrival);
+        cookie_add_host(&dict, m);
+        g_variant_dict_insert(&dict, "arrival", "s", arrival);
+        done(g_variant_dict_end(&dict), NULL, userdata);
+        return 0;
+}
+
 /* Compares all of both (what is compared must not leak through timing). */
 static bool token_equal(const char *a, const char *b) {
         size_t la = strlen(a), lb = strlen(b);

@@ -19,6 +19,10 @@ int migration_incoming_check(Manager *m, GVariant *cookie, const char *caller, I
  * with AbortJob): pause it here too, so both hosts say so. */
 int migration_incoming_pause(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
                              GError **error);
+/* Incoming.Arrival: a source whose vmigrated restarted between Finish and
+ * Confirm asks what became of the guest here (recover.h). */
+int migration_incoming_arrival(Manager *m, GVariant *cookie, const char *caller, IncomingDone done,
+                               void *userdata, GError **error);
 int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
                               GError **error);
 /* Incoming.OpenTunnel (option 'tunnelled'): cookie {"uuid", "tunnel-token"}

@@ -9,6 +9,7 @@
 #include "dry-run.h"
 #include "manager.h"
 #include "peer.h"
+#include "recover.h"
 #include "request.h"
 #include "source.h"
 

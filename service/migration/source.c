@@ -6,6 +6,7 @@
  * completions; the first failure decides the job's result.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "manager.h"
 #include "policy.h"
 #include "preflight.h"
+#include "recover.h"
 #include "source.h"
 #include "test-breakpoints.h"
 #include "text.h"
@@ -50,6 +52,7 @@ typedef struct Outgoing {
         char *failure;
         VmError failure_code;
         bool cancelled;
+        const char *cancel_reason; /* static: what cancelled it, when not a caller */
         bool postcopy_requested; /* StartPostCopy before Perform began */
         bool postcopy_sent;      /* the backend was asked to switch to post-copy */
         bool paused_by_abort;    /* AbortJob paused the post-copy */
@@ -81,6 +84,7 @@ typedef struct Outgoing {
          * sent at its first and its last report (none when the caller
          * capped the bandwidth: that says nothing of the link). */
         char *remote_host_uuid;
+        char *remote_hostname; /* from Prepare's reply, checked */
         uint64_t link_first_usec, link_first_bytes;
         uint64_t link_last_usec, link_last_bytes;
 
@@ -152,20 +156,49 @@ static void outgoing_free(Outgoing *o) {
                 g_variant_unref(o->backend_reply);
         g_free(o->tunnel_failure);
         g_free(o->failure);
+        g_free(o->remote_hostname);
         g_free(o);
 }
 
-static void outgoing_record_failure(Outgoing *o, const GError *error, const char *context) {
+/* Where a failure was seen: this host, or the destination that said so. */
+typedef enum SeenOn {
+        SEEN_ON_SOURCE,
+        SEEN_ON_DESTINATION,
+} SeenOn;
+
+/* The destination by the name it gave in Prepare's reply, else as the
+ * caller wrote it. */
+static const char *outgoing_destination_name(const Outgoing *o) {
+        return o->remote_hostname ? o->remote_hostname : o->destination->canonical;
+}
+
+/* The job's error names the phase it failed in and the host that saw
+ * it, so that an admin reading one line knows where to look. */
+static void outgoing_record_failure(Outgoing *o, const GError *error, SeenOn seen_on, const char *context) {
+        g_autofree char *here = NULL;
+
         if (o->failure)
                 return;
+        if (seen_on == SEEN_ON_SOURCE)
+                here = manager_get_hostname();
         /* A broken tunnel is why the hypervisor's stream broke: say both. */
-        o->failure = g_strdup_printf("%s: %s%s%s%s", context, error ? error->message : "failed",
-                                     o->tunnel_failure ? " (the tunnel to the destination: " : "",
-                                     o->tunnel_failure ? o->tunnel_failure : "", o->tunnel_failure ? ")" : "");
+        o->failure =
+                g_strdup_printf("%s phase, on %s (%s): %s: %s%s%s%s", job_phase_to_string(o->job->phase),
+                                here ? here : outgoing_destination_name(o),
+                                seen_on == SEEN_ON_SOURCE ? "source" : "destination", context,
+                                error ? error->message : "failed",
+                                o->tunnel_failure ? " (the tunnel to the destination: " : "",
+                                o->tunnel_failure ? o->tunnel_failure : "", o->tunnel_failure ? ")" : "");
         o->failure_code = error && error->domain == VM_ERROR ? error->code : VM_ERROR_MIGRATION_FAILED;
 }
 
 static void on_performed(int r, const GError *error, void *userdata);
+
+static const char *outgoing_cancel_context(const Outgoing *o) {
+        if (o->cancel_reason)
+                return o->cancel_reason;
+        return o->manager->shutting_down ? "cancelled because vmigrated is stopping" : "cancelled";
+}
 
 /* Every switch to post-copy goes through here: from then on a cancel
  * would race the switch (AbortJob then pauses instead). */
@@ -350,6 +383,8 @@ static void outgoing_end(Outgoing *o) {
                 return;
         JobPhase final = o->cancelled ? JOB_PHASE_CANCELLED : o->failure ? JOB_PHASE_FAILED : JOB_PHASE_COMPLETED;
 
+        unconfirmed_record_remove(o->manager, domain_uuid(o->domain));
+
         if (final == JOB_PHASE_COMPLETED && o->options->copy_storage != MIGRATE_COPY_STORAGE_NONE)
                 outgoing_note_source_images(o);
         if (final == JOB_PHASE_COMPLETED)
@@ -409,7 +444,9 @@ static void on_confirmed(int r, const GError *error, void *userdata) {
                 /* Post-copy broke: the guest is split between the hosts and
                  * paused; nothing may be killed. The destination may not
                  * notice a dead link for a long time: tell it. */
-                outgoing_record_failure(o, error, o->paused_by_abort ? "post-copy paused by AbortJob" : "post-copy");
+                outgoing_record_failure(o, error, SEEN_ON_SOURCE,
+                                        o->paused_by_abort ? "post-copy paused by AbortJob"
+                                                           : "the post-copy broke");
                 outgoing_pause_destination_and_end(o);
                 return;
         } else if (r < 0) {
@@ -417,7 +454,7 @@ static void on_confirmed(int r, const GError *error, void *userdata) {
                  * back: the admin must know. */
                 log_error("domain '%s': confirm after %s failed: %s", domain_name(o->domain),
                           o->failure ? "a failed migration" : "the migration", error ? error->message : "?");
-                outgoing_record_failure(o, error, "confirm on the source");
+                outgoing_record_failure(o, error, SEEN_ON_SOURCE, "confirm");
         }
         if (!o->failure && o->options->undefine_source && domain_is_persistent(o->domain) && o->domain->manager) {
                 g_autoptr(GError) local = NULL;
@@ -456,13 +493,31 @@ static void on_finished(GVariant *reply, const GError *error, void *userdata) {
         if (!error)
                 cookie_add_warnings_to_job(o->job, reply);
         if (error)
-                outgoing_record_failure(o, error, "finish on the destination");
+                outgoing_record_failure(o, error, SEEN_ON_DESTINATION, "finish");
         else if (o->job->stats.postcopy_active) {
                 o->destination_runs = true;
                 if (o->abort_requested)
                         outgoing_pause_postcopy(o);
         }
         outgoing_confirm(o);
+}
+
+/* From Finish(success) on, the destination may run the guest while it is
+ * paused here: should this daemon die before Confirm, the next one must
+ * ask there before it runs it again (recover.h). Without the record that
+ * could not be known: then the migration fails here rather than risk the
+ * guest running twice. A post-copy needs none: its guest already runs
+ * there, and QEMU says so after a restart. */
+static void outgoing_record_unconfirmed(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+
+        if (o->failure || !o->perform_started || o->options->offline || o->job->stats.postcopy_active)
+                return;
+        if (unconfirmed_record_save(o->manager, domain_uuid(o->domain), o->destination->canonical, &error) <
+            0)
+                outgoing_record_failure(
+                        o, error, SEEN_ON_SOURCE,
+                        "recording where the guest goes, in case vmigrated stops before Confirm");
 }
 
 /* Tells the destination how the stream went; it runs or discards the guest. */
@@ -489,9 +544,11 @@ static void outgoing_finish(Outgoing *o) {
                         log_warning("job %" G_GUINT64_FORMAT ": %s", o->job->id, error->message);
                         job_add_warning(o->job, error->message);
                 } else
-                        outgoing_record_failure(o, error, "taking the guest's state for the destination");
+                        outgoing_record_failure(o, error, SEEN_ON_SOURCE,
+                                                "taking the guest's state for the destination");
                 g_clear_error(&error);
         }
+        outgoing_record_unconfirmed(o);
         cookie_add_host(&dict, o->manager);
         g_variant_dict_insert(&dict, "uuid", "s", domain_uuid(o->domain));
         g_variant_dict_insert(&dict, "success", "b", !o->failure);
@@ -548,7 +605,7 @@ static void outgoing_apply_policy(Outgoing *o, const ConvergenceAction *a) {
                              "policy '%s' gave up: %s; the guest stays here. Try policy 'postcopy' or "
                              "'suspend-workload-if-needed', more bandwidth, or a longer max-downtime",
                              o->policy->name, a->reason);
-                outgoing_record_failure(o, why, "pre-copy did not converge");
+                outgoing_record_failure(o, why, SEEN_ON_SOURCE, "pre-copy did not converge");
                 r = b->migrate_cancel(data, &error);
                 break;
         }
@@ -655,6 +712,7 @@ static int on_migration_timeout(sd_event_source *s, uint64_t usec, void *userdat
                 r = domain_suspend(o->domain, NULL, NULL, &error);
                 break;
         default:
+                o->cancel_reason = "cancelled by timeout-action";
                 r = migration_cancel(o->job, &error);
                 break;
         }
@@ -728,7 +786,8 @@ static void on_performed(int r, const GError *error, void *userdata) {
         if (r >= 0 && !o->job->stats.postcopy_active)
                 job_history_add(o->job, JOB_EVENT_SWITCHOVER, NULL, NULL);
         if (r < 0)
-                outgoing_record_failure(o, error, o->cancelled ? "cancelled" : "sending the guest");
+                outgoing_record_failure(o, error, SEEN_ON_SOURCE,
+                                        o->cancelled ? outgoing_cancel_context(o) : "sending the guest");
         outgoing_finish(o);
 }
 
@@ -780,7 +839,7 @@ static void on_tunnel_ended(const GError *error, void *userdata) {
                 o->tunnel_failure = g_strdup(error->message);
                 return;
         }
-        outgoing_record_failure(o, error, "the tunnel to the destination");
+        outgoing_record_failure(o, error, SEEN_ON_SOURCE, "the tunnel to the destination");
         if (o->job->phase == JOB_PHASE_PERFORM &&
             o->domain->backend->migrate_cancel(o->domain->backend_data, &local) < 0)
                 log_warning("job %" G_GUINT64_FORMAT ": cannot stop the stream: %s", o->job->id, local->message);
@@ -795,7 +854,7 @@ static void outgoing_tunnels_opened(Outgoing *o) {
         if (o->cancelled && !o->tunnel_open_failed) {
                 g_autoptr(GError) error = NULL;
                 vm_error_set(&error, VM_ERROR_MIGRATION_FAILED, "the migration was cancelled");
-                outgoing_record_failure(o, error, "cancelled");
+                outgoing_record_failure(o, error, SEEN_ON_SOURCE, outgoing_cancel_context(o));
         }
         if (o->tunnel_open_failed || o->cancelled) {
                 outgoing_finish(o); /* the destination discards its guest */
@@ -827,7 +886,7 @@ static void on_tunnel_opened(int fd, const GError *error, void *userdata) {
                 g_autofree char *what = g_strdup_printf("opening the tunnel%s%s to the destination",
                                                         g_str_equal(t->name, "stream") ? "" : " for ",
                                                         g_str_equal(t->name, "stream") ? "" : t->name);
-                outgoing_record_failure(o, error, what);
+                outgoing_record_failure(o, error, SEEN_ON_SOURCE, what);
                 o->tunnel_open_failed = true;
         } else
                 t->fd = fd;
@@ -881,6 +940,19 @@ static int outgoing_read_tunnel_tokens(Outgoing *o, GVariant *reply, GError **er
 
 /* Where the stream goes: Prepare's "data-uri", or for a tunnelled stream
  * the token that opens the tunnel. */
+/* The destination's name for errors: optional, a short printable string. */
+static void outgoing_read_remote_hostname(Outgoing *o, GVariant *reply) {
+        const char *name = NULL;
+
+        if (!g_variant_lookup(reply, "hostname", "&s", &name) || !*name || strlen(name) > HOST_NAME_MAX)
+                return;
+        for (const char *p = name; *p; p++)
+                if ((unsigned char) *p <= 0x20 || *p == 0x7f)
+                        return;
+        g_free(o->remote_hostname);
+        o->remote_hostname = g_strdup(name);
+}
+
 static int outgoing_read_prepared(Outgoing *o, GVariant *reply, GError **error) {
         gboolean tls = false;
         const char *s;
@@ -921,6 +993,7 @@ static int outgoing_read_prepared(Outgoing *o, GVariant *reply, GError **error) 
                 return -EPROTO;
         o->backend_reply = g_variant_lookup_value(reply, "backend", G_VARIANT_TYPE_VARDICT);
         cookie_add_warnings_to_job(o->job, reply);
+        outgoing_read_remote_hostname(o, reply);
         return 0;
 }
 
@@ -948,7 +1021,7 @@ static void on_prepared(GVariant *reply, const GError *error, void *userdata) {
         if (!error && o->manager->shutting_down) {
                 /* Prepared, but we are stopping: undo it on the destination. */
                 vm_error_set(&bad, VM_ERROR_MIGRATION_FAILED, "vmigrated on the source is stopping");
-                outgoing_record_failure(o, bad, "before copying");
+                outgoing_record_failure(o, bad, SEEN_ON_SOURCE, "before copying");
                 o->reported_start = true;
                 if (o->started)
                         o->started(NULL, bad, o->userdata);
@@ -956,7 +1029,7 @@ static void on_prepared(GVariant *reply, const GError *error, void *userdata) {
                 return;
         }
         if (error) {
-                outgoing_record_failure(o, error, "prepare on the destination");
+                outgoing_record_failure(o, error, SEEN_ON_DESTINATION, "prepare");
                 outgoing_end(o); /* nothing was started anywhere */
                 return;
         }
@@ -985,7 +1058,7 @@ static void on_connected(Peer *peer, const char *remote_host_uuid, const GError 
         g_autoptr(GError) local = NULL;
 
         if (error) {
-                outgoing_record_failure(o, error, "connecting to the destination");
+                outgoing_record_failure(o, error, SEEN_ON_SOURCE, "connecting to the destination");
                 outgoing_end(o);
                 return;
         }
@@ -995,7 +1068,7 @@ static void on_connected(Peer *peer, const char *remote_host_uuid, const GError 
                 vm_error_set(&local, VM_ERROR_INVALID_DESTINATION,
                              "%s is this host (same host UUID %s): migrate to another host",
                              o->destination->canonical, remote_host_uuid);
-                outgoing_record_failure(o, local, "checking the destination");
+                outgoing_record_failure(o, local, SEEN_ON_SOURCE, "checking the destination");
                 outgoing_end(o);
                 return;
         }
@@ -1009,7 +1082,7 @@ static void outgoing_connect(Outgoing *o) {
 
         if (o->manager->peer_ops->connect(o->manager->peer_ctx, o->destination, on_connected, o, &error) <
             0) {
-                outgoing_record_failure(o, error, "connecting to the destination");
+                outgoing_record_failure(o, error, SEEN_ON_SOURCE, "connecting to the destination");
                 outgoing_end(o);
         }
 }
@@ -1099,7 +1172,8 @@ int migration_start(Manager *m, Domain *d, MigrationRequest *request, MigrationS
                 return 0;
         r = m->peer_ops->connect(m->peer_ctx, o->destination, on_connected, o, error);
         if (r < 0) {
-                job_end(o->job, JOB_PHASE_FAILED, (*error)->message);
+                outgoing_record_failure(o, *error, SEEN_ON_SOURCE, "connecting to the destination");
+                job_end(o->job, JOB_PHASE_FAILED, o->failure);
                 outgoing_free(o);
                 return r;
         }

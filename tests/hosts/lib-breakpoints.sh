@@ -13,7 +13,8 @@
 #   bp_wait HOST POINT SECS   waits until it has stopped there
 #   bp_release HOST POINT     lets it go on
 #   bp_reached HOST POINT     whether it is stopped there now
-#   bp_clear HOST             removes what is left (arms never reached)
+#   bp_clear HOST             removes what is left (arms never reached, points
+#                             a killed daemon held)
 
 bp_setup() {
         local bin=$VMIGRATE_BUILD_ROOT/service/vmigrated
@@ -45,5 +46,6 @@ bp_release() {
 }
 
 bp_clear() {
-        rm -f "$(_bp_dir "$1")"/*.arm "$(_bp_dir "$1")"/*.release
+        # .reached too: a daemon killed while held never removes its own.
+        rm -f "$(_bp_dir "$1")"/*.arm "$(_bp_dir "$1")"/*.release "$(_bp_dir "$1")"/*.reached
 }

@@ -32,7 +32,8 @@ like "$(mig_state a "$p")" '^running/' "vmigrated is back (activation): the gues
 like "$(mig_guest a "$uuid" verify)" '^VERIFY OK ' "... and every page verifies"
 stats=$(mig_dom a "$p" GetJobStats 2>&1)
 like "$stats" '"phase" s "cancelled"' "GetJobStats on a: the migration was cancelled" || diag "$stats"
-like "$stats" '"error" s "cancelled' "... with its error"
+like "$stats" '"error" s "perform phase, on host-a \(source\): cancelled because vmigrated is stopping: ' \
+        "... with its error: the phase, the host, and that vmigrated stopped"
 like "$stats" "\"id\" t ${job##*/} " "... the same job id"
 hist=$(mig_mgr a ListJobHistory 'a{sv}' 1 domain s rec)
 like "$hist" "\"phase\" s \"cancelled\"" "ListJobHistory on a has it"

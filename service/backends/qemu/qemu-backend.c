@@ -653,9 +653,10 @@ static int adopt_recorded(QemuBackend *b, const QemuPaths *paths, const char *uu
 /* A migration this QEMU was in when vmigrated stopped has nobody driving
  * it any more: settle it so that the guest runs on one host. Pre-copy still
  * streaming: cancel (the destination's vmigrated discards its half). Copied
- * but not confirmed (postmigrate): the destination never got Finish and
- * discards its copy, so run it here again. Post-copy: keep it as it is,
- * paused, the guest being split between the hosts. */
+ * but not confirmed (postmigrate): the destination may or may not have got
+ * Finish and run it, so it stays paused (migration-unconfirmed) until the
+ * core has asked (recover.h). Post-copy: keep it as it is, paused, the
+ * guest being split between the hosts. */
 static void reattach_settle_migration(QemuDomain *qd, const char *status) {
         if (g_str_equal(status, "active") || g_str_equal(status, "setup") || g_str_equal(status, "device")) {
                 log_warning("domain '%s': found an outgoing pre-copy nobody drives since vmigrated restarted: "
@@ -663,12 +664,14 @@ static void reattach_settle_migration(QemuDomain *qd, const char *status) {
                             domain_name(qd->domain));
                 (void) qmp_execute(qd->qmp, "migrate_cancel", NULL, QEMU_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
         } else if (g_str_equal(status, "completed") && qd->domain->state == DOMAIN_STATE_PAUSED &&
-                   g_strcmp0(qd->domain->state_reason, "migration") == 0) {
+                   (g_strcmp0(qd->domain->state_reason, "migration") == 0 ||
+                    g_strcmp0(qd->domain->state_reason, "migration-unconfirmed") == 0)) {
+                /* The destination may run it already: the core asks it
+                 * (recover.h), then settles it here. */
                 log_warning("domain '%s': its migration was copied but never confirmed before vmigrated "
-                            "restarted: running it here again",
+                            "restarted: paused until the destination says whether it runs it",
                             domain_name(qd->domain));
-                (void) qmp_execute(qd->qmp, "cont", NULL, QEMU_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
-                qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "migration-failed", "resumed", "migrated");
+                qemu_domain_report(qd, DOMAIN_STATE_PAUSED, "migration-unconfirmed", NULL, NULL);
         } else if (g_str_has_prefix(status, "postcopy")) {
                 g_autofree char *role = NULL;
                 bool broken = !g_str_equal(status, "postcopy-active");
@@ -1254,6 +1257,7 @@ const BackendOps backend_qemu_ops = {
         .migrate_finish = qemu_migrate_finish,
         .migrate_incoming_stats = qemu_migrate_incoming_stats,
         .migrate_confirm = qemu_migrate_confirm,
+        .migrate_settle_unconfirmed = qemu_migrate_settle_unconfirmed,
         .migrate_finish_cookie = qemu_migrate_finish_cookie,
         .migrate_finish_accept = qemu_migrate_finish_accept,
         .migrate_start_postcopy = qemu_migrate_start_postcopy,

@@ -225,6 +225,8 @@ int qemu_migrate_start_postcopy(void *domain_data, GError **error);
 int qemu_migrate_set_throttle(void *domain_data, unsigned percent, GError **error);
 int qemu_migrate_pause(void *domain_data, GError **error);
 int qemu_migrate_confirm(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);
+int qemu_migrate_settle_unconfirmed(void *domain_data, bool guest_left, BackendDone done, void *userdata,
+                                    GError **error);
 int qemu_migrate_finish_cookie(void *domain_data, GVariantDict *cookie, GError **error);
 int qemu_migrate_finish_accept(void *domain_data, GVariant *source_cookie, GError **error);
 int qemu_migrate_cancel(void *domain_data, GError **error);

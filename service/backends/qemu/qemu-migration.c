@@ -1210,6 +1210,29 @@ int qemu_migrate_confirm(void *domain_data, bool success, BackendDone done, void
         return 0;
 }
 
+/* Found paused after its stream was copied, its Confirm never given (the
+ * source's vmigrated restarted): Confirm it now that the core knows how
+ * Finish went. Whether the guest ran before its migration is not known
+ * any more: it did, as guests that migrate mostly do. */
+int qemu_migrate_settle_unconfirmed(void *domain_data, bool guest_left, BackendDone done, void *userdata,
+                                    GError **error) {
+        QemuDomain *qd = domain_data;
+        g_autoptr(GVariant) none = g_variant_ref_sink(g_variant_new("a{sv}", NULL));
+        g_autoptr(MigrateOptions) options = NULL;
+        QemuMigration *m;
+
+        if (qd->migration || !qd->qmp || !qd->process)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                    "domain '%s' has no copied migration to settle",
+                                    domain_name(qd->domain));
+        if (migrate_options_parse(none, &options, error) < 0)
+                return -EINVAL;
+        m = migration_new(qd, true, options);
+        m->ran_before = true;
+        m->stream_done = true;
+        return qemu_migrate_confirm(domain_data, guest_left, done, userdata, error);
+}
+
 /* ---- destination ---- */
 
 /* QEMU as root (as vmigrated runs it) may always use userfaultfd; others

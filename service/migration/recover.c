@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Settling, after a restart, the migrations that were copied but not
+ * confirmed (recover.h).
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cookie.h"
+#include "domain.h"
+#include "errors.h"
+#include "job.h"
+#include "log.h"
+#include "recover.h"
+#include "uri.h"
+
+/* How often, and how long, the destination is asked before the guest is
+ * left to the admin: long enough for a destination still finishing (its
+ * Finish takes seconds) or restarting. */
+#define RECOVER_RETRY_USEC (2 * G_USEC_PER_SEC)
+#define RECOVER_ATTEMPTS 30
+#define RECOVER_CALL_TIMEOUT_USEC (10 * G_USEC_PER_SEC)
+#define RECORD_MAX_BYTES 4096
+
+#define UNCONFIRMED_REASON "migration-unconfirmed"
+
+static char *record_path(Manager *m, const char *uuid) {
+        return g_build_filename(m->runtime_dir, "unconfirmed", uuid, NULL);
+}
+
+int unconfirmed_record_save(Manager *m, const char *uuid, const char *destination, GError **error) {
+        g_autofree char *dir = NULL, *path = NULL, *text = NULL;
+
+        if (!m->runtime_dir)
+                return 0;
+        dir = g_build_filename(m->runtime_dir, "unconfirmed", NULL);
+        if (g_mkdir_with_parents(dir, 0700) < 0)
+                return vm_error_set(error, VM_ERROR_FAILED, "cannot create %s: %s", dir, g_strerror(errno));
+        path = record_path(m, uuid);
+        text = g_strdup_printf("%s\n", destination);
+        if (!g_file_set_contents(path, text, -1, error))
+                return -EIO;
+        return 0;
+}
+
+void unconfirmed_record_remove(Manager *m, const char *uuid) {
+        g_autofree char *path = NULL;
+
+        if (!m->runtime_dir)
+                return;
+        path = record_path(m, uuid);
+        if (unlink(path) < 0 && errno != ENOENT)
+                log_warning("cannot remove %s: %s", path, g_strerror(errno));
+}
+
+/* The destination a record names: NULL (and *error) when there is no
+ * record, or when it is damaged (then it names nothing to trust). */
+static Destination *record_load(Manager *m, const char *uuid, GError **error) {
+        g_autofree char *path = record_path(m, uuid);
+        g_autofree char *text = NULL;
+        Destination *destination = NULL;
+        size_t len;
+
+        if (!g_file_get_contents(path, &text, &len, error))
+                return NULL;
+        if (len > RECORD_MAX_BYTES || strlen(text) != len) {
+                vm_error_set(error, VM_ERROR_FAILED, "%s is damaged", path);
+                return NULL;
+        }
+        if (destination_parse(g_strstrip(text), &destination, error) < 0) {
+                g_prefix_error(error, "%s: ", path);
+                return NULL;
+        }
+        return destination;
+}
+
+typedef struct Recovery {
+        Manager *manager;
+        Domain *domain; /* reference */
+        Job *job;       /* reference */
+        Destination *destination;
+        Peer *peer;
+        sd_event_source *retry;
+        unsigned attempts;
+        bool guest_left; /* what was decided: it runs on the destination */
+        char *last_error;
+} Recovery;
+
+static void recovery_free(Recovery *r) {
+        if (r->peer)
+                r->manager->peer_ops->close(r->peer);
+        sd_event_source_disable_unref(r->retry);
+        job_unref(r->job);
+        domain_unref(r->domain);
+        destination_free(r->destination);
+        g_free(r->last_error);
+        g_free(r);
+}
+
+static const char *recovery_destination_name(const Recovery *r) {
+        return r->destination ? r->destination->canonical : "the destination";
+}
+
+static void recovery_end(Recovery *r, JobPhase final, const char *why) {
+        g_autofree char *host = manager_get_hostname();
+        g_autofree char *error =
+                why ? g_strdup_printf("confirm phase, on %s (source): %s", host, why) : NULL;
+
+        job_end(r->job, final, error);
+        recovery_free(r);
+}
+
+static void on_settled(int ret, const GError *error, void *userdata) {
+        Recovery *r = userdata;
+        g_autofree char *why = NULL;
+
+        if (ret < 0) {
+                /* The record stays: the next start tries again. */
+                why = g_strdup_printf(
+                        "vmigrated restarted before Confirm and could not %s the guest here: %s",
+                        r->guest_left ? "stop" : "run", error ? error->message : "failed");
+                recovery_end(r, JOB_PHASE_FAILED, why);
+                return;
+        }
+        unconfirmed_record_remove(r->manager, domain_uuid(r->domain));
+        if (r->guest_left) {
+                log_info("domain '%s': %s runs it: its copy here is stopped", domain_name(r->domain),
+                         recovery_destination_name(r));
+                recovery_end(r, JOB_PHASE_COMPLETED, NULL);
+                return;
+        }
+        why = r->destination
+                ? g_strdup_printf("vmigrated restarted before Confirm; %s does not run the guest: it runs "
+                                  "here again",
+                                  r->destination->canonical)
+                : g_strdup("vmigrated restarted before the destination was told to run the guest: it "
+                           "runs here again");
+        recovery_end(r, JOB_PHASE_FAILED, why);
+}
+
+static void recovery_settle(Recovery *r, bool guest_left) {
+        const BackendOps *ops = r->domain->backend;
+        g_autoptr(GError) error = NULL;
+
+        r->guest_left = guest_left;
+        log_info("domain '%s': its migration was copied but never confirmed: %s", domain_name(r->domain),
+                 guest_left ? "the destination runs it, stopping it here" : "running it here again");
+        if (!ops->migrate_settle_unconfirmed) {
+                vm_error_set(&error, VM_ERROR_UNSUPPORTED_BACKEND, "backend '%s' cannot settle it",
+                             ops->name);
+                on_settled(-EOPNOTSUPP, error, r);
+                return;
+        }
+        if (ops->migrate_settle_unconfirmed(r->domain->backend_data, guest_left, on_settled, r, &error) < 0)
+                on_settled(-EIO, error, r);
+}
+
+static void recovery_ask(Recovery *r);
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Recovery *r = userdata;
+
+        r->retry = sd_event_source_disable_unref(r->retry);
+        recovery_ask(r);
+        return 0;
+}
+
+/* The destination could not say (unreachable, or the guest still
+ * arriving there): again in a moment, or leave it to the admin. */
+static void recovery_retry(Recovery *r, const char *why) {
+        g_free(r->last_error);
+        r->last_error = g_strdup(why);
+        if (r->peer) {
+                r->manager->peer_ops->close(r->peer);
+                r->peer = NULL;
+        }
+        if (++r->attempts < RECOVER_ATTEMPTS &&
+            sd_event_add_time_relative(r->manager->event, &r->retry, CLOCK_MONOTONIC, RECOVER_RETRY_USEC, 0,
+                                       on_retry, r) >= 0)
+                return;
+
+        g_autofree char *text = g_strdup_printf("vmigrated restarted before Confirm and cannot learn "
+                                                "whether %s runs the guest (%s): the guest "
+                                                "stays paused here (StateReason " UNCONFIRMED_REASON
+                                                "). If %s does not run it, Resume it here; "
+                                                "if it does, Destroy it here",
+                                                r->destination->canonical, why, r->destination->canonical);
+        log_error("domain '%s': %s", domain_name(r->domain), text);
+        recovery_end(r, JOB_PHASE_FAILED, text);
+}
+
+static void on_arrival(GVariant *reply, const GError *error, void *userdata) {
+        Recovery *r = userdata;
+        g_autoptr(GError) bad = NULL;
+        const char *arrival = NULL;
+
+        if (!error && cookie_check_size(reply, "Arrival reply", &bad) < 0)
+                error = bad;
+        if (!error && !(arrival = cookie_string(reply, "arrival", 32, "Arrival reply", &bad)))
+                error = bad;
+        if (error) {
+                recovery_retry(r, error->message);
+                return;
+        }
+        if (g_str_equal(arrival, "runs"))
+                recovery_settle(r, true);
+        else if (g_str_equal(arrival, "absent"))
+                recovery_settle(r, false);
+        else {
+                g_autofree char *why = g_strdup_printf(
+                        "%s says the guest is %s", r->destination->canonical,
+                        g_str_equal(arrival, "arriving") ? "still arriving" : "in no known state");
+                recovery_retry(r, why);
+        }
+}
+
+static void on_connected(Peer *peer, const char *remote_host_uuid, const GError *error, void *userdata) {
+        Recovery *r = userdata;
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+        g_autoptr(GError) local = NULL;
+
+        if (error) {
+                recovery_retry(r, error->message);
+                return;
+        }
+        r->peer = peer;
+        cookie_add_host(&dict, r->manager);
+        g_variant_dict_insert(&dict, "uuid", "s", domain_uuid(r->domain));
+        if (r->manager->peer_ops->call(peer, "Arrival", g_variant_dict_end(&dict), RECOVER_CALL_TIMEOUT_USEC,
+                                       on_arrival, r, &local) < 0)
+                recovery_retry(r, local->message);
+}
+
+static void recovery_ask(Recovery *r) {
+        g_autoptr(GError) error = NULL;
+
+        if (r->manager->peer_ops->connect(r->manager->peer_ctx, r->destination, on_connected, r, &error) < 0)
+                recovery_retry(r, error->message);
+}
+
+static void recovery_start(Manager *m, Domain *d) {
+        g_autoptr(GError) error = NULL;
+        Recovery *r = g_new0(Recovery, 1);
+
+        r->manager = m;
+        r->domain = domain_ref(d);
+        r->destination = record_load(m, domain_uuid(d), &error);
+        if (!r->destination && !g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+                /* A record that cannot be read: Finish may have been sent. */
+                log_error("domain '%s': %s: leaving the guest paused (StateReason " UNCONFIRMED_REASON ")",
+                          domain_name(d), error->message);
+                recovery_free(r);
+                return;
+        }
+        r->job =
+                job_ref(job_new(m, JOB_MIGRATION_OUT, d, r->destination ? r->destination->canonical : NULL));
+        job_set_phase(r->job, JOB_PHASE_CONFIRM);
+        if (!r->destination || !m->peer_ops) {
+                /* Finish was never sent: the destination discards its half. */
+                recovery_settle(r, false);
+                return;
+        }
+        recovery_ask(r);
+}
+
+/* Records whose guest is not waiting here any more (it ended, or was
+ * settled by hand meanwhile) say nothing. */
+static void remove_stale_records(Manager *m) {
+        g_autofree char *dir_path = NULL;
+        g_autoptr(GDir) dir = NULL;
+        const char *name;
+
+        if (!m->runtime_dir)
+                return;
+        dir_path = g_build_filename(m->runtime_dir, "unconfirmed", NULL);
+        dir = g_dir_open(dir_path, 0, NULL);
+        while (dir && (name = g_dir_read_name(dir))) {
+                Domain *d = g_hash_table_lookup(m->domains, name);
+                if (!d || d->state != DOMAIN_STATE_PAUSED ||
+                    g_strcmp0(d->state_reason, UNCONFIRMED_REASON) != 0) {
+                        g_autofree char *path = g_build_filename(dir_path, name, NULL);
+                        log_info("removing %s: its domain is not waiting for a Confirm", path);
+                        (void) unlink(path);
+                }
+        }
+}
+
+void migration_recover_unconfirmed(Manager *m) {
+        g_autoptr(GPtrArray) waiting = g_ptr_array_new();
+        GHashTableIter iter;
+        gpointer value;
+
+        remove_stale_records(m);
+        /* Collected first: a job starting changes the domain table's users. */
+        g_hash_table_iter_init(&iter, m->domains);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                Domain *d = value;
+                if (d->state == DOMAIN_STATE_PAUSED && g_strcmp0(d->state_reason, UNCONFIRMED_REASON) == 0 &&
+                    !d->job)
+                        g_ptr_array_add(waiting, domain_ref(d));
+        }
+        for (unsigned i = 0; i < waiting->len; i++) {
+                g_autoptr(Domain) d = waiting->pdata[i];
+                recovery_start(m, d);
+        }
+}

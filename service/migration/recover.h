@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+
+#include "manager.h"
+
+/*
+ * A migration whose source vmigrated died after the stream was copied but
+ * before Confirm. The guest then sits paused here (QEMU's postmigrate) while
+ * the destination may already run it: running it here again would make two
+ * of it. So the source keeps a record, written before it sends
+ * Finish(success) and removed when the migration ends, of where it sent
+ * the guest: <runtime>/unconfirmed/<uuid>, the destination's URI.
+ *
+ * After a restart the backend finds such a guest and reports it paused with
+ * StateReason migration-unconfirmed. migration_recover_unconfirmed() then
+ * settles each in a job of its own (phase confirm): without a record Finish
+ * was never sent, so the destination discards its half and the guest runs
+ * here again; with one, the destination is asked (Incoming.Arrival) and
+ * the guest stops here if it runs there, runs here again if it does not.
+ * A destination that cannot say leaves the guest paused for the admin, the
+ * record kept for the next start (as libvirt leaves a migration whose
+ * Finish it cannot know the result of).
+ */
+
+/* Before Finish(success): where the guest is sent. */
+int unconfirmed_record_save(Manager *m, const char *uuid, const char *destination, GError **error);
+/* The migration ended, whichever way: nothing left to settle. */
+void unconfirmed_record_remove(Manager *m, const char *uuid);
+/* Once the domains found at start have settled. */
+void migration_recover_unconfirmed(Manager *m);

@@ -1,0 +1,120 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# vmigrated on the source killed (SIGKILL) between the destination's Finish
+# and Confirm, or just before Finish: the guest is paused on the source
+# (QEMU's postmigrate) and may already run on the destination. The next
+# vmigrated on the source must not run it again blindly (the guest would
+# run twice, on two hosts, with one disk: a split brain); it asks the
+# destination (Incoming.Arrival), as recorded before Finish (recover.h):
+#   1. killed at source-before-confirm: b runs the guest; a's restarted
+#      daemon stops its copy; a recovery job on a completes;
+#   2. killed at source-before-finish (no Finish sent, no record): b
+#      discards its half when a's connection goes; a runs its copy again;
+#   3. killed at source-before-confirm, and b's QEMU killed too: b says
+#      the guest is absent; a runs its copy again, which is all there is.
+# Each time: the guest runs on exactly one host, in one QEMU, and every
+# page of it verifies there; nothing is left on the other host; the
+# record is gone; the recovery job's error names the phase and the host.
+. "$(dirname "$0")/lib-hosts.sh"
+. "$(dirname "$0")/lib-migrate.sh"
+. "$(dirname "$0")/lib-breakpoints.sh"
+
+bp_setup
+mig_setup --qemu a b
+guest_print_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
+mig_require_tcg_precopy
+dest_b=$(mig_dest b)
+dest_a=$(mig_dest a)
+
+PAGES=4096
+p=$(mig_define a "$(guest_domain_xml rc1 qemu 'vmtest.mem=16M vmtest.rate=500' 32)") && mig_dom a "$p" Start >/dev/null
+ok $? "a TCG guest writing 500 pages/s over 16 MiB runs on a"
+uuid=$(mig_uuid a "$p")
+record=$(host_path a runtime)/unconfirmed/$uuid
+
+# A job of a's restarted daemon for the domain that is over: its path.
+recovery_job() {
+        local j
+        for j in $(mig_jobs a); do
+                [ "$(mig_jprop a "$j" Kind 2>/dev/null)" = migration-out ] || continue
+                [[ $(mig_job_phase a "$j") =~ ^(completed|failed)$ ]] && echo "$j"
+        done | tail -n1
+}
+
+# kill_at POINT: migrates a -> b, stops at POINT, SIGKILLs a's vmigrated.
+kill_at() {
+        local pt=$1 pid mpid
+        bp_arm a "$pt"
+        mig_migrate a "$p" "$dest_b" >"$HOSTS_RUN/migrate.out" 2>&1 &
+        mpid=$!
+        ok "bp_wait a $pt 60" "$pt: the migration stopped there"
+        pid=$(host_daemon_pid a)
+        kill -KILL "$pid"
+        ok "wait_until 10 eval '! kill -0 $pid 2>/dev/null'" "$pt: vmigrated on a is killed"
+        wait "$mpid"
+        bp_clear a
+}
+
+# settled_on HOST OTHER DESC: the invariant, once a's daemon is back.
+settled_on() {
+        local h=$1 other=$2 d=$3 v ph po
+        ph=$(mig_lookup "$h" rc1)
+        po=$(mig_lookup "$other" rc1 2>/dev/null)
+        ok "mig_wait_state 60 $h '$ph' 'running/.*'" "$d: the guest runs on $h ($(mig_state "$h" "$ph"))"
+        is "$(mig_qemu_pids "$h" "$uuid" | wc -l)" 1 "$d: in one QEMU on $h"
+        v=$(mig_guest "$h" "$uuid" verify)
+        like "$v" "^VERIFY OK pages=$PAGES " "$d: every page verifies on $h ($v)"
+        ok "wait_until 30 eval '[ \$(mig_qemu_pids $other $uuid | wc -l) = 0 ]'" "$d: no QEMU for it on $other"
+        local st=none
+        [ -n "$po" ] && st=$(mig_state "$other" "$po")
+        unlike "$st" '^(running|paused)/' "$d: $other does not say it runs it ($st)"
+        is "$(mig_running_jobs a | tr '\n' ' ')$(mig_running_jobs b | tr '\n' ' ')" "" "$d: no job left running"
+        ok "! test -e '$record'" "$d: a keeps no record of the unconfirmed migration"
+}
+
+# --- 1. killed after b's Finish: b runs it, a stops its copy
+d="killed before Confirm"
+kill_at source-before-confirm
+like "$(mig_state b "$(mig_lookup b rc1)")" '^running/' "$d: b runs the guest (Finish ran there)"
+ok "test -s '$record'" "$d: a's runtime keeps where the guest was sent ($(cat "$record" 2>/dev/null))"
+# Any call activates a's vmigrated again; it settles the guest.
+ok "wait_until 60 eval '[ -n \"\$(recovery_job)\" ]'" "$d: a's restarted vmigrated ran a recovery job"
+job=$(recovery_job)
+is "$(mig_job_phase a "$job")" completed "$d: ... which completed"
+pb=$(mig_lookup b rc1)
+settled_on b a "$d"
+like "$(mig_state a "$p" 2>/dev/null || echo gone)" '^(shutoff/migrated|gone)' "$d: a's copy was stopped as migrated"
+hist=$(mig_mgr a ListJobHistory 'a{sv}' 1 domain s rc1)
+like "$hist" '"phase" s "completed"' "$d: a's job history has the recovery"
+
+# Back to a for the next case.
+mig_migrate b "$pb" "$dest_a" 1 wait b true >/dev/null
+ok "mig_wait_state 60 a '$p' 'running/.*'" "the guest runs on a again"
+mig_guest a "$uuid" wait-heartbeat >/dev/null
+
+# --- 2. killed before Finish: b discards, a runs its copy again
+d="killed before Finish"
+kill_at source-before-finish
+ok "! test -e '$record'" "$d: no record: Finish was never sent"
+ok "wait_until 60 eval '[ -n \"\$(recovery_job)\" ] && [ \"\$(mig_job_phase a \"\$(recovery_job)\")\" = failed ]'" \
+        "$d: a's restarted vmigrated ended a recovery job (failed: the guest did not move)"
+job=$(recovery_job)
+like "$(mig_jprop a "$job" Error)" '^confirm phase, on host-a \(source\): vmigrated restarted before the destination was told' \
+        "$d: its error names the phase, the host and what happened"
+settled_on a b "$d"
+is "$(mig_state a "$p")" running/migration-failed "$d: a says running/migration-failed"
+
+# --- 3. killed after Finish, and b's QEMU lost: a's copy is all there is
+d="killed before Confirm, b's QEMU gone"
+kill_at source-before-confirm
+pb=$(mig_lookup b rc1)
+kill -KILL $(mig_qemu_pids b "$uuid")
+ok "wait_until 30 eval '! [[ \$(mig_state b $pb 2>/dev/null) =~ ^(running|paused)/ ]]'" "$d: b's guest is gone"
+ok "wait_until 60 eval '[ -n \"\$(recovery_job)\" ] && [ \"\$(mig_job_phase a \"\$(recovery_job)\")\" = failed ]'" \
+        "$d: a's restarted vmigrated ended a recovery job"
+job=$(recovery_job)
+like "$(mig_jprop a "$job" Error)" '^confirm phase, on host-a \(source\): vmigrated restarted before Confirm; .* does not run the guest: it runs here again' \
+        "$d: its error says the destination does not run it"
+settled_on a b "$d"
+
+hosts_finish
