@@ -24,12 +24,18 @@ import math
 import os
 import random
 import re
+import signal
 import sys
+import threading
 import time
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
 
-import gi
+# Before gi can start a thread, which would take a SIGTERM by default:
+# see report_sigterm().
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+import gi  # noqa: E402
 
 gi.require_version("Gio", "2.0")
 gi.require_version("GLib", "2.0")
@@ -720,5 +726,27 @@ def main():
     return 0 if fz.dead is None and not fz.hangs and not fz.wrong_ok and not fz.odd_errors else 1
 
 
+def report_sigterm():
+    """A SIGTERM says who sent it before we go: something outside the test
+    has killed this fuzzer mid-run (exit 143), and the sender is the only
+    clue. Blocked in every thread (at the top, before gi is imported);
+    one thread waits for it."""
+
+    def wait():
+        # Python starts threads with no signal blocked.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        info = signal.sigwaitinfo({signal.SIGTERM})
+        try:
+            with open(f"/proc/{info.si_pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            cmd = "(gone)"
+        print(f"# SIGTERM from pid {info.si_pid} (uid {info.si_uid}): {cmd}", flush=True)
+        os._exit(143)
+
+    threading.Thread(target=wait, daemon=True).start()
+
+
 if __name__ == "__main__":
+    report_sigterm()
     sys.exit(main())
