@@ -58,6 +58,7 @@ struct Manager {
          * restarts in <state_dir>/maintenance. */
         bool maintenance;
         GHashTable *incoming; /* uuid → incoming migration: migration.c's, NULL until one arrives */
+        GPtrArray *recoveries; /* migrations settled after a restart: recover.c's, NULL until one starts */
 
         bool shutting_down;
         unsigned max_outgoing; /* migrations at once; 0 = no limit */

@@ -39,6 +39,7 @@ void migration_shutdown(Manager *m) {
                         log_warning("job %" G_GUINT64_FORMAT ": %s", j->id, error->message);
         }
         migration_incoming_shutdown(m);
+        migration_recover_shutdown(m);
 }
 
 bool migration_any_running(Manager *m) {

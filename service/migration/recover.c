@@ -84,10 +84,16 @@ typedef struct Recovery {
         sd_event_source *retry;
         unsigned attempts;
         bool guest_left; /* what was decided: it runs on the destination */
+        /* A connect, a call or the backend's settling is under way: its
+         * callback comes, and frees what vmigrated stopping abandoned. */
+        bool busy;
+        bool abandoned;
         char *last_error;
 } Recovery;
 
 static void recovery_free(Recovery *r) {
+        if (r->manager->recoveries)
+                g_ptr_array_remove(r->manager->recoveries, r);
         if (r->peer)
                 r->manager->peer_ops->close(r->peer);
         sd_event_source_disable_unref(r->retry);
@@ -108,13 +114,29 @@ static void recovery_end(Recovery *r, JobPhase final, const char *why) {
                 why ? g_strdup_printf("confirm phase, on %s (source): %s", host, why) : NULL;
 
         job_end(r->job, final, error);
+        if (r->busy) {
+                g_ptr_array_remove(r->manager->recoveries, r);
+                r->abandoned = true;
+                return;
+        }
         recovery_free(r);
+}
+
+/* A callback came: false when nobody waits for it any more. */
+static bool recovery_back(Recovery *r) {
+        r->busy = false;
+        if (!r->abandoned)
+                return true;
+        recovery_free(r);
+        return false;
 }
 
 static void on_settled(int ret, const GError *error, void *userdata) {
         Recovery *r = userdata;
         g_autofree char *why = NULL;
 
+        if (!recovery_back(r))
+                return;
         if (ret < 0) {
                 /* The record stays: the next start tries again. */
                 why = g_strdup_printf(
@@ -152,6 +174,7 @@ static void recovery_settle(Recovery *r, bool guest_left) {
                 on_settled(-EOPNOTSUPP, error, r);
                 return;
         }
+        r->busy = true;
         if (ops->migrate_settle_unconfirmed(r->domain->backend_data, guest_left, on_settled, r, &error) < 0)
                 on_settled(-EIO, error, r);
 }
@@ -195,6 +218,8 @@ static void on_arrival(GVariant *reply, const GError *error, void *userdata) {
         g_autoptr(GError) bad = NULL;
         const char *arrival = NULL;
 
+        if (!recovery_back(r))
+                return;
         if (!error && cookie_check_size(reply, "Arrival reply", &bad) < 0)
                 error = bad;
         if (!error && !(arrival = cookie_string(reply, "arrival", 32, "Arrival reply", &bad)))
@@ -220,23 +245,32 @@ static void on_connected(Peer *peer, const char *remote_host_uuid, const GError 
         g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
         g_autoptr(GError) local = NULL;
 
+        r->peer = peer;
+        if (!recovery_back(r))
+                return;
         if (error) {
                 recovery_retry(r, error->message);
                 return;
         }
-        r->peer = peer;
         cookie_add_host(&dict, r->manager);
         g_variant_dict_insert(&dict, "uuid", "s", domain_uuid(r->domain));
+        r->busy = true;
         if (r->manager->peer_ops->call(peer, "Arrival", g_variant_dict_end(&dict), RECOVER_CALL_TIMEOUT_USEC,
-                                       on_arrival, r, &local) < 0)
+                                       on_arrival, r, &local) < 0) {
+                r->busy = false;
                 recovery_retry(r, local->message);
+        }
 }
 
 static void recovery_ask(Recovery *r) {
         g_autoptr(GError) error = NULL;
 
-        if (r->manager->peer_ops->connect(r->manager->peer_ctx, r->destination, on_connected, r, &error) < 0)
+        r->busy = true;
+        if (r->manager->peer_ops->connect(r->manager->peer_ctx, r->destination, on_connected, r, &error) <
+            0) {
+                r->busy = false;
                 recovery_retry(r, error->message);
+        }
 }
 
 static void recovery_start(Manager *m, Domain *d) {
@@ -245,6 +279,9 @@ static void recovery_start(Manager *m, Domain *d) {
 
         r->manager = m;
         r->domain = domain_ref(d);
+        if (!m->recoveries)
+                m->recoveries = g_ptr_array_new();
+        g_ptr_array_add(m->recoveries, r);
         r->destination = record_load(m, domain_uuid(d), &error);
         if (!r->destination && !g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
                 /* A record that cannot be read: Finish may have been sent. */
@@ -303,5 +340,15 @@ void migration_recover_unconfirmed(Manager *m) {
         for (unsigned i = 0; i < waiting->len; i++) {
                 g_autoptr(Domain) d = waiting->pdata[i];
                 recovery_start(m, d);
+        }
+}
+
+void migration_recover_shutdown(Manager *m) {
+        while (m->recoveries && m->recoveries->len > 0) {
+                Recovery *r = m->recoveries->pdata[0];
+                recovery_end(r, JOB_PHASE_FAILED,
+                             "vmigrated stopped before it could settle the guest, which stays paused here "
+                             "(StateReason " UNCONFIRMED_REASON
+                             "): the next vmigrated asks the destination again");
         }
 }

@@ -30,3 +30,5 @@ int unconfirmed_record_save(Manager *m, const char *uuid, const char *destinatio
 void unconfirmed_record_remove(Manager *m, const char *uuid);
 /* Once the domains found at start have settled. */
 void migration_recover_unconfirmed(Manager *m);
+/* vmigrated stops: the jobs end (the records stay for the next start). */
+void migration_recover_shutdown(Manager *m);

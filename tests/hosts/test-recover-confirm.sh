@@ -11,7 +11,11 @@
 #   2. killed at source-before-finish (no Finish sent, no record): b
 #      discards its half when a's connection goes; a runs its copy again;
 #   3. killed at source-before-confirm, and b's QEMU killed too: b says
-#      the guest is absent; a runs its copy again, which is all there is.
+#      the guest is absent; a runs its copy again, which is all there is;
+#   4. killed at source-before-confirm with b's vmigrated stopped (SIGSTOP):
+#      a keeps the guest paused (migration-unconfirmed) and asks again;
+#      SIGTERM of a's vmigrated ends the recovery job, the record stays;
+#      with b back, the next vmigrated on a stops its copy.
 # Each time: the guest runs on exactly one host, in one QEMU, and every
 # page of it verifies there; nothing is left on the other host; the
 # record is gone; the recovery job's error names the phase and the host.
@@ -116,5 +120,28 @@ job=$(recovery_job)
 like "$(mig_jprop a "$job" Error)" '^confirm phase, on host-a \(source\): vmigrated restarted before Confirm; .* does not run the guest: it runs here again' \
         "$d: its error says the destination does not run it"
 settled_on a b "$d"
+
+# --- 4. killed before Confirm while b cannot answer; a's vmigrated
+# stopped meanwhile; the next one asks again
+d="killed before Confirm, b not answering"
+kill_at source-before-confirm
+pb=$(mig_lookup b rc1)
+bpid=$(host_daemon_pid b)
+kill -STOP "$bpid"
+ok "wait_until 60 eval '[ \"\$(mig_state a $p)\" = paused/migration-unconfirmed ]'" \
+        "$d: a's restarted vmigrated keeps the guest paused (migration-unconfirmed) while b says nothing"
+job=$(mig_job_of a "$p")
+is "$(mig_job_phase a "$job")" confirm "$d: ... in a recovery job of phase confirm"
+apid=$(host_daemon_pid a)
+kill -TERM "$apid"
+ok "wait_until 30 eval '! kill -0 $apid 2>/dev/null'" "$d: SIGTERM: a's vmigrated exits"
+hist=$(mig_mgr a ListJobHistory 'a{sv}' 1 domain s rc1)
+like "$hist" 'confirm phase, on host-a \(source\): vmigrated stopped before it could settle the guest' \
+        "$d: the recovery job ended, saying so (a's job history)"
+ok "test -s '$record'" "$d: the record stays for the next start"
+kill -CONT "$bpid"
+ok "wait_until 60 eval '[ \"\$(mig_state a $p 2>/dev/null)\" = shutoff/migrated ]'" \
+        "$d: b answers again: the next vmigrated on a stops its copy (shutoff/migrated)"
+settled_on b a "$d"
 
 hosts_finish
