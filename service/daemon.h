@@ -40,6 +40,7 @@ typedef struct Daemon {
         unsigned n_running_evacuations;
         uint64_t last_evacuation_id;
         GHashTable *incoming_tracks; /* unique name → its sd_bus_track: sources migrating here */
+        GPtrArray *connecting_peers; /* Peer* not yet handed to their caller (peer-dbus.c) */
         const char *tunnel_command; /* run over ssh on destinations for option 'tunnelled' (config's) */
 
         /* The configuration in effect (vmigrated.conf(5)), replaced by a

@@ -630,6 +630,8 @@ static int run(const Arguments *args, DaemonConfig *config) {
         g_clear_pointer(&daemon.incoming_tracks, g_hash_table_unref);
         g_clear_pointer(&daemon.job_emit, g_hash_table_unref);
         g_clear_pointer(&daemon.evacuations, g_hash_table_unref);
+        migration_recover_free(manager);
+        peer_dbus_drop_connecting(&daemon);
         daemon.bus = sd_bus_flush_close_unref(daemon.bus);
         g_clear_pointer(&manager->breakpoints, breakpoints_free);
         /* The manager borrows the configuration's strings: it goes first. */

@@ -97,6 +97,8 @@ static void peer_tunnel_free(gpointer p) {
 static void peer_free(Peer *peer) {
         if (!peer)
                 return;
+        if (peer->daemon->connecting_peers)
+                g_ptr_array_remove(peer->daemon->connecting_peers, peer);
         g_ptr_array_unref(peer->tunnels);
         g_hash_table_unref(peer->calls);
         sd_bus_slot_unref(peer->hello);
@@ -177,6 +179,7 @@ static int on_host_uuid(sd_bus_message *reply, void *userdata, sd_bus_error *ret
                 return 0;
         }
         log_info("connected to %s (host %s)", peer->name, uuid);
+        g_ptr_array_remove(peer->daemon->connecting_peers, peer); /* the caller's now */
         peer->connect_done(peer, uuid, NULL, peer->connect_userdata);
         return 0;
 }
@@ -239,6 +242,9 @@ static int peer_connect(void *ctx, const Destination *destination, PeerConnectDo
         peer->connect_done = done;
         peer->connect_userdata = userdata;
         peer->calls = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, peer_call_free);
+        if (!peer->daemon->connecting_peers)
+                peer->daemon->connecting_peers = g_ptr_array_new();
+        g_ptr_array_add(peer->daemon->connecting_peers, peer);
 
         r = destination_parse(destination->canonical, &peer->destination, error);
         if (r < 0) {
@@ -556,6 +562,12 @@ static int peer_open_tunnel(Peer *peer, const char *uuid, const char *token, Pee
 
 static void peer_close(Peer *peer) {
         peer_free(peer);
+}
+
+void peer_dbus_drop_connecting(Daemon *daemon) {
+        while (daemon->connecting_peers && daemon->connecting_peers->len > 0)
+                peer_free(daemon->connecting_peers->pdata[0]);
+        g_clear_pointer(&daemon->connecting_peers, g_ptr_array_unref);
 }
 
 const PeerOps peer_dbus_ops = {

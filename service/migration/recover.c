@@ -87,7 +87,7 @@ typedef struct Recovery {
         /* A connect, a call or the backend's settling is under way: its
          * callback comes, and frees what vmigrated stopping abandoned. */
         bool busy;
-        bool abandoned;
+        bool abandoned; /* its job ended; still in manager->recoveries */
         char *last_error;
 } Recovery;
 
@@ -115,7 +115,7 @@ static void recovery_end(Recovery *r, JobPhase final, const char *why) {
 
         job_end(r->job, final, error);
         if (r->busy) {
-                g_ptr_array_remove(r->manager->recoveries, r);
+                /* Freed when the callback comes, or at exit. */
                 r->abandoned = true;
                 return;
         }
@@ -344,11 +344,26 @@ void migration_recover_unconfirmed(Manager *m) {
 }
 
 void migration_recover_shutdown(Manager *m) {
-        while (m->recoveries && m->recoveries->len > 0) {
-                Recovery *r = m->recoveries->pdata[0];
-                recovery_end(r, JOB_PHASE_FAILED,
+        g_autoptr(GPtrArray) live = g_ptr_array_new();
+
+        /* Collected first: ending one frees it unless a callback is due. */
+        for (unsigned i = 0; m->recoveries && i < m->recoveries->len; i++) {
+                Recovery *r = m->recoveries->pdata[i];
+                if (!r->abandoned)
+                        g_ptr_array_add(live, r);
+        }
+        for (unsigned i = 0; i < live->len; i++)
+                recovery_end(live->pdata[i], JOB_PHASE_FAILED,
                              "vmigrated stopped before it could settle the guest, which stays paused here "
                              "(StateReason " UNCONFIRMED_REASON
                              "): the next vmigrated asks the destination again");
-        }
+}
+
+void migration_recover_free(Manager *m) {
+        migration_recover_shutdown(m);
+        /* What is left waits for callbacks that the loop, now stopped,
+         * will never run: the backend and the peer layer drop them. */
+        while (m->recoveries && m->recoveries->len > 0)
+                recovery_free(m->recoveries->pdata[0]);
+        g_clear_pointer(&m->recoveries, g_ptr_array_unref);
 }

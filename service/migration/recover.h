@@ -32,3 +32,6 @@ void unconfirmed_record_remove(Manager *m, const char *uuid);
 void migration_recover_unconfirmed(Manager *m);
 /* vmigrated stops: the jobs end (the records stay for the next start). */
 void migration_recover_shutdown(Manager *m);
+/* At exit, once the loop has stopped: frees what still waited for a
+ * callback. */
+void migration_recover_free(Manager *m);
