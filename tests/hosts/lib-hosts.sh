@@ -139,7 +139,9 @@ _hosts_last_run=
 _hosts_last_id=
 _hosts_last_inodes=()
 
+# The last one is repeated in the bail-out line, which CI's summary shows.
 _hosts_err() {
+        _HOSTS_LAST_ERR=$*
         echo "lib-hosts: $*" >&2
 }
 
@@ -508,7 +510,7 @@ hosts_setup() {
         for ((i = 0; i < ${#names[@]}; i++)); do
                 ip=$HOSTS_SUBNET.$((11 + i))
                 HOSTS_NAMES+=("${names[i]}")
-                _hosts_add_host "${names[i]}" "$ip" || bail_out "cannot set up host ${names[i]}"
+                _hosts_add_host "${names[i]}" "$ip" || bail_out "cannot set up host ${names[i]}: ${_HOSTS_LAST_ERR:-see the log}"
         done
         _hosts_setup_ms=$((($(date +%s%N) - t0) / 1000000))
         diag "hosts ${HOSTS_NAMES[*]} up in ${_hosts_setup_ms} ms: run $HOSTS_ID, dir $HOSTS_RUN, subnet $HOSTS_SUBNET.0/24"
