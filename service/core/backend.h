@@ -212,6 +212,11 @@ typedef struct BackendOps {
          * be NULL: such guests then stay paused. */
         int (*migrate_settle_unconfirmed)(void *domain_data, bool guest_left, BackendDone done,
                                           void *userdata, GError **error);
+        /* Source, instead of Confirm, when nobody can say whether the
+         * destination runs the guest: forget the migration and leave the
+         * guest paused, reported with StateReason migration-unconfirmed
+         * (as after a restart). May be NULL. */
+        void (*migrate_leave_unconfirmed)(void *domain_data);
         /* Source: switch a running pre-copy to post-copy. May be asked
          * before the hypervisor can (first pass not started): then it is
          * remembered and done as soon as it can. Perform's progress then

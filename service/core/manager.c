@@ -203,7 +203,9 @@ Manager *manager_free(Manager *m) {
                 return NULL;
 
         g_clear_pointer(&m->incoming, g_hash_table_unref);
-        g_clear_pointer(&m->recoveries, g_ptr_array_unref); /* emptied by migration_recover_free() */
+        /* Emptied by migration_recover_free(). */
+        g_clear_pointer(&m->recoveries, g_ptr_array_unref);
+        g_clear_pointer(&m->arrival_queries, g_ptr_array_unref);
         /* Jobs first: they hold references to their domains. */
         release_all(g_steal_pointer(&m->jobs), release_job);
         release_all(g_steal_pointer(&m->domains), release_domain);

@@ -59,6 +59,7 @@ struct Manager {
         bool maintenance;
         GHashTable *incoming; /* uuid → incoming migration: migration.c's, NULL until one arrives */
         GPtrArray *recoveries; /* migrations settled after a restart: recover.c's, NULL until one starts */
+        GPtrArray *arrival_queries; /* recover.c's ArrivalQuery*, NULL until one starts */
 
         bool shutting_down;
         unsigned max_outgoing; /* migrations at once; 0 = no limit */

@@ -32,6 +32,8 @@ void migration_shutdown(Manager *m) {
                         migration_abandon_postcopy(j);
                         continue;
                 }
+                if (migration_abandon_finish(j))
+                        continue;
                 if (j->phase != JOB_PHASE_PERFORM)
                         continue;
                 log_info("job %" G_GUINT64_FORMAT ": cancelling: vmigrated is stopping", j->id);

@@ -3,6 +3,7 @@
  * Settling, after a restart, the migrations that were copied but not
  * confirmed (recover.h).
  */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,32 +76,192 @@ static Destination *record_load(Manager *m, const char *uuid, GError **error) {
         return destination;
 }
 
+/* ---- asking the destination ---- */
+
+struct ArrivalQuery {
+        Manager *manager;
+        Destination *destination;
+        char *uuid;
+        ArrivalDone done; /* NULL once cancelled */
+        void *userdata;
+        Peer *peer;
+        sd_event_source *retry;
+        unsigned attempts;
+        /* A connect or a call is under way: its callback comes, and frees
+         * what was cancelled meanwhile (or the exit does). */
+        bool busy;
+        char *last_error;
+};
+
+static void arrival_query_free(ArrivalQuery *q) {
+        if (q->manager->arrival_queries)
+                g_ptr_array_remove(q->manager->arrival_queries, q);
+        if (q->peer)
+                q->manager->peer_ops->close(q->peer);
+        sd_event_source_disable_unref(q->retry);
+        destination_free(q->destination);
+        g_free(q->uuid);
+        g_free(q->last_error);
+        g_free(q);
+}
+
+void arrival_query_cancel(ArrivalQuery *q) {
+        if (!q)
+                return;
+        q->done = NULL;
+        if (!q->busy)
+                arrival_query_free(q);
+}
+
+static void arrival_query_answer(ArrivalQuery *q, ArrivalAnswer answer, const char *why) {
+        ArrivalDone done = q->done;
+        void *userdata = q->userdata;
+
+        arrival_query_free(q);
+        done(answer, why, userdata);
+}
+
+/* A callback came: false when nobody waits for it any more. */
+static bool arrival_query_back(ArrivalQuery *q) {
+        q->busy = false;
+        if (q->done)
+                return true;
+        arrival_query_free(q);
+        return false;
+}
+
+static void arrival_query_ask(ArrivalQuery *q);
+
+static int on_arrival_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        ArrivalQuery *q = userdata;
+
+        q->retry = sd_event_source_disable_unref(q->retry);
+        arrival_query_ask(q);
+        return 0;
+}
+
+/* The destination could not say (unreachable, or the guest still
+ * arriving there): again in a moment, or give up. */
+static void arrival_query_retry(ArrivalQuery *q, const char *why) {
+        g_free(q->last_error);
+        q->last_error = g_strdup(why);
+        if (q->peer) {
+                q->manager->peer_ops->close(q->peer);
+                q->peer = NULL;
+        }
+        if (++q->attempts < RECOVER_ATTEMPTS &&
+            sd_event_add_time_relative(q->manager->event, &q->retry, CLOCK_MONOTONIC, RECOVER_RETRY_USEC, 0,
+                                       on_arrival_retry, q) >= 0)
+                return;
+        g_autofree char *last = g_strdup(why);
+        arrival_query_answer(q, ARRIVAL_UNKNOWN, last);
+}
+
+static void on_arrival(GVariant *reply, const GError *error, void *userdata) {
+        ArrivalQuery *q = userdata;
+        g_autoptr(GError) bad = NULL;
+        const char *arrival = NULL;
+
+        if (!arrival_query_back(q))
+                return;
+        if (!error && cookie_check_size(reply, "Arrival reply", &bad) < 0)
+                error = bad;
+        if (!error && !(arrival = cookie_string(reply, "arrival", 32, "Arrival reply", &bad)))
+                error = bad;
+        if (error) {
+                arrival_query_retry(q, error->message);
+                return;
+        }
+        if (g_str_equal(arrival, "runs"))
+                arrival_query_answer(q, ARRIVAL_RUNS, NULL);
+        else if (g_str_equal(arrival, "absent"))
+                arrival_query_answer(q, ARRIVAL_ABSENT, NULL);
+        else {
+                g_autofree char *why = g_strdup_printf(
+                        "%s says the guest is %s", q->destination->canonical,
+                        g_str_equal(arrival, "arriving") ? "still arriving" : "in no known state");
+                arrival_query_retry(q, why);
+        }
+}
+
+static void on_arrival_connected(Peer *peer, const char *remote_host_uuid, const GError *error,
+                                 void *userdata) {
+        ArrivalQuery *q = userdata;
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+        g_autoptr(GError) local = NULL;
+
+        q->peer = peer;
+        if (!arrival_query_back(q))
+                return;
+        if (error) {
+                arrival_query_retry(q, error->message);
+                return;
+        }
+        cookie_add_host(&dict, q->manager);
+        g_variant_dict_insert(&dict, "uuid", "s", q->uuid);
+        q->busy = true;
+        if (q->manager->peer_ops->call(peer, "Arrival", g_variant_dict_end(&dict), RECOVER_CALL_TIMEOUT_USEC,
+                                       on_arrival, q, &local) < 0) {
+                q->busy = false;
+                arrival_query_retry(q, local->message);
+        }
+}
+
+static void arrival_query_ask(ArrivalQuery *q) {
+        g_autoptr(GError) error = NULL;
+
+        q->busy = true;
+        if (q->manager->peer_ops->connect(q->manager->peer_ctx, q->destination, on_arrival_connected, q,
+                                          &error) < 0) {
+                q->busy = false;
+                arrival_query_retry(q, error->message);
+        }
+}
+
+int arrival_query_start(Manager *m, const Destination *destination, const char *uuid, ArrivalDone done,
+                        void *userdata, ArrivalQuery **ret, GError **error) {
+        g_autoptr(Destination) copy = NULL;
+        ArrivalQuery *q;
+
+        assert(m->peer_ops && done);
+        if (destination_parse(destination->canonical, &copy, error) < 0)
+                return -EINVAL;
+        q = g_new0(ArrivalQuery, 1);
+        q->manager = m;
+        q->destination = g_steal_pointer(&copy);
+        q->uuid = g_strdup(uuid);
+        q->done = done;
+        q->userdata = userdata;
+        if (!m->arrival_queries)
+                m->arrival_queries = g_ptr_array_new();
+        g_ptr_array_add(m->arrival_queries, q);
+        arrival_query_ask(q);
+        *ret = q;
+        return 0;
+}
+
+/* ---- settling after a restart ---- */
+
 typedef struct Recovery {
         Manager *manager;
         Domain *domain; /* reference */
         Job *job;       /* reference */
         Destination *destination;
-        Peer *peer;
-        sd_event_source *retry;
-        unsigned attempts;
+        ArrivalQuery *query;
         bool guest_left; /* what was decided: it runs on the destination */
-        /* A connect, a call or the backend's settling is under way: its
-         * callback comes, and frees what vmigrated stopping abandoned. */
+        /* The backend is settling the guest: its callback comes, and
+         * frees what vmigrated stopping abandoned (or the exit does). */
         bool busy;
         bool abandoned; /* its job ended; still in manager->recoveries */
-        char *last_error;
 } Recovery;
 
 static void recovery_free(Recovery *r) {
         if (r->manager->recoveries)
                 g_ptr_array_remove(r->manager->recoveries, r);
-        if (r->peer)
-                r->manager->peer_ops->close(r->peer);
-        sd_event_source_disable_unref(r->retry);
+        arrival_query_cancel(r->query);
         job_unref(r->job);
         domain_unref(r->domain);
         destination_free(r->destination);
-        g_free(r->last_error);
         g_free(r);
 }
 
@@ -122,21 +283,15 @@ static void recovery_end(Recovery *r, JobPhase final, const char *why) {
         recovery_free(r);
 }
 
-/* A callback came: false when nobody waits for it any more. */
-static bool recovery_back(Recovery *r) {
-        r->busy = false;
-        if (!r->abandoned)
-                return true;
-        recovery_free(r);
-        return false;
-}
-
 static void on_settled(int ret, const GError *error, void *userdata) {
         Recovery *r = userdata;
         g_autofree char *why = NULL;
 
-        if (!recovery_back(r))
+        r->busy = false;
+        if (r->abandoned) {
+                recovery_free(r);
                 return;
+        }
         if (ret < 0) {
                 /* The record stays: the next start tries again. */
                 why = g_strdup_printf(
@@ -179,30 +334,14 @@ static void recovery_settle(Recovery *r, bool guest_left) {
                 on_settled(-EIO, error, r);
 }
 
-static void recovery_ask(Recovery *r);
-
-static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+static void on_recovery_answer(ArrivalAnswer answer, const char *why, void *userdata) {
         Recovery *r = userdata;
 
-        r->retry = sd_event_source_disable_unref(r->retry);
-        recovery_ask(r);
-        return 0;
-}
-
-/* The destination could not say (unreachable, or the guest still
- * arriving there): again in a moment, or leave it to the admin. */
-static void recovery_retry(Recovery *r, const char *why) {
-        g_free(r->last_error);
-        r->last_error = g_strdup(why);
-        if (r->peer) {
-                r->manager->peer_ops->close(r->peer);
-                r->peer = NULL;
-        }
-        if (++r->attempts < RECOVER_ATTEMPTS &&
-            sd_event_add_time_relative(r->manager->event, &r->retry, CLOCK_MONOTONIC, RECOVER_RETRY_USEC, 0,
-                                       on_retry, r) >= 0)
+        r->query = NULL;
+        if (answer != ARRIVAL_UNKNOWN) {
+                recovery_settle(r, answer == ARRIVAL_RUNS);
                 return;
-
+        }
         g_autofree char *text = g_strdup_printf("vmigrated restarted before Confirm and cannot learn "
                                                 "whether %s runs the guest (%s): the guest "
                                                 "stays paused here (StateReason " UNCONFIRMED_REASON
@@ -211,66 +350,6 @@ static void recovery_retry(Recovery *r, const char *why) {
                                                 r->destination->canonical, why, r->destination->canonical);
         log_error("domain '%s': %s", domain_name(r->domain), text);
         recovery_end(r, JOB_PHASE_FAILED, text);
-}
-
-static void on_arrival(GVariant *reply, const GError *error, void *userdata) {
-        Recovery *r = userdata;
-        g_autoptr(GError) bad = NULL;
-        const char *arrival = NULL;
-
-        if (!recovery_back(r))
-                return;
-        if (!error && cookie_check_size(reply, "Arrival reply", &bad) < 0)
-                error = bad;
-        if (!error && !(arrival = cookie_string(reply, "arrival", 32, "Arrival reply", &bad)))
-                error = bad;
-        if (error) {
-                recovery_retry(r, error->message);
-                return;
-        }
-        if (g_str_equal(arrival, "runs"))
-                recovery_settle(r, true);
-        else if (g_str_equal(arrival, "absent"))
-                recovery_settle(r, false);
-        else {
-                g_autofree char *why = g_strdup_printf(
-                        "%s says the guest is %s", r->destination->canonical,
-                        g_str_equal(arrival, "arriving") ? "still arriving" : "in no known state");
-                recovery_retry(r, why);
-        }
-}
-
-static void on_connected(Peer *peer, const char *remote_host_uuid, const GError *error, void *userdata) {
-        Recovery *r = userdata;
-        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
-        g_autoptr(GError) local = NULL;
-
-        r->peer = peer;
-        if (!recovery_back(r))
-                return;
-        if (error) {
-                recovery_retry(r, error->message);
-                return;
-        }
-        cookie_add_host(&dict, r->manager);
-        g_variant_dict_insert(&dict, "uuid", "s", domain_uuid(r->domain));
-        r->busy = true;
-        if (r->manager->peer_ops->call(peer, "Arrival", g_variant_dict_end(&dict), RECOVER_CALL_TIMEOUT_USEC,
-                                       on_arrival, r, &local) < 0) {
-                r->busy = false;
-                recovery_retry(r, local->message);
-        }
-}
-
-static void recovery_ask(Recovery *r) {
-        g_autoptr(GError) error = NULL;
-
-        r->busy = true;
-        if (r->manager->peer_ops->connect(r->manager->peer_ctx, r->destination, on_connected, r, &error) <
-            0) {
-                r->busy = false;
-                recovery_retry(r, error->message);
-        }
 }
 
 static void recovery_start(Manager *m, Domain *d) {
@@ -298,7 +377,9 @@ static void recovery_start(Manager *m, Domain *d) {
                 recovery_settle(r, false);
                 return;
         }
-        recovery_ask(r);
+        if (arrival_query_start(m, r->destination, domain_uuid(d), on_recovery_answer, r, &r->query,
+                                &error) < 0)
+                on_recovery_answer(ARRIVAL_UNKNOWN, error->message, r);
 }
 
 /* Records whose guest is not waiting here any more (it ended, or was
@@ -366,4 +447,7 @@ void migration_recover_free(Manager *m) {
         while (m->recoveries && m->recoveries->len > 0)
                 recovery_free(m->recoveries->pdata[0]);
         g_clear_pointer(&m->recoveries, g_ptr_array_unref);
+        while (m->arrival_queries && m->arrival_queries->len > 0)
+                arrival_query_free(m->arrival_queries->pdata[0]);
+        g_clear_pointer(&m->arrival_queries, g_ptr_array_unref);
 }

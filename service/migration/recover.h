@@ -24,6 +24,25 @@
  * Finish it cannot know the result of).
  */
 
+/* What a destination did with a guest it was sent (Incoming.Arrival). */
+typedef enum ArrivalAnswer {
+        ARRIVAL_RUNS,    /* it runs there: stop the copy here */
+        ARRIVAL_ABSENT,  /* it never ran there: run the copy here again */
+        ARRIVAL_UNKNOWN, /* no answer, or still arriving, for a minute */
+} ArrivalAnswer;
+
+/* why: for ARRIVAL_UNKNOWN, the last reason the destination could not say. */
+typedef void (*ArrivalDone)(ArrivalAnswer answer, const char *why, void *userdata);
+typedef struct ArrivalQuery ArrivalQuery;
+
+/* Asks destination (again every 2 s, for a minute, while it cannot say)
+ * whether it runs guest uuid. done comes once, from the loop, unless the
+ * query is cancelled first. */
+int arrival_query_start(Manager *m, const Destination *destination, const char *uuid, ArrivalDone done,
+                        void *userdata, ArrivalQuery **ret, GError **error);
+/* No callback after this. NULL is allowed. */
+void arrival_query_cancel(ArrivalQuery *q);
+
 /* Before Finish(success): where the guest is sent. */
 int unconfirmed_record_save(Manager *m, const char *uuid, const char *destination, GError **error);
 /* The migration ended, whichever way: nothing left to settle. */

@@ -70,6 +70,13 @@ typedef struct Outgoing {
         int performed_r;
         GError *performed_error;
         bool perform_started;    /* the backend's Perform took over: Confirm must settle it */
+        /* Finish(success) got no answer (the connection broke): the
+         * destination is asked whether it runs the guest before anything
+         * is done here. Left unsettled, the guest stays paused and the
+         * unconfirmed record stays for the next start (recover.h). */
+        ArrivalQuery *arrival;
+        char *finish_lost;
+        bool keep_unconfirmed_record;
         bool stream_ended;       /* the stream is over: the tunnel's end no longer matters */
         char *tunnel_failure;    /* how the tunnel's carrier ended, when it broke mid-stream */
 
@@ -131,6 +138,8 @@ static void outgoing_free(Outgoing *o) {
         if (!o)
                 return;
         breakpoint_forget(o->manager->breakpoints, o);
+        arrival_query_cancel(o->arrival);
+        g_free(o->finish_lost);
         g_clear_error(&o->performed_error);
         if (o->sharing && o->job)
                 outgoing_set_sharing(o, false);
@@ -383,7 +392,8 @@ static void outgoing_end(Outgoing *o) {
                 return;
         JobPhase final = o->cancelled ? JOB_PHASE_CANCELLED : o->failure ? JOB_PHASE_FAILED : JOB_PHASE_COMPLETED;
 
-        unconfirmed_record_remove(o->manager, domain_uuid(o->domain));
+        if (!o->keep_unconfirmed_record)
+                unconfirmed_record_remove(o->manager, domain_uuid(o->domain));
 
         if (final == JOB_PHASE_COMPLETED && o->options->copy_storage != MIGRATE_COPY_STORAGE_NONE)
                 outgoing_note_source_images(o);
@@ -484,6 +494,76 @@ static void outgoing_confirm(Outgoing *o) {
                 on_confirmed(-EIO, error, o);
 }
 
+/* Nobody can say whether the destination runs the guest: it stays paused
+ * here, for the admin or the next start of vmigrated to settle. */
+static void outgoing_leave_unconfirmed(Outgoing *o, const char *why) {
+        const char *name = outgoing_destination_name(o);
+        g_autoptr(GError) error =
+                g_error_new(VM_ERROR, VM_ERROR_MIGRATION_FAILED,
+                            "Finish got no answer (%s) and whether %s runs the guest is not known (%s): "
+                            "the guest stays paused here (StateReason migration-unconfirmed). If %s does "
+                            "not run it, Resume it here; if it does, Destroy it here",
+                            o->finish_lost, name, why, name);
+
+        log_error("domain '%s': %s", domain_name(o->domain), error->message);
+        outgoing_record_failure(o, error, SEEN_ON_SOURCE, "finish");
+        o->keep_unconfirmed_record = true;
+        if (o->domain->backend->migrate_leave_unconfirmed)
+                o->domain->backend->migrate_leave_unconfirmed(o->domain->backend_data);
+        outgoing_end(o);
+}
+
+static void on_arrival_answer(ArrivalAnswer answer, const char *why, void *userdata) {
+        Outgoing *o = userdata;
+        const char *name = outgoing_destination_name(o);
+        g_autoptr(GError) error = NULL;
+        g_autofree char *note = NULL;
+
+        o->arrival = NULL;
+        switch (answer) {
+        case ARRIVAL_RUNS:
+                note = g_strdup_printf("Finish got no answer (%s), but %s runs the guest", o->finish_lost,
+                                       name);
+                log_info("job %" G_GUINT64_FORMAT ": %s", o->job->id, note);
+                job_add_warning(o->job, note);
+                outgoing_confirm(o);
+                return;
+        case ARRIVAL_ABSENT:
+                error = g_error_new(VM_ERROR, VM_ERROR_MIGRATION_FAILED,
+                                    "%s, and %s does not run the guest: it runs here again", o->finish_lost,
+                                    name);
+                outgoing_record_failure(o, error, SEEN_ON_DESTINATION, "finish");
+                outgoing_confirm(o);
+                return;
+        case ARRIVAL_UNKNOWN:
+                outgoing_leave_unconfirmed(o, why);
+                return;
+        }
+        g_assert_not_reached();
+}
+
+/* Finish(success) was sent but its answer was lost with the connection:
+ * the destination may run the guest, or may have discarded it. Resuming
+ * here blindly could run it twice; ask. */
+static bool outgoing_finish_lost(Outgoing *o, const GError *error) {
+        g_autoptr(GError) local = NULL;
+
+        if (o->failure || !o->perform_started || o->options->offline || o->job->stats.postcopy_active ||
+            !g_error_matches(error, VM_ERROR, VM_ERROR_DESTINATION_UNREACHABLE))
+                return false;
+        log_warning("job %" G_GUINT64_FORMAT ": %s: asking %s whether it runs the guest", o->job->id,
+                    error->message, outgoing_destination_name(o));
+        o->finish_lost = g_strdup(error->message);
+        if (o->peer) {
+                o->manager->peer_ops->close(o->peer);
+                o->peer = NULL;
+        }
+        if (arrival_query_start(o->manager, o->destination, domain_uuid(o->domain), on_arrival_answer, o,
+                                &o->arrival, &local) < 0)
+                on_arrival_answer(ARRIVAL_UNKNOWN, local->message, o);
+        return true;
+}
+
 static void on_finished(GVariant *reply, const GError *error, void *userdata) {
         Outgoing *o = userdata;
         g_autoptr(GError) bad = NULL;
@@ -492,6 +572,8 @@ static void on_finished(GVariant *reply, const GError *error, void *userdata) {
                 error = bad;
         if (!error)
                 cookie_add_warnings_to_job(o->job, reply);
+        if (error && outgoing_finish_lost(o, error))
+                return;
         if (error)
                 outgoing_record_failure(o, error, SEEN_ON_DESTINATION, "finish");
         else if (o->job->stats.postcopy_active) {
@@ -1275,6 +1357,16 @@ void migration_abandon_postcopy(Job *job) {
                 o->ended = NULL;
                 ended(job, error, o->userdata);
         }
+}
+
+bool migration_abandon_finish(Job *job) {
+        Outgoing *o = job->kind == JOB_MIGRATION_OUT ? job->migration : NULL;
+
+        if (!o || !o->arrival)
+                return false;
+        g_clear_pointer(&o->arrival, arrival_query_cancel);
+        outgoing_leave_unconfirmed(o, "vmigrated stopped before it could ask; the next vmigrated asks");
+        return true;
 }
 
 /* The source's job of a migration leaving this host, or an error. */

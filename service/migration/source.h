@@ -25,6 +25,11 @@ int migration_cancel(Job *job, GError **error);
  * the job ends now (failed, saying so, with its signals while the daemon
  * still has its name); QEMU carries on, and the next vmigrated takes it up. */
 void migration_abandon_postcopy(Job *job);
+/* vmigrated is stopping while job asks its destination whether it runs
+ * the guest (Finish got no answer): the job ends, the guest stays paused
+ * (migration-unconfirmed) for the next vmigrated to settle. False when job
+ * is not asking. */
+bool migration_abandon_finish(Job *job);
 
 /* SetMaxDowntime / SetMaxBandwidth on a migration leaving this host
  * (VM_ERROR_NO_JOB for any other job, or a backend that cannot). */

@@ -16,6 +16,14 @@
 #      a keeps the guest paused (migration-unconfirmed) and asks again;
 #      SIGTERM of a's vmigrated ends the recovery job, the record stays;
 #      with b back, the next vmigrated on a stops its copy.
+# And the destination's vmigrated killed while Finish is under way there:
+# the source's Finish gets no answer, so the source asks there (the
+# restarted daemon) before it does anything with its paused copy:
+#   5. killed at destination-after-finish: b runs the guest; a stops its
+#      copy, and the job completes with a warning that Finish's answer
+#      was lost;
+#   6. killed at destination-before-finish: b discards its half; a runs
+#      its copy again; the job failed, naming the phase and b.
 # Each time: the guest runs on exactly one host, in one QEMU, and every
 # page of it verifies there; nothing is left on the other host; the
 # record is gone; the recovery job's error names the phase and the host.
@@ -143,5 +151,53 @@ kill -CONT "$bpid"
 ok "wait_until 60 eval '[ \"\$(mig_state a $p 2>/dev/null)\" = shutoff/migrated ]'" \
         "$d: b answers again: the next vmigrated on a stops its copy (shutoff/migrated)"
 settled_on b a "$d"
+
+# migrate_killing_b POINT DESC: migrates a -> b (wait), stops at POINT on
+# b, SIGKILLs b's vmigrated; the Migrate reply is in $HOSTS_RUN/migrate.out.
+migrate_killing_b() {
+        local pt=$1 d=$2 pid mpid
+        bp_arm b "$pt"
+        mig_migrate a "$p" "$dest_b" 1 wait b true >"$HOSTS_RUN/migrate.out" 2>&1 &
+        mpid=$!
+        ok "bp_wait b $pt 60" "$d: the migration stopped at $pt on b"
+        pid=$(host_daemon_pid b)
+        kill -KILL "$pid"
+        ok "wait_until 10 eval '! kill -0 $pid 2>/dev/null'" "$d: vmigrated on b is killed"
+        bp_clear b
+        wait "$mpid"
+}
+
+# Back to a.
+pb=$(mig_lookup b rc1)
+mig_migrate b "$pb" "$dest_a" 1 wait b true >/dev/null
+ok "mig_wait_state 60 a '$p' 'running/.*'" "the guest runs on a again"
+mig_guest a "$uuid" wait-heartbeat >/dev/null
+
+# --- 5. b's vmigrated killed once the guest runs there, before it answers
+d="b's vmigrated killed after its Finish"
+migrate_killing_b destination-after-finish "$d"
+rc=$?
+ok "[ $rc = 0 ]" "$d: Migrate answers success ($(head -c 200 "$HOSTS_RUN/migrate.out"))"
+job=$(vm_reply_path "$(cat "$HOSTS_RUN/migrate.out")")
+is "$(mig_job_phase a "$job")" completed "$d: a's job completed"
+like "$(mig_jprop a "$job" Warnings)" 'Finish got no answer .*, but host-b runs the guest' \
+        "$d: ... warning that Finish's answer was lost and that b runs the guest"
+settled_on b a "$d"
+like "$(mig_state a "$p" 2>/dev/null || echo gone)" '^(shutoff/migrated|gone)' "$d: a's copy was stopped as migrated"
+
+pb=$(mig_lookup b rc1)
+mig_migrate b "$pb" "$dest_a" 1 wait b true >/dev/null
+ok "mig_wait_state 60 a '$p' 'running/.*'" "the guest runs on a again"
+mig_guest a "$uuid" wait-heartbeat >/dev/null
+
+# --- 6. b's vmigrated killed before it ran the guest
+d="b's vmigrated killed before its Finish"
+migrate_killing_b destination-before-finish "$d"
+rc=$?
+ok "[ $rc != 0 ]" "$d: Migrate answers an error"
+like "$(cat "$HOSTS_RUN/migrate.out")" 'finish phase, on host-b \(destination\): finish: .*host-b does not run the guest: it runs here again' \
+        "$d: ... naming the phase and b, saying the guest runs on a again"
+settled_on a b "$d"
+is "$(mig_state a "$p")" running/migration-failed "$d: a says running/migration-failed"
 
 hosts_finish

@@ -1258,6 +1258,7 @@ const BackendOps backend_qemu_ops = {
         .migrate_incoming_stats = qemu_migrate_incoming_stats,
         .migrate_confirm = qemu_migrate_confirm,
         .migrate_settle_unconfirmed = qemu_migrate_settle_unconfirmed,
+        .migrate_leave_unconfirmed = qemu_migrate_leave_unconfirmed,
         .migrate_finish_cookie = qemu_migrate_finish_cookie,
         .migrate_finish_accept = qemu_migrate_finish_accept,
         .migrate_start_postcopy = qemu_migrate_start_postcopy,

@@ -227,6 +227,7 @@ int qemu_migrate_pause(void *domain_data, GError **error);
 int qemu_migrate_confirm(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);
 int qemu_migrate_settle_unconfirmed(void *domain_data, bool guest_left, BackendDone done, void *userdata,
                                     GError **error);
+void qemu_migrate_leave_unconfirmed(void *domain_data);
 int qemu_migrate_finish_cookie(void *domain_data, GVariantDict *cookie, GError **error);
 int qemu_migrate_finish_accept(void *domain_data, GVariant *source_cookie, GError **error);
 int qemu_migrate_cancel(void *domain_data, GError **error);

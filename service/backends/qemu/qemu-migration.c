@@ -1233,6 +1233,15 @@ int qemu_migrate_settle_unconfirmed(void *domain_data, bool guest_left, BackendD
         return qemu_migrate_confirm(domain_data, guest_left, done, userdata, error);
 }
 
+void qemu_migrate_leave_unconfirmed(void *domain_data) {
+        QemuDomain *qd = domain_data;
+
+        if (!qd->migration)
+                return;
+        qemu_migration_free(qd);
+        qemu_domain_report(qd, DOMAIN_STATE_PAUSED, "migration-unconfirmed", NULL, NULL);
+}
+
 /* ---- destination ---- */
 
 /* QEMU as root (as vmigrated runs it) may always use userfaultfd; others
