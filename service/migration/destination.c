@@ -59,6 +59,9 @@ typedef struct Incoming {
         GPtrArray *tunnels; /* TunnelEnd* */
         GVariant *prepare_reply; /* Prepare's answer, while held before it goes (test builds) */
         struct FinishCall *finish_call; /* Finish under way: the backend holds it */
+        /* The source went away while Prepare was under way: why; the
+         * guest is discarded once Prepare has answered (to nobody). */
+        char *vanished;
 
         IncomingDone done;
         void *userdata;
@@ -89,6 +92,7 @@ static void incoming_free(Incoming *in) {
         if (in->tunnels)
                 g_ptr_array_unref(in->tunnels);
         g_free(in->caller);
+        g_free(in->vanished);
         g_free(in);
 }
 
@@ -243,6 +247,8 @@ static int incoming_arm_tunnels(Incoming *in, const char *data_uri, GVariant **b
         return 0;
 }
 
+static void incoming_abandon_one(Incoming *in, const char *why);
+
 /* QEMU listens: Prepare's answer goes to the source. */
 static void incoming_answer_prepare(Incoming *in) {
         if (breakpoint_hold(in->manager->breakpoints, "destination-after-prepare", domain_uuid(in->domain),
@@ -252,6 +258,10 @@ static void incoming_answer_prepare(Incoming *in) {
         g_autoptr(GVariant) reply = g_steal_pointer(&in->prepare_reply);
         in->done = NULL;
         done(reply, NULL, in->userdata);
+        if (in->vanished) {
+                g_autofree char *why = g_steal_pointer(&in->vanished);
+                incoming_abandon_one(in, why);
+        }
 }
 
 static void on_incoming_prepared(int r, const GError *error, const char *data_uri, GVariant *backend_reply,
@@ -1095,6 +1105,18 @@ static void on_abandoned(GVariant *reply, const GError *error, void *userdata) {
         /* Nobody is waiting for this answer: the source is gone. */
 }
 
+static void incoming_abandon_one(Incoming *in, const char *why) {
+        g_autoptr(GError) error = NULL;
+
+        log_warning("domain '%s': %s; discarding its incoming migration", domain_name(in->domain), why);
+        if (incoming_finish(in, false, false, why, 0, NULL, NULL, on_abandoned, NULL, &error) < 0) {
+                log_error("domain '%s': cannot discard the incoming guest: %s", domain_name(in->domain),
+                          error->message);
+                job_end(in->job, JOB_PHASE_FAILED, why);
+                incoming_forget(in);
+        }
+}
+
 static void incoming_abandon(Manager *m, const char *caller, const char *why) {
         g_autoptr(GPtrArray) gone = g_ptr_array_new();
         GHashTableIter iter;
@@ -1105,20 +1127,18 @@ static void incoming_abandon(Manager *m, const char *caller, const char *why) {
                 Incoming *in = value;
                 /* A guest in post-copy runs here and is only partly here:
                  * never discard it; its stream goes on without us. */
-                if ((!caller || g_strcmp0(in->caller, caller) == 0) && !in->done && !in->postcopy)
-                        g_ptr_array_add(gone, in);
-        }
-        for (unsigned i = 0; i < gone->len; i++) {
-                g_autoptr(GError) error = NULL;
-                Incoming *in = gone->pdata[i];
-                log_warning("domain '%s': %s; discarding its incoming migration", domain_name(in->domain), why);
-                if (incoming_finish(in, false, false, why, 0, NULL, NULL, on_abandoned, NULL, &error) < 0) {
-                        log_error("domain '%s': cannot discard the incoming guest: %s", domain_name(in->domain),
-                                  error->message);
-                        job_end(in->job, JOB_PHASE_FAILED, why);
-                        incoming_forget(in);
+                if ((caller && g_strcmp0(in->caller, caller) != 0) || in->postcopy)
+                        continue;
+                if (in->done) {
+                        /* Prepare is under way: discarded once it answers. */
+                        if (!in->vanished)
+                                in->vanished = g_strdup(why);
+                        continue;
                 }
+                g_ptr_array_add(gone, in);
         }
+        for (unsigned i = 0; i < gone->len; i++)
+                incoming_abandon_one(gone->pdata[i], why);
 }
 
 void migration_incoming_caller_vanished(Manager *m, const char *caller) {

@@ -24,6 +24,9 @@
 #      was lost;
 #   6. killed at destination-before-finish: b discards its half; a runs
 #      its copy again; the job failed, naming the phase and b.
+# And the source's vmigrated killed while b's Prepare is under way:
+#   7. b answers Prepare to nobody, then discards what it prepared: no
+#      QEMU, no job left on b; the guest never stopped on a.
 # Each time: the guest runs on exactly one host, in one QEMU, and every
 # page of it verifies there; nothing is left on the other host; the
 # record is gone; the recovery job's error names the phase and the host.
@@ -199,5 +202,25 @@ like "$(cat "$HOSTS_RUN/migrate.out")" 'finish phase, on host-b \(destination\):
         "$d: ... naming the phase and b, saying the guest runs on a again"
 settled_on a b "$d"
 is "$(mig_state a "$p")" running/migration-failed "$d: a says running/migration-failed"
+
+# --- 7. a's vmigrated killed while b prepares
+d="a's vmigrated killed during b's Prepare"
+mig_guest a "$uuid" wait-heartbeat >/dev/null
+bp_arm b destination-after-prepare
+mig_migrate a "$p" "$dest_b" >"$HOSTS_RUN/migrate.out" 2>&1 &
+mpid=$!
+ok "bp_wait b destination-after-prepare 60" "$d: b holds its answer to Prepare"
+pid=$(host_daemon_pid a)
+kill -KILL "$pid"
+ok "wait_until 10 eval '! kill -0 $pid 2>/dev/null'" "$d: vmigrated on a is killed"
+wait "$mpid"
+bjob=$(mig_dprop b "$(mig_lookup b rc1)" Job 2>/dev/null)
+bp_release b destination-after-prepare
+bp_clear b
+ok "wait_until 30 eval '[ \$(mig_qemu_pids b $uuid | wc -l) = 0 ]'" "$d: b discards the QEMU it prepared"
+ok "wait_until 30 eval '[ -z \"\$(mig_running_jobs b)\" ]'" "$d: no job left running on b ($(mig_running_jobs b | tr '\n' ' '))"
+ok "[ -n '$bjob' ]" "$d: b had an incoming job while it prepared ($bjob)"
+like "$(mig_job_phase b "$bjob")" '^(failed|gone)$' "$d: b's incoming job ended ($(mig_job_phase b "$bjob"))"
+settled_on a b "$d"
 
 hosts_finish
