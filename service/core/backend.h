@@ -202,6 +202,10 @@ typedef struct BackendOps {
          * stats (has_postcopy_blocktime and postcopy_blocktime_ms). May be
          * NULL. */
         void (*migrate_incoming_stats)(void *domain_data, MigrationStats *stats);
+        /* Destination, before Finish: whether the arriving stream switched
+         * to post-copy. The source has then stopped its guest for good:
+         * it can run only here. May be NULL (never). */
+        bool (*migrate_incoming_postcopy)(void *domain_data);
         /* Source, Confirm: success → stop the source guest (stopped/migrated);
          * failure → run it again if it ran before (resumed/migrated). */
         int (*migrate_confirm)(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);

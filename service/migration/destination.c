@@ -1117,7 +1117,35 @@ static void incoming_abandon_one(Incoming *in, const char *why) {
         }
 }
 
+/* The stream switched to post-copy before Finish came: the source's guest
+ * stopped for good, its QEMU still serves the pages. Nobody drives this
+ * migration any more, and the guest can run only here: run it. */
+static void incoming_run_orphan(Incoming *in, const char *why) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *note = g_strdup_printf(
+                "%s after the stream switched to post-copy: the guest can run only here, so it runs "
+                "without the source's Finish",
+                why);
+
+        log_warning("domain '%s': %s", domain_name(in->domain), note);
+        job_add_warning(in->job, note);
+        if (incoming_finish(in, true, true, NULL, 0, NULL, NULL, on_abandoned, NULL, &error) < 0) {
+                log_error("domain '%s': cannot run the incoming guest: %s", domain_name(in->domain),
+                          error->message);
+                job_end(in->job, JOB_PHASE_FAILED, error->message);
+                incoming_forget(in);
+        }
+}
+
+static bool incoming_in_postcopy(Incoming *in) {
+        const BackendOps *ops = in->domain->backend;
+
+        return !in->offline && in->domain->backend_data && ops->migrate_incoming_postcopy &&
+                ops->migrate_incoming_postcopy(in->domain->backend_data);
+}
+
 static void incoming_abandon(Manager *m, const char *caller, const char *why) {
+        g_autoptr(GPtrArray) orphans = g_ptr_array_new();
         g_autoptr(GPtrArray) gone = g_ptr_array_new();
         GHashTableIter iter;
         gpointer value;
@@ -1129,6 +1157,12 @@ static void incoming_abandon(Manager *m, const char *caller, const char *why) {
                  * never discard it; its stream goes on without us. */
                 if ((caller && g_strcmp0(in->caller, caller) != 0) || in->postcopy)
                         continue;
+                if (!in->finish_call && incoming_in_postcopy(in)) {
+                        /* Stopping: QEMU carries on, as after Finish. */
+                        if (caller)
+                                g_ptr_array_add(orphans, in);
+                        continue;
+                }
                 if (in->done) {
                         /* Prepare is under way: discarded once it answers. */
                         if (!in->vanished)
@@ -1139,6 +1173,8 @@ static void incoming_abandon(Manager *m, const char *caller, const char *why) {
         }
         for (unsigned i = 0; i < gone->len; i++)
                 incoming_abandon_one(gone->pdata[i], why);
+        for (unsigned i = 0; i < orphans->len; i++)
+                incoming_run_orphan(orphans->pdata[i], why);
 }
 
 void migration_incoming_caller_vanished(Manager *m, const char *caller) {

@@ -27,6 +27,11 @@
 # And the source's vmigrated killed while b's Prepare is under way:
 #   7. b answers Prepare to nobody, then discards what it prepared: no
 #      QEMU, no job left on b; the guest never stopped on a.
+#   8. killed once the stream switched to post-copy, before Finish: the
+#      guest can run only on b now (a's QEMU stopped it for good, and
+#      still serves its pages): b runs it without Finish, its job
+#      completes with a warning; a's restarted vmigrated stops its copy
+#      once the last page is across.
 # Each time: the guest runs on exactly one host, in one QEMU, and every
 # page of it verifies there; nothing is left on the other host; the
 # record is gone; the recovery job's error names the phase and the host.
@@ -222,5 +227,31 @@ ok "wait_until 30 eval '[ -z \"\$(mig_running_jobs b)\" ]'" "$d: no job left run
 ok "[ -n '$bjob' ]" "$d: b had an incoming job while it prepared ($bjob)"
 like "$(mig_job_phase b "$bjob")" '^(failed|gone)$' "$d: b's incoming job ended ($(mig_job_phase b "$bjob"))"
 settled_on a b "$d"
+
+# --- 8. a's vmigrated killed after the switch to post-copy
+d="a's vmigrated killed after the switch to post-copy"
+mig_guest a "$uuid" wait-heartbeat >/dev/null
+mig_jobs b >"$HOSTS_RUN/jobs-before"
+echo /none >>"$HOSTS_RUN/jobs-before"
+bp_arm a source-after-postcopy-switch
+# 2 MB/s: the first pass lasts seconds, long enough for StartPostCopy.
+mig_migrate a "$p" "$dest_b" 2 postcopy b true bandwidth t 2000000 >"$HOSTS_RUN/migrate.out" 2>&1 &
+mpid=$!
+ok "wait_until 20 eval '[ \"\$(mig_job_of a $p)\" != / ]'" "$d: Migrate made a job on a"
+mig_bus a call "$VM_BUS_NAME" "$(mig_job_of a "$p")" "$VM_JOB_IFACE" StartPostCopy >/dev/null 2>&1
+ok "bp_wait a source-after-postcopy-switch 60" "$d: the migration stopped after the switch"
+pid=$(host_daemon_pid a)
+kill -KILL "$pid"
+ok "wait_until 10 eval '! kill -0 $pid 2>/dev/null'" "$d: vmigrated on a is killed"
+wait "$mpid"
+bp_clear a
+bjob=$(mig_jobs b | grep -v -x -F -f "$HOSTS_RUN/jobs-before" | tail -n1)
+ok "[ -n '$bjob' ]" "$d: b has the incoming job ($bjob)"
+ok "mig_wait_phase 120 b '$bjob' 'completed|failed|cancelled'" "$d: b's job ends"
+is "$(mig_job_phase b "$bjob")" completed "$d: ... completed ($(mig_jprop b "$bjob" Error))"
+like "$(mig_jprop b "$bjob" Warnings)" 'the guest can run only here, so it runs without the source' \
+        "$d: ... saying it ran the guest without Finish"
+settled_on b a "$d"
+like "$(mig_state a "$p" 2>/dev/null || echo gone)" '^(shutoff/migrated|gone)' "$d: a's copy was stopped as migrated"
 
 hosts_finish

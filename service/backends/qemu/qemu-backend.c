@@ -658,6 +658,18 @@ static int adopt_recorded(QemuBackend *b, const QemuPaths *paths, const char *uu
  * core has asked (recover.h). Post-copy: keep it as it is, paused, the
  * guest being split between the hosts. */
 static void reattach_settle_migration(QemuDomain *qd, const char *status) {
+        g_autofree char *role = NULL;
+
+        if (g_str_equal(status, "completed") &&
+            g_file_get_contents(qd->paths->postcopy, &role, NULL, NULL) && g_str_equal(role, "out")) {
+                /* Its post-copy ended while nobody watched: the guest runs
+                 * on the destination, whole. Never run this copy again. */
+                log_info("domain '%s': its post-copy completed while vmigrated was not running: the guest "
+                         "runs on the destination; stopping it here",
+                         domain_name(qd->domain));
+                qemu_migration_reattach_postcopy_completed(qd);
+                return;
+        }
         if (g_str_equal(status, "active") || g_str_equal(status, "setup") || g_str_equal(status, "device")) {
                 log_warning("domain '%s': found an outgoing pre-copy nobody drives since vmigrated restarted: "
                             "cancelling it; the guest stays here",
@@ -673,13 +685,23 @@ static void reattach_settle_migration(QemuDomain *qd, const char *status) {
                             domain_name(qd->domain));
                 qemu_domain_report(qd, DOMAIN_STATE_PAUSED, "migration-unconfirmed", NULL, NULL);
         } else if (g_str_has_prefix(status, "postcopy")) {
-                g_autofree char *role = NULL;
                 bool broken = !g_str_equal(status, "postcopy-active");
 
                 /* Never killed: neither host has the whole guest. */
-                if (g_file_get_contents(qd->paths->postcopy, &role, NULL, NULL))
+                if (g_file_get_contents(qd->paths->postcopy, &role, NULL, NULL)) {
                         qemu_migration_reattach_postcopy(qd, g_str_equal(role, "out"), broken);
-                else {
+                        if (g_str_equal(role, "in") && !broken && qd->domain->state == DOMAIN_STATE_PAUSED) {
+                                /* Switched to post-copy before Finish could
+                                 * run it here: it can run nowhere else. */
+                                log_warning("domain '%s': arrived in post-copy but never ran: running it",
+                                            domain_name(qd->domain));
+                                (void) unlink(qd->paths->incoming);
+                                (void) qmp_execute(qd->qmp, "cont", NULL, QEMU_COMMAND_TIMEOUT_USEC, NULL,
+                                                   NULL, NULL);
+                                qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "postcopy", "resumed",
+                                                   "postcopy");
+                        }
+                } else {
                         log_warning("domain '%s': found in post-copy (%s) with no record of its side: keeping it",
                                     domain_name(qd->domain), status);
                         qemu_domain_report(qd, qd->domain->state, "postcopy-failed", NULL, NULL);
@@ -774,7 +796,8 @@ static GPtrArray *qemu_recover(void *backend_data) {
                                                             paths->log));
                         continue;
                 }
-                if (g_file_test(paths->incoming, G_FILE_TEST_EXISTS)) {
+                if (g_file_test(paths->incoming, G_FILE_TEST_EXISTS) &&
+                    !g_file_test(paths->postcopy, G_FILE_TEST_EXISTS)) {
                         /* A guest that was arriving when vmigrated stopped: its
                          * source has resumed it (its Finish found nobody), so
                          * this copy is settled by discarding it. */
@@ -1256,6 +1279,7 @@ const BackendOps backend_qemu_ops = {
         .migrate_perform = qemu_migrate_perform,
         .migrate_finish = qemu_migrate_finish,
         .migrate_incoming_stats = qemu_migrate_incoming_stats,
+        .migrate_incoming_postcopy = qemu_migrate_incoming_postcopy,
         .migrate_confirm = qemu_migrate_confirm,
         .migrate_settle_unconfirmed = qemu_migrate_settle_unconfirmed,
         .migrate_leave_unconfirmed = qemu_migrate_leave_unconfirmed,

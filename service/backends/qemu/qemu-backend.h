@@ -221,6 +221,7 @@ int qemu_migrate_perform(void *domain_data, const MigrationTarget *target, const
 int qemu_migrate_finish(void *domain_data, bool success, bool postcopy, const MigrateOptions *options,
                         BackendDone done, BackendDone ended, void *userdata, GError **error);
 void qemu_migrate_incoming_stats(void *domain_data, MigrationStats *stats);
+bool qemu_migrate_incoming_postcopy(void *domain_data);
 int qemu_migrate_start_postcopy(void *domain_data, GError **error);
 int qemu_migrate_set_throttle(void *domain_data, unsigned percent, GError **error);
 int qemu_migrate_pause(void *domain_data, GError **error);
@@ -244,6 +245,9 @@ void qemu_migration_free(QemuDomain *qd);
 /* After a daemon restart: a post-copy QEMU was left in (marker in its runtime
  * directory): take it up again, so that it completes or can be resumed. */
 void qemu_migration_reattach_postcopy(QemuDomain *qd, bool outgoing, bool broken);
+/* Source, after a restart: its post-copy completed meanwhile (the guest
+ * runs on the destination): this QEMU goes, as a Confirm would make it. */
+void qemu_migration_reattach_postcopy_completed(QemuDomain *qd);
 
 /* qemu-dirty-rate.c */
 int qemu_measure_dirty_rate(void *domain_data, unsigned seconds, BackendDirtyRateDone done, void *userdata,

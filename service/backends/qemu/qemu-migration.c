@@ -140,6 +140,9 @@ struct QemuMigration {
         bool incoming_cont_answered;
         bool incoming_resumed;
         bool incoming_reported; /* running/postcopy said, Finish answered */
+        /* The stream switched to post-copy (MIGRATION postcopy-active
+         * here): the source stopped its guest for good. */
+        bool incoming_postcopy_seen;
         char *incoming_failure;
         bool discard;
         sd_event_source *finish_wait;
@@ -1909,6 +1912,11 @@ bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data) {
                             g_strcmp0(status, "cancelled") == 0)
                                 (void) qmp_execute(qd->qmp, "query-migrate", NULL, MIGRATION_COMMAND_TIMEOUT_USEC,
                                                    on_final_status, m, NULL);
+                } else if (g_strcmp0(status, "postcopy-active") == 0) {
+                        /* Kept after a restart of vmigrated: the guest can
+                         * run only here now (qemu_recover). */
+                        (void) g_file_set_contents(qd->paths->postcopy, "in", -1, NULL);
+                        m->incoming_postcopy_seen = true;
                 } else if (g_strcmp0(status, "completed") == 0) {
                         m->incoming_completed = true;
                         m->stream_completed = true;
@@ -2087,6 +2095,21 @@ void qemu_migration_process_exited(QemuDomain *qd, const char *how, const char *
         m->discard = true;
         if (op == QEMU_OP_DESTROY || op == QEMU_OP_SHUTDOWN)
                 qemu_domain_complete(qd, 0, NULL);
+}
+
+bool qemu_migrate_incoming_postcopy(void *domain_data) {
+        QemuDomain *qd = domain_data;
+        QemuMigration *m = qd->migration;
+
+        return m && !m->outgoing && m->incoming_postcopy_seen;
+}
+
+void qemu_migration_reattach_postcopy_completed(QemuDomain *qd) {
+        qemu_migration_reattach_postcopy(qd, true, false);
+        if (!qd->migration)
+                return;
+        qd->migration->stream_completed = true;
+        postcopy_confirm_check(qd->migration);
 }
 
 void qemu_migration_reattach_postcopy(QemuDomain *qd, bool outgoing, bool broken) {
