@@ -15,6 +15,8 @@
  *   4  an event named "FREE" frees the Qmp from the event callback
  *   8  the second command has a 1 µs timeout (its late reply is dropped)
  *  16  every reply callback queues a follow-up command (up to 8)
+ *  32  the third command is qmp_execute_oob() ("exec-oob" if the greeting
+ *      offered "oob", as the harness's does; in band otherwise)
  *
  * Regression run (built by meson, replays the seed corpus):
  *   build/tests/fuzz/fuzz-qmp tests/fuzz/corpus/qmp
@@ -143,6 +145,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
                 slots[i] = (Slot){ .state = &s, .index = i };
                 json_object_set_int_member(arguments, "n", i);
+                if (i == 2 && (s.mode & 32)) {
+                        if (qmp_execute_oob(s.qmp, "migrate-recover", arguments, 0, on_reply, &slots[i],
+                                            NULL) < 0)
+                                abort();
+                        continue;
+                }
                 if (qmp_execute(s.qmp,
                                 i == 0           ? "migrate"
                                         : i == 1 ? "query-migrate"

@@ -22,6 +22,11 @@
 #define GREETING                                                                                            \
         "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 2, \"minor\": 0, \"major\": 10}, \"package\": "     \
         "\"Debian 1:10.0.2\"}, \"capabilities\": [\"oob\"]}}\r\n"
+/* A QEMU that cannot run commands out of band (a monitor on a chardev
+ * without its own thread). */
+#define GREETING_NO_OOB                                                                                     \
+        "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 2, \"minor\": 0, \"major\": 10}, \"package\": "     \
+        "\"\"}, \"capabilities\": []}}\r\n"
 
 typedef struct Fixture Fixture;
 
@@ -290,7 +295,8 @@ static bool peer_has_line(Fixture *f) {
  * id (the caller frees). arguments_json (if non-NULL) gets "arguments" as
  * JSON text, or NULL. ret_fd (if non-NULL) gets the one fd that came with
  * the command's first byte; without it, no fd may have come with it. */
-static char *peer_expect_fd(Fixture *f, const char *command, char **arguments_json, int *ret_fd) {
+static char *peer_expect_as(Fixture *f, const char *how, const char *command, char **arguments_json,
+                            int *ret_fd) {
         g_autoptr(JsonParser) parser = json_parser_new();
         g_autoptr(GError) error = NULL;
         g_autofree char *line = NULL;
@@ -335,7 +341,10 @@ static char *peer_expect_fd(Fixture *f, const char *command, char **arguments_js
         g_assert_true(json_parser_load_from_data(parser, line, -1, &error));
         g_assert_no_error(error);
         object = json_node_get_object(json_parser_get_root(parser));
-        g_assert_cmpstr(json_object_get_string_member(object, "execute"), ==, command);
+        /* "execute" or "exec-oob", never both; always with a string id. */
+        g_assert_cmpstr(json_object_get_string_member_with_default(object, how, NULL), ==, command);
+        g_assert_false(json_object_has_member(object, strcmp(how, "execute") == 0 ? "exec-oob" : "execute"));
+        g_assert_nonnull(json_object_get_string_member_with_default(object, "id", NULL));
         if (arguments_json) {
                 JsonNode *arguments = json_object_get_member(object, "arguments");
                 *arguments_json = arguments ? node_to_string(arguments) : NULL;
@@ -345,8 +354,16 @@ static char *peer_expect_fd(Fixture *f, const char *command, char **arguments_js
         return g_strdup(json_object_get_string_member(object, "id"));
 }
 
+static char *peer_expect_fd(Fixture *f, const char *command, char **arguments_json, int *ret_fd) {
+        return peer_expect_as(f, "execute", command, arguments_json, ret_fd);
+}
+
 static char *peer_expect(Fixture *f, const char *command, char **arguments_json) {
         return peer_expect_fd(f, command, arguments_json, NULL);
+}
+
+static char *peer_expect_oob(Fixture *f, const char *command, char **arguments_json) {
+        return peer_expect_as(f, "exec-oob", command, arguments_json, NULL);
 }
 
 static bool peer_has_nothing(Fixture *f) {
@@ -354,16 +371,22 @@ static bool peer_has_nothing(Fixture *f) {
         return !peer_has_line(f) && f->from_client->len == 0;
 }
 
-static void greet(Fixture *f) {
+static void greet_with(Fixture *f, const char *greeting) {
         g_autofree char *id = NULL;
         g_autofree char *reply = NULL;
 
-        g_assert_true(peer_send(f, GREETING));
+        g_assert_true(peer_send(f, greeting));
         id = peer_expect(f, "qmp_capabilities", NULL);
         reply = g_strdup_printf("{\"return\": {}, \"id\": \"%s\"}\r\n", id);
         g_assert_true(peer_send(f, reply));
         g_assert_true(RUN_UNTIL(f, f->ready == 1));
         g_assert_cmpint(qmp_get_state(f->qmp), ==, QMP_READY);
+}
+
+/* As QEMU 10 greets on a unix socket: "oob" offered, and so enabled. */
+static void greet(Fixture *f) {
+        greet_with(f, GREETING);
+        g_assert_true(qmp_oob_enabled(f->qmp));
 }
 
 static void reply_with(Fixture *f, const char *id, const char *return_json) {
@@ -389,9 +412,10 @@ static void test_negotiation(void) {
         g_assert_true(peer_send(f, GREETING));
         caps_id = peer_expect(f, "qmp_capabilities", &caps_args);
         g_assert_cmpstr(caps_id, ==, "vm-1");
-        g_assert_null(caps_args); /* no "oob": replies stay in order */
+        g_assert_cmpstr(caps_args, ==, "{\"enable\":[\"oob\"]}"); /* offered, so asked for */
         g_assert_true(peer_has_nothing(f));
         g_assert_cmpint(f->ready, ==, 0);
+        g_assert_false(qmp_oob_enabled(f->qmp)); /* not before QEMU agreed */
 
         g_assert_cmpint(qmp_get_version(f->qmp, &major, &minor, &micro, &package), ==, 0);
         g_assert_cmpuint(major, ==, 10);
@@ -405,6 +429,7 @@ static void test_negotiation(void) {
 
         reply_with(f, caps_id, "{}");
         g_assert_true(RUN_UNTIL(f, f->ready == 1));
+        g_assert_true(qmp_oob_enabled(f->qmp));
         id = peer_expect(f, "query-status", NULL);
         g_assert_cmpstr(id, ==, "vm-2");
         reply_with(f, id, "{\"status\": \"running\", \"running\": true}");
@@ -448,6 +473,103 @@ static void test_ordering(void) {
         g_assert_cmpstr(f->log->str, ==, "ready reply:c reply:a reply:b ");
         g_assert_cmpint(a.calls, ==, 1);
         reply_clear(&a), reply_clear(&b), reply_clear(&c);
+}
+
+/* No "oob" in the greeting: none asked for, and qmp_execute_oob() falls
+ * back to "execute", in order with the rest. */
+static void test_negotiation_without_oob(void) {
+        g_autoptr(Fixture) f = fixture_new();
+        Reply status = { .f = f, .label = "status" }, pause = { .f = f, .label = "pause" };
+        g_autofree char *caps_id = NULL, *caps_args = NULL, *id_status = NULL, *id_pause = NULL;
+
+        g_assert_cmpint(qmp_execute(f->qmp, "query-status", NULL, 0, on_reply, &status, NULL), ==, 0);
+        g_assert_cmpint(qmp_execute_oob(f->qmp, "migrate-pause", NULL, 0, on_reply, &pause, NULL), ==, 0);
+        g_assert_true(peer_send(f, GREETING_NO_OOB));
+        caps_id = peer_expect(f, "qmp_capabilities", &caps_args);
+        g_assert_null(caps_args);
+        reply_with(f, caps_id, "{}");
+        g_assert_true(RUN_UNTIL(f, f->ready == 1));
+        g_assert_false(qmp_oob_enabled(f->qmp));
+        g_assert_null(qmp_get_capabilities(f->qmp)[0]);
+
+        id_status = peer_expect(f, "query-status", NULL);
+        id_pause = peer_expect(f, "migrate-pause", NULL); /* "execute", not "exec-oob" */
+        g_assert_cmpstr(id_pause, ==, "vm-3");
+        /* In band, an id-less error is the oldest command's. */
+        g_assert_true(peer_send(f, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"parse\"}}\r\n"));
+        g_assert_true(RUN_UNTIL(f, status.calls == 1));
+        g_assert_cmpstr(status.error_class, ==, "GenericError");
+        reply_with(f, id_pause, "{}");
+        g_assert_true(RUN_UNTIL(f, pause.calls == 1));
+        g_assert_cmpstr(pause.result, ==, "{}");
+        g_assert_cmpstr(f->log->str, ==, "ready reply:status reply:pause ");
+        reply_clear(&status), reply_clear(&pause);
+}
+
+/* With "oob": exec-oob with an id, sent past queued in-band commands, and
+ * its reply overtaking theirs reaches its own caller; an id-less error
+ * (which QEMU queues in band) is the oldest in-band command's, never an
+ * out-of-band one's. */
+static void test_oob_out_of_order(void) {
+        g_autoptr(Fixture) f = fixture_new();
+        Reply a = { .f = f, .label = "a" }, b = { .f = f, .label = "b" }, c = { .f = f, .label = "c" },
+              d = { .f = f, .label = "d" }, e = { .f = f, .label = "e" };
+        g_autofree char *id_a = NULL, *id_b = NULL, *id_c = NULL, *id_d = NULL, *id_e = NULL, *args = NULL;
+        JsonObject *recover = json_object_new();
+
+        /* Asked for before negotiation: it waits like the rest. */
+        g_assert_cmpint(qmp_execute(f->qmp, "query-migrate", NULL, 0, on_reply, &a, NULL), ==, 0);
+        g_assert_cmpint(qmp_execute_oob(f->qmp, "migrate-pause", NULL, 0, on_reply, &e, NULL), ==, 0);
+        greet(f);
+        id_a = peer_expect(f, "query-migrate", NULL);
+        id_e = peer_expect_oob(f, "migrate-pause", NULL);
+        g_assert_cmpstr(id_e, ==, "vm-3");
+
+        g_assert_cmpint(qmp_execute(f->qmp, "query-status", NULL, 0, on_reply, &b, NULL), ==, 0);
+        json_object_set_string_member(recover, "uri", "tcp:[::]:49152");
+        g_assert_cmpint(qmp_execute_oob(f->qmp, "migrate-recover", recover, 0, on_reply, &c, NULL), ==, 0);
+        g_assert_cmpint(qmp_execute(f->qmp, "cont", NULL, 0, on_reply, &d, NULL), ==, 0);
+        id_b = peer_expect(f, "query-status", NULL);
+        id_c = peer_expect_oob(f, "migrate-recover", &args);
+        g_assert_cmpstr(args, ==, "{\"uri\":\"tcp:[::]:49152\"}");
+        id_d = peer_expect(f, "cont", NULL);
+        g_assert_cmpstr(id_c, ==, "vm-5");
+
+        /* QEMU's main loop is stuck in "query-migrate": the out-of-band
+         * replies come first, the newest first. */
+        reply_with(f, id_c, "{}");
+        g_assert_true(RUN_UNTIL(f, c.calls == 1));
+        g_assert_cmpstr(c.result, ==, "{}");
+        g_assert_true(peer_send(f,
+                                "{\"error\": {\"class\": \"GenericError\", \"desc\": \"not now\"}, \"id\": "
+                                "\"vm-3\"}\r\n"));
+        g_assert_true(RUN_UNTIL(f, e.calls == 1));
+        g_assert_cmpstr(e.error_class, ==, "GenericError");
+        g_assert_cmpint(a.calls + b.calls + d.calls, ==, 0);
+
+        /* Then the main loop runs again: in order. */
+        g_assert_true(peer_send(f, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"parse\"}}\r\n"));
+        g_assert_true(RUN_UNTIL(f, a.calls == 1));
+        g_assert_cmpstr(a.error_class, ==, "GenericError");
+        reply_with(f, id_b, "\"B\"");
+        reply_with(f, id_d, "\"D\"");
+        g_assert_true(RUN_UNTIL(f, d.calls == 1));
+        g_assert_cmpstr(b.result, ==, "\"B\"");
+        g_assert_cmpstr(d.result, ==, "\"D\"");
+        g_assert_cmpstr(f->log->str, ==, "ready reply:c reply:e reply:a reply:b reply:d ");
+
+        /* Only an out-of-band command pending: an id-less error is no one's. */
+        reply_clear(&c);
+        g_assert_cmpint(qmp_execute_oob(f->qmp, "migrate-pause", NULL, 0, on_reply, &c, NULL), ==, 0);
+        g_free(id_c);
+        id_c = peer_expect_oob(f, "migrate-pause", NULL);
+        g_assert_true(peer_send(f, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"parse\"}}\r\n"));
+        g_assert_cmpint(c.calls, ==, 1);
+        reply_with(f, id_c, "{}");
+        g_assert_true(RUN_UNTIL(f, c.calls == 2));
+        g_assert_cmpstr(c.result, ==, "{}");
+        g_assert_cmpint(qmp_get_state(f->qmp), ==, QMP_READY);
+        reply_clear(&a), reply_clear(&b), reply_clear(&c), reply_clear(&d), reply_clear(&e);
 }
 
 static void test_events(void) {
@@ -1175,15 +1297,16 @@ static void test_fd_queued_before_negotiation(void) {
         reply_clear(&plain), reply_clear(&getfd);
 }
 
-/* Everything is in the out buffer at once, so one send could carry several
- * commands: each fd must still come with the first byte of its own. */
+/* Without "oob" everything is in the out buffer at once, so one send could
+ * carry several commands: each fd must still come with the first byte of
+ * its own. */
 static void test_fd_back_to_back(void) {
         g_autoptr(Fixture) f = fixture_new();
         const char *names[] = { "first", "second" };
         int pipes[2][2], received[2] = { -1, -1 };
         g_autofree char *id_before = NULL, *id_after = NULL;
 
-        greet(f);
+        greet_with(f, GREETING_NO_OOB);
         g_assert_cmpint(qmp_execute(f->qmp, "before", NULL, 0, NULL, NULL, NULL), ==, 0);
         for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
                 g_assert_cmpint(pipe2(pipes[i], O_CLOEXEC), ==, 0);
@@ -1207,6 +1330,58 @@ static void test_fd_back_to_back(void) {
         id_after = peer_expect(f, "after", NULL);
 }
 
+/* With "oob" QEMU reads ahead and would close the first fd on receiving the
+ * second before its getfd ran: the second fd, and the in-band commands
+ * behind it, wait for the first getfd's answer; out-of-band ones do not. */
+static void test_fd_held_with_oob(void) {
+        g_autoptr(Fixture) f = fixture_new();
+        Reply first = { .f = f, .label = "first" }, second = { .f = f, .label = "second" },
+              pause = { .f = f, .label = "pause" };
+        int pipes[2][2], received[2] = { -1, -1 };
+        g_autofree char *id_before = NULL, *id_first = NULL, *id_second = NULL, *id_pause = NULL,
+                        *id_after = NULL, *args = NULL;
+
+        greet(f);
+        g_assert_cmpint(qmp_execute(f->qmp, "before", NULL, 0, NULL, NULL, NULL), ==, 0);
+        for (size_t i = 0; i < 2; i++) {
+                g_assert_cmpint(pipe2(pipes[i], O_CLOEXEC), ==, 0);
+                g_assert_cmpint(qmp_execute_with_fd(f->qmp, "getfd", fdname(i == 0 ? "first" : "second"),
+                                                    pipes[i][1], 0, on_reply, i == 0 ? &first : &second,
+                                                    NULL),
+                                ==, 0);
+                close(pipes[i][1]);
+        }
+        g_assert_cmpint(qmp_execute(f->qmp, "after", NULL, 0, NULL, NULL, NULL), ==, 0);
+        g_assert_cmpint(qmp_execute_oob(f->qmp, "migrate-pause", NULL, 0, on_reply, &pause, NULL), ==, 0);
+
+        id_before = peer_expect(f, "before", NULL);
+        id_first = peer_expect_fd(f, "getfd", &args, &received[0]);
+        g_assert_cmpstr(args, ==, "{\"fdname\":\"first\"}");
+        assert_same_pipe(received[0], pipes[0][0], "first");
+        id_pause = peer_expect_oob(f, "migrate-pause", NULL);
+        g_assert_true(peer_has_nothing(f));
+
+        reply_with(f, id_before, "{}");
+        reply_with(f, id_pause, "{}");
+        g_assert_true(RUN_UNTIL(f, pause.calls == 1));
+        g_assert_true(peer_has_nothing(f)); /* only the getfd's answer counts */
+
+        reply_with(f, id_first, "{}");
+        g_assert_true(RUN_UNTIL(f, first.calls == 1));
+        g_free(args);
+        id_second = peer_expect_fd(f, "getfd", &args, &received[1]);
+        g_assert_cmpstr(args, ==, "{\"fdname\":\"second\"}");
+        assert_same_pipe(received[1], pipes[1][0], "second");
+        id_after = peer_expect(f, "after", NULL);
+        g_assert_cmpstr(id_second, ==, "vm-5");
+        g_assert_cmpstr(id_after, ==, "vm-6");
+        reply_with(f, id_second, "{}");
+        g_assert_true(RUN_UNTIL(f, second.calls == 1));
+        close(pipes[0][0]);
+        close(pipes[1][0]);
+        reply_clear(&first), reply_clear(&second), reply_clear(&pause);
+}
+
 /* A socket buffer far smaller than the commands: sends stop half way
  * (EAGAIN) before, inside and after the fd commands, and each fd still goes
  * exactly once, with its own command. */
@@ -1220,7 +1395,8 @@ static void test_fd_partial_sends(void) {
         JsonObject *big = json_object_new();
         JsonObject *padded = fdname(names[0]);
 
-        greet(f);
+        /* Without "oob", so that both fds are in the out buffer at once. */
+        greet_with(f, GREETING_NO_OOB);
         g_assert_cmpint(setsockopt(f->client_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), ==, 0);
         json_object_set_string_member(big, "padding", padding);
         json_object_set_string_member(padded, "padding", padding);
@@ -1388,8 +1564,9 @@ static void test_real_qemu(void) {
         g_autofree char *qmp_arg = NULL;
         Reply version = { .label = "version" }, caps = { .label = "caps" }, bad = { .label = "bad" },
               schema = { .label = "schema" }, quit = { .label = "quit" }, getfd = { .label = "getfd" },
-              no_fd = { .label = "no-fd" }, closefd = { .label = "closefd" };
-        int pipe_fds[2];
+              no_fd = { .label = "no-fd" }, closefd = { .label = "closefd" }, pause = { .label = "pause" },
+              not_oob = { .label = "not-oob" }, fd2 = { .label = "fd2" }, closefd2 = { .label = "closefd2" };
+        int pipe_fds[2], pipe2_fds[2];
         unsigned major, minor, micro;
         const char *package;
         int64_t deadline;
@@ -1401,6 +1578,7 @@ static void test_real_qemu(void) {
         }
         f = fixture_alloc();
         version.f = caps.f = bad.f = schema.f = quit.f = getfd.f = no_fd.f = closefd.f = f;
+        pause.f = not_oob.f = fd2.f = closefd2.f = f;
 
         q.dir = g_dir_make_tmp("test-qmp-XXXXXX", &error);
         g_assert_no_error(error);
@@ -1435,6 +1613,9 @@ static void test_real_qemu(void) {
         g_assert_true(RUN_UNTIL(f, f->ready == 1 || f->closed > 0));
         g_assert_cmpint(qmp_get_version(f->qmp, &major, &minor, &micro, &package), ==, 0);
         g_test_message("QEMU %u.%u.%u (%s)", major, minor, micro, package);
+        /* A unix socket monitor has its own thread (QEMU >= 3.0): "oob". */
+        g_assert_true(g_strv_contains(qmp_get_capabilities(f->qmp), "oob"));
+        g_assert_true(qmp_oob_enabled(f->qmp));
 
         g_assert_cmpint(
                 qmp_execute(f->qmp, "query-version", NULL, 5 * G_USEC_PER_SEC, on_reply, &version, NULL), ==,
@@ -1495,6 +1676,53 @@ static void test_real_qemu(void) {
         g_assert_cmpstr(closefd.result, ==, "{}");
         close(pipe_fds[0]);
 
+        /* exec-oob: QEMU runs migrate-pause (allow-oob) and refuses it
+         * without a post-copy; a command without allow-oob is refused as
+         * such. Both answers carry the id. */
+        g_assert_cmpint(
+                qmp_execute_oob(f->qmp, "migrate-pause", NULL, 5 * G_USEC_PER_SEC, on_reply, &pause, NULL),
+                ==, 0);
+        g_assert_cmpint(
+                qmp_execute_oob(f->qmp, "query-status", NULL, 5 * G_USEC_PER_SEC, on_reply, &not_oob, NULL),
+                ==, 0);
+        g_assert_true(RUN_UNTIL(f, pause.calls == 1 && not_oob.calls == 1));
+        g_test_message("exec-oob migrate-pause: %s", pause.message);
+        g_test_message("exec-oob query-status: %s", not_oob.message);
+        g_assert_cmpstr(pause.error_class, ==, "GenericError");
+        g_assert_true(pause.message && strstr(pause.message, "postcopy"));
+        g_assert_cmpstr(not_oob.error_class, ==, "GenericError");
+        g_assert_true(not_oob.message && strstr(not_oob.message, "OOB"));
+
+        /* With "oob" QEMU reads ahead: two fds back to back would leave
+         * the first getfd without its own (the chardev drops an unclaimed
+         * fd when the next arrives). Each getfd takes the right one. */
+        g_assert_cmpint(pipe2(pipe_fds, O_CLOEXEC), ==, 0);
+        g_assert_cmpint(pipe2(pipe2_fds, O_CLOEXEC), ==, 0);
+        g_assert_cmpint(qmp_execute_with_fd(f->qmp, "getfd", fdname("one"), pipe_fds[1], 5 * G_USEC_PER_SEC,
+                                            on_reply, &getfd, NULL),
+                        ==, 0);
+        g_assert_cmpint(qmp_execute_with_fd(f->qmp, "getfd", fdname("two"), pipe2_fds[1], 5 * G_USEC_PER_SEC,
+                                            on_reply, &fd2, NULL),
+                        ==, 0);
+        close(pipe_fds[1]);
+        close(pipe2_fds[1]);
+        g_assert_cmpint(
+                qmp_execute(f->qmp, "closefd", fdname("one"), 5 * G_USEC_PER_SEC, on_reply, &closefd, NULL),
+                ==, 0);
+        g_assert_cmpint(
+                qmp_execute(f->qmp, "closefd", fdname("two"), 5 * G_USEC_PER_SEC, on_reply, &closefd2, NULL),
+                ==, 0);
+        g_assert_true(RUN_UNTIL(f, closefd2.calls == 1));
+        g_assert_cmpstr(getfd.result, ==, "{}");
+        g_assert_cmpstr(fd2.result, ==, "{}");
+        g_assert_cmpstr(closefd.result, ==, "{}");
+        g_assert_cmpstr(closefd2.result, ==, "{}");
+        /* QEMU closed both write ends it held: each pipe reads EOF. */
+        g_assert_cmpint(read(pipe_fds[0], &(char){ 0 }, 1), ==, 0);
+        g_assert_cmpint(read(pipe2_fds[0], &(char){ 0 }, 1), ==, 0);
+        close(pipe_fds[0]);
+        close(pipe2_fds[0]);
+
         g_assert_cmpint(qmp_execute(f->qmp, "quit", NULL, 5 * G_USEC_PER_SEC, on_reply, &quit, NULL), ==, 0);
         g_assert_true(RUN_UNTIL(f, f->closed == 1));
         g_assert_nonnull(strstr(f->log->str, "event:SHUTDOWN"));
@@ -1503,6 +1731,7 @@ static void test_real_qemu(void) {
         g_assert_true(qemu_wait_exit(&q));
         reply_clear(&version), reply_clear(&caps), reply_clear(&bad), reply_clear(&schema),
                 reply_clear(&quit), reply_clear(&getfd), reply_clear(&no_fd), reply_clear(&closefd);
+        reply_clear(&pause), reply_clear(&not_oob), reply_clear(&fd2), reply_clear(&closefd2);
 }
 
 int main(int argc, char *argv[]) {
@@ -1510,6 +1739,8 @@ int main(int argc, char *argv[]) {
         g_test_set_nonfatal_assertions();
         g_test_add_func("/qmp/negotiation", test_negotiation);
         g_test_add_func("/qmp/negotiation-failures", test_negotiation_failures);
+        g_test_add_func("/qmp/negotiation-without-oob", test_negotiation_without_oob);
+        g_test_add_func("/qmp/oob-out-of-order", test_oob_out_of_order);
         g_test_add_func("/qmp/ordering", test_ordering);
         g_test_add_func("/qmp/events", test_events);
         g_test_add_func("/qmp/split-and-merged", test_split_and_merged);
@@ -1531,6 +1762,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/qmp/fd/getfd", test_fd_getfd);
         g_test_add_func("/qmp/fd/queued-before-negotiation", test_fd_queued_before_negotiation);
         g_test_add_func("/qmp/fd/back-to-back", test_fd_back_to_back);
+        g_test_add_func("/qmp/fd/held-with-oob", test_fd_held_with_oob);
         g_test_add_func("/qmp/fd/partial-sends", test_fd_partial_sends);
         g_test_add_func("/qmp/fd/no-leaks", test_fd_no_leaks);
         g_test_add_func("/qmp/fd/invalid", test_fd_invalid);

@@ -626,8 +626,12 @@ static void migration_check_stall(QemuMigration *m, const char *status) {
                   postcopy ? "pausing the post-copy" : "cancelling");
         /* A post-copy cannot be cancelled (the guest runs over there), only
          * paused, to be resumed once the link is back. */
-        (void) qmp_execute(qd->qmp, postcopy ? "migrate-pause" : "migrate_cancel", NULL,
-                           MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
+        if (postcopy)
+                (void) qmp_execute_oob(qd->qmp, "migrate-pause", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, NULL,
+                                       NULL, NULL);
+        else
+                (void) qmp_execute(qd->qmp, "migrate_cancel", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, NULL,
+                                   NULL, NULL);
 }
 
 static void on_poll_reply(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
@@ -1031,7 +1035,10 @@ int qemu_migrate_pause(void *domain_data, GError **error) {
 
         if (!m || !m->postcopy_active || !qd->qmp)
                 return vm_error_set(error, VM_ERROR_NO_JOB, "no post-copy in progress here");
-        return qmp_execute(qd->qmp, "migrate-pause", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, error);
+        /* Out of band: the destination's main loop may be stuck waiting for
+         * a page that the broken link no longer brings. */
+        return qmp_execute_oob(qd->qmp, "migrate-pause", NULL, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL,
+                               error);
 }
 
 int qemu_migrate_cancel(void *domain_data, GError **error) {
@@ -1375,6 +1382,21 @@ static void on_incoming_reply(Qmp *qmp, JsonNode *result, const char *error_clas
         prepare_complete(m, -EIO, error);
 }
 
+/* Starts listening for the stream: migrate-incoming, or for a broken
+ * post-copy migrate-recover, out of band, since the guest runs here and
+ * QEMU's main loop may be blocked in a fault on a page still on the
+ * source, which only the recovered stream can bring (an in-band
+ * migrate-recover would wait for it for ever). */
+static int incoming_execute(QemuMigration *m, JsonObject *args, GError **error) {
+        Qmp *qmp = m->qd->qmp;
+
+        if (m->resuming)
+                return qmp_execute_oob(qmp, "migrate-recover", args, MIGRATION_COMMAND_TIMEOUT_USEC,
+                                       on_incoming_reply, m, error);
+        return qmp_execute(qmp, "migrate-incoming", args, MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_reply,
+                           m, error);
+}
+
 /* Option 'tunnelled': a socket in the guest's own directory (0700, the
  * daemon's), which the daemon connects to for the source. */
 static int incoming_listen_tunnel(QemuMigration *m, GError **error) {
@@ -1386,8 +1408,7 @@ static int incoming_listen_tunnel(QemuMigration *m, GError **error) {
         g_free(m->data_uri);
         m->data_uri = g_strdup(uri);
         json_object_set_string_member(args, "uri", uri);
-        return qmp_execute(qd->qmp, m->resuming ? "migrate-recover" : "migrate-incoming", args,
-                           MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_reply, m, error);
+        return incoming_execute(m, args, error);
 }
 
 static int incoming_listen(QemuMigration *m, GError **error) {
@@ -1421,9 +1442,7 @@ static int incoming_listen(QemuMigration *m, GError **error) {
         g_autofree char *uri = strchr(m->listen_host, ':') ? g_strdup_printf("tcp:[%s]:%u", m->listen_host, m->port)
                                                            : g_strdup_printf("tcp:%s:%u", m->listen_host, m->port);
         json_object_set_string_member(args, "uri", uri);
-        /* A broken post-copy listens again with migrate-recover. */
-        int r = qmp_execute(qd->qmp, m->resuming ? "migrate-recover" : "migrate-incoming", args,
-                            MIGRATION_COMMAND_TIMEOUT_USEC, on_incoming_reply, m, error);
+        int r = incoming_execute(m, args, error);
         if (r >= 0 && !migrate_options_has(m->options, MIGRATE_OPTION_DATA_URI))
                 incoming_claim_port(m);
         return r;

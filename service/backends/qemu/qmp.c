@@ -30,6 +30,8 @@ typedef struct QmpCommand {
         sd_event_source *timer;
         uint64_t timeout_usec;
         bool internal;   /* our qmp_capabilities: never reported to anyone */
+        bool oob;        /* asked for out-of-band; once sent: went as "exec-oob" */
+        bool passes_fd;  /* was queued with an fd (kept after the fd moved on) */
         bool sent;       /* on ->in_flight rather than ->queued */
         bool timed_out;  /* its caller was told; a late reply is dropped */
         GError *failure; /* on ->failing: what to tell its caller */
@@ -70,7 +72,7 @@ struct Qmp {
         size_t out_sent;
         GArray *out_fds; /* QmpOutFd, by offset, all at or past ->out_sent */
 
-        GQueue queued;    /* QmpCommand: waiting for negotiation to finish */
+        GQueue queued;    /* QmpCommand: not serialized yet (negotiation, or an fd held back) */
         GQueue in_flight; /* QmpCommand: serialized, in sending order */
         GQueue failing;   /* QmpCommand: connection closed, callback not yet run */
         GError *close_error;
@@ -78,6 +80,8 @@ struct Qmp {
 
         uint64_t next_id;
         bool have_greeting;
+        bool oob_requested; /* qmp_capabilities asked for "oob" */
+        bool oob_enabled;   /* ... and QEMU agreed */
         unsigned version[3];
         char *package;
         char **capabilities;
@@ -276,9 +280,9 @@ static int qmp_on_command_timeout(sd_event_source *s, uint64_t usec, void *userd
                 g_queue_remove(&qmp->queued, cmd);
                 qmp_complete(qmp, cmd, NULL, NULL, error);
         } else {
-                /* Stays on ->in_flight: QEMU answers in order, so its reply
-                 * (or an id-less error) is still to come and must be
-                 * recognised as its own, not matched to the next command. */
+                /* Stays on ->in_flight: its reply (or, in band, an id-less
+                 * error) is still to come and must be recognised as its
+                 * own, not matched to another command. */
                 QmpReplyFn done = cmd->done;
 
                 cmd->timed_out = true;
@@ -298,7 +302,12 @@ static void qmp_send_command(Qmp *qmp, QmpCommand *cmd) {
         gsize length = 0;
 
         cmd->id = g_strdup_printf("vm-%" PRIu64, ++qmp->next_id);
-        json_object_set_string_member(message, "execute", cmd->name);
+        if (cmd->oob && !qmp->oob_enabled) {
+                log_debug("QMP: QEMU has no out-of-band execution, '%s' goes in band", cmd->name);
+                cmd->oob = false;
+        }
+        /* Every command carries an id, as QEMU demands once "oob" is on. */
+        json_object_set_string_member(message, cmd->oob ? "exec-oob" : "execute", cmd->name);
         if (cmd->arguments)
                 json_object_set_object_member(message, "arguments", g_steal_pointer(&cmd->arguments));
         json_object_set_string_member(message, "id", cmd->id);
@@ -319,6 +328,41 @@ static void qmp_send_command(Qmp *qmp, QmpCommand *cmd) {
         cmd->sent = true;
         g_queue_push_tail(&qmp->in_flight, cmd);
         qmp_update_events(qmp);
+}
+
+static bool qmp_fd_in_flight(Qmp *qmp) {
+        for (GList *l = qmp->in_flight.head; l; l = l->next)
+                if (((QmpCommand *) l->data)->passes_fd)
+                        return true;
+        return false;
+}
+
+/*
+ * Serializes what ->queued holds and may go now, in order. Once "oob" is
+ * on, QEMU's monitor thread reads ahead of the main loop that runs in-band
+ * commands, and its socket chardev keeps only the fds of the last read that
+ * carried any, closing those before: a second fd sent before "getfd" took
+ * the first would close the first. So with "oob" an fd waits until no
+ * command that passed one is unanswered, and the in-band commands behind it
+ * wait too (in-band order is kept); out-of-band ones carry no fd and go.
+ * Only for QMP_READY.
+ */
+static void qmp_send_queued(Qmp *qmp) {
+        bool held = false;
+        GList *next;
+
+        for (GList *l = qmp->queued.head; l; l = next) {
+                QmpCommand *cmd = l->data;
+                bool oob = cmd->oob && qmp->oob_enabled;
+
+                next = l->next;
+                if (!oob && (held || (cmd->fd >= 0 && qmp->oob_enabled && qmp_fd_in_flight(qmp)))) {
+                        held = true;
+                        continue;
+                }
+                g_queue_delete_link(&qmp->queued, l);
+                qmp_send_command(qmp, cmd);
+        }
 }
 
 /*
@@ -419,8 +463,6 @@ static bool node_is_object(JsonNode *node) {
 
 static void qmp_on_capabilities(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
                                 void *userdata) {
-        QmpCommand *cmd;
-
         if (error) {
                 qmp_shutdown(qmp,
                              g_error_new(VM_ERROR, VM_ERROR_BACKEND_FAILED,
@@ -429,9 +471,11 @@ static void qmp_on_capabilities(Qmp *qmp, JsonNode *result, const char *error_cl
         }
         qmp->negotiation_timer = sd_event_source_disable_unref(qmp->negotiation_timer);
         qmp->state = QMP_READY;
+        qmp->oob_enabled = qmp->oob_requested;
+        if (qmp->oob_enabled)
+                log_debug("QMP: out-of-band execution enabled");
         /* Before telling anyone: commands queued earlier go first. */
-        while ((cmd = g_queue_pop_head(&qmp->queued)))
-                qmp_send_command(qmp, cmd);
+        qmp_send_queued(qmp);
         if (qmp->on_state)
                 qmp->on_state(qmp, QMP_READY, NULL, qmp->userdata);
 }
@@ -491,11 +535,21 @@ static int qmp_handle_greeting(Qmp *qmp, JsonObject *message) {
         qmp->capabilities = (char **) g_ptr_array_free(g_steal_pointer(&names), FALSE);
         log_debug("QMP greeting: QEMU %u.%u.%u", numbers[0], numbers[1], numbers[2]);
 
-        /* No capability is enabled ("oob" would let replies overtake each
-         * other): the empty negotiation keeps replies in command order. */
+        /* "oob" where offered: migrate-recover and migrate-pause must get
+         * through while QEMU's main loop waits for a page that is still on
+         * the source. Replies may overtake each other then; they are
+         * matched by id. */
         cmd = qmp_command_new(qmp, "qmp_capabilities");
         cmd->internal = true;
         cmd->done = qmp_on_capabilities;
+        if (g_strv_contains((const char *const *) qmp->capabilities, "oob")) {
+                JsonArray *enable = json_array_new();
+
+                json_array_add_string_element(enable, "oob");
+                cmd->arguments = json_object_new();
+                json_object_set_array_member(cmd->arguments, "enable", enable);
+                qmp->oob_requested = true;
+        }
         qmp_send_command(qmp, cmd);
         return 0;
 }
@@ -545,7 +599,8 @@ static int qmp_handle_reply(Qmp *qmp, JsonObject *message) {
                 if (!node_is_string(id))
                         return qmp_protocol_error(qmp, "a reply carries an \"id\" that is not a string");
                 for (GList *l = qmp->in_flight.head; l; l = l->next) {
-                        /* QEMU answers in order: this is nearly always the head. */
+                        /* In band QEMU answers in order: nearly always the
+                         * head. An out-of-band reply may overtake. */
                         QmpCommand *c = l->data;
 
                         if (strcmp(c->id, json_node_get_string(id)) == 0) {
@@ -561,13 +616,23 @@ static int qmp_handle_reply(Qmp *qmp, JsonObject *message) {
                 }
         } else {
                 /* QEMU answers a command it could not parse with an error
-                 * without id; ours parse, but take it for the oldest. */
-                cmd = g_queue_pop_head(&qmp->in_flight);
+                 * without id, queued in band (it cannot tell exec-oob from
+                 * garbage); ours parse, but take it for the oldest in-band
+                 * command. */
+                for (GList *l = qmp->in_flight.head; l; l = l->next)
+                        if (!((QmpCommand *) l->data)->oob) {
+                                cmd = l->data;
+                                g_queue_delete_link(&qmp->in_flight, l);
+                                break;
+                        }
                 if (!cmd) {
-                        log_warning("ignoring a QMP reply without id: no command is pending");
+                        log_warning("ignoring a QMP reply without id: no in-band command is pending");
                         return 0;
                 }
         }
+        /* The fd it passed was taken (or refused): the next may go. */
+        if (cmd->passes_fd && qmp->state == QMP_READY)
+                qmp_send_queued(qmp);
 
         if (cmd->timed_out) {
                 log_debug("dropping the late reply to QMP command '%s' %s", cmd->name, cmd->id);
@@ -1031,9 +1096,9 @@ static bool command_name_valid(const char *name) {
         return true;
 }
 
-/* qmp_execute() with fd (ours, or -1) to send along; takes arguments and
- * fd in all cases. */
-static int qmp_queue_command(Qmp *qmp, const char *command, JsonObject *arguments, int fd,
+/* qmp_execute() with fd (ours, or -1) to send along, out of band if oob
+ * (and QEMU agreed); takes arguments and fd in all cases. */
+static int qmp_queue_command(Qmp *qmp, const char *command, JsonObject *arguments, int fd, bool oob,
                              uint64_t timeout_usec, QmpReplyFn done, void *userdata, GError **error) {
         g_autoptr(JsonObject) args = arguments;
         QmpCommand *cmd;
@@ -1058,6 +1123,8 @@ static int qmp_queue_command(Qmp *qmp, const char *command, JsonObject *argument
 
         cmd = qmp_command_new(qmp, command);
         cmd->fd = fd;
+        cmd->passes_fd = fd >= 0;
+        cmd->oob = oob;
         cmd->arguments = g_steal_pointer(&args);
         cmd->done = done;
         cmd->userdata = userdata;
@@ -1074,16 +1141,25 @@ static int qmp_queue_command(Qmp *qmp, const char *command, JsonObject *argument
                 }
         }
 
+        g_queue_push_tail(&qmp->queued, cmd);
         if (qmp->state == QMP_READY)
-                qmp_send_command(qmp, cmd);
-        else
-                g_queue_push_tail(&qmp->queued, cmd);
+                qmp_send_queued(qmp);
         return 0;
 }
 
 int qmp_execute(Qmp *qmp, const char *command, JsonObject *arguments, uint64_t timeout_usec, QmpReplyFn done,
                 void *userdata, GError **error) {
-        return qmp_queue_command(qmp, command, arguments, -1, timeout_usec, done, userdata, error);
+        return qmp_queue_command(qmp, command, arguments, -1, false, timeout_usec, done, userdata, error);
+}
+
+int qmp_execute_oob(Qmp *qmp, const char *command, JsonObject *arguments, uint64_t timeout_usec,
+                    QmpReplyFn done, void *userdata, GError **error) {
+        return qmp_queue_command(qmp, command, arguments, -1, true, timeout_usec, done, userdata, error);
+}
+
+bool qmp_oob_enabled(Qmp *qmp) {
+        assert(qmp);
+        return qmp->oob_enabled;
 }
 
 int qmp_execute_with_fd(Qmp *qmp, const char *command, JsonObject *arguments, int fd, uint64_t timeout_usec,
@@ -1114,8 +1190,8 @@ int qmp_execute_with_fd(Qmp *qmp, const char *command, JsonObject *arguments, in
                                      command ?: "(null)", g_strerror(-r));
                 return r;
         }
-        return qmp_queue_command(qmp, command, g_steal_pointer(&args), copy, timeout_usec, done, userdata,
-                                 error);
+        return qmp_queue_command(qmp, command, g_steal_pointer(&args), copy, false, timeout_usec, done,
+                                 userdata, error);
 }
 
 void qmp_close(Qmp *qmp) {

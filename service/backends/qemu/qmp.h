@@ -18,6 +18,13 @@
  * that id. Every callback is called from the event loop, never from inside a
  * qmp_*() call, and a callback may call anything here, qmp_free() included.
  *
+ * When the greeting offers "oob", qmp_capabilities enables it, and
+ * qmp_execute_oob() sends "exec-oob": QEMU runs such a command in its
+ * monitor thread at once, even while its main loop is blocked, and its
+ * reply may overtake those of in-band commands (which still come in order).
+ * With "oob" on, a command passing an fd is held back until the previous
+ * one that passed an fd has been answered (see qmp_send_queued()).
+ *
  * Everything the peer sends is validated. A message that cannot be attributed
  * to one command (not strict JSON, not an object, invalid UTF-8 or an escape
  * that would decode to it, "\u0000", nested deeper than QMP_MAX_NESTING, an
@@ -99,6 +106,12 @@ void qmp_set_negotiation_timeout(Qmp *qmp, uint64_t usec);
 int qmp_execute(Qmp *qmp, const char *command, JsonObject *arguments, uint64_t timeout_usec, QmpReplyFn done,
                 void *userdata, GError **error);
 
+/* Like qmp_execute(), as "exec-oob" if QEMU agreed to "oob" (only for the
+ * commands its schema marks allow-oob, e.g. migrate-recover, migrate-pause),
+ * in band otherwise: the caller does not have to ask which. */
+int qmp_execute_oob(Qmp *qmp, const char *command, JsonObject *arguments, uint64_t timeout_usec,
+                    QmpReplyFn done, void *userdata, GError **error);
+
 /* Like qmp_execute(), and sends fd (borrowed: the Qmp keeps a duplicate
  * until it is sent, and closes it then or when the command fails or the
  * connection closes) as SCM_RIGHTS with the first byte of the command, as
@@ -117,5 +130,7 @@ QmpState qmp_get_state(Qmp *qmp);
 int qmp_get_version(Qmp *qmp, unsigned *ret_major, unsigned *ret_minor, unsigned *ret_micro,
                     const char **ret_package);
 /* The capabilities QEMU offered ("oob"), NULL-terminated, borrowed; NULL
- * before the greeting. None is enabled: commands run in order. */
+ * before the greeting. */
 const char *const *qmp_get_capabilities(Qmp *qmp);
+/* Whether "oob" was negotiated (false before QMP_READY). */
+bool qmp_oob_enabled(Qmp *qmp);
