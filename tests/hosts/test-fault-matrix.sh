@@ -54,6 +54,8 @@ meaningful() {
         # b's QEMU starts in Prepare.
         kill-dst-qemu/source-after-begin | kill-dst-qemu/source-before-prepare) return 1 ;;
         kill-dst-qemu/destination-before-prepare) return 1 ;;
+        # a's QEMU is gone once Confirm is done.
+        kill-src-qemu/source-before-end) return 1 ;;
         esac
         return 0
 }
@@ -204,9 +206,31 @@ logs_since() {
         done
 }
 
+# scrub DESC: ends what a failed cell left running (jobs, a post-copy
+# that cannot end), so that the next cell starts clean; after the checks,
+# as a user would: AbortJob, then Destroy, then the QEMU and vmigrated.
+scrub() {
+        local d=$1 h
+        settled && return 0
+        diag "$d: left running (a: $(state_of a) $(mig_running_jobs a), b: $(state_of b) $(mig_running_jobs b)): cleaning up"
+        for h in a b; do
+                mig_dom "$h" "$p" AbortJob >/dev/null 2>&1
+        done
+        wait_until 15 settled && return 0
+        mig_dom b "$p" Destroy >/dev/null 2>&1
+        wait_until 15 settled && return 0
+        for h in b a; do
+                [ -n "$(mig_running_jobs "$h")" ] || [[ $(state_of "$h") =~ /postcopy$ ]] || continue
+                kill -KILL $(mig_qemu_pids "$h" "$uuid") 2>/dev/null
+                kill -TERM "$(host_daemon_pid "$h")" 2>/dev/null
+        done
+        wait_until 30 settled
+}
+
 # back_to_a: the guest running on a again, whatever the cell left.
 back_to_a() {
         local d=$1 sa sb
+        scrub "$d"
         sa=$(state_of a) sb=$(state_of b)
         if [[ $sb =~ ^running/ ]] && ! [[ $sa =~ ^running/ ]]; then
                 mig_migrate b "$p" "$dest_a" 1 wait b true >/dev/null
@@ -230,6 +254,10 @@ back_to_a() {
         fi
         ok "mig_wait_state 30 a '$p' 'running/.*'" "$d: the guest runs on a again for the next cell" ||
                 bail_out "cannot bring the guest back to a: $(state_of a) / $(state_of b)"
+        if [ -n "$(mig_qemu_pids b "$uuid")" ]; then
+                diag "$d: a QEMU for the guest still on b: killed"
+                kill -KILL $(mig_qemu_pids b "$uuid") 2>/dev/null
+        fi
         mig_guest a "$uuid" wait-heartbeat >/dev/null
 }
 
@@ -274,7 +302,7 @@ cell() {
         link-down)
                 # Both sides notice within the stall timeout (20 s) or the
                 # Finish deadline; then the cable goes back.
-                wait_until 75 source_ended "$job"
+                wait_until 60 source_ended "$job"
                 undo "$f"
                 ;;
         loss30)
@@ -283,8 +311,8 @@ cell() {
                 ;;
         esac
         # A post-copy that broke: both hosts keep their part, paused.
-        # At most 75 s from here: a link cut is noticed within ~30 s.
-        if wait_until 75 eval 'settled || [[ $(state_of a) == paused/postcopy-failed ]]' &&
+        # At most 60 s from here: a link cut is noticed within ~30 s.
+        if wait_until 60 eval 'settled || [[ $(state_of a) == paused/postcopy-failed ]]' &&
                 [[ $(state_of a) == paused/postcopy-failed ]]; then
                 ok "mig_wait_state 30 b '$p' '[a-z]+/postcopy-failed'" \
                         "$d: post-copy failed: paused on a, b says postcopy-failed too ($(state_of b))" || result=FAIL
