@@ -310,12 +310,13 @@ cell() {
                 undo "$f"
                 ;;
         esac
-        # A post-copy that broke: both hosts keep their part, paused.
+        # A post-copy that broke: both hosts keep their part, paused (if
+        # b's QEMU is gone, so is the guest: the checks below).
         # At most 60 s from here: a link cut is noticed within ~30 s.
         if wait_until 60 eval 'settled || [[ $(state_of a) == paused/postcopy-failed ]]' &&
-                [[ $(state_of a) == paused/postcopy-failed ]]; then
-                ok "mig_wait_state 30 b '$p' '[a-z]+/postcopy-failed'" \
-                        "$d: post-copy failed: paused on a, b says postcopy-failed too ($(state_of b))" || result=FAIL
+                [[ $(state_of a) == paused/postcopy-failed ]] &&
+                mig_wait_state 30 b "$p" '[a-z]+/postcopy-failed'; then
+                ok true "$d: post-copy failed: paused on a, b says postcopy-failed too ($(state_of b))"
                 ok "wait_until 30 settled" "$d: ... both jobs ended" || result=FAIL
                 # Cables back first: resuming is what a user does once the cause is gone.
                 undo "$f"
