@@ -91,6 +91,9 @@ else
         esac
 fi
 REPEAT=${FAULT_MATRIX_REPEAT:-1}
+# A guest that answers at all answers a verify of its 16 MiB in < 1 s; one
+# left waiting for pages that will never come must not cost a minute.
+MIG_GUEST_TIMEOUT=${MIG_GUEST_TIMEOUT:-20}
 
 bp_setup
 mig_setup --qemu a b
