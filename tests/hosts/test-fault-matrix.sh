@@ -399,5 +399,6 @@ echo "# fault | point | outcome | settled (ms) | runs on | source job | its erro
 for row in "${TABLE[@]}"; do
         echo "#   $row" | sed 's/|/ | /g'
 done
-echo "# ${#TABLE[@]} cells, $NFAIL failed"
+echo "# ${#TABLE[@]} cells, $NFAIL failed; as a grid (the README's):"
+printf '%s\n' "${TABLE[@]}" | $MIG_PY "$(dirname "$0")/fault-matrix-grid.py" | sed 's/^/# /'
 hosts_finish
