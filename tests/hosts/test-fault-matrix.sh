@@ -292,6 +292,7 @@ cell() {
                 wait_until 60 settled
                 wait "$mpid"
                 TABLE+=("$f|$pt|FAIL: not reached|-|-|-|")
+                diag "cell: ${TABLE[-1]}"
                 NFAIL=$((NFAIL + 1))
                 back_to_a "$d"
                 return
@@ -385,6 +386,7 @@ cell() {
                 diag "$(logs_since "$marka" "$markb")"
         fi
         TABLE+=("$f|$pt|$result$resumed|$settle_ms|$where|${jphase:-none}|${jerr:0:100}")
+        diag "cell: ${TABLE[-1]}" # the row now: an interrupted run keeps it
         back_to_a "$d"
 }
 
