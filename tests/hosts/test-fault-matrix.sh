@@ -65,19 +65,26 @@ if [ -n "${FAULT_MATRIX_CELLS:-}" ]; then
 else
         case ${FAULT_MATRIX:-ci} in
         ci)
-                # One or more cells of every fault, at points of every
-                # phase, pre-copy and post-copy, among those that hold
-                # (FAULT_MATRIX=full runs all; the README has its table).
-                # Left out because they fail today (daemon bugs, see the
-                # README's table): none of those below.
-                CELLS="kill-src-qemu/source-perform-first-pass kill-dst-qemu/source-perform-mid-stream
-                       kill-dst-qemu/destination-before-finish kill-src-daemon/source-perform-first-pass
-                       kill-src-daemon/source-before-confirm kill-dst-daemon/destination-after-prepare
-                       term-src-daemon/source-before-finish term-dst-daemon/destination-before-finish
-                       kill-src-qemu/source-before-confirm link-down/source-perform-mid-stream
+                # One or more cells of every fault, pre-copy and post-copy,
+                # among those that hold (FAULT_MATRIX=full runs them all;
+                # the README's "The fault matrix" has its grid). Left out
+                # because they fail today (daemon bugs, README): the
+                # post-copy cells of the QEMU and daemon faults from the
+                # switch on, vmigrated SIGKILLed on the source before
+                # Prepare is answered (no record of the job), the
+                # destination's vmigrated killed after its Finish ran the
+                # guest (both hosts run it), SIGTERM on the source right
+                # after Prepare or in the stream's last part (the guest
+                # moves, the job says cancelled or nothing).
+                CELLS="kill-src-qemu/source-perform-first-pass kill-src-qemu/source-before-confirm
+                       kill-dst-qemu/source-perform-mid-stream kill-dst-qemu/destination-before-finish
+                       kill-dst-qemu/pc:source-before-postcopy-switch
+                       kill-src-daemon/source-before-finish kill-src-daemon/source-before-confirm
+                       kill-dst-daemon/source-perform-first-pass
+                       term-src-daemon/source-perform-first-pass term-dst-daemon/destination-before-finish
+                       term-dst-daemon/pc:destination-after-finish
                        loss30/source-perform-first-pass state-full/destination-before-finish
-                       polkitd-gone/destination-before-prepare
-                       kill-dst-daemon/pc:destination-after-finish link-down/pc:source-before-confirm"
+                       polkitd-gone/destination-before-prepare link-down/pc:source-before-confirm"
                 ;;
         full)
                 CELLS=""
