@@ -8,6 +8,20 @@ copy and nothing is left; resumed: post-copy failed on both hosts and
 postcopy-resume completed it; FAIL: the invariant did not hold."""
 import sys
 
+# The test's order (test-fault-matrix.sh); anything else after, as it came.
+FAULTS = ("kill-src-qemu kill-dst-qemu kill-src-daemon kill-dst-daemon term-src-daemon term-dst-daemon "
+          "link-down loss30 state-full polkitd-gone").split()
+POINTS = ("source-after-begin source-before-prepare destination-before-prepare destination-after-prepare "
+          "source-after-prepare source-perform-first-pass source-perform-mid-stream source-before-finish "
+          "destination-before-finish destination-after-finish source-after-finish source-before-confirm "
+          "source-before-end").split()
+POINTS += ["pc:" + p for p in ("source-before-postcopy-switch source-after-postcopy-switch source-before-finish "
+                               "destination-before-finish destination-after-finish source-before-confirm").split()]
+
+
+def order(known, seen):
+    return sorted(seen, key=lambda x: (known.index(x) if x in known else len(known), seen.index(x)))
+
 faults, points, cells = [], [], {}
 for line in sys.stdin:
     parts = line.rstrip("\n").split("|")
@@ -25,6 +39,7 @@ for line in sys.stdin:
     secs = "%.0f s" % (int(ms) / 1000) if ms.isdigit() else ""
     cells.setdefault((fault, point), []).append(("%s %s" % (word, secs)).strip())
 
+faults, points = order(FAULTS, faults), order(POINTS, points)
 print("| point | " + " | ".join(faults) + " |")
 print("|---" * (len(faults) + 1) + "|")
 for point in points:
