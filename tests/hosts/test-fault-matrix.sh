@@ -32,8 +32,8 @@
 # 4 MB/s so that it lasts a few seconds) at the switch and after it.
 # Cells that mean nothing are left out (b's QEMU killed before it exists).
 #
-# FAULT_MATRIX=ci (the default: a subset that holds, ~2.5 min), full
-# (every cell, ~30 min); FAULT_MATRIX_REPEAT=N runs each cell N times
+# FAULT_MATRIX=ci (the default: 15 cells that hold, ~3 min), full (all
+# 186 cells, ~50 min); FAULT_MATRIX_REPEAT=N runs each cell N times
 # (nightly: full, 3); FAULT_MATRIX_CELLS="FAULT/POINT ..." runs those.
 . "$(dirname "$0")/lib-hosts.sh"
 . "$(dirname "$0")/lib-migrate.sh"
