@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck disable=SC2154 # set by the libraries
+# shellcheck disable=SC2046 # lists of pids, one word each
 # The fault matrix: a migration a -> b of a TCG test guest that writes its
 # memory is stopped at a point (lib-breakpoints.sh) on the source or the
 # destination, a fault is injected, the point released; then the same
@@ -276,7 +277,7 @@ NFAIL=0
 # cell FAULT POINT ROUND
 cell() {
         local f=$1 pt=$2 n=$3 bpt=${2#pc:} pc=0 h d t0 since where qa qb result=ok settle_ms v job out
-        local sa sb other end jphase jerr marka markb resumed=
+        local sa sb other jphase jerr marka markb resumed=
         [[ $pt == pc:* ]] && pc=1
         h=$(point_host "$bpt")
         d="$f at $pt${n:+ #$n}"
