@@ -46,6 +46,14 @@
 #                             namespace: state, runtime, images, shared, bus,
 #                             log (its dbus-daemon + vmigrated log), dir
 #   host_daemon_pid NAME      pid of the host's vmigrated (fails if none)
+#   host_polkitd_stop NAME    SIGKILL the host's polkitd (polkit gone: the
+#                             bus has no activation file for it, so it stays
+#                             gone); host_polkitd_start NAME starts it again
+#   host_state_fill NAME      the host's vmigrated state dir becomes a small
+#                             tmpfs holding a copy of it, then filled up
+#                             (every write there fails with ENOSPC);
+#                             host_state_restore NAME puts the real dir back,
+#                             with what the daemon wrote meanwhile
 #   HOSTS_DAEMON_ARGS         (set before hosts_setup) more vmigrated options,
 #                             @HOSTDIR@ replaced by each host's dir
 #   HOSTS_DAEMON_ENV          (set before hosts_setup) NAME=VALUE... for every
@@ -523,6 +531,90 @@ host_daemon_pid() {
         local address
         address=$(host_bus_address "$1") || return 1
         _vm_owner_pid "$VM_BUS_NAME" --address="$address"
+}
+
+# _hosts_ns_procs NAME COMM: pids of processes called COMM whose network
+# namespace is the host's.
+_hosts_ns_procs() {
+        local ino p
+        ino=$(stat -L -c %i "/run/netns/vmh-$HOSTS_ID-$1") || return 1
+        for p in $(pgrep -x "$2" 2>/dev/null); do
+                [ "$(stat -L -c %i "/proc/$p/ns/net" 2>/dev/null)" = "$ino" ] && echo "$p"
+        done
+}
+
+host_polkitd_stop() {
+        local name pids
+        name=$(_hosts_check_name "${1:-}") || return 1
+        pids=$(_hosts_ns_procs "$name" polkitd)
+        [ -n "$pids" ] || { _hosts_err "host $name runs no polkitd"; return 1; }
+        # shellcheck disable=SC2086 # one word per pid
+        kill -KILL $pids || return 1
+        wait_until 10 eval "[ -z \"\$(_hosts_ns_procs $name polkitd)\" ]" &&
+                wait_until 10 eval "! _vm_name_has_owner org.freedesktop.PolicyKit1 --address=unix:path=$HOSTS_RUN/h/$name/bus/system_bus_socket"
+}
+
+host_polkitd_start() {
+        local name
+        name=$(_hosts_check_name "${1:-}") || return 1
+        [ -z "$(_hosts_ns_procs "$name" polkitd)" ] || return 0
+        _hosts_start "$name" "$HOSTS_RUN/h/$name/polkitd.log" env -u DBUS_SYSTEM_BUS_ADDRESS \
+                /usr/lib/polkit-1/polkitd --no-debug
+        wait_until 20 _vm_name_has_owner org.freedesktop.PolicyKit1 \
+                --address="unix:path=$HOSTS_RUN/h/$name/bus/system_bus_socket" || {
+                _hosts_err "polkitd of host $name did not take org.freedesktop.PolicyKit1 again"
+                return 1
+        }
+}
+
+# The state dir as the daemon sees it ($HOSTS_STATE_DIR in the host's
+# mount namespace) is a bind mount of HOSTDIR/state; a tmpfs on top of it
+# hides it from the daemon only (HOSTDIR/state stays the real one).
+host_state_fill() {
+        local name
+        name=$(_hosts_check_name "${1:-}") || return 1
+        [ -e "$HOSTS_RUN/h/$name/state-full" ] && { _hosts_err "host $name: state dir already full"; return 1; }
+        # shellcheck disable=SC2016
+        _hosts_nsenter "$name" /bin/sh -c '
+                set -e
+                used=$(du -sk "$2" | cut -f1)
+                mount -t tmpfs -o mode=0755,size=$((used + 512))k vmh-full "$1"
+                cp -a "$2"/. "$1"/
+                dd if=/dev/zero of="$1/.vmh-fill" bs=4k 2>/dev/null || true
+                # The last blocks, for small writes too.
+                i=0
+                while echo x >"$1/.vmh-fill-$i" 2>/dev/null; do
+                        i=$((i + 1))
+                        [ "$i" -lt 1000 ] || break
+                done
+                if echo x >"$1/.vmh-probe" 2>/dev/null; then
+                        echo "$1 is not full" >&2
+                        exit 1
+                fi
+                ' sh "$HOSTS_STATE_DIR" "$HOSTS_RUN/h/$name/state" || {
+                _hosts_err "host $name: cannot fill its state dir"
+                host_state_restore "$name"
+                return 1
+        }
+        touch "$HOSTS_RUN/h/$name/state-full"
+}
+
+host_state_restore() {
+        local name
+        name=$(_hosts_check_name "${1:-}") || return 1
+        # shellcheck disable=SC2016
+        _hosts_nsenter "$name" /bin/sh -c '
+                set -e
+                findmnt -rn -t tmpfs "$1" >/dev/null || exit 0
+                rm -f "$1"/.vmh-fill* "$1"/.vmh-probe
+                find "$2" -mindepth 1 -delete
+                cp -a "$1"/. "$2"/
+                umount "$1"
+                ' sh "$HOSTS_STATE_DIR" "$HOSTS_RUN/h/$name/state" || {
+                _hosts_err "host $name: cannot restore its state dir"
+                return 1
+        }
+        rm -f "$HOSTS_RUN/h/$name/state-full"
 }
 
 # ---------------------------------------------------------------------------
