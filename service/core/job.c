@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <unistd.h>
+
 #include "domain.h"
 #include "job.h"
 #include "log.h"
@@ -60,6 +63,115 @@ static uint64_t now_usec(Manager *m) {
         return now;
 }
 
+/* ---- the journal of running jobs ----
+ *
+ * A job is recorded in the history when it ends; a vmigrated that is
+ * killed or crashes never gets there. So each running job also has a file
+ * <state>/running-jobs/<id>, rewritten at each phase and removed when the
+ * job ends: the next start records what is left as failed, naming the
+ * phase the job was in (job_journal_recover). */
+
+#define JOURNAL_MAX_BYTES (64 * 1024)
+
+static char *journal_path(Manager *m, uint64_t id) {
+        g_autofree char *name = g_strdup_printf("%" G_GUINT64_FORMAT, id);
+        return g_build_filename(m->state_dir, "running-jobs", name, NULL);
+}
+
+static void job_journal_write(Job *j) {
+        Manager *m = j->manager;
+        g_autofree char *dir = NULL, *path = NULL, *text = NULL;
+        g_autoptr(GError) error = NULL;
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+
+        if (!m || !m->state_dir)
+                return;
+        dir = g_build_filename(m->state_dir, "running-jobs", NULL);
+        if (g_mkdir_with_parents(dir, 0700) < 0) {
+                log_warning("job %" G_GUINT64_FORMAT ": cannot create %s: %s", j->id, dir,
+                            g_strerror(errno));
+                return;
+        }
+        g_variant_dict_insert(&dict, "id", "t", j->id);
+        g_variant_dict_insert(&dict, "domain", "s", domain_name(j->domain));
+        g_variant_dict_insert(&dict, "uuid", "s", domain_uuid(j->domain));
+        g_variant_dict_insert(&dict, "elapsed-ms", "t", job_elapsed_ms(j));
+        g_variant_dict_insert_value(&dict, "stats", job_stats_to_variant(j));
+        g_autoptr(GVariant) v = g_variant_ref_sink(g_variant_dict_end(&dict));
+        text = g_variant_print(v, true);
+        path = journal_path(m, j->id);
+        if (!g_file_set_contents(path, text, -1, &error))
+                log_warning("job %" G_GUINT64_FORMAT ": not journalled: %s", j->id, error->message);
+}
+
+static void job_journal_remove(Job *j) {
+        g_autofree char *path = NULL;
+
+        if (!j->manager || !j->manager->state_dir)
+                return;
+        path = journal_path(j->manager, j->id);
+        if (unlink(path) < 0 && errno != ENOENT)
+                log_warning("cannot remove %s: %s", path, g_strerror(errno));
+}
+
+/* One leftover journal entry (hostile input: a damaged file is dropped). */
+static void job_journal_recover_one(Manager *m, const char *path, const char *host) {
+        g_autofree char *text = NULL, *error_text = NULL;
+        g_autoptr(GVariant) v = NULL, stats = NULL;
+        g_autoptr(GError) error = NULL;
+        const char *domain, *uuid, *phase = "begin", *kind = "";
+        uint64_t id, elapsed_ms = 0;
+        size_t len;
+
+        if (!g_file_get_contents(path, &text, &len, &error) || len > JOURNAL_MAX_BYTES ||
+            strlen(text) != len ||
+            !(v = g_variant_parse(G_VARIANT_TYPE_VARDICT, text, NULL, NULL, &error)) ||
+            !g_variant_lookup(v, "id", "t", &id) || !g_variant_lookup(v, "domain", "&s", &domain) ||
+            !g_variant_lookup(v, "uuid", "&s", &uuid) ||
+            !(stats = g_variant_lookup_value(v, "stats", G_VARIANT_TYPE_VARDICT))) {
+                log_warning("dropping %s: %s", path, error ? error->message : "damaged");
+                return;
+        }
+        (void) g_variant_lookup(v, "elapsed-ms", "t", &elapsed_ms);
+        (void) g_variant_lookup(stats, "phase", "&s", &phase);
+        (void) g_variant_lookup(stats, "kind", "&s", &kind);
+        error_text =
+                g_strdup_printf("%s phase, on %s (%s): vmigrated stopped without ending this job "
+                                "(killed or crashed); the domain's State tells where the guest is",
+                                phase, host, g_str_equal(kind, "migration-in") ? "destination" : "source");
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(stats);
+        g_variant_dict_insert(&dict, "phase", "s", "failed");
+        g_variant_dict_insert(&dict, "error", "s", error_text);
+        g_autoptr(GVariant) final_stats = g_variant_ref_sink(g_variant_dict_end(&dict));
+        log_warning("job %" G_GUINT64_FORMAT " of domain '%s': %s", id, domain, error_text);
+        if (m->archive &&
+            job_archive_record(m->archive, id, domain, uuid, elapsed_ms, final_stats, &error) < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": not kept in the job history: %s", id,
+                            error->message);
+        if (id > m->last_job_id)
+                m->last_job_id = id;
+}
+
+void job_journal_recover(Manager *m) {
+        g_autofree char *dir_path = NULL;
+        g_autofree char *host = NULL;
+        g_autoptr(GDir) dir = NULL;
+        const char *name;
+
+        if (!m->state_dir)
+                return;
+        dir_path = g_build_filename(m->state_dir, "running-jobs", NULL);
+        dir = g_dir_open(dir_path, 0, NULL);
+        if (!dir)
+                return;
+        host = manager_get_hostname();
+        while ((name = g_dir_read_name(dir))) {
+                g_autofree char *path = g_build_filename(dir_path, name, NULL);
+                job_journal_recover_one(m, path, host);
+                (void) unlink(path);
+        }
+}
+
 Job *job_new(Manager *m, JobKind kind, Domain *d, const char *peer) {
         Job *j = g_new0(Job, 1);
 
@@ -78,6 +190,7 @@ Job *job_new(Manager *m, JobKind kind, Domain *d, const char *peer) {
 
         g_hash_table_insert(m->jobs, &j->id, j);
         d->job = j;
+        job_journal_write(j);
         manager_notify_job_added(m, j);
         manager_notify_changed(m, d, DOMAIN_CHANGE_JOB);
         log_info("job %" G_GUINT64_FORMAT ": %s of domain '%s' %s %s", j->id, job_kind_to_string(kind),
@@ -122,6 +235,7 @@ void job_set_phase(Job *j, JobPhase phase) {
                 return;
         log_info("job %" G_GUINT64_FORMAT ": phase %s", j->id, job_phase_to_string(phase));
         j->phase = phase;
+        job_journal_write(j);
         if (j->manager)
                 manager_notify_job_changed(j->manager, j, JOB_CHANGE_PHASE);
 }
@@ -338,6 +452,7 @@ void job_end(Job *j, JobPhase final, const char *error) {
                                              job_elapsed_ms(j), final_stats, &archive_error) < 0)
                 log_warning("job %" G_GUINT64_FORMAT ": not kept in the job history: %s", j->id,
                             archive_error->message);
+        job_journal_remove(j);
         manager_notify_job_changed(m, j, JOB_CHANGE_PHASE | JOB_CHANGE_STATS | JOB_CHANGE_ERROR);
         manager_notify_job_ended(m, j);
 

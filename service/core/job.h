@@ -170,6 +170,9 @@ const char *job_event_to_string(JobEvent event);
 
 /* a{sv} of the statistics, for Finished, JobCompleted and the Finish cookie. */
 GVariant *job_stats_to_variant(const Job *j);
+/* At start, once the history is open: the jobs a vmigrated killed or
+ * crashed left running are recorded in it as failed. */
+void job_journal_recover(Manager *m);
 /* The history as aa{sv}, oldest first. */
 GVariant *job_history_to_variant(const Job *j);
 /* The statistics with "history" added, for GetJobStats (the signals stay

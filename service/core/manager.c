@@ -157,6 +157,7 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
                 return r;
         m->archive = job_archive_open(m->state_dir, JOB_ARCHIVE_DEFAULT_MAX);
         m->last_job_id = job_archive_max_id(m->archive);
+        job_journal_recover(m);
         m->maintenance = manager_load_maintenance(m);
 
         manager_init_backends(m, backends, n_backends);

@@ -1184,10 +1184,10 @@ void migration_incoming_caller_vanished(Manager *m, const char *caller) {
 void migration_incoming_shutdown(Manager *m) {
         g_autofree char *host = manager_get_hostname();
         g_autofree char *why = g_strdup_printf(
-                "vmigrated on %s stopped during post-copy: the post-copy goes on without this job "
-                "(nothing was stopped); the next vmigrated on %s takes it up, and the domain's State "
-                "tells how it ends",
-                host, host);
+                "postcopy phase, on %s (%s): vmigrated stopped during post-copy: the post-copy goes "
+                "on without this job (nothing was stopped); the next vmigrated on %s takes it up, and "
+                "the domain's State tells how it ends",
+                host, "destination", host);
         GHashTableIter iter;
         gpointer value;
 

@@ -1341,10 +1341,10 @@ void migration_abandon_postcopy(Job *job) {
         Outgoing *o = job->migration;
         g_autofree char *host = manager_get_hostname();
         g_autofree char *why = g_strdup_printf(
-                "vmigrated on %s stopped during post-copy: the post-copy goes on without this job "
-                "(nothing was stopped); the next vmigrated on %s takes it up, and the domain's State "
-                "tells how it ends",
-                host, host);
+                "postcopy phase, on %s (%s): vmigrated stopped during post-copy: the post-copy goes "
+                "on without this job (nothing was stopped); the next vmigrated on %s takes it up, and "
+                "the domain's State tells how it ends",
+                host, "source", host);
 
         g_assert(job->kind == JOB_MIGRATION_OUT && o);
         log_info("job %" G_GUINT64_FORMAT ": %s", job->id, why);

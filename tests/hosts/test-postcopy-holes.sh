@@ -145,7 +145,7 @@ sigterm() {
         ok "wait_until 30 daemon_gone $h $pid" "$desc: it exited"
         is "$(cat "$(host_path "$h" dir)/exits/$pid")" 0 "$desc: ... cleanly"
         # (gdbus quotes the error with " as it holds a ')
-        ok "grep -q -E \"^$j: $VM_JOB_IFACE\\.Finished \\('failed', .vmigrated on host-$h stopped during post-copy\" '$gmon'" \
+        ok "grep -q -E \"^$j: $VM_JOB_IFACE\\.Finished \\('failed', .postcopy phase, on host-$h \\((source|destination)\\): vmigrated stopped during post-copy\" '$gmon'" \
                 "$desc: gdbus monitor saw the job's Finished, failed, saying why" ||
                 diag "$(grep -F Finished "$gmon")"
         ok "grep -q -F \"$p: $VM_DOMAIN_IFACE.JobCompleted\" '$gmon'" "$desc: ... and the domain's JobCompleted"
