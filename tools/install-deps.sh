@@ -68,6 +68,10 @@ packages=(
         mmdebstrap
         # The bash completion (shell-completion/bash) and its test.
         bash-completion
+        # UEFI guests (<os firmware='efi'>): OVMF and its firmware
+        # descriptors (hosts-uefi, hosts-virt-install). Not left to
+        # QEMU's recommends, which a machine may not install.
+        ovmf
 )
 # Packages taken from bookworm-backports.
 backports_packages=(
