@@ -90,7 +90,6 @@ struct ArrivalQuery {
         /* A connect or a call is under way: its callback comes, and frees
          * what was cancelled meanwhile (or the exit does). */
         bool busy;
-        char *last_error;
 };
 
 static void arrival_query_free(ArrivalQuery *q) {
@@ -101,7 +100,6 @@ static void arrival_query_free(ArrivalQuery *q) {
         sd_event_source_disable_unref(q->retry);
         destination_free(q->destination);
         g_free(q->uuid);
-        g_free(q->last_error);
         g_free(q);
 }
 
@@ -143,8 +141,6 @@ static int on_arrival_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 /* The destination could not say (unreachable, or the guest still
  * arriving there): again in a moment, or give up. */
 static void arrival_query_retry(ArrivalQuery *q, const char *why) {
-        g_free(q->last_error);
-        q->last_error = g_strdup(why);
         if (q->peer) {
                 q->manager->peer_ops->close(q->peer);
                 q->peer = NULL;
