@@ -22,7 +22,8 @@ ERROR, TIMEOUT, INTERRUPT, EXPECTEDFAIL, UNEXPECTEDPASS), "returncode" and
   - A missing or unreadable file counts as one failure (the build or the
     test run died before meson wrote it).
 
-Prints the failures program by program, a line per file when given more
+Prints the failures program by program (each failed case with the first
+"# " lines it printed after itself), a line per file when given more
 than one, and as its very last line "N passed, N failed" (plus
 ", N skipped" when any were skipped). Exit status 0 when nothing failed,
 1 otherwise, 2 on a usage error.
@@ -39,6 +40,9 @@ GOOD = {"OK", "EXPECTEDFAIL"}
 TAP_RESULT = re.compile(r"^(not ok|ok)\b\s*(\d*)\s*-?\s*([^#]*?)\s*(?:#\s*(.*))?$")
 TAP_PLAN = re.compile(r"^1\.\.(\d+)\s*(?:#\s*(.*))?$")
 TAP_BAILOUT = re.compile(r"^Bail out!\s*(.*)$")
+# Of the diagnostics after a failed case, the first lines, cut to a width.
+DIAGNOSTIC_LINES = 12
+DIAGNOSTIC_WIDTH = 240
 
 
 class Counts:
@@ -65,9 +69,17 @@ def parse_tap(stdout):
     failures = []
     is_tap = False
     bailout = None
+    diagnostics = 0  # lines of "# ..." still to keep after a failed case
     for raw in stdout.splitlines():
         # Nested (indented) subtests are summarised by their parent's line.
         line = raw.rstrip()
+        if diagnostics and line.startswith("#"):
+            # What the failed case printed of itself (got/expected, the
+            # sanitizer report): CI's summary is often all one gets to see.
+            diagnostics -= 1
+            failures[-1] += "\n      " + line[:DIAGNOSTIC_WIDTH]
+            continue
+        diagnostics = 0
         m = TAP_RESULT.match(line)
         if m:
             is_tap = True
@@ -87,6 +99,7 @@ def parse_tap(stdout):
             else:
                 counts.failed += 1
                 failures.append(line)
+                diagnostics = DIAGNOSTIC_LINES
             continue
         if TAP_PLAN.match(line):
             is_tap = True

@@ -349,7 +349,11 @@ h=$1 run=$2 state=$3 runtime=$4
 # The copy of the root namespace holds bind mounts of other namespaces
 # (/run/netns/* of other runs, our ns files): drop them, or they would
 # keep those namespaces alive as long as this one.
-findmnt -rn -t nsfs -o TARGET | sort -r | while read -r t; do umount -l "$t"; done
+# Another run may drop its own namespace files meanwhile: a target that is
+# no longer a mount point is what we wanted anyway.
+findmnt -rn -t nsfs -o TARGET | sort -r | while read -r t; do
+        umount -l "$t" 2>/dev/null || ! mountpoint -q "$t" || umount -l "$t"
+done
 mount -t tmpfs -o mode=0755,size=64m vmh-run /run
 mount -t tmpfs -o mode=0755,size=1m vmh-srv /srv
 mkdir -p /run/dbus /run/lock /run/sshd /srv/vmigrate/images /srv/vmigrate/shared \
@@ -419,8 +423,11 @@ _hosts_add_host() {
         unshare --mount="$HOSTS_RUN/ns/$name.mnt" --uts="$HOSTS_RUN/ns/$name.uts" \
                 --propagation private true || { _hosts_err "host $name: unshare failed ($LINENO)"; return 1; }
         stat -L -c %i "$HOSTS_RUN/ns/$name.mnt" >>"$HOSTS_RUN/inodes" || { _hosts_err "host $name: stat failed ($LINENO)"; return 1; }
-        nsenter --mount="$HOSTS_RUN/ns/$name.mnt" /bin/sh -c "$_hosts_mount_script" sh \
-                "$h" "$HOSTS_RUN" "$HOSTS_STATE_DIR" "$HOSTS_RUNTIME_DIR" || { _hosts_err "host $name: the mount script failed ($LINENO)"; return 1; }
+        nsenter --mount="$HOSTS_RUN/ns/$name.mnt" /bin/sh -xc "$_hosts_mount_script" sh \
+                "$h" "$HOSTS_RUN" "$HOSTS_STATE_DIR" "$HOSTS_RUNTIME_DIR" 2>"$h/mount.log" || {
+                _hosts_err "host $name: the mount script failed ($LINENO): $(tail -n 3 "$h/mount.log" | tr '\n' ' ')"
+                return 1
+        }
         # A sysfs of the host's own network namespace: /sys/class/net then
         # lists the host's devices (bridges), as on a real host.
         nsenter --mount="$HOSTS_RUN/ns/$name.mnt" --net="/run/netns/$ns" mount -t sysfs vmh-sys /sys || { _hosts_err "host $name: nsenter failed ($LINENO)"; return 1; }

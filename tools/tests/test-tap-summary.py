@@ -11,6 +11,7 @@ tests, bail out, time out, plus one that passes every case and then exits 1
 (what LeakSanitizer does). testlog-clean.json has nothing failing.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -87,6 +88,18 @@ def main():
         rc, out, err = run(summary, broken)
         check(out.splitlines()[-1:] == ["1 passed, 1 failed"] and rc == 1, "a broken line counts as a failure",
               f"rc={rc}\n{out}{err}")
+
+        diagnosed = os.path.join(tmp, "diagnosed.json")
+        with open(diagnosed, "w", encoding="utf-8") as f:
+            tap = ["ok 1 - first", "not ok 2 - no reports", "#   got: 'a: ==7==ERROR: LeakSanitizer'",
+                   "#   expected: ''"] + [f"# line {i}" for i in range(20)] + ["ok 3 - after", "# not kept", "1..3"]
+            f.write(json.dumps({"name": "diag", "result": "FAIL", "returncode": 1, "stdout": "\n".join(tap)}) + "\n")
+        rc, out, err = run(summary, diagnosed)
+        diag = f"rc={rc}\nstdout:\n{out}stderr:\n{err}"
+        check("==7==ERROR: LeakSanitizer" in out and "expected: ''" in out,
+              "prints what a failed case said of itself", diag)
+        check("line 11" not in out and "not kept" not in out, "but only its first lines, and none of a passing case's",
+              diag)
 
     rc, out, err = run(summary)
     check(rc == 2, "no arguments is a usage error", f"rc={rc}\n{err}")
