@@ -53,6 +53,9 @@ typedef struct Daemon {
 } Daemon;
 
 #define DAEMON_EXIT_DEADLINE_USEC (10 * 1000 * 1000ULL)
+/* How long a starting vmigrated waits for one still stopping: its exit
+ * deadline, and time to tear down. */
+#define INSTANCE_LOCK_WAIT_USEC (DAEMON_EXIT_DEADLINE_USEC + 5 * 1000 * 1000ULL)
 /* Below dbus-daemon's activation timeout (25 s). */
 #define DAEMON_SETTLE_TIMEOUT_USEC (15 * 1000 * 1000ULL)
 

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -550,16 +553,54 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
         return 0;
 }
 
+/* One vmigrated per state: a daemon that released its bus name is still
+ * finishing its jobs when the bus may already start the next one, which
+ * must not touch the guests, jobs and records until the first is gone
+ * (under systemd the unit's stop comes first; a bus that activates by
+ * itself does not wait). Returns the fd that holds the lock (close-on-exec:
+ * QEMU must not inherit it). */
+static int instance_lock(const char *runtime_dir) {
+        g_autofree char *path = g_build_filename(runtime_dir, "vmigrated.lock", NULL);
+        gint64 deadline = g_get_monotonic_time() + INSTANCE_LOCK_WAIT_USEC;
+        bool told = false;
+        int fd;
+
+        if (g_mkdir_with_parents(runtime_dir, 0755) < 0)
+                return -errno;
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int r = -errno;
+                if (r != -EWOULDBLOCK || g_get_monotonic_time() >= deadline) {
+                        log_error("%s: another vmigrated holds it (%s)", path,
+                                  r == -EWOULDBLOCK ? "still running" : g_strerror(-r));
+                        close(fd);
+                        return r == -EWOULDBLOCK ? -EBUSY : r;
+                }
+                if (!told)
+                        log_info("another vmigrated is still stopping: waiting for it (at most %d s)",
+                                 (int) (INSTANCE_LOCK_WAIT_USEC / G_USEC_PER_SEC));
+                told = true;
+                g_usleep(100 * 1000);
+        }
+        return fd;
+}
+
 static int run(const Arguments *args, DaemonConfig *config) {
         g_autoptr(GError) error = NULL;
         g_autoptr(Manager) manager = NULL;
         g_autoptr(PolkitRegistry) polkit = polkit_registry_new();
         g_autoptr(sd_event) event = NULL;
         Daemon daemon = { .config = config, .cmdline = args->cmdline, .config_root = args->config_root };
+        int lock_fd = -1;
         sigset_t mask;
         int r;
 
         r = bus_errors_register();
+        if (r < 0)
+                goto out;
+        r = lock_fd = instance_lock(args->runtime_dir);
         if (r < 0)
                 goto out;
 
@@ -638,6 +679,8 @@ static int run(const Arguments *args, DaemonConfig *config) {
         g_clear_pointer(&manager, manager_free);
 out:
         daemon_config_free(daemon.config);
+        if (lock_fd >= 0)
+                close(lock_fd); /* the next vmigrated may start now */
         return r;
 }
 
