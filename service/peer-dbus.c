@@ -39,6 +39,7 @@ struct Peer {
         char *name; /* the destination as the user gave it, canonical */
         GPtrArray *tunnels; /* PeerTunnel*, open or opening */
         sd_bus_slot *hello;
+        char *remote_host_uuid; /* HostUUID's answer, while Hostname is asked */
         PeerConnectDone connect_done;
         void *connect_userdata;
         sd_event_source *connect_failure; /* reports a failed connect from the loop */
@@ -109,6 +110,7 @@ static void peer_free(Peer *peer) {
         if (peer->ssh_control_path)
                 (void) unlink(peer->ssh_control_path); /* no new joins; a running master goes on */
         g_free(peer->ssh_control_path);
+        g_free(peer->remote_host_uuid);
         g_free(peer->name);
         g_free(peer);
 }
@@ -148,7 +150,7 @@ static int on_connect_failure(sd_event_source *s, void *userdata) {
         g_autoptr(GError) error = g_steal_pointer(&peer->failure);
 
         peer_free(peer);
-        done(NULL, NULL, error, done_userdata);
+        done(NULL, NULL, NULL, error, done_userdata);
         return 0;
 }
 
@@ -158,6 +160,42 @@ static void peer_fail_later(Peer *peer, GError *error) {
         peer->failure = error;
         if (sd_event_add_defer(peer->daemon->event, &peer->connect_failure, on_connect_failure, peer) < 0)
                 g_error("out of memory scheduling a failure report");
+}
+
+/* Properties.Get of the other daemon's Manager, answered to handler. */
+static int peer_ask_property(Peer *peer, const char *property, sd_bus_message_handler_t handler) {
+        g_autoptr(sd_bus_message) request = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(peer->bus, &request, BUS_NAME, BUS_MANAGER_PATH,
+                                           "org.freedesktop.DBus.Properties", "Get");
+        if (r >= 0)
+                r = sd_bus_message_append(request, "ss", BUS_MANAGER_INTERFACE, property);
+        if (r >= 0)
+                r = sd_bus_call_async(peer->bus, &peer->hello, request, handler, peer,
+                                      PEER_CONNECT_TIMEOUT_USEC);
+        return r;
+}
+
+/* The host name is only for messages: a daemon that does not give one
+ * is still a peer (its errors then name it by its address). */
+static int on_hostname(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Peer *peer = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        const char *hostname = NULL;
+
+        peer->hello = sd_bus_slot_unref(peer->hello);
+        if (e && !sd_bus_error_has_names(e, SD_BUS_ERROR_UNKNOWN_PROPERTY, SD_BUS_ERROR_ACCESS_DENIED)) {
+                peer_fail_later(peer, peer_error(peer, e, "asking for its host name"));
+                return 0;
+        }
+        if (!e && sd_bus_message_read(reply, "v", "s", &hostname) < 0)
+                hostname = NULL;
+        log_info("connected to %s (host %s, %s)", peer->name, peer->remote_host_uuid,
+                 hostname ? hostname : "no host name given");
+        g_ptr_array_remove(peer->daemon->connecting_peers, peer); /* the caller's now */
+        peer->connect_done(peer, peer->remote_host_uuid, hostname, NULL, peer->connect_userdata);
+        return 0;
 }
 
 static int on_host_uuid(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
@@ -178,9 +216,12 @@ static int on_host_uuid(sd_bus_message *reply, void *userdata, sd_bus_error *ret
                                                   peer->name));
                 return 0;
         }
-        log_info("connected to %s (host %s)", peer->name, uuid);
-        g_ptr_array_remove(peer->daemon->connecting_peers, peer); /* the caller's now */
-        peer->connect_done(peer, uuid, NULL, peer->connect_userdata);
+        peer->remote_host_uuid = g_strdup(uuid);
+        r = peer_ask_property(peer, "Hostname", on_hostname);
+        if (r < 0)
+                peer_fail_later(peer,
+                                g_error_new(VM_ERROR, VM_ERROR_FAILED, "cannot ask %s for its host name: %s",
+                                            peer->name, g_strerror(-r)));
         return 0;
 }
 
@@ -232,7 +273,6 @@ static int peer_open_bus(Peer *peer, const Destination *destination, GError **er
 
 static int peer_connect(void *ctx, const Destination *destination, PeerConnectDone done, void *userdata,
                         GError **error) {
-        g_autoptr(sd_bus_message) request = NULL;
         Peer *peer = g_new0(Peer, 1);
         int r;
 
@@ -259,12 +299,7 @@ static int peer_connect(void *ctx, const Destination *destination, PeerConnectDo
                 g_clear_error(error);
                 return 0;
         }
-        r = sd_bus_message_new_method_call(peer->bus, &request, BUS_NAME, BUS_MANAGER_PATH,
-                                           "org.freedesktop.DBus.Properties", "Get");
-        if (r >= 0)
-                r = sd_bus_message_append(request, "ss", BUS_MANAGER_INTERFACE, "HostUUID");
-        if (r >= 0)
-                r = sd_bus_call_async(peer->bus, &peer->hello, request, on_host_uuid, peer, PEER_CONNECT_TIMEOUT_USEC);
+        r = peer_ask_property(peer, "HostUUID", on_host_uuid);
         if (r < 0) {
                 peer_free(peer);
                 return vm_error_set(error, VM_ERROR_FAILED, "cannot ask %s for its host UUID: %s",

@@ -23,8 +23,10 @@ typedef struct Peer Peer;
 #define PEER_PREPARE_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
 #define PEER_FINISH_TIMEOUT_USEC (120 * G_USEC_PER_SEC)
 
-/* On success peer is set and remote_host_uuid is the destination's HostUUID. */
-typedef void (*PeerConnectDone)(Peer *peer, const char *remote_host_uuid, const GError *error, void *userdata);
+/* On success peer is set, remote_host_uuid is the destination's HostUUID
+ * and remote_hostname its Hostname (NULL when it gave none; unchecked). */
+typedef void (*PeerConnectDone)(Peer *peer, const char *remote_host_uuid, const char *remote_hostname,
+                                const GError *error, void *userdata);
 /* reply: a{sv} (borrowed) or NULL with error set (VM_ERROR domain: the
  * remote's org.vmigrate.Migrate1.Error.* mapped back; transport failures
  * as VM_ERROR_DESTINATION_UNREACHABLE). */

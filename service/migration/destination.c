@@ -993,9 +993,58 @@ int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, 
                                stats, backend, done, userdata, error);
 }
 
+typedef struct LostHalf {
+        Manager *manager;
+        Domain *domain;
+        IncomingDone done;
+        void *userdata;
+} LostHalf;
+
+/* Pause answers once the part is gone, so that the source's job ends
+ * with nothing left running here. */
+static void on_lost_half_stopped(int r, const GError *error, void *userdata) {
+        LostHalf *lh = userdata;
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+
+        if (r < 0)
+                log_error("domain '%s': cannot stop its part of a lost post-copy: %s",
+                          domain_name(lh->domain), error ? error->message : "?");
+        cookie_add_host(&dict, lh->manager);
+        lh->done(g_variant_dict_end(&dict), NULL, lh->userdata);
+        domain_unref(lh->domain);
+        g_free(lh);
+}
+
+/* The source's QEMU died in the middle of a post-copy: the pages it still
+ * held are gone, so the part here can never run. It goes now rather than
+ * wait for pages for good. */
+static int incoming_stop_lost_half(Manager *m, Domain *d, IncomingDone done, void *userdata,
+                                   GError **error) {
+        LostHalf *lh;
+        int r;
+
+        if (!d->backend->migrate_incoming_postcopy ||
+            !d->backend->migrate_incoming_postcopy(d->backend_data))
+                return vm_error_set(error, VM_ERROR_NO_JOB, "no post-copy of domain '%s' arrives here",
+                                    domain_name(d));
+        log_error("domain '%s': the source's QEMU is gone in the middle of the post-copy: the guest's pages "
+                  "it "
+                  "held are lost, and the part here can never run: stopping it",
+                  domain_name(d));
+        lh = g_new0(LostHalf, 1);
+        *lh = (LostHalf){ .manager = m, .domain = domain_ref(d), .done = done, .userdata = userdata };
+        r = d->backend->destroy(d->backend_data, on_lost_half_stopped, lh, error);
+        if (r < 0) {
+                domain_unref(lh->domain);
+                g_free(lh);
+        }
+        return r;
+}
+
 int migration_incoming_pause(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
                              GError **error) {
         g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+        gboolean source_lost = false;
         const char *uuid;
         Domain *d;
         int r;
@@ -1005,9 +1054,13 @@ int migration_incoming_pause(Manager *m, GVariant *cookie, const char *caller, I
                 return r;
         if (!(uuid = cookie_string(cookie, "uuid", 36, "Pause", error)))
                 return -EPROTO;
+        /* Optional, and of its type or ignored (a newer source's word). */
+        (void) g_variant_lookup(cookie, "source-lost", "b", &source_lost);
         d = g_hash_table_lookup(m->domains, uuid);
         if (!d || !d->backend->migrate_pause)
                 return vm_error_set(error, VM_ERROR_NO_JOB, "no post-copy of domain %s here", uuid);
+        if (source_lost)
+                return incoming_stop_lost_half(m, d, done, userdata, error);
         r = d->backend->migrate_pause(d->backend_data, error);
         if (r < 0)
                 return r;

@@ -198,7 +198,8 @@ static void on_dry_run_checked(GVariant *reply, const GError *error, void *userd
         dry_run_part_done(dr);
 }
 
-static void on_dry_run_connected(Peer *peer, const char *remote_host_uuid, const GError *error, void *userdata) {
+static void on_dry_run_connected(Peer *peer, const char *remote_host_uuid, const char *remote_hostname,
+                                 const GError *error, void *userdata) {
         DryRun *dr = userdata;
         g_autoptr(GError) local = NULL;
 

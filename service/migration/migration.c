@@ -32,7 +32,7 @@ void migration_shutdown(Manager *m) {
                         migration_abandon_postcopy(j);
                         continue;
                 }
-                if (migration_abandon_finish(j))
+                if (migration_abandon_finish(j) || migration_cancel_before_stream(j))
                         continue;
                 if (j->phase != JOB_PHASE_PERFORM)
                         continue;

@@ -180,8 +180,8 @@ static void on_arrival(GVariant *reply, const GError *error, void *userdata) {
         }
 }
 
-static void on_arrival_connected(Peer *peer, const char *remote_host_uuid, const GError *error,
-                                 void *userdata) {
+static void on_arrival_connected(Peer *peer, const char *remote_host_uuid, const char *remote_hostname,
+                                 const GError *error, void *userdata) {
         ArrivalQuery *q = userdata;
         g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
         g_autoptr(GError) local = NULL;

@@ -209,6 +209,21 @@ static const char *outgoing_cancel_context(const Outgoing *o) {
         return o->manager->shutting_down ? "cancelled because vmigrated is stopping" : "cancelled";
 }
 
+static void outgoing_finish(Outgoing *o);
+
+/* A cancel that came before the stream started: the stream never starts,
+ * and the destination discards its guest. */
+static bool outgoing_stop_if_cancelled(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+
+        if (!o->cancelled)
+                return false;
+        vm_error_set(&error, VM_ERROR_MIGRATION_FAILED, "the migration was cancelled");
+        outgoing_record_failure(o, error, SEEN_ON_SOURCE, outgoing_cancel_context(o));
+        outgoing_finish(o);
+        return true;
+}
+
 /* Every switch to post-copy goes through here: from then on a cancel
  * would race the switch (AbortJob then pauses instead). */
 static int outgoing_send_postcopy(Outgoing *o, GError **error) {
@@ -422,22 +437,69 @@ static void outgoing_end(Outgoing *o) {
         outgoing_free(o);
 }
 
-static void on_destination_paused(GVariant *reply, const GError *error, void *userdata) {
+static void on_lost_half_stopped(int r, const GError *error, void *userdata) {
         Outgoing *o = userdata;
 
-        if (error)
-                log_warning("could not pause the post-copy on the destination: %s", error->message);
+        if (r < 0)
+                log_error("domain '%s': cannot stop its useless post-copy half: %s", domain_name(o->domain),
+                          error ? error->message : "?");
         outgoing_end(o);
 }
 
+/* After a broken post-copy whose destination could not pause: does the
+ * destination still hold its part of the guest? If not (its QEMU died),
+ * the part here can never run either: the guest is lost, and the paused
+ * QEMU here goes rather than wait for a resume that cannot come. */
+static void on_destination_half_answer(ArrivalAnswer answer, const char *why, void *userdata) {
+        Outgoing *o = userdata;
+        g_autoptr(GError) error = NULL;
+
+        o->arrival = NULL;
+        if (answer != ARRIVAL_ABSENT || !domain_state_is_active(o->domain->state)) {
+                outgoing_end(o);
+                return;
+        }
+        log_error(
+                "domain '%s': %s no longer has its part of the guest: the guest is lost; stopping the part "
+                "here, which can never run",
+                domain_name(o->domain), outgoing_destination_name(o));
+        g_free(o->failure);
+        o->failure =
+                g_strdup_printf("postcopy phase, on %s (destination): its QEMU is gone with its part of "
+                                "the guest, which is lost; the part on the source was stopped",
+                                outgoing_destination_name(o));
+        if (o->domain->backend->destroy(o->domain->backend_data, on_lost_half_stopped, o, &error) < 0)
+                on_lost_half_stopped(-EIO, error, o);
+}
+
+static void on_destination_paused(GVariant *reply, const GError *error, void *userdata) {
+        Outgoing *o = userdata;
+        g_autoptr(GError) local = NULL;
+
+        if (!error) {
+                outgoing_end(o);
+                return;
+        }
+        log_warning("could not pause the post-copy on the destination: %s", error->message);
+        /* It answered, but has no post-copy to pause: ask what it has. */
+        if (g_error_matches(error, VM_ERROR, VM_ERROR_DESTINATION_UNREACHABLE) ||
+            !domain_state_is_active(o->domain->state) ||
+            arrival_query_start(o->manager, o->destination, domain_uuid(o->domain),
+                                on_destination_half_answer, o, &o->arrival, &local) < 0)
+                outgoing_end(o);
+}
+
 /* The destination may not notice a dead link for a long time: tell it,
- * then end. */
+ * then end. When the QEMU here is gone, the guest's pages it held are
+ * lost: the destination stops its part ("source-lost"). */
 static void outgoing_pause_destination_and_end(Outgoing *o) {
         g_autoptr(GError) error = NULL;
         g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
 
         cookie_add_host(&dict, o->manager);
         g_variant_dict_insert(&dict, "uuid", "s", domain_uuid(o->domain));
+        if (!domain_state_is_active(o->domain->state))
+                g_variant_dict_insert(&dict, "source-lost", "b", true);
         if (!o->peer || o->manager->peer_ops->call(o->peer, "Pause", g_variant_dict_end(&dict),
                                                    PEER_FINISH_TIMEOUT_USEC, on_destination_paused, o, &error) < 0) {
                 if (error)
@@ -520,6 +582,30 @@ static void on_arrival_answer(ArrivalAnswer answer, const char *why, void *userd
         g_autofree char *note = NULL;
 
         o->arrival = NULL;
+        if (o->job->stats.postcopy_active) {
+                /* The guest cannot run here again whatever the answer: the
+                 * stream goes on to its end, and the job says where the
+                 * guest is. */
+                if (answer == ARRIVAL_RUNS) {
+                        note = g_strdup_printf("Finish failed (%s), but %s runs the guest", o->finish_lost,
+                                               name);
+                        log_info("job %" G_GUINT64_FORMAT ": %s", o->job->id, note);
+                        job_add_warning(o->job, note);
+                        o->destination_runs = true;
+                } else {
+                        if (answer == ARRIVAL_ABSENT)
+                                error = g_error_new(VM_ERROR, VM_ERROR_POSTCOPY_FAILED,
+                                                    "%s, and %s does not run the guest", o->finish_lost,
+                                                    name);
+                        else
+                                error = g_error_new(VM_ERROR, VM_ERROR_POSTCOPY_FAILED,
+                                                    "%s, and whether %s runs the guest is not known (%s)",
+                                                    o->finish_lost, name, why ? why : "no answer");
+                        outgoing_record_failure(o, error, SEEN_ON_DESTINATION, "finish");
+                }
+                outgoing_confirm(o);
+                return;
+        }
         switch (answer) {
         case ARRIVAL_RUNS:
                 note = g_strdup_printf("Finish got no answer (%s), but %s runs the guest", o->finish_lost,
@@ -544,12 +630,17 @@ static void on_arrival_answer(ArrivalAnswer answer, const char *why, void *userd
 
 /* Finish(success) was sent but its answer was lost with the connection:
  * the destination may run the guest, or may have discarded it. Resuming
- * here blindly could run it twice; ask. */
+ * here blindly could run it twice; ask. In post-copy the question is
+ * another: a vmigrated restarted there, which no longer knows the
+ * migration, runs the guest all the same (it can run nowhere else). */
 static bool outgoing_finish_lost(Outgoing *o, const GError *error) {
         g_autoptr(GError) local = NULL;
+        bool postcopy = o->job->stats.postcopy_active;
 
-        if (o->failure || !o->perform_started || o->options->offline || o->job->stats.postcopy_active ||
-            !g_error_matches(error, VM_ERROR, VM_ERROR_DESTINATION_UNREACHABLE))
+        if (o->failure || !o->perform_started || o->options->offline)
+                return false;
+        if (postcopy ? !g_error_matches(error, VM_ERROR, VM_ERROR_NO_JOB)
+                     : !g_error_matches(error, VM_ERROR, VM_ERROR_DESTINATION_UNREACHABLE))
                 return false;
         log_warning("job %" G_GUINT64_FORMAT ": %s: asking %s whether it runs the guest", o->job->id,
                     error->message, outgoing_destination_name(o));
@@ -870,6 +961,16 @@ static void on_performed(int r, const GError *error, void *userdata) {
         if (r < 0)
                 outgoing_record_failure(o, error, SEEN_ON_SOURCE,
                                         o->cancelled ? outgoing_cancel_context(o) : "sending the guest");
+        else if (o->cancelled) {
+                /* The cancel lost the race with the last pass: the whole
+                 * guest is across, and the migration goes on to its end. */
+                g_autofree char *note = g_strdup_printf("the cancel (%s) came too late: the guest's state "
+                                                        "was already copied, so the migration went on",
+                                                        outgoing_cancel_context(o));
+                log_info("job %" G_GUINT64_FORMAT ": %s", o->job->id, note);
+                job_add_warning(o->job, note);
+                o->cancelled = false;
+        }
         outgoing_finish(o);
 }
 
@@ -933,15 +1034,12 @@ static void outgoing_tunnels_opened(Outgoing *o) {
         g_autoptr(GHashTable) fds = g_hash_table_new(g_str_hash, g_str_equal);
         int stream_fd = -1;
 
-        if (o->cancelled && !o->tunnel_open_failed) {
-                g_autoptr(GError) error = NULL;
-                vm_error_set(&error, VM_ERROR_MIGRATION_FAILED, "the migration was cancelled");
-                outgoing_record_failure(o, error, SEEN_ON_SOURCE, outgoing_cancel_context(o));
-        }
-        if (o->tunnel_open_failed || o->cancelled) {
+        if (o->tunnel_open_failed) {
                 outgoing_finish(o); /* the destination discards its guest */
                 return;
         }
+        if (outgoing_stop_if_cancelled(o))
+                return;
         for (unsigned i = 0; i < o->tunnels->len; i++) {
                 OutgoingTunnel *t = o->tunnels->pdata[i];
                 if (g_str_equal(t->name, "stream"))
@@ -1022,17 +1120,23 @@ static int outgoing_read_tunnel_tokens(Outgoing *o, GVariant *reply, GError **er
 
 /* Where the stream goes: Prepare's "data-uri", or for a tunnelled stream
  * the token that opens the tunnel. */
-/* The destination's name for errors: optional, a short printable string. */
-static void outgoing_read_remote_hostname(Outgoing *o, GVariant *reply) {
-        const char *name = NULL;
-
-        if (!g_variant_lookup(reply, "hostname", "&s", &name) || !*name || strlen(name) > HOST_NAME_MAX)
+/* The destination's name for errors, from its Hostname at connect and
+ * from Prepare's reply: optional, a short printable string. */
+static void outgoing_set_remote_hostname(Outgoing *o, const char *name) {
+        if (!name || !*name || strlen(name) > HOST_NAME_MAX)
                 return;
         for (const char *p = name; *p; p++)
                 if ((unsigned char) *p <= 0x20 || *p == 0x7f)
                         return;
         g_free(o->remote_hostname);
         o->remote_hostname = g_strdup(name);
+}
+
+static void outgoing_read_remote_hostname(Outgoing *o, GVariant *reply) {
+        const char *name = NULL;
+
+        if (g_variant_lookup(reply, "hostname", "&s", &name))
+                outgoing_set_remote_hostname(o, name);
 }
 
 static int outgoing_read_prepared(Outgoing *o, GVariant *reply, GError **error) {
@@ -1083,6 +1187,8 @@ static int outgoing_read_prepared(Outgoing *o, GVariant *reply, GError **error) 
 static void outgoing_stream(Outgoing *o) {
         if (breakpoint_hold(o->manager->breakpoints, "source-after-prepare", domain_uuid(o->domain),
                             (BreakpointResume) outgoing_stream, o))
+                return;
+        if (outgoing_stop_if_cancelled(o))
                 return;
         if (o->options->offline)
                 outgoing_finish(o); /* no stream: the definition went with Prepare */
@@ -1135,7 +1241,8 @@ static void outgoing_prepare(Outgoing *o) {
                 on_prepared(NULL, error, o);
 }
 
-static void on_connected(Peer *peer, const char *remote_host_uuid, const GError *error, void *userdata) {
+static void on_connected(Peer *peer, const char *remote_host_uuid, const char *remote_hostname,
+                         const GError *error, void *userdata) {
         Outgoing *o = userdata;
         g_autoptr(GError) local = NULL;
 
@@ -1146,6 +1253,7 @@ static void on_connected(Peer *peer, const char *remote_host_uuid, const GError 
         }
         o->peer = peer;
         o->remote_host_uuid = g_strdup(remote_host_uuid);
+        outgoing_set_remote_hostname(o, remote_hostname);
         if (g_strcmp0(remote_host_uuid, o->manager->host_uuid) == 0) {
                 vm_error_set(&local, VM_ERROR_INVALID_DESTINATION,
                              "%s is this host (same host UUID %s): migrate to another host",
@@ -1331,10 +1439,30 @@ int migration_cancel(Job *job, GError **error) {
                                     "job %" G_GUINT64_FORMAT " is in phase %s; only a migration that is copying "
                                     "(phase perform) can be cancelled",
                                     job->id, job_phase_to_string(job->phase));
+        if ((o->stream_ended && !o->failure) || (o->performed_deferred && o->performed_r >= 0))
+                /* Still phase perform, but the copy is complete: what is
+                 * left is telling the destination to run it. */
+                return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                    "job %" G_GUINT64_FORMAT
+                                    " has copied the guest already: too late to cancel, "
+                                    "it is about to run on %s",
+                                    job->id, outgoing_destination_name(o));
         o->cancelled = true;
         if (!o->perform_started)
                 return 0; /* its tunnels are still opening: it stops once they are */
         return o->domain->backend->migrate_cancel(o->domain->backend_data, error);
+}
+
+bool migration_cancel_before_stream(Job *job) {
+        Outgoing *o = job->migration;
+
+        /* Prepare still under way: its answer sees that we are stopping. */
+        if (job->kind != JOB_MIGRATION_OUT || !o || !o->reported_start || o->perform_started ||
+            job->phase != JOB_PHASE_PREPARE)
+                return false;
+        log_info("job %" G_GUINT64_FORMAT ": vmigrated is stopping: the stream will not start", job->id);
+        o->cancelled = true;
+        return true;
 }
 
 void migration_abandon_postcopy(Job *job) {

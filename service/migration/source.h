@@ -30,6 +30,10 @@ void migration_abandon_postcopy(Job *job);
  * (migration-unconfirmed) for the next vmigrated to settle. False when job
  * is not asking. */
 bool migration_abandon_finish(Job *job);
+/* vmigrated is stopping between Prepare's answer and the start of job's
+ * stream: it never starts (the job ends cancelled, the destination
+ * discards its guest). False in any other phase. */
+bool migration_cancel_before_stream(Job *job);
 
 /* SetMaxDowntime / SetMaxBandwidth on a migration leaving this host
  * (VM_ERROR_NO_JOB for any other job, or a backend that cannot). */

@@ -33,7 +33,7 @@
 # 4 MB/s so that it lasts a few seconds) at the switch and after it.
 # Cells that mean nothing are left out (b's QEMU killed before it exists).
 #
-# FAULT_MATRIX=ci (the default: 15 cells that hold, ~3 min), full (all
+# FAULT_MATRIX=ci (the default: 19 cells that hold, ~4 min), full (all
 # 186 cells, ~50 min); FAULT_MATRIX_REPEAT=N runs each cell N times
 # (nightly: full, 3); FAULT_MATRIX_CELLS="FAULT/POINT ..." runs those.
 . "$(dirname "$0")/lib-hosts.sh"
@@ -68,15 +68,12 @@ else
         ci)
                 # One or more cells of every fault, pre-copy and post-copy,
                 # among those that hold (FAULT_MATRIX=full runs them all;
-                # the README's "The fault matrix" has its grid). Left out
-                # because they fail today (daemon bugs, README): the
-                # post-copy cells of the QEMU and daemon faults from the
-                # switch on, vmigrated SIGKILLed on the source before
-                # Prepare is answered (no record of the job), the
-                # destination's vmigrated killed after its Finish ran the
-                # guest (both hosts run it), SIGTERM on the source right
-                # after Prepare or in the stream's last part (the guest
-                # moves, the job says cancelled or nothing).
+                # the README's "The fault matrix" has its grid), with one
+                # cell of each repair the matrix led to: a post-copy whose
+                # source QEMU dies (the destination stops its part), the
+                # destination's vmigrated killed just before the switch
+                # (the restarted one runs the guest), SIGTERM after the
+                # copy is complete (the migration completes).
                 CELLS="kill-src-qemu/source-perform-first-pass kill-src-qemu/source-before-confirm
                        kill-dst-qemu/source-perform-mid-stream kill-dst-qemu/destination-before-finish
                        kill-dst-qemu/pc:source-before-postcopy-switch
@@ -85,7 +82,9 @@ else
                        term-src-daemon/source-perform-first-pass term-dst-daemon/destination-before-finish
                        term-dst-daemon/pc:destination-after-finish
                        loss30/source-perform-first-pass state-full/destination-before-finish
-                       polkitd-gone/destination-before-prepare link-down/pc:source-before-confirm"
+                       polkitd-gone/destination-before-prepare link-down/pc:source-before-confirm
+                       kill-src-qemu/pc:destination-after-finish kill-dst-qemu/pc:source-before-finish
+                       kill-dst-daemon/pc:source-before-postcopy-switch term-src-daemon/source-before-finish"
                 ;;
         full)
                 CELLS=""

@@ -83,10 +83,10 @@ static void defer(Deferred *d) {
 static void run_connect(Deferred *d) {
         if (!d->peer) {
                 g_autoptr(GError) error = g_error_new(VM_ERROR, VM_ERROR_DESTINATION_UNREACHABLE, "no such bus");
-                d->connect_done(NULL, NULL, error, d->userdata);
+                d->connect_done(NULL, NULL, NULL, error, d->userdata);
                 return;
         }
-        d->connect_done(d->peer, d->peer->remote->host_uuid, NULL, d->userdata);
+        d->connect_done(d->peer, d->peer->remote->host_uuid, NULL, NULL, d->userdata);
 }
 
 static int peer_connect(void *ctx, const Destination *destination, PeerConnectDone done, void *userdata,

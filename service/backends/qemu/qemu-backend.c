@@ -657,17 +657,39 @@ static int adopt_recorded(QemuBackend *b, const QemuPaths *paths, const char *uu
  * Finish and run it, so it stays paused (migration-unconfirmed) until the
  * core has asked (recover.h). Post-copy: keep it as it is, paused, the
  * guest being split between the hosts. */
+/* An arrival switched to post-copy before Finish could run it here: the
+ * source's QEMU will never run the guest again, so it runs here. */
+static void reattach_run_arrived(QemuDomain *qd, const char *reason) {
+        log_warning("domain '%s': arrived in post-copy but never ran: running it", domain_name(qd->domain));
+        (void) unlink(qd->paths->incoming);
+        (void) qmp_execute(qd->qmp, "cont", NULL, QEMU_COMMAND_TIMEOUT_USEC, NULL, NULL, NULL);
+        qemu_domain_report(qd, DOMAIN_STATE_RUNNING, reason, "resumed", reason);
+}
+
 static void reattach_settle_migration(QemuDomain *qd, const char *status) {
         g_autofree char *role = NULL;
 
         if (g_str_equal(status, "completed") &&
-            g_file_get_contents(qd->paths->postcopy, &role, NULL, NULL) && g_str_equal(role, "out")) {
-                /* Its post-copy ended while nobody watched: the guest runs
-                 * on the destination, whole. Never run this copy again. */
-                log_info("domain '%s': its post-copy completed while vmigrated was not running: the guest "
-                         "runs on the destination; stopping it here",
+            g_file_get_contents(qd->paths->postcopy, &role, NULL, NULL)) {
+                if (g_str_equal(role, "out")) {
+                        /* Its post-copy ended while nobody watched: the guest
+                         * runs on the destination, whole. Never run this
+                         * copy again. */
+                        log_info("domain '%s': its post-copy completed while vmigrated was not running: the "
+                                 "guest runs on the destination; stopping it here",
+                                 domain_name(qd->domain));
+                        qemu_migration_reattach_postcopy_completed(qd);
+                        return;
+                }
+                /* Arrived whole while nobody watched: it is an ordinary
+                 * guest of this host now. */
+                log_info("domain '%s': its post-copy arrival completed while vmigrated was not running",
                          domain_name(qd->domain));
-                qemu_migration_reattach_postcopy_completed(qd);
+                (void) unlink(qd->paths->postcopy);
+                if (qd->domain->state == DOMAIN_STATE_PAUSED)
+                        reattach_run_arrived(qd, "migrated");
+                else
+                        qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "migrated", NULL, NULL);
                 return;
         }
         if (g_str_equal(status, "active") || g_str_equal(status, "setup") || g_str_equal(status, "device")) {
@@ -690,17 +712,8 @@ static void reattach_settle_migration(QemuDomain *qd, const char *status) {
                 /* Never killed: neither host has the whole guest. */
                 if (g_file_get_contents(qd->paths->postcopy, &role, NULL, NULL)) {
                         qemu_migration_reattach_postcopy(qd, g_str_equal(role, "out"), broken);
-                        if (g_str_equal(role, "in") && !broken && qd->domain->state == DOMAIN_STATE_PAUSED) {
-                                /* Switched to post-copy before Finish could
-                                 * run it here: it can run nowhere else. */
-                                log_warning("domain '%s': arrived in post-copy but never ran: running it",
-                                            domain_name(qd->domain));
-                                (void) unlink(qd->paths->incoming);
-                                (void) qmp_execute(qd->qmp, "cont", NULL, QEMU_COMMAND_TIMEOUT_USEC, NULL,
-                                                   NULL, NULL);
-                                qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "postcopy", "resumed",
-                                                   "postcopy");
-                        }
+                        if (g_str_equal(role, "in") && !broken && qd->domain->state == DOMAIN_STATE_PAUSED)
+                                reattach_run_arrived(qd, "postcopy");
                 } else {
                         log_warning("domain '%s': found in post-copy (%s) with no record of its side: keeping it",
                                     domain_name(qd->domain), status);
@@ -766,6 +779,80 @@ static void qemu_domain_reattach(QemuDomain *qd) {
                 domain_backend_settling(qd->domain, true);
 }
 
+/* ---- startup: what a half-arrived guest's QEMU is doing ---- */
+
+#define ARRIVAL_QUERY_TIMEOUT_USEC (2 * G_USEC_PER_SEC)
+
+typedef struct ArrivalStatus {
+        bool done;
+        char *status; /* query-migrate's "status", or NULL */
+} ArrivalStatus;
+
+static void on_arrival_status(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                              void *userdata) {
+        ArrivalStatus *a = userdata;
+        JsonObject *o = !error && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
+        JsonNode *n = o ? json_object_get_member(o, "status") : NULL;
+
+        a->done = true;
+        if (n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
+                a->status = g_strdup(json_node_get_string(n));
+}
+
+static void on_arrival_state(Qmp *qmp, QmpState state, const GError *error, void *userdata) {
+        ArrivalStatus *a = userdata;
+
+        if (state == QMP_CLOSED)
+                a->done = true;
+}
+
+/* The migration status of the QEMU behind socket_path, asked before the
+ * daemon's loop runs (on a loop of its own, as the capability probe
+ * does); NULL when it does not answer in time. */
+static char *arrival_query_status(const char *socket_path) {
+        ArrivalStatus a = { 0 };
+        g_autoptr(Qmp) qmp = NULL;
+        sd_event *event = NULL;
+        int r;
+
+        r = sd_event_new(&event);
+        if (r < 0)
+                return NULL;
+        r = qmp_new(event, NULL, on_arrival_state, &a, &qmp);
+        if (r >= 0) {
+                qmp_set_negotiation_timeout(qmp, ARRIVAL_QUERY_TIMEOUT_USEC);
+                r = qmp_connect_path(qmp, socket_path, NULL);
+        }
+        if (r >= 0)
+                r = qmp_execute(qmp, "query-migrate", NULL, ARRIVAL_QUERY_TIMEOUT_USEC, on_arrival_status,
+                                &a, NULL);
+        gint64 deadline = g_get_monotonic_time() + ARRIVAL_QUERY_TIMEOUT_USEC;
+        while (r >= 0 && !a.done && g_get_monotonic_time() < deadline)
+                if (sd_event_run(event, 100 * 1000) < 0)
+                        break;
+        g_clear_pointer(&qmp, qmp_free);
+        sd_event_unref(event);
+        return a.status;
+}
+
+/* A QEMU holding an arriving guest when vmigrated stopped. Before the
+ * switch to post-copy its source has the whole guest and runs it again
+ * (its Finish found nobody): this copy goes. After the switch, which this
+ * daemon may not have lived to see, only this QEMU can run the guest: it
+ * stays, marked as the post-copy's arriving side. */
+static bool arrival_is_postcopy(const QemuPaths *paths, const char *uuid) {
+        g_autofree char *status = arrival_query_status(paths->qmp_socket);
+
+        if (!status || !g_str_has_prefix(status, "postcopy"))
+                return false;
+        log_warning(
+                "domain %s: its arrival switched to post-copy (%s) while vmigrated was not running: keeping "
+                "it, as the only copy of the guest that can run",
+                uuid, status);
+        (void) g_file_set_contents(paths->postcopy, "in", -1, NULL);
+        return true;
+}
+
 static GPtrArray *qemu_recover(void *backend_data) {
         QemuBackend *b = backend_data;
         GPtrArray *live = g_ptr_array_new_with_free_func((GDestroyNotify) domain_def_free);
@@ -797,7 +884,7 @@ static GPtrArray *qemu_recover(void *backend_data) {
                         continue;
                 }
                 if (g_file_test(paths->incoming, G_FILE_TEST_EXISTS) &&
-                    !g_file_test(paths->postcopy, G_FILE_TEST_EXISTS)) {
+                    !g_file_test(paths->postcopy, G_FILE_TEST_EXISTS) && !arrival_is_postcopy(paths, uuid)) {
                         /* A guest that was arriving when vmigrated stopped: its
                          * source has resumed it (its Finish found nobody), so
                          * this copy is settled by discarding it. */

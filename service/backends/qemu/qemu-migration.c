@@ -2144,6 +2144,7 @@ void qemu_migration_reattach_postcopy(QemuDomain *qd, bool outgoing, bool broken
         m->stats.postcopy_active = true;
         m->stream_done = true;
         m->stream_broken = broken;
+        m->incoming_postcopy_seen = !outgoing;
         if (outgoing && !broken) {
                 /* Nobody waits for it any more, but the last page still has
                  * to get across before this QEMU may go: see it through. */
