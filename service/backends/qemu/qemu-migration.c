@@ -1826,11 +1826,15 @@ int qemu_migrate_finish(void *domain_data, bool success, bool postcopy, const Mi
         qd->ended_userdata = userdata;
         qd->ended_later = false;
         if (!m || !qd->process) {
+                /* Nothing left to finish either way: the migration goes
+                 * too (a later Prepare of this domain starts its own). */
+                g_autofree char *why =
+                        g_strdup(m && m->incoming_failure ? m->incoming_failure : "it exited");
                 qd->ended = NULL;
-                if (success)
-                        return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "QEMU on the destination is gone: %s",
-                                            m && m->incoming_failure ? m->incoming_failure : "it exited");
                 qemu_migration_free(qd);
+                if (success)
+                        return vm_error_set(error, VM_ERROR_BACKEND_FAILED,
+                                            "QEMU on the destination is gone: %s", why);
                 return vm_error_set(error, VM_ERROR_BACKEND_FAILED, "nothing to discard: QEMU is gone");
         }
         qemu_domain_begin(qd, QEMU_OP_MIGRATE_FINISH, done, userdata);

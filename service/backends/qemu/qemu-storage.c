@@ -689,6 +689,11 @@ void qemu_storage_job_ended(Qmp *qmp, const char *event, JsonObject *data) {
 int qemu_storage_complete(QemuStorage *s, Qmp *qmp, BackendDone done, void *userdata, GError **error) {
         int r = 0;
 
+        /* Already under way (the stream's end can be heard twice, from its
+         * event and from a poll): its done comes once, for both. A second
+         * timer would outlive s. */
+        if (s->complete_timer)
+                return 0;
         for (unsigned i = 0; i < s->disks->len; i++) {
                 StorageDisk *d = s->disks->pdata[i];
                 if (d->job_ended)

@@ -101,7 +101,8 @@ int qemu_storage_mirror(QemuStorage *s, Qmp *qmp, const char *tls_creds, const c
 bool qemu_storage_update(QemuStorage *s, JsonNode *jobs, uint64_t *ret_total, uint64_t *ret_done);
 /* After the memory: block-job-cancel of the ready mirrors (which completes
  * them without a pivot), then blockdev-del of the NBD clients. done once
- * every job has ended (BLOCK_JOB_COMPLETED, qemu_storage_job_event). */
+ * every job has ended (BLOCK_JOB_COMPLETED, qemu_storage_job_event). A
+ * call while one is under way changes nothing: the first one's done comes. */
 int qemu_storage_complete(QemuStorage *s, Qmp *qmp, BackendDone done, void *userdata, GError **error);
 /* Any BLOCK_JOB_* event of the domain, with or without a migration: when
  * one of our mirrors has ended, however, its NBD client goes. A mirror
