@@ -24,6 +24,9 @@
 #include "test-breakpoints.h"
 #include "text.h"
 
+/* How long a failed tunnelled stream waits for its carrier's end. */
+#define TUNNEL_END_WAIT_USEC (2 * G_USEC_PER_SEC)
+
 typedef struct Outgoing {
         Manager *manager;
         Domain *domain; /* reference */
@@ -79,6 +82,9 @@ typedef struct Outgoing {
         bool keep_unconfirmed_record;
         bool stream_ended;       /* the stream is over: the tunnel's end no longer matters */
         char *tunnel_failure;    /* how the tunnel's carrier ended, when it broke mid-stream */
+        /* The stream failed while a tunnel's carrier still ran: its end,
+         * likely the cause, is waited for a moment (TUNNEL_END_WAIT_USEC). */
+        sd_event_source *tunnel_end_wait;
 
         /* Convergence (convergence.h): the policy, the max-downtime the
          * caller gave (0: none), and the last pass reported. */
@@ -111,6 +117,8 @@ typedef struct OutgoingTunnel {
         char *name;  /* "stream" for the stream's own */
         char *token;
         int fd;      /* once opened */
+        bool opened;
+        bool ended; /* its carrier (ssh) ended */
 } OutgoingTunnel;
 
 static void outgoing_tunnel_free(OutgoingTunnel *t) {
@@ -144,6 +152,7 @@ static void outgoing_free(Outgoing *o) {
         if (o->sharing && o->job)
                 outgoing_set_sharing(o, false);
         sd_event_source_disable_unref(o->timeout);
+        sd_event_source_disable_unref(o->tunnel_end_wait);
         g_free(o->remote_host_uuid);
         convergence_free(o->convergence);
         policy_free(o->policy);
@@ -896,6 +905,7 @@ static int on_migration_timeout(sd_event_source *s, uint64_t usec, void *userdat
 
 /* Held at a stopping point of the stream: deliver what came meanwhile. */
 static void outgoing_resume_stream(Outgoing *o) {
+        o->tunnel_end_wait = sd_event_source_disable_unref(o->tunnel_end_wait);
         if (!o->performed_deferred)
                 return;
         g_autoptr(GError) error = g_steal_pointer(&o->performed_error);
@@ -940,15 +950,55 @@ static void on_progress(const MigrationStats *stats, void *userdata) {
         }
 }
 
+/* The stream's end, kept to be delivered later (outgoing_resume_stream). */
+static void outgoing_defer_stream_end(Outgoing *o, int r, const GError *error) {
+        o->performed_deferred = true;
+        o->performed_r = r;
+        o->performed_error = error ? g_error_copy(error) : NULL;
+}
+
+static int on_tunnel_end_wait_over(sd_event_source *s, uint64_t usec, void *userdata) {
+        Outgoing *o = userdata;
+
+        o->tunnel_end_wait = sd_event_source_disable_unref(o->tunnel_end_wait);
+        outgoing_resume_stream(o);
+        return 0;
+}
+
+/* A pre-copy stream through tunnels failed while a carrier still runs.
+ * When the far end of a tunnel dies, ssh closes the hypervisor's socket
+ * before it exits itself: the hypervisor's "broken pipe" comes first, and
+ * the carrier's words, the cause, a moment later. True when waiting. */
+static bool outgoing_wait_tunnel_end(Outgoing *o, int r, const GError *error) {
+        bool running = false;
+
+        if (r >= 0 || !o->tunnels || o->cancelled || o->failure || o->job->stats.postcopy_active ||
+            o->tunnel_end_wait)
+                return false;
+        for (unsigned i = 0; i < o->tunnels->len; i++) {
+                OutgoingTunnel *t = o->tunnels->pdata[i];
+                running = running || (t->opened && !t->ended);
+        }
+        if (!running ||
+            sd_event_add_time_relative(o->manager->event, &o->tunnel_end_wait, CLOCK_MONOTONIC,
+                                       TUNNEL_END_WAIT_USEC, 10000, on_tunnel_end_wait_over, o) < 0)
+                return false;
+        log_info("job %" G_GUINT64_FORMAT
+                 ": the stream failed (%s) while a tunnel's ssh runs: waiting for its end",
+                 o->job->id, error ? error->message : g_strerror(-r));
+        outgoing_defer_stream_end(o, r, error);
+        return true;
+}
+
 static void on_performed(int r, const GError *error, void *userdata) {
         Outgoing *o = userdata;
 
         if (breakpoint_holding(o->manager->breakpoints, o)) {
-                o->performed_deferred = true;
-                o->performed_r = r;
-                o->performed_error = error ? g_error_copy(error) : NULL;
+                outgoing_defer_stream_end(o, r, error);
                 return;
         }
+        if (outgoing_wait_tunnel_end(o, r, error))
+                return;
 
         /* In post-copy the stream goes on until Confirm has the last page. */
         if (r < 0 || !o->job->stats.postcopy_active)
@@ -1015,6 +1065,14 @@ static void on_tunnel_ended(const GError *error, void *userdata) {
         Outgoing *o = t->o;
         g_autoptr(GError) local = NULL;
 
+        t->ended = true;
+        if (o->tunnel_end_wait) {
+                /* The stream failed a moment ago: this is why. */
+                if (error)
+                        outgoing_record_failure(o, error, SEEN_ON_SOURCE, "the tunnel to the destination");
+                outgoing_resume_stream(o);
+                return;
+        }
         if (!error || o->stream_ended)
                 return;
         if (o->job->stats.postcopy_active) {
@@ -1068,8 +1126,10 @@ static void on_tunnel_opened(int fd, const GError *error, void *userdata) {
                                                         g_str_equal(t->name, "stream") ? "" : t->name);
                 outgoing_record_failure(o, error, SEEN_ON_SOURCE, what);
                 o->tunnel_open_failed = true;
-        } else
+        } else {
                 t->fd = fd;
+                t->opened = true;
+        }
         if (--o->tunnels_pending == 0)
                 outgoing_tunnels_opened(o);
 }
