@@ -1046,11 +1046,16 @@ hosts_teardown() {
 # hosts_leftovers: after hosts_teardown, prints what of the run is still
 # there (namespaces, processes in them, the run dir); nothing if clean.
 hosts_leftovers() {
-        local p
+        local p cmd
         [ -n "$_hosts_last_id" ] || return 0
         ip netns list 2>/dev/null | grep -E "^vmh-$_hosts_last_id-" | sed 's/^/netns /'
         for p in $(_hosts_ns_pids "${_hosts_last_inodes[@]}"); do
-                echo "process $p $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
+                cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue # it exited meanwhile
+                # The kernel reuses the inode numbers of namespaces that are
+                # gone: a test run started after ours ended may have one of
+                # them. Its processes name their own run dir.
+                [[ $cmd =~ /vmh-[0-9a-f]{4}\. && $cmd != *"$_hosts_last_run"* ]] && continue
+                echo "process $p $cmd"
         done
         [ -e "$_hosts_last_run" ] && echo "dir $_hosts_last_run"
         findmnt -rn -o TARGET | grep -E "^$_hosts_last_run(/|$)|/vmh-$_hosts_last_id-" | sed 's/^/mount /'
