@@ -26,6 +26,10 @@
 
 /* How long a failed tunnelled stream waits for its carrier's end. */
 #define TUNNEL_END_WAIT_USEC (2 * G_USEC_PER_SEC)
+/* How long the destination may take to say it holds the arriving guest
+ * before the switch to post-copy (a restarted vmigrated there may first
+ * wait for the last one to stop). */
+#define POSTCOPY_CHECK_TIMEOUT_USEC (30 * G_USEC_PER_SEC)
 
 typedef struct Outgoing {
         Manager *manager;
@@ -58,6 +62,7 @@ typedef struct Outgoing {
         const char *cancel_reason; /* static: what cancelled it, when not a caller */
         bool postcopy_requested; /* StartPostCopy before Perform began */
         bool postcopy_sent;      /* the backend was asked to switch to post-copy */
+        bool postcopy_checking;  /* the destination is asked first (outgoing_send_postcopy) */
         bool paused_by_abort;    /* AbortJob paused the post-copy */
         /* AbortJob while switching to post-copy, or before the destination
          * said the guest runs there (Finish answered): pausing then would
@@ -233,11 +238,71 @@ static bool outgoing_stop_if_cancelled(Outgoing *o) {
         return true;
 }
 
+/* The switch is not asked for: the pre-copy stream stops, and the guest
+ * stays here whole. */
+static void outgoing_refuse_postcopy(Outgoing *o, const GError *why, SeenOn seen_on) {
+        g_autoptr(GError) local = NULL;
+
+        log_warning("job %" G_GUINT64_FORMAT ": not switching to post-copy: %s", o->job->id, why->message);
+        o->postcopy_sent = false;
+        outgoing_record_failure(o, why, seen_on, "before the switch to post-copy");
+        if (o->domain->backend->migrate_cancel(o->domain->backend_data, &local) < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": cannot stop the stream: %s", o->job->id,
+                            local->message);
+}
+
+static void on_postcopy_checked(GVariant *reply, const GError *error, void *userdata) {
+        Outgoing *o = userdata;
+        g_autoptr(GError) bad = NULL, local = NULL;
+        const char *arrival = NULL;
+
+        o->postcopy_checking = false;
+        /* The stream ended meanwhile (pre-copy completed or failed):
+         * nothing to switch. */
+        if (o->stream_ended || o->performed_deferred || o->job->phase != JOB_PHASE_PERFORM)
+                return;
+        if (!error && cookie_check_size(reply, "Arrival reply", &bad) < 0)
+                error = bad;
+        if (!error && !(arrival = cookie_string(reply, "arrival", 32, "Arrival reply", &bad)))
+                error = bad;
+        if (error) {
+                outgoing_refuse_postcopy(o, error, SEEN_ON_DESTINATION);
+                return;
+        }
+        if (!g_str_equal(arrival, "arriving")) {
+                vm_error_set(&local, VM_ERROR_MIGRATION_FAILED,
+                             "its vmigrated no longer holds the arriving guest (Arrival: %s; it restarted?)",
+                             arrival);
+                outgoing_refuse_postcopy(o, local, SEEN_ON_DESTINATION);
+                return;
+        }
+        if (o->domain->backend->migrate_start_postcopy(o->domain->backend_data, &local) < 0) {
+                o->postcopy_sent = false;
+                log_warning("job %" G_GUINT64_FORMAT ": cannot switch to post-copy: %s", o->job->id,
+                            local->message);
+        }
+}
+
 /* Every switch to post-copy goes through here: from then on a cancel
- * would race the switch (AbortJob then pauses instead). */
+ * would race the switch (AbortJob then pauses instead). After the switch
+ * only the destination can run the guest; its vmigrated is asked first
+ * whether it still holds the arriving guest (Incoming.Arrival answers
+ * 'arriving'). One that restarted since Prepare has discarded the half
+ * that arrived, and a switch would lose the guest: the stream is stopped
+ * instead, and the guest stays here. */
 static int outgoing_send_postcopy(Outgoing *o, GError **error) {
+        g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+
+        if (o->postcopy_checking)
+                return 0;
+        cookie_add_host(&dict, o->manager);
+        g_variant_dict_insert(&dict, "uuid", "s", domain_uuid(o->domain));
+        if (o->manager->peer_ops->call(o->peer, "Arrival", g_variant_dict_end(&dict),
+                                       POSTCOPY_CHECK_TIMEOUT_USEC, on_postcopy_checked, o, error) < 0)
+                return -EIO;
         o->postcopy_sent = true;
-        return o->domain->backend->migrate_start_postcopy(o->domain->backend_data, error);
+        o->postcopy_checking = true;
+        return 0;
 }
 
 static void outgoing_resume_stream(Outgoing *o);

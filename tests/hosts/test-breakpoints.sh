@@ -39,7 +39,20 @@ check_held() {
         done
 }
 
-# run_point HOST POINT POSTCOPY SRC-PHASE DST-PHASE STATE-ON-B
+# cancel_refused DESC REGEX: while held, AbortJob (on the domain) and
+# Cancel (on the job) are both refused with InvalidState saying REGEX, and
+# the job goes on (the checks after the release see it complete).
+cancel_refused() {
+        local out
+        out=$(host_exec a gdbus call --system --timeout 30 --dest "$VM_BUS_NAME" --object-path "$p" \
+                --method "$VM_DOMAIN_IFACE.AbortJob" 2>&1)
+        like "$out" "GDBus.Error:$VM_ERR\\.InvalidState: .*$2" "$1: AbortJob is refused ($out)"
+        out=$(host_exec a gdbus call --system --timeout 30 --dest "$VM_BUS_NAME" --object-path "$job" \
+                --method "$VM_JOB_IFACE.Cancel" 2>&1)
+        like "$out" "GDBus.Error:$VM_ERR\\.InvalidState: .*$2" "$1: Job.Cancel is refused ($out)"
+}
+
+# run_point HOST POINT POSTCOPY SRC-PHASE DST-PHASE STATE-ON-B [CANCEL-REFUSED-REGEX]
 run_point() {
         local h=$1 pt=$2 pc=$3 desc="$2 on $1" t0 out
         local opts=(0)
@@ -56,6 +69,7 @@ run_point() {
         ok "bp_wait $h $pt 30" "$desc: the migration stopped there"
         diag "$desc: $(cat "$(host_path "$h" dir)/bp/$pt.reached" 2>/dev/null)"
         check_held "$desc" "$4" "$5" "$6"
+        [ -n "${7:-}" ] && cancel_refused "$desc" "$7"
         bp_release "$h" "$pt"
         ok "mig_wait_phase 60 a '$job' 'completed|failed|cancelled'" "$desc: released, the job ends"
         is "$(mig_jprop a "$job" Phase)" completed "$desc: ... completed ($(mig_jprop a "$job" Error))"
@@ -77,8 +91,10 @@ run_point a source-perform-first-pass 0 perform perform paused
 run_point a source-perform-mid-stream 0 perform perform paused
 run_point a source-before-postcopy-switch 1 perform perform paused
 run_point a source-after-postcopy-switch 1 postcopy perform paused
-run_point a source-before-finish 0 perform perform paused
-run_point a source-after-finish 0 finish completed running
+# Copied but not yet told to run there: too late to cancel (a cancel
+# would leave the guest nowhere to run, or on both hosts).
+run_point a source-before-finish 0 perform perform paused 'too late to cancel, it is about to run on host-b'
+run_point a source-after-finish 0 finish completed running 'only a migration that is copying'
 run_point a source-before-confirm 0 finish completed running
 run_point a source-before-end 0 confirm completed running
 # Destination points.

@@ -71,12 +71,11 @@ else
                 # the README's "The fault matrix" has its grid), with one
                 # cell of each repair the matrix led to: a post-copy whose
                 # source QEMU dies (the destination stops its part), SIGTERM
-                # after the copy is complete (the migration completes).
-                # Left out: the destination's vmigrated killed just before
-                # the switch to post-copy, which still loses the guest when
-                # the restarted daemon asks QEMU before the switch reached
-                # it (once in CI's ASan run; the README says so).
+                # after the copy is complete (the migration completes), the
+                # destination's vmigrated killed just before the switch to
+                # post-copy (the source asks it first, and keeps the guest).
                 CELLS="kill-src-qemu/source-perform-first-pass kill-src-qemu/source-before-confirm
+                       kill-dst-daemon/pc:source-before-postcopy-switch
                        kill-dst-qemu/source-perform-mid-stream kill-dst-qemu/destination-before-finish
                        kill-dst-qemu/pc:source-before-postcopy-switch
                        kill-src-daemon/source-before-finish kill-src-daemon/source-before-confirm
@@ -286,7 +285,12 @@ cell() {
         marka=$(wc -l <"$(host_path a log)") markb=$(wc -l <"$(host_path b log)")
         bp_arm "$h" "$bpt"
         local opts=(0)
-        [ "$pc" = 1 ] && opts=(2 postcopy b true postcopy-bandwidth t 4000000)
+        # Post-copy cells: pre-copy capped at 4 MB/s (~7 s for the guest),
+        # so that a cell held before the switch still has a stream to
+        # switch when it is released, instead of a pre-copy that completed
+        # meanwhile; StartPostCopy comes at once, the other points see the
+        # switch at the start of the stream.
+        [ "$pc" = 1 ] && opts=(3 postcopy b true postcopy-bandwidth t 4000000 bandwidth t 4000000)
         mig_migrate a "$p" "$dest_b" "${opts[@]}" >"$HOSTS_RUN/migrate.out" 2>&1 &
         local mpid=$!
         if [ "$pc" = 1 ]; then
