@@ -153,6 +153,12 @@ static void arrival_query_retry(ArrivalQuery *q, const char *why) {
         arrival_query_answer(q, ARRIVAL_UNKNOWN, last);
 }
 
+const char *arrival_reply_value(GVariant *reply, GError **error) {
+        if (cookie_check_size(reply, "Arrival reply", error) < 0)
+                return NULL;
+        return cookie_string(reply, "arrival", 32, "Arrival reply", error);
+}
+
 static void on_arrival(GVariant *reply, const GError *error, void *userdata) {
         ArrivalQuery *q = userdata;
         g_autoptr(GError) bad = NULL;
@@ -160,9 +166,7 @@ static void on_arrival(GVariant *reply, const GError *error, void *userdata) {
 
         if (!arrival_query_back(q))
                 return;
-        if (!error && cookie_check_size(reply, "Arrival reply", &bad) < 0)
-                error = bad;
-        if (!error && !(arrival = cookie_string(reply, "arrival", 32, "Arrival reply", &bad)))
+        if (!error && !(arrival = arrival_reply_value(reply, &bad)))
                 error = bad;
         if (error) {
                 arrival_query_retry(q, error->message);

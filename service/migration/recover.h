@@ -42,6 +42,9 @@ int arrival_query_start(Manager *m, const Destination *destination, const char *
                         void *userdata, ArrivalQuery **ret, GError **error);
 /* No callback after this. NULL is allowed. */
 void arrival_query_cancel(ArrivalQuery *q);
+/* The "arrival" of an Incoming.Arrival reply (borrowed from reply), or
+ * NULL with error set when the reply is malformed. */
+const char *arrival_reply_value(GVariant *reply, GError **error);
 
 /* Before Finish(success): where the guest is sent. */
 int unconfirmed_record_save(Manager *m, const char *uuid, const char *destination, GError **error);

@@ -261,9 +261,7 @@ static void on_postcopy_checked(GVariant *reply, const GError *error, void *user
          * nothing to switch. */
         if (o->stream_ended || o->performed_deferred || o->job->phase != JOB_PHASE_PERFORM)
                 return;
-        if (!error && cookie_check_size(reply, "Arrival reply", &bad) < 0)
-                error = bad;
-        if (!error && !(arrival = cookie_string(reply, "arrival", 32, "Arrival reply", &bad)))
+        if (!error && !(arrival = arrival_reply_value(reply, &bad)))
                 error = bad;
         if (error) {
                 outgoing_refuse_postcopy(o, error, SEEN_ON_DESTINATION);
