@@ -6,6 +6,8 @@
  * Checks the phases, the outcome on both hosts, and the rollback.
  */
 #include <errno.h>
+#include <string.h>
+
 #include <glib/gstdio.h>
 
 #include "backends.h"
@@ -35,6 +37,10 @@ typedef struct Fixture {
         char *started_error;
         GError *ended_error; /* what a waiting Migrate call would be answered */
         bool op_done;
+        /* Incoming.Arrival answers this instead of asking the destination
+         * (a destination whose vmigrated restarted says "absent"). */
+        const char *arrival_answer;
+        unsigned arrival_calls;
 } Fixture;
 
 static Fixture *current;
@@ -139,7 +145,17 @@ static int peer_call(Peer *peer, const char *method, GVariant *args, uint64_t ti
                 r = migration_incoming_prepare(peer->remote, owned, ":1.42", on_remote_done, call, &local);
         else if (g_str_equal(method, "Finish"))
                 r = migration_incoming_finish(peer->remote, owned, ":1.42", on_remote_done, call, &local);
-        else
+        else if (g_str_equal(method, "Arrival") && current->arrival_answer) {
+                g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+                current->arrival_calls++;
+                g_variant_dict_insert(&dict, "version", "u", 1);
+                g_variant_dict_insert(&dict, "arrival", "s", current->arrival_answer);
+                on_remote_done(g_variant_dict_end(&dict), NULL, call);
+                return 0;
+        } else if (g_str_equal(method, "Arrival")) {
+                current->arrival_calls++;
+                r = migration_incoming_arrival(peer->remote, owned, ":1.42", on_remote_done, call, &local);
+        } else
                 g_assert_not_reached();
         if (r < 0) {
                 /* The remote refused at once: that is its error reply. */
@@ -536,6 +552,39 @@ static void test_postcopy(Fixture *f, gconstpointer data) {
         g_assert_true(g_variant_lookup(there->last_job_stats, "postcopy-blocktime-ms", "t", &blocktime));
         g_assert_cmpuint(blocktime, ==, 0);
         g_assert_false(g_variant_lookup(d->last_job_stats, "postcopy-blocktime-ms", "t", NULL));
+        /* The switch came after the destination said it holds the guest. */
+        g_assert_cmpuint(f->arrival_calls, ==, 1);
+}
+
+/* A destination whose vmigrated restarted since Prepare no longer holds
+ * the half that arrived: the source does not switch, the pre-copy stops,
+ * and the guest stays here, running. */
+static void test_postcopy_destination_forgot(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+        Domain *d = define_running(
+                f, &f->src,
+                DOMAIN_XML("hot", "512", "<description>test-dirty-rate=400000000</description>"));
+        const char *phase = NULL, *message = NULL;
+
+        f->arrival_answer = "absent";
+        g_assert_cmpint(
+                migration_start(f->src.manager, d,
+                                request(DEST_URI, "{'postcopy': <true>, 'bandwidth': <uint64 200000000>}"),
+                                on_started, on_ended, f, &error),
+                ==, 0);
+        g_assert_cmpint(migration_start_postcopy(d->job, &error), ==, 0);
+        run_until(f, &f->ended_called);
+
+        g_assert_cmpuint(f->arrival_calls, ==, 1);
+        g_assert_true(g_variant_lookup(d->last_job_stats, "phase", "&s", &phase));
+        g_assert_cmpstr(phase, ==, "failed");
+        g_assert_true(g_variant_lookup(d->last_job_stats, "error", "&s", &message));
+        g_assert_nonnull(strstr(message,
+                                "before the switch to post-copy: its vmigrated no longer holds the arriving "
+                                "guest (Arrival: absent"));
+        g_assert_false(has_event(&f->src, "hot suspended/postcopy"));
+        g_assert_cmpint(d->state, ==, DOMAIN_STATE_RUNNING);
+        g_assert_false(has_event(&f->dst, "hot resumed/postcopy"));
 }
 
 static void test_policy_reports_not_converging(Fixture *f, gconstpointer data) {
@@ -677,6 +726,7 @@ int main(int argc, char *argv[]) {
         ADD("limit", test_limit);
         ADD("postcopy", test_postcopy);
         ADD("postcopy-not-enabled", test_postcopy_not_enabled);
+        ADD("postcopy-destination-forgot", test_postcopy_destination_forgot);
         ADD("policy/reports-not-converging", test_policy_reports_not_converging);
         ADD("policy/switches-to-postcopy", test_policy_switches_to_postcopy);
         ADD("policy/default-completes", test_policy_default_completes);
