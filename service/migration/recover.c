@@ -46,13 +46,17 @@ int unconfirmed_record_save(Manager *m, const char *uuid, const char *destinatio
 }
 
 void unconfirmed_record_remove(Manager *m, const char *uuid) {
-        g_autofree char *path = NULL;
+        g_autofree char *path = NULL, *dir = NULL;
 
         if (!m->runtime_dir)
                 return;
         path = record_path(m, uuid);
         if (unlink(path) < 0 && errno != ENOENT)
                 log_warning("cannot remove %s: %s", path, g_strerror(errno));
+        /* The last record gone, nothing of it is left (fails while other
+         * migrations have theirs). */
+        dir = g_build_filename(m->runtime_dir, "unconfirmed", NULL);
+        (void) rmdir(dir);
 }
 
 /* The destination a record names: NULL (and *error) when there is no
