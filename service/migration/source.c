@@ -122,8 +122,7 @@ typedef struct OutgoingTunnel {
         char *name;  /* "stream" for the stream's own */
         char *token;
         int fd;      /* once opened */
-        bool opened;
-        bool ended; /* its carrier (ssh) ended */
+        bool ended;  /* its carrier (ssh) ended */
 } OutgoingTunnel;
 
 static void outgoing_tunnel_free(OutgoingTunnel *t) {
@@ -1021,14 +1020,12 @@ static void outgoing_defer_stream_end(Outgoing *o, int r, const GError *error) {
 }
 
 static int on_tunnel_end_wait_over(sd_event_source *s, uint64_t usec, void *userdata) {
-        Outgoing *o = userdata;
-
-        o->tunnel_end_wait = sd_event_source_disable_unref(o->tunnel_end_wait);
-        outgoing_resume_stream(o);
+        outgoing_resume_stream(userdata);
         return 0;
 }
 
-/* A pre-copy stream through tunnels failed while a carrier still runs.
+/* A pre-copy stream through tunnels failed while a carrier still runs
+ * (all were opened: Perform runs only then).
  * When the far end of a tunnel dies, ssh closes the hypervisor's socket
  * before it exits itself: the hypervisor's "broken pipe" comes first, and
  * the carrier's words, the cause, a moment later. True when waiting. */
@@ -1040,7 +1037,7 @@ static bool outgoing_wait_tunnel_end(Outgoing *o, int r, const GError *error) {
                 return false;
         for (unsigned i = 0; i < o->tunnels->len; i++) {
                 OutgoingTunnel *t = o->tunnels->pdata[i];
-                running = running || (t->opened && !t->ended);
+                running = running || !t->ended;
         }
         if (!running ||
             sd_event_add_time_relative(o->manager->event, &o->tunnel_end_wait, CLOCK_MONOTONIC,
@@ -1189,10 +1186,8 @@ static void on_tunnel_opened(int fd, const GError *error, void *userdata) {
                                                         g_str_equal(t->name, "stream") ? "" : t->name);
                 outgoing_record_failure(o, error, SEEN_ON_SOURCE, what);
                 o->tunnel_open_failed = true;
-        } else {
+        } else
                 t->fd = fd;
-                t->opened = true;
-        }
         if (--o->tunnels_pending == 0)
                 outgoing_tunnels_opened(o);
 }
