@@ -206,6 +206,23 @@ typedef struct BackendOps {
          * to post-copy. The source has then stopped its guest for good:
          * it can run only here. May be NULL (never). */
         bool (*migrate_incoming_postcopy)(void *domain_data);
+        /* Destination, before Finish: the source is about to switch to
+         * post-copy (it asked Incoming.Arrival first). Records it where a
+         * restart of vmigrated finds it, so that the restart keeps the
+         * arriving guest instead of discarding it: once switched it can
+         * run only here. A restart that cannot tell which way the stream
+         * went keeps it paused with StateReason postcopy-coming, for
+         * migrate_settle_coming. Fails if it cannot record it: then the
+         * source does not switch. May be NULL (nothing survives a
+         * restart). */
+        int (*migrate_postcopy_coming)(void *domain_data, GError **error);
+        /* Destination, after a restart: a guest reported paused with
+         * StateReason postcopy-coming, and its source's word. switched →
+         * it runs here: 1 when it was started, 0 while the hypervisor has
+         * not seen the switch yet (ask again). !switched → the source runs
+         * its own copy: this one is discarded (shut off, reason failed),
+         * and 0 is returned. May be NULL. */
+        int (*migrate_settle_coming)(void *domain_data, bool switched, GError **error);
         /* Source, Confirm: success → stop the source guest (stopped/migrated);
          * failure → run it again if it ran before (resumed/migrated). */
         int (*migrate_confirm)(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);

@@ -24,6 +24,7 @@ static const char *const breakpoint_names[] = {
         "source-perform-first-pass",     /* the stream's first progress report */
         "source-perform-mid-stream",     /* half the guest's memory sent */
         "source-before-postcopy-switch", /* StartPostCopy (or the policy) about to switch */
+        "source-after-postcopy-check",   /* the destination said it holds the guest; not yet switched */
         "source-after-postcopy-switch",  /* the hypervisor switched; the destination not yet told */
         "source-before-finish",          /* the stream is over (or post-copy); Finish not yet sent */
         "source-after-finish",           /* Finish answered */

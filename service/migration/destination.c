@@ -958,6 +958,31 @@ static int incoming_finish_run(FinishCall *call, GError **error) {
         return r;
 }
 
+/* A guest a restart found arriving after its source was told it may
+ * switch to post-copy, which the restart could not tell it did (paused,
+ * StateReason postcopy-coming), settled by what its source says: switched,
+ * it runs here ("runs", or "arriving" until QEMU has the switch); not
+ * switched, the source runs its own copy and this one goes ("absent"). */
+static const char *incoming_settle_coming(Domain *d, bool switched) {
+        g_autoptr(GError) error = NULL;
+        int r;
+
+        if (!d->backend->migrate_settle_coming)
+                return "unknown";
+        r = d->backend->migrate_settle_coming(d->backend_data, switched, &error);
+        if (r < 0) {
+                log_error("domain '%s': %s", domain_name(d), error->message);
+                return "unknown";
+        }
+        if (!switched)
+                return "absent";
+        return r > 0 ? "runs" : "arriving";
+}
+
+static bool domain_postcopy_coming(const Domain *d) {
+        return d && d->state == DOMAIN_STATE_PAUSED && g_strcmp0(d->state_reason, "postcopy-coming") == 0;
+}
+
 int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, IncomingDone done, void *userdata,
                               GError **error) {
         g_autoptr(GVariant) stats = NULL, backend = NULL;
@@ -981,8 +1006,16 @@ int migration_incoming_finish(Manager *m, GVariant *cookie, const char *caller, 
         backend = g_variant_lookup_value(cookie, "backend", G_VARIANT_TYPE_VARDICT);
 
         in = g_hash_table_lookup(incoming_table(m), uuid);
-        if (!in)
+        if (!in) {
+                /* A guest a restart kept undecided: the source's word
+                 * settles it. Either way the source hears this host does
+                 * not know the migration (it asks Arrival in post-copy,
+                 * and runs its own copy after a pre-copy). */
+                Domain *d = g_hash_table_lookup(m->domains, uuid);
+                if (domain_postcopy_coming(d))
+                        (void) incoming_settle_coming(d, postcopy);
                 return vm_error_set(error, VM_ERROR_NO_JOB, "no incoming migration of domain %s here", uuid);
+        }
         if (g_strcmp0(in->caller, caller) != 0)
                 return vm_error_set(error, VM_ERROR_NO_JOB,
                                     "the incoming migration of domain %s belongs to another connection", uuid);
@@ -1071,8 +1104,9 @@ int migration_incoming_pause(Manager *m, GVariant *cookie, const char *caller, I
 
 /* What this host did with a guest the source sent: it runs here (the
  * source stops its copy), it is absent (the source runs its copy again),
- * or it is still arriving (ask again). */
-static const char *incoming_arrival(Manager *m, const char *uuid) {
+ * or it is still arriving (ask again). switched: what the source says of
+ * its stream (-1: nothing). */
+static const char *incoming_arrival(Manager *m, const char *uuid, int switched) {
         Domain *d = g_hash_table_lookup(m->domains, uuid);
 
         if (g_hash_table_lookup(incoming_table(m), uuid))
@@ -1081,15 +1115,29 @@ static const char *incoming_arrival(Manager *m, const char *uuid) {
                 return "absent";
         if (d->job && !job_phase_is_final(d->job->phase))
                 return "arriving";
+        if (domain_postcopy_coming(d))
+                return switched < 0 ? "unknown" : incoming_settle_coming(d, switched);
         /* Paused for an arrival nobody drives any more: not decided. */
         if (d->state == DOMAIN_STATE_PAUSED && g_strcmp0(d->state_reason, "migration") == 0)
                 return "unknown";
         return "runs";
 }
 
+/* The source asks before it switches to post-copy: from the answer on, a
+ * restart here must keep the arriving guest (backend.h). */
+static int incoming_postcopy_coming(Manager *m, const char *uuid, GError **error) {
+        Incoming *in = g_hash_table_lookup(incoming_table(m), uuid);
+        const BackendOps *ops = in ? in->domain->backend : NULL;
+
+        if (!in || in->offline || !in->domain->backend_data || !ops->migrate_postcopy_coming)
+                return 0;
+        return ops->migrate_postcopy_coming(in->domain->backend_data, error);
+}
+
 int migration_incoming_arrival(Manager *m, GVariant *cookie, const char *caller, IncomingDone done,
                                void *userdata, GError **error) {
         g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+        gboolean postcopy_switch = false, switched = false;
         const char *uuid, *arrival;
         int r;
 
@@ -1098,8 +1146,16 @@ int migration_incoming_arrival(Manager *m, GVariant *cookie, const char *caller,
                 return r;
         if (!(uuid = cookie_string(cookie, "uuid", 36, "Arrival", error)))
                 return -EPROTO;
-        arrival = incoming_arrival(m, uuid);
-        log_info("the source of domain %s asks how its arrival ended: %s", uuid, arrival);
+        (void) g_variant_lookup(cookie, "postcopy-switch", "b", &postcopy_switch);
+        if (postcopy_switch) {
+                r = incoming_postcopy_coming(m, uuid, error);
+                if (r < 0)
+                        return r;
+        }
+        arrival = incoming_arrival(
+                m, uuid, g_variant_lookup(cookie, "switched", "b", &switched) ? (int) !!switched : -1);
+        log_info("the source of domain %s asks %s: %s", uuid,
+                 postcopy_switch ? "whether it may switch to post-copy" : "how its arrival ended", arrival);
         cookie_add_host(&dict, m);
         g_variant_dict_insert(&dict, "arrival", "s", arrival);
         done(g_variant_dict_end(&dict), NULL, userdata);

@@ -86,6 +86,7 @@ struct ArrivalQuery {
         Manager *manager;
         Destination *destination;
         char *uuid;
+        bool switched;
         ArrivalDone done; /* NULL once cancelled */
         void *userdata;
         Peer *peer;
@@ -203,6 +204,7 @@ static void on_arrival_connected(Peer *peer, const char *remote_host_uuid, const
         }
         cookie_add_host(&dict, q->manager);
         g_variant_dict_insert(&dict, "uuid", "s", q->uuid);
+        g_variant_dict_insert(&dict, "switched", "b", q->switched);
         q->busy = true;
         if (q->manager->peer_ops->call(peer, "Arrival", g_variant_dict_end(&dict), RECOVER_CALL_TIMEOUT_USEC,
                                        on_arrival, q, &local) < 0) {
@@ -222,8 +224,8 @@ static void arrival_query_ask(ArrivalQuery *q) {
         }
 }
 
-int arrival_query_start(Manager *m, const Destination *destination, const char *uuid, ArrivalDone done,
-                        void *userdata, ArrivalQuery **ret, GError **error) {
+int arrival_query_start(Manager *m, const Destination *destination, const char *uuid, bool switched,
+                        ArrivalDone done, void *userdata, ArrivalQuery **ret, GError **error) {
         g_autoptr(Destination) copy = NULL;
         ArrivalQuery *q;
 
@@ -234,6 +236,7 @@ int arrival_query_start(Manager *m, const Destination *destination, const char *
         q->manager = m;
         q->destination = g_steal_pointer(&copy);
         q->uuid = g_strdup(uuid);
+        q->switched = switched;
         q->done = done;
         q->userdata = userdata;
         if (!m->arrival_queries)
@@ -381,7 +384,9 @@ static void recovery_start(Manager *m, Domain *d) {
                 recovery_settle(r, false);
                 return;
         }
-        if (arrival_query_start(m, r->destination, domain_uuid(d), on_recovery_answer, r, &r->query,
+        /* A record is written for a pre-copy only: the stream never
+         * switched. */
+        if (arrival_query_start(m, r->destination, domain_uuid(d), false, on_recovery_answer, r, &r->query,
                                 &error) < 0)
                 on_recovery_answer(ARRIVAL_UNKNOWN, error->message, r);
 }

@@ -36,10 +36,12 @@ typedef void (*ArrivalDone)(ArrivalAnswer answer, const char *why, void *userdat
 typedef struct ArrivalQuery ArrivalQuery;
 
 /* Asks destination (again every 2 s, for a minute, while it cannot say)
- * whether it runs guest uuid. done comes once, from the loop, unless the
- * query is cancelled first. */
-int arrival_query_start(Manager *m, const Destination *destination, const char *uuid, ArrivalDone done,
-                        void *userdata, ArrivalQuery **ret, GError **error);
+ * whether it runs guest uuid. switched: whether the stream here switched
+ * to post-copy (a destination restarted since, which holds the guest
+ * undecided, runs it or discards it by that). done comes once, from the
+ * loop, unless the query is cancelled first. */
+int arrival_query_start(Manager *m, const Destination *destination, const char *uuid, bool switched,
+                        ArrivalDone done, void *userdata, ArrivalQuery **ret, GError **error);
 /* No callback after this. NULL is allowed. */
 void arrival_query_cancel(ArrivalQuery *q);
 /* The "arrival" of an Incoming.Arrival reply (borrowed from reply), or

@@ -250,6 +250,31 @@ static void outgoing_refuse_postcopy(Outgoing *o, const GError *why, SeenOn seen
                             local->message);
 }
 
+static void outgoing_resume_stream(Outgoing *o);
+
+/* The destination holds the arriving guest, and keeps it should its
+ * vmigrated restart from now on: the switch. */
+static void outgoing_start_switch(Outgoing *o) {
+        g_autoptr(GError) error = NULL;
+
+        if (breakpoint_hold(o->manager->breakpoints, "source-after-postcopy-check", domain_uuid(o->domain),
+                            (BreakpointResume) outgoing_start_switch, o))
+                return;
+        if (o->performed_deferred) {
+                /* Pre-copy completed while the switch was held. */
+                o->postcopy_sent = false;
+                outgoing_resume_stream(o);
+                return;
+        }
+        if (o->stream_ended || o->job->phase != JOB_PHASE_PERFORM)
+                return;
+        if (o->domain->backend->migrate_start_postcopy(o->domain->backend_data, &error) < 0) {
+                o->postcopy_sent = false;
+                log_warning("job %" G_GUINT64_FORMAT ": cannot switch to post-copy: %s", o->job->id,
+                            error->message);
+        }
+}
+
 static void on_postcopy_checked(GVariant *reply, const GError *error, void *userdata) {
         Outgoing *o = userdata;
         g_autoptr(GError) bad = NULL, local = NULL;
@@ -273,11 +298,7 @@ static void on_postcopy_checked(GVariant *reply, const GError *error, void *user
                 outgoing_refuse_postcopy(o, local, SEEN_ON_DESTINATION);
                 return;
         }
-        if (o->domain->backend->migrate_start_postcopy(o->domain->backend_data, &local) < 0) {
-                o->postcopy_sent = false;
-                log_warning("job %" G_GUINT64_FORMAT ": cannot switch to post-copy: %s", o->job->id,
-                            local->message);
-        }
+        outgoing_start_switch(o);
 }
 
 /* Every switch to post-copy goes through here: from then on a cancel
@@ -294,6 +315,7 @@ static int outgoing_send_postcopy(Outgoing *o, GError **error) {
                 return 0;
         cookie_add_host(&dict, o->manager);
         g_variant_dict_insert(&dict, "uuid", "s", domain_uuid(o->domain));
+        g_variant_dict_insert(&dict, "postcopy-switch", "b", true);
         if (o->manager->peer_ops->call(o->peer, "Arrival", g_variant_dict_end(&dict),
                                        POSTCOPY_CHECK_TIMEOUT_USEC, on_postcopy_checked, o, error) < 0)
                 return -EIO;
@@ -301,8 +323,6 @@ static int outgoing_send_postcopy(Outgoing *o, GError **error) {
         o->postcopy_checking = true;
         return 0;
 }
-
-static void outgoing_resume_stream(Outgoing *o);
 
 /* StartPostCopy, asked now or remembered from before the stream. */
 static void outgoing_switch_postcopy(Outgoing *o) {
@@ -555,7 +575,7 @@ static void on_destination_paused(GVariant *reply, const GError *error, void *us
         /* It answered, but has no post-copy to pause: ask what it has. */
         if (g_error_matches(error, VM_ERROR, VM_ERROR_DESTINATION_UNREACHABLE) ||
             !domain_state_is_active(o->domain->state) ||
-            arrival_query_start(o->manager, o->destination, domain_uuid(o->domain),
+            arrival_query_start(o->manager, o->destination, domain_uuid(o->domain), true,
                                 on_destination_half_answer, o, &o->arrival, &local) < 0)
                 outgoing_end(o);
 }
@@ -720,8 +740,8 @@ static bool outgoing_finish_lost(Outgoing *o, const GError *error) {
                 o->manager->peer_ops->close(o->peer);
                 o->peer = NULL;
         }
-        if (arrival_query_start(o->manager, o->destination, domain_uuid(o->domain), on_arrival_answer, o,
-                                &o->arrival, &local) < 0)
+        if (arrival_query_start(o->manager, o->destination, domain_uuid(o->domain), postcopy,
+                                on_arrival_answer, o, &o->arrival, &local) < 0)
                 on_arrival_answer(ARRIVAL_UNKNOWN, local->message, o);
         return true;
 }

@@ -90,6 +90,7 @@ run_point a source-after-prepare 0 prepare perform paused
 run_point a source-perform-first-pass 0 perform perform paused
 run_point a source-perform-mid-stream 0 perform perform paused
 run_point a source-before-postcopy-switch 1 perform perform paused
+run_point a source-after-postcopy-check 1 perform perform paused
 run_point a source-after-postcopy-switch 1 postcopy perform paused
 # Copied but not yet told to run there: too late to cancel (a cancel
 # would leave the guest nowhere to run, or on both hosts).

@@ -41,6 +41,7 @@ typedef struct Fixture {
          * (a destination whose vmigrated restarted says "absent"). */
         const char *arrival_answer;
         unsigned arrival_calls;
+        unsigned arrival_switch_calls; /* of them, asking before a switch */
 } Fixture;
 
 static Fixture *current;
@@ -141,6 +142,10 @@ static int peer_call(Peer *peer, const char *method, GVariant *args, uint64_t ti
         call->run = run_reply;
         call->reply_done = done;
         call->userdata = userdata;
+        gboolean postcopy_switch = false;
+        if (g_str_equal(method, "Arrival") &&
+            g_variant_lookup(owned, "postcopy-switch", "b", &postcopy_switch) && postcopy_switch)
+                current->arrival_switch_calls++;
         if (g_str_equal(method, "Prepare"))
                 r = migration_incoming_prepare(peer->remote, owned, ":1.42", on_remote_done, call, &local);
         else if (g_str_equal(method, "Finish"))
@@ -552,8 +557,10 @@ static void test_postcopy(Fixture *f, gconstpointer data) {
         g_assert_true(g_variant_lookup(there->last_job_stats, "postcopy-blocktime-ms", "t", &blocktime));
         g_assert_cmpuint(blocktime, ==, 0);
         g_assert_false(g_variant_lookup(d->last_job_stats, "postcopy-blocktime-ms", "t", NULL));
-        /* The switch came after the destination said it holds the guest. */
+        /* The switch came after the destination said it holds the guest
+         * (and would keep it through a restart). */
         g_assert_cmpuint(f->arrival_calls, ==, 1);
+        g_assert_cmpuint(f->arrival_switch_calls, ==, 1);
 }
 
 /* A destination whose vmigrated restarted since Prepare no longer holds

@@ -500,9 +500,11 @@ static void on_process_exit(QemuProcess *p, int status, void *userdata) {
         g_autofree char *tail = qemu_log_tail(qd->paths->log);
         g_autofree char *how = describe_exit(status);
         QemuOp op = qd->op;
-        bool terminating = qd->terminating, guest_shut_down = qd->guest_shut_down;
+        bool terminating = qd->terminating, guest_shut_down = qd->guest_shut_down,
+             discarding = qd->discarding;
 
         qemu_domain_release(qd);
+        qd->postcopy_coming = qd->discarding = false;
         if (qd->migration) {
                 /* Migration decides what this exit means (migrated away,
                  * discarded, or died mid-stream). */
@@ -519,7 +521,9 @@ static void on_process_exit(QemuProcess *p, int status, void *userdata) {
                 return;
         }
 
-        if (terminating)
+        if (terminating && discarding)
+                qemu_domain_report(qd, DOMAIN_STATE_SHUTOFF, "failed", "stopped", "failed");
+        else if (terminating)
                 qemu_domain_report(qd, DOMAIN_STATE_SHUTOFF, "destroyed", "stopped", "destroyed");
         else if (guest_shut_down)
                 qemu_domain_report(qd, DOMAIN_STATE_SHUTOFF, "shutdown", "stopped", "shutdown");
@@ -545,6 +549,16 @@ bool json_get_bool_member(JsonObject *o, const char *name, bool fallback) {
         return json_node_get_boolean(n);
 }
 
+const char *json_str(JsonObject *o, const char *name) {
+        JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
+                return NULL;
+        return json_node_get_string(n);
+}
+
+static void coming_event(QemuDomain *qd, const char *status);
+
 static void on_qmp_event(Qmp *qmp, const char *event, JsonObject *data, uint64_t timestamp_usec, void *userdata) {
         QemuDomain *qd = userdata;
         DomainState state = qd->domain->state;
@@ -557,6 +571,10 @@ static void on_qmp_event(Qmp *qmp, const char *event, JsonObject *data, uint64_t
         qemu_migration_block_job_event(qd, event, data);
         if (qd->migration && qemu_migration_event(qd, event, data))
                 return;
+        if (qd->postcopy_coming && g_str_equal(event, "MIGRATION")) {
+                coming_event(qd, json_str(data, "status"));
+                return;
+        }
         if (g_str_equal(event, "STOP")) {
                 if (state == DOMAIN_STATE_RUNNING)
                         qemu_domain_report(qd, DOMAIN_STATE_PAUSED, qd->op == QEMU_OP_SUSPEND ? "user" : "unknown",
@@ -650,9 +668,109 @@ static int adopt_recorded(QemuBackend *b, const QemuPaths *paths, const char *uu
         return 0;
 }
 
+/* ---- an arrival whose source was told it may switch to post-copy ----
+ *
+ * Before it switches, the source asks this host (Incoming.Arrival), and
+ * the answer is recorded here first: paths->postcopy says "coming". A
+ * restart of vmigrated must not discard such an arrival as it discards
+ * any other half-arrived guest (qemu_recover): the switch may be on its
+ * way, and after it the guest can run only here. Which way the stream
+ * went then comes from QEMU (a post-copy status: it switched; failed or
+ * cancelled: the source stopped it, and runs its copy) or, when QEMU
+ * says "completed" (a pre-copy that completed before the switch, or a
+ * post-copy done while nobody watched: QEMU does not say which), from the
+ * source's next word (migrate_settle_coming). Until then it is paused,
+ * StateReason postcopy-coming. */
+
+static void reattach_settle_migration(QemuDomain *qd, const char *status);
+
+/* An incoming stream's status once it ended without a switch. */
+static bool status_ended_unswitched(const char *status) {
+        return g_str_equal(status, "failed") || g_str_equal(status, "cancelled") ||
+                g_str_equal(status, "cancelling") || g_str_equal(status, "none");
+}
+
+int qemu_migrate_postcopy_coming(void *domain_data, GError **error) {
+        QemuDomain *qd = domain_data;
+        g_autoptr(GError) local = NULL;
+        g_autofree char *role = NULL;
+
+        if (g_file_get_contents(qd->paths->postcopy, &role, NULL, NULL) && g_str_equal(role, "in"))
+                return 0; /* switched already (a second StartPostCopy) */
+        if (!g_file_set_contents_full(qd->paths->postcopy, "coming", -1, G_FILE_SET_CONTENTS_CONSISTENT,
+                                      0600, &local))
+                return vm_error_set(error, VM_ERROR_STORAGE_FAILED,
+                                    "cannot record that the source switches to post-copy: %s",
+                                    local->message);
+        return 0;
+}
+
+/* The source kept the guest: the copy here goes (its exit reports the
+ * domain shut off, reason failed). */
+static void coming_discard(QemuDomain *qd, const char *why) {
+        log_warning("domain '%s': %s: discarding the copy that arrived here", domain_name(qd->domain), why);
+        qd->postcopy_coming = false;
+        qd->discarding = true;
+        qemu_domain_terminate(qd);
+}
+
+/* QEMU's migration status of a held arrival (at the re-attach, then its
+ * events). */
+static void coming_event(QemuDomain *qd, const char *status) {
+        if (!status)
+                return;
+        if (g_str_has_prefix(status, "postcopy")) {
+                log_info("domain '%s': its stream switched to post-copy (%s): the guest can run only here",
+                         domain_name(qd->domain), status);
+                qd->postcopy_coming = false;
+                (void) g_file_set_contents(qd->paths->postcopy, "in", -1, NULL);
+                reattach_settle_migration(qd, status);
+                return;
+        }
+        if (status_ended_unswitched(status)) {
+                coming_discard(qd, "its stream ended without a switch to post-copy");
+                return;
+        }
+        g_free(qd->coming_status);
+        qd->coming_status = g_strdup(status);
+        if (qd->postcopy_coming) {
+                if (g_str_equal(status, "completed"))
+                        log_info("domain '%s': its stream completed, which does not say whether it "
+                                 "switched to post-copy: held until its source says",
+                                 domain_name(qd->domain));
+                return;
+        }
+        qd->postcopy_coming = true;
+        log_warning("domain '%s': found arriving (%s) after its source was told it may switch to post-copy: "
+                    "held paused until the stream or the source says whether it switched",
+                    domain_name(qd->domain), status);
+        qemu_domain_report(qd, DOMAIN_STATE_PAUSED, "postcopy-coming", NULL, NULL);
+}
+
+int qemu_migrate_settle_coming(void *domain_data, bool switched, GError **error) {
+        QemuDomain *qd = domain_data;
+
+        if (!qd->postcopy_coming || !qd->process)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                    "domain '%s' holds no arrival waiting for its source's word",
+                                    domain_name(qd->domain));
+        if (!switched) {
+                coming_discard(qd, "its source says the stream never switched to post-copy");
+                return 0;
+        }
+        if (!g_str_equal(qd->coming_status, "completed"))
+                return 0; /* the switch is on its way: QEMU's event runs it */
+        /* A post-copy completed while nobody watched. */
+        qd->postcopy_coming = false;
+        (void) g_file_set_contents(qd->paths->postcopy, "in", -1, NULL);
+        reattach_settle_migration(qd, "completed");
+        return 1;
+}
+
 /* A migration this QEMU was in when vmigrated stopped has nobody driving
  * it any more: settle it so that the guest runs on one host. Pre-copy still
- * streaming: cancel (the destination's vmigrated discards its half). Copied
+ * streaming: cancel (the destination's vmigrated discards its half); an
+ * arrival whose source was told it may switch waits (coming_event). Copied
  * but not confirmed (postmigrate): the destination may or may not have got
  * Finish and run it, so it stays paused (migration-unconfirmed) until the
  * core has asked (recover.h). Post-copy: keep it as it is, paused, the
@@ -669,6 +787,15 @@ static void reattach_run_arrived(QemuDomain *qd, const char *reason) {
 static void reattach_settle_migration(QemuDomain *qd, const char *status) {
         g_autofree char *role = NULL;
 
+        if (g_file_get_contents(qd->paths->postcopy, &role, NULL, NULL) && g_str_equal(role, "coming")) {
+                if (!g_str_has_prefix(status, "postcopy")) {
+                        coming_event(qd, status);
+                        return;
+                }
+                /* It switched after the start looked (qemu_recover). */
+                (void) g_file_set_contents(qd->paths->postcopy, "in", -1, NULL);
+        }
+        g_clear_pointer(&role, g_free);
         if (g_str_equal(status, "completed") &&
             g_file_get_contents(qd->paths->postcopy, &role, NULL, NULL)) {
                 if (g_str_equal(role, "out")) {
@@ -726,10 +853,10 @@ static void on_reattach_migration(Qmp *qmp, JsonNode *result, const char *error_
                                   void *userdata) {
         QemuDomain *qd = userdata;
         JsonObject *o = !error && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
-        JsonNode *n = o ? json_object_get_member(o, "status") : NULL;
+        const char *status = json_str(o, "status");
 
-        if (n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
-                reattach_settle_migration(qd, json_node_get_string(n));
+        if (status)
+                reattach_settle_migration(qd, status);
         domain_backend_settling(qd->domain, false);
 }
 
@@ -792,11 +919,9 @@ static void on_arrival_status(Qmp *qmp, JsonNode *result, const char *error_clas
                               void *userdata) {
         ArrivalStatus *a = userdata;
         JsonObject *o = !error && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
-        JsonNode *n = o ? json_object_get_member(o, "status") : NULL;
 
         a->done = true;
-        if (n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
-                a->status = g_strdup(json_node_get_string(n));
+        a->status = g_strdup(json_str(o, "status"));
 }
 
 static void on_arrival_state(Qmp *qmp, QmpState state, const GError *error, void *userdata) {
@@ -835,22 +960,28 @@ static char *arrival_query_status(const char *socket_path) {
         return a.status;
 }
 
-/* A QEMU holding an arriving guest when vmigrated stopped. Before the
- * switch to post-copy its source has the whole guest and runs it again
- * (its Finish found nobody): this copy goes. After the switch, which this
- * daemon may not have lived to see, only this QEMU can run the guest: it
- * stays, marked as the post-copy's arriving side. */
-static bool arrival_is_postcopy(const QemuPaths *paths, const char *uuid) {
-        g_autofree char *status = arrival_query_status(paths->qmp_socket);
+/* A QEMU holding an arriving guest when vmigrated stopped: whether it
+ * stays. Before the switch to post-copy its source has the whole guest
+ * and runs it again (its Finish found nobody): this copy goes. After the
+ * switch, which this daemon may not have lived to see, only this QEMU can
+ * run the guest: it stays, marked as the post-copy's arriving side. One
+ * whose source was told it may switch stays too, unless its stream ended
+ * without the switch: the re-attach decides (coming_event). */
+static bool arrival_kept(const QemuPaths *paths, const char *uuid) {
+        g_autofree char *status = NULL, *role = NULL;
 
-        if (!status || !g_str_has_prefix(status, "postcopy"))
-                return false;
-        log_warning(
-                "domain %s: its arrival switched to post-copy (%s) while vmigrated was not running: keeping "
-                "it, as the only copy of the guest that can run",
-                uuid, status);
-        (void) g_file_set_contents(paths->postcopy, "in", -1, NULL);
-        return true;
+        if (g_file_get_contents(paths->postcopy, &role, NULL, NULL) && !g_str_equal(role, "coming"))
+                return true; /* "in": it switched while this daemon watched */
+        status = arrival_query_status(paths->qmp_socket);
+        if (status && g_str_has_prefix(status, "postcopy")) {
+                log_warning(
+                        "domain %s: its arrival switched to post-copy (%s) while vmigrated was not running: "
+                        "keeping it, as the only copy of the guest that can run",
+                        uuid, status);
+                (void) g_file_set_contents(paths->postcopy, "in", -1, NULL);
+                return true;
+        }
+        return role && !(status && status_ended_unswitched(status));
 }
 
 static GPtrArray *qemu_recover(void *backend_data) {
@@ -883,8 +1014,7 @@ static GPtrArray *qemu_recover(void *backend_data) {
                                                             paths->log));
                         continue;
                 }
-                if (g_file_test(paths->incoming, G_FILE_TEST_EXISTS) &&
-                    !g_file_test(paths->postcopy, G_FILE_TEST_EXISTS) && !arrival_is_postcopy(paths, uuid)) {
+                if (g_file_test(paths->incoming, G_FILE_TEST_EXISTS) && !arrival_kept(paths, uuid)) {
                         /* A guest that was arriving when vmigrated stopped: its
                          * source has resumed it (its Finish found nobody), so
                          * this copy is settled by discarding it. */
@@ -971,6 +1101,7 @@ static void qemu_domain_detach(void *domain_data) {
                 g_array_unref(qd->display_ports);
         g_clear_pointer(&qd->display_vnc, g_variant_unref);
         g_clear_pointer(&qd->display_spice, g_variant_unref);
+        g_free(qd->coming_status);
         g_free(qd);
 }
 
@@ -1367,6 +1498,8 @@ const BackendOps backend_qemu_ops = {
         .migrate_finish = qemu_migrate_finish,
         .migrate_incoming_stats = qemu_migrate_incoming_stats,
         .migrate_incoming_postcopy = qemu_migrate_incoming_postcopy,
+        .migrate_postcopy_coming = qemu_migrate_postcopy_coming,
+        .migrate_settle_coming = qemu_migrate_settle_coming,
         .migrate_confirm = qemu_migrate_confirm,
         .migrate_settle_unconfirmed = qemu_migrate_settle_unconfirmed,
         .migrate_leave_unconfirmed = qemu_migrate_leave_unconfirmed,

@@ -73,6 +73,12 @@ typedef struct QemuDomain {
         sd_event_source *shutdown_timer;
         bool guest_shut_down; /* QEMU reported a shutdown the guest asked for */
         bool terminating;     /* we sent SIGTERM */
+        /* An arrival found after a restart, its source told it may switch
+         * to post-copy, the way its stream went not known yet (StateReason
+         * postcopy-coming): coming_status is QEMU's last migration status. */
+        bool postcopy_coming;
+        char *coming_status;
+        bool discarding; /* terminated as an arrival its source kept */
 
         QemuMigration *migration; /* qemu-migration.c's state, or NULL */
         QemuDirtyRate *dirty_rate; /* a measurement in progress (qemu-dirty-rate.c), or NULL */
@@ -113,6 +119,8 @@ bool kvm_usable(void);
 int qemu_read_pid_file(const char *path, pid_t *ret_pid, uint64_t *ret_starttime);
 int qemu_validate(void *backend_data, const DomainDef *def, GError **error);
 bool json_get_bool_member(JsonObject *o, const char *name, bool fallback);
+/* o's string member name (borrowed), or NULL; o may be NULL. */
+const char *json_str(JsonObject *o, const char *name);
 
 void qemu_domain_report(QemuDomain *qd, DomainState state, const char *reason, const char *event,
                         const char *detail);
@@ -240,6 +248,8 @@ int qemu_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_second,
  * may come after its migration is over (qemu-storage.c). */
 void qemu_migration_block_job_event(QemuDomain *qd, const char *event, JsonObject *data);
 bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data);
+int qemu_migrate_postcopy_coming(void *domain_data, GError **error);
+int qemu_migrate_settle_coming(void *domain_data, bool switched, GError **error);
 void qemu_migration_process_exited(QemuDomain *qd, const char *how, const char *tail);
 void qemu_migration_free(QemuDomain *qd);
 /* After a daemon restart: a post-copy QEMU was left in (marker in its runtime

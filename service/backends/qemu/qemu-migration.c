@@ -353,14 +353,6 @@ static uint64_t json_uint(JsonObject *o, const char *name) {
         return v > 0 ? (uint64_t) v : 0;
 }
 
-static const char *json_str(JsonObject *o, const char *name) {
-        JsonNode *n = o ? json_object_get_member(o, name) : NULL;
-
-        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
-                return NULL;
-        return json_node_get_string(n);
-}
-
 /* migrate-set-parameters for this migration, after the TLS objects the
  * parameters name (tls NULL: none). done gets every reply. */
 static int send_parameters(QemuMigration *m, bool source, const MigrationTls *tls, const char *host, QmpReplyFn done,
@@ -1729,6 +1721,9 @@ static void on_incoming_cont(Qmp *qmp, JsonNode *result, const char *error_class
                         incoming_postcopy_running(m);
                 return;
         }
+        /* Whole here: no post-copy to pick up after a restart (the
+         * source may have been told it could switch). */
+        (void) unlink(qd->paths->postcopy);
         qemu_domain_report(qd, DOMAIN_STATE_RUNNING, "migrated", "resumed", "migrated");
         qemu_migration_free(qd);
         qd->ended_later = false; /* all there already: the stream has ended too */
@@ -1796,6 +1791,7 @@ static void incoming_run(QemuMigration *m) {
         qemu_tpm_incoming_keep(qd);
         if (m->options->paused) {
                 (void) unlink(qd->paths->incoming);
+                (void) unlink(qd->paths->postcopy);
                 qemu_domain_report(qd, DOMAIN_STATE_PAUSED, "user", NULL, NULL);
                 qemu_migration_free(qd);
                 qemu_domain_complete(qd, 0, NULL);

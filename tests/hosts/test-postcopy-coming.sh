@@ -1,0 +1,127 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck disable=SC2154 # set by the libraries
+# The destination's vmigrated restarted between its answer to the
+# source's question before the switch to post-copy (Incoming.Arrival,
+# 'arriving') and the switch, the instant held open with the stopping
+# point source-after-postcopy-check (lib-breakpoints.sh). A TCG guest
+# writing 16 MiB at 500 pages/s, pre-copy held to 1 MB/s so that it does
+# not complete by itself:
+#   switched      b's vmigrated killed and activated again while a holds
+#                 the switch: b keeps the arriving guest, paused with
+#                 StateReason postcopy-coming (before, the restart
+#                 discarded it, and the switch that followed lost the
+#                 guest); released, a switches, b runs the guest once its
+#                 QEMU has the switch, and a's job completes (its Finish
+#                 found b restarted: a warning says b runs the guest);
+#                 every page verifies on b, nothing is left on a.
+#   not switched  the same restart, but the pre-copy completes while the
+#                 switch is held (its limit lifted): b's restart finds the
+#                 stream complete, which does not say whether it switched,
+#                 and holds the guest; released, a sends Finish without
+#                 post-copy: b discards its copy, a runs the guest again,
+#                 and its job failed, naming b.
+. "$(dirname "$0")/lib-hosts.sh"
+. "$(dirname "$0")/lib-migrate.sh"
+. "$(dirname "$0")/lib-breakpoints.sh"
+
+bp_setup
+mig_setup --qemu a b
+guest_print_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
+mig_require_tcg_precopy
+LINK=200mbit
+link_shape a --rate $LINK && link_shape b --rate $LINK || bail_out "cannot shape the link"
+PAGES=4096
+
+p=$(mig_define a "$(guest_domain_xml pcc qemu 'vmtest.mem=16M vmtest.rate=500' 32)") && mig_dom a "$p" Start >/dev/null
+ok $? "a TCG guest writing 500 pages/s over 16 MiB runs on a"
+uuid=$(mig_uuid a "$p")
+ok "mig_guest a $uuid wait-heartbeat >/dev/null" "... it sends heartbeats"
+
+# held DESC: Migrate a -> b with post-copy, pre-copy at 1 MB/s (less than
+# the guest dirties), StartPostCopy; returns once a holds the switch
+# after b said 'arriving'. Sets $job, $mpid.
+held() {
+        local desc=$1 out
+        bp_arm a source-after-postcopy-check
+        mig_migrate a "$p" "$(mig_dest b)" 3 postcopy b true bandwidth t 1000000 \
+                postcopy-bandwidth t 20000000 >"$HOSTS_RUN/migrate.out" 2>&1 &
+        mpid=$!
+        ok "wait_until 20 eval '[ \"\$(mig_job_of a $p)\" != / ]'" "$desc: Migrate made a job on a"
+        job=$(mig_job_of a "$p")
+        out=$(mig_bus a call "$VM_BUS_NAME" "$job" "$VM_JOB_IFACE" StartPostCopy 2>&1)
+        ok $? "$desc: StartPostCopy ($out)"
+        ok "bp_wait a source-after-postcopy-check 60" "$desc: a holds the switch, b having said it holds the guest"
+        is "$(mig_job_phase a "$job")" perform "$desc: ... the job is still copying (pre-copy)"
+}
+
+# restart_b DESC: b's vmigrated killed; a call to b's bus activates a new
+# one, whose first answers say how it found the guest.
+restart_b() {
+        local desc=$1 old new
+        mark_b=$(wc -l <"$(host_path b log)")
+        old=$(host_daemon_pid b)
+        ok "[ -n '$old' ] && kill -KILL $old" "$desc: SIGKILL to b's vmigrated (pid $old)"
+        ok "wait_until 10 eval '! host_daemon_pid b >/dev/null'" "$desc: ... its bus name is free"
+        mig_lookup b "$uuid" >/dev/null 2>&1
+        new=$(host_daemon_pid b)
+        ok "[ -n '$new' ] && [ '$new' != '$old' ]" "$desc: a call activates b's vmigrated again (pid $new)"
+}
+
+# b_log_since: b's vmigrated's log since restart_b.
+b_log_since() {
+        tail -n +"$((mark_b + 1))" "$(host_path b log)"
+}
+
+# --- 1. the restart, then the switch
+d="switched"
+held "$d"
+restart_b "$d"
+is "$(mig_state b "$p")" paused/postcopy-coming "$d: b keeps the arriving guest, paused, postcopy-coming"
+like "$(b_log_since)" 'told it may switch to post-copy: held paused' "$d: ... and its log says why"
+is "$(mig_qemu_pids b "$uuid" | wc -l)" 1 "$d: ... its QEMU lives"
+bp_release a source-after-postcopy-check
+ok "mig_wait_phase 90 a '$job' 'completed|failed|cancelled'" "$d: released, the job ends"
+is "$(mig_jprop a "$job" Phase)" completed "$d: ... completed ($(mig_jprop a "$job" Error))"
+like "$(mig_jprop a "$job" Warnings)" 'host-b runs the guest' "$d: ... its warning says b runs the guest"
+ok "mig_wait_state 20 b '$p' running/.*" "$d: the guest runs on b ($(mig_state b "$p"))"
+like "$(b_log_since)" 'switched to post-copy .*: the guest can run only here' "$d: b ran it once its QEMU had the switch"
+ok "wait_until 10 eval '[ -z \"\$(mig_qemu_pids a $uuid)\" ]'" "$d: no QEMU left for it on a"
+v=$(mig_guest b "$uuid" verify)
+like "$v" "^VERIFY OK pages=$PAGES " "$d: every page verifies on b ($v)"
+wait "$mpid"
+
+# Back to a.
+out=$(mig_migrate b "$p" "$(mig_dest a)" 1 wait b true)
+ok "mig_wait_state 20 a '$p' 'running/.*'" "the guest back on a ($out)"
+mig_guest a "$uuid" wait-heartbeat >/dev/null
+
+# --- 2. the restart after a pre-copy that completed while the switch was held
+d="not switched"
+held "$d"
+out=$(mig_bus a call "$VM_BUS_NAME" "$p" "$VM_DOMAIN_IFACE" SetMaxBandwidth tb 100000000 false 2>&1)
+ok $? "$d: the pre-copy's limit lifted ($out)"
+restart_b "$d"
+ok "wait_until 30 eval 'b_log_since | grep -q -E \"found arriving \\(completed\\)|its stream completed, which does not say\"'" \
+        "$d: b's QEMU has the whole stream, which does not say whether it switched"
+is "$(mig_state b "$p")" paused/postcopy-coming "$d: ... b holds the guest: paused, postcopy-coming"
+is "$(mig_qemu_pids a "$uuid" | wc -l)/$(mig_qemu_pids b "$uuid" | wc -l)" 1/1 "$d: ... a QEMU on each host"
+bp_release a source-after-postcopy-check
+ok "mig_wait_phase 60 a '$job' 'completed|failed|cancelled'" "$d: released, the job ends"
+is "$(mig_jprop a "$job" Phase)" failed "$d: ... failed"
+like "$(mig_jprop a "$job" Error)" '^finish phase, on host-b \(destination\): .*no incoming migration' \
+        "$d: ... its error names b, which no longer knows the migration ($(mig_jprop a "$job" Error))"
+ok "mig_wait_state 20 a '$p' running/.*" "$d: the guest runs on a again ($(mig_state a "$p"))"
+like "$(b_log_since)" 'source says the stream never switched to post-copy: discarding the copy' \
+        "$d: b discarded its copy on a's word"
+ok "wait_until 15 eval '[ -z \"\$(mig_qemu_pids b $uuid)\" ] && ! test -e \"$(mig_rundir b "$uuid")\"'" \
+        "$d: no QEMU, no run dir for it on b"
+st=none
+mig_lookup b "$uuid" >/dev/null 2>&1 && st=$(mig_state b "$p")
+like "$st" '^(none|shutoff/failed)$' "$d: b does not say it has it ($st)"
+v=$(mig_guest a "$uuid" verify)
+like "$v" "^VERIFY OK pages=$PAGES " "$d: every page verifies on a ($v)"
+wait "$mpid"
+
+mig_check_clean b "$uuid" "after both"
+hosts_finish
