@@ -286,6 +286,18 @@ mig_require_tcg_precopy() {
                 bail_out "QEMU ${qv/ /.} < 9.0 corrupts TCG guests in pre-copy; install qemu-system-x86 from bookworm-backports"
 }
 
+# mig_writing_guest NAME: defines and starts on a the TCG test guest
+# rewriting 16 MiB slowly (500 pages/s: pre-copy converges in a few
+# passes, ~1-2 s) as NAME; TAP tests that it runs. Sets $p, $uuid and
+# $PAGES (what a verify counts).
+mig_writing_guest() {
+        PAGES=4096
+        p=$(mig_define a "$(guest_domain_xml "$1" qemu 'vmtest.mem=16M vmtest.rate=500' 32)") &&
+                mig_dom a "$p" Start >/dev/null
+        ok $? "a TCG guest writing 500 pages/s over 16 MiB runs on a"
+        uuid=$(mig_uuid a "$p")
+}
+
 # mig_check_clean HOST UUID WHAT: TAP tests that HOST keeps nothing of the
 # guest UUID: no QEMU, no run dir, no migration port listening, no
 # running job. WHAT is put in the descriptions.

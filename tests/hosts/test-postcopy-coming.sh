@@ -31,11 +31,8 @@ guest_print_accel tcg "a guest that writes memory: nested KVM crawls on memory w
 mig_require_tcg_precopy
 LINK=200mbit
 link_shape a --rate $LINK && link_shape b --rate $LINK || bail_out "cannot shape the link"
-PAGES=4096
 
-p=$(mig_define a "$(guest_domain_xml pcc qemu 'vmtest.mem=16M vmtest.rate=500' 32)") && mig_dom a "$p" Start >/dev/null
-ok $? "a TCG guest writing 500 pages/s over 16 MiB runs on a"
-uuid=$(mig_uuid a "$p")
+mig_writing_guest pcc
 ok "mig_guest a $uuid wait-heartbeat >/dev/null" "... it sends heartbeats"
 
 # held DESC: Migrate a -> b with post-copy, pre-copy at 1 MB/s (less than

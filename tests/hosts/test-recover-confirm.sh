@@ -46,10 +46,7 @@ mig_require_tcg_precopy
 dest_b=$(mig_dest b)
 dest_a=$(mig_dest a)
 
-PAGES=4096
-p=$(mig_define a "$(guest_domain_xml rc1 qemu 'vmtest.mem=16M vmtest.rate=500' 32)") && mig_dom a "$p" Start >/dev/null
-ok $? "a TCG guest writing 500 pages/s over 16 MiB runs on a"
-uuid=$(mig_uuid a "$p")
+mig_writing_guest rc1
 record=$(host_path a runtime)/unconfirmed/$uuid
 
 # A job of a's restarted daemon for the domain that is over: its path.
