@@ -17,6 +17,9 @@
 tunnel_command=$VMIGRATE_BUILD_ROOT/service/vmigrate-tunnel
 [ -x "$tunnel_command" ] || bail_out "$tunnel_command not built"
 HOSTS_DAEMON_ARGS="--tunnel-command=$tunnel_command"
+# ssh-exit-late/ssh: the real ssh, whose end a case below delays.
+HOSTS_DAEMON_ENV="${HOSTS_DAEMON_ENV:-} PATH=$(readlink -f "$(dirname "$0")")/ssh-exit-late:/usr/sbin:/usr/bin:/sbin:/bin"
+HOSTS_DAEMON_ENV+=" VMIGRATE_TEST_SSH_EXIT_LATE=@HOSTDIR@/ssh-exit-late"
 mig_setup --qemu a b
 host_start_sshd a || bail_out "no sshd on host a"
 host_start_sshd b || bail_out "no sshd on host b"
@@ -136,7 +139,13 @@ like "$out" "no tunnelled migration of domain $uuid waits here" "OpenTunnel with
 # Abort propagation: the tunnel's far end killed mid-copy. The source
 # learns it from ssh at once (not from a timeout), says so, and the guest
 # goes on running on the source; nothing is left on the destination.
+# ssh closes QEMU's socket before it exits: QEMU's "broken pipe" can come
+# first, and the source waits for ssh's end to report its words; here the
+# tunnel's ssh exits a second after it let go of the socket
+# (ssh-exit-late), so that it always comes second.
 [ "$here" = a ] || bail_out "the guest should be on a"
+touch "$(host_path a dir)/ssh-exit-late"
+mark_a=$(wc -l <"$(host_path a log)")
 out=$(mig_migrate a "$p" "ssh://host-b" 2 tunnelled b true bandwidth t 3000000)
 job=$(vm_reply_path "$out")
 ok "mig_wait_phase 30 a '$job' perform" "kill: the job is copying" || diag "$out"
@@ -150,6 +159,9 @@ is "$(mig_jprop a "$job" Phase)" failed "kill: the job failed"
 err=$(mig_jprop a "$job" Error)
 like "$err" "the tunnel to the destination: ssh to ssh://host-b exited with status" \
         "kill: the error says the tunnel's ssh to host-b ended: $err"
+like "$(tail -n +"$((mark_a + 1))" "$(host_path a log)")" "the stream failed .* while a tunnel's ssh runs: waiting for its end" \
+        "kill: ... though the stream's own failure came first (a waited for ssh's end)"
+rm -f "$(host_path a dir)/ssh-exit-late"
 ok "[ $((t1 - t0)) -lt 10000 ]" "kill: within 10 s ($((t1 - t0)) ms), not at a timeout"
 ok "mig_wait_state 30 a '$p' 'running/.*'" "kill: the guest runs on a ($(mig_state a "$p"))"
 like "$(mig_guest a "$uuid" verify)" '^VERIFY OK pages=12288 ' "kill: every page still verifies on a"
