@@ -45,7 +45,13 @@
 #     flat from ~110 s on; README): a leak of ~3 KiB per migration (a
 #     job's statistics, a GError, a strdup'd path per call) exceeds it over
 #     80 migrations, malloc's own noise does not. Too few migrations after
-#     the warm-up: RSS is shown, not judged (said so).
+#     the warm-up: RSS is shown, not judged (said so). With gdb installed,
+#     the heap in use (glibc's malloc_stats, which leaves out what malloc
+#     keeps after a free) is shown too, taken 65 s after the warm-up's
+#     migration, every 90 migrations after it and after the last one (the
+#     jobs ended meanwhile gone from the bus, the history full: alike
+#     states; each adds 65 s): not judged, but where RSS grew it says
+#     whether the daemon holds more.
 #
 # Prints one line per migration and a summary: first/last/max of RSS and
 # fds per daemon. Exit status 0 if every check passed, 1 if a migration, a
@@ -134,6 +140,24 @@ check_snapshot() {
 rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" 2>/dev/null; }
 nfds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
+# How long an ended job stays on the bus (JOB_LINGER_USEC), and a margin.
+job_linger=65
+
+# heap_kib PID HOST: what the daemon's malloc has handed out and not got
+# back (glibc's "in use bytes", all arenas and mmap'd blocks, in KiB): gdb
+# makes it call malloc_stats(), which writes to its stderr, the host's log.
+# Unlike RSS it does not count what malloc keeps after a free. Empty when
+# gdb is missing or the call fails.
+heap_kib() {
+        local log mark
+        command -v gdb >/dev/null || return 0
+        log=$(host_path "$2" log)
+        mark=$(wc -l <"$log")
+        gdb -p "$1" -batch -nx -ex 'call (void) malloc_stats()' >/dev/null 2>&1 || return 0
+        wait_until 5 eval "tail -n +$((mark + 1)) '$log' | grep -q '^max mmap bytes'"
+        tail -n +"$((mark + 1))" "$log" | awk '/^Total/ { t = 1 } t && /^in use bytes/ { print int($NF / 1024); exit }'
+}
+
 # The guest's QEMU logs (qemu/log/UUID.log, UUID-serial0.log) appear on a
 # host with its first QEMU there and stay, on purpose: not a leak.
 keep="^file qemu/log/$uuid"
@@ -191,6 +215,12 @@ for ((i = 1; i <= count; i++)); do
         if ((i == 1)); then
                 ref1_a=$(snapshot a) ref1_b=$(snapshot b)
         fi
+        if ((i == count || (i >= rss_warmup && (i - rss_warmup) % 90 == 0))) && command -v gdb >/dev/null; then
+                # Once the jobs ended meanwhile have left the bus: alike
+                # states, the job history full in both.
+                sleep "$job_linger"
+                heap_a[i]=$(heap_kib "$pid_a" a) heap_b[i]=$(heap_kib "$pid_b" b)
+        fi
         for h in a b; do
                 check_snapshot "$h" "ref$((i % 2))_$h" "$keep" ||
                         soak_fail "after migration $i: host-$h's listening sockets or runtime files differ from after migration $((i % 2 == 0 ? 0 : 1)) (- then, + now):
@@ -245,6 +275,22 @@ END {
 }' "$samples")
 flat=$?
 echo "$verdict"
+# The heap, for whoever reads the RSS figures: not judged (malloc's own
+# bookkeeping is in it too).
+if [ -n "${heap_a[count]:-}" ] && [ -n "${heap_a[rss_warmup]:-}" ] && ((rss_warmup < count)); then
+        for h in a b; do
+                line="host-$h vmigrated heap in use KiB (malloc_stats, 65 s after migration N):" last=
+                eval "heap=(\"\${!heap_$h[@]}\")"
+                for n in "${heap[@]}"; do
+                        eval "v=\${heap_$h[n]}"
+                        [ -n "$v" ] || continue
+                        line+=" $n: $v"
+                        [ -n "$last" ] && line+=" ($(printf '%+d' $((v - last))))"
+                        last=$v
+                done
+                echo "$line"
+        done
+fi
 [ -n "$keep_logs" ] && cp "$samples" "$keep_logs/soak-samples.txt"
 [ "$flat" -eq 0 ] || soak_fail "RSS or fds of a daemon are not flat (see above)"
 if grep -q 'not judged' <<<"$verdict"; then
