@@ -1123,12 +1123,17 @@ static const char *incoming_arrival(Manager *m, const char *uuid, int switched) 
         return "runs";
 }
 
-/* The source asks before it switches to post-copy: from the answer on, a
- * restart here must keep the arriving guest (backend.h). */
-static int incoming_postcopy_coming(Manager *m, const char *uuid, GError **error) {
+/* The source asks before it switches to post-copy, on the connection
+ * that made the migration: from the answer on, a restart here must keep
+ * the arriving guest (backend.h). */
+static int incoming_postcopy_coming(Manager *m, const char *uuid, const char *caller, GError **error) {
         Incoming *in = g_hash_table_lookup(incoming_table(m), uuid);
         const BackendOps *ops = in ? in->domain->backend : NULL;
 
+        if (in && g_strcmp0(in->caller, caller) != 0)
+                return vm_error_set(error, VM_ERROR_NO_JOB,
+                                    "the incoming migration of domain %s belongs to another connection",
+                                    uuid);
         if (!in || in->offline || !in->domain->backend_data || !ops->migrate_postcopy_coming)
                 return 0;
         return ops->migrate_postcopy_coming(in->domain->backend_data, error);
@@ -1148,7 +1153,7 @@ int migration_incoming_arrival(Manager *m, GVariant *cookie, const char *caller,
                 return -EPROTO;
         (void) g_variant_lookup(cookie, "postcopy-switch", "b", &postcopy_switch);
         if (postcopy_switch) {
-                r = incoming_postcopy_coming(m, uuid, error);
+                r = incoming_postcopy_coming(m, uuid, caller, error);
                 if (r < 0)
                         return r;
         }

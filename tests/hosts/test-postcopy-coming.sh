@@ -7,7 +7,9 @@
 # point source-after-postcopy-check (lib-breakpoints.sh). A TCG guest
 # writing 16 MiB at 500 pages/s, pre-copy held to 1 MB/s so that it does
 # not complete by itself:
-#   switched      b's vmigrated killed and activated again while a holds
+#   switched      (an Arrival with postcopy-switch from a connection that
+#                 did not make the migration is refused) b's vmigrated
+#                 killed and activated again while a holds
 #                 the switch: b keeps the arriving guest, paused with
 #                 StateReason postcopy-coming (before, the restart
 #                 discarded it, and the switch that followed lost the
@@ -73,6 +75,10 @@ b_log_since() {
 # --- 1. the restart, then the switch
 d="switched"
 held "$d"
+# Only the connection that made the migration may say a switch comes.
+out=$(mig_bus b call "$VM_BUS_NAME" /org/vmigrate/Migrate1 org.vmigrate.Migrate1.Incoming Arrival 'a{sv}' 3 \
+        version u 1 uuid s "$uuid" postcopy-switch b true 2>&1)
+like "$out" "belongs to another connection" "$d: Arrival with postcopy-switch from another connection: refused ($out)"
 restart_b "$d"
 is "$(mig_state b "$p")" paused/postcopy-coming "$d: b keeps the arriving guest, paused, postcopy-coming"
 like "$(b_log_since)" 'told it may switch to post-copy: held paused' "$d: ... and its log says why"
