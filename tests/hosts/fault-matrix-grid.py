@@ -15,8 +15,9 @@ POINTS = ("source-after-begin source-before-prepare destination-before-prepare d
           "source-after-prepare source-perform-first-pass source-perform-mid-stream source-before-finish "
           "destination-before-finish destination-after-finish source-after-finish source-before-confirm "
           "source-before-end").split()
-POINTS += ["pc:" + p for p in ("source-before-postcopy-switch source-after-postcopy-switch source-before-finish "
-                               "destination-before-finish destination-after-finish source-before-confirm").split()]
+POINTS += ["pc:" + p for p in ("source-before-postcopy-switch source-after-postcopy-check source-after-postcopy-switch "
+                               "source-before-finish destination-before-finish destination-after-finish "
+                               "source-before-confirm").split()]
 
 
 def order(known, seen):
