@@ -298,6 +298,25 @@ mig_writing_guest() {
         uuid=$(mig_uuid a "$p")
 }
 
+# mig_setup_writing [--link RATE] HOST...: mig_setup --qemu HOST... for
+# the TCG test guest that writes its memory (the accelerator said, QEMU
+# >= 9 required: mig_require_tcg_precopy); with --link, each host's link
+# shaped to RATE (e.g. 200mbit).
+mig_setup_writing() {
+        local rate= h
+        if [ "${1:-}" = --link ]; then
+                rate=$2
+                shift 2
+        fi
+        mig_setup --qemu "$@"
+        guest_print_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
+        mig_require_tcg_precopy
+        [ -n "$rate" ] || return 0
+        for h in "$@"; do
+                link_shape "$h" --rate "$rate" || bail_out "cannot shape host $h's link"
+        done
+}
+
 # mig_check_clean HOST UUID WHAT: TAP tests that HOST keeps nothing of the
 # guest UUID: no QEMU, no run dir, no migration port listening, no
 # running job. WHAT is put in the descriptions.

@@ -19,10 +19,7 @@ PC_PAGES=12288 # 48 MiB of 4 KiB pages
 # pc_setup: two hosts a and b, QEMU >= 9 (TCG pre-copy loses writes before
 # 9.0), the link shaped, a monitor on each bus ($mon_a, $mon_b).
 pc_setup() {
-        mig_setup --qemu a b
-        guest_print_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
-        mig_require_tcg_precopy
-        link_shape a --rate "$PC_LINK" && link_shape b --rate "$PC_LINK" || bail_out "cannot shape the link"
+        mig_setup_writing --link "$PC_LINK" a b
         echo "# link a <-> b: $PC_LINK; guest: $PC_GUEST_MIB MiB, $PC_GUEST_CMDLINE"
         mig_monitors a b
 }

@@ -105,11 +105,8 @@ REPEAT=${FAULT_MATRIX_REPEAT:-1}
 MIG_GUEST_TIMEOUT=${MIG_GUEST_TIMEOUT:-20}
 
 bp_setup
-mig_setup --qemu a b
-guest_print_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
-mig_require_tcg_precopy
 LINK=200mbit
-link_shape a --rate $LINK && link_shape b --rate $LINK || bail_out "cannot shape the link"
+mig_setup_writing --link $LINK a b
 dest_b=$(mig_dest b)
 dest_a=$(mig_dest a)
 

@@ -10,9 +10,7 @@
 . "$(dirname "$0")/lib-hosts.sh"
 . "$(dirname "$0")/lib-migrate.sh"
 
-mig_setup --qemu a b
-guest_print_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
-mig_require_tcg_precopy
+mig_setup_writing a b
 mig_monitors a b
 
 p=$(mig_define a "$(guest_domain_xml writer qemu 'vmtest.mem=48M vmtest.ws=16M vmtest.rate=5000' 64)") &&

@@ -28,11 +28,7 @@
 . "$(dirname "$0")/lib-breakpoints.sh"
 
 bp_setup
-mig_setup --qemu a b
-guest_print_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
-mig_require_tcg_precopy
-LINK=200mbit
-link_shape a --rate $LINK && link_shape b --rate $LINK || bail_out "cannot shape the link"
+mig_setup_writing --link 200mbit a b
 
 mig_writing_guest pcc
 ok "mig_guest a $uuid wait-heartbeat >/dev/null" "... it sends heartbeats"

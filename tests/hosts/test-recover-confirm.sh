@@ -40,9 +40,7 @@
 . "$(dirname "$0")/lib-breakpoints.sh"
 
 bp_setup
-mig_setup --qemu a b
-guest_print_accel tcg "a guest that writes memory: nested KVM crawls on memory writes"
-mig_require_tcg_precopy
+mig_setup_writing a b
 dest_b=$(mig_dest b)
 dest_a=$(mig_dest a)
 
