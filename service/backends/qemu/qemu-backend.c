@@ -731,8 +731,7 @@ static void coming_event(QemuDomain *qd, const char *status) {
                 coming_discard(qd, "its stream ended without a switch to post-copy");
                 return;
         }
-        g_free(qd->coming_status);
-        qd->coming_status = g_strdup(status);
+        qd->coming_completed = g_str_equal(status, "completed");
         if (qd->postcopy_coming) {
                 if (g_str_equal(status, "completed"))
                         log_info("domain '%s': its stream completed, which does not say whether it "
@@ -758,7 +757,7 @@ int qemu_migrate_settle_coming(void *domain_data, bool switched, GError **error)
                 coming_discard(qd, "its source says the stream never switched to post-copy");
                 return 0;
         }
-        if (!g_str_equal(qd->coming_status, "completed"))
+        if (!qd->coming_completed)
                 return 0; /* the switch is on its way: QEMU's event runs it */
         /* A post-copy completed while nobody watched. */
         qd->postcopy_coming = false;
@@ -1101,7 +1100,6 @@ static void qemu_domain_detach(void *domain_data) {
                 g_array_unref(qd->display_ports);
         g_clear_pointer(&qd->display_vnc, g_variant_unref);
         g_clear_pointer(&qd->display_spice, g_variant_unref);
-        g_free(qd->coming_status);
         g_free(qd);
 }
 

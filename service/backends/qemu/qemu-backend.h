@@ -75,9 +75,10 @@ typedef struct QemuDomain {
         bool terminating;     /* we sent SIGTERM */
         /* An arrival found after a restart, its source told it may switch
          * to post-copy, the way its stream went not known yet (StateReason
-         * postcopy-coming): coming_status is QEMU's last migration status. */
+         * postcopy-coming); coming_completed: QEMU said its stream
+         * completed (which does not say whether it switched). */
         bool postcopy_coming;
-        char *coming_status;
+        bool coming_completed;
         bool discarding; /* terminated as an arrival its source kept */
 
         QemuMigration *migration; /* qemu-migration.c's state, or NULL */
