@@ -146,6 +146,7 @@ HOSTS_RUNTIME_DIR=
 _hosts_last_run=
 _hosts_last_id=
 _hosts_last_inodes=()
+_hosts_last_ticks=0
 
 # The last one is repeated in the bail-out line, which CI's summary shows.
 _hosts_err() {
@@ -970,13 +971,54 @@ _hosts_ns_pids() {
                 grep -E "$pattern" | cut -d/ -f3 | sort -un | grep -vx "$$"
 }
 
+# The kernel reuses the inode number of a namespace that is gone: once a
+# run has let its namespaces go, another test (a bus test's mount
+# namespace, another run's host) may get the same numbers. Two ways to
+# tell our processes from theirs:
+#
+# _hosts_held_inodes RUN_DIR INODE...: those of INODE... that the run
+# still holds by its own bind mounts (its /run/netns entries, its ns
+# files); while held, a number cannot have been given to anyone else.
+_hosts_held_inodes() {
+        local run=$1 id f held=()
+        shift
+        [ $# -gt 0 ] || return 0
+        id=${run##*/vmh-}
+        id=${id%%.*}
+        for f in /run/netns/vmh-"$id"-* "$run"/ns/*.mnt; do
+                [ -e "$f" ] && held+=("$(stat -L -c %i "$f" 2>/dev/null)")
+        done
+        [ ${#held[@]} -gt 0 ] || return 0
+        printf '%s\n' "$@" | grep -Fx -f <(printf '%s\n' "${held[@]}")
+}
+
+# _hosts_ticks: now, in clock ticks since boot (the unit of a process's
+# start time in /proc/PID/stat).
+_hosts_ticks() {
+        awk -v hz="$(getconf CLK_TCK)" '{ printf "%d\n", $1 * hz }' /proc/uptime
+}
+
+# _hosts_started_before TICKS PID...: those of PID... that started before
+# TICKS. A process in a namespace that reuses one of ours started after
+# ours was gone, so after the teardown that let it go began.
+_hosts_started_before() {
+        local t=$1 p s f
+        shift
+        for p in "$@"; do
+                s=$(cat "/proc/$p/stat" 2>/dev/null) || continue # gone meanwhile
+                read -ra f <<<"${s##*) }"
+                [ "${f[19]}" -lt "$t" ] && echo "$p"
+        done
+        return 0
+}
+
 # _hosts_cleanup RUN_DIR: everything the run dir records, in order:
 # processes by pid, stray processes in our namespaces, mounts, namespaces,
 # the dir. Works from any process (the EXIT trap, or the detached reaper).
 _hosts_cleanup() {
         local run=$1 pids=() inodes=() f kind what stray
         [ -n "$run" ] && [ -d "$run" ] || return 0
-        [ -f "$run/inodes" ] && mapfile -t inodes <"$run/inodes"
+        [ -f "$run/inodes" ] && mapfile -t inodes < <(_hosts_held_inodes "$run" $(cat "$run/inodes"))
 
         # 1. What we started, by pid: the daemons first (they may want the
         # bus to say goodbye), then sshd, polkitd and the buses.
@@ -988,8 +1030,9 @@ _hosts_cleanup() {
         [ -f "$run/pids" ] && mapfile -t pids <"$run/pids"
         _hosts_kill_wait 5 "${pids[@]}"
 
-        # 2. Anything else inside our namespaces (QEMU, a test's
-        # background job, a session of sshd).
+        # 2. Anything else inside the namespaces we still hold (QEMU, a
+        # test's background job, a session of sshd); never a number that
+        # may be someone else's now.
         mapfile -t stray < <(_hosts_ns_pids "${inodes[@]}")
         if [ ${#stray[@]} -gt 0 ]; then
                 echo "# teardown: stopping ${#stray[@]} more process(es) in the hosts:" \
@@ -1035,6 +1078,7 @@ hosts_teardown() {
         _hosts_last_id=$HOSTS_ID
         _hosts_last_inodes=()
         [ -f "$HOSTS_RUN/inodes" ] && mapfile -t _hosts_last_inodes <"$HOSTS_RUN/inodes"
+        _hosts_last_ticks=$(_hosts_ticks)
         _hosts_cleanup "$HOSTS_RUN"
         rc=$?
         HOSTS_RUN=
@@ -1049,12 +1093,10 @@ hosts_leftovers() {
         local p cmd
         [ -n "$_hosts_last_id" ] || return 0
         ip netns list 2>/dev/null | grep -E "^vmh-$_hosts_last_id-" | sed 's/^/netns /'
-        for p in $(_hosts_ns_pids "${_hosts_last_inodes[@]}"); do
+        # Only processes older than the teardown can be ours (see
+        # _hosts_held_inodes).
+        for p in $(_hosts_started_before "$_hosts_last_ticks" $(_hosts_ns_pids "${_hosts_last_inodes[@]}")); do
                 cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue # it exited meanwhile
-                # The kernel reuses the inode numbers of namespaces that are
-                # gone: a test run started after ours ended may have one of
-                # them. Its processes name their own run dir.
-                [[ $cmd =~ /vmh-[0-9a-f]{4}\. && $cmd != *"$_hosts_last_run"* ]] && continue
                 echo "process $p $cmd"
         done
         [ -e "$_hosts_last_run" ] && echo "dir $_hosts_last_run"

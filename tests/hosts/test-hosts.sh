@@ -209,6 +209,7 @@ rm -f "$info.log"
 read -r v_run v_id <"$info"
 mapfile -t v_inodes < <(tail -n +2 "$info")
 rm -f "$info"
+v_ticks=$(_hosts_ticks)
 kill -TERM -- "-$victim"
 for _ in 1 2 3 4 5 6 7 8 9 10; do # meson's 0.5 s grace
         kill -0 "$victim" 2>/dev/null || break
@@ -218,7 +219,8 @@ kill -KILL -- "-$victim" 2>/dev/null
 wait "$victim" 2>/dev/null
 v_left() {
         ip netns list | grep "^vmh-$v_id-"
-        _hosts_ns_pids "${v_inodes[@]}"
+        # Not a later process in a namespace that reuses a number of its.
+        _hosts_started_before "$v_ticks" $(_hosts_ns_pids "${v_inodes[@]}")
         [ -e "$v_run" ] && echo "$v_run"
 }
 ok "wait_until 30 eval '[ -z \"\$(v_left)\" ]'" \
