@@ -329,7 +329,10 @@ fi
 # sandbox's setpriv and python, which exec the next program.
 ${VM_DAEMON_SANDBOX:-} ${VMIGRATE_VALGRIND:-} "$VM_DAEMON" "\$@" &
 pid=\$!
-echo "\$pid" >>"$VM_TMP/daemon-pids"
+# With its start time (field 22 of its stat): pids come round again.
+stat=\$(cat /proc/\$pid/stat 2>/dev/null)
+read -ra f <<<"\${stat##*) }"
+echo "\$pid \${f[19]:-}" >>"$VM_TMP/daemon-pids"
 trap 'kill -TERM \$pid 2>/dev/null' TERM
 trap 'kill -INT \$pid 2>/dev/null' INT
 while :; do

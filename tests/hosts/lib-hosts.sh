@@ -381,8 +381,10 @@ _hosts_start() {
         # whose pid is not the program's.
         _hosts_enter_argv "$name"
         "${_hosts_argv[@]}" "$@" </dev/null >>"$log" 2>&1 &
-        echo "$!" >>"$HOSTS_RUN/pids"
         _hosts_started_pid=$!
+        # With its start time: the cleanup signals only the process we
+        # started, never a later one that got its pid.
+        echo "$_hosts_started_pid $(vm_proc_starttime "$_hosts_started_pid")" >>"$HOSTS_RUN/pids"
 }
 
 _hosts_add_host() {
@@ -447,14 +449,41 @@ _hosts_add_host() {
                 _hosts_err "dbus-daemon of host $name refused part of its configuration"
                 return 1
         fi
+        _hosts_start_polkitd "$name"
+}
+
+# _hosts_start_polkitd NAME: the host's polkitd, with its debug output and
+# GLib's warnings in its log (--no-debug sends them to /dev/null), and its
+# pid kept for _hosts_polkitd_end.
+_hosts_start_polkitd() {
+        local name=$1 h=$HOSTS_RUN/h/$1
         # polkitd finds the bus at its default path: no environment.
         _hosts_start "$name" "$h/polkitd.log" env -u DBUS_SYSTEM_BUS_ADDRESS \
-                /usr/lib/polkit-1/polkitd --no-debug
+                /usr/lib/polkit-1/polkitd
+        echo "$_hosts_started_pid" >"$h/polkitd-pid"
         wait_until 20 _vm_name_has_owner org.freedesktop.PolicyKit1 \
                 --address="unix:path=$h/bus/system_bus_socket" || {
                 _hosts_err "polkitd of host $name did not take org.freedesktop.PolicyKit1"
                 return 1
         }
+}
+
+# _hosts_polkitd_end NAME: reaps the host's polkitd, which has ended, and
+# sets _hosts_polkitd_how to how ("exit status N", "signal S"). Only in
+# the shell that started it, never in a $(...) subshell.
+_hosts_polkitd_end() {
+        local pid rc
+        _hosts_polkitd_how="unknown: no pid"
+        pid=$(cat "$HOSTS_RUN/h/$1/polkitd-pid" 2>/dev/null) || return 0
+        wait "$pid" 2>/dev/null
+        rc=$?
+        if [ "$rc" -eq 127 ]; then
+                _hosts_polkitd_how="pid $pid, unknown (not a child of this shell)"
+        elif [ "$rc" -gt 128 ]; then
+                _hosts_polkitd_how="pid $pid, signal $(kill -l "$rc" 2>/dev/null || echo $((rc - 128)))"
+        else
+                _hosts_polkitd_how="pid $pid, exit status $rc"
+        fi
 }
 
 # hosts_setup N | NAME...
@@ -555,7 +584,11 @@ host_polkitd_stop() {
         local name pids
         name=$(_hosts_check_name "${1:-}") || return 1
         pids=$(_hosts_ns_procs "$name" polkitd)
-        [ -n "$pids" ] || { _hosts_err "host $name runs no polkitd"; return 1; }
+        [ -n "$pids" ] || {
+                _hosts_polkitd_end "$name"
+                _hosts_err "host $name runs no polkitd: it ended by itself ($_hosts_polkitd_how); its log ends: $(tail -n 20 "$HOSTS_RUN/h/$name/polkitd.log" | tr '\n' '|')"
+                return 1
+        }
         # shellcheck disable=SC2086 # one word per pid
         kill -KILL $pids || return 1
         wait_until 10 eval "[ -z \"\$(_hosts_ns_procs $name polkitd)\" ]" &&
@@ -566,13 +599,9 @@ host_polkitd_start() {
         local name
         name=$(_hosts_check_name "${1:-}") || return 1
         [ -z "$(_hosts_ns_procs "$name" polkitd)" ] || return 0
-        _hosts_start "$name" "$HOSTS_RUN/h/$name/polkitd.log" env -u DBUS_SYSTEM_BUS_ADDRESS \
-                /usr/lib/polkit-1/polkitd --no-debug
-        wait_until 20 _vm_name_has_owner org.freedesktop.PolicyKit1 \
-                --address="unix:path=$HOSTS_RUN/h/$name/bus/system_bus_socket" || {
-                _hosts_err "polkitd of host $name did not take org.freedesktop.PolicyKit1 again"
-                return 1
-        }
+        # Reap the one killed (its status is known).
+        _hosts_polkitd_end "$name"
+        _hosts_start_polkitd "$name"
 }
 
 # The state dir as the daemon sees it ($HOSTS_STATE_DIR in the host's
@@ -1002,12 +1031,11 @@ _hosts_ticks() {
 # TICKS. A process in a namespace that reuses one of ours started after
 # ours was gone, so after the teardown that let it go began.
 _hosts_started_before() {
-        local t=$1 p s f
+        local t=$1 p start
         shift
         for p in "$@"; do
-                s=$(cat "/proc/$p/stat" 2>/dev/null) || continue # gone meanwhile
-                read -ra f <<<"${s##*) }"
-                [ "${f[19]}" -lt "$t" ] && echo "$p"
+                start=$(vm_proc_starttime "$p") || continue # gone meanwhile
+                [ "$start" -lt "$t" ] && echo "$p"
         done
         return 0
 }
@@ -1016,7 +1044,7 @@ _hosts_started_before() {
 # processes by pid, stray processes in our namespaces, mounts, namespaces,
 # the dir. Works from any process (the EXIT trap, or the detached reaper).
 _hosts_cleanup() {
-        local run=$1 pids=() inodes=() f kind what stray
+        local run=$1 pids=() inodes=() f kind what stray pid start
         [ -n "$run" ] && [ -d "$run" ] || return 0
         [ -f "$run/inodes" ] && mapfile -t inodes < <(_hosts_held_inodes "$run" $(cat "$run/inodes"))
 
@@ -1027,7 +1055,11 @@ _hosts_cleanup() {
         done
         _hosts_kill_wait 10 "${pids[@]}"
         pids=()
-        [ -f "$run/pids" ] && mapfile -t pids <"$run/pids"
+        if [ -f "$run/pids" ]; then
+                while read -r pid start; do
+                        vm_same_process "$pid" "$start" && pids+=("$pid")
+                done <"$run/pids"
+        fi
         _hosts_kill_wait 5 "${pids[@]}"
 
         # 2. Anything else inside the namespaces we still hold (QEMU, a
