@@ -223,6 +223,16 @@ typedef struct BackendOps {
          * its own copy: this one is discarded (shut off, reason failed),
          * and 0 is returned. May be NULL. */
         int (*migrate_settle_coming)(void *domain_data, bool switched, GError **error);
+        /* Destination, before Finish: the connection of a source that was
+         * told it may switch (migrate_postcopy_coming) went away, so
+         * nobody drives the arrival any more, and the switch may be on its
+         * way. The backend takes it over as after a restart: what was made
+         * for it stays; the stream decides (a switch: it runs here; an end
+         * without one: it is discarded) or, while it cannot tell, holds it
+         * paused with StateReason postcopy-coming for
+         * migrate_settle_coming. The migration is over for the core. May
+         * be NULL: the arrival is then discarded. */
+        void (*migrate_hold_coming)(void *domain_data);
         /* Source, Confirm: success → stop the source guest (stopped/migrated);
          * failure → run it again if it ran before (resumed/migrated). */
         int (*migrate_confirm)(void *domain_data, bool success, BackendDone done, void *userdata, GError **error);

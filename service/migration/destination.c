@@ -47,6 +47,11 @@ typedef struct Incoming {
         bool created; /* the domain object was made for this migration */
         bool offline; /* only the definition moves */
         bool postcopy; /* the guest runs here while its last pages arrive */
+        /* The source was told it may switch to post-copy (Arrival): the
+         * switch may be on its way, and after it the guest can run only
+         * here. A stop of this daemon leaves such an arrival to the next
+         * one, as a SIGKILL would (backend.h, migrate_postcopy_coming). */
+        bool switch_told;
         /* Host-side features (hooks, bridges): set up before the backend's
          * Prepare, undone when the guest does not stay. */
         Features *features;
@@ -1136,7 +1141,11 @@ static int incoming_postcopy_coming(Manager *m, const char *uuid, const char *ca
                                     uuid);
         if (!in || in->offline || !in->domain->backend_data || !ops->migrate_postcopy_coming)
                 return 0;
-        return ops->migrate_postcopy_coming(in->domain->backend_data, error);
+        int r = ops->migrate_postcopy_coming(in->domain->backend_data, error);
+        if (r < 0)
+                return r;
+        in->switch_told = true;
+        return 0;
 }
 
 int migration_incoming_arrival(Manager *m, GVariant *cookie, const char *caller, IncomingDone done,
@@ -1251,6 +1260,28 @@ static void incoming_run_orphan(Incoming *in, const char *why) {
         }
 }
 
+/* The source's connection went after it was told it may switch to
+ * post-copy: the switch may be on its way, and after it the guest can run
+ * only here. The backend holds the arrival as a restart would, until the
+ * stream or the source says which way it went; the job ends now. */
+static void incoming_hold_coming(Incoming *in, const char *why) {
+        const BackendOps *ops = in->domain->backend;
+        g_autofree char *host = manager_get_hostname();
+        g_autofree char *error = g_strdup_printf(
+                "perform phase, on %s (destination): %s after the source was told it may switch to "
+                "post-copy: the arriving guest is held (paused, postcopy-coming) until the stream or the "
+                "source says whether it switched, and the domain's State tells how it ends",
+                host, why);
+
+        log_warning("domain '%s': %s after its source was told it may switch to post-copy: holding the "
+                    "arrival",
+                    domain_name(in->domain), why);
+        if (in->job)
+                job_end(in->job, JOB_PHASE_FAILED, error);
+        ops->migrate_hold_coming(in->domain->backend_data);
+        incoming_forget(in);
+}
+
 static bool incoming_in_postcopy(Incoming *in) {
         const BackendOps *ops = in->domain->backend;
 
@@ -1260,6 +1291,7 @@ static bool incoming_in_postcopy(Incoming *in) {
 
 static void incoming_abandon(Manager *m, const char *caller, const char *why) {
         g_autoptr(GPtrArray) orphans = g_ptr_array_new();
+        g_autoptr(GPtrArray) held = g_ptr_array_new();
         g_autoptr(GPtrArray) gone = g_ptr_array_new();
         GHashTableIter iter;
         gpointer value;
@@ -1271,10 +1303,20 @@ static void incoming_abandon(Manager *m, const char *caller, const char *why) {
                  * never discard it; its stream goes on without us. */
                 if ((caller && g_strcmp0(in->caller, caller) != 0) || in->postcopy)
                         continue;
+                /* Stopping after the source was told it may switch: the
+                 * next vmigrated keeps the arrival until the stream or the
+                 * source says whether it switched. */
+                if (!caller && in->switch_told && !in->finish_call)
+                        continue;
                 if (!in->finish_call && incoming_in_postcopy(in)) {
                         /* Stopping: QEMU carries on, as after Finish. */
                         if (caller)
                                 g_ptr_array_add(orphans, in);
+                        continue;
+                }
+                if (caller && in->switch_told && !in->finish_call &&
+                    in->domain->backend->migrate_hold_coming) {
+                        g_ptr_array_add(held, in);
                         continue;
                 }
                 if (in->done) {
@@ -1289,6 +1331,8 @@ static void incoming_abandon(Manager *m, const char *caller, const char *why) {
                 incoming_abandon_one(gone->pdata[i], why);
         for (unsigned i = 0; i < orphans->len; i++)
                 incoming_run_orphan(orphans->pdata[i], why);
+        for (unsigned i = 0; i < held->len; i++)
+                incoming_hold_coming(held->pdata[i], why);
 }
 
 void migration_incoming_caller_vanished(Manager *m, const char *caller) {
@@ -1302,16 +1346,31 @@ void migration_incoming_shutdown(Manager *m) {
                 "on without this job (nothing was stopped); the next vmigrated on %s takes it up, and "
                 "the domain's State tells how it ends",
                 host, "destination", host);
+        g_autofree char *why_told = g_strdup_printf(
+                "perform phase, on %s (%s): vmigrated stopped after the source was told it may switch "
+                "to post-copy: the arriving guest stays (nothing was stopped); the next vmigrated on %s "
+                "keeps it until the stream or the source says whether it switched, and the domain's "
+                "State tells how it ends",
+                host, "destination", host);
         GHashTableIter iter;
         gpointer value;
 
         incoming_abandon(m, NULL, "vmigrated is stopping on the destination");
-        /* A guest in post-copy stays: its job ends now, while this daemon
-         * still has its name, for clients to see the end. */
+        /* A guest in post-copy stays, and so does one whose switch may be
+         * on its way: their jobs end now, while this daemon still has its
+         * name, for clients to see the end. */
         g_hash_table_iter_init(&iter, incoming_table(m));
         while (g_hash_table_iter_next(&iter, NULL, &value)) {
                 Incoming *in = value;
-                if (in->postcopy && in->job)
+                if (!in->job || job_phase_is_final(in->job->phase))
+                        continue;
+                if (in->postcopy)
                         job_end(in->job, JOB_PHASE_FAILED, why);
+                else if (in->switch_told && !in->finish_call) {
+                        log_warning("domain '%s': vmigrated is stopping after its source was told it may "
+                                    "switch to post-copy: keeping the arrival for the next vmigrated",
+                                    domain_name(in->domain));
+                        job_end(in->job, JOB_PHASE_FAILED, why_told);
+                }
         }
 }

@@ -23,6 +23,21 @@
 #                 and holds the guest; released, a sends Finish without
 #                 post-copy: b discards its copy, a runs the guest again,
 #                 and its job failed, naming b.
+#   SIGTERM       b's vmigrated stopped with SIGTERM while a holds the
+#                 switch: it leaves the arrival to the next vmigrated, as a
+#                 SIGKILL would (before, it discarded it on its way out,
+#                 and the switch lost the guest), its job ending with an
+#                 error that says so; released, a switches, its Finish
+#                 activates b again, which runs the guest; every page
+#                 verifies on b.
+#   source gone   a's vmigrated killed while it holds the switch: its
+#                 connection to b goes, and b holds the arrival, paused
+#                 with StateReason postcopy-coming, as a restart would
+#                 (before, it discarded it, which would have lost the
+#                 guest had the switch already been sent); a's vmigrated,
+#                 activated again, cancels the pre-copy nobody drives, the
+#                 stream ends without a switch, and b discards its copy;
+#                 the guest runs on a, every page verifies.
 . "$(dirname "$0")/lib-hosts.sh"
 . "$(dirname "$0")/lib-migrate.sh"
 . "$(dirname "$0")/lib-breakpoints.sh"
@@ -122,5 +137,48 @@ v=$(mig_guest a "$uuid" verify)
 like "$v" "^VERIFY OK pages=$PAGES " "$d: every page verifies on a ($v)"
 wait "$mpid"
 
-mig_check_clean b "$uuid" "after both"
+# --- 3. a SIGTERM (a stop) instead of a restart
+d="SIGTERM"
+held "$d"
+mark_b=$(wc -l <"$(host_path b log)")
+old=$(host_daemon_pid b)
+ok "[ -n '$old' ] && kill -TERM $old" "$d: SIGTERM to b's vmigrated (pid $old)"
+ok "wait_until 30 eval '! kill -0 $old 2>/dev/null'" "$d: ... it exits"
+like "$(b_log_since)" 'told it may switch to post-copy: keeping the arrival for the next vmigrated' \
+        "$d: ... leaving the arrival to the next vmigrated (its log)"
+is "$(mig_qemu_pids b "$uuid" | wc -l)" 1 "$d: ... its QEMU lives"
+ok "test -e '$(mig_rundir b "$uuid")'" "$d: ... and so does its run dir"
+bp_release a source-after-postcopy-check
+ok "mig_wait_phase 90 a '$job' 'completed|failed|cancelled'" "$d: released, the job ends"
+is "$(mig_jprop a "$job" Phase)" completed "$d: ... completed ($(mig_jprop a "$job" Error))"
+ok "mig_wait_state 20 b '$p' running/.*" "$d: the guest runs on b ($(mig_state b "$p"))"
+ok "wait_until 10 eval '[ -z \"\$(mig_qemu_pids a $uuid)\" ]'" "$d: no QEMU left for it on a"
+v=$(mig_guest b "$uuid" verify)
+like "$v" "^VERIFY OK pages=$PAGES " "$d: every page verifies on b ($v)"
+wait "$mpid"
+out=$(mig_migrate b "$p" "$(mig_dest a)" 1 wait b true)
+ok "mig_wait_state 20 a '$p' 'running/.*'" "the guest back on a ($out)"
+
+# --- 4. the source's vmigrated killed while it holds the switch
+d="source gone"
+held "$d"
+mark_b=$(wc -l <"$(host_path b log)")
+old=$(host_daemon_pid a)
+ok "[ -n '$old' ] && kill -KILL $old" "$d: SIGKILL to a's vmigrated (pid $old)"
+ok "mig_wait_state 20 b '$p' paused/postcopy-coming" "$d: b holds the arrival: paused, postcopy-coming ($(mig_state b "$p"))"
+like "$(b_log_since)" 'source host disconnected after its source was told it may switch to post-copy: holding' \
+        "$d: ... and its log says why"
+is "$(mig_qemu_pids a "$uuid" | wc -l)/$(mig_qemu_pids b "$uuid" | wc -l)" 1/1 "$d: ... a QEMU on each host"
+wait "$mpid"
+mig_lookup a "$uuid" >/dev/null 2>&1
+new=$(host_daemon_pid a)
+ok "[ -n '$new' ] && [ '$new' != '$old' ]" "$d: a call activates a's vmigrated again (pid $new)"
+ok "wait_until 30 eval '[ -z \"\$(mig_qemu_pids b $uuid)\" ]'" \
+        "$d: its pre-copy cancelled, the stream ends without a switch: b's QEMU goes"
+like "$(b_log_since)" 'stream ended without a switch to post-copy: discarding the copy' "$d: ... b's log says why"
+ok "mig_wait_state 20 a '$p' running/.*" "$d: the guest runs on a ($(mig_state a "$p"))"
+v=$(mig_guest a "$uuid" verify)
+like "$v" "^VERIFY OK pages=$PAGES " "$d: every page verifies on a ($v)"
+
+mig_check_clean b "$uuid" "after all four"
 hosts_finish

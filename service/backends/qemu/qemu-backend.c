@@ -766,6 +766,30 @@ int qemu_migrate_settle_coming(void *domain_data, bool switched, GError **error)
         return 1;
 }
 
+static void on_hold_status(Qmp *qmp, JsonNode *result, const char *error_class, const GError *error,
+                           void *userdata) {
+        QemuDomain *qd = userdata;
+        JsonObject *o = !error && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
+        const char *status = json_str(o, "status");
+
+        /* What the stream did before its events came here. */
+        if (status && qd->postcopy_coming)
+                reattach_settle_migration(qd, status);
+}
+
+void qemu_migrate_hold_coming(void *domain_data) {
+        QemuDomain *qd = domain_data;
+
+        /* As a restart would find it (arrival_kept): held until the
+         * stream's next event or the source's word, the stream's status
+         * asked once now. */
+        (void) qemu_migration_detach(qd);
+        coming_event(qd, "active");
+        if (qd->qmp)
+                (void) qmp_execute(qd->qmp, "query-migrate", NULL, QEMU_COMMAND_TIMEOUT_USEC, on_hold_status,
+                                   qd, NULL);
+}
+
 /* A migration this QEMU was in when vmigrated stopped has nobody driving
  * it any more: settle it so that the guest runs on one host. Pre-copy still
  * streaming: cancel (the destination's vmigrated discards its half); an
@@ -1089,7 +1113,9 @@ static void qemu_domain_detach(void *domain_data) {
         qd->ended = NULL;
         qd->domain->settling = false;
         qemu_dirty_rate_cancel(qd);
-        qemu_migration_free(qd);
+        if (qemu_migration_detach(qd))
+                log_info("domain '%s': leaving its arrival, and what was made for it, to the next vmigrated",
+                         domain_name(qd->domain));
         qd->shutdown_timer = sd_event_source_disable_unref(qd->shutdown_timer);
         qmp_free(qd->qmp);
         qemu_process_free(qd->process);
@@ -1497,6 +1523,7 @@ const BackendOps backend_qemu_ops = {
         .migrate_incoming_stats = qemu_migrate_incoming_stats,
         .migrate_incoming_postcopy = qemu_migrate_incoming_postcopy,
         .migrate_postcopy_coming = qemu_migrate_postcopy_coming,
+        .migrate_hold_coming = qemu_migrate_hold_coming,
         .migrate_settle_coming = qemu_migrate_settle_coming,
         .migrate_confirm = qemu_migrate_confirm,
         .migrate_settle_unconfirmed = qemu_migrate_settle_unconfirmed,

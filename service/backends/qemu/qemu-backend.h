@@ -251,8 +251,13 @@ void qemu_migration_block_job_event(QemuDomain *qd, const char *event, JsonObjec
 bool qemu_migration_event(QemuDomain *qd, const char *event, JsonObject *data);
 int qemu_migrate_postcopy_coming(void *domain_data, GError **error);
 int qemu_migrate_settle_coming(void *domain_data, bool switched, GError **error);
+void qemu_migrate_hold_coming(void *domain_data);
 void qemu_migration_process_exited(QemuDomain *qd, const char *how, const char *tail);
 void qemu_migration_free(QemuDomain *qd);
+/* The migration goes, but an arrival whose source was told it may switch
+ * keeps what was made for it: true then (the next daemon, or
+ * qemu_migrate_hold_coming, keeps the arrival). */
+bool qemu_migration_detach(QemuDomain *qd);
 /* After a daemon restart: a post-copy QEMU was left in (marker in its runtime
  * directory): take it up again, so that it completes or can be resumed. */
 void qemu_migration_reattach_postcopy(QemuDomain *qd, bool outgoing, bool broken);

@@ -232,6 +232,24 @@ static QemuMigration *migration_new(QemuDomain *qd, bool outgoing, const Migrate
 
 static void memlock_restore(QemuMigration *m);
 static void incoming_release_port(QemuMigration *m);
+static void incoming_keep(QemuMigration *m);
+
+bool qemu_migration_detach(QemuDomain *qd) {
+        QemuMigration *m = qd->migration;
+        g_autofree char *role = NULL;
+        bool kept = false;
+
+        /* An arrival whose source was told it may switch to post-copy
+         * stays (arrival_kept), with what was made for it, unless it was
+         * being discarded. */
+        if (m && !m->outgoing && !m->discard &&
+            g_file_get_contents(qd->paths->postcopy, &role, NULL, NULL) && g_str_equal(role, "coming")) {
+                incoming_keep(m);
+                kept = true;
+        }
+        qemu_migration_free(qd);
+        return kept;
+}
 
 void qemu_migration_free(QemuDomain *qd) {
         QemuMigration *m = g_steal_pointer(&qd->migration);
@@ -1775,20 +1793,25 @@ void qemu_migrate_incoming_stats(void *domain_data, MigrationStats *stats) {
         stats->postcopy_blocktime_ms = qd->incoming_blocktime_ms;
 }
 
+/* The guest stays here: what was made for its arrival (the copied disks'
+ * images, its NVRAM, its TPM state) is its own now. */
+static void incoming_keep(QemuMigration *m) {
+        if (m->storage)
+                qemu_storage_keep(m->storage);
+        qemu_nvram_stage_keep(m->nvram);
+        qemu_tpm_incoming_keep(m->qd);
+}
+
 static void incoming_run(QemuMigration *m) {
         QemuDomain *qd = m->qd;
         g_autoptr(GError) error = NULL;
 
         m->finish_wait = sd_event_source_disable_unref(m->finish_wait);
-        if (m->storage) {
-                /* The source's mirrors are done: nobody writes through NBD
-                 * any more, and the images stay with the guest. */
+        /* The source's mirrors are done: nobody writes through NBD any
+         * more, and the images stay with the guest. */
+        if (m->storage)
                 (void) qemu_storage_unexport(m->storage, qd->qmp, NULL, NULL, NULL);
-                qemu_storage_keep(m->storage);
-        }
-        /* The guest stays here: its NVRAM is this host's now. */
-        qemu_nvram_stage_keep(m->nvram);
-        qemu_tpm_incoming_keep(qd);
+        incoming_keep(m);
         if (m->options->paused) {
                 (void) unlink(qd->paths->incoming);
                 (void) unlink(qd->paths->postcopy);
