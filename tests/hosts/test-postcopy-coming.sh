@@ -67,18 +67,39 @@ held() {
 
 # restart_b DESC: b's vmigrated killed; a call to b's bus activates a new
 # one, whose first answers say how it found the guest.
-restart_b() {
-        local desc=$1 old new
+# signal_daemon DESC HOST SIGNAL: SIGNAL to HOST's vmigrated, whose pid is
+# left in $old; b's log from here on is b_log_since's.
+signal_daemon() {
+        local desc=$1 h=$2 sig=$3
         mark_b=$(wc -l <"$(host_path b log)")
-        old=$(host_daemon_pid b)
-        ok "[ -n '$old' ] && kill -KILL $old" "$desc: SIGKILL to b's vmigrated (pid $old)"
+        old=$(host_daemon_pid "$h")
+        ok "[ -n '$old' ] && kill -$sig $old" "$desc: SIG$sig to $h's vmigrated (pid $old)"
+}
+
+restart_b() {
+        local desc=$1 new
+        signal_daemon "$desc" b KILL
         ok "wait_until 10 eval '! host_daemon_pid b >/dev/null'" "$desc: ... its bus name is free"
         mig_lookup b "$uuid" >/dev/null 2>&1
         new=$(host_daemon_pid b)
         ok "[ -n '$new' ] && [ '$new' != '$old' ]" "$desc: a call activates b's vmigrated again (pid $new)"
 }
 
-# b_log_since: b's vmigrated's log since restart_b.
+# ran_on_b DESC: the switched migration ended with the guest on b, whole;
+# then it goes back to a.
+ran_on_b() {
+        local desc=$1 v out
+        ok "mig_wait_state 20 b '$p' running/.*" "$desc: the guest runs on b ($(mig_state b "$p"))"
+        ok "wait_until 10 eval '[ -z \"\$(mig_qemu_pids a $uuid)\" ]'" "$desc: no QEMU left for it on a"
+        v=$(mig_guest b "$uuid" verify)
+        like "$v" "^VERIFY OK pages=$PAGES " "$desc: every page verifies on b ($v)"
+        wait "$mpid"
+        out=$(mig_migrate b "$p" "$(mig_dest a)" 1 wait b true)
+        ok "mig_wait_state 20 a '$p' 'running/.*'" "$desc: the guest back on a ($out)"
+        mig_guest a "$uuid" wait-heartbeat >/dev/null
+}
+
+# b_log_since: b's vmigrated's log since the last signal_daemon.
 b_log_since() {
         tail -n +"$((mark_b + 1))" "$(host_path b log)"
 }
@@ -98,17 +119,8 @@ bp_release a source-after-postcopy-check
 ok "mig_wait_phase 90 a '$job' 'completed|failed|cancelled'" "$d: released, the job ends"
 is "$(mig_jprop a "$job" Phase)" completed "$d: ... completed ($(mig_jprop a "$job" Error))"
 like "$(mig_jprop a "$job" Warnings)" 'host-b runs the guest' "$d: ... its warning says b runs the guest"
-ok "mig_wait_state 20 b '$p' running/.*" "$d: the guest runs on b ($(mig_state b "$p"))"
 like "$(b_log_since)" 'switched to post-copy .*: the guest can run only here' "$d: b ran it once its QEMU had the switch"
-ok "wait_until 10 eval '[ -z \"\$(mig_qemu_pids a $uuid)\" ]'" "$d: no QEMU left for it on a"
-v=$(mig_guest b "$uuid" verify)
-like "$v" "^VERIFY OK pages=$PAGES " "$d: every page verifies on b ($v)"
-wait "$mpid"
-
-# Back to a.
-out=$(mig_migrate b "$p" "$(mig_dest a)" 1 wait b true)
-ok "mig_wait_state 20 a '$p' 'running/.*'" "the guest back on a ($out)"
-mig_guest a "$uuid" wait-heartbeat >/dev/null
+ran_on_b "$d"
 
 # --- 2. the restart after a pre-copy that completed while the switch was held
 d="not switched"
@@ -140,9 +152,7 @@ wait "$mpid"
 # --- 3. a SIGTERM (a stop) instead of a restart
 d="SIGTERM"
 held "$d"
-mark_b=$(wc -l <"$(host_path b log)")
-old=$(host_daemon_pid b)
-ok "[ -n '$old' ] && kill -TERM $old" "$d: SIGTERM to b's vmigrated (pid $old)"
+signal_daemon "$d" b TERM
 ok "wait_until 30 eval '! kill -0 $old 2>/dev/null'" "$d: ... it exits"
 like "$(b_log_since)" 'told it may switch to post-copy: keeping the arrival for the next vmigrated' \
         "$d: ... leaving the arrival to the next vmigrated (its log)"
@@ -151,20 +161,12 @@ ok "test -e '$(mig_rundir b "$uuid")'" "$d: ... and so does its run dir"
 bp_release a source-after-postcopy-check
 ok "mig_wait_phase 90 a '$job' 'completed|failed|cancelled'" "$d: released, the job ends"
 is "$(mig_jprop a "$job" Phase)" completed "$d: ... completed ($(mig_jprop a "$job" Error))"
-ok "mig_wait_state 20 b '$p' running/.*" "$d: the guest runs on b ($(mig_state b "$p"))"
-ok "wait_until 10 eval '[ -z \"\$(mig_qemu_pids a $uuid)\" ]'" "$d: no QEMU left for it on a"
-v=$(mig_guest b "$uuid" verify)
-like "$v" "^VERIFY OK pages=$PAGES " "$d: every page verifies on b ($v)"
-wait "$mpid"
-out=$(mig_migrate b "$p" "$(mig_dest a)" 1 wait b true)
-ok "mig_wait_state 20 a '$p' 'running/.*'" "the guest back on a ($out)"
+ran_on_b "$d"
 
 # --- 4. the source's vmigrated killed while it holds the switch
 d="source gone"
 held "$d"
-mark_b=$(wc -l <"$(host_path b log)")
-old=$(host_daemon_pid a)
-ok "[ -n '$old' ] && kill -KILL $old" "$d: SIGKILL to a's vmigrated (pid $old)"
+signal_daemon "$d" a KILL
 ok "mig_wait_state 20 b '$p' paused/postcopy-coming" "$d: b holds the arrival: paused, postcopy-coming ($(mig_state b "$p"))"
 like "$(b_log_since)" 'source host disconnected after its source was told it may switch to post-copy: holding' \
         "$d: ... and its log says why"
