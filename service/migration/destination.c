@@ -1141,6 +1141,10 @@ static int incoming_postcopy_coming(Manager *m, const char *uuid, const char *ca
                                     uuid);
         if (!in || in->offline || !in->domain->backend_data || !ops->migrate_postcopy_coming)
                 return 0;
+        /* A source asks only once Prepare has answered. */
+        if (in->done)
+                return vm_error_set(error, VM_ERROR_INVALID_STATE,
+                                    "the incoming migration of domain %s is still being prepared", uuid);
         int r = ops->migrate_postcopy_coming(in->domain->backend_data, error);
         if (r < 0)
                 return r;
