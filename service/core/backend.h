@@ -259,6 +259,12 @@ typedef struct BackendOps {
         /* Post-copy, either side: pause the stream (QEMU migrate-pause); the
          * guest waits on both hosts, resumable with postcopy-resume. */
         int (*migrate_pause)(void *domain_data, GError **error);
+        /* Source, post-copy: the destination said it runs the guest
+         * (Finish answered). Until then the backend must not pause the
+         * post-copy on its own (say, on a stalled link): a destination
+         * still loading the device state quits when its stream breaks, and
+         * the guest is lost. May be NULL. */
+        void (*migrate_destination_runs)(void *domain_data);
         /* Source, with auto-converge on: the most the guest's CPUs may be
          * throttled from now on, in percent (1-99); 0 holds the throttle
          * back (at most 1%) until a convergence policy's throttle step.

@@ -760,6 +760,8 @@ static void on_finished(GVariant *reply, const GError *error, void *userdata) {
                 outgoing_record_failure(o, error, SEEN_ON_DESTINATION, "finish");
         else if (o->job->stats.postcopy_active) {
                 o->destination_runs = true;
+                if (o->domain->backend->migrate_destination_runs)
+                        o->domain->backend->migrate_destination_runs(o->domain->backend_data);
                 if (o->abort_requested)
                         outgoing_pause_postcopy(o);
         }

@@ -38,6 +38,14 @@
 #                 activated again, cancels the pre-copy nobody drives, the
 #                 stream ends without a switch, and b discards its copy;
 #                 the guest runs on a, every page verifies.
+#   stalled switch  b's QEMU stopped (SIGSTOP) while a switches: the
+#                 switch's device state waits in the sockets, and no data
+#                 gets across for 20 s. a waits instead of pausing the
+#                 post-copy (before, it paused it, which made b's QEMU,
+#                 still loading the device state, quit: the guest was
+#                 lost, as a 30% lossy link did in the fault matrix); b's
+#                 QEMU continued, the job completes on b, every page
+#                 verifies.
 . "$(dirname "$0")/lib-hosts.sh"
 . "$(dirname "$0")/lib-migrate.sh"
 . "$(dirname "$0")/lib-breakpoints.sh"
@@ -167,6 +175,7 @@ ran_on_b "$d"
 d="source gone"
 held "$d"
 signal_daemon "$d" a KILL
+bp_clear a # the killed daemon's hold stays marked
 ok "mig_wait_state 20 b '$p' paused/postcopy-coming" "$d: b holds the arrival: paused, postcopy-coming ($(mig_state b "$p"))"
 like "$(b_log_since)" 'source host disconnected after its source was told it may switch to post-copy: holding' \
         "$d: ... and its log says why"
@@ -182,5 +191,19 @@ ok "mig_wait_state 20 a '$p' running/.*" "$d: the guest runs on a ($(mig_state a
 v=$(mig_guest a "$uuid" verify)
 like "$v" "^VERIFY OK pages=$PAGES " "$d: every page verifies on a ($v)"
 
-mig_check_clean b "$uuid" "after all four"
+# --- 5. the switch stalls before the destination runs the guest
+d="stalled switch"
+held "$d"
+mark_a=$(wc -l <"$(host_path a log)")
+qb=$(mig_qemu_pids b "$uuid")
+ok "[ -n '$qb' ] && kill -STOP $qb" "$d: b's QEMU stopped (SIGSTOP): the switch's device state waits in the sockets"
+bp_release a source-after-postcopy-check
+ok "wait_until 45 eval 'tail -n +$((mark_a + 1)) \"$(host_path a log)\" | grep -q \"in the switch to post-copy: waiting\"'" \
+        "$d: 20 s without progress: a waits, since a pause would make b's QEMU quit"
+ok "kill -CONT $qb" "$d: b's QEMU goes on"
+ok "mig_wait_phase 60 a '$job' 'completed|failed|cancelled'" "$d: the job ends"
+is "$(mig_jprop a "$job" Phase)" completed "$d: ... completed ($(mig_jprop a "$job" Error))"
+ran_on_b "$d"
+
+mig_check_clean b "$uuid" "after all five"
 hosts_finish

@@ -1534,6 +1534,7 @@ const BackendOps backend_qemu_ops = {
         .migrate_set_throttle = qemu_migrate_set_throttle,
         .measure_dirty_rate = qemu_measure_dirty_rate,
         .migrate_pause = qemu_migrate_pause,
+        .migrate_destination_runs = qemu_migrate_destination_runs,
         .migrate_cancel = qemu_migrate_cancel,
         .migrate_set_max_downtime = qemu_migrate_set_max_downtime,
         .migrate_set_max_bandwidth = qemu_migrate_set_max_bandwidth,

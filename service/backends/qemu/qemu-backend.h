@@ -241,6 +241,7 @@ void qemu_migrate_leave_unconfirmed(void *domain_data);
 int qemu_migrate_finish_cookie(void *domain_data, GVariantDict *cookie, GError **error);
 int qemu_migrate_finish_accept(void *domain_data, GVariant *source_cookie, GError **error);
 int qemu_migrate_cancel(void *domain_data, GError **error);
+void qemu_migrate_destination_runs(void *domain_data);
 int qemu_migrate_set_max_downtime(void *domain_data, uint64_t milliseconds, GError **error);
 int qemu_migrate_set_max_bandwidth(void *domain_data, uint64_t bytes_per_second, bool postcopy, GError **error);
 /* QMP events and process exit while a migration is in progress; return

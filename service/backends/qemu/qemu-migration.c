@@ -110,6 +110,10 @@ struct QemuMigration {
         uint64_t last_processed;     /* bytes across at the last poll that saw progress */
         uint64_t last_progress_usec; /* when that was */
         bool stall_handled;
+        bool stall_waited; /* a post-copy stalled before the destination ran the guest: said so */
+        /* Source, post-copy: the destination said it runs the guest
+         * (migrate_destination_runs), or this is a resume (it ran before). */
+        bool destination_runs;
         bool resuming; /* postcopy-resume: the same migration, its stream again */
         /* option 'copy-storage' (qemu-storage.c), either side */
         QemuStorage *storage;
@@ -630,6 +634,20 @@ static void migration_check_stall(QemuMigration *m, const char *status) {
         }
         if (m->stall_handled || now - m->last_progress_usec < MIGRATION_STALL_USEC)
                 return;
+        if (postcopy && !m->destination_runs && !m->options->postcopy_resume) {
+                /* The destination may still be loading the device state
+                 * over a slow link: a pause now makes its QEMU quit (before
+                 * QEMU 10.2 this source can then neither cancel nor run
+                 * the guest again), and the guest is lost. Wait for the
+                 * stream, or for Finish to say it runs there. */
+                if (!m->stall_waited)
+                        log_warning("domain '%s': no migration data got across for %d s in the switch to "
+                                    "post-copy: waiting, since the destination may still be loading the "
+                                    "guest's device state, and a pause would lose the guest",
+                                    domain_name(qd->domain), (int) (MIGRATION_STALL_USEC / G_USEC_PER_SEC));
+                m->stall_waited = true;
+                return;
+        }
         m->stall_handled = true;
         log_error("domain '%s': no migration data got across for %d s: the link to the destination is down? %s",
                   domain_name(qd->domain), (int) (MIGRATION_STALL_USEC / G_USEC_PER_SEC),
@@ -1037,6 +1055,13 @@ int qemu_migrate_set_throttle(void *domain_data, unsigned percent, GError **erro
         /* The switch-over's pause plus a throttle sleep it may follow. */
         json_object_set_int_member(args, "downtime-limit", (gint64) qemu_downtime_limit(allowed, m->throttle));
         return qmp_execute(qd->qmp, "migrate-set-parameters", args, MIGRATION_COMMAND_TIMEOUT_USEC, NULL, NULL, error);
+}
+
+void qemu_migrate_destination_runs(void *domain_data) {
+        QemuDomain *qd = domain_data;
+
+        if (qd->migration && qd->migration->outgoing)
+                qd->migration->destination_runs = true;
 }
 
 int qemu_migrate_pause(void *domain_data, GError **error) {
@@ -2127,8 +2152,10 @@ void qemu_migration_process_exited(QemuDomain *qd, const char *how, const char *
                 if (discard)
                         qemu_domain_complete(qd, 0, NULL);
                 else
-                        qemu_domain_complete_error(qd, VM_ERROR_BACKEND_FAILED, "QEMU on the destination %s: %s", how,
-                                                   failure ? failure : "the stream did not complete");
+                        qemu_domain_complete_error(qd, VM_ERROR_BACKEND_FAILED,
+                                                   "QEMU on the destination %s: %s%s%s", how,
+                                                   failure ? failure : "the stream did not complete",
+                                                   tail ? "; it said: " : "", tail ? tail : "");
                 return;
         }
         /* Between Prepare and Finish: Finish will hear it is gone. */
