@@ -783,7 +783,8 @@ void qemu_migrate_hold_coming(void *domain_data) {
         /* As a restart would find it (arrival_kept): held until the
          * stream's next event or the source's word, the stream's status
          * asked once now. */
-        (void) qemu_migration_detach(qd);
+        if (!qemu_migration_detach(qd) || !qd->process)
+                return; /* being discarded, or gone: its exit says so */
         coming_event(qd, "active");
         if (qd->qmp)
                 (void) qmp_execute(qd->qmp, "query-migrate", NULL, QEMU_COMMAND_TIMEOUT_USEC, on_hold_status,
