@@ -647,6 +647,15 @@ static void outgoing_confirm(Outgoing *o) {
                 on_confirmed(-EIO, error, o);
 }
 
+/* Post-copy: the destination said it runs the guest. From now on a pause
+ * (AbortJob, a stalled link) is safe: its QEMU no longer loads the device
+ * state, and can wait for a resume. */
+static void outgoing_destination_runs(Outgoing *o) {
+        o->destination_runs = true;
+        if (o->domain->backend->migrate_destination_runs)
+                o->domain->backend->migrate_destination_runs(o->domain->backend_data);
+}
+
 /* Nobody can say whether the destination runs the guest: it stays paused
  * here, for the admin or the next start of vmigrated to settle. */
 static void outgoing_leave_unconfirmed(Outgoing *o, const char *why) {
@@ -682,7 +691,7 @@ static void on_arrival_answer(ArrivalAnswer answer, const char *why, void *userd
                                                name);
                         log_info("job %" G_GUINT64_FORMAT ": %s", o->job->id, note);
                         job_add_warning(o->job, note);
-                        o->destination_runs = true;
+                        outgoing_destination_runs(o);
                 } else {
                         if (answer == ARRIVAL_ABSENT)
                                 error = g_error_new(VM_ERROR, VM_ERROR_POSTCOPY_FAILED,
@@ -759,9 +768,7 @@ static void on_finished(GVariant *reply, const GError *error, void *userdata) {
         if (error)
                 outgoing_record_failure(o, error, SEEN_ON_DESTINATION, "finish");
         else if (o->job->stats.postcopy_active) {
-                o->destination_runs = true;
-                if (o->domain->backend->migrate_destination_runs)
-                        o->domain->backend->migrate_destination_runs(o->domain->backend_data);
+                outgoing_destination_runs(o);
                 if (o->abort_requested)
                         outgoing_pause_postcopy(o);
         }
