@@ -20,9 +20,11 @@
 comp_load || skip_all "bash-completion is not installed (Debian package bash-completion)"
 
 tmp=$(mktemp -d /tmp/vmigrate-completion-test.XXXXXX) || bail_out "mktemp failed"
-server_pid=
+server_pid= server_start=
 cleanup() {
-        [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
+        # Only while it is still our server: it exits by itself after
+        # 120 s, and its pid may be another program's by then.
+        [ -n "$server_pid" ] && vm_same_process "$server_pid" "$server_start" && kill "$server_pid" 2>/dev/null
         rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -252,6 +254,7 @@ s.listen(16)
 open(sys.argv[2], "w").close()
 time.sleep(120)' "$tmp/mute-bus" "$tmp/mute-ready" &
 server_pid=$!
+server_start=$(vm_proc_starttime "$server_pid")
 wait_until 10 test -e "$tmp/mute-ready" || bail_out "the mute bus did not start"
 start=$SECONDS
 DBUS_SYSTEM_BUS_ADDRESS=unix:path=$tmp/mute-bus comp "$VMIGRATECTL" "vmigratectl start "
