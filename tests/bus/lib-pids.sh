@@ -39,3 +39,10 @@ vm_proc_starttime() {
 vm_same_process() {
         [ -n "$2" ] && [ "$(vm_proc_starttime "$1")" = "$2" ]
 }
+
+# vm_kill_if_same PID STARTTIME [SIGNAL]: signals PID (SIGTERM by default)
+# only while it is still the process that vm_proc_starttime saw; fails
+# otherwise.
+vm_kill_if_same() {
+        vm_same_process "$1" "$2" && kill -"${3:-TERM}" "$1" 2>/dev/null
+}

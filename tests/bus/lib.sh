@@ -166,6 +166,9 @@ VM_DOMAIN_IFACE=org.vmigrate.Migrate1.Domain
 VM_ERROR=org.vmigrate.Migrate1.Error
 
 VM_TMP=
+# The helpers' pids with their start times ("PID STARTTIME"): signalled
+# only while still the process started (vm_kill_if_same); one that died
+# early leaves a pid the kernel may have given to another test's process.
 _vm_dbus_pid=
 _vm_polkit_pid=
 _vm_monitor_pids=()
@@ -383,15 +386,14 @@ vm_start_polkit() {
                 mount --bind "$1/polkit-etc-rules" /etc/polkit-1/rules.d
                 exec /usr/lib/polkit-1/polkitd --no-debug
         ' sh "$VM_TMP" >>"$VM_TMP/polkitd.log" 2>&1 &
-        _vm_polkit_pid=$!
+        _vm_polkit_pid="$! $(vm_proc_starttime $!)"
         wait_until 20 _vm_name_has_owner org.freedesktop.PolicyKit1 ||
                 bail_out "polkitd did not take org.freedesktop.PolicyKit1"
 }
 
 vm_stop_polkit() {
         [ -n "$_vm_polkit_pid" ] || return 0
-        kill -TERM "$_vm_polkit_pid" 2>/dev/null
-        wait "$_vm_polkit_pid" 2>/dev/null
+        _vm_stop_helper "$_vm_polkit_pid"
         _vm_polkit_pid=
         wait_until 10 eval '! _vm_name_has_owner org.freedesktop.PolicyKit1' ||
                 bail_out "org.freedesktop.PolicyKit1 still owned after polkitd stopped"
@@ -441,7 +443,7 @@ vm_setup() {
         dbus-daemon --config-file="$VM_TMP/bus.conf" --nofork \
                 --print-address=3 3>"$VM_TMP/bus/address" \
                 >>"$VM_TMP/daemon.log" 2>&1 &
-        _vm_dbus_pid=$!
+        _vm_dbus_pid="$! $(vm_proc_starttime $!)"
         wait_until 10 test -s "$VM_TMP/bus/address" ||
                 bail_out "dbus-daemon did not start"
         VM_BUS_ADDRESS=$(head -n1 "$VM_TMP/bus/address")
@@ -482,14 +484,22 @@ vm_qemu_pids() {
         done
 }
 
+# _vm_stop_helper "PID STARTTIME": SIGTERM to a helper started here, if it
+# still runs, and waits for it.
+_vm_stop_helper() {
+        local pid start
+        read -r pid start <<<"$1"
+        vm_kill_if_same "$pid" "$start"
+        wait "$pid" 2>/dev/null
+}
+
 vm_teardown() {
         local rc=$? pid
         # Whoever read our output may be gone (a pipe into head): still
         # clean up.
         trap '' PIPE
         for pid in "${_vm_monitor_pids[@]}"; do
-                kill "$pid" 2>/dev/null
-                wait "$pid" 2>/dev/null
+                _vm_stop_helper "$pid"
         done
         if [ -n "$VM_TMP" ]; then
                 for pid in $(vm_live_daemon_pids "$VM_TMP"); do
@@ -504,14 +514,8 @@ vm_teardown() {
                 echo "# killing QEMU pid $pid left running"
                 kill -KILL "$pid" 2>/dev/null
         done
-        if [ -n "$_vm_polkit_pid" ]; then
-                kill -TERM "$_vm_polkit_pid" 2>/dev/null
-                wait "$_vm_polkit_pid" 2>/dev/null
-        fi
-        if [ -n "$_vm_dbus_pid" ]; then
-                kill -TERM "$_vm_dbus_pid" 2>/dev/null
-                wait "$_vm_dbus_pid" 2>/dev/null
-        fi
+        [ -z "$_vm_polkit_pid" ] || _vm_stop_helper "$_vm_polkit_pid"
+        [ -z "$_vm_dbus_pid" ] || _vm_stop_helper "$_vm_dbus_pid"
         if [ "$_tap_done" -ne 1 ]; then
                 echo "# test program ended early (exit status $rc)"
                 vm_dump_logs
@@ -765,7 +769,7 @@ vm_monitor_start() {
         local file=$1
         shift
         "$@" busctl --no-pager --json=short monitor >"$file" 2>>"$file.err" &
-        _vm_monitor_pids+=($!)
+        _vm_monitor_pids+=("$! $(vm_proc_starttime $!)")
         wait_until 10 _vm_monitor_probe "$file" "$@" ||
                 bail_out "busctl monitor${1:+ ($*)} does not see messages"
 }

@@ -30,11 +30,13 @@ command -v qemu-img >/dev/null || skip_all "qemu-img not installed (package qemu
 [ -x "$python" ] || skip_all "$python not installed"
 
 tmp=$(mktemp -d /tmp/vmtest-linux.XXXXXX)
-declare -A qemu_pid=()
+# Each QEMU's pid and start time: one that ended early (a panic, a crash)
+# leaves a pid the kernel may have given to another test's process.
+declare -A qemu_pid=() qemu_start=()
 # shellcheck disable=SC2317 # called through the trap
 cleanup() {
         local n
-        for n in "${!qemu_pid[@]}"; do kill "${qemu_pid[$n]}" 2>/dev/null; done
+        for n in "${!qemu_pid[@]}"; do vm_kill_if_same "${qemu_pid[$n]}" "${qemu_start[$n]}"; done
         for n in "${!qemu_pid[@]}"; do wait "${qemu_pid[$n]}" 2>/dev/null; done
         rm -rf "$tmp"
 }
@@ -79,6 +81,7 @@ boot() {
                 -device virtio-blk-pci,drive=d0 \
                 -qmp "unix:$tmp/$name.qmp,server=on,wait=off" "$@" >"$tmp/$name.qemu.log" 2>&1 &
         qemu_pid[$name]=$!
+        qemu_start[$name]=$(vm_proc_starttime "$!")
 }
 lg() { # NAME LINE: one command line to the guest, its answer
         "$python" "$VMTEST_GUESTCTL" --socket "$tmp/$1.sock" --timeout 60 raw "$2"

@@ -19,6 +19,8 @@
 #   QEMU_IMG         optional, default qemu-img
 
 set -u
+# shellcheck source=../bus/lib-pids.sh
+. "$(dirname "$0")/../bus/lib-pids.sh"
 
 kernel=${VMTEST_KERNEL:-}
 guestctl=${VMTEST_GUESTCTL:-$(dirname "$0")/guestctl.py}
@@ -40,18 +42,30 @@ fi
 
 tmp=$(mktemp -d /tmp/vmtest-guest.XXXXXX)
 shm_prefix=/dev/shm/vmtest-guest-$$-
-declare -A qemu_pid
+# Each guest's timeout(1) process and its start time: a pid is signalled
+# only while it is still the process started (tests run side by side and
+# pid_max is 32768: by the end, a guest's old pid may be another test's
+# process, another test's polkitd say).
+declare -A qemu_pid qemu_start
+
+# stop_guests NAME...: stops those of the guests still running, waits for
+# them, and forgets them.
+stop_guests() {
+        local name
+        for name; do
+                [[ -n ${qemu_pid[$name]:-} ]] || continue
+                vm_kill_if_same "${qemu_pid[$name]}" "${qemu_start[$name]}"
+        done
+        for name; do
+                [[ -n ${qemu_pid[$name]:-} ]] || continue
+                wait "${qemu_pid[$name]}" 2>/dev/null
+                unset "qemu_pid[$name]" "qemu_start[$name]"
+        done
+}
 
 # shellcheck disable=SC2317  # called through the trap
 cleanup() {
-        local name pid
-        for name in "${!qemu_pid[@]}"; do
-                pid=${qemu_pid[$name]}
-                kill "$pid" 2>/dev/null
-        done
-        for name in "${!qemu_pid[@]}"; do
-                wait "${qemu_pid[$name]}" 2>/dev/null
-        done
+        stop_guests "${!qemu_pid[@]}"
         rm -f "$shm_prefix"*
         rm -rf "$tmp"
 }
@@ -125,6 +139,7 @@ start_guest() {
         # this script dies without running its EXIT trap.
         timeout --kill-after=10 600 "$qemu" "${args[@]}" >"$tmp/$name.err" 2>&1 &
         qemu_pid[$name]=$!
+        qemu_start[$name]=$(vm_proc_starttime "$!")
 }
 
 qemu_process() {                # the QEMU under the timeout(1) of NAME
@@ -132,7 +147,7 @@ qemu_process() {                # the QEMU under the timeout(1) of NAME
 }
 
 alive() {
-        kill -0 "${qemu_pid[$1]}" 2>/dev/null
+        [[ -n ${qemu_pid[$1]:-} ]] && vm_same_process "${qemu_pid[$1]}" "${qemu_start[$1]}"
 }
 
 # wait_log NAME REGEX SECONDS: polls the serial log until a line matches.
@@ -552,7 +567,7 @@ if grep -q '^WARN vmtest.pulse=5 needs a second serial port (COM2' "$tmp/c.log" 
 else
         not_ok "vmtest.pulse without a second serial port: a WARN line, pulse_ms=0" "$(guest_failure c)"
 fi
-kill "${qemu_pid[c]}" "${qemu_pid[a]}" "${qemu_pid[b]}" 2>/dev/null
+stop_guests c a b
 
 # ---------------------------------------------------------------------------
 # vmtest.compressible=1: page bodies repeat a 32-byte pattern, for the
@@ -648,7 +663,7 @@ else
                 not_ok "compressible guest: $t" "$(guest_failure z)"
         done
 fi
-kill "${qemu_pid[z]}" 2>/dev/null
+stop_guests z
 
 # ---------------------------------------------------------------------------
 # The pulse: "PULSE seq=N us=T" on COM2 every vmtest.pulse ms. Nobody reads
@@ -688,7 +703,7 @@ else
         not_ok "the guest pulses on COM2 every vmtest.pulse ms, in order" "$(guest_failure p)"
         not_ok "while pulsing, COM1 answers and has no pulse on it" "the guest did not start"
 fi
-kill "${qemu_pid[p]}" 2>/dev/null
+stop_guests p
 
 # ---------------------------------------------------------------------------
 # Disks: a raw and a qcow2 image on the primary IDE channel, an empty CD-ROM
@@ -831,7 +846,7 @@ disk_tests_run() {
         else
                 not_ok "memory verify is still OK on the disk guest" "$answer"
         fi
-        kill "${qemu_pid[d]}" 2>/dev/null
+        stop_guests d
 
         # vmtest.disk_base: blocks never written must hold the base version
         # (guestctl.py make-base), here under a qcow2 top image that the
@@ -862,7 +877,7 @@ disk_tests_run() {
         else
                 not_ok "vmtest.disk_base: a disk without the base version fails disk-verify" "$answer"
         fi
-        kill "${qemu_pid[e]}" "${qemu_pid[f]}" 2>/dev/null
+        stop_guests e f
 }
 
 disk_tests=12

@@ -104,13 +104,14 @@ like "$(mig_guest b "$uuid" verify)" '^VERIFY OK ' "every memory page verifies o
 
 # host-a's whole display range taken: b -> a cannot get a port there.
 ip netns exec "$(host_netns a)" $MIG_PY -c '
-import socket, time
+import signal, socket
 ss = []
 for p in range(5910, 5920):
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("0.0.0.0", p)); s.listen(1); ss.append(s)
 print("held", flush=True)
-time.sleep(120)' >"$HOSTS_RUN/squat.out" 2>&1 &
+signal.pause()' >"$HOSTS_RUN/squat.out" 2>&1 &
+# (until killed: a pid that ended by itself may be another test's by then)
 squat=$!
 ok "wait_until 10 grep -q held '$HOSTS_RUN/squat.out'" "every port of a's display range is taken by another program"
 out=$(mig_dry_run b "$p" "$(mig_dest a)" 0)

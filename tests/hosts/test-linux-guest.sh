@@ -158,11 +158,12 @@ ok "wait_until 20 grep -q CONNECTED '$HOSTS_RUN/hold.out'" "a VNC client stays c
 # Port 5910 taken on b: the guest gets 5911 there, so the client must
 # read the new port from Displays.
 ip netns exec "$(host_netns b)" $MIG_PY -c '
-import socket, time
+import signal, socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", 5910)); s.listen(1)
 print("held", flush=True)
-time.sleep(300)' >"$HOSTS_RUN/squat.out" 2>&1 &
+signal.pause()' >"$HOSTS_RUN/squat.out" 2>&1 &
+# (until killed: a pid that ended by itself may be another test's by then)
 squat=$!
 ok "wait_until 10 grep -qs held '$HOSTS_RUN/squat.out'" "port 5910 on b is taken by another program"
 

@@ -138,7 +138,8 @@ sigterm() {
         gmon=$HOSTS_RUN/gdbus-$h.out
         # A client following the service by its name, as a program would.
         host_exec "$h" gdbus monitor --system --dest "$VM_BUS_NAME" >"$gmon" 2>&1 &
-        local gpid=$!
+        local gpid=$! gstart
+        gstart=$(vm_proc_starttime "$gpid")
         ok "wait_until 10 grep -q 'owned by' '$gmon'" "$desc: gdbus monitor follows $VM_BUS_NAME on $h"
         pid=$(host_daemon_pid "$h")
         ok "kill -TERM $pid" "$desc: SIGTERM to $h's vmigrated during the post-copy"
@@ -166,7 +167,7 @@ sigterm() {
         v=$(mig_guest "$to" "$uuid" verify)
         like "$v" "^VERIFY OK pages=$PC_PAGES " "$desc: every page verifies on $to ($v)"
         [ "$h" = "$from" ] || is "$(mig_jprop "$from" "$job" Phase)" completed "$desc: the source job completed"
-        kill "$gpid" 2>/dev/null
+        vm_kill_if_same "$gpid" "$gstart"
 }
 
 # --- 4. SIGTERM to the source's vmigrated during a post-copy (b -> a)
