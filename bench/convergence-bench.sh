@@ -178,7 +178,7 @@ vm_postcopy() {
                 job=$(bench_unquote "$out")
         fi
         t1=$(bench_now_ns)
-        kill -TERM "$MIG_PULSE_PID" 2>/dev/null
+        mig_pulse_stop
         mig_pulse_wait "$bench_dir/pulse.out"
         pc_pulse=${pc_pulse:-$MIG_PULSE}
         if ! mig_pulse_field "$MIG_PULSE" error >/dev/null; then
@@ -217,7 +217,7 @@ vm_defaults() {
         rc=$?
         t1=$(bench_now_ns)
         job=$(bench_unquote "$out")
-        kill -TERM "$MIG_PULSE_PID" 2>/dev/null
+        mig_pulse_stop
         mig_pulse_wait "$bench_dir/pulse.out"
         df_pulse=${df_pulse:-$MIG_PULSE}
         mig_pulse_field "$MIG_PULSE" error >/dev/null || df_seen=$(mig_pulse_field "$MIG_PULSE" downtime_ms)

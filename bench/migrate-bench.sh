@@ -140,13 +140,13 @@ vmigrate_round() {
         sleep "$wu"
         if [ "$pulse_ms" -gt 0 ] && ! mig_pulse_start a b "$uuid" "$bench_dir/pulse-vmigrate.out" "$pulse_ms"; then
                 v_pulse="guest-pulse.py never heard the guest: $(tail -n 2 "$bench_dir/pulse-vmigrate.out")"
-                kill "$MIG_PULSE_PID" 2>/dev/null
+                mig_pulse_stop
         fi
         t0=$(bench_now_ns)
         out=$(bench_call "$bus_a" "$p" Domain Migrate 'sa{sv}' "$dest" 1 wait b true 2>&1)
         local rc=$?
         t1=$(bench_now_ns)
-        [ $rc -ne 0 ] && kill "$MIG_PULSE_PID" 2>/dev/null
+        [ $rc -ne 0 ] && [ "$pulse_ms" -gt 0 ] && mig_pulse_stop
         if [ "$pulse_ms" -gt 0 ]; then
                 mig_pulse_wait "$bench_dir/pulse-vmigrate.out"
                 v_pulse=${v_pulse:-$MIG_PULSE}

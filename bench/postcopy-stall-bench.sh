@@ -186,7 +186,7 @@ run_postcopy() {
                 [ $rc -ne 0 ] || [ "$ph" = completed ] || { rc=1; out="job $ph: $(bench_prop "$bus_a" "$job" Job Error)"; }
         fi
         t1=$(bench_now_ns)
-        kill -TERM "$MIG_PULSE_PID" 2>/dev/null
+        mig_pulse_stop
         mig_pulse_wait "$bench_dir/pulse.out"
         r_pulse=${r_pulse:-$MIG_PULSE}
         if ! mig_pulse_field "$MIG_PULSE" error >/dev/null; then

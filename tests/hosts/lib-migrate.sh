@@ -387,7 +387,7 @@ for key, info in sorted(opts.items()):
 # from DST after the switch-over ($MIG_PULSE_AFTER; 0: at SIGTERM), or
 # after $MIG_PULSE_TIMEOUT s (120).
 # Returns once it has heard 10 pulses from SRC (fails if it never does);
-# its pid is in $MIG_PULSE_PID. The guest needs vmtest.pulse=PERIOD-MS
+# its pid is in $MIG_PULSE_PID (mig_pulse_stop stops it). The guest needs vmtest.pulse=PERIOD-MS
 # (default 5) and a second <serial type="pty"/>. MIG_PULSE_DEST_GAPS=1
 # adds the distribution of the gaps on DST after the switch (--dest-gaps).
 mig_pulse_start() {
@@ -400,8 +400,16 @@ mig_pulse_start() {
                 --after "${MIG_PULSE_AFTER:-50}" ${MIG_PULSE_DEST_GAPS:+--dest-gaps} \
                 >"$out" 2>&1 &
         MIG_PULSE_PID=$!
+        MIG_PULSE_START=$(vm_proc_starttime "$MIG_PULSE_PID")
         wait_until 30 eval "[ -e '$out.ready' ] || ! kill -0 $MIG_PULSE_PID"
         [ -e "$out.ready" ]
+}
+
+# mig_pulse_stop: SIGTERM to the listener of mig_pulse_start while it is
+# still that process (once it ended by itself, its pid may be another
+# program's).
+mig_pulse_stop() {
+        [ -n "${MIG_PULSE_PID:-}" ] && vm_kill_if_same "$MIG_PULSE_PID" "${MIG_PULSE_START:-}"
 }
 
 # mig_pulse_wait OUT: waits for the listener of mig_pulse_start (at most
