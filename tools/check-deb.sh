@@ -213,8 +213,15 @@ fi
 root=$tmp/root
 # The .debs this machine already fetched (tools/install-deps.sh installed
 # most of what the package needs) save downloading them again.
+# mmdebstrap and apt run in a pid namespace of their own (its /proc is the
+# one mounted in the root): a maintainer script there must not see this
+# machine's processes. polkitd's postinst, with no systemd running, stops
+# "every polkitd" with `start-stop-daemon --stop --exec
+# /usr/lib/polkit-1/polkitd`, which matches by that path and so killed the
+# polkitds of the test hosts running beside this test (caught with the
+# kernel's signal_generate tracepoint).
 t0=$SECONDS
-if mmdebstrap --variant=apt --mode=root --format=directory \
+if unshare --pid --fork --mount-proc mmdebstrap --variant=apt --mode=root --format=directory \
         --setup-hook='mkdir -p "$1"/var/cache/apt/archives' \
         --setup-hook='find /var/cache/apt/archives -maxdepth 1 -name "*.deb" -exec cp -t "$1"/var/cache/apt/archives {} +' \
         --customize-hook="copy-in $deb /tmp" \
@@ -312,7 +319,8 @@ polkit_check() {
 check "polkitd in the root reads the actions: pkaction lists every org.vmigrate action of the policy" polkit_check
 
 removed() {
-        chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get purge -y vmigrate >/dev/null || return 1
+        unshare --pid --fork --mount-proc chroot "$root" env DEBIAN_FRONTEND=noninteractive \
+                apt-get purge -y vmigrate >/dev/null || return 1
         local p bad=0
         for p in "${standard_paths[@]}"; do
                 [ ! -e "$root$p" ] || { echo "left after purge: $p"; bad=1; }
