@@ -212,24 +212,31 @@ wait_written() {
 }
 
 # measure_rate NAME MS: pages/s the guest wrote over at least MS of guest
-# uptime, from two status answers, into $rate_seen; $host_ms is the host
-# time between the two answers.
+# uptime, from two status answers, into $rate_seen; $guest_ms is the guest
+# uptime between the two answers, and $host_min_ms..$host_max_ms bound the
+# host time between them: the guest reads its clock somewhere inside each
+# call, and a loaded machine can make a call (a Python process) take
+# hundreds of ms.
 measure_rate() {
-        local name=$1 span=$2 w0 t0 w1 t1 h0
+        local name=$1 span=$2 w0 t0 w1 t1 h0 h1 before
         rate_seen=
+        h0=$(now_ms)
         ctl "$name" status || return 1
+        h1=$(now_ms)
         w0=$(field "$answer" written)
         t0=$(field "$answer" uptime_ms)
-        h0=$(now_ms)
         while :; do
                 sleep 0.05
+                before=$(now_ms)
                 ctl "$name" status || return 1
                 t1=$(field "$answer" uptime_ms)
                 ((t1 - t0 >= span)) && break
         done
-        host_ms=$(($(now_ms) - h0))
+        host_max_ms=$(($(now_ms) - h0))
+        host_min_ms=$((before - h1))
+        guest_ms=$((t1 - t0))
         w1=$(field "$answer" written)
-        rate_seen=$(((w1 - w0) * 1000 / (t1 - t0)))
+        rate_seen=$(((w1 - w0) * 1000 / guest_ms))
 }
 
 # qmp NAME COMMAND: runs one QMP command without arguments (stop, cont) and
@@ -393,11 +400,15 @@ if [[ -n $r ]] && ((r >= 1800 && r <= 2200)); then
 else
         not_ok "guest writes at the set rate: ${r:-?} pages/s for 2000"
 fi
-# The guest clock is the TSC calibrated against the PIT: it must follow host time.
-if ((host_ms >= 1800 && host_ms <= 2600)); then
-        ok "guest uptime follows host time (2000+ guest ms took $host_ms host ms)"
+# The guest clock is the TSC calibrated against the PIT: it must follow
+# host time. Some host time within the bounds must be within -10%..+30% of
+# the guest's: a clock off by half or twice fails unless the calls took
+# most of a second.
+clock="$guest_ms guest ms took $host_min_ms..$host_max_ms host ms"
+if ((host_min_ms * 10 <= guest_ms * 13 && host_max_ms * 10 >= guest_ms * 9)); then
+        ok "guest uptime follows host time ($clock)"
 else
-        not_ok "guest uptime follows host time (2000+ guest ms took $host_ms host ms)"
+        not_ok "guest uptime follows host time ($clock)"
 fi
 
 ctl a rate 0
