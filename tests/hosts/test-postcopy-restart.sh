@@ -90,15 +90,32 @@ start_postcopy() {
                 "$(mig_jprop "$from" "$job" DataRemaining) bytes still to send"
 }
 
-# still_split DESC FROM TO: after the restart the post-copy has not ended
-# by itself yet (or the restart path was not exercised) and both QEMUs are
-# the ones it began with.
+# still_split DESC FROM TO [from-paused]: after the restart the post-copy
+# has not ended by itself yet and both QEMUs are the ones it began with
+# (and with from-paused, FROM still says paused/postcopy). On a loaded
+# machine the post-copy may end by itself before or during these checks
+# (the pages the guest faults on come at once on postcopy-preempt's
+# channel, and only the rest is slowed): when what they saw is off and TO
+# then says running/migrated, the post-copy completed, and they are
+# reported as skipped, not passed. A restart that killed either QEMU
+# during the post-copy would not get there ('completed' then checks the
+# same QEMU on TO and every page there).
 still_split() {
-        local desc=$1 from=$2 to=$3
-        is "$(mig_qemu_pids "$from" "$uuid")/$(mig_qemu_pids "$to" "$uuid")" "$qemu_from/$qemu_to" \
-                "$desc: nothing killed: the same QEMUs run on $from and $to"
-        like "$(mig_state "$to" "$p")" '^running/postcopy$' \
-                "$desc: the post-copy is still going after the restart ($to: $(mig_state "$to" "$p"))"
+        local desc=$1 from=$2 to=$3 from_paused=${4:-} pids st fst=paused/postcopy why
+        pids="$(mig_qemu_pids "$from" "$uuid")/$(mig_qemu_pids "$to" "$uuid")"
+        st=$(mig_state "$to" "$p")
+        [ -z "$from_paused" ] || fst=$(mig_state "$from" "$p")
+        if { [ "$pids" != "$qemu_from/$qemu_to" ] || [ "$st" != running/postcopy ] || [ "$fst" != paused/postcopy ]; } &&
+                mig_wait_state 10 "$to" "$p" running/migrated; then
+                why="the post-copy completed by itself during the checks after the restart ($(($(mig_now_ms) - t_start)) ms after Migrate; saw QEMUs $pids, $to $st, $from $fst)"
+                ok 0 "# SKIP $desc: nothing killed, the same QEMUs on $from and $to: $why"
+                ok 0 "# SKIP $desc: the post-copy is still going after the restart: $why"
+                [ -z "$from_paused" ] || ok 0 "# SKIP $desc: $from still says paused/postcopy: $why"
+                return
+        fi
+        is "$pids" "$qemu_from/$qemu_to" "$desc: nothing killed: the same QEMUs run on $from and $to"
+        like "$st" '^running/postcopy$' "$desc: the post-copy is still going after the restart ($to: $st)"
+        [ -z "$from_paused" ] || is "$fst" paused/postcopy "$desc: $from still says paused/postcopy"
 }
 
 # completed DESC FROM TO SECONDS: the post-copy completes by itself within
@@ -130,8 +147,7 @@ is "$(daemon_exit_status a "$old_pid")" 137 "$d: killed by SIGKILL"
 activate "$d" a
 ok "wait_until 10 eval 'pc_log_since a | grep -q \"picked up its outgoing post-copy after a restart (still streaming)\"'" \
         "$d: a's new vmigrated picked the outgoing post-copy up"
-still_split "$d" a b
-is "$(mig_state a "$p")" paused/postcopy "$d: a still says paused/postcopy"
+still_split "$d" a b from-paused
 completed "$d" a b 120
 diag "$d: $(($(mig_now_ms) - t_start)) ms from Migrate to the checks' end"
 
