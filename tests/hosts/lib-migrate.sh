@@ -387,9 +387,10 @@ for key, info in sorted(opts.items()):
 # from DST after the switch-over ($MIG_PULSE_AFTER; 0: at SIGTERM), or
 # after $MIG_PULSE_TIMEOUT s (120).
 # Returns once it has heard 10 pulses from SRC (fails if it never does);
-# its pid is in $MIG_PULSE_PID (mig_pulse_stop stops it). The guest needs vmtest.pulse=PERIOD-MS
-# (default 5) and a second <serial type="pty"/>. MIG_PULSE_DEST_GAPS=1
-# adds the distribution of the gaps on DST after the switch (--dest-gaps).
+# its pid is in $MIG_PULSE_PID (mig_pulse_stop stops it). The guest needs
+# vmtest.pulse=PERIOD-MS (default 5) and a second <serial type="pty"/>.
+# MIG_PULSE_DEST_GAPS=1 adds the distribution of the gaps on DST after the
+# switch (--dest-gaps).
 mig_pulse_start() {
         local src=$1 dst=$2 uuid=$3 out=$4 period=${5:-5}
         rm -f "$out.ready"

@@ -102,13 +102,14 @@ start_postcopy() {
 # during the post-copy would not get there ('completed' then checks the
 # same QEMU on TO and every page there).
 still_split() {
-        local desc=$1 from=$2 to=$3 from_paused=${4:-} pids st fst=paused/postcopy why
+        local desc=$1 from=$2 to=$3 from_paused=${4:-} pids st fst=paused/postcopy seen why
         pids="$(mig_qemu_pids "$from" "$uuid")/$(mig_qemu_pids "$to" "$uuid")"
         st=$(mig_state "$to" "$p")
-        [ -z "$from_paused" ] || fst=$(mig_state "$from" "$p")
+        seen="QEMUs $pids, $to $st"
+        [ -z "$from_paused" ] || { fst=$(mig_state "$from" "$p"); seen+=", $from $fst"; }
         if { [ "$pids" != "$qemu_from/$qemu_to" ] || [ "$st" != running/postcopy ] || [ "$fst" != paused/postcopy ]; } &&
                 mig_wait_state 10 "$to" "$p" running/migrated; then
-                why="the post-copy completed by itself during the checks after the restart ($(($(mig_now_ms) - t_start)) ms after Migrate; saw QEMUs $pids, $to $st, $from $fst)"
+                why="the post-copy completed by itself during the checks after the restart ($(($(mig_now_ms) - t_start)) ms after Migrate; saw $seen)"
                 ok 0 "# SKIP $desc: nothing killed, the same QEMUs on $from and $to: $why"
                 ok 0 "# SKIP $desc: the post-copy is still going after the restart: $why"
                 [ -z "$from_paused" ] || ok 0 "# SKIP $desc: $from still says paused/postcopy: $why"
