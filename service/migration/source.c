@@ -30,6 +30,10 @@
  * before the switch to post-copy (a restarted vmigrated there may first
  * wait for the last one to stop). */
 #define POSTCOPY_CHECK_TIMEOUT_USEC (30 * G_USEC_PER_SEC)
+/* How long the destination may take to run the guest after the switch to
+ * post-copy (it takes well under a second on a working link) before the
+ * job warns that it waits (outgoing_watch_switch). */
+#define POSTCOPY_SWITCH_SLOW_USEC (20 * G_USEC_PER_SEC)
 
 typedef struct Outgoing {
         Manager *manager;
@@ -71,6 +75,7 @@ typedef struct Outgoing {
          * when the destination runs it. */
         bool abort_requested;
         bool destination_runs; /* in post-copy: Finish answered, the guest runs there */
+        sd_event_source *switch_slow; /* post-copy's Finish unanswered for long: warns */
         /* Test builds' stopping points (test-breakpoints.h): what came
          * while held, delivered on release. */
         bool seen_first_pass, seen_mid_stream;
@@ -157,6 +162,7 @@ static void outgoing_free(Outgoing *o) {
                 outgoing_set_sharing(o, false);
         sd_event_source_disable_unref(o->timeout);
         sd_event_source_disable_unref(o->tunnel_end_wait);
+        sd_event_source_disable_unref(o->switch_slow);
         g_free(o->remote_host_uuid);
         convergence_free(o->convergence);
         policy_free(o->policy);
@@ -652,6 +658,7 @@ static void outgoing_confirm(Outgoing *o) {
  * state, and can wait for a resume. */
 static void outgoing_destination_runs(Outgoing *o) {
         o->destination_runs = true;
+        o->switch_slow = sd_event_source_disable_unref(o->switch_slow);
         if (o->domain->backend->migrate_destination_runs)
                 o->domain->backend->migrate_destination_runs(o->domain->backend_data);
 }
@@ -755,15 +762,39 @@ static bool outgoing_finish_lost(Outgoing *o, const GError *error) {
         return true;
 }
 
+/* Post-copy: Finish got no answer (its connection broke, say with the
+ * destination's vmigrated, or it timed out while the switch crawled over
+ * a bad link). Nothing is decided by it: the QEMUs go on between
+ * themselves, and the stream's end says whether the guest runs there
+ * whole (Confirm waits for it). The job warns, rather than fail a
+ * migration that may well complete. */
+static bool outgoing_postcopy_goes_on(Outgoing *o, const GError *error) {
+        g_autofree char *note = NULL;
+
+        if (o->failure || !o->job->stats.postcopy_active ||
+            !g_error_matches(error, VM_ERROR, VM_ERROR_DESTINATION_UNREACHABLE))
+                return false;
+        note = g_strdup_printf(
+                "%s: the post-copy goes on without Finish's answer; its end says whether the guest "
+                "runs on %s",
+                error->message, outgoing_destination_name(o));
+        job_add_warning(o->job, note);
+        outgoing_confirm(o);
+        return true;
+}
+
 static void on_finished(GVariant *reply, const GError *error, void *userdata) {
         Outgoing *o = userdata;
         g_autoptr(GError) bad = NULL;
 
+        o->switch_slow = sd_event_source_disable_unref(o->switch_slow);
         if (!error && cookie_check_size(reply, "Finish reply", &bad) < 0)
                 error = bad;
         if (!error)
                 cookie_add_warnings_to_job(o->job, reply);
         if (error && outgoing_finish_lost(o, error))
+                return;
+        if (error && outgoing_postcopy_goes_on(o, error))
                 return;
         if (error)
                 outgoing_record_failure(o, error, SEEN_ON_DESTINATION, "finish");
@@ -791,6 +822,38 @@ static void outgoing_record_unconfirmed(Outgoing *o) {
                 outgoing_record_failure(
                         o, error, SEEN_ON_SOURCE,
                         "recording where the guest goes, in case vmigrated stops before Confirm");
+}
+
+static int on_switch_slow(sd_event_source *s, uint64_t usec, void *userdata) {
+        Outgoing *o = userdata;
+        const char *name = outgoing_destination_name(o);
+        g_autofree char *note = NULL;
+
+        o->switch_slow = sd_event_source_disable_unref(o->switch_slow);
+        if (o->destination_runs || o->failure)
+                return 0;
+        note = g_strdup_printf("%s has not run the guest %d s after the switch to post-copy: its QEMU is "
+                               "still loading the guest's device state, over a slow or broken link? "
+                               "Waiting, since stopping the migration now would lose the guest: it goes on "
+                               "once the data gets across (an AbortJob pauses it then)",
+                               name, (int) (POSTCOPY_SWITCH_SLOW_USEC / G_USEC_PER_SEC));
+        job_add_warning(o->job, note);
+        return 0;
+}
+
+/* Post-copy: until the destination runs the guest, nothing here can stop
+ * the migration without losing the guest (a pause makes the destination's
+ * QEMU, still loading the device state, quit; this one can then neither
+ * cancel nor run it again), so the source waits for Finish's answer
+ * however long the link takes, and the job says so when it takes long. */
+static void outgoing_watch_switch(Outgoing *o) {
+        if (!o->job->stats.postcopy_active || o->options->postcopy_resume || o->failure || o->switch_slow)
+                return;
+        if (sd_event_add_time_relative(o->manager->event, &o->switch_slow, CLOCK_MONOTONIC,
+                                       POSTCOPY_SWITCH_SLOW_USEC, G_USEC_PER_SEC, on_switch_slow, o) < 0)
+                log_warning("job %" G_GUINT64_FORMAT ": cannot arm a timer: the job will not say so "
+                            "if the destination is slow to run the guest",
+                            o->job->id);
 }
 
 /* Tells the destination how the stream went; it runs or discards the guest. */
@@ -840,9 +903,12 @@ static void outgoing_finish(Outgoing *o) {
                 g_variant_dict_insert_value(&dict, "backend", backend);
         g_variant_dict_insert_value(&dict, "stats", job_stats_to_variant(o->job));
 
-        if (o->manager->peer_ops->call(o->peer, "Finish", g_variant_dict_end(&dict), PEER_FINISH_TIMEOUT_USEC,
-                                       on_finished, o, &error) < 0)
+        if (o->manager->peer_ops->call(o->peer, "Finish", g_variant_dict_end(&dict),
+                                       PEER_FINISH_TIMEOUT_USEC, on_finished, o, &error) < 0) {
                 on_finished(NULL, error, o);
+                return;
+        }
+        outgoing_watch_switch(o);
 }
 
 /* Carries out what the convergence policy decided. */

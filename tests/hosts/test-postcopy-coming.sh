@@ -43,9 +43,9 @@
 #                 gets across for 20 s. a waits instead of pausing the
 #                 post-copy (before, it paused it, which made b's QEMU,
 #                 still loading the device state, quit: the guest was
-#                 lost, as a 30% lossy link did in the fault matrix); b's
-#                 QEMU continued, the job completes on b, every page
-#                 verifies.
+#                 lost, as a 30% lossy link did in the fault matrix), and
+#                 its job's Warnings say why it waits; b's QEMU continued,
+#                 the job completes on b, every page verifies.
 . "$(dirname "$0")/lib-hosts.sh"
 . "$(dirname "$0")/lib-migrate.sh"
 . "$(dirname "$0")/lib-breakpoints.sh"
@@ -200,6 +200,8 @@ ok "[ -n '$qb' ] && kill -STOP $qb" "$d: b's QEMU stopped (SIGSTOP): the switch'
 bp_release a source-after-postcopy-check
 ok "wait_until 45 eval 'tail -n +$((mark_a + 1)) \"$(host_path a log)\" | grep -q \"in the switch to post-copy: waiting\"'" \
         "$d: 20 s without progress: a waits, since a pause would make b's QEMU quit"
+ok "wait_until 30 eval 'mig_jprop a $job Warnings | grep -q \"host-b has not run the guest 20 s after the switch to post-copy.*Waiting\"'" \
+        "$d: ... and a's job says so in its Warnings" || diag "Warnings: $(mig_jprop a "$job" Warnings)"
 ok "kill -CONT $qb" "$d: b's QEMU goes on"
 ok "mig_wait_phase 60 a '$job' 'completed|failed|cancelled'" "$d: the job ends"
 is "$(mig_jprop a "$job" Phase)" completed "$d: ... completed ($(mig_jprop a "$job" Error))"
