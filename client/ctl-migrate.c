@@ -74,6 +74,7 @@ typedef struct Follow {
         unsigned interrupts;
         bool cancel_pending;      /* Ctrl-C before the job was known */
         bool told_not_converging; /* the current spell of NotConverging was explained */
+        guint warnings_shown;     /* the job's Warnings printed so far (the daemon only appends) */
         int exit_code;
 } Follow;
 
@@ -164,6 +165,39 @@ static void draw(Follow *f, bool force) {
         f->dirty = false;
 }
 
+/* Text from the bus for a terminal: control characters become spaces. */
+static char *terminal_text(const char *text) {
+        char *out = g_strdup(text);
+
+        for (char *p = out; *p; p++)
+                if (g_ascii_iscntrl(*p))
+                        *p = ' ';
+        return out;
+}
+
+/* Prints the warnings of KEY (the Job's Warnings, or "warnings" in the
+ * final statistics) that were not printed yet, on stderr: what went wrong
+ * without failing the migration, or why it waits. */
+static void show_warnings(Follow *f, GVariant *properties, const char *key) {
+        g_autofree const char **warnings = NULL;
+        guint n;
+
+        if (f->settings->quiet || !g_variant_lookup(properties, key, "^a&s", &warnings))
+                return;
+        n = g_strv_length((char **) warnings);
+        if (n <= f->warnings_shown)
+                return;
+        close_line(f);
+        fflush(f->out);
+        for (guint i = f->warnings_shown; i < n; i++) {
+                g_autofree char *text = terminal_text(warnings[i]);
+                fprintf(stderr, "vmigratectl: warning: %s\n", text);
+        }
+        fflush(stderr);
+        f->warnings_shown = n;
+        f->dirty = true;
+}
+
 static void apply_properties_changed(Follow *f, sd_bus_message *m) {
         g_autoptr(GVariant) changed = NULL;
         const char *interface;
@@ -176,6 +210,7 @@ static void apply_properties_changed(Follow *f, sd_bus_message *m) {
         bool was_postcopy = f->state.postcopy_seen;
         ctl_job_state_update(&f->state, changed);
         f->dirty = true;
+        show_warnings(f, changed, "Warnings");
         if (!f->state.not_converging)
                 f->told_not_converging = false;
         /* Phase changes (and the memory following the disks) show at once;
@@ -209,10 +244,7 @@ static void apply_not_converging(Follow *f, sd_bus_message *m) {
         if (sd_bus_message_read(m, "s", &text) <= 0)
                 return;
         /* Goes to a terminal: no control characters from the bus. */
-        detail = g_strdup(text);
-        for (char *p = detail; *p; p++)
-                if (g_ascii_iscntrl(*p))
-                        *p = ' ';
+        detail = terminal_text(text);
         /* The signal may overtake the property: the line must say it either way. */
         f->state.not_converging = true;
         f->dirty = true;
@@ -253,6 +285,7 @@ static void apply_finished(Follow *f, sd_bus_message *m) {
         f->final_error = g_strdup(error);
         f->final_stats = g_steal_pointer(&stats);
         f->stats_call = sd_bus_slot_unref(f->stats_call);
+        show_warnings(f, f->final_stats, "warnings");
         /* Show the end state (100% or where it stopped) before the summary. */
         {
                 g_autoptr(GVariantBuilder) b = g_variant_builder_new(G_VARIANT_TYPE_VARDICT);
@@ -352,6 +385,7 @@ static int on_get_all(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
                 return 0;
         ctl_job_state_update(&f->state, properties);
         f->dirty = true;
+        show_warnings(f, properties, "Warnings");
         draw(f, false);
         return 0;
 }

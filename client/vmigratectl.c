@@ -1382,6 +1382,9 @@ static int cmd_evacuate(Context *c, const Command *cmd, char **args) {
         "'#' of pre-copy. When vmigrated finds that pre-copy does not converge (the\n"                      \
         "guest dirties memory faster than it is sent) and has nothing to do about\n"                        \
         "it, the line says 'not converging' and a message says why and what helps.\n"                       \
+        "The job's warnings (what went wrong without failing it, such as a hook\n"                          \
+        "that failed on the destination, or why it waits) go to standard error as\n"                        \
+        "they come: 'vmigratectl: warning: ...' (not with --quiet).\n"                                      \
         "At the end: total time, downtime, data sent, passes, average rate; with\n"                         \
         "--copy-storage also the disks copied, and data sent is the memory's.\n"                            \
         "Ctrl-C once cancels the migration (possible while it copies: phase\n"                              \
