@@ -206,7 +206,7 @@ logs_since() {
         for h in a b; do
                 m=$1
                 [ "$h" = b ] && m=$2
-                tail -n +"$((m + 1))" "$(host_path "$h" log)" | grep -E -i '(error|warning|fail|crit)' |
+                tail -n +"$((m + 1))" "$(host_path "$h" log)" | grep -E -i '(error|warning|fail|crit|waiting)' |
                         grep -v 'test breakpoint' | tail -n 12 | sed "s/^/  $h: /"
         done
 }
@@ -323,8 +323,14 @@ cell() {
         esac
         # A post-copy that broke: both hosts keep their part, paused (if
         # b's QEMU is gone, so is the guest: the checks below).
-        # At most 60 s from here: a link cut is noticed within ~30 s.
-        if wait_until 60 eval 'settled || [[ $(state_of a) == paused/postcopy-failed ]]' &&
+        # At most 60 s from here: a link cut is noticed within ~30 s. After
+        # 30 s of loss, a switch to post-copy may take up to 2 minutes more:
+        # TCP's retransmission timer doubles with each loss (up to 120 s),
+        # and the source waits for the destination to run the guest, since
+        # stopping the migration before would lose it (its job says so).
+        local settle_s=60
+        [ "$f/$pc" = loss30/1 ] && settle_s=150
+        if wait_until "$settle_s" eval 'settled || [[ $(state_of a) == paused/postcopy-failed ]]' &&
                 [[ $(state_of a) == paused/postcopy-failed ]] &&
                 mig_wait_state 30 b "$p" '[a-z]+/postcopy-failed'; then
                 ok true "$d: post-copy failed: paused on a, b says postcopy-failed too ($(state_of b))"
@@ -337,8 +343,11 @@ cell() {
                 resumed=" (resumed)"
                 wait_until 60 settled
         fi
-        ok settled "$d: no job left running, no post-copy going on, on either host (a: $(state_of a), b: $(state_of b))" ||
+        if ! ok settled "$d: no job left running, no post-copy going on, on either host (a: $(state_of a), b: $(state_of b))"; then
                 result=FAIL
+                # What the migration's TCP connections were going through.
+                diag "$d: a's TCP connections to b: $(host_exec a ss -tin dst "$(host_ip b)" 2>&1 | tr -s ' \n' ' ')"
+        fi
         settle_ms=$(($(mig_now_ms) - t0))
         wait "$mpid"
         bp_clear a
