@@ -776,8 +776,12 @@ static bool outgoing_postcopy_goes_on(Outgoing *o, const GError *error) {
                 return false;
         note = g_strdup_printf(
                 "%s: the post-copy goes on without Finish's answer; its end says whether the guest "
-                "runs on %s",
-                error->message, outgoing_destination_name(o));
+                "runs on %s%s",
+                error->message, outgoing_destination_name(o),
+                o->abort_requested ? " (the AbortJob asked for is not done: without that answer a "
+                                     "pause could lose the guest)"
+                                   : "");
+        o->abort_requested = false;
         job_add_warning(o->job, note);
         outgoing_confirm(o);
         return true;
