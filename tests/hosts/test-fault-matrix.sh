@@ -33,7 +33,7 @@
 # 4 MB/s so that it lasts a few seconds) at the switch and after it.
 # Cells that mean nothing are left out (b's QEMU killed before it exists).
 #
-# FAULT_MATRIX=ci (the default: 18 cells that hold, ~4 min), full (all
+# FAULT_MATRIX=ci (the default: 20 cells that hold, ~4 min), full (all
 # 196 cells, ~55 min); FAULT_MATRIX_REPEAT=N runs each cell N times
 # (nightly: full, 3); FAULT_MATRIX_CELLS="FAULT/POINT ..." runs those.
 . "$(dirname "$0")/lib-hosts.sh"
@@ -74,9 +74,11 @@ else
                 # source QEMU dies (the destination stops its part), SIGTERM
                 # after the copy is complete (the migration completes), the
                 # destination's vmigrated killed just before the switch to
-                # post-copy (the source asks it first, and keeps the guest).
+                # post-copy (the source asks it first, and keeps the guest),
+                # or in Finish after it (the post-copy completes, and so
+                # does the job).
                 CELLS="kill-src-qemu/source-perform-first-pass kill-src-qemu/source-before-confirm
-                       kill-dst-daemon/pc:source-before-postcopy-switch
+                       kill-dst-daemon/pc:source-before-postcopy-switch kill-dst-daemon/pc:destination-before-finish
                        kill-dst-qemu/source-perform-mid-stream kill-dst-qemu/destination-before-finish
                        kill-dst-qemu/pc:source-before-postcopy-switch
                        kill-src-daemon/source-before-finish kill-src-daemon/source-before-confirm
